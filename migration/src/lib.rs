@@ -1,0 +1,20 @@
+//! Vigie's database migrations.
+//!
+//! Every migration must behave identically on PostgreSQL and SQLite: foreign keys are
+//! declared inside `CREATE TABLE` (SQLite cannot add them later) and every alteration is
+//! a statement of its own. The test suite runs them up and down on both databases.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_foundation;
+mod builder;
+
+/// The ordered list of Vigie migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_foundation::Migration)]
+    }
+}
