@@ -83,7 +83,12 @@ impl TableDef {
         nullable: bool,
         on_delete: OnDelete,
     ) -> Self {
-        if !self.create.get_columns().iter().any(|c| c.get_column_name() == col) {
+        if !self
+            .create
+            .get_columns()
+            .iter()
+            .any(|c| c.get_column_name() == col)
+        {
             self.create
                 .col(if nullable { uuid_null(col) } else { uuid(col) });
         }

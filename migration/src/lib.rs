@@ -6,8 +6,8 @@
 
 pub use sea_orm_migration::prelude::*;
 
-mod m20261127_000001_foundation;
 mod builder;
+mod m20261127_000001_foundation;
 
 /// The ordered list of Vigie migrations.
 pub struct Migrator;

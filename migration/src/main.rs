@@ -24,10 +24,13 @@ async fn run() -> Result<(), String> {
     let command = args.next().unwrap_or_else(|| "up".to_owned());
     let steps = args
         .next()
-        .map(|n| n.parse::<u32>().map_err(|_| format!("not a step count: {n}\n{USAGE}")))
+        .map(|n| {
+            n.parse::<u32>()
+                .map_err(|_| format!("not a step count: {n}\n{USAGE}"))
+        })
         .transpose()?;
-    let url = std::env::var("DATABASE_URL")
-        .map_err(|_| format!("DATABASE_URL is not set\n{USAGE}"))?;
+    let url =
+        std::env::var("DATABASE_URL").map_err(|_| format!("DATABASE_URL is not set\n{USAGE}"))?;
     let db = Database::connect(&url)
         .await
         .map_err(|e| format!("cannot connect to the database: {e}"))?;

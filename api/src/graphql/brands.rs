@@ -1,0 +1,308 @@
+//! Brands and their declared values.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use vigie_domain::brands::{self, BrandPatch, NewBrand, ValueInput, ValuePatch};
+use vigie_domain::entities::{Handle, brand, brand_value};
+
+use super::loaders::ValuesOfBrand;
+use super::pagination::{self, Cursor, uuid};
+use super::{actor, loader, services};
+
+/// A social network or publication kind.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "vigie_domain::Network")]
+pub enum Network {
+    X,
+    Facebook,
+    Instagram,
+    Linkedin,
+    Youtube,
+    Tiktok,
+    Mastodon,
+    Bluesky,
+    Blog,
+    News,
+    Forum,
+    Other,
+}
+
+/// A brand's account on a network.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "BrandHandleInput")]
+pub struct BrandHandle {
+    network: Network,
+    /// Without the leading `@`.
+    handle: String,
+}
+
+impl From<Handle> for BrandHandle {
+    fn from(h: Handle) -> Self {
+        BrandHandle {
+            network: h.network.into(),
+            handle: h.handle,
+        }
+    }
+}
+
+impl From<BrandHandle> for Handle {
+    fn from(h: BrandHandle) -> Self {
+        Handle {
+            network: h.network.into(),
+            handle: h.handle,
+        }
+    }
+}
+
+/// A client brand of the agency.
+pub struct Brand(pub brand::Model);
+
+#[Object]
+impl Brand {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn sector(&self) -> Option<&str> {
+        self.0.sector.as_deref()
+    }
+    /// Words and phrases that make a mention relevant to the brand.
+    async fn tracked_keywords(&self) -> &[String] {
+        &self.0.tracked_keywords.0
+    }
+    async fn handles(&self) -> Vec<BrandHandle> {
+        self.0.handles.0.iter().cloned().map(Into::into).collect()
+    }
+    /// IANA time zone (business hours, calendar).
+    async fn time_zone(&self) -> &str {
+        &self.0.time_zone
+    }
+    /// Language of reports and digests: `en` or `fr`.
+    async fn language(&self) -> &str {
+        &self.0.language
+    }
+    /// The values the brand declares.
+    async fn values(&self, ctx: &Context<'_>) -> Result<Vec<BrandValue>> {
+        let values = loader(ctx)
+            .load_one(ValuesOfBrand(self.0.id))
+            .await?
+            .unwrap_or_default();
+        Ok(values.into_iter().map(BrandValue).collect())
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// A value the brand declares, detected in mentions by its keywords.
+pub struct BrandValue(pub brand_value::Model);
+
+#[Object]
+impl BrandValue {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn brand_id(&self) -> ID {
+        ID(self.0.brand_id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    /// Keywords in any language; matching ignores case and accents.
+    async fn keywords(&self) -> &[String] {
+        &self.0.keywords.0
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// A new brand.
+#[derive(InputObject)]
+pub struct CreateBrandInput {
+    name: String,
+    sector: Option<String>,
+    #[graphql(default)]
+    tracked_keywords: Vec<String>,
+    #[graphql(default)]
+    handles: Vec<BrandHandle>,
+    /// IANA time zone, e.g. `Europe/Paris`.
+    time_zone: String,
+    /// `en` (default) or `fr`.
+    language: Option<String>,
+}
+
+/// Changes to a brand; omitted fields are unchanged.
+#[derive(InputObject)]
+pub struct UpdateBrandInput {
+    id: ID,
+    name: Option<String>,
+    /// Null clears it.
+    sector: MaybeUndefined<String>,
+    tracked_keywords: Option<Vec<String>>,
+    handles: Option<Vec<BrandHandle>>,
+    time_zone: Option<String>,
+    language: Option<String>,
+}
+
+/// A new brand value.
+#[derive(InputObject)]
+pub struct CreateBrandValueInput {
+    brand_id: ID,
+    name: String,
+    #[graphql(default)]
+    description: String,
+    /// At least one.
+    keywords: Vec<String>,
+}
+
+/// Changes to a brand value.
+#[derive(InputObject)]
+pub struct UpdateBrandValueInput {
+    id: ID,
+    name: Option<String>,
+    description: Option<String>,
+    keywords: Option<Vec<String>>,
+}
+
+/// The id of a deleted object.
+#[derive(SimpleObject)]
+pub struct DeletePayload {
+    pub deleted_id: ID,
+}
+
+#[derive(Default)]
+pub struct BrandQuery;
+
+#[Object]
+impl BrandQuery {
+    /// The brands the caller may see (all for owners and admins, assigned ones otherwise).
+    #[graphql(complexity = "pagination::complexity(child_complexity, first)")]
+    async fn brands(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<Cursor, Brand>> {
+        let had_cursor = after.is_some();
+        let page = brands::list(
+            services(ctx),
+            actor(ctx)?,
+            pagination::request(first, after)?,
+        )
+        .await?;
+        Ok(pagination::connection(page, had_cursor, |b| b.id, Brand))
+    }
+
+    /// One brand, if the caller may see it.
+    async fn brand(&self, ctx: &Context<'_>, id: ID) -> Result<Brand> {
+        Ok(Brand(
+            brands::get(&services(ctx).db, actor(ctx)?, uuid("id", &id)?).await?,
+        ))
+    }
+}
+
+#[derive(Default)]
+pub struct BrandMutation;
+
+#[Object]
+impl BrandMutation {
+    /// Adds a client brand (owners and admins).
+    async fn create_brand(&self, ctx: &Context<'_>, input: CreateBrandInput) -> Result<Brand> {
+        let brand = brands::create(
+            services(ctx),
+            actor(ctx)?,
+            NewBrand {
+                name: input.name,
+                sector: input.sector,
+                tracked_keywords: input.tracked_keywords,
+                handles: input.handles.into_iter().map(Into::into).collect(),
+                time_zone: input.time_zone,
+                language: input.language,
+            },
+        )
+        .await?;
+        Ok(Brand(brand))
+    }
+
+    /// Edits a brand (owners, admins, and members assigned to it).
+    async fn update_brand(&self, ctx: &Context<'_>, input: UpdateBrandInput) -> Result<Brand> {
+        let patch = BrandPatch {
+            name: input.name,
+            sector: match input.sector {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(v) => Some(Some(v)),
+            },
+            tracked_keywords: input.tracked_keywords,
+            handles: input
+                .handles
+                .map(|list| list.into_iter().map(Into::into).collect()),
+            time_zone: input.time_zone,
+            language: input.language,
+        };
+        Ok(Brand(
+            brands::update(services(ctx), actor(ctx)?, uuid("id", &input.id)?, patch).await?,
+        ))
+    }
+
+    /// Deletes a brand and all its data (owners and admins).
+    async fn delete_brand(&self, ctx: &Context<'_>, id: ID) -> Result<DeletePayload> {
+        brands::delete(services(ctx), actor(ctx)?, uuid("id", &id)?).await?;
+        Ok(DeletePayload { deleted_id: id })
+    }
+
+    /// Declares a value for a brand.
+    async fn create_brand_value(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateBrandValueInput,
+    ) -> Result<BrandValue> {
+        let value = brands::create_value(
+            services(ctx),
+            actor(ctx)?,
+            uuid("brandId", &input.brand_id)?,
+            ValueInput {
+                name: input.name,
+                description: input.description,
+                keywords: input.keywords,
+            },
+        )
+        .await?;
+        Ok(BrandValue(value))
+    }
+
+    /// Edits a brand value.
+    async fn update_brand_value(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateBrandValueInput,
+    ) -> Result<BrandValue> {
+        let patch = ValuePatch {
+            name: input.name,
+            description: input.description,
+            keywords: input.keywords,
+        };
+        Ok(BrandValue(
+            brands::update_value(services(ctx), actor(ctx)?, uuid("id", &input.id)?, patch).await?,
+        ))
+    }
+
+    /// Deletes a brand value.
+    async fn delete_brand_value(&self, ctx: &Context<'_>, id: ID) -> Result<DeletePayload> {
+        brands::delete_value(services(ctx), actor(ctx)?, uuid("id", &id)?).await?;
+        Ok(DeletePayload { deleted_id: id })
+    }
+}

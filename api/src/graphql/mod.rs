@@ -1,0 +1,125 @@
+//! The GraphQL API: one module per domain area, merged into the root types. Resolvers
+//! are thin: they read the caller from the request, call a domain service and wrap the
+//! result. Errors carry `extensions.code` (see [`errors`]).
+
+mod agency;
+mod api_keys;
+mod auth;
+mod brands;
+pub mod errors;
+mod loaders;
+mod members;
+mod pagination;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use std::sync::Arc;
+use vigie_domain::{Actor, Error, Services};
+
+pub use loaders::Loaders;
+
+/// Deepest selection a query may have.
+pub const MAX_DEPTH: usize = 12;
+/// Highest cost a query may have; lists count `first` times their children.
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+/// Root query, merged from the domain modules.
+#[derive(MergedObject, Default)]
+pub struct Query(
+    auth::AuthQuery,
+    agency::AgencyQuery,
+    brands::BrandQuery,
+    members::MemberQuery,
+    api_keys::ApiKeyQuery,
+);
+
+/// Root mutation, merged from the domain modules.
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    auth::AuthMutation,
+    agency::AgencyMutation,
+    brands::BrandMutation,
+    members::MemberMutation,
+    api_keys::ApiKeyMutation,
+);
+
+/// Vigie's schema type.
+pub type VigieSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The schema with its limits and extensions, without runtime data (enough to print
+/// the SDL).
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_recursive_depth(32)
+        .limit_directives(16)
+        .extension(errors::ErrorCodes)
+}
+
+/// The schema ready to serve, sharing the domain services.
+pub fn build_schema(services: Arc<Services>) -> VigieSchema {
+    let introspection = services.config.introspection;
+    let builder = schema_builder().data(services);
+    if introspection {
+        builder.finish()
+    } else {
+        builder.disable_introspection().finish()
+    }
+}
+
+/// The SDL written to `schema.graphql`.
+pub fn sdl() -> String {
+    schema_builder().finish().sdl()
+}
+
+/// Who is calling, attached to each request by the HTTP layer.
+pub struct Caller {
+    /// `Ok(None)`: no credentials; `Err`: credentials that did not verify (expired,
+    /// forged…), reported by the first field that needs them.
+    pub auth: Result<Option<Actor>, Error>,
+    pub loader: DataLoader<Loaders>,
+}
+
+impl Caller {
+    /// A caller with a per-request DataLoader (never shared between tenants).
+    pub fn new(services: Arc<Services>, auth: Result<Option<Actor>, Error>) -> Self {
+        let actor = auth.as_ref().ok().cloned().flatten();
+        Caller {
+            auth,
+            loader: DataLoader::new(Loaders::new(services, actor), tokio::spawn),
+        }
+    }
+}
+
+/// Authenticates a bearer access token into the caller's [`Actor`].
+pub async fn authenticate(
+    services: &Services,
+    bearer: Option<&str>,
+) -> Result<Option<Actor>, Error> {
+    let Some(token) = bearer else { return Ok(None) };
+    let claims = services.tokens.verify(token)?;
+    Actor::load(&services.db, claims.sub, claims.agency)
+        .await
+        .map(Some)
+}
+
+pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Arc<Services> {
+    ctx.data_unchecked::<Arc<Services>>()
+}
+
+/// The authenticated actor, or `UNAUTHENTICATED`.
+pub(crate) fn actor<'a>(ctx: &Context<'a>) -> Result<&'a Actor, Error> {
+    match ctx.data_opt::<Caller>().map(|c| &c.auth) {
+        Some(Ok(Some(actor))) => Ok(actor),
+        Some(Err(Error::Unauthenticated(message))) => Err(Error::Unauthenticated(message.clone())),
+        Some(Err(_)) => Err(Error::Unauthenticated("authentication failed".into())),
+        _ => Err(Error::Unauthenticated(
+            "log in first: send `Authorization: Bearer <accessToken>`".into(),
+        )),
+    }
+}
+
+pub(crate) fn loader<'a>(ctx: &Context<'a>) -> &'a DataLoader<Loaders> {
+    &ctx.data_unchecked::<Caller>().loader
+}

@@ -1,0 +1,144 @@
+//! HTTP routes: `/graphql` (POST for queries, GET for GraphiQL), `/healthz`, `/readyz`,
+//! `/metrics`.
+
+use actix_web::dev::Service;
+use actix_web::http::header;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use async_graphql::http::GraphiQLSource;
+use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use vigie_domain::{Services, health};
+
+use crate::graphql::{self, Caller, VigieSchema};
+use crate::metrics::{ErrorLabels, HttpLabels, Metrics};
+
+/// Shared state of the HTTP handlers.
+pub struct AppState {
+    pub services: Arc<Services>,
+    pub schema: VigieSchema,
+    pub metrics: Metrics,
+}
+
+/// Binds the server; the caller awaits the returned `Server`, which stops gracefully on
+/// SIGINT/SIGTERM (in-flight requests get 30 seconds).
+pub fn serve(
+    services: Arc<Services>,
+    bind: SocketAddr,
+) -> std::io::Result<(actix_web::dev::Server, SocketAddr)> {
+    let state = web::Data::new(AppState {
+        schema: graphql::build_schema(services.clone()),
+        services,
+        metrics: Metrics::default(),
+    });
+    let server = HttpServer::new(move || {
+        let metrics_state = state.clone();
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::JsonConfig::default().limit(1 << 20))
+            .wrap_fn(move |req, srv| {
+                let started = Instant::now();
+                let method = req.method().to_string();
+                let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                let metrics_state = metrics_state.clone();
+                let fut = srv.call(req);
+                async move {
+                    let response = fut.await?;
+                    let labels = HttpLabels {
+                        method,
+                        route,
+                        status: response.status().as_u16(),
+                    };
+                    metrics_state
+                        .metrics
+                        .http_requests
+                        .get_or_create(&labels)
+                        .inc();
+                    metrics_state
+                        .metrics
+                        .http_duration
+                        .get_or_create(&labels)
+                        .observe(started.elapsed().as_secs_f64());
+                    Ok(response)
+                }
+            })
+            .configure(routes)
+    })
+    .shutdown_timeout(30)
+    .bind(bind)?;
+    let addr = server.addrs().first().copied().unwrap_or(bind);
+    Ok((server.run(), addr))
+}
+
+/// The routes, also used by in-process tests.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/graphql")
+            .route(web::post().to(graphql_post))
+            .route(web::get().to(graphiql)),
+    )
+    .route("/healthz", web::get().to(healthz))
+    .route("/readyz", web::get().to(readyz))
+    .route("/metrics", web::get().to(metrics));
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+async fn graphql_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: GraphQLRequest,
+) -> GraphQLResponse {
+    let auth = graphql::authenticate(&state.services, bearer(&req)).await;
+    let caller = Caller::new(state.services.clone(), auth);
+    let response = state.schema.execute(body.into_inner().data(caller)).await;
+    for error in &response.errors {
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .map(|v| v.to_string().trim_matches('"').to_owned())
+            .unwrap_or_default();
+        state
+            .metrics
+            .graphql_errors
+            .get_or_create(&ErrorLabels { code })
+            .inc();
+    }
+    response.into()
+}
+
+async fn graphiql() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .title("Vigie GraphiQL")
+                .finish(),
+        )
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let readiness = health::readiness(&state.services).await;
+    if readiness.ready {
+        HttpResponse::Ok().json(readiness)
+    } else {
+        HttpResponse::ServiceUnavailable().json(readiness)
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.render())
+}

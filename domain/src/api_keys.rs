@@ -1,0 +1,118 @@
+//! API keys: machine credentials for ingest, scoped to an agency or to one brand. The
+//! secret is shown once at creation and stored as a hash.
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use uuid::Uuid;
+
+use crate::auth::secrets;
+use crate::entities::api_key;
+use crate::pagination::{self, Page, PageRequest};
+use crate::{Actor, Error, Result, Services, audit, brands, new_id, now, validate};
+
+/// What an API key authenticates as.
+#[derive(Clone, Debug)]
+pub struct KeyPrincipal {
+    pub key_id: Uuid,
+    pub agency_id: Uuid,
+    /// `Some` when the key is limited to one brand.
+    pub brand_id: Option<Uuid>,
+}
+
+/// Creates a key; returns it with its secret, which is never shown again.
+pub async fn create(
+    services: &Services,
+    actor: &Actor,
+    name: &str,
+    brand_id: Option<Uuid>,
+) -> Result<(api_key::Model, String)> {
+    actor.require_manager()?;
+    let name = validate::name("name", name, 120)?;
+    if let Some(brand_id) = brand_id {
+        brands::get(&services.db, actor, brand_id).await?;
+    }
+    let secret = secrets::generate("vgk_");
+    let txn = services.db.begin().await?;
+    let key = api_key::ActiveModel {
+        id: Set(new_id()),
+        agency_id: Set(actor.agency_id),
+        brand_id: Set(brand_id),
+        name: Set(name),
+        prefix: Set(secret.plain.chars().take(10).collect()),
+        secret_hash: Set(secret.hash),
+        created_by: Set(Some(actor.user_id)),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+        created_at: Set(now()),
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        actor,
+        "api_key.created",
+        "api_key",
+        Some(key.id),
+        serde_json::json!({ "name": key.name }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((key, secret.plain))
+}
+
+/// The agency's keys, revoked ones included (owners and admins).
+pub async fn list(
+    services: &Services,
+    actor: &Actor,
+    page: PageRequest,
+) -> Result<Page<api_key::Model>> {
+    actor.require_manager()?;
+    let select = api_key::Entity::find().filter(api_key::Column::AgencyId.eq(actor.agency_id));
+    pagination::fetch(&services.db, select, api_key::Column::Id, page).await
+}
+
+/// Revokes a key; requests with it fail from now on.
+pub async fn revoke(services: &Services, actor: &Actor, id: Uuid) -> Result<api_key::Model> {
+    actor.require_manager()?;
+    let key = api_key::Entity::find_by_id(id)
+        .filter(api_key::Column::AgencyId.eq(actor.agency_id))
+        .one(&services.db)
+        .await?
+        .ok_or(Error::NotFound("API key"))?;
+    if key.revoked_at.is_some() {
+        return Ok(key);
+    }
+    let txn = services.db.begin().await?;
+    let mut model: api_key::ActiveModel = key.into();
+    model.revoked_at = Set(Some(now()));
+    let key = model.update(&txn).await?;
+    audit::record(
+        &txn,
+        actor,
+        "api_key.revoked",
+        "api_key",
+        Some(key.id),
+        serde_json::json!({ "name": key.name }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(key)
+}
+
+/// Authenticates a presented secret.
+pub async fn authenticate(services: &Services, presented: &str) -> Result<KeyPrincipal> {
+    let key = api_key::Entity::find()
+        .filter(api_key::Column::SecretHash.eq(secrets::hash(presented.trim())))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .one(&services.db)
+        .await?
+        .ok_or_else(|| Error::Unauthenticated("invalid or revoked API key".into()))?;
+    let principal = KeyPrincipal {
+        key_id: key.id,
+        agency_id: key.agency_id,
+        brand_id: key.brand_id,
+    };
+    let mut model: api_key::ActiveModel = key.into();
+    model.last_used_at = Set(Some(now()));
+    model.update(&services.db).await?;
+    Ok(principal)
+}

@@ -1,0 +1,31 @@
+//! The audit trail of sensitive actions (members, keys, brands).
+
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use uuid::Uuid;
+
+use crate::entities::audit_log;
+use crate::{Actor, Result, new_id, now};
+
+/// Records that `actor` did `action` to an object.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    action: &str,
+    target_type: &str,
+    target_id: Option<Uuid>,
+    detail: serde_json::Value,
+) -> Result<()> {
+    audit_log::ActiveModel {
+        id: Set(new_id()),
+        agency_id: Set(actor.agency_id),
+        actor_user_id: Set(Some(actor.user_id)),
+        action: Set(action.to_owned()),
+        target_type: Set(target_type.to_owned()),
+        target_id: Set(target_id),
+        detail: Set(detail),
+        created_at: Set(now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Authentication and access control: who the caller is ([`Actor`]) and what its role
+//! allows. Every service takes an `&Actor` and filters by `actor.agency_id`.
+
+pub mod passwords;
+pub mod secrets;
+pub mod tokens;
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::entities::{membership, membership_brand};
+use crate::{Error, Result};
+
+/// A role in an agency; see the README's "Roles" table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Created the agency; full rights, including over admins and other owners.
+    Owner,
+    /// Agency staff with full rights except over owners.
+    Admin,
+    /// Agency staff working on the brands assigned to them.
+    Member,
+    /// A client brand's staff: read access to the brands assigned to them.
+    ClientViewer,
+}
+
+impl Role {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::ClientViewer => "client_viewer",
+        }
+    }
+
+    /// Parses a stored role name.
+    pub fn parse(raw: &str) -> Result<Self> {
+        match raw {
+            "owner" => Ok(Role::Owner),
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            "client_viewer" => Ok(Role::ClientViewer),
+            other => Err(Error::Internal(format!(
+                "unknown role `{other}` in the database"
+            ))),
+        }
+    }
+
+    /// Owners and admins manage the agency and see every brand.
+    pub fn is_manager(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+/// The authenticated caller of a request, as loaded from the database (not from token
+/// claims alone, so that a removed membership or a changed role takes effect at once).
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub user_id: Uuid,
+    pub agency_id: Uuid,
+    pub membership_id: Uuid,
+    pub role: Role,
+    /// The brands a `member` or `client_viewer` is assigned to (empty for managers, who
+    /// see all brands).
+    pub assigned_brands: Vec<Uuid>,
+}
+
+impl Actor {
+    /// Loads the actor for `user_id` in `agency_id`; fails when the membership is gone.
+    pub async fn load(db: &impl ConnectionTrait, user_id: Uuid, agency_id: Uuid) -> Result<Self> {
+        let membership = membership::Entity::find()
+            .filter(membership::Column::UserId.eq(user_id))
+            .filter(membership::Column::AgencyId.eq(agency_id))
+            .one(db)
+            .await?
+            .ok_or_else(|| Error::Unauthenticated("no membership in this agency".into()))?;
+        Self::from_membership(db, membership).await
+    }
+
+    /// Builds the actor of an existing membership.
+    pub async fn from_membership(
+        db: &impl ConnectionTrait,
+        membership: membership::Model,
+    ) -> Result<Self> {
+        let role = Role::parse(&membership.role)?;
+        let assigned_brands = if role.is_manager() {
+            Vec::new()
+        } else {
+            membership_brand::Entity::find()
+                .filter(membership_brand::Column::MembershipId.eq(membership.id))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|row| row.brand_id)
+                .collect()
+        };
+        Ok(Actor {
+            user_id: membership.user_id,
+            agency_id: membership.agency_id,
+            membership_id: membership.id,
+            role,
+            assigned_brands,
+        })
+    }
+
+    /// Only owners and admins.
+    pub fn require_manager(&self) -> Result<()> {
+        if self.role.is_manager() {
+            Ok(())
+        } else {
+            Err(Error::forbidden(
+                "only agency owners and admins may do this",
+            ))
+        }
+    }
+
+    /// Agency staff (everyone but client viewers).
+    pub fn require_staff(&self) -> Result<()> {
+        if self.role == Role::ClientViewer {
+            Err(Error::forbidden("client viewers have read-only access"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether the brand is visible to this actor (the brand must also belong to the
+    /// actor's agency, which the caller checks by filtering on `agency_id`).
+    pub fn sees_brand(&self, brand_id: Uuid) -> bool {
+        self.role.is_manager() || self.assigned_brands.contains(&brand_id)
+    }
+
+    /// `None` when every brand of the agency is visible, otherwise the visible ones.
+    pub fn brand_restriction(&self) -> Option<&[Uuid]> {
+        if self.role.is_manager() {
+            None
+        } else {
+            Some(&self.assigned_brands)
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! Brands (an agency's clients) and the values each brand declares.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+use crate::entities::{Handle, Handles, StringList, brand, brand_value};
+use crate::pagination::{self, Page, PageRequest};
+use crate::{Actor, Error, Result, Services, audit, new_id, now, validate};
+
+/// The fields of a new brand.
+pub struct NewBrand {
+    pub name: String,
+    pub sector: Option<String>,
+    pub tracked_keywords: Vec<String>,
+    pub handles: Vec<Handle>,
+    pub time_zone: String,
+    pub language: Option<String>,
+}
+
+/// A partial update of a brand: `None` leaves a field unchanged.
+#[derive(Default)]
+pub struct BrandPatch {
+    pub name: Option<String>,
+    /// `Some(None)` clears the sector.
+    pub sector: Option<Option<String>>,
+    pub tracked_keywords: Option<Vec<String>>,
+    pub handles: Option<Vec<Handle>>,
+    pub time_zone: Option<String>,
+    pub language: Option<String>,
+}
+
+/// Languages reports and digests can be written in.
+const LANGUAGES: &[&str] = &["en", "fr"];
+
+fn language(raw: &str) -> Result<String> {
+    let lang = raw.trim().to_lowercase();
+    if LANGUAGES.contains(&lang.as_str()) {
+        Ok(lang)
+    } else {
+        Err(Error::bad_input(
+            "language",
+            format!("must be one of {}", LANGUAGES.join(", ")),
+        ))
+    }
+}
+
+fn handles(raw: Vec<Handle>) -> Result<Vec<Handle>> {
+    let mut out: Vec<Handle> = Vec::with_capacity(raw.len());
+    for h in raw {
+        let handle = validate::name(
+            "handles.handle",
+            h.handle.trim().trim_start_matches('@'),
+            200,
+        )?;
+        if !out
+            .iter()
+            .any(|o| o.network == h.network && o.handle.eq_ignore_ascii_case(&handle))
+        {
+            out.push(Handle {
+                network: h.network,
+                handle,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn scoped(actor: &Actor) -> sea_orm::Select<brand::Entity> {
+    let mut select = brand::Entity::find().filter(brand::Column::AgencyId.eq(actor.agency_id));
+    if let Some(ids) = actor.brand_restriction() {
+        select = select.filter(brand::Column::Id.is_in(ids.iter().copied()));
+    }
+    select
+}
+
+/// The brands the actor may see, in creation order.
+pub async fn list(
+    services: &Services,
+    actor: &Actor,
+    page: PageRequest,
+) -> Result<Page<brand::Model>> {
+    pagination::fetch(&services.db, scoped(actor), brand::Column::Id, page).await
+}
+
+/// One brand the actor may see; other agencies' brands and unassigned ones are "not found".
+pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<brand::Model> {
+    scoped(actor)
+        .filter(brand::Column::Id.eq(id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("brand"))
+}
+
+/// Loads several visible brands at once (for DataLoaders).
+pub async fn get_many(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, brand::Model>> {
+    Ok(scoped(actor)
+        .filter(brand::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|b| (b.id, b))
+        .collect())
+}
+
+/// Creates a brand (owners and admins).
+pub async fn create(services: &Services, actor: &Actor, input: NewBrand) -> Result<brand::Model> {
+    actor.require_manager()?;
+    let at = now();
+    let model = brand::ActiveModel {
+        id: Set(new_id()),
+        agency_id: Set(actor.agency_id),
+        name: Set(validate::name("name", &input.name, 120)?),
+        sector: Set(validate::optional_text(
+            "sector",
+            input.sector.as_deref(),
+            120,
+        )?),
+        tracked_keywords: Set(StringList(validate::keywords(
+            "trackedKeywords",
+            &input.tracked_keywords,
+        )?)),
+        handles: Set(Handles(handles(input.handles)?)),
+        time_zone: Set(validate::time_zone("timeZone", &input.time_zone)?),
+        language: Set(language(input.language.as_deref().unwrap_or("en"))?),
+        created_at: Set(at),
+        updated_at: Set(at),
+    };
+    let txn = services.db.begin().await?;
+    ensure_unique_name(&txn, actor.agency_id, model.name.as_ref(), None).await?;
+    let brand = model.insert(&txn).await?;
+    audit::record(
+        &txn,
+        actor,
+        "brand.created",
+        "brand",
+        Some(brand.id),
+        serde_json::json!({ "name": brand.name }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(brand)
+}
+
+/// Updates a brand (managers, or members assigned to it).
+pub async fn update(
+    services: &Services,
+    actor: &Actor,
+    id: Uuid,
+    patch: BrandPatch,
+) -> Result<brand::Model> {
+    let existing = get(&services.db, actor, id).await?;
+    actor.require_staff()?;
+    let mut model: brand::ActiveModel = existing.into();
+    if let Some(name) = patch.name {
+        let name = validate::name("name", &name, 120)?;
+        ensure_unique_name(&services.db, actor.agency_id, &name, Some(id)).await?;
+        model.name = Set(name);
+    }
+    if let Some(sector) = patch.sector {
+        model.sector = Set(validate::optional_text("sector", sector.as_deref(), 120)?);
+    }
+    if let Some(keywords) = patch.tracked_keywords {
+        model.tracked_keywords = Set(StringList(validate::keywords(
+            "trackedKeywords",
+            &keywords,
+        )?));
+    }
+    if let Some(list) = patch.handles {
+        model.handles = Set(Handles(handles(list)?));
+    }
+    if let Some(tz) = patch.time_zone {
+        model.time_zone = Set(validate::time_zone("timeZone", &tz)?);
+    }
+    if let Some(lang) = patch.language {
+        model.language = Set(language(&lang)?);
+    }
+    model.updated_at = Set(now());
+    Ok(model.update(&services.db).await?)
+}
+
+/// Deletes a brand and everything attached to it (owners and admins).
+pub async fn delete(services: &Services, actor: &Actor, id: Uuid) -> Result<()> {
+    let existing = get(&services.db, actor, id).await?;
+    actor.require_manager()?;
+    let txn = services.db.begin().await?;
+    brand::Entity::delete_by_id(existing.id).exec(&txn).await?;
+    audit::record(
+        &txn,
+        actor,
+        "brand.deleted",
+        "brand",
+        Some(id),
+        serde_json::json!({ "name": existing.name }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn ensure_unique_name(
+    db: &impl ConnectionTrait,
+    agency_id: Uuid,
+    name: &str,
+    except: Option<Uuid>,
+) -> Result<()> {
+    let clash = brand::Entity::find()
+        .filter(brand::Column::AgencyId.eq(agency_id))
+        .filter(brand::Column::Name.eq(name))
+        .one(db)
+        .await?;
+    match clash {
+        Some(other) if Some(other.id) != except => Err(Error::Conflict(format!(
+            "a brand named `{name}` already exists"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The fields of a brand value.
+pub struct ValueInput {
+    pub name: String,
+    pub description: String,
+    pub keywords: Vec<String>,
+}
+
+/// A partial update of a brand value.
+#[derive(Default)]
+pub struct ValuePatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub keywords: Option<Vec<String>>,
+}
+
+/// The values of several visible brands, grouped by brand (for DataLoaders).
+pub async fn values_of(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    brand_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<brand_value::Model>>> {
+    let visible: Vec<Uuid> = brand_ids
+        .iter()
+        .copied()
+        .filter(|id| actor.sees_brand(*id))
+        .collect();
+    let rows = brand_value::Entity::find()
+        .filter(brand_value::Column::AgencyId.eq(actor.agency_id))
+        .filter(brand_value::Column::BrandId.is_in(visible))
+        .order_by_asc(brand_value::Column::Id)
+        .all(db)
+        .await?;
+    let mut grouped: HashMap<Uuid, Vec<brand_value::Model>> = HashMap::new();
+    for row in rows {
+        grouped.entry(row.brand_id).or_default().push(row);
+    }
+    Ok(grouped)
+}
+
+/// Declares a value for a brand (staff who can edit the brand).
+pub async fn create_value(
+    services: &Services,
+    actor: &Actor,
+    brand_id: Uuid,
+    input: ValueInput,
+) -> Result<brand_value::Model> {
+    let brand = get(&services.db, actor, brand_id).await?;
+    actor.require_staff()?;
+    let name = validate::name("name", &input.name, 120)?;
+    ensure_unique_value(&services.db, brand.id, &name, None).await?;
+    let at = now();
+    Ok(brand_value::ActiveModel {
+        id: Set(new_id()),
+        agency_id: Set(actor.agency_id),
+        brand_id: Set(brand.id),
+        name: Set(name),
+        description: Set(input.description.trim().to_owned()),
+        keywords: Set(StringList(value_keywords(&input.keywords)?)),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+    .insert(&services.db)
+    .await?)
+}
+
+/// Updates a brand value.
+pub async fn update_value(
+    services: &Services,
+    actor: &Actor,
+    id: Uuid,
+    patch: ValuePatch,
+) -> Result<brand_value::Model> {
+    let existing = get_value(&services.db, actor, id).await?;
+    actor.require_staff()?;
+    let brand_id = existing.brand_id;
+    let mut model: brand_value::ActiveModel = existing.into();
+    if let Some(name) = patch.name {
+        let name = validate::name("name", &name, 120)?;
+        ensure_unique_value(&services.db, brand_id, &name, Some(id)).await?;
+        model.name = Set(name);
+    }
+    if let Some(description) = patch.description {
+        model.description = Set(description.trim().to_owned());
+    }
+    if let Some(keywords) = patch.keywords {
+        model.keywords = Set(StringList(value_keywords(&keywords)?));
+    }
+    model.updated_at = Set(now());
+    Ok(model.update(&services.db).await?)
+}
+
+/// Deletes a brand value.
+pub async fn delete_value(services: &Services, actor: &Actor, id: Uuid) -> Result<()> {
+    let existing = get_value(&services.db, actor, id).await?;
+    actor.require_staff()?;
+    brand_value::Entity::delete_by_id(existing.id)
+        .exec(&services.db)
+        .await?;
+    Ok(())
+}
+
+async fn get_value(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<brand_value::Model> {
+    brand_value::Entity::find_by_id(id)
+        .filter(brand_value::Column::AgencyId.eq(actor.agency_id))
+        .one(db)
+        .await?
+        .filter(|v| actor.sees_brand(v.brand_id))
+        .ok_or(Error::NotFound("brand value"))
+}
+
+/// A value is detected in mentions by its keywords, so it needs at least one.
+fn value_keywords(raw: &[String]) -> Result<Vec<String>> {
+    let keywords = validate::keywords("keywords", raw)?;
+    if keywords.is_empty() {
+        return Err(Error::bad_input(
+            "keywords",
+            "a value needs at least one keyword to be detected in mentions",
+        ));
+    }
+    Ok(keywords)
+}
+
+async fn ensure_unique_value(
+    db: &impl ConnectionTrait,
+    brand_id: Uuid,
+    name: &str,
+    except: Option<Uuid>,
+) -> Result<()> {
+    let clash = brand_value::Entity::find()
+        .filter(brand_value::Column::BrandId.eq(brand_id))
+        .filter(brand_value::Column::Name.eq(name))
+        .one(db)
+        .await?;
+    match clash {
+        Some(other) if Some(other.id) != except => Err(Error::Conflict(format!(
+            "this brand already has a value named `{name}`"
+        ))),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,336 @@
+//! Configuration: read once from the environment, validated as a whole at start-up so an
+//! operator sees every problem in one message, then shared as `Arc<Config>`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use url::Url;
+
+/// Every setting Vigie reads. See the README's "Configuration" section.
+#[derive(Clone)]
+pub struct Config {
+    /// `DATABASE_URL`; default: a SQLite file in the data directory.
+    pub database_url: String,
+    /// `REDIS_URL`; unset means the in-process queue with workers inside the api process.
+    pub redis_url: Option<String>,
+    /// `VIGIE_BIND`, default `127.0.0.1:8080`.
+    pub bind: SocketAddr,
+    /// `VIGIE_PUBLIC_URL`, the base of links in emails and reports.
+    pub public_url: Url,
+    /// `VIGIE_DATA_DIR`, default `./data`.
+    pub data_dir: PathBuf,
+    /// HMAC key for access tokens (`VIGIE_JWT_SECRET`).
+    pub jwt_secret: Vec<u8>,
+    /// `SMTP_URL`; unset means emails are logged and kept in the outbox table.
+    pub smtp_url: Option<String>,
+    /// `VIGIE_MAIL_FROM`, the default sender address.
+    pub mail_from: String,
+    /// `VIGIE_ALLOW_PRIVATE_WEBHOOKS`: let webhooks reach private addresses (tests only).
+    pub allow_private_webhooks: bool,
+    /// `VIGIE_DEMO`: seed the demo agency at start-up (default: on in the embedded mode).
+    pub demo: bool,
+    /// `VIGIE_LOG_FORMAT`: `json` (default with PostgreSQL) or `pretty`.
+    pub log_json: bool,
+    /// `VIGIE_INTROSPECTION`: allow GraphQL introspection (default on).
+    pub introspection: bool,
+    /// `VIGIE_ACCESS_TOKEN_TTL_SECS`, default 900.
+    pub access_token_ttl: Duration,
+    /// `VIGIE_REFRESH_TOKEN_TTL_DAYS`, default 30.
+    pub refresh_token_ttl: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    // Hand-written so that secrets never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database", &redact_url(&self.database_url))
+            .field("redis", &self.redis_url.as_deref().map(redact_url))
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url.as_str())
+            .field("data_dir", &self.data_dir)
+            .field("smtp", &self.smtp_url.as_deref().map(redact_url))
+            .field("mail_from", &self.mail_from)
+            .field("demo", &self.demo)
+            .finish_non_exhaustive()
+    }
+}
+
+fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// All the problems found in the environment, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+impl Config {
+    /// Reads the process environment (and, in the embedded mode, the generated JWT key
+    /// kept in the data directory).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests can pass a map instead of the
+    /// process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| {
+            lookup(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut errors = Vec::new();
+
+        let data_dir = PathBuf::from(get("VIGIE_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let explicit_db = get("DATABASE_URL");
+        let database_url = match &explicit_db {
+            Some(url)
+                if url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.starts_with("sqlite:") =>
+            {
+                url.clone()
+            }
+            Some(url) => {
+                errors.push(format!(
+                    "DATABASE_URL must start with postgres://, postgresql:// or sqlite: (got `{}`)",
+                    redact_url(url)
+                ));
+                String::new()
+            }
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("vigie.db").display()),
+        };
+        let uses_postgres = database_url.starts_with("postgres");
+
+        let redis_url = get("REDIS_URL");
+        if let Some(url) = &redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                errors.push("REDIS_URL must start with redis:// or rediss://".into());
+            }
+        }
+
+        let bind = get("VIGIE_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind = bind.parse::<SocketAddr>().unwrap_or_else(|_| {
+            errors.push(format!(
+                "VIGIE_BIND must be an address:port such as 127.0.0.1:8080 (got `{bind}`)"
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+
+        let public_url = get("VIGIE_PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}"));
+        let public_url = Url::parse(&public_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .unwrap_or_else(|| {
+                errors.push(format!(
+                    "VIGIE_PUBLIC_URL must be an http(s) URL (got `{public_url}`)"
+                ));
+                Url::parse("http://127.0.0.1:8080").expect("static URL")
+            });
+
+        let jwt_secret = match get("VIGIE_JWT_SECRET") {
+            Some(secret) if secret.len() >= 32 => secret.into_bytes(),
+            Some(_) => {
+                errors.push("VIGIE_JWT_SECRET must be at least 32 characters".into());
+                Vec::new()
+            }
+            None if uses_postgres => {
+                errors.push("VIGIE_JWT_SECRET is required when DATABASE_URL points to PostgreSQL (production)".into());
+                Vec::new()
+            }
+            None => match embedded_jwt_secret(&data_dir) {
+                Ok(secret) => secret,
+                Err(e) => {
+                    errors.push(format!(
+                        "cannot keep a JWT key in VIGIE_DATA_DIR {}: {e}",
+                        data_dir.display()
+                    ));
+                    Vec::new()
+                }
+            },
+        };
+
+        let smtp_url = get("SMTP_URL");
+        if let Some(url) = &smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                errors.push("SMTP_URL must start with smtp:// or smtps://".into());
+            }
+        }
+        let mail_from =
+            get("VIGIE_MAIL_FROM").unwrap_or_else(|| "Vigie <no-reply@vigie.local>".into());
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            errors.push(format!(
+                "VIGIE_MAIL_FROM is not an email address (got `{mail_from}`)"
+            ));
+        }
+
+        let mut flag = |key: &str, default: bool| match get(key).as_deref() {
+            None => default,
+            Some("1" | "true" | "yes" | "on") => true,
+            Some("0" | "false" | "no" | "off") => false,
+            Some(other) => {
+                errors.push(format!("{key} must be true or false (got `{other}`)"));
+                default
+            }
+        };
+        let allow_private_webhooks = flag("VIGIE_ALLOW_PRIVATE_WEBHOOKS", false);
+        let demo = flag("VIGIE_DEMO", explicit_db.is_none());
+        let introspection = flag("VIGIE_INTROSPECTION", true);
+        let log_json = match get("VIGIE_LOG_FORMAT").as_deref() {
+            None => uses_postgres,
+            Some("json") => true,
+            Some("pretty") => false,
+            Some(other) => {
+                errors.push(format!(
+                    "VIGIE_LOG_FORMAT must be json or pretty (got `{other}`)"
+                ));
+                false
+            }
+        };
+
+        let mut seconds = |key: &str, default: u64, unit: u64| match get(key) {
+            None => Duration::from_secs(default * unit),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if n > 0 => Duration::from_secs(n * unit),
+                _ => {
+                    errors.push(format!("{key} must be a positive integer (got `{v}`)"));
+                    Duration::from_secs(default * unit)
+                }
+            },
+        };
+        let access_token_ttl = seconds("VIGIE_ACCESS_TOKEN_TTL_SECS", 900, 1);
+        let refresh_token_ttl = seconds("VIGIE_REFRESH_TOKEN_TTL_DAYS", 30, 86_400);
+
+        if !errors.is_empty() {
+            return Err(ConfigError(errors));
+        }
+        Ok(Config {
+            database_url,
+            redis_url,
+            bind,
+            public_url,
+            data_dir,
+            jwt_secret,
+            smtp_url,
+            mail_from,
+            allow_private_webhooks,
+            demo,
+            log_json,
+            introspection,
+            access_token_ttl,
+            refresh_token_ttl,
+        })
+    }
+
+    /// Whether the workers run inside the api process (no Redis configured).
+    pub fn embedded_workers(&self) -> bool {
+        self.redis_url.is_none()
+    }
+
+    /// Builds an absolute link from a path on the public URL.
+    pub fn public_link(&self, path: &str) -> String {
+        let base = self.public_url.as_str().trim_end_matches('/');
+        format!("{base}/{}", path.trim_start_matches('/'))
+    }
+}
+
+/// The embedded mode needs no setup: a random key is generated once and kept in the
+/// data directory so that tokens survive a restart.
+fn embedded_jwt_secret(data_dir: &Path) -> std::io::Result<Vec<u8>> {
+    let path = data_dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        if existing.trim().len() >= 32 {
+            return Ok(existing.trim().as_bytes().to_vec());
+        }
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let mut raw = [0u8; 48];
+    getrandom::fill(&mut raw).map_err(std::io::Error::other)?;
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    std::fs::write(&path, &secret)?;
+    Ok(secret.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn embedded_default_uses_sqlite_in_data_dir_and_generates_a_stable_key() {
+        let dir = std::env::temp_dir().join(format!("vigie-config-{}", uuid::Uuid::now_v7()));
+        let dir_str = dir.to_str().unwrap();
+        let first = config(&[("VIGIE_DATA_DIR", dir_str)]).unwrap();
+        assert!(first.database_url.starts_with("sqlite://"));
+        assert!(first.database_url.contains("vigie.db"));
+        assert!(first.embedded_workers());
+        assert!(first.demo);
+        let second = config(&[("VIGIE_DATA_DIR", dir_str)]).unwrap();
+        assert_eq!(
+            first.jwt_secret, second.jwt_secret,
+            "the generated key must be kept"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn production_requires_a_jwt_secret_and_reports_every_problem_at_once() {
+        let err = config(&[
+            ("DATABASE_URL", "postgres://u@localhost/db"),
+            ("VIGIE_BIND", "not-an-address"),
+            ("REDIS_URL", "http://nope"),
+        ])
+        .err()
+        .expect("must fail");
+        let message = err.to_string();
+        assert!(
+            message.contains("VIGIE_JWT_SECRET is required"),
+            "{message}"
+        );
+        assert!(message.contains("VIGIE_BIND"), "{message}");
+        assert!(message.contains("REDIS_URL"), "{message}");
+    }
+
+    #[test]
+    fn rejects_unknown_database_scheme_short_secret_and_bad_flags() {
+        let message = config(&[
+            ("DATABASE_URL", "mysql://x"),
+            ("VIGIE_JWT_SECRET", "short"),
+            ("VIGIE_DEMO", "maybe"),
+        ])
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(message.contains("DATABASE_URL"));
+        assert!(message.contains("at least 32"));
+        assert!(message.contains("VIGIE_DEMO"));
+    }
+
+    #[test]
+    fn debug_output_hides_passwords() {
+        let cfg = config(&[
+            ("DATABASE_URL", "postgres://vigie:hunter2@db/vigie"),
+            ("VIGIE_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ])
+        .unwrap();
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains("0123456789abcdef"));
+    }
+}

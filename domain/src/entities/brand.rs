@@ -1,0 +1,28 @@
+//! A client brand of an agency.
+use super::{Handles, StringList};
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "brand")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub agency_id: Uuid,
+    pub name: String,
+    pub sector: Option<String>,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub tracked_keywords: StringList,
+    #[sea_orm(column_type = "JsonBinary")]
+    pub handles: Handles,
+    /// IANA time zone name, e.g. `Europe/Paris`.
+    pub time_zone: String,
+    /// Language of reports and digests (`en` or `fr`).
+    pub language: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,36 @@
+//! SeaORM entities for the tables the services use. Every tenant-owned entity carries
+//! `agency_id`; services filter on it from the authenticated actor, never from input.
+
+pub mod agency;
+pub mod api_key;
+pub mod audit_log;
+pub mod brand;
+pub mod brand_value;
+pub mod email_outbox;
+pub mod invitation;
+pub mod membership;
+pub mod membership_brand;
+pub mod refresh_token;
+pub mod user_account;
+
+use sea_orm::FromJsonQueryResult;
+use serde::{Deserialize, Serialize};
+
+/// A list of strings stored as JSON (keywords, brand ids…).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct StringList(pub Vec<String>);
+
+/// A list of UUIDs stored as JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct UuidList(pub Vec<uuid::Uuid>);
+
+/// A brand's account on one network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handle {
+    pub network: crate::Network,
+    pub handle: String,
+}
+
+/// A brand's accounts, stored as JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct Handles(pub Vec<Handle>);

@@ -1,0 +1,69 @@
+//! The domain's one error type.
+//!
+//! Variants split what a client may see (`Unauthenticated` … `Conflict`, with stable
+//! codes) from what is only logged (`Database`, `Internal`): the API shows a generic
+//! message for the latter so that no SQL or path leaks to a caller.
+
+use sea_orm::DbErr;
+
+/// Everything a domain service can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No valid credentials were presented (missing, expired or forged token, bad password).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller is known but its role does not allow the action.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The object does not exist *for this caller*: other tenants' objects are reported
+    /// exactly like missing ones, so ids cannot be probed.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The input is invalid; `field` names the offending input field.
+    #[error("{field}: {message}")]
+    BadInput { field: String, message: String },
+    /// The input clashes with existing state (a duplicate name or email).
+    #[error("{0}")]
+    Conflict(String),
+    /// A database failure; logged, never shown.
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+    /// Any other failure that is not the caller's fault; logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The stable machine-readable code sent to clients as `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Unauthenticated(_) => "UNAUTHENTICATED",
+            Error::Forbidden(_) => "FORBIDDEN",
+            Error::NotFound(_) => "NOT_FOUND",
+            Error::BadInput { .. } => "BAD_USER_INPUT",
+            Error::Conflict(_) => "CONFLICT",
+            Error::Database(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    /// Whether the error is the server's fault (to be logged, and hidden from clients).
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Error::Database(_) | Error::Internal(_))
+    }
+
+    /// Shorthand for a [`Error::BadInput`].
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::BadInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for a [`Error::Forbidden`].
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Error::Forbidden(message.into())
+    }
+}
+
+/// Result alias for domain services.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

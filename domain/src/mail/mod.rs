@@ -1,0 +1,251 @@
+//! Email through an outbox: services write the message in the same transaction as the
+//! change that causes it, and a dispatcher sends it afterwards. A crash between the two
+//! delays an email but never loses it, and an SMTP outage is retried with backoff.
+//!
+//! Without `SMTP_URL`, the dispatcher writes each email to the log and keeps it in the
+//! outbox with the status `logged`, so the embedded mode needs no mail server.
+
+pub mod templates;
+
+use chrono::Duration as ChronoDuration;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use uuid::Uuid;
+
+use crate::entities::{agency, email_outbox};
+use crate::{Config, Error, Result, new_id, now};
+
+/// Attempts before an email is marked `failed`.
+pub const MAX_ATTEMPTS: i32 = 6;
+/// How long a dispatcher owns a message it is sending.
+const CLAIM: Duration = Duration::from_secs(120);
+/// How often the dispatcher looks for due messages when nobody wakes it.
+const POLL: Duration = Duration::from_secs(5);
+
+/// A message to send.
+pub struct Email {
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+/// Writes an email to the outbox; call [`Mailer::wake`] after the transaction commits.
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    agency_id: Option<Uuid>,
+    to: &str,
+    email: Email,
+) -> Result<Uuid> {
+    let id = new_id();
+    email_outbox::ActiveModel {
+        id: Set(id),
+        agency_id: Set(agency_id),
+        to_address: Set(to.to_owned()),
+        subject: Set(email.subject),
+        text_body: Set(email.text),
+        html_body: Set(email.html),
+        status: Set("pending".into()),
+        attempts: Set(0),
+        last_error: Set(None),
+        claimed_until: Set(None),
+        created_at: Set(now()),
+        sent_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(id)
+}
+
+/// Sends outbox emails over SMTP, or logs them when no server is configured.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    from: Mailbox,
+    wake: Arc<Notify>,
+}
+
+impl Mailer {
+    /// Builds the mailer from `SMTP_URL` and `VIGIE_MAIL_FROM`.
+    pub fn new(config: &Config) -> Result<Self> {
+        let transport = match &config.smtp_url {
+            None => None,
+            Some(url) => Some(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| Error::Internal(format!("SMTP_URL: {e}")))?
+                    .timeout(Some(Duration::from_secs(20)))
+                    .build(),
+            ),
+        };
+        let from = config
+            .mail_from
+            .parse()
+            .map_err(|e| Error::Internal(format!("VIGIE_MAIL_FROM: {e}")))?;
+        Ok(Mailer {
+            transport,
+            from,
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Tells the dispatcher that new mail is waiting.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Sends every due message once; returns how many were handled.
+    pub async fn dispatch_due(&self, db: &DatabaseConnection) -> Result<usize> {
+        let at = now();
+        let due = Condition::any()
+            .add(email_outbox::Column::ClaimedUntil.is_null())
+            .add(email_outbox::Column::ClaimedUntil.lt(at));
+        let candidates = email_outbox::Entity::find()
+            .filter(email_outbox::Column::Status.is_in(["pending", "sending"]))
+            .filter(due.clone())
+            .order_by_asc(email_outbox::Column::Id)
+            .limit(50)
+            .all(db)
+            .await?;
+        let mut handled = 0;
+        for message in candidates {
+            // Claim with a conditional update so that several dispatchers (api replicas,
+            // workers) never send the same message twice.
+            let claimed = email_outbox::Entity::update_many()
+                .col_expr(email_outbox::Column::Status, Expr::value("sending"))
+                .col_expr(
+                    email_outbox::Column::ClaimedUntil,
+                    Expr::value(at + chrono_duration(CLAIM)),
+                )
+                .col_expr(
+                    email_outbox::Column::Attempts,
+                    Expr::col(email_outbox::Column::Attempts).add(1),
+                )
+                .filter(email_outbox::Column::Id.eq(message.id))
+                .filter(email_outbox::Column::Status.is_in(["pending", "sending"]))
+                .filter(due.clone())
+                .exec(db)
+                .await?;
+            if claimed.rows_affected == 1 {
+                self.deliver(db, message).await?;
+                handled += 1;
+            }
+        }
+        Ok(handled)
+    }
+
+    async fn deliver(&self, db: &DatabaseConnection, message: email_outbox::Model) -> Result<()> {
+        let attempts = message.attempts + 1;
+        let outcome = match &self.transport {
+            None => {
+                tracing::info!(
+                    to = %message.to_address,
+                    subject = %message.subject,
+                    body = %message.text_body,
+                    "email (no SMTP_URL configured: logged and kept in the outbox)"
+                );
+                Ok("logged")
+            }
+            Some(transport) => {
+                let from = self.sender(db, message.agency_id).await?;
+                match build(&message, from) {
+                    Ok(email) => transport
+                        .send(email)
+                        .await
+                        .map(|_| "sent")
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        let mut row: email_outbox::ActiveModel = message.into();
+        row.attempts = Set(attempts);
+        match outcome {
+            Ok(status) => {
+                row.status = Set(status.into());
+                row.sent_at = Set(Some(now()));
+                row.claimed_until = Set(None);
+                row.last_error = Set(None);
+            }
+            Err(error) => {
+                tracing::warn!(%error, attempts, "email delivery failed");
+                row.last_error = Set(Some(error));
+                if attempts >= MAX_ATTEMPTS {
+                    row.status = Set("failed".into());
+                    row.claimed_until = Set(None);
+                } else {
+                    // Retry after 30 s, 1 min, 2 min… (exponential backoff).
+                    let backoff = Duration::from_secs(30 * 2u64.pow(attempts as u32 - 1));
+                    row.status = Set("pending".into());
+                    row.claimed_until = Set(Some(now() + chrono_duration(backoff)));
+                }
+            }
+        }
+        row.update(db).await?;
+        Ok(())
+    }
+
+    async fn sender(&self, db: &DatabaseConnection, agency_id: Option<Uuid>) -> Result<Mailbox> {
+        let Some(agency_id) = agency_id else {
+            return Ok(self.from.clone());
+        };
+        let agency = agency::Entity::find_by_id(agency_id).one(db).await?;
+        Ok(
+            match agency.and_then(|a| a.sender_email.map(|email| (a.name, email))) {
+                Some((name, email)) => match email.parse() {
+                    Ok(address) => Mailbox::new(Some(name), address),
+                    Err(_) => self.from.clone(),
+                },
+                None => self.from.clone(),
+            },
+        )
+    }
+
+    /// Runs the dispatcher until `shutdown` turns true.
+    pub async fn run(self, db: DatabaseConnection, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(smtp = self.transport.is_some(), "email dispatcher started");
+        loop {
+            if let Err(error) = self.dispatch_due(&db).await {
+                tracing::error!(%error, "email dispatch failed");
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        tracing::info!("email dispatcher stopped");
+    }
+}
+
+fn build(message: &email_outbox::Model, from: Mailbox) -> std::result::Result<Message, String> {
+    let to: Mailbox = message
+        .to_address
+        .parse()
+        .map_err(|e| format!("bad recipient: {e}"))?;
+    let builder = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(message.subject.clone());
+    let built = match &message.html_body {
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+            message.text_body.clone(),
+            html.clone(),
+        )),
+        None => builder.body(message.text_body.clone()),
+    };
+    built.map_err(|e| format!("cannot build the message: {e}"))
+}
+
+fn chrono_duration(d: Duration) -> ChronoDuration {
+    ChronoDuration::from_std(d).unwrap_or(ChronoDuration::zero())
+}
