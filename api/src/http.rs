@@ -9,9 +9,10 @@ use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 use vigie_domain::{Services, health};
 
-use crate::graphql::{self, Caller, VigieSchema};
+use crate::graphql::{self, VigieSchema};
 use crate::metrics::{ErrorLabels, HttpLabels, Metrics};
 
 /// Shared state of the HTTP handlers.
@@ -23,10 +24,7 @@ pub struct AppState {
 
 /// Binds the server; the caller awaits the returned `Server`, which stops gracefully on
 /// SIGINT/SIGTERM (in-flight requests get 30 seconds).
-pub fn serve(
-    services: Arc<Services>,
-    bind: SocketAddr,
-) -> std::io::Result<(actix_web::dev::Server, SocketAddr)> {
+pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<(actix_web::dev::Server, SocketAddr)> {
     let state = web::Data::new(AppState {
         schema: graphql::build_schema(services.clone()),
         services,
@@ -42,26 +40,21 @@ pub fn serve(
                 let method = req.method().to_string();
                 let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
                 let metrics_state = metrics_state.clone();
+                let span = tracing::info_span!("http", %method, %route);
                 let fut = srv.call(req);
                 async move {
                     let response = fut.await?;
-                    let labels = HttpLabels {
-                        method,
-                        route,
-                        status: response.status().as_u16(),
-                    };
-                    metrics_state
-                        .metrics
-                        .http_requests
-                        .get_or_create(&labels)
-                        .inc();
-                    metrics_state
-                        .metrics
-                        .http_duration
-                        .get_or_create(&labels)
-                        .observe(started.elapsed().as_secs_f64());
+                    tracing::debug!(
+                        status = response.status().as_u16(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "request served"
+                    );
+                    let labels = HttpLabels { method, route, status: response.status().as_u16() };
+                    metrics_state.metrics.http_requests.get_or_create(&labels).inc();
+                    metrics_state.metrics.http_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
                     Ok(response)
                 }
+                .instrument(span)
             })
             .configure(routes)
     })
@@ -73,14 +66,10 @@ pub fn serve(
 
 /// The routes, also used by in-process tests.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/graphql")
-            .route(web::post().to(graphql_post))
-            .route(web::get().to(graphiql)),
-    )
-    .route("/healthz", web::get().to(healthz))
-    .route("/readyz", web::get().to(readyz))
-    .route("/metrics", web::get().to(metrics));
+    cfg.service(web::resource("/graphql").route(web::post().to(graphql_post)).route(web::get().to(graphiql)))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
 }
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
@@ -89,14 +78,8 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-async fn graphql_post(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: GraphQLRequest,
-) -> GraphQLResponse {
-    let auth = graphql::authenticate(&state.services, bearer(&req)).await;
-    let caller = Caller::new(state.services.clone(), auth);
-    let response = state.schema.execute(body.into_inner().data(caller)).await;
+async fn graphql_post(state: web::Data<AppState>, req: HttpRequest, body: GraphQLRequest) -> GraphQLResponse {
+    let response = graphql::execute(&state.schema, &state.services, bearer(&req), body.into_inner()).await;
     for error in &response.errors {
         let code = error
             .extensions
@@ -104,11 +87,7 @@ async fn graphql_post(
             .and_then(|e| e.get("code"))
             .map(|v| v.to_string().trim_matches('"').to_owned())
             .unwrap_or_default();
-        state
-            .metrics
-            .graphql_errors
-            .get_or_create(&ErrorLabels { code })
-            .inc();
+        state.metrics.graphql_errors.get_or_create(&ErrorLabels { code }).inc();
     }
     response.into()
 }
@@ -116,12 +95,7 @@ async fn graphql_post(
 async fn graphiql() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .title("Vigie GraphiQL")
-                .finish(),
-        )
+        .body(GraphiQLSource::build().endpoint("/graphql").title("Vigie GraphiQL").finish())
 }
 
 async fn healthz() -> HttpResponse {

@@ -15,9 +15,26 @@ pub struct Running {
     /// The address actually bound (useful with port 0).
     pub addr: SocketAddr,
     pub server: actix_web::dev::Server,
-    /// Flip to `true` to stop the in-process background tasks.
-    pub shutdown: watch::Sender<bool>,
     pub services: Arc<Services>,
+    /// The in-process background tasks (embedded mode).
+    pub background: Background,
+}
+
+/// Background tasks running inside the api process.
+pub struct Background {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Stops the in-process background tasks and waits for them to finish the work in
+    /// hand (call once the HTTP server has drained).
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
 }
 
 /// Connects, migrates, seeds the demo if asked, and binds the server (not yet awaited).
@@ -27,21 +44,12 @@ pub async fn start(config: Arc<Config>) -> Result<Running, StartError> {
         tracing::info!("demo agency created");
     }
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
     if config.embedded_workers() {
-        tokio::spawn(
-            services
-                .mailer
-                .clone()
-                .run(services.db.clone(), shutdown_rx),
-        );
+        tasks.push(tokio::spawn(services.mailer.clone().run(services.db.clone(), shutdown_rx)));
     }
     let (server, addr) = http::serve(services.clone(), config.bind)?;
-    Ok(Running {
-        addr,
-        server,
-        shutdown,
-        services,
-    })
+    Ok(Running { addr, server, services, background: Background { shutdown, tasks } })
 }
 
 /// What can stop the server from starting.

@@ -43,16 +43,12 @@ async fn serve() {
     tracing::info!(%url, embedded_workers = config.embedded_workers(), "listening");
     if config.demo {
         println!("\n  Vigie is running: open {url} for GraphiQL");
-        println!(
-            "  Demo login: {} / {}\n",
-            demo::DEMO_EMAIL,
-            demo::DEMO_PASSWORD
-        );
+        println!("  Demo login: {} / {}\n", demo::DEMO_EMAIL, demo::DEMO_PASSWORD);
     }
+    // Actix stops accepting on SIGINT/SIGTERM and drains in-flight requests.
     if let Err(e) = running.server.await {
         tracing::error!(error = %e, "server error");
     }
-    // The HTTP server has drained; stop the background tasks.
-    let _ = running.shutdown.send(true);
+    running.background.stop().await;
     tracing::info!("stopped");
 }

@@ -38,27 +38,10 @@ impl Default for Metrics {
             Histogram::new(exponential_buckets(0.0005, 2.0, 16))
         });
         let graphql_errors = Family::<ErrorLabels, Counter>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests served",
-            http_requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency",
-            http_duration.clone(),
-        );
-        registry.register(
-            "graphql_errors",
-            "GraphQL errors returned, by code",
-            graphql_errors.clone(),
-        );
-        Metrics {
-            registry: Mutex::new(registry),
-            http_requests,
-            http_duration,
-            graphql_errors,
-        }
+        registry.register("http_requests", "HTTP requests served", http_requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency", http_duration.clone());
+        registry.register("graphql_errors", "GraphQL errors returned, by code", graphql_errors.clone());
+        Metrics { registry: Mutex::new(registry), http_requests, http_duration, graphql_errors }
     }
 }
 
@@ -66,12 +49,8 @@ impl Metrics {
     /// The metrics in Prometheus' text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let registry = self
-            .registry
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        prometheus_client::encoding::text::encode(&mut out, &registry)
-            .expect("writing to a String cannot fail");
+        let registry = self.registry.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        prometheus_client::encoding::text::encode(&mut out, &registry).expect("writing to a String cannot fail");
         out
     }
 }

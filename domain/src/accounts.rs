@@ -5,8 +5,7 @@
 use chrono::Duration as ChronoDuration;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -46,9 +45,7 @@ pub async fn sign_up(services: &Services, input: SignUp) -> Result<Session> {
 
     let txn = services.db.begin().await?;
     if find_user_by_email(&txn, &email).await?.is_some() {
-        return Err(Error::Conflict(
-            "an account with this email already exists; log in instead".into(),
-        ));
+        return Err(Error::Conflict("an account with this email already exists; log in instead".into()));
     }
     let at = now();
     let agency = agency::ActiveModel {
@@ -63,15 +60,7 @@ pub async fn sign_up(services: &Services, input: SignUp) -> Result<Session> {
     let user = create_user(&txn, &email, &name, password_hash).await?;
     let membership = create_membership(&txn, agency.id, user.id, Role::Owner).await?;
     let actor = Actor::from_membership(&txn, membership).await?;
-    audit::record(
-        &txn,
-        &actor,
-        "agency.created",
-        "agency",
-        Some(agency.id),
-        serde_json::json!({}),
-    )
-    .await?;
+    audit::record(&txn, &actor, "agency.created", "agency", Some(agency.id), serde_json::json!({})).await?;
     let session = open_session(&txn, services, user, actor, None).await?;
     txn.commit().await?;
     tracing::info!(agency_id = %agency.id, user_id = %session.user.id, "agency signed up");
@@ -81,12 +70,7 @@ pub async fn sign_up(services: &Services, input: SignUp) -> Result<Session> {
 /// Logs in with email and password, into `agency_id` or the user's oldest membership.
 ///
 /// An unknown email and a wrong password give the same error after the same work.
-pub async fn log_in(
-    services: &Services,
-    email: &str,
-    password: &str,
-    agency_id: Option<Uuid>,
-) -> Result<Session> {
+pub async fn log_in(services: &Services, email: &str, password: &str, agency_id: Option<Uuid>) -> Result<Session> {
     let email = email.trim().to_lowercase();
     let user = find_user_by_email(&services.db, &email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
@@ -96,15 +80,15 @@ pub async fn log_in(
         return Err(Error::Unauthenticated(INVALID_CREDENTIALS.into()));
     }
     let user = user.expect("verified against a stored hash");
-    let mut memberships = membership::Entity::find()
-        .filter(membership::Column::UserId.eq(user.id))
-        .order_by_asc(membership::Column::Id);
+    let mut memberships =
+        membership::Entity::find().filter(membership::Column::UserId.eq(user.id)).order_by_asc(membership::Column::Id);
     if let Some(agency_id) = agency_id {
         memberships = memberships.filter(membership::Column::AgencyId.eq(agency_id));
     }
-    let membership = memberships.one(&services.db).await?.ok_or_else(|| {
-        Error::Unauthenticated("this account has no access to that agency".into())
-    })?;
+    let membership = memberships
+        .one(&services.db)
+        .await?
+        .ok_or_else(|| Error::Unauthenticated("this account has no access to that agency".into()))?;
     let actor = Actor::from_membership(&services.db, membership).await?;
     let txn = services.db.begin().await?;
     let session = open_session(&txn, services, user, actor, None).await?;
@@ -207,14 +191,8 @@ pub(crate) async fn open_session(
     })
 }
 
-pub(crate) async fn find_user_by_email(
-    db: &impl ConnectionTrait,
-    email: &str,
-) -> Result<Option<user_account::Model>> {
-    Ok(user_account::Entity::find()
-        .filter(user_account::Column::Email.eq(email))
-        .one(db)
-        .await?)
+pub(crate) async fn find_user_by_email(db: &impl ConnectionTrait, email: &str) -> Result<Option<user_account::Model>> {
+    Ok(user_account::Entity::find().filter(user_account::Column::Email.eq(email)).one(db).await?)
 }
 
 pub(crate) async fn create_user(
@@ -257,17 +235,11 @@ pub(crate) async fn create_membership(
 
 /// The user behind an actor.
 pub async fn user(services: &Services, actor: &Actor) -> Result<user_account::Model> {
-    user_account::Entity::find_by_id(actor.user_id)
-        .one(&services.db)
-        .await?
-        .ok_or(Error::NotFound("user"))
+    user_account::Entity::find_by_id(actor.user_id).one(&services.db).await?.ok_or(Error::NotFound("user"))
 }
 
 /// The agencies a user belongs to, with the role in each.
-pub async fn memberships_of(
-    services: &Services,
-    actor: &Actor,
-) -> Result<Vec<(membership::Model, agency::Model)>> {
+pub async fn memberships_of(services: &Services, actor: &Actor) -> Result<Vec<(membership::Model, agency::Model)>> {
     let memberships = membership::Entity::find()
         .filter(membership::Column::UserId.eq(actor.user_id))
         .order_by_asc(membership::Column::Id)
@@ -280,8 +252,5 @@ pub async fn memberships_of(
         .into_iter()
         .map(|a| (a.id, a))
         .collect();
-    Ok(memberships
-        .into_iter()
-        .filter_map(|m| agencies.get(&m.agency_id).cloned().map(|a| (m, a)))
-        .collect())
+    Ok(memberships.into_iter().filter_map(|m| agencies.get(&m.agency_id).cloned().map(|a| (m, a))).collect())
 }

@@ -7,10 +7,7 @@ use crate::{Actor, Error, Result, Services, now, validate};
 
 /// The actor's agency.
 pub async fn current(services: &Services, actor: &Actor) -> Result<agency::Model> {
-    agency::Entity::find_by_id(actor.agency_id)
-        .one(&services.db)
-        .await?
-        .ok_or(Error::NotFound("agency"))
+    agency::Entity::find_by_id(actor.agency_id).one(&services.db).await?.ok_or(Error::NotFound("agency"))
 }
 
 /// Renames the agency or sets its email sender (owners and admins).
@@ -26,12 +23,10 @@ pub async fn update(
         model.name = Set(validate::name("name", &name, 120)?);
     }
     if let Some(sender) = sender_email {
-        model.sender_email = Set(
-            match sender.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                None => None,
-                Some(raw) => Some(validate::email("senderEmail", raw)?),
-            },
-        );
+        model.sender_email = Set(match sender.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(raw) => Some(validate::email("senderEmail", raw)?),
+        });
     }
     model.updated_at = Set(now());
     Ok(model.update(&services.db).await?)

@@ -46,25 +46,14 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    audit::record(
-        &txn,
-        actor,
-        "api_key.created",
-        "api_key",
-        Some(key.id),
-        serde_json::json!({ "name": key.name }),
-    )
-    .await?;
+    audit::record(&txn, actor, "api_key.created", "api_key", Some(key.id), serde_json::json!({ "name": key.name }))
+        .await?;
     txn.commit().await?;
     Ok((key, secret.plain))
 }
 
 /// The agency's keys, revoked ones included (owners and admins).
-pub async fn list(
-    services: &Services,
-    actor: &Actor,
-    page: PageRequest,
-) -> Result<Page<api_key::Model>> {
+pub async fn list(services: &Services, actor: &Actor, page: PageRequest) -> Result<Page<api_key::Model>> {
     actor.require_manager()?;
     let select = api_key::Entity::find().filter(api_key::Column::AgencyId.eq(actor.agency_id));
     pagination::fetch(&services.db, select, api_key::Column::Id, page).await
@@ -85,15 +74,8 @@ pub async fn revoke(services: &Services, actor: &Actor, id: Uuid) -> Result<api_
     let mut model: api_key::ActiveModel = key.into();
     model.revoked_at = Set(Some(now()));
     let key = model.update(&txn).await?;
-    audit::record(
-        &txn,
-        actor,
-        "api_key.revoked",
-        "api_key",
-        Some(key.id),
-        serde_json::json!({ "name": key.name }),
-    )
-    .await?;
+    audit::record(&txn, actor, "api_key.revoked", "api_key", Some(key.id), serde_json::json!({ "name": key.name }))
+        .await?;
     txn.commit().await?;
     Ok(key)
 }
@@ -106,11 +88,7 @@ pub async fn authenticate(services: &Services, presented: &str) -> Result<KeyPri
         .one(&services.db)
         .await?
         .ok_or_else(|| Error::Unauthenticated("invalid or revoked API key".into()))?;
-    let principal = KeyPrincipal {
-        key_id: key.id,
-        agency_id: key.agency_id,
-        brand_id: key.brand_id,
-    };
+    let principal = KeyPrincipal { key_id: key.id, agency_id: key.agency_id, brand_id: key.brand_id };
     let mut model: api_key::ActiveModel = key.into();
     model.last_used_at = Set(Some(now()));
     model.update(&services.db).await?;

@@ -1,8 +1,7 @@
 //! Brands (an agency's clients) and the values each brand declares.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -41,29 +40,16 @@ fn language(raw: &str) -> Result<String> {
     if LANGUAGES.contains(&lang.as_str()) {
         Ok(lang)
     } else {
-        Err(Error::bad_input(
-            "language",
-            format!("must be one of {}", LANGUAGES.join(", ")),
-        ))
+        Err(Error::bad_input("language", format!("must be one of {}", LANGUAGES.join(", "))))
     }
 }
 
 fn handles(raw: Vec<Handle>) -> Result<Vec<Handle>> {
     let mut out: Vec<Handle> = Vec::with_capacity(raw.len());
     for h in raw {
-        let handle = validate::name(
-            "handles.handle",
-            h.handle.trim().trim_start_matches('@'),
-            200,
-        )?;
-        if !out
-            .iter()
-            .any(|o| o.network == h.network && o.handle.eq_ignore_ascii_case(&handle))
-        {
-            out.push(Handle {
-                network: h.network,
-                handle,
-            });
+        let handle = validate::name("handles.handle", h.handle.trim().trim_start_matches('@'), 200)?;
+        if !out.iter().any(|o| o.network == h.network && o.handle.eq_ignore_ascii_case(&handle)) {
+            out.push(Handle { network: h.network, handle });
         }
     }
     Ok(out)
@@ -78,29 +64,17 @@ fn scoped(actor: &Actor) -> sea_orm::Select<brand::Entity> {
 }
 
 /// The brands the actor may see, in creation order.
-pub async fn list(
-    services: &Services,
-    actor: &Actor,
-    page: PageRequest,
-) -> Result<Page<brand::Model>> {
+pub async fn list(services: &Services, actor: &Actor, page: PageRequest) -> Result<Page<brand::Model>> {
     pagination::fetch(&services.db, scoped(actor), brand::Column::Id, page).await
 }
 
 /// One brand the actor may see; other agencies' brands and unassigned ones are "not found".
 pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<brand::Model> {
-    scoped(actor)
-        .filter(brand::Column::Id.eq(id))
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("brand"))
+    scoped(actor).filter(brand::Column::Id.eq(id)).one(db).await?.ok_or(Error::NotFound("brand"))
 }
 
 /// Loads several visible brands at once (for DataLoaders).
-pub async fn get_many(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, brand::Model>> {
+pub async fn get_many(db: &impl ConnectionTrait, actor: &Actor, ids: &[Uuid]) -> Result<HashMap<Uuid, brand::Model>> {
     Ok(scoped(actor)
         .filter(brand::Column::Id.is_in(ids.iter().copied()))
         .all(db)
@@ -118,15 +92,8 @@ pub async fn create(services: &Services, actor: &Actor, input: NewBrand) -> Resu
         id: Set(new_id()),
         agency_id: Set(actor.agency_id),
         name: Set(validate::name("name", &input.name, 120)?),
-        sector: Set(validate::optional_text(
-            "sector",
-            input.sector.as_deref(),
-            120,
-        )?),
-        tracked_keywords: Set(StringList(validate::keywords(
-            "trackedKeywords",
-            &input.tracked_keywords,
-        )?)),
+        sector: Set(validate::optional_text("sector", input.sector.as_deref(), 120)?),
+        tracked_keywords: Set(StringList(validate::keywords("trackedKeywords", &input.tracked_keywords)?)),
         handles: Set(Handles(handles(input.handles)?)),
         time_zone: Set(validate::time_zone("timeZone", &input.time_zone)?),
         language: Set(language(input.language.as_deref().unwrap_or("en"))?),
@@ -136,26 +103,14 @@ pub async fn create(services: &Services, actor: &Actor, input: NewBrand) -> Resu
     let txn = services.db.begin().await?;
     ensure_unique_name(&txn, actor.agency_id, model.name.as_ref(), None).await?;
     let brand = model.insert(&txn).await?;
-    audit::record(
-        &txn,
-        actor,
-        "brand.created",
-        "brand",
-        Some(brand.id),
-        serde_json::json!({ "name": brand.name }),
-    )
-    .await?;
+    audit::record(&txn, actor, "brand.created", "brand", Some(brand.id), serde_json::json!({ "name": brand.name }))
+        .await?;
     txn.commit().await?;
     Ok(brand)
 }
 
 /// Updates a brand (managers, or members assigned to it).
-pub async fn update(
-    services: &Services,
-    actor: &Actor,
-    id: Uuid,
-    patch: BrandPatch,
-) -> Result<brand::Model> {
+pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: BrandPatch) -> Result<brand::Model> {
     let existing = get(&services.db, actor, id).await?;
     actor.require_staff()?;
     let mut model: brand::ActiveModel = existing.into();
@@ -168,10 +123,7 @@ pub async fn update(
         model.sector = Set(validate::optional_text("sector", sector.as_deref(), 120)?);
     }
     if let Some(keywords) = patch.tracked_keywords {
-        model.tracked_keywords = Set(StringList(validate::keywords(
-            "trackedKeywords",
-            &keywords,
-        )?));
+        model.tracked_keywords = Set(StringList(validate::keywords("trackedKeywords", &keywords)?));
     }
     if let Some(list) = patch.handles {
         model.handles = Set(Handles(handles(list)?));
@@ -192,15 +144,8 @@ pub async fn delete(services: &Services, actor: &Actor, id: Uuid) -> Result<()> 
     actor.require_manager()?;
     let txn = services.db.begin().await?;
     brand::Entity::delete_by_id(existing.id).exec(&txn).await?;
-    audit::record(
-        &txn,
-        actor,
-        "brand.deleted",
-        "brand",
-        Some(id),
-        serde_json::json!({ "name": existing.name }),
-    )
-    .await?;
+    audit::record(&txn, actor, "brand.deleted", "brand", Some(id), serde_json::json!({ "name": existing.name }))
+        .await?;
     txn.commit().await?;
     Ok(())
 }
@@ -217,9 +162,9 @@ async fn ensure_unique_name(
         .one(db)
         .await?;
     match clash {
-        Some(other) if Some(other.id) != except => Err(Error::Conflict(format!(
-            "a brand named `{name}` already exists"
-        ))),
+        Some(other) if Some(other.id) != except => {
+            Err(Error::Conflict(format!("a brand named `{name}` already exists")))
+        }
         _ => Ok(()),
     }
 }
@@ -245,11 +190,7 @@ pub async fn values_of(
     actor: &Actor,
     brand_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<brand_value::Model>>> {
-    let visible: Vec<Uuid> = brand_ids
-        .iter()
-        .copied()
-        .filter(|id| actor.sees_brand(*id))
-        .collect();
+    let visible: Vec<Uuid> = brand_ids.iter().copied().filter(|id| actor.sees_brand(*id)).collect();
     let rows = brand_value::Entity::find()
         .filter(brand_value::Column::AgencyId.eq(actor.agency_id))
         .filter(brand_value::Column::BrandId.is_in(visible))
@@ -319,17 +260,11 @@ pub async fn update_value(
 pub async fn delete_value(services: &Services, actor: &Actor, id: Uuid) -> Result<()> {
     let existing = get_value(&services.db, actor, id).await?;
     actor.require_staff()?;
-    brand_value::Entity::delete_by_id(existing.id)
-        .exec(&services.db)
-        .await?;
+    brand_value::Entity::delete_by_id(existing.id).exec(&services.db).await?;
     Ok(())
 }
 
-async fn get_value(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<brand_value::Model> {
+async fn get_value(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<brand_value::Model> {
     brand_value::Entity::find_by_id(id)
         .filter(brand_value::Column::AgencyId.eq(actor.agency_id))
         .one(db)
@@ -342,10 +277,7 @@ async fn get_value(
 fn value_keywords(raw: &[String]) -> Result<Vec<String>> {
     let keywords = validate::keywords("keywords", raw)?;
     if keywords.is_empty() {
-        return Err(Error::bad_input(
-            "keywords",
-            "a value needs at least one keyword to be detected in mentions",
-        ));
+        return Err(Error::bad_input("keywords", "a value needs at least one keyword to be detected in mentions"));
     }
     Ok(keywords)
 }
@@ -362,9 +294,9 @@ async fn ensure_unique_value(
         .one(db)
         .await?;
     match clash {
-        Some(other) if Some(other.id) != except => Err(Error::Conflict(format!(
-            "this brand already has a value named `{name}`"
-        ))),
+        Some(other) if Some(other.id) != except => {
+            Err(Error::Conflict(format!("this brand already has a value named `{name}`")))
+        }
         _ => Ok(()),
     }
 }

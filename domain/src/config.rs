@@ -82,20 +82,14 @@ impl Config {
     /// Reads configuration through `lookup`, so tests can pass a map instead of the
     /// process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |key: &str| {
-            lookup(key)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |key: &str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let mut errors = Vec::new();
 
         let data_dir = PathBuf::from(get("VIGIE_DATA_DIR").unwrap_or_else(|| "./data".into()));
         let explicit_db = get("DATABASE_URL");
         let database_url = match &explicit_db {
             Some(url)
-                if url.starts_with("postgres://")
-                    || url.starts_with("postgresql://")
-                    || url.starts_with("sqlite:") =>
+                if url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:") =>
             {
                 url.clone()
             }
@@ -111,28 +105,22 @@ impl Config {
         let uses_postgres = database_url.starts_with("postgres");
 
         let redis_url = get("REDIS_URL");
-        if let Some(url) = &redis_url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                errors.push("REDIS_URL must start with redis:// or rediss://".into());
-            }
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            errors.push("REDIS_URL must start with redis:// or rediss://".into());
         }
 
         let bind = get("VIGIE_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
         let bind = bind.parse::<SocketAddr>().unwrap_or_else(|_| {
-            errors.push(format!(
-                "VIGIE_BIND must be an address:port such as 127.0.0.1:8080 (got `{bind}`)"
-            ));
+            errors.push(format!("VIGIE_BIND must be an address:port such as 127.0.0.1:8080 (got `{bind}`)"));
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
 
         let public_url = get("VIGIE_PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}"));
-        let public_url = Url::parse(&public_url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .unwrap_or_else(|| {
-                errors.push(format!(
-                    "VIGIE_PUBLIC_URL must be an http(s) URL (got `{public_url}`)"
-                ));
+        let public_url =
+            Url::parse(&public_url).ok().filter(|u| matches!(u.scheme(), "http" | "https")).unwrap_or_else(|| {
+                errors.push(format!("VIGIE_PUBLIC_URL must be an http(s) URL (got `{public_url}`)"));
                 Url::parse("http://127.0.0.1:8080").expect("static URL")
             });
 
@@ -149,27 +137,21 @@ impl Config {
             None => match embedded_jwt_secret(&data_dir) {
                 Ok(secret) => secret,
                 Err(e) => {
-                    errors.push(format!(
-                        "cannot keep a JWT key in VIGIE_DATA_DIR {}: {e}",
-                        data_dir.display()
-                    ));
+                    errors.push(format!("cannot keep a JWT key in VIGIE_DATA_DIR {}: {e}", data_dir.display()));
                     Vec::new()
                 }
             },
         };
 
         let smtp_url = get("SMTP_URL");
-        if let Some(url) = &smtp_url {
-            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
-                errors.push("SMTP_URL must start with smtp:// or smtps://".into());
-            }
+        if let Some(url) = &smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            errors.push("SMTP_URL must start with smtp:// or smtps://".into());
         }
-        let mail_from =
-            get("VIGIE_MAIL_FROM").unwrap_or_else(|| "Vigie <no-reply@vigie.local>".into());
+        let mail_from = get("VIGIE_MAIL_FROM").unwrap_or_else(|| "Vigie <no-reply@vigie.local>".into());
         if mail_from.parse::<lettre::message::Mailbox>().is_err() {
-            errors.push(format!(
-                "VIGIE_MAIL_FROM is not an email address (got `{mail_from}`)"
-            ));
+            errors.push(format!("VIGIE_MAIL_FROM is not an email address (got `{mail_from}`)"));
         }
 
         let mut flag = |key: &str, default: bool| match get(key).as_deref() {
@@ -189,9 +171,7 @@ impl Config {
             Some("json") => true,
             Some("pretty") => false,
             Some(other) => {
-                errors.push(format!(
-                    "VIGIE_LOG_FORMAT must be json or pretty (got `{other}`)"
-                ));
+                errors.push(format!("VIGIE_LOG_FORMAT must be json or pretty (got `{other}`)"));
                 false
             }
         };
@@ -246,10 +226,10 @@ impl Config {
 /// data directory so that tokens survive a restart.
 fn embedded_jwt_secret(data_dir: &Path) -> std::io::Result<Vec<u8>> {
     let path = data_dir.join("jwt-secret");
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        if existing.trim().len() >= 32 {
-            return Ok(existing.trim().as_bytes().to_vec());
-        }
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && existing.trim().len() >= 32
+    {
+        return Ok(existing.trim().as_bytes().to_vec());
     }
     std::fs::create_dir_all(data_dir)?;
     let mut raw = [0u8; 48];
@@ -265,10 +245,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -282,10 +259,7 @@ mod tests {
         assert!(first.embedded_workers());
         assert!(first.demo);
         let second = config(&[("VIGIE_DATA_DIR", dir_str)]).unwrap();
-        assert_eq!(
-            first.jwt_secret, second.jwt_secret,
-            "the generated key must be kept"
-        );
+        assert_eq!(first.jwt_secret, second.jwt_secret, "the generated key must be kept");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -296,27 +270,18 @@ mod tests {
             ("VIGIE_BIND", "not-an-address"),
             ("REDIS_URL", "http://nope"),
         ])
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
         let message = err.to_string();
-        assert!(
-            message.contains("VIGIE_JWT_SECRET is required"),
-            "{message}"
-        );
+        assert!(message.contains("VIGIE_JWT_SECRET is required"), "{message}");
         assert!(message.contains("VIGIE_BIND"), "{message}");
         assert!(message.contains("REDIS_URL"), "{message}");
     }
 
     #[test]
     fn rejects_unknown_database_scheme_short_secret_and_bad_flags() {
-        let message = config(&[
-            ("DATABASE_URL", "mysql://x"),
-            ("VIGIE_JWT_SECRET", "short"),
-            ("VIGIE_DEMO", "maybe"),
-        ])
-        .err()
-        .unwrap()
-        .to_string();
+        let message = config(&[("DATABASE_URL", "mysql://x"), ("VIGIE_JWT_SECRET", "short"), ("VIGIE_DEMO", "maybe")])
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("DATABASE_URL"));
         assert!(message.contains("at least 32"));
         assert!(message.contains("VIGIE_DEMO"));

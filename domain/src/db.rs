@@ -9,10 +9,7 @@ use crate::Result;
 /// Opens a pool to PostgreSQL or SQLite.
 pub async fn connect(url: &str) -> Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+    options.connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10)).sqlx_logging(false);
     if url.starts_with("sqlite:") {
         // One writer at a time is SQLite's rule; a small pool avoids lock contention.
         options.max_connections(4).min_connections(1);

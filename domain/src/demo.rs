@@ -13,10 +13,7 @@ pub const DEMO_PASSWORD: &str = "vigie-demo-password";
 
 /// Seeds the demo agency unless it exists; returns whether it was created.
 pub async fn seed(services: &Services) -> Result<bool> {
-    if accounts::find_user_by_email(&services.db, DEMO_EMAIL)
-        .await?
-        .is_some()
-    {
+    if accounts::find_user_by_email(&services.db, DEMO_EMAIL).await?.is_some() {
         return Ok(false);
     }
     let session = accounts::sign_up(
@@ -37,10 +34,7 @@ pub async fn seed(services: &Services) -> Result<bool> {
             "Europe/Paris",
             "fr",
             vec!["verdure", "verdure cosmetics", "#verdure"],
-            vec![
-                (Network::Instagram, "verdurecosmetics"),
-                (Network::X, "verdure_fr"),
-            ],
+            vec![(Network::Instagram, "verdurecosmetics"), (Network::X, "verdure_fr")],
             vec![
                 (
                     "Zéro plastique",
@@ -60,10 +54,7 @@ pub async fn seed(services: &Services) -> Result<bool> {
             "America/New_York",
             "en",
             vec!["rapido bikes", "rapidobikes", "#rapido"],
-            vec![
-                (Network::Bluesky, "rapidobikes.bsky.social"),
-                (Network::Mastodon, "rapido@mastodon.social"),
-            ],
+            vec![(Network::Bluesky, "rapidobikes.bsky.social"), (Network::Mastodon, "rapido@mastodon.social")],
             vec![(
                 "Fair wages",
                 "Everyone who builds our bikes earns a living wage.",
@@ -81,10 +72,7 @@ pub async fn seed(services: &Services) -> Result<bool> {
                 tracked_keywords: keywords.into_iter().map(String::from).collect(),
                 handles: handles
                     .into_iter()
-                    .map(|(network, handle)| Handle {
-                        network,
-                        handle: handle.into(),
-                    })
+                    .map(|(network, handle)| Handle { network, handle: handle.into() })
                     .collect(),
                 time_zone: tz.into(),
                 language: Some(lang.into()),

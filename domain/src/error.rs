@@ -53,10 +53,7 @@ impl Error {
 
     /// Shorthand for a [`Error::BadInput`].
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::BadInput {
-            field: field.into(),
-            message: message.into(),
-        }
+        Error::BadInput { field: field.into(), message: message.into() }
     }
 
     /// Shorthand for a [`Error::Forbidden`].

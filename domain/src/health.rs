@@ -32,9 +32,7 @@ pub async fn readiness(services: &Services) -> Readiness {
     };
     Readiness {
         ready: database.is_ok() && queue.is_ok(),
-        database: database
-            .map(|()| "ok".to_owned())
-            .unwrap_or_else(|e| format!("error: {e}")),
+        database: database.map(|()| "ok".to_owned()).unwrap_or_else(|e| format!("error: {e}")),
         queue: queue.unwrap_or_else(|e| format!("error: {e}")),
     }
 }
@@ -42,8 +40,6 @@ pub async fn readiness(services: &Services) -> Readiness {
 async fn ping_redis(url: &str) -> redis::RedisResult<()> {
     let client = redis::Client::open(url)?;
     let mut connection = client.get_multiplexed_async_connection().await?;
-    redis::cmd("PING")
-        .query_async::<String>(&mut connection)
-        .await?;
+    redis::cmd("PING").query_async::<String>(&mut connection).await?;
     Ok(())
 }

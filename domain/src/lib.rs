@@ -51,12 +51,7 @@ impl Services {
     pub fn with_db(config: Arc<Config>, db: sea_orm::DatabaseConnection) -> Result<Self> {
         let tokens = auth::tokens::TokenKeys::new(&config.jwt_secret, config.access_token_ttl);
         let mailer = mail::Mailer::new(&config)?;
-        Ok(Services {
-            db,
-            config,
-            tokens,
-            mailer,
-        })
+        Ok(Services { db, config, tokens, mailer })
     }
 }
 

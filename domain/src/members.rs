@@ -6,9 +6,7 @@
 
 use chrono::Duration;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -22,14 +20,9 @@ use crate::{Actor, Error, Result, Role, Services, audit, mail, new_id, now, vali
 pub const INVITATION_TTL_DAYS: i64 = 7;
 
 /// The agency's members (staff only: client viewers do not see the team).
-pub async fn list(
-    services: &Services,
-    actor: &Actor,
-    page: PageRequest,
-) -> Result<Page<membership::Model>> {
+pub async fn list(services: &Services, actor: &Actor, page: PageRequest) -> Result<Page<membership::Model>> {
     actor.require_staff()?;
-    let select =
-        membership::Entity::find().filter(membership::Column::AgencyId.eq(actor.agency_id));
+    let select = membership::Entity::find().filter(membership::Column::AgencyId.eq(actor.agency_id));
     pagination::fetch(&services.db, select, membership::Column::Id, page).await
 }
 
@@ -69,10 +62,7 @@ pub async fn assigned_brands(
         .await?;
     let mut grouped: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     for row in rows {
-        grouped
-            .entry(row.membership_id)
-            .or_default()
-            .push(row.brand_id);
+        grouped.entry(row.membership_id).or_default().push(row.brand_id);
     }
     Ok(grouped)
 }
@@ -85,11 +75,7 @@ pub struct Invite {
 }
 
 /// Invites someone by email. A pending invitation for the same address is replaced.
-pub async fn invite(
-    services: &Services,
-    actor: &Actor,
-    input: Invite,
-) -> Result<invitation::Model> {
+pub async fn invite(services: &Services, actor: &Actor, input: Invite) -> Result<invitation::Model> {
     actor.require_manager()?;
     ensure_may_grant(actor, input.role)?;
     let email = validate::email("email", &input.email)?;
@@ -101,9 +87,7 @@ pub async fn invite(
             .one(&services.db)
             .await?;
         if already.is_some() {
-            return Err(Error::Conflict(format!(
-                "{email} is already a member of this agency"
-            )));
+            return Err(Error::Conflict(format!("{email} is already a member of this agency")));
         }
     }
     let secret = secrets::generate("vgi_");
@@ -134,13 +118,7 @@ pub async fn invite(
     .await?;
     let agency = crate::agencies::current(services, actor).await?;
     let inviter = accounts::user(services, actor).await?;
-    let message = mail::templates::invitation(
-        &services.config,
-        &agency.name,
-        &inviter.name,
-        input.role,
-        &secret.plain,
-    );
+    let message = mail::templates::invitation(&services.config, &agency.name, &inviter.name, input.role, &secret.plain);
     mail::enqueue(&txn, Some(actor.agency_id), &email, message).await?;
     audit::record(
         &txn,
@@ -157,23 +135,14 @@ pub async fn invite(
 }
 
 /// The agency's invitations, newest last (owners and admins).
-pub async fn invitations(
-    services: &Services,
-    actor: &Actor,
-    page: PageRequest,
-) -> Result<Page<invitation::Model>> {
+pub async fn invitations(services: &Services, actor: &Actor, page: PageRequest) -> Result<Page<invitation::Model>> {
     actor.require_manager()?;
-    let select =
-        invitation::Entity::find().filter(invitation::Column::AgencyId.eq(actor.agency_id));
+    let select = invitation::Entity::find().filter(invitation::Column::AgencyId.eq(actor.agency_id));
     pagination::fetch(&services.db, select, invitation::Column::Id, page).await
 }
 
 /// Withdraws a pending invitation.
-pub async fn revoke_invitation(
-    services: &Services,
-    actor: &Actor,
-    id: Uuid,
-) -> Result<invitation::Model> {
+pub async fn revoke_invitation(services: &Services, actor: &Actor, id: Uuid) -> Result<invitation::Model> {
     actor.require_manager()?;
     let existing = invitation::Entity::find_by_id(id)
         .filter(invitation::Column::AgencyId.eq(actor.agency_id))
@@ -181,10 +150,7 @@ pub async fn revoke_invitation(
         .await?
         .ok_or(Error::NotFound("invitation"))?;
     if existing.accepted_at.is_some() {
-        return Err(Error::bad_input(
-            "id",
-            "this invitation was already accepted",
-        ));
+        return Err(Error::bad_input("id", "this invitation was already accepted"));
     }
     let mut model: invitation::ActiveModel = existing.into();
     model.revoked_at = Set(Some(now()));
@@ -211,22 +177,15 @@ pub async fn accept(services: &Services, input: Accept) -> Result<Session> {
     let existing = accounts::find_user_by_email(&services.db, &invitation.email).await?;
     let new_user = match &existing {
         Some(user) => {
-            if !passwords::verify_blocking(input.password.clone(), Some(user.password_hash.clone()))
-                .await?
-            {
-                return Err(Error::Unauthenticated(
-                    "an account exists for this email: give its password".into(),
-                ));
+            if !passwords::verify_blocking(input.password.clone(), Some(user.password_hash.clone())).await? {
+                return Err(Error::Unauthenticated("an account exists for this email: give its password".into()));
             }
             None
         }
         None => {
             let name = validate::name("name", input.name.as_deref().unwrap_or(""), 120)?;
             passwords::validate(&input.password)?;
-            Some((
-                name,
-                passwords::hash_blocking(input.password.clone()).await?,
-            ))
+            Some((name, passwords::hash_blocking(input.password.clone()).await?))
         }
     };
 
@@ -244,9 +203,7 @@ pub async fn accept(services: &Services, input: Accept) -> Result<Session> {
     }
     let user = match (existing, new_user) {
         (Some(user), _) => user,
-        (None, Some((name, hash))) => {
-            accounts::create_user(&txn, &invitation.email, &name, hash).await?
-        }
+        (None, Some((name, hash))) => accounts::create_user(&txn, &invitation.email, &name, hash).await?,
         (None, None) => unreachable!("a new user always has a name and a hash"),
     };
     let already = membership::Entity::find()
@@ -255,9 +212,7 @@ pub async fn accept(services: &Services, input: Accept) -> Result<Session> {
         .one(&txn)
         .await?;
     if already.is_some() {
-        return Err(Error::Conflict(
-            "you are already a member of this agency".into(),
-        ));
+        return Err(Error::Conflict("you are already a member of this agency".into()));
     }
     let membership = accounts::create_membership(&txn, invitation.agency_id, user.id, role).await?;
     let live_brands: Vec<Uuid> = brand::Entity::find()
@@ -301,10 +256,7 @@ pub async fn update_role(
         ensure_another_owner(&txn, actor.agency_id, target.id).await?;
     }
     if role == Role::ClientViewer && assigned_brands(&txn, actor, &[target.id]).await?.is_empty() {
-        return Err(Error::bad_input(
-            "role",
-            "assign at least one brand before making this member a client viewer",
-        ));
+        return Err(Error::bad_input("role", "assign at least one brand before making this member a client viewer"));
     }
     let mut model: membership::ActiveModel = target.into();
     model.role = Set(role.as_str().to_owned());
@@ -335,18 +287,13 @@ pub async fn remove(services: &Services, actor: &Actor, membership_id: Uuid) -> 
         ensure_another_owner(&txn, actor.agency_id, target.id).await?;
     }
     crate::entities::refresh_token::Entity::update_many()
-        .col_expr(
-            crate::entities::refresh_token::Column::RevokedAt,
-            Expr::value(now()),
-        )
+        .col_expr(crate::entities::refresh_token::Column::RevokedAt, Expr::value(now()))
         .filter(crate::entities::refresh_token::Column::AgencyId.eq(actor.agency_id))
         .filter(crate::entities::refresh_token::Column::UserId.eq(target.user_id))
         .filter(crate::entities::refresh_token::Column::RevokedAt.is_null())
         .exec(&txn)
         .await?;
-    membership::Entity::delete_by_id(target.id)
-        .exec(&txn)
-        .await?;
+    membership::Entity::delete_by_id(target.id).exec(&txn).await?;
     audit::record(
         &txn,
         actor,
@@ -401,18 +348,12 @@ pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<m
 
 fn ensure_may_grant(actor: &Actor, role: Role) -> Result<()> {
     if matches!(role, Role::Owner | Role::Admin) && actor.role != Role::Owner {
-        return Err(Error::forbidden(
-            "only an owner may grant, change or remove the owner and admin roles",
-        ));
+        return Err(Error::forbidden("only an owner may grant, change or remove the owner and admin roles"));
     }
     Ok(())
 }
 
-async fn ensure_another_owner(
-    db: &impl ConnectionTrait,
-    agency_id: Uuid,
-    except: Uuid,
-) -> Result<()> {
+async fn ensure_another_owner(db: &impl ConnectionTrait, agency_id: Uuid, except: Uuid) -> Result<()> {
     let others = membership::Entity::find()
         .filter(membership::Column::AgencyId.eq(agency_id))
         .filter(membership::Column::Role.eq(Role::Owner.as_str()))
@@ -420,21 +361,13 @@ async fn ensure_another_owner(
         .one(db)
         .await?;
     if others.is_none() {
-        return Err(Error::bad_input(
-            "role",
-            "an agency must keep at least one owner",
-        ));
+        return Err(Error::bad_input("role", "an agency must keep at least one owner"));
     }
     Ok(())
 }
 
 /// Brands must belong to the actor's agency; managers need none, client viewers at least one.
-async fn checked_brands(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    role: Role,
-    ids: Vec<Uuid>,
-) -> Result<Vec<Uuid>> {
+async fn checked_brands(db: &impl ConnectionTrait, actor: &Actor, role: Role, ids: Vec<Uuid>) -> Result<Vec<Uuid>> {
     let mut ids = ids;
     ids.sort();
     ids.dedup();
@@ -447,32 +380,22 @@ async fn checked_brands(
         return Err(Error::NotFound("brand"));
     }
     if role == Role::ClientViewer && ids.is_empty() {
-        return Err(Error::bad_input(
-            "brandIds",
-            "a client viewer must be assigned to at least one brand",
-        ));
+        return Err(Error::bad_input("brandIds", "a client viewer must be assigned to at least one brand"));
     }
     Ok(if role.is_manager() { Vec::new() } else { ids })
 }
 
-async fn assign(
-    db: &impl ConnectionTrait,
-    agency_id: Uuid,
-    membership_id: Uuid,
-    brand_ids: &[Uuid],
-) -> Result<()> {
+async fn assign(db: &impl ConnectionTrait, agency_id: Uuid, membership_id: Uuid, brand_ids: &[Uuid]) -> Result<()> {
     if brand_ids.is_empty() {
         return Ok(());
     }
     let at = now();
-    let rows = brand_ids
-        .iter()
-        .map(|brand_id| membership_brand::ActiveModel {
-            membership_id: Set(membership_id),
-            brand_id: Set(*brand_id),
-            agency_id: Set(agency_id),
-            created_at: Set(at),
-        });
+    let rows = brand_ids.iter().map(|brand_id| membership_brand::ActiveModel {
+        membership_id: Set(membership_id),
+        brand_id: Set(*brand_id),
+        agency_id: Set(agency_id),
+        created_at: Set(at),
+    });
     membership_brand::Entity::insert_many(rows).exec(db).await?;
     Ok(())
 }

@@ -1,9 +1,7 @@
 //! Keyset pagination over UUIDv7 ids: pages are stable under inserts and cost the same
 //! at any depth (no OFFSET).
 
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use uuid::Uuid;
 
 use crate::{Error, Result};
@@ -27,10 +25,7 @@ impl PageRequest {
             None => DEFAULT_PAGE_SIZE,
             Some(n) if n >= 1 && n as u64 <= MAX_PAGE_SIZE => n as u64,
             Some(_) => {
-                return Err(Error::bad_input(
-                    "first",
-                    format!("must be between 1 and {MAX_PAGE_SIZE}"),
-                ));
+                return Err(Error::bad_input("first", format!("must be between 1 and {MAX_PAGE_SIZE}")));
             }
         };
         Ok(PageRequest { first, after })
@@ -47,10 +42,7 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Maps the items, keeping the page information.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            has_next_page: self.has_next_page,
-        }
+        Page { items: self.items.into_iter().map(f).collect(), has_next_page: self.has_next_page }
     }
 }
 
@@ -72,8 +64,5 @@ where
     let mut items = select.all(db).await?;
     let has_next_page = items.len() as u64 > request.first;
     items.truncate(request.first as usize);
-    Ok(Page {
-        items,
-        has_next_page,
-    })
+    Ok(Page { items, has_next_page })
 }

@@ -9,10 +9,7 @@ pub fn name(field: &str, raw: &str, max: usize) -> Result<String> {
         return Err(Error::bad_input(field, "must not be empty"));
     }
     if trimmed.chars().count() > max {
-        return Err(Error::bad_input(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(Error::bad_input(field, format!("must be at most {max} characters")));
     }
     Ok(trimmed.to_owned())
 }
@@ -33,20 +30,14 @@ pub fn keywords(field: &str, raw: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for keyword in raw.iter().map(|k| k.trim()).filter(|k| !k.is_empty()) {
         if keyword.chars().count() > MAX_LEN {
-            return Err(Error::bad_input(
-                field,
-                format!("each keyword must be at most {MAX_LEN} characters"),
-            ));
+            return Err(Error::bad_input(field, format!("each keyword must be at most {MAX_LEN} characters")));
         }
         if seen.insert(keyword.to_lowercase()) {
             out.push(keyword.to_owned());
         }
     }
     if out.len() > MAX_KEYWORDS {
-        return Err(Error::bad_input(
-            field,
-            format!("at most {MAX_KEYWORDS} keywords"),
-        ));
+        return Err(Error::bad_input(field, format!("at most {MAX_KEYWORDS} keywords")));
     }
     Ok(out)
 }
@@ -66,12 +57,7 @@ pub fn time_zone(field: &str, raw: &str) -> Result<String> {
     trimmed
         .parse::<chrono_tz::Tz>()
         .map(|tz| tz.name().to_owned())
-        .map_err(|_| {
-            Error::bad_input(
-                field,
-                format!("`{trimmed}` is not an IANA time zone (e.g. Europe/Paris)"),
-            )
-        })
+        .map_err(|_| Error::bad_input(field, format!("`{trimmed}` is not an IANA time zone (e.g. Europe/Paris)")))
 }
 
 #[cfg(test)]
@@ -84,17 +70,10 @@ mod tests {
         assert_eq!(name("name", "  Acme ", 10).unwrap(), "Acme");
         assert!(name("name", "abcdefghijk", 10).is_err());
         assert_eq!(
-            keywords(
-                "k",
-                &["Eco".into(), " eco ".into(), "".into(), "vélo".into()]
-            )
-            .unwrap(),
+            keywords("k", &["Eco".into(), " eco ".into(), "".into(), "vélo".into()]).unwrap(),
             vec!["Eco", "vélo"]
         );
-        assert_eq!(
-            email("email", " Jo@Example.COM ").unwrap(),
-            "jo@example.com"
-        );
+        assert_eq!(email("email", " Jo@Example.COM ").unwrap(), "jo@example.com");
         assert!(email("email", "not-an-email").is_err());
         assert_eq!(time_zone("tz", "Europe/Paris").unwrap(), "Europe/Paris");
         assert!(time_zone("tz", "Mars/Olympus").is_err());

@@ -15,11 +15,7 @@ pub struct TableDef {
 pub fn table(name: &'static str) -> TableDef {
     let mut create = Table::create();
     create.table(name).col(pk_uuid("id"));
-    TableDef {
-        name,
-        create,
-        indexes: Vec::new(),
-    }
+    TableDef { name, create, indexes: Vec::new() }
 }
 
 /// Starts a table whose primary key is the given composite of columns (link tables).
@@ -32,11 +28,7 @@ pub fn link_table(name: &'static str, key: &[&'static str]) -> TableDef {
         pk.col(*col);
     }
     create.primary_key(&mut pk);
-    TableDef {
-        name,
-        create,
-        indexes: Vec::new(),
-    }
+    TableDef { name, create, indexes: Vec::new() }
 }
 
 /// What happens to a row when the row it references is deleted.
@@ -66,8 +58,7 @@ impl TableDef {
 
     /// Adds `created_at` and `updated_at`.
     pub fn timestamps(self) -> Self {
-        self.col(timestamp_with_time_zone("created_at"))
-            .col(timestamp_with_time_zone("updated_at"))
+        self.col(timestamp_with_time_zone("created_at")).col(timestamp_with_time_zone("updated_at"))
     }
 
     /// Adds `agency_id`, the tenant key every tenant-owned row carries, with its index.
@@ -76,21 +67,9 @@ impl TableDef {
     }
 
     /// Adds a UUID column referencing `target.id`, and an index on it.
-    pub fn reference(
-        mut self,
-        col: &'static str,
-        target: &'static str,
-        nullable: bool,
-        on_delete: OnDelete,
-    ) -> Self {
-        if !self
-            .create
-            .get_columns()
-            .iter()
-            .any(|c| c.get_column_name() == col)
-        {
-            self.create
-                .col(if nullable { uuid_null(col) } else { uuid(col) });
+    pub fn reference(mut self, col: &'static str, target: &'static str, nullable: bool, on_delete: OnDelete) -> Self {
+        if !self.create.get_columns().iter().any(|c| c.get_column_name() == col) {
+            self.create.col(if nullable { uuid_null(col) } else { uuid(col) });
         }
         self.create.foreign_key(
             ForeignKey::create()
@@ -119,8 +98,7 @@ impl TableDef {
 
     fn index_stmt(&self, prefix: &str, cols: &[&'static str]) -> IndexCreateStatement {
         let mut stmt = Index::create();
-        stmt.name(format!("{prefix}_{}_{}", self.name, cols.join("_")))
-            .table(self.name);
+        stmt.name(format!("{prefix}_{}_{}", self.name, cols.join("_"))).table(self.name);
         for col in cols {
             stmt.col(*col);
         }
@@ -140,9 +118,7 @@ impl TableDef {
 /// Drops tables in the given order (dependents first).
 pub async fn drop_tables(manager: &SchemaManager<'_>, names: &[&'static str]) -> Result<(), DbErr> {
     for name in names {
-        manager
-            .drop_table(Table::drop().table(*name).if_exists().to_owned())
-            .await?;
+        manager.drop_table(Table::drop().table(*name).if_exists().to_owned()).await?;
     }
     Ok(())
 }

@@ -50,12 +50,7 @@ const TABLES: &[&str] = &[
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         // --- tenancy and auth -------------------------------------------------------
-        table("agency")
-            .col(string("name"))
-            .col(string_null("sender_email"))
-            .timestamps()
-            .create(m)
-            .await?;
+        table("agency").col(string("name")).col(string_null("sender_email")).timestamps().create(m).await?;
         table("user_account")
             .col(string("email"))
             .col(string("name"))

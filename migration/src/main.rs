@@ -22,25 +22,16 @@ async fn main() {
 async fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let command = args.next().unwrap_or_else(|| "up".to_owned());
-    let steps = args
-        .next()
-        .map(|n| {
-            n.parse::<u32>()
-                .map_err(|_| format!("not a step count: {n}\n{USAGE}"))
-        })
-        .transpose()?;
-    let url =
-        std::env::var("DATABASE_URL").map_err(|_| format!("DATABASE_URL is not set\n{USAGE}"))?;
-    let db = Database::connect(&url)
-        .await
-        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let steps =
+        args.next().map(|n| n.parse::<u32>().map_err(|_| format!("not a step count: {n}\n{USAGE}"))).transpose()?;
+    let url = std::env::var("DATABASE_URL").map_err(|_| format!("DATABASE_URL is not set\n{USAGE}"))?;
+    let db = Database::connect(&url).await.map_err(|e| format!("cannot connect to the database: {e}"))?;
     let outcome = match command.as_str() {
         "up" => Migrator::up(&db, steps).await,
         "down" => Migrator::down(&db, Some(steps.unwrap_or(1))).await,
         "status" => {
-            let migrations = Migrator::get_migration_with_status(&db)
-                .await
-                .map_err(|e| format!("status failed: {e}"))?;
+            let migrations =
+                Migrator::get_migration_with_status(&db).await.map_err(|e| format!("status failed: {e}"))?;
             for migration in migrations {
                 println!("{}\t{}", migration.status(), migration.name());
             }

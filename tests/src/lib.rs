@@ -1,1 +1,268 @@
+//! Test harness: a fresh database per test (a SQLite file, or a PostgreSQL database
+//! created for the test and dropped after it), the real schema and services over it,
+//! and a real SMTP server on loopback.
+//!
+//! PostgreSQL and Redis must be running: tests fail (never skip) when they are not.
+//! `VIGIE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`) and
+//! `VIGIE_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) point elsewhere.
 
+pub mod smtp;
+
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use vigie_api::graphql::{self, VigieSchema};
+use vigie_domain::{Config, Services};
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("VIGIE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// The Redis server tests use.
+pub fn redis_url() -> String {
+    std::env::var("VIGIE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A database of one's own for the duration of a test.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    dir: PathBuf,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        let tag = uuid::Uuid::now_v7().simple().to_string();
+        let dir = std::env::temp_dir().join(format!("vigie-test-{tag}"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        match backend {
+            Backend::Sqlite => TestDb {
+                url: format!("sqlite://{}?mode=rwc", dir.join("vigie.db").display()),
+                backend,
+                dir,
+                pg_name: None,
+            },
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL is required for the tests ({admin_url}): {e}"));
+                let name = format!("vigie_t_{tag}");
+                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+                admin.close().await.ok();
+                let mut url = url::Url::parse(&admin_url).expect("VIGIE_TEST_POSTGRES_URL");
+                url.set_path(&name);
+                TestDb { url: url.to_string(), backend, dir, pg_name: Some(name) }
+            }
+        }
+    }
+
+    /// A directory removed with the database.
+    pub fn dir(&self) -> &PathBuf {
+        &self.dir
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(name) = self.pg_name.take() {
+            // Drop needs async work; a short-lived runtime on its own thread does it
+            // whatever runtime (if any) the test used.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                runtime.block_on(async move {
+                    if let Ok(admin) = Database::connect(&postgres_admin_url()).await {
+                        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                        admin.close().await.ok();
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Builds a configuration for tests from a few overrides.
+pub fn test_config(db: &TestDb, extra: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), db.url.clone()),
+        ("VIGIE_DATA_DIR".into(), db.dir().display().to_string()),
+        ("VIGIE_JWT_SECRET".into(), "test-secret-test-secret-test-secret!".into()),
+        ("VIGIE_DEMO".into(), "false".into()),
+        ("VIGIE_BIND".into(), "127.0.0.1:0".into()),
+    ]);
+    for (k, v) in extra {
+        vars.insert((*k).into(), (*v).into());
+    }
+    Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration")
+}
+
+/// The application over a fresh database, driven through the real schema.
+pub struct TestApp {
+    pub services: Arc<Services>,
+    pub schema: VigieSchema,
+    pub db: TestDb,
+}
+
+/// A logged-in user as seen by tests.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+    pub agency_id: String,
+}
+
+impl TestApp {
+    pub async fn new(backend: Backend) -> Self {
+        Self::with_config(backend, &[]).await
+    }
+
+    pub async fn with_config(backend: Backend, extra: &[(&str, &str)]) -> Self {
+        let db = TestDb::new(backend).await;
+        let config = Arc::new(test_config(&db, extra));
+        let services = Arc::new(Services::start(config).await.expect("services start"));
+        let schema = graphql::build_schema(services.clone());
+        TestApp { services, schema, db }
+    }
+
+    /// Runs a GraphQL request and returns the whole response as JSON.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
+        let response = graphql::execute(&self.schema, &self.services, token, request).await;
+        serde_json::to_value(&response).expect("response as JSON")
+    }
+
+    /// Runs a request that must succeed and returns its `data`.
+    pub async fn ok(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let response = self.gql(token, query, variables).await;
+        assert!(response.get("errors").is_none(), "unexpected errors: {response:#}");
+        response["data"].clone()
+    }
+
+    /// Signs up a new agency and returns its owner's login.
+    pub async fn sign_up(&self, agency: &str, email: &str) -> Login {
+        let data = self
+            .ok(
+                None,
+                "mutation($input: SignUpInput!) { signUp(input: $input) { accessToken refreshToken user { id } agency { id } } }",
+                json!({ "input": { "agencyName": agency, "name": "Owner", "email": email, "password": "correct horse battery" } }),
+            )
+            .await;
+        login_from(&data["signUp"])
+    }
+
+    /// Creates a brand and returns its id.
+    pub async fn create_brand(&self, token: &str, name: &str) -> String {
+        let data = self
+            .ok(
+                Some(token),
+                "mutation($input: CreateBrandInput!) { createBrand(input: $input) { id } }",
+                json!({ "input": { "name": name, "timeZone": "Europe/Paris", "trackedKeywords": [name] } }),
+            )
+            .await;
+        data["createBrand"]["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Reads an `AuthPayload` selection (`accessToken refreshToken user { id } agency { id }`).
+pub fn login_from(payload: &Value) -> Login {
+    Login {
+        access_token: payload["accessToken"].as_str().expect("accessToken").to_owned(),
+        refresh_token: payload["refreshToken"].as_str().expect("refreshToken").to_owned(),
+        user_id: payload["user"]["id"].as_str().unwrap_or_default().to_owned(),
+        agency_id: payload["agency"]["id"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// The `extensions.code` of each error of a response.
+pub fn error_codes(response: &Value) -> Vec<String> {
+    response["errors"]
+        .as_array()
+        .map(|errors| errors.iter().map(|e| e["extensions"]["code"].as_str().unwrap_or("<none>").to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// Asserts that a response failed with `code` and that `data` holds nothing.
+pub fn assert_error(response: &Value, code: &str) {
+    let codes = error_codes(response);
+    assert_eq!(codes, vec![code.to_owned()], "expected {code}: {response:#}");
+    let data = &response["data"];
+    assert!(
+        data.is_null() || data.as_object().is_some_and(|o| o.values().all(Value::is_null)),
+        "data leaked: {response:#}"
+    );
+}
+
+/// Runs an async test body on both databases.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(vigie_tests::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(vigie_tests::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+/// Finds an invitation code (`vgi_…`) in an email body, undoing quoted-printable soft
+/// line breaks.
+pub fn invitation_code(body: &str) -> String {
+    let joined = body.replace("=\r\n", "").replace("=\n", "");
+    let start = joined.find("vgi_").expect("an invitation code in the email");
+    joined[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect()
+}
+
+impl TestApp {
+    /// The text of the last email queued to `to` in the outbox.
+    pub async fn last_outbox_text(&self, to: &str) -> String {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        use vigie_domain::entities::email_outbox;
+        email_outbox::Entity::find()
+            .filter(email_outbox::Column::ToAddress.eq(to))
+            .order_by_desc(email_outbox::Column::Id)
+            .one(&self.services.db)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no email to {to} in the outbox"))
+            .text_body
+    }
+
+    /// Invites `email` with `role` (a GraphQL enum name) on `brand_ids`, accepts through
+    /// the code in the outbox, and returns the new member's login.
+    pub async fn invite_and_accept(&self, token: &str, email: &str, role: &str, brand_ids: &[&str]) -> Login {
+        self.ok(
+            Some(token),
+            "mutation($input: InviteMemberInput!) { inviteMember(input: $input) { id } }",
+            json!({ "input": { "email": email, "role": role, "brandIds": brand_ids } }),
+        )
+        .await;
+        let code = invitation_code(&self.last_outbox_text(email).await);
+        let data = self
+            .ok(
+                None,
+                "mutation($input: AcceptInvitationInput!) { acceptInvitation(input: $input) { accessToken refreshToken user { id } agency { id } } }",
+                json!({ "input": { "token": code, "name": "Invitee", "password": "correct horse battery" } }),
+            )
+            .await;
+        login_from(&data["acceptInvitation"])
+    }
+}

@@ -58,8 +58,6 @@ impl AgencyMutation {
             MaybeUndefined::Null => Some(None),
             MaybeUndefined::Value(v) => Some(Some(v)),
         };
-        Ok(Agency(
-            agencies::update(services(ctx), actor(ctx)?, input.name, sender).await?,
-        ))
+        Ok(Agency(agencies::update(services(ctx), actor(ctx)?, input.name, sender).await?))
     }
 }

@@ -74,12 +74,7 @@ impl ApiKeyQuery {
         after: Option<String>,
     ) -> Result<Connection<Cursor, ApiKey>> {
         let had_cursor = after.is_some();
-        let page = api_keys::list(
-            services(ctx),
-            actor(ctx)?,
-            pagination::request(first, after)?,
-        )
-        .await?;
+        let page = api_keys::list(services(ctx), actor(ctx)?, pagination::request(first, after)?).await?;
         Ok(pagination::connection(page, had_cursor, |k| k.id, ApiKey))
     }
 }
@@ -90,28 +85,14 @@ pub struct ApiKeyMutation;
 #[Object]
 impl ApiKeyMutation {
     /// Creates an API key (owners and admins).
-    async fn create_api_key(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateApiKeyInput,
-    ) -> Result<CreateApiKeyPayload> {
-        let brand_id = input
-            .brand_id
-            .as_ref()
-            .map(|id| uuid("brandId", id))
-            .transpose()?;
-        let (key, secret) =
-            api_keys::create(services(ctx), actor(ctx)?, &input.name, brand_id).await?;
-        Ok(CreateApiKeyPayload {
-            api_key: ApiKey(key),
-            secret,
-        })
+    async fn create_api_key(&self, ctx: &Context<'_>, input: CreateApiKeyInput) -> Result<CreateApiKeyPayload> {
+        let brand_id = input.brand_id.as_ref().map(|id| uuid("brandId", id)).transpose()?;
+        let (key, secret) = api_keys::create(services(ctx), actor(ctx)?, &input.name, brand_id).await?;
+        Ok(CreateApiKeyPayload { api_key: ApiKey(key), secret })
     }
 
     /// Revokes an API key.
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> Result<ApiKey> {
-        Ok(ApiKey(
-            api_keys::revoke(services(ctx), actor(ctx)?, uuid("id", &id)?).await?,
-        ))
+        Ok(ApiKey(api_keys::revoke(services(ctx), actor(ctx)?, uuid("id", &id)?).await?))
     }
 }

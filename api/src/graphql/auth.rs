@@ -69,9 +69,7 @@ impl Viewer {
         Ok(rows
             .into_iter()
             .map(|(m, agency)| ViewerMembership {
-                role: Role::parse(&m.role)
-                    .map(Into::into)
-                    .unwrap_or(MemberRole::Member),
+                role: Role::parse(&m.role).map(Into::into).unwrap_or(MemberRole::Member),
                 agency,
             })
             .collect())
@@ -161,9 +159,7 @@ pub struct AuthQuery;
 impl AuthQuery {
     /// The authenticated caller.
     async fn me(&self, ctx: &Context<'_>) -> Result<Viewer> {
-        Ok(Viewer {
-            actor: actor(ctx)?.clone(),
-        })
+        Ok(Viewer { actor: actor(ctx)?.clone() })
     }
 }
 
@@ -176,12 +172,7 @@ impl AuthMutation {
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
         let session = accounts::sign_up(
             services(ctx),
-            SignUp {
-                agency_name: input.agency_name,
-                name: input.name,
-                email: input.email,
-                password: input.password,
-            },
+            SignUp { agency_name: input.agency_name, name: input.name, email: input.email, password: input.password },
         )
         .await?;
         Ok(session.into())
@@ -189,24 +180,14 @@ impl AuthMutation {
 
     /// Logs in with email and password.
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<AuthPayload> {
-        let agency_id = input
-            .agency_id
-            .as_ref()
-            .map(|id| super::pagination::uuid("agencyId", id))
-            .transpose()?;
-        Ok(
-            accounts::log_in(services(ctx), &input.email, &input.password, agency_id)
-                .await?
-                .into(),
-        )
+        let agency_id = input.agency_id.as_ref().map(|id| super::pagination::uuid("agencyId", id)).transpose()?;
+        Ok(accounts::log_in(services(ctx), &input.email, &input.password, agency_id).await?.into())
     }
 
     /// Exchanges a refresh token for a new token pair. Reusing a refresh token revokes
     /// every token of that log-in.
     async fn refresh_token(&self, ctx: &Context<'_>, refresh_token: String) -> Result<AuthPayload> {
-        Ok(accounts::refresh(services(ctx), &refresh_token)
-            .await?
-            .into())
+        Ok(accounts::refresh(services(ctx), &refresh_token).await?.into())
     }
 
     /// Ends the log-in the refresh token belongs to. Always returns true.

@@ -39,19 +39,13 @@ pub struct BrandHandle {
 
 impl From<Handle> for BrandHandle {
     fn from(h: Handle) -> Self {
-        BrandHandle {
-            network: h.network.into(),
-            handle: h.handle,
-        }
+        BrandHandle { network: h.network.into(), handle: h.handle }
     }
 }
 
 impl From<BrandHandle> for Handle {
     fn from(h: BrandHandle) -> Self {
-        Handle {
-            network: h.network.into(),
-            handle: h.handle,
-        }
+        Handle { network: h.network.into(), handle: h.handle }
     }
 }
 
@@ -86,10 +80,7 @@ impl Brand {
     }
     /// The values the brand declares.
     async fn values(&self, ctx: &Context<'_>) -> Result<Vec<BrandValue>> {
-        let values = loader(ctx)
-            .load_one(ValuesOfBrand(self.0.id))
-            .await?
-            .unwrap_or_default();
+        let values = loader(ctx).load_one(ValuesOfBrand(self.0.id)).await?.unwrap_or_default();
         Ok(values.into_iter().map(BrandValue).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -197,20 +188,13 @@ impl BrandQuery {
         after: Option<String>,
     ) -> Result<Connection<Cursor, Brand>> {
         let had_cursor = after.is_some();
-        let page = brands::list(
-            services(ctx),
-            actor(ctx)?,
-            pagination::request(first, after)?,
-        )
-        .await?;
+        let page = brands::list(services(ctx), actor(ctx)?, pagination::request(first, after)?).await?;
         Ok(pagination::connection(page, had_cursor, |b| b.id, Brand))
     }
 
     /// One brand, if the caller may see it.
     async fn brand(&self, ctx: &Context<'_>, id: ID) -> Result<Brand> {
-        Ok(Brand(
-            brands::get(&services(ctx).db, actor(ctx)?, uuid("id", &id)?).await?,
-        ))
+        Ok(Brand(brands::get(&services(ctx).db, actor(ctx)?, uuid("id", &id)?).await?))
     }
 }
 
@@ -247,15 +231,11 @@ impl BrandMutation {
                 MaybeUndefined::Value(v) => Some(Some(v)),
             },
             tracked_keywords: input.tracked_keywords,
-            handles: input
-                .handles
-                .map(|list| list.into_iter().map(Into::into).collect()),
+            handles: input.handles.map(|list| list.into_iter().map(Into::into).collect()),
             time_zone: input.time_zone,
             language: input.language,
         };
-        Ok(Brand(
-            brands::update(services(ctx), actor(ctx)?, uuid("id", &input.id)?, patch).await?,
-        ))
+        Ok(Brand(brands::update(services(ctx), actor(ctx)?, uuid("id", &input.id)?, patch).await?))
     }
 
     /// Deletes a brand and all its data (owners and admins).
@@ -265,39 +245,21 @@ impl BrandMutation {
     }
 
     /// Declares a value for a brand.
-    async fn create_brand_value(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateBrandValueInput,
-    ) -> Result<BrandValue> {
+    async fn create_brand_value(&self, ctx: &Context<'_>, input: CreateBrandValueInput) -> Result<BrandValue> {
         let value = brands::create_value(
             services(ctx),
             actor(ctx)?,
             uuid("brandId", &input.brand_id)?,
-            ValueInput {
-                name: input.name,
-                description: input.description,
-                keywords: input.keywords,
-            },
+            ValueInput { name: input.name, description: input.description, keywords: input.keywords },
         )
         .await?;
         Ok(BrandValue(value))
     }
 
     /// Edits a brand value.
-    async fn update_brand_value(
-        &self,
-        ctx: &Context<'_>,
-        input: UpdateBrandValueInput,
-    ) -> Result<BrandValue> {
-        let patch = ValuePatch {
-            name: input.name,
-            description: input.description,
-            keywords: input.keywords,
-        };
-        Ok(BrandValue(
-            brands::update_value(services(ctx), actor(ctx)?, uuid("id", &input.id)?, patch).await?,
-        ))
+    async fn update_brand_value(&self, ctx: &Context<'_>, input: UpdateBrandValueInput) -> Result<BrandValue> {
+        let patch = ValuePatch { name: input.name, description: input.description, keywords: input.keywords };
+        Ok(BrandValue(brands::update_value(services(ctx), actor(ctx)?, uuid("id", &input.id)?, patch).await?))
     }
 
     /// Deletes a brand value.

@@ -33,16 +33,11 @@ impl Extension for ErrorCodesExtension {
 }
 
 fn domain_error(error: &ServerError) -> Option<&Error> {
-    error
-        .source::<Error>()
-        .or_else(|| error.source::<Arc<Error>>().map(|e| e.as_ref()))
+    error.source::<Error>().or_else(|| error.source::<Arc<Error>>().map(|e| e.as_ref()))
 }
 
 fn classify(error: &mut ServerError) {
-    let already_coded = error
-        .extensions
-        .as_ref()
-        .is_some_and(|e| e.get("code").is_some());
+    let already_coded = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
     if already_coded {
         return;
     }
@@ -61,10 +56,7 @@ fn classify(error: &mut ServerError) {
                 error.message = "internal server error".into();
             }
             if let Some(field) = field {
-                error
-                    .extensions
-                    .get_or_insert_with(Default::default)
-                    .set("field", Value::String(field));
+                error.extensions.get_or_insert_with(Default::default).set("field", Value::String(field));
             }
             code
         }
@@ -73,10 +65,7 @@ fn classify(error: &mut ServerError) {
         None if is_limit(&error.message) => QUERY_TOO_COMPLEX,
         None => "BAD_USER_INPUT",
     };
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", Value::String(code.into()));
+    error.extensions.get_or_insert_with(Default::default).set("code", Value::String(code.into()));
 }
 
 fn is_limit(message: &str) -> bool {

@@ -20,9 +20,7 @@ impl Loaders {
     }
 
     fn actor(&self) -> Result<&Actor, Arc<Error>> {
-        self.actor
-            .as_ref()
-            .ok_or_else(|| Arc::new(Error::Unauthenticated("log in first".into())))
+        self.actor.as_ref().ok_or_else(|| Arc::new(Error::Unauthenticated("log in first".into())))
     }
 }
 
@@ -46,10 +44,7 @@ impl Loader<UserKey> for Loaders {
     async fn load(&self, keys: &[UserKey]) -> Result<HashMap<UserKey, Self::Value>, Self::Error> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let found = members::users(&self.services.db, self.actor()?, &ids).await?;
-        Ok(found
-            .into_iter()
-            .map(|(id, user)| (UserKey(id), user))
-            .collect())
+        Ok(found.into_iter().map(|(id, user)| (UserKey(id), user)).collect())
     }
 }
 
@@ -60,10 +55,7 @@ impl Loader<BrandKey> for Loaders {
     async fn load(&self, keys: &[BrandKey]) -> Result<HashMap<BrandKey, Self::Value>, Self::Error> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let found = brands::get_many(&self.services.db, self.actor()?, &ids).await?;
-        Ok(found
-            .into_iter()
-            .map(|(id, brand)| (BrandKey(id), brand))
-            .collect())
+        Ok(found.into_iter().map(|(id, brand)| (BrandKey(id), brand)).collect())
     }
 }
 
@@ -71,16 +63,10 @@ impl Loader<ValuesOfBrand> for Loaders {
     type Value = Vec<brand_value::Model>;
     type Error = Arc<Error>;
 
-    async fn load(
-        &self,
-        keys: &[ValuesOfBrand],
-    ) -> Result<HashMap<ValuesOfBrand, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[ValuesOfBrand]) -> Result<HashMap<ValuesOfBrand, Self::Value>, Self::Error> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let found = brands::values_of(&self.services.db, self.actor()?, &ids).await?;
-        Ok(found
-            .into_iter()
-            .map(|(id, values)| (ValuesOfBrand(id), values))
-            .collect())
+        Ok(found.into_iter().map(|(id, values)| (ValuesOfBrand(id), values)).collect())
     }
 }
 
@@ -88,15 +74,9 @@ impl Loader<BrandsOfMember> for Loaders {
     type Value = Vec<Uuid>;
     type Error = Arc<Error>;
 
-    async fn load(
-        &self,
-        keys: &[BrandsOfMember],
-    ) -> Result<HashMap<BrandsOfMember, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[BrandsOfMember]) -> Result<HashMap<BrandsOfMember, Self::Value>, Self::Error> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let found = members::assigned_brands(&self.services.db, self.actor()?, &ids).await?;
-        Ok(found
-            .into_iter()
-            .map(|(id, brands)| (BrandsOfMember(id), brands))
-            .collect())
+        Ok(found.into_iter().map(|(id, brands)| (BrandsOfMember(id), brands)).collect())
     }
 }

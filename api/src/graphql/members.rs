@@ -23,28 +23,16 @@ impl Member {
         ID(self.0.id.to_string())
     }
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(loader(ctx)
-            .load_one(UserKey(self.0.user_id))
-            .await?
-            .map(User))
+        Ok(loader(ctx).load_one(UserKey(self.0.user_id)).await?.map(User))
     }
     async fn role(&self) -> Result<MemberRole> {
         Ok(Role::parse(&self.0.role)?.into())
     }
     /// Brands a member or client viewer works on (owners and admins see all brands).
     async fn brands(&self, ctx: &Context<'_>) -> Result<Vec<Brand>> {
-        let ids = loader(ctx)
-            .load_one(BrandsOfMember(self.0.id))
-            .await?
-            .unwrap_or_default();
-        let found = loader(ctx)
-            .load_many(ids.iter().copied().map(BrandKey))
-            .await?;
-        Ok(ids
-            .into_iter()
-            .filter_map(|id| found.get(&BrandKey(id)).cloned())
-            .map(Brand)
-            .collect())
+        let ids = loader(ctx).load_one(BrandsOfMember(self.0.id)).await?.unwrap_or_default();
+        let found = loader(ctx).load_many(ids.iter().copied().map(BrandKey)).await?;
+        Ok(ids.into_iter().filter_map(|id| found.get(&BrandKey(id)).cloned()).map(Brand).collect())
     }
     async fn joined_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -88,17 +76,8 @@ impl Invitation {
     }
     /// Brands the new member will be assigned to.
     async fn brands(&self, ctx: &Context<'_>) -> Result<Vec<Brand>> {
-        let found = loader(ctx)
-            .load_many(self.0.brand_ids.0.iter().copied().map(BrandKey))
-            .await?;
-        Ok(self
-            .0
-            .brand_ids
-            .0
-            .iter()
-            .filter_map(|id| found.get(&BrandKey(*id)).cloned())
-            .map(Brand)
-            .collect())
+        let found = loader(ctx).load_many(self.0.brand_ids.0.iter().copied().map(BrandKey)).await?;
+        Ok(self.0.brand_ids.0.iter().filter_map(|id| found.get(&BrandKey(*id)).cloned()).map(Brand).collect())
     }
     async fn expires_at(&self) -> DateTime<Utc> {
         self.0.expires_at
@@ -146,12 +125,7 @@ impl MemberQuery {
         after: Option<String>,
     ) -> Result<Connection<Cursor, Member>> {
         let had_cursor = after.is_some();
-        let page = members::list(
-            services(ctx),
-            actor(ctx)?,
-            pagination::request(first, after)?,
-        )
-        .await?;
+        let page = members::list(services(ctx), actor(ctx)?, pagination::request(first, after)?).await?;
         Ok(pagination::connection(page, had_cursor, |m| m.id, Member))
     }
 
@@ -164,18 +138,8 @@ impl MemberQuery {
         after: Option<String>,
     ) -> Result<Connection<Cursor, Invitation>> {
         let had_cursor = after.is_some();
-        let page = members::invitations(
-            services(ctx),
-            actor(ctx)?,
-            pagination::request(first, after)?,
-        )
-        .await?;
-        Ok(pagination::connection(
-            page,
-            had_cursor,
-            |i| i.id,
-            Invitation,
-        ))
+        let page = members::invitations(services(ctx), actor(ctx)?, pagination::request(first, after)?).await?;
+        Ok(pagination::connection(page, had_cursor, |i| i.id, Invitation))
     }
 }
 
@@ -185,84 +149,37 @@ pub struct MemberMutation;
 #[Object]
 impl MemberMutation {
     /// Invites someone by email (owners and admins; only owners grant owner or admin).
-    async fn invite_member(
-        &self,
-        ctx: &Context<'_>,
-        input: InviteMemberInput,
-    ) -> Result<Invitation> {
-        let invite = Invite {
-            email: input.email,
-            role: input.role.into(),
-            brand_ids: ids("brandIds", &input.brand_ids)?,
-        };
-        Ok(Invitation(
-            members::invite(services(ctx), actor(ctx)?, invite).await?,
-        ))
+    async fn invite_member(&self, ctx: &Context<'_>, input: InviteMemberInput) -> Result<Invitation> {
+        let invite =
+            Invite { email: input.email, role: input.role.into(), brand_ids: ids("brandIds", &input.brand_ids)? };
+        Ok(Invitation(members::invite(services(ctx), actor(ctx)?, invite).await?))
     }
 
     /// Withdraws a pending invitation.
     async fn revoke_invitation(&self, ctx: &Context<'_>, id: ID) -> Result<Invitation> {
-        Ok(Invitation(
-            members::revoke_invitation(services(ctx), actor(ctx)?, uuid("id", &id)?).await?,
-        ))
+        Ok(Invitation(members::revoke_invitation(services(ctx), actor(ctx)?, uuid("id", &id)?).await?))
     }
 
     /// Joins the inviting agency and logs in there.
-    async fn accept_invitation(
-        &self,
-        ctx: &Context<'_>,
-        input: AcceptInvitationInput,
-    ) -> Result<AuthPayload> {
-        let accept = Accept {
-            token: input.token,
-            name: input.name,
-            password: input.password,
-        };
+    async fn accept_invitation(&self, ctx: &Context<'_>, input: AcceptInvitationInput) -> Result<AuthPayload> {
+        let accept = Accept { token: input.token, name: input.name, password: input.password };
         Ok(members::accept(services(ctx), accept).await?.into())
     }
 
     /// Changes a member's role.
-    async fn update_member_role(
-        &self,
-        ctx: &Context<'_>,
-        member_id: ID,
-        role: MemberRole,
-    ) -> Result<Member> {
-        Ok(Member(
-            members::update_role(
-                services(ctx),
-                actor(ctx)?,
-                uuid("memberId", &member_id)?,
-                role.into(),
-            )
-            .await?,
-        ))
+    async fn update_member_role(&self, ctx: &Context<'_>, member_id: ID, role: MemberRole) -> Result<Member> {
+        Ok(Member(members::update_role(services(ctx), actor(ctx)?, uuid("memberId", &member_id)?, role.into()).await?))
     }
 
     /// Removes a member from the agency and ends their sessions in it.
     async fn remove_member(&self, ctx: &Context<'_>, member_id: ID) -> Result<DeletePayload> {
         members::remove(services(ctx), actor(ctx)?, uuid("memberId", &member_id)?).await?;
-        Ok(DeletePayload {
-            deleted_id: member_id,
-        })
+        Ok(DeletePayload { deleted_id: member_id })
     }
 
     /// Replaces the brands a member or client viewer is assigned to.
-    async fn set_member_brands(
-        &self,
-        ctx: &Context<'_>,
-        member_id: ID,
-        brand_ids: Vec<ID>,
-    ) -> Result<Member> {
+    async fn set_member_brands(&self, ctx: &Context<'_>, member_id: ID, brand_ids: Vec<ID>) -> Result<Member> {
         let brand_ids = ids("brandIds", &brand_ids)?;
-        Ok(Member(
-            members::set_brands(
-                services(ctx),
-                actor(ctx)?,
-                uuid("memberId", &member_id)?,
-                brand_ids,
-            )
-            .await?,
-        ))
+        Ok(Member(members::set_brands(services(ctx), actor(ctx)?, uuid("memberId", &member_id)?, brand_ids).await?))
     }
 }

@@ -25,13 +25,7 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 
 /// Root query, merged from the domain modules.
 #[derive(MergedObject, Default)]
-pub struct Query(
-    auth::AuthQuery,
-    agency::AgencyQuery,
-    brands::BrandQuery,
-    members::MemberQuery,
-    api_keys::ApiKeyQuery,
-);
+pub struct Query(auth::AuthQuery, agency::AgencyQuery, brands::BrandQuery, members::MemberQuery, api_keys::ApiKeyQuery);
 
 /// Root mutation, merged from the domain modules.
 #[derive(MergedObject, Default)]
@@ -61,11 +55,7 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 pub fn build_schema(services: Arc<Services>) -> VigieSchema {
     let introspection = services.config.introspection;
     let builder = schema_builder().data(services);
-    if introspection {
-        builder.finish()
-    } else {
-        builder.disable_introspection().finish()
-    }
+    if introspection { builder.finish() } else { builder.disable_introspection().finish() }
 }
 
 /// The SDL written to `schema.graphql`.
@@ -85,23 +75,27 @@ impl Caller {
     /// A caller with a per-request DataLoader (never shared between tenants).
     pub fn new(services: Arc<Services>, auth: Result<Option<Actor>, Error>) -> Self {
         let actor = auth.as_ref().ok().cloned().flatten();
-        Caller {
-            auth,
-            loader: DataLoader::new(Loaders::new(services, actor), tokio::spawn),
-        }
+        Caller { auth, loader: DataLoader::new(Loaders::new(services, actor), tokio::spawn) }
     }
 }
 
-/// Authenticates a bearer access token into the caller's [`Actor`].
-pub async fn authenticate(
-    services: &Services,
+/// Runs one GraphQL request for the holder of `bearer` (an access token, if any). The
+/// HTTP handler and the tests both go through here.
+pub async fn execute(
+    schema: &VigieSchema,
+    services: &Arc<Services>,
     bearer: Option<&str>,
-) -> Result<Option<Actor>, Error> {
+    request: async_graphql::Request,
+) -> async_graphql::Response {
+    let auth = authenticate(services, bearer).await;
+    schema.execute(request.data(Caller::new(services.clone(), auth))).await
+}
+
+/// Authenticates a bearer access token into the caller's [`Actor`].
+pub async fn authenticate(services: &Services, bearer: Option<&str>) -> Result<Option<Actor>, Error> {
     let Some(token) = bearer else { return Ok(None) };
     let claims = services.tokens.verify(token)?;
-    Actor::load(&services.db, claims.sub, claims.agency)
-        .await
-        .map(Some)
+    Actor::load(&services.db, claims.sub, claims.agency).await.map(Some)
 }
 
 pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Arc<Services> {
@@ -114,9 +108,7 @@ pub(crate) fn actor<'a>(ctx: &Context<'a>) -> Result<&'a Actor, Error> {
         Some(Ok(Some(actor))) => Ok(actor),
         Some(Err(Error::Unauthenticated(message))) => Err(Error::Unauthenticated(message.clone())),
         Some(Err(_)) => Err(Error::Unauthenticated("authentication failed".into())),
-        _ => Err(Error::Unauthenticated(
-            "log in first: send `Authorization: Bearer <accessToken>`".into(),
-        )),
+        _ => Err(Error::Unauthenticated("log in first: send `Authorization: Bearer <accessToken>`".into())),
     }
 }
 

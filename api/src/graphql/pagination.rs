@@ -17,9 +17,7 @@ impl CursorType for Cursor {
 
     fn decode_cursor(s: &str) -> Result<Self> {
         let bad = || Error::bad_input("after", "not a cursor returned by this API");
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(s)
-            .map_err(|_| bad())?;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
         let text = String::from_utf8(raw).map_err(|_| bad())?;
         let id = text.strip_prefix(PREFIX).ok_or_else(bad)?;
         Uuid::parse_str(id).map(Cursor).map_err(|_| bad())
@@ -44,11 +42,7 @@ pub fn connection<T, N: OutputType>(
     node: impl Fn(T) -> N,
 ) -> Connection<Cursor, N> {
     let mut connection = Connection::new(had_cursor, page.has_next_page);
-    connection.edges.extend(
-        page.items
-            .into_iter()
-            .map(|item| Edge::new(Cursor(id(&item)), node(item))),
-    );
+    connection.edges.extend(page.items.into_iter().map(|item| Edge::new(Cursor(id(&item)), node(item))));
     connection
 }
 
@@ -59,8 +53,6 @@ pub fn uuid(field: &str, id: &ID) -> Result<Uuid> {
 
 /// Complexity of a connection field: its children, `first` times.
 pub fn complexity(child: usize, first: Option<i32>) -> usize {
-    let first = first
-        .unwrap_or(vigie_domain::pagination::DEFAULT_PAGE_SIZE as i32)
-        .clamp(1, 100) as usize;
+    let first = first.unwrap_or(vigie_domain::pagination::DEFAULT_PAGE_SIZE as i32).clamp(1, 100) as usize;
     first.saturating_mul(child).saturating_add(1)
 }

@@ -44,9 +44,7 @@ impl Role {
             "admin" => Ok(Role::Admin),
             "member" => Ok(Role::Member),
             "client_viewer" => Ok(Role::ClientViewer),
-            other => Err(Error::Internal(format!(
-                "unknown role `{other}` in the database"
-            ))),
+            other => Err(Error::Internal(format!("unknown role `{other}` in the database"))),
         }
     }
 
@@ -82,10 +80,7 @@ impl Actor {
     }
 
     /// Builds the actor of an existing membership.
-    pub async fn from_membership(
-        db: &impl ConnectionTrait,
-        membership: membership::Model,
-    ) -> Result<Self> {
+    pub async fn from_membership(db: &impl ConnectionTrait, membership: membership::Model) -> Result<Self> {
         let role = Role::parse(&membership.role)?;
         let assigned_brands = if role.is_manager() {
             Vec::new()
@@ -109,13 +104,7 @@ impl Actor {
 
     /// Only owners and admins.
     pub fn require_manager(&self) -> Result<()> {
-        if self.role.is_manager() {
-            Ok(())
-        } else {
-            Err(Error::forbidden(
-                "only agency owners and admins may do this",
-            ))
-        }
+        if self.role.is_manager() { Ok(()) } else { Err(Error::forbidden("only agency owners and admins may do this")) }
     }
 
     /// Agency staff (everyone but client viewers).
@@ -135,10 +124,6 @@ impl Actor {
 
     /// `None` when every brand of the agency is visible, otherwise the visible ones.
     pub fn brand_restriction(&self) -> Option<&[Uuid]> {
-        if self.role.is_manager() {
-            None
-        } else {
-            Some(&self.assigned_brands)
-        }
+        if self.role.is_manager() { None } else { Some(&self.assigned_brands) }
     }
 }

@@ -20,16 +20,10 @@ static DUMMY_HASH: LazyLock<String> =
 pub fn validate(password: &str) -> Result<()> {
     let len = password.chars().count();
     if len < MIN_PASSWORD_LEN {
-        return Err(Error::bad_input(
-            "password",
-            format!("must be at least {MIN_PASSWORD_LEN} characters"),
-        ));
+        return Err(Error::bad_input("password", format!("must be at least {MIN_PASSWORD_LEN} characters")));
     }
     if len > MAX_PASSWORD_LEN {
-        return Err(Error::bad_input(
-            "password",
-            format!("must be at most {MAX_PASSWORD_LEN} characters"),
-        ));
+        return Err(Error::bad_input("password", format!("must be at most {MAX_PASSWORD_LEN} characters")));
     }
     Ok(())
 }
@@ -46,9 +40,7 @@ pub fn hash(password: &str) -> Result<String> {
 /// always fails, taking the same time.
 pub fn verify(password: &str, stored: Option<&str>) -> bool {
     let target = stored.unwrap_or(DUMMY_HASH.as_str());
-    let ok = Argon2::default()
-        .verify_password(password.as_bytes(), target)
-        .is_ok();
+    let ok = Argon2::default().verify_password(password.as_bytes(), target).is_ok();
     ok && stored.is_some()
 }
 

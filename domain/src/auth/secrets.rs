@@ -18,10 +18,7 @@ pub struct NewSecret {
 pub fn generate(prefix: &str) -> NewSecret {
     let mut raw = [0u8; 32];
     getrandom::fill(&mut raw).expect("the operating system's random generator failed");
-    let plain = format!(
-        "{prefix}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
-    );
+    let plain = format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw));
     let hash = hash(&plain);
     NewSecret { plain, hash }
 }

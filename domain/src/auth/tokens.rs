@@ -34,11 +34,7 @@ pub struct TokenKeys {
 impl TokenKeys {
     /// Keys from the configured secret.
     pub fn new(secret: &[u8], ttl: Duration) -> Self {
-        TokenKeys {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            ttl,
-        }
+        TokenKeys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), ttl }
     }
 
     /// How long an access token lives.
@@ -66,14 +62,12 @@ impl TokenKeys {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 5;
-        decode::<Claims>(token, &self.decoding, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    Error::Unauthenticated("the access token has expired".into())
-                }
-                _ => Error::Unauthenticated("invalid access token".into()),
-            })
+        decode::<Claims>(token, &self.decoding, &validation).map(|data| data.claims).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                Error::Unauthenticated("the access token has expired".into())
+            }
+            _ => Error::Unauthenticated("invalid access token".into()),
+        })
     }
 }
 
@@ -97,28 +91,17 @@ mod tests {
     fn rejects_other_key_alg_none_and_expired() {
         let token = keys().issue(Uuid::now_v7(), Uuid::now_v7()).unwrap();
         let other = TokenKeys::new(b"another-secret-another-secret-xx", Duration::from_secs(60));
-        assert!(matches!(
-            other.verify(&token),
-            Err(Error::Unauthenticated(_))
-        ));
+        assert!(matches!(other.verify(&token), Err(Error::Unauthenticated(_))));
 
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let payload = token.split('.').nth(1).unwrap();
-        let none = format!(
-            "{}.{payload}.",
-            b64.encode(br#"{"alg":"none","typ":"JWT"}"#)
-        );
+        let none = format!("{}.{payload}.", b64.encode(br#"{"alg":"none","typ":"JWT"}"#));
         assert!(keys().verify(&none).is_err());
 
         let expired = TokenKeys::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(0));
         let now = Utc::now().timestamp();
-        let claims = Claims {
-            sub: Uuid::now_v7(),
-            agency: Uuid::now_v7(),
-            iss: ISSUER.into(),
-            iat: now - 100,
-            exp: now - 60,
-        };
+        let claims =
+            Claims { sub: Uuid::now_v7(), agency: Uuid::now_v7(), iss: ISSUER.into(), iat: now - 100, exp: now - 60 };
         let old = encode(&Header::new(Algorithm::HS256), &claims, &expired.encoding).unwrap();
         let err = keys().verify(&old).unwrap_err();
         assert!(err.to_string().contains("expired"), "{err}");

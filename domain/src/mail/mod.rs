@@ -12,8 +12,8 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,12 +38,7 @@ pub struct Email {
 }
 
 /// Writes an email to the outbox; call [`Mailer::wake`] after the transaction commits.
-pub async fn enqueue(
-    db: &impl ConnectionTrait,
-    agency_id: Option<Uuid>,
-    to: &str,
-    email: Email,
-) -> Result<Uuid> {
+pub async fn enqueue(db: &impl ConnectionTrait, agency_id: Option<Uuid>, to: &str, email: Email) -> Result<Uuid> {
     let id = new_id();
     email_outbox::ActiveModel {
         id: Set(id),
@@ -84,15 +79,8 @@ impl Mailer {
                     .build(),
             ),
         };
-        let from = config
-            .mail_from
-            .parse()
-            .map_err(|e| Error::Internal(format!("VIGIE_MAIL_FROM: {e}")))?;
-        Ok(Mailer {
-            transport,
-            from,
-            wake: Arc::new(Notify::new()),
-        })
+        let from = config.mail_from.parse().map_err(|e| Error::Internal(format!("VIGIE_MAIL_FROM: {e}")))?;
+        Ok(Mailer { transport, from, wake: Arc::new(Notify::new()) })
     }
 
     /// Tells the dispatcher that new mail is waiting.
@@ -119,14 +107,8 @@ impl Mailer {
             // workers) never send the same message twice.
             let claimed = email_outbox::Entity::update_many()
                 .col_expr(email_outbox::Column::Status, Expr::value("sending"))
-                .col_expr(
-                    email_outbox::Column::ClaimedUntil,
-                    Expr::value(at + chrono_duration(CLAIM)),
-                )
-                .col_expr(
-                    email_outbox::Column::Attempts,
-                    Expr::col(email_outbox::Column::Attempts).add(1),
-                )
+                .col_expr(email_outbox::Column::ClaimedUntil, Expr::value(at + chrono_duration(CLAIM)))
+                .col_expr(email_outbox::Column::Attempts, Expr::col(email_outbox::Column::Attempts).add(1))
                 .filter(email_outbox::Column::Id.eq(message.id))
                 .filter(email_outbox::Column::Status.is_in(["pending", "sending"]))
                 .filter(due.clone())
@@ -155,11 +137,7 @@ impl Mailer {
             Some(transport) => {
                 let from = self.sender(db, message.agency_id).await?;
                 match build(&message, from) {
-                    Ok(email) => transport
-                        .send(email)
-                        .await
-                        .map(|_| "sent")
-                        .map_err(|e| e.to_string()),
+                    Ok(email) => transport.send(email).await.map(|_| "sent").map_err(|e| e.to_string()),
                     Err(e) => Err(e),
                 }
             }
@@ -196,18 +174,17 @@ impl Mailer {
             return Ok(self.from.clone());
         };
         let agency = agency::Entity::find_by_id(agency_id).one(db).await?;
-        Ok(
-            match agency.and_then(|a| a.sender_email.map(|email| (a.name, email))) {
-                Some((name, email)) => match email.parse() {
-                    Ok(address) => Mailbox::new(Some(name), address),
-                    Err(_) => self.from.clone(),
-                },
-                None => self.from.clone(),
+        Ok(match agency.and_then(|a| a.sender_email.map(|email| (a.name, email))) {
+            Some((name, email)) => match email.parse() {
+                Ok(address) => Mailbox::new(Some(name), address),
+                Err(_) => self.from.clone(),
             },
-        )
+            None => self.from.clone(),
+        })
     }
 
-    /// Runs the dispatcher until `shutdown` turns true.
+    /// Runs the dispatcher until `shutdown` turns true (or its sender is dropped). A
+    /// message being sent is finished first.
     pub async fn run(self, db: DatabaseConnection, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(smtp = self.transport.is_some(), "email dispatcher started");
         loop {
@@ -228,19 +205,10 @@ impl Mailer {
 }
 
 fn build(message: &email_outbox::Model, from: Mailbox) -> std::result::Result<Message, String> {
-    let to: Mailbox = message
-        .to_address
-        .parse()
-        .map_err(|e| format!("bad recipient: {e}"))?;
-    let builder = Message::builder()
-        .from(from)
-        .to(to)
-        .subject(message.subject.clone());
+    let to: Mailbox = message.to_address.parse().map_err(|e| format!("bad recipient: {e}"))?;
+    let builder = Message::builder().from(from).to(to).subject(message.subject.clone());
     let built = match &message.html_body {
-        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
-            message.text_body.clone(),
-            html.clone(),
-        )),
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(message.text_body.clone(), html.clone())),
         None => builder.body(message.text_body.clone()),
     };
     built.map_err(|e| format!("cannot build the message: {e}"))

@@ -13,10 +13,7 @@ fn role_label(role: Role) -> &'static str {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// The invitation to join an agency; the token is accepted with the `acceptInvitation`
@@ -40,9 +37,5 @@ pub fn invitation(config: &Config, agency: &str, inviter: &str, role: Role, toke
         escape(agency),
         escape(&link)
     );
-    Email {
-        subject: format!("Join {agency} on Vigie"),
-        text,
-        html: Some(html),
-    }
+    Email { subject: format!("Join {agency} on Vigie"), text, html: Some(html) }
 }

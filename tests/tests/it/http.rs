@@ -1,0 +1,123 @@
+//! The real HTTP server: GraphiQL, GraphQL over HTTP, health, readiness (with real
+//! Redis), metrics.
+
+use serde_json::{Value, json};
+use std::sync::Arc;
+use vigie_tests::{Backend, TestDb, on_both_databases, redis_url, test_config};
+
+struct Server {
+    base: String,
+    handle: actix_web::dev::ServerHandle,
+    _db: TestDb,
+}
+
+async fn serve(backend: Backend, extra: &[(&str, &str)]) -> Server {
+    let db = TestDb::new(backend).await;
+    let config = Arc::new(test_config(&db, extra));
+    let running = vigie_api::start(config).await.expect("server starts");
+    let handle = running.server.handle();
+    tokio::spawn(running.server);
+    Server { base: format!("http://{}", running.addr), handle, _db: db }
+}
+
+async fn endpoints(backend: Backend) {
+    let redis = redis_url();
+    let server = serve(backend, &[("REDIS_URL", &redis)]).await;
+    let client = reqwest::Client::new();
+
+    let health = client.get(format!("{}/healthz", server.base)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    let ready = client.get(format!("{}/readyz", server.base)).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body, json!({ "database": "ok", "queue": "ok", "ready": true }));
+
+    let graphiql = client.get(format!("{}/graphql", server.base)).send().await.unwrap();
+    assert_eq!(graphiql.status(), 200);
+    assert!(graphiql.text().await.unwrap().to_lowercase().contains("graphiql"));
+
+    let signup = json!({ "query": "mutation { signUp(input: { agencyName: \"H\", name: \"N\", email: \"h@example.com\", password: \"correct horse battery\" }) { accessToken } }" });
+    let response: Value =
+        client.post(format!("{}/graphql", server.base)).json(&signup).send().await.unwrap().json().await.unwrap();
+    let token = response["data"]["signUp"]["accessToken"].as_str().unwrap().to_owned();
+    let me: Value = client
+        .post(format!("{}/graphql", server.base))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "{ me { role } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["data"]["me"]["role"], "OWNER");
+
+    let forged: Value = client
+        .post(format!("{}/graphql", server.base))
+        .bearer_auth("forged.token.value")
+        .json(&json!({ "query": "{ me { role } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(forged["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+
+    let malformed = client
+        .post(format!("{}/graphql", server.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert!(malformed.status().is_client_error(), "malformed JSON is a 4xx, got {}", malformed.status());
+
+    let metrics = client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("vigie_http_requests_total{method=\"POST\",route=\"/graphql\",status=\"200\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("vigie_graphql_errors_total{code=\"UNAUTHENTICATED\"} 1"), "{metrics}");
+    server.handle.stop(true).await;
+}
+on_both_databases!(endpoints);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_when_redis_is_unreachable() {
+    let server = serve(Backend::Sqlite, &[("REDIS_URL", "redis://127.0.0.1:1")]).await;
+    let ready = reqwest::get(format!("{}/readyz", server.base)).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["database"], "ok");
+    assert!(body["queue"].as_str().unwrap().starts_with("error"));
+    server.handle.stop(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_mode_seeds_the_demo_and_it_logs_in() {
+    let server = serve(Backend::Sqlite, &[("VIGIE_DEMO", "true")]).await;
+    let login = json!({ "query": format!(
+        "mutation {{ logIn(input: {{ email: \"{}\", password: \"{}\" }}) {{ accessToken }} }}",
+        vigie_domain::demo::DEMO_EMAIL, vigie_domain::demo::DEMO_PASSWORD
+    ) });
+    let client = reqwest::Client::new();
+    let response: Value =
+        client.post(format!("{}/graphql", server.base)).json(&login).send().await.unwrap().json().await.unwrap();
+    let token = response["data"]["logIn"]["accessToken"].as_str().expect("demo login works").to_owned();
+    let brands: Value = client
+        .post(format!("{}/graphql", server.base))
+        .bearer_auth(token)
+        .json(&json!({ "query": "{ brands { edges { node { name values { name } } } } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let edges = brands["data"]["brands"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 2);
+    assert!(edges.iter().all(|e| !e["node"]["values"].as_array().unwrap().is_empty()));
+    server.handle.stop(true).await;
+}

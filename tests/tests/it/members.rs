@@ -1,0 +1,189 @@
+//! Invitations (with a real SMTP server), roles, brand assignment and API keys.
+
+use serde_json::json;
+use vigie_tests::smtp::SmtpServer;
+use vigie_tests::{Backend, TestApp, assert_error, invitation_code, on_both_databases};
+
+const INVITE: &str = "mutation($input: InviteMemberInput!) { inviteMember(input: $input) { id email role status } }";
+const ACCEPT: &str =
+    "mutation($input: AcceptInvitationInput!) { acceptInvitation(input: $input) { accessToken role agency { name } } }";
+
+async fn invitation_email_is_delivered_over_smtp_and_accepted(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let app =
+        TestApp::with_config(backend, &[("SMTP_URL", &smtp.url), ("VIGIE_MAIL_FROM", "Vigie <robot@vigie.test>")])
+            .await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let dispatcher = tokio::spawn(app.services.mailer.clone().run(app.services.db.clone(), stopped));
+    let owner = app.sign_up("Agence Soleil", "owner@example.com").await;
+    let brand = app.create_brand(&owner.access_token, "Soleil").await;
+    let invited = app
+        .ok(
+            Some(&owner.access_token),
+            INVITE,
+            json!({ "input": { "email": "New.Person@Example.com", "role": "CLIENT_VIEWER", "brandIds": [brand] } }),
+        )
+        .await;
+    assert_eq!(invited["inviteMember"]["status"], "PENDING");
+    assert_eq!(invited["inviteMember"]["email"], "new.person@example.com");
+
+    let mail = smtp.wait_for("new.person@example.com").await;
+    assert!(mail.from.contains("robot@vigie.test"));
+    assert!(mail.raw.contains("Join Agence Soleil on Vigie"));
+    assert!(mail.raw.contains("text/html"), "the invitation has an HTML part");
+    let code = invitation_code(&mail.raw);
+
+    let accepted = app
+        .ok(
+            None,
+            ACCEPT,
+            json!({ "input": { "token": code, "name": "New Person", "password": "another good password" } }),
+        )
+        .await;
+    assert_eq!(accepted["acceptInvitation"]["role"], "CLIENT_VIEWER");
+    assert_eq!(accepted["acceptInvitation"]["agency"]["name"], "Agence Soleil");
+    let viewer = accepted["acceptInvitation"]["accessToken"].as_str().unwrap();
+    let brands = app.ok(Some(viewer), "{ brands { edges { node { id } } } }", json!({})).await;
+    assert_eq!(brands["brands"]["edges"], json!([{ "node": { "id": brand } }]));
+
+    // Single use.
+    assert_error(
+        &app.gql(
+            None,
+            ACCEPT,
+            json!({ "input": { "token": code, "name": "Again", "password": "another good password" } }),
+        )
+        .await,
+        "NOT_FOUND",
+    );
+    stop.send(true).unwrap();
+    dispatcher.await.unwrap();
+}
+on_both_databases!(invitation_email_is_delivered_over_smtp_and_accepted);
+
+async fn without_smtp_emails_are_logged_and_kept_in_the_outbox(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    app.ok(Some(&owner.access_token), INVITE, json!({ "input": { "email": "x@example.com", "role": "MEMBER" } })).await;
+    assert_eq!(app.services.mailer.dispatch_due(&app.services.db).await.unwrap(), 1);
+    use sea_orm::EntityTrait;
+    let rows = vigie_domain::entities::email_outbox::Entity::find().all(&app.services.db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, "logged");
+    assert!(rows[0].text_body.contains("vgi_"));
+    assert_eq!(app.services.mailer.dispatch_due(&app.services.db).await.unwrap(), 0, "each email is handled once");
+}
+on_both_databases!(without_smtp_emails_are_logged_and_kept_in_the_outbox);
+
+async fn roles_and_brand_assignments(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let (one, two) =
+        (app.create_brand(&owner.access_token, "One").await, app.create_brand(&owner.access_token, "Two").await);
+    let admin = app.invite_and_accept(&owner.access_token, "admin@example.com", "ADMIN", &[]).await;
+    let member = app.invite_and_accept(&admin.access_token, "member@example.com", "MEMBER", &[&one]).await;
+
+    // A member sees and edits assigned brands only, and cannot create brands.
+    let seen = app.ok(Some(&member.access_token), "{ brands { edges { node { name } } } }", json!({})).await;
+    assert_eq!(seen["brands"]["edges"], json!([{ "node": { "name": "One" } }]));
+    let update = "mutation($id: ID!) { updateBrand(input: { id: $id, sector: \"food\" }) { sector } }";
+    app.ok(Some(&member.access_token), update, json!({ "id": one })).await;
+    assert_error(&app.gql(Some(&member.access_token), update, json!({ "id": two })).await, "NOT_FOUND");
+    assert_error(
+        &app.gql(
+            Some(&member.access_token),
+            "mutation { createBrand(input: { name: \"N\", timeZone: \"UTC\" }) { id } }",
+            json!({}),
+        )
+        .await,
+        "FORBIDDEN",
+    );
+
+    // Admins cannot grant owner; only owners manage admins.
+    assert_error(
+        &app.gql(Some(&admin.access_token), INVITE, json!({ "input": { "email": "o2@example.com", "role": "OWNER" } }))
+            .await,
+        "FORBIDDEN",
+    );
+    let members = app
+        .ok(
+            Some(&owner.access_token),
+            "{ members { edges { node { id role user { email } brands { name } } } } }",
+            json!({}),
+        )
+        .await;
+    let edges = members["members"]["edges"].as_array().unwrap().clone();
+    assert_eq!(edges.len(), 3);
+    let id_of = |email: &str| {
+        edges.iter().find(|e| e["node"]["user"]["email"] == email).unwrap()["node"]["id"].as_str().unwrap().to_owned()
+    };
+    let member_edge = edges.iter().find(|e| e["node"]["user"]["email"] == "member@example.com").unwrap();
+    assert_eq!(member_edge["node"]["brands"], json!([{ "name": "One" }]));
+
+    let role = "mutation($id: ID!, $role: MemberRole!) { updateMemberRole(memberId: $id, role: $role) { role } }";
+    assert_error(
+        &app.gql(Some(&admin.access_token), role, json!({ "id": id_of("owner@example.com"), "role": "MEMBER" })).await,
+        "FORBIDDEN",
+    );
+    let last_owner =
+        app.gql(Some(&owner.access_token), role, json!({ "id": id_of("owner@example.com"), "role": "ADMIN" })).await;
+    assert_error(&last_owner, "BAD_USER_INPUT");
+
+    // Re-assigning brands takes effect on the member's next request.
+    let set =
+        "mutation($id: ID!, $brands: [ID!]!) { setMemberBrands(memberId: $id, brandIds: $brands) { brands { name } } }";
+    let reassigned =
+        app.ok(Some(&admin.access_token), set, json!({ "id": id_of("member@example.com"), "brands": [two] })).await;
+    assert_eq!(reassigned["setMemberBrands"]["brands"], json!([{ "name": "Two" }]));
+    let seen = app.ok(Some(&member.access_token), "{ brands { edges { node { name } } } }", json!({})).await;
+    assert_eq!(seen["brands"]["edges"], json!([{ "node": { "name": "Two" } }]));
+
+    // A removed member's tokens stop working at once.
+    app.ok(
+        Some(&owner.access_token),
+        "mutation($id: ID!) { removeMember(memberId: $id) { deletedId } }",
+        json!({ "id": id_of("member@example.com") }),
+    )
+    .await;
+    assert_error(&app.gql(Some(&member.access_token), "{ me { role } }", json!({})).await, "UNAUTHENTICATED");
+    let refresh = app
+        .gql(
+            None,
+            "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken } }",
+            json!({ "t": member.refresh_token }),
+        )
+        .await;
+    assert_error(&refresh, "UNAUTHENTICATED");
+}
+on_both_databases!(roles_and_brand_assignments);
+
+async fn api_keys_are_shown_once_stored_hashed_and_revocable(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let brand = app.create_brand(&owner.access_token, "Brand").await;
+    let t = Some(owner.access_token.as_str());
+    let created = app
+        .ok(t, "mutation($b: ID) { createApiKey(input: { name: \"ingest\", brandId: $b }) { secret apiKey { id prefix brand { name } } } }", json!({ "b": brand }))
+        .await;
+    let secret = created["createApiKey"]["secret"].as_str().unwrap().to_owned();
+    let id = created["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_owned();
+    assert!(
+        secret.starts_with("vgk_") && secret.starts_with(created["createApiKey"]["apiKey"]["prefix"].as_str().unwrap())
+    );
+    assert_eq!(created["createApiKey"]["apiKey"]["brand"]["name"], "Brand");
+
+    use sea_orm::EntityTrait;
+    let stored = vigie_domain::entities::api_key::Entity::find().all(&app.services.db).await.unwrap();
+    assert!(stored.iter().all(|k| k.secret_hash != secret && !k.secret_hash.contains(&secret)));
+
+    let principal = vigie_domain::api_keys::authenticate(&app.services, &secret).await.unwrap();
+    assert_eq!(principal.brand_id.map(|b| b.to_string()), Some(brand.clone()));
+    let listed = app.ok(t, "{ apiKeys { edges { node { id lastUsedAt revokedAt } } } }", json!({})).await;
+    assert!(!listed["apiKeys"]["edges"][0]["node"]["lastUsedAt"].is_null());
+    assert!(!listed.to_string().contains(&secret), "the secret is never listed");
+
+    app.ok(t, "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }", json!({ "id": id })).await;
+    let refused = vigie_domain::api_keys::authenticate(&app.services, &secret).await;
+    assert!(matches!(refused, Err(vigie_domain::Error::Unauthenticated(_))));
+}
+on_both_databases!(api_keys_are_shown_once_stored_hashed_and_revocable);

@@ -1,0 +1,381 @@
+//! Tenant isolation, field by field.
+//!
+//! Every root query and mutation field of the schema must have a case here: the test
+//! reads the schema's root fields and fails when one has none, so a new resolver cannot
+//! ship without its isolation case. Each case runs as two intruders against the victim
+//! agency A:
+//! - `foreign`: the owner of another agency (B);
+//! - `viewer`: a client viewer of A's *other* brand (A2), aiming at brand A1.
+//!
+//! A case expects either `Denied` (NOT_FOUND or FORBIDDEN, and no data), a specific
+//! error code, or `Own` (the call may succeed, but only on the intruder's own data). In
+//! every case the response must not contain any of the victim's markers (ids, names,
+//! emails), and at the end the victim's data must be unchanged.
+
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use vigie_tests::{Backend, Login, TestApp, error_codes, on_both_databases};
+
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    Denied,
+    Code(&'static str),
+    Own,
+}
+
+struct Fixture {
+    owner_a: Login,
+    agency_a: String,
+    a1: String,
+    a2: String,
+    value_a1: String,
+    member_a: String,
+    invitation_a: String,
+    key_a: String,
+    foreign: Login,
+    viewer: Login,
+}
+
+struct Case {
+    field: &'static str,
+    query: &'static str,
+    vars: fn(&Fixture, &Login) -> Value,
+    foreign: Expect,
+    viewer: Expect,
+}
+
+fn no_vars(_: &Fixture, _: &Login) -> Value {
+    json!({})
+}
+
+fn cases() -> Vec<Case> {
+    use Expect::*;
+    vec![
+        // --- queries ---
+        Case {
+            field: "me",
+            query: "{ me { user { id email } agency { id name } role memberships { agency { id name } } } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Own,
+        },
+        Case { field: "agency", query: "{ agency { id name } }", vars: no_vars, foreign: Own, viewer: Own },
+        Case {
+            field: "brands",
+            query: "{ brands(first: 100) { edges { node { id name values { id name } } } } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Own,
+        },
+        Case {
+            field: "brand",
+            query: "query($id: ID!) { brand(id: $id) { id name values { id } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "members",
+            query: "{ members { edges { node { id user { email } brands { id name } } } } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Denied,
+        },
+        Case {
+            field: "invitations",
+            query: "{ invitations { edges { node { id email brands { id } } } } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Denied,
+        },
+        Case {
+            field: "apiKeys",
+            query: "{ apiKeys { edges { node { id name brand { id } } } } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Denied,
+        },
+        // --- mutations: public ---
+        Case {
+            field: "signUp",
+            query: "mutation($e: String!) { signUp(input: { agencyName: \"Intruder\", name: \"I\", email: $e, password: \"correct horse battery\" }) { accessToken agency { id } } }",
+            vars: |_, _| json!({ "e": "owner@victim.example" }),
+            foreign: Code("CONFLICT"),
+            viewer: Code("CONFLICT"),
+        },
+        Case {
+            field: "logIn",
+            query: "mutation($a: ID) { logIn(input: { email: \"owner@intruder.example\", password: \"correct horse battery\", agencyId: $a }) { accessToken agency { id name } } }",
+            vars: |f, _| json!({ "a": f.agency_a }),
+            foreign: Code("UNAUTHENTICATED"),
+            viewer: Code("UNAUTHENTICATED"),
+        },
+        Case {
+            field: "refreshToken",
+            query: "mutation($t: String!) { refreshToken(refreshToken: $t) { agency { id name } } }",
+            vars: |_, me| json!({ "t": me.refresh_token }),
+            foreign: Own,
+            viewer: Own,
+        },
+        Case {
+            field: "logOut",
+            query: "mutation { logOut(refreshToken: \"vgr_not_a_real_token\") }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Own,
+        },
+        Case {
+            field: "acceptInvitation",
+            query: "mutation { acceptInvitation(input: { token: \"vgi_guessed\", name: \"I\", password: \"correct horse battery\" }) { accessToken agency { id } } }",
+            vars: no_vars,
+            foreign: Denied,
+            viewer: Denied,
+        },
+        // --- mutations: agency and brands ---
+        Case {
+            field: "updateAgency",
+            query: "mutation { updateAgency(input: { name: \"Renamed by intruder\" }) { id name } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Denied,
+        },
+        Case {
+            field: "createBrand",
+            query: "mutation { createBrand(input: { name: \"Intruder brand\", timeZone: \"UTC\" }) { id } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Denied,
+        },
+        Case {
+            field: "updateBrand",
+            query: "mutation($id: ID!) { updateBrand(input: { id: $id, name: \"Hacked\" }) { id name } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "deleteBrand",
+            query: "mutation($id: ID!) { deleteBrand(id: $id) { deletedId } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "createBrandValue",
+            query: "mutation($id: ID!) { createBrandValue(input: { brandId: $id, name: \"Injected\", keywords: [\"x\"] }) { id } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "updateBrandValue",
+            query: "mutation($id: ID!) { updateBrandValue(input: { id: $id, name: \"Hacked\" }) { id name } }",
+            vars: |f, _| json!({ "id": f.value_a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "deleteBrandValue",
+            query: "mutation($id: ID!) { deleteBrandValue(id: $id) { deletedId } }",
+            vars: |f, _| json!({ "id": f.value_a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        // --- mutations: members and keys ---
+        Case {
+            field: "inviteMember",
+            query: "mutation($b: ID!) { inviteMember(input: { email: \"spy@intruder.example\", role: MEMBER, brandIds: [$b] }) { id } }",
+            vars: |f, _| json!({ "b": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "revokeInvitation",
+            query: "mutation($id: ID!) { revokeInvitation(id: $id) { id status } }",
+            vars: |f, _| json!({ "id": f.invitation_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "updateMemberRole",
+            query: "mutation($id: ID!) { updateMemberRole(memberId: $id, role: ADMIN) { id role } }",
+            vars: |f, _| json!({ "id": f.member_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "removeMember",
+            query: "mutation($id: ID!) { removeMember(memberId: $id) { deletedId } }",
+            vars: |f, _| json!({ "id": f.member_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "setMemberBrands",
+            query: "mutation($id: ID!, $b: ID!) { setMemberBrands(memberId: $id, brandIds: [$b]) { id } }",
+            vars: |f, _| json!({ "id": f.member_a, "b": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "createApiKey",
+            query: "mutation($b: ID!) { createApiKey(input: { name: \"spy\", brandId: $b }) { secret } }",
+            vars: |f, _| json!({ "b": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "revokeApiKey",
+            query: "mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }",
+            vars: |f, _| json!({ "id": f.key_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+    ]
+}
+
+async fn fixture(app: &TestApp) -> Fixture {
+    let owner_a = app.sign_up("Victim Agency", "owner@victim.example").await;
+    let t = owner_a.access_token.clone();
+    let a1 = app.create_brand(&t, "Victim Brand One").await;
+    let a2 = app.create_brand(&t, "Victim Brand Two").await;
+    let value = app
+        .ok(Some(&t), "mutation($b: ID!) { createBrandValue(input: { brandId: $b, name: \"Secret value\", keywords: [\"secret\"] }) { id } }", json!({ "b": a1 }))
+        .await;
+    let member = app.invite_and_accept(&t, "member@victim.example", "MEMBER", &[&a1]).await;
+    let viewer = app.invite_and_accept(&t, "viewer@victim.example", "CLIENT_VIEWER", &[&a2]).await;
+    let invitation = app
+        .ok(Some(&t), "mutation($b: ID!) { inviteMember(input: { email: \"pending@victim.example\", role: MEMBER, brandIds: [$b] }) { id } }", json!({ "b": a1 }))
+        .await;
+    let key = app
+        .ok(
+            Some(&t),
+            "mutation($b: ID!) { createApiKey(input: { name: \"victim key\", brandId: $b }) { apiKey { id } } }",
+            json!({ "b": a1 }),
+        )
+        .await;
+    let me = app.ok(Some(&member.access_token), "{ me { memberId } }", json!({})).await;
+    let foreign = app.sign_up("Intruder Agency", "owner@intruder.example").await;
+    app.create_brand(&foreign.access_token, "Intruder Own Brand").await;
+    Fixture {
+        agency_a: owner_a.agency_id.clone(),
+        owner_a,
+        a1,
+        a2,
+        value_a1: value["createBrandValue"]["id"].as_str().unwrap().to_owned(),
+        member_a: me["me"]["memberId"].as_str().unwrap().to_owned(),
+        invitation_a: invitation["inviteMember"]["id"].as_str().unwrap().to_owned(),
+        key_a: key["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_owned(),
+        foreign,
+        viewer,
+    }
+}
+
+/// What an intruder must never see.
+fn markers(f: &Fixture, foreign: bool) -> Vec<String> {
+    let mut list = vec![
+        f.a1.clone(),
+        "Victim Brand One".into(),
+        f.value_a1.clone(),
+        "Secret value".into(),
+        f.member_a.clone(),
+        f.invitation_a.clone(),
+        f.key_a.clone(),
+        "owner@victim.example".into(),
+        "member@victim.example".into(),
+        "pending@victim.example".into(),
+    ];
+    if foreign {
+        list.extend([f.agency_a.clone(), "Victim Agency".into(), f.a2.clone(), "Victim Brand Two".into()]);
+    }
+    list
+}
+
+async fn root_fields(app: &TestApp) -> BTreeSet<String> {
+    let data = app
+        .ok(None, "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }", json!({}))
+        .await;
+    ["queryType", "mutationType"]
+        .iter()
+        .flat_map(|root| data["__schema"][root]["fields"].as_array().cloned().unwrap_or_default())
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn check(case: &Case, who: &str, expect: Expect, response: &Value, markers: &[String]) {
+    let text = response.to_string();
+    for marker in markers {
+        assert!(!text.contains(marker.as_str()), "{}: {who} saw `{marker}`: {response:#}", case.field);
+    }
+    let codes = error_codes(response);
+    match expect {
+        Expect::Denied => {
+            assert!(
+                codes.len() == 1 && (codes[0] == "NOT_FOUND" || codes[0] == "FORBIDDEN"),
+                "{}: {who} expected NOT_FOUND or FORBIDDEN, got {response:#}",
+                case.field
+            );
+            assert!(response["data"].is_null(), "{}: {who} got data: {response:#}", case.field);
+        }
+        Expect::Code(code) => {
+            assert_eq!(codes, vec![code.to_owned()], "{}: {who}: {response:#}", case.field);
+        }
+        Expect::Own => {
+            assert!(codes.is_empty(), "{}: {who} should succeed on its own data: {response:#}", case.field);
+        }
+    }
+}
+
+async fn every_root_field_is_isolated(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let f = fixture(&app).await;
+    let cases = cases();
+
+    let covered: BTreeSet<String> = cases.iter().map(|c| c.field.to_owned()).collect();
+    let fields = root_fields(&app).await;
+    let missing: Vec<_> = fields.difference(&covered).collect();
+    assert!(missing.is_empty(), "root fields without an isolation case in tests/tests/it/tenancy.rs: {missing:?}");
+    let stale: Vec<_> = covered.difference(&fields).collect();
+    assert!(stale.is_empty(), "isolation cases for fields that no longer exist: {stale:?}");
+
+    let foreign_markers = markers(&f, true);
+    let viewer_markers = markers(&f, false);
+    for case in &cases {
+        for (who, login, expect, markers) in [
+            ("another agency's owner", &f.foreign, case.foreign, &foreign_markers),
+            ("a client viewer of another brand", &f.viewer, case.viewer, &viewer_markers),
+        ] {
+            let response = app.gql(Some(&login.access_token), case.query, (case.vars)(&f, login)).await;
+            check(case, who, expect, &response, markers);
+        }
+    }
+
+    // Nothing of the victim changed.
+    let t = Some(f.owner_a.access_token.as_str());
+    let state = app
+        .ok(t, "{ agency { name } brands { edges { node { id name values { id name } } } } members { edges { node { id role brands { id } } } } invitations { edges { node { id status } } } apiKeys { edges { node { id revokedAt } } } }", json!({}))
+        .await;
+    assert_eq!(state["agency"]["name"], "Victim Agency");
+    assert_eq!(
+        state["brands"]["edges"],
+        json!([
+            { "node": { "id": f.a1, "name": "Victim Brand One", "values": [{ "id": f.value_a1, "name": "Secret value" }] } },
+            { "node": { "id": f.a2, "name": "Victim Brand Two", "values": [] } }
+        ])
+    );
+    let members = state["members"]["edges"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    let member = members.iter().find(|m| m["node"]["id"] == f.member_a.as_str()).unwrap();
+    assert_eq!(member["node"]["role"], "MEMBER");
+    assert_eq!(member["node"]["brands"], json!([{ "id": f.a1 }]));
+    let invitation = state["invitations"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["node"]["id"] == f.invitation_a.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(invitation["node"]["status"], "PENDING");
+    assert!(state["apiKeys"]["edges"][0]["node"]["revokedAt"].is_null());
+}
+on_both_databases!(every_root_field_is_isolated);
