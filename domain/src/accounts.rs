@@ -4,9 +4,7 @@
 
 use chrono::Duration as ChronoDuration;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use uuid::Uuid;
 
 use crate::auth::{passwords, secrets};
@@ -43,7 +41,7 @@ pub async fn sign_up(services: &Services, input: SignUp) -> Result<Session> {
     passwords::validate(&input.password)?;
     let password_hash = passwords::hash_blocking(input.password).await?;
 
-    let txn = services.db.begin().await?;
+    let txn = crate::db::begin_write(&services.db).await?;
     if find_user_by_email(&txn, &email).await?.is_some() {
         return Err(Error::Conflict("an account with this email already exists; log in instead".into()));
     }
@@ -90,7 +88,7 @@ pub async fn log_in(services: &Services, email: &str, password: &str, agency_id:
         .await?
         .ok_or_else(|| Error::Unauthenticated("this account has no access to that agency".into()))?;
     let actor = Actor::from_membership(&services.db, membership).await?;
-    let txn = services.db.begin().await?;
+    let txn = crate::db::begin_write(&services.db).await?;
     let session = open_session(&txn, services, user, actor, None).await?;
     txn.commit().await?;
     Ok(session)
@@ -128,7 +126,7 @@ pub async fn refresh(services: &Services, token: &str) -> Result<Session> {
         .await?
         .ok_or_else(|| Error::Unauthenticated(INVALID_REFRESH.into()))?;
     let actor = Actor::load(db, row.user_id, row.agency_id).await?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let session = open_session(&txn, services, user, actor, Some(row.family_id)).await?;
     txn.commit().await?;
     Ok(session)

@@ -1,7 +1,7 @@
 //! API keys: machine credentials for ingest, scoped to an agency or to one brand. The
 //! secret is shown once at creation and stored as a hash.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use crate::auth::secrets;
@@ -31,7 +31,7 @@ pub async fn create(
         brands::get(&services.db, actor, brand_id).await?;
     }
     let secret = secrets::generate("vgk_");
-    let txn = services.db.begin().await?;
+    let txn = crate::db::begin_write(&services.db).await?;
     let key = api_key::ActiveModel {
         id: Set(new_id()),
         agency_id: Set(actor.agency_id),
@@ -70,7 +70,7 @@ pub async fn revoke(services: &Services, actor: &Actor, id: Uuid) -> Result<api_
     if key.revoked_at.is_some() {
         return Ok(key);
     }
-    let txn = services.db.begin().await?;
+    let txn = crate::db::begin_write(&services.db).await?;
     let mut model: api_key::ActiveModel = key.into();
     model.revoked_at = Set(Some(now()));
     let key = model.update(&txn).await?;

@@ -1,8 +1,6 @@
 //! Brands (an agency's clients) and the values each brand declares.
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -100,7 +98,7 @@ pub async fn create(services: &Services, actor: &Actor, input: NewBrand) -> Resu
         created_at: Set(at),
         updated_at: Set(at),
     };
-    let txn = services.db.begin().await?;
+    let txn = crate::db::begin_write(&services.db).await?;
     ensure_unique_name(&txn, actor.agency_id, model.name.as_ref(), None).await?;
     let brand = model.insert(&txn).await?;
     audit::record(&txn, actor, "brand.created", "brand", Some(brand.id), serde_json::json!({ "name": brand.name }))
@@ -142,7 +140,7 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: BrandPa
 pub async fn delete(services: &Services, actor: &Actor, id: Uuid) -> Result<()> {
     let existing = get(&services.db, actor, id).await?;
     actor.require_manager()?;
-    let txn = services.db.begin().await?;
+    let txn = crate::db::begin_write(&services.db).await?;
     brand::Entity::delete_by_id(existing.id).exec(&txn).await?;
     audit::record(&txn, actor, "brand.deleted", "brand", Some(id), serde_json::json!({ "name": existing.name }))
         .await?;

@@ -1,7 +1,10 @@
 //! Database connection and migrations.
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 use std::time::Duration;
 
 use crate::Result;
@@ -29,4 +32,14 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
 pub async fn ping(db: &DatabaseConnection) -> Result<()> {
     db.execute_unprepared("SELECT 1").await?;
     Ok(())
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails with
+/// `SQLITE_BUSY` when another writer committed in between, instead of waiting its turn.
+/// PostgreSQL ignores the option.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    let options =
+        TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() };
+    Ok(db.begin_with_options(options).await?)
 }

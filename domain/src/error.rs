@@ -27,7 +27,7 @@ pub enum Error {
     Conflict(String),
     /// A database failure; logged, never shown.
     #[error("database error: {0}")]
-    Database(#[from] DbErr),
+    Database(DbErr),
     /// Any other failure that is not the caller's fault; logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -59,6 +59,20 @@ impl Error {
     /// Shorthand for a [`Error::Forbidden`].
     pub fn forbidden(message: impl Into<String>) -> Self {
         Error::Forbidden(message.into())
+    }
+}
+
+impl From<DbErr> for Error {
+    /// A unique-constraint violation is a conflict with existing data (two concurrent
+    /// sign-ups with one email, say) — the client's, not the server's; the services check
+    /// uniqueness first for a precise message, and this covers the race.
+    fn from(err: DbErr) -> Self {
+        match err.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                Error::Conflict("this conflicts with an existing record (it may have just been created)".into())
+            }
+            _ => Error::Database(err),
+        }
     }
 }
 

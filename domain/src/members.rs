@@ -6,7 +6,7 @@
 
 use chrono::Duration;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -92,7 +92,7 @@ pub async fn invite(services: &Services, actor: &Actor, input: Invite) -> Result
     }
     let secret = secrets::generate("vgi_");
     let at = now();
-    let txn = services.db.begin().await?;
+    let txn = crate::db::begin_write(&services.db).await?;
     invitation::Entity::update_many()
         .col_expr(invitation::Column::RevokedAt, Expr::value(at))
         .filter(invitation::Column::AgencyId.eq(actor.agency_id))
@@ -189,7 +189,7 @@ pub async fn accept(services: &Services, input: Accept) -> Result<Session> {
         }
     };
 
-    let txn = services.db.begin().await?;
+    let txn = crate::db::begin_write(&services.db).await?;
     // Consuming the invitation with a conditional update makes acceptance single-use
     // even under concurrent requests.
     let consumed = invitation::Entity::update_many()
@@ -251,7 +251,7 @@ pub async fn update_role(
     let current = Role::parse(&target.role)?;
     ensure_may_grant(actor, current)?;
     ensure_may_grant(actor, role)?;
-    let txn = services.db.begin().await?;
+    let txn = crate::db::begin_write(&services.db).await?;
     if current == Role::Owner && role != Role::Owner {
         ensure_another_owner(&txn, actor.agency_id, target.id).await?;
     }
@@ -282,7 +282,7 @@ pub async fn remove(services: &Services, actor: &Actor, membership_id: Uuid) -> 
     let target = get(&services.db, actor, membership_id).await?;
     let current = Role::parse(&target.role)?;
     ensure_may_grant(actor, current)?;
-    let txn = services.db.begin().await?;
+    let txn = crate::db::begin_write(&services.db).await?;
     if current == Role::Owner {
         ensure_another_owner(&txn, actor.agency_id, target.id).await?;
     }
@@ -318,7 +318,7 @@ pub async fn set_brands(
     let target = get(&services.db, actor, membership_id).await?;
     let role = Role::parse(&target.role)?;
     let brand_ids = checked_brands(&services.db, actor, role, brand_ids).await?;
-    let txn = services.db.begin().await?;
+    let txn = crate::db::begin_write(&services.db).await?;
     membership_brand::Entity::delete_many()
         .filter(membership_brand::Column::MembershipId.eq(target.id))
         .exec(&txn)

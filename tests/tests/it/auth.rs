@@ -180,3 +180,35 @@ async fn queries_over_the_limits_are_refused_before_running(backend: Backend) {
     assert_error(&bad_cursor, "BAD_USER_INPUT");
 }
 on_both_databases!(queries_over_the_limits_are_refused_before_running);
+
+async fn concurrent_sign_ups_with_one_email_make_one_agency(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let attempts = (0..5).map(|i| {
+        let app = &app;
+        async move {
+            let input = json!({ "input": { "agencyName": format!("Race {i}"), "name": "N", "email": "race@example.com", "password": "correct horse battery" } });
+            app.gql(None, SIGN_UP, input).await
+        }
+    });
+    let responses = futures_util::future::join_all(attempts).await;
+    let succeeded = responses.iter().filter(|r| r.get("errors").is_none()).count();
+    assert_eq!(succeeded, 1, "{responses:#?}");
+    for response in responses.iter().filter(|r| r.get("errors").is_some()) {
+        assert_error(response, "CONFLICT");
+    }
+    assert_eq!(agency_count(&app).await, 1);
+}
+on_both_databases!(concurrent_sign_ups_with_one_email_make_one_agency);
+
+async fn a_refresh_token_used_twice_at_once_yields_one_session(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let login = app.sign_up("A", "a@example.com").await;
+    let uses = (0..4).map(|_| app.gql(None, REFRESH, json!({ "t": login.refresh_token })));
+    let responses = futures_util::future::join_all(uses).await;
+    let succeeded = responses.iter().filter(|r| r.get("errors").is_none()).count();
+    assert_eq!(succeeded, 1, "a refresh token is single use: {responses:#?}");
+    for response in responses.iter().filter(|r| r.get("errors").is_some()) {
+        assert_error(response, "UNAUTHENTICATED");
+    }
+}
+on_both_databases!(a_refresh_token_used_twice_at_once_yields_one_session);
