@@ -27,8 +27,8 @@ pub struct AppState {
 pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<(actix_web::dev::Server, SocketAddr)> {
     let state = web::Data::new(AppState {
         schema: graphql::build_schema(services.clone()),
+        metrics: Metrics::new(&services.job_metrics),
         services,
-        metrics: Metrics::default(),
     });
     let server = HttpServer::new(move || {
         let metrics_state = state.clone();

@@ -1,5 +1,6 @@
 //! Vigie's HTTP server: the GraphQL API (with GraphiQL), health, readiness and metrics.
-//! In the embedded mode (no `REDIS_URL`) it also runs the background work in-process.
+//! In the embedded mode (no `REDIS_URL`) it also runs the job runtime in-process, on the
+//! in-process queue.
 
 pub mod graphql;
 pub mod http;
@@ -8,6 +9,7 @@ pub mod metrics;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
+use vigie_domain::jobs::{Registry, Runtime, RuntimeOptions};
 use vigie_domain::{Config, Services, demo};
 
 /// A started server.
@@ -46,7 +48,13 @@ pub async fn start(config: Arc<Config>) -> Result<Running, StartError> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     if config.embedded_workers() {
-        tasks.push(tokio::spawn(services.mailer.clone().run(services.db.clone(), shutdown_rx)));
+        let options = RuntimeOptions {
+            concurrency: config.worker_concurrency,
+            visibility: config.job_visibility,
+            ..RuntimeOptions::default()
+        };
+        let runtime = Runtime::new(services.clone(), Registry::standard(), options);
+        tasks.push(tokio::spawn(runtime.run(shutdown_rx)));
     }
     let (server, addr) = http::serve(services.clone(), config.bind)?;
     Ok(Running { addr, server, services, background: Background { shutdown, tasks } })

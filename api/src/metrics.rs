@@ -6,6 +6,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::Mutex;
+use vigie_domain::jobs::metrics::JobMetrics;
 
 /// Labels of HTTP metrics; `route` is the matched pattern, never the raw path (so
 /// tokens in URLs do not become label values).
@@ -30,8 +31,10 @@ pub struct Metrics {
     pub graphql_errors: Family<ErrorLabels, Counter>,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    /// The api's metrics, plus the job runtime's (which only move when the runtime runs
+    /// in this process, in the embedded mode).
+    pub fn new(jobs: &JobMetrics) -> Self {
         let mut registry = Registry::with_prefix("vigie");
         let http_requests = Family::<HttpLabels, Counter>::default();
         let http_duration = Family::<HttpLabels, Histogram>::new_with_constructor(|| {
@@ -41,11 +44,10 @@ impl Default for Metrics {
         registry.register("http_requests", "HTTP requests served", http_requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", http_duration.clone());
         registry.register("graphql_errors", "GraphQL errors returned, by code", graphql_errors.clone());
+        jobs.register(&mut registry);
         Metrics { registry: Mutex::new(registry), http_requests, http_duration, graphql_errors }
     }
-}
 
-impl Metrics {
     /// The metrics in Prometheus' text format.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -39,6 +39,16 @@ pub struct Config {
     pub access_token_ttl: Duration,
     /// `VIGIE_REFRESH_TOKEN_TTL_DAYS`, default 30.
     pub refresh_token_ttl: Duration,
+    /// `VIGIE_QUEUE_PREFIX`: the Redis key space of the queue (hash tag), default `vigie`.
+    pub queue_prefix: String,
+    /// `VIGIE_WORKER_CONCURRENCY`: jobs run at once per process, default 8.
+    pub worker_concurrency: usize,
+    /// `VIGIE_JOB_VISIBILITY_SECS`: after this long a job held by a silent worker goes
+    /// to another one; also the longest a job may run. Default 120.
+    pub job_visibility: Duration,
+    /// `VIGIE_WORKER_BIND`: the worker's health and metrics address, default
+    /// `127.0.0.1:8081`.
+    pub worker_bind: SocketAddr,
 }
 
 impl std::fmt::Debug for Config {
@@ -188,6 +198,18 @@ impl Config {
         };
         let access_token_ttl = seconds("VIGIE_ACCESS_TOKEN_TTL_SECS", 900, 1);
         let refresh_token_ttl = seconds("VIGIE_REFRESH_TOKEN_TTL_DAYS", 30, 86_400);
+        let job_visibility = seconds("VIGIE_JOB_VISIBILITY_SECS", 120, 1);
+        let worker_concurrency = seconds("VIGIE_WORKER_CONCURRENCY", 8, 1).as_secs() as usize;
+
+        let queue_prefix = get("VIGIE_QUEUE_PREFIX").unwrap_or_else(|| "vigie".into());
+        if queue_prefix.contains(['{', '}', ' ']) {
+            errors.push("VIGIE_QUEUE_PREFIX must not contain braces or spaces".into());
+        }
+        let worker_bind = get("VIGIE_WORKER_BIND").unwrap_or_else(|| "127.0.0.1:8081".into());
+        let worker_bind = worker_bind.parse::<SocketAddr>().unwrap_or_else(|_| {
+            errors.push(format!("VIGIE_WORKER_BIND must be an address:port (got `{worker_bind}`)"));
+            SocketAddr::from(([127, 0, 0, 1], 8081))
+        });
 
         if !errors.is_empty() {
             return Err(ConfigError(errors));
@@ -207,6 +229,10 @@ impl Config {
             introspection,
             access_token_ttl,
             refresh_token_ttl,
+            queue_prefix,
+            worker_concurrency,
+            job_visibility,
+            worker_bind,
         })
     }
 

@@ -24,7 +24,7 @@ pub async fn readiness(services: &Services) -> Readiness {
     };
     let queue = match &services.config.redis_url {
         None => Ok("in-process".to_owned()),
-        Some(url) => match tokio::time::timeout(timeout, ping_redis(url)).await {
+        Some(_) => match tokio::time::timeout(timeout, services.queue.ping()).await {
             Ok(Ok(())) => Ok("ok".to_owned()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("timed out".into()),
@@ -35,11 +35,4 @@ pub async fn readiness(services: &Services) -> Readiness {
         database: database.map(|()| "ok".to_owned()).unwrap_or_else(|e| format!("error: {e}")),
         queue: queue.unwrap_or_else(|e| format!("error: {e}")),
     }
-}
-
-async fn ping_redis(url: &str) -> redis::RedisResult<()> {
-    let client = redis::Client::open(url)?;
-    let mut connection = client.get_multiplexed_async_connection().await?;
-    redis::cmd("PING").query_async::<String>(&mut connection).await?;
-    Ok(())
 }

@@ -16,10 +16,12 @@ pub mod demo;
 pub mod entities;
 pub mod error;
 pub mod health;
+pub mod jobs;
 pub mod mail;
 pub mod members;
 pub mod network;
 pub mod pagination;
+pub mod queue;
 pub mod runtime;
 pub mod validate;
 
@@ -37,21 +39,34 @@ pub struct Services {
     pub config: Arc<Config>,
     pub tokens: auth::tokens::TokenKeys,
     pub mailer: mail::Mailer,
+    /// The job queue: Redis with `REDIS_URL`, in-process otherwise.
+    pub queue: Arc<dyn queue::Queue>,
+    /// Counters of the job runtime running in this process, if any.
+    pub job_metrics: Arc<jobs::metrics::JobMetrics>,
 }
 
 impl Services {
-    /// Connects to the database, applies pending migrations and prepares the mailer.
+    /// Connects to the database (applying pending migrations) and to the queue.
     pub async fn start(config: Arc<Config>) -> Result<Self> {
         let db = db::connect(&config.database_url).await?;
         db::migrate(&db).await?;
-        Self::with_db(config, db)
+        Self::connect(config, db).await
     }
 
-    /// Builds the services over an already migrated connection.
-    pub fn with_db(config: Arc<Config>, db: sea_orm::DatabaseConnection) -> Result<Self> {
+    /// Builds the services over an already migrated database connection.
+    pub async fn connect(config: Arc<Config>, db: sea_orm::DatabaseConnection) -> Result<Self> {
+        let queue: Arc<dyn queue::Queue> = match &config.redis_url {
+            Some(url) => Arc::new(queue::redis::RedisQueue::connect(url, &config.queue_prefix).await?),
+            None => Arc::new(queue::memory::MemoryQueue::new()),
+        };
+        Self::with_queue(config, db, queue)
+    }
+
+    /// Builds the services over a given queue (tests share one between runtimes).
+    pub fn with_queue(config: Arc<Config>, db: sea_orm::DatabaseConnection, queue: Arc<dyn queue::Queue>) -> Result<Self> {
         let tokens = auth::tokens::TokenKeys::new(&config.jwt_secret, config.access_token_ttl);
         let mailer = mail::Mailer::new(&config)?;
-        Ok(Services { db, config, tokens, mailer })
+        Ok(Services { db, config, tokens, mailer, queue, job_metrics: Default::default() })
     }
 }
 

@@ -130,7 +130,7 @@ pub async fn invite(services: &Services, actor: &Actor, input: Invite) -> Result
     )
     .await?;
     txn.commit().await?;
-    services.mailer.wake();
+    mail::send_soon(services, Some(actor.agency_id)).await;
     Ok(invitation)
 }
 

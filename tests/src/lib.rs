@@ -232,6 +232,32 @@ pub fn invitation_code(body: &str) -> String {
 }
 
 impl TestApp {
+    /// Records a dead-lettered job of `agency_id` (as the runtime does) and returns its
+    /// failure id.
+    pub async fn record_job_failure(&self, agency_id: &str, error: &str) -> String {
+        use sea_orm::{ActiveModelTrait, Set};
+        use vigie_domain::entities::job_failure;
+        use vigie_domain::queue::Envelope;
+        let tenant = uuid::Uuid::parse_str(agency_id).unwrap();
+        let envelope = Envelope::new(Some(tenant), &vigie_domain::mail::DispatchEmail {}).unwrap();
+        let row = job_failure::ActiveModel {
+            id: Set(vigie_domain::new_id()),
+            agency_id: Set(Some(tenant)),
+            job_id: Set(envelope.id.to_string()),
+            kind: Set(envelope.kind.clone()),
+            payload: Set(serde_json::to_value(&envelope).unwrap()),
+            error: Set(error.to_owned()),
+            attempts: Set(5),
+            failed_at: Set(vigie_domain::now()),
+            resolved_at: Set(None),
+            resolution: Set(None),
+        }
+        .insert(&self.services.db)
+        .await
+        .unwrap();
+        row.id.to_string()
+    }
+
     /// The text of the last email queued to `to` in the outbox.
     pub async fn last_outbox_text(&self, to: &str) -> String {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};

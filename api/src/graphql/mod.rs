@@ -10,6 +10,7 @@ pub mod errors;
 mod loaders;
 mod members;
 mod pagination;
+mod queue;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema, SchemaBuilder};
@@ -25,7 +26,14 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 
 /// Root query, merged from the domain modules.
 #[derive(MergedObject, Default)]
-pub struct Query(auth::AuthQuery, agency::AgencyQuery, brands::BrandQuery, members::MemberQuery, api_keys::ApiKeyQuery);
+pub struct Query(
+    auth::AuthQuery,
+    agency::AgencyQuery,
+    brands::BrandQuery,
+    members::MemberQuery,
+    api_keys::ApiKeyQuery,
+    queue::QueueQuery,
+);
 
 /// Root mutation, merged from the domain modules.
 #[derive(MergedObject, Default)]
@@ -35,6 +43,7 @@ pub struct Mutation(
     brands::BrandMutation,
     members::MemberMutation,
     api_keys::ApiKeyMutation,
+    queue::QueueMutation,
 );
 
 /// Vigie's schema type.

@@ -8,6 +8,7 @@ pub mod brand;
 pub mod brand_value;
 pub mod email_outbox;
 pub mod invitation;
+pub mod job_failure;
 pub mod membership;
 pub mod membership_brand;
 pub mod refresh_token;

@@ -1,8 +1,8 @@
 //! Email through an outbox: services write the message in the same transaction as the
-//! change that causes it, and a dispatcher sends it afterwards. A crash between the two
+//! change that causes it, and the `email.dispatch` job sends it afterwards. A crash between the two
 //! delays an email but never loses it, and an SMTP outage is retried with backoff.
 //!
-//! Without `SMTP_URL`, the dispatcher writes each email to the log and keeps it in the
+//! Without `SMTP_URL`, the job writes each email to the log and keeps it in the
 //! outbox with the status `logged`, so the embedded mode needs no mail server.
 
 pub mod templates;
@@ -17,18 +17,18 @@ use sea_orm::{
 };
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
 use crate::entities::{agency, email_outbox};
-use crate::{Config, Error, Result, new_id, now};
+use crate::jobs::Registry;
+use crate::queue::{Envelope, JobPayload};
+use crate::{Config, Error, Result, Services, new_id, now};
+use serde::{Deserialize, Serialize};
 
 /// Attempts before an email is marked `failed`.
 pub const MAX_ATTEMPTS: i32 = 6;
 /// How long a dispatcher owns a message it is sending.
 const CLAIM: Duration = Duration::from_secs(120);
-/// How often the dispatcher looks for due messages when nobody wakes it.
-const POLL: Duration = Duration::from_secs(5);
 
 /// A message to send.
 pub struct Email {
@@ -64,7 +64,6 @@ pub async fn enqueue(db: &impl ConnectionTrait, agency_id: Option<Uuid>, to: &st
 pub struct Mailer {
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
-    wake: Arc<Notify>,
 }
 
 impl Mailer {
@@ -80,12 +79,7 @@ impl Mailer {
             ),
         };
         let from = config.mail_from.parse().map_err(|e| Error::Internal(format!("VIGIE_MAIL_FROM: {e}")))?;
-        Ok(Mailer { transport, from, wake: Arc::new(Notify::new()) })
-    }
-
-    /// Tells the dispatcher that new mail is waiting.
-    pub fn wake(&self) {
-        self.wake.notify_one();
+        Ok(Mailer { transport, from })
     }
 
     /// Sends every due message once; returns how many were handled.
@@ -182,25 +176,34 @@ impl Mailer {
             None => self.from.clone(),
         })
     }
+}
 
-    /// Runs the dispatcher until `shutdown` turns true (or its sender is dropped). A
-    /// message being sent is finished first.
-    pub async fn run(self, db: DatabaseConnection, mut shutdown: watch::Receiver<bool>) {
-        tracing::info!(smtp = self.transport.is_some(), "email dispatcher started");
-        loop {
-            if let Err(error) = self.dispatch_due(&db).await {
-                tracing::error!(%error, "email dispatch failed");
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                _ = shutdown.changed() => break,
-            }
-            if *shutdown.borrow() {
-                break;
-            }
-        }
-        tracing::info!("email dispatcher stopped");
+/// The job that sends due outbox emails. It runs every few seconds and right after a
+/// service queues an email; concurrent runs are safe (messages are claimed).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct DispatchEmail {}
+
+impl JobPayload for DispatchEmail {
+    const KIND: &'static str = "email.dispatch";
+}
+
+/// How often due emails are looked for when nothing asks sooner.
+const SWEEP: Duration = Duration::from_secs(10);
+
+/// Registers the email jobs.
+pub fn register_jobs(registry: &mut Registry) {
+    registry.register(|services: Arc<Services>, _meta, _job: DispatchEmail| async move {
+        services.mailer.dispatch_due(&services.db).await?;
+        Ok(())
+    });
+    registry.schedule("email.sweep", SWEEP, || Envelope::new(None, &DispatchEmail {}));
+}
+
+/// Asks for the outbox to be sent now (after the transaction that queued an email
+/// committed). Failing to ask is harmless: the periodic sweep sends it.
+pub async fn send_soon(services: &Services, tenant: Option<Uuid>) {
+    if let Err(error) = crate::jobs::enqueue(services, tenant, &DispatchEmail {}).await {
+        tracing::warn!(%error, "cannot enqueue email dispatch; the periodic sweep will send it");
     }
 }
 

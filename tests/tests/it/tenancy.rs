@@ -32,6 +32,7 @@ struct Fixture {
     member_a: String,
     invitation_a: String,
     key_a: String,
+    failure_a: String,
     foreign: Login,
     viewer: Login,
 }
@@ -224,6 +225,29 @@ fn cases() -> Vec<Case> {
             foreign: Denied,
             viewer: Denied,
         },
+        // --- the job queue ---
+        Case { field: "queueStatus", query: "{ queueStatus { kind depth failures } }", vars: no_vars, foreign: Own, viewer: Denied },
+        Case {
+            field: "jobFailures",
+            query: "{ jobFailures(includeResolved: true) { edges { node { id error payload } } } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Denied,
+        },
+        Case {
+            field: "retryJob",
+            query: "mutation($id: ID!) { retryJob(id: $id) { id resolution } }",
+            vars: |f, _| json!({ "id": f.failure_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "discardJob",
+            query: "mutation($id: ID!) { discardJob(id: $id) { id resolution } }",
+            vars: |f, _| json!({ "id": f.failure_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
         Case {
             field: "revokeApiKey",
             query: "mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }",
@@ -255,6 +279,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         )
         .await;
     let me = app.ok(Some(&member.access_token), "{ me { memberId } }", json!({})).await;
+    let failure_a = app.record_job_failure(&owner_a.agency_id, "victim job failed").await;
     let foreign = app.sign_up("Intruder Agency", "owner@intruder.example").await;
     app.create_brand(&foreign.access_token, "Intruder Own Brand").await;
     Fixture {
@@ -266,6 +291,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         member_a: me["me"]["memberId"].as_str().unwrap().to_owned(),
         invitation_a: invitation["inviteMember"]["id"].as_str().unwrap().to_owned(),
         key_a: key["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_owned(),
+        failure_a,
         foreign,
         viewer,
     }
@@ -284,6 +310,8 @@ fn markers(f: &Fixture, foreign: bool) -> Vec<String> {
         "owner@victim.example".into(),
         "member@victim.example".into(),
         "pending@victim.example".into(),
+        f.failure_a.clone(),
+        "victim job failed".into(),
     ];
     if foreign {
         list.extend([f.agency_a.clone(), "Victim Agency".into(), f.a2.clone(), "Victim Brand Two".into()]);
@@ -377,5 +405,7 @@ async fn every_root_field_is_isolated(backend: Backend) {
         .clone();
     assert_eq!(invitation["node"]["status"], "PENDING");
     assert!(state["apiKeys"]["edges"][0]["node"]["revokedAt"].is_null());
+    let failures = app.ok(t, "{ jobFailures { edges { node { id resolution } } } }", json!({})).await;
+    assert_eq!(failures["jobFailures"]["edges"], json!([{ "node": { "id": f.failure_a, "resolution": null } }]));
 }
 on_both_databases!(every_root_field_is_isolated);

@@ -1,0 +1,296 @@
+//! The loop that takes jobs from the queue and runs them.
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, Set};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use super::metrics::JobMetrics;
+use super::{JobError, JobMeta, Registry};
+use crate::entities::job_failure;
+use crate::queue::{Delivery, retry_delay};
+use crate::{Services, new_id, now};
+
+/// How a runtime behaves.
+#[derive(Clone, Debug)]
+pub struct RuntimeOptions {
+    /// Jobs run at once by this process.
+    pub concurrency: usize,
+    /// A job held longer than this by a consumer is handed to another one; also the
+    /// longest a job may run (it is cut off at 80 % of it, so that it is never run twice
+    /// at once).
+    pub visibility: Duration,
+    /// How long a shutdown waits for jobs in hand before leaving them to be reclaimed.
+    pub shutdown_grace: Duration,
+    /// This consumer's name, unique across the fleet.
+    pub consumer: String,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            concurrency: 8,
+            visibility: Duration::from_secs(120),
+            shutdown_grace: Duration::from_secs(20),
+            consumer: format!("{}-{}", std::process::id(), new_id().simple()),
+        }
+    }
+}
+
+/// A job runtime over the services' queue.
+pub struct Runtime {
+    services: Arc<Services>,
+    registry: Arc<Registry>,
+    options: RuntimeOptions,
+}
+
+impl Runtime {
+    pub fn new(services: Arc<Services>, registry: Registry, options: RuntimeOptions) -> Self {
+        Runtime { services, registry: Arc::new(registry), options }
+    }
+
+    fn metrics(&self) -> &JobMetrics {
+        &self.services.job_metrics
+    }
+
+    /// Runs until `shutdown` turns true (or its sender is dropped): then stops reading,
+    /// waits up to the grace period for the jobs in hand, and leaves any still running
+    /// to be reclaimed by another worker.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        let kinds = this.registry.kinds();
+        tracing::info!(consumer = %this.options.consumer, ?kinds, concurrency = this.options.concurrency, "job runtime started");
+        let mut delay = Duration::from_millis(100);
+        while let Err(error) = this.services.queue.prepare(&kinds).await {
+            tracing::warn!(%error, "queue not ready; retrying");
+            if wait_or_stop(&mut shutdown, delay).await {
+                return;
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+        let permits = Arc::new(Semaphore::new(this.options.concurrency));
+        let mut tasks = JoinSet::new();
+        let maintenance = tokio::spawn(this.clone().maintain(kinds.clone(), permits.clone(), shutdown.clone()));
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            // Wait for a free slot (or the stop signal) before reading, so that a busy
+            // worker leaves new jobs to idle ones.
+            let first = tokio::select! {
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                _ = shutdown.changed() => break,
+            };
+            let mut slots = vec![first];
+            while let Ok(permit) = permits.clone().try_acquire_owned() {
+                slots.push(permit);
+            }
+            let received = tokio::select! {
+                received = this.services.queue.receive(&kinds, &this.options.consumer, slots.len(), Duration::from_secs(1)) => received,
+                _ = shutdown.changed() => break,
+            };
+            match received {
+                Ok(deliveries) => {
+                    backoff = Duration::from_millis(100);
+                    for delivery in deliveries {
+                        let permit = slots.pop().expect("never more deliveries than slots");
+                        let this = this.clone();
+                        tasks.spawn(async move {
+                            this.process(delivery).await;
+                            drop(permit);
+                        });
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the queue; retrying");
+                    drop(slots);
+                    if wait_or_stop(&mut shutdown, backoff).await {
+                        break;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+            while tasks.try_join_next().is_some() {}
+        }
+        tracing::info!(in_hand = tasks.len(), "job runtime stopping");
+        let drained = tokio::time::timeout(this.options.shutdown_grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(left = tasks.len(), "jobs still running at the deadline are left for other workers");
+            tasks.abort_all();
+        }
+        maintenance.abort();
+        tracing::info!("job runtime stopped");
+    }
+
+    /// Promotes due retries, reclaims jobs of crashed consumers, fires periodic tasks and
+    /// samples queue metrics.
+    async fn maintain(self: Arc<Self>, kinds: Vec<String>, permits: Arc<Semaphore>, mut shutdown: watch::Receiver<bool>) {
+        let queue = &self.services.queue;
+        let mut last_slot: HashMap<&'static str, i64> = HashMap::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let reclaim_every = (self.options.visibility / 4).max(Duration::from_millis(250));
+        let mut last_reclaim = tokio::time::Instant::now();
+        let mut last_sample = tokio::time::Instant::now() - Duration::from_secs(10);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            if let Err(error) = queue.promote_due(&kinds).await {
+                tracing::warn!(%error, "cannot promote delayed jobs");
+            }
+            if last_reclaim.elapsed() >= reclaim_every {
+                last_reclaim = tokio::time::Instant::now();
+                let free = permits.available_permits();
+                if free > 0 {
+                    match queue.reclaim(&kinds, &self.options.consumer, self.options.visibility, free).await {
+                        Ok(deliveries) => {
+                            for delivery in deliveries {
+                                let Ok(permit) = permits.clone().try_acquire_owned() else { break };
+                                tracing::info!(kind = %delivery.kind, message = %delivery.message_id, "reclaimed a job from an unresponsive worker");
+                                let this = self.clone();
+                                tokio::spawn(async move {
+                                    this.process(delivery).await;
+                                    drop(permit);
+                                });
+                            }
+                        }
+                        Err(error) => tracing::warn!(%error, "cannot reclaim idle jobs"),
+                    }
+                }
+            }
+            for schedule in self.registry.schedules() {
+                let every_ms = schedule.every.as_millis().max(1) as i64;
+                let slot = Utc::now().timestamp_millis() / every_ms;
+                if last_slot.get(schedule.name).is_some_and(|last| *last >= slot) {
+                    continue;
+                }
+                last_slot.insert(schedule.name, slot);
+                match queue.claim_tick(schedule.name, slot, schedule.every * 2).await {
+                    Ok(true) => match (schedule.make)() {
+                        Ok(job) => {
+                            if let Err(error) = queue.enqueue(&job).await {
+                                tracing::warn!(%error, task = schedule.name, "cannot enqueue a periodic job");
+                            }
+                        }
+                        Err(error) => tracing::error!(%error, task = schedule.name, "cannot build a periodic job"),
+                    },
+                    Ok(false) => {}
+                    Err(error) => {
+                        // Try this slot again on the next tick.
+                        last_slot.remove(schedule.name);
+                        tracing::warn!(%error, task = schedule.name, "cannot claim a periodic slot");
+                    }
+                }
+            }
+            if last_sample.elapsed() >= Duration::from_secs(5) {
+                last_sample = tokio::time::Instant::now();
+                if let Ok(statuses) = queue.status(&kinds).await {
+                    for status in statuses {
+                        let label = JobMetrics::label(&status.kind);
+                        self.metrics().depth.get_or_create(&label).set(status.depth as i64);
+                        self.metrics().delayed.get_or_create(&label).set(status.delayed as i64);
+                        self.metrics().lag_seconds.get_or_create(&label).set(status.lag_seconds);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs one delivery to its outcome: acknowledged, retried later, or dead-lettered.
+    async fn process(&self, delivery: Delivery) {
+        let label = JobMetrics::label(&delivery.kind);
+        let envelope = match &delivery.envelope {
+            Ok(envelope) => envelope.clone(),
+            Err(reason) => return self.bury(&delivery, None, reason.clone(), 0).await,
+        };
+        let Some(entry) = self.registry.get(&envelope.kind) else {
+            return self.bury(&delivery, envelope.tenant, format!("unknown job kind `{}`", envelope.kind), envelope.attempt).await;
+        };
+        if envelope.version > entry.version {
+            let reason = format!(
+                "payload version {} is newer than this worker understands ({}); deploy the new worker, then retry",
+                envelope.version, entry.version
+            );
+            return self.bury(&delivery, envelope.tenant, reason, envelope.attempt).await;
+        }
+        let meta = JobMeta { id: envelope.id, tenant: envelope.tenant, attempt: envelope.attempt };
+        let limit = self.options.visibility.mul_f64(0.8);
+        self.metrics().in_flight.get_or_create(&label).inc();
+        let outcome = match tokio::time::timeout(limit, entry.run(self.services.clone(), meta, envelope.payload.clone())).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(JobError::Retry(format!("timed out after {limit:?}"))),
+        };
+        self.metrics().in_flight.get_or_create(&label).dec();
+        let queue = &self.services.queue;
+        let result = match outcome {
+            Ok(()) => {
+                self.metrics().done.get_or_create(&label).inc();
+                queue.ack(&delivery).await
+            }
+            Err(JobError::Retry(reason)) if envelope.attempt + 1 < entry.max_attempts => {
+                let delay = retry_delay(envelope.attempt);
+                tracing::info!(kind = %envelope.kind, job = %envelope.id, attempt = envelope.attempt + 1, ?delay, %reason, "job failed; will retry");
+                self.metrics().retried.get_or_create(&label).inc();
+                // The retry is stored before the acknowledgement: a crash in between
+                // runs the job twice rather than never.
+                let at = now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                match queue.enqueue_at(&envelope.next_attempt(), at).await {
+                    Ok(()) => queue.ack(&delivery).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Err(error) => {
+                let reason = match error {
+                    JobError::Retry(reason) => format!("gave up after {} attempts: {reason}", envelope.attempt + 1),
+                    JobError::Fail(reason) => reason,
+                };
+                return self.bury(&delivery, envelope.tenant, reason, envelope.attempt + 1).await;
+            }
+        };
+        if let Err(error) = result {
+            // The job stays pending and is reclaimed after the visibility timeout.
+            tracing::warn!(%error, kind = %delivery.kind, "cannot settle a job; it will be delivered again");
+        }
+    }
+
+    /// Dead-letters a job: a `job_failure` row for admins, then the dead-letter stream.
+    async fn bury(&self, delivery: &Delivery, tenant: Option<uuid::Uuid>, reason: String, attempts: u32) {
+        tracing::warn!(kind = %delivery.kind, message = %delivery.message_id, %reason, "job dead-lettered");
+        self.metrics().failed.get_or_create(&JobMetrics::label(&delivery.kind)).inc();
+        let payload = serde_json::from_str::<serde_json::Value>(&delivery.raw)
+            .unwrap_or_else(|_| serde_json::Value::String(delivery.raw.clone()));
+        let job_id = delivery.envelope.as_ref().map(|e| e.id.to_string()).unwrap_or_else(|_| delivery.message_id.clone());
+        let row = job_failure::ActiveModel {
+            id: Set(new_id()),
+            agency_id: Set(tenant),
+            job_id: Set(job_id),
+            kind: Set(delivery.kind.clone()),
+            payload: Set(payload),
+            error: Set(reason.clone()),
+            attempts: Set(attempts as i32),
+            failed_at: Set(now()),
+            resolved_at: Set(None),
+            resolution: Set(None),
+        };
+        if let Err(error) = row.insert(&self.services.db).await {
+            tracing::error!(%error, "cannot record a job failure; the job stays pending and will be retried");
+            return;
+        }
+        if let Err(error) = self.services.queue.dead_letter(delivery, &reason).await {
+            tracing::warn!(%error, "cannot move a job to the dead letters; it will be delivered again");
+        }
+    }
+}
+
+/// Sleeps `delay` unless told to stop first; returns whether to stop.
+async fn wait_or_stop(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => *shutdown.borrow(),
+        _ = shutdown.changed() => true,
+    }
+}

@@ -1,0 +1,278 @@
+//! The Redis Streams backend.
+//!
+//! Keys share one hash tag (`{prefix}`), so they live in one Redis Cluster slot and the
+//! multi-key scripts and transactions below are allowed there:
+//! - `{prefix}:stream:<kind>`: the jobs of a kind, read by the consumer group `workers`;
+//!   entries are deleted once acknowledged, so the length is the depth;
+//! - `{prefix}:delayed:<kind>`: jobs waiting for a retry, scored by due time (ms);
+//! - `{prefix}:dead`: the dead-letter stream (kind, reason, raw job);
+//! - `{prefix}:tick:<name>:<slot>`: `SET NX` markers of periodic tasks.
+//!
+//! Redis without persistence forgets consumer groups when it restarts; reads that fail
+//! with `NOGROUP` recreate the group and try again. Connection loss is retried by the
+//! connection manager with backoff; callers see an error, never a panic.
+
+use chrono::{DateTime, Utc};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use redis::{AsyncCommands, Script};
+use std::time::Duration;
+
+use super::{Delivery, Envelope, KindStatus, Queue};
+use crate::{Error, Result};
+
+const GROUP: &str = "workers";
+const FIELD: &str = "job";
+
+/// Moves due jobs of one kind from its delayed set to its stream, atomically (so two
+/// workers never promote one job twice).
+const PROMOTE: &str = r#"
+local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, raw in ipairs(items) do
+  redis.call('XADD', KEYS[2], '*', 'job', raw)
+  redis.call('ZREM', KEYS[1], raw)
+end
+return #items
+"#;
+
+/// A [`Queue`] on Redis Streams.
+#[derive(Clone)]
+pub struct RedisQueue {
+    prefix: String,
+    commands: ConnectionManager,
+    /// Blocking reads get their own connection so they do not hold up other commands.
+    reads: ConnectionManager,
+    promote: Script,
+}
+
+fn queue_err(e: redis::RedisError) -> Error {
+    Error::Internal(format!("redis: {e}"))
+}
+
+impl RedisQueue {
+    /// Connects to `url`; `prefix` names the key space (tests use one per test).
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
+        let client = redis::Client::open(url).map_err(queue_err)?;
+        let base = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(8)
+            .set_max_delay(Duration::from_secs(5));
+        let commands = ConnectionManager::new_with_config(
+            client.clone(),
+            base.clone().set_response_timeout(Some(Duration::from_secs(5))),
+        )
+        .await
+        .map_err(queue_err)?;
+        let reads = ConnectionManager::new_with_config(client, base.set_response_timeout(Some(Duration::from_secs(15))))
+            .await
+            .map_err(queue_err)?;
+        Ok(RedisQueue { prefix: prefix.to_owned(), commands, reads, promote: Script::new(PROMOTE) })
+    }
+
+    fn stream(&self, kind: &str) -> String {
+        format!("{{{}}}:stream:{kind}", self.prefix)
+    }
+
+    fn delayed(&self, kind: &str) -> String {
+        format!("{{{}}}:delayed:{kind}", self.prefix)
+    }
+
+    /// The dead-letter stream's key.
+    pub fn dead_key(&self) -> String {
+        format!("{{{}}}:dead", self.prefix)
+    }
+
+    fn kind_of<'a>(&self, key: &'a str) -> &'a str {
+        key.rsplit_once(":stream:").map(|(_, kind)| kind).unwrap_or(key)
+    }
+
+    /// Creates the consumer group of each kind's stream (idempotent).
+    async fn ensure_groups(&self, kinds: &[String]) -> Result<()> {
+        let mut conn = self.commands.clone();
+        for kind in kinds {
+            let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(self.stream(kind), GROUP, "0").await;
+            if let Err(e) = created
+                && e.code() != Some("BUSYGROUP")
+            {
+                return Err(queue_err(e));
+            }
+        }
+        Ok(())
+    }
+
+    fn deliveries(&self, kind: &str, entries: Vec<StreamId>) -> Vec<Delivery> {
+        entries
+            .into_iter()
+            .map(|entry| {
+                let raw: String = entry.get(FIELD).unwrap_or_default();
+                Delivery::decode(entry.id, kind, raw)
+            })
+            .collect()
+    }
+
+    /// Adds a raw message to a kind's stream (tests use it to inject garbage).
+    pub async fn push_raw(&self, kind: &str, raw: &str) -> Result<()> {
+        let mut conn = self.commands.clone();
+        let _: String = conn.xadd(self.stream(kind), "*", &[(FIELD, raw)]).await.map_err(queue_err)?;
+        Ok(())
+    }
+
+    /// The dead letters: (kind, reason, raw job).
+    pub async fn dead_letters(&self) -> Result<Vec<(String, String, String)>> {
+        let mut conn = self.commands.clone();
+        let reply: StreamRangeReply = conn.xrange_all(self.dead_key()).await.map_err(queue_err)?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .map(|e| {
+                (e.get("kind").unwrap_or_default(), e.get("reason").unwrap_or_default(), e.get(FIELD).unwrap_or_default())
+            })
+            .collect())
+    }
+
+    async fn read(&self, kinds: &[String], consumer: &str, max: usize, block: Duration) -> redis::RedisResult<StreamReadReply> {
+        let keys: Vec<String> = kinds.iter().map(|k| self.stream(k)).collect();
+        let ids: Vec<&str> = kinds.iter().map(|_| ">").collect();
+        let options = StreamReadOptions::default().group(GROUP, consumer).count(max).block(block.as_millis() as usize);
+        let mut conn = self.reads.clone();
+        conn.xread_options(&keys, &ids, &options).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Queue for RedisQueue {
+    async fn enqueue(&self, job: &Envelope) -> Result<()> {
+        self.push_raw(&job.kind, &job.encode()).await
+    }
+
+    async fn enqueue_at(&self, job: &Envelope, at: DateTime<Utc>) -> Result<()> {
+        let mut conn = self.commands.clone();
+        let _: i64 = conn.zadd(self.delayed(&job.kind), job.encode(), at.timestamp_millis()).await.map_err(queue_err)?;
+        Ok(())
+    }
+
+    async fn receive(&self, kinds: &[String], consumer: &str, max: usize, block: Duration) -> Result<Vec<Delivery>> {
+        let reply = match self.read(kinds, consumer, max, block).await {
+            Err(e) if e.code() == Some("NOGROUP") => {
+                tracing::warn!("consumer group missing (Redis restarted?); recreating it");
+                self.ensure_groups(kinds).await?;
+                self.read(kinds, consumer, max, block).await
+            }
+            other => other,
+        }
+        .map_err(queue_err)?;
+        Ok(reply.keys.into_iter().flat_map(|key| self.deliveries(self.kind_of(&key.key), key.ids)).collect())
+    }
+
+    async fn reclaim(&self, kinds: &[String], consumer: &str, idle: Duration, max: usize) -> Result<Vec<Delivery>> {
+        let mut conn = self.commands.clone();
+        let mut out = Vec::new();
+        for kind in kinds {
+            let options = StreamAutoClaimOptions::default().count(max);
+            let reply: redis::RedisResult<StreamAutoClaimReply> =
+                conn.xautoclaim_options(self.stream(kind), GROUP, consumer, idle.as_millis() as u64, "0-0", options).await;
+            match reply {
+                Ok(reply) => out.extend(self.deliveries(kind, reply.claimed)),
+                Err(e) if e.code() == Some("NOGROUP") => self.ensure_groups(std::slice::from_ref(kind)).await?,
+                Err(e) => return Err(queue_err(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ack(&self, delivery: &Delivery) -> Result<()> {
+        let stream = self.stream(&delivery.kind);
+        let mut conn = self.commands.clone();
+        redis::pipe()
+            .atomic()
+            .xack(&stream, GROUP, &[&delivery.message_id])
+            .xdel(&stream, &[&delivery.message_id])
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(queue_err)
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()> {
+        let stream = self.stream(&delivery.kind);
+        let mut conn = self.commands.clone();
+        // One transaction: the dead-letter copy exists before the job leaves its stream.
+        redis::pipe()
+            .atomic()
+            .xadd(
+                self.dead_key(),
+                "*",
+                &[("kind", delivery.kind.as_str()), ("reason", reason), (FIELD, delivery.raw.as_str()), ("message_id", delivery.message_id.as_str())],
+            )
+            .xack(&stream, GROUP, &[&delivery.message_id])
+            .xdel(&stream, &[&delivery.message_id])
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(queue_err)
+    }
+
+    async fn prepare(&self, kinds: &[String]) -> Result<()> {
+        self.ensure_groups(kinds).await
+    }
+
+    async fn promote_due(&self, kinds: &[String]) -> Result<usize> {
+        let mut conn = self.commands.clone();
+        let now = Utc::now().timestamp_millis();
+        let mut moved = 0;
+        for kind in kinds {
+            let count: usize = self
+                .promote
+                .key(self.delayed(kind))
+                .key(self.stream(kind))
+                .arg(now)
+                .arg(500)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(queue_err)?;
+            moved += count;
+        }
+        Ok(moved)
+    }
+
+    async fn status(&self, kinds: &[String]) -> Result<Vec<KindStatus>> {
+        let mut conn = self.commands.clone();
+        let mut out = Vec::new();
+        for kind in kinds {
+            let (depth, delayed, oldest): (u64, u64, StreamRangeReply) = redis::pipe()
+                .xlen(self.stream(kind))
+                .zcard(self.delayed(kind))
+                .xrange_count(self.stream(kind), "-", "+", 1)
+                .query_async(&mut conn)
+                .await
+                .map_err(queue_err)?;
+            let lag_seconds = oldest
+                .ids
+                .first()
+                .and_then(|e| e.id.split('-').next()?.parse::<i64>().ok())
+                .map(|ms| ((Utc::now().timestamp_millis() - ms).max(0)) as f64 / 1000.0)
+                .unwrap_or(0.0);
+            out.push(KindStatus { kind: kind.clone(), depth, delayed, lag_seconds });
+        }
+        Ok(out)
+    }
+
+    async fn claim_tick(&self, name: &str, slot: i64, ttl: Duration) -> Result<bool> {
+        let mut conn = self.commands.clone();
+        let key = format!("{{{}}}:tick:{name}:{slot}", self.prefix);
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64)
+            .query_async(&mut conn)
+            .await
+            .map_err(queue_err)?;
+        Ok(set.is_some())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let mut conn = self.commands.clone();
+        redis::cmd("PING").query_async::<String>(&mut conn).await.map_err(queue_err)?;
+        Ok(())
+    }
+}
