@@ -63,7 +63,11 @@ impl Services {
     }
 
     /// Builds the services over a given queue (tests share one between runtimes).
-    pub fn with_queue(config: Arc<Config>, db: sea_orm::DatabaseConnection, queue: Arc<dyn queue::Queue>) -> Result<Self> {
+    pub fn with_queue(
+        config: Arc<Config>,
+        db: sea_orm::DatabaseConnection,
+        queue: Arc<dyn queue::Queue>,
+    ) -> Result<Self> {
         let tokens = auth::tokens::TokenKeys::new(&config.jwt_secret, config.access_token_ttl);
         let mailer = mail::Mailer::new(&config)?;
         Ok(Services { db, config, tokens, mailer, queue, job_metrics: Default::default() })

@@ -6,6 +6,17 @@
 //! `VIGIE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`) and
 //! `VIGIE_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) point elsewhere.
 
+pub mod redis_server;
+
+/// The job of the crash tests' worker process (`vigie-test-worker`).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct RecordJob {
+    pub n: i64,
+}
+
+impl vigie_domain::queue::JobPayload for RecordJob {
+    const KIND: &'static str = "test.record";
+}
 pub mod smtp;
 
 use sea_orm::{ConnectionTrait, Database};
@@ -128,6 +139,17 @@ pub struct Login {
 impl TestApp {
     pub async fn new(backend: Backend) -> Self {
         Self::with_config(backend, &[]).await
+    }
+
+    /// The application over a given queue (so tests can keep a handle on its backend).
+    pub async fn with_queue(backend: Backend, queue: Arc<dyn vigie_domain::queue::Queue>) -> Self {
+        let db = TestDb::new(backend).await;
+        let config = Arc::new(test_config(&db, &[]));
+        let conn = vigie_domain::db::connect(&config.database_url).await.expect("database");
+        vigie_domain::db::migrate(&conn).await.expect("migrations");
+        let services = Arc::new(Services::with_queue(config, conn, queue).expect("services"));
+        let schema = graphql::build_schema(services.clone());
+        TestApp { services, schema, db }
     }
 
     pub async fn with_config(backend: Backend, extra: &[(&str, &str)]) -> Self {

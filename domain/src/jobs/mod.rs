@@ -80,7 +80,8 @@ impl Registry {
         let run: Arc<HandlerFn> = Arc::new(move |services, meta, payload| {
             let handler = handler.clone();
             Box::pin(async move {
-                let job: J = serde_json::from_value(payload).map_err(|e| JobError::Fail(format!("bad payload: {e}")))?;
+                let job: J =
+                    serde_json::from_value(payload).map_err(|e| JobError::Fail(format!("bad payload: {e}")))?;
                 handler(services, meta, job).await
             })
         });
@@ -89,7 +90,12 @@ impl Registry {
     }
 
     /// Runs `make` every `every`, once per period across all runtimes sharing the queue.
-    pub fn schedule(&mut self, name: &'static str, every: Duration, make: impl Fn() -> Result<Envelope> + Send + Sync + 'static) -> &mut Self {
+    pub fn schedule(
+        &mut self,
+        name: &'static str,
+        every: Duration,
+        make: impl Fn() -> Result<Envelope> + Send + Sync + 'static,
+    ) -> &mut Self {
         self.schedules.push(Schedule { name, every, make: Arc::new(make) });
         self
     }

@@ -73,8 +73,10 @@ impl Runtime {
         }
         let permits = Arc::new(Semaphore::new(this.options.concurrency));
         let mut tasks = JoinSet::new();
-        let maintenance = tokio::spawn(this.clone().maintain(kinds.clone(), permits.clone(), shutdown.clone()));
+        let maintenance = tokio::spawn(this.clone().maintain(kinds.clone(), shutdown.clone()));
         let mut backoff = Duration::from_millis(100);
+        let reclaim_every = (this.options.visibility / 4).max(Duration::from_millis(250));
+        let mut last_reclaim = tokio::time::Instant::now();
         loop {
             if *shutdown.borrow() {
                 break;
@@ -89,10 +91,28 @@ impl Runtime {
             while let Ok(permit) = permits.clone().try_acquire_owned() {
                 slots.push(permit);
             }
-            let received = tokio::select! {
-                received = this.services.queue.receive(&kinds, &this.options.consumer, slots.len(), Duration::from_secs(1)) => received,
-                _ = shutdown.changed() => break,
+            // Jobs a crashed or hung consumer held past the visibility timeout come
+            // first; checked here, with the free slots in hand, so an idle worker
+            // always takes them over.
+            let received = if last_reclaim.elapsed() >= reclaim_every {
+                last_reclaim = tokio::time::Instant::now();
+                match this
+                    .services
+                    .queue
+                    .reclaim(&kinds, &this.options.consumer, this.options.visibility, slots.len())
+                    .await
+                {
+                    Ok(reclaimed) if !reclaimed.is_empty() => {
+                        tracing::info!(count = reclaimed.len(), "took over jobs from an unresponsive worker");
+                        Ok(Some(reclaimed))
+                    }
+                    Ok(_) => this.receive(&kinds, slots.len(), &mut shutdown).await,
+                    Err(e) => Err(e),
+                }
+            } else {
+                this.receive(&kinds, slots.len(), &mut shutdown).await
             };
+            let Some(received) = received.transpose() else { break };
             match received {
                 Ok(deliveries) => {
                     backoff = Duration::from_millis(100);
@@ -117,7 +137,9 @@ impl Runtime {
             while tasks.try_join_next().is_some() {}
         }
         tracing::info!(in_hand = tasks.len(), "job runtime stopping");
-        let drained = tokio::time::timeout(this.options.shutdown_grace, async { while tasks.join_next().await.is_some() {} }).await;
+        let drained =
+            tokio::time::timeout(this.options.shutdown_grace, async { while tasks.join_next().await.is_some() {} })
+                .await;
         if drained.is_err() {
             tracing::warn!(left = tasks.len(), "jobs still running at the deadline are left for other workers");
             tasks.abort_all();
@@ -126,14 +148,24 @@ impl Runtime {
         tracing::info!("job runtime stopped");
     }
 
-    /// Promotes due retries, reclaims jobs of crashed consumers, fires periodic tasks and
-    /// samples queue metrics.
-    async fn maintain(self: Arc<Self>, kinds: Vec<String>, permits: Arc<Semaphore>, mut shutdown: watch::Receiver<bool>) {
+    /// Reads new jobs; `Ok(None)` when told to stop while waiting.
+    async fn receive(
+        &self,
+        kinds: &[String],
+        max: usize,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> crate::Result<Option<Vec<Delivery>>> {
+        tokio::select! {
+            received = self.services.queue.receive(kinds, &self.options.consumer, max, Duration::from_secs(1)) => received.map(Some),
+            _ = shutdown.changed() => Ok(None),
+        }
+    }
+
+    /// Promotes due retries, fires periodic tasks and samples queue metrics.
+    async fn maintain(self: Arc<Self>, kinds: Vec<String>, mut shutdown: watch::Receiver<bool>) {
         let queue = &self.services.queue;
         let mut last_slot: HashMap<&'static str, i64> = HashMap::new();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
-        let reclaim_every = (self.options.visibility / 4).max(Duration::from_millis(250));
-        let mut last_reclaim = tokio::time::Instant::now();
         let mut last_sample = tokio::time::Instant::now() - Duration::from_secs(10);
         loop {
             tokio::select! {
@@ -142,26 +174,6 @@ impl Runtime {
             }
             if let Err(error) = queue.promote_due(&kinds).await {
                 tracing::warn!(%error, "cannot promote delayed jobs");
-            }
-            if last_reclaim.elapsed() >= reclaim_every {
-                last_reclaim = tokio::time::Instant::now();
-                let free = permits.available_permits();
-                if free > 0 {
-                    match queue.reclaim(&kinds, &self.options.consumer, self.options.visibility, free).await {
-                        Ok(deliveries) => {
-                            for delivery in deliveries {
-                                let Ok(permit) = permits.clone().try_acquire_owned() else { break };
-                                tracing::info!(kind = %delivery.kind, message = %delivery.message_id, "reclaimed a job from an unresponsive worker");
-                                let this = self.clone();
-                                tokio::spawn(async move {
-                                    this.process(delivery).await;
-                                    drop(permit);
-                                });
-                            }
-                        }
-                        Err(error) => tracing::warn!(%error, "cannot reclaim idle jobs"),
-                    }
-                }
             }
             for schedule in self.registry.schedules() {
                 let every_ms = schedule.every.as_millis().max(1) as i64;
@@ -209,7 +221,9 @@ impl Runtime {
             Err(reason) => return self.bury(&delivery, None, reason.clone(), 0).await,
         };
         let Some(entry) = self.registry.get(&envelope.kind) else {
-            return self.bury(&delivery, envelope.tenant, format!("unknown job kind `{}`", envelope.kind), envelope.attempt).await;
+            return self
+                .bury(&delivery, envelope.tenant, format!("unknown job kind `{}`", envelope.kind), envelope.attempt)
+                .await;
         };
         if envelope.version > entry.version {
             let reason = format!(
@@ -221,10 +235,11 @@ impl Runtime {
         let meta = JobMeta { id: envelope.id, tenant: envelope.tenant, attempt: envelope.attempt };
         let limit = self.options.visibility.mul_f64(0.8);
         self.metrics().in_flight.get_or_create(&label).inc();
-        let outcome = match tokio::time::timeout(limit, entry.run(self.services.clone(), meta, envelope.payload.clone())).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(JobError::Retry(format!("timed out after {limit:?}"))),
-        };
+        let outcome =
+            match tokio::time::timeout(limit, entry.run(self.services.clone(), meta, envelope.payload.clone())).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(JobError::Retry(format!("timed out after {limit:?}"))),
+            };
         self.metrics().in_flight.get_or_create(&label).dec();
         let queue = &self.services.queue;
         let result = match outcome {
@@ -264,7 +279,8 @@ impl Runtime {
         self.metrics().failed.get_or_create(&JobMetrics::label(&delivery.kind)).inc();
         let payload = serde_json::from_str::<serde_json::Value>(&delivery.raw)
             .unwrap_or_else(|_| serde_json::Value::String(delivery.raw.clone()));
-        let job_id = delivery.envelope.as_ref().map(|e| e.id.to_string()).unwrap_or_else(|_| delivery.message_id.clone());
+        let job_id =
+            delivery.envelope.as_ref().map(|e| e.id.to_string()).unwrap_or_else(|_| delivery.message_id.clone());
         let row = job_failure::ActiveModel {
             id: Set(new_id()),
             agency_id: Set(tenant),

@@ -164,7 +164,11 @@ impl Queue for MemoryQueue {
         Ok(kinds
             .iter()
             .map(|kind| {
-                let ready = state.ready.get(kind).map(|q| q.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>()).unwrap_or_default();
+                let ready = state
+                    .ready
+                    .get(kind)
+                    .map(|q| q.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>())
+                    .unwrap_or_default();
                 let running: Vec<String> =
                     state.in_flight.iter().filter(|(_, v)| &v.0 == kind).map(|(id, _)| id.clone()).collect();
                 let oldest = ready

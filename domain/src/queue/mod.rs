@@ -166,7 +166,15 @@ mod tests {
     fn decoding_names_the_problem() {
         let bad = Delivery::decode("1-0".into(), "email", "{not json".into());
         assert!(bad.envelope.unwrap_err().contains("undecodable"));
-        let env = Envelope { id: new_id(), kind: "other".into(), version: 1, tenant: None, attempt: 0, enqueued_at: now(), payload: serde_json::json!({}) };
+        let env = Envelope {
+            id: new_id(),
+            kind: "other".into(),
+            version: 1,
+            tenant: None,
+            attempt: 0,
+            enqueued_at: now(),
+            payload: serde_json::json!({}),
+        };
         let wrong = Delivery::decode("1-0".into(), "email", env.encode());
         assert!(wrong.envelope.unwrap_err().contains("`other`"));
     }

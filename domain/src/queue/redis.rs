@@ -14,7 +14,9 @@
 
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use redis::streams::{
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply,
+};
 use redis::{AsyncCommands, Script};
 use std::time::Duration;
 
@@ -63,9 +65,10 @@ impl RedisQueue {
         )
         .await
         .map_err(queue_err)?;
-        let reads = ConnectionManager::new_with_config(client, base.set_response_timeout(Some(Duration::from_secs(15))))
-            .await
-            .map_err(queue_err)?;
+        let reads =
+            ConnectionManager::new_with_config(client, base.set_response_timeout(Some(Duration::from_secs(15))))
+                .await
+                .map_err(queue_err)?;
         Ok(RedisQueue { prefix: prefix.to_owned(), commands, reads, promote: Script::new(PROMOTE) })
     }
 
@@ -125,12 +128,22 @@ impl RedisQueue {
             .ids
             .into_iter()
             .map(|e| {
-                (e.get("kind").unwrap_or_default(), e.get("reason").unwrap_or_default(), e.get(FIELD).unwrap_or_default())
+                (
+                    e.get("kind").unwrap_or_default(),
+                    e.get("reason").unwrap_or_default(),
+                    e.get(FIELD).unwrap_or_default(),
+                )
             })
             .collect())
     }
 
-    async fn read(&self, kinds: &[String], consumer: &str, max: usize, block: Duration) -> redis::RedisResult<StreamReadReply> {
+    async fn read(
+        &self,
+        kinds: &[String],
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> redis::RedisResult<StreamReadReply> {
         let keys: Vec<String> = kinds.iter().map(|k| self.stream(k)).collect();
         let ids: Vec<&str> = kinds.iter().map(|_| ">").collect();
         let options = StreamReadOptions::default().group(GROUP, consumer).count(max).block(block.as_millis() as usize);
@@ -147,7 +160,8 @@ impl Queue for RedisQueue {
 
     async fn enqueue_at(&self, job: &Envelope, at: DateTime<Utc>) -> Result<()> {
         let mut conn = self.commands.clone();
-        let _: i64 = conn.zadd(self.delayed(&job.kind), job.encode(), at.timestamp_millis()).await.map_err(queue_err)?;
+        let _: i64 =
+            conn.zadd(self.delayed(&job.kind), job.encode(), at.timestamp_millis()).await.map_err(queue_err)?;
         Ok(())
     }
 
@@ -169,8 +183,9 @@ impl Queue for RedisQueue {
         let mut out = Vec::new();
         for kind in kinds {
             let options = StreamAutoClaimOptions::default().count(max);
-            let reply: redis::RedisResult<StreamAutoClaimReply> =
-                conn.xautoclaim_options(self.stream(kind), GROUP, consumer, idle.as_millis() as u64, "0-0", options).await;
+            let reply: redis::RedisResult<StreamAutoClaimReply> = conn
+                .xautoclaim_options(self.stream(kind), GROUP, consumer, idle.as_millis() as u64, "0-0", options)
+                .await;
             match reply {
                 Ok(reply) => out.extend(self.deliveries(kind, reply.claimed)),
                 Err(e) if e.code() == Some("NOGROUP") => self.ensure_groups(std::slice::from_ref(kind)).await?,
@@ -201,7 +216,12 @@ impl Queue for RedisQueue {
             .xadd(
                 self.dead_key(),
                 "*",
-                &[("kind", delivery.kind.as_str()), ("reason", reason), (FIELD, delivery.raw.as_str()), ("message_id", delivery.message_id.as_str())],
+                &[
+                    ("kind", delivery.kind.as_str()),
+                    ("reason", reason),
+                    (FIELD, delivery.raw.as_str()),
+                    ("message_id", delivery.message_id.as_str()),
+                ],
             )
             .xack(&stream, GROUP, &[&delivery.message_id])
             .xdel(&stream, &[&delivery.message_id])

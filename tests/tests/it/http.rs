@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 use std::sync::Arc;
+use vigie_tests::redis_server::RedisServer;
 use vigie_tests::{Backend, TestDb, on_both_databases, redis_url, test_config};
 
 struct Server {
@@ -85,13 +86,26 @@ async fn endpoints(backend: Backend) {
 on_both_databases!(endpoints);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_fails_when_redis_is_unreachable() {
-    let server = serve(Backend::Sqlite, &[("REDIS_URL", "redis://127.0.0.1:1")]).await;
-    let ready = reqwest::get(format!("{}/readyz", server.base)).await.unwrap();
-    assert_eq!(ready.status(), 503);
-    let body: Value = ready.json().await.unwrap();
+async fn readiness_follows_redis_going_down_and_coming_back() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    let server = serve(Backend::Sqlite, &[("REDIS_URL", &url)]).await;
+    let readyz = format!("{}/readyz", server.base);
+    assert_eq!(reqwest::get(&readyz).await.unwrap().status(), 200);
+
+    redis.stop();
+    let down = reqwest::get(&readyz).await.unwrap();
+    assert_eq!(down.status(), 503);
+    let body: Value = down.json().await.unwrap();
     assert_eq!(body["database"], "ok");
-    assert!(body["queue"].as_str().unwrap().starts_with("error"));
+    assert!(body["queue"].as_str().unwrap().starts_with("error"), "{body}");
+
+    redis.restart();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while reqwest::get(&readyz).await.unwrap().status() != 200 {
+        assert!(std::time::Instant::now() < deadline, "not ready again after Redis came back");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     server.handle.stop(true).await;
 }
 

@@ -3,8 +3,10 @@
 
 mod auth;
 mod brands;
+mod crash;
 mod http;
 mod members;
 mod migrations;
+mod queue;
 mod schema;
 mod tenancy;

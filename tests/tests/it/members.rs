@@ -14,7 +14,11 @@ async fn invitation_email_is_delivered_over_smtp_and_accepted(backend: Backend) 
         TestApp::with_config(backend, &[("SMTP_URL", &smtp.url), ("VIGIE_MAIL_FROM", "Vigie <robot@vigie.test>")])
             .await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let runtime = vigie_domain::jobs::Runtime::new(app.services.clone(), vigie_domain::jobs::Registry::standard(), Default::default());
+    let runtime = vigie_domain::jobs::Runtime::new(
+        app.services.clone(),
+        vigie_domain::jobs::Registry::standard(),
+        Default::default(),
+    );
     let dispatcher = tokio::spawn(runtime.run(stopped));
     let owner = app.sign_up("Agence Soleil", "owner@example.com").await;
     let brand = app.create_brand(&owner.access_token, "Soleil").await;

@@ -226,7 +226,13 @@ fn cases() -> Vec<Case> {
             viewer: Denied,
         },
         // --- the job queue ---
-        Case { field: "queueStatus", query: "{ queueStatus { kind depth failures } }", vars: no_vars, foreign: Own, viewer: Denied },
+        Case {
+            field: "queueStatus",
+            query: "{ queueStatus { kind depth failures } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Denied,
+        },
         Case {
             field: "jobFailures",
             query: "{ jobFailures(includeResolved: true) { edges { node { id error payload } } } }",

@@ -1,0 +1,180 @@
+//! Crashes and outages: a worker process killed with SIGKILL mid-batch, and Redis
+//! restarted under running workers. Nothing is lost.
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use std::collections::HashMap;
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vigie_domain::queue::redis::RedisQueue;
+use vigie_domain::queue::{Envelope, Queue};
+use vigie_domain::{Services, new_id};
+use vigie_tests::redis_server::RedisServer;
+use vigie_tests::{Backend, RecordJob, TestDb, redis_url};
+
+async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap().unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+/// Worker processes, killed if the test fails half-way.
+struct Workers(Vec<Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn_worker(db: &TestDb, prefix: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_vigie-test-worker"))
+        .env("DATABASE_URL", &db.url)
+        .env("REDIS_URL", redis_url())
+        .env("VIGIE_QUEUE_PREFIX", prefix)
+        .env("VIGIE_JWT_SECRET", "test-secret-test-secret-test-secret!")
+        .env("VIGIE_WORKER_CONCURRENCY", "8")
+        .env("VIGIE_JOB_VISIBILITY_SECS", "3")
+        .env("VIGIE_LOG_FORMAT", "pretty")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start vigie-test-worker")
+}
+
+async fn wait_for(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_batch_loses_no_job() {
+    const JOBS: i64 = 10_000;
+    let db = TestDb::new(Backend::Postgres).await;
+    let conn = Database::connect(&db.url).await.unwrap();
+    vigie_domain::db::migrate(&conn).await.unwrap();
+    conn.execute_unprepared("CREATE TABLE test_effect (n BIGINT PRIMARY KEY); CREATE TABLE test_run (n BIGINT NOT NULL, pid BIGINT NOT NULL)")
+        .await
+        .unwrap();
+    let prefix = format!("vigie-crash-{}", new_id().simple());
+    let queue = RedisQueue::connect(&redis_url(), &prefix).await.unwrap();
+    queue.prepare(&["test.record".to_owned()]).await.unwrap();
+    for n in 0..JOBS {
+        queue.enqueue(&Envelope::new(None, &RecordJob { n }).unwrap()).await.unwrap();
+    }
+
+    let mut workers = Workers((0..3).map(|_| spawn_worker(&db, &prefix)).collect());
+    wait_for("a fifth of the jobs", Duration::from_secs(120), async || {
+        count(&conn, "SELECT COUNT(*) FROM test_run").await >= JOBS / 5
+    })
+    .await;
+    let victim = workers.0.remove(0);
+    let victim_pid = victim.id() as i64;
+    let mut victim = victim;
+    victim.kill().unwrap(); // SIGKILL
+    victim.wait().unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while count(&conn, "SELECT COUNT(*) FROM test_effect").await != JOBS {
+        if Instant::now() > deadline {
+            let status = queue.status(&["test.record".to_owned()]).await.unwrap();
+            panic!(
+                "not every job took effect: {} effects, {} runs, queue {status:?}",
+                count(&conn, "SELECT COUNT(*) FROM test_effect").await,
+                count(&conn, "SELECT COUNT(*) FROM test_run").await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(&conn, "SELECT COUNT(DISTINCT n) FROM test_run").await, JOBS, "every job ran");
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT n, pid FROM test_run WHERE n IN (SELECT n FROM test_run GROUP BY n HAVING COUNT(*) > 1)",
+        ))
+        .await
+        .unwrap();
+    let mut duplicated: HashMap<i64, Vec<i64>> = HashMap::new();
+    for row in rows {
+        duplicated.entry(row.try_get_by_index(0).unwrap()).or_default().push(row.try_get_by_index(1).unwrap());
+    }
+    assert!(duplicated.len() <= 8, "only the killed worker's in-flight jobs (8 at most) may run twice: {duplicated:?}");
+    for (n, pids) in &duplicated {
+        assert!(pids.contains(&victim_pid), "job {n} ran twice without the killed worker: {pids:?}");
+    }
+    let status = queue.status(&["test.record".to_owned()]).await.unwrap();
+    assert_eq!(status[0].depth, 0, "the stream is empty once everything is acknowledged");
+
+    for worker in &workers.0 {
+        Command::new("kill").args(["-TERM", &worker.id().to_string()]).status().unwrap();
+    }
+    for worker in &mut workers.0 {
+        assert!(worker.wait().unwrap().success(), "a worker stops cleanly on SIGTERM");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_ride_out_a_redis_restart() {
+    let mut redis = RedisServer::start();
+    let prefix = format!("vigie-restart-{}", new_id().simple());
+    let queue = RedisQueue::connect(&redis.url(), &prefix).await.unwrap();
+    let db = TestDb::new(Backend::Postgres).await;
+    let config = Arc::new(vigie_tests::test_config(&db, &[]));
+    let conn = vigie_domain::db::connect(&db.url).await.unwrap();
+    vigie_domain::db::migrate(&conn).await.unwrap();
+    conn.execute_unprepared("CREATE TABLE test_effect (n BIGINT PRIMARY KEY); CREATE TABLE test_run (n BIGINT NOT NULL, pid BIGINT NOT NULL)")
+        .await
+        .unwrap();
+    let services = Arc::new(Services::with_queue(config, conn.clone(), Arc::new(queue.clone())).unwrap());
+
+    let mut registry = vigie_domain::jobs::Registry::default();
+    registry.register(|services: Arc<Services>, _meta, job: RecordJob| async move {
+        let sql = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO test_effect (n) VALUES ($1) ON CONFLICT DO NOTHING",
+            [job.n.into()],
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        services.db.execute_raw(sql).await.map_err(|e| vigie_domain::jobs::JobError::Retry(e.to_string()))?;
+        Ok(())
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let options =
+        vigie_domain::jobs::RuntimeOptions { concurrency: 4, visibility: Duration::from_secs(3), ..Default::default() };
+    let fleet: Vec<_> = (0..2)
+        .map(|_| {
+            tokio::spawn(
+                vigie_domain::jobs::Runtime::new(services.clone(), registry.clone(), options.clone())
+                    .run(stopped.clone()),
+            )
+        })
+        .collect();
+
+    for n in 0..400 {
+        queue.enqueue(&Envelope::new(None, &RecordJob { n }).unwrap()).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.restart();
+    // Enqueue again once Redis answers (the connection manager reconnects by itself).
+    for n in 400..800 {
+        let job = Envelope::new(None, &RecordJob { n }).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Err(e) = queue.enqueue(&job).await {
+            assert!(Instant::now() < deadline, "Redis did not come back: {e}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    wait_for("all 800 jobs", Duration::from_secs(60), async || {
+        count(&conn, "SELECT COUNT(*) FROM test_effect").await == 800
+    })
+    .await;
+    stop.send(true).unwrap();
+    for task in fleet {
+        task.await.unwrap();
+    }
+}

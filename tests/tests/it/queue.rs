@@ -1,0 +1,287 @@
+//! The job runtime on both queue backends: in-process (with SQLite) and Redis (with
+//! PostgreSQL). Test job kinds record what happens in a per-test journal.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use vigie_domain::jobs::{JobError, Registry, Runtime, RuntimeOptions};
+use vigie_domain::queue::memory::MemoryQueue;
+use vigie_domain::queue::redis::RedisQueue;
+use vigie_domain::queue::{Envelope, JobPayload, Queue};
+use vigie_domain::{Services, new_id};
+use vigie_tests::{Backend, TestApp, redis_url};
+
+/// One run of a test job: (attempt or slot, when).
+type Run = (u32, Instant);
+
+/// Runs of each journal key.
+static JOURNAL: LazyLock<Mutex<HashMap<String, Vec<Run>>>> = LazyLock::new(Default::default);
+
+fn record(key: &str, attempt: u32) -> usize {
+    let mut journal = JOURNAL.lock().unwrap();
+    let runs = journal.entry(key.to_owned()).or_default();
+    runs.push((attempt, Instant::now()));
+    runs.len()
+}
+
+fn runs(key: &str) -> Vec<Run> {
+    JOURNAL.lock().unwrap().get(key).cloned().unwrap_or_default()
+}
+
+/// Fails `fail_times` times, then succeeds.
+#[derive(Serialize, Deserialize)]
+struct Flaky {
+    key: String,
+    fail_times: usize,
+}
+impl JobPayload for Flaky {
+    const KIND: &'static str = "test.flaky";
+    const MAX_ATTEMPTS: u32 = 5;
+}
+
+/// Always fails.
+#[derive(Serialize, Deserialize)]
+struct Doomed {
+    key: String,
+}
+impl JobPayload for Doomed {
+    const KIND: &'static str = "test.doomed";
+    const MAX_ATTEMPTS: u32 = 3;
+}
+
+/// Records the slot it was scheduled for.
+#[derive(Serialize, Deserialize)]
+struct Tick {
+    key: String,
+    slot: i64,
+}
+impl JobPayload for Tick {
+    const KIND: &'static str = "test.tick";
+}
+
+fn registry(tick_key: Option<String>) -> Registry {
+    let mut registry = Registry::default();
+    registry.register(|_s: Arc<Services>, meta, job: Flaky| async move {
+        if record(&job.key, meta.attempt) <= job.fail_times { Err(JobError::Retry("not yet".into())) } else { Ok(()) }
+    });
+    registry.register(|_s: Arc<Services>, meta, job: Doomed| async move {
+        record(&job.key, meta.attempt);
+        Err(JobError::Retry("downstream is down".into()))
+    });
+    registry.register(|_s: Arc<Services>, _meta, job: Tick| async move {
+        record(&job.key, job.slot as u32);
+        Ok(())
+    });
+    if let Some(key) = tick_key {
+        registry.schedule("test.tick", Duration::from_secs(1), move || {
+            let slot = chrono::Utc::now().timestamp_millis() / 1000;
+            Envelope::new(None, &Tick { key: key.clone(), slot })
+        });
+    }
+    registry
+}
+
+/// A queue backend under test, with a handle on its concrete type.
+enum Backing {
+    Memory(Arc<MemoryQueue>),
+    Redis(RedisQueue),
+}
+
+impl Backing {
+    async fn new(redis: bool) -> Self {
+        if redis {
+            let prefix = format!("vigie-test-{}", new_id().simple());
+            Backing::Redis(RedisQueue::connect(&redis_url(), &prefix).await.expect("Redis is required for the tests"))
+        } else {
+            Backing::Memory(Arc::new(MemoryQueue::new()))
+        }
+    }
+
+    fn queue(&self) -> Arc<dyn Queue> {
+        match self {
+            Backing::Memory(q) => q.clone(),
+            Backing::Redis(q) => Arc::new(q.clone()),
+        }
+    }
+
+    async fn push_raw(&self, kind: &str, raw: &str) {
+        match self {
+            Backing::Memory(q) => q.push_raw(kind, raw),
+            Backing::Redis(q) => q.push_raw(kind, raw).await.unwrap(),
+        }
+    }
+
+    /// (kind, reason) of each dead letter.
+    async fn dead_letters(&self) -> Vec<(String, String)> {
+        match self {
+            Backing::Memory(q) => q.dead_letters().into_iter().map(|(d, reason)| (d.kind, reason)).collect(),
+            Backing::Redis(q) => {
+                q.dead_letters().await.unwrap().into_iter().map(|(kind, reason, _)| (kind, reason)).collect()
+            }
+        }
+    }
+}
+
+struct Fleet {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Fleet {
+    fn start(app: &TestApp, count: usize, tick_key: Option<String>) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let tasks = (0..count)
+            .map(|_| {
+                let options = RuntimeOptions { concurrency: 4, ..RuntimeOptions::default() };
+                tokio::spawn(
+                    Runtime::new(app.services.clone(), registry(tick_key.clone()), options).run(stopped.clone()),
+                )
+            })
+            .collect();
+        Fleet { stop, tasks }
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+    }
+}
+
+async fn setup(redis: bool) -> (TestApp, Backing) {
+    let backing = Backing::new(redis).await;
+    let backend = if redis { Backend::Postgres } else { Backend::Sqlite };
+    let app = TestApp::with_queue(backend, backing.queue()).await;
+    (app, backing)
+}
+
+async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs a test body on the in-process queue (with SQLite) and on Redis (with PostgreSQL).
+macro_rules! on_both_queues {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn in_process() {
+                super::$name(false).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis() {
+                super::$name(true).await
+            }
+        }
+    };
+}
+
+async fn retries_with_backoff_then_succeeds(redis: bool) {
+    let (app, _backing) = setup(redis).await;
+    let fleet = Fleet::start(&app, 1, None);
+    let key = new_id().to_string();
+    vigie_domain::jobs::enqueue(&app.services, None, &Flaky { key: key.clone(), fail_times: 2 }).await.unwrap();
+    wait_until("three runs", Duration::from_secs(15), async || runs(&key).len() == 3).await;
+    let runs = runs(&key);
+    assert_eq!(runs.iter().map(|r| r.0).collect::<Vec<_>>(), vec![0, 1, 2], "attempts are counted");
+    // Backoff: about 1 s then about 2 s, each with jitter down to half.
+    assert!(runs[1].1 - runs[0].1 >= Duration::from_millis(450), "{:?}", runs[1].1 - runs[0].1);
+    assert!(runs[2].1 - runs[1].1 >= Duration::from_millis(950), "{:?}", runs[2].1 - runs[1].1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(self::runs(&key).len(), 3, "a success is not run again");
+    fleet.stop().await;
+}
+on_both_queues!(retries_with_backoff_then_succeeds);
+
+async fn exhausted_jobs_are_dead_lettered_and_retry_job_runs_them_again(redis: bool) {
+    let (app, backing) = setup(redis).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let tenant = uuid::Uuid::parse_str(&owner.agency_id).unwrap();
+    let fleet = Fleet::start(&app, 1, None);
+    let key = new_id().to_string();
+    vigie_domain::jobs::enqueue(&app.services, Some(tenant), &Doomed { key: key.clone() }).await.unwrap();
+
+    let t = Some(owner.access_token.as_str());
+    let query = "{ jobFailures { edges { node { id kind error attempts } } } }";
+    let mut failures = json!(null);
+    wait_until("a job failure", Duration::from_secs(20), async || {
+        failures = app.ok(t, query, json!({})).await;
+        !failures["jobFailures"]["edges"].as_array().unwrap().is_empty()
+    })
+    .await;
+    let failure = &failures["jobFailures"]["edges"][0]["node"];
+    assert_eq!(failure["kind"], "test.doomed");
+    assert_eq!(failure["attempts"], 3);
+    assert!(failure["error"].as_str().unwrap().contains("gave up after 3 attempts: downstream is down"));
+    assert_eq!(runs(&key).len(), 3);
+    assert!(backing.dead_letters().await.iter().any(|(kind, _)| kind == "test.doomed"));
+
+    let retried =
+        app.ok(t, "mutation($id: ID!) { retryJob(id: $id) { resolution } }", json!({ "id": failure["id"] })).await;
+    assert_eq!(retried["retryJob"]["resolution"], "retried");
+    wait_until("the retried job to run", Duration::from_secs(10), async || runs(&key).len() >= 4).await;
+    assert_eq!(runs(&key)[3].0, 0, "a retried job starts from its first attempt");
+    let again = app.gql(t, "mutation($id: ID!) { retryJob(id: $id) { id } }", json!({ "id": failure["id"] })).await;
+    vigie_tests::assert_error(&again, "BAD_USER_INPUT");
+    fleet.stop().await;
+}
+on_both_queues!(exhausted_jobs_are_dead_lettered_and_retry_job_runs_them_again);
+
+async fn malformed_messages_are_dead_lettered_with_a_reason(redis: bool) {
+    let (app, backing) = setup(redis).await;
+    let fleet = Fleet::start(&app, 1, None);
+    let ghost = Envelope {
+        kind: "test.ghost".into(),
+        ..Envelope::new(None, &Flaky { key: "x".into(), fail_times: 0 }).unwrap()
+    };
+    let newer = Envelope { version: 99, ..Envelope::new(None, &Flaky { key: "y".into(), fail_times: 0 }).unwrap() };
+    let mut bad_payload = Envelope::new(None, &Flaky { key: "z".into(), fail_times: 0 }).unwrap();
+    bad_payload.payload = json!({ "unexpected": true });
+    backing.push_raw("test.flaky", "{not json").await;
+    backing.push_raw("test.flaky", &ghost.encode()).await;
+    backing.push_raw("test.flaky", &newer.encode()).await;
+    backing.push_raw("test.flaky", &bad_payload.encode()).await;
+    let key = new_id().to_string();
+    vigie_domain::jobs::enqueue(&app.services, None, &Flaky { key: key.clone(), fail_times: 0 }).await.unwrap();
+
+    wait_until("four dead letters", Duration::from_secs(10), async || backing.dead_letters().await.len() == 4).await;
+    let reasons: Vec<String> = backing.dead_letters().await.into_iter().map(|(_, reason)| reason).collect();
+    // Jobs run concurrently, so the dead letters come in any order.
+    for expected in [
+        "undecodable job",
+        "kind `test.ghost` found on the `test.flaky` stream",
+        "payload version 99 is newer",
+        "bad payload",
+    ] {
+        assert_eq!(reasons.iter().filter(|r| r.contains(expected)).count(), 1, "`{expected}` in {reasons:?}");
+    }
+    wait_until("the good job after the bad ones", Duration::from_secs(10), async || runs(&key).len() == 1).await;
+
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let rows = vigie_domain::entities::job_failure::Entity::find().count(&app.services.db).await.unwrap();
+    assert_eq!(rows, 4, "each dead letter has a job_failure row");
+    fleet.stop().await;
+}
+on_both_queues!(malformed_messages_are_dead_lettered_with_a_reason);
+
+async fn a_periodic_task_runs_once_per_slot_across_three_workers(redis: bool) {
+    let (app, _backing) = setup(redis).await;
+    let key = new_id().to_string();
+    let fleet = Fleet::start(&app, 3, Some(key.clone()));
+    tokio::time::sleep(Duration::from_millis(3_600)).await;
+    fleet.stop().await;
+    let slots: Vec<u32> = runs(&key).into_iter().map(|r| r.0).collect();
+    let mut unique = slots.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), slots.len(), "a slot ran twice: {slots:?}");
+    assert!((3..=5).contains(&slots.len()), "about one run a second: {slots:?}");
+}
+on_both_queues!(a_periodic_task_runs_once_per_slot_across_three_workers);
