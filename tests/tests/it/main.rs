@@ -7,6 +7,7 @@ mod crash;
 mod http;
 mod members;
 mod migrations;
+mod production;
 mod queue;
 mod schema;
 mod tenancy;

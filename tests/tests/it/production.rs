@@ -1,0 +1,94 @@
+//! The production layout end to end: the api over PostgreSQL and Redis (it runs no jobs
+//! then), a separate `vigie-worker` process running them, and email to a real SMTP
+//! server on loopback.
+
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vigie_tests::smtp::SmtpServer;
+use vigie_tests::{Backend, TestDb, redis_url, test_config};
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn get_ok(url: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(response) = reqwest::get(url).await
+            && response.status() == 200
+        {
+            return response.text().await.unwrap();
+        }
+        assert!(Instant::now() < deadline, "{url} did not answer 200");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_and_a_separate_worker_over_postgres_and_redis() {
+    let smtp = SmtpServer::start();
+    let db = TestDb::new(Backend::Postgres).await;
+    let prefix = format!("vigie-prod-{}", vigie_domain::new_id().simple());
+    let redis = redis_url();
+    let secret = "test-secret-test-secret-test-secret!";
+    let config =
+        Arc::new(test_config(&db, &[("REDIS_URL", &redis), ("VIGIE_QUEUE_PREFIX", &prefix), ("SMTP_URL", &smtp.url)]));
+    assert!(!config.embedded_workers());
+    let running = vigie_api::start(config).await.unwrap();
+    let api = format!("http://{}", running.addr);
+    let handle = running.server.handle();
+    tokio::spawn(running.server);
+
+    let worker_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let worker_base = format!("http://127.0.0.1:{worker_port}");
+    let mut worker = Process(
+        Command::new(env!("CARGO_BIN_EXE_vigie-worker-under-test"))
+            .env("DATABASE_URL", &db.url)
+            .env("REDIS_URL", &redis)
+            .env("VIGIE_QUEUE_PREFIX", &prefix)
+            .env("SMTP_URL", &smtp.url)
+            .env("VIGIE_JWT_SECRET", secret)
+            .env("VIGIE_WORKER_BIND", format!("127.0.0.1:{worker_port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    get_ok(&format!("{worker_base}/healthz"), Duration::from_secs(20)).await;
+
+    let client = reqwest::Client::new();
+    let gql = async |token: Option<&str>, query: &str| -> Value {
+        let mut request = client.post(format!("{api}/graphql")).json(&json!({ "query": query }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    };
+    let signed = gql(None, "mutation { signUp(input: { agencyName: \"Prod\", name: \"O\", email: \"o@example.com\", password: \"correct horse battery\" }) { accessToken } }").await;
+    let token = signed["data"]["signUp"]["accessToken"].as_str().unwrap().to_owned();
+    let invited =
+        gql(Some(&token), "mutation { inviteMember(input: { email: \"invitee@example.com\", role: MEMBER }) { id } }")
+            .await;
+    assert!(invited.get("errors").is_none(), "{invited}");
+
+    let mail = smtp.wait_for("invitee@example.com").await;
+    assert!(mail.raw.contains("Join Prod on Vigie"));
+
+    let metrics = get_ok(&format!("{worker_base}/metrics"), Duration::from_secs(5)).await;
+    assert!(metrics.contains("vigie_jobs_done_total{kind=\"email.dispatch\"}"), "{metrics}");
+    let ready = get_ok(&format!("{worker_base}/readyz"), Duration::from_secs(5)).await;
+    assert!(ready.contains("queue: ok"), "{ready}");
+    let queue = gql(Some(&token), "{ queueStatus { kind depth failures } }").await;
+    assert_eq!(queue["data"]["queueStatus"], json!([{ "kind": "email.dispatch", "depth": 0, "failures": 0 }]));
+
+    Command::new("kill").args(["-TERM", &worker.0.id().to_string()]).status().unwrap();
+    assert!(worker.0.wait().unwrap().success(), "the worker stops cleanly on SIGTERM");
+    handle.stop(true).await;
+}

@@ -1,0 +1,95 @@
+//! The `vigie-worker` process: runs Vigie's jobs from the Redis queue (`REDIS_URL` must be set; without
+//! it the api runs the jobs itself). Serves `/healthz`, `/readyz` and `/metrics` on
+//! `VIGIE_WORKER_BIND`.
+//!
+//! On SIGINT/SIGTERM it stops reading, gives the jobs in hand `shutdown_grace` to finish,
+//! and leaves the rest to be reclaimed by other workers.
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use prometheus_client::registry::Registry as MetricsRegistry;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+use vigie_domain::jobs::{Registry, Runtime, RuntimeOptions};
+use vigie_domain::{Config, Services, health};
+
+struct State {
+    services: Arc<Services>,
+    metrics: Mutex<MetricsRegistry>,
+}
+
+/// Runs the worker process until SIGINT/SIGTERM; exits the process on a start-up error.
+pub async fn run() {
+    let config = match Config::from_env() {
+        Ok(config) => Arc::new(config),
+        Err(e) => fail(2, &format!("{e}")),
+    };
+    vigie_domain::runtime::init_tracing(config.log_json);
+    if config.redis_url.is_none() {
+        fail(2, "REDIS_URL is not set: without Redis the api process runs the jobs itself");
+    }
+    tracing::info!(?config, "starting vigie-worker");
+    // The api applies migrations at start-up; the worker only needs the database to answer.
+    let services = match connect(config.clone()).await {
+        Ok(services) => Arc::new(services),
+        Err(e) => fail(1, &format!("start-up failed: {e}")),
+    };
+
+    let mut metrics = MetricsRegistry::with_prefix("vigie");
+    services.job_metrics.register(&mut metrics);
+    let state = web::Data::new(State { services: services.clone(), metrics: Mutex::new(metrics) });
+    let server = match HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(render_metrics))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(config.worker_bind)
+    {
+        Ok(server) => server.run(),
+        Err(e) => fail(1, &format!("cannot listen on {}: {e}", config.worker_bind)),
+    };
+    let http = server.handle();
+    tokio::spawn(server);
+
+    let options = RuntimeOptions {
+        concurrency: config.worker_concurrency,
+        visibility: config.job_visibility,
+        ..RuntimeOptions::default()
+    };
+    let (stop, stopped) = watch::channel(false);
+    let runtime = tokio::spawn(Runtime::new(services, Registry::standard(), options).run(stopped));
+    vigie_domain::runtime::shutdown_signal().await;
+    tracing::info!("shutdown requested; finishing the jobs in hand");
+    let _ = stop.send(true);
+    let _ = runtime.await;
+    http.stop(true).await;
+    tracing::info!("stopped");
+}
+
+async fn connect(config: Arc<Config>) -> vigie_domain::Result<Services> {
+    let db = vigie_domain::db::connect(&config.database_url).await?;
+    Services::connect(config, db).await
+}
+
+fn fail(code: i32, message: &str) -> ! {
+    eprintln!("vigie-worker: {message}");
+    std::process::exit(code);
+}
+
+async fn readyz(state: web::Data<State>) -> HttpResponse {
+    let readiness = health::readiness(&state.services).await;
+    let body = format!("database: {}\nqueue: {}\n", readiness.database, readiness.queue);
+    if readiness.ready { HttpResponse::Ok().body(body) } else { HttpResponse::ServiceUnavailable().body(body) }
+}
+
+async fn render_metrics(state: web::Data<State>) -> HttpResponse {
+    let mut out = String::new();
+    let registry = state.metrics.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
+        return HttpResponse::InternalServerError().body(e.to_string());
+    }
+    HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(out)
+}
