@@ -199,6 +199,15 @@ impl TestApp {
     }
 }
 
+/// Posts a GraphQL query to a running server over HTTP and returns the JSON response.
+pub async fn post_graphql(base: &str, token: Option<&str>, query: &str) -> Value {
+    let mut request = reqwest::Client::new().post(format!("{base}/graphql")).json(&json!({ "query": query }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("request").json().await.expect("JSON response")
+}
+
 /// Reads an `AuthPayload` selection (`accessToken refreshToken user { id } agency { id }`).
 pub fn login_from(payload: &Value) -> Login {
     Login {

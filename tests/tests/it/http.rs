@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use std::sync::Arc;
 use vigie_tests::redis_server::RedisServer;
-use vigie_tests::{Backend, TestDb, on_both_databases, redis_url, test_config};
+use vigie_tests::{Backend, TestDb, on_both_databases, post_graphql, redis_url, test_config};
 
 struct Server {
     base: String,
@@ -38,32 +38,13 @@ async fn endpoints(backend: Backend) {
     assert_eq!(graphiql.status(), 200);
     assert!(graphiql.text().await.unwrap().to_lowercase().contains("graphiql"));
 
-    let signup = json!({ "query": "mutation { signUp(input: { agencyName: \"H\", name: \"N\", email: \"h@example.com\", password: \"correct horse battery\" }) { accessToken } }" });
-    let response: Value =
-        client.post(format!("{}/graphql", server.base)).json(&signup).send().await.unwrap().json().await.unwrap();
+    let signup = "mutation { signUp(input: { agencyName: \"H\", name: \"N\", email: \"h@example.com\", password: \"correct horse battery\" }) { accessToken } }";
+    let response = post_graphql(&server.base, None, signup).await;
     let token = response["data"]["signUp"]["accessToken"].as_str().unwrap().to_owned();
-    let me: Value = client
-        .post(format!("{}/graphql", server.base))
-        .bearer_auth(&token)
-        .json(&json!({ "query": "{ me { role } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = post_graphql(&server.base, Some(&token), "{ me { role } }").await;
     assert_eq!(me["data"]["me"]["role"], "OWNER");
 
-    let forged: Value = client
-        .post(format!("{}/graphql", server.base))
-        .bearer_auth("forged.token.value")
-        .json(&json!({ "query": "{ me { role } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let forged = post_graphql(&server.base, Some("forged.token.value"), "{ me { role } }").await;
     assert_eq!(forged["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
 
     let malformed = client
@@ -112,24 +93,15 @@ async fn readiness_follows_redis_going_down_and_coming_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_mode_seeds_the_demo_and_it_logs_in() {
     let server = serve(Backend::Sqlite, &[("VIGIE_DEMO", "true")]).await;
-    let login = json!({ "query": format!(
+    let login = format!(
         "mutation {{ logIn(input: {{ email: \"{}\", password: \"{}\" }}) {{ accessToken }} }}",
-        vigie_domain::demo::DEMO_EMAIL, vigie_domain::demo::DEMO_PASSWORD
-    ) });
-    let client = reqwest::Client::new();
-    let response: Value =
-        client.post(format!("{}/graphql", server.base)).json(&login).send().await.unwrap().json().await.unwrap();
+        vigie_domain::demo::DEMO_EMAIL,
+        vigie_domain::demo::DEMO_PASSWORD
+    );
+    let response = post_graphql(&server.base, None, &login).await;
     let token = response["data"]["logIn"]["accessToken"].as_str().expect("demo login works").to_owned();
-    let brands: Value = client
-        .post(format!("{}/graphql", server.base))
-        .bearer_auth(token)
-        .json(&json!({ "query": "{ brands { edges { node { name values { name } } } } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let brands =
+        post_graphql(&server.base, Some(&token), "{ brands { edges { node { name values { name } } } } }").await;
     let edges = brands["data"]["brands"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 2);
     assert!(edges.iter().all(|e| !e["node"]["values"].as_array().unwrap().is_empty()));

@@ -2,12 +2,12 @@
 //! then), a separate `vigie-worker` process running them, and email to a real SMTP
 //! server on loopback.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vigie_tests::smtp::SmtpServer;
-use vigie_tests::{Backend, TestDb, redis_url, test_config};
+use vigie_tests::{Backend, TestDb, post_graphql, redis_url, test_config};
 
 struct Process(Child);
 
@@ -63,19 +63,14 @@ async fn api_and_a_separate_worker_over_postgres_and_redis() {
     );
     get_ok(&format!("{worker_base}/healthz"), Duration::from_secs(20)).await;
 
-    let client = reqwest::Client::new();
-    let gql = async |token: Option<&str>, query: &str| -> Value {
-        let mut request = client.post(format!("{api}/graphql")).json(&json!({ "query": query }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.unwrap().json().await.unwrap()
-    };
-    let signed = gql(None, "mutation { signUp(input: { agencyName: \"Prod\", name: \"O\", email: \"o@example.com\", password: \"correct horse battery\" }) { accessToken } }").await;
+    let signed = post_graphql(&api, None, "mutation { signUp(input: { agencyName: \"Prod\", name: \"O\", email: \"o@example.com\", password: \"correct horse battery\" }) { accessToken } }").await;
     let token = signed["data"]["signUp"]["accessToken"].as_str().unwrap().to_owned();
-    let invited =
-        gql(Some(&token), "mutation { inviteMember(input: { email: \"invitee@example.com\", role: MEMBER }) { id } }")
-            .await;
+    let invited = post_graphql(
+        &api,
+        Some(&token),
+        "mutation { inviteMember(input: { email: \"invitee@example.com\", role: MEMBER }) { id } }",
+    )
+    .await;
     assert!(invited.get("errors").is_none(), "{invited}");
 
     let mail = smtp.wait_for("invitee@example.com").await;
@@ -85,7 +80,7 @@ async fn api_and_a_separate_worker_over_postgres_and_redis() {
     assert!(metrics.contains("vigie_jobs_done_total{kind=\"email.dispatch\"}"), "{metrics}");
     let ready = get_ok(&format!("{worker_base}/readyz"), Duration::from_secs(5)).await;
     assert!(ready.contains("queue: ok"), "{ready}");
-    let queue = gql(Some(&token), "{ queueStatus { kind depth failures } }").await;
+    let queue = post_graphql(&api, Some(&token), "{ queueStatus { kind depth failures } }").await;
     assert_eq!(queue["data"]["queueStatus"], json!([{ "kind": "email.dispatch", "depth": 0, "failures": 0 }]));
 
     Command::new("kill").args(["-TERM", &worker.0.id().to_string()]).status().unwrap();
