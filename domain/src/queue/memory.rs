@@ -12,6 +12,9 @@ use tokio::sync::Notify;
 use super::{Delivery, Envelope, KindStatus, Queue};
 use crate::{Result, now};
 
+/// Dead letters kept in memory.
+const MAX_DEAD_LETTERS: usize = 1_000;
+
 #[derive(Default)]
 struct State {
     next_id: u64,
@@ -20,7 +23,8 @@ struct State {
     in_flight: HashMap<String, (String, String, String, Instant)>,
     /// Due time → raw jobs (with their kinds).
     delayed: BTreeMap<(DateTime<Utc>, u64), (String, String)>,
-    dead: Vec<(Delivery, String)>,
+    /// The most recent dead letters (the `job_failure` table keeps them all).
+    dead: VecDeque<(Delivery, String)>,
     /// The last slot taken per periodic task.
     ticks: HashMap<String, i64>,
     first_seen: HashMap<String, Instant>,
@@ -40,7 +44,7 @@ impl MemoryQueue {
 
     /// The dead-lettered jobs and their reasons (for tests and diagnostics).
     pub fn dead_letters(&self) -> Vec<(Delivery, String)> {
-        self.state().dead.clone()
+        self.state().dead.iter().cloned().collect()
     }
 
     /// Pushes a raw message on a kind's stream (tests use it to inject garbage).
@@ -133,7 +137,13 @@ impl Queue for MemoryQueue {
     }
 
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()> {
-        self.state().dead.push((delivery.clone(), reason.to_owned()));
+        {
+            let mut state = self.state();
+            if state.dead.len() >= MAX_DEAD_LETTERS {
+                state.dead.pop_front();
+            }
+            state.dead.push_back((delivery.clone(), reason.to_owned()));
+        }
         self.ack(delivery).await
     }
 
