@@ -1,6 +1,7 @@
 //! Email through an outbox: services write the message in the same transaction as the
-//! change that causes it, and the `email.dispatch` job sends it afterwards. A crash between the two
-//! delays an email but never loses it, and an SMTP outage is retried with backoff.
+//! change that causes it, and the `email.dispatch` job sends it afterwards. A crash
+//! between the two delays an email but never loses it, and an SMTP outage is retried
+//! with backoff.
 //!
 //! Without `SMTP_URL`, the job writes each email to the log and keeps it in the
 //! outbox with the status `logged`, so the embedded mode needs no mail server.
@@ -27,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 /// Attempts before an email is marked `failed`.
 pub const MAX_ATTEMPTS: i32 = 6;
-/// How long a dispatcher owns a message it is sending.
+/// How long a dispatch job owns a message it is sending.
 const CLAIM: Duration = Duration::from_secs(120);
 
 /// A message to send.
@@ -37,7 +38,7 @@ pub struct Email {
     pub html: Option<String>,
 }
 
-/// Writes an email to the outbox; call [`Mailer::wake`] after the transaction commits.
+/// Writes an email to the outbox; call [`send_soon`] after the transaction commits.
 pub async fn enqueue(db: &impl ConnectionTrait, agency_id: Option<Uuid>, to: &str, email: Email) -> Result<Uuid> {
     let id = new_id();
     email_outbox::ActiveModel {
