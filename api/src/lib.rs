@@ -48,12 +48,7 @@ pub async fn start(config: Arc<Config>) -> Result<Running, StartError> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     if config.embedded_workers() {
-        let options = RuntimeOptions {
-            concurrency: config.worker_concurrency,
-            visibility: config.job_visibility,
-            ..RuntimeOptions::default()
-        };
-        let runtime = Runtime::new(services.clone(), Registry::standard(), options);
+        let runtime = Runtime::new(services.clone(), Registry::standard(), RuntimeOptions::from_config(&config));
         tasks.push(tokio::spawn(runtime.run(shutdown_rx)));
     }
     let (server, addr) = http::serve(services.clone(), config.bind)?;

@@ -54,11 +54,7 @@ pub async fn run() {
     let http = server.handle();
     tokio::spawn(server);
 
-    let options = RuntimeOptions {
-        concurrency: config.worker_concurrency,
-        visibility: config.job_visibility,
-        ..RuntimeOptions::default()
-    };
+    let options = RuntimeOptions::from_config(&config);
     let (stop, stopped) = watch::channel(false);
     let runtime = tokio::spawn(Runtime::new(services, Registry::standard(), options).run(stopped));
     vigie_domain::runtime::shutdown_signal().await;

@@ -40,6 +40,14 @@ impl Default for RuntimeOptions {
     }
 }
 
+impl RuntimeOptions {
+    /// The options the configuration sets (`VIGIE_WORKER_CONCURRENCY`,
+    /// `VIGIE_JOB_VISIBILITY_SECS`).
+    pub fn from_config(config: &crate::Config) -> Self {
+        RuntimeOptions { concurrency: config.worker_concurrency, visibility: config.job_visibility, ..Self::default() }
+    }
+}
+
 /// A job runtime over the services' queue.
 pub struct Runtime {
     services: Arc<Services>,

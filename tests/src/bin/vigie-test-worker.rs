@@ -35,12 +35,7 @@ async fn main() {
         services.db.execute_raw(effect).await.map_err(|e| JobError::Retry(e.to_string()))?;
         Ok(())
     });
-    let options = RuntimeOptions {
-        concurrency: config.worker_concurrency,
-        visibility: config.job_visibility,
-        shutdown_grace: Duration::from_secs(5),
-        ..RuntimeOptions::default()
-    };
+    let options = RuntimeOptions { shutdown_grace: Duration::from_secs(5), ..RuntimeOptions::from_config(&config) };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let runtime = tokio::spawn(Runtime::new(services, registry, options).run(stopped));
     vigie_domain::runtime::shutdown_signal().await;

@@ -87,3 +87,28 @@ async fn api_and_a_separate_worker_over_postgres_and_redis() {
     assert!(worker.0.wait().unwrap().success(), "the worker stops cleanly on SIGTERM");
     handle.stop(true).await;
 }
+
+#[test]
+fn the_worker_refuses_a_bad_configuration_with_a_clear_message() {
+    let output = Command::new(env!("CARGO_BIN_EXE_vigie-worker-under-test"))
+        .env_clear()
+        .env("DATABASE_URL", "postgres://localhost/vigie")
+        .env("VIGIE_BIND", "nowhere")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid configuration"), "{stderr}");
+    assert!(stderr.contains("VIGIE_JWT_SECRET is required"), "{stderr}");
+    assert!(stderr.contains("VIGIE_BIND"), "{stderr}");
+
+    let data_dir = std::env::temp_dir().join(format!("vigie-{}", vigie_domain::new_id().simple()));
+    let no_redis = Command::new(env!("CARGO_BIN_EXE_vigie-worker-under-test"))
+        .env_clear()
+        .env("VIGIE_DATA_DIR", &data_dir)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&data_dir);
+    assert_eq!(no_redis.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_redis.stderr).contains("REDIS_URL is not set"));
+}
