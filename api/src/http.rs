@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
-use vigie_domain::{Services, health};
+use vigie_domain::{Error, Services, api_keys, health, mentions};
 
 use crate::graphql::{self, VigieSchema};
 use crate::metrics::{ErrorLabels, HttpLabels, Metrics};
@@ -67,6 +67,11 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<(acti
 /// The routes, also used by in-process tests.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/graphql").route(web::post().to(graphql_post)).route(web::get().to(graphiql)))
+        .service(
+            web::resource("/ingest/mentions")
+                .app_data(web::PayloadConfig::new(INGEST_BODY_LIMIT))
+                .route(web::post().to(ingest_mentions)),
+        )
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
@@ -90,6 +95,62 @@ async fn graphql_post(state: web::Data<AppState>, req: HttpRequest, body: GraphQ
         state.metrics.graphql_errors.get_or_create(&ErrorLabels { code }).inc();
     }
     response.into()
+}
+
+/// The largest ingest body accepted (1,000 items of a few KiB).
+const INGEST_BODY_LIMIT: usize = 8 << 20;
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IngestQuery {
+    brand_id: Option<uuid::Uuid>,
+}
+
+/// `POST /ingest/mentions` with an API key (`Authorization: Bearer vgk_…`); body: a JSON
+/// array or NDJSON. Answers 200 with the report, or 422 when every item was refused.
+async fn ingest_mentions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<IngestQuery>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let Some(secret) = bearer(&req) else {
+        return error_response(&Error::Unauthenticated("send the API key as `Authorization: Bearer vgk_…`".into()));
+    };
+    let key = match api_keys::authenticate(&state.services, secret).await {
+        Ok(key) => key,
+        Err(e) => return error_response(&e),
+    };
+    let Ok(body) = std::str::from_utf8(&body) else {
+        return error_response(&Error::bad_input("body", "must be UTF-8"));
+    };
+    match mentions::ingest::ingest(&state.services, &key, query.brand_id, body).await {
+        Ok(report) if report.accepted == 0 && !report.rejected.is_empty() => {
+            HttpResponse::UnprocessableEntity().json(report)
+        }
+        Ok(report) => HttpResponse::Ok().json(report),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// A domain error as an HTTP response with the same codes as GraphQL.
+fn error_response(error: &Error) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let status = match error {
+        Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::BadInput { .. } => StatusCode::BAD_REQUEST,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let message = if error.is_internal() {
+        tracing::error!(%error, "internal error in an HTTP handler");
+        "internal server error".to_owned()
+    } else {
+        error.to_string()
+    };
+    HttpResponse::build(status).json(serde_json::json!({ "error": { "code": error.code(), "message": message } }))
 }
 
 async fn graphiql() -> HttpResponse {

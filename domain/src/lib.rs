@@ -19,6 +19,7 @@ pub mod health;
 pub mod jobs;
 pub mod mail;
 pub mod members;
+pub mod mentions;
 pub mod network;
 pub mod pagination;
 pub mod queue;

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod builder;
 mod m20261127_000001_foundation;
+mod m20261127_000002_unique_source_target;
 
 /// The ordered list of Vigie migrations.
 pub struct Migrator;
@@ -15,6 +16,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_foundation::Migration)]
+        vec![
+            Box::new(m20261127_000001_foundation::Migration),
+            Box::new(m20261127_000002_unique_source_target::Migration),
+        ]
     }
 }

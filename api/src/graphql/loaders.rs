@@ -5,8 +5,8 @@ use async_graphql::dataloader::Loader;
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
-use vigie_domain::entities::{brand, brand_value, user_account};
-use vigie_domain::{Actor, Error, Services, brands, members};
+use vigie_domain::entities::{author, brand, brand_value, user_account};
+use vigie_domain::{Actor, Error, Services, brands, members, mentions};
 
 /// The request's loaders.
 pub struct Loaders {
@@ -33,6 +33,9 @@ pub struct BrandKey(pub Uuid);
 /// The values of a brand, by brand id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ValuesOfBrand(pub Uuid);
+/// A public author profile, by id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AuthorKey(pub Uuid);
 /// The brands assigned to a membership, by membership id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BrandsOfMember(pub Uuid);
@@ -78,5 +81,17 @@ impl Loader<BrandsOfMember> for Loaders {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let found = members::assigned_brands(&self.services.db, self.actor()?, &ids).await?;
         Ok(found.into_iter().map(|(id, brands)| (BrandsOfMember(id), brands)).collect())
+    }
+}
+
+impl Loader<AuthorKey> for Loaders {
+    type Value = author::Model;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[AuthorKey]) -> Result<HashMap<AuthorKey, Self::Value>, Self::Error> {
+        self.actor()?;
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let found = mentions::authors(&self.services.db, &ids).await?;
+        Ok(found.into_iter().map(|(id, author)| (AuthorKey(id), author)).collect())
     }
 }

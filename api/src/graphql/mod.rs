@@ -9,6 +9,7 @@ mod brands;
 pub mod errors;
 mod loaders;
 mod members;
+mod mentions;
 mod pagination;
 mod queue;
 
@@ -31,6 +32,7 @@ pub struct Query(
     agency::AgencyQuery,
     brands::BrandQuery,
     members::MemberQuery,
+    mentions::MentionQuery,
     api_keys::ApiKeyQuery,
     queue::QueueQuery,
 );

@@ -4,6 +4,7 @@
 pub mod agency;
 pub mod api_key;
 pub mod audit_log;
+pub mod author;
 pub mod brand;
 pub mod brand_value;
 pub mod email_outbox;
@@ -11,7 +12,9 @@ pub mod invitation;
 pub mod job_failure;
 pub mod membership;
 pub mod membership_brand;
+pub mod mention;
 pub mod refresh_token;
+pub mod source;
 pub mod user_account;
 
 use sea_orm::FromJsonQueryResult;

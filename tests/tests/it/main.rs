@@ -5,6 +5,7 @@ mod auth;
 mod brands;
 mod crash;
 mod http;
+mod ingest;
 mod members;
 mod migrations;
 mod production;

@@ -76,6 +76,13 @@ fn cases() -> Vec<Case> {
             viewer: Denied,
         },
         Case {
+            field: "mentions",
+            query: "query($id: ID!) { mentions(brandId: $id) { edges { node { id text author { handle } } } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
             field: "members",
             query: "{ members { edges { node { id user { email } brands { id name } } } } }",
             vars: no_vars,

@@ -1,0 +1,41 @@
+//! Something published about a brand.
+use super::StringList;
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "mention")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub agency_id: Uuid,
+    pub brand_id: Uuid,
+    pub source_id: Uuid,
+    pub external_id: String,
+    pub author_id: Option<Uuid>,
+    pub network: String,
+    pub url: Option<String>,
+    pub text: String,
+    pub lang: Option<String>,
+    pub published_at: DateTimeUtc,
+    pub collected_at: DateTimeUtc,
+    /// In [-1, 1], once scored.
+    pub sentiment: Option<f64>,
+    /// In [0, 1]: how much the mention is about the brand.
+    pub relevance: Option<f64>,
+    pub likes: i64,
+    pub shares: i64,
+    pub replies: i64,
+    pub views: i64,
+    /// Names of the brand values the mention touches, once scored.
+    #[sea_orm(column_type = "JsonBinary")]
+    pub value_tags: StringList,
+    pub is_solicitation: bool,
+    pub in_reply_to: Option<String>,
+    pub is_direct: bool,
+    pub scored_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,354 @@
+//! `POST /ingest/mentions`: mentions pushed by other tools with an API key, as a JSON
+//! array or NDJSON (one item a line). Each item is validated on its own; the report
+//! counts what was stored and says why each rejected item was refused. Storing is an
+//! upsert on (source, external id), so pushing the same items again changes nothing but
+//! their counters.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+use super::{network_name, relevance};
+use crate::api_keys::KeyPrincipal;
+use crate::entities::{StringList, author, brand, mention, source};
+use crate::{Error, Network, Result, Services, new_id, now};
+
+/// Items accepted in one request.
+pub const MAX_ITEMS: usize = 1_000;
+const MAX_TEXT: usize = 20_000;
+
+/// One pushed mention, as documented in the README.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Item {
+    external_id: String,
+    network: Network,
+    url: Option<String>,
+    text: String,
+    published_at: String,
+    lang: Option<String>,
+    author: ItemAuthor,
+    #[serde(default)]
+    metrics: Metrics,
+    in_reply_to: Option<String>,
+    #[serde(default)]
+    direct: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ItemAuthor {
+    handle: String,
+    display_name: Option<String>,
+    #[serde(default)]
+    followers: i64,
+    #[serde(default)]
+    following: i64,
+    #[serde(default)]
+    verified: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Metrics {
+    #[serde(default)]
+    likes: i64,
+    #[serde(default)]
+    shares: i64,
+    #[serde(default)]
+    replies: i64,
+    #[serde(default)]
+    views: i64,
+}
+
+/// An item refused, with its position (1-based: the array index + 1, or the line).
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Rejection {
+    pub line: usize,
+    pub external_id: Option<String>,
+    pub reason: String,
+}
+
+/// What an ingest request did.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub accepted: usize,
+    pub rejected: Vec<Rejection>,
+}
+
+/// A validated item.
+struct Valid {
+    item: Item,
+    handle: String,
+    published_at: DateTime<Utc>,
+}
+
+/// Splits the body into items: a JSON array, or NDJSON.
+fn split(body: &str) -> Result<Vec<(usize, std::result::Result<serde_json::Value, String>)>> {
+    let trimmed = body.trim_start();
+    let items: Vec<_> = if trimmed.starts_with('[') {
+        let values: Vec<serde_json::Value> =
+            serde_json::from_str(trimmed).map_err(|e| Error::bad_input("body", format!("not a JSON array: {e}")))?;
+        values.into_iter().enumerate().map(|(i, v)| (i + 1, Ok(v))).collect()
+    } else {
+        body.lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(i, line)| (i + 1, serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))))
+            .collect()
+    };
+    if items.len() > MAX_ITEMS {
+        return Err(Error::bad_input("body", format!("at most {MAX_ITEMS} items per request (got {})", items.len())));
+    }
+    Ok(items)
+}
+
+fn validate(value: serde_json::Value) -> std::result::Result<Valid, String> {
+    let item: Item = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let external_id = item.external_id.trim();
+    if external_id.is_empty() || external_id.len() > 255 {
+        return Err("externalId must be 1 to 255 characters".into());
+    }
+    if item.text.trim().is_empty() || item.text.chars().count() > MAX_TEXT {
+        return Err(format!("text must be 1 to {MAX_TEXT} characters"));
+    }
+    let published_at = DateTime::parse_from_rfc3339(&item.published_at)
+        .map_err(|e| format!("publishedAt is not an RFC 3339 date: {e}"))?
+        .with_timezone(&Utc);
+    if published_at > Utc::now() + Duration::hours(1) {
+        return Err("publishedAt is in the future".into());
+    }
+    if let Some(url) = &item.url
+        && !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+    {
+        return Err("url must be an http(s) URL".into());
+    }
+    if let Some(lang) = &item.lang
+        && !(lang.len() == 2 && lang.chars().all(|c| c.is_ascii_lowercase()))
+    {
+        return Err("lang must be a two-letter ISO 639-1 code such as `fr`".into());
+    }
+    let handle = item.author.handle.trim().trim_start_matches('@').to_lowercase();
+    if handle.is_empty() || handle.len() > 255 {
+        return Err("author.handle must be 1 to 255 characters".into());
+    }
+    let m = &item.metrics;
+    if [item.author.followers, item.author.following, m.likes, m.shares, m.replies, m.views].iter().any(|n| *n < 0) {
+        return Err("counts must not be negative".into());
+    }
+    Ok(Valid { handle, published_at, item })
+}
+
+/// Resolves the brand a key may push to.
+async fn target_brand(services: &Services, key: &KeyPrincipal, requested: Option<Uuid>) -> Result<brand::Model> {
+    let brand_id = match (key.brand_id, requested) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Err(Error::forbidden("this API key is limited to another brand"));
+        }
+        (Some(own), _) => own,
+        (None, Some(asked)) => asked,
+        (None, None) => return Err(Error::bad_input("brandId", "an agency-wide key must name the brand: ?brandId=…")),
+    };
+    brand::Entity::find_by_id(brand_id)
+        .filter(brand::Column::AgencyId.eq(key.agency_id))
+        .one(&services.db)
+        .await?
+        .ok_or(Error::NotFound("brand"))
+}
+
+/// The brand's `ingest` source, created on first use.
+async fn ingest_source(db: &impl ConnectionTrait, brand: &brand::Model) -> Result<source::Model> {
+    let at = now();
+    let row = source::ActiveModel {
+        id: Set(new_id()),
+        agency_id: Set(brand.agency_id),
+        brand_id: Set(brand.id),
+        network: Set(network_name(Network::Other)),
+        kind: Set("ingest".into()),
+        target: Set("http-ingest".into()),
+        poll_interval_secs: Set(0),
+        enabled: Set(true),
+        cursor: Set(None),
+        etag: Set(None),
+        last_modified: Set(None),
+        next_poll_at: Set(None),
+        last_polled_at: Set(None),
+        last_success_at: Set(None),
+        last_error: Set(None),
+        consecutive_failures: Set(0),
+        healthy: Set(true),
+        created_at: Set(at),
+        updated_at: Set(at),
+    };
+    source::Entity::insert(row)
+        .on_conflict_do_nothing_on([source::Column::BrandId, source::Column::Kind, source::Column::Target])
+        .exec_without_returning(db)
+        .await?;
+    source::Entity::find()
+        .filter(source::Column::BrandId.eq(brand.id))
+        .filter(source::Column::Kind.eq("ingest"))
+        .order_by_asc(source::Column::Id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::Internal("the ingest source vanished".into()))
+}
+
+/// Validates and stores a pushed batch for the brand the key may write to.
+pub async fn ingest(services: &Services, key: &KeyPrincipal, brand_id: Option<Uuid>, body: &str) -> Result<Report> {
+    let brand = target_brand(services, key, brand_id).await?;
+    let mut rejected = Vec::new();
+    // Later items with the same external id replace earlier ones (one upsert per id).
+    let mut valid: Vec<(usize, Valid)> = Vec::new();
+    let mut accepted = 0;
+    for (line, parsed) in split(body)? {
+        let external_id =
+            parsed.as_ref().ok().and_then(|v| v.get("externalId")).and_then(|v| v.as_str()).map(str::to_owned);
+        match parsed.and_then(validate) {
+            Ok(item) => {
+                valid.retain(|(_, v)| v.item.external_id.trim() != item.item.external_id.trim());
+                valid.push((line, item));
+                accepted += 1;
+            }
+            Err(reason) => rejected.push(Rejection { line, external_id, reason }),
+        }
+    }
+    if !valid.is_empty() {
+        store(services, &brand, valid).await?;
+    }
+    tracing::info!(brand_id = %brand.id, accepted, rejected = rejected.len(), "mentions ingested");
+    Ok(Report { accepted, rejected })
+}
+
+async fn store(services: &Services, brand: &brand::Model, items: Vec<(usize, Valid)>) -> Result<()> {
+    let txn = crate::db::begin_write(&services.db).await?;
+    let source = ingest_source(&txn, brand).await?;
+    let at = now();
+
+    // Authors first: upserted on (network, handle), then read back for their ids.
+    let mut authors: HashMap<(String, String), author::ActiveModel> = HashMap::new();
+    for (_, v) in &items {
+        let a = &v.item.author;
+        authors.insert(
+            (network_name(v.item.network), v.handle.clone()),
+            author::ActiveModel {
+                id: Set(new_id()),
+                network: Set(network_name(v.item.network)),
+                handle: Set(v.handle.clone()),
+                display_name: Set(a.display_name.clone()),
+                profile_url: Set(None),
+                bio: Set(None),
+                followers: Set(a.followers),
+                following: Set(a.following),
+                posts_count: Set(None),
+                verified: Set(a.verified),
+                created_at: Set(at),
+                updated_at: Set(at),
+            },
+        );
+    }
+    let keys: Vec<(String, String)> = authors.keys().cloned().collect();
+    author::Entity::insert_many(authors.into_values())
+        .on_conflict(
+            OnConflict::columns([author::Column::Network, author::Column::Handle])
+                .update_columns([
+                    author::Column::DisplayName,
+                    author::Column::Followers,
+                    author::Column::Following,
+                    author::Column::Verified,
+                    author::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    let mut author_ids: HashMap<(String, String), Uuid> = HashMap::new();
+    let mut by_network: HashMap<String, Vec<String>> = HashMap::new();
+    for (network, handle) in keys {
+        by_network.entry(network).or_default().push(handle);
+    }
+    for (network, handles) in by_network {
+        let found = author::Entity::find()
+            .filter(author::Column::Network.eq(&network))
+            .filter(author::Column::Handle.is_in(handles))
+            .all(&txn)
+            .await?;
+        author_ids.extend(found.into_iter().map(|a| ((a.network, a.handle), a.id)));
+    }
+
+    let mentions = items.into_iter().map(|(_, v)| {
+        let addressed = v.item.direct || v.item.in_reply_to.is_some();
+        let network = network_name(v.item.network);
+        mention::ActiveModel {
+            id: Set(new_id()),
+            agency_id: Set(brand.agency_id),
+            brand_id: Set(brand.id),
+            source_id: Set(source.id),
+            external_id: Set(v.item.external_id.trim().to_owned()),
+            author_id: Set(author_ids.get(&(network.clone(), v.handle.clone())).copied()),
+            network: Set(network),
+            url: Set(v.item.url),
+            relevance: Set(Some(relevance::score(brand, &v.item.text, addressed))),
+            text: Set(v.item.text),
+            lang: Set(v.item.lang),
+            published_at: Set(v.published_at),
+            collected_at: Set(at),
+            sentiment: Set(None),
+            likes: Set(v.item.metrics.likes),
+            shares: Set(v.item.metrics.shares),
+            replies: Set(v.item.metrics.replies),
+            views: Set(v.item.metrics.views),
+            value_tags: Set(StringList::default()),
+            is_solicitation: Set(false),
+            in_reply_to: Set(v.item.in_reply_to),
+            is_direct: Set(v.item.direct),
+            scored_at: Set(None),
+        }
+    });
+    mention::Entity::insert_many(mentions)
+        .on_conflict(
+            OnConflict::columns([mention::Column::SourceId, mention::Column::ExternalId])
+                .update_columns([
+                    mention::Column::AuthorId,
+                    mention::Column::Url,
+                    mention::Column::Text,
+                    mention::Column::Lang,
+                    mention::Column::PublishedAt,
+                    mention::Column::Relevance,
+                    mention::Column::Likes,
+                    mention::Column::Shares,
+                    mention::Column::Replies,
+                    mention::Column::Views,
+                    mention::Column::InReplyTo,
+                    mention::Column::IsDirect,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_arrays_and_ndjson_and_names_lines() {
+        let ndjson = "{\"a\":1}\n\n{broken\n{\"b\":2}\n";
+        let items = split(ndjson).unwrap();
+        assert_eq!(
+            items.iter().map(|(line, r)| (*line, r.is_ok())).collect::<Vec<_>>(),
+            vec![(1, true), (3, false), (4, true)]
+        );
+        let array = split(" [{\"a\":1}, 2]").unwrap();
+        assert_eq!(array.len(), 2);
+        assert!(split("[{\"a\":").is_err());
+        let many = format!("[{}]", vec!["{}"; MAX_ITEMS + 1].join(","));
+        assert!(split(&many).is_err());
+    }
+}

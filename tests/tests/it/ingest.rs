@@ -1,0 +1,162 @@
+//! `POST /ingest/mentions` over real HTTP: JSON arrays and NDJSON, per-item validation,
+//! idempotent upserts, API key scoping; and the `mentions` query that lists the result.
+
+use serde_json::{Value, json};
+use vigie_tests::{Backend, TestApp, on_both_databases};
+
+struct Server {
+    base: String,
+    app: TestApp,
+    handle: actix_web::dev::ServerHandle,
+}
+
+async fn serve(backend: Backend) -> Server {
+    let app = TestApp::new(backend).await;
+    let (server, addr) = vigie_api::http::serve(app.services.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Server { base: format!("http://{addr}"), app, handle }
+}
+
+async fn push(server: &Server, key: Option<&str>, query: &str, body: String) -> (u16, Value) {
+    let mut request = reqwest::Client::new().post(format!("{}/ingest/mentions{query}", server.base)).body(body);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn key(server: &Server, token: &str, brand: Option<&str>) -> String {
+    let data = server
+        .app
+        .ok(
+            Some(token),
+            "mutation($b: ID) { createApiKey(input: { name: \"ingest\", brandId: $b }) { secret } }",
+            json!({ "b": brand }),
+        )
+        .await;
+    data["createApiKey"]["secret"].as_str().unwrap().to_owned()
+}
+
+fn item(id: &str, handle: &str, text: &str, likes: i64) -> Value {
+    json!({
+        "externalId": id, "network": "mastodon", "url": format!("https://mastodon.example/@{handle}/{id}"),
+        "text": text, "publishedAt": "2026-11-20T09:30:00+01:00", "lang": "fr",
+        "author": { "handle": format!("@{handle}"), "displayName": "Camille", "followers": 12_000, "following": 300, "verified": false },
+        "metrics": { "likes": likes, "shares": 2, "replies": 1, "views": 0 }
+    })
+}
+
+const MENTIONS: &str = "query($b: ID!) { mentions(brandId: $b) { edges { node { externalId text relevance lang publishedAt metrics { likes } author { handle followers } } } } }";
+
+async fn pushed_mentions_are_validated_stored_once_and_listed(backend: Backend) {
+    let server = serve(backend).await;
+    let owner = server.app.sign_up("Agency", "owner@example.com").await;
+    let brand = server.app.create_brand(&owner.access_token, "Verdure").await;
+    let secret = key(&server, &owner.access_token, Some(&brand)).await;
+
+    let array = json!([
+        item("m1", "camille", "J'adore Verdure, zéro déchet !", 5),
+        item("m2", "camille", "Rien à voir avec la marque", 0),
+        { "externalId": "bad1", "network": "myspace", "text": "x", "publishedAt": "2026-11-20T09:30:00Z", "author": { "handle": "a" } },
+        { "externalId": "bad2", "network": "x", "text": "x", "publishedAt": "yesterday", "author": { "handle": "a" } },
+    ]);
+    let (status, report) = push(&server, Some(&secret), "", array.to_string()).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["accepted"], 2);
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!((rejected[0]["line"].clone(), rejected[0]["externalId"].clone()), (json!(3), json!("bad1")));
+    assert!(rejected[0]["reason"].as_str().unwrap().contains("myspace"), "{report}");
+    assert!(rejected[1]["reason"].as_str().unwrap().contains("publishedAt"), "{report}");
+
+    // NDJSON, with an update of m1 and a broken line; nothing is duplicated.
+    let ndjson = format!(
+        "{}\n{{not json\n{}\n",
+        item("m1", "camille", "J'adore Verdure, zéro déchet !", 42),
+        item("m3", "lou", "@verdure bravo", 1)
+    );
+    let (status, report) = push(&server, Some(&secret), "", ndjson).await;
+    assert_eq!(status, 200);
+    assert_eq!(report["accepted"], 2);
+    assert_eq!(report["rejected"][0]["line"], 2);
+
+    let data = server.app.ok(Some(&owner.access_token), MENTIONS, json!({ "b": brand })).await;
+    let nodes: Vec<&Value> = data["mentions"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]).collect();
+    assert_eq!(nodes.len(), 3, "{data}");
+    let m1 = nodes.iter().find(|n| n["externalId"] == "m1").unwrap();
+    assert_eq!(m1["metrics"]["likes"], 42, "re-pushing updates the counters");
+    assert_eq!(m1["relevance"], 0.6);
+    assert_eq!(m1["publishedAt"], "2026-11-20T08:30:00+00:00");
+    assert_eq!(m1["author"], json!({ "handle": "camille", "followers": 12000 }));
+    assert_eq!(nodes.iter().find(|n| n["externalId"] == "m2").unwrap()["relevance"], 0.0);
+
+    let filtered = server
+        .app
+        .ok(
+            Some(&owner.access_token),
+            "query($b: ID!) { mentions(brandId: $b, filter: { network: X }) { edges { node { id } } } }",
+            json!({ "b": brand }),
+        )
+        .await;
+    assert_eq!(filtered["mentions"]["edges"], json!([]));
+    server.handle.stop(true).await;
+}
+on_both_databases!(pushed_mentions_are_validated_stored_once_and_listed);
+
+async fn keys_only_reach_their_own_brands(backend: Backend) {
+    let server = serve(backend).await;
+    let a = server.app.sign_up("A", "a@example.com").await;
+    let b = server.app.sign_up("B", "b@example.com").await;
+    let (a1, a2) =
+        (server.app.create_brand(&a.access_token, "A1").await, server.app.create_brand(&a.access_token, "A2").await);
+    let b1 = server.app.create_brand(&b.access_token, "B1").await;
+    let brand_key = key(&server, &a.access_token, Some(&a1)).await;
+    let agency_key = key(&server, &a.access_token, None).await;
+    let foreign_key = key(&server, &b.access_token, None).await;
+    let body = || json!([item("x1", "spy", "Verdure", 1)]).to_string();
+
+    assert_eq!(push(&server, None, "", body()).await.0, 401);
+    assert_eq!(push(&server, Some("vgk_not_a_key"), "", body()).await.0, 401);
+    let (status, error) = push(&server, Some(&brand_key), &format!("?brandId={a2}"), body()).await;
+    assert_eq!((status, error["error"]["code"].clone()), (403, json!("FORBIDDEN")));
+    assert_eq!(push(&server, Some(&agency_key), "", body()).await.0, 400, "an agency key must name the brand");
+    assert_eq!(push(&server, Some(&agency_key), &format!("?brandId={b1}"), body()).await.0, 404);
+    assert_eq!(push(&server, Some(&foreign_key), &format!("?brandId={a1}"), body()).await.0, 404);
+    assert_eq!(push(&server, Some(&agency_key), &format!("?brandId={a2}"), body()).await.0, 200);
+    assert_eq!(push(&server, Some(&brand_key), "", "[{\"externalId\":".into()).await.0, 400);
+    assert_eq!(push(&server, Some(&brand_key), "", "{\"externalId\": 1}".into()).await.0, 422);
+
+    let count = |brand: String| {
+        let app = &server.app;
+        let token = if brand == b1 { b.access_token.clone() } else { a.access_token.clone() };
+        async move {
+            let data = app
+                .ok(
+                    Some(&token),
+                    "query($b: ID!) { mentions(brandId: $b) { edges { node { id } } } }",
+                    json!({ "b": brand }),
+                )
+                .await;
+            data["mentions"]["edges"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!((count(a1.clone()).await, count(a2.clone()).await, count(b1.clone()).await), (0, 1, 0));
+
+    // A revoked key stops at once.
+    let keys =
+        server.app.ok(Some(&a.access_token), "{ apiKeys { edges { node { id brand { id } } } } }", json!({})).await;
+    let brand_key_id =
+        keys["apiKeys"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["brand"]["id"] == a1.as_str()).unwrap()
+            ["node"]["id"]
+            .clone();
+    server
+        .app
+        .ok(Some(&a.access_token), "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": brand_key_id }))
+        .await;
+    assert_eq!(push(&server, Some(&brand_key), "", body()).await.0, 401);
+    server.handle.stop(true).await;
+}
+on_both_databases!(keys_only_reach_their_own_brands);
