@@ -75,7 +75,7 @@ impl ApiKeyQuery {
     ) -> Result<Connection<Cursor, ApiKey>> {
         let had_cursor = after.is_some();
         let page = api_keys::list(services(ctx), actor(ctx)?, pagination::request(first, after)?).await?;
-        Ok(pagination::connection(page, had_cursor, |k| k.id, ApiKey))
+        Ok(pagination::connection(page, had_cursor, |k| Cursor(k.id), ApiKey))
     }
 }
 

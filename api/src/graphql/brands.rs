@@ -189,7 +189,7 @@ impl BrandQuery {
     ) -> Result<Connection<Cursor, Brand>> {
         let had_cursor = after.is_some();
         let page = brands::list(services(ctx), actor(ctx)?, pagination::request(first, after)?).await?;
-        Ok(pagination::connection(page, had_cursor, |b| b.id, Brand))
+        Ok(pagination::connection(page, had_cursor, |b| Cursor(b.id), Brand))
     }
 
     /// One brand, if the caller may see it.

@@ -126,7 +126,7 @@ impl MemberQuery {
     ) -> Result<Connection<Cursor, Member>> {
         let had_cursor = after.is_some();
         let page = members::list(services(ctx), actor(ctx)?, pagination::request(first, after)?).await?;
-        Ok(pagination::connection(page, had_cursor, |m| m.id, Member))
+        Ok(pagination::connection(page, had_cursor, |m| Cursor(m.id), Member))
     }
 
     /// The agency's invitations (owners and admins).
@@ -139,7 +139,7 @@ impl MemberQuery {
     ) -> Result<Connection<Cursor, Invitation>> {
         let had_cursor = after.is_some();
         let page = members::invitations(services(ctx), actor(ctx)?, pagination::request(first, after)?).await?;
-        Ok(pagination::connection(page, had_cursor, |i| i.id, Invitation))
+        Ok(pagination::connection(page, had_cursor, |i| Cursor(i.id), Invitation))
     }
 }
 

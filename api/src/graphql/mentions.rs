@@ -8,8 +8,9 @@ use vigie_domain::mentions::{self, MentionFilter};
 
 use super::brands::Network;
 use super::loaders::AuthorKey;
-use super::pagination::{self, Cursor, uuid};
+use super::pagination::{self, MentionCursor, uuid};
 use super::{actor, loader, services};
+use async_graphql::connection::CursorType;
 
 /// A public profile on a network.
 pub struct Author(pub author::Model);
@@ -120,7 +121,7 @@ pub struct MentionQuery;
 
 #[Object]
 impl MentionQuery {
-    /// A brand's mentions, in collection order.
+    /// A brand's mentions, newest first.
     #[graphql(complexity = "pagination::complexity(child_complexity, first)")]
     async fn mentions(
         &self,
@@ -129,16 +130,17 @@ impl MentionQuery {
         filter: Option<MentionFilterInput>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<Cursor, Mention>> {
+    ) -> Result<Connection<MentionCursor, Mention>> {
         let had_cursor = after.is_some();
-        let request = pagination::request(first, after)?;
+        let after = after.map(|c| MentionCursor::decode_cursor(&c)).transpose()?.map(|c| c.0);
         let filter = filter.unwrap_or_default();
         let filter = MentionFilter {
             network: filter.network.map(Into::into),
             published_after: filter.since,
             published_before: filter.until,
         };
-        let page = mentions::list(services(ctx), actor(ctx)?, uuid("brandId", &brand_id)?, filter, request).await?;
-        Ok(pagination::connection(page, had_cursor, |m| m.id, Mention))
+        let page =
+            mentions::list(services(ctx), actor(ctx)?, uuid("brandId", &brand_id)?, filter, first, after).await?;
+        Ok(pagination::connection(page, had_cursor, |m| MentionCursor(mentions::MentionCursor::of(m)), Mention))
     }
 }

@@ -28,21 +28,46 @@ impl CursorType for Cursor {
     }
 }
 
+/// An opaque cursor over mentions: their publication time and id.
+pub struct MentionCursor(pub vigie_domain::mentions::MentionCursor);
+
+const MENTION_PREFIX: &str = "vigie:m1:";
+
+impl CursorType for MentionCursor {
+    type Error = Error;
+
+    fn decode_cursor(s: &str) -> Result<Self> {
+        let bad = || Error::bad_input("after", "not a cursor returned by this API");
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+        let text = String::from_utf8(raw).map_err(|_| bad())?;
+        let (micros, id) = text.strip_prefix(MENTION_PREFIX).and_then(|rest| rest.split_once(':')).ok_or_else(bad)?;
+        let published_at =
+            micros.parse::<i64>().ok().and_then(chrono::DateTime::from_timestamp_micros).ok_or_else(bad)?;
+        let id = Uuid::parse_str(id).map_err(|_| bad())?;
+        Ok(MentionCursor(vigie_domain::mentions::MentionCursor { published_at, id }))
+    }
+
+    fn encode_cursor(&self) -> String {
+        let text = format!("{MENTION_PREFIX}{}:{}", self.0.published_at.timestamp_micros(), self.0.id);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+    }
+}
+
 /// Validates `first` and decodes `after`.
 pub fn request(first: Option<i32>, after: Option<String>) -> Result<PageRequest> {
     let after = after.map(|c| Cursor::decode_cursor(&c)).transpose()?;
     PageRequest::new(first, after.map(|c| c.0))
 }
 
-/// Builds a connection from a page; `id` gives each node's cursor position.
-pub fn connection<T, N: OutputType>(
+/// Builds a connection from a page; `cursor` gives each node's position.
+pub fn connection<T, C: CursorType + Send + Sync, N: OutputType>(
     page: Page<T>,
     had_cursor: bool,
-    id: impl Fn(&T) -> Uuid,
+    cursor: impl Fn(&T) -> C,
     node: impl Fn(T) -> N,
-) -> Connection<Cursor, N> {
+) -> Connection<C, N> {
     let mut connection = Connection::new(had_cursor, page.has_next_page);
-    connection.edges.extend(page.items.into_iter().map(|item| Edge::new(Cursor(id(&item)), node(item))));
+    connection.edges.extend(page.items.into_iter().map(|item| Edge::new(cursor(&item), node(item))));
     connection
 }
 

@@ -97,7 +97,7 @@ impl QueueQuery {
         let had_cursor = after.is_some();
         let request = pagination::request(first, after)?;
         let page = failures::list(services(ctx), actor(ctx)?, kind.as_deref(), include_resolved, request).await?;
-        Ok(pagination::connection(page, had_cursor, |f| f.id, JobFailure))
+        Ok(pagination::connection(page, had_cursor, |f| Cursor(f.id), JobFailure))
     }
 }
 

@@ -1,16 +1,18 @@
 //! Mentions of a brand: pushed through HTTP ingest today (collectors come next), stored
-//! once per (source, external id), listed with filters and keyset pagination.
+//! once per (source, external id), listed newest first with filters and keyset
+//! pagination.
 
 pub mod ingest;
 pub mod relevance;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::sea_query::Condition;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::entities::{author, mention};
-use crate::pagination::{self, Page, PageRequest};
+use crate::pagination::{Page, PageRequest};
 use crate::{Actor, Network, Result, Services, brands};
 
 /// Filters of [`list`].
@@ -26,14 +28,31 @@ pub fn network_name(network: Network) -> String {
     serde_json::to_value(network).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-/// A visible brand's mentions, in collection order.
+/// Where a page of mentions starts: after this (publication time, id), newest first.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MentionCursor {
+    pub published_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl MentionCursor {
+    /// The cursor just after a mention.
+    pub fn of(mention: &mention::Model) -> Self {
+        MentionCursor { published_at: mention.published_at, id: mention.id }
+    }
+}
+
+/// A visible brand's mentions, newest first (by publication time, then id), keyset
+/// paginated on that pair with the `(brand_id, published_at)` index.
 pub async fn list(
     services: &Services,
     actor: &Actor,
     brand_id: Uuid,
     filter: MentionFilter,
-    page: PageRequest,
+    first: Option<i32>,
+    after: Option<MentionCursor>,
 ) -> Result<Page<mention::Model>> {
+    let page = PageRequest::new(first, None)?;
     let brand = brands::get(&services.db, actor, brand_id).await?;
     let mut select = mention::Entity::find()
         .filter(mention::Column::AgencyId.eq(actor.agency_id))
@@ -41,13 +60,30 @@ pub async fn list(
     if let Some(network) = filter.network {
         select = select.filter(mention::Column::Network.eq(network_name(network)));
     }
-    if let Some(after) = filter.published_after {
-        select = select.filter(mention::Column::PublishedAt.gte(after));
+    if let Some(since) = filter.published_after {
+        select = select.filter(mention::Column::PublishedAt.gte(since));
     }
-    if let Some(before) = filter.published_before {
-        select = select.filter(mention::Column::PublishedAt.lt(before));
+    if let Some(until) = filter.published_before {
+        select = select.filter(mention::Column::PublishedAt.lt(until));
     }
-    pagination::fetch(&services.db, select, mention::Column::Id, page).await
+    if let Some(cursor) = after {
+        select = select.filter(
+            Condition::any().add(mention::Column::PublishedAt.lt(cursor.published_at)).add(
+                Condition::all()
+                    .add(mention::Column::PublishedAt.eq(cursor.published_at))
+                    .add(mention::Column::Id.lt(cursor.id)),
+            ),
+        );
+    }
+    let mut items = select
+        .order_by_desc(mention::Column::PublishedAt)
+        .order_by_desc(mention::Column::Id)
+        .limit(page.first + 1)
+        .all(&services.db)
+        .await?;
+    let has_next_page = items.len() as u64 > page.first;
+    items.truncate(page.first as usize);
+    Ok(Page { items, has_next_page })
 }
 
 /// Authors by id (for DataLoaders). Authors are public profiles; callers reach them only

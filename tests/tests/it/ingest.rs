@@ -160,3 +160,55 @@ async fn keys_only_reach_their_own_brands(backend: Backend) {
     server.handle.stop(true).await;
 }
 on_both_databases!(keys_only_reach_their_own_brands);
+
+async fn mentions_page_newest_first(backend: Backend) {
+    let server = serve(backend).await;
+    let owner = server.app.sign_up("Agency", "owner@example.com").await;
+    let brand = server.app.create_brand(&owner.access_token, "Verdure").await;
+    let secret = key(&server, &owner.access_token, Some(&brand)).await;
+    // Fractions of a second and ties on the publication time, which the cursor must order.
+    let times = [
+        "2026-11-20T10:00:00Z",
+        "2026-11-20T10:00:00.5Z",
+        "2026-11-20T10:00:00.25Z",
+        "2026-11-19T08:00:00Z",
+        "2026-11-19T08:00:00Z",
+        "2026-11-21T23:59:59.999999Z",
+        "2026-11-19T08:00:00Z",
+    ];
+    let items: Vec<Value> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut item = item(&format!("p{i}"), "camille", "Verdure", 0);
+            item["publishedAt"] = json!(t);
+            item
+        })
+        .collect();
+    let (status, _) = push(&server, Some(&secret), "", Value::Array(items).to_string()).await;
+    assert_eq!(status, 200);
+
+    let query = "query($b: ID!, $after: String) { mentions(brandId: $b, first: 2, after: $after) { edges { node { externalId publishedAt } } pageInfo { hasNextPage endCursor } } }";
+    let mut after = Value::Null;
+    let mut seen: Vec<(String, String)> = Vec::new();
+    loop {
+        let data = server.app.ok(Some(&owner.access_token), query, json!({ "b": brand, "after": after })).await;
+        for edge in data["mentions"]["edges"].as_array().unwrap() {
+            seen.push((
+                edge["node"]["publishedAt"].as_str().unwrap().to_owned(),
+                edge["node"]["externalId"].as_str().unwrap().to_owned(),
+            ));
+        }
+        if !data["mentions"]["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = data["mentions"]["pageInfo"]["endCursor"].clone();
+    }
+    let ids: Vec<&str> = seen.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(&ids[..4], ["p5", "p1", "p2", "p0"], "newest first: {seen:?}");
+    let mut tail: Vec<&str> = ids[4..].to_vec();
+    tail.sort();
+    assert_eq!(tail, ["p3", "p4", "p6"], "the tied mentions each appear once: {seen:?}");
+    server.handle.stop(true).await;
+}
+on_both_databases!(mentions_page_newest_first);
