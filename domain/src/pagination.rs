@@ -61,8 +61,13 @@ where
     if let Some(after) = request.after {
         select = select.filter(id.gt(after));
     }
-    let mut items = select.all(db).await?;
+    Ok(page_of(select.all(db).await?, request))
+}
+
+/// Turns the rows of a query limited to `first + 1` into a page: the extra row, if any,
+/// only says that another page follows.
+pub fn page_of<T>(mut items: Vec<T>, request: PageRequest) -> Page<T> {
     let has_next_page = items.len() as u64 > request.first;
     items.truncate(request.first as usize);
-    Ok(Page { items, has_next_page })
+    Page { items, has_next_page }
 }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::entities::{author, mention};
-use crate::pagination::{Page, PageRequest};
+use crate::pagination::{self, Page, PageRequest};
 use crate::{Actor, Network, Result, Services, brands};
 
 /// Filters of [`list`].
@@ -75,15 +75,13 @@ pub async fn list(
             ),
         );
     }
-    let mut items = select
+    let rows = select
         .order_by_desc(mention::Column::PublishedAt)
         .order_by_desc(mention::Column::Id)
         .limit(page.first + 1)
         .all(&services.db)
         .await?;
-    let has_next_page = items.len() as u64 > page.first;
-    items.truncate(page.first as usize);
-    Ok(Page { items, has_next_page })
+    Ok(pagination::page_of(rows, page))
 }
 
 /// Authors by id (for DataLoaders). Authors are public profiles; callers reach them only
