@@ -53,11 +53,7 @@ pub struct AgencyMutation;
 impl AgencyMutation {
     /// Renames the agency or sets its email sender (owners and admins).
     async fn update_agency(&self, ctx: &Context<'_>, input: UpdateAgencyInput) -> Result<Agency> {
-        let sender = match input.sender_email {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(v) => Some(Some(v)),
-        };
+        let sender = input.sender_email.into();
         Ok(Agency(agencies::update(services(ctx), actor(ctx)?, input.name, sender).await?))
     }
 }

@@ -225,11 +225,7 @@ impl BrandMutation {
     async fn update_brand(&self, ctx: &Context<'_>, input: UpdateBrandInput) -> Result<Brand> {
         let patch = BrandPatch {
             name: input.name,
-            sector: match input.sector {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(v) => Some(Some(v)),
-            },
+            sector: input.sector.into(),
             tracked_keywords: input.tracked_keywords,
             handles: input.handles.map(|list| list.into_iter().map(Into::into).collect()),
             time_zone: input.time_zone,
