@@ -16,6 +16,8 @@ pub struct NewBrand {
     pub handles: Vec<Handle>,
     pub time_zone: String,
     pub language: Option<String>,
+    /// Defaults to [`DEFAULT_DISCOVERY_THRESHOLD`].
+    pub discovery_threshold: Option<i32>,
 }
 
 /// A partial update of a brand: `None` leaves a field unchanged.
@@ -28,6 +30,19 @@ pub struct BrandPatch {
     pub handles: Option<Vec<Handle>>,
     pub time_zone: Option<String>,
     pub language: Option<String>,
+    pub discovery_threshold: Option<i32>,
+}
+
+/// The influence score at which an author is announced as discovered, unless the brand
+/// sets its own.
+pub const DEFAULT_DISCOVERY_THRESHOLD: i32 = 60;
+
+fn discovery_threshold(raw: i32) -> Result<i32> {
+    if (1..=100).contains(&raw) {
+        Ok(raw)
+    } else {
+        Err(Error::bad_input("discoveryThreshold", "must be between 1 and 100"))
+    }
 }
 
 /// Languages reports and digests can be written in.
@@ -95,6 +110,9 @@ pub async fn create(services: &Services, actor: &Actor, input: NewBrand) -> Resu
         handles: Set(Handles(handles(input.handles)?)),
         time_zone: Set(validate::time_zone("timeZone", &input.time_zone)?),
         language: Set(language(input.language.as_deref().unwrap_or("en"))?),
+        discovery_threshold: Set(discovery_threshold(
+            input.discovery_threshold.unwrap_or(DEFAULT_DISCOVERY_THRESHOLD),
+        )?),
         created_at: Set(at),
         updated_at: Set(at),
     };
@@ -131,6 +149,9 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: BrandPa
     }
     if let Some(lang) = patch.language {
         model.language = Set(language(&lang)?);
+    }
+    if let Some(threshold) = patch.discovery_threshold {
+        model.discovery_threshold = Set(discovery_threshold(threshold)?);
     }
     model.updated_at = Set(now());
     Ok(model.update(&services.db).await?)

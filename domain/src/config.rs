@@ -27,7 +27,8 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// `VIGIE_MAIL_FROM`, the default sender address.
     pub mail_from: String,
-    /// `VIGIE_ALLOW_PRIVATE_WEBHOOKS`: let webhooks reach private addresses (tests only).
+    /// `VIGIE_ALLOW_PRIVATE_WEBHOOKS`: let outgoing requests (collectors, webhooks) reach
+    /// loopback and private addresses (tests only).
     pub allow_private_webhooks: bool,
     /// `VIGIE_DEMO`: seed the demo agency at start-up (default: on in the embedded mode).
     pub demo: bool,

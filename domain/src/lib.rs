@@ -15,15 +15,21 @@ pub mod db;
 pub mod demo;
 pub mod entities;
 pub mod error;
+pub mod events;
 pub mod health;
+pub mod influencers;
 pub mod jobs;
 pub mod mail;
 pub mod members;
 pub mod mentions;
 pub mod network;
+pub mod outbound;
 pub mod pagination;
 pub mod queue;
 pub mod runtime;
+pub mod scoring;
+pub mod sources;
+pub mod text;
 pub mod validate;
 
 use std::sync::Arc;
@@ -44,6 +50,8 @@ pub struct Services {
     pub queue: Arc<dyn queue::Queue>,
     /// Counters of the job runtime running in this process, if any.
     pub job_metrics: Arc<jobs::metrics::JobMetrics>,
+    /// Outgoing HTTP (collectors), guarded against private addresses.
+    pub http: outbound::Http,
 }
 
 impl Services {
@@ -71,7 +79,8 @@ impl Services {
     ) -> Result<Self> {
         let tokens = auth::tokens::TokenKeys::new(&config.jwt_secret, config.access_token_ttl);
         let mailer = mail::Mailer::new(&config)?;
-        Ok(Services { db, config, tokens, mailer, queue, job_metrics: Default::default() })
+        let http = outbound::Http::new(config.allow_private_webhooks)?;
+        Ok(Services { db, config, tokens, mailer, queue, job_metrics: Default::default(), http })
     }
 }
 

@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod builder;
 mod m20261127_000001_foundation;
 mod m20261127_000002_unique_source_target;
+mod m20261127_000003_scoring;
 
 /// The ordered list of Vigie migrations.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_foundation::Migration),
             Box::new(m20261127_000002_unique_source_target::Migration),
+            Box::new(m20261127_000003_scoring::Migration),
         ]
     }
 }

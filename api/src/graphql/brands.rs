@@ -78,6 +78,10 @@ impl Brand {
     async fn language(&self) -> &str {
         &self.0.language
     }
+    /// Influence score at which an author is announced as discovered (`influencer.discovered`).
+    async fn discovery_threshold(&self) -> i32 {
+        self.0.discovery_threshold
+    }
     /// The values the brand declares.
     async fn values(&self, ctx: &Context<'_>) -> Result<Vec<BrandValue>> {
         let values = loader(ctx).load_one(ValuesOfBrand(self.0.id)).await?.unwrap_or_default();
@@ -133,6 +137,8 @@ pub struct CreateBrandInput {
     time_zone: String,
     /// `en` (default) or `fr`.
     language: Option<String>,
+    /// Influence score (1–100, default 60) at which an author is announced as discovered.
+    discovery_threshold: Option<i32>,
 }
 
 /// Changes to a brand; omitted fields are unchanged.
@@ -146,6 +152,7 @@ pub struct UpdateBrandInput {
     handles: Option<Vec<BrandHandle>>,
     time_zone: Option<String>,
     language: Option<String>,
+    discovery_threshold: Option<i32>,
 }
 
 /// A new brand value.
@@ -215,6 +222,7 @@ impl BrandMutation {
                 handles: input.handles.into_iter().map(Into::into).collect(),
                 time_zone: input.time_zone,
                 language: input.language,
+                discovery_threshold: input.discovery_threshold,
             },
         )
         .await?;
@@ -230,6 +238,7 @@ impl BrandMutation {
             handles: input.handles.map(|list| list.into_iter().map(Into::into).collect()),
             time_zone: input.time_zone,
             language: input.language,
+            discovery_threshold: input.discovery_threshold,
         };
         Ok(Brand(brands::update(services(ctx), actor(ctx)?, uuid("id", &input.id)?, patch).await?))
     }

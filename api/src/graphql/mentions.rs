@@ -1,13 +1,13 @@
 //! Mentions of a brand and their authors.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use vigie_domain::entities::{author, mention};
-use vigie_domain::mentions::{self, MentionFilter};
+use vigie_domain::mentions::{self, MentionFilter, SentimentClass};
 
-use super::brands::Network;
-use super::loaders::AuthorKey;
+use super::brands::{BrandValue, Network};
+use super::loaders::{AuthorKey, ValuesOfBrand};
 use super::pagination::{self, MentionCursor, uuid};
 use super::{actor, loader, services};
 use async_graphql::connection::CursorType;
@@ -29,6 +29,11 @@ impl Author {
     async fn display_name(&self) -> Option<&str> {
         self.0.display_name.as_deref()
     }
+    async fn profile_url(&self) -> Option<&str> {
+        self.0.profile_url.as_deref()
+    }
+    /// As the network itself last reported it (0 when no collector has read it yet);
+    /// what a pushing tool claims is on each mention (`authorFollowers`).
     async fn followers(&self) -> i64 {
         self.0.followers
     }
@@ -38,6 +43,25 @@ impl Author {
     async fn verified(&self) -> bool {
         self.0.verified
     }
+}
+
+/// How fast a solicitation needs an answer.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "vigie_domain::scoring::Priority")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+/// Sentiment classes: scores under -0.1 are negative, over 0.1 positive.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "vigie_domain::mentions::SentimentClass")]
+pub enum Sentiment {
+    Positive,
+    Neutral,
+    Negative,
 }
 
 /// Engagement counts as the network reported them.
@@ -88,6 +112,30 @@ impl Mention {
     async fn sentiment(&self) -> Option<f64> {
         self.0.sentiment
     }
+    /// When scoring ran; null while it is pending.
+    async fn scored_at(&self) -> Option<DateTime<Utc>> {
+        self.0.scored_at
+    }
+    /// Addresses the brand (reply, direct message, handle) and asks or complains.
+    async fn is_solicitation(&self) -> bool {
+        self.0.is_solicitation
+    }
+    /// Set for solicitations, from the author's tier and the sentiment.
+    async fn solicitation_priority(&self) -> Option<Priority> {
+        self.0.solicitation_priority.as_deref().and_then(vigie_domain::scoring::Priority::parse).map(Into::into)
+    }
+    /// The brand values the mention touches (by their keywords, accents and case ignored).
+    async fn values(&self, ctx: &Context<'_>) -> Result<Vec<BrandValue>> {
+        if self.0.value_tags.0.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values = loader(ctx).load_one(ValuesOfBrand(self.0.brand_id)).await?.unwrap_or_default();
+        Ok(values.into_iter().filter(|v| self.0.value_tags.0.contains(&v.id)).map(BrandValue).collect())
+    }
+    /// The author's follower count as this mention came with it.
+    async fn author_followers(&self) -> Option<i64> {
+        self.0.author_followers
+    }
     async fn metrics(&self) -> MentionMetrics {
         MentionMetrics { likes: self.0.likes, shares: self.0.shares, replies: self.0.replies, views: self.0.views }
     }
@@ -114,6 +162,15 @@ pub struct MentionFilterInput {
     since: Option<DateTime<Utc>>,
     /// Published before.
     until: Option<DateTime<Utc>>,
+    /// Words that must all occur, accents and case ignored (full-text on PostgreSQL).
+    search: Option<String>,
+    sentiment: Option<Sentiment>,
+    /// Only solicitations (true) or only the rest (false).
+    solicitation: Option<bool>,
+    /// Only mentions touching this brand value.
+    value_id: Option<ID>,
+    /// Only mentions by this author.
+    author_id: Option<ID>,
 }
 
 #[derive(Default)]
@@ -138,6 +195,11 @@ impl MentionQuery {
             network: filter.network.map(Into::into),
             published_after: filter.since,
             published_before: filter.until,
+            search: filter.search,
+            sentiment: filter.sentiment.map(SentimentClass::from),
+            solicitation: filter.solicitation,
+            value_id: filter.value_id.as_ref().map(|id| uuid("valueId", id)).transpose()?,
+            author_id: filter.author_id.as_ref().map(|id| uuid("authorId", id)).transpose()?,
         };
         let page =
             mentions::list(services(ctx), actor(ctx)?, uuid("brandId", &brand_id)?, filter, first, after).await?;

@@ -7,11 +7,13 @@ mod api_keys;
 mod auth;
 mod brands;
 pub mod errors;
+mod influencers;
 mod loaders;
 mod members;
 mod mentions;
 mod pagination;
 mod queue;
+mod sources;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema, SchemaBuilder};
@@ -33,6 +35,8 @@ pub struct Query(
     brands::BrandQuery,
     members::MemberQuery,
     mentions::MentionQuery,
+    influencers::InfluencerQuery,
+    sources::SourceQuery,
     api_keys::ApiKeyQuery,
     queue::QueueQuery,
 );
@@ -45,6 +49,7 @@ pub struct Mutation(
     brands::BrandMutation,
     members::MemberMutation,
     api_keys::ApiKeyMutation,
+    sources::SourceMutation,
     queue::QueueMutation,
 );
 

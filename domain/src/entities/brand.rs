@@ -18,6 +18,8 @@ pub struct Model {
     pub time_zone: String,
     /// Language of reports and digests (`en` or `fr`).
     pub language: String,
+    /// The influence score (0–100) at which an author is announced as discovered.
+    pub discovery_threshold: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,5 +1,5 @@
 //! Something published about a brand.
-use super::StringList;
+use super::UuidList;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -26,13 +26,21 @@ pub struct Model {
     pub shares: i64,
     pub replies: i64,
     pub views: i64,
-    /// Names of the brand values the mention touches, once scored.
+    /// Ids of the brand values the mention touches, once scored.
     #[sea_orm(column_type = "JsonBinary")]
-    pub value_tags: StringList,
+    pub value_tags: UuidList,
+    /// Addresses the brand and asks or complains, once scored.
     pub is_solicitation: bool,
     pub in_reply_to: Option<String>,
     pub is_direct: bool,
     pub scored_at: Option<DateTimeUtc>,
+    /// The author's follower count as the mention came with it (collector or pusher);
+    /// kept here because authors are shared by every tenant.
+    pub author_followers: Option<i64>,
+    /// The text folded for search (lower case, no accents).
+    pub search_text: String,
+    /// `low`, `normal`, `high` or `urgent` for a solicitation.
+    pub solicitation_priority: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

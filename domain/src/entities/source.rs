@@ -14,6 +14,8 @@ pub struct Model {
     /// `feed`, `hashtag`, `search`, `account` or `ingest`.
     pub kind: String,
     pub target: String,
+    /// The instance or API base URL (Mastodon instance, Bluesky AppView); none for feeds.
+    pub endpoint: Option<String>,
     pub poll_interval_secs: i32,
     pub enabled: bool,
     #[sea_orm(column_type = "JsonBinary", nullable)]

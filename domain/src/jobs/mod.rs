@@ -65,6 +65,8 @@ impl Registry {
     pub fn standard() -> Self {
         let mut registry = Registry::default();
         crate::mail::register_jobs(&mut registry);
+        crate::scoring::job::register_jobs(&mut registry);
+        crate::sources::register_jobs(&mut registry);
         registry
     }
 

@@ -5,15 +5,14 @@
 //! their counters.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::{network_name, relevance};
+use super::network_name;
+use super::store::{self, NewAuthor, NewMention, Provenance};
 use crate::api_keys::KeyPrincipal;
-use crate::entities::{StringList, author, brand, mention, source};
+use crate::entities::{brand, source};
 use crate::{Error, Network, Result, Services, new_id, now};
 
 /// Items accepted in one request.
@@ -170,6 +169,7 @@ async fn ingest_source(db: &impl ConnectionTrait, brand: &brand::Model) -> Resul
         network: Set(network_name(Network::Other)),
         kind: Set("ingest".into()),
         target: Set("http-ingest".into()),
+        endpoint: Set(None),
         poll_interval_secs: Set(0),
         enabled: Set(true),
         cursor: Set(None),
@@ -224,112 +224,39 @@ pub async fn ingest(services: &Services, key: &KeyPrincipal, brand_id: Option<Uu
 }
 
 async fn store(services: &Services, brand: &brand::Model, items: Vec<(usize, Valid)>) -> Result<()> {
-    let txn = crate::db::begin_write(&services.db).await?;
-    let source = ingest_source(&txn, brand).await?;
-    let at = now();
-
-    // Authors first: upserted on (network, handle), then read back for their ids.
-    let mut authors: HashMap<(String, String), author::ActiveModel> = HashMap::new();
-    for (_, v) in &items {
-        let a = &v.item.author;
-        authors.insert(
-            (network_name(v.item.network), v.handle.clone()),
-            author::ActiveModel {
-                id: Set(new_id()),
-                network: Set(network_name(v.item.network)),
-                handle: Set(v.handle.clone()),
-                display_name: Set(a.display_name.clone()),
-                profile_url: Set(None),
-                bio: Set(None),
-                followers: Set(a.followers),
-                following: Set(a.following),
-                posts_count: Set(None),
-                verified: Set(a.verified),
-                created_at: Set(at),
-                updated_at: Set(at),
+    let source = {
+        let txn = crate::db::begin_write(&services.db).await?;
+        let source = ingest_source(&txn, brand).await?;
+        txn.commit().await?;
+        source
+    };
+    let mentions = items
+        .into_iter()
+        .map(|(_, v)| NewMention {
+            external_id: v.item.external_id.trim().to_owned(),
+            network: network_name(v.item.network),
+            url: v.item.url,
+            text: v.item.text,
+            lang: v.item.lang,
+            published_at: v.published_at,
+            author: NewAuthor {
+                handle: v.handle,
+                display_name: v.item.author.display_name,
+                profile_url: None,
+                // What a tenant claims stays on its own mentions: see `store`.
+                followers: Some(v.item.author.followers),
+                following: Some(v.item.author.following),
+                verified: v.item.author.verified,
             },
-        );
-    }
-    let keys: Vec<(String, String)> = authors.keys().cloned().collect();
-    author::Entity::insert_many(authors.into_values())
-        .on_conflict(
-            OnConflict::columns([author::Column::Network, author::Column::Handle])
-                .update_columns([
-                    author::Column::DisplayName,
-                    author::Column::Followers,
-                    author::Column::Following,
-                    author::Column::Verified,
-                    author::Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-    let mut author_ids: HashMap<(String, String), Uuid> = HashMap::new();
-    let mut by_network: HashMap<String, Vec<String>> = HashMap::new();
-    for (network, handle) in keys {
-        by_network.entry(network).or_default().push(handle);
-    }
-    for (network, handles) in by_network {
-        let found = author::Entity::find()
-            .filter(author::Column::Network.eq(&network))
-            .filter(author::Column::Handle.is_in(handles))
-            .all(&txn)
-            .await?;
-        author_ids.extend(found.into_iter().map(|a| ((a.network, a.handle), a.id)));
-    }
-
-    let mentions = items.into_iter().map(|(_, v)| {
-        let addressed = v.item.direct || v.item.in_reply_to.is_some();
-        let network = network_name(v.item.network);
-        mention::ActiveModel {
-            id: Set(new_id()),
-            agency_id: Set(brand.agency_id),
-            brand_id: Set(brand.id),
-            source_id: Set(source.id),
-            external_id: Set(v.item.external_id.trim().to_owned()),
-            author_id: Set(author_ids.get(&(network.clone(), v.handle.clone())).copied()),
-            network: Set(network),
-            url: Set(v.item.url),
-            relevance: Set(Some(relevance::score(brand, &v.item.text, addressed))),
-            text: Set(v.item.text),
-            lang: Set(v.item.lang),
-            published_at: Set(v.published_at),
-            collected_at: Set(at),
-            sentiment: Set(None),
-            likes: Set(v.item.metrics.likes),
-            shares: Set(v.item.metrics.shares),
-            replies: Set(v.item.metrics.replies),
-            views: Set(v.item.metrics.views),
-            value_tags: Set(StringList::default()),
-            is_solicitation: Set(false),
-            in_reply_to: Set(v.item.in_reply_to),
-            is_direct: Set(v.item.direct),
-            scored_at: Set(None),
-        }
-    });
-    mention::Entity::insert_many(mentions)
-        .on_conflict(
-            OnConflict::columns([mention::Column::SourceId, mention::Column::ExternalId])
-                .update_columns([
-                    mention::Column::AuthorId,
-                    mention::Column::Url,
-                    mention::Column::Text,
-                    mention::Column::Lang,
-                    mention::Column::PublishedAt,
-                    mention::Column::Relevance,
-                    mention::Column::Likes,
-                    mention::Column::Shares,
-                    mention::Column::Replies,
-                    mention::Column::Views,
-                    mention::Column::InReplyTo,
-                    mention::Column::IsDirect,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-    txn.commit().await?;
+            likes: v.item.metrics.likes,
+            shares: v.item.metrics.shares,
+            replies: v.item.metrics.replies,
+            views: v.item.metrics.views,
+            in_reply_to: v.item.in_reply_to,
+            direct: v.item.direct,
+        })
+        .collect();
+    store::store(services, brand, &source, mentions, Provenance::Pushed).await?;
     Ok(())
 }
 

@@ -1,13 +1,14 @@
-//! Mentions of a brand: pushed through HTTP ingest today (collectors come next), stored
-//! once per (source, external id), listed newest first with filters and keyset
-//! pagination.
+//! Mentions of a brand: collected from sources or pushed through HTTP ingest, stored
+//! once per (source, external id), listed newest first with filters, full-text search
+//! and keyset pagination.
 
 pub mod ingest;
 pub mod relevance;
+pub mod store;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Condition;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, SimpleExpr};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -21,6 +22,46 @@ pub struct MentionFilter {
     pub network: Option<Network>,
     pub published_after: Option<DateTime<Utc>>,
     pub published_before: Option<DateTime<Utc>>,
+    /// Words that must all occur (accents and case ignored): full-text search on
+    /// PostgreSQL, substring search on SQLite.
+    pub search: Option<String>,
+    pub sentiment: Option<SentimentClass>,
+    pub solicitation: Option<bool>,
+    /// Mentions that touch this brand value.
+    pub value_id: Option<Uuid>,
+    pub author_id: Option<Uuid>,
+}
+
+/// Sentiment classes for filtering: scores under -0.1 are negative, over 0.1 positive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SentimentClass {
+    Positive,
+    Neutral,
+    Negative,
+}
+
+/// The score under which a mention counts as negative (and its opposite, positive).
+pub const NEUTRAL_BAND: f64 = 0.1;
+
+fn search_condition(backend: DatabaseBackend, query: &str) -> Result<Option<SimpleExpr>> {
+    let words = crate::text::words(query);
+    if query.chars().count() > 200 {
+        return Err(crate::Error::bad_input("search", "at most 200 characters"));
+    }
+    if words.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(match backend {
+        DatabaseBackend::Postgres => Expr::cust_with_values(
+            "to_tsvector('simple', search_text) @@ plainto_tsquery('simple', $1)",
+            [words.join(" ")],
+        ),
+        _ => words
+            .into_iter()
+            .map(|w| mention::Column::SearchText.like(format!("%{}%", w)))
+            .reduce(|a, b| a.and(b))
+            .unwrap_or_else(|| Expr::val(true).into()),
+    }))
 }
 
 /// The network's stored name.
@@ -65,6 +106,28 @@ pub async fn list(
     }
     if let Some(until) = filter.published_before {
         select = select.filter(mention::Column::PublishedAt.lt(until));
+    }
+    if let Some(condition) =
+        filter.search.as_deref().map(|q| search_condition(services.db.get_database_backend(), q)).transpose()?.flatten()
+    {
+        select = select.filter(condition);
+    }
+    select = match filter.sentiment {
+        Some(SentimentClass::Positive) => select.filter(mention::Column::Sentiment.gte(NEUTRAL_BAND)),
+        Some(SentimentClass::Negative) => select.filter(mention::Column::Sentiment.lte(-NEUTRAL_BAND)),
+        Some(SentimentClass::Neutral) => select.filter(mention::Column::Sentiment.between(-NEUTRAL_BAND, NEUTRAL_BAND)),
+        None => select,
+    };
+    if let Some(solicitation) = filter.solicitation {
+        select = select.filter(mention::Column::IsSolicitation.eq(solicitation));
+    }
+    if let Some(value_id) = filter.value_id {
+        // Value ids are UUIDs, so a substring of the JSON list cannot match by accident.
+        select = select
+            .filter(Expr::expr(Expr::col(mention::Column::ValueTags).cast_as("TEXT")).like(format!("%{value_id}%")));
+    }
+    if let Some(author_id) = filter.author_id {
+        select = select.filter(mention::Column::AuthorId.eq(author_id));
     }
     if let Some(cursor) = after {
         select = select.filter(

@@ -2,27 +2,8 @@
 //! its name and tracked keywords (0.6), its handles, or a reply or direct message to it
 //! (0.3), and its sector (0.1). Matching ignores case and accents.
 
-use unicode_normalization::UnicodeNormalization;
-
 use crate::entities::brand;
-
-/// Lower-cases and strips accents (`Écologie` → `ecologie`).
-pub fn fold(text: &str) -> String {
-    text.nfd().filter(|c| !('\u{0300}'..='\u{036f}').contains(c)).flat_map(char::to_lowercase).collect()
-}
-
-/// Whether `needle` (folded) occurs in `haystack` (folded) as whole words.
-fn contains_words(haystack: &str, needle: &str) -> bool {
-    if needle.is_empty() {
-        return false;
-    }
-    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
-    haystack.match_indices(needle).any(|(at, _)| {
-        let before = haystack[..at].chars().next_back();
-        let after = haystack[at + needle.len()..].chars().next();
-        !word(before) && !word(after)
-    })
-}
+use crate::text::{contains_words, fold};
 
 /// The relevance of `text` to `brand`; `addressed` is a reply or direct message to it.
 pub fn score(brand: &brand::Model, text: &str, addressed: bool) -> f64 {
@@ -56,14 +37,14 @@ mod tests {
             handles: Handles(vec![Handle { network: crate::Network::X, handle: "verdure_fr".into() }]),
             time_zone: "Europe/Paris".into(),
             language: "fr".into(),
+            discovery_threshold: 60,
             created_at: crate::now(),
             updated_at: crate::now(),
         }
     }
 
     #[test]
-    fn folds_and_scores() {
-        assert_eq!(fold("Écologie ZÉRO"), "ecologie zero");
+    fn scores() {
         let b = brand();
         assert_eq!(score(&b, "J'adore VERDURE !", false), 0.6);
         assert_eq!(score(&b, "@verdure_fr le zero dechet en cosmetique", false), 1.0);

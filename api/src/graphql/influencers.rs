@@ -1,0 +1,174 @@
+//! A brand's influencers, ranked, with the components of their scores.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use vigie_domain::entities::brand_influencer;
+use vigie_domain::influencers::{self, InfluencerFilter, InfluencerOrder};
+use vigie_domain::scoring::influence::Components;
+
+use super::loaders::AuthorKey;
+use super::mentions::Author;
+use super::pagination::{self, Cursor, uuid};
+use super::{actor, loader, services};
+
+/// Audience size: nano < 10k ≤ micro < 100k ≤ mid < 500k ≤ macro < 1M ≤ mega.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "vigie_domain::scoring::Tier")]
+pub enum Tier {
+    Nano,
+    Micro,
+    Mid,
+    Macro,
+    Mega,
+}
+
+/// Where an author stands toward the brand, from the mean sentiment of its mentions.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "vigie_domain::scoring::Stance")]
+pub enum Stance {
+    Advocate,
+    Neutral,
+    Detractor,
+}
+
+/// Orders of the influencer list, all descending.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+#[graphql(remote = "vigie_domain::influencers::InfluencerOrder")]
+pub enum InfluencerOrderBy {
+    #[default]
+    Score,
+    LastSeen,
+    MentionCount,
+}
+
+/// What an influence score is made of: `score = 0.35 reach + 0.25 engagement +
+/// 0.2 relevance + 0.2 activity − authenticityPenalty`, each component 0–100.
+#[derive(SimpleObject)]
+pub struct ScoreBreakdown {
+    /// Followers used for reach and tier.
+    followers: i64,
+    /// `log10(followers + 1)` scaled so that 10 million followers give 100.
+    reach: f64,
+    /// Mean interactions per follower of the author's posts about the brand.
+    engagement_rate: f64,
+    /// The median engagement rate of the author's tier.
+    tier_median_engagement: f64,
+    /// 50 at the tier median, 100 at twice it.
+    engagement: f64,
+    /// Mean relevance of the posts to the brand, 0–100.
+    relevance: f64,
+    /// From the posts of the last 90 days (1: 25, 3: 50, 15: 100).
+    activity: f64,
+    recent_mentions: i64,
+    /// Points taken off for signs of bought audience or engagement.
+    authenticity_penalty: f64,
+    /// Why points were taken off.
+    penalties: Vec<String>,
+    /// Mean sentiment of the posts, which gives the stance.
+    mean_sentiment: f64,
+}
+
+impl From<Components> for ScoreBreakdown {
+    fn from(c: Components) -> Self {
+        ScoreBreakdown {
+            followers: c.followers,
+            reach: c.reach,
+            engagement_rate: c.engagement_rate,
+            tier_median_engagement: c.tier_median_engagement,
+            engagement: c.engagement,
+            relevance: c.relevance,
+            activity: c.activity,
+            recent_mentions: c.recent_mentions,
+            authenticity_penalty: c.authenticity_penalty,
+            penalties: c.penalties,
+            mean_sentiment: c.mean_sentiment,
+        }
+    }
+}
+
+/// An author who talks about a brand, as the brand sees it.
+pub struct Influencer(pub brand_influencer::Model);
+
+#[Object]
+impl Influencer {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn brand_id(&self) -> ID {
+        ID(self.0.brand_id.to_string())
+    }
+    async fn author(&self, ctx: &Context<'_>) -> Result<Option<Author>> {
+        Ok(loader(ctx).load_one(AuthorKey(self.0.author_id)).await?.map(Author))
+    }
+    /// Influence, 0–100.
+    async fn score(&self) -> f64 {
+        self.0.score
+    }
+    async fn score_breakdown(&self) -> Result<ScoreBreakdown> {
+        let components: Components = serde_json::from_value(self.0.components.clone())
+            .map_err(|e| vigie_domain::Error::Internal(format!("stored score components: {e}")))?;
+        Ok(components.into())
+    }
+    async fn tier(&self) -> Option<Tier> {
+        parse::<vigie_domain::scoring::Tier, _>(&self.0.tier)
+    }
+    async fn stance(&self) -> Option<Stance> {
+        parse::<vigie_domain::scoring::Stance, _>(&self.0.stance)
+    }
+    async fn mention_count(&self) -> i32 {
+        self.0.mention_count
+    }
+    async fn first_seen_at(&self) -> DateTime<Utc> {
+        self.0.first_seen_at
+    }
+    async fn last_seen_at(&self) -> DateTime<Utc> {
+        self.0.last_seen_at
+    }
+    /// When the score first reached the brand's discovery threshold.
+    async fn discovered_at(&self) -> Option<DateTime<Utc>> {
+        self.0.discovered_at
+    }
+    async fn relationship_status(&self) -> &str {
+        &self.0.relationship_status
+    }
+}
+
+/// Reads a stored snake_case name into a domain enum and then its GraphQL mirror.
+fn parse<D: serde::de::DeserializeOwned, G: From<D>>(name: &str) -> Option<G> {
+    serde_json::from_value::<D>(serde_json::Value::String(name.to_owned())).ok().map(Into::into)
+}
+
+#[derive(Default)]
+pub struct InfluencerQuery;
+
+#[Object]
+impl InfluencerQuery {
+    /// The authors who talk about a brand, most influential first (or by `orderBy`).
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "pagination::complexity(child_complexity, first)")]
+    async fn influencers(
+        &self,
+        ctx: &Context<'_>,
+        brand_id: ID,
+        tier: Option<Tier>,
+        stance: Option<Stance>,
+        #[graphql(validator(minimum = 0, maximum = 100))] min_score: Option<f64>,
+        #[graphql(default)] order_by: InfluencerOrderBy,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<Cursor, Influencer>> {
+        let had_cursor = after.is_some();
+        let filter = InfluencerFilter { tier: tier.map(Into::into), stance: stance.map(Into::into), min_score };
+        let page = influencers::list(
+            services(ctx),
+            actor(ctx)?,
+            uuid("brandId", &brand_id)?,
+            filter,
+            InfluencerOrder::from(order_by),
+            pagination::request(first, after)?,
+        )
+        .await?;
+        Ok(pagination::connection(page, had_cursor, |i| Cursor(i.id), Influencer))
+    }
+}

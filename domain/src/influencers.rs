@@ -1,0 +1,272 @@
+//! Influencers: for each brand, the authors who talk about it, ranked by an explainable
+//! influence score (see [`crate::scoring::influence`]). Scores are refreshed for the
+//! authors of each newly scored batch and for every author nightly (activity decays).
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Condition, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+use crate::entities::{StringList, author, brand, brand_influencer, mention};
+use crate::pagination::{self, Page, PageRequest};
+use crate::scoring::influence::{self, Post, Profile, Stance, Tier};
+use crate::{Actor, Error, Result, Services, brands, events, new_id, now};
+
+/// Filters of [`list`].
+#[derive(Default)]
+pub struct InfluencerFilter {
+    pub tier: Option<Tier>,
+    pub stance: Option<Stance>,
+    pub min_score: Option<f64>,
+}
+
+/// Orders of [`list`], all descending (ties broken by id).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InfluencerOrder {
+    #[default]
+    Score,
+    LastSeen,
+    MentionCount,
+}
+
+/// A brand's influencers, keyset-paginated in `order`. The cursor is the id of the last
+/// row seen; its sort key is read back, so cursors stay opaque and typed.
+pub async fn list(
+    services: &Services,
+    actor: &Actor,
+    brand_id: Uuid,
+    filter: InfluencerFilter,
+    order: InfluencerOrder,
+    page: PageRequest,
+) -> Result<Page<brand_influencer::Model>> {
+    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let scoped = || {
+        brand_influencer::Entity::find()
+            .filter(brand_influencer::Column::AgencyId.eq(actor.agency_id))
+            .filter(brand_influencer::Column::BrandId.eq(brand.id))
+    };
+    let mut select = scoped();
+    if let Some(tier) = filter.tier {
+        select = select.filter(brand_influencer::Column::Tier.eq(tier.as_str()));
+    }
+    if let Some(stance) = filter.stance {
+        select = select.filter(brand_influencer::Column::Stance.eq(stance.as_str()));
+    }
+    if let Some(min) = filter.min_score {
+        select = select.filter(brand_influencer::Column::Score.gte(min));
+    }
+    let column = match order {
+        InfluencerOrder::Score => brand_influencer::Column::Score,
+        InfluencerOrder::LastSeen => brand_influencer::Column::LastSeenAt,
+        InfluencerOrder::MentionCount => brand_influencer::Column::MentionCount,
+    };
+    if let Some(after) = page.after {
+        let last = scoped()
+            .filter(brand_influencer::Column::Id.eq(after))
+            .one(&services.db)
+            .await?
+            .ok_or_else(|| Error::bad_input("after", "this cursor's influencer no longer exists"))?;
+        let key: sea_orm::Value = match order {
+            InfluencerOrder::Score => last.score.into(),
+            InfluencerOrder::LastSeen => last.last_seen_at.into(),
+            InfluencerOrder::MentionCount => last.mention_count.into(),
+        };
+        select = select.filter(
+            Condition::any()
+                .add(column.lt(key.clone()))
+                .add(Condition::all().add(column.eq(key)).add(brand_influencer::Column::Id.lt(after))),
+        );
+    }
+    let rows = select
+        .order_by_desc(column)
+        .order_by_desc(brand_influencer::Column::Id)
+        .limit(page.first + 1)
+        .all(&services.db)
+        .await?;
+    Ok(pagination::page_of(rows, page))
+}
+
+#[derive(FromQueryResult)]
+struct PostRow {
+    author_id: Option<Uuid>,
+    published_at: DateTime<Utc>,
+    sentiment: Option<f64>,
+    relevance: Option<f64>,
+    likes: i64,
+    shares: i64,
+    replies: i64,
+    author_followers: Option<i64>,
+}
+
+/// Recomputes the influence of `author_ids` for `brand` from the brand's mentions, in
+/// the caller's transaction, and records `influencer.discovered` for those whose score
+/// reached the brand's threshold for the first time.
+pub async fn refresh(db: &impl ConnectionTrait, brand: &brand::Model, author_ids: &[Uuid]) -> Result<usize> {
+    if author_ids.is_empty() {
+        return Ok(0);
+    }
+    let rows = mention::Entity::find()
+        .select_only()
+        .columns([
+            mention::Column::AuthorId,
+            mention::Column::PublishedAt,
+            mention::Column::Sentiment,
+            mention::Column::Relevance,
+            mention::Column::Likes,
+            mention::Column::Shares,
+            mention::Column::Replies,
+            mention::Column::AuthorFollowers,
+        ])
+        .filter(mention::Column::BrandId.eq(brand.id))
+        .filter(mention::Column::AuthorId.is_in(author_ids.iter().copied()))
+        .into_model::<PostRow>()
+        .all(db)
+        .await?;
+    let mut posts: HashMap<Uuid, Vec<Post>> = HashMap::new();
+    for row in rows {
+        let Some(author_id) = row.author_id else { continue };
+        posts.entry(author_id).or_default().push(Post {
+            published_at: row.published_at,
+            sentiment: row.sentiment,
+            relevance: row.relevance.unwrap_or(0.0),
+            interactions: row.likes + row.shares + row.replies,
+            followers: row.author_followers,
+        });
+    }
+    let profiles: HashMap<Uuid, author::Model> = author::Entity::find()
+        .filter(author::Column::Id.is_in(posts.keys().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect();
+
+    let at = now();
+    let mut scored = Vec::new();
+    for (author_id, posts) in &posts {
+        let profile = profiles
+            .get(author_id)
+            .map(|a| Profile { followers: a.followers, following: a.following, verified: a.verified })
+            .unwrap_or_default();
+        let Some(result) = influence::score(profile, posts, at) else { continue };
+        scored.push((*author_id, result));
+    }
+    let count = scored.len();
+    for chunk in scored.chunks(200) {
+        let models = chunk.iter().map(|(author_id, r)| brand_influencer::ActiveModel {
+            id: Set(new_id()),
+            agency_id: Set(brand.agency_id),
+            brand_id: Set(brand.id),
+            author_id: Set(*author_id),
+            score: Set(r.score),
+            components: Set(serde_json::to_value(&r.components).unwrap_or_default()),
+            tier: Set(r.tier.as_str().to_owned()),
+            stance: Set(r.stance.as_str().to_owned()),
+            relationship_status: Set("discovered".to_owned()),
+            owner_membership_id: Set(None),
+            tags: Set(StringList::default()),
+            notes: Set(None),
+            mention_count: Set(i32::try_from(r.mention_count).unwrap_or(i32::MAX)),
+            contact_cadence_days: Set(None),
+            next_contact_due_at: Set(None),
+            first_seen_at: Set(r.first_seen),
+            last_seen_at: Set(r.last_seen),
+            created_at: Set(at),
+            updated_at: Set(at),
+            discovered_at: Set(None),
+        });
+        brand_influencer::Entity::insert_many(models)
+            .on_conflict(
+                OnConflict::columns([brand_influencer::Column::BrandId, brand_influencer::Column::AuthorId])
+                    .update_columns([
+                        brand_influencer::Column::Score,
+                        brand_influencer::Column::Components,
+                        brand_influencer::Column::Tier,
+                        brand_influencer::Column::Stance,
+                        brand_influencer::Column::MentionCount,
+                        brand_influencer::Column::FirstSeenAt,
+                        brand_influencer::Column::LastSeenAt,
+                        brand_influencer::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    announce_discoveries(db, brand, author_ids).await?;
+    Ok(count)
+}
+
+/// Marks the influencers that reached the threshold and were never announced, and
+/// records one `influencer.discovered` event each. The conditional update makes the
+/// announcement happen once even when two jobs refresh the same author.
+async fn announce_discoveries(db: &impl ConnectionTrait, brand: &brand::Model, author_ids: &[Uuid]) -> Result<()> {
+    let crossed = brand_influencer::Entity::find()
+        .filter(brand_influencer::Column::BrandId.eq(brand.id))
+        .filter(brand_influencer::Column::AuthorId.is_in(author_ids.iter().copied()))
+        .filter(brand_influencer::Column::DiscoveredAt.is_null())
+        .filter(brand_influencer::Column::Score.gte(f64::from(brand.discovery_threshold)))
+        .all(db)
+        .await?;
+    for row in crossed {
+        let marked = brand_influencer::Entity::update_many()
+            .col_expr(brand_influencer::Column::DiscoveredAt, sea_orm::sea_query::Expr::value(now()))
+            .filter(brand_influencer::Column::Id.eq(row.id))
+            .filter(brand_influencer::Column::DiscoveredAt.is_null())
+            .exec(db)
+            .await?;
+        if marked.rows_affected == 1 {
+            let handle = author::Entity::find_by_id(row.author_id).one(db).await?.map(|a| (a.network, a.handle));
+            events::record(
+                db,
+                brand.agency_id,
+                Some(brand.id),
+                events::INFLUENCER_DISCOVERED,
+                serde_json::json!({
+                    "brandId": brand.id,
+                    "influencerId": row.id,
+                    "authorId": row.author_id,
+                    "network": handle.as_ref().map(|h| &h.0),
+                    "handle": handle.as_ref().map(|h| &h.1),
+                    "score": row.score,
+                    "threshold": brand.discovery_threshold,
+                    "tier": row.tier,
+                    "stance": row.stance,
+                    "components": row.components,
+                }),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Recomputes every influencer of a brand (the nightly pass), in chunks of authors.
+pub async fn rescore_brand(services: &Services, brand_id: Uuid) -> Result<usize> {
+    let Some(brand) = brand::Entity::find_by_id(brand_id).one(&services.db).await? else {
+        return Ok(0);
+    };
+    let mut after: Option<Uuid> = None;
+    let mut total = 0;
+    loop {
+        let mut select = mention::Entity::find()
+            .select_only()
+            .column(mention::Column::AuthorId)
+            .distinct()
+            .filter(mention::Column::BrandId.eq(brand.id))
+            .filter(mention::Column::AuthorId.is_not_null());
+        if let Some(after) = after {
+            select = select.filter(mention::Column::AuthorId.gt(after));
+        }
+        let ids: Vec<Uuid> =
+            select.order_by_asc(mention::Column::AuthorId).limit(500).into_tuple::<Uuid>().all(&services.db).await?;
+        let Some(last) = ids.last().copied() else { break };
+        let txn = crate::db::begin_write(&services.db).await?;
+        total += refresh(&txn, &brand, &ids).await?;
+        txn.commit().await?;
+        after = Some(last);
+    }
+    tracing::info!(brand_id = %brand.id, influencers = total, "influencers rescored");
+    Ok(total)
+}

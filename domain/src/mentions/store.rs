@@ -1,0 +1,235 @@
+//! Storing collected or pushed mentions: authors upserted on (network, handle), mentions
+//! upserted on (source, external id) in batches, then scoring enqueued.
+//!
+//! Authors are shared by every tenant. Only collectors, which read the network itself,
+//! update an author's profile and counts ([`Provenance::Collected`]); what a tenant
+//! pushes ([`Provenance::Pushed`]) creates a missing author with its handle and name
+//! only, and the follower count it claims stays on its own mentions
+//! (`mention.author_followers`), where only its own scores read it.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+use super::relevance;
+use crate::entities::{UuidList, author, brand, mention, source};
+use crate::scoring::job::score_soon;
+use crate::text::fold;
+use crate::{Result, Services, new_id, now};
+
+/// Rows per INSERT statement (well under PostgreSQL's 65,535 bind parameters).
+const CHUNK: usize = 500;
+
+/// Where mentions come from, which decides whether their author data is trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provenance {
+    /// Read from the network by a collector.
+    Collected,
+    /// Pushed by a tenant through HTTP ingest.
+    Pushed,
+}
+
+/// An author as a mention describes it.
+#[derive(Clone, Debug)]
+pub struct NewAuthor {
+    /// Lower case, without `@`.
+    pub handle: String,
+    pub display_name: Option<String>,
+    pub profile_url: Option<String>,
+    /// `None` when the source does not say (Bluesky search results).
+    pub followers: Option<i64>,
+    pub following: Option<i64>,
+    pub verified: bool,
+}
+
+/// A mention to store.
+#[derive(Clone, Debug)]
+pub struct NewMention {
+    pub external_id: String,
+    /// A [`crate::Network`] name.
+    pub network: String,
+    pub url: Option<String>,
+    pub text: String,
+    pub lang: Option<String>,
+    pub published_at: DateTime<Utc>,
+    pub author: NewAuthor,
+    pub likes: i64,
+    pub shares: i64,
+    pub replies: i64,
+    pub views: i64,
+    pub in_reply_to: Option<String>,
+    pub direct: bool,
+}
+
+/// Stores mentions of `brand` from `source` (later items with the same external id win)
+/// and asks for them to be scored. Returns how many were stored.
+pub async fn store(
+    services: &Services,
+    brand: &brand::Model,
+    source: &source::Model,
+    mut items: Vec<NewMention>,
+    provenance: Provenance,
+) -> Result<usize> {
+    // One row per external id: PostgreSQL refuses to upsert the same key twice in a statement.
+    let mut seen = std::collections::HashSet::new();
+    items.reverse();
+    items.retain(|m| seen.insert(m.external_id.clone()));
+    items.reverse();
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let txn = crate::db::begin_write(&services.db).await?;
+    let author_ids = upsert_authors(&txn, &items, provenance).await?;
+    let at = now();
+    let count = items.len();
+    let mut rows = items.into_iter().map(|m| {
+        let addressed = m.direct || m.in_reply_to.is_some();
+        mention::ActiveModel {
+            id: Set(new_id()),
+            agency_id: Set(brand.agency_id),
+            brand_id: Set(brand.id),
+            source_id: Set(source.id),
+            author_id: Set(author_ids.get(&(m.network.clone(), m.author.handle.clone())).copied()),
+            relevance: Set(Some(relevance::score(brand, &m.text, addressed))),
+            search_text: Set(fold(&m.text)),
+            external_id: Set(m.external_id),
+            network: Set(m.network),
+            url: Set(m.url),
+            text: Set(m.text),
+            lang: Set(m.lang),
+            published_at: Set(m.published_at),
+            collected_at: Set(at),
+            sentiment: Set(None),
+            likes: Set(m.likes),
+            shares: Set(m.shares),
+            replies: Set(m.replies),
+            views: Set(m.views),
+            value_tags: Set(UuidList::default()),
+            is_solicitation: Set(false),
+            solicitation_priority: Set(None),
+            in_reply_to: Set(m.in_reply_to),
+            is_direct: Set(m.direct),
+            scored_at: Set(None),
+            author_followers: Set(m.author.followers),
+        }
+    });
+    loop {
+        let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        // An update clears `scored_at` so the new text is scored again; `is_solicitation`
+        // keeps its old value until then, so a solicitation is announced only once.
+        mention::Entity::insert_many(chunk)
+            .on_conflict(
+                OnConflict::columns([mention::Column::SourceId, mention::Column::ExternalId])
+                    .update_columns([
+                        mention::Column::AuthorId,
+                        mention::Column::Url,
+                        mention::Column::Text,
+                        mention::Column::SearchText,
+                        mention::Column::Lang,
+                        mention::Column::PublishedAt,
+                        mention::Column::Relevance,
+                        mention::Column::Likes,
+                        mention::Column::Shares,
+                        mention::Column::Replies,
+                        mention::Column::Views,
+                        mention::Column::InReplyTo,
+                        mention::Column::IsDirect,
+                        mention::Column::AuthorFollowers,
+                        mention::Column::ScoredAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    score_soon(services, brand.agency_id, brand.id).await;
+    Ok(count)
+}
+
+/// Upserts the authors of `items` and returns their ids by (network, handle).
+async fn upsert_authors(
+    db: &impl ConnectionTrait,
+    items: &[NewMention],
+    provenance: Provenance,
+) -> Result<HashMap<(String, String), Uuid>> {
+    let at = now();
+    // Collected authors with counts update them; without counts (or pushed), only create.
+    let mut with_counts: HashMap<(String, String), author::ActiveModel> = HashMap::new();
+    let mut without_counts: HashMap<(String, String), author::ActiveModel> = HashMap::new();
+    for m in items {
+        let a = &m.author;
+        let trusted = provenance == Provenance::Collected;
+        let key = (m.network.clone(), a.handle.clone());
+        let counts = if trusted { a.followers } else { None };
+        let row = author::ActiveModel {
+            id: Set(new_id()),
+            network: Set(m.network.clone()),
+            handle: Set(a.handle.clone()),
+            display_name: Set(a.display_name.clone()),
+            profile_url: Set(a.profile_url.clone()),
+            bio: Set(None),
+            followers: Set(counts.unwrap_or(0)),
+            following: Set(if trusted { a.following.unwrap_or(0) } else { 0 }),
+            posts_count: Set(None),
+            verified: Set(trusted && a.verified),
+            created_at: Set(at),
+            updated_at: Set(at),
+        };
+        if counts.is_some() {
+            without_counts.remove(&key);
+            with_counts.insert(key, row);
+        } else if !with_counts.contains_key(&key) {
+            without_counts.insert(key, row);
+        }
+    }
+    let keys: Vec<(String, String)> = with_counts.keys().chain(without_counts.keys()).cloned().collect();
+    let conflict = || OnConflict::columns([author::Column::Network, author::Column::Handle]).to_owned();
+    let with_counts: Vec<_> = with_counts.into_values().collect();
+    for chunk in with_counts.chunks(CHUNK) {
+        author::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                conflict()
+                    .update_columns([
+                        author::Column::DisplayName,
+                        author::Column::ProfileUrl,
+                        author::Column::Followers,
+                        author::Column::Following,
+                        author::Column::Verified,
+                        author::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    let without_counts: Vec<_> = without_counts.into_values().collect();
+    for chunk in without_counts.chunks(CHUNK) {
+        author::Entity::insert_many(chunk.to_vec())
+            .on_conflict_do_nothing_on([author::Column::Network, author::Column::Handle])
+            .exec_without_returning(db)
+            .await?;
+    }
+
+    let mut by_network: HashMap<String, Vec<String>> = HashMap::new();
+    for (network, handle) in keys {
+        by_network.entry(network).or_default().push(handle);
+    }
+    let mut ids = HashMap::new();
+    for (network, handles) in by_network {
+        for chunk in handles.chunks(CHUNK) {
+            let found = author::Entity::find()
+                .filter(author::Column::Network.eq(&network))
+                .filter(author::Column::Handle.is_in(chunk.iter().cloned()))
+                .all(db)
+                .await?;
+            ids.extend(found.into_iter().map(|a| ((a.network, a.handle), a.id)));
+        }
+    }
+    Ok(ids)
+}

@@ -1,0 +1,96 @@
+//! Scoring: what Vigie reads in a mention (language, sentiment, the brand values it
+//! touches, whether it solicits the brand) and the influence of its author. Pure
+//! functions here; [`job`] runs them over new mentions and stores the results.
+
+pub mod influence;
+pub mod job;
+pub mod lang;
+pub mod sentiment;
+pub mod solicitation;
+
+#[cfg(test)]
+mod eval;
+
+use uuid::Uuid;
+
+pub use influence::{Stance, Tier};
+pub use solicitation::Priority;
+
+use crate::text::{contains_words, fold, words};
+
+/// A stated brand value and the folded words that show a mention touches it.
+#[derive(Clone, Debug)]
+pub struct ValueMatcher {
+    pub id: Uuid,
+    pub terms: Vec<String>,
+}
+
+impl ValueMatcher {
+    /// A matcher from a value's name and keywords.
+    pub fn new(id: Uuid, name: &str, keywords: &[String]) -> Self {
+        let terms = std::iter::once(name).chain(keywords.iter().map(String::as_str)).map(fold).collect();
+        ValueMatcher { id, terms }
+    }
+}
+
+/// What a mention says, for one brand.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Analysis {
+    /// ISO 639-1 code: the one the mention came with, else the detected one.
+    pub lang: Option<String>,
+    /// In [-1, 1].
+    pub sentiment: f64,
+    /// Ids of the brand values the mention touches.
+    pub value_tags: Vec<Uuid>,
+    /// Whether it addresses the brand and asks or complains.
+    pub is_solicitation: bool,
+}
+
+/// A mention to analyse.
+pub struct Input<'a> {
+    pub text: &'a str,
+    pub lang: Option<&'a str>,
+    /// A reply to the brand or a direct message.
+    pub addressed: bool,
+}
+
+/// Analyses one mention for a brand with its handles and values.
+pub fn analyze(input: &Input<'_>, handles: &[String], values: &[ValueMatcher]) -> Analysis {
+    let folded = fold(input.text);
+    let words = words(input.text);
+    let lang = input.lang.map(str::to_owned).or_else(|| lang::detect(input.text, &words).map(str::to_owned));
+    let sentiment = sentiment::score(lang.as_deref(), input.text, &words);
+    let value_tags =
+        values.iter().filter(|v| v.terms.iter().any(|t| contains_words(&folded, t))).map(|v| v.id).collect();
+    let addressed = input.addressed || solicitation::names_handle(&folded, handles);
+    Analysis {
+        is_solicitation: solicitation::detect(&folded, input.text, addressed, sentiment),
+        lang,
+        sentiment,
+        value_tags,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn analyses_a_mention() {
+        let plastic = ValueMatcher::new(crate::new_id(), "Zéro plastique", &["emballage".into(), "plastic".into()]);
+        let fair = ValueMatcher::new(crate::new_id(), "Commerce équitable", &["équitable".into()]);
+        let a = analyze(
+            &Input {
+                text: "@verdure_fr vous dites zéro PLASTIQUE mais mon colis en était plein, c'est honteux !",
+                lang: None,
+                addressed: false,
+            },
+            &["verdure_fr".into()],
+            &[plastic.clone(), fair],
+        );
+        assert_eq!(a.lang.as_deref(), Some("fr"));
+        assert!(a.sentiment < -0.3, "{a:?}");
+        assert_eq!(a.value_tags, vec![plastic.id]);
+        assert!(a.is_solicitation);
+    }
+}

@@ -1,0 +1,112 @@
+//! Collectors: one per kind of network API, behind [`Collector`]. A collector turns one
+//! poll of a source into mentions and the position to resume from (cursor, ETag,
+//! Last-Modified); storing, health and scheduling are the caller's.
+
+pub mod bluesky;
+pub mod feed;
+pub mod mastodon;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde_json::Value;
+use std::time::Duration;
+
+use crate::entities::source;
+use crate::mentions::store::NewMention;
+use crate::outbound::{FetchError, Fetched, Http};
+
+/// Pages read per poll at most: a source far behind catches up over several polls
+/// instead of hammering the network in one.
+pub const MAX_PAGES: usize = 5;
+
+/// Why a poll failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("rate limited (HTTP 429){}", .retry_after.map(|d| format!(", retry after {} s", d.as_secs())).unwrap_or_default())]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("HTTP {0} from the network")]
+    Status(u16),
+    #[error("malformed response: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+}
+
+/// What one poll brought.
+#[derive(Debug, Default)]
+pub struct Poll {
+    pub mentions: Vec<NewMention>,
+    /// Where the next poll resumes; `None` keeps the current one.
+    pub cursor: Option<Value>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// Set when a later page failed after earlier ones were read: what was read is
+    /// stored and the cursor advanced to it, and the failure still counts.
+    pub incomplete: Option<CollectError>,
+}
+
+/// A kind of network API.
+#[async_trait::async_trait]
+pub trait Collector: Send + Sync {
+    /// Reads what is new on `source` since its cursor.
+    async fn poll(&self, http: &Http, source: &source::Model) -> Result<Poll, CollectError>;
+}
+
+/// The collector of a source, by its network and kind.
+pub fn for_source(source: &source::Model) -> Option<&'static dyn Collector> {
+    match (source.network.as_str(), source.kind.as_str()) {
+        (_, "feed") => Some(&feed::FeedCollector),
+        ("mastodon", "hashtag" | "search") => Some(&mastodon::MastodonCollector),
+        ("bluesky", "search") => Some(&bluesky::BlueskyCollector),
+        _ => None,
+    }
+}
+
+/// GETs `url`, mapping 429 and other error statuses to [`CollectError`]; 304 passes.
+pub(crate) async fn get(http: &Http, url: &str, headers: HeaderMap) -> Result<Fetched, CollectError> {
+    let fetched = http.get(url, headers).await?;
+    match fetched.status {
+        200..=299 | 304 => Ok(fetched),
+        429 => Err(CollectError::RateLimited { retry_after: retry_after(&fetched.headers) }),
+        status => Err(CollectError::Status(status)),
+    }
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    (at - Utc::now()).to_std().ok()
+}
+
+/// Parses JSON, naming what was expected when it fails.
+pub(crate) fn json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, CollectError> {
+    serde_json::from_slice(body).map_err(|e| CollectError::Malformed(format!("{what}: {e}")))
+}
+
+/// Truncates a text to the longest mention Vigie stores.
+pub(crate) fn clip(text: String) -> String {
+    const MAX: usize = 20_000;
+    if text.chars().count() <= MAX { text } else { text.chars().take(MAX).collect() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn reads_retry_after_in_both_forms() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("120"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(120)));
+        let later = (Utc::now() + chrono::Duration::seconds(300)).to_rfc2822();
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
+        assert!(retry_after(&headers).is_some_and(|d| d.as_secs() > 200));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
+    }
+}

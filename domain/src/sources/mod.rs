@@ -1,0 +1,470 @@
+//! Sources: what a brand follows (a feed, a Mastodon hashtag or search, a Bluesky
+//! search) and how each is doing. A periodic dispatcher claims the sources that are due
+//! and enqueues one poll job each; a poll stores what the collector brought and records
+//! the source's health. Failures back off exponentially (or as long as a 429's
+//! `Retry-After` asks); after [`UNHEALTHY_AFTER`] failures in a row the source is marked
+//! unhealthy and a `source.unhealthy` event is written, once, until it recovers.
+
+pub mod collectors;
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+use crate::entities::{brand, source};
+use crate::jobs::{JobError, Registry};
+use crate::mentions::store::{self, Provenance};
+use crate::pagination::{self, Page, PageRequest};
+use crate::queue::{Envelope, JobPayload};
+use crate::{Actor, Error, Network, Result, Services, audit, brands, events, new_id, now};
+use collectors::CollectError;
+
+/// Failures in a row after which a source is unhealthy.
+pub const UNHEALTHY_AFTER: i32 = 3;
+/// Poll intervals allowed, in seconds: at most once a minute, at least once a day.
+pub const MIN_INTERVAL: i32 = 60;
+pub const MAX_INTERVAL: i32 = 86_400;
+const DEFAULT_INTERVAL: i32 = 300;
+/// Longest back-off after failures.
+const MAX_BACKOFF_SECS: i64 = 6 * 3600;
+/// How long a claimed source stays reserved for its poll job.
+const LEASE_SECS: i64 = 600;
+/// How often the dispatcher looks for due sources.
+const DISPATCH_EVERY: Duration = Duration::from_secs(15);
+
+/// What a source follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// An RSS or Atom feed URL (blogs, news, YouTube channel feeds).
+    Feed,
+    /// A Mastodon hashtag.
+    Hashtag,
+    /// A search query (Mastodon or Bluesky).
+    Search,
+    /// Mentions pushed through `POST /ingest/mentions` (created on first push).
+    Ingest,
+}
+
+impl SourceKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Feed => "feed",
+            SourceKind::Hashtag => "hashtag",
+            SourceKind::Search => "search",
+            SourceKind::Ingest => "ingest",
+        }
+    }
+
+    /// The kind of a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [SourceKind::Feed, SourceKind::Hashtag, SourceKind::Search, SourceKind::Ingest]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
+/// A new source.
+pub struct NewSource {
+    pub brand_id: Uuid,
+    pub network: Network,
+    pub kind: SourceKind,
+    pub target: String,
+    pub endpoint: Option<String>,
+    pub poll_interval_secs: Option<i32>,
+    pub enabled: Option<bool>,
+}
+
+/// Changes to a source; `None` leaves a field unchanged.
+#[derive(Default)]
+pub struct SourcePatch {
+    pub target: Option<String>,
+    pub endpoint: Option<Option<String>>,
+    pub poll_interval_secs: Option<i32>,
+    pub enabled: Option<bool>,
+}
+
+fn http_url(field: &str, raw: &str) -> Result<String> {
+    let url = url::Url::parse(raw.trim()).map_err(|_| Error::bad_input(field, "must be an http(s) URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(Error::bad_input(field, "must be an http(s) URL"));
+    }
+    Ok(url.to_string())
+}
+
+/// Checks that the kind fits the network and normalises the target and endpoint.
+fn validate_target(
+    network: Network,
+    kind: SourceKind,
+    target: &str,
+    endpoint: Option<&str>,
+) -> Result<(String, Option<String>)> {
+    let target = target.trim();
+    match (kind, network) {
+        (SourceKind::Feed, Network::Blog | Network::News | Network::Youtube | Network::Forum | Network::Other) => {
+            if endpoint.is_some() {
+                return Err(Error::bad_input("endpoint", "a feed has no endpoint: its URL is the target"));
+            }
+            Ok((http_url("target", target)?, None))
+        }
+        (SourceKind::Hashtag, Network::Mastodon) => {
+            let tag = target.trim_start_matches('#');
+            if tag.is_empty() || tag.len() > 100 || !tag.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                return Err(Error::bad_input("target", "a hashtag is letters, digits and underscores"));
+            }
+            let endpoint = http_url("endpoint", endpoint.unwrap_or("https://mastodon.social"))?;
+            Ok((tag.to_owned(), Some(endpoint)))
+        }
+        (SourceKind::Search, Network::Mastodon | Network::Bluesky) => {
+            if target.is_empty() || target.chars().count() > 200 {
+                return Err(Error::bad_input("target", "a search query is 1 to 200 characters"));
+            }
+            let default =
+                if network == Network::Mastodon { "https://mastodon.social" } else { "https://public.api.bsky.app" };
+            Ok((target.to_owned(), Some(http_url("endpoint", endpoint.unwrap_or(default))?)))
+        }
+        (SourceKind::Ingest, _) => {
+            Err(Error::bad_input("kind", "the ingest source is created by the first push to /ingest/mentions"))
+        }
+        (kind, network) => Err(Error::bad_input(
+            "kind",
+            format!(
+                "{} sources are not available on {}: feeds serve blog, news, youtube, forum and other; \
+                 hashtags serve mastodon; searches serve mastodon and bluesky",
+                kind.as_str(),
+                crate::mentions::network_name(network)
+            ),
+        )),
+    }
+}
+
+fn interval(raw: Option<i32>) -> Result<i32> {
+    let secs = raw.unwrap_or(DEFAULT_INTERVAL);
+    if (MIN_INTERVAL..=MAX_INTERVAL).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(Error::bad_input("pollIntervalSecs", format!("must be between {MIN_INTERVAL} and {MAX_INTERVAL} seconds")))
+    }
+}
+
+/// A source the caller may see (agency staff, or a client viewer of its brand).
+pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<source::Model> {
+    let found = source::Entity::find_by_id(id)
+        .filter(source::Column::AgencyId.eq(actor.agency_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("source"))?;
+    brands::get(db, actor, found.brand_id).await.map_err(|_| Error::NotFound("source"))?;
+    Ok(found)
+}
+
+/// A brand's sources, oldest first.
+pub async fn list(
+    services: &Services,
+    actor: &Actor,
+    brand_id: Uuid,
+    page: PageRequest,
+) -> Result<Page<source::Model>> {
+    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let select = source::Entity::find()
+        .filter(source::Column::AgencyId.eq(actor.agency_id))
+        .filter(source::Column::BrandId.eq(brand.id));
+    pagination::fetch(&services.db, select, source::Column::Id, page).await
+}
+
+/// Adds a source to a brand (staff who may see the brand); it is polled at once.
+pub async fn create(services: &Services, actor: &Actor, input: NewSource) -> Result<source::Model> {
+    actor.require_staff()?;
+    let brand = brands::get(&services.db, actor, input.brand_id).await?;
+    let (target, endpoint) = validate_target(input.network, input.kind, &input.target, input.endpoint.as_deref())?;
+    let at = now();
+    let txn = crate::db::begin_write(&services.db).await?;
+    let created = source::ActiveModel {
+        id: Set(new_id()),
+        agency_id: Set(actor.agency_id),
+        brand_id: Set(brand.id),
+        network: Set(crate::mentions::network_name(input.network)),
+        kind: Set(input.kind.as_str().to_owned()),
+        target: Set(target),
+        endpoint: Set(endpoint),
+        poll_interval_secs: Set(interval(input.poll_interval_secs)?),
+        enabled: Set(input.enabled.unwrap_or(true)),
+        cursor: Set(None),
+        etag: Set(None),
+        last_modified: Set(None),
+        next_poll_at: Set(Some(at)),
+        last_polled_at: Set(None),
+        last_success_at: Set(None),
+        last_error: Set(None),
+        consecutive_failures: Set(0),
+        healthy: Set(true),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        actor,
+        "source.created",
+        "source",
+        Some(created.id),
+        serde_json::json!({ "brandId": brand.id, "kind": created.kind, "target": created.target }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// Edits a source. A new target or endpoint starts it afresh (cursor and cache cleared).
+pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: SourcePatch) -> Result<source::Model> {
+    actor.require_staff()?;
+    let existing = get(&services.db, actor, id).await?;
+    let kind = SourceKind::parse(&existing.kind).ok_or_else(|| Error::Internal("unknown source kind".into()))?;
+    if kind == SourceKind::Ingest {
+        return Err(Error::bad_input("id", "the ingest source follows API keys; revoke a key to stop pushes"));
+    }
+    let network: Network = serde_json::from_value(serde_json::Value::String(existing.network.clone()))
+        .map_err(|_| Error::Internal("unknown network".into()))?;
+    let mut model: source::ActiveModel = existing.clone().into();
+    if patch.target.is_some() || patch.endpoint.is_some() {
+        let target = patch.target.unwrap_or_else(|| existing.target.clone());
+        let endpoint = match patch.endpoint {
+            Some(endpoint) => endpoint,
+            None => existing.endpoint.clone(),
+        };
+        let (target, endpoint) = validate_target(network, kind, &target, endpoint.as_deref())?;
+        if target != existing.target || endpoint != existing.endpoint {
+            model.target = Set(target);
+            model.endpoint = Set(endpoint);
+            model.cursor = Set(None);
+            model.etag = Set(None);
+            model.last_modified = Set(None);
+            model.next_poll_at = Set(Some(now()));
+        }
+    }
+    if let Some(secs) = patch.poll_interval_secs {
+        model.poll_interval_secs = Set(interval(Some(secs))?);
+    }
+    if let Some(enabled) = patch.enabled {
+        model.enabled = Set(enabled);
+        if enabled && !existing.enabled {
+            model.next_poll_at = Set(Some(now()));
+        }
+    }
+    model.updated_at = Set(now());
+    let txn = crate::db::begin_write(&services.db).await?;
+    let updated = model.update(&txn).await?;
+    audit::record(&txn, actor, "source.updated", "source", Some(id), serde_json::json!({ "target": updated.target }))
+        .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Deletes a source and the mentions it collected. Disable it instead to keep them.
+pub async fn delete(services: &Services, actor: &Actor, id: Uuid) -> Result<()> {
+    actor.require_staff()?;
+    let existing = get(&services.db, actor, id).await?;
+    let txn = crate::db::begin_write(&services.db).await?;
+    source::Entity::delete_by_id(existing.id).exec(&txn).await?;
+    audit::record(&txn, actor, "source.deleted", "source", Some(id), serde_json::json!({ "target": existing.target }))
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Polls one source.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PollSource {
+    pub source_id: Uuid,
+}
+
+impl JobPayload for PollSource {
+    const KIND: &'static str = "sources.poll";
+}
+
+/// Looks for due sources.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DispatchPolls {}
+
+impl JobPayload for DispatchPolls {
+    const KIND: &'static str = "sources.dispatch";
+}
+
+/// Registers the polling jobs.
+pub fn register_jobs(registry: &mut Registry) {
+    registry.register(|services: Arc<Services>, _meta, job: PollSource| async move {
+        poll(&services, job.source_id).await?;
+        Ok(())
+    });
+    registry.register(|services: Arc<Services>, _meta, _job: DispatchPolls| async move {
+        dispatch_due(&services).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        Ok(())
+    });
+    registry.schedule("sources.dispatch", DISPATCH_EVERY, || Envelope::new(None, &DispatchPolls {}));
+}
+
+/// Claims the sources due for a poll and enqueues a poll job for each. The claim moves
+/// `next_poll_at` a lease ahead with a conditional update, so two dispatchers never
+/// enqueue the same poll; a lost job is retried when the lease runs out.
+pub async fn dispatch_due(services: &Services) -> Result<usize> {
+    let at = now();
+    let due = source::Entity::find()
+        .filter(source::Column::Enabled.eq(true))
+        .filter(source::Column::Kind.ne(SourceKind::Ingest.as_str()))
+        .filter(source::Column::NextPollAt.lte(at))
+        .order_by_asc(source::Column::NextPollAt)
+        .limit(500)
+        .all(&services.db)
+        .await?;
+    let mut claimed = 0;
+    for s in due {
+        let won = source::Entity::update_many()
+            .col_expr(source::Column::NextPollAt, Expr::value(at + ChronoDuration::seconds(LEASE_SECS)))
+            .filter(source::Column::Id.eq(s.id))
+            .filter(source::Column::NextPollAt.eq(s.next_poll_at))
+            .exec(&services.db)
+            .await?;
+        if won.rows_affected == 1 {
+            crate::jobs::enqueue(services, Some(s.agency_id), &PollSource { source_id: s.id }).await?;
+            claimed += 1;
+        }
+    }
+    Ok(claimed)
+}
+
+/// What a poll did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PollReport {
+    pub stored: usize,
+    pub error: Option<String>,
+}
+
+/// Polls a source now: stores what its collector brings and records its health. The
+/// network's failures are recorded on the source, not returned; only database errors are.
+pub async fn poll(services: &Services, source_id: Uuid) -> Result<PollReport> {
+    let Some(source) = source::Entity::find_by_id(source_id).one(&services.db).await? else {
+        return Ok(PollReport { stored: 0, error: None });
+    };
+    let Some(brand) = brand::Entity::find_by_id(source.brand_id).one(&services.db).await? else {
+        return Ok(PollReport { stored: 0, error: None });
+    };
+    if !source.enabled {
+        return Ok(PollReport { stored: 0, error: None });
+    }
+    let Some(collector) = collectors::for_source(&source) else {
+        return Ok(PollReport {
+            stored: 0,
+            error: Some(format!("no collector for {} {}", source.network, source.kind)),
+        });
+    };
+    let started = now();
+    let outcome = collector.poll(&services.http, &source).await;
+    let (poll, failure) = match outcome {
+        Ok(mut poll) => {
+            let failure = poll.incomplete.take();
+            (Some(poll), failure)
+        }
+        Err(e) => (None, Some(e)),
+    };
+    let mut stored = 0;
+    let mut model: source::ActiveModel = source.clone().into();
+    model.last_polled_at = Set(Some(started));
+    if let Some(poll) = poll {
+        stored = store::store(services, &brand, &source, poll.mentions, Provenance::Collected).await?;
+        if let Some(cursor) = poll.cursor {
+            model.cursor = Set(Some(cursor));
+        }
+        if poll.etag.is_some() || poll.last_modified.is_some() {
+            model.etag = Set(poll.etag);
+            model.last_modified = Set(poll.last_modified);
+        }
+    }
+    let error = failure.as_ref().map(ToString::to_string);
+    let txn = crate::db::begin_write(&services.db).await?;
+    match &failure {
+        None => {
+            model.last_success_at = Set(Some(started));
+            model.last_error = Set(None);
+            model.consecutive_failures = Set(0);
+            model.healthy = Set(true);
+            model.next_poll_at = Set(Some(started + ChronoDuration::seconds(source.poll_interval_secs.into())));
+        }
+        Some(failure) => {
+            let failures = source.consecutive_failures + 1;
+            model.consecutive_failures = Set(failures);
+            model.last_error = Set(error.clone());
+            model.next_poll_at = Set(Some(next_attempt(started, source.poll_interval_secs, failures, failure)));
+            if failures >= UNHEALTHY_AFTER {
+                model.healthy = Set(false);
+                if source.healthy {
+                    events::record(
+                        &txn,
+                        source.agency_id,
+                        Some(source.brand_id),
+                        events::SOURCE_UNHEALTHY,
+                        serde_json::json!({
+                            "brandId": source.brand_id,
+                            "sourceId": source.id,
+                            "network": source.network,
+                            "kind": source.kind,
+                            "target": source.target,
+                            "consecutiveFailures": failures,
+                            "lastError": error,
+                        }),
+                    )
+                    .await?;
+                }
+            }
+            tracing::warn!(source_id = %source.id, failures, error = %failure, "source poll failed");
+        }
+    }
+    model.updated_at = Set(now());
+    model.update(&txn).await?;
+    txn.commit().await?;
+    Ok(PollReport { stored, error })
+}
+
+/// When to try again after `failures` failures in a row: the interval doubled per
+/// failure, capped, or what a 429 asked if that is longer.
+fn next_attempt(at: DateTime<Utc>, interval_secs: i32, failures: i32, error: &CollectError) -> DateTime<Utc> {
+    let backoff = i64::from(interval_secs).saturating_mul(1 << failures.clamp(0, 16)).min(MAX_BACKOFF_SECS);
+    let asked = match error {
+        CollectError::RateLimited { retry_after: Some(d) } => i64::try_from(d.as_secs()).unwrap_or(MAX_BACKOFF_SECS),
+        _ => 0,
+    };
+    at + ChronoDuration::seconds(backoff.max(asked))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_kinds_per_network() {
+        assert!(validate_target(Network::Blog, SourceKind::Feed, "https://blog.example/feed.xml", None).is_ok());
+        assert!(validate_target(Network::Blog, SourceKind::Feed, "ftp://x", None).is_err());
+        let (tag, endpoint) = validate_target(Network::Mastodon, SourceKind::Hashtag, "#Verdure", None).unwrap();
+        assert_eq!((tag.as_str(), endpoint.as_deref()), ("Verdure", Some("https://mastodon.social/")));
+        assert!(validate_target(Network::Mastodon, SourceKind::Hashtag, "two words", None).is_err());
+        assert!(validate_target(Network::Bluesky, SourceKind::Hashtag, "x", None).is_err());
+        assert!(validate_target(Network::X, SourceKind::Search, "x", None).is_err());
+        assert!(validate_target(Network::Other, SourceKind::Ingest, "x", None).is_err());
+    }
+
+    #[test]
+    fn backs_off_and_honours_retry_after() {
+        let at = Utc::now();
+        let status = CollectError::Status(500);
+        assert_eq!(next_attempt(at, 60, 1, &status), at + ChronoDuration::seconds(120));
+        assert_eq!(next_attempt(at, 60, 3, &status), at + ChronoDuration::seconds(480));
+        assert_eq!(next_attempt(at, 3600, 10, &status), at + ChronoDuration::seconds(MAX_BACKOFF_SECS));
+        let limited = CollectError::RateLimited { retry_after: Some(Duration::from_secs(900)) };
+        assert_eq!(next_attempt(at, 60, 1, &limited), at + ChronoDuration::seconds(900));
+    }
+}
