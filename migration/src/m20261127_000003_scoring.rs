@@ -2,8 +2,8 @@
 //! - `mention.author_followers`: the follower count the mention came with. Authors are
 //!   shared by every tenant, so counts that a tenant pushes stay on its own mentions and
 //!   only collectors (which read the network itself) update the shared `author` row.
-//! - `mention.search_text`: the text lower-cased and without accents, the one column
-//!   searched (full-text on PostgreSQL, `LIKE` on SQLite), so `ecologie` finds `Écologie`.
+//! - `mention.search_text`: the words of the text, lower-cased and without accents,
+//!   joined by single spaces: the one column searched (full-text on PostgreSQL, `LIKE` on SQLite), so `ecologie` finds `Écologie`.
 //! - `mention.solicitation_priority`: set when scoring finds the mention asks the brand.
 //! - `source.endpoint`: the instance or API a network source talks to.
 //! - `brand.discovery_threshold`: the influence score that makes an author "discovered".

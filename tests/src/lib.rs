@@ -322,4 +322,67 @@ impl TestApp {
             .await;
         login_from(&data["acceptInvitation"])
     }
+
+    /// Stores `mentions` as if `source_id` had collected them, then scores the brand at
+    /// once (without waiting for the queue).
+    pub async fn collect(&self, source_id: &str, mentions: Vec<vigie_domain::mentions::store::NewMention>) {
+        use sea_orm::EntityTrait;
+        use vigie_domain::entities::{brand, source};
+        use vigie_domain::mentions::store::{self, Provenance};
+        let db = &self.services.db;
+        let source =
+            source::Entity::find_by_id(uuid::Uuid::parse_str(source_id).unwrap()).one(db).await.unwrap().unwrap();
+        let brand = brand::Entity::find_by_id(source.brand_id).one(db).await.unwrap().unwrap();
+        store::store(&self.services, &brand, &source, mentions, Provenance::Collected).await.unwrap();
+        vigie_domain::scoring::job::score_brand(&self.services, brand.id).await.unwrap();
+    }
+
+    /// Collects one mention by `handle` through `source_id` and returns the id of the
+    /// influencer it makes.
+    pub async fn seed_influencer(&self, source_id: &str, handle: &str, text: &str) -> String {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        use vigie_domain::entities::{author, brand_influencer};
+        self.collect(source_id, vec![new_mention(&format!("{handle}-1"), handle, text, 5_000)]).await;
+        let db = &self.services.db;
+        let author = author::Entity::find().filter(author::Column::Handle.eq(handle)).one(db).await.unwrap().unwrap();
+        let row = brand_influencer::Entity::find()
+            .filter(brand_influencer::Column::AuthorId.eq(author.id))
+            .one(db)
+            .await
+            .unwrap()
+            .expect("scoring made an influencer");
+        row.id.to_string()
+    }
+}
+
+/// A mention as a collector would bring it, published an hour ago.
+pub fn new_mention(
+    external_id: &str,
+    handle: &str,
+    text: &str,
+    followers: i64,
+) -> vigie_domain::mentions::store::NewMention {
+    use vigie_domain::mentions::store::{NewAuthor, NewMention};
+    NewMention {
+        external_id: external_id.to_owned(),
+        network: "mastodon".into(),
+        url: Some(format!("https://mastodon.example/@{handle}/{external_id}")),
+        text: text.to_owned(),
+        lang: None,
+        published_at: vigie_domain::now() - chrono::Duration::hours(1),
+        author: NewAuthor {
+            handle: handle.to_owned(),
+            display_name: Some(handle.to_owned()),
+            profile_url: None,
+            followers: Some(followers),
+            following: Some(100),
+            verified: false,
+        },
+        likes: 40,
+        shares: 5,
+        replies: 3,
+        views: 0,
+        in_reply_to: None,
+        direct: false,
+    }
 }

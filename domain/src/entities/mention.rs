@@ -37,7 +37,7 @@ pub struct Model {
     /// The author's follower count as the mention came with it (collector or pusher);
     /// kept here because authors are shared by every tenant.
     pub author_followers: Option<i64>,
-    /// The text folded for search (lower case, no accents).
+    /// The words of the text folded (lower case, no accents) and joined by spaces, for search.
     pub search_text: String,
     /// `low`, `normal`, `high` or `urgent` for a solicitation.
     pub solicitation_priority: Option<String>,

@@ -56,9 +56,11 @@ fn search_condition(backend: DatabaseBackend, query: &str) -> Result<Option<Simp
             "to_tsvector('simple', search_text) @@ plainto_tsquery('simple', $1)",
             [words.join(" ")],
         ),
+        // `search_text` is the folded words joined by single spaces, so padding it with
+        // spaces makes `LIKE '% word %'` a whole-word match, as the tsvector is.
         _ => words
             .into_iter()
-            .map(|w| mention::Column::SearchText.like(format!("%{}%", w)))
+            .map(|w| Expr::cust_with_values("(' ' || search_text || ' ') LIKE ?", [format!("% {w} %")]))
             .reduce(|a, b| a.and(b))
             .unwrap_or_else(|| Expr::val(true).into()),
     }))

@@ -16,7 +16,6 @@ use uuid::Uuid;
 use super::relevance;
 use crate::entities::{UuidList, author, brand, mention, source};
 use crate::scoring::job::score_soon;
-use crate::text::fold;
 use crate::{Result, Services, new_id, now};
 
 /// Rows per INSERT statement (well under PostgreSQL's 65,535 bind parameters).
@@ -93,7 +92,7 @@ pub async fn store(
             source_id: Set(source.id),
             author_id: Set(author_ids.get(&(m.network.clone(), m.author.handle.clone())).copied()),
             relevance: Set(Some(relevance::score(brand, &m.text, addressed))),
-            search_text: Set(fold(&m.text)),
+            search_text: Set(crate::text::words(&m.text).join(" ")),
             external_id: Set(m.external_id),
             network: Set(m.network),
             url: Set(m.url),

@@ -49,7 +49,7 @@ fn item(id: &str, handle: &str, text: &str, likes: i64) -> Value {
     })
 }
 
-const MENTIONS: &str = "query($b: ID!) { mentions(brandId: $b) { edges { node { externalId text relevance lang publishedAt metrics { likes } author { handle followers } } } } }";
+const MENTIONS: &str = "query($b: ID!) { mentions(brandId: $b) { edges { node { externalId text relevance lang publishedAt metrics { likes } authorFollowers author { handle followers } } } } }";
 
 async fn pushed_mentions_are_validated_stored_once_and_listed(backend: Backend) {
     let server = serve(backend).await;
@@ -90,7 +90,10 @@ async fn pushed_mentions_are_validated_stored_once_and_listed(backend: Backend) 
     assert_eq!(m1["metrics"]["likes"], 42, "re-pushing updates the counters");
     assert_eq!(m1["relevance"], 0.6);
     assert_eq!(m1["publishedAt"], "2026-11-20T08:30:00+00:00");
-    assert_eq!(m1["author"], json!({ "handle": "camille", "followers": 12000 }));
+    // What a tenant claims about an author stays on its mentions: the shared profile
+    // (seen by every agency) only takes counts from collectors.
+    assert_eq!(m1["authorFollowers"], 12000);
+    assert_eq!(m1["author"], json!({ "handle": "camille", "followers": 0 }));
     assert_eq!(nodes.iter().find(|n| n["externalId"] == "m2").unwrap()["relevance"], 0.0);
 
     let filtered = server

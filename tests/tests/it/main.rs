@@ -3,6 +3,7 @@
 
 mod auth;
 mod brands;
+mod collectors;
 mod crash;
 mod http;
 mod ingest;

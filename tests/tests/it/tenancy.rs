@@ -33,6 +33,8 @@ struct Fixture {
     invitation_a: String,
     key_a: String,
     failure_a: String,
+    source_a: String,
+    influencer_a: String,
     foreign: Login,
     viewer: Login,
 }
@@ -78,6 +80,20 @@ fn cases() -> Vec<Case> {
         Case {
             field: "mentions",
             query: "query($id: ID!) { mentions(brandId: $id) { edges { node { id text author { handle } } } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "sources",
+            query: "query($id: ID!) { sources(brandId: $id) { edges { node { id target lastError } } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "influencers",
+            query: "query($id: ID!) { influencers(brandId: $id) { edges { node { id score author { handle } scoreBreakdown { reach } } } } }",
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
@@ -262,6 +278,27 @@ fn cases() -> Vec<Case> {
             viewer: Denied,
         },
         Case {
+            field: "createSource",
+            query: "mutation($b: ID!) { createSource(input: { brandId: $b, network: BLOG, kind: FEED, target: \"https://intruder.example/feed\", enabled: false }) { id } }",
+            vars: |f, _| json!({ "b": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "updateSource",
+            query: "mutation($id: ID!) { updateSource(input: { id: $id, target: \"https://intruder.example/feed\" }) { id target } }",
+            vars: |f, _| json!({ "id": f.source_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "deleteSource",
+            query: "mutation($id: ID!) { deleteSource(id: $id) { deletedId } }",
+            vars: |f, _| json!({ "id": f.source_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
             field: "revokeApiKey",
             query: "mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }",
             vars: |f, _| json!({ "id": f.key_a }),
@@ -293,6 +330,15 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await;
     let me = app.ok(Some(&member.access_token), "{ me { memberId } }", json!({})).await;
     let failure_a = app.record_job_failure(&owner_a.agency_id, "victim job failed").await;
+    let source = app
+        .ok(
+            Some(&t),
+            "mutation($b: ID!) { createSource(input: { brandId: $b, network: BLOG, kind: FEED, target: \"https://victim.example/feed.xml\", enabled: false }) { id } }",
+            json!({ "b": a1 }),
+        )
+        .await;
+    let source_a = source["createSource"]["id"].as_str().unwrap().to_owned();
+    let influencer_a = app.seed_influencer(&source_a, "victimfan", "Victim Brand One: a secret mention").await;
     let foreign = app.sign_up("Intruder Agency", "owner@intruder.example").await;
     app.create_brand(&foreign.access_token, "Intruder Own Brand").await;
     Fixture {
@@ -305,6 +351,8 @@ async fn fixture(app: &TestApp) -> Fixture {
         invitation_a: invitation["inviteMember"]["id"].as_str().unwrap().to_owned(),
         key_a: key["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_owned(),
         failure_a,
+        source_a,
+        influencer_a,
         foreign,
         viewer,
     }
@@ -325,6 +373,11 @@ fn markers(f: &Fixture, foreign: bool) -> Vec<String> {
         "pending@victim.example".into(),
         f.failure_a.clone(),
         "victim job failed".into(),
+        f.source_a.clone(),
+        "victim.example/feed.xml".into(),
+        f.influencer_a.clone(),
+        "victimfan".into(),
+        "a secret mention".into(),
     ];
     if foreign {
         list.extend([f.agency_a.clone(), "Victim Agency".into(), f.a2.clone(), "Victim Brand Two".into()]);
@@ -418,6 +471,18 @@ async fn every_root_field_is_isolated(backend: Backend) {
         .clone();
     assert_eq!(invitation["node"]["status"], "PENDING");
     assert!(state["apiKeys"]["edges"][0]["node"]["revokedAt"].is_null());
+    let collected = app
+        .ok(
+            t,
+            "query($b: ID!) { sources(brandId: $b) { edges { node { id target } } } influencers(brandId: $b) { edges { node { id } } } }",
+            json!({ "b": f.a1 }),
+        )
+        .await;
+    let sources = collected["sources"]["edges"].as_array().unwrap();
+    assert!(
+        sources.iter().any(|s| s["node"] == json!({ "id": f.source_a, "target": "https://victim.example/feed.xml" }))
+    );
+    assert_eq!(collected["influencers"]["edges"], json!([{ "node": { "id": f.influencer_a } }]));
     let failures = app.ok(t, "{ jobFailures { edges { node { id resolution } } } }", json!({})).await;
     assert_eq!(failures["jobFailures"]["edges"], json!([{ "node": { "id": f.failure_a, "resolution": null } }]));
 }

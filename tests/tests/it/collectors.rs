@@ -1,0 +1,418 @@
+//! Collectors against local HTTP servers speaking the networks' real formats (RSS 2.0,
+//! Atom with YouTube's media extensions, Mastodon statuses, Bluesky searchPosts):
+//! conditional GETs, pagination, a 429 with Retry-After, 5xx, malformed bodies, an
+//! enormous body and a repeated page. Nothing is duplicated, nothing crashes, and the
+//! source's health says what happened.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use vigie_domain::entities::event;
+use vigie_domain::sources;
+use vigie_tests::{Backend, TestApp, on_both_databases};
+use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+async fn app(backend: Backend) -> TestApp {
+    TestApp::with_config(backend, &[("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true")]).await
+}
+
+async fn create_source(app: &TestApp, token: &str, input: Value) -> String {
+    let data = app
+        .ok(
+            Some(token),
+            "mutation($i: CreateSourceInput!) { createSource(input: $i) { id healthy } }",
+            json!({ "i": input }),
+        )
+        .await;
+    data["createSource"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn poll(app: &TestApp, source: &str) -> sources::PollReport {
+    sources::poll(&app.services, uuid::Uuid::parse_str(source).unwrap()).await.unwrap()
+}
+
+async fn health(app: &TestApp, token: &str, brand: &str) -> Value {
+    let data = app
+        .ok(
+            Some(token),
+            "query($b: ID!) { sources(brandId: $b) { edges { node { id healthy consecutiveFailures lastError lastSuccessAt nextPollAt } } } }",
+            json!({ "b": brand }),
+        )
+        .await;
+    data["sources"]["edges"][0]["node"].clone()
+}
+
+async fn mention_count(app: &TestApp, token: &str, brand: &str) -> usize {
+    let query = "query($b: ID!, $after: String) { mentions(brandId: $b, first: 100, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } }";
+    let (mut count, mut after) = (0, Value::Null);
+    loop {
+        let data = app.ok(Some(token), query, json!({ "b": brand, "after": after })).await;
+        count += data["mentions"]["edges"].as_array().unwrap().len();
+        if data["mentions"]["pageInfo"]["hasNextPage"] != true {
+            return count;
+        }
+        after = data["mentions"]["pageInfo"]["endCursor"].clone();
+    }
+}
+
+async fn events(app: &TestApp, kind: &str) -> Vec<event::Model> {
+    event::Entity::find().filter(event::Column::Kind.eq(kind)).all(&app.services.db).await.unwrap()
+}
+
+const RSS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel>
+  <title>Le blog du zéro déchet</title><link>https://blog.example/</link><description>Zéro déchet au quotidien</description>
+  <item><title>Verdure : notre avis</title><link>https://blog.example/verdure-avis</link><guid>https://blog.example/?p=1</guid>
+    <pubDate>Fri, 20 Nov 2026 09:00:00 +0100</pubDate><description>&lt;p&gt;Un shampoing solide &lt;b&gt;vraiment&lt;/b&gt; efficace.&lt;/p&gt;</description></item>
+  <item><title>Dix gestes simples</title><link>https://blog.example/gestes</link><guid>https://blog.example/?p=2</guid>
+    <pubDate>Thu, 19 Nov 2026 09:00:00 +0100</pubDate><description>On parle aussi de Verdure.</description></item>
+</channel></rss>"#;
+
+const ATOM: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns:yt="http://www.youtube.com/xml/schemas/2015" xmlns:media="http://search.yahoo.com/mrss/" xmlns="http://www.w3.org/2005/Atom">
+ <link rel="self" href="https://www.youtube.com/feeds/videos.xml?channel_id=UCabc"/>
+ <id>yt:channel:UCabc</id><title>Lou Teste</title>
+ <link rel="alternate" href="https://www.youtube.com/channel/UCabc"/>
+ <author><name>Lou Teste</name><uri>https://www.youtube.com/channel/UCabc</uri></author>
+ <published>2020-01-01T00:00:00+00:00</published>
+ <entry>
+  <id>yt:video:vid1</id><yt:videoId>vid1</yt:videoId><title>J'ai testé Verdure pendant un mois</title>
+  <link rel="alternate" href="https://www.youtube.com/watch?v=vid1"/>
+  <author><name>Lou Teste</name><uri>https://www.youtube.com/channel/UCabc</uri></author>
+  <published>2026-11-18T10:00:00+00:00</published><updated>2026-11-18T12:00:00+00:00</updated>
+  <media:group><media:title>J'ai testé Verdure</media:title>
+   <media:content url="https://www.youtube.com/v/vid1?version=3" type="application/x-shockwave-flash" width="640" height="390"/>
+   <media:thumbnail url="https://i1.ytimg.com/vi/vid1/hqdefault.jpg" width="480" height="360"/><media:description>Mon avis honnête, pas mauvais du tout.</media:description>
+   <media:community><media:starRating count="120" average="5.00" min="1" max="5"/><media:statistics views="4567"/></media:community></media:group>
+ </entry>
+</feed>"#;
+
+async fn feeds_poll_conditionally_and_report_their_health(backend: Backend) {
+    let app = app(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let brand = app.create_brand(t, "Verdure").await;
+    let server = MockServer::start().await;
+
+    // RSS 2.0 with an ETag; the second poll sends If-None-Match and gets a 304.
+    Mock::given(method("GET"))
+        .and(path("/rss"))
+        .and(header("if-none-match", "\"v1\""))
+        .respond_with(ResponseTemplate::new(304))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rss"))
+        .respond_with(ResponseTemplate::new(200).insert_header("etag", "\"v1\"").set_body_string(RSS))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let rss = create_source(
+        &app,
+        t,
+        json!({ "brandId": brand, "network": "BLOG", "kind": "FEED", "target": format!("{}/rss", server.uri()) }),
+    )
+    .await;
+    assert_eq!(poll(&app, &rss).await, sources::PollReport { stored: 2, error: None });
+    assert_eq!(poll(&app, &rss).await, sources::PollReport { stored: 0, error: None }, "304: nothing new");
+    assert_eq!(mention_count(&app, t, &brand).await, 2);
+    let data = app
+        .ok(
+            Some(t),
+            "query($b: ID!) { mentions(brandId: $b) { edges { node { text url author { handle displayName } } } } }",
+            json!({ "b": brand }),
+        )
+        .await;
+    let first = &data["mentions"]["edges"][0]["node"];
+    assert_eq!(first["text"], "Verdure : notre avis — Un shampoing solide vraiment efficace.");
+    assert_eq!(first["author"], json!({ "handle": "blog.example", "displayName": "Le blog du zéro déchet" }));
+
+    // Malformed XML, then 500s: failures counted, unhealthy after three, one event.
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/rss"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<rss><channel><item>"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rss"))
+        .respond_with(ResponseTemplate::new(500))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let report = poll(&app, &rss).await;
+    assert!(report.error.as_deref().is_some_and(|e| e.contains("not an RSS or Atom feed")), "{report:?}");
+    let h = health(&app, t, &brand).await;
+    assert_eq!((h["healthy"].clone(), h["consecutiveFailures"].clone()), (json!(true), json!(1)));
+    poll(&app, &rss).await;
+    let report = poll(&app, &rss).await;
+    assert_eq!(report.error.as_deref(), Some("HTTP 500 from the network"));
+    let h = health(&app, t, &brand).await;
+    assert_eq!((h["healthy"].clone(), h["consecutiveFailures"].clone()), (json!(false), json!(3)), "{h}");
+    poll(&app, &rss).await;
+    let unhealthy = events(&app, "source.unhealthy").await;
+    assert_eq!(unhealthy.len(), 1, "announced once, not at every failure");
+    assert_eq!(unhealthy[0].payload["sourceId"], rss.as_str());
+
+    // An enormous body is refused without reading it all; then the feed recovers.
+    server.reset().await;
+    let huge = format!("<rss><channel>{}</channel></rss>", "<item><title>x</title></item>".repeat(200_000));
+    Mock::given(method("GET"))
+        .and(path("/rss"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(huge))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rss"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(RSS))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let report = poll(&app, &rss).await;
+    assert!(report.error.as_deref().is_some_and(|e| e.contains("larger than")), "{report:?}");
+    assert_eq!(poll(&app, &rss).await, sources::PollReport { stored: 2, error: None });
+    let h = health(&app, t, &brand).await;
+    assert_eq!(
+        (h["healthy"].clone(), h["consecutiveFailures"].clone(), h["lastError"].clone()),
+        (json!(true), json!(0), Value::Null)
+    );
+    assert_eq!(mention_count(&app, t, &brand).await, 2, "the same items again: no duplicate");
+
+    // An Atom feed from YouTube, with the view count of its media extension.
+    Mock::given(method("GET"))
+        .and(path("/atom"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(ATOM))
+        .mount(&server)
+        .await;
+    let atom = create_source(
+        &app,
+        t,
+        json!({ "brandId": brand, "network": "YOUTUBE", "kind": "FEED", "target": format!("{}/atom", server.uri()) }),
+    )
+    .await;
+    assert_eq!(poll(&app, &atom).await, sources::PollReport { stored: 1, error: None });
+    let data = app
+        .ok(Some(t), "query($b: ID!) { mentions(brandId: $b, filter: { network: YOUTUBE }) { edges { node { text metrics { views } author { handle } } } } }", json!({ "b": brand }))
+        .await;
+    let video = &data["mentions"]["edges"][0]["node"];
+    assert_eq!(video["metrics"]["views"], 4567);
+    assert_eq!(video["author"]["handle"], "youtube.com/channel/ucabc");
+    assert!(video["text"].as_str().unwrap().starts_with("J'ai testé Verdure pendant un mois"));
+}
+on_both_databases!(feeds_poll_conditionally_and_report_their_health);
+
+fn status(id: u64, text: &str, followers: i64) -> Value {
+    json!({
+        "id": id.to_string(), "created_at": "2026-11-20T10:00:00.000Z", "in_reply_to_id": null,
+        "in_reply_to_account_id": null, "sensitive": false, "spoiler_text": "", "visibility": "public",
+        "language": "fr", "uri": format!("https://mastodon.example/users/lou/statuses/{id}"),
+        "url": format!("https://mastodon.example/@lou/{id}"), "replies_count": 1, "reblogs_count": 2,
+        "favourites_count": 10, "content": format!("<p>{text}</p>"), "reblog": null, "media_attachments": [],
+        "mentions": [], "tags": [{ "name": "verdure", "url": "https://mastodon.example/tags/verdure" }], "emojis": [],
+        "account": {
+            "id": "42", "username": "lou", "acct": "lou", "display_name": "Lou", "locked": false, "bot": false,
+            "created_at": "2022-01-01T00:00:00.000Z", "note": "<p>Zéro déchet</p>", "url": "https://mastodon.example/@lou",
+            "followers_count": followers, "following_count": 120, "statuses_count": 900
+        }
+    })
+}
+
+async fn mastodon_pages_forward_and_backs_off_on_429(backend: Backend) {
+    let app = app(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let brand = app.create_brand(t, "Verdure").await;
+    let server = MockServer::start().await;
+    let tag = "/api/v1/timelines/tag/verdure";
+    Mock::given(method("GET"))
+        .and(path(tag))
+        .and(query_param_is_missing("min_id"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([status(103, "Verdure c'est top", 800), status(102, "Verdure bof", 800)])),
+        )
+        .mount(&server)
+        .await;
+    let source = create_source(
+        &app,
+        t,
+        json!({ "brandId": brand, "network": "MASTODON", "kind": "HASHTAG", "target": "#verdure", "endpoint": server.uri() }),
+    )
+    .await;
+    assert_eq!(poll(&app, &source).await, sources::PollReport { stored: 2, error: None });
+
+    // A full page after 103, then a last short page: read in one poll, forward.
+    let full: Vec<Value> = (104..144).rev().map(|id| status(id, "Verdure encore", 900)).collect();
+    Mock::given(method("GET"))
+        .and(path(tag))
+        .and(query_param("min_id", "103"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&full))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(tag))
+        .and(query_param("min_id", "143"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([status(144, "Verdure, dernier", 950)])))
+        .mount(&server)
+        .await;
+    assert_eq!(poll(&app, &source).await, sources::PollReport { stored: 41, error: None });
+    assert_eq!(mention_count(&app, t, &brand).await, 43);
+    // The collector is trusted for the author's profile: the newest count wins.
+    let data = app
+        .ok(
+            Some(t),
+            "query($b: ID!) { mentions(brandId: $b, first: 1) { edges { node { author { handle followers } } } } }",
+            json!({ "b": brand }),
+        )
+        .await;
+    assert_eq!(data["mentions"]["edges"][0]["node"]["author"], json!({ "handle": "lou@127.0.0.1", "followers": 950 }));
+
+    // A server that ignores min_id and repeats its page: nothing duplicated, no loop.
+    Mock::given(method("GET"))
+        .and(path(tag))
+        .and(query_param("min_id", "144"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&full))
+        .mount(&server)
+        .await;
+    let report = poll(&app, &source).await;
+    assert_eq!(report.error, None);
+    assert_eq!(mention_count(&app, t, &brand).await, 43);
+
+    // 429 with Retry-After: the next poll waits at least that long.
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path(tag))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "900"))
+        .mount(&server)
+        .await;
+    let report = poll(&app, &source).await;
+    assert_eq!(report.error.as_deref(), Some("rate limited (HTTP 429), retry after 900 s"));
+    let h = health(&app, t, &brand).await;
+    let next: chrono::DateTime<chrono::Utc> = h["nextPollAt"].as_str().unwrap().parse().unwrap();
+    assert!(next >= chrono::Utc::now() + chrono::Duration::seconds(890), "{h}");
+
+    // Malformed JSON is a failure with its reason, not a crash.
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path(tag))
+        .respond_with(ResponseTemplate::new(200).set_body_string("[{\"id\": "))
+        .mount(&server)
+        .await;
+    let report = poll(&app, &source).await;
+    assert!(
+        report.error.as_deref().is_some_and(|e| e.starts_with("malformed response: Mastodon statuses")),
+        "{report:?}"
+    );
+    assert_eq!(health(&app, t, &brand).await["consecutiveFailures"], 2);
+}
+on_both_databases!(mastodon_pages_forward_and_backs_off_on_429);
+
+fn post(n: usize) -> Value {
+    json!({
+        "uri": format!("at://did:plc:abc{n}/app.bsky.feed.post/3k{n}"), "cid": format!("bafy{n}"),
+        "author": { "did": format!("did:plc:abc{n}"), "handle": format!("user{n}.bsky.social"), "displayName": format!("User {n}"), "avatar": "https://cdn.bsky.app/x.jpg", "labels": [], "createdAt": "2024-01-01T00:00:00.000Z" },
+        "record": { "$type": "app.bsky.feed.post", "text": format!("Verdure post {n}"), "createdAt": "2026-11-20T10:00:00.000Z", "langs": ["fr"] },
+        "replyCount": 1, "repostCount": 2, "likeCount": 3, "quoteCount": 1, "indexedAt": format!("2026-11-20T10:{:02}:00.000Z", n % 60), "labels": []
+    })
+}
+
+async fn bluesky_search_keeps_what_it_read_when_a_later_page_fails(backend: Backend) {
+    let app = app(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let brand = app.create_brand(t, "Verdure").await;
+    let server = MockServer::start().await;
+    let search = "/xrpc/app.bsky.feed.searchPosts";
+    Mock::given(method("GET"))
+        .and(path(search))
+        .and(query_param("q", "verdure"))
+        .and(query_param_is_missing("since"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "cursor": "c1", "hitsTotal": 2, "posts": [post(1), post(2)] })),
+        )
+        .mount(&server)
+        .await;
+    let source = create_source(
+        &app,
+        t,
+        json!({ "brandId": brand, "network": "BLUESKY", "kind": "SEARCH", "target": "verdure", "endpoint": server.uri() }),
+    )
+    .await;
+    assert_eq!(poll(&app, &source).await, sources::PollReport { stored: 2, error: None }, "first poll: one page");
+
+    let page: Vec<Value> = (3..103).map(post).collect();
+    Mock::given(method("GET"))
+        .and(path(search))
+        .and(query_param("since", "2026-11-20T10:02:00.000Z"))
+        .and(query_param_is_missing("cursor"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "cursor": "c2", "posts": page })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(search))
+        .and(query_param("cursor", "c2"))
+        .respond_with(ResponseTemplate::new(502))
+        .mount(&server)
+        .await;
+    let report = poll(&app, &source).await;
+    assert_eq!(report, sources::PollReport { stored: 100, error: Some("HTTP 502 from the network".into()) });
+    assert_eq!(mention_count(&app, t, &brand).await, 102);
+    let data = app
+        .ok(Some(t), "query($b: ID!) { mentions(brandId: $b, first: 1, filter: { search: \"post 7\" }) { edges { node { url lang metrics { likes shares replies } author { handle followers } } } } }", json!({ "b": brand }))
+        .await;
+    assert_eq!(
+        data["mentions"]["edges"][0]["node"],
+        json!({ "url": "https://bsky.app/profile/user7.bsky.social/post/3k7", "lang": "fr", "metrics": { "likes": 3, "shares": 3, "replies": 1 }, "author": { "handle": "user7.bsky.social", "followers": 0 } })
+    );
+}
+on_both_databases!(bluesky_search_keeps_what_it_read_when_a_later_page_fails);
+
+async fn sources_are_validated(backend: Backend) {
+    let app = app(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let brand = app.create_brand(t, "Verdure").await;
+    let create = "mutation($i: CreateSourceInput!) { createSource(input: $i) { id } }";
+    for (input, field) in [
+        (json!({ "brandId": brand, "network": "BLOG", "kind": "FEED", "target": "not a url" }), "target"),
+        (json!({ "brandId": brand, "network": "X", "kind": "SEARCH", "target": "verdure" }), "kind"),
+        (json!({ "brandId": brand, "network": "MASTODON", "kind": "HASHTAG", "target": "two words" }), "target"),
+        (
+            json!({ "brandId": brand, "network": "BLOG", "kind": "FEED", "target": "https://b.example/f", "pollIntervalSecs": 5 }),
+            "pollIntervalSecs",
+        ),
+        (json!({ "brandId": brand, "network": "OTHER", "kind": "INGEST", "target": "x" }), "kind"),
+    ] {
+        let response = app.gql(Some(t), create, json!({ "i": input })).await;
+        vigie_tests::assert_error(&response, "BAD_USER_INPUT");
+        assert_eq!(response["errors"][0]["extensions"]["field"], field, "{response}");
+    }
+    let id = create_source(
+        &app,
+        t,
+        json!({ "brandId": brand, "network": "BLOG", "kind": "FEED", "target": "https://b.example/feed" }),
+    )
+    .await;
+    let updated = app
+        .ok(Some(t), "mutation($id: ID!) { updateSource(input: { id: $id, enabled: false, pollIntervalSecs: 3600 }) { enabled pollIntervalSecs target } }", json!({ "id": id }))
+        .await;
+    assert_eq!(
+        updated["updateSource"],
+        json!({ "enabled": false, "pollIntervalSecs": 3600, "target": "https://b.example/feed" })
+    );
+    let deleted =
+        app.ok(Some(t), "mutation($id: ID!) { deleteSource(id: $id) { deletedId } }", json!({ "id": id })).await;
+    assert_eq!(deleted["deleteSource"]["deletedId"], id.as_str());
+    assert_eq!(
+        app.ok(Some(t), "query($b: ID!) { sources(brandId: $b) { edges { node { id } } } }", json!({ "b": brand }))
+            .await["sources"]["edges"],
+        json!([])
+    );
+}
+on_both_databases!(sources_are_validated);
