@@ -1,9 +1,11 @@
-//! Demo data for the embedded mode: an agency with two client brands and their values,
-//! so that a newcomer has something to query in GraphiQL at once.
+//! Demo data for the embedded mode: an agency with two client brands, their values and a
+//! few scored mentions, so that a newcomer has something to query in GraphiQL at once.
 
 use crate::accounts::{self, SignUp};
 use crate::brands::{self, NewBrand, ValueInput};
-use crate::entities::Handle;
+use crate::entities::{Handle, brand};
+use crate::mentions::store::{self, NewAuthor, NewMention, Provenance};
+use crate::sources::{self, NewSource, SourceKind};
 use crate::{Network, Result, Services};
 
 /// The demo owner's email.
@@ -62,6 +64,7 @@ pub async fn seed(services: &Services) -> Result<bool> {
             )],
         ),
     ];
+    let mut created = Vec::new();
     for (name, sector, tz, lang, keywords, handles, values) in brands {
         let brand = brands::create(
             services,
@@ -93,6 +96,70 @@ pub async fn seed(services: &Services) -> Result<bool> {
             )
             .await?;
         }
+        created.push(brand);
+    }
+    if let Some(verdure) = created.first() {
+        seed_mentions(services, &actor, verdure).await?;
     }
     Ok(true)
+}
+
+/// A few mentions of the first demo brand, through a disabled Mastodon source (the demo
+/// never polls the real network); scoring runs as it would for collected ones.
+async fn seed_mentions(services: &Services, actor: &crate::Actor, brand: &brand::Model) -> Result<()> {
+    let source = sources::create(
+        services,
+        actor,
+        NewSource {
+            brand_id: brand.id,
+            network: Network::Mastodon,
+            kind: SourceKind::Hashtag,
+            target: "verdure".into(),
+            endpoint: None,
+            poll_interval_secs: None,
+            enabled: Some(false),
+        },
+    )
+    .await?;
+    let posts = [
+        ("camille_zd", 48_000, 2_100, "J'adore le shampoing solide Verdure, vraiment efficace et sans plastique 🌱"),
+        (
+            "lea.beaute",
+            1_250_000,
+            18_000,
+            "@verdure_fr vous promettez zéro plastique mais mon colis en était plein. Honteux !",
+        ),
+        ("tom_green", 3_200, 90, "@verdure_fr où est ma commande ? Toujours pas reçue après deux semaines"),
+        ("marie.eco", 220_000, 4_000, "Pas mauvais du tout le nouveau déodorant Verdure, je recommande"),
+        ("sam_reviews", 15_000, 300, "Verdure cosmetics: not good, the cream irritated my skin 😞"),
+        ("camille_zd", 48_000, 1_800, "Deuxième test Verdure : toujours aussi bien, bravo pour les recharges"),
+    ];
+    let mentions = posts
+        .iter()
+        .enumerate()
+        .map(|(i, (handle, followers, interactions, text))| NewMention {
+            external_id: format!("demo-{i}"),
+            network: "mastodon".into(),
+            url: Some(format!("https://mastodon.social/@{handle}/demo{i}")),
+            text: (*text).into(),
+            lang: None,
+            published_at: crate::now() - chrono::Duration::hours(6 * (i as i64 + 1)),
+            author: NewAuthor {
+                handle: (*handle).into(),
+                display_name: Some((*handle).into()),
+                profile_url: Some(format!("https://mastodon.social/@{handle}")),
+                followers: Some(*followers),
+                following: Some(300),
+                verified: false,
+            },
+            likes: *interactions,
+            shares: interactions / 10,
+            replies: interactions / 20,
+            views: 0,
+            in_reply_to: None,
+            direct: false,
+        })
+        .collect();
+    store::store(services, brand, &source, mentions, Provenance::Collected).await?;
+    Ok(())
 }

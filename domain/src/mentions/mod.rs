@@ -62,7 +62,7 @@ fn search_condition(backend: DatabaseBackend, query: &str) -> Result<Option<Simp
             .into_iter()
             .map(|w| Expr::cust_with_values("(' ' || search_text || ' ') LIKE ?", [format!("% {w} %")]))
             .reduce(|a, b| a.and(b))
-            .unwrap_or_else(|| Expr::val(true).into()),
+            .unwrap_or_else(|| Expr::val(true)),
     }))
 }
 

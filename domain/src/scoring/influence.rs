@@ -30,11 +30,11 @@ impl Tier {
     /// The tier of an audience: nano < 10k ≤ micro < 100k ≤ mid < 500k ≤ macro < 1M ≤ mega.
     pub fn of(followers: i64) -> Tier {
         match followers {
-            ..10_000 => Tier::Nano,
-            ..100_000 => Tier::Micro,
-            ..500_000 => Tier::Mid,
-            ..1_000_000 => Tier::Macro,
-            _ => Tier::Mega,
+            i64::MIN..10_000 => Tier::Nano,
+            10_000..100_000 => Tier::Micro,
+            100_000..500_000 => Tier::Mid,
+            500_000..1_000_000 => Tier::Macro,
+            1_000_000.. => Tier::Mega,
         }
     }
 

@@ -47,12 +47,12 @@ pub fn detect(raw: &str, words: &[String]) -> Option<&'static str> {
         .map(|(lang, list)| (*lang, words.iter().filter(|w| list.contains(&w.as_str())).count()))
         .collect();
     // French accents settle a tie between French and English (`café`, `déçu`).
-    if raw.chars().any(|c| matches!(c, 'é' | 'è' | 'ê' | 'à' | 'ç' | 'ù' | 'û' | 'ô' | 'î' | 'É')) {
-        if let Some(fr) = counts.iter_mut().find(|(lang, _)| *lang == "fr") {
-            fr.1 += 1;
-        }
+    if raw.chars().any(|c| matches!(c, 'é' | 'è' | 'ê' | 'à' | 'ç' | 'ù' | 'û' | 'ô' | 'î' | 'É'))
+        && let Some(fr) = counts.iter_mut().find(|(lang, _)| *lang == "fr")
+    {
+        fr.1 += 1;
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
     match counts.as_slice() {
         [(lang, best), (_, second), ..] if *best > 0 && best > second => Some(lang),
         _ => None,

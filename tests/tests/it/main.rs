@@ -12,4 +12,5 @@ mod migrations;
 mod production;
 mod queue;
 mod schema;
+mod scoring;
 mod tenancy;

@@ -1,0 +1,175 @@
+//! Scoring end to end: collected mentions are scored (language, sentiment, brand values,
+//! solicitations with priority), their authors ranked as influencers with explainable
+//! scores, and `influencer.discovered` / `mention.solicitation` events written once.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use vigie_domain::entities::event;
+use vigie_tests::{Backend, TestApp, new_mention, on_both_databases};
+
+async fn events(app: &TestApp, kind: &str) -> Vec<event::Model> {
+    event::Entity::find().filter(event::Column::Kind.eq(kind)).all(&app.services.db).await.unwrap()
+}
+
+async fn mentions_are_scored_and_authors_ranked(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = Some(owner.access_token.as_str());
+    let brand = app
+        .ok(
+            t,
+            "mutation { createBrand(input: { name: \"Verdure\", timeZone: \"Europe/Paris\", discoveryThreshold: 40, handles: [{ network: MASTODON, handle: \"verdure_fr\" }] }) { id } }",
+            json!({}),
+        )
+        .await["createBrand"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let value = app
+        .ok(t, "mutation($b: ID!) { createBrandValue(input: { brandId: $b, name: \"Zéro plastique\", keywords: [\"plastique\", \"plastic\"] }) { id } }", json!({ "b": brand }))
+        .await["createBrandValue"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let source = app
+        .ok(t, "mutation($b: ID!) { createSource(input: { brandId: $b, network: MASTODON, kind: HASHTAG, target: \"verdure\", enabled: false }) { id } }", json!({ "b": brand }))
+        .await["createSource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut angry = new_mention(
+        "m1",
+        "star",
+        "@verdure_fr vous promettez zéro PLASTIQUE mais mon colis en est plein, c'est honteux !",
+        2_000_000,
+    );
+    angry.likes = 30_000;
+    let batch = vec![
+        angry,
+        new_mention("m2", "fan", "J'adore Verdure, merci pour ce shampoing génial 😍", 800),
+        new_mention("m3", "curious", "@verdure_fr where is my order? It was due on Monday", 20_000),
+        new_mention("m4", "reader", "The Verdure store opens at nine on Sundays", 300),
+    ];
+    app.collect(&source, batch.clone()).await;
+
+    let query = "query($b: ID!, $f: MentionFilterInput) { mentions(brandId: $b, filter: $f) { edges { node { externalId lang sentiment isSolicitation solicitationPriority values { id name } } } } }";
+    let data = app.ok(t, query, json!({ "b": brand })).await;
+    let by_id = |id: &str| -> Value {
+        data["mentions"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["externalId"] == id).unwrap()["node"]
+            .clone()
+    };
+    let m1 = by_id("m1");
+    assert_eq!(m1["lang"], "fr");
+    assert!(m1["sentiment"].as_f64().unwrap() < -0.3, "{m1}");
+    assert_eq!(m1["values"], json!([{ "id": value, "name": "Zéro plastique" }]));
+    assert_eq!((m1["isSolicitation"].clone(), m1["solicitationPriority"].clone()), (json!(true), json!("URGENT")));
+    let m2 = by_id("m2");
+    assert!(m2["sentiment"].as_f64().unwrap() > 0.3);
+    assert_eq!((m2["isSolicitation"].clone(), m2["values"].clone()), (json!(false), json!([])));
+    let m3 = by_id("m3");
+    assert_eq!(
+        (m3["lang"].clone(), m3["isSolicitation"].clone(), m3["solicitationPriority"].clone()),
+        (json!("en"), json!(true), json!("NORMAL"))
+    );
+    let m4 = by_id("m4");
+    assert_eq!((m4["sentiment"].clone(), m4["isSolicitation"].clone()), (json!(0.0), json!(false)));
+
+    // Filters: accent- and case-blind search, sentiment, solicitations, values.
+    let ids = |filter: Value| {
+        let app = &app;
+        let brand = brand.clone();
+        async move {
+            let data = app.ok(t, query, json!({ "b": brand, "f": filter })).await;
+            let mut ids: Vec<String> = data["mentions"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["externalId"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(ids(json!({ "search": "plastique COLIS" })).await, ["m1"]);
+    assert_eq!(ids(json!({ "search": "genial" })).await, ["m2"]);
+    assert_eq!(ids(json!({ "search": "ecologie" })).await, Vec::<String>::new());
+    assert_eq!(ids(json!({ "sentiment": "NEGATIVE" })).await, ["m1"]);
+    assert_eq!(ids(json!({ "sentiment": "NEUTRAL" })).await, ["m3", "m4"]);
+    assert_eq!(ids(json!({ "solicitation": true })).await, ["m1", "m3"]);
+    assert_eq!(ids(json!({ "valueId": value })).await, ["m1"]);
+
+    // Influencers: ranked, explained, filtered, paginated.
+    let ranking = "query($b: ID!, $tier: Tier, $stance: Stance, $min: Float, $after: String, $first: Int) { influencers(brandId: $b, tier: $tier, stance: $stance, minScore: $min, after: $after, first: $first) { edges { node { id score tier stance mentionCount discoveredAt author { handle } scoreBreakdown { followers reach engagement relevance activity authenticityPenalty meanSentiment } } } pageInfo { hasNextPage endCursor } } }";
+    let data = app.ok(t, ranking, json!({ "b": brand })).await;
+    let nodes: Vec<&Value> = data["influencers"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]).collect();
+    assert_eq!(nodes.len(), 4);
+    assert_eq!(nodes[0]["author"]["handle"], "star");
+    assert_eq!((nodes[0]["tier"].clone(), nodes[0]["stance"].clone()), (json!("MEGA"), json!("DETRACTOR")));
+    let scores: Vec<f64> = nodes.iter().map(|n| n["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    let b = &nodes[0]["scoreBreakdown"];
+    let recomputed = 0.35 * b["reach"].as_f64().unwrap()
+        + 0.25 * b["engagement"].as_f64().unwrap()
+        + 0.2 * b["relevance"].as_f64().unwrap()
+        + 0.2 * b["activity"].as_f64().unwrap()
+        - b["authenticityPenalty"].as_f64().unwrap();
+    assert!((recomputed - scores[0]).abs() < 0.2, "the breakdown explains the score: {b}");
+    assert_eq!(b["followers"], 2_000_000);
+    let fan = nodes.iter().find(|n| n["author"]["handle"] == "fan").unwrap();
+    assert_eq!((fan["tier"].clone(), fan["stance"].clone()), (json!("NANO"), json!("ADVOCATE")));
+
+    let only = |vars: Value| {
+        let app = &app;
+        let mut vars = vars;
+        vars["b"] = json!(brand);
+        async move {
+            let data = app.ok(t, ranking, vars).await;
+            data["influencers"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["author"]["handle"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(only(json!({ "tier": "MICRO" })).await, ["curious"]);
+    assert_eq!(only(json!({ "stance": "ADVOCATE" })).await, ["fan"]);
+    assert_eq!(only(json!({ "min": scores[0] })).await, ["star"]);
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let data = app.ok(t, ranking, json!({ "b": brand, "first": 1, "after": after })).await;
+        seen.extend(
+            data["influencers"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["author"]["handle"].clone()),
+        );
+        if data["influencers"]["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = data["influencers"]["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen, nodes.iter().map(|n| n["author"]["handle"].clone()).collect::<Vec<_>>());
+
+    // Events: one per solicitation and one per author over the threshold (40).
+    let discovered = events(&app, "influencer.discovered").await;
+    let over: Vec<&&Value> = nodes.iter().filter(|n| n["score"].as_f64().unwrap() >= 40.0).collect();
+    assert!(!over.is_empty());
+    assert_eq!(discovered.len(), over.len(), "{scores:?}");
+    assert!(over.iter().all(|n| !n["discoveredAt"].is_null()));
+    let solicitations = events(&app, "mention.solicitation").await;
+    assert_eq!(solicitations.len(), 2);
+    assert!(solicitations.iter().any(|e| e.payload["priority"] == "urgent"));
+
+    // Collecting the same mentions again rescores them but announces nothing twice.
+    app.collect(&source, batch).await;
+    assert_eq!(events(&app, "influencer.discovered").await.len(), discovered.len());
+    assert_eq!(events(&app, "mention.solicitation").await.len(), 2);
+    let again = app.ok(t, ranking, json!({ "b": brand })).await;
+    assert_eq!(again["influencers"]["edges"].as_array().unwrap().len(), 4);
+    assert_eq!(again["influencers"]["edges"][0]["node"]["mentionCount"], 1);
+
+    // The nightly pass recomputes every influencer of the brand.
+    let brand_id = uuid::Uuid::parse_str(&brand).unwrap();
+    assert_eq!(vigie_domain::influencers::rescore_brand(&app.services, brand_id).await.unwrap(), 4);
+}
+on_both_databases!(mentions_are_scored_and_authors_ranked);
