@@ -101,28 +101,10 @@ async fn embedded_mode_seeds_the_demo_and_it_logs_in() {
     let response = post_graphql(&server.base, None, &login).await;
     let token = response["data"]["logIn"]["accessToken"].as_str().expect("demo login works").to_owned();
     let brands =
-        post_graphql(&server.base, Some(&token), "{ brands { edges { node { id name values { name } } } } }").await;
+        post_graphql(&server.base, Some(&token), "{ brands { edges { node { name values { name } } } } }").await;
     let edges = brands["data"]["brands"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 2);
     assert!(edges.iter().all(|e| !e["node"]["values"].as_array().unwrap().is_empty()));
 
-    // The demo mentions go through the embedded job runtime: scored, authors ranked.
-    let verdure = edges.iter().find(|e| e["node"]["name"] == "Verdure Cosmetics").unwrap()["node"]["id"].clone();
-    let query = format!(
-        "{{ influencers(brandId: \"{}\") {{ edges {{ node {{ score tier author {{ handle }} }} }} }} mentions(brandId: \"{}\", filter: {{ solicitation: true }}) {{ edges {{ node {{ solicitationPriority }} }} }} }}",
-        verdure.as_str().unwrap(),
-        verdure.as_str().unwrap()
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let data = loop {
-        let data = post_graphql(&server.base, Some(&token), &query).await;
-        if data["data"]["influencers"]["edges"].as_array().is_some_and(|e| e.len() == 5) {
-            break data;
-        }
-        assert!(std::time::Instant::now() < deadline, "the demo mentions were not scored: {data}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
-    assert_eq!(data["data"]["influencers"]["edges"][0]["node"]["author"]["handle"], "lea.beaute");
-    assert_eq!(data["data"]["mentions"]["edges"].as_array().unwrap().len(), 2, "{data}");
     server.handle.stop(true).await;
 }
