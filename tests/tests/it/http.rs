@@ -9,7 +9,17 @@ use vigie_tests::{Backend, TestDb, on_both_databases, post_graphql, redis_url, t
 struct Server {
     base: String,
     handle: actix_web::dev::ServerHandle,
+    /// Held for the test's whole life: dropping it stops the embedded job runtime.
+    background: vigie_api::Background,
     _db: TestDb,
+}
+
+impl Server {
+    /// Drains the HTTP server, then the background tasks, as the binary does.
+    async fn stop(self) {
+        self.handle.stop(true).await;
+        self.background.stop().await;
+    }
 }
 
 async fn serve(backend: Backend, extra: &[(&str, &str)]) -> Server {
@@ -18,7 +28,7 @@ async fn serve(backend: Backend, extra: &[(&str, &str)]) -> Server {
     let running = vigie_api::start(config).await.expect("server starts");
     let handle = running.server.handle();
     tokio::spawn(running.server);
-    Server { base: format!("http://{}", running.addr), handle, _db: db }
+    Server { base: format!("http://{}", running.addr), handle, background: running.background, _db: db }
 }
 
 async fn endpoints(backend: Backend) {
@@ -62,7 +72,7 @@ async fn endpoints(backend: Backend) {
         "{metrics}"
     );
     assert!(metrics.contains("vigie_graphql_errors_total{code=\"UNAUTHENTICATED\"} 1"), "{metrics}");
-    server.handle.stop(true).await;
+    server.stop().await;
 }
 on_both_databases!(endpoints);
 
@@ -87,7 +97,7 @@ async fn readiness_follows_redis_going_down_and_coming_back() {
         assert!(std::time::Instant::now() < deadline, "not ready again after Redis came back");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    server.handle.stop(true).await;
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,10 +111,28 @@ async fn embedded_mode_seeds_the_demo_and_it_logs_in() {
     let response = post_graphql(&server.base, None, &login).await;
     let token = response["data"]["logIn"]["accessToken"].as_str().expect("demo login works").to_owned();
     let brands =
-        post_graphql(&server.base, Some(&token), "{ brands { edges { node { name values { name } } } } }").await;
+        post_graphql(&server.base, Some(&token), "{ brands { edges { node { id name values { name } } } } }").await;
     let edges = brands["data"]["brands"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 2);
     assert!(edges.iter().all(|e| !e["node"]["values"].as_array().unwrap().is_empty()));
 
-    server.handle.stop(true).await;
+    // The demo mentions go through the embedded job runtime: scored, authors ranked.
+    let verdure = edges.iter().find(|e| e["node"]["name"] == "Verdure Cosmetics").unwrap()["node"]["id"].clone();
+    let query = format!(
+        "{{ influencers(brandId: \"{}\") {{ edges {{ node {{ score tier author {{ handle }} }} }} }} mentions(brandId: \"{}\", filter: {{ solicitation: true }}) {{ edges {{ node {{ solicitationPriority }} }} }} queueStatus {{ kind depth failures }} jobFailures {{ edges {{ node {{ kind error attempts }} }} }} }}",
+        verdure.as_str().unwrap(),
+        verdure.as_str().unwrap()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let data = loop {
+        let data = post_graphql(&server.base, Some(&token), &query).await;
+        if data["data"]["influencers"]["edges"].as_array().is_some_and(|e| e.len() == 5) {
+            break data;
+        }
+        assert!(std::time::Instant::now() < deadline, "the demo mentions were not scored: {data}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(data["data"]["influencers"]["edges"][0]["node"]["author"]["handle"], "lea.beaute");
+    assert_eq!(data["data"]["mentions"]["edges"].as_array().unwrap().len(), 2, "{data}");
+    server.stop().await;
 }
