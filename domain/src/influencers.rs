@@ -135,7 +135,7 @@ pub async fn refresh(db: &impl ConnectionTrait, brand: &brand::Model, author_ids
         });
     }
     let profiles: HashMap<Uuid, author::Model> = author::Entity::find()
-        .filter(author::Column::Id.is_in(posts.keys().copied()))
+        .filter(author::Column::Id.is_in(author_ids.iter().copied()))
         .all(db)
         .await?
         .into_iter()
@@ -194,14 +194,19 @@ pub async fn refresh(db: &impl ConnectionTrait, brand: &brand::Model, author_ids
             .exec_without_returning(db)
             .await?;
     }
-    announce_discoveries(db, brand, author_ids).await?;
+    announce_discoveries(db, brand, author_ids, &profiles).await?;
     Ok(count)
 }
 
 /// Marks the influencers that reached the threshold and were never announced, and
 /// records one `influencer.discovered` event each. The conditional update makes the
 /// announcement happen once even when two jobs refresh the same author.
-async fn announce_discoveries(db: &impl ConnectionTrait, brand: &brand::Model, author_ids: &[Uuid]) -> Result<()> {
+async fn announce_discoveries(
+    db: &impl ConnectionTrait,
+    brand: &brand::Model,
+    author_ids: &[Uuid],
+    profiles: &HashMap<Uuid, author::Model>,
+) -> Result<()> {
     let crossed = brand_influencer::Entity::find()
         .filter(brand_influencer::Column::BrandId.eq(brand.id))
         .filter(brand_influencer::Column::AuthorId.is_in(author_ids.iter().copied()))
@@ -217,7 +222,7 @@ async fn announce_discoveries(db: &impl ConnectionTrait, brand: &brand::Model, a
             .exec(db)
             .await?;
         if marked.rows_affected == 1 {
-            let handle = author::Entity::find_by_id(row.author_id).one(db).await?.map(|a| (a.network, a.handle));
+            let profile = profiles.get(&row.author_id);
             events::record(
                 db,
                 brand.agency_id,
@@ -227,8 +232,8 @@ async fn announce_discoveries(db: &impl ConnectionTrait, brand: &brand::Model, a
                     "brandId": brand.id,
                     "influencerId": row.id,
                     "authorId": row.author_id,
-                    "network": handle.as_ref().map(|h| &h.0),
-                    "handle": handle.as_ref().map(|h| &h.1),
+                    "network": profile.map(|a| &a.network),
+                    "handle": profile.map(|a| &a.handle),
                     "score": row.score,
                     "threshold": brand.discovery_threshold,
                     "tier": row.tier,

@@ -19,3 +19,15 @@ pub enum Network {
     Forum,
     Other,
 }
+
+impl Network {
+    /// The stored name (`x`, `mastodon`, `blog`…), as in the ingest format.
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    }
+
+    /// The network of a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+    }
+}

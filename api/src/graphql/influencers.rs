@@ -111,10 +111,10 @@ impl Influencer {
         Ok(components.into())
     }
     async fn tier(&self) -> Option<Tier> {
-        parse::<vigie_domain::scoring::Tier, _>(&self.0.tier)
+        vigie_domain::scoring::Tier::parse(&self.0.tier).map(Into::into)
     }
     async fn stance(&self) -> Option<Stance> {
-        parse::<vigie_domain::scoring::Stance, _>(&self.0.stance)
+        vigie_domain::scoring::Stance::parse(&self.0.stance).map(Into::into)
     }
     async fn mention_count(&self) -> i32 {
         self.0.mention_count
@@ -132,11 +132,6 @@ impl Influencer {
     async fn relationship_status(&self) -> &str {
         &self.0.relationship_status
     }
-}
-
-/// Reads a stored snake_case name into a domain enum and then its GraphQL mirror.
-fn parse<D: serde::de::DeserializeOwned, G: From<D>>(name: &str) -> Option<G> {
-    serde_json::from_value::<D>(serde_json::Value::String(name.to_owned())).ok().map(Into::into)
 }
 
 #[derive(Default)]

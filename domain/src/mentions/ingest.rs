@@ -5,15 +5,14 @@
 //! their counters.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::network_name;
 use super::store::{self, NewAuthor, NewMention, Provenance};
 use crate::api_keys::KeyPrincipal;
-use crate::entities::{brand, source};
-use crate::{Error, Network, Result, Services, new_id, now};
+use crate::entities::brand;
+use crate::{Error, Network, Result, Services, sources};
 
 /// Items accepted in one request.
 pub const MAX_ITEMS: usize = 1_000;
@@ -159,44 +158,6 @@ async fn target_brand(services: &Services, key: &KeyPrincipal, requested: Option
         .ok_or(Error::NotFound("brand"))
 }
 
-/// The brand's `ingest` source, created on first use.
-async fn ingest_source(db: &impl ConnectionTrait, brand: &brand::Model) -> Result<source::Model> {
-    let at = now();
-    let row = source::ActiveModel {
-        id: Set(new_id()),
-        agency_id: Set(brand.agency_id),
-        brand_id: Set(brand.id),
-        network: Set(network_name(Network::Other)),
-        kind: Set("ingest".into()),
-        target: Set("http-ingest".into()),
-        endpoint: Set(None),
-        poll_interval_secs: Set(0),
-        enabled: Set(true),
-        cursor: Set(None),
-        etag: Set(None),
-        last_modified: Set(None),
-        next_poll_at: Set(None),
-        last_polled_at: Set(None),
-        last_success_at: Set(None),
-        last_error: Set(None),
-        consecutive_failures: Set(0),
-        healthy: Set(true),
-        created_at: Set(at),
-        updated_at: Set(at),
-    };
-    source::Entity::insert(row)
-        .on_conflict_do_nothing_on([source::Column::BrandId, source::Column::Kind, source::Column::Target])
-        .exec_without_returning(db)
-        .await?;
-    source::Entity::find()
-        .filter(source::Column::BrandId.eq(brand.id))
-        .filter(source::Column::Kind.eq("ingest"))
-        .order_by_asc(source::Column::Id)
-        .one(db)
-        .await?
-        .ok_or_else(|| Error::Internal("the ingest source vanished".into()))
-}
-
 /// Validates and stores a pushed batch for the brand the key may write to.
 pub async fn ingest(services: &Services, key: &KeyPrincipal, brand_id: Option<Uuid>, body: &str) -> Result<Report> {
     let brand = target_brand(services, key, brand_id).await?;
@@ -224,17 +185,12 @@ pub async fn ingest(services: &Services, key: &KeyPrincipal, brand_id: Option<Uu
 }
 
 async fn store(services: &Services, brand: &brand::Model, items: Vec<(usize, Valid)>) -> Result<()> {
-    let source = {
-        let txn = crate::db::begin_write(&services.db).await?;
-        let source = ingest_source(&txn, brand).await?;
-        txn.commit().await?;
-        source
-    };
+    let source = sources::ingest_source(&services.db, brand).await?;
     let mentions = items
         .into_iter()
         .map(|(_, v)| NewMention {
             external_id: v.item.external_id.trim().to_owned(),
-            network: network_name(v.item.network),
+            network: v.item.network.name(),
             url: v.item.url,
             text: v.item.text,
             lang: v.item.lang,

@@ -66,11 +66,6 @@ fn search_condition(backend: DatabaseBackend, query: &str) -> Result<Option<Simp
     }))
 }
 
-/// The network's stored name.
-pub fn network_name(network: Network) -> String {
-    serde_json::to_value(network).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 /// Where a page of mentions starts: after this (publication time, id), newest first.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MentionCursor {
@@ -101,7 +96,7 @@ pub async fn list(
         .filter(mention::Column::AgencyId.eq(actor.agency_id))
         .filter(mention::Column::BrandId.eq(brand.id));
     if let Some(network) = filter.network {
-        select = select.filter(mention::Column::Network.eq(network_name(network)));
+        select = select.filter(mention::Column::Network.eq(network.name()));
     }
     if let Some(since) = filter.published_after {
         select = select.filter(mention::Column::PublishedAt.gte(since));

@@ -49,6 +49,11 @@ impl Tier {
         }
     }
 
+    /// The tier of a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Tier::Nano, Tier::Micro, Tier::Mid, Tier::Macro, Tier::Mega].into_iter().find(|t| t.as_str() == name)
+    }
+
     /// Median engagement rate (interactions per follower per post) of public accounts of
     /// this size; smaller audiences engage more.
     pub fn median_engagement(self) -> f64 {
@@ -79,6 +84,11 @@ impl Stance {
             Stance::Neutral => "neutral",
             Stance::Detractor => "detractor",
         }
+    }
+
+    /// The stance of a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Stance::Advocate, Stance::Neutral, Stance::Detractor].into_iter().find(|s| s.as_str() == name)
     }
 
     /// The stance of a mean sentiment.
@@ -236,6 +246,8 @@ mod tests {
         assert_eq!(Tier::of(499_999), Tier::Mid);
         assert_eq!(Tier::of(999_999), Tier::Macro);
         assert_eq!(Tier::of(1_000_000), Tier::Mega);
+        assert_eq!(Tier::parse(Tier::Macro.as_str()), Some(Tier::Macro));
+        assert_eq!(Stance::parse("detractor"), Some(Stance::Detractor));
     }
 
     #[test]

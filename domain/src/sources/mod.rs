@@ -137,7 +137,7 @@ fn validate_target(
                 "{} sources are not available on {}: feeds serve blog, news, youtube, forum and other; \
                  hashtags serve mastodon; searches serve mastodon and bluesky",
                 kind.as_str(),
-                crate::mentions::network_name(network)
+                network.name()
             ),
         )),
     }
@@ -150,6 +150,59 @@ fn interval(raw: Option<i32>) -> Result<i32> {
     } else {
         Err(Error::bad_input("pollIntervalSecs", format!("must be between {MIN_INTERVAL} and {MAX_INTERVAL} seconds")))
     }
+}
+
+/// A new source row, due for a poll at once.
+fn new_row(
+    brand: &brand::Model,
+    network: Network,
+    kind: SourceKind,
+    target: String,
+    endpoint: Option<String>,
+    poll_interval_secs: i32,
+    enabled: bool,
+) -> source::ActiveModel {
+    let at = now();
+    source::ActiveModel {
+        id: Set(new_id()),
+        agency_id: Set(brand.agency_id),
+        brand_id: Set(brand.id),
+        network: Set(network.name()),
+        kind: Set(kind.as_str().to_owned()),
+        target: Set(target),
+        endpoint: Set(endpoint),
+        poll_interval_secs: Set(poll_interval_secs),
+        enabled: Set(enabled),
+        cursor: Set(None),
+        etag: Set(None),
+        last_modified: Set(None),
+        next_poll_at: Set(Some(at)),
+        last_polled_at: Set(None),
+        last_success_at: Set(None),
+        last_error: Set(None),
+        consecutive_failures: Set(0),
+        healthy: Set(true),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+}
+
+/// The brand's `ingest` source (mentions pushed through `POST /ingest/mentions`),
+/// created on first use. The unique (brand, kind, target) index makes concurrent first
+/// pushes create one; the dispatcher never polls it (its kind is excluded).
+pub async fn ingest_source(db: &impl ConnectionTrait, brand: &brand::Model) -> Result<source::Model> {
+    let row = new_row(brand, Network::Other, SourceKind::Ingest, "http-ingest".into(), None, 0, true);
+    source::Entity::insert(row)
+        .on_conflict_do_nothing_on([source::Column::BrandId, source::Column::Kind, source::Column::Target])
+        .exec_without_returning(db)
+        .await?;
+    source::Entity::find()
+        .filter(source::Column::BrandId.eq(brand.id))
+        .filter(source::Column::Kind.eq(SourceKind::Ingest.as_str()))
+        .order_by_asc(source::Column::Id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::Internal("the ingest source vanished".into()))
 }
 
 /// A source the caller may see (agency staff, or a client viewer of its brand).
@@ -182,30 +235,16 @@ pub async fn create(services: &Services, actor: &Actor, input: NewSource) -> Res
     actor.require_staff()?;
     let brand = brands::get(&services.db, actor, input.brand_id).await?;
     let (target, endpoint) = validate_target(input.network, input.kind, &input.target, input.endpoint.as_deref())?;
-    let at = now();
     let txn = crate::db::begin_write(&services.db).await?;
-    let created = source::ActiveModel {
-        id: Set(new_id()),
-        agency_id: Set(actor.agency_id),
-        brand_id: Set(brand.id),
-        network: Set(crate::mentions::network_name(input.network)),
-        kind: Set(input.kind.as_str().to_owned()),
-        target: Set(target),
-        endpoint: Set(endpoint),
-        poll_interval_secs: Set(interval(input.poll_interval_secs)?),
-        enabled: Set(input.enabled.unwrap_or(true)),
-        cursor: Set(None),
-        etag: Set(None),
-        last_modified: Set(None),
-        next_poll_at: Set(Some(at)),
-        last_polled_at: Set(None),
-        last_success_at: Set(None),
-        last_error: Set(None),
-        consecutive_failures: Set(0),
-        healthy: Set(true),
-        created_at: Set(at),
-        updated_at: Set(at),
-    }
+    let created = new_row(
+        &brand,
+        input.network,
+        input.kind,
+        target,
+        endpoint,
+        interval(input.poll_interval_secs)?,
+        input.enabled.unwrap_or(true),
+    )
     .insert(&txn)
     .await?;
     audit::record(
@@ -229,8 +268,7 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: SourceP
     if kind == SourceKind::Ingest {
         return Err(Error::bad_input("id", "the ingest source follows API keys; revoke a key to stop pushes"));
     }
-    let network: Network = serde_json::from_value(serde_json::Value::String(existing.network.clone()))
-        .map_err(|_| Error::Internal("unknown network".into()))?;
+    let network = Network::parse(&existing.network).ok_or_else(|| Error::Internal("unknown network".into()))?;
     let mut model: source::ActiveModel = existing.clone().into();
     if patch.target.is_some() || patch.endpoint.is_some() {
         let target = patch.target.unwrap_or_else(|| existing.target.clone());
