@@ -6,16 +6,18 @@
 //! the same brand never score a mention twice nor announce it twice; a crash before the
 //! commit leaves the batch unscored for the retry.
 
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
+};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
 use super::influence::Tier;
-use super::{Input, ValueMatcher, analyze, solicitation};
+use super::{Analysis, Input, Priority, ValueMatcher, analyze, solicitation};
 use crate::entities::{UuidList, author, brand, brand_value, mention};
 use crate::jobs::{JobError, Registry};
 use crate::queue::{Envelope, JobPayload};
@@ -142,60 +144,95 @@ async fn score_batch(
         .map(|a| (a.id, a.followers))
         .collect();
 
-    let txn = crate::db::begin_write(&services.db).await?;
     let at = now();
-    let mut scored = 0;
-    for m in batch {
-        let analysis = analyze(
-            &Input { text: &m.text, lang: m.lang.as_deref(), addressed: m.is_direct || m.in_reply_to.is_some() },
-            handles,
-            values,
-        );
-        let audience = m.author_followers.or_else(|| m.author_id.and_then(|a| followers.get(&a).copied()));
-        let priority = analysis
-            .is_solicitation
-            .then(|| solicitation::priority(Tier::of(audience.unwrap_or(0)), analysis.sentiment));
-        let claimed = mention::Entity::update_many()
-            .col_expr(mention::Column::Lang, Expr::value(analysis.lang.clone()))
-            .col_expr(mention::Column::Sentiment, Expr::value(analysis.sentiment))
-            .col_expr(mention::Column::ValueTags, Expr::value(UuidList(analysis.value_tags.clone())))
-            .col_expr(mention::Column::IsSolicitation, Expr::value(analysis.is_solicitation))
-            .col_expr(mention::Column::SolicitationPriority, Expr::value(priority.map(|p| p.as_str().to_owned())))
-            .col_expr(mention::Column::ScoredAt, Expr::value(at))
-            .filter(mention::Column::Id.eq(m.id))
-            .filter(mention::Column::ScoredAt.is_null())
-            .exec(&txn)
-            .await?;
-        if claimed.rows_affected == 0 {
+    let analysed: Vec<(mention::Model, Analysis, Option<Priority>)> = batch
+        .into_iter()
+        .map(|m| {
+            let addressed = m.is_direct || m.in_reply_to.is_some();
+            let analysis = analyze(&Input { text: &m.text, lang: m.lang.as_deref(), addressed }, handles, values);
+            let audience = m.author_followers.or_else(|| m.author_id.and_then(|a| followers.get(&a).copied()));
+            let priority = analysis
+                .is_solicitation
+                .then(|| solicitation::priority(Tier::of(audience.unwrap_or(0)), analysis.sentiment));
+            (m, analysis, priority)
+        })
+        .collect();
+
+    let txn = crate::db::begin_write(&services.db).await?;
+    let claimed = store_analyses(&txn, &analysed, at).await?;
+    for (m, analysis, priority) in &analysed {
+        // A re-pushed mention is scored again; it is announced only when it becomes one.
+        let Some(priority) = priority else { continue };
+        if m.is_solicitation || !claimed.contains(&m.id) {
             continue;
         }
-        scored += 1;
-        // A re-pushed mention is scored again; it is announced only when it becomes one.
-        if let Some(priority) = priority
-            && !m.is_solicitation
-        {
-            events::record(
-                &txn,
-                brand.agency_id,
-                Some(brand.id),
-                events::MENTION_SOLICITATION,
-                serde_json::json!({
-                    "brandId": brand.id,
-                    "mentionId": m.id,
-                    "network": m.network,
-                    "url": m.url,
-                    "text": m.text,
-                    "authorId": m.author_id,
-                    "priority": priority,
-                    "sentiment": analysis.sentiment,
-                    "publishedAt": m.published_at,
-                }),
-            )
-            .await?;
-        }
+        events::record(
+            &txn,
+            brand.agency_id,
+            Some(brand.id),
+            events::MENTION_SOLICITATION,
+            serde_json::json!({
+                "brandId": brand.id,
+                "mentionId": m.id,
+                "network": m.network,
+                "url": m.url,
+                "text": m.text,
+                "authorId": m.author_id,
+                "priority": priority,
+                "sentiment": analysis.sentiment,
+                "publishedAt": m.published_at,
+            }),
+        )
+        .await?;
     }
     let authors: Vec<Uuid> = author_ids.into_iter().collect();
     influencers::refresh(&txn, brand, &authors).await?;
     txn.commit().await?;
-    Ok(scored)
+    Ok(claimed.len())
+}
+
+/// Stores a batch of analyses in one statement, only on mentions still unscored, and
+/// returns the ids it claimed. `WITH v(…) AS (VALUES …) UPDATE … FROM v … RETURNING`
+/// reads the same on PostgreSQL and SQLite (3.35+); only placeholders differ (`$n`, `?n`).
+async fn store_analyses(
+    db: &impl ConnectionTrait,
+    analysed: &[(mention::Model, Analysis, Option<Priority>)],
+    at: DateTime<Utc>,
+) -> Result<HashSet<Uuid>> {
+    const COLUMNS: usize = 6;
+    let backend = db.get_database_backend();
+    let mut values: Vec<Value> = Vec::with_capacity(analysed.len() * COLUMNS + 1);
+    let placeholder = |values: &mut Vec<Value>, value: Value| {
+        values.push(value);
+        // Numbered on both, since `scored_at` is bound first but written last.
+        match backend {
+            DatabaseBackend::Postgres => format!("${}", values.len()),
+            _ => format!("?{}", values.len()),
+        }
+    };
+    let scored_at = placeholder(&mut values, at.into());
+    let rows: Vec<String> = analysed
+        .iter()
+        .map(|(m, a, priority)| {
+            let cells = [
+                m.id.into(),
+                a.lang.clone().into(),
+                a.sentiment.into(),
+                serde_json::to_value(UuidList(a.value_tags.clone())).unwrap_or_default().into(),
+                a.is_solicitation.into(),
+                priority.map(|p| p.as_str().to_owned()).into(),
+            ];
+            let cells: Vec<String> = cells.into_iter().map(|v| placeholder(&mut values, v)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "WITH v(id, lang, sentiment, value_tags, is_solicitation, priority) AS (VALUES {}) \
+         UPDATE mention SET lang = v.lang, sentiment = v.sentiment, value_tags = v.value_tags, \
+         is_solicitation = v.is_solicitation, solicitation_priority = v.priority, scored_at = {scored_at} \
+         FROM v WHERE mention.id = v.id AND mention.scored_at IS NULL RETURNING mention.id",
+        rows.join(", ")
+    );
+    let claimed = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    claimed.iter().map(|row| Ok(row.try_get::<Uuid>("", "id")?)).collect()
 }
