@@ -2,8 +2,8 @@
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
 };
 use std::time::Duration;
 
@@ -42,4 +42,37 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction>
     let options =
         TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() };
     Ok(db.begin_with_options(options).await?)
+}
+
+/// The bound values of a hand-written statement (for the few queries SeaORM's builder
+/// cannot express). Placeholders are numbered (`$n` on PostgreSQL, `?n` on SQLite), so
+/// values may be bound in any order relative to where they appear in the text.
+pub struct Params {
+    backend: DatabaseBackend,
+    values: Vec<Value>,
+}
+
+impl Params {
+    pub fn new(backend: DatabaseBackend) -> Self {
+        Params { backend, values: Vec::new() }
+    }
+
+    /// Binds a value and returns its placeholder.
+    pub fn bind(&mut self, value: impl Into<Value>) -> String {
+        self.values.push(value.into());
+        match self.backend {
+            DatabaseBackend::Postgres => format!("${}", self.values.len()),
+            _ => format!("?{}", self.values.len()),
+        }
+    }
+
+    /// Placeholders for a list, comma-separated (for `IN (…)`).
+    pub fn bind_all<V: Into<Value>>(&mut self, values: impl IntoIterator<Item = V>) -> String {
+        values.into_iter().map(|v| self.bind(v)).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The statement of `sql` with the values bound so far.
+    pub fn statement(self, sql: String) -> Statement {
+        Statement::from_sql_and_values(self.backend, sql, self.values)
+    }
 }

@@ -8,9 +8,10 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryF
 use std::collections::HashMap;
 use uuid::Uuid;
 
+use crate::db::Params;
 use crate::entities::{StringList, author, brand, brand_influencer, mention};
 use crate::pagination::{self, Page, PageRequest};
-use crate::scoring::influence::{self, Post, Profile, Stance, Tier};
+use crate::scoring::influence::{self, ACTIVITY_WINDOW_DAYS, Activity, Profile, Stance, Tier};
 use crate::{Actor, Error, Result, Services, brands, events, new_id, now};
 
 /// Filters of [`list`].
@@ -88,15 +89,61 @@ pub async fn list(
 }
 
 #[derive(FromQueryResult)]
-struct PostRow {
-    author_id: Option<Uuid>,
-    published_at: DateTime<Utc>,
-    sentiment: Option<f64>,
-    relevance: Option<f64>,
-    likes: i64,
-    shares: i64,
-    replies: i64,
-    author_followers: Option<i64>,
+struct ActivityRow {
+    author_id: Uuid,
+    count: i64,
+    first_seen: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+    relevance_sum: f64,
+    sentiment_sum: f64,
+    sentiment_count: i64,
+    interactions: i64,
+    recent: i64,
+    latest_followers: Option<i64>,
+}
+
+/// Each author's activity about the brand, summed by the database (one row per author,
+/// whatever the number of mentions).
+async fn activity_of(
+    db: &impl ConnectionTrait,
+    brand_id: Uuid,
+    author_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Activity>> {
+    let mut params = Params::new(db.get_database_backend());
+    let brand = params.bind(brand_id);
+    let recent = params.bind(now() - chrono::Duration::days(ACTIVITY_WINDOW_DAYS));
+    let authors = params.bind_all(author_ids.iter().copied());
+    // SUMs are cast because PostgreSQL sums BIGINTs as NUMERIC.
+    let sql = format!(
+        "SELECT author_id, COUNT(*) AS count, MIN(published_at) AS first_seen, MAX(published_at) AS last_seen, \
+         CAST(SUM(COALESCE(relevance, 0.0)) AS DOUBLE PRECISION) AS relevance_sum, \
+         CAST(SUM(COALESCE(sentiment, 0.0)) AS DOUBLE PRECISION) AS sentiment_sum, COUNT(sentiment) AS sentiment_count, \
+         CAST(SUM(likes + shares + replies) AS BIGINT) AS interactions, \
+         CAST(SUM(CASE WHEN published_at >= {recent} THEN 1 ELSE 0 END) AS BIGINT) AS recent, \
+         (SELECT newest.author_followers FROM mention AS newest \
+           WHERE newest.brand_id = mention.brand_id AND newest.author_id = mention.author_id \
+             AND newest.author_followers IS NOT NULL \
+           ORDER BY newest.published_at DESC, newest.id DESC LIMIT 1) AS latest_followers \
+         FROM mention WHERE brand_id = {brand} AND author_id IN ({authors}) GROUP BY brand_id, author_id"
+    );
+    let rows = ActivityRow::find_by_statement(params.statement(sql)).all(db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let activity = Activity {
+                count: r.count,
+                first_seen: r.first_seen,
+                last_seen: r.last_seen,
+                relevance_sum: r.relevance_sum,
+                sentiment_sum: r.sentiment_sum,
+                sentiment_count: r.sentiment_count,
+                interactions: r.interactions,
+                recent: r.recent,
+                latest_followers: r.latest_followers,
+            };
+            (r.author_id, activity)
+        })
+        .collect())
 }
 
 /// Recomputes the influence of `author_ids` for `brand` from the brand's mentions, in
@@ -106,34 +153,7 @@ pub async fn refresh(db: &impl ConnectionTrait, brand: &brand::Model, author_ids
     if author_ids.is_empty() {
         return Ok(0);
     }
-    let rows = mention::Entity::find()
-        .select_only()
-        .columns([
-            mention::Column::AuthorId,
-            mention::Column::PublishedAt,
-            mention::Column::Sentiment,
-            mention::Column::Relevance,
-            mention::Column::Likes,
-            mention::Column::Shares,
-            mention::Column::Replies,
-            mention::Column::AuthorFollowers,
-        ])
-        .filter(mention::Column::BrandId.eq(brand.id))
-        .filter(mention::Column::AuthorId.is_in(author_ids.iter().copied()))
-        .into_model::<PostRow>()
-        .all(db)
-        .await?;
-    let mut posts: HashMap<Uuid, Vec<Post>> = HashMap::new();
-    for row in rows {
-        let Some(author_id) = row.author_id else { continue };
-        posts.entry(author_id).or_default().push(Post {
-            published_at: row.published_at,
-            sentiment: row.sentiment,
-            relevance: row.relevance.unwrap_or(0.0),
-            interactions: row.likes + row.shares + row.replies,
-            followers: row.author_followers,
-        });
-    }
+    let activities = activity_of(db, brand.id, author_ids).await?;
     let profiles: HashMap<Uuid, author::Model> = author::Entity::find()
         .filter(author::Column::Id.is_in(author_ids.iter().copied()))
         .all(db)
@@ -144,13 +164,12 @@ pub async fn refresh(db: &impl ConnectionTrait, brand: &brand::Model, author_ids
 
     let at = now();
     let mut scored = Vec::new();
-    for (author_id, posts) in &posts {
+    for (author_id, activity) in &activities {
         let profile = profiles
             .get(author_id)
             .map(|a| Profile { followers: a.followers, following: a.following, verified: a.verified })
             .unwrap_or_default();
-        let Some(result) = influence::score(profile, posts, at) else { continue };
-        scored.push((*author_id, result));
+        scored.push((*author_id, influence::score(profile, activity)));
     }
     let count = scored.len();
     for chunk in scored.chunks(200) {

@@ -12,7 +12,7 @@
 //! Stance (advocate, neutral, detractor) comes from the mean sentiment of those posts
 //! and is kept apart from influence: a loud detractor is influential too.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Audience size class.
@@ -103,16 +103,29 @@ impl Stance {
     }
 }
 
-/// One post of the author about the brand, as the score needs it.
-#[derive(Clone, Debug)]
-pub struct Post {
-    pub published_at: DateTime<Utc>,
-    pub sentiment: Option<f64>,
-    pub relevance: f64,
+/// What an author published about the brand, summed over its mentions (one row of a
+/// `GROUP BY author_id`, so refreshing a score never reads the mentions themselves).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Activity {
+    /// Mentions (at least one).
+    pub count: i64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// Sum of the mentions' relevance (0 when unknown).
+    pub relevance_sum: f64,
+    /// Sum and count of the scored mentions' sentiment.
+    pub sentiment_sum: f64,
+    pub sentiment_count: i64,
+    /// Likes, shares and replies of all the mentions.
     pub interactions: i64,
-    /// The follower count the post came with, when known.
-    pub followers: Option<i64>,
+    /// Mentions of the last 90 days.
+    pub recent: i64,
+    /// The follower count of the newest mention that came with one.
+    pub latest_followers: Option<i64>,
 }
+
+/// How far back activity counts.
+pub const ACTIVITY_WINDOW_DAYS: i64 = 90;
 
 /// What the score is made of, stored as JSON with the influencer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -155,33 +168,21 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-/// Scores an author from its posts about the brand (at least one) at time `now`.
-pub fn score(profile: Profile, posts: &[Post], now: DateTime<Utc>) -> Option<Influence> {
-    let first_seen = posts.iter().map(|p| p.published_at).min()?;
-    let last_seen = posts.iter().map(|p| p.published_at).max()?;
-    // The newest count the posts came with, else the profile's.
-    let followers = posts
-        .iter()
-        .filter(|p| p.followers.is_some())
-        .max_by_key(|p| p.published_at)
-        .and_then(|p| p.followers)
-        .unwrap_or(profile.followers)
-        .max(0);
+/// Scores an author from its activity about the brand.
+pub fn score(profile: Profile, activity: &Activity) -> Influence {
+    // The newest count the mentions came with, else the profile's.
+    let followers = activity.latest_followers.unwrap_or(profile.followers).max(0);
     let tier = Tier::of(followers);
-    let n = posts.len() as f64;
+    let n = activity.count.max(1) as f64;
 
     let reach = ((followers.max(0) as f64 + 1.0).log10() / 7.0 * 100.0).min(100.0);
-    let engagement_rate = if followers > 0 {
-        posts.iter().map(|p| p.interactions.max(0) as f64 / followers as f64).sum::<f64>() / n
-    } else {
-        0.0
-    };
+    let engagement_rate = if followers > 0 { activity.interactions.max(0) as f64 / followers as f64 / n } else { 0.0 };
     let median = tier.median_engagement();
     let ratio = engagement_rate / median;
     let engagement = (ratio * 50.0).min(100.0);
-    let relevance = posts.iter().map(|p| p.relevance.clamp(0.0, 1.0)).sum::<f64>() / n * 100.0;
-    let recent = posts.iter().filter(|p| p.published_at >= now - Duration::days(90)).count() as i64;
-    let activity = (25.0 * (1.0 + recent as f64).log2()).min(100.0);
+    let relevance = (activity.relevance_sum / n).clamp(0.0, 1.0) * 100.0;
+    let recent = activity.recent;
+    let activity_score = (25.0 * (1.0 + recent as f64).log2()).min(100.0);
 
     let mut penalty = 0.0;
     let mut penalties = Vec::new();
@@ -189,7 +190,7 @@ pub fn score(profile: Profile, posts: &[Post], now: DateTime<Utc>) -> Option<Inf
         penalty += 15.0;
         penalties.push("engagement more than 10× the tier median".to_owned());
     }
-    if followers >= 50_000 && posts.len() >= 3 && ratio < 0.05 {
+    if followers >= 50_000 && activity.count >= 3 && ratio < 0.05 {
         penalty += 10.0;
         penalties.push("engagement under 5 % of the tier median for a large audience".to_owned());
     }
@@ -198,11 +199,10 @@ pub fn score(profile: Profile, posts: &[Post], now: DateTime<Utc>) -> Option<Inf
         penalties.push("follows more than twice as many accounts as follow it".to_owned());
     }
 
-    let raw = 0.35 * reach + 0.25 * engagement + 0.2 * relevance + 0.2 * activity - penalty;
-    let sentiments: Vec<f64> = posts.iter().filter_map(|p| p.sentiment).collect();
+    let raw = 0.35 * reach + 0.25 * engagement + 0.2 * relevance + 0.2 * activity_score - penalty;
     let mean_sentiment =
-        if sentiments.is_empty() { 0.0 } else { sentiments.iter().sum::<f64>() / sentiments.len() as f64 };
-    Some(Influence {
+        if activity.sentiment_count > 0 { activity.sentiment_sum / activity.sentiment_count as f64 } else { 0.0 };
+    Influence {
         score: round1(raw.clamp(0.0, 100.0)),
         tier,
         stance: Stance::of(mean_sentiment),
@@ -213,30 +213,48 @@ pub fn score(profile: Profile, posts: &[Post], now: DateTime<Utc>) -> Option<Inf
             tier_median_engagement: median,
             engagement: round1(engagement),
             relevance: round1(relevance),
-            activity: round1(activity),
+            activity: round1(activity_score),
             recent_mentions: recent,
             authenticity_penalty: penalty,
             penalties,
             mean_sentiment: (mean_sentiment * 1000.0).round() / 1000.0,
         },
-        mention_count: posts.len() as i64,
-        first_seen,
-        last_seen,
-    })
+        mention_count: activity.count,
+        first_seen: activity.first_seen,
+        last_seen: activity.last_seen,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Duration;
+
+    /// A mention: days ago, sentiment, interactions, followers it came with.
+    type Post = (i64, f64, i64, i64);
 
     fn post(days_ago: i64, sentiment: f64, interactions: i64, followers: i64) -> Post {
-        Post {
-            published_at: Utc::now() - Duration::days(days_ago),
-            sentiment: Some(sentiment),
-            relevance: 1.0,
-            interactions,
-            followers: Some(followers),
-        }
+        (days_ago, sentiment, interactions, followers)
+    }
+
+    /// Sums posts as the refresh query does (relevance 1 each; the newest count wins).
+    fn score(profile: Profile, posts: &[Post], now: DateTime<Utc>) -> Influence {
+        let at = |days: i64| now - Duration::days(days);
+        let newest = posts.iter().min_by_key(|p| p.0).unwrap();
+        super::score(
+            profile,
+            &Activity {
+                count: posts.len() as i64,
+                first_seen: at(posts.iter().map(|p| p.0).max().unwrap()),
+                last_seen: at(newest.0),
+                relevance_sum: posts.len() as f64,
+                sentiment_sum: posts.iter().map(|p| p.1).sum(),
+                sentiment_count: posts.len() as i64,
+                interactions: posts.iter().map(|p| p.2).sum(),
+                recent: posts.iter().filter(|p| p.0 <= ACTIVITY_WINDOW_DAYS).count() as i64,
+                latest_followers: Some(newest.3),
+            },
+        )
     }
 
     #[test]
@@ -253,8 +271,8 @@ mod tests {
     #[test]
     fn scores_explain_themselves() {
         let now = Utc::now();
-        let big = score(Profile::default(), &[post(1, 0.6, 15_000, 1_200_000)], now).unwrap();
-        let small = score(Profile::default(), &[post(1, 0.6, 40, 1_000)], now).unwrap();
+        let big = score(Profile::default(), &[post(1, 0.6, 15_000, 1_200_000)], now);
+        let small = score(Profile::default(), &[post(1, 0.6, 40, 1_000)], now);
         assert!(big.score > small.score, "{big:?} vs {small:?}");
         assert_eq!(big.tier, Tier::Mega);
         assert_eq!(big.stance, Stance::Advocate);
@@ -263,18 +281,16 @@ mod tests {
         assert!((recomputed - big.score).abs() < 0.2, "components add up to the score");
 
         let regular: Vec<Post> = (0..10).map(|d| post(d * 5, -0.5, 100, 5_000)).collect();
-        let once = score(Profile::default(), &regular[..1], now).unwrap();
-        let often = score(Profile::default(), &regular, now).unwrap();
+        let once = score(Profile::default(), &regular[..1], now);
+        let often = score(Profile::default(), &regular, now);
         assert!(often.components.activity > once.components.activity);
         assert_eq!(often.stance, Stance::Detractor);
         assert_eq!(often.mention_count, 10);
 
-        let bought = score(Profile::default(), &[post(1, 0.0, 50_000, 20_000)], now).unwrap();
+        let bought = score(Profile::default(), &[post(1, 0.0, 50_000, 20_000)], now);
         assert_eq!(bought.components.authenticity_penalty, 15.0);
         let follow_farm =
-            score(Profile { followers: 5_000, following: 40_000, verified: false }, &[post(1, 0.0, 100, 5_000)], now)
-                .unwrap();
+            score(Profile { followers: 5_000, following: 40_000, verified: false }, &[post(1, 0.0, 100, 5_000)], now);
         assert_eq!(follow_farm.components.penalties.len(), 1);
-        assert!(score(Profile::default(), &[], now).is_none());
     }
 }

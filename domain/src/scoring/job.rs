@@ -7,9 +7,7 @@
 //! commit leaves the batch unscored for the retry.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -18,6 +16,7 @@ use uuid::Uuid;
 
 use super::influence::Tier;
 use super::{Analysis, Input, Priority, ValueMatcher, analyze, solicitation};
+use crate::db::Params;
 use crate::entities::{UuidList, author, brand, brand_value, mention};
 use crate::jobs::{JobError, Registry};
 use crate::queue::{Envelope, JobPayload};
@@ -193,36 +192,25 @@ async fn score_batch(
 
 /// Stores a batch of analyses in one statement, only on mentions still unscored, and
 /// returns the ids it claimed. `WITH v(…) AS (VALUES …) UPDATE … FROM v … RETURNING`
-/// reads the same on PostgreSQL and SQLite (3.35+); only placeholders differ (`$n`, `?n`).
+/// reads the same on PostgreSQL and SQLite (3.35+).
 async fn store_analyses(
     db: &impl ConnectionTrait,
     analysed: &[(mention::Model, Analysis, Option<Priority>)],
     at: DateTime<Utc>,
 ) -> Result<HashSet<Uuid>> {
-    const COLUMNS: usize = 6;
-    let backend = db.get_database_backend();
-    let mut values: Vec<Value> = Vec::with_capacity(analysed.len() * COLUMNS + 1);
-    let placeholder = |values: &mut Vec<Value>, value: Value| {
-        values.push(value);
-        // Numbered on both, since `scored_at` is bound first but written last.
-        match backend {
-            DatabaseBackend::Postgres => format!("${}", values.len()),
-            _ => format!("?{}", values.len()),
-        }
-    };
-    let scored_at = placeholder(&mut values, at.into());
+    let mut params = Params::new(db.get_database_backend());
+    let scored_at = params.bind(at);
     let rows: Vec<String> = analysed
         .iter()
         .map(|(m, a, priority)| {
             let cells = [
-                m.id.into(),
-                a.lang.clone().into(),
-                a.sentiment.into(),
-                serde_json::to_value(UuidList(a.value_tags.clone())).unwrap_or_default().into(),
-                a.is_solicitation.into(),
-                priority.map(|p| p.as_str().to_owned()).into(),
+                params.bind(m.id),
+                params.bind(a.lang.clone()),
+                params.bind(a.sentiment),
+                params.bind(serde_json::to_value(UuidList(a.value_tags.clone())).unwrap_or_default()),
+                params.bind(a.is_solicitation),
+                params.bind(priority.map(|p| p.as_str().to_owned())),
             ];
-            let cells: Vec<String> = cells.into_iter().map(|v| placeholder(&mut values, v)).collect();
             format!("({})", cells.join(", "))
         })
         .collect();
@@ -233,6 +221,6 @@ async fn store_analyses(
          FROM v WHERE mention.id = v.id AND mention.scored_at IS NULL RETURNING mention.id",
         rows.join(", ")
     );
-    let claimed = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    let claimed = db.query_all_raw(params.statement(sql)).await?;
     claimed.iter().map(|row| Ok(row.try_get::<Uuid>("", "id")?)).collect()
 }
