@@ -18,6 +18,8 @@ use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply,
 };
 use redis::{AsyncCommands, Script};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{Delivery, Envelope, KindStatus, Queue};
@@ -45,6 +47,11 @@ pub struct RedisQueue {
     /// Blocking reads get their own connection so they do not hold up other commands.
     reads: ConnectionManager,
     promote: Script,
+    /// Messages read past `max`, per consumer. `XREADGROUP` and `XAUTOCLAIM` count per
+    /// stream, so reading several kinds at once can bring more than the caller asked
+    /// for; the extra ones (already in this consumer's pending list, so a crash loses
+    /// nothing) are handed out first by the next calls.
+    overflow: Arc<Mutex<HashMap<String, VecDeque<Delivery>>>>,
 }
 
 fn queue_err(e: redis::RedisError) -> Error {
@@ -69,7 +76,34 @@ impl RedisQueue {
             ConnectionManager::new_with_config(client, base.set_response_timeout(Some(Duration::from_secs(15))))
                 .await
                 .map_err(queue_err)?;
-        Ok(RedisQueue { prefix: prefix.to_owned(), commands, reads, promote: Script::new(PROMOTE) })
+        Ok(RedisQueue {
+            prefix: prefix.to_owned(),
+            commands,
+            reads,
+            promote: Script::new(PROMOTE),
+            overflow: Default::default(),
+        })
+    }
+
+    /// Returns at most `max` of `deliveries` and keeps the rest for `consumer`'s next call.
+    fn at_most(&self, consumer: &str, max: usize, mut deliveries: Vec<Delivery>) -> Vec<Delivery> {
+        if deliveries.len() > max {
+            let extra = deliveries.split_off(max);
+            let mut overflow = self.overflow.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            overflow.entry(consumer.to_owned()).or_default().extend(extra);
+        }
+        deliveries
+    }
+
+    /// Up to `max` messages read earlier past a caller's `max`.
+    fn take_overflow(&self, consumer: &str, max: usize) -> Vec<Delivery> {
+        let mut overflow = self.overflow.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(held) = overflow.get_mut(consumer) else { return Vec::new() };
+        let taken: Vec<Delivery> = held.drain(..max.min(held.len())).collect();
+        if held.is_empty() {
+            overflow.remove(consumer);
+        }
+        taken
     }
 
     fn stream(&self, kind: &str) -> String {
@@ -166,6 +200,10 @@ impl Queue for RedisQueue {
     }
 
     async fn receive(&self, kinds: &[String], consumer: &str, max: usize, block: Duration) -> Result<Vec<Delivery>> {
+        let held = self.take_overflow(consumer, max);
+        if !held.is_empty() {
+            return Ok(held);
+        }
         let reply = match self.read(kinds, consumer, max, block).await {
             Err(e) if e.code() == Some("NOGROUP") => {
                 tracing::warn!("consumer group missing (Redis restarted?); recreating it");
@@ -175,7 +213,9 @@ impl Queue for RedisQueue {
             other => other,
         }
         .map_err(queue_err)?;
-        Ok(reply.keys.into_iter().flat_map(|key| self.deliveries(self.kind_of(&key.key), key.ids)).collect())
+        let deliveries =
+            reply.keys.into_iter().flat_map(|key| self.deliveries(self.kind_of(&key.key), key.ids)).collect();
+        Ok(self.at_most(consumer, max, deliveries))
     }
 
     async fn reclaim(&self, kinds: &[String], consumer: &str, idle: Duration, max: usize) -> Result<Vec<Delivery>> {
@@ -192,7 +232,7 @@ impl Queue for RedisQueue {
                 Err(e) => return Err(queue_err(e)),
             }
         }
-        Ok(out)
+        Ok(self.at_most(consumer, max, out))
     }
 
     async fn ack(&self, delivery: &Delivery) -> Result<()> {
