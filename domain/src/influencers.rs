@@ -171,6 +171,8 @@ pub async fn refresh(db: &impl ConnectionTrait, brand: &brand::Model, author_ids
             .unwrap_or_default();
         scored.push((*author_id, influence::score(profile, activity)));
     }
+    // In key order, so concurrent refreshes of one brand never deadlock.
+    scored.sort_by_key(|(author_id, _)| *author_id);
     let count = scored.len();
     for chunk in scored.chunks(200) {
         let models = chunk.iter().map(|(author_id, r)| brand_influencer::ActiveModel {

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::relevance;
@@ -71,11 +71,13 @@ pub async fn store(
     mut items: Vec<NewMention>,
     provenance: Provenance,
 ) -> Result<usize> {
-    // One row per external id: PostgreSQL refuses to upsert the same key twice in a statement.
+    // One row per external id (PostgreSQL refuses to upsert the same key twice in a
+    // statement), in key order: concurrent batches then lock shared rows in the same
+    // order and never deadlock.
     let mut seen = std::collections::HashSet::new();
     items.reverse();
     items.retain(|m| seen.insert(m.external_id.clone()));
-    items.reverse();
+    items.sort_by(|a, b| a.external_id.cmp(&b.external_id));
     if items.is_empty() {
         return Ok(0);
     }
@@ -159,8 +161,9 @@ async fn upsert_authors(
 ) -> Result<HashMap<(String, String), Uuid>> {
     let at = now();
     // Collected authors with counts update them; without counts (or pushed), only create.
-    let mut with_counts: HashMap<(String, String), author::ActiveModel> = HashMap::new();
-    let mut without_counts: HashMap<(String, String), author::ActiveModel> = HashMap::new();
+    // Ordered maps: rows are upserted in key order (see `store`).
+    let mut with_counts: BTreeMap<(String, String), author::ActiveModel> = BTreeMap::new();
+    let mut without_counts: BTreeMap<(String, String), author::ActiveModel> = BTreeMap::new();
     for m in items {
         let a = &m.author;
         let trusted = provenance == Provenance::Collected;
