@@ -7,7 +7,11 @@
 //! commit leaves the batch unscored for the retry.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -105,18 +109,24 @@ pub async fn score_brand(services: &Services, brand_id: Uuid) -> Result<usize> {
     let handles: Vec<String> = brand.handles.0.iter().map(|h| h.handle.clone()).collect();
     let mut total = 0;
     loop {
-        let batch = mention::Entity::find()
+        let txn = crate::db::begin_write(&services.db).await?;
+        let mut select = mention::Entity::find()
             .filter(mention::Column::BrandId.eq(brand.id))
             .filter(mention::Column::ScoredAt.is_null())
             .order_by_asc(mention::Column::Id)
-            .limit(BATCH)
-            .all(&services.db)
-            .await?;
+            .limit(BATCH);
+        // Concurrent jobs for one brand (one is enqueued per stored batch) take disjoint
+        // batches on PostgreSQL; SQLite's single writer serialises them anyway.
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let batch = select.all(&txn).await?;
         if batch.is_empty() {
             break;
         }
         let full = batch.len() as u64 == BATCH;
-        total += score_batch(services, &brand, &handles, &values, batch).await?;
+        total += score_batch(&txn, &brand, &handles, &values, batch).await?;
+        txn.commit().await?;
         if !full {
             break;
         }
@@ -128,7 +138,7 @@ pub async fn score_brand(services: &Services, brand_id: Uuid) -> Result<usize> {
 }
 
 async fn score_batch(
-    services: &Services,
+    txn: &DatabaseTransaction,
     brand: &brand::Model,
     handles: &[String],
     values: &[ValueMatcher],
@@ -137,7 +147,7 @@ async fn score_batch(
     let author_ids: BTreeSet<Uuid> = batch.iter().filter_map(|m| m.author_id).collect();
     let followers: HashMap<Uuid, i64> = author::Entity::find()
         .filter(author::Column::Id.is_in(author_ids.iter().copied()))
-        .all(&services.db)
+        .all(txn)
         .await?
         .into_iter()
         .map(|a| (a.id, a.followers))
@@ -157,8 +167,7 @@ async fn score_batch(
         })
         .collect();
 
-    let txn = crate::db::begin_write(&services.db).await?;
-    let claimed = store_analyses(&txn, &analysed, at).await?;
+    let claimed = store_analyses(txn, &analysed, at).await?;
     for (m, analysis, priority) in &analysed {
         // A re-pushed mention is scored again; it is announced only when it becomes one.
         let Some(priority) = priority else { continue };
@@ -166,7 +175,7 @@ async fn score_batch(
             continue;
         }
         events::record(
-            &txn,
+            txn,
             brand.agency_id,
             Some(brand.id),
             events::MENTION_SOLICITATION,
@@ -185,8 +194,7 @@ async fn score_batch(
         .await?;
     }
     let authors: Vec<Uuid> = author_ids.into_iter().collect();
-    influencers::refresh(&txn, brand, &authors).await?;
-    txn.commit().await?;
+    influencers::refresh(txn, brand, &authors).await?;
     Ok(claimed.len())
 }
 
