@@ -1,0 +1,323 @@
+//! Collection pipeline throughput on PostgreSQL through the Redis queue: mentions pushed
+//! to `POST /ingest/mentions` (NDJSON, 1,000 a request, 4 clients) until every one is
+//! stored, scored (language, sentiment, values, solicitations) and its author's
+//! influence refreshed by separate `vigie-worker` processes; next to a raw `COPY` of
+//! the same rows into a copy of the `mention` table (same indexes) in the same run.
+//! Samples the workers' resident memory as the run progresses.
+//!
+//! ```sh
+//! cargo build --release -p vigie-worker -p vigie-bench
+//! target/release/pipeline-throughput [mentions] [authors] [workers]   # defaults 200000 20000 2
+//! ```
+//! `VIGIE_BENCH_POSTGRES` (default `postgres://postgres@127.0.0.1:5432`) is where a
+//! scratch database is created and dropped; `REDIS_URL` defaults to
+//! `redis://127.0.0.1:6379`.
+
+use sea_orm::sqlx::postgres::PgPoolCopyExt;
+use sea_orm::{ConnectionTrait, Database};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vigie_domain::accounts::{self, SignUp};
+use vigie_domain::brands::{self, NewBrand, ValueInput};
+use vigie_domain::entities::Handle;
+use vigie_domain::{Config, Network};
+
+const PER_REQUEST: usize = 1_000;
+const CLIENTS: usize = 4;
+
+/// Texts in both languages, positive, negative, neutral, asking; `{}` is a number.
+const TEXTS: &[&str] = &[
+    "J'adore Verdure, le shampoing solide {} est vraiment efficace 🌱",
+    "@verdure_fr mon colis {} est arrivé plein de plastique, c'est honteux !",
+    "Verdure: not good, the cream {} irritated my skin 😞",
+    "Just tried Verdure product {} and I love it, great packaging",
+    "@verdure_fr where is my order {}? Still waiting after two weeks",
+    "Pas mauvais du tout le déodorant Verdure {}, je recommande",
+    "The Verdure store {} opens at nine on Sundays",
+    "Verdure {} : livraison rapide, service client au top 👍",
+];
+
+/// A small deterministic generator, so runs are comparable.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    vigie_domain::runtime::init_tracing(false);
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().expect("numeric arguments"));
+    let total = args.next().unwrap_or(200_000);
+    let authors = args.next().unwrap_or(20_000).max(1);
+    let workers = args.next().unwrap_or(2);
+    let server = std::env::var("VIGIE_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let name = format!("vigie_bench_{}", std::process::id());
+    let admin = Database::connect(format!("{server}/postgres")).await.expect("PostgreSQL");
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("scratch database");
+    let database_url = format!("{server}/{name}");
+    let data_dir = std::env::temp_dir().join(&name);
+    let secret = "bench-secret-bench-secret-bench-secret!";
+    let vars: Vec<(&str, String)> = vec![
+        ("DATABASE_URL", database_url.clone()),
+        ("REDIS_URL", redis.clone()),
+        ("VIGIE_QUEUE_PREFIX", name.clone()),
+        ("VIGIE_JWT_SECRET", secret.into()),
+        ("VIGIE_DATA_DIR", data_dir.display().to_string()),
+        ("VIGIE_BIND", "127.0.0.1:0".into()),
+        ("VIGIE_WORKER_BIND", "127.0.0.1:0".into()),
+        ("VIGIE_DEMO", "false".into()),
+        ("RUST_LOG", "warn".into()),
+    ];
+    let lookup = vars.clone();
+    let config = Arc::new(
+        Config::from_lookup(|k| lookup.iter().find(|(key, _)| *key == k).map(|(_, v)| v.clone())).expect("config"),
+    );
+    let running = vigie_api::start(config).await.expect("api");
+    let base = format!("http://{}", running.addr);
+    let services = running.services.clone();
+    tokio::spawn(running.server);
+
+    // A tenant, a brand with handles and values, and a key for the brand.
+    let session = accounts::sign_up(
+        &services,
+        SignUp {
+            agency_name: "Bench".into(),
+            name: "Bench".into(),
+            email: "bench@example.com".into(),
+            password: "correct horse battery".into(),
+        },
+    )
+    .await
+    .expect("sign-up");
+    let actor = session.actor;
+    let brand = brands::create(
+        &services,
+        &actor,
+        NewBrand {
+            name: "Verdure".into(),
+            sector: Some("cosmétique".into()),
+            tracked_keywords: vec!["verdure".into(), "shampoing solide".into()],
+            handles: vec![Handle { network: Network::Mastodon, handle: "verdure_fr".into() }],
+            time_zone: "Europe/Paris".into(),
+            language: Some("fr".into()),
+            discovery_threshold: None,
+        },
+    )
+    .await
+    .expect("brand");
+    brands::create_value(
+        &services,
+        &actor,
+        brand.id,
+        ValueInput {
+            name: "Zéro plastique".into(),
+            description: String::new(),
+            keywords: vec!["plastique".into(), "plastic".into(), "packaging".into()],
+        },
+    )
+    .await
+    .expect("value");
+    let (_, key) = vigie_domain::api_keys::create(&services, &actor, "bench", Some(brand.id)).await.expect("key");
+
+    let exe = std::env::current_exe().expect("own path");
+    let worker_bin = exe.with_file_name("vigie-worker");
+    assert!(worker_bin.exists(), "build the worker first: cargo build --release -p vigie-worker");
+    let fleet: Vec<Worker> = (0..workers)
+        .map(|_| {
+            let mut command = Command::new(&worker_bin);
+            command.stdout(Stdio::null()).stderr(Stdio::inherit());
+            for (k, v) in &vars {
+                command.env(k, v);
+            }
+            Worker(command.spawn().expect("worker"))
+        })
+        .collect();
+
+    // The mentions, as NDJSON requests.
+    let mut rng = Lcg(42);
+    let now = chrono::Utc::now();
+    let lines: Vec<String> = (0..total)
+        .map(|i| {
+            let author = rng.next() as usize % authors;
+            let text = TEXTS[rng.next() as usize % TEXTS.len()].replace("{}", &i.to_string());
+            serde_json::json!({
+                "externalId": format!("m{i}"), "network": "mastodon", "url": format!("https://mastodon.example/@a{author}/{i}"),
+                "text": text, "publishedAt": (now - chrono::Duration::minutes((total - i) as i64)).to_rfc3339(),
+                "author": { "handle": format!("a{author}"), "followers": (author as i64 * 7919) % 2_000_000, "following": 300 },
+                "metrics": { "likes": rng.next() % 500, "shares": rng.next() % 50, "replies": rng.next() % 20 }
+            })
+            .to_string()
+        })
+        .collect();
+    let bodies: Vec<String> = lines.chunks(PER_REQUEST).map(|c| c.join("\n")).collect();
+    let bodies = Arc::new(bodies);
+
+    let started = Instant::now();
+    let client = reqwest::Client::new();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let pushers: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (client, bodies, next, key, base) =
+                (client.clone(), bodies.clone(), next.clone(), key.clone(), base.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { break };
+                    let response = client
+                        .post(format!("{base}/ingest/mentions"))
+                        .bearer_auth(&key)
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .expect("ingest request");
+                    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+                }
+            })
+        })
+        .collect();
+    for pusher in pushers {
+        pusher.await.unwrap();
+    }
+    let ingested = started.elapsed();
+
+    // Wait until every mention is scored, sampling the workers' memory.
+    let mut samples: Vec<(u64, Vec<u64>)> = Vec::new();
+    let mut next_sample = Duration::ZERO;
+    loop {
+        let row = services
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT COUNT(*) FILTER (WHERE scored_at IS NOT NULL) AS scored, COUNT(*) AS stored FROM mention",
+            ))
+            .await
+            .expect("progress")
+            .expect("a row");
+        let scored: i64 = row.try_get("", "scored").unwrap();
+        let stored: i64 = row.try_get("", "stored").unwrap();
+        if started.elapsed() >= next_sample {
+            samples.push((scored as u64, fleet.iter().map(|w| rss_kib(w.0.id())).collect()));
+            next_sample += Duration::from_secs(2);
+        }
+        if scored as usize >= total && stored as usize >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = started.elapsed();
+    samples.push((total as u64, fleet.iter().map(|w| rss_kib(w.0.id())).collect()));
+    let influencers = services
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM brand_influencer",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    drop(fleet);
+
+    // The same rows, raw, with COPY into a copy of the table and its indexes.
+    let pool = services.db.get_postgres_connection_pool();
+    services.db.execute_unprepared("CREATE TABLE bench_copy (LIKE mention INCLUDING ALL)").await.expect("copy table");
+    let columns = "id, agency_id, brand_id, source_id, external_id, author_id, network, url, text, lang, published_at, \
+                   collected_at, sentiment, relevance, likes, shares, replies, views, value_tags, is_solicitation, \
+                   is_direct, scored_at, author_followers, search_text";
+    let source: uuid::Uuid = services
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT id FROM source LIMIT 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "id")
+        .unwrap();
+    let author: uuid::Uuid = services
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT id FROM author LIMIT 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "id")
+        .unwrap();
+    let mut csv = String::with_capacity(total * 300);
+    let stamp = now.to_rfc3339();
+    for (i, line) in lines.iter().enumerate() {
+        let item: serde_json::Value = serde_json::from_str(line).unwrap();
+        let text = item["text"].as_str().unwrap().replace('"', "\"\"");
+        csv.push_str(&format!(
+            "{},{},{},{},m{i},{},mastodon,{},\"{}\",fr,{},{},0.5,0.6,{},{},{},0,[],false,false,{},{},\"{}\"\n",
+            uuid::Uuid::now_v7(),
+            brand.agency_id,
+            brand.id,
+            source,
+            author,
+            item["url"].as_str().unwrap(),
+            text,
+            item["publishedAt"].as_str().unwrap(),
+            stamp,
+            item["metrics"]["likes"],
+            item["metrics"]["shares"],
+            item["metrics"]["replies"],
+            stamp,
+            item["author"]["followers"],
+            vigie_domain::text::words(&text).join(" "),
+        ));
+    }
+    let copy_started = Instant::now();
+    let mut copy =
+        pool.copy_in_raw(&format!("COPY bench_copy ({columns}) FROM STDIN WITH (FORMAT csv)")).await.expect("COPY");
+    copy.send(csv.as_bytes()).await.expect("COPY data");
+    let copied = copy.finish().await.expect("COPY finish");
+    let copy_elapsed = copy_started.elapsed();
+    assert_eq!(copied as usize, total);
+
+    let rate = total as f64 / elapsed.as_secs_f64();
+    let copy_rate = total as f64 / copy_elapsed.as_secs_f64();
+    println!(
+        "vigie pipeline (HTTP ingest → stored → scored → influencers, PostgreSQL + Redis, {workers} worker processes): \
+         {total} mentions by {authors} authors in {elapsed:.2?} = {rate:.0} mentions/s (ingest answered in {ingested:.2?}; {influencers} influencers)"
+    );
+    println!(
+        "raw COPY of the same rows into mention's twin (same indexes): {copy_elapsed:.2?} = {copy_rate:.0} rows/s"
+    );
+    println!("pipeline / COPY: {:.0} %", 100.0 * rate / copy_rate);
+    println!("worker RSS (KiB) by mentions scored:");
+    for (scored, rss) in samples.iter().step_by((samples.len() / 8).max(1)).chain(samples.last()) {
+        println!("  {scored:>9}  {rss:?}");
+    }
+
+    drop(services);
+    admin.execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)")).await.expect("drop scratch database");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
