@@ -9,8 +9,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -110,10 +109,11 @@ pub async fn score_brand(services: &Services, brand_id: Uuid) -> Result<usize> {
     let mut total = 0;
     loop {
         let txn = crate::db::begin_write(&services.db).await?;
+        // No ORDER BY: any unscored rows will do, and sorting every unscored row of a
+        // brand for each batch made scoring slower as the backlog grew.
         let mut select = mention::Entity::find()
             .filter(mention::Column::BrandId.eq(brand.id))
             .filter(mention::Column::ScoredAt.is_null())
-            .order_by_asc(mention::Column::Id)
             .limit(BATCH);
         // Concurrent jobs for one brand (one is enqueued per stored batch) take disjoint
         // batches on PostgreSQL; SQLite's single writer serialises them anyway.
