@@ -1,4 +1,4 @@
-//! HTTP routes: `/graphql` (POST for queries, GET for GraphiQL), `/healthz`, `/readyz`,
+//! HTTP routes: `/graphql` (POST for queries, GET for GraphiQL), `/graphql/ws` (subscriptions), `/healthz`, `/readyz`,
 //! `/metrics`.
 
 use actix_web::dev::Service;
@@ -67,6 +67,7 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<(acti
 /// The routes, also used by in-process tests.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/graphql").route(web::post().to(graphql_post)).route(web::get().to(graphiql)))
+        .route("/graphql/ws", web::get().to(graphql_ws))
         .service(
             web::resource("/ingest/mentions")
                 .app_data(web::PayloadConfig::new(INGEST_BODY_LIMIT))
@@ -95,6 +96,38 @@ async fn graphql_post(state: web::Data<AppState>, req: HttpRequest, body: GraphQ
         state.metrics.graphql_errors.get_or_create(&ErrorLabels { code }).inc();
     }
     response.into()
+}
+
+/// `GET /graphql/ws`: subscriptions over graphql-ws (or the older
+/// subscriptions-transport-ws). The access token comes in the `connection_init` payload
+/// (`{"Authorization": "Bearer …"}` or `{"token": "…"}`), or on the upgrade request.
+async fn graphql_ws(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> actix_web::Result<HttpResponse> {
+    let services = state.services.clone();
+    let header_token = bearer(&req).map(str::to_owned);
+    async_graphql_actix_web::GraphQLSubscription::new(state.schema.clone())
+        .on_connection_init(move |init| async move {
+            let token = init_token(&init).or(header_token);
+            let auth = graphql::authenticate(&services, token.as_deref()).await;
+            let mut data = async_graphql::Data::default();
+            data.insert(graphql::Caller::new(services, auth));
+            Ok(data)
+        })
+        .start(&req, payload)
+}
+
+/// The bearer token of a `connection_init` payload.
+fn init_token(init: &serde_json::Value) -> Option<String> {
+    let value = ["Authorization", "authorization"]
+        .iter()
+        .find_map(|k| init.get(*k))
+        .or_else(|| init.get("headers").and_then(|h| h.get("Authorization").or_else(|| h.get("authorization"))))
+        .and_then(|v| v.as_str())
+        .map(|v| v.split_once(' ').map_or(v, |(_, token)| token).trim().to_owned());
+    value.or_else(|| init.get("token").and_then(|v| v.as_str()).map(str::to_owned))
 }
 
 /// The largest ingest body accepted (1,000 items of a few KiB).
@@ -154,9 +187,13 @@ fn error_response(error: &Error) -> HttpResponse {
 }
 
 async fn graphiql() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(GraphiQLSource::build().endpoint("/graphql").title("Vigie GraphiQL").finish())
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("Vigie GraphiQL")
+            .finish(),
+    )
 }
 
 async fn healthz() -> HttpResponse {

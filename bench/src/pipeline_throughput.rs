@@ -123,7 +123,7 @@ async fn main() {
             handles: vec![Handle { network: Network::Mastodon, handle: "verdure_fr".into() }],
             time_zone: "Europe/Paris".into(),
             language: Some("fr".into()),
-            discovery_threshold: None,
+            ..Default::default()
         },
     )
     .await

@@ -9,6 +9,7 @@ use crate::pagination::{self, Page, PageRequest};
 use crate::{Actor, Error, Result, Services, audit, new_id, now, validate};
 
 /// The fields of a new brand.
+#[derive(Default)]
 pub struct NewBrand {
     pub name: String,
     pub sector: Option<String>,
@@ -18,6 +19,63 @@ pub struct NewBrand {
     pub language: Option<String>,
     /// Defaults to [`DEFAULT_DISCOVERY_THRESHOLD`].
     pub discovery_threshold: Option<i32>,
+    /// Crisis thresholds; omitted ones take the defaults of [`CrisisSettings`].
+    pub crisis: CrisisPatch,
+    pub escalation_emails: Vec<String>,
+}
+
+/// Changes to a brand's crisis thresholds: `None` leaves one unchanged (or default).
+#[derive(Default)]
+pub struct CrisisPatch {
+    pub z_threshold: Option<f64>,
+    pub min_count: Option<i32>,
+    pub value_gap_min_count: Option<i32>,
+}
+
+/// Default crisis thresholds: a spike three standard deviations above the baseline with
+/// at least ten negative mentions; three negative mentions on one value in a day.
+pub struct CrisisSettings;
+
+impl CrisisSettings {
+    pub const Z_THRESHOLD: f64 = 3.0;
+    pub const MIN_COUNT: i32 = 10;
+    pub const VALUE_GAP_MIN_COUNT: i32 = 3;
+}
+
+fn apply_crisis(model: &mut brand::ActiveModel, patch: CrisisPatch) -> Result<()> {
+    if let Some(z) = patch.z_threshold {
+        if !(1.0..=20.0).contains(&z) {
+            return Err(Error::bad_input("crisisZThreshold", "must be between 1 and 20"));
+        }
+        model.crisis_z_threshold = Set(z);
+    }
+    if let Some(n) = patch.min_count {
+        if !(1..=100_000).contains(&n) {
+            return Err(Error::bad_input("crisisMinCount", "must be between 1 and 100000"));
+        }
+        model.crisis_min_count = Set(n);
+    }
+    if let Some(n) = patch.value_gap_min_count {
+        if !(1..=100_000).contains(&n) {
+            return Err(Error::bad_input("valueGapMinCount", "must be between 1 and 100000"));
+        }
+        model.value_gap_min_count = Set(n);
+    }
+    Ok(())
+}
+
+fn escalation_emails(raw: &[String]) -> Result<StringList> {
+    if raw.len() > 20 {
+        return Err(Error::bad_input("escalationEmails", "at most 20 addresses"));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for email in raw {
+        let email = validate::email("escalationEmails", email)?;
+        if !out.contains(&email) {
+            out.push(email);
+        }
+    }
+    Ok(StringList(out))
 }
 
 /// A partial update of a brand: `None` leaves a field unchanged.
@@ -31,6 +89,8 @@ pub struct BrandPatch {
     pub time_zone: Option<String>,
     pub language: Option<String>,
     pub discovery_threshold: Option<i32>,
+    pub crisis: CrisisPatch,
+    pub escalation_emails: Option<Vec<String>>,
 }
 
 /// The influence score at which an author is announced as discovered, unless the brand
@@ -113,9 +173,15 @@ pub async fn create(services: &Services, actor: &Actor, input: NewBrand) -> Resu
         discovery_threshold: Set(discovery_threshold(
             input.discovery_threshold.unwrap_or(DEFAULT_DISCOVERY_THRESHOLD),
         )?),
+        crisis_z_threshold: Set(CrisisSettings::Z_THRESHOLD),
+        crisis_min_count: Set(CrisisSettings::MIN_COUNT),
+        value_gap_min_count: Set(CrisisSettings::VALUE_GAP_MIN_COUNT),
+        escalation_emails: Set(escalation_emails(&input.escalation_emails)?),
         created_at: Set(at),
         updated_at: Set(at),
     };
+    let mut model = model;
+    apply_crisis(&mut model, input.crisis)?;
     let txn = crate::db::begin_write(&services.db).await?;
     ensure_unique_name(&txn, actor.agency_id, model.name.as_ref(), None).await?;
     let brand = model.insert(&txn).await?;
@@ -152,6 +218,10 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: BrandPa
     }
     if let Some(threshold) = patch.discovery_threshold {
         model.discovery_threshold = Set(discovery_threshold(threshold)?);
+    }
+    apply_crisis(&mut model, patch.crisis)?;
+    if let Some(emails) = patch.escalation_emails {
+        model.escalation_emails = Set(escalation_emails(&emails)?);
     }
     model.updated_at = Set(now());
     Ok(model.update(&services.db).await?)

@@ -50,6 +50,29 @@ pub struct Config {
     /// `VIGIE_WORKER_BIND`: the worker's health and metrics address, default
     /// `127.0.0.1:8081`.
     pub worker_bind: SocketAddr,
+    /// `VIGIE_WEBHOOK_RETRIES`: waits before each retry of a failed webhook delivery,
+    /// default `5s,5m,30m,2h,5h,10h,10h` (Standard Webhooks' schedule).
+    pub webhook_retries: Vec<Duration>,
+    /// `VIGIE_WEBHOOK_TIMEOUT_SECS`: how long a receiver has to answer, default 15.
+    pub webhook_timeout: Duration,
+    /// `VIGIE_WEBHOOK_DISABLE_AFTER_HOURS`: an endpoint failing this long is disabled
+    /// (and its agency's admins emailed), default 120 (five days).
+    pub webhook_disable_after: Duration,
+}
+
+/// Parses `5s`, `250ms`, `5m`, `2h`.
+fn parse_duration(raw: &str) -> Option<Duration> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = raw.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    Some(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return None,
+    })
 }
 
 impl std::fmt::Debug for Config {
@@ -201,6 +224,8 @@ impl Config {
         let refresh_token_ttl = seconds("VIGIE_REFRESH_TOKEN_TTL_DAYS", 30, 86_400);
         let job_visibility = seconds("VIGIE_JOB_VISIBILITY_SECS", 120, 1);
         let worker_concurrency = seconds("VIGIE_WORKER_CONCURRENCY", 8, 1).as_secs() as usize;
+        let webhook_timeout = seconds("VIGIE_WEBHOOK_TIMEOUT_SECS", 15, 1);
+        let webhook_disable_after = seconds("VIGIE_WEBHOOK_DISABLE_AFTER_HOURS", 120, 3600);
 
         let queue_prefix = get("VIGIE_QUEUE_PREFIX").unwrap_or_else(|| "vigie".into());
         if queue_prefix.contains(['{', '}', ' ']) {
@@ -212,6 +237,13 @@ impl Config {
             SocketAddr::from(([127, 0, 0, 1], 8081))
         });
 
+        let retries = get("VIGIE_WEBHOOK_RETRIES").unwrap_or_else(|| "5s,5m,30m,2h,5h,10h,10h".into());
+        let webhook_retries: Vec<Duration> = retries.split(',').filter_map(parse_duration).collect();
+        if webhook_retries.len() != retries.split(',').count() || webhook_retries.len() > 20 {
+            errors.push(format!(
+                "VIGIE_WEBHOOK_RETRIES must be up to 20 durations such as 5s,5m,2h separated by commas (got `{retries}`)"
+            ));
+        }
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }
@@ -234,6 +266,9 @@ impl Config {
             worker_concurrency,
             job_visibility,
             worker_bind,
+            webhook_retries,
+            webhook_timeout,
+            webhook_disable_after,
         })
     }
 

@@ -79,7 +79,7 @@ pub async fn seed(services: &Services) -> Result<bool> {
                     .collect(),
                 time_zone: tz.into(),
                 language: Some(lang.into()),
-                discovery_threshold: None,
+                ..Default::default()
             },
         )
         .await?;

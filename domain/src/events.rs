@@ -15,6 +15,42 @@ pub const SOURCE_UNHEALTHY: &str = "source.unhealthy";
 /// A mention addresses the brand and asks or complains.
 pub const MENTION_SOLICITATION: &str = "mention.solicitation";
 
+/// A negative spike opened a crisis alert.
+pub const CRISIS_OPENED: &str = "crisis.opened";
+/// An open alert got new evidence, a higher severity, or was reopened.
+pub const CRISIS_UPDATED: &str = "crisis.updated";
+/// An alert was resolved.
+pub const CRISIS_RESOLVED: &str = "crisis.resolved";
+/// Negative mentions touching a stated value opened an alert.
+pub const VALUE_GAP_OPENED: &str = "value_gap.opened";
+/// A ticket reached 80 % of its response target (written by the SLA clock).
+pub const SLA_AT_RISK: &str = "sla.at_risk";
+/// A ticket passed its due time unanswered (written by the SLA clock).
+pub const SLA_BREACHED: &str = "sla.breached";
+/// Sent by `sendTestEvent` to one endpoint only.
+pub const WEBHOOK_TEST: &str = "webhook.test";
+
+/// The event types webhook endpoints may subscribe to.
+pub const TYPES: &[&str] = &[
+    CRISIS_OPENED,
+    CRISIS_UPDATED,
+    CRISIS_RESOLVED,
+    VALUE_GAP_OPENED,
+    SLA_AT_RISK,
+    SLA_BREACHED,
+    MENTION_SOLICITATION,
+    INFLUENCER_DISCOVERED,
+    SOURCE_UNHEALTHY,
+];
+
+/// Asks for undispatched events to be fanned out now (after the transaction that wrote
+/// them committed). Failing to ask is harmless: the periodic sweep dispatches them.
+pub async fn dispatch_soon(services: &crate::Services, tenant: Option<Uuid>) {
+    if let Err(error) = crate::jobs::enqueue(services, tenant, &crate::webhooks::DispatchEvents {}).await {
+        tracing::warn!(%error, "cannot enqueue event dispatch; the periodic sweep will do it");
+    }
+}
+
 /// Writes an event in the caller's transaction.
 pub async fn record(
     db: &impl ConnectionTrait,

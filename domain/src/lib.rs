@@ -10,7 +10,9 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod brands;
+pub mod bus;
 pub mod config;
+pub mod crises;
 pub mod db;
 pub mod demo;
 pub mod entities;
@@ -31,6 +33,7 @@ pub mod scoring;
 pub mod sources;
 pub mod text;
 pub mod validate;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -50,8 +53,10 @@ pub struct Services {
     pub queue: Arc<dyn queue::Queue>,
     /// Counters of the job runtime running in this process, if any.
     pub job_metrics: Arc<jobs::metrics::JobMetrics>,
-    /// Outgoing HTTP (collectors), guarded against private addresses.
+    /// Outgoing HTTP (collectors, webhooks), guarded against private addresses.
     pub http: outbound::Http,
+    /// Live notices for subscriptions, across processes.
+    pub bus: bus::Bus,
 }
 
 impl Services {
@@ -80,7 +85,11 @@ impl Services {
         let tokens = auth::tokens::TokenKeys::new(&config.jwt_secret, config.access_token_ttl);
         let mailer = mail::Mailer::new(&config)?;
         let http = outbound::Http::new(config.allow_private_webhooks)?;
-        Ok(Services { db, config, tokens, mailer, queue, job_metrics: Default::default(), http })
+        let bus = match &config.redis_url {
+            Some(url) => bus::Bus::redis(url, &config.queue_prefix)?,
+            None => bus::Bus::local(),
+        };
+        Ok(Services { db, config, tokens, mailer, queue, job_metrics: Default::default(), http, bus })
     }
 }
 

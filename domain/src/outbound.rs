@@ -140,6 +140,47 @@ impl Http {
 
     /// GETs `url` with `headers`, reading at most [`MAX_BODY`] bytes.
     pub async fn get(&self, url: &str, headers: HeaderMap) -> Result<Fetched, FetchError> {
+        let parsed = self.target(url)?;
+        let response = self.send(self.client.get(parsed).headers(headers)).await?;
+        read(response, MAX_BODY, false).await
+    }
+
+    /// POSTs `body` to `url` within `timeout`, keeping at most `keep` bytes of the
+    /// answer (a receiver's long answer is cut, not an error).
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+        timeout: Duration,
+        keep: usize,
+    ) -> Result<Fetched, FetchError> {
+        let parsed = self.target(url)?;
+        let response = self.send(self.client.post(parsed).headers(headers).body(body).timeout(timeout)).await?;
+        read(response, keep, true).await
+    }
+
+    /// Checks, before it is stored, that a URL is http(s) and that its host resolves to
+    /// public addresses only (unless private ones are allowed).
+    pub async fn check_public(&self, url: &str) -> Result<(), FetchError> {
+        let parsed = self.target(url)?;
+        if self.allow_private || literal_ip(&parsed).is_some() {
+            return Ok(());
+        }
+        let host = parsed.host_str().ok_or_else(|| FetchError::BadUrl("no host".into()))?.to_owned();
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| FetchError::Network(format!("cannot resolve {host}: {e}")))?
+            .collect();
+        match addrs.iter().find(|a| !is_public(a.ip())) {
+            Some(private) => Err(FetchError::Refused(format!("{host} resolves to {}", private.ip()))),
+            None if addrs.is_empty() => Err(FetchError::Network(format!("{host} {NO_PUBLIC_ADDRESS}"))),
+            None => Ok(()),
+        }
+    }
+
+    fn target(&self, url: &str) -> Result<reqwest::Url, FetchError> {
         let parsed = reqwest::Url::parse(url).map_err(|e| FetchError::BadUrl(e.to_string()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(FetchError::BadUrl("only http and https are fetched".into()));
@@ -150,24 +191,36 @@ impl Http {
         {
             return Err(FetchError::Refused(ip.to_string()));
         }
-        let mut response = self.client.get(parsed).headers(headers).send().await.map_err(|e| {
+        Ok(parsed)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, FetchError> {
+        request.send().await.map_err(|e| {
             let text = chain(&e);
             if text.contains(NO_PUBLIC_ADDRESS) { FetchError::Refused(text) } else { FetchError::Network(text) }
-        })?;
-        if response.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        })
+    }
+}
+
+/// Reads a body up to `limit` bytes: past it, either an error or (`truncate`) the cut.
+async fn read(mut response: reqwest::Response, limit: usize, truncate: bool) -> Result<Fetched, FetchError> {
+    if !truncate && response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(FetchError::TooLarge);
+    }
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Network(chain(&e)))? {
+        if body.len() + chunk.len() > limit {
+            if truncate {
+                body.extend_from_slice(&chunk[..limit - body.len()]);
+                break;
+            }
             return Err(FetchError::TooLarge);
         }
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Network(e.to_string()))? {
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(FetchError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Fetched { status, headers, body })
+        body.extend_from_slice(&chunk);
     }
+    Ok(Fetched { status, headers, body })
 }
 
 #[cfg(test)]

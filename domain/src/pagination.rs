@@ -64,6 +64,25 @@ where
     Ok(page_of(select.all(db).await?, request))
 }
 
+/// Fetches the page of `select` after the cursor, newest first (ids are UUIDv7, so
+/// they sort by creation).
+pub async fn fetch_newest<E, C>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    id: C,
+    request: PageRequest,
+) -> Result<Page<E::Model>>
+where
+    E: EntityTrait,
+    C: ColumnTrait,
+{
+    let mut select = select.order_by_desc(id).limit(request.first + 1);
+    if let Some(after) = request.after {
+        select = select.filter(id.lt(after));
+    }
+    Ok(page_of(select.all(db).await?, request))
+}
+
 /// Turns the rows of a query limited to `first + 1` into a page: the extra row, if any,
 /// only says that another page follows.
 pub fn page_of<T>(mut items: Vec<T>, request: PageRequest) -> Page<T> {

@@ -10,6 +10,7 @@ mod builder;
 mod m20261127_000001_foundation;
 mod m20261127_000002_unique_source_target;
 mod m20261127_000003_scoring;
+mod m20261127_000004_crises_webhooks;
 
 /// The ordered list of Vigie migrations.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_foundation::Migration),
             Box::new(m20261127_000002_unique_source_target::Migration),
             Box::new(m20261127_000003_scoring::Migration),
+            Box::new(m20261127_000004_crises_webhooks::Migration),
         ]
     }
 }

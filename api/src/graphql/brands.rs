@@ -3,7 +3,7 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use vigie_domain::brands::{self, BrandPatch, NewBrand, ValueInput, ValuePatch};
+use vigie_domain::brands::{self, BrandPatch, CrisisPatch, NewBrand, ValueInput, ValuePatch};
 use vigie_domain::entities::{Handle, brand, brand_value};
 
 use super::loaders::ValuesOfBrand;
@@ -82,6 +82,24 @@ impl Brand {
     async fn discovery_threshold(&self) -> i32 {
         self.0.discovery_threshold
     }
+    /// z-score over the brand's negative baseline at which a spike opens a crisis alert.
+    async fn crisis_z_threshold(&self) -> f64 {
+        self.0.crisis_z_threshold
+    }
+    /// Negative mentions in the detection window a spike needs as well.
+    async fn crisis_min_count(&self) -> i32 {
+        self.0.crisis_min_count
+    }
+    /// Negative mentions touching one value within a day that open a value-gap alert
+    /// (one from a macro or mega author opens it at once).
+    async fn value_gap_min_count(&self) -> i32 {
+        self.0.value_gap_min_count
+    }
+    /// Emailed when a crisis opens or its severity rises.
+    async fn escalation_emails(&self, ctx: &Context<'_>) -> Result<&[String]> {
+        actor(ctx)?.require_staff()?;
+        Ok(&self.0.escalation_emails.0)
+    }
     /// The values the brand declares.
     async fn values(&self, ctx: &Context<'_>) -> Result<Vec<BrandValue>> {
         let values = loader(ctx).load_one(ValuesOfBrand(self.0.id)).await?.unwrap_or_default();
@@ -139,6 +157,14 @@ pub struct CreateBrandInput {
     language: Option<String>,
     /// Influence score (1–100, default 60) at which an author is announced as discovered.
     discovery_threshold: Option<i32>,
+    /// Default 3.
+    crisis_z_threshold: Option<f64>,
+    /// Default 10.
+    crisis_min_count: Option<i32>,
+    /// Default 3.
+    value_gap_min_count: Option<i32>,
+    #[graphql(default)]
+    escalation_emails: Vec<String>,
 }
 
 /// Changes to a brand; omitted fields are unchanged.
@@ -153,6 +179,10 @@ pub struct UpdateBrandInput {
     time_zone: Option<String>,
     language: Option<String>,
     discovery_threshold: Option<i32>,
+    crisis_z_threshold: Option<f64>,
+    crisis_min_count: Option<i32>,
+    value_gap_min_count: Option<i32>,
+    escalation_emails: Option<Vec<String>>,
 }
 
 /// A new brand value.
@@ -223,6 +253,12 @@ impl BrandMutation {
                 time_zone: input.time_zone,
                 language: input.language,
                 discovery_threshold: input.discovery_threshold,
+                crisis: CrisisPatch {
+                    z_threshold: input.crisis_z_threshold,
+                    min_count: input.crisis_min_count,
+                    value_gap_min_count: input.value_gap_min_count,
+                },
+                escalation_emails: input.escalation_emails,
             },
         )
         .await?;
@@ -239,6 +275,12 @@ impl BrandMutation {
             time_zone: input.time_zone,
             language: input.language,
             discovery_threshold: input.discovery_threshold,
+            crisis: CrisisPatch {
+                z_threshold: input.crisis_z_threshold,
+                min_count: input.crisis_min_count,
+                value_gap_min_count: input.value_gap_min_count,
+            },
+            escalation_emails: input.escalation_emails,
         };
         Ok(Brand(brands::update(services(ctx), actor(ctx)?, uuid("id", &input.id)?, patch).await?))
     }

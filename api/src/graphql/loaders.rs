@@ -5,8 +5,8 @@ use async_graphql::dataloader::Loader;
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
-use vigie_domain::entities::{author, brand, brand_value, user_account};
-use vigie_domain::{Actor, Error, Services, brands, members, mentions};
+use vigie_domain::entities::{alert_event, author, brand, brand_value, user_account, webhook_attempt};
+use vigie_domain::{Actor, Error, Services, brands, crises, members, mentions, webhooks};
 
 /// The request's loaders.
 pub struct Loaders {
@@ -39,6 +39,61 @@ pub struct AuthorKey(pub Uuid);
 /// The brands assigned to a membership, by membership id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BrandsOfMember(pub Uuid);
+
+/// The timeline of an alert the caller has already been shown, by alert id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimelineOfAlert(pub Uuid);
+/// The attempts of a webhook delivery the caller has already been shown, by delivery id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AttemptsOfDelivery(pub Uuid);
+/// The type of an event, by event id (of deliveries the caller has been shown).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventKind(pub Uuid);
+
+/// Groups rows by a key, keeping their order.
+fn group<K: std::hash::Hash + Eq, T>(rows: Vec<T>, key: impl Fn(&T) -> K) -> HashMap<K, Vec<T>> {
+    let mut out: HashMap<K, Vec<T>> = HashMap::new();
+    for row in rows {
+        out.entry(key(&row)).or_default().push(row);
+    }
+    out
+}
+
+impl Loader<TimelineOfAlert> for Loaders {
+    type Value = Vec<alert_event::Model>;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[TimelineOfAlert]) -> Result<HashMap<TimelineOfAlert, Self::Value>, Self::Error> {
+        self.actor()?;
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = crises::timelines(&self.services.db, &ids).await?;
+        Ok(group(rows, |r| TimelineOfAlert(r.alert_id)))
+    }
+}
+
+impl Loader<AttemptsOfDelivery> for Loaders {
+    type Value = Vec<webhook_attempt::Model>;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[AttemptsOfDelivery]) -> Result<HashMap<AttemptsOfDelivery, Self::Value>, Self::Error> {
+        self.actor()?;
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = webhooks::attempts(&self.services.db, &ids).await?;
+        Ok(group(rows, |r| AttemptsOfDelivery(r.delivery_id)))
+    }
+}
+
+impl Loader<EventKind> for Loaders {
+    type Value = String;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[EventKind]) -> Result<HashMap<EventKind, Self::Value>, Self::Error> {
+        self.actor()?;
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = webhooks::event_types(&self.services.db, &ids).await?;
+        Ok(rows.into_iter().map(|(id, kind)| (EventKind(id), kind)).collect())
+    }
+}
 
 impl Loader<UserKey> for Loaders {
     type Value = user_account::Model;

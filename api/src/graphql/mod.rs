@@ -3,6 +3,7 @@
 //! result. Errors carry `extensions.code` (see [`errors`]).
 
 mod agency;
+mod alerts;
 mod api_keys;
 mod auth;
 mod brands;
@@ -14,9 +15,10 @@ mod mentions;
 mod pagination;
 mod queue;
 mod sources;
+mod webhooks;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
 use std::sync::Arc;
 use vigie_domain::{Actor, Error, Services};
 
@@ -39,6 +41,8 @@ pub struct Query(
     sources::SourceQuery,
     api_keys::ApiKeyQuery,
     queue::QueueQuery,
+    alerts::AlertQuery,
+    webhooks::WebhookQuery,
 );
 
 /// Root mutation, merged from the domain modules.
@@ -51,15 +55,21 @@ pub struct Mutation(
     api_keys::ApiKeyMutation,
     sources::SourceMutation,
     queue::QueueMutation,
+    alerts::AlertMutation,
+    webhooks::WebhookMutation,
 );
 
+/// Root subscription (graphql-ws at `/graphql/ws`).
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(alerts::AlertSubscription);
+
 /// Vigie's schema type.
-pub type VigieSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type VigieSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema with its limits and extensions, without runtime data (enough to print
 /// the SDL).
-pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)

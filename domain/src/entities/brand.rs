@@ -2,7 +2,7 @@
 use super::{Handles, StringList};
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "brand")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -20,6 +20,15 @@ pub struct Model {
     pub language: String,
     /// The influence score (0–100) at which an author is announced as discovered.
     pub discovery_threshold: i32,
+    /// The z-score (against the brand's baseline) a negative spike must reach.
+    pub crisis_z_threshold: f64,
+    /// The negative mentions in the detection window a spike needs.
+    pub crisis_min_count: i32,
+    /// Negative mentions touching one value (in a day) that open a value-gap alert.
+    pub value_gap_min_count: i32,
+    /// Who is emailed when a crisis opens or worsens.
+    #[sea_orm(column_type = "JsonBinary")]
+    pub escalation_emails: StringList,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -2,12 +2,17 @@
 //! `agency_id`; services filter on it from the authenticated actor, never from input.
 
 pub mod agency;
+pub mod alert;
+pub mod alert_event;
+pub mod alert_mention;
 pub mod api_key;
 pub mod audit_log;
 pub mod author;
 pub mod brand;
 pub mod brand_influencer;
 pub mod brand_value;
+pub mod content_item;
+pub mod content_item_value;
 pub mod email_outbox;
 pub mod event;
 pub mod invitation;
@@ -18,6 +23,9 @@ pub mod mention;
 pub mod refresh_token;
 pub mod source;
 pub mod user_account;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
 
 use sea_orm::FromJsonQueryResult;
 use serde::{Deserialize, Serialize};

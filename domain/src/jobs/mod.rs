@@ -67,6 +67,8 @@ impl Registry {
         crate::mail::register_jobs(&mut registry);
         crate::scoring::job::register_jobs(&mut registry);
         crate::sources::register_jobs(&mut registry);
+        crate::crises::detect::register_jobs(&mut registry);
+        crate::webhooks::register_jobs(&mut registry);
         registry
     }
 

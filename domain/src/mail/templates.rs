@@ -1,6 +1,8 @@
 //! The text of Vigie's emails.
 
 use super::Email;
+use crate::crises::{Explanation, Metrics, Severity};
+use crate::entities::{alert, brand};
 use crate::{Config, Role};
 
 fn role_label(role: Role) -> &'static str {
@@ -38,4 +40,86 @@ pub fn invitation(config: &Config, agency: &str, inviter: &str, role: Role, toke
         escape(&link)
     );
     Email { subject: format!("Join {agency} on Vigie"), text, html: Some(html) }
+}
+
+/// A crisis alert opened (or worsened: `worsened_from` is the severity before), for the
+/// brand's escalation contacts, in the brand's language.
+pub fn crisis(
+    config: &Config,
+    brand: &brand::Model,
+    alert: &alert::Model,
+    value: Option<&str>,
+    worsened_from: Option<Severity>,
+) -> Email {
+    let french = brand.language == "fr";
+    let explanation: Explanation = serde_json::from_value(alert.explanation.clone()).unwrap_or_default();
+    let metrics: Metrics = serde_json::from_value(alert.metrics.clone()).unwrap_or_default();
+    let link = config.public_link(&format!("graphql?alert={}", alert.id));
+    let what = match (value, french) {
+        (Some(v), true) => format!("écart avec la valeur « {v} »"),
+        (Some(v), false) => format!("gap with the value \"{v}\""),
+        (None, true) => "pic de mentions négatives".to_owned(),
+        (None, false) => "spike of negative mentions".to_owned(),
+    };
+    let severity = alert.severity.to_uppercase();
+    let subject = match (worsened_from, french) {
+        (None, true) => format!("[Vigie] Alerte {severity} : {what} — {}", brand.name),
+        (None, false) => format!("[Vigie] {severity} alert: {what} — {}", brand.name),
+        (Some(before), true) => {
+            format!("[Vigie] Alerte aggravée ({} → {severity}) : {what} — {}", before.as_str(), brand.name)
+        }
+        (Some(before), false) => {
+            format!("[Vigie] Alert worsened ({} → {severity}): {what} — {}", before.as_str(), brand.name)
+        }
+    };
+    let (terms_label, authors_label, open_label) = if french {
+        ("Termes dominants", "Auteurs les plus suivis", "Ouvrir l'alerte")
+    } else {
+        ("Top terms", "Most followed authors", "Open the alert")
+    };
+    let authors: Vec<String> = explanation
+        .top_authors
+        .iter()
+        .map(|a| format!("@{} ({} followers, {})", a.handle, a.followers, a.network))
+        .collect();
+    let text = format!(
+        "{subject}\n\n{}\n\n{terms_label}: {}\n{authors_label}: {}\nMentions: {}\n\n{open_label}: {link}\n",
+        explanation.summary,
+        explanation.top_terms.join(", "),
+        authors.join(", "),
+        metrics.evidence
+    );
+    let html = format!(
+        "<h2>{}</h2><p>{}</p><p><strong>{terms_label}:</strong> {}</p><p><strong>{authors_label}:</strong> {}</p>\
+         <p>Mentions: {}</p><p><a href=\"{}\">{open_label}</a></p>",
+        escape(&subject),
+        escape(&explanation.summary),
+        escape(&explanation.top_terms.join(", ")),
+        escape(&authors.join(", ")),
+        metrics.evidence,
+        escape(&link)
+    );
+    Email { subject, text, html: Some(html) }
+}
+
+/// A webhook endpoint was disabled after failing for days, to the agency's managers.
+pub fn webhook_disabled(config: &Config, url: &str, since: chrono::DateTime<chrono::Utc>, last_error: &str) -> Email {
+    let link = config.public_link("graphql");
+    let since = since.format("%Y-%m-%d %H:%M UTC");
+    let text = format!(
+        "Vigie disabled the webhook endpoint {url}: every delivery to it has failed since {since}.\n\
+         Last error: {last_error}\n\n\
+         Fix the receiver, enable the endpoint again (updateWebhookEndpoint with enabled: true), \
+         then replay the failed deliveries (replayDelivery). {link}\n"
+    );
+    let html = format!(
+        "<p>Vigie disabled the webhook endpoint <code>{}</code>: every delivery to it has failed since {since}.</p>\
+         <p>Last error: <code>{}</code></p>\
+         <p>Fix the receiver, enable the endpoint again (<code>updateWebhookEndpoint</code> with <code>enabled: true</code>), \
+         then replay the failed deliveries (<code>replayDelivery</code>). <a href=\"{}\">Open Vigie</a></p>",
+        escape(url),
+        escape(last_error),
+        escape(&link)
+    );
+    Email { subject: format!("[Vigie] Webhook endpoint disabled: {url}"), text, html: Some(html) }
 }

@@ -38,6 +38,10 @@ mod tests {
             time_zone: "Europe/Paris".into(),
             language: "fr".into(),
             discovery_threshold: 60,
+            crisis_z_threshold: 3.0,
+            crisis_min_count: 10,
+            value_gap_min_count: 3,
+            escalation_emails: StringList::default(),
             created_at: crate::now(),
             updated_at: crate::now(),
         }

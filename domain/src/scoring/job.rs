@@ -61,8 +61,14 @@ const NIGHTLY: Duration = Duration::from_secs(24 * 3600);
 
 /// Registers the scoring jobs and the nightly rescore.
 pub fn register_jobs(registry: &mut Registry) {
-    registry.register(|services: Arc<Services>, _meta, job: ScoreMentions| async move {
-        score_brand(&services, job.brand_id).await?;
+    registry.register(|services: Arc<Services>, meta, job: ScoreMentions| async move {
+        if score_brand(&services, job.brand_id).await? > 0 {
+            // Solicitations and discoveries were recorded; new negatives may be a crisis.
+            crate::events::dispatch_soon(&services, meta.tenant).await;
+            if let Some(agency_id) = meta.tenant {
+                crate::crises::detect::detect_soon(&services, agency_id, job.brand_id).await;
+            }
+        }
         Ok(())
     });
     registry.register(|services: Arc<Services>, _meta, job: RescoreInfluencers| async move {

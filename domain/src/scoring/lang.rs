@@ -40,6 +40,12 @@ const STOPWORDS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Whether a folded word is a function word of a known language (no meaning of its own:
+/// left out of an alert's top terms).
+pub fn is_function_word(word: &str) -> bool {
+    STOPWORDS.iter().any(|(_, words)| words.contains(&word))
+}
+
 /// The most likely ISO 639-1 code of `words` (folded), or `None` when nothing tells.
 pub fn detect(raw: &str, words: &[String]) -> Option<&'static str> {
     let mut counts: Vec<(&'static str, usize)> = STOPWORDS

@@ -5,6 +5,7 @@ mod auth;
 mod brands;
 mod collectors;
 mod crash;
+mod crises;
 mod http;
 mod ingest;
 mod members;

@@ -1,0 +1,333 @@
+//! Crisis alerts: list, detail with explanation and timeline, lifecycle mutations, and
+//! the live `alerts(brandId)` subscription.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+use vigie_domain::bus::Notice;
+use vigie_domain::crises::{self, AlertFilter, AlertStatus as DomainStatus, Explanation, Metrics};
+use vigie_domain::entities::{alert, alert_event};
+use vigie_domain::{Actor, Services, brands};
+
+use super::auth::User;
+use super::brands::{Brand, BrandValue};
+use super::loaders::{BrandKey, TimelineOfAlert, UserKey, ValuesOfBrand};
+use super::mentions::Mention;
+use super::pagination::{self, Cursor, uuid};
+use super::{actor, loader, services};
+
+/// What raised an alert.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKind {
+    /// Negative mentions far above the brand's baseline.
+    NegativeSpike,
+    /// Negative mentions touching a value the brand states.
+    ValueGap,
+}
+
+impl AlertKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::NegativeSpike => crises::NEGATIVE_SPIKE,
+            AlertKind::ValueGap => crises::VALUE_GAP,
+        }
+    }
+}
+
+/// How serious an alert is.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "vigie_domain::crises::Severity")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// Where an alert is in its lifecycle.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "vigie_domain::crises::AlertStatus")]
+pub enum AlertStatus {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+/// The figures behind an alert.
+#[derive(SimpleObject)]
+pub struct AlertMetrics {
+    /// Negative mentions in the detection window (value gaps: touching the value, in a day).
+    pub negative_count: i64,
+    /// Their negativity weighted by reach (1 + log10 of followers, in whole steps).
+    pub reach_weighted: f64,
+    /// EWMA mean and standard deviation of negative mentions per window over the last day.
+    pub baseline_count_mean: f64,
+    pub baseline_count_std: f64,
+    pub baseline_reach_mean: f64,
+    pub baseline_reach_std: f64,
+    pub z_count: f64,
+    pub z_reach: f64,
+    /// The larger z-score, compared with the brand's `crisisZThreshold`.
+    pub z: f64,
+    pub max_followers: i64,
+    /// Mentions linked so far.
+    pub evidence: i64,
+}
+
+impl From<Metrics> for AlertMetrics {
+    fn from(m: Metrics) -> Self {
+        AlertMetrics {
+            negative_count: m.negative_count,
+            reach_weighted: m.reach_weighted,
+            baseline_count_mean: m.baseline_count_mean,
+            baseline_count_std: m.baseline_count_std,
+            baseline_reach_mean: m.baseline_reach_mean,
+            baseline_reach_std: m.baseline_reach_std,
+            z_count: m.z_count,
+            z_reach: m.z_reach,
+            z: m.z,
+            max_followers: m.max_followers,
+            evidence: m.evidence,
+        }
+    }
+}
+
+/// One of the loudest authors of an alert.
+#[derive(SimpleObject)]
+pub struct AlertAuthor {
+    pub author_id: ID,
+    pub handle: String,
+    pub network: String,
+    pub followers: i64,
+    pub mentions: i64,
+}
+
+/// Why an alert opened.
+#[derive(SimpleObject)]
+pub struct AlertExplanation {
+    /// One sentence with the figures.
+    pub summary: String,
+    pub top_terms: Vec<String>,
+    pub top_authors: Vec<AlertAuthor>,
+    /// Ids of a few far-reaching mentions (see `Alert.mentions` for all linked ones).
+    pub sample_mention_ids: Vec<ID>,
+}
+
+impl From<Explanation> for AlertExplanation {
+    fn from(e: Explanation) -> Self {
+        AlertExplanation {
+            summary: e.summary,
+            top_terms: e.top_terms,
+            top_authors: e
+                .top_authors
+                .into_iter()
+                .map(|a| AlertAuthor {
+                    author_id: ID(a.author_id.to_string()),
+                    handle: a.handle,
+                    network: a.network,
+                    followers: a.followers,
+                    mentions: a.mentions,
+                })
+                .collect(),
+            sample_mention_ids: e.sample_mention_ids.into_iter().map(|id| ID(id.to_string())).collect(),
+        }
+    }
+}
+
+/// A step of an alert's timeline.
+pub struct AlertTimelineEntry(alert_event::Model);
+
+#[Object]
+impl AlertTimelineEntry {
+    /// `opened`, `evidence_added`, `severity_raised`, `content_held`, `acknowledged`,
+    /// `resolved` or `reopened`.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+    /// Who did it; null for detection.
+    async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = self.0.actor_user_id else { return Ok(None) };
+        Ok(loader(ctx).load_one(UserKey(id)).await?.map(User))
+    }
+    /// Details of the step (note, severities, counts).
+    async fn detail(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(self.0.detail.clone())
+    }
+}
+
+/// A crisis alert of a brand.
+pub struct Alert(pub alert::Model);
+
+#[Object]
+impl Alert {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn brand(&self, ctx: &Context<'_>) -> Result<Option<Brand>> {
+        Ok(loader(ctx).load_one(BrandKey(self.0.brand_id)).await?.map(Brand))
+    }
+    async fn kind(&self) -> AlertKind {
+        if self.0.kind == crises::VALUE_GAP { AlertKind::ValueGap } else { AlertKind::NegativeSpike }
+    }
+    async fn severity(&self) -> Severity {
+        crises::Severity::parse(&self.0.severity).into()
+    }
+    async fn status(&self) -> AlertStatus {
+        DomainStatus::parse(&self.0.status).into()
+    }
+    /// The stated value a value-gap alert is about.
+    async fn value(&self, ctx: &Context<'_>) -> Result<Option<BrandValue>> {
+        let Some(value_id) = self.0.brand_value_id else { return Ok(None) };
+        let values = loader(ctx).load_one(ValuesOfBrand(self.0.brand_id)).await?.unwrap_or_default();
+        Ok(values.into_iter().find(|v| v.id == value_id).map(BrandValue))
+    }
+    async fn window_start(&self) -> DateTime<Utc> {
+        self.0.window_start
+    }
+    async fn window_end(&self) -> DateTime<Utc> {
+        self.0.window_end
+    }
+    async fn metrics(&self) -> AlertMetrics {
+        serde_json::from_value::<Metrics>(self.0.metrics.clone()).unwrap_or_default().into()
+    }
+    async fn explanation(&self) -> AlertExplanation {
+        serde_json::from_value::<Explanation>(self.0.explanation.clone()).unwrap_or_default().into()
+    }
+    async fn opened_at(&self) -> DateTime<Utc> {
+        self.0.opened_at
+    }
+    async fn acknowledged_at(&self) -> Option<DateTime<Utc>> {
+        self.0.acknowledged_at
+    }
+    async fn resolved_at(&self) -> Option<DateTime<Utc>> {
+        self.0.resolved_at
+    }
+    async fn resolution_note(&self) -> Option<&str> {
+        self.0.resolution_note.as_deref()
+    }
+    /// What happened, oldest first.
+    async fn timeline(&self, ctx: &Context<'_>) -> Result<Vec<AlertTimelineEntry>> {
+        let steps = loader(ctx).load_one(TimelineOfAlert(self.0.id)).await?.unwrap_or_default();
+        Ok(steps.into_iter().map(AlertTimelineEntry).collect())
+    }
+    /// The mentions linked as evidence, newest first (at most 100).
+    #[graphql(complexity = "pagination::complexity(child_complexity, first)")]
+    async fn mentions(&self, ctx: &Context<'_>, first: Option<i32>) -> Result<Vec<Mention>> {
+        let first = first.unwrap_or(20);
+        if !(1..=100).contains(&first) {
+            return Err(vigie_domain::Error::bad_input("first", "must be between 1 and 100").into());
+        }
+        let rows = crises::linked_mentions(&services(ctx).db, &self.0, first as u64).await?;
+        Ok(rows.into_iter().map(Mention).collect())
+    }
+}
+
+/// Filters of `alerts`.
+#[derive(InputObject, Default)]
+pub struct AlertFilterInput {
+    status: Option<AlertStatus>,
+    kind: Option<AlertKind>,
+    /// This severity or worse.
+    min_severity: Option<Severity>,
+}
+
+#[derive(Default)]
+pub struct AlertQuery;
+
+#[Object]
+impl AlertQuery {
+    /// A brand's crisis alerts, newest first.
+    #[graphql(complexity = "pagination::complexity(child_complexity, first)")]
+    async fn alerts(
+        &self,
+        ctx: &Context<'_>,
+        brand_id: ID,
+        filter: Option<AlertFilterInput>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<Cursor, Alert>> {
+        let filter = filter.unwrap_or_default();
+        let had_cursor = after.is_some();
+        let page = crises::list(
+            services(ctx),
+            actor(ctx)?,
+            uuid("brandId", &brand_id)?,
+            AlertFilter {
+                status: filter.status.map(Into::into),
+                kind: filter.kind.map(|k| k.as_str().to_owned()),
+                min_severity: filter.min_severity.map(Into::into),
+            },
+            pagination::request(first, after)?,
+        )
+        .await?;
+        Ok(pagination::connection(page, had_cursor, |a| Cursor(a.id), Alert))
+    }
+
+    /// One alert.
+    async fn alert(&self, ctx: &Context<'_>, id: ID) -> Result<Alert> {
+        Ok(Alert(crises::get(&services(ctx).db, actor(ctx)?, uuid("id", &id)?).await?))
+    }
+}
+
+#[derive(Default)]
+pub struct AlertMutation;
+
+#[Object]
+impl AlertMutation {
+    /// Marks an open alert as seen (agency staff).
+    async fn acknowledge_alert(&self, ctx: &Context<'_>, id: ID, note: Option<String>) -> Result<Alert> {
+        Ok(Alert(crises::acknowledge(services(ctx), actor(ctx)?, uuid("id", &id)?, note).await?))
+    }
+
+    /// Resolves an alert with a note on what was done (agency staff); sends `crisis.resolved`.
+    async fn resolve_alert(&self, ctx: &Context<'_>, id: ID, note: String) -> Result<Alert> {
+        Ok(Alert(crises::resolve(services(ctx), actor(ctx)?, uuid("id", &id)?, note).await?))
+    }
+
+    /// Reopens a resolved alert, unless another of its kind is open (agency staff).
+    async fn reopen_alert(&self, ctx: &Context<'_>, id: ID) -> Result<Alert> {
+        Ok(Alert(crises::reopen(services(ctx), actor(ctx)?, uuid("id", &id)?).await?))
+    }
+}
+
+#[derive(Default)]
+pub struct AlertSubscription;
+
+#[Subscription]
+impl AlertSubscription {
+    /// Every alert of the brand as it opens, changes or is resolved.
+    async fn alerts(&self, ctx: &Context<'_>, brand_id: ID) -> Result<impl Stream<Item = Alert> + use<>> {
+        let services: Arc<Services> = services(ctx).clone();
+        let actor: Actor = actor(ctx)?.clone();
+        let brand = brands::get(&services.db, &actor, uuid("brandId", &brand_id)?).await?;
+        let receiver = services.bus.subscribe().await;
+        Ok(futures_util::stream::unfold(
+            (receiver, services, actor),
+            move |(mut receiver, services, actor)| async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(Notice::Alert { agency_id, brand_id, alert_id })
+                            if agency_id == actor.agency_id && brand_id == brand.id =>
+                        {
+                            // Reloaded with the subscriber's own scoping.
+                            if let Ok(alert) = crises::get(&services.db, &actor, alert_id).await {
+                                return Some((Alert(alert), (receiver, services, actor)));
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(RecvError::Lagged(missed)) => {
+                            tracing::warn!(missed, "an alert subscriber fell behind; notices were dropped");
+                        }
+                        Err(RecvError::Closed) => return None,
+                    }
+                }
+            },
+        ))
+    }
+}

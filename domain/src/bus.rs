@@ -1,0 +1,153 @@
+//! Live notices for GraphQL subscriptions (alert changes, inbox updates): published by
+//! whichever process made the change, delivered to every api replica's subscribers.
+//!
+//! In the embedded mode everything runs in one process, so a `tokio::sync::broadcast`
+//! channel is the bus. With Redis, notices go through one pub/sub channel; each process
+//! listens to it only once something subscribes (workers only publish), and forwards
+//! what it hears to its local broadcast channel. Notices carry ids, never data: a
+//! subscriber reloads the object with its own tenant scoping.
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OnceCell, broadcast};
+use uuid::Uuid;
+
+use crate::{Error, Result};
+
+/// Notices buffered per subscriber before the slowest one starts missing some.
+const CAPACITY: usize = 1024;
+
+/// What changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "topic", rename_all = "snake_case")]
+pub enum Notice {
+    /// An alert of the brand opened, changed or was resolved.
+    Alert { agency_id: Uuid, brand_id: Uuid, alert_id: Uuid },
+}
+
+/// The bus shared by a process's services.
+#[derive(Clone)]
+pub struct Bus {
+    local: broadcast::Sender<Notice>,
+    redis: Option<Arc<RedisLink>>,
+}
+
+struct RedisLink {
+    client: redis::Client,
+    channel: String,
+    publisher: OnceCell<redis::aio::ConnectionManager>,
+    listening: OnceCell<()>,
+}
+
+impl Bus {
+    /// An in-process bus.
+    pub fn local() -> Self {
+        Bus { local: broadcast::channel(CAPACITY).0, redis: None }
+    }
+
+    /// A bus over Redis pub/sub (`prefix` keeps deployments sharing a Redis apart).
+    pub fn redis(url: &str, prefix: &str) -> Result<Self> {
+        let client = redis::Client::open(url).map_err(|e| Error::Internal(format!("REDIS_URL: {e}")))?;
+        let link = RedisLink {
+            client,
+            channel: format!("{prefix}:{{bus}}"),
+            publisher: OnceCell::new(),
+            listening: OnceCell::new(),
+        };
+        Ok(Bus { local: broadcast::channel(CAPACITY).0, redis: Some(Arc::new(link)) })
+    }
+
+    /// Publishes a notice. A lost notice only delays a live view (clients reload on
+    /// reconnect), so failures are logged, not returned.
+    pub async fn publish(&self, notice: Notice) {
+        match &self.redis {
+            None => {
+                let _ = self.local.send(notice);
+            }
+            Some(link) => {
+                if let Err(error) = link.publish(&notice).await {
+                    tracing::warn!(%error, ?notice, "cannot publish a live notice");
+                }
+            }
+        }
+    }
+
+    /// Receives every notice published from now on (by any process sharing the bus).
+    pub async fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        let receiver = self.local.subscribe();
+        if let Some(link) = &self.redis {
+            link.listen(self.local.clone()).await;
+        }
+        receiver
+    }
+}
+
+impl RedisLink {
+    async fn publish(&self, notice: &Notice) -> Result<()> {
+        let publisher = self
+            .publisher
+            .get_or_try_init(|| async {
+                redis::aio::ConnectionManager::new(self.client.clone())
+                    .await
+                    .map_err(|e| Error::Internal(format!("redis: {e}")))
+            })
+            .await?;
+        let body = serde_json::to_string(notice).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut conn = publisher.clone();
+        redis::cmd("PUBLISH")
+            .arg(&self.channel)
+            .arg(body)
+            .query_async::<i64>(&mut conn)
+            .await
+            .map_err(|e| Error::Internal(format!("redis publish: {e}")))?;
+        Ok(())
+    }
+
+    /// Starts (once) the task that forwards the Redis channel to local subscribers. It
+    /// reconnects after a failure; returns once the first subscription is in place, so
+    /// that a notice published after `subscribe` returns is not missed.
+    async fn listen(self: &Arc<Self>, local: broadcast::Sender<Notice>) {
+        let link = self.clone();
+        self.listening
+            .get_or_init(|| async move {
+                let (ready, subscribed) = tokio::sync::oneshot::channel();
+                tokio::spawn(link.forward(local, ready));
+                let _ = tokio::time::timeout(Duration::from_secs(5), subscribed).await;
+            })
+            .await;
+    }
+
+    async fn forward(self: Arc<Self>, local: broadcast::Sender<Notice>, ready: tokio::sync::oneshot::Sender<()>) {
+        let mut ready = Some(ready);
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.client.get_async_pubsub().await {
+                Ok(mut pubsub) => match pubsub.subscribe(&self.channel).await {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(200);
+                        if let Some(ready) = ready.take() {
+                            let _ = ready.send(());
+                        }
+                        let mut messages = pubsub.into_on_message();
+                        while let Some(message) = messages.next().await {
+                            let Ok(body) = message.get_payload::<String>() else { continue };
+                            match serde_json::from_str::<Notice>(&body) {
+                                Ok(notice) => {
+                                    let _ = local.send(notice);
+                                }
+                                Err(error) => tracing::warn!(%error, "unreadable live notice"),
+                            }
+                        }
+                        tracing::warn!("live notice subscription closed; reconnecting");
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot subscribe to live notices"),
+                },
+                Err(error) => tracing::warn!(%error, "cannot connect for live notices"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    }
+}

@@ -1,0 +1,697 @@
+//! Detection, run after each scored batch of a brand (the scoring job enqueues it) and
+//! never only on a timer, so an alert opens within seconds of the mention that tips it.
+//!
+//! **Negative spike.** Negative mentions (sentiment ≤ −0.1) are counted in windows of
+//! [`WINDOW`], with a reach-weighted negativity beside the count (each mention weighs
+//! its negativity × 1 + log10 of its author's followers, in whole steps). The last
+//! window is compared with an EWMA mean and variance of the day of windows before it;
+//! an alert opens when the larger z-score reaches the brand's `crisis_z_threshold` and
+//! the count its `crisis_min_count`. The standard deviation is floored at 1 so that a
+//! brand with no history does not alarm on its first two complaints.
+//!
+//! **Value gap.** Negative mentions of the last day that touch a stated value (scoring
+//! tagged them by the value's keywords) open a `value_gap` alert naming the value once
+//! there are `value_gap_min_count` of them, or at once when one author is macro (500k
+//! followers) or above. Scheduled calendar posts linked to that value are put on hold.
+//!
+//! Evidence older than the last resolution of an alert of the same kind is not counted
+//! again, so resolving an alert does not reopen it from the same mentions.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use uuid::Uuid;
+
+use super::{AlertStatus, Explanation, Metrics, NEGATIVE_SPIKE, Severity, TopAuthor, VALUE_GAP};
+use crate::db::Params;
+use crate::entities::{alert, alert_mention, author, brand, brand_value, mention};
+use crate::jobs::Registry;
+use crate::mentions::NEUTRAL_BAND;
+use crate::queue::JobPayload;
+use crate::scoring::influence::Tier;
+use crate::{Result, Services, events, mail, new_id, now};
+
+/// Length of a detection window (and of a baseline bucket).
+pub const WINDOW: Duration = Duration::minutes(10);
+/// Windows in the baseline: one day.
+pub const BASELINE_WINDOWS: usize = 144;
+/// Weight of the newest window in the EWMA.
+const ALPHA: f64 = 0.1;
+/// Floor of the baseline's standard deviation.
+const MIN_STD: f64 = 1.0;
+/// How far back value-gap evidence counts.
+const VALUE_GAP_LOOKBACK: Duration = Duration::hours(24);
+/// Mentions linked to an alert per detection, the most far-reaching first.
+const LINKED_PER_DETECTION: usize = 50;
+/// Followers from which one author's complaint about a value opens an alert at once.
+const MACRO_FOLLOWERS: i64 = 500_000;
+
+/// Looks for crises of one brand.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DetectCrises {
+    pub brand_id: Uuid,
+}
+
+impl JobPayload for DetectCrises {
+    const KIND: &'static str = "crises.detect";
+}
+
+/// Registers the detection job.
+pub fn register_jobs(registry: &mut Registry) {
+    registry.register(|services: Arc<Services>, _meta, job: DetectCrises| async move {
+        detect(&services, job.brand_id).await?;
+        Ok(())
+    });
+}
+
+/// Asks for a brand to be checked (after a scored batch). Failing to ask is logged: the
+/// next batch asks again.
+pub async fn detect_soon(services: &Services, agency_id: Uuid, brand_id: Uuid) {
+    if let Err(error) = crate::jobs::enqueue(services, Some(agency_id), &DetectCrises { brand_id }).await {
+        tracing::warn!(%error, %brand_id, "cannot enqueue crisis detection");
+    }
+}
+
+/// EWMA mean and standard deviation of a series, oldest first.
+pub fn ewma(series: &[f64]) -> (f64, f64) {
+    let Some((&first, rest)) = series.split_first() else { return (0.0, 0.0) };
+    let (mut mean, mut var) = (first, 0.0);
+    for &x in rest {
+        let diff = x - mean;
+        let incr = ALPHA * diff;
+        mean += incr;
+        var = (1.0 - ALPHA) * (var + diff * incr);
+    }
+    (mean, var.max(0.0).sqrt())
+}
+
+/// How many (floored) standard deviations `observed` lies above `mean`.
+pub fn z_score(observed: f64, mean: f64, std: f64) -> f64 {
+    (observed - mean) / std.max(MIN_STD)
+}
+
+/// Severity of a spike: how far past the threshold its z-score is, one level higher
+/// when a macro or mega author is among the complainers.
+pub fn spike_severity(z: f64, threshold: f64, max_followers: i64) -> Severity {
+    let ratio = z / threshold.max(f64::EPSILON);
+    let base = if ratio >= 3.0 {
+        Severity::Critical
+    } else if ratio >= 2.0 {
+        Severity::High
+    } else if ratio >= 1.5 {
+        Severity::Medium
+    } else {
+        Severity::Low
+    };
+    if Tier::of(max_followers) >= Tier::Macro { base.raised() } else { base }
+}
+
+/// Severity of a value gap: medium from the count, high from a macro author, critical
+/// from a mega author or three times the count.
+pub fn value_gap_severity(count: i64, min_count: i64, max_followers: i64) -> Severity {
+    if Tier::of(max_followers) == Tier::Mega || count >= 3 * min_count {
+        Severity::Critical
+    } else if Tier::of(max_followers) == Tier::Macro {
+        Severity::High
+    } else {
+        Severity::Medium
+    }
+}
+
+/// SQL weight of a mention's reach: 1 + the number of powers of ten its author's
+/// followers pass (a whole-step log10, computed the same on both databases).
+const REACH_WEIGHT: &str = "(1 + CASE WHEN COALESCE(author_followers, 0) >= 1000000 THEN 6 \
+    WHEN COALESCE(author_followers, 0) >= 100000 THEN 5 WHEN COALESCE(author_followers, 0) >= 10000 THEN 4 \
+    WHEN COALESCE(author_followers, 0) >= 1000 THEN 3 WHEN COALESCE(author_followers, 0) >= 100 THEN 2 \
+    WHEN COALESCE(author_followers, 0) >= 10 THEN 1 ELSE 0 END)";
+
+fn reach_weight(followers: i64) -> f64 {
+    let mut weight = 1.0;
+    let mut step = 10;
+    while step <= 1_000_000 && followers >= step {
+        weight += 1.0;
+        step *= 10;
+    }
+    weight
+}
+
+/// What one detection found that deserves an alert.
+struct Finding {
+    kind: &'static str,
+    value: Option<brand_value::Model>,
+    severity: Severity,
+    window_start: DateTime<Utc>,
+    window_end: DateTime<Utc>,
+    metrics: Metrics,
+    explanation: Explanation,
+    mention_ids: Vec<Uuid>,
+}
+
+/// A negative mention as detection reads it.
+#[derive(Clone, Debug, sea_orm::FromQueryResult)]
+struct Negative {
+    id: Uuid,
+    author_id: Option<Uuid>,
+    author_followers: Option<i64>,
+    sentiment: Option<f64>,
+    search_text: String,
+    published_at: DateTime<Utc>,
+    value_tags: crate::entities::UuidList,
+}
+
+impl Negative {
+    fn followers(&self) -> i64 {
+        self.author_followers.unwrap_or(0)
+    }
+    fn weight(&self) -> f64 {
+        -self.sentiment.unwrap_or(0.0) * reach_weight(self.followers())
+    }
+}
+
+/// Checks a brand for spikes and value gaps; returns the alerts it opened or updated.
+pub async fn detect(services: &Services, brand_id: Uuid) -> Result<Vec<Uuid>> {
+    let db = &services.db;
+    let Some(brand) = brand::Entity::find_by_id(brand_id).one(db).await? else { return Ok(Vec::new()) };
+    let at = now();
+    let resolved = last_resolutions(db, brand.id).await?;
+    let mut findings = Vec::new();
+    if let Some(finding) = spike(db, &brand, at, resolved.get(&(NEGATIVE_SPIKE, None)).copied()).await? {
+        findings.push(finding);
+    }
+    findings.extend(value_gaps(db, &brand, at, &resolved).await?);
+
+    let mut changed = Vec::new();
+    let mut emails = false;
+    for finding in findings {
+        let txn = crate::db::begin_write(db).await?;
+        let outcome = raise(&txn, &services.config, &brand, finding).await?;
+        txn.commit().await?;
+        if let Some((alert, emailed)) = outcome {
+            emails |= emailed;
+            super::announce(services, &alert).await;
+            changed.push(alert.id);
+        }
+    }
+    if !changed.is_empty() {
+        events::dispatch_soon(services, Some(brand.agency_id)).await;
+        if emails {
+            mail::send_soon(services, Some(brand.agency_id)).await;
+        }
+    }
+    Ok(changed)
+}
+
+type ResolutionKey = (&'static str, Option<Uuid>);
+
+/// When each kind (and value) of the brand's alerts was last resolved.
+async fn last_resolutions(db: &impl ConnectionTrait, brand_id: Uuid) -> Result<HashMap<ResolutionKey, DateTime<Utc>>> {
+    let rows: Vec<(String, Option<Uuid>, Option<DateTime<Utc>>)> = alert::Entity::find()
+        .select_only()
+        .column(alert::Column::Kind)
+        .column(alert::Column::BrandValueId)
+        .column_as(alert::Column::ResolvedAt.max(), "resolved_at")
+        .filter(alert::Column::BrandId.eq(brand_id))
+        .filter(alert::Column::Status.eq(AlertStatus::Resolved.as_str()))
+        .group_by(alert::Column::Kind)
+        .group_by(alert::Column::BrandValueId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(kind, value, at)| {
+            let kind = if kind == VALUE_GAP { VALUE_GAP } else { NEGATIVE_SPIKE };
+            Some(((kind, value), at?))
+        })
+        .collect())
+}
+
+async fn spike(
+    db: &impl ConnectionTrait,
+    brand: &brand::Model,
+    at: DateTime<Utc>,
+    resolved_at: Option<DateTime<Utc>>,
+) -> Result<Option<Finding>> {
+    // A minute of slack for clocks of networks running slightly ahead.
+    let window_end = at + Duration::minutes(1);
+    let window_start = window_end - WINDOW;
+    let baseline_start = window_start - WINDOW * BASELINE_WINDOWS as i32;
+    let since = resolved_at.map_or(window_start, |r| r.max(window_start));
+
+    let (count, reach) = observed(db, brand.id, since, window_end).await?;
+    if count < i64::from(brand.crisis_min_count) {
+        return Ok(None);
+    }
+    let mut counts = vec![0.0; BASELINE_WINDOWS];
+    let mut reaches = vec![0.0; BASELINE_WINDOWS];
+    for (bucket, n, r) in baseline(db, brand.id, baseline_start, window_start).await? {
+        if let Ok(i) = usize::try_from(bucket)
+            && i < BASELINE_WINDOWS
+        {
+            counts[i] = n as f64;
+            reaches[i] = r;
+        }
+    }
+    let (count_mean, count_std) = ewma(&counts);
+    let (reach_mean, reach_std) = ewma(&reaches);
+    let z_count = z_score(count as f64, count_mean, count_std);
+    let z_reach = z_score(reach, reach_mean, reach_std);
+    let z = z_count.max(z_reach);
+    if z < brand.crisis_z_threshold {
+        return Ok(None);
+    }
+    let negatives = window_negatives(db, brand.id, since, window_end).await?;
+    let max_followers = negatives.iter().map(Negative::followers).max().unwrap_or(0);
+    let metrics = Metrics {
+        negative_count: count,
+        reach_weighted: reach,
+        baseline_count_mean: count_mean,
+        baseline_count_std: count_std,
+        baseline_reach_mean: reach_mean,
+        baseline_reach_std: reach_std,
+        z_count,
+        z_reach,
+        z,
+        max_followers,
+        ..Metrics::default()
+    };
+    let summary = format!(
+        "{count} negative mentions in {} minutes against a baseline of {count_mean:.1} ± {count_std:.1} \
+         (z = {z:.1}, threshold {:.1})",
+        WINDOW.num_minutes(),
+        brand.crisis_z_threshold
+    );
+    let explanation = explain(db, summary, &negatives).await?;
+    Ok(Some(Finding {
+        kind: NEGATIVE_SPIKE,
+        value: None,
+        severity: spike_severity(z, brand.crisis_z_threshold, max_followers),
+        window_start,
+        window_end,
+        metrics,
+        explanation,
+        mention_ids: most_reaching(&negatives, LINKED_PER_DETECTION),
+    }))
+}
+
+async fn value_gaps(
+    db: &impl ConnectionTrait,
+    brand: &brand::Model,
+    at: DateTime<Utc>,
+    resolved: &HashMap<ResolutionKey, DateTime<Utc>>,
+) -> Result<Vec<Finding>> {
+    let values = brand_value::Entity::find().filter(brand_value::Column::BrandId.eq(brand.id)).all(db).await?;
+    if values.is_empty() {
+        return Ok(Vec::new());
+    }
+    use sea_orm::sea_query::ExprTrait;
+    let window_start = at - VALUE_GAP_LOOKBACK;
+    let tagged: Vec<Negative> = negatives_query(brand.id, window_start, at + Duration::minutes(1))
+        .filter(Expr::expr(Expr::col(mention::Column::ValueTags).cast_as("TEXT")).ne("[]"))
+        .order_by_desc(mention::Column::PublishedAt)
+        .limit(2_000)
+        .into_model()
+        .all(db)
+        .await?;
+    let min_count = i64::from(brand.value_gap_min_count);
+    let mut findings = Vec::new();
+    for value in values {
+        let since = resolved.get(&(VALUE_GAP, Some(value.id))).copied().unwrap_or(window_start);
+        let evidence: Vec<Negative> =
+            tagged.iter().filter(|m| m.published_at > since && m.value_tags.0.contains(&value.id)).cloned().collect();
+        let count = evidence.len() as i64;
+        let max_followers = evidence.iter().map(Negative::followers).max().unwrap_or(0);
+        if count == 0 || (count < min_count && max_followers < MACRO_FOLLOWERS) {
+            continue;
+        }
+        let reach = evidence.iter().map(Negative::weight).sum();
+        let summary = if count < min_count {
+            format!(
+                "a {} author ({max_followers} followers) denounces a gap with the value \"{}\"",
+                Tier::of(max_followers).as_str(),
+                value.name
+            )
+        } else {
+            format!("{count} negative mentions in a day touch the value \"{}\" (threshold {min_count})", value.name)
+        };
+        let explanation = explain(db, summary, &evidence).await?;
+        let metrics = Metrics { negative_count: count, reach_weighted: reach, max_followers, ..Metrics::default() };
+        findings.push(Finding {
+            kind: VALUE_GAP,
+            severity: value_gap_severity(count, min_count, max_followers),
+            window_start: evidence.iter().map(|m| m.published_at).min().unwrap_or(window_start),
+            window_end: at,
+            metrics,
+            explanation,
+            mention_ids: most_reaching(&evidence, LINKED_PER_DETECTION),
+            value: Some(value),
+        });
+    }
+    Ok(findings)
+}
+
+fn negatives_query(brand_id: Uuid, from: DateTime<Utc>, to: DateTime<Utc>) -> sea_orm::Select<mention::Entity> {
+    mention::Entity::find()
+        .select_only()
+        .columns([
+            mention::Column::Id,
+            mention::Column::AuthorId,
+            mention::Column::AuthorFollowers,
+            mention::Column::Sentiment,
+            mention::Column::SearchText,
+            mention::Column::PublishedAt,
+            mention::Column::ValueTags,
+        ])
+        .filter(mention::Column::BrandId.eq(brand_id))
+        .filter(mention::Column::Sentiment.lte(-NEUTRAL_BAND))
+        .filter(mention::Column::PublishedAt.gte(from))
+        .filter(mention::Column::PublishedAt.lt(to))
+}
+
+/// Count and reach-weighted negativity of the brand's negative mentions in a span.
+async fn observed(
+    db: &impl ConnectionTrait,
+    brand_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<(i64, f64)> {
+    let mut p = Params::new(db.get_database_backend());
+    let sql = format!(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(-sentiment * {REACH_WEIGHT}), 0) AS reach FROM mention \
+         WHERE brand_id = {} AND sentiment <= {} AND published_at >= {} AND published_at < {}",
+        p.bind(brand_id),
+        p.bind(-NEUTRAL_BAND),
+        p.bind(from),
+        p.bind(to)
+    );
+    let row = db.query_one_raw(p.statement(sql)).await?;
+    Ok(match row {
+        Some(row) => (row.try_get::<i64>("", "n")?, row.try_get::<f64>("", "reach").unwrap_or(0.0)),
+        None => (0, 0.0),
+    })
+}
+
+/// Per window of the baseline (index 0 is the oldest): count and reach-weighted
+/// negativity, aggregated by the database over the `(brand_id, published_at)` index.
+async fn baseline(
+    db: &impl ConnectionTrait,
+    brand_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(i64, i64, f64)>> {
+    let backend = db.get_database_backend();
+    let mut p = Params::new(backend);
+    let (brand, negative, start, end) = (p.bind(brand_id), p.bind(-NEUTRAL_BAND), p.bind(from), p.bind(to));
+    let seconds = WINDOW.num_seconds();
+    let bucket = match backend {
+        DatabaseBackend::Postgres => {
+            format!(
+                "CAST(FLOOR(EXTRACT(EPOCH FROM (published_at - CAST({start} AS timestamptz))) / {seconds}) AS BIGINT)"
+            )
+        }
+        _ => format!("CAST((julianday(published_at) - julianday({start})) * 86400.0 / {seconds} AS INTEGER)"),
+    };
+    let sql = format!(
+        "SELECT {bucket} AS bucket, COUNT(*) AS n, COALESCE(SUM(-sentiment * {REACH_WEIGHT}), 0) AS reach \
+         FROM mention WHERE brand_id = {brand} AND sentiment <= {negative} \
+         AND published_at >= {start} AND published_at < {end} GROUP BY 1"
+    );
+    let rows = db.query_all_raw(p.statement(sql)).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<i64>("", "bucket")?,
+                row.try_get::<i64>("", "n")?,
+                row.try_get::<f64>("", "reach").unwrap_or(0.0),
+            ))
+        })
+        .collect()
+}
+
+/// The negative mentions of a span, at most a few thousand (the evidence, not the count).
+async fn window_negatives(
+    db: &impl ConnectionTrait,
+    brand_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Negative>> {
+    Ok(negatives_query(brand_id, from, to)
+        .order_by_desc(mention::Column::PublishedAt)
+        .limit(5_000)
+        .into_model()
+        .all(db)
+        .await?)
+}
+
+fn most_reaching(mentions: &[Negative], n: usize) -> Vec<Uuid> {
+    let mut sorted: Vec<&Negative> = mentions.iter().collect();
+    sorted.sort_by(|a, b| b.weight().total_cmp(&a.weight()).then(b.id.cmp(&a.id)));
+    sorted.into_iter().take(n).map(|m| m.id).collect()
+}
+
+/// Top terms, top authors and samples of a set of negative mentions.
+async fn explain(db: &impl ConnectionTrait, summary: String, mentions: &[Negative]) -> Result<Explanation> {
+    let mut terms: HashMap<&str, usize> = HashMap::new();
+    for m in mentions {
+        let mut seen: Vec<&str> = Vec::new();
+        for word in m.search_text.split(' ') {
+            if word.chars().count() >= 4
+                && !crate::scoring::lang::is_function_word(word)
+                && word.chars().any(char::is_alphabetic)
+                && !seen.contains(&word)
+            {
+                seen.push(word);
+                *terms.entry(word).or_default() += 1;
+            }
+        }
+    }
+    let mut terms: Vec<(&str, usize)> = terms.into_iter().filter(|(_, n)| *n >= 2 || mentions.len() < 3).collect();
+    terms.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let top_terms = terms.into_iter().take(8).map(|(t, _)| t.to_owned()).collect();
+
+    let mut per_author: BTreeMap<Uuid, (i64, i64)> = BTreeMap::new();
+    for m in mentions {
+        if let Some(author) = m.author_id {
+            let entry = per_author.entry(author).or_default();
+            entry.0 += 1;
+            entry.1 = entry.1.max(m.followers());
+        }
+    }
+    let mut loudest: Vec<(Uuid, i64, i64)> = per_author.into_iter().map(|(a, (n, f))| (a, n, f)).collect();
+    loudest.sort_by_key(|a| std::cmp::Reverse((a.2, a.1)));
+    loudest.truncate(5);
+    let authors: HashMap<Uuid, author::Model> = author::Entity::find()
+        .filter(author::Column::Id.is_in(loudest.iter().map(|a| a.0)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect();
+    let top_authors = loudest
+        .into_iter()
+        .filter_map(|(id, n, followers)| {
+            authors.get(&id).map(|a| TopAuthor {
+                author_id: id,
+                handle: a.handle.clone(),
+                network: a.network.clone(),
+                followers,
+                mentions: n,
+            })
+        })
+        .collect();
+    Ok(Explanation { summary, top_terms, top_authors, sample_mention_ids: most_reaching(mentions, 5) })
+}
+
+/// Opens the finding's alert, or adds its evidence to the open one. Returns the alert
+/// when something changed, and whether emails were queued.
+async fn raise(
+    txn: &sea_orm::DatabaseTransaction,
+    config: &crate::Config,
+    brand: &brand::Model,
+    finding: Finding,
+) -> Result<Option<(alert::Model, bool)>> {
+    let value_id = finding.value.as_ref().map(|v| v.id);
+    let key = super::open_key(brand.id, finding.kind, value_id);
+    let at = now();
+    let id = new_id();
+    let mut metrics = finding.metrics.clone();
+    metrics.evidence = finding.mention_ids.len() as i64;
+    metrics.notified_evidence = metrics.evidence;
+    let inserted = alert::Entity::insert(alert::ActiveModel {
+        id: Set(id),
+        agency_id: Set(brand.agency_id),
+        brand_id: Set(brand.id),
+        kind: Set(finding.kind.into()),
+        severity: Set(finding.severity.as_str().into()),
+        status: Set(AlertStatus::Open.as_str().into()),
+        brand_value_id: Set(value_id),
+        window_start: Set(finding.window_start),
+        window_end: Set(finding.window_end),
+        metrics: Set(serde_json::to_value(&metrics).unwrap_or_default()),
+        explanation: Set(serde_json::to_value(&finding.explanation).unwrap_or_default()),
+        opened_at: Set(at),
+        acknowledged_at: Set(None),
+        resolved_at: Set(None),
+        resolution_note: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+        open_key: Set(Some(key.clone())),
+    })
+    .on_conflict(OnConflict::column(alert::Column::OpenKey).do_nothing().to_owned())
+    .exec_without_returning(txn)
+    .await?;
+    let value_name = finding.value.as_ref().map(|v| v.name.as_str());
+
+    if inserted == 1 {
+        let alert = alert::Entity::find_by_id(id).one(txn).await?.ok_or(crate::Error::NotFound("alert"))?;
+        link(txn, id, &finding.mention_ids).await?;
+        super::step(
+            txn,
+            id,
+            "opened",
+            None,
+            json!({ "severity": alert.severity, "summary": finding.explanation.summary, "mentions": finding.mention_ids.len() }),
+        )
+        .await?;
+        if let Some(value) = &finding.value {
+            let held = hold_content(txn, brand.id, value.id, id).await?;
+            if held > 0 {
+                super::step(txn, id, "content_held", None, json!({ "items": held, "valueId": value.id })).await?;
+            }
+        }
+        let kind = if finding.kind == VALUE_GAP { events::VALUE_GAP_OPENED } else { events::CRISIS_OPENED };
+        let payload = super::event_payload(txn, &alert).await?;
+        events::record(txn, brand.agency_id, Some(brand.id), kind, payload).await?;
+        let emailed = super::email_contacts(txn, config, brand, &alert, value_name, None).await? > 0;
+        tracing::warn!(brand_id = %brand.id, alert_id = %id, kind = finding.kind, severity = %alert.severity, "crisis alert opened");
+        return Ok(Some((alert, emailed)));
+    }
+
+    // An alert of this kind is already open: add what is new to it.
+    let Some(existing) = alert::Entity::find().filter(alert::Column::OpenKey.eq(key)).one(txn).await? else {
+        return Ok(None);
+    };
+    let added = link(txn, existing.id, &finding.mention_ids).await?;
+    if added == 0 {
+        return Ok(None);
+    }
+    let previous: Metrics = serde_json::from_value(existing.metrics.clone()).unwrap_or_default();
+    let before = Severity::parse(&existing.severity);
+    let severity = before.max(finding.severity);
+    metrics.evidence = previous.evidence + added as i64;
+    let grown = metrics.evidence * 2 >= previous.notified_evidence.max(1) * 3;
+    let worsened = severity > before;
+    metrics.notified_evidence = if worsened || grown { metrics.evidence } else { previous.notified_evidence };
+    let mut model: alert::ActiveModel = existing.clone().into();
+    model.severity = Set(severity.as_str().into());
+    model.window_end = Set(finding.window_end.max(existing.window_end));
+    model.metrics = Set(serde_json::to_value(&metrics).unwrap_or_default());
+    model.explanation = Set(serde_json::to_value(&finding.explanation).unwrap_or_default());
+    model.updated_at = Set(at);
+    let alert = model.update(txn).await?;
+    super::step(txn, alert.id, "evidence_added", None, json!({ "mentions": added, "evidence": metrics.evidence }))
+        .await?;
+    let mut emailed = false;
+    if worsened {
+        super::step(
+            txn,
+            alert.id,
+            "severity_raised",
+            None,
+            json!({ "from": before.as_str(), "to": severity.as_str() }),
+        )
+        .await?;
+        emailed = super::email_contacts(txn, config, brand, &alert, value_name, Some(before)).await? > 0;
+    }
+    if worsened || grown {
+        let mut payload = super::event_payload(txn, &alert).await?;
+        payload["change"] = json!(if worsened { "severity_raised" } else { "evidence_added" });
+        payload["previousSeverity"] = json!(before.as_str());
+        events::record(txn, brand.agency_id, Some(brand.id), events::CRISIS_UPDATED, payload).await?;
+    }
+    Ok(Some((alert, emailed)))
+}
+
+/// Links mentions to an alert; returns how many were not linked yet.
+async fn link(db: &impl ConnectionTrait, alert_id: Uuid, mention_ids: &[Uuid]) -> Result<u64> {
+    if mention_ids.is_empty() {
+        return Ok(0);
+    }
+    let rows = mention_ids
+        .iter()
+        .map(|&mention_id| alert_mention::ActiveModel { alert_id: Set(alert_id), mention_id: Set(mention_id) });
+    let added = alert_mention::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([alert_mention::Column::AlertId, alert_mention::Column::MentionId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(added)
+}
+
+/// Puts the brand's upcoming approved or scheduled posts about a value on hold.
+async fn hold_content(db: &impl ConnectionTrait, brand_id: Uuid, value_id: Uuid, alert_id: Uuid) -> Result<u64> {
+    let mut p = Params::new(db.get_database_backend());
+    let sql = format!(
+        "UPDATE content_item SET status = 'on_hold', hold_alert_id = {}, updated_at = {} \
+         WHERE brand_id = {} AND status IN ('approved', 'scheduled') AND scheduled_at >= {} \
+         AND id IN (SELECT content_item_id FROM content_item_value WHERE brand_value_id = {})",
+        p.bind(alert_id),
+        p.bind(now()),
+        p.bind(brand_id),
+        p.bind(now()),
+        p.bind(value_id)
+    );
+    Ok(db.execute_raw(p.statement(sql)).await?.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_calm_baseline_has_a_small_mean_and_the_floor_bounds_z() {
+        let mut calm = vec![0.0; BASELINE_WINDOWS];
+        for i in (0..BASELINE_WINDOWS).step_by(6) {
+            calm[i] = 1.0;
+        }
+        let (mean, std) = ewma(&calm);
+        assert!(mean < 0.5 && std < 1.0, "{mean} {std}");
+        assert!(z_score(15.0, mean, std) > 14.0);
+        assert!(z_score(2.0, mean, std) < 2.0, "two complaints are no crisis");
+        let (mean, std) = ewma(&vec![20.0; BASELINE_WINDOWS]);
+        assert!((mean - 20.0).abs() < 1e-9 && std < 1e-9);
+        assert!(z_score(21.0, mean, std) < 3.0, "a busy brand's usual volume is no crisis");
+    }
+
+    #[test]
+    fn severity_grows_with_z_and_reach() {
+        assert_eq!(spike_severity(3.5, 3.0, 100), Severity::Low);
+        assert_eq!(spike_severity(5.0, 3.0, 100), Severity::Medium);
+        assert_eq!(spike_severity(7.0, 3.0, 100), Severity::High);
+        assert_eq!(spike_severity(10.0, 3.0, 100), Severity::Critical);
+        assert_eq!(spike_severity(3.5, 3.0, 600_000), Severity::Medium);
+        assert_eq!(value_gap_severity(1, 3, 600_000), Severity::High);
+        assert_eq!(value_gap_severity(1, 3, 2_000_000), Severity::Critical);
+        assert_eq!(value_gap_severity(3, 3, 50), Severity::Medium);
+        assert_eq!(value_gap_severity(9, 3, 50), Severity::Critical);
+    }
+
+    #[test]
+    fn reach_weight_matches_the_sql_steps() {
+        for (followers, weight) in
+            [(0, 1.0), (9, 1.0), (10, 2.0), (999, 3.0), (1_000, 4.0), (1_000_000, 7.0), (5_000_000, 7.0)]
+        {
+            assert_eq!(reach_weight(followers), weight, "{followers}");
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! Crisis alerts: negative spikes against a brand's own baseline, and gaps between the
+//! values a brand states and what people say about it ([`detect`]); their lifecycle
+//! (open → acknowledged → resolved, reopen) with a timeline, and the `crisis.*` /
+//! `value_gap.opened` events, emails and live notices each change causes.
+//!
+//! One alert per brand and kind is open at a time (per brand and *value* for value
+//! gaps, so that two denounced values are two alerts, each naming its value); later
+//! evidence is added to it. The `open_key` column, unique while the alert is not
+//! resolved, holds that rule even when detectors run concurrently.
+
+pub mod detect;
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::bus::Notice;
+use crate::entities::{alert, alert_event, alert_mention, brand, brand_value, mention};
+use crate::pagination::{Page, PageRequest};
+use crate::{Actor, Error, Result, Services, brands, events, mail, new_id, now, validate};
+
+/// Kind of an alert raised by a spike of negative mentions.
+pub const NEGATIVE_SPIKE: &str = "negative_spike";
+/// Kind of an alert raised by negative mentions touching a stated value.
+pub const VALUE_GAP: &str = "value_gap";
+
+/// How serious an alert is, from its z-score, its reach and its authors' tiers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Severity {
+        match raw {
+            "critical" => Severity::Critical,
+            "high" => Severity::High,
+            "medium" => Severity::Medium,
+            _ => Severity::Low,
+        }
+    }
+
+    /// One level up, capped at critical.
+    pub fn raised(self) -> Severity {
+        match self {
+            Severity::Low => Severity::Medium,
+            Severity::Medium => Severity::High,
+            Severity::High | Severity::Critical => Severity::Critical,
+        }
+    }
+}
+
+/// Where an alert is in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertStatus {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Open => "open",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(raw: &str) -> AlertStatus {
+        match raw {
+            "acknowledged" => AlertStatus::Acknowledged,
+            "resolved" => AlertStatus::Resolved,
+            _ => AlertStatus::Open,
+        }
+    }
+}
+
+/// The figures of the latest detection that fed an alert.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Metrics {
+    /// Negative mentions in the window (for a value gap: touching the value, in a day).
+    pub negative_count: i64,
+    /// Sum over them of negativity × reach weight (1 + log10 of followers, in steps).
+    pub reach_weighted: f64,
+    /// EWMA mean and standard deviation of the count per window over the baseline day.
+    pub baseline_count_mean: f64,
+    pub baseline_count_std: f64,
+    /// The same for the reach-weighted negativity.
+    pub baseline_reach_mean: f64,
+    pub baseline_reach_std: f64,
+    pub z_count: f64,
+    pub z_reach: f64,
+    /// The larger of the two z-scores.
+    pub z: f64,
+    /// Largest audience among the authors.
+    pub max_followers: i64,
+    /// Mentions linked to the alert so far.
+    pub evidence: i64,
+    /// Evidence count when subscribers were last told (`crisis.updated` is sent again
+    /// once it grows by half, or when severity rises).
+    pub notified_evidence: i64,
+}
+
+/// An author among the loudest of an alert.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopAuthor {
+    pub author_id: Uuid,
+    pub handle: String,
+    pub network: String,
+    pub followers: i64,
+    pub mentions: i64,
+}
+
+/// Why an alert opened, in words and figures a person can check.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Explanation {
+    pub summary: String,
+    /// Most frequent meaningful words of the negative mentions.
+    pub top_terms: Vec<String>,
+    pub top_authors: Vec<TopAuthor>,
+    /// A few of the most far-reaching negative mentions.
+    pub sample_mention_ids: Vec<Uuid>,
+}
+
+/// Filters of [`list`].
+#[derive(Default)]
+pub struct AlertFilter {
+    pub status: Option<AlertStatus>,
+    pub kind: Option<String>,
+    pub min_severity: Option<Severity>,
+}
+
+/// A visible brand's alerts, newest first.
+pub async fn list(
+    services: &Services,
+    actor: &Actor,
+    brand_id: Uuid,
+    filter: AlertFilter,
+    page: PageRequest,
+) -> Result<Page<alert::Model>> {
+    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let mut select = alert::Entity::find()
+        .filter(alert::Column::AgencyId.eq(actor.agency_id))
+        .filter(alert::Column::BrandId.eq(brand.id));
+    if let Some(status) = filter.status {
+        select = select.filter(alert::Column::Status.eq(status.as_str()));
+    }
+    if let Some(kind) = filter.kind {
+        select = select.filter(alert::Column::Kind.eq(kind));
+    }
+    if let Some(min) = filter.min_severity {
+        let levels: Vec<&str> = [Severity::Low, Severity::Medium, Severity::High, Severity::Critical]
+            .into_iter()
+            .filter(|s| *s >= min)
+            .map(Severity::as_str)
+            .collect();
+        select = select.filter(alert::Column::Severity.is_in(levels));
+    }
+    crate::pagination::fetch_newest(&services.db, select, alert::Column::Id, page).await
+}
+
+/// One alert of a brand the actor sees; anything else is "not found".
+pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<alert::Model> {
+    let found = alert::Entity::find_by_id(id)
+        .filter(alert::Column::AgencyId.eq(actor.agency_id))
+        .one(db)
+        .await?
+        .filter(|a| actor.sees_brand(a.brand_id))
+        .ok_or(Error::NotFound("alert"))?;
+    Ok(found)
+}
+
+/// The timelines of several alerts (already checked visible), oldest step first.
+pub async fn timelines(db: &impl ConnectionTrait, alert_ids: &[Uuid]) -> Result<Vec<alert_event::Model>> {
+    Ok(alert_event::Entity::find()
+        .filter(alert_event::Column::AlertId.is_in(alert_ids.iter().copied()))
+        .order_by_asc(alert_event::Column::OccurredAt)
+        .order_by_asc(alert_event::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// The mentions linked to an alert (already checked visible), newest first.
+pub async fn linked_mentions(
+    db: &impl ConnectionTrait,
+    alert: &alert::Model,
+    first: u64,
+) -> Result<Vec<mention::Model>> {
+    let ids: Vec<Uuid> = alert_mention::Entity::find()
+        .select_only()
+        .column(alert_mention::Column::MentionId)
+        .filter(alert_mention::Column::AlertId.eq(alert.id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(mention::Entity::find()
+        .filter(mention::Column::AgencyId.eq(alert.agency_id))
+        .filter(mention::Column::Id.is_in(ids))
+        .order_by_desc(mention::Column::PublishedAt)
+        .order_by_desc(mention::Column::Id)
+        .limit(first)
+        .all(db)
+        .await?)
+}
+
+/// Marks an alert as seen by the agency (staff of the brand).
+pub async fn acknowledge(services: &Services, actor: &Actor, id: Uuid, note: Option<String>) -> Result<alert::Model> {
+    actor.require_staff()?;
+    let note = validate::optional_text("note", note.as_deref(), 2_000)?;
+    let txn = crate::db::begin_write(&services.db).await?;
+    let existing = get(&txn, actor, id).await?;
+    if AlertStatus::parse(&existing.status) != AlertStatus::Open {
+        return Err(Error::bad_input("id", format!("the alert is {}, not open", existing.status)));
+    }
+    let at = now();
+    let mut model: alert::ActiveModel = existing.into();
+    model.status = Set(AlertStatus::Acknowledged.as_str().into());
+    model.acknowledged_at = Set(Some(at));
+    model.updated_at = Set(at);
+    let updated = model.update(&txn).await?;
+    step(&txn, updated.id, "acknowledged", Some(actor.user_id), json!({ "note": note })).await?;
+    txn.commit().await?;
+    announce(services, &updated).await;
+    Ok(updated)
+}
+
+/// Closes an alert with what was done about it; a new alert of its kind may open after.
+pub async fn resolve(services: &Services, actor: &Actor, id: Uuid, note: String) -> Result<alert::Model> {
+    actor.require_staff()?;
+    let note = validate::name("note", &note, 2_000)?;
+    let txn = crate::db::begin_write(&services.db).await?;
+    let existing = get(&txn, actor, id).await?;
+    if AlertStatus::parse(&existing.status) == AlertStatus::Resolved {
+        return Err(Error::bad_input("id", "the alert is already resolved"));
+    }
+    let at = now();
+    let mut model: alert::ActiveModel = existing.into();
+    model.status = Set(AlertStatus::Resolved.as_str().into());
+    model.resolved_at = Set(Some(at));
+    model.resolution_note = Set(Some(note.clone()));
+    model.open_key = Set(None);
+    model.updated_at = Set(at);
+    let updated = model.update(&txn).await?;
+    step(&txn, updated.id, "resolved", Some(actor.user_id), json!({ "note": note })).await?;
+    let payload = event_payload(&txn, &updated).await?;
+    events::record(&txn, updated.agency_id, Some(updated.brand_id), events::CRISIS_RESOLVED, payload).await?;
+    txn.commit().await?;
+    announce(services, &updated).await;
+    events::dispatch_soon(services, Some(updated.agency_id)).await;
+    Ok(updated)
+}
+
+/// Reopens a resolved alert, unless another alert of its kind opened since.
+pub async fn reopen(services: &Services, actor: &Actor, id: Uuid) -> Result<alert::Model> {
+    actor.require_staff()?;
+    let txn = crate::db::begin_write(&services.db).await?;
+    let existing = get(&txn, actor, id).await?;
+    if AlertStatus::parse(&existing.status) != AlertStatus::Resolved {
+        return Err(Error::bad_input("id", "only a resolved alert can be reopened"));
+    }
+    let key = open_key(existing.brand_id, &existing.kind, existing.brand_value_id);
+    if let Some(other) = alert::Entity::find().filter(alert::Column::OpenKey.eq(key.clone())).one(&txn).await? {
+        return Err(Error::Conflict(format!("alert {} of the same kind is already open", other.id)));
+    }
+    let at = now();
+    let mut model: alert::ActiveModel = existing.into();
+    model.status = Set(AlertStatus::Open.as_str().into());
+    model.resolved_at = Set(None);
+    model.acknowledged_at = Set(None);
+    model.open_key = Set(Some(key));
+    model.updated_at = Set(at);
+    let updated = model.update(&txn).await?;
+    step(&txn, updated.id, "reopened", Some(actor.user_id), json!({})).await?;
+    let mut payload = event_payload(&txn, &updated).await?;
+    payload["change"] = json!("reopened");
+    events::record(&txn, updated.agency_id, Some(updated.brand_id), events::CRISIS_UPDATED, payload).await?;
+    txn.commit().await?;
+    announce(services, &updated).await;
+    events::dispatch_soon(services, Some(updated.agency_id)).await;
+    Ok(updated)
+}
+
+/// The key that is unique while an alert is not resolved.
+pub(crate) fn open_key(brand_id: Uuid, kind: &str, value_id: Option<Uuid>) -> String {
+    match value_id {
+        Some(value) => format!("{brand_id}:{kind}:{value}"),
+        None => format!("{brand_id}:{kind}"),
+    }
+}
+
+/// Adds a step to an alert's timeline.
+pub(crate) async fn step(
+    db: &impl ConnectionTrait,
+    alert_id: Uuid,
+    kind: &str,
+    actor: Option<Uuid>,
+    detail: serde_json::Value,
+) -> Result<()> {
+    alert_event::ActiveModel {
+        id: Set(new_id()),
+        alert_id: Set(alert_id),
+        kind: Set(kind.into()),
+        actor_user_id: Set(actor),
+        detail: Set(detail),
+        occurred_at: Set(now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Tells live subscribers that the alert changed.
+pub(crate) async fn announce(services: &Services, alert: &alert::Model) {
+    services
+        .bus
+        .publish(Notice::Alert { agency_id: alert.agency_id, brand_id: alert.brand_id, alert_id: alert.id })
+        .await;
+}
+
+/// The `data` of `crisis.*` and `value_gap.opened` events: the alert as webhook
+/// consumers see it (documented in the README).
+pub(crate) async fn event_payload(db: &impl ConnectionTrait, alert: &alert::Model) -> Result<serde_json::Value> {
+    let brand = brand::Entity::find_by_id(alert.brand_id).one(db).await?;
+    let value = match alert.brand_value_id {
+        Some(id) => brand_value::Entity::find_by_id(id).one(db).await?,
+        None => None,
+    };
+    Ok(json!({
+        "alert": {
+            "id": alert.id,
+            "brandId": alert.brand_id,
+            "brandName": brand.map(|b| b.name),
+            "kind": alert.kind,
+            "severity": alert.severity,
+            "status": alert.status,
+            "value": value.map(|v| json!({ "id": v.id, "name": v.name })),
+            "windowStart": alert.window_start,
+            "windowEnd": alert.window_end,
+            "openedAt": alert.opened_at,
+            "resolvedAt": alert.resolved_at,
+            "resolutionNote": alert.resolution_note,
+            "metrics": alert.metrics,
+            "explanation": alert.explanation,
+        }
+    }))
+}
+
+/// Emails the brand's escalation contacts about an alert that opened or worsened.
+pub(crate) async fn email_contacts(
+    db: &impl ConnectionTrait,
+    config: &crate::Config,
+    brand: &brand::Model,
+    alert: &alert::Model,
+    value_name: Option<&str>,
+    worsened_from: Option<Severity>,
+) -> Result<usize> {
+    for to in &brand.escalation_emails.0 {
+        let email = mail::templates::crisis(config, brand, alert, value_name, worsened_from);
+        mail::enqueue(db, Some(brand.agency_id), to, email).await?;
+    }
+    Ok(brand.escalation_emails.0.len())
+}

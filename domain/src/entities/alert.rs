@@ -1,0 +1,41 @@
+//! A crisis alert of a brand: a negative spike or a gap between its stated values and
+//! what people say, with the evidence that opened it and its lifecycle.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "alert")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub agency_id: Uuid,
+    pub brand_id: Uuid,
+    /// `negative_spike` or `value_gap`.
+    pub kind: String,
+    /// `low`, `medium`, `high` or `critical`.
+    pub severity: String,
+    /// `open`, `acknowledged` or `resolved`.
+    pub status: String,
+    /// The stated value a `value_gap` alert is about.
+    pub brand_value_id: Option<Uuid>,
+    pub window_start: DateTimeUtc,
+    pub window_end: DateTimeUtc,
+    /// The latest detection figures (see `crises::Metrics`).
+    #[sea_orm(column_type = "JsonBinary")]
+    pub metrics: Json,
+    /// Why it opened (see `crises::Explanation`).
+    #[sea_orm(column_type = "JsonBinary")]
+    pub explanation: Json,
+    pub opened_at: DateTimeUtc,
+    pub acknowledged_at: Option<DateTimeUtc>,
+    pub resolved_at: Option<DateTimeUtc>,
+    pub resolution_note: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    /// Unique while the alert is not resolved: one open alert per brand and kind.
+    pub open_key: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
