@@ -18,6 +18,7 @@ impl vigie_domain::queue::JobPayload for RecordJob {
     const KIND: &'static str = "test.record";
 }
 pub mod smtp;
+pub mod ws;
 
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
@@ -252,6 +253,32 @@ macro_rules! on_both_databases {
             }
         }
     };
+}
+
+/// Pushes mentions to `POST {base}/ingest/mentions` with an API key; returns the report.
+pub async fn ingest_over_http(base: &str, api_key: &str, items: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/ingest/mentions"))
+        .bearer_auth(api_key)
+        .json(&items)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// An ingest item from a macro author denouncing `brand`'s zero-plastic promise.
+pub fn value_gap_item(external_id: &str) -> Value {
+    serde_json::json!({
+        "externalId": external_id,
+        "network": "mastodon",
+        "url": format!("https://mastodon.example/@star/{external_id}"),
+        "text": "Verdure promet zéro plastique mais mon colis en est plein, c'est honteux !",
+        "publishedAt": chrono::Utc::now().to_rfc3339(),
+        "author": { "handle": "star", "displayName": "Star", "followers": 800000 },
+        "metrics": { "likes": 5000, "shares": 800, "replies": 300 }
+    })
 }
 
 /// Finds an invitation code (`vgi_…`) in an email body, undoing quoted-printable soft

@@ -2,8 +2,10 @@
 //! a GraphQL error with a stable `extensions.code`, and replaces the message of server
 //! faults with a generic one (the detail goes to the log with the request's trace).
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
 use async_graphql::{Response, ServerError, Value};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use std::sync::Arc;
 use vigie_domain::Error;
 
@@ -29,6 +31,24 @@ impl Extension for ErrorCodesExtension {
             classify(error);
         }
         response
+    }
+
+    /// The same mapping for each message of a subscription (the `request` hook does not
+    /// run for them).
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|mut response| {
+                for error in &mut response.errors {
+                    classify(error);
+                }
+                response
+            })
+            .boxed()
     }
 }
 

@@ -4,7 +4,10 @@
 use serde_json::{Value, json};
 use std::sync::Arc;
 use vigie_tests::redis_server::RedisServer;
-use vigie_tests::{Backend, TestDb, on_both_databases, post_graphql, redis_url, test_config};
+use vigie_tests::ws::Subscription;
+use vigie_tests::{
+    Backend, TestDb, ingest_over_http, on_both_databases, post_graphql, redis_url, test_config, value_gap_item,
+};
 
 struct Server {
     base: String,
@@ -136,3 +139,66 @@ async fn embedded_mode_seeds_the_demo_and_it_logs_in() {
     assert_eq!(data["data"]["mentions"]["edges"].as_array().unwrap().len(), 2, "{data}");
     server.stop().await;
 }
+
+const ALERT_FEED: &str = "subscription($b: ID!) { alerts(brandId: $b) { id kind status severity value { name } } }";
+
+/// The embedded mode end to end: mentions pushed over HTTP are scored and checked by
+/// the in-process workers, and the alert reaches a subscriber over a real WebSocket;
+/// acknowledging it reaches the subscriber too; another agency cannot subscribe.
+async fn alerts_reach_subscribers_over_graphql_ws(backend: Backend) {
+    let server = serve(backend, &[]).await;
+    let base = server.base.clone();
+    let signup = |agency: &str, email: &str| {
+        format!(
+            "mutation {{ signUp(input: {{ agencyName: \"{agency}\", name: \"N\", email: \"{email}\", password: \"correct horse battery\" }}) {{ accessToken }} }}"
+        )
+    };
+    let token =
+        post_graphql(&base, None, &signup("Agence", "owner@agency.example")).await["data"]["signUp"]["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let brand = post_graphql(
+        &base,
+        Some(&token),
+        "mutation { createBrand(input: { name: \"Verdure\", timeZone: \"Europe/Paris\" }) { id } }",
+    )
+    .await["data"]["createBrand"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let value = format!(
+        "mutation {{ createBrandValue(input: {{ brandId: \"{brand}\", name: \"Zéro plastique\", keywords: [\"plastique\"] }}) {{ id }} }}"
+    );
+    post_graphql(&base, Some(&token), &value).await;
+    let key = format!("mutation {{ createApiKey(input: {{ name: \"push\", brandId: \"{brand}\" }}) {{ secret }} }}");
+    let key =
+        post_graphql(&base, Some(&token), &key).await["data"]["createApiKey"]["secret"].as_str().unwrap().to_owned();
+
+    let intruder =
+        post_graphql(&base, None, &signup("Intrus", "owner@intruder.example")).await["data"]["signUp"]["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let mut denied = Subscription::start(&base, &intruder, ALERT_FEED, json!({ "b": brand })).await;
+    let refused = denied.message().await;
+    assert_eq!(refused["type"], "next", "{refused}");
+    assert!(refused["payload"]["data"].is_null(), "{refused}");
+    assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND", "{refused}");
+
+    let mut feed = Subscription::start(&base, &token, ALERT_FEED, json!({ "b": brand })).await;
+    let report = ingest_over_http(&base, &key, json!([value_gap_item("gap-1")])).await;
+    assert_eq!(report["accepted"], 1, "{report}");
+    let opened = feed.next_data().await;
+    let alert = &opened["alerts"];
+    assert_eq!((alert["kind"].clone(), alert["status"].clone()), (json!("VALUE_GAP"), json!("OPEN")));
+    assert_eq!(alert["value"]["name"], "Zéro plastique");
+
+    let ack = format!("mutation {{ acknowledgeAlert(id: \"{}\") {{ status }} }}", alert["id"].as_str().unwrap());
+    assert_eq!(post_graphql(&base, Some(&token), &ack).await["data"]["acknowledgeAlert"]["status"], "ACKNOWLEDGED");
+    let acknowledged = feed.next_data().await;
+    assert_eq!(acknowledged["alerts"]["id"], alert["id"]);
+    assert_eq!(acknowledged["alerts"]["status"], "ACKNOWLEDGED");
+    server.stop().await;
+}
+on_both_databases!(alerts_reach_subscribers_over_graphql_ws);

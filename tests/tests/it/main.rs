@@ -15,3 +15,4 @@ mod queue;
 mod schema;
 mod scoring;
 mod tenancy;
+mod webhooks;

@@ -7,7 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vigie_tests::smtp::SmtpServer;
-use vigie_tests::{Backend, TestDb, post_graphql, redis_url, test_config};
+use vigie_tests::ws::Subscription;
+use vigie_tests::{Backend, TestDb, ingest_over_http, post_graphql, redis_url, test_config, value_gap_item};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 struct Process(Child);
 
@@ -38,8 +41,15 @@ async fn api_and_a_separate_worker_over_postgres_and_redis() {
     let prefix = format!("vigie-prod-{}", vigie_domain::new_id().simple());
     let redis = redis_url();
     let secret = "test-secret-test-secret-test-secret!";
-    let config =
-        Arc::new(test_config(&db, &[("REDIS_URL", &redis), ("VIGIE_QUEUE_PREFIX", &prefix), ("SMTP_URL", &smtp.url)]));
+    let config = Arc::new(test_config(
+        &db,
+        &[
+            ("REDIS_URL", &redis),
+            ("VIGIE_QUEUE_PREFIX", &prefix),
+            ("SMTP_URL", &smtp.url),
+            ("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true"),
+        ],
+    ));
     assert!(!config.embedded_workers());
     let running = vigie_api::start(config).await.unwrap();
     let api = format!("http://{}", running.addr);
@@ -54,6 +64,7 @@ async fn api_and_a_separate_worker_over_postgres_and_redis() {
             .env("REDIS_URL", &redis)
             .env("VIGIE_QUEUE_PREFIX", &prefix)
             .env("SMTP_URL", &smtp.url)
+            .env("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true")
             .env("VIGIE_JWT_SECRET", secret)
             .env("VIGIE_WORKER_BIND", format!("127.0.0.1:{worker_port}"))
             .env("RUST_LOG", "warn")
@@ -87,6 +98,47 @@ async fn api_and_a_separate_worker_over_postgres_and_redis() {
     // Periodic kinds may hold a job at any instant; the email sent above is done.
     let email = kinds.iter().find(|k| k["kind"] == "email.dispatch").unwrap();
     assert_eq!(email, &json!({ "kind": "email.dispatch", "depth": 0, "failures": 0 }));
+
+    // An alert opened by the worker reaches the api's WebSocket subscribers through
+    // Redis pub/sub, and the worker delivers its webhook.
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&receiver).await;
+    let brand = post_graphql(
+        &api,
+        Some(&token),
+        "mutation { createBrand(input: { name: \"Verdure\", timeZone: \"Europe/Paris\" }) { id } }",
+    )
+    .await["data"]["createBrand"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let setup = format!(
+        "mutation {{ createBrandValue(input: {{ brandId: \"{brand}\", name: \"Zéro plastique\", keywords: [\"plastique\"] }}) {{ id }} \
+         createApiKey(input: {{ name: \"push\", brandId: \"{brand}\" }}) {{ secret }} \
+         createWebhookEndpoint(input: {{ url: \"{}/hook\", eventTypes: [\"value_gap.opened\"] }}) {{ id }} }}",
+        receiver.uri()
+    );
+    let created = post_graphql(&api, Some(&token), &setup).await;
+    let key = created["data"]["createApiKey"]["secret"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
+    let mut feed = Subscription::start(
+        &api,
+        &token,
+        "subscription($b: ID!) { alerts(brandId: $b) { kind status value { name } } }",
+        json!({ "b": brand }),
+    )
+    .await;
+    assert_eq!(ingest_over_http(&api, &key, json!([value_gap_item("gap-1")])).await["accepted"], 1);
+    assert_eq!(
+        feed.next_data().await,
+        json!({ "alerts": { "kind": "VALUE_GAP", "status": "OPEN", "value": { "name": "Zéro plastique" } } })
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while receiver.received_requests().await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the worker did not deliver the webhook");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let hook: serde_json::Value = serde_json::from_slice(&receiver.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(hook["type"], "value_gap.opened");
 
     Command::new("kill").args(["-TERM", &worker.0.id().to_string()]).status().unwrap();
     assert!(worker.0.wait().unwrap().success(), "the worker stops cleanly on SIGTERM");

@@ -35,6 +35,9 @@ struct Fixture {
     failure_a: String,
     source_a: String,
     influencer_a: String,
+    alert_a: String,
+    endpoint_a: String,
+    delivery_a: String,
     foreign: Login,
     viewer: Login,
 }
@@ -117,6 +120,34 @@ fn cases() -> Vec<Case> {
             query: "{ apiKeys { edges { node { id name brand { id } } } } }",
             vars: no_vars,
             foreign: Own,
+            viewer: Denied,
+        },
+        Case {
+            field: "alerts",
+            query: "query($id: ID!) { alerts(brandId: $id) { edges { node { id explanation { summary } mentions { text } } } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "alert",
+            query: "query($id: ID!) { alert(id: $id) { id value { name } timeline { kind } } }",
+            vars: |f, _| json!({ "id": f.alert_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "webhookEndpoints",
+            query: "{ webhookEndpoints { id url secret } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Denied,
+        },
+        Case {
+            field: "webhookDeliveries",
+            query: "query($id: ID!) { webhookDeliveries(endpointId: $id) { edges { node { id payload } } } }",
+            vars: |f, _| json!({ "id": f.endpoint_a }),
+            foreign: Denied,
             viewer: Denied,
         },
         // --- mutations: public ---
@@ -305,6 +336,70 @@ fn cases() -> Vec<Case> {
             foreign: Denied,
             viewer: Denied,
         },
+        // --- crises and webhooks ---
+        Case {
+            field: "acknowledgeAlert",
+            query: "mutation($id: ID!) { acknowledgeAlert(id: $id) { id status } }",
+            vars: |f, _| json!({ "id": f.alert_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "resolveAlert",
+            query: "mutation($id: ID!) { resolveAlert(id: $id, note: \"closed by intruder\") { id status } }",
+            vars: |f, _| json!({ "id": f.alert_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "reopenAlert",
+            query: "mutation($id: ID!) { reopenAlert(id: $id) { id status } }",
+            vars: |f, _| json!({ "id": f.alert_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "createWebhookEndpoint",
+            query: "mutation($b: ID!) { createWebhookEndpoint(input: { url: \"https://93.184.216.35/spy\", brandIds: [$b] }) { id } }",
+            vars: |f, _| json!({ "b": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "updateWebhookEndpoint",
+            query: "mutation($id: ID!) { updateWebhookEndpoint(input: { id: $id, url: \"https://93.184.216.35/spy\" }) { id url } }",
+            vars: |f, _| json!({ "id": f.endpoint_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "deleteWebhookEndpoint",
+            query: "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { deletedId } }",
+            vars: |f, _| json!({ "id": f.endpoint_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "rotateWebhookSecret",
+            query: "mutation($id: ID!) { rotateWebhookSecret(id: $id) { id secret } }",
+            vars: |f, _| json!({ "id": f.endpoint_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "sendTestEvent",
+            query: "mutation($id: ID!) { sendTestEvent(endpointId: $id) { id } }",
+            vars: |f, _| json!({ "id": f.endpoint_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "replayDelivery",
+            query: "mutation($id: ID!) { replayDelivery(id: $id) { id status } }",
+            vars: |f, _| json!({ "id": f.delivery_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
     ]
 }
 
@@ -339,6 +434,32 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await;
     let source_a = source["createSource"]["id"].as_str().unwrap().to_owned();
     let influencer_a = app.seed_influencer(&source_a, "victimfan", "Victim Brand One: a secret mention").await;
+    // A macro author denouncing the stated value opens a value-gap alert on A1.
+    app.collect(
+        &source_a,
+        vec![vigie_tests::new_mention(
+            "gap-1",
+            "victimstar",
+            "Victim Brand One secret recipe is a shameful lie",
+            900_000,
+        )],
+    )
+    .await;
+    let alerts =
+        vigie_domain::crises::detect::detect(&app.services, uuid::Uuid::parse_str(&a1).unwrap()).await.unwrap();
+    let alert_a = alerts.first().expect("a value-gap alert").to_string();
+    let endpoint = app
+        .ok(
+            Some(&t),
+            "mutation { createWebhookEndpoint(input: { url: \"https://93.184.216.34/victim-hook\" }) { id } }",
+            json!({}),
+        )
+        .await;
+    let endpoint_a = endpoint["createWebhookEndpoint"]["id"].as_str().unwrap().to_owned();
+    let delivery = app
+        .ok(Some(&t), "mutation($e: ID!) { sendTestEvent(endpointId: $e) { id } }", json!({ "e": endpoint_a }))
+        .await;
+    let delivery_a = delivery["sendTestEvent"]["id"].as_str().unwrap().to_owned();
     let foreign = app.sign_up("Intruder Agency", "owner@intruder.example").await;
     app.create_brand(&foreign.access_token, "Intruder Own Brand").await;
     Fixture {
@@ -353,6 +474,9 @@ async fn fixture(app: &TestApp) -> Fixture {
         failure_a,
         source_a,
         influencer_a,
+        alert_a,
+        endpoint_a,
+        delivery_a,
         foreign,
         viewer,
     }
@@ -378,6 +502,11 @@ fn markers(f: &Fixture, foreign: bool) -> Vec<String> {
         f.influencer_a.clone(),
         "victimfan".into(),
         "a secret mention".into(),
+        f.alert_a.clone(),
+        "shameful lie".into(),
+        f.endpoint_a.clone(),
+        "victim-hook".into(),
+        f.delivery_a.clone(),
     ];
     if foreign {
         list.extend([f.agency_a.clone(), "Victim Agency".into(), f.a2.clone(), "Victim Brand Two".into()]);
@@ -482,7 +611,22 @@ async fn every_root_field_is_isolated(backend: Backend) {
     assert!(
         sources.iter().any(|s| s["node"] == json!({ "id": f.source_a, "target": "https://victim.example/feed.xml" }))
     );
-    assert_eq!(collected["influencers"]["edges"], json!([{ "node": { "id": f.influencer_a } }]));
+    assert!(
+        collected["influencers"]["edges"].as_array().unwrap().contains(&json!({ "node": { "id": f.influencer_a } }))
+    );
+    let crisis = app
+        .ok(
+            t,
+            "query($a: ID!, $e: ID!) { alert(id: $a) { status } webhookEndpoints { id url enabled } webhookDeliveries(endpointId: $e) { edges { node { id } } } }",
+            json!({ "a": f.alert_a, "e": f.endpoint_a }),
+        )
+        .await;
+    assert_eq!(crisis["alert"]["status"], "OPEN");
+    assert_eq!(
+        crisis["webhookEndpoints"],
+        json!([{ "id": f.endpoint_a, "url": "https://93.184.216.34/victim-hook", "enabled": true }])
+    );
+    assert_eq!(crisis["webhookDeliveries"]["edges"], json!([{ "node": { "id": f.delivery_a } }]));
     let failures = app.ok(t, "{ jobFailures { edges { node { id resolution } } } }", json!({})).await;
     assert_eq!(failures["jobFailures"]["edges"], json!([{ "node": { "id": f.failure_a, "resolution": null } }]));
 }
