@@ -13,15 +13,11 @@
 //! scratch database is created and dropped; `REDIS_URL` defaults to
 //! `redis://127.0.0.1:6379`.
 
+use sea_orm::ConnectionTrait;
 use sea_orm::sqlx::postgres::PgPoolCopyExt;
-use sea_orm::{ConnectionTrait, Database};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vigie_domain::accounts::{self, SignUp};
-use vigie_domain::brands::{self, NewBrand, ValueInput};
-use vigie_domain::entities::Handle;
-use vigie_domain::{Config, Network};
+use vigie_bench::{Env, rss_kib};
 
 const PER_REQUEST: usize = 1_000;
 const CLIENTS: usize = 4;
@@ -48,23 +44,6 @@ impl Lcg {
     }
 }
 
-struct Worker(Child);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        .unwrap_or(0)
-}
-
 #[tokio::main]
 async fn main() {
     vigie_domain::runtime::init_tracing(false);
@@ -72,89 +51,9 @@ async fn main() {
     let total = args.next().unwrap_or(200_000);
     let authors = args.next().unwrap_or(20_000).max(1);
     let workers = args.next().unwrap_or(2);
-    let server = std::env::var("VIGIE_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let name = format!("vigie_bench_{}", std::process::id());
-    let admin = Database::connect(format!("{server}/postgres")).await.expect("PostgreSQL");
-    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("scratch database");
-    let database_url = format!("{server}/{name}");
-    let data_dir = std::env::temp_dir().join(&name);
-    let secret = "bench-secret-bench-secret-bench-secret!";
-    let vars: Vec<(&str, String)> = vec![
-        ("DATABASE_URL", database_url.clone()),
-        ("REDIS_URL", redis.clone()),
-        ("VIGIE_QUEUE_PREFIX", name.clone()),
-        ("VIGIE_JWT_SECRET", secret.into()),
-        ("VIGIE_DATA_DIR", data_dir.display().to_string()),
-        ("VIGIE_BIND", "127.0.0.1:0".into()),
-        ("VIGIE_WORKER_BIND", "127.0.0.1:0".into()),
-        ("VIGIE_DEMO", "false".into()),
-        ("RUST_LOG", "warn".into()),
-    ];
-    let lookup = vars.clone();
-    let config = Arc::new(
-        Config::from_lookup(|k| lookup.iter().find(|(key, _)| *key == k).map(|(_, v)| v.clone())).expect("config"),
-    );
-    let running = vigie_api::start(config).await.expect("api");
-    let base = format!("http://{}", running.addr);
-    let services = running.services.clone();
-    tokio::spawn(running.server);
-
-    // A tenant, a brand with handles and values, and a key for the brand.
-    let session = accounts::sign_up(
-        &services,
-        SignUp {
-            agency_name: "Bench".into(),
-            name: "Bench".into(),
-            email: "bench@example.com".into(),
-            password: "correct horse battery".into(),
-        },
-    )
-    .await
-    .expect("sign-up");
-    let actor = session.actor;
-    let brand = brands::create(
-        &services,
-        &actor,
-        NewBrand {
-            name: "Verdure".into(),
-            sector: Some("cosmétique".into()),
-            tracked_keywords: vec!["verdure".into(), "shampoing solide".into()],
-            handles: vec![Handle { network: Network::Mastodon, handle: "verdure_fr".into() }],
-            time_zone: "Europe/Paris".into(),
-            language: Some("fr".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("brand");
-    brands::create_value(
-        &services,
-        &actor,
-        brand.id,
-        ValueInput {
-            name: "Zéro plastique".into(),
-            description: String::new(),
-            keywords: vec!["plastique".into(), "plastic".into(), "packaging".into()],
-        },
-    )
-    .await
-    .expect("value");
-    let (_, key) = vigie_domain::api_keys::create(&services, &actor, "bench", Some(brand.id)).await.expect("key");
-
-    let exe = std::env::current_exe().expect("own path");
-    let worker_bin = exe.with_file_name("vigie-worker");
-    assert!(worker_bin.exists(), "build the worker first: cargo build --release -p vigie-worker");
-    let fleet: Vec<Worker> = (0..workers)
-        .map(|_| {
-            let mut command = Command::new(&worker_bin);
-            command.stdout(Stdio::null()).stderr(Stdio::inherit());
-            for (k, v) in &vars {
-                command.env(k, v);
-            }
-            Worker(command.spawn().expect("worker"))
-        })
-        .collect();
+    let env = Env::start(&[]).await;
+    let (base, services, brand, key) = (env.base.clone(), env.services.clone(), env.brand.clone(), env.key.clone());
+    let fleet = env.spawn_workers(workers);
 
     // The mentions, as NDJSON requests.
     let mut rng = Lcg(42);
@@ -318,6 +217,5 @@ async fn main() {
     }
 
     drop(services);
-    admin.execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)")).await.expect("drop scratch database");
-    let _ = std::fs::remove_dir_all(&data_dir);
+    env.finish().await;
 }

@@ -14,6 +14,12 @@ pub struct KindLabel {
     pub kind: String,
 }
 
+/// How a webhook attempt ended: `delivered`, `retrying` or `failed`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
 /// Counters and gauges of the job runtime.
 #[derive(Default)]
 pub struct JobMetrics {
@@ -24,6 +30,8 @@ pub struct JobMetrics {
     pub depth: Family<KindLabel, Gauge>,
     pub delayed: Family<KindLabel, Gauge>,
     pub lag_seconds: Family<KindLabel, Gauge<f64, AtomicU64>>,
+    /// Webhook attempts by outcome.
+    pub webhook_attempts: Family<OutcomeLabel, Counter>,
 }
 
 impl JobMetrics {
@@ -36,6 +44,12 @@ impl JobMetrics {
         registry.register("queue_depth", "Jobs waiting or running, per kind", self.depth.clone());
         registry.register("queue_delayed", "Jobs waiting for a retry, per kind", self.delayed.clone());
         registry.register("queue_lag_seconds", "Age of the oldest waiting job, per kind", self.lag_seconds.clone());
+        registry.register("webhook_attempts", "Webhook delivery attempts, by outcome", self.webhook_attempts.clone());
+    }
+
+    /// Counts a webhook attempt.
+    pub fn webhook_attempt(&self, outcome: &str) {
+        self.webhook_attempts.get_or_create(&OutcomeLabel { outcome: outcome.to_owned() }).inc();
     }
 
     pub(crate) fn label(kind: &str) -> KindLabel {

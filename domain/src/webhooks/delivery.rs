@@ -358,6 +358,11 @@ async fn record(
     }
     txn.commit().await?;
 
+    services.job_metrics.webhook_attempt(match status {
+        DeliveryStatus::Delivered => "delivered",
+        DeliveryStatus::Pending => "retrying",
+        _ => "failed",
+    });
     match status {
         DeliveryStatus::Delivered => {
             tracing::info!(delivery_id = %delivery.id, attempts, status = ?outcome.status, "webhook delivered")

@@ -139,6 +139,15 @@ async fn api_and_a_separate_worker_over_postgres_and_redis() {
     }
     let hook: serde_json::Value = serde_json::from_slice(&receiver.received_requests().await.unwrap()[0].body).unwrap();
     assert_eq!(hook["type"], "value_gap.opened");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = get_ok(&format!("{worker_base}/metrics"), Duration::from_secs(5)).await;
+        if metrics.contains("vigie_webhook_attempts_total{outcome=\"delivered\"} 1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     Command::new("kill").args(["-TERM", &worker.0.id().to_string()]).status().unwrap();
     assert!(worker.0.wait().unwrap().success(), "the worker stops cleanly on SIGTERM");

@@ -1,0 +1,156 @@
+//! What the benchmarks share: a scratch PostgreSQL database, the api started in this
+//! process over it and Redis (so it runs no jobs), separate `vigie-worker` processes,
+//! and a tenant with one brand, its values and an ingest key.
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use vigie_domain::accounts::{self, SignUp};
+use vigie_domain::brands::{self, NewBrand, ValueInput};
+use vigie_domain::entities::{Handle, brand};
+use vigie_domain::{Actor, Config, Network, Services};
+
+/// A running bench environment; [`Env::finish`] drops the scratch database.
+pub struct Env {
+    /// `http://host:port` of the api.
+    pub base: String,
+    pub services: Arc<Services>,
+    pub actor: Actor,
+    pub brand: brand::Model,
+    /// An ingest API key for the brand.
+    pub key: String,
+    vars: Vec<(&'static str, String)>,
+    admin: DatabaseConnection,
+    name: String,
+    data_dir: std::path::PathBuf,
+}
+
+/// A worker process, killed when dropped.
+pub struct Worker(pub Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Env {
+    /// Creates the scratch database, starts the api with `extra` settings, and creates
+    /// the tenant. `VIGIE_BENCH_POSTGRES` (default `postgres://postgres@127.0.0.1:5432`)
+    /// is the server; `REDIS_URL` defaults to `redis://127.0.0.1:6379`.
+    pub async fn start(extra: &[(&'static str, &str)]) -> Env {
+        let server =
+            std::env::var("VIGIE_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let name = format!("vigie_bench_{}", std::process::id());
+        let admin = Database::connect(format!("{server}/postgres")).await.expect("PostgreSQL");
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("scratch database");
+        let data_dir = std::env::temp_dir().join(&name);
+        let mut vars: Vec<(&'static str, String)> = vec![
+            ("DATABASE_URL", format!("{server}/{name}")),
+            ("REDIS_URL", redis),
+            ("VIGIE_QUEUE_PREFIX", name.clone()),
+            ("VIGIE_JWT_SECRET", "bench-secret-bench-secret-bench-secret!".into()),
+            ("VIGIE_DATA_DIR", data_dir.display().to_string()),
+            ("VIGIE_BIND", "127.0.0.1:0".into()),
+            ("VIGIE_WORKER_BIND", "127.0.0.1:0".into()),
+            ("VIGIE_DEMO", "false".into()),
+            ("RUST_LOG", "warn".into()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let lookup = vars.clone();
+        let config = Arc::new(
+            Config::from_lookup(|k| lookup.iter().find(|(key, _)| *key == k).map(|(_, v)| v.clone())).expect("config"),
+        );
+        let running = vigie_api::start(config).await.expect("api");
+        let base = format!("http://{}", running.addr);
+        let services = running.services.clone();
+        tokio::spawn(running.server);
+
+        let session = accounts::sign_up(
+            &services,
+            SignUp {
+                agency_name: "Bench".into(),
+                name: "Bench".into(),
+                email: "bench@example.com".into(),
+                password: "correct horse battery".into(),
+            },
+        )
+        .await
+        .expect("sign-up");
+        let actor = session.actor;
+        let brand = brands::create(
+            &services,
+            &actor,
+            NewBrand {
+                name: "Verdure".into(),
+                sector: Some("cosmétique".into()),
+                tracked_keywords: vec!["verdure".into(), "shampoing solide".into()],
+                handles: vec![Handle { network: Network::Mastodon, handle: "verdure_fr".into() }],
+                time_zone: "Europe/Paris".into(),
+                language: Some("fr".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("brand");
+        brands::create_value(
+            &services,
+            &actor,
+            brand.id,
+            ValueInput {
+                name: "Zéro plastique".into(),
+                description: String::new(),
+                keywords: vec!["plastique".into(), "plastic".into(), "packaging".into()],
+            },
+        )
+        .await
+        .expect("value");
+        let (_, key) = vigie_domain::api_keys::create(&services, &actor, "bench", Some(brand.id)).await.expect("key");
+        Env { base, services, actor, brand, key, vars, admin, name, data_dir }
+    }
+
+    /// Starts `n` `vigie-worker` processes (built next to this binary) on the same
+    /// database and queue.
+    pub fn spawn_workers(&self, n: usize) -> Vec<Worker> {
+        let exe = std::env::current_exe().expect("own path");
+        let worker_bin = exe.with_file_name("vigie-worker");
+        assert!(worker_bin.exists(), "build the worker first: cargo build --release -p vigie-worker");
+        (0..n)
+            .map(|_| {
+                let mut command = Command::new(&worker_bin);
+                command.stdout(Stdio::null()).stderr(Stdio::inherit());
+                for (k, v) in &self.vars {
+                    command.env(k, v);
+                }
+                Worker(command.spawn().expect("worker"))
+            })
+            .collect()
+    }
+
+    /// Drops the scratch database and data directory.
+    pub async fn finish(self) {
+        drop(self.services);
+        self.admin
+            .execute_unprepared(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .await
+            .expect("drop scratch database");
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// The `p`-th percentile (0–100) of sorted values.
+pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
