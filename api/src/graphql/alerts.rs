@@ -14,7 +14,7 @@ use vigie_domain::{Actor, Services, brands};
 
 use super::auth::User;
 use super::brands::{Brand, BrandValue};
-use super::loaders::{BrandKey, TimelineOfAlert, UserKey, ValuesOfBrand};
+use super::loaders::{BrandKey, MentionsOfAlert, TimelineOfAlert, UserKey, ValuesOfBrand};
 use super::mentions::Mention;
 use super::pagination::{self, Cursor, uuid};
 use super::{actor, loader, services};
@@ -223,7 +223,7 @@ impl Alert {
         if !(1..=100).contains(&first) {
             return Err(vigie_domain::Error::bad_input("first", "must be between 1 and 100").into());
         }
-        let rows = crises::linked_mentions(&services(ctx).db, &self.0, first as u64).await?;
+        let rows = loader(ctx).load_one(MentionsOfAlert(self.0.id, first as u64)).await?.unwrap_or_default();
         Ok(rows.into_iter().map(Mention).collect())
     }
 }

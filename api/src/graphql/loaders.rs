@@ -5,7 +5,7 @@ use async_graphql::dataloader::Loader;
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
-use vigie_domain::entities::{alert_event, author, brand, brand_value, user_account, webhook_attempt};
+use vigie_domain::entities::{alert_event, author, brand, brand_value, mention, user_account, webhook_attempt};
 use vigie_domain::{Actor, Error, Services, brands, crises, members, mentions, webhooks};
 
 /// The request's loaders.
@@ -43,6 +43,9 @@ pub struct BrandsOfMember(pub Uuid);
 /// The timeline of an alert the caller has already been shown, by alert id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimelineOfAlert(pub Uuid);
+/// The newest mentions linked to an alert the caller has been shown: (alert id, how many).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MentionsOfAlert(pub Uuid, pub u64);
 /// The attempts of a webhook delivery the caller has already been shown, by delivery id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AttemptsOfDelivery(pub Uuid);
@@ -68,6 +71,31 @@ impl Loader<TimelineOfAlert> for Loaders {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let rows = crises::timelines(&self.services.db, &ids).await?;
         Ok(group(rows, |r| TimelineOfAlert(r.alert_id)))
+    }
+}
+
+impl Loader<MentionsOfAlert> for Loaders {
+    type Value = Vec<mention::Model>;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[MentionsOfAlert]) -> Result<HashMap<MentionsOfAlert, Self::Value>, Self::Error> {
+        let actor = self.actor()?;
+        let mut out = HashMap::new();
+        // One query per distinct `first` (a request rarely asks for two).
+        let mut sizes: Vec<u64> = keys.iter().map(|k| k.1).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        for first in sizes {
+            let ids: Vec<Uuid> = keys.iter().filter(|k| k.1 == first).map(|k| k.0).collect();
+            let rows = crises::linked_mentions(&self.services.db, actor.agency_id, &ids, first).await?;
+            let mut grouped = group(rows, |(alert, _)| MentionsOfAlert(*alert, first));
+            for id in ids {
+                let key = MentionsOfAlert(id, first);
+                let list = grouped.remove(&key).unwrap_or_default().into_iter().map(|(_, m)| m).collect();
+                out.insert(key, list);
+            }
+        }
+        Ok(out)
     }
 }
 

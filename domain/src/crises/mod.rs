@@ -10,13 +10,13 @@
 
 pub mod detect;
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::bus::Notice;
-use crate::entities::{alert, alert_event, alert_mention, brand, brand_value, mention};
+use crate::entities::{alert, alert_event, brand, brand_value, mention};
 use crate::pagination::{Page, PageRequest};
 use crate::{Actor, Error, Result, Services, brands, events, mail, new_id, now, validate};
 
@@ -198,27 +198,34 @@ pub async fn timelines(db: &impl ConnectionTrait, alert_ids: &[Uuid]) -> Result<
         .await?)
 }
 
-/// The mentions linked to an alert (already checked visible), newest first.
+/// The newest `first` mentions linked to each of several alerts (already checked
+/// visible), in one query: `ROW_NUMBER()` per alert, which both databases have.
 pub async fn linked_mentions(
     db: &impl ConnectionTrait,
-    alert: &alert::Model,
+    agency_id: Uuid,
+    alert_ids: &[Uuid],
     first: u64,
-) -> Result<Vec<mention::Model>> {
-    let ids: Vec<Uuid> = alert_mention::Entity::find()
-        .select_only()
-        .column(alert_mention::Column::MentionId)
-        .filter(alert_mention::Column::AlertId.eq(alert.id))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(mention::Entity::find()
-        .filter(mention::Column::AgencyId.eq(alert.agency_id))
-        .filter(mention::Column::Id.is_in(ids))
-        .order_by_desc(mention::Column::PublishedAt)
-        .order_by_desc(mention::Column::Id)
-        .limit(first)
-        .all(db)
-        .await?)
+) -> Result<Vec<(Uuid, mention::Model)>> {
+    use sea_orm::FromQueryResult;
+    if alert_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut p = crate::db::Params::new(db.get_database_backend());
+    let sql = format!(
+        "SELECT m.*, ranked.alert_id AS linked_alert_id FROM mention m JOIN ( \
+           SELECT am.alert_id, am.mention_id, ROW_NUMBER() OVER ( \
+             PARTITION BY am.alert_id ORDER BY mm.published_at DESC, mm.id DESC) AS position \
+           FROM alert_mention am JOIN mention mm ON mm.id = am.mention_id \
+           WHERE am.alert_id IN ({}) AND mm.agency_id = {}) ranked ON ranked.mention_id = m.id \
+         WHERE ranked.position <= {} ORDER BY ranked.alert_id, m.published_at DESC, m.id DESC",
+        p.bind_all(alert_ids.iter().copied()),
+        p.bind(agency_id),
+        p.bind(first as i64)
+    );
+    let rows = db.query_all_raw(p.statement(sql)).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get::<Uuid>("", "linked_alert_id")?, mention::Model::from_query_result(row, "")?)))
+        .collect()
 }
 
 /// Marks an alert as seen by the agency (staff of the brand).
