@@ -20,6 +20,8 @@ pub enum SourceKind {
     Hashtag,
     /// A search query on Mastodon or Bluesky.
     Search,
+    /// An account's own posts: Mastodon `user` or `user@host`, Bluesky handle or DID.
+    Account,
     /// Mentions pushed to `POST /ingest/mentions` (created by the first push).
     Ingest,
 }

@@ -46,6 +46,8 @@ pub enum SourceKind {
     Hashtag,
     /// A search query (Mastodon or Bluesky).
     Search,
+    /// An account's own posts (Mastodon `user@host`, Bluesky handle or DID).
+    Account,
     /// Mentions pushed through `POST /ingest/mentions` (created on first push).
     Ingest,
 }
@@ -57,13 +59,14 @@ impl SourceKind {
             SourceKind::Feed => "feed",
             SourceKind::Hashtag => "hashtag",
             SourceKind::Search => "search",
+            SourceKind::Account => "account",
             SourceKind::Ingest => "ingest",
         }
     }
 
     /// The kind of a stored name.
     pub fn parse(name: &str) -> Option<Self> {
-        [SourceKind::Feed, SourceKind::Hashtag, SourceKind::Search, SourceKind::Ingest]
+        [SourceKind::Feed, SourceKind::Hashtag, SourceKind::Search, SourceKind::Account, SourceKind::Ingest]
             .into_iter()
             .find(|k| k.as_str() == name)
     }
@@ -128,6 +131,22 @@ fn validate_target(
                 if network == Network::Mastodon { "https://mastodon.social" } else { "https://public.api.bsky.app" };
             Ok((target.to_owned(), Some(http_url("endpoint", endpoint.unwrap_or(default))?)))
         }
+        (SourceKind::Account, Network::Mastodon | Network::Bluesky) => {
+            let account = target.trim_start_matches('@');
+            let valid = !account.is_empty()
+                && account.len() <= 253
+                && account.chars().all(|c| c.is_alphanumeric() || "_.-@:".contains(c))
+                && (network == Network::Bluesky || account.matches('@').count() <= 1);
+            if !valid {
+                return Err(Error::bad_input(
+                    "target",
+                    "an account is a Mastodon `user` or `user@host`, or a Bluesky handle or DID",
+                ));
+            }
+            let default =
+                if network == Network::Mastodon { "https://mastodon.social" } else { "https://public.api.bsky.app" };
+            Ok((account.to_lowercase(), Some(http_url("endpoint", endpoint.unwrap_or(default))?)))
+        }
         (SourceKind::Ingest, _) => {
             Err(Error::bad_input("kind", "the ingest source is created by the first push to /ingest/mentions"))
         }
@@ -135,7 +154,7 @@ fn validate_target(
             "kind",
             format!(
                 "{} sources are not available on {}: feeds serve blog, news, youtube, forum and other; \
-                 hashtags serve mastodon; searches serve mastodon and bluesky",
+                 hashtags serve mastodon; searches and accounts serve mastodon and bluesky",
                 kind.as_str(),
                 network.name()
             ),

@@ -373,6 +373,91 @@ async fn bluesky_search_keeps_what_it_read_when_a_later_page_fails(backend: Back
 }
 on_both_databases!(bluesky_search_keeps_what_it_read_when_a_later_page_fails);
 
+/// Account sources: a Mastodon account's statuses (its id looked up once) read forward
+/// with `min_id`; a Bluesky author feed read from the top down to the newest post seen,
+/// reposts left out.
+async fn accounts_are_followed_on_mastodon_and_bluesky(backend: Backend) {
+    let app = app(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let brand = app.create_brand(t, "Verdure").await;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/accounts/lookup"))
+        .and(query_param("acct", "lou"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(status(1, "x", 5)["account"].clone()))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    let statuses = "/api/v1/accounts/42/statuses";
+    Mock::given(method("GET"))
+        .and(path(statuses))
+        .and(query_param("exclude_reblogs", "true"))
+        .and(query_param_is_missing("min_id"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([status(202, "Verdure, mon avis", 900)])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(statuses))
+        .and(query_param("min_id", "202"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([status(203, "Verdure encore", 900)])))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(statuses))
+        .and(query_param("min_id", "203"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    let mastodon = create_source(
+        &app,
+        t,
+        json!({ "brandId": brand, "network": "MASTODON", "kind": "ACCOUNT", "target": "@Lou", "endpoint": server.uri() }),
+    )
+    .await;
+    assert_eq!(poll(&app, &mastodon).await, sources::PollReport { stored: 1, error: None });
+    assert_eq!(poll(&app, &mastodon).await, sources::PollReport { stored: 1, error: None });
+    assert_eq!(poll(&app, &mastodon).await, sources::PollReport { stored: 0, error: None });
+    assert_eq!(mention_count(&app, t, &brand).await, 2);
+
+    let feed = "/xrpc/app.bsky.feed.getAuthorFeed";
+    let item = |n: usize| json!({ "post": post(n) });
+    let repost = json!({ "post": post(50), "reason": { "$type": "app.bsky.feed.defs#reasonRepost", "indexedAt": "2026-11-20T10:30:00.000Z" } });
+    Mock::given(method("GET"))
+        .and(path(feed))
+        .and(query_param("actor", "verdure.bsky.social"))
+        .and(query_param("filter", "posts_no_replies"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "cursor": "c1", "feed": [item(2), repost.clone(), item(1)] })),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    let bluesky = create_source(
+        &app,
+        t,
+        json!({ "brandId": brand, "network": "BLUESKY", "kind": "ACCOUNT", "target": "Verdure.bsky.social", "endpoint": server.uri() }),
+    )
+    .await;
+    assert_eq!(poll(&app, &bluesky).await, sources::PollReport { stored: 2, error: None }, "reposts are left out");
+    // Later: two new posts on top of the two already seen; the poll stops there.
+    Mock::given(method("GET"))
+        .and(path(feed))
+        .and(query_param("actor", "verdure.bsky.social"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "cursor": "c2", "feed": [item(4), item(3), item(2), repost, item(1)] })),
+        )
+        .mount(&server)
+        .await;
+    assert_eq!(poll(&app, &bluesky).await, sources::PollReport { stored: 2, error: None });
+    assert_eq!(mention_count(&app, t, &brand).await, 6);
+}
+on_both_databases!(accounts_are_followed_on_mastodon_and_bluesky);
+
 async fn sources_are_validated(backend: Backend) {
     let app = app(backend).await;
     let owner = app.sign_up("Agency", "owner@example.com").await;
@@ -388,6 +473,8 @@ async fn sources_are_validated(backend: Backend) {
             "pollIntervalSecs",
         ),
         (json!({ "brandId": brand, "network": "OTHER", "kind": "INGEST", "target": "x" }), "kind"),
+        (json!({ "brandId": brand, "network": "MASTODON", "kind": "ACCOUNT", "target": "a@b@c" }), "target"),
+        (json!({ "brandId": brand, "network": "BLOG", "kind": "ACCOUNT", "target": "someone" }), "kind"),
     ] {
         let response = app.gql(Some(t), create, json!({ "i": input })).await;
         vigie_tests::assert_error(&response, "BAD_USER_INPUT");

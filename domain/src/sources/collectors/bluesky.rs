@@ -1,7 +1,9 @@
-//! Bluesky: `app.bsky.feed.searchPosts` on an AppView (default the public one), newest
-//! first with `sort=latest`, from the newest post seen (`since`), following `cursor`
-//! for up to [`MAX_PAGES`] pages of 100. Search results carry no follower counts, so
-//! Bluesky authors keep the counts they had.
+//! Bluesky: `app.bsky.feed.searchPosts` (search sources) or `app.bsky.feed.getAuthorFeed`
+//! (account sources, the account's own posts without reposts) on an AppView (default the
+//! public one). Both answer newest first; a poll reads from the top, following `cursor`
+//! for up to [`MAX_PAGES`] pages of 100, until it reaches the newest post seen before
+//! (`since`: searchPosts filters on it, the author feed is cut there). Neither carries
+//! follower counts, so Bluesky authors keep the counts they had.
 
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
@@ -20,6 +22,19 @@ const PAGE: usize = 100;
 struct SearchPosts {
     cursor: Option<String>,
     posts: Vec<PostView>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AuthorFeed {
+    cursor: Option<String>,
+    feed: Vec<FeedViewPost>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FeedViewPost {
+    post: PostView,
+    /// Set on reposts, which are someone else's posts.
+    reason: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,23 +108,35 @@ impl Collector for BlueskyCollector {
         let mut page_cursor: Option<String> = None;
         let mut poll = Poll::default();
         for page in 0..MAX_PAGES {
-            let mut url = url::Url::parse(&format!("{endpoint}/xrpc/app.bsky.feed.searchPosts"))
+            let account = source.kind == "account";
+            let method = if account { "app.bsky.feed.getAuthorFeed" } else { "app.bsky.feed.searchPosts" };
+            let mut url = url::Url::parse(&format!("{endpoint}/xrpc/{method}"))
                 .map_err(|e| CollectError::Malformed(format!("bad endpoint: {e}")))?;
             {
                 let mut query = url.query_pairs_mut();
-                query
-                    .append_pair("q", &source.target)
-                    .append_pair("sort", "latest")
-                    .append_pair("limit", &PAGE.to_string());
-                if let Some(since) = &since {
-                    query.append_pair("since", since);
+                if account {
+                    query.append_pair("actor", &source.target).append_pair("filter", "posts_no_replies");
+                } else {
+                    query.append_pair("q", &source.target).append_pair("sort", "latest");
+                    if let Some(since) = &since {
+                        query.append_pair("since", since);
+                    }
                 }
+                query.append_pair("limit", &PAGE.to_string());
                 if let Some(cursor) = &page_cursor {
                     query.append_pair("cursor", cursor);
                 }
             }
             let result = match get(http, url.as_str(), HeaderMap::new()).await {
-                Ok(fetched) => json::<SearchPosts>(&fetched.body, "Bluesky searchPosts"),
+                Ok(fetched) if account => json::<AuthorFeed>(&fetched.body, "Bluesky getAuthorFeed").map(|f| {
+                    let read = f.feed.len();
+                    let posts = f.feed.into_iter().filter(|item| item.reason.is_none()).map(|item| item.post).collect();
+                    (SearchPosts { cursor: f.cursor, posts }, read)
+                }),
+                Ok(fetched) => json::<SearchPosts>(&fetched.body, "Bluesky searchPosts").map(|r| {
+                    let read = r.posts.len();
+                    (r, read)
+                }),
                 Err(e) => Err(e),
             };
             let result = match result {
@@ -120,7 +147,13 @@ impl Collector for BlueskyCollector {
                 }
                 Err(e) => return Err(e),
             };
-            let count = result.posts.len();
+            let (mut result, count) = result;
+            // The author feed has no `since`: stop at the first post already seen.
+            let before = result.posts.len();
+            if let Some(since) = since.as_ref().filter(|_| account) {
+                result.posts.retain(|p| p.indexed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) > *since);
+            }
+            let reached_seen = result.posts.len() < before;
             for post in &result.posts {
                 let at = post.indexed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
                 if newest.as_ref().is_none_or(|n| at > *n) {
@@ -130,7 +163,7 @@ impl Collector for BlueskyCollector {
             poll.mentions.extend(result.posts.into_iter().map(to_mention));
             page_cursor = result.cursor;
             // The first poll starts from now: one page, no backfill.
-            if count < PAGE || page_cursor.is_none() || since.is_none() {
+            if count < PAGE || page_cursor.is_none() || since.is_none() || reached_seen {
                 break;
             }
         }

@@ -1,6 +1,8 @@
-//! Mastodon: the public hashtag timeline (`/api/v1/timelines/tag/:tag`) and status
-//! search (`/api/v2/search?type=statuses`), read forward from the newest status seen
-//! with `min_id`, up to [`MAX_PAGES`] pages of 40 per poll.
+//! Mastodon: the public hashtag timeline (`/api/v1/timelines/tag/:tag`), status search
+//! (`/api/v2/search?type=statuses`) and an account's statuses
+//! (`/api/v1/accounts/:id/statuses`, the id found once with `/api/v1/accounts/lookup`
+//! and kept in the cursor), read forward from the newest status seen with `min_id`, up
+//! to [`MAX_PAGES`] pages of 40 per poll.
 
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
@@ -43,6 +45,8 @@ pub struct Status {
 /// An account as Mastodon serves it.
 #[derive(Debug, Deserialize)]
 pub struct Account {
+    #[serde(default)]
+    pub id: String,
     pub acct: String,
     pub username: String,
     pub display_name: String,
@@ -104,18 +108,25 @@ impl Collector for MastodonCollector {
         let endpoint = source.endpoint.as_deref().unwrap_or("https://mastodon.social").trim_end_matches('/');
         let host = url::Url::parse(endpoint).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
         let mut min_id = source.cursor.as_ref().and_then(|c| c["min_id"].as_str()).map(str::to_owned);
+        let account_id = match source.kind.as_str() {
+            "account" => Some(account_id(http, endpoint, source).await?),
+            _ => None,
+        };
         let mut poll = Poll::default();
         for page in 0..MAX_PAGES {
-            let mut url = match source.kind.as_str() {
-                "hashtag" => url::Url::parse(&format!("{endpoint}/api/v1/timelines/tag/"))
+            let mut url = match (source.kind.as_str(), &account_id) {
+                ("hashtag", _) => url::Url::parse(&format!("{endpoint}/api/v1/timelines/tag/"))
                     .and_then(|u| u.join(&urlencode(source.target.trim_start_matches('#')))),
+                (_, Some(id)) => url::Url::parse(&format!("{endpoint}/api/v1/accounts/{}/statuses", urlencode(id))),
                 _ => url::Url::parse(&format!("{endpoint}/api/v2/search")),
             }
             .map_err(|e| CollectError::Malformed(format!("bad endpoint: {e}")))?;
             {
                 let mut query = url.query_pairs_mut();
                 query.append_pair("limit", &PAGE.to_string());
-                if source.kind != "hashtag" {
+                if account_id.is_some() {
+                    query.append_pair("exclude_reblogs", "true");
+                } else if source.kind != "hashtag" {
                     query
                         .append_pair("q", &source.target)
                         .append_pair("type", "statuses")
@@ -133,7 +144,7 @@ impl Collector for MastodonCollector {
                 }
                 Err(e) => return Err(e),
             };
-            let statuses = if source.kind == "hashtag" {
+            let statuses = if source.kind != "search" {
                 json::<Vec<Status>>(&fetched.body, "Mastodon statuses")
             } else {
                 json::<Search>(&fetched.body, "Mastodon search results").map(|s| s.statuses)
@@ -165,9 +176,30 @@ impl Collector for MastodonCollector {
                 break;
             }
         }
-        poll.cursor = min_id.map(|id| json!({ "min_id": id }));
+        poll.cursor = match (min_id, account_id) {
+            (Some(min_id), Some(account)) => Some(json!({ "min_id": min_id, "account_id": account })),
+            (None, Some(account)) => Some(json!({ "account_id": account })),
+            (Some(min_id), None) => Some(json!({ "min_id": min_id })),
+            (None, None) => None,
+        };
         Ok(poll)
     }
+}
+
+/// The instance's id of the followed account: from the cursor, or looked up once.
+async fn account_id(http: &Http, endpoint: &str, source: &source::Model) -> Result<String, CollectError> {
+    if let Some(id) = source.cursor.as_ref().and_then(|c| c["account_id"].as_str()) {
+        return Ok(id.to_owned());
+    }
+    let mut url = url::Url::parse(&format!("{endpoint}/api/v1/accounts/lookup"))
+        .map_err(|e| CollectError::Malformed(format!("bad endpoint: {e}")))?;
+    url.query_pairs_mut().append_pair("acct", &source.target);
+    let fetched = get(http, url.as_str(), HeaderMap::new()).await?;
+    let account: Account = json(&fetched.body, "Mastodon account")?;
+    if account.id.is_empty() {
+        return Err(CollectError::Malformed("Mastodon account without an id".into()));
+    }
+    Ok(account.id)
 }
 
 fn urlencode(segment: &str) -> String {

@@ -56,8 +56,8 @@ pub trait Collector: Send + Sync {
 pub fn for_source(source: &source::Model) -> Option<&'static dyn Collector> {
     match (source.network.as_str(), source.kind.as_str()) {
         (_, "feed") => Some(&feed::FeedCollector),
-        ("mastodon", "hashtag" | "search") => Some(&mastodon::MastodonCollector),
-        ("bluesky", "search") => Some(&bluesky::BlueskyCollector),
+        ("mastodon", "hashtag" | "search" | "account") => Some(&mastodon::MastodonCollector),
+        ("bluesky", "search" | "account") => Some(&bluesky::BlueskyCollector),
         _ => None,
     }
 }
