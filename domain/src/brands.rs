@@ -1,7 +1,7 @@
 //! Brands (an agency's clients) and the values each brand declares.
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use crate::entities::{Handle, Handles, StringList, brand, brand_value};
@@ -22,6 +22,8 @@ pub struct NewBrand {
     /// Crisis thresholds; omitted ones take the defaults of [`CrisisSettings`].
     pub crisis: CrisisPatch,
     pub escalation_emails: Vec<String>,
+    /// Days between contacts per tier name (`macro` → 30).
+    pub contact_cadence: BTreeMap<String, i32>,
 }
 
 /// Changes to a brand's crisis thresholds: `None` leaves one unchanged (or default).
@@ -91,6 +93,7 @@ pub struct BrandPatch {
     pub discovery_threshold: Option<i32>,
     pub crisis: CrisisPatch,
     pub escalation_emails: Option<Vec<String>>,
+    pub contact_cadence: Option<BTreeMap<String, i32>>,
 }
 
 /// The influence score at which an author is announced as discovered, unless the brand
@@ -177,6 +180,7 @@ pub async fn create(services: &Services, actor: &Actor, input: NewBrand) -> Resu
         crisis_min_count: Set(CrisisSettings::MIN_COUNT),
         value_gap_min_count: Set(CrisisSettings::VALUE_GAP_MIN_COUNT),
         escalation_emails: Set(escalation_emails(&input.escalation_emails)?),
+        contact_cadence: Set(crate::relationships::cadence(input.contact_cadence)?),
         created_at: Set(at),
         updated_at: Set(at),
     };
@@ -223,8 +227,18 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: BrandPa
     if let Some(emails) = patch.escalation_emails {
         model.escalation_emails = Set(escalation_emails(&emails)?);
     }
+    let cadence_changed = patch.contact_cadence.is_some();
+    if let Some(cadence) = patch.contact_cadence {
+        model.contact_cadence = Set(crate::relationships::cadence(cadence)?);
+    }
     model.updated_at = Set(now());
-    Ok(model.update(&services.db).await?)
+    let txn = crate::db::begin_write(&services.db).await?;
+    let updated = model.update(&txn).await?;
+    if cadence_changed {
+        crate::relationships::recompute_brand(&txn, &updated).await?;
+    }
+    txn.commit().await?;
+    Ok(updated)
 }
 
 /// Deletes a brand and everything attached to it (owners and admins).

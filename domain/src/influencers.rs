@@ -196,6 +196,8 @@ pub async fn refresh(db: &impl ConnectionTrait, brand: &brand::Model, author_ids
             created_at: Set(at),
             updated_at: Set(at),
             discovered_at: Set(None),
+            last_contact_at: Set(None),
+            contact_reminded_at: Set(None),
         });
         brand_influencer::Entity::insert_many(models)
             .on_conflict(

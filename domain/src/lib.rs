@@ -28,6 +28,7 @@ pub mod network;
 pub mod outbound;
 pub mod pagination;
 pub mod queue;
+pub mod relationships;
 pub mod runtime;
 pub mod scoring;
 pub mod sources;

@@ -49,6 +49,15 @@ pub async fn users(
         .collect())
 }
 
+/// Several memberships of the actor's agency at once (for DataLoaders).
+pub async fn get_many(db: &impl ConnectionTrait, actor: &Actor, ids: &[Uuid]) -> Result<Vec<membership::Model>> {
+    Ok(membership::Entity::find()
+        .filter(membership::Column::AgencyId.eq(actor.agency_id))
+        .filter(membership::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?)
+}
+
 /// The brands assigned to several memberships (for DataLoaders).
 pub async fn assigned_brands(
     db: &impl ConnectionTrait,

@@ -11,6 +11,7 @@ mod m20261127_000001_foundation;
 mod m20261127_000002_unique_source_target;
 mod m20261127_000003_scoring;
 mod m20261127_000004_crises_webhooks;
+mod m20261127_000005_relationships;
 
 /// The ordered list of Vigie migrations.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_unique_source_target::Migration),
             Box::new(m20261127_000003_scoring::Migration),
             Box::new(m20261127_000004_crises_webhooks::Migration),
+            Box::new(m20261127_000005_relationships::Migration),
         ]
     }
 }

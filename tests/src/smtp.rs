@@ -64,14 +64,24 @@ impl SmtpServer {
 
     /// Waits (up to 10 s) for a message to `to`.
     pub async fn wait_for(&self, to: &str) -> Received {
+        self.wait_for_containing(to, "").await
+    }
+
+    /// Waits (up to 10 s) for a message to `to` whose raw text contains `text`.
+    pub async fn wait_for_containing(&self, to: &str, text: &str) -> Received {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(found) =
-                self.inbox.lock().unwrap().iter().find(|m| m.to.iter().any(|t| t.contains(to))).cloned()
+            if let Some(found) = self
+                .inbox
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|m| m.to.iter().any(|t| t.contains(to)) && m.raw.contains(text))
+                .cloned()
             {
                 return found;
             }
-            assert!(Instant::now() < deadline, "no email to {to} within 10 s");
+            assert!(Instant::now() < deadline, "no email to {to} containing `{text}` within 10 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -2,6 +2,9 @@
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+use std::collections::BTreeMap;
+
+use super::influencers::Tier;
 use chrono::{DateTime, Utc};
 use vigie_domain::brands::{self, BrandPatch, CrisisPatch, NewBrand, ValueInput, ValuePatch};
 use vigie_domain::entities::{Handle, brand, brand_value};
@@ -95,6 +98,18 @@ impl Brand {
     async fn value_gap_min_count(&self) -> i32 {
         self.0.value_gap_min_count
     }
+    /// Days between contacts per influencer tier, for influencers the agency is engaged
+    /// or partnered with.
+    async fn contact_cadence(&self) -> Vec<TierCadence> {
+        self.0
+            .contact_cadence
+            .0
+            .iter()
+            .filter_map(|(tier, days)| {
+                vigie_domain::scoring::Tier::parse(tier).map(|t| TierCadence { tier: t.into(), days: *days })
+            })
+            .collect()
+    }
     /// Emailed when a crisis opens or its severity rises.
     async fn escalation_emails(&self, ctx: &Context<'_>) -> Result<&[String]> {
         actor(ctx)?.require_staff()?;
@@ -111,6 +126,19 @@ impl Brand {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+}
+
+/// Days between contacts for one influencer tier.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "TierCadenceInput")]
+pub struct TierCadence {
+    pub tier: Tier,
+    /// 1–365.
+    pub days: i32,
+}
+
+fn cadence(list: Vec<TierCadence>) -> BTreeMap<String, i32> {
+    list.into_iter().map(|c| (vigie_domain::scoring::Tier::from(c.tier).as_str().to_owned(), c.days)).collect()
 }
 
 /// A value the brand declares, detected in mentions by its keywords.
@@ -165,6 +193,9 @@ pub struct CreateBrandInput {
     value_gap_min_count: Option<i32>,
     #[graphql(default)]
     escalation_emails: Vec<String>,
+    /// e.g. `[{tier: MACRO, days: 30}]`.
+    #[graphql(default)]
+    contact_cadence: Vec<TierCadence>,
 }
 
 /// Changes to a brand; omitted fields are unchanged.
@@ -183,6 +214,8 @@ pub struct UpdateBrandInput {
     crisis_min_count: Option<i32>,
     value_gap_min_count: Option<i32>,
     escalation_emails: Option<Vec<String>>,
+    /// Replaces the whole cadence.
+    contact_cadence: Option<Vec<TierCadence>>,
 }
 
 /// A new brand value.
@@ -259,6 +292,7 @@ impl BrandMutation {
                     value_gap_min_count: input.value_gap_min_count,
                 },
                 escalation_emails: input.escalation_emails,
+                contact_cadence: cadence(input.contact_cadence),
             },
         )
         .await?;
@@ -281,6 +315,7 @@ impl BrandMutation {
                 value_gap_min_count: input.value_gap_min_count,
             },
             escalation_emails: input.escalation_emails,
+            contact_cadence: input.contact_cadence.map(cadence),
         };
         Ok(Brand(brands::update(services(ctx), actor(ctx)?, uuid("id", &input.id)?, patch).await?))
     }

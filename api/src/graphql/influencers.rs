@@ -7,9 +7,11 @@ use vigie_domain::entities::brand_influencer;
 use vigie_domain::influencers::{self, InfluencerFilter, InfluencerOrder};
 use vigie_domain::scoring::influence::Components;
 
-use super::loaders::AuthorKey;
+use super::loaders::{AuthorKey, MemberKey};
+use super::members::Member;
 use super::mentions::Author;
 use super::pagination::{self, Cursor, uuid};
+use super::relationships::RelationshipStatus;
 use super::{actor, loader, services};
 
 /// Audience size: nano < 10k ≤ micro < 100k ≤ mid < 500k ≤ macro < 1M ≤ mega.
@@ -129,8 +131,36 @@ impl Influencer {
     async fn discovered_at(&self) -> Option<DateTime<Utc>> {
         self.0.discovered_at
     }
-    async fn relationship_status(&self) -> &str {
-        &self.0.relationship_status
+    async fn relationship_status(&self) -> RelationshipStatus {
+        vigie_domain::relationships::RelationshipStatus::parse(&self.0.relationship_status).into()
+    }
+    /// The agency member who owns the relationship.
+    async fn owner(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        let Some(id) = self.0.owner_membership_id else { return Ok(None) };
+        Ok(loader(ctx).load_one(MemberKey(id)).await?.map(Member))
+    }
+    async fn tags(&self) -> &[String] {
+        &self.0.tags.0
+    }
+    /// Agency notes (staff only).
+    async fn notes(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        actor(ctx)?.require_staff()?;
+        Ok(self.0.notes.as_deref())
+    }
+    /// Days between contacts set for this influencer (over the brand's per-tier cadence).
+    async fn contact_cadence_days(&self) -> Option<i32> {
+        self.0.contact_cadence_days
+    }
+    /// The latest interaction logged.
+    async fn last_contact_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_contact_at
+    }
+    /// When the next contact is due, if a cadence applies.
+    async fn next_contact_due_at(&self) -> Option<DateTime<Utc>> {
+        self.0.next_contact_due_at
+    }
+    async fn contact_overdue(&self) -> bool {
+        self.0.next_contact_due_at.is_some_and(|due| due <= vigie_domain::now())
     }
 }
 

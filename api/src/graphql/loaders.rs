@@ -5,7 +5,9 @@ use async_graphql::dataloader::Loader;
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
-use vigie_domain::entities::{alert_event, author, brand, brand_value, mention, user_account, webhook_attempt};
+use vigie_domain::entities::{
+    alert_event, author, brand, brand_value, membership, mention, user_account, webhook_attempt,
+};
 use vigie_domain::{Actor, Error, Services, brands, crises, members, mentions, webhooks};
 
 /// The request's loaders.
@@ -40,6 +42,9 @@ pub struct AuthorKey(pub Uuid);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BrandsOfMember(pub Uuid);
 
+/// A membership of the caller's agency, by id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MemberKey(pub Uuid);
 /// The timeline of an alert the caller has already been shown, by alert id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimelineOfAlert(pub Uuid);
@@ -60,6 +65,17 @@ fn group<K: std::hash::Hash + Eq, T>(rows: Vec<T>, key: impl Fn(&T) -> K) -> Has
         out.entry(key(&row)).or_default().push(row);
     }
     out
+}
+
+impl Loader<MemberKey> for Loaders {
+    type Value = membership::Model;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[MemberKey]) -> Result<HashMap<MemberKey, Self::Value>, Self::Error> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let found = members::get_many(&self.services.db, self.actor()?, &ids).await?;
+        Ok(found.into_iter().map(|m| (MemberKey(m.id), m)).collect())
+    }
 }
 
 impl Loader<TimelineOfAlert> for Loaders {

@@ -14,6 +14,7 @@ mod members;
 mod mentions;
 mod pagination;
 mod queue;
+mod relationships;
 mod sources;
 mod webhooks;
 
@@ -43,6 +44,7 @@ pub struct Query(
     queue::QueueQuery,
     alerts::AlertQuery,
     webhooks::WebhookQuery,
+    relationships::RelationshipQuery,
 );
 
 /// Root mutation, merged from the domain modules.
@@ -57,6 +59,7 @@ pub struct Mutation(
     queue::QueueMutation,
     alerts::AlertMutation,
     webhooks::WebhookMutation,
+    relationships::RelationshipMutation,
 );
 
 /// Root subscription (graphql-ws at `/graphql/ws`).

@@ -1,5 +1,5 @@
 //! A client brand of an agency.
-use super::{Handles, StringList};
+use super::{Cadence, Handles, StringList};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -29,6 +29,10 @@ pub struct Model {
     /// Who is emailed when a crisis opens or worsens.
     #[sea_orm(column_type = "JsonBinary")]
     pub escalation_emails: StringList,
+    /// Days between contacts per influencer tier (`{"macro": 30}`), for influencers the
+    /// agency is engaged or partnered with.
+    #[sea_orm(column_type = "JsonBinary")]
+    pub contact_cadence: Cadence,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -32,6 +32,10 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// When the score first reached the brand's discovery threshold.
     pub discovered_at: Option<DateTimeUtc>,
+    /// The latest interaction logged with the influencer.
+    pub last_contact_at: Option<DateTimeUtc>,
+    /// When the owner was last reminded of an overdue contact.
+    pub contact_reminded_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

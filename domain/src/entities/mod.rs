@@ -15,6 +15,8 @@ pub mod content_item;
 pub mod content_item_value;
 pub mod email_outbox;
 pub mod event;
+pub mod idea;
+pub mod interaction;
 pub mod invitation;
 pub mod job_failure;
 pub mod membership;
@@ -37,6 +39,10 @@ pub struct StringList(pub Vec<String>);
 /// A list of UUIDs stored as JSON.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
 pub struct UuidList(pub Vec<uuid::Uuid>);
+
+/// Days between contacts per influencer tier name, stored as JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct Cadence(pub std::collections::BTreeMap<String, i32>);
 
 /// A brand's account on one network.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

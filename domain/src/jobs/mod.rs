@@ -69,6 +69,7 @@ impl Registry {
         crate::sources::register_jobs(&mut registry);
         crate::crises::detect::register_jobs(&mut registry);
         crate::webhooks::register_jobs(&mut registry);
+        crate::relationships::register_jobs(&mut registry);
         registry
     }
 

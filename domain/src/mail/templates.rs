@@ -123,3 +123,45 @@ pub fn webhook_disabled(config: &Config, url: &str, since: chrono::DateTime<chro
     );
     Email { subject: format!("[Vigie] Webhook endpoint disabled: {url}"), text, html: Some(html) }
 }
+
+/// An overdue contact in a reminder.
+pub struct Overdue {
+    pub brand: String,
+    pub handle: String,
+    pub network: String,
+    pub tier: String,
+    pub status: String,
+    pub due: chrono::DateTime<chrono::Utc>,
+}
+
+/// The daily reminder to an owner of the influencers they should contact.
+pub fn contact_reminder(config: &Config, overdue: &[Overdue]) -> Email {
+    let link = config.public_link("graphql");
+    let line = |o: &Overdue| {
+        format!(
+            "{} — @{} on {} ({}, {}), due since {}",
+            o.brand,
+            o.handle,
+            o.network,
+            o.tier,
+            o.status.replace('_', " "),
+            o.due.format("%Y-%m-%d")
+        )
+    };
+    let text = format!(
+        "You have {} influencer contact{} overdue:\n\n{}\n\nLog each contact with logInteraction once done: {link}\n",
+        overdue.len(),
+        if overdue.len() == 1 { "" } else { "s" },
+        overdue.iter().map(|o| format!("- {}", line(o))).collect::<Vec<_>>().join("\n")
+    );
+    let html = format!(
+        "<p>You have {} influencer contact{} overdue:</p><ul>{}</ul>\
+         <p>Log each contact with <code>logInteraction</code> once done. <a href=\"{}\">Open Vigie</a></p>",
+        overdue.len(),
+        if overdue.len() == 1 { "" } else { "s" },
+        overdue.iter().map(|o| format!("<li>{}</li>", escape(&line(o)))).collect::<String>(),
+        escape(&link)
+    );
+    let plural = if overdue.len() == 1 { "" } else { "s" };
+    Email { subject: format!("[Vigie] {} influencer contact{plural} overdue", overdue.len()), text, html: Some(html) }
+}

@@ -42,6 +42,7 @@ mod tests {
             crisis_min_count: 10,
             value_gap_min_count: 3,
             escalation_emails: StringList::default(),
+            contact_cadence: Default::default(),
             created_at: crate::now(),
             updated_at: crate::now(),
         }

@@ -12,6 +12,7 @@ mod members;
 mod migrations;
 mod production;
 mod queue;
+mod relationships;
 mod schema;
 mod scoring;
 mod tenancy;

@@ -38,6 +38,8 @@ struct Fixture {
     alert_a: String,
     endpoint_a: String,
     delivery_a: String,
+    interaction_a: String,
+    idea_a: String,
     foreign: Login,
     viewer: Login,
 }
@@ -336,6 +338,56 @@ fn cases() -> Vec<Case> {
             foreign: Denied,
             viewer: Denied,
         },
+        // --- relationships ---
+        Case {
+            field: "interactions",
+            query: "query($id: ID!) { interactions(influencerId: $id) { edges { node { id summary } } } }",
+            vars: |f, _| json!({ "id": f.influencer_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "ideas",
+            query: "query($id: ID!) { ideas(brandId: $id) { edges { node { id title } } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "overdueContacts",
+            query: "query($id: ID!) { overdueContacts(brandId: $id) { edges { node { id notes } } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "updateInfluencerRelationship",
+            query: "mutation($id: ID!) { updateInfluencerRelationship(input: { influencerId: $id, status: DECLINED, notes: \"hijacked\" }) { id } }",
+            vars: |f, _| json!({ "id": f.influencer_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "logInteraction",
+            query: "mutation($id: ID!) { logInteraction(input: { influencerId: $id, channel: \"dm\", direction: OUTBOUND, summary: \"spam\" }) { id } }",
+            vars: |f, _| json!({ "id": f.influencer_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "createIdea",
+            query: "mutation($id: ID!) { createIdea(input: { influencerId: $id, title: \"Injected\" }) { id } }",
+            vars: |f, _| json!({ "id": f.influencer_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "updateIdea",
+            query: "mutation($id: ID!) { updateIdea(input: { id: $id, status: REJECTED }) { id title } }",
+            vars: |f, _| json!({ "id": f.idea_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
         // --- crises and webhooks ---
         Case {
             field: "acknowledgeAlert",
@@ -460,6 +512,18 @@ async fn fixture(app: &TestApp) -> Fixture {
         .ok(Some(&t), "mutation($e: ID!) { sendTestEvent(endpointId: $e) { id } }", json!({ "e": endpoint_a }))
         .await;
     let delivery_a = delivery["sendTestEvent"]["id"].as_str().unwrap().to_owned();
+    let interaction = app
+        .ok(Some(&t), "mutation($i: ID!) { logInteraction(input: { influencerId: $i, channel: \"email\", direction: OUTBOUND, summary: \"Victim private call notes\" }) { id } }", json!({ "i": influencer_a }))
+        .await;
+    let interaction_a = interaction["logInteraction"]["id"].as_str().unwrap().to_owned();
+    let idea = app
+        .ok(
+            Some(&t),
+            "mutation($i: ID!) { createIdea(input: { influencerId: $i, title: \"Victim secret idea\" }) { id } }",
+            json!({ "i": influencer_a }),
+        )
+        .await;
+    let idea_a = idea["createIdea"]["id"].as_str().unwrap().to_owned();
     let foreign = app.sign_up("Intruder Agency", "owner@intruder.example").await;
     app.create_brand(&foreign.access_token, "Intruder Own Brand").await;
     Fixture {
@@ -477,6 +541,8 @@ async fn fixture(app: &TestApp) -> Fixture {
         alert_a,
         endpoint_a,
         delivery_a,
+        interaction_a,
+        idea_a,
         foreign,
         viewer,
     }
@@ -507,6 +573,10 @@ fn markers(f: &Fixture, foreign: bool) -> Vec<String> {
         f.endpoint_a.clone(),
         "victim-hook".into(),
         f.delivery_a.clone(),
+        f.interaction_a.clone(),
+        "Victim private call notes".into(),
+        f.idea_a.clone(),
+        "Victim secret idea".into(),
     ];
     if foreign {
         list.extend([f.agency_a.clone(), "Victim Agency".into(), f.a2.clone(), "Victim Brand Two".into()]);
@@ -622,6 +692,15 @@ async fn every_root_field_is_isolated(backend: Backend) {
         )
         .await;
     assert_eq!(crisis["alert"]["status"], "OPEN");
+    let crm = app
+        .ok(
+            t,
+            "query($i: ID!, $b: ID!) { interactions(influencerId: $i) { edges { node { id } } } ideas(brandId: $b) { edges { node { id status } } } }",
+            json!({ "i": f.influencer_a, "b": f.a1 }),
+        )
+        .await;
+    assert_eq!(crm["interactions"]["edges"], json!([{ "node": { "id": f.interaction_a } }]));
+    assert_eq!(crm["ideas"]["edges"], json!([{ "node": { "id": f.idea_a, "status": "PROPOSED" } }]));
     assert_eq!(
         crisis["webhookEndpoints"],
         json!([{ "id": f.endpoint_a, "url": "https://93.184.216.34/victim-hook", "enabled": true }])
