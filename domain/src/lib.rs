@@ -31,6 +31,7 @@ pub mod queue;
 pub mod relationships;
 pub mod runtime;
 pub mod scoring;
+pub mod sla;
 pub mod sources;
 pub mod text;
 pub mod validate;

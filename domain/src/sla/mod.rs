@@ -1,0 +1,3 @@
+//! Response SLAs.
+
+pub mod business_time;
