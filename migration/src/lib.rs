@@ -12,6 +12,7 @@ mod m20261127_000002_unique_source_target;
 mod m20261127_000003_scoring;
 mod m20261127_000004_crises_webhooks;
 mod m20261127_000005_relationships;
+mod m20261127_000006_sla;
 
 /// The ordered list of Vigie migrations.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_scoring::Migration),
             Box::new(m20261127_000004_crises_webhooks::Migration),
             Box::new(m20261127_000005_relationships::Migration),
+            Box::new(m20261127_000006_sla::Migration),
         ]
     }
 }

@@ -42,6 +42,9 @@ pub struct AuthorKey(pub Uuid);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BrandsOfMember(pub Uuid);
 
+/// A mention of the caller's agency, by id (of tickets the caller has been shown).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MentionKey(pub Uuid);
 /// A membership of the caller's agency, by id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MemberKey(pub Uuid);
@@ -65,6 +68,17 @@ fn group<K: std::hash::Hash + Eq, T>(rows: Vec<T>, key: impl Fn(&T) -> K) -> Has
         out.entry(key(&row)).or_default().push(row);
     }
     out
+}
+
+impl Loader<MentionKey> for Loaders {
+    type Value = mention::Model;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[MentionKey]) -> Result<HashMap<MentionKey, Self::Value>, Self::Error> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let found = mentions::get_many(&self.services.db, self.actor()?, &ids).await?;
+        Ok(found.into_iter().map(|m| (MentionKey(m.id), m)).collect())
+    }
 }
 
 impl Loader<MemberKey> for Loaders {

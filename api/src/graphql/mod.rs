@@ -15,6 +15,7 @@ mod mentions;
 mod pagination;
 mod queue;
 mod relationships;
+mod sla;
 mod sources;
 mod webhooks;
 
@@ -45,6 +46,7 @@ pub struct Query(
     alerts::AlertQuery,
     webhooks::WebhookQuery,
     relationships::RelationshipQuery,
+    sla::SlaQuery,
 );
 
 /// Root mutation, merged from the domain modules.
@@ -60,6 +62,7 @@ pub struct Mutation(
     alerts::AlertMutation,
     webhooks::WebhookMutation,
     relationships::RelationshipMutation,
+    sla::SlaMutation,
 );
 
 /// Root subscription (graphql-ws at `/graphql/ws`).

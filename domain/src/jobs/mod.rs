@@ -70,6 +70,7 @@ impl Registry {
         crate::crises::detect::register_jobs(&mut registry);
         crate::webhooks::register_jobs(&mut registry);
         crate::relationships::register_jobs(&mut registry);
+        crate::sla::tickets::register_jobs(&mut registry);
         registry
     }
 

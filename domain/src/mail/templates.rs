@@ -165,3 +165,38 @@ pub fn contact_reminder(config: &Config, overdue: &[Overdue]) -> Email {
     let plural = if overdue.len() == 1 { "" } else { "s" };
     Email { subject: format!("[Vigie] {} influencer contact{plural} overdue", overdue.len()), text, html: Some(html) }
 }
+
+/// A ticket at risk of missing (or having missed) its response target, for the brand's
+/// escalation contacts.
+pub fn sla_alert(
+    config: &Config,
+    brand: &brand::Model,
+    ticket: &crate::entities::ticket::Model,
+    mention: Option<&crate::entities::mention::Model>,
+    kind: &str,
+) -> Email {
+    let breached = kind == crate::events::SLA_BREACHED;
+    let french = brand.language == "fr";
+    let subject = match (breached, french) {
+        (true, true) => format!("[Vigie] Délai de réponse dépassé — {} ({})", brand.name, ticket.priority),
+        (true, false) => format!("[Vigie] Response target missed — {} ({})", brand.name, ticket.priority),
+        (false, true) => format!("[Vigie] Réponse attendue bientôt — {} ({})", brand.name, ticket.priority),
+        (false, false) => format!("[Vigie] Response due soon — {} ({})", brand.name, ticket.priority),
+    };
+    let due = ticket.due_at.format("%Y-%m-%d %H:%M UTC");
+    let text_of = mention.map(|m| m.text.chars().take(500).collect::<String>()).unwrap_or_default();
+    let url = mention.and_then(|m| m.url.clone()).unwrap_or_default();
+    let link = config.public_link(&format!("graphql?ticket={}", ticket.id));
+    let text =
+        format!("{subject}\n\nNetwork: {}\nDue: {due}\n{url}\n\n{text_of}\n\nOpen the inbox: {link}\n", ticket.network);
+    let html = format!(
+        "<h2>{}</h2><p>Network: {}<br>Due: {due}<br><a href=\"{}\">{}</a></p><blockquote>{}</blockquote><p><a href=\"{}\">Open the inbox</a></p>",
+        escape(&subject),
+        escape(&ticket.network),
+        escape(&url),
+        escape(&url),
+        escape(&text_of),
+        escape(&link)
+    );
+    Email { subject, text, html: Some(html) }
+}

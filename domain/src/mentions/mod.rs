@@ -144,6 +144,18 @@ pub async fn list(
     Ok(pagination::page_of(rows, page))
 }
 
+/// Several mentions of the actor's agency at once, on brands it sees (for DataLoaders).
+pub async fn get_many(db: &impl ConnectionTrait, actor: &Actor, ids: &[Uuid]) -> Result<Vec<mention::Model>> {
+    Ok(mention::Entity::find()
+        .filter(mention::Column::AgencyId.eq(actor.agency_id))
+        .filter(mention::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|m| actor.sees_brand(m.brand_id))
+        .collect())
+}
+
 /// Authors by id (for DataLoaders). Authors are public profiles; callers reach them only
 /// through mentions they may see.
 pub async fn authors(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMap<Uuid, author::Model>> {

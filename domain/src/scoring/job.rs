@@ -174,12 +174,19 @@ async fn score_batch(
         .collect();
 
     let claimed = store_analyses(txn, &analysed, at).await?;
+    let mut solicitations = Vec::new();
     for (m, analysis, priority) in &analysed {
         // A re-pushed mention is scored again; it is announced only when it becomes one.
         let Some(priority) = priority else { continue };
         if m.is_solicitation || !claimed.contains(&m.id) {
             continue;
         }
+        let audience = m.author_followers.or_else(|| m.author_id.and_then(|a| followers.get(&a).copied()));
+        solicitations.push(crate::sla::tickets::Solicitation {
+            mention: m,
+            priority: *priority,
+            tier: Tier::of(audience.unwrap_or(0)),
+        });
         events::record(
             txn,
             brand.agency_id,
@@ -198,6 +205,10 @@ async fn score_batch(
             }),
         )
         .await?;
+    }
+    if !solicitations.is_empty() {
+        let policy = crate::sla::policy::effective(txn, brand).await?;
+        crate::sla::tickets::open(txn, brand, &policy, &solicitations).await?;
     }
     let authors: Vec<Uuid> = author_ids.into_iter().collect();
     influencers::refresh(txn, brand, &authors).await?;

@@ -1,3 +1,7 @@
-//! Response SLAs.
+//! Response SLAs: policies (targets, business hours), business-time arithmetic, the
+//! inbox of tickets and its clock, and compliance figures.
 
 pub mod business_time;
+pub mod compliance;
+pub mod policy;
+pub mod tickets;

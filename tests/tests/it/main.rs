@@ -15,5 +15,6 @@ mod queue;
 mod relationships;
 mod schema;
 mod scoring;
+mod sla;
 mod tenancy;
 mod webhooks;

@@ -40,6 +40,7 @@ struct Fixture {
     delivery_a: String,
     interaction_a: String,
     idea_a: String,
+    ticket_a: String,
     foreign: Login,
     viewer: Login,
 }
@@ -388,6 +389,70 @@ fn cases() -> Vec<Case> {
             foreign: Denied,
             viewer: Denied,
         },
+        // --- SLAs and the inbox ---
+        Case {
+            field: "slaPolicy",
+            query: "query($id: ID!) { slaPolicy(brandId: $id) { source escalationEmails } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "tickets",
+            query: "query($id: ID!) { tickets(brandId: $id) { edges { node { id mention { text } } } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "slaCompliance",
+            query: "query($id: ID!) { slaCompliance(brandId: $id, from: \"2020-01-01T00:00:00Z\", to: \"2021-01-01T00:00:00Z\") { overall { tickets } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "upsertSlaPolicy",
+            query: "mutation($id: ID!) { upsertSlaPolicy(input: { brandId: $id, alwaysOpen: true, targets: { urgent: 1, high: 1, normal: 1, low: 1 } }) { source } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "assignTicket",
+            query: "mutation($id: ID!) { assignTicket(id: $id, assigneeId: null) { id } }",
+            vars: |f, _| json!({ "id": f.ticket_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "respondToTicket",
+            query: "mutation($id: ID!) { respondToTicket(id: $id, text: \"hijacked\", channel: \"dm\") { id } }",
+            vars: |f, _| json!({ "id": f.ticket_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "closeTicket",
+            query: "mutation($id: ID!) { closeTicket(id: $id) { id } }",
+            vars: |f, _| json!({ "id": f.ticket_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "reopenTicket",
+            query: "mutation($id: ID!) { reopenTicket(id: $id) { id } }",
+            vars: |f, _| json!({ "id": f.ticket_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "snoozeTicket",
+            query: "mutation($id: ID!) { snoozeTicket(id: $id) { id } }",
+            vars: |f, _| json!({ "id": f.ticket_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
         // --- crises and webhooks ---
         Case {
             field: "acknowledgeAlert",
@@ -524,6 +589,12 @@ async fn fixture(app: &TestApp) -> Fixture {
         )
         .await;
     let idea_a = idea["createIdea"]["id"].as_str().unwrap().to_owned();
+    let mut ask = vigie_tests::new_mention("ask-1", "victimasker", "Where is my victim order? Please help", 300);
+    ask.direct = true;
+    app.collect(&source_a, vec![ask]).await;
+    let ticket =
+        app.ok(Some(&t), "query($b: ID!) { tickets(brandId: $b) { edges { node { id } } } }", json!({ "b": a1 })).await;
+    let ticket_a = ticket["tickets"]["edges"][0]["node"]["id"].as_str().expect("a ticket").to_owned();
     let foreign = app.sign_up("Intruder Agency", "owner@intruder.example").await;
     app.create_brand(&foreign.access_token, "Intruder Own Brand").await;
     Fixture {
@@ -543,6 +614,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         delivery_a,
         interaction_a,
         idea_a,
+        ticket_a,
         foreign,
         viewer,
     }
@@ -577,6 +649,8 @@ fn markers(f: &Fixture, foreign: bool) -> Vec<String> {
         "Victim private call notes".into(),
         f.idea_a.clone(),
         "Victim secret idea".into(),
+        f.ticket_a.clone(),
+        "Where is my victim order".into(),
     ];
     if foreign {
         list.extend([f.agency_a.clone(), "Victim Agency".into(), f.a2.clone(), "Victim Brand Two".into()]);
@@ -700,6 +774,14 @@ async fn every_root_field_is_isolated(backend: Backend) {
         )
         .await;
     assert_eq!(crm["interactions"]["edges"], json!([{ "node": { "id": f.interaction_a } }]));
+    let inbox = app
+        .ok(t, "query($b: ID!) { tickets(brandId: $b) { edges { node { id status assignee { id } responseText } } } slaPolicy(brandId: $b) { source } }", json!({ "b": f.a1 }))
+        .await;
+    assert_eq!(
+        inbox["tickets"]["edges"],
+        json!([{ "node": { "id": f.ticket_a, "status": "OPEN", "assignee": null, "responseText": null } }])
+    );
+    assert_eq!(inbox["slaPolicy"]["source"], "BUILT_IN");
     assert_eq!(crm["ideas"]["edges"], json!([{ "node": { "id": f.idea_a, "status": "PROPOSED" } }]));
     assert_eq!(
         crisis["webhookEndpoints"],
