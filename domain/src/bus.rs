@@ -25,6 +25,8 @@ const CAPACITY: usize = 1024;
 pub enum Notice {
     /// An alert of the brand opened, changed or was resolved.
     Alert { agency_id: Uuid, brand_id: Uuid, alert_id: Uuid },
+    /// A ticket of the brand's inbox opened or changed.
+    Ticket { agency_id: Uuid, brand_id: Uuid, ticket_id: Uuid },
 }
 
 /// The bus shared by a process's services.

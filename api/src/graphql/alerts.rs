@@ -6,7 +6,6 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use std::sync::Arc;
-use tokio::sync::broadcast::error::RecvError;
 use vigie_domain::bus::Notice;
 use vigie_domain::crises::{self, AlertFilter, AlertStatus as DomainStatus, Explanation, Metrics};
 use vigie_domain::entities::{alert, alert_event};
@@ -14,6 +13,7 @@ use vigie_domain::{Actor, Services, brands};
 
 use super::auth::User;
 use super::brands::{Brand, BrandValue};
+use super::live;
 use super::loaders::{BrandKey, MentionsOfAlert, TimelineOfAlert, UserKey, ValuesOfBrand};
 use super::mentions::Mention;
 use super::pagination::{self, Cursor, uuid};
@@ -305,29 +305,17 @@ impl AlertSubscription {
     async fn alerts(&self, ctx: &Context<'_>, brand_id: ID) -> Result<impl Stream<Item = Alert> + use<>> {
         let services: Arc<Services> = services(ctx).clone();
         let actor: Actor = actor(ctx)?.clone();
-        let brand = brands::get(&services.db, &actor, uuid("brandId", &brand_id)?).await?;
-        let receiver = services.bus.subscribe().await;
-        Ok(futures_util::stream::unfold(
-            (receiver, services, actor),
-            move |(mut receiver, services, actor)| async move {
-                loop {
-                    match receiver.recv().await {
-                        Ok(Notice::Alert { agency_id, brand_id, alert_id })
-                            if agency_id == actor.agency_id && brand_id == brand.id =>
-                        {
-                            // Reloaded with the subscriber's own scoping.
-                            if let Ok(alert) = crises::get(&services.db, &actor, alert_id).await {
-                                return Some((Alert(alert), (receiver, services, actor)));
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(RecvError::Lagged(missed)) => {
-                            tracing::warn!(missed, "an alert subscriber fell behind; notices were dropped");
-                        }
-                        Err(RecvError::Closed) => return None,
-                    }
-                }
-            },
-        ))
+        let brand = brands::get(&services.db, &actor, uuid("brandId", &brand_id)?).await?.id;
+        let agency = actor.agency_id;
+        let pick = move |notice: &Notice| match notice {
+            Notice::Alert { agency_id, brand_id, alert_id } if *agency_id == agency && *brand_id == brand => {
+                Some(*alert_id)
+            }
+            _ => None,
+        };
+        let load = |services: Arc<Services>, actor: Actor, id| async move {
+            crises::get(&services.db, &actor, id).await.ok().map(Alert)
+        };
+        Ok(live::objects(services, actor, pick, load).await)
     }
 }

@@ -9,6 +9,7 @@ mod auth;
 mod brands;
 pub mod errors;
 mod influencers;
+mod live;
 mod loaders;
 mod members;
 mod mentions;
@@ -67,7 +68,7 @@ pub struct Mutation(
 
 /// Root subscription (graphql-ws at `/graphql/ws`).
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(alerts::AlertSubscription);
+pub struct Subscription(alerts::AlertSubscription, sla::SlaSubscription);
 
 /// Vigie's schema type.
 pub type VigieSchema = Schema<Query, Mutation, Subscription>;

@@ -1,15 +1,20 @@
 //! SLA policies, the inbox of tickets, and compliance figures.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject, Subscription};
 use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
+use futures_util::Stream;
+use std::sync::Arc;
+use vigie_domain::bus::Notice;
 use vigie_domain::entities::ticket;
 use vigie_domain::sla::compliance::{self, Figures};
 use vigie_domain::sla::policy::{self, Opening, Policy, PolicyInput, Targets};
 use vigie_domain::sla::tickets::{self, TicketFilter};
+use vigie_domain::{Actor, Services, brands};
 
 use super::brands::Network;
 use super::influencers::Tier;
+use super::live;
 use super::loaders::{MemberKey, MentionKey};
 use super::members::Member;
 use super::mentions::{Mention, Priority};
@@ -448,5 +453,31 @@ impl SlaMutation {
     /// Hides a ticket from the inbox until `until` (null: now); the SLA clock runs on.
     async fn snooze_ticket(&self, ctx: &Context<'_>, id: ID, until: Option<DateTime<Utc>>) -> Result<Ticket> {
         Ok(Ticket(tickets::snooze(services(ctx), actor(ctx)?, uuid("id", &id)?, until).await?))
+    }
+}
+
+#[derive(Default)]
+pub struct SlaSubscription;
+
+#[Subscription]
+impl SlaSubscription {
+    /// Every ticket of the brand's inbox as it opens or changes (answered, assigned, at
+    /// risk, breached…); agency staff.
+    async fn inbox_updates(&self, ctx: &Context<'_>, brand_id: ID) -> Result<impl Stream<Item = Ticket> + use<>> {
+        let services: Arc<Services> = services(ctx).clone();
+        let actor: Actor = actor(ctx)?.clone();
+        actor.require_staff()?;
+        let brand = brands::get(&services.db, &actor, uuid("brandId", &brand_id)?).await?.id;
+        let agency = actor.agency_id;
+        let pick = move |notice: &Notice| match notice {
+            Notice::Ticket { agency_id, brand_id, ticket_id } if *agency_id == agency && *brand_id == brand => {
+                Some(*ticket_id)
+            }
+            _ => None,
+        };
+        let load = |services: Arc<Services>, actor: Actor, id| async move {
+            tickets::get(&services.db, &actor, id).await.ok().map(Ticket)
+        };
+        Ok(live::objects(services, actor, pick, load).await)
     }
 }

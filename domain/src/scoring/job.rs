@@ -131,8 +131,12 @@ pub async fn score_brand(services: &Services, brand_id: Uuid) -> Result<usize> {
             break;
         }
         let full = batch.len() as u64 == BATCH;
-        total += score_batch(&txn, &brand, &handles, &values, batch).await?;
+        let (scored, tickets) = score_batch(&txn, &brand, &handles, &values, batch).await?;
+        total += scored;
         txn.commit().await?;
+        for ticket_id in tickets {
+            crate::sla::tickets::announce_id(services, brand.agency_id, brand.id, ticket_id).await;
+        }
         if !full {
             break;
         }
@@ -149,7 +153,7 @@ async fn score_batch(
     handles: &[String],
     values: &[ValueMatcher],
     batch: Vec<mention::Model>,
-) -> Result<usize> {
+) -> Result<(usize, Vec<Uuid>)> {
     let author_ids: BTreeSet<Uuid> = batch.iter().filter_map(|m| m.author_id).collect();
     let followers: HashMap<Uuid, i64> = author::Entity::find()
         .filter(author::Column::Id.is_in(author_ids.iter().copied()))
@@ -206,13 +210,14 @@ async fn score_batch(
         )
         .await?;
     }
+    let mut tickets = Vec::new();
     if !solicitations.is_empty() {
         let policy = crate::sla::policy::effective(txn, brand).await?;
-        crate::sla::tickets::open(txn, brand, &policy, &solicitations).await?;
+        tickets = crate::sla::tickets::open(txn, brand, &policy, &solicitations).await?;
     }
     let authors: Vec<Uuid> = author_ids.into_iter().collect();
     influencers::refresh(txn, brand, &authors).await?;
-    Ok(claimed.len())
+    Ok((claimed.len(), tickets))
 }
 
 /// Stores a batch of analyses in one statement, only on mentions still unscored, and

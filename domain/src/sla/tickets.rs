@@ -89,9 +89,9 @@ pub async fn open(
     brand: &brand::Model,
     policy: &Policy,
     solicitations: &[Solicitation<'_>],
-) -> Result<()> {
+) -> Result<Vec<Uuid>> {
     if solicitations.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let schedule = policy.schedule();
     let at = now();
@@ -128,11 +128,29 @@ pub async fn open(
             }
         })
         .collect();
+    let ids = rows.iter().filter_map(|r| r.id.clone().take()).collect();
     ticket::Entity::insert_many(rows)
         .on_conflict(OnConflict::column(ticket::Column::MentionId).do_nothing().to_owned())
         .exec_without_returning(db)
         .await?;
-    Ok(())
+    Ok(ids)
+}
+
+/// Tells live inbox subscribers that a ticket opened or changed.
+pub async fn announce(services: &Services, ticket: &ticket::Model) {
+    announce_id(services, ticket.agency_id, ticket.brand_id, ticket.id).await;
+}
+
+/// [`announce`] by ids.
+pub async fn announce_id(services: &Services, agency_id: Uuid, brand_id: Uuid, ticket_id: Uuid) {
+    services.bus.publish(crate::bus::Notice::Ticket { agency_id, brand_id, ticket_id }).await;
+}
+
+/// Saves a change to a ticket and announces it.
+async fn save(services: &Services, model: ticket::ActiveModel) -> Result<ticket::Model> {
+    let saved = model.update(&services.db).await?;
+    announce(services, &saved).await;
+    Ok(saved)
 }
 
 /// One ticket of a brand the actor works on (staff).
@@ -236,7 +254,7 @@ pub async fn assign(services: &Services, actor: &Actor, id: Uuid, member: Option
     let mut model: ticket::ActiveModel = existing.into();
     model.assignee_membership_id = Set(member);
     model.updated_at = Set(now());
-    Ok(model.update(&services.db).await?)
+    save(services, model).await
 }
 
 /// Records the first (or a later) response; the SLA is met if it came by the due time.
@@ -269,7 +287,7 @@ pub async fn respond(
         }
     }
     model.updated_at = Set(at);
-    Ok(model.update(&services.db).await?)
+    save(services, model).await
 }
 
 /// Closes a ticket.
@@ -279,7 +297,7 @@ pub async fn close(services: &Services, actor: &Actor, id: Uuid) -> Result<ticke
     model.status = Set(TicketStatus::Closed.as_str().into());
     model.closed_at = Set(Some(now()));
     model.updated_at = Set(now());
-    Ok(model.update(&services.db).await?)
+    save(services, model).await
 }
 
 /// Reopens a closed or answered ticket (its SLA outcome stays what it was).
@@ -292,7 +310,7 @@ pub async fn reopen(services: &Services, actor: &Actor, id: Uuid) -> Result<tick
     model.status = Set(TicketStatus::Open.as_str().into());
     model.closed_at = Set(None);
     model.updated_at = Set(now());
-    Ok(model.update(&services.db).await?)
+    save(services, model).await
 }
 
 /// Hides a ticket from the inbox until `until` (at most 30 days); the clock runs on.
@@ -311,7 +329,7 @@ pub async fn snooze(
     let mut model: ticket::ActiveModel = existing.into();
     model.snoozed_until = Set(until);
     model.updated_at = Set(now());
-    Ok(model.update(&services.db).await?)
+    save(services, model).await
 }
 
 /// The SLA clock.
@@ -394,6 +412,7 @@ pub async fn run_clock(services: &Services) -> Result<usize> {
                 mail::enqueue(&txn, Some(brand.agency_id), to_address, email).await?;
             }
             txn.commit().await?;
+            announce(services, &ticket).await;
             tracing::warn!(ticket_id = %ticket.id, state = to.as_str(), "SLA state changed");
             moved += 1;
         }

@@ -140,6 +140,24 @@ async fn embedded_mode_seeds_the_demo_and_it_logs_in() {
     server.stop().await;
 }
 
+/// Signs up an agency over HTTP with a brand (handle `verdure` on Mastodon) and an
+/// ingest key for it; returns (access token, brand id, key).
+async fn agency_with_brand(base: &str, email: &str) -> (String, String, String) {
+    let signup = format!(
+        "mutation {{ signUp(input: {{ agencyName: \"Agence {email}\", name: \"N\", email: \"{email}\", password: \"correct horse battery\" }}) {{ accessToken }} }}"
+    );
+    let token = post_graphql(base, None, &signup).await["data"]["signUp"]["accessToken"].as_str().unwrap().to_owned();
+    let brand = post_graphql(base, Some(&token), "mutation { createBrand(input: { name: \"Verdure\", timeZone: \"Europe/Paris\", handles: [{ network: MASTODON, handle: \"verdure\" }] }) { id } }").await
+        ["data"]["createBrand"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = format!("mutation {{ createApiKey(input: {{ name: \"push\", brandId: \"{brand}\" }}) {{ secret }} }}");
+    let key =
+        post_graphql(base, Some(&token), &key).await["data"]["createApiKey"]["secret"].as_str().unwrap().to_owned();
+    (token, brand, key)
+}
+
 const ALERT_FEED: &str = "subscription($b: ID!) { alerts(brandId: $b) { id kind status severity value { name } } }";
 
 /// The embedded mode end to end: mentions pushed over HTTP are scored and checked by
@@ -148,38 +166,12 @@ const ALERT_FEED: &str = "subscription($b: ID!) { alerts(brandId: $b) { id kind 
 async fn alerts_reach_subscribers_over_graphql_ws(backend: Backend) {
     let server = serve(backend, &[]).await;
     let base = server.base.clone();
-    let signup = |agency: &str, email: &str| {
-        format!(
-            "mutation {{ signUp(input: {{ agencyName: \"{agency}\", name: \"N\", email: \"{email}\", password: \"correct horse battery\" }}) {{ accessToken }} }}"
-        )
-    };
-    let token =
-        post_graphql(&base, None, &signup("Agence", "owner@agency.example")).await["data"]["signUp"]["accessToken"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-    let brand = post_graphql(
-        &base,
-        Some(&token),
-        "mutation { createBrand(input: { name: \"Verdure\", timeZone: \"Europe/Paris\" }) { id } }",
-    )
-    .await["data"]["createBrand"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (token, brand, key) = agency_with_brand(&base, "owner@agency.example").await;
     let value = format!(
         "mutation {{ createBrandValue(input: {{ brandId: \"{brand}\", name: \"Zéro plastique\", keywords: [\"plastique\"] }}) {{ id }} }}"
     );
     post_graphql(&base, Some(&token), &value).await;
-    let key = format!("mutation {{ createApiKey(input: {{ name: \"push\", brandId: \"{brand}\" }}) {{ secret }} }}");
-    let key =
-        post_graphql(&base, Some(&token), &key).await["data"]["createApiKey"]["secret"].as_str().unwrap().to_owned();
-
-    let intruder =
-        post_graphql(&base, None, &signup("Intrus", "owner@intruder.example")).await["data"]["signUp"]["accessToken"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    let (intruder, _, _) = agency_with_brand(&base, "owner@intruder.example").await;
     let mut denied = Subscription::start(&base, &intruder, ALERT_FEED, json!({ "b": brand })).await;
     let refused = denied.message().await;
     assert_eq!(refused["type"], "next", "{refused}");
@@ -202,3 +194,31 @@ async fn alerts_reach_subscribers_over_graphql_ws(backend: Backend) {
     server.stop().await;
 }
 on_both_databases!(alerts_reach_subscribers_over_graphql_ws);
+
+/// The inbox live: a solicitation pushed over HTTP opens a ticket that reaches the
+/// subscriber, and answering it reaches it too.
+async fn inbox_updates_reach_subscribers_over_graphql_ws(backend: Backend) {
+    let server = serve(backend, &[]).await;
+    let base = server.base.clone();
+    let (token, brand, key) = agency_with_brand(&base, "owner@agency.example").await;
+    let feed_query =
+        "subscription($b: ID!) { inboxUpdates(brandId: $b) { id status slaState priority mention { externalId } } }";
+    let mut feed = Subscription::start(&base, &token, feed_query, json!({ "b": brand })).await;
+    let ask = json!({
+        "externalId": "ask-1", "network": "mastodon", "text": "@verdure where is my order? Please help",
+        "publishedAt": chrono::Utc::now().to_rfc3339(), "author": { "handle": "alice", "followers": 120 }, "direct": true
+    });
+    assert_eq!(ingest_over_http(&base, &key, json!([ask])).await["accepted"], 1);
+    let opened = feed.next_data().await["inboxUpdates"].clone();
+    assert_eq!((opened["status"].clone(), opened["slaState"].clone()), (json!("OPEN"), json!("ON_TRACK")));
+    assert_eq!(opened["mention"]["externalId"], "ask-1");
+    let respond = format!(
+        "mutation {{ respondToTicket(id: \"{}\", text: \"On its way!\", channel: \"dm\") {{ status }} }}",
+        opened["id"].as_str().unwrap()
+    );
+    assert_eq!(post_graphql(&base, Some(&token), &respond).await["data"]["respondToTicket"]["status"], "ANSWERED");
+    let answered = feed.next_data().await["inboxUpdates"].clone();
+    assert_eq!((answered["status"].clone(), answered["slaState"].clone()), (json!("ANSWERED"), json!("MET")));
+    server.stop().await;
+}
+on_both_databases!(inbox_updates_reach_subscribers_over_graphql_ws);
