@@ -73,6 +73,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .app_data(web::PayloadConfig::new(INGEST_BODY_LIMIT))
                 .route(web::post().to(ingest_mentions)),
         )
+        .route("/calendar/{file}", web::get().to(calendar_feed))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
@@ -128,6 +129,22 @@ fn init_token(init: &serde_json::Value) -> Option<String> {
         .and_then(|v| v.as_str())
         .map(|v| v.split_once(' ').map_or(v, |(_, token)| token).trim().to_owned());
     value.or_else(|| init.get("token").and_then(|v| v.as_str()).map(str::to_owned))
+}
+
+/// `GET /calendar/{token}.ics`: a brand's calendar as iCal, for whoever holds the share
+/// token. Unknown, revoked and expired tokens all get the same 404 with no data.
+async fn calendar_feed(state: web::Data<AppState>, file: web::Path<String>) -> HttpResponse {
+    let Some(token) = file.strip_suffix(".ics") else {
+        return HttpResponse::NotFound().finish();
+    };
+    match vigie_domain::calendar::ical::feed(&state.services, token).await {
+        Ok(body) => HttpResponse::Ok()
+            .content_type("text/calendar; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "private, max-age=300"))
+            .body(body),
+        Err(Error::NotFound(_)) => HttpResponse::NotFound().finish(),
+        Err(e) => error_response(&e),
+    }
 }
 
 /// The largest ingest body accepted (1,000 items of a few KiB).

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod brands;
 pub mod bus;
+pub mod calendar;
 pub mod config;
 pub mod crises;
 pub mod db;

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 use vigie_domain::entities::{
-    alert_event, author, brand, brand_value, membership, mention, user_account, webhook_attempt,
+    alert_event, author, brand, brand_value, content_comment, content_review, csr_pillar, membership, mention,
+    user_account, webhook_attempt,
 };
-use vigie_domain::{Actor, Error, Services, brands, crises, members, mentions, webhooks};
+use vigie_domain::{Actor, Error, Services, brands, calendar, crises, members, mentions, webhooks};
 
 /// The request's loaders.
 pub struct Loaders {
@@ -45,6 +46,18 @@ pub struct BrandsOfMember(pub Uuid);
 /// A mention of the caller's agency, by id (of tickets the caller has been shown).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MentionKey(pub Uuid);
+/// The pillar and value ids of a content item the caller has been shown.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ContentLinks(pub Uuid);
+/// The comments of a content item the caller has been shown.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CommentsOf(pub Uuid);
+/// The audit trail of a content item the caller has been shown.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReviewsOf(pub Uuid);
+/// The CSR pillars of a brand the caller sees.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PillarsOfBrand(pub Uuid);
 /// A membership of the caller's agency, by id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MemberKey(pub Uuid);
@@ -68,6 +81,58 @@ fn group<K: std::hash::Hash + Eq, T>(rows: Vec<T>, key: impl Fn(&T) -> K) -> Has
         out.entry(key(&row)).or_default().push(row);
     }
     out
+}
+
+impl Loader<ContentLinks> for Loaders {
+    type Value = (Vec<Uuid>, Vec<Uuid>);
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[ContentLinks]) -> Result<HashMap<ContentLinks, Self::Value>, Self::Error> {
+        self.actor()?;
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let (mut pillars, mut values) = calendar::links_of(&self.services.db, &ids).await?;
+        Ok(ids
+            .into_iter()
+            .map(|id| {
+                let links = (pillars.remove(&id).unwrap_or_default(), values.remove(&id).unwrap_or_default());
+                (ContentLinks(id), links)
+            })
+            .collect())
+    }
+}
+
+impl Loader<CommentsOf> for Loaders {
+    type Value = Vec<content_comment::Model>;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[CommentsOf]) -> Result<HashMap<CommentsOf, Self::Value>, Self::Error> {
+        self.actor()?;
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        Ok(group(calendar::comments_of(&self.services.db, &ids).await?, |c| CommentsOf(c.content_item_id)))
+    }
+}
+
+impl Loader<ReviewsOf> for Loaders {
+    type Value = Vec<content_review::Model>;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[ReviewsOf]) -> Result<HashMap<ReviewsOf, Self::Value>, Self::Error> {
+        self.actor()?;
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        Ok(group(calendar::reviews_of(&self.services.db, &ids).await?, |r| ReviewsOf(r.content_item_id)))
+    }
+}
+
+impl Loader<PillarsOfBrand> for Loaders {
+    type Value = Vec<csr_pillar::Model>;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[PillarsOfBrand]) -> Result<HashMap<PillarsOfBrand, Self::Value>, Self::Error> {
+        let actor = self.actor()?;
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).filter(|b| actor.sees_brand(*b)).collect();
+        let rows = calendar::pillars(&self.services.db, &ids).await?;
+        Ok(group(rows.into_iter().filter(|p| p.agency_id == actor.agency_id).collect(), |p| PillarsOfBrand(p.brand_id)))
+    }
 }
 
 impl Loader<MentionKey> for Loaders {

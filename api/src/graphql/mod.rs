@@ -7,6 +7,7 @@ mod alerts;
 mod api_keys;
 mod auth;
 mod brands;
+mod calendar;
 pub mod errors;
 mod influencers;
 mod live;
@@ -48,6 +49,7 @@ pub struct Query(
     webhooks::WebhookQuery,
     relationships::RelationshipQuery,
     sla::SlaQuery,
+    calendar::CalendarQuery,
 );
 
 /// Root mutation, merged from the domain modules.
@@ -64,6 +66,7 @@ pub struct Mutation(
     webhooks::WebhookMutation,
     relationships::RelationshipMutation,
     sla::SlaMutation,
+    calendar::CalendarMutation,
 );
 
 /// Root subscription (graphql-ws at `/graphql/ws`).

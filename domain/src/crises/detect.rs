@@ -638,20 +638,34 @@ async fn link(db: &impl ConnectionTrait, alert_id: Uuid, mention_ids: &[Uuid]) -
     Ok(added)
 }
 
-/// Puts the brand's upcoming approved or scheduled posts about a value on hold.
+/// Puts the brand's upcoming approved or scheduled posts about a value on hold, each
+/// with a step in its audit trail.
 async fn hold_content(db: &impl ConnectionTrait, brand_id: Uuid, value_id: Uuid, alert_id: Uuid) -> Result<u64> {
-    let mut p = Params::new(db.get_database_backend());
-    let sql = format!(
-        "UPDATE content_item SET status = 'on_hold', hold_alert_id = {}, updated_at = {} \
-         WHERE brand_id = {} AND status IN ('approved', 'scheduled') AND scheduled_at >= {} \
-         AND id IN (SELECT content_item_id FROM content_item_value WHERE brand_value_id = {})",
-        p.bind(alert_id),
-        p.bind(now()),
-        p.bind(brand_id),
-        p.bind(now()),
-        p.bind(value_id)
-    );
-    Ok(db.execute_raw(p.statement(sql)).await?.rows_affected())
+    use crate::calendar::ContentStatus;
+    use crate::entities::{content_item, content_item_value};
+    let about_value = content_item_value::Entity::find()
+        .select_only()
+        .column(content_item_value::Column::ContentItemId)
+        .filter(content_item_value::Column::BrandValueId.eq(value_id));
+    let items = content_item::Entity::find()
+        .filter(content_item::Column::BrandId.eq(brand_id))
+        .filter(
+            content_item::Column::Status.is_in([ContentStatus::Approved.as_str(), ContentStatus::Scheduled.as_str()]),
+        )
+        .filter(content_item::Column::ScheduledAt.gte(now()))
+        .filter(content_item::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(about_value)))
+        .all(db)
+        .await?;
+    for item in &items {
+        let note = Some("held: a value-gap alert opened on a value this item speaks to".to_owned());
+        crate::calendar::review(db, item, None, ContentStatus::OnHold, note).await?;
+        let mut model: content_item::ActiveModel = item.clone().into();
+        model.status = Set(ContentStatus::OnHold.as_str().into());
+        model.hold_alert_id = Set(Some(alert_id));
+        model.updated_at = Set(now());
+        model.update(db).await?;
+    }
+    Ok(items.len() as u64)
 }
 
 #[cfg(test)]

@@ -222,3 +222,32 @@ async fn inbox_updates_reach_subscribers_over_graphql_ws(backend: Backend) {
     server.stop().await;
 }
 on_both_databases!(inbox_updates_reach_subscribers_over_graphql_ws);
+
+/// `GET /calendar/{token}.ics`: the feed for a live token, the same bare 404 for an
+/// unknown, malformed or revoked one.
+async fn calendar_feed_over_http(backend: Backend) {
+    let server = serve(backend, &[]).await;
+    let base = server.base.clone();
+    let (token, brand, _) = agency_with_brand(&base, "owner@agency.example").await;
+    let create = format!("mutation {{ createCalendarShare(brandId: \"{brand}\") {{ id url }} }}");
+    let share = post_graphql(&base, Some(&token), &create).await["data"]["createCalendarShare"].clone();
+    let url = share["url"].as_str().unwrap().to_owned();
+    let path = &url[url.find("/calendar/").unwrap()..];
+    let client = reqwest::Client::new();
+    let feed = client.get(format!("{base}{path}")).send().await.unwrap();
+    assert_eq!(feed.status(), 200);
+    assert_eq!(feed.headers()["content-type"], "text/calendar; charset=utf-8");
+    let body = feed.text().await.unwrap();
+    assert!(body.starts_with("BEGIN:VCALENDAR\r\n") && body.contains("X-WR-CALNAME:Verdure — CSR calendar"), "{body}");
+    for missing in ["/calendar/vgc_guessed.ics", "/calendar/not-a-feed", "/calendar/.ics"] {
+        let response = client.get(format!("{base}{missing}")).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{missing}");
+        assert!(response.text().await.unwrap().is_empty());
+    }
+    let revoke =
+        format!("mutation {{ revokeCalendarShare(id: \"{}\") {{ revokedAt }} }}", share["id"].as_str().unwrap());
+    post_graphql(&base, Some(&token), &revoke).await;
+    assert_eq!(client.get(format!("{base}{path}")).send().await.unwrap().status(), 404, "revoked");
+    server.stop().await;
+}
+on_both_databases!(calendar_feed_over_http);

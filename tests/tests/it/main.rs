@@ -3,6 +3,7 @@
 
 mod auth;
 mod brands;
+mod calendar;
 mod collectors;
 mod crash;
 mod crises;

@@ -41,6 +41,9 @@ struct Fixture {
     interaction_a: String,
     idea_a: String,
     ticket_a: String,
+    pillar_a: String,
+    item_a: String,
+    share_a: String,
     foreign: Login,
     viewer: Login,
 }
@@ -453,6 +456,133 @@ fn cases() -> Vec<Case> {
             foreign: Denied,
             viewer: Denied,
         },
+        // --- CSR calendar ---
+        Case {
+            field: "csrPillars",
+            query: "query($id: ID!) { csrPillars(brandId: $id) { id name } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "contentItems",
+            query: "query($id: ID!) { contentItems(brandId: $id) { edges { node { id title comments { body } } } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "calendarCoverage",
+            query: "query($id: ID!) { calendarCoverage(brandId: $id, from: \"2026-11-01T00:00:00Z\", to: \"2027-06-01T00:00:00Z\") { posts pillars { pillar { name } } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "createCsrPillar",
+            query: "mutation($id: ID!) { createCsrPillar(input: { brandId: $id, name: \"Injected\" }) { id } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "updateCsrPillar",
+            query: "mutation($id: ID!) { updateCsrPillar(input: { id: $id, name: \"Hacked\" }) { id name } }",
+            vars: |f, _| json!({ "id": f.pillar_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "deleteCsrPillar",
+            query: "mutation($id: ID!) { deleteCsrPillar(id: $id) { deletedId } }",
+            vars: |f, _| json!({ "id": f.pillar_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "createContentItem",
+            query: "mutation($id: ID!) { createContentItem(input: { brandId: $id, channel: \"x\", title: \"Injected\", scheduledAt: \"2027-01-01T10:00:00Z\" }) { id } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "updateContentItem",
+            query: "mutation($id: ID!) { updateContentItem(input: { id: $id, title: \"Hacked\" }) { id title } }",
+            vars: |f, _| json!({ "id": f.item_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "submitContentItem",
+            query: "mutation($id: ID!) { submitContentItem(id: $id) { id status } }",
+            vars: |f, _| json!({ "id": f.item_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "approveContentItem",
+            query: "mutation($id: ID!) { approveContentItem(id: $id) { id status } }",
+            vars: |f, _| json!({ "id": f.item_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "rejectContentItem",
+            query: "mutation($id: ID!) { rejectContentItem(id: $id, note: \"no\") { id status } }",
+            vars: |f, _| json!({ "id": f.item_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "scheduleContentItem",
+            query: "mutation($id: ID!) { scheduleContentItem(id: $id) { id status } }",
+            vars: |f, _| json!({ "id": f.item_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "publishContentItem",
+            query: "mutation($id: ID!) { publishContentItem(id: $id, publishedUrl: \"https://spy.example/p\") { id } }",
+            vars: |f, _| json!({ "id": f.item_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "holdContentItem",
+            query: "mutation($id: ID!) { holdContentItem(id: $id) { id status } }",
+            vars: |f, _| json!({ "id": f.item_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "releaseContentItem",
+            query: "mutation($id: ID!) { releaseContentItem(id: $id) { id status } }",
+            vars: |f, _| json!({ "id": f.item_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "commentOnContentItem",
+            query: "mutation($id: ID!) { commentOnContentItem(id: $id, body: \"spam\") { id } }",
+            vars: |f, _| json!({ "id": f.item_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "createCalendarShare",
+            query: "mutation($id: ID!) { createCalendarShare(brandId: $id) { url token } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "revokeCalendarShare",
+            query: "mutation($id: ID!) { revokeCalendarShare(id: $id) { id revokedAt } }",
+            vars: |f, _| json!({ "id": f.share_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
         // --- crises and webhooks ---
         Case {
             field: "acknowledgeAlert",
@@ -595,6 +725,18 @@ async fn fixture(app: &TestApp) -> Fixture {
     let ticket =
         app.ok(Some(&t), "query($b: ID!) { tickets(brandId: $b) { edges { node { id } } } }", json!({ "b": a1 })).await;
     let ticket_a = ticket["tickets"]["edges"][0]["node"]["id"].as_str().expect("a ticket").to_owned();
+    let pillar = app
+        .ok(Some(&t), "mutation($b: ID!) { createCsrPillar(input: { brandId: $b, name: \"Victim pillar\", targetShare: 0.5 }) { id } }", json!({ "b": a1 }))
+        .await;
+    let pillar_a = pillar["createCsrPillar"]["id"].as_str().unwrap().to_owned();
+    let item = app
+        .ok(Some(&t), "mutation($b: ID!, $p: ID!) { createContentItem(input: { brandId: $b, channel: \"instagram\", title: \"Victim launch post\", scheduledAt: \"2027-01-04T10:00:00Z\", pillarIds: [$p] }) { id } }", json!({ "b": a1, "p": pillar_a }))
+        .await;
+    let item_a = item["createContentItem"]["id"].as_str().unwrap().to_owned();
+    app.ok(Some(&t), "mutation($id: ID!) { submitContentItem(id: $id) { id } }", json!({ "id": item_a })).await;
+    let share =
+        app.ok(Some(&t), "mutation($b: ID!) { createCalendarShare(brandId: $b) { id } }", json!({ "b": a1 })).await;
+    let share_a = share["createCalendarShare"]["id"].as_str().unwrap().to_owned();
     let foreign = app.sign_up("Intruder Agency", "owner@intruder.example").await;
     app.create_brand(&foreign.access_token, "Intruder Own Brand").await;
     Fixture {
@@ -615,6 +757,9 @@ async fn fixture(app: &TestApp) -> Fixture {
         interaction_a,
         idea_a,
         ticket_a,
+        pillar_a,
+        item_a,
+        share_a,
         foreign,
         viewer,
     }
@@ -651,6 +796,11 @@ fn markers(f: &Fixture, foreign: bool) -> Vec<String> {
         "Victim secret idea".into(),
         f.ticket_a.clone(),
         "Where is my victim order".into(),
+        f.pillar_a.clone(),
+        "Victim pillar".into(),
+        f.item_a.clone(),
+        "Victim launch post".into(),
+        f.share_a.clone(),
     ];
     if foreign {
         list.extend([f.agency_a.clone(), "Victim Agency".into(), f.a2.clone(), "Victim Brand Two".into()]);
@@ -782,6 +932,14 @@ async fn every_root_field_is_isolated(backend: Backend) {
         json!([{ "node": { "id": f.ticket_a, "status": "OPEN", "assignee": null, "responseText": null } }])
     );
     assert_eq!(inbox["slaPolicy"]["source"], "BUILT_IN");
+    let calendar = app
+        .ok(t, "query($b: ID!) { csrPillars(brandId: $b) { id name } contentItems(brandId: $b) { edges { node { id title status comments { id } } } } }", json!({ "b": f.a1 }))
+        .await;
+    assert_eq!(calendar["csrPillars"], json!([{ "id": f.pillar_a, "name": "Victim pillar" }]));
+    assert_eq!(
+        calendar["contentItems"]["edges"],
+        json!([{ "node": { "id": f.item_a, "title": "Victim launch post", "status": "IN_REVIEW", "comments": [] } }])
+    );
     assert_eq!(crm["ideas"]["edges"], json!([{ "node": { "id": f.idea_a, "status": "PROPOSED" } }]));
     assert_eq!(
         crisis["webhookEndpoints"],
