@@ -74,6 +74,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(ingest_mentions)),
         )
         .route("/calendar/{file}", web::get().to(calendar_feed))
+        .route("/r/{token}", web::get().to(report_page))
+        .route("/r/{token}/{file}", web::get().to(report_csv))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
@@ -142,6 +144,44 @@ async fn calendar_feed(state: web::Data<AppState>, file: web::Path<String>) -> H
             .content_type("text/calendar; charset=utf-8")
             .insert_header((header::CACHE_CONTROL, "private, max-age=300"))
             .body(body),
+        Err(Error::NotFound(_)) => HttpResponse::NotFound().finish(),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// `GET /r/{token}`: the shared report page. Bad tokens get an empty 404.
+async fn report_page(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+    match vigie_domain::reports::open(&state.services, &token).await {
+        Ok(report) => {
+            let base = vigie_domain::reports::url(&state.services, &token);
+            HttpResponse::Ok()
+                .content_type("text/html; charset=utf-8")
+                .insert_header((header::CACHE_CONTROL, "private, no-store"))
+                .insert_header(("referrer-policy", "no-referrer"))
+                .insert_header((
+                    "content-security-policy",
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+                ))
+                .body(vigie_domain::reports::html::render(&report, &base))
+        }
+        Err(Error::NotFound(_)) => HttpResponse::NotFound().finish(),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// `GET /r/{token}/{section}.csv`: one section's data.
+async fn report_csv(state: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
+    let (token, file) = path.into_inner();
+    let Some(section) = file.strip_suffix(".csv") else { return HttpResponse::NotFound().finish() };
+    match vigie_domain::reports::open(&state.services, &token).await {
+        Ok(report) => match vigie_domain::reports::csv::section(&report, section) {
+            Some(body) => HttpResponse::Ok()
+                .content_type("text/csv; charset=utf-8")
+                .insert_header((header::CACHE_CONTROL, "private, no-store"))
+                .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{section}.csv\"")))
+                .body(body),
+            None => HttpResponse::NotFound().finish(),
+        },
         Err(Error::NotFound(_)) => HttpResponse::NotFound().finish(),
         Err(e) => error_response(&e),
     }

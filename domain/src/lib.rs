@@ -30,6 +30,7 @@ pub mod outbound;
 pub mod pagination;
 pub mod queue;
 pub mod relationships;
+pub mod reports;
 pub mod runtime;
 pub mod scoring;
 pub mod sla;

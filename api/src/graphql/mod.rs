@@ -17,6 +17,7 @@ mod mentions;
 mod pagination;
 mod queue;
 mod relationships;
+mod reports;
 mod sla;
 mod sources;
 mod webhooks;
@@ -50,6 +51,7 @@ pub struct Query(
     relationships::RelationshipQuery,
     sla::SlaQuery,
     calendar::CalendarQuery,
+    reports::ReportQuery,
 );
 
 /// Root mutation, merged from the domain modules.
@@ -67,6 +69,7 @@ pub struct Mutation(
     relationships::RelationshipMutation,
     sla::SlaMutation,
     calendar::CalendarMutation,
+    reports::ReportMutation,
 );
 
 /// Root subscription (graphql-ws at `/graphql/ws`).

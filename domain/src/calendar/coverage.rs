@@ -63,8 +63,19 @@ pub async fn coverage(
     if !(1..=365).contains(&silent_days) || !(0..=10_080).contains(&min_gap_minutes) {
         return Err(Error::bad_input("silentDays", "silentDays 1–365, minGapMinutes 0–10080"));
     }
-    let db = &services.db;
-    let brand = brands::get(db, actor, brand_id).await?;
+    let brand = brands::get(&services.db, actor, brand_id).await?;
+    coverage_of(&services.db, &brand, from, to, silent_days, min_gap_minutes).await
+}
+
+/// [`coverage`] for a brand already authorised (shared reports).
+pub async fn coverage_of(
+    db: &impl sea_orm::ConnectionTrait,
+    brand: &crate::entities::brand::Model,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    silent_days: i64,
+    min_gap_minutes: i64,
+) -> Result<Coverage> {
     let lookback = (to - Duration::days(silent_days)).min(from);
     let items = content_item::Entity::find()
         .filter(content_item::Column::BrandId.eq(brand.id))

@@ -91,16 +91,26 @@ pub async fn compliance(
         return Err(Error::bad_input("to", "the period must end after it starts and span at most 400 days"));
     }
     let brand = brands::get(&services.db, actor, brand_id).await?;
+    compliance_of(&services.db, &brand, from, to).await
+}
+
+/// [`compliance`] for a brand already authorised (shared reports).
+pub async fn compliance_of(
+    db: &impl sea_orm::ConnectionTrait,
+    brand: &crate::entities::brand::Model,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Compliance> {
     let rows: Vec<(String, String, String, Option<i32>)> = ticket::Entity::find()
         .select_only()
         .columns([ticket::Column::Network, ticket::Column::Priority, ticket::Column::SlaState])
         .column(ticket::Column::FirstResponseMinutes)
-        .filter(ticket::Column::AgencyId.eq(actor.agency_id))
+        .filter(ticket::Column::AgencyId.eq(brand.agency_id))
         .filter(ticket::Column::BrandId.eq(brand.id))
         .filter(ticket::Column::CreatedAt.gte(from))
         .filter(ticket::Column::CreatedAt.lt(to))
         .into_tuple()
-        .all(&services.db)
+        .all(db)
         .await?;
     let mut overall = Tally::default();
     let mut networks: BTreeMap<String, Tally> = BTreeMap::new();

@@ -251,3 +251,117 @@ async fn calendar_feed_over_http(backend: Backend) {
     server.stop().await;
 }
 on_both_databases!(calendar_feed_over_http);
+
+/// A shared report end to end: the page (self-contained, charts rendered on the server)
+/// opened in headless Chromium and screenshotted, CSV per section, and the same data in
+/// GraphQL without a login; a revoked link is an empty 404.
+async fn shared_report_in_a_real_browser(backend: Backend) {
+    let server = serve(backend, &[]).await;
+    let base = server.base.clone();
+    let (token, brand, key) = agency_with_brand(&base, "owner@agency.example").await;
+    let now = chrono::Utc::now();
+    let items: Vec<Value> = (0..12)
+        .map(|i| {
+            let text = if i % 3 == 0 {
+                "Verdure refund never arrived, terrible service"
+            } else {
+                "I love Verdure, great shampoo"
+            };
+            json!({ "externalId": format!("m{i}"), "network": "mastodon", "text": text,
+                    "publishedAt": (now - chrono::Duration::days(i % 5) - chrono::Duration::hours(1)).to_rfc3339(),
+                    "author": { "handle": format!("fan{}", i % 4), "followers": 1000 * (i + 1) } })
+        })
+        .collect();
+    assert_eq!(ingest_over_http(&base, &key, json!(items)).await["accepted"], 12);
+    let pillar = format!(
+        "mutation {{ createCsrPillar(input: {{ brandId: \"{brand}\", name: \"Environnement\", targetShare: 0.6 }}) {{ id }} }}"
+    );
+    post_graphql(&base, Some(&token), &pillar).await;
+    // Scoring runs in the embedded workers: wait until the influencers are ranked.
+    let ranked = format!("{{ influencers(brandId: \"{brand}\") {{ edges {{ node {{ id }} }} }} }}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while post_graphql(&base, Some(&token), &ranked).await["data"]["influencers"]["edges"]
+        .as_array()
+        .is_none_or(|e| e.len() < 4)
+    {
+        assert!(std::time::Instant::now() < deadline, "scoring did not finish");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let create = format!(
+        "mutation {{ createReportShare(input: {{ brandId: \"{brand}\", from: \"{}\", to: \"{}\", expiresAt: \"{}\" }}) {{ id url token }} }}",
+        (now - chrono::Duration::days(7)).to_rfc3339(),
+        (now + chrono::Duration::days(1)).to_rfc3339(),
+        (now + chrono::Duration::days(30)).to_rfc3339()
+    );
+    let share = post_graphql(&base, Some(&token), &create).await["data"]["createReportShare"].clone();
+    let url = share["url"].as_str().unwrap().to_owned();
+    let path = &url[url.find("/r/").unwrap()..];
+    let page_url = format!("{base}{path}");
+
+    let client = reqwest::Client::new();
+    let page = client.get(&page_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'none'"));
+    let html = page.text().await.unwrap();
+    for id in ["chart-volume", "chart-influencers", "chart-sla", "chart-csr"] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id} missing");
+    }
+    assert!(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("@import"), "self-contained");
+    let csv = client.get(format!("{page_url}/mentions.csv")).send().await.unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("day,mentions,negative,positive,mean_sentiment\r\n"), "{csv}");
+    let total: i64 = csv.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse::<i64>().unwrap()).sum();
+    assert_eq!(total, 12);
+    assert!(
+        client.get(format!("{page_url}/influencers.csv")).send().await.unwrap().text().await.unwrap().contains("fan")
+    );
+    assert_eq!(client.get(format!("{page_url}/secrets.csv")).send().await.unwrap().status(), 404);
+
+    // The same data in GraphQL, with the token only.
+    let query = format!(
+        "{{ sharedReport(token: \"{}\") {{ brandName sections mentionsByDay {{ mentions negative }} topInfluencers {{ handle score }} csr {{ pillars {{ name targetShare }} }} }} }}",
+        share["token"].as_str().unwrap()
+    );
+    let report = post_graphql(&base, None, &query).await["data"]["sharedReport"].clone();
+    assert_eq!(report["brandName"], "Verdure");
+    let mentions: i64 =
+        report["mentionsByDay"].as_array().unwrap().iter().map(|d| d["mentions"].as_i64().unwrap()).sum();
+    assert_eq!(mentions, 12);
+    assert_eq!(report["topInfluencers"].as_array().unwrap().len(), 4);
+    assert_eq!(report["csr"]["pillars"], json!([{ "name": "Environnement", "targetShare": 0.6 }]));
+
+    // A real browser renders it: the charts are in the rendered DOM and a screenshot is taken.
+    let shot = std::env::temp_dir().join(format!("vigie-report-{}.png", uuid::Uuid::new_v4().simple()));
+    let chromium = |args: &[&str]| {
+        let output = std::process::Command::new("chromium")
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
+            .args(args)
+            .output()
+            .expect("chromium (installed by .ci/run)");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let page_for_browser = page_url.clone();
+    let dom = tokio::task::spawn_blocking(move || chromium(&["--dump-dom", &page_for_browser])).await.unwrap();
+    assert!(dom.contains("<svg") && dom.contains("chart-volume") && dom.contains("class=\"bar\""), "{dom}");
+    let shot_arg = format!("--screenshot={}", shot.display());
+    let page_for_shot = page_url.clone();
+    tokio::task::spawn_blocking(move || {
+        chromium(&["--window-size=412,2400", "--hide-scrollbars", &shot_arg, &page_for_shot])
+    })
+    .await
+    .unwrap();
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+    let _ = std::fs::remove_file(&shot);
+
+    let revoke = format!("mutation {{ revokeReportShare(id: \"{}\") {{ revokedAt }} }}", share["id"].as_str().unwrap());
+    post_graphql(&base, Some(&token), &revoke).await;
+    let gone = client.get(&page_url).send().await.unwrap();
+    assert_eq!(gone.status(), 404);
+    assert!(gone.text().await.unwrap().is_empty());
+    assert_eq!(post_graphql(&base, None, &query).await["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    server.stop().await;
+}
+on_both_databases!(shared_report_in_a_real_browser);

@@ -14,6 +14,7 @@ mod migrations;
 mod production;
 mod queue;
 mod relationships;
+mod reports;
 mod schema;
 mod scoring;
 mod sla;

@@ -44,6 +44,7 @@ struct Fixture {
     pillar_a: String,
     item_a: String,
     share_a: String,
+    report_a: String,
     foreign: Login,
     viewer: Login,
 }
@@ -583,6 +584,28 @@ fn cases() -> Vec<Case> {
             foreign: Denied,
             viewer: Denied,
         },
+        // --- shared reports ---
+        Case {
+            field: "sharedReport",
+            query: "{ sharedReport(token: \"vgs_guessed_token\") { brandName } }",
+            vars: no_vars,
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "createReportShare",
+            query: "mutation($id: ID!) { createReportShare(input: { brandId: $id, from: \"2026-11-01T00:00:00Z\", to: \"2026-12-01T00:00:00Z\", expiresAt: \"2027-06-01T00:00:00Z\" }) { url token } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
+            field: "revokeReportShare",
+            query: "mutation($id: ID!) { revokeReportShare(id: $id) { id revokedAt } }",
+            vars: |f, _| json!({ "id": f.report_a }),
+            foreign: Denied,
+            viewer: Denied,
+        },
         // --- crises and webhooks ---
         Case {
             field: "acknowledgeAlert",
@@ -737,6 +760,10 @@ async fn fixture(app: &TestApp) -> Fixture {
     let share =
         app.ok(Some(&t), "mutation($b: ID!) { createCalendarShare(brandId: $b) { id } }", json!({ "b": a1 })).await;
     let share_a = share["createCalendarShare"]["id"].as_str().unwrap().to_owned();
+    let report = app
+        .ok(Some(&t), "mutation($b: ID!) { createReportShare(input: { brandId: $b, from: \"2026-11-01T00:00:00Z\", to: \"2026-12-01T00:00:00Z\", expiresAt: \"2027-06-01T00:00:00Z\" }) { id } }", json!({ "b": a1 }))
+        .await;
+    let report_a = report["createReportShare"]["id"].as_str().unwrap().to_owned();
     let foreign = app.sign_up("Intruder Agency", "owner@intruder.example").await;
     app.create_brand(&foreign.access_token, "Intruder Own Brand").await;
     Fixture {
@@ -760,6 +787,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         pillar_a,
         item_a,
         share_a,
+        report_a,
         foreign,
         viewer,
     }
@@ -801,6 +829,7 @@ fn markers(f: &Fixture, foreign: bool) -> Vec<String> {
         f.item_a.clone(),
         "Victim launch post".into(),
         f.share_a.clone(),
+        f.report_a.clone(),
     ];
     if foreign {
         list.extend([f.agency_a.clone(), "Victim Agency".into(), f.a2.clone(), "Victim Brand Two".into()]);

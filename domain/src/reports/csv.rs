@@ -1,0 +1,167 @@
+//! CSV downloads, one per report section (RFC 4180: quoted fields, CRLF).
+
+use super::Report;
+
+fn field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+fn line(out: &mut String, cells: &[String]) {
+    out.push_str(&cells.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
+    out.push_str("\r\n");
+}
+
+/// The CSV of one section, if the report has it.
+pub fn section(report: &Report, name: &str) -> Option<String> {
+    if !report.has(name) {
+        return None;
+    }
+    let mut out = String::new();
+    match name {
+        "mentions" => {
+            line(
+                &mut out,
+                &["day".into(), "mentions".into(), "negative".into(), "positive".into(), "mean_sentiment".into()],
+            );
+            for d in &report.days {
+                line(
+                    &mut out,
+                    &[
+                        d.day.to_string(),
+                        d.mentions.to_string(),
+                        d.negative.to_string(),
+                        d.positive.to_string(),
+                        d.mean_sentiment.map(|s| format!("{s:.3}")).unwrap_or_default(),
+                    ],
+                );
+            }
+        }
+        "influencers" => {
+            line(
+                &mut out,
+                &[
+                    "handle",
+                    "network",
+                    "score",
+                    "tier",
+                    "stance",
+                    "followers",
+                    "reach",
+                    "engagement",
+                    "relevance",
+                    "activity",
+                    "authenticity_penalty",
+                ]
+                .map(String::from),
+            );
+            for i in &report.influencers {
+                let c = &i.components;
+                line(
+                    &mut out,
+                    &[
+                        i.handle.clone(),
+                        i.network.clone(),
+                        format!("{:.1}", i.score),
+                        i.tier.clone(),
+                        i.stance.clone(),
+                        c.followers.to_string(),
+                        format!("{:.1}", c.reach),
+                        format!("{:.1}", c.engagement),
+                        format!("{:.1}", c.relevance),
+                        format!("{:.1}", c.activity),
+                        format!("{:.1}", c.authenticity_penalty),
+                    ],
+                );
+            }
+        }
+        "sla" => {
+            line(
+                &mut out,
+                &[
+                    "group",
+                    "key",
+                    "tickets",
+                    "answered",
+                    "within_target",
+                    "breached",
+                    "share_within_target",
+                    "median_minutes",
+                    "p90_minutes",
+                ]
+                .map(String::from),
+            );
+            let sla = report.sla.as_ref()?;
+            let rows = std::iter::once(("overall", "all".to_owned(), &sla.overall))
+                .chain(sla.by_network.iter().map(|(k, f)| ("network", k.clone(), f)))
+                .chain(sla.by_priority.iter().map(|(k, f)| ("priority", k.clone(), f)));
+            for (group, key, f) in rows {
+                let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+                line(
+                    &mut out,
+                    &[
+                        group.into(),
+                        key,
+                        f.tickets.to_string(),
+                        f.answered.to_string(),
+                        f.within_target.to_string(),
+                        f.breached.to_string(),
+                        f.share_within_target.map(|s| format!("{s:.3}")).unwrap_or_default(),
+                        opt(f.median_first_response_minutes),
+                        opt(f.p90_first_response_minutes),
+                    ],
+                );
+            }
+        }
+        "alerts" => {
+            line(
+                &mut out,
+                &["opened_at", "kind", "severity", "status", "resolved_at", "resolution_note"].map(String::from),
+            );
+            for a in &report.alerts {
+                line(
+                    &mut out,
+                    &[
+                        a.opened_at.to_rfc3339(),
+                        a.kind.clone(),
+                        a.severity.clone(),
+                        a.status.clone(),
+                        a.resolved_at.map(|r| r.to_rfc3339()).unwrap_or_default(),
+                        a.resolution_note.clone().unwrap_or_default(),
+                    ],
+                );
+            }
+        }
+        "csr" => {
+            line(&mut out, &["pillar", "posts", "share", "target_share", "gap", "silent"].map(String::from));
+            for p in &report.csr.as_ref()?.pillars {
+                line(
+                    &mut out,
+                    &[
+                        p.pillar.name.clone(),
+                        p.posts.to_string(),
+                        format!("{:.3}", p.share),
+                        format!("{:.3}", p.target_share),
+                        format!("{:.3}", p.gap),
+                        p.silent.to_string(),
+                    ],
+                );
+            }
+        }
+        _ => return None,
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fields_are_quoted_when_needed() {
+        assert_eq!(super::field("plain"), "plain");
+        assert_eq!(super::field("a,b"), "\"a,b\"");
+        assert_eq!(super::field("say \"hi\"\n"), "\"say \"\"hi\"\"\n\"");
+    }
+}

@@ -1,0 +1,284 @@
+//! Shared reports: a brand's period, read-only, behind an expiring and revocable token
+//! that opens that brand and period only — as a self-contained web page with charts
+//! rendered on the server ([`html`]), as CSV per section ([`csv`]), and in GraphQL.
+
+pub mod csv;
+pub mod html;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+use crate::auth::secrets;
+use crate::calendar::coverage::{self, Coverage};
+use crate::db::Params;
+use crate::entities::{StringList, alert, author, brand, brand_influencer, report_share};
+use crate::mentions::NEUTRAL_BAND;
+use crate::scoring::influence::Components;
+use crate::sla::compliance::{self, Compliance};
+use crate::{Actor, Error, Result, Services, brands, new_id, now};
+
+/// The kind of share row that carries a report.
+pub const KIND: &str = "report";
+/// The sections a report can have, in page order.
+pub const SECTIONS: [&str; 5] = ["mentions", "influencers", "sla", "alerts", "csr"];
+
+/// Mentions of one day (UTC).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Day {
+    pub day: NaiveDate,
+    pub mentions: i64,
+    pub negative: i64,
+    pub positive: i64,
+    pub mean_sentiment: Option<f64>,
+}
+
+/// An influencer as a report shows it.
+#[derive(Clone, Debug)]
+pub struct Influencer {
+    pub handle: String,
+    pub network: String,
+    pub score: f64,
+    pub tier: String,
+    pub stance: String,
+    pub components: Components,
+}
+
+/// A report's data.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub brand: brand::Model,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub sections: Vec<String>,
+    pub days: Vec<Day>,
+    pub influencers: Vec<Influencer>,
+    pub sla: Option<Compliance>,
+    pub alerts: Vec<alert::Model>,
+    pub csr: Option<Coverage>,
+    pub generated_at: DateTime<Utc>,
+}
+
+impl Report {
+    pub fn has(&self, section: &str) -> bool {
+        self.sections.iter().any(|s| s == section)
+    }
+}
+
+/// A share to create.
+pub struct NewShare {
+    pub brand_id: Uuid,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Empty: every section.
+    pub sections: Vec<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Creates a report link (agency staff); returns the share and its token, shown once.
+pub async fn create_share(
+    services: &Services,
+    actor: &Actor,
+    input: NewShare,
+) -> Result<(report_share::Model, String)> {
+    actor.require_staff()?;
+    let brand = brands::get(&services.db, actor, input.brand_id).await?;
+    if input.to <= input.from || input.to - input.from > Duration::days(400) {
+        return Err(Error::bad_input("to", "the period must end after it starts and span at most 400 days"));
+    }
+    if input.expires_at <= now() || input.expires_at > now() + Duration::days(366) {
+        return Err(Error::bad_input("expiresAt", "in the future, at most a year away"));
+    }
+    let mut sections: Vec<String> = Vec::new();
+    for section in &input.sections {
+        let section = section.trim().to_lowercase();
+        if !SECTIONS.contains(&section.as_str()) {
+            return Err(Error::bad_input(
+                "sections",
+                format!("unknown section `{section}`: use {}", SECTIONS.join(", ")),
+            ));
+        }
+        if !sections.contains(&section) {
+            sections.push(section);
+        }
+    }
+    if sections.is_empty() {
+        sections = SECTIONS.iter().map(|s| (*s).to_owned()).collect();
+    }
+    let secret = secrets::generate("vgs_");
+    let share = report_share::ActiveModel {
+        id: Set(new_id()),
+        agency_id: Set(actor.agency_id),
+        brand_id: Set(brand.id),
+        kind: Set(KIND.into()),
+        token_hash: Set(secret.hash),
+        period_from: Set(Some(input.from)),
+        period_to: Set(Some(input.to)),
+        sections: Set(StringList(sections)),
+        expires_at: Set(Some(input.expires_at)),
+        revoked_at: Set(None),
+        last_accessed_at: Set(None),
+        created_by: Set(Some(actor.user_id)),
+        created_at: Set(now()),
+    }
+    .insert(&services.db)
+    .await?;
+    Ok((share, secret.plain))
+}
+
+/// The link of a report token.
+pub fn url(services: &Services, token: &str) -> String {
+    services.config.public_link(&format!("r/{token}"))
+}
+
+/// Revokes a report link (agency staff).
+pub async fn revoke_share(services: &Services, actor: &Actor, id: Uuid) -> Result<report_share::Model> {
+    actor.require_staff()?;
+    let share = report_share::Entity::find_by_id(id)
+        .filter(report_share::Column::AgencyId.eq(actor.agency_id))
+        .filter(report_share::Column::Kind.eq(KIND))
+        .one(&services.db)
+        .await?
+        .filter(|s| actor.sees_brand(s.brand_id))
+        .ok_or(Error::NotFound("report share"))?;
+    let mut model: report_share::ActiveModel = share.into();
+    model.revoked_at = Set(Some(now()));
+    Ok(model.update(&services.db).await?)
+}
+
+/// The report behind a token; unknown, revoked and expired tokens are all "not found".
+pub async fn open(services: &Services, token: &str) -> Result<Report> {
+    let db = &services.db;
+    let share = report_share::Entity::find()
+        .filter(report_share::Column::TokenHash.eq(secrets::hash(token)))
+        .filter(report_share::Column::Kind.eq(KIND))
+        .one(db)
+        .await?
+        .filter(|s| s.revoked_at.is_none() && s.expires_at.is_some_and(|e| e > now()))
+        .ok_or(Error::NotFound("report"))?;
+    let brand = brand::Entity::find_by_id(share.brand_id).one(db).await?.ok_or(Error::NotFound("report"))?;
+    let (Some(from), Some(to)) = (share.period_from, share.period_to) else { return Err(Error::NotFound("report")) };
+    let sections = share.sections.0.clone();
+    let mut model: report_share::ActiveModel = share.into();
+    model.last_accessed_at = Set(Some(now()));
+    model.update(db).await?;
+    build(db, brand, from, to, sections).await
+}
+
+/// Gathers a report's sections.
+pub async fn build(
+    db: &impl ConnectionTrait,
+    brand: brand::Model,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    sections: Vec<String>,
+) -> Result<Report> {
+    let has = |s: &str| sections.iter().any(|x| x == s);
+    let days = if has("mentions") { days(db, brand.id, from, to).await? } else { Vec::new() };
+    let influencers = if has("influencers") { top_influencers(db, brand.id).await? } else { Vec::new() };
+    let sla = if has("sla") { Some(compliance::compliance_of(db, &brand, from, to).await?) } else { None };
+    let alerts = if has("alerts") {
+        alert::Entity::find()
+            .filter(alert::Column::BrandId.eq(brand.id))
+            .filter(alert::Column::OpenedAt.gte(from))
+            .filter(alert::Column::OpenedAt.lt(to))
+            .order_by_asc(alert::Column::OpenedAt)
+            .limit(200)
+            .all(db)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let csr = if has("csr") { Some(coverage::coverage_of(db, &brand, from, to, 14, 120).await?) } else { None };
+    Ok(Report { brand, from, to, sections, days, influencers, sla, alerts, csr, generated_at: now() })
+}
+
+/// Mentions per UTC day, counted by the database over the `(brand_id, published_at)` index.
+async fn days(db: &impl ConnectionTrait, brand_id: Uuid, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Day>> {
+    let backend = db.get_database_backend();
+    let mut p = Params::new(backend);
+    let (brand, start, end, band) = (p.bind(brand_id), p.bind(from), p.bind(to), p.bind(NEUTRAL_BAND));
+    // SQLite keeps UTC timestamps as text starting with the date.
+    let day = match backend {
+        DatabaseBackend::Postgres => "to_char(published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        _ => "substr(published_at, 1, 10)",
+    };
+    let sql = format!(
+        "SELECT {day} AS day, COUNT(*) AS mentions, \
+         CAST(SUM(CASE WHEN sentiment <= -{band} THEN 1 ELSE 0 END) AS BIGINT) AS negative, \
+         CAST(SUM(CASE WHEN sentiment >= {band} THEN 1 ELSE 0 END) AS BIGINT) AS positive, \
+         CAST(AVG(sentiment) AS DOUBLE PRECISION) AS mean_sentiment \
+         FROM mention WHERE brand_id = {brand} AND published_at >= {start} AND published_at < {end} \
+         GROUP BY 1 ORDER BY 1"
+    );
+    let rows = db.query_all_raw(p.statement(sql)).await?;
+    let mut by_day: HashMap<NaiveDate, Day> = HashMap::new();
+    for row in rows {
+        let raw: String = row.try_get("", "day")?;
+        let Ok(day) = raw.parse::<NaiveDate>() else { continue };
+        by_day.insert(
+            day,
+            Day {
+                day,
+                mentions: row.try_get("", "mentions")?,
+                negative: row.try_get::<Option<i64>>("", "negative")?.unwrap_or(0),
+                positive: row.try_get::<Option<i64>>("", "positive")?.unwrap_or(0),
+                mean_sentiment: row.try_get("", "mean_sentiment").ok().flatten(),
+            },
+        );
+    }
+    // Every day of the period, empty ones too, so charts keep their time axis.
+    let mut out = Vec::new();
+    let mut day = from.date_naive();
+    while day < to.date_naive() || (day == to.date_naive() && to.time() > chrono::NaiveTime::MIN) {
+        out.push(by_day.remove(&day).unwrap_or(Day {
+            day,
+            mentions: 0,
+            negative: 0,
+            positive: 0,
+            mean_sentiment: None,
+        }));
+        let Some(next) = day.succ_opt() else { break };
+        day = next;
+        if out.len() > 400 {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The brand's ten most influential authors.
+async fn top_influencers(db: &impl ConnectionTrait, brand_id: Uuid) -> Result<Vec<Influencer>> {
+    let rows = brand_influencer::Entity::find()
+        .filter(brand_influencer::Column::BrandId.eq(brand_id))
+        .order_by_desc(brand_influencer::Column::Score)
+        .order_by_desc(brand_influencer::Column::Id)
+        .limit(10)
+        .all(db)
+        .await?;
+    let authors: HashMap<Uuid, author::Model> = author::Entity::find()
+        .filter(author::Column::Id.is_in(rows.iter().map(|r| r.author_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let author = authors.get(&r.author_id)?;
+            Some(Influencer {
+                handle: author.handle.clone(),
+                network: author.network.clone(),
+                score: r.score,
+                tier: r.tier.clone(),
+                stance: r.stance.clone(),
+                components: serde_json::from_value(r.components.clone()).ok()?,
+            })
+        })
+        .collect())
+}
