@@ -24,6 +24,8 @@ pub struct NewBrand {
     pub escalation_emails: Vec<String>,
     /// Days between contacts per tier name (`macro` → 30).
     pub contact_cadence: BTreeMap<String, i32>,
+    /// `weekly` (default), `monthly` or `off`.
+    pub digest_frequency: Option<String>,
 }
 
 /// Changes to a brand's crisis thresholds: `None` leaves one unchanged (or default).
@@ -94,6 +96,7 @@ pub struct BrandPatch {
     pub crisis: CrisisPatch,
     pub escalation_emails: Option<Vec<String>>,
     pub contact_cadence: Option<BTreeMap<String, i32>>,
+    pub digest_frequency: Option<String>,
 }
 
 /// The influence score at which an author is announced as discovered, unless the brand
@@ -105,6 +108,15 @@ fn discovery_threshold(raw: i32) -> Result<i32> {
         Ok(raw)
     } else {
         Err(Error::bad_input("discoveryThreshold", "must be between 1 and 100"))
+    }
+}
+
+fn digest_frequency(raw: &str) -> Result<String> {
+    let value = raw.trim().to_lowercase();
+    if ["weekly", "monthly", "off"].contains(&value.as_str()) {
+        Ok(value)
+    } else {
+        Err(Error::bad_input("digestFrequency", "weekly, monthly or off"))
     }
 }
 
@@ -181,6 +193,8 @@ pub async fn create(services: &Services, actor: &Actor, input: NewBrand) -> Resu
         value_gap_min_count: Set(CrisisSettings::VALUE_GAP_MIN_COUNT),
         escalation_emails: Set(escalation_emails(&input.escalation_emails)?),
         contact_cadence: Set(crate::relationships::cadence(input.contact_cadence)?),
+        digest_frequency: Set(digest_frequency(input.digest_frequency.as_deref().unwrap_or("weekly"))?),
+        last_digest_at: Set(None),
         created_at: Set(at),
         updated_at: Set(at),
     };
@@ -226,6 +240,9 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: BrandPa
     apply_crisis(&mut model, patch.crisis)?;
     if let Some(emails) = patch.escalation_emails {
         model.escalation_emails = Set(escalation_emails(&emails)?);
+    }
+    if let Some(frequency) = patch.digest_frequency {
+        model.digest_frequency = Set(digest_frequency(&frequency)?);
     }
     let cadence_changed = patch.contact_cadence.is_some();
     if let Some(cadence) = patch.contact_cadence {

@@ -13,6 +13,7 @@ mod m20261127_000003_scoring;
 mod m20261127_000004_crises_webhooks;
 mod m20261127_000005_relationships;
 mod m20261127_000006_sla;
+mod m20261127_000007_digests;
 
 /// The ordered list of Vigie migrations.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_crises_webhooks::Migration),
             Box::new(m20261127_000005_relationships::Migration),
             Box::new(m20261127_000006_sla::Migration),
+            Box::new(m20261127_000007_digests::Migration),
         ]
     }
 }

@@ -110,6 +110,11 @@ impl Brand {
             })
             .collect()
     }
+    /// How often the brand's client viewers get the report by email: `weekly`,
+    /// `monthly` or `off`.
+    async fn digest_frequency(&self) -> &str {
+        &self.0.digest_frequency
+    }
     /// Emailed when a crisis opens or its severity rises.
     async fn escalation_emails(&self, ctx: &Context<'_>) -> Result<&[String]> {
         actor(ctx)?.require_staff()?;
@@ -196,6 +201,8 @@ pub struct CreateBrandInput {
     /// e.g. `[{tier: MACRO, days: 30}]`.
     #[graphql(default)]
     contact_cadence: Vec<TierCadence>,
+    /// `weekly` (default), `monthly` or `off`.
+    digest_frequency: Option<String>,
 }
 
 /// Changes to a brand; omitted fields are unchanged.
@@ -216,6 +223,8 @@ pub struct UpdateBrandInput {
     escalation_emails: Option<Vec<String>>,
     /// Replaces the whole cadence.
     contact_cadence: Option<Vec<TierCadence>>,
+    /// `weekly`, `monthly` or `off`.
+    digest_frequency: Option<String>,
 }
 
 /// A new brand value.
@@ -293,6 +302,7 @@ impl BrandMutation {
                 },
                 escalation_emails: input.escalation_emails,
                 contact_cadence: cadence(input.contact_cadence),
+                digest_frequency: input.digest_frequency,
             },
         )
         .await?;
@@ -316,6 +326,7 @@ impl BrandMutation {
             },
             escalation_emails: input.escalation_emails,
             contact_cadence: input.contact_cadence.map(cadence),
+            digest_frequency: input.digest_frequency,
         };
         Ok(Brand(brands::update(services(ctx), actor(ctx)?, uuid("id", &input.id)?, patch).await?))
     }

@@ -33,6 +33,10 @@ pub struct Model {
     /// agency is engaged or partnered with.
     #[sea_orm(column_type = "JsonBinary")]
     pub contact_cadence: Cadence,
+    /// `weekly`, `monthly` or `off`: the report emailed to the brand's client viewers.
+    pub digest_frequency: String,
+    /// The end of the last digest period sent.
+    pub last_digest_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

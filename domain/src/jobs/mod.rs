@@ -71,6 +71,7 @@ impl Registry {
         crate::webhooks::register_jobs(&mut registry);
         crate::relationships::register_jobs(&mut registry);
         crate::sla::tickets::register_jobs(&mut registry);
+        crate::reports::digests::register_jobs(&mut registry);
         registry
     }
 

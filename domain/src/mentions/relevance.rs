@@ -43,6 +43,8 @@ mod tests {
             value_gap_min_count: 3,
             escalation_emails: StringList::default(),
             contact_cadence: Default::default(),
+            digest_frequency: "weekly".into(),
+            last_digest_at: None,
             created_at: crate::now(),
             updated_at: crate::now(),
         }

@@ -98,7 +98,94 @@ fn bars(id: &str, rows: &[(String, f64, Option<f64>)]) -> String {
     svg
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1d2433;background:#f6f7f9}\
+/// The words of the page, in the brand's language (English or French).
+pub struct Labels {
+    pub report_for: &'static str,
+    pub generated: &'static str,
+    pub mentions_title: &'static str,
+    pub mentions: &'static str,
+    pub negative: &'static str,
+    pub mentions_caption: &'static str,
+    pub influencers_title: &'static str,
+    pub influencer_headers: [&'static str; 8],
+    pub sla_title: &'static str,
+    pub within_target: &'static str,
+    pub median: &'static str,
+    pub p90: &'static str,
+    pub solicitations: &'static str,
+    pub sla_caption: &'static str,
+    pub alerts_title: &'static str,
+    pub alert_headers: [&'static str; 5],
+    pub no_alert: &'static str,
+    pub csr_title: &'static str,
+    pub posts: &'static str,
+    pub held: &'static str,
+    pub csr_caption: &'static str,
+}
+
+/// The labels of a language (`fr`, otherwise English).
+pub fn labels(language: &str) -> Labels {
+    if language == "fr" {
+        Labels {
+            report_for: "Rapport du",
+            generated: "généré le",
+            mentions_title: "Mentions et tonalité",
+            mentions: "mentions",
+            negative: "négatives",
+            mentions_caption: "Barres : mentions par jour (UTC), les négatives en rouge ; ligne : tonalité moyenne (−1 à 1).",
+            influencers_title: "Principaux influenceurs",
+            influencer_headers: [
+                "Auteur",
+                "Score",
+                "Palier",
+                "Position",
+                "Portée",
+                "Engagement",
+                "Pertinence",
+                "Activité",
+            ],
+            sla_title: "Délais de réponse",
+            within_target: "répondues dans les délais",
+            median: "première réponse médiane",
+            p90: "90e centile",
+            solicitations: "sollicitations",
+            sla_caption: "Minutes ouvrées ; part dans les délais par réseau.",
+            alerts_title: "Alertes",
+            alert_headers: ["Ouverte", "Type", "Gravité", "Statut", "Objet / résolution"],
+            no_alert: "Aucune alerte sur la période.",
+            csr_title: "Couverture RSE",
+            posts: "publications",
+            held: "suspendues par une alerte",
+            csr_caption: "Part des publications par pilier ; le trait foncé marque l'objectif.",
+        }
+    } else {
+        Labels {
+            report_for: "Report for",
+            generated: "generated",
+            mentions_title: "Mentions and sentiment",
+            mentions: "mentions",
+            negative: "negative",
+            mentions_caption: "Bars: mentions per day (UTC), negative ones in red; line: mean sentiment (−1 to 1).",
+            influencers_title: "Top influencers",
+            influencer_headers: ["Author", "Score", "Tier", "Stance", "Reach", "Engagement", "Relevance", "Activity"],
+            sla_title: "Response times",
+            within_target: "answered within target",
+            median: "median first response",
+            p90: "90th percentile",
+            solicitations: "solicitations",
+            sla_caption: "Business minutes; share within target per network.",
+            alerts_title: "Alerts",
+            alert_headers: ["Opened", "Kind", "Severity", "Status", "What / resolution"],
+            no_alert: "No alert in the period.",
+            csr_title: "CSR coverage",
+            posts: "posts",
+            held: "held by alerts",
+            csr_caption: "Share of posts per pillar; the dark tick is the target.",
+        }
+    }
+}
+
+pub const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1d2433;background:#f6f7f9}\
 main{max-width:720px;margin:0 auto;padding:16px}h1{font-size:1.5rem;margin:.2rem 0}h2{font-size:1.15rem;margin-top:2rem}\
 section{background:#fff;border-radius:10px;padding:12px 16px;margin:12px 0;box-shadow:0 1px 2px #0001}\
 .chart{width:100%;height:auto}.bar{fill:#3b7dd8}.bar-negative{fill:#d8453b}.track{fill:#eef1f5}.target{stroke:#1d2433;stroke-width:2}\
@@ -109,17 +196,37 @@ table{width:100%;border-collapse:collapse;font-size:.9rem}td,th{padding:4px 6px;
 
 /// Renders the page; `csv_base` is the report's link, to which `/<section>.csv` is added.
 pub fn render(report: &Report, csv_base: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"robots\" content=\"noindex\"><title>{}</title><style>{STYLE}</style></head><body><main>{}</main></body></html>",
+        esc(&report.brand.language),
+        esc(&report.brand.name),
+        sections(report, Some(csv_base))
+    )
+}
+
+/// The report's heading and sections, without the document around them (emails embed
+/// them); CSV links only when `csv_base` is given.
+pub fn sections(report: &Report, csv_base: Option<&str>) -> String {
+    let l = labels(&report.brand.language);
     let mut body = String::new();
     let period = format!("{} – {}", report.from.format("%Y-%m-%d"), report.to.format("%Y-%m-%d"));
-    let csv = |section: &str| format!("<p class=\"muted\"><a href=\"{}/{section}.csv\">CSV</a></p>", esc(csv_base));
+    let csv = |section: &str| match csv_base {
+        Some(base) => format!("<p class=\"muted\"><a href=\"{}/{section}.csv\">CSV</a></p>", esc(base)),
+        None => String::new(),
+    };
     if report.has("mentions") {
         let total: i64 = report.days.iter().map(|d| d.mentions).sum();
         let negative: i64 = report.days.iter().map(|d| d.negative).sum();
         let _ = write!(
             body,
-            "<section id=\"mentions\"><h2>Mentions and sentiment</h2><div class=\"figures\"><div class=\"figure\"><b>{total}</b>mentions</div>\
-             <div class=\"figure\"><b>{negative}</b>negative</div></div>{}<p class=\"muted\">Bars: mentions per day (UTC), negative ones in red; line: mean sentiment (−1 to 1).</p>{}</section>",
+            "<section id=\"mentions\"><h2>{}</h2><div class=\"figures\"><div class=\"figure\"><b>{total}</b>{}</div>\
+             <div class=\"figure\"><b>{negative}</b>{}</div></div>{}<p class=\"muted\">{}</p>{}</section>",
+            l.mentions_title,
+            l.mentions,
+            l.negative,
             volume_chart(report),
+            l.mentions_caption,
             csv("mentions")
         );
     }
@@ -145,8 +252,10 @@ pub fn render(report: &Report, csv_base: &str) -> String {
             report.influencers.iter().map(|i| (format!("@{}", i.handle), i.score / 100.0, None)).collect();
         let _ = write!(
             body,
-            "<section id=\"influencers\"><h2>Top influencers</h2>{}<div class=\"scroll\"><table><tr><th>Author</th><th>Score</th><th>Tier</th><th>Stance</th><th>Reach</th><th>Engagement</th><th>Relevance</th><th>Activity</th></tr>{rows}</table></div>{}</section>",
+            "<section id=\"influencers\"><h2>{}</h2>{}<div class=\"scroll\"><table><tr>{}</tr>{rows}</table></div>{}</section>",
+            l.influencers_title,
             bars("chart-influencers", &chart),
+            l.influencer_headers.iter().map(|h| format!("<th>{h}</th>")).collect::<String>(),
             csv("influencers")
         );
     }
@@ -160,14 +269,20 @@ pub fn render(report: &Report, csv_base: &str) -> String {
             .collect();
         let _ = write!(
             body,
-            "<section id=\"sla\"><h2>Response times</h2><div class=\"figures\"><div class=\"figure\"><b>{}</b>answered within target</div>\
-             <div class=\"figure\"><b>{}</b>median first response</div><div class=\"figure\"><b>{}</b>90th percentile</div>\
-             <div class=\"figure\"><b>{}</b>solicitations</div></div>{}<p class=\"muted\">Business minutes; share within target per network.</p>{}</section>",
+            "<section id=\"sla\"><h2>{}</h2><div class=\"figures\"><div class=\"figure\"><b>{}</b>{}</div>\
+             <div class=\"figure\"><b>{}</b>{}</div><div class=\"figure\"><b>{}</b>{}</div>\
+             <div class=\"figure\"><b>{}</b>{}</div></div>{}<p class=\"muted\">{}</p>{}</section>",
+            l.sla_title,
             pct(f.share_within_target),
+            l.within_target,
             minutes(f.median_first_response_minutes),
+            l.median,
             minutes(f.p90_first_response_minutes),
+            l.p90,
             f.tickets,
+            l.solicitations,
             bars("chart-sla", &chart),
+            l.sla_caption,
             csv("sla")
         );
     }
@@ -187,11 +302,13 @@ pub fn render(report: &Report, csv_base: &str) -> String {
             );
         }
         if report.alerts.is_empty() {
-            rows.push_str("<tr><td colspan=\"5\" class=\"muted\">No alert in the period.</td></tr>");
+            let _ = write!(rows, "<tr><td colspan=\"5\" class=\"muted\">{}</td></tr>", l.no_alert);
         }
         let _ = write!(
             body,
-            "<section id=\"alerts\"><h2>Alerts</h2><div class=\"scroll\"><table><tr><th>Opened</th><th>Kind</th><th>Severity</th><th>Status</th><th>What / resolution</th></tr>{rows}</table></div>{}</section>",
+            "<section id=\"alerts\"><h2>{}</h2><div class=\"scroll\"><table><tr>{}</tr>{rows}</table></div>{}</section>",
+            l.alerts_title,
+            l.alert_headers.iter().map(|h| format!("<th>{h}</th>")).collect::<String>(),
             csv("alerts")
         );
     }
@@ -200,20 +317,22 @@ pub fn render(report: &Report, csv_base: &str) -> String {
             csr.pillars.iter().map(|p| (p.pillar.name.clone(), p.share, Some(p.target_share))).collect();
         let _ = write!(
             body,
-            "<section id=\"csr\"><h2>CSR coverage</h2><div class=\"figures\"><div class=\"figure\"><b>{}</b>posts</div><div class=\"figure\"><b>{}</b>held by alerts</div></div>{}<p class=\"muted\">Share of posts per pillar; the dark tick is the target.</p>{}</section>",
+            "<section id=\"csr\"><h2>{}</h2><div class=\"figures\"><div class=\"figure\"><b>{}</b>{}</div><div class=\"figure\"><b>{}</b>{}</div></div>{}<p class=\"muted\">{}</p>{}</section>",
+            l.csr_title,
             csr.posts,
+            l.posts,
             csr.held.len(),
+            l.held,
             bars("chart-csr", &chart),
+            l.csr_caption,
             csv("csr")
         );
     }
     format!(
-        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"robots\" content=\"noindex\"><title>{} — report {period}</title><style>{STYLE}</style></head>\
-         <body><main><h1>{}</h1><p class=\"muted\">Report for {period} · generated {}</p>{body}</main></body></html>",
-        esc(&report.brand.language),
+        "<h1>{}</h1><p class=\"muted\">{} {period} · {} {}</p>{body}",
         esc(&report.brand.name),
-        esc(&report.brand.name),
+        l.report_for,
+        l.generated,
         report.generated_at.format("%Y-%m-%d %H:%M UTC")
     )
 }

@@ -3,6 +3,7 @@
 //! rendered on the server ([`html`]), as CSV per section ([`csv`]), and in GraphQL.
 
 pub mod csv;
+pub mod digests;
 pub mod html;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};

@@ -69,3 +69,67 @@ async fn report_links_open_one_brand_and_period_until_they_end(backend: Backend)
     assert_error(&app.gql(None, query, json!({ "t": other["token"] })).await, "NOT_FOUND");
 }
 on_both_databases!(report_links_open_one_brand_and_period_until_they_end);
+
+/// The weekly digest reaches the brand's client viewers over real SMTP, in French for a
+/// French brand, with the charts inline and a link to the full report; once per period.
+async fn weekly_digests_go_to_client_viewers_once(backend: Backend) {
+    use vigie_domain::reports::digests::{last_period, send_digests};
+    let smtp = vigie_tests::smtp::SmtpServer::start();
+    let app = TestApp::with_config(backend, &[("SMTP_URL", &smtp.url)]).await;
+    let owner = app.sign_up("Agence", "owner@agency.example").await;
+    let t = Some(owner.access_token.as_str());
+    let brand = app
+        .ok(t, "mutation { createBrand(input: { name: \"Verdure\", timeZone: \"Europe/Paris\", language: \"fr\" }) { id digestFrequency } }", json!({}))
+        .await["createBrand"]
+        .clone();
+    assert_eq!(brand["digestFrequency"], "weekly");
+    let brand = brand["id"].as_str().unwrap().to_owned();
+    let quiet = app
+        .ok(t, "mutation { createBrand(input: { name: \"Quiet\", timeZone: \"Europe/Paris\", digestFrequency: \"off\" }) { id } }", json!({}))
+        .await["createBrand"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_error(
+        &app.gql(
+            t,
+            "mutation($b: ID!) { updateBrand(input: { id: $b, digestFrequency: \"daily\" }) { id } }",
+            json!({ "b": brand }),
+        )
+        .await,
+        "BAD_USER_INPUT",
+    );
+    app.invite_and_accept(&owner.access_token, "client@brand.example", "CLIENT_VIEWER", &[&brand, &quiet]).await;
+
+    let at = vigie_domain::now();
+    let (from, _) = last_period("Europe/Paris".parse().unwrap(), "weekly", at).unwrap();
+    let source = app
+        .ok(t, "mutation($b: ID!) { createSource(input: { brandId: $b, network: MASTODON, kind: HASHTAG, target: \"verdure\", enabled: false }) { id } }", json!({ "b": brand }))
+        .await["createSource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mentions = (0..5)
+        .map(|i| {
+            let mut m = vigie_tests::new_mention(
+                &format!("w{i}"),
+                &format!("fan{i}"),
+                "J'adore Verdure, shampoing génial",
+                2_000,
+            );
+            m.published_at = from + chrono::Duration::hours(30 + i);
+            m
+        })
+        .collect();
+    app.collect(&source, mentions).await;
+
+    assert_eq!(send_digests(&app.services, at).await.unwrap(), 1, "the quiet brand sends none");
+    app.services.mailer.dispatch_due(&app.services.db).await.unwrap();
+    let mail = smtp.wait_for_containing("client@brand.example", "rapport de la semaine").await;
+    let raw = mail.raw.replace("=\r\n", "");
+    assert!(raw.contains("Mentions : 5"), "{raw}");
+    assert!(raw.contains("<svg") && raw.contains("Mentions et tonalit"), "charts inline, in French");
+    assert!(raw.contains("/r/vgs_"), "a link to the full report");
+    assert_eq!(send_digests(&app.services, at).await.unwrap(), 0, "once per period");
+}
+on_both_databases!(weekly_digests_go_to_client_viewers_once);
