@@ -317,6 +317,11 @@ async fn shared_report_in_a_real_browser(backend: Backend) {
         client.get(format!("{page_url}/influencers.csv")).send().await.unwrap().text().await.unwrap().contains("fan")
     );
     assert_eq!(client.get(format!("{page_url}/secrets.csv")).send().await.unwrap().status(), 404);
+    for unknown in ["/r/vgs_guessed", "/r/vgs_guessed/mentions.csv"] {
+        let response = client.get(format!("{base}{unknown}")).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{unknown}");
+        assert!(response.text().await.unwrap().is_empty(), "no data for {unknown}");
+    }
 
     // The same data in GraphQL, with the token only.
     let query = format!(
