@@ -3,11 +3,14 @@
 use super::Report;
 
 fn field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
+    // A text cell starting like a formula would run as one in a spreadsheet (CSV
+    // injection): a leading apostrophe keeps it text. Numbers such as -0.5 pass as they are.
+    let value = if value.starts_with(['=', '+', '-', '@', '\t']) && value.parse::<f64>().is_err() {
+        format!("'{value}")
     } else {
         value.to_owned()
-    }
+    };
+    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
 }
 
 fn line(out: &mut String, cells: &[String]) {
@@ -163,5 +166,8 @@ mod tests {
         assert_eq!(super::field("plain"), "plain");
         assert_eq!(super::field("a,b"), "\"a,b\"");
         assert_eq!(super::field("say \"hi\"\n"), "\"say \"\"hi\"\"\n\"");
+        assert_eq!(super::field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(super::field("@handle"), "'@handle");
+        assert_eq!(super::field("-0.250"), "-0.250");
     }
 }
