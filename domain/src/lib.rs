@@ -33,6 +33,7 @@ pub mod relationships;
 pub mod reports;
 pub mod runtime;
 pub mod scoring;
+pub mod shares;
 pub mod sla;
 pub mod sources;
 pub mod text;

@@ -5,14 +5,14 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Offset, TimeZone, Utc};
 use chrono_tz::{OffsetComponents, Tz};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::ContentStatus;
-use crate::auth::secrets;
-use crate::entities::{StringList, brand, content_item, report_share};
-use crate::{Actor, Error, Result, Services, brands, new_id, now};
+use crate::entities::{brand, content_item, report_share};
+use crate::shares::{self, NewShare};
+use crate::{Actor, Error, Result, Services, brands, now};
 
 /// The kind of share row that carries a calendar feed.
 pub const KIND: &str = "calendar";
@@ -21,25 +21,17 @@ pub const KIND: &str = "calendar";
 pub async fn create_share(services: &Services, actor: &Actor, brand_id: Uuid) -> Result<(report_share::Model, String)> {
     actor.require_staff()?;
     let brand = brands::get(&services.db, actor, brand_id).await?;
-    let secret = secrets::generate("vgc_");
-    let share = report_share::ActiveModel {
-        id: Set(new_id()),
-        agency_id: Set(actor.agency_id),
-        brand_id: Set(brand.id),
-        kind: Set(KIND.into()),
-        token_hash: Set(secret.hash),
-        period_from: Set(None),
-        period_to: Set(None),
-        sections: Set(StringList::default()),
-        expires_at: Set(None),
-        revoked_at: Set(None),
-        last_accessed_at: Set(None),
-        created_by: Set(Some(actor.user_id)),
-        created_at: Set(now()),
-    }
-    .insert(&services.db)
-    .await?;
-    Ok((share, secret.plain))
+    let share = NewShare {
+        agency_id: actor.agency_id,
+        brand_id: brand.id,
+        kind: KIND,
+        prefix: "vgc_",
+        period: None,
+        sections: Vec::new(),
+        expires_at: None,
+        created_by: Some(actor.user_id),
+    };
+    shares::create(&services.db, share).await
 }
 
 /// The link of a feed token.
@@ -49,29 +41,13 @@ pub fn url(services: &Services, token: &str) -> String {
 
 /// Revokes a feed token (staff).
 pub async fn revoke_share(services: &Services, actor: &Actor, id: Uuid) -> Result<report_share::Model> {
-    actor.require_staff()?;
-    let share = report_share::Entity::find_by_id(id)
-        .filter(report_share::Column::AgencyId.eq(actor.agency_id))
-        .filter(report_share::Column::Kind.eq(KIND))
-        .one(&services.db)
-        .await?
-        .filter(|s| actor.sees_brand(s.brand_id))
-        .ok_or(Error::NotFound("calendar share"))?;
-    let mut model: report_share::ActiveModel = share.into();
-    model.revoked_at = Set(Some(now()));
-    Ok(model.update(&services.db).await?)
+    shares::revoke(services, actor, id, KIND, "calendar share").await
 }
 
 /// The feed for a token; unknown, revoked and expired tokens are all "not found".
 pub async fn feed(services: &Services, token: &str) -> Result<String> {
     let db = &services.db;
-    let share = report_share::Entity::find()
-        .filter(report_share::Column::TokenHash.eq(secrets::hash(token)))
-        .filter(report_share::Column::Kind.eq(KIND))
-        .one(db)
-        .await?
-        .filter(|s| s.revoked_at.is_none() && s.expires_at.is_none_or(|e| e > now()))
-        .ok_or(Error::NotFound("calendar"))?;
+    let share = shares::open(db, token, KIND, "calendar").await?;
     let brand = brand::Entity::find_by_id(share.brand_id).one(db).await?.ok_or(Error::NotFound("calendar"))?;
     let at = now();
     let items = content_item::Entity::find()
@@ -87,9 +63,6 @@ pub async fn feed(services: &Services, token: &str) -> Result<String> {
     let (links, _) = super::links_of(db, &ids).await?;
     let names: HashMap<Uuid, String> =
         super::pillars(db, &[brand.id]).await?.into_iter().map(|p| (p.id, p.name)).collect();
-    let mut model: report_share::ActiveModel = share.into();
-    model.last_accessed_at = Set(Some(at));
-    model.update(db).await?;
     let pillars_of = |id: &Uuid| -> Vec<String> {
         links.get(id).into_iter().flatten().filter_map(|p| names.get(p).cloned()).collect()
     };

@@ -8,17 +8,16 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use sea_orm::sea_query::{Condition, Expr};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::{SECTIONS, html};
-use crate::auth::secrets;
-use crate::entities::{StringList, brand, membership, membership_brand, report_share, user_account};
+use crate::entities::{brand, membership, membership_brand, user_account};
 use crate::jobs::Registry;
 use crate::mail::{self, Email};
 use crate::queue::{Envelope, JobPayload};
-use crate::{Result, Services, new_id, now};
+use crate::{Result, Services, now};
 
 /// Sends the digests that are due.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -118,25 +117,18 @@ pub async fn send_digests(services: &Services, at: DateTime<Utc>) -> Result<usiz
         }
         let report =
             super::build(&txn, brand.clone(), from, to, SECTIONS.iter().map(|s| (*s).to_owned()).collect()).await?;
-        let secret = secrets::generate("vgs_");
-        report_share::ActiveModel {
-            id: Set(new_id()),
-            agency_id: Set(brand.agency_id),
-            brand_id: Set(brand.id),
-            kind: Set(super::KIND.into()),
-            token_hash: Set(secret.hash),
-            period_from: Set(Some(from)),
-            period_to: Set(Some(to)),
-            sections: Set(StringList(SECTIONS.iter().map(|s| (*s).to_owned()).collect())),
-            expires_at: Set(Some(at + Duration::days(30))),
-            revoked_at: Set(None),
-            last_accessed_at: Set(None),
-            created_by: Set(None),
-            created_at: Set(at),
-        }
-        .insert(&txn)
-        .await?;
-        let link = super::url(services, &secret.plain);
+        let share = crate::shares::NewShare {
+            agency_id: brand.agency_id,
+            brand_id: brand.id,
+            kind: super::KIND,
+            prefix: super::TOKEN_PREFIX,
+            period: Some((from, to)),
+            sections: SECTIONS.iter().map(|s| (*s).to_owned()).collect(),
+            expires_at: Some(at + Duration::days(30)),
+            created_by: None,
+        };
+        let (_, token) = crate::shares::create(&txn, share).await?;
+        let link = super::url(services, &token);
         for to_address in &contacts {
             mail::enqueue(&txn, Some(brand.agency_id), to_address, email(&report, &link)).await?;
         }

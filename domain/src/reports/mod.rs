@@ -7,24 +7,22 @@ pub mod digests;
 pub mod html;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use crate::auth::secrets;
 use crate::calendar::coverage::{self, Coverage};
 use crate::db::Params;
-use crate::entities::{StringList, alert, author, brand, brand_influencer, report_share};
+use crate::entities::{alert, author, brand, brand_influencer, report_share};
 use crate::mentions::NEUTRAL_BAND;
 use crate::scoring::influence::Components;
 use crate::sla::compliance::{self, Compliance};
-use crate::{Actor, Error, Result, Services, brands, new_id, now};
+use crate::{Actor, Error, Result, Services, brands, now, shares};
 
 /// The kind of share row that carries a report.
 pub const KIND: &str = "report";
+/// The prefix of report tokens.
+pub const TOKEN_PREFIX: &str = "vgs_";
 /// The sections a report can have, in page order.
 pub const SECTIONS: [&str; 5] = ["mentions", "influencers", "sla", "alerts", "csr"];
 
@@ -110,25 +108,17 @@ pub async fn create_share(
     if sections.is_empty() {
         sections = SECTIONS.iter().map(|s| (*s).to_owned()).collect();
     }
-    let secret = secrets::generate("vgs_");
-    let share = report_share::ActiveModel {
-        id: Set(new_id()),
-        agency_id: Set(actor.agency_id),
-        brand_id: Set(brand.id),
-        kind: Set(KIND.into()),
-        token_hash: Set(secret.hash),
-        period_from: Set(Some(input.from)),
-        period_to: Set(Some(input.to)),
-        sections: Set(StringList(sections)),
-        expires_at: Set(Some(input.expires_at)),
-        revoked_at: Set(None),
-        last_accessed_at: Set(None),
-        created_by: Set(Some(actor.user_id)),
-        created_at: Set(now()),
-    }
-    .insert(&services.db)
-    .await?;
-    Ok((share, secret.plain))
+    let share = shares::NewShare {
+        agency_id: actor.agency_id,
+        brand_id: brand.id,
+        kind: KIND,
+        prefix: TOKEN_PREFIX,
+        period: Some((input.from, input.to)),
+        sections,
+        expires_at: Some(input.expires_at),
+        created_by: Some(actor.user_id),
+    };
+    shares::create(&services.db, share).await
 }
 
 /// The link of a report token.
@@ -138,36 +128,20 @@ pub fn url(services: &Services, token: &str) -> String {
 
 /// Revokes a report link (agency staff).
 pub async fn revoke_share(services: &Services, actor: &Actor, id: Uuid) -> Result<report_share::Model> {
-    actor.require_staff()?;
-    let share = report_share::Entity::find_by_id(id)
-        .filter(report_share::Column::AgencyId.eq(actor.agency_id))
-        .filter(report_share::Column::Kind.eq(KIND))
-        .one(&services.db)
-        .await?
-        .filter(|s| actor.sees_brand(s.brand_id))
-        .ok_or(Error::NotFound("report share"))?;
-    let mut model: report_share::ActiveModel = share.into();
-    model.revoked_at = Set(Some(now()));
-    Ok(model.update(&services.db).await?)
+    shares::revoke(services, actor, id, KIND, "report share").await
 }
 
 /// The report behind a token; unknown, revoked and expired tokens are all "not found".
 pub async fn open(services: &Services, token: &str) -> Result<Report> {
     let db = &services.db;
-    let share = report_share::Entity::find()
-        .filter(report_share::Column::TokenHash.eq(secrets::hash(token)))
-        .filter(report_share::Column::Kind.eq(KIND))
-        .one(db)
-        .await?
-        .filter(|s| s.revoked_at.is_none() && s.expires_at.is_some_and(|e| e > now()))
-        .ok_or(Error::NotFound("report"))?;
+    let share = shares::open(db, token, KIND, "report").await?;
+    // Report links always expire; one without an end date is not one Vigie made.
+    if share.expires_at.is_none() {
+        return Err(Error::NotFound("report"));
+    }
     let brand = brand::Entity::find_by_id(share.brand_id).one(db).await?.ok_or(Error::NotFound("report"))?;
     let (Some(from), Some(to)) = (share.period_from, share.period_to) else { return Err(Error::NotFound("report")) };
-    let sections = share.sections.0.clone();
-    let mut model: report_share::ActiveModel = share.into();
-    model.last_accessed_at = Set(Some(now()));
-    model.update(db).await?;
-    build(db, brand, from, to, sections).await
+    build(db, brand, from, to, share.sections.0).await
 }
 
 /// Gathers a report's sections.
