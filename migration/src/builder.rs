@@ -122,3 +122,29 @@ pub async fn drop_tables(manager: &SchemaManager<'_>, names: &[&'static str]) ->
     }
     Ok(())
 }
+
+/// A named index added by a later migration: (name, table, columns, unique).
+pub type NamedIndex = (&'static str, &'static str, &'static [&'static str], bool);
+
+/// Creates named indexes, in order.
+pub async fn create_indexes(m: &SchemaManager<'_>, indexes: &[NamedIndex]) -> Result<(), DbErr> {
+    for (name, table, cols, unique) in indexes {
+        let mut index = Index::create().name(*name).table(*table).to_owned();
+        for col in *cols {
+            index.col(*col);
+        }
+        if *unique {
+            index.unique();
+        }
+        m.create_index(index).await?;
+    }
+    Ok(())
+}
+
+/// Drops named indexes created by [`create_indexes`].
+pub async fn drop_indexes(m: &SchemaManager<'_>, indexes: &[NamedIndex]) -> Result<(), DbErr> {
+    for (name, table, _, _) in indexes {
+        m.drop_index(Index::drop().name(*name).table(*table).to_owned()).await?;
+    }
+    Ok(())
+}

@@ -11,13 +11,14 @@
 //! - `webhook_delivery.payload`: the exact body sent, so retries and replays are
 //!   byte-identical and the signature of a replay matches the original message.
 
+use crate::builder::{NamedIndex, create_indexes, drop_indexes};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const INDEXES: [(&str, &str, &[&str], bool); 4] = [
+const INDEXES: [NamedIndex; 4] = [
     ("ux_alert_open_key", "alert", &["open_key"], true),
     ("ix_alert_event_alert_id_occurred_at", "alert_event", &["alert_id", "occurred_at"], false),
     ("ix_webhook_delivery_endpoint_id_id", "webhook_delivery", &["endpoint_id", "id"], false),
@@ -34,23 +35,12 @@ impl MigrationTrait for Migration {
         m.alter_table(add("brand", json_binary("escalation_emails").default("[]").take())).await?;
         m.alter_table(add("alert", string_len_null("open_key", 120))).await?;
         m.alter_table(add("webhook_delivery", text("payload").default("").take())).await?;
-        for (name, table, cols, unique) in INDEXES {
-            let mut index = Index::create().name(name).table(table).to_owned();
-            for col in cols {
-                index.col(*col);
-            }
-            if unique {
-                index.unique();
-            }
-            m.create_index(index).await?;
-        }
+        create_indexes(m, &INDEXES).await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for (name, table, _, _) in INDEXES {
-            m.drop_index(Index::drop().name(name).table(table).to_owned()).await?;
-        }
+        drop_indexes(m, &INDEXES).await?;
         let drop = |table: &'static str, col: &'static str| Table::alter().table(table).drop_column(col).to_owned();
         m.alter_table(drop("webhook_delivery", "payload")).await?;
         m.alter_table(drop("alert", "open_key")).await?;

@@ -9,13 +9,14 @@
 //! - `ticket.target_minutes`, `ticket.first_response_minutes`: the target and the
 //!   business minutes it took to answer, for compliance figures.
 
+use crate::builder::{NamedIndex, create_indexes, drop_indexes};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const INDEXES: [(&str, &str, &[&str], bool); 4] = [
+const INDEXES: [NamedIndex; 4] = [
     ("ux_sla_policy_scope_key", "sla_policy", &["scope_key"], true),
     ("ix_ticket_sla_state_due_at", "ticket", &["sla_state", "due_at"], false),
     ("ix_ticket_brand_id_due_at_id", "ticket", &["brand_id", "due_at", "id"], false),
@@ -33,23 +34,12 @@ impl MigrationTrait for Migration {
         m.alter_table(add("ticket", string_len("sla_state", 16).default("on_track").take())).await?;
         m.alter_table(add("ticket", integer("target_minutes").default(0).take())).await?;
         m.alter_table(add("ticket", integer_null("first_response_minutes"))).await?;
-        for (name, table, cols, unique) in INDEXES {
-            let mut index = Index::create().name(name).table(table).to_owned();
-            for col in cols {
-                index.col(*col);
-            }
-            if unique {
-                index.unique();
-            }
-            m.create_index(index).await?;
-        }
+        create_indexes(m, &INDEXES).await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for (name, table, _, _) in INDEXES {
-            m.drop_index(Index::drop().name(name).table(table).to_owned()).await?;
-        }
+        drop_indexes(m, &INDEXES).await?;
         let drop = |table: &'static str, col: &'static str| Table::alter().table(table).drop_column(col).to_owned();
         for col in ["first_response_minutes", "target_minutes", "sla_state", "tier", "network"] {
             m.alter_table(drop("ticket", col)).await?;
