@@ -3,17 +3,18 @@
 
 use actix_web::dev::Service;
 use actix_web::http::header;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, Either, HttpRequest, HttpResponse, HttpServer, web};
 use async_graphql::http::GraphiQLSource;
 use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
+use vigie_domain::ratelimit::Quota;
 use vigie_domain::{Error, Services, api_keys, health, mentions};
 
 use crate::graphql::{self, VigieSchema};
-use crate::metrics::{ErrorLabels, HttpLabels, Metrics};
+use crate::metrics::{ErrorLabels, HttpLabels, Metrics, ScopeLabels};
 
 /// Shared state of the HTTP handlers.
 pub struct AppState {
@@ -87,8 +88,76 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-async fn graphql_post(state: web::Data<AppState>, req: HttpRequest, body: GraphQLRequest) -> GraphQLResponse {
-    let response = graphql::execute(&state.schema, &state.services, bearer(&req), body.into_inner()).await;
+/// The client's address, the key of anonymous quotas. Behind a proxy
+/// (`VIGIE_BEHIND_PROXY`) it is the last `X-Forwarded-For` entry: the one the proxy
+/// wrote, which a client cannot forge (earlier entries it can).
+fn client_addr(req: &HttpRequest, behind_proxy: bool) -> String {
+    let forwarded = behind_proxy
+        .then(|| req.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next().map(str::trim))
+        .flatten()
+        .filter(|addr| !addr.is_empty());
+    match forwarded {
+        Some(addr) => addr.to_owned(),
+        None => req.peer_addr().map(|peer| peer.ip().to_string()).unwrap_or_default(),
+    }
+}
+
+/// Takes a token from `bucket` under `quota`; counts refusals per `scope`.
+async fn admit(state: &AppState, scope: &'static str, bucket: String, quota: Option<Quota>) -> Result<(), Error> {
+    let admitted = state.services.limiter.check(&bucket, quota).await;
+    if admitted.is_err() {
+        tracing::info!(scope, bucket, "request refused by the rate limiter");
+        state.metrics.rate_limited.get_or_create(&ScopeLabels { scope }).inc();
+    }
+    admitted
+}
+
+/// Admits an anonymous request (no or bad credentials) by its client address.
+async fn admit_anonymous(state: &AppState, req: &HttpRequest, scope: &'static str) -> Result<(), Error> {
+    let config = &state.services.config;
+    admit(state, scope, format!("anon:{}", client_addr(req, config.behind_proxy)), config.rate_limits.anonymous).await
+}
+
+/// `Retry-After` for a rate-limited error.
+fn retry_after(error: &Error) -> Option<u64> {
+    match error {
+        Error::RateLimited { retry_after } => Some(vigie_domain::error::retry_after_secs(*retry_after)),
+        _ => None,
+    }
+}
+
+/// A refused GraphQL request: 429, `Retry-After`, and the error in GraphQL's shape so
+/// that clients read it like any other (`extensions.code` = `RATE_LIMITED`).
+fn graphql_refusal(error: &Error) -> HttpResponse {
+    let seconds = retry_after(error).unwrap_or(1);
+    HttpResponse::TooManyRequests().insert_header((header::RETRY_AFTER, seconds.to_string())).json(serde_json::json!({
+        "data": null,
+        "errors": [{
+            "message": error.to_string(),
+            "extensions": { "code": error.code(), "retryAfter": seconds },
+        }],
+    }))
+}
+
+/// `POST /graphql`. The quota is taken before anything runs: per agency for a valid
+/// access token (checked without a database read), per client address otherwise.
+async fn graphql_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: GraphQLRequest,
+) -> Either<GraphQLResponse, HttpResponse> {
+    let token = bearer(&req);
+    let admitted = match token.and_then(|t| state.services.tokens.verify(t).ok()) {
+        Some(claims) => {
+            let quota = state.services.config.rate_limits.graphql;
+            admit(&state, "graphql", format!("graphql:{}", claims.agency), quota).await
+        }
+        None => admit_anonymous(&state, &req, "anonymous").await,
+    };
+    if let Err(refused) = admitted {
+        return Either::Right(graphql_refusal(&refused));
+    }
+    let response = graphql::execute(&state.schema, &state.services, token, body.into_inner()).await;
     for error in &response.errors {
         let code = error
             .extensions
@@ -98,7 +167,7 @@ async fn graphql_post(state: web::Data<AppState>, req: HttpRequest, body: GraphQ
             .unwrap_or_default();
         state.metrics.graphql_errors.get_or_create(&ErrorLabels { code }).inc();
     }
-    response.into()
+    Either::Left(response.into())
 }
 
 /// `GET /graphql/ws`: subscriptions over graphql-ws (or the older
@@ -135,7 +204,10 @@ fn init_token(init: &serde_json::Value) -> Option<String> {
 
 /// `GET /calendar/{token}.ics`: a brand's calendar as iCal, for whoever holds the share
 /// token. Unknown, revoked and expired tokens all get the same 404 with no data.
-async fn calendar_feed(state: web::Data<AppState>, file: web::Path<String>) -> HttpResponse {
+async fn calendar_feed(state: web::Data<AppState>, req: HttpRequest, file: web::Path<String>) -> HttpResponse {
+    if let Err(refused) = admit_anonymous(&state, &req, "anonymous").await {
+        return error_response(&refused);
+    }
     let Some(token) = file.strip_suffix(".ics") else {
         return HttpResponse::NotFound().finish();
     };
@@ -150,7 +222,10 @@ async fn calendar_feed(state: web::Data<AppState>, file: web::Path<String>) -> H
 }
 
 /// `GET /r/{token}`: the shared report page. Bad tokens get an empty 404.
-async fn report_page(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+async fn report_page(state: web::Data<AppState>, req: HttpRequest, token: web::Path<String>) -> HttpResponse {
+    if let Err(refused) = admit_anonymous(&state, &req, "anonymous").await {
+        return error_response(&refused);
+    }
     match vigie_domain::reports::open(&state.services, &token).await {
         Ok(report) => {
             let base = vigie_domain::reports::url(&state.services, &token);
@@ -170,7 +245,10 @@ async fn report_page(state: web::Data<AppState>, token: web::Path<String>) -> Ht
 }
 
 /// `GET /r/{token}/{section}.csv`: one section's data.
-async fn report_csv(state: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
+async fn report_csv(state: web::Data<AppState>, req: HttpRequest, path: web::Path<(String, String)>) -> HttpResponse {
+    if let Err(refused) = admit_anonymous(&state, &req, "anonymous").await {
+        return error_response(&refused);
+    }
     let (token, file) = path.into_inner();
     let Some(section) = file.strip_suffix(".csv") else { return HttpResponse::NotFound().finish() };
     match vigie_domain::reports::open(&state.services, &token).await {
@@ -204,13 +282,19 @@ async fn ingest_mentions(
     query: web::Query<IngestQuery>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let Some(secret) = bearer(&req) else {
-        return error_response(&Error::Unauthenticated("send the API key as `Authorization: Bearer vgk_…`".into()));
+    let key = match bearer(&req) {
+        Some(secret) => api_keys::authenticate(&state.services, secret).await,
+        None => Err(Error::Unauthenticated("send the API key as `Authorization: Bearer vgk_…`".into())),
     };
-    let key = match api_keys::authenticate(&state.services, secret).await {
+    let key = match key {
         Ok(key) => key,
-        Err(e) => return error_response(&e),
+        // Failed attempts draw on the address's quota, which bounds key guessing.
+        Err(e) => return error_response(&admit_anonymous(&state, &req, "anonymous").await.err().unwrap_or(e)),
     };
+    let quota = state.services.config.rate_limits.ingest;
+    if let Err(refused) = admit(&state, "ingest", format!("ingest:{}", key.agency_id), quota).await {
+        return error_response(&refused);
+    }
     let Ok(body) = std::str::from_utf8(&body) else {
         return error_response(&Error::bad_input("body", "must be UTF-8"));
     };
@@ -232,6 +316,7 @@ fn error_response(error: &Error) -> HttpResponse {
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::BadInput { .. } => StatusCode::BAD_REQUEST,
         Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let message = if error.is_internal() {
@@ -240,7 +325,11 @@ fn error_response(error: &Error) -> HttpResponse {
     } else {
         error.to_string()
     };
-    HttpResponse::build(status).json(serde_json::json!({ "error": { "code": error.code(), "message": message } }))
+    let mut response = HttpResponse::build(status);
+    if let Some(seconds) = retry_after(error) {
+        response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+    }
+    response.json(serde_json::json!({ "error": { "code": error.code(), "message": message } }))
 }
 
 async fn graphiql() -> HttpResponse {

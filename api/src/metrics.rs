@@ -23,12 +23,19 @@ pub struct ErrorLabels {
     pub code: String,
 }
 
+/// Labels of rate-limit refusals: which quota refused.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScopeLabels {
+    pub scope: &'static str,
+}
+
 /// The process's metrics.
 pub struct Metrics {
     registry: Mutex<Registry>,
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_duration: Family<HttpLabels, Histogram>,
     pub graphql_errors: Family<ErrorLabels, Counter>,
+    pub rate_limited: Family<ScopeLabels, Counter>,
 }
 
 impl Metrics {
@@ -44,8 +51,10 @@ impl Metrics {
         registry.register("http_requests", "HTTP requests served", http_requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency", http_duration.clone());
         registry.register("graphql_errors", "GraphQL errors returned, by code", graphql_errors.clone());
+        let rate_limited = Family::<ScopeLabels, Counter>::default();
+        registry.register("rate_limited", "Requests refused by a rate limit, by quota", rate_limited.clone());
         jobs.register(&mut registry);
-        Metrics { registry: Mutex::new(registry), http_requests, http_duration, graphql_errors }
+        Metrics { registry: Mutex::new(registry), http_requests, http_duration, graphql_errors, rate_limited }
     }
 
     /// The metrics in Prometheus' text format.

@@ -58,6 +58,12 @@ pub struct Config {
     /// `VIGIE_WEBHOOK_DISABLE_AFTER_HOURS`: an endpoint failing this long is disabled
     /// (and its agency's admins emailed), default 120 (five days).
     pub webhook_disable_after: Duration,
+    /// `VIGIE_RATE_LIMIT_GRAPHQL`, `VIGIE_RATE_LIMIT_INGEST`, `VIGIE_RATE_LIMIT_ANONYMOUS`:
+    /// per-tenant request quotas such as `1200/min` (`off` disables one).
+    pub rate_limits: crate::ratelimit::Limits,
+    /// `VIGIE_BEHIND_PROXY`: take the client address of anonymous requests from the last
+    /// `X-Forwarded-For` entry (the one the proxy added) instead of the connection.
+    pub behind_proxy: bool,
 }
 
 /// Parses `5s`, `250ms`, `5m`, `2h`.
@@ -198,6 +204,7 @@ impl Config {
             }
         };
         let allow_private_webhooks = flag("VIGIE_ALLOW_PRIVATE_WEBHOOKS", false);
+        let behind_proxy = flag("VIGIE_BEHIND_PROXY", false);
         let demo = flag("VIGIE_DEMO", explicit_db.is_none());
         let introspection = flag("VIGIE_INTROSPECTION", true);
         let log_json = match get("VIGIE_LOG_FORMAT").as_deref() {
@@ -244,6 +251,18 @@ impl Config {
                 "VIGIE_WEBHOOK_RETRIES must be up to 20 durations such as 5s,5m,2h separated by commas (got `{retries}`)"
             ));
         }
+        let mut quota = |key: &str, default: &str| {
+            let raw = get(key).unwrap_or_else(|| default.into());
+            crate::ratelimit::Quota::parse(&raw).unwrap_or_else(|| {
+                errors.push(format!("{key} must be a rate such as 600/min, 20/s or 5000/h, or off (got `{raw}`)"));
+                None
+            })
+        };
+        let rate_limits = crate::ratelimit::Limits {
+            graphql: quota("VIGIE_RATE_LIMIT_GRAPHQL", "1200/min"),
+            ingest: quota("VIGIE_RATE_LIMIT_INGEST", "300/min"),
+            anonymous: quota("VIGIE_RATE_LIMIT_ANONYMOUS", "120/min"),
+        };
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }
@@ -269,6 +288,8 @@ impl Config {
             webhook_retries,
             webhook_timeout,
             webhook_disable_after,
+            rate_limits,
+            behind_proxy,
         })
     }
 

@@ -25,6 +25,9 @@ pub enum Error {
     /// The input clashes with existing state (a duplicate name or email).
     #[error("{0}")]
     Conflict(String),
+    /// Too many requests from this tenant or address; retry after the given delay.
+    #[error("too many requests: retry in {} s", retry_after_secs(*.retry_after))]
+    RateLimited { retry_after: std::time::Duration },
     /// A database failure; logged, never shown.
     #[error("database error: {0}")]
     Database(DbErr),
@@ -42,6 +45,7 @@ impl Error {
             Error::NotFound(_) => "NOT_FOUND",
             Error::BadInput { .. } => "BAD_USER_INPUT",
             Error::Conflict(_) => "CONFLICT",
+            Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Database(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -74,6 +78,12 @@ impl From<DbErr> for Error {
             _ => Error::Database(err),
         }
     }
+}
+
+/// Whole seconds to announce in `Retry-After`: rounded up, so a client that waits
+/// that long finds a token.
+pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 /// Result alias for domain services.

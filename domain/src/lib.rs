@@ -29,6 +29,7 @@ pub mod network;
 pub mod outbound;
 pub mod pagination;
 pub mod queue;
+pub mod ratelimit;
 pub mod relationships;
 pub mod reports;
 pub mod runtime;
@@ -62,6 +63,8 @@ pub struct Services {
     pub http: outbound::Http,
     /// Live notices for subscriptions, across processes.
     pub bus: bus::Bus,
+    /// Request quotas, shared by the api replicas through Redis when there is one.
+    pub limiter: Arc<ratelimit::RateLimiter>,
 }
 
 impl Services {
@@ -90,11 +93,23 @@ impl Services {
         let tokens = auth::tokens::TokenKeys::new(&config.jwt_secret, config.access_token_ttl);
         let mailer = mail::Mailer::new(&config)?;
         let http = outbound::Http::new(config.allow_private_webhooks)?;
-        let bus = match &config.redis_url {
-            Some(url) => bus::Bus::redis(url, &config.queue_prefix)?,
-            None => bus::Bus::local(),
+        let (bus, limiter) = match &config.redis_url {
+            Some(url) => {
+                (bus::Bus::redis(url, &config.queue_prefix)?, ratelimit::RateLimiter::redis(url, &config.queue_prefix)?)
+            }
+            None => (bus::Bus::local(), ratelimit::RateLimiter::memory()),
         };
-        Ok(Services { db, config, tokens, mailer, queue, job_metrics: Default::default(), http, bus })
+        Ok(Services {
+            db,
+            config,
+            tokens,
+            mailer,
+            queue,
+            job_metrics: Default::default(),
+            http,
+            bus,
+            limiter: Arc::new(limiter),
+        })
     }
 }
 

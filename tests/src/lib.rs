@@ -114,11 +114,60 @@ pub fn test_config(db: &TestDb, extra: &[(&str, &str)]) -> Config {
         ("VIGIE_JWT_SECRET".into(), "test-secret-test-secret-test-secret!".into()),
         ("VIGIE_DEMO".into(), "false".into()),
         ("VIGIE_BIND".into(), "127.0.0.1:0".into()),
+        // Each test its own Redis key space (queue, bus, rate limits), so tests running
+        // at once never share a job or a quota.
+        ("VIGIE_QUEUE_PREFIX".into(), format!("t{}", db.dir().file_name().unwrap_or_default().to_string_lossy())),
     ]);
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());
     }
     Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration")
+}
+
+/// One real api process's worth: the HTTP server on a free port and its background
+/// tasks (the embedded job runtime without `REDIS_URL`).
+pub struct ApiServer {
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+    background: vigie_api::Background,
+}
+
+impl ApiServer {
+    /// Starts an api over `config`, as the binary does; several over one configuration
+    /// are replicas.
+    pub async fn start(config: Arc<Config>) -> Self {
+        let running = vigie_api::start(config).await.expect("server starts");
+        let handle = running.server.handle();
+        tokio::spawn(running.server);
+        ApiServer { base: format!("http://{}", running.addr), handle, background: running.background }
+    }
+
+    /// Drains the HTTP server, then the background tasks, as the binary does.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        self.background.stop().await;
+    }
+}
+
+/// An api over a fresh database of its own.
+pub struct Server {
+    pub base: String,
+    api: ApiServer,
+    pub db: TestDb,
+}
+
+impl Server {
+    /// Stops the api; the database goes with `self`.
+    pub async fn stop(self) {
+        self.api.stop().await;
+    }
+}
+
+/// Starts an api over a fresh database, configured by `extra`.
+pub async fn serve(backend: Backend, extra: &[(&str, &str)]) -> Server {
+    let db = TestDb::new(backend).await;
+    let api = ApiServer::start(Arc::new(test_config(&db, extra))).await;
+    Server { base: api.base.clone(), api, db }
 }
 
 /// The application over a fresh database, driven through the real schema.
@@ -266,6 +315,24 @@ pub async fn ingest_over_http(base: &str, api_key: &str, items: Value) -> Value 
         .unwrap();
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
+}
+
+/// Signs up an agency over HTTP with one brand (handle `@verdure` on Mastodon) and an
+/// ingest key for it: `(access token, brand id, API key)`.
+pub async fn agency_with_brand(base: &str, email: &str) -> (String, String, String) {
+    let signup = format!(
+        "mutation {{ signUp(input: {{ agencyName: \"Agence {email}\", name: \"N\", email: \"{email}\", password: \"correct horse battery\" }}) {{ accessToken }} }}"
+    );
+    let token = post_graphql(base, None, &signup).await["data"]["signUp"]["accessToken"].as_str().unwrap().to_owned();
+    let brand = post_graphql(base, Some(&token), "mutation { createBrand(input: { name: \"Verdure\", timeZone: \"Europe/Paris\", handles: [{ network: MASTODON, handle: \"verdure\" }] }) { id } }").await
+        ["data"]["createBrand"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = format!("mutation {{ createApiKey(input: {{ name: \"push\", brandId: \"{brand}\" }}) {{ secret }} }}");
+    let key =
+        post_graphql(base, Some(&token), &key).await["data"]["createApiKey"]["secret"].as_str().unwrap().to_owned();
+    (token, brand, key)
 }
 
 /// An ingest item from a macro author denouncing `brand`'s zero-plastic promise.

@@ -10,6 +10,7 @@ mod brands;
 mod calendar;
 pub mod errors;
 mod influencers;
+mod limits;
 mod live;
 mod loaders;
 mod members;
@@ -29,10 +30,7 @@ use vigie_domain::{Actor, Error, Services};
 
 pub use loaders::Loaders;
 
-/// Deepest selection a query may have.
-pub const MAX_DEPTH: usize = 12;
-/// Highest cost a query may have; lists count `first` times their children.
-pub const MAX_COMPLEXITY: usize = 2_000;
+pub use limits::{MAX_COMPLEXITY, MAX_DEPTH, MAX_MUTATIONS};
 
 /// Root query, merged from the domain modules.
 #[derive(MergedObject, Default)]
@@ -88,6 +86,7 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
         .limit_recursive_depth(32)
         .limit_directives(16)
         .extension(errors::ErrorCodes)
+        .extension(limits::MutationLimit)
 }
 
 /// The schema ready to serve, sharing the domain services.

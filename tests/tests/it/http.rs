@@ -2,37 +2,11 @@
 //! Redis), metrics.
 
 use serde_json::{Value, json};
-use std::sync::Arc;
 use vigie_tests::redis_server::RedisServer;
 use vigie_tests::ws::Subscription;
 use vigie_tests::{
-    Backend, TestDb, ingest_over_http, on_both_databases, post_graphql, redis_url, test_config, value_gap_item,
+    Backend, agency_with_brand, ingest_over_http, on_both_databases, post_graphql, redis_url, serve, value_gap_item,
 };
-
-struct Server {
-    base: String,
-    handle: actix_web::dev::ServerHandle,
-    /// Held for the test's whole life: dropping it stops the embedded job runtime.
-    background: vigie_api::Background,
-    _db: TestDb,
-}
-
-impl Server {
-    /// Drains the HTTP server, then the background tasks, as the binary does.
-    async fn stop(self) {
-        self.handle.stop(true).await;
-        self.background.stop().await;
-    }
-}
-
-async fn serve(backend: Backend, extra: &[(&str, &str)]) -> Server {
-    let db = TestDb::new(backend).await;
-    let config = Arc::new(test_config(&db, extra));
-    let running = vigie_api::start(config).await.expect("server starts");
-    let handle = running.server.handle();
-    tokio::spawn(running.server);
-    Server { base: format!("http://{}", running.addr), handle, background: running.background, _db: db }
-}
 
 async fn endpoints(backend: Backend) {
     let redis = redis_url();
@@ -142,22 +116,6 @@ async fn embedded_mode_seeds_the_demo_and_it_logs_in() {
 
 /// Signs up an agency over HTTP with a brand (handle `verdure` on Mastodon) and an
 /// ingest key for it; returns (access token, brand id, key).
-async fn agency_with_brand(base: &str, email: &str) -> (String, String, String) {
-    let signup = format!(
-        "mutation {{ signUp(input: {{ agencyName: \"Agence {email}\", name: \"N\", email: \"{email}\", password: \"correct horse battery\" }}) {{ accessToken }} }}"
-    );
-    let token = post_graphql(base, None, &signup).await["data"]["signUp"]["accessToken"].as_str().unwrap().to_owned();
-    let brand = post_graphql(base, Some(&token), "mutation { createBrand(input: { name: \"Verdure\", timeZone: \"Europe/Paris\", handles: [{ network: MASTODON, handle: \"verdure\" }] }) { id } }").await
-        ["data"]["createBrand"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let key = format!("mutation {{ createApiKey(input: {{ name: \"push\", brandId: \"{brand}\" }}) {{ secret }} }}");
-    let key =
-        post_graphql(base, Some(&token), &key).await["data"]["createApiKey"]["secret"].as_str().unwrap().to_owned();
-    (token, brand, key)
-}
-
 const ALERT_FEED: &str = "subscription($b: ID!) { alerts(brandId: $b) { id kind status severity value { name } } }";
 
 /// The embedded mode end to end: mentions pushed over HTTP are scored and checked by

@@ -7,6 +7,7 @@ mod calendar;
 mod collectors;
 mod crash;
 mod crises;
+mod hardening;
 mod http;
 mod ingest;
 mod members;

@@ -1,0 +1,212 @@
+//! Abuse over real HTTP: per-tenant rate limits (in memory in the embedded mode, shared
+//! through Redis by api replicas in production) and query cost limits that refuse an
+//! abusive query before it runs.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use vigie_tests::{
+    ApiServer, Backend, TestDb, agency_with_brand, assert_error, on_both_databases, post_graphql, redis_url, serve,
+    test_config,
+};
+
+/// `count` api replicas over one fresh database: the embedded mode (SQLite, in-process
+/// queue and limiter) or production (PostgreSQL, Redis).
+async fn replicas(production: bool, count: usize, extra: &[(&str, &str)]) -> (Vec<ApiServer>, TestDb) {
+    let db = TestDb::new(if production { Backend::Postgres } else { Backend::Sqlite }).await;
+    let redis = redis_url();
+    let mut vars = extra.to_vec();
+    if production {
+        vars.push(("REDIS_URL", &redis));
+    }
+    let config = Arc::new(test_config(&db, &vars));
+    let mut apis = Vec::new();
+    for _ in 0..count {
+        apis.push(ApiServer::start(config.clone()).await);
+    }
+    (apis, db)
+}
+
+macro_rules! in_both_modes {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$name(false).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn production() {
+                super::$name(true).await
+            }
+        }
+    };
+}
+
+/// A refused request's `Retry-After`, in seconds.
+fn retry_after(response: &reqwest::Response) -> u64 {
+    let header = response.headers().get("retry-after").expect("a Retry-After header");
+    header.to_str().unwrap().parse().expect("Retry-After in seconds")
+}
+
+async fn post(base: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut request = reqwest::Client::new().post(format!("{base}/graphql")).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("request")
+}
+
+const ME: &str = "{ me { role } }";
+
+/// Sends `{ me }` as `token`, round robin over `bases`, until one is refused. Returns how
+/// many were answered before, and the refusal.
+async fn exhaust(bases: &[String], token: &str) -> (usize, reqwest::Response) {
+    for sent in 0..500 {
+        let response = post(&bases[sent % bases.len()], Some(token), &json!({ "query": ME })).await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            return (sent, response);
+        }
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["data"]["me"]["role"], "OWNER", "{body:#}");
+    }
+    panic!("500 requests at 20/min and none refused");
+}
+
+/// An agency's GraphQL quota: a full burst, then `429` with `RATE_LIMITED` and a
+/// `Retry-After` that is enough; another agency is not affected. In production two
+/// replicas draw from one bucket.
+async fn graphql_quota_is_per_agency(production: bool) {
+    let (apis, _db) = replicas(production, 2, &[("VIGIE_RATE_LIMIT_GRAPHQL", "20/min")]).await;
+    let bases: Vec<String> = apis.iter().map(|api| api.base.clone()).collect();
+    let (token_a, _, _) = agency_with_brand(&bases[0], "a@example.com").await;
+    let (token_b, _, _) = agency_with_brand(&bases[1], "b@example.com").await;
+
+    let (answered, refused) = exhaust(&bases, &token_a).await;
+    // agency_with_brand spent 2 of the 20; tokens come back every 3 s while this runs.
+    assert!(answered >= 18, "the burst is the whole quota: {answered}");
+    if production {
+        assert!(answered < 38, "replicas must share one bucket, yet {answered} were answered");
+    }
+    let wait = retry_after(&refused);
+    assert!((1..=3).contains(&wait), "one token comes back every 3 s: Retry-After {wait}");
+    let body: Value = refused.json().await.unwrap();
+    assert_error(&body, "RATE_LIMITED");
+    assert_eq!(body["errors"][0]["extensions"]["retryAfter"], wait);
+
+    let other = post_graphql(&bases[0], Some(&token_b), ME).await;
+    assert_eq!(other["data"]["me"]["role"], "OWNER", "another agency keeps its quota: {other:#}");
+
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let again = post_graphql(&bases[1], Some(&token_a), ME).await;
+    assert_eq!(again["data"]["me"]["role"], "OWNER", "after Retry-After the agency is served: {again:#}");
+
+    let metrics = reqwest::get(format!("{}/metrics", bases[0])).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("vigie_rate_limited_total{scope=\"graphql\"}"), "{metrics}");
+    for api in apis {
+        api.stop().await;
+    }
+}
+in_both_modes!(graphql_quota_is_per_agency);
+
+/// Requests without valid credentials (log-in attempts, forged tokens, bad API keys,
+/// shared-report links) draw on their address's quota, which bounds password and token
+/// guessing; authenticated agencies keep their own quota.
+async fn anonymous_requests_are_limited_per_address(production: bool) {
+    let (apis, _db) = replicas(production, 1, &[("VIGIE_RATE_LIMIT_ANONYMOUS", "4/h")]).await;
+    let base = &apis[0].base;
+    let (token, _, _) = agency_with_brand(base, "owner@example.com").await; // 1: signUp
+    let log_in =
+        "mutation { logIn(input: { email: \"owner@example.com\", password: \"wrong password!\" }) { accessToken } }";
+    assert_error(&post_graphql(base, None, log_in).await, "UNAUTHENTICATED"); // 2
+    assert_error(&post_graphql(base, Some("forged.token.value"), ME).await, "UNAUTHENTICATED"); // 3
+    let client = reqwest::Client::new();
+    let bad_key = client.post(format!("{base}/ingest/mentions")).bearer_auth("vgk_guess").body("[]").send().await;
+    assert_eq!(bad_key.unwrap().status(), StatusCode::UNAUTHORIZED); // 4
+
+    let refused = post(base, None, &json!({ "query": log_in })).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after(&refused) > 800, "one token per 15 min");
+    assert_error(&refused.json().await.unwrap(), "RATE_LIMITED");
+    let report = client.get(format!("{base}/r/some-guessed-token")).send().await.unwrap();
+    assert_eq!(report.status(), StatusCode::TOO_MANY_REQUESTS);
+    let bad_key = client.post(format!("{base}/ingest/mentions")).bearer_auth("vgk_guess").body("[]").send().await;
+    let bad_key = bad_key.unwrap();
+    assert_eq!(bad_key.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after(&bad_key) > 800);
+    let body: Value = bad_key.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "RATE_LIMITED");
+
+    let me = post_graphql(base, Some(&token), ME).await;
+    assert_eq!(me["data"]["me"]["role"], "OWNER", "a logged-in agency has its own quota: {me:#}");
+    apis.into_iter().next().unwrap().stop().await;
+}
+in_both_modes!(anonymous_requests_are_limited_per_address);
+
+/// The ingest quota is per agency: a pushing tool that floods is told when to come
+/// back, and another agency's pushes go through.
+async fn ingest_quota_is_per_agency(production: bool) {
+    let (apis, _db) = replicas(production, 1, &[("VIGIE_RATE_LIMIT_INGEST", "2/h")]).await;
+    let base = &apis[0].base;
+    let (_, _, key_a) = agency_with_brand(base, "a@example.com").await;
+    let (_, _, key_b) = agency_with_brand(base, "b@example.com").await;
+    let client = reqwest::Client::new();
+    let push = |key: String| {
+        let client = client.clone();
+        let url = format!("{base}/ingest/mentions");
+        async move { client.post(url).bearer_auth(key).body("[]").send().await.unwrap() }
+    };
+    for _ in 0..2 {
+        let response = push(key_a.clone()).await;
+        assert_ne!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let refused = push(key_a.clone()).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after(&refused) > 1700, "one push per 30 min");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    assert_ne!(push(key_b).await.status(), StatusCode::TOO_MANY_REQUESTS, "another agency pushes");
+    apis.into_iter().next().unwrap().stop().await;
+}
+in_both_modes!(ingest_quota_is_per_agency);
+
+async fn brand_count(base: &str, token: &str) -> usize {
+    let brands = post_graphql(base, Some(token), "{ brands(first: 100) { edges { node { id } } } }").await;
+    brands["data"]["brands"]["edges"].as_array().expect("brands").len()
+}
+
+/// Abusive requests are refused before anything runs: many aliases of a mutation, a
+/// fragment repeating mutations, batches. (Depth, complexity and page size: `auth.rs`.)
+async fn abusive_queries_are_refused_before_they_run(backend: Backend) {
+    let server = serve(backend, &[]).await;
+    let base = &server.base;
+    let (owner, _, _) = agency_with_brand(base, "owner@example.com").await;
+    let token = Some(owner.as_str());
+
+    let creates: String = (0..1000)
+        .map(|i| format!("b{i}: createBrand(input: {{ name: \"Spam {i}\", timeZone: \"UTC\" }}) {{ id }} "))
+        .collect();
+    let creates = post_graphql(base, token, &format!("mutation {{ {creates} }}")).await;
+    assert_error(&creates, "QUERY_TOO_COMPLEX");
+    assert_eq!(brand_count(base, &owner).await, 1, "no aliased mutation ran");
+    let fragment: String =
+        (0..7).map(|i| format!("k{i}: createApiKey(input: {{ name: \"k{i}\" }}) {{ secret }} ")).collect();
+    let spread = format!("mutation {{ ...Keys ...Keys ...Keys }} fragment Keys on Mutation {{ {fragment} }}");
+    assert_error(&post_graphql(base, token, &spread).await, "QUERY_TOO_COMPLEX");
+    let keys = post_graphql(base, token, "{ apiKeys { edges { node { id } } } }").await;
+    assert_eq!(keys["data"]["apiKeys"]["edges"].as_array().unwrap().len(), 1, "no key was created: {keys:#}");
+    let twenty: String = (0..20)
+        .map(|i| format!("b{i}: createBrand(input: {{ name: \"Batch {i}\", timeZone: \"UTC\" }}) {{ id }} "))
+        .collect();
+    let twenty = post_graphql(base, token, &format!("mutation {{ {twenty} }}")).await;
+    assert!(twenty.get("errors").is_none(), "twenty mutations are allowed: {twenty:#}");
+    assert_eq!(brand_count(base, &owner).await, 21);
+
+    // Batches would multiply every limit above by their length: they are not accepted.
+    let one = json!({ "query": "mutation { createBrand(input: { name: \"Batched\", timeZone: \"UTC\" }) { id } }" });
+    let batch = post(base, token, &json!([one, one, one])).await;
+    assert_eq!(batch.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(brand_count(base, &owner).await, 21, "no batched mutation ran");
+    server.stop().await;
+}
+on_both_databases!(abusive_queries_are_refused_before_they_run);
