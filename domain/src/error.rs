@@ -70,13 +70,31 @@ impl From<DbErr> for Error {
     /// A unique-constraint violation is a conflict with existing data (two concurrent
     /// sign-ups with one email, say) — the client's, not the server's; the services check
     /// uniqueness first for a precise message, and this covers the race.
+    ///
+    /// PostgreSQL refuses NUL characters in text (SQLSTATE 22021), which SQLite and JSON
+    /// accept: that is bad input too, not a server fault.
     fn from(err: DbErr) -> Self {
         match err.sql_err() {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
                 Error::Conflict("this conflicts with an existing record (it may have just been created)".into())
             }
+            _ if sqlstate(&err).as_deref() == Some("22021") => {
+                Error::bad_input("input", "text must not contain NUL (\\u0000) characters")
+            }
             _ => Error::Database(err),
         }
+    }
+}
+
+/// The SQLSTATE of a database error, if the database gave one.
+fn sqlstate(err: &DbErr) -> Option<String> {
+    let runtime = match err {
+        DbErr::Exec(e) | DbErr::Query(e) | DbErr::Conn(e) => e,
+        _ => return None,
+    };
+    match runtime {
+        sea_orm::RuntimeErr::SqlxError(sqlx) => sqlx.as_database_error()?.code().map(|c| c.into_owned()),
+        _ => None,
     }
 }
 

@@ -19,6 +19,8 @@ pub mod demo;
 pub mod entities;
 pub mod error;
 pub mod events;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod health;
 pub mod influencers;
 pub mod jobs;

@@ -17,6 +17,8 @@ use crate::{Error, Network, Result, Services, sources};
 /// Items accepted in one request.
 pub const MAX_ITEMS: usize = 1_000;
 const MAX_TEXT: usize = 20_000;
+const MAX_NAME: usize = 255;
+const MAX_URL: usize = 2_048;
 
 /// One pushed mention, as documented in the README.
 #[derive(Debug, Deserialize)]
@@ -121,9 +123,15 @@ fn validate(value: serde_json::Value) -> std::result::Result<Valid, String> {
         return Err("publishedAt is in the future".into());
     }
     if let Some(url) = &item.url
-        && !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        && (url.len() > MAX_URL || !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
     {
-        return Err("url must be an http(s) URL".into());
+        return Err(format!("url must be an http(s) URL of at most {MAX_URL} characters"));
+    }
+    if item.in_reply_to.as_ref().is_some_and(|r| r.len() > 255) {
+        return Err("inReplyTo must be at most 255 characters".into());
+    }
+    if item.author.display_name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME) {
+        return Err(format!("author.displayName must be at most {MAX_NAME} characters"));
     }
     if let Some(lang) = &item.lang
         && !(lang.len() == 2 && lang.chars().all(|c| c.is_ascii_lowercase()))
@@ -233,5 +241,52 @@ mod tests {
         assert!(split("[{\"a\":").is_err());
         let many = format!("[{}]", vec!["{}"; MAX_ITEMS + 1].join(","));
         assert!(split(&many).is_err());
+    }
+
+    fn item() -> serde_json::Value {
+        serde_json::json!({
+            "externalId": "m-1", "network": "mastodon", "url": "https://m.example/@camille/1",
+            "text": "Verdure, c'est pas mauvais du tout", "publishedAt": "2026-11-20T09:30:00+01:00", "lang": "fr",
+            "author": { "handle": "@camille", "displayName": "Camille", "followers": 12000, "following": 300, "verified": false },
+            "metrics": { "likes": 4, "shares": 2, "replies": 1, "views": 0 },
+            "inReplyTo": null, "direct": false
+        })
+    }
+
+    /// What validation lets through is fit to store.
+    fn assert_storable(valid: &Valid) {
+        let item = &valid.item;
+        assert!(!valid.handle.is_empty() && valid.handle.len() <= 255);
+        assert!(!item.external_id.trim().is_empty() && item.external_id.len() <= 255);
+        assert!(item.text.chars().count() <= MAX_TEXT);
+        assert!(item.author.display_name.as_ref().is_none_or(|n| n.chars().count() <= MAX_NAME), "long name");
+        assert!(item.url.as_ref().is_none_or(|u| u.len() <= MAX_URL), "long url");
+        assert!(item.in_reply_to.as_ref().is_none_or(|r| r.len() <= 255), "long inReplyTo");
+    }
+
+    fn check(body: &str) {
+        let Ok(items) = split(body) else { return };
+        assert!(items.len() <= MAX_ITEMS);
+        for (_, value) in items {
+            if let Ok(Ok(valid)) = value.map(validate) {
+                assert_storable(&valid);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 1024, ..Default::default() })]
+
+        #[test]
+        fn any_body_is_split_and_validated_without_panic(body in "\\PC{0,400}") {
+            check(&body);
+        }
+
+        #[test]
+        fn tampered_items_are_refused_or_storable(raw in crate::fuzzing::tampered(item())) {
+            let line = String::from_utf8(raw).expect("JSON is UTF-8");
+            check(&line);
+            check(&format!("[{line},{line}]"));
+        }
     }
 }

@@ -62,6 +62,29 @@ pub struct NewMention {
     pub direct: bool,
 }
 
+impl NewMention {
+    /// Networks and pushing tools may send NUL characters, which PostgreSQL cannot store
+    /// in text; they carry no meaning, so they are dropped rather than failing the batch.
+    fn drop_nul_characters(&mut self) {
+        fn clean(text: &mut String) {
+            if text.contains('\0') {
+                text.retain(|c| c != '\0');
+            }
+        }
+        clean(&mut self.external_id);
+        clean(&mut self.text);
+        clean(&mut self.author.handle);
+        let optional = [
+            &mut self.url,
+            &mut self.lang,
+            &mut self.in_reply_to,
+            &mut self.author.display_name,
+            &mut self.author.profile_url,
+        ];
+        optional.into_iter().flatten().for_each(clean);
+    }
+}
+
 /// Stores mentions of `brand` from `source` (later items with the same external id win)
 /// and asks for them to be scored. Returns how many were stored.
 pub async fn store(
@@ -75,6 +98,7 @@ pub async fn store(
     // statement), in key order: concurrent batches then lock shared rows in the same
     // order and never deadlock.
     let mut seen = std::collections::HashSet::new();
+    items.iter_mut().for_each(NewMention::drop_nul_characters);
     items.reverse();
     items.retain(|m| seen.insert(m.external_id.clone()));
     items.sort_by(|a, b| a.external_id.cmp(&b.external_id));

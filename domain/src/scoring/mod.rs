@@ -93,4 +93,22 @@ mod tests {
         assert_eq!(a.value_tags, vec![plastic.id]);
         assert!(a.is_solicitation);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// Any text, in any script, with any declared language: an analysis with a
+        /// sentiment in [-1, 1], and no panic.
+        #[test]
+        fn any_text_is_analysed(
+            text in "\\PC{0,300}",
+            lang in proptest::option::of("[a-z]{2}"),
+            addressed in proptest::bool::ANY,
+        ) {
+            let values = [ValueMatcher::new(crate::new_id(), "Zéro plastique", &["emballage".into()])];
+            let input = Input { text: &text, lang: lang.as_deref(), addressed };
+            let analysis = analyze(&input, &["verdure".into()], &values);
+            proptest::prop_assert!((-1.0..=1.0).contains(&analysis.sentiment), "{}", analysis.sentiment);
+        }
+    }
 }

@@ -7,6 +7,7 @@ mod calendar;
 mod collectors;
 mod crash;
 mod crises;
+mod fuzz;
 mod hardening;
 mod http;
 mod ingest;

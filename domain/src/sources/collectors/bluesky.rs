@@ -9,7 +9,7 @@ use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{CollectError, Collector, MAX_PAGES, Poll, clip, get, json};
+use super::{CollectError, Collector, MAX_PAGES, Poll, clip, count, get, json};
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention};
 use crate::outbound::Http;
@@ -19,9 +19,9 @@ pub struct BlueskyCollector;
 const PAGE: usize = 100;
 
 #[derive(Debug, Deserialize)]
-struct SearchPosts {
+pub(super) struct SearchPosts {
     cursor: Option<String>,
-    posts: Vec<PostView>,
+    pub(super) posts: Vec<PostView>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,7 +39,7 @@ struct FeedViewPost {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct PostView {
+pub(super) struct PostView {
     uri: String,
     author: ProfileViewBasic,
     record: PostRecord,
@@ -72,7 +72,7 @@ struct PostRecord {
     reply: Option<serde_json::Value>,
 }
 
-fn to_mention(post: PostView) -> NewMention {
+pub(super) fn to_mention(post: PostView) -> NewMention {
     let rkey = post.uri.rsplit('/').next().unwrap_or_default().to_owned();
     let handle = post.author.handle.to_lowercase();
     NewMention {
@@ -90,9 +90,9 @@ fn to_mention(post: PostView) -> NewMention {
             following: None,
             verified: false,
         },
-        likes: post.like_count,
-        shares: post.repost_count + post.quote_count,
-        replies: post.reply_count,
+        likes: count(post.like_count),
+        shares: count(post.repost_count).saturating_add(count(post.quote_count)),
+        replies: count(post.reply_count),
         views: 0,
         in_reply_to: post.record.reply.as_ref().and_then(|r| r["parent"]["uri"].as_str()).map(str::to_owned),
         direct: false,

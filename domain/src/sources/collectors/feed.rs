@@ -38,68 +38,7 @@ impl Collector for FeedCollector {
         if fetched.status == 304 {
             return Ok(Poll::default());
         }
-        let feed = feed_rs::parser::parse(fetched.body.as_slice())
-            .map_err(|e| CollectError::Malformed(format!("not an RSS or Atom feed: {e}")))?;
-        let home = feed
-            .links
-            .iter()
-            .find(|l| l.rel.as_deref() != Some("self"))
-            .or(feed.links.first())
-            .map(|l| l.href.clone())
-            .unwrap_or_else(|| source.target.clone());
-        let handle =
-            site_handle(&home).or_else(|| site_handle(&source.target)).unwrap_or_else(|| source.target.clone());
-        let site_name = feed.title.as_ref().map(|t| t.content.clone());
-        let mentions = feed
-            .entries
-            .into_iter()
-            .filter_map(|entry| {
-                let title = entry.title.map(|t| strip_html(&t.content)).unwrap_or_default();
-                let body = entry
-                    .summary
-                    .map(|t| t.content)
-                    .or_else(|| entry.content.and_then(|c| c.body))
-                    .or_else(|| entry.media.iter().find_map(|m| m.description.as_ref().map(|d| d.content.clone())))
-                    .map(|b| strip_html(&b))
-                    .unwrap_or_default();
-                let text = match (title.is_empty(), body.is_empty()) {
-                    (false, false) => format!("{title} — {body}"),
-                    (false, true) => title,
-                    (true, _) => body,
-                };
-                let published_at = entry.published.or(entry.updated)?;
-                if text.trim().is_empty() {
-                    return None;
-                }
-                let views = entry
-                    .media
-                    .iter()
-                    .find_map(|m| m.community.as_ref().and_then(|c| c.stats_views))
-                    .map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX));
-                Some(NewMention {
-                    external_id: entry.id.chars().take(255).collect(),
-                    network: source.network.clone(),
-                    url: entry.links.first().map(|l| l.href.clone()),
-                    text: clip(text),
-                    lang: None,
-                    published_at,
-                    author: NewAuthor {
-                        handle: handle.clone(),
-                        display_name: site_name.clone(),
-                        profile_url: Some(home.clone()),
-                        followers: None,
-                        following: None,
-                        verified: false,
-                    },
-                    likes: 0,
-                    shares: 0,
-                    replies: 0,
-                    views,
-                    in_reply_to: None,
-                    direct: false,
-                })
-            })
-            .collect();
+        let mentions = parse(&fetched.body, &source.network, &source.target)?;
         Ok(Poll {
             mentions,
             cursor: None,
@@ -108,4 +47,71 @@ impl Collector for FeedCollector {
             incomplete: None,
         })
     }
+}
+
+/// The mentions of an RSS or Atom document fetched from `target`; entries without a
+/// date or a text are skipped.
+pub(crate) fn parse(document: &[u8], network: &str, target: &str) -> Result<Vec<NewMention>, CollectError> {
+    let feed = feed_rs::parser::parse(document)
+        .map_err(|e| CollectError::Malformed(format!("not an RSS or Atom feed: {e}")))?;
+    let home = feed
+        .links
+        .iter()
+        .find(|l| l.rel.as_deref() != Some("self"))
+        .or(feed.links.first())
+        .map(|l| l.href.clone())
+        .unwrap_or_else(|| target.to_owned());
+    let handle = site_handle(&home).or_else(|| site_handle(target)).unwrap_or_else(|| target.to_owned());
+    let site_name = feed.title.as_ref().map(|t| t.content.clone());
+    let mentions = feed
+        .entries
+        .into_iter()
+        .filter_map(|entry| {
+            let title = entry.title.map(|t| strip_html(&t.content)).unwrap_or_default();
+            let body = entry
+                .summary
+                .map(|t| t.content)
+                .or_else(|| entry.content.and_then(|c| c.body))
+                .or_else(|| entry.media.iter().find_map(|m| m.description.as_ref().map(|d| d.content.clone())))
+                .map(|b| strip_html(&b))
+                .unwrap_or_default();
+            let text = match (title.is_empty(), body.is_empty()) {
+                (false, false) => format!("{title} — {body}"),
+                (false, true) => title,
+                (true, _) => body,
+            };
+            let published_at = entry.published.or(entry.updated)?;
+            if text.trim().is_empty() {
+                return None;
+            }
+            let views = entry
+                .media
+                .iter()
+                .find_map(|m| m.community.as_ref().and_then(|c| c.stats_views))
+                .map_or(0, |v| i64::try_from(v).unwrap_or(i64::MAX));
+            Some(NewMention {
+                external_id: entry.id.chars().take(255).collect(),
+                network: network.to_owned(),
+                url: entry.links.first().map(|l| l.href.clone()),
+                text: clip(text),
+                lang: None,
+                published_at,
+                author: NewAuthor {
+                    handle: handle.clone(),
+                    display_name: site_name.clone(),
+                    profile_url: Some(home.clone()),
+                    followers: None,
+                    following: None,
+                    verified: false,
+                },
+                likes: 0,
+                shares: 0,
+                replies: 0,
+                views,
+                in_reply_to: None,
+                direct: false,
+            })
+        })
+        .collect();
+    Ok(mentions)
 }

@@ -8,7 +8,7 @@ use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{CollectError, Collector, MAX_PAGES, Poll, clip, get, json};
+use super::{CollectError, Collector, MAX_PAGES, Poll, clip, count, get, json};
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention};
 use crate::outbound::Http;
@@ -69,7 +69,7 @@ fn newer(a: &str, b: &str) -> bool {
     (a.len(), a) > (b.len(), b)
 }
 
-fn to_mention(status: Status, instance_host: &str) -> NewMention {
+pub(super) fn to_mention(status: Status, instance_host: &str) -> NewMention {
     let text = strip_html(&status.content);
     let text = if status.spoiler_text.is_empty() { text } else { format!("{} — {text}", status.spoiler_text) };
     // `acct` is `user` for local accounts and `user@host` for remote ones.
@@ -89,13 +89,13 @@ fn to_mention(status: Status, instance_host: &str) -> NewMention {
             handle: handle.to_lowercase(),
             display_name: Some(status.account.display_name).filter(|n| !n.is_empty()),
             profile_url: status.account.url,
-            followers: Some(status.account.followers_count),
-            following: Some(status.account.following_count),
+            followers: Some(count(status.account.followers_count)),
+            following: Some(count(status.account.following_count)),
             verified: false,
         },
-        likes: status.favourites_count,
-        shares: status.reblogs_count,
-        replies: status.replies_count,
+        likes: count(status.favourites_count),
+        shares: count(status.reblogs_count),
+        replies: count(status.replies_count),
         views: 0,
         in_reply_to: status.in_reply_to_id,
         direct: status.visibility == "direct",

@@ -6,6 +6,9 @@ pub mod bluesky;
 pub mod feed;
 pub mod mastodon;
 
+#[cfg(test)]
+mod fuzz;
+
 use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
@@ -85,6 +88,12 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// Parses JSON, naming what was expected when it fails.
 pub(crate) fn json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, CollectError> {
     serde_json::from_slice(body).map_err(|e| CollectError::Malformed(format!("{what}: {e}")))
+}
+
+/// A count read from a network (followers, likes…): networks and proxies have been seen
+/// to send negative numbers, which would make scores meaningless; they count as none.
+pub(crate) fn count(n: i64) -> i64 {
+    n.max(0)
 }
 
 /// Truncates a text to the longest mention Vigie stores.
