@@ -118,10 +118,11 @@ async fn admit_anonymous(state: &AppState, req: &HttpRequest, scope: &'static st
     admit(state, scope, format!("anon:{}", client_addr(req, config.behind_proxy)), config.rate_limits.anonymous).await
 }
 
-/// `Retry-After` for a rate-limited error.
+/// `Retry-After` for a rate-limited or unavailable error.
 fn retry_after(error: &Error) -> Option<u64> {
     match error {
         Error::RateLimited { retry_after } => Some(vigie_domain::error::retry_after_secs(*retry_after)),
+        Error::Unavailable(_) => Some(5),
         _ => None,
     }
 }
@@ -317,6 +318,7 @@ fn error_response(error: &Error) -> HttpResponse {
         Error::BadInput { .. } => StatusCode::BAD_REQUEST,
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let message = if error.is_internal() {

@@ -12,7 +12,10 @@ use crate::Result;
 /// Opens a pool to PostgreSQL or SQLite.
 pub async fn connect(url: &str) -> Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options.connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10)).sqlx_logging(false);
+    // Short waits: when the database is down or the pool exhausted, a request fails
+    // within seconds with `UNAVAILABLE` (retry later) instead of hanging, and jobs are
+    // put back for later without using up an attempt.
+    options.connect_timeout(Duration::from_secs(3)).acquire_timeout(Duration::from_secs(3)).sqlx_logging(false);
     if url.starts_with("sqlite:") {
         // One writer at a time is SQLite's rule; a small pool avoids lock contention.
         options.max_connections(4).min_connections(1);

@@ -28,6 +28,10 @@ pub enum Error {
     /// Too many requests from this tenant or address; retry after the given delay.
     #[error("too many requests: retry in {} s", retry_after_secs(*.retry_after))]
     RateLimited { retry_after: std::time::Duration },
+    /// A dependency (the database) cannot be reached right now; the request may be
+    /// retried as is. Shown with a generic message, logged.
+    #[error("{0}")]
+    Unavailable(String),
     /// A database failure; logged, never shown.
     #[error("database error: {0}")]
     Database(DbErr),
@@ -46,6 +50,7 @@ impl Error {
             Error::BadInput { .. } => "BAD_USER_INPUT",
             Error::Conflict(_) => "CONFLICT",
             Error::RateLimited { .. } => "RATE_LIMITED",
+            Error::Unavailable(_) => "UNAVAILABLE",
             Error::Database(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -81,8 +86,29 @@ impl From<DbErr> for Error {
             _ if sqlstate(&err).as_deref() == Some("22021") => {
                 Error::bad_input("input", "text must not contain NUL (\\u0000) characters")
             }
+            _ if is_outage(&err) => {
+                tracing::warn!(error = %err, "the database is unavailable");
+                Error::Unavailable("the database is unavailable; retry in a few seconds".into())
+            }
             _ => Error::Database(err),
         }
+    }
+}
+
+/// Whether the database could not be reached (down, restarting, pool starved), as
+/// opposed to refusing a statement: the same request will work once it is back.
+fn is_outage(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    if let Some(code) = sqlstate(err) {
+        // 08: connection exception; 57P: the server is shutting down or starting.
+        return code.starts_with("08") || code.starts_with("57P");
+    }
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)) | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => {
+            matches!(e.as_ref(), Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed)
+        }
+        _ => false,
     }
 }
 

@@ -145,6 +145,8 @@ pub(crate) fn actor<'a>(ctx: &Context<'a>) -> Result<&'a Actor, Error> {
     match ctx.data_opt::<Caller>().map(|c| &c.auth) {
         Some(Ok(Some(actor))) => Ok(actor),
         Some(Err(Error::Unauthenticated(message))) => Err(Error::Unauthenticated(message.clone())),
+        // The token may well be valid: a client must retry, not drop it and log out.
+        Some(Err(Error::Unavailable(message))) => Err(Error::Unavailable(message.clone())),
         Some(Err(_)) => Err(Error::Unauthenticated("authentication failed".into())),
         _ => Err(Error::Unauthenticated("log in first: send `Authorization: Bearer <accessToken>`".into())),
     }

@@ -27,11 +27,19 @@ pub enum JobError {
     /// The job can never succeed (bad payload, missing target): dead-letter it now.
     #[error("{0}")]
     Fail(String),
+    /// A dependency (the database) is down: try again later without using up an
+    /// attempt, however long the outage; the job is not at fault.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<Error> for JobError {
     fn from(e: Error) -> Self {
-        if e.is_internal() { JobError::Retry(e.to_string()) } else { JobError::Fail(e.to_string()) }
+        match e {
+            Error::Unavailable(reason) => JobError::Unavailable(reason),
+            e if e.is_internal() => JobError::Retry(e.to_string()),
+            e => JobError::Fail(e.to_string()),
+        }
     }
 }
 

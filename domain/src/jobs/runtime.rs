@@ -255,6 +255,16 @@ impl Runtime {
                 self.metrics().done.get_or_create(&label).inc();
                 queue.ack(&delivery).await
             }
+            Err(JobError::Unavailable(reason)) => {
+                let delay = OUTAGE_RETRY / 2 + crate::queue::jitter(OUTAGE_RETRY / 2);
+                tracing::info!(kind = %envelope.kind, job = %envelope.id, ?delay, %reason, "dependency down; job will run again");
+                self.metrics().retried.get_or_create(&label).inc();
+                let at = now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                match queue.enqueue_at(&envelope, at).await {
+                    Ok(()) => queue.ack(&delivery).await,
+                    Err(e) => Err(e),
+                }
+            }
             Err(JobError::Retry(reason)) if envelope.attempt + 1 < entry.max_attempts => {
                 let delay = retry_delay(envelope.attempt);
                 tracing::info!(kind = %envelope.kind, job = %envelope.id, attempt = envelope.attempt + 1, ?delay, %reason, "job failed; will retry");
@@ -270,7 +280,7 @@ impl Runtime {
             Err(error) => {
                 let reason = match error {
                     JobError::Retry(reason) => format!("gave up after {} attempts: {reason}", envelope.attempt + 1),
-                    JobError::Fail(reason) => reason,
+                    JobError::Fail(reason) | JobError::Unavailable(reason) => reason,
                 };
                 return self.bury(&delivery, envelope.tenant, reason, envelope.attempt + 1).await;
             }
@@ -310,6 +320,10 @@ impl Runtime {
         }
     }
 }
+
+/// How long a job waits when a dependency is down (half of it, plus up to half as
+/// jitter, so that the jobs of an outage do not all come back at once).
+const OUTAGE_RETRY: Duration = Duration::from_secs(5);
 
 /// Sleeps `delay` unless told to stop first; returns whether to stop.
 async fn wait_or_stop(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool {

@@ -139,11 +139,16 @@ pub trait Queue: Send + Sync + 'static {
 
 /// Exponential backoff with full jitter: about 1 s, 2 s, 4 s… capped at 10 minutes.
 pub fn retry_delay(attempt: u32) -> Duration {
-    let base_ms = 1_000u64.saturating_mul(1u64 << attempt.min(20)).min(600_000);
-    let mut byte = [0u8; 2];
-    let _ = getrandom::fill(&mut byte);
-    let jitter = u16::from_le_bytes(byte) as u64 % (base_ms / 2 + 1);
-    Duration::from_millis(base_ms / 2 + jitter)
+    let base = Duration::from_millis(1_000u64.saturating_mul(1u64 << attempt.min(20)).min(600_000));
+    base / 2 + jitter(base / 2)
+}
+
+/// A random delay in `[0, up_to]` (millisecond steps), so that retries spread out.
+pub fn jitter(up_to: Duration) -> Duration {
+    let mut bytes = [0u8; 4];
+    let _ = getrandom::fill(&mut bytes);
+    let up_to_ms = up_to.as_millis() as u64;
+    Duration::from_millis(u64::from(u32::from_le_bytes(bytes)) % (up_to_ms + 1))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod calendar;
 mod collectors;
 mod crash;
 mod crises;
+mod faults;
 mod fuzz;
 mod hardening;
 mod http;

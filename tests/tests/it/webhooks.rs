@@ -289,3 +289,65 @@ async fn endpoints_are_validated(backend: Backend) {
     assert_error(&app.gql(Some(&member.access_token), "{ webhookEndpoints { id } }", json!({})).await, "FORBIDDEN");
 }
 on_both_databases!(endpoints_are_validated);
+
+/// A receiver that accepts the connection and never answers: its delivery is cut off at
+/// `VIGIE_WEBHOOK_TIMEOUT_SECS` and retried, while deliveries to other receivers and the
+/// API go on.
+async fn a_hanging_receiver_holds_up_nothing(backend: Backend) {
+    let app = TestApp::with_config(
+        backend,
+        &[
+            ("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true"),
+            ("VIGIE_WEBHOOK_TIMEOUT_SECS", "1"),
+            ("VIGIE_WEBHOOK_RETRIES", "100ms,100ms,100ms"),
+        ],
+    )
+    .await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let runtime = tokio::spawn(
+        vigie_domain::jobs::Runtime::new(
+            app.services.clone(),
+            vigie_domain::jobs::Registry::standard(),
+            Default::default(),
+        )
+        .run(stopped),
+    );
+    let owner = app.sign_up("Agence", "owner@agency.example").await;
+    let token = owner.access_token.clone();
+    let t = Some(token.as_str());
+    let hanging = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(600)))
+        .mount(&hanging)
+        .await;
+    let healthy = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&healthy).await;
+    let mut endpoints = Vec::new();
+    for receiver in [&hanging, &healthy] {
+        let input = json!({ "input": { "url": format!("{}/hook", receiver.uri()) } });
+        let id = app.ok(t, CREATE, input).await["createWebhookEndpoint"]["id"].as_str().unwrap().to_owned();
+        app.ok(t, "mutation($e: ID!) { sendTestEvent(endpointId: $e) { id } }", json!({ "e": id })).await;
+        endpoints.push(id);
+    }
+
+    wait_until("the healthy receiver's delivery", || async {
+        deliveries(&app, &token, &endpoints[1]).await.first().is_some_and(|d| d["status"] == "DELIVERED")
+    })
+    .await;
+    wait_until("the hanging receiver's delivery to be cut off twice", || async {
+        deliveries(&app, &token, &endpoints[0]).await.first().is_some_and(|d| d["attempts"].as_i64() >= Some(2))
+    })
+    .await;
+    let cut = &deliveries(&app, &token, &endpoints[0]).await[0];
+    assert_ne!(cut["status"], "DELIVERED");
+    assert!(cut["lastStatusCode"].is_null(), "{cut:#}");
+    assert!(cut["lastError"].as_str().unwrap().contains("timed out"), "{cut:#}");
+    assert!(hanging.received_requests().await.unwrap().len() >= 2, "each try reached the receiver");
+    // The API answers meanwhile.
+    let me = app.ok(t, "{ me { role } }", json!({})).await;
+    assert_eq!(me["me"]["role"], "OWNER");
+
+    stop.send(true).unwrap();
+    runtime.await.unwrap();
+}
+on_both_databases!(a_hanging_receiver_holds_up_nothing);
