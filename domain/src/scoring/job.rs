@@ -21,7 +21,7 @@ use super::influence::Tier;
 use super::{Analysis, Input, Priority, ValueMatcher, analyze, solicitation};
 use crate::db::Params;
 use crate::entities::{UuidList, author, brand, brand_value, mention};
-use crate::jobs::{JobError, Registry};
+use crate::jobs::Registry;
 use crate::queue::{Envelope, JobPayload};
 use crate::{Result, Services, events, influencers, now};
 
@@ -59,6 +59,17 @@ impl JobPayload for NightlyRescore {
 
 const NIGHTLY: Duration = Duration::from_secs(24 * 3600);
 
+/// Finds mentions left unscored (their scoring could not be enqueued, Redis being down
+/// when they were stored) and asks for them to be scored.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SweepUnscored {}
+
+impl JobPayload for SweepUnscored {
+    const KIND: &'static str = "mentions.sweep";
+}
+
+const SWEEP: Duration = Duration::from_secs(60);
+
 /// Registers the scoring jobs and the nightly rescore.
 pub fn register_jobs(registry: &mut Registry) {
     registry.register(|services: Arc<Services>, meta, job: ScoreMentions| async move {
@@ -82,13 +93,39 @@ pub fn register_jobs(registry: &mut Registry) {
             .into_tuple()
             .all(&services.db)
             .await
-            .map_err(|e| JobError::Retry(e.to_string()))?;
+            .map_err(crate::Error::from)?;
         for brand_id in ids {
             crate::jobs::enqueue(&services, None, &RescoreInfluencers { brand_id }).await?;
         }
         Ok(())
     });
+    registry.register(|services: Arc<Services>, _meta, _job: SweepUnscored| async move {
+        sweep_unscored(&services).await?;
+        Ok(())
+    });
     registry.schedule("influencers.nightly", NIGHTLY, || Envelope::new(None, &NightlyRescore {}));
+    registry.schedule("mentions.sweep", SWEEP, || Envelope::new(None, &SweepUnscored {}));
+}
+
+/// Asks for scoring for each brand with mentions left unscored for over a minute
+/// (younger ones have a job on its way); returns how many brands.
+pub async fn sweep_unscored(services: &Services) -> Result<usize> {
+    let before = now() - chrono::Duration::from_std(SWEEP).unwrap_or_default();
+    let left: Vec<(Uuid, Uuid)> = mention::Entity::find()
+        .select_only()
+        .column(mention::Column::AgencyId)
+        .column(mention::Column::BrandId)
+        .distinct()
+        .filter(mention::Column::ScoredAt.is_null())
+        .filter(mention::Column::CollectedAt.lt(before))
+        .into_tuple()
+        .all(&services.db)
+        .await?;
+    for (agency_id, brand_id) in &left {
+        tracing::info!(%brand_id, "mentions left unscored; scoring them now");
+        crate::jobs::enqueue(services, Some(*agency_id), &ScoreMentions { brand_id: *brand_id }).await?;
+    }
+    Ok(left.len())
 }
 
 /// Asks for a brand's new mentions to be scored. Failing to ask is logged: the mentions

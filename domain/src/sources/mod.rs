@@ -16,7 +16,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::entities::{brand, source};
-use crate::jobs::{JobError, Registry};
+use crate::jobs::Registry;
 use crate::mentions::store::{self, Provenance};
 use crate::pagination::{self, Page, PageRequest};
 use crate::queue::{Envelope, JobPayload};
@@ -360,7 +360,7 @@ pub fn register_jobs(registry: &mut Registry) {
         Ok(())
     });
     registry.register(|services: Arc<Services>, _meta, _job: DispatchPolls| async move {
-        dispatch_due(&services).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        dispatch_due(&services).await?;
         Ok(())
     });
     registry.schedule("sources.dispatch", DISPATCH_EVERY, || Envelope::new(None, &DispatchPolls {}));

@@ -173,3 +173,46 @@ async fn mentions_are_scored_and_authors_ranked(backend: Backend) {
     assert_eq!(vigie_domain::influencers::rescore_brand(&app.services, brand_id).await.unwrap(), 4);
 }
 on_both_databases!(mentions_are_scored_and_authors_ranked);
+
+/// Mentions whose scoring job was never enqueued (Redis down when they were stored)
+/// are found by the minute sweep, once they are a minute old, and scored.
+async fn the_sweep_scores_mentions_left_behind(backend: Backend) {
+    use sea_orm::sea_query::Expr;
+    use vigie_domain::entities::{brand, mention, source};
+    use vigie_domain::mentions::store::{self, Provenance};
+    use vigie_domain::scoring::job::{score_brand, sweep_unscored};
+
+    let app = TestApp::new(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = Some(owner.access_token.as_str());
+    let brand_id = app.create_brand(&owner.access_token, "Verdure").await;
+    let source_id = app
+        .ok(t, "mutation($b: ID!) { createSource(input: { brandId: $b, network: MASTODON, kind: HASHTAG, target: \"verdure\", enabled: false }) { id } }", json!({ "b": brand_id }))
+        .await["createSource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let db = &app.services.db;
+    let source = source::Entity::find_by_id(uuid::Uuid::parse_str(&source_id).unwrap()).one(db).await.unwrap().unwrap();
+    let brand = brand::Entity::find_by_id(source.brand_id).one(db).await.unwrap().unwrap();
+    let left = vec![new_mention("l1", "a", "Verdure, super", 10), new_mention("l2", "b", "Verdure, bof", 10)];
+    store::store(&app.services, &brand, &source, left, Provenance::Collected).await.unwrap();
+
+    assert_eq!(sweep_unscored(&app.services).await.unwrap(), 0, "a job is on its way for fresh mentions");
+    mention::Entity::update_many()
+        .col_expr(mention::Column::CollectedAt, Expr::value(vigie_domain::now() - chrono::Duration::minutes(2)))
+        .filter(mention::Column::BrandId.eq(brand.id))
+        .exec(db)
+        .await
+        .unwrap();
+    let depth = |app: &TestApp| {
+        let queue = app.services.queue.clone();
+        async move { queue.status(&["mentions.score".to_owned()]).await.unwrap()[0].depth }
+    };
+    let before = depth(&app).await;
+    assert_eq!(sweep_unscored(&app.services).await.unwrap(), 1);
+    assert_eq!(depth(&app).await, before + 1, "one scoring job for the brand");
+    assert_eq!(score_brand(&app.services, brand.id).await.unwrap(), 2);
+    assert_eq!(sweep_unscored(&app.services).await.unwrap(), 0, "nothing left behind");
+}
+on_both_databases!(the_sweep_scores_mentions_left_behind);
