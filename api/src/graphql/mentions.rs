@@ -173,6 +173,31 @@ pub struct MentionFilterInput {
     author_id: Option<ID>,
 }
 
+/// A brand's mentions on one UTC day.
+#[derive(SimpleObject)]
+pub struct SentimentDay {
+    pub day: chrono::NaiveDate,
+    pub mentions: i64,
+    /// Sentiment at or below -0.1.
+    pub negative: i64,
+    /// Sentiment at or above 0.1.
+    pub positive: i64,
+    /// Mean sentiment of the day's scored mentions; null on a day without any.
+    pub mean_sentiment: Option<f64>,
+}
+
+impl From<mentions::series::Day> for SentimentDay {
+    fn from(d: mentions::series::Day) -> Self {
+        SentimentDay {
+            day: d.day,
+            mentions: d.mentions,
+            negative: d.negative,
+            positive: d.positive,
+            mean_sentiment: d.mean_sentiment,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct MentionQuery;
 
@@ -204,5 +229,20 @@ impl MentionQuery {
         let page =
             mentions::list(services(ctx), actor(ctx)?, uuid("brandId", &brand_id)?, filter, first, after).await?;
         Ok(pagination::connection(page, had_cursor, |m| MentionCursor(mentions::MentionCursor::of(m)), Mention))
+    }
+
+    /// A brand's mentions day by day over `[from, to)` (at most 400 days), empty days
+    /// included, for sentiment charts.
+    async fn sentiment_series(
+        &self,
+        ctx: &Context<'_>,
+        brand_id: ID,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<SentimentDay>> {
+        let days =
+            mentions::series::sentiment_series(services(ctx), actor(ctx)?, uuid("brandId", &brand_id)?, from, to)
+                .await?;
+        Ok(days.into_iter().map(Into::into).collect())
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod ingest;
 pub mod relevance;
+pub mod series;
 pub mod store;
 
 use chrono::{DateTime, Utc};

@@ -6,15 +6,14 @@ pub mod csv;
 pub mod digests;
 pub mod html;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::calendar::coverage::{self, Coverage};
-use crate::db::Params;
 use crate::entities::{alert, author, brand, brand_influencer, report_share};
-use crate::mentions::NEUTRAL_BAND;
+use crate::mentions::series::{self, Day};
 use crate::scoring::influence::Components;
 use crate::sla::compliance::{self, Compliance};
 use crate::{Actor, Error, Result, Services, brands, now, shares};
@@ -25,16 +24,6 @@ pub const KIND: &str = "report";
 pub const TOKEN_PREFIX: &str = "vgs_";
 /// The sections a report can have, in page order.
 pub const SECTIONS: [&str; 5] = ["mentions", "influencers", "sla", "alerts", "csr"];
-
-/// Mentions of one day (UTC).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Day {
-    pub day: NaiveDate,
-    pub mentions: i64,
-    pub negative: i64,
-    pub positive: i64,
-    pub mean_sentiment: Option<f64>,
-}
 
 /// An influencer as a report shows it.
 #[derive(Clone, Debug)]
@@ -86,8 +75,9 @@ pub async fn create_share(
 ) -> Result<(report_share::Model, String)> {
     actor.require_staff()?;
     let brand = brands::get(&services.db, actor, input.brand_id).await?;
-    if input.to <= input.from || input.to - input.from > Duration::days(400) {
-        return Err(Error::bad_input("to", "the period must end after it starts and span at most 400 days"));
+    if input.to <= input.from || input.to - input.from > Duration::days(series::MAX_DAYS) {
+        let message = format!("the period must end after it starts and span at most {} days", series::MAX_DAYS);
+        return Err(Error::bad_input("to", message));
     }
     if input.expires_at <= now() || input.expires_at > now() + Duration::days(366) {
         return Err(Error::bad_input("expiresAt", "in the future, at most a year away"));
@@ -153,7 +143,7 @@ pub async fn build(
     sections: Vec<String>,
 ) -> Result<Report> {
     let has = |s: &str| sections.iter().any(|x| x == s);
-    let days = if has("mentions") { days(db, brand.id, from, to).await? } else { Vec::new() };
+    let days = if has("mentions") { series::daily(db, brand.id, from, to).await? } else { Vec::new() };
     let influencers = if has("influencers") { top_influencers(db, brand.id).await? } else { Vec::new() };
     let sla = if has("sla") { Some(compliance::compliance_of(db, &brand, from, to).await?) } else { None };
     let alerts = if has("alerts") {
@@ -170,60 +160,6 @@ pub async fn build(
     };
     let csr = if has("csr") { Some(coverage::coverage_of(db, &brand, from, to, 14, 120).await?) } else { None };
     Ok(Report { brand, from, to, sections, days, influencers, sla, alerts, csr, generated_at: now() })
-}
-
-/// Mentions per UTC day, counted by the database over the `(brand_id, published_at)` index.
-async fn days(db: &impl ConnectionTrait, brand_id: Uuid, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Day>> {
-    let backend = db.get_database_backend();
-    let mut p = Params::new(backend);
-    let (brand, start, end, band) = (p.bind(brand_id), p.bind(from), p.bind(to), p.bind(NEUTRAL_BAND));
-    // SQLite keeps UTC timestamps as text starting with the date.
-    let day = match backend {
-        DatabaseBackend::Postgres => "to_char(published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-        _ => "substr(published_at, 1, 10)",
-    };
-    let sql = format!(
-        "SELECT {day} AS day, COUNT(*) AS mentions, \
-         CAST(SUM(CASE WHEN sentiment <= -{band} THEN 1 ELSE 0 END) AS BIGINT) AS negative, \
-         CAST(SUM(CASE WHEN sentiment >= {band} THEN 1 ELSE 0 END) AS BIGINT) AS positive, \
-         CAST(AVG(sentiment) AS DOUBLE PRECISION) AS mean_sentiment \
-         FROM mention WHERE brand_id = {brand} AND published_at >= {start} AND published_at < {end} \
-         GROUP BY 1 ORDER BY 1"
-    );
-    let rows = db.query_all_raw(p.statement(sql)).await?;
-    let mut by_day: HashMap<NaiveDate, Day> = HashMap::new();
-    for row in rows {
-        let raw: String = row.try_get("", "day")?;
-        let Ok(day) = raw.parse::<NaiveDate>() else { continue };
-        by_day.insert(
-            day,
-            Day {
-                day,
-                mentions: row.try_get("", "mentions")?,
-                negative: row.try_get::<Option<i64>>("", "negative")?.unwrap_or(0),
-                positive: row.try_get::<Option<i64>>("", "positive")?.unwrap_or(0),
-                mean_sentiment: row.try_get("", "mean_sentiment").ok().flatten(),
-            },
-        );
-    }
-    // Every day of the period, empty ones too, so charts keep their time axis.
-    let mut out = Vec::new();
-    let mut day = from.date_naive();
-    while day < to.date_naive() || (day == to.date_naive() && to.time() > chrono::NaiveTime::MIN) {
-        out.push(by_day.remove(&day).unwrap_or(Day {
-            day,
-            mentions: 0,
-            negative: 0,
-            positive: 0,
-            mean_sentiment: None,
-        }));
-        let Some(next) = day.succ_opt() else { break };
-        day = next;
-        if out.len() > 400 {
-            break;
-        }
-    }
-    Ok(out)
 }
 
 /// The brand's ten most influential authors.

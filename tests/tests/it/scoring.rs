@@ -216,3 +216,53 @@ async fn the_sweep_scores_mentions_left_behind(backend: Backend) {
     assert_eq!(sweep_unscored(&app.services).await.unwrap(), 0, "nothing left behind");
 }
 on_both_databases!(the_sweep_scores_mentions_left_behind);
+
+/// The daily sentiment series counts each day's mentions by class, keeps empty days,
+/// and refuses a reversed or overlong period.
+async fn the_sentiment_series_counts_days(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = Some(owner.access_token.as_str());
+    let brand = app.create_brand(&owner.access_token, "Verdure").await;
+    let source = app
+        .ok(t, "mutation($b: ID!) { createSource(input: { brandId: $b, network: MASTODON, kind: HASHTAG, target: \"verdure\", enabled: false }) { id } }", json!({ "b": brand }))
+        .await["createSource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let at = |day: u32, hour: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, day, hour, 0, 0).unwrap();
+    let mut batch = Vec::new();
+    for (id, text, when) in [
+        ("d1", "J'adore Verdure, génial, merci !", at(20, 9)),
+        ("d2", "Verdure, c'est nul, je suis très déçu", at(20, 23)),
+        ("d3", "Verdure ouvre à neuf heures", at(22, 8)),
+    ] {
+        let mut mention = new_mention(id, "someone", text, 100);
+        mention.published_at = when;
+        batch.push(mention);
+    }
+    app.collect(&source, batch).await;
+    let query = "query($b: ID!, $from: DateTime!, $to: DateTime!) { sentimentSeries(brandId: $b, from: $from, to: $to) { day mentions negative positive meanSentiment } }";
+    let data =
+        app.ok(t, query, json!({ "b": brand, "from": "2026-11-20T00:00:00Z", "to": "2026-11-23T00:00:00Z" })).await;
+    let days = data["sentimentSeries"].as_array().unwrap();
+    let summary: Vec<(String, i64, i64, i64)> = days
+        .iter()
+        .map(|d| {
+            let n = |k: &str| d[k].as_i64().unwrap();
+            (d["day"].as_str().unwrap().to_owned(), n("mentions"), n("negative"), n("positive"))
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![("2026-11-20".into(), 2, 1, 1), ("2026-11-21".into(), 0, 0, 0), ("2026-11-22".into(), 1, 0, 0),]
+    );
+    assert!(days[1]["meanSentiment"].is_null(), "an empty day has no mean");
+    let reversed =
+        app.gql(t, query, json!({ "b": brand, "from": "2026-11-23T00:00:00Z", "to": "2026-11-20T00:00:00Z" })).await;
+    vigie_tests::assert_error(&reversed, "BAD_USER_INPUT");
+    let long =
+        app.gql(t, query, json!({ "b": brand, "from": "2020-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z" })).await;
+    vigie_tests::assert_error(&long, "BAD_USER_INPUT");
+}
+on_both_databases!(the_sentiment_series_counts_days);

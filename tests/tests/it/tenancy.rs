@@ -95,6 +95,13 @@ fn cases() -> Vec<Case> {
             viewer: Denied,
         },
         Case {
+            field: "sentimentSeries",
+            query: "query($id: ID!) { sentimentSeries(brandId: $id, from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\") { day mentions } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+        },
+        Case {
             field: "sources",
             query: "query($id: ID!) { sources(brandId: $id) { edges { node { id target lastError } } } }",
             vars: |f, _| json!({ "id": f.a1 }),
