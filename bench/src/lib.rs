@@ -2,6 +2,8 @@
 //! process over it and Redis (so it runs no jobs), separate `vigie-worker` processes,
 //! and a tenant with one brand, its values and an ingest key.
 
+pub mod dataset;
+
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -127,6 +129,11 @@ impl Env {
                 Worker(command.spawn().expect("worker"))
             })
             .collect()
+    }
+
+    /// The scratch database's URL.
+    pub fn database_url(&self) -> String {
+        self.vars.iter().find(|(k, _)| *k == "DATABASE_URL").map(|(_, v)| v.clone()).expect("DATABASE_URL")
     }
 
     /// Drops the scratch database and data directory.

@@ -1,0 +1,302 @@
+//! The dashboard benchmark: one brand's dashboard (top 20 influencers with their score
+//! components and authors, 7-day sentiment series, open alerts, SLA compliance) asked by
+//! `clients` concurrent clients, from Vigie and from PostGraphile 4 serving the same
+//! PostgreSQL tables; then a trivial authenticated query next to a bare actix-web
+//! handler (the overhead of GraphQL and authentication).
+//!
+//! ```sh
+//! cargo build --release -p vigie-bench
+//! target/release/dashboard 1000000 32 15   # mentions, clients, seconds per measure
+//! ```
+//!
+//! PostGraphile comes from `bench/postgraphile` (`npm ci` is run there if needed). It
+//! answers the same question from the same rows, with two SQL functions for what its
+//! generated schema cannot express (the daily series and the compliance figures); it
+//! runs as the database owner, with no authentication and no tenant checks, which only
+//! flatters it.
+
+use chrono::{Duration as Days, Utc};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vigie_bench::{Env, dataset, percentile};
+
+const VIGIE_QUERY: &str = "query Dashboard($b: ID!, $from: DateTime!, $to: DateTime!) {
+  brand(id: $b) { name }
+  influencers(brandId: $b, first: 20) { edges { node { score tier stance
+    scoreBreakdown { followers reach engagement relevance activity authenticityPenalty meanSentiment }
+    author { handle followers } } } }
+  sentimentSeries(brandId: $b, from: $from, to: $to) { day mentions negative positive meanSentiment }
+  alerts(brandId: $b, filter: { status: OPEN }, first: 20) { edges { node { kind severity openedAt } } }
+  slaCompliance(brandId: $b, from: $from, to: $to) { overall { tickets answered withinTarget breached
+    shareWithinTarget medianFirstResponseMinutes p90FirstResponseMinutes } }
+}";
+
+const PEER_QUERY: &str = "query Dashboard($b: UUID!, $from: Datetime!, $to: Datetime!) {
+  brandById(id: $b) { name }
+  allBrandInfluencers(condition: { brandId: $b }, orderBy: [SCORE_DESC, ID_DESC], first: 20) { nodes {
+    score tier stance components authorByAuthorId { handle followers } } }
+  benchSentimentSeries(brand: $b, fromAt: $from, toAt: $to) { nodes { day mentions negative positive meanSentiment } }
+  allAlerts(condition: { brandId: $b, status: \"open\" }, orderBy: [OPENED_AT_DESC], first: 20) { nodes { kind severity openedAt } }
+  benchSlaCompliance(brand: $b, fromAt: $from, toAt: $to) { tickets answered withinTarget breached
+    shareWithinTarget medianFirstResponseMinutes p90FirstResponseMinutes }
+}";
+
+/// What PostGraphile needs beyond the tables: the two dashboard figures as functions.
+const PEER_FUNCTIONS: &str = "
+CREATE FUNCTION bench_sentiment_series(brand uuid, from_at timestamptz, to_at timestamptz)
+RETURNS TABLE(day date, mentions bigint, negative bigint, positive bigint, mean_sentiment double precision)
+LANGUAGE sql STABLE AS $$
+  WITH days AS (
+    SELECT generate_series((from_at AT TIME ZONE 'UTC')::date,
+                           ((to_at AT TIME ZONE 'UTC') - interval '1 microsecond')::date, interval '1 day')::date AS day),
+  counts AS (
+    SELECT (published_at AT TIME ZONE 'UTC')::date AS day, COUNT(*) AS mentions,
+           COUNT(*) FILTER (WHERE sentiment <= -0.1) AS negative, COUNT(*) FILTER (WHERE sentiment >= 0.1) AS positive,
+           AVG(sentiment) AS mean_sentiment
+    FROM mention WHERE brand_id = brand AND published_at >= from_at AND published_at < to_at GROUP BY 1)
+  SELECT days.day, COALESCE(counts.mentions, 0), COALESCE(counts.negative, 0), COALESCE(counts.positive, 0),
+         counts.mean_sentiment
+  FROM days LEFT JOIN counts USING (day) ORDER BY days.day
+$$;
+CREATE TYPE bench_sla AS (tickets bigint, answered bigint, within_target bigint, breached bigint,
+  share_within_target double precision, median_first_response_minutes double precision,
+  p90_first_response_minutes double precision);
+CREATE FUNCTION bench_sla_compliance(brand uuid, from_at timestamptz, to_at timestamptz) RETURNS bench_sla
+LANGUAGE sql STABLE AS $$
+  SELECT COUNT(*), COUNT(first_response_at), COUNT(*) FILTER (WHERE sla_state = 'met'),
+         COUNT(*) FILTER (WHERE sla_state = 'breached'),
+         (COUNT(*) FILTER (WHERE sla_state = 'met'))::float8
+           / NULLIF(COUNT(*) FILTER (WHERE sla_state IN ('met', 'breached')), 0),
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY first_response_minutes),
+         percentile_cont(0.9) WITHIN GROUP (ORDER BY first_response_minutes)
+  FROM ticket WHERE brand_id = brand AND created_at >= from_at AND created_at < to_at
+$$;
+";
+
+/// Throughput and latency of one measure.
+struct Measure {
+    requests: usize,
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl std::fmt::Display for Measure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests)",
+            self.per_second,
+            self.p50.as_secs_f64() * 1e3,
+            self.p99.as_secs_f64() * 1e3,
+            self.requests
+        )
+    }
+}
+
+/// One request, checked: a GraphQL answer without errors.
+async fn ask(client: &reqwest::Client, url: &str, token: Option<&str>, body: &Value) -> Value {
+    let mut request = client.post(url).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let answer: Value = request.send().await.expect("request").json().await.expect("JSON answer");
+    assert!(answer.get("errors").is_none(), "{url} answered errors: {answer:#}");
+    answer
+}
+
+/// `clients` loops posting `body` for `seconds` (after a one-second warm-up).
+async fn load(url: &str, token: Option<&str>, body: Value, clients: usize, seconds: u64) -> Measure {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
+    ask(&client, url, token, &body).await;
+    let body = Arc::new(body);
+    let run = |until: Instant| {
+        let tasks: Vec<_> = (0..clients)
+            .map(|_| {
+                let (client, url, token, body) =
+                    (client.clone(), url.to_owned(), token.map(str::to_owned), body.clone());
+                tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    while Instant::now() < until {
+                        let started = Instant::now();
+                        let mut request = client.post(&url).json(&*body);
+                        if let Some(token) = &token {
+                            request = request.bearer_auth(token);
+                        }
+                        let response = request.send().await.expect("request");
+                        assert!(response.status().is_success(), "{url}: {}", response.status());
+                        response.bytes().await.expect("body");
+                        latencies.push(started.elapsed());
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        async move {
+            let mut all = Vec::new();
+            for task in tasks {
+                all.extend(task.await.unwrap());
+            }
+            all
+        }
+    };
+    run(Instant::now() + Duration::from_secs(1)).await;
+    let started = Instant::now();
+    let mut latencies = run(started + Duration::from_secs(seconds)).await;
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Measure {
+        requests: latencies.len(),
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&latencies, 50.0),
+        p99: percentile(&latencies, 99.0),
+    }
+}
+
+/// A child process killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts PostGraphile over `database_url`, installing it first if needed.
+async fn start_postgraphile(database_url: &str) -> (Process, String) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("postgraphile");
+    let bin = dir.join("node_modules/.bin/postgraphile");
+    if !bin.exists() {
+        let status = Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir).status();
+        assert!(status.is_ok_and(|s| s.success()), "npm ci in {} failed", dir.display());
+    }
+    let port = free_port();
+    let child = Command::new(&bin)
+        .args(["--connection", database_url, "--port", &port.to_string(), "--host", "127.0.0.1"])
+        .args(["--disable-default-mutations", "--disable-query-log", "--dynamic-json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("postgraphile");
+    let process = Process(child);
+    let url = format!("http://127.0.0.1:{port}/graphql");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = client.post(&url).json(&json!({ "query": "{ __typename }" })).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return (process, url);
+        }
+        assert!(Instant::now() < deadline, "PostGraphile did not start");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A bare actix-web handler: reads the JSON body, answers a fixed JSON document.
+fn start_bare_actix() -> String {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let port = free_port();
+    let server = HttpServer::new(|| {
+        App::new().route(
+            "/graphql",
+            web::post().to(|body: web::Json<Value>| async move {
+                let _ = body.get("query");
+                HttpResponse::Ok().json(json!({ "data": { "me": { "role": "OWNER" } } }))
+            }),
+        )
+    })
+    .bind(("127.0.0.1", port))
+    .expect("bind")
+    .run();
+    tokio::spawn(server);
+    format!("http://127.0.0.1:{port}/graphql")
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<u64> = std::env::args().skip(1).map(|a| a.parse().expect("numbers")).collect();
+    let mentions = args.first().copied().unwrap_or(1_000_000);
+    let clients = args.get(1).copied().unwrap_or(32) as usize;
+    let seconds = args.get(2).copied().unwrap_or(15);
+    let seed = args.get(3).copied().unwrap_or(42);
+
+    let env = Env::start(&[("VIGIE_ACCESS_TOKEN_TTL_SECS", "86400"), ("VIGIE_RATE_LIMIT_GRAPHQL", "off")]).await;
+    let started = Instant::now();
+    let data = dataset::generate(&env.services, mentions, seed).await;
+    println!(
+        "data set (seed {seed}): {} agencies, {} brands, {} authors, {} mentions; loaded in {:.1?}",
+        data.agencies,
+        data.brands.len(),
+        data.authors,
+        data.mentions,
+        started.elapsed()
+    );
+    let brand = data.brands[0].id;
+    let (from, to) = (Utc::now() - Days::days(7), Utc::now());
+    let vars = json!({ "b": brand, "from": from, "to": to });
+
+    let vigie_url = format!("{}/graphql", env.base);
+    let client = reqwest::Client::new();
+    let ours = ask(&client, &vigie_url, Some(&data.token), &json!({ "query": VIGIE_QUERY, "variables": vars })).await;
+    let vigie =
+        load(&vigie_url, Some(&data.token), json!({ "query": VIGIE_QUERY, "variables": vars }), clients, seconds).await;
+
+    use sea_orm::ConnectionTrait;
+    env.services.db.execute_unprepared(PEER_FUNCTIONS).await.expect("peer functions");
+    let (peer_process, peer_url) = start_postgraphile(&env.database_url()).await;
+    // The same answer, or the comparison means nothing.
+    let theirs = ask(&client, &peer_url, None, &json!({ "query": PEER_QUERY, "variables": vars })).await;
+    let (ours, theirs) = (&ours["data"], &theirs["data"]);
+    let scores = |list: &Value, path: &str| -> Vec<String> {
+        list.as_array().unwrap().iter().map(|n| format!("{:.2}", n.pointer(path).unwrap().as_f64().unwrap())).collect()
+    };
+    assert_eq!(
+        scores(&ours["influencers"]["edges"], "/node/score"),
+        scores(&theirs["allBrandInfluencers"]["nodes"], "/score"),
+        "the same top 20"
+    );
+    assert_eq!(
+        ours["sentimentSeries"].as_array().unwrap().iter().map(|d| d["mentions"].as_i64()).collect::<Vec<_>>(),
+        theirs["benchSentimentSeries"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["mentions"].as_str().and_then(|n| n.parse().ok()))
+            .collect::<Vec<_>>(),
+        "the same series"
+    );
+    assert_eq!(
+        ours["slaCompliance"]["overall"]["tickets"].as_i64(),
+        theirs["benchSlaCompliance"]["tickets"].as_str().and_then(|n| n.parse().ok())
+    );
+    let peer = load(&peer_url, None, json!({ "query": PEER_QUERY, "variables": vars }), clients, seconds).await;
+    drop(peer_process);
+
+    println!("\ndashboard query, {clients} clients, {seconds} s each:");
+    println!("  Vigie        {vigie}");
+    println!("  PostGraphile {peer}");
+    println!(
+        "  Vigie / PostGraphile throughput: {:.2}× (target ≥ 1.5×, p99 < 25 ms)",
+        vigie.per_second / peer.per_second
+    );
+
+    let trivial = load(&vigie_url, Some(&data.token), json!({ "query": "{ me { role } }" }), clients, seconds).await;
+    let bare = load(&start_bare_actix(), None, json!({ "query": "{ me { role } }" }), clients, seconds).await;
+    println!("\ntrivial authenticated query, {clients} clients:");
+    println!("  Vigie `{{ me {{ role }} }}`   {trivial}");
+    println!("  bare actix-web handler  {bare}");
+    println!("  Vigie / bare: {:.2} (target ≥ 0.5)", trivial.per_second / bare.per_second);
+    println!(
+        "\nresident memory of this process (api + load generator): {} MiB",
+        vigie_bench::rss_kib(std::process::id()) / 1024
+    );
+    env.finish().await;
+}
