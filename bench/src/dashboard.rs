@@ -5,7 +5,7 @@
 //! handler (the overhead of GraphQL and authentication).
 //!
 //! ```sh
-//! cargo build --release -p vigie-bench
+//! cargo build --release -p vigie-api -p vigie-bench
 //! target/release/dashboard 1000000 32 15   # mentions, clients, seconds per measure
 //! ```
 //!
@@ -243,11 +243,17 @@ async fn main() {
     let (from, to) = (Utc::now() - Days::days(7), Utc::now());
     let vars = json!({ "b": brand, "from": from, "to": to });
 
-    let vigie_url = format!("{}/graphql", env.base);
+    // The api under test is a process of its own, so its memory can be read.
+    let (api, api_base) =
+        env.spawn_api(&[("VIGIE_ACCESS_TOKEN_TTL_SECS", "86400"), ("VIGIE_RATE_LIMIT_GRAPHQL", "off")]).await;
+    let api_pid = api.0.id();
+    let idle_rss = vigie_bench::rss_kib(api_pid);
+    let vigie_url = format!("{api_base}/graphql");
     let client = reqwest::Client::new();
     let ours = ask(&client, &vigie_url, Some(&data.token), &json!({ "query": VIGIE_QUERY, "variables": vars })).await;
     let vigie =
         load(&vigie_url, Some(&data.token), json!({ "query": VIGIE_QUERY, "variables": vars }), clients, seconds).await;
+    let loaded_rss = vigie_bench::rss_kib(api_pid);
 
     use sea_orm::ConnectionTrait;
     env.services.db.execute_unprepared(PEER_FUNCTIONS).await.expect("peer functions");
@@ -295,8 +301,11 @@ async fn main() {
     println!("  bare actix-web handler  {bare}");
     println!("  Vigie / bare: {:.2} (target ≥ 0.5)", trivial.per_second / bare.per_second);
     println!(
-        "\nresident memory of this process (api + load generator): {} MiB",
-        vigie_bench::rss_kib(std::process::id()) / 1024
+        "\nvigie-api resident memory: {:.1} MiB idle, {:.1} MiB after the dashboard load, {:.1} MiB after all loads",
+        idle_rss as f64 / 1024.0,
+        loaded_rss as f64 / 1024.0,
+        vigie_bench::rss_kib(api_pid) as f64 / 1024.0
     );
+    drop(api);
     env.finish().await;
 }

@@ -131,6 +131,32 @@ impl Env {
             .collect()
     }
 
+    /// Starts a `vigie-api` process (built next to this binary) on the same database
+    /// and queue, with `extra` settings; returns it and its base URL once it answers.
+    pub async fn spawn_api(&self, extra: &[(&str, &str)]) -> (Worker, String) {
+        let exe = std::env::current_exe().expect("own path");
+        let api_bin = exe.with_file_name("vigie-api");
+        assert!(api_bin.exists(), "build the api first: cargo build --release -p vigie-api");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut command = Command::new(&api_bin);
+        command.stdout(Stdio::null()).stderr(Stdio::inherit());
+        for (k, v) in &self.vars {
+            command.env(k, v);
+        }
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        command.env("VIGIE_BIND", format!("127.0.0.1:{port}"));
+        let process = Worker(command.spawn().expect("api"));
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while reqwest::get(format!("{base}/healthz")).await.is_err() {
+            assert!(std::time::Instant::now() < deadline, "vigie-api did not start");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        (process, base)
+    }
+
     /// The scratch database's URL.
     pub fn database_url(&self) -> String {
         self.vars.iter().find(|(k, _)| *k == "DATABASE_URL").map(|(_, v)| v.clone()).expect("DATABASE_URL")
