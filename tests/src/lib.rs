@@ -125,6 +125,20 @@ pub fn test_config(db: &TestDb, extra: &[(&str, &str)]) -> Config {
     Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration")
 }
 
+/// The standard job runtime running over a [`TestApp`]'s services.
+pub struct Jobs {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Jobs {
+    /// Stops the runtime and waits for the jobs in hand.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task.await.expect("the job runtime ends cleanly");
+    }
+}
+
 /// One real api process's worth: the HTTP server on a free port and its background
 /// tasks (the embedded job runtime without `REDIS_URL`).
 pub struct ApiServer {
@@ -211,6 +225,17 @@ impl TestApp {
         TestApp { services, schema, db }
     }
 
+    /// Starts the standard job runtime (every job and periodic task) over this app.
+    pub fn start_jobs(&self) -> Jobs {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let runtime = vigie_domain::jobs::Runtime::new(
+            self.services.clone(),
+            vigie_domain::jobs::Registry::standard(),
+            Default::default(),
+        );
+        Jobs { stop, task: tokio::spawn(runtime.run(stopped)) }
+    }
+
     /// Runs a GraphQL request and returns the whole response as JSON.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
@@ -235,6 +260,14 @@ impl TestApp {
             )
             .await;
         login_from(&data["signUp"])
+    }
+
+    /// Creates a disabled Mastodon hashtag source (`#verdure`) for `brand`, to collect
+    /// mentions through, and returns its id.
+    pub async fn create_source(&self, token: Option<&str>, brand: &str) -> String {
+        let query = "mutation($b: ID!) { createSource(input: { brandId: $b, network: MASTODON, kind: HASHTAG, target: \"verdure\", enabled: false }) { id } }";
+        let data = self.ok(token, query, json!({ "b": brand })).await;
+        data["createSource"]["id"].as_str().expect("source id").to_owned()
     }
 
     /// Creates a brand and returns its id.

@@ -158,12 +158,7 @@ async fn the_calendar_workflow_coverage_and_feed(backend: Backend) {
     );
 
     // A value-gap alert puts the post about that value on hold.
-    let source = app
-        .ok(t, "mutation($b: ID!) { createSource(input: { brandId: $b, network: MASTODON, kind: HASHTAG, target: \"verdure\", enabled: false }) { id } }", json!({ "b": brand }))
-        .await["createSource"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let source = app.create_source(t, &brand).await;
     app.collect(
         &source,
         vec![new_mention(

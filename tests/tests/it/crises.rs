@@ -57,12 +57,7 @@ async fn bursts_open_one_alert_and_value_gaps_open_at_once(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    let source = app
-        .ok(t, "mutation($b: ID!) { createSource(input: { brandId: $b, network: MASTODON, kind: HASHTAG, target: \"verdure\", enabled: false }) { id } }", json!({ "b": brand_id }))
-        .await["createSource"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let source = app.create_source(t, &brand_id).await;
     let alerts = |filter: Value| list_alerts(&app, &owner.access_token, &brand_id, filter);
 
     // A calm day: one disappointed customer every two hours, and happy ones.

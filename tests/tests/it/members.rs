@@ -13,13 +13,7 @@ async fn invitation_email_is_delivered_over_smtp_and_accepted(backend: Backend) 
     let app =
         TestApp::with_config(backend, &[("SMTP_URL", &smtp.url), ("VIGIE_MAIL_FROM", "Vigie <robot@vigie.test>")])
             .await;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let runtime = vigie_domain::jobs::Runtime::new(
-        app.services.clone(),
-        vigie_domain::jobs::Registry::standard(),
-        Default::default(),
-    );
-    let dispatcher = tokio::spawn(runtime.run(stopped));
+    let jobs = app.start_jobs();
     let owner = app.sign_up("Agence Soleil", "owner@example.com").await;
     let brand = app.create_brand(&owner.access_token, "Soleil").await;
     let invited = app
@@ -61,8 +55,7 @@ async fn invitation_email_is_delivered_over_smtp_and_accepted(backend: Backend) 
         .await,
         "NOT_FOUND",
     );
-    stop.send(true).unwrap();
-    dispatcher.await.unwrap();
+    jobs.stop().await;
 }
 on_both_databases!(invitation_email_is_delivered_over_smtp_and_accepted);
 

@@ -42,12 +42,7 @@ async fn relationships_cadence_reminders_and_ideas(backend: Backend) {
     let viewer = app.invite_and_accept(&owner.access_token, "client@brand.example", "CLIENT_VIEWER", &[&brand]).await;
     let viewer_id =
         app.ok(Some(&viewer.access_token), "{ me { memberId } }", json!({})).await["me"]["memberId"].clone();
-    let source = app
-        .ok(t, "mutation($b: ID!) { createSource(input: { brandId: $b, network: MASTODON, kind: HASHTAG, target: \"verdure\", enabled: false }) { id } }", json!({ "b": brand }))
-        .await["createSource"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let source = app.create_source(t, &brand).await;
     let star = app.seed_influencer(&source, "star", "Verdure is lovely").await;
     let small = app.seed_influencer(&source, "small", "Verdure shampoo again").await;
     // Scoring put the seed in the nano tier; make it the macro author it stands for.

@@ -103,12 +103,7 @@ async fn weekly_digests_go_to_client_viewers_once(backend: Backend) {
 
     let at = vigie_domain::now();
     let (from, _) = last_period("Europe/Paris".parse().unwrap(), "weekly", at).unwrap();
-    let source = app
-        .ok(t, "mutation($b: ID!) { createSource(input: { brandId: $b, network: MASTODON, kind: HASHTAG, target: \"verdure\", enabled: false }) { id } }", json!({ "b": brand }))
-        .await["createSource"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let source = app.create_source(t, &brand).await;
     let mentions = (0..5)
         .map(|i| {
             let mut m = vigie_tests::new_mention(

@@ -31,12 +31,7 @@ async fn mentions_are_scored_and_authors_ranked(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    let source = app
-        .ok(t, "mutation($b: ID!) { createSource(input: { brandId: $b, network: MASTODON, kind: HASHTAG, target: \"verdure\", enabled: false }) { id } }", json!({ "b": brand }))
-        .await["createSource"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let source = app.create_source(t, &brand).await;
 
     let mut angry = new_mention(
         "m1",
@@ -186,12 +181,7 @@ async fn the_sweep_scores_mentions_left_behind(backend: Backend) {
     let owner = app.sign_up("Agency", "owner@example.com").await;
     let t = Some(owner.access_token.as_str());
     let brand_id = app.create_brand(&owner.access_token, "Verdure").await;
-    let source_id = app
-        .ok(t, "mutation($b: ID!) { createSource(input: { brandId: $b, network: MASTODON, kind: HASHTAG, target: \"verdure\", enabled: false }) { id } }", json!({ "b": brand_id }))
-        .await["createSource"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let source_id = app.create_source(t, &brand_id).await;
     let db = &app.services.db;
     let source = source::Entity::find_by_id(uuid::Uuid::parse_str(&source_id).unwrap()).one(db).await.unwrap().unwrap();
     let brand = brand::Entity::find_by_id(source.brand_id).one(db).await.unwrap().unwrap();
@@ -224,12 +214,7 @@ async fn the_sentiment_series_counts_days(backend: Backend) {
     let owner = app.sign_up("Agency", "owner@example.com").await;
     let t = Some(owner.access_token.as_str());
     let brand = app.create_brand(&owner.access_token, "Verdure").await;
-    let source = app
-        .ok(t, "mutation($b: ID!) { createSource(input: { brandId: $b, network: MASTODON, kind: HASHTAG, target: \"verdure\", enabled: false }) { id } }", json!({ "b": brand }))
-        .await["createSource"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let source = app.create_source(t, &brand).await;
     let at = |day: u32, hour: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, day, hour, 0, 0).unwrap();
     let mut batch = Vec::new();
     for (id, text, when) in [

@@ -129,12 +129,7 @@ async fn the_inbox_and_its_clock(backend: Backend) {
     let member = app.invite_and_accept(&owner.access_token, "member@agency.example", "MEMBER", &[&brand]).await;
     let member_id =
         app.ok(Some(&member.access_token), "{ me { memberId } }", json!({})).await["me"]["memberId"].clone();
-    let source = app
-        .ok(t, "mutation($b: ID!) { createSource(input: { brandId: $b, network: MASTODON, kind: HASHTAG, target: \"verdure\", enabled: false }) { id } }", json!({ "b": brand }))
-        .await["createSource"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let source = app.create_source(t, &brand).await;
     app.collect(
         &source,
         vec![solicitation("q1", "alice"), solicitation("q2", "bob"), new_mention("n1", "carol", "Verdure is nice", 50)],
@@ -204,15 +199,7 @@ async fn the_inbox_and_its_clock(backend: Backend) {
     set_times(&app, &missed, chrono::Duration::seconds(1), chrono::Duration::seconds(4)).await;
     let due = vigie_domain::now() + chrono::Duration::seconds(4);
 
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let runtime = tokio::spawn(
-        vigie_domain::jobs::Runtime::new(
-            app.services.clone(),
-            vigie_domain::jobs::Registry::standard(),
-            Default::default(),
-        )
-        .run(stopped),
-    );
+    let jobs = app.start_jobs();
     let deadline = Instant::now() + Duration::from_secs(30);
     let breached_at = loop {
         let state = nodes(&app.ok(t, TICKETS, json!({ "b": brand, "f": { "breached": true } })).await);
@@ -228,8 +215,7 @@ async fn the_inbox_and_its_clock(backend: Backend) {
     let mail = smtp.wait_for_containing("oncall@agency.example", "Response target missed").await;
     assert!(mail.raw.contains("Verdure"));
     smtp.wait_for_containing("esc@brand.example", "Response target missed").await;
-    stop.send(true).unwrap();
-    runtime.await.unwrap();
+    jobs.stop().await;
 
     let at_risk = events_of(&app, "sla.at_risk").await;
     let breached = events_of(&app, "sla.breached").await;

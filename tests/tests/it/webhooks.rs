@@ -83,15 +83,7 @@ async fn signed_deliveries_retry_replay_and_disable(backend: Backend) {
         ],
     )
     .await;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let runtime = tokio::spawn(
-        vigie_domain::jobs::Runtime::new(
-            app.services.clone(),
-            vigie_domain::jobs::Registry::standard(),
-            Default::default(),
-        )
-        .run(stopped),
-    );
+    let jobs = app.start_jobs();
     let owner = app.sign_up("Agence Vigie", "owner@agency.example").await;
     let token = owner.access_token.clone();
     let t = Some(token.as_str());
@@ -99,12 +91,7 @@ async fn signed_deliveries_retry_replay_and_disable(backend: Backend) {
     let other_brand = app.create_brand(&token, "Other").await;
     app.ok(t, "mutation($b: ID!) { createBrandValue(input: { brandId: $b, name: \"Zéro plastique\", keywords: [\"plastique\"] }) { id } }", json!({ "b": brand }))
         .await;
-    let source = app
-        .ok(t, "mutation($b: ID!) { createSource(input: { brandId: $b, network: MASTODON, kind: HASHTAG, target: \"verdure\", enabled: false }) { id } }", json!({ "b": brand }))
-        .await["createSource"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let source = app.create_source(t, &brand).await;
 
     let receiver = MockServer::start().await;
     Mock::given(method("POST"))
@@ -258,8 +245,7 @@ async fn signed_deliveries_retry_replay_and_disable(backend: Backend) {
         .await;
     assert_eq!(enabled["updateWebhookEndpoint"], json!({ "enabled": true, "failingSince": null, "disabledAt": null }));
 
-    stop.send(true).unwrap();
-    runtime.await.unwrap();
+    jobs.stop().await;
 }
 on_both_databases!(signed_deliveries_retry_replay_and_disable);
 
@@ -303,15 +289,7 @@ async fn a_hanging_receiver_holds_up_nothing(backend: Backend) {
         ],
     )
     .await;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let runtime = tokio::spawn(
-        vigie_domain::jobs::Runtime::new(
-            app.services.clone(),
-            vigie_domain::jobs::Registry::standard(),
-            Default::default(),
-        )
-        .run(stopped),
-    );
+    let jobs = app.start_jobs();
     let owner = app.sign_up("Agence", "owner@agency.example").await;
     let token = owner.access_token.clone();
     let t = Some(token.as_str());
@@ -347,7 +325,6 @@ async fn a_hanging_receiver_holds_up_nothing(backend: Backend) {
     let me = app.ok(t, "{ me { role } }", json!({})).await;
     assert_eq!(me["me"]["role"], "OWNER");
 
-    stop.send(true).unwrap();
-    runtime.await.unwrap();
+    jobs.stop().await;
 }
 on_both_databases!(a_hanging_receiver_holds_up_nothing);
