@@ -1,7 +1,8 @@
 //! Keyset pagination over UUIDv7 ids: pages are stable under inserts and cost the same
 //! at any depth (no OFFSET).
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use sea_orm::sea_query::Condition;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Value};
 use uuid::Uuid;
 
 use crate::{Error, Result};
@@ -81,6 +82,45 @@ where
         select = select.filter(id.lt(after));
     }
     Ok(page_of(select.all(db).await?, request))
+}
+
+/// Which way a keyset on (key, id) runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Ascending,
+    Descending,
+}
+
+/// Fetches the page of `select` ordered by (`key`, `id`) in `direction`, after the row
+/// whose key and id are `after` (read by the caller from its cursor). Ties on the key
+/// are broken by id, so no row is skipped or repeated between pages.
+pub async fn fetch_by_key<E, K, I, V>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    (key, id): (K, I),
+    direction: Direction,
+    after: Option<(V, Uuid)>,
+    request: PageRequest,
+) -> Result<Page<E::Model>>
+where
+    E: EntityTrait,
+    K: ColumnTrait,
+    I: ColumnTrait,
+    V: Into<Value> + Clone,
+{
+    let mut select = select;
+    if let Some((last_key, last_id)) = after {
+        let (past_key, past_id) = match direction {
+            Direction::Ascending => (key.gt(last_key.clone()), id.gt(last_id)),
+            Direction::Descending => (key.lt(last_key.clone()), id.lt(last_id)),
+        };
+        select = select.filter(Condition::any().add(past_key).add(Condition::all().add(key.eq(last_key)).add(past_id)));
+    }
+    let select = match direction {
+        Direction::Ascending => select.order_by_asc(key).order_by_asc(id),
+        Direction::Descending => select.order_by_desc(key).order_by_desc(id),
+    };
+    Ok(page_of(select.limit(request.first + 1).all(db).await?, request))
 }
 
 /// Turns the rows of a query limited to `first + 1` into a page: the extra row, if any,

@@ -315,30 +315,20 @@ pub async fn interactions(
 ) -> Result<Page<interaction::Model>> {
     actor.require_staff()?;
     let row = get(&services.db, actor, influencer_id).await?;
-    let mut select = interaction::Entity::find()
+    let select = interaction::Entity::find()
         .filter(interaction::Column::AgencyId.eq(actor.agency_id))
         .filter(interaction::Column::BrandInfluencerId.eq(row.id));
-    if let Some(after) = page.after {
-        let last = interaction::Entity::find_by_id(after)
+    let mut after = None;
+    if let Some(cursor) = page.after {
+        let last = interaction::Entity::find_by_id(cursor)
             .filter(interaction::Column::BrandInfluencerId.eq(row.id))
             .one(&services.db)
             .await?
             .ok_or_else(|| Error::bad_input("after", "this cursor's interaction no longer exists"))?;
-        select = select.filter(
-            Condition::any().add(interaction::Column::OccurredAt.lt(last.occurred_at)).add(
-                Condition::all()
-                    .add(interaction::Column::OccurredAt.eq(last.occurred_at))
-                    .add(interaction::Column::Id.lt(last.id)),
-            ),
-        );
+        after = Some((last.occurred_at, last.id));
     }
-    let rows = select
-        .order_by_desc(interaction::Column::OccurredAt)
-        .order_by_desc(interaction::Column::Id)
-        .limit(page.first + 1)
-        .all(&services.db)
-        .await?;
-    Ok(pagination::page_of(rows, page))
+    let key = (interaction::Column::OccurredAt, interaction::Column::Id);
+    pagination::fetch_by_key(&services.db, select, key, pagination::Direction::Descending, after, page).await
 }
 
 /// The fields of an idea.
@@ -533,28 +523,18 @@ pub async fn overdue(
     if let Some(owner) = owner {
         select = select.filter(brand_influencer::Column::OwnerMembershipId.eq(owner));
     }
-    if let Some(after) = page.after {
-        let last = brand_influencer::Entity::find_by_id(after)
+    let mut after = None;
+    if let Some(cursor) = page.after {
+        let last = brand_influencer::Entity::find_by_id(cursor)
             .filter(brand_influencer::Column::BrandId.eq(brand.id))
             .one(&services.db)
             .await?
             .and_then(|r| r.next_contact_due_at.map(|due| (due, r.id)))
             .ok_or_else(|| Error::bad_input("after", "this cursor's contact is no longer due"))?;
-        select = select.filter(
-            Condition::any().add(brand_influencer::Column::NextContactDueAt.gt(last.0)).add(
-                Condition::all()
-                    .add(brand_influencer::Column::NextContactDueAt.eq(last.0))
-                    .add(brand_influencer::Column::Id.gt(last.1)),
-            ),
-        );
+        after = Some(last);
     }
-    let rows = select
-        .order_by_asc(brand_influencer::Column::NextContactDueAt)
-        .order_by_asc(brand_influencer::Column::Id)
-        .limit(page.first + 1)
-        .all(&services.db)
-        .await?;
-    Ok(pagination::page_of(rows, page))
+    let key = (brand_influencer::Column::NextContactDueAt, brand_influencer::Column::Id);
+    pagination::fetch_by_key(&services.db, select, key, pagination::Direction::Ascending, after, page).await
 }
 
 /// Recomputes the next contact of a brand's influencers (after its cadence changed, and

@@ -8,7 +8,6 @@ pub mod ical;
 pub mod workflow;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Condition;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -485,27 +484,17 @@ pub async fn items(
             .filter(content_item_pillar::Column::CsrPillarId.eq(pillar));
         select = select.filter(content_item::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(linked)));
     }
-    if let Some(after) = page.after {
-        let last = content_item::Entity::find_by_id(after)
+    let mut after = None;
+    if let Some(cursor) = page.after {
+        let last = content_item::Entity::find_by_id(cursor)
             .filter(content_item::Column::BrandId.eq(brand.id))
             .one(&services.db)
             .await?
             .ok_or_else(|| Error::bad_input("after", "this cursor's item no longer exists"))?;
-        select = select.filter(
-            Condition::any().add(content_item::Column::ScheduledAt.gt(last.scheduled_at)).add(
-                Condition::all()
-                    .add(content_item::Column::ScheduledAt.eq(last.scheduled_at))
-                    .add(content_item::Column::Id.gt(last.id)),
-            ),
-        );
+        after = Some((last.scheduled_at, last.id));
     }
-    let rows = select
-        .order_by_asc(content_item::Column::ScheduledAt)
-        .order_by_asc(content_item::Column::Id)
-        .limit(page.first + 1)
-        .all(&services.db)
-        .await?;
-    Ok(pagination::page_of(rows, page))
+    let key = (content_item::Column::ScheduledAt, content_item::Column::Id);
+    pagination::fetch_by_key(&services.db, select, key, pagination::Direction::Ascending, after, page).await
 }
 
 /// Pillar and value ids of items (already checked visible).

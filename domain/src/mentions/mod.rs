@@ -8,8 +8,8 @@ pub mod series;
 pub mod store;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, SimpleExpr};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -127,22 +127,9 @@ pub async fn list(
     if let Some(author_id) = filter.author_id {
         select = select.filter(mention::Column::AuthorId.eq(author_id));
     }
-    if let Some(cursor) = after {
-        select = select.filter(
-            Condition::any().add(mention::Column::PublishedAt.lt(cursor.published_at)).add(
-                Condition::all()
-                    .add(mention::Column::PublishedAt.eq(cursor.published_at))
-                    .add(mention::Column::Id.lt(cursor.id)),
-            ),
-        );
-    }
-    let rows = select
-        .order_by_desc(mention::Column::PublishedAt)
-        .order_by_desc(mention::Column::Id)
-        .limit(page.first + 1)
-        .all(&services.db)
-        .await?;
-    Ok(pagination::page_of(rows, page))
+    let key = (mention::Column::PublishedAt, mention::Column::Id);
+    let after = after.map(|cursor| (cursor.published_at, cursor.id));
+    pagination::fetch_by_key(&services.db, select, key, pagination::Direction::Descending, after, page).await
 }
 
 /// Several mentions of the actor's agency at once, on brands it sees (for DataLoaders).

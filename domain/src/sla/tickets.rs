@@ -216,25 +216,17 @@ pub async fn list(
             Condition::any().add(ticket::Column::SnoozedUntil.is_null()).add(ticket::Column::SnoozedUntil.lte(now())),
         );
     }
-    if let Some(after) = page.after {
-        let last = ticket::Entity::find_by_id(after)
+    let mut after = None;
+    if let Some(cursor) = page.after {
+        let last = ticket::Entity::find_by_id(cursor)
             .filter(ticket::Column::BrandId.eq(brand.id))
             .one(&services.db)
             .await?
             .ok_or_else(|| Error::bad_input("after", "this cursor's ticket no longer exists"))?;
-        select = select.filter(
-            Condition::any()
-                .add(ticket::Column::DueAt.gt(last.due_at))
-                .add(Condition::all().add(ticket::Column::DueAt.eq(last.due_at)).add(ticket::Column::Id.gt(last.id))),
-        );
+        after = Some((last.due_at, last.id));
     }
-    let rows = select
-        .order_by_asc(ticket::Column::DueAt)
-        .order_by_asc(ticket::Column::Id)
-        .limit(page.first + 1)
-        .all(&services.db)
-        .await?;
-    Ok(pagination::page_of(rows, page))
+    let key = (ticket::Column::DueAt, ticket::Column::Id);
+    pagination::fetch_by_key(&services.db, select, key, pagination::Direction::Ascending, after, page).await
 }
 
 /// Assigns a ticket to a member (staff assigned to the brand), or unassigns it.
