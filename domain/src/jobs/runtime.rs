@@ -249,40 +249,42 @@ impl Runtime {
                 Err(_) => Err(JobError::Retry(format!("timed out after {limit:?}"))),
             };
         self.metrics().in_flight.get_or_create(&label).dec();
-        let queue = &self.services.queue;
-        let result = match outcome {
+        // What to run again, and when; `None` when the job is done.
+        let again = match outcome {
             Ok(()) => {
                 self.metrics().done.get_or_create(&label).inc();
-                queue.ack(&delivery).await
+                None
             }
             Err(JobError::Unavailable(reason)) => {
                 let delay = OUTAGE_RETRY / 2 + crate::queue::jitter(OUTAGE_RETRY / 2);
                 tracing::info!(kind = %envelope.kind, job = %envelope.id, ?delay, %reason, "dependency down; job will run again");
-                self.metrics().retried.get_or_create(&label).inc();
-                let at = now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                match queue.enqueue_at(&envelope, at).await {
-                    Ok(()) => queue.ack(&delivery).await,
-                    Err(e) => Err(e),
-                }
+                Some((envelope.clone(), delay))
             }
             Err(JobError::Retry(reason)) if envelope.attempt + 1 < entry.max_attempts => {
                 let delay = retry_delay(envelope.attempt);
                 tracing::info!(kind = %envelope.kind, job = %envelope.id, attempt = envelope.attempt + 1, ?delay, %reason, "job failed; will retry");
+                Some((envelope.next_attempt(), delay))
+            }
+            Err(JobError::Retry(reason)) => {
+                let reason = format!("gave up after {} attempts: {reason}", envelope.attempt + 1);
+                return self.bury(&delivery, envelope.tenant, reason, envelope.attempt + 1).await;
+            }
+            Err(JobError::Fail(reason)) => {
+                return self.bury(&delivery, envelope.tenant, reason, envelope.attempt + 1).await;
+            }
+        };
+        let queue = &self.services.queue;
+        let result = match again {
+            None => queue.ack(&delivery).await,
+            Some((next, delay)) => {
                 self.metrics().retried.get_or_create(&label).inc();
                 // The retry is stored before the acknowledgement: a crash in between
                 // runs the job twice rather than never.
                 let at = now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                match queue.enqueue_at(&envelope.next_attempt(), at).await {
+                match queue.enqueue_at(&next, at).await {
                     Ok(()) => queue.ack(&delivery).await,
                     Err(e) => Err(e),
                 }
-            }
-            Err(error) => {
-                let reason = match error {
-                    JobError::Retry(reason) => format!("gave up after {} attempts: {reason}", envelope.attempt + 1),
-                    JobError::Fail(reason) | JobError::Unavailable(reason) => reason,
-                };
-                return self.bury(&delivery, envelope.tenant, reason, envelope.attempt + 1).await;
             }
         };
         if let Err(error) = result {
