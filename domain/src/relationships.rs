@@ -577,7 +577,7 @@ pub fn register_jobs(registry: &mut Registry) {
         send_reminders(&services).await?;
         Ok(())
     });
-    registry.schedule("relationships.reminders", REMINDER_EVERY, || Envelope::new(None, &SendContactReminders {}));
+    registry.schedule("relationships.reminders", REMINDER_EVERY, |_slot| Envelope::new(None, &SendContactReminders {}));
 }
 
 /// Recomputes due dates, then emails each owner the overdue contacts not reminded in

@@ -104,12 +104,13 @@ impl Registry {
         self
     }
 
-    /// Runs `make` every `every`, once per period across all runtimes sharing the queue.
+    /// Runs `make` every `every`, once per period across all runtimes sharing the queue;
+    /// `make` gets the period's slot number (time since the epoch divided by `every`).
     pub fn schedule(
         &mut self,
         name: &'static str,
         every: Duration,
-        make: impl Fn() -> Result<Envelope> + Send + Sync + 'static,
+        make: impl Fn(i64) -> Result<Envelope> + Send + Sync + 'static,
     ) -> &mut Self {
         self.schedules.push(Schedule { name, every, make: Arc::new(make) });
         self
@@ -142,7 +143,8 @@ impl Entry {
 pub struct Schedule {
     pub name: &'static str,
     pub every: Duration,
-    pub(crate) make: Arc<dyn Fn() -> Result<Envelope> + Send + Sync>,
+    /// Builds the slot's job from the slot number (time since the epoch / `every`).
+    pub(crate) make: Arc<dyn Fn(i64) -> Result<Envelope> + Send + Sync>,
 }
 
 /// Enqueues a job now.

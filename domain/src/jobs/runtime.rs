@@ -191,7 +191,7 @@ impl Runtime {
                 }
                 last_slot.insert(schedule.name, slot);
                 match queue.claim_tick(schedule.name, slot, schedule.every * 2).await {
-                    Ok(true) => match (schedule.make)() {
+                    Ok(true) => match (schedule.make)(slot) {
                         Ok(job) => {
                             if let Err(error) = queue.enqueue(&job).await {
                                 tracing::warn!(%error, task = schedule.name, "cannot enqueue a periodic job");

@@ -197,7 +197,7 @@ pub fn register_jobs(registry: &mut Registry) {
         services.mailer.dispatch_due(&services.db).await?;
         Ok(())
     });
-    registry.schedule("email.sweep", SWEEP, || Envelope::new(None, &DispatchEmail {}));
+    registry.schedule("email.sweep", SWEEP, |_slot| Envelope::new(None, &DispatchEmail {}));
 }
 
 /// Asks for the outbox to be sent now (after the transaction that queued an email

@@ -33,7 +33,9 @@ pub fn register_jobs(registry: &mut Registry) {
         send_digests(&services, now()).await?;
         Ok(())
     });
-    registry.schedule("reports.digests", std::time::Duration::from_secs(3600), || Envelope::new(None, &SendDigests {}));
+    registry.schedule("reports.digests", std::time::Duration::from_secs(3600), |_slot| {
+        Envelope::new(None, &SendDigests {})
+    });
 }
 
 fn local_midnight(zone: Tz, date: NaiveDate) -> DateTime<Utc> {

@@ -103,8 +103,8 @@ pub fn register_jobs(registry: &mut Registry) {
         sweep_unscored(&services).await?;
         Ok(())
     });
-    registry.schedule("influencers.nightly", NIGHTLY, || Envelope::new(None, &NightlyRescore {}));
-    registry.schedule("mentions.sweep", SWEEP, || Envelope::new(None, &SweepUnscored {}));
+    registry.schedule("influencers.nightly", NIGHTLY, |_slot| Envelope::new(None, &NightlyRescore {}));
+    registry.schedule("mentions.sweep", SWEEP, |_slot| Envelope::new(None, &SweepUnscored {}));
 }
 
 /// Asks for scoring for each brand with mentions left unscored for over a minute

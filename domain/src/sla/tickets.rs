@@ -341,7 +341,7 @@ pub fn register_jobs(registry: &mut Registry) {
         run_clock(&services).await?;
         Ok(())
     });
-    registry.schedule("sla.clock", TICK, || Envelope::new(None, &SlaClock {}));
+    registry.schedule("sla.clock", TICK, |_slot| Envelope::new(None, &SlaClock {}));
 }
 
 /// Moves open tickets to at risk and to breached; returns how many moved. Each move is a

@@ -363,7 +363,7 @@ pub fn register_jobs(registry: &mut Registry) {
         dispatch_due(&services).await?;
         Ok(())
     });
-    registry.schedule("sources.dispatch", DISPATCH_EVERY, || Envelope::new(None, &DispatchPolls {}));
+    registry.schedule("sources.dispatch", DISPATCH_EVERY, |_slot| Envelope::new(None, &DispatchPolls {}));
 }
 
 /// Claims the sources due for a poll and enqueues a poll job for each. The claim moves

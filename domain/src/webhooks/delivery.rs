@@ -58,7 +58,7 @@ pub fn register_jobs(registry: &mut Registry) {
         attempt(&services, job.delivery_id).await.map_err(JobError::from)?;
         Ok(())
     });
-    registry.schedule("events.sweep", SWEEP, || Envelope::new(None, &DispatchEvents {}));
+    registry.schedule("events.sweep", SWEEP, |_slot| Envelope::new(None, &DispatchEvents {}));
 }
 
 /// The body every attempt of a delivery sends.
