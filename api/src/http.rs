@@ -147,18 +147,18 @@ async fn graphql_post(
     req: HttpRequest,
     body: GraphQLRequest,
 ) -> Either<GraphQLResponse, HttpResponse> {
-    let token = bearer(&req);
-    let admitted = match token.and_then(|t| state.services.tokens.verify(t).ok()) {
-        Some(claims) => {
+    let claims = bearer(&req).map(|token| state.services.tokens.verify(token));
+    let admitted = match &claims {
+        Some(Ok(claims)) => {
             let quota = state.services.config.rate_limits.graphql;
             admit(&state, "graphql", format!("graphql:{}", claims.agency), quota).await
         }
-        None => admit_anonymous(&state, &req, "anonymous").await,
+        _ => admit_anonymous(&state, &req, "anonymous").await,
     };
     if let Err(refused) = admitted {
         return Either::Right(graphql_refusal(&refused));
     }
-    let response = graphql::execute(&state.schema, &state.services, token, body.into_inner()).await;
+    let response = graphql::execute_verified(&state.schema, &state.services, claims, body.into_inner()).await;
     for error in &response.errors {
         let code = error
             .extensions

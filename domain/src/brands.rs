@@ -161,6 +161,16 @@ pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<b
     scoped(actor).filter(brand::Column::Id.eq(id)).one(db).await?.ok_or(Error::NotFound("brand"))
 }
 
+/// The id of a brand the actor may see, for paths that need no more than the id: no
+/// database read when the brand was visible to the actor as loaded (see
+/// [`Actor::visible_brands`]); otherwise the same lookup as [`get`].
+pub async fn check(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<Uuid> {
+    if actor.saw_brand(id) {
+        return Ok(id);
+    }
+    get(db, actor, id).await.map(|brand| brand.id)
+}
+
 /// Loads several visible brands at once (for DataLoaders).
 pub async fn get_many(db: &impl ConnectionTrait, actor: &Actor, ids: &[Uuid]) -> Result<HashMap<Uuid, brand::Model>> {
     Ok(scoped(actor)
@@ -206,6 +216,8 @@ pub async fn create(services: &Services, actor: &Actor, input: NewBrand) -> Resu
     audit::record(&txn, actor, "brand.created", "brand", Some(brand.id), serde_json::json!({ "name": brand.name }))
         .await?;
     txn.commit().await?;
+    // Managers' verified callers list the agency's brands; they are reloaded with it.
+    services.callers.changed(actor.agency_id).await;
     Ok(brand)
 }
 
@@ -267,6 +279,7 @@ pub async fn delete(services: &Services, actor: &Actor, id: Uuid) -> Result<()> 
     audit::record(&txn, actor, "brand.deleted", "brand", Some(id), serde_json::json!({ "name": existing.name }))
         .await?;
     txn.commit().await?;
+    services.callers.changed(actor.agency_id).await;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{OnceCell, broadcast};
+use tokio::sync::{OnceCell, broadcast, watch};
 use uuid::Uuid;
 
 use crate::{Error, Result};
@@ -27,6 +27,10 @@ pub enum Notice {
     Alert { agency_id: Uuid, brand_id: Uuid, alert_id: Uuid },
     /// A ticket of the brand's inbox opened or changed.
     Ticket { agency_id: Uuid, brand_id: Uuid, ticket_id: Uuid },
+    /// Who may see what in the agency changed (a member removed, a role or brand
+    /// assignment changed, a brand created or deleted): callers kept by
+    /// [`crate::auth::callers::Callers`] must be loaded again.
+    Access { agency_id: Uuid },
 }
 
 /// The bus shared by a process's services.
@@ -34,6 +38,10 @@ pub enum Notice {
 pub struct Bus {
     local: broadcast::Sender<Notice>,
     redis: Option<Arc<RedisLink>>,
+    /// Whether this process hears every notice published from now on: always with the
+    /// in-process bus; with Redis, only while its subscription is in place (notices
+    /// published while it is down are lost, which [`Bus::connected`] lets readers see).
+    connected: watch::Sender<bool>,
 }
 
 struct RedisLink {
@@ -46,7 +54,7 @@ struct RedisLink {
 impl Bus {
     /// An in-process bus.
     pub fn local() -> Self {
-        Bus { local: broadcast::channel(CAPACITY).0, redis: None }
+        Bus { local: broadcast::channel(CAPACITY).0, redis: None, connected: watch::channel(true).0 }
     }
 
     /// A bus over Redis pub/sub (`prefix` keeps deployments sharing a Redis apart).
@@ -58,7 +66,11 @@ impl Bus {
             publisher: OnceCell::new(),
             listening: OnceCell::new(),
         };
-        Ok(Bus { local: broadcast::channel(CAPACITY).0, redis: Some(Arc::new(link)) })
+        Ok(Bus {
+            local: broadcast::channel(CAPACITY).0,
+            redis: Some(Arc::new(link)),
+            connected: watch::channel(false).0,
+        })
     }
 
     /// Publishes a notice. A lost notice only delays a live view (clients reload on
@@ -80,9 +92,20 @@ impl Bus {
     pub async fn subscribe(&self) -> broadcast::Receiver<Notice> {
         let receiver = self.local.subscribe();
         if let Some(link) = &self.redis {
-            link.listen(self.local.clone()).await;
+            link.listen(self.local.clone(), self.connected.clone()).await;
         }
         receiver
+    }
+
+    /// Whether this is the in-process bus (one process: nothing to hear from others).
+    pub fn is_local(&self) -> bool {
+        self.redis.is_none()
+    }
+
+    /// Whether notices reach this process: `false` until a Redis subscription is in
+    /// place (after [`Bus::subscribe`]) and while it is being re-established.
+    pub fn connected(&self) -> watch::Receiver<bool> {
+        self.connected.subscribe()
     }
 }
 
@@ -110,18 +133,23 @@ impl RedisLink {
     /// Starts (once) the task that forwards the Redis channel to local subscribers. It
     /// reconnects after a failure; returns once the first subscription is in place, so
     /// that a notice published after `subscribe` returns is not missed.
-    async fn listen(self: &Arc<Self>, local: broadcast::Sender<Notice>) {
+    async fn listen(self: &Arc<Self>, local: broadcast::Sender<Notice>, connected: watch::Sender<bool>) {
         let link = self.clone();
         self.listening
             .get_or_init(|| async move {
                 let (ready, subscribed) = tokio::sync::oneshot::channel();
-                tokio::spawn(link.forward(local, ready));
+                tokio::spawn(link.forward(local, connected, ready));
                 let _ = tokio::time::timeout(Duration::from_secs(5), subscribed).await;
             })
             .await;
     }
 
-    async fn forward(self: Arc<Self>, local: broadcast::Sender<Notice>, ready: tokio::sync::oneshot::Sender<()>) {
+    async fn forward(
+        self: Arc<Self>,
+        local: broadcast::Sender<Notice>,
+        connected: watch::Sender<bool>,
+        ready: tokio::sync::oneshot::Sender<()>,
+    ) {
         let mut ready = Some(ready);
         let mut backoff = Duration::from_millis(200);
         loop {
@@ -129,6 +157,7 @@ impl RedisLink {
                 Ok(mut pubsub) => match pubsub.subscribe(&self.channel).await {
                     Ok(()) => {
                         backoff = Duration::from_millis(200);
+                        connected.send_replace(true);
                         if let Some(ready) = ready.take() {
                             let _ = ready.send(());
                         }
@@ -142,6 +171,7 @@ impl RedisLink {
                                 Err(error) => tracing::warn!(%error, "unreadable live notice"),
                             }
                         }
+                        connected.send_replace(false);
                         tracing::warn!("live notice subscription closed; reconnecting");
                     }
                     Err(error) => tracing::warn!(%error, "cannot subscribe to live notices"),

@@ -61,6 +61,10 @@ pub struct Config {
     /// `VIGIE_RATE_LIMIT_GRAPHQL`, `VIGIE_RATE_LIMIT_INGEST`, `VIGIE_RATE_LIMIT_ANONYMOUS`:
     /// per-tenant request quotas such as `1200/min` (`off` disables one).
     pub rate_limits: crate::ratelimit::Limits,
+    /// `VIGIE_CALLER_CACHE_SECS`: how long an api process keeps a verified caller
+    /// (membership, role, brands) before reading it again, default 10; `0` reads it on
+    /// every request. Changes to access invalidate it at once (see `auth::callers`).
+    pub caller_cache: Duration,
     /// `VIGIE_BEHIND_PROXY`: take the client address of anonymous requests from the last
     /// `X-Forwarded-For` entry (the one the proxy added) instead of the connection.
     pub behind_proxy: bool,
@@ -233,6 +237,16 @@ impl Config {
         let worker_concurrency = seconds("VIGIE_WORKER_CONCURRENCY", 8, 1).as_secs() as usize;
         let webhook_timeout = seconds("VIGIE_WEBHOOK_TIMEOUT_SECS", 15, 1);
         let webhook_disable_after = seconds("VIGIE_WEBHOOK_DISABLE_AFTER_HOURS", 120, 3600);
+        let caller_cache = match get("VIGIE_CALLER_CACHE_SECS") {
+            None => Duration::from_secs(10),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if n <= 300 => Duration::from_secs(n),
+                _ => {
+                    errors.push(format!("VIGIE_CALLER_CACHE_SECS must be 0 to 300 (got `{v}`)"));
+                    Duration::ZERO
+                }
+            },
+        };
 
         let queue_prefix = get("VIGIE_QUEUE_PREFIX").unwrap_or_else(|| "vigie".into());
         if queue_prefix.contains(['{', '}', ' ']) {
@@ -289,6 +303,7 @@ impl Config {
             webhook_timeout,
             webhook_disable_after,
             rate_limits,
+            caller_cache,
             behind_proxy,
         })
     }

@@ -41,11 +41,11 @@ pub async fn list(
     order: InfluencerOrder,
     page: PageRequest,
 ) -> Result<Page<brand_influencer::Model>> {
-    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let brand = brands::check(&services.db, actor, brand_id).await?;
     let scoped = || {
         brand_influencer::Entity::find()
             .filter(brand_influencer::Column::AgencyId.eq(actor.agency_id))
-            .filter(brand_influencer::Column::BrandId.eq(brand.id))
+            .filter(brand_influencer::Column::BrandId.eq(brand))
     };
     let mut select = scoped();
     if let Some(tier) = filter.tier {

@@ -67,6 +67,8 @@ pub struct Services {
     pub bus: bus::Bus,
     /// Request quotas, shared by the api replicas through Redis when there is one.
     pub limiter: Arc<ratelimit::RateLimiter>,
+    /// Callers verified recently (see [`auth::callers`]).
+    pub callers: Arc<auth::callers::Callers>,
 }
 
 impl Services {
@@ -101,7 +103,9 @@ impl Services {
             }
             None => (bus::Bus::local(), ratelimit::RateLimiter::memory()),
         };
+        let callers = Arc::new(auth::callers::Callers::new(bus.clone(), config.caller_cache));
         Ok(Services {
+            callers,
             db,
             config,
             tokens,

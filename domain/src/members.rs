@@ -281,11 +281,12 @@ pub async fn update_role(
     )
     .await?;
     txn.commit().await?;
+    services.callers.changed(actor.agency_id).await;
     Ok(updated)
 }
 
-/// Removes a member from the agency (their sessions in it stop working at once, since
-/// every request reloads the membership).
+/// Removes a member from the agency (their sessions in it stop working at once: the
+/// api processes forget the agency's verified callers).
 pub async fn remove(services: &Services, actor: &Actor, membership_id: Uuid) -> Result<()> {
     actor.require_manager()?;
     let target = get(&services.db, actor, membership_id).await?;
@@ -313,6 +314,7 @@ pub async fn remove(services: &Services, actor: &Actor, membership_id: Uuid) -> 
     )
     .await?;
     txn.commit().await?;
+    services.callers.changed(actor.agency_id).await;
     Ok(())
 }
 
@@ -343,6 +345,7 @@ pub async fn set_brands(
     )
     .await?;
     txn.commit().await?;
+    services.callers.changed(actor.agency_id).await;
     Ok(target)
 }
 

@@ -485,11 +485,11 @@ pub async fn ideas(
     page: PageRequest,
 ) -> Result<Page<idea::Model>> {
     actor.require_staff()?;
-    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let brand = brands::check(&services.db, actor, brand_id).await?;
     let influencers = brand_influencer::Entity::find()
         .select_only()
         .column(brand_influencer::Column::Id)
-        .filter(brand_influencer::Column::BrandId.eq(brand.id));
+        .filter(brand_influencer::Column::BrandId.eq(brand));
     let mut select = idea::Entity::find()
         .filter(idea::Column::AgencyId.eq(actor.agency_id))
         .filter(idea::Column::BrandInfluencerId.in_subquery(sea_orm::QueryTrait::into_query(influencers)));

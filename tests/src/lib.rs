@@ -192,6 +192,31 @@ pub struct TestApp {
     pub db: TestDb,
 }
 
+/// A second api process of a [`TestApp`] (see [`TestApp::replica`]).
+pub struct Replica {
+    pub services: Arc<Services>,
+    pub schema: VigieSchema,
+}
+
+impl Replica {
+    /// Runs a GraphQL request on this replica and returns the whole response as JSON.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        run_graphql(&self.schema, &self.services, token, query, variables).await
+    }
+}
+
+async fn run_graphql(
+    schema: &VigieSchema,
+    services: &Arc<Services>,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
+    let response = graphql::execute(schema, services, token, request).await;
+    serde_json::to_value(&response).expect("response as JSON")
+}
+
 /// A logged-in user as seen by tests.
 #[derive(Clone, Debug)]
 pub struct Login {
@@ -236,11 +261,16 @@ impl TestApp {
         Jobs { stop, task: tokio::spawn(runtime.run(stopped)) }
     }
 
+    /// Another api process over the same database and Redis: its own services, caches
+    /// and bus subscription.
+    pub async fn replica(&self) -> Replica {
+        let services = Arc::new(Services::start(self.services.config.clone()).await.expect("replica services"));
+        Replica { schema: graphql::build_schema(services.clone()), services }
+    }
+
     /// Runs a GraphQL request and returns the whole response as JSON.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
-        let response = graphql::execute(&self.schema, &self.services, token, request).await;
-        serde_json::to_value(&response).expect("response as JSON")
+        run_graphql(&self.schema, &self.services, token, query, variables).await
     }
 
     /// Runs a request that must succeed and returns its `data`.

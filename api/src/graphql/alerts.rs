@@ -305,7 +305,7 @@ impl AlertSubscription {
     async fn alerts(&self, ctx: &Context<'_>, brand_id: ID) -> Result<impl Stream<Item = Alert> + use<>> {
         let services: Arc<Services> = services(ctx).clone();
         let actor: Actor = actor(ctx)?.clone();
-        let brand = brands::get(&services.db, &actor, uuid("brandId", &brand_id)?).await?.id;
+        let brand = brands::check(&services.db, &actor, uuid("brandId", &brand_id)?).await?;
         let agency = actor.agency_id;
         let pick = move |notice: &Notice| match notice {
             Notice::Alert { agency_id, brand_id, alert_id } if *agency_id == agency && *brand_id == brand => {

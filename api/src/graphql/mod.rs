@@ -26,6 +26,7 @@ mod webhooks;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
 use std::sync::Arc;
+use vigie_domain::auth::tokens::Claims;
 use vigie_domain::{Actor, Error, Services};
 
 pub use loaders::Loaders;
@@ -125,15 +126,29 @@ pub async fn execute(
     bearer: Option<&str>,
     request: async_graphql::Request,
 ) -> async_graphql::Response {
-    let auth = authenticate(services, bearer).await;
+    execute_verified(schema, services, bearer.map(|token| services.tokens.verify(token)), request).await
+}
+
+/// [`execute`] for a token already verified (the HTTP layer verifies it once to pick
+/// the rate-limit bucket).
+pub async fn execute_verified(
+    schema: &VigieSchema,
+    services: &Arc<Services>,
+    claims: Option<Result<Claims, Error>>,
+    request: async_graphql::Request,
+) -> async_graphql::Response {
+    let auth = caller(services, claims).await;
     schema.execute(request.data(Caller::new(services.clone(), auth))).await
 }
 
 /// Authenticates a bearer access token into the caller's [`Actor`].
 pub async fn authenticate(services: &Services, bearer: Option<&str>) -> Result<Option<Actor>, Error> {
-    let Some(token) = bearer else { return Ok(None) };
-    let claims = services.tokens.verify(token)?;
-    Actor::load(&services.db, claims.sub, claims.agency).await.map(Some)
+    caller(services, bearer.map(|token| services.tokens.verify(token))).await
+}
+
+async fn caller(services: &Services, claims: Option<Result<Claims, Error>>) -> Result<Option<Actor>, Error> {
+    let Some(claims) = claims.transpose()? else { return Ok(None) };
+    services.callers.actor(&services.db, claims.sub, claims.agency).await.map(Some)
 }
 
 pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Arc<Services> {

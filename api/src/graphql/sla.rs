@@ -467,7 +467,7 @@ impl SlaSubscription {
         let services: Arc<Services> = services(ctx).clone();
         let actor: Actor = actor(ctx)?.clone();
         actor.require_staff()?;
-        let brand = brands::get(&services.db, &actor, uuid("brandId", &brand_id)?).await?.id;
+        let brand = brands::check(&services.db, &actor, uuid("brandId", &brand_id)?).await?;
         let agency = actor.agency_id;
         let pick = move |notice: &Notice| match notice {
             Notice::Ticket { agency_id, brand_id, ticket_id } if *agency_id == agency && *brand_id == brand => {

@@ -1,15 +1,17 @@
 //! Authentication and access control: who the caller is ([`Actor`]) and what its role
 //! allows. Every service takes an `&Actor` and filters by `actor.agency_id`.
 
+pub mod callers;
 pub mod passwords;
 pub mod secrets;
 pub mod tokens;
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use uuid::Uuid;
 
-use crate::entities::{membership, membership_brand};
+use crate::entities::{brand, membership, membership_brand};
 use crate::{Error, Result};
 
 /// A role in an agency; see the README's "Roles" table.
@@ -65,6 +67,11 @@ pub struct Actor {
     /// The brands a `member` or `client_viewer` is assigned to (empty for managers, who
     /// see all brands).
     pub assigned_brands: Vec<Uuid>,
+    /// Every brand the actor could see when it was loaded, sorted: the agency's brands
+    /// for managers, the assigned ones otherwise. It lets read paths check a brand
+    /// without a database read ([`crate::brands::check`]); a brand missing from it is
+    /// looked up in the database, so a brand created since is still found.
+    pub visible_brands: Arc<[Uuid]>,
 }
 
 impl Actor {
@@ -82,24 +89,42 @@ impl Actor {
     /// Builds the actor of an existing membership.
     pub async fn from_membership(db: &impl ConnectionTrait, membership: membership::Model) -> Result<Self> {
         let role = Role::parse(&membership.role)?;
-        let assigned_brands = if role.is_manager() {
+        let assigned_brands: Vec<Uuid> = if role.is_manager() {
             Vec::new()
         } else {
             membership_brand::Entity::find()
+                .select_only()
+                .column(membership_brand::Column::BrandId)
                 .filter(membership_brand::Column::MembershipId.eq(membership.id))
+                .into_tuple()
                 .all(db)
                 .await?
-                .into_iter()
-                .map(|row| row.brand_id)
-                .collect()
         };
+        let mut visible_brands: Vec<Uuid> = if role.is_manager() {
+            brand::Entity::find()
+                .select_only()
+                .column(brand::Column::Id)
+                .filter(brand::Column::AgencyId.eq(membership.agency_id))
+                .into_tuple()
+                .all(db)
+                .await?
+        } else {
+            assigned_brands.clone()
+        };
+        visible_brands.sort_unstable();
         Ok(Actor {
             user_id: membership.user_id,
             agency_id: membership.agency_id,
             membership_id: membership.id,
             role,
             assigned_brands,
+            visible_brands: visible_brands.into(),
         })
+    }
+
+    /// Whether the brand was among those the actor could see when it was loaded.
+    pub fn saw_brand(&self, brand_id: Uuid) -> bool {
+        self.visible_brands.binary_search(&brand_id).is_ok()
     }
 
     /// Only owners and admins.

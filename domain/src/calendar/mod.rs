@@ -461,10 +461,10 @@ pub async fn items(
     filter: ItemFilter,
     page: PageRequest,
 ) -> Result<Page<content_item::Model>> {
-    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let brand = brands::check(&services.db, actor, brand_id).await?;
     let mut select = content_item::Entity::find()
         .filter(content_item::Column::AgencyId.eq(actor.agency_id))
-        .filter(content_item::Column::BrandId.eq(brand.id));
+        .filter(content_item::Column::BrandId.eq(brand));
     if let Some(from) = filter.from {
         select = select.filter(content_item::Column::ScheduledAt.gte(from));
     }
@@ -487,7 +487,7 @@ pub async fn items(
     let mut after = None;
     if let Some(cursor) = page.after {
         let last = content_item::Entity::find_by_id(cursor)
-            .filter(content_item::Column::BrandId.eq(brand.id))
+            .filter(content_item::Column::BrandId.eq(brand))
             .one(&services.db)
             .await?
             .ok_or_else(|| Error::bad_input("after", "this cursor's item no longer exists"))?;

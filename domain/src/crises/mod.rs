@@ -156,10 +156,10 @@ pub async fn list(
     filter: AlertFilter,
     page: PageRequest,
 ) -> Result<Page<alert::Model>> {
-    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let brand = brands::check(&services.db, actor, brand_id).await?;
     let mut select = alert::Entity::find()
         .filter(alert::Column::AgencyId.eq(actor.agency_id))
-        .filter(alert::Column::BrandId.eq(brand.id));
+        .filter(alert::Column::BrandId.eq(brand));
     if let Some(status) = filter.status {
         select = select.filter(alert::Column::Status.eq(status.as_str()));
     }

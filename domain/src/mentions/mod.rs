@@ -92,10 +92,10 @@ pub async fn list(
     after: Option<MentionCursor>,
 ) -> Result<Page<mention::Model>> {
     let page = PageRequest::new(first, None)?;
-    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let brand = brands::check(&services.db, actor, brand_id).await?;
     let mut select = mention::Entity::find()
         .filter(mention::Column::AgencyId.eq(actor.agency_id))
-        .filter(mention::Column::BrandId.eq(brand.id));
+        .filter(mention::Column::BrandId.eq(brand));
     if let Some(network) = filter.network {
         select = select.filter(mention::Column::Network.eq(network.name()));
     }

@@ -145,7 +145,8 @@ pub async fn build(
     let has = |s: &str| sections.iter().any(|x| x == s);
     let days = if has("mentions") { series::daily(db, brand.id, from, to).await? } else { Vec::new() };
     let influencers = if has("influencers") { top_influencers(db, brand.id).await? } else { Vec::new() };
-    let sla = if has("sla") { Some(compliance::compliance_of(db, &brand, from, to).await?) } else { None };
+    let sla =
+        if has("sla") { Some(compliance::compliance_of(db, brand.agency_id, brand.id, from, to).await?) } else { None };
     let alerts = if has("alerts") {
         alert::Entity::find()
             .filter(alert::Column::BrandId.eq(brand.id))

@@ -90,14 +90,15 @@ pub async fn compliance(
     if to <= from || to - from > chrono::Duration::days(400) {
         return Err(Error::bad_input("to", "the period must end after it starts and span at most 400 days"));
     }
-    let brand = brands::get(&services.db, actor, brand_id).await?;
-    compliance_of(&services.db, &brand, from, to).await
+    let brand_id = brands::check(&services.db, actor, brand_id).await?;
+    compliance_of(&services.db, actor.agency_id, brand_id, from, to).await
 }
 
 /// [`compliance`] for a brand already authorised (shared reports).
 pub async fn compliance_of(
     db: &impl sea_orm::ConnectionTrait,
-    brand: &crate::entities::brand::Model,
+    agency_id: Uuid,
+    brand_id: Uuid,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Compliance> {
@@ -105,8 +106,8 @@ pub async fn compliance_of(
         .select_only()
         .columns([ticket::Column::Network, ticket::Column::Priority, ticket::Column::SlaState])
         .column(ticket::Column::FirstResponseMinutes)
-        .filter(ticket::Column::AgencyId.eq(brand.agency_id))
-        .filter(ticket::Column::BrandId.eq(brand.id))
+        .filter(ticket::Column::AgencyId.eq(agency_id))
+        .filter(ticket::Column::BrandId.eq(brand_id))
         .filter(ticket::Column::CreatedAt.gte(from))
         .filter(ticket::Column::CreatedAt.lt(to))
         .into_tuple()

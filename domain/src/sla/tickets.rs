@@ -187,10 +187,10 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<ticket::Model>> {
     actor.require_staff()?;
-    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let brand = brands::check(&services.db, actor, brand_id).await?;
     let mut select = ticket::Entity::find()
         .filter(ticket::Column::AgencyId.eq(actor.agency_id))
-        .filter(ticket::Column::BrandId.eq(brand.id));
+        .filter(ticket::Column::BrandId.eq(brand));
     if let Some(status) = filter.status {
         select = select.filter(ticket::Column::Status.eq(status.as_str()));
     }
@@ -219,7 +219,7 @@ pub async fn list(
     let mut after = None;
     if let Some(cursor) = page.after {
         let last = ticket::Entity::find_by_id(cursor)
-            .filter(ticket::Column::BrandId.eq(brand.id))
+            .filter(ticket::Column::BrandId.eq(brand))
             .one(&services.db)
             .await?
             .ok_or_else(|| Error::bad_input("after", "this cursor's ticket no longer exists"))?;

@@ -242,10 +242,10 @@ pub async fn list(
     brand_id: Uuid,
     page: PageRequest,
 ) -> Result<Page<source::Model>> {
-    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let brand = brands::check(&services.db, actor, brand_id).await?;
     let select = source::Entity::find()
         .filter(source::Column::AgencyId.eq(actor.agency_id))
-        .filter(source::Column::BrandId.eq(brand.id));
+        .filter(source::Column::BrandId.eq(brand));
     pagination::fetch(&services.db, select, source::Column::Id, page).await
 }
 

@@ -1,8 +1,9 @@
 //! Invitations (with a real SMTP server), roles, brand assignment and API keys.
 
-use serde_json::json;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 use vigie_tests::smtp::SmtpServer;
-use vigie_tests::{Backend, TestApp, assert_error, invitation_code, on_both_databases};
+use vigie_tests::{Backend, TestApp, assert_error, invitation_code, on_both_databases, redis_url};
 
 const INVITE: &str = "mutation($input: InviteMemberInput!) { inviteMember(input: $input) { id email role status } }";
 const ACCEPT: &str =
@@ -154,6 +155,62 @@ async fn roles_and_brand_assignments(backend: Backend) {
     assert_error(&refresh, "UNAUTHENTICATED");
 }
 on_both_databases!(roles_and_brand_assignments);
+
+/// Api replicas keep verified callers for minutes here, yet an access change made
+/// through one replica takes effect on the others as soon as the bus carries it: brands
+/// taken away are gone, a removed member is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_changes_reach_every_replica_over_redis() {
+    let redis = redis_url();
+    let app =
+        TestApp::with_config(Backend::Postgres, &[("REDIS_URL", &redis), ("VIGIE_CALLER_CACHE_SECS", "300")]).await;
+    let other = app.replica().await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let (one, two) =
+        (app.create_brand(&owner.access_token, "One").await, app.create_brand(&owner.access_token, "Two").await);
+    let member = app.invite_and_accept(&owner.access_token, "member@example.com", "MEMBER", &[&one]).await;
+    let brand = "query($id: ID!) { brand(id: $id) { name } }";
+
+    // The other replica keeps the member once its bus subscription is in place.
+    let started = Instant::now();
+    while other.services.callers.cached() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the replica never kept a caller");
+        let seen = other.gql(Some(&member.access_token), brand, json!({ "id": one })).await;
+        assert_eq!(seen["data"]["brand"]["name"], "One");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let members =
+        app.ok(Some(&owner.access_token), "{ members { edges { node { id user { email } } } } }", json!({})).await;
+    let member_id = members["members"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["user"]["email"] == "member@example.com")
+        .unwrap()["node"]["id"]
+        .clone();
+    let set = "mutation($id: ID!, $brands: [ID!]!) { setMemberBrands(memberId: $id, brandIds: $brands) { id } }";
+    app.ok(Some(&owner.access_token), set, json!({ "id": member_id, "brands": [two] })).await;
+    eventually(|| other.gql(Some(&member.access_token), brand, json!({ "id": one })), "NOT_FOUND").await;
+
+    let remove = "mutation($id: ID!) { removeMember(memberId: $id) { deletedId } }";
+    app.ok(Some(&owner.access_token), remove, json!({ "id": member_id })).await;
+    eventually(|| other.gql(Some(&member.access_token), "{ me { role } }", json!({})), "UNAUTHENTICATED").await;
+}
+
+/// Asks until the answer fails with `code`; the bus carries a change in milliseconds,
+/// far below the five minutes the callers are kept for in this test.
+async fn eventually<F: std::future::Future<Output = Value>>(ask: impl Fn() -> F, code: &str) {
+    let started = Instant::now();
+    loop {
+        let answer = ask().await;
+        if answer["errors"][0]["extensions"]["code"] == code {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "still answered after 5 s: {answer:#}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 async fn api_keys_are_shown_once_stored_hashed_and_revocable(backend: Backend) {
     let app = TestApp::new(backend).await;
