@@ -14,6 +14,7 @@ mod m20261127_000004_crises_webhooks;
 mod m20261127_000005_relationships;
 mod m20261127_000006_sla;
 mod m20261127_000007_digests;
+mod m20261127_000008_dashboard_indexes;
 
 /// The ordered list of Vigie migrations.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_relationships::Migration),
             Box::new(m20261127_000006_sla::Migration),
             Box::new(m20261127_000007_digests::Migration),
+            Box::new(m20261127_000008_dashboard_indexes::Migration),
         ]
     }
 }

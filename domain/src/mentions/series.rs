@@ -34,11 +34,12 @@ pub async fn sentiment_series(
     if to <= from || to - from > Duration::days(MAX_DAYS) {
         return Err(Error::bad_input("to", format!("must be after `from`, at most {MAX_DAYS} days later")));
     }
-    let brand = brands::get(&services.db, actor, brand_id).await?;
-    daily(&services.db, brand.id, from, to).await
+    let brand = brands::check(&services.db, actor, brand_id).await?;
+    daily(&services.db, brand, from, to).await
 }
 
-/// Mentions per UTC day, counted by the database over the `(brand_id, published_at)` index.
+/// Mentions per UTC day, counted by the database from the `(brand_id, published_at)`
+/// index alone (it carries `sentiment`).
 pub async fn daily(
     db: &impl ConnectionTrait,
     brand_id: Uuid,
@@ -48,18 +49,24 @@ pub async fn daily(
     let backend = db.get_database_backend();
     let mut p = Params::new(backend);
     let (brand, start, end, band) = (p.bind(brand_id), p.bind(from), p.bind(to), p.bind(NEUTRAL_BAND));
-    // SQLite keeps UTC timestamps as text starting with the date.
+    // Grouped by the day itself (a date on PostgreSQL; on SQLite, whose UTC timestamps
+    // are text, their first ten characters) and formatted once per day, not per row.
     let day = match backend {
-        DatabaseBackend::Postgres => "to_char(published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        DatabaseBackend::Postgres => "(published_at AT TIME ZONE 'UTC')::date",
         _ => "substr(published_at, 1, 10)",
     };
+    let label = match backend {
+        DatabaseBackend::Postgres => "to_char(day, 'YYYY-MM-DD')",
+        _ => "day",
+    };
     let sql = format!(
-        "SELECT {day} AS day, COUNT(*) AS mentions, \
+        "SELECT {label} AS day, COUNT(*) AS mentions, \
          CAST(SUM(CASE WHEN sentiment <= -{band} THEN 1 ELSE 0 END) AS BIGINT) AS negative, \
          CAST(SUM(CASE WHEN sentiment >= {band} THEN 1 ELSE 0 END) AS BIGINT) AS positive, \
          CAST(AVG(sentiment) AS DOUBLE PRECISION) AS mean_sentiment \
-         FROM mention WHERE brand_id = {brand} AND published_at >= {start} AND published_at < {end} \
-         GROUP BY 1 ORDER BY 1"
+         FROM (SELECT {day} AS day, sentiment FROM mention \
+               WHERE brand_id = {brand} AND published_at >= {start} AND published_at < {end}) AS m \
+         GROUP BY m.day ORDER BY m.day"
     );
     let rows = db.query_all_raw(p.statement(sql)).await?;
     let mut by_day: HashMap<NaiveDate, Day> = HashMap::new();
