@@ -21,18 +21,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vigie_bench::{Env, dataset, percentile};
-
-const VIGIE_QUERY: &str = "query Dashboard($b: ID!, $from: DateTime!, $to: DateTime!) {
-  brand(id: $b) { name }
-  influencers(brandId: $b, first: 20) { edges { node { score tier stance
-    scoreBreakdown { followers reach engagement relevance activity authenticityPenalty meanSentiment }
-    author { handle followers } } } }
-  sentimentSeries(brandId: $b, from: $from, to: $to) { day mentions negative positive meanSentiment }
-  alerts(brandId: $b, filter: { status: OPEN }, first: 20) { edges { node { kind severity openedAt } } }
-  slaCompliance(brandId: $b, from: $from, to: $to) { overall { tickets answered withinTarget breached
-    shareWithinTarget medianFirstResponseMinutes p90FirstResponseMinutes } }
-}";
+use vigie_bench::{DASHBOARD_QUERY, Env, dataset, percentile};
 
 const PEER_QUERY: &str = "query Dashboard($b: UUID!, $from: Datetime!, $to: Datetime!) {
   brandById(id: $b) { name }
@@ -250,9 +239,11 @@ async fn main() {
     let idle_rss = vigie_bench::rss_kib(api_pid);
     let vigie_url = format!("{api_base}/graphql");
     let client = reqwest::Client::new();
-    let ours = ask(&client, &vigie_url, Some(&data.token), &json!({ "query": VIGIE_QUERY, "variables": vars })).await;
+    let ours =
+        ask(&client, &vigie_url, Some(&data.token), &json!({ "query": DASHBOARD_QUERY, "variables": vars })).await;
     let vigie =
-        load(&vigie_url, Some(&data.token), json!({ "query": VIGIE_QUERY, "variables": vars }), clients, seconds).await;
+        load(&vigie_url, Some(&data.token), json!({ "query": DASHBOARD_QUERY, "variables": vars }), clients, seconds)
+            .await;
     let loaded_rss = vigie_bench::rss_kib(api_pid);
 
     use sea_orm::ConnectionTrait;
