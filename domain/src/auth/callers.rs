@@ -121,11 +121,16 @@ impl Callers {
                         if changed.is_err() {
                             break;
                         }
-                        let live = *connected.borrow_and_update();
                         // Whatever was published while the subscription was down is
-                        // lost: start again from an empty cache.
-                        state.forget(None);
-                        state.live.store(live, Ordering::Release);
+                        // lost: start again from an empty cache. Off before forgetting,
+                        // on after, so no load can slip a caller in between.
+                        if *connected.borrow_and_update() {
+                            state.forget(None);
+                            state.live.store(true, Ordering::Release);
+                        } else {
+                            state.live.store(false, Ordering::Release);
+                            state.forget(None);
+                        }
                     }
                 }
             }
