@@ -89,27 +89,25 @@ impl Actor {
     /// Builds the actor of an existing membership.
     pub async fn from_membership(db: &impl ConnectionTrait, membership: membership::Model) -> Result<Self> {
         let role = Role::parse(&membership.role)?;
-        let assigned_brands: Vec<Uuid> = if role.is_manager() {
-            Vec::new()
-        } else {
-            membership_brand::Entity::find()
-                .select_only()
-                .column(membership_brand::Column::BrandId)
-                .filter(membership_brand::Column::MembershipId.eq(membership.id))
-                .into_tuple()
-                .all(db)
-                .await?
-        };
-        let mut visible_brands: Vec<Uuid> = if role.is_manager() {
-            brand::Entity::find()
+        // Managers see every brand of the agency; others, the brands assigned to them.
+        let (assigned_brands, mut visible_brands): (Vec<Uuid>, Vec<Uuid>) = if role.is_manager() {
+            let all = brand::Entity::find()
                 .select_only()
                 .column(brand::Column::Id)
                 .filter(brand::Column::AgencyId.eq(membership.agency_id))
                 .into_tuple()
                 .all(db)
-                .await?
+                .await?;
+            (Vec::new(), all)
         } else {
-            assigned_brands.clone()
+            let assigned: Vec<Uuid> = membership_brand::Entity::find()
+                .select_only()
+                .column(membership_brand::Column::BrandId)
+                .filter(membership_brand::Column::MembershipId.eq(membership.id))
+                .into_tuple()
+                .all(db)
+                .await?;
+            (assigned.clone(), assigned)
         };
         visible_brands.sort_unstable();
         Ok(Actor {
