@@ -174,19 +174,36 @@ async fn graphql_post(
 /// `GET /graphql/ws`: subscriptions over graphql-ws (or the older
 /// subscriptions-transport-ws). The access token comes in the `connection_init` payload
 /// (`{"Authorization": "Bearer …"}` or `{"token": "…"}`), or on the upgrade request.
+///
+/// The upgrade draws on the client address's anonymous quota (it comes before any
+/// credentials); then each operation the connection starts takes a token from the
+/// caller's quota, as a POST would ([`graphql::limits::SocketLimits`]).
 async fn graphql_ws(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> actix_web::Result<HttpResponse> {
-    let services = state.services.clone();
+    if let Err(refused) = admit_anonymous(&state, &req, "anonymous").await {
+        return Ok(error_response(&refused));
+    }
     let header_token = bearer(&req).map(str::to_owned);
-    async_graphql_actix_web::GraphQLSubscription::new(state.schema.clone())
+    let address = client_addr(&req, state.services.config.behind_proxy);
+    let schema = state.schema.clone();
+    async_graphql_actix_web::GraphQLSubscription::new(schema)
         .on_connection_init(move |init| async move {
             let token = init_token(&init).or(header_token);
-            let auth = graphql::authenticate(&services, token.as_deref()).await;
+            let auth = graphql::authenticate(&state.services, token.as_deref()).await;
+            let limits = &state.services.config.rate_limits;
+            let (scope, bucket, quota) = match &auth {
+                Ok(Some(actor)) => ("graphql", format!("graphql:{}", actor.agency_id), limits.graphql),
+                _ => ("anonymous", format!("anon:{address}"), limits.anonymous),
+            };
             let mut data = async_graphql::Data::default();
-            data.insert(graphql::Caller::new(services, auth));
+            data.insert(graphql::Caller::new(state.services.clone(), auth));
+            data.insert(graphql::limits::SocketQuota::new(Arc::new(move || {
+                let (state, bucket) = (state.clone(), bucket.clone());
+                Box::pin(async move { admit(&state, scope, bucket, quota).await })
+            })));
             Ok(data)
         })
         .start(&req, payload)

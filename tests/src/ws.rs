@@ -14,20 +14,43 @@ pub struct Subscription {
 
 impl Subscription {
     /// Connects to `{base}/graphql/ws` (base is `http://host:port`), authenticates with
-    /// `token` in `connection_init`, and starts `query`.
+    /// `token` in `connection_init`, and starts `query` as operation `1`.
     pub async fn start(base: &str, token: &str, query: &str, variables: Value) -> Self {
+        let mut subscription = Self::connect(base, Some(token)).await;
+        subscription.subscribe("1", query, variables).await;
+        subscription
+    }
+
+    /// Connects to `{base}/graphql/ws` and completes the handshake, with `token` in
+    /// `connection_init` if any.
+    pub async fn connect(base: &str, token: Option<&str>) -> Self {
+        let mut subscription = Self::upgrade(base).await.expect("WebSocket upgrade");
+        let payload = token.map_or(json!({}), |token| json!({ "Authorization": format!("Bearer {token}") }));
+        let init = json!({ "type": "connection_init", "payload": payload });
+        subscription.socket.send(Message::text(init.to_string())).await.unwrap();
+        assert_eq!(subscription.message().await["type"], "connection_ack");
+        subscription
+    }
+
+    /// The WebSocket upgrade alone; the server's refusal as an error.
+    pub async fn upgrade(base: &str) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
         let url = format!("{}/graphql/ws", base.replacen("http", "ws", 1));
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
-        let (mut socket, response) = tokio_tungstenite::connect_async(request).await.expect("WebSocket upgrade");
+        let (socket, response) = tokio_tungstenite::connect_async(request).await?;
         assert_eq!(response.headers()["sec-websocket-protocol"], "graphql-transport-ws");
-        let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
-        socket.send(Message::text(init.to_string())).await.unwrap();
-        let mut subscription = Subscription { socket };
-        assert_eq!(subscription.message().await["type"], "connection_ack");
-        let start = json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } });
-        subscription.socket.send(Message::text(start.to_string())).await.unwrap();
-        subscription
+        Ok(Subscription { socket })
+    }
+
+    /// Starts operation `id` (a subscription, query or mutation).
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        let start = json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } });
+        self.socket.send(Message::text(start.to_string())).await.unwrap();
+    }
+
+    /// Stops operation `id`.
+    pub async fn complete(&mut self, id: &str) {
+        self.socket.send(Message::text(json!({ "id": id, "type": "complete" }).to_string())).await.unwrap();
     }
 
     /// The next protocol message (pings are answered and skipped), within 20 s.

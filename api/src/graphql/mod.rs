@@ -10,7 +10,7 @@ mod brands;
 mod calendar;
 pub mod errors;
 mod influencers;
-mod limits;
+pub mod limits;
 mod live;
 mod loaders;
 mod members;
@@ -88,6 +88,7 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
         .limit_directives(16)
         .extension(errors::ErrorCodes)
         .extension(limits::MutationLimit)
+        .extension(limits::SocketLimits)
 }
 
 /// The schema ready to serve, sharing the domain services.

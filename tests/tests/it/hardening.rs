@@ -6,6 +6,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+use vigie_api::graphql::limits::{MAX_SOCKET_OPERATIONS, TOO_MANY_OPERATIONS};
+use vigie_tests::ws::Subscription;
 use vigie_tests::{
     ApiServer, Backend, TestDb, agency_with_brand, assert_error, on_both_databases, post_graphql, redis_url, serve,
     test_config,
@@ -169,6 +171,90 @@ async fn ingest_quota_is_per_agency(production: bool) {
     apis.into_iter().next().unwrap().stop().await;
 }
 in_both_modes!(ingest_quota_is_per_agency);
+
+/// The payload of operation `id`'s answer on a socket, skipping other operations'
+/// messages.
+async fn answer(socket: &mut Subscription, id: &str) -> Value {
+    loop {
+        let message = socket.message().await;
+        if message["id"] == id && message["type"] == "next" {
+            return message["payload"].clone();
+        }
+        assert_ne!(message["type"], "error", "operation refused by validation: {message}");
+    }
+}
+
+/// One WebSocket upgrade carries any number of operations: each draws on the caller's
+/// quota as a POST would (the agency's bucket, shared with its POSTs; the client
+/// address's when the socket has no credentials), and one connection runs at most
+/// `MAX_SOCKET_OPERATIONS` at once.
+async fn websocket_operations_draw_on_the_same_quotas(production: bool) {
+    // One token back every 90 s (GraphQL) and 12 min (anonymous): none during the test.
+    let quotas = [("VIGIE_RATE_LIMIT_GRAPHQL", "40/h"), ("VIGIE_RATE_LIMIT_ANONYMOUS", "5/h")];
+    let (apis, _db) = replicas(production, 1, &quotas).await;
+    let base = &apis[0].base;
+    let (token, brand, _) = agency_with_brand(base, "a@example.com").await; // anonymous 1 (signUp), GraphQL 2
+
+    // The actix transport may hand a burst of messages to the schema out of order, so
+    // which of these is one too many is not known: exactly one is.
+    let mut socket = Subscription::connect(base, Some(&token)).await; // anonymous 2: the upgrade
+    let alerts = "subscription($b: ID!) { alerts(brandId: $b) { id } }";
+    for i in 0..=MAX_SOCKET_OPERATIONS {
+        socket.subscribe(&format!("s{i}"), alerts, json!({ "b": brand })).await; // GraphQL 3..=18
+    }
+    let refusal = socket.message().await;
+    assert_eq!(refusal["type"], "next", "only the one too many is answered: {refusal}");
+    assert_error(&refusal["payload"], TOO_MANY_OPERATIONS);
+    let over = refusal["id"].as_str().expect("an operation id").to_owned();
+    assert_eq!(socket.message().await, json!({ "id": over, "type": "complete" }));
+    let running = if over == "s0" { "s1" } else { "s0" };
+    socket.complete(running).await;
+    assert_eq!(socket.message().await, json!({ "id": running, "type": "complete" }));
+    socket.subscribe("freed", ME, json!({})).await; // GraphQL 19
+    let freed = answer(&mut socket, "freed").await;
+    assert_eq!(freed["data"]["me"]["role"], "OWNER", "a completed subscription frees its slot: {freed:#}");
+
+    let mut answered = 0;
+    let refused = loop {
+        let id = format!("q{answered}");
+        socket.subscribe(&id, ME, json!({})).await;
+        let payload = answer(&mut socket, &id).await;
+        if payload["data"].is_null() {
+            break payload;
+        }
+        assert_eq!(payload["data"]["me"]["role"], "OWNER", "{payload:#}");
+        answered += 1;
+        assert!(answered <= 40, "40 queries over the socket at 40/h and none refused");
+    };
+    // 2 + 16 + 1 spent before.
+    assert_eq!(answered, 21, "the socket drew the rest of the agency's 40 tokens, no more");
+    assert_error(&refused, "RATE_LIMITED");
+    let retry = refused["errors"][0]["extensions"]["retryAfter"].as_u64().expect("retryAfter");
+    assert!((1..=90).contains(&retry), "one token every 90 s: retryAfter {retry}");
+    let post = post(base, Some(&token), &json!({ "query": ME })).await;
+    assert_eq!(post.status(), StatusCode::TOO_MANY_REQUESTS, "POSTs draw on the bucket the socket emptied");
+
+    // Without credentials: the address's quota, for the upgrade and for each operation
+    // (a socket must not be a way around the bound on password guessing).
+    let mut anonymous = Subscription::connect(base, None).await; // anonymous 3
+    let log_in =
+        "mutation { logIn(input: { email: \"a@example.com\", password: \"wrong password!\" }) { accessToken } }";
+    for attempt in ["l1", "l2"] {
+        anonymous.subscribe(attempt, log_in, json!({})).await; // anonymous 4, 5
+        assert_error(&answer(&mut anonymous, attempt).await, "UNAUTHENTICATED");
+    }
+    anonymous.subscribe("l3", log_in, json!({})).await;
+    assert_error(&answer(&mut anonymous, "l3").await, "RATE_LIMITED");
+    match Subscription::upgrade(base).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS.as_u16());
+        }
+        Err(other) => panic!("expected a 429 refusal of the upgrade, got {other}"),
+        Ok(_) => panic!("the address's quota is spent, yet the upgrade went through"),
+    }
+    apis.into_iter().next().unwrap().stop().await;
+}
+in_both_modes!(websocket_operations_draw_on_the_same_quotas);
 
 async fn brand_count(base: &str, token: &str) -> usize {
     let brands = post_graphql(base, Some(token), "{ brands(first: 100) { edges { node { id } } } }").await;
