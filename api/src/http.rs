@@ -15,6 +15,7 @@ use vigie_domain::{Error, Services, api_keys, health, mentions};
 
 use crate::graphql::{self, VigieSchema};
 use crate::metrics::{ErrorLabels, HttpLabels, Metrics, ScopeLabels};
+use crate::websocket;
 
 /// Shared state of the HTTP handlers.
 pub struct AppState {
@@ -189,8 +190,8 @@ async fn graphql_ws(
     let header_token = bearer(&req).map(str::to_owned);
     let address = client_addr(&req, state.services.config.behind_proxy);
     let schema = state.schema.clone();
-    async_graphql_actix_web::GraphQLSubscription::new(schema)
-        .on_connection_init(move |init| async move {
+    let on_init: websocket::OnInit = Box::new(move |init| {
+        Box::pin(async move {
             let token = init_token(&init).or(header_token);
             let auth = graphql::authenticate(&state.services, token.as_deref()).await;
             let limits = &state.services.config.rate_limits;
@@ -206,7 +207,8 @@ async fn graphql_ws(
             })));
             Ok(data)
         })
-        .start(&req, payload)
+    });
+    websocket::start(schema, &req, payload, on_init)
 }
 
 /// The bearer token of a `connection_init` payload.

@@ -5,6 +5,7 @@
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,124 @@
+//! The GraphQL-over-WebSocket transport of `/graphql/ws`: actix-ws for the socket,
+//! async-graphql's protocol state machine (graphql-transport-ws, or the older
+//! subscriptions-transport-ws) for the messages.
+//!
+//! async-graphql-actix-web's own transport forwards each incoming frame through a
+//! separately spawned actor future, and actix polls those in no fixed order: a burst
+//! such as `subscribe` then `complete` of one id could run the other way round and leave
+//! a subscription open that the client had stopped. Here frames reach the protocol in
+//! the order they arrived, from one task per connection.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, CloseReason, Session};
+use async_graphql::Data;
+use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
+use futures_util::future::{self, BoxFuture};
+use futures_util::{Stream, StreamExt};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::graphql::VigieSchema;
+
+/// How often the server pings; browsers and WebSocket libraries answer by themselves.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+/// A client silent for this long (no message, no pong) is gone: its connection is
+/// closed and its subscriptions released.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest message accepted, continuation frames put together (the GraphQL document
+/// and its variables).
+const MAX_MESSAGE: usize = 256 * 1024;
+
+/// Builds a connection's session data from the `connection_init` payload.
+pub type OnInit = Box<dyn FnOnce(serde_json::Value) -> BoxFuture<'static, async_graphql::Result<Data>> + Send>;
+
+/// Answers the upgrade and serves the connection on a task of its own. Refuses (400) a
+/// request that offers neither GraphQL sub-protocol.
+pub fn start(
+    schema: VigieSchema,
+    req: &HttpRequest,
+    payload: web::Payload,
+    on_init: OnInit,
+) -> actix_web::Result<HttpResponse> {
+    let protocol = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|offered| offered.split(',').find_map(|p| p.trim().parse::<WebSocketProtocols>().ok()))
+        .ok_or_else(|| {
+            actix_web::error::ErrorBadRequest("offer the `graphql-transport-ws` (or `graphql-ws`) sub-protocol")
+        })?;
+    let (response, session, messages) =
+        actix_ws::handle_with_protocols(req, payload, &[protocol.sec_websocket_protocol()])?;
+    let seen = Arc::new(Mutex::new(Instant::now()));
+    let incoming = incoming(messages.max_frame_size(MAX_MESSAGE), session.clone(), seen.clone());
+    let protocol_state = WebSocket::new(schema, incoming, protocol).on_connection_init(on_init);
+    actix_web::rt::spawn(serve(protocol_state, session, seen));
+    Ok(response)
+}
+
+/// The client's GraphQL messages in arrival order, ending when the client closes or
+/// breaks the protocol. Pings are answered on the way; every frame counts as a sign of
+/// life.
+fn incoming(
+    messages: actix_ws::MessageStream,
+    session: Session,
+    seen: Arc<Mutex<Instant>>,
+) -> futures_util::stream::LocalBoxStream<'static, Vec<u8>> {
+    messages
+        .aggregate_continuations()
+        .max_continuation_size(MAX_MESSAGE)
+        .take_while(|message| future::ready(matches!(message, Ok(m) if !matches!(m, AggregatedMessage::Close(_)))))
+        .filter_map(move |message| {
+            *seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Instant::now();
+            let mut session = session.clone();
+            async move {
+                match message {
+                    Ok(AggregatedMessage::Text(text)) => Some(text.as_bytes().to_vec()),
+                    Ok(AggregatedMessage::Binary(bytes)) => Some(bytes.to_vec()),
+                    Ok(AggregatedMessage::Ping(bytes)) => {
+                        // A failed pong means the socket is closing; the stream ends next.
+                        let _ = session.pong(&bytes).await;
+                        None
+                    }
+                    _ => None,
+                }
+            }
+        })
+        .boxed_local()
+}
+
+/// Writes the protocol's answers to the socket and pings the client, until either
+/// side ends the connection. Dropping the protocol state drops the connection's
+/// operations (and their slots, see `graphql::limits::SocketLimits`).
+async fn serve(protocol: impl Stream<Item = WsMessage>, mut session: Session, seen: Arc<Mutex<Instant>>) {
+    let mut protocol = std::pin::pin!(protocol);
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.tick().await;
+    let close = loop {
+        tokio::select! {
+            answer = protocol.next() => match answer {
+                Some(WsMessage::Text(text)) => {
+                    if session.text(text).await.is_err() {
+                        return;
+                    }
+                }
+                Some(WsMessage::Close(code, description)) => {
+                    break Some(CloseReason { code: code.into(), description: Some(description) });
+                }
+                None => break None,
+            },
+            _ = heartbeat.tick() => {
+                let silent = seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).elapsed();
+                if silent > CLIENT_TIMEOUT {
+                    tracing::debug!(?silent, "closing a silent WebSocket connection");
+                    break None;
+                }
+                if session.ping(b"").await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = session.close(close).await;
+}
