@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, QueryFilter, Set};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
@@ -105,8 +105,11 @@ pub async fn store(
     if items.is_empty() {
         return Ok(0);
     }
+    // Authors first, outside the mentions' transaction: each statement then holds its
+    // authors' row locks for itself only, where inside the transaction concurrent
+    // batches naming the same authors waited for each other's whole batch.
+    let author_ids = upsert_authors(&services.db, &items, provenance).await?;
     let txn = crate::db::begin_write(&services.db).await?;
-    let author_ids = upsert_authors(&txn, &items, provenance).await?;
     let at = now();
     let count = items.len();
     let mut rows = items.into_iter().map(|m| {
@@ -217,18 +220,29 @@ async fn upsert_authors(
     let keys: Vec<(String, String)> = with_counts.keys().chain(without_counts.keys()).cloned().collect();
     let conflict = || OnConflict::columns([author::Column::Network, author::Column::Handle]).to_owned();
     let with_counts: Vec<_> = with_counts.into_values().collect();
+    let profile = [
+        author::Column::DisplayName,
+        author::Column::ProfileUrl,
+        author::Column::Followers,
+        author::Column::Following,
+        author::Column::Verified,
+    ];
+    // An author seen again with the same profile is left alone: no new row version, no
+    // index entries, and `updated_at` says when the profile last changed.
+    let changed = profile
+        .iter()
+        .map(|column| {
+            let column = column.as_str();
+            format!("\"author\".\"{column}\" IS DISTINCT FROM \"excluded\".\"{column}\"")
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ");
     for chunk in with_counts.chunks(CHUNK) {
         author::Entity::insert_many(chunk.to_vec())
             .on_conflict(
                 conflict()
-                    .update_columns([
-                        author::Column::DisplayName,
-                        author::Column::ProfileUrl,
-                        author::Column::Followers,
-                        author::Column::Following,
-                        author::Column::Verified,
-                        author::Column::UpdatedAt,
-                    ])
+                    .update_columns(profile.into_iter().chain([author::Column::UpdatedAt]))
+                    .action_and_where(sea_orm::sea_query::Expr::cust(changed.clone()))
                     .to_owned(),
             )
             .exec_without_returning(db)
