@@ -102,7 +102,8 @@ async fn main() {
     }
     let ingested = started.elapsed();
 
-    // Wait until every mention is scored, sampling the workers' memory.
+    // Wait until every mention is scored and every author's influence refreshed,
+    // sampling the workers' memory.
     let mut samples: Vec<(u64, Vec<u64>)> = Vec::new();
     let mut next_sample = Duration::ZERO;
     loop {
@@ -110,7 +111,8 @@ async fn main() {
             .db
             .query_one_raw(sea_orm::Statement::from_string(
                 sea_orm::DatabaseBackend::Postgres,
-                "SELECT COUNT(*) FILTER (WHERE scored_at IS NOT NULL) AS scored, COUNT(*) AS stored FROM mention",
+                "SELECT COUNT(*) FILTER (WHERE scored_at IS NOT NULL) AS scored, COUNT(*) AS stored, \
+                 (SELECT COUNT(*) FROM influencer_stale) AS stale FROM mention",
             ))
             .await
             .expect("progress")
@@ -121,7 +123,8 @@ async fn main() {
             samples.push((scored as u64, fleet.iter().map(|w| rss_kib(w.0.id())).collect()));
             next_sample += Duration::from_secs(2);
         }
-        if scored as usize >= total && stored as usize >= total {
+        let stale: i64 = row.try_get("", "stale").unwrap();
+        if scored as usize >= total && stored as usize >= total && stale == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -1,6 +1,12 @@
 //! Influencers: for each brand, the authors who talk about it, ranked by an explainable
 //! influence score (see [`crate::scoring::influence`]). Scores are refreshed for the
-//! authors of each newly scored batch and for every author nightly (activity decays).
+//! authors of newly scored mentions and for every author nightly (activity decays).
+//!
+//! Scoring does not refresh in its own transaction: concurrent scoring batches of one
+//! brand share many authors, and each waited for the others' influencer rows until
+//! their commit. It marks the authors stale ([`mark_stale`]) and one refresher per
+//! brand recomputes them ([`refresh_stale`]), each author once however many batches
+//! marked it.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, OnConflict};
@@ -9,7 +15,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::db::Params;
-use crate::entities::{StringList, author, brand, brand_influencer, mention};
+use crate::entities::{StringList, author, brand, brand_influencer, influencer_stale, mention};
 use crate::pagination::{self, Page, PageRequest};
 use crate::scoring::influence::{self, ACTIVITY_WINDOW_DAYS, Activity, Profile, Stance, Tier};
 use crate::{Actor, Error, Result, Services, brands, events, new_id, now};
@@ -268,6 +274,112 @@ async fn announce_discoveries(
         }
     }
     Ok(())
+}
+
+/// Stale markers taken per refresh transaction.
+const STALE_BATCH: usize = 1_000;
+
+/// Marks `author_ids` stale for `brand_id`, in the transaction that scored their
+/// mentions, so that the marks become visible together with the mentions.
+pub async fn mark_stale(db: &impl ConnectionTrait, brand_id: Uuid, author_ids: &[Uuid]) -> Result<()> {
+    let at = now();
+    for chunk in author_ids.chunks(STALE_BATCH) {
+        let rows = chunk.iter().map(|author_id| influencer_stale::ActiveModel {
+            id: Set(new_id()),
+            brand_id: Set(brand_id),
+            author_id: Set(*author_id),
+            created_at: Set(at),
+        });
+        influencer_stale::Entity::insert_many(rows).exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+
+/// Recomputes the brand's stale authors until none is left; returns how many
+/// influencers it wrote.
+///
+/// One refresher per brand at a time across the fleet (a transaction-scoped advisory
+/// lock on PostgreSQL; SQLite has one writer anyway). A refresh that finds the brand
+/// taken leaves at once: the refresher in place looks for markers again after each of
+/// its transactions, its last included, so none committed meanwhile is left behind.
+/// (Should two brands' lock keys ever collide, the minute sweep finds what was left.)
+pub async fn refresh_stale(services: &Services, brand_id: Uuid) -> Result<usize> {
+    let Some(brand) = brand::Entity::find_by_id(brand_id).one(&services.db).await? else {
+        return Ok(0);
+    };
+    let mut total = 0;
+    loop {
+        let txn = crate::db::begin_write(&services.db).await?;
+        if !lock_refresh(&txn, brand_id).await? {
+            return Ok(total);
+        }
+        let authors = take_stale(&txn, brand_id).await?;
+        if !authors.is_empty() {
+            total += refresh(&txn, &brand, &authors).await?;
+        }
+        txn.commit().await?;
+        if authors.is_empty() && !has_stale(&services.db, brand_id).await? {
+            return Ok(total);
+        }
+    }
+}
+
+/// Takes the brand's refresh lock until the end of `txn`; `false` if another
+/// transaction holds it.
+async fn lock_refresh(txn: &impl ConnectionTrait, brand_id: Uuid) -> Result<bool> {
+    if txn.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return Ok(true);
+    }
+    let (high, low) = brand_id.as_u64_pair();
+    let mut params = Params::new(txn.get_database_backend());
+    let key = params.bind((high ^ low) as i64);
+    let row = txn.query_one_raw(params.statement(format!("SELECT pg_try_advisory_xact_lock({key}) AS locked"))).await?;
+    Ok(row.map(|row| row.try_get::<bool>("", "locked")).transpose()?.unwrap_or(false))
+}
+
+/// Deletes up to [`STALE_BATCH`] of the brand's markers and returns their authors,
+/// distinct and sorted (the order rows are then written in, see [`refresh`]).
+async fn take_stale(txn: &impl ConnectionTrait, brand_id: Uuid) -> Result<Vec<Uuid>> {
+    let mut params = Params::new(txn.get_database_backend());
+    let brand = params.bind(brand_id);
+    let sql = format!(
+        "DELETE FROM influencer_stale WHERE id IN \
+         (SELECT id FROM influencer_stale WHERE brand_id = {brand} LIMIT {STALE_BATCH}) RETURNING author_id"
+    );
+    let rows = txn.query_all_raw(params.statement(sql)).await?;
+    let mut authors =
+        rows.iter().map(|row| row.try_get::<Uuid>("", "author_id")).collect::<std::result::Result<Vec<_>, _>>()?;
+    authors.sort_unstable();
+    authors.dedup();
+    Ok(authors)
+}
+
+async fn has_stale(db: &impl ConnectionTrait, brand_id: Uuid) -> Result<bool> {
+    let found = influencer_stale::Entity::find()
+        .select_only()
+        .column(influencer_stale::Column::Id)
+        .filter(influencer_stale::Column::BrandId.eq(brand_id))
+        .limit(1)
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// The brands (with their agency) whose oldest stale marker is older than `before`: a
+/// refresh could not be enqueued for them.
+pub async fn brands_left_stale(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<Vec<(Uuid, Uuid)>> {
+    let mut params = Params::new(db.get_database_backend());
+    let before = params.bind(before);
+    let sql = format!(
+        "SELECT DISTINCT brand.agency_id, brand.id FROM influencer_stale \
+         JOIN brand ON brand.id = influencer_stale.brand_id WHERE influencer_stale.created_at < {before}"
+    );
+    let rows = db.query_all_raw(params.statement(sql)).await?;
+    Ok(rows
+        .iter()
+        .map(|row| Ok((row.try_get::<Uuid>("", "agency_id")?, row.try_get::<Uuid>("", "id")?)))
+        .collect::<std::result::Result<Vec<_>, sea_orm::DbErr>>()?)
 }
 
 /// Recomputes every influencer of a brand (the nightly pass), in chunks of authors.

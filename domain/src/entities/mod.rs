@@ -20,6 +20,7 @@ pub mod csr_pillar;
 pub mod email_outbox;
 pub mod event;
 pub mod idea;
+pub mod influencer_stale;
 pub mod interaction;
 pub mod invitation;
 pub mod job_failure;

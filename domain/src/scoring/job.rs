@@ -1,6 +1,7 @@
 //! The scoring job: reads a brand's unscored mentions in batches, stores what
-//! [`super::analyze`] finds, records `mention.solicitation` events, and refreshes the
-//! influence of the batch's authors. Ingest and collectors enqueue it after storing.
+//! [`super::analyze`] finds, records `mention.solicitation` events, and marks the
+//! batch's authors for an influence refresh (`influencers.refresh`, which it enqueues).
+//! Ingest and collectors enqueue it after storing.
 //!
 //! A mention is claimed by a conditional update (`scored_at IS NULL`), so two jobs for
 //! the same brand never score a mention twice nor announce it twice; a crash before the
@@ -38,6 +39,16 @@ impl JobPayload for ScoreMentions {
     const KIND: &'static str = "mentions.score";
 }
 
+/// Recomputes the influence of a brand's authors marked stale by scoring.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RefreshInfluencers {
+    pub brand_id: Uuid,
+}
+
+impl JobPayload for RefreshInfluencers {
+    const KIND: &'static str = "influencers.refresh";
+}
+
 /// Recomputes every influencer of one brand.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RescoreInfluencers {
@@ -59,8 +70,8 @@ impl JobPayload for NightlyRescore {
 
 const NIGHTLY: Duration = Duration::from_secs(24 * 3600);
 
-/// Finds mentions left unscored (their scoring could not be enqueued, Redis being down
-/// when they were stored) and asks for them to be scored.
+/// Finds mentions left unscored and authors left stale (their job could not be
+/// enqueued, Redis being down at the time) and asks for them to be done.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SweepUnscored {}
 
@@ -74,11 +85,19 @@ const SWEEP: Duration = Duration::from_secs(60);
 pub fn register_jobs(registry: &mut Registry) {
     registry.register(|services: Arc<Services>, meta, job: ScoreMentions| async move {
         if score_brand(&services, job.brand_id).await? > 0 {
-            // Solicitations and discoveries were recorded; new negatives may be a crisis.
+            // Solicitations were recorded; new negatives may be a crisis.
             crate::events::dispatch_soon(&services, meta.tenant).await;
             if let Some(agency_id) = meta.tenant {
+                refresh_soon(&services, agency_id, job.brand_id).await;
                 crate::crises::detect::detect_soon(&services, agency_id, job.brand_id).await;
             }
+        }
+        Ok(())
+    });
+    registry.register(|services: Arc<Services>, meta, job: RefreshInfluencers| async move {
+        if influencers::refresh_stale(&services, job.brand_id).await? > 0 {
+            // Discoveries may have been recorded.
+            crate::events::dispatch_soon(&services, meta.tenant).await;
         }
         Ok(())
     });
@@ -101,10 +120,31 @@ pub fn register_jobs(registry: &mut Registry) {
     });
     registry.register(|services: Arc<Services>, _meta, _job: SweepUnscored| async move {
         sweep_unscored(&services).await?;
+        sweep_stale(&services).await?;
         Ok(())
     });
     registry.schedule("influencers.nightly", NIGHTLY, |_slot| Envelope::new(None, &NightlyRescore {}));
     registry.schedule("mentions.sweep", SWEEP, |_slot| Envelope::new(None, &SweepUnscored {}));
+}
+
+/// Asks for a refresh of each brand with authors left stale for over a minute
+/// (younger marks have a job on its way); returns how many brands.
+pub async fn sweep_stale(services: &Services) -> Result<usize> {
+    let before = now() - chrono::Duration::from_std(SWEEP).unwrap_or_default();
+    let left = influencers::brands_left_stale(&services.db, before).await?;
+    for (agency_id, brand_id) in &left {
+        tracing::info!(%brand_id, "influencers left stale; refreshing them now");
+        crate::jobs::enqueue(services, Some(*agency_id), &RefreshInfluencers { brand_id: *brand_id }).await?;
+    }
+    Ok(left.len())
+}
+
+/// Asks for a refresh of a brand's stale authors. Failing to ask is logged: the minute
+/// sweep asks again.
+pub async fn refresh_soon(services: &Services, agency_id: Uuid, brand_id: Uuid) {
+    if let Err(error) = crate::jobs::enqueue(services, Some(agency_id), &RefreshInfluencers { brand_id }).await {
+        tracing::warn!(%error, %brand_id, "cannot enqueue the influencers' refresh");
+    }
 }
 
 /// Asks for scoring for each brand with mentions left unscored for over a minute
@@ -253,7 +293,7 @@ async fn score_batch(
         tickets = crate::sla::tickets::open(txn, brand, &policy, &solicitations).await?;
     }
     let authors: Vec<Uuid> = author_ids.into_iter().collect();
-    influencers::refresh(txn, brand, &authors).await?;
+    influencers::mark_stale(txn, brand.id, &authors).await?;
     Ok((claimed.len(), tickets))
 }
 

@@ -207,6 +207,77 @@ async fn the_sweep_scores_mentions_left_behind(backend: Backend) {
 }
 on_both_databases!(the_sweep_scores_mentions_left_behind);
 
+/// Scoring marks its authors stale; the refresh recomputes each author once however
+/// many batches marked it, leaves no mark behind, and two refreshes of one brand at
+/// once never write an author twice. Marks whose job was never enqueued are found by
+/// the minute sweep.
+async fn stale_influencers_are_refreshed_once(backend: Backend) {
+    use sea_orm::sea_query::Expr;
+    use vigie_domain::entities::{brand, brand_influencer, influencer_stale, source};
+    use vigie_domain::influencers::refresh_stale;
+    use vigie_domain::mentions::store::{self, Provenance};
+    use vigie_domain::scoring::job::{score_brand, sweep_stale};
+
+    let app = TestApp::new(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = Some(owner.access_token.as_str());
+    let brand_id = app.create_brand(&owner.access_token, "Verdure").await;
+    let source_id = app.create_source(t, &brand_id).await;
+    let db = &app.services.db;
+    let source = source::Entity::find_by_id(uuid::Uuid::parse_str(&source_id).unwrap()).one(db).await.unwrap().unwrap();
+    let brand = brand::Entity::find_by_id(source.brand_id).one(db).await.unwrap().unwrap();
+    let store_and_score = |batch: Vec<vigie_domain::mentions::store::NewMention>| {
+        let (services, brand, source) = (app.services.clone(), brand.clone(), source.clone());
+        async move {
+            store::store(&services, &brand, &source, batch, Provenance::Collected).await.unwrap();
+            score_brand(&services, brand.id).await.unwrap()
+        }
+    };
+    assert_eq!(
+        store_and_score(vec![new_mention("1", "a", "Verdure, super", 10), new_mention("2", "b", "Verdure", 10)]).await,
+        2
+    );
+    assert_eq!(
+        store_and_score(vec![new_mention("3", "a", "Verdure encore", 10), new_mention("4", "c", "Verdure", 10)]).await,
+        2
+    );
+    let marks = || influencer_stale::Entity::find().filter(influencer_stale::Column::BrandId.eq(brand.id)).all(db);
+    assert_eq!(marks().await.unwrap().len(), 4, "one mark per author per scored batch");
+    assert!(
+        brand_influencer::Entity::find().all(db).await.unwrap().is_empty(),
+        "scoring leaves influencers to the refresh"
+    );
+
+    let (first, second) = tokio::join!(refresh_stale(&app.services, brand.id), refresh_stale(&app.services, brand.id));
+    assert_eq!(first.unwrap() + second.unwrap(), 3, "a, b and c, each written once");
+    assert!(marks().await.unwrap().is_empty());
+    let influencers =
+        brand_influencer::Entity::find().filter(brand_influencer::Column::BrandId.eq(brand.id)).all(db).await.unwrap();
+    let counts: std::collections::BTreeMap<i32, usize> = influencers.iter().fold(Default::default(), |mut m, i| {
+        *m.entry(i.mention_count).or_default() += 1;
+        m
+    });
+    assert_eq!(counts, [(1, 2), (2, 1)].into(), "a has both its mentions counted");
+
+    store_and_score(vec![new_mention("5", "d", "Verdure", 10)]).await;
+    assert_eq!(sweep_stale(&app.services).await.unwrap(), 0, "a refresh is on its way for a fresh mark");
+    influencer_stale::Entity::update_many()
+        .col_expr(influencer_stale::Column::CreatedAt, Expr::value(vigie_domain::now() - chrono::Duration::minutes(2)))
+        .exec(db)
+        .await
+        .unwrap();
+    let depth = || {
+        let queue = app.services.queue.clone();
+        async move { queue.status(&["influencers.refresh".to_owned()]).await.unwrap()[0].depth }
+    };
+    let before = depth().await;
+    assert_eq!(sweep_stale(&app.services).await.unwrap(), 1);
+    assert_eq!(depth().await, before + 1, "one refresh job for the brand");
+    assert_eq!(refresh_stale(&app.services, brand.id).await.unwrap(), 1);
+    assert_eq!(sweep_stale(&app.services).await.unwrap(), 0, "nothing left behind");
+}
+on_both_databases!(stale_influencers_are_refreshed_once);
+
 /// The daily sentiment series counts each day's mentions by class, keeps empty days,
 /// and refuses a reversed or overlong period.
 async fn the_sentiment_series_counts_days(backend: Backend) {
