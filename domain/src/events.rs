@@ -2,7 +2,7 @@
 //! an event row in the same transaction, so an event exists exactly when its change
 //! committed; fan-out reads rows not yet dispatched.
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 use uuid::Uuid;
 
 use crate::entities::event;
@@ -59,18 +59,46 @@ pub async fn record(
     kind: &str,
     payload: serde_json::Value,
 ) -> Result<Uuid> {
-    let id = new_id();
+    let row = row(agency_id, brand_id, kind, payload, now());
+    let id = row.id.clone().unwrap();
+    row.insert(db).await?;
+    tracing::info!(%agency_id, ?brand_id, kind, event_id = %id, "event recorded");
+    Ok(id)
+}
+
+/// Writes events of one kind in the caller's transaction, a few hundred per statement
+/// (a batch of mentions can hold hundreds of solicitations).
+pub async fn record_many(
+    db: &impl ConnectionTrait,
+    agency_id: Uuid,
+    brand_id: Option<Uuid>,
+    kind: &str,
+    payloads: Vec<serde_json::Value>,
+) -> Result<()> {
+    let (at, count) = (now(), payloads.len());
+    let rows: Vec<event::ActiveModel> =
+        payloads.into_iter().map(|payload| row(agency_id, brand_id, kind, payload, at)).collect();
+    for chunk in rows.chunks(500) {
+        event::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
+    }
+    tracing::info!(%agency_id, ?brand_id, kind, count, "events recorded");
+    Ok(())
+}
+
+fn row(
+    agency_id: Uuid,
+    brand_id: Option<Uuid>,
+    kind: &str,
+    payload: serde_json::Value,
+    at: chrono::DateTime<chrono::Utc>,
+) -> event::ActiveModel {
     event::ActiveModel {
-        id: Set(id),
+        id: Set(new_id()),
         agency_id: Set(agency_id),
         brand_id: Set(brand_id),
         kind: Set(kind.to_owned()),
         payload: Set(payload),
-        created_at: Set(now()),
+        created_at: Set(at),
         dispatched_at: Set(None),
     }
-    .insert(db)
-    .await?;
-    tracing::info!(%agency_id, ?brand_id, kind, event_id = %id, "event recorded");
-    Ok(id)
 }

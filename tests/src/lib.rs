@@ -481,8 +481,8 @@ impl TestApp {
         login_from(&data["acceptInvitation"])
     }
 
-    /// Stores `mentions` as if `source_id` had collected them, then scores the brand and
-    /// refreshes its influencers at once (without waiting for the queue).
+    /// Stores (and so scores) `mentions` as if `source_id` had collected them, then
+    /// refreshes the brand's influencers at once (without waiting for the queue).
     pub async fn collect(&self, source_id: &str, mentions: Vec<vigie_domain::mentions::store::NewMention>) {
         use sea_orm::EntityTrait;
         use vigie_domain::entities::{brand, source};
@@ -492,7 +492,6 @@ impl TestApp {
             source::Entity::find_by_id(uuid::Uuid::parse_str(source_id).unwrap()).one(db).await.unwrap().unwrap();
         let brand = brand::Entity::find_by_id(source.brand_id).one(db).await.unwrap().unwrap();
         store::store(&self.services, &brand, &source, mentions, Provenance::Collected).await.unwrap();
-        vigie_domain::scoring::job::score_brand(&self.services, brand.id).await.unwrap();
         vigie_domain::influencers::refresh_stale(&self.services, brand.id).await.unwrap();
     }
 

@@ -1,5 +1,10 @@
 //! Storing collected or pushed mentions: authors upserted on (network, handle), mentions
-//! upserted on (source, external id) in batches, then scoring enqueued.
+//! scored (see [`crate::scoring`]) and upserted on (source, external id) in batches,
+//! solicitations announced, and the authors' influence marked for a refresh.
+//!
+//! Scoring happens here, before the insert, so that each mention is written once: it
+//! used to be stored unscored and then updated by a job, and since the scores are
+//! indexed that update rewrote every index entry of the row, the full-text one included.
 //!
 //! Authors are shared by every tenant. Only collectors, which read the network itself,
 //! update an author's profile and counts ([`Provenance::Collected`]); what a tenant
@@ -9,13 +14,14 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, QueryFilter, QuerySelect, Set};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::relevance;
-use crate::entities::{UuidList, author, brand, mention, source};
-use crate::scoring::job::score_soon;
+use crate::entities::{UuidList, author, brand, mention, source, ticket};
+use crate::scoring::job::{Found, Lexicon, announce_solicitations, refresh_soon};
+use crate::scoring::{Input, Priority, Tier};
 use crate::{Result, Services, new_id, now};
 
 /// Rows per INSERT statement (well under PostgreSQL's 65,535 bind parameters).
@@ -85,8 +91,10 @@ impl NewMention {
     }
 }
 
-/// Stores mentions of `brand` from `source` (later items with the same external id win)
-/// and asks for them to be scored. Returns how many were stored.
+/// Scores and stores mentions of `brand` from `source` (later items with the same
+/// external id win), in one transaction with the announcement of new solicitations and
+/// the authors' stale marks; then asks for the influence refresh and crisis detection.
+/// Returns how many were stored.
 pub async fn store(
     services: &Services,
     brand: &brand::Model,
@@ -108,38 +116,50 @@ pub async fn store(
     // Authors first, outside the mentions' transaction: each statement then holds its
     // authors' row locks for itself only, where inside the transaction concurrent
     // batches naming the same authors waited for each other's whole batch.
-    let author_ids = upsert_authors(&services.db, &items, provenance).await?;
+    let authors = upsert_authors(&services.db, &items, provenance).await?;
+    let lexicon = Lexicon::load(&services.db, brand).await?;
     let txn = crate::db::begin_write(&services.db).await?;
     let at = now();
     let count = items.len();
+    let mut solicited: HashMap<String, (Priority, Tier, f64)> = HashMap::new();
+    let mut marked: Vec<Uuid> = Vec::with_capacity(items.len());
     let mut rows = items.into_iter().map(|m| {
         let addressed = m.direct || m.in_reply_to.is_some();
+        let author = authors.get(&(m.network.clone(), m.author.handle.clone())).copied();
+        // The count the mention claims first: a pushed one stays on its own mentions.
+        let audience = m.author.followers.or(author.map(|(_, followers)| followers));
+        let input = Input { text: &m.text, lang: m.lang.as_deref(), addressed };
+        let (analysis, priority) = lexicon.analyze(&input, audience);
+        if let Some((priority, tier)) = priority {
+            solicited.insert(m.external_id.clone(), (priority, tier, analysis.sentiment));
+        }
+        marked.extend(author.map(|(id, _)| id));
         mention::ActiveModel {
             id: Set(new_id()),
             agency_id: Set(brand.agency_id),
             brand_id: Set(brand.id),
             source_id: Set(source.id),
-            author_id: Set(author_ids.get(&(m.network.clone(), m.author.handle.clone())).copied()),
+            author_id: Set(author.map(|(id, _)| id)),
             relevance: Set(Some(relevance::score(brand, &m.text, addressed))),
             search_text: Set(crate::text::words(&m.text).join(" ")),
             external_id: Set(m.external_id),
             network: Set(m.network),
             url: Set(m.url),
             text: Set(m.text),
-            lang: Set(m.lang),
+            lang: Set(analysis.lang),
             published_at: Set(m.published_at),
             collected_at: Set(at),
-            sentiment: Set(None),
+            sentiment: Set(Some(analysis.sentiment)),
             likes: Set(m.likes),
             shares: Set(m.shares),
             replies: Set(m.replies),
             views: Set(m.views),
-            value_tags: Set(UuidList::default()),
-            is_solicitation: Set(false),
-            solicitation_priority: Set(None),
+            value_tags: Set(UuidList(analysis.value_tags)),
+            is_solicitation: Set(analysis.is_solicitation),
+            solicitation_priority: Set(priority.map(|(p, _)| p.as_str().to_owned())),
             in_reply_to: Set(m.in_reply_to),
             is_direct: Set(m.direct),
-            scored_at: Set(None),
+            scored_at: Set(Some(at)),
             author_followers: Set(m.author.followers),
         }
     });
@@ -148,8 +168,7 @@ pub async fn store(
         if chunk.is_empty() {
             break;
         }
-        // An update clears `scored_at` so the new text is scored again; `is_solicitation`
-        // keeps its old value until then, so a solicitation is announced only once.
+        // A mention pushed again is scored again; it is announced only once (below).
         mention::Entity::insert_many(chunk)
             .on_conflict(
                 OnConflict::columns([mention::Column::SourceId, mention::Column::ExternalId])
@@ -161,10 +180,14 @@ pub async fn store(
                         mention::Column::Lang,
                         mention::Column::PublishedAt,
                         mention::Column::Relevance,
+                        mention::Column::Sentiment,
                         mention::Column::Likes,
                         mention::Column::Shares,
                         mention::Column::Replies,
                         mention::Column::Views,
+                        mention::Column::ValueTags,
+                        mention::Column::IsSolicitation,
+                        mention::Column::SolicitationPriority,
                         mention::Column::InReplyTo,
                         mention::Column::IsDirect,
                         mention::Column::AuthorFollowers,
@@ -175,17 +198,73 @@ pub async fn store(
             .exec_without_returning(&txn)
             .await?;
     }
+    let tickets = announce_new_solicitations(&txn, brand, source, &solicited).await?;
+    marked.sort_unstable();
+    marked.dedup();
+    crate::influencers::mark_stale(&txn, brand.id, &marked).await?;
     txn.commit().await?;
-    score_soon(services, brand.agency_id, brand.id).await;
+
+    for ticket_id in &tickets {
+        crate::sla::tickets::announce_id(services, brand.agency_id, brand.id, *ticket_id).await;
+    }
+    if !tickets.is_empty() {
+        crate::events::dispatch_soon(services, Some(brand.agency_id)).await;
+    }
+    refresh_soon(services, brand.agency_id, brand.id).await;
+    // New negatives may be a crisis.
+    crate::crises::detect::detect_soon(services, brand.agency_id, brand.id).await;
     Ok(count)
 }
 
-/// Upserts the authors of `items` and returns their ids by (network, handle).
+/// Announces the solicitations among the stored mentions (by external id) that were
+/// never announced: those without a ticket. A concurrent push of the same mention waits
+/// for this transaction on the mention's row, then finds the ticket.
+async fn announce_new_solicitations(
+    txn: &sea_orm::DatabaseTransaction,
+    brand: &brand::Model,
+    source: &source::Model,
+    solicited: &HashMap<String, (Priority, Tier, f64)>,
+) -> Result<Vec<Uuid>> {
+    let external_ids: Vec<&String> = solicited.keys().collect();
+    let mut stored = Vec::with_capacity(external_ids.len());
+    for chunk in external_ids.chunks(CHUNK) {
+        stored.extend(
+            mention::Entity::find()
+                .filter(mention::Column::SourceId.eq(source.id))
+                .filter(mention::Column::ExternalId.is_in(chunk.iter().map(|id| id.as_str())))
+                .all(txn)
+                .await?,
+        );
+    }
+    let mut announced = std::collections::HashSet::new();
+    for chunk in stored.chunks(CHUNK) {
+        let ids: Vec<Uuid> = ticket::Entity::find()
+            .select_only()
+            .column(ticket::Column::MentionId)
+            .filter(ticket::Column::MentionId.is_in(chunk.iter().map(|m| m.id)))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        announced.extend(ids);
+    }
+    let found: Vec<Found<'_>> = stored
+        .iter()
+        .filter(|m| !announced.contains(&m.id))
+        .filter_map(|m| {
+            let (priority, tier, sentiment) = *solicited.get(&m.external_id)?;
+            Some(Found { mention: m, priority, tier, sentiment })
+        })
+        .collect();
+    announce_solicitations(txn, brand, &found).await
+}
+
+/// Upserts the authors of `items` and returns their ids and follower counts by
+/// (network, handle).
 async fn upsert_authors(
     db: &impl ConnectionTrait,
     items: &[NewMention],
     provenance: Provenance,
-) -> Result<HashMap<(String, String), Uuid>> {
+) -> Result<HashMap<(String, String), (Uuid, i64)>> {
     let at = now();
     // Collected authors with counts update them; without counts (or pushed), only create.
     // Ordered maps: rows are upserted in key order (see `store`).
@@ -268,7 +347,7 @@ async fn upsert_authors(
                 .filter(author::Column::Handle.is_in(chunk.iter().cloned()))
                 .all(db)
                 .await?;
-            ids.extend(found.into_iter().map(|a| ((a.network, a.handle), a.id)));
+            ids.extend(found.into_iter().map(|a| ((a.network, a.handle), (a.id, a.followers))));
         }
     }
     Ok(ids)

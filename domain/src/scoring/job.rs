@@ -1,7 +1,7 @@
-//! The scoring job: reads a brand's unscored mentions in batches, stores what
-//! [`super::analyze`] finds, records `mention.solicitation` events, and marks the
-//! batch's authors for an influence refresh (`influencers.refresh`, which it enqueues).
-//! Ingest and collectors enqueue it after storing.
+//! Scoring's storage side: the brand [`Lexicon`] and the announcement of solicitations,
+//! used by [`crate::mentions::store`], which scores mentions as it stores them; the
+//! `mentions.score` job, which scores mentions found unscored (stored by an earlier
+//! version, found by the minute sweep); and the influencer jobs.
 //!
 //! A mention is claimed by a conditional update (`scored_at IS NULL`), so two jobs for
 //! the same brand never score a mention twice nor announce it twice; a crash before the
@@ -168,27 +168,88 @@ pub async fn sweep_unscored(services: &Services) -> Result<usize> {
     Ok(left.len())
 }
 
-/// Asks for a brand's new mentions to be scored. Failing to ask is logged: the mentions
-/// stay unscored until the next batch of the brand or the next request.
-pub async fn score_soon(services: &Services, agency_id: Uuid, brand_id: Uuid) {
-    if let Err(error) = crate::jobs::enqueue(services, Some(agency_id), &ScoreMentions { brand_id }).await {
-        tracing::warn!(%error, %brand_id, "cannot enqueue scoring");
+/// What scoring needs of a brand: its handles and its values' matchers.
+pub struct Lexicon {
+    handles: Vec<String>,
+    values: Vec<ValueMatcher>,
+}
+
+impl Lexicon {
+    /// The brand's lexicon (one read, its values).
+    pub async fn load(db: &impl ConnectionTrait, brand: &brand::Model) -> Result<Self> {
+        let values = brand_value::Entity::find()
+            .filter(brand_value::Column::BrandId.eq(brand.id))
+            .all(db)
+            .await?
+            .iter()
+            .map(|v| ValueMatcher::new(v.id, &v.name, &v.keywords.0))
+            .collect();
+        Ok(Lexicon { handles: brand.handles.0.iter().map(|h| h.handle.clone()).collect(), values })
+    }
+
+    /// Analyses one mention, and gives a solicitation its priority from the author's
+    /// audience (unknown counts as none).
+    pub fn analyze(&self, input: &Input<'_>, audience: Option<i64>) -> (Analysis, Option<(Priority, Tier)>) {
+        let analysis = analyze(input, &self.handles, &self.values);
+        let tier = Tier::of(audience.unwrap_or(0));
+        let priority = analysis.is_solicitation.then(|| (solicitation::priority(tier, analysis.sentiment), tier));
+        (analysis, priority)
     }
 }
 
-/// Scores every unscored mention of the brand; returns how many this call scored.
+/// A solicitation found by scoring, to announce.
+pub struct Found<'a> {
+    pub mention: &'a mention::Model,
+    pub priority: Priority,
+    pub tier: Tier,
+    pub sentiment: f64,
+}
+
+/// Records a `mention.solicitation` event and opens a ticket for each solicitation, in
+/// the transaction that scored them; returns the tickets' ids, to announce on the bus
+/// once committed. Callers pass only mentions never announced before.
+pub async fn announce_solicitations(
+    txn: &DatabaseTransaction,
+    brand: &brand::Model,
+    found: &[Found<'_>],
+) -> Result<Vec<Uuid>> {
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let payloads = found
+        .iter()
+        .map(|f| {
+            let m = f.mention;
+            serde_json::json!({
+                "brandId": brand.id,
+                "mentionId": m.id,
+                "network": m.network,
+                "url": m.url,
+                "text": m.text,
+                "authorId": m.author_id,
+                "priority": f.priority,
+                "sentiment": f.sentiment,
+                "publishedAt": m.published_at,
+            })
+        })
+        .collect();
+    events::record_many(txn, brand.agency_id, Some(brand.id), events::MENTION_SOLICITATION, payloads).await?;
+    let policy = crate::sla::policy::effective(txn, brand).await?;
+    let solicitations: Vec<crate::sla::tickets::Solicitation<'_>> = found
+        .iter()
+        .map(|f| crate::sla::tickets::Solicitation { mention: f.mention, priority: f.priority, tier: f.tier })
+        .collect();
+    crate::sla::tickets::open(txn, brand, &policy, &solicitations).await
+}
+
+/// Scores every mention of the brand left unscored (stored before scoring moved to
+/// [`crate::mentions::store`], or by a path that could not score); returns how many
+/// this call scored.
 pub async fn score_brand(services: &Services, brand_id: Uuid) -> Result<usize> {
     let Some(brand) = brand::Entity::find_by_id(brand_id).one(&services.db).await? else {
         return Ok(0);
     };
-    let values: Vec<ValueMatcher> = brand_value::Entity::find()
-        .filter(brand_value::Column::BrandId.eq(brand.id))
-        .all(&services.db)
-        .await?
-        .iter()
-        .map(|v| ValueMatcher::new(v.id, &v.name, &v.keywords.0))
-        .collect();
-    let handles: Vec<String> = brand.handles.0.iter().map(|h| h.handle.clone()).collect();
+    let lexicon = Lexicon::load(&services.db, &brand).await?;
     let mut total = 0;
     loop {
         let txn = crate::db::begin_write(&services.db).await?;
@@ -198,8 +259,8 @@ pub async fn score_brand(services: &Services, brand_id: Uuid) -> Result<usize> {
             .filter(mention::Column::BrandId.eq(brand.id))
             .filter(mention::Column::ScoredAt.is_null())
             .limit(BATCH);
-        // Concurrent jobs for one brand (one is enqueued per stored batch) take disjoint
-        // batches on PostgreSQL; SQLite's single writer serialises them anyway.
+        // Concurrent jobs for one brand take disjoint batches on PostgreSQL; SQLite's
+        // single writer serialises them anyway.
         if txn.get_database_backend() == DatabaseBackend::Postgres {
             select = select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
@@ -208,7 +269,7 @@ pub async fn score_brand(services: &Services, brand_id: Uuid) -> Result<usize> {
             break;
         }
         let full = batch.len() as u64 == BATCH;
-        let (scored, tickets) = score_batch(&txn, &brand, &handles, &values, batch).await?;
+        let (scored, tickets) = score_batch(&txn, &brand, &lexicon, batch).await?;
         total += scored;
         txn.commit().await?;
         for ticket_id in tickets {
@@ -224,11 +285,13 @@ pub async fn score_brand(services: &Services, brand_id: Uuid) -> Result<usize> {
     Ok(total)
 }
 
+/// A mention with its analysis, and its priority and author tier if it solicits.
+type Scored = (mention::Model, Analysis, Option<(Priority, Tier)>);
+
 async fn score_batch(
     txn: &DatabaseTransaction,
     brand: &brand::Model,
-    handles: &[String],
-    values: &[ValueMatcher],
+    lexicon: &Lexicon,
     batch: Vec<mention::Model>,
 ) -> Result<(usize, Vec<Uuid>)> {
     let author_ids: BTreeSet<Uuid> = batch.iter().filter_map(|m| m.author_id).collect();
@@ -241,57 +304,27 @@ async fn score_batch(
         .collect();
 
     let at = now();
-    let analysed: Vec<(mention::Model, Analysis, Option<Priority>)> = batch
+    let analysed: Vec<Scored> = batch
         .into_iter()
         .map(|m| {
-            let addressed = m.is_direct || m.in_reply_to.is_some();
-            let analysis = analyze(&Input { text: &m.text, lang: m.lang.as_deref(), addressed }, handles, values);
+            let input =
+                Input { text: &m.text, lang: m.lang.as_deref(), addressed: m.is_direct || m.in_reply_to.is_some() };
             let audience = m.author_followers.or_else(|| m.author_id.and_then(|a| followers.get(&a).copied()));
-            let priority = analysis
-                .is_solicitation
-                .then(|| solicitation::priority(Tier::of(audience.unwrap_or(0)), analysis.sentiment));
+            let (analysis, priority) = lexicon.analyze(&input, audience);
             (m, analysis, priority)
         })
         .collect();
 
     let claimed = store_analyses(txn, &analysed, at).await?;
-    let mut solicitations = Vec::new();
-    for (m, analysis, priority) in &analysed {
-        // A re-pushed mention is scored again; it is announced only when it becomes one.
-        let Some(priority) = priority else { continue };
-        if m.is_solicitation || !claimed.contains(&m.id) {
-            continue;
-        }
-        let audience = m.author_followers.or_else(|| m.author_id.and_then(|a| followers.get(&a).copied()));
-        solicitations.push(crate::sla::tickets::Solicitation {
-            mention: m,
-            priority: *priority,
-            tier: Tier::of(audience.unwrap_or(0)),
-        });
-        events::record(
-            txn,
-            brand.agency_id,
-            Some(brand.id),
-            events::MENTION_SOLICITATION,
-            serde_json::json!({
-                "brandId": brand.id,
-                "mentionId": m.id,
-                "network": m.network,
-                "url": m.url,
-                "text": m.text,
-                "authorId": m.author_id,
-                "priority": priority,
-                "sentiment": analysis.sentiment,
-                "publishedAt": m.published_at,
-            }),
-        )
-        .await?;
-    }
-    let mut tickets = Vec::new();
-    if !solicitations.is_empty() {
-        let policy = crate::sla::policy::effective(txn, brand).await?;
-        tickets = crate::sla::tickets::open(txn, brand, &policy, &solicitations).await?;
-    }
+    // A mention scored again is announced only when it becomes a solicitation.
+    let found: Vec<Found<'_>> = analysed
+        .iter()
+        .filter(|(m, _, _)| !m.is_solicitation && claimed.contains(&m.id))
+        .filter_map(|(m, analysis, priority)| {
+            priority.map(|(priority, tier)| Found { mention: m, priority, tier, sentiment: analysis.sentiment })
+        })
+        .collect();
+    let tickets = announce_solicitations(txn, brand, &found).await?;
     let authors: Vec<Uuid> = author_ids.into_iter().collect();
     influencers::mark_stale(txn, brand.id, &authors).await?;
     Ok((claimed.len(), tickets))
@@ -300,11 +333,7 @@ async fn score_batch(
 /// Stores a batch of analyses in one statement, only on mentions still unscored, and
 /// returns the ids it claimed. `WITH v(…) AS (VALUES …) UPDATE … FROM v … RETURNING`
 /// reads the same on PostgreSQL and SQLite (3.35+).
-async fn store_analyses(
-    db: &impl ConnectionTrait,
-    analysed: &[(mention::Model, Analysis, Option<Priority>)],
-    at: DateTime<Utc>,
-) -> Result<HashSet<Uuid>> {
+async fn store_analyses(db: &impl ConnectionTrait, analysed: &[Scored], at: DateTime<Utc>) -> Result<HashSet<Uuid>> {
     let mut params = Params::new(db.get_database_backend());
     let scored_at = params.bind(at);
     let rows: Vec<String> = analysed
@@ -316,7 +345,7 @@ async fn store_analyses(
                 params.bind(a.sentiment),
                 params.bind(serde_json::to_value(UuidList(a.value_tags.clone())).unwrap_or_default()),
                 params.bind(a.is_solicitation),
-                params.bind(priority.map(|p| p.as_str().to_owned())),
+                params.bind(priority.map(|(p, _)| p.as_str().to_owned())),
             ];
             format!("({})", cells.join(", "))
         })

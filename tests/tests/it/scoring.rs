@@ -169,8 +169,8 @@ async fn mentions_are_scored_and_authors_ranked(backend: Backend) {
 }
 on_both_databases!(mentions_are_scored_and_authors_ranked);
 
-/// Mentions whose scoring job was never enqueued (Redis down when they were stored)
-/// are found by the minute sweep, once they are a minute old, and scored.
+/// Mentions left unscored (stored by a version that scored them later, in a job) are
+/// found by the minute sweep, once they are a minute old, and scored.
 async fn the_sweep_scores_mentions_left_behind(backend: Backend) {
     use sea_orm::sea_query::Expr;
     use vigie_domain::entities::{brand, mention, source};
@@ -187,8 +187,15 @@ async fn the_sweep_scores_mentions_left_behind(backend: Backend) {
     let brand = brand::Entity::find_by_id(source.brand_id).one(db).await.unwrap().unwrap();
     let left = vec![new_mention("l1", "a", "Verdure, super", 10), new_mention("l2", "b", "Verdure, bof", 10)];
     store::store(&app.services, &brand, &source, left, Provenance::Collected).await.unwrap();
+    assert_eq!(score_brand(&app.services, brand.id).await.unwrap(), 0, "storing scored them");
+    mention::Entity::update_many()
+        .col_expr(mention::Column::ScoredAt, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+        .filter(mention::Column::BrandId.eq(brand.id))
+        .exec(db)
+        .await
+        .unwrap();
 
-    assert_eq!(sweep_unscored(&app.services).await.unwrap(), 0, "a job is on its way for fresh mentions");
+    assert_eq!(sweep_unscored(&app.services).await.unwrap(), 0, "fresh mentions are not yet left behind");
     mention::Entity::update_many()
         .col_expr(mention::Column::CollectedAt, Expr::value(vigie_domain::now() - chrono::Duration::minutes(2)))
         .filter(mention::Column::BrandId.eq(brand.id))
@@ -207,7 +214,7 @@ async fn the_sweep_scores_mentions_left_behind(backend: Backend) {
 }
 on_both_databases!(the_sweep_scores_mentions_left_behind);
 
-/// Scoring marks its authors stale; the refresh recomputes each author once however
+/// Storing (and scoring) marks the authors stale; the refresh recomputes each author once however
 /// many batches marked it, leaves no mark behind, and two refreshes of one brand at
 /// once never write an author twice. Marks whose job was never enqueued are found by
 /// the minute sweep.
@@ -216,7 +223,7 @@ async fn stale_influencers_are_refreshed_once(backend: Backend) {
     use vigie_domain::entities::{brand, brand_influencer, influencer_stale, source};
     use vigie_domain::influencers::refresh_stale;
     use vigie_domain::mentions::store::{self, Provenance};
-    use vigie_domain::scoring::job::{score_brand, sweep_stale};
+    use vigie_domain::scoring::job::sweep_stale;
 
     let app = TestApp::new(backend).await;
     let owner = app.sign_up("Agency", "owner@example.com").await;
@@ -226,26 +233,23 @@ async fn stale_influencers_are_refreshed_once(backend: Backend) {
     let db = &app.services.db;
     let source = source::Entity::find_by_id(uuid::Uuid::parse_str(&source_id).unwrap()).one(db).await.unwrap().unwrap();
     let brand = brand::Entity::find_by_id(source.brand_id).one(db).await.unwrap().unwrap();
-    let store_and_score = |batch: Vec<vigie_domain::mentions::store::NewMention>| {
+    let store_batch = |batch: Vec<vigie_domain::mentions::store::NewMention>| {
         let (services, brand, source) = (app.services.clone(), brand.clone(), source.clone());
-        async move {
-            store::store(&services, &brand, &source, batch, Provenance::Collected).await.unwrap();
-            score_brand(&services, brand.id).await.unwrap()
-        }
+        async move { store::store(&services, &brand, &source, batch, Provenance::Collected).await.unwrap() }
     };
     assert_eq!(
-        store_and_score(vec![new_mention("1", "a", "Verdure, super", 10), new_mention("2", "b", "Verdure", 10)]).await,
+        store_batch(vec![new_mention("1", "a", "Verdure, super", 10), new_mention("2", "b", "Verdure", 10)]).await,
         2
     );
     assert_eq!(
-        store_and_score(vec![new_mention("3", "a", "Verdure encore", 10), new_mention("4", "c", "Verdure", 10)]).await,
+        store_batch(vec![new_mention("3", "a", "Verdure encore", 10), new_mention("4", "c", "Verdure", 10)]).await,
         2
     );
     let marks = || influencer_stale::Entity::find().filter(influencer_stale::Column::BrandId.eq(brand.id)).all(db);
-    assert_eq!(marks().await.unwrap().len(), 4, "one mark per author per scored batch");
+    assert_eq!(marks().await.unwrap().len(), 4, "one mark per author per stored batch");
     assert!(
         brand_influencer::Entity::find().all(db).await.unwrap().is_empty(),
-        "scoring leaves influencers to the refresh"
+        "storing leaves influencers to the refresh"
     );
 
     let (first, second) = tokio::join!(refresh_stale(&app.services, brand.id), refresh_stale(&app.services, brand.id));
@@ -259,7 +263,7 @@ async fn stale_influencers_are_refreshed_once(backend: Backend) {
     });
     assert_eq!(counts, [(1, 2), (2, 1)].into(), "a has both its mentions counted");
 
-    store_and_score(vec![new_mention("5", "d", "Verdure", 10)]).await;
+    store_batch(vec![new_mention("5", "d", "Verdure", 10)]).await;
     assert_eq!(sweep_stale(&app.services).await.unwrap(), 0, "a refresh is on its way for a fresh mark");
     influencer_stale::Entity::update_many()
         .col_expr(influencer_stale::Column::CreatedAt, Expr::value(vigie_domain::now() - chrono::Duration::minutes(2)))
