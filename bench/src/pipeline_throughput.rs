@@ -102,10 +102,10 @@ async fn main() {
     }
     let ingested = started.elapsed();
 
-    // Wait until every mention is scored and every author's influence refreshed,
-    // sampling the workers' memory.
-    let mut samples: Vec<(u64, Vec<u64>)> = Vec::new();
-    let mut next_sample = Duration::ZERO;
+    // Wait until every mention is stored (and so scored) and every author's influence
+    // refreshed, sampling the workers' memory.
+    let mut samples: Vec<(u64, i64, i64, Vec<u64>)> = Vec::new();
+    let mut next_sample = started.elapsed();
     loop {
         let row = services
             .db
@@ -119,18 +119,19 @@ async fn main() {
             .expect("a row");
         let scored: i64 = row.try_get("", "scored").unwrap();
         let stored: i64 = row.try_get("", "stored").unwrap();
+        let stale: i64 = row.try_get("", "stale").unwrap();
         if started.elapsed() >= next_sample {
-            samples.push((scored as u64, fleet.iter().map(|w| rss_kib(w.0.id())).collect()));
+            let rss = fleet.iter().map(|w| rss_kib(w.0.id())).collect();
+            samples.push((started.elapsed().as_secs(), stored, stale, rss));
             next_sample += Duration::from_secs(2);
         }
-        let stale: i64 = row.try_get("", "stale").unwrap();
         if scored as usize >= total && stored as usize >= total && stale == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = started.elapsed();
-    samples.push((total as u64, fleet.iter().map(|w| rss_kib(w.0.id())).collect()));
+    samples.push((elapsed.as_secs(), total as i64, 0, fleet.iter().map(|w| rss_kib(w.0.id())).collect()));
     let influencers = services
         .db
         .query_one_raw(sea_orm::Statement::from_string(
@@ -214,9 +215,9 @@ async fn main() {
         "raw COPY of the same rows into mention's twin (same indexes): {copy_elapsed:.2?} = {copy_rate:.0} rows/s"
     );
     println!("pipeline / COPY: {:.0} %", 100.0 * rate / copy_rate);
-    println!("worker RSS (KiB) by mentions scored:");
-    for (scored, rss) in samples.iter().step_by((samples.len() / 8).max(1)).chain(samples.last()) {
-        println!("  {scored:>9}  {rss:?}");
+    println!("worker RSS (KiB) as the run goes: seconds, mentions stored, authors' stale marks left, RSS");
+    for (seconds, stored, stale, rss) in samples.iter().step_by((samples.len() / 8).max(1)).chain(samples.last()) {
+        println!("  {seconds:>4} s  {stored:>9}  {stale:>9}  {rss:?}");
     }
 
     drop(services);

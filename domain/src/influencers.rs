@@ -119,18 +119,21 @@ async fn activity_of(
     let brand = params.bind(brand_id);
     let recent = params.bind(now() - chrono::Duration::days(ACTIVITY_WINDOW_DAYS));
     let authors = params.bind_all(author_ids.iter().copied());
-    // SUMs are cast because PostgreSQL sums BIGINTs as NUMERIC.
+    // One pass over the authors' mentions: the newest claimed follower count comes from
+    // a window over the same rows (it was a correlated subquery per author, which read
+    // every mention twice). SUMs are cast because PostgreSQL sums BIGINTs as NUMERIC.
     let sql = format!(
         "SELECT author_id, COUNT(*) AS count, MIN(published_at) AS first_seen, MAX(published_at) AS last_seen, \
          CAST(SUM(COALESCE(relevance, 0.0)) AS DOUBLE PRECISION) AS relevance_sum, \
          CAST(SUM(COALESCE(sentiment, 0.0)) AS DOUBLE PRECISION) AS sentiment_sum, COUNT(sentiment) AS sentiment_count, \
          CAST(SUM(likes + shares + replies) AS BIGINT) AS interactions, \
          CAST(SUM(CASE WHEN published_at >= {recent} THEN 1 ELSE 0 END) AS BIGINT) AS recent, \
-         (SELECT newest.author_followers FROM mention AS newest \
-           WHERE newest.brand_id = mention.brand_id AND newest.author_id = mention.author_id \
-             AND newest.author_followers IS NOT NULL \
-           ORDER BY newest.published_at DESC, newest.id DESC LIMIT 1) AS latest_followers \
-         FROM mention WHERE brand_id = {brand} AND author_id IN ({authors}) GROUP BY brand_id, author_id"
+         MAX(CASE WHEN newest = 1 THEN author_followers END) AS latest_followers \
+         FROM (SELECT author_id, published_at, relevance, sentiment, likes, shares, replies, author_followers, \
+                 ROW_NUMBER() OVER (PARTITION BY author_id \
+                   ORDER BY CASE WHEN author_followers IS NULL THEN 1 ELSE 0 END, published_at DESC, id DESC) AS newest \
+               FROM mention WHERE brand_id = {brand} AND author_id IN ({authors})) AS activity \
+         GROUP BY author_id"
     );
     let rows = ActivityRow::find_by_statement(params.statement(sql)).all(db).await?;
     Ok(rows
@@ -276,7 +279,7 @@ async fn announce_discoveries(
     Ok(())
 }
 
-/// Stale markers taken per refresh transaction.
+/// Stale authors recomputed per refresh transaction.
 const STALE_BATCH: usize = 1_000;
 
 /// Marks `author_ids` stale for `brand_id`, in the transaction that scored their
@@ -337,14 +340,16 @@ async fn lock_refresh(txn: &impl ConnectionTrait, brand_id: Uuid) -> Result<bool
     Ok(row.map(|row| row.try_get::<bool>("", "locked")).transpose()?.unwrap_or(false))
 }
 
-/// Deletes up to [`STALE_BATCH`] of the brand's markers and returns their authors,
-/// distinct and sorted (the order rows are then written in, see [`refresh`]).
+/// Picks up to [`STALE_BATCH`] of the brand's stale authors, deletes all their markers
+/// (so each is recomputed once however many batches marked it), and returns them
+/// sorted (the order rows are then written in, see [`refresh`]).
 async fn take_stale(txn: &impl ConnectionTrait, brand_id: Uuid) -> Result<Vec<Uuid>> {
     let mut params = Params::new(txn.get_database_backend());
     let brand = params.bind(brand_id);
     let sql = format!(
-        "DELETE FROM influencer_stale WHERE id IN \
-         (SELECT id FROM influencer_stale WHERE brand_id = {brand} LIMIT {STALE_BATCH}) RETURNING author_id"
+        "DELETE FROM influencer_stale WHERE brand_id = {brand} AND author_id IN \
+         (SELECT DISTINCT author_id FROM influencer_stale WHERE brand_id = {brand} LIMIT {STALE_BATCH}) \
+         RETURNING author_id"
     );
     let rows = txn.query_all_raw(params.statement(sql)).await?;
     let mut authors =

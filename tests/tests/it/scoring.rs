@@ -326,3 +326,31 @@ async fn the_sentiment_series_counts_days(backend: Backend) {
     vigie_tests::assert_error(&long, "BAD_USER_INPUT");
 }
 on_both_databases!(the_sentiment_series_counts_days);
+
+/// An influencer's reach counts the follower count its newest mention claims (by
+/// publication, not by collection order), skipping mentions that claim none; not the
+/// profile's count, which the last collection wrote.
+async fn reach_uses_the_newest_claimed_follower_count(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = Some(owner.access_token.as_str());
+    let brand = app.create_brand(&owner.access_token, "Verdure").await;
+    let source = app.create_source(t, &brand).await;
+    let at = |hours: i64, id: &str, followers: Option<i64>| {
+        let mut m = new_mention(id, "camille", "Verdure, super", 0);
+        m.published_at = vigie_domain::now() - chrono::Duration::hours(hours);
+        m.author.followers = followers;
+        m
+    };
+    app.collect(&source, vec![at(3, "newest-claim", Some(50_000))]).await;
+    app.collect(&source, vec![at(1, "newest-none", None)]).await;
+    app.collect(&source, vec![at(9, "older-claim", Some(1_000))]).await;
+    let data = app
+        .ok(t, "query($b: ID!) { influencers(brandId: $b) { edges { node { mentionCount author { followers } scoreBreakdown { followers } } } } }", json!({ "b": brand }))
+        .await;
+    let node = &data["influencers"]["edges"][0]["node"];
+    assert_eq!(node["mentionCount"], 3, "{data:#}");
+    assert_eq!(node["author"]["followers"], 1_000, "the profile holds the last collected count: {data:#}");
+    assert_eq!(node["scoreBreakdown"]["followers"], 50_000, "{data:#}");
+}
+on_both_databases!(reach_uses_the_newest_claimed_follower_count);
