@@ -4,11 +4,27 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-use vigie_domain::entities::event;
+use vigie_domain::entities::{brand, event, source};
 use vigie_tests::{Backend, TestApp, new_mention, on_both_databases};
 
 async fn events(app: &TestApp, kind: &str) -> Vec<event::Model> {
     event::Entity::find().filter(event::Column::Kind.eq(kind)).all(&app.services.db).await.unwrap()
+}
+
+/// An agency with a brand and a source, as models, for tests that call the domain.
+async fn brand_and_source(app: &TestApp) -> (brand::Model, source::Model) {
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let brand_id = app.create_brand(&owner.access_token, "Verdure").await;
+    let source_id = app.create_source(Some(&owner.access_token), &brand_id).await;
+    let db = &app.services.db;
+    let source = source::Entity::find_by_id(uuid::Uuid::parse_str(&source_id).unwrap()).one(db).await.unwrap().unwrap();
+    let brand = brand::Entity::find_by_id(source.brand_id).one(db).await.unwrap().unwrap();
+    (brand, source)
+}
+
+/// Jobs of `kind` waiting or running.
+async fn queue_depth(app: &TestApp, kind: &str) -> u64 {
+    app.services.queue.status(&[kind.to_owned()]).await.unwrap()[0].depth
 }
 
 async fn mentions_are_scored_and_authors_ranked(backend: Backend) {
@@ -173,18 +189,13 @@ on_both_databases!(mentions_are_scored_and_authors_ranked);
 /// found by the minute sweep, once they are a minute old, and scored.
 async fn the_sweep_scores_mentions_left_behind(backend: Backend) {
     use sea_orm::sea_query::Expr;
-    use vigie_domain::entities::{brand, mention, source};
+    use vigie_domain::entities::mention;
     use vigie_domain::mentions::store::{self, Provenance};
     use vigie_domain::scoring::job::{score_brand, sweep_unscored};
 
     let app = TestApp::new(backend).await;
-    let owner = app.sign_up("Agency", "owner@example.com").await;
-    let t = Some(owner.access_token.as_str());
-    let brand_id = app.create_brand(&owner.access_token, "Verdure").await;
-    let source_id = app.create_source(t, &brand_id).await;
+    let (brand, source) = brand_and_source(&app).await;
     let db = &app.services.db;
-    let source = source::Entity::find_by_id(uuid::Uuid::parse_str(&source_id).unwrap()).one(db).await.unwrap().unwrap();
-    let brand = brand::Entity::find_by_id(source.brand_id).one(db).await.unwrap().unwrap();
     let left = vec![new_mention("l1", "a", "Verdure, super", 10), new_mention("l2", "b", "Verdure, bof", 10)];
     store::store(&app.services, &brand, &source, left, Provenance::Collected).await.unwrap();
     assert_eq!(score_brand(&app.services, brand.id).await.unwrap(), 0, "storing scored them");
@@ -202,13 +213,9 @@ async fn the_sweep_scores_mentions_left_behind(backend: Backend) {
         .exec(db)
         .await
         .unwrap();
-    let depth = |app: &TestApp| {
-        let queue = app.services.queue.clone();
-        async move { queue.status(&["mentions.score".to_owned()]).await.unwrap()[0].depth }
-    };
-    let before = depth(&app).await;
+    let before = queue_depth(&app, "mentions.score").await;
     assert_eq!(sweep_unscored(&app.services).await.unwrap(), 1);
-    assert_eq!(depth(&app).await, before + 1, "one scoring job for the brand");
+    assert_eq!(queue_depth(&app, "mentions.score").await, before + 1, "one scoring job for the brand");
     assert_eq!(score_brand(&app.services, brand.id).await.unwrap(), 2);
     assert_eq!(sweep_unscored(&app.services).await.unwrap(), 0, "nothing left behind");
 }
@@ -220,19 +227,14 @@ on_both_databases!(the_sweep_scores_mentions_left_behind);
 /// the minute sweep.
 async fn stale_influencers_are_refreshed_once(backend: Backend) {
     use sea_orm::sea_query::Expr;
-    use vigie_domain::entities::{brand, brand_influencer, influencer_stale, source};
+    use vigie_domain::entities::{brand_influencer, influencer_stale};
     use vigie_domain::influencers::refresh_stale;
     use vigie_domain::mentions::store::{self, Provenance};
     use vigie_domain::scoring::job::sweep_stale;
 
     let app = TestApp::new(backend).await;
-    let owner = app.sign_up("Agency", "owner@example.com").await;
-    let t = Some(owner.access_token.as_str());
-    let brand_id = app.create_brand(&owner.access_token, "Verdure").await;
-    let source_id = app.create_source(t, &brand_id).await;
+    let (brand, source) = brand_and_source(&app).await;
     let db = &app.services.db;
-    let source = source::Entity::find_by_id(uuid::Uuid::parse_str(&source_id).unwrap()).one(db).await.unwrap().unwrap();
-    let brand = brand::Entity::find_by_id(source.brand_id).one(db).await.unwrap().unwrap();
     let store_batch = |batch: Vec<vigie_domain::mentions::store::NewMention>| {
         let (services, brand, source) = (app.services.clone(), brand.clone(), source.clone());
         async move { store::store(&services, &brand, &source, batch, Provenance::Collected).await.unwrap() }
@@ -270,13 +272,9 @@ async fn stale_influencers_are_refreshed_once(backend: Backend) {
         .exec(db)
         .await
         .unwrap();
-    let depth = || {
-        let queue = app.services.queue.clone();
-        async move { queue.status(&["influencers.refresh".to_owned()]).await.unwrap()[0].depth }
-    };
-    let before = depth().await;
+    let before = queue_depth(&app, "influencers.refresh").await;
     assert_eq!(sweep_stale(&app.services).await.unwrap(), 1);
-    assert_eq!(depth().await, before + 1, "one refresh job for the brand");
+    assert_eq!(queue_depth(&app, "influencers.refresh").await, before + 1, "one refresh job for the brand");
     assert_eq!(refresh_stale(&app.services, brand.id).await.unwrap(), 1);
     assert_eq!(sweep_stale(&app.services).await.unwrap(), 0, "nothing left behind");
 }
