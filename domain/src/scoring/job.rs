@@ -147,8 +147,9 @@ pub async fn refresh_soon(services: &Services, agency_id: Uuid, brand_id: Uuid) 
     }
 }
 
-/// Asks for scoring for each brand with mentions left unscored for over a minute
-/// (younger ones have a job on its way); returns how many brands.
+/// Asks for scoring for each brand with mentions collected over a minute ago and still
+/// unscored (storing scores them, so these come from an earlier version); returns how
+/// many brands.
 pub async fn sweep_unscored(services: &Services) -> Result<usize> {
     let before = now() - chrono::Duration::from_std(SWEEP).unwrap_or_default();
     let left: Vec<(Uuid, Uuid)> = mention::Entity::find()
