@@ -9,6 +9,7 @@ use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::watch;
 use tracing::Instrument;
 use vigie_domain::ratelimit::Quota;
 use vigie_domain::{Error, Services, api_keys, health, mentions};
@@ -22,15 +23,43 @@ pub struct AppState {
     pub services: Arc<Services>,
     pub schema: VigieSchema,
     pub metrics: Metrics,
+    /// Turns `true` when the server starts stopping: WebSocket connections close then.
+    pub closing: watch::Receiver<bool>,
 }
 
-/// Binds the server; the caller awaits the returned `Server`, which stops gracefully on
-/// SIGINT/SIGTERM (in-flight requests get 30 seconds).
-pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<(actix_web::dev::Server, SocketAddr)> {
+/// A bound server: await `server`, stop it with `stopper`.
+pub struct Serving {
+    pub server: actix_web::dev::Server,
+    pub addr: SocketAddr,
+    pub stopper: Stopper,
+}
+
+/// Stops the server gracefully: WebSocket connections are told to close first (they
+/// never end by themselves, and would hold the stop for its whole 30-second timeout),
+/// then in-flight requests are drained.
+#[derive(Clone)]
+pub struct Stopper {
+    server: actix_web::dev::ServerHandle,
+    closing: Arc<watch::Sender<bool>>,
+}
+
+impl Stopper {
+    /// Stops the server and waits until it has.
+    pub async fn stop(&self) {
+        let _ = self.closing.send(true);
+        self.server.stop(true).await;
+    }
+}
+
+/// Binds the server; the caller awaits the returned `Server` and stops it with the
+/// [`Stopper`] (on SIGINT/SIGTERM, see `main`; in-flight requests get 30 seconds).
+pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Serving> {
+    let (closing, closing_rx) = watch::channel(false);
     let state = web::Data::new(AppState {
         schema: graphql::build_schema(services.clone()),
         metrics: Metrics::new(&services.job_metrics),
         services,
+        closing: closing_rx,
     });
     let server = HttpServer::new(move || {
         let metrics_state = state.clone();
@@ -61,9 +90,12 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<(acti
             .configure(routes)
     })
     .shutdown_timeout(30)
+    .disable_signals()
     .bind(bind)?;
     let addr = server.addrs().first().copied().unwrap_or(bind);
-    Ok((server.run(), addr))
+    let server = server.run();
+    let stopper = Stopper { server: server.handle(), closing: Arc::new(closing) };
+    Ok(Serving { server, addr, stopper })
 }
 
 /// The routes, also used by in-process tests.
@@ -190,6 +222,7 @@ async fn graphql_ws(
     let header_token = bearer(&req).map(str::to_owned);
     let address = client_addr(&req, state.services.config.behind_proxy);
     let schema = state.schema.clone();
+    let closing = state.closing.clone();
     let on_init: websocket::OnInit = Box::new(move |init| {
         Box::pin(async move {
             let token = init_token(&init).or(header_token);
@@ -208,7 +241,7 @@ async fn graphql_ws(
             Ok(data)
         })
     });
-    websocket::start(schema, &req, payload, on_init)
+    websocket::start(schema, &req, payload, on_init, closing)
 }
 
 /// The bearer token of a `connection_init` payload.

@@ -18,6 +18,8 @@ pub struct Running {
     /// The address actually bound (useful with port 0).
     pub addr: SocketAddr,
     pub server: actix_web::dev::Server,
+    /// Stops `server` (closing WebSocket connections first).
+    pub stopper: http::Stopper,
     pub services: Arc<Services>,
     /// The in-process background tasks (embedded mode).
     pub background: Background,
@@ -52,8 +54,8 @@ pub async fn start(config: Arc<Config>) -> Result<Running, StartError> {
         let runtime = Runtime::new(services.clone(), Registry::standard(), RuntimeOptions::from_config(&config));
         tasks.push(tokio::spawn(runtime.run(shutdown_rx)));
     }
-    let (server, addr) = http::serve(services.clone(), config.bind)?;
-    Ok(Running { addr, server, services, background: Background { shutdown, tasks } })
+    let http::Serving { server, addr, stopper } = http::serve(services.clone(), config.bind)?;
+    Ok(Running { addr, server, stopper, services, background: Background { shutdown, tasks } })
 }
 
 /// What can stop the server from starting.

@@ -45,7 +45,14 @@ async fn serve() {
         println!("\n  Vigie is running: open {url} for GraphiQL");
         println!("  Demo login: {} / {}\n", demo::DEMO_EMAIL, demo::DEMO_PASSWORD);
     }
-    // Actix stops accepting on SIGINT/SIGTERM and drains in-flight requests.
+    // On SIGINT/SIGTERM: close WebSocket connections, stop accepting, drain in-flight
+    // requests.
+    let stopper = running.stopper.clone();
+    tokio::spawn(async move {
+        vigie_domain::runtime::shutdown_signal().await;
+        tracing::info!("stopping");
+        stopper.stop().await;
+    });
     if let Err(e) = running.server.await {
         tracing::error!(error = %e, "server error");
     }

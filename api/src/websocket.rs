@@ -10,13 +10,14 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, CloseReason, Session};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use async_graphql::Data;
 use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
 use futures_util::future::{self, BoxFuture};
 use futures_util::{Stream, StreamExt};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 use crate::graphql::VigieSchema;
 
@@ -25,6 +26,9 @@ const HEARTBEAT: Duration = Duration::from_secs(10);
 /// A client silent for this long (no message, no pong) is gone: its connection is
 /// closed and its subscriptions released.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a client has to complete `connection_init`, as graphql-ws servers do: without
+/// it, a client that only pings would hold a connection for ever.
+const INIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest message accepted, continuation frames put together (the GraphQL document
 /// and its variables).
 const MAX_MESSAGE: usize = 256 * 1024;
@@ -32,13 +36,15 @@ const MAX_MESSAGE: usize = 256 * 1024;
 /// Builds a connection's session data from the `connection_init` payload.
 pub type OnInit = Box<dyn FnOnce(serde_json::Value) -> BoxFuture<'static, async_graphql::Result<Data>> + Send>;
 
-/// Answers the upgrade and serves the connection on a task of its own. Refuses (400) a
-/// request that offers neither GraphQL sub-protocol.
+/// Answers the upgrade and serves the connection on a task of its own, until the client
+/// leaves or `closing` turns `true`. Refuses (400) a request that offers neither
+/// GraphQL sub-protocol.
 pub fn start(
     schema: VigieSchema,
     req: &HttpRequest,
     payload: web::Payload,
     on_init: OnInit,
+    closing: watch::Receiver<bool>,
 ) -> actix_web::Result<HttpResponse> {
     let protocol = req
         .headers()
@@ -53,7 +59,7 @@ pub fn start(
     let seen = Arc::new(Mutex::new(Instant::now()));
     let incoming = incoming(messages.max_frame_size(MAX_MESSAGE), session.clone(), seen.clone());
     let protocol_state = WebSocket::new(schema, incoming, protocol).on_connection_init(on_init);
-    actix_web::rt::spawn(serve(protocol_state, session, seen));
+    actix_web::rt::spawn(serve(protocol_state, session, seen, closing));
     Ok(response)
 }
 
@@ -89,16 +95,26 @@ fn incoming(
 }
 
 /// Writes the protocol's answers to the socket and pings the client, until either
-/// side ends the connection. Dropping the protocol state drops the connection's
+/// side ends the connection, the client has not completed `connection_init` within
+/// [`INIT_TIMEOUT`], or the server stops. Dropping the protocol state drops the connection's
 /// operations (and their slots, see `graphql::limits::SocketLimits`).
-async fn serve(protocol: impl Stream<Item = WsMessage>, mut session: Session, seen: Arc<Mutex<Instant>>) {
+async fn serve(
+    protocol: impl Stream<Item = WsMessage>,
+    mut session: Session,
+    seen: Arc<Mutex<Instant>>,
+    mut closing: watch::Receiver<bool>,
+) {
     let mut protocol = std::pin::pin!(protocol);
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
+    let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
+    let mut init_deadline = std::pin::pin!(init_deadline);
+    let mut initialised = false;
     let close = loop {
         tokio::select! {
             answer = protocol.next() => match answer {
                 Some(WsMessage::Text(text)) => {
+                    initialised = initialised || text.contains("\"connection_ack\"");
                     if session.text(text).await.is_err() {
                         return;
                     }
@@ -108,6 +124,14 @@ async fn serve(protocol: impl Stream<Item = WsMessage>, mut session: Session, se
                 }
                 None => break None,
             },
+            // The server is stopping: "going away" tells clients to reconnect elsewhere.
+            _ = closing.wait_for(|closing| *closing) => {
+                break Some(CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) });
+            }
+            _ = &mut init_deadline, if !initialised => {
+                // 4408: graphql-ws' code for this.
+                break Some(CloseReason { code: 4408.into(), description: Some("connection initialisation timeout".into()) });
+            }
             _ = heartbeat.tick() => {
                 let silent = seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).elapsed();
                 if silent > CLIENT_TIMEOUT {

@@ -143,7 +143,7 @@ impl Jobs {
 /// tasks (the embedded job runtime without `REDIS_URL`).
 pub struct ApiServer {
     pub base: String,
-    handle: actix_web::dev::ServerHandle,
+    stopper: vigie_api::http::Stopper,
     background: vigie_api::Background,
 }
 
@@ -152,14 +152,13 @@ impl ApiServer {
     /// are replicas.
     pub async fn start(config: Arc<Config>) -> Self {
         let running = vigie_api::start(config).await.expect("server starts");
-        let handle = running.server.handle();
         tokio::spawn(running.server);
-        ApiServer { base: format!("http://{}", running.addr), handle, background: running.background }
+        ApiServer { base: format!("http://{}", running.addr), stopper: running.stopper, background: running.background }
     }
 
     /// Drains the HTTP server, then the background tasks, as the binary does.
     pub async fn stop(self) {
-        self.handle.stop(true).await;
+        self.stopper.stop().await;
         self.background.stop().await;
     }
 }

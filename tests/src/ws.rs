@@ -48,9 +48,28 @@ impl Subscription {
         self.socket.send(Message::text(start.to_string())).await.unwrap();
     }
 
+    /// Sends any protocol message.
+    pub async fn send_raw(&mut self, message: Value) {
+        self.socket.send(Message::text(message.to_string())).await.unwrap();
+    }
+
     /// Stops operation `id`.
     pub async fn complete(&mut self, id: &str) {
         self.socket.send(Message::text(json!({ "id": id, "type": "complete" }).to_string())).await.unwrap();
+    }
+
+    /// Waits (up to 20 s) for the server to close the connection; returns its close code.
+    pub async fn closed(&mut self) -> u16 {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(20), self.socket.next())
+                .await
+                .expect("the server closes within 20 s")
+                .expect("a close frame before the end of the stream")
+                .expect("a readable frame");
+            if let Message::Close(close) = frame {
+                return close.map_or(1005, |close| close.code.into());
+            }
+        }
     }
 
     /// The next protocol message (pings are answered and skipped), within 20 s.

@@ -281,6 +281,38 @@ async fn websocket_messages_are_handled_in_order(production: bool) {
 }
 in_both_modes!(websocket_messages_are_handled_in_order);
 
+/// A WebSocket that never completes `connection_init` is closed after a few seconds
+/// with graphql-ws' code 4408, even while it pings.
+async fn websocket_without_init_is_closed(production: bool) {
+    let (apis, _db) = replicas(production, 1, &[]).await;
+    let mut socket = Subscription::upgrade(&apis[0].base).await.expect("WebSocket upgrade");
+    socket.send_raw(json!({ "type": "ping" })).await;
+    assert_eq!(socket.message().await["type"], "pong", "the protocol answers before init");
+    assert_eq!(socket.closed().await, 4408);
+    apis.into_iter().next().unwrap().stop().await;
+}
+in_both_modes!(websocket_without_init_is_closed);
+
+/// Stopping the api closes its WebSocket connections with "going away" (1001), so
+/// clients reconnect to another replica at once instead of holding the stop for its
+/// 30-second drain.
+async fn stopping_closes_websockets(production: bool) {
+    let (apis, _db) = replicas(production, 1, &[]).await;
+    let api = apis.into_iter().next().unwrap();
+    let (token, brand, _) = agency_with_brand(&api.base, "a@example.com").await;
+    let mut socket = Subscription::start(
+        &api.base,
+        &token,
+        "subscription($b: ID!) { alerts(brandId: $b) { id } }",
+        json!({ "b": brand }),
+    )
+    .await;
+    let stopping = tokio::spawn(api.stop());
+    assert_eq!(socket.closed().await, 1001);
+    stopping.await.unwrap();
+}
+in_both_modes!(stopping_closes_websockets);
+
 async fn brand_count(base: &str, token: &str) -> usize {
     let brands = post_graphql(base, Some(token), "{ brands(first: 100) { edges { node { id } } } }").await;
     brands["data"]["brands"]["edges"].as_array().expect("brands").len()

@@ -7,15 +7,14 @@ use vigie_tests::{Backend, TestApp, on_both_databases};
 struct Server {
     base: String,
     app: TestApp,
-    handle: actix_web::dev::ServerHandle,
+    stopper: vigie_api::http::Stopper,
 }
 
 async fn serve(backend: Backend) -> Server {
     let app = TestApp::new(backend).await;
-    let (server, addr) = vigie_api::http::serve(app.services.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
-    let handle = server.handle();
-    tokio::spawn(server);
-    Server { base: format!("http://{addr}"), app, handle }
+    let serving = vigie_api::http::serve(app.services.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    tokio::spawn(serving.server);
+    Server { base: format!("http://{}", serving.addr), app, stopper: serving.stopper }
 }
 
 async fn push(server: &Server, key: Option<&str>, query: &str, body: String) -> (u16, Value) {
@@ -105,7 +104,7 @@ async fn pushed_mentions_are_validated_stored_once_and_listed(backend: Backend) 
         )
         .await;
     assert_eq!(filtered["mentions"]["edges"], json!([]));
-    server.handle.stop(true).await;
+    server.stopper.stop().await;
 }
 on_both_databases!(pushed_mentions_are_validated_stored_once_and_listed);
 
@@ -160,7 +159,7 @@ async fn keys_only_reach_their_own_brands(backend: Backend) {
         .ok(Some(&a.access_token), "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": brand_key_id }))
         .await;
     assert_eq!(push(&server, Some(&brand_key), "", body()).await.0, 401);
-    server.handle.stop(true).await;
+    server.stopper.stop().await;
 }
 on_both_databases!(keys_only_reach_their_own_brands);
 
@@ -212,7 +211,7 @@ async fn mentions_page_newest_first(backend: Backend) {
     let mut tail: Vec<&str> = ids[4..].to_vec();
     tail.sort();
     assert_eq!(tail, ["p3", "p4", "p6"], "the tied mentions each appear once: {seen:?}");
-    server.handle.stop(true).await;
+    server.stopper.stop().await;
 }
 on_both_databases!(mentions_page_newest_first);
 
@@ -252,7 +251,7 @@ async fn concurrent_pushes_sharing_authors_all_succeed(backend: Backend) {
         .await;
     assert_eq!(data["mentions"]["edges"].as_array().unwrap().len(), 100);
     assert_eq!(data["mentions"]["pageInfo"]["hasNextPage"], true);
-    server.handle.stop(true).await;
+    server.stopper.stop().await;
 }
 on_both_databases!(concurrent_pushes_sharing_authors_all_succeed);
 

@@ -53,7 +53,7 @@ async fn api_and_a_separate_worker_over_postgres_and_redis() {
     assert!(!config.embedded_workers());
     let running = vigie_api::start(config).await.unwrap();
     let api = format!("http://{}", running.addr);
-    let handle = running.server.handle();
+    let stopper = running.stopper.clone();
     tokio::spawn(running.server);
 
     let worker_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -151,7 +151,7 @@ async fn api_and_a_separate_worker_over_postgres_and_redis() {
 
     Command::new("kill").args(["-TERM", &worker.0.id().to_string()]).status().unwrap();
     assert!(worker.0.wait().unwrap().success(), "the worker stops cleanly on SIGTERM");
-    handle.stop(true).await;
+    stopper.stop().await;
 }
 
 #[test]
