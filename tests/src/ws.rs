@@ -27,7 +27,7 @@ impl Subscription {
         let mut subscription = Self::upgrade(base).await.expect("WebSocket upgrade");
         let payload = token.map_or(json!({}), |token| json!({ "Authorization": format!("Bearer {token}") }));
         let init = json!({ "type": "connection_init", "payload": payload });
-        subscription.socket.send(Message::text(init.to_string())).await.unwrap();
+        subscription.send_raw(init).await;
         assert_eq!(subscription.message().await["type"], "connection_ack");
         subscription
     }
@@ -45,7 +45,7 @@ impl Subscription {
     /// Starts operation `id` (a subscription, query or mutation).
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         let start = json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } });
-        self.socket.send(Message::text(start.to_string())).await.unwrap();
+        self.send_raw(start).await;
     }
 
     /// Sends any protocol message.
@@ -55,18 +55,13 @@ impl Subscription {
 
     /// Stops operation `id`.
     pub async fn complete(&mut self, id: &str) {
-        self.socket.send(Message::text(json!({ "id": id, "type": "complete" }).to_string())).await.unwrap();
+        self.send_raw(json!({ "id": id, "type": "complete" })).await;
     }
 
     /// Waits (up to 20 s) for the server to close the connection; returns its close code.
     pub async fn closed(&mut self) -> u16 {
         loop {
-            let frame = tokio::time::timeout(Duration::from_secs(20), self.socket.next())
-                .await
-                .expect("the server closes within 20 s")
-                .expect("a close frame before the end of the stream")
-                .expect("a readable frame");
-            if let Message::Close(close) = frame {
+            if let Message::Close(close) = self.frame("a close frame").await {
                 return close.map_or(1005, |close| close.code.into());
             }
         }
@@ -75,19 +70,23 @@ impl Subscription {
     /// The next protocol message (pings are answered and skipped), within 20 s.
     pub async fn message(&mut self) -> Value {
         loop {
-            let frame = tokio::time::timeout(Duration::from_secs(20), self.socket.next())
-                .await
-                .expect("a subscription message within 20 s")
-                .expect("the socket stays open")
-                .expect("a readable frame");
-            let Message::Text(text) = frame else { continue };
+            let Message::Text(text) = self.frame("a subscription message").await else { continue };
             let message: Value = serde_json::from_str(&text).unwrap();
             if message["type"] == "ping" {
-                self.socket.send(Message::text(json!({ "type": "pong" }).to_string())).await.unwrap();
+                self.send_raw(json!({ "type": "pong" })).await;
                 continue;
             }
             return message;
         }
+    }
+
+    /// The next frame, within 20 s; `expected` names it in the panic otherwise.
+    async fn frame(&mut self, expected: &str) -> Message {
+        tokio::time::timeout(Duration::from_secs(20), self.socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("{expected} within 20 s"))
+            .unwrap_or_else(|| panic!("{expected} before the end of the stream"))
+            .expect("a readable frame")
     }
 
     /// The data of the next `next` message (panics on anything else).
