@@ -96,8 +96,8 @@ fn incoming(
 
 /// Writes the protocol's answers to the socket and pings the client, until either
 /// side ends the connection, the client has not completed `connection_init` within
-/// [`INIT_TIMEOUT`], or the server stops. Dropping the protocol state drops the connection's
-/// operations (and their slots, see `graphql::limits::SocketLimits`).
+/// [`INIT_TIMEOUT`], or the server stops. Dropping the protocol state drops the
+/// connection's operations (and their slots, see `graphql::limits::SocketLimits`).
 async fn serve(
     protocol: impl Stream<Item = WsMessage>,
     mut session: Session,
@@ -110,11 +110,16 @@ async fn serve(
     let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
     let mut init_deadline = std::pin::pin!(init_deadline);
     let mut initialised = false;
+    // Without a `Stopper` (dropped), nothing will ever ask connections to close.
+    let mut stoppable = true;
     let close = loop {
         tokio::select! {
             answer = protocol.next() => match answer {
                 Some(WsMessage::Text(text)) => {
-                    initialised = initialised || text.contains("\"connection_ack\"");
+                    // Until the handshake, look at what is sent (pongs may come first).
+                    initialised = initialised
+                        || serde_json::from_str::<serde_json::Value>(&text)
+                            .is_ok_and(|message| message["type"] == "connection_ack");
                     if session.text(text).await.is_err() {
                         return;
                     }
@@ -125,8 +130,11 @@ async fn serve(
                 None => break None,
             },
             // The server is stopping: "going away" tells clients to reconnect elsewhere.
-            _ = closing.wait_for(|closing| *closing) => {
-                break Some(CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) });
+            stopping = closing.wait_for(|closing| *closing), if stoppable => {
+                if stopping.is_ok() {
+                    break Some(CloseReason { code: CloseCode::Away, description: Some("server shutting down".into()) });
+                }
+                stoppable = false;
             }
             _ = &mut init_deadline, if !initialised => {
                 // 4408: graphql-ws' code for this.
