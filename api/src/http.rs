@@ -135,20 +135,49 @@ fn client_addr(req: &HttpRequest, behind_proxy: bool) -> String {
     }
 }
 
-/// Takes a token from `bucket` under `quota`; counts refusals per `scope`.
-async fn admit(state: &AppState, scope: &'static str, bucket: String, quota: Option<Quota>) -> Result<(), Error> {
-    let admitted = state.services.limiter.check(&bucket, quota).await;
+/// A rate-limit bucket: the key the limiter counts under, its quota, and the scope
+/// refusals are counted per. One constructor per kind, so that every path drawing on a
+/// bucket (a POST and a WebSocket operation alike) names it the same way.
+#[derive(Clone)]
+struct Bucket {
+    scope: &'static str,
+    key: String,
+    quota: Option<Quota>,
+}
+
+impl Bucket {
+    /// An agency's GraphQL bucket.
+    fn graphql(state: &AppState, agency_id: uuid::Uuid) -> Self {
+        let quota = state.services.config.rate_limits.graphql;
+        Bucket { scope: "graphql", key: format!("graphql:{agency_id}"), quota }
+    }
+
+    /// An agency's ingest bucket.
+    fn ingest(state: &AppState, agency_id: uuid::Uuid) -> Self {
+        let quota = state.services.config.rate_limits.ingest;
+        Bucket { scope: "ingest", key: format!("ingest:{agency_id}"), quota }
+    }
+
+    /// A client address's bucket, for requests without valid credentials.
+    fn anonymous(state: &AppState, address: &str) -> Self {
+        let quota = state.services.config.rate_limits.anonymous;
+        Bucket { scope: "anonymous", key: format!("anon:{address}"), quota }
+    }
+}
+
+/// Takes a token from `bucket`; counts refusals per scope.
+async fn admit(state: &AppState, bucket: &Bucket) -> Result<(), Error> {
+    let admitted = state.services.limiter.check(&bucket.key, bucket.quota).await;
     if admitted.is_err() {
-        tracing::info!(scope, bucket, "request refused by the rate limiter");
-        state.metrics.rate_limited.get_or_create(&ScopeLabels { scope }).inc();
+        tracing::info!(scope = bucket.scope, bucket = bucket.key, "request refused by the rate limiter");
+        state.metrics.rate_limited.get_or_create(&ScopeLabels { scope: bucket.scope }).inc();
     }
     admitted
 }
 
 /// Admits an anonymous request (no or bad credentials) by its client address.
-async fn admit_anonymous(state: &AppState, req: &HttpRequest, scope: &'static str) -> Result<(), Error> {
-    let config = &state.services.config;
-    admit(state, scope, format!("anon:{}", client_addr(req, config.behind_proxy)), config.rate_limits.anonymous).await
+async fn admit_anonymous(state: &AppState, req: &HttpRequest) -> Result<(), Error> {
+    admit(state, &Bucket::anonymous(state, &client_addr(req, state.services.config.behind_proxy))).await
 }
 
 /// `Retry-After` for a rate-limited or unavailable error.
@@ -182,11 +211,8 @@ async fn graphql_post(
 ) -> Either<GraphQLResponse, HttpResponse> {
     let claims = bearer(&req).map(|token| state.services.tokens.verify(token));
     let admitted = match &claims {
-        Some(Ok(claims)) => {
-            let quota = state.services.config.rate_limits.graphql;
-            admit(&state, "graphql", format!("graphql:{}", claims.agency), quota).await
-        }
-        _ => admit_anonymous(&state, &req, "anonymous").await,
+        Some(Ok(claims)) => admit(&state, &Bucket::graphql(&state, claims.agency)).await,
+        _ => admit_anonymous(&state, &req).await,
     };
     if let Err(refused) = admitted {
         return Either::Right(graphql_refusal(&refused));
@@ -216,7 +242,7 @@ async fn graphql_ws(
     req: HttpRequest,
     payload: web::Payload,
 ) -> actix_web::Result<HttpResponse> {
-    if let Err(refused) = admit_anonymous(&state, &req, "anonymous").await {
+    if let Err(refused) = admit_anonymous(&state, &req).await {
         return Ok(error_response(&refused));
     }
     let header_token = bearer(&req).map(str::to_owned);
@@ -227,16 +253,15 @@ async fn graphql_ws(
         Box::pin(async move {
             let token = init_token(&init).or(header_token);
             let auth = graphql::authenticate(&state.services, token.as_deref()).await;
-            let limits = &state.services.config.rate_limits;
-            let (scope, bucket, quota) = match &auth {
-                Ok(Some(actor)) => ("graphql", format!("graphql:{}", actor.agency_id), limits.graphql),
-                _ => ("anonymous", format!("anon:{address}"), limits.anonymous),
+            let bucket = match &auth {
+                Ok(Some(actor)) => Bucket::graphql(&state, actor.agency_id),
+                _ => Bucket::anonymous(&state, &address),
             };
             let mut data = async_graphql::Data::default();
             data.insert(graphql::Caller::new(state.services.clone(), auth));
             data.insert(graphql::limits::SocketQuota::new(Arc::new(move || {
                 let (state, bucket) = (state.clone(), bucket.clone());
-                Box::pin(async move { admit(&state, scope, bucket, quota).await })
+                Box::pin(async move { admit(&state, &bucket).await })
             })));
             Ok(data)
         })
@@ -258,7 +283,7 @@ fn init_token(init: &serde_json::Value) -> Option<String> {
 /// `GET /calendar/{token}.ics`: a brand's calendar as iCal, for whoever holds the share
 /// token. Unknown, revoked and expired tokens all get the same 404 with no data.
 async fn calendar_feed(state: web::Data<AppState>, req: HttpRequest, file: web::Path<String>) -> HttpResponse {
-    if let Err(refused) = admit_anonymous(&state, &req, "anonymous").await {
+    if let Err(refused) = admit_anonymous(&state, &req).await {
         return error_response(&refused);
     }
     let Some(token) = file.strip_suffix(".ics") else {
@@ -276,7 +301,7 @@ async fn calendar_feed(state: web::Data<AppState>, req: HttpRequest, file: web::
 
 /// `GET /r/{token}`: the shared report page. Bad tokens get an empty 404.
 async fn report_page(state: web::Data<AppState>, req: HttpRequest, token: web::Path<String>) -> HttpResponse {
-    if let Err(refused) = admit_anonymous(&state, &req, "anonymous").await {
+    if let Err(refused) = admit_anonymous(&state, &req).await {
         return error_response(&refused);
     }
     match vigie_domain::reports::open(&state.services, &token).await {
@@ -299,7 +324,7 @@ async fn report_page(state: web::Data<AppState>, req: HttpRequest, token: web::P
 
 /// `GET /r/{token}/{section}.csv`: one section's data.
 async fn report_csv(state: web::Data<AppState>, req: HttpRequest, path: web::Path<(String, String)>) -> HttpResponse {
-    if let Err(refused) = admit_anonymous(&state, &req, "anonymous").await {
+    if let Err(refused) = admit_anonymous(&state, &req).await {
         return error_response(&refused);
     }
     let (token, file) = path.into_inner();
@@ -342,10 +367,9 @@ async fn ingest_mentions(
     let key = match key {
         Ok(key) => key,
         // Failed attempts draw on the address's quota, which bounds key guessing.
-        Err(e) => return error_response(&admit_anonymous(&state, &req, "anonymous").await.err().unwrap_or(e)),
+        Err(e) => return error_response(&admit_anonymous(&state, &req).await.err().unwrap_or(e)),
     };
-    let quota = state.services.config.rate_limits.ingest;
-    if let Err(refused) = admit(&state, "ingest", format!("ingest:{}", key.agency_id), quota).await {
+    if let Err(refused) = admit(&state, &Bucket::ingest(&state, key.agency_id)).await {
         return error_response(&refused);
     }
     let Ok(body) = std::str::from_utf8(&body) else {
