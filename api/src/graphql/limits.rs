@@ -13,7 +13,7 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextSubscribe,
 };
 use async_graphql::parser::types::{ExecutableDocument, FragmentDefinition, OperationType, Selection, SelectionSet};
-use async_graphql::{Name, Positioned, Request, Response, ServerError, ServerResult, Value, Variables};
+use async_graphql::{Name, Pos, Positioned, Request, Response, ServerError, ServerResult, Value, Variables};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream};
@@ -64,17 +64,10 @@ impl Extension for MutationLimit {
             }
             let count = root_fields(&operation.node.selection_set.node, &document.fragments, 0);
             if count > MAX_MUTATIONS {
-                let mut error = ServerError::new(
-                    format!(
-                        "too many mutations in one request: {count} (at most {MAX_MUTATIONS}); send several requests"
-                    ),
-                    Some(operation.pos),
+                let message = format!(
+                    "too many mutations in one request: {count} (at most {MAX_MUTATIONS}); send several requests"
                 );
-                error
-                    .extensions
-                    .get_or_insert_with(Default::default)
-                    .set("code", Value::String(QUERY_TOO_COMPLEX.into()));
-                return Err(error);
+                return Err(coded(message, Some(operation.pos), QUERY_TOO_COMPLEX));
             }
         }
         Ok(document)
@@ -137,8 +130,9 @@ impl Drop for Running {
     }
 }
 
-fn coded(message: String, code: &str) -> ServerError {
-    let mut error = ServerError::new(message, None);
+/// An error refused before execution, with its `extensions.code`.
+fn coded(message: String, pos: Option<Pos>, code: &str) -> ServerError {
+    let mut error = ServerError::new(message, pos);
     error.extensions.get_or_insert_with(Default::default).set("code", Value::String(code.into()));
     error
 }
@@ -155,7 +149,7 @@ impl Extension for SocketLimits {
         if let Some(quota) = ctx.data_opt::<SocketQuota>()
             && let Err(refused) = (quota.admit)().await
         {
-            let mut error = coded(refused.to_string(), refused.code());
+            let mut error = coded(refused.to_string(), None, refused.code());
             if let Error::RateLimited { retry_after } = refused {
                 let seconds = vigie_domain::error::retry_after_secs(retry_after);
                 error.extensions.get_or_insert_with(Default::default).set("retryAfter", Value::from(seconds));
@@ -182,7 +176,7 @@ impl Extension for SocketLimits {
             let message = format!(
                 "this connection already runs {MAX_SOCKET_OPERATIONS} operations: complete one before starting another"
             );
-            return stream::once(async move { Response::from_errors(vec![coded(message, TOO_MANY_OPERATIONS)]) })
+            return stream::once(async move { Response::from_errors(vec![coded(message, None, TOO_MANY_OPERATIONS)]) })
                 .boxed();
         }
         let slot = Running(running);
