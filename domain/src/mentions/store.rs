@@ -20,8 +20,9 @@ use uuid::Uuid;
 
 use super::relevance;
 use crate::entities::{UuidList, author, brand, mention, source, ticket};
-use crate::scoring::job::{Found, Lexicon, announce_solicitations, refresh_soon};
+use crate::scoring::job::{Lexicon, announce_solicitations, refresh_soon};
 use crate::scoring::{Input, Priority, Tier};
+use crate::sla::tickets::Solicitation;
 use crate::{Result, Services, new_id, now};
 
 /// Rows per INSERT statement (well under PostgreSQL's 65,535 bind parameters).
@@ -247,12 +248,12 @@ async fn announce_new_solicitations(
             .await?;
         announced.extend(ids);
     }
-    let found: Vec<Found<'_>> = stored
+    let found: Vec<Solicitation<'_>> = stored
         .iter()
         .filter(|m| !announced.contains(&m.id))
         .filter_map(|m| {
             let (priority, tier, sentiment) = *solicited.get(&m.external_id)?;
-            Some(Found { mention: m, priority, tier, sentiment })
+            Some(Solicitation { mention: m, priority, tier, sentiment })
         })
         .collect();
     announce_solicitations(txn, brand, &found).await

@@ -24,6 +24,7 @@ use crate::db::Params;
 use crate::entities::{UuidList, author, brand, brand_value, mention};
 use crate::jobs::Registry;
 use crate::queue::{Envelope, JobPayload};
+use crate::sla::tickets::Solicitation;
 use crate::{Result, Services, events, influencers, now};
 
 /// Mentions scored per transaction.
@@ -198,21 +199,13 @@ impl Lexicon {
     }
 }
 
-/// A solicitation found by scoring, to announce.
-pub struct Found<'a> {
-    pub mention: &'a mention::Model,
-    pub priority: Priority,
-    pub tier: Tier,
-    pub sentiment: f64,
-}
-
 /// Records a `mention.solicitation` event and opens a ticket for each solicitation, in
 /// the transaction that scored them; returns the tickets' ids, to announce on the bus
 /// once committed. Callers pass only mentions never announced before.
 pub async fn announce_solicitations(
     txn: &DatabaseTransaction,
     brand: &brand::Model,
-    found: &[Found<'_>],
+    found: &[Solicitation<'_>],
 ) -> Result<Vec<Uuid>> {
     if found.is_empty() {
         return Ok(Vec::new());
@@ -236,11 +229,7 @@ pub async fn announce_solicitations(
         .collect();
     events::record_many(txn, brand.agency_id, Some(brand.id), events::MENTION_SOLICITATION, payloads).await?;
     let policy = crate::sla::policy::effective(txn, brand).await?;
-    let solicitations: Vec<crate::sla::tickets::Solicitation<'_>> = found
-        .iter()
-        .map(|f| crate::sla::tickets::Solicitation { mention: f.mention, priority: f.priority, tier: f.tier })
-        .collect();
-    crate::sla::tickets::open(txn, brand, &policy, &solicitations).await
+    crate::sla::tickets::open(txn, brand, &policy, found).await
 }
 
 /// Scores every mention of the brand left unscored (stored before scoring moved to
@@ -318,11 +307,11 @@ async fn score_batch(
 
     let claimed = store_analyses(txn, &analysed, at).await?;
     // A mention scored again is announced only when it becomes a solicitation.
-    let found: Vec<Found<'_>> = analysed
+    let found: Vec<Solicitation<'_>> = analysed
         .iter()
         .filter(|(m, _, _)| !m.is_solicitation && claimed.contains(&m.id))
         .filter_map(|(m, analysis, priority)| {
-            priority.map(|(priority, tier)| Found { mention: m, priority, tier, sentiment: analysis.sentiment })
+            priority.map(|(priority, tier)| Solicitation { mention: m, priority, tier, sentiment: analysis.sentiment })
         })
         .collect();
     let tickets = announce_solicitations(txn, brand, &found).await?;

@@ -75,11 +75,13 @@ impl SlaState {
     }
 }
 
-/// A solicitation found by scoring, to become a ticket.
+/// A solicitation found by scoring, to become a ticket (and a `mention.solicitation`
+/// event, which carries its sentiment).
 pub struct Solicitation<'a> {
     pub mention: &'a mention::Model,
     pub priority: Priority,
     pub tier: Tier,
+    pub sentiment: f64,
 }
 
 /// Opens a ticket per solicitation (once per mention), in the scoring transaction. The
