@@ -16,6 +16,7 @@ mod m20261127_000006_sla;
 mod m20261127_000007_digests;
 mod m20261127_000008_dashboard_indexes;
 mod m20261202_000009_influencer_stale;
+mod m20261202_000010_lean_write_indexes;
 
 /// The ordered list of Vigie migrations.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_digests::Migration),
             Box::new(m20261127_000008_dashboard_indexes::Migration),
             Box::new(m20261202_000009_influencer_stale::Migration),
+            Box::new(m20261202_000010_lean_write_indexes::Migration),
         ]
     }
 }

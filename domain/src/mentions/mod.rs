@@ -116,9 +116,14 @@ pub async fn list(
         Some(SentimentClass::Neutral) => select.filter(mention::Column::Sentiment.between(-NEUTRAL_BAND, NEUTRAL_BAND)),
         None => select,
     };
-    if let Some(solicitation) = filter.solicitation {
-        select = select.filter(mention::Column::IsSolicitation.eq(solicitation));
-    }
+    // The bare column, not `= $n`: the planners match it to the partial index on the
+    // solicitations, which a bound value would hide from a generic plan.
+    let solicitations = Expr::col((mention::Entity, mention::Column::IsSolicitation));
+    select = match filter.solicitation {
+        Some(true) => select.filter(solicitations),
+        Some(false) => select.filter(solicitations.not()),
+        None => select,
+    };
     if let Some(value_id) = filter.value_id {
         // Value ids are UUIDs, so a substring of the JSON list cannot match by accident.
         select = select

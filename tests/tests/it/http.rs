@@ -96,7 +96,8 @@ async fn embedded_mode_seeds_the_demo_and_it_logs_in() {
     // The demo mentions go through the embedded job runtime: scored, authors ranked.
     let verdure = edges.iter().find(|e| e["node"]["name"] == "Verdure Cosmetics").unwrap()["node"]["id"].clone();
     let query = format!(
-        "{{ influencers(brandId: \"{}\") {{ edges {{ node {{ score tier author {{ handle }} }} }} }} mentions(brandId: \"{}\", filter: {{ solicitation: true }}) {{ edges {{ node {{ solicitationPriority }} }} }} queueStatus {{ kind depth failures }} jobFailures {{ edges {{ node {{ kind error attempts }} }} }} }}",
+        "{{ influencers(brandId: \"{}\") {{ edges {{ node {{ score tier author {{ handle }} }} }} }} mentions(brandId: \"{}\", filter: {{ solicitation: true }}) {{ edges {{ node {{ solicitationPriority }} }} }} others: mentions(brandId: \"{}\", filter: {{ solicitation: false }}) {{ edges {{ node {{ solicitationPriority }} }} }} queueStatus {{ kind depth failures }} jobFailures {{ edges {{ node {{ kind error attempts }} }} }} }}",
+        verdure.as_str().unwrap(),
         verdure.as_str().unwrap(),
         verdure.as_str().unwrap()
     );
@@ -110,7 +111,11 @@ async fn embedded_mode_seeds_the_demo_and_it_logs_in() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     assert_eq!(data["data"]["influencers"]["edges"][0]["node"]["author"]["handle"], "lea.beaute");
-    assert_eq!(data["data"]["mentions"]["edges"].as_array().unwrap().len(), 2, "{data}");
+    let solicitations = data["data"]["mentions"]["edges"].as_array().unwrap();
+    assert_eq!(solicitations.len(), 2, "{data}");
+    assert!(solicitations.iter().all(|e| e["node"]["solicitationPriority"].is_string()), "{data}");
+    let others = data["data"]["others"]["edges"].as_array().unwrap();
+    assert!(!others.is_empty() && others.iter().all(|e| e["node"]["solicitationPriority"].is_null()), "{data}");
     server.stop().await;
 }
 
