@@ -236,7 +236,7 @@ async fn graphql_post(
 ///
 /// The upgrade draws on the client address's anonymous quota (it comes before any
 /// credentials); then each operation the connection starts takes a token from the
-/// caller's quota, as a POST would ([`graphql::limits::SocketLimits`]).
+/// caller's quota, as a POST would ([`graphql::limits::SocketQuota`]).
 async fn graphql_ws(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -266,7 +266,7 @@ async fn graphql_ws(
             Ok(data)
         })
     });
-    websocket::start(schema, &req, payload, on_init, closing)
+    websocket::start(graphql::Gateway::new(schema), &req, payload, on_init, closing)
 }
 
 /// The bearer token of a `connection_init` payload.

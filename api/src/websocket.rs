@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-use crate::graphql::VigieSchema;
+use crate::graphql::Gateway;
 
 /// How often the server pings; browsers and WebSocket libraries answer by themselves.
 const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -40,7 +40,7 @@ pub type OnInit = Box<dyn FnOnce(serde_json::Value) -> BoxFuture<'static, async_
 /// leaves or `closing` turns `true`. Refuses (400) a request that offers neither
 /// GraphQL sub-protocol.
 pub fn start(
-    schema: VigieSchema,
+    gateway: Gateway,
     req: &HttpRequest,
     payload: web::Payload,
     on_init: OnInit,
@@ -58,7 +58,7 @@ pub fn start(
         actix_ws::handle_with_protocols(req, payload, &[protocol.sec_websocket_protocol()])?;
     let seen = Arc::new(Mutex::new(Instant::now()));
     let incoming = incoming(messages.max_frame_size(MAX_MESSAGE), session.clone(), seen.clone());
-    let protocol_state = WebSocket::new(schema, incoming, protocol).on_connection_init(on_init);
+    let protocol_state = WebSocket::new(gateway, incoming, protocol).on_connection_init(on_init);
     actix_web::rt::spawn(serve(protocol_state, session, seen, closing));
     Ok(response)
 }
@@ -97,7 +97,7 @@ fn incoming(
 /// Writes the protocol's answers to the socket and pings the client, until either
 /// side ends the connection, the client has not completed `connection_init` within
 /// [`INIT_TIMEOUT`], or the server stops. Dropping the protocol state drops the
-/// connection's operations (and their slots, see `graphql::limits::SocketLimits`).
+/// connection's operations (and their slots, see `graphql::limits::SocketQuota`).
 async fn serve(
     protocol: impl Stream<Item = WsMessage>,
     mut session: Session,

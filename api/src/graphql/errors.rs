@@ -1,55 +1,23 @@
-//! Error codes. Resolvers return domain errors with `?`; this extension turns each into
+//! Error codes. Resolvers return domain errors with `?`; [`code_errors`] turns each into
 //! a GraphQL error with a stable `extensions.code`, and replaces the message of server
 //! faults with a generic one (the detail goes to the log with the request's trace).
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
 use async_graphql::{Response, ServerError, Value};
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
 use std::sync::Arc;
 use vigie_domain::Error;
 
 /// Code of errors raised before execution by the depth and complexity limits.
 pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
 
-/// Installs the error mapping on a schema.
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
+/// Gives every error of a finished response its code. The transports call it on each
+/// response they send (see [`super::Gateway`]) rather than a schema extension doing
+/// it: any extension puts every field of every query through async-graphql's
+/// extension chain, and this needs only the finished response.
+pub fn code_errors(mut response: Response) -> Response {
+    for error in &mut response.errors {
+        classify(error);
     }
-}
-
-struct ErrorCodesExtension;
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        for error in &mut response.errors {
-            classify(error);
-        }
-        response
-    }
-
-    /// The same mapping for each message of a subscription (the `request` hook does not
-    /// run for them).
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream)
-            .map(|mut response| {
-                for error in &mut response.errors {
-                    classify(error);
-                }
-                response
-            })
-            .boxed()
-    }
+    response
 }
 
 fn domain_error(error: &ServerError) -> Option<&Error> {

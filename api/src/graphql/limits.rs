@@ -1,22 +1,21 @@
 //! Cost limits, checked before a query runs: depth and complexity (async-graphql's own
-//! checks, configured here), and the number of mutations in one request.
+//! checks, configured on the schema), and the number of mutations in one request
+//! ([`check_mutations`]).
 //!
 //! Complexity counts fields, so a mutation selecting one scalar costs 2: a thousand
 //! aliased `createBrand` would pass it while doing a thousand writes. Mutations are
 //! therefore counted apart, aliases and fragments included.
 //!
-//! Operations sent over a WebSocket are admitted here too ([`SocketLimits`]): the
-//! POST handler takes a rate-limit token before the schema runs, but one graphql-ws
+//! Operations sent over a WebSocket are admitted here too ([`SocketQuota`]): the POST
+//! handler takes a rate-limit token before the schema runs, but one graphql-ws
 //! connection carries any number of queries, mutations and subscriptions.
+//!
+//! None of this is a schema extension: see [`super::Gateway`] for why.
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextSubscribe,
-};
-use async_graphql::parser::types::{ExecutableDocument, FragmentDefinition, OperationType, Selection, SelectionSet};
-use async_graphql::{Name, Pos, Positioned, Request, Response, ServerError, ServerResult, Value, Variables};
-use futures_util::StreamExt;
+use async_graphql::parser::types::{FragmentDefinition, OperationType, Selection, SelectionSet};
+use async_graphql::{Data, Name, Pos, Positioned, Request, ServerError, Value};
 use futures_util::future::BoxFuture;
-use futures_util::stream::{self, BoxStream};
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,39 +38,23 @@ pub const MAX_SOCKET_OPERATIONS: usize = 16;
 /// [`MAX_SOCKET_OPERATIONS`].
 pub const TOO_MANY_OPERATIONS: &str = "TOO_MANY_OPERATIONS";
 
-/// Installs the mutation count on a schema.
-pub struct MutationLimit;
-
-impl ExtensionFactory for MutationLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(MutationLimit)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for MutationLimit {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        for (_, operation) in document.operations.iter() {
-            if operation.node.ty != OperationType::Mutation {
-                continue;
-            }
-            let count = root_fields(&operation.node.selection_set.node, &document.fragments, 0);
-            if count > MAX_MUTATIONS {
-                let message = format!(
-                    "too many mutations in one request: {count} (at most {MAX_MUTATIONS}); send several requests"
-                );
-                return Err(coded(message, Some(operation.pos), QUERY_TOO_COMPLEX));
-            }
+/// Parses the request (async-graphql keeps the document for execution) and refuses it
+/// if one of its mutation operations runs more than [`MAX_MUTATIONS`] fields. A
+/// document that does not parse is refused with the parser's error.
+pub fn check_mutations(request: &mut Request) -> Result<(), ServerError> {
+    let document = request.parsed_query()?;
+    for (_, operation) in document.operations.iter() {
+        if operation.node.ty != OperationType::Mutation {
+            continue;
         }
-        Ok(document)
+        let count = root_fields(&operation.node.selection_set.node, &document.fragments, 0);
+        if count > MAX_MUTATIONS {
+            let message =
+                format!("too many mutations in one request: {count} (at most {MAX_MUTATIONS}); send several requests");
+            return Err(coded(message, Some(operation.pos), QUERY_TOO_COMPLEX));
+        }
     }
+    Ok(())
 }
 
 /// The fields a selection set runs at its level, through fragments. `depth` stops
@@ -108,21 +91,46 @@ impl SocketQuota {
     pub fn new(admit: Admit) -> Self {
         SocketQuota { admit, running: Arc::default() }
     }
-}
 
-/// Installs the WebSocket admission on a schema. Requests without a [`SocketQuota`]
-/// (POSTs, admitted by their handler) pass through untouched.
-pub struct SocketLimits;
+    /// The quota in a connection's session data, if the transport put one there.
+    pub fn of(session: &Data) -> Option<&SocketQuota> {
+        session.get(&TypeId::of::<SocketQuota>()).and_then(|quota| quota.downcast_ref())
+    }
 
-impl ExtensionFactory for SocketLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(SocketLimits)
+    /// Takes one of the connection's [`MAX_SOCKET_OPERATIONS`] slots for an operation,
+    /// given back when the returned guard drops (the operation's stream completed,
+    /// stopped by the client, or closed with the connection).
+    pub fn hold(&self) -> Result<Running, ServerError> {
+        if self.running.fetch_add(1, Ordering::AcqRel) >= MAX_SOCKET_OPERATIONS {
+            self.running.fetch_sub(1, Ordering::AcqRel);
+            let message = format!(
+                "this connection already runs {MAX_SOCKET_OPERATIONS} operations: complete one before starting another"
+            );
+            return Err(coded(message, None, TOO_MANY_OPERATIONS));
+        }
+        Ok(Running(self.running.clone()))
+    }
+
+    /// What admits the connection's next operation: one token from the caller's quota.
+    /// Checked before parsing, so a refused operation costs no more than the check.
+    pub fn admission(&self) -> impl Future<Output = Result<(), ServerError>> + Send + 'static {
+        let admitted = (self.admit)();
+        async move {
+            admitted.await.map_err(|refused| {
+                let mut error = coded(refused.to_string(), None, refused.code());
+                if let Error::RateLimited { retry_after } = refused {
+                    let seconds = vigie_domain::error::retry_after_secs(retry_after);
+                    error.extensions.get_or_insert_with(Default::default).set("retryAfter", Value::from(seconds));
+                }
+                error
+            })
+        }
     }
 }
 
-/// Gives a connection's slot back when its operation's stream is dropped: completed,
-/// stopped by the client, or closed with the connection.
-struct Running(Arc<AtomicUsize>);
+/// A slot of a connection's operations, held for as long as the operation's stream
+/// lives.
+pub struct Running(Arc<AtomicUsize>);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -135,56 +143,4 @@ fn coded(message: String, pos: Option<Pos>, code: &str) -> ServerError {
     let mut error = ServerError::new(message, pos);
     error.extensions.get_or_insert_with(Default::default).set("code", Value::String(code.into()));
     error
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for SocketLimits {
-    /// Runs before parsing, so a refused operation costs no more than a token check.
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let Some(quota) = ctx.data_opt::<SocketQuota>()
-            && let Err(refused) = (quota.admit)().await
-        {
-            let mut error = coded(refused.to_string(), None, refused.code());
-            if let Error::RateLimited { retry_after } = refused {
-                let seconds = vigie_domain::error::retry_after_secs(retry_after);
-                error.extensions.get_or_insert_with(Default::default).set("retryAfter", Value::from(seconds));
-            }
-            return Err(error);
-        }
-        next.run(ctx, request).await
-    }
-
-    /// Holds a slot of the connection for as long as the operation's stream lives; one
-    /// over the cap is answered with an error at once and never runs.
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        let Some(quota) = ctx.data_opt::<SocketQuota>() else {
-            return next.run(ctx, stream);
-        };
-        let running = quota.running.clone();
-        if running.fetch_add(1, Ordering::AcqRel) >= MAX_SOCKET_OPERATIONS {
-            running.fetch_sub(1, Ordering::AcqRel);
-            let message = format!(
-                "this connection already runs {MAX_SOCKET_OPERATIONS} operations: complete one before starting another"
-            );
-            return stream::once(async move { Response::from_errors(vec![coded(message, None, TOO_MANY_OPERATIONS)]) })
-                .boxed();
-        }
-        let slot = Running(running);
-        next.run(ctx, stream)
-            .map(move |response| {
-                let _slot = &slot;
-                response
-            })
-            .boxed()
-    }
 }

@@ -24,7 +24,12 @@ mod sources;
 mod webhooks;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
+use async_graphql::{
+    Context, Data, Executor, MergedObject, MergedSubscription, Request, Response, Schema, SchemaBuilder, ServerError,
+};
+use futures_util::stream::{self, BoxStream};
+use futures_util::{StreamExt, future};
+use limits::SocketQuota;
 use std::sync::Arc;
 use vigie_domain::auth::tokens::Claims;
 use vigie_domain::{Actor, Error, Services};
@@ -78,7 +83,7 @@ pub struct Subscription(alerts::AlertSubscription, sla::SlaSubscription);
 /// Vigie's schema type.
 pub type VigieSchema = Schema<Query, Mutation, Subscription>;
 
-/// The schema with its limits and extensions, without runtime data (enough to print
+/// The schema with its limits, without runtime data (enough to print
 /// the SDL).
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
@@ -86,9 +91,6 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)
         .limit_directives(16)
-        .extension(errors::ErrorCodes)
-        .extension(limits::MutationLimit)
-        .extension(limits::SocketLimits)
 }
 
 /// The schema ready to serve, sharing the domain services.
@@ -139,7 +141,77 @@ pub async fn execute_verified(
     request: async_graphql::Request,
 ) -> async_graphql::Response {
     let auth = caller(services, claims).await;
-    schema.execute(request.data(Caller::new(services.clone(), auth))).await
+    run(schema, request.data(Caller::new(services.clone(), auth))).await
+}
+
+/// The schema as the transports run it: the mutation count before execution, error
+/// codes on every response, and over a WebSocket the connection's admission and
+/// operation cap.
+///
+/// These are not schema extensions on purpose. With any extension installed,
+/// async-graphql sends every field of every query through the extension chain (a
+/// registry lookup and a boxed future per extension, per field), which cost the
+/// dashboard query about a tenth of its CPU; all these checks need is the request
+/// before it runs or the response after.
+#[derive(Clone)]
+pub struct Gateway(VigieSchema);
+
+impl Gateway {
+    /// Serves `schema` through the checks.
+    pub fn new(schema: VigieSchema) -> Self {
+        Gateway(schema)
+    }
+}
+
+async fn run(schema: &VigieSchema, mut request: Request) -> Response {
+    let response = match limits::check_mutations(&mut request) {
+        Ok(()) => schema.execute(request).await,
+        Err(refused) => Response::from_errors(vec![refused]),
+    };
+    errors::code_errors(response)
+}
+
+fn refusal(error: ServerError) -> BoxStream<'static, Response> {
+    stream::once(future::ready(errors::code_errors(Response::from_errors(vec![error])))).boxed()
+}
+
+impl Executor for Gateway {
+    async fn execute(&self, request: Request) -> Response {
+        run(&self.0, request).await
+    }
+
+    /// Every WebSocket operation comes here, queries and mutations included. The slot
+    /// is taken at once, in the order the client's messages arrived; the rate-limit
+    /// token when the operation first runs.
+    fn execute_stream(&self, mut request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Response> {
+        let session = session.unwrap_or_default();
+        let (admission, slot) = match SocketQuota::of(&session) {
+            Some(quota) => match quota.hold() {
+                Ok(slot) => (Some(quota.admission()), Some(slot)),
+                Err(refused) => return refusal(refused),
+            },
+            None => (None, None),
+        };
+        let schema = self.0.clone();
+        let admitted = async move {
+            if let Some(admission) = admission {
+                admission.await?;
+            }
+            limits::check_mutations(&mut request)?;
+            Ok(request)
+        };
+        stream::once(admitted)
+            .flat_map(move |admitted| match admitted {
+                Ok(request) => schema.execute_stream_with_session_data(request, session.clone()),
+                Err(refused) => refusal(refused),
+            })
+            .map(move |response| {
+                // The slot lives as long as the stream: dropped with it, whatever ends it.
+                let _slot = &slot;
+                errors::code_errors(response)
+            })
+            .boxed()
+    }
 }
 
 /// Authenticates a bearer access token into the caller's [`Actor`].
