@@ -3,6 +3,7 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use vigie_domain::entities::brand_influencer;
 use vigie_domain::influencers::{self, InfluencerFilter, InfluencerOrder};
 use vigie_domain::scoring::influence::Components;
@@ -108,7 +109,8 @@ impl Influencer {
         self.0.score
     }
     async fn score_breakdown(&self) -> Result<ScoreBreakdown> {
-        let components: Components = serde_json::from_value(self.0.components.clone())
+        // Read from the stored JSON in place: no copy of it per influencer.
+        let components = Components::deserialize(&self.0.components)
             .map_err(|e| vigie_domain::Error::Internal(format!("stored score components: {e}")))?;
         Ok(components.into())
     }
