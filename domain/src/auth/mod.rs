@@ -64,13 +64,11 @@ pub struct Actor {
     pub agency_id: Uuid,
     pub membership_id: Uuid,
     pub role: Role,
-    /// The brands a `member` or `client_viewer` is assigned to (empty for managers, who
-    /// see all brands).
-    pub assigned_brands: Vec<Uuid>,
     /// Every brand the actor could see when it was loaded, sorted: the agency's brands
     /// for managers, the assigned ones otherwise. It lets read paths check a brand
-    /// without a database read ([`crate::brands::check`]); a brand missing from it is
-    /// looked up in the database, so a brand created since is still found.
+    /// without a database read ([`crate::brands::check`]); for managers, a brand
+    /// missing from it is looked up in the database, so a brand created since is still
+    /// found.
     pub visible_brands: Arc<[Uuid]>,
 }
 
@@ -90,24 +88,22 @@ impl Actor {
     pub async fn from_membership(db: &impl ConnectionTrait, membership: membership::Model) -> Result<Self> {
         let role = Role::parse(&membership.role)?;
         // Managers see every brand of the agency; others, the brands assigned to them.
-        let (assigned_brands, mut visible_brands): (Vec<Uuid>, Vec<Uuid>) = if role.is_manager() {
-            let all = brand::Entity::find()
+        let mut visible_brands: Vec<Uuid> = if role.is_manager() {
+            brand::Entity::find()
                 .select_only()
                 .column(brand::Column::Id)
                 .filter(brand::Column::AgencyId.eq(membership.agency_id))
                 .into_tuple()
                 .all(db)
-                .await?;
-            (Vec::new(), all)
+                .await?
         } else {
-            let assigned: Vec<Uuid> = membership_brand::Entity::find()
+            membership_brand::Entity::find()
                 .select_only()
                 .column(membership_brand::Column::BrandId)
                 .filter(membership_brand::Column::MembershipId.eq(membership.id))
                 .into_tuple()
                 .all(db)
-                .await?;
-            (assigned.clone(), assigned)
+                .await?
         };
         visible_brands.sort_unstable();
         Ok(Actor {
@@ -115,7 +111,6 @@ impl Actor {
             agency_id: membership.agency_id,
             membership_id: membership.id,
             role,
-            assigned_brands,
             visible_brands: visible_brands.into(),
         })
     }
@@ -142,11 +137,12 @@ impl Actor {
     /// Whether the brand is visible to this actor (the brand must also belong to the
     /// actor's agency, which the caller checks by filtering on `agency_id`).
     pub fn sees_brand(&self, brand_id: Uuid) -> bool {
-        self.role.is_manager() || self.assigned_brands.contains(&brand_id)
+        self.role.is_manager() || self.saw_brand(brand_id)
     }
 
-    /// `None` when every brand of the agency is visible, otherwise the visible ones.
+    /// `None` when every brand of the agency is visible, otherwise the visible ones
+    /// (sorted).
     pub fn brand_restriction(&self) -> Option<&[Uuid]> {
-        if self.role.is_manager() { None } else { Some(&self.assigned_brands) }
+        if self.role.is_manager() { None } else { Some(&self.visible_brands) }
     }
 }
