@@ -2,8 +2,9 @@
 
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+use vigie_tests::redis_server::RedisServer;
 use vigie_tests::smtp::SmtpServer;
-use vigie_tests::{Backend, TestApp, assert_error, invitation_code, on_both_databases, redis_url};
+use vigie_tests::{Backend, Login, Replica, TestApp, assert_error, invitation_code, on_both_databases, redis_url};
 
 const INVITE: &str = "mutation($input: InviteMemberInput!) { inviteMember(input: $input) { id email role status } }";
 const ACCEPT: &str =
@@ -162,40 +163,103 @@ on_both_databases!(roles_and_brand_assignments);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_changes_reach_every_replica_over_redis() {
     let redis = redis_url();
-    let app =
-        TestApp::with_config(Backend::Postgres, &[("REDIS_URL", &redis), ("VIGIE_CALLER_CACHE_SECS", "300")]).await;
-    let other = app.replica().await;
-    let owner = app.sign_up("Agency", "owner@example.com").await;
-    let (one, two) =
-        (app.create_brand(&owner.access_token, "One").await, app.create_brand(&owner.access_token, "Two").await);
-    let member = app.invite_and_accept(&owner.access_token, "member@example.com", "MEMBER", &[&one]).await;
-    let brand = "query($id: ID!) { brand(id: $id) { name } }";
+    let setup = AccessSetup::new(&redis).await;
+    let (app, other, member) = (&setup.app, &setup.other, &setup.member);
+    setup.wait_until_kept(&setup.one, "One").await;
 
-    // The other replica keeps the member once its bus subscription is in place.
-    let started = Instant::now();
-    while other.services.callers.cached() == 0 {
-        assert!(started.elapsed() < Duration::from_secs(10), "the replica never kept a caller");
-        let seen = other.gql(Some(&member.access_token), brand, json!({ "id": one })).await;
-        assert_eq!(seen["data"]["brand"]["name"], "One");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-
-    let members =
-        app.ok(Some(&owner.access_token), "{ members { edges { node { id user { email } } } } }", json!({})).await;
-    let member_id = members["members"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["node"]["user"]["email"] == "member@example.com")
-        .unwrap()["node"]["id"]
-        .clone();
-    let set = "mutation($id: ID!, $brands: [ID!]!) { setMemberBrands(memberId: $id, brandIds: $brands) { id } }";
-    app.ok(Some(&owner.access_token), set, json!({ "id": member_id, "brands": [two] })).await;
-    eventually(|| other.gql(Some(&member.access_token), brand, json!({ "id": one })), "NOT_FOUND").await;
+    setup.assign(&[&setup.two]).await;
+    eventually(|| other.gql(Some(&member.access_token), BRAND, json!({ "id": setup.one })), "NOT_FOUND").await;
 
     let remove = "mutation($id: ID!) { removeMember(memberId: $id) { deletedId } }";
-    app.ok(Some(&owner.access_token), remove, json!({ "id": member_id })).await;
+    app.ok(Some(&setup.owner.access_token), remove, json!({ "id": setup.member_id })).await;
     eventually(|| other.gql(Some(&member.access_token), "{ me { role } }", json!({})), "UNAUTHENTICATED").await;
+}
+
+/// While a replica cannot hear the bus it keeps no caller, so an access change whose
+/// notice was lost (published while Redis was down) still takes effect there at once.
+/// Once the subscription is back, callers are kept again and notices reach them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_are_not_kept_while_the_bus_is_down() {
+    let mut redis = RedisServer::start();
+    let setup = AccessSetup::new(&redis.url()).await;
+    let (other, member) = (&setup.other, &setup.member);
+    setup.wait_until_kept(&setup.one, "One").await;
+
+    redis.stop();
+    // Nothing asks the replica meanwhile, so only its follower can empty the cache: on
+    // hearing the subscription drop, which also turns the cache off.
+    let started = Instant::now();
+    while other.services.callers.cached() > 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the replica kept its callers with the bus down");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    setup.assign(&[&setup.two]).await;
+    for _ in 0..3 {
+        let seen = other.gql(Some(&member.access_token), BRAND, json!({ "id": setup.one })).await;
+        assert_eq!(seen["errors"][0]["extensions"]["code"], "NOT_FOUND", "{seen:#}");
+        let seen = other.gql(Some(&member.access_token), BRAND, json!({ "id": setup.two })).await;
+        assert_eq!(seen["data"]["brand"]["name"], "Two", "{seen:#}");
+    }
+    assert_eq!(other.services.callers.cached(), 0, "no caller is kept while the bus is down");
+
+    redis.restart();
+    setup.wait_until_kept(&setup.two, "Two").await;
+    setup.assign(&[&setup.one]).await;
+    eventually(|| other.gql(Some(&member.access_token), BRAND, json!({ "id": setup.two })), "NOT_FOUND").await;
+}
+
+const BRAND: &str = "query($id: ID!) { brand(id: $id) { name } }";
+
+/// An agency with brands `One` and `Two`, a member assigned to `One`, and a second
+/// replica, all over the Redis at `redis` with callers kept for five minutes.
+struct AccessSetup {
+    app: TestApp,
+    other: Replica,
+    owner: Login,
+    member: Login,
+    member_id: Value,
+    one: String,
+    two: String,
+}
+
+impl AccessSetup {
+    async fn new(redis: &str) -> Self {
+        let app =
+            TestApp::with_config(Backend::Postgres, &[("REDIS_URL", redis), ("VIGIE_CALLER_CACHE_SECS", "300")]).await;
+        let other = app.replica().await;
+        let owner = app.sign_up("Agency", "owner@example.com").await;
+        let (one, two) =
+            (app.create_brand(&owner.access_token, "One").await, app.create_brand(&owner.access_token, "Two").await);
+        let member = app.invite_and_accept(&owner.access_token, "member@example.com", "MEMBER", &[&one]).await;
+        let members =
+            app.ok(Some(&owner.access_token), "{ members { edges { node { id user { email } } } } }", json!({})).await;
+        let member_id = members["members"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["node"]["user"]["email"] == "member@example.com")
+            .unwrap()["node"]["id"]
+            .clone();
+        AccessSetup { app, other, owner, member, member_id, one, two }
+    }
+
+    /// Asks the other replica for `brand` (named `name`) as the member until it keeps
+    /// the member, which it does once its bus subscription is in place.
+    async fn wait_until_kept(&self, brand: &str, name: &str) {
+        let started = Instant::now();
+        while self.other.services.callers.cached() == 0 {
+            assert!(started.elapsed() < Duration::from_secs(15), "the replica never kept a caller");
+            let seen = self.other.gql(Some(&self.member.access_token), BRAND, json!({ "id": brand })).await;
+            assert_eq!(seen["data"]["brand"]["name"], name, "{seen:#}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Assigns the member to `brands` through the first replica.
+    async fn assign(&self, brands: &[&String]) {
+        let set = "mutation($id: ID!, $brands: [ID!]!) { setMemberBrands(memberId: $id, brandIds: $brands) { id } }";
+        self.app.ok(Some(&self.owner.access_token), set, json!({ "id": self.member_id, "brands": brands })).await;
+    }
 }
 
 /// Asks until the answer fails with `code`; the bus carries a change in milliseconds,
