@@ -1,15 +1,18 @@
 //! Faults under load: PostgreSQL crashes and comes back while agencies read over
-//! GraphQL and push mentions. The api keeps answering, with `UNAVAILABLE` (503 and
-//! `Retry-After` on ingest) while the database is down; every push it acknowledged is
-//! stored, and the work queued during the outage (scoring) finishes by itself.
+//! GraphQL and push mentions, in both layouts (jobs inside the api, and the production
+//! one: the api over Redis and separate `vigie-worker` processes). The api keeps
+//! answering, with `UNAVAILABLE` (503 and `Retry-After` on ingest) while the database is
+//! down; every push it acknowledged is stored, and the work queued during the outage
+//! (scoring, the influencers' refresh) finishes by itself, with no job given up.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
-use vigie_tests::{ApiServer, Backend, TestDb, agency_with_brand, error_codes, test_config};
+use vigie_tests::{ApiServer, Backend, TestDb, agency_with_brand, error_codes, redis_url, test_config};
 
 /// What the load saw.
 #[derive(Default)]
@@ -88,12 +91,75 @@ async fn readiness(base: &str) -> (StatusCode, Value) {
     (response.status(), response.json().await.unwrap())
 }
 
+/// Where the jobs run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Layout {
+    /// The embedded default: the in-process queue, workers inside the api.
+    Embedded,
+    /// Production: the api over Redis runs no jobs; two `vigie-worker` processes do.
+    Separate,
+}
+
+/// `vigie-worker` processes, killed if the test fails half-way.
+struct Workers(Vec<Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn_worker(config: &vigie_domain::Config) -> Child {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    Command::new(env!("CARGO_BIN_EXE_vigie-worker-under-test"))
+        .env("DATABASE_URL", &config.database_url)
+        .env("REDIS_URL", config.redis_url.as_deref().unwrap())
+        .env("VIGIE_QUEUE_PREFIX", &config.queue_prefix)
+        .env("VIGIE_JWT_SECRET", "test-secret-test-secret-test-secret!")
+        .env("VIGIE_WORKER_BIND", format!("127.0.0.1:{port}"))
+        .env("VIGIE_JOB_VISIBILITY_SECS", "10")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start vigie-worker-under-test")
+}
+
+async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_rides_out_a_postgres_crash() {
+    rides_out_a_postgres_crash(Layout::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separate_workers_ride_out_a_postgres_crash() {
+    rides_out_a_postgres_crash(Layout::Separate).await;
+}
+
+async fn rides_out_a_postgres_crash(layout: Layout) {
     let pg = Arc::new(tokio::task::spawn_blocking(vigie_tests::pg_server::PgServer::start).await.unwrap());
     let scratch = TestDb::new(Backend::Sqlite).await; // only for its data directory
     let url = pg.url();
-    let api = ApiServer::start(Arc::new(test_config(&scratch, &[("DATABASE_URL", &url)]))).await;
+    let redis = redis_url();
+    let mut vars = vec![("DATABASE_URL", url.as_str())];
+    if layout == Layout::Separate {
+        vars.push(("REDIS_URL", &redis));
+    }
+    let config = Arc::new(test_config(&scratch, &vars));
+    assert_eq!(config.embedded_workers(), layout == Layout::Embedded);
+    // The api migrates the database; the workers come after it.
+    let api = ApiServer::start(config.clone()).await;
+    let mut workers = Workers(Vec::new());
+    if layout == Layout::Separate {
+        workers.0 = (0..2).map(|_| spawn_worker(&config)).collect();
+    }
     let base = api.base.clone();
     let (token, brand, key) = agency_with_brand(&base, "owner@example.com").await;
 
@@ -175,5 +241,27 @@ async fn the_api_rides_out_a_postgres_crash() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     drop(seen);
+
+    // Every author of the stored mentions becomes an influencer: the refreshes asked
+    // for during the outage ran once it was over. No job was given up on.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let authors = count(&db, "SELECT COUNT(DISTINCT author_id) FROM mention").await;
+        let influencers = count(&db, "SELECT COUNT(*) FROM brand_influencer").await;
+        let stale = count(&db, "SELECT COUNT(*) FROM influencer_stale").await;
+        if influencers == authors && stale == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{influencers} influencers for {authors} authors, {stale} stale marks, after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let failures = count(&db, "SELECT COUNT(*) FROM job_failure").await;
+    assert_eq!(failures, 0, "jobs given up during the outage");
+    for worker in &mut workers.0 {
+        assert!(worker.try_wait().unwrap().is_none(), "a worker process exited during the outage");
+    }
     api.stop().await;
 }
