@@ -125,6 +125,18 @@ pub fn test_config(db: &TestDb, extra: &[(&str, &str)]) -> Config {
     Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration")
 }
 
+/// Worker processes started by a test, killed if it fails half-way.
+pub struct Workers(pub Vec<std::process::Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// The standard job runtime running over a [`TestApp`]'s services.
 pub struct Jobs {
     stop: tokio::sync::watch::Sender<bool>,

@@ -10,23 +10,11 @@ use vigie_domain::queue::redis::RedisQueue;
 use vigie_domain::queue::{Envelope, Queue};
 use vigie_domain::{Services, new_id};
 use vigie_tests::redis_server::RedisServer;
-use vigie_tests::{Backend, RecordJob, TestDb, redis_url};
+use vigie_tests::{Backend, RecordJob, TestDb, Workers, redis_url};
 
 async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
     let row = db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap().unwrap();
     row.try_get_by_index::<i64>(0).unwrap()
-}
-
-/// Worker processes, killed if the test fails half-way.
-struct Workers(Vec<Child>);
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 fn spawn_worker(db: &TestDb, prefix: &str) -> Child {

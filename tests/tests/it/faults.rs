@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
-use vigie_tests::{ApiServer, Backend, TestDb, agency_with_brand, error_codes, redis_url, test_config};
+use vigie_tests::{ApiServer, Backend, TestDb, Workers, agency_with_brand, error_codes, redis_url, test_config};
 
 /// What the load saw.
 #[derive(Default)]
@@ -98,18 +98,6 @@ enum Layout {
     Embedded,
     /// Production: the api over Redis runs no jobs; two `vigie-worker` processes do.
     Separate,
-}
-
-/// `vigie-worker` processes, killed if the test fails half-way.
-struct Workers(Vec<Child>);
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 fn spawn_worker(config: &vigie_domain::Config) -> Child {
