@@ -83,8 +83,7 @@ pub struct Subscription(alerts::AlertSubscription, sla::SlaSubscription);
 /// Vigie's schema type.
 pub type VigieSchema = Schema<Query, Mutation, Subscription>;
 
-/// The schema with its limits, without runtime data (enough to print
-/// the SDL).
+/// The schema with its limits, without runtime data (enough to print the SDL).
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .limit_depth(MAX_DEPTH)
