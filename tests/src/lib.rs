@@ -125,6 +125,13 @@ pub fn test_config(db: &TestDb, extra: &[(&str, &str)]) -> Config {
     Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration")
 }
 
+/// The single integer a statement such as `SELECT COUNT(*) …` returns.
+pub async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
+    let row = db.query_one_raw(statement).await.unwrap().expect("a row");
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
 /// Worker processes started by a test, killed if it fails half-way.
 pub struct Workers(pub Vec<std::process::Child>);
 

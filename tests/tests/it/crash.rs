@@ -1,7 +1,7 @@
 //! Crashes and outages: a worker process killed with SIGKILL mid-batch, and Redis
 //! restarted under running workers. Nothing is lost.
 
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use std::collections::HashMap;
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -10,12 +10,7 @@ use vigie_domain::queue::redis::RedisQueue;
 use vigie_domain::queue::{Envelope, Queue};
 use vigie_domain::{Services, new_id};
 use vigie_tests::redis_server::RedisServer;
-use vigie_tests::{Backend, RecordJob, TestDb, Workers, redis_url};
-
-async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
-    let row = db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap().unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
-}
+use vigie_tests::{Backend, RecordJob, TestDb, Workers, count, redis_url};
 
 fn spawn_worker(db: &TestDb, prefix: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_vigie-test-worker"))

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
-use vigie_tests::{ApiServer, Backend, TestDb, Workers, agency_with_brand, error_codes, redis_url, test_config};
+use vigie_tests::{ApiServer, Backend, TestDb, Workers, agency_with_brand, count, error_codes, redis_url, test_config};
 
 /// What the load saw.
 #[derive(Default)]
@@ -113,12 +113,6 @@ fn spawn_worker(config: &vigie_domain::Config) -> Child {
         .stdout(Stdio::null())
         .spawn()
         .expect("start vigie-worker-under-test")
-}
-
-async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
-    use sea_orm::{ConnectionTrait, Statement};
-    let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
