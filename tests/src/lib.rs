@@ -107,12 +107,16 @@ impl Drop for TestDb {
     }
 }
 
+/// The signing secret of every test configuration and test worker process, so tokens
+/// issued by a test's api are accepted by its workers.
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
+
 /// Builds a configuration for tests from a few overrides.
 pub fn test_config(db: &TestDb, extra: &[(&str, &str)]) -> Config {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), db.url.clone()),
         ("VIGIE_DATA_DIR".into(), db.dir().display().to_string()),
-        ("VIGIE_JWT_SECRET".into(), "test-secret-test-secret-test-secret!".into()),
+        ("VIGIE_JWT_SECRET".into(), TEST_JWT_SECRET.into()),
         ("VIGIE_DEMO".into(), "false".into()),
         ("VIGIE_BIND".into(), "127.0.0.1:0".into()),
         // Each test its own Redis key space (queue, bus, rate limits), so tests running
@@ -130,6 +134,24 @@ pub async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
     let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
     let row = db.query_one_raw(statement).await.unwrap().expect("a row");
     row.try_get_by_index::<i64>(0).unwrap()
+}
+
+/// A command starting a worker process (`binary`, one of this package's, which only its
+/// tests can name with `env!("CARGO_BIN_EXE_…")`) on a test's database and queue: the
+/// environment every worker needs, an HTTP bind on a free port, warnings only in the
+/// logs. Callers add what their test is about with `.env(…)` before spawning.
+pub fn worker_command(binary: &str, database_url: &str, redis_url: &str, queue_prefix: &str) -> std::process::Command {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut command = std::process::Command::new(binary);
+    command
+        .env("DATABASE_URL", database_url)
+        .env("REDIS_URL", redis_url)
+        .env("VIGIE_QUEUE_PREFIX", queue_prefix)
+        .env("VIGIE_JWT_SECRET", TEST_JWT_SECRET)
+        .env("VIGIE_WORKER_BIND", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null());
+    command
 }
 
 /// Worker processes started by a test, killed if it fails half-way.

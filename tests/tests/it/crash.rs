@@ -10,19 +10,13 @@ use vigie_domain::queue::redis::RedisQueue;
 use vigie_domain::queue::{Envelope, Queue};
 use vigie_domain::{Services, new_id};
 use vigie_tests::redis_server::RedisServer;
-use vigie_tests::{Backend, RecordJob, TestDb, Workers, count, redis_url};
+use vigie_tests::{Backend, RecordJob, TestDb, Workers, count, redis_url, worker_command};
 
 fn spawn_worker(db: &TestDb, prefix: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_vigie-test-worker"))
-        .env("DATABASE_URL", &db.url)
-        .env("REDIS_URL", redis_url())
-        .env("VIGIE_QUEUE_PREFIX", prefix)
-        .env("VIGIE_JWT_SECRET", "test-secret-test-secret-test-secret!")
+    worker_command(env!("CARGO_BIN_EXE_vigie-test-worker"), &db.url, &redis_url(), prefix)
         .env("VIGIE_WORKER_CONCURRENCY", "8")
         .env("VIGIE_JOB_VISIBILITY_SECS", "3")
         .env("VIGIE_LOG_FORMAT", "pretty")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start vigie-test-worker")
 }

@@ -7,12 +7,14 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
-use vigie_tests::{ApiServer, Backend, TestDb, Workers, agency_with_brand, count, error_codes, redis_url, test_config};
+use vigie_tests::{
+    ApiServer, Backend, TestDb, Workers, agency_with_brand, count, error_codes, redis_url, test_config, worker_command,
+};
 
 /// What the load saw.
 #[derive(Default)]
@@ -101,16 +103,9 @@ enum Layout {
 }
 
 fn spawn_worker(config: &vigie_domain::Config) -> Child {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    Command::new(env!("CARGO_BIN_EXE_vigie-worker-under-test"))
-        .env("DATABASE_URL", &config.database_url)
-        .env("REDIS_URL", config.redis_url.as_deref().unwrap())
-        .env("VIGIE_QUEUE_PREFIX", &config.queue_prefix)
-        .env("VIGIE_JWT_SECRET", "test-secret-test-secret-test-secret!")
-        .env("VIGIE_WORKER_BIND", format!("127.0.0.1:{port}"))
+    let redis = config.redis_url.as_deref().expect("the separate layout runs over Redis");
+    worker_command(env!("CARGO_BIN_EXE_vigie-worker-under-test"), &config.database_url, redis, &config.queue_prefix)
         .env("VIGIE_JOB_VISIBILITY_SECS", "10")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
         .spawn()
         .expect("start vigie-worker-under-test")
 }

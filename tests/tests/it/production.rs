@@ -3,23 +3,16 @@
 //! server on loopback.
 
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vigie_tests::smtp::SmtpServer;
 use vigie_tests::ws::Subscription;
-use vigie_tests::{Backend, TestDb, ingest_over_http, post_graphql, redis_url, test_config, value_gap_item};
+use vigie_tests::{
+    Backend, TestDb, Workers, ingest_over_http, post_graphql, redis_url, test_config, value_gap_item, worker_command,
+};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn get_ok(url: &str, limit: Duration) -> String {
     let deadline = Instant::now() + limit;
@@ -40,7 +33,6 @@ async fn api_and_a_separate_worker_over_postgres_and_redis() {
     let db = TestDb::new(Backend::Postgres).await;
     let prefix = format!("vigie-prod-{}", vigie_domain::new_id().simple());
     let redis = redis_url();
-    let secret = "test-secret-test-secret-test-secret!";
     let config = Arc::new(test_config(
         &db,
         &[
@@ -58,20 +50,14 @@ async fn api_and_a_separate_worker_over_postgres_and_redis() {
 
     let worker_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let worker_base = format!("http://127.0.0.1:{worker_port}");
-    let mut worker = Process(
-        Command::new(env!("CARGO_BIN_EXE_vigie-worker-under-test"))
-            .env("DATABASE_URL", &db.url)
-            .env("REDIS_URL", &redis)
-            .env("VIGIE_QUEUE_PREFIX", &prefix)
+    let mut worker = Workers(vec![
+        worker_command(env!("CARGO_BIN_EXE_vigie-worker-under-test"), &db.url, &redis, &prefix)
             .env("SMTP_URL", &smtp.url)
             .env("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true")
-            .env("VIGIE_JWT_SECRET", secret)
             .env("VIGIE_WORKER_BIND", format!("127.0.0.1:{worker_port}"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
             .spawn()
             .unwrap(),
-    );
+    ]);
     get_ok(&format!("{worker_base}/healthz"), Duration::from_secs(20)).await;
 
     let signed = post_graphql(&api, None, "mutation { signUp(input: { agencyName: \"Prod\", name: \"O\", email: \"o@example.com\", password: \"correct horse battery\" }) { accessToken } }").await;
@@ -149,8 +135,8 @@ async fn api_and_a_separate_worker_over_postgres_and_redis() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    Command::new("kill").args(["-TERM", &worker.0.id().to_string()]).status().unwrap();
-    assert!(worker.0.wait().unwrap().success(), "the worker stops cleanly on SIGTERM");
+    Command::new("kill").args(["-TERM", &worker.0[0].id().to_string()]).status().unwrap();
+    assert!(worker.0[0].wait().unwrap().success(), "the worker stops cleanly on SIGTERM");
     stopper.stop().await;
 }
 
