@@ -44,6 +44,9 @@ pub struct Config {
     pub queue_prefix: String,
     /// `VIGIE_WORKER_CONCURRENCY`: jobs run at once per process, default 8.
     pub worker_concurrency: usize,
+    /// `VIGIE_DB_MAX_CONNECTIONS`: the most PostgreSQL connections one process opens;
+    /// unset, [`Config::api_pool_size`] and [`Config::worker_pool_size`] choose.
+    pub db_max_connections: Option<u32>,
     /// `VIGIE_JOB_VISIBILITY_SECS`: after this long a job held by a silent worker goes
     /// to another one; also the longest a job may run. Default 120.
     pub job_visibility: Duration,
@@ -237,6 +240,13 @@ impl Config {
         let worker_concurrency = seconds("VIGIE_WORKER_CONCURRENCY", 8, 1).as_secs() as usize;
         let webhook_timeout = seconds("VIGIE_WEBHOOK_TIMEOUT_SECS", 15, 1);
         let webhook_disable_after = seconds("VIGIE_WEBHOOK_DISABLE_AFTER_HOURS", 120, 3600);
+        let db_max_connections = get("VIGIE_DB_MAX_CONNECTIONS").map(|v| match v.parse::<u32>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                errors.push(format!("VIGIE_DB_MAX_CONNECTIONS must be 1 to 1000 (got `{v}`)"));
+                1
+            }
+        });
         let caller_cache = match get("VIGIE_CALLER_CACHE_SECS") {
             None => Duration::from_secs(10),
             Some(v) => match v.parse::<u64>() {
@@ -297,6 +307,7 @@ impl Config {
             refresh_token_ttl,
             queue_prefix,
             worker_concurrency,
+            db_max_connections,
             job_visibility,
             worker_bind,
             webhook_retries,
@@ -306,6 +317,21 @@ impl Config {
             caller_cache,
             behind_proxy,
         })
+    }
+
+    /// The PostgreSQL pool of an api process: `VIGIE_DB_MAX_CONNECTIONS`, default 20
+    /// (requests, plus the jobs in the embedded mode).
+    pub fn api_pool_size(&self) -> u32 {
+        self.db_max_connections.unwrap_or(20)
+    }
+
+    /// The PostgreSQL pool of a worker process: `VIGIE_DB_MAX_CONNECTIONS`, default the
+    /// worker's concurrency plus 4 (the health checks, and a job's odd statement
+    /// outside its transaction). Every connection is a PostgreSQL backend and keeps a
+    /// cache of prepared statements, so a worker opens no more than its jobs can use.
+    pub fn worker_pool_size(&self) -> u32 {
+        self.db_max_connections
+            .unwrap_or_else(|| u32::try_from(self.worker_concurrency).unwrap_or(u32::MAX).saturating_add(4))
     }
 
     /// Whether the workers run inside the api process (no Redis configured).
@@ -383,6 +409,20 @@ mod tests {
         assert!(message.contains("DATABASE_URL"));
         assert!(message.contains("at least 32"));
         assert!(message.contains("VIGIE_DEMO"));
+    }
+
+    #[test]
+    fn pool_sizes_follow_the_process_role_unless_set() {
+        const PG: (&str, &str) = ("DATABASE_URL", "postgres://u@localhost/db");
+        const SECRET: (&str, &str) = ("VIGIE_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        let defaults = config(&[PG, SECRET, ("VIGIE_WORKER_CONCURRENCY", "6")]).unwrap();
+        assert_eq!((defaults.api_pool_size(), defaults.worker_pool_size()), (20, 10));
+        let set = config(&[PG, SECRET, ("VIGIE_DB_MAX_CONNECTIONS", "7")]).unwrap();
+        assert_eq!((set.api_pool_size(), set.worker_pool_size()), (7, 7));
+        for bad in ["0", "-3", "lots", "1001"] {
+            let message = config(&[PG, SECRET, ("VIGIE_DB_MAX_CONNECTIONS", bad)]).unwrap_err().to_string();
+            assert!(message.contains("VIGIE_DB_MAX_CONNECTIONS must be 1 to 1000"), "{message}");
+        }
     }
 
     #[test]

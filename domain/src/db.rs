@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::Result;
 
-/// Opens a pool to PostgreSQL or SQLite.
-pub async fn connect(url: &str) -> Result<DatabaseConnection> {
+/// Opens a pool to PostgreSQL of at most `max_connections`, or to SQLite.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
     // Short waits: when the database is down or the pool exhausted, a request fails
     // within seconds with `UNAVAILABLE` (retry later) instead of hanging, and jobs are
@@ -24,7 +24,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
         // request (one per statement, measured on the dashboard bench); only connections
         // idle long enough to have been dropped by the server or a proxy are checked. One
         // that died under load fails its statement, which answers `UNAVAILABLE`.
-        options.max_connections(20).min_connections(1).test_before_acquire_if_idle_for(Duration::from_secs(10));
+        options
+            .max_connections(max_connections)
+            .min_connections(1)
+            .test_before_acquire_if_idle_for(Duration::from_secs(10));
     }
     Ok(Database::connect(options).await?)
 }
@@ -51,6 +54,48 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction>
     Ok(db.begin_with_options(options).await?)
 }
 
+/// The values of an `IN (…)` list over a variable number of values, padded to the next
+/// power of two by repeating the last one (which changes nothing the list matches).
+///
+/// Each length of a list makes a statement text of its own, which every pooled
+/// connection prepares, keeps in its statement cache (100 at most, each entry holding
+/// the result's column metadata) and PostgreSQL plans. Unpadded, batches of every size
+/// fill each connection's cache with near-copies: the worker's memory crept up for
+/// minutes (`BENCHMARKS.md`, "Soak") and statements were evicted and prepared again.
+/// Padded, a family of statements has a dozen lengths at most. Lists longer than 1,024
+/// are left as they are (padding could then pass the database's limit on bound values;
+/// callers chunk long lists anyway).
+pub fn in_list<T: Clone>(values: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut list: Vec<T> = values.into_iter().collect();
+    if let Some(last) = list.last().cloned()
+        && list.len() <= 1024
+    {
+        list.resize(list.len().next_power_of_two(), last);
+    }
+    list
+}
+
+/// Splits the rows of a multi-row `INSERT` into batches whose sizes are powers of two,
+/// the largest first, none over `max` (a power of two).
+///
+/// As with [`in_list`], each row count is a statement text of its own in every
+/// connection's statement cache, and a multi-row text is large: its SQL and one type
+/// per bound value (about 400 KB for 500 mentions). Equal chunks leave a remainder of
+/// any size, so batches of every size a caller sends would each be cached on every
+/// connection; these make `log2(max) + 1` texts at most, for a few more round trips.
+pub fn batches<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    debug_assert!(max.is_power_of_two(), "batch sizes are powers of two");
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (batch, tail) = rest.split_at(max.min(1 << rest.len().ilog2()));
+        rest = tail;
+        Some(batch)
+    })
+}
+
 /// The bound values of a hand-written statement (for the few queries SeaORM's builder
 /// cannot express). Placeholders are numbered (`$n` on PostgreSQL, `?n` on SQLite), so
 /// values may be bound in any order relative to where they appear in the text.
@@ -73,13 +118,47 @@ impl Params {
         }
     }
 
-    /// Placeholders for a list, comma-separated (for `IN (…)`).
-    pub fn bind_all<V: Into<Value>>(&mut self, values: impl IntoIterator<Item = V>) -> String {
-        values.into_iter().map(|v| self.bind(v)).collect::<Vec<_>>().join(", ")
+    /// Placeholders for the values of an `IN (…)` list, comma-separated, padded as
+    /// [`in_list`] pads.
+    pub fn bind_all<V: Into<Value> + Clone>(&mut self, values: impl IntoIterator<Item = V>) -> String {
+        in_list(values).into_iter().map(|v| self.bind(v)).collect::<Vec<_>>().join(", ")
     }
 
     /// The statement of `sql` with the values bound so far.
     pub fn statement(self, sql: String) -> Statement {
         Statement::from_sql_and_values(self.backend, sql, self.values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{batches, in_list};
+
+    #[test]
+    fn lists_are_padded_to_a_power_of_two_with_their_last_value() {
+        assert!(in_list(Vec::<u8>::new()).is_empty());
+        assert_eq!(in_list([7]), [7]);
+        assert_eq!(in_list([1, 2, 3]), [1, 2, 3, 3]);
+        assert_eq!(in_list(0..5), [0, 1, 2, 3, 4, 4, 4, 4]);
+        assert_eq!(in_list(0..1024).len(), 1024);
+        assert_eq!(in_list(0..1025).len(), 1025, "long lists are left alone");
+        let lengths: std::collections::BTreeSet<usize> = (1..=1024).map(|n| in_list(0..n).len()).collect();
+        assert_eq!(lengths.len(), 11, "every batch size up to 1,024 makes one of eleven statements");
+    }
+
+    #[test]
+    fn batches_are_powers_of_two_in_order_and_cover_every_row() {
+        let sizes = |n: usize, max: usize| -> Vec<usize> {
+            let rows: Vec<usize> = (0..n).collect();
+            let parts: Vec<&[usize]> = batches(&rows, max).collect();
+            assert_eq!(parts.concat(), rows, "every row once, in order");
+            parts.iter().map(|p| p.len()).collect()
+        };
+        assert!(sizes(0, 128).is_empty());
+        assert_eq!(sizes(1, 128), [1]);
+        assert_eq!(sizes(37, 128), [32, 4, 1]);
+        assert_eq!(sizes(300, 128), [128, 128, 32, 8, 4]);
+        let texts: std::collections::BTreeSet<usize> = (1..=1000).flat_map(|n| sizes(n, 128)).collect();
+        assert_eq!(texts.len(), 8, "every row count up to 1,000 makes one of eight statements");
     }
 }

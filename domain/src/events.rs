@@ -5,6 +5,7 @@
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 use uuid::Uuid;
 
+use crate::db::batches;
 use crate::entities::event;
 use crate::{Result, new_id, now};
 
@@ -78,7 +79,7 @@ pub async fn record_many(
     let (at, count) = (now(), payloads.len());
     let rows: Vec<event::ActiveModel> =
         payloads.into_iter().map(|payload| row(agency_id, brand_id, kind, payload, at)).collect();
-    for chunk in rows.chunks(500) {
+    for chunk in batches(&rows, 512) {
         event::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
     }
     tracing::info!(%agency_id, ?brand_id, kind, count, "events recorded");

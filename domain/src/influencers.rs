@@ -14,7 +14,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryF
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use crate::db::Params;
+use crate::db::{Params, batches, in_list};
 use crate::entities::{StringList, author, brand, brand_influencer, influencer_stale, mention};
 use crate::pagination::{self, Page, PageRequest};
 use crate::scoring::influence::{self, ACTIVITY_WINDOW_DAYS, Activity, Profile, Stance, Tier};
@@ -164,7 +164,7 @@ pub async fn refresh(db: &impl ConnectionTrait, brand: &brand::Model, author_ids
     }
     let activities = activity_of(db, brand.id, author_ids).await?;
     let profiles: HashMap<Uuid, author::Model> = author::Entity::find()
-        .filter(author::Column::Id.is_in(author_ids.iter().copied()))
+        .filter(author::Column::Id.is_in(in_list(author_ids.iter().copied())))
         .all(db)
         .await?
         .into_iter()
@@ -183,7 +183,7 @@ pub async fn refresh(db: &impl ConnectionTrait, brand: &brand::Model, author_ids
     // In key order, so concurrent refreshes of one brand never deadlock.
     scored.sort_by_key(|(author_id, _)| *author_id);
     let count = scored.len();
-    for chunk in scored.chunks(200) {
+    for chunk in batches(&scored, 128) {
         let models = chunk.iter().map(|(author_id, r)| brand_influencer::ActiveModel {
             id: Set(new_id()),
             agency_id: Set(brand.agency_id),
@@ -241,7 +241,7 @@ async fn announce_discoveries(
 ) -> Result<()> {
     let crossed = brand_influencer::Entity::find()
         .filter(brand_influencer::Column::BrandId.eq(brand.id))
-        .filter(brand_influencer::Column::AuthorId.is_in(author_ids.iter().copied()))
+        .filter(brand_influencer::Column::AuthorId.is_in(in_list(author_ids.iter().copied())))
         .filter(brand_influencer::Column::DiscoveredAt.is_null())
         .filter(brand_influencer::Column::Score.gte(f64::from(brand.discovery_threshold)))
         .all(db)
@@ -286,7 +286,7 @@ const STALE_BATCH: usize = 1_000;
 /// mentions, so that the marks become visible together with the mentions.
 pub async fn mark_stale(db: &impl ConnectionTrait, brand_id: Uuid, author_ids: &[Uuid]) -> Result<()> {
     let at = now();
-    for chunk in author_ids.chunks(STALE_BATCH) {
+    for chunk in batches(author_ids, 1024) {
         let rows = chunk.iter().map(|author_id| influencer_stale::ActiveModel {
             id: Set(new_id()),
             brand_id: Set(brand_id),

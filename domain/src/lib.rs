@@ -72,9 +72,10 @@ pub struct Services {
 }
 
 impl Services {
-    /// Connects to the database (applying pending migrations) and to the queue.
+    /// Connects to the database (an api process's pool, applying pending migrations)
+    /// and to the queue.
     pub async fn start(config: Arc<Config>) -> Result<Self> {
-        let db = db::connect(&config.database_url).await?;
+        let db = db::connect(&config.database_url, config.api_pool_size()).await?;
         db::migrate(&db).await?;
         Self::connect(config, db).await
     }

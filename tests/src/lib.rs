@@ -275,7 +275,7 @@ impl TestApp {
     pub async fn with_queue(backend: Backend, queue: Arc<dyn vigie_domain::queue::Queue>) -> Self {
         let db = TestDb::new(backend).await;
         let config = Arc::new(test_config(&db, &[]));
-        let conn = vigie_domain::db::connect(&config.database_url).await.expect("database");
+        let conn = vigie_domain::db::connect(&config.database_url, config.api_pool_size()).await.expect("database");
         vigie_domain::db::migrate(&conn).await.expect("migrations");
         let services = Arc::new(Services::with_queue(config, conn, queue).expect("services"));
         let schema = graphql::build_schema(services.clone());

@@ -66,7 +66,7 @@ pub async fn run() {
 }
 
 async fn connect(config: Arc<Config>) -> vigie_domain::Result<Services> {
-    let db = vigie_domain::db::connect(&config.database_url).await?;
+    let db = vigie_domain::db::connect(&config.database_url, config.worker_pool_size()).await?;
     Services::connect(config, db).await
 }
 

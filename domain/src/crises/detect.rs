@@ -30,7 +30,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{AlertStatus, Explanation, Metrics, NEGATIVE_SPIKE, Severity, TopAuthor, VALUE_GAP};
-use crate::db::Params;
+use crate::db::{Params, batches, in_list};
 use crate::entities::{alert, alert_mention, author, brand, brand_value, mention};
 use crate::jobs::Registry;
 use crate::mentions::NEUTRAL_BAND;
@@ -488,7 +488,7 @@ async fn explain(db: &impl ConnectionTrait, summary: String, mentions: &[Negativ
     loudest.sort_by_key(|a| std::cmp::Reverse((a.2, a.1)));
     loudest.truncate(5);
     let authors: HashMap<Uuid, author::Model> = author::Entity::find()
-        .filter(author::Column::Id.is_in(loudest.iter().map(|a| a.0)))
+        .filter(author::Column::Id.is_in(in_list(loudest.iter().map(|a| a.0))))
         .all(db)
         .await?
         .into_iter()
@@ -624,17 +624,20 @@ async fn link(db: &impl ConnectionTrait, alert_id: Uuid, mention_ids: &[Uuid]) -
     if mention_ids.is_empty() {
         return Ok(0);
     }
-    let rows = mention_ids
-        .iter()
-        .map(|&mention_id| alert_mention::ActiveModel { alert_id: Set(alert_id), mention_id: Set(mention_id) });
-    let added = alert_mention::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([alert_mention::Column::AlertId, alert_mention::Column::MentionId])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
+    let mut added = 0;
+    for chunk in batches(mention_ids, 512) {
+        let rows = chunk
+            .iter()
+            .map(|&mention_id| alert_mention::ActiveModel { alert_id: Set(alert_id), mention_id: Set(mention_id) });
+        added += alert_mention::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([alert_mention::Column::AlertId, alert_mention::Column::MentionId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok(added)
 }
 

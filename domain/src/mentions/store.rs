@@ -19,14 +19,16 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::relevance;
+use crate::db::{batches, in_list};
 use crate::entities::{UuidList, author, brand, mention, source, ticket};
 use crate::scoring::job::{Lexicon, announce_solicitations, refresh_soon};
 use crate::scoring::{Input, Priority, Tier};
 use crate::sla::tickets::Solicitation;
 use crate::{Result, Services, new_id, now};
 
-/// Rows per INSERT statement (well under PostgreSQL's 65,535 bind parameters).
-const CHUNK: usize = 500;
+/// Rows per INSERT statement and values per `IN` list at the most (well under
+/// PostgreSQL's 65,535 bind parameters; a power of two for [`batches`]).
+const CHUNK: usize = 512;
 
 /// Where mentions come from, which decides whether their author data is trusted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,7 +126,7 @@ pub async fn store(
     let count = items.len();
     let mut solicited: HashMap<String, (Priority, Tier, f64)> = HashMap::new();
     let mut marked: Vec<Uuid> = Vec::with_capacity(items.len());
-    let mut rows = items.into_iter().map(|m| {
+    let rows = items.into_iter().map(|m| {
         let addressed = m.direct || m.in_reply_to.is_some();
         let author = authors.get(&(m.network.clone(), m.author.handle.clone())).copied();
         // The count the mention claims first: a pushed one stays on its own mentions.
@@ -164,13 +166,10 @@ pub async fn store(
             author_followers: Set(m.author.followers),
         }
     });
-    loop {
-        let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
-        if chunk.is_empty() {
-            break;
-        }
+    let rows: Vec<mention::ActiveModel> = rows.collect();
+    for chunk in batches(&rows, CHUNK) {
         // A mention pushed again is scored again; it is announced only once (below).
-        mention::Entity::insert_many(chunk)
+        mention::Entity::insert_many(chunk.to_vec())
             .on_conflict(
                 OnConflict::columns([mention::Column::SourceId, mention::Column::ExternalId])
                     .update_columns([
@@ -232,7 +231,7 @@ async fn announce_new_solicitations(
         stored.extend(
             mention::Entity::find()
                 .filter(mention::Column::SourceId.eq(source.id))
-                .filter(mention::Column::ExternalId.is_in(chunk.iter().map(|id| id.as_str())))
+                .filter(mention::Column::ExternalId.is_in(in_list(chunk.iter().map(|id| id.as_str()))))
                 .all(txn)
                 .await?,
         );
@@ -242,7 +241,7 @@ async fn announce_new_solicitations(
         let ids: Vec<Uuid> = ticket::Entity::find()
             .select_only()
             .column(ticket::Column::MentionId)
-            .filter(ticket::Column::MentionId.is_in(chunk.iter().map(|m| m.id)))
+            .filter(ticket::Column::MentionId.is_in(in_list(chunk.iter().map(|m| m.id))))
             .into_tuple()
             .all(txn)
             .await?;
@@ -317,7 +316,7 @@ async fn upsert_authors(
         })
         .collect::<Vec<_>>()
         .join(" OR ");
-    for chunk in with_counts.chunks(CHUNK) {
+    for chunk in batches(&with_counts, CHUNK) {
         author::Entity::insert_many(chunk.to_vec())
             .on_conflict(
                 conflict()
@@ -329,7 +328,7 @@ async fn upsert_authors(
             .await?;
     }
     let without_counts: Vec<_> = without_counts.into_values().collect();
-    for chunk in without_counts.chunks(CHUNK) {
+    for chunk in batches(&without_counts, CHUNK) {
         author::Entity::insert_many(chunk.to_vec())
             .on_conflict_do_nothing_on([author::Column::Network, author::Column::Handle])
             .exec_without_returning(db)
@@ -345,7 +344,7 @@ async fn upsert_authors(
         for chunk in handles.chunks(CHUNK) {
             let found = author::Entity::find()
                 .filter(author::Column::Network.eq(&network))
-                .filter(author::Column::Handle.is_in(chunk.iter().cloned()))
+                .filter(author::Column::Handle.is_in(in_list(chunk.iter().cloned())))
                 .all(db)
                 .await?;
             ids.extend(found.into_iter().map(|a| ((a.network, a.handle), (a.id, a.followers))));

@@ -13,6 +13,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::policy::{self, Policy};
+use crate::db::batches;
 use crate::entities::{brand, membership, mention, ticket};
 use crate::jobs::Registry;
 use crate::pagination::{self, Page, PageRequest};
@@ -131,10 +132,12 @@ pub async fn open(
         })
         .collect();
     let ids = rows.iter().filter_map(|r| r.id.clone().take()).collect();
-    ticket::Entity::insert_many(rows)
-        .on_conflict(OnConflict::column(ticket::Column::MentionId).do_nothing().to_owned())
-        .exec_without_returning(db)
-        .await?;
+    for chunk in batches(&rows, 256) {
+        ticket::Entity::insert_many(chunk.to_vec())
+            .on_conflict(OnConflict::column(ticket::Column::MentionId).do_nothing().to_owned())
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok(ids)
 }
 

@@ -15,7 +15,7 @@ use vigie_tests::RecordJob;
 #[tokio::main]
 async fn main() {
     let config = Arc::new(Config::from_env().expect("configuration"));
-    let db = vigie_domain::db::connect(&config.database_url).await.expect("database");
+    let db = vigie_domain::db::connect(&config.database_url, config.worker_pool_size()).await.expect("database");
     let services = Arc::new(Services::connect(config.clone(), db).await.expect("services"));
     let mut registry = Registry::default();
     registry.register(|services: Arc<Services>, _meta, job: RecordJob| async move {

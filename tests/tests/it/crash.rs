@@ -102,7 +102,7 @@ async fn workers_ride_out_a_redis_restart() {
     let queue = RedisQueue::connect(&redis.url(), &prefix).await.unwrap();
     let db = TestDb::new(Backend::Postgres).await;
     let config = Arc::new(vigie_tests::test_config(&db, &[]));
-    let conn = vigie_domain::db::connect(&db.url).await.unwrap();
+    let conn = vigie_domain::db::connect(&db.url, config.api_pool_size()).await.unwrap();
     vigie_domain::db::migrate(&conn).await.unwrap();
     conn.execute_unprepared("CREATE TABLE test_effect (n BIGINT PRIMARY KEY); CREATE TABLE test_run (n BIGINT NOT NULL, pid BIGINT NOT NULL)")
         .await

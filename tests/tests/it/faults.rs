@@ -197,7 +197,7 @@ async fn rides_out_a_postgres_crash(layout: Layout) {
     assert!(seen.answers["ingest 200"] > during.get("ingest 200").copied().unwrap_or(0), "pushes came back");
 
     // Every acknowledged push is stored, once; and all of it gets scored by itself.
-    let db = vigie_domain::db::connect(&url).await.unwrap();
+    let db = vigie_domain::db::connect(&url, 2).await.unwrap();
     let acknowledged: std::collections::BTreeSet<String> = seen.acknowledged.iter().cloned().collect();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {

@@ -251,6 +251,10 @@ async fn concurrent_pushes_sharing_authors_all_succeed(backend: Backend) {
         .await;
     assert_eq!(data["mentions"]["edges"].as_array().unwrap().len(), 100);
     assert_eq!(data["mentions"]["pageInfo"]["hasNextPage"], true);
+    // 1,000 items a push are stored in batches of 512, 256, 128, 64, 32 and 8 rows.
+    let db = &server.app.services.db;
+    assert_eq!(vigie_tests::count(db, "SELECT COUNT(*) FROM mention").await, 8_000, "every pushed mention, once");
+    assert_eq!(vigie_tests::count(db, "SELECT COUNT(*) FROM author").await, 300);
     server.stopper.stop().await;
 }
 on_both_databases!(concurrent_pushes_sharing_authors_all_succeed);
