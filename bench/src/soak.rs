@@ -9,9 +9,11 @@
 //! ```
 //!
 //! Each client loops over a mix weighted like an agency's day: dashboards (40 %), a
-//! page of mentions (20 %), pushes of ten new mentions through ingest (20 %, which the
-//! worker scores, turns into tickets and checks for crises), a logged interaction
-//! (10 %) and `me` (10 %). Rate limits are off: the soak measures endurance, not quotas.
+//! page of mentions (20 %), pushes of one to twenty new mentions through ingest (20 %,
+//! which the worker scores, turns into tickets and checks for crises), a logged
+//! interaction (10 %) and `me` (10 %). Rate limits are off: the soak measures endurance,
+//! not quotas. Pushes vary in size, as real ones do, because every batch size reaches
+//! the statement caches of the pools (see `db::batches`).
 //!
 //! Memory: both processes' RSS is sampled every 5 s. Growth is the median of the last
 //! tenth of the run against the median of the tenth after the first fifth (by then
@@ -203,7 +205,8 @@ async fn client(shared: Arc<Shared>, http: reqwest::Client, seed: u64) {
             (1, graphql(&http, &shared.api, &shared.token, MENTIONS, json!({ "b": brand })).await.map(drop))
         } else if roll < 0.8 {
             sequence += 1;
-            (2, ingest(&http, &shared, seed, sequence).await)
+            let count = 1 + rng.next_u64() % 20;
+            (2, ingest(&http, &shared, seed, sequence, count).await)
         } else if roll < 0.9 {
             let influencer = &shared.influencers[(rng.next_u64() % shared.influencers.len() as u64) as usize];
             let vars = json!({ "i": influencer });
@@ -243,9 +246,9 @@ async fn graphql(
     Ok(body)
 }
 
-/// Pushes ten new mentions (NDJSON), a few of them addressed to the brand.
-async fn ingest(http: &reqwest::Client, shared: &Shared, seed: u64, sequence: u64) -> Result<(), String> {
-    let lines: Vec<String> = (0..10)
+/// Pushes `count` new mentions (NDJSON), a few of them addressed to the brand.
+async fn ingest(http: &reqwest::Client, shared: &Shared, seed: u64, sequence: u64, count: u64) -> Result<(), String> {
+    let lines: Vec<String> = (0..count)
         .map(|n| {
             let id = format!("soak-{seed}-{sequence}-{n}");
             let text = match n % 5 {
@@ -279,7 +282,7 @@ async fn ingest(http: &reqwest::Client, shared: &Shared, seed: u64, sequence: u6
     if status != 200 || body.contains("\"rejected\":[{") {
         return Err(format!("{status}: {body}"));
     }
-    shared.pushed.fetch_add(10, Ordering::Relaxed);
+    shared.pushed.fetch_add(count, Ordering::Relaxed);
     Ok(())
 }
 
