@@ -8,7 +8,6 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 
 use crate::auth::{passwords, secrets};
-use crate::db::in_list;
 use crate::entities::{agency, membership, refresh_token, user_account};
 use crate::{Actor, Error, Result, Role, Services, audit, new_id, now, validate};
 
@@ -245,7 +244,7 @@ pub async fn memberships_of(services: &Services, actor: &Actor) -> Result<Vec<(m
         .all(&services.db)
         .await?;
     let agencies: std::collections::HashMap<Uuid, agency::Model> = agency::Entity::find()
-        .filter(agency::Column::Id.is_in(in_list(memberships.iter().map(|m| m.agency_id))))
+        .filter(agency::Column::Id.is_in(memberships.iter().map(|m| m.agency_id)))
         .all(&services.db)
         .await?
         .into_iter()

@@ -4,7 +4,6 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-use crate::db::in_list;
 use crate::entities::{Handle, Handles, StringList, brand, brand_value};
 use crate::pagination::{self, Page, PageRequest};
 use crate::{Actor, Error, Result, Services, audit, new_id, now, validate};
@@ -147,7 +146,7 @@ fn handles(raw: Vec<Handle>) -> Result<Vec<Handle>> {
 fn scoped(actor: &Actor) -> sea_orm::Select<brand::Entity> {
     let mut select = brand::Entity::find().filter(brand::Column::AgencyId.eq(actor.agency_id));
     if let Some(ids) = actor.brand_restriction() {
-        select = select.filter(brand::Column::Id.is_in(in_list(ids.iter().copied())));
+        select = select.filter(brand::Column::Id.is_in(ids.iter().copied()));
     }
     select
 }
@@ -175,7 +174,7 @@ pub async fn check(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result
 /// Loads several visible brands at once (for DataLoaders).
 pub async fn get_many(db: &impl ConnectionTrait, actor: &Actor, ids: &[Uuid]) -> Result<HashMap<Uuid, brand::Model>> {
     Ok(scoped(actor)
-        .filter(brand::Column::Id.is_in(in_list(ids.iter().copied())))
+        .filter(brand::Column::Id.is_in(ids.iter().copied()))
         .all(db)
         .await?
         .into_iter()
@@ -327,7 +326,7 @@ pub async fn values_of(
     let visible: Vec<Uuid> = brand_ids.iter().copied().filter(|id| actor.sees_brand(*id)).collect();
     let rows = brand_value::Entity::find()
         .filter(brand_value::Column::AgencyId.eq(actor.agency_id))
-        .filter(brand_value::Column::BrandId.is_in(in_list(visible)))
+        .filter(brand_value::Column::BrandId.is_in(visible))
         .order_by_asc(brand_value::Column::Id)
         .all(db)
         .await?;

@@ -54,36 +54,21 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction>
     Ok(db.begin_with_options(options).await?)
 }
 
-/// The values of an `IN (…)` list over a variable number of values, padded to the next
-/// power of two by repeating the last one (which changes nothing the list matches).
-///
-/// Each length of a list makes a statement text of its own, which every pooled
-/// connection prepares, keeps in its statement cache (100 at most, each entry holding
-/// the result's column metadata) and PostgreSQL plans. Unpadded, batches of every size
-/// fill each connection's cache with near-copies: the worker's memory crept up for
-/// minutes (`BENCHMARKS.md`, "Soak") and statements were evicted and prepared again.
-/// Padded, a family of statements has a dozen lengths at most. Lists longer than 1,024
-/// are left as they are (padding could then pass the database's limit on bound values;
-/// callers chunk long lists anyway).
-pub fn in_list<T: Clone>(values: impl IntoIterator<Item = T>) -> Vec<T> {
-    let mut list: Vec<T> = values.into_iter().collect();
-    if let Some(last) = list.last().cloned()
-        && list.len() <= 1024
-    {
-        list.resize(list.len().next_power_of_two(), last);
-    }
-    list
-}
-
 /// Splits the rows of a multi-row `INSERT` into batches whose sizes are powers of two,
 /// the largest first, none over `max` (a power of two).
 ///
-/// As with [`in_list`], each row count is a statement text of its own in every
-/// connection's statement cache, and a multi-row text is large: its SQL and one type
-/// per bound value (500 mentions bind 13,000 values, some 400 KB by our estimate).
-/// Equal chunks leave a remainder of any size, so batches of every size a caller sends
-/// would each be cached on every connection; these make `log2(max) + 1` texts at most,
-/// for a few more round trips.
+/// Each row count is a statement text of its own, which every pooled connection
+/// prepares and keeps in its statement cache (100 at most), and a multi-row text is
+/// large: its SQL and one type per bound value (500 mentions bind 13,000 values, some
+/// 400 KB by our estimate). Equal chunks leave a remainder of any size, so batches of
+/// every size callers send would each be cached on every connection and the process's
+/// memory would creep up for as long as new sizes came (`BENCHMARKS.md`, "Soak"); these
+/// make `log2(max) + 1` texts at most, for a few more round trips.
+///
+/// `IN (…)` lists are left at their length on purpose: padding them the same way
+/// (tried) made PostgreSQL reuse generic plans for them, which cannot hash the list and,
+/// on tables not analyzed yet, scanned every row of a source against it (the pipeline
+/// benchmark lost about half its throughput).
 pub fn batches<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     debug_assert!(max.is_power_of_two(), "batch sizes are powers of two");
     let mut rest = rows;
@@ -119,10 +104,9 @@ impl Params {
         }
     }
 
-    /// Placeholders for the values of an `IN (…)` list, comma-separated, padded as
-    /// [`in_list`] pads.
-    pub fn bind_all<V: Into<Value> + Clone>(&mut self, values: impl IntoIterator<Item = V>) -> String {
-        in_list(values).into_iter().map(|v| self.bind(v)).collect::<Vec<_>>().join(", ")
+    /// Placeholders for a list, comma-separated (for `IN (…)`).
+    pub fn bind_all<V: Into<Value>>(&mut self, values: impl IntoIterator<Item = V>) -> String {
+        values.into_iter().map(|v| self.bind(v)).collect::<Vec<_>>().join(", ")
     }
 
     /// The statement of `sql` with the values bound so far.
@@ -133,19 +117,7 @@ impl Params {
 
 #[cfg(test)]
 mod tests {
-    use super::{batches, in_list};
-
-    #[test]
-    fn lists_are_padded_to_a_power_of_two_with_their_last_value() {
-        assert!(in_list(Vec::<u8>::new()).is_empty());
-        assert_eq!(in_list([7]), [7]);
-        assert_eq!(in_list([1, 2, 3]), [1, 2, 3, 3]);
-        assert_eq!(in_list(0..5), [0, 1, 2, 3, 4, 4, 4, 4]);
-        assert_eq!(in_list(0..1024).len(), 1024);
-        assert_eq!(in_list(0..1025).len(), 1025, "long lists are left alone");
-        let lengths: std::collections::BTreeSet<usize> = (1..=1024).map(|n| in_list(0..n).len()).collect();
-        assert_eq!(lengths.len(), 11, "every batch size up to 1,024 makes one of eleven statements");
-    }
+    use super::batches;
 
     #[test]
     fn batches_are_powers_of_two_in_order_and_cover_every_row() {

@@ -14,7 +14,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryF
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use crate::db::{Params, batches, in_list};
+use crate::db::{Params, batches};
 use crate::entities::{StringList, author, brand, brand_influencer, influencer_stale, mention};
 use crate::pagination::{self, Page, PageRequest};
 use crate::scoring::influence::{self, ACTIVITY_WINDOW_DAYS, Activity, Profile, Stance, Tier};
@@ -164,7 +164,7 @@ pub async fn refresh(db: &impl ConnectionTrait, brand: &brand::Model, author_ids
     }
     let activities = activity_of(db, brand.id, author_ids).await?;
     let profiles: HashMap<Uuid, author::Model> = author::Entity::find()
-        .filter(author::Column::Id.is_in(in_list(author_ids.iter().copied())))
+        .filter(author::Column::Id.is_in(author_ids.iter().copied()))
         .all(db)
         .await?
         .into_iter()
@@ -241,7 +241,7 @@ async fn announce_discoveries(
 ) -> Result<()> {
     let crossed = brand_influencer::Entity::find()
         .filter(brand_influencer::Column::BrandId.eq(brand.id))
-        .filter(brand_influencer::Column::AuthorId.is_in(in_list(author_ids.iter().copied())))
+        .filter(brand_influencer::Column::AuthorId.is_in(author_ids.iter().copied()))
         .filter(brand_influencer::Column::DiscoveredAt.is_null())
         .filter(brand_influencer::Column::Score.gte(f64::from(brand.discovery_threshold)))
         .all(db)

@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use crate::accounts::{self, Session};
 use crate::auth::{passwords, secrets};
-use crate::db::in_list;
 use crate::entities::{UuidList, brand, invitation, membership, membership_brand, user_account};
 use crate::pagination::{self, Page, PageRequest};
 use crate::{Actor, Error, Result, Role, Services, audit, mail, new_id, now, validate};
@@ -35,14 +34,14 @@ pub async fn users(
 ) -> Result<HashMap<Uuid, user_account::Model>> {
     let members: Vec<Uuid> = membership::Entity::find()
         .filter(membership::Column::AgencyId.eq(actor.agency_id))
-        .filter(membership::Column::UserId.is_in(in_list(ids.iter().copied())))
+        .filter(membership::Column::UserId.is_in(ids.iter().copied()))
         .all(db)
         .await?
         .into_iter()
         .map(|m| m.user_id)
         .collect();
     Ok(user_account::Entity::find()
-        .filter(user_account::Column::Id.is_in(in_list(members)))
+        .filter(user_account::Column::Id.is_in(members))
         .all(db)
         .await?
         .into_iter()
@@ -54,7 +53,7 @@ pub async fn users(
 pub async fn get_many(db: &impl ConnectionTrait, actor: &Actor, ids: &[Uuid]) -> Result<Vec<membership::Model>> {
     Ok(membership::Entity::find()
         .filter(membership::Column::AgencyId.eq(actor.agency_id))
-        .filter(membership::Column::Id.is_in(in_list(ids.iter().copied())))
+        .filter(membership::Column::Id.is_in(ids.iter().copied()))
         .all(db)
         .await?)
 }
@@ -67,7 +66,7 @@ pub async fn assigned_brands(
 ) -> Result<HashMap<Uuid, Vec<Uuid>>> {
     let rows = membership_brand::Entity::find()
         .filter(membership_brand::Column::AgencyId.eq(actor.agency_id))
-        .filter(membership_brand::Column::MembershipId.is_in(in_list(membership_ids.iter().copied())))
+        .filter(membership_brand::Column::MembershipId.is_in(membership_ids.iter().copied()))
         .all(db)
         .await?;
     let mut grouped: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
@@ -227,7 +226,7 @@ pub async fn accept(services: &Services, input: Accept) -> Result<Session> {
     let membership = accounts::create_membership(&txn, invitation.agency_id, user.id, role).await?;
     let live_brands: Vec<Uuid> = brand::Entity::find()
         .filter(brand::Column::AgencyId.eq(invitation.agency_id))
-        .filter(brand::Column::Id.is_in(in_list(invitation.brand_ids.0.iter().copied())))
+        .filter(brand::Column::Id.is_in(invitation.brand_ids.0.iter().copied()))
         .all(&txn)
         .await?
         .into_iter()
@@ -386,7 +385,7 @@ async fn checked_brands(db: &impl ConnectionTrait, actor: &Actor, role: Role, id
     ids.dedup();
     let found = brand::Entity::find()
         .filter(brand::Column::AgencyId.eq(actor.agency_id))
-        .filter(brand::Column::Id.is_in(in_list(ids.iter().copied())))
+        .filter(brand::Column::Id.is_in(ids.iter().copied()))
         .all(db)
         .await?;
     if found.len() != ids.len() {

@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use uuid::Uuid;
 
-use crate::db::in_list;
 use crate::entities::{
     Cadence, StringList, UuidList, author, brand, brand_influencer, idea, interaction, membership, mention,
     user_account,
@@ -367,7 +366,7 @@ async fn links(
         if ids.len() > 50 {
             return Err(Error::bad_input(what, "at most 50 links"));
         }
-        let found = E::find().filter(scope).filter(id.is_in(in_list(ids.iter().copied()))).count(db).await?;
+        let found = E::find().filter(scope).filter(id.is_in(ids.iter().copied())).count(db).await?;
         if found as usize != ids.len() {
             return Err(Error::NotFound(if what == "linkedMentionIds" { "mention" } else { "interaction" }));
         }
@@ -610,7 +609,7 @@ pub async fn send_reminders(services: &Services) -> Result<usize> {
         }
     }
     let authors: HashMap<Uuid, author::Model> = author::Entity::find()
-        .filter(author::Column::Id.is_in(in_list(by_owner.values().flatten().map(|r| r.author_id))))
+        .filter(author::Column::Id.is_in(by_owner.values().flatten().map(|r| r.author_id)))
         .all(db)
         .await?
         .into_iter()
@@ -648,7 +647,7 @@ pub async fn send_reminders(services: &Services) -> Result<usize> {
         .await?;
         brand_influencer::Entity::update_many()
             .col_expr(brand_influencer::Column::ContactRemindedAt, sea_orm::sea_query::Expr::value(at))
-            .filter(brand_influencer::Column::Id.is_in(in_list(rows.iter().map(|r| r.id))))
+            .filter(brand_influencer::Column::Id.is_in(rows.iter().map(|r| r.id)))
             .exec(&txn)
             .await?;
         txn.commit().await?;

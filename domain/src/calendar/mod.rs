@@ -12,7 +12,6 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use crate::db::in_list;
 use crate::entities::{
     StringList, alert, brand_value, content_comment, content_item, content_item_pillar, content_item_value,
     content_review, csr_pillar,
@@ -47,7 +46,7 @@ pub struct PillarInput {
 /// A brand's pillars, by name.
 pub async fn pillars(db: &impl ConnectionTrait, brand_ids: &[Uuid]) -> Result<Vec<csr_pillar::Model>> {
     Ok(csr_pillar::Entity::find()
-        .filter(csr_pillar::Column::BrandId.is_in(in_list(brand_ids.iter().copied())))
+        .filter(csr_pillar::Column::BrandId.is_in(brand_ids.iter().copied()))
         .order_by_asc(csr_pillar::Column::Name)
         .all(db)
         .await?)
@@ -218,7 +217,7 @@ async fn set_links(
         ids.dedup();
         let found = brand_value::Entity::find()
             .filter(brand_value::Column::BrandId.eq(item.brand_id))
-            .filter(brand_value::Column::Id.is_in(in_list(ids.iter().copied())))
+            .filter(brand_value::Column::Id.is_in(ids.iter().copied()))
             .all(db)
             .await?
             .len();
@@ -371,7 +370,7 @@ async fn open_value_gap(db: &impl ConnectionTrait, item: &content_item::Model) -
         .filter(alert::Column::BrandId.eq(item.brand_id))
         .filter(alert::Column::Kind.eq(crate::crises::VALUE_GAP))
         .filter(alert::Column::OpenKey.is_not_null())
-        .filter(alert::Column::BrandValueId.is_in(in_list(values)))
+        .filter(alert::Column::BrandValueId.is_in(values))
         .one(db)
         .await?
         .map(|a| a.id))
@@ -505,7 +504,7 @@ pub async fn links_of(
 ) -> Result<(HashMap<Uuid, Vec<Uuid>>, HashMap<Uuid, Vec<Uuid>>)> {
     let mut pillars: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     for row in content_item_pillar::Entity::find()
-        .filter(content_item_pillar::Column::ContentItemId.is_in(in_list(item_ids.iter().copied())))
+        .filter(content_item_pillar::Column::ContentItemId.is_in(item_ids.iter().copied()))
         .all(db)
         .await?
     {
@@ -513,7 +512,7 @@ pub async fn links_of(
     }
     let mut values: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     for row in content_item_value::Entity::find()
-        .filter(content_item_value::Column::ContentItemId.is_in(in_list(item_ids.iter().copied())))
+        .filter(content_item_value::Column::ContentItemId.is_in(item_ids.iter().copied()))
         .all(db)
         .await?
     {
@@ -525,7 +524,7 @@ pub async fn links_of(
 /// Comments of items (already checked visible), oldest first.
 pub async fn comments_of(db: &impl ConnectionTrait, item_ids: &[Uuid]) -> Result<Vec<content_comment::Model>> {
     Ok(content_comment::Entity::find()
-        .filter(content_comment::Column::ContentItemId.is_in(in_list(item_ids.iter().copied())))
+        .filter(content_comment::Column::ContentItemId.is_in(item_ids.iter().copied()))
         .order_by_asc(content_comment::Column::CreatedAt)
         .order_by_asc(content_comment::Column::Id)
         .all(db)
@@ -535,7 +534,7 @@ pub async fn comments_of(db: &impl ConnectionTrait, item_ids: &[Uuid]) -> Result
 /// Audit trails of items (already checked visible), oldest first.
 pub async fn reviews_of(db: &impl ConnectionTrait, item_ids: &[Uuid]) -> Result<Vec<content_review::Model>> {
     Ok(content_review::Entity::find()
-        .filter(content_review::Column::ContentItemId.is_in(in_list(item_ids.iter().copied())))
+        .filter(content_review::Column::ContentItemId.is_in(item_ids.iter().copied()))
         .order_by_asc(content_review::Column::CreatedAt)
         .order_by_asc(content_review::Column::Id)
         .all(db)

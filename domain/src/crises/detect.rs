@@ -30,7 +30,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{AlertStatus, Explanation, Metrics, NEGATIVE_SPIKE, Severity, TopAuthor, VALUE_GAP};
-use crate::db::{Params, batches, in_list};
+use crate::db::{Params, batches};
 use crate::entities::{alert, alert_mention, author, brand, brand_value, mention};
 use crate::jobs::Registry;
 use crate::mentions::NEUTRAL_BAND;
@@ -488,7 +488,7 @@ async fn explain(db: &impl ConnectionTrait, summary: String, mentions: &[Negativ
     loudest.sort_by_key(|a| std::cmp::Reverse((a.2, a.1)));
     loudest.truncate(5);
     let authors: HashMap<Uuid, author::Model> = author::Entity::find()
-        .filter(author::Column::Id.is_in(in_list(loudest.iter().map(|a| a.0))))
+        .filter(author::Column::Id.is_in(loudest.iter().map(|a| a.0)))
         .all(db)
         .await?
         .into_iter()

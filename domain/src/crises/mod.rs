@@ -16,7 +16,6 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::bus::Notice;
-use crate::db::in_list;
 use crate::entities::{alert, alert_event, brand, brand_value, mention};
 use crate::pagination::{Page, PageRequest};
 use crate::{Actor, Error, Result, Services, brands, events, mail, new_id, now, validate};
@@ -192,7 +191,7 @@ pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<a
 /// The timelines of several alerts (already checked visible), oldest step first.
 pub async fn timelines(db: &impl ConnectionTrait, alert_ids: &[Uuid]) -> Result<Vec<alert_event::Model>> {
     Ok(alert_event::Entity::find()
-        .filter(alert_event::Column::AlertId.is_in(in_list(alert_ids.iter().copied())))
+        .filter(alert_event::Column::AlertId.is_in(alert_ids.iter().copied()))
         .order_by_asc(alert_event::Column::OccurredAt)
         .order_by_asc(alert_event::Column::Id)
         .all(db)

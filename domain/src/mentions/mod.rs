@@ -13,7 +13,6 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryF
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use crate::db::in_list;
 use crate::entities::{author, mention};
 use crate::pagination::{self, Page, PageRequest};
 use crate::{Actor, Network, Result, Services, brands};
@@ -142,7 +141,7 @@ pub async fn list(
 pub async fn get_many(db: &impl ConnectionTrait, actor: &Actor, ids: &[Uuid]) -> Result<Vec<mention::Model>> {
     Ok(mention::Entity::find()
         .filter(mention::Column::AgencyId.eq(actor.agency_id))
-        .filter(mention::Column::Id.is_in(in_list(ids.iter().copied())))
+        .filter(mention::Column::Id.is_in(ids.iter().copied()))
         .all(db)
         .await?
         .into_iter()
@@ -154,7 +153,7 @@ pub async fn get_many(db: &impl ConnectionTrait, actor: &Actor, ids: &[Uuid]) ->
 /// through mentions they may see.
 pub async fn authors(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<HashMap<Uuid, author::Model>> {
     Ok(author::Entity::find()
-        .filter(author::Column::Id.is_in(in_list(ids.iter().copied())))
+        .filter(author::Column::Id.is_in(ids.iter().copied()))
         .all(db)
         .await?
         .into_iter()

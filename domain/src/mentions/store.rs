@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use super::relevance;
-use crate::db::{batches, in_list};
+use crate::db::batches;
 use crate::entities::{UuidList, author, brand, mention, source, ticket};
 use crate::scoring::job::{Lexicon, announce_solicitations, refresh_soon};
 use crate::scoring::{Input, Priority, Tier};
@@ -231,7 +231,7 @@ async fn announce_new_solicitations(
         stored.extend(
             mention::Entity::find()
                 .filter(mention::Column::SourceId.eq(source.id))
-                .filter(mention::Column::ExternalId.is_in(in_list(chunk.iter().map(|id| id.as_str()))))
+                .filter(mention::Column::ExternalId.is_in(chunk.iter().map(|id| id.as_str())))
                 .all(txn)
                 .await?,
         );
@@ -241,7 +241,7 @@ async fn announce_new_solicitations(
         let ids: Vec<Uuid> = ticket::Entity::find()
             .select_only()
             .column(ticket::Column::MentionId)
-            .filter(ticket::Column::MentionId.is_in(in_list(chunk.iter().map(|m| m.id))))
+            .filter(ticket::Column::MentionId.is_in(chunk.iter().map(|m| m.id)))
             .into_tuple()
             .all(txn)
             .await?;
@@ -344,7 +344,7 @@ async fn upsert_authors(
         for chunk in handles.chunks(CHUNK) {
             let found = author::Entity::find()
                 .filter(author::Column::Network.eq(&network))
-                .filter(author::Column::Handle.is_in(in_list(chunk.iter().cloned())))
+                .filter(author::Column::Handle.is_in(chunk.iter().cloned()))
                 .all(db)
                 .await?;
             ids.extend(found.into_iter().map(|a| ((a.network, a.handle), (a.id, a.followers))));

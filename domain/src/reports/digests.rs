@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::{SECTIONS, html};
-use crate::db::in_list;
 use crate::entities::{brand, membership, membership_brand, user_account};
 use crate::jobs::Registry;
 use crate::mail::{self, Email};
@@ -79,13 +78,13 @@ async fn client_contacts(db: &impl ConnectionTrait, brand: &brand::Model) -> Res
         .select_only()
         .column(membership::Column::UserId)
         .filter(membership::Column::AgencyId.eq(brand.agency_id))
-        .filter(membership::Column::Id.is_in(in_list(assigned)))
+        .filter(membership::Column::Id.is_in(assigned))
         .filter(membership::Column::Role.eq("client_viewer"))
         .into_tuple()
         .all(db)
         .await?;
     Ok(user_account::Entity::find()
-        .filter(user_account::Column::Id.is_in(in_list(users)))
+        .filter(user_account::Column::Id.is_in(users))
         .all(db)
         .await?
         .into_iter()

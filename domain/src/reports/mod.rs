@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::calendar::coverage::{self, Coverage};
-use crate::db::in_list;
 use crate::entities::{alert, author, brand, brand_influencer, report_share};
 use crate::mentions::series::{self, Day};
 use crate::scoring::influence::Components;
@@ -174,7 +173,7 @@ async fn top_influencers(db: &impl ConnectionTrait, brand_id: Uuid) -> Result<Ve
         .all(db)
         .await?;
     let authors: HashMap<Uuid, author::Model> = author::Entity::find()
-        .filter(author::Column::Id.is_in(in_list(rows.iter().map(|r| r.author_id))))
+        .filter(author::Column::Id.is_in(rows.iter().map(|r| r.author_id)))
         .all(db)
         .await?
         .into_iter()

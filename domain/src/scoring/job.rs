@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::influence::Tier;
 use super::{Analysis, Input, Priority, ValueMatcher, analyze, solicitation};
-use crate::db::{Params, in_list};
+use crate::db::Params;
 use crate::entities::{UuidList, author, brand, brand_value, mention};
 use crate::jobs::Registry;
 use crate::queue::{Envelope, JobPayload};
@@ -286,7 +286,7 @@ async fn score_batch(
 ) -> Result<(usize, Vec<Uuid>)> {
     let author_ids: BTreeSet<Uuid> = batch.iter().filter_map(|m| m.author_id).collect();
     let followers: HashMap<Uuid, i64> = author::Entity::find()
-        .filter(author::Column::Id.is_in(in_list(author_ids.iter().copied())))
+        .filter(author::Column::Id.is_in(author_ids.iter().copied()))
         .all(txn)
         .await?
         .into_iter()

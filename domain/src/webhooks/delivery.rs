@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::{DeliveryStatus, signature};
-use crate::db::{batches, in_list};
+use crate::db::batches;
 use crate::entities::{event, membership, user_account, webhook_attempt, webhook_delivery, webhook_endpoint};
 use crate::jobs::{JobError, Registry};
 use crate::queue::{Envelope, JobPayload};
@@ -128,7 +128,7 @@ pub async fn dispatch(services: &Services) -> Result<usize> {
         }
         let agencies: HashSet<Uuid> = batch.iter().map(|e| e.agency_id).collect();
         let endpoints = webhook_endpoint::Entity::find()
-            .filter(webhook_endpoint::Column::AgencyId.is_in(in_list(agencies)))
+            .filter(webhook_endpoint::Column::AgencyId.is_in(agencies))
             .filter(webhook_endpoint::Column::Enabled.eq(true))
             .all(&txn)
             .await?;
@@ -149,7 +149,7 @@ pub async fn dispatch(services: &Services) -> Result<usize> {
         let full = batch.len() as u64 == BATCH;
         event::Entity::update_many()
             .col_expr(event::Column::DispatchedAt, Expr::value(now()))
-            .filter(event::Column::Id.is_in(in_list(batch.iter().map(|e| e.id))))
+            .filter(event::Column::Id.is_in(batch.iter().map(|e| e.id)))
             .exec(&txn)
             .await?;
         txn.commit().await?;
@@ -402,8 +402,7 @@ async fn email_managers(
         .into_tuple()
         .all(db)
         .await?;
-    let recipients =
-        user_account::Entity::find().filter(user_account::Column::Id.is_in(in_list(users))).all(db).await?;
+    let recipients = user_account::Entity::find().filter(user_account::Column::Id.is_in(users)).all(db).await?;
     for user in recipients {
         let email = mail::templates::webhook_disabled(config, &endpoint.url, since, last_error);
         mail::enqueue(db, Some(endpoint.agency_id), &user.email, email).await?;

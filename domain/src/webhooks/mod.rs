@@ -18,7 +18,6 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use std::collections::HashSet;
 use uuid::Uuid;
 
-use crate::db::in_list;
 use crate::entities::{StringList, UuidList, brand, event, webhook_attempt, webhook_delivery, webhook_endpoint};
 use crate::outbound::FetchError;
 use crate::pagination::{Page, PageRequest};
@@ -134,7 +133,7 @@ async fn check_brands(db: &impl ConnectionTrait, actor: &Actor, ids: Vec<Uuid>) 
     let unique: HashSet<Uuid> = ids.iter().copied().collect();
     let found = brand::Entity::find()
         .filter(brand::Column::AgencyId.eq(actor.agency_id))
-        .filter(brand::Column::Id.is_in(in_list(unique.iter().copied())))
+        .filter(brand::Column::Id.is_in(unique.iter().copied()))
         .all(db)
         .await?;
     if found.len() != unique.len() {
@@ -303,7 +302,7 @@ pub async fn deliveries(
 /// The attempts of deliveries (already checked visible), oldest first.
 pub async fn attempts(db: &impl ConnectionTrait, delivery_ids: &[Uuid]) -> Result<Vec<webhook_attempt::Model>> {
     Ok(webhook_attempt::Entity::find()
-        .filter(webhook_attempt::Column::DeliveryId.is_in(in_list(delivery_ids.iter().copied())))
+        .filter(webhook_attempt::Column::DeliveryId.is_in(delivery_ids.iter().copied()))
         .order_by_asc(webhook_attempt::Column::AttemptedAt)
         .order_by_asc(webhook_attempt::Column::Id)
         .all(db)
@@ -317,7 +316,7 @@ pub async fn event_types(db: &impl ConnectionTrait, event_ids: &[Uuid]) -> Resul
         .select_only()
         .column(event::Column::Id)
         .column(event::Column::Kind)
-        .filter(event::Column::Id.is_in(in_list(event_ids.iter().copied())))
+        .filter(event::Column::Id.is_in(event_ids.iter().copied()))
         .into_tuple()
         .all(db)
         .await?)
