@@ -126,47 +126,49 @@ pub async fn store(
     let count = items.len();
     let mut solicited: HashMap<String, (Priority, Tier, f64)> = HashMap::new();
     let mut marked: Vec<Uuid> = Vec::with_capacity(items.len());
-    let rows = items.into_iter().map(|m| {
-        let addressed = m.direct || m.in_reply_to.is_some();
-        let author = authors.get(&(m.network.clone(), m.author.handle.clone())).copied();
-        // The count the mention claims first: a pushed one stays on its own mentions.
-        let audience = m.author.followers.or(author.map(|(_, followers)| followers));
-        let input = Input { text: &m.text, lang: m.lang.as_deref(), addressed };
-        let (analysis, priority) = lexicon.analyze(&input, audience);
-        if let Some((priority, tier)) = priority {
-            solicited.insert(m.external_id.clone(), (priority, tier, analysis.sentiment));
-        }
-        marked.extend(author.map(|(id, _)| id));
-        mention::ActiveModel {
-            id: Set(new_id()),
-            agency_id: Set(brand.agency_id),
-            brand_id: Set(brand.id),
-            source_id: Set(source.id),
-            author_id: Set(author.map(|(id, _)| id)),
-            relevance: Set(Some(relevance::score(brand, &m.text, addressed))),
-            search_text: Set(crate::text::words(&m.text).join(" ")),
-            external_id: Set(m.external_id),
-            network: Set(m.network),
-            url: Set(m.url),
-            text: Set(m.text),
-            lang: Set(analysis.lang),
-            published_at: Set(m.published_at),
-            collected_at: Set(at),
-            sentiment: Set(Some(analysis.sentiment)),
-            likes: Set(m.likes),
-            shares: Set(m.shares),
-            replies: Set(m.replies),
-            views: Set(m.views),
-            value_tags: Set(UuidList(analysis.value_tags)),
-            is_solicitation: Set(analysis.is_solicitation),
-            solicitation_priority: Set(priority.map(|(p, _)| p.as_str().to_owned())),
-            in_reply_to: Set(m.in_reply_to),
-            is_direct: Set(m.direct),
-            scored_at: Set(Some(at)),
-            author_followers: Set(m.author.followers),
-        }
-    });
-    let rows: Vec<mention::ActiveModel> = rows.collect();
+    let rows: Vec<mention::ActiveModel> = items
+        .into_iter()
+        .map(|m| {
+            let addressed = m.direct || m.in_reply_to.is_some();
+            let author = authors.get(&(m.network.clone(), m.author.handle.clone())).copied();
+            // The count the mention claims first: a pushed one stays on its own mentions.
+            let audience = m.author.followers.or(author.map(|(_, followers)| followers));
+            let input = Input { text: &m.text, lang: m.lang.as_deref(), addressed };
+            let (analysis, priority) = lexicon.analyze(&input, audience);
+            if let Some((priority, tier)) = priority {
+                solicited.insert(m.external_id.clone(), (priority, tier, analysis.sentiment));
+            }
+            marked.extend(author.map(|(id, _)| id));
+            mention::ActiveModel {
+                id: Set(new_id()),
+                agency_id: Set(brand.agency_id),
+                brand_id: Set(brand.id),
+                source_id: Set(source.id),
+                author_id: Set(author.map(|(id, _)| id)),
+                relevance: Set(Some(relevance::score(brand, &m.text, addressed))),
+                search_text: Set(crate::text::words(&m.text).join(" ")),
+                external_id: Set(m.external_id),
+                network: Set(m.network),
+                url: Set(m.url),
+                text: Set(m.text),
+                lang: Set(analysis.lang),
+                published_at: Set(m.published_at),
+                collected_at: Set(at),
+                sentiment: Set(Some(analysis.sentiment)),
+                likes: Set(m.likes),
+                shares: Set(m.shares),
+                replies: Set(m.replies),
+                views: Set(m.views),
+                value_tags: Set(UuidList(analysis.value_tags)),
+                is_solicitation: Set(analysis.is_solicitation),
+                solicitation_priority: Set(priority.map(|(p, _)| p.as_str().to_owned())),
+                in_reply_to: Set(m.in_reply_to),
+                is_direct: Set(m.direct),
+                scored_at: Set(Some(at)),
+                author_followers: Set(m.author.followers),
+            }
+        })
+        .collect();
     for chunk in batches(&rows, CHUNK) {
         // A mention pushed again is scored again; it is announced only once (below).
         mention::Entity::insert_many(chunk.to_vec())
