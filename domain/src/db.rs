@@ -69,16 +69,16 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction>
 /// (tried) made PostgreSQL reuse generic plans for them, which cannot hash the list and,
 /// on tables not analyzed yet, scanned every row of a source against it (the pipeline
 /// benchmark lost about half its throughput).
-pub fn batches<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+pub fn batches<T>(rows: Vec<T>, max: usize) -> impl Iterator<Item = Vec<T>> {
     debug_assert!(max.is_power_of_two(), "batch sizes are powers of two");
-    let mut rest = rows;
+    // Taking the rows by value lets each move once into its statement (`insert_many`
+    // owns its models), where slices made callers clone every batch. A `Vec` rather
+    // than any iterator: callers hold the batches across `.await`, and a lazy `map`
+    // closure over borrowed data would make their futures not `Send`.
+    let mut rows = rows.into_iter();
     std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let (batch, tail) = rest.split_at(max.min(1 << rest.len().ilog2()));
-        rest = tail;
-        Some(batch)
+        let left = rows.len();
+        (left > 0).then(|| rows.by_ref().take(max.min(1 << left.ilog2())).collect())
     })
 }
 
@@ -122,9 +122,8 @@ mod tests {
     #[test]
     fn batches_are_powers_of_two_in_order_and_cover_every_row() {
         let sizes = |n: usize, max: usize| -> Vec<usize> {
-            let rows: Vec<usize> = (0..n).collect();
-            let parts: Vec<&[usize]> = batches(&rows, max).collect();
-            assert_eq!(parts.concat(), rows, "every row once, in order");
+            let parts: Vec<Vec<usize>> = batches((0..n).collect(), max).collect();
+            assert_eq!(parts.concat(), (0..n).collect::<Vec<_>>(), "every row once, in order");
             parts.iter().map(|p| p.len()).collect()
         };
         assert!(sizes(0, 128).is_empty());

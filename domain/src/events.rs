@@ -77,10 +77,9 @@ pub async fn record_many(
     payloads: Vec<serde_json::Value>,
 ) -> Result<()> {
     let (at, count) = (now(), payloads.len());
-    let rows: Vec<event::ActiveModel> =
-        payloads.into_iter().map(|payload| row(agency_id, brand_id, kind, payload, at)).collect();
-    for chunk in batches(&rows, 512) {
-        event::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
+    let rows = payloads.into_iter().map(|payload| row(agency_id, brand_id, kind, payload, at)).collect();
+    for chunk in batches(rows, 512) {
+        event::Entity::insert_many(chunk).exec_without_returning(db).await?;
     }
     tracing::info!(%agency_id, ?brand_id, kind, count, "events recorded");
     Ok(())

@@ -183,32 +183,32 @@ pub async fn refresh(db: &impl ConnectionTrait, brand: &brand::Model, author_ids
     // In key order, so concurrent refreshes of one brand never deadlock.
     scored.sort_by_key(|(author_id, _)| *author_id);
     let count = scored.len();
-    for chunk in batches(&scored, 128) {
-        let models = chunk.iter().map(|(author_id, r)| brand_influencer::ActiveModel {
-            id: Set(new_id()),
-            agency_id: Set(brand.agency_id),
-            brand_id: Set(brand.id),
-            author_id: Set(*author_id),
-            score: Set(r.score),
-            components: Set(serde_json::to_value(&r.components).unwrap_or_default()),
-            tier: Set(r.tier.as_str().to_owned()),
-            stance: Set(r.stance.as_str().to_owned()),
-            relationship_status: Set("discovered".to_owned()),
-            owner_membership_id: Set(None),
-            tags: Set(StringList::default()),
-            notes: Set(None),
-            mention_count: Set(i32::try_from(r.mention_count).unwrap_or(i32::MAX)),
-            contact_cadence_days: Set(None),
-            next_contact_due_at: Set(None),
-            first_seen_at: Set(r.first_seen),
-            last_seen_at: Set(r.last_seen),
-            created_at: Set(at),
-            updated_at: Set(at),
-            discovered_at: Set(None),
-            last_contact_at: Set(None),
-            contact_reminded_at: Set(None),
-        });
-        brand_influencer::Entity::insert_many(models)
+    let models = scored.into_iter().map(|(author_id, r)| brand_influencer::ActiveModel {
+        id: Set(new_id()),
+        agency_id: Set(brand.agency_id),
+        brand_id: Set(brand.id),
+        author_id: Set(author_id),
+        score: Set(r.score),
+        components: Set(serde_json::to_value(&r.components).unwrap_or_default()),
+        tier: Set(r.tier.as_str().to_owned()),
+        stance: Set(r.stance.as_str().to_owned()),
+        relationship_status: Set("discovered".to_owned()),
+        owner_membership_id: Set(None),
+        tags: Set(StringList::default()),
+        notes: Set(None),
+        mention_count: Set(i32::try_from(r.mention_count).unwrap_or(i32::MAX)),
+        contact_cadence_days: Set(None),
+        next_contact_due_at: Set(None),
+        first_seen_at: Set(r.first_seen),
+        last_seen_at: Set(r.last_seen),
+        created_at: Set(at),
+        updated_at: Set(at),
+        discovered_at: Set(None),
+        last_contact_at: Set(None),
+        contact_reminded_at: Set(None),
+    });
+    for chunk in batches(models.collect(), 128) {
+        brand_influencer::Entity::insert_many(chunk)
             .on_conflict(
                 OnConflict::columns([brand_influencer::Column::BrandId, brand_influencer::Column::AuthorId])
                     .update_columns([
@@ -286,14 +286,14 @@ const STALE_BATCH: usize = 1_000;
 /// mentions, so that the marks become visible together with the mentions.
 pub async fn mark_stale(db: &impl ConnectionTrait, brand_id: Uuid, author_ids: &[Uuid]) -> Result<()> {
     let at = now();
-    for chunk in batches(author_ids, 1024) {
-        let rows = chunk.iter().map(|author_id| influencer_stale::ActiveModel {
-            id: Set(new_id()),
-            brand_id: Set(brand_id),
-            author_id: Set(*author_id),
-            created_at: Set(at),
-        });
-        influencer_stale::Entity::insert_many(rows).exec_without_returning(db).await?;
+    let rows = author_ids.iter().map(|&author_id| influencer_stale::ActiveModel {
+        id: Set(new_id()),
+        brand_id: Set(brand_id),
+        author_id: Set(author_id),
+        created_at: Set(at),
+    });
+    for chunk in batches(rows.collect(), 1024) {
+        influencer_stale::Entity::insert_many(chunk).exec_without_returning(db).await?;
     }
     Ok(())
 }

@@ -625,11 +625,12 @@ async fn link(db: &impl ConnectionTrait, alert_id: Uuid, mention_ids: &[Uuid]) -
         return Ok(0);
     }
     let mut added = 0;
-    for chunk in batches(mention_ids, 512) {
-        let rows = chunk
-            .iter()
-            .map(|&mention_id| alert_mention::ActiveModel { alert_id: Set(alert_id), mention_id: Set(mention_id) });
-        added += alert_mention::Entity::insert_many(rows)
+    let rows = mention_ids
+        .iter()
+        .map(|&mention_id| alert_mention::ActiveModel { alert_id: Set(alert_id), mention_id: Set(mention_id) })
+        .collect();
+    for chunk in batches(rows, 512) {
+        added += alert_mention::Entity::insert_many(chunk)
             .on_conflict(
                 OnConflict::columns([alert_mention::Column::AlertId, alert_mention::Column::MentionId])
                     .do_nothing()

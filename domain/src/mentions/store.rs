@@ -169,9 +169,9 @@ pub async fn store(
             }
         })
         .collect();
-    for chunk in batches(&rows, CHUNK) {
+    for chunk in batches(rows, CHUNK) {
         // A mention pushed again is scored again; it is announced only once (below).
-        mention::Entity::insert_many(chunk.to_vec())
+        mention::Entity::insert_many(chunk)
             .on_conflict(
                 OnConflict::columns([mention::Column::SourceId, mention::Column::ExternalId])
                     .update_columns([
@@ -300,7 +300,6 @@ async fn upsert_authors(
     }
     let keys: Vec<(String, String)> = with_counts.keys().chain(without_counts.keys()).cloned().collect();
     let conflict = || OnConflict::columns([author::Column::Network, author::Column::Handle]).to_owned();
-    let with_counts: Vec<_> = with_counts.into_values().collect();
     let profile = [
         author::Column::DisplayName,
         author::Column::ProfileUrl,
@@ -318,8 +317,8 @@ async fn upsert_authors(
         })
         .collect::<Vec<_>>()
         .join(" OR ");
-    for chunk in batches(&with_counts, CHUNK) {
-        author::Entity::insert_many(chunk.to_vec())
+    for chunk in batches(with_counts.into_values().collect(), CHUNK) {
+        author::Entity::insert_many(chunk)
             .on_conflict(
                 conflict()
                     .update_columns(profile.into_iter().chain([author::Column::UpdatedAt]))
@@ -329,9 +328,8 @@ async fn upsert_authors(
             .exec_without_returning(db)
             .await?;
     }
-    let without_counts: Vec<_> = without_counts.into_values().collect();
-    for chunk in batches(&without_counts, CHUNK) {
-        author::Entity::insert_many(chunk.to_vec())
+    for chunk in batches(without_counts.into_values().collect(), CHUNK) {
+        author::Entity::insert_many(chunk)
             .on_conflict_do_nothing_on([author::Column::Network, author::Column::Handle])
             .exec_without_returning(db)
             .await?;

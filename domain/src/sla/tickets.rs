@@ -132,8 +132,8 @@ pub async fn open(
         })
         .collect();
     let ids = rows.iter().filter_map(|r| r.id.clone().take()).collect();
-    for chunk in batches(&rows, 256) {
-        ticket::Entity::insert_many(chunk.to_vec())
+    for chunk in batches(rows, 256) {
+        ticket::Entity::insert_many(chunk)
             .on_conflict(OnConflict::column(ticket::Column::MentionId).do_nothing().to_owned())
             .exec_without_returning(db)
             .await?;

@@ -136,8 +136,8 @@ pub async fn dispatch(services: &Services) -> Result<usize> {
             batch.iter().flat_map(|e| endpoints.iter().filter(|ep| wants(ep, e)).map(|ep| new_row(ep, e))).collect();
         let jobs: Vec<(Uuid, Uuid)> =
             rows.iter().map(|r| (r.id.clone().unwrap(), r.agency_id.clone().unwrap())).collect();
-        for chunk in batches(&rows, 256) {
-            webhook_delivery::Entity::insert_many(chunk.to_vec())
+        for chunk in batches(rows, 256) {
+            webhook_delivery::Entity::insert_many(chunk)
                 .on_conflict(
                     OnConflict::columns([webhook_delivery::Column::EndpointId, webhook_delivery::Column::EventId])
                         .do_nothing()
