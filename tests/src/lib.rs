@@ -138,8 +138,9 @@ pub async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
 
 /// A command starting a worker process (`binary`, one of this package's, which only its
 /// tests can name with `env!("CARGO_BIN_EXE_…")`) on a test's database and queue: the
-/// environment every worker needs, an HTTP bind on a free port, warnings only in the
-/// logs. Callers add what their test is about with `.env(…)` before spawning.
+/// environment every worker needs, an HTTP bind on a free port ([`worker_url`] gives
+/// it), warnings only in the logs. Callers add what their test is about with `.env(…)`
+/// before spawning.
 pub fn worker_command(binary: &str, database_url: &str, redis_url: &str, queue_prefix: &str) -> std::process::Command {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut command = std::process::Command::new(binary);
@@ -152,6 +153,15 @@ pub fn worker_command(binary: &str, database_url: &str, redis_url: &str, queue_p
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null());
     command
+}
+
+/// The base URL of the HTTP server (health, metrics) a [`worker_command`] will bind.
+pub fn worker_url(command: &std::process::Command) -> String {
+    let bind = command
+        .get_envs()
+        .find_map(|(key, value)| (key == "VIGIE_WORKER_BIND").then_some(value).flatten())
+        .expect("worker_command sets the bind");
+    format!("http://{}", bind.to_string_lossy())
 }
 
 /// Worker processes started by a test, killed if it fails half-way.

@@ -10,6 +10,7 @@ use vigie_tests::smtp::SmtpServer;
 use vigie_tests::ws::Subscription;
 use vigie_tests::{
     Backend, TestDb, Workers, ingest_over_http, post_graphql, redis_url, test_config, value_gap_item, worker_command,
+    worker_url,
 };
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -48,16 +49,10 @@ async fn api_and_a_separate_worker_over_postgres_and_redis() {
     let stopper = running.stopper.clone();
     tokio::spawn(running.server);
 
-    let worker_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let worker_base = format!("http://127.0.0.1:{worker_port}");
-    let mut worker = Workers(vec![
-        worker_command(env!("CARGO_BIN_EXE_vigie-worker-under-test"), &db.url, &redis, &prefix)
-            .env("SMTP_URL", &smtp.url)
-            .env("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true")
-            .env("VIGIE_WORKER_BIND", format!("127.0.0.1:{worker_port}"))
-            .spawn()
-            .unwrap(),
-    ]);
+    let mut command = worker_command(env!("CARGO_BIN_EXE_vigie-worker-under-test"), &db.url, &redis, &prefix);
+    command.env("SMTP_URL", &smtp.url).env("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true");
+    let worker_base = worker_url(&command);
+    let mut worker = Workers(vec![command.spawn().unwrap()]);
     get_ok(&format!("{worker_base}/healthz"), Duration::from_secs(20)).await;
 
     let signed = post_graphql(&api, None, "mutation { signUp(input: { agencyName: \"Prod\", name: \"O\", email: \"o@example.com\", password: \"correct horse battery\" }) { accessToken } }").await;
