@@ -13,8 +13,10 @@
 //! (`mention.author_followers`), where only its own scores read it.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, QueryFilter, QuerySelect, Set};
+use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, QueryFilter, QuerySelect, QueryTrait, Set, TryIntoModel,
+};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
@@ -169,9 +171,17 @@ pub async fn store(
             }
         })
         .collect();
+    // The solicitations as stored, to announce; their ids are the rows' own until the
+    // upsert says which were there already.
+    let mut solicitations: Vec<mention::Model> = rows
+        .iter()
+        .filter(|row| row.external_id.try_as_ref().is_some_and(|id| solicited.contains_key(id)))
+        .map(|row| row.clone().try_into_model())
+        .collect::<std::result::Result<_, _>>()?;
+    let mut stored: HashMap<String, (Uuid, DateTime<Utc>)> = HashMap::with_capacity(solicitations.len());
     for chunk in batches(rows, CHUNK) {
         // A mention pushed again is scored again; it is announced only once (below).
-        mention::Entity::insert_many(chunk)
+        let mut upsert = mention::Entity::insert_many(chunk)
             .on_conflict(
                 OnConflict::columns([mention::Column::SourceId, mention::Column::ExternalId])
                     .update_columns([
@@ -197,10 +207,32 @@ pub async fn store(
                     ])
                     .to_owned(),
             )
-            .exec_without_returning(&txn)
-            .await?;
+            .into_query();
+        // The upsert tells which rows it found (their ids are not the ones just made),
+        // so the announcement below needs no lookup of the mentions by external id.
+        upsert.returning(Query::returning().columns([
+            mention::Column::ExternalId,
+            mention::Column::Id,
+            mention::Column::CollectedAt,
+        ]));
+        for row in txn.query_all_raw(txn.get_database_backend().build(&upsert)).await? {
+            let external_id: String = row.try_get("", "external_id")?;
+            if solicited.contains_key(&external_id) {
+                stored.insert(external_id, (row.try_get("", "id")?, row.try_get("", "collected_at")?));
+            }
+        }
     }
-    let tickets = announce_new_solicitations(&txn, brand, source, &solicited).await?;
+    // Only the mentions stored before this push can have been announced already.
+    let mut seen_before = Vec::new();
+    for mention in &mut solicitations {
+        if let Some(&(id, collected_at)) = stored.get(&mention.external_id)
+            && id != mention.id
+        {
+            (mention.id, mention.collected_at) = (id, collected_at);
+            seen_before.push(id);
+        }
+    }
+    let tickets = announce_new_solicitations(&txn, brand, &solicitations, &seen_before, &solicited).await?;
     marked.sort_unstable();
     marked.dedup();
     crate::influencers::mark_stale(&txn, brand.id, &marked).await?;
@@ -218,38 +250,29 @@ pub async fn store(
     Ok(count)
 }
 
-/// Announces the solicitations among the stored mentions (by external id) that were
-/// never announced: those without a ticket. A concurrent push of the same mention waits
-/// for this transaction on the mention's row, then finds the ticket.
+/// Announces the stored solicitations that were never announced: those without a
+/// ticket, which only the mentions `seen_before` this push can have. A concurrent push
+/// of the same mention waits for this transaction on the mention's row, then finds it
+/// stored before and finds the ticket.
 async fn announce_new_solicitations(
     txn: &sea_orm::DatabaseTransaction,
     brand: &brand::Model,
-    source: &source::Model,
+    solicitations: &[mention::Model],
+    seen_before: &[Uuid],
     solicited: &HashMap<String, (Priority, Tier, f64)>,
 ) -> Result<Vec<Uuid>> {
-    let external_ids: Vec<&String> = solicited.keys().collect();
-    let mut stored = Vec::with_capacity(external_ids.len());
-    for chunk in external_ids.chunks(CHUNK) {
-        stored.extend(
-            mention::Entity::find()
-                .filter(mention::Column::SourceId.eq(source.id))
-                .filter(mention::Column::ExternalId.is_in(chunk.iter().map(|id| id.as_str())))
-                .all(txn)
-                .await?,
-        );
-    }
     let mut announced = std::collections::HashSet::new();
-    for chunk in stored.chunks(CHUNK) {
+    for chunk in seen_before.chunks(CHUNK) {
         let ids: Vec<Uuid> = ticket::Entity::find()
             .select_only()
             .column(ticket::Column::MentionId)
-            .filter(ticket::Column::MentionId.is_in(chunk.iter().map(|m| m.id)))
+            .filter(ticket::Column::MentionId.is_in(chunk.iter().copied()))
             .into_tuple()
             .all(txn)
             .await?;
         announced.extend(ids);
     }
-    let found: Vec<Solicitation<'_>> = stored
+    let found: Vec<Solicitation<'_>> = solicitations
         .iter()
         .filter(|m| !announced.contains(&m.id))
         .filter_map(|m| {

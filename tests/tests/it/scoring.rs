@@ -185,6 +185,39 @@ async fn mentions_are_scored_and_authors_ranked(backend: Backend) {
 }
 on_both_databases!(mentions_are_scored_and_authors_ranked);
 
+/// A mention that turns into a solicitation when it is collected again (its text was
+/// edited) gets one ticket, on the mention as stored, with the SLA clock started when
+/// Vigie first received it; collecting it once more opens nothing.
+async fn a_mention_edited_into_a_solicitation_gets_one_ticket(backend: Backend) {
+    use vigie_domain::entities::{mention, ticket};
+    use vigie_domain::mentions::store::{self, Provenance};
+
+    let app = TestApp::new(backend).await;
+    let (brand, source) = brand_and_source(&app).await;
+    let db = &app.services.db;
+    let first = vec![new_mention("e1", "curious", "The Verdure store opens at nine on Sundays", 20_000)];
+    store::store(&app.services, &brand, &source, first, Provenance::Collected).await.unwrap();
+    assert!(ticket::Entity::find().all(db).await.unwrap().is_empty(), "not a solicitation yet");
+
+    let mut edited = new_mention("e1", "curious", "Where is my order? It was due on Monday", 20_000);
+    edited.direct = true;
+    let edited = vec![edited];
+    for _ in 0..2 {
+        store::store(&app.services, &brand, &source, edited.clone(), Provenance::Collected).await.unwrap();
+    }
+    let stored = mention::Entity::find().all(db).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    let tickets = ticket::Entity::find().all(db).await.unwrap();
+    assert_eq!(tickets.len(), 1, "{stored:?}");
+    assert_eq!(tickets[0].mention_id, stored[0].id);
+    assert_eq!(tickets[0].created_at, stored[0].collected_at, "the clock starts at the first receipt");
+    let announced = events(&app, "mention.solicitation").await;
+    assert_eq!(announced.len(), 1);
+    assert_eq!(announced[0].payload["mentionId"], json!(stored[0].id));
+    assert_eq!(announced[0].payload["text"], json!(stored[0].text));
+}
+on_both_databases!(a_mention_edited_into_a_solicitation_gets_one_ticket);
+
 /// Mentions left unscored (stored by a version that scored them later, in a job) are
 /// found by the minute sweep, once they are a minute old, and scored.
 async fn the_sweep_scores_mentions_left_behind(backend: Backend) {
