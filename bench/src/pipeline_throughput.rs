@@ -3,10 +3,11 @@
 //! stored, scored (language, sentiment, values, solicitations) and its author's
 //! influence refreshed by separate `vigie-worker` processes; next to a raw `COPY` of
 //! the same rows into a copy of the `mention` table (same indexes) in the same run.
-//! Samples the workers' resident memory as the run progresses.
+//! The api that ingests (and so stores and scores) runs as a process of its own, like
+//! the workers, so that the resident memory of each is sampled as the run progresses.
 //!
 //! ```sh
-//! cargo build --release -p vigie-worker -p vigie-bench
+//! cargo build --release -p vigie-api -p vigie-worker -p vigie-bench
 //! target/release/pipeline-throughput [mentions] [authors] [workers]   # defaults 200000 20000 2
 //! ```
 //! `VIGIE_BENCH_POSTGRES` (default `postgres://postgres@127.0.0.1:5432`) is where a
@@ -51,9 +52,13 @@ async fn main() {
     let total = args.next().unwrap_or(200_000);
     let authors = args.next().unwrap_or(20_000).max(1);
     let workers = args.next().unwrap_or(2);
-    let env = Env::start(&[]).await;
-    let (base, services, brand, key) = (env.base.clone(), env.services.clone(), env.brand.clone(), env.key.clone());
+    // Past 300 requests (300,000 mentions), the default ingest quota would answer 429.
+    let env = Env::start(&[("VIGIE_RATE_LIMIT_INGEST", "off")]).await;
+    let (services, brand, key) = (env.services.clone(), env.brand.clone(), env.key.clone());
+    let (api, base) = env.spawn_api(&[]).await;
     let fleet = env.spawn_workers(workers);
+    // The api first, then each worker.
+    let memory = || -> Vec<u64> { std::iter::once(&api).chain(&fleet).map(|p| rss_kib(p.0.id())).collect() };
 
     // The mentions, as NDJSON requests.
     let mut rng = Lcg(42);
@@ -103,7 +108,7 @@ async fn main() {
     let ingested = started.elapsed();
 
     // Wait until every mention is stored (and so scored) and every author's influence
-    // refreshed, sampling the workers' memory.
+    // refreshed, sampling the processes' memory.
     let mut samples: Vec<(u64, i64, i64, Vec<u64>)> = Vec::new();
     let mut next_sample = started.elapsed();
     // Counting the mentions scans the table, so it is done only once the stale marks,
@@ -121,8 +126,7 @@ async fn main() {
         if started.elapsed() >= next_sample {
             // The statistics' estimate: counting would scan the table.
             let stored = count("SELECT n_live_tup AS n FROM pg_stat_user_tables WHERE relname = 'mention'").await;
-            let rss = fleet.iter().map(|w| rss_kib(w.0.id())).collect();
-            samples.push((started.elapsed().as_secs(), stored, stale, rss));
+            samples.push((started.elapsed().as_secs(), stored, stale, memory()));
             next_sample += Duration::from_secs(2);
         }
         if stale == 0 {
@@ -134,7 +138,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = started.elapsed();
-    samples.push((elapsed.as_secs(), total as i64, 0, fleet.iter().map(|w| rss_kib(w.0.id())).collect()));
+    samples.push((elapsed.as_secs(), total as i64, 0, memory()));
     let influencers = services
         .db
         .query_one_raw(sea_orm::Statement::from_string(
@@ -147,6 +151,7 @@ async fn main() {
         .try_get::<i64>("", "n")
         .unwrap();
     drop(fleet);
+    drop(api);
 
     // The same rows, raw, with COPY into a copy of the table and its indexes.
     let pool = services.db.get_postgres_connection_pool();
@@ -218,7 +223,10 @@ async fn main() {
         "raw COPY of the same rows into mention's twin (same indexes): {copy_elapsed:.2?} = {copy_rate:.0} rows/s"
     );
     println!("pipeline / COPY: {:.0} %", 100.0 * rate / copy_rate);
-    println!("worker RSS (KiB) as the run goes: seconds, mentions stored (estimate), authors' stale marks left, RSS");
+    println!(
+        "resident memory (KiB) as the run goes: seconds, mentions stored (estimate), authors' stale marks left, \
+         [api, workers…]"
+    );
     for (seconds, stored, stale, rss) in samples.iter().step_by((samples.len() / 8).max(1)).chain(samples.last()) {
         println!("  {seconds:>4} s  {stored:>9}  {stale:>9}  {rss:?}");
     }
