@@ -82,7 +82,7 @@ async fn main() {
     let started = Instant::now();
     let client = reqwest::Client::new();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let pushers: Vec<_> = (0..CLIENTS)
+    let mut pushers: Vec<_> = (0..CLIENTS)
         .map(|_| {
             let (client, bodies, next, key, base) =
                 (client.clone(), bodies.clone(), next.clone(), key.clone(), base.clone());
@@ -102,13 +102,10 @@ async fn main() {
             })
         })
         .collect();
-    for pusher in pushers {
-        pusher.await.unwrap();
-    }
-    let ingested = started.elapsed();
 
-    // Wait until every mention is stored (and so scored) and every author's influence
-    // refreshed, sampling the processes' memory.
+    // Wait until every mention is pushed, stored (and so scored) and every author's
+    // influence refreshed, sampling the processes' memory every 2 s from the start.
+    let mut ingested = None;
     let mut samples: Vec<(u64, i64, i64, Vec<u64>)> = Vec::new();
     let mut next_sample = started.elapsed();
     // Counting the mentions scans the table, so it is done only once the stale marks,
@@ -122,6 +119,18 @@ async fn main() {
         }
     };
     loop {
+        if ingested.is_none() && pushers.iter().all(|pusher| pusher.is_finished()) {
+            ingested = Some(started.elapsed());
+            // Finished already; this passes on a failed push's panic.
+            for pusher in pushers.drain(..) {
+                pusher.await.unwrap();
+            }
+        }
+        if ingested.is_none() && started.elapsed() < next_sample {
+            // While pushing, only the samples read the database.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
         let stale = count("SELECT COUNT(*) AS n FROM influencer_stale").await;
         if started.elapsed() >= next_sample {
             // The statistics' estimate: counting would scan the table.
@@ -129,7 +138,7 @@ async fn main() {
             samples.push((started.elapsed().as_secs(), stored, stale, memory()));
             next_sample += Duration::from_secs(2);
         }
-        if stale == 0 {
+        if ingested.is_some() && stale == 0 {
             let scored = count("SELECT COUNT(*) AS n FROM mention WHERE scored_at IS NOT NULL").await;
             if scored as usize >= total {
                 break;
@@ -139,6 +148,7 @@ async fn main() {
     }
     let elapsed = started.elapsed();
     samples.push((elapsed.as_secs(), total as i64, 0, memory()));
+    let ingested = ingested.expect("pushed before done");
     let influencers = services
         .db
         .query_one_raw(sea_orm::Statement::from_string(
