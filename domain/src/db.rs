@@ -54,6 +54,23 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction>
     Ok(db.begin_with_options(options).await?)
 }
 
+/// Makes PostgreSQL plan each statement of the transaction `txn` for its own
+/// parameters, until the transaction ends (a no-op on SQLite).
+///
+/// After five runs of one prepared statement PostgreSQL may switch to a generic plan,
+/// which it keeps until the table's next `ANALYZE`. For a lookup by an `IN (…)` list,
+/// one made while a new database's table was small scans every row and compares each
+/// with the list's values one by one, where a plan made for the values hashes the list:
+/// seconds a call instead of milliseconds once the table has grown (`BENCHMARKS.md`,
+/// "Collection pipeline"). Planning such a statement costs about a millisecond, so
+/// this is for the large lookups only; the API's queries keep their cached plans.
+pub async fn plan_for_values(txn: &DatabaseTransaction) -> Result<()> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan").await?;
+    }
+    Ok(())
+}
+
 /// Splits the rows of a multi-row `INSERT` into batches whose sizes are powers of two,
 /// the largest first, none over `max` (a power of two).
 ///

@@ -10,7 +10,10 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -158,19 +161,13 @@ async fn activity_of(
 /// Recomputes the influence of `author_ids` for `brand` from the brand's mentions, in
 /// the caller's transaction, and records `influencer.discovered` for those whose score
 /// reached the brand's threshold for the first time.
-pub async fn refresh(db: &impl ConnectionTrait, brand: &brand::Model, author_ids: &[Uuid]) -> Result<usize> {
+pub async fn refresh(db: &DatabaseTransaction, brand: &brand::Model, author_ids: &[Uuid]) -> Result<usize> {
     if author_ids.is_empty() {
         return Ok(0);
     }
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        // After five runs of one statement text PostgreSQL may switch to a generic plan,
-        // which it keeps until the table's next ANALYZE. One made while a new database's
-        // mentions were few scans every mention of the brand and compares each with the
-        // thousand authors one by one: 5–9 s a call in the pipeline benchmark, against
-        // 70 ms planned for the values (a list of constants is hashed). Planning a
-        // refresh of up to a thousand authors costs about a millisecond.
-        db.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan").await?;
-    }
+    // The aggregate reads up to a thousand authors' mentions by an `IN` list: on a
+    // generic plan made while the mentions were few, 5–9 s a call, against 70 ms.
+    crate::db::plan_for_values(db).await?;
     let activities = activity_of(db, brand.id, author_ids).await?;
     let profiles: HashMap<Uuid, author::Model> = author::Entity::find()
         .filter(author::Column::Id.is_in(author_ids.iter().copied()))

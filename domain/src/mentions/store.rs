@@ -15,7 +15,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, QueryFilter, QuerySelect, QueryTrait, Set, TryIntoModel,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IdenStatic, QueryFilter, QuerySelect, QueryTrait,
+    Set, TransactionTrait, TryIntoModel,
 };
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
@@ -286,7 +287,7 @@ async fn announce_new_solicitations(
 /// Upserts the authors of `items` and returns their ids and follower counts by
 /// (network, handle).
 async fn upsert_authors(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     items: &[NewMention],
     provenance: Provenance,
 ) -> Result<HashMap<(String, String), (Uuid, i64)>> {
@@ -362,16 +363,22 @@ async fn upsert_authors(
     for (network, handle) in keys {
         by_network.entry(network).or_default().push(handle);
     }
+    // Read back in a transaction of its own for its plans only: on generic plans made
+    // while `author` was small, each lookup of 512 handles scanned the network's every
+    // author, 4.9 s a call at a million mentions (`BENCHMARKS.md`).
+    let txn = db.begin().await?;
+    crate::db::plan_for_values(&txn).await?;
     let mut ids = HashMap::new();
     for (network, handles) in by_network {
         for chunk in handles.chunks(CHUNK) {
             let found = author::Entity::find()
                 .filter(author::Column::Network.eq(&network))
                 .filter(author::Column::Handle.is_in(chunk.iter().cloned()))
-                .all(db)
+                .all(&txn)
                 .await?;
             ids.extend(found.into_iter().map(|a| ((a.network, a.handle), (a.id, a.followers))));
         }
     }
+    txn.commit().await?;
     Ok(ids)
 }
