@@ -2,6 +2,7 @@
 //! process over it and Redis (so it runs no jobs), separate `vigie-worker` processes,
 //! and a tenant with one brand, its values and an ingest key.
 
+pub mod autovacuum;
 pub mod dataset;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -36,6 +37,7 @@ pub struct Env {
     pub key: String,
     vars: Vec<(&'static str, String)>,
     admin: DatabaseConnection,
+    autovacuum: Option<Arc<autovacuum::Done>>,
     name: String,
     data_dir: std::path::PathBuf,
 }
@@ -76,6 +78,7 @@ impl Env {
             ("RUST_LOG", "warn".into()),
         ];
         vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let autovacuum = autovacuum::start_if_off(&format!("{server}/{name}")).await;
         let lookup = vars.clone();
         let config = Arc::new(
             Config::from_lookup(|k| lookup.iter().find(|(key, _)| *key == k).map(|(_, v)| v.clone())).expect("config"),
@@ -125,7 +128,7 @@ impl Env {
         .await
         .expect("value");
         let (_, key) = vigie_domain::api_keys::create(&services, &actor, "bench", Some(brand.id)).await.expect("key");
-        Env { base, services, actor, brand, key, vars, admin, name, data_dir }
+        Env { base, services, actor, brand, key, vars, admin, autovacuum, name, data_dir }
     }
 
     /// Starts `n` `vigie-worker` processes (built next to this binary) on the same
@@ -181,6 +184,14 @@ impl Env {
     /// (to look at the data and the plans afterwards).
     pub async fn finish(self) {
         drop(self.services);
+        if let Some(done) = &self.autovacuum {
+            let load = std::sync::atomic::Ordering::Relaxed;
+            println!(
+                "autovacuum's stand-in ran {} VACUUM and {} ANALYZE",
+                done.vacuums.load(load),
+                done.analyzes.load(load)
+            );
+        }
         if std::env::var_os("VIGIE_BENCH_KEEP").is_some() {
             println!("kept the scratch database {} (VIGIE_BENCH_KEEP)", self.name);
             return;

@@ -32,9 +32,28 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     Ok(Database::connect(options).await?)
 }
 
-/// Applies pending migrations.
+/// Applies pending migrations, and warns when PostgreSQL runs without autovacuum.
 pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
     Migrator::up(db, None).await?;
+    warn_without_autovacuum(db).await
+}
+
+/// Without autovacuum no table gets statistics or gives back its dead rows: PostgreSQL
+/// then plans every lookup as if a brand had a handful of mentions, and tables that
+/// churn (stale marks, events) grow without end. Vigie relies on it being on.
+async fn warn_without_autovacuum(db: &DatabaseConnection) -> Result<()> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let row = db.query_one_raw(Statement::from_string(DatabaseBackend::Postgres, "SHOW autovacuum")).await?;
+    if let Some(setting) = row.map(|row| row.try_get::<String>("", "autovacuum")).transpose()?
+        && setting != "on"
+    {
+        tracing::warn!(
+            autovacuum = %setting,
+            "PostgreSQL runs without autovacuum: statistics go stale and dead rows pile up; turn it on (README, Operations)"
+        );
+    }
     Ok(())
 }
 
