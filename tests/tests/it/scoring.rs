@@ -313,6 +313,35 @@ async fn stale_influencers_are_refreshed_once(backend: Backend) {
 }
 on_both_databases!(stale_influencers_are_refreshed_once);
 
+/// A backlog larger than one refresh transaction is swept in author order, batch after
+/// batch: every author is written exactly once, none is lost at a batch's bounds, and no
+/// mark is left.
+async fn a_stale_backlog_is_swept_in_batches(backend: Backend) {
+    use sea_orm::PaginatorTrait;
+    use vigie_domain::entities::{brand_influencer, influencer_stale};
+    use vigie_domain::influencers::refresh_stale;
+    use vigie_domain::mentions::store::{self, Provenance};
+
+    let app = TestApp::new(backend).await;
+    let (brand, source) = brand_and_source(&app).await;
+    let db = &app.services.db;
+    // Two and a half batches of authors, each marked by two stores.
+    let authors = 2_500;
+    for round in 0..2 {
+        let batch =
+            (0..authors).map(|i| new_mention(&format!("{round}-{i}"), &format!("a{i}"), "Verdure", 10)).collect();
+        store::store(&app.services, &brand, &source, batch, Provenance::Collected).await.unwrap();
+    }
+    assert_eq!(refresh_stale(&app.services, brand.id).await.unwrap(), authors, "each author written once");
+    let marks = influencer_stale::Entity::find().filter(influencer_stale::Column::BrandId.eq(brand.id)).count(db);
+    assert_eq!(marks.await.unwrap(), 0, "no mark left");
+    let influencers = brand_influencer::Entity::find().filter(brand_influencer::Column::BrandId.eq(brand.id));
+    let influencers = influencers.all(db).await.unwrap();
+    assert_eq!(influencers.len(), authors);
+    assert!(influencers.iter().all(|i| i.mention_count == 2), "both mentions of every author counted");
+}
+on_both_databases!(a_stale_backlog_is_swept_in_batches);
+
 /// The daily sentiment series counts each day's mentions by class, keeps empty days,
 /// and refuses a reversed or overlong period.
 async fn the_sentiment_series_counts_days(backend: Backend) {
