@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use crate::Result;
 
-/// Opens a pool to PostgreSQL of at most `max_connections`, or to SQLite.
+/// Opens a pool to PostgreSQL of at most `max_connections` (warning if the server runs
+/// without autovacuum), or to SQLite.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
     // Short waits: when the database is down or the pool exhausted, a request fails
@@ -29,13 +30,17 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
             .min_connections(1)
             .test_before_acquire_if_idle_for(Duration::from_secs(10));
     }
-    Ok(Database::connect(options).await?)
+    let db = Database::connect(options).await?;
+    if let Err(error) = warn_without_autovacuum(&db).await {
+        tracing::debug!(%error, "cannot read whether autovacuum is on");
+    }
+    Ok(db)
 }
 
-/// Applies pending migrations, and warns when PostgreSQL runs without autovacuum.
+/// Applies pending migrations.
 pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
     Migrator::up(db, None).await?;
-    warn_without_autovacuum(db).await
+    Ok(())
 }
 
 /// Without autovacuum no table gets statistics or gives back its dead rows: PostgreSQL
