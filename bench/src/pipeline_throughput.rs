@@ -1,5 +1,5 @@
 //! Collection pipeline throughput on PostgreSQL through the Redis queue: mentions pushed
-//! to `POST /ingest/mentions` (NDJSON, 1,000 a request, 4 clients) until every one is
+//! to `POST /ingest/mentions` (NDJSON, 1,000 a request, 4 clients by default) until every one is
 //! stored, scored (language, sentiment, values, solicitations) and its author's
 //! influence refreshed by separate `vigie-worker` processes; next to a raw `COPY` of
 //! the same rows into a copy of the `mention` table (same indexes) in the same run.
@@ -8,7 +8,7 @@
 //!
 //! ```sh
 //! cargo build --release -p vigie-api -p vigie-worker -p vigie-bench
-//! target/release/pipeline-throughput [mentions] [authors] [workers]   # defaults 200000 20000 2
+//! target/release/pipeline-throughput [mentions] [authors] [workers] [clients]   # defaults 200000 20000 2 4
 //! ```
 //! `VIGIE_BENCH_POSTGRES` (default `postgres://postgres@127.0.0.1:5432`) is where a
 //! scratch database is created and dropped; `REDIS_URL` defaults to
@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use vigie_bench::{Env, rss_kib};
 
 const PER_REQUEST: usize = 1_000;
-const CLIENTS: usize = 4;
 
 /// Texts in both languages, positive, negative, neutral, asking; `{}` is a number.
 const TEXTS: &[&str] = &[
@@ -52,6 +51,7 @@ async fn main() {
     let total = args.next().unwrap_or(200_000);
     let authors = args.next().unwrap_or(20_000).max(1);
     let workers = args.next().unwrap_or(2);
+    let clients = args.next().unwrap_or(4).max(1);
     // Past 300 requests (300,000 mentions), the default ingest quota would answer 429.
     let env = Env::start(&[("VIGIE_RATE_LIMIT_INGEST", "off")]).await;
     let (services, brand, key) = (env.services.clone(), env.brand.clone(), env.key.clone());
@@ -82,7 +82,7 @@ async fn main() {
     let started = Instant::now();
     let client = reqwest::Client::new();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut pushers: Vec<_> = (0..CLIENTS)
+    let mut pushers: Vec<_> = (0..clients)
         .map(|_| {
             let (client, bodies, next, key, base) =
                 (client.clone(), bodies.clone(), next.clone(), key.clone(), base.clone());
@@ -226,7 +226,7 @@ async fn main() {
     let rate = total as f64 / elapsed.as_secs_f64();
     let copy_rate = total as f64 / copy_elapsed.as_secs_f64();
     println!(
-        "vigie pipeline (HTTP ingest → stored → scored → influencers, PostgreSQL + Redis, {workers} worker processes): \
+        "vigie pipeline (HTTP ingest → stored → scored → influencers, PostgreSQL + Redis, {workers} worker processes, {clients} clients): \
          {total} mentions by {authors} authors in {elapsed:.2?} = {rate:.0} mentions/s (ingest answered in {ingested:.2?}; {influencers} influencers)"
     );
     println!(
