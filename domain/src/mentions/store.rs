@@ -127,11 +127,13 @@ pub async fn store(
     let txn = crate::db::begin_write(&services.db).await?;
     let at = now();
     let count = items.len();
-    let mut solicited: HashMap<String, (Priority, Tier, f64)> = HashMap::new();
+    // The rows that are solicitations, by position, with what their tickets need.
+    let mut solicited: Vec<(usize, Priority, Tier, f64)> = Vec::new();
     let mut marked: Vec<Uuid> = Vec::with_capacity(items.len());
     let rows: Vec<mention::ActiveModel> = items
         .into_iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(position, m)| {
             let addressed = m.direct || m.in_reply_to.is_some();
             let author = authors.get(&(m.network.clone(), m.author.handle.clone())).copied();
             // The count the mention claims first: a pushed one stays on its own mentions.
@@ -139,7 +141,7 @@ pub async fn store(
             let input = Input { text: &m.text, lang: m.lang.as_deref(), addressed };
             let (analysis, priority) = lexicon.analyze(&input, audience);
             if let Some((priority, tier)) = priority {
-                solicited.insert(m.external_id.clone(), (priority, tier, analysis.sentiment));
+                solicited.push((position, priority, tier, analysis.sentiment));
             }
             marked.extend(author.map(|(id, _)| id));
             mention::ActiveModel {
@@ -174,12 +176,16 @@ pub async fn store(
         .collect();
     // The solicitations as stored, to announce; their ids are the rows' own until the
     // upsert says which were there already.
-    let mut solicitations: Vec<mention::Model> = rows
-        .iter()
-        .filter(|row| row.external_id.try_as_ref().is_some_and(|id| solicited.contains_key(id)))
-        .map(|row| row.clone().try_into_model())
-        .collect::<std::result::Result<_, _>>()?;
-    let mut stored: HashMap<String, (Uuid, DateTime<Utc>)> = HashMap::with_capacity(solicitations.len());
+    let mut solicitations: Vec<Solicited> = solicited
+        .into_iter()
+        .map(|(position, priority, tier, sentiment)| {
+            Ok(Solicited { mention: rows[position].clone().try_into_model()?, priority, tier, sentiment })
+        })
+        .collect::<Result<_>>()?;
+    let by_external_id: HashMap<String, usize> =
+        solicitations.iter().enumerate().map(|(i, s)| (s.mention.external_id.clone(), i)).collect();
+    // Only the mentions stored before this push can have been announced already.
+    let mut seen_before = Vec::new();
     for chunk in batches(rows, CHUNK) {
         // A mention pushed again is scored again; it is announced only once (below).
         let mut upsert = mention::Entity::insert_many(chunk)
@@ -218,22 +224,17 @@ pub async fn store(
         ]));
         for row in txn.query_all_raw(txn.get_database_backend().build(&upsert)).await? {
             let external_id: String = row.try_get("", "external_id")?;
-            if solicited.contains_key(&external_id) {
-                stored.insert(external_id, (row.try_get("", "id")?, row.try_get("", "collected_at")?));
+            let Some(&i) = by_external_id.get(&external_id) else { continue };
+            let mention = &mut solicitations[i].mention;
+            let id: Uuid = row.try_get("", "id")?;
+            if id != mention.id {
+                let collected_at: DateTime<Utc> = row.try_get("", "collected_at")?;
+                (mention.id, mention.collected_at) = (id, collected_at);
+                seen_before.push(id);
             }
         }
     }
-    // Only the mentions stored before this push can have been announced already.
-    let mut seen_before = Vec::new();
-    for mention in &mut solicitations {
-        if let Some(&(id, collected_at)) = stored.get(&mention.external_id)
-            && id != mention.id
-        {
-            (mention.id, mention.collected_at) = (id, collected_at);
-            seen_before.push(id);
-        }
-    }
-    let tickets = announce_new_solicitations(&txn, brand, &solicitations, &seen_before, &solicited).await?;
+    let tickets = announce_new_solicitations(&txn, brand, &solicitations, &seen_before).await?;
     marked.sort_unstable();
     marked.dedup();
     crate::influencers::mark_stale(&txn, brand.id, &marked).await?;
@@ -251,6 +252,14 @@ pub async fn store(
     Ok(count)
 }
 
+/// A stored mention that is a solicitation, with what its ticket needs.
+struct Solicited {
+    mention: mention::Model,
+    priority: Priority,
+    tier: Tier,
+    sentiment: f64,
+}
+
 /// Announces the stored solicitations that were never announced: those without a
 /// ticket, which only the mentions `seen_before` this push can have. A concurrent push
 /// of the same mention waits for this transaction on the mention's row, then finds it
@@ -258,9 +267,8 @@ pub async fn store(
 async fn announce_new_solicitations(
     txn: &sea_orm::DatabaseTransaction,
     brand: &brand::Model,
-    solicitations: &[mention::Model],
+    solicitations: &[Solicited],
     seen_before: &[Uuid],
-    solicited: &HashMap<String, (Priority, Tier, f64)>,
 ) -> Result<Vec<Uuid>> {
     let mut announced = std::collections::HashSet::new();
     for chunk in seen_before.chunks(CHUNK) {
@@ -275,11 +283,8 @@ async fn announce_new_solicitations(
     }
     let found: Vec<Solicitation<'_>> = solicitations
         .iter()
-        .filter(|m| !announced.contains(&m.id))
-        .filter_map(|m| {
-            let (priority, tier, sentiment) = *solicited.get(&m.external_id)?;
-            Some(Solicitation { mention: m, priority, tier, sentiment })
-        })
+        .filter(|s| !announced.contains(&s.mention.id))
+        .map(|s| Solicitation { mention: &s.mention, priority: s.priority, tier: s.tier, sentiment: s.sentiment })
         .collect();
     announce_solicitations(txn, brand, &found).await
 }
