@@ -43,15 +43,20 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
     Ok(())
 }
 
+/// PostgreSQL's `autovacuum` setting (`on` or `off`); `None` on SQLite, which has none.
+pub async fn autovacuum_setting(db: &DatabaseConnection) -> Result<Option<String>> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(None);
+    }
+    let row = db.query_one_raw(Statement::from_string(DatabaseBackend::Postgres, "SHOW autovacuum")).await?;
+    Ok(row.map(|row| row.try_get::<String>("", "autovacuum")).transpose()?)
+}
+
 /// Without autovacuum no table gets statistics or gives back its dead rows: PostgreSQL
 /// then plans every lookup as if a brand had a handful of mentions, and tables that
 /// churn (stale marks, events) grow without end. Vigie relies on it being on.
 async fn warn_without_autovacuum(db: &DatabaseConnection) -> Result<()> {
-    if db.get_database_backend() != DatabaseBackend::Postgres {
-        return Ok(());
-    }
-    let row = db.query_one_raw(Statement::from_string(DatabaseBackend::Postgres, "SHOW autovacuum")).await?;
-    if let Some(setting) = row.map(|row| row.try_get::<String>("", "autovacuum")).transpose()?
+    if let Some(setting) = autovacuum_setting(db).await?
         && setting != "on"
     {
         tracing::warn!(
