@@ -14,14 +14,14 @@ use tracing::Instrument;
 use vigie_domain::ratelimit::Quota;
 use vigie_domain::{Error, Services, api_keys, health, mentions};
 
-use crate::graphql::{self, VigieSchema};
+use crate::graphql::{self, Gateway};
 use crate::metrics::{ErrorLabels, HttpLabels, Metrics, ScopeLabels};
 use crate::websocket;
 
 /// Shared state of the HTTP handlers.
 pub struct AppState {
     pub services: Arc<Services>,
-    pub schema: VigieSchema,
+    pub gateway: Gateway,
     pub metrics: Metrics,
     /// Turns `true` when the server starts stopping: WebSocket connections close then.
     pub closing: watch::Receiver<bool>,
@@ -56,7 +56,7 @@ impl Stopper {
 pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Serving> {
     let (closing, closing_rx) = watch::channel(false);
     let state = web::Data::new(AppState {
-        schema: graphql::build_schema(services.clone()),
+        gateway: Gateway::build(services.clone()),
         metrics: Metrics::new(&services.job_metrics),
         services,
         closing: closing_rx,
@@ -217,7 +217,7 @@ async fn graphql_post(
     if let Err(refused) = admitted {
         return Either::Right(graphql_refusal(&refused));
     }
-    let response = graphql::execute_verified(&state.schema, &state.services, claims, body.into_inner()).await;
+    let response = graphql::execute_verified(&state.gateway, &state.services, claims, body.into_inner()).await;
     for error in &response.errors {
         let code = error
             .extensions
@@ -247,7 +247,7 @@ async fn graphql_ws(
     }
     let header_token = bearer(&req).map(str::to_owned);
     let address = client_addr(&req, state.services.config.behind_proxy);
-    let schema = state.schema.clone();
+    let gateway = state.gateway.clone();
     let closing = state.closing.clone();
     let on_init: websocket::OnInit = Box::new(move |init| {
         Box::pin(async move {
@@ -266,7 +266,7 @@ async fn graphql_ws(
             Ok(data)
         })
     });
-    websocket::start(graphql::Gateway::new(schema), &req, payload, on_init, closing)
+    websocket::start(gateway, &req, payload, on_init, closing)
 }
 
 /// The bearer token of a `connection_init` payload.

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use vigie_api::graphql::{self, VigieSchema};
+use vigie_api::graphql::{self, Gateway};
 use vigie_domain::{Config, Services};
 
 /// Which database a test runs on.
@@ -238,32 +238,32 @@ pub async fn serve(backend: Backend, extra: &[(&str, &str)]) -> Server {
 /// The application over a fresh database, driven through the real schema.
 pub struct TestApp {
     pub services: Arc<Services>,
-    pub schema: VigieSchema,
+    pub gateway: Gateway,
     pub db: TestDb,
 }
 
 /// A second api process of a [`TestApp`] (see [`TestApp::replica`]).
 pub struct Replica {
     pub services: Arc<Services>,
-    pub schema: VigieSchema,
+    pub gateway: Gateway,
 }
 
 impl Replica {
     /// Runs a GraphQL request on this replica and returns the whole response as JSON.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        run_graphql(&self.schema, &self.services, token, query, variables).await
+        run_graphql(&self.gateway, &self.services, token, query, variables).await
     }
 }
 
 async fn run_graphql(
-    schema: &VigieSchema,
+    gateway: &Gateway,
     services: &Arc<Services>,
     token: Option<&str>,
     query: &str,
     variables: Value,
 ) -> Value {
     let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
-    let response = graphql::execute(schema, services, token, request).await;
+    let response = graphql::execute(gateway, services, token, request).await;
     serde_json::to_value(&response).expect("response as JSON")
 }
 
@@ -288,16 +288,16 @@ impl TestApp {
         let conn = vigie_domain::db::connect(&config.database_url, config.api_pool_size()).await.expect("database");
         vigie_domain::db::migrate(&conn).await.expect("migrations");
         let services = Arc::new(Services::with_queue(config, conn, queue).expect("services"));
-        let schema = graphql::build_schema(services.clone());
-        TestApp { services, schema, db }
+        let gateway = Gateway::build(services.clone());
+        TestApp { services, gateway, db }
     }
 
     pub async fn with_config(backend: Backend, extra: &[(&str, &str)]) -> Self {
         let db = TestDb::new(backend).await;
         let config = Arc::new(test_config(&db, extra));
         let services = Arc::new(Services::start(config).await.expect("services start"));
-        let schema = graphql::build_schema(services.clone());
-        TestApp { services, schema, db }
+        let gateway = Gateway::build(services.clone());
+        TestApp { services, gateway, db }
     }
 
     /// Starts the standard job runtime (every job and periodic task) over this app.
@@ -315,12 +315,12 @@ impl TestApp {
     /// and bus subscription.
     pub async fn replica(&self) -> Replica {
         let services = Arc::new(Services::start(self.services.config.clone()).await.expect("replica services"));
-        Replica { schema: graphql::build_schema(services.clone()), services }
+        Replica { gateway: Gateway::build(services.clone()), services }
     }
 
     /// Runs a GraphQL request and returns the whole response as JSON.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        run_graphql(&self.schema, &self.services, token, query, variables).await
+        run_graphql(&self.gateway, &self.services, token, query, variables).await
     }
 
     /// Runs a request that must succeed and returns its `data`.

@@ -38,9 +38,10 @@ pub const MAX_SOCKET_OPERATIONS: usize = 16;
 /// [`MAX_SOCKET_OPERATIONS`].
 pub const TOO_MANY_OPERATIONS: &str = "TOO_MANY_OPERATIONS";
 
-/// Parses the request (async-graphql keeps the document for execution) and refuses it
-/// if one of its mutation operations runs more than [`MAX_MUTATIONS`] fields. A
-/// document that does not parse is refused with the parser's error.
+/// Refuses the request if one of its mutation operations runs more than
+/// [`MAX_MUTATIONS`] fields. The request's document is parsed here unless the caller
+/// set it (async-graphql keeps it for execution); one that does not parse is refused
+/// with the parser's error.
 pub fn check_mutations(request: &mut Request) -> Result<(), ServerError> {
     let document = request.parsed_query()?;
     for (_, operation) in document.operations.iter() {

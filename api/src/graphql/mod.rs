@@ -8,6 +8,7 @@ mod api_keys;
 mod auth;
 mod brands;
 mod calendar;
+mod documents;
 pub mod errors;
 mod influencers;
 pub mod limits;
@@ -92,13 +93,6 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
         .limit_directives(16)
 }
 
-/// The schema ready to serve, sharing the domain services.
-pub fn build_schema(services: Arc<Services>) -> VigieSchema {
-    let introspection = services.config.introspection;
-    let builder = schema_builder().data(services);
-    if introspection { builder.finish() } else { builder.disable_introspection().finish() }
-}
-
 /// The SDL written to `schema.graphql`.
 pub fn sdl() -> String {
     schema_builder().finish().sdl()
@@ -123,29 +117,30 @@ impl Caller {
 /// Runs one GraphQL request for the holder of `bearer` (an access token, if any). The
 /// HTTP handler and the tests both go through here.
 pub async fn execute(
-    schema: &VigieSchema,
+    gateway: &Gateway,
     services: &Arc<Services>,
     bearer: Option<&str>,
     request: async_graphql::Request,
 ) -> async_graphql::Response {
-    execute_verified(schema, services, bearer.map(|token| services.tokens.verify(token)), request).await
+    execute_verified(gateway, services, bearer.map(|token| services.tokens.verify(token)), request).await
 }
 
 /// [`execute`] for a token already verified (the HTTP layer verifies it once to pick
 /// the rate-limit bucket).
 pub async fn execute_verified(
-    schema: &VigieSchema,
+    gateway: &Gateway,
     services: &Arc<Services>,
     claims: Option<Result<Claims, Error>>,
     request: async_graphql::Request,
 ) -> async_graphql::Response {
     let auth = caller(services, claims).await;
-    run(schema, request.data(Caller::new(services.clone(), auth))).await
+    gateway.execute(request.data(Caller::new(services.clone(), auth))).await
 }
 
-/// The schema as the transports run it: the mutation count before execution, error
-/// codes on every response, and over a WebSocket the connection's admission and
-/// operation cap.
+/// The schema as the transports run it: the query parsed (or its parsed document
+/// reused, see [`documents`]) and its mutations counted before execution, error codes
+/// on every response, and over a WebSocket the connection's admission and operation
+/// cap. Clones share the schema and the parsed documents.
 ///
 /// These are not schema extensions on purpose. With any extension installed,
 /// async-graphql sends every field of every query through the extension chain (a
@@ -153,21 +148,26 @@ pub async fn execute_verified(
 /// dashboard query about a tenth of its CPU; all these checks need is the request
 /// before it runs or the response after.
 #[derive(Clone)]
-pub struct Gateway(VigieSchema);
-
-impl Gateway {
-    /// Serves `schema` through the checks.
-    pub fn new(schema: VigieSchema) -> Self {
-        Gateway(schema)
-    }
+pub struct Gateway {
+    schema: VigieSchema,
+    documents: Arc<documents::Documents>,
 }
 
-async fn run(schema: &VigieSchema, mut request: Request) -> Response {
-    let response = match limits::check_mutations(&mut request) {
-        Ok(()) => schema.execute(request).await,
-        Err(refused) => Response::from_errors(vec![refused]),
-    };
-    errors::code_errors(response)
+impl Gateway {
+    /// The schema ready to serve, sharing the domain services.
+    pub fn build(services: Arc<Services>) -> Self {
+        let introspection = services.config.introspection;
+        let builder = schema_builder().data(services);
+        let schema = if introspection { builder.finish() } else { builder.disable_introspection().finish() };
+        Gateway { schema, documents: Arc::default() }
+    }
+
+    /// What every request goes through before it runs: its parsed document, and the
+    /// mutation count ([`limits::check_mutations`]).
+    fn prepare(&self, request: &mut Request) -> Result<(), ServerError> {
+        self.documents.parse(request)?;
+        limits::check_mutations(request)
+    }
 }
 
 fn refusal(error: ServerError) -> BoxStream<'static, Response> {
@@ -175,8 +175,12 @@ fn refusal(error: ServerError) -> BoxStream<'static, Response> {
 }
 
 impl Executor for Gateway {
-    async fn execute(&self, request: Request) -> Response {
-        run(&self.0, request).await
+    async fn execute(&self, mut request: Request) -> Response {
+        let response = match self.prepare(&mut request) {
+            Ok(()) => self.schema.execute(request).await,
+            Err(refused) => Response::from_errors(vec![refused]),
+        };
+        errors::code_errors(response)
     }
 
     /// Every WebSocket operation comes here, queries and mutations included. The slot
@@ -191,17 +195,17 @@ impl Executor for Gateway {
             },
             None => (None, None),
         };
-        let schema = self.0.clone();
+        let gateway = self.clone();
         let admitted = async move {
             if let Some(admission) = admission {
                 admission.await?;
             }
-            limits::check_mutations(&mut request)?;
-            Ok(request)
+            gateway.prepare(&mut request)?;
+            Ok((gateway, request))
         };
         stream::once(admitted)
             .flat_map(move |admitted| match admitted {
-                Ok(request) => schema.execute_stream_with_session_data(request, session.clone()),
+                Ok((gateway, request)) => gateway.schema.execute_stream_with_session_data(request, session.clone()),
                 Err(refused) => refusal(refused),
             })
             .map(move |response| {
