@@ -65,12 +65,15 @@ LANGUAGE sql STABLE AS $$
 $$;
 ";
 
-/// Throughput and latency of one measure.
+/// Throughput and latency of one measure, and CPU time per request: the server
+/// process's when it runs apart from the bench, and PostgreSQL's.
 struct Measure {
     requests: usize,
     per_second: f64,
     p50: Duration,
     p99: Duration,
+    cpu_per_request: Option<Duration>,
+    db_cpu_per_request: Duration,
 }
 
 impl std::fmt::Display for Measure {
@@ -82,7 +85,13 @@ impl std::fmt::Display for Measure {
             self.p50.as_secs_f64() * 1e3,
             self.p99.as_secs_f64() * 1e3,
             self.requests
-        )
+        )?;
+        // CPU per request does not depend on how fast the machine happens to be during
+        // the measure, which moves the throughput of both servers from run to run.
+        if let Some(cpu) = self.cpu_per_request {
+            write!(f, "  server CPU {:.2} ms/request", cpu.as_secs_f64() * 1e3)?;
+        }
+        write!(f, "  PostgreSQL CPU {:.2} ms/request", self.db_cpu_per_request.as_secs_f64() * 1e3)
     }
 }
 
@@ -97,8 +106,16 @@ async fn ask(client: &reqwest::Client, url: &str, token: Option<&str>, body: &Va
     answer
 }
 
-/// `clients` loops posting `body` for `seconds` (after a one-second warm-up).
-async fn load(url: &str, token: Option<&str>, body: Value, clients: usize, seconds: u64) -> Measure {
+/// `clients` loops posting `body` for `seconds` (after a one-second warm-up), to the
+/// server process `server` if it is one apart.
+async fn load(
+    url: &str,
+    token: Option<&str>,
+    body: Value,
+    clients: usize,
+    seconds: u64,
+    server: Option<u32>,
+) -> Measure {
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
     ask(&client, url, token, &body).await;
     let body = Arc::new(body);
@@ -133,15 +150,21 @@ async fn load(url: &str, token: Option<&str>, body: Value, clients: usize, secon
         }
     };
     run(Instant::now() + Duration::from_secs(1)).await;
+    let cpu_before = server.map(vigie_bench::cpu_time);
+    let db_cpu_before = vigie_bench::postgres_cpu_time();
     let started = Instant::now();
     let mut latencies = run(started + Duration::from_secs(seconds)).await;
     let elapsed = started.elapsed();
+    let cpu = server.zip(cpu_before).map(|(pid, before)| vigie_bench::cpu_time(pid).saturating_sub(before));
+    let db_cpu = vigie_bench::postgres_cpu_time().saturating_sub(db_cpu_before);
     latencies.sort();
     Measure {
         requests: latencies.len(),
         per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: percentile(&latencies, 50.0),
         p99: percentile(&latencies, 99.0),
+        cpu_per_request: cpu.map(|cpu| cpu / latencies.len().max(1) as u32),
+        db_cpu_per_request: db_cpu / latencies.len().max(1) as u32,
     }
 }
 
@@ -241,9 +264,15 @@ async fn main() {
     let client = reqwest::Client::new();
     let ours =
         ask(&client, &vigie_url, Some(&data.token), &json!({ "query": DASHBOARD_QUERY, "variables": vars })).await;
-    let vigie =
-        load(&vigie_url, Some(&data.token), json!({ "query": DASHBOARD_QUERY, "variables": vars }), clients, seconds)
-            .await;
+    let vigie = load(
+        &vigie_url,
+        Some(&data.token),
+        json!({ "query": DASHBOARD_QUERY, "variables": vars }),
+        clients,
+        seconds,
+        Some(api_pid),
+    )
+    .await;
     let loaded_rss = vigie_bench::rss_kib(api_pid);
 
     use sea_orm::ConnectionTrait;
@@ -274,7 +303,10 @@ async fn main() {
         ours["slaCompliance"]["overall"]["tickets"].as_i64(),
         theirs["benchSlaCompliance"]["tickets"].as_str().and_then(|n| n.parse().ok())
     );
-    let peer = load(&peer_url, None, json!({ "query": PEER_QUERY, "variables": vars }), clients, seconds).await;
+    let peer_pid = peer_process.0.id();
+    let peer =
+        load(&peer_url, None, json!({ "query": PEER_QUERY, "variables": vars }), clients, seconds, Some(peer_pid))
+            .await;
     drop(peer_process);
 
     println!("\ndashboard query, {clients} clients, {seconds} s each:");
@@ -284,9 +316,21 @@ async fn main() {
         "  Vigie / PostGraphile throughput: {:.2}× (target ≥ 1.5×, p99 < 25 ms)",
         vigie.per_second / peer.per_second
     );
+    if let (Some(ours), Some(theirs)) = (vigie.cpu_per_request, peer.cpu_per_request) {
+        let ratio = |ours: Duration, theirs: Duration| ours.as_secs_f64() / theirs.as_secs_f64();
+        println!(
+            "  CPU per dashboard, Vigie / PostGraphile: server {:.2}, PostgreSQL {:.2}, both {:.2}",
+            ratio(ours, theirs),
+            ratio(vigie.db_cpu_per_request, peer.db_cpu_per_request),
+            ratio(ours + vigie.db_cpu_per_request, theirs + peer.db_cpu_per_request)
+        );
+    }
 
-    let trivial = load(&vigie_url, Some(&data.token), json!({ "query": "{ me { role } }" }), clients, seconds).await;
-    let bare = load(&start_bare_actix(), None, json!({ "query": "{ me { role } }" }), clients, seconds).await;
+    let trivial =
+        load(&vigie_url, Some(&data.token), json!({ "query": "{ me { role } }" }), clients, seconds, Some(api_pid))
+            .await;
+    // The bare handler runs in this process, beside the load: no CPU figure of its own.
+    let bare = load(&start_bare_actix(), None, json!({ "query": "{ me { role } }" }), clients, seconds, None).await;
     println!("\ntrivial authenticated query, {clients} clients:");
     println!("  Vigie `{{ me {{ role }} }}`   {trivial}");
     println!("  bare actix-web handler  {bare}");

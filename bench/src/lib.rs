@@ -213,6 +213,36 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time a process has used so far, all its threads, user and system.
+pub fn cpu_time(pid: u32) -> std::time::Duration {
+    process_cpu(pid).map_or(std::time::Duration::ZERO, |(_, cpu)| cpu)
+}
+
+/// CPU time all the PostgreSQL server's processes on this machine have used so far
+/// (the backends of the connections open now, and the server's own processes).
+pub fn postgres_cpu_time() -> std::time::Duration {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return std::time::Duration::ZERO };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(process_cpu)
+        .filter(|(name, _)| name == "postgres")
+        .map(|(_, cpu)| cpu)
+        .sum()
+}
+
+/// A process's command name and CPU time. `/proc` counts it in ticks of `USER_HZ`, 100
+/// a second on Linux whatever the kernel's own tick.
+fn process_cpu(pid: u32) -> Option<(String, std::time::Duration)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, field 2, is in parentheses and may hold spaces and `)`.
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_owned();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |index: usize| fields.get(index).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Some((name, std::time::Duration::from_millis((ticks(11) + ticks(12)) * 10)))
+}
+
 /// The `p`-th percentile (0–100) of sorted values.
 pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
     let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
