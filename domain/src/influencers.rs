@@ -40,8 +40,10 @@ pub enum InfluencerOrder {
     MentionCount,
 }
 
-/// A brand's influencers, keyset-paginated in `order`. The cursor is the id of the last
-/// row seen; its sort key is read back, so cursors stay opaque and typed.
+/// A brand's influencers, keyset-paginated in `order`, each with its author when
+/// `with_authors` (read in the same statement; authors are public profiles, shared by
+/// every tenant). The cursor is the id of the last row seen; its sort key is read back,
+/// so cursors stay opaque and typed.
 pub async fn list(
     services: &Services,
     actor: &Actor,
@@ -49,7 +51,8 @@ pub async fn list(
     filter: InfluencerFilter,
     order: InfluencerOrder,
     page: PageRequest,
-) -> Result<Page<brand_influencer::Model>> {
+    with_authors: bool,
+) -> Result<Page<(brand_influencer::Model, Option<author::Model>)>> {
     let brand = brands::check(&services.db, actor, brand_id).await?;
     let scoped = || {
         brand_influencer::Entity::find()
@@ -88,12 +91,12 @@ pub async fn list(
                 .add(Condition::all().add(column.eq(key)).add(brand_influencer::Column::Id.lt(after))),
         );
     }
-    let rows = select
-        .order_by_desc(column)
-        .order_by_desc(brand_influencer::Column::Id)
-        .limit(page.first + 1)
-        .all(&services.db)
-        .await?;
+    let select = select.order_by_desc(column).order_by_desc(brand_influencer::Column::Id).limit(page.first + 1);
+    let rows = if with_authors {
+        select.find_also_related(author::Entity).all(&services.db).await?
+    } else {
+        select.all(&services.db).await?.into_iter().map(|row| (row, None)).collect()
+    };
     Ok(pagination::page_of(rows, page))
 }
 

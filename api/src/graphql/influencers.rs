@@ -4,7 +4,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use vigie_domain::entities::brand_influencer;
+use vigie_domain::entities::{author, brand_influencer};
 use vigie_domain::influencers::{self, InfluencerFilter, InfluencerOrder};
 use vigie_domain::scoring::influence::Components;
 
@@ -91,78 +91,91 @@ impl From<Components> for ScoreBreakdown {
 }
 
 /// An author who talks about a brand, as the brand sees it.
-pub struct Influencer(pub brand_influencer::Model);
+pub struct Influencer {
+    row: brand_influencer::Model,
+    /// The author when it was read with the row; otherwise the DataLoader reads it.
+    author: Option<author::Model>,
+}
+
+impl From<brand_influencer::Model> for Influencer {
+    fn from(row: brand_influencer::Model) -> Self {
+        Influencer { row, author: None }
+    }
+}
 
 #[Object]
 impl Influencer {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.row.id.to_string())
     }
     async fn brand_id(&self) -> ID {
-        ID(self.0.brand_id.to_string())
+        ID(self.row.brand_id.to_string())
     }
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<Author>> {
-        Ok(loader(ctx).load_one(AuthorKey(self.0.author_id)).await?.map(Author))
+        if let Some(author) = &self.author {
+            return Ok(Some(Author(author.clone())));
+        }
+        Ok(loader(ctx).load_one(AuthorKey(self.row.author_id)).await?.map(Author))
     }
     /// Influence, 0–100.
     async fn score(&self) -> f64 {
-        self.0.score
+        self.row.score
     }
     async fn score_breakdown(&self) -> Result<ScoreBreakdown> {
         // Read from the stored JSON in place: no copy of it per influencer.
-        let components = Components::deserialize(&self.0.components)
+        let components = Components::deserialize(&self.row.components)
             .map_err(|e| vigie_domain::Error::Internal(format!("stored score components: {e}")))?;
         Ok(components.into())
     }
     async fn tier(&self) -> Option<Tier> {
-        vigie_domain::scoring::Tier::parse(&self.0.tier).map(Into::into)
+        vigie_domain::scoring::Tier::parse(&self.row.tier).map(Into::into)
     }
     async fn stance(&self) -> Option<Stance> {
-        vigie_domain::scoring::Stance::parse(&self.0.stance).map(Into::into)
+        vigie_domain::scoring::Stance::parse(&self.row.stance).map(Into::into)
     }
     async fn mention_count(&self) -> i32 {
-        self.0.mention_count
+        self.row.mention_count
     }
     async fn first_seen_at(&self) -> DateTime<Utc> {
-        self.0.first_seen_at
+        self.row.first_seen_at
     }
     async fn last_seen_at(&self) -> DateTime<Utc> {
-        self.0.last_seen_at
+        self.row.last_seen_at
     }
     /// When the score first reached the brand's discovery threshold.
     async fn discovered_at(&self) -> Option<DateTime<Utc>> {
-        self.0.discovered_at
+        self.row.discovered_at
     }
     async fn relationship_status(&self) -> RelationshipStatus {
-        vigie_domain::relationships::RelationshipStatus::parse(&self.0.relationship_status).into()
+        vigie_domain::relationships::RelationshipStatus::parse(&self.row.relationship_status).into()
     }
     /// The agency member who owns the relationship.
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
-        let Some(id) = self.0.owner_membership_id else { return Ok(None) };
+        let Some(id) = self.row.owner_membership_id else { return Ok(None) };
         Ok(loader(ctx).load_one(MemberKey(id)).await?.map(Member))
     }
     async fn tags(&self) -> &[String] {
-        &self.0.tags.0
+        &self.row.tags.0
     }
     /// Agency notes (staff only).
     async fn notes(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
         actor(ctx)?.require_staff()?;
-        Ok(self.0.notes.as_deref())
+        Ok(self.row.notes.as_deref())
     }
     /// Days between contacts set for this influencer (over the brand's per-tier cadence).
     async fn contact_cadence_days(&self) -> Option<i32> {
-        self.0.contact_cadence_days
+        self.row.contact_cadence_days
     }
     /// The latest interaction logged.
     async fn last_contact_at(&self) -> Option<DateTime<Utc>> {
-        self.0.last_contact_at
+        self.row.last_contact_at
     }
     /// When the next contact is due, if a cadence applies.
     async fn next_contact_due_at(&self) -> Option<DateTime<Utc>> {
-        self.0.next_contact_due_at
+        self.row.next_contact_due_at
     }
     async fn contact_overdue(&self) -> bool {
-        self.0.next_contact_due_at.is_some_and(|due| due <= vigie_domain::now())
+        self.row.next_contact_due_at.is_some_and(|due| due <= vigie_domain::now())
     }
 }
 
@@ -187,6 +200,9 @@ impl InfluencerQuery {
     ) -> Result<Connection<Cursor, Influencer>> {
         let had_cursor = after.is_some();
         let filter = InfluencerFilter { tier: tier.map(Into::into), stance: stance.map(Into::into), min_score };
+        // A ranking is usually shown with who the authors are: reading them in the
+        // list's statement saves the dashboard a statement and a round trip.
+        let with_authors = ctx.look_ahead().field("edges").field("node").field("author").exists();
         let page = influencers::list(
             services(ctx),
             actor(ctx)?,
@@ -194,8 +210,14 @@ impl InfluencerQuery {
             filter,
             InfluencerOrder::from(order_by),
             pagination::request(first, after)?,
+            with_authors,
         )
         .await?;
-        Ok(pagination::connection(page, had_cursor, |i| Cursor(i.id), Influencer))
+        Ok(pagination::connection(
+            page,
+            had_cursor,
+            |(row, _)| Cursor(row.id),
+            |(row, author)| Influencer { row, author },
+        ))
     }
 }

@@ -262,7 +262,7 @@ impl RelationshipQuery {
             pagination::request(first, after)?,
         )
         .await?;
-        Ok(pagination::connection(page, had_cursor, |i| Cursor(i.id), Influencer))
+        Ok(pagination::connection(page, had_cursor, |i| Cursor(i.id), Influencer::from))
     }
 }
 
@@ -287,7 +287,7 @@ impl RelationshipMutation {
         let updated =
             relationships::update(services(ctx), actor(ctx)?, uuid("influencerId", &input.influencer_id)?, patch)
                 .await?;
-        Ok(Influencer(updated))
+        Ok(Influencer::from(updated))
     }
 
     /// Logs a contact with an influencer; its next contact is due a cadence later (staff).
