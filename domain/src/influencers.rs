@@ -9,10 +9,10 @@
 //! marked it.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Condition, OnConflict};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, Select, Set,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -74,9 +74,10 @@ pub async fn list(
         InfluencerOrder::LastSeen => brand_influencer::Column::LastSeenAt,
         InfluencerOrder::MentionCount => brand_influencer::Column::MentionCount,
     };
-    if let Some(after) = page.after {
+    let mut after = None;
+    if let Some(cursor) = page.after {
         let last = scoped()
-            .filter(brand_influencer::Column::Id.eq(after))
+            .filter(brand_influencer::Column::Id.eq(cursor))
             .one(&services.db)
             .await?
             .ok_or_else(|| Error::bad_input("after", "this cursor's influencer no longer exists"))?;
@@ -85,19 +86,25 @@ pub async fn list(
             InfluencerOrder::LastSeen => last.last_seen_at.into(),
             InfluencerOrder::MentionCount => last.mention_count.into(),
         };
-        select = select.filter(
-            Condition::any()
-                .add(column.lt(key.clone()))
-                .add(Condition::all().add(column.eq(key)).add(brand_influencer::Column::Id.lt(after))),
-        );
+        after = Some((key, cursor));
     }
-    let select = select.order_by_desc(column).order_by_desc(brand_influencer::Column::Id).limit(page.first + 1);
-    let rows = if with_authors {
-        select.find_also_related(author::Entity).all(&services.db).await?
+    let key = (column, brand_influencer::Column::Id);
+    let select = pagination::by_key(select, key, pagination::Direction::Descending, after, page);
+    Ok(pagination::page_of(read_with_authors(&services.db, select, with_authors).await?, page))
+}
+
+/// The rows of `select`, each with its author when `with_authors` (a join, so one
+/// statement either way; without it the caller's DataLoader reads the authors).
+pub(crate) async fn read_with_authors(
+    db: &impl ConnectionTrait,
+    select: Select<brand_influencer::Entity>,
+    with_authors: bool,
+) -> Result<Vec<(brand_influencer::Model, Option<author::Model>)>> {
+    Ok(if with_authors {
+        select.find_also_related(author::Entity).all(db).await?
     } else {
-        select.all(&services.db).await?.into_iter().map(|row| (row, None)).collect()
-    };
-    Ok(pagination::page_of(rows, page))
+        select.all(db).await?.into_iter().map(|row| (row, None)).collect()
+    })
 }
 
 #[derive(FromQueryResult)]

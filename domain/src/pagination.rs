@@ -92,16 +92,35 @@ pub enum Direction {
 }
 
 /// Fetches the page of `select` ordered by (`key`, `id`) in `direction`, after the row
-/// whose key and id are `after` (read by the caller from its cursor). Ties on the key
-/// are broken by id, so no row is skipped or repeated between pages.
+/// whose key and id are `after` (read by the caller from its cursor).
 pub async fn fetch_by_key<E, K, I, V>(
     db: &impl ConnectionTrait,
+    select: Select<E>,
+    key: (K, I),
+    direction: Direction,
+    after: Option<(V, Uuid)>,
+    request: PageRequest,
+) -> Result<Page<E::Model>>
+where
+    E: EntityTrait,
+    K: ColumnTrait,
+    I: ColumnTrait,
+    V: Into<Value> + Clone,
+{
+    Ok(page_of(by_key(select, key, direction, after, request).all(db).await?, request))
+}
+
+/// Narrows `select` to the page ordered by (`key`, `id`) in `direction` after the row
+/// whose key and id are `after`, plus one row that tells whether another page follows
+/// (see [`page_of`]); for callers that read more than the entity (a join). Ties on the
+/// key are broken by id, so no row is skipped or repeated between pages.
+pub fn by_key<E, K, I, V>(
     select: Select<E>,
     (key, id): (K, I),
     direction: Direction,
     after: Option<(V, Uuid)>,
     request: PageRequest,
-) -> Result<Page<E::Model>>
+) -> Select<E>
 where
     E: EntityTrait,
     K: ColumnTrait,
@@ -120,7 +139,7 @@ where
         Direction::Ascending => select.order_by_asc(key).order_by_asc(id),
         Direction::Descending => select.order_by_desc(key).order_by_desc(id),
     };
-    Ok(page_of(select.limit(request.first + 1).all(db).await?, request))
+    select.limit(request.first + 1)
 }
 
 /// Turns the rows of a query limited to `first + 1` into a page: the extra row, if any,

@@ -20,7 +20,7 @@ use crate::jobs::Registry;
 use crate::pagination::{self, Page, PageRequest};
 use crate::queue::{Envelope, JobPayload};
 use crate::scoring::influence::Tier;
-use crate::{Actor, Error, Result, Services, audit, brands, mail, new_id, now, validate};
+use crate::{Actor, Error, Result, Services, audit, brands, influencers, mail, new_id, now, validate};
 
 /// Where the agency stands with an influencer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -505,15 +505,17 @@ pub async fn ideas(
     pagination::fetch_newest(&services.db, select, idea::Column::Id, page).await
 }
 
-/// A brand's influencers whose next contact is due before `before` (default now), most
-/// overdue first (staff); `owner` narrows to one member's.
+/// A brand's influencers whose next contact is due, most overdue first (staff); `owner`
+/// narrows to one member's. Each comes with its author when `with_authors`, as in
+/// [`influencers::list`].
 pub async fn overdue(
     services: &Services,
     actor: &Actor,
     brand_id: Uuid,
     owner: Option<Uuid>,
     page: PageRequest,
-) -> Result<Page<brand_influencer::Model>> {
+    with_authors: bool,
+) -> Result<Page<(brand_influencer::Model, Option<author::Model>)>> {
     actor.require_staff()?;
     let brand = brands::get(&services.db, actor, brand_id).await?;
     let mut select = brand_influencer::Entity::find()
@@ -534,7 +536,8 @@ pub async fn overdue(
         after = Some(last);
     }
     let key = (brand_influencer::Column::NextContactDueAt, brand_influencer::Column::Id);
-    pagination::fetch_by_key(&services.db, select, key, pagination::Direction::Ascending, after, page).await
+    let select = pagination::by_key(select, key, pagination::Direction::Ascending, after, page);
+    Ok(pagination::page_of(influencers::read_with_authors(&services.db, select, with_authors).await?, page))
 }
 
 /// Recomputes the next contact of a brand's influencers (after its cadence changed, and

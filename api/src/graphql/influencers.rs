@@ -103,6 +103,20 @@ impl From<brand_influencer::Model> for Influencer {
     }
 }
 
+impl From<(brand_influencer::Model, Option<author::Model>)> for Influencer {
+    fn from((row, author): (brand_influencer::Model, Option<author::Model>)) -> Self {
+        Influencer { row, author }
+    }
+}
+
+/// Whether a connection of influencers is asked with `author`: a list is usually shown
+/// with who the authors are, and reading them in the list's statement saves a
+/// statement and a round trip (the DataLoader answers when this misses, e.g. behind a
+/// fragment on another type).
+pub(crate) fn asks_for_authors(ctx: &Context<'_>) -> bool {
+    ctx.look_ahead().field("edges").field("node").field("author").exists()
+}
+
 #[Object]
 impl Influencer {
     async fn id(&self) -> ID {
@@ -200,9 +214,6 @@ impl InfluencerQuery {
     ) -> Result<Connection<Cursor, Influencer>> {
         let had_cursor = after.is_some();
         let filter = InfluencerFilter { tier: tier.map(Into::into), stance: stance.map(Into::into), min_score };
-        // A ranking is usually shown with who the authors are: reading them in the
-        // list's statement saves the dashboard a statement and a round trip.
-        let with_authors = ctx.look_ahead().field("edges").field("node").field("author").exists();
         let page = influencers::list(
             services(ctx),
             actor(ctx)?,
@@ -210,14 +221,9 @@ impl InfluencerQuery {
             filter,
             InfluencerOrder::from(order_by),
             pagination::request(first, after)?,
-            with_authors,
+            asks_for_authors(ctx),
         )
         .await?;
-        Ok(pagination::connection(
-            page,
-            had_cursor,
-            |(row, _)| Cursor(row.id),
-            |(row, author)| Influencer { row, author },
-        ))
+        Ok(pagination::connection(page, had_cursor, |(row, _)| Cursor(row.id), Influencer::from))
     }
 }

@@ -8,7 +8,7 @@ use vigie_domain::entities::{idea, interaction};
 use vigie_domain::relationships::{self, IdeaFilter, IdeaInput, NewInteraction, RelationshipPatch};
 
 use super::auth::User;
-use super::influencers::Influencer;
+use super::influencers::{Influencer, asks_for_authors};
 use super::loaders::UserKey;
 use super::pagination::{self, Cursor, uuid};
 use super::{actor, loader, services};
@@ -260,9 +260,10 @@ impl RelationshipQuery {
             uuid("brandId", &brand_id)?,
             owner_id.map(|id| uuid("ownerId", &id)).transpose()?,
             pagination::request(first, after)?,
+            asks_for_authors(ctx),
         )
         .await?;
-        Ok(pagination::connection(page, had_cursor, |i| Cursor(i.id), Influencer::from))
+        Ok(pagination::connection(page, had_cursor, |(row, _)| Cursor(row.id), Influencer::from))
     }
 }
 

@@ -100,6 +100,24 @@ async fn relationships_cadence_reminders_and_ideas(backend: Backend) {
         .await["updateInfluencerRelationship"]
         .clone();
     assert!(watched["nextContactDueAt"].is_string());
+    // Contacted ten days ago on a 7-day cadence: overdue by three, after the star; the
+    // list pages by due date with its authors read along.
+    app.ok(t, LOG, json!({ "i": { "influencerId": small, "channel": "email", "direction": "OUTBOUND", "summary": "Samples", "occurredAt": days_ago(10) } }))
+        .await;
+    assert_eq!(handles(&app.ok(t, OVERDUE, json!({ "b": brand })).await), vec!["star", "small"]);
+    let paged = "query($b: ID!, $a: String) { overdueContacts(brandId: $b, first: 1, after: $a) { \
+        edges { node { author { handle } } } pageInfo { hasNextPage endCursor } } }";
+    let first = app.ok(t, paged, json!({ "b": brand })).await;
+    assert_eq!(
+        (handles(&first), &first["overdueContacts"]["pageInfo"]["hasNextPage"]),
+        (vec!["star".into()], &json!(true))
+    );
+    let cursor = &first["overdueContacts"]["pageInfo"]["endCursor"];
+    let second = app.ok(t, paged, json!({ "b": brand, "a": cursor })).await;
+    assert_eq!(
+        (handles(&second), &second["overdueContacts"]["pageInfo"]["hasNextPage"]),
+        (vec!["small".into()], &json!(false))
+    );
     let blocked = app
         .ok(t, UPDATE, json!({ "i": { "influencerId": small, "status": "DO_NOT_CONTACT" } }))
         .await["updateInfluencerRelationship"]
