@@ -6,8 +6,11 @@
 //!
 //! ```sh
 //! cargo build --release -p vigie-api -p vigie-bench
-//! target/release/dashboard 1000000 32 15   # mentions, clients, seconds per measure
+//! target/release/dashboard 1000000 32 15   # mentions, clients, seconds per measure [, seed, rounds]
 //! ```
+//!
+//! The two servers take turns, `rounds` measures each (default 4), and the figures are
+//! over all of a server's measures.
 //!
 //! PostGraphile comes from `bench/postgraphile` (`npm ci` is run there if needed). It
 //! answers the same question from the same rows, with two SQL functions for what its
@@ -65,8 +68,16 @@ LANGUAGE sql STABLE AS $$
 $$;
 ";
 
-/// Throughput and latency of one measure, and CPU time per request: the server
-/// process's when it runs apart from the bench, and PostgreSQL's.
+/// What one measure saw: every request's latency, how long it lasted, and the CPU time
+/// of the server process (when it runs apart from the bench) and of PostgreSQL.
+struct Sample {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+    cpu: Option<Duration>,
+    db_cpu: Duration,
+}
+
+/// Throughput and latency over one or more samples, and CPU time per request.
 struct Measure {
     requests: usize,
     per_second: f64,
@@ -74,6 +85,24 @@ struct Measure {
     p99: Duration,
     cpu_per_request: Option<Duration>,
     db_cpu_per_request: Duration,
+}
+
+impl Measure {
+    fn of(samples: &[&Sample]) -> Measure {
+        let mut latencies: Vec<Duration> = samples.iter().flat_map(|s| s.latencies.iter().copied()).collect();
+        latencies.sort();
+        let requests = latencies.len().max(1) as u32;
+        let elapsed: Duration = samples.iter().map(|s| s.elapsed).sum();
+        let cpu = samples.iter().map(|s| s.cpu).sum::<Option<Duration>>();
+        Measure {
+            requests: latencies.len(),
+            per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+            p50: percentile(&latencies, 50.0),
+            p99: percentile(&latencies, 99.0),
+            cpu_per_request: cpu.map(|cpu| cpu / requests),
+            db_cpu_per_request: samples.iter().map(|s| s.db_cpu).sum::<Duration>() / requests,
+        }
+    }
 }
 
 impl std::fmt::Display for Measure {
@@ -115,7 +144,7 @@ async fn load(
     clients: usize,
     seconds: u64,
     server: Option<u32>,
-) -> Measure {
+) -> Sample {
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
     ask(&client, url, token, &body).await;
     let body = Arc::new(body);
@@ -151,21 +180,13 @@ async fn load(
     };
     run(Instant::now() + Duration::from_secs(1)).await;
     let cpu_before = server.map(vigie_bench::cpu_time);
-    let db_cpu_before = vigie_bench::postgres_cpu_time();
+    let db_cpu_before = vigie_bench::PostgresCpu::now();
     let started = Instant::now();
-    let mut latencies = run(started + Duration::from_secs(seconds)).await;
+    let latencies = run(started + Duration::from_secs(seconds)).await;
     let elapsed = started.elapsed();
     let cpu = server.zip(cpu_before).map(|(pid, before)| vigie_bench::cpu_time(pid).saturating_sub(before));
-    let db_cpu = vigie_bench::postgres_cpu_time().saturating_sub(db_cpu_before);
-    latencies.sort();
-    Measure {
-        requests: latencies.len(),
-        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: percentile(&latencies, 50.0),
-        p99: percentile(&latencies, 99.0),
-        cpu_per_request: cpu.map(|cpu| cpu / latencies.len().max(1) as u32),
-        db_cpu_per_request: db_cpu / latencies.len().max(1) as u32,
-    }
+    let db_cpu = db_cpu_before.elapsed();
+    Sample { latencies, elapsed, cpu, db_cpu }
 }
 
 /// A child process killed when dropped.
@@ -239,6 +260,7 @@ async fn main() {
     let clients = args.get(1).copied().unwrap_or(32) as usize;
     let seconds = args.get(2).copied().unwrap_or(15);
     let seed = args.get(3).copied().unwrap_or(42);
+    let rounds = args.get(4).copied().unwrap_or(4).max(1) as usize;
 
     let env = Env::start(&[("VIGIE_ACCESS_TOKEN_TTL_SECS", "86400"), ("VIGIE_RATE_LIMIT_GRAPHQL", "off")]).await;
     let started = Instant::now();
@@ -262,24 +284,15 @@ async fn main() {
     let idle_rss = vigie_bench::rss_kib(api_pid);
     let vigie_url = format!("{api_base}/graphql");
     let client = reqwest::Client::new();
-    let ours =
-        ask(&client, &vigie_url, Some(&data.token), &json!({ "query": DASHBOARD_QUERY, "variables": vars })).await;
-    let vigie = load(
-        &vigie_url,
-        Some(&data.token),
-        json!({ "query": DASHBOARD_QUERY, "variables": vars }),
-        clients,
-        seconds,
-        Some(api_pid),
-    )
-    .await;
-    let loaded_rss = vigie_bench::rss_kib(api_pid);
+    let dashboard = json!({ "query": DASHBOARD_QUERY, "variables": vars });
+    let ours = ask(&client, &vigie_url, Some(&data.token), &dashboard).await;
 
     use sea_orm::ConnectionTrait;
     env.services.db.execute_unprepared(PEER_FUNCTIONS).await.expect("peer functions");
     let (peer_process, peer_url) = start_postgraphile(&env.database_url()).await;
+    let peer_dashboard = json!({ "query": PEER_QUERY, "variables": vars });
     // The same answer, or the comparison means nothing.
-    let theirs = ask(&client, &peer_url, None, &json!({ "query": PEER_QUERY, "variables": vars })).await;
+    let theirs = ask(&client, &peer_url, None, &peer_dashboard).await;
     let (ours, theirs) = (&ours["data"], &theirs["data"]);
     let scores = |list: &Value, path: &str| -> Vec<String> {
         list.as_array().unwrap().iter().map(|n| format!("{:.2}", n.pointer(path).unwrap().as_f64().unwrap())).collect()
@@ -304,12 +317,33 @@ async fn main() {
         theirs["benchSlaCompliance"]["tickets"].as_str().and_then(|n| n.parse().ok())
     );
     let peer_pid = peer_process.0.id();
-    let peer =
-        load(&peer_url, None, json!({ "query": PEER_QUERY, "variables": vars }), clients, seconds, Some(peer_pid))
-            .await;
-    drop(peer_process);
 
-    println!("\ndashboard query, {clients} clients, {seconds} s each:");
+    // This machine's speed drifts by up to a quarter within the hour: the two servers
+    // take turns, in the order A B B A A B…, so that a drift during the run weighs on
+    // both alike, and each round's ratio shows how much the machine moved.
+    println!("\ndashboard query, {clients} clients, {rounds} rounds of {seconds} s each per server:");
+    let (mut vigie, mut peer) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let vigie_first = round % 2 == 0;
+        if !vigie_first {
+            peer.push(load(&peer_url, None, peer_dashboard.clone(), clients, seconds, Some(peer_pid)).await);
+        }
+        vigie.push(load(&vigie_url, Some(&data.token), dashboard.clone(), clients, seconds, Some(api_pid)).await);
+        if vigie_first {
+            peer.push(load(&peer_url, None, peer_dashboard.clone(), clients, seconds, Some(peer_pid)).await);
+        }
+        let (ours, theirs) = (Measure::of(&[&vigie[round]]), Measure::of(&[&peer[round]]));
+        println!(
+            "  round {}: Vigie {:.0} req/s, PostGraphile {:.0} req/s: {:.2}×",
+            round + 1,
+            ours.per_second,
+            theirs.per_second,
+            ours.per_second / theirs.per_second
+        );
+    }
+    let loaded_rss = vigie_bench::rss_kib(api_pid);
+    drop(peer_process);
+    let (vigie, peer) = (Measure::of(&vigie.iter().collect::<Vec<_>>()), Measure::of(&peer.iter().collect::<Vec<_>>()));
     println!("  Vigie        {vigie}");
     println!("  PostGraphile {peer}");
     println!(
@@ -326,11 +360,11 @@ async fn main() {
         );
     }
 
+    let me = json!({ "query": "{ me { role } }" });
     let trivial =
-        load(&vigie_url, Some(&data.token), json!({ "query": "{ me { role } }" }), clients, seconds, Some(api_pid))
-            .await;
+        Measure::of(&[&load(&vigie_url, Some(&data.token), me.clone(), clients, seconds, Some(api_pid)).await]);
     // The bare handler runs in this process, beside the load: no CPU figure of its own.
-    let bare = load(&start_bare_actix(), None, json!({ "query": "{ me { role } }" }), clients, seconds, None).await;
+    let bare = Measure::of(&[&load(&start_bare_actix(), None, me, clients, seconds, None).await]);
     println!("\ntrivial authenticated query, {clients} clients:");
     println!("  Vigie `{{ me {{ role }} }}`   {trivial}");
     println!("  bare actix-web handler  {bare}");

@@ -218,16 +218,32 @@ pub fn cpu_time(pid: u32) -> std::time::Duration {
     process_cpu(pid).map_or(std::time::Duration::ZERO, |(_, cpu)| cpu)
 }
 
-/// CPU time all the PostgreSQL server's processes on this machine have used so far
-/// (the backends of the connections open now, and the server's own processes).
-pub fn postgres_cpu_time() -> std::time::Duration {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return std::time::Duration::ZERO };
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(process_cpu)
-        .filter(|(name, _)| name == "postgres")
-        .map(|(_, cpu)| cpu)
-        .sum()
+/// The CPU time each PostgreSQL process on this machine (the backends of the
+/// connections open now, and the server's own processes) has used so far.
+pub struct PostgresCpu(std::collections::HashMap<u32, std::time::Duration>);
+
+impl PostgresCpu {
+    pub fn now() -> Self {
+        let Ok(entries) = std::fs::read_dir("/proc") else { return PostgresCpu(Default::default()) };
+        let processes = entries
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter_map(|pid| process_cpu(pid).filter(|(name, _)| name == "postgres").map(|(_, cpu)| (pid, cpu)))
+            .collect();
+        PostgresCpu(processes)
+    }
+
+    /// The CPU time PostgreSQL has used since this snapshot, process by process: a
+    /// client's pool may close idle connections meanwhile (PostGraphile's closes them
+    /// after 10 s), and a sum over the processes alive at each end would subtract
+    /// what those backends had used before. What a backend used between the snapshot
+    /// and its exit is not counted.
+    pub fn elapsed(&self) -> std::time::Duration {
+        PostgresCpu::now()
+            .0
+            .iter()
+            .map(|(pid, cpu)| cpu.saturating_sub(self.0.get(pid).copied().unwrap_or_default()))
+            .sum()
+    }
 }
 
 /// A process's command name and CPU time. `/proc` counts it in ticks of `USER_HZ`, 100

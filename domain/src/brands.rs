@@ -158,7 +158,7 @@ pub async fn list(services: &Services, actor: &Actor, page: PageRequest) -> Resu
 
 /// One brand the actor may see; other agencies' brands and unassigned ones are "not found".
 pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<brand::Model> {
-    scoped(actor).filter(brand::Column::Id.eq(id)).one(db).await?.ok_or(Error::NotFound("brand"))
+    crate::db::first(db, scoped(actor).filter(brand::Column::Id.eq(id))).await?.ok_or(Error::NotFound("brand"))
 }
 
 /// The id of a brand the actor may see, for paths that need no more than the id: no

@@ -1,9 +1,11 @@
 //! Database connection and migrations.
 
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sea_query::SelectStatement;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryTrait, Select, SelectModel, SelectorTrait, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait, Value,
 };
 use std::time::Duration;
 
@@ -65,6 +67,32 @@ async fn warn_without_autovacuum(db: &DatabaseConnection) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Reads at most `limit` rows of `query` (which has no limit of its own), decoded by
+/// `S`, with the limit written into the SQL text rather than bound.
+///
+/// PostgreSQL plans a prepared statement whose `LIMIT` is a parameter anew on every
+/// run: the generic plan it could keep assumes a tenth of the rows, so it always looks
+/// dearer than a plan made for the value. Planning was an eighth of the database's CPU
+/// on the dashboard bench (`BENCHMARKS.md`); with the limit in the text, the plan is
+/// made once per connection.
+pub async fn read_limited<S: SelectorTrait>(
+    db: &impl ConnectionTrait,
+    mut query: SelectStatement,
+    limit: u64,
+) -> Result<Vec<S::Item>> {
+    query.reset_limit();
+    let mut statement = db.get_database_backend().build(&query);
+    statement.sql.push_str(&format!(" LIMIT {limit}"));
+    let rows = db.query_all_raw(statement).await?;
+    Ok(rows.into_iter().map(S::from_raw_query_result).collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+/// The first row of `select`: [`Select::one`] with its `LIMIT 1` in the SQL text (see
+/// [`read_limited`]), for the lookups that run on every request.
+pub async fn first<E: EntityTrait>(db: &impl ConnectionTrait, select: Select<E>) -> Result<Option<E::Model>> {
+    Ok(read_limited::<SelectModel<E::Model>>(db, select.into_query(), 1).await?.pop())
 }
 
 /// Checks that the database answers (for `/readyz`).

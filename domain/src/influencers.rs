@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, Select, Set,
+    QuerySelect, QueryTrait, Select, SelectModel, SelectTwoModel, Set,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -89,22 +89,25 @@ pub async fn list(
         after = Some((key, cursor));
     }
     let key = (column, brand_influencer::Column::Id);
-    let select = pagination::by_key(select, key, pagination::Direction::Descending, after, page);
-    Ok(pagination::page_of(read_with_authors(&services.db, select, with_authors).await?, page))
+    let select = pagination::by_key(select, key, pagination::Direction::Descending, after);
+    read_with_authors(&services.db, select, page, with_authors).await
 }
 
-/// The rows of `select`, each with its author when `with_authors` (a join, so one
-/// statement either way; without it the caller's DataLoader reads the authors).
+/// The page of `select`, each influencer with its author when `with_authors` (a join,
+/// so one statement either way; without it the caller's DataLoader reads the authors).
 pub(crate) async fn read_with_authors(
     db: &impl ConnectionTrait,
     select: Select<brand_influencer::Entity>,
+    page: PageRequest,
     with_authors: bool,
-) -> Result<Vec<(brand_influencer::Model, Option<author::Model>)>> {
-    Ok(if with_authors {
-        select.find_also_related(author::Entity).all(db).await?
+) -> Result<Page<(brand_influencer::Model, Option<author::Model>)>> {
+    if with_authors {
+        let query = select.find_also_related(author::Entity).into_query();
+        pagination::read::<SelectTwoModel<brand_influencer::Model, author::Model>>(db, query, page).await
     } else {
-        select.all(db).await?.into_iter().map(|row| (row, None)).collect()
-    })
+        let page = pagination::read::<SelectModel<brand_influencer::Model>>(db, select.into_query(), page).await?;
+        Ok(page.map(|row| (row, None)))
+    }
 }
 
 #[derive(FromQueryResult)]

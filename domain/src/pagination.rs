@@ -2,7 +2,11 @@
 //! at any depth (no OFFSET).
 
 use sea_orm::sea_query::Condition;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Value};
+use sea_orm::sea_query::SelectStatement;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Select, SelectModel, SelectorTrait,
+    Value,
+};
 use uuid::Uuid;
 
 use crate::{Error, Result};
@@ -58,11 +62,11 @@ where
     E: EntityTrait,
     C: ColumnTrait,
 {
-    let mut select = select.order_by_asc(id).limit(request.first + 1);
+    let mut select = select.order_by_asc(id);
     if let Some(after) = request.after {
         select = select.filter(id.gt(after));
     }
-    Ok(page_of(select.all(db).await?, request))
+    read::<SelectModel<E::Model>>(db, select.into_query(), request).await
 }
 
 /// Fetches the page of `select` after the cursor, newest first (ids are UUIDv7, so
@@ -77,11 +81,11 @@ where
     E: EntityTrait,
     C: ColumnTrait,
 {
-    let mut select = select.order_by_desc(id).limit(request.first + 1);
+    let mut select = select.order_by_desc(id);
     if let Some(after) = request.after {
         select = select.filter(id.lt(after));
     }
-    Ok(page_of(select.all(db).await?, request))
+    read::<SelectModel<E::Model>>(db, select.into_query(), request).await
 }
 
 /// Which way a keyset on (key, id) runs.
@@ -107,19 +111,18 @@ where
     I: ColumnTrait,
     V: Into<Value> + Clone,
 {
-    Ok(page_of(by_key(select, key, direction, after, request).all(db).await?, request))
+    read::<SelectModel<E::Model>>(db, by_key(select, key, direction, after).into_query(), request).await
 }
 
-/// Narrows `select` to the page ordered by (`key`, `id`) in `direction` after the row
-/// whose key and id are `after`, plus one row that tells whether another page follows
-/// (see [`page_of`]); for callers that read more than the entity (a join). Ties on the
-/// key are broken by id, so no row is skipped or repeated between pages.
+/// Orders `select` by (`key`, `id`) in `direction` and keeps the rows after the one
+/// whose key and id are `after`; for callers that read more than the entity (a join)
+/// before [`read`]. Ties on the key are broken by id, so no row is skipped or repeated
+/// between pages.
 pub fn by_key<E, K, I, V>(
     select: Select<E>,
     (key, id): (K, I),
     direction: Direction,
     after: Option<(V, Uuid)>,
-    request: PageRequest,
 ) -> Select<E>
 where
     E: EntityTrait,
@@ -135,16 +138,27 @@ where
         };
         select = select.filter(Condition::any().add(past_key).add(Condition::all().add(key.eq(last_key)).add(past_id)));
     }
-    let select = match direction {
+    match direction {
         Direction::Ascending => select.order_by_asc(key).order_by_asc(id),
         Direction::Descending => select.order_by_desc(key).order_by_desc(id),
-    };
-    select.limit(request.first + 1)
+    }
+}
+
+/// Reads one page of `query` (filtered and ordered, with no limit of its own), decoded
+/// by `S`: `first` rows, and one more that only says whether another page follows.
+/// The limit is written into the SQL text (see [`crate::db::read_limited`]); page
+/// sizes are few (1 to 101 rows), and so are the statements' texts.
+pub async fn read<S: SelectorTrait>(
+    db: &impl ConnectionTrait,
+    query: SelectStatement,
+    request: PageRequest,
+) -> Result<Page<S::Item>> {
+    Ok(page_of(crate::db::read_limited::<S>(db, query, request.first + 1).await?, request))
 }
 
 /// Turns the rows of a query limited to `first + 1` into a page: the extra row, if any,
 /// only says that another page follows.
-pub fn page_of<T>(mut items: Vec<T>, request: PageRequest) -> Page<T> {
+fn page_of<T>(mut items: Vec<T>, request: PageRequest) -> Page<T> {
     let has_next_page = items.len() as u64 > request.first;
     items.truncate(request.first as usize);
     Page { items, has_next_page }

@@ -536,8 +536,8 @@ pub async fn overdue(
         after = Some(last);
     }
     let key = (brand_influencer::Column::NextContactDueAt, brand_influencer::Column::Id);
-    let select = pagination::by_key(select, key, pagination::Direction::Ascending, after, page);
-    Ok(pagination::page_of(influencers::read_with_authors(&services.db, select, with_authors).await?, page))
+    let select = pagination::by_key(select, key, pagination::Direction::Ascending, after);
+    influencers::read_with_authors(&services.db, select, page, with_authors).await
 }
 
 /// Recomputes the next contact of a brand's influencers (after its cadence changed, and
