@@ -84,8 +84,8 @@ pub async fn revoke(services: &Services, actor: &Actor, id: Uuid) -> Result<api_
 pub async fn authenticate(services: &Services, presented: &str) -> Result<KeyPrincipal> {
     let key = api_key::Entity::find()
         .filter(api_key::Column::SecretHash.eq(secrets::hash(presented.trim())))
-        .filter(api_key::Column::RevokedAt.is_null())
-        .one(&services.db)
+        .filter(api_key::Column::RevokedAt.is_null());
+    let key = crate::db::first(&services.db, key)
         .await?
         .ok_or_else(|| Error::Unauthenticated("invalid or revoked API key".into()))?;
     let principal = KeyPrincipal { key_id: key.id, agency_id: key.agency_id, brand_id: key.brand_id };

@@ -79,8 +79,8 @@ pub async fn open(
 ) -> Result<report_share::Model> {
     let share = report_share::Entity::find()
         .filter(report_share::Column::TokenHash.eq(secrets::hash(token)))
-        .filter(report_share::Column::Kind.eq(kind))
-        .one(db)
+        .filter(report_share::Column::Kind.eq(kind));
+    let share = crate::db::first(db, share)
         .await?
         .filter(|s| s.revoked_at.is_none() && s.expires_at.is_none_or(|e| e > now()))
         .ok_or(Error::NotFound(what))?;

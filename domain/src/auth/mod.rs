@@ -77,8 +77,8 @@ impl Actor {
     pub async fn load(db: &impl ConnectionTrait, user_id: Uuid, agency_id: Uuid) -> Result<Self> {
         let membership = membership::Entity::find()
             .filter(membership::Column::UserId.eq(user_id))
-            .filter(membership::Column::AgencyId.eq(agency_id))
-            .one(db)
+            .filter(membership::Column::AgencyId.eq(agency_id));
+        let membership = crate::db::first(db, membership)
             .await?
             .ok_or_else(|| Error::Unauthenticated("no membership in this agency".into()))?;
         Self::from_membership(db, membership).await
