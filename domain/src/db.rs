@@ -69,8 +69,9 @@ async fn warn_without_autovacuum(db: &DatabaseConnection) -> Result<()> {
     Ok(())
 }
 
-/// Reads at most `limit` rows of `query` (which has no limit of its own), decoded by
-/// `S`, with the limit written into the SQL text rather than bound.
+/// Reads at most `limit` rows of `query`, decoded by `S`, with the limit written into
+/// the SQL text rather than bound. The limit is appended to the statement, so `query`
+/// must not end in a clause of its own after it (an offset or a row lock).
 ///
 /// PostgreSQL plans a prepared statement whose `LIMIT` is a parameter anew on every
 /// run: the generic plan it could keep assumes a tenth of the rows, so it always looks
