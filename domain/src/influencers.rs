@@ -76,9 +76,7 @@ pub async fn list(
     };
     let mut after = None;
     if let Some(cursor) = page.after {
-        let last = scoped()
-            .filter(brand_influencer::Column::Id.eq(cursor))
-            .one(&services.db)
+        let last = crate::db::first(&services.db, scoped().filter(brand_influencer::Column::Id.eq(cursor)))
             .await?
             .ok_or_else(|| Error::bad_input("after", "this cursor's influencer no longer exists"))?;
         let key: sea_orm::Value = match order {

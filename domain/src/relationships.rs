@@ -320,11 +320,12 @@ pub async fn interactions(
         .filter(interaction::Column::BrandInfluencerId.eq(row.id));
     let mut after = None;
     if let Some(cursor) = page.after {
-        let last = interaction::Entity::find_by_id(cursor)
-            .filter(interaction::Column::BrandInfluencerId.eq(row.id))
-            .one(&services.db)
-            .await?
-            .ok_or_else(|| Error::bad_input("after", "this cursor's interaction no longer exists"))?;
+        let last = crate::db::first(
+            &services.db,
+            interaction::Entity::find_by_id(cursor).filter(interaction::Column::BrandInfluencerId.eq(row.id)),
+        )
+        .await?
+        .ok_or_else(|| Error::bad_input("after", "this cursor's interaction no longer exists"))?;
         after = Some((last.occurred_at, last.id));
     }
     let key = (interaction::Column::OccurredAt, interaction::Column::Id);
@@ -527,12 +528,13 @@ pub async fn overdue(
     }
     let mut after = None;
     if let Some(cursor) = page.after {
-        let last = brand_influencer::Entity::find_by_id(cursor)
-            .filter(brand_influencer::Column::BrandId.eq(brand.id))
-            .one(&services.db)
-            .await?
-            .and_then(|r| r.next_contact_due_at.map(|due| (due, r.id)))
-            .ok_or_else(|| Error::bad_input("after", "this cursor's contact is no longer due"))?;
+        let last = crate::db::first(
+            &services.db,
+            brand_influencer::Entity::find_by_id(cursor).filter(brand_influencer::Column::BrandId.eq(brand.id)),
+        )
+        .await?
+        .and_then(|r| r.next_contact_due_at.map(|due| (due, r.id)))
+        .ok_or_else(|| Error::bad_input("after", "this cursor's contact is no longer due"))?;
         after = Some(last);
     }
     let key = (brand_influencer::Column::NextContactDueAt, brand_influencer::Column::Id);

@@ -486,11 +486,12 @@ pub async fn items(
     }
     let mut after = None;
     if let Some(cursor) = page.after {
-        let last = content_item::Entity::find_by_id(cursor)
-            .filter(content_item::Column::BrandId.eq(brand))
-            .one(&services.db)
-            .await?
-            .ok_or_else(|| Error::bad_input("after", "this cursor's item no longer exists"))?;
+        let last = crate::db::first(
+            &services.db,
+            content_item::Entity::find_by_id(cursor).filter(content_item::Column::BrandId.eq(brand)),
+        )
+        .await?
+        .ok_or_else(|| Error::bad_input("after", "this cursor's item no longer exists"))?;
         after = Some((last.scheduled_at, last.id));
     }
     let key = (content_item::Column::ScheduledAt, content_item::Column::Id);

@@ -223,11 +223,12 @@ pub async fn list(
     }
     let mut after = None;
     if let Some(cursor) = page.after {
-        let last = ticket::Entity::find_by_id(cursor)
-            .filter(ticket::Column::BrandId.eq(brand))
-            .one(&services.db)
-            .await?
-            .ok_or_else(|| Error::bad_input("after", "this cursor's ticket no longer exists"))?;
+        let last = crate::db::first(
+            &services.db,
+            ticket::Entity::find_by_id(cursor).filter(ticket::Column::BrandId.eq(brand)),
+        )
+        .await?
+        .ok_or_else(|| Error::bad_input("after", "this cursor's ticket no longer exists"))?;
         after = Some((last.due_at, last.id));
     }
     let key = (ticket::Column::DueAt, ticket::Column::Id);

@@ -128,6 +128,15 @@ async fn the_calendar_workflow_coverage_and_feed(backend: Backend) {
     // Filters, links, comments and the audit trail.
     let all = app.ok(m, ITEMS, json!({ "b": brand })).await;
     assert_eq!(titles(&all), ["Refill stations", "Meet the team", "Annual CSR report"]);
+    // Pages follow the schedule from the cursor's item on.
+    let paged = "query($b: ID!, $a: String) { contentItems(brandId: $b, first: 2, after: $a) { \
+        edges { node { title } } pageInfo { hasNextPage endCursor } } }";
+    let page = app.ok(m, paged, json!({ "b": brand })).await;
+    assert_eq!(titles(&page), ["Refill stations", "Meet the team"]);
+    assert_eq!(page["contentItems"]["pageInfo"]["hasNextPage"], true);
+    let next = app.ok(m, paged, json!({ "b": brand, "a": page["contentItems"]["pageInfo"]["endCursor"] })).await;
+    assert_eq!(titles(&next), ["Annual CSR report"]);
+    assert_eq!(next["contentItems"]["pageInfo"]["hasNextPage"], false);
     let first = &all["contentItems"]["edges"][0]["node"];
     assert_eq!(first["pillars"], json!([{ "name": "Environnement" }]));
     assert_eq!(first["values"], json!([{ "name": "Zéro plastique" }]));
