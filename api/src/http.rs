@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::{App, Either, HttpRequest, HttpResponse, HttpServer, web};
 use async_graphql::http::GraphiQLSource;
 use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +26,36 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Turns `true` when the server starts stopping: WebSocket connections close then.
     pub closing: watch::Receiver<bool>,
+    /// The runtime [`serve`] was called on, where handlers do their database work
+    /// ([`AppState::run`]).
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl AppState {
+    /// Runs a handler's work on the runtime the server was started from (the process's
+    /// multi-threaded one) and waits for it; a panic in it is an internal error.
+    ///
+    /// actix-web serves each connection on one of its single-threaded worker runtimes,
+    /// and a pooled database connection's socket stays with the runtime that opened it,
+    /// which only reads its sockets' readiness when it has nothing else to run. Work
+    /// done on the workers waited for the other worker to go idle before seeing its
+    /// rows: under the dashboard bench the machine idled a quarter of the time. On the
+    /// multi-threaded runtime whichever thread is free drives every connection
+    /// (BENCHMARKS.md, "Dashboard query"). The work runs to its end even if the client
+    /// goes away, as a mutation's transaction would have.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, Error>> + Send + 'static,
+    ) -> Result<T, Error> {
+        match self.runtime.spawn(work).await {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => {
+                tracing::error!(error = %e, "a request's work panicked");
+                Err(Error::Internal("the request's work panicked".into()))
+            }
+            Err(_) => Err(Error::Unavailable("the server is stopping".into())),
+        }
+    }
 }
 
 /// A bound server: await `server`, stop it with `stopper`.
@@ -53,6 +84,7 @@ impl Stopper {
 
 /// Binds the server; the caller awaits the returned `Server` and stops it with the
 /// [`Stopper`] (on SIGINT/SIGTERM, see `main`; in-flight requests get 30 seconds).
+/// Handlers do their work on the tokio runtime this is called from.
 pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Serving> {
     let (closing, closing_rx) = watch::channel(false);
     let state = web::Data::new(AppState {
@@ -60,6 +92,7 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Servi
         metrics: Metrics::new(&services.job_metrics),
         services,
         closing: closing_rx,
+        runtime: tokio::runtime::Handle::current(),
     });
     let server = HttpServer::new(move || {
         let metrics_state = state.clone();
@@ -217,7 +250,12 @@ async fn graphql_post(
     if let Err(refused) = admitted {
         return Either::Right(graphql_refusal(&refused));
     }
-    let response = graphql::execute_verified(&state.gateway, &state.services, claims, body.into_inner()).await;
+    let (gateway, services) = (state.gateway.clone(), state.services.clone());
+    let request = body.into_inner();
+    let response = state
+        .run(async move { Ok(graphql::execute_verified(&gateway, &services, claims, request).await) })
+        .await
+        .unwrap_or_else(graphql::errors::failed);
     for error in &response.errors {
         let code = error
             .extensions
@@ -289,7 +327,8 @@ async fn calendar_feed(state: web::Data<AppState>, req: HttpRequest, file: web::
     let Some(token) = file.strip_suffix(".ics") else {
         return HttpResponse::NotFound().finish();
     };
-    match vigie_domain::calendar::ical::feed(&state.services, token).await {
+    let (services, token) = (state.services.clone(), token.to_owned());
+    match state.run(async move { vigie_domain::calendar::ical::feed(&services, &token).await }).await {
         Ok(body) => HttpResponse::Ok()
             .content_type("text/calendar; charset=utf-8")
             .insert_header((header::CACHE_CONTROL, "private, max-age=300"))
@@ -304,7 +343,7 @@ async fn report_page(state: web::Data<AppState>, req: HttpRequest, token: web::P
     if let Err(refused) = admit_anonymous(&state, &req).await {
         return error_response(&refused);
     }
-    match vigie_domain::reports::open(&state.services, &token).await {
+    match open_report(&state, &token).await {
         Ok(report) => {
             let base = vigie_domain::reports::url(&state.services, &token);
             HttpResponse::Ok()
@@ -329,7 +368,7 @@ async fn report_csv(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
     }
     let (token, file) = path.into_inner();
     let Some(section) = file.strip_suffix(".csv") else { return HttpResponse::NotFound().finish() };
-    match vigie_domain::reports::open(&state.services, &token).await {
+    match open_report(&state, &token).await {
         Ok(report) => match vigie_domain::reports::csv::section(&report, section) {
             Some(body) => HttpResponse::Ok()
                 .content_type("text/csv; charset=utf-8")
@@ -341,6 +380,12 @@ async fn report_csv(state: web::Data<AppState>, req: HttpRequest, path: web::Pat
         Err(Error::NotFound(_)) => HttpResponse::NotFound().finish(),
         Err(e) => error_response(&e),
     }
+}
+
+/// The report a share token opens (the page and its CSV sections render it after).
+async fn open_report(state: &AppState, token: &str) -> Result<vigie_domain::reports::Report, Error> {
+    let (services, token) = (state.services.clone(), token.to_owned());
+    state.run(async move { vigie_domain::reports::open(&services, &token).await }).await
 }
 
 /// The largest ingest body accepted (1,000 items of a few KiB).
@@ -360,28 +405,39 @@ async fn ingest_mentions(
     query: web::Query<IngestQuery>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let key = match bearer(&req) {
-        Some(secret) => api_keys::authenticate(&state.services, secret).await,
-        None => Err(Error::Unauthenticated("send the API key as `Authorization: Bearer vgk_…`".into())),
-    };
-    let key = match key {
-        Ok(key) => key,
-        // Failed attempts draw on the address's quota, which bounds key guessing.
-        Err(e) => return error_response(&admit_anonymous(&state, &req).await.err().unwrap_or(e)),
-    };
-    if let Err(refused) = admit(&state, &Bucket::ingest(&state, key.agency_id)).await {
-        return error_response(&refused);
-    }
-    let Ok(body) = std::str::from_utf8(&body) else {
-        return error_response(&Error::bad_input("body", "must be UTF-8"));
-    };
-    match mentions::ingest::ingest(&state.services, &key, query.brand_id, body).await {
+    let secret = bearer(&req).map(str::to_owned);
+    let address = client_addr(&req, state.services.config.behind_proxy);
+    let task = state.clone().into_inner();
+    let ingested = state.run(async move { ingest(&task, secret, &address, query.brand_id, &body).await }).await;
+    match ingested {
         Ok(report) if report.accepted == 0 && !report.rejected.is_empty() => {
             HttpResponse::UnprocessableEntity().json(report)
         }
         Ok(report) => HttpResponse::Ok().json(report),
         Err(e) => error_response(&e),
     }
+}
+
+/// Authenticates the key, takes a token of its agency's ingest quota and ingests `body`.
+async fn ingest(
+    state: &AppState,
+    secret: Option<String>,
+    address: &str,
+    brand_id: Option<uuid::Uuid>,
+    body: &[u8],
+) -> Result<mentions::ingest::Report, Error> {
+    let key = match secret {
+        Some(secret) => api_keys::authenticate(&state.services, &secret).await,
+        None => Err(Error::Unauthenticated("send the API key as `Authorization: Bearer vgk_…`".into())),
+    };
+    let key = match key {
+        Ok(key) => key,
+        // Failed attempts draw on the address's quota, which bounds key guessing.
+        Err(e) => return Err(admit(state, &Bucket::anonymous(state, address)).await.err().unwrap_or(e)),
+    };
+    admit(state, &Bucket::ingest(state, key.agency_id)).await?;
+    let body = std::str::from_utf8(body).map_err(|_| Error::bad_input("body", "must be UTF-8"))?;
+    mentions::ingest::ingest(&state.services, &key, brand_id, body).await
 }
 
 /// A domain error as an HTTP response with the same codes as GraphQL.
@@ -425,7 +481,11 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let readiness = health::readiness(&state.services).await;
+    let services = state.services.clone();
+    let readiness = match state.run(async move { Ok(health::readiness(&services).await) }).await {
+        Ok(readiness) => readiness,
+        Err(e) => return error_response(&e),
+    };
     if readiness.ready {
         HttpResponse::Ok().json(readiness)
     } else {

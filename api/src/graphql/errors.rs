@@ -20,6 +20,14 @@ pub fn code_errors(mut response: Response) -> Response {
     response
 }
 
+/// A response whose request failed around its execution (the server stopping, a panic),
+/// with the error coded as a resolver's would be.
+pub fn failed(error: Error) -> Response {
+    let mut server_error = ServerError::new(error.to_string(), None);
+    server_error.source = Some(Arc::new(error));
+    code_errors(Response::from_errors(vec![server_error]))
+}
+
 fn domain_error(error: &ServerError) -> Option<&Error> {
     error.source::<Error>().or_else(|| error.source::<Arc<Error>>().map(|e| e.as_ref()))
 }
@@ -62,4 +70,29 @@ fn is_limit(message: &str) -> bool {
         || lower.contains("too complex")
         || lower.contains("too many directives")
         || lower.contains("recursion")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(response: &Response) -> Option<String> {
+        let extensions = response.errors.first()?.extensions.as_ref()?;
+        match extensions.get("code")? {
+            Value::String(code) => Some(code.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_failed_request_carries_its_code_and_hides_internal_detail() {
+        let stopping = failed(Error::Unavailable("the server is stopping".into()));
+        assert_eq!(code(&stopping).as_deref(), Some("UNAVAILABLE"));
+        assert_eq!(stopping.errors[0].message, "the server is stopping");
+        assert!(stopping.errors[0].locations.is_empty());
+
+        let panicked = failed(Error::Internal("the request's work panicked".into()));
+        assert_eq!(code(&panicked).as_deref(), Some("INTERNAL_SERVER_ERROR"));
+        assert_eq!(panicked.errors[0].message, "internal server error");
+    }
 }
