@@ -17,6 +17,7 @@ mod m20261127_000007_digests;
 mod m20261127_000008_dashboard_indexes;
 mod m20261202_000009_influencer_stale;
 mod m20261202_000010_lean_write_indexes;
+mod m20261203_000011_brand_agency_statistics;
 
 /// The ordered list of Vigie migrations.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000008_dashboard_indexes::Migration),
             Box::new(m20261202_000009_influencer_stale::Migration),
             Box::new(m20261202_000010_lean_write_indexes::Migration),
+            Box::new(m20261203_000011_brand_agency_statistics::Migration),
         ]
     }
 }

@@ -73,3 +73,39 @@ async fn up_down_up_and_unique_constraints(backend: Backend) {
     assert!(orphan.is_err(), "foreign keys must be enforced");
 }
 on_both_databases!(up_down_up_and_unique_constraints);
+
+/// Every table whose rows carry both `brand_id` and `agency_id` tells PostgreSQL's
+/// planner that the brand determines the agency (see the migration
+/// `m20261203_000011_brand_agency_statistics`); a table added without it would be
+/// planned as if the tenant filter cut a brand's rows by the number of agencies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brand_and_agency_keys_have_dependency_statistics_on_postgres() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let conn = Database::connect(&db.url).await.unwrap();
+    Migrator::up(&conn, None).await.unwrap();
+    let rows = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT c.table_name FROM information_schema.columns c \
+             JOIN information_schema.columns a ON a.table_schema = c.table_schema \
+               AND a.table_name = c.table_name AND a.column_name = 'agency_id' \
+             WHERE c.table_schema = 'public' AND c.column_name = 'brand_id' \
+               AND NOT EXISTS (SELECT 1 FROM pg_statistic_ext s JOIN pg_class t ON t.oid = s.stxrelid \
+                 WHERE t.relname = c.table_name AND 'f' = ANY (s.stxkind) \
+                   AND (SELECT array_agg(attname::text ORDER BY attname) FROM pg_attribute \
+                        WHERE attrelid = t.oid AND attnum = ANY (s.stxkeys)) = ARRAY['agency_id', 'brand_id'])",
+        ))
+        .await
+        .unwrap();
+    let missing: Vec<String> = rows.iter().map(|row| row.try_get("", "table_name").unwrap()).collect();
+    assert!(missing.is_empty(), "tables without (brand_id, agency_id) dependency statistics: {missing:?}");
+    let tables = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM pg_statistic_ext WHERE stxname LIKE 'st\\_%\\_brand\\_agency'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tables.try_get::<i64>("", "n").unwrap(), 13, "the statistics the migration creates");
+}
