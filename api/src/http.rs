@@ -42,7 +42,7 @@ impl AppState {
     /// rows: under the dashboard bench the machine idled a quarter of the time. On the
     /// multi-threaded runtime whichever thread is free drives every connection
     /// (BENCHMARKS.md, "Dashboard query"). The work runs to its end even if the client
-    /// goes away, as a mutation's transaction would have.
+    /// goes away: dropping the handler no longer cancels a mutation halfway.
     async fn run<T: Send + 'static>(
         &self,
         work: impl Future<Output = Result<T, Error>> + Send + 'static,
