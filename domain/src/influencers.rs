@@ -21,7 +21,7 @@ use crate::db::{Params, batches};
 use crate::entities::{StringList, author, brand, brand_influencer, influencer_stale, mention};
 use crate::pagination::{self, Page, PageRequest};
 use crate::scoring::influence::{self, ACTIVITY_WINDOW_DAYS, Activity, Profile, Stance, Tier};
-use crate::{Actor, Error, Result, Services, brands, events, new_id, now};
+use crate::{Actor, Result, Services, brands, events, new_id, now};
 
 /// Filters of [`list`].
 #[derive(Default)]
@@ -76,9 +76,8 @@ pub async fn list(
     };
     let mut after = None;
     if let Some(cursor) = page.after {
-        let last = crate::db::first(&services.db, scoped().filter(brand_influencer::Column::Id.eq(cursor)))
-            .await?
-            .ok_or_else(|| Error::bad_input("after", "this cursor's influencer no longer exists"))?;
+        let select = scoped().filter(brand_influencer::Column::Id.eq(cursor));
+        let last = pagination::cursor_row(&services.db, select, "influencer").await?;
         let key: sea_orm::Value = match order {
             InfluencerOrder::Score => last.score.into(),
             InfluencerOrder::LastSeen => last.last_seen_at.into(),

@@ -156,6 +156,14 @@ pub async fn read<S: SelectorTrait>(
     Ok(page_of(crate::db::read_limited::<S>(db, query, request.first + 1).await?, request))
 }
 
+/// The row a cursor names, read with `select` (which keeps it to the caller's list), or
+/// `BAD_USER_INPUT` on `after` when that row is gone; `what` names it in the message.
+pub async fn cursor_row<E: EntityTrait>(db: &impl ConnectionTrait, select: Select<E>, what: &str) -> Result<E::Model> {
+    crate::db::first(db, select)
+        .await?
+        .ok_or_else(|| Error::bad_input("after", format!("this cursor's {what} no longer exists")))
+}
+
 /// Turns the rows of a query limited to `first + 1` into a page: the extra row, if any,
 /// only says that another page follows.
 fn page_of<T>(mut items: Vec<T>, request: PageRequest) -> Page<T> {

@@ -320,12 +320,8 @@ pub async fn interactions(
         .filter(interaction::Column::BrandInfluencerId.eq(row.id));
     let mut after = None;
     if let Some(cursor) = page.after {
-        let last = crate::db::first(
-            &services.db,
-            interaction::Entity::find_by_id(cursor).filter(interaction::Column::BrandInfluencerId.eq(row.id)),
-        )
-        .await?
-        .ok_or_else(|| Error::bad_input("after", "this cursor's interaction no longer exists"))?;
+        let select = interaction::Entity::find_by_id(cursor).filter(interaction::Column::BrandInfluencerId.eq(row.id));
+        let last = pagination::cursor_row(&services.db, select, "interaction").await?;
         after = Some((last.occurred_at, last.id));
     }
     let key = (interaction::Column::OccurredAt, interaction::Column::Id);

@@ -486,12 +486,8 @@ pub async fn items(
     }
     let mut after = None;
     if let Some(cursor) = page.after {
-        let last = crate::db::first(
-            &services.db,
-            content_item::Entity::find_by_id(cursor).filter(content_item::Column::BrandId.eq(brand)),
-        )
-        .await?
-        .ok_or_else(|| Error::bad_input("after", "this cursor's item no longer exists"))?;
+        let select = content_item::Entity::find_by_id(cursor).filter(content_item::Column::BrandId.eq(brand));
+        let last = pagination::cursor_row(&services.db, select, "item").await?;
         after = Some((last.scheduled_at, last.id));
     }
     let key = (content_item::Column::ScheduledAt, content_item::Column::Id);

@@ -223,12 +223,8 @@ pub async fn list(
     }
     let mut after = None;
     if let Some(cursor) = page.after {
-        let last = crate::db::first(
-            &services.db,
-            ticket::Entity::find_by_id(cursor).filter(ticket::Column::BrandId.eq(brand)),
-        )
-        .await?
-        .ok_or_else(|| Error::bad_input("after", "this cursor's ticket no longer exists"))?;
+        let select = ticket::Entity::find_by_id(cursor).filter(ticket::Column::BrandId.eq(brand));
+        let last = pagination::cursor_row(&services.db, select, "ticket").await?;
         after = Some((last.due_at, last.id));
     }
     let key = (ticket::Column::DueAt, ticket::Column::Id);
