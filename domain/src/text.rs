@@ -5,25 +5,86 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Lower-cases and strips accents (`Écologie` → `ecologie`).
 pub fn fold(text: &str) -> String {
+    // ASCII has nothing to decompose: the same result without the decomposition, which
+    // was most of the cost of folding a mention.
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
     text.nfd().filter(|c| !('\u{0300}'..='\u{036f}').contains(c)).flat_map(char::to_lowercase).collect()
+}
+
+/// A text folded once, with its words: what every matcher of a mention reads (storing a
+/// mention used to fold its text five times).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Folded {
+    /// The whole text, folded ([`fold`]).
+    pub text: String,
+    /// Its words ([`words`]).
+    pub words: Vec<String>,
+}
+
+impl Folded {
+    /// Folds `raw` and splits it into words.
+    pub fn new(raw: &str) -> Self {
+        let text = fold(raw);
+        let words = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned).collect();
+        Folded { text, words }
+    }
 }
 
 /// Whether `needle` occurs in `haystack` as whole words (both already folded).
 pub fn contains_words(haystack: &str, needle: &str) -> bool {
-    if needle.is_empty() {
-        return false;
+    Phrase::new(needle).is_in(haystack)
+}
+
+/// A folded word or phrase to find as whole words in folded texts, its searcher built
+/// once: a brand's terms are looked for in every mention of a batch, and building the
+/// searcher for each look was a third of the cost of scoring a mention.
+#[derive(Clone, Debug)]
+pub struct Phrase {
+    finder: memchr::memmem::Finder<'static>,
+}
+
+impl Phrase {
+    /// The phrase `needle` (already folded). An empty one is found nowhere.
+    pub fn new(needle: &str) -> Self {
+        Phrase { finder: memchr::memmem::Finder::new(needle.as_bytes()).into_owned() }
     }
-    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
-    haystack.match_indices(needle).any(|(at, _)| {
-        let before = haystack[..at].chars().next_back();
-        let after = haystack[at + needle.len()..].chars().next();
-        !word(before) && !word(after)
-    })
+
+    /// The folded phrase.
+    pub fn as_str(&self) -> &str {
+        // Built from a `&str` in `new`.
+        std::str::from_utf8(self.finder.needle()).unwrap_or_default()
+    }
+
+    /// Whether the phrase occurs in `haystack` (folded) as whole words.
+    pub fn is_in(&self, haystack: &str) -> bool {
+        let needle = self.finder.needle();
+        if needle.is_empty() {
+            return false;
+        }
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
+        // Every match, overlapping ones included (`match_indices` skips those), so that
+        // a match inside a longer word cannot hide a whole one that overlaps it.
+        let mut from = 0;
+        while let Some(found) = self.finder.find(&haystack.as_bytes()[from..]) {
+            let at = from + found;
+            let end = at + needle.len();
+            // A match of valid UTF-8 in valid UTF-8 starts and ends on char boundaries.
+            let before = haystack.get(..at).and_then(|h| h.chars().next_back());
+            let after = haystack.get(end..).and_then(|h| h.chars().next());
+            if !word(before) && !word(after) {
+                return true;
+            }
+            from = at + haystack[at..].chars().next().map_or(1, char::len_utf8);
+        }
+        false
+    }
 }
 
 /// The folded words of `text`; apostrophes and hyphens split words (`n'est` → `n`, `est`).
 pub fn words(text: &str) -> Vec<String> {
-    fold(text).split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+    Folded::new(text).words
 }
 
 /// The text of an HTML fragment (Mastodon statuses, feed summaries): tags dropped,
@@ -102,8 +163,15 @@ mod tests {
     #[test]
     fn folds_splits_and_strips() {
         assert_eq!(fold("Écologie ZÉRO"), "ecologie zero");
+        assert_eq!(fold("Plain ASCII, MIXED case!"), "plain ascii, mixed case!");
+        assert_eq!(fold("Déçu, ÇA SUFFIT"), "decu, ca suffit");
+        assert_eq!(Folded::new("C'est pas-mal").words, words("C'est pas-mal"));
         assert!(contains_words("le zero dechet", "zero dechet"));
         assert!(!contains_words("verdurette", "verdure"));
+        assert!(contains_words("verdurette puis verdure", "verdure"));
+        assert!(contains_words("déjà @verdure_fr", "@verdure_fr"));
+        assert!(!contains_words("anything", ""));
+        assert_eq!(Phrase::new("zéro déchet").as_str(), "zéro déchet");
         assert_eq!(words("C'est pas-mal, VRAIMENT !"), ["c", "est", "pas", "mal", "vraiment"]);
         assert_eq!(
             strip_html("<p>Hello <a href=\"x\">@brand</a>&amp; co<br/>l&#39;été&nbsp;!</p><p>Bye"),

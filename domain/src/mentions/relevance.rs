@@ -3,20 +3,46 @@
 //! (0.3), and its sector (0.1). Matching ignores case and accents.
 
 use crate::entities::brand;
-use crate::text::{contains_words, fold};
+use crate::text::{Phrase, fold};
+
+/// What a brand declares, folded once for all the mentions of a batch.
+#[derive(Clone, Debug)]
+pub struct Terms {
+    /// The brand's name and tracked keywords.
+    names: Vec<Phrase>,
+    /// Each handle, with and without `@`.
+    handles: Vec<Phrase>,
+    sector: Option<Phrase>,
+}
+
+impl Terms {
+    /// The terms of `brand`.
+    pub fn new(brand: &brand::Model) -> Self {
+        let names = std::iter::once(brand.name.as_str())
+            .chain(brand.tracked_keywords.0.iter().map(String::as_str))
+            .map(|k| Phrase::new(&fold(k)))
+            .collect();
+        let handles = brand
+            .handles
+            .0
+            .iter()
+            .map(|h| fold(&h.handle))
+            .flat_map(|handle| [Phrase::new(&format!("@{handle}")), Phrase::new(&handle)])
+            .collect();
+        Terms { names, handles, sector: brand.sector.as_deref().map(|s| Phrase::new(&fold(s))) }
+    }
+}
 
 /// The relevance of `text` to `brand`; `addressed` is a reply or direct message to it.
 pub fn score(brand: &brand::Model, text: &str, addressed: bool) -> f64 {
-    let folded = fold(text);
-    let named = std::iter::once(brand.name.as_str())
-        .chain(brand.tracked_keywords.0.iter().map(String::as_str))
-        .any(|k| contains_words(&folded, &fold(k)));
-    let handle = addressed
-        || brand.handles.0.iter().any(|h| {
-            let handle = fold(&h.handle);
-            contains_words(&folded, &format!("@{handle}")) || contains_words(&folded, &handle)
-        });
-    let sector = brand.sector.as_deref().is_some_and(|s| contains_words(&folded, &fold(s)));
+    score_folded(&Terms::new(brand), &fold(text), addressed)
+}
+
+/// [`score`], with the brand's terms and the text already folded.
+pub fn score_folded(terms: &Terms, folded: &str, addressed: bool) -> f64 {
+    let named = terms.names.iter().any(|k| k.is_in(folded));
+    let handle = addressed || terms.handles.iter().any(|h| h.is_in(folded));
+    let sector = terms.sector.as_ref().is_some_and(|s| s.is_in(folded));
     let score =
         0.6 * f64::from(u8::from(named)) + 0.3 * f64::from(u8::from(handle)) + 0.1 * f64::from(u8::from(sector));
     (score * 100.0).round() / 100.0

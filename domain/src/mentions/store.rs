@@ -21,10 +21,9 @@ use sea_orm::{
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-use super::relevance;
 use crate::db::batches;
 use crate::entities::{UuidList, author, brand, mention, source, ticket};
-use crate::scoring::job::{Lexicon, announce_solicitations, refresh_soon};
+use crate::scoring::job::{Lexicon, Reading, announce_solicitations, refresh_soon};
 use crate::scoring::{Input, Priority, Tier};
 use crate::sla::tickets::Solicitation;
 use crate::{Result, Services, new_id, now};
@@ -139,7 +138,7 @@ pub async fn store(
             // The count the mention claims first: a pushed one stays on its own mentions.
             let audience = m.author.followers.or(author.map(|(_, followers)| followers));
             let input = Input { text: &m.text, lang: m.lang.as_deref(), addressed };
-            let (analysis, priority) = lexicon.analyze(&input, audience);
+            let Reading { analysis, priority, relevance, search_text } = lexicon.read(&input, audience);
             if let Some((priority, tier)) = priority {
                 solicited.push((position, priority, tier, analysis.sentiment));
             }
@@ -150,8 +149,8 @@ pub async fn store(
                 brand_id: Set(brand.id),
                 source_id: Set(source.id),
                 author_id: Set(author.map(|(id, _)| id)),
-                relevance: Set(Some(relevance::score(brand, &m.text, addressed))),
-                search_text: Set(crate::text::words(&m.text).join(" ")),
+                relevance: Set(Some(relevance)),
+                search_text: Set(search_text),
                 external_id: Set(m.external_id),
                 network: Set(m.network),
                 url: Set(m.url),

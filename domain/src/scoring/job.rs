@@ -19,12 +19,14 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::influence::Tier;
-use super::{Analysis, Input, Priority, ValueMatcher, analyze, solicitation};
+use super::{Analysis, Input, Priority, ValueMatcher, analyze_folded, solicitation};
 use crate::db::Params;
 use crate::entities::{UuidList, author, brand, brand_value, mention};
 use crate::jobs::Registry;
+use crate::mentions::relevance;
 use crate::queue::{Envelope, JobPayload};
 use crate::sla::tickets::Solicitation;
+use crate::text::Folded;
 use crate::{Result, Services, events, influencers, now};
 
 /// Mentions scored per transaction.
@@ -170,10 +172,24 @@ pub async fn sweep_unscored(services: &Services) -> Result<usize> {
     Ok(left.len())
 }
 
-/// What scoring needs of a brand: its handles and its values' matchers.
+/// What scoring needs of a brand, folded once for a batch: how a text names its
+/// handles, its values' matchers and the terms of its relevance.
 pub struct Lexicon {
-    handles: Vec<String>,
+    handle_mentions: Vec<crate::text::Phrase>,
     values: Vec<ValueMatcher>,
+    relevance: relevance::Terms,
+}
+
+/// What storing a mention reads in its text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reading {
+    pub analysis: Analysis,
+    /// The priority and author tier of a solicitation.
+    pub priority: Option<(Priority, Tier)>,
+    /// How much it is about the brand ([`relevance`]).
+    pub relevance: f64,
+    /// Its folded words, for full-text search.
+    pub search_text: String,
 }
 
 impl Lexicon {
@@ -186,13 +202,45 @@ impl Lexicon {
             .iter()
             .map(|v| ValueMatcher::new(v.id, &v.name, &v.keywords.0))
             .collect();
-        Ok(Lexicon { handles: brand.handles.0.iter().map(|h| h.handle.clone()).collect(), values })
+        Ok(Lexicon::new(brand, values))
+    }
+
+    /// The lexicon of `brand` with its values' matchers.
+    pub fn new(brand: &brand::Model, values: Vec<ValueMatcher>) -> Self {
+        let handles: Vec<String> = brand.handles.0.iter().map(|h| h.handle.clone()).collect();
+        Lexicon {
+            handle_mentions: solicitation::handle_mentions(&handles),
+            values,
+            relevance: relevance::Terms::new(brand),
+        }
     }
 
     /// Analyses one mention, and gives a solicitation its priority from the author's
     /// audience (unknown counts as none).
     pub fn analyze(&self, input: &Input<'_>, audience: Option<i64>) -> (Analysis, Option<(Priority, Tier)>) {
-        let analysis = analyze(input, &self.handles, &self.values);
+        self.analyze_folded(input, &Folded::new(input.text), audience)
+    }
+
+    /// Everything storing a mention reads in its text: [`Self::analyze`], its relevance
+    /// and its words for search, from one folding of the text.
+    pub fn read(&self, input: &Input<'_>, audience: Option<i64>) -> Reading {
+        let folded = Folded::new(input.text);
+        let (analysis, priority) = self.analyze_folded(input, &folded, audience);
+        Reading {
+            analysis,
+            priority,
+            relevance: relevance::score_folded(&self.relevance, &folded.text, input.addressed),
+            search_text: folded.words.join(" "),
+        }
+    }
+
+    fn analyze_folded(
+        &self,
+        input: &Input<'_>,
+        folded: &Folded,
+        audience: Option<i64>,
+    ) -> (Analysis, Option<(Priority, Tier)>) {
+        let analysis = analyze_folded(input, folded, &self.handle_mentions, &self.values);
         let tier = Tier::of(audience.unwrap_or(0));
         let priority = analysis.is_solicitation.then(|| (solicitation::priority(tier, analysis.sentiment), tier));
         (analysis, priority)

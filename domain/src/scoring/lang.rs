@@ -1,6 +1,9 @@
 //! Language detection by function words: short posts rarely carry enough letters for
 //! character statistics, but almost every sentence has a few articles or pronouns.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 /// Function words of the languages Vigie tells apart (folded: no accents). Sentiment is
 /// scored for French and English; the others are recognised so that a Spanish post is
 /// not read with the English lexicon.
@@ -40,18 +43,33 @@ const STOPWORDS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// For each function word, the positions in [`STOPWORDS`] of the languages it belongs to
+/// (`de` is French and Spanish): one lookup a word instead of a scan of every list.
+static LANGUAGES_OF: LazyLock<HashMap<&'static str, Vec<usize>>> = LazyLock::new(|| {
+    let mut map: HashMap<&'static str, Vec<usize>> = HashMap::new();
+    for (position, (_, words)) in STOPWORDS.iter().enumerate() {
+        for word in *words {
+            let languages = map.entry(*word).or_default();
+            if !languages.contains(&position) {
+                languages.push(position);
+            }
+        }
+    }
+    map
+});
+
 /// Whether a folded word is a function word of a known language (no meaning of its own:
 /// left out of an alert's top terms).
 pub fn is_function_word(word: &str) -> bool {
-    STOPWORDS.iter().any(|(_, words)| words.contains(&word))
+    LANGUAGES_OF.contains_key(word)
 }
 
 /// The most likely ISO 639-1 code of `words` (folded), or `None` when nothing tells.
 pub fn detect(raw: &str, words: &[String]) -> Option<&'static str> {
-    let mut counts: Vec<(&'static str, usize)> = STOPWORDS
-        .iter()
-        .map(|(lang, list)| (*lang, words.iter().filter(|w| list.contains(&w.as_str())).count()))
-        .collect();
+    let mut counts: Vec<(&'static str, usize)> = STOPWORDS.iter().map(|(lang, _)| (*lang, 0)).collect();
+    for position in words.iter().filter_map(|w| LANGUAGES_OF.get(w.as_str())).flatten() {
+        counts[*position].1 += 1;
+    }
     // French accents settle a tie between French and English (`café`, `déçu`).
     if raw.chars().any(|c| matches!(c, 'é' | 'è' | 'ê' | 'à' | 'ç' | 'ù' | 'û' | 'ô' | 'î' | 'É'))
         && let Some(fr) = counts.iter_mut().find(|(lang, _)| *lang == "fr")

@@ -16,19 +16,20 @@ use uuid::Uuid;
 pub use influence::{Stance, Tier};
 pub use solicitation::Priority;
 
-use crate::text::{contains_words, fold, words};
+use crate::text::{Folded, Phrase, fold};
 
 /// A stated brand value and the folded words that show a mention touches it.
 #[derive(Clone, Debug)]
 pub struct ValueMatcher {
     pub id: Uuid,
-    pub terms: Vec<String>,
+    pub terms: Vec<Phrase>,
 }
 
 impl ValueMatcher {
     /// A matcher from a value's name and keywords.
     pub fn new(id: Uuid, name: &str, keywords: &[String]) -> Self {
-        let terms = std::iter::once(name).chain(keywords.iter().map(String::as_str)).map(fold).collect();
+        let terms =
+            std::iter::once(name).chain(keywords.iter().map(String::as_str)).map(|t| Phrase::new(&fold(t))).collect();
         ValueMatcher { id, terms }
     }
 }
@@ -56,15 +57,23 @@ pub struct Input<'a> {
 
 /// Analyses one mention for a brand with its handles and values.
 pub fn analyze(input: &Input<'_>, handles: &[String], values: &[ValueMatcher]) -> Analysis {
-    let folded = fold(input.text);
-    let words = words(input.text);
-    let lang = input.lang.map(str::to_owned).or_else(|| lang::detect(input.text, &words).map(str::to_owned));
-    let sentiment = sentiment::score(lang.as_deref(), input.text, &words);
-    let value_tags =
-        values.iter().filter(|v| v.terms.iter().any(|t| contains_words(&folded, t))).map(|v| v.id).collect();
-    let addressed = input.addressed || solicitation::names_handle(&folded, handles);
+    analyze_folded(input, &Folded::new(input.text), &solicitation::handle_mentions(handles), values)
+}
+
+/// [`analyze`], on the mention's text folded by the caller and the brand's handles as
+/// [`solicitation::handle_mentions`] makes them, so that neither is folded again.
+pub fn analyze_folded(
+    input: &Input<'_>,
+    folded: &Folded,
+    handle_mentions: &[Phrase],
+    values: &[ValueMatcher],
+) -> Analysis {
+    let lang = input.lang.map(str::to_owned).or_else(|| lang::detect(input.text, &folded.words).map(str::to_owned));
+    let sentiment = sentiment::score(lang.as_deref(), input.text, folded);
+    let value_tags = values.iter().filter(|v| v.terms.iter().any(|t| t.is_in(&folded.text))).map(|v| v.id).collect();
+    let addressed = input.addressed || solicitation::names_handle(&folded.text, handle_mentions);
     Analysis {
-        is_solicitation: solicitation::detect(&folded, input.text, addressed, sentiment),
+        is_solicitation: solicitation::detect(&folded.text, input.text, addressed, sentiment),
         lang,
         sentiment,
         value_tags,

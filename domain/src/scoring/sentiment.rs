@@ -15,19 +15,22 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use crate::text::Folded;
+
 const NEGATION_FLIP: f64 = -0.74;
 const INTENSIFY: f64 = 1.4;
 const DIMINISH: f64 = 0.6;
 
 struct Lexicon {
     words: HashMap<String, f64>,
-    /// Multi-word entries (`never again`, `plus jamais`), as word lists.
-    phrases: Vec<(Vec<String>, f64)>,
+    /// Multi-word entries (`never again`, `plus jamais`) by their first word, longest
+    /// first: a word is compared only with the phrases that start with it.
+    phrases: HashMap<String, Vec<(Vec<String>, f64)>>,
 }
 
 fn parse(data: &str) -> Lexicon {
     let mut words = HashMap::new();
-    let mut phrases = Vec::new();
+    let mut phrases: HashMap<String, Vec<(Vec<String>, f64)>> = HashMap::new();
     for line in data.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
         let Some((entry, valence)) = line.split_once('\t') else { continue };
         let Ok(valence) = valence.trim().parse::<f64>() else { continue };
@@ -37,22 +40,43 @@ fn parse(data: &str) -> Lexicon {
             1 => {
                 words.insert(parts.into_iter().next().unwrap_or_default(), valence);
             }
-            _ => phrases.push((parts, valence)),
+            _ => phrases.entry(parts[0].clone()).or_default().push((parts, valence)),
         }
     }
-    phrases.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+    for starting in phrases.values_mut() {
+        starting.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+    }
     Lexicon { words, phrases }
 }
 
 static EN: LazyLock<Lexicon> = LazyLock::new(|| parse(include_str!("../../data/lexicon/en.tsv")));
 static FR: LazyLock<Lexicon> = LazyLock::new(|| parse(include_str!("../../data/lexicon/fr.tsv")));
-static EMOJI: LazyLock<Vec<(String, f64)>> = LazyLock::new(|| {
-    include_str!("../../data/lexicon/emoji.tsv")
+/// Emoji valences: those that are one character once the variation selector is dropped
+/// (all of the table today), looked up character by character in one pass over the
+/// text, and any longer sequence, counted as substrings.
+struct Emoji {
+    chars: HashMap<char, f64>,
+    sequences: Vec<(String, f64)>,
+}
+
+static EMOJI: LazyLock<Emoji> = LazyLock::new(|| {
+    let mut emoji = Emoji { chars: HashMap::new(), sequences: Vec::new() };
+    let entries = include_str!("../../data/lexicon/emoji.tsv")
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_once('\t'))
-        .filter_map(|(e, v)| Some((e.replace('\u{fe0f}', ""), v.trim().parse().ok()?)))
-        .collect()
+        .filter_map(|(e, v)| Some((e.replace('\u{fe0f}', ""), v.trim().parse::<f64>().ok()?)));
+    for (sequence, valence) in entries {
+        let mut chars = sequence.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => {
+                emoji.chars.insert(c, valence);
+            }
+            (Some(_), Some(_)) => emoji.sequences.push((sequence, valence)),
+            (None, _) => {}
+        }
+    }
+    emoji
 });
 
 struct Rules {
@@ -119,19 +143,23 @@ const FR_RULES: Rules = Rules {
     at_all: ["du", "tout"],
 };
 
-/// Sentiment of `raw` (whose folded words are `words`) in `lang` (`fr`, `en`; anything
-/// else scores emoji only), in [-1, 1].
-pub fn score(lang: Option<&str>, raw: &str, words: &[String]) -> f64 {
+/// Sentiment of `raw` (folded: `folded`) in `lang` (`fr`, `en`; anything else scores
+/// emoji only), in [-1, 1].
+pub fn score(lang: Option<&str>, raw: &str, folded: &Folded) -> f64 {
     let (lexicon, rules) = match lang {
         Some("fr") => (Some(&*FR), &FR_RULES),
         Some("en") => (Some(&*EN), &EN_RULES),
         _ => (None, &EN_RULES),
     };
-    let mut sum = lexicon.map_or(0.0, |lexicon| words_valence(lexicon, rules, raw, words));
-    let plain = raw.replace('\u{fe0f}', "");
-    for (emoji, valence) in EMOJI.iter() {
-        // `❤` is a prefix of nothing else in the table, so counting substrings is exact.
-        sum += plain.matches(emoji.as_str()).count() as f64 * valence;
+    let mut sum = lexicon.map_or(0.0, |lexicon| words_valence(lexicon, rules, raw, folded));
+    // The variation selector is in no entry, so reading `raw` as it is counts each
+    // one-character emoji as the text without selectors would.
+    sum += raw.chars().filter_map(|c| EMOJI.chars.get(&c)).sum::<f64>();
+    if !EMOJI.sequences.is_empty() {
+        let plain = raw.replace('\u{fe0f}', "");
+        for (emoji, valence) in &EMOJI.sequences {
+            sum += plain.matches(emoji.as_str()).count() as f64 * valence;
+        }
     }
     if sum != 0.0 {
         let bangs = raw.matches('!').count().min(3) as f64;
@@ -142,16 +170,12 @@ pub fn score(lang: Option<&str>, raw: &str, words: &[String]) -> f64 {
 }
 
 /// The English folding of `n't` would split `don't` into `don` + `t`; spell it out.
-fn expand_contractions(words: &[String]) -> Vec<String> {
-    let mut out = Vec::with_capacity(words.len());
-    for (i, w) in words.iter().enumerate() {
-        if w == "t" && i > 0 && words[i - 1].ends_with('n') {
-            out.push("not".to_owned());
-        } else {
-            out.push(w.clone());
-        }
-    }
-    out
+fn expand_contractions(words: &[String]) -> Vec<&str> {
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| if w == "t" && i > 0 && words[i - 1].ends_with('n') { "not" } else { w.as_str() })
+        .collect()
 }
 
 fn lookup(lexicon: &Lexicon, word: &str) -> Option<f64> {
@@ -166,18 +190,23 @@ fn lookup(lexicon: &Lexicon, word: &str) -> Option<f64> {
         .find_map(|stem| lexicon.words.get(stem).copied())
 }
 
-fn words_valence(lexicon: &Lexicon, rules: &Rules, raw: &str, words: &[String]) -> f64 {
-    let words = expand_contractions(words);
-    let clauses = clause_of_each_word(raw, &words);
+fn words_valence(lexicon: &Lexicon, rules: &Rules, raw: &str, folded: &Folded) -> f64 {
+    let words = expand_contractions(&folded.words);
+    let clauses = clause_of_each_word(&folded.text, words.len());
     let shouting = raw.chars().any(char::is_lowercase);
     let caps: Vec<bool> = caps_words(raw);
-    let contrast_at = words.iter().rposition(|w| rules.contrast.contains(&w.as_str()));
+    let contrast_at = words.iter().rposition(|w| rules.contrast.contains(w));
+    let starts_with = |i: usize, phrase: &[String]| {
+        words.len() - i >= phrase.len() && phrase.iter().zip(&words[i..]).all(|(p, w)| p == w)
+    };
     let mut sum = 0.0;
     let mut i = 0;
     while i < words.len() {
-        let (valence, len) = match lexicon.phrases.iter().find(|(p, _)| words[i..].starts_with(p)) {
+        let phrase =
+            lexicon.phrases.get(words[i]).and_then(|starting| starting.iter().find(|(p, _)| starts_with(i, p)));
+        let (valence, len) = match phrase {
             Some((p, v)) => (*v, p.len()),
-            None => (lookup(lexicon, &words[i]).unwrap_or(0.0), 1),
+            None => (lookup(lexicon, words[i]).unwrap_or(0.0), 1),
         };
         if valence == 0.0 {
             i += len;
@@ -187,12 +216,12 @@ fn words_valence(lexicon: &Lexicon, rules: &Rules, raw: &str, words: &[String]) 
         let window = i.saturating_sub(3)..i;
         let same_clause = |j: usize| clauses[j] == clauses[i];
         let negated = window.clone().filter(|&j| same_clause(j)).any(|j| {
-            rules.negations.contains(&words[j].as_str())
-                || (rules.negations_after_ne.contains(&words[j].as_str())
-                    && j.checked_sub(2).is_some_and(|k| words[k..j].iter().any(|w| w == "ne" || w == "n")))
+            rules.negations.contains(&words[j])
+                || (rules.negations_after_ne.contains(&words[j])
+                    && j.checked_sub(2).is_some_and(|k| words[k..j].iter().any(|w| *w == "ne" || *w == "n")))
         });
         if i > 0 && same_clause(i - 1) {
-            let before = words[i - 1].as_str();
+            let before = words[i - 1];
             if rules.intensifiers.contains(&before) {
                 v *= INTENSIFY;
             } else if rules.diminishers.contains(&before) {
@@ -202,7 +231,7 @@ fn words_valence(lexicon: &Lexicon, rules: &Rules, raw: &str, words: &[String]) 
         if negated {
             v *= NEGATION_FLIP;
             let [a, b] = rules.at_all;
-            let follows = |k: usize| words.get(k).is_some_and(|w| w == a) && words.get(k + 1).is_some_and(|w| w == b);
+            let follows = |k: usize| words.get(k).is_some_and(|w| *w == a) && words.get(k + 1).is_some_and(|w| *w == b);
             if follows(i + len) || window.clone().any(follows) {
                 v *= 1.5;
             }
@@ -221,13 +250,14 @@ fn words_valence(lexicon: &Lexicon, rules: &Rules, raw: &str, words: &[String]) 
     sum
 }
 
-/// For each folded word, the index of the clause it sits in (clauses end at `, . ; : ! ?`),
-/// so that a negation never reaches across a comma (`plus jamais, la pire pizza`).
-fn clause_of_each_word(raw: &str, words: &[String]) -> Vec<usize> {
-    let mut clauses = Vec::with_capacity(words.len());
+/// For each of the `count` words of a folded text, the index of the clause it sits in
+/// (clauses end at `, . ; : ! ?`), so that a negation never reaches across a comma
+/// (`plus jamais, la pire pizza`).
+fn clause_of_each_word(folded: &str, count: usize) -> Vec<usize> {
+    let mut clauses = Vec::with_capacity(count);
     let mut clause = 0;
     let mut in_word = false;
-    for c in crate::text::fold(raw).chars() {
+    for c in folded.chars() {
         if c.is_alphanumeric() {
             if !in_word {
                 clauses.push(clause);
@@ -240,7 +270,7 @@ fn clause_of_each_word(raw: &str, words: &[String]) -> Vec<usize> {
             }
         }
     }
-    clauses.resize(words.len(), clause);
+    clauses.resize(count, clause);
     clauses
 }
 
@@ -255,10 +285,9 @@ fn caps_words(raw: &str) -> Vec<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text::words;
 
     fn s(lang: &str, text: &str) -> f64 {
-        score(Some(lang), text, &words(text))
+        score(Some(lang), text, &Folded::new(text))
     }
 
     #[test]
@@ -276,7 +305,8 @@ mod tests {
         assert!(s("en", "I don't like it") < 0.0);
         assert!(s("en", "😡😡") < -0.5);
         assert!(s("en", "the box 👍") > 0.0);
-        assert!(score(None, "¡Me encanta! 😍", &words("¡Me encanta! 😍")) > 0.0);
+        assert!(score(None, "¡Me encanta! 😍", &Folded::new("¡Me encanta! 😍")) > 0.0);
+        assert_eq!(s("en", "love ❤️❤"), s("en", "love ❤❤"), "with and without the variation selector");
         assert!(s("en", "GREAT product") > s("en", "great product"));
         assert!(s("en", "good but awful support") < 0.0);
         assert_eq!(s("en", "The store opens at nine"), 0.0);

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::influence::Tier;
-use crate::text::contains_words;
+use crate::text::Phrase;
+use std::sync::LazyLock;
 
 /// How fast a solicitation needs an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -86,20 +87,32 @@ const ASKS: &[&str] = &[
     "a question",
 ];
 
+/// [`ASKS`] with their searchers built once.
+static ASK_PHRASES: LazyLock<Vec<Phrase>> = LazyLock::new(|| ASKS.iter().map(|a| Phrase::new(a)).collect());
+
 /// Sentiment at or under which a mention complains even without asking anything.
 pub const COMPLAINT: f64 = -0.3;
 
 /// Whether a mention is a solicitation: addressed to the brand, and asking or complaining.
 pub fn detect(folded: &str, raw: &str, addressed: bool, sentiment: f64) -> bool {
-    addressed && (raw.contains('?') || ASKS.iter().any(|a| contains_words(folded, a)) || sentiment <= COMPLAINT)
+    addressed && (raw.contains('?') || ASK_PHRASES.iter().any(|a| a.is_in(folded)) || sentiment <= COMPLAINT)
 }
 
-/// Whether the text names one of the brand's handles (`@verdure_fr`).
-pub fn names_handle(folded: &str, handles: &[String]) -> bool {
-    handles.iter().any(|h| {
-        let h = crate::text::fold(h.trim_start_matches('@'));
-        !h.is_empty() && contains_words(folded, &format!("@{h}"))
-    })
+/// How a text names each of the brand's handles (`@verdure_fr`), folded: what
+/// [`names_handle`] looks for, made once per brand.
+pub fn handle_mentions(handles: &[String]) -> Vec<Phrase> {
+    handles
+        .iter()
+        .map(|h| crate::text::fold(h.trim_start_matches('@')))
+        .filter(|h| !h.is_empty())
+        .map(|h| Phrase::new(&format!("@{h}")))
+        .collect()
+}
+
+/// Whether the folded text names one of the brand's handles, given as
+/// [`handle_mentions`] makes them.
+pub fn names_handle(folded: &str, mentions: &[Phrase]) -> bool {
+    mentions.iter().any(|m| m.is_in(folded))
 }
 
 /// The priority of a solicitation: big audiences and anger first.
@@ -131,8 +144,9 @@ mod tests {
         assert!(sol("Service nul", true, -0.6));
         assert!(!sol("Where is my order?", false, 0.0), "not addressed to the brand");
         assert!(!sol("Thanks, lovely day", true, 0.7), "addressed but neither asks nor complains");
-        assert!(names_handle("merci @verdure_fr !", &["@Verdure_FR".into()]));
-        assert!(!names_handle("merci @verdure_france", &["verdure_fr".into()]));
+        assert!(names_handle("merci @verdure_fr !", &handle_mentions(&["@Verdure_FR".into()])));
+        assert!(!names_handle("merci @verdure_france", &handle_mentions(&["verdure_fr".into()])));
+        assert!(handle_mentions(&["@".into(), "".into()]).is_empty());
         assert_eq!(priority(Tier::Mega, 0.5), Priority::Urgent);
         assert_eq!(priority(Tier::Mid, -0.7), Priority::Urgent);
         assert_eq!(priority(Tier::Mid, 0.0), Priority::High);
