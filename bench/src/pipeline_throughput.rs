@@ -18,7 +18,7 @@ use sea_orm::ConnectionTrait;
 use sea_orm::sqlx::postgres::PgPoolCopyExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vigie_bench::{Env, rss_kib};
+use vigie_bench::{Env, PostgresCpu, cpu_time, rss_kib};
 
 const PER_REQUEST: usize = 1_000;
 
@@ -79,6 +79,11 @@ async fn main() {
     let bodies: Vec<String> = lines.chunks(PER_REQUEST).map(|c| c.join("\n")).collect();
     let bodies = Arc::new(bodies);
 
+    // CPU time, which unlike throughput does not move with how fast the shared machine
+    // happens to be: of the api, of the workers and of PostgreSQL, from here to the end.
+    let processes_cpu =
+        || -> Vec<Duration> { std::iter::once(&api).chain(&fleet).map(|p| cpu_time(p.0.id())).collect() };
+    let (cpu_before, db_cpu_before) = (processes_cpu(), PostgresCpu::now());
     let started = Instant::now();
     let client = reqwest::Client::new();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -148,6 +153,8 @@ async fn main() {
     }
     let elapsed = started.elapsed();
     samples.push((elapsed.as_secs(), total as i64, 0, memory()));
+    let db_cpu = db_cpu_before.elapsed();
+    let cpu: Vec<Duration> = processes_cpu().iter().zip(&cpu_before).map(|(after, before)| *after - *before).collect();
     let ingested = ingested.expect("pushed before done");
     let influencers = services
         .db
@@ -215,12 +222,14 @@ async fn main() {
             vigie_domain::text::words(&text).join(" "),
         ));
     }
+    let copy_db_cpu = PostgresCpu::now();
     let copy_started = Instant::now();
     let mut copy =
         pool.copy_in_raw(&format!("COPY bench_copy ({columns}) FROM STDIN WITH (FORMAT csv)")).await.expect("COPY");
     copy.send(csv.as_bytes()).await.expect("COPY data");
     let copied = copy.finish().await.expect("COPY finish");
     let copy_elapsed = copy_started.elapsed();
+    let copy_db_cpu = copy_db_cpu.elapsed();
     assert_eq!(copied as usize, total);
 
     let rate = total as f64 / elapsed.as_secs_f64();
@@ -233,6 +242,15 @@ async fn main() {
         "raw COPY of the same rows into mention's twin (same indexes): {copy_elapsed:.2?} = {copy_rate:.0} rows/s"
     );
     println!("pipeline / COPY: {:.0} %", 100.0 * rate / copy_rate);
+    let per_mention = |cpu: Duration| cpu.as_secs_f64() * 1e6 / total as f64;
+    let workers_cpu: Duration = cpu[1..].iter().sum();
+    println!(
+        "CPU per mention: api {:.0} µs, workers {:.0} µs, PostgreSQL {:.0} µs; COPY: PostgreSQL {:.0} µs a row",
+        per_mention(cpu[0]),
+        per_mention(workers_cpu),
+        per_mention(db_cpu),
+        per_mention(copy_db_cpu)
+    );
     println!(
         "resident memory (KiB) as the run goes: seconds, mentions stored (estimate), authors' stale marks left, \
          [api, workers…]"
