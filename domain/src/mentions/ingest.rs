@@ -170,7 +170,9 @@ async fn target_brand(services: &Services, key: &KeyPrincipal, requested: Option
 pub async fn ingest(services: &Services, key: &KeyPrincipal, brand_id: Option<Uuid>, body: &str) -> Result<Report> {
     let brand = target_brand(services, key, brand_id).await?;
     let mut rejected = Vec::new();
-    // Later items with the same external id replace earlier ones (one upsert per id).
+    // Items with the same external id are all accepted; `mentions::store` keeps the last
+    // of them (one upsert per id). Dropping the earlier ones here, by a scan of the batch
+    // for each item, was a tenth of the api's CPU on pushes of 1,000 mentions.
     let mut valid: Vec<(usize, Valid)> = Vec::new();
     let mut accepted = 0;
     for (line, parsed) in split(body)? {
@@ -178,7 +180,6 @@ pub async fn ingest(services: &Services, key: &KeyPrincipal, brand_id: Option<Uu
             parsed.as_ref().ok().and_then(|v| v.get("externalId")).and_then(|v| v.as_str()).map(str::to_owned);
         match parsed.and_then(validate) {
             Ok(item) => {
-                valid.retain(|(_, v)| v.item.external_id.trim() != item.item.external_id.trim());
                 valid.push((line, item));
                 accepted += 1;
             }

@@ -71,15 +71,16 @@ async fn pushed_mentions_are_validated_stored_once_and_listed(backend: Backend) 
     assert!(rejected[0]["reason"].as_str().unwrap().contains("myspace"), "{report}");
     assert!(rejected[1]["reason"].as_str().unwrap().contains("publishedAt"), "{report}");
 
-    // NDJSON, with an update of m1 and a broken line; nothing is duplicated.
+    // NDJSON, with an update of m1, a broken line and m3 twice; nothing is duplicated.
     let ndjson = format!(
-        "{}\n{{not json\n{}\n",
+        "{}\n{{not json\n{}\n{}\n",
         item("m1", "camille", "J'adore Verdure, zéro déchet !", 42),
-        item("m3", "lou", "@verdure bravo", 1)
+        item("m3", "lou", "@verdure bravo", 1),
+        item("m3", "lou", "@verdure bravo", 7)
     );
     let (status, report) = push(&server, Some(&secret), "", ndjson).await;
     assert_eq!(status, 200);
-    assert_eq!(report["accepted"], 2);
+    assert_eq!(report["accepted"], 3);
     assert_eq!(report["rejected"][0]["line"], 2);
 
     let data = server.app.ok(Some(&owner.access_token), MENTIONS, json!({ "b": brand })).await;
@@ -94,6 +95,8 @@ async fn pushed_mentions_are_validated_stored_once_and_listed(backend: Backend) 
     assert_eq!(m1["authorFollowers"], 12000);
     assert_eq!(m1["author"], json!({ "handle": "camille", "followers": 0 }));
     assert_eq!(nodes.iter().find(|n| n["externalId"] == "m2").unwrap()["relevance"], 0.0);
+    let m3 = nodes.iter().find(|n| n["externalId"] == "m3").unwrap();
+    assert_eq!(m3["metrics"]["likes"], 7, "the last of a push's items with one external id wins");
 
     let filtered = server
         .app
