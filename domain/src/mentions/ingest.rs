@@ -172,7 +172,8 @@ pub async fn ingest(services: &Services, key: &KeyPrincipal, brand_id: Option<Uu
     let mut rejected = Vec::new();
     // Items with the same external id are all accepted; `mentions::store` keeps the last
     // of them (one upsert per id). Dropping the earlier ones here, by a scan of the batch
-    // for each item, was a tenth of the api's CPU on pushes of 1,000 mentions.
+    // for each item, was about a tenth of the api's CPU on pushes of 1,000 mentions
+    // (`perf`, BENCHMARKS.md).
     let mut valid: Vec<(usize, Valid)> = Vec::new();
     let mut accepted = 0;
     for (line, parsed) in split(body)? {

@@ -26,7 +26,7 @@ use crate::jobs::Registry;
 use crate::mentions::relevance;
 use crate::queue::{Envelope, JobPayload};
 use crate::sla::tickets::Solicitation;
-use crate::text::Folded;
+use crate::text::{Folded, Phrase};
 use crate::{Result, Services, events, influencers, now};
 
 /// Mentions scored per transaction.
@@ -175,7 +175,7 @@ pub async fn sweep_unscored(services: &Services) -> Result<usize> {
 /// What scoring needs of a brand, folded once for a batch: how a text names its
 /// handles, its values' matchers and the terms of its relevance.
 pub struct Lexicon {
-    handle_mentions: Vec<crate::text::Phrase>,
+    handle_mentions: Vec<Phrase>,
     values: Vec<ValueMatcher>,
     relevance: relevance::Terms,
 }
