@@ -174,19 +174,16 @@ pub async fn ingest(services: &Services, key: &KeyPrincipal, brand_id: Option<Uu
     // of them (one upsert per id). Dropping the earlier ones here, by a scan of the batch
     // for each item, was about a tenth of the api's CPU on pushes of 1,000 mentions
     // (`perf`, BENCHMARKS.md).
-    let mut valid: Vec<(usize, Valid)> = Vec::new();
-    let mut accepted = 0;
+    let mut valid: Vec<Valid> = Vec::new();
     for (line, parsed) in split(body)? {
         let external_id =
             parsed.as_ref().ok().and_then(|v| v.get("externalId")).and_then(|v| v.as_str()).map(str::to_owned);
         match parsed.and_then(validate) {
-            Ok(item) => {
-                valid.push((line, item));
-                accepted += 1;
-            }
+            Ok(item) => valid.push(item),
             Err(reason) => rejected.push(Rejection { line, external_id, reason }),
         }
     }
+    let accepted = valid.len();
     if !valid.is_empty() {
         store(services, &brand, valid).await?;
     }
@@ -194,11 +191,11 @@ pub async fn ingest(services: &Services, key: &KeyPrincipal, brand_id: Option<Uu
     Ok(Report { accepted, rejected })
 }
 
-async fn store(services: &Services, brand: &brand::Model, items: Vec<(usize, Valid)>) -> Result<()> {
+async fn store(services: &Services, brand: &brand::Model, items: Vec<Valid>) -> Result<()> {
     let source = sources::ingest_source(&services.db, brand).await?;
     let mentions = items
         .into_iter()
-        .map(|(_, v)| NewMention {
+        .map(|v| NewMention {
             external_id: v.item.external_id.trim().to_owned(),
             network: v.item.network.name(),
             url: v.item.url,
