@@ -51,32 +51,22 @@ fn parse(data: &str) -> Lexicon {
 
 static EN: LazyLock<Lexicon> = LazyLock::new(|| parse(include_str!("../../data/lexicon/en.tsv")));
 static FR: LazyLock<Lexicon> = LazyLock::new(|| parse(include_str!("../../data/lexicon/fr.tsv")));
-/// Emoji valences: those that are one character once the variation selector is dropped
-/// (all of the table today), looked up character by character in one pass over the
-/// text, and any longer sequence, counted as substrings.
-struct Emoji {
-    chars: HashMap<char, f64>,
-    sequences: Vec<(String, f64)>,
-}
-
-static EMOJI: LazyLock<Emoji> = LazyLock::new(|| {
-    let mut emoji = Emoji { chars: HashMap::new(), sequences: Vec::new() };
-    let entries = include_str!("../../data/lexicon/emoji.tsv")
+/// Emoji valences by character, looked up in one pass over the text. Every entry of the
+/// table is one character once the variation selector is dropped (a test holds it to
+/// that; a sequence such as a ZWJ one would need a matcher of its own).
+static EMOJI: LazyLock<HashMap<char, f64>> = LazyLock::new(|| {
+    include_str!("../../data/lexicon/emoji.tsv")
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_once('\t'))
-        .filter_map(|(e, v)| Some((e.replace('\u{fe0f}', ""), v.trim().parse::<f64>().ok()?)));
-    for (sequence, valence) in entries {
-        let mut chars = sequence.chars();
-        match (chars.next(), chars.next()) {
-            (Some(c), None) => {
-                emoji.chars.insert(c, valence);
+        .filter_map(|(e, v)| {
+            let mut chars = e.chars().filter(|c| *c != '\u{fe0f}');
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => Some((c, v.trim().parse().ok()?)),
+                _ => None,
             }
-            (Some(_), Some(_)) => emoji.sequences.push((sequence, valence)),
-            (None, _) => {}
-        }
-    }
-    emoji
+        })
+        .collect()
 });
 
 struct Rules {
@@ -152,15 +142,9 @@ pub fn score(lang: Option<&str>, raw: &str, folded: &Folded) -> f64 {
         _ => (None, &EN_RULES),
     };
     let mut sum = lexicon.map_or(0.0, |lexicon| words_valence(lexicon, rules, raw, folded));
-    // The variation selector is in no entry, so reading `raw` as it is counts each
-    // one-character emoji as the text without selectors would.
-    sum += raw.chars().filter_map(|c| EMOJI.chars.get(&c)).sum::<f64>();
-    if !EMOJI.sequences.is_empty() {
-        let plain = raw.replace('\u{fe0f}', "");
-        for (emoji, valence) in &EMOJI.sequences {
-            sum += plain.matches(emoji.as_str()).count() as f64 * valence;
-        }
-    }
+    // The variation selector is in no entry, so it is passed over like any other
+    // character.
+    sum += raw.chars().filter_map(|c| EMOJI.get(&c)).sum::<f64>();
     if sum != 0.0 {
         let bangs = raw.matches('!').count().min(3) as f64;
         sum += sum.signum() * 0.3 * bangs;
@@ -307,6 +291,12 @@ mod tests {
         assert!(s("en", "the box 👍") > 0.0);
         assert!(score(None, "¡Me encanta! 😍", &Folded::new("¡Me encanta! 😍")) > 0.0);
         assert_eq!(s("en", "love ❤️❤"), s("en", "love ❤❤"), "with and without the variation selector");
+    }
+
+    #[test]
+    fn every_emoji_entry_is_one_character_and_read() {
+        let entries = include_str!("../../data/lexicon/emoji.tsv").lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(EMOJI.len(), entries, "an entry of emoji.tsv is not one character with its valence, or is twice");
         assert!(s("en", "GREAT product") > s("en", "great product"));
         assert!(s("en", "good but awful support") < 0.0);
         assert_eq!(s("en", "The store opens at nine"), 0.0);
