@@ -1,8 +1,11 @@
 //! Vigie's database migrations.
 //!
-//! Every migration must behave identically on PostgreSQL and SQLite: foreign keys are
-//! declared inside `CREATE TABLE` (SQLite cannot add them later) and every alteration is
-//! a statement of its own. The test suite runs them up and down on both databases.
+//! Every migration must leave the two databases holding the same data the same way:
+//! foreign keys are declared inside `CREATE TABLE` (SQLite cannot add them later) and
+//! every alteration is a statement of its own. What SQLite cannot express is done on
+//! PostgreSQL only and says so: planner statistics (`m20261203_000011`) and the
+//! composite tenant keys (`m20261203_000012`). The test suite runs them up and down on
+//! both databases.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -18,6 +21,7 @@ mod m20261127_000008_dashboard_indexes;
 mod m20261202_000009_influencer_stale;
 mod m20261202_000010_lean_write_indexes;
 mod m20261203_000011_brand_agency_statistics;
+mod m20261203_000012_tenant_chain_keys;
 
 /// The ordered list of Vigie migrations.
 pub struct Migrator;
@@ -37,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_influencer_stale::Migration),
             Box::new(m20261202_000010_lean_write_indexes::Migration),
             Box::new(m20261203_000011_brand_agency_statistics::Migration),
+            Box::new(m20261203_000012_tenant_chain_keys::Migration),
         ]
     }
 }

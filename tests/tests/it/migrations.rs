@@ -109,3 +109,72 @@ async fn brand_and_agency_keys_have_dependency_statistics_on_postgres() {
         .unwrap();
     assert_eq!(tables.try_get::<i64>("", "n").unwrap(), 13, "the statistics the migration creates");
 }
+
+/// Deleting an agency removes its mentions, along the composite keys `agency → brand →
+/// source → mention` on PostgreSQL (`m20261203_000012`) and the per-column keys on
+/// SQLite; on PostgreSQL a mention or a source cannot name another agency or brand than
+/// its parent's, whatever code writes it.
+async fn the_tenant_chain_holds_and_cascades(backend: Backend) {
+    use sea_orm::EntityTrait;
+    use sea_orm::sea_query::Expr;
+    use vigie_domain::entities::{agency, mention, source};
+    use vigie_tests::{TestApp, count, new_mention};
+
+    let app = TestApp::new(backend).await;
+    let a = app.sign_up("Agence A", "chain-a@example.test").await;
+    let b = app.sign_up("Agence B", "chain-b@example.test").await;
+    let brand = app.create_brand(&a.access_token, "Verdure").await;
+    let other_brand = app.create_brand(&a.access_token, "Canopée").await;
+    let source = app.create_source(Some(&a.access_token), &brand).await;
+    app.collect(&source, vec![new_mention("m1", "alice", "J'adore Verdure", 2_000)]).await;
+    let db = &app.services.db;
+    assert_eq!(count(db, "SELECT COUNT(*) AS n FROM mention").await, 1);
+
+    let id = |s: &str| uuid::Uuid::parse_str(s).unwrap();
+    if backend == Backend::Postgres {
+        let moves = [
+            mention::Entity::update_many().col_expr(mention::Column::AgencyId, Expr::value(id(&b.agency_id))),
+            mention::Entity::update_many().col_expr(mention::Column::BrandId, Expr::value(id(&other_brand))),
+        ];
+        for update in moves {
+            assert!(update.exec(db).await.is_err(), "a mention left its source's brand or agency");
+        }
+        let moved = source::Entity::update_many()
+            .col_expr(source::Column::AgencyId, Expr::value(id(&b.agency_id)))
+            .exec(db)
+            .await;
+        assert!(moved.is_err(), "a source left its brand's agency");
+    }
+
+    agency::Entity::delete_by_id(id(&a.agency_id)).exec(db).await.unwrap();
+    assert_eq!(count(db, "SELECT COUNT(*) AS n FROM mention").await, 0, "the agency's mentions went with it");
+    assert_eq!(count(db, "SELECT COUNT(*) AS n FROM source").await, 0);
+}
+on_both_databases!(the_tenant_chain_holds_and_cascades);
+
+/// Every table whose rows belong to one brand (a `brand_id` that is never null, next
+/// to `agency_id`) has a foreign key over both columns on PostgreSQL
+/// (`m20261203_000012`): a table added with per-column keys alone would let a row name
+/// one agency's brand and another agency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brand_owned_rows_keep_their_brands_agency_on_postgres() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let conn = Database::connect(&db.url).await.unwrap();
+    Migrator::up(&conn, None).await.unwrap();
+    let rows = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT c.table_name FROM information_schema.columns c \
+             JOIN information_schema.columns a ON a.table_schema = c.table_schema \
+               AND a.table_name = c.table_name AND a.column_name = 'agency_id' \
+             WHERE c.table_schema = 'public' AND c.column_name = 'brand_id' AND c.is_nullable = 'NO' \
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid \
+                 WHERE t.relname = c.table_name AND k.contype = 'f' \
+                   AND (SELECT array_agg(attname::text) FROM pg_attribute \
+                        WHERE attrelid = t.oid AND attnum = ANY (k.conkey)) @> ARRAY['agency_id', 'brand_id'])",
+        ))
+        .await
+        .unwrap();
+    let loose: Vec<String> = rows.iter().map(|row| row.try_get("", "table_name").unwrap()).collect();
+    assert!(loose.is_empty(), "tables whose brand and agency keys are not checked together: {loose:?}");
+}
