@@ -9,7 +9,9 @@
 //!   now checks one key where it checked three (`perf` of the pipeline bench:
 //!   foreign-key checks were 11 % of all CPU samples, four a mention), a new influencer
 //!   and a ticket two where they checked three. Deletes cascade as before, an agency's
-//!   mentions through its brands and their sources.
+//!   mentions through its brands and their sources. Adding the keys checks the rows
+//!   already there: should one break the chain, the migration fails on its constraint
+//!   and leaves the schema as it was (that row was a tenancy fault to repair first).
 //! - `mention (agency_id)`, `brand_influencer (agency_id)` and `ticket (agency_id)` go
 //!   with the agency keys they served: every query of these tables filters by brand or
 //!   by id as well, and each was written for every row. (The other tables keep theirs;
