@@ -83,21 +83,14 @@ async fn brand_and_agency_keys_have_dependency_statistics_on_postgres() {
     let db = TestDb::new(Backend::Postgres).await;
     let conn = Database::connect(&db.url).await.unwrap();
     Migrator::up(&conn, None).await.unwrap();
-    let rows = conn
-        .query_all_raw(sea_orm::Statement::from_string(
-            sea_orm::DatabaseBackend::Postgres,
-            "SELECT c.table_name FROM information_schema.columns c \
-             JOIN information_schema.columns a ON a.table_schema = c.table_schema \
-               AND a.table_name = c.table_name AND a.column_name = 'agency_id' \
-             WHERE c.table_schema = 'public' AND c.column_name = 'brand_id' \
-               AND NOT EXISTS (SELECT 1 FROM pg_statistic_ext s JOIN pg_class t ON t.oid = s.stxrelid \
-                 WHERE t.relname = c.table_name AND 'f' = ANY (s.stxkind) \
-                   AND (SELECT array_agg(attname::text ORDER BY attname) FROM pg_attribute \
-                        WHERE attrelid = t.oid AND attnum = ANY (s.stxkeys)) = ARRAY['agency_id', 'brand_id'])",
-        ))
-        .await
-        .unwrap();
-    let missing: Vec<String> = rows.iter().map(|row| row.try_get("", "table_name").unwrap()).collect();
+    let missing = tenant_tables_where(
+        &conn,
+        false,
+        "NOT EXISTS (SELECT 1 FROM pg_statistic_ext s WHERE s.stxrelid = t.oid AND 'f' = ANY (s.stxkind) \
+           AND (SELECT array_agg(attname::text ORDER BY attname) FROM pg_attribute \
+                WHERE attrelid = t.oid AND attnum = ANY (s.stxkeys)) = ARRAY['agency_id', 'brand_id'])",
+    )
+    .await;
     assert!(missing.is_empty(), "tables without (brand_id, agency_id) dependency statistics: {missing:?}");
     let tables = conn
         .query_one_raw(sea_orm::Statement::from_string(
@@ -161,20 +154,33 @@ async fn brand_owned_rows_keep_their_brands_agency_on_postgres() {
     let db = TestDb::new(Backend::Postgres).await;
     let conn = Database::connect(&db.url).await.unwrap();
     Migrator::up(&conn, None).await.unwrap();
-    let rows = conn
-        .query_all_raw(sea_orm::Statement::from_string(
-            sea_orm::DatabaseBackend::Postgres,
-            "SELECT c.table_name FROM information_schema.columns c \
-             JOIN information_schema.columns a ON a.table_schema = c.table_schema \
-               AND a.table_name = c.table_name AND a.column_name = 'agency_id' \
-             WHERE c.table_schema = 'public' AND c.column_name = 'brand_id' AND c.is_nullable = 'NO' \
-               AND NOT EXISTS (SELECT 1 FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid \
-                 WHERE t.relname = c.table_name AND k.contype = 'f' \
-                   AND (SELECT array_agg(attname::text) FROM pg_attribute \
-                        WHERE attrelid = t.oid AND attnum = ANY (k.conkey)) @> ARRAY['agency_id', 'brand_id'])",
-        ))
-        .await
-        .unwrap();
-    let loose: Vec<String> = rows.iter().map(|row| row.try_get("", "table_name").unwrap()).collect();
+    let loose = tenant_tables_where(
+        &conn,
+        true,
+        "NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = t.oid AND k.contype = 'f' \
+           AND (SELECT array_agg(attname::text) FROM pg_attribute \
+                WHERE attrelid = t.oid AND attnum = ANY (k.conkey)) @> ARRAY['agency_id', 'brand_id'])",
+    )
+    .await;
     assert!(loose.is_empty(), "tables whose brand and agency keys are not checked together: {loose:?}");
+    // The query finds the brand-owned tables at all (an empty answer proves nothing).
+    assert_eq!(tenant_tables_where(&conn, true, "TRUE").await.len(), 10, "the brand-owned tables");
+}
+
+/// The PostgreSQL tables with both `brand_id` and `agency_id` (`brand_id` never null
+/// when `brand_owned`) for which `condition` holds, `t` being the table's `pg_class`
+/// row.
+async fn tenant_tables_where(conn: &sea_orm::DatabaseConnection, brand_owned: bool, condition: &str) -> Vec<String> {
+    let owned = if brand_owned { "AND c.is_nullable = 'NO'" } else { "" };
+    let sql = format!(
+        "SELECT c.table_name FROM information_schema.columns c \
+         JOIN information_schema.columns a ON a.table_schema = c.table_schema \
+           AND a.table_name = c.table_name AND a.column_name = 'agency_id' \
+         JOIN pg_class t ON t.relname = c.table_name AND t.relnamespace = 'public'::regnamespace \
+         WHERE c.table_schema = 'public' AND c.column_name = 'brand_id' {owned} AND {condition} \
+         ORDER BY 1"
+    );
+    let rows =
+        conn.query_all_raw(sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Postgres, sql)).await.unwrap();
+    rows.iter().map(|row| row.try_get("", "table_name").unwrap()).collect()
 }
