@@ -6,9 +6,9 @@
 //!   `source (id, brand_id, agency_id)` by `(source_id, brand_id, agency_id)`. With
 //!   per-column keys a row could name a brand of one agency and another agency, and
 //!   only the code kept them together; tenant queries filter on both. A stored mention
-//!   now checks one key where it checked three (`perf` of the pipeline bench:
-//!   foreign-key checks were 11 % of all CPU samples, four a mention), a new influencer
-//!   and a ticket two where they checked three. Deletes cascade as before, an agency's
+//!   now checks two keys where it checked four, its author's included (`perf` of the
+//!   pipeline bench: foreign-key checks were 11 % of all CPU samples), a new
+//!   influencer and a ticket two where they checked three. Deletes cascade as before, an agency's
 //!   mentions through its brands and their sources. Adding the keys checks the rows
 //!   already there: should one break the chain, the migration fails on its constraint
 //!   and leaves the schema as it was (that row was a tenancy fault to repair first).
