@@ -22,6 +22,7 @@ mod m20261202_000009_influencer_stale;
 mod m20261202_000010_lean_write_indexes;
 mod m20261203_000011_brand_agency_statistics;
 mod m20261203_000012_tenant_chain_keys;
+mod m20261203_000013_lean_influencer_indexes;
 
 /// The ordered list of Vigie migrations.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_lean_write_indexes::Migration),
             Box::new(m20261203_000011_brand_agency_statistics::Migration),
             Box::new(m20261203_000012_tenant_chain_keys::Migration),
+            Box::new(m20261203_000013_lean_influencer_indexes::Migration),
         ]
     }
 }
