@@ -9,7 +9,7 @@
 //! marked it.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, Select, SelectModel, SelectTwoModel, Set,
@@ -188,43 +188,47 @@ pub async fn refresh(db: &DatabaseTransaction, brand: &brand::Model, author_ids:
         .collect();
 
     let at = now();
-    let mut scored = Vec::new();
-    for (author_id, activity) in &activities {
-        let profile = profiles
-            .get(author_id)
-            .map(|a| Profile { followers: a.followers, following: a.following, verified: a.verified })
-            .unwrap_or_default();
-        scored.push((*author_id, influence::score(profile, activity)));
-    }
+    let mut scored: Vec<(Uuid, influence::Influence)> = activities
+        .iter()
+        .map(|(author_id, activity)| {
+            let profile = profiles
+                .get(author_id)
+                .map(|a| Profile { followers: a.followers, following: a.following, verified: a.verified })
+                .unwrap_or_default();
+            (*author_id, influence::score(profile, activity))
+        })
+        .collect();
     // In key order, so concurrent refreshes of one brand never deadlock.
     scored.sort_by_key(|(author_id, _)| *author_id);
     let count = scored.len();
-    let models = scored.into_iter().map(|(author_id, r)| brand_influencer::ActiveModel {
-        id: Set(new_id()),
-        agency_id: Set(brand.agency_id),
-        brand_id: Set(brand.id),
-        author_id: Set(author_id),
-        score: Set(r.score),
-        components: Set(serde_json::to_value(&r.components).unwrap_or_default()),
-        tier: Set(r.tier.as_str().to_owned()),
-        stance: Set(r.stance.as_str().to_owned()),
-        relationship_status: Set("discovered".to_owned()),
-        owner_membership_id: Set(None),
-        tags: Set(StringList::default()),
-        notes: Set(None),
-        mention_count: Set(i32::try_from(r.mention_count).unwrap_or(i32::MAX)),
-        contact_cadence_days: Set(None),
-        next_contact_due_at: Set(None),
-        first_seen_at: Set(r.first_seen),
-        last_seen_at: Set(r.last_seen),
-        created_at: Set(at),
-        updated_at: Set(at),
-        discovered_at: Set(None),
-        last_contact_at: Set(None),
-        contact_reminded_at: Set(None),
-    });
-    for chunk in batches(models.collect(), 128) {
-        brand_influencer::Entity::insert_many(chunk)
+    let threshold = f64::from(brand.discovery_threshold);
+    let mut crossed = Vec::new();
+    for chunk in scored.chunks(128) {
+        let models = chunk.iter().map(|(author_id, r)| brand_influencer::ActiveModel {
+            id: Set(new_id()),
+            agency_id: Set(brand.agency_id),
+            brand_id: Set(brand.id),
+            author_id: Set(*author_id),
+            score: Set(r.score),
+            components: Set(serde_json::to_value(&r.components).unwrap_or_default()),
+            tier: Set(r.tier.as_str().to_owned()),
+            stance: Set(r.stance.as_str().to_owned()),
+            relationship_status: Set("discovered".to_owned()),
+            owner_membership_id: Set(None),
+            tags: Set(StringList::default()),
+            notes: Set(None),
+            mention_count: Set(i32::try_from(r.mention_count).unwrap_or(i32::MAX)),
+            contact_cadence_days: Set(None),
+            next_contact_due_at: Set(None),
+            first_seen_at: Set(r.first_seen),
+            last_seen_at: Set(r.last_seen),
+            created_at: Set(at),
+            updated_at: Set(at),
+            discovered_at: Set(None),
+            last_contact_at: Set(None),
+            contact_reminded_at: Set(None),
+        });
+        let mut upsert = brand_influencer::Entity::insert_many(models)
             .on_conflict(
                 OnConflict::columns([brand_influencer::Column::BrandId, brand_influencer::Column::AuthorId])
                     .update_columns([
@@ -239,10 +243,24 @@ pub async fn refresh(db: &DatabaseTransaction, brand: &brand::Model, author_ids:
                     ])
                     .to_owned(),
             )
-            .exec_without_returning(db)
-            .await?;
+            .into_query();
+        // The rows as written say which crossed the threshold unannounced, so finding
+        // them costs no second read of the influencers.
+        upsert.returning(Query::returning().columns([
+            brand_influencer::Column::Id,
+            brand_influencer::Column::AuthorId,
+            brand_influencer::Column::DiscoveredAt,
+        ]));
+        for row in db.query_all_raw(db.get_database_backend().build(&upsert)).await? {
+            let discovered_at: Option<DateTime<Utc>> = row.try_get("", "discovered_at")?;
+            let author_id: Uuid = row.try_get("", "author_id")?;
+            let Ok(i) = chunk.binary_search_by_key(&author_id, |(id, _)| *id) else { continue };
+            if discovered_at.is_none() && chunk[i].1.score >= threshold {
+                crossed.push((row.try_get::<Uuid>("", "id")?, &chunk[i]));
+            }
+        }
     }
-    announce_discoveries(db, brand, author_ids, &profiles).await?;
+    announce_discoveries(db, brand, &crossed, &profiles).await?;
     Ok(count)
 }
 
@@ -252,25 +270,18 @@ pub async fn refresh(db: &DatabaseTransaction, brand: &brand::Model, author_ids:
 async fn announce_discoveries(
     db: &impl ConnectionTrait,
     brand: &brand::Model,
-    author_ids: &[Uuid],
+    crossed: &[(Uuid, &(Uuid, influence::Influence))],
     profiles: &HashMap<Uuid, author::Model>,
 ) -> Result<()> {
-    let crossed = brand_influencer::Entity::find()
-        .filter(brand_influencer::Column::BrandId.eq(brand.id))
-        .filter(brand_influencer::Column::AuthorId.is_in(author_ids.iter().copied()))
-        .filter(brand_influencer::Column::DiscoveredAt.is_null())
-        .filter(brand_influencer::Column::Score.gte(f64::from(brand.discovery_threshold)))
-        .all(db)
-        .await?;
-    for row in crossed {
+    for &(id, (author_id, influence)) in crossed {
         let marked = brand_influencer::Entity::update_many()
             .col_expr(brand_influencer::Column::DiscoveredAt, sea_orm::sea_query::Expr::value(now()))
-            .filter(brand_influencer::Column::Id.eq(row.id))
+            .filter(brand_influencer::Column::Id.eq(id))
             .filter(brand_influencer::Column::DiscoveredAt.is_null())
             .exec(db)
             .await?;
         if marked.rows_affected == 1 {
-            let profile = profiles.get(&row.author_id);
+            let profile = profiles.get(author_id);
             events::record(
                 db,
                 brand.agency_id,
@@ -278,15 +289,15 @@ async fn announce_discoveries(
                 events::INFLUENCER_DISCOVERED,
                 serde_json::json!({
                     "brandId": brand.id,
-                    "influencerId": row.id,
-                    "authorId": row.author_id,
+                    "influencerId": id,
+                    "authorId": author_id,
                     "network": profile.map(|a| &a.network),
                     "handle": profile.map(|a| &a.handle),
-                    "score": row.score,
+                    "score": influence.score,
                     "threshold": brand.discovery_threshold,
-                    "tier": row.tier,
-                    "stance": row.stance,
-                    "components": row.components,
+                    "tier": influence.tier.as_str(),
+                    "stance": influence.stance.as_str(),
+                    "components": influence.components,
                 }),
             )
             .await?;

@@ -167,6 +167,17 @@ async fn mentions_are_scored_and_authors_ranked(backend: Backend) {
     assert!(!over.is_empty());
     assert_eq!(discovered.len(), over.len(), "{scores:?}");
     assert!(over.iter().all(|n| !n["discoveredAt"].is_null()));
+    // Each announcement describes the influencer as it was written.
+    for event in &discovered {
+        let p = &event.payload;
+        let node = over.iter().find(|n| n["id"] == p["influencerId"]).expect("an announced influencer");
+        assert_eq!(p["score"], node["score"]);
+        assert_eq!(p["tier"].as_str().unwrap().to_uppercase(), node["tier"].as_str().unwrap());
+        assert_eq!(p["stance"].as_str().unwrap().to_uppercase(), node["stance"].as_str().unwrap());
+        assert_eq!(p["components"]["followers"], node["scoreBreakdown"]["followers"]);
+        assert_eq!(p["threshold"], 40);
+        assert_eq!(p["handle"], node["author"]["handle"]);
+    }
     let solicitations = events(&app, "mention.solicitation").await;
     assert_eq!(solicitations.len(), 2);
     assert!(solicitations.iter().any(|e| e.payload["priority"] == "urgent"));
