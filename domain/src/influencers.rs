@@ -375,12 +375,12 @@ async fn lock_refresh(txn: &impl ConnectionTrait, brand_id: Uuid) -> Result<bool
 /// deletes all their markers (so each is recomputed once however many batches marked
 /// it), and returns them sorted (the order rows are then written in, see [`refresh`]).
 ///
-/// The batch is a range of the `(brand_id, author_id)` index, read in its order and
-/// deleted by its bounds, and the sweep by `after` is fair: taking the first thousand
-/// authors each time, authors marked again and again could hold back those further on
-/// for as long as a backlog lasted. With statistics a take of 1,000 authors among
-/// 700,000 markers costs about 25 ms; without (autovacuum off) PostgreSQL reads all the
-/// brand's markers whatever the form, 0.3–0.5 s a take.
+/// The batch is a range of the markers' key `(brand_id, author_id, id)`, read in its
+/// order and deleted by its bounds, and the sweep by `after` is fair: taking the first
+/// thousand authors each time, authors marked again and again could hold back those
+/// further on for as long as a backlog lasted. With statistics a take of 1,000 authors
+/// among 700,000 markers costs about 25 ms; without (autovacuum off) PostgreSQL reads
+/// all the brand's markers whatever the form, 0.3–0.5 s a take.
 async fn take_stale(txn: &impl ConnectionTrait, brand_id: Uuid, after: Uuid) -> Result<Vec<Uuid>> {
     let mut params = Params::new(txn.get_database_backend());
     let (brand, after) = (params.bind(brand_id), params.bind(after));

@@ -184,3 +184,46 @@ async fn tenant_tables_where(conn: &sea_orm::DatabaseConnection, brand_owned: bo
         conn.query_all_raw(sea_orm::Statement::from_string(sea_orm::DatabaseBackend::Postgres, sql)).await.unwrap();
     rows.iter().map(|row| row.try_get("", "table_name").unwrap()).collect()
 }
+
+/// Rebuilding `influencer_stale` under its new key (`m20261203_000014`) and back keeps
+/// the markers waiting in it, and the brand's foreign key still removes them.
+async fn stale_marks_survive_the_rebuild_of_their_table(backend: Backend) {
+    use sea_orm::{EntityTrait, Set};
+    use vigie_domain::entities::{brand, influencer_stale};
+    use vigie_tests::{TestApp, count};
+
+    let app = TestApp::new(backend).await;
+    let owner = app.sign_up("Agence", "stale-rebuild@example.test").await;
+    let brand_id = uuid::Uuid::parse_str(&app.create_brand(&owner.access_token, "Verdure").await).unwrap();
+    let db = &app.services.db;
+    // Markers name their author without a key (authors are never deleted), and nothing
+    // here enqueues a refresh that would take them.
+    let author_id = vigie_domain::new_id();
+    let marker = |created_at| influencer_stale::ActiveModel {
+        id: Set(vigie_domain::new_id()),
+        brand_id: Set(brand_id),
+        author_id: Set(author_id),
+        created_at: Set(created_at),
+    };
+    let at = vigie_domain::now();
+    influencer_stale::Entity::insert_many([marker(at), marker(at)]).exec_without_returning(db).await.unwrap();
+    let marks = "SELECT COUNT(*) FROM influencer_stale";
+    let waiting = count(db, marks).await;
+    assert_eq!(waiting, 2);
+
+    Migrator::down(db, Some(1)).await.unwrap();
+    assert_eq!(count(db, marks).await, waiting, "rolled back with its markers");
+    Migrator::up(db, None).await.unwrap();
+    assert_eq!(count(db, marks).await, waiting, "rebuilt with its markers");
+    if backend == Backend::Postgres {
+        let key = "SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'influencer_stale' \
+                   AND indexdef LIKE '%UNIQUE INDEX pk_influencer_stale %(brand_id, author_id, id)'";
+        assert_eq!(count(db, key).await, 1, "keyed by brand, author and id");
+        let indexes = "SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'influencer_stale'";
+        assert_eq!(count(db, indexes).await, 1, "the key is the only index");
+    }
+
+    brand::Entity::delete_by_id(brand_id).exec(db).await.unwrap();
+    assert_eq!(count(db, marks).await, 0, "the brand's markers went with it");
+}
+on_both_databases!(stale_marks_survive_the_rebuild_of_their_table);
