@@ -3,8 +3,8 @@
 //!
 //! A refresh changes the influencer's `score`, which `(brand_id, score, id)` indexes, so
 //! PostgreSQL writes a new row version with an entry in every index of the table
-//! (about 0.6 refreshes per stored mention in the pipeline bench: as many entries as
-//! the mention's own). Of the nine indexes:
+//! (about 0.6 refreshes per stored mention in the pipeline bench: nearly as many
+//! entries as the mention's own seven). Of the nine indexes:
 //!
 //! - `(brand_id, tier)` and `(brand_id, stance)` go. The influencer list filters on
 //!   them only alongside an order, and walking `(brand_id, score, id)` with the filter
