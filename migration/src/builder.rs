@@ -148,3 +148,11 @@ pub async fn drop_indexes(m: &SchemaManager<'_>, indexes: &[NamedIndex]) -> Resu
     }
     Ok(())
 }
+
+/// Runs `sql`, several statements, as one batch on one pooled connection: SQLite
+/// connections do not all see a schema change made on another at once, so statements
+/// that build on each other must not be spread over the pool.
+pub async fn run_batch(m: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    m.get_connection().execute_unprepared(sql).await?;
+    Ok(())
+}

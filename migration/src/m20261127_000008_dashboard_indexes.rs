@@ -11,6 +11,8 @@
 use sea_orm::DatabaseBackend;
 use sea_orm_migration::prelude::*;
 
+use crate::builder::run_batch;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -25,11 +27,8 @@ impl MigrationTrait for Migration {
             }
             _ => format!("CREATE INDEX {BY_DAY} ON mention (brand_id, published_at, sentiment)"),
         };
-        // One batch, so that the three statements run on one pooled connection (SQLite
-        // connections do not all see a schema change made on another at once).
         let batch = format!("DROP INDEX idx_mention_brand_id; DROP INDEX {BY_DAY}; {covering}");
-        m.get_connection().execute_unprepared(&batch).await?;
-        Ok(())
+        run_batch(m, &batch).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -37,7 +36,6 @@ impl MigrationTrait for Migration {
             "DROP INDEX {BY_DAY}; CREATE INDEX {BY_DAY} ON mention (brand_id, published_at); \
              CREATE INDEX idx_mention_brand_id ON mention (brand_id)"
         );
-        m.get_connection().execute_unprepared(&batch).await?;
-        Ok(())
+        run_batch(m, &batch).await
     }
 }

@@ -18,14 +18,14 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::builder::run_batch;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        // One batch, so that the statements run on one pooled connection (SQLite
-        // connections do not all see a schema change made on another at once).
         let batch = "DROP INDEX idx_mention_source_id; \
              DROP INDEX idx_mention_scored_at; \
              DROP INDEX ix_mention_brand_id_scored_at; \
@@ -36,8 +36,7 @@ impl MigrationTrait for Migration {
              DROP INDEX idx_brand_influencer_brand_id_score; \
              DROP INDEX idx_brand_influencer_brand_id_next_contact_due_at; \
              DROP INDEX idx_brand_influencer_owner_membership_id";
-        m.get_connection().execute_unprepared(batch).await?;
-        Ok(())
+        run_batch(m, batch).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -52,7 +51,6 @@ impl MigrationTrait for Migration {
              CREATE INDEX idx_brand_influencer_brand_id_next_contact_due_at \
                ON brand_influencer (brand_id, next_contact_due_at); \
              CREATE INDEX idx_brand_influencer_owner_membership_id ON brand_influencer (owner_membership_id)";
-        m.get_connection().execute_unprepared(batch).await?;
-        Ok(())
+        run_batch(m, batch).await
     }
 }

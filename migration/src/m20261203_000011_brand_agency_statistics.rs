@@ -14,6 +14,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::builder::run_batch;
+
 /// The tables whose rows carry both keys.
 const TABLES: [&str; 13] = [
     "alert",
@@ -51,8 +53,7 @@ impl MigrationTrait for Migration {
                 )
             })
             .collect();
-        m.get_connection().execute_unprepared(&batch).await?;
-        Ok(())
+        run_batch(m, &batch).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -60,7 +61,6 @@ impl MigrationTrait for Migration {
             return Ok(());
         }
         let batch: String = TABLES.iter().map(|table| format!("DROP STATISTICS st_{table}_brand_agency; ")).collect();
-        m.get_connection().execute_unprepared(&batch).await?;
-        Ok(())
+        run_batch(m, &batch).await
     }
 }

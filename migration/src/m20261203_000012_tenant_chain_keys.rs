@@ -8,8 +8,8 @@
 //!   only the code kept them together; tenant queries filter on both. A stored mention
 //!   now checks two keys where it checked four, its author's included (`perf` of the
 //!   pipeline bench: foreign-key checks were 11 % of all CPU samples), a new
-//!   influencer and a ticket two where they checked three. Deletes cascade as before, an agency's
-//!   mentions through its brands and their sources. Adding the keys checks the rows
+//!   influencer and a ticket two where they checked three. Deletes cascade as before,
+//!   an agency's mentions through its brands and their sources. Adding the keys checks the rows
 //!   already there: should one break the chain, the migration fails on its constraint
 //!   and leaves the schema as it was (that row was a tenancy fault to repair first).
 //! - `mention (agency_id)`, `brand_influencer (agency_id)` and `ticket (agency_id)` go
@@ -28,6 +28,8 @@
 
 use sea_orm::DatabaseBackend;
 use sea_orm_migration::prelude::*;
+
+use crate::builder::run_batch;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -110,10 +112,7 @@ impl MigrationTrait for Migration {
         if m.get_database_backend() == DatabaseBackend::Postgres {
             batch.push_str(&chain_up());
         }
-        // One batch, so that the statements run on one pooled connection (SQLite
-        // connections do not all see a schema change made on another at once).
-        m.get_connection().execute_unprepared(&batch).await?;
-        Ok(())
+        run_batch(m, &batch).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -122,7 +121,6 @@ impl MigrationTrait for Migration {
         if m.get_database_backend() == DatabaseBackend::Postgres {
             batch.push_str(&chain_down());
         }
-        m.get_connection().execute_unprepared(&batch).await?;
-        Ok(())
+        run_batch(m, &batch).await
     }
 }

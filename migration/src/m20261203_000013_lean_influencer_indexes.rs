@@ -24,14 +24,14 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::builder::run_batch;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        // One batch, so that the statements run on one pooled connection (SQLite
-        // connections do not all see a schema change made on another at once).
         let batch = "DROP INDEX idx_brand_influencer_brand_id_tier; \
              DROP INDEX idx_brand_influencer_brand_id_stance; \
              DROP INDEX idx_brand_influencer_brand_id_relationship_status; \
@@ -41,8 +41,7 @@ impl MigrationTrait for Migration {
              DROP INDEX ix_brand_influencer_owner_next_contact_due_at; \
              CREATE INDEX ix_brand_influencer_owned ON brand_influencer (owner_membership_id, next_contact_due_at) \
                WHERE owner_membership_id IS NOT NULL";
-        m.get_connection().execute_unprepared(batch).await?;
-        Ok(())
+        run_batch(m, batch).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -56,7 +55,6 @@ impl MigrationTrait for Migration {
              DROP INDEX ix_brand_influencer_owned; \
              CREATE INDEX ix_brand_influencer_owner_next_contact_due_at \
                ON brand_influencer (owner_membership_id, next_contact_due_at)";
-        m.get_connection().execute_unprepared(batch).await?;
-        Ok(())
+        run_batch(m, batch).await
     }
 }

@@ -10,6 +10,8 @@ use sea_orm::DatabaseBackend;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
+use crate::builder::run_batch;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -45,8 +47,6 @@ async fn rebuild(m: &SchemaManager<'_>, create: TableCreateStatement, extra: &st
         DatabaseBackend::Postgres => create.to_string(PostgresQueryBuilder),
         _ => create.to_string(SqliteQueryBuilder),
     };
-    // One batch, so that the statements run on one pooled connection (SQLite
-    // connections do not all see a schema change made on another at once).
     let batch = format!(
         "{create}; \
          INSERT INTO influencer_stale_next (id, brand_id, author_id, created_at) \
@@ -54,8 +54,7 @@ async fn rebuild(m: &SchemaManager<'_>, create: TableCreateStatement, extra: &st
          DROP TABLE influencer_stale; \
          ALTER TABLE influencer_stale_next RENAME TO influencer_stale; {extra}"
     );
-    m.get_connection().execute_unprepared(&batch).await?;
-    Ok(())
+    run_batch(m, &batch).await
 }
 
 #[async_trait::async_trait]
