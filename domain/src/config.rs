@@ -68,6 +68,10 @@ pub struct Config {
     /// (membership, role, brands) before reading it again, default 10; `0` reads it on
     /// every request. Changes to access invalidate it at once (see `auth::callers`).
     pub caller_cache: Duration,
+    /// `VIGIE_RETENTION_DAYS`, default 30: how long dispatched events (with their
+    /// webhook deliveries), sent emails and expired refresh tokens are kept (see
+    /// `retention`).
+    pub retention: Duration,
     /// `VIGIE_BEHIND_PROXY`: take the client address of anonymous requests from the last
     /// `X-Forwarded-For` entry (the one the proxy added) instead of the connection.
     pub behind_proxy: bool,
@@ -240,6 +244,7 @@ impl Config {
         let worker_concurrency = seconds("VIGIE_WORKER_CONCURRENCY", 8, 1).as_secs() as usize;
         let webhook_timeout = seconds("VIGIE_WEBHOOK_TIMEOUT_SECS", 15, 1);
         let webhook_disable_after = seconds("VIGIE_WEBHOOK_DISABLE_AFTER_HOURS", 120, 3600);
+        let retention = seconds("VIGIE_RETENTION_DAYS", 30, 86_400);
         let db_max_connections = get("VIGIE_DB_MAX_CONNECTIONS").map(|v| match v.parse::<u32>() {
             Ok(n) if (1..=1000).contains(&n) => n,
             _ => {
@@ -315,6 +320,7 @@ impl Config {
             webhook_disable_after,
             rate_limits,
             caller_cache,
+            retention,
             behind_proxy,
         })
     }

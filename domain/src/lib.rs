@@ -34,6 +34,7 @@ pub mod queue;
 pub mod ratelimit;
 pub mod relationships;
 pub mod reports;
+pub mod retention;
 pub mod runtime;
 pub mod scoring;
 pub mod shares;

@@ -80,6 +80,7 @@ impl Registry {
         crate::relationships::register_jobs(&mut registry);
         crate::sla::tickets::register_jobs(&mut registry);
         crate::reports::digests::register_jobs(&mut registry);
+        crate::retention::register_jobs(&mut registry);
         registry
     }
 

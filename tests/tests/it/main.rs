@@ -18,6 +18,7 @@ mod production;
 mod queue;
 mod relationships;
 mod reports;
+mod retention;
 mod schema;
 mod scoring;
 mod sla;

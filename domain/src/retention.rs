@@ -1,0 +1,116 @@
+//! Retention: the rows Vigie's machinery writes as it works are deleted once they are
+//! older than `VIGIE_RETENTION_DAYS` (30 by default), by the hourly `retention.prune`
+//! job, so that these tables stop growing with time:
+//!
+//! - events dispatched before the cutoff, once none of their webhook deliveries is still
+//!   pending or being sent; their deliveries and attempts go with them (foreign keys),
+//!   so a delivery can be replayed for as long as the retention;
+//! - emails sent, logged or failed before the cutoff;
+//! - refresh tokens expired before the cutoff (a token is refused once expired, so
+//!   deleting it changes no answer).
+//!
+//! What users write or must be able to trace (mentions, influencers, tickets, alerts and
+//! their history, the audit log, dead-lettered jobs) is never deleted here.
+//!
+//! Each table is pruned in batches of [`BATCH`] rows, each its own statement, oldest
+//! first: a backlog of months after an upgrade never holds a long transaction or a
+//! lock on many rows, and an interrupted run leaves nothing half done.
+
+use chrono::{DateTime, Utc};
+use sea_orm::ConnectionTrait;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::db::Params;
+use crate::jobs::Registry;
+use crate::queue::{Envelope, JobPayload};
+use crate::webhooks::DeliveryStatus;
+use crate::{Result, Services, now};
+
+/// Rows deleted per statement.
+const BATCH: u64 = 1_000;
+
+/// How often the job runs: often enough that each run deletes about an hour's worth.
+const EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes what is past retention.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PruneExpired {}
+
+impl JobPayload for PruneExpired {
+    const KIND: &'static str = "retention.prune";
+}
+
+/// Registers the job and its hourly schedule.
+pub fn register_jobs(registry: &mut Registry) {
+    registry.register(|services: Arc<Services>, _meta, _job: PruneExpired| async move {
+        // A retention longer than the calendar allows keeps everything.
+        let cutoff =
+            chrono::Duration::from_std(services.config.retention).ok().and_then(|d| now().checked_sub_signed(d));
+        if let Some(cutoff) = cutoff {
+            prune(&services.db, cutoff).await?;
+        }
+        Ok(())
+    });
+    registry.schedule("retention.prune", EVERY, |_slot| Envelope::new(None, &PruneExpired {}));
+}
+
+/// What one pass deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Events (their deliveries and attempts went with them).
+    pub events: u64,
+    pub emails: u64,
+    pub refresh_tokens: u64,
+}
+
+/// Deletes the events, emails and refresh tokens past `cutoff` (see the module doc).
+pub async fn prune(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<Pruned> {
+    let unsettled = [DeliveryStatus::Pending, DeliveryStatus::Sending].map(|s| format!("'{}'", s.as_str())).join(", ");
+    // The subqueries take each batch in the order of an index (`event (dispatched_at,
+    // created_at)`, `email_outbox (status, created_at)`, `refresh_token (expires_at)`),
+    // so a batch reads about as many rows as it deletes.
+    let events = prune_batches(db, cutoff, |at| {
+        format!(
+            "DELETE FROM event WHERE id IN (SELECT e.id FROM event e WHERE e.dispatched_at < {at} \
+             AND NOT EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.event_id = e.id AND d.status IN ({unsettled})) \
+             ORDER BY e.dispatched_at LIMIT {BATCH})"
+        )
+    })
+    .await?;
+    let emails = prune_batches(db, cutoff, |at| {
+        format!(
+            "DELETE FROM email_outbox WHERE id IN (SELECT id FROM email_outbox \
+             WHERE status IN ('sent', 'logged', 'failed') AND created_at < {at} LIMIT {BATCH})"
+        )
+    })
+    .await?;
+    let refresh_tokens = prune_batches(db, cutoff, |at| {
+        format!(
+            "DELETE FROM refresh_token WHERE id IN (SELECT id FROM refresh_token WHERE expires_at < {at} \
+             ORDER BY expires_at LIMIT {BATCH})"
+        )
+    })
+    .await?;
+    let pruned = Pruned { events, emails, refresh_tokens };
+    if pruned != Pruned::default() {
+        tracing::info!(%cutoff, events, emails, refresh_tokens, "rows past retention deleted");
+    }
+    Ok(pruned)
+}
+
+/// Runs the delete `sql(cutoff placeholder)` until a batch deletes fewer than [`BATCH`]
+/// rows; returns how many it deleted in all.
+async fn prune_batches(db: &impl ConnectionTrait, cutoff: DateTime<Utc>, sql: impl Fn(&str) -> String) -> Result<u64> {
+    let mut total = 0;
+    loop {
+        let mut params = Params::new(db.get_database_backend());
+        let at = params.bind(cutoff);
+        let deleted = db.execute_raw(params.statement(sql(&at))).await?.rows_affected();
+        total += deleted;
+        if deleted < BATCH {
+            return Ok(total);
+        }
+    }
+}
