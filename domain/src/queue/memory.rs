@@ -9,11 +9,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-use super::{Delivery, Envelope, KindStatus, Queue};
+use super::{DEAD_LETTERS_KEPT, Delivery, Envelope, KindStatus, Queue};
 use crate::{Result, now};
-
-/// Dead letters kept in memory.
-const MAX_DEAD_LETTERS: usize = 1_000;
 
 #[derive(Default)]
 struct State {
@@ -139,7 +136,7 @@ impl Queue for MemoryQueue {
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()> {
         {
             let mut state = self.state();
-            if state.dead.len() >= MAX_DEAD_LETTERS {
+            if state.dead.len() >= DEAD_LETTERS_KEPT {
                 state.dead.pop_front();
             }
             state.dead.push_back((delivery.clone(), reason.to_owned()));

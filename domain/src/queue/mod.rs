@@ -107,6 +107,10 @@ pub struct KindStatus {
     pub lag_seconds: f64,
 }
 
+/// The dead letters a backend keeps, the newest: every one is also a `job_failure` row,
+/// so the backend's copy is for diagnosing recent failures and must not grow forever.
+pub const DEAD_LETTERS_KEPT: usize = 1_000;
+
 /// A job queue backend.
 #[async_trait::async_trait]
 pub trait Queue: Send + Sync + 'static {
@@ -121,7 +125,8 @@ pub trait Queue: Send + Sync + 'static {
     async fn reclaim(&self, kinds: &[String], consumer: &str, idle: Duration, max: usize) -> Result<Vec<Delivery>>;
     /// Acknowledges a job: it is done and removed.
     async fn ack(&self, delivery: &Delivery) -> Result<()>;
-    /// Copies a job to the dead-letter stream with its reason, then acknowledges it.
+    /// Copies a job to the dead-letter stream with its reason (keeping the newest
+    /// [`DEAD_LETTERS_KEPT`]), then acknowledges it.
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()>;
     /// Prepares the queue to carry these kinds (creates Redis consumer groups).
     async fn prepare(&self, kinds: &[String]) -> Result<()>;

@@ -5,7 +5,8 @@
 //! - `{prefix}:stream:<kind>`: the jobs of a kind, read by the consumer group `workers`;
 //!   entries are deleted once acknowledged, so the length is the depth;
 //! - `{prefix}:delayed:<kind>`: jobs waiting for a retry, scored by due time (ms);
-//! - `{prefix}:dead`: the dead-letter stream (kind, reason, raw job);
+//! - `{prefix}:dead`: the dead-letter stream (kind, reason, raw job), its newest
+//!   [`DEAD_LETTERS_KEPT`] entries;
 //! - `{prefix}:tick:<name>:<slot>`: `SET NX` markers of periodic tasks.
 //!
 //! Redis without persistence forgets consumer groups when it restarts; reads that fail
@@ -15,14 +16,15 @@
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{
-    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply,
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamMaxlen, StreamRangeReply, StreamReadOptions,
+    StreamReadReply,
 };
 use redis::{AsyncCommands, Script};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{Delivery, Envelope, KindStatus, Queue};
+use super::{DEAD_LETTERS_KEPT, Delivery, Envelope, KindStatus, Queue};
 use crate::{Error, Result};
 
 const GROUP: &str = "workers";
@@ -251,10 +253,12 @@ impl Queue for RedisQueue {
         let stream = self.stream(&delivery.kind);
         let mut conn = self.commands.clone();
         // One transaction: the dead-letter copy exists before the job leaves its stream.
+        // Exact trimming: dead letters are rare, and the bound is then the documented one.
         redis::pipe()
             .atomic()
-            .xadd(
+            .xadd_maxlen(
                 self.dead_key(),
+                StreamMaxlen::Equals(DEAD_LETTERS_KEPT),
                 "*",
                 &[
                     ("kind", delivery.kind.as_str()),

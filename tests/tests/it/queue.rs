@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use vigie_domain::jobs::{JobError, Registry, Runtime, RuntimeOptions};
 use vigie_domain::queue::memory::MemoryQueue;
 use vigie_domain::queue::redis::RedisQueue;
-use vigie_domain::queue::{Envelope, JobPayload, Queue};
+use vigie_domain::queue::{DEAD_LETTERS_KEPT, Envelope, JobPayload, Queue};
 use vigie_domain::{Services, new_id};
 use vigie_tests::{Backend, TestApp, redis_url};
 
@@ -323,3 +323,33 @@ async fn receive_never_hands_out_more_than_asked(redis: bool) {
     assert_eq!(received, sent);
 }
 on_both_queues!(receive_never_hands_out_more_than_asked);
+
+/// Each backend keeps only its newest dead letters (every one is also a `job_failure`
+/// row), so a storm of failures fills neither Redis nor the process's memory.
+async fn only_the_newest_dead_letters_are_kept(redis: bool) {
+    let backing = Backing::new(redis).await;
+    let queue = backing.queue();
+    let kinds = vec![Doomed::KIND.to_owned()];
+    queue.prepare(&kinds).await.unwrap();
+    let total = DEAD_LETTERS_KEPT + 10;
+    for _ in 0..total {
+        queue.enqueue(&Envelope::new(None, &Doomed { key: "storm".into() }).unwrap()).await.unwrap();
+    }
+    let mut failed = 0;
+    for _ in 0..total {
+        let batch = queue.receive(&kinds, "tester", 100, Duration::from_millis(100)).await.unwrap();
+        for delivery in &batch {
+            queue.dead_letter(delivery, &format!("failure {failed}")).await.unwrap();
+            failed += 1;
+        }
+        if failed == total {
+            break;
+        }
+    }
+    assert_eq!(failed, total, "every job was received");
+    let reasons: Vec<String> = backing.dead_letters().await.into_iter().map(|(_, reason)| reason).collect();
+    assert_eq!(reasons.len(), DEAD_LETTERS_KEPT);
+    assert_eq!(reasons.first().map(String::as_str), Some("failure 10"), "the oldest went first");
+    assert_eq!(reasons.last().map(String::as_str), Some(format!("failure {}", total - 1).as_str()));
+}
+on_both_queues!(only_the_newest_dead_letters_are_kept);
