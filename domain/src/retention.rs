@@ -14,13 +14,15 @@
 //!
 //! Each table is pruned in batches of [`BATCH`] rows, each its own statement, oldest
 //! first: a backlog of months after an upgrade never holds a long transaction or a
-//! lock on many rows, and an interrupted run leaves nothing half done.
+//! lock on many rows, and an interrupted run leaves nothing half done. A run stops
+//! batching at half the jobs' visibility timeout and enqueues its own continuation, so
+//! a large backlog drains over several jobs rather than one cut off by the runtime.
 
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::db::Params;
 use crate::jobs::Registry;
@@ -48,8 +50,10 @@ pub fn register_jobs(registry: &mut Registry) {
         // A retention longer than the calendar allows keeps everything.
         let cutoff =
             chrono::Duration::from_std(services.config.retention).ok().and_then(|d| now().checked_sub_signed(d));
-        if let Some(cutoff) = cutoff {
-            prune(&services.db, cutoff).await?;
+        let Some(cutoff) = cutoff else { return Ok(()) };
+        let deadline = Instant::now() + services.config.job_visibility / 2;
+        if !prune(&services.db, cutoff, deadline).await?.finished {
+            crate::jobs::enqueue(&services, None, &PruneExpired {}).await?;
         }
         Ok(())
     });
@@ -57,21 +61,24 @@ pub fn register_jobs(registry: &mut Registry) {
 }
 
 /// What one pass deleted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pruned {
     /// Events (their deliveries and attempts went with them).
     pub events: u64,
     pub emails: u64,
     pub refresh_tokens: u64,
+    /// Whether nothing past retention is left (the deadline did not cut the pass short).
+    pub finished: bool,
 }
 
-/// Deletes the events, emails and refresh tokens past `cutoff` (see the module doc).
-pub async fn prune(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<Pruned> {
+/// Deletes the events, emails and refresh tokens past `cutoff` (see the module doc),
+/// starting no batch after `deadline` but one per table: each pass makes progress.
+pub async fn prune(db: &impl ConnectionTrait, cutoff: DateTime<Utc>, deadline: Instant) -> Result<Pruned> {
     let unsettled = [DeliveryStatus::Pending, DeliveryStatus::Sending].map(|s| format!("'{}'", s.as_str())).join(", ");
     // The subqueries take each batch in the order of an index (`event (dispatched_at,
     // created_at)`, `email_outbox (status, created_at)`, `refresh_token (expires_at)`),
     // so a batch reads about as many rows as it deletes.
-    let events = prune_batches(db, cutoff, |at| {
+    let events = prune_batches(db, cutoff, deadline, |at| {
         format!(
             "DELETE FROM event WHERE id IN (SELECT e.id FROM event e WHERE e.dispatched_at < {at} \
              AND NOT EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.event_id = e.id AND d.status IN ({unsettled})) \
@@ -79,30 +86,44 @@ pub async fn prune(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<P
         )
     })
     .await?;
-    let emails = prune_batches(db, cutoff, |at| {
+    let emails = prune_batches(db, cutoff, deadline, |at| {
         format!(
             "DELETE FROM email_outbox WHERE id IN (SELECT id FROM email_outbox \
              WHERE status IN ('sent', 'logged', 'failed') AND created_at < {at} LIMIT {BATCH})"
         )
     })
     .await?;
-    let refresh_tokens = prune_batches(db, cutoff, |at| {
+    let refresh_tokens = prune_batches(db, cutoff, deadline, |at| {
         format!(
             "DELETE FROM refresh_token WHERE id IN (SELECT id FROM refresh_token WHERE expires_at < {at} \
              ORDER BY expires_at LIMIT {BATCH})"
         )
     })
     .await?;
-    let pruned = Pruned { events, emails, refresh_tokens };
-    if pruned != Pruned::default() {
-        tracing::info!(%cutoff, events, emails, refresh_tokens, "rows past retention deleted");
+    let finished = events.1 && emails.1 && refresh_tokens.1;
+    let pruned = Pruned { events: events.0, emails: emails.0, refresh_tokens: refresh_tokens.0, finished };
+    if pruned.events + pruned.emails + pruned.refresh_tokens > 0 {
+        tracing::info!(
+            %cutoff,
+            events = pruned.events,
+            emails = pruned.emails,
+            refresh_tokens = pruned.refresh_tokens,
+            finished,
+            "rows past retention deleted"
+        );
     }
     Ok(pruned)
 }
 
 /// Runs the delete `sql(cutoff placeholder)` until a batch deletes fewer than [`BATCH`]
-/// rows; returns how many it deleted in all.
-async fn prune_batches(db: &impl ConnectionTrait, cutoff: DateTime<Utc>, sql: impl Fn(&str) -> String) -> Result<u64> {
+/// rows, or the deadline passes; returns how many it deleted in all, and whether it
+/// got to the end.
+async fn prune_batches(
+    db: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+    deadline: Instant,
+    sql: impl Fn(&str) -> String,
+) -> Result<(u64, bool)> {
     let mut total = 0;
     loop {
         let mut params = Params::new(db.get_database_backend());
@@ -110,7 +131,10 @@ async fn prune_batches(db: &impl ConnectionTrait, cutoff: DateTime<Utc>, sql: im
         let deleted = db.execute_raw(params.statement(sql(&at))).await?.rows_affected();
         total += deleted;
         if deleted < BATCH {
-            return Ok(total);
+            return Ok((total, true));
+        }
+        if Instant::now() >= deadline {
+            return Ok((total, false));
         }
     }
 }
