@@ -5,15 +5,15 @@
 //! - events dispatched before the cutoff, once none of their webhook deliveries is still
 //!   pending or being sent; their deliveries and attempts go with them (foreign keys),
 //!   so a delivery can be replayed for as long as the retention;
-//! - emails sent, logged or failed before the cutoff;
+//! - emails queued before the cutoff and since sent, logged or failed;
 //! - refresh tokens expired before the cutoff (a token is refused once expired, so
 //!   deleting it changes no answer).
 //!
 //! What users write or must be able to trace (mentions, influencers, tickets, alerts and
 //! their history, the audit log, dead-lettered jobs) is never deleted here.
 //!
-//! Each table is pruned in batches of [`BATCH`] rows, each its own statement, oldest
-//! first: a backlog of months after an upgrade never holds a long transaction or a
+//! Each table is pruned in batches of [`BATCH`] rows, each its own statement, in the
+//! order of an index: a backlog of months after an upgrade never holds a long transaction or a
 //! lock on many rows, and an interrupted run leaves nothing half done. A run stops
 //! batching at half the jobs' visibility timeout and enqueues its own continuation, so
 //! a large backlog drains over several jobs rather than one cut off by the runtime.
