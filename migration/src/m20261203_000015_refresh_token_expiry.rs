@@ -4,20 +4,20 @@
 
 use sea_orm_migration::prelude::*;
 
-const NAME: &str = "ix_refresh_token_expires_at";
+use crate::builder::{NamedIndex, create_indexes, drop_indexes};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
+const INDEXES: [NamedIndex; 1] = [("ix_refresh_token_expires_at", "refresh_token", &["expires_at"], false)];
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let index =
-            Index::create().name(NAME).table(Alias::new("refresh_token")).col(Alias::new("expires_at")).to_owned();
-        m.create_index(index).await
+        create_indexes(m, &INDEXES).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_index(Index::drop().name(NAME).table(Alias::new("refresh_token")).to_owned()).await
+        drop_indexes(m, &INDEXES).await
     }
 }
