@@ -145,15 +145,24 @@ pub async fn plan_for_values(txn: &DatabaseTransaction) -> Result<()> {
 /// on tables not analyzed yet, scanned every row of a source against it (the pipeline
 /// benchmark lost about half its throughput).
 pub fn batches<T>(rows: Vec<T>, max: usize) -> impl Iterator<Item = Vec<T>> {
-    debug_assert!(max.is_power_of_two(), "batch sizes are powers of two");
     // Taking the rows by value lets each move once into its statement (`insert_many`
     // owns its models), where slices made callers clone every batch. A `Vec` rather
     // than any iterator: callers hold the batches across `.await`, and a lazy `map`
     // closure over borrowed data would make their futures not `Send`.
     let mut rows = rows.into_iter();
+    batch_sizes(rows.len(), max).map(move |size| rows.by_ref().take(size).collect())
+}
+
+/// The sizes [`batches`] cuts `len` rows into, for callers that keep their rows in a
+/// slice (and split it with `split_at`).
+pub fn batch_sizes(mut len: usize, max: usize) -> impl Iterator<Item = usize> {
+    debug_assert!(max.is_power_of_two(), "batch sizes are powers of two");
     std::iter::from_fn(move || {
-        let left = rows.len();
-        (left > 0).then(|| rows.by_ref().take(max.min(1 << left.ilog2())).collect())
+        (len > 0).then(|| {
+            let size = max.min(1 << len.ilog2());
+            len -= size;
+            size
+        })
     })
 }
 

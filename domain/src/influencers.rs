@@ -17,7 +17,7 @@ use sea_orm::{
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use crate::db::{Params, batches};
+use crate::db::{Params, batch_sizes, batches};
 use crate::entities::{StringList, author, brand, brand_influencer, influencer_stale, mention};
 use crate::pagination::{self, Page, PageRequest};
 use crate::scoring::influence::{self, ACTIVITY_WINDOW_DAYS, Activity, Profile, Stance, Tier};
@@ -203,7 +203,12 @@ pub async fn refresh(db: &DatabaseTransaction, brand: &brand::Model, author_ids:
     let count = scored.len();
     let threshold = f64::from(brand.discovery_threshold);
     let mut crossed = Vec::new();
-    for chunk in scored.chunks(128) {
+    // Row counts of powers of two, as `db::batches` makes (each count is a statement
+    // text every connection caches), with the rows kept in `scored` for `crossed`.
+    let mut rest = scored.as_slice();
+    for size in batch_sizes(rest.len(), 128) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
         let models = chunk.iter().map(|(author_id, r)| brand_influencer::ActiveModel {
             id: Set(new_id()),
             agency_id: Set(brand.agency_id),
