@@ -1,8 +1,10 @@
 //! The loop that takes jobs from the queue and runs them.
 
 use chrono::Utc;
+use futures_util::FutureExt;
 use sea_orm::{ActiveModelTrait, Set};
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
@@ -224,6 +226,17 @@ impl Runtime {
     /// Runs one delivery to its outcome: acknowledged, retried later, or dead-lettered.
     async fn process(&self, delivery: Delivery) {
         let label = JobMetrics::label(&delivery.kind);
+        if delivery.deliveries > MAX_DELIVERIES {
+            // Each earlier delivery ended without an outcome: the job crashed or hung its
+            // worker every time, and would go on doing so.
+            let reason = format!(
+                "delivered {} times without finishing: it crashed or stalled its worker each time",
+                delivery.deliveries - 1
+            );
+            let tenant = delivery.envelope.as_ref().ok().and_then(|e| e.tenant);
+            let attempts = delivery.envelope.as_ref().map_or(0, |e| e.attempt);
+            return self.bury(&delivery, tenant, reason, attempts).await;
+        }
         let envelope = match &delivery.envelope {
             Ok(envelope) => envelope.clone(),
             Err(reason) => return self.bury(&delivery, None, reason.clone(), 0).await,
@@ -243,11 +256,22 @@ impl Runtime {
         let meta = JobMeta { id: envelope.id, tenant: envelope.tenant, attempt: envelope.attempt };
         let limit = self.options.visibility.mul_f64(0.8);
         self.metrics().in_flight.get_or_create(&label).inc();
-        let outcome =
-            match tokio::time::timeout(limit, entry.run(self.services.clone(), meta, envelope.payload.clone())).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(JobError::Retry(format!("timed out after {limit:?}"))),
-            };
+        // A panic is the job's failure, not the worker's: caught, it is retried and
+        // dead-lettered like any other rather than redelivered for ever.
+        let running = AssertUnwindSafe(entry.run(self.services.clone(), meta, envelope.payload.clone())).catch_unwind();
+        let outcome = match tokio::time::timeout(limit, running).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(panic)) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|m| (*m).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "no message".into());
+                tracing::error!(kind = %envelope.kind, job = %envelope.id, %message, "a job panicked");
+                Err(JobError::Retry(format!("the job panicked: {message}")))
+            }
+            Err(_) => Err(JobError::Retry(format!("timed out after {limit:?}"))),
+        };
         self.metrics().in_flight.get_or_create(&label).dec();
         // What to run again, and when; `None` when the job is done.
         let again = match outcome {
@@ -322,6 +346,9 @@ impl Runtime {
         }
     }
 }
+
+/// Deliveries of one message without an outcome before it is dead-lettered.
+pub const MAX_DELIVERIES: u32 = 5;
 
 /// How long a job waits when a dependency is down (half of it, plus up to half as
 /// jitter, so that the jobs of an outage do not all come back at once).

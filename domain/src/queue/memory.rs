@@ -16,8 +16,9 @@ use crate::{Result, now};
 struct State {
     next_id: u64,
     ready: HashMap<String, VecDeque<(String, String)>>,
-    /// Delivered, not yet acknowledged: message id → (kind, raw, consumer, since).
-    in_flight: HashMap<String, (String, String, String, Instant)>,
+    /// Delivered, not yet acknowledged: message id → (kind, raw, consumer, since,
+    /// deliveries).
+    in_flight: HashMap<String, (String, String, String, Instant, u32)>,
     /// Due time → raw jobs (with their kinds).
     delayed: BTreeMap<(DateTime<Utc>, u64), (String, String)>,
     /// The most recent dead letters (the `job_failure` table keeps them all).
@@ -64,7 +65,7 @@ impl MemoryQueue {
         for kind in kinds {
             while out.len() < max {
                 let Some((id, raw)) = state.ready.get_mut(kind).and_then(VecDeque::pop_front) else { break };
-                state.in_flight.insert(id.clone(), (kind.clone(), raw.clone(), consumer.to_owned(), Instant::now()));
+                state.in_flight.insert(id.clone(), (kind.clone(), raw.clone(), consumer.to_owned(), Instant::now(), 1));
                 out.push(Delivery::decode(id, kind, raw));
             }
         }
@@ -111,7 +112,7 @@ impl Queue for MemoryQueue {
         let stale: Vec<String> = state
             .in_flight
             .iter()
-            .filter(|(_, (kind, _, _, since))| kinds.contains(kind) && since.elapsed() >= idle)
+            .filter(|(_, (kind, _, _, since, _))| kinds.contains(kind) && since.elapsed() >= idle)
             .map(|(id, _)| id.clone())
             .take(max)
             .collect();
@@ -120,7 +121,10 @@ impl Queue for MemoryQueue {
             if let Some(entry) = state.in_flight.get_mut(&id) {
                 entry.2 = consumer.to_owned();
                 entry.3 = Instant::now();
-                out.push(Delivery::decode(id.clone(), &entry.0.clone(), entry.1.clone()));
+                entry.4 += 1;
+                let mut delivery = Delivery::decode(id.clone(), &entry.0.clone(), entry.1.clone());
+                delivery.deliveries = entry.4;
+                out.push(delivery);
             }
         }
         Ok(out)

@@ -81,6 +81,9 @@ pub struct Delivery {
     pub kind: String,
     pub raw: String,
     pub envelope: std::result::Result<Envelope, String>,
+    /// How many times the message has been delivered, this time included: more than
+    /// one when it was reclaimed from a consumer that never settled it.
+    pub deliveries: u32,
 }
 
 impl Delivery {
@@ -91,7 +94,7 @@ impl Delivery {
             Ok(env) if env.kind != kind => Err(format!("job of kind `{}` found on the `{kind}` stream", env.kind)),
             Ok(env) => Ok(env),
         };
-        Delivery { message_id, kind: kind.to_owned(), raw, envelope }
+        Delivery { message_id, kind: kind.to_owned(), raw, envelope, deliveries: 1 }
     }
 }
 

@@ -149,6 +149,22 @@ impl RedisQueue {
             .collect()
     }
 
+    /// How many times a pending message has been delivered (`XAUTOCLAIM` counts its
+    /// claims there, but answers only the entries).
+    async fn delivery_count(&self, kind: &str, message_id: &str) -> Result<u32> {
+        let mut conn = self.commands.clone();
+        let pending: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+            .arg(self.stream(kind))
+            .arg(GROUP)
+            .arg(message_id)
+            .arg(message_id)
+            .arg(1)
+            .query_async(&mut conn)
+            .await
+            .map_err(queue_err)?;
+        Ok(pending.first().map_or(1, |(_, _, _, count)| u32::try_from(*count).unwrap_or(u32::MAX)))
+    }
+
     /// Adds a raw message to a kind's stream (tests use it to inject garbage).
     pub async fn push_raw(&self, kind: &str, raw: &str) -> Result<()> {
         let mut conn = self.commands.clone();
@@ -229,7 +245,13 @@ impl Queue for RedisQueue {
                 .xautoclaim_options(self.stream(kind), GROUP, consumer, idle.as_millis() as u64, "0-0", options)
                 .await;
             match reply {
-                Ok(reply) => out.extend(self.deliveries(kind, reply.claimed)),
+                Ok(reply) => {
+                    let mut claimed = self.deliveries(kind, reply.claimed);
+                    for delivery in &mut claimed {
+                        delivery.deliveries = self.delivery_count(kind, &delivery.message_id).await?;
+                    }
+                    out.extend(claimed);
+                }
                 Err(e) if e.code() == Some("NOGROUP") => self.ensure_groups(std::slice::from_ref(kind)).await?,
                 Err(e) => return Err(queue_err(e)),
             }

@@ -31,6 +31,8 @@ pub const MAX_INTERVAL: i32 = 86_400;
 const DEFAULT_INTERVAL: i32 = 300;
 /// Longest back-off after failures.
 const MAX_BACKOFF_SECS: i64 = 6 * 3600;
+/// The longest wait a network's `Retry-After` can impose on a source.
+const MAX_RETRY_AFTER_SECS: i64 = 24 * 3600;
 /// How long a claimed source stays reserved for its poll job.
 const LEASE_SECS: i64 = 600;
 /// How often the dispatcher looks for due sources.
@@ -492,10 +494,14 @@ pub async fn poll(services: &Services, source_id: Uuid) -> Result<PollReport> {
 fn next_attempt(at: DateTime<Utc>, interval_secs: i32, failures: i32, error: &CollectError) -> DateTime<Utc> {
     let backoff = i64::from(interval_secs).saturating_mul(1 << failures.clamp(0, 16)).min(MAX_BACKOFF_SECS);
     let asked = match error {
-        CollectError::RateLimited { retry_after: Some(d) } => i64::try_from(d.as_secs()).unwrap_or(MAX_BACKOFF_SECS),
+        // A remote value: bounded before it reaches a date.
+        CollectError::RateLimited { retry_after: Some(d) } => {
+            i64::try_from(d.as_secs()).unwrap_or(MAX_RETRY_AFTER_SECS).min(MAX_RETRY_AFTER_SECS)
+        }
         _ => 0,
     };
-    at + ChronoDuration::seconds(backoff.max(asked))
+    let wait = ChronoDuration::try_seconds(backoff.max(asked)).unwrap_or(ChronoDuration::seconds(MAX_BACKOFF_SECS));
+    at.checked_add_signed(wait).unwrap_or(at)
 }
 
 #[cfg(test)]
@@ -523,5 +529,7 @@ mod tests {
         assert_eq!(next_attempt(at, 3600, 10, &status), at + ChronoDuration::seconds(MAX_BACKOFF_SECS));
         let limited = CollectError::RateLimited { retry_after: Some(Duration::from_secs(900)) };
         assert_eq!(next_attempt(at, 60, 1, &limited), at + ChronoDuration::seconds(900));
+        let hostile = CollectError::RateLimited { retry_after: Some(Duration::from_secs(99_999_999_999_999)) };
+        assert_eq!(next_attempt(at, 60, 1, &hostile), at + ChronoDuration::seconds(MAX_RETRY_AFTER_SECS));
     }
 }

@@ -52,6 +52,16 @@ impl JobPayload for Doomed {
     const MAX_ATTEMPTS: u32 = 3;
 }
 
+/// Panics, as a job with a bug would.
+#[derive(Serialize, Deserialize)]
+struct Panicky {
+    key: String,
+}
+impl JobPayload for Panicky {
+    const KIND: &'static str = "test.panicky";
+    const MAX_ATTEMPTS: u32 = 3;
+}
+
 /// Records the slot it was scheduled for.
 #[derive(Serialize, Deserialize)]
 struct Tick {
@@ -70,6 +80,13 @@ fn registry(tick_key: Option<String>) -> Registry {
     registry.register(|_s: Arc<Services>, meta, job: Doomed| async move {
         record(&job.key, meta.attempt);
         Err(JobError::Retry("downstream is down".into()))
+    });
+    registry.register(|_s: Arc<Services>, meta, job: Panicky| async move {
+        record(&job.key, meta.attempt);
+        // The arithmetic a hostile `Retry-After` used to reach: it overflows and panics.
+        let wait = chrono::Duration::seconds(std::hint::black_box(99_999_999_999_999));
+        let _never = chrono::Utc::now() + wait;
+        Ok(())
     });
     registry.register(|_s: Arc<Services>, _meta, job: Tick| async move {
         record(&job.key, job.slot as u32);
@@ -353,3 +370,59 @@ async fn only_the_newest_dead_letters_are_kept(redis: bool) {
     assert_eq!(reasons.last().map(String::as_str), Some(format!("failure {}", total - 1).as_str()));
 }
 on_both_queues!(only_the_newest_dead_letters_are_kept);
+
+/// A job that panics is caught by the runtime: retried like a failure, then
+/// dead-lettered with a `job_failure` row, never redelivered for ever.
+async fn a_panicking_job_is_retried_then_dead_lettered(redis: bool) {
+    let (app, backing) = setup(redis).await;
+    let fleet = Fleet::start(&app, 1, None);
+    let key = new_id().to_string();
+    vigie_domain::jobs::enqueue(&app.services, None, &Panicky { key: key.clone() }).await.unwrap();
+    wait_until("the dead letter", Duration::from_secs(20), async || {
+        backing.dead_letters().await.iter().any(|(kind, _)| kind == "test.panicky")
+    })
+    .await;
+    assert_eq!(runs(&key).len(), 3, "each attempt ran once");
+    let failures = vigie_tests::count(
+        &app.services.db,
+        "SELECT COUNT(*) FROM job_failure WHERE kind = 'test.panicky' AND error LIKE '%panicked%'",
+    )
+    .await;
+    assert_eq!(failures, 1);
+    fleet.stop().await;
+}
+on_both_queues!(a_panicking_job_is_retried_then_dead_lettered);
+
+/// A message delivered five times without an outcome (its worker crashed or hung each
+/// time) is dead-lettered on the next delivery instead of being run again.
+async fn a_job_that_never_settles_is_dead_lettered_after_five_deliveries(redis: bool) {
+    let (app, backing) = setup(redis).await;
+    let key = new_id().to_string();
+    vigie_domain::jobs::enqueue(&app.services, None, &Flaky { key: key.clone(), fail_times: 0 }).await.unwrap();
+    let queue = backing.queue();
+    let kinds = vec!["test.flaky".to_owned()];
+    queue.prepare(&kinds).await.unwrap();
+    let first = queue.receive(&kinds, "crashed-0", 1, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(first[0].deliveries, 1);
+    for n in 2..=5 {
+        let again = queue.reclaim(&kinds, &format!("crashed-{n}"), Duration::ZERO, 1).await.unwrap();
+        assert_eq!(again[0].deliveries, n, "deliveries are counted");
+    }
+    let options = RuntimeOptions { visibility: Duration::from_secs(1), ..RuntimeOptions::default() };
+    let (stop, stopped) = watch::channel(false);
+    let runtime = tokio::spawn(Runtime::new(app.services.clone(), registry(None), options).run(stopped));
+    wait_until("the dead letter", Duration::from_secs(20), async || {
+        backing.dead_letters().await.iter().any(|(kind, _)| kind == "test.flaky")
+    })
+    .await;
+    assert!(runs(&key).is_empty(), "the job was not run a sixth time");
+    let failures = vigie_tests::count(
+        &app.services.db,
+        "SELECT COUNT(*) FROM job_failure WHERE kind = 'test.flaky' AND error LIKE '%delivered 5 times%'",
+    )
+    .await;
+    assert_eq!(failures, 1);
+    stop.send(true).unwrap();
+    runtime.await.unwrap();
+}
+on_both_queues!(a_job_that_never_settles_is_dead_lettered_after_five_deliveries);
