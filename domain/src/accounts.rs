@@ -39,7 +39,7 @@ pub async fn sign_up(services: &Services, input: SignUp) -> Result<Session> {
     let name = validate::name("name", &input.name, 120)?;
     let email = validate::email("email", &input.email)?;
     passwords::validate(&input.password)?;
-    let password_hash = passwords::hash_blocking(input.password).await?;
+    let password_hash = services.passwords.hash(input.password).await?;
 
     let txn = crate::db::begin_write(&services.db).await?;
     if find_user_by_email(&txn, &email).await?.is_some() {
@@ -71,10 +71,7 @@ pub async fn sign_up(services: &Services, input: SignUp) -> Result<Session> {
 pub async fn log_in(services: &Services, email: &str, password: &str, agency_id: Option<Uuid>) -> Result<Session> {
     let email = email.trim().to_lowercase();
     let user = find_user_by_email(&services.db, &email).await?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    if password.len() > passwords::MAX_PASSWORD_LEN * 4
-        || !passwords::verify_blocking(password.to_owned(), stored).await?
-    {
+    if !check_password(services, &email, password, user.as_ref()).await? {
         return Err(Error::Unauthenticated(INVALID_CREDENTIALS.into()));
     }
     let user = user.expect("verified against a stored hash");
@@ -92,6 +89,36 @@ pub async fn log_in(services: &Services, email: &str, password: &str, agency_id:
     let session = open_session(&txn, services, user, actor, None).await?;
     txn.commit().await?;
     Ok(session)
+}
+
+/// Checks `password` against `user`'s (an unknown email costs the same work), under
+/// the account's throttle: refused while failures lock it, each failure recorded, and
+/// the owner told by email when they reach a burst.
+pub(crate) async fn check_password(
+    services: &Services,
+    email: &str,
+    password: &str,
+    user: Option<&user_account::Model>,
+) -> Result<bool> {
+    services.limiter.account_locked(email).await?;
+    let stored = user.map(|u| u.password_hash.clone());
+    let matches = password.len() <= passwords::MAX_PASSWORD_LEN * 4
+        && services.passwords.verify(password.to_owned(), stored).await?;
+    if matches {
+        services.limiter.account_succeeded(email).await;
+        return Ok(true);
+    }
+    let failures = services.limiter.account_failed(email).await?;
+    tracing::info!(failures, "failed log-in");
+    if failures == crate::ratelimit::FAILURE_BURST
+        && let Some(user) = user
+    {
+        let warning = crate::mail::templates::failed_logins(&services.config, failures);
+        crate::mail::enqueue(&services.db, None, &user.email, warning).await?;
+        crate::mail::send_soon(services, None).await;
+        tracing::warn!(user_id = %user.id, failures, "a burst of failed log-ins; the account's owner was told");
+    }
+    Ok(false)
 }
 
 /// Exchanges a refresh token for a new session; the old token can never be used again.

@@ -75,6 +75,13 @@ pub struct Config {
     /// `VIGIE_BEHIND_PROXY`: take the client address of anonymous requests from the last
     /// `X-Forwarded-For` entry (the one the proxy added) instead of the connection.
     pub behind_proxy: bool,
+    /// `VIGIE_MAX_BODY_BYTES`, default 1 MiB: the largest GraphQL request body or
+    /// WebSocket message read; larger ones are refused while being read.
+    pub max_body_bytes: usize,
+    /// `VIGIE_PASSWORD_CONCURRENCY`: password hashes computed at once per process
+    /// (each takes 19 MiB and tens of milliseconds of CPU); a few more per slot wait,
+    /// beyond that they get `RATE_LIMITED`. Default: twice the cores, at least 4.
+    pub password_concurrency: usize,
 }
 
 /// Parses `5s`, `250ms`, `5m`, `2h`.
@@ -245,6 +252,10 @@ impl Config {
         let webhook_timeout = seconds("VIGIE_WEBHOOK_TIMEOUT_SECS", 15, 1);
         let webhook_disable_after = seconds("VIGIE_WEBHOOK_DISABLE_AFTER_HOURS", 120, 3600);
         let retention = seconds("VIGIE_RETENTION_DAYS", 30, 86_400);
+        let max_body_bytes = seconds("VIGIE_MAX_BODY_BYTES", 1 << 20, 1).as_secs() as usize;
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let password_concurrency =
+            seconds("VIGIE_PASSWORD_CONCURRENCY", (2 * cores).max(4) as u64, 1).as_secs() as usize;
         let db_max_connections = get("VIGIE_DB_MAX_CONNECTIONS").map(|v| match v.parse::<u32>() {
             Ok(n) if (1..=1000).contains(&n) => n,
             _ => {
@@ -322,6 +333,8 @@ impl Config {
             caller_cache,
             retention,
             behind_proxy,
+            max_body_bytes,
+            password_concurrency,
         })
     }
 

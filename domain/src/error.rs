@@ -25,6 +25,9 @@ pub enum Error {
     /// The input clashes with existing state (a duplicate name or email).
     #[error("{0}")]
     Conflict(String),
+    /// The request is larger than the server accepts (a body, a batch of items).
+    #[error("{0}")]
+    TooLarge(String),
     /// Too many requests from this tenant or address; retry after the given delay.
     #[error("too many requests: retry in {} s", retry_after_secs(*.retry_after))]
     RateLimited { retry_after: std::time::Duration },
@@ -49,6 +52,7 @@ impl Error {
             Error::NotFound(_) => "NOT_FOUND",
             Error::BadInput { .. } => "BAD_USER_INPUT",
             Error::Conflict(_) => "CONFLICT",
+            Error::TooLarge(_) => "PAYLOAD_TOO_LARGE",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Unavailable(_) => "UNAVAILABLE",
             Error::Database(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",

@@ -70,6 +70,8 @@ pub struct Services {
     pub limiter: Arc<ratelimit::RateLimiter>,
     /// Callers verified recently (see [`auth::callers`]).
     pub callers: Arc<auth::callers::Callers>,
+    /// Password hashing, bounded (`VIGIE_PASSWORD_CONCURRENCY`).
+    pub passwords: auth::passwords::PasswordWork,
 }
 
 impl Services {
@@ -107,6 +109,7 @@ impl Services {
         };
         let callers = Arc::new(auth::callers::Callers::new(bus.clone(), config.caller_cache));
         Ok(Services {
+            passwords: auth::passwords::PasswordWork::new(config.password_concurrency),
             callers,
             db,
             config,

@@ -186,7 +186,7 @@ pub async fn accept(services: &Services, input: Accept) -> Result<Session> {
     let existing = accounts::find_user_by_email(&services.db, &invitation.email).await?;
     let new_user = match &existing {
         Some(user) => {
-            if !passwords::verify_blocking(input.password.clone(), Some(user.password_hash.clone())).await? {
+            if !accounts::check_password(services, &user.email, &input.password, Some(user)).await? {
                 return Err(Error::Unauthenticated("an account exists for this email: give its password".into()));
             }
             None
@@ -194,7 +194,7 @@ pub async fn accept(services: &Services, input: Accept) -> Result<Session> {
         None => {
             let name = validate::name("name", input.name.as_deref().unwrap_or(""), 120)?;
             passwords::validate(&input.password)?;
-            Some((name, passwords::hash_blocking(input.password.clone()).await?))
+            Some((name, services.passwords.hash(input.password.clone()).await?))
         }
     };
 

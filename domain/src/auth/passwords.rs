@@ -44,19 +44,55 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
     ok && stored.is_some()
 }
 
-/// Runs hashing on the blocking pool: Argon2 takes tens of milliseconds of CPU and
-/// must not stall the async executor.
-pub async fn hash_blocking(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || hash(&password))
-        .await
-        .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))?
+/// Password work on the blocking pool, at most `concurrency` hashes at once: each
+/// takes 19 MiB and tens of milliseconds of CPU, so a flood of log-ins must not queue
+/// unbounded memory and starve the rest. A short burst waits its turn (up to
+/// [`QUEUED_PER_SLOT`] requests per slot); past that, work is refused at once with
+/// [`Error::RateLimited`].
+#[derive(Clone)]
+pub struct PasswordWork {
+    /// Requests admitted: running or waiting for a slot.
+    admitted: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Hashes running.
+    running: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
-/// [`verify`] on the blocking pool.
-pub async fn verify_blocking(password: String, stored: Option<String>) -> Result<bool> {
-    tokio::task::spawn_blocking(move || verify(&password, stored.as_deref()))
+/// Requests that may wait for each hashing slot before more are refused.
+pub const QUEUED_PER_SLOT: usize = 4;
+
+impl PasswordWork {
+    /// At most `concurrency` (at least one) hashes computed at once.
+    pub fn new(concurrency: usize) -> Self {
+        let concurrency = concurrency.max(1);
+        PasswordWork {
+            admitted: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency * (1 + QUEUED_PER_SLOT))),
+            running: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency)),
+        }
+    }
+
+    /// [`hash`] on the blocking pool.
+    pub async fn hash(&self, password: String) -> Result<String> {
+        self.run(move || hash(&password)).await?
+    }
+
+    /// [`verify`] on the blocking pool.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool> {
+        self.run(move || verify(&password, stored.as_deref())).await
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let _admitted = self.admitted.clone().try_acquire_owned().map_err(|_| {
+            tracing::warn!("password work refused: every hashing slot is busy and its queue full");
+            Error::RateLimited { retry_after: std::time::Duration::from_secs(1) }
+        })?;
+        let slot = self.running.clone().acquire_owned().await.map_err(|e| Error::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            work()
+        })
         .await
-        .map_err(|e| Error::Internal(format!("verification task failed: {e}")))
+        .map_err(|e| Error::Internal(format!("password task failed: {e}")))
+    }
 }
 
 #[cfg(test)]
@@ -72,6 +108,16 @@ mod tests {
         assert!(verify("correct horse battery", Some(&a)));
         assert!(!verify("wrong horse battery", Some(&a)));
         assert!(!verify("correct horse battery", None));
+    }
+
+    #[tokio::test]
+    async fn work_beyond_the_bound_is_refused_not_queued() {
+        let work = PasswordWork::new(1);
+        let busy = work.admitted.clone().try_acquire_many_owned(1 + QUEUED_PER_SLOT as u32).unwrap();
+        let refused = work.verify("correct horse battery".into(), None).await.unwrap_err();
+        assert_eq!(refused.code(), "RATE_LIMITED");
+        drop(busy);
+        assert!(!work.verify("correct horse battery".into(), None).await.unwrap(), "the slot came back");
     }
 
     #[test]

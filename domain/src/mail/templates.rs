@@ -102,6 +102,26 @@ pub fn crisis(
     Email { subject, text, html: Some(html) }
 }
 
+/// Someone failed to log in to the account `failures` times in a row.
+pub fn failed_logins(config: &Config, failures: u32) -> Email {
+    let minutes = crate::ratelimit::MAX_LOCK.as_secs() / 60;
+    let text = format!(
+        "Someone failed to log in to your Vigie account {failures} times in a row ({}).\n\n\
+         If it was you, wait a few minutes before trying again. If it was not, nothing is needed: \
+         Vigie now slows every further attempt on your account, up to {minutes} minutes apart. \
+         A long and unique password keeps it safe.\n",
+        config.public_url
+    );
+    let html = format!(
+        "<p>Someone failed to log in to your Vigie account {failures} times in a row ({}).</p>\
+         <p>If it was you, wait a few minutes before trying again. If it was not, nothing is needed: \
+         Vigie now slows every further attempt on your account, up to {minutes} minutes apart. \
+         A long and unique password keeps it safe.</p>",
+        escape(config.public_url.as_str())
+    );
+    Email { subject: "[Vigie] Failed log-ins to your account".into(), text, html: Some(html) }
+}
+
 /// A webhook endpoint was disabled after failing for days, to the agency's managers.
 pub fn webhook_disabled(config: &Config, url: &str, since: chrono::DateTime<chrono::Utc>, last_error: &str) -> Email {
     let link = config.public_link("graphql");
