@@ -5,7 +5,7 @@ use actix_web::dev::Service;
 use actix_web::http::header;
 use actix_web::{App, Either, HttpRequest, HttpResponse, HttpServer, web};
 use async_graphql::http::GraphiQLSource;
-use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
+use async_graphql_actix_web::GraphQLResponse;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use tracing::Instrument;
 use vigie_domain::ratelimit::Quota;
 use vigie_domain::{Error, Services, api_keys, health, mentions};
 
+use crate::graphql::session::SocketAccess;
 use crate::graphql::{self, Gateway};
 use crate::metrics::{ErrorLabels, HttpLabels, Metrics, ScopeLabels};
 use crate::websocket;
@@ -101,7 +102,7 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Servi
             .app_data(web::JsonConfig::default().limit(1 << 20))
             .wrap_fn(move |req, srv| {
                 let started = Instant::now();
-                let method = req.method().to_string();
+                let method = method_label(req.method());
                 let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
                 let metrics_state = metrics_state.clone();
                 let span = tracing::info_span!("http", %method, %route);
@@ -148,23 +149,52 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics));
 }
 
+/// A request method as a metric label: the standard ones by name, any other as
+/// `OTHER`, so that invented methods cannot grow the label set without bound.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PATCH,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN.iter().find(|known| *known == method).map_or("OTHER", Method::as_str)
+}
+
 fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The client's address, the key of anonymous quotas. Behind a proxy
-/// (`VIGIE_BEHIND_PROXY`) it is the last `X-Forwarded-For` entry: the one the proxy
-/// wrote, which a client cannot forge (earlier entries it can).
-fn client_addr(req: &HttpRequest, behind_proxy: bool) -> String {
+/// The client's network, the key of anonymous quotas: the address for IPv4, its /64
+/// for IPv6 (one subscriber gets a whole /64, so counting addresses one by one would
+/// give each attacker billions of buckets). Behind a proxy (`VIGIE_BEHIND_PROXY`) the
+/// address is the last `X-Forwarded-For` entry: the one the proxy wrote, which a client
+/// cannot forge (earlier entries it can).
+fn client_network(req: &HttpRequest, behind_proxy: bool) -> String {
     let forwarded = behind_proxy
         .then(|| req.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next().map(str::trim))
         .flatten()
         .filter(|addr| !addr.is_empty());
-    match forwarded {
-        Some(addr) => addr.to_owned(),
-        None => req.peer_addr().map(|peer| peer.ip().to_string()).unwrap_or_default(),
+    let address = match forwarded {
+        Some(addr) => addr.parse::<std::net::IpAddr>().ok().or_else(|| addr.parse::<SocketAddr>().ok().map(|a| a.ip())),
+        None => req.peer_addr().map(|peer| peer.ip()),
+    };
+    match address.map(|ip| ip.to_canonical()) {
+        Some(std::net::IpAddr::V6(v6)) => {
+            let segments = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", segments[0], segments[1], segments[2], segments[3])
+        }
+        Some(ip) => ip.to_string(),
+        // A forwarded value that is no address is kept whole: still one bucket per value.
+        None => forwarded.unwrap_or_default().to_owned(),
     }
 }
 
@@ -191,7 +221,8 @@ impl Bucket {
         Bucket { scope: "ingest", key: format!("ingest:{agency_id}"), quota }
     }
 
-    /// A client address's bucket, for requests without valid credentials.
+    /// A client network's bucket, for requests without valid credentials and for
+    /// credential mutations.
     fn anonymous(state: &AppState, address: &str) -> Self {
         let quota = state.services.config.rate_limits.anonymous;
         Bucket { scope: "anonymous", key: format!("anon:{address}"), quota }
@@ -201,6 +232,18 @@ impl Bucket {
 /// Takes a token from `bucket`; counts refusals per scope.
 async fn admit(state: &AppState, bucket: &Bucket) -> Result<(), Error> {
     let admitted = state.services.limiter.check(&bucket.key, bucket.quota).await;
+    refused(state, bucket, admitted)
+}
+
+/// Takes a token for a credential mutation from the client network's bucket, refusing
+/// when the limiter cannot be reached.
+async fn admit_credentials(state: &AppState, address: &str) -> Result<(), Error> {
+    let bucket = Bucket::anonymous(state, address);
+    let admitted = state.services.limiter.check_strict(&bucket.key, bucket.quota).await;
+    refused(state, &bucket, admitted)
+}
+
+fn refused(state: &AppState, bucket: &Bucket, admitted: Result<(), Error>) -> Result<(), Error> {
     if admitted.is_err() {
         tracing::info!(scope = bucket.scope, bucket = bucket.key, "request refused by the rate limiter");
         state.metrics.rate_limited.get_or_create(&ScopeLabels { scope: bucket.scope }).inc();
@@ -210,7 +253,7 @@ async fn admit(state: &AppState, bucket: &Bucket) -> Result<(), Error> {
 
 /// Admits an anonymous request (no or bad credentials) by its client address.
 async fn admit_anonymous(state: &AppState, req: &HttpRequest) -> Result<(), Error> {
-    admit(state, &Bucket::anonymous(state, &client_addr(req, state.services.config.behind_proxy))).await
+    admit(state, &Bucket::anonymous(state, &client_network(req, state.services.config.behind_proxy))).await
 }
 
 /// `Retry-After` for a rate-limited or unavailable error.
@@ -222,40 +265,68 @@ fn retry_after(error: &Error) -> Option<u64> {
     }
 }
 
-/// A refused GraphQL request: 429, `Retry-After`, and the error in GraphQL's shape so
-/// that clients read it like any other (`extensions.code` = `RATE_LIMITED`).
+/// A GraphQL request refused before it ran (rate limited, too large, not JSON): the
+/// error's HTTP status, `Retry-After` when it has one, and the error in GraphQL's shape
+/// so that clients read it like any other (`extensions.code`).
 fn graphql_refusal(error: &Error) -> HttpResponse {
-    let seconds = retry_after(error).unwrap_or(1);
-    HttpResponse::TooManyRequests().insert_header((header::RETRY_AFTER, seconds.to_string())).json(serde_json::json!({
+    let mut extensions = serde_json::json!({ "code": error.code() });
+    let mut response = HttpResponse::build(status_of(error));
+    if let Some(seconds) = retry_after(error) {
+        response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        extensions["retryAfter"] = seconds.into();
+    }
+    if matches!(error, Error::TooLarge(_)) {
+        // Otherwise the server would read the rest of the body to keep the connection.
+        response.force_close();
+    }
+    response.json(serde_json::json!({
         "data": null,
-        "errors": [{
-            "message": error.to_string(),
-            "extensions": { "code": error.code(), "retryAfter": seconds },
-        }],
+        "errors": [{ "message": error.to_string(), "extensions": extensions }],
     }))
 }
 
-/// `POST /graphql`. The quota is taken before anything runs: per agency for a valid
-/// access token (checked without a database read), per client address otherwise.
+/// `POST /graphql`. The quota is taken before the body is read: per agency for a valid
+/// access token (checked without a database read), per client network otherwise. The
+/// body is read up to `VIGIE_MAX_BODY_BYTES`; a credential mutation sent with a valid
+/// token then draws on the client network's quota too, so that a token does not buy
+/// password guesses.
 async fn graphql_post(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: GraphQLRequest,
+    payload: web::Payload,
 ) -> Either<GraphQLResponse, HttpResponse> {
     let claims = bearer(&req).map(|token| state.services.tokens.verify(token));
+    let address = client_network(&req, state.services.config.behind_proxy);
+    // Anonymous GraphQL requests are mostly credential mutations: their quota is
+    // checked strictly from the start.
+    let authenticated = matches!(claims, Some(Ok(_)));
     let admitted = match &claims {
         Some(Ok(claims)) => admit(&state, &Bucket::graphql(&state, claims.agency)).await,
-        _ => admit_anonymous(&state, &req).await,
+        _ => admit_credentials(&state, &address).await,
     };
     if let Err(refused) = admitted {
         return Either::Right(graphql_refusal(&refused));
     }
-    let (gateway, services) = (state.gateway.clone(), state.services.clone());
-    let request = body.into_inner();
-    let response = state
-        .run(async move { Ok(graphql::execute_verified(&gateway, &services, claims, request).await) })
-        .await
-        .unwrap_or_else(graphql::errors::failed);
+    let mut request = match read_graphql(&req, payload, state.services.config.max_body_bytes).await {
+        Ok(request) => request,
+        Err(refused) => return Either::Right(graphql_refusal(&refused)),
+    };
+    let response = match state.gateway.prepare(&mut request) {
+        Err(refused) => graphql::errors::code_errors(async_graphql::Response::from_errors(vec![refused])),
+        Ok(checked) => {
+            if checked.credentials
+                && authenticated
+                && let Err(refused) = admit_credentials(&state, &address).await
+            {
+                return Either::Right(graphql_refusal(&refused));
+            }
+            let (gateway, services) = (state.gateway.clone(), state.services.clone());
+            state
+                .run(async move { Ok(graphql::execute_prepared(&gateway, &services, claims, request).await) })
+                .await
+                .unwrap_or_else(graphql::errors::failed)
+        }
+    };
     for error in &response.errors {
         let code = error
             .extensions
@@ -266,6 +337,40 @@ async fn graphql_post(
         state.metrics.graphql_errors.get_or_create(&ErrorLabels { code }).inc();
     }
     Either::Left(response.into())
+}
+
+/// Reads a GraphQL request (JSON) of at most `limit` bytes, refusing a larger one as
+/// soon as its declared length or the bytes read so far pass the limit, and refusing
+/// multipart bodies (Vigie takes no uploads).
+async fn read_graphql(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<async_graphql::Request, Error> {
+    use futures_util::StreamExt;
+    let too_large = || Error::TooLarge(format!("the request body is larger than {limit} bytes"));
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if content_type.trim_start().get(..10).is_some_and(|t| t.eq_ignore_ascii_case("multipart/")) {
+        return Err(Error::bad_input("body", "multipart requests are not accepted: send the request as JSON"));
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.map_or(4096, |length| length as usize));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| Error::bad_input("body", format!("cannot read the request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| Error::bad_input("body", format!("not a GraphQL request (JSON with a `query`): {e}")))
 }
 
 /// `GET /graphql/ws`: subscriptions over graphql-ws (or the older
@@ -280,31 +385,51 @@ async fn graphql_ws(
     req: HttpRequest,
     payload: web::Payload,
 ) -> actix_web::Result<HttpResponse> {
-    if let Err(refused) = admit_anonymous(&state, &req).await {
+    let address = client_network(&req, state.services.config.behind_proxy);
+    if let Err(refused) = admit(&state, &Bucket::anonymous(&state, &address)).await {
         return Ok(error_response(&refused));
     }
     let header_token = bearer(&req).map(str::to_owned);
-    let address = client_addr(&req, state.services.config.behind_proxy);
     let gateway = state.gateway.clone();
     let closing = state.closing.clone();
+    let (revoke, revoked) = tokio::sync::oneshot::channel();
+    let max_message = state.services.config.max_body_bytes;
     let on_init: websocket::OnInit = Box::new(move |init| {
         Box::pin(async move {
             let token = init_token(&init).or(header_token);
-            let auth = graphql::authenticate(&state.services, token.as_deref()).await;
+            let (access, auth) = SocketAccess::open(state.services.clone(), token.as_deref()).await;
             let bucket = match &auth {
                 Ok(Some(actor)) => Bucket::graphql(&state, actor.agency_id),
                 _ => Bucket::anonymous(&state, &address),
             };
+            let access = Arc::new(access);
+            // Watches the connection's access for as long as the socket is open (the
+            // receiver drops with it).
+            let (watched, initial) = (access.clone(), auth.ok().flatten());
+            state.runtime.spawn(async move {
+                let mut revoke: tokio::sync::oneshot::Sender<&'static str> = revoke;
+                tokio::select! {
+                    _ = revoke.closed() => {}
+                    reason = watched.ended(initial) => { let _ = revoke.send(reason); }
+                }
+            });
             let mut data = async_graphql::Data::default();
-            data.insert(graphql::Caller::new(state.services.clone(), auth));
-            data.insert(graphql::limits::SocketQuota::new(Arc::new(move || {
-                let (state, bucket) = (state.clone(), bucket.clone());
-                Box::pin(async move { admit(&state, &bucket).await })
-            })));
+            data.insert(access);
+            let credentials_state = state.clone();
+            data.insert(graphql::limits::SocketQuota::new(
+                Arc::new(move || {
+                    let (state, bucket) = (state.clone(), bucket.clone());
+                    Box::pin(async move { admit(&state, &bucket).await })
+                }),
+                Arc::new(move || {
+                    let (state, address) = (credentials_state.clone(), address.clone());
+                    Box::pin(async move { admit_credentials(&state, &address).await })
+                }),
+            ));
             Ok(data)
         })
     });
-    websocket::start(gateway, &req, payload, on_init, closing)
+    websocket::start(gateway, &req, payload, on_init, closing, revoked, max_message)
 }
 
 /// The bearer token of a `connection_init` payload.
@@ -406,7 +531,7 @@ async fn ingest_mentions(
     body: web::Bytes,
 ) -> HttpResponse {
     let secret = bearer(&req).map(str::to_owned);
-    let address = client_addr(&req, state.services.config.behind_proxy);
+    let address = client_network(&req, state.services.config.behind_proxy);
     let task = state.clone().into_inner();
     let ingested = state.run(async move { ingest(&task, secret, &address, query.brand_id, &body).await }).await;
     match ingested {
@@ -440,10 +565,10 @@ async fn ingest(
     mentions::ingest::ingest(&state.services, &key, brand_id, body).await
 }
 
-/// A domain error as an HTTP response with the same codes as GraphQL.
-fn error_response(error: &Error) -> HttpResponse {
+/// The HTTP status of a domain error.
+fn status_of(error: &Error) -> actix_web::http::StatusCode {
     use actix_web::http::StatusCode;
-    let status = match error {
+    match error {
         Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
@@ -451,8 +576,14 @@ fn error_response(error: &Error) -> HttpResponse {
         Error::Conflict(_) => StatusCode::CONFLICT,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    }
+}
+
+/// A domain error as an HTTP response with the same codes as GraphQL.
+fn error_response(error: &Error) -> HttpResponse {
+    let status = status_of(error);
     let message = if error.is_internal() {
         tracing::error!(%error, "internal error in an HTTP handler");
         "internal server error".to_owned()

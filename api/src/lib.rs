@@ -66,3 +66,44 @@ pub enum StartError {
     #[error("cannot listen: {0}")]
     Bind(#[from] std::io::Error),
 }
+
+/// The `vigie-api serve` command: configuration from the environment, tracing, the
+/// server until SIGINT or SIGTERM, then a graceful stop. Exits the process on a bad
+/// configuration or a failed start.
+pub async fn serve_from_env() {
+    let config = match Config::from_env() {
+        Ok(config) => Arc::new(config),
+        Err(e) => {
+            eprintln!("vigie-api: {e}");
+            std::process::exit(2);
+        }
+    };
+    vigie_domain::runtime::init_tracing(config.log_json);
+    tracing::info!(?config, "starting vigie-api");
+    let running = match start(config.clone()).await {
+        Ok(running) => running,
+        Err(e) => {
+            tracing::error!(error = %e, "start-up failed");
+            std::process::exit(1);
+        }
+    };
+    let url = format!("http://{}/graphql", running.addr);
+    tracing::info!(%url, embedded_workers = config.embedded_workers(), "listening");
+    if config.demo {
+        println!("\n  Vigie is running: open {url} for GraphiQL");
+        println!("  Demo login: {} / {}\n", demo::DEMO_EMAIL, demo::DEMO_PASSWORD);
+    }
+    // On SIGINT/SIGTERM: close WebSocket connections, stop accepting, drain in-flight
+    // requests.
+    let stopper = running.stopper.clone();
+    tokio::spawn(async move {
+        vigie_domain::runtime::shutdown_signal().await;
+        tracing::info!("stopping");
+        stopper.stop().await;
+    });
+    if let Err(e) = running.server.await {
+        tracing::error!(error = %e, "server error");
+    }
+    running.background.stop().await;
+    tracing::info!("stopped");
+}

@@ -9,10 +9,10 @@ use std::sync::Mutex;
 use vigie_domain::jobs::metrics::JobMetrics;
 
 /// Labels of HTTP metrics; `route` is the matched pattern, never the raw path (so
-/// tokens in URLs do not become label values).
+/// tokens in URLs do not become label values), and `method` one of a fixed set.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
-    pub method: String,
+    pub method: &'static str,
     pub route: String,
     pub status: u16,
 }

@@ -17,7 +17,7 @@ use futures_util::future::{self, BoxFuture};
 use futures_util::{Stream, StreamExt};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::graphql::Gateway;
 
@@ -29,15 +29,16 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time a client has to complete `connection_init`, as graphql-ws servers do: without
 /// it, a client that only pings would hold a connection for ever.
 const INIT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest message accepted, continuation frames put together (the GraphQL document
-/// and its variables).
-const MAX_MESSAGE: usize = 256 * 1024;
+/// graphql-ws' close code for a connection whose access ended.
+const FORBIDDEN: u16 = 4403;
 
 /// Builds a connection's session data from the `connection_init` payload.
 pub type OnInit = Box<dyn FnOnce(serde_json::Value) -> BoxFuture<'static, async_graphql::Result<Data>> + Send>;
 
 /// Answers the upgrade and serves the connection on a task of its own, until the client
-/// leaves or `closing` turns `true`. Refuses (400) a request that offers neither
+/// leaves, `closing` turns `true`, or `revoked` gives the reason its access ended
+/// (closed with 4403). Messages larger than `max_message` bytes (continuation frames
+/// put together) end the connection. Refuses (400) a request that offers neither
 /// GraphQL sub-protocol.
 pub fn start(
     gateway: Gateway,
@@ -45,6 +46,8 @@ pub fn start(
     payload: web::Payload,
     on_init: OnInit,
     closing: watch::Receiver<bool>,
+    revoked: oneshot::Receiver<&'static str>,
+    max_message: usize,
 ) -> actix_web::Result<HttpResponse> {
     let protocol = req
         .headers()
@@ -57,9 +60,9 @@ pub fn start(
     let (response, session, messages) =
         actix_ws::handle_with_protocols(req, payload, &[protocol.sec_websocket_protocol()])?;
     let seen = Arc::new(Mutex::new(Instant::now()));
-    let incoming = incoming(messages.max_frame_size(MAX_MESSAGE), session.clone(), seen.clone());
+    let incoming = incoming(messages.max_frame_size(max_message), session.clone(), seen.clone(), max_message);
     let protocol_state = WebSocket::new(gateway, incoming, protocol).on_connection_init(on_init);
-    actix_web::rt::spawn(serve(protocol_state, session, seen, closing));
+    actix_web::rt::spawn(serve(protocol_state, session, seen, closing, revoked));
     Ok(response)
 }
 
@@ -70,10 +73,11 @@ fn incoming(
     messages: actix_ws::MessageStream,
     session: Session,
     seen: Arc<Mutex<Instant>>,
+    max_message: usize,
 ) -> futures_util::stream::LocalBoxStream<'static, Vec<u8>> {
     messages
         .aggregate_continuations()
-        .max_continuation_size(MAX_MESSAGE)
+        .max_continuation_size(max_message)
         .take_while(|message| future::ready(matches!(message, Ok(m) if !matches!(m, AggregatedMessage::Close(_)))))
         .filter_map(move |message| {
             *seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Instant::now();
@@ -103,6 +107,7 @@ async fn serve(
     mut session: Session,
     seen: Arc<Mutex<Instant>>,
     mut closing: watch::Receiver<bool>,
+    mut revoked: oneshot::Receiver<&'static str>,
 ) {
     let mut protocol = std::pin::pin!(protocol);
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
@@ -112,6 +117,8 @@ async fn serve(
     let mut initialised = false;
     // Without a `Stopper` (dropped), nothing will ever ask connections to close.
     let mut stoppable = true;
+    // Anonymous connections have no access to lose: their sender is dropped unused.
+    let mut revocable = true;
     let close = loop {
         tokio::select! {
             answer = protocol.next() => match answer {
@@ -136,6 +143,13 @@ async fn serve(
                 }
                 stoppable = false;
             }
+            reason = &mut revoked, if revocable => match reason {
+                Ok(reason) => {
+                    tracing::info!(reason, "closing a WebSocket connection whose access ended");
+                    break Some(CloseReason { code: FORBIDDEN.into(), description: Some(reason.into()) });
+                }
+                Err(_) => revocable = false,
+            },
             _ = &mut init_deadline, if !initialised => {
                 // 4408: graphql-ws' code for this.
                 break Some(CloseReason { code: 4408.into(), description: Some("connection initialisation timeout".into()) });

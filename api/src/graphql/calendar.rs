@@ -364,6 +364,7 @@ impl CalendarQuery {
 
     /// Share of posts per pillar against targets, silent pillars, crowded channels and
     /// posts held by alerts, for `[from, to)`.
+    #[graphql(complexity = "super::limits::AGGREGATE + child_complexity")]
     async fn calendar_coverage(
         &self,
         ctx: &Context<'_>,

@@ -1,10 +1,12 @@
 //! Cost limits, checked before a query runs: depth and complexity (async-graphql's own
-//! checks, configured on the schema), and the number of mutations in one request
-//! ([`check_mutations`]).
+//! checks, configured on the schema, with aggregates weighted by their cost), and the
+//! root fields of one request ([`check_root_fields`]).
 //!
 //! Complexity counts fields, so a mutation selecting one scalar costs 2: a thousand
 //! aliased `createBrand` would pass it while doing a thousand writes. Mutations are
-//! therefore counted apart, aliases and fragments included.
+//! therefore counted apart, aliases and fragments included; so are the credential
+//! mutations, one per request, so that aliases cannot multiply password guesses; and
+//! `sharedReport`, which renders a whole report, runs once per request.
 //!
 //! Operations sent over a WebSocket are admitted here too ([`SocketQuota`]): the POST
 //! handler takes a rate-limit token before the schema runs, but one graphql-ws
@@ -27,6 +29,12 @@ use super::errors::QUERY_TOO_COMPLEX;
 pub const MAX_DEPTH: usize = 12;
 /// Highest cost a query may have; lists count `first` times their children.
 pub const MAX_COMPLEXITY: usize = 2_000;
+/// The cost of an aggregate (a series, a compliance or coverage figure, the queue's
+/// status) on top of its fields: it reads a period's rows where a field reads one, so
+/// one request holds at most a score of them.
+pub const AGGREGATE: usize = 100;
+/// The cost of a shared report, which runs every aggregate of a brand at once.
+pub const REPORT: usize = 500;
 /// Most mutation fields one request may run.
 pub const MAX_MUTATIONS: usize = 20;
 
@@ -38,42 +46,89 @@ pub const MAX_SOCKET_OPERATIONS: usize = 16;
 /// [`MAX_SOCKET_OPERATIONS`].
 pub const TOO_MANY_OPERATIONS: &str = "TOO_MANY_OPERATIONS";
 
-/// Refuses the request if one of its mutation operations runs more than
-/// [`MAX_MUTATIONS`] fields. The request's document is parsed here unless the caller
-/// set it (async-graphql keeps it for execution); one that does not parse is refused
-/// with the parser's error.
-pub fn check_mutations(request: &mut Request) -> Result<(), ServerError> {
-    let document = request.parsed_query()?;
-    for (_, operation) in document.operations.iter() {
-        if operation.node.ty != OperationType::Mutation {
-            continue;
-        }
-        let count = root_fields(&operation.node.selection_set.node, &document.fragments, 0);
-        if count > MAX_MUTATIONS {
-            let message =
-                format!("too many mutations in one request: {count} (at most {MAX_MUTATIONS}); send several requests");
-            return Err(coded(message, Some(operation.pos), QUERY_TOO_COMPLEX));
-        }
-    }
-    Ok(())
+/// The mutations that check or issue credentials: one per request, charged to the
+/// client network's anonymous quota whoever calls.
+pub const CREDENTIAL_MUTATIONS: [&str; 4] = ["logIn", "signUp", "acceptInvitation", "refreshToken"];
+
+/// Root query fields that may run once per request (each renders a whole report).
+const ONCE_PER_REQUEST: [&str; 1] = ["sharedReport"];
+
+/// What [`check_root_fields`] found out about an admitted request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Checked {
+    /// It runs a credential mutation ([`CREDENTIAL_MUTATIONS`]).
+    pub credentials: bool,
 }
 
-/// The fields a selection set runs at its level, through fragments. `depth` stops
-/// fragment cycles, which validation refuses later anyway.
-fn root_fields(set: &SelectionSet, fragments: &HashMap<Name, Positioned<FragmentDefinition>>, depth: usize) -> usize {
-    if depth > MAX_DEPTH {
-        return MAX_MUTATIONS + 1;
+/// Refuses the request if one of its operations runs more than [`MAX_MUTATIONS`]
+/// mutations, more than one credential mutation, or a once-per-request field twice.
+/// The request's document is parsed here unless the caller set it (async-graphql keeps
+/// it for execution); one that does not parse is refused with the parser's error.
+pub fn check_root_fields(request: &mut Request) -> Result<Checked, ServerError> {
+    let document = request.parsed_query()?;
+    let mut checked = Checked::default();
+    for (_, operation) in document.operations.iter() {
+        let mut names = Vec::new();
+        let complete = root_fields(&operation.node.selection_set.node, &document.fragments, 0, &mut names);
+        let pos = Some(operation.pos);
+        let count = |wanted: &[&str]| names.iter().filter(|name| wanted.contains(&name.as_str())).count();
+        match operation.node.ty {
+            OperationType::Mutation => {
+                if !complete || names.len() > MAX_MUTATIONS {
+                    let message = format!(
+                        "too many mutations in one request: {} (at most {MAX_MUTATIONS}); send several requests",
+                        names.len()
+                    );
+                    return Err(coded(message, pos, QUERY_TOO_COMPLEX));
+                }
+                let credentials = count(&CREDENTIAL_MUTATIONS);
+                if credentials > 1 {
+                    let message = format!(
+                        "{credentials} credential mutations ({}) in one request: send one per request",
+                        CREDENTIAL_MUTATIONS.join(", ")
+                    );
+                    return Err(coded(message, pos, QUERY_TOO_COMPLEX));
+                }
+                checked.credentials |= credentials == 1;
+            }
+            OperationType::Query => {
+                for once in ONCE_PER_REQUEST {
+                    if !complete || count(&[once]) > 1 {
+                        let message = format!("`{once}` may be asked once per request");
+                        return Err(coded(message, pos, QUERY_TOO_COMPLEX));
+                    }
+                }
+            }
+            OperationType::Subscription => {}
+        }
     }
-    set.items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(_) => 1,
-            Selection::InlineFragment(fragment) => root_fields(&fragment.node.selection_set.node, fragments, depth + 1),
-            Selection::FragmentSpread(spread) => fragments
-                .get(&spread.node.fragment_name.node)
-                .map_or(0, |fragment| root_fields(&fragment.node.selection_set.node, fragments, depth + 1)),
-        })
-        .fold(0, usize::saturating_add)
+    Ok(checked)
+}
+
+/// Collects the names of the fields a selection set runs at its level, through
+/// fragments; `false` when fragments nest deeper than [`MAX_DEPTH`] (a cycle, which
+/// validation refuses later anyway).
+fn root_fields<'a>(
+    set: &'a SelectionSet,
+    fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
+    depth: usize,
+    names: &mut Vec<&'a Name>,
+) -> bool {
+    if depth > MAX_DEPTH {
+        return false;
+    }
+    set.items.iter().all(|item| match &item.node {
+        Selection::Field(field) => {
+            names.push(&field.node.name.node);
+            true
+        }
+        Selection::InlineFragment(fragment) => {
+            root_fields(&fragment.node.selection_set.node, fragments, depth + 1, names)
+        }
+        Selection::FragmentSpread(spread) => fragments
+            .get(&spread.node.fragment_name.node)
+            .is_none_or(|fragment| root_fields(&fragment.node.selection_set.node, fragments, depth + 1, names)),
+    })
 }
 
 /// Takes one rate-limit token for an operation; the HTTP layer builds it from the
@@ -84,13 +139,15 @@ pub type Admit = Arc<dyn Fn() -> BoxFuture<'static, Result<(), Error>> + Send + 
 /// are admitted, and how many are running.
 pub struct SocketQuota {
     admit: Admit,
+    admit_credentials: Admit,
     running: Arc<AtomicUsize>,
 }
 
 impl SocketQuota {
-    /// A connection's quota, drawing one token per operation from `admit`.
-    pub fn new(admit: Admit) -> Self {
-        SocketQuota { admit, running: Arc::default() }
+    /// A connection's quota, drawing one token per operation from `admit`, or from
+    /// `admit_credentials` for a credential mutation.
+    pub fn new(admit: Admit, admit_credentials: Admit) -> Self {
+        SocketQuota { admit, admit_credentials, running: Arc::default() }
     }
 
     /// The quota in a connection's session data, if the transport put one there.
@@ -112,10 +169,10 @@ impl SocketQuota {
         Ok(Running(self.running.clone()))
     }
 
-    /// What admits the connection's next operation: one token from the caller's quota.
-    /// Checked before parsing, so a refused operation costs no more than the check.
-    pub fn admission(&self) -> impl Future<Output = Result<(), ServerError>> + Send + 'static {
-        let admitted = (self.admit)();
+    /// What admits the connection's next operation: one token from the caller's quota,
+    /// or from the client network's for a credential mutation.
+    pub fn admission(&self, checked: Checked) -> impl Future<Output = Result<(), ServerError>> + Send + 'static {
+        let admitted = if checked.credentials { (self.admit_credentials)() } else { (self.admit)() };
         async move {
             admitted.await.map_err(|refused| {
                 let mut error = coded(refused.to_string(), None, refused.code());

@@ -233,6 +233,7 @@ impl MentionQuery {
 
     /// A brand's mentions day by day over `[from, to)` (at most 400 days), empty days
     /// included, for sentiment charts.
+    #[graphql(complexity = "super::limits::AGGREGATE + child_complexity")]
     async fn sentiment_series(
         &self,
         ctx: &Context<'_>,

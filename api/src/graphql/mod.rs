@@ -20,6 +20,7 @@ mod pagination;
 mod queue;
 mod relationships;
 mod reports;
+pub mod session;
 mod sla;
 mod sources;
 mod webhooks;
@@ -30,7 +31,8 @@ use async_graphql::{
 };
 use futures_util::stream::{self, BoxStream};
 use futures_util::{StreamExt, future};
-use limits::SocketQuota;
+use limits::{Checked, SocketQuota};
+use session::SocketAccess;
 use std::sync::Arc;
 use vigie_domain::auth::tokens::Claims;
 use vigie_domain::{Actor, Error, Services};
@@ -137,6 +139,19 @@ pub async fn execute_verified(
     gateway.execute(request.data(Caller::new(services.clone(), auth))).await
 }
 
+/// [`execute_verified`] for a request already through [`Gateway::prepare`] (the HTTP
+/// layer prepares it to pick the rate-limit bucket of credential mutations).
+pub async fn execute_prepared(
+    gateway: &Gateway,
+    services: &Arc<Services>,
+    claims: Option<Result<Claims, Error>>,
+    request: async_graphql::Request,
+) -> async_graphql::Response {
+    let auth = caller(services, claims).await;
+    let request = request.data(Caller::new(services.clone(), auth));
+    errors::code_errors(gateway.schema.execute(request).await)
+}
+
 /// The schema as the transports run it: the query parsed (or its parsed document
 /// reused, see [`documents`]) and its mutations counted before execution, error codes
 /// on every response, and over a WebSocket the connection's admission and operation
@@ -163,10 +178,10 @@ impl Gateway {
     }
 
     /// What every request goes through before it runs: its parsed document, and the
-    /// mutation count ([`limits::check_mutations`]).
-    fn prepare(&self, request: &mut Request) -> Result<(), ServerError> {
+    /// root-field limits ([`limits::check_root_fields`]).
+    pub fn prepare(&self, request: &mut Request) -> Result<Checked, ServerError> {
         self.documents.parse(request)?;
-        limits::check_mutations(request)
+        limits::check_root_fields(request)
     }
 }
 
@@ -177,7 +192,7 @@ fn refusal(error: ServerError) -> BoxStream<'static, Response> {
 impl Executor for Gateway {
     async fn execute(&self, mut request: Request) -> Response {
         let response = match self.prepare(&mut request) {
-            Ok(()) => self.schema.execute(request).await,
+            Ok(_) => self.schema.execute(request).await,
             Err(refused) => Response::from_errors(vec![refused]),
         };
         errors::code_errors(response)
@@ -185,22 +200,24 @@ impl Executor for Gateway {
 
     /// Every WebSocket operation comes here, queries and mutations included. The slot
     /// is taken at once, in the order the client's messages arrived; the rate-limit
-    /// token when the operation first runs.
+    /// token and the caller (resolved again for each operation, see [`session`]) when
+    /// the operation first runs.
     fn execute_stream(&self, mut request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Response> {
         let session = session.unwrap_or_default();
-        let (admission, slot) = match SocketQuota::of(&session) {
-            Some(quota) => match quota.hold() {
-                Ok(slot) => (Some(quota.admission()), Some(slot)),
-                Err(refused) => return refusal(refused),
-            },
-            None => (None, None),
+        let slot = match SocketQuota::of(&session).map(SocketQuota::hold).transpose() {
+            Ok(slot) => slot,
+            Err(refused) => return refusal(refused),
         };
-        let gateway = self.clone();
+        let (gateway, held) = (self.clone(), session.clone());
         let admitted = async move {
-            if let Some(admission) = admission {
-                admission.await?;
+            let checked = gateway.prepare(&mut request)?;
+            if let Some(quota) = SocketQuota::of(&held) {
+                quota.admission(checked).await?;
             }
-            gateway.prepare(&mut request)?;
+            if let Some(access) = SocketAccess::of(&held) {
+                let auth = access.caller().await;
+                request = request.data(Caller::new(access.services().clone(), auth));
+            }
             Ok((gateway, request))
         };
         stream::once(admitted)

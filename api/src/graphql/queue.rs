@@ -70,6 +70,7 @@ pub struct QueueQuery;
 #[Object]
 impl QueueQuery {
     /// Depth, lag and this agency's failures per job kind (owners and admins).
+    #[graphql(complexity = "super::limits::AGGREGATE + child_complexity")]
     async fn queue_status(&self, ctx: &Context<'_>) -> Result<Vec<QueueKindStatus>> {
         let statuses = failures::status(services(ctx), actor(ctx)?, &KINDS).await?;
         Ok(statuses

@@ -199,6 +199,7 @@ pub struct ReportQuery;
 impl ReportQuery {
     /// The report behind a share token (no login); unknown, revoked or expired tokens are
     /// NOT_FOUND.
+    #[graphql(complexity = "super::limits::REPORT + child_complexity")]
     async fn shared_report(&self, ctx: &Context<'_>, token: String) -> Result<SharedReport> {
         Ok(SharedReport(reports::open(services(ctx), &token).await?))
     }

@@ -371,6 +371,7 @@ impl SlaQuery {
 
     /// Share answered within target, median and p90 first response, for tickets opened in
     /// `[from, to)`, overall, per network and per priority.
+    #[graphql(complexity = "super::limits::AGGREGATE + child_complexity")]
     async fn sla_compliance(
         &self,
         ctx: &Context<'_>,

@@ -87,24 +87,51 @@ struct Valid {
     published_at: DateTime<Utc>,
 }
 
-/// Splits the body into items: a JSON array, or NDJSON.
+/// Splits the body into items: a JSON array, or NDJSON. The items are counted before
+/// they are kept: a body of more than [`MAX_ITEMS`] is refused without building them.
 fn split(body: &str) -> Result<Vec<(usize, std::result::Result<serde_json::Value, String>)>> {
+    let too_many = || Error::TooLarge(format!("at most {MAX_ITEMS} items per request: send several requests"));
     let trimmed = body.trim_start();
-    let items: Vec<_> = if trimmed.starts_with('[') {
-        let values: Vec<serde_json::Value> =
-            serde_json::from_str(trimmed).map_err(|e| Error::bad_input("body", format!("not a JSON array: {e}")))?;
-        values.into_iter().enumerate().map(|(i, v)| (i + 1, Ok(v))).collect()
-    } else {
-        body.lines()
-            .enumerate()
-            .filter(|(_, line)| !line.trim().is_empty())
-            .map(|(i, line)| (i + 1, serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))))
-            .collect()
-    };
-    if items.len() > MAX_ITEMS {
-        return Err(Error::bad_input("body", format!("at most {MAX_ITEMS} items per request (got {})", items.len())));
+    if trimmed.starts_with('[') {
+        let mut reader = serde_json::Deserializer::from_str(trimmed);
+        let values = serde::Deserializer::deserialize_seq(&mut reader, AtMost(MAX_ITEMS))
+            .and_then(|values| reader.end().map(|()| values))
+            .map_err(|e| match e.to_string().starts_with(TOO_MANY) {
+                true => too_many(),
+                false => Error::bad_input("body", format!("not a JSON array: {e}")),
+            })?;
+        return Ok(values.into_iter().enumerate().map(|(i, v)| (i + 1, Ok(v))).collect());
     }
-    Ok(items)
+    let lines = || body.lines().enumerate().filter(|(_, line)| !line.trim().is_empty());
+    if lines().nth(MAX_ITEMS).is_some() {
+        return Err(too_many());
+    }
+    Ok(lines().map(|(i, line)| (i + 1, serde_json::from_str(line).map_err(|e| format!("not JSON: {e}")))).collect())
+}
+
+/// The start of the error [`AtMost`] raises.
+const TOO_MANY: &str = "more items than";
+
+/// Reads a JSON array of at most `.0` values, failing at the first one past it.
+struct AtMost(usize);
+
+impl<'de> serde::de::Visitor<'de> for AtMost {
+    type Value = Vec<serde_json::Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "an array of at most {} items", self.0)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut values = Vec::new();
+        while let Some(value) = seq.next_element()? {
+            if values.len() == self.0 {
+                return Err(serde::de::Error::custom(format!("{TOO_MANY} {}", self.0)));
+            }
+            values.push(value);
+        }
+        Ok(values)
+    }
 }
 
 fn validate(value: serde_json::Value) -> std::result::Result<Valid, String> {
@@ -239,7 +266,11 @@ mod tests {
         assert_eq!(array.len(), 2);
         assert!(split("[{\"a\":").is_err());
         let many = format!("[{}]", vec!["{}"; MAX_ITEMS + 1].join(","));
-        assert!(split(&many).is_err());
+        assert_eq!(split(&many).unwrap_err().code(), "PAYLOAD_TOO_LARGE");
+        let at_most = format!("[{}]", vec!["{}"; MAX_ITEMS].join(","));
+        assert_eq!(split(&at_most).unwrap().len(), MAX_ITEMS);
+        assert_eq!(split(&"{}\n".repeat(MAX_ITEMS + 1)).unwrap_err().code(), "PAYLOAD_TOO_LARGE");
+        assert_eq!(split(&"{}\n\n".repeat(MAX_ITEMS)).unwrap().len(), MAX_ITEMS, "blank lines are not items");
     }
 
     fn item() -> serde_json::Value {

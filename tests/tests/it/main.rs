@@ -21,6 +21,7 @@ mod reports;
 mod retention;
 mod schema;
 mod scoring;
+mod security;
 mod sla;
 mod tenancy;
 mod webhooks;

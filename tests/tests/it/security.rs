@@ -1,0 +1,466 @@
+//! The holes a security review found (issue 29), each tried as an attacker would:
+//! sockets that outlive access, unbounded bodies, password guessing, aliased
+//! aggregates, invented methods.
+
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vigie_tests::ws::Subscription;
+use vigie_tests::{
+    ApiServer, Backend, TestApp, TestDb, agency_with_brand, assert_error, invitation_code, post_graphql, redis_url,
+    test_config,
+};
+
+/// An api over a fresh database: the embedded mode (SQLite, in-process bus and
+/// limiter) or production (PostgreSQL, Redis).
+async fn api(production: bool, extra: &[(&str, &str)]) -> (ApiServer, TestDb) {
+    let db = TestDb::new(if production { Backend::Postgres } else { Backend::Sqlite }).await;
+    let redis = redis_url();
+    let mut vars = extra.to_vec();
+    if production {
+        vars.push(("REDIS_URL", &redis));
+    }
+    let api = ApiServer::start(Arc::new(test_config(&db, &vars))).await;
+    (api, db)
+}
+
+macro_rules! in_both_modes {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$name(false).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn production() {
+                super::$name(true).await
+            }
+        }
+    };
+}
+
+async fn post(base: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut request = reqwest::Client::new().post(format!("{base}/graphql")).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("request")
+}
+
+/// Invites `email` as `role` on `brand` over HTTP and accepts with the code from the
+/// outbox: the new member's access token and member id.
+async fn invite(base: &str, db: &TestDb, owner: &str, email: &str, role: &str, brand: &str) -> (String, String) {
+    let invite = format!(
+        "mutation {{ inviteMember(input: {{ email: \"{email}\", role: {role}, brandIds: [\"{brand}\"] }}) {{ id }} }}"
+    );
+    let invited = post_graphql(base, Some(owner), &invite).await;
+    assert!(invited.get("errors").is_none(), "{invited:#}");
+    let conn = Database::connect(&db.url).await.unwrap();
+    let statement = sea_orm::Statement::from_sql_and_values(
+        conn.get_database_backend(),
+        match conn.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => "SELECT text_body FROM email_outbox WHERE to_address = $1",
+            _ => "SELECT text_body FROM email_outbox WHERE to_address = ?",
+        },
+        [email.into()],
+    );
+    let row = conn.query_one_raw(statement).await.unwrap().expect("the invitation email");
+    let code = invitation_code(&row.try_get_by_index::<String>(0).unwrap());
+    conn.close().await.ok();
+    let accept = json!({
+        "query": "mutation($input: AcceptInvitationInput!) { acceptInvitation(input: $input) { accessToken } }",
+        "variables": { "input": { "token": code, "name": "Invitee", "password": "correct horse battery" } },
+    });
+    let accepted: Value = post(base, None, &accept).await.json().await.unwrap();
+    let token = accepted["data"]["acceptInvitation"]["accessToken"].as_str().expect("accepted").to_owned();
+    let me = post_graphql(base, Some(&token), "{ me { memberId } }").await;
+    (token, me["data"]["me"]["memberId"].as_str().unwrap().to_owned())
+}
+
+/// Runs `query` as operation `id` on an open socket and returns its first answer.
+async fn run(socket: &mut Subscription, id: &str, query: &str) -> Value {
+    socket.subscribe(id, query, json!({})).await;
+    loop {
+        let message = socket.message().await;
+        if message["id"] == id {
+            return message;
+        }
+    }
+}
+
+/// A member removed while their socket is open loses it: the socket closes with 4403,
+/// which ends their subscription, and the same token gets nothing on a new socket.
+async fn a_removed_member_loses_an_open_socket(production: bool) {
+    let (api, db) = api(production, &[]).await;
+    let (owner, brand, _) = agency_with_brand(&api.base, "owner@example.com").await;
+    let (member, member_id) = invite(&api.base, &db, &owner, "member@example.com", "MEMBER", &brand).await;
+
+    let subscription = "subscription($b: ID!) { alerts(brandId: $b) { id } }";
+    let mut socket = Subscription::start(&api.base, &member, subscription, json!({ "b": brand })).await;
+    let answer = run(&mut socket, "2", "{ me { role } }").await;
+    assert_eq!(answer["payload"]["data"]["me"]["role"], "MEMBER", "{answer:#}");
+
+    let removed = post_graphql(
+        &api.base,
+        Some(&owner),
+        &format!("mutation {{ removeMember(memberId: \"{member_id}\") {{ deletedId }} }}"),
+    )
+    .await;
+    assert!(removed.get("errors").is_none(), "{removed:#}");
+    assert_eq!(socket.closed().await, 4403, "the socket closes when the membership ends");
+
+    let mut again = Subscription::connect(&api.base, Some(&member)).await;
+    let answer = run(&mut again, "1", "{ me { role } }").await;
+    assert_error(&answer["payload"], "UNAUTHENTICATED");
+    api.stop().await;
+}
+in_both_modes!(a_removed_member_loses_an_open_socket);
+
+/// Each operation on a socket resolves its caller again: an admin demoted behind the
+/// api's back (no notice, no cache) cannot invite on a socket opened as an admin.
+async fn each_socket_operation_resolves_its_caller_again(production: bool) {
+    let (api, db) = api(production, &[("VIGIE_CALLER_CACHE_SECS", "0")]).await;
+    let (owner, brand, _) = agency_with_brand(&api.base, "owner@example.com").await;
+    let (admin, _) = invite(&api.base, &db, &owner, "admin@example.com", "ADMIN", &brand).await;
+    let mut socket = Subscription::connect(&api.base, Some(&admin)).await;
+    let invite = "mutation { inviteMember(input: { email: \"x@example.com\", role: MEMBER }) { id } }";
+    let answer = run(&mut socket, "1", invite).await;
+    assert!(answer["payload"].get("errors").is_none(), "an admin invites: {answer:#}");
+
+    let conn = Database::connect(&db.url).await.unwrap();
+    // The only admin of this fresh database (ids are stored differently per backend).
+    let demoted = conn.execute_unprepared("UPDATE membership SET role = 'member' WHERE role = 'admin'").await.unwrap();
+    assert_eq!(demoted.rows_affected(), 1);
+    conn.close().await.ok();
+    let invite = "mutation { inviteMember(input: { email: \"y@example.com\", role: MEMBER }) { id } }";
+    let answer = run(&mut socket, "2", invite).await;
+    assert_error(&answer["payload"], "FORBIDDEN");
+    api.stop().await;
+}
+in_both_modes!(each_socket_operation_resolves_its_caller_again);
+
+/// A socket is closed with 4403 when its access token expires, even while it pings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_closes_when_its_token_expires() {
+    let (api, _db) = api(false, &[("VIGIE_ACCESS_TOKEN_TTL_SECS", "2")]).await;
+    let (owner, _, _) = agency_with_brand(&api.base, "owner@example.com").await;
+    let mut socket = Subscription::connect(&api.base, Some(&owner)).await;
+    let opened = Instant::now();
+    assert_eq!(socket.closed().await, 4403);
+    assert!(opened.elapsed() < Duration::from_secs(10), "closed at expiry, not later: {:?}", opened.elapsed());
+    api.stop().await;
+}
+
+/// The resident memory of a process, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process's status");
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("VmRSS");
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+/// Sends a POST of `total` bytes of JSON-looking body in chunks without announcing its
+/// length, and returns the status line of the answer.
+async fn post_chunked(addr: &str, total: usize) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let writing = tokio::spawn(async move {
+        let chunk = vec![b' '; 64 * 1024];
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+        for _ in 0..total / chunk.len() {
+            if writer.write_all(&framed).await.is_err() {
+                return;
+            }
+        }
+        let _ = writer.write_all(b"0\r\n\r\n").await;
+    });
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(30), reader.read(&mut buffer)).await.unwrap().unwrap();
+        assert!(n > 0, "the server closed without answering");
+        answer.extend_from_slice(&buffer[..n]);
+    }
+    drop(reader);
+    writing.await.unwrap();
+    String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_owned()
+}
+
+/// `/graphql` reads at most `VIGIE_MAX_BODY_BYTES` (1 MiB by default) of a body: a
+/// 50 MB one is refused with 413 in GraphQL's error shape, announced or not, without
+/// the api process growing; multipart bodies are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_are_bounded() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = vigie_tests::Workers(vec![
+        std::process::Command::new(env!("CARGO_BIN_EXE_vigie-api-under-test"))
+            .env("DATABASE_URL", &db.url)
+            .env("VIGIE_DATA_DIR", db.dir())
+            .env("VIGIE_JWT_SECRET", vigie_tests::TEST_JWT_SECRET)
+            .env("VIGIE_DEMO", "false")
+            .env("VIGIE_BIND", &addr)
+            .env("VIGIE_RATE_LIMIT_ANONYMOUS", "off")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the api starts"),
+    ]);
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the api did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = child.0[0].id();
+    // Warm up the paths a request takes, so that what they allocate once is counted before.
+    for _ in 0..3 {
+        let _ = post_chunked(&addr, 2 << 20).await;
+        post_graphql(&base, None, "{ __typename }").await;
+    }
+    let before = rss(pid);
+
+    let announced = client
+        .post(format!("{base}/graphql"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 50_000_000])
+        .send()
+        .await;
+    // The server may answer and close before the client has sent everything.
+    if let Ok(response) = announced {
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body: Value = response.json().await.unwrap();
+        assert_error(&body, "PAYLOAD_TOO_LARGE");
+    }
+    let status = post_chunked(&addr, 50_000_000).await;
+    assert!(status.contains(" 413 "), "{status}");
+    let grown = rss(pid).saturating_sub(before);
+    assert!(grown < 8 << 20, "the api grew by {} KiB for refused bodies", grown / 1024);
+
+    let multipart = client
+        .post(format!("{base}/graphql"))
+        .header("content-type", "multipart/form-data; boundary=x")
+        .body("--x\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{\"query\":\"{ __typename }\"}\r\n--x--\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(multipart.status(), StatusCode::BAD_REQUEST);
+    assert_error(&multipart.json().await.unwrap(), "BAD_USER_INPUT");
+    let under = post(&base, None, &json!({ "query": format!("{{ __typename }}{}", " ".repeat(900_000)) })).await;
+    assert_eq!(under.status(), StatusCode::OK, "a body under the limit is served");
+    drop(child.0.pop().map(|mut c| c.kill()));
+}
+
+/// A WebSocket message over the limit ends the connection rather than being read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_messages_are_bounded() {
+    let (api, _db) = api(false, &[("VIGIE_MAX_BODY_BYTES", "65536")]).await;
+    let (owner, _, _) = agency_with_brand(&api.base, "owner@example.com").await;
+    let mut socket = Subscription::connect(&api.base, Some(&owner)).await;
+    let query = format!("{{ __typename }}{}", " ".repeat(100_000));
+    socket.subscribe("1", &query, json!({})).await;
+    let code = socket.closed().await;
+    assert_ne!(code, 1000, "closed for the oversized message, not normally");
+    api.stop().await;
+}
+
+const LOG_IN: &str = "mutation($e: String!, $p: String!) { logIn(input: { email: $e, password: $p }) { accessToken } }";
+
+fn log_in(email: &str, password: &str) -> Value {
+    json!({ "query": LOG_IN, "variables": { "e": email, "p": password } })
+}
+
+/// One credential mutation per request, aliases included; and a valid token does not
+/// move log-in attempts to the agency's quota: they draw on the client network's.
+async fn credential_mutations_are_one_per_request_on_the_network_quota(production: bool) {
+    let (api, _db) =
+        api(production, &[("VIGIE_RATE_LIMIT_ANONYMOUS", "4/h"), ("VIGIE_RATE_LIMIT_GRAPHQL", "1000/min")]).await;
+    let (token, _, _) = agency_with_brand(&api.base, "owner@example.com").await; // 1: signUp
+    let aliased = "mutation { a: logIn(input: { email: \"owner@example.com\", password: \"guess one!!\" }) { accessToken } \
+                   b: logIn(input: { email: \"owner@example.com\", password: \"guess two!!\" }) { accessToken } }";
+    let body: Value = post(&api.base, Some(&token), &json!({ "query": aliased })).await.json().await.unwrap();
+    assert_error(&body, "QUERY_TOO_COMPLEX");
+    let mut answered = 0;
+    let refused = loop {
+        let response = post(&api.base, Some(&token), &log_in("owner@example.com", "wrong password")).await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            break response;
+        }
+        answered += 1;
+        assert!(answered <= 3, "a token must not buy log-in attempts");
+    };
+    assert_eq!(answered, 3, "signUp and three attempts spend the network's 4/h");
+    assert_error(&refused.json().await.unwrap(), "RATE_LIMITED");
+    let me = post_graphql(&api.base, Some(&token), "{ me { role } }").await;
+    assert_eq!(me["data"]["me"]["role"], "OWNER", "the agency's own quota is untouched: {me:#}");
+    api.stop().await;
+}
+in_both_modes!(credential_mutations_are_one_per_request_on_the_network_quota);
+
+/// IPv6 clients are counted per /64: addresses of one subscriber share a bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_clients_share_their_64() {
+    let (api, _db) = api(false, &[("VIGIE_RATE_LIMIT_ANONYMOUS", "3/h"), ("VIGIE_BEHIND_PROXY", "true")]).await;
+    let attempt = |address: String| {
+        let base = api.base.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/graphql"))
+                .header("x-forwarded-for", address)
+                .json(&log_in("nobody@example.com", "wrong password"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for host in 1..=3 {
+        assert_eq!(attempt(format!("2001:db8:1:2::{host}")).await, StatusCode::OK);
+    }
+    assert_eq!(attempt("2001:db8:1:2:ffff:1:2:3".into()).await, StatusCode::TOO_MANY_REQUESTS, "same /64");
+    assert_eq!(attempt("2001:db8:1:3::1".into()).await, StatusCode::OK, "another /64 has its own bucket");
+    api.stop().await;
+}
+
+/// Failed log-ins lock the account past five (1 s, 2 s, 4 s…), even for the right
+/// password; the lock passes, and after a burst of ten the owner is told by email.
+async fn failed_log_ins_slow_the_account_down(production: bool) {
+    let (api, db) = api(production, &[("VIGIE_RATE_LIMIT_ANONYMOUS", "off")]).await;
+    agency_with_brand(&api.base, "owner@example.com").await;
+    let attempt = |password: &'static str| {
+        let base = api.base.clone();
+        async move { post(&base, None, &log_in("owner@example.com", password)).await.json::<Value>().await.unwrap() }
+    };
+    for _ in 0..6 {
+        assert_error(&attempt("wrong password").await, "UNAUTHENTICATED");
+    }
+    let locked = attempt("correct horse battery").await;
+    assert_error(&locked, "RATE_LIMITED");
+    assert_error(&attempt("wrong password").await, "RATE_LIMITED");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let opened = attempt("correct horse battery").await;
+    assert!(opened["data"]["logIn"]["accessToken"].is_string(), "the lock passes: {opened:#}");
+
+    // Success forgot the failures; ten in a row (waiting out each lock) warn the owner.
+    for n in 1..=10u32 {
+        let answer = attempt("wrong password").await;
+        assert_error(&answer, "UNAUTHENTICATED");
+        if n > 5 && n < 10 {
+            tokio::time::sleep(Duration::from_millis(1000 * (1 << (n - 6)) + 100)).await;
+        }
+    }
+    let conn = Database::connect(&db.url).await.unwrap();
+    let warned = vigie_tests::count(
+        &conn,
+        "SELECT COUNT(*) FROM email_outbox WHERE to_address = 'owner@example.com' AND subject LIKE '%Failed log-ins%'",
+    )
+    .await;
+    assert_eq!(warned, 1, "one warning for the burst");
+    conn.close().await.ok();
+    api.stop().await;
+}
+in_both_modes!(failed_log_ins_slow_the_account_down);
+
+/// Password hashing beyond `VIGIE_PASSWORD_CONCURRENCY` (and the few requests that may
+/// wait for each slot) is refused with `RATE_LIMITED` rather than queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_work_is_bounded() {
+    let app = TestApp::with_config(Backend::Sqlite, &[("VIGIE_PASSWORD_CONCURRENCY", "1")]).await;
+    app.sign_up("Agence", "owner@example.com").await;
+    let attempts = (0..12).map(|n| {
+        let app = &app;
+        async move {
+            let email = format!("nobody{n}@example.com");
+            app.gql(None, LOG_IN, json!({ "e": email, "p": "wrong password" })).await
+        }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let codes: Vec<_> = answers.iter().flat_map(vigie_tests::error_codes).collect();
+    assert!(codes.iter().any(|c| c == "RATE_LIMITED"), "twelve at once over one slot and its queue of four: {codes:?}");
+    assert!(codes.iter().all(|c| c == "RATE_LIMITED" || c == "UNAUTHENTICATED"), "{codes:?}");
+}
+
+/// Aggregates cannot be multiplied with aliases: `sharedReport` runs once per request,
+/// and a thousand aliased series are refused before anything runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliased_aggregates_are_refused_before_they_run() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let owner = app.sign_up("Agence", "owner@example.com").await;
+    let brand = app.create_brand(&owner.access_token, "Verdure").await;
+
+    let one = app.gql(None, "{ sharedReport(token: \"vgs_nope\") { brandName } }", json!({})).await;
+    assert_error(&one, "NOT_FOUND");
+    let two = app
+        .gql(
+            None,
+            "{ a: sharedReport(token: \"vgs_nope\") { brandName } b: sharedReport(token: \"vgs_nope\") { brandName } }",
+            json!({}),
+        )
+        .await;
+    assert_error(&two, "QUERY_TOO_COMPLEX");
+    let many: String = (0..1000).map(|n| format!("r{n}: sharedReport(token: \"vgs_{n}\") {{ brandName }} ")).collect();
+    assert_error(&app.gql(None, &format!("{{ {many} }}"), json!({})).await, "QUERY_TOO_COMPLEX");
+
+    let from = "2026-01-01T00:00:00Z";
+    let to = "2026-02-01T00:00:00Z";
+    for field in [
+        format!("sentimentSeries(brandId: \"{brand}\", from: \"{from}\", to: \"{to}\") {{ day }}"),
+        format!("slaCompliance(brandId: \"{brand}\", from: \"{from}\", to: \"{to}\") {{ from }}"),
+        format!("calendarCoverage(brandId: \"{brand}\", from: \"{from}\", to: \"{to}\") {{ posts }}"),
+    ] {
+        let single = app.gql(Some(&owner.access_token), &format!("{{ {field} }}"), json!({})).await;
+        assert!(single.get("errors").is_none(), "one aggregate is served: {single:#}");
+        let aliased: String = (0..1000).map(|n| format!("a{n}: {field} ")).collect();
+        let refused = app.gql(Some(&owner.access_token), &format!("{{ {aliased} }}"), json!({})).await;
+        assert_error(&refused, "QUERY_TOO_COMPLEX");
+    }
+}
+
+/// Requests with invented methods are counted under `OTHER`: they cannot grow the
+/// metrics without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_methods_do_not_grow_the_metrics() {
+    let (api, _db) = api(false, &[("VIGIE_RATE_LIMIT_ANONYMOUS", "off")]).await;
+    let client = reqwest::Client::new();
+    let metrics = || async { client.get(format!("{}/metrics", api.base)).send().await.unwrap().text().await.unwrap() };
+    let before = metrics().await.len();
+    for n in 0..500 {
+        let method = reqwest::Method::from_bytes(format!("INVENTED{n}").as_bytes()).unwrap();
+        let _ = client.request(method, format!("{}/graphql", api.base)).send().await.unwrap();
+    }
+    let after = metrics().await;
+    assert!(!after.contains("INVENTED"), "no label carries an invented method");
+    assert!(after.contains("method=\"OTHER\""), "they are counted as OTHER");
+    assert!(after.len() < before + 8 * 1024, "the metrics grew by {} bytes", after.len() - before);
+    api.stop().await;
+}
+
+/// An ingest body of millions of tiny items is refused by counting them, before any is
+/// parsed: 413, as for any body past a limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_counts_items_before_parsing_them() {
+    let (api, _db) = api(false, &[]).await;
+    let (_, _, key) = agency_with_brand(&api.base, "owner@example.com").await;
+    for body in ["1\n".repeat(4_000_000), format!("[{}1]", "1,".repeat(4_000_000))] {
+        let response = reqwest::Client::new()
+            .post(format!("{}/ingest/mentions", api.base))
+            .bearer_auth(&key)
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE", "{body:#}");
+    }
+    api.stop().await;
+}
