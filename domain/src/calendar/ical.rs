@@ -71,7 +71,11 @@ pub async fn feed(services: &Services, token: &str) -> Result<String> {
 
 /// Escapes a TEXT value.
 fn text(value: &str) -> String {
-    value.replace('\\', "\\\\").replace(';', "\\;").replace(',', "\\,").replace("\r\n", "\\n").replace('\n', "\\n")
+    // A lone CR would end the content line for some readers: every line break, CR, LF
+    // or both, becomes the escaped `\n`; other control characters but tabs go.
+    let escaped =
+        value.replace('\\', "\\\\").replace(';', "\\;").replace(',', "\\,").replace("\r\n", "\n").replace('\r', "\n");
+    escaped.replace('\n', "\\n").chars().filter(|c| *c == '\t' || !c.is_control()).collect()
 }
 
 /// Folds a content line at 75 octets (continuations start with a space), CRLF-ended.
@@ -215,6 +219,7 @@ mod tests {
         }
         assert_eq!(out.replace("\r\n ", "").trim_end(), format!("SUMMARY:{}", "é".repeat(60)));
         assert_eq!(text("a;b,c\\d\ne"), "a\\;b\\,c\\\\d\\ne");
+        assert_eq!(text("a\rDTSTART:1\r\nb\u{7}"), "a\\nDTSTART:1\\nb", "a lone CR cannot start a property");
     }
 
     #[test]
