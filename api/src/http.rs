@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::{App, Either, HttpRequest, HttpResponse, HttpServer, web};
 use async_graphql::http::GraphiQLSource;
 use async_graphql_actix_web::GraphQLResponse;
+use futures_util::future::BoxFuture;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -180,7 +181,8 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
 /// cannot forge (earlier entries it can).
 fn client_network(req: &HttpRequest, behind_proxy: bool) -> String {
     let forwarded = behind_proxy
-        .then(|| req.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next().map(str::trim))
+        // The last header line: a proxy that adds a line of its own leaves the client's first.
+        .then(|| req.headers().get_all("x-forwarded-for").last()?.to_str().ok()?.rsplit(',').next().map(str::trim))
         .flatten()
         .filter(|addr| !addr.is_empty());
     let address = match forwarded {
@@ -361,7 +363,8 @@ async fn read_graphql(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    let mut body = web::BytesMut::with_capacity(declared.map_or(4096, |length| length as usize));
+    // What a client declares is not allocated before it arrives.
+    let mut body = web::BytesMut::with_capacity(declared.map_or(4096, |length| length as usize).min(64 << 10));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| Error::bad_input("body", format!("cannot read the request body: {e}")))?;
         if body.len() + chunk.len() > limit {
@@ -398,9 +401,9 @@ async fn graphql_ws(
         Box::pin(async move {
             let token = init_token(&init).or(header_token);
             let (access, auth) = SocketAccess::open(state.services.clone(), token.as_deref()).await;
-            let bucket = match &auth {
-                Ok(Some(actor)) => Bucket::graphql(&state, actor.agency_id),
-                _ => Bucket::anonymous(&state, &address),
+            let (bucket, authenticated) = match &auth {
+                Ok(Some(actor)) => (Bucket::graphql(&state, actor.agency_id), true),
+                _ => (Bucket::anonymous(&state, &address), false),
             };
             let access = Arc::new(access);
             // Watches the connection's access for as long as the socket is open (the
@@ -415,16 +418,20 @@ async fn graphql_ws(
             });
             let mut data = async_graphql::Data::default();
             data.insert(access);
+            // An anonymous socket's operations already draw on the network's quota.
             let credentials_state = state.clone();
+            let credentials: Option<graphql::limits::Admit> = authenticated.then(|| {
+                Arc::new(move || {
+                    let (state, address) = (credentials_state.clone(), address.clone());
+                    Box::pin(async move { admit_credentials(&state, &address).await }) as BoxFuture<'static, _>
+                }) as graphql::limits::Admit
+            });
             data.insert(graphql::limits::SocketQuota::new(
                 Arc::new(move || {
                     let (state, bucket) = (state.clone(), bucket.clone());
                     Box::pin(async move { admit(&state, &bucket).await })
                 }),
-                Arc::new(move || {
-                    let (state, address) = (credentials_state.clone(), address.clone());
-                    Box::pin(async move { admit_credentials(&state, &address).await })
-                }),
+                credentials,
             ));
             Ok(data)
         })

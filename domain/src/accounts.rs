@@ -100,7 +100,7 @@ pub(crate) async fn check_password(
     password: &str,
     user: Option<&user_account::Model>,
 ) -> Result<bool> {
-    services.limiter.account_locked(email).await?;
+    let attempts = services.limiter.account_attempt(email).await?;
     let stored = user.map(|u| u.password_hash.clone());
     let matches = password.len() <= passwords::MAX_PASSWORD_LEN * 4
         && services.passwords.verify(password.to_owned(), stored).await?;
@@ -108,15 +108,14 @@ pub(crate) async fn check_password(
         services.limiter.account_succeeded(email).await;
         return Ok(true);
     }
-    let failures = services.limiter.account_failed(email).await?;
-    tracing::info!(failures, "failed log-in");
-    if failures == crate::ratelimit::FAILURE_BURST
+    tracing::info!(attempts, "failed log-in");
+    if attempts == crate::ratelimit::FAILURE_BURST
         && let Some(user) = user
     {
-        let warning = crate::mail::templates::failed_logins(&services.config, failures);
+        let warning = crate::mail::templates::failed_logins(&services.config, attempts);
         crate::mail::enqueue(&services.db, None, &user.email, warning).await?;
         crate::mail::send_soon(services, None).await;
-        tracing::warn!(user_id = %user.id, failures, "a burst of failed log-ins; the account's owner was told");
+        tracing::warn!(user_id = %user.id, attempts, "a burst of failed log-ins; the account's owner was told");
     }
     Ok(false)
 }

@@ -13,7 +13,7 @@
 //! Credentials are the exception ([`RateLimiter::check_strict`], the account locks):
 //! password guessing is exactly what an attacker would do during such an outage.
 //!
-//! Accounts are also throttled one by one ([`RateLimiter::account_locked`]): after
+//! Accounts are also throttled one by one ([`RateLimiter::account_attempt`]): after
 //! [`FREE_FAILURES`] failed log-ins, each further failure locks the account's log-in for
 //! twice as long as the previous one (1 s, 2 s, 4 s… at most [`MAX_LOCK`]), so guessing
 //! one password from many addresses is as slow as from one.
@@ -87,9 +87,12 @@ fn lock_after(failures: u32) -> Option<Duration> {
     Some(Duration::from_secs(1u64 << (over - 1).min(20)).min(MAX_LOCK))
 }
 
-/// Records a failure. KEYS[1]: the failure count, KEYS[2]: the lock; ARGV: the window,
-/// the free failures and the longest lock, in milliseconds or counts. Returns the count.
-const ACCOUNT_FAILED: &str = r#"
+/// Counts an attempt unless the account is locked. KEYS[1]: the attempts in a row,
+/// KEYS[2]: the lock; ARGV: the window, the free failures and the longest lock, in
+/// milliseconds or counts. Returns the count, or minus the lock's milliseconds left.
+const ACCOUNT_ATTEMPT: &str = r#"
+local locked = redis.call('PTTL', KEYS[2])
+if locked > 0 then return -locked end
 local n = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 local over = n - tonumber(ARGV[2])
@@ -136,7 +139,7 @@ enum Backend {
     Redis(Box<RedisBuckets>),
 }
 
-/// An account's failed log-ins, in memory.
+/// An account's log-in attempts in a row, in memory.
 #[derive(Clone, Copy)]
 struct Failures {
     count: u32,
@@ -150,7 +153,7 @@ struct RedisBuckets {
     prefix: String,
     conn: OnceCell<ConnectionManager>,
     script: Script,
-    account_failed: Script,
+    account_attempt: Script,
 }
 
 /// Buckets kept in memory before idle ones are swept.
@@ -173,7 +176,7 @@ impl RateLimiter {
                 prefix: prefix.to_owned(),
                 conn: OnceCell::new(),
                 script: Script::new(GCRA),
-                account_failed: Script::new(ACCOUNT_FAILED),
+                account_attempt: Script::new(ACCOUNT_ATTEMPT),
             })),
         })
     }
@@ -225,77 +228,65 @@ impl RateLimiter {
         }
     }
 
-    /// Fails with [`Error::RateLimited`] while `account`'s log-in is locked by earlier
-    /// failures, and with [`Error::Unavailable`] when the limiter cannot be reached.
-    pub async fn account_locked(&self, account: &str) -> Result<()> {
-        let remaining = match &self.backend {
-            Backend::Memory { accounts, .. } => {
-                let accounts = accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                accounts
-                    .get(account)
-                    .and_then(|failures| failures.locked_until)
-                    .and_then(|until| until.checked_duration_since(Instant::now()))
-            }
-            Backend::Redis(buckets) => {
-                let mut conn = buckets.connection().await.map_err(|e| account_store_down(&e))?;
-                let pttl: i64 = redis::cmd("PTTL")
-                    .arg(buckets.account_key(account, "lock"))
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(|e| account_store_down(&e))?;
-                u64::try_from(pttl).ok().filter(|ms| *ms > 0).map(Duration::from_millis)
-            }
-        };
-        match remaining {
-            Some(retry_after) => Err(Error::RateLimited { retry_after }),
-            None => Ok(()),
-        }
-    }
-
-    /// Records a failed log-in of `account` (locking it past [`FREE_FAILURES`]) and
-    /// returns how many failures in a row it has had.
-    pub async fn account_failed(&self, account: &str) -> Result<u32> {
-        match &self.backend {
+    /// Counts a log-in attempt on `account` before its password is checked, or fails
+    /// with [`Error::RateLimited`] while earlier failures lock it (and with
+    /// [`Error::Unavailable`] when the limiter cannot be reached). Checking and
+    /// counting are one step, so a burst of parallel guesses cannot all pass a lock
+    /// that none has set yet. Returns the attempts in a row, this one included; a
+    /// success forgets them ([`RateLimiter::account_succeeded`]).
+    pub async fn account_attempt(&self, account: &str) -> Result<u32> {
+        let key = crate::auth::secrets::hash(account);
+        let outcome = match &self.backend {
             Backend::Memory { accounts, .. } => {
                 let mut accounts = accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 let now = Instant::now();
                 if accounts.len() >= SWEEP_AT {
                     accounts.retain(|_, failures| now.duration_since(failures.last) < FAILURE_WINDOW);
                 }
-                let entry =
-                    accounts.entry(account.to_owned()).or_insert(Failures { count: 0, last: now, locked_until: None });
-                if now.duration_since(entry.last) >= FAILURE_WINDOW {
-                    entry.count = 0;
+                let entry = accounts.entry(key).or_insert(Failures { count: 0, last: now, locked_until: None });
+                match entry.locked_until.and_then(|until| until.checked_duration_since(now)) {
+                    Some(left) => Err(left),
+                    None => {
+                        if now.duration_since(entry.last) >= FAILURE_WINDOW {
+                            entry.count = 0;
+                        }
+                        entry.count = entry.count.saturating_add(1);
+                        entry.last = now;
+                        entry.locked_until = lock_after(entry.count).map(|lock| now + lock);
+                        Ok(entry.count)
+                    }
                 }
-                entry.count = entry.count.saturating_add(1);
-                entry.last = now;
-                entry.locked_until = lock_after(entry.count).map(|lock| now + lock);
-                Ok(entry.count)
             }
             Backend::Redis(buckets) => {
                 let mut conn = buckets.connection().await.map_err(|e| account_store_down(&e))?;
-                buckets
-                    .account_failed
-                    .key(buckets.account_key(account, "failures"))
-                    .key(buckets.account_key(account, "lock"))
+                let answer: i64 = buckets
+                    .account_attempt
+                    .key(buckets.account_key(&key, "attempts"))
+                    .key(buckets.account_key(&key, "lock"))
                     .arg(FAILURE_WINDOW.as_millis() as u64)
                     .arg(FREE_FAILURES)
                     .arg(MAX_LOCK.as_millis() as u64)
                     .invoke_async(&mut conn)
                     .await
-                    .map_err(|e| account_store_down(&e))
+                    .map_err(|e| account_store_down(&e))?;
+                match u32::try_from(answer) {
+                    Ok(count) => Ok(count),
+                    Err(_) => Err(Duration::from_millis(answer.unsigned_abs())),
+                }
             }
-        }
+        };
+        outcome.map_err(|retry_after| Error::RateLimited { retry_after })
     }
 
     /// Forgets `account`'s failures after a successful log-in.
     pub async fn account_succeeded(&self, account: &str) {
+        let key = crate::auth::secrets::hash(account);
         match &self.backend {
             Backend::Memory { accounts, .. } => {
-                accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(account);
+                accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&key);
             }
             Backend::Redis(buckets) => {
-                let keys = [buckets.account_key(account, "failures"), buckets.account_key(account, "lock")];
+                let keys = [buckets.account_key(&key, "attempts"), buckets.account_key(&key, "lock")];
                 let deleted = match buckets.connection().await {
                     Ok(mut conn) => redis::cmd("DEL").arg(&keys).query_async::<()>(&mut conn).await,
                     Err(e) => Err(e),
@@ -336,10 +327,10 @@ impl RedisBuckets {
         Ok(conn.clone())
     }
 
-    /// One of an account's keys; both share a hash slot (the scripts touch both), and
-    /// the email is hashed so that no address sits in Redis.
-    fn account_key(&self, account: &str, what: &str) -> String {
-        format!("{}:login:{{{}}}:{what}", self.prefix, crate::auth::secrets::hash(account))
+    /// One of an account's keys, by the hash of its email (no address sits in Redis);
+    /// both share a hash slot, as the script touches both.
+    fn account_key(&self, hashed: &str, what: &str) -> String {
+        format!("{}:login:{{{hashed}}}:{what}", self.prefix)
     }
 
     /// Takes a token from `key`'s bucket: `Some(wait)` when it is empty.
@@ -409,16 +400,13 @@ mod tests {
     #[tokio::test]
     async fn memory_accounts_lock_after_failures_and_unlock_on_success() {
         let limiter = RateLimiter::memory();
-        for n in 1..=FREE_FAILURES {
-            limiter.account_locked("a@x").await.expect("free failures do not lock");
-            assert_eq!(limiter.account_failed("a@x").await.unwrap(), n);
+        for n in 1..=FREE_FAILURES + 1 {
+            assert_eq!(limiter.account_attempt("a@x").await.unwrap(), n, "attempts until the lock are counted");
         }
-        limiter.account_locked("a@x").await.unwrap();
-        limiter.account_failed("a@x").await.unwrap();
-        assert_eq!(limiter.account_locked("a@x").await.unwrap_err().code(), "RATE_LIMITED");
-        limiter.account_locked("b@x").await.expect("another account is not locked");
+        assert_eq!(limiter.account_attempt("a@x").await.unwrap_err().code(), "RATE_LIMITED");
+        limiter.account_attempt("b@x").await.expect("another account is not locked");
         limiter.account_succeeded("a@x").await;
-        limiter.account_locked("a@x").await.unwrap();
+        assert_eq!(limiter.account_attempt("a@x").await.unwrap(), 1, "a success forgets them");
     }
 
     #[tokio::test]

@@ -69,7 +69,8 @@ pub fn check_root_fields(request: &mut Request) -> Result<Checked, ServerError> 
     let mut checked = Checked::default();
     for (_, operation) in document.operations.iter() {
         let mut names = Vec::new();
-        let complete = root_fields(&operation.node.selection_set.node, &document.fragments, 0, &mut names);
+        let mut budget = ROOT_FIELD_STEPS;
+        let complete = root_fields(&operation.node.selection_set.node, &document.fragments, 0, &mut budget, &mut names);
         let pos = Some(operation.pos);
         let count = |wanted: &[&str]| names.iter().filter(|name| wanted.contains(&name.as_str())).count();
         match operation.node.ty {
@@ -105,29 +106,40 @@ pub fn check_root_fields(request: &mut Request) -> Result<Checked, ServerError> 
     Ok(checked)
 }
 
+/// Selections [`root_fields`] visits per operation before giving up: fragments spread
+/// within fragments multiply, and this runs before validation.
+const ROOT_FIELD_STEPS: usize = 1_000;
+
 /// Collects the names of the fields a selection set runs at its level, through
 /// fragments; `false` when fragments nest deeper than [`MAX_DEPTH`] (a cycle, which
-/// validation refuses later anyway).
+/// validation refuses later anyway) or the selections visited exhaust `budget`.
 fn root_fields<'a>(
     set: &'a SelectionSet,
     fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
     depth: usize,
+    budget: &mut usize,
     names: &mut Vec<&'a Name>,
 ) -> bool {
     if depth > MAX_DEPTH {
         return false;
     }
-    set.items.iter().all(|item| match &item.node {
-        Selection::Field(field) => {
-            names.push(&field.node.name.node);
-            true
+    set.items.iter().all(|item| {
+        let Some(left) = budget.checked_sub(1) else { return false };
+        *budget = left;
+        match &item.node {
+            Selection::Field(field) => {
+                names.push(&field.node.name.node);
+                true
+            }
+            Selection::InlineFragment(fragment) => {
+                root_fields(&fragment.node.selection_set.node, fragments, depth + 1, budget, names)
+            }
+            Selection::FragmentSpread(spread) => {
+                fragments.get(&spread.node.fragment_name.node).is_none_or(|fragment| {
+                    root_fields(&fragment.node.selection_set.node, fragments, depth + 1, budget, names)
+                })
+            }
         }
-        Selection::InlineFragment(fragment) => {
-            root_fields(&fragment.node.selection_set.node, fragments, depth + 1, names)
-        }
-        Selection::FragmentSpread(spread) => fragments
-            .get(&spread.node.fragment_name.node)
-            .is_none_or(|fragment| root_fields(&fragment.node.selection_set.node, fragments, depth + 1, names)),
     })
 }
 
@@ -139,14 +151,15 @@ pub type Admit = Arc<dyn Fn() -> BoxFuture<'static, Result<(), Error>> + Send + 
 /// are admitted, and how many are running.
 pub struct SocketQuota {
     admit: Admit,
-    admit_credentials: Admit,
+    admit_credentials: Option<Admit>,
     running: Arc<AtomicUsize>,
 }
 
 impl SocketQuota {
-    /// A connection's quota, drawing one token per operation from `admit`, or from
-    /// `admit_credentials` for a credential mutation.
-    pub fn new(admit: Admit, admit_credentials: Admit) -> Self {
+    /// A connection's quota, drawing one token per operation from `admit`, and one more
+    /// from `admit_credentials` for a credential mutation (`None` when `admit` already
+    /// draws on the client network's quota: an anonymous connection).
+    pub fn new(admit: Admit, admit_credentials: Option<Admit>) -> Self {
         SocketQuota { admit, admit_credentials, running: Arc::default() }
     }
 
@@ -170,19 +183,32 @@ impl SocketQuota {
     }
 
     /// What admits the connection's next operation: one token from the caller's quota,
-    /// or from the client network's for a credential mutation.
-    pub fn admission(&self, checked: Checked) -> impl Future<Output = Result<(), ServerError>> + Send + 'static {
-        let admitted = if checked.credentials { (self.admit_credentials)() } else { (self.admit)() };
+    /// taken before the operation is parsed.
+    pub fn admission(&self) -> impl Future<Output = Result<(), ServerError>> + Send + 'static {
+        Self::admitted((self.admit)())
+    }
+
+    /// What a credential mutation takes on top: one token from the client network's
+    /// quota.
+    pub fn credentials(&self) -> impl Future<Output = Result<(), ServerError>> + Send + 'static {
+        let admitted = self.admit_credentials.as_ref().map(|admit| Self::admitted(admit()));
         async move {
-            admitted.await.map_err(|refused| {
-                let mut error = coded(refused.to_string(), None, refused.code());
-                if let Error::RateLimited { retry_after } = refused {
-                    let seconds = vigie_domain::error::retry_after_secs(retry_after);
-                    error.extensions.get_or_insert_with(Default::default).set("retryAfter", Value::from(seconds));
-                }
-                error
-            })
+            match admitted {
+                Some(admitted) => admitted.await,
+                None => Ok(()),
+            }
         }
+    }
+
+    async fn admitted(admitted: BoxFuture<'static, Result<(), Error>>) -> Result<(), ServerError> {
+        admitted.await.map_err(|refused| {
+            let mut error = coded(refused.to_string(), None, refused.code());
+            if let Error::RateLimited { retry_after } = refused {
+                let seconds = vigie_domain::error::retry_after_secs(retry_after);
+                error.extensions.get_or_insert_with(Default::default).set("retryAfter", Value::from(seconds));
+            }
+            error
+        })
     }
 }
 

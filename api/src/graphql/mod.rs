@@ -210,9 +210,15 @@ impl Executor for Gateway {
         };
         let (gateway, held) = (self.clone(), session.clone());
         let admitted = async move {
+            let quota = SocketQuota::of(&held);
+            if let Some(quota) = quota {
+                quota.admission().await?;
+            }
             let checked = gateway.prepare(&mut request)?;
-            if let Some(quota) = SocketQuota::of(&held) {
-                quota.admission(checked).await?;
+            if let Some(quota) = quota
+                && checked.credentials
+            {
+                quota.credentials().await?;
             }
             if let Some(access) = SocketAccess::of(&held) {
                 let auth = access.caller().await;

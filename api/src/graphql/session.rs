@@ -75,22 +75,32 @@ impl SocketAccess {
     /// or the access `initial` had has ended or changed. Never resolves for anonymous
     /// connections, which have no access to lose.
     pub async fn ended(&self, initial: Option<Actor>) -> &'static str {
-        let (Credentials::Token(claims), Some(initial)) = (&self.credentials, initial) else {
+        const EXPIRED: &str = "the access token has expired";
+        let Credentials::Token(claims) = &self.credentials else {
             return std::future::pending().await;
         };
-        let mut notices = self.services.bus.subscribe().await;
         let expiry = tokio::time::sleep(until(claims));
         tokio::pin!(expiry);
+        // A caller that could not be loaded at `connection_init` has no access to watch
+        // (its operations resolve it again), but its token still expires.
+        let Some(initial) = initial else {
+            expiry.await;
+            return EXPIRED;
+        };
+        let mut notices = self.services.bus.subscribe().await;
         let mut recheck = tokio::time::interval(RECHECK);
         recheck.tick().await;
         loop {
             let changed = tokio::select! {
-                _ = &mut expiry => return "the access token has expired",
+                _ = &mut expiry => return EXPIRED,
                 notice = notices.recv() => match notice {
                     Ok(Notice::Access { agency_id }) if agency_id == initial.agency_id => true,
                     Ok(_) => false,
                     Err(RecvError::Lagged(_)) => true,
-                    Err(RecvError::Closed) => return std::future::pending().await,
+                    Err(RecvError::Closed) => {
+                        expiry.await;
+                        return EXPIRED;
+                    }
                 },
                 _ = recheck.tick() => true,
             };
@@ -120,10 +130,11 @@ fn until(claims: &Claims) -> Duration {
     Duration::from_secs(u64::try_from(left).unwrap_or(0))
 }
 
-/// Whether `now` may do exactly what `then` could: the same role, and for non-managers
-/// the same brands (managers see every brand of the agency, whichever exist).
+/// Whether `now` may still do all that `then` could: the same role, and for
+/// non-managers at least the same brands (managers see every brand of the agency,
+/// whichever exist; a member given one more brand keeps the socket).
 fn same_access(then: &Actor, now: &Actor) -> bool {
     then.membership_id == now.membership_id
         && then.role == now.role
-        && (now.role.is_manager() || then.visible_brands == now.visible_brands)
+        && (now.role.is_manager() || then.visible_brands.iter().all(|brand| now.saw_brand(*brand)))
 }

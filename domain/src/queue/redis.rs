@@ -248,7 +248,14 @@ impl Queue for RedisQueue {
                 Ok(reply) => {
                     let mut claimed = self.deliveries(kind, reply.claimed);
                     for delivery in &mut claimed {
-                        delivery.deliveries = self.delivery_count(kind, &delivery.message_id).await?;
+                        // A claimed message must not be dropped for want of its count.
+                        delivery.deliveries = match self.delivery_count(kind, &delivery.message_id).await {
+                            Ok(count) => count,
+                            Err(error) => {
+                                tracing::warn!(%error, "cannot read a reclaimed job's delivery count");
+                                1
+                            }
+                        };
                     }
                     out.extend(claimed);
                 }

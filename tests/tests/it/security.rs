@@ -464,3 +464,20 @@ async fn ingest_counts_items_before_parsing_them() {
     }
     api.stop().await;
 }
+
+/// Fragments that spread each other ten times over twelve levels (under a kilobyte, a
+/// trillion selections unfolded) are refused at once, before validation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_fragment_spreads_are_refused_at_once() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let mut document = String::from("mutation { ...F0 }\n");
+    for level in 0..12 {
+        let spreads = format!("...F{} ", level + 1).repeat(10);
+        document.push_str(&format!("fragment F{level} on Mutation {{ {spreads} }}\n"));
+    }
+    document.push_str("fragment F12 on Mutation { logOut(refreshToken: \"x\") }\n");
+    let started = Instant::now();
+    let answer = app.gql(None, &document, json!({})).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert_error(&answer, "QUERY_TOO_COMPLEX");
+}
