@@ -418,6 +418,24 @@ macro_rules! on_both_databases {
     };
 }
 
+/// Runs an async test body in the embedded mode (`false`: SQLite, in-process queue,
+/// bus and limiter) and in production (`true`: PostgreSQL and Redis).
+#[macro_export]
+macro_rules! in_both_modes {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$name(false).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn production() {
+                super::$name(true).await
+            }
+        }
+    };
+}
+
 /// Pushes mentions to `POST {base}/ingest/mentions` with an API key; returns the report.
 pub async fn ingest_over_http(base: &str, api_key: &str, items: Value) -> Value {
     let response = reqwest::Client::new()

@@ -9,8 +9,8 @@ use std::time::Duration;
 use vigie_api::graphql::limits::{MAX_SOCKET_OPERATIONS, TOO_MANY_OPERATIONS};
 use vigie_tests::ws::Subscription;
 use vigie_tests::{
-    ApiServer, Backend, TestDb, agency_with_brand, assert_error, on_both_databases, post_graphql, redis_url, serve,
-    test_config,
+    ApiServer, Backend, TestDb, agency_with_brand, assert_error, in_both_modes, on_both_databases, post_graphql,
+    redis_url, serve, test_config,
 };
 
 /// `count` api replicas over one fresh database: the embedded mode (SQLite, in-process
@@ -28,21 +28,6 @@ async fn replicas(production: bool, count: usize, extra: &[(&str, &str)]) -> (Ve
         apis.push(ApiServer::start(config.clone()).await);
     }
     (apis, db)
-}
-
-macro_rules! in_both_modes {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                super::$name(false).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn production() {
-                super::$name(true).await
-            }
-        }
-    };
 }
 
 /// A refused request's `Retry-After`, in seconds.

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vigie_tests::ws::Subscription;
 use vigie_tests::{
-    ApiServer, Backend, TestApp, TestDb, agency_with_brand, assert_error, invitation_code, post_graphql, redis_url,
-    test_config,
+    ApiServer, Backend, TestApp, TestDb, agency_with_brand, assert_error, in_both_modes, invitation_code, post_graphql,
+    redis_url, test_config,
 };
 
 /// An api over a fresh database: the embedded mode (SQLite, in-process bus and
@@ -25,21 +25,6 @@ async fn api(production: bool, extra: &[(&str, &str)]) -> (ApiServer, TestDb) {
     }
     let api = ApiServer::start(Arc::new(test_config(&db, &vars))).await;
     (api, db)
-}
-
-macro_rules! in_both_modes {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                super::$name(false).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn production() {
-                super::$name(true).await
-            }
-        }
-    };
 }
 
 async fn post(base: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
