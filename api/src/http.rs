@@ -314,7 +314,7 @@ async fn graphql_post(
         Err(refused) => return Either::Right(graphql_refusal(&refused)),
     };
     let response = match state.gateway.prepare(&mut request) {
-        Err(refused) => graphql::errors::code_errors(async_graphql::Response::from_errors(vec![refused])),
+        Err(refused) => graphql::errors::refused(refused),
         Ok(checked) => {
             if checked.credentials
                 && authenticated

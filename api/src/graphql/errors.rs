@@ -20,6 +20,12 @@ pub fn code_errors(mut response: Response) -> Response {
     response
 }
 
+/// The response to a request refused before it ran (it does not parse, or passes a
+/// limit), with the refusal's code.
+pub fn refused(error: ServerError) -> Response {
+    code_errors(Response::from_errors(vec![error]))
+}
+
 /// A response whose request failed around its execution (the server stopping, a panic),
 /// with the error coded as a resolver's would be.
 pub fn failed(error: Error) -> Response {

@@ -133,10 +133,12 @@ pub async fn execute_verified(
     gateway: &Gateway,
     services: &Arc<Services>,
     claims: Option<Result<Claims, Error>>,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
 ) -> async_graphql::Response {
-    let auth = caller(services, claims).await;
-    gateway.execute(request.data(Caller::new(services.clone(), auth))).await
+    match gateway.prepare(&mut request) {
+        Ok(_) => execute_prepared(gateway, services, claims, request).await,
+        Err(refused) => errors::refused(refused),
+    }
 }
 
 /// [`execute_verified`] for a request already through [`Gateway::prepare`] (the HTTP
@@ -186,16 +188,15 @@ impl Gateway {
 }
 
 fn refusal(error: ServerError) -> BoxStream<'static, Response> {
-    stream::once(future::ready(errors::code_errors(Response::from_errors(vec![error])))).boxed()
+    stream::once(future::ready(errors::refused(error))).boxed()
 }
 
 impl Executor for Gateway {
     async fn execute(&self, mut request: Request) -> Response {
-        let response = match self.prepare(&mut request) {
-            Ok(_) => self.schema.execute(request).await,
-            Err(refused) => Response::from_errors(vec![refused]),
-        };
-        errors::code_errors(response)
+        match self.prepare(&mut request) {
+            Ok(_) => errors::code_errors(self.schema.execute(request).await),
+            Err(refused) => errors::refused(refused),
+        }
     }
 
     /// Every WebSocket operation comes here, queries and mutations included. The slot
