@@ -1,11 +1,12 @@
-//! HTTP routes: `/graphql` (POST for queries, GET for GraphiQL), `/graphql/ws` (subscriptions), `/healthz`, `/readyz`,
-//! `/metrics`.
+//! HTTP routes: `/graphql` (POST for queries, GET for GraphiQL), `/graphql/ws`
+//! (subscriptions), `/healthz`, `/readyz`, `/metrics` (on `VIGIE_METRICS_BIND` when set).
 
-use actix_web::dev::Service;
+use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header;
 use actix_web::{App, Either, HttpRequest, HttpResponse, HttpServer, web};
 use async_graphql::http::GraphiQLSource;
 use async_graphql_actix_web::GraphQLResponse;
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -64,6 +65,8 @@ impl AppState {
 pub struct Serving {
     pub server: actix_web::dev::Server,
     pub addr: SocketAddr,
+    /// Where `/metrics` is served when it has its own listener.
+    pub metrics_addr: Option<SocketAddr>,
     pub stopper: Stopper,
 }
 
@@ -88,6 +91,7 @@ impl Stopper {
 /// [`Stopper`] (on SIGINT/SIGTERM, see `main`; in-flight requests get 30 seconds).
 /// Handlers do their work on the tokio runtime this is called from.
 pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Serving> {
+    let metrics_bind = services.config.metrics_bind;
     let (closing, closing_rx) = watch::channel(false);
     let state = web::Data::new(AppState {
         gateway: Gateway::build(services.clone()),
@@ -96,12 +100,26 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Servi
         closing: closing_rx,
         runtime: tokio::runtime::Handle::current(),
     });
+    // With `VIGIE_METRICS_BIND`, one server listens on both addresses and each request
+    // is routed by the address it arrived on (known once bound, hence the cell).
+    let metrics_listener = Arc::new(std::sync::OnceLock::<SocketAddr>::new());
+    let listener = metrics_listener.clone();
     let server = HttpServer::new(move || {
         let metrics_state = state.clone();
+        let listener = listener.clone();
         App::new()
             .app_data(state.clone())
             .app_data(web::JsonConfig::default().limit(1 << 20))
             .wrap_fn(move |req, srv| {
+                if let Some(metrics_addr) = listener.get() {
+                    let on_metrics_listener = req.app_config().local_addr() == *metrics_addr;
+                    if on_metrics_listener != (req.path() == "/metrics") {
+                        let (request, _) = req.into_parts();
+                        let response = HttpResponse::NotFound().finish();
+                        return Box::pin(async move { Ok(ServiceResponse::new(request, response)) })
+                            as futures_util::future::LocalBoxFuture<'static, _>;
+                    }
+                }
                 let started = Instant::now();
                 let method = method_label(req.method());
                 let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
@@ -121,6 +139,7 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Servi
                     Ok(response)
                 }
                 .instrument(span)
+                .boxed_local()
             })
             .configure(routes)
     })
@@ -128,9 +147,18 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Servi
     .disable_signals()
     .bind(bind)?;
     let addr = server.addrs().first().copied().unwrap_or(bind);
+    let server = match metrics_bind {
+        Some(metrics_bind) => {
+            let server = server.bind(metrics_bind)?;
+            let bound = server.addrs().last().copied().unwrap_or(metrics_bind);
+            let _ = metrics_listener.set(bound);
+            server
+        }
+        None => server,
+    };
     let server = server.run();
     let stopper = Stopper { server: server.handle(), closing: Arc::new(closing) };
-    Ok(Serving { server, addr, stopper })
+    Ok(Serving { server, addr, metrics_addr: metrics_listener.get().copied(), stopper })
 }
 
 /// The routes, also used by in-process tests.
@@ -604,7 +632,11 @@ fn error_response(error: &Error) -> HttpResponse {
     response.json(serde_json::json!({ "error": { "code": error.code(), "message": message } }))
 }
 
-async fn graphiql() -> HttpResponse {
+async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
+    // GraphiQL is useless without introspection, and both are off in production by default.
+    if !state.services.config.introspection {
+        return HttpResponse::NotFound().finish();
+    }
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(
         GraphiQLSource::build()
             .endpoint("/graphql")

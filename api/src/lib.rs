@@ -17,6 +17,8 @@ use vigie_domain::{Config, Services, demo};
 pub struct Running {
     /// The address actually bound (useful with port 0).
     pub addr: SocketAddr,
+    /// The `/metrics` listener's address, when it has its own (`VIGIE_METRICS_BIND`).
+    pub metrics_addr: Option<SocketAddr>,
     pub server: actix_web::dev::Server,
     /// Stops `server` (closing WebSocket connections first).
     pub stopper: http::Stopper,
@@ -54,8 +56,8 @@ pub async fn start(config: Arc<Config>) -> Result<Running, StartError> {
         let runtime = Runtime::new(services.clone(), Registry::standard(), RuntimeOptions::from_config(&config));
         tasks.push(tokio::spawn(runtime.run(shutdown_rx)));
     }
-    let http::Serving { server, addr, stopper } = http::serve(services.clone(), config.bind)?;
-    Ok(Running { addr, server, stopper, services, background: Background { shutdown, tasks } })
+    let http::Serving { server, addr, metrics_addr, stopper } = http::serve(services.clone(), config.bind)?;
+    Ok(Running { addr, metrics_addr, server, stopper, services, background: Background { shutdown, tasks } })
 }
 
 /// What can stop the server from starting.

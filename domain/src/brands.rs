@@ -132,10 +132,18 @@ fn language(raw: &str) -> Result<String> {
     }
 }
 
+/// The most handles a brand lists (each network's accounts, regional ones included).
+pub const MAX_HANDLES: usize = 50;
+/// Longest value description.
+pub const MAX_VALUE_DESCRIPTION: usize = 2_000;
+
 fn handles(raw: Vec<Handle>) -> Result<Vec<Handle>> {
+    if raw.len() > MAX_HANDLES {
+        return Err(Error::bad_input("handles", format!("at most {MAX_HANDLES} handles")));
+    }
     let mut out: Vec<Handle> = Vec::with_capacity(raw.len());
     for h in raw {
-        let handle = validate::name("handles.handle", h.handle.trim().trim_start_matches('@'), 200)?;
+        let handle = validate::name("handles.handle", h.handle.trim().trim_start_matches('@'), 253)?;
         if !out.iter().any(|o| o.network == h.network && o.handle.eq_ignore_ascii_case(&handle)) {
             out.push(Handle { network: h.network, handle });
         }
@@ -354,7 +362,7 @@ pub async fn create_value(
         agency_id: Set(actor.agency_id),
         brand_id: Set(brand.id),
         name: Set(name),
-        description: Set(input.description.trim().to_owned()),
+        description: Set(validate::text("description", &input.description, MAX_VALUE_DESCRIPTION)?),
         keywords: Set(StringList(value_keywords(&input.keywords)?)),
         created_at: Set(at),
         updated_at: Set(at),
@@ -380,7 +388,7 @@ pub async fn update_value(
         model.name = Set(name);
     }
     if let Some(description) = patch.description {
-        model.description = Set(description.trim().to_owned());
+        model.description = Set(validate::text("description", &description, MAX_VALUE_DESCRIPTION)?);
     }
     if let Some(keywords) = patch.keywords {
         model.keywords = Set(StringList(value_keywords(&keywords)?));

@@ -34,8 +34,12 @@ pub struct Config {
     pub demo: bool,
     /// `VIGIE_LOG_FORMAT`: `json` (default with PostgreSQL) or `pretty`.
     pub log_json: bool,
-    /// `VIGIE_INTROSPECTION`: allow GraphQL introspection (default on).
+    /// `VIGIE_INTROSPECTION`: allow GraphQL introspection and serve GraphiQL; default
+    /// on with the embedded SQLite, off with PostgreSQL (production).
     pub introspection: bool,
+    /// `VIGIE_METRICS_BIND`: serve `/metrics` on this address only (not on `VIGIE_BIND`),
+    /// so that it can stay off the public listener. Unset: on `VIGIE_BIND`.
+    pub metrics_bind: Option<SocketAddr>,
     /// `VIGIE_ACCESS_TOKEN_TTL_SECS`, default 900.
     pub access_token_ttl: Duration,
     /// `VIGIE_REFRESH_TOKEN_TTL_DAYS`, default 30.
@@ -82,6 +86,9 @@ pub struct Config {
     /// (each takes 19 MiB and tens of milliseconds of CPU); a few more per slot wait,
     /// beyond that they get `RATE_LIMITED`. Default: twice the cores, at least 4.
     pub password_concurrency: usize,
+    /// `VIGIE_INVITATIONS_PER_DAY`, default 50: invitations an agency may send over any
+    /// 24 hours; past it, `inviteMember` answers `RATE_LIMITED`.
+    pub invitations_per_day: u32,
 }
 
 /// Parses `5s`, `250ms`, `5m`, `2h`.
@@ -224,7 +231,7 @@ impl Config {
         let allow_private_webhooks = flag("VIGIE_ALLOW_PRIVATE_WEBHOOKS", false);
         let behind_proxy = flag("VIGIE_BEHIND_PROXY", false);
         let demo = flag("VIGIE_DEMO", explicit_db.is_none());
-        let introspection = flag("VIGIE_INTROSPECTION", true);
+        let introspection = flag("VIGIE_INTROSPECTION", !uses_postgres);
         let log_json = match get("VIGIE_LOG_FORMAT").as_deref() {
             None => uses_postgres,
             Some("json") => true,
@@ -256,6 +263,7 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let password_concurrency =
             seconds("VIGIE_PASSWORD_CONCURRENCY", (2 * cores).max(4) as u64, 1).as_secs() as usize;
+        let invitations_per_day = seconds("VIGIE_INVITATIONS_PER_DAY", 50, 1).as_secs().min(100_000) as u32;
         let db_max_connections = get("VIGIE_DB_MAX_CONNECTIONS").map(|v| match v.parse::<u32>() {
             Ok(n) if (1..=1000).contains(&n) => n,
             _ => {
@@ -282,6 +290,14 @@ impl Config {
         let worker_bind = worker_bind.parse::<SocketAddr>().unwrap_or_else(|_| {
             errors.push(format!("VIGIE_WORKER_BIND must be an address:port (got `{worker_bind}`)"));
             SocketAddr::from(([127, 0, 0, 1], 8081))
+        });
+
+        let metrics_bind = get("VIGIE_METRICS_BIND").and_then(|raw| match raw.parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                errors.push(format!("VIGIE_METRICS_BIND must be an address:port (got `{raw}`)"));
+                None
+            }
         });
 
         let retries = get("VIGIE_WEBHOOK_RETRIES").unwrap_or_else(|| "5s,5m,30m,2h,5h,10h,10h".into());
@@ -319,6 +335,7 @@ impl Config {
             demo,
             log_json,
             introspection,
+            metrics_bind,
             access_token_ttl,
             refresh_token_ttl,
             queue_prefix,
@@ -335,6 +352,7 @@ impl Config {
             behind_proxy,
             max_body_bytes,
             password_concurrency,
+            invitations_per_day,
         })
     }
 
@@ -442,6 +460,22 @@ mod tests {
             let message = config(&[PG, SECRET, ("VIGIE_DB_MAX_CONNECTIONS", bad)]).unwrap_err().to_string();
             assert!(message.contains("VIGIE_DB_MAX_CONNECTIONS must be 1 to 1000"), "{message}");
         }
+    }
+
+    #[test]
+    fn production_hides_the_schema_unless_asked() {
+        const PG: (&str, &str) = ("DATABASE_URL", "postgres://u@localhost/db");
+        const SECRET: (&str, &str) = ("VIGIE_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        let dir = std::env::temp_dir().join(format!("vigie-config-{}", uuid::Uuid::now_v7()));
+        let embedded = config(&[("VIGIE_DATA_DIR", dir.to_str().unwrap())]).unwrap();
+        assert!(embedded.introspection);
+        std::fs::remove_dir_all(dir).unwrap();
+        assert!(!config(&[PG, SECRET]).unwrap().introspection);
+        assert!(config(&[PG, SECRET, ("VIGIE_INTROSPECTION", "true")]).unwrap().introspection);
+        let metrics = config(&[PG, SECRET, ("VIGIE_METRICS_BIND", "127.0.0.1:9464")]).unwrap();
+        assert_eq!(metrics.metrics_bind, Some("127.0.0.1:9464".parse().unwrap()));
+        let message = config(&[PG, SECRET, ("VIGIE_METRICS_BIND", "metrics")]).unwrap_err().to_string();
+        assert!(message.contains("VIGIE_METRICS_BIND"), "{message}");
     }
 
     #[test]

@@ -151,6 +151,7 @@ async fn seed_mentions(services: &Services, actor: &crate::Actor, brand: &brand:
                 followers: Some(*followers),
                 following: Some(300),
                 verified: false,
+                authoritative: true,
             },
             likes: *interactions,
             shares: interactions / 10,

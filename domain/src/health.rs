@@ -14,25 +14,36 @@ pub struct Readiness {
     pub ready: bool,
 }
 
+/// What `/readyz` says of a dependency it cannot reach.
+pub const UNAVAILABLE: &str = "error: unavailable";
+
 /// Checks the database and, when configured, Redis (each within two seconds).
 pub async fn readiness(services: &Services) -> Readiness {
     let timeout = Duration::from_secs(2);
     let database = match tokio::time::timeout(timeout, crate::db::ping(&services.db)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("timed out".into()),
+        Err(_) => Err("timed out".to_owned()),
     };
     let queue = match &services.config.redis_url {
         None => Ok("in-process".to_owned()),
         Some(_) => match tokio::time::timeout(timeout, services.queue.ping()).await {
             Ok(Ok(())) => Ok("ok".to_owned()),
             Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("timed out".into()),
+            Err(_) => Err("timed out".to_owned()),
         },
     };
+    // The raw errors name hosts, users and versions: they go to the log, not to whoever
+    // polls this (often unauthenticated) endpoint.
+    if let Err(error) = &database {
+        tracing::warn!(%error, "readiness: database unreachable");
+    }
+    if let Err(error) = &queue {
+        tracing::warn!(%error, "readiness: Redis unreachable");
+    }
     Readiness {
         ready: database.is_ok() && queue.is_ok(),
-        database: database.map(|()| "ok".to_owned()).unwrap_or_else(|e| format!("error: {e}")),
-        queue: queue.unwrap_or_else(|e| format!("error: {e}")),
+        database: if database.is_ok() { "ok" } else { UNAVAILABLE }.to_owned(),
+        queue: queue.unwrap_or_else(|_| UNAVAILABLE.to_owned()),
     }
 }

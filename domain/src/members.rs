@@ -76,6 +76,36 @@ pub async fn assigned_brands(
     Ok(grouped)
 }
 
+/// Refuses an invitation past the agency's quota over the last 24 hours: each one sends
+/// an email in the platform's name, so a manager's account must not become a spam relay.
+async fn within_daily_invitations(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    per_day: u32,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let window = Duration::hours(24);
+    let recent: Vec<chrono::DateTime<chrono::Utc>> = invitation::Entity::find()
+        .select_only()
+        .column(invitation::Column::CreatedAt)
+        .filter(invitation::Column::AgencyId.eq(actor.agency_id))
+        .filter(invitation::Column::CreatedAt.gt(at - window))
+        .order_by_desc(invitation::Column::CreatedAt)
+        .limit(u64::from(per_day))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if recent.len() < per_day as usize {
+        return Ok(());
+    }
+    // The quota frees up when the oldest of the last `per_day` invitations leaves the window.
+    let frees_at = recent.last().copied().unwrap_or(at) + window;
+    let retry_after = (frees_at - at).to_std().unwrap_or_default().max(std::time::Duration::from_secs(1));
+    tracing::info!(agency_id = %actor.agency_id, per_day, "invitation refused: daily quota reached");
+    Err(Error::RateLimited { retry_after })
+}
+
 /// Input of [`invite`].
 pub struct Invite {
     pub email: String,
@@ -102,6 +132,7 @@ pub async fn invite(services: &Services, actor: &Actor, input: Invite) -> Result
     let secret = secrets::generate("vgi_");
     let at = now();
     let txn = crate::db::begin_write(&services.db).await?;
+    within_daily_invitations(&txn, actor, services.config.invitations_per_day, at).await?;
     invitation::Entity::update_many()
         .col_expr(invitation::Column::RevokedAt, Expr::value(at))
         .filter(invitation::Column::AgencyId.eq(actor.agency_id))

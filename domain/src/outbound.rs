@@ -1,11 +1,12 @@
-//! Outgoing HTTP (collectors today, webhooks next): one client with timeouts, a cap on
-//! body size, and a guard that refuses loopback, private, link-local and other
-//! non-public addresses, checked on every resolved address and every redirect, unless
-//! the operator allows them (`VIGIE_ALLOW_PRIVATE_WEBHOOKS`, for tests).
+//! Outgoing HTTP (collectors and webhooks): one client with timeouts, a cap on body
+//! size, no proxy from the environment, and a guard that lets through only global
+//! unicast addresses, checked on every connection's resolution and every redirect,
+//! unless the operator allows private ones (`VIGIE_ALLOW_PRIVATE_WEBHOOKS`, for tests).
 
+use futures_util::future::BoxFuture;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::HeaderMap;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,38 +38,50 @@ pub struct Fetched {
 #[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
+    guard: Guard,
     allow_private: bool,
 }
 
-/// Whether an address is one the public internet can reach.
+/// Whether an address is one the public internet can reach: global unicast only, so
+/// no address that a relay or translator maps onto a private network either.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
-                || (a == 198 && (b == 18 || b == 19)) // benchmarking
-                || a >= 240)
-        }
+        IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
+                return is_public_v4(v4);
             }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80) // link-local
+            let [a, b, c, ..] = v6.segments();
+            // 2000::/3 is the only global unicast block; inside it, 6to4 (2002::/16),
+            // Teredo and other IETF blocks (2001::/23) and documentation (2001:db8::/32)
+            // tunnel to or stand for addresses that are not the host's own. Outside it
+            // lie NAT64 (64:ff9b::/96), IPv4-compatible (::a.b.c.d), site-local
+            // (fec0::/10), unique and link-local, multicast, loopback.
+            (a & 0xe000) == 0x2000
+                && a != 0x2002
+                && !(a == 0x2001 && b < 0x0200)
+                && !(a == 0x2001 && b == 0x0db8)
+                && !(a == 0x3fff && b < 0x1000) // documentation (RFC 9637)
+                && !(a == 0x2620 && b == 0x004f && c == 0x8000) // AS112 sinks
         }
     }
+}
+
+fn is_public_v4(v4: Ipv4Addr) -> bool {
+    let [a, b, c, _] = v4.octets();
+    !(v4.is_private()
+        || v4.is_loopback()
+        || v4.is_link_local()
+        || v4.is_broadcast()
+        || v4.is_documentation()
+        || v4.is_unspecified()
+        || v4.is_multicast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || a >= 240)
 }
 
 const NO_PUBLIC_ADDRESS: &str = "resolves to no public address";
@@ -85,20 +98,60 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Resolves names, then drops every non-public address.
-struct PublicOnly;
+/// Name resolution, apart so that tests can answer differently on each call.
+pub(crate) trait Lookup: Send + Sync {
+    fn lookup(&self, host: String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>>;
+}
 
-impl Resolve for PublicOnly {
-    fn resolve(&self, name: Name) -> Resolving {
+/// The system resolver.
+struct System;
+
+impl Lookup for System {
+    fn lookup(&self, host: String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> =
-                tokio::task::spawn_blocking(move || (host.as_str(), 0).to_socket_addrs().map(Iterator::collect))
-                    .await
-                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)??;
-            let public: Vec<SocketAddr> = addrs.into_iter().filter(|a| is_public(a.ip())).collect();
+            tokio::task::spawn_blocking(move || {
+                (host.as_str(), 0).to_socket_addrs().map(|addrs| addrs.map(|a| a.ip()).collect())
+            })
+            .await
+            .map_err(std::io::Error::other)?
+        })
+    }
+}
+
+/// Which addresses may be contacted, and how names become addresses. Every connection
+/// resolves again through it, so a name that answered a public address when it was
+/// stored and a private one now (DNS rebinding) is refused.
+#[derive(Clone)]
+struct Guard {
+    lookup: Arc<dyn Lookup>,
+    allowed: fn(IpAddr) -> bool,
+}
+
+impl Guard {
+    async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, FetchError> {
+        let addrs = self
+            .lookup
+            .lookup(host.to_owned())
+            .await
+            .map_err(|e| FetchError::Network(format!("cannot resolve {host}: {e}")))?;
+        if addrs.is_empty() {
+            return Err(FetchError::Network(format!("{host} {NO_PUBLIC_ADDRESS}")));
+        }
+        Ok(addrs)
+    }
+}
+
+impl Resolve for Guard {
+    fn resolve(&self, name: Name) -> Resolving {
+        let guard = self.clone();
+        Box::pin(async move {
+            let host = name.as_str();
+            let addrs =
+                guard.resolve(host).await.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            let public: Vec<SocketAddr> =
+                addrs.into_iter().filter(|ip| (guard.allowed)(*ip)).map(|ip| SocketAddr::new(ip, 0)).collect();
             if public.is_empty() {
-                return Err(format!("{} {NO_PUBLIC_ADDRESS}", name.as_str()).into());
+                return Err(format!("{host} {NO_PUBLIC_ADDRESS}").into());
             }
             Ok(Box::new(public.into_iter()) as Addrs)
         })
@@ -116,26 +169,31 @@ fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
 impl Http {
     /// A client; `allow_private` lifts the address guard.
     pub fn new(allow_private: bool) -> crate::Result<Self> {
-        let mut builder = reqwest::Client::builder()
+        let allowed = if allow_private { |_| true } else { is_public };
+        Self::guarded(Guard { lookup: Arc::new(System), allowed }, allow_private)
+    }
+
+    fn guarded(guard: Guard, allow_private: bool) -> crate::Result<Self> {
+        let allowed = guard.allowed;
+        let client = reqwest::Client::builder()
             .user_agent(concat!("Vigie/", env!("CARGO_PKG_VERSION"), " (+https://vigie.example/bot)"))
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(20));
-        if allow_private {
-            builder = builder.redirect(reqwest::redirect::Policy::limited(5));
-        } else {
-            builder =
-                builder.dns_resolver(Arc::new(PublicOnly)).redirect(reqwest::redirect::Policy::custom(|attempt| {
-                    if attempt.previous().len() >= 5 {
-                        attempt.error("too many redirects")
-                    } else if literal_ip(attempt.url()).is_some_and(|ip| !is_public(ip)) {
-                        attempt.error("redirect to a non-public address")
-                    } else {
-                        attempt.follow()
-                    }
-                }));
-        }
-        let client = builder.build().map_err(|e| crate::Error::Internal(format!("HTTP client: {e}")))?;
-        Ok(Http { client, allow_private })
+            .timeout(Duration::from_secs(20))
+            // A proxy from the environment would resolve names itself, out of the guard's sight.
+            .no_proxy()
+            .dns_resolver(Arc::new(guard.clone()))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 5 {
+                    attempt.error("too many redirects")
+                } else if literal_ip(attempt.url()).is_some_and(|ip| !allowed(ip)) {
+                    attempt.error("redirect to a non-public address")
+                } else {
+                    attempt.follow()
+                }
+            }))
+            .build()
+            .map_err(|e| crate::Error::Internal(format!("HTTP client: {e}")))?;
+        Ok(Http { client, guard, allow_private })
     }
 
     /// GETs `url` with `headers`, reading at most [`MAX_BODY`] bytes.
@@ -167,15 +225,10 @@ impl Http {
         if self.allow_private || literal_ip(&parsed).is_some() {
             return Ok(());
         }
-        let host = parsed.host_str().ok_or_else(|| FetchError::BadUrl("no host".into()))?.to_owned();
-        let port = parsed.port_or_known_default().unwrap_or(443);
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| FetchError::Network(format!("cannot resolve {host}: {e}")))?
-            .collect();
-        match addrs.iter().find(|a| !is_public(a.ip())) {
-            Some(private) => Err(FetchError::Refused(format!("{host} resolves to {}", private.ip()))),
-            None if addrs.is_empty() => Err(FetchError::Network(format!("{host} {NO_PUBLIC_ADDRESS}"))),
+        let host = parsed.host_str().ok_or_else(|| FetchError::BadUrl("no host".into()))?;
+        let addrs = self.guard.resolve(host).await?;
+        match addrs.iter().find(|ip| !(self.guard.allowed)(**ip)) {
+            Some(private) => Err(FetchError::Refused(format!("{host} resolves to {private}"))),
             None => Ok(()),
         }
     }
@@ -185,9 +238,8 @@ impl Http {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(FetchError::BadUrl("only http and https are fetched".into()));
         }
-        if !self.allow_private
-            && let Some(ip) = literal_ip(&parsed)
-            && !is_public(ip)
+        if let Some(ip) = literal_ip(&parsed)
+            && !(self.guard.allowed)(ip)
         {
             return Err(FetchError::Refused(ip.to_string()));
         }
@@ -241,10 +293,21 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "0.0.0.0",
+            "64:ff9b::a00:1",     // NAT64 of 10.0.0.1
+            "64:ff9b::5db8:d822", // NAT64, even of a public address
+            "2002:7f00:1::1",     // 6to4 of 127.0.0.1
+            "::127.0.0.1",        // IPv4-compatible
+            "::93.184.216.34",
+            "192.0.0.170",
+            "192.0.0.8",
+            "fec0::1", // site-local
+            "2001:db8::1",
+            "2001::1", // Teredo
+            "ff02::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "2606:4700::1111", "1.1.1.1"] {
+        for ip in ["93.184.216.34", "2606:4700::1111", "1.1.1.1", "2a00:1450:4007:80c::200e", "::ffff:1.1.1.1"] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }
@@ -258,5 +321,98 @@ mod tests {
         assert!(matches!(http.get("file:///etc/passwd", HeaderMap::new()).await, Err(FetchError::BadUrl(_))));
         let open = Http::new(true).unwrap();
         assert!(matches!(open.get("http://127.0.0.1:9/feed", HeaderMap::new()).await, Err(FetchError::Network(_))));
+    }
+
+    /// A resolver that answers from a table, moving to the next answer on each call.
+    struct Scripted(std::sync::Mutex<Vec<(&'static str, Vec<IpAddr>)>>);
+
+    impl Lookup for Scripted {
+        fn lookup(&self, host: String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+            let mut table = self.0.lock().unwrap();
+            let at = table.iter().position(|(name, _)| *name == host);
+            let answer = match at {
+                Some(at) => {
+                    let (_, ips) = &mut table[at];
+                    vec![if ips.len() > 1 { ips.remove(0) } else { ips[0] }]
+                }
+                None => Vec::new(),
+            };
+            Box::pin(async move { Ok(answer) })
+        }
+    }
+
+    /// In these tests 127.0.0.2 plays a public server, the rest of loopback stays private.
+    fn public_or_stand_in(ip: IpAddr) -> bool {
+        ip == IpAddr::from([127, 0, 0, 2]) || is_public(ip)
+    }
+
+    fn scripted(table: Vec<(&'static str, Vec<IpAddr>)>) -> Http {
+        Http::guarded(
+            Guard { lookup: Arc::new(Scripted(std::sync::Mutex::new(table))), allowed: public_or_stand_in },
+            false,
+        )
+        .unwrap()
+    }
+
+    /// Serves every connection with `answer`, counting them.
+    fn serve(bind: [u8; 4], answer: String) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind((IpAddr::from(bind), 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = hits.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer);
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        (port, hits)
+    }
+
+    fn ok() -> String {
+        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".into()
+    }
+
+    fn redirect(to: &str) -> String {
+        format!("HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    }
+
+    #[tokio::test]
+    async fn a_name_that_rebinds_to_a_private_address_is_refused_at_connection() {
+        let (port, _) = serve([127, 0, 0, 2], ok());
+        let (_, private_hits) = serve([127, 0, 0, 1], ok());
+        let http = scripted(vec![("rebind.test", vec![IpAddr::from([127, 0, 0, 2]), IpAddr::from([127, 0, 0, 1])])]);
+        let url = format!("http://rebind.test:{port}/hook");
+        http.check_public(&url).await.expect("the first answer is public");
+        let second = http.get(&url, HeaderMap::new()).await;
+        assert!(matches!(second, Err(FetchError::Refused(_))), "{second:?}");
+        assert_eq!(private_hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+        let direct = scripted(vec![("public.test", vec![IpAddr::from([127, 0, 0, 2])])]);
+        let fetched = direct.get(&format!("http://public.test:{port}/"), HeaderMap::new()).await.unwrap();
+        assert_eq!(fetched.body, b"ok", "the stand-in public server is reachable");
+    }
+
+    #[tokio::test]
+    async fn redirects_to_private_addresses_are_not_followed() {
+        let (private_port, private_hits) = serve([127, 0, 0, 1], ok());
+        for target in [
+            format!("http://127.0.0.1:{private_port}/admin"),
+            format!("http://[::ffff:127.0.0.1]:{private_port}/admin"),
+            format!("http://internal.test:{private_port}/admin"),
+        ] {
+            let (port, hits) = serve([127, 0, 0, 2], redirect(&target));
+            let http = scripted(vec![
+                ("public.test", vec![IpAddr::from([127, 0, 0, 2])]),
+                ("internal.test", vec![IpAddr::from([127, 0, 0, 1])]),
+            ]);
+            let result = http.get(&format!("http://public.test:{port}/feed"), HeaderMap::new()).await;
+            assert!(result.is_err(), "{target}: {result:?}");
+            assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "{target}");
+        }
+        assert_eq!(private_hits.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 }

@@ -76,6 +76,12 @@ pub fn words(text: &str) -> Vec<String> {
     Folded::new(text).words
 }
 
+/// Whether `link` is an absolute http(s) URL with a host: the only links Vigie stores
+/// from outside and renders.
+pub fn is_web_link(link: &str) -> bool {
+    url::Url::parse(link).is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+}
+
 /// The text of an HTML fragment (Mastodon statuses, feed summaries): tags dropped,
 /// `<br>` and paragraph ends turned into spaces, common entities decoded.
 pub fn strip_html(html: &str) -> String {
@@ -148,6 +154,18 @@ fn decode_entities(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_absolute_web_links_pass() {
+        for good in ["https://mastodon.social/@lou", "http://example.com/a?b#c"] {
+            assert!(is_web_link(good), "{good}");
+        }
+        for bad in
+            ["javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html,x", "/relative", "ftp://x/", "https://"]
+        {
+            assert!(!is_web_link(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn folds_splits_and_strips() {

@@ -22,6 +22,15 @@ pub fn optional_text(field: &str, raw: Option<&str>, max: usize) -> Result<Optio
     }
 }
 
+/// Trims a text that may be empty and bounds its length.
+pub fn text(field: &str, raw: &str, max: usize) -> Result<String> {
+    let trimmed = raw.trim();
+    if trimmed.chars().count() > max {
+        return Err(Error::bad_input(field, format!("must be at most {max} characters")));
+    }
+    Ok(trimmed.to_owned())
+}
+
 /// Trims, drops blanks and case-insensitive duplicates, and bounds a keyword list.
 pub fn keywords(field: &str, raw: &[String]) -> Result<Vec<String>> {
     const MAX_KEYWORDS: usize = 200;

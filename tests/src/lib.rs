@@ -194,6 +194,8 @@ impl Jobs {
 /// tasks (the embedded job runtime without `REDIS_URL`).
 pub struct ApiServer {
     pub base: String,
+    /// `http://` + the `/metrics` listener, when `VIGIE_METRICS_BIND` gave it its own.
+    pub metrics_base: Option<String>,
     stopper: vigie_api::http::Stopper,
     background: vigie_api::Background,
 }
@@ -204,7 +206,12 @@ impl ApiServer {
     pub async fn start(config: Arc<Config>) -> Self {
         let running = vigie_api::start(config).await.expect("server starts");
         tokio::spawn(running.server);
-        ApiServer { base: format!("http://{}", running.addr), stopper: running.stopper, background: running.background }
+        ApiServer {
+            base: format!("http://{}", running.addr),
+            metrics_base: running.metrics_addr.map(|addr| format!("http://{addr}")),
+            stopper: running.stopper,
+            background: running.background,
+        }
     }
 
     /// Drains the HTTP server, then the background tasks, as the binary does.
@@ -217,7 +224,7 @@ impl ApiServer {
 /// An api over a fresh database of its own.
 pub struct Server {
     pub base: String,
-    api: ApiServer,
+    pub api: ApiServer,
     pub db: TestDb,
 }
 
@@ -603,6 +610,7 @@ pub fn new_mention(
             followers: Some(followers),
             following: Some(100),
             verified: false,
+            authoritative: true,
         },
         likes: 40,
         shares: 5,

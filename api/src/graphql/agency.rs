@@ -18,7 +18,8 @@ impl Agency {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// Sender address of the agency's emails (the instance default when null).
+    /// Where answers to the agency's emails go (`Reply-To`); they are sent from the
+    /// instance's address under the agency's name.
     async fn sender_email(&self) -> Option<&str> {
         self.0.sender_email.as_deref()
     }

@@ -61,10 +61,11 @@ pub struct Checked {
 }
 
 /// Refuses the request if one of its operations runs more than [`MAX_MUTATIONS`]
-/// mutations, more than one credential mutation, or a once-per-request field twice.
+/// mutations, more than one credential mutation, a once-per-request field twice, or
+/// introspection where it is off.
 /// The request's document is parsed here unless the caller set it (async-graphql keeps
 /// it for execution); one that does not parse is refused with the parser's error.
-pub fn check_root_fields(request: &mut Request) -> Result<Checked, ServerError> {
+pub fn check_root_fields(request: &mut Request, introspection: bool) -> Result<Checked, ServerError> {
     let document = request.parsed_query()?;
     let mut checked = Checked::default();
     for (_, operation) in document.operations.iter() {
@@ -93,6 +94,11 @@ pub fn check_root_fields(request: &mut Request) -> Result<Checked, ServerError> 
                 checked.credentials |= credentials == 1;
             }
             OperationType::Query => {
+                // Said plainly, where async-graphql would answer `null` without a reason.
+                if !introspection && count(&["__schema", "__type"]) > 0 {
+                    let message = "introspection is off on this server (VIGIE_INTROSPECTION)".to_owned();
+                    return Err(coded(message, pos, "FORBIDDEN"));
+                }
                 for once in ONCE_PER_REQUEST {
                     if !complete || count(&[once]) > 1 {
                         let message = format!("`{once}` may be asked once per request");

@@ -168,6 +168,7 @@ pub async fn execute_prepared(
 pub struct Gateway {
     schema: VigieSchema,
     documents: Arc<documents::Documents>,
+    introspection: bool,
 }
 
 impl Gateway {
@@ -176,14 +177,14 @@ impl Gateway {
         let introspection = services.config.introspection;
         let builder = schema_builder().data(services);
         let schema = if introspection { builder.finish() } else { builder.disable_introspection().finish() };
-        Gateway { schema, documents: Arc::default() }
+        Gateway { schema, documents: Arc::default(), introspection }
     }
 
     /// What every request goes through before it runs: its parsed document, and the
     /// root-field limits ([`limits::check_root_fields`]).
     pub fn prepare(&self, request: &mut Request) -> Result<Checked, ServerError> {
         self.documents.parse(request)?;
-        limits::check_root_fields(request)
+        limits::check_root_fields(request, self.introspection)
     }
 }
 

@@ -3,8 +3,10 @@
 //! between the two delays an email but never loses it, and an SMTP outage is retried
 //! with backoff.
 //!
-//! Without `SMTP_URL`, the job writes each email to the log and keeps it in the
-//! outbox with the status `logged`, so the embedded mode needs no mail server.
+//! Without `SMTP_URL`, the job writes each email to the log (secrets redacted) and
+//! keeps it whole in the outbox with the status `logged`, so the embedded mode needs no
+//! mail server. Once an email is sent, the secrets in the outbox's copy are redacted:
+//! a database dump must not hold live invitation tokens.
 
 pub mod templates;
 
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
+use crate::auth::secrets::redact;
 use crate::entities::{agency, email_outbox};
 use crate::jobs::Registry;
 use crate::queue::{Envelope, JobPayload};
@@ -123,24 +126,30 @@ impl Mailer {
             None => {
                 tracing::info!(
                     to = %message.to_address,
-                    subject = %message.subject,
-                    body = %message.text_body,
-                    "email (no SMTP_URL configured: logged and kept in the outbox)"
+                    subject = %redact(&message.subject),
+                    body = %redact(&message.text_body),
+                    "email (no SMTP_URL configured: logged with its secrets redacted, kept whole in the outbox)"
                 );
                 Ok("logged")
             }
             Some(transport) => {
-                let from = self.sender(db, message.agency_id).await?;
-                match build(&message, from) {
+                let (from, reply_to) = self.sender(db, message.agency_id).await?;
+                match build(&message, from, reply_to) {
                     Ok(email) => transport.send(email).await.map(|_| "sent").map_err(|e| e.to_string()),
                     Err(e) => Err(e),
                 }
             }
         };
+        let text_redacted = redact(&message.text_body).into_owned();
+        let html_redacted = message.html_body.as_deref().map(|html| redact(html).into_owned());
         let mut row: email_outbox::ActiveModel = message.into();
         row.attempts = Set(attempts);
         match outcome {
             Ok(status) => {
+                if status == "sent" {
+                    row.text_body = Set(text_redacted);
+                    row.html_body = Set(html_redacted);
+                }
                 row.status = Set(status.into());
                 row.sent_at = Set(Some(now()));
                 row.claimed_until = Set(None);
@@ -164,18 +173,21 @@ impl Mailer {
         Ok(())
     }
 
-    async fn sender(&self, db: &DatabaseConnection, agency_id: Option<Uuid>) -> Result<Mailbox> {
+    /// `From` and `Reply-To` of an agency's email. An agency's `senderEmail` is not
+    /// verified, so it is only where answers go: `From` stays the instance's address (the
+    /// one its SPF and DKIM cover), under the agency's name.
+    async fn sender(&self, db: &DatabaseConnection, agency_id: Option<Uuid>) -> Result<(Mailbox, Option<Mailbox>)> {
         let Some(agency_id) = agency_id else {
-            return Ok(self.from.clone());
+            return Ok((self.from.clone(), None));
         };
-        let agency = agency::Entity::find_by_id(agency_id).one(db).await?;
-        Ok(match agency.and_then(|a| a.sender_email.map(|email| (a.name, email))) {
-            Some((name, email)) => match email.parse() {
-                Ok(address) => Mailbox::new(Some(name), address),
-                Err(_) => self.from.clone(),
-            },
-            None => self.from.clone(),
-        })
+        let Some(agency) = agency::Entity::find_by_id(agency_id).one(db).await? else {
+            return Ok((self.from.clone(), None));
+        };
+        let instance = self.from.name.as_deref().unwrap_or("Vigie");
+        let from = Mailbox::new(Some(format!("{} via {instance}", agency.name)), self.from.email.clone());
+        let reply_to =
+            agency.sender_email.and_then(|email| email.parse().ok()).map(|a| Mailbox::new(Some(agency.name), a));
+        Ok((from, reply_to))
     }
 }
 
@@ -208,9 +220,16 @@ pub async fn send_soon(services: &Services, tenant: Option<Uuid>) {
     }
 }
 
-fn build(message: &email_outbox::Model, from: Mailbox) -> std::result::Result<Message, String> {
+fn build(
+    message: &email_outbox::Model,
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
+) -> std::result::Result<Message, String> {
     let to: Mailbox = message.to_address.parse().map_err(|e| format!("bad recipient: {e}"))?;
-    let builder = Message::builder().from(from).to(to).subject(message.subject.clone());
+    let mut builder = Message::builder().from(from).to(to).subject(message.subject.clone());
+    if let Some(reply_to) = reply_to {
+        builder = builder.reply_to(reply_to);
+    }
     let built = match &message.html_body {
         Some(html) => builder.multipart(MultiPart::alternative_plain_html(message.text_body.clone(), html.clone())),
         None => builder.body(message.text_body.clone()),

@@ -237,6 +237,7 @@ async fn store(services: &Services, brand: &brand::Model, items: Vec<Valid>) -> 
                 followers: Some(v.item.author.followers),
                 following: Some(v.item.author.following),
                 verified: v.item.author.verified,
+                authoritative: false,
             },
             likes: v.item.metrics.likes,
             shares: v.item.metrics.shares,

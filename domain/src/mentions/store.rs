@@ -52,6 +52,11 @@ pub struct NewAuthor {
     pub followers: Option<i64>,
     pub following: Option<i64>,
     pub verified: bool,
+    /// Whether the profile comes from the server that hosts the account (a Mastodon
+    /// instance describing its own users), so that it may update the author every
+    /// tenant shares. Otherwise it only creates a missing author, and its counts stay
+    /// on this tenant's mentions.
+    pub authoritative: bool,
 }
 
 /// A mention to store.
@@ -76,7 +81,14 @@ pub struct NewMention {
 impl NewMention {
     /// Networks and pushing tools may send NUL characters, which PostgreSQL cannot store
     /// in text; they carry no meaning, so they are dropped rather than failing the batch.
-    fn drop_nul_characters(&mut self) {
+    /// Links other than http(s) (`javascript:`, `data:`) are dropped too: reports and
+    /// front-ends render them.
+    fn sanitize(&mut self) {
+        for link in [&mut self.url, &mut self.author.profile_url] {
+            if link.as_deref().is_some_and(|l| !crate::text::is_web_link(l)) {
+                *link = None;
+            }
+        }
         fn clean(text: &mut String) {
             if text.contains('\0') {
                 text.retain(|c| c != '\0');
@@ -111,7 +123,7 @@ pub async fn store(
     // statement), in key order: concurrent batches then lock shared rows in the same
     // order and never deadlock.
     let mut seen = std::collections::HashSet::new();
-    items.iter_mut().for_each(NewMention::drop_nul_characters);
+    items.iter_mut().for_each(NewMention::sanitize);
     items.reverse();
     items.retain(|m| seen.insert(m.external_id.clone()));
     items.sort_by(|a, b| a.external_id.cmp(&b.external_id));
@@ -302,7 +314,7 @@ async fn upsert_authors(
     let mut without_counts: BTreeMap<(String, String), author::ActiveModel> = BTreeMap::new();
     for m in items {
         let a = &m.author;
-        let trusted = provenance == Provenance::Collected;
+        let trusted = provenance == Provenance::Collected && a.authoritative;
         let key = (m.network.clone(), a.handle.clone());
         let counts = if trusted { a.followers } else { None };
         let row = author::ActiveModel {

@@ -164,7 +164,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family(backend: Backend) {
 on_both_databases!(refresh_tokens_rotate_and_reuse_revokes_the_family);
 
 async fn queries_over_the_limits_are_refused_before_running(backend: Backend) {
-    let app = TestApp::new(backend).await;
+    let app = TestApp::with_config(backend, &[("VIGIE_INTROSPECTION", "true")]).await;
     let owner = app.sign_up("A", "a@example.com").await;
     let token = Some(owner.access_token.as_str());
     let nested = format!("{}name{}", "ofType { ".repeat(12), " }".repeat(12));

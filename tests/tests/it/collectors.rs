@@ -312,6 +312,63 @@ async fn mastodon_pages_forward_and_backs_off_on_429(backend: Backend) {
 }
 on_both_databases!(mastodon_pages_forward_and_backs_off_on_429);
 
+/// A tenant points a Mastodon source at an instance it runs (here on 127.0.0.2) that
+/// describes another instance's account: the profile every tenant sees is not rewritten,
+/// the claimed count stays on the attacker's own mentions, and a `javascript:` link is
+/// dropped.
+async fn an_instance_vouches_only_for_its_own_accounts(backend: Backend) {
+    let app = app(backend).await;
+    let victim = app.sign_up("Victim", "victim@example.com").await;
+    let victim_brand = app.create_brand(&victim.access_token, "Verdure").await;
+    let real = MockServer::start().await;
+    let tag = "/api/v1/timelines/tag/verdure";
+    Mock::given(method("GET"))
+        .and(path(tag))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([status(103, "Verdure c'est top", 800)])))
+        .mount(&real)
+        .await;
+    let input = |brand: &str, endpoint: String| json!({ "brandId": brand, "network": "MASTODON", "kind": "HASHTAG", "target": "#verdure", "endpoint": endpoint });
+    let source = create_source(&app, &victim.access_token, input(&victim_brand, real.uri())).await;
+    assert_eq!(poll(&app, &source).await.stored, 1);
+
+    let attacker = app.sign_up("Attacker", "attacker@example.com").await;
+    let attacker_brand = app.create_brand(&attacker.access_token, "Verdure").await;
+    let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    let fake = MockServer::builder().listener(listener).start().await;
+    let mut forged = status(900, "Verdure", 5_000_000);
+    forged["uri"] = json!("https://evil.example/statuses/900");
+    forged["account"]["acct"] = json!("lou@127.0.0.1");
+    forged["account"]["display_name"] = json!("Hacked");
+    forged["account"]["url"] = json!("javascript:alert(document.cookie)");
+    let mut own = status(901, "Verdure", 7);
+    own["uri"] = json!("https://evil.example/statuses/901");
+    own["account"]["url"] = json!("javascript:alert(1)");
+    Mock::given(method("GET"))
+        .and(path(tag))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([forged, own])))
+        .mount(&fake)
+        .await;
+    let source = create_source(&app, &attacker.access_token, input(&attacker_brand, fake.uri())).await;
+    assert_eq!(poll(&app, &source).await.stored, 2);
+
+    let query = "query($b: ID!) { mentions(brandId: $b) { edges { node { authorFollowers author { handle displayName profileUrl followers } } } } }";
+    let seen = app.ok(Some(&victim.access_token), query, json!({ "b": victim_brand })).await;
+    assert_eq!(
+        seen["mentions"]["edges"][0]["node"]["author"],
+        json!({ "handle": "lou@127.0.0.1", "displayName": "Lou", "profileUrl": "https://mastodon.example/@lou", "followers": 800 })
+    );
+    let theirs = app.ok(Some(&attacker.access_token), query, json!({ "b": attacker_brand })).await;
+    let nodes: Vec<&Value> = theirs["mentions"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]).collect();
+    let forged = nodes.iter().find(|n| n["author"]["handle"] == "lou@127.0.0.1").unwrap_or_else(|| panic!("{theirs}"));
+    assert_eq!(forged["authorFollowers"], 5_000_000, "the claim stays on the attacker's own mention");
+    assert_eq!(forged["author"]["followers"], 800);
+    // The instance's own account is its to describe, but never with a script link.
+    let own = nodes.iter().find(|n| n["author"]["handle"] == "lou@127.0.0.2").expect("the instance's own account");
+    assert_eq!(own["author"]["followers"], 7);
+    assert!(own["author"]["profileUrl"].is_null(), "{own}");
+}
+on_both_databases!(an_instance_vouches_only_for_its_own_accounts);
+
 fn post(n: usize) -> Value {
     json!({
         "uri": format!("at://did:plc:abc{n}/app.bsky.feed.post/3k{n}"), "cid": format!("bafy{n}"),

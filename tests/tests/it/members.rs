@@ -47,6 +47,22 @@ async fn invitation_email_is_delivered_over_smtp_and_accepted(backend: Backend) 
     let brands = app.ok(Some(viewer), "{ brands { edges { node { id } } } }", json!({})).await;
     assert_eq!(brands["brands"]["edges"], json!([{ "node": { "id": brand } }]));
 
+    // The outbox keeps no live token once the email is sent.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        use sea_orm::EntityTrait;
+        let rows = vigie_domain::entities::email_outbox::Entity::find().all(&app.services.db).await.unwrap();
+        let row = rows.iter().find(|r| r.to_address == "new.person@example.com").expect("the outbox row");
+        if row.status == "sent" {
+            let stored = format!("{}{}", row.text_body, row.html_body.clone().unwrap_or_default());
+            assert!(!stored.contains(&code[4..]), "{stored}");
+            assert!(stored.contains("vgi_[redacted]"), "{stored}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the outbox row never turned sent: {}", row.status);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
     // Single use.
     assert_error(
         &app.gql(
@@ -61,16 +77,40 @@ async fn invitation_email_is_delivered_over_smtp_and_accepted(backend: Backend) 
 }
 on_both_databases!(invitation_email_is_delivered_over_smtp_and_accepted);
 
+/// Everything logged on this thread while the guard lives.
+fn capture_log() -> (std::sync::Arc<std::sync::Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = log.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || Sink(sink.clone())).finish();
+    (log, tracing::subscriber::set_default(subscriber))
+}
+
 async fn without_smtp_emails_are_logged_and_kept_in_the_outbox(backend: Backend) {
     let app = TestApp::new(backend).await;
     let owner = app.sign_up("Agency", "owner@example.com").await;
     app.ok(Some(&owner.access_token), INVITE, json!({ "input": { "email": "x@example.com", "role": "MEMBER" } })).await;
+    let (log, guard) = capture_log();
     assert_eq!(app.services.mailer.dispatch_due(&app.services.db).await.unwrap(), 1);
+    drop(guard);
     use sea_orm::EntityTrait;
     let rows = vigie_domain::entities::email_outbox::Entity::find().all(&app.services.db).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, "logged");
-    assert!(rows[0].text_body.contains("vgi_"));
+    let code = invitation_code(&rows[0].text_body);
+    let logged = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("x@example.com"), "the email was logged: {logged}");
+    assert!(logged.contains("vgi_[redacted]"), "{logged}");
+    assert!(!logged.contains(&code[4..]), "the invitation token reached the log: {logged}");
     assert_eq!(app.services.mailer.dispatch_due(&app.services.db).await.unwrap(), 0, "each email is handled once");
 }
 on_both_databases!(without_smtp_emails_are_logged_and_kept_in_the_outbox);
@@ -306,3 +346,51 @@ async fn api_keys_are_shown_once_stored_hashed_and_revocable(backend: Backend) {
     assert!(matches!(refused, Err(vigie_domain::Error::Unauthenticated(_))));
 }
 on_both_databases!(api_keys_are_shown_once_stored_hashed_and_revocable);
+
+/// A manager's `senderEmail` is not verified: it becomes `Reply-To`, and `From` stays
+/// the instance's own address, so Vigie cannot be made to send mail as someone else.
+async fn an_agency_sender_is_a_reply_to_never_the_from(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let app =
+        TestApp::with_config(backend, &[("SMTP_URL", &smtp.url), ("VIGIE_MAIL_FROM", "Vigie <robot@vigie.test>")])
+            .await;
+    let jobs = app.start_jobs();
+    let owner = app.sign_up("Agence Soleil", "owner@example.com").await;
+    let update = "mutation { updateAgency(input: { senderEmail: \"ceo@bank.example\" }) { senderEmail } }";
+    app.ok(Some(&owner.access_token), update, json!({})).await;
+    app.ok(Some(&owner.access_token), INVITE, json!({ "input": { "email": "to@example.com", "role": "MEMBER" } }))
+        .await;
+    let mail = smtp.wait_for("to@example.com").await;
+    assert_eq!(mail.from, "robot@vigie.test", "the envelope sender");
+    let headers: Vec<&str> = mail.raw.split("\r\n\r\n").next().unwrap().lines().collect();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|l| l.to_lowercase().starts_with(&format!("{name}:")))
+            .map(|l| l.to_string())
+            .unwrap_or_default()
+    };
+    assert!(header("from").contains("<robot@vigie.test>"), "{}", mail.raw);
+    assert!(header("from").contains("Agence Soleil via Vigie"), "{}", mail.raw);
+    assert!(!header("from").contains("bank.example"), "{}", mail.raw);
+    assert!(header("reply-to").contains("<ceo@bank.example>"), "{}", mail.raw);
+    jobs.stop().await;
+}
+on_both_databases!(an_agency_sender_is_a_reply_to_never_the_from);
+
+async fn invitations_are_capped_per_agency_per_day(backend: Backend) {
+    let app = TestApp::with_config(backend, &[("VIGIE_INVITATIONS_PER_DAY", "3")]).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let invite = |email: String| json!({ "input": { "email": email, "role": "MEMBER" } });
+    for i in 0..3 {
+        app.ok(Some(&owner.access_token), INVITE, invite(format!("p{i}@example.com"))).await;
+    }
+    // Re-inviting the same address counts too: each one is an email.
+    let refused = app.gql(Some(&owner.access_token), INVITE, invite("p0@example.com".into())).await;
+    assert_error(&refused, "RATE_LIMITED");
+    let outbox = vigie_tests::count(&app.services.db, "SELECT COUNT(*) FROM email_outbox").await;
+    assert_eq!(outbox, 3, "no email for the refused invitation");
+    let other = app.sign_up("Other", "other@example.com").await;
+    app.ok(Some(&other.access_token), INVITE, invite("q@example.com".into())).await;
+}
+on_both_databases!(invitations_are_capped_per_agency_per_day);

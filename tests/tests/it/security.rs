@@ -466,3 +466,27 @@ async fn nested_fragment_spreads_are_refused_at_once() {
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     assert_error(&answer, "QUERY_TOO_COMPLEX");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brand_handles_and_value_descriptions_are_bounded() {
+    let app = TestApp::new(Backend::Sqlite).await;
+    let owner = app.sign_up("Bounds", "bounds@example.com").await;
+    let token = Some(owner.access_token.as_str());
+    const CREATE: &str = "mutation($input: CreateBrandInput!) { createBrand(input: $input) { id } }";
+    let handles = |n: usize, len: usize| -> Value {
+        (0..n).map(|i| json!({ "network": "MASTODON", "handle": format!("{i}{}", "h".repeat(len)) })).collect()
+    };
+    let brand = |handles: Value| json!({ "input": { "name": "B", "timeZone": "Europe/Paris", "handles": handles } });
+    assert_error(&app.gql(token, CREATE, brand(handles(51, 5))).await, "BAD_USER_INPUT");
+    assert_error(&app.gql(token, CREATE, brand(handles(1, 300))).await, "BAD_USER_INPUT");
+    let created = app.ok(token, CREATE, brand(handles(50, 200))).await;
+    let brand_id = created["createBrand"]["id"].as_str().unwrap().to_owned();
+
+    const VALUE: &str = "mutation($input: CreateBrandValueInput!) { createBrandValue(input: $input) { id } }";
+    let value = |description: String| json!({ "input": { "brandId": brand_id, "name": "Zéro plastique", "description": description, "keywords": ["plastique"] } });
+    assert_error(&app.gql(token, VALUE, value("x".repeat(2_001))).await, "BAD_USER_INPUT");
+    let made = app.ok(token, VALUE, value("é".repeat(2_000))).await;
+    let update = "mutation($input: UpdateBrandValueInput!) { updateBrandValue(input: $input) { id } }";
+    let long = json!({ "input": { "id": made["createBrandValue"]["id"], "description": "x".repeat(100_000) } });
+    assert_error(&app.gql(token, update, long).await, "BAD_USER_INPUT");
+}

@@ -89,6 +89,8 @@ pub(super) fn to_mention(post: PostView) -> NewMention {
             followers: None,
             following: None,
             verified: false,
+            // The endpoint is the tenant's choice, not the account's host.
+            authoritative: false,
         },
         likes: count(post.like_count),
         shares: count(post.repost_count).saturating_add(count(post.quote_count)),

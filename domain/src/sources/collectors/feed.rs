@@ -103,6 +103,8 @@ pub(crate) fn parse(document: &[u8], network: &str, target: &str) -> Result<Vec<
                     followers: None,
                     following: None,
                     verified: false,
+                    // The site's name and home come from the feed, which may claim any site.
+                    authoritative: false,
                 },
                 likes: 0,
                 shares: 0,

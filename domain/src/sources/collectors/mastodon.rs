@@ -72,11 +72,12 @@ fn newer(a: &str, b: &str) -> bool {
 pub(super) fn to_mention(status: Status, instance_host: &str) -> NewMention {
     let text = strip_html(&status.content);
     let text = if status.spoiler_text.is_empty() { text } else { format!("{} — {text}", status.spoiler_text) };
-    // `acct` is `user` for local accounts and `user@host` for remote ones.
-    let handle = if status.account.acct.contains('@') {
-        status.account.acct.clone()
-    } else {
-        format!("{}@{instance_host}", status.account.username)
+    // `acct` is `user` for local accounts and `user@host` for remote ones. An instance
+    // vouches only for its own accounts: what it says of remote ones (or of any account,
+    // if it is an instance a tenant set up) must not rewrite the profile others see.
+    let (handle, authoritative) = match status.account.acct.split_once('@') {
+        Some((_, host)) => (status.account.acct.clone(), host.eq_ignore_ascii_case(instance_host)),
+        None => (format!("{}@{instance_host}", status.account.username), !instance_host.is_empty()),
     };
     NewMention {
         external_id: status.uri.chars().take(255).collect(),
@@ -92,6 +93,7 @@ pub(super) fn to_mention(status: Status, instance_host: &str) -> NewMention {
             followers: Some(count(status.account.followers_count)),
             following: Some(count(status.account.following_count)),
             verified: false,
+            authoritative,
         },
         likes: count(status.favourites_count),
         shares: count(status.reblogs_count),
@@ -225,6 +227,7 @@ mod tests {
         .unwrap();
         let m = to_mention(status, "mastodon.social");
         assert_eq!(m.author.handle, "lou@remote.example");
+        assert!(!m.author.authoritative, "mastodon.social does not vouch for remote.example's accounts");
         assert_eq!(m.text, "Hello @verdure");
         assert_eq!((m.likes, m.shares, m.replies), (3, 2, 1));
     }
