@@ -150,9 +150,12 @@ impl AlertTimelineEntry {
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.0.occurred_at
     }
-    /// Who did it; null for detection.
+    /// Who did it; null for detection, and for client viewers unless they did.
     async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(id) = self.0.actor_user_id else { return Ok(None) };
+        if !super::sees_staff_details(ctx, Some(id))? {
+            return Ok(None);
+        }
         Ok(loader(ctx).load_one(UserKey(id)).await?.map(User))
     }
     /// Details of the step (note, severities, counts).

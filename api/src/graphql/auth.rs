@@ -34,8 +34,11 @@ impl User {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    async fn email(&self) -> &str {
-        &self.0.email
+    /// Shown to agency staff and to the user; null to client viewers for anyone else.
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        // No caller only in the answers of logIn, signUp and the like: the user's own.
+        let shown = super::sees_staff_details(ctx, Some(self.0.id)).unwrap_or(true);
+        shown.then_some(self.0.email.as_str())
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -88,9 +88,13 @@ impl ContentReview {
     async fn note(&self) -> Option<&str> {
         self.0.note.as_deref()
     }
-    /// Who did it; null when Vigie did (a value-gap hold).
+    /// Who did it; null when Vigie did (a value-gap hold), and for client viewers
+    /// unless they did.
     async fn reviewer(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(id) = self.0.reviewer_user_id else { return Ok(None) };
+        if !super::sees_staff_details(ctx, Some(id))? {
+            return Ok(None);
+        }
         Ok(loader(ctx).load_one(UserKey(id)).await?.map(User))
     }
     async fn at(&self) -> DateTime<Utc> {
@@ -165,8 +169,12 @@ impl ContentItem {
             .map(ContentReview)
             .collect())
     }
+    /// Null for client viewers unless they made it.
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(id) = self.0.created_by else { return Ok(None) };
+        if !super::sees_staff_details(ctx, Some(id))? {
+            return Ok(None);
+        }
         Ok(loader(ctx).load_one(UserKey(id)).await?.map(User))
     }
     async fn updated_at(&self) -> DateTime<Utc> {

@@ -15,6 +15,10 @@ use super::pagination::{self, Cursor, uuid};
 use super::relationships::RelationshipStatus;
 use super::{actor, loader, services};
 
+fn staff(ctx: &Context<'_>) -> vigie_domain::Result<bool> {
+    super::sees_staff_details(ctx, None)
+}
+
 /// Audience size: nano < 10k ≤ micro < 100k ≤ mid < 500k ≤ macro < 1M ≤ mega.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "vigie_domain::scoring::Tier")]
@@ -160,36 +164,36 @@ impl Influencer {
     async fn discovered_at(&self) -> Option<DateTime<Utc>> {
         self.row.discovered_at
     }
-    async fn relationship_status(&self) -> RelationshipStatus {
-        vigie_domain::relationships::RelationshipStatus::parse(&self.row.relationship_status).into()
+    /// The CRM fields below are the agency's: null for client viewers.
+    async fn relationship_status(&self, ctx: &Context<'_>) -> Result<Option<RelationshipStatus>> {
+        let status = vigie_domain::relationships::RelationshipStatus::parse(&self.row.relationship_status);
+        Ok(staff(ctx)?.then(|| status.into()))
     }
     /// The agency member who owns the relationship.
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
-        let Some(id) = self.row.owner_membership_id else { return Ok(None) };
+        let Some(id) = self.row.owner_membership_id.filter(|_| staff(ctx).unwrap_or(false)) else { return Ok(None) };
         Ok(loader(ctx).load_one(MemberKey(id)).await?.map(Member))
     }
-    async fn tags(&self) -> &[String] {
-        &self.row.tags.0
+    async fn tags(&self, ctx: &Context<'_>) -> Result<Option<&[String]>> {
+        Ok(staff(ctx)?.then_some(self.row.tags.0.as_slice()))
     }
-    /// Agency notes (staff only).
     async fn notes(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        actor(ctx)?.require_staff()?;
-        Ok(self.row.notes.as_deref())
+        Ok(self.row.notes.as_deref().filter(|_| staff(ctx).unwrap_or(false)))
     }
     /// Days between contacts set for this influencer (over the brand's per-tier cadence).
-    async fn contact_cadence_days(&self) -> Option<i32> {
-        self.row.contact_cadence_days
+    async fn contact_cadence_days(&self, ctx: &Context<'_>) -> Result<Option<i32>> {
+        Ok(self.row.contact_cadence_days.filter(|_| staff(ctx).unwrap_or(false)))
     }
     /// The latest interaction logged.
-    async fn last_contact_at(&self) -> Option<DateTime<Utc>> {
-        self.row.last_contact_at
+    async fn last_contact_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.row.last_contact_at.filter(|_| staff(ctx).unwrap_or(false)))
     }
     /// When the next contact is due, if a cadence applies.
-    async fn next_contact_due_at(&self) -> Option<DateTime<Utc>> {
-        self.row.next_contact_due_at
+    async fn next_contact_due_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.row.next_contact_due_at.filter(|_| staff(ctx).unwrap_or(false)))
     }
-    async fn contact_overdue(&self) -> bool {
-        self.row.next_contact_due_at.is_some_and(|due| due <= vigie_domain::now())
+    async fn contact_overdue(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
+        Ok(staff(ctx)?.then(|| self.row.next_contact_due_at.is_some_and(|due| due <= vigie_domain::now())))
     }
 }
 

@@ -257,6 +257,13 @@ pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Arc<Services> {
 }
 
 /// The authenticated actor, or `UNAUTHENTICATED`.
+/// Whether the caller sees the agency's internal details (who owns, assigned or reviewed
+/// what, CRM tags and statuses): staff do, client viewers see only their own part.
+pub(crate) fn sees_staff_details(ctx: &Context<'_>, about_user: Option<uuid::Uuid>) -> Result<bool, Error> {
+    let actor = actor(ctx)?;
+    Ok(actor.is_staff() || about_user == Some(actor.user_id))
+}
+
 pub(crate) fn actor<'a>(ctx: &Context<'a>) -> Result<&'a Actor, Error> {
     match ctx.data_opt::<Caller>().map(|c| &c.auth) {
         Some(Ok(Some(actor))) => Ok(actor),

@@ -220,8 +220,12 @@ impl Ticket {
     async fn tier(&self) -> Option<Tier> {
         vigie_domain::scoring::Tier::parse(&self.0.tier).map(Into::into)
     }
+    /// Null for client viewers: who handles what is the agency's business.
     async fn assignee(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
         let Some(id) = self.0.assignee_membership_id else { return Ok(None) };
+        if !super::sees_staff_details(ctx, None)? {
+            return Ok(None);
+        }
         Ok(loader(ctx).load_one(MemberKey(id)).await?.map(Member))
     }
     /// When Vigie received the solicitation: the clock starts there.

@@ -125,13 +125,14 @@ impl Actor {
         if self.role.is_manager() { Ok(()) } else { Err(Error::forbidden("only agency owners and admins may do this")) }
     }
 
+    /// Whether the actor is agency staff (everyone but client viewers).
+    pub fn is_staff(&self) -> bool {
+        self.role != Role::ClientViewer
+    }
+
     /// Agency staff (everyone but client viewers).
     pub fn require_staff(&self) -> Result<()> {
-        if self.role == Role::ClientViewer {
-            Err(Error::forbidden("client viewers have read-only access"))
-        } else {
-            Ok(())
-        }
+        if !self.is_staff() { Err(Error::forbidden("client viewers have read-only access")) } else { Ok(()) }
     }
 
     /// Whether the brand is visible to this actor (the brand must also belong to the

@@ -1,19 +1,25 @@
 //! Tenant isolation, field by field.
 //!
-//! Every root query and mutation field of the schema must have a case here: the test
-//! reads the schema's root fields and fails when one has none, so a new resolver cannot
-//! ship without its isolation case. Each case runs as two intruders against the victim
-//! agency A:
+//! Every root query, mutation and subscription field of the schema must have a case
+//! here: the test reads the schema's root fields and fails when one has none, so a new
+//! resolver cannot ship without its isolation case. Each case runs as three intruders
+//! against the victim agency A:
 //! - `foreign`: the owner of another agency (B);
-//! - `viewer`: a client viewer of A's *other* brand (A2), aiming at brand A1.
+//! - `viewer`: a client viewer of A's *other* brand (A2), aiming at brand A1;
+//! - `member`: a member of A assigned to A2 only, aiming at brand A1.
 //!
 //! A case expects either `Denied` (NOT_FOUND or FORBIDDEN, and no data), a specific
-//! error code, or `Own` (the call may succeed, but only on the intruder's own data). In
-//! every case the response must not contain any of the victim's markers (ids, names,
-//! emails), and at the end the victim's data must be unchanged.
+//! error code (and no data), or `Own` (the call may succeed, but only on the intruder's
+//! own data). In every case the response must not contain any of the victim's markers
+//! (ids, names, emails), and at the end the victim's data must be unchanged.
+//! Subscriptions run over a real graphql-ws socket.
+//!
+//! A last check reads A1 as its own client viewer: the staff's details (owners and
+//! their emails, tags, relationship status, notes, reviewers) are not shown to it.
 
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use vigie_tests::ws::Subscription;
 use vigie_tests::{Backend, Login, TestApp, error_codes, on_both_databases};
 
 #[derive(Clone, Copy, Debug)]
@@ -47,14 +53,20 @@ struct Fixture {
     report_a: String,
     foreign: Login,
     viewer: Login,
+    /// A member of A assigned to A2 only.
+    outsider: Login,
+    /// A1's own client viewer.
+    client_a1: Login,
 }
 
 struct Case {
+    /// The root field; subscription fields as `subscription.<name>`.
     field: &'static str,
     query: &'static str,
     vars: fn(&Fixture, &Login) -> Value,
     foreign: Expect,
     viewer: Expect,
+    member: Expect,
 }
 
 fn no_vars(_: &Fixture, _: &Login) -> Value {
@@ -71,14 +83,23 @@ fn cases() -> Vec<Case> {
             vars: no_vars,
             foreign: Own,
             viewer: Own,
+            member: Own,
         },
-        Case { field: "agency", query: "{ agency { id name } }", vars: no_vars, foreign: Own, viewer: Own },
+        Case {
+            field: "agency",
+            query: "{ agency { id name } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Own,
+            member: Own,
+        },
         Case {
             field: "brands",
             query: "{ brands(first: 100) { edges { node { id name values { id name } } } } }",
             vars: no_vars,
             foreign: Own,
             viewer: Own,
+            member: Own,
         },
         Case {
             field: "brand",
@@ -86,6 +107,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "mentions",
@@ -93,6 +115,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "sentimentSeries",
@@ -100,6 +123,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "sources",
@@ -107,6 +131,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "influencers",
@@ -114,6 +139,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "members",
@@ -121,6 +147,8 @@ fn cases() -> Vec<Case> {
             vars: no_vars,
             foreign: Own,
             viewer: Denied,
+            // Staff see who works in the agency, and of the brands only those they see.
+            member: Own,
         },
         Case {
             field: "invitations",
@@ -128,6 +156,7 @@ fn cases() -> Vec<Case> {
             vars: no_vars,
             foreign: Own,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "apiKeys",
@@ -135,6 +164,7 @@ fn cases() -> Vec<Case> {
             vars: no_vars,
             foreign: Own,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "alerts",
@@ -142,6 +172,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "alert",
@@ -149,6 +180,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.alert_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "webhookEndpoints",
@@ -156,6 +188,7 @@ fn cases() -> Vec<Case> {
             vars: no_vars,
             foreign: Own,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "webhookDeliveries",
@@ -163,6 +196,24 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.endpoint_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
+        },
+        // --- subscriptions ---
+        Case {
+            field: "subscription.alerts",
+            query: "subscription($id: ID!) { alerts(brandId: $id) { id explanation { summary } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "subscription.inboxUpdates",
+            query: "subscription($id: ID!) { inboxUpdates(brandId: $id) { id mention { text } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
         },
         // --- mutations: public ---
         Case {
@@ -171,6 +222,7 @@ fn cases() -> Vec<Case> {
             vars: |_, _| json!({ "e": "owner@victim.example" }),
             foreign: Code("CONFLICT"),
             viewer: Code("CONFLICT"),
+            member: Code("CONFLICT"),
         },
         Case {
             field: "logIn",
@@ -178,6 +230,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "a": f.agency_a }),
             foreign: Code("UNAUTHENTICATED"),
             viewer: Code("UNAUTHENTICATED"),
+            member: Code("UNAUTHENTICATED"),
         },
         Case {
             field: "refreshToken",
@@ -185,6 +238,7 @@ fn cases() -> Vec<Case> {
             vars: |_, me| json!({ "t": me.refresh_token }),
             foreign: Own,
             viewer: Own,
+            member: Own,
         },
         Case {
             field: "logOut",
@@ -192,6 +246,7 @@ fn cases() -> Vec<Case> {
             vars: no_vars,
             foreign: Own,
             viewer: Own,
+            member: Own,
         },
         Case {
             field: "acceptInvitation",
@@ -199,6 +254,7 @@ fn cases() -> Vec<Case> {
             vars: no_vars,
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         // --- mutations: agency and brands ---
         Case {
@@ -207,6 +263,7 @@ fn cases() -> Vec<Case> {
             vars: no_vars,
             foreign: Own,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "createBrand",
@@ -214,6 +271,7 @@ fn cases() -> Vec<Case> {
             vars: no_vars,
             foreign: Own,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "updateBrand",
@@ -221,6 +279,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "deleteBrand",
@@ -228,6 +287,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "createBrandValue",
@@ -235,6 +295,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "updateBrandValue",
@@ -242,6 +303,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.value_a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "deleteBrandValue",
@@ -249,6 +311,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.value_a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         // --- mutations: members and keys ---
         Case {
@@ -257,6 +320,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "b": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "revokeInvitation",
@@ -264,6 +328,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.invitation_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "updateMemberRole",
@@ -271,6 +336,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.member_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "removeMember",
@@ -278,6 +344,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.member_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "setMemberBrands",
@@ -285,6 +352,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.member_a, "b": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "createApiKey",
@@ -292,6 +360,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "b": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         // --- the job queue ---
         Case {
@@ -300,6 +369,7 @@ fn cases() -> Vec<Case> {
             vars: no_vars,
             foreign: Own,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "jobFailures",
@@ -307,6 +377,7 @@ fn cases() -> Vec<Case> {
             vars: no_vars,
             foreign: Own,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "retryJob",
@@ -314,6 +385,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.failure_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "discardJob",
@@ -321,6 +393,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.failure_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "createSource",
@@ -328,6 +401,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "b": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "updateSource",
@@ -335,6 +409,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.source_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "deleteSource",
@@ -342,6 +417,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.source_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "revokeApiKey",
@@ -349,6 +425,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.key_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         // --- relationships ---
         Case {
@@ -357,6 +434,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.influencer_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "ideas",
@@ -364,6 +442,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "overdueContacts",
@@ -371,6 +450,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "updateInfluencerRelationship",
@@ -378,6 +458,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.influencer_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "logInteraction",
@@ -385,6 +466,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.influencer_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "createIdea",
@@ -392,6 +474,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.influencer_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "updateIdea",
@@ -399,6 +482,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.idea_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         // --- SLAs and the inbox ---
         Case {
@@ -407,6 +491,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "tickets",
@@ -414,6 +499,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "slaCompliance",
@@ -421,6 +507,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "upsertSlaPolicy",
@@ -428,6 +515,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "assignTicket",
@@ -435,6 +523,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.ticket_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "respondToTicket",
@@ -442,6 +531,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.ticket_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "closeTicket",
@@ -449,6 +539,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.ticket_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "reopenTicket",
@@ -456,6 +547,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.ticket_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "snoozeTicket",
@@ -463,6 +555,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.ticket_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         // --- CSR calendar ---
         Case {
@@ -471,6 +564,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "contentItems",
@@ -478,6 +572,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "calendarCoverage",
@@ -485,6 +580,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "createCsrPillar",
@@ -492,6 +588,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "updateCsrPillar",
@@ -499,6 +596,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.pillar_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "deleteCsrPillar",
@@ -506,6 +604,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.pillar_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "createContentItem",
@@ -513,6 +612,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "updateContentItem",
@@ -520,6 +620,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.item_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "submitContentItem",
@@ -527,6 +628,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.item_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "approveContentItem",
@@ -534,6 +636,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.item_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "rejectContentItem",
@@ -541,6 +644,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.item_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "scheduleContentItem",
@@ -548,6 +652,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.item_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "publishContentItem",
@@ -555,6 +660,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.item_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "holdContentItem",
@@ -562,6 +668,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.item_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "releaseContentItem",
@@ -569,6 +676,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.item_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "commentOnContentItem",
@@ -576,6 +684,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.item_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "createCalendarShare",
@@ -583,6 +692,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "revokeCalendarShare",
@@ -590,6 +700,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.share_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         // --- shared reports ---
         Case {
@@ -598,6 +709,7 @@ fn cases() -> Vec<Case> {
             vars: no_vars,
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "createReportShare",
@@ -605,6 +717,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "revokeReportShare",
@@ -612,6 +725,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.report_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         // --- crises and webhooks ---
         Case {
@@ -620,6 +734,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.alert_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "resolveAlert",
@@ -627,6 +742,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.alert_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "reopenAlert",
@@ -634,6 +750,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.alert_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "createWebhookEndpoint",
@@ -641,6 +758,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "b": f.a1 }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "updateWebhookEndpoint",
@@ -648,6 +766,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.endpoint_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "deleteWebhookEndpoint",
@@ -655,6 +774,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.endpoint_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "rotateWebhookSecret",
@@ -662,6 +782,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.endpoint_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "sendTestEvent",
@@ -669,6 +790,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.endpoint_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "replayDelivery",
@@ -676,6 +798,7 @@ fn cases() -> Vec<Case> {
             vars: |f, _| json!({ "id": f.delivery_a }),
             foreign: Denied,
             viewer: Denied,
+            member: Denied,
         },
     ]
 }
@@ -690,6 +813,8 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await;
     let member = app.invite_and_accept(&t, "member@victim.example", "MEMBER", &[&a1]).await;
     let viewer = app.invite_and_accept(&t, "viewer@victim.example", "CLIENT_VIEWER", &[&a2]).await;
+    let outsider = app.invite_and_accept(&t, "outsider@victim.example", "MEMBER", &[&a2]).await;
+    let client_a1 = app.invite_and_accept(&t, "client@victim.example", "CLIENT_VIEWER", &[&a1]).await;
     let invitation = app
         .ok(Some(&t), "mutation($b: ID!) { inviteMember(input: { email: \"pending@victim.example\", role: MEMBER, brandIds: [$b] }) { id } }", json!({ "b": a1 }))
         .await;
@@ -749,12 +874,25 @@ async fn fixture(app: &TestApp) -> Fixture {
         )
         .await;
     let idea_a = idea["createIdea"]["id"].as_str().unwrap().to_owned();
+    let member_id = me["me"]["memberId"].as_str().unwrap().to_owned();
+    app.ok(
+        Some(&t),
+        "mutation($i: ID!, $o: ID!) { updateInfluencerRelationship(input: { influencerId: $i, status: ENGAGED, ownerId: $o, tags: [\"vip-secret-tag\"], notes: \"Victim private relationship note\", contactCadenceDays: 30 }) { id } }",
+        json!({ "i": influencer_a, "o": member_id }),
+    )
+    .await;
     let mut ask = vigie_tests::new_mention("ask-1", "victimasker", "Where is my victim order? Please help", 300);
     ask.direct = true;
     app.collect(&source_a, vec![ask]).await;
     let ticket =
         app.ok(Some(&t), "query($b: ID!) { tickets(brandId: $b) { edges { node { id } } } }", json!({ "b": a1 })).await;
     let ticket_a = ticket["tickets"]["edges"][0]["node"]["id"].as_str().expect("a ticket").to_owned();
+    app.ok(
+        Some(&t),
+        "mutation($id: ID!, $m: ID!) { assignTicket(id: $id, assigneeId: $m) { id } }",
+        json!({ "id": ticket_a, "m": member_id }),
+    )
+    .await;
     let pillar = app
         .ok(Some(&t), "mutation($b: ID!) { createCsrPillar(input: { brandId: $b, name: \"Victim pillar\", targetShare: 0.5 }) { id } }", json!({ "b": a1 }))
         .await;
@@ -797,22 +935,27 @@ async fn fixture(app: &TestApp) -> Fixture {
         report_a,
         foreign,
         viewer,
+        outsider,
+        client_a1,
     }
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum Intruder {
+    Foreign,
+    Viewer,
+    Member,
+}
+
 /// What an intruder must never see.
-fn markers(f: &Fixture, foreign: bool) -> Vec<String> {
-    let mut list = vec![
+fn markers(f: &Fixture, intruder: Intruder) -> Vec<String> {
+    // A1's own data and its staff's notes: no intruder may see them.
+    let mut list: Vec<String> = vec![
         f.a1.clone(),
         "Victim Brand One".into(),
         f.value_a1.clone(),
         "Secret value".into(),
-        f.member_a.clone(),
-        f.invitation_a.clone(),
         f.key_a.clone(),
-        "owner@victim.example".into(),
-        "member@victim.example".into(),
-        "pending@victim.example".into(),
         f.failure_a.clone(),
         "victim job failed".into(),
         f.source_a.clone(),
@@ -837,8 +980,20 @@ fn markers(f: &Fixture, foreign: bool) -> Vec<String> {
         "Victim launch post".into(),
         f.share_a.clone(),
         f.report_a.clone(),
+        "vip-secret-tag".into(),
+        "Victim private relationship note".into(),
     ];
-    if foreign {
+    // The agency's people and settings: a member of the agency may see who works there.
+    if intruder != Intruder::Member {
+        list.extend([
+            f.member_a.clone(),
+            f.invitation_a.clone(),
+            "owner@victim.example".into(),
+            "member@victim.example".into(),
+            "pending@victim.example".into(),
+        ]);
+    }
+    if intruder == Intruder::Foreign {
         list.extend([f.agency_a.clone(), "Victim Agency".into(), f.a2.clone(), "Victim Brand Two".into()]);
     }
     list
@@ -846,36 +1001,60 @@ fn markers(f: &Fixture, foreign: bool) -> Vec<String> {
 
 async fn root_fields(app: &TestApp) -> BTreeSet<String> {
     let data = app
-        .ok(None, "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }", json!({}))
+        .ok(
+            None,
+            "{ __schema { queryType { fields { name } } mutationType { fields { name } } subscriptionType { fields { name } } } }",
+            json!({}),
+        )
         .await;
-    ["queryType", "mutationType"]
+    [("queryType", ""), ("mutationType", ""), ("subscriptionType", "subscription.")]
         .iter()
-        .flat_map(|root| data["__schema"][root]["fields"].as_array().cloned().unwrap_or_default())
-        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .flat_map(|(root, prefix)| {
+            let fields = data["__schema"][root]["fields"].as_array().cloned().unwrap_or_default();
+            fields.into_iter().map(move |f| format!("{prefix}{}", f["name"].as_str().unwrap()))
+        })
         .collect()
 }
 
-fn check(case: &Case, who: &str, expect: Expect, response: &Value, markers: &[String]) {
+/// A subscription's first answer over graphql-ws, as a GraphQL response.
+async fn subscribe(base: &str, login: &Login, query: &str, variables: Value) -> Value {
+    let mut socket = Subscription::connect(base, Some(&login.access_token)).await;
+    socket.subscribe("1", query, variables).await;
+    let message = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let message = socket.message().await;
+            if message["id"] == "1" {
+                return message;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no answer to {query}"));
+    match message["type"].as_str() {
+        Some("next") => message["payload"].clone(),
+        Some("error") => json!({ "data": null, "errors": message["payload"] }),
+        _ => json!({ "data": null, "errors": [], "unexpected": message }),
+    }
+}
+
+/// What is wrong with `response`, if anything.
+fn check(expect: Expect, response: &Value, markers: &[String]) -> Option<String> {
     let text = response.to_string();
-    for marker in markers {
-        assert!(!text.contains(marker.as_str()), "{}: {who} saw `{marker}`: {response:#}", case.field);
+    if let Some(marker) = markers.iter().find(|marker| text.contains(marker.as_str())) {
+        return Some(format!("saw `{marker}`"));
     }
     let codes = error_codes(response);
-    match expect {
-        Expect::Denied => {
-            assert!(
-                codes.len() == 1 && (codes[0] == "NOT_FOUND" || codes[0] == "FORBIDDEN"),
-                "{}: {who} expected NOT_FOUND or FORBIDDEN, got {response:#}",
-                case.field
-            );
-            assert!(response["data"].is_null(), "{}: {who} got data: {response:#}", case.field);
-        }
-        Expect::Code(code) => {
-            assert_eq!(codes, vec![code.to_owned()], "{}: {who}: {response:#}", case.field);
-        }
-        Expect::Own => {
-            assert!(codes.is_empty(), "{}: {who} should succeed on its own data: {response:#}", case.field);
-        }
+    let refused = match expect {
+        Expect::Denied => codes.len() == 1 && (codes[0] == "NOT_FOUND" || codes[0] == "FORBIDDEN"),
+        Expect::Code(code) => codes == [code],
+        Expect::Own => return (!codes.is_empty()).then(|| format!("should succeed on its own data, got {codes:?}")),
+    };
+    if !refused {
+        Some(format!("expected {expect:?}, got {codes:?}"))
+    } else if !response["data"].is_null() {
+        Some("got data with its error".to_owned())
+    } else {
+        None
     }
 }
 
@@ -892,17 +1071,33 @@ async fn every_root_field_is_isolated(backend: Backend) {
     let stale: Vec<_> = covered.difference(&fields).collect();
     assert!(stale.is_empty(), "isolation cases for fields that no longer exist: {stale:?}");
 
-    let foreign_markers = markers(&f, true);
-    let viewer_markers = markers(&f, false);
+    let foreign_markers = markers(&f, Intruder::Foreign);
+    let viewer_markers = markers(&f, Intruder::Viewer);
+    let member_markers = markers(&f, Intruder::Member);
+    let serving = vigie_api::http::serve(app.services.clone(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    tokio::spawn(serving.server);
+    let base = format!("http://{}", serving.addr);
+    let mut wrong = Vec::new();
     for case in &cases {
         for (who, login, expect, markers) in [
             ("another agency's owner", &f.foreign, case.foreign, &foreign_markers),
             ("a client viewer of another brand", &f.viewer, case.viewer, &viewer_markers),
+            ("a member assigned to another brand", &f.outsider, case.member, &member_markers),
         ] {
-            let response = app.gql(Some(&login.access_token), case.query, (case.vars)(&f, login)).await;
-            check(case, who, expect, &response, markers);
+            let variables = (case.vars)(&f, login);
+            let response = if case.field.starts_with("subscription.") {
+                subscribe(&base, login, case.query, variables).await
+            } else {
+                app.gql(Some(&login.access_token), case.query, variables).await
+            };
+            if let Some(problem) = check(expect, &response, markers) {
+                wrong.push(format!("{} as {who}: {problem}: {response}", case.field));
+            }
         }
     }
+    assert!(wrong.is_empty(), "{} isolation failures:\n{}", wrong.len(), wrong.join("\n"));
+    serving.stopper.stop().await;
+    staff_details_are_hidden_from_client_viewers(&app, &f).await;
 
     // Nothing of the victim changed.
     let t = Some(f.owner_a.access_token.as_str());
@@ -918,7 +1113,7 @@ async fn every_root_field_is_isolated(backend: Backend) {
         ])
     );
     let members = state["members"]["edges"].as_array().unwrap();
-    assert_eq!(members.len(), 3);
+    assert_eq!(members.len(), 5);
     let member = members.iter().find(|m| m["node"]["id"] == f.member_a.as_str()).unwrap();
     assert_eq!(member["node"]["role"], "MEMBER");
     assert_eq!(member["node"]["brands"], json!([{ "id": f.a1 }]));
@@ -966,7 +1161,7 @@ async fn every_root_field_is_isolated(backend: Backend) {
         .await;
     assert_eq!(
         inbox["tickets"]["edges"],
-        json!([{ "node": { "id": f.ticket_a, "status": "OPEN", "assignee": null, "responseText": null } }])
+        json!([{ "node": { "id": f.ticket_a, "status": "OPEN", "assignee": { "id": f.member_a }, "responseText": null } }])
     );
     assert_eq!(inbox["slaPolicy"]["source"], "BUILT_IN");
     let calendar = app
@@ -987,3 +1182,64 @@ async fn every_root_field_is_isolated(backend: Backend) {
     assert_eq!(failures["jobFailures"]["edges"], json!([{ "node": { "id": f.failure_a, "resolution": null } }]));
 }
 on_both_databases!(every_root_field_is_isolated);
+
+/// A1's own client viewer reads what it may (influencers, tickets, the calendar, an
+/// alert) without the agency's internal details: who owns or handles what, their
+/// emails, CRM tags, statuses and notes, who reviewed a post.
+async fn staff_details_are_hidden_from_client_viewers(app: &TestApp, f: &Fixture) {
+    let client = Some(f.client_a1.access_token.as_str());
+    let owner = Some(f.owner_a.access_token.as_str());
+    const CRM: &str = "query($b: ID!) { influencers(brandId: $b) { edges { node { id relationshipStatus owner { id user { email } } tags notes contactCadenceDays nextContactDueAt contactOverdue } } } }";
+    let staff = app.ok(owner, CRM, json!({ "b": f.a1 })).await;
+    let staff_view = staff["influencers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["id"] == f.influencer_a.as_str())
+        .expect("the influencer")["node"]
+        .clone();
+    assert_eq!(staff_view["relationshipStatus"], "ENGAGED");
+    assert_eq!(staff_view["tags"], json!(["vip-secret-tag"]));
+    assert_eq!(staff_view["owner"]["user"]["email"], "member@victim.example");
+    let seen = app.gql(client, CRM, json!({ "b": f.a1 })).await;
+    assert!(seen.get("errors").is_none(), "{seen:#}");
+    let nodes = seen["data"]["influencers"]["edges"].as_array().unwrap();
+    assert!(nodes.iter().any(|e| e["node"]["id"] == f.influencer_a.as_str()), "the client viewer sees the ranking");
+    for node in nodes {
+        for field in
+            ["relationshipStatus", "owner", "tags", "notes", "contactCadenceDays", "nextContactDueAt", "contactOverdue"]
+        {
+            assert!(node["node"][field].is_null(), "{field}: {seen:#}");
+        }
+    }
+
+    let inbox = "query($b: ID!) { tickets(brandId: $b) { edges { node { id assignee { id user { email } } } } } }";
+    let tickets = app.gql(client, inbox, json!({ "b": f.a1 })).await;
+    let calendar = "query($b: ID!) { contentItems(brandId: $b) { edges { node { id createdBy { email } auditTrail { reviewer { id email } } comments { author { name email } } } } } }";
+    let items = app.gql(client, calendar, json!({ "b": f.a1 })).await;
+    let alert = "query($a: ID!) { alert(id: $a) { id timeline { kind actor { id email } } } }";
+    let timeline = app.gql(client, alert, json!({ "a": f.alert_a })).await;
+    for response in [&seen, &tickets, &items, &timeline] {
+        let text = response.to_string();
+        for secret in [
+            "vip-secret-tag",
+            "Victim private relationship note",
+            "ENGAGED",
+            "owner@victim.example",
+            "member@victim.example",
+            f.member_a.as_str(),
+            f.owner_a.user_id.as_str(),
+        ] {
+            assert!(!text.contains(secret), "a client viewer saw `{secret}`: {response:#}");
+        }
+    }
+    // Where the client viewer may read at all, it reads without errors.
+    for response in [&tickets, &items, &timeline] {
+        let codes = error_codes(response);
+        assert!(codes.is_empty() || codes == ["FORBIDDEN"], "{response:#}");
+    }
+    let listed = items["data"]["contentItems"]["edges"].as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 1, "the client viewer reviews A1's posts: {items:#}");
+    assert!(listed[0]["node"]["createdBy"].is_null());
+    assert!(listed[0]["node"]["auditTrail"].as_array().unwrap().iter().all(|r| r["reviewer"].is_null()));
+}
