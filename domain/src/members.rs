@@ -318,7 +318,18 @@ pub async fn update_role(
 
 /// Removes a member from the agency (their sessions in it stop working at once: the
 /// api processes forget the agency's verified callers).
-pub async fn remove(services: &Services, actor: &Actor, membership_id: Uuid) -> Result<()> {
+/// What removing a member revoked with it.
+#[derive(Debug, Default)]
+pub struct Removed {
+    /// Report links and calendar feeds the member made.
+    pub shares: u64,
+    /// API keys the member made.
+    pub api_keys: u64,
+}
+
+/// Removes a member: their sessions end, and the report links, calendar feeds and API
+/// keys they made are revoked (what they handed out must not outlive their access).
+pub async fn remove(services: &Services, actor: &Actor, membership_id: Uuid) -> Result<Removed> {
     actor.require_manager()?;
     let target = get(&services.db, actor, membership_id).await?;
     let current = Role::parse(&target.role)?;
@@ -334,6 +345,15 @@ pub async fn remove(services: &Services, actor: &Actor, membership_id: Uuid) -> 
         .filter(crate::entities::refresh_token::Column::RevokedAt.is_null())
         .exec(&txn)
         .await?;
+    let shares = crate::shares::revoke_made_by(&txn, actor.agency_id, target.user_id).await?;
+    let api_keys = crate::entities::api_key::Entity::update_many()
+        .col_expr(crate::entities::api_key::Column::RevokedAt, Expr::value(now()))
+        .filter(crate::entities::api_key::Column::AgencyId.eq(actor.agency_id))
+        .filter(crate::entities::api_key::Column::CreatedBy.eq(target.user_id))
+        .filter(crate::entities::api_key::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?
+        .rows_affected;
     membership::Entity::delete_by_id(target.id).exec(&txn).await?;
     audit::record(
         &txn,
@@ -341,12 +361,12 @@ pub async fn remove(services: &Services, actor: &Actor, membership_id: Uuid) -> 
         "member.removed",
         "membership",
         Some(membership_id),
-        serde_json::json!({ "user": target.user_id }),
+        serde_json::json!({ "user": target.user_id, "revoked_shares": shares, "revoked_api_keys": api_keys }),
     )
     .await?;
     txn.commit().await?;
     services.callers.changed(actor.agency_id).await;
-    Ok(())
+    Ok(Removed { shares, api_keys })
 }
 
 /// Replaces the brands a member or client viewer is assigned to.

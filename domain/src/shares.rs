@@ -1,15 +1,81 @@
 //! Share tokens, the one mechanism behind report links and calendar feeds: 256 random
 //! bits shown once and stored hashed ([`crate::auth::secrets`]), scoped to one brand,
-//! optionally expiring, revocable. Unknown, revoked and expired tokens are all the same
-//! "not found".
+//! expiring (at most [`MAX_DAYS`] ahead, renewable), revocable, listed for managers
+//! with who made them and when they were last opened. Unknown, revoked and expired
+//! tokens are all the same "not found". Removing a member revokes the shares they made.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use crate::auth::secrets;
 use crate::entities::{StringList, report_share};
-use crate::{Actor, Error, Result, Services, new_id, now};
+use crate::pagination::{self, Page, PageRequest};
+use crate::{Actor, Error, Result, Services, brands, new_id, now};
+
+/// The longest a share lives before it must be renewed.
+pub const MAX_DAYS: i64 = 366;
+/// How long a calendar feed lives unless asked otherwise (and how long one made before
+/// feeds expired lives after its creation).
+pub const DEFAULT_FEED_DAYS: i64 = 90;
+
+/// When a share stops working.
+pub fn expiry(share: &report_share::Model) -> DateTime<Utc> {
+    share.expires_at.unwrap_or(share.created_at + Duration::days(DEFAULT_FEED_DAYS))
+}
+
+/// `now + days`, for `days` within 1..=[`MAX_DAYS`].
+pub fn expiry_in(field: &str, days: i64) -> Result<DateTime<Utc>> {
+    if !(1..=MAX_DAYS).contains(&days) {
+        return Err(Error::bad_input(field, format!("between 1 and {MAX_DAYS} days")));
+    }
+    Ok(now() + Duration::days(days))
+}
+
+/// Which of a brand's shares to list.
+#[derive(Default)]
+pub struct ShareFilter {
+    /// `report` or `calendar`; `None`: both.
+    pub kind: Option<&'static str>,
+    /// Also the revoked ones (expired ones are always listed, they can be renewed).
+    pub include_revoked: bool,
+}
+
+/// A brand's shares, oldest first (owners and admins).
+pub async fn list(
+    services: &Services,
+    actor: &Actor,
+    brand_id: Uuid,
+    filter: ShareFilter,
+    page: PageRequest,
+) -> Result<Page<report_share::Model>> {
+    actor.require_manager()?;
+    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let mut select = report_share::Entity::find()
+        .filter(report_share::Column::AgencyId.eq(actor.agency_id))
+        .filter(report_share::Column::BrandId.eq(brand.id));
+    if let Some(kind) = filter.kind {
+        select = select.filter(report_share::Column::Kind.eq(kind));
+    }
+    if !filter.include_revoked {
+        select = select.filter(report_share::Column::RevokedAt.is_null());
+    }
+    pagination::fetch(&services.db, select, report_share::Column::Id, page).await
+}
+
+/// Revokes every live share `user_id` made in the agency (they are leaving it); returns
+/// how many.
+pub async fn revoke_made_by(db: &impl ConnectionTrait, agency_id: Uuid, user_id: Uuid) -> Result<u64> {
+    let revoked = report_share::Entity::update_many()
+        .col_expr(report_share::Column::RevokedAt, Expr::value(now()))
+        .filter(report_share::Column::AgencyId.eq(agency_id))
+        .filter(report_share::Column::CreatedBy.eq(user_id))
+        .filter(report_share::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(revoked.rows_affected)
+}
 
 /// A share to create.
 pub struct NewShare {
@@ -57,17 +123,40 @@ pub async fn revoke(
     kind: &str,
     what: &'static str,
 ) -> Result<report_share::Model> {
-    actor.require_staff()?;
-    let share = report_share::Entity::find_by_id(id)
-        .filter(report_share::Column::AgencyId.eq(actor.agency_id))
-        .filter(report_share::Column::Kind.eq(kind))
-        .one(&services.db)
-        .await?
-        .filter(|s| actor.sees_brand(s.brand_id))
-        .ok_or(Error::NotFound(what))?;
+    let share = find(services, actor, id, Some(kind), what).await?;
     let mut model: report_share::ActiveModel = share.into();
     model.revoked_at = Set(Some(now()));
     Ok(model.update(&services.db).await?)
+}
+
+/// Moves a share's expiry to `days` from now, keeping its token (a calendar application
+/// keeps its subscription); a revoked share stays revoked.
+pub async fn renew(services: &Services, actor: &Actor, id: Uuid, days: i64) -> Result<report_share::Model> {
+    let expires_at = expiry_in("expiresInDays", days)?;
+    let share = find(services, actor, id, None, "share").await?;
+    if share.revoked_at.is_some() {
+        return Err(Error::Conflict("this share was revoked: create a new one".into()));
+    }
+    let mut model: report_share::ActiveModel = share.into();
+    model.expires_at = Set(Some(expires_at));
+    Ok(model.update(&services.db).await?)
+}
+
+/// A share (of `kind`, if given) that the actor, agency staff who see its brand, may
+/// change.
+async fn find(
+    services: &Services,
+    actor: &Actor,
+    id: Uuid,
+    kind: Option<&str>,
+    what: &'static str,
+) -> Result<report_share::Model> {
+    actor.require_staff()?;
+    let mut select = report_share::Entity::find_by_id(id).filter(report_share::Column::AgencyId.eq(actor.agency_id));
+    if let Some(kind) = kind {
+        select = select.filter(report_share::Column::Kind.eq(kind));
+    }
+    select.one(&services.db).await?.filter(|s| actor.sees_brand(s.brand_id)).ok_or(Error::NotFound(what))
 }
 
 /// The live share of `kind` behind a token (not revoked, not expired), noting the access.
@@ -82,7 +171,7 @@ pub async fn open(
         .filter(report_share::Column::Kind.eq(kind));
     let share = crate::db::first(db, share)
         .await?
-        .filter(|s| s.revoked_at.is_none() && s.expires_at.is_none_or(|e| e > now()))
+        .filter(|s| s.revoked_at.is_none() && expiry(s) > now())
         .ok_or(Error::NotFound(what))?;
     let mut model: report_share::ActiveModel = share.into();
     model.last_accessed_at = Set(Some(now()));

@@ -312,6 +312,7 @@ pub struct CalendarSharePayload {
     /// `…/calendar/<token>.ics`, to subscribe to in a calendar application.
     pub url: String,
     pub token: String,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A revoked share.
@@ -517,11 +518,23 @@ impl CalendarMutation {
         Ok(ContentComment(calendar::comment(services(ctx), actor(ctx)?, uuid("id", &id)?, body).await?))
     }
 
-    /// A private iCal feed link for the brand's calendar (staff); revocable.
-    async fn create_calendar_share(&self, ctx: &Context<'_>, brand_id: ID) -> Result<CalendarSharePayload> {
+    /// A private iCal feed link for the brand's calendar (staff), working for
+    /// `expiresInDays` (1–366, renewable with `renewShare`); revocable.
+    async fn create_calendar_share(
+        &self,
+        ctx: &Context<'_>,
+        brand_id: ID,
+        #[graphql(default = 90)] expires_in_days: i64,
+    ) -> Result<CalendarSharePayload> {
         let services = services(ctx);
-        let (share, token) = ical::create_share(services, actor(ctx)?, uuid("brandId", &brand_id)?).await?;
-        Ok(CalendarSharePayload { id: ID(share.id.to_string()), url: ical::url(services, &token), token })
+        let brand_id = uuid("brandId", &brand_id)?;
+        let (share, token) = ical::create_share(services, actor(ctx)?, brand_id, expires_in_days).await?;
+        Ok(CalendarSharePayload {
+            id: ID(share.id.to_string()),
+            url: ical::url(services, &token),
+            token,
+            expires_at: vigie_domain::shares::expiry(&share),
+        })
     }
 
     /// Revokes an iCal feed link (staff).

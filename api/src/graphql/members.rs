@@ -1,7 +1,7 @@
 //! Members, invitations and brand assignments.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use vigie_domain::entities::{invitation, membership};
@@ -9,7 +9,7 @@ use vigie_domain::members::{self, Accept, Invite};
 use vigie_domain::{Role, now};
 
 use super::auth::{AuthPayload, MemberRole, User};
-use super::brands::{Brand, DeletePayload};
+use super::brands::Brand;
 use super::loaders::{BrandKey, BrandsOfMember, UserKey};
 use super::pagination::{self, Cursor, uuid};
 use super::{actor, loader, services};
@@ -143,6 +143,16 @@ impl MemberQuery {
     }
 }
 
+/// A removed member, and what was revoked with them.
+#[derive(SimpleObject)]
+pub struct RemoveMemberPayload {
+    deleted_id: ID,
+    /// Report links and calendar feeds the member had made.
+    revoked_shares: u64,
+    /// API keys the member had made.
+    revoked_api_keys: u64,
+}
+
 #[derive(Default)]
 pub struct MemberMutation;
 
@@ -171,10 +181,15 @@ impl MemberMutation {
         Ok(Member(members::update_role(services(ctx), actor(ctx)?, uuid("memberId", &member_id)?, role.into()).await?))
     }
 
-    /// Removes a member from the agency and ends their sessions in it.
-    async fn remove_member(&self, ctx: &Context<'_>, member_id: ID) -> Result<DeletePayload> {
-        members::remove(services(ctx), actor(ctx)?, uuid("memberId", &member_id)?).await?;
-        Ok(DeletePayload { deleted_id: member_id })
+    /// Removes a member from the agency, ends their sessions in it, and revokes the
+    /// report links, calendar feeds and API keys they made.
+    async fn remove_member(&self, ctx: &Context<'_>, member_id: ID) -> Result<RemoveMemberPayload> {
+        let removed = members::remove(services(ctx), actor(ctx)?, uuid("memberId", &member_id)?).await?;
+        Ok(RemoveMemberPayload {
+            deleted_id: member_id,
+            revoked_shares: removed.shares,
+            revoked_api_keys: removed.api_keys,
+        })
     }
 
     /// Replaces the brands a member or client viewer is assigned to.

@@ -21,6 +21,7 @@ mod queue;
 mod relationships;
 mod reports;
 pub mod session;
+mod shares;
 mod sla;
 mod sources;
 mod webhooks;
@@ -59,6 +60,7 @@ pub struct Query(
     sla::SlaQuery,
     calendar::CalendarQuery,
     reports::ReportQuery,
+    shares::ShareQuery,
 );
 
 /// Root mutation, merged from the domain modules.
@@ -77,6 +79,7 @@ pub struct Mutation(
     sla::SlaMutation,
     calendar::CalendarMutation,
     reports::ReportMutation,
+    shares::ShareMutation,
 );
 
 /// Root subscription (graphql-ws at `/graphql/ws`).

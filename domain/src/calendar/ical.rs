@@ -17,9 +17,16 @@ use crate::{Actor, Error, Result, Services, brands, now};
 /// The kind of share row that carries a calendar feed.
 pub const KIND: &str = "calendar";
 
-/// Creates a feed token for a brand (staff); returns the share and the token, shown once.
-pub async fn create_share(services: &Services, actor: &Actor, brand_id: Uuid) -> Result<(report_share::Model, String)> {
+/// Creates a feed token for a brand that lives `days` (staff); returns the share and the
+/// token, shown once.
+pub async fn create_share(
+    services: &Services,
+    actor: &Actor,
+    brand_id: Uuid,
+    days: i64,
+) -> Result<(report_share::Model, String)> {
     actor.require_staff()?;
+    let expires_at = shares::expiry_in("expiresInDays", days)?;
     let brand = brands::get(&services.db, actor, brand_id).await?;
     let share = NewShare {
         agency_id: actor.agency_id,
@@ -28,7 +35,7 @@ pub async fn create_share(services: &Services, actor: &Actor, brand_id: Uuid) ->
         prefix: "vgc_",
         period: None,
         sections: Vec::new(),
-        expires_at: None,
+        expires_at: Some(expires_at),
         created_by: Some(actor.user_id),
     };
     shares::create(&services.db, share).await

@@ -79,7 +79,7 @@ pub async fn create_share(
         let message = format!("the period must end after it starts and span at most {} days", series::MAX_DAYS);
         return Err(Error::bad_input("to", message));
     }
-    if input.expires_at <= now() || input.expires_at > now() + Duration::days(366) {
+    if input.expires_at <= now() || input.expires_at > now() + Duration::days(shares::MAX_DAYS) {
         return Err(Error::bad_input("expiresAt", "in the future, at most a year away"));
     }
     let mut sections: Vec<String> = Vec::new();

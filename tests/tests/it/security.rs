@@ -490,3 +490,128 @@ async fn brand_handles_and_value_descriptions_are_bounded() {
     let long = json!({ "input": { "id": made["createBrandValue"]["id"], "description": "x".repeat(100_000) } });
     assert_error(&app.gql(token, update, long).await, "BAD_USER_INPUT");
 }
+
+/// Share links are overseen and outlive nobody: managers list them (who made them, when
+/// they were last opened, when they expire), feeds expire and renew with the same URL,
+/// and removing a member revokes the links and API keys they made.
+async fn shares_are_listed_expire_and_leave_with_their_maker(production: bool) {
+    let (api, db) = api(production, &[]).await;
+    let base = api.base.clone();
+    let (owner, brand, _) = agency_with_brand(&base, "owner@shares.example").await;
+    let (admin, admin_member) = invite(&base, &db, &owner, "admin@shares.example", "ADMIN", &brand).await;
+    let gql = |token: String, query: String| {
+        let base = base.clone();
+        async move { post_graphql(&base, Some(&token), &query).await }
+    };
+    let feed =
+        gql(admin.clone(), format!("mutation {{ createCalendarShare(brandId: \"{brand}\") {{ id url expiresAt }} }}"))
+            .await;
+    let feed = feed["data"]["createCalendarShare"].clone();
+    let expires: chrono::DateTime<chrono::Utc> = feed["expiresAt"].as_str().unwrap().parse().unwrap();
+    let days = (expires - chrono::Utc::now()).num_hours() as f64 / 24.0;
+    assert!((89.9..=90.1).contains(&days), "a feed lives 90 days by default: {days}");
+    let too_long = gql(
+        admin.clone(),
+        format!("mutation {{ createCalendarShare(brandId: \"{brand}\", expiresInDays: 400) {{ id }} }}"),
+    )
+    .await;
+    assert_error(&too_long, "BAD_USER_INPUT");
+    let report = gql(admin.clone(), format!("mutation {{ createReportShare(input: {{ brandId: \"{brand}\", from: \"2026-11-01T00:00:00Z\", to: \"2026-12-01T00:00:00Z\", expiresAt: \"{}\" }}) {{ id url }} }}", (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339())).await;
+    let report = report["data"]["createReportShare"].clone();
+    let key = gql(admin.clone(), "mutation { createApiKey(input: { name: \"admin's key\" }) { secret } }".into()).await;
+    let key = key["data"]["createApiKey"]["secret"].as_str().expect("a key").to_owned();
+    let owner_feed = gql(
+        owner.clone(),
+        format!("mutation {{ createCalendarShare(brandId: \"{brand}\", expiresInDays: 10) {{ id url }} }}"),
+    )
+    .await;
+    let owner_feed = owner_feed["data"]["createCalendarShare"].clone();
+
+    let http = reqwest::Client::new();
+    // Links carry VIGIE_PUBLIC_URL; the test reaches the same paths on its own port.
+    let local = |share: &Value, marker: &str| {
+        let url = share["url"].as_str().unwrap();
+        format!("{base}{}", &url[url.find(marker).unwrap()..])
+    };
+    let feed_url = local(&feed, "/calendar/");
+    assert_eq!(http.get(&feed_url).send().await.unwrap().status(), 200);
+
+    let list = format!(
+        "{{ shares(brandId: \"{brand}\") {{ edges {{ node {{ id kind createdBy {{ email }} lastOpenedAt expiresAt active }} }} }} }}"
+    );
+    let listed = gql(owner.clone(), list.clone()).await;
+    let nodes: Vec<Value> =
+        listed["data"]["shares"]["edges"].as_array().expect("a list").iter().map(|e| e["node"].clone()).collect();
+    assert_eq!(nodes.len(), 3, "{listed:#}");
+    let by_id = |id: &Value| nodes.iter().find(|n| &n["id"] == id).cloned().unwrap();
+    assert_eq!(by_id(&feed["id"])["createdBy"]["email"], "admin@shares.example");
+    assert_eq!(by_id(&feed["id"])["kind"], "CALENDAR");
+    assert!(by_id(&feed["id"])["lastOpenedAt"].is_string(), "the feed was opened");
+    assert_eq!(by_id(&report["id"])["kind"], "REPORT");
+    assert!(by_id(&report["id"])["lastOpenedAt"].is_null());
+    // Members do not oversee shares.
+    let (member, _) = invite(&base, &db, &owner, "member@shares.example", "MEMBER", &brand).await;
+    assert_error(&gql(member.clone(), list.clone()).await, "FORBIDDEN");
+
+    // Renewal keeps the URL; an expired feed opens nothing until renewed.
+    let conn = Database::connect(&db.url).await.unwrap();
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    use vigie_domain::entities::report_share;
+    let expire = |id: &str| {
+        report_share::Entity::update_many()
+            .col_expr(report_share::Column::ExpiresAt, Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)))
+            .filter(report_share::Column::Id.eq(uuid::Uuid::parse_str(id).unwrap()))
+            .exec(&conn)
+    };
+    expire(feed["id"].as_str().unwrap()).await.unwrap();
+    assert_eq!(http.get(&feed_url).send().await.unwrap().status(), 404);
+    let renewed = gql(
+        owner.clone(),
+        format!("mutation {{ renewShare(id: {}, expiresInDays: 365) {{ expiresAt active }} }}", feed["id"]),
+    )
+    .await;
+    assert_eq!(renewed["data"]["renewShare"]["active"], true, "{renewed:#}");
+    assert_eq!(http.get(&feed_url).send().await.unwrap().status(), 200);
+    let too_far =
+        gql(owner.clone(), format!("mutation {{ renewShare(id: {}, expiresInDays: 367) {{ active }} }}", feed["id"]))
+            .await;
+    assert_error(&too_far, "BAD_USER_INPUT");
+
+    // A feed made before feeds expired lives 90 days from its creation.
+    report_share::Entity::update_many()
+        .col_expr(report_share::Column::ExpiresAt, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+        .col_expr(report_share::Column::CreatedAt, Expr::value(chrono::Utc::now() - chrono::Duration::days(91)))
+        .filter(report_share::Column::Id.eq(uuid::Uuid::parse_str(owner_feed["id"].as_str().unwrap()).unwrap()))
+        .exec(&conn)
+        .await
+        .unwrap();
+    conn.close().await.ok();
+    let owner_feed_url = local(&owner_feed, "/calendar/");
+    assert_eq!(http.get(&owner_feed_url).send().await.unwrap().status(), 404);
+
+    // The admin leaves: what they made stops working, and the answer says so.
+    let removed = gql(
+        owner.clone(),
+        format!(
+            "mutation {{ removeMember(memberId: \"{admin_member}\") {{ deletedId revokedShares revokedApiKeys }} }}"
+        ),
+    )
+    .await;
+    assert_eq!(removed["data"]["removeMember"]["revokedShares"], 2, "{removed:#}");
+    assert_eq!(removed["data"]["removeMember"]["revokedApiKeys"], 1, "{removed:#}");
+    assert_eq!(http.get(&feed_url).send().await.unwrap().status(), 404);
+    let report_url = local(&report, "/r/");
+    assert_eq!(http.get(&report_url).send().await.unwrap().status(), 404);
+    let pushed = http.post(format!("{base}/ingest/mentions")).bearer_auth(&key).json(&json!([])).send().await.unwrap();
+    assert_eq!(pushed.status(), 401);
+    let after = gql(owner.clone(), list.clone()).await;
+    assert_eq!(
+        after["data"]["shares"]["edges"].as_array().unwrap().len(),
+        1,
+        "only the owner's feed is left: {after:#}"
+    );
+    let all = list.replace("shares(brandId:", "shares(includeRevoked: true, brandId:");
+    assert_eq!(gql(owner, all).await["data"]["shares"]["edges"].as_array().unwrap().len(), 3);
+    api.stop().await;
+}
+in_both_modes!(shares_are_listed_expire_and_leave_with_their_maker);

@@ -702,6 +702,22 @@ fn cases() -> Vec<Case> {
             viewer: Denied,
             member: Denied,
         },
+        Case {
+            field: "shares",
+            query: "query($id: ID!) { shares(brandId: $id, includeRevoked: true) { edges { node { id createdBy { email } } } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "renewShare",
+            query: "mutation($id: ID!) { renewShare(id: $id, expiresInDays: 366) { id expiresAt } }",
+            vars: |f, _| json!({ "id": f.report_a }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
         // --- shared reports ---
         Case {
             field: "sharedReport",
@@ -1178,6 +1194,15 @@ async fn every_root_field_is_isolated(backend: Backend) {
         json!([{ "id": f.endpoint_a, "url": "https://93.184.216.34/victim-hook", "enabled": true }])
     );
     assert_eq!(crisis["webhookDeliveries"]["edges"], json!([{ "node": { "id": f.delivery_a } }]));
+    let shares = app
+        .ok(
+            t,
+            "query($b: ID!) { shares(brandId: $b) { edges { node { id expiresAt active } } } }",
+            json!({ "b": f.a1 }),
+        )
+        .await;
+    let report = shares["shares"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["id"] == f.report_a.as_str());
+    assert_eq!(report.expect("the report link")["node"]["expiresAt"], "2027-06-01T00:00:00+00:00");
     let failures = app.ok(t, "{ jobFailures { edges { node { id resolution } } } }", json!({})).await;
     assert_eq!(failures["jobFailures"]["edges"], json!([{ "node": { "id": f.failure_a, "resolution": null } }]));
 }
