@@ -89,6 +89,14 @@ pub struct Config {
     /// `VIGIE_INVITATIONS_PER_DAY`, default 50: invitations an agency may send over any
     /// 24 hours; past it, `inviteMember` answers `RATE_LIMITED`.
     pub invitations_per_day: u32,
+    /// `VIGIE_SOURCES_PER_BRAND` (default 50) and `VIGIE_SOURCES_PER_AGENCY` (default
+    /// 500): the most polled sources (enabled or not) a brand and an agency may have, so
+    /// that one tenant cannot fill the workers' time.
+    pub sources_per_brand: u64,
+    pub sources_per_agency: u64,
+    /// `VIGIE_MIN_POLL_INTERVAL_SECS`, default 60 (60 to 86,400): the shortest interval
+    /// between two polls of a source; sources set lower poll at this pace.
+    pub min_poll_interval_secs: i32,
 }
 
 /// Parses `5s`, `250ms`, `5m`, `2h`.
@@ -263,6 +271,9 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let password_concurrency =
             seconds("VIGIE_PASSWORD_CONCURRENCY", (2 * cores).max(4) as u64, 1).as_secs() as usize;
+        let sources_per_brand = seconds("VIGIE_SOURCES_PER_BRAND", 50, 1).as_secs();
+        let sources_per_agency = seconds("VIGIE_SOURCES_PER_AGENCY", 500, 1).as_secs();
+        let min_poll_interval_secs = seconds("VIGIE_MIN_POLL_INTERVAL_SECS", 60, 1).as_secs();
         let invitations_per_day = seconds("VIGIE_INVITATIONS_PER_DAY", 50, 1).as_secs().min(100_000) as u32;
         let db_max_connections = get("VIGIE_DB_MAX_CONNECTIONS").map(|v| match v.parse::<u32>() {
             Ok(n) if (1..=1000).contains(&n) => n,
@@ -319,6 +330,10 @@ impl Config {
             ingest: quota("VIGIE_RATE_LIMIT_INGEST", "300/min"),
             anonymous: quota("VIGIE_RATE_LIMIT_ANONYMOUS", "120/min"),
         };
+        if !(60..=86_400).contains(&min_poll_interval_secs) {
+            errors.push(format!("VIGIE_MIN_POLL_INTERVAL_SECS must be 60 to 86400 (got {min_poll_interval_secs})"));
+        }
+        let min_poll_interval_secs = min_poll_interval_secs.clamp(60, 86_400) as i32;
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }
@@ -353,6 +368,9 @@ impl Config {
             max_body_bytes,
             password_concurrency,
             invitations_per_day,
+            sources_per_brand,
+            sources_per_agency,
+            min_poll_interval_secs,
         })
     }
 

@@ -25,7 +25,8 @@ use collectors::CollectError;
 
 /// Failures in a row after which a source is unhealthy.
 pub const UNHEALTHY_AFTER: i32 = 3;
-/// Poll intervals allowed, in seconds: at most once a minute, at least once a day.
+/// Poll intervals allowed, in seconds: at most once a minute (or the operator's
+/// `VIGIE_MIN_POLL_INTERVAL_SECS`), at least once a day.
 pub const MIN_INTERVAL: i32 = 60;
 pub const MAX_INTERVAL: i32 = 86_400;
 const DEFAULT_INTERVAL: i32 = 300;
@@ -164,13 +165,44 @@ fn validate_target(
     }
 }
 
-fn interval(raw: Option<i32>) -> Result<i32> {
-    let secs = raw.unwrap_or(DEFAULT_INTERVAL);
-    if (MIN_INTERVAL..=MAX_INTERVAL).contains(&secs) {
+fn interval(config: &crate::Config, raw: Option<i32>) -> Result<i32> {
+    let min = config.min_poll_interval_secs.max(MIN_INTERVAL);
+    let secs = raw.unwrap_or(DEFAULT_INTERVAL.max(min));
+    if (min..=MAX_INTERVAL).contains(&secs) {
         Ok(secs)
     } else {
-        Err(Error::bad_input("pollIntervalSecs", format!("must be between {MIN_INTERVAL} and {MAX_INTERVAL} seconds")))
+        Err(Error::bad_input("pollIntervalSecs", format!("must be between {min} and {MAX_INTERVAL} seconds")))
     }
+}
+
+/// The interval a source is polled at: its own, but never below the operator's floor
+/// (which may have been raised since the source was made).
+fn effective_interval(config: &crate::Config, source: &source::Model) -> i32 {
+    source.poll_interval_secs.max(config.min_poll_interval_secs)
+}
+
+/// Refuses a new polled source past the brand's or the agency's quota. Counted in the
+/// write transaction after locking the agency's row, so concurrent creations wait for
+/// each other instead of both passing.
+async fn within_quota(txn: &sea_orm::DatabaseTransaction, config: &crate::Config, brand: &brand::Model) -> Result<()> {
+    use sea_orm::{PaginatorTrait, QuerySelect};
+    crate::entities::agency::Entity::find_by_id(brand.agency_id).lock_exclusive().one(txn).await?;
+    let polled = || {
+        source::Entity::find()
+            .filter(source::Column::AgencyId.eq(brand.agency_id))
+            .filter(source::Column::Kind.ne(SourceKind::Ingest.as_str()))
+    };
+    let in_brand = polled().filter(source::Column::BrandId.eq(brand.id)).count(txn).await?;
+    if in_brand >= config.sources_per_brand {
+        let message = format!("a brand has at most {} sources: delete one first", config.sources_per_brand);
+        return Err(Error::bad_input("brandId", message));
+    }
+    let in_agency = polled().count(txn).await?;
+    if in_agency >= config.sources_per_agency {
+        let message = format!("an agency has at most {} sources: delete one first", config.sources_per_agency);
+        return Err(Error::bad_input("brandId", message));
+    }
+    Ok(())
 }
 
 /// A new source row, due for a poll at once.
@@ -256,18 +288,13 @@ pub async fn create(services: &Services, actor: &Actor, input: NewSource) -> Res
     actor.require_staff()?;
     let brand = brands::get(&services.db, actor, input.brand_id).await?;
     let (target, endpoint) = validate_target(input.network, input.kind, &input.target, input.endpoint.as_deref())?;
+    let poll_interval = interval(&services.config, input.poll_interval_secs)?;
     let txn = crate::db::begin_write(&services.db).await?;
-    let created = new_row(
-        &brand,
-        input.network,
-        input.kind,
-        target,
-        endpoint,
-        interval(input.poll_interval_secs)?,
-        input.enabled.unwrap_or(true),
-    )
-    .insert(&txn)
-    .await?;
+    within_quota(&txn, &services.config, &brand).await?;
+    let created =
+        new_row(&brand, input.network, input.kind, target, endpoint, poll_interval, input.enabled.unwrap_or(true))
+            .insert(&txn)
+            .await?;
     audit::record(
         &txn,
         actor,
@@ -308,7 +335,7 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: SourceP
         }
     }
     if let Some(secs) = patch.poll_interval_secs {
-        model.poll_interval_secs = Set(interval(Some(secs))?);
+        model.poll_interval_secs = Set(interval(&services.config, Some(secs))?);
     }
     if let Some(enabled) = patch.enabled {
         model.enabled = Set(enabled);
@@ -452,13 +479,15 @@ pub async fn poll(services: &Services, source_id: Uuid) -> Result<PollReport> {
             model.last_error = Set(None);
             model.consecutive_failures = Set(0);
             model.healthy = Set(true);
-            model.next_poll_at = Set(Some(started + ChronoDuration::seconds(source.poll_interval_secs.into())));
+            let every = effective_interval(&services.config, &source);
+            model.next_poll_at = Set(Some(started + ChronoDuration::seconds(every.into())));
         }
         Some(failure) => {
             let failures = source.consecutive_failures + 1;
             model.consecutive_failures = Set(failures);
             model.last_error = Set(error.clone());
-            model.next_poll_at = Set(Some(next_attempt(started, source.poll_interval_secs, failures, failure)));
+            let every = effective_interval(&services.config, &source);
+            model.next_poll_at = Set(Some(next_attempt(started, every, failures, failure)));
             if failures >= UNHEALTHY_AFTER {
                 model.healthy = Set(false);
                 if source.healthy {

@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use vigie_domain::entities::event;
 use vigie_domain::sources;
-use vigie_tests::{Backend, TestApp, on_both_databases};
+use vigie_tests::{Backend, TestApp, assert_error, on_both_databases};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -560,3 +560,67 @@ async fn sources_are_validated(backend: Backend) {
     );
 }
 on_both_databases!(sources_are_validated);
+
+/// Sources are bounded per brand and per agency, and polled no faster than the
+/// operator's floor, whatever a source asks.
+async fn sources_have_quotas_and_a_minimum_interval(backend: Backend) {
+    let app = TestApp::with_config(
+        backend,
+        &[
+            ("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true"),
+            ("VIGIE_SOURCES_PER_BRAND", "2"),
+            ("VIGIE_SOURCES_PER_AGENCY", "3"),
+            ("VIGIE_MIN_POLL_INTERVAL_SECS", "600"),
+        ],
+    )
+    .await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let (first, second) = (app.create_brand(t, "First").await, app.create_brand(t, "Second").await);
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/timelines/tag/verdure"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    const CREATE: &str = "mutation($i: CreateSourceInput!) { createSource(input: $i) { id pollIntervalSecs } }";
+    let input = |brand: &str, extra: Value| {
+        let mut input = json!({ "brandId": brand, "network": "MASTODON", "kind": "HASHTAG", "target": "#verdure", "endpoint": server.uri() });
+        input.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        json!({ "i": input })
+    };
+    let too_fast = app.gql(Some(t), CREATE, input(&first, json!({ "pollIntervalSecs": 120 }))).await;
+    assert_error(&too_fast, "BAD_USER_INPUT");
+    let made = app.ok(Some(t), CREATE, input(&first, json!({}))).await;
+    assert_eq!(made["createSource"]["pollIntervalSecs"], 600, "the default follows the floor");
+    let source = made["createSource"]["id"].as_str().unwrap().to_owned();
+    app.ok(Some(t), CREATE, input(&first, json!({ "pollIntervalSecs": 3600, "target": "#two" }))).await;
+    let refused = app.gql(Some(t), CREATE, input(&first, json!({ "target": "#three" }))).await;
+    assert_error(&refused, "BAD_USER_INPUT");
+    assert!(refused.to_string().contains("at most 2 sources"), "{refused}");
+    app.ok(Some(t), CREATE, input(&second, json!({}))).await;
+    let refused = app.gql(Some(t), CREATE, input(&second, json!({ "target": "#two" }))).await;
+    assert!(refused.to_string().contains("an agency has at most 3 sources"), "{refused}");
+    // Another agency has its own quota.
+    let other = app.sign_up("Other", "other@example.com").await;
+    let theirs = app.create_brand(&other.access_token, "Theirs").await;
+    app.ok(Some(&other.access_token), CREATE, input(&theirs, json!({}))).await;
+
+    // A source made when the floor was lower polls at the new floor.
+    use sea_orm::sea_query::Expr;
+    vigie_domain::entities::source::Entity::update_many()
+        .col_expr(vigie_domain::entities::source::Column::PollIntervalSecs, Expr::value(60))
+        .filter(vigie_domain::entities::source::Column::Id.eq(uuid::Uuid::parse_str(&source).unwrap()))
+        .exec(&app.services.db)
+        .await
+        .unwrap();
+    assert_eq!(poll(&app, &source).await.error, None);
+    let row = vigie_domain::entities::source::Entity::find_by_id(uuid::Uuid::parse_str(&source).unwrap())
+        .one(&app.services.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let next = row.next_poll_at.expect("a next poll");
+    assert!(next >= chrono::Utc::now() + chrono::Duration::seconds(590), "polled again at {next}");
+}
+on_both_databases!(sources_have_quotas_and_a_minimum_interval);
