@@ -5,7 +5,7 @@ use super::Report;
 fn field(value: &str) -> String {
     // A text cell starting like a formula would run as one in a spreadsheet (CSV
     // injection): a leading apostrophe keeps it text. Numbers such as -0.5 pass as they are.
-    let value = if value.starts_with(['=', '+', '-', '@', '\t']) && value.parse::<f64>().is_err() {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) && value.parse::<f64>().is_err() {
         format!("'{value}")
     } else {
         value.to_owned()

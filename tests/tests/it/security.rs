@@ -615,3 +615,90 @@ async fn shares_are_listed_expire_and_leave_with_their_maker(production: bool) {
     api.stop().await;
 }
 in_both_modes!(shares_are_listed_expire_and_leave_with_their_maker);
+
+/// What staff type reaches pages, spreadsheets and calendars that others open: script
+/// tags, spreadsheet formulas and line breaks that would forge iCal properties all come
+/// back inert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_payloads_come_back_inert() {
+    let (api, _db) = api(false, &[]).await;
+    let base = api.base.clone();
+    let gql = |token: Option<&str>, query: &str, variables: Value| {
+        let body = json!({ "query": query, "variables": variables });
+        let base = base.clone();
+        let token = token.map(str::to_owned);
+        async move {
+            let response: Value = post(&base, token.as_deref(), &body).await.json().await.unwrap();
+            assert!(response.get("errors").is_none(), "{response:#}");
+            response["data"].clone()
+        }
+    };
+    let signup = "mutation { signUp(input: { agencyName: \"Payloads\", name: \"N\", email: \"p@example.com\", password: \"correct horse battery\" }) { accessToken } }";
+    let token = gql(None, signup, json!({})).await["signUp"]["accessToken"].as_str().unwrap().to_owned();
+    let t = Some(token.as_str());
+    let script = "<script>alert(document.domain)</script>";
+    let brand = gql(
+        t,
+        "mutation($n: String!) { createBrand(input: { name: $n, timeZone: \"Europe/Paris\" }) { id } }",
+        json!({ "n": format!("Verdure {script}") }),
+    )
+    .await["createBrand"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let formulas = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)"];
+    let mut pillars = Vec::new();
+    for (i, name) in formulas.iter().enumerate() {
+        let name = if i == 0 { format!("{name}<img src=x onerror=alert(1)>") } else { (*name).to_owned() };
+        let made = gql(t, "mutation($b: ID!, $n: String!) { createCsrPillar(input: { brandId: $b, name: $n, targetShare: 0.2 }) { id } }", json!({ "b": brand, "n": name })).await;
+        pillars.push(made["createCsrPillar"]["id"].as_str().unwrap().to_owned());
+    }
+    let injected = "Launch\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nSUMMARY:Injected\r\nURL:http://evil.example";
+    let item = gql(t, "mutation($b: ID!, $title: String!, $body: String!, $p: [ID!]!) { createContentItem(input: { brandId: $b, channel: \"instagram\", title: $title, body: $body, scheduledAt: \"2027-01-04T10:00:00Z\", pillarIds: $p }) { id } }",
+        json!({ "b": brand, "title": injected, "body": format!("{script}\rDTSTART:19700101T000000Z"), "p": pillars })).await;
+    gql(
+        t,
+        "mutation($id: ID!) { submitContentItem(id: $id) { id } }",
+        json!({ "id": item["createContentItem"]["id"] }),
+    )
+    .await;
+
+    let now = chrono::Utc::now();
+    let report = gql(t, "mutation($b: ID!, $from: DateTime!, $to: DateTime!, $e: DateTime!) { createReportShare(input: { brandId: $b, from: $from, to: $to, expiresAt: $e }) { url } }",
+        json!({ "b": brand, "from": (now - chrono::Duration::days(30)).to_rfc3339(), "to": (now + chrono::Duration::days(60)).to_rfc3339(), "e": (now + chrono::Duration::days(7)).to_rfc3339() })).await;
+    let url = report["createReportShare"]["url"].as_str().unwrap();
+    let path = &url[url.find("/r/").unwrap()..];
+    let http = reqwest::Client::new();
+    let page = http.get(format!("{base}{path}")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("default-src 'none'") && !csp.contains("script-src"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<script") && !html.contains("<img"), "markup from input reached the page");
+    assert!(html.contains("&lt;script&gt;"), "the brand's name is shown, escaped");
+
+    let csv = http.get(format!("{base}{path}/csr.csv")).send().await.unwrap().text().await.unwrap();
+    let cells: Vec<&str> = csv.lines().skip(1).map(|line| line.trim_start_matches('"')).collect();
+    assert_eq!(cells.len(), formulas.len(), "{csv}");
+    for cell in cells {
+        assert!(cell.starts_with('\''), "a formula reached the spreadsheet: {cell}");
+    }
+
+    let feed = gql(t, "mutation($b: ID!) { createCalendarShare(brandId: $b) { url } }", json!({ "b": brand })).await;
+    let url = feed["createCalendarShare"]["url"].as_str().unwrap();
+    let ics = http
+        .get(format!("{base}{}", &url[url.find("/calendar/").unwrap()..]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = ics.split("\r\n").collect();
+    assert_eq!(lines.iter().filter(|l| **l == "BEGIN:VEVENT").count(), 1, "{ics}");
+    for forged in ["SUMMARY:Injected", "URL:http://evil.example", "DTSTART:19700101T000000Z"] {
+        assert!(!lines.contains(&forged), "a forged property: {ics}");
+    }
+    assert!(ics.lines().all(|l| !l.contains('\r')), "a lone CR in the feed: {ics:?}");
+    api.stop().await;
+}
