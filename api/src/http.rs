@@ -351,6 +351,7 @@ async fn graphql_post(
                 return Either::Right(graphql_refusal(&refused));
             }
             let (gateway, services) = (state.gateway.clone(), state.services.clone());
+            let request = request.data(graphql::ClientNetwork(address));
             state
                 .run(async move { Ok(graphql::execute_prepared(&gateway, &services, claims, request).await) })
                 .await
@@ -446,6 +447,7 @@ async fn graphql_ws(
             });
             let mut data = async_graphql::Data::default();
             data.insert(access);
+            data.insert(graphql::ClientNetwork(address.clone()));
             // An anonymous socket's operations already draw on the network's quota.
             let credentials_state = state.clone();
             let credentials: Option<graphql::limits::Admit> = authenticated.then(|| {

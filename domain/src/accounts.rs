@@ -65,13 +65,20 @@ pub async fn sign_up(services: &Services, input: SignUp) -> Result<Session> {
     Ok(session)
 }
 
-/// Logs in with email and password, into `agency_id` or the user's oldest membership.
+/// Logs in with email and password, into `agency_id` or the user's oldest membership;
+/// `network` is the client's (see [`crate::ratelimit`]).
 ///
 /// An unknown email and a wrong password give the same error after the same work.
-pub async fn log_in(services: &Services, email: &str, password: &str, agency_id: Option<Uuid>) -> Result<Session> {
+pub async fn log_in(
+    services: &Services,
+    email: &str,
+    password: &str,
+    agency_id: Option<Uuid>,
+    network: &str,
+) -> Result<Session> {
     let email = email.trim().to_lowercase();
     let user = find_user_by_email(&services.db, &email).await?;
-    if !check_password(services, &email, password, user.as_ref()).await? {
+    if !check_password(services, &email, network, password, user.as_ref()).await? {
         return Err(Error::Unauthenticated(INVALID_CREDENTIALS.into()));
     }
     let user = user.expect("verified against a stored hash");
@@ -97,15 +104,16 @@ pub async fn log_in(services: &Services, email: &str, password: &str, agency_id:
 pub(crate) async fn check_password(
     services: &Services,
     email: &str,
+    network: &str,
     password: &str,
     user: Option<&user_account::Model>,
 ) -> Result<bool> {
-    let attempts = services.limiter.account_attempt(email).await?;
+    let attempts = services.limiter.account_attempt(email, network).await?;
     let stored = user.map(|u| u.password_hash.clone());
     let matches = password.len() <= passwords::MAX_PASSWORD_LEN * 4
         && services.passwords.verify(password.to_owned(), stored).await?;
     if matches {
-        services.limiter.account_succeeded(email).await;
+        services.limiter.account_succeeded(email, network).await;
         return Ok(true);
     }
     tracing::info!(attempts, "failed log-in");

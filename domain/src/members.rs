@@ -205,8 +205,9 @@ pub struct Accept {
     pub password: String,
 }
 
-/// Accepts an invitation and opens a session in the inviting agency.
-pub async fn accept(services: &Services, input: Accept) -> Result<Session> {
+/// Accepts an invitation and opens a session in the inviting agency; `network` is the
+/// client's (an existing account's password is checked under its throttle).
+pub async fn accept(services: &Services, input: Accept, network: &str) -> Result<Session> {
     let invitation = invitation::Entity::find()
         .filter(invitation::Column::TokenHash.eq(secrets::hash(&input.token)))
         .one(&services.db)
@@ -217,7 +218,7 @@ pub async fn accept(services: &Services, input: Accept) -> Result<Session> {
     let existing = accounts::find_user_by_email(&services.db, &invitation.email).await?;
     let new_user = match &existing {
         Some(user) => {
-            if !accounts::check_password(services, &user.email, &input.password, Some(user)).await? {
+            if !accounts::check_password(services, &user.email, network, &input.password, Some(user)).await? {
                 return Err(Error::Unauthenticated("an account exists for this email: give its password".into()));
             }
             None

@@ -14,9 +14,12 @@
 //! password guessing is exactly what an attacker would do during such an outage.
 //!
 //! Accounts are also throttled one by one ([`RateLimiter::account_attempt`]): after
-//! [`FREE_FAILURES`] failed log-ins, each further failure locks the account's log-in for
-//! twice as long as the previous one (1 s, 2 s, 4 s… at most [`MAX_LOCK`]), so guessing
-//! one password from many addresses is as slow as from one.
+//! [`FREE_FAILURES`] failed log-ins from one client network, each further failure locks
+//! the account's log-in from that network for twice as long as the previous one (1 s,
+//! 2 s, 4 s… at most [`MAX_LOCK`]); after [`FREE_FAILURES_ANYWHERE`] from all networks
+//! together (NIST SP 800-63B's bound), the same from everywhere. A stranger's guesses
+//! thus lock out the stranger's network, not the owner, unless they come from a hundred
+//! failures' worth of networks; and guessing from many networks stays bounded.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -72,8 +75,12 @@ pub struct Limits {
     pub anonymous: Option<Quota>,
 }
 
-/// Failed log-ins an account may have before each further one locks it.
+/// Failed log-ins an account may have from one client network before each further one
+/// locks it there.
 pub const FREE_FAILURES: u32 = 5;
+/// Failed log-ins an account may have from all networks before each further one locks
+/// it everywhere.
+pub const FREE_FAILURES_ANYWHERE: u32 = 100;
 /// Failed log-ins in a row after which the account's owner is told by email.
 pub const FAILURE_BURST: u32 = 10;
 /// Failures are forgotten this long after the last one (or at the next success).
@@ -81,9 +88,9 @@ pub const FAILURE_WINDOW: Duration = Duration::from_secs(3600);
 /// The longest lock one failure imposes.
 pub const MAX_LOCK: Duration = Duration::from_secs(900);
 
-/// How long the `failures`-th failure in a row locks the account.
-fn lock_after(failures: u32) -> Option<Duration> {
-    let over = failures.checked_sub(FREE_FAILURES).filter(|over| *over > 0)?;
+/// How long the `failures`-th failure in a row locks the account, `free` being allowed.
+fn lock_after(failures: u32, free: u32) -> Option<Duration> {
+    let over = failures.checked_sub(free).filter(|over| *over > 0)?;
     Some(Duration::from_secs(1u64 << (over - 1).min(20)).min(MAX_LOCK))
 }
 
@@ -228,14 +235,19 @@ impl RateLimiter {
         }
     }
 
-    /// Counts a log-in attempt on `account` before its password is checked, or fails
-    /// with [`Error::RateLimited`] while earlier failures lock it (and with
-    /// [`Error::Unavailable`] when the limiter cannot be reached). Checking and
-    /// counting are one step, so a burst of parallel guesses cannot all pass a lock
-    /// that none has set yet. Returns the attempts in a row, this one included; a
-    /// success forgets them ([`RateLimiter::account_succeeded`]).
-    pub async fn account_attempt(&self, account: &str) -> Result<u32> {
-        let key = crate::auth::secrets::hash(account);
+    /// Counts a log-in attempt on `account` from `network` before its password is
+    /// checked, or fails with [`Error::RateLimited`] while earlier failures lock it
+    /// there or everywhere (and with [`Error::Unavailable`] when the limiter cannot be
+    /// reached). Checking and counting are one step per scope, so a burst of parallel
+    /// guesses cannot all pass a lock that none has set yet. Returns the attempts in a
+    /// row from all networks, this one included; a success forgets them
+    /// ([`RateLimiter::account_succeeded`]).
+    pub async fn account_attempt(&self, account: &str, network: &str) -> Result<u32> {
+        self.scoped_attempt(&account_scope(account, Some(network)), FREE_FAILURES).await?;
+        self.scoped_attempt(&account_scope(account, None), FREE_FAILURES_ANYWHERE).await
+    }
+
+    async fn scoped_attempt(&self, key: &str, free: u32) -> Result<u32> {
         let outcome = match &self.backend {
             Backend::Memory { accounts, .. } => {
                 let mut accounts = accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -243,7 +255,8 @@ impl RateLimiter {
                 if accounts.len() >= SWEEP_AT {
                     accounts.retain(|_, failures| now.duration_since(failures.last) < FAILURE_WINDOW);
                 }
-                let entry = accounts.entry(key).or_insert(Failures { count: 0, last: now, locked_until: None });
+                let entry =
+                    accounts.entry(key.to_owned()).or_insert(Failures { count: 0, last: now, locked_until: None });
                 match entry.locked_until.and_then(|until| until.checked_duration_since(now)) {
                     Some(left) => Err(left),
                     None => {
@@ -252,7 +265,7 @@ impl RateLimiter {
                         }
                         entry.count = entry.count.saturating_add(1);
                         entry.last = now;
-                        entry.locked_until = lock_after(entry.count).map(|lock| now + lock);
+                        entry.locked_until = lock_after(entry.count, free).map(|lock| now + lock);
                         Ok(entry.count)
                     }
                 }
@@ -261,10 +274,10 @@ impl RateLimiter {
                 let mut conn = buckets.connection().await.map_err(|e| account_store_down(&e))?;
                 let answer: i64 = buckets
                     .account_attempt
-                    .key(buckets.account_key(&key, "attempts"))
-                    .key(buckets.account_key(&key, "lock"))
+                    .key(buckets.account_key(key, "attempts"))
+                    .key(buckets.account_key(key, "lock"))
                     .arg(FAILURE_WINDOW.as_millis() as u64)
-                    .arg(FREE_FAILURES)
+                    .arg(free)
                     .arg(MAX_LOCK.as_millis() as u64)
                     .invoke_async(&mut conn)
                     .await
@@ -278,15 +291,22 @@ impl RateLimiter {
         outcome.map_err(|retry_after| Error::RateLimited { retry_after })
     }
 
-    /// Forgets `account`'s failures after a successful log-in.
-    pub async fn account_succeeded(&self, account: &str) {
-        let key = crate::auth::secrets::hash(account);
+    /// Forgets `account`'s failures (from `network` and from everywhere) after a
+    /// successful log-in: the password was known.
+    pub async fn account_succeeded(&self, account: &str, network: &str) {
+        let scopes = [account_scope(account, Some(network)), account_scope(account, None)];
         match &self.backend {
             Backend::Memory { accounts, .. } => {
-                accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&key);
+                let mut accounts = accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                for scope in &scopes {
+                    accounts.remove(scope);
+                }
             }
             Backend::Redis(buckets) => {
-                let keys = [buckets.account_key(&key, "attempts"), buckets.account_key(&key, "lock")];
+                let keys: Vec<String> = scopes
+                    .iter()
+                    .flat_map(|scope| [buckets.account_key(scope, "attempts"), buckets.account_key(scope, "lock")])
+                    .collect();
                 let deleted = match buckets.connection().await {
                     Ok(mut conn) => redis::cmd("DEL").arg(&keys).query_async::<()>(&mut conn).await,
                     Err(e) => Err(e),
@@ -296,6 +316,15 @@ impl RateLimiter {
                 }
             }
         }
+    }
+}
+
+/// The key of an account's failures, from one network or from all: hashed, so that
+/// neither emails nor addresses sit in Redis.
+fn account_scope(account: &str, network: Option<&str>) -> String {
+    match network {
+        Some(network) => crate::auth::secrets::hash(&format!("{account}\n{network}")),
+        None => crate::auth::secrets::hash(account),
     }
 }
 
@@ -390,23 +419,38 @@ mod tests {
 
     #[test]
     fn locks_double_after_the_free_failures_up_to_the_cap() {
-        let locks: Vec<_> = (1..=8).map(lock_after).collect();
+        let locks: Vec<_> = (1..=8).map(|n| lock_after(n, FREE_FAILURES)).collect();
         assert_eq!(locks[..5], [None; 5]);
         assert_eq!(locks[5..], [1, 2, 4].map(|s| Some(Duration::from_secs(s))));
-        assert_eq!(lock_after(40), Some(MAX_LOCK));
-        assert_eq!(lock_after(u32::MAX), Some(MAX_LOCK));
+        assert_eq!(lock_after(40, FREE_FAILURES), Some(MAX_LOCK));
+        assert_eq!(lock_after(u32::MAX, FREE_FAILURES), Some(MAX_LOCK));
+        assert_eq!(lock_after(100, FREE_FAILURES_ANYWHERE), None);
+        assert_eq!(lock_after(101, FREE_FAILURES_ANYWHERE), Some(Duration::from_secs(1)));
     }
 
     #[tokio::test]
     async fn memory_accounts_lock_after_failures_and_unlock_on_success() {
         let limiter = RateLimiter::memory();
         for n in 1..=FREE_FAILURES + 1 {
-            assert_eq!(limiter.account_attempt("a@x").await.unwrap(), n, "attempts until the lock are counted");
+            assert_eq!(limiter.account_attempt("a@x", "net1").await.unwrap(), n, "attempts until the lock are counted");
         }
-        assert_eq!(limiter.account_attempt("a@x").await.unwrap_err().code(), "RATE_LIMITED");
-        limiter.account_attempt("b@x").await.expect("another account is not locked");
-        limiter.account_succeeded("a@x").await;
-        assert_eq!(limiter.account_attempt("a@x").await.unwrap(), 1, "a success forgets them");
+        assert_eq!(limiter.account_attempt("a@x", "net1").await.unwrap_err().code(), "RATE_LIMITED");
+        limiter.account_attempt("b@x", "net1").await.expect("another account is not locked");
+        // The owner, from their own network, is not locked out by a stranger's guesses.
+        assert_eq!(limiter.account_attempt("a@x", "net2").await.unwrap(), FREE_FAILURES + 2);
+        limiter.account_succeeded("a@x", "net2").await;
+        assert_eq!(limiter.account_attempt("a@x", "net2").await.unwrap(), 1, "a success forgets them");
+    }
+
+    #[tokio::test]
+    async fn guesses_from_many_networks_lock_the_account_everywhere() {
+        let limiter = RateLimiter::memory();
+        for n in 1..=FREE_FAILURES_ANYWHERE + 1 {
+            let network = format!("net{}", n / FREE_FAILURES);
+            assert_eq!(limiter.account_attempt("a@x", &network).await.unwrap(), n);
+        }
+        let locked = limiter.account_attempt("a@x", "a fresh network").await;
+        assert_eq!(locked.unwrap_err().code(), "RATE_LIMITED");
     }
 
     #[tokio::test]

@@ -184,7 +184,8 @@ impl AuthMutation {
     /// Logs in with email and password.
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<AuthPayload> {
         let agency_id = input.agency_id.as_ref().map(|id| super::pagination::uuid("agencyId", id)).transpose()?;
-        Ok(accounts::log_in(services(ctx), &input.email, &input.password, agency_id).await?.into())
+        let network = super::client_network(ctx);
+        Ok(accounts::log_in(services(ctx), &input.email, &input.password, agency_id, network).await?.into())
     }
 
     /// Exchanges a refresh token for a new token pair. Reusing a refresh token revokes

@@ -173,7 +173,7 @@ impl MemberMutation {
     /// Joins the inviting agency and logs in there.
     async fn accept_invitation(&self, ctx: &Context<'_>, input: AcceptInvitationInput) -> Result<AuthPayload> {
         let accept = Accept { token: input.token, name: input.name, password: input.password };
-        Ok(members::accept(services(ctx), accept).await?.into())
+        Ok(members::accept(services(ctx), accept, super::client_network(ctx)).await?.into())
     }
 
     /// Changes a member's role.

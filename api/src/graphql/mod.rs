@@ -103,6 +103,16 @@ pub fn sdl() -> String {
     schema_builder().finish().sdl()
 }
 
+/// The client network a request came from (the address for IPv4, its /64 for IPv6),
+/// attached by the HTTP layer to requests and sockets: log-in failures are throttled
+/// per account and network.
+pub struct ClientNetwork(pub String);
+
+/// The caller's network; requests run in-process (tests, tools) share one.
+pub(crate) fn client_network<'a>(ctx: &Context<'a>) -> &'a str {
+    ctx.data_opt::<ClientNetwork>().map_or("in-process", |network| network.0.as_str())
+}
+
 /// Who is calling, attached to each request by the HTTP layer.
 pub struct Caller {
     /// `Ok(None)`: no credentials; `Err`: credentials that did not verify (expired,

@@ -318,7 +318,8 @@ async fn ipv6_clients_share_their_64() {
 /// Failed log-ins lock the account past five (1 s, 2 s, 4 s…), even for the right
 /// password; the lock passes, and after a burst of ten the owner is told by email.
 async fn failed_log_ins_slow_the_account_down(production: bool) {
-    let (api, db) = api(production, &[("VIGIE_RATE_LIMIT_ANONYMOUS", "off")]).await;
+    // Behind a proxy, so that the test can speak from two networks.
+    let (api, db) = api(production, &[("VIGIE_RATE_LIMIT_ANONYMOUS", "off"), ("VIGIE_BEHIND_PROXY", "true")]).await;
     agency_with_brand(&api.base, "owner@example.com").await;
     let attempt = |password: &'static str| {
         let base = api.base.clone();
@@ -330,6 +331,18 @@ async fn failed_log_ins_slow_the_account_down(production: bool) {
     let locked = attempt("correct horse battery").await;
     assert_error(&locked, "RATE_LIMITED");
     assert_error(&attempt("wrong password").await, "RATE_LIMITED");
+    // A stranger's guesses lock the stranger's network, not the owner's.
+    let elsewhere = reqwest::Client::new()
+        .post(format!("{}/graphql", api.base))
+        .header("x-forwarded-for", "198.51.100.7")
+        .json(&log_in("owner@example.com", "correct horse battery"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(elsewhere["data"]["logIn"]["accessToken"].is_string(), "the owner is locked out: {elsewhere:#}");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let opened = attempt("correct horse battery").await;
     assert!(opened["data"]["logIn"]["accessToken"].is_string(), "the lock passes: {opened:#}");
