@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
 use tracing::Instrument;
-use vigie_domain::ratelimit::Quota;
+use vigie_domain::ratelimit::{Quota, RateLimiter};
 use vigie_domain::{Error, Services, api_keys, health, mentions};
 
 use crate::graphql::session::SocketAccess;
@@ -265,6 +265,13 @@ async fn admit(state: &AppState, bucket: &Bucket) -> Result<(), Error> {
     refused(state, bucket, admitted)
 }
 
+/// [`admit`], saying whether the limiter counted the request (see
+/// [`vigie_domain::ratelimit::RateLimiter::check_counted`]).
+async fn admit_counted(state: &AppState, bucket: &Bucket) -> Result<bool, Error> {
+    let admitted = state.services.limiter.check_counted(&bucket.key, bucket.quota).await;
+    refused(state, bucket, admitted)
+}
+
 /// Takes a token for a credential mutation from the client network's bucket, refusing
 /// when the limiter cannot be reached.
 async fn admit_credentials(state: &AppState, address: &str) -> Result<(), Error> {
@@ -273,7 +280,7 @@ async fn admit_credentials(state: &AppState, address: &str) -> Result<(), Error>
     refused(state, &bucket, admitted)
 }
 
-fn refused(state: &AppState, bucket: &Bucket, admitted: Result<(), Error>) -> Result<(), Error> {
+fn refused<T>(state: &AppState, bucket: &Bucket, admitted: Result<T, Error>) -> Result<T, Error> {
     if admitted.is_err() {
         tracing::info!(scope = bucket.scope, bucket = bucket.key, "request refused by the rate limiter");
         state.metrics.rate_limited.get_or_create(&ScopeLabels { scope: bucket.scope }).inc();
@@ -327,16 +334,18 @@ async fn graphql_post(
 ) -> Either<GraphQLResponse, HttpResponse> {
     let claims = bearer(&req).map(|token| state.services.tokens.verify(token));
     let address = client_network(&req, state.services.config.behind_proxy);
-    // Anonymous GraphQL requests are mostly credential mutations: their quota is
-    // checked strictly from the start.
+    // The quota is taken before the body is read. Whether the request carries
+    // credentials is known only once it is parsed: an anonymous one that the limiter
+    // could not count (Redis down) is refused then if it does, served if it does not.
     let authenticated = matches!(claims, Some(Ok(_)));
     let admitted = match &claims {
-        Some(Ok(claims)) => admit(&state, &Bucket::graphql(&state, claims.agency)).await,
-        _ => admit_credentials(&state, &address).await,
+        Some(Ok(claims)) => admit(&state, &Bucket::graphql(&state, claims.agency)).await.map(|()| true),
+        _ => admit_counted(&state, &Bucket::anonymous(&state, &address)).await,
     };
-    if let Err(refused) = admitted {
-        return Either::Right(graphql_refusal(&refused));
-    }
+    let counted = match admitted {
+        Ok(counted) => counted,
+        Err(refused) => return Either::Right(graphql_refusal(&refused)),
+    };
     let mut request = match read_graphql(&req, payload, state.services.config.max_body_bytes).await {
         Ok(request) => request,
         Err(refused) => return Either::Right(graphql_refusal(&refused)),
@@ -344,6 +353,9 @@ async fn graphql_post(
     let response = match state.gateway.prepare(&mut request) {
         Err(refused) => graphql::errors::refused(refused),
         Ok(checked) => {
+            if checked.credentials && !authenticated && !counted {
+                return Either::Right(graphql_refusal(&RateLimiter::uncounted_credentials()));
+            }
             if checked.credentials
                 && authenticated
                 && let Err(refused) = admit_credentials(&state, &address).await

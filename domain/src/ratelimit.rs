@@ -191,17 +191,29 @@ impl RateLimiter {
     /// Takes one token from `key`'s bucket, or fails with [`Error::RateLimited`] saying
     /// when to come back. `None` quota: no limit.
     pub async fn check(&self, key: &str, quota: Option<Quota>) -> Result<()> {
-        self.take(key, quota, false).await
+        self.take(key, quota, false).await.map(drop)
     }
 
     /// [`RateLimiter::check`] that refuses when the limiter cannot be reached, for the
     /// requests that carry credentials.
     pub async fn check_strict(&self, key: &str, quota: Option<Quota>) -> Result<()> {
-        self.take(key, quota, true).await
+        self.take(key, quota, true).await.map(drop)
     }
 
-    async fn take(&self, key: &str, quota: Option<Quota>, strict: bool) -> Result<()> {
-        let Some(quota) = quota else { return Ok(()) };
+    /// [`RateLimiter::check`] that also says whether the token was counted (`false`:
+    /// the limiter could not be reached and let the request through), for a request
+    /// that turns out to carry credentials only once it is read.
+    pub async fn check_counted(&self, key: &str, quota: Option<Quota>) -> Result<bool> {
+        self.take(key, quota, false).await
+    }
+
+    /// Refusal of a credential request that the limiter could not count.
+    pub fn uncounted_credentials() -> Error {
+        limiter_down()
+    }
+
+    async fn take(&self, key: &str, quota: Option<Quota>, strict: bool) -> Result<bool> {
+        let Some(quota) = quota else { return Ok(true) };
         let wait = match &self.backend {
             Backend::Memory { origin, buckets, .. } => {
                 let now = origin.elapsed();
@@ -225,12 +237,12 @@ impl RateLimiter {
                 }
                 Err(error) => {
                     tracing::warn!(%error, key, "rate limiter unavailable; letting the request through");
-                    None
+                    return Ok(false);
                 }
             },
         };
         match wait {
-            None => Ok(()),
+            None => Ok(true),
             Some(retry_after) => Err(Error::RateLimited { retry_after }),
         }
     }

@@ -715,3 +715,32 @@ async fn attack_payloads_come_back_inert() {
     assert!(ics.lines().all(|l| !l.contains('\r')), "a lone CR in the feed: {ics:?}");
     api.stop().await;
 }
+
+/// With Redis down the limiter cannot count: credential mutations are refused
+/// (anonymous or not), everything else is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_fail_closed_when_the_limiter_is_down() {
+    let mut redis = vigie_tests::redis_server::RedisServer::start();
+    let url = redis.url();
+    let db = TestDb::new(Backend::Postgres).await;
+    let api = ApiServer::start(Arc::new(test_config(&db, &[("REDIS_URL", &url)]))).await;
+    let base = api.base.clone();
+    let (token, _, _) = agency_with_brand(&base, "owner@down.example").await;
+    redis.stop();
+
+    let log_in_body = log_in("owner@down.example", "correct horse battery");
+    let anonymous = post(&base, None, &log_in_body).await;
+    assert_eq!(anonymous.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_error(&anonymous.json::<Value>().await.unwrap(), "UNAVAILABLE");
+    let with_token = post(&base, Some(&token), &log_in_body).await.json::<Value>().await.unwrap();
+    assert_error(&with_token, "UNAVAILABLE");
+    let signup = json!({ "query": "mutation { signUp(input: { agencyName: \"X\", name: \"N\", email: \"x@down.example\", password: \"correct horse battery\" }) { accessToken } }" });
+    assert_error(&post(&base, None, &signup).await.json::<Value>().await.unwrap(), "UNAVAILABLE");
+
+    // The rest goes on: an anonymous shared report, an authenticated query.
+    let report = post(&base, None, &json!({ "query": "{ sharedReport(token: \"vgs_unknown\") { brandName } }" })).await;
+    assert_error(&report.json::<Value>().await.unwrap(), "NOT_FOUND");
+    let me = post(&base, Some(&token), &json!({ "query": "{ me { role } }" })).await.json::<Value>().await.unwrap();
+    assert_eq!(me["data"]["me"]["role"], "OWNER", "{me:#}");
+    api.stop().await;
+}
