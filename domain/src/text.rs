@@ -3,14 +3,26 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-/// Lower-cases and strips accents (`Écologie` → `ecologie`).
+/// Lower-cases, strips accents, unfolds ligatures and compatibility forms: `Écologie` →
+/// `ecologie`, `cœur` → `coeur`, the mathematical bold `𝐁𝐫𝐚𝐯𝐨` people use for emphasis
+/// → `bravo`, `ﬁn` → `fin`. Emoji are left as they are.
 pub fn fold(text: &str) -> String {
     // ASCII has nothing to decompose: the same result, without the decomposition's work
     // on every character.
     if text.is_ascii() {
         return text.to_ascii_lowercase();
     }
-    text.nfd().filter(|c| !('\u{0300}'..='\u{036f}').contains(c)).flat_map(char::to_lowercase).collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.nfkd().filter(|c| !('\u{0300}'..='\u{036f}').contains(c)) {
+        // Ligatures that are letters of their own in Unicode, which NFKD keeps.
+        match c {
+            'œ' | 'Œ' => out.push_str("oe"),
+            'æ' | 'Æ' => out.push_str("ae"),
+            'ß' | 'ẞ' => out.push_str("ss"),
+            _ => out.extend(c.to_lowercase()),
+        }
+    }
+    out
 }
 
 /// A text folded once, with its words: what every matcher of a mention reads (storing a
@@ -83,7 +95,8 @@ pub fn is_web_link(link: &str) -> bool {
 }
 
 /// The text of an HTML fragment (Mastodon statuses, feed summaries): tags dropped,
-/// `<br>` and paragraph ends turned into spaces, common entities decoded.
+/// `<br>` and paragraph ends turned into spaces, every HTML entity decoded (named ones
+/// such as `&rsquo;` and `&eacute;` included).
 pub fn strip_html(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
@@ -105,50 +118,8 @@ pub fn strip_html(html: &str) -> String {
         }
     }
     out.push_str(rest);
-    let decoded = decode_entities(&out);
+    let decoded = html_escape::decode_html_entities(&out);
     decoded.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn decode_entities(text: &str) -> String {
-    if !text.contains('&') {
-        return text.to_owned();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at..];
-        let end = tail.find(';').filter(|end| *end <= 10);
-        let decoded = end.and_then(|end| {
-            let name = &tail[1..end];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some(' '),
-                _ if name.starts_with("#x") || name.starts_with("#X") => {
-                    u32::from_str_radix(&name[2..], 16).ok().and_then(char::from_u32)
-                }
-                _ if name.starts_with('#') => name[1..].parse().ok().and_then(char::from_u32),
-                _ => None,
-            };
-            c.map(|c| (c, end))
-        });
-        match decoded {
-            Some((c, end)) => {
-                out.push(c);
-                rest = &tail[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]
@@ -186,5 +157,25 @@ mod tests {
             "Hello @brand& co l'été ! Bye"
         );
         assert_eq!(strip_html("a < b & c"), "a < b & c");
+    }
+
+    #[test]
+    fn every_entity_is_decoded() {
+        // As WordPress and news feeds write their summaries.
+        let summary = "<p>L&rsquo;&eacute;t&eacute; de Verdure&nbsp;: &laquo;&#160;c&#8217;est top&#x202F;&raquo;&hellip; &amp;co &mdash; &AElig;</p>";
+        assert_eq!(strip_html(summary), "L’été de Verdure : « c’est top »… &co — Æ");
+        assert_eq!(words(&strip_html(summary))[..4], ["l", "ete", "de", "verdure"]);
+        assert_eq!(strip_html("&notanentity; &#xZZ; &"), "&notanentity; &#xZZ; &");
+    }
+
+    #[test]
+    fn ligatures_and_compatibility_forms_fold_to_plain_letters() {
+        assert_eq!(fold("Cœur ŒUVRE ex æquo Straße"), "coeur oeuvre ex aequo strasse");
+        assert_eq!(fold("𝐁𝐫𝐚𝐯𝐨 𝓿𝓮𝓻𝓭𝓾𝓻𝓮 ＶＥＲＤＵＲＥ ﬁn"), "bravo verdure verdure fin");
+        assert!(Phrase::new("coeur").is_in(&fold("J'ai le cœur brisé")));
+        // Emoji, ZWJ sequences and skin tones included, come through whole.
+        for emoji in ["👩‍👩‍👧", "👍🏽", "❤️", "🏳️‍🌈"] {
+            assert_eq!(fold(emoji), emoji);
+        }
     }
 }

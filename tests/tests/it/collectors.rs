@@ -624,3 +624,43 @@ async fn sources_have_quotas_and_a_minimum_interval(backend: Backend) {
     assert!(next >= chrono::Utc::now() + chrono::Duration::seconds(590), "polled again at {next}");
 }
 on_both_databases!(sources_have_quotas_and_a_minimum_interval);
+
+/// A feed as WordPress writes it: HTML entities in a CDATA summary, entities escaped
+/// twice in the title, a ligature. The stored text reads as the page does, and search
+/// finds `coeur` in `cœur`.
+async fn feed_text_is_clean_before_it_is_read(backend: Backend) {
+    let app = app(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let brand = app.create_brand(t, "Verdure").await;
+    let server = MockServer::start().await;
+    let rss = r#"<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>
+  <title>Le blog d&#8217;&Eacute;lise</title><link>https://elise.example/</link><description>Beaut&eacute;</description>
+  <item><title>Verdure&amp;nbsp;: l&amp;rsquo;avis d&amp;eacute;finitif</title><link>https://elise.example/verdure</link>
+    <guid isPermaLink="false">https://elise.example/?p=42</guid><pubDate>Fri, 20 Nov 2026 09:00:00 +0100</pubDate>
+    <description><![CDATA[<p>J&rsquo;ai test&eacute; Verdure&hellip; j&rsquo;ai le c&oelig;ur bris&eacute;&nbsp;: le flacon fuit &ndash; d&eacute;&ccedil;ue.</p>]]></description></item>
+</channel></rss>"#;
+    Mock::given(method("GET"))
+        .and(path("/feed"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(rss))
+        .mount(&server)
+        .await;
+    let source = create_source(
+        &app,
+        t,
+        json!({ "brandId": brand, "network": "BLOG", "kind": "FEED", "target": format!("{}/feed", server.uri()) }),
+    )
+    .await;
+    assert_eq!(poll(&app, &source).await.stored, 1);
+    let query =
+        "query($b: ID!, $s: String) { mentions(brandId: $b, filter: { search: $s }) { edges { node { text } } } }";
+    let all = app.ok(Some(t), query, json!({ "b": brand, "s": null })).await;
+    let text = all["mentions"]["edges"][0]["node"]["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("Verdure : l’avis définitif"), "{text}");
+    assert!(text.contains("J’ai testé Verdure… j’ai le cœur brisé : le flacon fuit – déçue."), "{text}");
+    assert!(!text.contains('&'), "an entity was left: {text}");
+    let found = app.ok(Some(t), query, json!({ "b": brand, "s": "coeur brise" })).await;
+    assert_eq!(found["mentions"]["edges"].as_array().unwrap().len(), 1, "search folds the ligature");
+}
+on_both_databases!(feed_text_is_clean_before_it_is_read);
