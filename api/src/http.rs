@@ -442,9 +442,9 @@ async fn graphql_ws(
         Box::pin(async move {
             let token = init_token(&init).or(header_token);
             let (access, auth) = SocketAccess::open(state.services.clone(), token.as_deref()).await;
-            let (bucket, authenticated) = match &auth {
-                Ok(Some(actor)) => (Bucket::graphql(&state, actor.agency_id), true),
-                _ => (Bucket::anonymous(&state, &address), false),
+            let bucket = match &auth {
+                Ok(Some(actor)) => Bucket::graphql(&state, actor.agency_id),
+                _ => Bucket::anonymous(&state, &address),
             };
             let access = Arc::new(access);
             // Watches the connection's access for as long as the socket is open (the
@@ -460,13 +460,12 @@ async fn graphql_ws(
             let mut data = async_graphql::Data::default();
             data.insert(access);
             data.insert(graphql::ClientNetwork(address.clone()));
-            // An anonymous socket's operations already draw on the network's quota.
+            // A credential mutation also draws on the network's quota, strictly (refused
+            // while the limiter is down), whether the socket is anonymous or not.
             let credentials_state = state.clone();
-            let credentials: Option<graphql::limits::Admit> = authenticated.then(|| {
-                Arc::new(move || {
-                    let (state, address) = (credentials_state.clone(), address.clone());
-                    Box::pin(async move { admit_credentials(&state, &address).await }) as BoxFuture<'static, _>
-                }) as graphql::limits::Admit
+            let credentials: graphql::limits::Admit = Arc::new(move || {
+                let (state, address) = (credentials_state.clone(), address.clone());
+                Box::pin(async move { admit_credentials(&state, &address).await }) as BoxFuture<'static, _>
             });
             data.insert(graphql::limits::SocketQuota::new(
                 Arc::new(move || {

@@ -85,6 +85,9 @@ async fn within_daily_invitations(
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<()> {
     use sea_orm::{QueryOrder, QuerySelect};
+    // Concurrent invitations wait for each other here, so that none passes a count
+    // another has not written yet.
+    crate::entities::agency::Entity::find_by_id(actor.agency_id).lock_exclusive().one(db).await?;
     let window = Duration::hours(24);
     let recent: Vec<chrono::DateTime<chrono::Utc>> = invitation::Entity::find()
         .select_only()
@@ -328,8 +331,9 @@ pub struct Removed {
     pub api_keys: u64,
 }
 
-/// Removes a member: their sessions end, and the report links, calendar feeds and API
-/// keys they made are revoked (what they handed out must not outlive their access).
+/// Removes a member: their sessions end, and the report links, calendar feeds, API keys
+/// and pending invitations they made are revoked (what they handed out must not outlive
+/// their access).
 pub async fn remove(services: &Services, actor: &Actor, membership_id: Uuid) -> Result<Removed> {
     actor.require_manager()?;
     let target = get(&services.db, actor, membership_id).await?;
@@ -347,6 +351,14 @@ pub async fn remove(services: &Services, actor: &Actor, membership_id: Uuid) -> 
         .exec(&txn)
         .await?;
     let shares = crate::shares::revoke_made_by(&txn, actor.agency_id, target.user_id).await?;
+    invitation::Entity::update_many()
+        .col_expr(invitation::Column::RevokedAt, Expr::value(now()))
+        .filter(invitation::Column::AgencyId.eq(actor.agency_id))
+        .filter(invitation::Column::InvitedBy.eq(target.user_id))
+        .filter(invitation::Column::AcceptedAt.is_null())
+        .filter(invitation::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
     let api_keys = crate::entities::api_key::Entity::update_many()
         .col_expr(crate::entities::api_key::Column::RevokedAt, Expr::value(now()))
         .filter(crate::entities::api_key::Column::AgencyId.eq(actor.agency_id))

@@ -226,9 +226,18 @@ impl Http {
             return Ok(());
         }
         let host = parsed.host_str().ok_or_else(|| FetchError::BadUrl("no host".into()))?;
-        let addrs = self.guard.resolve(host).await?;
+        // One answer whether the name does not resolve or resolves inside: the caller
+        // must not learn the operator's internal names and addresses from it.
+        let refused = || FetchError::Refused(format!("{host} {NO_PUBLIC_ADDRESS}"));
+        let addrs = self.guard.resolve(host).await.map_err(|error| {
+            tracing::info!(%error, host, "URL refused: its host does not resolve");
+            refused()
+        })?;
         match addrs.iter().find(|ip| !(self.guard.allowed)(**ip)) {
-            Some(private) => Err(FetchError::Refused(format!("{host} resolves to {private}"))),
+            Some(private) => {
+                tracing::info!(host, %private, "URL refused: its host resolves to a non-public address");
+                Err(refused())
+            }
             None => Ok(()),
         }
     }

@@ -255,8 +255,34 @@ impl RateLimiter {
     /// row from all networks, this one included; a success forgets them
     /// ([`RateLimiter::account_succeeded`]).
     pub async fn account_attempt(&self, account: &str, network: &str) -> Result<u32> {
-        self.scoped_attempt(&account_scope(account, Some(network)), FREE_FAILURES).await?;
-        self.scoped_attempt(&account_scope(account, None), FREE_FAILURES_ANYWHERE).await
+        let (here, anywhere) = (account_scope(account, Some(network)), account_scope(account, None));
+        // While the account is locked everywhere, an attempt counts nowhere: the owner's
+        // own tries must not also lock their network.
+        if let Some(retry_after) = self.lock_left(&anywhere).await? {
+            return Err(Error::RateLimited { retry_after });
+        }
+        self.scoped_attempt(&here, FREE_FAILURES).await?;
+        self.scoped_attempt(&anywhere, FREE_FAILURES_ANYWHERE).await
+    }
+
+    /// How long `key`'s lock has left, if any.
+    async fn lock_left(&self, key: &str) -> Result<Option<Duration>> {
+        match &self.backend {
+            Backend::Memory { accounts, .. } => {
+                let accounts = accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let until = accounts.get(key).and_then(|failures| failures.locked_until);
+                Ok(until.and_then(|until| until.checked_duration_since(Instant::now())))
+            }
+            Backend::Redis(buckets) => {
+                let mut conn = buckets.connection().await.map_err(|e| account_store_down(&e))?;
+                let left: i64 = redis::cmd("PTTL")
+                    .arg(buckets.account_key(key, "lock"))
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| account_store_down(&e))?;
+                Ok(u64::try_from(left).ok().filter(|ms| *ms > 0).map(Duration::from_millis))
+            }
+        }
     }
 
     async fn scoped_attempt(&self, key: &str, free: u32) -> Result<u32> {
@@ -463,6 +489,12 @@ mod tests {
         }
         let locked = limiter.account_attempt("a@x", "a fresh network").await;
         assert_eq!(locked.unwrap_err().code(), "RATE_LIMITED");
+        // Refused while locked everywhere, the owner's tries count nowhere.
+        for _ in 0..FREE_FAILURES * 2 {
+            assert_eq!(limiter.account_attempt("a@x", "home").await.unwrap_err().code(), "RATE_LIMITED");
+        }
+        let Backend::Memory { accounts, .. } = &limiter.backend else { unreachable!() };
+        assert!(!accounts.lock().unwrap().contains_key(&account_scope("a@x", Some("home"))));
     }
 
     #[tokio::test]

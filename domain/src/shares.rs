@@ -130,10 +130,14 @@ pub async fn revoke(
 }
 
 /// Moves a share's expiry to `days` from now, keeping its token (a calendar application
-/// keeps its subscription); a revoked share stays revoked.
+/// keeps its subscription); owners, admins and the share's creator only. A revoked
+/// share stays revoked.
 pub async fn renew(services: &Services, actor: &Actor, id: Uuid, days: i64) -> Result<report_share::Model> {
     let expires_at = expiry_in("expiresInDays", days)?;
     let share = find(services, actor, id, None, "share").await?;
+    if !actor.role.is_manager() && share.created_by != Some(actor.user_id) {
+        return Err(Error::forbidden("only owners, admins and the share's creator may renew it"));
+    }
     if share.revoked_at.is_some() {
         return Err(Error::Conflict("this share was revoked: create a new one".into()));
     }

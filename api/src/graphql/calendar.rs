@@ -65,8 +65,13 @@ impl ContentComment {
     async fn body(&self) -> &str {
         &self.0.body
     }
+    /// Null for client viewers unless they wrote it: they read the agency's voice, not
+    /// who in it spoke.
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(id) = self.0.author_user_id else { return Ok(None) };
+        if !super::sees_staff_details(ctx, Some(id))? {
+            return Ok(None);
+        }
         Ok(loader(ctx).load_one(UserKey(id)).await?.map(User))
     }
     async fn created_at(&self) -> DateTime<Utc> {

@@ -189,7 +189,12 @@ impl Gateway {
     pub fn build(services: Arc<Services>) -> Self {
         let introspection = services.config.introspection;
         let builder = schema_builder().data(services);
-        let schema = if introspection { builder.finish() } else { builder.disable_introspection().finish() };
+        let schema = if introspection {
+            builder.finish()
+        } else {
+            // "Did you mean …" in validation errors would spell out the hidden schema.
+            builder.disable_introspection().disable_suggestions().finish()
+        };
         Gateway { schema, documents: Arc::default(), introspection }
     }
 

@@ -164,9 +164,11 @@ impl SlaPolicy {
     async fn time_zone(&self) -> &str {
         &self.0.time_zone
     }
-    /// Emailed on at-risk and breached tickets (with the brand's escalation emails).
-    async fn escalation_emails(&self) -> &[String] {
-        &self.0.escalation_contacts
+    /// Emailed on at-risk and breached tickets (with the brand's escalation emails);
+    /// empty for client viewers.
+    async fn escalation_emails(&self, ctx: &Context<'_>) -> Result<&[String]> {
+        let shown = super::sees_staff_details(ctx, None)?;
+        Ok(if shown { &self.0.escalation_contacts } else { &[] })
     }
 }
 

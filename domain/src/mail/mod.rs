@@ -5,8 +5,8 @@
 //!
 //! Without `SMTP_URL`, the job writes each email to the log (secrets redacted) and
 //! keeps it whole in the outbox with the status `logged`, so the embedded mode needs no
-//! mail server. Once an email is sent, the secrets in the outbox's copy are redacted:
-//! a database dump must not hold live invitation tokens.
+//! mail server. Once an email is sent (or given up), the secrets in the outbox's copy
+//! are redacted: a database dump must not hold live invitation tokens.
 
 pub mod templates;
 
@@ -159,6 +159,9 @@ impl Mailer {
                 tracing::warn!(%error, attempts, "email delivery failed");
                 row.last_error = Set(Some(error));
                 if attempts >= MAX_ATTEMPTS {
+                    // Never sent, never retried: its secrets have no reader left.
+                    row.text_body = Set(text_redacted);
+                    row.html_body = Set(html_redacted);
                     row.status = Set("failed".into());
                     row.claimed_until = Set(None);
                 } else {
@@ -184,7 +187,9 @@ impl Mailer {
             return Ok((self.from.clone(), None));
         };
         let instance = self.from.name.as_deref().unwrap_or("Vigie");
-        let from = Mailbox::new(Some(format!("{} via {instance}", agency.name)), self.from.email.clone());
+        // A name that looks like an address would read as the sender in most clients.
+        let name: String = agency.name.chars().filter(|c| !matches!(c, '@' | '<' | '>' | '"')).collect();
+        let from = Mailbox::new(Some(format!("{} via {instance}", name.trim())), self.from.email.clone());
         let reply_to =
             agency.sender_email.and_then(|email| email.parse().ok()).map(|a| Mailbox::new(Some(agency.name), a));
         Ok((from, reply_to))

@@ -321,8 +321,10 @@ async fn upsert_authors(
             id: Set(new_id()),
             network: Set(m.network.clone()),
             handle: Set(a.handle.clone()),
-            display_name: Set(a.display_name.clone()),
-            profile_url: Set(a.profile_url.clone()),
+            // A profile from a source that does not vouch for the account would be the
+            // first thing every tenant sees of it: only the handle is created.
+            display_name: Set(a.display_name.clone().filter(|_| trusted)),
+            profile_url: Set(a.profile_url.clone().filter(|_| trusted)),
             bio: Set(None),
             followers: Set(counts.unwrap_or(0)),
             following: Set(if trusted { a.following.unwrap_or(0) } else { 0 }),

@@ -181,6 +181,13 @@ fn effective_interval(config: &crate::Config, source: &source::Model) -> i32 {
     source.poll_interval_secs.max(config.min_poll_interval_secs)
 }
 
+/// When an edited source may poll again: at once, unless it polled less than the
+/// operator's floor ago (editing a source back and forth must not poll it faster).
+fn soonest_poll(config: &crate::Config, source: &source::Model) -> DateTime<Utc> {
+    let floor = ChronoDuration::seconds(config.min_poll_interval_secs.into());
+    source.last_polled_at.map_or(now(), |last| (last + floor).max(now()))
+}
+
 /// Refuses a new polled source past the brand's or the agency's quota. Counted in the
 /// write transaction after locking the agency's row, so concurrent creations wait for
 /// each other instead of both passing.
@@ -331,7 +338,7 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: SourceP
             model.cursor = Set(None);
             model.etag = Set(None);
             model.last_modified = Set(None);
-            model.next_poll_at = Set(Some(now()));
+            model.next_poll_at = Set(Some(soonest_poll(&services.config, &existing)));
         }
     }
     if let Some(secs) = patch.poll_interval_secs {
@@ -340,7 +347,7 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: SourceP
     if let Some(enabled) = patch.enabled {
         model.enabled = Set(enabled);
         if enabled && !existing.enabled {
-            model.next_poll_at = Set(Some(now()));
+            model.next_poll_at = Set(Some(soonest_poll(&services.config, &existing)));
         }
     }
     model.updated_at = Set(now());

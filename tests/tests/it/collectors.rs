@@ -126,7 +126,8 @@ async fn feeds_poll_conditionally_and_report_their_health(backend: Backend) {
         .await;
     let first = &data["mentions"]["edges"][0]["node"];
     assert_eq!(first["text"], "Verdure : notre avis — Un shampoing solide vraiment efficace.");
-    assert_eq!(first["author"], json!({ "handle": "blog.example", "displayName": "Le blog du zéro déchet" }));
+    // Served from 127.0.0.1, the feed cannot speak for blog.example: no display name.
+    assert_eq!(first["author"], json!({ "handle": "blog.example", "displayName": null }));
 
     // Malformed XML, then 500s: failures counted, unhealthy after three, one event.
     server.reset().await;
@@ -340,16 +341,21 @@ async fn an_instance_vouches_only_for_its_own_accounts(backend: Backend) {
     forged["account"]["acct"] = json!("lou@127.0.0.1");
     forged["account"]["display_name"] = json!("Hacked");
     forged["account"]["url"] = json!("javascript:alert(document.cookie)");
+    let mut planted = status(902, "Verdure", 3);
+    planted["uri"] = json!("https://evil.example/statuses/902");
+    planted["account"]["acct"] = json!("ceo@brand.example");
+    planted["account"]["display_name"] = json!("Official CEO");
+    planted["account"]["url"] = json!("https://evil.example/phish");
     let mut own = status(901, "Verdure", 7);
     own["uri"] = json!("https://evil.example/statuses/901");
     own["account"]["url"] = json!("javascript:alert(1)");
     Mock::given(method("GET"))
         .and(path(tag))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([forged, own])))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([forged, own, planted])))
         .mount(&fake)
         .await;
     let source = create_source(&app, &attacker.access_token, input(&attacker_brand, fake.uri())).await;
-    assert_eq!(poll(&app, &source).await.stored, 2);
+    assert_eq!(poll(&app, &source).await.stored, 3);
 
     let query = "query($b: ID!) { mentions(brandId: $b) { edges { node { authorFollowers author { handle displayName profileUrl followers } } } } }";
     let seen = app.ok(Some(&victim.access_token), query, json!({ "b": victim_brand })).await;
@@ -366,6 +372,10 @@ async fn an_instance_vouches_only_for_its_own_accounts(backend: Backend) {
     let own = nodes.iter().find(|n| n["author"]["handle"] == "lou@127.0.0.2").expect("the instance's own account");
     assert_eq!(own["author"]["followers"], 7);
     assert!(own["author"]["profileUrl"].is_null(), "{own}");
+    // An account it does not host, seen first through it, gets no profile at all.
+    let planted = nodes.iter().find(|n| n["author"]["handle"] == "ceo@brand.example").expect("the planted mention");
+    assert_eq!(planted["author"]["displayName"], Value::Null, "{planted}");
+    assert_eq!(planted["author"]["profileUrl"], Value::Null, "{planted}");
 }
 on_both_databases!(an_instance_vouches_only_for_its_own_accounts);
 
@@ -622,6 +632,16 @@ async fn sources_have_quotas_and_a_minimum_interval(backend: Backend) {
         .unwrap();
     let next = row.next_poll_at.expect("a next poll");
     assert!(next >= chrono::Utc::now() + chrono::Duration::seconds(590), "polled again at {next}");
+    // Switching it off and on, or moving its target, does not poll it sooner.
+    let update = "mutation($i: UpdateSourceInput!) { updateSource(input: $i) { nextPollAt } }";
+    app.ok(Some(t), update, json!({ "i": { "id": source, "enabled": false } })).await;
+    let on = app.ok(Some(t), update, json!({ "i": { "id": source, "enabled": true } })).await;
+    let moved = app.ok(Some(t), update, json!({ "i": { "id": source, "target": "#elsewhere" } })).await;
+    for answer in [on, moved] {
+        let next: chrono::DateTime<chrono::Utc> =
+            answer["updateSource"]["nextPollAt"].as_str().unwrap().parse().unwrap();
+        assert!(next >= chrono::Utc::now() + chrono::Duration::seconds(590), "an edit polls it at {next}");
+    }
 }
 on_both_databases!(sources_have_quotas_and_a_minimum_interval);
 

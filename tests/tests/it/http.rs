@@ -34,6 +34,9 @@ async fn endpoints(backend: Backend) {
         assert!(introspection["data"].is_null(), "{introspection}");
         assert_eq!(introspection["errors"][0]["extensions"]["code"], "FORBIDDEN", "{introspection}");
         assert_eq!(post_graphql(&server.base, None, "{ __typename }").await["data"]["__typename"], "Query");
+        // Nor do validation errors spell the schema out.
+        let typo = post_graphql(&server.base, None, "{ brandz { id } }").await;
+        assert!(!typo.to_string().contains("Did you mean"), "{typo}");
     }
 
     let signup = "mutation { signUp(input: { agencyName: \"H\", name: \"N\", email: \"h@example.com\", password: \"correct horse battery\" }) { accessToken } }";

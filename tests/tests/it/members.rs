@@ -356,7 +356,7 @@ async fn an_agency_sender_is_a_reply_to_never_the_from(backend: Backend) {
             .await;
     let jobs = app.start_jobs();
     let owner = app.sign_up("Agence Soleil", "owner@example.com").await;
-    let update = "mutation { updateAgency(input: { senderEmail: \"ceo@bank.example\" }) { senderEmail } }";
+    let update = "mutation { updateAgency(input: { name: \"Agence Soleil <ceo@bank.example>\", senderEmail: \"ceo@bank.example\" }) { senderEmail } }";
     app.ok(Some(&owner.access_token), update, json!({})).await;
     app.ok(Some(&owner.access_token), INVITE, json!({ "input": { "email": "to@example.com", "role": "MEMBER" } }))
         .await;
@@ -371,8 +371,8 @@ async fn an_agency_sender_is_a_reply_to_never_the_from(backend: Backend) {
             .unwrap_or_default()
     };
     assert!(header("from").contains("<robot@vigie.test>"), "{}", mail.raw);
-    assert!(header("from").contains("Agence Soleil via Vigie"), "{}", mail.raw);
-    assert!(!header("from").contains("bank.example"), "{}", mail.raw);
+    assert!(header("from").contains("Agence Soleil ceobank.example via Vigie"), "{}", mail.raw);
+    assert!(!header("from").contains("@bank.example"), "the name cannot pass for an address: {}", mail.raw);
     assert!(header("reply-to").contains("<ceo@bank.example>"), "{}", mail.raw);
     jobs.stop().await;
 }

@@ -565,6 +565,8 @@ async fn shares_are_listed_expire_and_leave_with_their_maker(production: bool) {
     // Members do not oversee shares.
     let (member, _) = invite(&base, &db, &owner, "member@shares.example", "MEMBER", &brand).await;
     assert_error(&gql(member.clone(), list.clone()).await, "FORBIDDEN");
+    let renew = format!("mutation {{ renewShare(id: {}, expiresInDays: 366) {{ active }} }}", report["id"]);
+    assert_error(&gql(member.clone(), renew).await, "FORBIDDEN");
 
     // Renewal keeps the URL; an expired feed opens nothing until renewed.
     let conn = Database::connect(&db.url).await.unwrap();
@@ -736,6 +738,10 @@ async fn credentials_fail_closed_when_the_limiter_is_down() {
     assert_error(&with_token, "UNAVAILABLE");
     let signup = json!({ "query": "mutation { signUp(input: { agencyName: \"X\", name: \"N\", email: \"x@down.example\", password: \"correct horse battery\" }) { accessToken } }" });
     assert_error(&post(&base, None, &signup).await.json::<Value>().await.unwrap(), "UNAVAILABLE");
+
+    let mut socket = Subscription::connect(&base, None).await;
+    let over_socket = run(&mut socket, "1", signup["query"].as_str().unwrap()).await;
+    assert!(over_socket.to_string().contains("\"UNAVAILABLE\""), "{over_socket:#}");
 
     // The rest goes on: an anonymous shared report, an authenticated query.
     let report = post(&base, None, &json!({ "query": "{ sharedReport(token: \"vgs_unknown\") { brandName } }" })).await;

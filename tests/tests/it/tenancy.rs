@@ -918,6 +918,12 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await;
     let item_a = item["createContentItem"]["id"].as_str().unwrap().to_owned();
     app.ok(Some(&t), "mutation($id: ID!) { submitContentItem(id: $id) { id } }", json!({ "id": item_a })).await;
+    app.ok(
+        Some(&t),
+        "mutation($id: ID!) { commentOnContentItem(id: $id, body: \"Ready for the client\") { id } }",
+        json!({ "id": item_a }),
+    )
+    .await;
     let share =
         app.ok(Some(&t), "mutation($b: ID!) { createCalendarShare(brandId: $b) { id } }", json!({ "b": a1 })).await;
     let share_a = share["createCalendarShare"]["id"].as_str().unwrap().to_owned();
@@ -1186,7 +1192,7 @@ async fn every_root_field_is_isolated(backend: Backend) {
     assert_eq!(calendar["csrPillars"], json!([{ "id": f.pillar_a, "name": "Victim pillar" }]));
     assert_eq!(
         calendar["contentItems"]["edges"],
-        json!([{ "node": { "id": f.item_a, "title": "Victim launch post", "status": "IN_REVIEW", "comments": [] } }])
+        json!([{ "node": { "id": f.item_a, "title": "Victim launch post", "status": "IN_REVIEW", "comments": [{ "id": calendar["contentItems"]["edges"][0]["node"]["comments"][0]["id"] }] } }])
     );
     assert_eq!(crm["ideas"]["edges"], json!([{ "node": { "id": f.idea_a, "status": "PROPOSED" } }]));
     assert_eq!(
@@ -1266,5 +1272,8 @@ async fn staff_details_are_hidden_from_client_viewers(app: &TestApp, f: &Fixture
     let listed = items["data"]["contentItems"]["edges"].as_array().cloned().unwrap_or_default();
     assert_eq!(listed.len(), 1, "the client viewer reviews A1's posts: {items:#}");
     assert!(listed[0]["node"]["createdBy"].is_null());
+    let comments = listed[0]["node"]["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 1, "the client viewer reads the agency's comment");
+    assert!(comments[0]["author"].is_null(), "but not who wrote it: {items:#}");
     assert!(listed[0]["node"]["auditTrail"].as_array().unwrap().iter().all(|r| r["reviewer"].is_null()));
 }

@@ -24,6 +24,17 @@ fn site_handle(link: &str) -> Option<String> {
     Some(format!("{host}{path}").to_lowercase())
 }
 
+/// Whether the site of `handle` is the host `target` was fetched from, or a domain
+/// above or below it (`feeds.lemonde.fr` for `lemonde.fr`).
+fn same_site(handle: &str, target: &str) -> bool {
+    let site = handle.split('/').next().unwrap_or_default();
+    let Some(host) = url::Url::parse(target).ok().and_then(|u| u.host_str().map(str::to_lowercase)) else {
+        return false;
+    };
+    let host = host.trim_start_matches("www.");
+    !site.is_empty() && (host == site || host.ends_with(&format!(".{site}")) || site.ends_with(&format!(".{host}")))
+}
+
 #[async_trait::async_trait]
 impl Collector for FeedCollector {
     async fn poll(&self, http: &Http, source: &source::Model) -> Result<Poll, CollectError> {
@@ -62,6 +73,7 @@ pub(crate) fn parse(document: &[u8], network: &str, target: &str) -> Result<Vec<
         .map(|l| l.href.clone())
         .unwrap_or_else(|| target.to_owned());
     let handle = site_handle(&home).or_else(|| site_handle(target)).unwrap_or_else(|| target.to_owned());
+    let authoritative = same_site(&handle, target);
     let site_name = feed.title.as_ref().map(|t| t.content.clone());
     let mentions = feed
         .entries
@@ -103,8 +115,9 @@ pub(crate) fn parse(document: &[u8], network: &str, target: &str) -> Result<Vec<
                     followers: None,
                     following: None,
                     verified: false,
-                    // The site's name and home come from the feed, which may claim any site.
-                    authoritative: false,
+                    // A feed may claim any site as its home: only one served from that
+                    // site describes it.
+                    authoritative,
                 },
                 likes: 0,
                 shares: 0,
@@ -116,4 +129,19 @@ pub(crate) fn parse(document: &[u8], network: &str, target: &str) -> Result<Vec<
         })
         .collect();
     Ok(mentions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_feed_vouches_only_for_its_own_site() {
+        assert!(same_site("lemonde.fr", "https://feeds.lemonde.fr/rss"));
+        assert!(same_site("blog.example/fr", "https://www.blog.example/feed"));
+        assert!(same_site("news.example.org", "https://example.org/rss"));
+        assert!(!same_site("lemonde.fr", "https://evil.example/rss"));
+        assert!(!same_site("lemonde.fr", "https://notlemonde.fr/rss"));
+        assert!(!same_site("", "https://example.org/rss"));
+    }
 }
