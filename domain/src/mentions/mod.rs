@@ -44,6 +44,28 @@ pub enum SentimentClass {
 /// The score under which a mention counts as negative (and its opposite, positive).
 pub const NEUTRAL_BAND: f64 = 0.1;
 
+impl SentimentClass {
+    /// The class of a sentiment score, as filters, charts and crises read it.
+    pub fn of(score: f64) -> Self {
+        if score >= NEUTRAL_BAND {
+            SentimentClass::Positive
+        } else if score <= -NEUTRAL_BAND {
+            SentimentClass::Negative
+        } else {
+            SentimentClass::Neutral
+        }
+    }
+
+    /// `pos`, `neu` or `neg`, as labelled sets write them.
+    pub fn short(self) -> &'static str {
+        match self {
+            SentimentClass::Positive => "pos",
+            SentimentClass::Neutral => "neu",
+            SentimentClass::Negative => "neg",
+        }
+    }
+}
+
 fn search_condition(backend: DatabaseBackend, query: &str) -> Result<Option<SimpleExpr>> {
     let words = crate::text::words(query);
     if query.chars().count() > 200 {

@@ -5,17 +5,8 @@
 
 use super::{Input, analyze};
 
-/// A score under this magnitude reads as neutral.
-const NEUTRAL_BAND: f64 = 0.1;
-
 fn label(sentiment: f64) -> &'static str {
-    if sentiment >= NEUTRAL_BAND {
-        "pos"
-    } else if sentiment <= -NEUTRAL_BAND {
-        "neg"
-    } else {
-        "neu"
-    }
+    crate::mentions::SentimentClass::of(sentiment).short()
 }
 
 #[test]
