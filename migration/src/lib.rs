@@ -25,6 +25,7 @@ mod m20261203_000012_tenant_chain_keys;
 mod m20261203_000013_lean_influencer_indexes;
 mod m20261203_000014_stale_marker_key;
 mod m20261203_000015_refresh_token_expiry;
+mod m20261204_000016_invitation_recent;
 
 /// The ordered list of Vigie migrations.
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000013_lean_influencer_indexes::Migration),
             Box::new(m20261203_000014_stale_marker_key::Migration),
             Box::new(m20261203_000015_refresh_token_expiry::Migration),
+            Box::new(m20261204_000016_invitation_recent::Migration),
         ]
     }
 }
