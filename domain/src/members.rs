@@ -320,8 +320,6 @@ pub async fn update_role(
     Ok(updated)
 }
 
-/// Removes a member from the agency (their sessions in it stop working at once: the
-/// api processes forget the agency's verified callers).
 /// What removing a member revoked with it.
 #[derive(Debug, Default)]
 pub struct Removed {
@@ -331,9 +329,10 @@ pub struct Removed {
     pub api_keys: u64,
 }
 
-/// Removes a member: their sessions end, and the report links, calendar feeds, API keys
-/// and pending invitations they made are revoked (what they handed out must not outlive
-/// their access).
+/// Removes a member from the agency: their sessions in it stop working at once (the api
+/// processes forget the agency's verified callers), and the report links, calendar
+/// feeds, API keys and pending invitations they made are revoked (what they handed out
+/// must not outlive their access).
 pub async fn remove(services: &Services, actor: &Actor, membership_id: Uuid) -> Result<Removed> {
     actor.require_manager()?;
     let target = get(&services.db, actor, membership_id).await?;
