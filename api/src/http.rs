@@ -442,9 +442,9 @@ async fn graphql_ws(
         Box::pin(async move {
             let token = init_token(&init).or(header_token);
             let (access, auth) = SocketAccess::open(state.services.clone(), token.as_deref()).await;
-            let bucket = match &auth {
-                Ok(Some(actor)) => Bucket::graphql(&state, actor.agency_id),
-                _ => Bucket::anonymous(&state, &address),
+            let agency = match &auth {
+                Ok(Some(actor)) => Some(actor.agency_id),
+                _ => None,
             };
             let access = Arc::new(access);
             // Watches the connection's access for as long as the socket is open (the
@@ -460,20 +460,29 @@ async fn graphql_ws(
             let mut data = async_graphql::Data::default();
             data.insert(access);
             data.insert(graphql::ClientNetwork(address.clone()));
-            // A credential mutation also draws on the network's quota, strictly (refused
-            // while the limiter is down), whether the socket is anonymous or not.
-            let credentials_state = state.clone();
-            let credentials: graphql::limits::Admit = Arc::new(move || {
-                let (state, address) = (credentials_state.clone(), address.clone());
-                Box::pin(async move { admit_credentials(&state, &address).await }) as BoxFuture<'static, _>
-            });
-            data.insert(graphql::limits::SocketQuota::new(
+            // An anonymous socket's operations draw on the network's quota strictly
+            // (refused while the limiter is down: they are mostly credential mutations);
+            // an authenticated one's on its agency's, plus the network's, strictly, for a
+            // credential mutation.
+            let strict: graphql::limits::Admit = {
+                let state = state.clone();
                 Arc::new(move || {
-                    let (state, bucket) = (state.clone(), bucket.clone());
-                    Box::pin(async move { admit(&state, &bucket).await })
-                }),
-                credentials,
-            ));
+                    let (state, address) = (state.clone(), address.clone());
+                    Box::pin(async move { admit_credentials(&state, &address).await }) as BoxFuture<'static, _>
+                })
+            };
+            let quota = match agency {
+                Some(agency) => {
+                    let bucket = Bucket::graphql(&state, agency);
+                    let per_operation: graphql::limits::Admit = Arc::new(move || {
+                        let (state, bucket) = (state.clone(), bucket.clone());
+                        Box::pin(async move { admit(&state, &bucket).await })
+                    });
+                    graphql::limits::SocketQuota::new(per_operation, Some(strict))
+                }
+                None => graphql::limits::SocketQuota::new(strict, None),
+            };
+            data.insert(quota);
             Ok(data)
         })
     });

@@ -157,15 +157,15 @@ pub type Admit = Arc<dyn Fn() -> BoxFuture<'static, Result<(), Error>> + Send + 
 /// are admitted, and how many are running.
 pub struct SocketQuota {
     admit: Admit,
-    admit_credentials: Admit,
+    admit_credentials: Option<Admit>,
     running: Arc<AtomicUsize>,
 }
 
 impl SocketQuota {
     /// A connection's quota, drawing one token per operation from `admit`, and one more
-    /// from `admit_credentials` for a credential mutation (strictly: the one check that
-    /// refuses while the limiter is down, anonymous connection or not).
-    pub fn new(admit: Admit, admit_credentials: Admit) -> Self {
+    /// from `admit_credentials` for a credential mutation (`None` when `admit` already
+    /// draws on the client network's quota strictly: an anonymous connection).
+    pub fn new(admit: Admit, admit_credentials: Option<Admit>) -> Self {
         SocketQuota { admit, admit_credentials, running: Arc::default() }
     }
 
@@ -197,7 +197,13 @@ impl SocketQuota {
     /// What a credential mutation takes on top: one token from the client network's
     /// quota.
     pub fn credentials(&self) -> impl Future<Output = Result<(), ServerError>> + Send + 'static {
-        Self::admitted((self.admit_credentials)())
+        let admitted = self.admit_credentials.as_ref().map(|admit| Self::admitted(admit()));
+        async move {
+            match admitted {
+                Some(admitted) => admitted.await,
+                None => Ok(()),
+            }
+        }
     }
 
     async fn admitted(admitted: BoxFuture<'static, Result<(), Error>>) -> Result<(), ServerError> {
