@@ -302,17 +302,25 @@ pub async fn update_role(
     if role == Role::ClientViewer && assigned_brands(&txn, actor, &[target.id]).await?.is_empty() {
         return Err(Error::bad_input("role", "assign at least one brand before making this member a client viewer"));
     }
+    let user_id = target.user_id;
     let mut model: membership::ActiveModel = target.into();
     model.role = Set(role.as_str().to_owned());
     model.updated_at = Set(now());
     let updated = model.update(&txn).await?;
+    let brands = assigned_brands(&txn, actor, &[membership_id]).await?.remove(&membership_id).unwrap_or_default();
+    let revoked = revoke_beyond(&txn, actor.agency_id, user_id, Some((role, &brands))).await?;
     audit::record(
         &txn,
         actor,
         "member.role_changed",
         "membership",
         Some(membership_id),
-        serde_json::json!({ "from": current.as_str(), "to": role.as_str() }),
+        serde_json::json!({
+            "from": current.as_str(),
+            "to": role.as_str(),
+            "revoked_shares": revoked.shares,
+            "revoked_api_keys": revoked.api_keys,
+        }),
     )
     .await?;
     txn.commit().await?;
@@ -349,7 +357,7 @@ pub async fn remove(services: &Services, actor: &Actor, membership_id: Uuid) -> 
         .filter(crate::entities::refresh_token::Column::RevokedAt.is_null())
         .exec(&txn)
         .await?;
-    let shares = crate::shares::revoke_made_by(&txn, actor.agency_id, target.user_id).await?;
+    let revoked = revoke_beyond(&txn, actor.agency_id, target.user_id, None).await?;
     invitation::Entity::update_many()
         .col_expr(invitation::Column::RevokedAt, Expr::value(now()))
         .filter(invitation::Column::AgencyId.eq(actor.agency_id))
@@ -358,14 +366,6 @@ pub async fn remove(services: &Services, actor: &Actor, membership_id: Uuid) -> 
         .filter(invitation::Column::RevokedAt.is_null())
         .exec(&txn)
         .await?;
-    let api_keys = crate::entities::api_key::Entity::update_many()
-        .col_expr(crate::entities::api_key::Column::RevokedAt, Expr::value(now()))
-        .filter(crate::entities::api_key::Column::AgencyId.eq(actor.agency_id))
-        .filter(crate::entities::api_key::Column::CreatedBy.eq(target.user_id))
-        .filter(crate::entities::api_key::Column::RevokedAt.is_null())
-        .exec(&txn)
-        .await?
-        .rows_affected;
     membership::Entity::delete_by_id(target.id).exec(&txn).await?;
     audit::record(
         &txn,
@@ -373,11 +373,44 @@ pub async fn remove(services: &Services, actor: &Actor, membership_id: Uuid) -> 
         "member.removed",
         "membership",
         Some(membership_id),
-        serde_json::json!({ "user": target.user_id, "revoked_shares": shares, "revoked_api_keys": api_keys }),
+        serde_json::json!({
+            "user": target.user_id,
+            "revoked_shares": revoked.shares,
+            "revoked_api_keys": revoked.api_keys,
+        }),
     )
     .await?;
     txn.commit().await?;
     services.callers.changed(actor.agency_id).await;
+    Ok(revoked)
+}
+
+/// Revokes what `user_id` made in the agency that their access no longer covers: with
+/// `access` `None` (they left) every share and API key; with their new role and brands,
+/// the API keys unless they still manage the agency (only managers make keys), and the
+/// shares of brands they no longer see (all of them for a client viewer, who cannot
+/// make any).
+async fn revoke_beyond(
+    txn: &impl ConnectionTrait,
+    agency_id: Uuid,
+    user_id: Uuid,
+    access: Option<(Role, &[Uuid])>,
+) -> Result<Removed> {
+    use crate::entities::api_key;
+    let kept: &[Uuid] = match access {
+        Some((role, _)) if role.is_manager() => return Ok(Removed::default()),
+        Some((Role::Member, brands)) if !brands.is_empty() => brands,
+        _ => &[],
+    };
+    let shares = crate::shares::revoke_made_by(txn, agency_id, user_id, kept).await?;
+    let api_keys = api_key::Entity::update_many()
+        .col_expr(api_key::Column::RevokedAt, Expr::value(now()))
+        .filter(api_key::Column::AgencyId.eq(agency_id))
+        .filter(api_key::Column::CreatedBy.eq(user_id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?
+        .rows_affected;
     Ok(Removed { shares, api_keys })
 }
 
@@ -398,13 +431,14 @@ pub async fn set_brands(
         .exec(&txn)
         .await?;
     assign(&txn, actor.agency_id, target.id, &brand_ids).await?;
+    let revoked = revoke_beyond(&txn, actor.agency_id, target.user_id, Some((role, &brand_ids))).await?;
     audit::record(
         &txn,
         actor,
         "member.brands_changed",
         "membership",
         Some(membership_id),
-        serde_json::json!({ "brands": brand_ids }),
+        serde_json::json!({ "brands": brand_ids, "revoked_shares": revoked.shares }),
     )
     .await?;
     txn.commit().await?;

@@ -64,17 +64,19 @@ pub async fn list(
     pagination::fetch(&services.db, select, report_share::Column::Id, page).await
 }
 
-/// Revokes every live share `user_id` made in the agency (they are leaving it); returns
-/// how many.
-pub async fn revoke_made_by(db: &impl ConnectionTrait, agency_id: Uuid, user_id: Uuid) -> Result<u64> {
-    let revoked = report_share::Entity::update_many()
+/// Revokes the live shares `user_id` made in the agency, but those of the brands in
+/// `kept` (they left the agency: none kept; they lost brands: the ones they still see);
+/// returns how many.
+pub async fn revoke_made_by(db: &impl ConnectionTrait, agency_id: Uuid, user_id: Uuid, kept: &[Uuid]) -> Result<u64> {
+    let mut update = report_share::Entity::update_many()
         .col_expr(report_share::Column::RevokedAt, Expr::value(now()))
         .filter(report_share::Column::AgencyId.eq(agency_id))
         .filter(report_share::Column::CreatedBy.eq(user_id))
-        .filter(report_share::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(revoked.rows_affected)
+        .filter(report_share::Column::RevokedAt.is_null());
+    if !kept.is_empty() {
+        update = update.filter(report_share::Column::BrandId.is_not_in(kept.iter().copied()));
+    }
+    Ok(update.exec(db).await?.rows_affected)
 }
 
 /// A share to create.

@@ -750,3 +750,74 @@ async fn credentials_fail_closed_when_the_limiter_is_down() {
     assert_eq!(me["data"]["me"]["role"], "OWNER", "{me:#}");
     api.stop().await;
 }
+
+/// Losing a brand or a role revokes what the member handed out beyond their new access:
+/// feeds of brands they no longer see, API keys once they no longer manage the agency.
+async fn losing_access_revokes_what_it_handed_out(production: bool) {
+    let (api, db) = api(production, &[]).await;
+    let base = api.base.clone();
+    let (owner, brand, _) = agency_with_brand(&base, "owner@loss.example").await;
+    let other = post_graphql(
+        &base,
+        Some(&owner),
+        "mutation { createBrand(input: { name: \"Autre\", timeZone: \"Europe/Paris\" }) { id } }",
+    )
+    .await["data"]["createBrand"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (admin, admin_id) = invite(&base, &db, &owner, "admin@loss.example", "ADMIN", &brand).await;
+    let (member, member_id) = invite(&base, &db, &owner, "member@loss.example", "MEMBER", &brand).await;
+    let feed = |token: String, brand: String| {
+        let base = base.clone();
+        async move {
+            let made = post_graphql(
+                &base,
+                Some(&token),
+                &format!("mutation {{ createCalendarShare(brandId: \"{brand}\") {{ url }} }}"),
+            )
+            .await;
+            let url = made["data"]["createCalendarShare"]["url"].as_str().expect("a feed").to_owned();
+            format!("{base}{}", &url[url.find("/calendar/").unwrap()..])
+        }
+    };
+    let http = reqwest::Client::new();
+    let status = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap().status() }
+    };
+    let member_feed = feed(member.clone(), brand.clone()).await;
+    let admin_feed = feed(admin.clone(), other.clone()).await;
+    let key =
+        post_graphql(&base, Some(&admin), "mutation { createApiKey(input: { name: \"admin's key\" }) { secret } }")
+            .await;
+    let key = key["data"]["createApiKey"]["secret"].as_str().expect("a key").to_owned();
+    let push = |key: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            http.post(format!("{base}/ingest/mentions"))
+                .bearer_auth(key)
+                .json(&json!([]))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(status(member_feed.clone()).await, StatusCode::OK);
+    assert_ne!(push(key.clone()).await, StatusCode::UNAUTHORIZED);
+
+    // The member moves to the other brand: the feed of the first one stops.
+    let moved = format!("mutation {{ setMemberBrands(memberId: \"{member_id}\", brandIds: [\"{other}\"]) {{ id }} }}");
+    assert!(post_graphql(&base, Some(&owner), &moved).await.get("errors").is_none());
+    assert_eq!(status(member_feed).await, StatusCode::NOT_FOUND);
+
+    // The admin becomes a member of the first brand: their key stops, and so does their
+    // feed of the brand they no longer see.
+    let demoted = format!("mutation {{ updateMemberRole(memberId: \"{admin_id}\", role: MEMBER) {{ id }} }}");
+    assert!(post_graphql(&base, Some(&owner), &demoted).await.get("errors").is_none());
+    assert_eq!(push(key).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(admin_feed).await, StatusCode::NOT_FOUND);
+    api.stop().await;
+}
+in_both_modes!(losing_access_revokes_what_it_handed_out);
