@@ -1,9 +1,17 @@
 //! The caller's agency.
 
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QuerySelect, Set};
 
 use crate::entities::agency;
 use crate::{Actor, Error, Result, Services, now, validate};
+
+/// Locks the agency's row until the transaction `txn` ends, so that the agency's quota
+/// checks (invitations, sources) run one at a time: none passes a count another has not
+/// written yet. PostgreSQL only; SQLite's write transactions are serial already.
+pub(crate) async fn lock(txn: &impl ConnectionTrait, agency_id: uuid::Uuid) -> Result<()> {
+    agency::Entity::find_by_id(agency_id).lock_exclusive().one(txn).await?;
+    Ok(())
+}
 
 /// The actor's agency.
 pub async fn current(services: &Services, actor: &Actor) -> Result<agency::Model> {

@@ -85,9 +85,7 @@ async fn within_daily_invitations(
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<()> {
     use sea_orm::{QueryOrder, QuerySelect};
-    // Concurrent invitations wait for each other here, so that none passes a count
-    // another has not written yet.
-    crate::entities::agency::Entity::find_by_id(actor.agency_id).lock_exclusive().one(db).await?;
+    crate::agencies::lock(db, actor.agency_id).await?;
     let window = Duration::hours(24);
     let recent: Vec<chrono::DateTime<chrono::Utc>> = invitation::Entity::find()
         .select_only()

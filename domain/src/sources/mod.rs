@@ -188,12 +188,11 @@ fn soonest_poll(config: &crate::Config, source: &source::Model) -> DateTime<Utc>
     source.last_polled_at.map_or(now(), |last| (last + floor).max(now()))
 }
 
-/// Refuses a new polled source past the brand's or the agency's quota. Counted in the
-/// write transaction after locking the agency's row, so concurrent creations wait for
-/// each other instead of both passing.
+/// Refuses a new polled source past the brand's or the agency's quota, counted under
+/// the agency's lock ([`crate::agencies::lock`]).
 async fn within_quota(txn: &sea_orm::DatabaseTransaction, config: &crate::Config, brand: &brand::Model) -> Result<()> {
-    use sea_orm::{PaginatorTrait, QuerySelect};
-    crate::entities::agency::Entity::find_by_id(brand.agency_id).lock_exclusive().one(txn).await?;
+    use sea_orm::PaginatorTrait;
+    crate::agencies::lock(txn, brand.agency_id).await?;
     let polled = || {
         source::Entity::find()
             .filter(source::Column::AgencyId.eq(brand.agency_id))
@@ -479,6 +478,7 @@ pub async fn poll(services: &Services, source_id: Uuid) -> Result<PollReport> {
         }
     }
     let error = failure.as_ref().map(ToString::to_string);
+    let every = effective_interval(&services.config, &source);
     let txn = crate::db::begin_write(&services.db).await?;
     match &failure {
         None => {
@@ -486,14 +486,12 @@ pub async fn poll(services: &Services, source_id: Uuid) -> Result<PollReport> {
             model.last_error = Set(None);
             model.consecutive_failures = Set(0);
             model.healthy = Set(true);
-            let every = effective_interval(&services.config, &source);
             model.next_poll_at = Set(Some(started + ChronoDuration::seconds(every.into())));
         }
         Some(failure) => {
             let failures = source.consecutive_failures + 1;
             model.consecutive_failures = Set(failures);
             model.last_error = Set(error.clone());
-            let every = effective_interval(&services.config, &source);
             model.next_poll_at = Set(Some(next_attempt(started, every, failures, failure)));
             if failures >= UNHEALTHY_AFTER {
                 model.healthy = Set(false);
