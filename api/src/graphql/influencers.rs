@@ -171,26 +171,26 @@ impl Influencer {
     }
     /// The agency member who owns the relationship.
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
-        let Some(id) = self.row.owner_membership_id.filter(|_| staff(ctx).unwrap_or(false)) else { return Ok(None) };
+        let Some(id) = staff(ctx)?.then_some(self.row.owner_membership_id).flatten() else { return Ok(None) };
         Ok(loader(ctx).load_one(MemberKey(id)).await?.map(Member))
     }
     async fn tags(&self, ctx: &Context<'_>) -> Result<Option<&[String]>> {
         Ok(staff(ctx)?.then_some(self.row.tags.0.as_slice()))
     }
     async fn notes(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        Ok(self.row.notes.as_deref().filter(|_| staff(ctx).unwrap_or(false)))
+        Ok(staff(ctx)?.then_some(self.row.notes.as_deref()).flatten())
     }
     /// Days between contacts set for this influencer (over the brand's per-tier cadence).
     async fn contact_cadence_days(&self, ctx: &Context<'_>) -> Result<Option<i32>> {
-        Ok(self.row.contact_cadence_days.filter(|_| staff(ctx).unwrap_or(false)))
+        Ok(staff(ctx)?.then_some(self.row.contact_cadence_days).flatten())
     }
     /// The latest interaction logged.
     async fn last_contact_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
-        Ok(self.row.last_contact_at.filter(|_| staff(ctx).unwrap_or(false)))
+        Ok(staff(ctx)?.then_some(self.row.last_contact_at).flatten())
     }
     /// When the next contact is due, if a cadence applies.
     async fn next_contact_due_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
-        Ok(self.row.next_contact_due_at.filter(|_| staff(ctx).unwrap_or(false)))
+        Ok(staff(ctx)?.then_some(self.row.next_contact_due_at).flatten())
     }
     async fn contact_overdue(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
         Ok(staff(ctx)?.then(|| self.row.next_contact_due_at.is_some_and(|due| due <= vigie_domain::now())))

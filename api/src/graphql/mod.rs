@@ -260,11 +260,6 @@ impl Executor for Gateway {
     }
 }
 
-/// Authenticates a bearer access token into the caller's [`Actor`].
-pub async fn authenticate(services: &Services, bearer: Option<&str>) -> Result<Option<Actor>, Error> {
-    caller(services, bearer.map(|token| services.tokens.verify(token))).await
-}
-
 async fn caller(services: &Services, claims: Option<Result<Claims, Error>>) -> Result<Option<Actor>, Error> {
     let Some(claims) = claims.transpose()? else { return Ok(None) };
     services.callers.actor(&services.db, claims.sub, claims.agency).await.map(Some)
@@ -274,7 +269,6 @@ pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Arc<Services> {
     ctx.data_unchecked::<Arc<Services>>()
 }
 
-/// The authenticated actor, or `UNAUTHENTICATED`.
 /// Whether the caller sees the agency's internal details (who owns, assigned or reviewed
 /// what, CRM tags and statuses): staff do, client viewers see only their own part.
 pub(crate) fn sees_staff_details(ctx: &Context<'_>, about_user: Option<uuid::Uuid>) -> Result<bool, Error> {
@@ -282,6 +276,7 @@ pub(crate) fn sees_staff_details(ctx: &Context<'_>, about_user: Option<uuid::Uui
     Ok(actor.is_staff() || about_user == Some(actor.user_id))
 }
 
+/// The authenticated actor, or `UNAUTHENTICATED`.
 pub(crate) fn actor<'a>(ctx: &Context<'a>) -> Result<&'a Actor, Error> {
     match ctx.data_opt::<Caller>().map(|c| &c.auth) {
         Some(Ok(Some(actor))) => Ok(actor),
