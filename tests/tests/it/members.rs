@@ -10,12 +10,19 @@ const INVITE: &str = "mutation($input: InviteMemberInput!) { inviteMember(input:
 const ACCEPT: &str =
     "mutation($input: AcceptInvitationInput!) { acceptInvitation(input: $input) { accessToken role agency { name } } }";
 
-async fn invitation_email_is_delivered_over_smtp_and_accepted(backend: Backend) {
+/// An app that sends its mail, from `robot@vigie.test`, to a real SMTP server on
+/// loopback, with its job runtime running.
+async fn with_smtp(backend: Backend) -> (SmtpServer, TestApp, vigie_tests::Jobs) {
     let smtp = SmtpServer::start();
     let app =
         TestApp::with_config(backend, &[("SMTP_URL", &smtp.url), ("VIGIE_MAIL_FROM", "Vigie <robot@vigie.test>")])
             .await;
     let jobs = app.start_jobs();
+    (smtp, app, jobs)
+}
+
+async fn invitation_email_is_delivered_over_smtp_and_accepted(backend: Backend) {
+    let (smtp, app, jobs) = with_smtp(backend).await;
     let owner = app.sign_up("Agence Soleil", "owner@example.com").await;
     let brand = app.create_brand(&owner.access_token, "Soleil").await;
     let invited = app
@@ -350,11 +357,7 @@ on_both_databases!(api_keys_are_shown_once_stored_hashed_and_revocable);
 /// A manager's `senderEmail` is not verified: it becomes `Reply-To`, and `From` stays
 /// the instance's own address, so Vigie cannot be made to send mail as someone else.
 async fn an_agency_sender_is_a_reply_to_never_the_from(backend: Backend) {
-    let smtp = SmtpServer::start();
-    let app =
-        TestApp::with_config(backend, &[("SMTP_URL", &smtp.url), ("VIGIE_MAIL_FROM", "Vigie <robot@vigie.test>")])
-            .await;
-    let jobs = app.start_jobs();
+    let (smtp, app, jobs) = with_smtp(backend).await;
     let owner = app.sign_up("Agence Soleil", "owner@example.com").await;
     let update = "mutation { updateAgency(input: { name: \"Agence Soleil <ceo@bank.example>\", senderEmail: \"ceo@bank.example\" }) { senderEmail } }";
     app.ok(Some(&owner.access_token), update, json!({})).await;
