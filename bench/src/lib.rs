@@ -4,6 +4,7 @@
 
 pub mod autovacuum;
 pub mod dataset;
+pub mod labelled;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use std::process::{Child, Command, Stdio};

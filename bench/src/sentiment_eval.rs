@@ -12,7 +12,8 @@
 //! `umsab_fr_val.tsv`) or `lang<TAB>label<TAB>text` lines; labels are `neg`, `neu`,
 //! `pos` (or `negative`, `neutral`, `positive`). Vigie's score is read as the product
 //! reads it ([`SentimentClass::of`]); sentiment is scored in the post's known language,
-//! and language detection is measured apart. The peers are installed on first use
+//! and language detection is measured apart. `--thresholds` adds how the product's
+//! sentiment thresholds (complaint, anger, stance) sort the posts. The peers are installed on first use
 //! under `target/sentiment-peers` (or `$VIGIE_PEERS_DIR`) with pip and npm.
 
 use std::collections::BTreeMap;
@@ -20,101 +21,48 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use vigie_domain::mentions::SentimentClass;
+use vigie_bench::labelled::{CLASSES, Confusion, Post, class, class_of, read_all};
+use vigie_domain::mentions::NEUTRAL_BAND;
+use vigie_domain::scoring::influence::STANCE;
+use vigie_domain::scoring::solicitation::{ANGRY, COMPLAINT};
 use vigie_domain::scoring::{lang, sentiment};
 use vigie_domain::text::Folded;
 
-const CLASSES: [&str; 3] = ["neg", "neu", "pos"];
 /// Posts this short or shorter are counted apart for language detection.
 const SHORT: usize = 60;
 
-struct Post {
-    lang: String,
-    /// Index in [`CLASSES`].
-    label: usize,
-    text: String,
-}
-
-fn class(raw: &str) -> Option<usize> {
-    match raw.trim().to_lowercase().as_str() {
-        "neg" | "negative" | "-1" => Some(0),
-        "neu" | "neutral" | "0" => Some(1),
-        "pos" | "positive" | "1" => Some(2),
-        _ => None,
-    }
-}
-
-/// The language a file's name gives (`umsab_fr_val.tsv` → `fr`), for two-column files.
-fn language_of(path: &Path) -> Option<String> {
-    let name = path.file_stem()?.to_str()?.to_lowercase();
-    name.split(['_', '-', '.'])
-        .find(|part| part.len() == 2 && part.chars().all(|c| c.is_ascii_lowercase()))
-        .map(str::to_owned)
-}
-
-fn read(path: &Path) -> Result<Vec<Post>, String> {
-    let data = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let named = language_of(path);
-    let mut posts = Vec::new();
-    for (n, line) in data.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty()) {
-        let fields: Vec<&str> = line.splitn(3, '\t').collect();
-        let bad = || format!("{}:{}: expected label<TAB>text or lang<TAB>label<TAB>text", path.display(), n + 1);
-        let (lang, label, text) = match fields[..] {
-            [lang, label, text] if class(label).is_some() => (lang.trim().to_lowercase(), label, text),
-            [label, text] | [label, text, _] => {
-                let text = if fields.len() == 3 { &line[label.len() + 1..] } else { text };
-                let lang = named.clone().ok_or_else(|| {
-                    format!(
-                        "{}: name the file with its language (e.g. posts_fr.tsv) or add a lang column",
-                        path.display()
-                    )
-                })?;
-                (lang, label, text)
-            }
-            _ => return Err(bad()),
-        };
-        posts.push(Post { lang, label: class(label).ok_or_else(bad)?, text: text.to_owned() });
-    }
-    Ok(posts)
-}
-
-/// Rows: the truth; columns: the prediction.
-#[derive(Default, Clone, Copy)]
-struct Confusion([[usize; 3]; 3]);
-
-impl Confusion {
-    fn add(&mut self, truth: usize, predicted: usize) {
-        self.0[truth][predicted] += 1;
-    }
-
-    fn total(&self) -> usize {
-        self.0.iter().flatten().sum()
-    }
-
-    fn accuracy(&self) -> f64 {
-        (0..3).map(|c| self.0[c][c]).sum::<usize>() as f64 / self.total().max(1) as f64
-    }
-
-    /// The mean over the three classes of F1 (a class never predicted nor present
-    /// scores 0, as scikit-learn's `f1_score(average="macro")` does).
-    fn macro_f1(&self) -> f64 {
-        let f1 = |c: usize| {
-            let tp = self.0[c][c] as f64;
-            let predicted = (0..3).map(|t| self.0[t][c]).sum::<usize>() as f64;
-            let actual = self.0[c].iter().sum::<usize>() as f64;
-            if tp == 0.0 { 0.0 } else { 2.0 * tp / (predicted + actual) }
-        };
-        (0..3).map(f1).sum::<f64>() / 3.0
-    }
-}
-
-fn vigie(post: &Post) -> usize {
+/// The score Vigie gives a post, with its model (or, for `rules`, the lexicon rules
+/// alone, shown to tell what the learned part adds).
+fn vigie(post: &Post, rules: bool) -> f64 {
     let folded = Folded::new(&post.text);
-    let score = sentiment::score(Some(&post.lang), &post.text, &folded);
-    match SentimentClass::of(score) {
-        SentimentClass::Negative => 0,
-        SentimentClass::Neutral => 1,
-        SentimentClass::Positive => 2,
+    if rules {
+        sentiment::rules::score(Some(&post.lang), &post.text, &folded)
+    } else {
+        sentiment::score(Some(&post.lang), &post.text, &folded)
+    }
+}
+
+/// How the product's sentiment thresholds sort these posts: for each, the share of the
+/// posts beyond it that carry its side's label (precision) and the share of that
+/// label's posts it catches (recall).
+fn thresholds(posts: &[Post], indices: &[usize], scores: &[f64]) {
+    let named: [(f64, &str); 4] = [
+        (NEUTRAL_BAND, "neutral band: the classes"),
+        (STANCE, "stance: advocate / detractor (on an author's mean)"),
+        (-COMPLAINT, "complaint: an addressed mention becomes a ticket"),
+        (-ANGRY, "anger: a mid-tier author's ticket is urgent"),
+    ];
+    println!("  threshold   neg precision / recall   pos precision / recall");
+    for (t, name) in named {
+        let side = |label: usize, beyond: &dyn Fn(f64) -> bool| {
+            let picked: Vec<usize> = indices.iter().copied().filter(|&i| beyond(scores[i])).collect();
+            let right = picked.iter().filter(|&&i| posts[i].label == label).count();
+            let all = indices.iter().filter(|&&i| posts[i].label == label).count();
+            (right as f64 / picked.len().max(1) as f64, right as f64 / all.max(1) as f64)
+        };
+        let (np, nr) = side(0, &|s| s <= -t);
+        let (pp, pr) = side(2, &|s| s >= t);
+        println!("  ±{t:<9.2} {np:>13.3} / {nr:<6.3} {pp:>15.3} / {pr:<6.3}  {name}");
     }
 }
 
@@ -209,34 +157,35 @@ fn nlpjs(posts: &[Post]) -> Result<Vec<usize>, String> {
 }
 
 fn main() {
-    let mut peers = false;
+    let (mut peers, mut show_thresholds) = (false, false);
     let mut paths = Vec::new();
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--peers" => peers = true,
+            "--thresholds" => show_thresholds = true,
             "-h" | "--help" => {
-                println!("usage: sentiment-eval [--peers] FILE…  (label<TAB>text or lang<TAB>label<TAB>text)");
+                println!(
+                    "usage: sentiment-eval [--peers] [--thresholds] FILE…  (label<TAB>text or lang<TAB>label<TAB>text)"
+                );
                 return;
             }
             _ => paths.push(PathBuf::from(arg)),
         }
     }
     if paths.is_empty() {
-        eprintln!("usage: sentiment-eval [--peers] FILE…");
+        eprintln!("usage: sentiment-eval [--peers] [--thresholds] FILE…");
         std::process::exit(2);
     }
-    let mut posts = Vec::new();
-    for path in &paths {
-        match read(path) {
-            Ok(read) => posts.extend(read),
-            Err(e) => {
-                eprintln!("sentiment-eval: {e}");
-                std::process::exit(2);
-            }
-        }
-    }
+    let posts = read_all(&paths).unwrap_or_else(|e| {
+        eprintln!("sentiment-eval: {e}");
+        std::process::exit(2);
+    });
 
-    let mut systems: Vec<(&str, Vec<usize>)> = vec![("vigie", posts.iter().map(vigie).collect())];
+    let scores: Vec<f64> = posts.iter().map(|p| vigie(p, false)).collect();
+    let mut systems: Vec<(&str, Vec<usize>)> = vec![
+        ("vigie", scores.iter().map(|s| class_of(*s)).collect()),
+        ("rules", posts.iter().map(|p| class_of(vigie(p, true))).collect()),
+    ];
     if peers {
         for (name, labels) in [("vader", vader(&posts)), ("nlp.js", nlpjs(&posts))] {
             match labels {
@@ -286,42 +235,8 @@ fn main() {
             indices.len(),
             percent(short_right, short)
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn macro_f1_matches_scikit_learn() {
-        // sklearn.metrics.f1_score([0,0,1,1,2,2], [0,1,1,1,2,0], average="macro") = 0.6555…
-        let mut confusion = Confusion::default();
-        for (truth, predicted) in [(0, 0), (0, 1), (1, 1), (1, 1), (2, 2), (2, 0)] {
-            confusion.add(truth, predicted);
+        if show_thresholds {
+            thresholds(&posts, indices, &scores);
         }
-        assert!((confusion.macro_f1() - 0.655_555).abs() < 1e-5, "{}", confusion.macro_f1());
-        assert!((confusion.accuracy() - 4.0 / 6.0).abs() < 1e-9);
-        assert_eq!(Confusion::default().macro_f1(), 0.0);
-    }
-
-    #[test]
-    fn reads_both_shapes() {
-        assert_eq!(language_of(Path::new("../x/umsab_fr_val.tsv")).as_deref(), Some("fr"));
-        assert_eq!(language_of(Path::new("posts.tsv")), None);
-        let dir = std::env::temp_dir().join(format!("vigie-eval-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let two = dir.join("set_en.tsv");
-        std::fs::write(&two, "# comment\npos\tgreat\tstuff\nnegative\tawful\n").unwrap();
-        let read2 = read(&two).unwrap();
-        assert_eq!(read2.len(), 2);
-        assert_eq!((read2[0].lang.as_str(), read2[0].label, read2[0].text.as_str()), ("en", 2, "great\tstuff"));
-        let three = dir.join("mixed.tsv");
-        std::fs::write(&three, "fr\tneu\tbonjour\nen\tneg\tbad\n").unwrap();
-        let read3 = read(&three).unwrap();
-        assert_eq!((read3[0].lang.as_str(), read3[0].label), ("fr", 1));
-        std::fs::write(&three, "maybe\tbonjour\n").unwrap();
-        assert!(read(&three).is_err());
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

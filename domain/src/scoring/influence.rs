@@ -76,6 +76,10 @@ pub enum Stance {
     Detractor,
 }
 
+/// The mean sentiment from which an author advocates for the brand (or, below its
+/// opposite, detracts from it).
+pub const STANCE: f64 = 0.25;
+
 impl Stance {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
@@ -93,9 +97,9 @@ impl Stance {
 
     /// The stance of a mean sentiment.
     pub fn of(mean_sentiment: f64) -> Stance {
-        if mean_sentiment >= 0.25 {
+        if mean_sentiment >= STANCE {
             Stance::Advocate
-        } else if mean_sentiment <= -0.25 {
+        } else if mean_sentiment <= -STANCE {
             Stance::Detractor
         } else {
             Stance::Neutral

@@ -115,9 +115,12 @@ pub fn names_handle(folded: &str, mentions: &[Phrase]) -> bool {
     mentions.iter().any(|m| m.is_in(folded))
 }
 
+/// Sentiment at or under which a solicitation reads as angry.
+pub const ANGRY: f64 = -0.6;
+
 /// The priority of a solicitation: big audiences and anger first.
 pub fn priority(tier: Tier, sentiment: f64) -> Priority {
-    if tier >= Tier::Macro || (tier >= Tier::Mid && sentiment <= -0.6) {
+    if tier >= Tier::Macro || (tier >= Tier::Mid && sentiment <= ANGRY) {
         Priority::Urgent
     } else if tier >= Tier::Mid || sentiment <= COMPLAINT {
         Priority::High

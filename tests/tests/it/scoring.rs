@@ -84,7 +84,8 @@ async fn mentions_are_scored_and_authors_ranked(backend: Backend) {
         (json!("en"), json!(true), json!("NORMAL"))
     );
     let m4 = by_id("m4");
-    assert_eq!((m4["sentiment"].clone(), m4["isSolicitation"].clone()), (json!(0.0), json!(false)));
+    assert!(m4["sentiment"].as_f64().unwrap().abs() < vigie_domain::mentions::NEUTRAL_BAND, "{m4}");
+    assert_eq!(m4["isSolicitation"], false);
 
     // Filters: accent- and case-blind search, sentiment, solicitations, values.
     let ids = |filter: Value| {

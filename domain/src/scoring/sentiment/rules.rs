@@ -1,4 +1,5 @@
-//! Lexicon sentiment for French and English, in [-1, 1].
+//! Rule-based sentiment from lexicons, in [-1, 1]: the whole reading for languages
+//! without a model, and the lexicon features of the models.
 //!
 //! Each word of the lexicon has a valence from -4 to +4. Around it:
 //! - a negation in the three words before it, within the same clause, flips and damps
@@ -10,7 +11,8 @@
 //! - emoji carry their own valence; exclamation marks push the sum further.
 //!
 //! The sum is squashed with `s / sqrt(s² + 15)`, which keeps one strong word short
-//! of ±1. Lexicons live in `domain/data/lexicon/` (see the LICENSE file there).
+//! of ±1. Lexicons live in `domain/data/lexicon/` (see the LICENSE file there); the
+//! English one is VADER's, with Vigie's own entries over it.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -28,10 +30,12 @@ struct Lexicon {
     phrases: HashMap<String, Vec<(Vec<String>, f64)>>,
 }
 
-fn parse(data: &str) -> Lexicon {
+/// A lexicon from `word<TAB>valence` files, a later file's entries over an earlier's.
+fn parse(files: &[&str]) -> Lexicon {
     let mut words = HashMap::new();
     let mut phrases: HashMap<String, Vec<(Vec<String>, f64)>> = HashMap::new();
-    for line in data.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    let lines = files.iter().flat_map(|data| data.lines());
+    for line in lines.filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
         let Some((entry, valence)) = line.split_once('\t') else { continue };
         let Ok(valence) = valence.trim().parse::<f64>() else { continue };
         let parts = crate::text::words(entry);
@@ -40,7 +44,11 @@ fn parse(data: &str) -> Lexicon {
             1 => {
                 words.insert(parts.into_iter().next().unwrap_or_default(), valence);
             }
-            _ => phrases.entry(parts[0].clone()).or_default().push((parts, valence)),
+            _ => {
+                let starting = phrases.entry(parts[0].clone()).or_default();
+                starting.retain(|(p, _)| *p != parts);
+                starting.push((parts, valence));
+            }
         }
     }
     for starting in phrases.values_mut() {
@@ -49,13 +57,15 @@ fn parse(data: &str) -> Lexicon {
     Lexicon { words, phrases }
 }
 
-static EN: LazyLock<Lexicon> = LazyLock::new(|| parse(include_str!("../../data/lexicon/en.tsv")));
-static FR: LazyLock<Lexicon> = LazyLock::new(|| parse(include_str!("../../data/lexicon/fr.tsv")));
+static EN: LazyLock<Lexicon> = LazyLock::new(|| {
+    parse(&[include_str!("../../../data/lexicon/vader_en.tsv"), include_str!("../../../data/lexicon/en.tsv")])
+});
+static FR: LazyLock<Lexicon> = LazyLock::new(|| parse(&[include_str!("../../../data/lexicon/fr.tsv")]));
 /// Emoji valences by character, looked up in one pass over the text. Every entry of the
 /// table is one character once the variation selector is dropped (a test holds it to
 /// that; a sequence such as a ZWJ one would need a matcher of its own).
 static EMOJI: LazyLock<HashMap<char, f64>> = LazyLock::new(|| {
-    include_str!("../../data/lexicon/emoji.tsv")
+    include_str!("../../../data/lexicon/emoji.tsv")
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_once('\t'))
@@ -133,24 +143,54 @@ const FR_RULES: Rules = Rules {
     at_all: ["du", "tout"],
 };
 
+/// What the rules read in a post.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Reading {
+    /// In [-1, 1].
+    pub score: f64,
+    /// The sum of the positive valences, after negation and intensifiers.
+    pub positive: f64,
+    /// The sum of the negative valences (≤ 0).
+    pub negative: f64,
+}
+
+impl Reading {
+    fn add(&mut self, valence: f64) {
+        if valence > 0.0 {
+            self.positive += valence;
+        } else {
+            self.negative += valence;
+        }
+    }
+}
+
 /// Sentiment of `raw` (folded: `folded`) in `lang` (`fr`, `en`; anything else scores
 /// emoji only), in [-1, 1].
 pub fn score(lang: Option<&str>, raw: &str, folded: &Folded) -> f64 {
+    (read(lang, raw, folded).score * 1000.0).round() / 1000.0
+}
+
+/// [`score`] with the sums it comes from.
+pub fn read(lang: Option<&str>, raw: &str, folded: &Folded) -> Reading {
     let (lexicon, rules) = match lang {
         Some("fr") => (Some(&*FR), &FR_RULES),
         Some("en") => (Some(&*EN), &EN_RULES),
         _ => (None, &EN_RULES),
     };
-    let mut sum = lexicon.map_or(0.0, |lexicon| words_valence(lexicon, rules, raw, folded));
+    let mut reading = Reading::default();
+    if let Some(lexicon) = lexicon {
+        words_valence(lexicon, rules, raw, folded, &mut reading);
+    }
     // The variation selector is in no entry, so it is passed over like any other
     // character.
-    sum += raw.chars().filter_map(|c| EMOJI.get(&c)).sum::<f64>();
+    raw.chars().filter_map(|c| EMOJI.get(&c)).for_each(|v| reading.add(*v));
+    let mut sum = reading.positive + reading.negative;
     if sum != 0.0 {
         let bangs = raw.matches('!').count().min(3) as f64;
         sum += sum.signum() * 0.3 * bangs;
     }
-    let s = sum / (sum * sum + 15.0).sqrt();
-    (s * 1000.0).round() / 1000.0
+    reading.score = sum / (sum * sum + 15.0).sqrt();
+    reading
 }
 
 /// The English folding of `n't` would split `don't` into `don` + `t`; spell it out.
@@ -174,7 +214,7 @@ fn lookup(lexicon: &Lexicon, word: &str) -> Option<f64> {
         .find_map(|stem| lexicon.words.get(stem).copied())
 }
 
-fn words_valence(lexicon: &Lexicon, rules: &Rules, raw: &str, folded: &Folded) -> f64 {
+fn words_valence(lexicon: &Lexicon, rules: &Rules, raw: &str, folded: &Folded, reading: &mut Reading) {
     let words = expand_contractions(&folded.words);
     let clauses = clause_of_each_word(&folded.text, words.len());
     let shouting = raw.chars().any(char::is_lowercase);
@@ -183,7 +223,6 @@ fn words_valence(lexicon: &Lexicon, rules: &Rules, raw: &str, folded: &Folded) -
     let starts_with = |i: usize, phrase: &[String]| {
         words.len() - i >= phrase.len() && phrase.iter().zip(&words[i..]).all(|(p, w)| p == w)
     };
-    let mut sum = 0.0;
     let mut i = 0;
     while i < words.len() {
         let phrase =
@@ -228,10 +267,9 @@ fn words_valence(lexicon: &Lexicon, rules: &Rules, raw: &str, folded: &Folded) -
             Some(c) if i > c => v *= 1.5,
             _ => {}
         }
-        sum += v;
+        reading.add(v);
         i += len;
     }
-    sum
 }
 
 /// For each of the `count` words of a folded text, the index of the clause it sits in
@@ -301,7 +339,7 @@ mod tests {
 
     #[test]
     fn every_emoji_entry_is_one_character_and_read() {
-        let entries = include_str!("../../data/lexicon/emoji.tsv").lines().filter(|l| !l.starts_with('#')).count();
+        let entries = include_str!("../../../data/lexicon/emoji.tsv").lines().filter(|l| !l.starts_with('#')).count();
         assert_eq!(EMOJI.len(), entries, "an entry of emoji.tsv is not one character with its valence, or is twice");
     }
 }

@@ -1,0 +1,54 @@
+//! Sentiment in [-1, 1]: a learned model for French and English ([`model`], trained on
+//! public labelled tweets; see `domain/data/sentiment/README.md`), the lexicon rules
+//! ([`rules`]) for the other languages.
+
+pub mod model;
+pub mod rules;
+
+use std::sync::LazyLock;
+
+use crate::mentions::NEUTRAL_BAND;
+use crate::text::Folded;
+use model::Model;
+
+static EN: LazyLock<Model> = LazyLock::new(|| load(include_str!("../../../data/sentiment/en.tsv")));
+static FR: LazyLock<Model> = LazyLock::new(|| load(include_str!("../../../data/sentiment/fr.tsv")));
+
+fn load(data: &str) -> Model {
+    // The files are part of the build, and a test reads them both.
+    Model::parse(data).unwrap_or_else(|e| panic!("a shipped sentiment model is malformed: {e}"))
+}
+
+/// The model for a language, if there is one.
+pub fn model(lang: Option<&str>) -> Option<&'static Model> {
+    match lang {
+        Some("en") => Some(&EN),
+        Some("fr") => Some(&FR),
+        _ => None,
+    }
+}
+
+/// Sentiment of `raw` (folded: `folded`) in `lang`, in [-1, 1], rounded to 3 decimals.
+pub fn score(lang: Option<&str>, raw: &str, folded: &Folded) -> f64 {
+    match model(lang) {
+        Some(model) => from_probabilities(model.probabilities(lang, raw, folded)),
+        None => rules::score(lang, raw, folded),
+    }
+}
+
+/// A score whose class ([`crate::mentions::SentimentClass::of`]) is the likeliest
+/// class, and whose size grows with the margin over the runner-up: neutral posts fall
+/// inside the neutral band, leaning by how much more positive than negative they read;
+/// positive and negative ones run from the band's edge to ±1.
+pub fn from_probabilities([neg, neu, pos]: [f64; 3]) -> f64 {
+    let band = NEUTRAL_BAND;
+    let s = if neu >= neg && neu >= pos {
+        // Strictly inside the band, so that rounding cannot carry it over.
+        (band - 0.001) * (pos - neg) / (pos + neg).max(f64::MIN_POSITIVE)
+    } else if pos > neg {
+        band + (1.0 - band) * (pos - neu.max(neg))
+    } else {
+        -(band + (1.0 - band) * (neg - neu.max(pos)))
+    };
+    (s * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,240 @@
+//! Learned sentiment: a three-class logistic regression over the post's word 1–2-grams
+//! and character 2–5-grams (TF-IDF, each group L2-normalised) and the rules' lexicon
+//! reading. The features are computed here, for the trainer (`sentiment-train` in
+//! `vigie-bench`) and the scorer alike, so the two can never drift apart.
+//!
+//! A model file holds one feature a line: `kind:gram<TAB>idf<TAB>neg<TAB>neu<TAB>pos`,
+//! where kind is `w` (word gram), `c` (character gram), `d` (lexicon feature) or `b`
+//! (the bias); lines starting with `#` are comments (provenance, settings).
+
+use std::collections::HashMap;
+
+use super::rules;
+use crate::text::Folded;
+
+/// The three classes, in the order of the model's weights.
+pub const CLASSES: [&str; 3] = ["neg", "neu", "pos"];
+
+/// The lexicon features, by name, in the order [`lexicon_features`] gives them.
+pub const LEXICON_FEATURES: [&str; 3] = ["rules", "positive", "negative"];
+
+/// The lexicon features weigh like a strong gram next to the L2-normalised groups.
+const LEXICON_SCALE: f64 = 3.0;
+
+/// The groups of grams, each normalised on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Group {
+    Word,
+    Char,
+}
+
+impl Group {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Group::Word => "w:",
+            Group::Char => "c:",
+        }
+    }
+}
+
+/// The text the grams are read from: folded, handles and links replaced by `@user` and
+/// `http` (as in public labelled sets), letters repeated three times or more cut to two
+/// (`sooooo` → `soo`).
+pub fn normalise(folded: &str) -> String {
+    let mut out = String::with_capacity(folded.len());
+    for chunk in folded.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if chunk.starts_with('@') && chunk.len() > 1 {
+            out.push_str("@user");
+        } else if chunk.starts_with("http://") || chunk.starts_with("https://") || chunk == "http" {
+            out.push_str("http");
+        } else {
+            let (mut last, mut run) = ('\0', 0);
+            for c in chunk.chars() {
+                run = if c == last { run + 1 } else { 1 };
+                last = c;
+                if run <= 2 || !c.is_alphabetic() {
+                    out.push(c);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Calls `f` with every gram of a [`normalise`]d text, as the pieces that make it up
+/// once joined: word unigrams and bigrams (a word is a run of letters and digits,
+/// `@user`, or any other single character such as `!` or an emoji), and the character
+/// 2- to 5-grams of each word padded with a space on both sides.
+pub fn for_each_gram(text: &str, mut f: impl FnMut(Group, &[&str])) {
+    let mut tokens: Vec<&str> = Vec::new();
+    for chunk in text.split(' ') {
+        if chunk == "@user" {
+            tokens.push(chunk);
+            continue;
+        }
+        let mut start = None;
+        for (i, c) in chunk.char_indices() {
+            if c.is_alphanumeric() {
+                start.get_or_insert(i);
+                continue;
+            }
+            if let Some(s) = start.take() {
+                tokens.push(&chunk[s..i]);
+            }
+            // Joiners and variation selectors belong to the emoji around them.
+            if !matches!(c, '\u{200d}' | '\u{fe0f}' | '\u{fe0e}') {
+                tokens.push(&chunk[i..i + c.len_utf8()]);
+            }
+        }
+        if let Some(s) = start {
+            tokens.push(&chunk[s..]);
+        }
+    }
+    let mut bounds: Vec<usize> = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        f(Group::Word, &[token]);
+        if let Some(next) = tokens.get(i + 1) {
+            f(Group::Word, &[token, " ", next]);
+        }
+        if !token.starts_with(char::is_alphanumeric) {
+            continue;
+        }
+        // The padded word ` token ` has `chars + 2` positions: 0 and `chars + 1` are
+        // the spaces, `k` in between is the token's character `k - 1`.
+        bounds.clear();
+        bounds.extend(token.char_indices().map(|(i, _)| i));
+        bounds.push(token.len());
+        let chars = bounds.len() - 1;
+        for n in 2..=5 {
+            for start in 0..(chars + 3).saturating_sub(n) {
+                let end = start + n;
+                let lead = if start == 0 { " " } else { "" };
+                let trail = if end == chars + 2 { " " } else { "" };
+                let inner = &token[bounds[start.max(1) - 1]..bounds[end.min(chars + 1) - 1]];
+                f(Group::Char, &[lead, inner, trail]);
+            }
+        }
+    }
+}
+
+/// The rules' reading of a post as model features: its score and its positive and
+/// negative sums, squashed.
+pub fn lexicon_features(lang: Option<&str>, raw: &str, folded: &Folded) -> [f64; 3] {
+    let reading = rules::read(lang, raw, folded);
+    [reading.score, (reading.positive / 4.0).tanh(), (reading.negative / 4.0).tanh()].map(|x| x * LEXICON_SCALE)
+}
+
+/// 64-bit FNV-1a over the pieces, as if joined.
+pub fn hash(pieces: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for piece in pieces {
+        for b in piece.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// `1 + ln(tf)` times the idf of each gram, L2-normalised: the feature values of one
+/// group, from the gram indices seen (in any order, repeated as often as seen).
+pub fn tf_idf(seen: &mut [u32], idf: impl Fn(u32) -> f64) -> Vec<(u32, f64)> {
+    seen.sort_unstable();
+    let mut values: Vec<(u32, f64)> = Vec::with_capacity(seen.len());
+    for &i in seen.iter() {
+        match values.last_mut() {
+            Some((last, tf)) if *last == i => *tf += 1.0,
+            _ => values.push((i, 1.0)),
+        }
+    }
+    for (i, v) in &mut values {
+        *v = (1.0 + v.ln()) * idf(*i);
+    }
+    let norm = values.iter().map(|(_, v)| v * v).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        values.iter_mut().for_each(|(_, v)| *v /= norm);
+    }
+    values
+}
+
+/// A trained model, read from its file.
+pub struct Model {
+    /// Gram hash ([`hash`] of `kind:gram`) → row.
+    grams: HashMap<u64, u32>,
+    idf: Vec<f64>,
+    weights: Vec<[f64; 3]>,
+    lexicon: [[f64; 3]; 3],
+    bias: [f64; 3],
+}
+
+impl Model {
+    /// Reads a model file; a malformed line is an error naming it.
+    pub fn parse(data: &str) -> Result<Model, String> {
+        let mut model = Model {
+            grams: HashMap::new(),
+            idf: Vec::new(),
+            weights: Vec::new(),
+            lexicon: [[0.0; 3]; 3],
+            bias: [0.0; 3],
+        };
+        for (n, line) in data.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.is_empty()) {
+            let bad = || format!("line {}: expected kind:gram<TAB>idf<TAB>neg<TAB>neu<TAB>pos", n + 1);
+            let mut fields = line.split('\t');
+            let name = fields.next().ok_or_else(bad)?;
+            let numbers: Vec<f64> = fields.map(|f| f.parse::<f64>().map_err(|_| bad())).collect::<Result<_, _>>()?;
+            let [idf, neg, neu, pos] = numbers[..] else { return Err(bad()) };
+            let weights = [neg, neu, pos];
+            match name.split_once(':').ok_or_else(bad)? {
+                ("b", _) => model.bias = weights,
+                ("d", feature) => {
+                    let i = LEXICON_FEATURES.iter().position(|f| *f == feature).ok_or_else(bad)?;
+                    model.lexicon[i] = weights;
+                }
+                ("w" | "c", _) => {
+                    let row = u32::try_from(model.weights.len()).map_err(|_| bad())?;
+                    model.grams.insert(hash(&[name]), row);
+                    model.idf.push(idf);
+                    model.weights.push(weights);
+                }
+                _ => return Err(bad()),
+            }
+        }
+        Ok(model)
+    }
+
+    /// The probabilities of [`CLASSES`] for a post.
+    pub fn probabilities(&self, lang: Option<&str>, raw: &str, folded: &Folded) -> [f64; 3] {
+        let text = normalise(&folded.text);
+        let (mut words, mut chars) = (Vec::new(), Vec::new());
+        for_each_gram(&text, |group, pieces| {
+            let mut key = [group.prefix(), "", "", ""];
+            key[1..=pieces.len()].copy_from_slice(pieces);
+            if let Some(&row) = self.grams.get(&hash(&key)) {
+                match group {
+                    Group::Word => words.push(row),
+                    Group::Char => chars.push(row),
+                }
+            }
+        });
+        let mut logits = self.bias;
+        let idf = |row: u32| self.idf[row as usize];
+        for (row, value) in tf_idf(&mut words, idf).into_iter().chain(tf_idf(&mut chars, idf)) {
+            let w = &self.weights[row as usize];
+            (0..3).for_each(|c| logits[c] += w[c] * value);
+        }
+        for (value, w) in lexicon_features(lang, raw, folded).iter().zip(&self.lexicon) {
+            (0..3).for_each(|c| logits[c] += w[c] * value);
+        }
+        softmax(logits)
+    }
+}
+
+pub fn softmax(logits: [f64; 3]) -> [f64; 3] {
+    let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e = logits.map(|l| (l - max).exp());
+    let sum: f64 = e.iter().sum();
+    e.map(|x| x / sum)
+}
