@@ -158,6 +158,7 @@ async fn seed_mentions(services: &Services, actor: &crate::Actor, brand: &brand:
             replies: interactions / 20,
             views: 0,
             in_reply_to: None,
+            in_reply_to_author: None,
             direct: false,
         })
         .collect();

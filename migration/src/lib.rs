@@ -26,6 +26,7 @@ mod m20261203_000013_lean_influencer_indexes;
 mod m20261203_000014_stale_marker_key;
 mod m20261203_000015_refresh_token_expiry;
 mod m20261204_000016_invitation_recent;
+mod m20261205_000017_reply_author;
 
 /// The ordered list of Vigie migrations.
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000014_stale_marker_key::Migration),
             Box::new(m20261203_000015_refresh_token_expiry::Migration),
             Box::new(m20261204_000016_invitation_recent::Migration),
+            Box::new(m20261205_000017_reply_author::Migration),
         ]
     }
 }

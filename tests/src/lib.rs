@@ -617,6 +617,7 @@ pub fn new_mention(
         replies: 3,
         views: 0,
         in_reply_to: None,
+        in_reply_to_author: None,
         direct: false,
     }
 }

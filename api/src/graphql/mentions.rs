@@ -142,6 +142,12 @@ impl Mention {
     async fn in_reply_to(&self) -> Option<&str> {
         self.0.in_reply_to.as_deref()
     }
+
+    /// The handle of the account the reply answers. A reply is addressed to the brand
+    /// (and may open a ticket) only when this is one of the brand's handles.
+    async fn in_reply_to_author(&self) -> Option<&str> {
+        self.0.in_reply_to_author.as_deref()
+    }
     /// Sent directly to the brand (a direct message).
     async fn direct(&self) -> bool {
         self.0.is_direct

@@ -32,6 +32,8 @@ pub struct Model {
     /// Addresses the brand and asks or complains, once scored.
     pub is_solicitation: bool,
     pub in_reply_to: Option<String>,
+    /// The handle of the account the reply answers, as the network names it.
+    pub in_reply_to_author: Option<String>,
     pub is_direct: bool,
     pub scored_at: Option<DateTimeUtc>,
     /// The author's follower count as the mention came with it (collector or pusher);

@@ -34,6 +34,8 @@ struct Item {
     #[serde(default)]
     metrics: Metrics,
     in_reply_to: Option<String>,
+    /// The handle of the account the reply answers.
+    in_reply_to_author: Option<String>,
     #[serde(default)]
     direct: bool,
 }
@@ -157,6 +159,9 @@ fn validate(value: serde_json::Value) -> std::result::Result<Valid, String> {
     if item.in_reply_to.as_ref().is_some_and(|r| r.len() > 255) {
         return Err("inReplyTo must be at most 255 characters".into());
     }
+    if item.in_reply_to_author.as_ref().is_some_and(|r| r.len() > 255 || store::normalise_handle(r).is_empty()) {
+        return Err("inReplyToAuthor must be a handle of 1 to 255 characters".into());
+    }
     if item.author.display_name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME) {
         return Err(format!("author.displayName must be at most {MAX_NAME} characters"));
     }
@@ -165,7 +170,7 @@ fn validate(value: serde_json::Value) -> std::result::Result<Valid, String> {
     {
         return Err("lang must be a two-letter ISO 639-1 code such as `fr`".into());
     }
-    let handle = item.author.handle.trim().trim_start_matches('@').to_lowercase();
+    let handle = store::normalise_handle(&item.author.handle);
     if handle.is_empty() || handle.len() > 255 {
         return Err("author.handle must be 1 to 255 characters".into());
     }
@@ -244,6 +249,7 @@ async fn store(services: &Services, brand: &brand::Model, items: Vec<Valid>) -> 
             replies: v.item.metrics.replies,
             views: v.item.metrics.views,
             in_reply_to: v.item.in_reply_to,
+            in_reply_to_author: v.item.in_reply_to_author.as_deref().map(store::normalise_handle),
             direct: v.item.direct,
         })
         .collect();

@@ -59,6 +59,12 @@ pub struct NewAuthor {
     pub authoritative: bool,
 }
 
+/// A handle as authors' handles are stored: lower case, without the leading `@`
+/// (`@Verdure@Mastodon.social` → `verdure@mastodon.social`).
+pub fn normalise_handle(handle: &str) -> String {
+    handle.trim().trim_start_matches('@').to_lowercase()
+}
+
 /// A mention to store.
 #[derive(Clone, Debug)]
 pub struct NewMention {
@@ -75,6 +81,8 @@ pub struct NewMention {
     pub replies: i64,
     pub views: i64,
     pub in_reply_to: Option<String>,
+    /// The handle of the account the reply answers (as [`NewAuthor::handle`] is written).
+    pub in_reply_to_author: Option<String>,
     pub direct: bool,
 }
 
@@ -101,6 +109,7 @@ impl NewMention {
             &mut self.url,
             &mut self.lang,
             &mut self.in_reply_to,
+            &mut self.in_reply_to_author,
             &mut self.author.display_name,
             &mut self.author.profile_url,
         ];
@@ -145,7 +154,7 @@ pub async fn store(
         .into_iter()
         .enumerate()
         .map(|(position, m)| {
-            let addressed = m.direct || m.in_reply_to.is_some();
+            let addressed = lexicon.addresses(&m.network, m.direct, m.in_reply_to_author.as_deref());
             let author = authors.get(&(m.network.clone(), m.author.handle.clone())).copied();
             // The count the mention claims first: a pushed one stays on its own mentions.
             let audience = m.author.followers.or(author.map(|(_, followers)| followers));
@@ -179,6 +188,7 @@ pub async fn store(
                 is_solicitation: Set(analysis.is_solicitation),
                 solicitation_priority: Set(priority.map(|(p, _)| p.as_str().to_owned())),
                 in_reply_to: Set(m.in_reply_to),
+                in_reply_to_author: Set(m.in_reply_to_author),
                 is_direct: Set(m.direct),
                 scored_at: Set(Some(at)),
                 author_followers: Set(m.author.followers),

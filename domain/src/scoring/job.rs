@@ -24,6 +24,7 @@ use crate::db::Params;
 use crate::entities::{UuidList, author, brand, brand_value, mention};
 use crate::jobs::Registry;
 use crate::mentions::relevance;
+use crate::mentions::store::normalise_handle;
 use crate::queue::{Envelope, JobPayload};
 use crate::sla::tickets::Solicitation;
 use crate::text::{Folded, Phrase};
@@ -175,6 +176,8 @@ pub async fn sweep_unscored(services: &Services) -> Result<usize> {
 /// What scoring needs of a brand, folded once for a batch: how a text names its
 /// handles, its values' matchers and the terms of its relevance.
 pub struct Lexicon {
+    /// The brand's accounts: network name and handle, as [`normalise_handle`] writes it.
+    accounts: Vec<(String, String)>,
     handle_mentions: Vec<Phrase>,
     values: Vec<ValueMatcher>,
     relevance: relevance::Terms,
@@ -209,10 +212,21 @@ impl Lexicon {
     pub fn new(brand: &brand::Model, values: Vec<ValueMatcher>) -> Self {
         let handles: Vec<String> = brand.handles.0.iter().map(|h| h.handle.clone()).collect();
         Lexicon {
+            accounts: brand.handles.0.iter().map(|h| (h.network.name(), normalise_handle(&h.handle))).collect(),
             handle_mentions: solicitation::handle_mentions(&handles),
             values,
             relevance: relevance::Terms::new(brand),
         }
+    }
+
+    /// Whether a mention on `network` is addressed to the brand: a direct message, or a
+    /// reply to one of the brand's own accounts (a reply between strangers is not).
+    /// Naming a handle in the text also addresses it; analysis reads that.
+    pub fn addresses(&self, network: &str, direct: bool, in_reply_to_author: Option<&str>) -> bool {
+        direct
+            || in_reply_to_author
+                .map(normalise_handle)
+                .is_some_and(|replied| self.accounts.iter().any(|(n, handle)| n == network && *handle == replied))
     }
 
     /// Analyses one mention, and gives a solicitation its priority from the author's
@@ -345,8 +359,8 @@ async fn score_batch(
     let analysed: Vec<Scored> = batch
         .into_iter()
         .map(|m| {
-            let input =
-                Input { text: &m.text, lang: m.lang.as_deref(), addressed: m.is_direct || m.in_reply_to.is_some() };
+            let addressed = lexicon.addresses(&m.network, m.is_direct, m.in_reply_to_author.as_deref());
+            let input = Input { text: &m.text, lang: m.lang.as_deref(), addressed };
             let audience = m.author_followers.or_else(|| m.author_id.and_then(|a| followers.get(&a).copied()));
             let (analysis, priority) = lexicon.analyze(&input, audience);
             (m, analysis, priority)

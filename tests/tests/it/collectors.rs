@@ -684,3 +684,120 @@ async fn feed_text_is_clean_before_it_is_read(backend: Backend) {
     assert_eq!(found["mentions"]["edges"].as_array().unwrap().len(), 1, "search folds the ligature");
 }
 on_both_databases!(feed_text_is_clean_before_it_is_read);
+
+/// A reply is addressed to the brand only when it answers one of the brand's own
+/// accounts: a question in a thread between strangers, or in an author's own thread,
+/// opens no ticket. Mastodon names the parent's author among the status's mentions;
+/// Bluesky names it by DID, which the page's authors or `getProfiles` turn into a handle.
+async fn replies_open_tickets_only_when_they_answer_the_brand(backend: Backend) {
+    let app = app(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let handles = json!([
+        { "network": "MASTODON", "handle": "@Verdure@mastodon.example" },
+        { "network": "BLUESKY", "handle": "@Verdure.bsky.social" }
+    ]);
+    let brand = app
+        .ok(
+            Some(t),
+            "mutation($i: CreateBrandInput!) { createBrand(input: $i) { id } }",
+            json!({ "i": { "name": "Verdure", "timeZone": "Europe/Paris", "trackedKeywords": ["verdure"], "handles": handles } }),
+        )
+        .await["createBrand"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let server = MockServer::start().await;
+
+    let reply = |id: u64, text: &str, to: (&str, &str)| {
+        let mut s = status(id, text, 50);
+        s["in_reply_to_id"] = json!("300");
+        s["in_reply_to_account_id"] = json!(to.0);
+        if to.0 != "42" {
+            s["mentions"] = json!([{ "id": to.0, "username": "x", "acct": to.1, "url": "https://x.example/@x" }]);
+        }
+        s
+    };
+    Mock::given(method("GET"))
+        .and(path("/api/v1/timelines/tag/verdure"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            reply(303, "Verdure, tu l'as trouvé où ?", ("88", "sam@other.example")),
+            reply(302, "Verdure : et en Belgique, c'est dispo ?", ("42", "lou")),
+            reply(301, "Le shampoing Verdure revient quand ?", ("77", "Verdure@Mastodon.example")),
+        ])))
+        .mount(&server)
+        .await;
+    let mastodon = create_source(
+        &app,
+        t,
+        json!({ "brandId": brand, "network": "MASTODON", "kind": "HASHTAG", "target": "#verdure", "endpoint": server.uri() }),
+    )
+    .await;
+    assert_eq!(poll(&app, &mastodon).await, sources::PollReport { stored: 3, error: None });
+
+    let bluesky_reply = |n: usize, text: &str, parent_did: &str| {
+        let mut p = post(n);
+        p["record"]["text"] = json!(text);
+        p["record"]["reply"] = json!({
+            "root": { "uri": format!("at://{parent_did}/app.bsky.feed.post/root"), "cid": "bafyroot" },
+            "parent": { "uri": format!("at://{parent_did}/app.bsky.feed.post/parent"), "cid": "bafyparent" }
+        });
+        p
+    };
+    Mock::given(method("GET"))
+        .and(path("/xrpc/app.bsky.feed.searchPosts"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "posts": [
+            bluesky_reply(11, "Verdure, ça existe en recharge ?", "did:plc:verdure"),
+            bluesky_reply(12, "Verdure ? tu en penses quoi ?", "did:plc:abc13"),
+            post(13),
+        ] })))
+        .mount(&server)
+        .await;
+    // Only the DID no author of the page carries is looked up.
+    Mock::given(method("GET"))
+        .and(path("/xrpc/app.bsky.actor.getProfiles"))
+        .and(query_param("actors", "did:plc:verdure"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "profiles": [
+            { "did": "did:plc:verdure", "handle": "Verdure.bsky.social", "displayName": "Verdure" }
+        ] })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let bluesky = create_source(
+        &app,
+        t,
+        json!({ "brandId": brand, "network": "BLUESKY", "kind": "SEARCH", "target": "verdure", "endpoint": server.uri() }),
+    )
+    .await;
+    assert_eq!(poll(&app, &bluesky).await, sources::PollReport { stored: 3, error: None });
+
+    let data = app
+        .ok(
+            Some(t),
+            "query($b: ID!) { mentions(brandId: $b, first: 20) { edges { node { text isSolicitation inReplyToAuthor } } } }",
+            json!({ "b": brand }),
+        )
+        .await;
+    let mut read: Vec<(String, bool, Value)> = data["mentions"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let n = &e["node"];
+            (n["text"].as_str().unwrap().to_owned(), n["isSolicitation"] == true, n["inReplyToAuthor"].clone())
+        })
+        .collect();
+    read.sort_by(|a, b| a.0.cmp(&b.0));
+    let host = server.address().ip().to_string();
+    let mut expected = vec![
+        ("Le shampoing Verdure revient quand ?".to_owned(), true, json!("verdure@mastodon.example")),
+        ("Verdure : et en Belgique, c'est dispo ?".to_owned(), false, json!(format!("lou@{host}"))),
+        ("Verdure, tu l'as trouvé où ?".to_owned(), false, json!("sam@other.example")),
+        ("Verdure, ça existe en recharge ?".to_owned(), true, json!("verdure.bsky.social")),
+        ("Verdure ? tu en penses quoi ?".to_owned(), false, json!("user13.bsky.social")),
+        ("Verdure post 13".to_owned(), false, Value::Null),
+    ];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(read, expected);
+}
+on_both_databases!(replies_open_tickets_only_when_they_answer_the_brand);

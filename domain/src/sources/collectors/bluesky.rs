@@ -3,7 +3,11 @@
 //! public one). Both answer newest first; a poll reads from the top, following `cursor`
 //! for up to [`MAX_PAGES`] pages of 100, until it reaches the newest post seen before
 //! (`since`: searchPosts filters on it, the author feed is cut there). Neither carries
-//! follower counts, so Bluesky authors keep the counts they had.
+//! follower counts, so Bluesky authors keep the counts they had. A reply names its
+//! parent by URI, whose authority is the parent author's DID: the page's own authors and
+//! `app.bsky.actor.getProfiles` turn those DIDs into handles.
+
+use std::collections::{BTreeSet, HashMap};
 
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
@@ -57,6 +61,8 @@ pub(super) struct PostView {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ProfileViewBasic {
+    #[serde(default)]
+    did: String,
     handle: String,
     display_name: Option<String>,
 }
@@ -72,7 +78,49 @@ struct PostRecord {
     reply: Option<serde_json::Value>,
 }
 
-pub(super) fn to_mention(post: PostView) -> NewMention {
+#[derive(Debug, Deserialize)]
+struct Profiles {
+    profiles: Vec<ProfileViewBasic>,
+}
+
+/// `getProfiles` takes at most this many actors a call.
+const PROFILES_PER_CALL: usize = 25;
+
+/// The DID of the author of the post a reply answers (`at://did:plc:…/app.bsky.feed.post/…`).
+fn parent_author_did(post: &PostView) -> Option<&str> {
+    let uri = post.record.reply.as_ref()?["parent"]["uri"].as_str()?;
+    uri.strip_prefix("at://")?.split('/').next().filter(|did| did.starts_with("did:"))
+}
+
+/// Handles, by DID, of the authors the page's replies answer: from the page's own
+/// authors, then from `getProfiles` for the others.
+async fn parent_handles(
+    http: &Http,
+    endpoint: &str,
+    posts: &[PostView],
+) -> Result<HashMap<String, String>, CollectError> {
+    let mut handles: HashMap<String, String> = HashMap::new();
+    let wanted: BTreeSet<&str> = posts.iter().filter_map(parent_author_did).collect();
+    for post in posts.iter().filter(|p| wanted.contains(p.author.did.as_str())) {
+        handles.insert(post.author.did.clone(), post.author.handle.to_lowercase());
+    }
+    let unknown: Vec<&str> = wanted.into_iter().filter(|did| !handles.contains_key(*did)).collect();
+    for chunk in unknown.chunks(PROFILES_PER_CALL) {
+        let mut url = url::Url::parse(&format!("{endpoint}/xrpc/app.bsky.actor.getProfiles"))
+            .map_err(|e| CollectError::Malformed(format!("bad endpoint: {e}")))?;
+        chunk.iter().for_each(|did| {
+            url.query_pairs_mut().append_pair("actors", did);
+        });
+        let fetched = get(http, url.as_str(), HeaderMap::new()).await?;
+        for profile in json::<Profiles>(&fetched.body, "Bluesky getProfiles")?.profiles {
+            handles.insert(profile.did, profile.handle.to_lowercase());
+        }
+    }
+    Ok(handles)
+}
+
+pub(super) fn to_mention(post: PostView, parents: &HashMap<String, String>) -> NewMention {
+    let in_reply_to_author = parent_author_did(&post).and_then(|did| parents.get(did)).cloned();
     let rkey = post.uri.rsplit('/').next().unwrap_or_default().to_owned();
     let handle = post.author.handle.to_lowercase();
     NewMention {
@@ -97,8 +145,51 @@ pub(super) fn to_mention(post: PostView) -> NewMention {
         replies: count(post.reply_count),
         views: 0,
         in_reply_to: post.record.reply.as_ref().and_then(|r| r["parent"]["uri"].as_str()).map(str::to_owned),
+        in_reply_to_author,
         direct: false,
     }
+}
+
+/// A page as a poll keeps it.
+struct Page {
+    posts: Vec<PostView>,
+    cursor: Option<String>,
+    /// How many items the network returned, reposts and posts seen before included.
+    read: usize,
+    /// Whether the page reached a post seen by an earlier poll.
+    reached_seen: bool,
+    /// [`parent_handles`] of its posts.
+    parents: HashMap<String, String>,
+}
+
+/// Fetches one page of an author feed (cut at `seen_until`, the newest post seen
+/// before) or of a search, and the handles its replies answer.
+async fn read_page(
+    http: &Http,
+    endpoint: &str,
+    url: &url::Url,
+    seen_until: Option<&str>,
+) -> Result<Page, CollectError> {
+    let fetched = get(http, url.as_str(), HeaderMap::new()).await?;
+    let (mut posts, cursor, read) = if url.path().ends_with("getAuthorFeed") {
+        let feed = json::<AuthorFeed>(&fetched.body, "Bluesky getAuthorFeed")?;
+        let read = feed.feed.len();
+        (feed.feed.into_iter().filter(|item| item.reason.is_none()).map(|item| item.post).collect(), feed.cursor, read)
+    } else {
+        let search = json::<SearchPosts>(&fetched.body, "Bluesky searchPosts")?;
+        let read = search.posts.len();
+        (search.posts, search.cursor, read)
+    };
+    // The author feed has no `since`: stop at the first post already seen.
+    let before = posts.len();
+    if let Some(seen_until) = seen_until {
+        posts.retain(|p: &PostView| {
+            p.indexed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).as_str() > seen_until
+        });
+    }
+    let reached_seen = posts.len() < before;
+    let parents = parent_handles(http, endpoint, &posts).await?;
+    Ok(Page { posts, cursor, read, reached_seen, parents })
 }
 
 #[async_trait::async_trait]
@@ -109,7 +200,7 @@ impl Collector for BlueskyCollector {
         let mut newest = since.clone();
         let mut page_cursor: Option<String> = None;
         let mut poll = Poll::default();
-        for page in 0..MAX_PAGES {
+        for index in 0..MAX_PAGES {
             let account = source.kind == "account";
             let method = if account { "app.bsky.feed.getAuthorFeed" } else { "app.bsky.feed.searchPosts" };
             let mut url = url::Url::parse(&format!("{endpoint}/xrpc/{method}"))
@@ -129,43 +220,24 @@ impl Collector for BlueskyCollector {
                     query.append_pair("cursor", cursor);
                 }
             }
-            let result = match get(http, url.as_str(), HeaderMap::new()).await {
-                Ok(fetched) if account => json::<AuthorFeed>(&fetched.body, "Bluesky getAuthorFeed").map(|f| {
-                    let read = f.feed.len();
-                    let posts = f.feed.into_iter().filter(|item| item.reason.is_none()).map(|item| item.post).collect();
-                    (SearchPosts { cursor: f.cursor, posts }, read)
-                }),
-                Ok(fetched) => json::<SearchPosts>(&fetched.body, "Bluesky searchPosts").map(|r| {
-                    let read = r.posts.len();
-                    (r, read)
-                }),
-                Err(e) => Err(e),
-            };
-            let result = match result {
-                Ok(result) => result,
-                Err(e) if page > 0 => {
+            let page = match read_page(http, endpoint, &url, since.as_deref().filter(|_| account)).await {
+                Ok(page) => page,
+                Err(e) if index > 0 => {
                     poll.incomplete = Some(e);
                     break;
                 }
                 Err(e) => return Err(e),
             };
-            let (mut result, count) = result;
-            // The author feed has no `since`: stop at the first post already seen.
-            let before = result.posts.len();
-            if let Some(since) = since.as_ref().filter(|_| account) {
-                result.posts.retain(|p| p.indexed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) > *since);
-            }
-            let reached_seen = result.posts.len() < before;
-            for post in &result.posts {
+            for post in &page.posts {
                 let at = post.indexed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
                 if newest.as_ref().is_none_or(|n| at > *n) {
                     newest = Some(at);
                 }
             }
-            poll.mentions.extend(result.posts.into_iter().map(to_mention));
-            page_cursor = result.cursor;
+            poll.mentions.extend(page.posts.into_iter().map(|post| to_mention(post, &page.parents)));
+            page_cursor = page.cursor;
             // The first poll starts from now: one page, no backfill.
-            if count < PAGE || page_cursor.is_none() || since.is_none() || reached_seen {
+            if page.read < PAGE || page_cursor.is_none() || since.is_none() || page.reached_seen {
                 break;
             }
         }

@@ -124,6 +124,7 @@ pub(crate) fn parse(document: &[u8], network: &str, target: &str) -> Result<Vec<
                 replies: 0,
                 views,
                 in_reply_to: None,
+                in_reply_to_author: None,
                 direct: false,
             })
         })

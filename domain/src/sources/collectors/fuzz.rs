@@ -73,7 +73,7 @@ fn mastodon_mentions(body: &[u8]) {
 fn bluesky_mentions(body: &[u8]) {
     if let Ok(page) = json::<bluesky::SearchPosts>(body, "posts") {
         for post in page.posts {
-            assert_storable(&bluesky::to_mention(post));
+            assert_storable(&bluesky::to_mention(post, &Default::default()));
         }
     }
 }

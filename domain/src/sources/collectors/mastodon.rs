@@ -40,6 +40,16 @@ pub struct Status {
     pub account: Account,
     #[serde(default)]
     pub spoiler_text: String,
+    /// The accounts the status mentions; a reply's parent author is among them.
+    #[serde(default)]
+    pub mentions: Vec<Mentioned>,
+}
+
+/// An account a status mentions.
+#[derive(Debug, Deserialize)]
+pub struct Mentioned {
+    pub id: String,
+    pub acct: String,
 }
 
 /// An account as Mastodon serves it.
@@ -75,10 +85,19 @@ pub(super) fn to_mention(status: Status, instance_host: &str) -> NewMention {
     // `acct` is `user` for local accounts and `user@host` for remote ones. An instance
     // vouches only for its own accounts: what it says of remote ones (or of any account,
     // if it is an instance a tenant set up) must not rewrite the profile others see.
-    let (handle, authoritative) = match status.account.acct.split_once('@') {
-        Some((_, host)) => (status.account.acct.clone(), host.eq_ignore_ascii_case(instance_host)),
-        None => (format!("{}@{instance_host}", status.account.username), !instance_host.is_empty()),
+    let authoritative = match status.account.acct.split_once('@') {
+        Some((_, host)) => host.eq_ignore_ascii_case(instance_host),
+        None => !instance_host.is_empty(),
     };
+    let handle = full_handle(&status.account.acct, instance_host);
+    // The parent's author is among the mentions, unless the author answers themself.
+    let in_reply_to_author = status.in_reply_to_account_id.as_deref().and_then(|id| {
+        if id == status.account.id {
+            Some(handle.clone())
+        } else {
+            status.mentions.iter().find(|m| m.id == id).map(|m| full_handle(&m.acct, instance_host))
+        }
+    });
     NewMention {
         external_id: status.uri.chars().take(255).collect(),
         network: "mastodon".into(),
@@ -87,7 +106,7 @@ pub(super) fn to_mention(status: Status, instance_host: &str) -> NewMention {
         lang: status.language.filter(|l| l.len() == 2),
         published_at: status.created_at,
         author: NewAuthor {
-            handle: handle.to_lowercase(),
+            handle,
             display_name: Some(status.account.display_name).filter(|n| !n.is_empty()),
             profile_url: status.account.url,
             followers: Some(count(status.account.followers_count)),
@@ -100,8 +119,15 @@ pub(super) fn to_mention(status: Status, instance_host: &str) -> NewMention {
         replies: count(status.replies_count),
         views: 0,
         in_reply_to: status.in_reply_to_id,
+        in_reply_to_author,
         direct: status.visibility == "direct",
     }
+}
+
+/// `user@host` for an `acct`, which is `user` for the instance's own accounts.
+fn full_handle(acct: &str, instance_host: &str) -> String {
+    let full = if acct.contains('@') { acct.to_owned() } else { format!("{acct}@{instance_host}") };
+    full.to_lowercase()
 }
 
 #[async_trait::async_trait]
