@@ -286,8 +286,22 @@ mod tests {
             "text": "Verdure, c'est pas mauvais du tout", "publishedAt": "2026-11-20T09:30:00+01:00", "lang": "fr",
             "author": { "handle": "@camille", "displayName": "Camille", "followers": 12000, "following": 300, "verified": false },
             "metrics": { "likes": 4, "shares": 2, "replies": 1, "views": 0 },
-            "inReplyTo": null, "direct": false
+            "inReplyTo": "https://m.example/@verdure/0", "inReplyToAuthor": "@Verdure@M.example", "direct": false
         })
+    }
+
+    #[test]
+    fn the_replied_author_is_a_handle() {
+        let valid = validate(item()).expect("a valid item");
+        assert_eq!(
+            valid.item.in_reply_to_author.as_deref().map(store::normalise_handle).as_deref(),
+            Some("verdure@m.example")
+        );
+        for bad in [serde_json::json!("@"), serde_json::json!(" "), serde_json::json!("a".repeat(256))] {
+            let mut item = item();
+            item["inReplyToAuthor"] = bad;
+            assert!(validate(item).err().is_some_and(|e| e.contains("inReplyToAuthor")));
+        }
     }
 
     /// What validation lets through is fit to store.
@@ -299,6 +313,9 @@ mod tests {
         assert!(item.author.display_name.as_ref().is_none_or(|n| n.chars().count() <= MAX_NAME), "long name");
         assert!(item.url.as_ref().is_none_or(|u| u.len() <= MAX_URL), "long url");
         assert!(item.in_reply_to.as_ref().is_none_or(|r| r.len() <= 255), "long inReplyTo");
+        assert!(
+            item.in_reply_to_author.as_deref().is_none_or(|r| r.len() <= 255 && !store::normalise_handle(r).is_empty())
+        );
     }
 
     fn check(body: &str) {

@@ -131,7 +131,8 @@ async fn embedded_mode_seeds_the_demo_and_it_logs_in() {
     // The demo mentions go through the embedded job runtime: scored, authors ranked.
     let verdure = edges.iter().find(|e| e["node"]["name"] == "Verdure Cosmetics").unwrap()["node"]["id"].clone();
     let query = format!(
-        "{{ influencers(brandId: \"{}\") {{ edges {{ node {{ score tier author {{ handle }} }} }} }} mentions(brandId: \"{}\", filter: {{ solicitation: true }}) {{ edges {{ node {{ solicitationPriority }} }} }} others: mentions(brandId: \"{}\", filter: {{ solicitation: false }}) {{ edges {{ node {{ solicitationPriority }} }} }} queueStatus {{ kind depth failures }} jobFailures {{ edges {{ node {{ kind error attempts }} }} }} }}",
+        "{{ influencers(brandId: \"{}\") {{ edges {{ node {{ score tier author {{ handle }} }} }} }} mentions(brandId: \"{}\", filter: {{ solicitation: true }}) {{ edges {{ node {{ solicitationPriority }} }} }} others: mentions(brandId: \"{}\", filter: {{ solicitation: false }}) {{ edges {{ node {{ solicitationPriority }} }} }} queueStatus {{ kind depth failures }} jobFailures {{ edges {{ node {{ kind error attempts }} }} }} alerts(brandId: \"{}\") {{ edges {{ node {{ kind value {{ name }} }} }} }} }}",
+        verdure.as_str().unwrap(),
         verdure.as_str().unwrap(),
         verdure.as_str().unwrap(),
         verdure.as_str().unwrap()
@@ -139,13 +140,20 @@ async fn embedded_mode_seeds_the_demo_and_it_logs_in() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let data = loop {
         let data = post_graphql(&server.base, Some(&token), &query).await;
-        if data["data"]["influencers"]["edges"].as_array().is_some_and(|e| e.len() == 5) {
+        let scored = data["data"]["influencers"]["edges"].as_array().is_some_and(|e| e.len() == 5);
+        if scored && data["data"]["alerts"]["edges"].as_array().is_some_and(|e| !e.is_empty()) {
             break data;
         }
-        assert!(std::time::Instant::now() < deadline, "the demo mentions were not scored: {data}");
+        assert!(std::time::Instant::now() < deadline, "the demo mentions were not scored, or no alert: {data}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     assert_eq!(data["data"]["influencers"]["edges"][0]["node"]["author"]["handle"], "lea.beaute");
+    // A macro author accusing the brand of breaking its "zéro plastique" promise.
+    assert_eq!(
+        data["data"]["alerts"]["edges"][0]["node"],
+        json!({ "kind": "VALUE_GAP", "value": { "name": "Zéro plastique" } }),
+        "{data}"
+    );
     let solicitations = data["data"]["mentions"]["edges"].as_array().unwrap();
     assert_eq!(solicitations.len(), 2, "{data}");
     assert!(solicitations.iter().all(|e| e["node"]["solicitationPriority"].is_string()), "{data}");

@@ -52,3 +52,43 @@ pub fn from_probabilities([neg, neu, pos]: [f64; 3]) -> f64 {
     };
     (s * 1000.0).round() / 1000.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mentions::SentimentClass;
+
+    #[test]
+    fn the_shipped_models_read_both_languages() {
+        for lang in ["en", "fr"] {
+            let model = model(Some(lang)).unwrap();
+            assert!(model.grams() > 10_000, "{lang}: {} grams", model.grams());
+        }
+        let s = |lang: &str, text: &str| score(Some(lang), text, &Folded::new(text));
+        assert!(s("fr", "Franchement déçue, plus jamais je n'achète chez eux 😡") <= -NEUTRAL_BAND);
+        assert!(s("fr", "Trop contente de mon shampoing, merci ❤️") >= NEUTRAL_BAND);
+        assert!(s("en", "Worst customer service ever, still waiting for a refund") <= -NEUTRAL_BAND);
+        assert!(s("en", "Love it, best purchase this year!") >= NEUTRAL_BAND);
+        assert!(s("es", "¡Me encanta! 😍") > 0.0, "other languages read by the rules");
+    }
+
+    proptest::proptest! {
+        /// The class of the score is the likeliest class, and the score stays in [-1, 1].
+        #[test]
+        fn the_score_keeps_the_likeliest_class(a in 0.0f64..1.0, b in 0.0f64..1.0, c in 0.0f64..1.0) {
+            let sum = a + b + c;
+            proptest::prop_assume!(sum > 1e-6);
+            let p = [a / sum, b / sum, c / sum];
+            let s = from_probabilities(p);
+            proptest::prop_assert!((-1.0..=1.0).contains(&s));
+            let likeliest = (0..3).max_by(|&i, &j| p[i].total_cmp(&p[j])).unwrap();
+            let tie = (0..3).filter(|&i| i != likeliest).any(|i| (p[i] - p[likeliest]).abs() < 1e-3);
+            let class = match SentimentClass::of(s) {
+                SentimentClass::Negative => 0,
+                SentimentClass::Neutral => 1,
+                SentimentClass::Positive => 2,
+            };
+            proptest::prop_assert!(tie || class == likeliest, "{p:?} → {s}");
+        }
+    }
+}

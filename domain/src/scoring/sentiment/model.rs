@@ -205,6 +205,11 @@ impl Model {
         Ok(model)
     }
 
+    /// How many grams the model weighs.
+    pub fn grams(&self) -> usize {
+        self.weights.len()
+    }
+
     /// The probabilities of [`CLASSES`] for a post.
     pub fn probabilities(&self, lang: Option<&str>, raw: &str, folded: &Folded) -> [f64; 3] {
         let text = normalise(&folded.text);
@@ -237,4 +242,48 @@ pub fn softmax(logits: [f64; 3]) -> [f64; 3] {
     let e = logits.map(|l| (l - max).exp());
     let sum: f64 = e.iter().sum();
     e.map(|x| x / sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grams(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for_each_gram(&normalise(&crate::text::fold(text)), |group, pieces| {
+            out.push(format!("{}{}", group.prefix(), pieces.concat()));
+        });
+        out
+    }
+
+    #[test]
+    fn grams_are_read_from_normalised_text() {
+        assert_eq!(
+            normalise("@lou c'est sooooo bien!!! https://x.example/a 😍😍😍"),
+            "@user c'est soo bien!!! http 😍😍😍"
+        );
+        let g = grams("Top 👍");
+        for expected in ["w:top", "w:👍", "w:top 👍", "c: t", "c:to", "c:op ", "c: top ", "c:top "] {
+            assert!(g.contains(&expected.to_owned()), "{expected} in {g:?}");
+        }
+        assert!(!g.iter().any(|x| x.starts_with("c:") && x.contains('👍')), "emoji have no character grams");
+        // Every character gram of a word of n characters: n + 1 of 2, n of 3… for ` ab `.
+        assert_eq!(grams("ab").iter().filter(|x| x.starts_with("c:")).count(), 3 + 2 + 1);
+        assert_eq!(grams("@verdure_fr, merci").iter().filter(|x| *x == "w:@user").count(), 1);
+        // Non-ASCII letters cut on character boundaries.
+        assert!(grams("été").contains(&"c: et".to_owned()));
+        assert!(grams("日本語").contains(&"c:日本".to_owned()));
+    }
+
+    #[test]
+    fn malformed_models_are_refused() {
+        assert!(Model::parse("w:top\t1\t0\t0\n").is_err());
+        assert!(Model::parse("x:top\t1\t0\t0\t0\n").is_err());
+        assert!(Model::parse("d:unknown\t0\t0\t0\t0\n").is_err());
+        assert!(Model::parse("w:top\t1\tnope\t0\t0\n").is_err());
+        let model = Model::parse("# comment\nb:\t0\t0\t1\t0\nw:top\t1\t-1\t0\t2\n").unwrap();
+        let p = model.probabilities(Some("en"), "top", &Folded::new("top"));
+        assert!(p[2] > p[1] && p[1] > p[0], "{p:?}");
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
 }
