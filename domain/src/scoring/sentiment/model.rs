@@ -8,6 +8,7 @@
 //! (the bias); lines starting with `#` are comments (provenance, settings).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::rules;
 use crate::text::Folded;
@@ -160,10 +161,32 @@ pub fn tf_idf(seen: &mut [u32], idf: impl Fn(u32) -> f64) -> Vec<(u32, f64)> {
     values
 }
 
+/// The keys of [`Model::grams`] are FNV hashes already: hashing them again (SipHash, by
+/// default) would cost more than the lookup itself, hundreds of times a post.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; any other key still hashes, FNV-style.
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 /// A trained model, read from its file.
 pub struct Model {
     /// Gram hash ([`hash`] of `kind:gram`) → row.
-    grams: HashMap<u64, u32>,
+    grams: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
     idf: Vec<f64>,
     weights: Vec<[f64; 3]>,
     lexicon: [[f64; 3]; 3],
@@ -174,7 +197,7 @@ impl Model {
     /// Reads a model file; a malformed line is an error naming it.
     pub fn parse(data: &str) -> Result<Model, String> {
         let mut model = Model {
-            grams: HashMap::new(),
+            grams: HashMap::default(),
             idf: Vec::new(),
             weights: Vec::new(),
             lexicon: [[0.0; 3]; 3],
