@@ -116,7 +116,8 @@ impl Mention {
     async fn scored_at(&self) -> Option<DateTime<Utc>> {
         self.0.scored_at
     }
-    /// Addresses the brand (reply, direct message, handle) and asks or complains.
+    /// Addresses the brand (a reply to one of its accounts, a direct message, its handle)
+    /// and asks or complains.
     async fn is_solicitation(&self) -> bool {
         self.0.is_solicitation
     }

@@ -33,7 +33,8 @@ impl Terms {
     }
 }
 
-/// The relevance of `text` to `brand`; `addressed` is a reply or direct message to it.
+/// The relevance of `text` to `brand`; `addressed` is a reply to one of its accounts or
+/// a direct message to it.
 pub fn score(brand: &brand::Model, text: &str, addressed: bool) -> f64 {
     score_folded(&Terms::new(brand), &fold(text), addressed)
 }

@@ -154,7 +154,8 @@ pub async fn store(
         .into_iter()
         .enumerate()
         .map(|(position, m)| {
-            let addressed = lexicon.addresses(&m.network, m.direct, m.in_reply_to_author.as_deref());
+            let addressed =
+                lexicon.addresses(&m.network, Some(&m.author.handle), m.direct, m.in_reply_to_author.as_deref());
             let author = authors.get(&(m.network.clone(), m.author.handle.clone())).copied();
             // The count the mention claims first: a pushed one stays on its own mentions.
             let audience = m.author.followers.or(author.map(|(_, followers)| followers));

@@ -219,14 +219,21 @@ impl Lexicon {
         }
     }
 
-    /// Whether a mention on `network` is addressed to the brand: a direct message, or a
-    /// reply to one of the brand's own accounts (a reply between strangers is not).
-    /// Naming a handle in the text also addresses it; analysis reads that.
-    pub fn addresses(&self, network: &str, direct: bool, in_reply_to_author: Option<&str>) -> bool {
-        direct
-            || in_reply_to_author
-                .map(normalise_handle)
-                .is_some_and(|replied| self.accounts.iter().any(|(n, handle)| n == network && *handle == replied))
+    /// Whether a mention by `author` on `network` is addressed to the brand: a direct
+    /// message, or a reply to one of the brand's own accounts (a reply between strangers
+    /// is not, nor the brand answering itself in its own thread). Naming a handle in the
+    /// text also addresses it; analysis reads that.
+    pub fn addresses(
+        &self,
+        network: &str,
+        author: Option<&str>,
+        direct: bool,
+        in_reply_to_author: Option<&str>,
+    ) -> bool {
+        let own = |handle: Option<&str>| {
+            handle.map(normalise_handle).is_some_and(|h| self.accounts.iter().any(|(n, a)| n == network && *a == h))
+        };
+        !own(author) && (direct || own(in_reply_to_author))
     }
 
     /// Analyses one mention, and gives a solicitation its priority from the author's
@@ -347,21 +354,23 @@ async fn score_batch(
     batch: Vec<mention::Model>,
 ) -> Result<(usize, Vec<Uuid>)> {
     let author_ids: BTreeSet<Uuid> = batch.iter().filter_map(|m| m.author_id).collect();
-    let followers: HashMap<Uuid, i64> = author::Entity::find()
+    let authors: HashMap<Uuid, author::Model> = author::Entity::find()
         .filter(author::Column::Id.is_in(author_ids.iter().copied()))
         .all(txn)
         .await?
         .into_iter()
-        .map(|a| (a.id, a.followers))
+        .map(|a| (a.id, a))
         .collect();
 
     let at = now();
     let analysed: Vec<Scored> = batch
         .into_iter()
         .map(|m| {
-            let addressed = lexicon.addresses(&m.network, m.is_direct, m.in_reply_to_author.as_deref());
+            let author = m.author_id.and_then(|a| authors.get(&a));
+            let handle = author.map(|a| a.handle.as_str());
+            let addressed = lexicon.addresses(&m.network, handle, m.is_direct, m.in_reply_to_author.as_deref());
             let input = Input { text: &m.text, lang: m.lang.as_deref(), addressed };
-            let audience = m.author_followers.or_else(|| m.author_id.and_then(|a| followers.get(&a).copied()));
+            let audience = m.author_followers.or_else(|| author.map(|a| a.followers));
             let (analysis, priority) = lexicon.analyze(&input, audience);
             (m, analysis, priority)
         })

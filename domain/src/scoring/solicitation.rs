@@ -1,5 +1,5 @@
-//! Solicitations: a mention that addresses the brand (a reply, a direct message, or its
-//! handle in the text) and asks, requests or complains. Each becomes a ticket (the
+//! Solicitations: a mention that addresses the brand (a reply to one of its accounts, a
+//! direct message, or its handle in the text) and asks, requests or complains. Each becomes a ticket (the
 //! inbox issue) with a priority from the author's tier and the mention's sentiment.
 
 use serde::{Deserialize, Serialize};

@@ -718,9 +718,16 @@ async fn replies_open_tickets_only_when_they_answer_the_brand(backend: Backend) 
         }
         s
     };
+    // The brand answering itself in its own thread asks nobody.
+    let mut own = reply(304, "Verdure : vous préférez la recharge ou le flacon ?", ("7", "verdure@mastodon.example"));
+    own["account"]["id"] = json!("7");
+    own["account"]["acct"] = json!("verdure@mastodon.example");
+    own["in_reply_to_account_id"] = json!("7");
+    own["mentions"] = json!([]);
     Mock::given(method("GET"))
         .and(path("/api/v1/timelines/tag/verdure"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            own,
             reply(303, "Verdure, tu l'as trouvé où ?", ("88", "sam@other.example")),
             reply(302, "Verdure : et en Belgique, c'est dispo ?", ("42", "lou")),
             reply(301, "Le shampoing Verdure revient quand ?", ("77", "Verdure@Mastodon.example")),
@@ -733,7 +740,7 @@ async fn replies_open_tickets_only_when_they_answer_the_brand(backend: Backend) 
         json!({ "brandId": brand, "network": "MASTODON", "kind": "HASHTAG", "target": "#verdure", "endpoint": server.uri() }),
     )
     .await;
-    assert_eq!(poll(&app, &mastodon).await, sources::PollReport { stored: 3, error: None });
+    assert_eq!(poll(&app, &mastodon).await, sources::PollReport { stored: 4, error: None });
 
     let bluesky_reply = |n: usize, text: &str, parent_did: &str| {
         let mut p = post(n);
@@ -771,6 +778,30 @@ async fn replies_open_tickets_only_when_they_answer_the_brand(backend: Backend) 
     .await;
     assert_eq!(poll(&app, &bluesky).await, sources::PollReport { stored: 3, error: None });
 
+    // An AppView whose getProfiles fails: the posts are stored all the same, the reply
+    // only left unresolved.
+    let failing = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/xrpc/app.bsky.feed.searchPosts"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "posts": [
+            bluesky_reply(21, "Verdure, et les recharges en Suisse ?", "did:plc:verdure"),
+        ] })))
+        .mount(&failing)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/xrpc/app.bsky.actor.getProfiles"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(1)
+        .mount(&failing)
+        .await;
+    let unresolved = create_source(
+        &app,
+        t,
+        json!({ "brandId": brand, "network": "BLUESKY", "kind": "SEARCH", "target": "recharges", "endpoint": failing.uri() }),
+    )
+    .await;
+    assert_eq!(poll(&app, &unresolved).await, sources::PollReport { stored: 1, error: None });
+
     let data = app
         .ok(
             Some(t),
@@ -796,6 +827,8 @@ async fn replies_open_tickets_only_when_they_answer_the_brand(backend: Backend) 
         ("Verdure, ça existe en recharge ?".to_owned(), true, json!("verdure.bsky.social")),
         ("Verdure ? tu en penses quoi ?".to_owned(), false, json!("user13.bsky.social")),
         ("Verdure post 13".to_owned(), false, Value::Null),
+        ("Verdure : vous préférez la recharge ou le flacon ?".to_owned(), false, json!("verdure@mastodon.example")),
+        ("Verdure, et les recharges en Suisse ?".to_owned(), false, Value::Null),
     ];
     expected.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(read, expected);

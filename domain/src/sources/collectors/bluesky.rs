@@ -93,30 +93,36 @@ fn parent_author_did(post: &PostView) -> Option<&str> {
 }
 
 /// Handles, by DID, of the authors the page's replies answer: from the page's own
-/// authors, then from `getProfiles` for the others.
-async fn parent_handles(
-    http: &Http,
-    endpoint: &str,
-    posts: &[PostView],
-) -> Result<HashMap<String, String>, CollectError> {
+/// authors, then from `getProfiles` for the others (a page's worth at most: a page
+/// holds no more replies). A failed lookup leaves the rest unresolved rather than
+/// failing the page: its posts are stored either way, only not read as addressed.
+async fn parent_handles(http: &Http, endpoint: &str, posts: &[PostView]) -> HashMap<String, String> {
     let mut handles: HashMap<String, String> = HashMap::new();
     let wanted: BTreeSet<&str> = posts.iter().filter_map(parent_author_did).collect();
     for post in posts.iter().filter(|p| wanted.contains(p.author.did.as_str())) {
         handles.insert(post.author.did.clone(), post.author.handle.to_lowercase());
     }
-    let unknown: Vec<&str> = wanted.into_iter().filter(|did| !handles.contains_key(*did)).collect();
+    let unknown: Vec<&str> = wanted.into_iter().filter(|did| !handles.contains_key(*did)).take(PAGE).collect();
     for chunk in unknown.chunks(PROFILES_PER_CALL) {
-        let mut url = url::Url::parse(&format!("{endpoint}/xrpc/app.bsky.actor.getProfiles"))
-            .map_err(|e| CollectError::Malformed(format!("bad endpoint: {e}")))?;
-        chunk.iter().for_each(|did| {
-            url.query_pairs_mut().append_pair("actors", did);
-        });
-        let fetched = get(http, url.as_str(), HeaderMap::new()).await?;
-        for profile in json::<Profiles>(&fetched.body, "Bluesky getProfiles")?.profiles {
-            handles.insert(profile.did, profile.handle.to_lowercase());
+        match profiles(http, endpoint, chunk).await {
+            Ok(profiles) => handles.extend(profiles.into_iter().map(|p| (p.did, p.handle.to_lowercase()))),
+            Err(e) => {
+                tracing::warn!(error = %e, "Bluesky getProfiles failed: replies left unresolved");
+                break;
+            }
         }
     }
-    Ok(handles)
+    handles
+}
+
+async fn profiles(http: &Http, endpoint: &str, dids: &[&str]) -> Result<Vec<ProfileViewBasic>, CollectError> {
+    let mut url = url::Url::parse(&format!("{endpoint}/xrpc/app.bsky.actor.getProfiles"))
+        .map_err(|e| CollectError::Malformed(format!("bad endpoint: {e}")))?;
+    dids.iter().for_each(|did| {
+        url.query_pairs_mut().append_pair("actors", did);
+    });
+    let fetched = get(http, url.as_str(), HeaderMap::new()).await?;
+    Ok(json::<Profiles>(&fetched.body, "Bluesky getProfiles")?.profiles)
 }
 
 pub(super) fn to_mention(post: PostView, parents: &HashMap<String, String>) -> NewMention {
@@ -188,7 +194,7 @@ async fn read_page(
         });
     }
     let reached_seen = posts.len() < before;
-    let parents = parent_handles(http, endpoint, &posts).await?;
+    let parents = parent_handles(http, endpoint, &posts).await;
     Ok(Page { posts, cursor, read, reached_seen, parents })
 }
 
