@@ -11,8 +11,8 @@
 //!
 //! Options: `--out DIR` (default `domain/data/sentiment`), `--c C` (inverse penalty,
 //! as scikit-learn's, default 1), `--min-df N` (grams seen in fewer posts are dropped,
-//! default 2), `--prune W` (grams whose weights all stay under W are left out of the
-//! file, default 0.02), `--iterations N` (default 400). `--folds K` writes nothing and
+//! default 2), `--prune W` (grams whose weights all stay under W are left out and the
+//! model fitted again without them, default 0.02), `--iterations N` (default 400). `--folds K` writes nothing and
 //! prints the macro-F1 of K-fold cross-validation instead: settings are chosen so, on
 //! the training posts, never on the posts the model is reported on.
 
@@ -56,14 +56,19 @@ fn grams_of(post: &Post) -> Vec<(Group, String)> {
     grams
 }
 
-fn build(posts: &[&Post], min_df: usize) -> Set {
+/// The training set: grams seen in at least `min_df` posts and, when given, in `keep`.
+fn build(posts: &[&Post], min_df: usize, keep: Option<&HashSet<String>>) -> Set {
     let grams: Vec<Vec<(Group, String)>> = posts.iter().map(|p| grams_of(p)).collect();
     let mut df: HashMap<&str, usize> = HashMap::new();
     for doc in &grams {
         let unique: HashSet<&str> = doc.iter().map(|(_, g)| g.as_str()).collect();
         unique.into_iter().for_each(|g| *df.entry(g).or_default() += 1);
     }
-    let mut names: Vec<String> = df.iter().filter(|(_, n)| **n >= min_df).map(|(g, _)| (*g).to_owned()).collect();
+    let mut names: Vec<String> = df
+        .iter()
+        .filter(|(g, n)| **n >= min_df && keep.is_none_or(|keep| keep.contains(**g)))
+        .map(|(g, _)| (*g).to_owned())
+        .collect();
     names.sort();
     let column: HashMap<&str, u32> = names.iter().enumerate().map(|(i, g)| (g.as_str(), i as u32)).collect();
     let n = posts.len() as f64;
@@ -155,8 +160,26 @@ fn centred(w: [f64; 3]) -> [f64; 3] {
     w.map(|x| x - mean)
 }
 
-/// The model file, and how many grams it keeps.
-fn render(lang: &str, sources: &[String], set: &Set, fit: &Fit, settings: &Settings) -> (String, usize) {
+/// Fits, leaves out the grams whose weights all stay under the pruning threshold, and
+/// fits again without them: the rows are then normalised over the grams the file
+/// keeps, as the scorer normalises them.
+fn train(posts: &[&Post], settings: &Settings) -> (Set, Fit) {
+    let set = build(posts, settings.min_df, None);
+    let first = fit(&set, settings);
+    let keep: HashSet<String> = set
+        .names
+        .iter()
+        .zip(&first.grams)
+        .filter(|(_, w)| centred(**w).iter().any(|x| x.abs() >= settings.prune))
+        .map(|(name, _)| name.clone())
+        .collect();
+    let set = build(posts, settings.min_df, Some(&keep));
+    let fit = fit(&set, settings);
+    (set, fit)
+}
+
+/// The model file.
+fn render(lang: &str, sources: &[String], set: &Set, fit: &Fit, settings: &Settings) -> String {
     let mut counts = [0usize; 3];
     set.rows.iter().for_each(|r| counts[r.label] += 1);
     let mut out = String::new();
@@ -183,14 +206,10 @@ fn render(lang: &str, sources: &[String], set: &Set, fit: &Fit, settings: &Setti
     for (name, w) in LEXICON_FEATURES.iter().zip(fit.lexicon) {
         line(&mut out, &format!("d:{name}"), 0.0, w);
     }
-    let mut kept = 0;
     for ((name, idf), w) in set.names.iter().zip(&set.idf).zip(&fit.grams) {
-        if centred(*w).iter().any(|x| x.abs() >= settings.prune) {
-            line(&mut out, name, *idf, *w);
-            kept += 1;
-        }
+        line(&mut out, name, *idf, *w);
     }
-    (out, kept)
+    out
 }
 
 /// Macro-F1 over `folds` folds of the posts (every `folds`-th post held out in turn),
@@ -200,9 +219,9 @@ fn cross_validate(lang: &str, posts: &[&Post], settings: &Settings, folds: usize
     for fold in 0..folds {
         let in_fold = |i: &usize| i % folds == fold;
         let held = posts.iter().enumerate().filter(|(i, _)| in_fold(i)).map(|(_, p)| *p);
-        let train: Vec<&Post> = posts.iter().enumerate().filter(|(i, _)| !in_fold(i)).map(|(_, p)| *p).collect();
-        let set = build(&train, settings.min_df);
-        let (file, _) = render(lang, &[], &set, &fit(&set, settings), settings);
+        let rest: Vec<&Post> = posts.iter().enumerate().filter(|(i, _)| !in_fold(i)).map(|(_, p)| *p).collect();
+        let (set, fit) = train(&rest, settings);
+        let file = render(lang, &[], &set, &fit, settings);
         let model = Model::parse(&file).unwrap_or_else(|e| fail(&e));
         for post in held {
             let folded = Folded::new(&post.text);
@@ -267,11 +286,10 @@ fn main() {
             println!("{lang}: {folds}-fold macro-F1 {:.3}, accuracy {:.3}", confusion.macro_f1(), confusion.accuracy());
             continue;
         }
-        let set = build(&posts, settings.min_df);
-        let fit = fit(&set, &settings);
+        let (set, fit) = train(&posts, &settings);
         let path = out.join(format!("{lang}.tsv"));
-        let (file, kept) = render(lang, &sources[lang], &set, &fit, &settings);
-        std::fs::write(&path, file).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
-        eprintln!("  {} of {} grams kept, written to {}", kept, set.names.len(), path.display());
+        std::fs::write(&path, render(lang, &sources[lang], &set, &fit, &settings))
+            .unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+        eprintln!("  {} grams kept, written to {}", set.names.len(), path.display());
     }
 }

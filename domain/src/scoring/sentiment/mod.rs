@@ -43,8 +43,9 @@ pub fn score(lang: Option<&str>, raw: &str, folded: &Folded) -> f64 {
 pub fn from_probabilities([neg, neu, pos]: [f64; 3]) -> f64 {
     let band = NEUTRAL_BAND;
     let s = if neu >= neg && neu >= pos {
-        // Strictly inside the band, so that rounding cannot carry it over.
-        (band - 0.001) * (pos - neg) / (pos + neg).max(f64::MIN_POSITIVE)
+        // Strictly inside the band, so that rounding cannot carry it over; |pos - neg| is
+        // under a half when neutral is the likeliest.
+        (band - 0.001) * 2.0 * (pos - neg)
     } else if pos > neg {
         band + (1.0 - band) * (pos - neu.max(neg))
     } else {
