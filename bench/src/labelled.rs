@@ -5,23 +5,13 @@
 
 use std::path::Path;
 
-use vigie_domain::mentions::SentimentClass;
-pub use vigie_domain::scoring::sentiment::model::CLASSES;
+pub use vigie_domain::scoring::sentiment::model::{CLASSES, class_of};
 
 pub struct Post {
     pub lang: String,
     /// Index in [`CLASSES`].
     pub label: usize,
     pub text: String,
-}
-
-/// The index in [`CLASSES`] of the class Vigie reads in a sentiment score.
-pub fn class_of(score: f64) -> usize {
-    match SentimentClass::of(score) {
-        SentimentClass::Negative => 0,
-        SentimentClass::Neutral => 1,
-        SentimentClass::Positive => 2,
-    }
 }
 
 pub fn class(raw: &str) -> Option<usize> {

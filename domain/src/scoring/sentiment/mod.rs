@@ -57,7 +57,6 @@ pub fn from_probabilities([neg, neu, pos]: [f64; 3]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mentions::SentimentClass;
 
     #[test]
     fn the_shipped_models_read_both_languages() {
@@ -84,12 +83,7 @@ mod tests {
             proptest::prop_assert!((-1.0..=1.0).contains(&s));
             let likeliest = (0..3).max_by(|&i, &j| p[i].total_cmp(&p[j])).unwrap();
             let tie = (0..3).filter(|&i| i != likeliest).any(|i| (p[i] - p[likeliest]).abs() < 1e-3);
-            let class = match SentimentClass::of(s) {
-                SentimentClass::Negative => 0,
-                SentimentClass::Neutral => 1,
-                SentimentClass::Positive => 2,
-            };
-            proptest::prop_assert!(tie || class == likeliest, "{p:?} → {s}");
+            proptest::prop_assert!(tie || model::class_of(s) == likeliest, "{p:?} → {s}");
         }
     }
 }

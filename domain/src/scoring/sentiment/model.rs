@@ -16,6 +16,12 @@ use crate::text::Folded;
 /// The three classes, in the order of the model's weights.
 pub const CLASSES: [&str; 3] = ["neg", "neu", "pos"];
 
+/// The index in [`CLASSES`] of the class a sentiment score reads as.
+pub fn class_of(score: f64) -> usize {
+    let class = crate::mentions::SentimentClass::of(score).short();
+    CLASSES.iter().position(|c| *c == class).unwrap_or(1)
+}
+
 /// The lexicon features, by name, in the order [`lexicon_features`] gives them.
 pub const LEXICON_FEATURES: [&str; 3] = ["rules", "positive", "negative"];
 
@@ -130,14 +136,12 @@ pub fn lexicon_features(lang: Option<&str>, raw: &str, folded: &Folded) -> [f64;
 
 /// 64-bit FNV-1a over the pieces, as if joined.
 pub fn hash(pieces: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for piece in pieces {
-        for b in piece.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
+    pieces.iter().fold(0xcbf2_9ce4_8422_2325, |h, piece| fnv(h, piece.as_bytes()))
+}
+
+/// FNV-1a from `h` on over `bytes`.
+fn fnv(h: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(h, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// `1 + ln(tf)` times the idf of each gram, L2-normalised: the feature values of one
@@ -173,9 +177,7 @@ impl Hasher for Prehashed {
 
     fn write(&mut self, bytes: &[u8]) {
         // Only `write_u64` is used; any other key still hashes, FNV-style.
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        self.0 = fnv(self.0, bytes);
     }
 
     fn write_u64(&mut self, n: u64) {
