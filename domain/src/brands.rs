@@ -34,16 +34,19 @@ pub struct CrisisPatch {
     pub z_threshold: Option<f64>,
     pub min_count: Option<i32>,
     pub value_gap_min_count: Option<i32>,
+    pub hold_min_severity: Option<crate::crises::Severity>,
 }
 
 /// Default crisis thresholds: a spike three standard deviations above the baseline with
-/// at least ten negative mentions; three negative mentions on one value in a day.
+/// at least ten negative mentions; at least three accusations of one value in a day
+/// (more when the brand usually gets some); calendar posts held from a high severity.
 pub struct CrisisSettings;
 
 impl CrisisSettings {
     pub const Z_THRESHOLD: f64 = 3.0;
     pub const MIN_COUNT: i32 = 10;
     pub const VALUE_GAP_MIN_COUNT: i32 = 3;
+    pub const HOLD_MIN_SEVERITY: crate::crises::Severity = crate::crises::Severity::High;
 }
 
 fn apply_crisis(model: &mut brand::ActiveModel, patch: CrisisPatch) -> Result<()> {
@@ -64,6 +67,9 @@ fn apply_crisis(model: &mut brand::ActiveModel, patch: CrisisPatch) -> Result<()
             return Err(Error::bad_input("valueGapMinCount", "must be between 1 and 100000"));
         }
         model.value_gap_min_count = Set(n);
+    }
+    if let Some(severity) = patch.hold_min_severity {
+        model.hold_min_severity = Set(severity.as_str().into());
     }
     Ok(())
 }
@@ -209,6 +215,7 @@ pub async fn create(services: &Services, actor: &Actor, input: NewBrand) -> Resu
         crisis_z_threshold: Set(CrisisSettings::Z_THRESHOLD),
         crisis_min_count: Set(CrisisSettings::MIN_COUNT),
         value_gap_min_count: Set(CrisisSettings::VALUE_GAP_MIN_COUNT),
+        hold_min_severity: Set(CrisisSettings::HOLD_MIN_SEVERITY.as_str().into()),
         escalation_emails: Set(escalation_emails(&input.escalation_emails)?),
         contact_cadence: Set(crate::relationships::cadence(input.contact_cadence)?),
         digest_frequency: Set(digest_frequency(input.digest_frequency.as_deref().unwrap_or("weekly"))?),

@@ -27,6 +27,7 @@ mod m20261203_000014_stale_marker_key;
 mod m20261203_000015_refresh_token_expiry;
 mod m20261204_000016_invitation_recent;
 mod m20261205_000017_reply_author;
+mod m20261205_000018_value_stances;
 
 /// The ordered list of Vigie migrations.
 pub struct Migrator;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000015_refresh_token_expiry::Migration),
             Box::new(m20261204_000016_invitation_recent::Migration),
             Box::new(m20261205_000017_reply_author::Migration),
+            Box::new(m20261205_000018_value_stances::Migration),
         ]
     }
 }

@@ -543,6 +543,9 @@ async fn raise(
         created_at: Set(at),
         updated_at: Set(at),
         open_key: Set(Some(key.clone())),
+        verdict: Set(None),
+        verdict_note: Set(None),
+        judged_at: Set(None),
     })
     .on_conflict(OnConflict::column(alert::Column::OpenKey).do_nothing().to_owned())
     .exec_without_returning(txn)

@@ -33,6 +33,10 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Unique while the alert is not resolved: one open alert per brand and kind.
     pub open_key: Option<String>,
+    /// A manager's verdict: `confirmed` or `false_alarm`.
+    pub verdict: Option<String>,
+    pub verdict_note: Option<String>,
+    pub judged_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -24,8 +24,11 @@ pub struct Model {
     pub crisis_z_threshold: f64,
     /// The negative mentions in the detection window a spike needs.
     pub crisis_min_count: i32,
-    /// Negative mentions touching one value (in a day) that open a value-gap alert.
+    /// The fewest accusations of one value in a day that open a value-gap alert (the
+    /// floor under the brand's own baseline).
     pub value_gap_min_count: i32,
+    /// From which severity (`low` … `critical`) a value-gap alert holds calendar posts.
+    pub hold_min_severity: String,
     /// Who is emailed when a crisis opens or worsens.
     #[sea_orm(column_type = "JsonBinary")]
     pub escalation_emails: StringList,

@@ -1,5 +1,5 @@
 //! Something published about a brand.
-use super::UuidList;
+use super::{UuidList, ValueStances};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -29,6 +29,11 @@ pub struct Model {
     /// Ids of the brand values the mention touches, once scored.
     #[sea_orm(column_type = "JsonBinary")]
     pub value_tags: UuidList,
+    /// How it speaks of each of those values, once scored.
+    #[sea_orm(column_type = "JsonBinary")]
+    pub value_stances: ValueStances,
+    /// Whether it accuses the brand of failing one of them.
+    pub accuses_value: bool,
     /// Addresses the brand and asks or complains, once scored.
     pub is_solicitation: bool,
     pub in_reply_to: Option<String>,

@@ -48,6 +48,10 @@ pub struct StringList(pub Vec<String>);
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
 pub struct UuidList(pub Vec<uuid::Uuid>);
 
+/// How a mention speaks of each stated value it touches, stored as JSON.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct ValueStances(pub Vec<crate::scoring::ValueReading>);
+
 /// Days between contacts per influencer tier name, stored as JSON.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
 pub struct Cadence(pub std::collections::BTreeMap<String, i32>);

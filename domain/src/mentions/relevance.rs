@@ -68,6 +68,7 @@ mod tests {
             crisis_z_threshold: 3.0,
             crisis_min_count: 10,
             value_gap_min_count: 3,
+            hold_min_severity: "high".into(),
             escalation_emails: StringList::default(),
             contact_cadence: Default::default(),
             digest_frequency: "weekly".into(),

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use crate::db::batches;
-use crate::entities::{UuidList, author, brand, mention, source, ticket};
+use crate::entities::{UuidList, ValueStances, author, brand, mention, source, ticket};
 use crate::scoring::job::{Lexicon, Reading, announce_solicitations, refresh_soon};
 use crate::scoring::{Input, Priority, Tier};
 use crate::sla::tickets::Solicitation;
@@ -165,6 +165,7 @@ pub async fn store(
                 solicited.push((position, priority, tier, analysis.sentiment));
             }
             marked.extend(author.map(|(id, _)| id));
+            let accuses = analysis.accuses();
             mention::ActiveModel {
                 id: Set(new_id()),
                 agency_id: Set(brand.agency_id),
@@ -185,7 +186,9 @@ pub async fn store(
                 shares: Set(m.shares),
                 replies: Set(m.replies),
                 views: Set(m.views),
+                accuses_value: Set(accuses),
                 value_tags: Set(UuidList(analysis.value_tags)),
+                value_stances: Set(ValueStances(analysis.value_stances)),
                 is_solicitation: Set(analysis.is_solicitation),
                 solicitation_priority: Set(priority.map(|(p, _)| p.as_str().to_owned())),
                 in_reply_to: Set(m.in_reply_to),
@@ -227,6 +230,8 @@ pub async fn store(
                         mention::Column::Replies,
                         mention::Column::Views,
                         mention::Column::ValueTags,
+                        mention::Column::ValueStances,
+                        mention::Column::AccusesValue,
                         mention::Column::IsSolicitation,
                         mention::Column::SolicitationPriority,
                         mention::Column::InReplyTo,

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::influence::Tier;
 use super::{Analysis, Input, Priority, ValueMatcher, analyze_folded, solicitation};
 use crate::db::Params;
-use crate::entities::{UuidList, author, brand, brand_value, mention};
+use crate::entities::{UuidList, ValueStances, author, brand, brand_value, mention};
 use crate::jobs::Registry;
 use crate::mentions::relevance;
 use crate::mentions::store::normalise_handle;
@@ -405,6 +405,8 @@ async fn store_analyses(db: &impl ConnectionTrait, analysed: &[Scored], at: Date
                 params.bind(a.lang.clone()),
                 params.bind(a.sentiment),
                 params.bind(serde_json::to_value(UuidList(a.value_tags.clone())).unwrap_or_default()),
+                params.bind(serde_json::to_value(ValueStances(a.value_stances.clone())).unwrap_or_default()),
+                params.bind(a.accuses()),
                 params.bind(a.is_solicitation),
                 params.bind(priority.map(|(p, _)| p.as_str().to_owned())),
             ];
@@ -412,8 +414,10 @@ async fn store_analyses(db: &impl ConnectionTrait, analysed: &[Scored], at: Date
         })
         .collect();
     let sql = format!(
-        "WITH v(id, lang, sentiment, value_tags, is_solicitation, priority) AS (VALUES {}) \
+        "WITH v(id, lang, sentiment, value_tags, value_stances, accuses_value, is_solicitation, priority) \
+         AS (VALUES {}) \
          UPDATE mention SET lang = v.lang, sentiment = v.sentiment, value_tags = v.value_tags, \
+         value_stances = v.value_stances, accuses_value = v.accuses_value, \
          is_solicitation = v.is_solicitation, solicitation_priority = v.priority, scored_at = {scored_at} \
          FROM v WHERE mention.id = v.id AND mention.scored_at IS NULL RETURNING mention.id",
         rows.join(", ")

@@ -7,6 +7,7 @@ pub mod job;
 pub mod lang;
 pub mod sentiment;
 pub mod solicitation;
+pub mod values;
 
 #[cfg(test)]
 mod eval;
@@ -16,23 +17,9 @@ use uuid::Uuid;
 pub use influence::{Stance, Tier};
 pub use solicitation::Priority;
 
-use crate::text::{Folded, Phrase, fold};
+pub use values::{ValueMatcher, ValueReading, ValueStance};
 
-/// A stated brand value and the folded words that show a mention touches it.
-#[derive(Clone, Debug)]
-pub struct ValueMatcher {
-    pub id: Uuid,
-    pub terms: Vec<Phrase>,
-}
-
-impl ValueMatcher {
-    /// A matcher from a value's name and keywords.
-    pub fn new(id: Uuid, name: &str, keywords: &[String]) -> Self {
-        let terms =
-            std::iter::once(name).chain(keywords.iter().map(String::as_str)).map(|t| Phrase::new(&fold(t))).collect();
-        ValueMatcher { id, terms }
-    }
-}
+use crate::text::{Folded, Phrase};
 
 /// What a mention says, for one brand.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,8 +30,17 @@ pub struct Analysis {
     pub sentiment: f64,
     /// Ids of the brand values the mention touches.
     pub value_tags: Vec<Uuid>,
+    /// How it speaks of each of them.
+    pub value_stances: Vec<ValueReading>,
     /// Whether it addresses the brand and asks or complains.
     pub is_solicitation: bool,
+}
+
+impl Analysis {
+    /// Whether the mention accuses the brand of failing one of its values.
+    pub fn accuses(&self) -> bool {
+        self.value_stances.iter().any(|r| r.stance == ValueStance::Accuses)
+    }
 }
 
 /// A mention to analyse.
@@ -70,13 +66,14 @@ pub fn analyze_folded(
 ) -> Analysis {
     let lang = input.lang.map(str::to_owned).or_else(|| lang::detect(input.text, &folded.words).map(str::to_owned));
     let sentiment = sentiment::score(lang.as_deref(), input.text, folded);
-    let value_tags = values.iter().filter(|v| v.terms.iter().any(|t| t.is_in(&folded.text))).map(|v| v.id).collect();
+    let value_stances = values::read(&folded.text, sentiment, values);
     let addressed = input.addressed || solicitation::names_handle(&folded.text, handle_mentions);
     Analysis {
         is_solicitation: solicitation::detect(&folded.text, input.text, addressed, sentiment),
         lang,
         sentiment,
-        value_tags,
+        value_tags: value_stances.iter().map(|r| r.value_id).collect(),
+        value_stances,
     }
 }
 
@@ -100,6 +97,7 @@ mod tests {
         assert_eq!(a.lang.as_deref(), Some("fr"));
         assert!(a.sentiment < -0.3, "{a:?}");
         assert_eq!(a.value_tags, vec![plastic.id]);
+        assert_eq!(a.value_stances[0].stance, ValueStance::Accuses);
         assert!(a.is_solicitation);
     }
 
