@@ -354,7 +354,8 @@ pub async fn update_item(
     Ok(updated)
 }
 
-/// An open value-gap alert on one of the item's values, if any.
+/// An open value-gap alert on one of the item's values serious enough for the brand to
+/// hold its posts, if any.
 async fn open_value_gap(db: &impl ConnectionTrait, item: &content_item::Model) -> Result<Option<Uuid>> {
     let values: Vec<Uuid> = content_item_value::Entity::find()
         .select_only()
@@ -366,13 +367,19 @@ async fn open_value_gap(db: &impl ConnectionTrait, item: &content_item::Model) -
     if values.is_empty() {
         return Ok(None);
     }
-    Ok(alert::Entity::find()
+    let Some(brand) = crate::entities::brand::Entity::find_by_id(item.brand_id).one(db).await? else {
+        return Ok(None);
+    };
+    let open = alert::Entity::find()
         .filter(alert::Column::BrandId.eq(item.brand_id))
         .filter(alert::Column::Kind.eq(crate::crises::VALUE_GAP))
         .filter(alert::Column::OpenKey.is_not_null())
         .filter(alert::Column::BrandValueId.is_in(values))
-        .one(db)
-        .await?
+        .all(db)
+        .await?;
+    Ok(open
+        .into_iter()
+        .find(|a| crate::crises::detect::holds_content(&brand, crate::crises::Severity::parse(&a.severity)))
         .map(|a| a.id))
 }
 

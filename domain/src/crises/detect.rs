@@ -9,10 +9,16 @@
 //! the count its `crisis_min_count`. The standard deviation is floored at 1 so that a
 //! brand with no history does not alarm on its first two complaints.
 //!
-//! **Value gap.** Negative mentions of the last day that touch a stated value (scoring
-//! tagged them by the value's keywords) open a `value_gap` alert naming the value once
-//! there are `value_gap_min_count` of them, or at once when one author is macro (500k
-//! followers) or above. Scheduled calendar posts linked to that value are put on hold.
+//! **Value gap.** Only mentions that accuse the brand of failing a stated value count
+//! ([`crate::scoring::values`]); complaints that merely touch its keywords do not. The
+//! accusations of the last day are compared with the brand's own baseline for that
+//! value: an EWMA of its daily accusations over the four weeks before, the alert opening
+//! from `mean + z × std` (the brand's `crisis_z_threshold`, std floored at 1) and never
+//! below `value_gap_min_count`, the floor for brands without history. One accusation
+//! by a macro (500k followers) or mega author opens it at once. Severity grows with the
+//! excess over the threshold and with the accusers' reach; from the brand's
+//! `hold_min_severity` (high by default) upcoming calendar posts about the value are
+//! put on hold, each naming the alert.
 //!
 //! Evidence older than the last resolution of an alert of the same kind is not counted
 //! again, so resolving an alert does not reopen it from the same mentions.
@@ -31,10 +37,11 @@ use uuid::Uuid;
 
 use super::{AlertStatus, Explanation, Metrics, NEGATIVE_SPIKE, Severity, TopAuthor, VALUE_GAP};
 use crate::db::{Params, batches};
-use crate::entities::{alert, alert_mention, author, brand, brand_value, mention};
+use crate::entities::{ValueStances, alert, alert_mention, author, brand, brand_value, mention};
 use crate::jobs::Registry;
 use crate::mentions::NEUTRAL_BAND;
 use crate::queue::JobPayload;
+use crate::scoring::ValueStance;
 use crate::scoring::influence::Tier;
 use crate::{Result, Services, events, mail, new_id, now};
 
@@ -46,12 +53,14 @@ pub const BASELINE_WINDOWS: usize = 144;
 const ALPHA: f64 = 0.1;
 /// Floor of the baseline's standard deviation.
 const MIN_STD: f64 = 1.0;
-/// How far back value-gap evidence counts.
-const VALUE_GAP_LOOKBACK: Duration = Duration::hours(24);
+/// How far back value-gap evidence counts, and the length of a baseline bucket.
+const VALUE_GAP_WINDOW: Duration = Duration::hours(24);
+/// Days of value-gap baseline.
+const VALUE_GAP_BASELINE_DAYS: usize = 28;
+/// Accusations read per detection, newest first: far more than any baseline holds.
+const ACCUSATIONS_READ: u64 = 20_000;
 /// Mentions linked to an alert per detection, the most far-reaching first.
 const LINKED_PER_DETECTION: usize = 50;
-/// Followers from which one author's complaint about a value opens an alert at once.
-const MACRO_FOLLOWERS: i64 = 500_000;
 
 /// Looks for crises of one brand.
 #[derive(Debug, Serialize, Deserialize)]
@@ -113,16 +122,28 @@ pub fn spike_severity(z: f64, threshold: f64, max_followers: i64) -> Severity {
     if Tier::of(max_followers) >= Tier::Macro { base.raised() } else { base }
 }
 
-/// Severity of a value gap: medium from the count, high from a macro author, critical
-/// from a mega author or three times the count.
-pub fn value_gap_severity(count: i64, min_count: i64, max_followers: i64) -> Severity {
-    if Tier::of(max_followers) == Tier::Mega || count >= 3 * min_count {
+/// Severity of a value gap: medium at the threshold, high from twice it or a macro
+/// accuser, critical from three times it or a mega accuser.
+pub fn value_gap_severity(count: i64, threshold: f64, max_followers: i64) -> Severity {
+    let ratio = count as f64 / threshold.max(1.0);
+    let base = if ratio >= 3.0 {
         Severity::Critical
-    } else if Tier::of(max_followers) == Tier::Macro {
+    } else if ratio >= 2.0 {
         Severity::High
     } else {
         Severity::Medium
+    };
+    match Tier::of(max_followers) {
+        Tier::Mega => Severity::Critical,
+        Tier::Macro => base.max(Severity::High),
+        _ => base,
     }
+}
+
+/// The number of accusations in a day that opens a value gap: the brand's usual count
+/// plus `z_threshold` (floored) standard deviations, and never below `floor`.
+pub fn value_gap_threshold(mean: f64, std: f64, z_threshold: f64, floor: i64) -> f64 {
+    (mean + z_threshold * std.max(MIN_STD)).max(floor as f64)
 }
 
 /// SQL weight of a mention's reach: 1 + the number of powers of ten its author's
@@ -154,7 +175,7 @@ struct Finding {
     mention_ids: Vec<Uuid>,
 }
 
-/// A negative mention as detection reads it.
+/// A negative or accusing mention as detection reads it.
 #[derive(Clone, Debug, sea_orm::FromQueryResult)]
 struct Negative {
     id: Uuid,
@@ -163,7 +184,7 @@ struct Negative {
     sentiment: Option<f64>,
     search_text: String,
     published_at: DateTime<Utc>,
-    value_tags: crate::entities::UuidList,
+    value_stances: ValueStances,
 }
 
 impl Negative {
@@ -173,13 +194,25 @@ impl Negative {
     fn weight(&self) -> f64 {
         -self.sentiment.unwrap_or(0.0) * reach_weight(self.followers())
     }
+    /// The cues of its accusation of `value`, if it accuses it.
+    fn accusation(&self, value: Uuid) -> Option<&[String]> {
+        self.value_stances
+            .0
+            .iter()
+            .find(|r| r.value_id == value && r.stance == ValueStance::Accuses)
+            .map(|r| r.cues.as_slice())
+    }
 }
 
 /// Checks a brand for spikes and value gaps; returns the alerts it opened or updated.
 pub async fn detect(services: &Services, brand_id: Uuid) -> Result<Vec<Uuid>> {
+    detect_at(services, brand_id, now()).await
+}
+
+/// [`detect`] as if it were `at`: the scenario benchmark replays weeks of traffic.
+pub async fn detect_at(services: &Services, brand_id: Uuid, at: DateTime<Utc>) -> Result<Vec<Uuid>> {
     let db = &services.db;
     let Some(brand) = brand::Entity::find_by_id(brand_id).one(db).await? else { return Ok(Vec::new()) };
-    let at = now();
     let resolved = last_resolutions(db, brand.id).await?;
     let mut findings = Vec::new();
     if let Some(finding) = spike(db, &brand, at, resolved.get(&(NEGATIVE_SPIKE, None)).copied()).await? {
@@ -191,7 +224,7 @@ pub async fn detect(services: &Services, brand_id: Uuid) -> Result<Vec<Uuid>> {
     let mut emails = false;
     for finding in findings {
         let txn = crate::db::begin_write(db).await?;
-        let outcome = raise(&txn, &services.config, &brand, finding).await?;
+        let outcome = raise(&txn, &services.config, &brand, finding, at).await?;
         txn.commit().await?;
         if let Some((alert, emailed)) = outcome {
             emails |= emailed;
@@ -311,41 +344,77 @@ async fn value_gaps(
     if values.is_empty() {
         return Ok(Vec::new());
     }
-    use sea_orm::sea_query::ExprTrait;
-    let window_start = at - VALUE_GAP_LOOKBACK;
-    let tagged: Vec<Negative> = negatives_query(brand.id, window_start, at + Duration::minutes(1))
-        .filter(Expr::expr(Expr::col(mention::Column::ValueTags).cast_as("TEXT")).ne("[]"))
+    let window_start = at - VALUE_GAP_WINDOW;
+    let baseline_start = window_start - VALUE_GAP_WINDOW * VALUE_GAP_BASELINE_DAYS as i32;
+    let accusing: Vec<Negative> = evidence_query(brand.id, baseline_start, at + Duration::minutes(1))
+        .filter(Expr::cust("accuses_value"))
         .order_by_desc(mention::Column::PublishedAt)
-        .limit(2_000)
+        .limit(ACCUSATIONS_READ)
         .into_model()
         .all(db)
         .await?;
-    let min_count = i64::from(brand.value_gap_min_count);
+    let floor = i64::from(brand.value_gap_min_count);
     let mut findings = Vec::new();
     for value in values {
-        let since = resolved.get(&(VALUE_GAP, Some(value.id))).copied().unwrap_or(window_start);
-        let evidence: Vec<Negative> =
-            tagged.iter().filter(|m| m.published_at > since && m.value_tags.0.contains(&value.id)).cloned().collect();
+        let since = resolved.get(&(VALUE_GAP, Some(value.id))).map_or(window_start, |r| (*r).max(window_start));
+        let mut days = vec![0.0; VALUE_GAP_BASELINE_DAYS];
+        let mut evidence: Vec<Negative> = Vec::new();
+        let mut cues: HashMap<&str, usize> = HashMap::new();
+        for m in &accusing {
+            let Some(said) = m.accusation(value.id) else { continue };
+            if m.published_at < window_start {
+                let day = (m.published_at - baseline_start).num_seconds() / VALUE_GAP_WINDOW.num_seconds();
+                if let Some(slot) = usize::try_from(day).ok().and_then(|d| days.get_mut(d)) {
+                    *slot += 1.0;
+                }
+            } else if m.published_at > since {
+                // The value's own term comes first; the words after it decided.
+                for cue in said.iter().skip(1) {
+                    *cues.entry(cue.as_str()).or_default() += 1;
+                }
+                evidence.push(m.clone());
+            }
+        }
         let count = evidence.len() as i64;
         let max_followers = evidence.iter().map(Negative::followers).max().unwrap_or(0);
-        if count == 0 || (count < min_count && max_followers < MACRO_FOLLOWERS) {
+        let (mean, std) = ewma(&days);
+        let threshold = value_gap_threshold(mean, std, brand.crisis_z_threshold, floor);
+        let at_once = Tier::of(max_followers) >= Tier::Macro;
+        if count == 0 || ((count as f64) < threshold && !at_once) {
             continue;
         }
         let reach = evidence.iter().map(Negative::weight).sum();
-        let summary = if count < min_count {
+        let summary = if (count as f64) < threshold {
             format!(
-                "a {} author ({max_followers} followers) denounces a gap with the value \"{}\"",
+                "a {} author ({max_followers} followers) accuses the brand of failing \"{}\"",
                 Tier::of(max_followers).as_str(),
                 value.name
             )
         } else {
-            format!("{count} negative mentions in a day touch the value \"{}\" (threshold {min_count})", value.name)
+            format!(
+                "{count} accusations of failing \"{}\" in a day, against a usual {mean:.1} ± {std:.1} \
+                 (threshold {threshold:.0})",
+                value.name
+            )
         };
-        let explanation = explain(db, summary, &evidence).await?;
-        let metrics = Metrics { negative_count: count, reach_weighted: reach, max_followers, ..Metrics::default() };
+        let mut explanation = explain(db, summary, &evidence).await?;
+        let mut cues: Vec<(&str, usize)> = cues.into_iter().collect();
+        cues.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        explanation.top_terms = cues.into_iter().take(8).map(|(c, _)| c.to_owned()).collect();
+        let z = z_score(count as f64, mean, std);
+        let metrics = Metrics {
+            negative_count: count,
+            reach_weighted: reach,
+            baseline_count_mean: mean,
+            baseline_count_std: std,
+            z_count: z,
+            z,
+            max_followers,
+            ..Metrics::default()
+        };
         findings.push(Finding {
             kind: VALUE_GAP,
-            severity: value_gap_severity(count, min_count, max_followers),
+            severity: value_gap_severity(count, threshold, max_followers),
             window_start: evidence.iter().map(|m| m.published_at).min().unwrap_or(window_start),
             window_end: at,
             metrics,
@@ -357,7 +426,13 @@ async fn value_gaps(
     Ok(findings)
 }
 
+/// The negative mentions of a brand in a span.
 fn negatives_query(brand_id: Uuid, from: DateTime<Utc>, to: DateTime<Utc>) -> sea_orm::Select<mention::Entity> {
+    evidence_query(brand_id, from, to).filter(mention::Column::Sentiment.lte(-NEUTRAL_BAND))
+}
+
+/// A brand's mentions of a span, with what detection reads of them.
+fn evidence_query(brand_id: Uuid, from: DateTime<Utc>, to: DateTime<Utc>) -> sea_orm::Select<mention::Entity> {
     mention::Entity::find()
         .select_only()
         .columns([
@@ -367,10 +442,9 @@ fn negatives_query(brand_id: Uuid, from: DateTime<Utc>, to: DateTime<Utc>) -> se
             mention::Column::Sentiment,
             mention::Column::SearchText,
             mention::Column::PublishedAt,
-            mention::Column::ValueTags,
+            mention::Column::ValueStances,
         ])
         .filter(mention::Column::BrandId.eq(brand_id))
-        .filter(mention::Column::Sentiment.lte(-NEUTRAL_BAND))
         .filter(mention::Column::PublishedAt.gte(from))
         .filter(mention::Column::PublishedAt.lt(to))
 }
@@ -516,10 +590,10 @@ async fn raise(
     config: &crate::Config,
     brand: &brand::Model,
     finding: Finding,
+    at: DateTime<Utc>,
 ) -> Result<Option<(alert::Model, bool)>> {
     let value_id = finding.value.as_ref().map(|v| v.id);
     let key = super::open_key(brand.id, finding.kind, value_id);
-    let at = now();
     let id = new_id();
     let mut metrics = finding.metrics.clone();
     metrics.evidence = finding.mention_ids.len() as i64;
@@ -563,12 +637,7 @@ async fn raise(
             json!({ "severity": alert.severity, "summary": finding.explanation.summary, "mentions": finding.mention_ids.len() }),
         )
         .await?;
-        if let Some(value) = &finding.value {
-            let held = hold_content(txn, brand.id, value.id, id).await?;
-            if held > 0 {
-                super::step(txn, id, "content_held", None, json!({ "items": held, "valueId": value.id })).await?;
-            }
-        }
+        hold_if_serious(txn, brand, &alert, at).await?;
         let kind = if finding.kind == VALUE_GAP { events::VALUE_GAP_OPENED } else { events::CRISIS_OPENED };
         let payload = super::event_payload(txn, &alert).await?;
         events::record(txn, brand.agency_id, Some(brand.id), kind, payload).await?;
@@ -612,6 +681,7 @@ async fn raise(
         )
         .await?;
         emailed = super::email_contacts(txn, config, brand, &alert, value_name, Some(before)).await? > 0;
+        hold_if_serious(txn, brand, &alert, at).await?;
     }
     if worsened || grown {
         let mut payload = super::event_payload(txn, &alert).await?;
@@ -645,9 +715,39 @@ async fn link(db: &impl ConnectionTrait, alert_id: Uuid, mention_ids: &[Uuid]) -
     Ok(added)
 }
 
+/// Whether an alert is serious enough for the brand to hold its calendar posts.
+pub(crate) fn holds_content(brand: &brand::Model, severity: Severity) -> bool {
+    severity >= Severity::parse(&brand.hold_min_severity)
+}
+
+/// Holds the upcoming posts about a value-gap alert's value when the alert reaches the
+/// brand's hold severity, with a step on the alert's timeline.
+async fn hold_if_serious(
+    txn: &sea_orm::DatabaseTransaction,
+    brand: &brand::Model,
+    alert: &alert::Model,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let Some(value_id) = alert.brand_value_id else { return Ok(()) };
+    if !holds_content(brand, Severity::parse(&alert.severity)) {
+        return Ok(());
+    }
+    let held = hold_content(txn, brand.id, value_id, alert.id, at).await?;
+    if held > 0 {
+        super::step(txn, alert.id, "content_held", None, json!({ "items": held, "valueId": value_id })).await?;
+    }
+    Ok(())
+}
+
 /// Puts the brand's upcoming approved or scheduled posts about a value on hold, each
 /// with a step in its audit trail.
-async fn hold_content(db: &impl ConnectionTrait, brand_id: Uuid, value_id: Uuid, alert_id: Uuid) -> Result<u64> {
+async fn hold_content(
+    db: &impl ConnectionTrait,
+    brand_id: Uuid,
+    value_id: Uuid,
+    alert_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<u64> {
     use crate::calendar::ContentStatus;
     use crate::entities::{content_item, content_item_value};
     let about_value = content_item_value::Entity::find()
@@ -659,17 +759,17 @@ async fn hold_content(db: &impl ConnectionTrait, brand_id: Uuid, value_id: Uuid,
         .filter(
             content_item::Column::Status.is_in([ContentStatus::Approved.as_str(), ContentStatus::Scheduled.as_str()]),
         )
-        .filter(content_item::Column::ScheduledAt.gte(now()))
+        .filter(content_item::Column::ScheduledAt.gte(at))
         .filter(content_item::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(about_value)))
         .all(db)
         .await?;
     for item in &items {
-        let note = Some("held: a value-gap alert opened on a value this item speaks to".to_owned());
+        let note = Some(format!("held: value-gap alert {alert_id} on a value this item speaks to"));
         crate::calendar::review(db, item, None, ContentStatus::OnHold, note).await?;
         let mut model: content_item::ActiveModel = item.clone().into();
         model.status = Set(ContentStatus::OnHold.as_str().into());
         model.hold_alert_id = Set(Some(alert_id));
-        model.updated_at = Set(now());
+        model.updated_at = Set(at);
         model.update(db).await?;
     }
     Ok(items.len() as u64)
@@ -701,10 +801,24 @@ mod tests {
         assert_eq!(spike_severity(7.0, 3.0, 100), Severity::High);
         assert_eq!(spike_severity(10.0, 3.0, 100), Severity::Critical);
         assert_eq!(spike_severity(3.5, 3.0, 600_000), Severity::Medium);
-        assert_eq!(value_gap_severity(1, 3, 600_000), Severity::High);
-        assert_eq!(value_gap_severity(1, 3, 2_000_000), Severity::Critical);
-        assert_eq!(value_gap_severity(3, 3, 50), Severity::Medium);
-        assert_eq!(value_gap_severity(9, 3, 50), Severity::Critical);
+        assert_eq!(value_gap_severity(1, 3.0, 600_000), Severity::High);
+        assert_eq!(value_gap_severity(1, 3.0, 2_000_000), Severity::Critical);
+        assert_eq!(value_gap_severity(3, 3.0, 50), Severity::Medium);
+        assert_eq!(value_gap_severity(6, 3.0, 50), Severity::High);
+        assert_eq!(value_gap_severity(9, 3.0, 50), Severity::Critical);
+        assert_eq!(value_gap_severity(9, 5.0, 50), Severity::Medium);
+    }
+
+    #[test]
+    fn the_value_gap_threshold_follows_the_baseline_above_its_floor() {
+        // No history: the floor decides.
+        let (mean, std) = ewma(&[0.0; VALUE_GAP_BASELINE_DAYS]);
+        assert_eq!(value_gap_threshold(mean, std, 3.0, 3), 3.0);
+        assert_eq!(value_gap_threshold(mean, std, 3.0, 5), 5.0);
+        // A brand that is accused about four times a day every day.
+        let (mean, std) = ewma(&[4.0, 3.0, 5.0, 4.0, 6.0, 2.0, 4.0].repeat(4));
+        let threshold = value_gap_threshold(mean, std, 3.0, 3);
+        assert!(threshold > 8.0 && threshold < 12.0, "{mean} {std} {threshold}");
     }
 
     #[test]

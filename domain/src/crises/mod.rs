@@ -5,10 +5,14 @@
 //!
 //! One alert per brand and kind is open at a time (per brand and *value* for value
 //! gaps, so that two denounced values are two alerts, each naming its value); later
-//! evidence is added to it. The `open_key` column, unique while the alert is not
+//! evidence is added to it. Managers judge alerts ([`verdicts`]), which measures how
+//! often each kind is right. The `open_key` column, unique while the alert is not
 //! resolved, holds that rule even when detectors run concurrently.
 
 pub mod detect;
+pub mod verdicts;
+
+pub use verdicts::{KindPrecision, Verdict};
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};
@@ -293,6 +297,10 @@ pub async fn reopen(services: &Services, actor: &Actor, id: Uuid) -> Result<aler
     model.resolved_at = Set(None);
     model.acknowledged_at = Set(None);
     model.open_key = Set(Some(key));
+    // Reopening says the alert was not a false alarm after all.
+    model.verdict = Set(None);
+    model.verdict_note = Set(None);
+    model.judged_at = Set(None);
     model.updated_at = Set(at);
     let updated = model.update(&txn).await?;
     step(&txn, updated.id, "reopened", Some(actor.user_id), json!({})).await?;
@@ -364,6 +372,8 @@ pub(crate) async fn event_payload(db: &impl ConnectionTrait, alert: &alert::Mode
             "openedAt": alert.opened_at,
             "resolvedAt": alert.resolved_at,
             "resolutionNote": alert.resolution_note,
+            "verdict": alert.verdict,
+            "verdictNote": alert.verdict_note,
             "metrics": alert.metrics,
             "explanation": alert.explanation,
         }

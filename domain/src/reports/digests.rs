@@ -166,19 +166,20 @@ fn email(report: &super::Report, link: &str) -> Email {
         .and_then(|s| s.overall.share_within_target)
         .map_or_else(|| "—".to_owned(), |s| format!("{:.0} %", 100.0 * s));
     let posts = report.csr.as_ref().map_or(0, |c| c.posts);
+    let precision = html::precision_summary(&report.precision, &html::labels(&report.brand.language));
     let text = if french {
         format!(
             "{subject}\n\nMentions : {mentions} (dont {negative} négatives)\nPrincipaux influenceurs : {}\n\
-             Réponses dans les délais : {within}\nAlertes ouvertes sur la période : {}\nPublications RSE : {posts}\n\n\
-             Le rapport complet : {link}\n",
+             Réponses dans les délais : {within}\nAlertes ouvertes sur la période : {}\n{precision}\n\
+             Publications RSE : {posts}\n\nLe rapport complet : {link}\n",
             top.join(", "),
             report.alerts.len()
         )
     } else {
         format!(
             "{subject}\n\nMentions: {mentions} ({negative} negative)\nTop influencers: {}\n\
-             Answered within target: {within}\nAlerts opened in the period: {}\nCSR posts: {posts}\n\n\
-             The full report: {link}\n",
+             Answered within target: {within}\nAlerts opened in the period: {}\n{precision}\n\
+             CSR posts: {posts}\n\nThe full report: {link}\n",
             top.join(", "),
             report.alerts.len()
         )

@@ -117,6 +117,11 @@ pub struct Labels {
     pub alerts_title: &'static str,
     pub alert_headers: [&'static str; 5],
     pub no_alert: &'static str,
+    pub precision: &'static str,
+    /// Negative spikes, value gaps.
+    pub kinds: [&'static str; 2],
+    pub judged_right: &'static str,
+    pub none_judged: &'static str,
     pub csr_title: &'static str,
     pub posts: &'static str,
     pub held: &'static str,
@@ -153,6 +158,10 @@ pub fn labels(language: &str) -> Labels {
             alerts_title: "Alertes",
             alert_headers: ["Ouverte", "Type", "Gravité", "Statut", "Objet / résolution"],
             no_alert: "Aucune alerte sur la période.",
+            precision: "Justesse des alertes :",
+            kinds: ["pics négatifs", "écarts aux valeurs"],
+            judged_right: "confirmées sur",
+            none_judged: "aucune jugée",
             csr_title: "Couverture RSE",
             posts: "publications",
             held: "suspendues par une alerte",
@@ -177,6 +186,10 @@ pub fn labels(language: &str) -> Labels {
             alerts_title: "Alerts",
             alert_headers: ["Opened", "Kind", "Severity", "Status", "What / resolution"],
             no_alert: "No alert in the period.",
+            precision: "Alert precision:",
+            kinds: ["negative spikes", "value gaps"],
+            judged_right: "confirmed of",
+            none_judged: "none judged",
             csr_title: "CSR coverage",
             posts: "posts",
             held: "held by alerts",
@@ -193,6 +206,22 @@ section{background:#fff;border-radius:10px;padding:12px 16px;margin:12px 0;box-s
 table{width:100%;border-collapse:collapse;font-size:.9rem}td,th{padding:4px 6px;border-bottom:1px solid #eef1f5;text-align:left}\
 .figures{display:flex;flex-wrap:wrap;gap:12px}.figure{flex:1 1 120px}.figure b{display:block;font-size:1.4rem}\
 .muted{color:#6b7385;font-size:.85rem}.scroll{overflow-x:auto}a{color:#2a62b5}@media print{body{background:#fff}section{box-shadow:none;break-inside:avoid}}";
+
+/// One line on how often each kind of alert was judged right: "Alert precision:
+/// negative spikes none judged; value gaps 2 confirmed of 3 judged (67 %)".
+pub fn precision_summary(precision: &[crate::crises::KindPrecision], l: &Labels) -> String {
+    let parts: Vec<String> = precision
+        .iter()
+        .map(|p| {
+            let kind = if p.kind == crate::crises::VALUE_GAP { l.kinds[1] } else { l.kinds[0] };
+            match p.precision {
+                Some(share) => format!("{kind} {} {} {} ({:.0} %)", p.confirmed, l.judged_right, p.judged, 100.0 * share),
+                None => format!("{kind} {}", l.none_judged),
+            }
+        })
+        .collect();
+    format!("{} {}", l.precision, parts.join("; "))
+}
 
 /// Renders the page; `csv_base` is the report's link, to which `/<section>.csv` is added.
 pub fn render(report: &Report, csv_base: &str) -> String {
@@ -306,9 +335,11 @@ pub fn sections(report: &Report, csv_base: Option<&str>) -> String {
         }
         let _ = write!(
             body,
-            "<section id=\"alerts\"><h2>{}</h2><div class=\"scroll\"><table><tr>{}</tr>{rows}</table></div>{}</section>",
+            "<section id=\"alerts\"><h2>{}</h2><div class=\"scroll\"><table><tr>{}</tr>{rows}</table></div>\
+             <p class=\"muted\">{}</p>{}</section>",
             l.alerts_title,
             l.alert_headers.iter().map(|h| format!("<th>{h}</th>")).collect::<String>(),
+            esc(&precision_summary(&report.precision, &l)),
             csv("alerts")
         );
     }

@@ -47,6 +47,8 @@ pub struct Report {
     pub influencers: Vec<Influencer>,
     pub sla: Option<Compliance>,
     pub alerts: Vec<alert::Model>,
+    /// Per kind, how many of the period's alerts were judged right.
+    pub precision: Vec<crate::crises::KindPrecision>,
     pub csr: Option<Coverage>,
     pub generated_at: DateTime<Utc>,
 }
@@ -159,8 +161,13 @@ pub async fn build(
     } else {
         Vec::new()
     };
+    let precision = if has("alerts") {
+        crate::crises::verdicts::precision_of(db, brand.agency_id, brand.id, from, to).await?
+    } else {
+        Vec::new()
+    };
     let csr = if has("csr") { Some(coverage::coverage_of(db, &brand, from, to, 14, 120).await?) } else { None };
-    Ok(Report { brand, from, to, sections, days, influencers, sla, alerts, csr, generated_at: now() })
+    Ok(Report { brand, from, to, sections, days, influencers, sla, alerts, precision, csr, generated_at: now() })
 }
 
 /// The brand's ten most influential authors.
