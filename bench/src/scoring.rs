@@ -70,6 +70,7 @@ fn verdure() -> brand::Model {
         crisis_z_threshold: 3.0,
         crisis_min_count: 10,
         value_gap_min_count: 5,
+        hold_min_severity: "high".into(),
         escalation_emails: StringList::default(),
         contact_cadence: Cadence::default(),
         digest_frequency: "off".to_owned(),

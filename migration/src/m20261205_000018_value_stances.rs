@@ -22,7 +22,8 @@ impl MigrationTrait for Migration {
         m.alter_table(add("alert", string_null("verdict"))).await?;
         m.alter_table(add("alert", text_null("verdict_note"))).await?;
         m.alter_table(add("alert", timestamp_with_time_zone_null("judged_at"))).await?;
-        run_batch(m, "CREATE INDEX ix_mention_accusations ON mention (brand_id, published_at) WHERE accuses_value").await
+        run_batch(m, "CREATE INDEX ix_mention_accusations ON mention (brand_id, published_at) WHERE accuses_value")
+            .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {

@@ -24,11 +24,15 @@ use super::{actor, loader, services};
 pub enum AlertKind {
     /// Negative mentions far above the brand's baseline.
     NegativeSpike,
-    /// Negative mentions touching a value the brand states.
+    /// Mentions accusing the brand of failing a value it states, above its baseline.
     ValueGap,
 }
 
 impl AlertKind {
+    fn of(kind: &str) -> Self {
+        if kind == crises::VALUE_GAP { AlertKind::ValueGap } else { AlertKind::NegativeSpike }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             AlertKind::NegativeSpike => crises::NEGATIVE_SPIKE,
@@ -47,6 +51,45 @@ pub enum Severity {
     Critical,
 }
 
+/// A manager's judgement of an alert.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "vigie_domain::crises::Verdict")]
+pub enum AlertVerdict {
+    /// The alert was right.
+    Confirmed,
+    /// Nothing was wrong: the alert is resolved and the calendar posts it held go back
+    /// to the status they had.
+    FalseAlarm,
+}
+
+/// How often one kind of alert was judged right.
+pub struct AlertPrecision(crises::KindPrecision);
+
+#[Object]
+impl AlertPrecision {
+    async fn kind(&self) -> AlertKind {
+        AlertKind::of(self.0.kind)
+    }
+    /// Alerts of this kind opened in the period.
+    async fn opened(&self) -> i64 {
+        self.0.opened
+    }
+    /// Those with a verdict.
+    async fn judged(&self) -> i64 {
+        self.0.judged
+    }
+    async fn confirmed(&self) -> i64 {
+        self.0.confirmed
+    }
+    async fn false_alarms(&self) -> i64 {
+        self.0.false_alarms
+    }
+    /// `confirmed / judged`, in [0, 1]; null while none is judged.
+    async fn precision(&self) -> Option<f64> {
+        self.0.precision
+    }
+}
+
 /// Where an alert is in its lifecycle.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "vigie_domain::crises::AlertStatus")]
@@ -59,11 +102,13 @@ pub enum AlertStatus {
 /// The figures behind an alert.
 #[derive(SimpleObject)]
 pub struct AlertMetrics {
-    /// Negative mentions in the detection window (value gaps: touching the value, in a day).
+    /// Negative mentions in the detection window (value gaps: accusations of failing the
+    /// value, in a day).
     pub negative_count: i64,
     /// Their negativity weighted by reach (1 + log10 of followers, in whole steps).
     pub reach_weighted: f64,
-    /// EWMA mean and standard deviation of negative mentions per window over the last day.
+    /// EWMA mean and standard deviation of negative mentions per window over the last day
+    /// (value gaps: of accusations per day over the four weeks before).
     pub baseline_count_mean: f64,
     pub baseline_count_std: f64,
     pub baseline_reach_mean: f64,
@@ -143,7 +188,7 @@ pub struct AlertTimelineEntry(alert_event::Model);
 #[Object]
 impl AlertTimelineEntry {
     /// `opened`, `evidence_added`, `severity_raised`, `content_held`, `acknowledged`,
-    /// `resolved` or `reopened`.
+    /// `resolved`, `reopened` or `judged`.
     async fn kind(&self) -> &str {
         &self.0.kind
     }
@@ -176,7 +221,7 @@ impl Alert {
         Ok(loader(ctx).load_one(BrandKey(self.0.brand_id)).await?.map(Brand))
     }
     async fn kind(&self) -> AlertKind {
-        if self.0.kind == crises::VALUE_GAP { AlertKind::ValueGap } else { AlertKind::NegativeSpike }
+        AlertKind::of(&self.0.kind)
     }
     async fn severity(&self) -> Severity {
         crises::Severity::parse(&self.0.severity).into()
@@ -213,6 +258,16 @@ impl Alert {
     }
     async fn resolution_note(&self) -> Option<&str> {
         self.0.resolution_note.as_deref()
+    }
+    /// A manager's verdict; null until judged.
+    async fn verdict(&self) -> Option<AlertVerdict> {
+        self.0.verdict.as_deref().and_then(crises::Verdict::parse).map(Into::into)
+    }
+    async fn verdict_note(&self) -> Option<&str> {
+        self.0.verdict_note.as_deref()
+    }
+    async fn judged_at(&self) -> Option<DateTime<Utc>> {
+        self.0.judged_at
     }
     /// What happened, oldest first.
     async fn timeline(&self, ctx: &Context<'_>) -> Result<Vec<AlertTimelineEntry>> {
@@ -276,6 +331,20 @@ impl AlertQuery {
     async fn alert(&self, ctx: &Context<'_>, id: ID) -> Result<Alert> {
         Ok(Alert(crises::get(&services(ctx).db, actor(ctx)?, uuid("id", &id)?).await?))
     }
+
+    /// Per kind, among the brand's alerts opened in `[from, to)`, the share that managers
+    /// confirmed among those they judged.
+    async fn alert_precision(
+        &self,
+        ctx: &Context<'_>,
+        brand_id: ID,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AlertPrecision>> {
+        let brand = uuid("brandId", &brand_id)?;
+        let found = crises::verdicts::precision(&services(ctx).db, actor(ctx)?, brand, from, to).await?;
+        Ok(found.into_iter().map(AlertPrecision).collect())
+    }
 }
 
 #[derive(Default)]
@@ -291,6 +360,21 @@ impl AlertMutation {
     /// Resolves an alert with a note on what was done (agency staff); sends `crisis.resolved`.
     async fn resolve_alert(&self, ctx: &Context<'_>, id: ID, note: String) -> Result<Alert> {
         Ok(Alert(crises::resolve(services(ctx), actor(ctx)?, uuid("id", &id)?, note).await?))
+    }
+
+    /// Judges an alert (owners and admins); a false alarm resolves it and releases the
+    /// calendar posts it held. Sends `crisis.resolved`, or `crisis.updated` with
+    /// `change: "judged"`.
+    async fn judge_alert(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        verdict: AlertVerdict,
+        note: Option<String>,
+    ) -> Result<Alert> {
+        let judged =
+            crises::verdicts::judge(services(ctx), actor(ctx)?, uuid("id", &id)?, verdict.into(), note).await?;
+        Ok(Alert(judged))
     }
 
     /// Reopens a resolved alert, unless another of its kind is open (agency staff).

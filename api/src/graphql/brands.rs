@@ -4,6 +4,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use std::collections::BTreeMap;
 
+use super::alerts::Severity;
 use super::influencers::Tier;
 use chrono::{DateTime, Utc};
 use vigie_domain::brands::{self, BrandPatch, CrisisPatch, NewBrand, ValueInput, ValuePatch};
@@ -93,10 +94,16 @@ impl Brand {
     async fn crisis_min_count(&self) -> i32 {
         self.0.crisis_min_count
     }
-    /// Negative mentions touching one value within a day that open a value-gap alert
-    /// (one from a macro or mega author opens it at once).
+    /// The fewest accusations of one value within a day that open a value-gap alert:
+    /// the floor under the brand's own baseline (one accusation from a macro or mega
+    /// author opens it at once).
     async fn value_gap_min_count(&self) -> i32 {
         self.0.value_gap_min_count
+    }
+    /// From which severity a value-gap alert puts the calendar posts about its value on
+    /// hold (default `HIGH`).
+    async fn hold_min_severity(&self) -> Severity {
+        vigie_domain::crises::Severity::parse(&self.0.hold_min_severity).into()
     }
     /// Days between contacts per influencer tier, for influencers the agency is engaged
     /// or partnered with.
@@ -196,6 +203,8 @@ pub struct CreateBrandInput {
     crisis_min_count: Option<i32>,
     /// Default 3.
     value_gap_min_count: Option<i32>,
+    /// Default `HIGH`.
+    hold_min_severity: Option<Severity>,
     #[graphql(default)]
     escalation_emails: Vec<String>,
     /// e.g. `[{tier: MACRO, days: 30}]`.
@@ -220,6 +229,7 @@ pub struct UpdateBrandInput {
     crisis_z_threshold: Option<f64>,
     crisis_min_count: Option<i32>,
     value_gap_min_count: Option<i32>,
+    hold_min_severity: Option<Severity>,
     escalation_emails: Option<Vec<String>>,
     /// Replaces the whole cadence.
     contact_cadence: Option<Vec<TierCadence>>,
@@ -299,6 +309,7 @@ impl BrandMutation {
                     z_threshold: input.crisis_z_threshold,
                     min_count: input.crisis_min_count,
                     value_gap_min_count: input.value_gap_min_count,
+                    hold_min_severity: input.hold_min_severity.map(Into::into),
                 },
                 escalation_emails: input.escalation_emails,
                 contact_cadence: cadence(input.contact_cadence),
@@ -323,6 +334,7 @@ impl BrandMutation {
                 z_threshold: input.crisis_z_threshold,
                 min_count: input.crisis_min_count,
                 value_gap_min_count: input.value_gap_min_count,
+                hold_min_severity: input.hold_min_severity.map(Into::into),
             },
             escalation_emails: input.escalation_emails,
             contact_cadence: input.contact_cadence.map(cadence),

@@ -11,6 +11,30 @@ use super::loaders::{AuthorKey, ValuesOfBrand};
 use super::pagination::{self, MentionCursor, uuid};
 use super::{actor, loader, services};
 use async_graphql::connection::CursorType;
+use vigie_domain::scoring::values::ValueStance as DomainStance;
+
+/// How a mention speaks of a value the brand states.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "DomainStance")]
+pub enum ValueStance {
+    /// Says the brand fails the value: a claim set against experience, hypocrisy or
+    /// washing wording, a broken promise, irony aimed at the claim.
+    Accuses,
+    /// Speaks well of the brand on it.
+    Praises,
+    /// Touches its words without either (a complaint about packaging is not an accusation
+    /// of failing a "zero plastic" value).
+    Mentions,
+}
+
+/// A mention's stance on one value.
+#[derive(SimpleObject)]
+pub struct MentionValueStance {
+    pub value: BrandValue,
+    pub stance: ValueStance,
+    /// The folded words that decided: the value's term first, then the cues.
+    pub cues: Vec<String>,
+}
 
 /// A public profile on a network.
 pub struct Author(pub author::Model);
@@ -132,6 +156,28 @@ impl Mention {
         }
         let values = loader(ctx).load_one(ValuesOfBrand(self.0.brand_id)).await?.unwrap_or_default();
         Ok(values.into_iter().filter(|v| self.0.value_tags.0.contains(&v.id)).map(BrandValue).collect())
+    }
+    /// How the mention speaks of each value it touches, with the words that decided:
+    /// only `ACCUSES` counts towards a value-gap alert.
+    async fn value_stances(&self, ctx: &Context<'_>) -> Result<Vec<MentionValueStance>> {
+        if self.0.value_stances.0.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values = loader(ctx).load_one(ValuesOfBrand(self.0.brand_id)).await?.unwrap_or_default();
+        Ok(self
+            .0
+            .value_stances
+            .0
+            .iter()
+            .filter_map(|reading| {
+                let value = values.iter().find(|v| v.id == reading.value_id)?;
+                Some(MentionValueStance {
+                    value: BrandValue(value.clone()),
+                    stance: reading.stance.into(),
+                    cues: reading.cues.clone(),
+                })
+            })
+            .collect())
     }
     /// The author's follower count as this mention came with it.
     async fn author_followers(&self) -> Option<i64> {

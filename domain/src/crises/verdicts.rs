@@ -177,8 +177,7 @@ pub async fn precision_of(
     Ok([NEGATIVE_SPIKE, VALUE_GAP]
         .into_iter()
         .map(|kind| {
-            let mut p =
-                KindPrecision { kind, opened: 0, judged: 0, confirmed: 0, false_alarms: 0, precision: None };
+            let mut p = KindPrecision { kind, opened: 0, judged: 0, confirmed: 0, false_alarms: 0, precision: None };
             for (_, verdict, n) in rows.iter().filter(|r| r.0 == kind) {
                 p.opened += n;
                 match verdict.as_deref().and_then(Verdict::parse) {

@@ -121,6 +121,7 @@ pub struct Labels {
     /// Negative spikes, value gaps.
     pub kinds: [&'static str; 2],
     pub judged_right: &'static str,
+    pub judged: &'static str,
     pub none_judged: &'static str,
     pub csr_title: &'static str,
     pub posts: &'static str,
@@ -161,6 +162,7 @@ pub fn labels(language: &str) -> Labels {
             precision: "Justesse des alertes :",
             kinds: ["pics négatifs", "écarts aux valeurs"],
             judged_right: "confirmées sur",
+            judged: "jugées",
             none_judged: "aucune jugée",
             csr_title: "Couverture RSE",
             posts: "publications",
@@ -189,6 +191,7 @@ pub fn labels(language: &str) -> Labels {
             precision: "Alert precision:",
             kinds: ["negative spikes", "value gaps"],
             judged_right: "confirmed of",
+            judged: "judged",
             none_judged: "none judged",
             csr_title: "CSR coverage",
             posts: "posts",
@@ -215,7 +218,16 @@ pub fn precision_summary(precision: &[crate::crises::KindPrecision], l: &Labels)
         .map(|p| {
             let kind = if p.kind == crate::crises::VALUE_GAP { l.kinds[1] } else { l.kinds[0] };
             match p.precision {
-                Some(share) => format!("{kind} {} {} {} ({:.0} %)", p.confirmed, l.judged_right, p.judged, 100.0 * share),
+                Some(share) => {
+                    format!(
+                        "{kind} {} {} {} {} ({:.0} %)",
+                        p.confirmed,
+                        l.judged_right,
+                        p.judged,
+                        l.judged,
+                        100.0 * share
+                    )
+                }
                 None => format!("{kind} {}", l.none_judged),
             }
         })

@@ -280,26 +280,8 @@ const CONTRAST: &[&str] = &[
 
 /// Words that negate what follows within [`NEGATION_REACH`] words.
 const NEGATORS: &[&str] = &[
-    "pas",
-    "plus",
-    "jamais",
-    "aucun",
-    "aucune",
-    "ni",
-    "loin",
-    "not",
-    "no",
-    "never",
-    "isn",
-    "aren",
-    "wasn",
-    "weren",
-    "don",
-    "doesn",
-    "didn",
-    "hardly",
-    "far",
-    "nothing",
+    "pas", "plus", "jamais", "aucun", "aucune", "ni", "loin", "not", "no", "never", "isn", "aren", "wasn", "weren",
+    "don", "doesn", "didn", "hardly", "far", "nothing",
 ];
 const NEGATION_REACH: usize = 3;
 
@@ -333,6 +315,31 @@ const KEEPS: &[&str] = &[
     "not greenwashing",
 ];
 
+/// Praise words: with no accusation, they make a post that is not clearly negative
+/// praise the value (the model reads "cruelty free" as negative).
+const PRAISE: &[&str] = &[
+    "love",
+    "loving",
+    "great",
+    "amazing",
+    "awesome",
+    "thank",
+    "thanks",
+    "kudos",
+    "proud",
+    "congrats",
+    "bravo",
+    "merci",
+    "chapeau",
+    "adore",
+    "genial",
+    "excellent",
+    "parfait",
+    "fier",
+    "fiere",
+    "felicitations",
+];
+
 /// How far before the value a doubt or claim may stand.
 const CLAIM_REACH: usize = 3;
 const DOUBT_REACH: usize = 4;
@@ -340,6 +347,8 @@ const DOUBT_REACH: usize = 4;
 const CLEARLY_POSITIVE: f64 = 0.3;
 /// A post at most this negative accuses by a claim alone.
 const CLEARLY_NEGATIVE: f64 = -0.3;
+/// A post this negative uses praise words in sarcasm ("great, broken again").
+const SARCASTIC: f64 = -0.5;
 
 /// One piece of a folded text: a word or a mark (emoji, `?`, `!`), and whether it
 /// stands inside quotation marks.
@@ -471,6 +480,11 @@ pub fn read(folded_text: &str, sentiment: f64, values: &[ValueMatcher]) -> Vec<V
             } else if sentiment >= NEUTRAL_BAND {
                 cues.push("positive tone".into());
                 ValueStance::Praises
+            } else if let Some(word) = praised(&tokens)
+                && sentiment > SARCASTIC
+            {
+                cues.push(word.into());
+                ValueStance::Praises
             } else {
                 ValueStance::Mentions
             });
@@ -479,6 +493,14 @@ pub fn read(folded_text: &str, sentiment: f64, values: &[ValueMatcher]) -> Vec<V
         out.push(ValueReading { value_id: value.id, stance: reading.unwrap_or(ValueStance::Mentions), cues });
     }
     out
+}
+
+/// A praise word that is not negated ("not great" is no praise).
+fn praised(tokens: &[Token<'_>]) -> Option<&'static str> {
+    find_any(tokens, PRAISE)
+        .into_iter()
+        .find(|(start, _, _)| preceded_by(tokens, *start, NEGATION_REACH, NEGATORS).is_none())
+        .map(|(_, _, word)| word)
 }
 
 /// The cues that make one occurrence of a value's term (tokens `start..end`) an
@@ -584,6 +606,9 @@ mod tests {
             ("Ils promettent zéro plastique mais vont plus loin : zéro déchet, bravo !", 0.8, Praises),
             ("Pas de plastique dans le colis, nickel", 0.2, Praises),
             ("pas de plastique dans le colis", 0.0, Mentions),
+            ("Love that they are truly cruelty free", -0.4, Praises),
+            ("Not great: the packaging leaks", -0.2, Mentions),
+            ("Great, packaging broken again", -0.6, Mentions),
         ] {
             assert_eq!(stance(text, sentiment), Some(expected), "{text}");
         }

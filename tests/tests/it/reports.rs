@@ -125,6 +125,7 @@ async fn weekly_digests_go_to_client_viewers_once(backend: Backend) {
     assert!(raw.contains("Mentions : 5"), "{raw}");
     assert!(raw.contains("<svg") && raw.contains("Mentions et tonalit"), "charts inline, in French");
     assert!(raw.contains("/r/vgs_"), "a link to the full report");
+    assert!(raw.contains("Justesse des alertes : pics n"), "alert precision, in French: {raw}");
     assert_eq!(send_digests(&app.services, at).await.unwrap(), 0, "once per period");
 }
 on_both_databases!(weekly_digests_go_to_client_viewers_once);

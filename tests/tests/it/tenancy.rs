@@ -183,6 +183,14 @@ fn cases() -> Vec<Case> {
             member: Denied,
         },
         Case {
+            field: "alertPrecision",
+            query: "query($id: ID!) { alertPrecision(brandId: $id, from: \"2020-01-01T00:00:00Z\", to: \"2040-01-01T00:00:00Z\") { kind opened judged precision } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
             field: "webhookEndpoints",
             query: "{ webhookEndpoints { id url secret } }",
             vars: no_vars,
@@ -761,6 +769,14 @@ fn cases() -> Vec<Case> {
             member: Denied,
         },
         Case {
+            field: "judgeAlert",
+            query: "mutation($id: ID!) { judgeAlert(id: $id, verdict: FALSE_ALARM, note: \"judged by intruder\") { id verdict } }",
+            vars: |f, _| json!({ "id": f.alert_a }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
             field: "reopenAlert",
             query: "mutation($id: ID!) { reopenAlert(id: $id) { id status } }",
             vars: |f, _| json!({ "id": f.alert_a }),
@@ -852,13 +868,14 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await;
     let source_a = source["createSource"]["id"].as_str().unwrap().to_owned();
     let influencer_a = app.seed_influencer(&source_a, "victimfan", "Victim Brand One: a secret mention").await;
-    // A macro author denouncing the stated value opens a value-gap alert on A1.
+    // A macro author accusing the brand of failing its stated value opens a value-gap
+    // alert on A1.
     app.collect(
         &source_a,
         vec![vigie_tests::new_mention(
             "gap-1",
             "victimstar",
-            "Victim Brand One secret recipe is a shameful lie",
+            "Victim Brand One secret recipe is a shameful lie, pure hypocrisy",
             900_000,
         )],
     )
