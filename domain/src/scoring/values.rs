@@ -426,9 +426,9 @@ fn accusations(tokens: &[Token<'_>], sentiment: f64) -> Accusations {
     for (start, end, cue) in find_any(tokens, WASHING) {
         if preceded_by(tokens, start, NEGATION_REACH, NEGATORS).is_some() {
             refuted.push(cue);
-        } else if preceded_by(tokens, start, OTHERS_REACH, OTHERS).is_some() {
-            continue;
-        } else if tokens[start..end].iter().all(|t| t.quoted) && sentiment > -NEUTRAL_BAND {
+        } else if preceded_by(tokens, start, OTHERS_REACH, OTHERS).is_some()
+            || (tokens[start..end].iter().all(|t| t.quoted) && sentiment > -NEUTRAL_BAND)
+        {
             continue;
         } else if !washing.contains(&cue) {
             washing.push(cue);
