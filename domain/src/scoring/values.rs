@@ -161,6 +161,34 @@ const WASHING: &[&str] = &[
     "double discours",
     "deux poids deux mesures",
     "enfumage",
+    "du pipeau",
+    "c est bidon",
+    "pure pr",
+    "just pr",
+    "cute marketing",
+    "just marketing",
+    "que du marketing",
+    "c est du marketing",
+    "nice try",
+    "make it make sense",
+    "pick one",
+    "the irony",
+    "l ironie",
+    "sans vergogne",
+    "shady",
+    "fraud",
+    "fraude",
+    "you lied",
+    "they lied",
+    "nous prendre pour des",
+    "nous prennent pour des",
+    "on nous prend pour des",
+    "vous nous prenez pour des",
+    "se foutent de nous",
+    "se moquent de nous",
+    "you can t make this up",
+    "do they think we can t read",
+    "care to explain",
 ];
 
 /// Doubt about the claim: an accusation when the value follows within a few words.
@@ -179,6 +207,9 @@ const DOUBT: &[&str] = &[
     "calling themselves",
     "supposed to be",
     "so much for",
+    "nothing says",
+    "marketing yourself as",
+    "marketing themselves as",
     "soi disant",
     "pretendument",
     "se pretend",
@@ -198,15 +229,49 @@ const DOUBT: &[&str] = &[
 ];
 
 /// Irony right after the claim.
-const IRONY_AFTER: &[&str] =
-    &["mon oeil", "mon cul", "my ass", "yeah right", "lol", "mdr", "ptdr", "lmao", "tu parles", "c est ca", "haha"];
+const IRONY_AFTER: &[&str] = &[
+    "mon oeil",
+    "mon cul",
+    "my ass",
+    "my foot",
+    "yeah right",
+    "tu parles",
+    "c est ca",
+    "qu ils disaient",
+    "qu ils disent",
+    "qu il disait",
+    "qu elle disait",
+    "they said",
+    "pour qui",
+    "for who",
+    "for whom",
+];
 
-/// Emoji that read as mockery next to a claim.
-const MOCKING: &[char] = &['🙄', '🤡', '😂', '🤣', '🙃', '😒', '🤥'];
+/// Emoji that read as mockery near a claim.
+const MOCKING: &[char] = &['🙄', '🤡', '🙃', '😒', '🤥'];
+/// Emoji that laugh: mockery right after a claim, in a post that is not positive.
+const LAUGHING: &[char] = &['😂', '🤣'];
+/// Emoji that praise, when nothing accuses.
+const CHEERING: &[char] = &['😍', '🥰', '💚', '❤', '🙌', '👏'];
+/// How near a claim laughter and mockery aim at it.
+const MOCKERY_REACH: usize = 6;
 
 /// Someone stating the claim: an accusation with a contrast after the value, or in a
 /// clearly negative post.
 const CLAIM: &[&str] = &[
+    "says",
+    "said",
+    "talks about",
+    "talking about",
+    "preaches",
+    "preaching",
+    "dit",
+    "disait",
+    "disaient",
+    "promettait",
+    "promettaient",
+    "communique sur",
+    "communiquent sur",
     "claims",
     "claim",
     "claimed",
@@ -276,7 +341,46 @@ const CONTRAST: &[&str] = &[
     "in fact",
     "turns out",
     "meanwhile",
+    "and then",
+    "et puis",
 ];
+
+/// A quality denied: "pas du tout équitable", "not really vegan".
+const DENIED: &[&str] = &[
+    "pas du tout",
+    "pas vraiment",
+    "plus du tout",
+    "plus vraiment",
+    "loin d etre",
+    "not at all",
+    "not really",
+    "not even",
+    "no longer",
+    "far from",
+    "anything but",
+    "that s not",
+    "that is not",
+    "c est pas",
+];
+
+/// Words that report someone else's accusation (news, a quoted complaint): what it
+/// reports is not the post's own accusation.
+const REPORTED: &[&str] = &[
+    "accuse de",
+    "accusee de",
+    "accuses de",
+    "accusees de",
+    "accused of",
+    "accusations de",
+    "accusations of",
+    "allegations",
+    "dement",
+    "denies",
+    "affaire a suivre",
+];
+
+/// Irony after a claim: it holds in words only.
+const ON_PAPER: &[&str] = &["sur le papier", "on paper", "en theorie", "in theory"];
 
 /// Words that negate what follows within [`NEGATION_REACH`] words.
 const NEGATORS: &[&str] = &[
@@ -313,6 +417,28 @@ const KEEPS: &[&str] = &[
     "walk the talk",
     "pas du greenwashing",
     "not greenwashing",
+    "pour de vrai",
+    "for real",
+    "actually mean it",
+    "means something",
+    "isn t just a slogan",
+    "pas qu un slogan",
+    "qui l est vraiment",
+    "walk the walk",
+    "walks the walk",
+    "font ce qu ils disent",
+    "do what they say",
+    "practice what they preach",
+    "coherent avec",
+    "consistent with",
+    "stand corrected",
+    "done right",
+    "actually done",
+    "real deal",
+    "way it should be",
+    "isn t a buzzword",
+    "just a tagline",
+    "not just vibes",
 ];
 
 /// Praise words: with no accusation, they make a post that is not clearly negative
@@ -338,6 +464,22 @@ const PRAISE: &[&str] = &[
     "fier",
     "fiere",
     "felicitations",
+    "respect",
+    "well done",
+    "legit",
+    "impressed",
+    "impressionne",
+    "impressionnee",
+    "plaisir",
+    "loved",
+    "worth every penny",
+    "huge win",
+    "marry me",
+    "obsessed",
+    "fidele",
+    "recommande",
+    "adorent",
+    "tuerie",
 ];
 
 /// How far before the value a doubt or claim may stand.
@@ -370,12 +512,27 @@ fn tokens(folded: &str) -> Vec<Token<'_>> {
         if let Some(s) = start.take() {
             out.push(Token { text: &folded[s..i], word: true, quoted });
         }
+        let before = folded[..i].chars().next_back();
+        let after = folded[i + c.len_utf8()..].chars().next();
         match c {
             '"' => quoted = !quoted,
             '«' | '“' => quoted = true,
             '»' | '”' => quoted = false,
+            // A single quote between letters is an apostrophe; at a word's edge, a quote.
+            '\'' | '‘' | '’'
+                if !before.is_some_and(char::is_alphanumeric) && after.is_some_and(char::is_alphanumeric) =>
+            {
+                quoted = true
+            }
+            '\'' | '‘' | '’'
+                if before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric) =>
+            {
+                quoted = false
+            }
             '?' | '!' => out.push(Token { text: &folded[i..i + 1], word: false, quoted }),
-            c if MOCKING.contains(&c) => out.push(Token { text: &folded[i..i + c.len_utf8()], word: false, quoted }),
+            c if MOCKING.contains(&c) || LAUGHING.contains(&c) || CHEERING.contains(&c) => {
+                out.push(Token { text: &folded[i..i + c.len_utf8()], word: false, quoted })
+            }
             _ => {}
         }
     }
@@ -418,11 +575,16 @@ struct Accusations {
     washing: Vec<&'static str>,
     /// Washing cues that were negated: a defence.
     refuted: Vec<&'static str>,
+    /// The post reports someone else's accusation.
+    reported: bool,
 }
 
 fn accusations(tokens: &[Token<'_>], sentiment: f64) -> Accusations {
     let mut washing = Vec::new();
     let mut refuted = Vec::new();
+    if !find_any(tokens, REPORTED).is_empty() {
+        return Accusations { washing, refuted, reported: true };
+    }
     for (start, end, cue) in find_any(tokens, WASHING) {
         if preceded_by(tokens, start, NEGATION_REACH, NEGATORS).is_some() {
             refuted.push(cue);
@@ -434,7 +596,7 @@ fn accusations(tokens: &[Token<'_>], sentiment: f64) -> Accusations {
             washing.push(cue);
         }
     }
-    Accusations { washing, refuted }
+    Accusations { washing, refuted, reported: false }
 }
 
 /// How a mention (folded text, its sentiment) speaks of each value it touches; values
@@ -461,6 +623,8 @@ pub fn read(folded_text: &str, sentiment: f64, values: &[ValueMatcher]) -> Vec<V
             cues.push(term_text(first_start, first_end));
             cues.extend(accused);
             Some(ValueStance::Accuses)
+        } else if whole.reported {
+            None
         } else {
             hits.iter().find_map(|&(s, e, is_name)| {
                 aimed_at_claim(&tokens, s, e, is_name, sentiment).map(|found| {
@@ -477,6 +641,9 @@ pub fn read(folded_text: &str, sentiment: f64, values: &[ValueMatcher]) -> Vec<V
                 cues.extend(keeps.iter().map(|k| (*k).to_owned()));
                 cues.extend(whole.refuted.iter().map(|r| format!("not {r}")));
                 if sentiment > -NEUTRAL_BAND { ValueStance::Praises } else { ValueStance::Mentions }
+            } else if whole.reported {
+                cues.push("reported".into());
+                ValueStance::Mentions
             } else if sentiment >= NEUTRAL_BAND {
                 cues.push("positive tone".into());
                 ValueStance::Praises
@@ -495,12 +662,25 @@ pub fn read(folded_text: &str, sentiment: f64, values: &[ValueMatcher]) -> Vec<V
     out
 }
 
-/// A praise word that is not negated ("not great" is no praise).
-fn praised(tokens: &[Token<'_>]) -> Option<&'static str> {
+/// A praise word that is not negated ("not great" is no praise), or a cheering emoji.
+fn praised<'a>(tokens: &[Token<'a>]) -> Option<&'a str> {
     find_any(tokens, PRAISE)
         .into_iter()
         .find(|(start, _, _)| preceded_by(tokens, *start, NEGATION_REACH, NEGATORS).is_none())
         .map(|(_, _, word)| word)
+        .or_else(|| tokens.iter().find(|t| t.text.chars().any(|c| CHEERING.contains(&c))).map(|t| t.text))
+}
+
+/// "lol", "loool", "mdr", "mdrrr", "ptdr", "lmao", "lmaooo", "haha", "hahaha".
+fn is_laugh(token: &Token<'_>) -> bool {
+    let w = token.text;
+    let run = |prefix: &str, tail: char| w.strip_prefix(prefix).is_some_and(|rest| rest.chars().all(|c| c == tail));
+    token.word
+        && (run("lo", 'o') && w.ends_with('l') && w.len() >= 3
+            || run("md", 'r') && w.len() >= 3
+            || run("ptd", 'r') && w.len() >= 4
+            || run("lma", 'o') && w.len() >= 4
+            || w.len() >= 4 && w.len() % 2 == 0 && w.as_bytes().chunks(2).all(|c| c == b"ha"))
 }
 
 /// The cues that make one occurrence of a value's term (tokens `start..end`) an
@@ -520,10 +700,22 @@ fn aimed_at_claim(
     if let Some((_, _, irony)) = find_any(after, IRONY_AFTER).into_iter().next() {
         return found(&[irony]);
     }
+    let further = &tokens[end..(end + MOCKERY_REACH).min(tokens.len())];
+    if let Some((_, _, paper)) = find_any(further, ON_PAPER).into_iter().next() {
+        return found(&[paper]);
+    }
+    if sentiment < NEUTRAL_BAND {
+        let near = &tokens[start.saturating_sub(MOCKERY_REACH)..(end + MOCKERY_REACH).min(tokens.len())];
+        let mocking = near.iter().find(|t| is_laugh(t) || t.text.chars().any(|c| MOCKING.contains(&c)));
+        let laughing = after.iter().find(|t| t.text.chars().any(|c| LAUGHING.contains(&c)));
+        if let Some(mark) = mocking.or(laughing) {
+            return found(&[mark.text]);
+        }
+    }
     if sentiment < NEUTRAL_BAND
-        && let Some(emoji) = after.iter().find(|t| !t.word && t.text.chars().any(|c| MOCKING.contains(&c)))
+        && let Some(denied) = preceded_by(tokens, start, 2, DENIED)
     {
-        return found(&[emoji.text]);
+        return found(&[denied]);
     }
     if tokens[start..end].iter().all(|t| t.quoted) && sentiment <= CLEARLY_NEGATIVE {
         return found(&["scare quotes"]);
