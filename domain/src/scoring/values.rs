@@ -4,19 +4,24 @@
 //! touches a "zero plastic" value's keywords without saying the brand betrays it.
 //!
 //! An accusation is one of, in French or English:
-//! - hypocrisy or washing wording ("greenwashing", "hypocrites", "publicité mensongère"),
-//!   unless negated ("ce n'est pas du greenwashing") or aimed at others ("unlike other
-//!   brands' greenwashing");
+//! - hypocrisy or washing wording ("greenwashing", "hypocrites", "publicité mensongère",
+//!   "du pipeau"), unless negated ("ce n'est pas du greenwashing"), aimed at others
+//!   ("unlike other brands' greenwashing") or reported ("accusée de greenwashing, la
+//!   marque dément");
 //! - doubt or irony aimed at the claim: "soi-disant zéro plastique", "so much for
-//!   cruelty free", "zéro plastique mon œil", scare quotes in a negative post;
+//!   cruelty free", "zéro plastique mon œil", "on paper", laughter or 🙄 next to the claim,
+//!   scare quotes in a negative post;
 //! - the claim set against experience: a claim word before the value ("se dit", "vous
 //!   promettez", "they claim") and a contrast after it ("mais", "but", "alors que"), or
 //!   a clearly negative tone;
-//! - the value's own name negated in a post that is not positive ("plus du tout zéro
-//!   plastique", "not cruelty free at all").
+//! - the quality denied in a post that is not positive ("pas du tout équitable", "not
+//!   cruelty free at all").
 //!
 //! Cue words inside quotation marks are reported speech and count only in a negative
-//! post, so a campaign quoting the brand's own claim is not an accusation.
+//! post, so a campaign quoting the brand's own claim is not an accusation. What is left
+//! is praise when the tone is positive or praise words stand unnegated, else a mention.
+//! These are rules, measured by `value-stance-eval` on posts written by people who never
+//! saw them (BENCHMARKS.md, "Value stances"); alerts need several accusations in a day.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -640,7 +645,7 @@ pub fn read(folded_text: &str, sentiment: f64, values: &[ValueMatcher]) -> Vec<V
             reading = Some(if !keeps.is_empty() || !whole.refuted.is_empty() {
                 cues.extend(keeps.iter().map(|k| (*k).to_owned()));
                 cues.extend(whole.refuted.iter().map(|r| format!("not {r}")));
-                if sentiment > -NEUTRAL_BAND { ValueStance::Praises } else { ValueStance::Mentions }
+                if sentiment > SARCASTIC { ValueStance::Praises } else { ValueStance::Mentions }
             } else if whole.reported {
                 cues.push("reported".into());
                 ValueStance::Mentions
@@ -674,13 +679,12 @@ fn praised<'a>(tokens: &[Token<'a>]) -> Option<&'a str> {
 /// "lol", "loool", "mdr", "mdrrr", "ptdr", "lmao", "lmaooo", "haha", "hahaha".
 fn is_laugh(token: &Token<'_>) -> bool {
     let w = token.text;
-    let run = |prefix: &str, tail: char| w.strip_prefix(prefix).is_some_and(|rest| rest.chars().all(|c| c == tail));
-    token.word
-        && (run("lo", 'o') && w.ends_with('l') && w.len() >= 3
-            || run("md", 'r') && w.len() >= 3
-            || run("ptd", 'r') && w.len() >= 4
-            || run("lma", 'o') && w.len() >= 4
-            || w.len() >= 4 && w.len() % 2 == 0 && w.as_bytes().chunks(2).all(|c| c == b"ha"))
+    let repeated = |prefix: &str, tail: char, min: usize| {
+        w.len() >= min && w.strip_prefix(prefix).is_some_and(|rest| rest.chars().all(|c| c == tail))
+    };
+    let lol = w.len() >= 3 && w.starts_with('l') && w.ends_with('l') && w[1..w.len() - 1].chars().all(|c| c == 'o');
+    let haha = w.len() >= 4 && w.len() % 2 == 0 && w.as_bytes().chunks(2).all(|c| c == b"ha");
+    token.word && (lol || haha || repeated("md", 'r', 3) || repeated("ptd", 'r', 4) || repeated("lma", 'o', 4))
 }
 
 /// The cues that make one occurrence of a value's term (tokens `start..end`) an
@@ -704,7 +708,10 @@ fn aimed_at_claim(
     if let Some((_, _, paper)) = find_any(further, ON_PAPER).into_iter().next() {
         return found(&[paper]);
     }
-    if sentiment < NEUTRAL_BAND {
+    let quoted = tokens[start..end].iter().all(|t| t.quoted);
+    // Laughter near a topic word ("lost my packaging receipt lol") mocks nothing; near
+    // the claim itself, or its quote, it mocks the claim.
+    if sentiment < NEUTRAL_BAND && (is_name || quoted) {
         let near = &tokens[start.saturating_sub(MOCKERY_REACH)..(end + MOCKERY_REACH).min(tokens.len())];
         let mocking = near.iter().find(|t| is_laugh(t) || t.text.chars().any(|c| MOCKING.contains(&c)));
         let laughing = after.iter().find(|t| t.text.chars().any(|c| LAUGHING.contains(&c)));
@@ -717,7 +724,7 @@ fn aimed_at_claim(
     {
         return found(&[denied]);
     }
-    if tokens[start..end].iter().all(|t| t.quoted) && sentiment <= CLEARLY_NEGATIVE {
+    if quoted && sentiment <= CLEARLY_NEGATIVE {
         return found(&["scare quotes"]);
     }
     if sentiment < CLEARLY_POSITIVE
@@ -776,6 +783,11 @@ mod tests {
             ("Their plastic free pledge is pure greenwashing", -0.3),
             ("\"Cruelty free\" my ass. Hypocrites.", -0.8),
             ("Not cruelty free at all, check the fine print", -0.2),
+            ("Their 'vegan' mascara has beeswax in it, do they think we can't read", -0.1),
+            ("Zéro plastique sur le papier, trois sachets dans mon colis", 0.0),
+            ("Le packaging zéro plastique mdrrr", 0.0),
+            ("Packaging pas du tout zéro plastique chez eux", 0.0),
+            ("Zéro plastique qu'ils disaient... papier bulle partout", 0.0),
         ] {
             assert_eq!(stance(text, sentiment), Some(Accuses), "{text}");
         }
@@ -801,8 +813,36 @@ mod tests {
             ("Love that they are truly cruelty free", -0.4, Praises),
             ("Not great: the packaging leaks", -0.2, Mentions),
             ("Great, packaging broken again", -0.6, Mentions),
+            ("Verdure accusée de greenwashing sur son packaging, la marque dément", -0.6, Mentions),
+            ("Brand accused of greenwashing over its plastic free claims, reports say", -0.4, Mentions),
+            ("Lost my packaging receipt lol", -0.2, Mentions),
+            ("cruelty free and the lipstick lasts all day 😍", -0.3, Praises),
+            ("Cruelty free done right, they publish every audit", -0.2, Praises),
         ] {
             assert_eq!(stance(text, sentiment), Some(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn quotes_apostrophes_and_laughter_are_told_apart() {
+        let toks = tokens("l'emballage 'vegan' d'aujourd'hui");
+        let quoted: Vec<(&str, bool)> = toks.iter().map(|t| (t.text, t.quoted)).collect();
+        assert_eq!(
+            quoted,
+            [("l", false), ("emballage", false), ("vegan", true), ("d", false), ("aujourd", false), ("hui", false)]
+        );
+        for (word, laugh) in [
+            ("lol", true),
+            ("loool", true),
+            ("mdrrr", true),
+            ("ptdr", true),
+            ("lmaooo", true),
+            ("hahaha", true),
+            ("lollipop", false),
+            ("mdx", false),
+            ("ha", false),
+        ] {
+            assert_eq!(is_laugh(&Token { text: word, word: true, quoted: false }), laugh, "{word}");
         }
     }
 
