@@ -818,7 +818,7 @@ mod tests {
         // A brand that is accused about four times a day every day.
         let (mean, std) = ewma(&[4.0, 3.0, 5.0, 4.0, 6.0, 2.0, 4.0].repeat(4));
         let threshold = value_gap_threshold(mean, std, 3.0, 3);
-        assert!(threshold > 8.0 && threshold < 12.0, "{mean} {std} {threshold}");
+        assert!(threshold > 7.0 && threshold < 10.0, "{mean} {std} {threshold}");
     }
 
     #[test]

@@ -571,7 +571,8 @@ fn find_any(tokens: &[Token<'_>], list: &'static [&'static str]) -> Vec<(usize, 
 
 fn preceded_by(tokens: &[Token<'_>], at: usize, reach: usize, list: &'static [&'static str]) -> Option<&'static str> {
     let from = at.saturating_sub(reach);
-    find_any(&tokens[from..at], list).into_iter().map(|(_, _, p)| p).next()
+    // The longest cue: "se dit" rather than the "dit" inside it.
+    find_any(&tokens[from..at], list).into_iter().min_by_key(|(start, _, _)| *start).map(|(_, _, p)| p)
 }
 
 /// The wording of a whole mention that accuses, with where it stands.
