@@ -684,7 +684,7 @@ fn is_laugh(token: &Token<'_>) -> bool {
         w.len() >= min && w.strip_prefix(prefix).is_some_and(|rest| rest.chars().all(|c| c == tail))
     };
     let lol = w.len() >= 3 && w.starts_with('l') && w.ends_with('l') && w[1..w.len() - 1].chars().all(|c| c == 'o');
-    let haha = w.len() >= 4 && w.len() % 2 == 0 && w.as_bytes().chunks(2).all(|c| c == b"ha");
+    let haha = w.len() >= 4 && w.len().is_multiple_of(2) && w.as_bytes().chunks(2).all(|c| c == b"ha");
     token.word && (lol || haha || repeated("md", 'r', 3) || repeated("ptd", 'r', 4) || repeated("lma", 'o', 4))
 }
 
