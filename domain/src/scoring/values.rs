@@ -487,6 +487,12 @@ const PRAISE: &[&str] = &[
     "tuerie",
 ];
 
+/// How far after the value a contrast may stand.
+const CONTRAST_REACH: usize = 40;
+/// Occurrences of a value's terms read per mention: a post repeating a keyword a
+/// thousand times costs no more than one that says it a few times.
+const HITS_READ: usize = 8;
+
 /// How far before the value a doubt or claim may stand.
 const CLAIM_REACH: usize = 3;
 const DOUBT_REACH: usize = 4;
@@ -620,6 +626,7 @@ pub fn read(folded_text: &str, sentiment: f64, values: &[ValueMatcher]) -> Vec<V
             let words: Vec<&str> = term.iter().map(String::as_str).collect();
             hits.extend(find_all(&tokens, &words).into_iter().map(|(s, e)| (s, e, i == 0)));
         }
+        hits.truncate(HITS_READ);
         let Some(&(first_start, first_end, _)) = hits.first() else { continue };
         let whole = whole.get_or_insert_with(|| accusations(&tokens, sentiment));
         let term_text = |s: usize, e: usize| tokens[s..e].iter().map(|t| t.text).collect::<Vec<_>>().join(" ");
@@ -731,7 +738,8 @@ fn aimed_at_claim(
     if sentiment < CLEARLY_POSITIVE
         && let Some(claim) = preceded_by(tokens, start, CLAIM_REACH, CLAIM)
     {
-        if let Some((_, _, contrast)) = find_any(&tokens[end..], CONTRAST).into_iter().min_by_key(|c| c.0) {
+        let rest = &tokens[end..(end + CONTRAST_REACH).min(tokens.len())];
+        if let Some((_, _, contrast)) = find_any(rest, CONTRAST).into_iter().min_by_key(|c| c.0) {
             return found(&[claim, contrast]);
         }
         if sentiment <= CLEARLY_NEGATIVE {
