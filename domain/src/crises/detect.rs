@@ -57,7 +57,8 @@ const MIN_STD: f64 = 1.0;
 const VALUE_GAP_WINDOW: Duration = Duration::hours(24);
 /// Days of value-gap baseline.
 const VALUE_GAP_BASELINE_DAYS: usize = 28;
-/// Accusations read per detection, newest first: far more than any baseline holds.
+/// Accusations read per detection and span (baseline, day): far more than a brand's
+/// baseline holds, and enough evidence for any day.
 const ACCUSATIONS_READ: u64 = 20_000;
 /// Mentions linked to an alert per detection, the most far-reaching first.
 const LINKED_PER_DETECTION: usize = 50;
@@ -346,7 +347,19 @@ async fn value_gaps(
     }
     let window_start = at - VALUE_GAP_WINDOW;
     let baseline_start = window_start - VALUE_GAP_WINDOW * VALUE_GAP_BASELINE_DAYS as i32;
-    let accusing: Vec<Negative> = evidence_query(brand.id, baseline_start, at + Duration::minutes(1))
+    // The baseline needs only when and what; the day's evidence needs the whole row.
+    let past: Vec<(DateTime<Utc>, ValueStances)> = mention::Entity::find()
+        .select_only()
+        .columns([mention::Column::PublishedAt, mention::Column::ValueStances])
+        .filter(mention::Column::BrandId.eq(brand.id))
+        .filter(Expr::cust("accuses_value"))
+        .filter(mention::Column::PublishedAt.gte(baseline_start))
+        .filter(mention::Column::PublishedAt.lt(window_start))
+        .limit(ACCUSATIONS_READ)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let accusing: Vec<Negative> = evidence_query(brand.id, window_start, at + Duration::minutes(1))
         .filter(Expr::cust("accuses_value"))
         .order_by_desc(mention::Column::PublishedAt)
         .limit(ACCUSATIONS_READ)
@@ -360,14 +373,17 @@ async fn value_gaps(
         let mut days = vec![0.0; VALUE_GAP_BASELINE_DAYS];
         let mut evidence: Vec<Negative> = Vec::new();
         let mut cues: HashMap<&str, usize> = HashMap::new();
-        for m in &accusing {
-            let Some(said) = m.accusation(value.id) else { continue };
-            if m.published_at < window_start {
-                let day = (m.published_at - baseline_start).num_seconds() / VALUE_GAP_WINDOW.num_seconds();
+        for (published_at, stances) in &past {
+            if stances.0.iter().any(|r| r.value_id == value.id && r.stance == ValueStance::Accuses) {
+                let day = (*published_at - baseline_start).num_seconds() / VALUE_GAP_WINDOW.num_seconds();
                 if let Some(slot) = usize::try_from(day).ok().and_then(|d| days.get_mut(d)) {
                     *slot += 1.0;
                 }
-            } else if m.published_at > since {
+            }
+        }
+        for m in &accusing {
+            let Some(said) = m.accusation(value.id) else { continue };
+            if m.published_at > since {
                 // The value's own term comes first; the words after it decided.
                 for cue in said.iter().skip(1) {
                     *cues.entry(cue.as_str()).or_default() += 1;
