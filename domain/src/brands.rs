@@ -240,6 +240,10 @@ pub async fn create(services: &Services, actor: &Actor, input: NewBrand) -> Resu
 pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: BrandPatch) -> Result<brand::Model> {
     let existing = get(&services.db, actor, id).await?;
     actor.require_staff()?;
+    if patch.crisis.hold_min_severity.is_some() {
+        // Holds are released by managers only; so is the line that sets them off.
+        actor.require_manager()?;
+    }
     let mut model: brand::ActiveModel = existing.into();
     if let Some(name) = patch.name {
         let name = validate::name("name", &name, 120)?;

@@ -356,7 +356,7 @@ pub async fn update_item(
 
 /// An open value-gap alert on one of the item's values serious enough for the brand to
 /// hold its posts, if any.
-async fn open_value_gap(db: &impl ConnectionTrait, item: &content_item::Model) -> Result<Option<Uuid>> {
+pub(crate) async fn open_value_gap(db: &impl ConnectionTrait, item: &content_item::Model) -> Result<Option<Uuid>> {
     let values: Vec<Uuid> = content_item_value::Entity::find()
         .select_only()
         .column(content_item_value::Column::BrandValueId)

@@ -57,9 +57,12 @@ const MIN_STD: f64 = 1.0;
 const VALUE_GAP_WINDOW: Duration = Duration::hours(24);
 /// Days of value-gap baseline.
 const VALUE_GAP_BASELINE_DAYS: usize = 28;
-/// Accusations read per detection and span (baseline, day): far more than a brand's
-/// baseline holds, and enough evidence for any day.
+/// Past accusations read per detection (dates and stances only): far more than a
+/// brand's baseline holds.
 const ACCUSATIONS_READ: u64 = 20_000;
+/// The day's accusations read whole per detection: past any threshold, and a bounded
+/// amount of text however loud the day.
+const EVIDENCE_READ: u64 = 2_000;
 /// Mentions linked to an alert per detection, the most far-reaching first.
 const LINKED_PER_DETECTION: usize = 50;
 
@@ -355,6 +358,7 @@ async fn value_gaps(
         .filter(Expr::cust("accuses_value"))
         .filter(mention::Column::PublishedAt.gte(baseline_start))
         .filter(mention::Column::PublishedAt.lt(window_start))
+        .order_by_desc(mention::Column::PublishedAt)
         .limit(ACCUSATIONS_READ)
         .into_tuple()
         .all(db)
@@ -362,7 +366,7 @@ async fn value_gaps(
     let accusing: Vec<Negative> = evidence_query(brand.id, window_start, at + Duration::minutes(1))
         .filter(Expr::cust("accuses_value"))
         .order_by_desc(mention::Column::PublishedAt)
-        .limit(ACCUSATIONS_READ)
+        .limit(EVIDENCE_READ)
         .into_model()
         .all(db)
         .await?;
@@ -663,11 +667,19 @@ async fn raise(
     }
 
     // An alert of this kind is already open: add what is new to it.
-    let Some(existing) = alert::Entity::find().filter(alert::Column::OpenKey.eq(key)).one(txn).await? else {
+    // Locked, so that a verdict closing it meanwhile is seen (PostgreSQL; SQLite has one
+    // writer at a time).
+    let mut open = alert::Entity::find().filter(alert::Column::OpenKey.eq(key));
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        open = open.lock_exclusive();
+    }
+    let Some(existing) = open.one(txn).await? else {
         return Ok(None);
     };
     let added = link(txn, existing.id, &finding.mention_ids).await?;
-    if added == 0 {
+    // Without new links the count can still have grown past a severity (the linked
+    // mentions are the most far-reaching, not the newest).
+    if added == 0 && finding.severity <= Severity::parse(&existing.severity) {
         return Ok(None);
     }
     let previous: Metrics = serde_json::from_value(existing.metrics.clone()).unwrap_or_default();
@@ -684,8 +696,10 @@ async fn raise(
     model.explanation = Set(serde_json::to_value(&finding.explanation).unwrap_or_default());
     model.updated_at = Set(at);
     let alert = model.update(txn).await?;
-    super::step(txn, alert.id, "evidence_added", None, json!({ "mentions": added, "evidence": metrics.evidence }))
-        .await?;
+    if added > 0 {
+        let detail = json!({ "mentions": added, "evidence": metrics.evidence });
+        super::step(txn, alert.id, "evidence_added", None, detail).await?;
+    }
     let mut emailed = false;
     if worsened {
         super::step(
@@ -738,7 +752,7 @@ pub(crate) fn holds_content(brand: &brand::Model, severity: Severity) -> bool {
 
 /// Holds the upcoming posts about a value-gap alert's value when the alert reaches the
 /// brand's hold severity, with a step on the alert's timeline.
-async fn hold_if_serious(
+pub(crate) async fn hold_if_serious(
     txn: &sea_orm::DatabaseTransaction,
     brand: &brand::Model,
     alert: &alert::Model,

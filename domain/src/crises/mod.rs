@@ -279,11 +279,15 @@ pub async fn resolve(services: &Services, actor: &Actor, id: Uuid, note: String)
     Ok(updated)
 }
 
-/// Reopens a resolved alert, unless another alert of its kind opened since.
+/// Reopens a resolved alert, unless another alert of its kind opened since; a judged
+/// alert only by those who judge (owners and admins), as reopening clears the verdict.
 pub async fn reopen(services: &Services, actor: &Actor, id: Uuid) -> Result<alert::Model> {
     actor.require_staff()?;
     let txn = crate::db::begin_write(&services.db).await?;
     let existing = get(&txn, actor, id).await?;
+    if existing.verdict.is_some() {
+        actor.require_manager()?;
+    }
     if AlertStatus::parse(&existing.status) != AlertStatus::Resolved {
         return Err(Error::bad_input("id", "only a resolved alert can be reopened"));
     }
@@ -304,6 +308,9 @@ pub async fn reopen(services: &Services, actor: &Actor, id: Uuid) -> Result<aler
     model.updated_at = Set(at);
     let updated = model.update(&txn).await?;
     step(&txn, updated.id, "reopened", Some(actor.user_id), json!({})).await?;
+    if let Some(brand) = brand::Entity::find_by_id(updated.brand_id).one(&txn).await? {
+        detect::hold_if_serious(&txn, &brand, &updated, at).await?;
+    }
     let mut payload = event_payload(&txn, &updated).await?;
     payload["change"] = json!("reopened");
     events::record(&txn, updated.agency_id, Some(updated.brand_id), events::CRISIS_UPDATED, payload).await?;

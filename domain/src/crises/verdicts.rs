@@ -3,7 +3,10 @@
 //! verdicts give per kind of alert.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
+};
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -49,6 +52,15 @@ pub async fn judge(
     let note = validate::optional_text("note", note.as_deref(), 2_000)?;
     let txn = crate::db::begin_write(&services.db).await?;
     let existing = get(&txn, actor, id).await?;
+    // Locked against a detection adding to it or holding posts under it meanwhile.
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        alert::Entity::find_by_id(existing.id).lock_exclusive().one(&txn).await?;
+    }
+    let was_false_alarm = existing.verdict.as_deref() == Some(Verdict::FalseAlarm.as_str());
+    if verdict == Verdict::Confirmed && was_false_alarm && AlertStatus::parse(&existing.status) == AlertStatus::Resolved
+    {
+        return Err(Error::bad_input("verdict", "the alert was closed as a false alarm: reopen it first"));
+    }
     let at = now();
     let mut model: alert::ActiveModel = existing.clone().into();
     model.verdict = Set(Some(verdict.as_str().into()));
@@ -62,8 +74,9 @@ pub async fn judge(
         model.resolution_note = Set(Some(note.clone().unwrap_or_else(|| "false alarm".into())));
         model.open_key = Set(None);
     }
-    let released = if verdict == Verdict::FalseAlarm { release_holds(&txn, actor, &existing, at).await? } else { 0 };
     let updated = model.update(&txn).await?;
+    // After the update: a post another open alert should hold is handed to it.
+    let released = if verdict == Verdict::FalseAlarm { release_holds(&txn, actor, &updated, at).await? } else { 0 };
     let detail = json!({ "verdict": verdict.as_str(), "note": note, "released": released });
     step(&txn, updated.id, "judged", Some(actor.user_id), detail.clone()).await?;
     audit::record(&txn, actor, "alert.judged", "alert", Some(updated.id), detail).await?;
@@ -82,8 +95,9 @@ pub async fn judge(
     Ok(updated)
 }
 
-/// Returns the posts an alert put on hold to the status they had before it; returns
-/// how many.
+/// Returns the posts an alert put on hold to the status they had before it, unless
+/// another open alert on one of their values should hold them, which then does; returns
+/// how many were released.
 async fn release_holds(
     db: &impl ConnectionTrait,
     actor: &Actor,
@@ -97,7 +111,18 @@ async fn release_holds(
         .filter(content_item::Column::Status.eq(ContentStatus::OnHold.as_str()))
         .all(db)
         .await?;
+    let mut released = 0;
     for item in &held {
+        if let Some(other) = crate::calendar::open_value_gap(db, item).await? {
+            let note = Some(format!("held: value-gap alert {other} on a value this item speaks to"));
+            crate::calendar::review(db, item, Some(actor.user_id), ContentStatus::OnHold, note).await?;
+            let mut model: content_item::ActiveModel = item.clone().into();
+            model.hold_alert_id = Set(Some(other));
+            model.updated_at = Set(at);
+            model.update(db).await?;
+            continue;
+        }
+        released += 1;
         let before: Option<String> = content_review::Entity::find()
             .select_only()
             .column(content_review::Column::FromStatus)
@@ -120,7 +145,7 @@ async fn release_holds(
         model.updated_at = Set(at);
         model.update(db).await?;
     }
-    Ok(held.len() as u64)
+    Ok(released)
 }
 
 /// How often one kind of alert was right, among the alerts opened in a period.

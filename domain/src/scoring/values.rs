@@ -379,8 +379,13 @@ const REPORTED: &[&str] = &[
     "accusations de",
     "accusations of",
     "allegations",
-    "dement",
-    "denies",
+    "dement les",
+    "dement toute",
+    "dementi",
+    "denies the",
+    "denies any",
+    "denied the",
+    "denied any",
     "affaire a suivre",
 ];
 
@@ -389,9 +394,30 @@ const ON_PAPER: &[&str] = &["sur le papier", "on paper", "en theorie", "in theor
 
 /// Words that negate what follows within [`NEGATION_REACH`] words.
 const NEGATORS: &[&str] = &[
-    "pas", "plus", "jamais", "aucun", "aucune", "ni", "loin", "not", "no", "never", "isn", "aren", "wasn", "weren",
-    "don", "doesn", "didn", "hardly", "far", "nothing",
+    "pas",
+    "n est plus",
+    "ne sont plus",
+    "n etes plus",
+    "jamais",
+    "aucun",
+    "aucune",
+    "ni",
+    "loin",
+    "not",
+    "no",
+    "never",
+    "isn",
+    "aren",
+    "wasn",
+    "weren",
+    "don",
+    "doesn",
+    "didn",
+    "hardly",
 ];
+/// Words after a negator that undo it: "pas mal de" (a lot of), "nothing but", "rien
+/// que" (nothing but).
+const UNDOING: &[&str] = &["mal", "but", "que", "qu"];
 const NEGATION_REACH: usize = 3;
 
 /// Words that turn an accusation towards someone else.
@@ -495,7 +521,7 @@ const HITS_READ: usize = 8;
 
 /// How far before the value a doubt or claim may stand.
 const CLAIM_REACH: usize = 3;
-const DOUBT_REACH: usize = 4;
+const DOUBT_REACH: usize = 6;
 /// A post at least this positive does not accuse by a claim and a contrast.
 const CLEARLY_POSITIVE: f64 = 0.3;
 /// A post at most this negative accuses by a claim alone.
@@ -575,6 +601,16 @@ fn find_any(tokens: &[Token<'_>], list: &'static [&'static str]) -> Vec<(usize, 
     out
 }
 
+/// The negator that negates what starts at `at`, if any.
+fn negated(tokens: &[Token<'_>], at: usize) -> Option<&'static str> {
+    let from = at.saturating_sub(NEGATION_REACH);
+    find_any(&tokens[from..at], NEGATORS)
+        .into_iter()
+        .filter(|(_, end, _)| tokens.get(from + end).is_none_or(|next| !UNDOING.contains(&next.text)))
+        .min_by_key(|(start, _, _)| *start)
+        .map(|(_, _, negator)| negator)
+}
+
 fn preceded_by(tokens: &[Token<'_>], at: usize, reach: usize, list: &'static [&'static str]) -> Option<&'static str> {
     let from = at.saturating_sub(reach);
     // The longest cue: "se dit" rather than the "dit" inside it.
@@ -598,7 +634,7 @@ fn accusations(tokens: &[Token<'_>], sentiment: f64) -> Accusations {
         return Accusations { washing, refuted, reported: true };
     }
     for (start, end, cue) in find_any(tokens, WASHING) {
-        if preceded_by(tokens, start, NEGATION_REACH, NEGATORS).is_some() {
+        if negated(tokens, start).is_some() {
             refuted.push(cue);
         } else if preceded_by(tokens, start, OTHERS_REACH, OTHERS).is_some()
             || (tokens[start..end].iter().all(|t| t.quoted) && sentiment > -NEUTRAL_BAND)
@@ -650,10 +686,13 @@ pub fn read(folded_text: &str, sentiment: f64, values: &[ValueMatcher]) -> Vec<V
         if reading.is_none() {
             cues.push(term_text(first_start, first_end));
             let keeps: Vec<&str> = find_any(&tokens, KEEPS).into_iter().map(|(_, _, p)| p).collect();
-            reading = Some(if !keeps.is_empty() || !whole.refuted.is_empty() {
+            reading = Some(if !keeps.is_empty() {
                 cues.extend(keeps.iter().map(|k| (*k).to_owned()));
-                cues.extend(whole.refuted.iter().map(|r| format!("not {r}")));
                 if sentiment > SARCASTIC { ValueStance::Praises } else { ValueStance::Mentions }
+            } else if !whole.refuted.is_empty() {
+                // A defence alone praises only in a post that is not negative.
+                cues.extend(whole.refuted.iter().map(|r| format!("not {r}")));
+                if sentiment > -NEUTRAL_BAND { ValueStance::Praises } else { ValueStance::Mentions }
             } else if whole.reported {
                 cues.push("reported".into());
                 ValueStance::Mentions
@@ -679,7 +718,7 @@ pub fn read(folded_text: &str, sentiment: f64, values: &[ValueMatcher]) -> Vec<V
 fn praised<'a>(tokens: &[Token<'a>]) -> Option<&'a str> {
     find_any(tokens, PRAISE)
         .into_iter()
-        .find(|(start, _, _)| preceded_by(tokens, *start, NEGATION_REACH, NEGATORS).is_none())
+        .find(|(start, _, _)| negated(tokens, *start).is_none())
         .map(|(_, _, word)| word)
         .or_else(|| tokens.iter().find(|t| t.text.chars().any(|c| CHEERING.contains(&c))).map(|t| t.text))
 }
@@ -728,7 +767,7 @@ fn aimed_at_claim(
         }
     }
     if sentiment < NEUTRAL_BAND
-        && let Some(denied) = preceded_by(tokens, start, 2, DENIED)
+        && let Some(denied) = preceded_by(tokens, start, 3, DENIED)
     {
         return found(&[denied]);
     }
@@ -748,7 +787,7 @@ fn aimed_at_claim(
     }
     if is_name
         && sentiment < NEUTRAL_BAND
-        && let Some(negator) = preceded_by(tokens, start, NEGATION_REACH, NEGATORS)
+        && let Some(negator) = negated(tokens, start)
     {
         return found(&[negator]);
     }
@@ -797,6 +836,9 @@ mod tests {
             ("Le packaging zéro plastique mdrrr", 0.0),
             ("Packaging pas du tout zéro plastique chez eux", 0.0),
             ("Zéro plastique qu'ils disaient... papier bulle partout", 0.0),
+            ("Their plastic free line is nothing but greenwashing", -0.2),
+            ("Encore plus de greenwashing sur le packaging", -0.2),
+            ("Pas mal de greenwashing dans leur com sur le plastique", -0.1),
         ] {
             assert_eq!(stance(text, sentiment), Some(Accuses), "{text}");
         }

@@ -308,7 +308,7 @@ async fn mentions_say_how_they_speak_of_each_value(backend: Backend) {
     assert_eq!(stance(texts[7].0), one("Zéro plastique", "MENTIONS"));
     let negated = read(texts[8].0);
     assert_ne!(negated["valueStances"][0]["stance"], "ACCUSES", "{negated}");
-    assert!(negated["valueStances"][0]["cues"].as_array().unwrap().contains(&json!("not greenwashing")));
+    assert!(negated["valueStances"][0]["cues"].as_array().unwrap().contains(&json!("pas du greenwashing")));
     assert_ne!(read(texts[9].0)["valueStances"][0]["stance"], "ACCUSES", "the brand's own claim, quoted");
     assert!(stance(texts[10].0).is_empty());
     // Only accusations are stored as such, for detection's index.
@@ -480,10 +480,42 @@ async fn holds_follow_the_chosen_severity_and_false_alarms_release_them(backend:
     let resolved = events(&app, "crisis.resolved").await;
     assert_eq!(resolved.len(), 1);
     assert_eq!(resolved[0].payload["alert"]["verdict"], "false_alarm");
-    // Judging it again replaces the verdict without a second release.
+    // Confirming a closed false alarm asks to reopen it first; only managers reopen a
+    // judged alert, which clears the verdict and holds the posts again.
     let vars = json!({ "id": alert_id, "v": "CONFIRMED" });
+    assert_error(&app.gql(t, judge, vars.clone()).await, "BAD_USER_INPUT");
+    let reopen = "mutation($id: ID!) { reopenAlert(id: $id) { status verdict } }";
+    assert_error(&app.gql(Some(&member.access_token), reopen, json!({ "id": alert_id })).await, "FORBIDDEN");
+    let reopened = app.ok(t, reopen, json!({ "id": alert_id })).await["reopenAlert"].clone();
+    assert_eq!((reopened["status"].as_str(), reopened["verdict"].is_null()), (Some("OPEN"), true));
+    assert_eq!(status(item).await, ("on_hold".to_owned(), Some(uuid(&alert_id))));
     assert_eq!(app.ok(t, judge, vars).await["judgeAlert"]["verdict"], "CONFIRMED");
     assert_eq!(events(&app, "crisis.updated").await.last().unwrap().payload["change"], "judged");
+
+    // Only managers change the severity that holds posts.
+    let query = "mutation($b: ID!) { updateBrand(input: { id: $b, holdMinSeverity: CRITICAL }) { holdMinSeverity } }";
+    assert_error(&app.gql(Some(&member.access_token), query, json!({ "b": patient })).await, "FORBIDDEN");
+
+    // A post about two values, held by the first alert: when that one is a false alarm,
+    // the second alert, open and serious, holds it instead.
+    let (double, plastic, cruelty, source) = brand_with_values(&app, token, "Double").await;
+    let both = content(&app, &owner.agency_id, &double, "Nos engagements", Some(&plastic)).await;
+    content_item_value::ActiveModel { content_item_id: Set(both), brand_value_id: Set(uuid(&cruelty)) }
+        .insert(&app.services.db)
+        .await
+        .unwrap();
+    app.collect(&source, mentions_at("d1", &[(ACCUSATION, 800_000)], now - Duration::minutes(3))).await;
+    detect(&app.services, uuid(&double)).await.unwrap();
+    let first = status(both).await.1.expect("held by the first alert");
+    let second_text = "So much for Double's cruelty free promise, they still do animal testing";
+    app.collect(&source, mentions_at("d2", &[(second_text, 900_000)], now - Duration::minutes(2))).await;
+    detect(&app.services, uuid(&double)).await.unwrap();
+    let vars = json!({ "id": first.to_string(), "v": "FALSE_ALARM" });
+    let judged = app.ok(t, judge, vars).await["judgeAlert"].clone();
+    assert_eq!(judged["timeline"].as_array().unwrap().last().unwrap()["detail"]["released"], 0);
+    let (state, holder) = status(both).await;
+    assert_eq!(state, "on_hold");
+    assert!(holder.is_some_and(|h| h != first), "the second alert holds it now");
 
     // A brand that holds from MEDIUM: three accusations hold at once.
     let (careful, value, _, source) = brand_with_values(&app, token, "Prudente").await;
