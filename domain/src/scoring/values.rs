@@ -625,13 +625,15 @@ struct Accusations {
     refuted: Vec<&'static str>,
     /// The post reports someone else's accusation.
     reported: bool,
+    /// Words that say the brand keeps its values.
+    keeps: Vec<&'static str>,
 }
 
 fn accusations(tokens: &[Token<'_>], sentiment: f64) -> Accusations {
     let mut washing = Vec::new();
     let mut refuted = Vec::new();
     if !find_any(tokens, REPORTED).is_empty() {
-        return Accusations { washing, refuted, reported: true };
+        return Accusations { washing, refuted, reported: true, keeps: keeps(tokens) };
     }
     for (start, end, cue) in find_any(tokens, WASHING) {
         if negated(tokens, start).is_some() {
@@ -644,7 +646,11 @@ fn accusations(tokens: &[Token<'_>], sentiment: f64) -> Accusations {
             washing.push(cue);
         }
     }
-    Accusations { washing, refuted, reported: false }
+    Accusations { washing, refuted, reported: false, keeps: keeps(tokens) }
+}
+
+fn keeps(tokens: &[Token<'_>]) -> Vec<&'static str> {
+    find_any(tokens, KEEPS).into_iter().map(|(_, _, p)| p).collect()
 }
 
 /// How a mention (folded text, its sentiment) speaks of each value it touches; values
@@ -685,9 +691,8 @@ pub fn read(folded_text: &str, sentiment: f64, values: &[ValueMatcher]) -> Vec<V
         };
         if reading.is_none() {
             cues.push(term_text(first_start, first_end));
-            let keeps: Vec<&str> = find_any(&tokens, KEEPS).into_iter().map(|(_, _, p)| p).collect();
-            reading = Some(if !keeps.is_empty() {
-                cues.extend(keeps.iter().map(|k| (*k).to_owned()));
+            reading = Some(if !whole.keeps.is_empty() {
+                cues.extend(whole.keeps.iter().map(|k| (*k).to_owned()));
                 if sentiment > SARCASTIC { ValueStance::Praises } else { ValueStance::Mentions }
             } else if !whole.refuted.is_empty() {
                 // A defence alone praises only in a post that is not negative.
