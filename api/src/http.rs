@@ -365,7 +365,7 @@ async fn graphql_post(
             let (gateway, services) = (state.gateway.clone(), state.services.clone());
             let request = request.data(graphql::ClientNetwork(address));
             state
-                .run(async move { Ok(graphql::execute_prepared(&gateway, &services, claims, request).await) })
+                .run(async move { Ok(graphql::execute_prepared(&gateway, &services, claims, request, checked).await) })
                 .await
                 .unwrap_or_else(graphql::errors::failed)
         }

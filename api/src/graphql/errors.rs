@@ -70,6 +70,12 @@ fn classify(error: &mut ServerError) {
     error.extensions.get_or_insert_with(Default::default).set("code", Value::String(code.into()));
 }
 
+/// Whether an error is one of async-graphql's refusals for a limit (depth, complexity,
+/// directives, recursion).
+pub fn is_limit_error(error: &ServerError) -> bool {
+    is_limit(&error.message)
+}
+
 fn is_limit(message: &str) -> bool {
     let lower = message.to_lowercase();
     lower.contains("nested too deep")

@@ -2,6 +2,12 @@
 //! checks, configured on the schema, with aggregates weighted by their cost), and the
 //! root fields of one request ([`check_root_fields`]).
 //!
+//! Introspection (`__schema`, `__type`) is bounded by rules of its own
+//! ([`MAX_INTROSPECTION_LISTS`], [`MAX_INTROSPECTION_SELECTIONS`]) rather than by depth
+//! and complexity: the standard introspection query that every GraphQL tool sends nests
+//! `ofType` deeper than any query of Vigie's own types needs. The rest of a document
+//! that introspects still passes depth and complexity (see [`super::Gateway`]).
+//!
 //! Complexity counts fields, so a mutation selecting one scalar costs 2: a thousand
 //! aliased `createBrand` would pass it while doing a thousand writes. Mutations are
 //! therefore counted apart, aliases and fragments included; so are the credential
@@ -14,7 +20,9 @@
 //!
 //! None of this is a schema extension: see [`super::Gateway`] for why.
 
-use async_graphql::parser::types::{FragmentDefinition, OperationType, Selection, SelectionSet};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, Field, FragmentDefinition, OperationType, Selection, SelectionSet,
+};
 use async_graphql::{Data, Name, Pos, Positioned, Request, ServerError, Value};
 use futures_util::future::BoxFuture;
 use std::any::TypeId;
@@ -53,33 +61,53 @@ pub const CREDENTIAL_MUTATIONS: [&str; 4] = ["logIn", "signUp", "acceptInvitatio
 /// Root query fields that may run once per request (each renders a whole report).
 const ONCE_PER_REQUEST: [&str; 1] = ["sharedReport"];
 
+/// The root fields that introspect the schema.
+pub const INTROSPECTION_FIELDS: [&str; 2] = ["__schema", "__type"];
+
+/// Most introspection lists (`fields`, `inputFields`, `interfaces`, `possibleTypes`)
+/// nested in one another, fragments included: each multiplies the answer by the size
+/// of the schema. The bound and the lists are graphql-js's `MaxIntrospectionDepthRule`;
+/// the standard introspection query nests one.
+pub const MAX_INTROSPECTION_LISTS: usize = 3;
+
+/// Most selections the introspection fields of one request may hold once their
+/// fragments are inlined, aliases included (graphql-js's full introspection query holds
+/// 240).
+pub const MAX_INTROSPECTION_SELECTIONS: usize = 1_000;
+
+const INTROSPECTION_LISTS: [&str; 4] = ["fields", "inputFields", "interfaces", "possibleTypes"];
+
 /// What [`check_root_fields`] found out about an admitted request.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Checked {
     /// It runs a credential mutation ([`CREDENTIAL_MUTATIONS`]).
     pub credentials: bool,
+    /// One of its queries introspects the schema (within the bounds above).
+    pub introspects: bool,
 }
 
 /// Refuses the request if one of its operations runs more than [`MAX_MUTATIONS`]
 /// mutations, more than one credential mutation, a once-per-request field twice, or
-/// introspection where it is off.
+/// introspection where it is off or beyond its bounds.
 /// The request's document is parsed here unless the caller set it (async-graphql keeps
 /// it for execution); one that does not parse is refused with the parser's error.
 pub fn check_root_fields(request: &mut Request, introspection: bool) -> Result<Checked, ServerError> {
     let document = request.parsed_query()?;
     let mut checked = Checked::default();
     for (_, operation) in document.operations.iter() {
-        let mut names = Vec::new();
+        let mut fields = Vec::new();
         let mut budget = ROOT_FIELD_STEPS;
-        let complete = root_fields(&operation.node.selection_set.node, &document.fragments, 0, &mut budget, &mut names);
+        let complete =
+            root_fields(&operation.node.selection_set.node, &document.fragments, 0, &mut budget, &mut fields);
         let pos = Some(operation.pos);
-        let count = |wanted: &[&str]| names.iter().filter(|name| wanted.contains(&name.as_str())).count();
+        let named = |field: &&Positioned<Field>, wanted: &[&str]| wanted.contains(&field.node.name.node.as_str());
+        let count = |wanted: &[&str]| fields.iter().filter(|field| named(field, wanted)).count();
         match operation.node.ty {
             OperationType::Mutation => {
-                if !complete || names.len() > MAX_MUTATIONS {
+                if !complete || fields.len() > MAX_MUTATIONS {
                     let message = format!(
                         "too many mutations in one request: {} (at most {MAX_MUTATIONS}); send several requests",
-                        names.len()
+                        fields.len()
                     );
                     return Err(coded(message, pos, QUERY_TOO_COMPLEX));
                 }
@@ -95,9 +123,23 @@ pub fn check_root_fields(request: &mut Request, introspection: bool) -> Result<C
             }
             OperationType::Query => {
                 // Said plainly, where async-graphql would answer `null` without a reason.
-                if !introspection && count(&["__schema", "__type"]) > 0 {
-                    let message = "introspection is off on this server (VIGIE_INTROSPECTION)".to_owned();
-                    return Err(coded(message, pos, "FORBIDDEN"));
+                let introspecting: Vec<_> = fields.iter().filter(|field| named(field, &INTROSPECTION_FIELDS)).collect();
+                if !introspecting.is_empty() {
+                    if !introspection {
+                        let message = "introspection is off on this server (VIGIE_INTROSPECTION)".to_owned();
+                        return Err(coded(message, pos, "FORBIDDEN"));
+                    }
+                    let mut budget = MAX_INTROSPECTION_SELECTIONS;
+                    for field in introspecting {
+                        within_introspection_bounds(
+                            &field.node.selection_set.node,
+                            &document.fragments,
+                            0,
+                            &mut budget,
+                        )
+                        .map_err(|message| coded(message, Some(field.pos), QUERY_TOO_COMPLEX))?;
+                    }
+                    checked.introspects = true;
                 }
                 for once in ONCE_PER_REQUEST {
                     if !complete || count(&[once]) > 1 {
@@ -116,15 +158,15 @@ pub fn check_root_fields(request: &mut Request, introspection: bool) -> Result<C
 /// within fragments multiply, and this runs before validation.
 const ROOT_FIELD_STEPS: usize = 1_000;
 
-/// Collects the names of the fields a selection set runs at its level, through
-/// fragments; `false` when fragments nest deeper than [`MAX_DEPTH`] (a cycle, which
-/// validation refuses later anyway) or the selections visited exhaust `budget`.
+/// Collects the fields a selection set runs at its level, through fragments; `false`
+/// when fragments nest deeper than [`MAX_DEPTH`] (a cycle, which validation refuses
+/// later anyway) or the selections visited exhaust `budget`.
 fn root_fields<'a>(
     set: &'a SelectionSet,
     fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
     depth: usize,
     budget: &mut usize,
-    names: &mut Vec<&'a Name>,
+    fields: &mut Vec<&'a Positioned<Field>>,
 ) -> bool {
     if depth > MAX_DEPTH {
         return false;
@@ -134,19 +176,87 @@ fn root_fields<'a>(
         *budget = left;
         match &item.node {
             Selection::Field(field) => {
-                names.push(&field.node.name.node);
+                fields.push(field);
                 true
             }
             Selection::InlineFragment(fragment) => {
-                root_fields(&fragment.node.selection_set.node, fragments, depth + 1, budget, names)
+                root_fields(&fragment.node.selection_set.node, fragments, depth + 1, budget, fields)
             }
             Selection::FragmentSpread(spread) => {
                 fragments.get(&spread.node.fragment_name.node).is_none_or(|fragment| {
-                    root_fields(&fragment.node.selection_set.node, fragments, depth + 1, budget, names)
+                    root_fields(&fragment.node.selection_set.node, fragments, depth + 1, budget, fields)
                 })
             }
         }
     })
+}
+
+/// Checks what an introspection field selects, fragments inlined: at most
+/// [`MAX_INTROSPECTION_LISTS`] lists nested (`lists` so far), and all the introspection
+/// of the request within `budget` selections (which also ends fragment cycles).
+fn within_introspection_bounds(
+    set: &SelectionSet,
+    fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
+    lists: usize,
+    budget: &mut usize,
+) -> Result<(), String> {
+    for item in &set.items {
+        *budget = budget.checked_sub(1).ok_or_else(|| {
+            format!("introspection selects more than {MAX_INTROSPECTION_SELECTIONS} fields (fragments inlined)")
+        })?;
+        match &item.node {
+            Selection::Field(field) => {
+                let is_list = INTROSPECTION_LISTS.contains(&field.node.name.node.as_str());
+                let lists = lists + usize::from(is_list);
+                if lists >= MAX_INTROSPECTION_LISTS {
+                    return Err(format!(
+                        "introspection nests {lists} of {} in one another (at most {})",
+                        INTROSPECTION_LISTS.join(", "),
+                        MAX_INTROSPECTION_LISTS - 1
+                    ));
+                }
+                within_introspection_bounds(&field.node.selection_set.node, fragments, lists, budget)?;
+            }
+            Selection::InlineFragment(fragment) => {
+                within_introspection_bounds(&fragment.node.selection_set.node, fragments, lists, budget)?;
+            }
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = fragments.get(&spread.node.fragment_name.node) {
+                    within_introspection_bounds(&fragment.node.selection_set.node, fragments, lists, budget)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The document without its introspection fields, wherever they appear: what the depth
+/// and complexity limits measure in a request that introspects.
+pub fn without_introspection(document: &ExecutableDocument) -> ExecutableDocument {
+    fn strip(set: &mut SelectionSet) {
+        set.items.retain(|item| match &item.node {
+            Selection::Field(field) => !INTROSPECTION_FIELDS.contains(&field.node.name.node.as_str()),
+            _ => true,
+        });
+        for item in &mut set.items {
+            match &mut item.node {
+                Selection::Field(field) => strip(&mut field.node.selection_set.node),
+                Selection::InlineFragment(fragment) => strip(&mut fragment.node.selection_set.node),
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    let mut document = document.clone();
+    match &mut document.operations {
+        DocumentOperations::Single(operation) => strip(&mut operation.node.selection_set.node),
+        DocumentOperations::Multiple(operations) => {
+            operations.values_mut().for_each(|operation| strip(&mut operation.node.selection_set.node));
+        }
+    }
+    for fragment in document.fragments.values_mut() {
+        strip(&mut fragment.node.selection_set.node);
+    }
+    document
 }
 
 /// Takes one rate-limit token for an operation; the HTTP layer builds it from the

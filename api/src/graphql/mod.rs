@@ -91,9 +91,14 @@ pub type VigieSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema with its limits, without runtime data (enough to print the SDL).
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    introspective_builder().limit_depth(MAX_DEPTH).limit_complexity(MAX_COMPLEXITY)
+}
+
+/// The schema without depth and complexity limits, for requests that introspect: their
+/// introspection has bounds of its own and the rest of their document is measured
+/// apart ([`Gateway::within_limits`]).
+fn introspective_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)
         .limit_directives(16)
 }
@@ -149,7 +154,7 @@ pub async fn execute_verified(
     mut request: async_graphql::Request,
 ) -> async_graphql::Response {
     match gateway.prepare(&mut request) {
-        Ok(_) => execute_prepared(gateway, services, claims, request).await,
+        Ok(checked) => execute_prepared(gateway, services, claims, request, checked).await,
         Err(refused) => errors::refused(refused),
     }
 }
@@ -160,11 +165,15 @@ pub async fn execute_prepared(
     gateway: &Gateway,
     services: &Arc<Services>,
     claims: Option<Result<Claims, Error>>,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
+    checked: Checked,
 ) -> async_graphql::Response {
+    if let Err(refused) = gateway.within_limits(&mut request, checked).await {
+        return errors::refused(refused);
+    }
     let auth = caller(services, claims).await;
     let request = request.data(Caller::new(services.clone(), auth));
-    errors::code_errors(gateway.schema.execute(request).await)
+    errors::code_errors(gateway.schema_for(checked).execute(request).await)
 }
 
 /// The schema as the transports run it: the query parsed (or its parsed document
@@ -180,29 +189,57 @@ pub async fn execute_prepared(
 #[derive(Clone)]
 pub struct Gateway {
     schema: VigieSchema,
+    /// The same schema without depth and complexity limits, for the requests that
+    /// introspect; `None` when introspection is off.
+    introspective: Option<VigieSchema>,
     documents: Arc<documents::Documents>,
-    introspection: bool,
 }
 
 impl Gateway {
     /// The schema ready to serve, sharing the domain services.
     pub fn build(services: Arc<Services>) -> Self {
         let introspection = services.config.introspection;
-        let builder = schema_builder().data(services);
-        let schema = if introspection {
-            builder.finish()
+        let builder = schema_builder().data(services.clone());
+        let (schema, introspective) = if introspection {
+            (builder.finish(), Some(introspective_builder().data(services).finish()))
         } else {
             // "Did you mean …" in validation errors would spell out the hidden schema.
-            builder.disable_introspection().disable_suggestions().finish()
+            (builder.disable_introspection().disable_suggestions().finish(), None)
         };
-        Gateway { schema, documents: Arc::default(), introspection }
+        Gateway { schema, introspective, documents: Arc::default() }
     }
 
     /// What every request goes through before it runs: its parsed document, and the
     /// root-field limits ([`limits::check_root_fields`]).
     pub fn prepare(&self, request: &mut Request) -> Result<Checked, ServerError> {
         self.documents.parse(request)?;
-        limits::check_root_fields(request, self.introspection)
+        limits::check_root_fields(request, self.introspective.is_some())
+    }
+
+    fn schema_for(&self, checked: Checked) -> &VigieSchema {
+        match &self.introspective {
+            Some(introspective) if checked.introspects => introspective,
+            _ => &self.schema,
+        }
+    }
+
+    /// For a request that introspects, the depth and complexity limits applied to the
+    /// rest of its document: the limited schema validates the document without its
+    /// introspection fields and, asked for introspection only, resolves none of the
+    /// rest. Only a limit's refusal counts here; any other error of the stripped
+    /// document is the full document's too, reported when it runs.
+    async fn within_limits(&self, request: &mut Request, checked: Checked) -> Result<(), ServerError> {
+        if !checked.introspects {
+            return Ok(());
+        }
+        let mut rest = Request::new(String::new()).variables(request.variables.clone()).only_introspection();
+        rest.operation_name = request.operation_name.clone();
+        rest.set_parsed_query(limits::without_introspection(request.parsed_query()?));
+        let measured = self.schema.execute(rest).await;
+        match measured.errors.into_iter().find(errors::is_limit_error) {
+            Some(refused) => Err(refused),
+            None => Ok(()),
+        }
     }
 }
 
@@ -212,8 +249,12 @@ fn refusal(error: ServerError) -> BoxStream<'static, Response> {
 
 impl Executor for Gateway {
     async fn execute(&self, mut request: Request) -> Response {
-        match self.prepare(&mut request) {
-            Ok(_) => errors::code_errors(self.schema.execute(request).await),
+        let checked = match self.prepare(&mut request) {
+            Ok(checked) => checked,
+            Err(refused) => return errors::refused(refused),
+        };
+        match self.within_limits(&mut request, checked).await {
+            Ok(()) => errors::code_errors(self.schema_for(checked).execute(request).await),
             Err(refused) => errors::refused(refused),
         }
     }
@@ -235,6 +276,7 @@ impl Executor for Gateway {
                 quota.admission().await?;
             }
             let checked = gateway.prepare(&mut request)?;
+            gateway.within_limits(&mut request, checked).await?;
             if let Some(quota) = quota
                 && checked.credentials
             {
@@ -244,11 +286,13 @@ impl Executor for Gateway {
                 let auth = access.caller().await;
                 request = request.data(Caller::new(access.services().clone(), auth));
             }
-            Ok((gateway, request))
+            Ok((gateway, request, checked))
         };
         stream::once(admitted)
             .flat_map(move |admitted| match admitted {
-                Ok((gateway, request)) => gateway.schema.execute_stream_with_session_data(request, session.clone()),
+                Ok((gateway, request, checked)) => {
+                    gateway.schema_for(checked).execute_stream_with_session_data(request, session.clone())
+                }
                 Err(refused) => refusal(refused),
             })
             .map(move |response| {

@@ -8,6 +8,7 @@ mod collectors;
 mod crash;
 mod crises;
 mod faults;
+mod frontends;
 mod fuzz;
 mod hardening;
 mod http;
