@@ -576,7 +576,8 @@ const INGEST_BODY_LIMIT: usize = 8 << 20;
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct IngestQuery {
-    brand_id: Option<uuid::Uuid>,
+    /// A global id or a bare UUID, as GraphQL arguments take them.
+    brand_id: Option<String>,
 }
 
 /// `POST /ingest/mentions` with an API key (`Authorization: Bearer vgk_…`); body: a JSON
@@ -587,10 +588,18 @@ async fn ingest_mentions(
     query: web::Query<IngestQuery>,
     body: web::Bytes,
 ) -> HttpResponse {
+    let brand_id = query
+        .brand_id
+        .as_deref()
+        .map(|id| graphql::node::parse_id(id).ok_or_else(|| Error::bad_input("brandId", "is not a valid id")));
+    let brand_id = match brand_id.transpose() {
+        Ok(brand_id) => brand_id,
+        Err(refused) => return error_response(&refused),
+    };
     let secret = bearer(&req).map(str::to_owned);
     let address = client_network(&req, state.services.config.behind_proxy);
     let task = state.clone().into_inner();
-    let ingested = state.run(async move { ingest(&task, secret, &address, query.brand_id, &body).await }).await;
+    let ingested = state.run(async move { ingest(&task, secret, &address, brand_id, &body).await }).await;
     match ingested {
         Ok(report) if report.accepted == 0 && !report.rejected.is_empty() => {
             HttpResponse::UnprocessableEntity().json(report)

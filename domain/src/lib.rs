@@ -28,6 +28,7 @@ pub mod mail;
 pub mod members;
 pub mod mentions;
 pub mod network;
+pub mod nodes;
 pub mod outbound;
 pub mod pagination;
 pub mod queue;

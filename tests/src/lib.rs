@@ -502,7 +502,7 @@ impl TestApp {
         use sea_orm::{ActiveModelTrait, Set};
         use vigie_domain::entities::job_failure;
         use vigie_domain::queue::Envelope;
-        let tenant = uuid::Uuid::parse_str(agency_id).unwrap();
+        let tenant = db_id(agency_id);
         let envelope = Envelope::new(Some(tenant), &vigie_domain::mail::DispatchEmail {}).unwrap();
         let row = job_failure::ActiveModel {
             id: Set(vigie_domain::new_id()),
@@ -519,7 +519,7 @@ impl TestApp {
         .insert(&self.services.db)
         .await
         .unwrap();
-        row.id.to_string()
+        global_id(NodeKind::JobFailure, row.id).0
     }
 
     /// The text of the last email queued to `to` in the outbox.
@@ -563,8 +563,7 @@ impl TestApp {
         use vigie_domain::entities::{brand, source};
         use vigie_domain::mentions::store::{self, Provenance};
         let db = &self.services.db;
-        let source =
-            source::Entity::find_by_id(uuid::Uuid::parse_str(source_id).unwrap()).one(db).await.unwrap().unwrap();
+        let source = source::Entity::find_by_id(db_id(source_id)).one(db).await.unwrap().unwrap();
         let brand = brand::Entity::find_by_id(source.brand_id).one(db).await.unwrap().unwrap();
         store::store(&self.services, &brand, &source, mentions, Provenance::Collected).await.unwrap();
         vigie_domain::influencers::refresh_stale(&self.services, brand.id).await.unwrap();
@@ -584,7 +583,7 @@ impl TestApp {
             .await
             .unwrap()
             .expect("scoring made an influencer");
-        row.id.to_string()
+        global_id(NodeKind::Influencer, row.id).0
     }
 }
 
@@ -620,4 +619,11 @@ pub fn new_mention(
         in_reply_to_author: None,
         direct: false,
     }
+}
+
+pub use vigie_api::graphql::node::{NodeKind, global_id};
+
+/// The database id behind an id the API returned (a global id, or a bare UUID).
+pub fn db_id(id: &str) -> uuid::Uuid {
+    vigie_api::graphql::node::parse_id(id).unwrap_or_else(|| panic!("not an id: {id}"))
 }

@@ -1,5 +1,6 @@
 //! The caller's agency.
 
+use super::node::{NodeKind, global_id};
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
 use vigie_domain::agencies;
@@ -12,8 +13,8 @@ pub struct Agency(pub agency::Model);
 
 #[Object]
 impl Agency {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::Agency, self.0.id)
     }
     async fn name(&self) -> &str {
         &self.0.name

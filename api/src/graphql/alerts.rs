@@ -1,6 +1,7 @@
 //! Crisis alerts: list, detail with explanation and timeline, lifecycle mutations, and
 //! the live `alerts(brandId)` subscription.
 
+use super::node::{NodeKind, global_id};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
@@ -170,14 +171,14 @@ impl From<Explanation> for AlertExplanation {
                 .top_authors
                 .into_iter()
                 .map(|a| AlertAuthor {
-                    author_id: ID(a.author_id.to_string()),
+                    author_id: global_id(NodeKind::Author, a.author_id),
                     handle: a.handle,
                     network: a.network,
                     followers: a.followers,
                     mentions: a.mentions,
                 })
                 .collect(),
-            sample_mention_ids: e.sample_mention_ids.into_iter().map(|id| ID(id.to_string())).collect(),
+            sample_mention_ids: e.sample_mention_ids.into_iter().map(|id| global_id(NodeKind::Mention, id)).collect(),
         }
     }
 }
@@ -214,8 +215,8 @@ pub struct Alert(pub alert::Model);
 
 #[Object]
 impl Alert {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::Alert, self.0.id)
     }
     async fn brand(&self, ctx: &Context<'_>) -> Result<Option<Brand>> {
         Ok(loader(ctx).load_one(BrandKey(self.0.brand_id)).await?.map(Brand))

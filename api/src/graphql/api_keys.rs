@@ -1,5 +1,6 @@
 //! API keys for machine ingest.
 
+use super::node::{NodeKind, global_id};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -16,8 +17,8 @@ pub struct ApiKey(pub api_key::Model);
 
 #[Object]
 impl ApiKey {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::ApiKey, self.0.id)
     }
     async fn name(&self) -> &str {
         &self.0.name

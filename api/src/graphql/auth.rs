@@ -1,5 +1,6 @@
 //! Sign-up, log-in, sessions and `me`.
 
+use super::node::{NodeKind, global_id};
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use vigie_domain::accounts::{self, Session, SignUp};
@@ -28,8 +29,8 @@ pub struct User(pub user_account::Model);
 
 #[Object]
 impl User {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::User, self.0.id)
     }
     async fn name(&self) -> &str {
         &self.0.name
@@ -64,7 +65,7 @@ impl Viewer {
     }
     /// The caller's membership id in this agency.
     async fn member_id(&self) -> ID {
-        ID(self.actor.membership_id.to_string())
+        global_id(NodeKind::Member, self.actor.membership_id)
     }
     /// Every agency the caller belongs to (log in with `agencyId` to switch).
     async fn memberships(&self, ctx: &Context<'_>) -> Result<Vec<ViewerMembership>> {

@@ -1,5 +1,6 @@
 //! Brands and their declared values.
 
+use super::node::{NodeKind, global_id};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use std::collections::BTreeMap;
@@ -58,8 +59,8 @@ pub struct Brand(pub brand::Model);
 
 #[Object]
 impl Brand {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::Brand, self.0.id)
     }
     async fn name(&self) -> &str {
         &self.0.name
@@ -158,11 +159,11 @@ pub struct BrandValue(pub brand_value::Model);
 
 #[Object]
 impl BrandValue {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::BrandValue, self.0.id)
     }
     async fn brand_id(&self) -> ID {
-        ID(self.0.brand_id.to_string())
+        global_id(NodeKind::Brand, self.0.brand_id)
     }
     async fn name(&self) -> &str {
         &self.0.name

@@ -1,6 +1,7 @@
 //! The CSR calendar: pillars, content items and their review workflow, comments, the
 //! audit trail, coverage, and iCal feed shares.
 
+use super::node::{NodeKind, global_id};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -33,11 +34,11 @@ pub struct CsrPillar(pub csr_pillar::Model);
 
 #[Object]
 impl CsrPillar {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::CsrPillar, self.0.id)
     }
     async fn brand_id(&self) -> ID {
-        ID(self.0.brand_id.to_string())
+        global_id(NodeKind::Brand, self.0.brand_id)
     }
     async fn name(&self) -> &str {
         &self.0.name
@@ -55,12 +56,12 @@ impl CsrPillar {
 }
 
 /// A comment on a content item.
-pub struct ContentComment(content_comment::Model);
+pub struct ContentComment(pub content_comment::Model);
 
 #[Object]
 impl ContentComment {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::ContentComment, self.0.id)
     }
     async fn body(&self) -> &str {
         &self.0.body
@@ -112,11 +113,11 @@ pub struct ContentItem(pub content_item::Model);
 
 #[Object]
 impl ContentItem {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::ContentItem, self.0.id)
     }
     async fn brand_id(&self) -> ID {
-        ID(self.0.brand_id.to_string())
+        global_id(NodeKind::Brand, self.0.brand_id)
     }
     async fn channel(&self) -> &str {
         &self.0.channel
@@ -142,7 +143,7 @@ impl ContentItem {
     }
     /// The value-gap alert that holds it.
     async fn hold_alert_id(&self) -> Option<ID> {
-        self.0.hold_alert_id.map(|id| ID(id.to_string()))
+        self.0.hold_alert_id.map(|id| global_id(NodeKind::Alert, id))
     }
     async fn pillars(&self, ctx: &Context<'_>) -> Result<Vec<CsrPillar>> {
         let (ids, _) = loader(ctx).load_one(ContentLinks(self.0.id)).await?.unwrap_or_default();
@@ -535,7 +536,7 @@ impl CalendarMutation {
         let brand_id = uuid("brandId", &brand_id)?;
         let (share, token) = ical::create_share(services, actor(ctx)?, brand_id, expires_in_days).await?;
         Ok(CalendarSharePayload {
-            id: ID(share.id.to_string()),
+            id: global_id(NodeKind::Share, share.id),
             url: ical::url(services, &token),
             token,
             expires_at: vigie_domain::shares::expiry(&share),
@@ -545,6 +546,6 @@ impl CalendarMutation {
     /// Revokes an iCal feed link (staff).
     async fn revoke_calendar_share(&self, ctx: &Context<'_>, id: ID) -> Result<RevokedShare> {
         let share = ical::revoke_share(services(ctx), actor(ctx)?, uuid("id", &id)?).await?;
-        Ok(RevokedShare { id: ID(share.id.to_string()), revoked_at: share.revoked_at })
+        Ok(RevokedShare { id: global_id(NodeKind::Share, share.id), revoked_at: share.revoked_at })
     }
 }

@@ -1,5 +1,6 @@
 //! A brand's influencers, ranked, with the components of their scores.
 
+use super::node::{NodeKind, global_id};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -123,11 +124,11 @@ pub(crate) fn asks_for_authors(ctx: &Context<'_>) -> bool {
 
 #[Object]
 impl Influencer {
-    async fn id(&self) -> ID {
-        ID(self.row.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::Influencer, self.row.id)
     }
     async fn brand_id(&self) -> ID {
-        ID(self.row.brand_id.to_string())
+        global_id(NodeKind::Brand, self.row.brand_id)
     }
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<Author>> {
         if let Some(author) = &self.author {

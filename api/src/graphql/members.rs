@@ -1,5 +1,6 @@
 //! Members, invitations and brand assignments.
 
+use super::node::{NodeKind, global_id};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -19,8 +20,8 @@ pub struct Member(pub membership::Model);
 
 #[Object]
 impl Member {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::Member, self.0.id)
     }
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         Ok(loader(ctx).load_one(UserKey(self.0.user_id)).await?.map(User))
@@ -53,8 +54,8 @@ pub struct Invitation(pub invitation::Model);
 
 #[Object]
 impl Invitation {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::Invitation, self.0.id)
     }
     async fn email(&self) -> &str {
         &self.0.email

@@ -1,5 +1,6 @@
 //! Mentions of a brand and their authors.
 
+use super::node::{NodeKind, global_id};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -41,8 +42,8 @@ pub struct Author(pub author::Model);
 
 #[Object]
 impl Author {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::Author, self.0.id)
     }
     async fn network(&self) -> &str {
         &self.0.network
@@ -102,8 +103,8 @@ pub struct Mention(pub mention::Model);
 
 #[Object]
 impl Mention {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::Mention, self.0.id)
     }
     /// The id on its network or in the pushing tool.
     async fn external_id(&self) -> &str {

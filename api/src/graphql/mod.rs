@@ -16,6 +16,7 @@ mod live;
 mod loaders;
 mod members;
 mod mentions;
+pub mod node;
 mod pagination;
 mod queue;
 mod relationships;
@@ -61,6 +62,7 @@ pub struct Query(
     calendar::CalendarQuery,
     reports::ReportQuery,
     shares::ShareQuery,
+    node::NodeQuery,
 );
 
 /// Root mutation, merged from the domain modules.

@@ -71,9 +71,10 @@ pub fn connection<T, C: CursorType + Send + Sync, N: OutputType>(
     connection
 }
 
-/// Parses an ID argument as a UUID.
+/// The database id an ID argument names (a global id or a bare UUID, see
+/// [`super::node::parse_id`]).
 pub fn uuid(field: &str, id: &ID) -> Result<Uuid> {
-    Uuid::parse_str(id.as_str()).map_err(|_| Error::bad_input(field, "is not a valid id"))
+    super::node::parse_id(id.as_str()).ok_or_else(|| Error::bad_input(field, "is not a valid id"))
 }
 
 /// Complexity of a connection field: its children, `first` times.

@@ -1,5 +1,6 @@
 //! The job queue as agency admins see it: status per kind and their failed jobs.
 
+use super::node::{NodeKind, global_id};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -28,12 +29,12 @@ pub struct QueueKindStatus {
 }
 
 /// A job that exhausted its attempts or could not run.
-pub struct JobFailure(job_failure::Model);
+pub struct JobFailure(pub job_failure::Model);
 
 #[Object]
 impl JobFailure {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::JobFailure, self.0.id)
     }
     async fn job_id(&self) -> &str {
         &self.0.job_id

@@ -1,6 +1,7 @@
 //! The relationship CRM: relationship status, owner, tags, notes and cadence of an
 //! influencer; interactions; ideas; the overdue contacts.
 
+use super::node::{NodeKind, global_id};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
@@ -52,11 +53,11 @@ pub struct Interaction(pub interaction::Model);
 
 #[Object]
 impl Interaction {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::Interaction, self.0.id)
     }
     async fn influencer_id(&self) -> ID {
-        ID(self.0.brand_influencer_id.to_string())
+        global_id(NodeKind::Influencer, self.0.brand_influencer_id)
     }
     /// `email`, `dm`, `comment`, `call`, `meeting`, `event`, `gift` or `other`.
     async fn channel(&self) -> &str {
@@ -83,11 +84,11 @@ pub struct Idea(pub idea::Model);
 
 #[Object]
 impl Idea {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::Idea, self.0.id)
     }
     async fn influencer_id(&self) -> ID {
-        ID(self.0.brand_influencer_id.to_string())
+        global_id(NodeKind::Influencer, self.0.brand_influencer_id)
     }
     async fn title(&self) -> &str {
         &self.0.title
@@ -103,10 +104,10 @@ impl Idea {
         self.0.reported_back
     }
     async fn linked_mention_ids(&self) -> Vec<ID> {
-        self.0.linked_mention_ids.0.iter().map(|id| ID(id.to_string())).collect()
+        self.0.linked_mention_ids.0.iter().map(|id| global_id(NodeKind::Mention, *id)).collect()
     }
     async fn linked_interaction_ids(&self) -> Vec<ID> {
-        self.0.linked_interaction_ids.0.iter().map(|id| ID(id.to_string())).collect()
+        self.0.linked_interaction_ids.0.iter().map(|id| global_id(NodeKind::Interaction, *id)).collect()
     }
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(id) = self.0.created_by else { return Ok(None) };

@@ -1,5 +1,6 @@
 //! Shared reports: links for clients, and the same data in GraphQL for a token holder.
 
+use super::node::{NodeKind, global_id};
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use vigie_domain::reports::{self, NewShare, Report};
@@ -229,12 +230,12 @@ impl ReportMutation {
             },
         )
         .await?;
-        Ok(ReportSharePayload { id: ID(share.id.to_string()), url: reports::url(services, &token), token })
+        Ok(ReportSharePayload { id: global_id(NodeKind::Share, share.id), url: reports::url(services, &token), token })
     }
 
     /// Ends a report link (agency staff).
     async fn revoke_report_share(&self, ctx: &Context<'_>, id: ID) -> Result<RevokedShare> {
         let share = reports::revoke_share(services(ctx), actor(ctx)?, uuid("id", &id)?).await?;
-        Ok(RevokedShare { id: ID(share.id.to_string()), revoked_at: share.revoked_at })
+        Ok(RevokedShare { id: global_id(NodeKind::Share, share.id), revoked_at: share.revoked_at })
     }
 }

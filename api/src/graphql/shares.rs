@@ -1,6 +1,7 @@
 //! Report links and calendar feeds as managers oversee them: who made each, when it was
 //! last opened, when it expires; renewal keeps a feed's URL working.
 
+use super::node::{NodeKind, global_id};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, Object, Result};
 use chrono::{DateTime, Utc};
@@ -35,14 +36,14 @@ pub struct Share(pub report_share::Model);
 
 #[Object]
 impl Share {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::Share, self.0.id)
     }
     async fn kind(&self) -> ShareKind {
         if self.0.kind == vigie_domain::calendar::ical::KIND { ShareKind::Calendar } else { ShareKind::Report }
     }
     async fn brand_id(&self) -> ID {
-        ID(self.0.brand_id.to_string())
+        global_id(NodeKind::Brand, self.0.brand_id)
     }
     /// Who made it; null when Vigie did (a digest's link) or the user is gone.
     async fn created_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {

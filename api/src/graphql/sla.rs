@@ -1,5 +1,6 @@
 //! SLA policies, the inbox of tickets, and compliance figures.
 
+use super::node::{NodeKind, global_id};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject, Subscription};
 use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
@@ -197,11 +198,11 @@ pub struct Ticket(pub ticket::Model);
 
 #[Object]
 impl Ticket {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::Ticket, self.0.id)
     }
     async fn brand_id(&self) -> ID {
-        ID(self.0.brand_id.to_string())
+        global_id(NodeKind::Brand, self.0.brand_id)
     }
     async fn mention(&self, ctx: &Context<'_>) -> Result<Option<Mention>> {
         Ok(loader(ctx).load_one(MentionKey(self.0.mention_id)).await?.map(Mention))

@@ -1,5 +1,6 @@
 //! Sources a brand follows, with their health.
 
+use super::node::{NodeKind, global_id};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
@@ -31,11 +32,11 @@ pub struct Source(pub source::Model);
 
 #[Object]
 impl Source {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::Source, self.0.id)
     }
     async fn brand_id(&self) -> ID {
-        ID(self.0.brand_id.to_string())
+        global_id(NodeKind::Brand, self.0.brand_id)
     }
     async fn network(&self) -> &str {
         &self.0.network

@@ -1,6 +1,7 @@
 //! Webhook endpoints of the agency, their delivery log, replay and test events (owners
 //! and admins).
 
+use super::node::{NodeKind, global_id};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
@@ -30,8 +31,8 @@ pub struct WebhookEndpoint(pub webhook_endpoint::Model);
 
 #[Object]
 impl WebhookEndpoint {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::WebhookEndpoint, self.0.id)
     }
     async fn url(&self) -> &str {
         &self.0.url
@@ -45,7 +46,7 @@ impl WebhookEndpoint {
     }
     /// Brands whose events are delivered; empty: all.
     async fn brand_ids(&self) -> Vec<ID> {
-        self.0.brand_ids.0.iter().map(|id| ID(id.to_string())).collect()
+        self.0.brand_ids.0.iter().map(|id| global_id(NodeKind::Brand, *id)).collect()
     }
     async fn enabled(&self) -> bool {
         self.0.enabled
@@ -100,11 +101,11 @@ pub struct WebhookDelivery(pub webhook_delivery::Model);
 
 #[Object]
 impl WebhookDelivery {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::WebhookDelivery, self.0.id)
     }
     async fn endpoint_id(&self) -> ID {
-        ID(self.0.endpoint_id.to_string())
+        global_id(NodeKind::WebhookEndpoint, self.0.endpoint_id)
     }
     /// The `webhook-id` header: the same on every retry and replay.
     async fn message_id(&self) -> String {

@@ -110,6 +110,7 @@ on_both_databases!(wrong_password_and_unknown_email_look_the_same);
 
 fn forge(secret: &[u8], sub: &str, agency: &str, exp_offset: i64) -> String {
     let now = chrono::Utc::now().timestamp();
+    let (sub, agency) = (vigie_tests::db_id(sub), vigie_tests::db_id(agency));
     let claims = json!({ "sub": sub, "agency": agency, "iss": "vigie", "iat": now, "exp": now + exp_offset });
     encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret)).unwrap()
 }

@@ -178,12 +178,11 @@ async fn the_calendar_workflow_coverage_and_feed(backend: Backend) {
         )],
     )
     .await;
-    let alerts =
-        vigie_domain::crises::detect::detect(&app.services, uuid::Uuid::parse_str(&brand).unwrap()).await.unwrap();
+    let alerts = vigie_domain::crises::detect::detect(&app.services, vigie_tests::db_id(&brand)).await.unwrap();
     assert_eq!(alerts.len(), 1);
     let held = &app.ok(m, ITEMS, json!({ "b": brand, "status": "ON_HOLD" })).await["contentItems"]["edges"][0]["node"];
     assert_eq!(held["title"], "Refill stations");
-    assert_eq!(held["holdAlertId"], alerts[0].to_string().as_str());
+    assert_eq!(vigie_tests::db_id(held["holdAlertId"].as_str().unwrap()), alerts[0]);
     assert_eq!(held["auditTrail"].as_array().unwrap().last().unwrap()["reviewer"], Value::Null, "held by Vigie");
     assert_error(&app.gql(m, &act("releaseContentItem", ""), json!({ "id": refills })).await, "FORBIDDEN");
 

@@ -28,7 +28,7 @@ async fn create_source(app: &TestApp, token: &str, input: Value) -> String {
 }
 
 async fn poll(app: &TestApp, source: &str) -> sources::PollReport {
-    sources::poll(&app.services, uuid::Uuid::parse_str(source).unwrap()).await.unwrap()
+    sources::poll(&app.services, vigie_tests::db_id(source)).await.unwrap()
 }
 
 async fn health(app: &TestApp, token: &str, brand: &str) -> Value {
@@ -156,7 +156,7 @@ async fn feeds_poll_conditionally_and_report_their_health(backend: Backend) {
     poll(&app, &rss).await;
     let unhealthy = events(&app, "source.unhealthy").await;
     assert_eq!(unhealthy.len(), 1, "announced once, not at every failure");
-    assert_eq!(unhealthy[0].payload["sourceId"], rss.as_str());
+    assert_eq!(unhealthy[0].payload["sourceId"], vigie_tests::db_id(&rss).to_string());
 
     // An enormous body is refused without reading it all; then the feed recovers.
     server.reset().await;
@@ -620,12 +620,12 @@ async fn sources_have_quotas_and_a_minimum_interval(backend: Backend) {
     use sea_orm::sea_query::Expr;
     vigie_domain::entities::source::Entity::update_many()
         .col_expr(vigie_domain::entities::source::Column::PollIntervalSecs, Expr::value(60))
-        .filter(vigie_domain::entities::source::Column::Id.eq(uuid::Uuid::parse_str(&source).unwrap()))
+        .filter(vigie_domain::entities::source::Column::Id.eq(vigie_tests::db_id(&source)))
         .exec(&app.services.db)
         .await
         .unwrap();
     assert_eq!(poll(&app, &source).await.error, None);
-    let row = vigie_domain::entities::source::Entity::find_by_id(uuid::Uuid::parse_str(&source).unwrap())
+    let row = vigie_domain::entities::source::Entity::find_by_id(vigie_tests::db_id(&source))
         .one(&app.services.db)
         .await
         .unwrap()

@@ -32,7 +32,7 @@ async fn list_alerts(app: &TestApp, token: &str, brand: &str, filter: Value) -> 
 }
 
 fn uuid(raw: &str) -> uuid::Uuid {
-    uuid::Uuid::parse_str(raw).unwrap()
+    vigie_tests::db_id(raw)
 }
 
 async fn bursts_open_one_alert_and_value_gaps_open_at_once(backend: Backend) {

@@ -94,3 +94,46 @@ on_both_databases!(introspection_has_bounds_of_its_own);
 fn nested_of_type(levels: usize) -> String {
     format!("{}name{}", "ofType { name ".repeat(levels), " }".repeat(levels))
 }
+
+async fn objects_are_fetched_again_by_their_global_id(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let owner = app.sign_up("A", "a@example.com").await;
+    let token = Some(owner.access_token.as_str());
+    let brand = app.create_brand(&owner.access_token, "Verdure").await;
+
+    let found = app
+        .ok(token, "query($id: ID!) { node(id: $id) { __typename id ... on Brand { name } } }", json!({ "id": brand }))
+        .await;
+    assert_eq!(found["node"], json!({ "__typename": "Brand", "id": brand, "name": "Verdure" }));
+    // The bare UUID that ids were before still works where an id is an argument.
+    let raw = vigie_tests::db_id(&brand).to_string();
+    let typed = app.ok(token, "query($id: ID!) { brand(id: $id) { id } }", json!({ "id": raw })).await;
+    assert_eq!(typed["brand"]["id"], brand.as_str());
+    // `node` needs the global id, which names the type.
+    assert_error(
+        &app.gql(token, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": raw })).await,
+        "BAD_USER_INPUT",
+    );
+    // A global id of another kind finds nothing, typed or not.
+    let as_alert = vigie_tests::global_id(vigie_tests::NodeKind::Alert, vigie_tests::db_id(&brand)).0;
+    let missing = app.ok(token, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": as_alert })).await;
+    assert_eq!(missing["node"], Value::Null);
+    assert_error(
+        &app.gql(token, "query($id: ID!) { alert(id: $id) { id } }", json!({ "id": as_alert })).await,
+        "NOT_FOUND",
+    );
+
+    let both =
+        app.ok(token, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": [brand, as_alert] })).await;
+    assert_eq!(both["nodes"], json!([{ "id": brand }, null]));
+    let too_many: Vec<&str> = vec![brand.as_str(); 101];
+    assert_error(
+        &app.gql(token, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": too_many })).await,
+        "BAD_USER_INPUT",
+    );
+    assert_error(
+        &app.gql(None, "query($id: ID!) { node(id: $id) { id } }", json!({ "id": brand })).await,
+        "UNAUTHENTICATED",
+    );
+}
+on_both_databases!(objects_are_fetched_again_by_their_global_id);

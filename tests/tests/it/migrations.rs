@@ -123,7 +123,7 @@ async fn the_tenant_chain_holds_and_cascades(backend: Backend) {
     let db = &app.services.db;
     assert_eq!(count(db, "SELECT COUNT(*) AS n FROM mention").await, 1);
 
-    let id = |s: &str| uuid::Uuid::parse_str(s).unwrap();
+    let id = |s: &str| vigie_tests::db_id(s);
     if backend == Backend::Postgres {
         let moves = [
             mention::Entity::update_many().col_expr(mention::Column::AgencyId, Expr::value(id(&b.agency_id))),
@@ -194,7 +194,7 @@ async fn stale_marks_survive_the_rebuild_of_their_table(backend: Backend) {
 
     let app = TestApp::new(backend).await;
     let owner = app.sign_up("Agence", "stale-rebuild@example.test").await;
-    let brand_id = uuid::Uuid::parse_str(&app.create_brand(&owner.access_token, "Verdure").await).unwrap();
+    let brand_id = vigie_tests::db_id(&app.create_brand(&owner.access_token, "Verdure").await);
     let db = &app.services.db;
     // Markers name their author without a key (authors are never deleted), and nothing
     // here enqueues a refresh that would take them.

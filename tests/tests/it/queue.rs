@@ -221,7 +221,7 @@ on_both_queues!(retries_with_backoff_then_succeeds);
 async fn exhausted_jobs_are_dead_lettered_and_retry_job_runs_them_again(redis: bool) {
     let (app, backing) = setup(redis).await;
     let owner = app.sign_up("Agency", "owner@example.com").await;
-    let tenant = uuid::Uuid::parse_str(&owner.agency_id).unwrap();
+    let tenant = vigie_tests::db_id(&owner.agency_id);
     let fleet = Fleet::start(&app, 1, None);
     let key = new_id().to_string();
     vigie_domain::jobs::enqueue(&app.services, Some(tenant), &Doomed { key: key.clone() }).await.unwrap();

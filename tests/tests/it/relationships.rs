@@ -49,7 +49,7 @@ async fn relationships_cadence_reminders_and_ideas(backend: Backend) {
     {
         use sea_orm::{ActiveModelTrait, EntityTrait, Set};
         use vigie_domain::entities::brand_influencer;
-        let row = brand_influencer::Entity::find_by_id(uuid::Uuid::parse_str(&star).unwrap())
+        let row = brand_influencer::Entity::find_by_id(vigie_tests::db_id(&star))
             .one(&app.services.db)
             .await
             .unwrap()

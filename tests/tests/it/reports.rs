@@ -46,7 +46,7 @@ async fn report_links_open_one_brand_and_period_until_they_end(backend: Backend)
     assert_eq!(report["csr"]["posts"], 0);
 
     // Expired: the same answer as an unknown token.
-    let row = report_share::Entity::find_by_id(uuid::Uuid::parse_str(share["id"].as_str().unwrap()).unwrap())
+    let row = report_share::Entity::find_by_id(vigie_tests::db_id(share["id"].as_str().unwrap()))
         .one(&app.services.db)
         .await
         .unwrap()

@@ -68,8 +68,8 @@ async fn prunes_only_what_is_past_retention(backend: Backend) {
     let db = &app.services.db;
     let owner = app.sign_up("Agency", "owner@example.com").await;
     let t = Some(owner.access_token.as_str());
-    let agency_id = Uuid::parse_str(&owner.agency_id).unwrap();
-    let user_id = Uuid::parse_str(&owner.user_id).unwrap();
+    let agency_id = vigie_tests::db_id(&owner.agency_id);
+    let user_id = vigie_tests::db_id(&owner.user_id);
     let endpoint = app
         .ok(
             t,
@@ -78,7 +78,7 @@ async fn prunes_only_what_is_past_retention(backend: Backend) {
         )
         .await["createWebhookEndpoint"]["id"]
         .as_str()
-        .map(|id| Uuid::parse_str(id).unwrap())
+        .map(vigie_tests::db_id)
         .unwrap();
 
     let now = vigie_domain::now();

@@ -17,7 +17,7 @@ async fn brand_and_source(app: &TestApp) -> (brand::Model, source::Model) {
     let brand_id = app.create_brand(&owner.access_token, "Verdure").await;
     let source_id = app.create_source(Some(&owner.access_token), &brand_id).await;
     let db = &app.services.db;
-    let source = source::Entity::find_by_id(uuid::Uuid::parse_str(&source_id).unwrap()).one(db).await.unwrap().unwrap();
+    let source = source::Entity::find_by_id(vigie_tests::db_id(&source_id)).one(db).await.unwrap().unwrap();
     let brand = brand::Entity::find_by_id(source.brand_id).one(db).await.unwrap().unwrap();
     (brand, source)
 }
@@ -171,7 +171,9 @@ async fn mentions_are_scored_and_authors_ranked(backend: Backend) {
     // Each announcement describes the influencer as it was written.
     for event in &discovered {
         let p = &event.payload;
-        let node = over.iter().find(|n| n["id"] == p["influencerId"]).expect("an announced influencer");
+        let announced = p["influencerId"].as_str().unwrap();
+        let node = over.iter().find(|n| vigie_tests::db_id(n["id"].as_str().unwrap()).to_string() == announced);
+        let node = node.expect("an announced influencer");
         assert_eq!(p["score"], node["score"]);
         assert_eq!(p["tier"].as_str().unwrap().to_uppercase(), node["tier"].as_str().unwrap());
         assert_eq!(p["stance"].as_str().unwrap().to_uppercase(), node["stance"].as_str().unwrap());
@@ -192,7 +194,7 @@ async fn mentions_are_scored_and_authors_ranked(backend: Backend) {
     assert_eq!(again["influencers"]["edges"][0]["node"]["mentionCount"], 1);
 
     // The nightly pass recomputes every influencer of the brand.
-    let brand_id = uuid::Uuid::parse_str(&brand).unwrap();
+    let brand_id = vigie_tests::db_id(&brand);
     assert_eq!(vigie_domain::influencers::rescore_brand(&app.services, brand_id).await.unwrap(), 4);
 }
 on_both_databases!(mentions_are_scored_and_authors_ranked);

@@ -575,7 +575,7 @@ async fn shares_are_listed_expire_and_leave_with_their_maker(production: bool) {
     let expire = |id: &str| {
         report_share::Entity::update_many()
             .col_expr(report_share::Column::ExpiresAt, Expr::value(chrono::Utc::now() - chrono::Duration::minutes(1)))
-            .filter(report_share::Column::Id.eq(uuid::Uuid::parse_str(id).unwrap()))
+            .filter(report_share::Column::Id.eq(vigie_tests::db_id(id)))
             .exec(&conn)
     };
     expire(feed["id"].as_str().unwrap()).await.unwrap();
@@ -596,7 +596,7 @@ async fn shares_are_listed_expire_and_leave_with_their_maker(production: bool) {
     report_share::Entity::update_many()
         .col_expr(report_share::Column::ExpiresAt, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
         .col_expr(report_share::Column::CreatedAt, Expr::value(chrono::Utc::now() - chrono::Duration::days(91)))
-        .filter(report_share::Column::Id.eq(uuid::Uuid::parse_str(owner_feed["id"].as_str().unwrap()).unwrap()))
+        .filter(report_share::Column::Id.eq(vigie_tests::db_id(owner_feed["id"].as_str().unwrap())))
         .exec(&conn)
         .await
         .unwrap();

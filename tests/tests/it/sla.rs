@@ -104,8 +104,7 @@ async fn events_of(app: &TestApp, kind: &str) -> Vec<event::Model> {
 }
 
 async fn set_times(app: &TestApp, id: &str, at_risk: chrono::Duration, due: chrono::Duration) {
-    let row =
-        ticket::Entity::find_by_id(uuid::Uuid::parse_str(id).unwrap()).one(&app.services.db).await.unwrap().unwrap();
+    let row = ticket::Entity::find_by_id(vigie_tests::db_id(id)).one(&app.services.db).await.unwrap().unwrap();
     let mut row: ticket::ActiveModel = row.into();
     row.at_risk_at = Set(vigie_domain::now() + at_risk);
     row.due_at = Set(vigie_domain::now() + due);
@@ -220,12 +219,9 @@ async fn the_inbox_and_its_clock(backend: Backend) {
     let at_risk = events_of(&app, "sla.at_risk").await;
     let breached = events_of(&app, "sla.breached").await;
     assert_eq!((at_risk.len(), breached.len()), (1, 1), "each transition once");
-    assert_eq!(breached[0].payload["ticket"]["id"], missed.as_str());
-    let answered_now = ticket::Entity::find_by_id(uuid::Uuid::parse_str(&answered).unwrap())
-        .one(&app.services.db)
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(breached[0].payload["ticket"]["id"], vigie_tests::db_id(&missed).to_string());
+    let answered_now =
+        ticket::Entity::find_by_id(vigie_tests::db_id(&answered)).one(&app.services.db).await.unwrap().unwrap();
     assert_eq!(
         (answered_now.sla_state.as_str(), answered_now.breached),
         ("met", false),

@@ -19,6 +19,7 @@
 
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use vigie_api::graphql::node::{NodeKind, global_id};
 use vigie_tests::ws::Subscription;
 use vigie_tests::{Backend, Login, TestApp, error_codes, on_both_databases};
 
@@ -51,6 +52,9 @@ struct Fixture {
     item_a: String,
     share_a: String,
     report_a: String,
+    comment_a: String,
+    mention_a: String,
+    author_a: String,
     foreign: Login,
     viewer: Login,
     /// A member of A assigned to A2 only.
@@ -71,6 +75,43 @@ struct Case {
 
 fn no_vars(_: &Fixture, _: &Login) -> Value {
     json!({})
+}
+
+impl Fixture {
+    /// The global id of every object of agency A, one or more of each kind.
+    fn global_ids(&self) -> Vec<(NodeKind, String)> {
+        let ids = [
+            (NodeKind::Agency, &self.agency_a),
+            (NodeKind::Alert, &self.alert_a),
+            (NodeKind::ApiKey, &self.key_a),
+            (NodeKind::Author, &self.author_a),
+            (NodeKind::Brand, &self.a1),
+            (NodeKind::BrandValue, &self.value_a1),
+            (NodeKind::ContentComment, &self.comment_a),
+            (NodeKind::ContentItem, &self.item_a),
+            (NodeKind::CsrPillar, &self.pillar_a),
+            (NodeKind::Idea, &self.idea_a),
+            (NodeKind::Influencer, &self.influencer_a),
+            (NodeKind::Interaction, &self.interaction_a),
+            (NodeKind::Invitation, &self.invitation_a),
+            (NodeKind::JobFailure, &self.failure_a),
+            (NodeKind::Member, &self.member_a),
+            (NodeKind::Mention, &self.mention_a),
+            (NodeKind::Share, &self.share_a),
+            (NodeKind::Share, &self.report_a),
+            (NodeKind::Source, &self.source_a),
+            (NodeKind::Ticket, &self.ticket_a),
+            (NodeKind::User, &self.owner_a.user_id),
+            (NodeKind::WebhookDelivery, &self.delivery_a),
+            (NodeKind::WebhookEndpoint, &self.endpoint_a),
+        ];
+        ids.into_iter().map(|(kind, id)| (kind, global_id(kind, vigie_tests::db_id(id)).0)).collect()
+    }
+}
+
+fn all_nodes(f: &Fixture, _: &Login) -> Value {
+    let ids: Vec<String> = f.global_ids().into_iter().map(|(_, id)| id).collect();
+    json!({ "ids": ids })
 }
 
 fn cases() -> Vec<Case> {
@@ -205,6 +246,23 @@ fn cases() -> Vec<Case> {
             foreign: Denied,
             viewer: Denied,
             member: Denied,
+        },
+        Case {
+            field: "node",
+            query: "query($id: ID!) { node(id: $id) { __typename id ... on Alert { explanation { summary } } } }",
+            vars: |f, _| json!({ "id": global_id(NodeKind::Alert, vigie_tests::db_id(&f.alert_a)).0 }),
+            // Someone else's object is not there: `null`, as for an id that never was.
+            foreign: Own,
+            viewer: Own,
+            member: Own,
+        },
+        Case {
+            field: "nodes",
+            query: "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id ... on Brand { name } ... on Mention { text } ... on Interaction { summary } ... on Invitation { email } ... on User { email } } }",
+            vars: all_nodes,
+            foreign: Own,
+            viewer: Own,
+            member: Own,
         },
         // --- subscriptions ---
         Case {
@@ -880,8 +938,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         )],
     )
     .await;
-    let alerts =
-        vigie_domain::crises::detect::detect(&app.services, uuid::Uuid::parse_str(&a1).unwrap()).await.unwrap();
+    let alerts = vigie_domain::crises::detect::detect(&app.services, vigie_tests::db_id(&a1)).await.unwrap();
     let alert_a = alerts.first().expect("a value-gap alert").to_string();
     let endpoint = app
         .ok(
@@ -935,12 +992,25 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await;
     let item_a = item["createContentItem"]["id"].as_str().unwrap().to_owned();
     app.ok(Some(&t), "mutation($id: ID!) { submitContentItem(id: $id) { id } }", json!({ "id": item_a })).await;
-    app.ok(
-        Some(&t),
-        "mutation($id: ID!) { commentOnContentItem(id: $id, body: \"Ready for the client\") { id } }",
-        json!({ "id": item_a }),
-    )
-    .await;
+    let comment = app
+        .ok(
+            Some(&t),
+            "mutation($id: ID!) { commentOnContentItem(id: $id, body: \"Ready for the client\") { id } }",
+            json!({ "id": item_a }),
+        )
+        .await;
+    let comment_a = comment["commentOnContentItem"]["id"].as_str().unwrap().to_owned();
+    let mentions = app
+        .ok(
+            Some(&t),
+            "query($b: ID!) { mentions(brandId: $b) { edges { node { id author { id handle } } } } }",
+            json!({ "b": a1 }),
+        )
+        .await;
+    let star = mentions["mentions"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]);
+    let star = star.clone().find(|n| n["author"]["handle"] == "victimstar").expect("the accusing mention");
+    let (mention_a, author_a) =
+        (star["id"].as_str().unwrap().to_owned(), star["author"]["id"].as_str().unwrap().to_owned());
     let share =
         app.ok(Some(&t), "mutation($b: ID!) { createCalendarShare(brandId: $b) { id } }", json!({ "b": a1 })).await;
     let share_a = share["createCalendarShare"]["id"].as_str().unwrap().to_owned();
@@ -972,6 +1042,9 @@ async fn fixture(app: &TestApp) -> Fixture {
         item_a,
         share_a,
         report_a,
+        comment_a,
+        mention_a,
+        author_a,
         foreign,
         viewer,
         outsider,
@@ -1021,6 +1094,9 @@ fn markers(f: &Fixture, intruder: Intruder) -> Vec<String> {
         f.report_a.clone(),
         "vip-secret-tag".into(),
         "Victim private relationship note".into(),
+        f.comment_a.clone(),
+        f.mention_a.clone(),
+        f.author_a.clone(),
     ];
     // The agency's people and settings: a member of the agency may see who works there.
     if intruder != Intruder::Member {
@@ -1034,6 +1110,12 @@ fn markers(f: &Fixture, intruder: Intruder) -> Vec<String> {
     }
     if intruder == Intruder::Foreign {
         list.extend([f.agency_a.clone(), "Victim Agency".into(), f.a2.clone(), "Victim Brand Two".into()]);
+    }
+    // An id leaks in any of its forms: the bare UUID, or a global id of any kind.
+    let ids: Vec<uuid::Uuid> = list.iter().filter_map(|marker| vigie_api::graphql::node::parse_id(marker)).collect();
+    for id in ids {
+        list.push(id.to_string());
+        list.extend(NodeKind::ALL.iter().map(|kind| global_id(*kind, id).0));
     }
     list
 }
@@ -1109,6 +1191,18 @@ async fn every_root_field_is_isolated(backend: Backend) {
     assert!(missing.is_empty(), "root fields without an isolation case in tests/tests/it/tenancy.rs: {missing:?}");
     let stale: Vec<_> = covered.difference(&fields).collect();
     assert!(stale.is_empty(), "isolation cases for fields that no longer exist: {stale:?}");
+
+    // The victim's owner finds every one of the objects the intruders must not.
+    let mine = app
+        .ok(
+            Some(&f.owner_a.access_token),
+            "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }",
+            all_nodes(&f, &f.owner_a),
+        )
+        .await;
+    for ((kind, id), found) in f.global_ids().iter().zip(mine["nodes"].as_array().unwrap()) {
+        assert_eq!((found["__typename"].as_str(), found["id"].as_str()), (Some(kind.as_str()), Some(id.as_str())));
+    }
 
     let foreign_markers = markers(&f, Intruder::Foreign);
     let viewer_markers = markers(&f, Intruder::Viewer);

@@ -127,7 +127,7 @@ async fn signed_deliveries_retry_replay_and_disable(backend: Backend) {
     let star =
         new_mention("star-1", "star", "Verdure promet zéro plastique mais mon colis en est plein, honteux !", 800_000);
     app.collect(&source, vec![star]).await;
-    vigie_domain::crises::detect::detect(&app.services, uuid::Uuid::parse_str(&brand).unwrap()).await.unwrap();
+    vigie_domain::crises::detect::detect(&app.services, vigie_tests::db_id(&brand)).await.unwrap();
     wait_until("three attempts at the receiver", || async { receiver.received_requests().await.unwrap().len() >= 3 })
         .await;
     wait_until("the delivery to be recorded as delivered", || async {
@@ -192,7 +192,7 @@ async fn signed_deliveries_retry_replay_and_disable(backend: Backend) {
     })
     .await;
     let last = receiver.received_requests().await.unwrap().pop().unwrap();
-    let down_secret = webhook_endpoint::Entity::find_by_id(uuid::Uuid::parse_str(&down).unwrap())
+    let down_secret = webhook_endpoint::Entity::find_by_id(vigie_tests::db_id(&down))
         .one(&app.services.db)
         .await
         .unwrap()
@@ -222,13 +222,12 @@ async fn signed_deliveries_retry_replay_and_disable(backend: Backend) {
     assert_eq!(last.headers.get("webhook-signature").unwrap().to_str().unwrap().split(' ').count(), 2);
 
     // An endpoint failing for days is disabled, and the owner told by email.
-    let mut row: webhook_endpoint::ActiveModel =
-        webhook_endpoint::Entity::find_by_id(uuid::Uuid::parse_str(&down).unwrap())
-            .one(&app.services.db)
-            .await
-            .unwrap()
-            .unwrap()
-            .into();
+    let mut row: webhook_endpoint::ActiveModel = webhook_endpoint::Entity::find_by_id(vigie_tests::db_id(&down))
+        .one(&app.services.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
     row.url = Set(down_url.clone());
     row.failing_since = Set(Some(vigie_domain::now() - chrono::Duration::days(6)));
     row.update(&app.services.db).await.unwrap();
