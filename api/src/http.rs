@@ -163,7 +163,7 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Servi
 
 /// The routes, also used by in-process tests.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/graphql").route(web::post().to(graphql_post)).route(web::get().to(graphiql)))
+    cfg.service(web::resource("/graphql").route(web::post().to(graphql_post)).route(web::get().to(graphql_get)))
         .route("/graphql/ws", web::get().to(graphql_ws))
         .service(
             web::resource("/ingest/mentions")
@@ -332,12 +332,42 @@ async fn graphql_post(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Either<GraphQLResponse, HttpResponse> {
-    let claims = bearer(&req).map(|token| state.services.tokens.verify(token));
-    let address = client_network(&req, state.services.config.behind_proxy);
+    let limit = state.services.config.max_body_bytes;
+    graphql_http(state, &req, read_graphql(&req, payload, limit), false).await
+}
+
+/// `GET /graphql`: a query in the URL (`query`, `operationName`, and `variables` and
+/// `extensions` as JSON), so that an automatic persisted query, sent as its hash alone,
+/// makes a short URL that a CDN may cache. Mutations are refused (405): a link must not
+/// change anything. A browser (asking for HTML), or a request without a query, gets the
+/// GraphiQL page.
+async fn graphql_get(state: web::Data<AppState>, req: HttpRequest) -> Either<GraphQLResponse, HttpResponse> {
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if req.query_string().is_empty() || accept.contains("text/html") {
+        return Either::Right(graphiql(state).await);
+    }
+    let read = async {
+        async_graphql::http::parse_query_string(req.query_string())
+            .map_err(|error| Error::bad_input("query", format!("{error}")))
+    };
+    graphql_http(state, &req, read, true).await
+}
+
+/// A GraphQL request over HTTP, from its admission to its response (see
+/// [`graphql_post`]).
+async fn graphql_http(
+    state: web::Data<AppState>,
+    req: &HttpRequest,
+    read: impl Future<Output = Result<async_graphql::Request, Error>>,
+    from_url: bool,
+) -> Either<GraphQLResponse, HttpResponse> {
+    let claims = bearer(req).map(|token| state.services.tokens.verify(token));
+    let address = client_network(req, state.services.config.behind_proxy);
     // The quota is taken before the body is read. Whether the request carries
     // credentials is known only once it is parsed: an anonymous one that the limiter
     // could not count (Redis down) is refused then if it does, served if it does not.
     let authenticated = matches!(claims, Some(Ok(_)));
+    let with_credentials = claims.is_some();
     let admitted = match &claims {
         Some(Ok(claims)) => admit(&state, &Bucket::graphql(&state, claims.agency)).await.map(|()| true),
         _ => admit_counted(&state, &Bucket::anonymous(&state, &address)).await,
@@ -346,12 +376,19 @@ async fn graphql_post(
         Ok(counted) => counted,
         Err(refused) => return Either::Right(graphql_refusal(&refused)),
     };
-    let mut request = match read_graphql(&req, payload, state.services.config.max_body_bytes).await {
+    let mut request = match read.await {
         Ok(request) => request,
         Err(refused) => return Either::Right(graphql_refusal(&refused)),
     };
-    let response = match state.gateway.prepare(&mut request) {
+    let response = match state.gateway.prepare(&mut request).await {
         Err(refused) => graphql::errors::refused(refused),
+        Ok(_) if from_url && !graphql::limits::only_queries(&mut request) => {
+            let refused = Error::bad_input("query", "only queries may be sent with GET: send mutations with POST");
+            let mut refusal = graphql_refusal(&refused);
+            *refusal.status_mut() = actix_web::http::StatusCode::METHOD_NOT_ALLOWED;
+            refusal.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
+            return Either::Right(refusal);
+        }
         Ok(checked) => {
             if checked.credentials && !authenticated && !counted {
                 return Either::Right(graphql_refusal(&RateLimiter::uncounted_credentials()));
@@ -378,6 +415,18 @@ async fn graphql_post(
             .map(|v| v.to_string().trim_matches('"').to_owned())
             .unwrap_or_default();
         state.metrics.graphql_errors.get_or_create(&ErrorLabels { code }).inc();
+    }
+    if from_url {
+        // A CDN may keep what an anonymous query answers (async-graphql's cache control
+        // says for how long); never what a credential opened.
+        use actix_web::Responder;
+        let mut http = GraphQLResponse::from(response).respond_to(req).map_into_boxed_body();
+        if with_credentials {
+            let private = header::HeaderValue::from_static("private, no-store");
+            http.headers_mut().insert(header::CACHE_CONTROL, private);
+        }
+        http.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Authorization"));
+        return Either::Right(http);
     }
     Either::Left(response.into())
 }

@@ -31,6 +31,7 @@ pub mod network;
 pub mod nodes;
 pub mod outbound;
 pub mod pagination;
+pub mod persisted_queries;
 pub mod queue;
 pub mod ratelimit;
 pub mod relationships;
@@ -69,6 +70,8 @@ pub struct Services {
     pub bus: bus::Bus,
     /// Request quotas, shared by the api replicas through Redis when there is one.
     pub limiter: Arc<ratelimit::RateLimiter>,
+    /// Automatic persisted queries shared between api replicas.
+    pub persisted_queries: Arc<persisted_queries::PersistedQueries>,
     /// Callers verified recently (see [`auth::callers`]).
     pub callers: Arc<auth::callers::Callers>,
     /// Password hashing, bounded (`VIGIE_PASSWORD_CONCURRENCY`).
@@ -102,11 +105,13 @@ impl Services {
         let tokens = auth::tokens::TokenKeys::new(&config.jwt_secret, config.access_token_ttl);
         let mailer = mail::Mailer::new(&config)?;
         let http = outbound::Http::new(config.allow_private_webhooks)?;
-        let (bus, limiter) = match &config.redis_url {
-            Some(url) => {
-                (bus::Bus::redis(url, &config.queue_prefix)?, ratelimit::RateLimiter::redis(url, &config.queue_prefix)?)
-            }
-            None => (bus::Bus::local(), ratelimit::RateLimiter::memory()),
+        let (bus, limiter, persisted_queries) = match &config.redis_url {
+            Some(url) => (
+                bus::Bus::redis(url, &config.queue_prefix)?,
+                ratelimit::RateLimiter::redis(url, &config.queue_prefix)?,
+                persisted_queries::PersistedQueries::redis(url, &config.queue_prefix)?,
+            ),
+            None => (bus::Bus::local(), ratelimit::RateLimiter::memory(), persisted_queries::PersistedQueries::local()),
         };
         let callers = Arc::new(auth::callers::Callers::new(bus.clone(), config.caller_cache));
         Ok(Services {
@@ -121,8 +126,15 @@ impl Services {
             http,
             bus,
             limiter: Arc::new(limiter),
+            persisted_queries: Arc::new(persisted_queries),
         })
     }
+}
+
+/// The SHA-256 of `text`, in lower-case hex.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// A new time-ordered identifier (UUIDv7): ids sort by creation, which keyset

@@ -376,20 +376,23 @@ fn account_store_down(error: &redis::RedisError) -> Error {
     limiter_down()
 }
 
+/// A connection for calls in front of a request: short timeouts and one retry, for
+/// callers that do without Redis rather than wait for it.
+pub(crate) fn quick() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(Duration::from_millis(500)))
+        .set_number_of_retries(1)
+}
+
 impl RedisBuckets {
     /// The connection shared by the limiter's calls.
     async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
         let conn = self
             .conn
-            .get_or_try_init(|| async {
-                // Short timeouts: the limiter sits in front of every request, and it lets
-                // requests through when Redis is slow rather than holding them.
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(1)))
-                    .set_response_timeout(Some(Duration::from_millis(500)))
-                    .set_number_of_retries(1);
-                ConnectionManager::new_with_config(self.client.clone(), config).await
-            })
+            // The limiter sits in front of every request, and it lets requests through
+            // when Redis is slow rather than holding them.
+            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), quick()))
             .await?;
         Ok(conn.clone())
     }

@@ -9,12 +9,18 @@
 //!
 //! The cache is bounded both in entries and in the bytes of text it keeps, so that
 //! clients sending ever-different queries only push out the least recently used ones.
+//!
+//! It also keeps the texts of automatic persisted queries by their SHA-256 (Apollo's
+//! protocol: `extensions.persistedQuery { version: 1, sha256Hash }`), shared between
+//! replicas through Redis when there is one ([`PersistedQueries`]).
 
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Request, ServerError};
+use async_graphql::{Request, ServerError, Value};
 use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
+use vigie_domain::persisted_queries::PersistedQueries;
+use vigie_domain::sha256_hex;
 
 /// Most documents kept.
 const MAX_ENTRIES: NonZeroUsize = NonZeroUsize::new(512).expect("non-zero");
@@ -23,28 +29,113 @@ const MAX_BYTES: usize = 1 << 20;
 /// Longer queries are parsed each time, so one query cannot take the whole cache.
 const MAX_QUERY_BYTES: usize = 32 << 10;
 
-/// The documents most recently parsed, by query text.
+/// Code of a persisted query's hash this server does not know: the client sends the
+/// query's text with it again.
+pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+
+/// The documents most recently parsed, by query text, and the persisted queries' texts
+/// by hash.
 pub struct Documents {
     kept: Mutex<Kept>,
+    persisted: Mutex<Bounded<Arc<str>>>,
 }
 
-struct Kept {
-    documents: LruCache<String, Arc<ExecutableDocument>>,
+type Kept = Bounded<Arc<ExecutableDocument>>;
+
+/// A least-recently-used map by text bounded in entries and in the bytes of its keys
+/// and texts.
+struct Bounded<V> {
+    documents: LruCache<String, (V, usize)>,
     bytes: usize,
+}
+
+impl<V> Bounded<V> {
+    fn new() -> Self {
+        Bounded { documents: LruCache::new(MAX_ENTRIES), bytes: 0 }
+    }
+
+    fn get(&mut self, key: &str) -> Option<&V> {
+        self.documents.get(key).map(|(value, _)| value)
+    }
+
+    /// Keeps `value` under `key`, counting `bytes` for it, and pushes out the least
+    /// recently used entries past the bounds.
+    fn keep(&mut self, key: String, value: V, bytes: usize) {
+        self.bytes += bytes;
+        // `push` hands back what it replaced (the same key, kept concurrently) or
+        // evicted (the least recently used, the map being full).
+        if let Some((_, (_, old))) = self.documents.push(key, (value, bytes)) {
+            self.bytes -= old;
+        }
+        while self.bytes > MAX_BYTES {
+            let Some((_, (_, old))) = self.documents.pop_lru() else { break };
+            self.bytes -= old;
+        }
+    }
 }
 
 impl Default for Documents {
     fn default() -> Self {
-        Documents { kept: Mutex::new(Kept { documents: LruCache::new(MAX_ENTRIES), bytes: 0 }) }
+        Documents { kept: Mutex::new(Bounded::new()), persisted: Mutex::new(Bounded::new()) }
     }
 }
 
+/// What a request's `extensions.persistedQuery` asks.
+enum Persisted {
+    /// Run the query registered under this hash.
+    Lookup(String),
+    /// Register the request's text under this hash (checked), then run it.
+    Register(String),
+}
+
 impl Documents {
+    /// Gives `request` its parsed document as [`Documents::parse`] does, after
+    /// resolving an automatic persisted query: a hash alone is replaced by the text
+    /// registered under it (here or, through `shared`, by another replica), or refused
+    /// with [`PERSISTED_QUERY_NOT_FOUND`]; a hash sent with its text registers it.
+    pub async fn resolve(&self, request: &mut Request, shared: &PersistedQueries) -> Result<(), ServerError> {
+        let persisted = match persisted(request)? {
+            None => return self.parse(request),
+            Some(persisted) => persisted,
+        };
+        match persisted {
+            Persisted::Lookup(hash) => {
+                let local = lock(&self.persisted).get(&hash).cloned();
+                let text = match local {
+                    Some(text) => text.to_string(),
+                    None => {
+                        let text = shared.get(&hash).await.ok_or_else(not_found)?;
+                        // Another replica checked it, but the store is not this process's.
+                        if sha256_hex(&text) != hash {
+                            return Err(not_found());
+                        }
+                        self.remember(&hash, &text);
+                        text
+                    }
+                };
+                request.query = text;
+                self.parse(request)
+            }
+            Persisted::Register(hash) => {
+                self.parse(request)?;
+                if request.query.len() <= MAX_QUERY_BYTES {
+                    self.remember(&hash, &request.query);
+                    shared.put(&hash, &request.query).await;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn remember(&self, hash: &str, text: &str) {
+        lock(&self.persisted).keep(hash.to_owned(), Arc::from(text), hash.len() + text.len());
+    }
+
     /// Gives `request` its parsed document: a copy of the one kept for its text, or the
     /// parser's, then kept. A query that does not parse gets the parser's error.
     pub fn parse(&self, request: &mut Request) -> Result<(), ServerError> {
         let cacheable = request.query.len() <= MAX_QUERY_BYTES;
-        if cacheable && let Some(document) = self.kept().documents.get(request.query.as_str()).cloned() {
+        if cacheable && let Some(document) = self.kept().get(request.query.as_str()).cloned() {
             // Copied out of the lock: the copy allocates, the lookup does not.
             request.set_parsed_query(ExecutableDocument::clone(&document));
             return Ok(());
@@ -58,24 +149,55 @@ impl Documents {
     }
 
     fn keep(&self, query: String, document: Arc<ExecutableDocument>) {
-        let mut kept = self.kept();
-        kept.bytes += query.len();
-        // `push` hands back what it replaced (the same text, parsed concurrently) or
-        // evicted (the least recently used, the cache being full).
-        if let Some((old, _)) = kept.documents.push(query, document) {
-            kept.bytes -= old.len();
-        }
-        while kept.bytes > MAX_BYTES {
-            let Some((old, _)) = kept.documents.pop_lru() else { break };
-            kept.bytes -= old.len();
-        }
+        let bytes = query.len();
+        self.kept().keep(query, document, bytes);
     }
 
-    /// The cache holds no invariant a panic could break mid-way: a poisoned lock is
-    /// still usable.
     fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
-        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.kept)
     }
+}
+
+/// The caches hold no invariant a panic could break mid-way: a poisoned lock is still
+/// usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn not_found() -> ServerError {
+    coded("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND)
+}
+
+fn coded(message: &str, code: &str) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    error.extensions.get_or_insert_with(Default::default).set("code", Value::String(code.into()));
+    error
+}
+
+/// Reads `extensions.persistedQuery`, if the request has one.
+fn persisted(request: &Request) -> Result<Option<Persisted>, ServerError> {
+    let Some(extension) = request.extensions.get("persistedQuery") else { return Ok(None) };
+    let bad = |message: &str| coded(message, "BAD_USER_INPUT");
+    let Value::Object(fields) = extension else {
+        return Err(bad("extensions.persistedQuery must be an object with `version` and `sha256Hash`"));
+    };
+    match fields.get("version") {
+        Some(Value::Number(version)) if version.as_u64() == Some(1) => {}
+        _ => return Err(bad("Unsupported persisted query version: only version 1 is supported")),
+    }
+    let hash = match fields.get("sha256Hash") {
+        Some(Value::String(hash)) if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            hash.to_ascii_lowercase()
+        }
+        _ => return Err(bad("extensions.persistedQuery.sha256Hash must be 64 hexadecimal digits")),
+    };
+    if request.query.is_empty() {
+        return Ok(Some(Persisted::Lookup(hash)));
+    }
+    if sha256_hex(&request.query) != hash {
+        return Err(bad("provided sha does not match query"));
+    }
+    Ok(Some(Persisted::Register(hash)))
 }
 
 #[cfg(test)]
@@ -108,6 +230,30 @@ mod tests {
         assert_eq!(documents.len(), 1);
         let (first, again) = (first.parsed_query().expect("set"), again.parsed_query().expect("set"));
         assert_eq!(format!("{first:?}"), format!("{again:?}"));
+    }
+
+    fn persisted(query: &str, hash: &str) -> Request {
+        let mut request = Request::new(query);
+        let extension = serde_json::json!({ "version": 1, "sha256Hash": hash });
+        request.extensions.insert("persistedQuery".into(), Value::from_json(extension).unwrap());
+        request
+    }
+
+    #[tokio::test]
+    async fn persisted_queries_are_kept_by_hash_without_redis() {
+        let (documents, shared) = (Documents::default(), PersistedQueries::local());
+        let hash = sha256_hex("{ a }");
+        let unknown = documents.resolve(&mut persisted("", &hash), &shared).await.expect_err("unknown");
+        assert_eq!(unknown.message, "PersistedQueryNotFound");
+        documents.resolve(&mut persisted("{ a }", &hash), &shared).await.expect("registered");
+        let mut again = persisted("", &hash);
+        documents.resolve(&mut again, &shared).await.expect("known");
+        assert_eq!(again.query, "{ a }");
+        assert!(again.parsed_query().is_ok());
+        // Upper-case hex names the same query.
+        documents.resolve(&mut persisted("", &hash.to_uppercase()), &shared).await.expect("same hash");
+        let mismatch = documents.resolve(&mut persisted("{ b }", &hash), &shared).await.expect_err("not its hash");
+        assert_eq!(mismatch.message, "provided sha does not match query");
     }
 
     #[test]

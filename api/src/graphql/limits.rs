@@ -154,6 +154,14 @@ pub fn check_root_fields(request: &mut Request, introspection: bool) -> Result<C
     Ok(checked)
 }
 
+/// Whether every operation of the request's document is a query (what may be sent in a
+/// URL). The document must have been parsed ([`super::Gateway::prepare`]).
+pub fn only_queries(request: &mut Request) -> bool {
+    request.parsed_query().is_ok_and(|document| {
+        document.operations.iter().all(|(_, operation)| operation.node.ty == OperationType::Query)
+    })
+}
+
 /// Selections [`root_fields`] visits per operation before giving up: fragments spread
 /// within fragments multiply, and this runs before validation.
 const ROOT_FIELD_STEPS: usize = 1_000;

@@ -155,7 +155,7 @@ pub async fn execute_verified(
     claims: Option<Result<Claims, Error>>,
     mut request: async_graphql::Request,
 ) -> async_graphql::Response {
-    match gateway.prepare(&mut request) {
+    match gateway.prepare(&mut request).await {
         Ok(checked) => execute_prepared(gateway, services, claims, request, checked).await,
         Err(refused) => errors::refused(refused),
     }
@@ -195,12 +195,14 @@ pub struct Gateway {
     /// introspect; `None` when introspection is off.
     introspective: Option<VigieSchema>,
     documents: Arc<documents::Documents>,
+    persisted: Arc<vigie_domain::persisted_queries::PersistedQueries>,
 }
 
 impl Gateway {
     /// The schema ready to serve, sharing the domain services.
     pub fn build(services: Arc<Services>) -> Self {
         let introspection = services.config.introspection;
+        let persisted = services.persisted_queries.clone();
         let builder = schema_builder().data(services.clone());
         let (schema, introspective) = if introspection {
             (builder.finish(), Some(introspective_builder().data(services).finish()))
@@ -208,13 +210,13 @@ impl Gateway {
             // "Did you mean …" in validation errors would spell out the hidden schema.
             (builder.disable_introspection().disable_suggestions().finish(), None)
         };
-        Gateway { schema, introspective, documents: Arc::default() }
+        Gateway { schema, introspective, documents: Arc::default(), persisted }
     }
 
-    /// What every request goes through before it runs: its parsed document, and the
-    /// root-field limits ([`limits::check_root_fields`]).
-    pub fn prepare(&self, request: &mut Request) -> Result<Checked, ServerError> {
-        self.documents.parse(request)?;
+    /// What every request goes through before it runs: its persisted query resolved,
+    /// its parsed document, and the root-field limits ([`limits::check_root_fields`]).
+    pub async fn prepare(&self, request: &mut Request) -> Result<Checked, ServerError> {
+        self.documents.resolve(request, &self.persisted).await?;
         limits::check_root_fields(request, self.introspective.is_some())
     }
 
@@ -251,7 +253,7 @@ fn refusal(error: ServerError) -> BoxStream<'static, Response> {
 
 impl Executor for Gateway {
     async fn execute(&self, mut request: Request) -> Response {
-        let checked = match self.prepare(&mut request) {
+        let checked = match self.prepare(&mut request).await {
             Ok(checked) => checked,
             Err(refused) => return errors::refused(refused),
         };
@@ -277,7 +279,7 @@ impl Executor for Gateway {
             if let Some(quota) = quota {
                 quota.admission().await?;
             }
-            let checked = gateway.prepare(&mut request)?;
+            let checked = gateway.prepare(&mut request).await?;
             gateway.within_limits(&mut request, checked).await?;
             if let Some(quota) = quota
                 && checked.credentials

@@ -3,7 +3,6 @@
 //! are random and long; argon2 is for passwords people choose.
 
 use base64::Engine;
-use sha2::{Digest, Sha256};
 
 /// A freshly generated secret and the hash to store.
 pub struct NewSecret {
@@ -25,8 +24,7 @@ pub fn generate(prefix: &str) -> NewSecret {
 
 /// The stored form of a secret.
 pub fn hash(plain: &str) -> String {
-    let digest = Sha256::digest(plain.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::sha256_hex(plain)
 }
 
 /// Length of the random part of a secret (32 bytes in unpadded base64url).

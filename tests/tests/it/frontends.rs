@@ -2,7 +2,8 @@
 //! introspection that cannot smuggle a costly query past the limits.
 
 use serde_json::{Value, json};
-use vigie_tests::{Backend, TestApp, assert_error, on_both_databases};
+use std::sync::Arc;
+use vigie_tests::{ApiServer, Backend, TestApp, TestDb, assert_error, on_both_databases, redis_url, test_config};
 
 /// The exact text of graphql-js 16.15.0's `getIntrospectionQuery()` with every option on
 /// (`descriptions`, `specifiedByUrl`, `directiveIsRepeatable`, `schemaDescription`,
@@ -137,3 +138,84 @@ async fn objects_are_fetched_again_by_their_global_id(backend: Backend) {
     );
 }
 on_both_databases!(objects_are_fetched_again_by_their_global_id);
+
+/// Apollo's automatic persisted queries, exchange by exchange as `@apollo/client`'s
+/// persisted-query link makes them: the hash alone (unknown), the hash with the text
+/// (registered), then the hash alone again, over POST and over GET; registered with one
+/// replica and known to another through Redis.
+async fn persisted_queries_follow_apollos_protocol(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let redis = redis_url();
+    let config = Arc::new(test_config(&db, &[("REDIS_URL", &redis)]));
+    let (first, second) = (ApiServer::start(config.clone()).await, ApiServer::start(config).await);
+    let http = reqwest::Client::new();
+    let post = |base: &str, body: Value| {
+        let request = http.post(format!("{base}/graphql")).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let query = "query Agency { __typename }";
+    let hash = vigie_domain::sha256_hex(query);
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+
+    let (status, unknown) = post(&first.base, json!({ "operationName": "Agency", "extensions": extensions })).await;
+    assert_eq!(status, 200);
+    assert_eq!(unknown["errors"][0]["message"], "PersistedQueryNotFound", "{unknown}");
+    assert_eq!(unknown["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND");
+
+    let body = json!({ "operationName": "Agency", "query": query, "extensions": extensions });
+    let (status, registered) = post(&first.base, body).await;
+    assert_eq!((status, &registered), (200, &json!({ "data": { "__typename": "Query" } })));
+    let (_, again) = post(&first.base, json!({ "operationName": "Agency", "extensions": extensions })).await;
+    assert_eq!(again, json!({ "data": { "__typename": "Query" } }));
+    // Another replica knows it through Redis.
+    let (_, elsewhere) = post(&second.base, json!({ "operationName": "Agency", "extensions": extensions })).await;
+    assert_eq!(elsewhere, json!({ "data": { "__typename": "Query" } }));
+
+    // GET, as the link sends queries with `useGETForHashedQueries`.
+    let url = format!("{}/graphql", second.base);
+    let params = [("operationName", "Agency".to_owned()), ("extensions", extensions.to_string())];
+    let got = http.get(&url).query(&params).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(got.headers().get("vary").is_some_and(|v| v == "Authorization"));
+    assert_eq!(got.json::<Value>().await.unwrap(), json!({ "data": { "__typename": "Query" } }));
+    let signed_up = http
+        .post(&url)
+        .json(&json!({ "query": "mutation { signUp(input: { agencyName: \"A\", name: \"A\", email: \"a@example.com\", password: \"correct horse battery\" }) { accessToken } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let token = signed_up["data"]["signUp"]["accessToken"].as_str().expect("signed up");
+    let me = http.get(&url).bearer_auth(token).query(&[("query", "{ me { role } }")]).send().await.unwrap();
+    assert_eq!(me.headers().get("cache-control").map(|v| v.to_str().unwrap()), Some("private, no-store"));
+    assert_eq!(me.json::<Value>().await.unwrap()["data"]["me"]["role"], "OWNER");
+    // A link cannot change anything.
+    let mutation = "mutation { createBrand(input: { name: \"Via GET\" }) { id } }";
+    let refused = http.get(&url).bearer_auth(token).query(&[("query", mutation)]).send().await.unwrap();
+    assert_eq!(refused.status(), 405);
+    let refused = refused.json::<Value>().await.unwrap();
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
+    let brands = http.get(&url).bearer_auth(token).query(&[("query", "{ brands { edges { node { id } } } }")]).send();
+    assert_eq!(brands.await.unwrap().json::<Value>().await.unwrap()["data"]["brands"]["edges"], json!([]));
+
+    // A hash that is not the text's, a version that does not exist, a malformed hash.
+    let wrong =
+        json!({ "persistedQuery": { "version": 1, "sha256Hash": vigie_domain::sha256_hex("{ me { role } }") } });
+    let (_, mismatch) = post(&first.base, json!({ "query": query, "extensions": wrong })).await;
+    assert_eq!(mismatch["errors"][0]["message"], "provided sha does not match query");
+    assert_eq!(mismatch["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    let v2 = json!({ "persistedQuery": { "version": 2, "sha256Hash": hash } });
+    let (_, unsupported) = post(&first.base, json!({ "extensions": v2 })).await;
+    assert_eq!(unsupported["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{unsupported}");
+    let short = json!({ "persistedQuery": { "version": 1, "sha256Hash": "abc" } });
+    let (_, malformed) = post(&first.base, json!({ "extensions": short })).await;
+    assert_eq!(malformed["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{malformed}");
+    first.stop().await;
+    second.stop().await;
+}
+on_both_databases!(persisted_queries_follow_apollos_protocol);
