@@ -9,6 +9,24 @@ use vigie_domain::Error;
 /// Code of errors raised before execution by the depth and complexity limits.
 pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
 
+/// Every `extensions.code` the API sends, in the order of the table in
+/// `docs/graphql.md` (a test holds the two together). Clients branch on these: a code
+/// is added, never renamed or removed.
+pub const CODES: [&str; 12] = [
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "BAD_USER_INPUT",
+    "CONFLICT",
+    "PAYLOAD_TOO_LARGE",
+    QUERY_TOO_COMPLEX,
+    "RATE_LIMITED",
+    super::limits::TOO_MANY_OPERATIONS,
+    super::documents::PERSISTED_QUERY_NOT_FOUND,
+    "UNAVAILABLE",
+    "INTERNAL_SERVER_ERROR",
+];
+
 /// Gives every error of a finished response its code. The transports call it on each
 /// response they send (see [`super::Gateway`]) rather than a schema extension doing
 /// it: any extension puts every field of every query through async-graphql's
@@ -106,5 +124,73 @@ mod tests {
         let panicked = failed(Error::Internal("the request's work panicked".into()));
         assert_eq!(code(&panicked).as_deref(), Some("INTERNAL_SERVER_ERROR"));
         assert_eq!(panicked.errors[0].message, "internal server error");
+    }
+
+    /// One error of every kind the domain has: adding a kind fails to compile here until
+    /// its code is listed.
+    fn every_domain_error() -> Vec<Error> {
+        let all = vec![
+            Error::Unauthenticated(String::new()),
+            Error::Forbidden(String::new()),
+            Error::NotFound("x"),
+            Error::bad_input("x", "y"),
+            Error::Conflict(String::new()),
+            Error::TooLarge(String::new()),
+            Error::RateLimited { retry_after: std::time::Duration::ZERO },
+            Error::Unavailable(String::new()),
+            Error::Database(sea_orm::DbErr::Custom(String::new())),
+            Error::Internal(String::new()),
+        ];
+        for error in &all {
+            match error {
+                Error::Unauthenticated(_)
+                | Error::Forbidden(_)
+                | Error::NotFound(_)
+                | Error::BadInput { .. }
+                | Error::Conflict(_)
+                | Error::TooLarge(_)
+                | Error::RateLimited { .. }
+                | Error::Unavailable(_)
+                | Error::Database(_)
+                | Error::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn error_codes_are_stable_and_documented() {
+        // Pinned: renaming or removing a code breaks every client that branches on it.
+        let pinned = [
+            "UNAUTHENTICATED",
+            "FORBIDDEN",
+            "NOT_FOUND",
+            "BAD_USER_INPUT",
+            "CONFLICT",
+            "PAYLOAD_TOO_LARGE",
+            "QUERY_TOO_COMPLEX",
+            "RATE_LIMITED",
+            "TOO_MANY_OPERATIONS",
+            "PERSISTED_QUERY_NOT_FOUND",
+            "UNAVAILABLE",
+            "INTERNAL_SERVER_ERROR",
+        ];
+        assert_eq!(CODES, pinned);
+        for error in every_domain_error() {
+            assert!(CODES.contains(&error.code()), "{} is not in CODES", error.code());
+        }
+
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/graphql.md");
+        let docs = std::fs::read_to_string(docs).expect("docs/graphql.md");
+        let table = docs
+            .split("<!-- error-codes:start -->")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- error-codes:end -->").next());
+        let documented: Vec<&str> = table
+            .expect("the error-code table's markers")
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `")?.split('`').next())
+            .collect();
+        assert_eq!(documented, CODES, "docs/graphql.md lists the codes of CODES, in order");
     }
 }
