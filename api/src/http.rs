@@ -4,7 +4,6 @@
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header;
 use actix_web::{App, Either, HttpRequest, HttpResponse, HttpServer, web};
-use async_graphql::http::GraphiQLSource;
 use async_graphql_actix_web::GraphQLResponse;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -165,6 +164,7 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Servi
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/graphql").route(web::post().to(graphql_post)).route(web::get().to(graphql_get)))
         .route("/graphql/ws", web::get().to(graphql_ws))
+        .route("/graphiql/{file}", web::get().to(graphiql_asset))
         .service(
             web::resource("/ingest/mentions")
                 .app_data(web::PayloadConfig::new(INGEST_BODY_LIMIT))
@@ -717,13 +717,13 @@ async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
     if !state.services.config.introspection {
         return HttpResponse::NotFound().finish();
     }
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .title("Vigie GraphiQL")
-            .finish(),
-    )
+    crate::graphiql::page()
+}
+
+/// `GET /graphiql/{file}`: GraphiQL's code and styles, from the binary.
+async fn graphiql_asset(state: web::Data<AppState>, file: web::Path<String>) -> HttpResponse {
+    let asset = state.services.config.introspection.then(|| crate::graphiql::asset(&file)).flatten();
+    asset.unwrap_or_else(|| HttpResponse::NotFound().finish())
 }
 
 async fn healthz() -> HttpResponse {

@@ -2,6 +2,7 @@
 //! In the embedded mode (no `REDIS_URL`) it also runs the job runtime in-process, on the
 //! in-process queue.
 
+pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
@@ -82,6 +83,11 @@ pub async fn serve_from_env() {
     };
     vigie_domain::runtime::init_tracing(config.log_json);
     tracing::info!(?config, "starting vigie-api");
+    if config.introspection && !graphiql::OFFLINE {
+        tracing::warn!(
+            "this build loads GraphiQL from a CDN: build with npm reaching the npm registry to serve it offline"
+        );
+    }
     let running = match start(config.clone()).await {
         Ok(running) => running,
         Err(e) => {

@@ -6,6 +6,7 @@
 //! `VIGIE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`) and
 //! `VIGIE_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) point elsewhere.
 
+pub mod browser;
 pub mod pg_server;
 pub mod redis_server;
 

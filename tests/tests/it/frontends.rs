@@ -219,3 +219,61 @@ async fn persisted_queries_follow_apollos_protocol(backend: Backend) {
     second.stop().await;
 }
 on_both_databases!(persisted_queries_follow_apollos_protocol);
+
+/// GraphiQL as a front-end developer opens it, on a machine with no network but
+/// loopback: its code comes from the server, its docs explorer lists the schema (from
+/// the standard introspection query), and it runs a query with a token.
+async fn graphiql_works_offline(backend: Backend) {
+    assert!(vigie_api::graphiql::OFFLINE, "this build of vigie-api loads GraphiQL from a CDN (see api/build.rs)");
+    let server = vigie_tests::serve(backend, &[("VIGIE_INTROSPECTION", "true")]).await;
+    let signed_up = vigie_tests::post_graphql(
+        &server.base,
+        None,
+        "mutation { signUp(input: { agencyName: \"A\", name: \"A\", email: \"a@example.com\", password: \"correct horse battery\" }) { accessToken } }",
+    )
+    .await;
+    let token = signed_up["data"]["signUp"]["accessToken"].as_str().expect("signed up").to_owned();
+    let page = reqwest::get(format!("{}/graphql", server.base)).await.unwrap();
+    let policy = page.headers().get("content-security-policy").expect("a policy").to_str().unwrap().to_owned();
+    assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe"), "{policy}");
+
+    let mut browser = vigie_tests::browser::Browser::open(&format!("{}/graphql", server.base)).await;
+    browser
+        .wait_for("document.querySelector('.graphiql-container .graphiql-query-editor .CodeMirror') !== null", 30)
+        .await;
+    // The docs explorer lists the root types once the schema is in, then Query's fields.
+    browser.eval("document.querySelector('[aria-label=\"Show Documentation Explorer\"]').click()").await;
+    let query_type = "[...document.querySelectorAll('.graphiql-doc-explorer a')].find(a => a.textContent === 'Query')";
+    browser.wait_for(&format!("{query_type} !== undefined"), 30).await;
+    browser.eval(&format!("{query_type}.click()")).await;
+    let fields = browser
+        .wait_for(
+            "[...document.querySelectorAll('.graphiql-doc-explorer-field-name')].map(a => a.textContent).join(' ')",
+            10,
+        )
+        .await;
+    let fields = fields.as_str().unwrap().to_owned();
+    assert!(fields.split(' ').any(|f| f == "brands") && fields.split(' ').any(|f| f == "me"), "{fields}");
+
+    // The query and the token go in through the editors, as a person would type them.
+    let editors = "document.querySelectorAll('.graphiql-editors .CodeMirror')";
+    browser.eval(&format!("{editors}[0].CodeMirror.setValue('{{ me {{ role }} }}')")).await;
+    browser.eval("[...document.querySelectorAll('.graphiql-editor-tools button')].find(b => b.textContent === 'Headers').click()").await;
+    let headers = json!({ "Authorization": format!("Bearer {token}") }).to_string();
+    let set_headers = format!("[...{editors}].at(-1).CodeMirror.setValue({})", json!(headers));
+    browser.wait_for(&format!("{editors}.length >= 3"), 10).await;
+    browser.eval(&set_headers).await;
+    browser.eval("document.querySelector('.graphiql-execute-button').click()").await;
+    let answer = browser
+        .wait_for("(document.querySelector('.result-window .CodeMirror') || {CodeMirror: {getValue: () => ''}}).CodeMirror.getValue()", 20)
+        .await;
+    let answer: Value = serde_json::from_str(answer.as_str().unwrap()).expect("a JSON answer");
+    assert_eq!(answer, json!({ "data": { "me": { "role": "OWNER" } } }));
+    assert_eq!(browser.eval("window.cspViolations").await, json!([]), "the page loaded nothing it may not");
+    // Nothing from elsewhere gets in: the policy and the browser's network refuse it.
+    let outside = browser.eval("fetch('https://unpkg.com/graphiql').then(() => 'reached', () => 'cut off')").await;
+    assert_eq!(outside, "cut off");
+    drop(browser);
+    server.stop().await;
+}
+on_both_databases!(graphiql_works_offline);
