@@ -7,8 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `(package@version, integrity, [(file in the package, name served)])`.
-const PACKAGES: [(&str, &str, &[(&str, &str)]); 3] = [
+/// A package: `name@version`, the registry's integrity, and `(file in the package, name
+/// served)` of the files taken.
+type Package = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+
+const PACKAGES: [Package; 3] = [
     (
         "graphiql@3.9.0",
         "sha512-rJYFlHdBbug9+YbFSwRVvgfPjCayC7wHecZkx/qB4XLuQPFQZw/yB9pmHFtOJV6RiNBBHro3u1GdocKa3YcGRA==",
