@@ -8,7 +8,9 @@ use actix_web::http::header;
 use async_graphql::http::GraphiQLSource;
 
 /// Whether this binary carries GraphiQL's code (built with npm).
-pub const OFFLINE: bool = cfg!(graphiql_assets);
+pub fn offline() -> bool {
+    cfg!(graphiql_assets)
+}
 
 /// The policy of the offline page: its own scripts and styles, and requests to its own
 /// origin (HTTP and WebSocket). Images and fonts may also be inlined by the stylesheet.
@@ -38,7 +40,7 @@ const ASSETS: [(&str, &str, &[u8]); 0] = [];
 
 /// The GraphiQL page.
 pub fn page() -> HttpResponse {
-    if OFFLINE {
+    if offline() {
         return HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .insert_header((header::CONTENT_SECURITY_POLICY, POLICY))

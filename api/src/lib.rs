@@ -83,7 +83,7 @@ pub async fn serve_from_env() {
     };
     vigie_domain::runtime::init_tracing(config.log_json);
     tracing::info!(?config, "starting vigie-api");
-    if config.introspection && !graphiql::OFFLINE {
+    if config.introspection && !graphiql::offline() {
         tracing::warn!(
             "this build loads GraphiQL from a CDN: build with npm reaching the npm registry to serve it offline"
         );
