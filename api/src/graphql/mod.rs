@@ -107,7 +107,8 @@ fn introspective_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 
 /// The SDL written to `schema.graphql`.
 pub fn sdl() -> String {
-    schema_builder().finish().sdl()
+    // With `@specifiedBy`, as introspection reports it (`specifiedByURL`).
+    schema_builder().finish().sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }
 
 /// The client network a request came from (the address for IPv4, its /64 for IPv6),

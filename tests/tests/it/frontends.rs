@@ -277,3 +277,34 @@ async fn graphiql_works_offline(backend: Backend) {
     server.stop().await;
 }
 on_both_databases!(graphiql_works_offline);
+
+/// graphql-js, the library under GraphiQL, Apollo, Relay and graphql-codegen, reads a
+/// running Vigie's schema by introspection and finds `schema.graphql`
+/// (`clients/typescript/scripts/introspect.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graphql_client_library_reads_the_schema() {
+    let client = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../clients/typescript");
+    if !client.join("node_modules/graphql").is_dir() {
+        let installed = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&client)
+            .status()
+            .expect("npm (installed by .ci/run)");
+        assert!(installed.success(), "npm ci in clients/typescript");
+    }
+    let server = vigie_tests::serve(Backend::Sqlite, &[("VIGIE_INTROSPECTION", "true")]).await;
+    let url = format!("{}/graphql", server.base);
+    let read = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .args(["scripts/introspect.mjs", &url, "../../schema.graphql"])
+            .current_dir(&client)
+            .output()
+            .expect("node")
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&read.stdout), String::from_utf8_lossy(&read.stderr));
+    assert!(read.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("as ../../schema.graphql"), "{stdout}");
+    server.stop().await;
+}
