@@ -40,9 +40,13 @@ fn main() {
     }
     match fetch(&out) {
         Ok(()) => println!("cargo::rustc-cfg=graphiql_assets"),
-        Err(why) => println!(
-            "cargo::warning=GraphiQL will load its code from a CDN ({why}); install Node.js and npm, reach the npm registry, and rebuild for the offline page"
-        ),
+        Err(why) => {
+            println!(
+                "cargo::warning=GraphiQL will load its code from a CDN ({why}); install Node.js and npm, reach the npm registry, and rebuild for the offline page"
+            );
+            // A missing file counts as changed: the next build tries again.
+            println!("cargo::rerun-if-changed={}", out.join("graphiql.min.js").display());
+        }
     }
 }
 
@@ -56,7 +60,7 @@ fn fetch(out: &Path) -> Result<(), String> {
     std::fs::create_dir_all(&packs).map_err(|e| format!("{}: {e}", packs.display()))?;
     let specs: Vec<&str> = PACKAGES.iter().map(|(spec, _, _)| *spec).collect();
     let packed = Command::new("npm")
-        .args(["pack", "--json", "--silent", "--fetch-timeout=30000", "--fetch-retries=1", "--pack-destination"])
+        .args(["pack", "--json", "--silent", "--fetch-timeout=15000", "--fetch-retries=1", "--pack-destination"])
         .arg(&packs)
         .args(&specs)
         .output()

@@ -39,12 +39,10 @@ impl AppState {
     ///
     /// actix-web serves each connection on one of its single-threaded worker runtimes,
     /// and a pooled database connection's socket stays with the runtime that opened it,
-    /// which only reads its sockets' readiness when it has nothing else to run. Work
-    /// done on the workers waited for the other worker to go idle before seeing its
-    /// rows: under the dashboard bench the machine idled a quarter of the time. On the
-    /// multi-threaded runtime whichever thread is free drives every connection
-    /// (BENCHMARKS.md, "Dashboard query"). The work runs to its end even if the client
-    /// goes away: dropping the handler no longer cancels a mutation halfway.
+    /// which reads its readiness only when idle: work done there waits for another
+    /// worker to go idle. On the multi-threaded runtime whichever thread is free drives
+    /// every connection. The work also runs to its end if the client goes away, so a
+    /// mutation is never cancelled halfway.
     async fn run<T: Send + 'static>(
         &self,
         work: impl Future<Output = Result<T, Error>> + Send + 'static,
@@ -346,11 +344,41 @@ async fn graphql_get(state: web::Data<AppState>, req: HttpRequest) -> Either<Gra
     if req.query_string().is_empty() || accept.contains("text/html") {
         return Either::Right(graphiql(state).await);
     }
-    let read = async {
-        async_graphql::http::parse_query_string(req.query_string())
-            .map_err(|error| Error::bad_input("query", format!("{error}")))
-    };
+    let read = async { graphql_from_url(req.query_string()) };
     graphql_http(state, &req, read, true).await
+}
+
+/// The GraphQL request in a URL's query string, with GraphQL over HTTP's names
+/// (`operationName`, and `variables` and `extensions` as JSON).
+fn graphql_from_url(query_string: &str) -> Result<async_graphql::Request, Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Params {
+        #[serde(default)]
+        query: String,
+        operation_name: Option<String>,
+        variables: Option<String>,
+        extensions: Option<String>,
+    }
+    let params = web::Query::<Params>::from_query(query_string)
+        .map_err(|error| Error::bad_input("query", format!("the query string: {error}")))?
+        .into_inner();
+    let json = |field: &str, raw: Option<String>| -> Result<serde_json::Value, Error> {
+        raw.map_or(Ok(serde_json::Value::Null), |raw| {
+            serde_json::from_str(&raw).map_err(|error| Error::bad_input(field, format!("is not JSON: {error}")))
+        })
+    };
+    let mut request = async_graphql::Request::new(params.query)
+        .variables(async_graphql::Variables::from_json(json("variables", params.variables)?));
+    request.operation_name = params.operation_name;
+    if let serde_json::Value::Object(extensions) = json("extensions", params.extensions)? {
+        for (name, value) in extensions {
+            let value = async_graphql::Value::from_json(value)
+                .map_err(|error| Error::bad_input("extensions", format!("{error}")))?;
+            request.extensions.insert(name, value);
+        }
+    }
+    Ok(request)
 }
 
 /// A GraphQL request over HTTP, from its admission to its response (see
@@ -417,11 +445,13 @@ async fn graphql_http(
         state.metrics.graphql_errors.get_or_create(&ErrorLabels { code }).inc();
     }
     if from_url {
-        // A CDN may keep what an anonymous query answers (async-graphql's cache control
-        // says for how long); never what a credential opened.
+        // A CDN may keep an anonymous answer only for as long as the fields asked allow
+        // (async-graphql's cache control; none says so today), and never one that a
+        // credential opened.
         use actix_web::Responder;
+        let cacheable = !with_credentials && response.cache_control.value().is_some();
         let mut http = GraphQLResponse::from(response).respond_to(req).map_into_boxed_body();
-        if with_credentials {
+        if !cacheable {
             let private = header::HeaderValue::from_static("private, no-store");
             http.headers_mut().insert(header::CACHE_CONTROL, private);
         }

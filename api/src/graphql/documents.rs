@@ -28,6 +28,8 @@ const MAX_ENTRIES: NonZeroUsize = NonZeroUsize::new(512).expect("non-zero");
 const MAX_BYTES: usize = 1 << 20;
 /// Longer queries are parsed each time, so one query cannot take the whole cache.
 const MAX_QUERY_BYTES: usize = 32 << 10;
+/// Longest persisted query shared through Redis (front-ends' queries are a few KiB).
+const MAX_SHARED_BYTES: usize = 8 << 10;
 
 /// Code of a persisted query's hash this server does not know: the client sends the
 /// query's text with it again.
@@ -84,22 +86,21 @@ impl Default for Documents {
 enum Persisted {
     /// Run the query registered under this hash.
     Lookup(String),
-    /// Register the request's text under this hash (checked), then run it.
-    Register(String),
+    /// Run the request's text (its hash checked), then register it.
+    Register,
 }
 
 impl Documents {
     /// Gives `request` its parsed document as [`Documents::parse`] does, after
     /// resolving an automatic persisted query: a hash alone is replaced by the text
     /// registered under it (here or, through `shared`, by another replica), or refused
-    /// with [`PERSISTED_QUERY_NOT_FOUND`]; a hash sent with its text registers it.
-    pub async fn resolve(&self, request: &mut Request, shared: &PersistedQueries) -> Result<(), ServerError> {
-        let persisted = match persisted(request)? {
-            None => return self.parse(request),
-            Some(persisted) => persisted,
-        };
-        match persisted {
-            Persisted::Lookup(hash) => {
+    /// with [`PERSISTED_QUERY_NOT_FOUND`]. `true` when the request sends a hash with its
+    /// text, to be registered once it has run ([`Documents::register`]).
+    pub async fn resolve(&self, request: &mut Request, shared: &PersistedQueries) -> Result<bool, ServerError> {
+        match persisted(request)? {
+            None => self.parse(request).map(|()| false),
+            Some(Persisted::Register) => self.parse(request).map(|()| true),
+            Some(Persisted::Lookup(hash)) => {
                 let local = lock(&self.persisted).get(&hash).cloned();
                 let text = match local {
                     Some(text) => text.to_string(),
@@ -114,16 +115,23 @@ impl Documents {
                     }
                 };
                 request.query = text;
-                self.parse(request)
+                self.parse(request).map(|()| false)
             }
-            Persisted::Register(hash) => {
-                self.parse(request)?;
-                if request.query.len() <= MAX_QUERY_BYTES {
-                    self.remember(&hash, &request.query);
-                    shared.put(&hash, &request.query).await;
-                }
-                Ok(())
-            }
+        }
+    }
+
+    /// Keeps a persisted query that ran, by its hash, in this process and, when
+    /// `share` (the caller was authenticated and it is short enough), in `shared` for the
+    /// other replicas. Only queries that validated get here: nothing a client merely
+    /// sent takes room in Redis.
+    pub async fn register(&self, text: &str, shared: &PersistedQueries, share: bool) {
+        if text.len() > MAX_QUERY_BYTES {
+            return;
+        }
+        let hash = sha256_hex(text);
+        self.remember(&hash, text);
+        if share && text.len() <= MAX_SHARED_BYTES {
+            shared.put(&hash, text).await;
         }
     }
 
@@ -197,7 +205,7 @@ fn persisted(request: &Request) -> Result<Option<Persisted>, ServerError> {
     if sha256_hex(&request.query) != hash {
         return Err(bad("provided sha does not match query"));
     }
-    Ok(Some(Persisted::Register(hash)))
+    Ok(Some(Persisted::Register))
 }
 
 #[cfg(test)]
@@ -245,7 +253,11 @@ mod tests {
         let hash = sha256_hex("{ a }");
         let unknown = documents.resolve(&mut persisted("", &hash), &shared).await.expect_err("unknown");
         assert_eq!(unknown.message, "PersistedQueryNotFound");
-        documents.resolve(&mut persisted("{ a }", &hash), &shared).await.expect("registered");
+        let mut first = persisted("{ a }", &hash);
+        assert!(documents.resolve(&mut first, &shared).await.expect("parsed"));
+        // Registered only once it has run.
+        documents.resolve(&mut persisted("", &hash), &shared).await.expect_err("not yet");
+        documents.register(&first.query, &shared, false).await;
         let mut again = persisted("", &hash);
         documents.resolve(&mut again, &shared).await.expect("known");
         assert_eq!(again.query, "{ a }");

@@ -89,17 +89,17 @@ fn classify(error: &mut ServerError) {
 }
 
 /// Whether an error is one of async-graphql's refusals for a limit (depth, complexity,
-/// directives, recursion).
+/// directives, recursion), by its exact wording: other errors may well mention these
+/// words (a variable named `$recursion`).
 pub fn is_limit_error(error: &ServerError) -> bool {
     is_limit(&error.message)
 }
 
 fn is_limit(message: &str) -> bool {
-    let lower = message.to_lowercase();
-    lower.contains("nested too deep")
-        || lower.contains("too complex")
-        || lower.contains("too many directives")
-        || lower.contains("recursion")
+    message == "Query is too complex."
+        || message == "Query is nested too deep."
+        || message.starts_with("The recursion depth of the query cannot be greater than")
+        || message.starts_with("The number of directives on the field")
 }
 
 #[cfg(test)]

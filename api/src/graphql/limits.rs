@@ -84,6 +84,9 @@ pub struct Checked {
     pub credentials: bool,
     /// One of its queries introspects the schema (within the bounds above).
     pub introspects: bool,
+    /// It sends a persisted query's text with its hash: kept once it ran (see
+    /// [`super::Gateway::register`]).
+    pub registers: bool,
 }
 
 /// Refuses the request if one of its operations runs more than [`MAX_MUTATIONS`]

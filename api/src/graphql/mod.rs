@@ -175,8 +175,9 @@ pub async fn execute_prepared(
         return errors::refused(refused);
     }
     let auth = caller(services, claims).await;
+    let authenticated = matches!(auth, Ok(Some(_)));
     let request = request.data(Caller::new(services.clone(), auth));
-    errors::code_errors(gateway.schema_for(checked).execute(request).await)
+    errors::code_errors(gateway.run(request, checked, authenticated).await)
 }
 
 /// The schema as the transports run it: the query parsed (or its parsed document
@@ -217,8 +218,23 @@ impl Gateway {
     /// What every request goes through before it runs: its persisted query resolved,
     /// its parsed document, and the root-field limits ([`limits::check_root_fields`]).
     pub async fn prepare(&self, request: &mut Request) -> Result<Checked, ServerError> {
-        self.documents.resolve(request, &self.persisted).await?;
-        limits::check_root_fields(request, self.introspective.is_some())
+        let registers = self.documents.resolve(request, &self.persisted).await?;
+        let checked = limits::check_root_fields(request, self.introspective.is_some())?;
+        Ok(Checked { registers, ..checked })
+    }
+
+    /// Runs a prepared request, then registers its persisted query if it asked to and
+    /// it was a query that validated (shared with the other replicas when `share`).
+    async fn run(&self, mut request: Request, checked: Checked, share: bool) -> Response {
+        let registers = checked.registers && limits::only_queries(&mut request);
+        let text = registers.then(|| request.query.clone());
+        let response = self.schema_for(checked).execute(request).await;
+        if let Some(text) = text
+            && response.data != async_graphql::Value::Null
+        {
+            self.documents.register(&text, &self.persisted, share).await;
+        }
+        response
     }
 
     fn schema_for(&self, checked: Checked) -> &VigieSchema {
@@ -259,7 +275,7 @@ impl Executor for Gateway {
             Err(refused) => return errors::refused(refused),
         };
         match self.within_limits(&mut request, checked).await {
-            Ok(()) => errors::code_errors(self.schema_for(checked).execute(request).await),
+            Ok(()) => errors::code_errors(self.run(request, checked, false).await),
             Err(refused) => errors::refused(refused),
         }
     }

@@ -59,6 +59,11 @@ async fn introspection_cannot_smuggle_a_costly_query(backend: Backend) {
         format!("query Q {{ ...Root }} fragment Root on Query {{ __schema {{ description }} {} }}", nested(13));
     assert_error(&app.gql(token, &spread, json!({})).await, "QUERY_TOO_COMPLEX");
 
+    // Words of the limits' messages elsewhere in a document are not a limit.
+    let named = "query($recursion: String!) { __type(name: $recursion) { name } }";
+    let typed = app.gql(token, named, json!({ "recursion": "Brand" })).await;
+    assert_eq!(typed["data"]["__type"]["name"], "Brand", "{typed}");
+
     let fine = app.gql(token, "{ me { role } __schema { queryType { name } } }", json!({})).await;
     assert!(fine.get("errors").is_none(), "{fine:#}");
     assert_eq!(fine["data"]["me"]["role"], "OWNER");
@@ -141,79 +146,106 @@ on_both_databases!(objects_are_fetched_again_by_their_global_id);
 
 /// Apollo's automatic persisted queries, exchange by exchange as `@apollo/client`'s
 /// persisted-query link makes them: the hash alone (unknown), the hash with the text
-/// (registered), then the hash alone again, over POST and over GET; registered with one
-/// replica and known to another through Redis.
+/// (registered once it ran), then the hash alone again, over POST and over GET;
+/// registered by a signed-in client with one replica and known to another through
+/// Redis.
 async fn persisted_queries_follow_apollos_protocol(backend: Backend) {
     let db = TestDb::new(backend).await;
     let redis = redis_url();
     let config = Arc::new(test_config(&db, &[("REDIS_URL", &redis)]));
     let (first, second) = (ApiServer::start(config.clone()).await, ApiServer::start(config).await);
     let http = reqwest::Client::new();
-    let post = |base: &str, body: Value| {
-        let request = http.post(format!("{base}/graphql")).json(&body);
+    let signed_up = vigie_tests::post_graphql(
+        &first.base,
+        None,
+        "mutation { signUp(input: { agencyName: \"A\", name: \"A\", email: \"a@example.com\", password: \"correct horse battery\" }) { accessToken } }",
+    )
+    .await;
+    let token = signed_up["data"]["signUp"]["accessToken"].as_str().expect("signed up").to_owned();
+    let post = |base: &str, body: Value, signed_in: bool| {
+        let mut request = http.post(format!("{base}/graphql")).json(&body);
+        if signed_in {
+            request = request.bearer_auth(&token);
+        }
         async move {
             let response = request.send().await.unwrap();
             (response.status().as_u16(), response.json::<Value>().await.unwrap())
         }
     };
-    let query = "query Agency { __typename }";
-    let hash = vigie_domain::sha256_hex(query);
-    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let apq =
+        |query: &str| json!({ "persistedQuery": { "version": 1, "sha256Hash": vigie_domain::sha256_hex(query) } });
+    let query = "query Role { me { role } }";
+    let extensions = apq(query);
+    let role = json!({ "data": { "me": { "role": "OWNER" } } });
 
-    let (status, unknown) = post(&first.base, json!({ "operationName": "Agency", "extensions": extensions })).await;
+    let hash_only = json!({ "operationName": "Role", "extensions": extensions });
+    let (status, unknown) = post(&first.base, hash_only.clone(), true).await;
     assert_eq!(status, 200);
     assert_eq!(unknown["errors"][0]["message"], "PersistedQueryNotFound", "{unknown}");
     assert_eq!(unknown["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND");
 
-    let body = json!({ "operationName": "Agency", "query": query, "extensions": extensions });
-    let (status, registered) = post(&first.base, body).await;
-    assert_eq!((status, &registered), (200, &json!({ "data": { "__typename": "Query" } })));
-    let (_, again) = post(&first.base, json!({ "operationName": "Agency", "extensions": extensions })).await;
-    assert_eq!(again, json!({ "data": { "__typename": "Query" } }));
+    let body = json!({ "operationName": "Role", "query": query, "extensions": extensions });
+    assert_eq!(post(&first.base, body, true).await, (200, role.clone()));
+    assert_eq!(post(&first.base, hash_only.clone(), true).await.1, role);
     // Another replica knows it through Redis.
-    let (_, elsewhere) = post(&second.base, json!({ "operationName": "Agency", "extensions": extensions })).await;
-    assert_eq!(elsewhere, json!({ "data": { "__typename": "Query" } }));
+    assert_eq!(post(&second.base, hash_only.clone(), true).await.1, role);
 
     // GET, as the link sends queries with `useGETForHashedQueries`.
     let url = format!("{}/graphql", second.base);
-    let params = [("operationName", "Agency".to_owned()), ("extensions", extensions.to_string())];
-    let got = http.get(&url).query(&params).send().await.unwrap();
+    let params = [("operationName", "Role".to_owned()), ("extensions", extensions.to_string())];
+    let got = http.get(&url).bearer_auth(&token).query(&params).send().await.unwrap();
     assert_eq!(got.status(), 200);
     assert!(got.headers().get("vary").is_some_and(|v| v == "Authorization"));
-    assert_eq!(got.json::<Value>().await.unwrap(), json!({ "data": { "__typename": "Query" } }));
-    let signed_up = http
-        .post(&url)
-        .json(&json!({ "query": "mutation { signUp(input: { agencyName: \"A\", name: \"A\", email: \"a@example.com\", password: \"correct horse battery\" }) { accessToken } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    let token = signed_up["data"]["signUp"]["accessToken"].as_str().expect("signed up");
-    let me = http.get(&url).bearer_auth(token).query(&[("query", "{ me { role } }")]).send().await.unwrap();
-    assert_eq!(me.headers().get("cache-control").map(|v| v.to_str().unwrap()), Some("private, no-store"));
-    assert_eq!(me.json::<Value>().await.unwrap()["data"]["me"]["role"], "OWNER");
-    // A link cannot change anything.
-    let mutation = "mutation { createBrand(input: { name: \"Via GET\" }) { id } }";
-    let refused = http.get(&url).bearer_auth(token).query(&[("query", mutation)]).send().await.unwrap();
-    assert_eq!(refused.status(), 405);
-    let refused = refused.json::<Value>().await.unwrap();
-    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
-    let brands = http.get(&url).bearer_auth(token).query(&[("query", "{ brands { edges { node { id } } } }")]).send();
+    assert_eq!(got.headers().get("cache-control").map(|v| v.to_str().unwrap()), Some("private, no-store"));
+    assert_eq!(got.json::<Value>().await.unwrap(), role);
+    // A document of several operations, one picked by `operationName`.
+    let several = [("query", "query A { __typename } query B { me { role } }"), ("operationName", "B")];
+    let picked = http.get(&url).bearer_auth(&token).query(&several).send().await.unwrap();
+    assert_eq!(picked.json::<Value>().await.unwrap(), role);
+    // Anonymous answers are not for caches either, unless a field says so.
+    let anonymous = http.get(&url).query(&[("query", "{ __typename }")]).send().await.unwrap();
+    assert_eq!(anonymous.headers().get("cache-control").map(|v| v.to_str().unwrap()), Some("private, no-store"));
+    // A link cannot change anything, even beside a query.
+    for mutation in [
+        "mutation { createBrand(input: { name: \"Via GET\", timeZone: \"Europe/Paris\" }) { id } }",
+        "query Q { __typename } mutation M { createBrand(input: { name: \"Via GET\", timeZone: \"Europe/Paris\" }) { id } }",
+    ] {
+        let refused = http.get(&url).bearer_auth(&token).query(&[("query", mutation), ("operationName", "M")]);
+        let refused = refused.send().await.unwrap();
+        assert_eq!(refused.status(), 405);
+        let refused = refused.json::<Value>().await.unwrap();
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
+    }
+    let brands = http.get(&url).bearer_auth(&token).query(&[("query", "{ brands { edges { node { id } } } }")]).send();
     assert_eq!(brands.await.unwrap().json::<Value>().await.unwrap()["data"]["brands"]["edges"], json!([]));
 
+    // Only what ran is kept: a query that does not validate, a mutation, and what an
+    // anonymous client registers stay out of Redis.
+    let invalid = "query Invalid { noSuchField }";
+    let (_, failed) = post(&first.base, json!({ "query": invalid, "extensions": apq(invalid) }), true).await;
+    assert_eq!(failed["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{failed}");
+    let (_, unknown) = post(&first.base, json!({ "extensions": apq(invalid) }), true).await;
+    assert_eq!(unknown["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND");
+    let mutation = "mutation Out { logOut(refreshToken: \"vgr_nothing\") }";
+    post(&first.base, json!({ "query": mutation, "extensions": apq(mutation) }), true).await;
+    let (_, unknown) = post(&second.base, json!({ "extensions": apq(mutation) }), true).await;
+    assert_eq!(unknown["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND");
+    let anonymous = "query Anonymous { __typename }";
+    let (_, ran) = post(&first.base, json!({ "query": anonymous, "extensions": apq(anonymous) }), false).await;
+    assert_eq!(ran, json!({ "data": { "__typename": "Query" } }));
+    assert_eq!(post(&first.base, json!({ "extensions": apq(anonymous) }), false).await.1, ran, "kept here");
+    let (_, elsewhere) = post(&second.base, json!({ "extensions": apq(anonymous) }), false).await;
+    assert_eq!(elsewhere["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND", "not shared");
+
     // A hash that is not the text's, a version that does not exist, a malformed hash.
-    let wrong =
-        json!({ "persistedQuery": { "version": 1, "sha256Hash": vigie_domain::sha256_hex("{ me { role } }") } });
-    let (_, mismatch) = post(&first.base, json!({ "query": query, "extensions": wrong })).await;
+    let (_, mismatch) = post(&first.base, json!({ "query": query, "extensions": apq("{ me { role } }") }), true).await;
     assert_eq!(mismatch["errors"][0]["message"], "provided sha does not match query");
     assert_eq!(mismatch["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
-    let v2 = json!({ "persistedQuery": { "version": 2, "sha256Hash": hash } });
-    let (_, unsupported) = post(&first.base, json!({ "extensions": v2 })).await;
+    let v2 = json!({ "persistedQuery": { "version": 2, "sha256Hash": vigie_domain::sha256_hex(query) } });
+    let (_, unsupported) = post(&first.base, json!({ "extensions": v2 }), true).await;
     assert_eq!(unsupported["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{unsupported}");
     let short = json!({ "persistedQuery": { "version": 1, "sha256Hash": "abc" } });
-    let (_, malformed) = post(&first.base, json!({ "extensions": short })).await;
+    let (_, malformed) = post(&first.base, json!({ "extensions": short }), true).await;
     assert_eq!(malformed["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{malformed}");
     first.stop().await;
     second.stop().await;
