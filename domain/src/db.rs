@@ -75,9 +75,8 @@ async fn warn_without_autovacuum(db: &DatabaseConnection) -> Result<()> {
 ///
 /// PostgreSQL plans a prepared statement whose `LIMIT` is a parameter anew on every
 /// run: the generic plan it could keep assumes a tenth of the rows, so it always looks
-/// dearer than a plan made for the value. Planning was an eighth of the database's CPU
-/// on the dashboard bench (`BENCHMARKS.md`); with the limit in the text, the plan is
-/// made once per connection.
+/// dearer than a plan made for the value. With the limit in the text, the plan is made
+/// once per connection.
 pub async fn read_limited<S: SelectorTrait>(
     db: &impl ConnectionTrait,
     mut query: SelectStatement,
@@ -118,10 +117,9 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction>
 /// After five runs of one prepared statement PostgreSQL may switch to a generic plan,
 /// which it keeps until the table's next `ANALYZE`. For a lookup by an `IN (…)` list,
 /// one made while a new database's table was small scans every row and compares each
-/// with the list's values one by one, where a plan made for the values hashes the list:
-/// seconds a call instead of milliseconds once the table has grown (`BENCHMARKS.md`,
-/// "Collection pipeline"). Planning such a statement costs about a millisecond, so
-/// this is for the large lookups only; the API's queries keep their cached plans.
+/// with the list's values one by one, where a plan made for the values hashes the list.
+/// Planning such a statement costs about a millisecond, so this is for the large
+/// lookups only; the API's queries keep their cached plans.
 pub async fn plan_for_values(txn: &DatabaseTransaction) -> Result<()> {
     if txn.get_database_backend() == DatabaseBackend::Postgres {
         txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan").await?;
@@ -134,11 +132,10 @@ pub async fn plan_for_values(txn: &DatabaseTransaction) -> Result<()> {
 ///
 /// Each row count is a statement text of its own, which every pooled connection
 /// prepares and keeps in its statement cache (100 at most), and a multi-row text is
-/// large: its SQL and one type per bound value (500 mentions bind 13,000 values, some
-/// 400 KB by our estimate). Equal chunks leave a remainder of any size, so batches of
-/// every size callers send would each be cached on every connection and the process's
-/// memory would creep up for as long as new sizes came (`BENCHMARKS.md`, "Soak"); these
-/// make `log2(max) + 1` texts at most, for a few more round trips.
+/// large: its SQL and one type per bound value. Equal chunks leave a remainder of any
+/// size, so batches of every size callers send would each be cached on every
+/// connection and the process's memory would creep up for as long as new sizes came;
+/// these make `log2(max) + 1` texts at most, for a few more round trips.
 ///
 /// `IN (…)` lists are left at their length on purpose: padding them the same way
 /// (tried) made PostgreSQL reuse generic plans for them, which cannot hash the list and,

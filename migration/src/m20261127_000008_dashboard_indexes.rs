@@ -1,8 +1,8 @@
-//! Indexes measured on the dashboard benchmark (see BENCHMARKS.md):
+//! Indexes for the dashboard (docs/performance.md):
 //! - `mention (brand_id, published_at)` also carries `sentiment`, so the daily
-//!   sentiment series reads the index alone instead of one heap page per mention
-//!   (7.5 ms → 0.9 ms for a week of 1,200 mentions). PostgreSQL keeps it as an
-//!   `INCLUDE` column; SQLite, which has none, as a third key column.
+//!   sentiment series reads the index alone instead of one heap page per mention.
+//!   PostgreSQL keeps it as an `INCLUDE` column; SQLite, which has none, as a third key
+//!   column.
 //! - The single-column `mention (brand_id)` index goes: every composite `(brand_id, …)`
 //!   index serves the same lookups, and the planner picked it for date ranges, then
 //!   filtered every mention of the brand. One index less also makes each stored

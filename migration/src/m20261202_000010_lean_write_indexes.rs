@@ -1,7 +1,6 @@
 //! Fewer index entries written per stored mention and per influence refresh: every
 //! index is written on each insert, and a refresh changes `score`, so it rewrites every
-//! index entry of its influencer row. (The pipeline bench showed no throughput change
-//! within its noise; the gain is in what is written and stored. See BENCHMARKS.md.)
+//! index entry of its influencer row.
 //!
 //! - `mention (source_id)` goes: the unique `(source_id, external_id)` serves the same
 //!   lookups and the foreign key's cascade.

@@ -2,13 +2,10 @@
 //!
 //! Every tenant query filters on `agency_id` and `brand_id` together. Without extended
 //! statistics the planner takes the two conditions as independent and multiplies their
-//! selectivities: with ten agencies it expected a tenth of a brand's rows. On the
-//! dashboard's influencer list (500 rows for the brand) that estimate of 50 made it
-//! hash every author and sort, 3 ms a run, instead of walking the brand's
-//! `(brand_id, score, id)` index for 21 rows and joining their authors, 0.5 ms
-//! (`EXPLAIN ANALYZE` on the 1,000,000-mention bench data; BENCHMARKS.md). Functional
-//! dependency statistics say that `brand_id` determines `agency_id`, so the pair is as
-//! selective as the brand alone.
+//! selectivities, expecting a fraction of a brand's rows, and then hashes and sorts
+//! where walking the brand's `(brand_id, score, id)` index would read a page of rows.
+//! Functional dependency statistics say that `brand_id` determines `agency_id`, so the
+//! pair is as selective as the brand alone.
 //!
 //! SQLite has no such statistics and plans these queries by their indexes alone.
 

@@ -203,9 +203,7 @@ pub async fn ingest(services: &Services, key: &KeyPrincipal, brand_id: Option<Uu
     let brand = target_brand(services, key, brand_id).await?;
     let mut rejected = Vec::new();
     // Items with the same external id are all accepted; `mentions::store` keeps the last
-    // of them (one upsert per id). Dropping the earlier ones here, by a scan of the batch
-    // for each item, was about a tenth of the api's CPU on pushes of 1,000 mentions
-    // (`perf`, BENCHMARKS.md).
+    // of them (one upsert per id), so no scan of the batch per item is needed here.
     let mut valid: Vec<Valid> = Vec::new();
     for (line, parsed) in split(body)? {
         let external_id =

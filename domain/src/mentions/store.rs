@@ -397,9 +397,8 @@ async fn upsert_authors(
     for (network, handle) in keys {
         by_network.entry(network).or_default().push(handle);
     }
-    // Read back in a transaction of its own for its plans only: on generic plans made
-    // while `author` was small, each lookup of 512 handles scanned the network's every
-    // author, 4.9 s a call at a million mentions (`BENCHMARKS.md`).
+    // Read back in a transaction of its own for its plans only: a generic plan made
+    // while `author` was small scans every author of the network for each lookup.
     let txn = db.begin().await?;
     crate::db::plan_for_values(&txn).await?;
     let mut ids = HashMap::new();

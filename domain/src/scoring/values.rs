@@ -21,7 +21,7 @@
 //! post, so a campaign quoting the brand's own claim is not an accusation. What is left
 //! is praise when the tone is positive or praise words stand unnegated, else a mention.
 //! These are rules, measured by `value-stance-eval` on posts written by people who never
-//! saw them (BENCHMARKS.md, "Value stances"); alerts need several accusations in a day.
+//! saw them (docs/performance.md); alerts need several accusations in a day.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -7,6 +7,7 @@ mod calendar;
 mod collectors;
 mod crash;
 mod crises;
+mod docs;
 mod faults;
 mod frontends;
 mod fuzz;
