@@ -40,7 +40,7 @@ impl Browser {
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
-            .expect("chromium (installed by .ci/run)");
+            .expect("chromium (tests/run installs it)");
         let stderr = child.stderr.take().expect("stderr");
         let endpoint = tokio::task::spawn_blocking(move || {
             let lines = BufReader::new(stderr).lines();

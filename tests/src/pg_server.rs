@@ -15,7 +15,7 @@ pub struct PgServer {
 /// The newest installed PostgreSQL's `bin` directory.
 fn bin_dir() -> PathBuf {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL must be installed for the tests (.ci/run installs it)")
+        .expect("PostgreSQL must be installed for the tests (tests/run installs it)")
         .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
         .filter(|bin| bin.join("pg_ctl").exists())
         .collect();

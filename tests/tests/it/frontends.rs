@@ -321,7 +321,7 @@ async fn a_graphql_client_library_reads_the_schema() {
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&client)
             .status()
-            .expect("npm (installed by .ci/run)");
+            .expect("npm (tests/run installs it)");
         assert!(installed.success(), "npm ci in clients/typescript");
     }
     let server = vigie_tests::serve(Backend::Sqlite, &[("VIGIE_INTROSPECTION", "true")]).await;

@@ -349,7 +349,7 @@ async fn shared_report_in_a_real_browser(backend: Backend) {
             .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"])
             .args(args)
             .output()
-            .expect("chromium (installed by .ci/run)");
+            .expect("chromium (tests/run installs it)");
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
