@@ -56,7 +56,7 @@ pub async fn create(
 pub async fn list(services: &Services, actor: &Actor, page: PageRequest) -> Result<Page<api_key::Model>> {
     actor.require_manager()?;
     let select = api_key::Entity::find().filter(api_key::Column::AgencyId.eq(actor.agency_id));
-    pagination::fetch(&services.db, select, api_key::Column::Id, page).await
+    pagination::fetch(&services.db, select, api_key::Column::Id, pagination::Direction::Ascending, page).await
 }
 
 /// Revokes a key; requests with it fail from now on.

@@ -167,7 +167,7 @@ fn scoped(actor: &Actor) -> sea_orm::Select<brand::Entity> {
 
 /// The brands the actor may see, in creation order.
 pub async fn list(services: &Services, actor: &Actor, page: PageRequest) -> Result<Page<brand::Model>> {
-    pagination::fetch(&services.db, scoped(actor), brand::Column::Id, page).await
+    pagination::fetch(&services.db, scoped(actor), brand::Column::Id, pagination::Direction::Ascending, page).await
 }
 
 /// One brand the actor may see; other agencies' brands and unassigned ones are "not found".

@@ -23,7 +23,7 @@ pub const INVITATION_TTL_DAYS: i64 = 7;
 pub async fn list(services: &Services, actor: &Actor, page: PageRequest) -> Result<Page<membership::Model>> {
     actor.require_staff()?;
     let select = membership::Entity::find().filter(membership::Column::AgencyId.eq(actor.agency_id));
-    pagination::fetch(&services.db, select, membership::Column::Id, page).await
+    pagination::fetch(&services.db, select, membership::Column::Id, pagination::Direction::Ascending, page).await
 }
 
 /// Users by id (for DataLoaders); only users who are members of the actor's agency.
@@ -179,7 +179,7 @@ pub async fn invite(services: &Services, actor: &Actor, input: Invite) -> Result
 pub async fn invitations(services: &Services, actor: &Actor, page: PageRequest) -> Result<Page<invitation::Model>> {
     actor.require_manager()?;
     let select = invitation::Entity::find().filter(invitation::Column::AgencyId.eq(actor.agency_id));
-    pagination::fetch(&services.db, select, invitation::Column::Id, page).await
+    pagination::fetch(&services.db, select, invitation::Column::Id, pagination::Direction::Ascending, page).await
 }
 
 /// Withdraws a pending invitation.

@@ -51,40 +51,25 @@ impl<T> Page<T> {
     }
 }
 
-/// Fetches the page of `select` after the cursor, ordered by `id`.
+/// Fetches the page of `select` after the cursor, ordered by `id` in `direction` (ids
+/// are UUIDv7, so `Descending` is newest first).
 pub async fn fetch<E, C>(
     db: &impl ConnectionTrait,
     select: Select<E>,
     id: C,
+    direction: Direction,
     request: PageRequest,
 ) -> Result<Page<E::Model>>
 where
     E: EntityTrait,
     C: ColumnTrait,
 {
-    let mut select = select.order_by_asc(id);
-    if let Some(after) = request.after {
-        select = select.filter(id.gt(after));
-    }
-    read::<SelectModel<E::Model>>(db, select.into_query(), request).await
-}
-
-/// Fetches the page of `select` after the cursor, newest first (ids are UUIDv7, so
-/// they sort by creation).
-pub async fn fetch_newest<E, C>(
-    db: &impl ConnectionTrait,
-    select: Select<E>,
-    id: C,
-    request: PageRequest,
-) -> Result<Page<E::Model>>
-where
-    E: EntityTrait,
-    C: ColumnTrait,
-{
-    let mut select = select.order_by_desc(id);
-    if let Some(after) = request.after {
-        select = select.filter(id.lt(after));
-    }
+    let select = match (direction, request.after) {
+        (Direction::Ascending, None) => select.order_by_asc(id),
+        (Direction::Ascending, Some(after)) => select.order_by_asc(id).filter(id.gt(after)),
+        (Direction::Descending, None) => select.order_by_desc(id),
+        (Direction::Descending, Some(after)) => select.order_by_desc(id).filter(id.lt(after)),
+    };
     read::<SelectModel<E::Model>>(db, select.into_query(), request).await
 }
 

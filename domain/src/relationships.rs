@@ -499,7 +499,7 @@ pub async fn ideas(
     if let Some(reported) = filter.reported_back {
         select = select.filter(idea::Column::ReportedBack.eq(reported));
     }
-    pagination::fetch_newest(&services.db, select, idea::Column::Id, page).await
+    pagination::fetch(&services.db, select, idea::Column::Id, pagination::Direction::Descending, page).await
 }
 
 /// A brand's influencers whose next contact is due, most overdue first (staff); `owner`

@@ -61,7 +61,7 @@ pub async fn list(
     if !filter.include_revoked {
         select = select.filter(report_share::Column::RevokedAt.is_null());
     }
-    pagination::fetch(&services.db, select, report_share::Column::Id, page).await
+    pagination::fetch(&services.db, select, report_share::Column::Id, pagination::Direction::Ascending, page).await
 }
 
 /// Revokes the live shares `user_id` made in the agency, but those of the brands in

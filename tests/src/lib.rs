@@ -409,20 +409,29 @@ pub fn assert_error(response: &Value, code: &str) {
     );
 }
 
+/// Runs an async test body twice, as two tests named after their argument:
+/// `twice!(body, sqlite => Backend::Sqlite, postgres => Backend::Postgres)`.
+#[macro_export]
+macro_rules! twice {
+    ($name:ident, $a:ident => $arg_a:expr, $b:ident => $arg_b:expr) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $a() {
+                super::$name($arg_a).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $b() {
+                super::$name($arg_b).await
+            }
+        }
+    };
+}
+
 /// Runs an async test body on both databases.
 #[macro_export]
 macro_rules! on_both_databases {
     ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(vigie_tests::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(vigie_tests::Backend::Postgres).await
-            }
-        }
+        $crate::twice!($name, sqlite => vigie_tests::Backend::Sqlite, postgres => vigie_tests::Backend::Postgres);
     };
 }
 
@@ -431,16 +440,7 @@ macro_rules! on_both_databases {
 #[macro_export]
 macro_rules! in_both_modes {
     ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                super::$name(false).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn production() {
-                super::$name(true).await
-            }
-        }
+        $crate::twice!($name, embedded => false, production => true);
     };
 }
 

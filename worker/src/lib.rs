@@ -75,10 +75,14 @@ fn fail(code: i32, message: &str) -> ! {
     std::process::exit(code);
 }
 
+/// The same body as the api's `/readyz`, so one probe reads both.
 async fn readyz(state: web::Data<State>) -> HttpResponse {
     let readiness = health::readiness(&state.services).await;
-    let body = format!("database: {}\nqueue: {}\n", readiness.database, readiness.queue);
-    if readiness.ready { HttpResponse::Ok().body(body) } else { HttpResponse::ServiceUnavailable().body(body) }
+    if readiness.ready {
+        HttpResponse::Ok().json(readiness)
+    } else {
+        HttpResponse::ServiceUnavailable().json(readiness)
+    }
 }
 
 async fn render_metrics(state: web::Data<State>) -> HttpResponse {

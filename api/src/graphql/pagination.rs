@@ -12,15 +12,22 @@ const PREFIX: &str = "vigie:1:";
 /// An opaque cursor: the position after which the next page starts.
 pub struct Cursor(pub Uuid);
 
+fn bad_cursor() -> Error {
+    Error::bad_input("after", "not a cursor returned by this API")
+}
+
+/// What a cursor of this API says after its `prefix`.
+fn cursor_text(cursor: &str, prefix: &str) -> Result<String> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad_cursor())?;
+    let text = String::from_utf8(raw).map_err(|_| bad_cursor())?;
+    text.strip_prefix(prefix).map(str::to_owned).ok_or_else(bad_cursor)
+}
+
 impl CursorType for Cursor {
     type Error = Error;
 
     fn decode_cursor(s: &str) -> Result<Self> {
-        let bad = || Error::bad_input("after", "not a cursor returned by this API");
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
-        let text = String::from_utf8(raw).map_err(|_| bad())?;
-        let id = text.strip_prefix(PREFIX).ok_or_else(bad)?;
-        Uuid::parse_str(id).map(Cursor).map_err(|_| bad())
+        Uuid::parse_str(&cursor_text(s, PREFIX)?).map(Cursor).map_err(|_| bad_cursor())
     }
 
     fn encode_cursor(&self) -> String {
@@ -37,13 +44,11 @@ impl CursorType for MentionCursor {
     type Error = Error;
 
     fn decode_cursor(s: &str) -> Result<Self> {
-        let bad = || Error::bad_input("after", "not a cursor returned by this API");
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
-        let text = String::from_utf8(raw).map_err(|_| bad())?;
-        let (micros, id) = text.strip_prefix(MENTION_PREFIX).and_then(|rest| rest.split_once(':')).ok_or_else(bad)?;
+        let text = cursor_text(s, MENTION_PREFIX)?;
+        let (micros, id) = text.split_once(':').ok_or_else(bad_cursor)?;
         let published_at =
-            micros.parse::<i64>().ok().and_then(chrono::DateTime::from_timestamp_micros).ok_or_else(bad)?;
-        let id = Uuid::parse_str(id).map_err(|_| bad())?;
+            micros.parse::<i64>().ok().and_then(chrono::DateTime::from_timestamp_micros).ok_or_else(bad_cursor)?;
+        let id = Uuid::parse_str(id).map_err(|_| bad_cursor())?;
         Ok(MentionCursor(vigie_domain::mentions::MentionCursor { published_at, id }))
     }
 
@@ -79,6 +84,7 @@ pub fn uuid(field: &str, id: &ID) -> Result<Uuid> {
 
 /// Complexity of a connection field: its children, `first` times.
 pub fn complexity(child: usize, first: Option<i32>) -> usize {
-    let first = first.unwrap_or(vigie_domain::pagination::DEFAULT_PAGE_SIZE as i32).clamp(1, 100) as usize;
+    use vigie_domain::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+    let first = first.map_or(DEFAULT_PAGE_SIZE, |n| u64::try_from(n).unwrap_or(1).clamp(1, MAX_PAGE_SIZE)) as usize;
     first.saturating_mul(child).saturating_add(1)
 }

@@ -178,7 +178,8 @@ pub async fn list(
             .collect();
         select = select.filter(alert::Column::Severity.is_in(levels));
     }
-    crate::pagination::fetch_newest(&services.db, select, alert::Column::Id, page).await
+    crate::pagination::fetch(&services.db, select, alert::Column::Id, crate::pagination::Direction::Descending, page)
+        .await
 }
 
 /// One alert of a brand the actor sees; anything else is "not found".

@@ -54,7 +54,7 @@ pub async fn list(
     if !include_resolved {
         select = select.filter(job_failure::Column::ResolvedAt.is_null());
     }
-    pagination::fetch(&services.db, select, job_failure::Column::Id, page).await
+    pagination::fetch(&services.db, select, job_failure::Column::Id, pagination::Direction::Ascending, page).await
 }
 
 async fn get_open(services: &Services, actor: &Actor, id: Uuid) -> Result<job_failure::Model> {

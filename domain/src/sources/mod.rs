@@ -286,7 +286,7 @@ pub async fn list(
     let select = source::Entity::find()
         .filter(source::Column::AgencyId.eq(actor.agency_id))
         .filter(source::Column::BrandId.eq(brand));
-    pagination::fetch(&services.db, select, source::Column::Id, page).await
+    pagination::fetch(&services.db, select, source::Column::Id, pagination::Direction::Ascending, page).await
 }
 
 /// Adds a source to a brand (staff who may see the brand); it is polled at once.

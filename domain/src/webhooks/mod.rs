@@ -296,7 +296,14 @@ pub async fn deliveries(
     if let Some(status) = filter.status {
         select = select.filter(webhook_delivery::Column::Status.eq(status.as_str()));
     }
-    crate::pagination::fetch_newest(&services.db, select, webhook_delivery::Column::Id, page).await
+    crate::pagination::fetch(
+        &services.db,
+        select,
+        webhook_delivery::Column::Id,
+        crate::pagination::Direction::Descending,
+        page,
+    )
+    .await
 }
 
 /// The attempts of deliveries (already checked visible), oldest first.

@@ -71,7 +71,8 @@ async fn api_and_a_separate_worker_over_postgres_and_redis() {
     let metrics = get_ok(&format!("{worker_base}/metrics"), Duration::from_secs(5)).await;
     assert!(metrics.contains("vigie_jobs_done_total{kind=\"email.dispatch\"}"), "{metrics}");
     let ready = get_ok(&format!("{worker_base}/readyz"), Duration::from_secs(5)).await;
-    assert!(ready.contains("queue: ok"), "{ready}");
+    let ready: serde_json::Value = serde_json::from_str(&ready).expect("JSON, as the api's");
+    assert_eq!((ready["queue"].as_str(), ready["ready"].as_bool()), (Some("ok"), Some(true)), "{ready}");
     let queue = post_graphql(&api, Some(&token), "{ queueStatus { kind depth failures } }").await;
     let kinds = queue["data"]["queueStatus"].as_array().unwrap();
     let names: Vec<&str> = kinds.iter().map(|k| k["kind"].as_str().unwrap()).collect();

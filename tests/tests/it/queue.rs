@@ -188,16 +188,7 @@ async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() ->
 /// Runs a test body on the in-process queue (with SQLite) and on Redis (with PostgreSQL).
 macro_rules! on_both_queues {
     ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn in_process() {
-                super::$name(false).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn redis() {
-                super::$name(true).await
-            }
-        }
+        vigie_tests::twice!($name, in_process => false, redis => true);
     };
 }
 
