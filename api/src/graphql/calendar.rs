@@ -339,8 +339,9 @@ pub struct CalendarQuery;
 impl CalendarQuery {
     /// A brand's CSR pillars.
     async fn csr_pillars(&self, ctx: &Context<'_>, brand_id: ID) -> Result<Vec<CsrPillar>> {
-        let brand = vigie_domain::brands::get(&services(ctx).db, actor(ctx)?, uuid("brandId", &brand_id)?).await?;
-        Ok(calendar::pillars(&services(ctx).db, &[brand.id]).await?.into_iter().map(CsrPillar).collect())
+        let (db, actor) = (&services(ctx).db, actor(ctx)?);
+        let brand = vigie_domain::brands::get(db, actor, uuid("brandId", &brand_id)?).await?;
+        Ok(calendar::pillars_of(db, actor, &[brand.id]).await?.into_iter().map(CsrPillar).collect())
     }
 
     /// A brand's calendar in schedule order, filtered by period, channel, pillar, status.

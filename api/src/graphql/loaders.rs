@@ -88,9 +88,8 @@ impl Loader<ContentLinks> for Loaders {
     type Error = Arc<Error>;
 
     async fn load(&self, keys: &[ContentLinks]) -> Result<HashMap<ContentLinks, Self::Value>, Self::Error> {
-        self.actor()?;
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let (mut pillars, mut values) = calendar::links_of(&self.services.db, &ids).await?;
+        let (mut pillars, mut values) = calendar::links_of_items(&self.services.db, self.actor()?, &ids).await?;
         Ok(ids
             .into_iter()
             .map(|id| {
@@ -106,9 +105,9 @@ impl Loader<CommentsOf> for Loaders {
     type Error = Arc<Error>;
 
     async fn load(&self, keys: &[CommentsOf]) -> Result<HashMap<CommentsOf, Self::Value>, Self::Error> {
-        self.actor()?;
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        Ok(group(calendar::comments_of(&self.services.db, &ids).await?, |c| CommentsOf(c.content_item_id)))
+        let comments = calendar::comments_of(&self.services.db, self.actor()?, &ids).await?;
+        Ok(group(comments, |c| CommentsOf(c.content_item_id)))
     }
 }
 
@@ -117,9 +116,9 @@ impl Loader<ReviewsOf> for Loaders {
     type Error = Arc<Error>;
 
     async fn load(&self, keys: &[ReviewsOf]) -> Result<HashMap<ReviewsOf, Self::Value>, Self::Error> {
-        self.actor()?;
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        Ok(group(calendar::reviews_of(&self.services.db, &ids).await?, |r| ReviewsOf(r.content_item_id)))
+        let reviews = calendar::reviews_of(&self.services.db, self.actor()?, &ids).await?;
+        Ok(group(reviews, |r| ReviewsOf(r.content_item_id)))
     }
 }
 
@@ -128,10 +127,9 @@ impl Loader<PillarsOfBrand> for Loaders {
     type Error = Arc<Error>;
 
     async fn load(&self, keys: &[PillarsOfBrand]) -> Result<HashMap<PillarsOfBrand, Self::Value>, Self::Error> {
-        let actor = self.actor()?;
-        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).filter(|b| actor.sees_brand(*b)).collect();
-        let rows = calendar::pillars(&self.services.db, &ids).await?;
-        Ok(group(rows.into_iter().filter(|p| p.agency_id == actor.agency_id).collect(), |p| PillarsOfBrand(p.brand_id)))
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = calendar::pillars_of(&self.services.db, self.actor()?, &ids).await?;
+        Ok(group(rows, |p| PillarsOfBrand(p.brand_id)))
     }
 }
 
@@ -162,9 +160,8 @@ impl Loader<TimelineOfAlert> for Loaders {
     type Error = Arc<Error>;
 
     async fn load(&self, keys: &[TimelineOfAlert]) -> Result<HashMap<TimelineOfAlert, Self::Value>, Self::Error> {
-        self.actor()?;
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = crises::timelines(&self.services.db, &ids).await?;
+        let rows = crises::timelines(&self.services.db, self.actor()?, &ids).await?;
         Ok(group(rows, |r| TimelineOfAlert(r.alert_id)))
     }
 }
@@ -182,7 +179,7 @@ impl Loader<MentionsOfAlert> for Loaders {
         sizes.dedup();
         for first in sizes {
             let ids: Vec<Uuid> = keys.iter().filter(|k| k.1 == first).map(|k| k.0).collect();
-            let rows = crises::linked_mentions(&self.services.db, actor.agency_id, &ids, first).await?;
+            let rows = crises::linked_mentions(&self.services.db, actor, &ids, first).await?;
             let mut grouped = group(rows, |(alert, _)| MentionsOfAlert(*alert, first));
             for id in ids {
                 let key = MentionsOfAlert(id, first);
@@ -199,9 +196,8 @@ impl Loader<AttemptsOfDelivery> for Loaders {
     type Error = Arc<Error>;
 
     async fn load(&self, keys: &[AttemptsOfDelivery]) -> Result<HashMap<AttemptsOfDelivery, Self::Value>, Self::Error> {
-        self.actor()?;
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = webhooks::attempts(&self.services.db, &ids).await?;
+        let rows = webhooks::attempts(&self.services.db, self.actor()?, &ids).await?;
         Ok(group(rows, |r| AttemptsOfDelivery(r.delivery_id)))
     }
 }
@@ -211,9 +207,8 @@ impl Loader<EventKind> for Loaders {
     type Error = Arc<Error>;
 
     async fn load(&self, keys: &[EventKind]) -> Result<HashMap<EventKind, Self::Value>, Self::Error> {
-        self.actor()?;
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let rows = webhooks::event_types(&self.services.db, &ids).await?;
+        let rows = webhooks::event_types(&self.services.db, self.actor()?, &ids).await?;
         Ok(rows.into_iter().map(|(id, kind)| (EventKind(id), kind)).collect())
     }
 }

@@ -43,8 +43,19 @@ pub struct PillarInput {
     pub target_share: Option<f64>,
 }
 
-/// A brand's pillars, by name.
-pub async fn pillars(db: &impl ConnectionTrait, brand_ids: &[Uuid]) -> Result<Vec<csr_pillar::Model>> {
+/// The pillars of those of several brands the actor sees, by name.
+pub async fn pillars_of(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    brand_ids: &[Uuid],
+) -> Result<Vec<csr_pillar::Model>> {
+    let brand_ids: Vec<Uuid> = brand_ids.iter().copied().filter(|brand| actor.sees_brand(*brand)).collect();
+    let pillars = pillars(db, &brand_ids).await?;
+    Ok(pillars.into_iter().filter(|pillar| pillar.agency_id == actor.agency_id).collect())
+}
+
+/// Brands' pillars, by name, for brands already read through the actor.
+pub(crate) async fn pillars(db: &impl ConnectionTrait, brand_ids: &[Uuid]) -> Result<Vec<csr_pillar::Model>> {
     Ok(csr_pillar::Entity::find()
         .filter(csr_pillar::Column::BrandId.is_in(brand_ids.iter().copied()))
         .order_by_asc(csr_pillar::Column::Name)
@@ -501,8 +512,23 @@ pub async fn items(
     pagination::fetch_by_key(&services.db, select, key, pagination::Direction::Ascending, after, page).await
 }
 
-/// Pillar and value ids of items (already checked visible).
-pub async fn links_of(
+/// Of several content items, those the actor sees.
+async fn visible_items(db: &impl ConnectionTrait, actor: &Actor, ids: &[Uuid]) -> Result<Vec<Uuid>> {
+    let (id, agency, brand) = (content_item::Column::Id, content_item::Column::AgencyId, content_item::Column::BrandId);
+    actor.visible_ids::<content_item::Entity>(db, ids, id, agency, Some(brand)).await
+}
+
+/// Pillar and value ids of those of several items the actor sees.
+pub async fn links_of_items(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    item_ids: &[Uuid],
+) -> Result<(HashMap<Uuid, Vec<Uuid>>, HashMap<Uuid, Vec<Uuid>>)> {
+    links_of(db, &visible_items(db, actor, item_ids).await?).await
+}
+
+/// Pillar and value ids of items already read through the actor.
+pub(crate) async fn links_of(
     db: &impl ConnectionTrait,
     item_ids: &[Uuid],
 ) -> Result<(HashMap<Uuid, Vec<Uuid>>, HashMap<Uuid, Vec<Uuid>>)> {
@@ -525,20 +551,30 @@ pub async fn links_of(
     Ok((pillars, values))
 }
 
-/// Comments of items (already checked visible), oldest first.
-pub async fn comments_of(db: &impl ConnectionTrait, item_ids: &[Uuid]) -> Result<Vec<content_comment::Model>> {
+/// Comments of those of several items the actor sees, oldest first.
+pub async fn comments_of(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    item_ids: &[Uuid],
+) -> Result<Vec<content_comment::Model>> {
+    let item_ids = visible_items(db, actor, item_ids).await?;
     Ok(content_comment::Entity::find()
-        .filter(content_comment::Column::ContentItemId.is_in(item_ids.iter().copied()))
+        .filter(content_comment::Column::ContentItemId.is_in(item_ids))
         .order_by_asc(content_comment::Column::CreatedAt)
         .order_by_asc(content_comment::Column::Id)
         .all(db)
         .await?)
 }
 
-/// Audit trails of items (already checked visible), oldest first.
-pub async fn reviews_of(db: &impl ConnectionTrait, item_ids: &[Uuid]) -> Result<Vec<content_review::Model>> {
+/// Audit trails of those of several items the actor sees, oldest first.
+pub async fn reviews_of(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    item_ids: &[Uuid],
+) -> Result<Vec<content_review::Model>> {
+    let item_ids = visible_items(db, actor, item_ids).await?;
     Ok(content_review::Entity::find()
-        .filter(content_review::Column::ContentItemId.is_in(item_ids.iter().copied()))
+        .filter(content_review::Column::ContentItemId.is_in(item_ids))
         .order_by_asc(content_review::Column::CreatedAt)
         .order_by_asc(content_review::Column::Id)
         .all(db)

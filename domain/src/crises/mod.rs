@@ -193,28 +193,40 @@ pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<a
     Ok(found)
 }
 
-/// The timelines of several alerts (already checked visible), oldest step first.
-pub async fn timelines(db: &impl ConnectionTrait, alert_ids: &[Uuid]) -> Result<Vec<alert_event::Model>> {
+/// The timelines of those of several alerts the actor sees, oldest step first.
+pub async fn timelines(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    alert_ids: &[Uuid],
+) -> Result<Vec<alert_event::Model>> {
+    let alert_ids = visible_alerts(db, actor, alert_ids).await?;
     Ok(alert_event::Entity::find()
-        .filter(alert_event::Column::AlertId.is_in(alert_ids.iter().copied()))
+        .filter(alert_event::Column::AlertId.is_in(alert_ids))
         .order_by_asc(alert_event::Column::OccurredAt)
         .order_by_asc(alert_event::Column::Id)
         .all(db)
         .await?)
 }
 
-/// The newest `first` mentions linked to each of several alerts (already checked
-/// visible), in one query: `ROW_NUMBER()` per alert, which both databases have.
+async fn visible_alerts(db: &impl ConnectionTrait, actor: &Actor, ids: &[Uuid]) -> Result<Vec<Uuid>> {
+    let (id, agency, brand) = (alert::Column::Id, alert::Column::AgencyId, alert::Column::BrandId);
+    actor.visible_ids::<alert::Entity>(db, ids, id, agency, Some(brand)).await
+}
+
+/// The newest `first` mentions linked to each of those of several alerts the actor
+/// sees, in one query: `ROW_NUMBER()` per alert, which both databases have.
 pub async fn linked_mentions(
     db: &impl ConnectionTrait,
-    agency_id: Uuid,
+    actor: &Actor,
     alert_ids: &[Uuid],
     first: u64,
 ) -> Result<Vec<(Uuid, mention::Model)>> {
     use sea_orm::FromQueryResult;
+    let alert_ids = visible_alerts(db, actor, alert_ids).await?;
     if alert_ids.is_empty() {
         return Ok(Vec::new());
     }
+    let agency_id = actor.agency_id;
     let mut p = crate::db::Params::new(db.get_database_backend());
     let sql = format!(
         "SELECT m.*, ranked.alert_id AS linked_alert_id FROM mention m JOIN ( \

@@ -306,24 +306,35 @@ pub async fn deliveries(
     .await
 }
 
-/// The attempts of deliveries (already checked visible), oldest first.
-pub async fn attempts(db: &impl ConnectionTrait, delivery_ids: &[Uuid]) -> Result<Vec<webhook_attempt::Model>> {
+/// The attempts of those of several deliveries the actor sees (owners and admins),
+/// oldest first.
+pub async fn attempts(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    delivery_ids: &[Uuid],
+) -> Result<Vec<webhook_attempt::Model>> {
+    actor.require_manager()?;
+    let (id, agency) = (webhook_delivery::Column::Id, webhook_delivery::Column::AgencyId);
+    let delivery_ids = actor.visible_ids::<webhook_delivery::Entity>(db, delivery_ids, id, agency, None).await?;
     Ok(webhook_attempt::Entity::find()
-        .filter(webhook_attempt::Column::DeliveryId.is_in(delivery_ids.iter().copied()))
+        .filter(webhook_attempt::Column::DeliveryId.is_in(delivery_ids))
         .order_by_asc(webhook_attempt::Column::AttemptedAt)
         .order_by_asc(webhook_attempt::Column::Id)
         .all(db)
         .await?)
 }
 
-/// The event types of deliveries, by event id (for display).
-pub async fn event_types(db: &impl ConnectionTrait, event_ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+/// The types of those of several events of the actor's agency, by event id (for
+/// display).
+pub async fn event_types(db: &impl ConnectionTrait, actor: &Actor, event_ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
     use sea_orm::QuerySelect;
+    actor.require_manager()?;
     Ok(event::Entity::find()
         .select_only()
         .column(event::Column::Id)
         .column(event::Column::Kind)
         .filter(event::Column::Id.is_in(event_ids.iter().copied()))
+        .filter(event::Column::AgencyId.eq(actor.agency_id))
         .into_tuple()
         .all(db)
         .await?)

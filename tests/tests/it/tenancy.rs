@@ -1388,3 +1388,40 @@ async fn staff_details_are_hidden_from_client_viewers(app: &TestApp, f: &Fixture
     assert!(comments[0]["author"].is_null(), "but not who wrote it: {items:#}");
     assert!(listed[0]["node"]["auditTrail"].as_array().unwrap().iter().all(|r| r["reviewer"].is_null()));
 }
+
+/// The domain's batch reads (what DataLoaders call with ids taken from objects already
+/// shown) check those ids against the actor themselves: an intruder's ids read nothing.
+async fn batch_reads_take_no_id_on_trust(backend: Backend) {
+    use vigie_domain::{Actor, calendar, crises, webhooks};
+    let app = TestApp::with_config(backend, &[("VIGIE_INTROSPECTION", "true")]).await;
+    let f = fixture(&app).await;
+    let db = &app.services.db;
+    let id = vigie_tests::db_id;
+    let (alert, item, brand, delivery) = (id(&f.alert_a), id(&f.item_a), id(&f.a1), id(&f.delivery_a));
+    let actor = |login: &Login| Actor::load(db, id(&login.user_id), id(&login.agency_id));
+
+    let owner = actor(&f.owner_a).await.unwrap();
+    assert!(!crises::timelines(db, &owner, &[alert]).await.unwrap().is_empty());
+    assert!(!crises::linked_mentions(db, &owner, &[alert], 10).await.unwrap().is_empty());
+    assert!(!calendar::comments_of(db, &owner, &[item]).await.unwrap().is_empty());
+    assert!(!calendar::reviews_of(db, &owner, &[item]).await.unwrap().is_empty());
+    assert!(!calendar::links_of_items(db, &owner, &[item]).await.unwrap().0.is_empty());
+    assert!(!calendar::pillars_of(db, &owner, &[brand]).await.unwrap().is_empty());
+    webhooks::attempts(db, &owner, &[delivery]).await.expect("the owner reads attempts");
+
+    for intruder in [&f.foreign, &f.viewer, &f.outsider] {
+        let intruder = actor(intruder).await.unwrap();
+        assert!(crises::timelines(db, &intruder, &[alert]).await.unwrap().is_empty());
+        assert!(crises::linked_mentions(db, &intruder, &[alert], 10).await.unwrap().is_empty());
+        assert!(calendar::comments_of(db, &intruder, &[item]).await.unwrap().is_empty());
+        assert!(calendar::reviews_of(db, &intruder, &[item]).await.unwrap().is_empty());
+        let (pillars, values) = calendar::links_of_items(db, &intruder, &[item]).await.unwrap();
+        assert!(pillars.is_empty() && values.is_empty());
+        assert!(calendar::pillars_of(db, &intruder, &[brand]).await.unwrap().is_empty());
+        match webhooks::attempts(db, &intruder, &[delivery]).await {
+            Ok(attempts) => assert!(attempts.is_empty()),
+            Err(refused) => assert_eq!(refused.code(), "FORBIDDEN"),
+        }
+    }
+}
+on_both_databases!(batch_reads_take_no_id_on_trust);
