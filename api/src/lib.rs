@@ -92,6 +92,8 @@ pub async fn serve_from_env() {
         Ok(running) => running,
         Err(e) => {
             tracing::error!(error = %e, "start-up failed");
+            // Also said plainly where an operator looks first, whatever the log format.
+            eprintln!("vigie-api: {e}");
             std::process::exit(1);
         }
     };

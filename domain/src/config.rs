@@ -37,6 +37,10 @@ pub struct Config {
     /// `VIGIE_INTROSPECTION`: allow GraphQL introspection and serve GraphiQL; default
     /// on with the embedded SQLite, off with PostgreSQL (production).
     pub introspection: bool,
+    /// `VIGIE_MIGRATE_ON_START` (default true): the api applies pending migrations when
+    /// it starts (one replica at a time). Off, it refuses a schema older than it needs,
+    /// and migrations are `vigie-migrate up`'s (an init job in a rolling deploy).
+    pub migrate_on_start: bool,
     /// `VIGIE_METRICS_BIND`: serve `/metrics` on this address only (not on `VIGIE_BIND`),
     /// so that it can stay off the public listener. Unset: on `VIGIE_BIND`.
     pub metrics_bind: Option<SocketAddr>,
@@ -240,6 +244,7 @@ impl Config {
         let behind_proxy = flag("VIGIE_BEHIND_PROXY", false);
         let demo = flag("VIGIE_DEMO", explicit_db.is_none());
         let introspection = flag("VIGIE_INTROSPECTION", !uses_postgres);
+        let migrate_on_start = flag("VIGIE_MIGRATE_ON_START", true);
         let log_json = match get("VIGIE_LOG_FORMAT").as_deref() {
             None => uses_postgres,
             Some("json") => true,
@@ -350,6 +355,7 @@ impl Config {
             demo,
             log_json,
             introspection,
+            migrate_on_start,
             metrics_bind,
             access_token_ttl,
             refresh_token_ttl,

@@ -1,6 +1,5 @@
 //! Database connection and migrations.
 
-use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::SelectStatement;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -9,7 +8,7 @@ use sea_orm::{
 };
 use std::time::Duration;
 
-use crate::Result;
+use crate::{Error, Result};
 
 /// Opens a pool to PostgreSQL of at most `max_connections` (warning if the server runs
 /// without autovacuum), or to SQLite.
@@ -39,10 +38,25 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     Ok(db)
 }
 
-/// Applies pending migrations.
+/// Applies pending migrations, one process at a time ([`migration::up_exclusive`]).
 pub async fn migrate(db: &DatabaseConnection) -> Result<()> {
-    Migrator::up(db, None).await?;
+    migration::up_exclusive(db).await?;
     Ok(())
+}
+
+/// Refuses a database whose schema is older than this build needs (with
+/// `VIGIE_MIGRATE_ON_START=false`, and always in a worker): running on it would fail
+/// later, on the first statement that needs what is missing.
+pub async fn check_schema(db: &DatabaseConnection) -> Result<()> {
+    let pending = migration::pending(db).await?;
+    match pending.first() {
+        None => Ok(()),
+        Some(first) => Err(Error::Internal(format!(
+            "the database schema is {} migration(s) behind this build (first missing: {first}): \
+             run `vigie-migrate up` with the same DATABASE_URL, or start vigie-api with VIGIE_MIGRATE_ON_START=true",
+            pending.len()
+        ))),
+    }
 }
 
 /// PostgreSQL's `autovacuum` setting (`on` or `off`); `None` on SQLite, which has none.

@@ -83,7 +83,11 @@ impl Services {
     /// and to the queue.
     pub async fn start(config: Arc<Config>) -> Result<Self> {
         let db = db::connect(&config.database_url, config.api_pool_size()).await?;
-        db::migrate(&db).await?;
+        if config.migrate_on_start {
+            db::migrate(&db).await?;
+        } else {
+            db::check_schema(&db).await?;
+        }
         Self::connect(config, db).await
     }
 

@@ -29,6 +29,31 @@ mod m20261204_000016_invitation_recent;
 mod m20261205_000017_reply_author;
 mod m20261205_000018_value_stances;
 
+/// The key of the PostgreSQL advisory lock under which migrations run ("vigie" in
+/// ASCII), so that processes migrating one database take turns.
+pub const MIGRATION_LOCK: i64 = 0x0076_6967_6965;
+
+/// Applies the pending migrations, one process at a time: on PostgreSQL a transaction
+/// holds an advisory lock for the whole run, so api replicas starting together wait for
+/// the first one and then find nothing left to do, instead of racing it. SQLite is one
+/// process's file and migrates as it is.
+pub async fn up_exclusive(db: &sea_orm::DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    let lock = sea_orm::TransactionTrait::begin(db).await?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).await?;
+    let outcome = Migrator::up(db, None).await;
+    // Committing releases the lock, whatever the migrations did.
+    lock.commit().await?;
+    outcome
+}
+
+/// The migrations this build has that the database has not applied, oldest first.
+pub async fn pending(db: &sea_orm::DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    Ok(Migrator::get_pending_migrations(db).await?.iter().map(|m| m.name().to_owned()).collect())
+}
+
 /// The ordered list of Vigie migrations.
 pub struct Migrator;
 

@@ -27,6 +27,7 @@ async fn run() -> Result<(), String> {
     let url = std::env::var("DATABASE_URL").map_err(|_| format!("DATABASE_URL is not set\n{USAGE}"))?;
     let db = Database::connect(&url).await.map_err(|e| format!("cannot connect to the database: {e}"))?;
     let outcome = match command.as_str() {
+        "up" if steps.is_none() => migration::up_exclusive(&db).await,
         "up" => Migrator::up(&db, steps).await,
         "down" => Migrator::down(&db, Some(steps.unwrap_or(1))).await,
         "status" => {

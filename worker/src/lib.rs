@@ -28,7 +28,7 @@ pub async fn run() {
         fail(2, "REDIS_URL is not set: without Redis the api process runs the jobs itself");
     }
     tracing::info!(?config, "starting vigie-worker");
-    // The api applies migrations at start-up; the worker only needs the database to answer.
+    // The api or `vigie-migrate` applies migrations; a worker checks the schema is current.
     let services = match connect(config.clone()).await {
         Ok(services) => Arc::new(services),
         Err(e) => fail(1, &format!("start-up failed: {e}")),
@@ -65,8 +65,11 @@ pub async fn run() {
     tracing::info!("stopped");
 }
 
+/// A worker never migrates (the api or `vigie-migrate` does): it refuses a schema older
+/// than it needs.
 async fn connect(config: Arc<Config>) -> vigie_domain::Result<Services> {
     let db = vigie_domain::db::connect(&config.database_url, config.worker_pool_size()).await?;
+    vigie_domain::db::check_schema(&db).await?;
     Services::connect(config, db).await
 }
 

@@ -227,3 +227,71 @@ async fn stale_marks_survive_the_rebuild_of_their_table(backend: Backend) {
     assert_eq!(count(db, marks).await, 0, "the brand's markers went with it");
 }
 on_both_databases!(stale_marks_survive_the_rebuild_of_their_table);
+
+/// A rolling deploy on an empty database: three api processes started at once all come
+/// up (migrations take turns under an advisory lock); with `VIGIE_MIGRATE_ON_START=false`
+/// an api and a worker refuse a schema older than they need, saying what to run, and
+/// come up once `vigie-migrate up` (here its library call) has run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_all_come_up() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let db = TestDb::new(Backend::Postgres).await;
+    let api = |migrate: bool| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vigie-api-under-test"));
+        command
+            .env("DATABASE_URL", &db.url)
+            .env("VIGIE_JWT_SECRET", vigie_tests::TEST_JWT_SECRET)
+            .env("VIGIE_DEMO", "false")
+            .env("VIGIE_BIND", format!("127.0.0.1:{port}"))
+            .env("VIGIE_MIGRATE_ON_START", migrate.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        (command, format!("http://127.0.0.1:{port}"))
+    };
+    let ready = |base: String| async move {
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = reqwest::get(format!("{base}/readyz")).await
+                && response.status() == 200
+            {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "{base} did not come up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+
+    // Before anything migrated: refused, with the way out.
+    let (mut refused, _) = api(false);
+    let output = refused.output().expect("the api runs");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && said.contains("vigie-migrate up"), "{said}");
+    let redis = vigie_tests::redis_url();
+    let mut worker = vigie_tests::worker_command(env!("CARGO_BIN_EXE_vigie-worker-under-test"), &db.url, &redis, "mig");
+    let output = worker.stderr(Stdio::piped()).output().expect("the worker runs");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && said.contains("vigie-migrate up"), "{said}");
+
+    let mut bases = Vec::new();
+    let mut children = vigie_tests::Workers(Vec::new());
+    for _ in 0..3 {
+        let (mut command, base) = api(true);
+        children.0.push(command.stderr(Stdio::null()).spawn().expect("the api starts"));
+        bases.push(base);
+    }
+    futures_util::future::join_all(bases.into_iter().map(ready)).await;
+    for child in &mut children.0 {
+        assert!(child.try_wait().unwrap().is_none(), "every replica is still running");
+    }
+    let conn = Database::connect(&db.url).await.unwrap();
+    assert!(Migrator::get_pending_migrations(&conn).await.unwrap().is_empty());
+    drop(children);
+
+    // Migrated: an api that does not migrate comes up.
+    let (mut command, base) = api(false);
+    let _api = vigie_tests::Workers(vec![command.stderr(Stdio::null()).spawn().expect("the api starts")]);
+    ready(base).await;
+}
