@@ -110,8 +110,8 @@ impl SharedReport {
     async fn to(&self) -> DateTime<Utc> {
         self.0.to
     }
-    async fn sections(&self) -> &[String] {
-        &self.0.sections
+    async fn sections(&self) -> Vec<&'static str> {
+        self.0.sections.iter().map(|section| section.as_str()).collect()
     }
     async fn mentions_by_day(&self) -> Vec<ReportDay> {
         self.0

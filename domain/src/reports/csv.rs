@@ -1,6 +1,6 @@
 //! CSV downloads, one per report section (RFC 4180: quoted fields, CRLF).
 
-use super::Report;
+use super::{Report, Section};
 
 fn field(value: &str) -> String {
     // A text cell starting like a formula would run as one in a spreadsheet (CSV
@@ -18,14 +18,12 @@ fn line(out: &mut String, cells: &[String]) {
     out.push_str("\r\n");
 }
 
-/// The CSV of one section, if the report has it.
+/// The CSV of one section (by its name), if the report has it.
 pub fn section(report: &Report, name: &str) -> Option<String> {
-    if !report.has(name) {
-        return None;
-    }
+    let section = Section::parse(name).filter(|section| report.has(*section))?;
     let mut out = String::new();
-    match name {
-        "mentions" => {
+    match section {
+        Section::Mentions => {
             line(
                 &mut out,
                 &["day".into(), "mentions".into(), "negative".into(), "positive".into(), "mean_sentiment".into()],
@@ -43,7 +41,7 @@ pub fn section(report: &Report, name: &str) -> Option<String> {
                 );
             }
         }
-        "influencers" => {
+        Section::Influencers => {
             line(
                 &mut out,
                 &[
@@ -81,7 +79,7 @@ pub fn section(report: &Report, name: &str) -> Option<String> {
                 );
             }
         }
-        "sla" => {
+        Section::Sla => {
             line(
                 &mut out,
                 &[
@@ -119,7 +117,7 @@ pub fn section(report: &Report, name: &str) -> Option<String> {
                 );
             }
         }
-        "alerts" => {
+        Section::Alerts => {
             line(
                 &mut out,
                 &["opened_at", "kind", "severity", "status", "resolved_at", "resolution_note"].map(String::from),
@@ -138,7 +136,7 @@ pub fn section(report: &Report, name: &str) -> Option<String> {
                 );
             }
         }
-        "csr" => {
+        Section::Csr => {
             line(&mut out, &["pillar", "posts", "share", "target_share", "gap", "silent"].map(String::from));
             for p in &report.csr.as_ref()?.pillars {
                 line(
@@ -154,7 +152,6 @@ pub fn section(report: &Report, name: &str) -> Option<String> {
                 );
             }
         }
-        _ => return None,
     }
     Some(out)
 }

@@ -12,7 +12,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use super::{SECTIONS, html};
+use super::{Section, html};
 use crate::entities::{brand, membership, membership_brand, user_account};
 use crate::jobs::Registry;
 use crate::mail::{self, Email};
@@ -117,15 +117,14 @@ pub async fn send_digests(services: &Services, at: DateTime<Utc>) -> Result<usiz
         if claimed.rows_affected != 1 {
             continue;
         }
-        let report =
-            super::build(&txn, brand.clone(), from, to, SECTIONS.iter().map(|s| (*s).to_owned()).collect()).await?;
+        let report = super::build(&txn, brand.clone(), from, to, Section::ALL.to_vec()).await?;
         let share = crate::shares::NewShare {
             agency_id: brand.agency_id,
             brand_id: brand.id,
             kind: super::KIND,
             prefix: super::TOKEN_PREFIX,
             period: Some((from, to)),
-            sections: SECTIONS.iter().map(|s| (*s).to_owned()).collect(),
+            sections: Section::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
             expires_at: Some(at + Duration::days(30)),
             created_by: None,
         };

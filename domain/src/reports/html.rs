@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::Report;
+use super::{Report, Section};
 
 fn esc(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -256,7 +256,7 @@ pub fn sections(report: &Report, csv_base: Option<&str>) -> String {
         Some(base) => format!("<p class=\"muted\"><a href=\"{}/{section}.csv\">CSV</a></p>", esc(base)),
         None => String::new(),
     };
-    if report.has("mentions") {
+    if report.has(Section::Mentions) {
         let total: i64 = report.days.iter().map(|d| d.mentions).sum();
         let negative: i64 = report.days.iter().map(|d| d.negative).sum();
         let _ = write!(
@@ -271,7 +271,7 @@ pub fn sections(report: &Report, csv_base: Option<&str>) -> String {
             csv("mentions")
         );
     }
-    if report.has("influencers") {
+    if report.has(Section::Influencers) {
         let mut rows = String::new();
         for i in &report.influencers {
             let c = &i.components;
@@ -327,7 +327,7 @@ pub fn sections(report: &Report, csv_base: Option<&str>) -> String {
             csv("sla")
         );
     }
-    if report.has("alerts") {
+    if report.has(Section::Alerts) {
         let mut rows = String::new();
         for a in &report.alerts {
             let explanation: crate::crises::Explanation =

@@ -22,8 +22,36 @@ use crate::{Actor, Error, Result, Services, brands, now, shares};
 pub const KIND: &str = "report";
 /// The prefix of report tokens.
 pub const TOKEN_PREFIX: &str = "vgs_";
-/// The sections a report can have, in page order.
-pub const SECTIONS: [&str; 5] = ["mentions", "influencers", "sla", "alerts", "csr"];
+/// A section of a report, in page order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    Mentions,
+    Influencers,
+    Sla,
+    Alerts,
+    Csr,
+}
+
+impl Section {
+    /// Every section, in page order.
+    pub const ALL: [Section; 5] =
+        [Section::Mentions, Section::Influencers, Section::Sla, Section::Alerts, Section::Csr];
+
+    /// The name clients and stored links use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Section::Mentions => "mentions",
+            Section::Influencers => "influencers",
+            Section::Sla => "sla",
+            Section::Alerts => "alerts",
+            Section::Csr => "csr",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Section> {
+        Section::ALL.into_iter().find(|section| section.as_str() == name)
+    }
+}
 
 /// An influencer as a report shows it.
 #[derive(Clone, Debug)]
@@ -42,7 +70,7 @@ pub struct Report {
     pub brand: brand::Model,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
-    pub sections: Vec<String>,
+    pub sections: Vec<Section>,
     pub days: Vec<Day>,
     pub influencers: Vec<Influencer>,
     pub sla: Option<Compliance>,
@@ -54,8 +82,8 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn has(&self, section: &str) -> bool {
-        self.sections.iter().any(|s| s == section)
+    pub fn has(&self, section: Section) -> bool {
+        self.sections.contains(&section)
     }
 }
 
@@ -85,20 +113,18 @@ pub async fn create_share(
         return Err(Error::bad_input("expiresAt", "in the future, at most a year away"));
     }
     let mut sections: Vec<String> = Vec::new();
-    for section in &input.sections {
-        let section = section.trim().to_lowercase();
-        if !SECTIONS.contains(&section.as_str()) {
-            return Err(Error::bad_input(
-                "sections",
-                format!("unknown section `{section}`: use {}", SECTIONS.join(", ")),
-            ));
-        }
-        if !sections.contains(&section) {
-            sections.push(section);
+    for name in &input.sections {
+        let name = name.trim().to_lowercase();
+        let Some(section) = Section::parse(&name) else {
+            let known: Vec<&str> = Section::ALL.iter().map(|s| s.as_str()).collect();
+            return Err(Error::bad_input("sections", format!("unknown section `{name}`: use {}", known.join(", "))));
+        };
+        if !sections.iter().any(|kept| kept == section.as_str()) {
+            sections.push(section.as_str().to_owned());
         }
     }
     if sections.is_empty() {
-        sections = SECTIONS.iter().map(|s| (*s).to_owned()).collect();
+        sections = Section::ALL.iter().map(|s| s.as_str().to_owned()).collect();
     }
     let share = shares::NewShare {
         agency_id: actor.agency_id,
@@ -133,7 +159,9 @@ pub async fn open(services: &Services, token: &str) -> Result<Report> {
     }
     let brand = brand::Entity::find_by_id(share.brand_id).one(db).await?.ok_or(Error::NotFound("report"))?;
     let (Some(from), Some(to)) = (share.period_from, share.period_to) else { return Err(Error::NotFound("report")) };
-    build(db, brand, from, to, share.sections.0).await
+    // A name this build does not know (a link made by a newer one) is left out.
+    let sections = share.sections.0.iter().filter_map(|name| Section::parse(name)).collect();
+    build(db, brand, from, to, sections).await
 }
 
 /// Gathers a report's sections.
@@ -142,14 +170,17 @@ pub async fn build(
     brand: brand::Model,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-    sections: Vec<String>,
+    sections: Vec<Section>,
 ) -> Result<Report> {
-    let has = |s: &str| sections.iter().any(|x| x == s);
-    let days = if has("mentions") { series::daily(db, brand.id, from, to).await? } else { Vec::new() };
-    let influencers = if has("influencers") { top_influencers(db, brand.id).await? } else { Vec::new() };
-    let sla =
-        if has("sla") { Some(compliance::compliance_of(db, brand.agency_id, brand.id, from, to).await?) } else { None };
-    let alerts = if has("alerts") {
+    let has = |section: Section| sections.contains(&section);
+    let days = if has(Section::Mentions) { series::daily(db, brand.id, from, to).await? } else { Vec::new() };
+    let influencers = if has(Section::Influencers) { top_influencers(db, brand.id).await? } else { Vec::new() };
+    let sla = if has(Section::Sla) {
+        Some(compliance::compliance_of(db, brand.agency_id, brand.id, from, to).await?)
+    } else {
+        None
+    };
+    let alerts = if has(Section::Alerts) {
         alert::Entity::find()
             .filter(alert::Column::BrandId.eq(brand.id))
             .filter(alert::Column::OpenedAt.gte(from))
@@ -161,12 +192,12 @@ pub async fn build(
     } else {
         Vec::new()
     };
-    let precision = if has("alerts") {
+    let precision = if has(Section::Alerts) {
         crate::crises::verdicts::precision_of(db, brand.agency_id, brand.id, from, to).await?
     } else {
         Vec::new()
     };
-    let csr = if has("csr") { Some(coverage::coverage_of(db, &brand, from, to, 14, 120).await?) } else { None };
+    let csr = if has(Section::Csr) { Some(coverage::coverage_of(db, &brand, from, to, 14, 120).await?) } else { None };
     Ok(Report { brand, from, to, sections, days, influencers, sla, alerts, precision, csr, generated_at: now() })
 }
 

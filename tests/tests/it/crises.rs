@@ -596,7 +596,7 @@ async fn precision_counts_verdicts_per_kind(backend: Backend) {
 
     // The report (and so the digest) says the same.
     let model = vigie_domain::entities::brand::Entity::find_by_id(uuid(&brand)).one(&app.services.db).await.unwrap();
-    let sections = vigie_domain::reports::SECTIONS.iter().map(ToString::to_string).collect();
+    let sections = vigie_domain::reports::Section::ALL.to_vec();
     let report = vigie_domain::reports::build(&app.services.db, model.unwrap(), from, to, sections).await.unwrap();
     let labels = vigie_domain::reports::html::labels("en");
     assert_eq!(
