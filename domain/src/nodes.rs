@@ -68,127 +68,63 @@ kinds! {
 /// actor's role (the cases are not told apart, so that one lookup among many cannot
 /// fail the others).
 pub async fn find(db: &impl ConnectionTrait, actor: &Actor, kind: NodeKind, id: Uuid) -> Result<Option<Node>> {
+    let (manager, staff) = (actor.role.is_manager(), actor.is_staff());
+    macro_rules! of_agency {
+        ($entity:ident) => {
+            $entity::Entity::find_by_id(id).filter($entity::Column::AgencyId.eq(actor.agency_id)).one(db).await?
+        };
+    }
     let found = match kind {
-        NodeKind::Agency => {
-            let own = id == actor.agency_id;
-            if own { agency::Entity::find_by_id(id).one(db).await?.map(Node::Agency) } else { None }
-        }
+        NodeKind::Agency if id == actor.agency_id => agency::Entity::find_by_id(id).one(db).await?.map(Node::Agency),
         NodeKind::Alert => absent(crises::get(db, actor, id).await)?.map(Node::Alert),
-        NodeKind::ApiKey => {
-            if !actor.role.is_manager() {
-                return Ok(None);
-            }
-            api_key::Entity::find_by_id(id)
-                .filter(api_key::Column::AgencyId.eq(actor.agency_id))
-                .one(db)
-                .await?
-                .map(Node::ApiKey)
-        }
+        NodeKind::ApiKey if manager => of_agency!(api_key).map(Node::ApiKey),
         NodeKind::Author => author_seen(db, actor, id).await?.map(Node::Author),
         NodeKind::Brand => absent(brands::get(db, actor, id).await)?.map(Node::Brand),
-        NodeKind::BrandValue => brand_value::Entity::find_by_id(id)
-            .filter(brand_value::Column::AgencyId.eq(actor.agency_id))
-            .one(db)
-            .await?
-            .filter(|value| actor.sees_brand(value.brand_id))
-            .map(Node::BrandValue),
-        NodeKind::ContentComment => {
-            let comment = content_comment::Entity::find_by_id(id)
-                .filter(content_comment::Column::AgencyId.eq(actor.agency_id))
-                .one(db)
-                .await?;
-            match comment {
-                Some(comment) => absent(calendar::get_item(db, actor, comment.content_item_id).await)?
-                    .map(|_| Node::ContentComment(comment)),
-                None => None,
-            }
-        }
+        NodeKind::BrandValue => of_agency!(brand_value).filter(|v| actor.sees_brand(v.brand_id)).map(Node::BrandValue),
+        NodeKind::ContentComment => match of_agency!(content_comment) {
+            Some(comment) => absent(calendar::get_item(db, actor, comment.content_item_id).await)?
+                .map(|_| Node::ContentComment(comment)),
+            None => None,
+        },
         NodeKind::ContentItem => absent(calendar::get_item(db, actor, id).await)?.map(Node::ContentItem),
-        NodeKind::CsrPillar => csr_pillar::Entity::find_by_id(id)
-            .filter(csr_pillar::Column::AgencyId.eq(actor.agency_id))
-            .one(db)
-            .await?
-            .filter(|pillar| actor.sees_brand(pillar.brand_id))
-            .map(Node::CsrPillar),
-        NodeKind::Idea => {
-            if !actor.is_staff() {
-                return Ok(None);
+        NodeKind::CsrPillar => of_agency!(csr_pillar).filter(|p| actor.sees_brand(p.brand_id)).map(Node::CsrPillar),
+        NodeKind::Idea if staff => match of_agency!(idea) {
+            Some(idea) => {
+                absent(relationships::get(db, actor, idea.brand_influencer_id).await)?.map(|_| Node::Idea(idea))
             }
-            let idea = idea::Entity::find_by_id(id).filter(idea::Column::AgencyId.eq(actor.agency_id)).one(db).await?;
-            match idea {
-                Some(idea) => {
-                    absent(relationships::get(db, actor, idea.brand_influencer_id).await)?.map(|_| Node::Idea(idea))
-                }
-                None => None,
-            }
-        }
+            None => None,
+        },
         NodeKind::Influencer => absent(relationships::get(db, actor, id).await)?.map(Node::Influencer),
-        NodeKind::Interaction => {
-            if !actor.is_staff() {
-                return Ok(None);
-            }
-            let interaction = interaction::Entity::find_by_id(id)
-                .filter(interaction::Column::AgencyId.eq(actor.agency_id))
-                .one(db)
-                .await?;
-            match interaction {
-                Some(interaction) => absent(relationships::get(db, actor, interaction.brand_influencer_id).await)?
-                    .map(|_| Node::Interaction(interaction)),
-                None => None,
-            }
-        }
-        NodeKind::Invitation => {
-            if !actor.role.is_manager() {
-                return Ok(None);
-            }
-            invitation::Entity::find_by_id(id)
-                .filter(invitation::Column::AgencyId.eq(actor.agency_id))
-                .one(db)
-                .await?
-                .map(Node::Invitation)
-        }
-        NodeKind::JobFailure => {
-            if !actor.role.is_manager() {
-                return Ok(None);
-            }
-            job_failure::Entity::find_by_id(id)
-                .filter(job_failure::Column::AgencyId.eq(actor.agency_id))
-                .one(db)
-                .await?
-                .map(Node::JobFailure)
-        }
-        NodeKind::Member => {
-            let seen = actor.is_staff() || id == actor.membership_id;
-            if seen { absent(members::get(db, actor, id).await)?.map(Node::Member) } else { None }
+        NodeKind::Interaction if staff => match of_agency!(interaction) {
+            Some(interaction) => absent(relationships::get(db, actor, interaction.brand_influencer_id).await)?
+                .map(|_| Node::Interaction(interaction)),
+            None => None,
+        },
+        NodeKind::Invitation if manager => of_agency!(invitation).map(Node::Invitation),
+        NodeKind::JobFailure if manager => of_agency!(job_failure).map(Node::JobFailure),
+        NodeKind::Member if staff || id == actor.membership_id => {
+            absent(members::get(db, actor, id).await)?.map(Node::Member)
         }
         NodeKind::Mention => crate::mentions::get_many(db, actor, &[id]).await?.pop().map(Node::Mention),
-        NodeKind::Share => {
-            if !actor.role.is_manager() {
-                return Ok(None);
-            }
-            report_share::Entity::find_by_id(id)
-                .filter(report_share::Column::AgencyId.eq(actor.agency_id))
-                .one(db)
-                .await?
-                .map(Node::Share)
-        }
+        NodeKind::Share if manager => of_agency!(report_share).map(Node::Share),
         NodeKind::Source => absent(sources::get(db, actor, id).await)?.map(Node::Source),
         NodeKind::Ticket => absent(sla::tickets::get(db, actor, id).await)?.map(Node::Ticket),
-        NodeKind::User => {
-            let seen = actor.is_staff() || id == actor.user_id;
-            if seen { members::users(db, actor, &[id]).await?.remove(&id).map(Node::User) } else { None }
+        NodeKind::User if staff || id == actor.user_id => {
+            members::users(db, actor, &[id]).await?.remove(&id).map(Node::User)
         }
-        NodeKind::WebhookDelivery => {
-            if !actor.role.is_manager() {
-                return Ok(None);
-            }
-            webhook_delivery::Entity::find_by_id(id)
-                .filter(webhook_delivery::Column::AgencyId.eq(actor.agency_id))
-                .one(db)
-                .await?
-                .map(Node::WebhookDelivery)
-        }
+        NodeKind::WebhookDelivery if manager => of_agency!(webhook_delivery).map(Node::WebhookDelivery),
         NodeKind::WebhookEndpoint => absent(webhooks::get(db, actor, id).await)?.map(Node::WebhookEndpoint),
+        // Another agency, or a role that does not see the kind.
+        NodeKind::Agency
+        | NodeKind::ApiKey
+        | NodeKind::Idea
+        | NodeKind::Interaction
+        | NodeKind::Invitation
+        | NodeKind::JobFailure
+        | NodeKind::Member
+        | NodeKind::Share
+        | NodeKind::User
+        | NodeKind::WebhookDelivery => None,
     };
     Ok(found)
 }
