@@ -168,12 +168,9 @@ pub async fn execute_prepared(
     gateway: &Gateway,
     services: &Arc<Services>,
     claims: Option<Result<Claims, Error>>,
-    mut request: async_graphql::Request,
+    request: async_graphql::Request,
     checked: Checked,
 ) -> async_graphql::Response {
-    if let Err(refused) = gateway.within_limits(&mut request, checked).await {
-        return errors::refused(refused);
-    }
     let auth = caller(services, claims).await;
     let authenticated = matches!(auth, Ok(Some(_)));
     let request = request.data(Caller::new(services.clone(), auth));
@@ -223,9 +220,13 @@ impl Gateway {
         Ok(Checked { registers, ..checked })
     }
 
-    /// Runs a prepared request, then registers its persisted query if it asked to and
-    /// it was a query that validated (shared with the other replicas when `share`).
+    /// Runs a prepared request within its limits ([`Gateway::within_limits`]), then
+    /// registers its persisted query if it asked to and it was a query that validated
+    /// (shared with the other replicas when `share`).
     async fn run(&self, mut request: Request, checked: Checked, share: bool) -> Response {
+        if let Err(refused) = self.within_limits(&mut request, checked).await {
+            return errors::refused(refused);
+        }
         let registers = checked.registers && limits::only_queries(&mut request);
         let text = registers.then(|| request.query.clone());
         let response = self.schema_for(checked).execute(request).await;
@@ -270,12 +271,8 @@ fn refusal(error: ServerError) -> BoxStream<'static, Response> {
 
 impl Executor for Gateway {
     async fn execute(&self, mut request: Request) -> Response {
-        let checked = match self.prepare(&mut request).await {
-            Ok(checked) => checked,
-            Err(refused) => return errors::refused(refused),
-        };
-        match self.within_limits(&mut request, checked).await {
-            Ok(()) => errors::code_errors(self.run(request, checked, false).await),
+        match self.prepare(&mut request).await {
+            Ok(checked) => errors::code_errors(self.run(request, checked, false).await),
             Err(refused) => errors::refused(refused),
         }
     }
