@@ -607,6 +607,10 @@ async fn report_page(state: web::Data<AppState>, req: HttpRequest, token: web::P
     match open_report(&state, &token).await {
         Ok(report) => {
             let base = vigie_domain::reports::url(&state.services, &token);
+            let page = match vigie_domain::reports::html::render(&report, &base) {
+                Ok(page) => page,
+                Err(e) => return error_response(&e),
+            };
             HttpResponse::Ok()
                 .content_type("text/html; charset=utf-8")
                 .insert_header((header::CACHE_CONTROL, "private, no-store"))
@@ -615,7 +619,7 @@ async fn report_page(state: web::Data<AppState>, req: HttpRequest, token: web::P
                     "content-security-policy",
                     "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
                 ))
-                .body(vigie_domain::reports::html::render(&report, &base))
+                .body(page)
         }
         Err(Error::NotFound(_)) => HttpResponse::NotFound().finish(),
         Err(e) => error_response(&e),

@@ -120,7 +120,7 @@ pub(crate) async fn check_password(
     if attempts == crate::ratelimit::FAILURE_BURST
         && let Some(user) = user
     {
-        let warning = crate::mail::templates::failed_logins(&services.config, attempts);
+        let warning = crate::mail::templates::failed_logins(&services.config, attempts)?;
         crate::mail::enqueue(&services.db, None, &user.email, warning).await?;
         crate::mail::send_soon(services, None).await;
         tracing::warn!(user_id = %user.id, attempts, "a burst of failed log-ins; the account's owner was told");

@@ -126,15 +126,15 @@ fn digest_frequency(raw: &str) -> Result<String> {
     }
 }
 
-/// Languages reports and digests can be written in.
-const LANGUAGES: &[&str] = &["en", "fr"];
-
+/// A language reports, digests and alert emails can be written in (one with a message
+/// catalogue).
 fn language(raw: &str) -> Result<String> {
     let lang = raw.trim().to_lowercase();
-    if LANGUAGES.contains(&lang.as_str()) {
+    if crate::i18n::speaks(&lang) {
         Ok(lang)
     } else {
-        Err(Error::bad_input("language", format!("must be one of {}", LANGUAGES.join(", "))))
+        let known: Vec<&str> = crate::i18n::languages().collect();
+        Err(Error::bad_input("language", format!("must be one of {}", known.join(", "))))
     }
 }
 

@@ -22,6 +22,7 @@ pub mod events;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod health;
+pub mod i18n;
 pub mod influencers;
 pub mod jobs;
 pub mod mail;

@@ -159,7 +159,8 @@ pub async fn invite(services: &Services, actor: &Actor, input: Invite) -> Result
     .await?;
     let agency = crate::agencies::current(services, actor).await?;
     let inviter = accounts::user(services, actor).await?;
-    let message = mail::templates::invitation(&services.config, &agency.name, &inviter.name, input.role, &secret.plain);
+    let message =
+        mail::templates::invitation(&services.config, &agency.name, &inviter.name, input.role, &secret.plain)?;
     mail::enqueue(&txn, Some(actor.agency_id), &email, message).await?;
     audit::record(
         &txn,

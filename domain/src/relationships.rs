@@ -643,7 +643,7 @@ pub async fn send_reminders(services: &Services) -> Result<usize> {
             &txn,
             Some(member.agency_id),
             &user.email,
-            mail::templates::contact_reminder(&services.config, &lines),
+            mail::templates::contact_reminder(&services.config, &lines)?,
         )
         .await?;
         brand_influencer::Entity::update_many()

@@ -162,10 +162,10 @@ pub struct AlertExplanation {
     pub sample_mention_ids: Vec<ID>,
 }
 
-impl From<Explanation> for AlertExplanation {
-    fn from(e: Explanation) -> Self {
+impl AlertExplanation {
+    fn new(e: Explanation, language: &str) -> Self {
         AlertExplanation {
-            summary: e.summary,
+            summary: e.summary_in(language),
             top_terms: e.top_terms,
             top_authors: e
                 .top_authors
@@ -245,8 +245,23 @@ impl Alert {
     async fn metrics(&self) -> AlertMetrics {
         serde_json::from_value::<Metrics>(self.0.metrics.clone()).unwrap_or_default().into()
     }
-    async fn explanation(&self) -> AlertExplanation {
-        serde_json::from_value::<Explanation>(self.0.explanation.clone()).unwrap_or_default().into()
+    /// Why it opened. The summary is in `language` (`en`, `fr`), by default the brand's.
+    async fn explanation(&self, ctx: &Context<'_>, language: Option<String>) -> Result<AlertExplanation> {
+        let language = match language {
+            Some(language) if vigie_domain::i18n::speaks(&language) => language,
+            Some(_) => {
+                let known: Vec<&str> = vigie_domain::i18n::languages().collect();
+                return Err(
+                    vigie_domain::Error::bad_input("language", format!("must be one of {}", known.join(", "))).into()
+                );
+            }
+            None => loader(ctx)
+                .load_one(BrandKey(self.0.brand_id))
+                .await?
+                .map_or_else(|| vigie_domain::i18n::DEFAULT.to_owned(), |brand| brand.language),
+        };
+        let explanation = serde_json::from_value::<Explanation>(self.0.explanation.clone()).unwrap_or_default();
+        Ok(AlertExplanation::new(explanation, &language))
     }
     async fn opened_at(&self) -> DateTime<Utc> {
         self.0.opened_at

@@ -166,7 +166,7 @@ impl SharedReport {
                 status: a.status.clone(),
                 summary: serde_json::from_value::<vigie_domain::crises::Explanation>(a.explanation.clone())
                     .unwrap_or_default()
-                    .summary,
+                    .summary_in(&self.0.brand.language),
                 resolved_at: a.resolved_at,
                 resolution_note: a.resolution_note.clone(),
             })

@@ -35,7 +35,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use uuid::Uuid;
 
-use super::{AlertStatus, Explanation, Metrics, NEGATIVE_SPIKE, Severity, TopAuthor, VALUE_GAP};
+use super::{AlertStatus, Explanation, Metrics, NEGATIVE_SPIKE, Reason, Severity, TopAuthor, VALUE_GAP};
 use crate::db::{Params, batches};
 use crate::entities::{ValueStances, alert, alert_mention, author, brand, brand_value, mention};
 use crate::jobs::Registry;
@@ -319,13 +319,15 @@ async fn spike(
         max_followers,
         ..Metrics::default()
     };
-    let summary = format!(
-        "{count} negative mentions in {} minutes against a baseline of {count_mean:.1} ± {count_std:.1} \
-         (z = {z:.1}, threshold {:.1})",
-        WINDOW.num_minutes(),
-        brand.crisis_z_threshold
-    );
-    let explanation = explain(db, summary, &negatives).await?;
+    let reason = Reason::Spike {
+        count,
+        minutes: WINDOW.num_minutes(),
+        mean: count_mean,
+        std: count_std,
+        z,
+        threshold: brand.crisis_z_threshold,
+    };
+    let explanation = explain(db, reason, &negatives).await?;
     Ok(Some(Finding {
         kind: NEGATIVE_SPIKE,
         value: None,
@@ -404,20 +406,16 @@ async fn value_gaps(
             continue;
         }
         let reach = evidence.iter().map(Negative::weight).sum();
-        let summary = if (count as f64) < threshold {
-            format!(
-                "a {} author ({max_followers} followers) accuses the brand of failing \"{}\"",
-                Tier::of(max_followers).as_str(),
-                value.name
-            )
+        let reason = if (count as f64) < threshold {
+            Reason::AccusedByInfluencer {
+                tier: Tier::of(max_followers),
+                followers: max_followers,
+                value: value.name.clone(),
+            }
         } else {
-            format!(
-                "{count} accusations of failing \"{}\" in a day, against a usual {mean:.1} ± {std:.1} \
-                 (threshold {threshold:.0})",
-                value.name
-            )
+            Reason::Accusations { count, value: value.name.clone(), mean, std, threshold }
         };
-        let mut explanation = explain(db, summary, &evidence).await?;
+        let mut explanation = explain(db, reason, &evidence).await?;
         let mut cues: Vec<(&str, usize)> = cues.into_iter().collect();
         cues.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         explanation.top_terms = cues.into_iter().take(8).map(|(c, _)| c.to_owned()).collect();
@@ -551,7 +549,7 @@ fn most_reaching(mentions: &[Negative], n: usize) -> Vec<Uuid> {
 }
 
 /// Top terms, top authors and samples of a set of negative mentions.
-async fn explain(db: &impl ConnectionTrait, summary: String, mentions: &[Negative]) -> Result<Explanation> {
+async fn explain(db: &impl ConnectionTrait, reason: Reason, mentions: &[Negative]) -> Result<Explanation> {
     let mut terms: HashMap<&str, usize> = HashMap::new();
     for m in mentions {
         let mut seen: Vec<&str> = Vec::new();
@@ -600,7 +598,13 @@ async fn explain(db: &impl ConnectionTrait, summary: String, mentions: &[Negativ
             })
         })
         .collect();
-    Ok(Explanation { summary, top_terms, top_authors, sample_mention_ids: most_reaching(mentions, 5) })
+    Ok(Explanation {
+        summary: reason.text(crate::i18n::DEFAULT),
+        reason: Some(reason),
+        top_terms,
+        top_authors,
+        sample_mention_ids: most_reaching(mentions, 5),
+    })
 }
 
 /// Opens the finding's alert, or adds its evidence to the open one. Returns the alert

@@ -14,6 +14,7 @@ pub mod verdicts;
 
 pub use verdicts::{KindPrecision, Verdict};
 
+use minijinja::context;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -22,7 +23,8 @@ use uuid::Uuid;
 use crate::bus::Notice;
 use crate::entities::{alert, alert_event, brand, brand_value, mention};
 use crate::pagination::{Page, PageRequest};
-use crate::{Actor, Error, Result, Services, brands, events, mail, new_id, now, validate};
+use crate::scoring::Tier;
+use crate::{Actor, Error, Result, Services, brands, events, i18n, mail, new_id, now, validate};
 
 /// Kind of an alert raised by a spike of negative mentions.
 pub const NEGATIVE_SPIKE: &str = "negative_spike";
@@ -132,16 +134,62 @@ pub struct TopAuthor {
     pub mentions: i64,
 }
 
+/// Why an alert opened, as figures; [`Reason::text`] puts them in words.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "key", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Reason {
+    /// Negative mentions of a window against the brand's baseline.
+    Spike { count: i64, minutes: i64, mean: f64, std: f64, z: f64, threshold: f64 },
+    /// One far-reaching author accuses the brand of failing a value.
+    AccusedByInfluencer { tier: Tier, followers: i64, value: String },
+    /// A day's accusations of failing a value against the brand's usual number.
+    Accusations { count: i64, value: String, mean: f64, std: f64, threshold: f64 },
+}
+
+impl Reason {
+    /// One sentence with the figures, in `lang`.
+    pub fn text(&self, lang: &str) -> String {
+        let tenth = |x: f64| format!("{x:.1}");
+        match self {
+            Reason::Spike { count, minutes, mean, std, z, threshold } => i18n::text(
+                lang,
+                "summary.spike",
+                context! { count, minutes, mean => tenth(*mean), std => tenth(*std), z => tenth(*z), threshold => tenth(*threshold) },
+            ),
+            Reason::AccusedByInfluencer { tier, followers, value } => i18n::text(
+                lang,
+                "summary.accused_by_influencer",
+                context! { tier => i18n::text(lang, &format!("tier.{}", tier.as_str()), ()), followers, value },
+            ),
+            Reason::Accusations { count, value, mean, std, threshold } => i18n::text(
+                lang,
+                "summary.accusations",
+                context! { count, value, mean => tenth(*mean), std => tenth(*std), threshold => format!("{threshold:.0}") },
+            ),
+        }
+    }
+}
+
 /// Why an alert opened, in words and figures a person can check.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Explanation {
+    /// [`Explanation::reason`] in English, for webhook consumers and older readers.
     pub summary: String,
+    /// The figures behind the summary; absent on alerts opened before it was kept.
+    pub reason: Option<Reason>,
     /// Most frequent meaningful words of the negative mentions.
     pub top_terms: Vec<String>,
     pub top_authors: Vec<TopAuthor>,
     /// A few of the most far-reaching negative mentions.
     pub sample_mention_ids: Vec<Uuid>,
+}
+
+impl Explanation {
+    /// The summary in `lang` (the stored English one for alerts without a reason).
+    pub fn summary_in(&self, lang: &str) -> String {
+        self.reason.as_ref().map_or_else(|| self.summary.clone(), |reason| reason.text(lang))
+    }
 }
 
 /// Filters of [`list`].
@@ -409,9 +457,9 @@ pub(crate) async fn email_contacts(
     value_name: Option<&str>,
     worsened_from: Option<Severity>,
 ) -> Result<usize> {
+    let email = mail::templates::crisis(config, brand, alert, value_name, worsened_from)?;
     for to in &brand.escalation_emails.0 {
-        let email = mail::templates::crisis(config, brand, alert, value_name, worsened_from);
-        mail::enqueue(db, Some(brand.agency_id), to, email).await?;
+        mail::enqueue(db, Some(brand.agency_id), to, email.clone()).await?;
     }
     Ok(brand.escalation_emails.0.len())
 }

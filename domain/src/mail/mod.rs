@@ -35,6 +35,7 @@ pub const MAX_ATTEMPTS: i32 = 6;
 const CLAIM: Duration = Duration::from_secs(120);
 
 /// A message to send.
+#[derive(Clone, Debug)]
 pub struct Email {
     pub subject: String,
     pub text: String,

@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
+use minijinja::context;
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ use crate::entities::{brand, membership, membership_brand, user_account};
 use crate::jobs::Registry;
 use crate::mail::{self, Email};
 use crate::queue::{Envelope, JobPayload};
-use crate::{Result, Services, now};
+use crate::{Result, Services, i18n, now};
 
 /// Sends the digests that are due.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -129,9 +130,9 @@ pub async fn send_digests(services: &Services, at: DateTime<Utc>) -> Result<usiz
             created_by: None,
         };
         let (_, token) = crate::shares::create(&txn, share).await?;
-        let link = super::url(services, &token);
+        let message = email(&report, &super::url(services, &token))?;
         for to_address in &contacts {
-            mail::enqueue(&txn, Some(brand.agency_id), to_address, email(&report, &link)).await?;
+            mail::enqueue(&txn, Some(brand.agency_id), to_address, message.clone()).await?;
         }
         txn.commit().await?;
         tracing::info!(brand_id = %brand.id, recipients = contacts.len(), "report digest queued");
@@ -143,56 +144,33 @@ pub async fn send_digests(services: &Services, at: DateTime<Utc>) -> Result<usiz
     Ok(sent)
 }
 
-/// The digest email of a report.
-fn email(report: &super::Report, link: &str) -> Email {
-    let french = report.brand.language == "fr";
+/// The digest email of a report, in the brand's language.
+fn email(report: &super::Report, link: &str) -> Result<Email> {
+    let lang = report.brand.language.as_str();
     let period =
         format!("{} – {}", report.from.format("%Y-%m-%d"), (report.to - Duration::seconds(1)).format("%Y-%m-%d"));
-    let weekly = report.brand.digest_frequency == "weekly";
-    let subject = match (french, weekly) {
-        (true, true) => format!("[Vigie] {} — rapport de la semaine {period}", report.brand.name),
-        (true, false) => format!("[Vigie] {} — rapport du mois {period}", report.brand.name),
-        (false, true) => format!("[Vigie] {} — weekly report {period}", report.brand.name),
-        (false, false) => format!("[Vigie] {} — monthly report {period}", report.brand.name),
-    };
-    let mentions: i64 = report.days.iter().map(|d| d.mentions).sum();
-    let negative: i64 = report.days.iter().map(|d| d.negative).sum();
+    let key =
+        if report.brand.digest_frequency == "weekly" { "digest.subject.weekly" } else { "digest.subject.monthly" };
+    let subject = i18n::text(lang, key, context! { brand => report.brand.name, period });
     let top: Vec<String> =
         report.influencers.iter().take(3).map(|i| format!("@{} ({:.0})", i.handle, i.score)).collect();
-    let within = report
-        .sla
-        .as_ref()
-        .and_then(|s| s.overall.share_within_target)
-        .map_or_else(|| "—".to_owned(), |s| format!("{:.0} %", 100.0 * s));
-    let posts = report.csr.as_ref().map_or(0, |c| c.posts);
-    let precision = html::precision_summary(&report.precision, &html::labels(&report.brand.language));
-    let text = if french {
-        format!(
-            "{subject}\n\nMentions : {mentions} (dont {negative} négatives)\nPrincipaux influenceurs : {}\n\
-             Réponses dans les délais : {within}\nAlertes ouvertes sur la période : {}\n{precision}\n\
-             Publications RSE : {posts}\n\nLe rapport complet : {link}\n",
-            top.join(", "),
-            report.alerts.len()
-        )
-    } else {
-        format!(
-            "{subject}\n\nMentions: {mentions} ({negative} negative)\nTop influencers: {}\n\
-             Answered within target: {within}\nAlerts opened in the period: {}\n{precision}\n\
-             CSR posts: {posts}\n\nThe full report: {link}\n",
-            top.join(", "),
-            report.alerts.len()
-        )
-    };
-    let open = if french { "Ouvrir le rapport complet" } else { "Open the full report" };
-    let html = format!(
-        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><style>{}</style></head><body><main>{}\
-         <p><a href=\"{}\">{open}</a></p></main></body></html>",
-        report.brand.language,
-        html::STYLE,
-        html::sections(report, None),
-        link.replace('"', "%22")
-    );
-    Email { subject, text, html: Some(html) }
+    let text = i18n::render(
+        "report/digest.txt",
+        context! {
+            lang,
+            subject,
+            mentions => report.days.iter().map(|d| d.mentions).sum::<i64>(),
+            negative => report.days.iter().map(|d| d.negative).sum::<i64>(),
+            top => top.join(", "),
+            within_target => html::percent(lang, report.sla.as_ref().and_then(|s| s.overall.share_within_target)),
+            alerts => report.alerts.len(),
+            precision => html::precision_summary(&report.precision, lang),
+            posts => report.csr.as_ref().map_or(0, |c| c.posts),
+            link,
+        },
+    )?;
+    let html = i18n::render("report/digest.html", context! { link, ..html::view(report, None) })?;
+    Ok(Email { subject, text, html: Some(html) })
 }
 
 #[cfg(test)]

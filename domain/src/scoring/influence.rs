@@ -132,7 +132,7 @@ pub struct Activity {
 pub const ACTIVITY_WINDOW_DAYS: i64 = 90;
 
 /// What the score is made of, stored as JSON with the influencer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Components {
     pub followers: i64,

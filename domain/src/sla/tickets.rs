@@ -401,9 +401,9 @@ pub async fn run_clock(services: &Services) -> Result<usize> {
                     contacts.push(email.clone());
                 }
             }
+            let email = mail::templates::sla_alert(&services.config, &brand, &ticket, mention.as_ref(), kind)?;
             for to_address in &contacts {
-                let email = mail::templates::sla_alert(&services.config, &brand, &ticket, mention.as_ref(), kind);
-                mail::enqueue(&txn, Some(brand.agency_id), to_address, email).await?;
+                mail::enqueue(&txn, Some(brand.agency_id), to_address, email.clone()).await?;
             }
             txn.commit().await?;
             announce(services, &ticket).await;

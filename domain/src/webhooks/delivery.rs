@@ -403,9 +403,9 @@ async fn email_managers(
         .all(db)
         .await?;
     let recipients = user_account::Entity::find().filter(user_account::Column::Id.is_in(users)).all(db).await?;
+    let email = mail::templates::webhook_disabled(config, &endpoint.url, since, last_error)?;
     for user in recipients {
-        let email = mail::templates::webhook_disabled(config, &endpoint.url, since, last_error);
-        mail::enqueue(db, Some(endpoint.agency_id), &user.email, email).await?;
+        mail::enqueue(db, Some(endpoint.agency_id), &user.email, email.clone()).await?;
     }
     Ok(())
 }

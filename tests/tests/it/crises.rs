@@ -7,7 +7,7 @@ use chrono::Duration;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 use vigie_domain::crises::detect::detect;
-use vigie_domain::entities::{content_item, content_item_value, event};
+use vigie_domain::entities::{brand, content_item, content_item_value, event};
 use vigie_domain::mentions::store::NewMention;
 use vigie_tests::smtp::SmtpServer;
 use vigie_tests::{Backend, TestApp, assert_error, new_mention, on_both_databases};
@@ -417,6 +417,50 @@ async fn value_gaps_follow_the_brand_baseline(backend: Backend) {
     assert!(found[0]["explanation"]["summary"].as_str().unwrap().starts_with("a macro author"));
     let item = content_item::Entity::find_by_id(held).one(&app.services.db).await.unwrap().unwrap();
     assert_eq!((item.status.as_str(), item.hold_alert_id), ("on_hold", Some(uuid(found[0]["id"].as_str().unwrap()))));
+
+    // The summary in the reader's language, and in the brand's on its French report page.
+    let summary = "query($b: ID!, $l: String) { alerts(brandId: $b, first: 1) { edges { node { explanation(language: $l) { summary } } } } }";
+    let french = app.ok(Some(token), summary, json!({ "b": third, "l": "fr" })).await;
+    assert_eq!(
+        french["alerts"]["edges"][0]["node"]["explanation"]["summary"],
+        "un auteur macro (800000 abonnés) accuse la marque de trahir « Zéro plastique »"
+    );
+    let unknown = app.gql(Some(token), summary, json!({ "b": third, "l": "xx" })).await;
+    assert_eq!(vigie_tests::error_codes(&unknown), ["BAD_USER_INPUT"], "{unknown:#}");
+    let mut model = brand::Entity::find_by_id(uuid(&third)).one(&app.services.db).await.unwrap().unwrap();
+    model.language = "fr".into();
+    model.name = "<b>Troisième</b> & \"Co\"".into();
+    let sections = vigie_domain::reports::Section::ALL.to_vec();
+    let mut report = vigie_domain::reports::build(
+        &app.services.db,
+        model,
+        now - Duration::days(1),
+        now + Duration::hours(1),
+        sections,
+    )
+    .await
+    .unwrap();
+    report.influencers.push(vigie_domain::reports::Influencer {
+        handle: "<img src=x onerror=alert(1)>".into(),
+        network: "mastodon".into(),
+        score: 71.0,
+        tier: "mega".into(),
+        stance: "detractor".into(),
+        components: Default::default(),
+    });
+    let page = vigie_domain::reports::html::render(&report, "https://vigie.example/r/vgs_x").unwrap();
+    for words in [
+        "<html lang=\"fr\">",
+        "Principaux influenceurs",
+        "<td>méga</td><td>détracteur</td>",
+        "<td>écart aux valeurs</td><td>haute</td><td>ouverte</td>",
+        "un auteur macro (800000 abonnés) accuse la marque de trahir « Zéro plastique »",
+        "&lt;b&gt;Troisième&lt;&#x2f;b&gt; &amp; &quot;Co&quot;",
+        "@&lt;img src=x onerror=alert(1)&gt;",
+    ] {
+        assert!(page.contains(words), "{words:?} missing from {page}");
+    }
+    assert!(!page.contains("<b>Troisième") && !page.contains("<img"), "escaped");
 }
 on_both_databases!(value_gaps_follow_the_brand_baseline);
 
@@ -598,10 +642,13 @@ async fn precision_counts_verdicts_per_kind(backend: Backend) {
     let model = vigie_domain::entities::brand::Entity::find_by_id(uuid(&brand)).one(&app.services.db).await.unwrap();
     let sections = vigie_domain::reports::Section::ALL.to_vec();
     let report = vigie_domain::reports::build(&app.services.db, model.unwrap(), from, to, sections).await.unwrap();
-    let labels = vigie_domain::reports::html::labels("en");
     assert_eq!(
-        vigie_domain::reports::html::precision_summary(&report.precision, &labels),
-        "Alert precision: negative spikes 1 confirmed of 1 judged (100 %); value gaps 3 confirmed of 4 judged (75 %)"
+        vigie_domain::reports::html::precision_summary(&report.precision, "en"),
+        "Alert precision: negative spikes 1 confirmed of 1 judged (100%); value gaps 3 confirmed of 4 judged (75%)"
+    );
+    assert_eq!(
+        vigie_domain::reports::html::precision_summary(&report.precision, "fr"),
+        "Justesse des alertes : pics négatifs 1 confirmée sur 1 jugée (100 %); écarts aux valeurs 3 confirmées sur 4 jugées (75 %)"
     );
 }
 on_both_databases!(precision_counts_verdicts_per_kind);
