@@ -50,11 +50,12 @@ pub fn score_folded(terms: &Terms, folded: &str, addressed: bool) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::entities::{Handle, Handles, StringList};
 
-    fn brand() -> brand::Model {
+    /// A French cosmetics brand, for unit tests.
+    pub(crate) fn brand() -> brand::Model {
         brand::Model {
             id: crate::new_id(),
             agency_id: crate::new_id(),

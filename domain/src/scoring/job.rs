@@ -181,6 +181,8 @@ pub struct Lexicon {
     handle_mentions: Vec<Phrase>,
     values: Vec<ValueMatcher>,
     relevance: relevance::Terms,
+    /// The brand's language, for posts whose own cannot be told.
+    language: String,
 }
 
 /// What storing a mention reads in its text.
@@ -216,6 +218,7 @@ impl Lexicon {
             handle_mentions: solicitation::handle_mentions(&handles),
             values,
             relevance: relevance::Terms::new(brand),
+            language: brand.language.clone(),
         }
     }
 
@@ -261,7 +264,7 @@ impl Lexicon {
         folded: &Folded,
         audience: Option<i64>,
     ) -> (Analysis, Option<(Priority, Tier)>) {
-        let analysis = analyze_folded(input, folded, &self.handle_mentions, &self.values);
+        let analysis = analyze_folded(input, folded, &self.handle_mentions, &self.values, Some(&self.language));
         let tier = Tier::of(audience.unwrap_or(0));
         let priority = analysis.is_solicitation.then(|| (solicitation::priority(tier, analysis.sentiment), tier));
         (analysis, priority)
@@ -424,4 +427,22 @@ async fn store_analyses(db: &impl ConnectionTrait, analysed: &[Scored], at: Date
     );
     let claimed = db.query_all_raw(params.statement(sql)).await?;
     claimed.iter().map(|row| Ok(row.try_get::<Uuid>("", "id")?)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn posts_too_short_to_tell_are_read_in_the_brand_language() {
+        let mut brand = crate::mentions::relevance::tests::brand();
+        let text = "Colis Verdure perdu, aucun remboursement, honteux";
+        let input = Input { text, lang: None, addressed: false };
+        let (french, _) = Lexicon::new(&brand, Vec::new()).analyze(&input, None);
+        assert_eq!(french.lang, None, "the stored language stays unknown");
+        assert!(french.sentiment <= -crate::mentions::NEUTRAL_BAND, "{french:?}");
+        brand.language = "en".into();
+        let (english, _) = Lexicon::new(&brand, Vec::new()).analyze(&input, None);
+        assert!(english.sentiment > french.sentiment, "{english:?}");
+    }
 }

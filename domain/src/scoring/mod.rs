@@ -53,19 +53,23 @@ pub struct Input<'a> {
 
 /// Analyses one mention for a brand with its handles and values.
 pub fn analyze(input: &Input<'_>, handles: &[String], values: &[ValueMatcher]) -> Analysis {
-    analyze_folded(input, &Folded::new(input.text), &solicitation::handle_mentions(handles), values)
+    analyze_folded(input, &Folded::new(input.text), &solicitation::handle_mentions(handles), values, None)
 }
 
 /// [`analyze`], on the mention's text folded by the caller and the brand's handles as
-/// [`solicitation::handle_mentions`] makes them, so that neither is folded again.
+/// [`solicitation::handle_mentions`] makes them, so that neither is folded again. A
+/// post too short to tell its language ("Colis perdu, honteux") is read in
+/// `usual_lang`, the brand's, since most of its audience writes in it; its stored
+/// language stays unknown.
 pub fn analyze_folded(
     input: &Input<'_>,
     folded: &Folded,
     handle_mentions: &[Phrase],
     values: &[ValueMatcher],
+    usual_lang: Option<&str>,
 ) -> Analysis {
     let lang = input.lang.map(str::to_owned).or_else(|| lang::detect(input.text, &folded.words).map(str::to_owned));
-    let sentiment = sentiment::score(lang.as_deref(), input.text, folded);
+    let sentiment = sentiment::score(lang.as_deref().or(usual_lang), input.text, folded);
     let value_stances = values::read(&folded.text, sentiment, values);
     let addressed = input.addressed || solicitation::names_handle(&folded.text, handle_mentions);
     Analysis {
