@@ -73,6 +73,63 @@ pub enum StartError {
 /// The `vigie-api serve` command: configuration from the environment, tracing, the
 /// server until SIGINT or SIGTERM, then a graceful stop. Exits the process on a bad
 /// configuration or a failed start.
+/// The `vigie-api` command line: `serve` (the default), `print-schema`, `demo reset`.
+pub async fn run_command(args: Vec<String>) {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        [] | ["serve"] => serve_from_env().await,
+        ["print-schema"] => print!("{}", graphql::sdl()),
+        ["demo", "reset"] => demo_reset_from_env().await,
+        ["-h" | "--help" | "help"] => println!(
+            "usage: vigie-api [serve | print-schema | demo reset]\nConfiguration comes from environment variables; see docs/configuration.md."
+        ),
+        other => {
+            eprintln!("vigie-api: unknown command `{}` (expected serve, print-schema or demo reset)", other.join(" "));
+            std::process::exit(2);
+        }
+    }
+}
+
+/// `vigie-api demo reset`: starts the embedded SQLite database over with a fresh demo
+/// (its sixty days end today). A PostgreSQL database is the operator's to drop.
+pub async fn demo_reset_from_env() {
+    let config = match Config::from_env() {
+        Ok(config) => Arc::new(config),
+        Err(e) => {
+            eprintln!("vigie-api: {e}");
+            std::process::exit(2);
+        }
+    };
+    vigie_domain::runtime::init_tracing(config.log_json);
+    let Some(file) = config.database_url.strip_prefix("sqlite://").map(|rest| rest.split('?').next().unwrap_or(rest))
+    else {
+        eprintln!(
+            "vigie-api: demo reset starts an embedded SQLite database over; drop and recreate `DATABASE_URL` instead"
+        );
+        std::process::exit(2);
+    };
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{file}{suffix}");
+        if let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            eprintln!("vigie-api: cannot remove {path}: {e}");
+            std::process::exit(1);
+        }
+    }
+    let seeded = async {
+        let services = Services::start(config.clone()).await?;
+        demo::seed(&services).await
+    };
+    match seeded.await {
+        Ok(_) => println!("demo reset: {file} holds a fresh demo ({} / {})", demo::DEMO_EMAIL, demo::DEMO_PASSWORD),
+        Err(e) => {
+            eprintln!("vigie-api: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 pub async fn serve_from_env() {
     let config = match Config::from_env() {
         Ok(config) => Arc::new(config),

@@ -116,6 +116,11 @@ pub struct Invite {
 
 /// Invites someone by email. A pending invitation for the same address is replaced.
 pub async fn invite(services: &Services, actor: &Actor, input: Invite) -> Result<invitation::Model> {
+    Ok(issue(services, actor, input).await?.0)
+}
+
+/// [`invite`], with the invitation's token (emailed, never stored), for the demo.
+pub(crate) async fn issue(services: &Services, actor: &Actor, input: Invite) -> Result<(invitation::Model, String)> {
     actor.require_manager()?;
     ensure_may_grant(actor, input.role)?;
     let email = validate::email("email", &input.email)?;
@@ -173,7 +178,7 @@ pub async fn invite(services: &Services, actor: &Actor, input: Invite) -> Result
     .await?;
     txn.commit().await?;
     mail::send_soon(services, Some(actor.agency_id)).await;
-    Ok(invitation)
+    Ok((invitation, secret.plain))
 }
 
 /// The agency's invitations, newest last (owners and admins).

@@ -36,6 +36,7 @@ pub const CHANNELS: &[&str] = &[
 ];
 
 /// A new or changed pillar.
+#[derive(Default)]
 pub struct PillarInput {
     pub name: Option<String>,
     pub description: Option<String>,

@@ -87,6 +87,9 @@ pub fn register_jobs(registry: &mut Registry) {
 /// Asks for a brand to be checked (after a scored batch). Failing to ask is logged: the
 /// next batch asks again.
 pub async fn detect_soon(services: &Services, agency_id: Uuid, brand_id: Uuid) {
+    if crate::simulating() {
+        return;
+    }
     if let Err(error) = crate::jobs::enqueue(services, Some(agency_id), &DetectCrises { brand_id }).await {
         tracing::warn!(%error, %brand_id, "cannot enqueue crisis detection");
     }

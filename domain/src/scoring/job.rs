@@ -146,6 +146,9 @@ pub async fn sweep_stale(services: &Services) -> Result<usize> {
 /// Asks for a refresh of a brand's stale authors. Failing to ask is logged: the minute
 /// sweep asks again.
 pub async fn refresh_soon(services: &Services, agency_id: Uuid, brand_id: Uuid) {
+    if crate::simulating() {
+        return;
+    }
     if let Err(error) = crate::jobs::enqueue(services, Some(agency_id), &RefreshInfluencers { brand_id }).await {
         tracing::warn!(%error, %brand_id, "cannot enqueue the influencers' refresh");
     }

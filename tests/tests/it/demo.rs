@@ -1,0 +1,137 @@
+//! The demo's sixty days: written through the services under a simulated clock, they
+//! hold what a person evaluating Vigie needs to see.
+
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+use vigie_domain::demo::{DEMO_EMAIL, DEMO_PASSWORD};
+use vigie_domain::entities::{alert, brand_influencer, content_item, email_outbox, idea, mention, ticket};
+use vigie_tests::{Backend, TestApp, on_both_databases};
+
+async fn count<E: EntityTrait>(app: &TestApp, select: sea_orm::Select<E>) -> u64
+where
+    E::Model: Sync,
+{
+    select.count(&app.services.db).await.unwrap()
+}
+
+async fn the_demo_has_two_months_of_history(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let began = std::time::Instant::now();
+    assert!(vigie_domain::demo::seed(&app.services).await.expect("demo"));
+    println!("demo written in {:.1} s", began.elapsed().as_secs_f64());
+    assert!(!vigie_domain::demo::seed(&app.services).await.unwrap(), "seeded once");
+
+    let days: Vec<chrono::NaiveDate> = mention::Entity::find()
+        .all(&app.services.db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.published_at.date_naive())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert!(days.len() >= 59, "{} days of mentions", days.len());
+    let mentions = count(&app, mention::Entity::find()).await;
+    let english = count(&app, mention::Entity::find().filter(mention::Column::Lang.eq("en"))).await;
+    let french = count(&app, mention::Entity::find().filter(mention::Column::Lang.eq("fr"))).await;
+    println!("{mentions} mentions, {french} French, {english} English");
+    assert!(english > 200 && french > 200);
+
+    let alerts = alert::Entity::find().all(&app.services.db).await.unwrap();
+    for a in &alerts {
+        println!("{} {} {} {}", a.kind, a.severity, a.opened_at, a.status);
+    }
+    let summary: Vec<_> = alerts.iter().map(|a| (a.kind.as_str(), a.status.as_str(), a.verdict.as_deref())).collect();
+    println!("{summary:?}");
+    assert!(summary.contains(&("negative_spike", "resolved", Some("confirmed"))), "a crisis dealt with");
+    assert!(summary.contains(&("value_gap", "resolved", Some("confirmed"))), "an accusation wave dealt with");
+    assert!(summary.contains(&("negative_spike", "open", None)), "last night's crisis");
+
+    let tickets = ticket::Entity::find().all(&app.services.db).await.unwrap();
+    let state = |s: &str| tickets.iter().filter(|t| t.sla_state == s).count();
+    println!(
+        "tickets: {} met, {} breached, {} open",
+        state("met"),
+        state("breached"),
+        tickets.iter().filter(|t| t.status == "open").count()
+    );
+    assert!(state("met") > 20 && state("breached") > 3);
+    assert!(tickets.iter().any(|t| t.status == "open"), "an inbox to work on");
+
+    let tracked = brand_influencer::Entity::find().all(&app.services.db).await.unwrap();
+    let status = |s: &str| tracked.iter().filter(|t| t.relationship_status == s).count();
+    println!("influencers: {} tracked, {} partners, {} watching", tracked.len(), status("partner"), status("watching"));
+    assert!(status("partner") >= 2 && status("watching") >= 1);
+    assert!(count(&app, idea::Entity::find().filter(idea::Column::ReportedBack.eq(true))).await >= 2);
+
+    let items = content_item::Entity::find().all(&app.services.db).await.unwrap();
+    for i in &items {
+        if i.scheduled_at > chrono::Utc::now() - chrono::Duration::days(14) {
+            println!("{} {} {:?}", i.scheduled_at, i.status, i.hold_alert_id);
+        }
+    }
+    let with = |s: &str| items.iter().filter(|i| i.status == s).count();
+    println!(
+        "content: {} published, {} in review, {} approved or scheduled, {} on hold",
+        with("published"),
+        with("in_review"),
+        with("approved") + with("scheduled"),
+        with("on_hold")
+    );
+    assert!(with("published") > 30 && with("in_review") >= 2 && with("on_hold") >= 1);
+
+    let digests = count(
+        &app,
+        email_outbox::Entity::find().filter(email_outbox::Column::Subject.contains("rapport de la semaine")),
+    )
+    .await;
+    assert!(digests >= 7, "{digests} French digests");
+
+    let login = app
+        .ok(
+            None,
+            "mutation($e: String!, $p: String!) { logIn(input: { email: $e, password: $p }) { accessToken } }",
+            json!({ "e": DEMO_EMAIL, "p": DEMO_PASSWORD }),
+        )
+        .await;
+    assert!(login["logIn"]["accessToken"].is_string());
+}
+on_both_databases!(the_demo_has_two_months_of_history);
+
+/// `vigie-api demo reset` starts the embedded database over with one fresh demo, and
+/// leaves a PostgreSQL database alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_reset_starts_the_embedded_database_over() {
+    let dir = std::env::temp_dir().join(format!("vigie-demo-reset-{}", uuid::Uuid::new_v4().simple()));
+    let data_dir = dir.clone();
+    let reset = move |database: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_vigie-api-under-test"));
+        command
+            .args(["demo", "reset"])
+            .env("VIGIE_DATA_DIR", &data_dir)
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL");
+        if let Some(url) = database {
+            command.env("DATABASE_URL", url).env("VIGIE_JWT_SECRET", vigie_tests::TEST_JWT_SECRET);
+        }
+        command.output().expect("vigie-api demo reset")
+    };
+    for _ in 0..2 {
+        let output = tokio::task::spawn_blocking({
+            let reset = reset.clone();
+            move || reset(None)
+        })
+        .await
+        .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("fresh demo"));
+    }
+    let url = format!("sqlite://{}?mode=ro", dir.join("vigie.db").display());
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    assert_eq!(vigie_domain::entities::brand::Entity::find().count(&db).await.unwrap(), 3, "one demo, not two");
+    drop(db);
+    let refused = reset(Some("postgres://127.0.0.1:5432/never_touched"));
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("drop and recreate"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
