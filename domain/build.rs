@@ -34,8 +34,14 @@ fn list(name: &str, dir: &str, keep: impl Fn(&str) -> Option<String>) -> String 
 }
 
 fn main() {
-    let catalogues = list("CATALOGUES", "locales", |file| file.strip_suffix(".txt").map(str::to_owned));
-    let templates = list("TEMPLATES", "templates", |file| Some(file.to_owned()));
+    let catalogues = list("CATALOGUES", "locales", |file| {
+        file.strip_suffix(".txt").filter(|code| !code.starts_with('.') && !code.contains('/')).map(str::to_owned)
+    });
+    // Editors' backups and dotfiles are not templates.
+    let templates = list("TEMPLATES", "templates", |file| {
+        let kept = [".html", ".txt", ".css"].iter().any(|ext| file.ends_with(ext));
+        (kept && !file.rsplit('/').next().unwrap_or(file).starts_with('.')).then(|| file.to_owned())
+    });
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     std::fs::write(out.join("embedded.rs"), catalogues + &templates).expect("write embedded.rs");
 }

@@ -60,14 +60,39 @@ pub fn page() -> HttpResponse {
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page)
 }
 
-/// One of the page's files, if there is one by that name.
-pub fn asset(name: &str) -> Option<HttpResponse> {
+/// One of the page's files, if there is one by that name. Only a server with the demo
+/// opens the editor on the tour's first step, which holds the demo's login.
+pub fn asset(name: &str, demo: bool) -> Option<HttpResponse> {
     let (_, content_type, bytes) = ASSETS.iter().find(|(served, _, _)| *served == name)?;
+    let body = if name == "init.js" && !demo { without_tour(bytes) } else { bytes.to_vec() };
     Some(
         HttpResponse::Ok()
             .content_type(*content_type)
             .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-            .body(*bytes),
+            .body(body),
     )
+}
+
+/// `init.js` with its tour query (``var tour = `…`;``) emptied.
+fn without_tour(script: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(script);
+    let start = text.find("var tour = `");
+    let end = start.and_then(|start| text[start..].find("`;").map(|end| start + end + 2));
+    match (start, end) {
+        (Some(start), Some(end)) => format!("{}var tour = undefined;{}", &text[..start], &text[end..]).into_bytes(),
+        _ => script.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_tour_stays_out_of_servers_without_the_demo() {
+        let script = include_bytes!("../assets/graphiql-init.js");
+        let plain = String::from_utf8(super::without_tour(script)).unwrap();
+        assert!(plain.contains("var tour = undefined;") && plain.contains("defaultQuery: tour"));
+        assert!(!plain.contains("vigie-demo-password"));
+        assert!(String::from_utf8_lossy(script).contains("vigie-demo-password"));
+    }
 }

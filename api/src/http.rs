@@ -756,7 +756,8 @@ async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /graphiql/{file}`: GraphiQL's code and styles, from the binary.
 async fn graphiql_asset(state: web::Data<AppState>, file: web::Path<String>) -> HttpResponse {
-    let asset = state.services.config.introspection.then(|| crate::graphiql::asset(&file)).flatten();
+    let config = &state.services.config;
+    let asset = config.introspection.then(|| crate::graphiql::asset(&file, config.demo)).flatten();
     asset.unwrap_or_else(|| HttpResponse::NotFound().finish())
 }
 

@@ -70,9 +70,6 @@ pub enum StartError {
     Bind(#[from] std::io::Error),
 }
 
-/// The `vigie-api serve` command: configuration from the environment, tracing, the
-/// server until SIGINT or SIGTERM, then a graceful stop. Exits the process on a bad
-/// configuration or a failed start.
 /// The `vigie-api` command line: `serve` (the default), `print-schema`, `demo reset`.
 pub async fn run_command(args: Vec<String>) {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -90,9 +87,9 @@ pub async fn run_command(args: Vec<String>) {
     }
 }
 
-/// `vigie-api demo reset`: starts the embedded SQLite database over with a fresh demo
-/// (its sixty days end today). A PostgreSQL database is the operator's to drop.
-pub async fn demo_reset_from_env() {
+/// The configuration from the environment, with logging set up; exits saying what is
+/// wrong when it is not valid.
+fn config_from_env() -> Arc<Config> {
     let config = match Config::from_env() {
         Ok(config) => Arc::new(config),
         Err(e) => {
@@ -101,44 +98,92 @@ pub async fn demo_reset_from_env() {
         }
     };
     vigie_domain::runtime::init_tracing(config.log_json);
-    let Some(file) = config.database_url.strip_prefix("sqlite://").map(|rest| rest.split('?').next().unwrap_or(rest))
-    else {
-        eprintln!(
-            "vigie-api: demo reset starts an embedded SQLite database over; drop and recreate `DATABASE_URL` instead"
-        );
-        std::process::exit(2);
-    };
-    for suffix in ["", "-wal", "-shm"] {
-        let path = format!("{file}{suffix}");
-        if let Err(e) = std::fs::remove_file(&path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            eprintln!("vigie-api: cannot remove {path}: {e}");
-            std::process::exit(1);
-        }
-    }
-    let seeded = async {
-        let services = Services::start(config.clone()).await?;
-        demo::seed(&services).await
-    };
-    match seeded.await {
-        Ok(_) => println!("demo reset: {file} holds a fresh demo ({} / {})", demo::DEMO_EMAIL, demo::DEMO_PASSWORD),
-        Err(e) => {
-            eprintln!("vigie-api: {e}");
-            std::process::exit(1);
+    config
+}
+
+/// `vigie-api demo reset`: starts the embedded SQLite database over with a fresh demo
+/// (its sixty days end today). It refuses a PostgreSQL database (the operator's to
+/// drop), an in-memory or read-only one, one that holds anything but the demo, and one
+/// whose server seems to be running.
+pub async fn demo_reset_from_env() {
+    let config = config_from_env();
+    match demo_reset(&config).await {
+        Ok(file) => println!(
+            "demo reset: {} holds a fresh demo ({} / {})",
+            file.display(),
+            demo::DEMO_EMAIL,
+            demo::DEMO_PASSWORD
+        ),
+        Err((code, message)) => {
+            eprintln!("vigie-api: {message}");
+            std::process::exit(code);
         }
     }
 }
 
-pub async fn serve_from_env() {
-    let config = match Config::from_env() {
-        Ok(config) => Arc::new(config),
-        Err(e) => {
-            eprintln!("vigie-api: {e}");
-            std::process::exit(2);
+async fn demo_reset(config: &Arc<Config>) -> Result<std::path::PathBuf, (i32, String)> {
+    use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use std::str::FromStr;
+    let url = &config.database_url;
+    let refuse = |message: String| (2, message);
+    if !url.starts_with("sqlite:") {
+        return Err(refuse(
+            "demo reset starts an embedded SQLite database over; drop and recreate `DATABASE_URL` instead".into(),
+        ));
+    }
+    let options = SqliteConnectOptions::from_str(url).map_err(|e| refuse(format!("DATABASE_URL: {e}")))?;
+    let file = options.get_filename().to_path_buf();
+    let in_memory =
+        url.contains(":memory:") || url.contains("mode=memory") || file.to_string_lossy().contains("in-memory");
+    if in_memory || url.contains("mode=ro") {
+        return Err(refuse("demo reset needs a SQLite file it may write".into()));
+    }
+    if std::net::TcpListener::bind(config.bind).is_err() {
+        return Err(refuse(format!(
+            "something listens on {}: stop the server before resetting its database",
+            config.bind
+        )));
+    }
+    if file.exists() {
+        let db = sea_orm::Database::connect(url.as_str()).await.map_err(|e| (1, e.to_string()))?;
+        let agencies = vigie_domain::entities::agency::Entity::find().count(&db).await.unwrap_or(u64::MAX);
+        let demo_user = vigie_domain::entities::user_account::Entity::find()
+            .filter(vigie_domain::entities::user_account::Column::Email.eq(demo::DEMO_EMAIL))
+            .one(&db)
+            .await
+            .ok()
+            .flatten();
+        db.close().await.map_err(|e| (1, e.to_string()))?;
+        if agencies > 1 || (agencies == 1 && demo_user.is_none()) {
+            return Err(refuse(format!(
+                "{} holds agencies other than the demo's: remove it yourself if that is what you want",
+                file.display()
+            )));
         }
-    };
-    vigie_domain::runtime::init_tracing(config.log_json);
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = file.clone().into_os_string();
+        path.push(suffix);
+        if let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err((1, format!("cannot remove {}: {e}", std::path::Path::new(&path).display())));
+        }
+    }
+    let services = Services::start(config.clone()).await.map_err(|e| (1, e.to_string()))?;
+    match demo::seed(&services).await {
+        Ok(true) => Ok(file),
+        Ok(false) => Err((1, format!("{} still held a demo after it was removed", file.display()))),
+        Err(e) => Err((1, e.to_string())),
+    }
+}
+
+/// The `vigie-api serve` command: configuration from the environment, tracing, the
+/// server until SIGINT or SIGTERM, then a graceful stop. Exits the process on a bad
+/// configuration or a failed start.
+pub async fn serve_from_env() {
+    let config = config_from_env();
     tracing::info!(?config, "starting vigie-api");
     if config.introspection && !graphiql::offline() {
         tracing::warn!(

@@ -27,41 +27,11 @@ use std::collections::HashMap;
 use vigie_bench::Env;
 use vigie_domain::brands::{self, NewBrand, ValueInput};
 use vigie_domain::crises::{self, verdicts};
+use vigie_domain::demo::Rng;
 use vigie_domain::entities::{alert, brand, mention, source};
 use vigie_domain::mentions::store::{self, NewAuthor, NewMention, Provenance};
 use vigie_domain::sources::{self, NewSource, SourceKind};
 use vigie_domain::{Network, entities::Handle};
-
-/// SplitMix64: reproducible runs without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
-        list[(self.next() % list.len() as u64) as usize]
-    }
-    /// A Poisson draw (Knuth's method; the means here are small).
-    fn poisson(&mut self, mean: f64) -> usize {
-        let limit = (-mean).exp();
-        let (mut k, mut p) = (0, 1.0);
-        loop {
-            p *= self.unit();
-            if p <= limit {
-                return k;
-            }
-            k += 1;
-        }
-    }
-}
 
 const PRAISE: &[&str] = &[
     "J'adore le shampoing solide {b}, vraiment efficace",
@@ -197,7 +167,7 @@ fn ordinary(rng: &mut Rng, brand: &str, at: DateTime<Utc>) -> Post {
     };
     // Audiences from a few dozen to a few hundred thousand, mostly small.
     let followers = (followers as f64 * (rng.unit() * 8.0).exp() / 10.0) as i64;
-    Post { at, text: rng.pick(list).replace("{b}", brand), followers, author: rng.next() % 5_000 }
+    Post { at, text: rng.pick(list).replace("{b}", brand), followers, author: rng.next_u64() % 5_000 }
 }
 
 /// Every post of one brand over the run, and the injected events' start times.
@@ -224,7 +194,7 @@ fn traffic(
                 at,
                 text: rng.pick(ACCUSATIONS).replace("{b}", brand),
                 followers: 400,
-                author: rng.next() % 5_000,
+                author: rng.next_u64() % 5_000,
             });
         }
         hour += Duration::hours(1);
@@ -236,7 +206,7 @@ fn traffic(
     for i in 0..600 {
         let at = launch + Duration::seconds((rng.unit() * 86_400.0) as i64);
         let text = rng.pick(LAUNCH).replace("{b}", brand);
-        posts.push(Post { at, text, followers: 200 + 97 * (i % 50), author: rng.next() % 5_000 });
+        posts.push(Post { at, text, followers: 200 + 97 * (i % 50), author: rng.next_u64() % 5_000 });
     }
     // A campaign of influencers quoting the brand's claims, over two hours.
     let campaign = day(3, 1, 17);
@@ -331,7 +301,7 @@ async fn main() {
     let services = &env.services;
     let end = vigie_domain::now();
     let start = end - Duration::weeks(weeks);
-    let mut rng = Rng(0x5EED);
+    let mut rng = Rng::new(0x5EED);
 
     let mut brands: Vec<(brand::Model, source::Model)> = Vec::new();
     let mut schedule: Vec<Vec<Post>> = Vec::new();

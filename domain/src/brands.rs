@@ -129,13 +129,7 @@ fn digest_frequency(raw: &str) -> Result<String> {
 /// A language reports, digests and alert emails can be written in (one with a message
 /// catalogue).
 fn language(raw: &str) -> Result<String> {
-    let lang = raw.trim().to_lowercase();
-    if crate::i18n::speaks(&lang) {
-        Ok(lang)
-    } else {
-        let known: Vec<&str> = crate::i18n::languages().collect();
-        Err(Error::bad_input("language", format!("must be one of {}", known.join(", "))))
-    }
+    crate::i18n::language("language", raw)
 }
 
 /// The most handles a brand lists (each network's accounts, regional ones included).

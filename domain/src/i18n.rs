@@ -36,10 +36,13 @@ static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
     // `{% if x %}` on a missing value is fine, printing one is an error (caught by tests).
     env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
     env.set_keep_trailing_newline(true);
+    // Only pages escape; messages (`<code>/<key>`) and text parts print as they are, and
+    // the page that prints a message escapes it.
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") { minijinja::AutoEscape::Html } else { minijinja::AutoEscape::None }
+    });
     for (code, source) in CATALOGUES {
         for (key, text) in entries(source) {
-            // Messages are named `<code>/<key>`: no extension, so never escaped on their
-            // own; the page that prints one escapes it.
             if let Err(error) = env.add_template_owned(format!("{code}/{key}"), text.to_owned()) {
                 tracing::error!(%error, code, key, "message does not compile");
             }
@@ -53,7 +56,12 @@ static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_function("t", |state: &State, key: &str, args: Kwargs| -> std::result::Result<Value, minijinja::Error> {
         let lang = state.lookup("lang");
         let lang = lang.as_ref().and_then(Value::as_str).unwrap_or(DEFAULT);
-        message(state.env(), lang, key, Value::from(args)).map(Value::from)
+        // A message that fails is a bug, but it must not cost the page or the email
+        // (an alert email is written in the transaction that opens the alert).
+        Ok(Value::from(message(state.env(), lang, key, Value::from(args)).unwrap_or_else(|error| {
+            tracing::error!(%error, lang, key, "message failed");
+            shown_key(key)
+        })))
     });
     env
 });
@@ -62,9 +70,14 @@ fn message(env: &Environment<'_>, lang: &str, key: &str, args: Value) -> std::re
     let found = env.get_template(&format!("{lang}/{key}")).or_else(|_| env.get_template(&format!("{DEFAULT}/{key}")));
     match found {
         Ok(template) => template.render(args),
-        // An unknown key (a kind or status newer than the catalogue) shows as itself.
-        Err(_) => Ok(key.to_owned()),
+        Err(_) => Ok(shown_key(key)),
     }
+}
+
+/// What stands for a message that is missing: its last part, which for a kind or
+/// status newer than the catalogue (`alert.kind.<kind>`) is the stored name itself.
+fn shown_key(key: &str) -> String {
+    key.rsplit('.').next().unwrap_or(key).to_owned()
 }
 
 /// The languages Vigie speaks, by ISO 639-1 code.
@@ -77,12 +90,23 @@ pub fn speaks(code: &str) -> bool {
     languages().any(|known| known == code)
 }
 
+/// `raw` as one of [`languages`] (trimmed, lower case), or a `BAD_USER_INPUT` on `field`.
+pub fn language(field: &str, raw: &str) -> Result<String> {
+    let code = raw.trim().to_lowercase();
+    if speaks(&code) {
+        Ok(code)
+    } else {
+        let known: Vec<&str> = languages().collect();
+        Err(Error::bad_input(field, format!("must be one of {}", known.join(", "))))
+    }
+}
+
 /// The message `key` in `lang` (English when missing), with `args` (a `serde`
 /// structure or `minijinja::context!`) filled in. An unknown key is returned as is.
 pub fn text(lang: &str, key: &str, args: impl Serialize) -> String {
     message(&ENVIRONMENT, lang, key, Value::from_serialize(args)).unwrap_or_else(|error| {
         tracing::error!(%error, lang, key, "message failed");
-        key.to_owned()
+        shown_key(key)
     })
 }
 
@@ -140,6 +164,8 @@ mod tests {
         assert_eq!(text("fr", "report.csr.posts", minijinja::context! { count => 0 }), "publication");
         assert_eq!(text("en", "report.csr.posts", minijinja::context! { count => 0 }), "posts");
         assert_eq!(text("de", "tier.mega", ()), "mega");
-        assert_eq!(text("fr", "no.such.key", ()), "no.such.key");
+        assert_eq!(text("fr", "alert.kind.brand_new_kind", ()), "brand_new_kind");
+        assert_eq!(language("language", " FR ").unwrap(), "fr");
+        assert!(language("language", "xx").is_err());
     }
 }

@@ -154,7 +154,8 @@ tokio::task_local! {
 }
 
 /// The current time, truncated to microseconds so that values read back from either
-/// database compare equal to what was written.
+/// database compare equal to what was written; within [`simulated`] (the demo's
+/// history), the simulated time.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::{SubsecRound, Utc};
     SIMULATED_NOW.try_with(std::cell::Cell::get).ok().flatten().unwrap_or_else(|| Utc::now().trunc_subsecs(6))
@@ -163,18 +164,18 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 /// Runs `work` with [`now`] reading `start`, then what [`set_simulated_now`] sets: the
 /// demo writes weeks of history through the services as they would have written it.
 /// Only this task sees it; jobs it enqueues run on the real clock.
-pub async fn simulated<F: std::future::Future>(start: chrono::DateTime<chrono::Utc>, work: F) -> F::Output {
+pub(crate) async fn simulated<F: std::future::Future>(start: chrono::DateTime<chrono::Utc>, work: F) -> F::Output {
     SIMULATED_NOW.scope(std::cell::Cell::new(Some(start)), work).await
 }
 
 /// Whether [`now`] reads a simulated time: the replay then runs the follow-up jobs
 /// (influence refresh, detection) itself, at the simulated times, instead of queueing
 /// them for the real clock.
-pub fn simulating() -> bool {
+pub(crate) fn simulating() -> bool {
     SIMULATED_NOW.try_with(std::cell::Cell::get).ok().flatten().is_some()
 }
 
 /// Moves the simulated time of [`simulated`]; outside it, does nothing.
-pub fn set_simulated_now(at: chrono::DateTime<chrono::Utc>) {
+pub(crate) fn set_simulated_now(at: chrono::DateTime<chrono::Utc>) {
     let _ = SIMULATED_NOW.try_with(|now| now.set(Some(at)));
 }

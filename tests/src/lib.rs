@@ -338,6 +338,13 @@ impl TestApp {
         response["data"].clone()
     }
 
+    /// Logs in with a password; returns the access token.
+    pub async fn log_in(&self, email: &str, password: &str) -> String {
+        let query = "mutation($e: String!, $p: String!) { logIn(input: { email: $e, password: $p }) { accessToken } }";
+        let data = self.ok(None, query, json!({ "e": email, "p": password })).await;
+        data["logIn"]["accessToken"].as_str().expect("an access token").to_owned()
+    }
+
     /// Signs up a new agency and returns its owner's login.
     pub async fn sign_up(&self, agency: &str, email: &str) -> Login {
         let data = self

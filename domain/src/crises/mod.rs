@@ -176,7 +176,9 @@ impl Reason {
 pub struct Explanation {
     /// [`Explanation::reason`] in English, for webhook consumers and older readers.
     pub summary: String,
-    /// The figures behind the summary; absent on alerts opened before it was kept.
+    /// The figures behind the summary; absent on alerts opened before it was kept, and
+    /// read as absent when written by a newer version (the English summary remains).
+    #[serde(deserialize_with = "lenient_reason")]
     pub reason: Option<Reason>,
     /// Most frequent meaningful words of the negative mentions.
     pub top_terms: Vec<String>,
@@ -185,10 +187,33 @@ pub struct Explanation {
     pub sample_mention_ids: Vec<Uuid>,
 }
 
+fn lenient_reason<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<Reason>, D::Error> {
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
 impl Explanation {
     /// The summary in `lang` (the stored English one for alerts without a reason).
     pub fn summary_in(&self, lang: &str) -> String {
         self.reason.as_ref().map_or_else(|| self.summary.clone(), |reason| reason.text(lang))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explanations_read_in_any_language_and_survive_unknown_reasons() {
+        let reason =
+            Reason::Accusations { count: 4, value: "Zéro plastique".into(), mean: 0.5, std: 1.0, threshold: 3.0 };
+        let explanation = Explanation { summary: reason.text("en"), reason: Some(reason), ..Default::default() };
+        let stored = serde_json::to_value(&explanation).unwrap();
+        let read: Explanation = serde_json::from_value(stored).unwrap();
+        assert!(read.summary_in("fr").starts_with("4 accusations de trahir « Zéro plastique »"), "{read:?}");
+        let newer = serde_json::json!({ "summary": "a newer kind", "reason": { "key": "fromTheFuture", "n": 1 }, "topTerms": ["x"] });
+        let read: Explanation = serde_json::from_value(newer).unwrap();
+        assert_eq!((read.summary_in("fr").as_str(), read.top_terms.len()), ("a newer kind", 1));
     }
 }
 

@@ -9,6 +9,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use uuid::Uuid;
 
+use super::Rng;
 use super::script::{self, Author, Kind};
 use super::{CLIENT_EMAIL, DAYS, DEMO_PASSWORD};
 use crate::brands::{self, NewBrand, ValueInput};
@@ -23,29 +24,6 @@ use crate::{Actor, Network, Result, Role, Services, members, set_simulated_now};
 /// Midnight UTC, [`DAYS`] days before `now`.
 pub fn start(now: DateTime<Utc>) -> DateTime<Utc> {
     Utc.from_utc_datetime(&(now - Duration::days(DAYS)).date_naive().and_time(NaiveTime::MIN))
-}
-
-/// A small deterministic generator (SplitMix64): the demo is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// In [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
 }
 
 /// A post to store at its time.
@@ -332,16 +310,20 @@ async fn set_up(services: &Services, owner: &Actor) -> Result<(Vec<Demo>, Actor)
     Ok((demos, client))
 }
 
-/// Writes the history, from `start` to the present.
+/// Writes the history, from `start` to the present. The services log two months of
+/// breaches and alerts as they happen; only errors are shown while it is written.
 pub async fn write(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Result<()> {
-    crate::simulated(start, replay(services, owner, start)).await
+    use tracing::instrument::WithSubscriber;
+    let errors_only =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::ERROR).with_writer(std::io::stderr).finish();
+    crate::simulated(start, replay(services, owner, start)).with_subscriber(errors_only).await
 }
 
 async fn replay(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Result<()> {
     // The simulated clock reads `start` here; the history ends at the real present.
     let end = Utc::now().trunc_subsecs(6);
     let (mut demos, client) = set_up(services, owner).await?;
-    let mut rng = Rng(0x005E_ED0F_F1CE);
+    let mut rng = Rng::new(0x005E_ED0F_F1CE);
     let posts = posts(&mut rng, start, end);
     let mut next_post = 0;
     let mut timeline = Timeline { queue: BinaryHeap::new(), events: Vec::new() };

@@ -7,7 +7,10 @@
 //! A fixed seed makes every run the same.
 
 mod history;
+mod rng;
 mod script;
+
+pub use rng::Rng;
 
 use crate::accounts::{self, SignUp};
 use crate::{Result, Services};
@@ -21,17 +24,47 @@ pub const CLIENT_EMAIL: &str = "client@vigie.local";
 /// How many days of history the demo holds.
 pub const DAYS: i64 = 60;
 
-/// Seeds the demo agency unless it exists; returns whether it was created.
+/// The demo agency's name once its history is written in full.
+pub const AGENCY: &str = "Agence Démo";
+/// Its name while the history is being written: a demo left with this name was
+/// interrupted (the process stopped, or a step failed).
+const AGENCY_UNFINISHED: &str = "Agence Démo (unfinished: run `vigie-api demo reset`)";
+
+/// Whether the demo owner's agency has its final name.
+async fn finished(services: &Services, user_id: uuid::Uuid) -> Result<bool> {
+    use crate::entities::{agency, membership};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    let agencies: Vec<uuid::Uuid> = membership::Entity::find()
+        .select_only()
+        .column(membership::Column::AgencyId)
+        .filter(membership::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(&services.db)
+        .await?;
+    let named = agency::Entity::find()
+        .filter(agency::Column::Id.is_in(agencies))
+        .filter(agency::Column::Name.eq(AGENCY))
+        .one(&services.db)
+        .await?;
+    Ok(named.is_some())
+}
+
+/// Seeds the demo agency unless it exists; returns whether it was created. A demo whose
+/// writing was interrupted is reported, not served as if whole.
 pub async fn seed(services: &Services) -> Result<bool> {
-    if accounts::find_user_by_email(&services.db, DEMO_EMAIL).await?.is_some() {
+    if let Some(user) = accounts::find_user_by_email(&services.db, DEMO_EMAIL).await? {
+        if !finished(services, user.id).await? {
+            tracing::warn!("the demo's history was not written in full: `vigie-api demo reset` starts it over");
+        }
         return Ok(false);
     }
+    tracing::info!(days = DAYS, "writing the demo's history (a few seconds)");
     let start = history::start(crate::now());
     let session = crate::simulated(start, async {
         accounts::sign_up(
             services,
             SignUp {
-                agency_name: "Agence Démo".into(),
+                agency_name: AGENCY_UNFINISHED.into(),
                 name: "Demo Owner".into(),
                 email: DEMO_EMAIL.into(),
                 password: DEMO_PASSWORD.into(),
@@ -42,6 +75,7 @@ pub async fn seed(services: &Services) -> Result<bool> {
     .await?;
     let began = std::time::Instant::now();
     history::write(services, &session.actor, start).await?;
+    crate::agencies::update(services, &session.actor, Some(AGENCY.into()), None).await?;
     tracing::info!(seconds = began.elapsed().as_secs_f64(), days = DAYS, "demo history written");
     Ok(true)
 }

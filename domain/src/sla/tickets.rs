@@ -401,9 +401,14 @@ pub async fn run_clock(services: &Services) -> Result<usize> {
                     contacts.push(email.clone());
                 }
             }
-            let email = mail::templates::sla_alert(&services.config, &brand, &ticket, mention.as_ref(), kind)?;
-            for to_address in &contacts {
-                mail::enqueue(&txn, Some(brand.agency_id), to_address, email.clone()).await?;
+            // A failed email must not stop the clock for the other tickets.
+            match mail::templates::sla_alert(&services.config, &brand, &ticket, mention.as_ref(), kind) {
+                Ok(email) => {
+                    for to_address in &contacts {
+                        mail::enqueue(&txn, Some(brand.agency_id), to_address, email.clone()).await?;
+                    }
+                }
+                Err(error) => tracing::error!(%error, ticket_id = %ticket.id, "the SLA email could not be written"),
             }
             txn.commit().await?;
             announce(services, &ticket).await;

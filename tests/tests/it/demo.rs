@@ -2,9 +2,10 @@
 //! hold what a person evaluating Vigie needs to see.
 
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::json;
 use vigie_domain::demo::{DEMO_EMAIL, DEMO_PASSWORD};
-use vigie_domain::entities::{alert, brand_influencer, content_item, email_outbox, idea, mention, ticket};
+use vigie_domain::entities::{
+    agency, alert, brand, brand_influencer, content_item, email_outbox, idea, mention, ticket,
+};
 use vigie_tests::{Backend, TestApp, on_both_databases};
 
 async fn count<E: EntityTrait>(app: &TestApp, select: sea_orm::Select<E>) -> u64
@@ -38,9 +39,6 @@ async fn the_demo_has_two_months_of_history(backend: Backend) {
     assert!(english > 200 && french > 200);
 
     let alerts = alert::Entity::find().all(&app.services.db).await.unwrap();
-    for a in &alerts {
-        println!("{} {} {} {}", a.kind, a.severity, a.opened_at, a.status);
-    }
     let summary: Vec<_> = alerts.iter().map(|a| (a.kind.as_str(), a.status.as_str(), a.verdict.as_deref())).collect();
     println!("{summary:?}");
     assert!(summary.contains(&("negative_spike", "resolved", Some("confirmed"))), "a crisis dealt with");
@@ -65,11 +63,6 @@ async fn the_demo_has_two_months_of_history(backend: Backend) {
     assert!(count(&app, idea::Entity::find().filter(idea::Column::ReportedBack.eq(true))).await >= 2);
 
     let items = content_item::Entity::find().all(&app.services.db).await.unwrap();
-    for i in &items {
-        if i.scheduled_at > chrono::Utc::now() - chrono::Duration::days(14) {
-            println!("{} {} {:?}", i.scheduled_at, i.status, i.hold_alert_id);
-        }
-    }
     let with = |s: &str| items.iter().filter(|i| i.status == s).count();
     println!(
         "content: {} published, {} in review, {} approved or scheduled, {} on hold",
@@ -87,28 +80,25 @@ async fn the_demo_has_two_months_of_history(backend: Backend) {
     .await;
     assert!(digests >= 7, "{digests} French digests");
 
-    let login = app
-        .ok(
-            None,
-            "mutation($e: String!, $p: String!) { logIn(input: { email: $e, password: $p }) { accessToken } }",
-            json!({ "e": DEMO_EMAIL, "p": DEMO_PASSWORD }),
-        )
-        .await;
-    assert!(login["logIn"]["accessToken"].is_string());
+    assert!(!app.log_in(DEMO_EMAIL, DEMO_PASSWORD).await.is_empty());
 }
 on_both_databases!(the_demo_has_two_months_of_history);
 
-/// `vigie-api demo reset` starts the embedded database over with one fresh demo, and
-/// leaves a PostgreSQL database alone.
+/// `vigie-api demo reset` starts the embedded database over with one fresh demo; it
+/// leaves alone a PostgreSQL database, a SQLite database that holds other agencies, and
+/// the database of a server that is running.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_reset_starts_the_embedded_database_over() {
+    use sea_orm::{ActiveModelTrait, Set};
     let dir = std::env::temp_dir().join(format!("vigie-demo-reset-{}", uuid::Uuid::new_v4().simple()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let data_dir = dir.clone();
-    let reset = move |database: Option<&str>| {
+    let reset = move |database: Option<String>| {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_vigie-api-under-test"));
         command
             .args(["demo", "reset"])
             .env("VIGIE_DATA_DIR", &data_dir)
+            .env("VIGIE_BIND", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
             .env_remove("DATABASE_URL");
         if let Some(url) = database {
@@ -116,22 +106,45 @@ async fn demo_reset_starts_the_embedded_database_over() {
         }
         command.output().expect("vigie-api demo reset")
     };
+    let run = |database: Option<String>| {
+        let reset = reset.clone();
+        async move { tokio::task::spawn_blocking(move || reset(database)).await.unwrap() }
+    };
     for _ in 0..2 {
-        let output = tokio::task::spawn_blocking({
-            let reset = reset.clone();
-            move || reset(None)
-        })
-        .await
-        .unwrap();
+        let output = run(None).await;
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         assert!(String::from_utf8_lossy(&output.stdout).contains("fresh demo"));
     }
-    let url = format!("sqlite://{}?mode=ro", dir.join("vigie.db").display());
-    let db = sea_orm::Database::connect(&url).await.unwrap();
-    assert_eq!(vigie_domain::entities::brand::Entity::find().count(&db).await.unwrap(), 3, "one demo, not two");
-    drop(db);
-    let refused = reset(Some("postgres://127.0.0.1:5432/never_touched"));
+    let file = dir.join("vigie.db");
+    let db = sea_orm::Database::connect(format!("sqlite://{}", file.display())).await.unwrap();
+    assert_eq!(brand::Entity::find().count(&db).await.unwrap(), 3, "one demo, not two");
+
+    // Someone's own agency in the same file: the reset refuses and the file stays.
+    let now = chrono::Utc::now();
+    let mine = agency::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        name: Set("Mine".into()),
+        sender_email: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    mine.insert(&db).await.unwrap();
+    db.close().await.unwrap();
+    let refused = run(None).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("agencies other than the demo's"));
+    assert!(file.exists());
+
+    // A server listening on the configured address: refused.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let busy = run(None).await;
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("stop the server"), "{busy:?}");
+    drop(listener);
+
+    let refused = run(Some("postgres://127.0.0.1:5432/never_touched".into())).await;
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("drop and recreate"));
+    let memory = run(Some("sqlite::memory:".into())).await;
+    assert_eq!(memory.status.code(), Some(2), "{memory:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -34,14 +34,7 @@ fn blocks() -> Vec<(PathBuf, String, String)> {
 async fn the_documented_graphql_runs() {
     let app = TestApp::with_config(Backend::Sqlite, &[("VIGIE_INTROSPECTION", "true")]).await;
     vigie_domain::demo::seed(&app.services).await.expect("demo");
-    let login = app
-        .ok(
-            None,
-            "mutation($e: String!, $p: String!) { logIn(input: { email: $e, password: $p }) { accessToken } }",
-            json!({ "e": DEMO_EMAIL, "p": DEMO_PASSWORD }),
-        )
-        .await;
-    let token = login["logIn"]["accessToken"].as_str().unwrap().to_owned();
+    let token = app.log_in(DEMO_EMAIL, DEMO_PASSWORD).await;
     let brands = app.ok(Some(&token), "{ brands { edges { node { id } } } }", json!({})).await;
     let brand = brands["brands"]["edges"][0]["node"]["id"].as_str().expect("the demo brand").to_owned();
 
