@@ -22,8 +22,8 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         // One writer at a time is SQLite's rule; a small pool avoids lock contention.
         options.max_connections(4).min_connections(1);
     } else {
-        // Pinging a connection on every checkout doubled the round trips of every
-        // request (one per statement, measured on the dashboard bench); only connections
+        // Pinging a connection on every checkout would double the round trips of every
+        // request (one per statement); only connections
         // idle long enough to have been dropped by the server or a proxy are checked. One
         // that died under load fails its statement, which answers `UNAVAILABLE`.
         options

@@ -175,8 +175,8 @@ pub async fn refresh(db: &DatabaseTransaction, brand: &brand::Model, author_ids:
     if author_ids.is_empty() {
         return Ok(0);
     }
-    // The aggregate reads up to a thousand authors' mentions by an `IN` list: on a
-    // generic plan made while the mentions were few, 5–9 s a call, against 70 ms.
+    // The aggregate reads up to a thousand authors' mentions by an `IN` list, which a
+    // generic plan made while the mentions were few would read badly.
     crate::db::plan_for_values(db).await?;
     let activities = activity_of(db, brand.id, author_ids).await?;
     let profiles: HashMap<Uuid, author::Model> = author::Entity::find()
@@ -383,9 +383,8 @@ async fn lock_refresh(txn: &impl ConnectionTrait, brand_id: Uuid) -> Result<bool
 /// The batch is a range of the markers' key `(brand_id, author_id, id)`, read in its
 /// order and deleted by its bounds, and the sweep by `after` is fair: taking the first
 /// thousand authors each time, authors marked again and again could hold back those
-/// further on for as long as a backlog lasted. With statistics a take of 1,000 authors
-/// among 700,000 markers costs about 25 ms; without (autovacuum off) PostgreSQL reads
-/// all the brand's markers whatever the form, 0.3–0.5 s a take.
+/// further on for as long as a backlog lasted. Without statistics (autovacuum off)
+/// PostgreSQL reads all the brand's markers whatever the form of the query.
 async fn take_stale(txn: &impl ConnectionTrait, brand_id: Uuid, after: Uuid) -> Result<Vec<Uuid>> {
     let mut params = Params::new(txn.get_database_backend());
     let (brand, after) = (params.bind(brand_id), params.bind(after));

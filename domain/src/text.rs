@@ -25,8 +25,8 @@ pub fn fold(text: &str) -> String {
     out
 }
 
-/// A text folded once, with its words: what every matcher of a mention reads (storing a
-/// mention used to fold its text five times).
+/// A text folded once, with its words: what every matcher of a mention reads, so that
+/// storing a mention folds its text once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Folded {
     /// The whole text, folded ([`fold`]).

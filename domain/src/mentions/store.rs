@@ -2,9 +2,9 @@
 //! scored (see [`crate::scoring`]) and upserted on (source, external id) in batches,
 //! solicitations announced, and the authors' influence marked for a refresh.
 //!
-//! Scoring happens here, before the insert, so that each mention is written once: it
-//! used to be stored unscored and then updated by a job, and since the scores are
-//! indexed that update rewrote every index entry of the row, the full-text one included.
+//! Scoring happens here, before the insert, so that each mention is written once: the
+//! scores are indexed, so a later update would rewrite every index entry of the row,
+//! the full-text one included.
 //!
 //! Authors are shared by every tenant. Only collectors, which read the network itself,
 //! update an author's profile and counts ([`Provenance::Collected`]); what a tenant
