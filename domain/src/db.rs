@@ -23,9 +23,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         options.max_connections(4).min_connections(1);
     } else {
         // Pinging a connection on every checkout would double the round trips of every
-        // request (one per statement); only connections
-        // idle long enough to have been dropped by the server or a proxy are checked. One
-        // that died under load fails its statement, which answers `UNAVAILABLE`.
+        // request (one per statement); only connections idle long enough to have been
+        // dropped by the server or a proxy are checked. One that died under load fails
+        // its statement, which answers `UNAVAILABLE`.
         options
             .max_connections(max_connections)
             .min_connections(1)
