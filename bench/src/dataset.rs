@@ -10,7 +10,6 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sqlx::postgres::PgPoolCopyExt;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use std::fmt::Write;
-use uuid::Uuid;
 use vigie_domain::Services;
 use vigie_domain::accounts::{self, SignUp};
 use vigie_domain::brands::{self, NewBrand};
@@ -23,38 +22,7 @@ const MENTIONS_PER_AUTHOR: u64 = 200;
 const INFLUENCERS_PER_BRAND: u64 = 500;
 const TICKETS_PER_BRAND: u64 = 50;
 
-/// SplitMix64: a tiny, fast, seedable generator; good enough for synthetic data.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    pub fn uuid(&mut self) -> Uuid {
-        uuid::Builder::from_random_bytes(
-            ((u128::from(self.next_u64()) << 64) | u128::from(self.next_u64())).to_be_bytes(),
-        )
-        .into_uuid()
-    }
-}
+pub use vigie_domain::demo::Rng;
 
 /// What was generated.
 pub struct Dataset {

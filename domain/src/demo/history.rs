@@ -144,7 +144,7 @@ fn posts(rng: &mut Rng, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Post> {
                     _ => Kind::Question,
                 };
                 let options: Vec<&str> = texts(kind).collect();
-                let handle = script::CUSTOMERS[rng.below(script::CUSTOMERS.len())];
+                let handle = rng.pick(script::CUSTOMERS);
                 let followers = 80 + (crate::sha256_hex(handle).as_bytes()[0] as i64) * 15;
                 let at = date + Duration::hours(hour(rng)) + Duration::minutes(rng.below(60) as i64);
                 posts.push(Post {
@@ -153,14 +153,14 @@ fn posts(rng: &mut Rng, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Post> {
                     handle: handle.into(),
                     followers,
                     engagement: 30,
-                    text: options[rng.below(options.len())].into(),
+                    text: rng.pick(&options).into(),
                 });
             }
             for author in brand.influencers {
                 if day < author.active.0 || day >= author.active.1 || !rng.chance(author.rate) {
                     continue;
                 }
-                let kind = author.kinds[rng.below(author.kinds.len())];
+                let kind = author.kinds[rng.below(author.kinds.len() as u64) as usize];
                 let options: Vec<&str> = texts(kind).collect();
                 posts.push(Post {
                     at: date + Duration::hours(8 + rng.below(12) as i64) + Duration::minutes(rng.below(60) as i64),
@@ -168,7 +168,7 @@ fn posts(rng: &mut Rng, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Post> {
                     handle: author.handle.into(),
                     followers: followers(author, day),
                     engagement: author.engagement,
-                    text: options[rng.below(options.len())].into(),
+                    text: rng.pick(&options).into(),
                 });
             }
         }

@@ -1,5 +1,5 @@
-//! SplitMix64: a small seeded generator, so that the demo and the simulated traffic of
-//! the benchmarks are the same on every run, without a dependency.
+//! SplitMix64: a small seeded generator, so that the demo and the data and traffic the
+//! benchmarks generate are the same on every run, without a dependency.
 
 pub struct Rng(u64);
 
@@ -22,8 +22,8 @@ impl Rng {
     }
 
     /// In [0, n); 0 when `n` is 0.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
     }
 
     pub fn chance(&mut self, p: f64) -> bool {
@@ -32,7 +32,13 @@ impl Rng {
 
     /// One of `list`, which must not be empty.
     pub fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
-        list[self.below(list.len())]
+        list[self.below(list.len() as u64) as usize]
+    }
+
+    /// A random (version 4 shaped) id.
+    pub fn uuid(&mut self) -> uuid::Uuid {
+        let bytes = ((u128::from(self.next_u64()) << 64) | u128::from(self.next_u64())).to_be_bytes();
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 
     /// A Poisson draw (Knuth's method: for small means).
