@@ -13,7 +13,9 @@
 //! `pos` (or `negative`, `neutral`, `positive`). Vigie's score is read as the product
 //! reads it ([`SentimentClass::of`]); sentiment is scored in the post's known language,
 //! and language detection is measured apart. `--thresholds` adds how the product's
-//! sentiment thresholds (complaint, anger, stance) sort the posts. The peers are installed on first use
+//! sentiment thresholds (complaint, anger, stance) sort the posts. `--models DIR` adds a
+//! row for the candidate models `DIR/{lang}.tsv` (as `sentiment-train --out DIR`
+//! writes them), to compare them with the shipped ones before copying them in. The peers are installed on first use
 //! under `target/sentiment-peers` (or `$VIGIE_PEERS_DIR`) with pip and npm.
 
 use std::collections::BTreeMap;
@@ -24,6 +26,7 @@ use std::process::{Command, Stdio};
 use vigie_bench::labelled::{CLASSES, Confusion, Post, class, class_of, read_all};
 use vigie_domain::mentions::NEUTRAL_BAND;
 use vigie_domain::scoring::influence::STANCE;
+use vigie_domain::scoring::sentiment::model::Model;
 use vigie_domain::scoring::solicitation::{ANGRY, COMPLAINT};
 use vigie_domain::scoring::{lang, sentiment};
 use vigie_domain::text::Folded;
@@ -64,6 +67,30 @@ fn thresholds(posts: &[Post], indices: &[usize], scores: &[f64]) {
         let (pp, pr) = side(2, &|s| s >= t);
         println!("  ±{t:<9.2} {np:>13.3} / {nr:<6.3} {pp:>15.3} / {pr:<6.3}  {name}");
     }
+}
+
+/// Classes given by the candidate models in `dir`, read as the shipped ones are.
+fn candidate(posts: &[Post], dir: &Path) -> Result<Vec<usize>, String> {
+    let mut models = BTreeMap::new();
+    for post in posts {
+        if !models.contains_key(post.lang.as_str()) {
+            let path = dir.join(format!("{}.tsv", post.lang));
+            let data = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let model = Model::parse(&data).map_err(|e| format!("{}: {e}", path.display()))?;
+            models.insert(post.lang.as_str(), model);
+        }
+    }
+    Ok(posts
+        .iter()
+        .map(|p| {
+            let folded = Folded::new(&p.text);
+            class_of(sentiment::from_probabilities(models[p.lang.as_str()].probabilities(
+                Some(&p.lang),
+                &p.text,
+                &folded,
+            )))
+        })
+        .collect())
 }
 
 fn peers_dir() -> PathBuf {
@@ -158,14 +185,16 @@ fn nlpjs(posts: &[Post]) -> Result<Vec<usize>, String> {
 
 fn main() {
     let (mut peers, mut show_thresholds) = (false, false);
-    let mut paths = Vec::new();
-    for arg in std::env::args().skip(1) {
+    let (mut paths, mut models) = (Vec::new(), None);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--peers" => peers = true,
+            "--models" => models = args.next().map(PathBuf::from),
             "--thresholds" => show_thresholds = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: sentiment-eval [--peers] [--thresholds] FILE…  (label<TAB>text or lang<TAB>label<TAB>text)"
+                    "usage: sentiment-eval [--peers] [--thresholds] [--models DIR] FILE…  (label<TAB>text or lang<TAB>label<TAB>text)"
                 );
                 return;
             }
@@ -173,7 +202,7 @@ fn main() {
         }
     }
     if paths.is_empty() {
-        eprintln!("usage: sentiment-eval [--peers] [--thresholds] FILE…");
+        eprintln!("usage: sentiment-eval [--peers] [--thresholds] [--models DIR] FILE…");
         std::process::exit(2);
     }
     let posts = read_all(&paths).unwrap_or_else(|e| {
@@ -186,8 +215,10 @@ fn main() {
         ("vigie", scores.iter().map(|s| class_of(*s)).collect()),
         ("rules", posts.iter().map(|p| class_of(vigie(p, true))).collect()),
     ];
-    if peers {
-        for (name, labels) in [("vader", vader(&posts)), ("nlp.js", nlpjs(&posts))] {
+    let candidates = models.map(|dir| ("candidate", candidate(&posts, &dir)));
+    if peers || candidates.is_some() {
+        let peers = peers.then(|| [("vader", vader(&posts)), ("nlp.js", nlpjs(&posts))]);
+        for (name, labels) in candidates.into_iter().chain(peers.into_iter().flatten()) {
             match labels {
                 Ok(labels) => systems.push((name, labels)),
                 Err(e) => {
@@ -206,7 +237,7 @@ fn main() {
         println!("\n{language}: {} posts", indices.len());
         let classes = CLASSES.join("/");
         println!(
-            "  {:<8} {:>9} {:>9}   confusion (rows: truth {classes}; columns: predicted)",
+            "  {:<9} {:>9} {:>9}   confusion (rows: truth {classes}; columns: predicted)",
             "", "macro-F1", "accuracy"
         );
         for (name, labels) in &systems {
@@ -215,7 +246,7 @@ fn main() {
                 confusion.add(posts[i].label, labels[i]);
             }
             let rows: Vec<String> = confusion.0.iter().map(|r| format!("{:>4}{:>4}{:>4}", r[0], r[1], r[2])).collect();
-            println!("  {name:<8} {:>9.3} {:>9.3}   {}", confusion.macro_f1(), confusion.accuracy(), rows.join(" |"));
+            println!("  {name:<9} {:>9.3} {:>9.3}   {}", confusion.macro_f1(), confusion.accuracy(), rows.join(" |"));
         }
         let (mut right, mut short, mut short_right) = (0, 0, 0);
         for &i in indices {
