@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use vigie_bench::labelled::{CLASSES, Confusion, Post, class_of, read};
 use vigie_domain::scoring::sentiment;
-use vigie_domain::scoring::sentiment::model::{self, Group, LEXICON_COUNT, LEXICON_FEATURES, Model};
+use vigie_domain::scoring::sentiment::model::{self, Group, LEXICON_FEATURES, Model};
 use vigie_domain::text::Folded;
 
 struct Settings {
@@ -35,7 +35,7 @@ struct Settings {
 /// A post as features: the gram columns with their values, then the lexicon features.
 struct Row {
     grams: Vec<(u32, f64)>,
-    lexicon: [f64; LEXICON_COUNT],
+    lexicon: [f64; 3],
     label: usize,
 }
 
@@ -102,7 +102,7 @@ fn build(posts: &[&Post], min_df: usize, keep: Option<&HashSet<String>>) -> Set 
 /// bias.
 struct Fit {
     grams: Vec<[f64; 3]>,
-    lexicon: [[f64; 3]; LEXICON_COUNT],
+    lexicon: [[f64; 3]; 3],
     bias: [f64; 3],
 }
 
@@ -110,19 +110,18 @@ struct Fit {
 fn fit(set: &Set, settings: &Settings) -> Fit {
     let columns = set.names.len();
     // Parameters: the gram columns, then the lexicon features, then the bias.
-    let size = (columns + LEXICON_COUNT + 1) * 3;
+    let size = (columns + 3 + 1) * 3;
     let mut w = vec![0.0f64; size];
     let (mut m, mut v) = (vec![0.0f64; size], vec![0.0f64; size]);
     let (beta1, beta2, rate) = (0.9, 0.999, 0.05);
-    let bias = columns + LEXICON_COUNT;
+    let bias = columns + 3;
     for step in 1..=settings.iterations {
         let mut grad: Vec<f64> = w.iter().map(|x| x / settings.c).collect();
         grad[bias * 3..].iter_mut().for_each(|g| *g = 0.0);
         let mut loss = w[..bias * 3].iter().map(|x| x * x).sum::<f64>() / (2.0 * settings.c);
         for row in &set.rows {
             let mut logits = [0.0; 3];
-            let features =
-                row.grams.iter().copied().chain((0..LEXICON_COUNT).map(|j| ((columns + j) as u32, row.lexicon[j])));
+            let features = row.grams.iter().copied().chain((0..3).map(|j| ((columns + j) as u32, row.lexicon[j])));
             let features: Vec<(u32, f64)> = features.chain(std::iter::once((bias as u32, 1.0))).collect();
             for &(c, x) in &features {
                 (0..3).for_each(|k| logits[k] += w[c as usize * 3 + k] * x);
@@ -150,7 +149,7 @@ fn fit(set: &Set, settings: &Settings) -> Fit {
     let triple = |c: usize| [w[c * 3], w[c * 3 + 1], w[c * 3 + 2]];
     Fit {
         grams: (0..columns).map(triple).collect(),
-        lexicon: std::array::from_fn(|j| triple(columns + j)),
+        lexicon: [triple(columns), triple(columns + 1), triple(columns + 2)],
         bias: triple(bias),
     }
 }

@@ -23,11 +23,7 @@ pub fn class_of(score: f64) -> usize {
 }
 
 /// The lexicon features, by name, in the order [`lexicon_features`] gives them.
-pub const LEXICON_FEATURES: [&str; LEXICON_COUNT] =
-    ["rules", "positive", "negative", "first", "last", "highest", "lowest", "exclamations", "questions"];
-
-/// How many lexicon features a post has.
-pub const LEXICON_COUNT: usize = 9;
+pub const LEXICON_FEATURES: [&str; 3] = ["rules", "positive", "negative"];
 
 /// The lexicon features weigh like a strong gram next to the L2-normalised groups.
 const LEXICON_SCALE: f64 = 3.0;
@@ -132,36 +128,10 @@ pub fn for_each_gram(text: &str, mut f: impl FnMut(Group, &[&str])) {
 }
 
 /// The rules' reading of a post as model features: its score and its positive and
-/// negative sums, squashed; the scores of its first and last sentences and of its most
-/// positive and most negative ones (a tweet often turns between sentences: "Great
-/// phone. Battery died in a day."); how many `!` and `?` it has.
-pub fn lexicon_features(lang: Option<&str>, raw: &str, folded: &Folded) -> [f64; LEXICON_COUNT] {
+/// negative sums, squashed.
+pub fn lexicon_features(lang: Option<&str>, raw: &str, folded: &Folded) -> [f64; 3] {
     let reading = rules::read(lang, raw, folded);
-    let sentences: Vec<f64> = sentences(raw)
-        .map(|s| if s.len() == raw.len() { reading.score } else { rules::read(lang, s, &Folded::new(s)).score })
-        .collect();
-    let (first, last) = (sentences.first().copied().unwrap_or(0.0), sentences.last().copied().unwrap_or(0.0));
-    let highest = sentences.iter().copied().fold(0.0, f64::max);
-    let lowest = sentences.iter().copied().fold(0.0, f64::min);
-    let count = |c: char| (raw.matches(c).count().min(3) as f64) / 3.0;
-    [
-        reading.score,
-        (reading.positive / 4.0).tanh(),
-        (reading.negative / 4.0).tanh(),
-        first,
-        last,
-        highest,
-        lowest,
-        count('!'),
-        count('?'),
-    ]
-    .map(|x| x * LEXICON_SCALE)
-}
-
-/// The sentences of a post: the runs between `.`, `!`, `?` and line breaks that hold a
-/// letter or a digit.
-fn sentences(raw: &str) -> impl Iterator<Item = &str> {
-    raw.split_inclusive(['.', '!', '?', '\n']).map(str::trim).filter(|s| s.chars().any(char::is_alphanumeric))
+    [reading.score, (reading.positive / 4.0).tanh(), (reading.negative / 4.0).tanh()].map(|x| x * LEXICON_SCALE)
 }
 
 /// 64-bit FNV-1a over the pieces, as if joined.
@@ -221,7 +191,7 @@ pub struct Model {
     grams: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
     idf: Vec<f64>,
     weights: Vec<[f64; 3]>,
-    lexicon: [[f64; 3]; LEXICON_COUNT],
+    lexicon: [[f64; 3]; 3],
     bias: [f64; 3],
 }
 
@@ -232,7 +202,7 @@ impl Model {
             grams: HashMap::default(),
             idf: Vec::new(),
             weights: Vec::new(),
-            lexicon: [[0.0; 3]; LEXICON_COUNT],
+            lexicon: [[0.0; 3]; 3],
             bias: [0.0; 3],
         };
         for (n, line) in data.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.is_empty()) {
@@ -328,20 +298,6 @@ mod tests {
         // Non-ASCII letters cut on character boundaries.
         assert!(grams("été").contains(&"c: et".to_owned()));
         assert!(grams("日本語").contains(&"c:日本".to_owned()));
-    }
-
-    #[test]
-    fn sentences_are_read_apart() {
-        let text = "Great phone!!! Battery died in a day. Why?";
-        let f = lexicon_features(Some("en"), text, &Folded::new(text)).map(|x| x / LEXICON_SCALE);
-        let at = |name: &str| f[LEXICON_FEATURES.iter().position(|n| *n == name).unwrap()];
-        assert!(at("first") > 0.3 && at("highest") == at("first"), "{f:?}");
-        assert!(at("last") == 0.0 && at("lowest") < 0.0, "{f:?}");
-        assert_eq!((at("exclamations"), at("questions")), (1.0, 1.0 / 3.0));
-        let one = "Not bad at all";
-        let f = lexicon_features(Some("en"), one, &Folded::new(one));
-        assert_eq!([f[3], f[4], f[5]], [f[0]; 3], "one sentence reads as the whole post");
-        assert_eq!(sentences("Wow... ok 👍\n\nyes").collect::<Vec<_>>(), ["Wow.", "ok 👍", "yes"]);
     }
 
     #[test]
