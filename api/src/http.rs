@@ -14,7 +14,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tracing::Instrument;
 use vigie_domain::ratelimit::{Quota, RateLimiter};
-use vigie_domain::{Error, Services, api_keys, health, mentions};
+use vigie_domain::{Error, Services, api_keys, demo, health, mentions};
 
 use crate::graphql::session::SocketAccess;
 use crate::graphql::{self, Gateway};
@@ -171,6 +171,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/calendar/{file}", web::get().to(calendar_feed))
         .route("/r/{token}", web::get().to(report_page))
         .route("/r/{token}/{file}", web::get().to(report_csv))
+        .route("/demo/webhooks", web::post().to(demo_receiver))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
@@ -759,6 +760,25 @@ async fn graphiql_asset(state: web::Data<AppState>, file: web::Path<String>) -> 
     let config = &state.services.config;
     let asset = config.introspection.then(|| crate::graphiql::asset(&file, config.demo)).flatten();
     asset.unwrap_or_else(|| HttpResponse::NotFound().finish())
+}
+
+/// The demo's webhook receiver (demo mode only): checks a delivery's signature against
+/// the demo endpoint's secrets, as a customer's receiver would.
+async fn demo_receiver(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let services = state.services.clone();
+    if !services.config.demo {
+        return HttpResponse::NotFound().finish();
+    }
+    let url = demo::receiver::url(&services.config.public_url);
+    let secrets = match state.run(async move { demo::receiver::secrets(&services, &url).await }).await {
+        Ok(secrets) => secrets,
+        Err(e) => return error_response(&e),
+    };
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    match demo::receiver::check(header, &body, &secrets, chrono::Utc::now().timestamp()) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(reason) => HttpResponse::BadRequest().content_type("text/plain").body(reason),
+    }
 }
 
 async fn healthz() -> HttpResponse {

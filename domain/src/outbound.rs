@@ -2,6 +2,7 @@
 //! size, no proxy from the environment, and a guard that lets through only global
 //! unicast addresses, checked on every connection's resolution and every redirect,
 //! unless the operator allows private ones (`VIGIE_ALLOW_PRIVATE_WEBHOOKS`, for tests).
+//! One exact URL may be exempted: the demo's own webhook receiver on the api.
 
 use futures_util::future::BoxFuture;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -40,6 +41,15 @@ pub struct Http {
     client: reqwest::Client,
     guard: Guard,
     allow_private: bool,
+    exempt: Option<Exempt>,
+}
+
+/// The one URL the guard lets through (the operator's own, from configuration), with a
+/// client that follows no redirect, so the exemption cannot be walked elsewhere.
+#[derive(Clone)]
+struct Exempt {
+    url: reqwest::Url,
+    client: reqwest::Client,
 }
 
 /// Whether an address is one the public internet can reach: global unicast only, so
@@ -193,7 +203,29 @@ impl Http {
             }))
             .build()
             .map_err(|e| crate::Error::Internal(format!("HTTP client: {e}")))?;
-        Ok(Http { client, guard, allow_private })
+        Ok(Http { client, guard, allow_private, exempt: None })
+    }
+
+    /// This client, also letting through exactly `url` (scheme, host, port, path and
+    /// query alike) wherever it points.
+    pub fn exempting(mut self, url: &str) -> crate::Result<Self> {
+        let url = reqwest::Url::parse(url).map_err(|e| crate::Error::Internal(format!("exempt URL: {e}")))?;
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("Vigie/", env!("CARGO_PKG_VERSION"), " (+https://vigie.example/bot)"))
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(20))
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| crate::Error::Internal(format!("HTTP client: {e}")))?;
+        self.exempt = Some(Exempt { url, client });
+        Ok(self)
+    }
+
+    /// The exempt client, if `url` is the exempt URL.
+    fn exempt_for(&self, url: &str) -> Option<&reqwest::Client> {
+        let exempt = self.exempt.as_ref()?;
+        (reqwest::Url::parse(url).ok()? == exempt.url).then_some(&exempt.client)
     }
 
     /// GETs `url` with `headers`, reading at most [`MAX_BODY`] bytes.
@@ -213,14 +245,20 @@ impl Http {
         timeout: Duration,
         keep: usize,
     ) -> Result<Fetched, FetchError> {
-        let parsed = self.target(url)?;
-        let response = self.send(self.client.post(parsed).headers(headers).body(body).timeout(timeout)).await?;
+        let request = match self.exempt_for(url) {
+            Some(client) => client.post(url),
+            None => self.client.post(self.target(url)?),
+        };
+        let response = self.send(request.headers(headers).body(body).timeout(timeout)).await?;
         read(response, keep, true).await
     }
 
     /// Checks, before it is stored, that a URL is http(s) and that its host resolves to
     /// public addresses only (unless private ones are allowed).
     pub async fn check_public(&self, url: &str) -> Result<(), FetchError> {
+        if self.exempt_for(url).is_some() {
+            return Ok(());
+        }
         let parsed = self.target(url)?;
         if self.allow_private || literal_ip(&parsed).is_some() {
             return Ok(());
@@ -330,6 +368,35 @@ mod tests {
         assert!(matches!(http.get("file:///etc/passwd", HeaderMap::new()).await, Err(FetchError::BadUrl(_))));
         let open = Http::new(true).unwrap();
         assert!(matches!(open.get("http://127.0.0.1:9/feed", HeaderMap::new()).await, Err(FetchError::Network(_))));
+    }
+
+    #[tokio::test]
+    async fn the_exemption_is_one_exact_url_and_follows_no_redirect() {
+        let (port, hits) = serve([127, 0, 0, 1], ok());
+        let exempt = format!("http://127.0.0.1:{port}/demo/webhooks");
+        let http = Http::new(false).unwrap().exempting(&exempt).unwrap();
+        http.check_public(&exempt).await.expect("the exempt URL");
+        let posted = http.post(&exempt, HeaderMap::new(), b"{}".to_vec(), Duration::from_secs(5), 10).await.unwrap();
+        assert_eq!((posted.status, hits.load(std::sync::atomic::Ordering::SeqCst)), (200, 1));
+        for other in [
+            format!("http://127.0.0.1:{port}/demo/webhooks?x=1"),
+            format!("http://127.0.0.1:{port}/graphql"),
+            format!("http://localhost:{port}/demo/webhooks"),
+            format!("http://127.0.0.1:{}/demo/webhooks", port + 1),
+        ] {
+            assert!(matches!(http.check_public(&other).await, Err(FetchError::Refused(_))), "{other}");
+            let sent = http.post(&other, HeaderMap::new(), Vec::new(), Duration::from_secs(5), 10).await;
+            assert!(matches!(sent, Err(FetchError::Refused(_))), "{other}: {sent:?}");
+        }
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        let (private_port, private_hits) = serve([127, 0, 0, 1], ok());
+        let (port, _) = serve([127, 0, 0, 1], redirect(&format!("http://127.0.0.1:{private_port}/admin")));
+        let exempt = format!("http://127.0.0.1:{port}/demo/webhooks");
+        let http = Http::new(false).unwrap().exempting(&exempt).unwrap();
+        let posted = http.post(&exempt, HeaderMap::new(), Vec::new(), Duration::from_secs(5), 10).await.unwrap();
+        assert_eq!(posted.status, 302, "the redirect is answered, not followed");
+        assert_eq!(private_hits.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     /// A resolver that answers from a table, moving to the next answer on each call.

@@ -9,9 +9,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use uuid::Uuid;
 
-use super::Rng;
 use super::script::{self, Author, Kind};
 use super::{CLIENT_EMAIL, DAYS, DEMO_PASSWORD};
+use super::{Rng, receiver};
 use crate::brands::{self, NewBrand, ValueInput};
 use crate::calendar::{self, Action, ItemInput, PillarInput};
 use crate::crises::{self, Verdict};
@@ -19,7 +19,8 @@ use crate::entities::{Handle, alert, brand, brand_influencer, source, ticket};
 use crate::mentions::store::{self, NewAuthor, NewMention, Provenance};
 use crate::relationships::{self, IdeaInput, IdeaStatus, NewInteraction, RelationshipPatch, RelationshipStatus};
 use crate::sources::{self, NewSource, SourceKind};
-use crate::{Actor, Network, Result, Role, Services, members, set_simulated_now};
+use crate::webhooks::{self, EndpointPatch, NewEndpoint, delivery};
+use crate::{Actor, Network, Result, Role, Services, events, members, outbound, set_simulated_now};
 
 /// Midnight UTC, [`DAYS`] days before `now`.
 pub fn start(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -319,10 +320,80 @@ pub async fn write(services: &Services, owner: &Actor, start: DateTime<Utc>) -> 
     crate::simulated(start, replay(services, owner, start)).with_subscriber(errors_only).await
 }
 
+/// The events the demo's endpoint receives: alerts and missed SLAs.
+const HOOKED: [&str; 5] = [
+    events::CRISIS_OPENED,
+    events::CRISIS_UPDATED,
+    events::CRISIS_RESOLVED,
+    events::VALUE_GAP_OPENED,
+    events::SLA_BREACHED,
+];
+
+/// The demo's webhook endpoint while the history is written: deliveries go to a
+/// stand-in receiver on loopback, which only these services may reach.
+struct Hooks {
+    services: Services,
+    receiver: receiver::StandIn,
+    endpoint: Uuid,
+    /// Whether deliveries failed and wait for a retry.
+    retrying: bool,
+}
+
+impl Hooks {
+    async fn set_up(services: &Services, owner: &Actor) -> Result<Hooks> {
+        let receiver = receiver::StandIn::start()?;
+        let services = Services { http: outbound::Http::new(true)?, ..services.clone() };
+        let input = NewEndpoint {
+            url: receiver.url.clone(),
+            description: Some("Alert relay (the demo's receiver, which checks signatures)".into()),
+            event_types: HOOKED.iter().map(|t| (*t).to_owned()).collect(),
+            brand_ids: Vec::new(),
+            enabled: true,
+        };
+        let endpoint = webhooks::create(&services, owner, input).await?;
+        if let Ok(mut secrets) = receiver.secrets.lock() {
+            secrets.push(endpoint.secret);
+        }
+        Ok(Hooks { services, receiver, endpoint: endpoint.id, retrying: false })
+    }
+
+    /// Fans the agency's new events out and makes the attempts due, as the worker would.
+    async fn deliver(&mut self, agency: Uuid, at: DateTime<Utc>, down: bool) -> Result<()> {
+        self.receiver.down.store(down, std::sync::atomic::Ordering::SeqCst);
+        let fanned_out = delivery::dispatch_in(&self.services, Some(agency)).await? > 0;
+        // Most steps have nothing to deliver: the log is read only when they may.
+        if fanned_out || self.retrying {
+            let due = delivery::due(&self.services, at, Some(self.endpoint)).await?;
+            for (id, _) in &due {
+                delivery::attempt(&self.services, *id).await?;
+            }
+            let waiting = delivery::due(&self.services, DateTime::<Utc>::MAX_UTC, Some(self.endpoint)).await?;
+            self.retrying = !waiting.is_empty();
+        }
+        Ok(())
+    }
+
+    /// Points the endpoint at the api's own receiver, for the deliveries to come.
+    async fn hand_over(self, services: &Services, owner: &Actor) -> Result<()> {
+        let url = receiver::url(&services.config.public_url);
+        let patch = EndpointPatch { url: Some(url), ..Default::default() };
+        webhooks::update(&self.services, owner, self.endpoint, patch).await?;
+        Ok(())
+    }
+}
+
 async fn replay(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Result<()> {
     // The simulated clock reads `start` here; the history ends at the real present.
     let end = Utc::now().trunc_subsecs(6);
     let (mut demos, client) = set_up(services, owner).await?;
+    let mut hooks = Hooks::set_up(services, owner).await?;
+    // The receiver is down through the night of the resolved crisis, the worst time:
+    // its deliveries wait and are retried.
+    let receiver_down = script::BRANDS
+        .iter()
+        .find_map(|b| b.crisis.filter(|(_, _, dealt_with)| *dealt_with))
+        .map(|(day, hour, _)| start + Duration::days(day) + Duration::hours(i64::from(hour)))
+        .map_or(start..start, |crisis| crisis - Duration::hours(1)..crisis + Duration::hours(5));
     let mut rng = Rng::new(0x005E_ED0F_F1CE);
     let posts = posts(&mut rng, start, end);
     let mut next_post = 0;
@@ -376,6 +447,9 @@ async fn replay(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Res
             break;
         }
         set_simulated_now(at);
+        // Only these write the events the endpoint receives (alerts, missed SLAs).
+        let hooked =
+            matches!(event, Event::Collect { .. } | Event::Answer { late: true, .. } | Event::HandleAlert { .. });
         match event {
             Event::Collect { crisis_watch } => {
                 let upto = posts[next_post..].iter().position(|p| p.at > at).map_or(posts.len(), |n| next_post + n);
@@ -511,8 +585,11 @@ async fn replay(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Res
                 crate::reports::digests::send_digests(services, at).await?;
             }
         }
+        if hooked {
+            hooks.deliver(owner.agency_id, at, receiver_down.contains(&at)).await?;
+        }
     }
-    Ok(())
+    hooks.hand_over(services, owner).await
 }
 
 /// Tickets opened for `brand` since `since`.

@@ -2,11 +2,13 @@
 //! mobility, food) and sixty days of their history — mentions in French and English
 //! with a daily and weekly rhythm, influencers rising and fading, a crisis opened and
 //! resolved, a value-gap accusation wave, tickets answered in time and late, ideas
-//! reported back, a CSR calendar, digests sent — written through the domain services
+//! reported back, a CSR calendar, digests sent, webhook deliveries (to
+//! [`receiver`]) — written through the domain services
 //! under a simulated clock ([`crate::simulated`]), so it is what the product writes.
 //! A fixed seed makes every run the same.
 
 mod history;
+pub mod receiver;
 mod rng;
 mod script;
 

@@ -5,7 +5,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    QueryTrait, Set,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -104,6 +104,9 @@ fn wants(endpoint: &webhook_endpoint::Model, event: &event::Model) -> bool {
 
 /// Asks for a delivery to be attempted now; the sweep catches it if asking fails.
 pub(crate) async fn deliver_soon(services: &Services, delivery: &webhook_delivery::Model) {
+    if crate::simulating() {
+        return;
+    }
     let job = DeliverWebhook { delivery_id: delivery.id };
     if let Err(error) = crate::jobs::enqueue(services, Some(delivery.agency_id), &job).await {
         tracing::warn!(%error, delivery_id = %delivery.id, "cannot enqueue a webhook delivery; the sweep will");
@@ -112,11 +115,17 @@ pub(crate) async fn deliver_soon(services: &Services, delivery: &webhook_deliver
 
 /// Turns undispatched events into deliveries; returns how many events it handled.
 pub async fn dispatch(services: &Services) -> Result<usize> {
+    dispatch_in(services, None).await
+}
+
+/// [`dispatch`], for one agency's events only when given.
+pub(crate) async fn dispatch_in(services: &Services, agency: Option<Uuid>) -> Result<usize> {
     let mut handled = 0;
     loop {
         let txn = crate::db::begin_write(&services.db).await?;
         let mut select = event::Entity::find()
             .filter(event::Column::DispatchedAt.is_null())
+            .apply_if(agency, |q, agency| q.filter(event::Column::AgencyId.eq(agency)))
             .order_by_asc(event::Column::CreatedAt)
             .limit(BATCH);
         if txn.get_database_backend() == DatabaseBackend::Postgres {
@@ -154,7 +163,8 @@ pub async fn dispatch(services: &Services) -> Result<usize> {
             .await?;
         txn.commit().await?;
         handled += batch.len();
-        for (delivery_id, agency_id) in jobs {
+        // A simulated history makes its attempts itself ([`due`]).
+        for (delivery_id, agency_id) in jobs.into_iter().filter(|_| !crate::simulating()) {
             if let Err(error) = crate::jobs::enqueue(services, Some(agency_id), &DeliverWebhook { delivery_id }).await {
                 tracing::warn!(%error, %delivery_id, "cannot enqueue a webhook delivery; the sweep will");
             }
@@ -172,7 +182,17 @@ pub async fn dispatch(services: &Services) -> Result<usize> {
 /// Re-enqueues deliveries whose attempt is overdue (their job was lost, or the worker
 /// holding the claim died).
 async fn requeue_overdue(services: &Services) -> Result<usize> {
-    let overdue = webhook_delivery::Entity::find()
+    let overdue = due(services, now() - OVERDUE, None).await?;
+    for (delivery_id, agency_id) in &overdue {
+        crate::jobs::enqueue(services, Some(*agency_id), &DeliverWebhook { delivery_id: *delivery_id }).await?;
+    }
+    Ok(overdue.len())
+}
+
+/// Deliveries (with their agency) still to attempt whose attempt was due by `by`, to
+/// one endpoint only when given; at most 500.
+pub(crate) async fn due(services: &Services, by: DateTime<Utc>, endpoint: Option<Uuid>) -> Result<Vec<(Uuid, Uuid)>> {
+    Ok(webhook_delivery::Entity::find()
         .select_only()
         .column(webhook_delivery::Column::Id)
         .column(webhook_delivery::Column::AgencyId)
@@ -180,15 +200,13 @@ async fn requeue_overdue(services: &Services) -> Result<usize> {
             webhook_delivery::Column::Status
                 .is_in([DeliveryStatus::Pending.as_str(), DeliveryStatus::Sending.as_str()]),
         )
-        .filter(webhook_delivery::Column::NextAttemptAt.lte(now() - OVERDUE))
+        .filter(webhook_delivery::Column::NextAttemptAt.lte(by))
+        .apply_if(endpoint, |q, endpoint| q.filter(webhook_delivery::Column::EndpointId.eq(endpoint)))
+        .order_by_asc(webhook_delivery::Column::NextAttemptAt)
         .limit(500)
         .into_tuple::<(Uuid, Uuid)>()
         .all(&services.db)
-        .await?;
-    for (delivery_id, agency_id) in &overdue {
-        crate::jobs::enqueue(services, Some(*agency_id), &DeliverWebhook { delivery_id: *delivery_id }).await?;
-    }
-    Ok(overdue.len())
+        .await?)
 }
 
 /// What one HTTP attempt gave.

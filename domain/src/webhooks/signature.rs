@@ -34,6 +34,21 @@ pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<S
     Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
 }
 
+/// Whether `header` (a `webhook-signature` value) holds a valid signature of the
+/// message by `secret`, compared in constant time, as a receiver checks it.
+pub fn verify(secret: &str, msg_id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
+    let Ok(key) = STANDARD.decode(secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret)) else { return false };
+    header.split(' ').filter_map(|s| s.strip_prefix("v1,")).filter_map(|s| STANDARD.decode(s).ok()).any(|given| {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key) else { return false };
+        mac.update(msg_id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac.verify_slice(&given).is_ok()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +64,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        let (secret, id, body) =
+            ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", br#"{"test": 2432232314}"#);
+        assert!(verify(secret, id, 1614265330, body, &format!("v1,bm90IGl0 {signature}")));
+        assert!(!verify(secret, id, 1614265331, body, &signature), "another timestamp");
+        assert!(!verify(secret, id, 1614265330, b"{}", &signature), "another body");
+        assert!(!verify(&new_secret().unwrap(), id, 1614265330, body, &signature), "another secret");
+        assert!(!verify(secret, id, 1614265330, body, "v2,garbage v1,%%%"));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use vigie_domain::demo::{DEMO_EMAIL, DEMO_PASSWORD};
 use vigie_domain::entities::{
-    agency, alert, brand, brand_influencer, content_item, email_outbox, idea, mention, ticket,
+    agency, alert, brand, brand_influencer, content_item, email_outbox, idea, mention, ticket, webhook_attempt,
+    webhook_delivery, webhook_endpoint,
 };
 use vigie_tests::{Backend, TestApp, on_both_databases};
 
@@ -79,6 +80,26 @@ async fn the_demo_has_two_months_of_history(backend: Backend) {
     )
     .await;
     assert!(digests >= 7, "{digests} French digests");
+
+    // One endpoint, whose deliveries went through the product's delivery code to the
+    // demo's receiver, which checked their signatures; a half-day outage of the receiver
+    // shows retries. The endpoint now points at the api's own receiver.
+    let endpoints = webhook_endpoint::Entity::find().all(&app.services.db).await.unwrap();
+    assert_eq!(endpoints.len(), 1);
+    let receiver = vigie_domain::demo::receiver::url(&app.services.config.public_url);
+    assert_eq!(endpoints[0].url, receiver);
+    let deliveries = webhook_delivery::Entity::find().all(&app.services.db).await.unwrap();
+    let attempts = webhook_attempt::Entity::find().all(&app.services.db).await.unwrap();
+    let refused = attempts.iter().filter(|a| a.status_code == Some(503)).count();
+    println!("webhooks: {} deliveries, {} attempts, {refused} answered 503", deliveries.len(), attempts.len());
+    assert!(deliveries.len() >= 10 && deliveries.iter().all(|d| d.status == "delivered"), "{deliveries:?}");
+    assert!(deliveries.iter().any(|d| d.attempts > 1) && refused >= 1, "retries after the outage");
+    assert!(attempts.iter().all(|a| matches!(a.status_code, Some(204 | 503))), "every signature was valid");
+    let types: std::collections::BTreeSet<String> = deliveries
+        .iter()
+        .map(|d| serde_json::from_str::<serde_json::Value>(&d.payload).unwrap()["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(types.contains("crisis.opened") && types.contains("sla.breached"), "{types:?}");
 
     assert!(!app.log_in(DEMO_EMAIL, DEMO_PASSWORD).await.is_empty());
 }

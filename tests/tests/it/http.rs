@@ -15,6 +15,8 @@ async fn endpoints(backend: Backend) {
 
     let health = client.get(format!("{}/healthz", server.base)).send().await.unwrap();
     assert_eq!(health.status(), 200);
+    let receiver = client.post(format!("{}/demo/webhooks", server.base)).body("{}").send().await.unwrap();
+    assert_eq!(receiver.status(), 404, "the demo's receiver exists in demo mode only");
 
     let ready = client.get(format!("{}/readyz", server.base)).send().await.unwrap();
     assert_eq!(ready.status(), 200);
@@ -114,7 +116,10 @@ async fn readiness_follows_redis_going_down_and_coming_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_mode_seeds_the_demo_and_it_logs_in() {
-    let server = serve(Backend::Sqlite, &[("VIGIE_DEMO", "true")]).await;
+    // A port known before start: the public URL (the demo receiver's) derives from it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bind = format!("127.0.0.1:{port}");
+    let server = serve(Backend::Sqlite, &[("VIGIE_DEMO", "true"), ("VIGIE_BIND", &bind)]).await;
     let login = format!(
         "mutation {{ logIn(input: {{ email: \"{}\", password: \"{}\" }}) {{ accessToken }} }}",
         vigie_domain::demo::DEMO_EMAIL,
@@ -147,6 +152,49 @@ async fn embedded_mode_seeds_the_demo_and_it_logs_in() {
         "{data}"
     );
     assert_eq!(data["data"]["jobFailures"]["edges"], json!([]), "{data}");
+
+    // The demo's endpoint delivers to the api's own receiver, which checks signatures;
+    // that one URL is let through the guard, nothing else on loopback is.
+    let endpoints = post_graphql(&server.base, Some(&token), "{ webhookEndpoints { id url } }").await;
+    let endpoint = &endpoints["data"]["webhookEndpoints"][0];
+    assert_eq!(endpoint["url"], format!("{}/demo/webhooks", server.base), "{endpoints}");
+    let sent = post_graphql(
+        &server.base,
+        Some(&token),
+        &format!("mutation {{ sendTestEvent(endpointId: {}) {{ id }} }}", endpoint["id"]),
+    )
+    .await;
+    let delivery = sent["data"]["sendTestEvent"]["id"].clone();
+    let query =
+        format!("{{ node(id: {delivery}) {{ ... on WebhookDelivery {{ status attemptLog {{ statusCode }} }} }} }}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let data = post_graphql(&server.base, Some(&token), &query).await;
+        if data["data"]["node"]["status"] == "DELIVERED" {
+            assert_eq!(data["data"]["node"]["attemptLog"], json!([{ "statusCode": 204 }]), "{data}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the test event was not delivered: {data}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let client = reqwest::Client::new();
+    let forged = client
+        .post(format!("{}/demo/webhooks", server.base))
+        .header("webhook-id", "msg_1")
+        .header("webhook-timestamp", chrono::Utc::now().timestamp().to_string())
+        .header("webhook-signature", "v1,Zm9yZ2Vk")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400, "an unsigned delivery is refused");
+    let elsewhere = post_graphql(
+        &server.base,
+        Some(&token),
+        &format!("mutation {{ createWebhookEndpoint(input: {{ url: \"{}/graphql\" }}) {{ id }} }}", server.base),
+    )
+    .await;
+    assert_eq!(elsewhere["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{elsewhere}");
     server.stop().await;
 }
 

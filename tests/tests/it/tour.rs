@@ -73,6 +73,9 @@ async fn the_tour_runs_on_the_demo() {
             let key = name.split(' ').next().unwrap().to_lowercase().replace('é', "e");
             variables.insert(key, edge["node"]["id"].clone());
         }
+        if let Some(endpoint) = data["webhookEndpoints"][0].get("id") {
+            variables.insert("endpoint".into(), endpoint.clone());
+        }
         if let Some(url) = data["createReportShare"]["url"].as_str() {
             report_url = Some(url.to_owned());
         }
