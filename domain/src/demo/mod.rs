@@ -26,15 +26,15 @@ pub const CLIENT_EMAIL: &str = "client@vigie.local";
 /// How many days of history the demo holds.
 pub const DAYS: i64 = 60;
 
-/// The demo agency's name once its history is written in full.
+/// The demo agency's name.
 pub const AGENCY: &str = "Agence Démo";
-/// Its name while the history is being written: a demo left with this name was
+/// The audit entry written once the history is whole: a demo without it was
 /// interrupted (the process stopped, or a step failed).
-const AGENCY_UNFINISHED: &str = "Agence Démo (unfinished: run `vigie-api demo reset`)";
+const WRITTEN: &str = "demo.written";
 
-/// Whether the demo owner's agency has its final name.
+/// Whether the demo owner's agency records its history as whole.
 async fn finished(services: &Services, user_id: uuid::Uuid) -> Result<bool> {
-    use crate::entities::{agency, membership};
+    use crate::entities::{audit_log, membership};
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
     let agencies: Vec<uuid::Uuid> = membership::Entity::find()
         .select_only()
@@ -43,12 +43,12 @@ async fn finished(services: &Services, user_id: uuid::Uuid) -> Result<bool> {
         .into_tuple()
         .all(&services.db)
         .await?;
-    let named = agency::Entity::find()
-        .filter(agency::Column::Id.is_in(agencies))
-        .filter(agency::Column::Name.eq(AGENCY))
+    let written = audit_log::Entity::find()
+        .filter(audit_log::Column::AgencyId.is_in(agencies))
+        .filter(audit_log::Column::Action.eq(WRITTEN))
         .one(&services.db)
         .await?;
-    Ok(named.is_some())
+    Ok(written.is_some())
 }
 
 /// Seeds the demo agency unless it exists; returns whether it was created. A demo whose
@@ -66,7 +66,7 @@ pub async fn seed(services: &Services) -> Result<bool> {
         accounts::sign_up(
             services,
             SignUp {
-                agency_name: AGENCY_UNFINISHED.into(),
+                agency_name: AGENCY.into(),
                 name: "Demo Owner".into(),
                 email: DEMO_EMAIL.into(),
                 password: DEMO_PASSWORD.into(),
@@ -77,7 +77,9 @@ pub async fn seed(services: &Services) -> Result<bool> {
     .await?;
     let began = std::time::Instant::now();
     history::write(services, &session.actor, start).await?;
-    crate::agencies::update(services, &session.actor, Some(AGENCY.into()), None).await?;
+    let detail = serde_json::json!({ "days": DAYS, "seconds": began.elapsed().as_secs_f64() });
+    crate::audit::record(&services.db, &session.actor, WRITTEN, "agency", Some(session.actor.agency_id), detail)
+        .await?;
     tracing::info!(seconds = began.elapsed().as_secs_f64(), days = DAYS, "demo history written");
     Ok(true)
 }

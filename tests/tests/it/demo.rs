@@ -4,8 +4,8 @@
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use vigie_domain::demo::{DEMO_EMAIL, DEMO_PASSWORD};
 use vigie_domain::entities::{
-    agency, alert, brand, brand_influencer, content_item, email_outbox, idea, mention, ticket, webhook_attempt,
-    webhook_delivery, webhook_endpoint,
+    agency, alert, audit_log, brand, brand_influencer, content_item, email_outbox, idea, mention, ticket,
+    webhook_attempt, webhook_delivery, webhook_endpoint,
 };
 use vigie_tests::{Backend, TestApp, on_both_databases};
 
@@ -100,6 +100,20 @@ async fn the_demo_has_two_months_of_history(backend: Backend) {
         .map(|d| serde_json::from_str::<serde_json::Value>(&d.payload).unwrap()["type"].as_str().unwrap().to_owned())
         .collect();
     assert!(types.contains("crisis.opened") && types.contains("sla.breached"), "{types:?}");
+
+    // The agency has its name from the start (the client's invitation carries it); a
+    // whole history is recorded in its audit log.
+    let agencies = agency::Entity::find().all(&app.services.db).await.unwrap();
+    assert_eq!(agencies.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), [vigie_domain::demo::AGENCY]);
+    let invitation = email_outbox::Entity::find()
+        .filter(email_outbox::Column::Subject.contains("Join"))
+        .one(&app.services.db)
+        .await
+        .unwrap()
+        .expect("the client's invitation");
+    assert_eq!(invitation.subject, format!("Join {} on Vigie", vigie_domain::demo::AGENCY));
+    let written = audit_log::Entity::find().filter(audit_log::Column::Action.eq("demo.written"));
+    assert_eq!(count(&app, written).await, 1);
 
     assert!(!app.log_in(DEMO_EMAIL, DEMO_PASSWORD).await.is_empty());
 }
