@@ -43,7 +43,9 @@ async fn main() {
         })
         .expect("configuration"),
     );
-    let queue = RedisQueue::connect(&redis_url, &prefix).await.expect("Redis");
+    let queue = RedisQueue::connect(&vigie_domain::redis_client::open(&redis_url, None).expect("REDIS_URL"), &prefix)
+        .await
+        .expect("Redis");
     let db = vigie_domain::db::connect(&config.database_url, config.worker_pool_size()).await.expect("SQLite");
     vigie_domain::db::migrate(&db).await.expect("migrations");
     let services = Arc::new(Services::with_queue(config, db, Arc::new(queue.clone())).expect("services"));

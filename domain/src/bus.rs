@@ -58,19 +58,14 @@ impl Bus {
     }
 
     /// A bus over Redis pub/sub (`prefix` keeps deployments sharing a Redis apart).
-    pub fn redis(url: &str, prefix: &str) -> Result<Self> {
-        let client = redis::Client::open(url).map_err(|e| Error::Internal(format!("REDIS_URL: {e}")))?;
+    pub fn redis(client: &redis::Client, prefix: &str) -> Self {
         let link = RedisLink {
-            client,
+            client: client.clone(),
             channel: format!("{prefix}:{{bus}}"),
             publisher: OnceCell::new(),
             listening: OnceCell::new(),
         };
-        Ok(Bus {
-            local: broadcast::channel(CAPACITY).0,
-            redis: Some(Arc::new(link)),
-            connected: watch::channel(false).0,
-        })
+        Bus { local: broadcast::channel(CAPACITY).0, redis: Some(Arc::new(link)), connected: watch::channel(false).0 }
     }
 
     /// Publishes a notice. A lost notice only delays a live view (clients reload on

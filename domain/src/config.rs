@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -15,6 +16,9 @@ pub struct Config {
     pub database_url: String,
     /// `REDIS_URL`; unset means the in-process queue with workers inside the api process.
     pub redis_url: Option<String>,
+    /// `VIGIE_REDIS_CA`: a PEM file of the certificate authorities a `rediss://` server
+    /// is verified against, instead of the system's (a managed Redis's own CA).
+    pub redis_ca: Option<Arc<[u8]>>,
     /// `VIGIE_BIND`, default `127.0.0.1:8080`.
     pub bind: SocketAddr,
     /// `VIGIE_PUBLIC_URL`, the base of links in emails and reports.
@@ -124,6 +128,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("database", &redact_url(&self.database_url))
             .field("redis", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_ca", &self.redis_ca.is_some())
             .field("bind", &self.bind)
             .field("public_url", &self.public_url.as_str())
             .field("data_dir", &self.data_dir)
@@ -150,6 +155,14 @@ fn redact_url(raw: &str) -> String {
 pub struct ConfigError(pub Vec<String>);
 
 impl Config {
+    /// The Redis client of `REDIS_URL` (with `VIGIE_REDIS_CA`), if Redis is configured.
+    pub fn redis_client(&self) -> crate::Result<Option<redis::Client>> {
+        let Some(url) = &self.redis_url else { return Ok(None) };
+        crate::redis_client::open(url, self.redis_ca.as_deref())
+            .map(Some)
+            .map_err(|e| crate::Error::Internal(format!("REDIS_URL: {e}")))
+    }
+
     /// Reads the process environment (and, in the embedded mode, the generated JWT key
     /// kept in the data directory).
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -186,6 +199,20 @@ impl Config {
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
             errors.push("REDIS_URL must start with redis:// or rediss://".into());
+        }
+        let redis_ca = get("VIGIE_REDIS_CA").and_then(|path| match std::fs::read(&path) {
+            Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(Arc::from(pem)),
+            Ok(_) => {
+                errors.push(format!("VIGIE_REDIS_CA: {path} holds no PEM certificate"));
+                None
+            }
+            Err(e) => {
+                errors.push(format!("VIGIE_REDIS_CA: cannot read {path}: {e}"));
+                None
+            }
+        });
+        if redis_ca.is_some() && !redis_url.as_deref().is_some_and(|u| u.starts_with("rediss://")) {
+            errors.push("VIGIE_REDIS_CA is for a rediss:// REDIS_URL".into());
         }
 
         let bind = get("VIGIE_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -345,6 +372,7 @@ impl Config {
         Ok(Config {
             database_url,
             redis_url,
+            redis_ca,
             bind,
             public_url,
             data_dir,

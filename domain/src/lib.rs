@@ -35,6 +35,7 @@ pub mod pagination;
 pub mod persisted_queries;
 pub mod queue;
 pub mod ratelimit;
+pub mod redis_client;
 pub mod relationships;
 pub mod reports;
 pub mod retention;
@@ -94,8 +95,8 @@ impl Services {
 
     /// Builds the services over an already migrated database connection.
     pub async fn connect(config: Arc<Config>, db: sea_orm::DatabaseConnection) -> Result<Self> {
-        let queue: Arc<dyn queue::Queue> = match &config.redis_url {
-            Some(url) => Arc::new(queue::redis::RedisQueue::connect(url, &config.queue_prefix).await?),
+        let queue: Arc<dyn queue::Queue> = match &config.redis_client()? {
+            Some(client) => Arc::new(queue::redis::RedisQueue::connect(client, &config.queue_prefix).await?),
             None => Arc::new(queue::memory::MemoryQueue::new()),
         };
         Self::with_queue(config, db, queue)
@@ -113,11 +114,11 @@ impl Services {
         if config.demo {
             http = http.exempting(&demo::receiver::url(&config.public_url))?;
         }
-        let (bus, limiter, persisted_queries) = match &config.redis_url {
-            Some(url) => (
-                bus::Bus::redis(url, &config.queue_prefix)?,
-                ratelimit::RateLimiter::redis(url, &config.queue_prefix)?,
-                persisted_queries::PersistedQueries::redis(url, &config.queue_prefix)?,
+        let (bus, limiter, persisted_queries) = match &config.redis_client()? {
+            Some(client) => (
+                bus::Bus::redis(client, &config.queue_prefix),
+                ratelimit::RateLimiter::redis(client, &config.queue_prefix),
+                persisted_queries::PersistedQueries::redis(client, &config.queue_prefix),
             ),
             None => (bus::Bus::local(), ratelimit::RateLimiter::memory(), persisted_queries::PersistedQueries::local()),
         };

@@ -10,7 +10,7 @@ use redis::aio::ConnectionManager;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// How long a registered query stays shared after its last registration.
 const KEPT_FOR: Duration = Duration::from_secs(24 * 3600);
@@ -32,10 +32,10 @@ impl PersistedQueries {
         PersistedQueries { redis: None }
     }
 
-    /// Queries shared through the Redis at `url` (`prefix` keeps deployments apart).
-    pub fn redis(url: &str, prefix: &str) -> Result<Self> {
-        let client = redis::Client::open(url).map_err(|e| Error::Internal(format!("REDIS_URL: {e}")))?;
-        Ok(PersistedQueries { redis: Some(Shared { client, prefix: prefix.to_owned(), conn: OnceCell::new() }) })
+    /// Queries shared through Redis (`prefix` keeps deployments apart).
+    pub fn redis(client: &redis::Client, prefix: &str) -> Self {
+        let client = client.clone();
+        PersistedQueries { redis: Some(Shared { client, prefix: prefix.to_owned(), conn: OnceCell::new() }) }
     }
 
     /// The text registered under `hash` (64 lower-case hex digits) by any replica;

@@ -175,17 +175,16 @@ impl RateLimiter {
     }
 
     /// A limiter shared through Redis (`prefix` keeps deployments sharing a Redis apart).
-    pub fn redis(url: &str, prefix: &str) -> Result<Self> {
-        let client = redis::Client::open(url).map_err(|e| Error::Internal(format!("REDIS_URL: {e}")))?;
-        Ok(RateLimiter {
+    pub fn redis(client: &redis::Client, prefix: &str) -> Self {
+        RateLimiter {
             backend: Backend::Redis(Box::new(RedisBuckets {
-                client,
+                client: client.clone(),
                 prefix: prefix.to_owned(),
                 conn: OnceCell::new(),
                 script: Script::new(GCRA),
                 account_attempt: Script::new(ACCOUNT_ATTEMPT),
             })),
-        })
+        }
     }
 
     /// Takes one token from `key`'s bucket, or fails with [`Error::RateLimited`] saying

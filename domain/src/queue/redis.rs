@@ -61,9 +61,10 @@ fn queue_err(e: redis::RedisError) -> Error {
 }
 
 impl RedisQueue {
-    /// Connects to `url`; `prefix` names the key space (tests use one per test).
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
-        let client = redis::Client::open(url).map_err(queue_err)?;
+    /// Connects through `client` ([`crate::redis_client::open`]); `prefix` names the key
+    /// space (tests use one per test).
+    pub async fn connect(client: &redis::Client, prefix: &str) -> Result<Self> {
+        let client = client.clone();
         let base = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(8)

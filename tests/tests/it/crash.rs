@@ -39,7 +39,8 @@ async fn a_worker_killed_mid_batch_loses_no_job() {
         .await
         .unwrap();
     let prefix = format!("vigie-crash-{}", new_id().simple());
-    let queue = RedisQueue::connect(&redis_url(), &prefix).await.unwrap();
+    let queue =
+        RedisQueue::connect(&vigie_domain::redis_client::open(&redis_url(), None).unwrap(), &prefix).await.unwrap();
     queue.prepare(&["test.record".to_owned()]).await.unwrap();
     for n in 0..JOBS {
         queue.enqueue(&Envelope::new(None, &RecordJob { n }).unwrap()).await.unwrap();
@@ -99,7 +100,8 @@ async fn a_worker_killed_mid_batch_loses_no_job() {
 async fn workers_ride_out_a_redis_restart() {
     let mut redis = RedisServer::start();
     let prefix = format!("vigie-restart-{}", new_id().simple());
-    let queue = RedisQueue::connect(&redis.url(), &prefix).await.unwrap();
+    let queue =
+        RedisQueue::connect(&vigie_domain::redis_client::open(&redis.url(), None).unwrap(), &prefix).await.unwrap();
     let db = TestDb::new(Backend::Postgres).await;
     let config = Arc::new(vigie_tests::test_config(&db, &[]));
     let conn = vigie_domain::db::connect(&db.url, config.api_pool_size()).await.unwrap();

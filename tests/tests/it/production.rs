@@ -1,11 +1,12 @@
 //! The production layout end to end: the api over PostgreSQL and Redis (it runs no jobs
 //! then), a separate `vigie-worker` process running them, and email to a real SMTP
-//! server on loopback.
+//! server on loopback; with plain Redis and with Redis over TLS only.
 
 use serde_json::json;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vigie_tests::redis_server::RedisServer;
 use vigie_tests::smtp::SmtpServer;
 use vigie_tests::ws::Subscription;
 use vigie_tests::{
@@ -30,27 +31,58 @@ async fn get_ok(url: &str, limit: Duration) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_and_a_separate_worker_over_postgres_and_redis() {
+    api_and_a_separate_worker(&redis_url(), None).await;
+}
+
+/// `rediss://` with the operator's certificate authority: the queue (email and webhook
+/// jobs), the bus (the subscription) and the rate limiter (sign-up) all go over TLS. A
+/// server that the authority did not sign, or a plain `redis://` URL, stops the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_and_a_separate_worker_over_redis_with_tls() {
+    let redis = RedisServer::start_tls();
+    let ca = redis.ca().display().to_string();
+    api_and_a_separate_worker(&redis.url(), Some(&ca)).await;
+
+    let db = TestDb::new(Backend::Postgres).await;
+    let other = RedisServer::start_tls();
+    let start = |url: String, ca: Option<String>| {
+        let mut extra = vec![("REDIS_URL", url)];
+        extra.extend(ca.map(|ca| ("VIGIE_REDIS_CA", ca)));
+        let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let config = Arc::new(test_config(&db, &extra));
+        async move { vigie_api::start(config).await.err().map(|e| e.to_string()) }
+    };
+    let refused = start(redis.url(), Some(other.ca().display().to_string())).await.expect("another CA is refused");
+    assert!(refused.contains("certificate"), "{refused}");
+    let refused = start(redis.url(), None).await.expect("the system's roots do not know the test CA");
+    assert!(refused.contains("certificate"), "{refused}");
+    let plain = redis.url().replace("rediss://", "redis://");
+    assert!(start(plain, None).await.is_some(), "plain Redis protocol to a TLS port");
+}
+
+async fn api_and_a_separate_worker(redis: &str, ca: Option<&str>) {
     let smtp = SmtpServer::start();
     let db = TestDb::new(Backend::Postgres).await;
     let prefix = format!("vigie-prod-{}", vigie_domain::new_id().simple());
-    let redis = redis_url();
-    let config = Arc::new(test_config(
-        &db,
-        &[
-            ("REDIS_URL", &redis),
-            ("VIGIE_QUEUE_PREFIX", &prefix),
-            ("SMTP_URL", &smtp.url),
-            ("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true"),
-        ],
-    ));
+    let mut extra = vec![
+        ("REDIS_URL", redis),
+        ("VIGIE_QUEUE_PREFIX", &prefix),
+        ("SMTP_URL", &smtp.url),
+        ("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true"),
+    ];
+    extra.extend(ca.map(|ca| ("VIGIE_REDIS_CA", ca)));
+    let config = Arc::new(test_config(&db, &extra));
     assert!(!config.embedded_workers());
     let running = vigie_api::start(config).await.unwrap();
     let api = format!("http://{}", running.addr);
     let stopper = running.stopper.clone();
     tokio::spawn(running.server);
 
-    let mut command = worker_command(env!("CARGO_BIN_EXE_vigie-worker-under-test"), &db.url, &redis, &prefix);
+    let mut command = worker_command(env!("CARGO_BIN_EXE_vigie-worker-under-test"), &db.url, redis, &prefix);
     command.env("SMTP_URL", &smtp.url).env("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true");
+    if let Some(ca) = ca {
+        command.env("VIGIE_REDIS_CA", ca);
+    }
     let worker_base = worker_url(&command);
     let mut worker = Workers(vec![command.spawn().unwrap()]);
     get_ok(&format!("{worker_base}/healthz"), Duration::from_secs(20)).await;

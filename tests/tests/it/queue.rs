@@ -112,7 +112,11 @@ impl Backing {
     async fn new(redis: bool) -> Self {
         if redis {
             let prefix = format!("vigie-test-{}", new_id().simple());
-            Backing::Redis(RedisQueue::connect(&redis_url(), &prefix).await.expect("Redis is required for the tests"))
+            Backing::Redis(
+                RedisQueue::connect(&vigie_domain::redis_client::open(&redis_url(), None).unwrap(), &prefix)
+                    .await
+                    .expect("Redis is required for the tests"),
+            )
         } else {
             Backing::Memory(Arc::new(MemoryQueue::new()))
         }
