@@ -171,7 +171,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/calendar/{file}", web::get().to(calendar_feed))
         .route("/r/{token}", web::get().to(report_page))
         .route("/r/{token}/{file}", web::get().to(report_csv))
-        .route("/demo/webhooks", web::post().to(demo_receiver))
+        .service(
+            web::resource("/demo/webhooks")
+                .app_data(web::PayloadConfig::new(demo::receiver::MAX_BODY))
+                .route(web::post().to(demo_receiver)),
+        )
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
@@ -763,21 +767,35 @@ async fn graphiql_asset(state: web::Data<AppState>, file: web::Path<String>) -> 
 }
 
 /// The demo's webhook receiver (demo mode only): checks a delivery's signature against
-/// the demo endpoint's secrets, as a customer's receiver would.
+/// the demo endpoint's secrets, as a customer's receiver would. Headers and freshness
+/// are checked before anything is read from the database.
 async fn demo_receiver(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let services = state.services.clone();
     if !services.config.demo {
         return HttpResponse::NotFound().finish();
     }
-    let url = demo::receiver::url(&services.config.public_url);
-    let secrets = match state.run(async move { demo::receiver::secrets(&services, &url).await }).await {
-        Ok(secrets) => secrets,
-        Err(e) => return error_response(&e),
-    };
+    if let Err(refused) = admit_anonymous(&state, &req).await {
+        return error_response(&refused);
+    }
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    match demo::receiver::check(header, &body, &secrets, chrono::Utc::now().timestamp()) {
-        Ok(()) => HttpResponse::NoContent().finish(),
-        Err(reason) => HttpResponse::BadRequest().content_type("text/plain").body(reason),
+    let refused = |refusal: demo::receiver::Refusal| {
+        HttpResponse::BadRequest().content_type("text/plain").body(refusal.to_string())
+    };
+    let signed = match demo::receiver::Signed::read(header, chrono::Utc::now().timestamp()) {
+        Ok(signed) => signed,
+        Err(refusal) => return refused(refusal),
+    };
+    let url = demo::receiver::url(&services.config.public_url);
+    let checked = state
+        .run(async move {
+            let secrets = demo::receiver::secrets(&services, &url).await?;
+            Ok(signed.verify(&body, &secrets))
+        })
+        .await;
+    match checked {
+        Ok(Ok(())) => HttpResponse::NoContent().finish(),
+        Ok(Err(refusal)) => refused(refusal),
+        Err(e) => error_response(&e),
     }
 }
 

@@ -176,6 +176,16 @@ fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
     }
 }
 
+/// The settings every outgoing client shares. A proxy from the environment would
+/// resolve names itself, out of the guard's sight: none is used.
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("Vigie/", env!("CARGO_PKG_VERSION"), " (+https://vigie.example/bot)"))
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(20))
+        .no_proxy()
+}
+
 impl Http {
     /// A client; `allow_private` lifts the address guard.
     pub fn new(allow_private: bool) -> crate::Result<Self> {
@@ -185,12 +195,7 @@ impl Http {
 
     fn guarded(guard: Guard, allow_private: bool) -> crate::Result<Self> {
         let allowed = guard.allowed;
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("Vigie/", env!("CARGO_PKG_VERSION"), " (+https://vigie.example/bot)"))
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(20))
-            // A proxy from the environment would resolve names itself, out of the guard's sight.
-            .no_proxy()
+        let client = builder()
             .dns_resolver(Arc::new(guard.clone()))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() >= 5 {
@@ -210,11 +215,7 @@ impl Http {
     /// query alike) wherever it points.
     pub fn exempting(mut self, url: &str) -> crate::Result<Self> {
         let url = reqwest::Url::parse(url).map_err(|e| crate::Error::Internal(format!("exempt URL: {e}")))?;
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("Vigie/", env!("CARGO_PKG_VERSION"), " (+https://vigie.example/bot)"))
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(20))
-            .no_proxy()
+        let client = builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| crate::Error::Internal(format!("HTTP client: {e}")))?;

@@ -77,6 +77,8 @@ enum Event {
         step: usize,
     },
     Digests,
+    /// Retry the webhook deliveries due.
+    Deliver,
 }
 
 struct Timeline {
@@ -335,13 +337,11 @@ struct Hooks {
     services: Services,
     receiver: receiver::StandIn,
     endpoint: Uuid,
-    /// Whether deliveries failed and wait for a retry.
-    retrying: bool,
 }
 
 impl Hooks {
     async fn set_up(services: &Services, owner: &Actor) -> Result<Hooks> {
-        let receiver = receiver::StandIn::start()?;
+        let receiver = receiver::StandIn::start().await?;
         let services = Services { http: outbound::Http::new(true)?, ..services.clone() };
         let input = NewEndpoint {
             url: receiver.url.clone(),
@@ -351,31 +351,28 @@ impl Hooks {
             enabled: true,
         };
         let endpoint = webhooks::create(&services, owner, input).await?;
-        if let Ok(mut secrets) = receiver.secrets.lock() {
-            secrets.push(endpoint.secret);
-        }
-        Ok(Hooks { services, receiver, endpoint: endpoint.id, retrying: false })
+        receiver
+            .secrets
+            .lock()
+            .map_err(|_| crate::Error::Internal("the demo receiver's secrets".into()))?
+            .push(endpoint.secret);
+        Ok(Hooks { services, receiver, endpoint: endpoint.id })
     }
 
-    /// Fans the agency's new events out and makes the attempts due, as the worker would.
-    async fn deliver(&mut self, agency: Uuid, at: DateTime<Utc>, down: bool) -> Result<()> {
+    /// Fans the agency's new events out and makes the attempts due, as the worker would;
+    /// returns when the next retry is due, if one waits.
+    async fn deliver(&self, agency: Uuid, at: DateTime<Utc>, down: bool) -> Result<Option<DateTime<Utc>>> {
         self.receiver.down.store(down, std::sync::atomic::Ordering::SeqCst);
-        let fanned_out = delivery::dispatch_in(&self.services, Some(agency)).await? > 0;
-        // Most steps have nothing to deliver: the log is read only when they may.
-        if fanned_out || self.retrying {
-            let due = delivery::due(&self.services, at, Some(self.endpoint)).await?;
-            for (id, _) in &due {
-                delivery::attempt(&self.services, *id).await?;
-            }
-            let waiting = delivery::due(&self.services, DateTime::<Utc>::MAX_UTC, Some(self.endpoint)).await?;
-            self.retrying = !waiting.is_empty();
+        delivery::dispatch_in(&self.services, Some(agency)).await?;
+        for (id, _) in delivery::due(&self.services, at, Some(self.endpoint)).await? {
+            delivery::attempt(&self.services, id).await?;
         }
-        Ok(())
+        delivery::next_attempt(&self.services, self.endpoint).await
     }
 
     /// Points the endpoint at the api's own receiver, for the deliveries to come.
-    async fn hand_over(self, services: &Services, owner: &Actor) -> Result<()> {
-        let url = receiver::url(&services.config.public_url);
+    async fn hand_over(self, owner: &Actor) -> Result<()> {
+        let url = receiver::url(&self.services.config.public_url);
         let patch = EndpointPatch { url: Some(url), ..Default::default() };
         webhooks::update(&self.services, owner, self.endpoint, patch).await?;
         Ok(())
@@ -386,7 +383,8 @@ async fn replay(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Res
     // The simulated clock reads `start` here; the history ends at the real present.
     let end = Utc::now().trunc_subsecs(6);
     let (mut demos, client) = set_up(services, owner).await?;
-    let mut hooks = Hooks::set_up(services, owner).await?;
+    let hooks = Hooks::set_up(services, owner).await?;
+    let mut retry_at: Option<DateTime<Utc>> = None;
     // The receiver is down through the night of the resolved crisis, the worst time:
     // its deliveries wait and are retried.
     let receiver_down = script::BRANDS
@@ -447,9 +445,12 @@ async fn replay(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Res
             break;
         }
         set_simulated_now(at);
-        // Only these write the events the endpoint receives (alerts, missed SLAs).
-        let hooked =
-            matches!(event, Event::Collect { .. } | Event::Answer { late: true, .. } | Event::HandleAlert { .. });
+        // Only these write the events the endpoint receives: detection and the SLA clock
+        // (alerts, missed SLAs), handling an alert, and retries.
+        let hooked = matches!(
+            event,
+            Event::Collect { .. } | Event::Answer { late: true, .. } | Event::HandleAlert { .. } | Event::Deliver
+        );
         match event {
             Event::Collect { crisis_watch } => {
                 let upto = posts[next_post..].iter().position(|p| p.at > at).map_or(posts.len(), |n| next_post + n);
@@ -584,12 +585,17 @@ async fn replay(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Res
             Event::Digests => {
                 crate::reports::digests::send_digests(services, at).await?;
             }
+            Event::Deliver => {}
         }
-        if hooked {
-            hooks.deliver(owner.agency_id, at, receiver_down.contains(&at)).await?;
+        if hooked && let Some(next) = hooks.deliver(owner.agency_id, at, receiver_down.contains(&at)).await? {
+            // The worker would retry on time: so does the history.
+            if retry_at.is_none_or(|scheduled| scheduled <= at || next < scheduled) {
+                retry_at = Some(next);
+                timeline.at(next, Event::Deliver);
+            }
         }
     }
-    hooks.hand_over(services, owner).await
+    hooks.hand_over(owner).await
 }
 
 /// Tickets opened for `brand` since `since`.

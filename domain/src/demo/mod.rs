@@ -77,7 +77,7 @@ pub async fn seed(services: &Services) -> Result<bool> {
     .await?;
     let began = std::time::Instant::now();
     history::write(services, &session.actor, start).await?;
-    let detail = serde_json::json!({ "days": DAYS, "seconds": began.elapsed().as_secs_f64() });
+    let detail = serde_json::json!({ "days": DAYS });
     crate::audit::record(&services.db, &session.actor, WRITTEN, "agency", Some(session.actor.agency_id), detail)
         .await?;
     tracing::info!(seconds = began.elapsed().as_secs_f64(), days = DAYS, "demo history written");

@@ -14,6 +14,7 @@ pub mod signature;
 
 pub use delivery::{DeliverWebhook, DispatchEvents, register_jobs};
 
+use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -58,6 +59,16 @@ impl DeliveryStatus {
             _ => DeliveryStatus::Pending,
         }
     }
+}
+
+/// The secrets an endpoint signs with at `at`: its own, and during a rotation's grace
+/// the previous one.
+pub fn signing_secrets(endpoint: &webhook_endpoint::Model, at: DateTime<Utc>) -> impl Iterator<Item = &str> {
+    let previous = endpoint
+        .previous_secret
+        .as_deref()
+        .filter(|_| endpoint.previous_secret_expires_at.is_some_and(|until| until > at));
+    std::iter::once(endpoint.secret.as_str()).chain(previous)
 }
 
 /// The fields of a new endpoint.
