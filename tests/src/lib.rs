@@ -1,6 +1,6 @@
 //! Test harness: a fresh database per test (a SQLite file, or a PostgreSQL database
-//! created for the test and dropped after it), the real schema and services over it,
-//! and a real SMTP server on loopback.
+//! created for the test and dropped after it) copied from one migrated once per test
+//! process, the real services over it, and a real SMTP server on loopback.
 //!
 //! PostgreSQL and Redis must be running: tests fail (never skip) when they are not.
 //! `VIGIE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`) and
@@ -9,6 +9,8 @@
 pub mod browser;
 pub mod pg_server;
 pub mod redis_server;
+pub mod smtp;
+pub mod ws;
 
 /// The job of the crash tests' worker process (`vigie-test-worker`).
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -19,8 +21,6 @@ pub struct RecordJob {
 impl vigie_domain::queue::JobPayload for RecordJob {
     const KIND: &'static str = "test.record";
 }
-pub mod smtp;
-pub mod ws;
 
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
@@ -56,28 +56,34 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A database with the current schema, copied from this process's template.
     pub async fn new(backend: Backend) -> Self {
+        let template = template(backend);
+        Self::create(backend, Some(template)).await
+    }
+
+    /// A database with no schema at all (for the tests of migrations themselves).
+    pub async fn empty(backend: Backend) -> Self {
+        Self::create(backend, None).await
+    }
+
+    async fn create(backend: Backend, template: Option<&str>) -> Self {
         let tag = uuid::Uuid::now_v7().simple().to_string();
         let dir = std::env::temp_dir().join(format!("vigie-test-{tag}"));
         std::fs::create_dir_all(&dir).expect("temp dir");
         match backend {
-            Backend::Sqlite => TestDb {
-                url: format!("sqlite://{}?mode=rwc", dir.join("vigie.db").display()),
-                backend,
-                dir,
-                pg_name: None,
-            },
+            Backend::Sqlite => {
+                let file = dir.join("vigie.db");
+                if let Some(template) = template {
+                    std::fs::copy(template, &file).expect("copy the SQLite template");
+                }
+                TestDb { url: format!("sqlite://{}?mode=rwc", file.display()), backend, dir, pg_name: None }
+            }
             Backend::Postgres => {
-                let admin_url = postgres_admin_url();
-                let admin = Database::connect(&admin_url)
-                    .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL is required for the tests ({admin_url}): {e}"));
                 let name = format!("vigie_t_{tag}");
-                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
-                admin.close().await.ok();
-                let mut url = url::Url::parse(&admin_url).expect("VIGIE_TEST_POSTGRES_URL");
-                url.set_path(&name);
-                TestDb { url: url.to_string(), backend, dir, pg_name: Some(name) }
+                let from = template.map(|t| format!(" TEMPLATE {t}")).unwrap_or_default();
+                admin(&format!("CREATE DATABASE {name}{from}")).await;
+                TestDb { url: postgres_url(&name), backend, dir, pg_name: Some(name) }
             }
         }
     }
@@ -106,6 +112,99 @@ impl Drop for TestDb {
             .join();
         }
     }
+}
+
+/// The URL of database `name` on the tests' PostgreSQL server.
+fn postgres_url(name: &str) -> String {
+    let mut url = url::Url::parse(&postgres_admin_url()).expect("VIGIE_TEST_POSTGRES_URL");
+    url.set_path(name);
+    url.to_string()
+}
+
+/// Runs one statement on the tests' PostgreSQL server, as its admin.
+async fn admin(sql: &str) {
+    let admin_url = postgres_admin_url();
+    let admin = Database::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL is required for the tests ({admin_url}): {e}"));
+    admin.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    admin.close().await.ok();
+}
+
+/// The migrated database this test process copies for each test (a file for SQLite, a
+/// database name for PostgreSQL), made on first use: migrating takes longer than
+/// copying. PostgreSQL templates of test processes that have ended are dropped then.
+fn template(backend: Backend) -> &'static str {
+    static SQLITE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static POSTGRES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let (cell, make): (_, fn() -> String) = match backend {
+        Backend::Sqlite => (&SQLITE, sqlite_template),
+        Backend::Postgres => (&POSTGRES, postgres_template),
+    };
+    // On a thread of its own: the caller may be inside any runtime, or none.
+    cell.get_or_init(|| std::thread::spawn(make).join().expect("the test database template"))
+}
+
+fn block_on<F: std::future::Future>(work: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(work)
+}
+
+/// Whether test process `pid` has ended (its templates can go).
+fn ended(pid: u32) -> bool {
+    pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn sqlite_template() -> String {
+    let temp = std::env::temp_dir();
+    for entry in std::fs::read_dir(&temp).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.strip_prefix("vigie-template-").and_then(|p| p.parse().ok()).is_some_and(ended) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = temp.join(format!("vigie-template-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("vigie.db");
+    block_on(async {
+        let db = vigie_domain::db::connect(&format!("sqlite://{}?mode=rwc", file.display()), 1).await.expect("SQLite");
+        vigie_domain::db::migrate(&db).await.expect("migrations");
+        // The last connection closing folds the write-ahead log into the file.
+        db.close().await.expect("close the template");
+    });
+    assert!(!dir.join("vigie.db-wal").exists(), "the template's log was not checkpointed");
+    file.display().to_string()
+}
+
+fn postgres_template() -> String {
+    let pid = std::process::id();
+    let name = format!("vigie_tpl_{pid}_{}", uuid::Uuid::now_v7().simple());
+    block_on(async {
+        let admin_url = postgres_admin_url();
+        let db = Database::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is required for the tests ({admin_url}): {e}"));
+        let stale: Vec<String> = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT datname FROM pg_database WHERE datname LIKE 'vigie\\_tpl\\_%'",
+            ))
+            .await
+            .expect("list templates")
+            .iter()
+            .filter_map(|row| row.try_get::<String>("", "datname").ok())
+            .filter(|t| t.split('_').nth(2).and_then(|p| p.parse().ok()).is_some_and(ended))
+            .collect();
+        for t in stale {
+            let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {t} WITH (FORCE)")).await;
+        }
+        db.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create the template");
+        db.close().await.ok();
+        let template = vigie_domain::db::connect(&postgres_url(&name), 4).await.expect("the template");
+        vigie_domain::db::migrate(&template).await.expect("migrations");
+        template.close().await.expect("close the template");
+    });
+    name
 }
 
 /// The signing secret of every test configuration and test worker process, so tokens

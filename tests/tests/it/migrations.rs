@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, Database};
 use vigie_tests::{Backend, TestDb, on_both_databases};
 
 async fn up_down_up_and_unique_constraints(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = TestDb::empty(backend).await;
     let conn = Database::connect(&db.url).await.unwrap();
     Migrator::up(&conn, None).await.unwrap();
     Migrator::down(&conn, None).await.unwrap();
@@ -80,7 +80,7 @@ on_both_databases!(up_down_up_and_unique_constraints);
 /// planned as if the tenant filter cut a brand's rows by the number of agencies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn brand_and_agency_keys_have_dependency_statistics_on_postgres() {
-    let db = TestDb::new(Backend::Postgres).await;
+    let db = TestDb::empty(Backend::Postgres).await;
     let conn = Database::connect(&db.url).await.unwrap();
     Migrator::up(&conn, None).await.unwrap();
     let missing = tenant_tables_where(
@@ -151,7 +151,7 @@ on_both_databases!(the_tenant_chain_holds_and_cascades);
 /// one agency's brand and another agency.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn brand_owned_rows_keep_their_brands_agency_on_postgres() {
-    let db = TestDb::new(Backend::Postgres).await;
+    let db = TestDb::empty(Backend::Postgres).await;
     let conn = Database::connect(&db.url).await.unwrap();
     Migrator::up(&conn, None).await.unwrap();
     let loose = tenant_tables_where(
@@ -236,7 +236,7 @@ on_both_databases!(stale_marks_survive_the_rebuild_of_their_table);
 async fn replicas_starting_together_all_come_up() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
-    let db = TestDb::new(Backend::Postgres).await;
+    let db = TestDb::empty(Backend::Postgres).await;
     let api = |migrate: bool| {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_vigie-api-under-test"));
