@@ -5,12 +5,12 @@ use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use std::collections::HashMap;
 use std::process::{Child, Command};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use vigie_domain::queue::redis::RedisQueue;
 use vigie_domain::queue::{Envelope, Queue};
 use vigie_domain::{Services, new_id};
 use vigie_tests::redis_server::RedisServer;
-use vigie_tests::{Backend, RecordJob, TestDb, Workers, count, redis_url, worker_command};
+use vigie_tests::{Backend, RecordJob, TestDb, Workers, count, eventually, redis_url, until, worker_command};
 
 fn spawn_worker(db: &TestDb, prefix: &str) -> Child {
     worker_command(env!("CARGO_BIN_EXE_vigie-test-worker"), &db.url, &redis_url(), prefix)
@@ -19,14 +19,6 @@ fn spawn_worker(db: &TestDb, prefix: &str) -> Child {
         .env("VIGIE_LOG_FORMAT", "pretty")
         .spawn()
         .expect("start vigie-test-worker")
-}
-
-async fn wait_for(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,7 +39,7 @@ async fn a_worker_killed_mid_batch_loses_no_job() {
     }
 
     let mut workers = Workers((0..3).map(|_| spawn_worker(&db, &prefix)).collect());
-    wait_for("a fifth of the jobs", Duration::from_secs(120), async || {
+    until("a fifth of the jobs", Duration::from_secs(120), async || {
         count(&conn, "SELECT COUNT(*) FROM test_run").await >= JOBS / 5
     })
     .await;
@@ -57,18 +49,16 @@ async fn a_worker_killed_mid_batch_loses_no_job() {
     victim.kill().unwrap(); // SIGKILL
     victim.wait().unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while count(&conn, "SELECT COUNT(*) FROM test_effect").await != JOBS {
-        if Instant::now() > deadline {
-            let status = queue.status(&["test.record".to_owned()]).await.unwrap();
-            panic!(
-                "not every job took effect: {} effects, {} runs, queue {status:?}",
-                count(&conn, "SELECT COUNT(*) FROM test_effect").await,
-                count(&conn, "SELECT COUNT(*) FROM test_run").await
-            );
+    eventually("every job to take effect", Duration::from_secs(180), async || {
+        let effects = count(&conn, "SELECT COUNT(*) FROM test_effect").await;
+        if effects == JOBS {
+            return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let status = queue.status(&["test.record".to_owned()]).await.unwrap();
+        let runs = count(&conn, "SELECT COUNT(*) FROM test_run").await;
+        Err(format!("{effects} effects, {runs} runs, queue {status:?}"))
+    })
+    .await;
     assert_eq!(count(&conn, "SELECT COUNT(DISTINCT n) FROM test_run").await, JOBS, "every job ran");
     let rows = conn
         .query_all_raw(Statement::from_string(
@@ -142,13 +132,12 @@ async fn workers_ride_out_a_redis_restart() {
     // Enqueue again once Redis answers (the connection manager reconnects by itself).
     for n in 400..800 {
         let job = Envelope::new(None, &RecordJob { n }).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while let Err(e) = queue.enqueue(&job).await {
-            assert!(Instant::now() < deadline, "Redis did not come back: {e}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually("Redis to come back", Duration::from_secs(20), async || {
+            queue.enqueue(&job).await.map_err(|e| e.to_string())
+        })
+        .await;
     }
-    wait_for("all 800 jobs", Duration::from_secs(60), async || {
+    until("all 800 jobs", Duration::from_secs(60), async || {
         count(&conn, "SELECT COUNT(*) FROM test_effect").await == 800
     })
     .await;

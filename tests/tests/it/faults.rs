@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use vigie_tests::{
-    ApiServer, Backend, TestDb, Workers, agency_with_brand, count, error_codes, redis_url, test_config, worker_command,
+    ApiServer, Backend, TestDb, Workers, agency_with_brand, count, error_codes, eventually, redis_url, test_config,
+    until, worker_command,
 };
 
 /// What the load saw.
@@ -168,11 +169,8 @@ async fn rides_out_a_postgres_crash(layout: Layout) {
     })
     .await
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while readiness(&base).await.0 != StatusCode::OK {
-        assert!(Instant::now() < deadline, "the api did not become ready again");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until("the api to be ready again", Duration::from_secs(60), async || readiness(&base).await.0 == StatusCode::OK)
+        .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.store(true, Ordering::Relaxed);
     for task in load {
@@ -199,8 +197,7 @@ async fn rides_out_a_postgres_crash(layout: Layout) {
     // Every acknowledged push is stored, once; and all of it gets scored by itself.
     let db = vigie_domain::db::connect(&url, 2).await.unwrap();
     let acknowledged: std::collections::BTreeSet<String> = seen.acknowledged.iter().cloned().collect();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
+    eventually("every stored mention to be scored", Duration::from_secs(90), async || {
         let rows: Vec<(String, bool)> = {
             use sea_orm::{ConnectionTrait, Statement};
             let sql = "SELECT external_id, scored_at IS NOT NULL FROM mention";
@@ -210,31 +207,27 @@ async fn rides_out_a_postgres_crash(layout: Layout) {
         let stored: std::collections::BTreeSet<String> = rows.iter().map(|(id, _)| id.clone()).collect();
         let missing: Vec<&String> = acknowledged.difference(&stored).collect();
         assert!(missing.is_empty(), "acknowledged pushes lost: {missing:?}");
-        let unscored = rows.iter().filter(|(_, scored)| !scored).count();
-        if unscored == 0 {
-            break;
+        match rows.iter().filter(|(_, scored)| !scored).count() {
+            0 => Ok(()),
+            unscored => Err(format!("{unscored} mentions unscored")),
         }
-        assert!(Instant::now() < deadline, "{unscored} mentions still unscored after the database came back");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    })
+    .await;
     drop(seen);
 
     // Every author of the stored mentions becomes an influencer: the refreshes asked
     // for during the outage ran once it was over. No job was given up on.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
+    eventually("every author to be ranked", Duration::from_secs(90), async || {
         let authors = count(&db, "SELECT COUNT(DISTINCT author_id) FROM mention").await;
         let influencers = count(&db, "SELECT COUNT(*) FROM brand_influencer").await;
         let stale = count(&db, "SELECT COUNT(*) FROM influencer_stale").await;
         if influencers == authors && stale == 0 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("{influencers} influencers for {authors} authors, {stale} stale marks"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "{influencers} influencers for {authors} authors, {stale} stale marks, after the database came back"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    })
+    .await;
     let failures = count(&db, "SELECT COUNT(*) FROM job_failure").await;
     assert_eq!(failures, 0, "jobs given up during the outage");
     for worker in &mut workers.0 {

@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use vigie_tests::redis_server::RedisServer;
 use vigie_tests::ws::Subscription;
 use vigie_tests::{
-    Backend, agency_with_brand, ingest_over_http, on_both_databases, post_graphql, redis_url, serve, value_gap_item,
+    Backend, agency_with_brand, eventually, ingest_over_http, on_both_databases, post_graphql, redis_url, serve, until,
+    value_gap_item,
 };
 
 async fn endpoints(backend: Backend) {
@@ -106,11 +107,8 @@ async fn readiness_follows_redis_going_down_and_coming_back() {
     assert_eq!(body["queue"], vigie_domain::health::UNAVAILABLE, "{body}");
 
     redis.restart();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while reqwest::get(&readyz).await.unwrap().status() != 200 {
-        assert!(std::time::Instant::now() < deadline, "not ready again after Redis came back");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let ready = async || reqwest::get(&readyz).await.unwrap().status() == 200;
+    until("ready again after Redis came back", std::time::Duration::from_secs(15), ready).await;
     server.stop().await;
 }
 
@@ -167,16 +165,12 @@ async fn embedded_mode_seeds_the_demo_and_it_logs_in() {
     let delivery = sent["data"]["sendTestEvent"]["id"].clone();
     let query =
         format!("{{ node(id: {delivery}) {{ ... on WebhookDelivery {{ status attemptLog {{ statusCode }} }} }} }}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
+    let delivered = eventually("the test event to be delivered", std::time::Duration::from_secs(15), async || {
         let data = post_graphql(&server.base, Some(&token), &query).await;
-        if data["data"]["node"]["status"] == "DELIVERED" {
-            assert_eq!(data["data"]["node"]["attemptLog"], json!([{ "statusCode": 204 }]), "{data}");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the test event was not delivered: {data}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        if data["data"]["node"]["status"] == "DELIVERED" { Ok(data) } else { Err(data.to_string()) }
+    })
+    .await;
+    assert_eq!(delivered["data"]["node"]["attemptLog"], json!([{ "statusCode": 204 }]), "{delivered}");
     let client = reqwest::Client::new();
     let forged = client
         .post(format!("{}/demo/webhooks", server.base))
@@ -321,14 +315,11 @@ async fn shared_report_in_a_real_browser(backend: Backend) {
     post_graphql(&base, Some(&token), &pillar).await;
     // Scoring runs in the embedded workers: wait until the influencers are ranked.
     let ranked = format!("{{ influencers(brandId: \"{brand}\") {{ edges {{ node {{ id }} }} }} }}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while post_graphql(&base, Some(&token), &ranked).await["data"]["influencers"]["edges"]
-        .as_array()
-        .is_none_or(|e| e.len() < 4)
-    {
-        assert!(std::time::Instant::now() < deadline, "scoring did not finish");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    until("scoring to rank four influencers", std::time::Duration::from_secs(20), async || {
+        let answer = post_graphql(&base, Some(&token), &ranked).await;
+        answer["data"]["influencers"]["edges"].as_array().is_some_and(|e| e.len() >= 4)
+    })
+    .await;
     let create = format!(
         "mutation {{ createReportShare(input: {{ brandId: \"{brand}\", from: \"{}\", to: \"{}\", expiresAt: \"{}\" }}) {{ id url token }} }}",
         (now - chrono::Duration::days(7)).to_rfc3339(),

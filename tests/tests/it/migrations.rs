@@ -235,7 +235,7 @@ on_both_databases!(stale_marks_survive_the_rebuild_of_their_table);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_starting_together_all_come_up() {
     use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let db = TestDb::empty(Backend::Postgres).await;
     let api = |migrate: bool| {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -252,16 +252,8 @@ async fn replicas_starting_together_all_come_up() {
         (command, format!("http://127.0.0.1:{port}"))
     };
     let ready = |base: String| async move {
-        let started = Instant::now();
-        loop {
-            if let Ok(response) = reqwest::get(format!("{base}/readyz")).await
-                && response.status() == 200
-            {
-                return;
-            }
-            assert!(started.elapsed() < Duration::from_secs(60), "{base} did not come up");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let ready = async || reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status() == 200);
+        vigie_tests::until(&format!("{base} to come up"), Duration::from_secs(60), ready).await;
     };
 
     // Before anything migrated: refused, with the way out.

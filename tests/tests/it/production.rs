@@ -5,28 +5,24 @@
 use serde_json::json;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use vigie_tests::redis_server::RedisServer;
 use vigie_tests::smtp::SmtpServer;
 use vigie_tests::ws::Subscription;
 use vigie_tests::{
-    Backend, TestDb, Workers, ingest_over_http, post_graphql, redis_url, test_config, value_gap_item, worker_command,
-    worker_url,
+    Backend, TestDb, Workers, eventually, ingest_over_http, post_graphql, redis_url, test_config, until,
+    value_gap_item, worker_command, worker_url,
 };
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 async fn get_ok(url: &str, limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(response) = reqwest::get(url).await
-            && response.status() == 200
-        {
-            return response.text().await.unwrap();
-        }
-        assert!(Instant::now() < deadline, "{url} did not answer 200");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(&format!("{url} to answer 200"), limit, async || match reqwest::get(url).await {
+        Ok(response) if response.status() == 200 => Ok(response.text().await.unwrap()),
+        Ok(response) => Err(response.status().to_string()),
+        Err(e) => Err(e.to_string()),
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,22 +142,15 @@ async fn api_and_a_separate_worker(redis: &str, ca: Option<&str>) {
         feed.next_data().await,
         json!({ "alerts": { "kind": "VALUE_GAP", "status": "OPEN", "value": { "name": "Zéro plastique" } } })
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while receiver.received_requests().await.unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "the worker did not deliver the webhook");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let received = async || !receiver.received_requests().await.unwrap().is_empty();
+    until("the worker to deliver the webhook", Duration::from_secs(20), received).await;
     let hook: serde_json::Value = serde_json::from_slice(&receiver.received_requests().await.unwrap()[0].body).unwrap();
     assert_eq!(hook["type"], "value_gap.opened");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually("the delivery in the worker's metrics", Duration::from_secs(10), async || {
         let metrics = get_ok(&format!("{worker_base}/metrics"), Duration::from_secs(5)).await;
-        if metrics.contains("vigie_webhook_attempts_total{outcome=\"delivered\"} 1") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{metrics}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if metrics.contains("vigie_webhook_attempts_total{outcome=\"delivered\"} 1") { Ok(()) } else { Err(metrics) }
+    })
+    .await;
 
     Command::new("kill").args(["-TERM", &worker.0[0].id().to_string()]).status().unwrap();
     assert!(worker.0[0].wait().unwrap().success(), "the worker stops cleanly on SIGTERM");

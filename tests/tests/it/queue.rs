@@ -12,7 +12,7 @@ use vigie_domain::queue::memory::MemoryQueue;
 use vigie_domain::queue::redis::RedisQueue;
 use vigie_domain::queue::{DEAD_LETTERS_KEPT, Envelope, JobPayload, Queue};
 use vigie_domain::{Services, new_id};
-use vigie_tests::{Backend, TestApp, redis_url};
+use vigie_tests::{Backend, TestApp, redis_url, until};
 
 /// One run of a test job: (attempt or slot, when).
 type Run = (u32, Instant);
@@ -181,14 +181,6 @@ async fn setup(redis: bool) -> (TestApp, Backing) {
     (app, backing)
 }
 
-async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Runs a test body on the in-process queue (with SQLite) and on Redis (with PostgreSQL).
 macro_rules! on_both_queues {
     ($name:ident) => {
@@ -201,7 +193,7 @@ async fn retries_with_backoff_then_succeeds(redis: bool) {
     let fleet = Fleet::start(&app, 1, None);
     let key = new_id().to_string();
     vigie_domain::jobs::enqueue(&app.services, None, &Flaky { key: key.clone(), fail_times: 2 }).await.unwrap();
-    wait_until("three runs", Duration::from_secs(15), async || runs(&key).len() == 3).await;
+    until("three runs", Duration::from_secs(15), async || runs(&key).len() == 3).await;
     let runs = runs(&key);
     assert_eq!(runs.iter().map(|r| r.0).collect::<Vec<_>>(), vec![0, 1, 2], "attempts are counted");
     // Backoff: about 1 s then about 2 s, each with jitter down to half.
@@ -224,7 +216,7 @@ async fn exhausted_jobs_are_dead_lettered_and_retry_job_runs_them_again(redis: b
     let t = Some(owner.access_token.as_str());
     let query = "{ jobFailures { edges { node { id kind error attempts } } } }";
     let mut failures = json!(null);
-    wait_until("a job failure", Duration::from_secs(20), async || {
+    until("a job failure", Duration::from_secs(20), async || {
         failures = app.ok(t, query, json!({})).await;
         !failures["jobFailures"]["edges"].as_array().unwrap().is_empty()
     })
@@ -239,7 +231,7 @@ async fn exhausted_jobs_are_dead_lettered_and_retry_job_runs_them_again(redis: b
     let retried =
         app.ok(t, "mutation($id: ID!) { retryJob(id: $id) { resolution } }", json!({ "id": failure["id"] })).await;
     assert_eq!(retried["retryJob"]["resolution"], "retried");
-    wait_until("the retried job to run", Duration::from_secs(10), async || runs(&key).len() >= 4).await;
+    until("the retried job to run", Duration::from_secs(10), async || runs(&key).len() >= 4).await;
     assert_eq!(runs(&key)[3].0, 0, "a retried job starts from its first attempt");
     let again = app.gql(t, "mutation($id: ID!) { retryJob(id: $id) { id } }", json!({ "id": failure["id"] })).await;
     vigie_tests::assert_error(&again, "BAD_USER_INPUT");
@@ -264,7 +256,7 @@ async fn malformed_messages_are_dead_lettered_with_a_reason(redis: bool) {
     let key = new_id().to_string();
     vigie_domain::jobs::enqueue(&app.services, None, &Flaky { key: key.clone(), fail_times: 0 }).await.unwrap();
 
-    wait_until("four dead letters", Duration::from_secs(10), async || backing.dead_letters().await.len() == 4).await;
+    until("four dead letters", Duration::from_secs(10), async || backing.dead_letters().await.len() == 4).await;
     let reasons: Vec<String> = backing.dead_letters().await.into_iter().map(|(_, reason)| reason).collect();
     // Jobs run concurrently, so the dead letters come in any order.
     for expected in [
@@ -275,7 +267,7 @@ async fn malformed_messages_are_dead_lettered_with_a_reason(redis: bool) {
     ] {
         assert_eq!(reasons.iter().filter(|r| r.contains(expected)).count(), 1, "`{expected}` in {reasons:?}");
     }
-    wait_until("the good job after the bad ones", Duration::from_secs(10), async || runs(&key).len() == 1).await;
+    until("the good job after the bad ones", Duration::from_secs(10), async || runs(&key).len() == 1).await;
 
     use sea_orm::{EntityTrait, PaginatorTrait};
     let rows = vigie_domain::entities::job_failure::Entity::find().count(&app.services.db).await.unwrap();
@@ -373,7 +365,7 @@ async fn a_panicking_job_is_retried_then_dead_lettered(redis: bool) {
     let fleet = Fleet::start(&app, 1, None);
     let key = new_id().to_string();
     vigie_domain::jobs::enqueue(&app.services, None, &Panicky { key: key.clone() }).await.unwrap();
-    wait_until("the dead letter", Duration::from_secs(20), async || {
+    until("the dead letter", Duration::from_secs(20), async || {
         backing.dead_letters().await.iter().any(|(kind, _)| kind == "test.panicky")
     })
     .await;
@@ -406,7 +398,7 @@ async fn a_job_that_never_settles_is_dead_lettered_after_five_deliveries(redis: 
     let options = RuntimeOptions { visibility: Duration::from_secs(1), ..RuntimeOptions::default() };
     let (stop, stopped) = watch::channel(false);
     let runtime = tokio::spawn(Runtime::new(app.services.clone(), registry(None), options).run(stopped));
-    wait_until("the dead letter", Duration::from_secs(20), async || {
+    until("the dead letter", Duration::from_secs(20), async || {
         backing.dead_letters().await.iter().any(|(kind, _)| kind == "test.flaky")
     })
     .await;

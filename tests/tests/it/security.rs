@@ -200,11 +200,8 @@ async fn request_bodies_are_bounded() {
     ]);
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the api did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let up = async || client.get(format!("{base}/healthz")).send().await.is_ok();
+    vigie_tests::until("the api to come up", Duration::from_secs(30), up).await;
     let pid = child.0[0].id();
     // Warm up the paths a request takes, so that what they allocate once is counted before.
     for _ in 0..3 {

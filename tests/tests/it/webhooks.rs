@@ -9,10 +9,10 @@ use base64::engine::general_purpose::STANDARD;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use vigie_domain::entities::webhook_endpoint;
 use vigie_tests::smtp::SmtpServer;
-use vigie_tests::{Backend, TestApp, assert_error, new_mention, on_both_databases};
+use vigie_tests::{Backend, TestApp, assert_error, new_mention, on_both_databases, until};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -44,17 +44,8 @@ fn verify(request: &Request, secret: &str) -> String {
     id.to_owned()
 }
 
-async fn wait_until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// How long a delivery may take to show.
+const WAIT: Duration = Duration::from_secs(20);
 
 const DELIVERIES: &str = "query($e: ID!) { webhookDeliveries(endpointId: $e) { edges { node { id messageId eventType status attempts lastStatusCode lastError payload attemptLog { statusCode latencyMs responseExcerpt error } } } } }";
 const CREATE: &str = "mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { id secret enabled eventTypes } }";
@@ -128,9 +119,9 @@ async fn signed_deliveries_retry_replay_and_disable(backend: Backend) {
         new_mention("star-1", "star", "Verdure promet zéro plastique mais mon colis en est plein, honteux !", 800_000);
     app.collect(&source, vec![star]).await;
     vigie_domain::crises::detect::detect(&app.services, vigie_tests::db_id(&brand)).await.unwrap();
-    wait_until("three attempts at the receiver", || async { receiver.received_requests().await.unwrap().len() >= 3 })
+    until("three attempts at the receiver", WAIT, async || receiver.received_requests().await.unwrap().len() >= 3)
         .await;
-    wait_until("the delivery to be recorded as delivered", || async {
+    until("the delivery to be recorded as delivered", WAIT, async || {
         deliveries(&app, &token, &endpoint).await.first().is_some_and(|d| d["status"] == "DELIVERED")
     })
     .await;
@@ -169,7 +160,7 @@ async fn signed_deliveries_retry_replay_and_disable(backend: Backend) {
         .ok(t, "mutation($e: ID!) { sendTestEvent(endpointId: $e) { id status } }", json!({ "e": down }))
         .await["sendTestEvent"]
         .clone();
-    wait_until("the delivery to a dead receiver to fail for good", || async {
+    until("the delivery to a dead receiver to fail for good", WAIT, async || {
         deliveries(&app, &token, &down).await.first().is_some_and(|d| d["status"] == "FAILED")
     })
     .await;
@@ -187,7 +178,7 @@ async fn signed_deliveries_retry_replay_and_disable(backend: Backend) {
     let replayed =
         app.ok(t, "mutation($id: ID!) { replayDelivery(id: $id) { status } }", json!({ "id": failed["id"] })).await;
     assert_eq!(replayed["replayDelivery"]["status"], "PENDING");
-    wait_until("the replay to be delivered", || async {
+    until("the replay to be delivered", WAIT, async || {
         deliveries(&app, &token, &down).await.first().is_some_and(|d| d["status"] == "DELIVERED")
     })
     .await;
@@ -214,8 +205,7 @@ async fn signed_deliveries_retry_replay_and_disable(backend: Backend) {
     assert_ne!(new_secret, secret);
     assert!(rotated["previousSecretExpiresAt"].is_string());
     app.ok(t, "mutation($e: ID!) { sendTestEvent(endpointId: $e) { id } }", json!({ "e": endpoint })).await;
-    wait_until("the test event after rotation", || async { receiver.received_requests().await.unwrap().len() >= 5 })
-        .await;
+    until("the test event after rotation", WAIT, async || receiver.received_requests().await.unwrap().len() >= 5).await;
     let last = receiver.received_requests().await.unwrap().pop().unwrap();
     verify(&last, &new_secret);
     verify(&last, &secret);
@@ -307,11 +297,11 @@ async fn a_hanging_receiver_holds_up_nothing(backend: Backend) {
         endpoints.push(id);
     }
 
-    wait_until("the healthy receiver's delivery", || async {
+    until("the healthy receiver's delivery", WAIT, async || {
         deliveries(&app, &token, &endpoints[1]).await.first().is_some_and(|d| d["status"] == "DELIVERED")
     })
     .await;
-    wait_until("the hanging receiver's delivery to be cut off twice", || async {
+    until("the hanging receiver's delivery to be cut off twice", WAIT, async || {
         deliveries(&app, &token, &endpoints[0]).await.first().is_some_and(|d| d["attempts"].as_i64() >= Some(2))
     })
     .await;
