@@ -858,12 +858,24 @@ mod tests {
         assert!(threshold > 7.0 && threshold < 10.0, "{mean} {std} {threshold}");
     }
 
-    #[test]
-    fn reach_weight_matches_the_sql_steps() {
-        for (followers, weight) in
-            [(0, 1.0), (9, 1.0), (10, 2.0), (999, 3.0), (1_000, 4.0), (1_000_000, 7.0), (5_000_000, 7.0)]
-        {
-            assert_eq!(reach_weight(followers), weight, "{followers}");
+    /// The weight computed in Rust (for the evidence) is the one the SQL computes (for
+    /// detection): both are evaluated, around every step and for an unknown count.
+    #[tokio::test]
+    async fn reach_weight_matches_the_sql_steps() {
+        use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let mut counts: Vec<Option<i64>> = vec![None, Some(0), Some(5_000_000), Some(i64::from(i32::MAX))];
+        for step in (1..=6).map(|p| 10i64.pow(p)) {
+            counts.extend([Some(step - 1), Some(step), Some(step + 1)]);
         }
+        for followers in counts {
+            let value = followers.map_or("NULL".to_owned(), |n| n.to_string());
+            let sql = format!("SELECT CAST({REACH_WEIGHT} AS REAL) AS w FROM (SELECT {value} AS author_followers)");
+            let row = db.query_one_raw(Statement::from_string(DatabaseBackend::Sqlite, sql)).await.unwrap().unwrap();
+            let in_sql: f64 = row.try_get("", "w").unwrap();
+            assert_eq!(reach_weight(followers.unwrap_or(0)), in_sql, "{followers:?} followers");
+        }
+        assert_eq!(reach_weight(9), 1.0);
+        assert_eq!(reach_weight(1_000_000), 7.0);
     }
 }
