@@ -120,17 +120,24 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Servi
                 let started = Instant::now();
                 let method = method_label(req.method());
                 let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                let request_id = request_id(req.headers().get(REQUEST_ID));
                 let metrics_state = metrics_state.clone();
-                let span = tracing::info_span!("http", %method, %route);
+                // The route is the pattern (`/r/{token}`), never the path: no secret in the log.
+                let span = tracing::info_span!("http", %method, %route, %request_id);
                 let fut = srv.call(req);
                 async move {
-                    let response = fut.await?;
-                    tracing::debug!(
-                        status = response.status().as_u16(),
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "request served"
-                    );
-                    let labels = HttpLabels { method, route, status: response.status().as_u16() };
+                    let mut response = fut.await?;
+                    let status = response.status().as_u16();
+                    let duration_ms = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
+                    if is_probe(&route) {
+                        tracing::debug!(status, duration_ms, "request");
+                    } else {
+                        tracing::info!(status, duration_ms, "request");
+                    }
+                    if let Ok(value) = header::HeaderValue::from_str(&request_id) {
+                        response.headers_mut().insert(header::HeaderName::from_static(REQUEST_ID), value);
+                    }
+                    let labels = HttpLabels { method, route, status };
                     metrics_state.metrics.http_requests.get_or_create(&labels).inc();
                     metrics_state.metrics.http_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
                     Ok(response)
@@ -156,6 +163,28 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Servi
     let server = server.run();
     let stopper = Stopper { server: server.handle(), closing: Arc::new(closing) };
     Ok(Serving { server, addr, metrics_addr: metrics_listener.get().copied(), stopper })
+}
+
+/// The header that names a request in the access log, the traces and the answer.
+const REQUEST_ID: &str = "x-request-id";
+
+/// The caller's request id when it is one a log can hold as is (up to 128 of
+/// `A-Z a-z 0-9 - _ . : /`, as proxies and load balancers write them), else a new one.
+fn request_id(given: Option<&header::HeaderValue>) -> String {
+    let usable = |id: &&str| {
+        !id.is_empty()
+            && id.len() <= 128
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/'))
+    };
+    match given.and_then(|v| v.to_str().ok()).filter(usable) {
+        Some(id) => id.to_owned(),
+        None => uuid::Uuid::now_v7().simple().to_string(),
+    }
+}
+
+/// Routes that orchestrators and scrapers poll every few seconds: logged at `debug`.
+fn is_probe(route: &str) -> bool {
+    matches!(route, "/healthz" | "/readyz" | "/metrics")
 }
 
 /// The routes, also used by in-process tests.

@@ -818,3 +818,68 @@ async fn losing_access_revokes_what_it_handed_out(production: bool) {
     api.stop().await;
 }
 in_both_modes!(losing_access_revokes_what_it_handed_out);
+
+/// Every answer names its request (`X-Request-Id`, the caller's when it is a plain
+/// token, else a new one) and every request but the probes leaves one access-log line
+/// at `info` with its route pattern, status, duration and id — never a token, neither
+/// the bearer nor one in the path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_logged_by_id_without_secrets() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log = db.dir().join("api.log");
+    let mut child = vigie_tests::Workers(vec![
+        std::process::Command::new(env!("CARGO_BIN_EXE_vigie-api-under-test"))
+            .env("DATABASE_URL", &db.url)
+            .env("VIGIE_DATA_DIR", db.dir())
+            .env("VIGIE_JWT_SECRET", vigie_tests::TEST_JWT_SECRET)
+            .env("VIGIE_DEMO", "false")
+            .env("VIGIE_BIND", format!("127.0.0.1:{port}"))
+            .env("VIGIE_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdout(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the api starts"),
+    ]);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let up = async || client.get(format!("{base}/healthz")).send().await.is_ok();
+    vigie_tests::until("the api to come up", Duration::from_secs(30), up).await;
+
+    let probe = client.get(format!("{base}/healthz")).header("x-request-id", "lb-probe-7").send().await.unwrap();
+    assert_eq!(probe.headers()["x-request-id"], "lb-probe-7");
+    let bearer = "Bearer eyJ.secret-bearer-token.sig";
+    let query = client
+        .post(format!("{base}/graphql"))
+        .header("authorization", bearer)
+        .header("x-request-id", "req-42")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query.headers()["x-request-id"], "req-42");
+    let report =
+        client.get(format!("{base}/r/secret-share-token")).header("x-request-id", "bad id\t!").send().await.unwrap();
+    let generated = report.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(generated.len() == 32 && generated.bytes().all(|b| b.is_ascii_hexdigit()), "{generated}");
+
+    let lines = vigie_tests::eventually("the access log lines", Duration::from_secs(10), async || {
+        let text = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<String> =
+            text.lines().filter(|l| l.contains("\"message\":\"request\"")).map(str::to_owned).collect();
+        if lines.iter().any(|l| l.contains(&generated)) { Ok(lines) } else { Err(text) }
+    })
+    .await;
+    let graphql = lines.iter().find(|l| l.contains("req-42")).expect("the GraphQL request's line");
+    for field in
+        ["\"level\":\"INFO\"", "\"route\":\"/graphql\"", "\"method\":\"POST\"", "\"status\":200", "duration_ms"]
+    {
+        assert!(graphql.contains(field), "{field} in {graphql}");
+    }
+    let shared = lines.iter().find(|l| l.contains(&generated)).unwrap();
+    assert!(shared.contains("\"route\":\"/r/{token}\"") && shared.contains("\"status\":404"), "{shared}");
+    assert!(!lines.iter().any(|l| l.contains("lb-probe-7")), "probes stay at debug");
+    let all = std::fs::read_to_string(&log).unwrap();
+    assert!(!all.contains("secret-bearer-token") && !all.contains("secret-share-token"), "a secret in the log");
+    child.0[0].kill().unwrap();
+}
