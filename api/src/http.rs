@@ -51,7 +51,7 @@ impl AppState {
             Ok(done) => done,
             Err(e) if e.is_panic() => {
                 tracing::error!(error = %e, "a request's work panicked");
-                Err(Error::Internal("the request's work panicked".into()))
+                Err(Error::internal("the request's work panicked"))
             }
             Err(_) => Err(Error::Unavailable("the server is stopping".into())),
         }
@@ -760,7 +760,7 @@ fn status_of(error: &Error) -> actix_web::http::StatusCode {
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Database(_) | Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -768,7 +768,7 @@ fn status_of(error: &Error) -> actix_web::http::StatusCode {
 fn error_response(error: &Error) -> HttpResponse {
     let status = status_of(error);
     let message = if error.is_internal() {
-        tracing::error!(%error, "internal error in an HTTP handler");
+        tracing::error!(error = %error.chain(), "internal error in an HTTP handler");
         "internal server error".to_owned()
     } else {
         error.to_string()

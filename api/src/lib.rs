@@ -171,11 +171,11 @@ async fn demo_reset(config: &Arc<Config>) -> Result<std::path::PathBuf, (i32, St
             return Err((1, format!("cannot remove {}: {e}", std::path::Path::new(&path).display())));
         }
     }
-    let services = Services::start(config.clone()).await.map_err(|e| (1, e.to_string()))?;
+    let services = Services::start(config.clone()).await.map_err(|e| (1, e.chain()))?;
     match demo::seed(&services).await {
         Ok(true) => Ok(file),
         Ok(false) => Err((1, format!("{} still held a demo after it was removed", file.display()))),
-        Err(e) => Err((1, e.to_string())),
+        Err(e) => Err((1, e.chain())),
     }
 }
 
@@ -193,6 +193,7 @@ pub async fn serve_from_env() {
     let running = match start(config.clone()).await {
         Ok(running) => running,
         Err(e) => {
+            let e = vigie_domain::error::chain(&e);
             tracing::error!(error = %e, "start-up failed");
             // Also said plainly where an operator looks first, whatever the log format.
             eprintln!("vigie-api: {e}");

@@ -200,7 +200,7 @@ pub(crate) async fn open_session(
     let secret = secrets::generate("vgr_");
     let at = now();
     let ttl = ChronoDuration::from_std(services.config.refresh_token_ttl)
-        .map_err(|e| Error::Internal(format!("refresh token lifetime: {e}")))?;
+        .map_err(|e| Error::internal_from("refresh token lifetime", e))?;
     refresh_token::ActiveModel {
         id: Set(new_id()),
         agency_id: Set(actor.agency_id),

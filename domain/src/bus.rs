@@ -77,7 +77,7 @@ impl Bus {
             }
             Some(link) => {
                 if let Err(error) = link.publish(&notice).await {
-                    tracing::warn!(%error, ?notice, "cannot publish a live notice");
+                    tracing::warn!(error = %crate::error::chain(&error), ?notice, "cannot publish a live notice");
                 }
             }
         }
@@ -111,17 +111,17 @@ impl RedisLink {
             .get_or_try_init(|| async {
                 redis::aio::ConnectionManager::new(self.client.clone())
                     .await
-                    .map_err(|e| Error::Internal(format!("redis: {e}")))
+                    .map_err(|e| Error::internal_from("redis", e))
             })
             .await?;
-        let body = serde_json::to_string(notice).map_err(|e| Error::Internal(e.to_string()))?;
+        let body = serde_json::to_string(notice).map_err(|e| Error::internal_from("cannot encode a live notice", e))?;
         let mut conn = publisher.clone();
         redis::cmd("PUBLISH")
             .arg(&self.channel)
             .arg(body)
             .query_async::<i64>(&mut conn)
             .await
-            .map_err(|e| Error::Internal(format!("redis publish: {e}")))?;
+            .map_err(|e| Error::internal_from("redis publish", e))?;
         Ok(())
     }
 
@@ -163,15 +163,19 @@ impl RedisLink {
                                 Ok(notice) => {
                                     let _ = local.send(notice);
                                 }
-                                Err(error) => tracing::warn!(%error, "unreadable live notice"),
+                                Err(error) => {
+                                    tracing::warn!(error = %crate::error::chain(&error), "unreadable live notice")
+                                }
                             }
                         }
                         connected.send_replace(false);
                         tracing::warn!("live notice subscription closed; reconnecting");
                     }
-                    Err(error) => tracing::warn!(%error, "cannot subscribe to live notices"),
+                    Err(error) => {
+                        tracing::warn!(error = %crate::error::chain(&error), "cannot subscribe to live notices")
+                    }
                 },
-                Err(error) => tracing::warn!(%error, "cannot connect for live notices"),
+                Err(error) => tracing::warn!(error = %crate::error::chain(&error), "cannot connect for live notices"),
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(10));

@@ -160,7 +160,7 @@ impl Config {
         let Some(url) = &self.redis_url else { return Ok(None) };
         crate::redis_client::open(url, self.redis_ca.as_deref())
             .map(Some)
-            .map_err(|e| crate::Error::Internal(format!("REDIS_URL: {e}")))
+            .map_err(|e| crate::Error::internal_from("REDIS_URL", e))
     }
 
     /// Reads the process environment (and, in the embedded mode, the generated JWT key

@@ -33,7 +33,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     }
     let db = Database::connect(options).await?;
     if let Err(error) = warn_without_autovacuum(&db).await {
-        tracing::debug!(%error, "cannot read whether autovacuum is on");
+        tracing::debug!(error = %crate::error::chain(&error), "cannot read whether autovacuum is on");
     }
     Ok(db)
 }
@@ -51,7 +51,7 @@ pub async fn check_schema(db: &DatabaseConnection) -> Result<()> {
     let pending = migration::pending(db).await?;
     match pending.first() {
         None => Ok(()),
-        Some(first) => Err(Error::Internal(format!(
+        Some(first) => Err(Error::internal(format!(
             "the database schema is {} migration(s) behind this build (first missing: {first}): \
              run `vigie-migrate up` with the same DATABASE_URL, or start vigie-api with VIGIE_MIGRATE_ON_START=true",
             pending.len()

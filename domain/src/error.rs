@@ -2,7 +2,8 @@
 //!
 //! Variants split what a client may see (`Unauthenticated` … `Conflict`, with stable
 //! codes) from what is only logged (`Database`, `Internal`): the API shows a generic
-//! message for the latter so that no SQL or path leaks to a caller.
+//! message for the latter so that no SQL or path leaks to a caller. Those keep their
+//! cause as their `source()`; logs print the whole chain ([`chain`]).
 
 use sea_orm::DbErr;
 
@@ -36,11 +37,35 @@ pub enum Error {
     #[error("{0}")]
     Unavailable(String),
     /// A database failure; logged, never shown.
-    #[error("database error: {0}")]
-    Database(DbErr),
-    /// Any other failure that is not the caller's fault; logged, never shown.
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("database error")]
+    Database(#[source] DbErr),
+    /// Any other failure that is not the caller's fault; logged, never shown. `context`
+    /// says what was being done, `source` (when there is one) why it failed.
+    #[error("{context}")]
+    Internal {
+        context: String,
+        #[source]
+        source: Option<Cause>,
+    },
+}
+
+/// The cause kept under an internal error.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An error and its causes on one line (`a: b: c`), for logs. A cause whose text its
+/// parent already printed (as many libraries' messages do) is not printed twice.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl Error {
@@ -55,13 +80,28 @@ impl Error {
             Error::TooLarge(_) => "PAYLOAD_TOO_LARGE",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Unavailable(_) => "UNAVAILABLE",
-            Error::Database(_) | Error::Internal(_) => "INTERNAL_SERVER_ERROR",
+            Error::Database(_) | Error::Internal { .. } => "INTERNAL_SERVER_ERROR",
         }
     }
 
     /// Whether the error is the server's fault (to be logged, and hidden from clients).
     pub fn is_internal(&self) -> bool {
-        matches!(self, Error::Database(_) | Error::Internal(_))
+        matches!(self, Error::Database(_) | Error::Internal { .. })
+    }
+
+    /// An internal error with no cause beyond its context.
+    pub fn internal(context: impl Into<String>) -> Self {
+        Error::Internal { context: context.into(), source: None }
+    }
+
+    /// An internal error: what was being done, and the error that stopped it.
+    pub fn internal_from(context: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Error::Internal { context: context.into(), source: Some(source.into()) }
+    }
+
+    /// This error and its causes on one line, for logs ([`chain`]).
+    pub fn chain(&self) -> String {
+        chain(self)
     }
 
     /// Shorthand for a [`Error::BadInput`].
@@ -136,3 +176,29 @@ pub fn retry_after_secs(wait: std::time::Duration) -> u64 {
 
 /// Result alias for domain services.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn internal_errors_keep_their_cause() {
+        let io = std::io::Error::other("connection reset");
+        let error = Error::internal_from("redis publish", io);
+        assert_eq!(error.to_string(), "redis publish");
+        assert_eq!(error.source().map(ToString::to_string).as_deref(), Some("connection reset"));
+        assert_eq!(error.chain(), "redis publish: connection reset");
+        assert!(error.is_internal() && Error::internal("no cause").source().is_none());
+
+        let database = Error::Database(DbErr::Custom("relation \"brand\" does not exist".into()));
+        assert_eq!(database.chain(), "database error: Custom Error: relation \"brand\" does not exist");
+
+        // A cause already spelled out by its parent is not printed twice.
+        #[derive(Debug, thiserror::Error)]
+        #[error("query failed: {0}")]
+        struct Wrapper(#[source] std::io::Error);
+        let wrapped = Error::internal_from("scoring", Wrapper(std::io::Error::other("timeout")));
+        assert_eq!(wrapped.chain(), "scoring: query failed: timeout");
+    }
+}

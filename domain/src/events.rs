@@ -48,7 +48,7 @@ pub const TYPES: &[&str] = &[
 /// them committed). Failing to ask is harmless: the periodic sweep dispatches them.
 pub async fn dispatch_soon(services: &crate::Services, tenant: Option<Uuid>) {
     if let Err(error) = crate::jobs::enqueue(services, tenant, &crate::webhooks::DispatchEvents {}).await {
-        tracing::warn!(%error, "cannot enqueue event dispatch; the periodic sweep will do it");
+        tracing::warn!(error = %crate::error::chain(&error), "cannot enqueue event dispatch; the periodic sweep will do it");
     }
 }
 

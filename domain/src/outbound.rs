@@ -11,6 +11,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
+// reqwest's own messages omit their causes.
+use crate::error::chain;
+
 /// Largest body read from a network (5 MiB); a larger one is an error, not a crash.
 pub const MAX_BODY: usize = 5 * 1024 * 1024;
 
@@ -95,18 +98,6 @@ fn is_public_v4(v4: Ipv4Addr) -> bool {
 }
 
 const NO_PUBLIC_ADDRESS: &str = "resolves to no public address";
-
-/// An error and its causes, on one line (reqwest's own message omits them).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
 
 /// Name resolution, apart so that tests can answer differently on each call.
 pub(crate) trait Lookup: Send + Sync {
@@ -207,18 +198,18 @@ impl Http {
                 }
             }))
             .build()
-            .map_err(|e| crate::Error::Internal(format!("HTTP client: {e}")))?;
+            .map_err(|e| crate::Error::internal_from("HTTP client", e))?;
         Ok(Http { client, guard, allow_private, exempt: None })
     }
 
     /// This client, also letting through exactly `url` (scheme, host, port, path and
     /// query alike) wherever it points.
     pub fn exempting(mut self, url: &str) -> crate::Result<Self> {
-        let url = reqwest::Url::parse(url).map_err(|e| crate::Error::Internal(format!("exempt URL: {e}")))?;
+        let url = reqwest::Url::parse(url).map_err(|e| crate::Error::internal_from("exempt URL", e))?;
         let client = builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| crate::Error::Internal(format!("HTTP client: {e}")))?;
+            .map_err(|e| crate::Error::internal_from("HTTP client", e))?;
         self.exempt = Some(Exempt { url, client });
         Ok(self)
     }
@@ -269,7 +260,7 @@ impl Http {
         // must not learn the operator's internal names and addresses from it.
         let refused = || FetchError::Refused(format!("{host} {NO_PUBLIC_ADDRESS}"));
         let addrs = self.guard.resolve(host).await.map_err(|error| {
-            tracing::info!(%error, host, "URL refused: its host does not resolve");
+            tracing::info!(error = %crate::error::chain(&error), host, "URL refused: its host does not resolve");
             refused()
         })?;
         match addrs.iter().find(|ip| !(self.guard.allowed)(**ip)) {

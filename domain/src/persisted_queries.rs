@@ -48,7 +48,7 @@ impl PersistedQueries {
         }
         .await;
         found.unwrap_or_else(|error| {
-            tracing::warn!(%error, "persisted queries: Redis unreachable; the client will send the text again");
+            tracing::warn!(error = %crate::error::chain(&error), "persisted queries: Redis unreachable; the client will send the text again");
             None
         })
     }
@@ -62,7 +62,7 @@ impl PersistedQueries {
         }
         .await;
         if let Err(error) = stored {
-            tracing::warn!(%error, "persisted queries: could not share a query through Redis");
+            tracing::warn!(error = %crate::error::chain(&error), "persisted queries: could not share a query through Redis");
         }
     }
 }

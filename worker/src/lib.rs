@@ -31,7 +31,7 @@ pub async fn run() {
     // The api or `vigie-migrate` applies migrations; a worker checks the schema is current.
     let services = match connect(config.clone()).await {
         Ok(services) => Arc::new(services),
-        Err(e) => fail(1, &format!("start-up failed: {e}")),
+        Err(e) => fail(1, &format!("start-up failed: {}", e.chain())),
     };
 
     let mut metrics = MetricsRegistry::with_prefix("vigie");

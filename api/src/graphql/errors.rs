@@ -66,7 +66,7 @@ fn classify(error: &mut ServerError) {
             Error::BadInput { field, .. } => Some(field.clone()),
             _ => None,
         };
-        let internal = domain.is_internal().then(|| domain.to_string());
+        let internal = domain.is_internal().then(|| domain.chain());
         (domain.code(), field, internal)
     });
     let code = match found {
@@ -121,7 +121,7 @@ mod tests {
         assert_eq!(stopping.errors[0].message, "the server is stopping");
         assert!(stopping.errors[0].locations.is_empty());
 
-        let panicked = failed(Error::Internal("the request's work panicked".into()));
+        let panicked = failed(Error::internal("the request's work panicked"));
         assert_eq!(code(&panicked).as_deref(), Some("INTERNAL_SERVER_ERROR"));
         assert_eq!(panicked.errors[0].message, "internal server error");
     }
@@ -139,7 +139,7 @@ mod tests {
             Error::RateLimited { retry_after: std::time::Duration::ZERO },
             Error::Unavailable(String::new()),
             Error::Database(sea_orm::DbErr::Custom(String::new())),
-            Error::Internal(String::new()),
+            Error::internal(""),
         ];
         for error in &all {
             match error {
@@ -152,7 +152,7 @@ mod tests {
                 | Error::RateLimited { .. }
                 | Error::Unavailable(_)
                 | Error::Database(_)
-                | Error::Internal(_) => {}
+                | Error::Internal { .. } => {}
             }
         }
         all

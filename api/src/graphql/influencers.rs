@@ -143,7 +143,7 @@ impl Influencer {
     async fn score_breakdown(&self) -> Result<ScoreBreakdown> {
         // Read from the stored JSON in place: no copy of it per influencer.
         let components = Components::deserialize(&self.row.components)
-            .map_err(|e| vigie_domain::Error::Internal(format!("stored score components: {e}")))?;
+            .map_err(|e| vigie_domain::Error::internal_from("stored score components", e))?;
         Ok(components.into())
     }
     async fn tier(&self) -> Option<Tier> {

@@ -113,7 +113,9 @@ impl SocketAccess {
                 Ok(now) if same_access(&initial, &now) => {}
                 Ok(_) => return "the member's access changed: reconnect",
                 Err(Error::Unauthenticated(_)) => return "the membership has ended",
-                Err(error) => tracing::warn!(%error, "cannot check a WebSocket connection's access; will retry"),
+                Err(error) => {
+                    tracing::warn!(error = %vigie_domain::error::chain(&error), "cannot check a WebSocket connection's access; will retry")
+                }
             }
         }
     }

@@ -46,7 +46,7 @@ impl Role {
             "admin" => Ok(Role::Admin),
             "member" => Ok(Role::Member),
             "client_viewer" => Ok(Role::ClientViewer),
-            other => Err(Error::Internal(format!("unknown role `{other}` in the database"))),
+            other => Err(Error::internal(format!("unknown role `{other}` in the database"))),
         }
     }
 

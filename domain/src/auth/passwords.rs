@@ -33,7 +33,7 @@ pub fn hash(password: &str) -> Result<String> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
-        .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
+        .map_err(|e| Error::internal(format!("password hashing failed: {e}")))
 }
 
 /// Verifies a password against a PHC string; `None` verifies against a dummy hash and
@@ -85,13 +85,18 @@ impl PasswordWork {
             tracing::warn!("password work refused: every hashing slot is busy and its queue full");
             Error::RateLimited { retry_after: std::time::Duration::from_secs(1) }
         })?;
-        let slot = self.running.clone().acquire_owned().await.map_err(|e| Error::Internal(e.to_string()))?;
+        let slot = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::internal_from("the password slots are closed", e))?;
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
             work()
         })
         .await
-        .map_err(|e| Error::Internal(format!("password task failed: {e}")))
+        .map_err(|e| Error::internal_from("password task failed", e))
     }
 }
 

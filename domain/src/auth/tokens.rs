@@ -53,7 +53,7 @@ impl TokenKeys {
             exp: now + self.ttl.as_secs() as i64,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| Error::Internal(format!("cannot sign a token: {e}")))
+            .map_err(|e| Error::internal_from("cannot sign a token", e))
     }
 
     /// Checks signature, algorithm, issuer and expiry.

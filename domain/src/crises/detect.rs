@@ -91,7 +91,7 @@ pub async fn detect_soon(services: &Services, agency_id: Uuid, brand_id: Uuid) {
         return;
     }
     if let Err(error) = crate::jobs::enqueue(services, Some(agency_id), &DetectCrises { brand_id }).await {
-        tracing::warn!(%error, %brand_id, "cannot enqueue crisis detection");
+        tracing::warn!(error = %crate::error::chain(&error), %brand_id, "cannot enqueue crisis detection");
     }
 }
 

@@ -354,7 +354,7 @@ impl Hooks {
         receiver
             .secrets
             .lock()
-            .map_err(|_| crate::Error::Internal("the demo receiver's secrets".into()))?
+            .map_err(|_| crate::Error::internal("the demo receiver's secrets are poisoned"))?
             .push(endpoint.secret);
         Ok(Hooks { services, receiver, endpoint: endpoint.id })
     }

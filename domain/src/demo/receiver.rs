@@ -118,7 +118,7 @@ pub(crate) struct StandIn {
 
 impl StandIn {
     pub async fn start() -> Result<StandIn> {
-        let io = |e: std::io::Error| crate::Error::Internal(format!("the demo's receiver: {e}"));
+        let io = |e: std::io::Error| crate::Error::internal_from("the demo's receiver", e);
         let listener = TcpListener::bind("127.0.0.1:0").await.map_err(io)?;
         let port = listener.local_addr().map_err(io)?.port();
         let (secrets, down) = (Arc::<Mutex<Vec<String>>>::default(), Arc::new(AtomicBool::new(false)));

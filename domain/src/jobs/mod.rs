@@ -37,7 +37,7 @@ impl From<Error> for JobError {
     fn from(e: Error) -> Self {
         match e {
             Error::Unavailable(reason) => JobError::Unavailable(reason),
-            e if e.is_internal() => JobError::Retry(e.to_string()),
+            e if e.is_internal() => JobError::Retry(e.chain()),
             e => JobError::Fail(e.to_string()),
         }
     }

@@ -78,12 +78,12 @@ impl Mailer {
             None => None,
             Some(url) => Some(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|e| Error::Internal(format!("SMTP_URL: {e}")))?
+                    .map_err(|e| Error::internal_from("SMTP_URL", e))?
                     .timeout(Some(Duration::from_secs(20)))
                     .build(),
             ),
         };
-        let from = config.mail_from.parse().map_err(|e| Error::Internal(format!("VIGIE_MAIL_FROM: {e}")))?;
+        let from = config.mail_from.parse().map_err(|e| Error::internal_from("VIGIE_MAIL_FROM", e))?;
         Ok(Mailer { transport, from })
     }
 
@@ -222,7 +222,7 @@ pub fn register_jobs(registry: &mut Registry) {
 /// committed). Failing to ask is harmless: the periodic sweep sends it.
 pub async fn send_soon(services: &Services, tenant: Option<Uuid>) {
     if let Err(error) = crate::jobs::enqueue(services, tenant, &DispatchEmail {}).await {
-        tracing::warn!(%error, "cannot enqueue email dispatch; the periodic sweep will send it");
+        tracing::warn!(error = %crate::error::chain(&error), "cannot enqueue email dispatch; the periodic sweep will send it");
     }
 }
 

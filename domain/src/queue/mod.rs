@@ -56,7 +56,7 @@ impl Envelope {
             tenant,
             attempt: 0,
             enqueued_at: now(),
-            payload: serde_json::to_value(job).map_err(|e| Error::Internal(format!("cannot encode a job: {e}")))?,
+            payload: serde_json::to_value(job).map_err(|e| Error::internal_from("cannot encode a job", e))?,
         })
     }
 

@@ -57,7 +57,7 @@ pub struct RedisQueue {
 }
 
 fn queue_err(e: redis::RedisError) -> Error {
-    Error::Internal(format!("redis: {e}"))
+    Error::internal_from("redis", e)
 }
 
 impl RedisQueue {
@@ -253,7 +253,7 @@ impl Queue for RedisQueue {
                         delivery.deliveries = match self.delivery_count(kind, &delivery.message_id).await {
                             Ok(count) => count,
                             Err(error) => {
-                                tracing::warn!(%error, "cannot read a reclaimed job's delivery count");
+                                tracing::warn!(error = %crate::error::chain(&error), "cannot read a reclaimed job's delivery count");
                                 1
                             }
                         };

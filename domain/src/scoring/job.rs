@@ -150,7 +150,7 @@ pub async fn refresh_soon(services: &Services, agency_id: Uuid, brand_id: Uuid) 
         return;
     }
     if let Err(error) = crate::jobs::enqueue(services, Some(agency_id), &RefreshInfluencers { brand_id }).await {
-        tracing::warn!(%error, %brand_id, "cannot enqueue the influencers' refresh");
+        tracing::warn!(error = %crate::error::chain(&error), %brand_id, "cannot enqueue the influencers' refresh");
     }
 }
 

@@ -408,7 +408,9 @@ pub async fn run_clock(services: &Services) -> Result<usize> {
                         mail::enqueue(&txn, Some(brand.agency_id), to_address, email.clone()).await?;
                     }
                 }
-                Err(error) => tracing::error!(%error, ticket_id = %ticket.id, "the SLA email could not be written"),
+                Err(error) => {
+                    tracing::error!(error = %crate::error::chain(&error), ticket_id = %ticket.id, "the SLA email could not be written")
+                }
             }
             txn.commit().await?;
             announce(services, &ticket).await;

@@ -261,7 +261,7 @@ pub async fn ingest_source(db: &impl ConnectionTrait, brand: &brand::Model) -> R
         .order_by_asc(source::Column::Id)
         .one(db)
         .await?
-        .ok_or_else(|| Error::Internal("the ingest source vanished".into()))
+        .ok_or_else(|| Error::internal("the ingest source vanished"))
 }
 
 /// A source the caller may see (agency staff, or a client viewer of its brand).
@@ -318,11 +318,11 @@ pub async fn create(services: &Services, actor: &Actor, input: NewSource) -> Res
 pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: SourcePatch) -> Result<source::Model> {
     actor.require_staff()?;
     let existing = get(&services.db, actor, id).await?;
-    let kind = SourceKind::parse(&existing.kind).ok_or_else(|| Error::Internal("unknown source kind".into()))?;
+    let kind = SourceKind::parse(&existing.kind).ok_or_else(|| Error::internal("unknown source kind"))?;
     if kind == SourceKind::Ingest {
         return Err(Error::bad_input("id", "the ingest source follows API keys; revoke a key to stop pushes"));
     }
-    let network = Network::parse(&existing.network).ok_or_else(|| Error::Internal("unknown network".into()))?;
+    let network = Network::parse(&existing.network).ok_or_else(|| Error::internal("unknown network"))?;
     let mut model: source::ActiveModel = existing.clone().into();
     if patch.target.is_some() || patch.endpoint.is_some() {
         let target = patch.target.unwrap_or_else(|| existing.target.clone());

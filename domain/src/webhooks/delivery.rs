@@ -109,7 +109,7 @@ pub(crate) async fn deliver_soon(services: &Services, delivery: &webhook_deliver
     }
     let job = DeliverWebhook { delivery_id: delivery.id };
     if let Err(error) = crate::jobs::enqueue(services, Some(delivery.agency_id), &job).await {
-        tracing::warn!(%error, delivery_id = %delivery.id, "cannot enqueue a webhook delivery; the sweep will");
+        tracing::warn!(error = %crate::error::chain(&error), delivery_id = %delivery.id, "cannot enqueue a webhook delivery; the sweep will");
     }
 }
 
@@ -166,7 +166,7 @@ pub(crate) async fn dispatch_in(services: &Services, agency: Option<Uuid>) -> Re
         // A simulated history makes its attempts itself ([`due`]).
         for (delivery_id, agency_id) in jobs.into_iter().filter(|_| !crate::simulating()) {
             if let Err(error) = crate::jobs::enqueue(services, Some(agency_id), &DeliverWebhook { delivery_id }).await {
-                tracing::warn!(%error, %delivery_id, "cannot enqueue a webhook delivery; the sweep will");
+                tracing::warn!(error = %crate::error::chain(&error), %delivery_id, "cannot enqueue a webhook delivery; the sweep will");
             }
         }
         if !full {
@@ -293,7 +293,7 @@ async fn send(
         .map(|secret| signature::sign(secret, &msg_id, timestamp, body))
         .collect::<Result<Vec<_>>>()?;
     let mut headers = HeaderMap::new();
-    let header = |v: &str| HeaderValue::from_str(v).map_err(|e| crate::Error::Internal(e.to_string()));
+    let header = |v: &str| HeaderValue::from_str(v).map_err(|e| crate::Error::internal_from("a webhook header", e));
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(HeaderName::from_static("webhook-id"), header(&msg_id)?);
     headers.insert(HeaderName::from_static("webhook-timestamp"), header(&timestamp.to_string())?);

@@ -16,7 +16,7 @@ pub const SECRET_PREFIX: &str = "whsec_";
 /// A new secret: `whsec_` and 32 random bytes in base64.
 pub fn new_secret() -> Result<String> {
     let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|e| Error::Internal(format!("random: {e}")))?;
+    getrandom::fill(&mut key).map_err(|e| Error::internal(format!("random: {e}")))?;
     Ok(format!("{SECRET_PREFIX}{}", STANDARD.encode(key)))
 }
 
@@ -28,8 +28,8 @@ const MAX_SIGNATURES: usize = 4;
 fn mac(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Result<Hmac<Sha256>> {
     let key = STANDARD
         .decode(secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret))
-        .map_err(|e| Error::Internal(format!("bad webhook secret: {e}")))?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|e| Error::Internal(e.to_string()))?;
+        .map_err(|e| Error::internal_from("bad webhook secret", e))?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|e| Error::internal_from("webhook signing key", e))?;
     mac.update(msg_id.as_bytes());
     mac.update(b".");
     mac.update(timestamp.to_string().as_bytes());
