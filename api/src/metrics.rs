@@ -6,6 +6,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::Mutex;
+use vigie_domain::health::ProcessMetrics;
 use vigie_domain::jobs::metrics::JobMetrics;
 
 /// Labels of HTTP metrics; `route` is the matched pattern, never the raw path (so
@@ -36,6 +37,7 @@ pub struct Metrics {
     pub http_duration: Family<HttpLabels, Histogram>,
     pub graphql_errors: Family<ErrorLabels, Counter>,
     pub rate_limited: Family<ScopeLabels, Counter>,
+    process: ProcessMetrics,
 }
 
 impl Metrics {
@@ -54,11 +56,13 @@ impl Metrics {
         let rate_limited = Family::<ScopeLabels, Counter>::default();
         registry.register("rate_limited", "Requests refused by a rate limit, by quota", rate_limited.clone());
         jobs.register(&mut registry);
-        Metrics { registry: Mutex::new(registry), http_requests, http_duration, graphql_errors, rate_limited }
+        let process = ProcessMetrics::register(&mut registry, "api");
+        Metrics { registry: Mutex::new(registry), http_requests, http_duration, graphql_errors, rate_limited, process }
     }
 
-    /// The metrics in Prometheus' text format.
-    pub fn render(&self) -> String {
+    /// The metrics in Prometheus' text format, the pool's read now from `db`.
+    pub fn render(&self, db: &sea_orm::DatabaseConnection) -> String {
+        self.process.refresh(db);
         let mut out = String::new();
         let registry = self.registry.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         prometheus_client::encoding::text::encode(&mut out, &registry).expect("writing to a String cannot fail");

@@ -47,3 +47,52 @@ pub async fn readiness(services: &Services) -> Readiness {
         queue: queue.unwrap_or_else(|_| UNAVAILABLE.to_owned()),
     }
 }
+
+/// Labels of `vigie_build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: &'static str,
+    pub process: &'static str,
+}
+
+/// Labels of the database pool gauge: `idle` or `busy` connections.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct PoolLabels {
+    pub state: &'static str,
+}
+
+/// What every process exposes besides its own work: which build runs (`vigie_build_info`
+/// is 1, labelled with the version) and how its database pool is used, read at each
+/// scrape.
+pub struct ProcessMetrics {
+    build: prometheus_client::metrics::family::Family<BuildLabels, prometheus_client::metrics::gauge::Gauge>,
+    pool: prometheus_client::metrics::family::Family<PoolLabels, prometheus_client::metrics::gauge::Gauge>,
+}
+
+impl ProcessMetrics {
+    /// Registers the metrics of `process` (`api` or `worker`).
+    pub fn register(registry: &mut prometheus_client::registry::Registry, process: &'static str) -> Self {
+        let metrics = ProcessMetrics { build: Default::default(), pool: Default::default() };
+        metrics.build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION"), process }).set(1);
+        registry.register("build_info", "The running build (always 1)", metrics.build.clone());
+        registry.register("db_pool_connections", "Database pool connections, idle or busy", metrics.pool.clone());
+        metrics
+    }
+
+    /// Reads the pool's state now, before a scrape is answered.
+    pub fn refresh(&self, db: &sea_orm::DatabaseConnection) {
+        let (size, idle) = match db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => {
+                let pool = db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => {
+                let pool = db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        };
+        let idle = i64::try_from(idle).unwrap_or(i64::MAX);
+        self.pool.get_or_create(&PoolLabels { state: "idle" }).set(idle);
+        self.pool.get_or_create(&PoolLabels { state: "busy" }).set(i64::from(size) - idle);
+    }
+}

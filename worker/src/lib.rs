@@ -15,6 +15,7 @@ use vigie_domain::{Config, Services, health};
 struct State {
     services: Arc<Services>,
     metrics: Mutex<MetricsRegistry>,
+    process: health::ProcessMetrics,
 }
 
 /// Runs the worker process until SIGINT/SIGTERM; exits the process on a start-up error.
@@ -36,7 +37,8 @@ pub async fn run() {
 
     let mut metrics = MetricsRegistry::with_prefix("vigie");
     services.job_metrics.register(&mut metrics);
-    let state = web::Data::new(State { services: services.clone(), metrics: Mutex::new(metrics) });
+    let process = health::ProcessMetrics::register(&mut metrics, "worker");
+    let state = web::Data::new(State { services: services.clone(), metrics: Mutex::new(metrics), process });
     let server = match HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -89,6 +91,7 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
 }
 
 async fn render_metrics(state: web::Data<State>) -> HttpResponse {
+    state.process.refresh(&state.services.db);
     let mut out = String::new();
     let registry = state.metrics.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {

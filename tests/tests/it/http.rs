@@ -80,7 +80,15 @@ async fn metrics_can_have_a_listener_of_their_own() {
     assert_eq!(client.get(format!("{}/metrics", server.base)).send().await.unwrap().status(), 404);
     let metrics = client.get(format!("{metrics_base}/metrics")).send().await.unwrap();
     assert_eq!(metrics.status(), 200);
-    assert!(metrics.text().await.unwrap().contains("vigie_http_requests_total{method=\"GET\",route=\"/healthz\""));
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("vigie_http_requests_total{method=\"GET\",route=\"/healthz\""));
+    let build = format!("vigie_build_info{{version=\"{}\",process=\"api\"}} 1", env!("CARGO_PKG_VERSION"));
+    assert!(text.contains(&build), "{text}");
+    let pool = |state: &str| {
+        let prefix = format!("vigie_db_pool_connections{{state=\"{state}\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|n| n.parse::<i64>().ok())
+    };
+    assert!(pool("idle").is_some_and(|n| n >= 0) && pool("busy").is_some_and(|n| n >= 0), "{text}");
     // The metrics listener serves nothing else.
     for path in ["/graphql", "/healthz", "/readyz"] {
         assert_eq!(client.get(format!("{metrics_base}{path}")).send().await.unwrap().status(), 404, "{path}");

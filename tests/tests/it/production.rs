@@ -98,6 +98,7 @@ async fn api_and_a_separate_worker(redis: &str, ca: Option<&str>) {
 
     let metrics = get_ok(&format!("{worker_base}/metrics"), Duration::from_secs(5)).await;
     assert!(metrics.contains("vigie_jobs_done_total{kind=\"email.dispatch\"}"), "{metrics}");
+    assert!(metrics.contains("process=\"worker\"} 1") && metrics.contains("vigie_db_pool_connections"), "{metrics}");
     let ready = get_ok(&format!("{worker_base}/readyz"), Duration::from_secs(5)).await;
     let ready: serde_json::Value = serde_json::from_str(&ready).expect("JSON, as the api's");
     assert_eq!((ready["queue"].as_str(), ready["ready"].as_bool()), (Some("ok"), Some(true)), "{ready}");
