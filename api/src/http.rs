@@ -123,7 +123,13 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Servi
                 let request_id = request_id(req.headers().get(REQUEST_ID));
                 let metrics_state = metrics_state.clone();
                 // The route is the pattern (`/r/{token}`), never the path: no secret in the log.
-                let span = tracing::info_span!("http", %method, %route, %request_id);
+                let span = tracing::info_span!(
+                    "http",
+                    %method,
+                    %route,
+                    %request_id,
+                    operation = tracing::field::Empty
+                );
                 let fut = srv.call(req);
                 async move {
                     let mut response = fut.await?;
@@ -442,6 +448,8 @@ async fn graphql_http(
         Ok(request) => request,
         Err(refused) => return Either::Right(graphql_refusal(&refused)),
     };
+    let operation = state.metrics.operation(request.operation_name.as_deref());
+    tracing::Span::current().record("operation", operation.as_str());
     let response = match state.gateway.prepare(&mut request).await {
         Err(refused) => graphql::errors::refused(refused),
         Ok(_) if from_url && !graphql::limits::only_queries(&mut request) => {

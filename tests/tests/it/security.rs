@@ -853,7 +853,7 @@ async fn requests_are_logged_by_id_without_secrets() {
         .post(format!("{base}/graphql"))
         .header("authorization", bearer)
         .header("x-request-id", "req-42")
-        .json(&json!({ "query": "{ __typename }" }))
+        .json(&json!({ "query": "query Typename { __typename }", "operationName": "Typename" }))
         .send()
         .await
         .unwrap();
@@ -871,9 +871,14 @@ async fn requests_are_logged_by_id_without_secrets() {
     })
     .await;
     let graphql = lines.iter().find(|l| l.contains("req-42")).expect("the GraphQL request's line");
-    for field in
-        ["\"level\":\"INFO\"", "\"route\":\"/graphql\"", "\"method\":\"POST\"", "\"status\":200", "duration_ms"]
-    {
+    for field in [
+        "\"level\":\"INFO\"",
+        "\"route\":\"/graphql\"",
+        "\"status\":200",
+        "duration_ms",
+        "\"operation\":\"Typename\"",
+        "\"method\":\"POST\"",
+    ] {
         assert!(graphql.contains(field), "{field} in {graphql}");
     }
     let shared = lines.iter().find(|l| l.contains(&generated)).unwrap();
