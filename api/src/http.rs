@@ -47,7 +47,9 @@ impl AppState {
         &self,
         work: impl Future<Output = Result<T, Error>> + Send + 'static,
     ) -> Result<T, Error> {
-        match self.runtime.spawn(work).await {
+        // The request's span (route, request id, operation) goes along, so what the
+        // work logs can be found by request id.
+        match self.runtime.spawn(work.in_current_span()).await {
             Ok(done) => done,
             Err(e) if e.is_panic() => {
                 tracing::error!(error = %e, "a request's work panicked");
@@ -448,8 +450,6 @@ async fn graphql_http(
         Ok(request) => request,
         Err(refused) => return Either::Right(graphql_refusal(&refused)),
     };
-    let operation = state.metrics.operation(request.operation_name.as_deref());
-    tracing::Span::current().record("operation", operation.as_str());
     let response = match state.gateway.prepare(&mut request).await {
         Err(refused) => graphql::errors::refused(refused),
         Ok(_) if from_url && !graphql::limits::only_queries(&mut request) => {
@@ -460,6 +460,11 @@ async fn graphql_http(
             return Either::Right(refusal);
         }
         Ok(checked) => {
+            // Counted once the document is valid (its operation exists), and by name only
+            // for signed-in callers: anonymous ones cannot use up the label slots.
+            let name = request.operation_name.as_deref().filter(|_| authenticated);
+            let operation = state.metrics.operation(name);
+            tracing::Span::current().record("operation", operation.as_str());
             if checked.credentials && !authenticated && !counted {
                 return Either::Right(graphql_refusal(&RateLimiter::uncounted_credentials()));
             }

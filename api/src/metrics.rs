@@ -48,7 +48,7 @@ pub struct Metrics {
     pub graphql_errors: Family<ErrorLabels, Counter>,
     pub rate_limited: Family<ScopeLabels, Counter>,
     operations: Family<OperationLabels, Counter>,
-    operation_names: Mutex<std::collections::HashSet<String>>,
+    operation_names: std::sync::RwLock<std::collections::HashSet<String>>,
     process: ProcessMetrics,
 }
 
@@ -78,7 +78,7 @@ impl Metrics {
             graphql_errors,
             rate_limited,
             operations,
-            operation_names: Mutex::default(),
+            operation_names: Default::default(),
             process,
         }
     }
@@ -91,12 +91,19 @@ impl Metrics {
             None => "anonymous".to_owned(),
             Some(name) if !is_graphql_name(name) => "invalid".to_owned(),
             Some(name) => {
-                let mut known = self.operation_names.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                if known.contains(name) || known.len() < MAX_OPERATIONS {
-                    known.insert(name.to_owned());
+                let known = |names: &std::collections::HashSet<String>| names.contains(name);
+                let read = self.operation_names.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if known(&read) {
                     name.to_owned()
                 } else {
-                    "other".to_owned()
+                    drop(read);
+                    let mut names = self.operation_names.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    if names.len() < MAX_OPERATIONS || known(&names) {
+                        names.insert(name.to_owned());
+                        name.to_owned()
+                    } else {
+                        "other".to_owned()
+                    }
                 }
             }
         };

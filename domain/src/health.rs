@@ -22,14 +22,14 @@ pub async fn readiness(services: &Services) -> Readiness {
     let timeout = Duration::from_secs(2);
     let database = match tokio::time::timeout(timeout, crate::db::ping(&services.db)).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Err(e)) => Err(e.chain()),
         Err(_) => Err("timed out".to_owned()),
     };
     let queue = match &services.config.redis_url {
         None => Ok("in-process".to_owned()),
         Some(_) => match tokio::time::timeout(timeout, services.queue.ping()).await {
             Ok(Ok(())) => Ok("ok".to_owned()),
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e.chain()),
             Err(_) => Err("timed out".to_owned()),
         },
     };
@@ -93,6 +93,8 @@ impl ProcessMetrics {
         };
         let idle = i64::try_from(idle).unwrap_or(i64::MAX);
         self.pool.get_or_create(&PoolLabels { state: "idle" }).set(idle);
-        self.pool.get_or_create(&PoolLabels { state: "busy" }).set(i64::from(size) - idle);
+        // Two reads, not one snapshot: a connection returned in between must not count
+        // as minus one.
+        self.pool.get_or_create(&PoolLabels { state: "busy" }).set((i64::from(size) - idle).max(0));
     }
 }

@@ -125,7 +125,11 @@ fn block_on<F: std::future::Future>(work: F) -> F::Output {
 
 /// Whether test process `pid` has ended (its templates can go).
 fn ended(pid: u32) -> bool {
-    pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    // Without a /proc to ask (another OS), nothing is known to have ended. Processes
+    // in other PID namespaces (containers) sharing one PostgreSQL need
+    // VIGIE_TEST_POSTGRES_URL pointing each at its own database server.
+    let proc = std::path::Path::new("/proc/self").exists();
+    proc && pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 fn sqlite_template() -> String {

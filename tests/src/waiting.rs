@@ -10,7 +10,13 @@ pub async fn eventually<T>(
 ) -> T {
     let deadline = std::time::Instant::now() + limit;
     loop {
-        match check().await {
+        // A check that hangs (a server that accepts and never answers) fails too.
+        let left =
+            deadline.saturating_duration_since(std::time::Instant::now()).max(std::time::Duration::from_millis(50));
+        let Ok(checked) = tokio::time::timeout(left, check()).await else {
+            panic!("timed out after {limit:?} waiting for {what}; the last check did not return")
+        };
+        match checked {
             Ok(value) => return value,
             Err(state) if std::time::Instant::now() >= deadline => {
                 panic!("timed out after {limit:?} waiting for {what}; last seen: {state}")

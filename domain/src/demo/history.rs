@@ -331,50 +331,80 @@ const HOOKED: [&str; 5] = [
     events::SLA_BREACHED,
 ];
 
+/// How many days before the present the agency connected its alert relay: within the
+/// default retention of delivery logs (30 days), so the history shown is the history kept.
+const HOOKED_FOR_DAYS: i64 = 25;
+
 /// The demo's webhook endpoint while the history is written: deliveries go to a
-/// stand-in receiver on loopback, which only these services may reach.
+/// stand-in receiver on loopback, which only these services may reach. The endpoint
+/// is created [`HOOKED_FOR_DAYS`] before the present; events before it are dispatched
+/// to no one, as they would have been.
 struct Hooks {
     services: Services,
     receiver: receiver::StandIn,
-    endpoint: Uuid,
+    endpoint: Option<Uuid>,
 }
 
 impl Hooks {
-    async fn set_up(services: &Services, owner: &Actor) -> Result<Hooks> {
+    async fn start(services: &Services) -> Result<Hooks> {
         let receiver = receiver::StandIn::start().await?;
         let services = Services { http: outbound::Http::new(true)?, ..services.clone() };
+        Ok(Hooks { services, receiver, endpoint: None })
+    }
+
+    /// Creates the endpoint, pointed at the stand-in.
+    async fn connect(&mut self, owner: &Actor) -> Result<Uuid> {
         let input = NewEndpoint {
-            url: receiver.url.clone(),
+            url: self.receiver.url.clone(),
             description: Some("Alert relay (the demo's receiver, which checks signatures)".into()),
             event_types: HOOKED.iter().map(|t| (*t).to_owned()).collect(),
             brand_ids: Vec::new(),
             enabled: true,
         };
-        let endpoint = webhooks::create(&services, owner, input).await?;
-        receiver
+        let endpoint = webhooks::create(&self.services, owner, input).await?;
+        self.receiver
             .secrets
             .lock()
             .map_err(|_| crate::Error::internal("the demo receiver's secrets are poisoned"))?
             .push(endpoint.secret);
-        Ok(Hooks { services, receiver, endpoint: endpoint.id })
+        self.endpoint = Some(endpoint.id);
+        Ok(endpoint.id)
     }
 
-    /// Fans the agency's new events out and makes the attempts due, as the worker would;
-    /// returns when the next retry is due, if one waits.
-    async fn deliver(&self, agency: Uuid, at: DateTime<Utc>, down: bool) -> Result<Option<DateTime<Utc>>> {
+    /// Fans the agency's new events out and makes the attempts due, as the worker would
+    /// (connecting the endpoint once `connect_at` has come); returns when the next retry
+    /// is due, if one waits.
+    async fn deliver(
+        &mut self,
+        owner: &Actor,
+        at: DateTime<Utc>,
+        connect_at: DateTime<Utc>,
+        down: bool,
+    ) -> Result<Option<DateTime<Utc>>> {
         self.receiver.down.store(down, std::sync::atomic::Ordering::SeqCst);
-        delivery::dispatch_in(&self.services, Some(agency)).await?;
-        for (id, _) in delivery::due(&self.services, at, Some(self.endpoint)).await? {
+        let endpoint = match self.endpoint {
+            Some(endpoint) => endpoint,
+            // Until then events wait; they are dispatched to no one just before the
+            // endpoint exists, as they would have been.
+            None if at < connect_at => return Ok(None),
+            None => {
+                delivery::dispatch_in(&self.services, Some(owner.agency_id)).await?;
+                self.connect(owner).await?
+            }
+        };
+        delivery::dispatch_in(&self.services, Some(owner.agency_id)).await?;
+        for (id, _) in delivery::due(&self.services, at, Some(endpoint)).await? {
             delivery::attempt(&self.services, id).await?;
         }
-        delivery::next_attempt(&self.services, self.endpoint).await
+        delivery::next_attempt(&self.services, endpoint).await
     }
 
     /// Points the endpoint at the api's own receiver, for the deliveries to come.
     async fn hand_over(self, owner: &Actor) -> Result<()> {
+        let Some(endpoint) = self.endpoint else { return Ok(()) };
         let url = receiver::url(&self.services.config.public_url);
         let patch = EndpointPatch { url: Some(url), ..Default::default() };
-        webhooks::update(&self.services, owner, self.endpoint, patch).await?;
+        webhooks::update(&self.services, owner, endpoint, patch).await?;
         Ok(())
     }
 }
@@ -383,7 +413,8 @@ async fn replay(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Res
     // The simulated clock reads `start` here; the history ends at the real present.
     let end = Utc::now().trunc_subsecs(6);
     let (mut demos, client) = set_up(services, owner).await?;
-    let hooks = Hooks::set_up(services, owner).await?;
+    let mut hooks = Hooks::start(services).await?;
+    let hooked_from = end - Duration::days(HOOKED_FOR_DAYS);
     let mut retry_at: Option<DateTime<Utc>> = None;
     // The receiver is down through the night of the resolved crisis, the worst time:
     // its deliveries wait and are retried.
@@ -587,8 +618,10 @@ async fn replay(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Res
             }
             Event::Deliver => {}
         }
-        if hooked && let Some(next) = hooks.deliver(owner.agency_id, at, receiver_down.contains(&at)).await? {
+        if hooked && let Some(next) = hooks.deliver(owner, at, hooked_from, receiver_down.contains(&at)).await? {
             // The worker would retry on time: so does the history.
+            // Never before now: the simulated clock only moves forward.
+            let next = next.max(at + Duration::seconds(1));
             if retry_at.is_none_or(|scheduled| scheduled <= at || next < scheduled) {
                 retry_at = Some(next);
                 timeline.at(next, Event::Deliver);

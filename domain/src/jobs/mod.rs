@@ -37,7 +37,12 @@ impl From<Error> for JobError {
     fn from(e: Error) -> Self {
         match e {
             Error::Unavailable(reason) => JobError::Unavailable(reason),
-            e if e.is_internal() => JobError::Retry(e.chain()),
+            e if e.is_internal() => {
+                // The failure is shown to the agency's managers: its cause (SQL, hosts)
+                // goes to the log only.
+                tracing::warn!(error = %e.chain(), "a job's work failed");
+                JobError::Retry(e.to_string())
+            }
             e => JobError::Fail(e.to_string()),
         }
     }

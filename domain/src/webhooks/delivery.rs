@@ -403,7 +403,7 @@ async fn record(
             if let Some(when) = next_attempt_at.filter(|_| !crate::simulating()) {
                 let job = Envelope::new(Some(agency_id), &DeliverWebhook { delivery_id: delivery.id })?;
                 if let Err(e) = services.queue.enqueue_at(&job, when).await {
-                    tracing::warn!(error = %e, "cannot schedule the retry; the sweep will");
+                    tracing::warn!(error = %e.chain(), "cannot schedule the retry; the sweep will");
                 }
             }
         }

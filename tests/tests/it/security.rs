@@ -858,6 +858,22 @@ async fn requests_are_logged_by_id_without_secrets() {
         .await
         .unwrap();
     assert_eq!(query.headers()["x-request-id"], "req-42");
+    let signed = vigie_tests::post_graphql(
+        &base,
+        None,
+        "mutation { signUp(input: { agencyName: \"Logs\", name: \"O\", email: \"o@logs.example\", password: \"correct horse battery\" }) { accessToken } }",
+    )
+    .await;
+    let token = signed["data"]["signUp"]["accessToken"].as_str().expect("signed up").to_owned();
+    let named = client
+        .post(format!("{base}/graphql"))
+        .bearer_auth(&token)
+        .header("x-request-id", "req-43")
+        .json(&json!({ "query": "query Me { me { user { email } } }", "operationName": "Me" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(named.status(), 200);
     let report =
         client.get(format!("{base}/r/secret-share-token")).header("x-request-id", "bad id\t!").send().await.unwrap();
     let generated = report.headers()["x-request-id"].to_str().unwrap().to_owned();
@@ -876,15 +892,23 @@ async fn requests_are_logged_by_id_without_secrets() {
         "\"route\":\"/graphql\"",
         "\"status\":200",
         "duration_ms",
-        "\"operation\":\"Typename\"",
+        "\"operation\":\"anonymous\"",
         "\"method\":\"POST\"",
     ] {
         assert!(graphql.contains(field), "{field} in {graphql}");
     }
+    // A signed-in caller's operation is named; an anonymous one's is not (above).
+    let me = lines.iter().find(|l| l.contains("req-43")).expect("the signed-in request's line");
+    assert!(me.contains("\"operation\":\"Me\""), "{me}");
+    assert!(!all_text(&log).contains(&token), "the access token in the log");
     let shared = lines.iter().find(|l| l.contains(&generated)).unwrap();
     assert!(shared.contains("\"route\":\"/r/{token}\"") && shared.contains("\"status\":404"), "{shared}");
     assert!(!lines.iter().any(|l| l.contains("lb-probe-7")), "probes stay at debug");
-    let all = std::fs::read_to_string(&log).unwrap();
+    let all = all_text(&log);
     assert!(!all.contains("secret-bearer-token") && !all.contains("secret-share-token"), "a secret in the log");
     child.0[0].kill().unwrap();
+}
+
+fn all_text(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap()
 }
