@@ -183,25 +183,10 @@ async fn post_chunked(addr: &str, total: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_bodies_are_bounded() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = vigie_tests::Workers(vec![
-        std::process::Command::new(env!("CARGO_BIN_EXE_vigie-api-under-test"))
-            .env("DATABASE_URL", &db.url)
-            .env("VIGIE_DATA_DIR", db.dir())
-            .env("VIGIE_JWT_SECRET", vigie_tests::TEST_JWT_SECRET)
-            .env("VIGIE_DEMO", "false")
-            .env("VIGIE_BIND", &addr)
-            .env("VIGIE_RATE_LIMIT_ANONYMOUS", "off")
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("the api starts"),
-    ]);
+    let env = [("VIGIE_RATE_LIMIT_ANONYMOUS", "off"), ("RUST_LOG", "warn")];
+    let (mut child, addr) = api_process(&db, &env, std::process::Stdio::null()).await;
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();
-    let up = async || client.get(format!("{base}/healthz")).send().await.is_ok();
-    vigie_tests::until("the api to come up", Duration::from_secs(30), up).await;
     let pid = child.0[0].id();
     // Warm up the paths a request takes, so that what they allocate once is counted before.
     for _ in 0..3 {
@@ -826,25 +811,11 @@ in_both_modes!(losing_access_revokes_what_it_handed_out);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_are_logged_by_id_without_secrets() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log = db.dir().join("api.log");
-    let mut child = vigie_tests::Workers(vec![
-        std::process::Command::new(env!("CARGO_BIN_EXE_vigie-api-under-test"))
-            .env("DATABASE_URL", &db.url)
-            .env("VIGIE_DATA_DIR", db.dir())
-            .env("VIGIE_JWT_SECRET", vigie_tests::TEST_JWT_SECRET)
-            .env("VIGIE_DEMO", "false")
-            .env("VIGIE_BIND", format!("127.0.0.1:{port}"))
-            .env("VIGIE_LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
-            .stdout(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("the api starts"),
-    ]);
-    let base = format!("http://127.0.0.1:{port}");
+    let env = [("VIGIE_LOG_FORMAT", "json"), ("RUST_LOG", "info")];
+    let (mut child, addr) = api_process(&db, &env, std::fs::File::create(&log).unwrap().into()).await;
+    let base = format!("http://{addr}");
     let client = reqwest::Client::new();
-    let up = async || client.get(format!("{base}/healthz")).send().await.is_ok();
-    vigie_tests::until("the api to come up", Duration::from_secs(30), up).await;
 
     let probe = client.get(format!("{base}/healthz")).header("x-request-id", "lb-probe-7").send().await.unwrap();
     assert_eq!(probe.headers()["x-request-id"], "lb-probe-7");
@@ -911,4 +882,25 @@ async fn requests_are_logged_by_id_without_secrets() {
 
 fn all_text(path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap()
+}
+
+/// The api as its own process over `db` (embedded mode, no demo), with `env` on top,
+/// its output to `stdout`; returns it and its address once it answers.
+async fn api_process(db: &TestDb, env: &[(&str, &str)], stdout: std::process::Stdio) -> (vigie_tests::Workers, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_vigie-api-under-test"))
+        .env("DATABASE_URL", &db.url)
+        .env("VIGIE_DATA_DIR", db.dir())
+        .env("VIGIE_JWT_SECRET", vigie_tests::TEST_JWT_SECRET)
+        .env("VIGIE_DEMO", "false")
+        .env("VIGIE_BIND", &addr)
+        .envs(env.iter().copied())
+        .stdout(stdout)
+        .spawn()
+        .expect("the api starts");
+    let client = reqwest::Client::new();
+    let up = async || client.get(format!("http://{addr}/healthz")).send().await.is_ok();
+    vigie_tests::until("the api to come up", Duration::from_secs(30), up).await;
+    (vigie_tests::Workers(vec![child]), addr)
 }
