@@ -136,7 +136,8 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Servi
                 async move {
                     let mut response = fut.await?;
                     let status = response.status().as_u16();
-                    let duration_ms = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
+                    let elapsed = started.elapsed().as_secs_f64();
+                    let duration_ms = (elapsed * 100_000.0).round() / 100.0;
                     if is_probe(&route) {
                         tracing::debug!(status, duration_ms, "request");
                     } else {
@@ -147,7 +148,7 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Servi
                     }
                     let labels = HttpLabels { method, route, status };
                     metrics_state.metrics.http_requests.get_or_create(&labels).inc();
-                    metrics_state.metrics.http_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+                    metrics_state.metrics.http_duration.get_or_create(&labels).observe(elapsed);
                     Ok(response)
                 }
                 .instrument(span)

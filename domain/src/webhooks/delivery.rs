@@ -104,12 +104,24 @@ fn wants(endpoint: &webhook_endpoint::Model, event: &event::Model) -> bool {
 
 /// Asks for a delivery to be attempted now; the sweep catches it if asking fails.
 pub(crate) async fn deliver_soon(services: &Services, delivery: &webhook_delivery::Model) {
+    schedule(services, delivery.agency_id, delivery.id, None).await;
+}
+
+/// Asks for an attempt of a delivery, now or `at`; the sweep catches it if asking
+/// fails. A simulated history makes its attempts itself ([`due`]).
+async fn schedule(services: &Services, agency_id: Uuid, delivery_id: Uuid, at: Option<DateTime<Utc>>) {
     if crate::simulating() {
         return;
     }
-    let job = DeliverWebhook { delivery_id: delivery.id };
-    if let Err(error) = crate::jobs::enqueue(services, Some(delivery.agency_id), &job).await {
-        tracing::warn!(error = %crate::error::chain(&error), delivery_id = %delivery.id, "cannot enqueue a webhook delivery; the sweep will");
+    let asked = async {
+        let job = Envelope::new(Some(agency_id), &DeliverWebhook { delivery_id })?;
+        match at {
+            Some(at) => services.queue.enqueue_at(&job, at).await,
+            None => services.queue.enqueue(&job).await,
+        }
+    };
+    if let Err(error) = asked.await {
+        tracing::warn!(error = %error.chain(), %delivery_id, "cannot schedule a webhook attempt; the sweep will");
     }
 }
 
@@ -163,11 +175,8 @@ pub(crate) async fn dispatch_in(services: &Services, agency: Option<Uuid>) -> Re
             .await?;
         txn.commit().await?;
         handled += batch.len();
-        // A simulated history makes its attempts itself ([`due`]).
-        for (delivery_id, agency_id) in jobs.into_iter().filter(|_| !crate::simulating()) {
-            if let Err(error) = crate::jobs::enqueue(services, Some(agency_id), &DeliverWebhook { delivery_id }).await {
-                tracing::warn!(error = %crate::error::chain(&error), %delivery_id, "cannot enqueue a webhook delivery; the sweep will");
-            }
+        for (delivery_id, agency_id) in jobs {
+            schedule(services, agency_id, delivery_id, None).await;
         }
         if !full {
             break;
@@ -399,12 +408,8 @@ async fn record(
         }
         DeliveryStatus::Pending => {
             tracing::warn!(delivery_id = %delivery.id, attempts, error = ?error, next = ?next_attempt_at, "webhook attempt failed; will retry");
-            // A simulated history makes its retries itself.
-            if let Some(when) = next_attempt_at.filter(|_| !crate::simulating()) {
-                let job = Envelope::new(Some(agency_id), &DeliverWebhook { delivery_id: delivery.id })?;
-                if let Err(e) = services.queue.enqueue_at(&job, when).await {
-                    tracing::warn!(error = %e.chain(), "cannot schedule the retry; the sweep will");
-                }
+            if let Some(when) = next_attempt_at {
+                schedule(services, agency_id, delivery.id, Some(when)).await;
             }
         }
         _ => tracing::warn!(delivery_id = %delivery.id, attempts, error = ?error, "webhook delivery failed for good"),
