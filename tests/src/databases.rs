@@ -75,13 +75,12 @@ impl Drop for TestDb {
             // Drop needs async work; a short-lived runtime on its own thread does it
             // whatever runtime (if any) the test used.
             let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-                runtime.block_on(async move {
+                block_on(async move {
                     if let Ok(admin) = Database::connect(&postgres_admin_url()).await {
                         let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
                         admin.close().await.ok();
                     }
-                });
+                })
             })
             .join();
         }
