@@ -12,9 +12,11 @@
 //! Options: `--out DIR` (default `domain/data/sentiment`), `--c C` (inverse penalty,
 //! as scikit-learn's, default 1), `--min-df N` (grams seen in fewer posts are dropped,
 //! default 2), `--prune W` (grams whose weights all stay under W are left out and the
-//! model fitted again without them, default 0.02), `--iterations N` (default 400). `--folds K` writes nothing and
-//! prints the macro-F1 of K-fold cross-validation instead: settings are chosen so, on
-//! the training posts, never on the posts the model is reported on.
+//! model fitted again without them, default 0.02), `--iterations N` (default 400),
+//! `--stack K` (folds that give the stacked layer its inputs, default 5; 0 for none),
+//! `--stack-c C` (the stacked layer's inverse penalty, default 1). `--folds K` writes
+//! nothing and prints the macro-F1 of K-fold cross-validation instead: settings are
+//! chosen so, on the training posts, never on the posts the model is reported on.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -22,20 +24,25 @@ use std::path::{Path, PathBuf};
 
 use vigie_bench::labelled::{CLASSES, Confusion, Post, class_of, read};
 use vigie_domain::scoring::sentiment;
-use vigie_domain::scoring::sentiment::model::{self, Group, LEXICON_FEATURES, Model};
+use vigie_domain::scoring::sentiment::model::{self, Group, LEXICON_FEATURES, Model, STACK_FEATURES};
 use vigie_domain::text::Folded;
+
+const USAGE: &str = "usage: sentiment-train [--folds K] [--out DIR] [--c C] [--min-df N] [--prune W] [--iterations N] [--stack K] [--stack-c C] FILE…";
 
 struct Settings {
     c: f64,
     min_df: usize,
     prune: f64,
     iterations: usize,
+    /// Folds that give the stacked layer its inputs; under 2, no stacked layer.
+    stack_folds: usize,
+    stack_c: f64,
 }
 
-/// A post as features: the gram columns with their values, then the lexicon features.
+/// A post as features: the gram columns with their values, then the lexicon features
+/// (columns `names.len()` onwards).
 struct Row {
-    grams: Vec<(u32, f64)>,
-    lexicon: [f64; 3],
+    features: Vec<(u32, f64)>,
     label: usize,
 }
 
@@ -88,11 +95,12 @@ fn build(posts: &[&Post], min_df: usize, keep: Option<&HashSet<String>>) -> Set 
                 }
             }
             let idf_of = |c: u32| idf[c as usize];
-            let mut grams = model::tf_idf(&mut words, idf_of);
-            grams.extend(model::tf_idf(&mut chars, idf_of));
+            let mut features = model::tf_idf(&mut words, idf_of);
+            features.extend(model::tf_idf(&mut chars, idf_of));
             let folded = Folded::new(&post.text);
             let lexicon = model::lexicon_features(Some(&post.lang), &post.text, &folded);
-            Row { grams, lexicon, label: post.label }
+            features.extend((0..3).map(|j| ((names.len() + j) as u32, lexicon[j])));
+            Row { features, label: post.label }
         })
         .collect();
     Set { names, idf, rows }
@@ -106,23 +114,30 @@ struct Fit {
     bias: [f64; 3],
 }
 
-/// Minimises the summed cross-entropy plus `‖w‖² / 2C` (the bias is not penalised).
-fn fit(set: &Set, settings: &Settings) -> Fit {
-    let columns = set.names.len();
-    // Parameters: the gram columns, then the lexicon features, then the bias.
-    let size = (columns + 3 + 1) * 3;
+/// The stacked layer's weights over [`model::STACK_FEATURES`], and its bias.
+struct StackFit {
+    weights: Vec<[f64; 3]>,
+    bias: [f64; 3],
+}
+
+/// A three-class logistic regression over `columns` columns: minimises the summed
+/// cross-entropy plus `‖w‖² / 2C` (the bias is not penalised). Returns one weight triple
+/// per column, then the bias.
+fn regress(rows: &[Row], columns: usize, c: f64, iterations: usize) -> Vec<[f64; 3]> {
+    // Parameters: the columns, then the bias.
+    let size = (columns + 1) * 3;
     let mut w = vec![0.0f64; size];
     let (mut m, mut v) = (vec![0.0f64; size], vec![0.0f64; size]);
     let (beta1, beta2, rate) = (0.9, 0.999, 0.05);
-    let bias = columns + 3;
-    for step in 1..=settings.iterations {
-        let mut grad: Vec<f64> = w.iter().map(|x| x / settings.c).collect();
+    let bias = columns;
+    for step in 1..=iterations {
+        let mut grad: Vec<f64> = w.iter().map(|x| x / c).collect();
         grad[bias * 3..].iter_mut().for_each(|g| *g = 0.0);
-        let mut loss = w[..bias * 3].iter().map(|x| x * x).sum::<f64>() / (2.0 * settings.c);
-        for row in &set.rows {
+        let mut loss = w[..bias * 3].iter().map(|x| x * x).sum::<f64>() / (2.0 * c);
+        for row in rows {
             let mut logits = [0.0; 3];
-            let features = row.grams.iter().copied().chain((0..3).map(|j| ((columns + j) as u32, row.lexicon[j])));
-            let features: Vec<(u32, f64)> = features.chain(std::iter::once((bias as u32, 1.0))).collect();
+            let features = row.features.iter().copied().chain(std::iter::once((bias as u32, 1.0)));
+            let features: Vec<(u32, f64)> = features.collect();
             for &(c, x) in &features {
                 (0..3).for_each(|k| logits[k] += w[c as usize * 3 + k] * x);
             }
@@ -142,16 +157,17 @@ fn fit(set: &Set, settings: &Settings) -> Fit {
             let v_hat = v[i] / (1.0 - beta2.powi(step as i32));
             w[i] -= rate * m_hat / (v_hat.sqrt() + 1e-8);
         }
-        if step % 100 == 0 || step == settings.iterations {
-            eprintln!("  step {step}: loss {:.2}", loss / set.rows.len() as f64);
+        if step % 100 == 0 || step == iterations {
+            eprintln!("  step {step}: loss {:.2}", loss / rows.len() as f64);
         }
     }
-    let triple = |c: usize| [w[c * 3], w[c * 3 + 1], w[c * 3 + 2]];
-    Fit {
-        grams: (0..columns).map(triple).collect(),
-        lexicon: [triple(columns), triple(columns + 1), triple(columns + 2)],
-        bias: triple(bias),
-    }
+    w.chunks_exact(3).map(|t| [t[0], t[1], t[2]]).collect()
+}
+
+fn fit(set: &Set, settings: &Settings) -> Fit {
+    let columns = set.names.len();
+    let w = regress(&set.rows, columns + 3, settings.c, settings.iterations);
+    Fit { grams: w[..columns].to_vec(), lexicon: [w[columns], w[columns + 1], w[columns + 2]], bias: w[columns + 3] }
 }
 
 /// Weights less their mean, which leaves the probabilities as they are.
@@ -163,7 +179,7 @@ fn centred(w: [f64; 3]) -> [f64; 3] {
 /// Fits, leaves out the grams whose weights all stay under the pruning threshold, and
 /// fits again without them: the rows are then normalised over the grams the file
 /// keeps, as the scorer normalises them.
-fn train(posts: &[&Post], settings: &Settings) -> (Set, Fit) {
+fn train_base(posts: &[&Post], settings: &Settings) -> (Set, Fit) {
     let set = build(posts, settings.min_df, None);
     let first = fit(&set, settings);
     let keep: HashSet<String> = set
@@ -178,8 +194,70 @@ fn train(posts: &[&Post], settings: &Settings) -> (Set, Fit) {
     (set, fit)
 }
 
+/// A trained model: the base regression and, with `--stack K`, the stacked layer,
+/// fitted on base probabilities that each post gets from a base model trained without
+/// its fold (so that the layer learns how far to trust the grams on posts they have not
+/// seen).
+struct Trained {
+    set: Set,
+    fit: Fit,
+    stack: Option<StackFit>,
+}
+
+fn train(lang: &str, posts: &[&Post], settings: &Settings) -> Trained {
+    let (set, fit) = train_base(posts, settings);
+    let stack = (settings.stack_folds > 1).then(|| {
+        let mut base = vec![[0.0; 3]; posts.len()];
+        each_fold(posts, settings.stack_folds, |rest, held| {
+            let (set, fit) = train_base(rest, settings);
+            let model = parse(&render(lang, &[], &Trained { set, fit, stack: None }, settings));
+            for i in held {
+                let post = posts[i];
+                base[i] = model.base_probabilities(Some(lang), &post.text, &Folded::new(&post.text));
+            }
+        });
+        let inputs: Vec<[f64; STACK_FEATURES.len()]> = posts
+            .iter()
+            .zip(&base)
+            .map(|(post, base)| {
+                let folded = Folded::new(&post.text);
+                model::stack_features(*base, model::sentence_features(Some(lang), &post.text, &folded))
+            })
+            .collect();
+        fit_stack(&inputs, posts, settings)
+    });
+    Trained { set, fit, stack }
+}
+
+/// The stacked layer, fitted on standardised inputs; the scaling is folded back into
+/// the weights, so the scorer reads raw inputs.
+fn fit_stack(inputs: &[[f64; STACK_FEATURES.len()]], posts: &[&Post], settings: &Settings) -> StackFit {
+    let n = inputs.len() as f64;
+    let mean: Vec<f64> = (0..STACK_FEATURES.len()).map(|j| inputs.iter().map(|x| x[j]).sum::<f64>() / n).collect();
+    let sd: Vec<f64> = (0..STACK_FEATURES.len())
+        .map(|j| (inputs.iter().map(|x| (x[j] - mean[j]).powi(2)).sum::<f64>() / n).sqrt())
+        .collect();
+    let rows: Vec<Row> = inputs
+        .iter()
+        .zip(posts)
+        .map(|(x, post)| Row {
+            features: (0..x.len()).filter(|&j| sd[j] > 0.0).map(|j| (j as u32, (x[j] - mean[j]) / sd[j])).collect(),
+            label: post.label,
+        })
+        .collect();
+    let w = regress(&rows, STACK_FEATURES.len(), settings.stack_c, settings.iterations);
+    let weights: Vec<[f64; 3]> =
+        (0..STACK_FEATURES.len()).map(|j| if sd[j] > 0.0 { w[j].map(|x| x / sd[j]) } else { [0.0; 3] }).collect();
+    let mut bias = w[STACK_FEATURES.len()];
+    for (j, wj) in weights.iter().enumerate() {
+        (0..3).for_each(|k| bias[k] -= wj[k] * mean[j]);
+    }
+    StackFit { weights, bias }
+}
+
 /// The model file.
-fn render(lang: &str, sources: &[String], set: &Set, fit: &Fit, settings: &Settings) -> String {
+fn render(lang: &str, sources: &[String], trained: &Trained, settings: &Settings) -> String {
+    let Trained { set, fit, stack } = trained;
     let mut counts = [0usize; 3];
     set.rows.iter().for_each(|r| counts[r.label] += 1);
     let mut out = String::new();
@@ -199,12 +277,20 @@ fn render(lang: &str, sources: &[String], set: &Set, fit: &Fit, settings: &Setti
     );
     let _ = writeln!(
         out,
-        "# with C = {}, min_df = {}, prune = {}, {} iterations. kind:gram<TAB>idf<TAB>neg<TAB>neu<TAB>pos",
-        settings.c, settings.min_df, settings.prune, settings.iterations
+        "# with C = {}, min_df = {}, prune = {}, {} iterations, stacked over {} folds with C = {}. kind:gram<TAB>idf<TAB>neg<TAB>neu<TAB>pos",
+        settings.c, settings.min_df, settings.prune, settings.iterations, settings.stack_folds, settings.stack_c
     );
     line(&mut out, "b:", 0.0, fit.bias);
     for (name, w) in LEXICON_FEATURES.iter().zip(fit.lexicon) {
         line(&mut out, &format!("d:{name}"), 0.0, w);
+    }
+    if let Some(stack) = stack {
+        line(&mut out, "s:", 0.0, stack.bias);
+        for (name, w) in STACK_FEATURES.iter().zip(&stack.weights) {
+            // Stacked weights need more digits: the log-probabilities they multiply are large.
+            let w = centred(*w);
+            let _ = writeln!(out, "s:{name}\t0\t{:.6}\t{:.6}\t{:.6}", w[0], w[1], w[2]);
+        }
     }
     for ((name, idf), w) in set.names.iter().zip(&set.idf).zip(&fit.grams) {
         line(&mut out, name, *idf, *w);
@@ -212,23 +298,33 @@ fn render(lang: &str, sources: &[String], set: &Set, fit: &Fit, settings: &Setti
     out
 }
 
-/// Macro-F1 over `folds` folds of the posts (every `folds`-th post held out in turn),
-/// each fold scored by the model file the others train, read back as Vigie reads it.
+fn parse(file: &str) -> Model {
+    Model::parse(file).unwrap_or_else(|e| fail(&e))
+}
+
+/// Calls `f` once per fold (every `folds`-th post held out in turn) with the posts to
+/// train on and the indices of the held-out ones.
+fn each_fold(posts: &[&Post], folds: usize, mut f: impl FnMut(&[&Post], Vec<usize>)) {
+    for fold in 0..folds {
+        let held: Vec<usize> = (fold..posts.len()).step_by(folds).collect();
+        let rest: Vec<&Post> = posts.iter().enumerate().filter(|(i, _)| i % folds != fold).map(|(_, p)| *p).collect();
+        f(&rest, held);
+    }
+}
+
+/// Macro-F1 over `folds` folds of the posts, each fold scored by the model file the
+/// others train, read back as Vigie reads it.
 fn cross_validate(lang: &str, posts: &[&Post], settings: &Settings, folds: usize) -> Confusion {
     let mut confusion = Confusion::default();
-    for fold in 0..folds {
-        let in_fold = |i: &usize| i % folds == fold;
-        let held = posts.iter().enumerate().filter(|(i, _)| in_fold(i)).map(|(_, p)| *p);
-        let rest: Vec<&Post> = posts.iter().enumerate().filter(|(i, _)| !in_fold(i)).map(|(_, p)| *p).collect();
-        let (set, fit) = train(&rest, settings);
-        let file = render(lang, &[], &set, &fit, settings);
-        let model = Model::parse(&file).unwrap_or_else(|e| fail(&e));
-        for post in held {
+    each_fold(posts, folds, |rest, held| {
+        let model = parse(&render(lang, &[], &train(lang, rest, settings), settings));
+        for i in held {
+            let post = posts[i];
             let folded = Folded::new(&post.text);
             let score = sentiment::from_probabilities(model.probabilities(Some(lang), &post.text, &folded));
             confusion.add(post.label, class_of(score));
         }
-    }
+    });
     confusion
 }
 
@@ -238,7 +334,7 @@ fn fail(message: &str) -> ! {
 }
 
 fn main() {
-    let mut settings = Settings { c: 1.0, min_df: 2, prune: 0.02, iterations: 400 };
+    let mut settings = Settings { c: 1.0, min_df: 2, prune: 0.02, iterations: 400, stack_folds: 5, stack_c: 1.0 };
     let mut folds = 0;
     let mut out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../domain/data/sentiment");
     let mut paths: Vec<PathBuf> = Vec::new();
@@ -253,17 +349,17 @@ fn main() {
             "--prune" => settings.prune = number("--prune", value("--prune")),
             "--iterations" => settings.iterations = number("--iterations", value("--iterations")) as usize,
             "--folds" => folds = number("--folds", value("--folds")) as usize,
+            "--stack" => settings.stack_folds = number("--stack", value("--stack")) as usize,
+            "--stack-c" => settings.stack_c = number("--stack-c", value("--stack-c")),
             "-h" | "--help" => {
-                println!(
-                    "usage: sentiment-train [--folds K] [--out DIR] [--c C] [--min-df N] [--prune W] [--iterations N] FILE…"
-                );
+                println!("{USAGE}");
                 return;
             }
             _ => paths.push(PathBuf::from(arg)),
         }
     }
     if paths.is_empty() {
-        fail("usage: sentiment-train [--folds K] [--out DIR] [--c C] [--min-df N] [--prune W] [--iterations N] FILE…");
+        fail(USAGE);
     }
     let mut posts = Vec::new();
     // The files each language's posts come from, for the model's header.
@@ -286,10 +382,10 @@ fn main() {
             println!("{lang}: {folds}-fold macro-F1 {:.3}, accuracy {:.3}", confusion.macro_f1(), confusion.accuracy());
             continue;
         }
-        let (set, fit) = train(&posts, &settings);
+        let trained = train(lang, &posts, &settings);
         let path = out.join(format!("{lang}.tsv"));
-        std::fs::write(&path, render(lang, &sources[lang], &set, &fit, &settings))
+        std::fs::write(&path, render(lang, &sources[lang], &trained, &settings))
             .unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
-        eprintln!("  {} grams kept, written to {}", set.names.len(), path.display());
+        eprintln!("  {} grams kept, written to {}", trained.set.names.len(), path.display());
     }
 }

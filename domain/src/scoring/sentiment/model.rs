@@ -1,11 +1,15 @@
 //! Learned sentiment: a three-class logistic regression over the post's word 1–2-grams
 //! and character 2–5-grams (TF-IDF, each group L2-normalised) and the rules' lexicon
-//! reading. The features are computed here, for the trainer (`sentiment-train` in
-//! `vigie-bench`) and the scorer alike, so the two can never drift apart.
+//! reading, optionally stacked under a second, small regression that weighs its
+//! log-probabilities against the rules' reading of each sentence. The features are
+//! computed here, for the trainer (`sentiment-train` in `vigie-bench`) and the scorer
+//! alike, so the two can never drift apart.
 //!
 //! A model file holds one feature a line: `kind:gram<TAB>idf<TAB>neg<TAB>neu<TAB>pos`,
-//! where kind is `w` (word gram), `c` (character gram), `d` (lexicon feature) or `b`
-//! (the bias); lines starting with `#` are comments (provenance, settings).
+//! where kind is `w` (word gram), `c` (character gram), `d` (lexicon feature), `b` (the
+//! bias) or `s` (the stacked layer: `s:` its bias, then one line per
+//! [`STACK_FEATURES`] name); lines starting with `#` are comments (provenance,
+//! settings).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -24,6 +28,27 @@ pub fn class_of(score: f64) -> usize {
 
 /// The lexicon features, by name, in the order [`lexicon_features`] gives them.
 pub const LEXICON_FEATURES: [&str; 3] = ["rules", "positive", "negative"];
+
+/// The stacked layer's inputs, by name, in the order [`stack_features`] gives them: the
+/// base regression's log-probabilities, then [`sentence_features`].
+pub const STACK_FEATURES: [&str; 3 + SENTENCE_FEATURES.len()] = [
+    "log_neg",
+    "log_neu",
+    "log_pos",
+    "rules",
+    "positive",
+    "negative",
+    "first",
+    "last",
+    "highest",
+    "lowest",
+    "exclamations",
+    "questions",
+];
+
+/// The rules' reading of a post, whole and sentence by sentence, by name.
+pub const SENTENCE_FEATURES: [&str; 9] =
+    ["rules", "positive", "negative", "first", "last", "highest", "lowest", "exclamations", "questions"];
 
 /// The lexicon features weigh like a strong gram next to the L2-normalised groups.
 const LEXICON_SCALE: f64 = 3.0;
@@ -130,8 +155,39 @@ pub fn for_each_gram(text: &str, mut f: impl FnMut(Group, &[&str])) {
 /// The rules' reading of a post as model features: its score and its positive and
 /// negative sums, squashed.
 pub fn lexicon_features(lang: Option<&str>, raw: &str, folded: &Folded) -> [f64; 3] {
+    squashed(&rules::read(lang, raw, folded)).map(|x| x * LEXICON_SCALE)
+}
+
+fn squashed(reading: &rules::Reading) -> [f64; 3] {
+    [reading.score, (reading.positive / 4.0).tanh(), (reading.negative / 4.0).tanh()]
+}
+
+/// The rules' reading of a post for the stacked layer: its score and its positive and
+/// negative sums, squashed; the scores of its first and last sentences and of its most
+/// positive and most negative ones (a tweet often turns between sentences: "Great
+/// phone. Battery died in a day."); how many `!` and `?` it has.
+pub fn sentence_features(lang: Option<&str>, raw: &str, folded: &Folded) -> [f64; SENTENCE_FEATURES.len()] {
     let reading = rules::read(lang, raw, folded);
-    [reading.score, (reading.positive / 4.0).tanh(), (reading.negative / 4.0).tanh()].map(|x| x * LEXICON_SCALE)
+    let sentences: Vec<f64> = sentences(raw)
+        .map(|s| if s.len() == raw.trim().len() { reading.score } else { rules::read(lang, s, &Folded::new(s)).score })
+        .collect();
+    let (first, last) = (sentences.first().copied().unwrap_or(0.0), sentences.last().copied().unwrap_or(0.0));
+    let highest = sentences.iter().copied().fold(0.0, f64::max);
+    let lowest = sentences.iter().copied().fold(0.0, f64::min);
+    let count = |c: char| (raw.matches(c).count().min(3) as f64) / 3.0;
+    let [score, positive, negative] = squashed(&reading);
+    [score, positive, negative, first, last, highest, lowest, count('!'), count('?')]
+}
+
+/// The stacked layer's inputs for a post, given the base regression's probabilities.
+pub fn stack_features(base: [f64; 3], sentences: [f64; SENTENCE_FEATURES.len()]) -> [f64; STACK_FEATURES.len()] {
+    std::array::from_fn(|i| if i < 3 { (base[i] + 1e-6).ln() } else { sentences[i - 3] })
+}
+
+/// The sentences of a post: the runs between `.`, `!`, `?` and line breaks that hold a
+/// letter or a digit.
+fn sentences(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split_inclusive(['.', '!', '?', '\n']).map(str::trim).filter(|s| s.chars().any(char::is_alphanumeric))
 }
 
 /// 64-bit FNV-1a over the pieces, as if joined.
@@ -193,6 +249,14 @@ pub struct Model {
     weights: Vec<[f64; 3]>,
     lexicon: [[f64; 3]; 3],
     bias: [f64; 3],
+    stack: Option<Stack>,
+}
+
+/// The stacked layer: weights over [`STACK_FEATURES`] (standardised when trained, the
+/// scaling folded into the weights and the bias).
+struct Stack {
+    weights: [[f64; 3]; STACK_FEATURES.len()],
+    bias: [f64; 3],
 }
 
 impl Model {
@@ -204,6 +268,7 @@ impl Model {
             weights: Vec::new(),
             lexicon: [[0.0; 3]; 3],
             bias: [0.0; 3],
+            stack: None,
         };
         for (n, line) in data.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.is_empty()) {
             let bad = || format!("line {}: expected kind:gram<TAB>idf<TAB>neg<TAB>neu<TAB>pos", n + 1);
@@ -217,6 +282,15 @@ impl Model {
                 ("d", feature) => {
                     let i = LEXICON_FEATURES.iter().position(|f| *f == feature).ok_or_else(bad)?;
                     model.lexicon[i] = weights;
+                }
+                ("s", feature) => {
+                    let stack =
+                        model.stack.get_or_insert(Stack { weights: [[0.0; 3]; STACK_FEATURES.len()], bias: [0.0; 3] });
+                    match STACK_FEATURES.iter().position(|f| *f == feature) {
+                        Some(i) => stack.weights[i] = weights,
+                        None if feature.is_empty() => stack.bias = weights,
+                        None => return Err(bad()),
+                    }
                 }
                 ("w" | "c", _) => {
                     let row = u32::try_from(model.weights.len()).map_err(|_| bad())?;
@@ -237,6 +311,28 @@ impl Model {
 
     /// The probabilities of [`CLASSES`] for a post.
     pub fn probabilities(&self, lang: Option<&str>, raw: &str, folded: &Folded) -> [f64; 3] {
+        let Some(stack) = &self.stack else { return self.base_probabilities(lang, raw, folded) };
+        let sentences = sentence_features(lang, raw, folded);
+        let lexicon = [sentences[0], sentences[1], sentences[2]].map(|x| x * LEXICON_SCALE);
+        let base = self.base(folded, lexicon);
+        let mut logits = stack.bias;
+        for (value, w) in stack_features(base, sentences).iter().zip(&stack.weights) {
+            (0..3).for_each(|c| logits[c] += w[c] * value);
+        }
+        softmax(logits)
+    }
+
+    /// Whether the file has a stacked layer.
+    pub fn is_stacked(&self) -> bool {
+        self.stack.is_some()
+    }
+
+    /// The probabilities of the base regression alone.
+    pub fn base_probabilities(&self, lang: Option<&str>, raw: &str, folded: &Folded) -> [f64; 3] {
+        self.base(folded, lexicon_features(lang, raw, folded))
+    }
+
+    fn base(&self, folded: &Folded, lexicon: [f64; 3]) -> [f64; 3] {
         let text = normalise(&folded.text);
         let (mut words, mut chars) = (Vec::new(), Vec::new());
         for_each_gram(&text, |group, pieces| {
@@ -255,7 +351,7 @@ impl Model {
             let w = &self.weights[row as usize];
             (0..3).for_each(|c| logits[c] += w[c] * value);
         }
-        for (value, w) in lexicon_features(lang, raw, folded).iter().zip(&self.lexicon) {
+        for (value, w) in lexicon.iter().zip(&self.lexicon) {
             (0..3).for_each(|c| logits[c] += w[c] * value);
         }
         softmax(logits)
@@ -305,10 +401,29 @@ mod tests {
         assert!(Model::parse("w:top\t1\t0\t0\n").is_err());
         assert!(Model::parse("x:top\t1\t0\t0\t0\n").is_err());
         assert!(Model::parse("d:unknown\t0\t0\t0\t0\n").is_err());
+        assert!(Model::parse("s:unknown\t0\t0\t0\t0\n").is_err());
         assert!(Model::parse("w:top\t1\tnope\t0\t0\n").is_err());
         let model = Model::parse("# comment\nb:\t0\t0\t1\t0\nw:top\t1\t-1\t0\t2\n").unwrap();
         let p = model.probabilities(Some("en"), "top", &Folded::new("top"));
         assert!(p[2] > p[1] && p[1] > p[0], "{p:?}");
         assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        assert!(!model.is_stacked());
+    }
+
+    #[test]
+    fn a_stacked_layer_reweighs_the_base() {
+        let base = "b:\t0\t0\t1\t0\nw:top\t1\t-1\t0\t2\n";
+        // A layer that trusts the base's log-probabilities and reads `?` as neutral.
+        let stacked = format!(
+            "{base}s:\t0\t0\t0\t0\ns:log_neg\t0\t1\t0\t0\ns:log_neu\t0\t0\t1\t0\ns:log_pos\t0\t0\t0\t1\ns:questions\t0\t0\t9\t0\n"
+        );
+        let (base, stacked) = (Model::parse(base).unwrap(), Model::parse(&stacked).unwrap());
+        assert!(stacked.is_stacked());
+        let read = |m: &Model, text: &str| m.probabilities(Some("en"), text, &Folded::new(text));
+        let (plain, asked) = (read(&stacked, "top"), read(&stacked, "top?"));
+        let same = read(&base, "top");
+        assert!(plain.iter().zip(same).all(|(a, b)| (a - b).abs() < 1e-4), "{plain:?} {same:?}");
+        assert!(asked[1] > asked[2], "{asked:?}");
+        assert!(Model::parse("s:log_neg\t0\t1\t0\n").is_err());
     }
 }
