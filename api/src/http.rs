@@ -440,7 +440,7 @@ async fn graphql_http(
     let authenticated = matches!(claims, Some(Ok(_)));
     let with_credentials = claims.is_some();
     let admitted = match &claims {
-        Some(Ok(claims)) => admit(&state, &Bucket::graphql(&state, claims.agency)).await.map(|()| true),
+        Some(Ok(claims)) => admit(&state, &Bucket::graphql(&state, claims.agency_id())).await.map(|()| true),
         _ => admit_counted(&state, &Bucket::anonymous(&state, &address)).await,
     };
     let counted = match admitted {
@@ -570,7 +570,7 @@ async fn graphql_ws(
             let token = init_token(&init).or(header_token);
             let (access, auth) = SocketAccess::open(state.services.clone(), token.as_deref()).await;
             let agency = match &auth {
-                Ok(Some(actor)) => Some(actor.agency_id),
+                Ok(Some(actor)) => Some(actor.agency_id()),
                 _ => None,
             };
             let access = Arc::new(access);
@@ -757,7 +757,7 @@ async fn ingest(
         // Failed attempts draw on the address's quota, which bounds key guessing.
         Err(e) => return Err(admit(state, &Bucket::anonymous(state, address)).await.err().unwrap_or(e)),
     };
-    admit(state, &Bucket::ingest(state, key.agency_id)).await?;
+    admit(state, &Bucket::ingest(state, key.agency_id())).await?;
     let body = std::str::from_utf8(body).map_err(|_| Error::bad_input("body", "must be UTF-8"))?;
     mentions::ingest::ingest(&state.services, &key, brand_id, body).await
 }

@@ -123,7 +123,6 @@ pub async fn demo_reset_from_env() {
 
 async fn demo_reset(config: &Arc<Config>) -> Result<std::path::PathBuf, (i32, String)> {
     use sea_orm::sqlx::sqlite::SqliteConnectOptions;
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     use std::str::FromStr;
     let url = &config.database_url;
     let refuse = |message: String| (2, message);
@@ -145,22 +144,11 @@ async fn demo_reset(config: &Arc<Config>) -> Result<std::path::PathBuf, (i32, St
             config.bind
         )));
     }
-    if file.exists() {
-        let db = sea_orm::Database::connect(url.as_str()).await.map_err(|e| (1, e.to_string()))?;
-        let agencies = vigie_domain::entities::agency::Entity::find().count(&db).await.unwrap_or(u64::MAX);
-        let demo_user = vigie_domain::entities::user_account::Entity::find()
-            .filter(vigie_domain::entities::user_account::Column::Email.eq(demo::DEMO_EMAIL))
-            .one(&db)
-            .await
-            .ok()
-            .flatten();
-        db.close().await.map_err(|e| (1, e.to_string()))?;
-        if agencies > 1 || (agencies == 1 && demo_user.is_none()) {
-            return Err(refuse(format!(
-                "{} holds agencies other than the demo's: remove it yourself if that is what you want",
-                file.display()
-            )));
-        }
+    if file.exists() && !demo::holds_only_the_demo(url).await.map_err(|e| (1, e.chain()))? {
+        return Err(refuse(format!(
+            "{} holds agencies other than the demo's: remove it yourself if that is what you want",
+            file.display()
+        )));
     }
     for suffix in ["", "-wal", "-shm"] {
         let mut path = file.clone().into_os_string();

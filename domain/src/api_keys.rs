@@ -12,10 +12,22 @@ use crate::{Actor, Error, Result, Services, audit, brands, new_id, now, validate
 /// What an API key authenticates as.
 #[derive(Clone, Debug)]
 pub struct KeyPrincipal {
-    pub key_id: Uuid,
-    pub agency_id: Uuid,
+    pub(crate) key_id: Uuid,
+    pub(crate) agency_id: Uuid,
     /// `Some` when the key is limited to one brand.
-    pub brand_id: Option<Uuid>,
+    pub(crate) brand_id: Option<Uuid>,
+}
+
+/// Only [`authenticate`] makes one outside this crate.
+impl KeyPrincipal {
+    pub fn agency_id(&self) -> Uuid {
+        self.agency_id
+    }
+
+    /// `Some` when the key is limited to one brand.
+    pub fn brand_id(&self) -> Option<Uuid> {
+        self.brand_id
+    }
 }
 
 /// Creates a key; returns it with its secret, which is never shown again.

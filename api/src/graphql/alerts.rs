@@ -409,7 +409,7 @@ impl AlertSubscription {
         let services: Arc<Services> = services(ctx).clone();
         let actor: Actor = actor(ctx)?.clone();
         let brand = brands::check(&services.db, &actor, uuid("brandId", &brand_id)?).await?;
-        let agency = actor.agency_id;
+        let agency = actor.agency_id();
         let pick = move |notice: &Notice| match notice {
             Notice::Alert { agency_id, brand_id, alert_id } if *agency_id == agency && *brand_id == brand => {
                 Some(*alert_id)

@@ -61,11 +61,11 @@ impl Viewer {
         Ok(Agency(agencies::current(services(ctx), &self.actor).await?))
     }
     async fn role(&self) -> MemberRole {
-        self.actor.role.into()
+        self.actor.role().into()
     }
     /// The caller's membership id in this agency.
     async fn member_id(&self) -> ID {
-        global_id(NodeKind::Member, self.actor.membership_id)
+        global_id(NodeKind::Member, self.actor.membership_id())
     }
     /// Every agency the caller belongs to (log in with `agencyId` to switch).
     async fn memberships(&self, ctx: &Context<'_>) -> Result<Vec<ViewerMembership>> {
@@ -118,7 +118,7 @@ impl AuthPayload {
         User(self.user.clone())
     }
     async fn role(&self) -> MemberRole {
-        self.actor.role.into()
+        self.actor.role().into()
     }
     async fn agency(&self, ctx: &Context<'_>) -> Result<Agency> {
         Ok(Agency(agencies::current(services(ctx), &self.actor).await?))

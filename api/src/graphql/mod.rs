@@ -324,7 +324,7 @@ impl Executor for Gateway {
 
 async fn caller(services: &Services, claims: Option<Result<Claims, Error>>) -> Result<Option<Actor>, Error> {
     let Some(claims) = claims.transpose()? else { return Ok(None) };
-    services.callers.actor(&services.db, claims.sub, claims.agency).await.map(Some)
+    services.callers.actor(&services.db, &claims).await.map(Some)
 }
 
 pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Arc<Services> {
@@ -335,7 +335,7 @@ pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Arc<Services> {
 /// what, CRM tags and statuses): staff do, client viewers see only their own part.
 pub(crate) fn sees_staff_details(ctx: &Context<'_>, about_user: Option<uuid::Uuid>) -> Result<bool, Error> {
     let actor = actor(ctx)?;
-    Ok(actor.is_staff() || about_user == Some(actor.user_id))
+    Ok(actor.is_staff() || about_user == Some(actor.user_id()))
 }
 
 /// The authenticated actor, or `UNAUTHENTICATED`.

@@ -60,9 +60,7 @@ impl SocketAccess {
             Credentials::Token(claims) if expired(claims) => {
                 Err(Error::Unauthenticated("the access token has expired".into()))
             }
-            Credentials::Token(claims) => {
-                self.services.callers.actor(&self.services.db, claims.sub, claims.agency).await.map(Some)
-            }
+            Credentials::Token(claims) => self.services.callers.actor(&self.services.db, claims).await.map(Some),
         }
     }
 
@@ -94,7 +92,7 @@ impl SocketAccess {
             let changed = tokio::select! {
                 _ = &mut expiry => return EXPIRED,
                 notice = notices.recv() => match notice {
-                    Ok(Notice::Access { agency_id }) if agency_id == initial.agency_id => true,
+                    Ok(Notice::Access { agency_id }) if agency_id == initial.agency_id() => true,
                     Ok(_) => false,
                     Err(RecvError::Lagged(_)) => true,
                     Err(RecvError::Closed) => {
@@ -109,7 +107,7 @@ impl SocketAccess {
             }
             // Read the membership itself: the caller cache of this process may not have
             // heard the same notice yet.
-            match Actor::load(&self.services.db, claims.sub, claims.agency).await {
+            match Actor::of(&self.services.db, claims).await {
                 Ok(now) if same_access(&initial, &now) => {}
                 Ok(_) => return "the member's access changed: reconnect",
                 Err(Error::Unauthenticated(_)) => return "the membership has ended",
@@ -123,12 +121,12 @@ impl SocketAccess {
 
 /// Whether an access token's expiry has passed.
 fn expired(claims: &Claims) -> bool {
-    claims.exp <= chrono::Utc::now().timestamp()
+    claims.expires_at() <= chrono::Utc::now().timestamp()
 }
 
 /// The time left until the token expires.
 fn until(claims: &Claims) -> Duration {
-    let left = claims.exp.saturating_sub(chrono::Utc::now().timestamp());
+    let left = claims.expires_at().saturating_sub(chrono::Utc::now().timestamp());
     Duration::from_secs(u64::try_from(left).unwrap_or(0))
 }
 
@@ -136,7 +134,7 @@ fn until(claims: &Claims) -> Duration {
 /// non-managers at least the same brands (managers see every brand of the agency,
 /// whichever exist; a member given one more brand keeps the socket).
 fn same_access(then: &Actor, now: &Actor) -> bool {
-    then.membership_id == now.membership_id
-        && then.role == now.role
-        && (now.role.is_manager() || then.visible_brands.iter().all(|brand| now.saw_brand(*brand)))
+    then.membership_id() == now.membership_id()
+        && then.role() == now.role()
+        && (now.role().is_manager() || then.visible_brands().iter().all(|brand| now.saw_brand(*brand)))
 }

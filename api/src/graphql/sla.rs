@@ -476,7 +476,7 @@ impl SlaSubscription {
         let actor: Actor = actor(ctx)?.clone();
         actor.require_staff()?;
         let brand = brands::check(&services.db, &actor, uuid("brandId", &brand_id)?).await?;
-        let agency = actor.agency_id;
+        let agency = actor.agency_id();
         let pick = move |notice: &Notice| match notice {
             Notice::Ticket { agency_id, brand_id, ticket_id } if *agency_id == agency && *brand_id == brand => {
                 Some(*ticket_id)

@@ -21,6 +21,7 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::Actor;
+use super::tokens::Claims;
 use crate::Result;
 use crate::bus::{Bus, Notice};
 
@@ -58,8 +59,9 @@ impl Callers {
         Callers { state: Arc::new(state), bus, follow: Once::new() }
     }
 
-    /// The actor of `user_id` in `agency_id`, from the cache or the database.
-    pub async fn actor(&self, db: &impl ConnectionTrait, user_id: Uuid, agency_id: Uuid) -> Result<Actor> {
+    /// The actor a verified access token acts as, from the cache or the database.
+    pub async fn actor(&self, db: &impl ConnectionTrait, claims: &Claims) -> Result<Actor> {
+        let (user_id, agency_id) = (claims.sub, claims.agency);
         if self.state.ttl.is_zero() {
             return Actor::load(db, user_id, agency_id).await;
         }

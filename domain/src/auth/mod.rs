@@ -59,22 +59,53 @@ impl Role {
 /// The authenticated caller of a request, as loaded from the database (not from token
 /// claims alone, so that a removed membership or a changed role takes effect at once).
 #[derive(Clone, Debug)]
+///
+/// Its fields are private to the domain and it is only made from a membership read in
+/// the database, found through verified token claims ([`Actor::of`]) or inside the
+/// domain: outside this crate, holding an `Actor` means a member's access was checked.
 pub struct Actor {
-    pub user_id: Uuid,
-    pub agency_id: Uuid,
-    pub membership_id: Uuid,
-    pub role: Role,
+    pub(crate) user_id: Uuid,
+    pub(crate) agency_id: Uuid,
+    pub(crate) membership_id: Uuid,
+    pub(crate) role: Role,
     /// Every brand the actor could see when it was loaded, sorted: the agency's brands
     /// for managers, the assigned ones otherwise. It lets read paths check a brand
     /// without a database read ([`crate::brands::check`]); for managers, a brand
     /// missing from it is looked up in the database, so a brand created since is still
     /// found.
-    pub visible_brands: Arc<[Uuid]>,
+    pub(crate) visible_brands: Arc<[Uuid]>,
 }
 
 impl Actor {
+    /// The actor a verified access token acts as, read from its membership now; fails
+    /// when the membership is gone.
+    pub async fn of(db: &impl ConnectionTrait, claims: &tokens::Claims) -> Result<Self> {
+        Self::load(db, claims.sub, claims.agency).await
+    }
+
+    pub fn user_id(&self) -> Uuid {
+        self.user_id
+    }
+
+    pub fn agency_id(&self) -> Uuid {
+        self.agency_id
+    }
+
+    pub fn membership_id(&self) -> Uuid {
+        self.membership_id
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Every brand the actor could see when it was loaded, sorted.
+    pub fn visible_brands(&self) -> &[Uuid] {
+        &self.visible_brands
+    }
+
     /// Loads the actor for `user_id` in `agency_id`; fails when the membership is gone.
-    pub async fn load(db: &impl ConnectionTrait, user_id: Uuid, agency_id: Uuid) -> Result<Self> {
+    pub(crate) async fn load(db: &impl ConnectionTrait, user_id: Uuid, agency_id: Uuid) -> Result<Self> {
         let membership = membership::Entity::find()
             .filter(membership::Column::UserId.eq(user_id))
             .filter(membership::Column::AgencyId.eq(agency_id));
@@ -85,7 +116,7 @@ impl Actor {
     }
 
     /// Builds the actor of an existing membership.
-    pub async fn from_membership(db: &impl ConnectionTrait, membership: membership::Model) -> Result<Self> {
+    pub(crate) async fn from_membership(db: &impl ConnectionTrait, membership: membership::Model) -> Result<Self> {
         let role = Role::parse(&membership.role)?;
         // Managers see every brand of the agency; others, the brands assigned to them.
         let mut visible_brands: Vec<Uuid> = if role.is_manager() {

@@ -15,12 +15,26 @@ const ISSUER: &str = "vigie";
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
     /// The user.
-    pub sub: Uuid,
+    pub(crate) sub: Uuid,
     /// The agency the token acts in.
-    pub agency: Uuid,
-    pub iss: String,
-    pub iat: i64,
-    pub exp: i64,
+    pub(crate) agency: Uuid,
+    pub(crate) iss: String,
+    pub(crate) iat: i64,
+    pub(crate) exp: i64,
+}
+
+/// Only [`TokenKeys::verify`] makes claims outside this crate, so holding one means a
+/// valid token was shown.
+impl Claims {
+    /// The agency the token acts in.
+    pub fn agency_id(&self) -> Uuid {
+        self.agency
+    }
+
+    /// When the token expires, in seconds since the epoch.
+    pub fn expires_at(&self) -> i64 {
+        self.exp
+    }
 }
 
 /// Signs and checks access tokens with one HMAC key.

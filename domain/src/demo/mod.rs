@@ -51,6 +51,20 @@ async fn finished(services: &Services, user_id: uuid::Uuid) -> Result<bool> {
     Ok(written.is_some())
 }
 
+/// Whether the database at `url` holds nothing but the demo (or nothing): what `demo
+/// reset` checks before it deletes the file. A database it cannot read counts as
+/// holding more.
+pub async fn holds_only_the_demo(url: &str) -> Result<bool> {
+    use crate::entities::{agency, user_account};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let db = sea_orm::Database::connect(url).await?;
+    let agencies = agency::Entity::find().count(&db).await.unwrap_or(u64::MAX);
+    let demo_user =
+        user_account::Entity::find().filter(user_account::Column::Email.eq(DEMO_EMAIL)).one(&db).await.ok().flatten();
+    db.close().await?;
+    Ok(agencies == 0 || (agencies == 1 && demo_user.is_some()))
+}
+
 /// Seeds the demo agency unless it exists; returns whether it was created. A demo whose
 /// writing was interrupted is reported, not served as if whole.
 pub async fn seed(services: &Services) -> Result<bool> {

@@ -217,7 +217,7 @@ pub async fn ingest(services: &Services, key: &KeyPrincipal, brand_id: Option<Uu
     if !valid.is_empty() {
         store(services, &brand, valid).await?;
     }
-    tracing::info!(brand_id = %brand.id, accepted, rejected = rejected.len(), "mentions ingested");
+    tracing::info!(brand_id = %brand.id, key_id = %key.key_id, accepted, rejected = rejected.len(), "mentions ingested");
     Ok(Report { accepted, rejected })
 }
 

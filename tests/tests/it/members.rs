@@ -339,7 +339,7 @@ async fn api_keys_are_shown_once_stored_hashed_and_revocable(backend: Backend) {
     assert!(stored.iter().all(|k| k.secret_hash != secret && !k.secret_hash.contains(&secret)));
 
     let principal = vigie_domain::api_keys::authenticate(&app.services, &secret).await.unwrap();
-    assert_eq!(principal.brand_id, Some(vigie_tests::db_id(&brand)));
+    assert_eq!(principal.brand_id(), Some(vigie_tests::db_id(&brand)));
     let listed = app.ok(t, "{ apiKeys { edges { node { id lastUsedAt revokedAt } } } }", json!({})).await;
     assert!(!listed["apiKeys"]["edges"][0]["node"]["lastUsedAt"].is_null());
     assert!(!listed.to_string().contains(&secret), "the secret is never listed");

@@ -1398,7 +1398,11 @@ async fn batch_reads_take_no_id_on_trust(backend: Backend) {
     let db = &app.services.db;
     let id = vigie_tests::db_id;
     let (alert, item, brand, delivery) = (id(&f.alert_a), id(&f.item_a), id(&f.a1), id(&f.delivery_a));
-    let actor = |login: &Login| Actor::load(db, id(&login.user_id), id(&login.agency_id));
+    // As the api makes it: from a verified token, never from bare ids.
+    let actor = |login: &Login| {
+        let claims = app.services.tokens.verify(&login.access_token).expect("a valid token");
+        async move { Actor::of(db, &claims).await }
+    };
 
     let owner = actor(&f.owner_a).await.unwrap();
     assert!(!crises::timelines(db, &owner, &[alert]).await.unwrap().is_empty());
