@@ -6,7 +6,8 @@
 //! zero, so the same files give the same model.
 //!
 //! ```sh
-//! cargo run --release -p vigie-bench --bin sentiment-train -- ../shared/data/sentiment/umsab_*_train.tsv
+//! cargo run --release -p vigie-bench --bin sentiment-train -- ../shared/data/sentiment/umsab_en_train.tsv
+//! cargo run --release -p vigie-bench --bin sentiment-train -- --stack 0 ../shared/data/sentiment/umsab_fr_train.tsv
 //! ```
 //!
 //! Options: `--out DIR` (default `domain/data/sentiment`), `--c C` (inverse penalty,
@@ -275,10 +276,14 @@ fn render(lang: &str, sources: &[String], trained: &Trained, settings: &Settings
         counts[1],
         counts[2]
     );
+    let layer = match stack {
+        Some(_) => format!("a stacked layer over {} folds with C = {}", settings.stack_folds, settings.stack_c),
+        None => "no stacked layer".into(),
+    };
     let _ = writeln!(
         out,
-        "# with C = {}, min_df = {}, prune = {}, {} iterations, stacked over {} folds with C = {}. kind:gram<TAB>idf<TAB>neg<TAB>neu<TAB>pos",
-        settings.c, settings.min_df, settings.prune, settings.iterations, settings.stack_folds, settings.stack_c
+        "# with C = {}, min_df = {}, prune = {}, {} iterations, {layer}. kind:gram<TAB>idf<TAB>neg<TAB>neu<TAB>pos",
+        settings.c, settings.min_df, settings.prune, settings.iterations
     );
     line(&mut out, "b:", 0.0, fit.bias);
     for (name, w) in LEXICON_FEATURES.iter().zip(fit.lexicon) {
