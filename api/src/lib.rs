@@ -122,22 +122,9 @@ pub async fn demo_reset_from_env() {
 }
 
 async fn demo_reset(config: &Arc<Config>) -> Result<std::path::PathBuf, (i32, String)> {
-    use sea_orm::sqlx::sqlite::SqliteConnectOptions;
-    use std::str::FromStr;
     let url = &config.database_url;
     let refuse = |message: String| (2, message);
-    if !url.starts_with("sqlite:") {
-        return Err(refuse(
-            "demo reset starts an embedded SQLite database over; drop and recreate `DATABASE_URL` instead".into(),
-        ));
-    }
-    let options = SqliteConnectOptions::from_str(url).map_err(|e| refuse(format!("DATABASE_URL: {e}")))?;
-    let file = options.get_filename().to_path_buf();
-    let in_memory =
-        url.contains(":memory:") || url.contains("mode=memory") || file.to_string_lossy().contains("in-memory");
-    if in_memory || url.contains("mode=ro") {
-        return Err(refuse("demo reset needs a SQLite file it may write".into()));
-    }
+    let file = demo::sqlite_file(url).map_err(refuse)?;
     if std::net::TcpListener::bind(config.bind).is_err() {
         return Err(refuse(format!(
             "something listens on {}: stop the server before resetting its database",

@@ -111,9 +111,9 @@ impl Metrics {
         label
     }
 
-    /// The metrics in Prometheus' text format, the pool's read now from `db`.
-    pub fn render(&self, db: &sea_orm::DatabaseConnection) -> String {
-        self.process.refresh(db);
+    /// The metrics in Prometheus' text format, the pool's read now.
+    pub fn render(&self, services: &vigie_domain::Services) -> String {
+        self.process.refresh(&services.db);
         self.render_registry()
     }
 

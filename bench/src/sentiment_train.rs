@@ -14,7 +14,7 @@
 //! as scikit-learn's, default 1), `--min-df N` (grams seen in fewer posts are dropped,
 //! default 2), `--prune W` (grams whose weights all stay under W are left out and the
 //! model fitted again without them, default 0.02), `--iterations N` (default 400),
-//! `--stack K` (folds that give the stacked layer its inputs, default 5; 0 for none),
+//! `--stack K` (folds that give the stacked layer its inputs, default 5; under 2, none),
 //! `--stack-c C` (the stacked layer's inverse penalty, default 1). `--folds K` writes
 //! nothing and prints the macro-F1 of K-fold cross-validation instead: settings are
 //! chosen so, on the training posts, never on the posts the model is reported on.
@@ -40,8 +40,8 @@ struct Settings {
     stack_c: f64,
 }
 
-/// A post as features: the gram columns with their values, then the lexicon features
-/// (columns `names.len()` onwards).
+/// A post as sparse features (for the base model, the gram columns then the lexicon
+/// features from column `names.len()`; for the stacked layer, its inputs).
 struct Row {
     features: Vec<(u32, f64)>,
     label: usize,
@@ -237,6 +237,8 @@ fn fit_stack(inputs: &[[f64; STACK_FEATURES.len()]], posts: &[&Post], settings: 
     let mean: Vec<f64> = (0..STACK_FEATURES.len()).map(|j| inputs.iter().map(|x| x[j]).sum::<f64>() / n).collect();
     let sd: Vec<f64> = (0..STACK_FEATURES.len())
         .map(|j| (inputs.iter().map(|x| (x[j] - mean[j]).powi(2)).sum::<f64>() / n).sqrt())
+        // A constant input keeps rounding noise for a deviation: leave it out.
+        .map(|sd| if sd > 1e-9 { sd } else { 0.0 })
         .collect();
     let rows: Vec<Row> = inputs
         .iter()

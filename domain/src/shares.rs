@@ -67,7 +67,12 @@ pub async fn list(
 /// Revokes the live shares `user_id` made in the agency, but those of the brands in
 /// `kept` (they left the agency: none kept; they lost brands: the ones they still see);
 /// returns how many.
-pub async fn revoke_made_by(db: &impl ConnectionTrait, agency_id: Uuid, user_id: Uuid, kept: &[Uuid]) -> Result<u64> {
+pub(crate) async fn revoke_made_by(
+    db: &impl ConnectionTrait,
+    agency_id: Uuid,
+    user_id: Uuid,
+    kept: &[Uuid],
+) -> Result<u64> {
     let mut update = report_share::Entity::update_many()
         .col_expr(report_share::Column::RevokedAt, Expr::value(now()))
         .filter(report_share::Column::AgencyId.eq(agency_id))

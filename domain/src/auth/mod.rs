@@ -58,11 +58,11 @@ impl Role {
 
 /// The authenticated caller of a request, as loaded from the database (not from token
 /// claims alone, so that a removed membership or a changed role takes effect at once).
-#[derive(Clone, Debug)]
 ///
 /// Its fields are private to the domain and it is only made from a membership read in
 /// the database, found through verified token claims ([`Actor::of`]) or inside the
 /// domain: outside this crate, holding an `Actor` means a member's access was checked.
+#[derive(Clone, Debug)]
 pub struct Actor {
     pub(crate) user_id: Uuid,
     pub(crate) agency_id: Uuid,

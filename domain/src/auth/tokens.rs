@@ -12,7 +12,9 @@ use crate::{Error, Result};
 const ISSUER: &str = "vigie";
 
 /// The claims of an access token.
-#[derive(Debug, Serialize, Deserialize)]
+/// Only [`TokenKeys::verify`] makes claims outside this crate (they are decoded as
+/// [`Signed`], which is private), so holding one means a valid token was shown.
+#[derive(Debug, Serialize)]
 pub struct Claims {
     /// The user.
     pub(crate) sub: Uuid,
@@ -23,8 +25,22 @@ pub struct Claims {
     pub(crate) exp: i64,
 }
 
-/// Only [`TokenKeys::verify`] makes claims outside this crate, so holding one means a
-/// valid token was shown.
+/// The claims as decoded from a token whose signature was checked.
+#[derive(Deserialize)]
+struct Signed {
+    sub: Uuid,
+    agency: Uuid,
+    iss: String,
+    iat: i64,
+    exp: i64,
+}
+
+impl From<Signed> for Claims {
+    fn from(Signed { sub, agency, iss, iat, exp }: Signed) -> Self {
+        Claims { sub, agency, iss, iat, exp }
+    }
+}
+
 impl Claims {
     /// The agency the token acts in.
     pub fn agency_id(&self) -> Uuid {
@@ -76,11 +92,13 @@ impl TokenKeys {
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 5;
-        decode::<Claims>(token, &self.decoding, &validation).map(|data| data.claims).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                Error::Unauthenticated("the access token has expired".into())
+        decode::<Signed>(token, &self.decoding, &validation).map(|data| data.claims.into()).map_err(|e| {
+            match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    Error::Unauthenticated("the access token has expired".into())
+                }
+                _ => Error::Unauthenticated("invalid access token".into()),
             }
-            _ => Error::Unauthenticated("invalid access token".into()),
         })
     }
 }

@@ -51,9 +51,29 @@ async fn finished(services: &Services, user_id: uuid::Uuid) -> Result<bool> {
     Ok(written.is_some())
 }
 
+/// The SQLite file `demo reset` would start over: refused for other databases, in-memory
+/// ones and read-only ones.
+pub fn sqlite_file(url: &str) -> std::result::Result<std::path::PathBuf, String> {
+    use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+    use std::str::FromStr;
+    if !url.starts_with("sqlite:") {
+        return Err(
+            "demo reset starts an embedded SQLite database over; drop and recreate `DATABASE_URL` instead".into()
+        );
+    }
+    let options = SqliteConnectOptions::from_str(url).map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let file = options.get_filename().to_path_buf();
+    let in_memory =
+        url.contains(":memory:") || url.contains("mode=memory") || file.to_string_lossy().contains("in-memory");
+    if in_memory || url.contains("mode=ro") {
+        return Err("demo reset needs a SQLite file it may write".into());
+    }
+    Ok(file)
+}
+
 /// Whether the database at `url` holds nothing but the demo (or nothing): what `demo
-/// reset` checks before it deletes the file. A database it cannot read counts as
-/// holding more.
+/// reset` checks before it deletes the file. An agency count it cannot read counts as
+/// more than the demo's; a database it cannot open is an error.
 pub async fn holds_only_the_demo(url: &str) -> Result<bool> {
     use crate::entities::{agency, user_account};
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};

@@ -164,16 +164,18 @@ fn squashed(reading: &rules::Reading) -> [f64; 3] {
 
 /// The rules' reading of a post for the stacked layer: its score and its positive and
 /// negative sums, squashed; the scores of its first and last sentences and of its most
-/// positive and most negative ones (a tweet often turns between sentences: "Great
+/// positive and most negative ones, clipped at 0 (a tweet often turns between sentences: "Great
 /// phone. Battery died in a day."); how many `!` and `?` it has.
 pub fn sentence_features(lang: Option<&str>, raw: &str, folded: &Folded) -> [f64; SENTENCE_FEATURES.len()] {
     let reading = rules::read(lang, raw, folded);
-    let sentences: Vec<f64> = sentences(raw)
+    // A post of one sentence is read once: `folded` is `raw` folded, as everywhere.
+    let scores: Vec<f64> = sentences(raw)
         .map(|s| if s.len() == raw.trim().len() { reading.score } else { rules::read(lang, s, &Folded::new(s)).score })
         .collect();
-    let (first, last) = (sentences.first().copied().unwrap_or(0.0), sentences.last().copied().unwrap_or(0.0));
-    let highest = sentences.iter().copied().fold(0.0, f64::max);
-    let lowest = sentences.iter().copied().fold(0.0, f64::min);
+    let (first, last) = (scores.first().copied().unwrap_or(0.0), scores.last().copied().unwrap_or(0.0));
+    // Clipped at 0: a post with no positive sentence has a `highest` of 0, not below.
+    let highest = scores.iter().copied().fold(0.0, f64::max);
+    let lowest = scores.iter().copied().fold(0.0, f64::min);
     let count = |c: char| (raw.matches(c).count().min(3) as f64) / 3.0;
     let [score, positive, negative] = squashed(&reading);
     [score, positive, negative, first, last, highest, lowest, count('!'), count('?')]
@@ -270,11 +272,15 @@ impl Model {
             bias: [0.0; 3],
             stack: None,
         };
+        // A stacked layer counts only whole: a file cut short must not score every post
+        // by its bias.
+        let mut stack_rows = [false; STACK_FEATURES.len() + 1];
         for (n, line) in data.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.is_empty()) {
             let bad = || format!("line {}: expected kind:gram<TAB>idf<TAB>neg<TAB>neu<TAB>pos", n + 1);
             let mut fields = line.split('\t');
             let name = fields.next().ok_or_else(bad)?;
-            let numbers: Vec<f64> = fields.map(|f| f.parse::<f64>().map_err(|_| bad())).collect::<Result<_, _>>()?;
+            let number = |f: &str| f.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(bad);
+            let numbers: Vec<f64> = fields.map(number).collect::<Result<_, _>>()?;
             let [idf, neg, neu, pos] = numbers[..] else { return Err(bad()) };
             let weights = [neg, neu, pos];
             match name.split_once(':').ok_or_else(bad)? {
@@ -286,10 +292,20 @@ impl Model {
                 ("s", feature) => {
                     let stack =
                         model.stack.get_or_insert(Stack { weights: [[0.0; 3]; STACK_FEATURES.len()], bias: [0.0; 3] });
-                    match STACK_FEATURES.iter().position(|f| *f == feature) {
-                        Some(i) => stack.weights[i] = weights,
-                        None if feature.is_empty() => stack.bias = weights,
+                    // Row 0 is the bias, then the features in order.
+                    let row = match STACK_FEATURES.iter().position(|f| *f == feature) {
+                        Some(i) => {
+                            stack.weights[i] = weights;
+                            i + 1
+                        }
+                        None if feature.is_empty() => {
+                            stack.bias = weights;
+                            0
+                        }
                         None => return Err(bad()),
+                    };
+                    if std::mem::replace(&mut stack_rows[row], true) {
+                        return Err(format!("line {}: `{name}` is given twice", n + 1));
                     }
                 }
                 ("w" | "c", _) => {
@@ -300,6 +316,9 @@ impl Model {
                 }
                 _ => return Err(bad()),
             }
+        }
+        if model.stack.is_some() && stack_rows.contains(&false) {
+            return Err("the stacked layer (`s:` lines) is incomplete".into());
         }
         Ok(model)
     }
@@ -410,14 +429,26 @@ mod tests {
         assert!(!model.is_stacked());
     }
 
+    const BASE: &str = "b:\t0\t0\t1\t0\nw:top\t1\t-1\t0\t2\n";
+
+    /// [`BASE`] under a layer that trusts its log-probabilities and reads `?` as neutral.
+    fn stacked_file() -> String {
+        let mut file = format!("{BASE}s:\t0\t0\t0\t0\n");
+        for (i, name) in STACK_FEATURES.iter().enumerate() {
+            let mut w = [0; 3];
+            if i < 3 {
+                w[i] = 1;
+            } else if *name == "questions" {
+                w[1] = 9;
+            }
+            file.push_str(&format!("s:{name}\t0\t{}\t{}\t{}\n", w[0], w[1], w[2]));
+        }
+        file
+    }
+
     #[test]
     fn a_stacked_layer_reweighs_the_base() {
-        let base = "b:\t0\t0\t1\t0\nw:top\t1\t-1\t0\t2\n";
-        // A layer that trusts the base's log-probabilities and reads `?` as neutral.
-        let stacked = format!(
-            "{base}s:\t0\t0\t0\t0\ns:log_neg\t0\t1\t0\t0\ns:log_neu\t0\t0\t1\t0\ns:log_pos\t0\t0\t0\t1\ns:questions\t0\t0\t9\t0\n"
-        );
-        let (base, stacked) = (Model::parse(base).unwrap(), Model::parse(&stacked).unwrap());
+        let (base, stacked) = (Model::parse(BASE).unwrap(), Model::parse(&stacked_file()).unwrap());
         assert!(stacked.is_stacked());
         let read = |m: &Model, text: &str| m.probabilities(Some("en"), text, &Folded::new(text));
         let (plain, asked) = (read(&stacked, "top"), read(&stacked, "top?"));
@@ -425,5 +456,21 @@ mod tests {
         assert!(plain.iter().zip(same).all(|(a, b)| (a - b).abs() < 1e-4), "{plain:?} {same:?}");
         assert!(asked[1] > asked[2], "{asked:?}");
         assert!(Model::parse("s:log_neg\t0\t1\t0\n").is_err());
+        assert!(Model::parse("s:\t0\t0\t0\t0\n").is_err(), "an incomplete layer");
+        let mut twice = stacked_file();
+        twice.push_str("s:rules\t0\t1\t0\t0\n");
+        assert!(Model::parse(&twice).is_err(), "a line given twice");
+        assert!(Model::parse("w:top\t1\tNaN\t0\t0\n").is_err());
+        assert!(Model::parse("w:top\t1\tinf\t0\t0\n").is_err());
+    }
+
+    #[test]
+    fn the_stack_reads_the_sentence_features_in_order() {
+        assert_eq!(STACK_FEATURES[3..], SENTENCE_FEATURES);
+        let f = |text: &str| sentence_features(Some("en"), text, &Folded::new(text));
+        let [_, _, _, first, last, highest, lowest, exclamations, _] = f("Great phone. Battery died in a day!");
+        assert!(first > 0.0 && highest == first, "{first} {highest}");
+        assert!(last < 0.0 && lowest == last, "{last} {lowest}");
+        assert!(exclamations > 0.0);
     }
 }
