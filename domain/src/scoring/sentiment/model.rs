@@ -164,8 +164,8 @@ fn squashed(reading: &rules::Reading) -> [f64; 3] {
 
 /// The rules' reading of a post for the stacked layer: its score and its positive and
 /// negative sums, squashed; the scores of its first and last sentences and of its most
-/// positive and most negative ones, clipped at 0 (a tweet often turns between sentences: "Great
-/// phone. Battery died in a day."); how many `!` and `?` it has.
+/// positive and most negative ones, clipped at 0 (a tweet often turns between
+/// sentences: "Great phone. Battery died in a day."); how many `!` and `?` it has.
 pub fn sentence_features(lang: Option<&str>, raw: &str, folded: &Folded) -> [f64; SENTENCE_FEATURES.len()] {
     let reading = rules::read(lang, raw, folded);
     // A post of one sentence is read once: `folded` is `raw` folded, as everywhere.
