@@ -264,9 +264,9 @@ fn render(lang: &str, sources: &[String], trained: &Trained, settings: &Settings
     let mut counts = [0usize; 3];
     set.rows.iter().for_each(|r| counts[r.label] += 1);
     let mut out = String::new();
-    let line = |out: &mut String, name: &str, idf: f64, w: [f64; 3]| {
+    let line = |out: &mut String, name: &str, idf: f64, w: [f64; 3], digits: usize| {
         let w = centred(w);
-        let _ = writeln!(out, "{name}\t{idf:.4}\t{:.4}\t{:.4}\t{:.4}", w[0], w[1], w[2]);
+        let _ = writeln!(out, "{name}\t{idf:.4}\t{:.digits$}\t{:.digits$}\t{:.digits$}", w[0], w[1], w[2]);
     };
     let _ = writeln!(out, "# Vigie sentiment model ({lang}); see README.md here for what it is and its licence.");
     let _ = writeln!(
@@ -287,20 +287,19 @@ fn render(lang: &str, sources: &[String], trained: &Trained, settings: &Settings
         "# with C = {}, min_df = {}, prune = {}, {} iterations, {layer}. kind:gram<TAB>idf<TAB>neg<TAB>neu<TAB>pos",
         settings.c, settings.min_df, settings.prune, settings.iterations
     );
-    line(&mut out, "b:", 0.0, fit.bias);
+    line(&mut out, "b:", 0.0, fit.bias, 4);
     for (name, w) in LEXICON_FEATURES.iter().zip(fit.lexicon) {
-        line(&mut out, &format!("d:{name}"), 0.0, w);
+        line(&mut out, &format!("d:{name}"), 0.0, w, 4);
     }
     if let Some(stack) = stack {
-        line(&mut out, "s:", 0.0, stack.bias);
+        line(&mut out, "s:", 0.0, stack.bias, 4);
         for (name, w) in STACK_FEATURES.iter().zip(&stack.weights) {
             // Stacked weights need more digits: the log-probabilities they multiply are large.
-            let w = centred(*w);
-            let _ = writeln!(out, "s:{name}\t0\t{:.6}\t{:.6}\t{:.6}", w[0], w[1], w[2]);
+            line(&mut out, &format!("s:{name}"), 0.0, *w, 6);
         }
     }
     for ((name, idf), w) in set.names.iter().zip(&set.idf).zip(&fit.grams) {
-        line(&mut out, name, *idf, *w);
+        line(&mut out, name, *idf, *w, 4);
     }
     out
 }
