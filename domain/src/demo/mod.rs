@@ -75,12 +75,10 @@ pub fn sqlite_file(url: &str) -> std::result::Result<std::path::PathBuf, String>
 /// reset` checks before it deletes the file. An agency count it cannot read counts as
 /// more than the demo's; a database it cannot open is an error.
 pub async fn holds_only_the_demo(url: &str) -> Result<bool> {
-    use crate::entities::{agency, user_account};
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use sea_orm::{EntityTrait, PaginatorTrait};
     let db = sea_orm::Database::connect(url).await?;
-    let agencies = agency::Entity::find().count(&db).await.unwrap_or(u64::MAX);
-    let demo_user =
-        user_account::Entity::find().filter(user_account::Column::Email.eq(DEMO_EMAIL)).one(&db).await.ok().flatten();
+    let agencies = crate::entities::agency::Entity::find().count(&db).await.unwrap_or(u64::MAX);
+    let demo_user = accounts::find_user_by_email(&db, DEMO_EMAIL).await.ok().flatten();
     db.close().await?;
     Ok(agencies == 0 || (agencies == 1 && demo_user.is_some()))
 }
