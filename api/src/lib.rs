@@ -11,7 +11,7 @@ mod websocket;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
-use vigie_domain::jobs::{Registry, Runtime, RuntimeOptions};
+use vigie_domain::jobs::{Runtime, RuntimeOptions};
 use vigie_domain::{Config, Services, demo};
 
 /// A started server.
@@ -54,7 +54,8 @@ pub async fn start(config: Arc<Config>) -> Result<Running, StartError> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     if config.embedded_workers() {
-        let runtime = Runtime::new(services.clone(), Registry::standard(), RuntimeOptions::from_config(&config));
+        let runtime =
+            Runtime::new(services.clone(), vigie_domain::job_registry(), RuntimeOptions::from_config(&config));
         tasks.push(tokio::spawn(runtime.run(shutdown_rx)));
     }
     let http::Serving { server, addr, metrics_addr, stopper } = http::serve(services.clone(), config.bind)?;

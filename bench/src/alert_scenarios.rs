@@ -25,6 +25,7 @@ use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use std::collections::HashMap;
 use vigie_bench::Env;
+use vigie_domain::System;
 use vigie_domain::brands::{self, NewBrand, ValueInput};
 use vigie_domain::crises::{self, verdicts};
 use vigie_domain::demo::Rng;
@@ -369,8 +370,10 @@ async fn main() {
                 continue;
             }
             let batch = (from..next[b]).map(|i| mention(format!("{b}-{i}"), &posts[i])).collect();
-            store::store(services, brand, source, batch, Provenance::Collected).await.expect("store");
-            for id in crises::detect::detect_at(services, brand.id, at).await.expect("detect") {
+            store::store(System::for_tests(), services, brand, source, batch, Provenance::Collected)
+                .await
+                .expect("store");
+            for id in crises::detect::detect_at(System::for_tests(), services, brand.id, at).await.expect("detect") {
                 let model = alert::Entity::find_by_id(id).one(&services.db).await.expect("alert").expect("alert");
                 if model.opened_at == at && !opened.iter().any(|(_, a)| a.id == id) {
                     let genuine =
@@ -485,9 +488,16 @@ async fn main() {
 
     let mut lines = Vec::new();
     for (brand, _) in &brands {
-        let found = verdicts::precision_of(&services.db, brand.agency_id, brand.id, start, end + Duration::hours(1))
-            .await
-            .expect("precision");
+        let found = verdicts::precision_of(
+            System::for_tests(),
+            &services.db,
+            brand.agency_id,
+            brand.id,
+            start,
+            end + Duration::hours(1),
+        )
+        .await
+        .expect("precision");
         for p in found {
             lines.push(format!("{} {}: {}/{} confirmed", brand.name, p.kind, p.confirmed, p.judged));
         }

@@ -11,6 +11,7 @@ use sea_orm::sqlx::postgres::PgPoolCopyExt;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use std::fmt::Write;
 use vigie_domain::Services;
+use vigie_domain::System;
 use vigie_domain::accounts::{self, SignUp};
 use vigie_domain::brands::{self, NewBrand};
 use vigie_domain::entities::brand;
@@ -100,7 +101,8 @@ pub async fn generate(services: &Services, mentions: u64, seed: u64) -> Dataset 
                 ..Default::default()
             };
             let brand = brands::create(services, &session.actor, new).await.expect("brand");
-            sources.push(vigie_domain::sources::ingest_source(db, &brand).await.expect("source").id);
+            sources
+                .push(vigie_domain::sources::ingest_source(System::for_tests(), db, &brand).await.expect("source").id);
             brands.push(brand);
         }
         first_token.get_or_insert(session.access_token);

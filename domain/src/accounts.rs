@@ -9,7 +9,10 @@ use uuid::Uuid;
 
 use crate::auth::{passwords, secrets};
 use crate::entities::{agency, membership, refresh_token, user_account};
+use crate::mail::Email;
 use crate::{Actor, Error, Result, Role, Services, audit, new_id, now, validate};
+use crate::{Config, i18n, mail};
+use minijinja::context;
 
 /// What a successful sign-up, log-in or refresh returns.
 #[derive(Debug)]
@@ -120,7 +123,7 @@ pub(crate) async fn check_password(
     if attempts == crate::ratelimit::FAILURE_BURST
         && let Some(user) = user
     {
-        let warning = crate::mail::templates::failed_logins(&services.config, attempts)?;
+        let warning = failed_logins_email(&services.config, attempts)?;
         crate::mail::enqueue(&services.db, None, &user.email, warning).await?;
         crate::mail::send_soon(services, None).await;
         tracing::warn!(user_id = %user.id, attempts, "a burst of failed log-ins; the account's owner was told");
@@ -285,4 +288,18 @@ pub async fn memberships_of(services: &Services, actor: &Actor) -> Result<Vec<(m
         .map(|a| (a.id, a))
         .collect();
     Ok(memberships.into_iter().filter_map(|m| agencies.get(&m.agency_id).cloned().map(|a| (m, a))).collect())
+}
+
+/// Someone failed to log in to the account `failures` times in a row.
+fn failed_logins_email(config: &Config, failures: u32) -> Result<Email> {
+    let lang = i18n::DEFAULT;
+    mail::compose(
+        "failed_logins",
+        i18n::text(lang, "email.failed_logins.subject", ()),
+        context! {
+            lang, failures,
+            url => config.public_url.as_str(),
+            minutes => crate::ratelimit::MAX_LOCK.as_secs() / 60,
+        },
+    )
 }

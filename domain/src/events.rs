@@ -44,16 +44,25 @@ pub const TYPES: &[&str] = &[
     SOURCE_UNHEALTHY,
 ];
 
+/// The job that fans new outbox events out to their subscribers (webhook endpoints, which
+/// register its handler), then re-enqueues overdue deliveries.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct DispatchEvents {}
+
+impl crate::queue::JobPayload for DispatchEvents {
+    const KIND: &'static str = "events.dispatch";
+}
+
 /// Asks for undispatched events to be fanned out now (after the transaction that wrote
 /// them committed). Failing to ask is harmless: the periodic sweep dispatches them.
-pub async fn dispatch_soon(services: &crate::Services, tenant: Option<Uuid>) {
-    if let Err(error) = crate::jobs::enqueue(services, tenant, &crate::webhooks::DispatchEvents {}).await {
+pub(crate) async fn dispatch_soon(services: &crate::Services, tenant: Option<Uuid>) {
+    if let Err(error) = crate::jobs::enqueue(services, tenant, &DispatchEvents {}).await {
         tracing::warn!(error = %crate::error::chain(&error), "cannot enqueue event dispatch; the periodic sweep will do it");
     }
 }
 
 /// Writes an event in the caller's transaction.
-pub async fn record(
+pub(crate) async fn record(
     db: &impl ConnectionTrait,
     agency_id: Uuid,
     brand_id: Option<Uuid>,
@@ -69,7 +78,7 @@ pub async fn record(
 
 /// Writes events of one kind in the caller's transaction, a few hundred per statement
 /// (a batch of mentions can hold hundreds of solicitations).
-pub async fn record_many(
+pub(crate) async fn record_many(
     db: &impl ConnectionTrait,
     agency_id: Uuid,
     brand_id: Option<Uuid>,

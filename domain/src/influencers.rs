@@ -17,6 +17,7 @@ use sea_orm::{
 use std::collections::HashMap;
 use uuid::Uuid;
 
+use crate::System;
 use crate::db::{Params, batch_sizes, batches};
 use crate::entities::{StringList, author, brand, brand_influencer, influencer_stale, mention};
 use crate::pagination::{self, Page, PageRequest};
@@ -171,7 +172,7 @@ async fn activity_of(
 /// Recomputes the influence of `author_ids` for `brand` from the brand's mentions, in
 /// the caller's transaction, and records `influencer.discovered` for those whose score
 /// reached the brand's threshold for the first time.
-pub async fn refresh(db: &DatabaseTransaction, brand: &brand::Model, author_ids: &[Uuid]) -> Result<usize> {
+pub(crate) async fn refresh(db: &DatabaseTransaction, brand: &brand::Model, author_ids: &[Uuid]) -> Result<usize> {
     if author_ids.is_empty() {
         return Ok(0);
     }
@@ -316,7 +317,7 @@ const STALE_BATCH: usize = 1_000;
 
 /// Marks `author_ids` stale for `brand_id`, in the transaction that scored their
 /// mentions, so that the marks become visible together with the mentions.
-pub async fn mark_stale(db: &impl ConnectionTrait, brand_id: Uuid, author_ids: &[Uuid]) -> Result<()> {
+pub(crate) async fn mark_stale(db: &impl ConnectionTrait, brand_id: Uuid, author_ids: &[Uuid]) -> Result<()> {
     let at = now();
     let rows = author_ids.iter().map(|&author_id| influencer_stale::ActiveModel {
         id: Set(new_id()),
@@ -338,7 +339,7 @@ pub async fn mark_stale(db: &impl ConnectionTrait, brand_id: Uuid, author_ids: &
 /// taken leaves at once: the refresher in place looks for markers again after each of
 /// its transactions, its last included, so none committed meanwhile is left behind.
 /// (Should two brands' lock keys ever collide, the minute sweep finds what was left.)
-pub async fn refresh_stale(services: &Services, brand_id: Uuid) -> Result<usize> {
+pub async fn refresh_stale(_: System, services: &Services, brand_id: Uuid) -> Result<usize> {
     let Some(brand) = brand::Entity::find_by_id(brand_id).one(&services.db).await? else {
         return Ok(0);
     };
@@ -417,7 +418,7 @@ async fn has_stale(db: &impl ConnectionTrait, brand_id: Uuid) -> Result<bool> {
 
 /// The brands (with their agency) whose oldest stale marker is older than `before`: a
 /// refresh could not be enqueued for them.
-pub async fn brands_left_stale(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<Vec<(Uuid, Uuid)>> {
+pub(crate) async fn brands_left_stale(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<Vec<(Uuid, Uuid)>> {
     let mut params = Params::new(db.get_database_backend());
     let before = params.bind(before);
     let sql = format!(
@@ -432,7 +433,7 @@ pub async fn brands_left_stale(db: &impl ConnectionTrait, before: DateTime<Utc>)
 }
 
 /// Recomputes every influencer of a brand (the nightly pass), in chunks of authors.
-pub async fn rescore_brand(services: &Services, brand_id: Uuid) -> Result<usize> {
+pub async fn rescore_brand(_: System, services: &Services, brand_id: Uuid) -> Result<usize> {
     let Some(brand) = brand::Entity::find_by_id(brand_id).one(&services.db).await? else {
         return Ok(0);
     };

@@ -19,7 +19,7 @@ pub mod demo;
 pub mod entities;
 pub mod error;
 pub mod events;
-#[cfg(any(test, feature = "fuzzing"))]
+#[cfg(any(test, feature = "testing"))]
 pub mod fuzzing;
 pub mod health;
 pub mod i18n;
@@ -50,10 +50,27 @@ pub mod webhooks;
 
 use std::sync::Arc;
 
-pub use auth::{Actor, Role};
+pub use auth::{Actor, Role, System};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use network::Network;
+
+/// Every job Vigie runs, each feature registering its own: what the workers (and the
+/// api's embedded runtime) serve. The platform's runtime knows no feature; this is where
+/// they are wired to it.
+pub fn job_registry() -> jobs::Registry {
+    let mut registry = jobs::Registry::default();
+    crate::mail::register_jobs(&mut registry);
+    crate::scoring::job::register_jobs(&mut registry);
+    crate::sources::register_jobs(&mut registry);
+    crate::crises::detect::register_jobs(&mut registry);
+    crate::webhooks::register_jobs(&mut registry);
+    crate::relationships::register_jobs(&mut registry);
+    crate::sla::tickets::register_jobs(&mut registry);
+    crate::reports::digests::register_jobs(&mut registry);
+    crate::retention::register_jobs(&mut registry);
+    registry
+}
 
 /// The shared handles every service needs, built once at start-up.
 #[derive(Clone)]

@@ -13,8 +13,11 @@ use uuid::Uuid;
 use crate::accounts::{self, Session};
 use crate::auth::{passwords, secrets};
 use crate::entities::{UuidList, brand, invitation, membership, membership_brand, user_account};
+use crate::mail::Email;
 use crate::pagination::{self, Page, PageRequest};
 use crate::{Actor, Error, Result, Role, Services, audit, mail, new_id, now, validate};
+use crate::{Config, i18n};
+use minijinja::context;
 
 /// How long an invitation can be accepted.
 pub const INVITATION_TTL_DAYS: i64 = 7;
@@ -164,8 +167,7 @@ pub(crate) async fn issue(services: &Services, actor: &Actor, input: Invite) -> 
     .await?;
     let agency = crate::agencies::current(services, actor).await?;
     let inviter = accounts::user(services, actor).await?;
-    let message =
-        mail::templates::invitation(&services.config, &agency.name, &inviter.name, input.role, &secret.plain)?;
+    let message = invitation_email(&services.config, &agency.name, &inviter.name, input.role, &secret.plain)?;
     mail::enqueue(&txn, Some(actor.agency_id), &email, message).await?;
     audit::record(
         &txn,
@@ -511,4 +513,20 @@ async fn assign(db: &impl ConnectionTrait, agency_id: Uuid, membership_id: Uuid,
     });
     membership_brand::Entity::insert_many(rows).exec(db).await?;
     Ok(())
+}
+
+/// The invitation to join an agency; the token is accepted with the `acceptInvitation`
+/// mutation.
+fn invitation_email(config: &Config, agency: &str, inviter: &str, role: Role, token: &str) -> Result<Email> {
+    let lang = i18n::DEFAULT;
+    mail::compose(
+        "invitation",
+        i18n::text(lang, "email.invitation.subject", context! { agency }),
+        context! {
+            lang, agency, inviter, token,
+            role => role.as_str(),
+            link => config.public_link(&format!("graphql?invitation={token}")),
+            days => INVITATION_TTL_DAYS,
+        },
+    )
 }

@@ -12,15 +12,19 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use uuid::Uuid;
 
+use crate::System;
 use crate::entities::{
     Cadence, StringList, UuidList, author, brand, brand_influencer, idea, interaction, membership, mention,
     user_account,
 };
 use crate::jobs::Registry;
+use crate::mail::Email;
 use crate::pagination::{self, Page, PageRequest};
 use crate::queue::{Envelope, JobPayload};
 use crate::scoring::influence::Tier;
 use crate::{Actor, Error, Result, Services, audit, brands, influencers, mail, new_id, now, validate};
+use crate::{Config, i18n};
+use minijinja::context;
 
 /// Where the agency stands with an influencer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -540,7 +544,7 @@ pub async fn overdue(
 
 /// Recomputes the next contact of a brand's influencers (after its cadence changed, and
 /// daily, since scoring may move an influencer to another tier); returns how many moved.
-pub async fn recompute_brand(db: &impl ConnectionTrait, brand: &brand::Model) -> Result<usize> {
+pub(crate) async fn recompute_brand(db: &impl ConnectionTrait, brand: &brand::Model) -> Result<usize> {
     let candidates = brand_influencer::Entity::find()
         .filter(brand_influencer::Column::BrandId.eq(brand.id))
         .filter(
@@ -573,9 +577,9 @@ impl JobPayload for SendContactReminders {
 const REMINDER_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Registers the reminder job and its daily schedule.
-pub fn register_jobs(registry: &mut Registry) {
+pub(crate) fn register_jobs(registry: &mut Registry) {
     registry.register(|services: Arc<Services>, _meta, _job: SendContactReminders| async move {
-        send_reminders(&services).await?;
+        send_reminders(System::new(), &services).await?;
         Ok(())
     });
     registry.schedule("relationships.reminders", REMINDER_EVERY, |_slot| Envelope::new(None, &SendContactReminders {}));
@@ -584,7 +588,7 @@ pub fn register_jobs(registry: &mut Registry) {
 /// Recomputes due dates, then emails each owner the overdue contacts not reminded in
 /// the last 20 hours (so a second run the same day sends nothing); returns the number
 /// of emails queued.
-pub async fn send_reminders(services: &Services) -> Result<usize> {
+pub async fn send_reminders(_: System, services: &Services) -> Result<usize> {
     let db = &services.db;
     let at = now();
     let brands = brand::Entity::find().all(db).await?;
@@ -620,12 +624,12 @@ pub async fn send_reminders(services: &Services) -> Result<usize> {
     for (owner, rows) in by_owner {
         let Some(member) = membership::Entity::find_by_id(owner).one(db).await? else { continue };
         let Some(user) = user_account::Entity::find_by_id(member.user_id).one(db).await? else { continue };
-        let lines: Vec<mail::templates::Overdue> = rows
+        let lines: Vec<Overdue> = rows
             .iter()
             .filter_map(|r| {
                 let brand = brands.get(&r.brand_id)?;
                 let author = authors.get(&r.author_id)?;
-                Some(mail::templates::Overdue {
+                Some(Overdue {
                     brand: brand.name.clone(),
                     handle: author.handle.clone(),
                     network: author.network.clone(),
@@ -639,13 +643,7 @@ pub async fn send_reminders(services: &Services) -> Result<usize> {
             continue;
         }
         let txn = crate::db::begin_write(db).await?;
-        mail::enqueue(
-            &txn,
-            Some(member.agency_id),
-            &user.email,
-            mail::templates::contact_reminder(&services.config, &lines)?,
-        )
-        .await?;
+        mail::enqueue(&txn, Some(member.agency_id), &user.email, reminder_email(&services.config, &lines)?).await?;
         brand_influencer::Entity::update_many()
             .col_expr(brand_influencer::Column::ContactRemindedAt, sea_orm::sea_query::Expr::value(at))
             .filter(brand_influencer::Column::Id.is_in(rows.iter().map(|r| r.id)))
@@ -659,6 +657,32 @@ pub async fn send_reminders(services: &Services) -> Result<usize> {
         mail::send_soon(services, None).await;
     }
     Ok(sent)
+}
+
+/// An overdue contact in a reminder.
+#[derive(Serialize)]
+struct Overdue {
+    brand: String,
+    handle: String,
+    network: String,
+    tier: String,
+    status: String,
+    #[serde(serialize_with = "day")]
+    due: DateTime<Utc>,
+}
+
+fn day<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    serializer.collect_str(&at.format("%Y-%m-%d"))
+}
+
+/// The daily reminder to an owner of the influencers they should contact.
+fn reminder_email(config: &Config, overdue: &[Overdue]) -> Result<Email> {
+    let lang = i18n::DEFAULT;
+    mail::compose(
+        "contact_reminder",
+        i18n::text(lang, "email.reminder.subject", context! { count => overdue.len() }),
+        context! { lang, overdue, link => config.public_link("graphql") },
+    )
 }
 
 #[cfg(test)]

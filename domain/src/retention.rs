@@ -24,10 +24,11 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::System;
 use crate::db::Params;
+use crate::entities::DeliveryStatus;
 use crate::jobs::Registry;
 use crate::queue::{Envelope, JobPayload};
-use crate::webhooks::DeliveryStatus;
 use crate::{Result, Services, now};
 
 /// Rows deleted per statement.
@@ -45,14 +46,14 @@ impl JobPayload for PruneExpired {
 }
 
 /// Registers the job and its hourly schedule.
-pub fn register_jobs(registry: &mut Registry) {
+pub(crate) fn register_jobs(registry: &mut Registry) {
     registry.register(|services: Arc<Services>, _meta, _job: PruneExpired| async move {
         // A retention longer than the calendar allows keeps everything.
         let cutoff =
             chrono::Duration::from_std(services.config.retention).ok().and_then(|d| now().checked_sub_signed(d));
         let Some(cutoff) = cutoff else { return Ok(()) };
         let deadline = Instant::now() + services.config.job_visibility / 2;
-        if !prune(&services.db, cutoff, deadline).await?.finished {
+        if !prune(System::new(), &services.db, cutoff, deadline).await?.finished {
             crate::jobs::enqueue(&services, None, &PruneExpired {}).await?;
         }
         Ok(())
@@ -73,7 +74,7 @@ pub struct Pruned {
 
 /// Deletes the events, emails and refresh tokens past `cutoff` (see the module doc),
 /// starting no batch after `deadline` but one per table: each pass makes progress.
-pub async fn prune(db: &impl ConnectionTrait, cutoff: DateTime<Utc>, deadline: Instant) -> Result<Pruned> {
+pub async fn prune(_: System, db: &impl ConnectionTrait, cutoff: DateTime<Utc>, deadline: Instant) -> Result<Pruned> {
     let unsettled = [DeliveryStatus::Pending, DeliveryStatus::Sending].map(|s| format!("'{}'", s.as_str())).join(", ");
     // The subqueries take each batch in the order of an index (`event (dispatched_at,
     // created_at)`, `email_outbox (status, created_at)`, `refresh_token (expires_at)`),

@@ -100,7 +100,7 @@ pub struct NewShare {
 }
 
 /// Stores a share; returns it and its token, shown once.
-pub async fn create(db: &impl ConnectionTrait, share: NewShare) -> Result<(report_share::Model, String)> {
+pub(crate) async fn create(db: &impl ConnectionTrait, share: NewShare) -> Result<(report_share::Model, String)> {
     let secret = secrets::generate(share.prefix);
     let row = report_share::ActiveModel {
         id: Set(new_id()),

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use vigie_api::graphql::{self, Gateway};
 use vigie_domain::Services;
+use vigie_domain::System;
 
 /// The standard job runtime running over a [`TestApp`]'s services.
 pub struct Jobs {
@@ -89,11 +90,8 @@ impl TestApp {
     /// Starts the standard job runtime (every job and periodic task) over this app.
     pub fn start_jobs(&self) -> Jobs {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let runtime = vigie_domain::jobs::Runtime::new(
-            self.services.clone(),
-            vigie_domain::jobs::Registry::standard(),
-            Default::default(),
-        );
+        let runtime =
+            vigie_domain::jobs::Runtime::new(self.services.clone(), vigie_domain::job_registry(), Default::default());
         Jobs { stop, task: tokio::spawn(runtime.run(stopped)) }
     }
 
@@ -255,8 +253,10 @@ impl TestApp {
         let db = &self.services.db;
         let source = source::Entity::find_by_id(db_id(source_id)).one(db).await.unwrap().unwrap();
         let brand = brand::Entity::find_by_id(source.brand_id).one(db).await.unwrap().unwrap();
-        store::store(&self.services, &brand, &source, mentions, Provenance::Collected).await.unwrap();
-        vigie_domain::influencers::refresh_stale(&self.services, brand.id).await.unwrap();
+        store::store(System::for_tests(), &self.services, &brand, &source, mentions, Provenance::Collected)
+            .await
+            .unwrap();
+        vigie_domain::influencers::refresh_stale(System::for_tests(), &self.services, brand.id).await.unwrap();
     }
 
     /// Collects one mention by `handle` through `source_id` and returns the id of the

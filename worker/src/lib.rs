@@ -9,7 +9,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use prometheus_client::registry::Registry as MetricsRegistry;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
-use vigie_domain::jobs::{Registry, Runtime, RuntimeOptions};
+use vigie_domain::jobs::{Runtime, RuntimeOptions};
 use vigie_domain::{Config, Services, health};
 
 struct State {
@@ -58,7 +58,7 @@ pub async fn run() {
 
     let options = RuntimeOptions::from_config(&config);
     let (stop, stopped) = watch::channel(false);
-    let runtime = tokio::spawn(Runtime::new(services, Registry::standard(), options).run(stopped));
+    let runtime = tokio::spawn(Runtime::new(services, vigie_domain::job_registry(), options).run(stopped));
     vigie_domain::runtime::shutdown_signal().await;
     tracing::info!("shutdown requested; finishing the jobs in hand");
     let _ = stop.send(true);

@@ -6,13 +6,13 @@ use async_graphql::{Context, ID, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use std::sync::LazyLock;
 use vigie_domain::entities::job_failure;
-use vigie_domain::jobs::{Registry, failures};
+use vigie_domain::jobs::failures;
 
 use super::pagination::{self, Cursor, uuid};
 use super::{actor, services};
 
 /// The kinds of Vigie's jobs.
-static KINDS: LazyLock<Vec<String>> = LazyLock::new(|| Registry::standard().kinds());
+static KINDS: LazyLock<Vec<String>> = LazyLock::new(|| vigie_domain::job_registry().kinds());
 
 /// One job kind's queue.
 #[derive(SimpleObject)]

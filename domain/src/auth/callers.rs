@@ -97,7 +97,7 @@ impl Callers {
 
     /// To call once a change to the agency's access has been committed: forgets its
     /// callers here at once, and in the other processes through the bus.
-    pub async fn changed(&self, agency_id: Uuid) {
+    pub(crate) async fn changed(&self, agency_id: Uuid) {
         self.state.forget(Some(agency_id));
         self.bus.publish(Notice::Access { agency_id }).await;
     }

@@ -56,6 +56,26 @@ impl Role {
     }
 }
 
+/// The system acting on its own behalf: jobs, the clocks, the demo's history and the
+/// ingest path reach tenant rows with no member behind them. Functions that do so take a
+/// `System`, which only this crate can make, so that the api and the worker can reach
+/// them only through a job or through a service that checked its caller; tests and
+/// benchmarks, which drive jobs by hand, get one from the `testing` feature.
+#[derive(Clone, Copy, Debug)]
+pub struct System(());
+
+impl System {
+    pub(crate) const fn new() -> Self {
+        Self(())
+    }
+
+    /// A token for tests and benchmarks that run the system's work themselves.
+    #[cfg(feature = "testing")]
+    pub const fn for_tests() -> Self {
+        Self(())
+    }
+}
+
 /// The authenticated caller of a request, as loaded from the database (not from token
 /// claims alone, so that a removed membership or a changed role takes effect at once).
 ///

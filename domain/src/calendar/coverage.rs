@@ -68,7 +68,7 @@ pub async fn coverage(
 }
 
 /// [`coverage`] for a brand already authorised (shared reports).
-pub async fn coverage_of(
+pub(crate) async fn coverage_of(
     db: &impl sea_orm::ConnectionTrait,
     brand: &crate::entities::brand::Model,
     from: DateTime<Utc>,

@@ -36,6 +36,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{AlertStatus, Explanation, Metrics, NEGATIVE_SPIKE, Reason, Severity, TopAuthor, VALUE_GAP};
+use crate::System;
 use crate::db::{Params, batches};
 use crate::entities::{ValueStances, alert, alert_mention, author, brand, brand_value, mention};
 use crate::jobs::Registry;
@@ -77,16 +78,16 @@ impl JobPayload for DetectCrises {
 }
 
 /// Registers the detection job.
-pub fn register_jobs(registry: &mut Registry) {
+pub(crate) fn register_jobs(registry: &mut Registry) {
     registry.register(|services: Arc<Services>, _meta, job: DetectCrises| async move {
-        detect(&services, job.brand_id).await?;
+        detect(System::new(), &services, job.brand_id).await?;
         Ok(())
     });
 }
 
 /// Asks for a brand to be checked (after a scored batch). Failing to ask is logged: the
 /// next batch asks again.
-pub async fn detect_soon(services: &Services, agency_id: Uuid, brand_id: Uuid) {
+pub(crate) async fn detect_soon(services: &Services, agency_id: Uuid, brand_id: Uuid) {
     if crate::simulating() {
         return;
     }
@@ -212,12 +213,12 @@ impl Negative {
 }
 
 /// Checks a brand for spikes and value gaps; returns the alerts it opened or updated.
-pub async fn detect(services: &Services, brand_id: Uuid) -> Result<Vec<Uuid>> {
-    detect_at(services, brand_id, now()).await
+pub async fn detect(system: System, services: &Services, brand_id: Uuid) -> Result<Vec<Uuid>> {
+    detect_at(system, services, brand_id, now()).await
 }
 
 /// [`detect`] as if it were `at`: the scenario benchmark replays weeks of traffic.
-pub async fn detect_at(services: &Services, brand_id: Uuid, at: DateTime<Utc>) -> Result<Vec<Uuid>> {
+pub async fn detect_at(_: System, services: &Services, brand_id: Uuid, at: DateTime<Utc>) -> Result<Vec<Uuid>> {
     let db = &services.db;
     let Some(brand) = brand::Entity::find_by_id(brand_id).one(db).await? else { return Ok(Vec::new()) };
     let resolved = last_resolutions(db, brand.id).await?;

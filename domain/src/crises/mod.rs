@@ -20,8 +20,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::Config;
 use crate::bus::Notice;
 use crate::entities::{alert, alert_event, brand, brand_value, mention};
+use crate::mail::Email;
 use crate::pagination::{Page, PageRequest};
 use crate::scoring::Tier;
 use crate::{Actor, Error, Result, Services, brands, events, i18n, mail, new_id, now, validate};
@@ -197,6 +199,48 @@ impl Explanation {
     pub fn summary_in(&self, lang: &str) -> String {
         self.reason.as_ref().map_or_else(|| self.summary.clone(), |reason| reason.text(lang))
     }
+}
+
+/// A crisis alert opened (or worsened: `worsened_from` is the severity before), for the
+/// brand's escalation contacts, in the brand's language.
+fn crisis_email(
+    config: &Config,
+    brand: &brand::Model,
+    alert: &alert::Model,
+    value: Option<&str>,
+    worsened_from: Option<Severity>,
+) -> Result<Email> {
+    let lang = brand.language.as_str();
+    let explanation: Explanation = serde_json::from_value(alert.explanation.clone()).unwrap_or_default();
+    let metrics: Metrics = serde_json::from_value(alert.metrics.clone()).unwrap_or_default();
+    let what = match value {
+        Some(value) => i18n::text(lang, "email.crisis.value_gap", context! { value }),
+        None => i18n::text(lang, "email.crisis.spike", ()),
+    };
+    let severity = i18n::text(lang, &format!("severity.{}", alert.severity), ()).to_uppercase();
+    let subject = match worsened_from {
+        None => i18n::text(lang, "email.crisis.subject", context! { severity, what, brand => brand.name }),
+        Some(before) => i18n::text(
+            lang,
+            "email.crisis.subject_worsened",
+            context! {
+                before => i18n::text(lang, &format!("severity.{}", before.as_str()), ()).to_uppercase(),
+                severity, what, brand => brand.name,
+            },
+        ),
+    };
+    mail::compose(
+        "crisis",
+        subject,
+        context! {
+            lang,
+            summary => explanation.summary_in(lang),
+            terms => explanation.top_terms,
+            authors => explanation.top_authors,
+            evidence => metrics.evidence,
+            link => config.public_link(&format!("graphql?alert={}", alert.id)),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -482,7 +526,7 @@ pub(crate) async fn email_contacts(
     value_name: Option<&str>,
     worsened_from: Option<Severity>,
 ) -> Result<usize> {
-    let email = mail::templates::crisis(config, brand, alert, value_name, worsened_from)?;
+    let email = crisis_email(config, brand, alert, value_name, worsened_from)?;
     for to in &brand.escalation_emails.0 {
         mail::enqueue(db, Some(brand.agency_id), to, email.clone()).await?;
     }

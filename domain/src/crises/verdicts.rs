@@ -12,6 +12,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{AlertStatus, NEGATIVE_SPIKE, VALUE_GAP, announce, event_payload, get, step};
+use crate::System;
 use crate::calendar::ContentStatus;
 use crate::entities::{alert, content_item, content_review};
 use crate::{Actor, Error, Result, Services, audit, brands, events, now, validate};
@@ -174,11 +175,12 @@ pub async fn precision(
         return Err(Error::bad_input("to", "the period must end after it starts"));
     }
     let brand = brands::check(db, actor, brand_id).await?;
-    precision_of(db, actor.agency_id, brand, from, to).await
+    precision_of(System::new(), db, actor.agency_id, brand, from, to).await
 }
 
 /// [`precision`] for a brand already checked (reports and digests).
 pub async fn precision_of(
+    _: System,
     db: &impl ConnectionTrait,
     agency_id: Uuid,
     brand_id: Uuid,

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::script::{self, Author, Kind};
 use super::{CLIENT_EMAIL, DAYS, DEMO_PASSWORD};
 use super::{Rng, receiver};
+use crate::System;
 use crate::brands::{self, NewBrand, ValueInput};
 use crate::calendar::{self, Action, ItemInput, PillarInput};
 use crate::crises::{self, Verdict};
@@ -492,7 +493,8 @@ async fn replay(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Res
                         continue;
                     }
                     let before = crate::now();
-                    store::store(services, &demo.brand, &demo.source, batch, Provenance::Collected).await?;
+                    store::store(System::new(), services, &demo.brand, &demo.source, batch, Provenance::Collected)
+                        .await?;
                     for ticket in new_tickets(services, demo.brand.id, before).await? {
                         let recent = at > end - Duration::days(2);
                         if recent {
@@ -509,7 +511,7 @@ async fn replay(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Res
                             Event::Answer { ticket: ticket.id, brand: b, late },
                         );
                     }
-                    for id in crises::detect::detect_at(services, demo.brand.id, at).await? {
+                    for id in crises::detect::detect_at(System::new(), services, demo.brand.id, at).await? {
                         if !demo.handled_alerts.contains(&id) {
                             demo.handled_alerts.push(id);
                             timeline
@@ -522,7 +524,7 @@ async fn replay(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Res
             }
             Event::Nightly => {
                 for demo in &demos {
-                    crate::influencers::refresh_stale(services, demo.brand.id).await?;
+                    crate::influencers::refresh_stale(System::new(), services, demo.brand.id).await?;
                 }
             }
             Event::Answer { ticket, brand, late } => {
@@ -614,7 +616,7 @@ async fn replay(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Res
                 }
             }
             Event::Digests => {
-                crate::reports::digests::send_digests(services, at).await?;
+                crate::reports::digests::send_digests(System::new(), services, at).await?;
             }
             Event::Deliver => {}
         }

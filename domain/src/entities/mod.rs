@@ -50,7 +50,39 @@ pub struct UuidList(pub Vec<uuid::Uuid>);
 
 /// How a mention speaks of each stated value it touches, stored as JSON.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, FromJsonQueryResult)]
-pub struct ValueStances(pub Vec<crate::scoring::ValueReading>);
+pub struct ValueStances(pub Vec<ValueReading>);
+
+/// How a mention speaks of one stated value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueStance {
+    /// Says the brand fails the value.
+    Accuses,
+    /// Speaks well of the brand on the value.
+    Praises,
+    /// Touches the value's words without either.
+    Mentions,
+}
+
+impl ValueStance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueStance::Accuses => "accuses",
+            ValueStance::Praises => "praises",
+            ValueStance::Mentions => "mentions",
+        }
+    }
+}
+
+/// The stance of a mention on one value, with the folded words that decided it (the
+/// value's term first).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValueReading {
+    pub value_id: uuid::Uuid,
+    pub stance: ValueStance,
+    pub cues: Vec<String>,
+}
 
 /// Days between contacts per influencer tier name, stored as JSON.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
@@ -66,3 +98,35 @@ pub struct Handle {
 /// A brand's accounts, stored as JSON.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
 pub struct Handles(pub Vec<Handle>);
+
+/// Status of a webhook delivery (`webhook_delivery.status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// An attempt is in flight.
+    Sending,
+    Delivered,
+    /// Every attempt failed (or the endpoint was disabled); replayable.
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Sending => "sending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> DeliveryStatus {
+        match raw {
+            "sending" => DeliveryStatus::Sending,
+            "delivered" => DeliveryStatus::Delivered,
+            "failed" => DeliveryStatus::Failed,
+            _ => DeliveryStatus::Pending,
+        }
+    }
+}

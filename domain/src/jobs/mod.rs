@@ -74,21 +74,6 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A registry of Vigie's own jobs.
-    pub fn standard() -> Self {
-        let mut registry = Registry::default();
-        crate::mail::register_jobs(&mut registry);
-        crate::scoring::job::register_jobs(&mut registry);
-        crate::sources::register_jobs(&mut registry);
-        crate::crises::detect::register_jobs(&mut registry);
-        crate::webhooks::register_jobs(&mut registry);
-        crate::relationships::register_jobs(&mut registry);
-        crate::sla::tickets::register_jobs(&mut registry);
-        crate::reports::digests::register_jobs(&mut registry);
-        crate::retention::register_jobs(&mut registry);
-        registry
-    }
-
     /// Registers the handler of a job kind. Handlers must be idempotent: delivery is at
     /// least once.
     pub fn register<J, F, Fut>(&mut self, handler: F) -> &mut Self

@@ -8,8 +8,6 @@
 //! mail server. Once an email is sent (or given up), the secrets in the outbox's copy
 //! are redacted: a database dump must not hold live invitation tokens.
 
-pub mod templates;
-
 use chrono::Duration as ChronoDuration;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -22,12 +20,24 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
+use crate::System;
 use crate::auth::secrets::redact;
 use crate::entities::{agency, email_outbox};
 use crate::jobs::Registry;
 use crate::queue::{Envelope, JobPayload};
-use crate::{Config, Error, Result, Services, new_id, now};
+use crate::{Config, Error, Result, Services, i18n, new_id, now};
+use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
+
+/// Renders one of Vigie's emails, `domain/templates/email/<name>.txt` and `.html`, with
+/// `context` (which carries `lang`: the brand's language, English for account emails)
+/// and a subject from the message catalogue. Each feature writes its own.
+pub(crate) fn compose(name: &str, subject: String, context: Value) -> Result<Email> {
+    let context = context! { subject => &subject, ..context };
+    let text = i18n::render(&format!("email/{name}.txt"), &context)?;
+    let html = i18n::render(&format!("email/{name}.html"), &context)?;
+    Ok(Email { subject, text, html: Some(html) })
+}
 
 /// Attempts before an email is marked `failed`.
 pub const MAX_ATTEMPTS: i32 = 6;
@@ -43,7 +53,12 @@ pub struct Email {
 }
 
 /// Writes an email to the outbox; call [`send_soon`] after the transaction commits.
-pub async fn enqueue(db: &impl ConnectionTrait, agency_id: Option<Uuid>, to: &str, email: Email) -> Result<Uuid> {
+pub(crate) async fn enqueue(
+    db: &impl ConnectionTrait,
+    agency_id: Option<Uuid>,
+    to: &str,
+    email: Email,
+) -> Result<Uuid> {
     let id = new_id();
     email_outbox::ActiveModel {
         id: Set(id),
@@ -88,7 +103,7 @@ impl Mailer {
     }
 
     /// Sends every due message once; returns how many were handled.
-    pub async fn dispatch_due(&self, db: &DatabaseConnection) -> Result<usize> {
+    pub async fn dispatch_due(&self, _: System, db: &DatabaseConnection) -> Result<usize> {
         let at = now();
         let due = Condition::any()
             .add(email_outbox::Column::ClaimedUntil.is_null())
@@ -210,9 +225,9 @@ impl JobPayload for DispatchEmail {
 const SWEEP: Duration = Duration::from_secs(10);
 
 /// Registers the email jobs.
-pub fn register_jobs(registry: &mut Registry) {
+pub(crate) fn register_jobs(registry: &mut Registry) {
     registry.register(|services: Arc<Services>, _meta, _job: DispatchEmail| async move {
-        services.mailer.dispatch_due(&services.db).await?;
+        services.mailer.dispatch_due(System::new(), &services.db).await?;
         Ok(())
     });
     registry.schedule("email.sweep", SWEEP, |_slot| Envelope::new(None, &DispatchEmail {}));
@@ -220,7 +235,7 @@ pub fn register_jobs(registry: &mut Registry) {
 
 /// Asks for the outbox to be sent now (after the transaction that queued an email
 /// committed). Failing to ask is harmless: the periodic sweep sends it.
-pub async fn send_soon(services: &Services, tenant: Option<Uuid>) {
+pub(crate) async fn send_soon(services: &Services, tenant: Option<Uuid>) {
     if let Err(error) = crate::jobs::enqueue(services, tenant, &DispatchEmail {}).await {
         tracing::warn!(error = %crate::error::chain(&error), "cannot enqueue email dispatch; the periodic sweep will send it");
     }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::store::{self, NewAuthor, NewMention, Provenance};
+use crate::System;
 use crate::api_keys::KeyPrincipal;
 use crate::entities::brand;
 use crate::{Error, Network, Result, Services, sources};
@@ -222,7 +223,7 @@ pub async fn ingest(services: &Services, key: &KeyPrincipal, brand_id: Option<Uu
 }
 
 async fn store(services: &Services, brand: &brand::Model, items: Vec<Valid>) -> Result<()> {
-    let source = sources::ingest_source(&services.db, brand).await?;
+    let source = sources::ingest_source(System::new(), &services.db, brand).await?;
     let mentions = items
         .into_iter()
         .map(|v| NewMention {
@@ -251,7 +252,7 @@ async fn store(services: &Services, brand: &brand::Model, items: Vec<Valid>) -> 
             direct: v.item.direct,
         })
         .collect();
-    store::store(services, brand, &source, mentions, Provenance::Pushed).await?;
+    store::store(System::new(), services, brand, &source, mentions, Provenance::Pushed).await?;
     Ok(())
 }
 

@@ -40,7 +40,7 @@ pub async fn sentiment_series(
 
 /// Mentions per UTC day, counted by the database from the `(brand_id, published_at)`
 /// index alone (it carries `sentiment`).
-pub async fn daily(
+pub(crate) async fn daily(
     db: &impl ConnectionTrait,
     brand_id: Uuid,
     from: DateTime<Utc>,

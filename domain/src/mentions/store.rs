@@ -21,6 +21,7 @@ use sea_orm::{
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
+use crate::System;
 use crate::db::batches;
 use crate::entities::{UuidList, ValueStances, author, brand, mention, source, ticket};
 use crate::scoring::job::{Lexicon, Reading, announce_solicitations, refresh_soon};
@@ -122,6 +123,7 @@ impl NewMention {
 /// the authors' stale marks; then asks for the influence refresh and crisis detection.
 /// Returns how many were stored.
 pub async fn store(
+    _: System,
     services: &Services,
     brand: &brand::Model,
     source: &source::Model,

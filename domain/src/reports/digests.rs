@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::{Section, html};
+use crate::System;
 use crate::entities::{brand, membership, membership_brand, user_account};
 use crate::jobs::Registry;
 use crate::mail::{self, Email};
@@ -29,9 +30,9 @@ impl JobPayload for SendDigests {
 }
 
 /// Registers the hourly digest job.
-pub fn register_jobs(registry: &mut Registry) {
+pub(crate) fn register_jobs(registry: &mut Registry) {
     registry.register(|services: Arc<Services>, _meta, _job: SendDigests| async move {
-        send_digests(&services, now()).await?;
+        send_digests(System::new(), &services, now()).await?;
         Ok(())
     });
     registry.schedule("reports.digests", std::time::Duration::from_secs(3600), |_slot| {
@@ -94,7 +95,7 @@ async fn client_contacts(db: &impl ConnectionTrait, brand: &brand::Model) -> Res
 }
 
 /// Sends every digest due at `at`; returns how many brands got one.
-pub async fn send_digests(services: &Services, at: DateTime<Utc>) -> Result<usize> {
+pub async fn send_digests(system: System, services: &Services, at: DateTime<Utc>) -> Result<usize> {
     let db = &services.db;
     let brands = brand::Entity::find().filter(brand::Column::DigestFrequency.ne("off")).all(db).await?;
     let mut sent = 0;
@@ -118,7 +119,7 @@ pub async fn send_digests(services: &Services, at: DateTime<Utc>) -> Result<usiz
         if claimed.rows_affected != 1 {
             continue;
         }
-        let report = super::build(&txn, brand.clone(), from, to, Section::ALL.to_vec()).await?;
+        let report = super::build(system, &txn, brand.clone(), from, to, Section::ALL.to_vec()).await?;
         let share = crate::shares::NewShare {
             agency_id: brand.agency_id,
             brand_id: brand.id,

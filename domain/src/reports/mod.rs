@@ -11,6 +11,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use std::collections::HashMap;
 use uuid::Uuid;
 
+use crate::System;
 use crate::calendar::coverage::{self, Coverage};
 use crate::entities::{alert, author, brand, brand_influencer, report_share};
 use crate::mentions::series::{self, Day};
@@ -161,11 +162,12 @@ pub async fn open(services: &Services, token: &str) -> Result<Report> {
     let (Some(from), Some(to)) = (share.period_from, share.period_to) else { return Err(Error::NotFound("report")) };
     // A name this build does not know (a link made by a newer one) is left out.
     let sections = share.sections.0.iter().filter_map(|name| Section::parse(name)).collect();
-    build(db, brand, from, to, sections).await
+    build(System::new(), db, brand, from, to, sections).await
 }
 
 /// Gathers a report's sections.
 pub async fn build(
+    system: System,
     db: &impl ConnectionTrait,
     brand: brand::Model,
     from: DateTime<Utc>,
@@ -193,7 +195,7 @@ pub async fn build(
         Vec::new()
     };
     let precision = if has(Section::Alerts) {
-        crate::crises::verdicts::precision_of(db, brand.agency_id, brand.id, from, to).await?
+        crate::crises::verdicts::precision_of(system, db, brand.agency_id, brand.id, from, to).await?
     } else {
         Vec::new()
     };

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::influence::Tier;
 use super::{Analysis, Input, Priority, ValueMatcher, analyze_folded, solicitation};
+use crate::System;
 use crate::db::Params;
 use crate::entities::{UuidList, ValueStances, author, brand, brand_value, mention};
 use crate::jobs::Registry;
@@ -86,9 +87,9 @@ impl JobPayload for SweepUnscored {
 const SWEEP: Duration = Duration::from_secs(60);
 
 /// Registers the scoring jobs and the nightly rescore.
-pub fn register_jobs(registry: &mut Registry) {
+pub(crate) fn register_jobs(registry: &mut Registry) {
     registry.register(|services: Arc<Services>, meta, job: ScoreMentions| async move {
-        if score_brand(&services, job.brand_id).await? > 0 {
+        if score_brand(System::new(), &services, job.brand_id).await? > 0 {
             // Solicitations were recorded; new negatives may be a crisis.
             crate::events::dispatch_soon(&services, meta.tenant).await;
             if let Some(agency_id) = meta.tenant {
@@ -99,14 +100,14 @@ pub fn register_jobs(registry: &mut Registry) {
         Ok(())
     });
     registry.register(|services: Arc<Services>, meta, job: RefreshInfluencers| async move {
-        if influencers::refresh_stale(&services, job.brand_id).await? > 0 {
+        if influencers::refresh_stale(System::new(), &services, job.brand_id).await? > 0 {
             // Discoveries may have been recorded.
             crate::events::dispatch_soon(&services, meta.tenant).await;
         }
         Ok(())
     });
     registry.register(|services: Arc<Services>, _meta, job: RescoreInfluencers| async move {
-        influencers::rescore_brand(&services, job.brand_id).await?;
+        influencers::rescore_brand(System::new(), &services, job.brand_id).await?;
         Ok(())
     });
     registry.register(|services: Arc<Services>, _meta, _job: NightlyRescore| async move {
@@ -123,8 +124,8 @@ pub fn register_jobs(registry: &mut Registry) {
         Ok(())
     });
     registry.register(|services: Arc<Services>, _meta, _job: SweepUnscored| async move {
-        sweep_unscored(&services).await?;
-        sweep_stale(&services).await?;
+        sweep_unscored(System::new(), &services).await?;
+        sweep_stale(System::new(), &services).await?;
         Ok(())
     });
     registry.schedule("influencers.nightly", NIGHTLY, |_slot| Envelope::new(None, &NightlyRescore {}));
@@ -133,7 +134,7 @@ pub fn register_jobs(registry: &mut Registry) {
 
 /// Asks for a refresh of each brand with authors left stale for over a minute
 /// (younger marks have a job on its way); returns how many brands.
-pub async fn sweep_stale(services: &Services) -> Result<usize> {
+pub async fn sweep_stale(_: System, services: &Services) -> Result<usize> {
     let before = now() - chrono::Duration::from_std(SWEEP).unwrap_or_default();
     let left = influencers::brands_left_stale(&services.db, before).await?;
     for (agency_id, brand_id) in &left {
@@ -145,7 +146,7 @@ pub async fn sweep_stale(services: &Services) -> Result<usize> {
 
 /// Asks for a refresh of a brand's stale authors. Failing to ask is logged: the minute
 /// sweep asks again.
-pub async fn refresh_soon(services: &Services, agency_id: Uuid, brand_id: Uuid) {
+pub(crate) async fn refresh_soon(services: &Services, agency_id: Uuid, brand_id: Uuid) {
     if crate::simulating() {
         return;
     }
@@ -157,7 +158,7 @@ pub async fn refresh_soon(services: &Services, agency_id: Uuid, brand_id: Uuid) 
 /// Asks for scoring for each brand with mentions collected over a minute ago and still
 /// unscored (storing scores them, so these come from an earlier version); returns how
 /// many brands.
-pub async fn sweep_unscored(services: &Services) -> Result<usize> {
+pub async fn sweep_unscored(_: System, services: &Services) -> Result<usize> {
     let before = now() - chrono::Duration::from_std(SWEEP).unwrap_or_default();
     let left: Vec<(Uuid, Uuid)> = mention::Entity::find()
         .select_only()
@@ -202,7 +203,7 @@ pub struct Reading {
 
 impl Lexicon {
     /// The brand's lexicon (one read, its values).
-    pub async fn load(db: &impl ConnectionTrait, brand: &brand::Model) -> Result<Self> {
+    pub(crate) async fn load(db: &impl ConnectionTrait, brand: &brand::Model) -> Result<Self> {
         let values = brand_value::Entity::find()
             .filter(brand_value::Column::BrandId.eq(brand.id))
             .all(db)
@@ -277,7 +278,7 @@ impl Lexicon {
 /// Records a `mention.solicitation` event and opens a ticket for each solicitation, in
 /// the transaction that scored them; returns the tickets' ids, to announce on the bus
 /// once committed. Callers pass only mentions never announced before.
-pub async fn announce_solicitations(
+pub(crate) async fn announce_solicitations(
     txn: &DatabaseTransaction,
     brand: &brand::Model,
     found: &[Solicitation<'_>],
@@ -310,7 +311,7 @@ pub async fn announce_solicitations(
 /// Scores every mention of the brand left unscored (stored before scoring moved to
 /// [`crate::mentions::store`], or by a path that could not score); returns how many
 /// this call scored.
-pub async fn score_brand(services: &Services, brand_id: Uuid) -> Result<usize> {
+pub async fn score_brand(_: System, services: &Services, brand_id: Uuid) -> Result<usize> {
     let Some(brand) = brand::Entity::find_by_id(brand_id).one(&services.db).await? else {
         return Ok(0);
     };

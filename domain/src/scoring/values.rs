@@ -23,43 +23,12 @@
 //! These are rules, measured by `value-stance-eval` on posts written by people who never
 //! saw them (docs/performance.md); alerts need several accusations in a day.
 
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::mentions::NEUTRAL_BAND;
 use crate::text::fold;
 
-/// How a mention speaks of one stated value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ValueStance {
-    /// Says the brand fails the value.
-    Accuses,
-    /// Speaks well of the brand on the value.
-    Praises,
-    /// Touches the value's words without either.
-    Mentions,
-}
-
-impl ValueStance {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ValueStance::Accuses => "accuses",
-            ValueStance::Praises => "praises",
-            ValueStance::Mentions => "mentions",
-        }
-    }
-}
-
-/// The stance of a mention on one value, with the folded words that decided it (the
-/// value's term first).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ValueReading {
-    pub value_id: Uuid,
-    pub stance: ValueStance,
-    pub cues: Vec<String>,
-}
+pub use crate::entities::{ValueReading, ValueStance};
 
 /// A stated brand value and the folded words that show a mention touches it.
 #[derive(Clone, Debug)]

@@ -95,7 +95,7 @@ pub async fn compliance(
 }
 
 /// [`compliance`] for a brand already authorised (shared reports).
-pub async fn compliance_of(
+pub(crate) async fn compliance_of(
     db: &impl sea_orm::ConnectionTrait,
     agency_id: Uuid,
     brand_id: Uuid,

@@ -130,7 +130,7 @@ impl Policy {
 }
 
 /// The policy of a brand: its own, its agency's default, or the built-in one.
-pub async fn effective(db: &impl ConnectionTrait, brand: &brand::Model) -> Result<Policy> {
+pub(crate) async fn effective(db: &impl ConnectionTrait, brand: &brand::Model) -> Result<Policy> {
     let rows = sla_policy::Entity::find()
         .filter(
             sla_policy::Column::ScopeKey.is_in([scope(brand.agency_id, Some(brand.id)), scope(brand.agency_id, None)]),

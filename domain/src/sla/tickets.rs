@@ -16,11 +16,14 @@ use super::policy::{self, Policy};
 use crate::db::batches;
 use crate::entities::{brand, membership, mention, ticket};
 use crate::jobs::Registry;
+use crate::mail::Email;
 use crate::pagination::{self, Page, PageRequest};
 use crate::queue::{Envelope, JobPayload};
 use crate::scoring::Priority;
 use crate::scoring::influence::Tier;
 use crate::{Actor, Error, Network, Result, Services, brands, events, mail, new_id, now, validate};
+use crate::{Config, i18n};
+use minijinja::context;
 
 /// Where a ticket is in the inbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +90,7 @@ pub struct Solicitation<'a> {
 
 /// Opens a ticket per solicitation (once per mention), in the scoring transaction. The
 /// clock starts when Vigie received the mention: the agency could not answer before.
-pub async fn open(
+pub(crate) async fn open(
     db: &impl ConnectionTrait,
     brand: &brand::Model,
     policy: &Policy,
@@ -142,12 +145,12 @@ pub async fn open(
 }
 
 /// Tells live inbox subscribers that a ticket opened or changed.
-pub async fn announce(services: &Services, ticket: &ticket::Model) {
+pub(crate) async fn announce(services: &Services, ticket: &ticket::Model) {
     announce_id(services, ticket.agency_id, ticket.brand_id, ticket.id).await;
 }
 
 /// [`announce`] by ids.
-pub async fn announce_id(services: &Services, agency_id: Uuid, brand_id: Uuid, ticket_id: Uuid) {
+pub(crate) async fn announce_id(services: &Services, agency_id: Uuid, brand_id: Uuid, ticket_id: Uuid) {
     services.bus.publish(crate::bus::Notice::Ticket { agency_id, brand_id, ticket_id }).await;
 }
 
@@ -338,7 +341,7 @@ impl JobPayload for SlaClock {
 const TICK: Duration = Duration::from_secs(2);
 
 /// Registers the clock.
-pub fn register_jobs(registry: &mut Registry) {
+pub(crate) fn register_jobs(registry: &mut Registry) {
     registry.register(|services: Arc<Services>, _meta, _job: SlaClock| async move {
         run_clock(&services).await?;
         Ok(())
@@ -348,7 +351,7 @@ pub fn register_jobs(registry: &mut Registry) {
 
 /// Moves open tickets to at risk and to breached; returns how many moved. Each move is a
 /// conditional update, so two clocks never announce a ticket twice.
-pub async fn run_clock(services: &Services) -> Result<usize> {
+pub(crate) async fn run_clock(services: &Services) -> Result<usize> {
     let at = now();
     let mut moved = 0;
     for (from, to, due_column, kind) in [
@@ -402,7 +405,7 @@ pub async fn run_clock(services: &Services) -> Result<usize> {
                 }
             }
             // A failed email must not stop the clock for the other tickets.
-            match mail::templates::sla_alert(&services.config, &brand, &ticket, mention.as_ref(), kind) {
+            match alert_email(&services.config, &brand, &ticket, mention.as_ref(), kind) {
                 Ok(email) => {
                     for to_address in &contacts {
                         mail::enqueue(&txn, Some(brand.agency_id), to_address, email.clone()).await?;
@@ -423,4 +426,30 @@ pub async fn run_clock(services: &Services) -> Result<usize> {
         mail::send_soon(services, None).await;
     }
     Ok(moved)
+}
+
+/// A ticket at risk of missing (or having missed) its response target, for the brand's
+/// escalation contacts.
+fn alert_email(
+    config: &Config,
+    brand: &brand::Model,
+    ticket: &crate::entities::ticket::Model,
+    mention: Option<&crate::entities::mention::Model>,
+    kind: &str,
+) -> Result<Email> {
+    let lang = brand.language.as_str();
+    let key = if kind == events::SLA_BREACHED { "email.sla.subject_breached" } else { "email.sla.subject_due" };
+    let priority = i18n::text(lang, &format!("priority.{}", ticket.priority), ());
+    mail::compose(
+        "sla_alert",
+        i18n::text(lang, key, context! { brand => brand.name, priority }),
+        context! {
+            lang,
+            network => ticket.network,
+            due => ticket.due_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            url => mention.and_then(|m| m.url.clone()).unwrap_or_default(),
+            text => mention.map(|m| m.text.chars().take(500).collect::<String>()).unwrap_or_default(),
+            link => config.public_link(&format!("graphql?ticket={}", ticket.id)),
+        },
+    )
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
+use crate::System;
 use crate::entities::{brand, source};
 use crate::jobs::Registry;
 use crate::mentions::store::{self, Provenance};
@@ -249,7 +250,7 @@ fn new_row(
 /// The brand's `ingest` source (mentions pushed through `POST /ingest/mentions`),
 /// created on first use. The unique (brand, kind, target) index makes concurrent first
 /// pushes create one; the dispatcher never polls it (its kind is excluded).
-pub async fn ingest_source(db: &impl ConnectionTrait, brand: &brand::Model) -> Result<source::Model> {
+pub async fn ingest_source(_: System, db: &impl ConnectionTrait, brand: &brand::Model) -> Result<source::Model> {
     let row = new_row(brand, Network::Other, SourceKind::Ingest, "http-ingest".into(), None, 0, true);
     source::Entity::insert(row)
         .on_conflict_do_nothing_on([source::Column::BrandId, source::Column::Kind, source::Column::Target])
@@ -389,9 +390,9 @@ impl JobPayload for DispatchPolls {
 }
 
 /// Registers the polling jobs.
-pub fn register_jobs(registry: &mut Registry) {
+pub(crate) fn register_jobs(registry: &mut Registry) {
     registry.register(|services: Arc<Services>, _meta, job: PollSource| async move {
-        poll(&services, job.source_id).await?;
+        poll(System::new(), &services, job.source_id).await?;
         Ok(())
     });
     registry.register(|services: Arc<Services>, _meta, _job: DispatchPolls| async move {
@@ -404,7 +405,7 @@ pub fn register_jobs(registry: &mut Registry) {
 /// Claims the sources due for a poll and enqueues a poll job for each. The claim moves
 /// `next_poll_at` a lease ahead with a conditional update, so two dispatchers never
 /// enqueue the same poll; a lost job is retried when the lease runs out.
-pub async fn dispatch_due(services: &Services) -> Result<usize> {
+pub(crate) async fn dispatch_due(services: &Services) -> Result<usize> {
     let at = now();
     let due = source::Entity::find()
         .filter(source::Column::Enabled.eq(true))
@@ -439,7 +440,7 @@ pub struct PollReport {
 
 /// Polls a source now: stores what its collector brings and records its health. The
 /// network's failures are recorded on the source, not returned; only database errors are.
-pub async fn poll(services: &Services, source_id: Uuid) -> Result<PollReport> {
+pub async fn poll(system: System, services: &Services, source_id: Uuid) -> Result<PollReport> {
     let Some(source) = source::Entity::find_by_id(source_id).one(&services.db).await? else {
         return Ok(PollReport { stored: 0, error: None });
     };
@@ -468,7 +469,7 @@ pub async fn poll(services: &Services, source_id: Uuid) -> Result<PollReport> {
     let mut model: source::ActiveModel = source.clone().into();
     model.last_polled_at = Set(Some(started));
     if let Some(poll) = poll {
-        stored = store::store(services, &brand, &source, poll.mentions, Provenance::Collected).await?;
+        stored = store::store(system, services, &brand, &source, poll.mentions, Provenance::Collected).await?;
         if let Some(cursor) = poll.cursor {
             model.cursor = Set(Some(cursor));
         }

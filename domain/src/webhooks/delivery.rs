@@ -16,9 +16,13 @@ use uuid::Uuid;
 use super::{DeliveryStatus, signature};
 use crate::db::batches;
 use crate::entities::{event, membership, user_account, webhook_attempt, webhook_delivery, webhook_endpoint};
+use crate::events::DispatchEvents;
 use crate::jobs::{JobError, Registry};
+use crate::mail::Email;
 use crate::queue::{Envelope, JobPayload};
+use crate::{Config, i18n};
 use crate::{Result, Services, mail, new_id, now};
+use minijinja::context;
 
 /// Events fanned out per transaction.
 const BATCH: u64 = 200;
@@ -29,14 +33,6 @@ const EXCERPT: usize = 1_000;
 const SWEEP: Duration = Duration::from_secs(5);
 /// A delivery due this long ago and still pending lost its job: the sweep re-enqueues it.
 const OVERDUE: chrono::Duration = chrono::Duration::seconds(10);
-
-/// Fans new outbox events out to webhook endpoints, then re-enqueues overdue deliveries.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct DispatchEvents {}
-
-impl JobPayload for DispatchEvents {
-    const KIND: &'static str = "events.dispatch";
-}
 
 /// Makes one attempt of one delivery.
 #[derive(Debug, Serialize, Deserialize)]
@@ -49,7 +45,7 @@ impl JobPayload for DeliverWebhook {
 }
 
 /// Registers the fan-out and delivery jobs and the sweep.
-pub fn register_jobs(registry: &mut Registry) {
+pub(crate) fn register_jobs(registry: &mut Registry) {
     registry.register(|services: Arc<Services>, _meta, _job: DispatchEvents| async move {
         dispatch(&services).await?;
         requeue_overdue(&services).await?;
@@ -126,7 +122,7 @@ async fn schedule(services: &Services, agency_id: Uuid, delivery_id: Uuid, at: O
 }
 
 /// Turns undispatched events into deliveries; returns how many events it handled.
-pub async fn dispatch(services: &Services) -> Result<usize> {
+pub(crate) async fn dispatch(services: &Services) -> Result<usize> {
     dispatch_in(services, None).await
 }
 
@@ -248,7 +244,7 @@ impl Outcome {
 
 /// Claims a due delivery and makes one attempt; does nothing if it is not due or
 /// someone else holds it.
-pub async fn attempt(services: &Services, delivery_id: Uuid) -> Result<()> {
+pub(crate) async fn attempt(services: &Services, delivery_id: Uuid) -> Result<()> {
     let db = &services.db;
     let at = now();
     let lease = chrono::Duration::from_std(services.config.webhook_timeout + Duration::from_secs(30))
@@ -438,9 +434,23 @@ async fn email_managers(
         .all(db)
         .await?;
     let recipients = user_account::Entity::find().filter(user_account::Column::Id.is_in(users)).all(db).await?;
-    let email = mail::templates::webhook_disabled(config, &endpoint.url, since, last_error)?;
+    let email = disabled_email(config, &endpoint.url, since, last_error)?;
     for user in recipients {
         mail::enqueue(db, Some(endpoint.agency_id), &user.email, email.clone()).await?;
     }
     Ok(())
+}
+
+/// A webhook endpoint was disabled after failing for days, to the agency's managers.
+fn disabled_email(config: &Config, url: &str, since: DateTime<Utc>, last_error: &str) -> Result<Email> {
+    let lang = i18n::DEFAULT;
+    mail::compose(
+        "webhook_disabled",
+        i18n::text(lang, "email.webhook_disabled.subject", context! { url }),
+        context! {
+            lang, url, last_error,
+            since => since.format("%Y-%m-%d %H:%M UTC").to_string(),
+            link => config.public_link("graphql"),
+        },
+    )
 }

@@ -12,7 +12,9 @@
 pub mod delivery;
 pub mod signature;
 
-pub use delivery::{DeliverWebhook, DispatchEvents, register_jobs};
+pub use crate::entities::DeliveryStatus;
+pub use delivery::DeliverWebhook;
+pub(crate) use delivery::register_jobs;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -28,38 +30,6 @@ use crate::{Actor, Error, Result, Services, audit, events, new_id, now, validate
 pub const ROTATION_GRACE: chrono::Duration = chrono::Duration::hours(24);
 /// Endpoints per agency.
 const MAX_ENDPOINTS: usize = 50;
-
-/// Status of a delivery.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    /// Waiting for its (next) attempt.
-    Pending,
-    /// An attempt is in flight.
-    Sending,
-    Delivered,
-    /// Every attempt failed (or the endpoint was disabled); replayable.
-    Failed,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Sending => "sending",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(raw: &str) -> DeliveryStatus {
-        match raw {
-            "sending" => DeliveryStatus::Sending,
-            "delivered" => DeliveryStatus::Delivered,
-            "failed" => DeliveryStatus::Failed,
-            _ => DeliveryStatus::Pending,
-        }
-    }
-}
 
 /// The secrets an endpoint signs with at `at`: its own, and during a rotation's grace
 /// the previous one.

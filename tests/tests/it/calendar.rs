@@ -5,6 +5,7 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::{Value, json};
+use vigie_domain::System;
 use vigie_tests::{Backend, TestApp, assert_error, new_mention, on_both_databases};
 
 const CREATE: &str = "mutation($i: CreateContentItemInput!) { createContentItem(input: $i) { id status } }";
@@ -178,7 +179,9 @@ async fn the_calendar_workflow_coverage_and_feed(backend: Backend) {
         )],
     )
     .await;
-    let alerts = vigie_domain::crises::detect::detect(&app.services, vigie_tests::db_id(&brand)).await.unwrap();
+    let alerts = vigie_domain::crises::detect::detect(System::for_tests(), &app.services, vigie_tests::db_id(&brand))
+        .await
+        .unwrap();
     assert_eq!(alerts.len(), 1);
     let held = &app.ok(m, ITEMS, json!({ "b": brand, "status": "ON_HOLD" })).await["contentItems"]["edges"][0]["node"];
     assert_eq!(held["title"], "Refill stations");

@@ -6,6 +6,7 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
+use vigie_domain::System;
 use vigie_domain::entities::event;
 use vigie_domain::sources;
 use vigie_tests::{Backend, TestApp, assert_error, on_both_databases};
@@ -28,7 +29,7 @@ async fn create_source(app: &TestApp, token: &str, input: Value) -> String {
 }
 
 async fn poll(app: &TestApp, source: &str) -> sources::PollReport {
-    sources::poll(&app.services, vigie_tests::db_id(source)).await.unwrap()
+    sources::poll(System::for_tests(), &app.services, vigie_tests::db_id(source)).await.unwrap()
 }
 
 async fn health(app: &TestApp, token: &str, brand: &str) -> Value {

@@ -6,6 +6,7 @@
 use chrono::Duration;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
+use vigie_domain::System;
 use vigie_domain::crises::detect::detect;
 use vigie_domain::entities::{brand, content_item, content_item_value, event};
 use vigie_domain::mentions::store::NewMention;
@@ -74,7 +75,10 @@ async fn bursts_open_one_alert_and_value_gaps_open_at_once(backend: Backend) {
         calm.push(happy);
     }
     app.collect(&source, calm).await;
-    assert!(detect(&app.services, uuid(&brand_id)).await.unwrap().is_empty(), "a calm day opens nothing");
+    assert!(
+        detect(System::for_tests(), &app.services, uuid(&brand_id)).await.unwrap().is_empty(),
+        "a calm day opens nothing"
+    );
 
     // A burst: fifteen angry customers within minutes.
     let burst = |from: usize, followers: i64| {
@@ -92,7 +96,7 @@ async fn bursts_open_one_alert_and_value_gaps_open_at_once(backend: Backend) {
             .collect::<Vec<_>>()
     };
     app.collect(&source, burst(0, 2_000)).await;
-    let opened = detect(&app.services, uuid(&brand_id)).await.unwrap();
+    let opened = detect(System::for_tests(), &app.services, uuid(&brand_id)).await.unwrap();
     assert_eq!(opened.len(), 1, "one alert opens");
     let list = alerts(json!({ "kind": "NEGATIVE_SPIKE" })).await;
     assert_eq!(list.len(), 1);
@@ -113,17 +117,17 @@ async fn bursts_open_one_alert_and_value_gaps_open_at_once(backend: Backend) {
     assert_eq!(events(&app, "crisis.opened").await.len(), 1);
 
     // The escalation contact hears of it.
-    app.services.mailer.dispatch_due(&app.services.db).await.unwrap();
+    app.services.mailer.dispatch_due(System::for_tests(), &app.services.db).await.unwrap();
     let mail = smtp.wait_for("crisis@brand.example").await;
     assert!(mail.raw.contains("Verdure"), "{}", mail.raw);
     assert!(mail.raw.contains("text/html"));
 
     // Running detection again with nothing new changes nothing.
-    assert!(detect(&app.services, uuid(&brand_id)).await.unwrap().is_empty());
+    assert!(detect(System::for_tests(), &app.services, uuid(&brand_id)).await.unwrap().is_empty());
 
     // A second burst feeds the same alert instead of opening another.
     app.collect(&source, burst(100, 2_000)).await;
-    assert_eq!(detect(&app.services, uuid(&brand_id)).await.unwrap(), opened);
+    assert_eq!(detect(System::for_tests(), &app.services, uuid(&brand_id)).await.unwrap(), opened);
     let list = alerts(json!({ "kind": "NEGATIVE_SPIKE" })).await;
     assert_eq!(list.len(), 1, "never a second open alert of a kind");
     assert_eq!(list[0]["metrics"]["evidence"], 30);
@@ -147,7 +151,7 @@ async fn bursts_open_one_alert_and_value_gaps_open_at_once(backend: Backend) {
     );
     star.published_at = vigie_domain::now() - Duration::minutes(2);
     app.collect(&source, vec![star]).await;
-    detect(&app.services, uuid(&brand_id)).await.unwrap();
+    detect(System::for_tests(), &app.services, uuid(&brand_id)).await.unwrap();
     let gaps = alerts(json!({ "kind": "VALUE_GAP" })).await;
     assert_eq!(gaps.len(), 1, "{gaps:?}");
     let gap = &gaps[0];
@@ -177,7 +181,7 @@ async fn bursts_open_one_alert_and_value_gaps_open_at_once(backend: Backend) {
     let data = app.ok(t, resolve, json!({ "id": gap_id, "n": "Supplier switched to paper" })).await;
     assert_eq!(data["resolveAlert"]["status"], "RESOLVED");
     assert_eq!(events(&app, "crisis.resolved").await.len(), 1);
-    detect(&app.services, uuid(&brand_id)).await.unwrap();
+    detect(System::for_tests(), &app.services, uuid(&brand_id)).await.unwrap();
     assert_eq!(alerts(json!({ "kind": "VALUE_GAP" })).await.len(), 1, "old evidence does not reopen it");
     let data = app.ok(t, "mutation($id: ID!) { reopenAlert(id: $id) { status } }", json!({ "id": gap_id })).await;
     assert_eq!(data["reopenAlert"]["status"], "OPEN");
@@ -360,14 +364,18 @@ async fn value_gaps_follow_the_brand_baseline(backend: Backend) {
     ordinary.push(star);
     app.collect(&source, ordinary).await;
     let brand_id = uuid(&fresh);
-    assert!(detect(&app.services, brand_id).await.unwrap().is_empty(), "{:?}", gaps(&app, token, &fresh).await);
+    assert!(
+        detect(System::for_tests(), &app.services, brand_id).await.unwrap().is_empty(),
+        "{:?}",
+        gaps(&app, token, &fresh).await
+    );
 
     // Two accusations: under the floor of three.
     app.collect(&source, mentions_at("a", &[(ACCUSATION, 300), (ACCUSATION, 300)], now - Duration::minutes(5))).await;
-    assert!(detect(&app.services, brand_id).await.unwrap().is_empty());
+    assert!(detect(System::for_tests(), &app.services, brand_id).await.unwrap().is_empty());
     let item = content(&app, &owner.agency_id, &fresh, "Nos recharges", None).await;
     app.collect(&source, mentions_at("b", &[(ACCUSATION, 300)], now - Duration::minutes(1))).await;
-    let opened = detect(&app.services, brand_id).await.unwrap();
+    let opened = detect(System::for_tests(), &app.services, brand_id).await.unwrap();
     let all = app.ok(Some(token), ALERTS, json!({ "b": fresh })).await;
     assert_eq!(opened.len(), 1, "{all:#}");
     let found = gaps(&app, token, &fresh).await;
@@ -394,11 +402,15 @@ async fn value_gaps_follow_the_brand_baseline(backend: Backend) {
     app.collect(&source, history).await;
     let texts: Vec<(&str, i64)> = (0..5).map(|_| (ACCUSATION, 300)).collect();
     app.collect(&source, mentions_at("t", &texts, now - Duration::hours(3))).await;
-    assert!(detect(&app.services, uuid(&usual)).await.unwrap().is_empty(), "{:?}", gaps(&app, token, &usual).await);
+    assert!(
+        detect(System::for_tests(), &app.services, uuid(&usual)).await.unwrap().is_empty(),
+        "{:?}",
+        gaps(&app, token, &usual).await
+    );
     let texts: Vec<(&str, i64)> = (0..10).map(|_| (ACCUSATION, 300)).collect();
     app.collect(&source, mentions_at("u", &texts, now - Duration::minutes(2))).await;
     // Ten negative mentions in two minutes are a negative spike as well.
-    assert_eq!(detect(&app.services, uuid(&usual)).await.unwrap().len(), 2);
+    assert_eq!(detect(System::for_tests(), &app.services, uuid(&usual)).await.unwrap().len(), 2);
     let found = gaps(&app, token, &usual).await;
     assert_eq!(found.len(), 1);
     assert_eq!(found[0]["metrics"]["negativeCount"], 15);
@@ -411,7 +423,7 @@ async fn value_gaps_follow_the_brand_baseline(backend: Backend) {
     let (third, value, _, source) = brand_with_values(&app, token, "Troisième").await;
     let held = content(&app, &owner.agency_id, &third, "Nos recharges", Some(&value)).await;
     app.collect(&source, mentions_at("m", &[(ACCUSATION, 800_000)], now - Duration::minutes(3))).await;
-    assert_eq!(detect(&app.services, uuid(&third)).await.unwrap().len(), 1);
+    assert_eq!(detect(System::for_tests(), &app.services, uuid(&third)).await.unwrap().len(), 1);
     let found = gaps(&app, token, &third).await;
     assert_eq!(found[0]["severity"], "HIGH");
     assert!(found[0]["explanation"]["summary"].as_str().unwrap().starts_with("a macro author"));
@@ -432,6 +444,7 @@ async fn value_gaps_follow_the_brand_baseline(backend: Backend) {
     model.name = "<b>Troisième</b> & \"Co\"".into();
     let sections = vigie_domain::reports::Section::ALL.to_vec();
     let mut report = vigie_domain::reports::build(
+        System::for_tests(),
         &app.services.db,
         model,
         now - Duration::days(1),
@@ -485,12 +498,12 @@ async fn holds_follow_the_chosen_severity_and_false_alarms_release_them(backend:
     };
     let three: Vec<(&str, i64)> = (0..3).map(|_| (ACCUSATION, 300)).collect();
     app.collect(&source, mentions_at("p", &three, now - Duration::minutes(4))).await;
-    detect(&app.services, uuid(&patient)).await.unwrap();
+    detect(System::for_tests(), &app.services, uuid(&patient)).await.unwrap();
     let found = gaps(&app, token, &patient).await;
     assert_eq!(found[0]["severity"], "MEDIUM");
     assert_eq!(status(item).await, ("scheduled".to_owned(), None), "below the brand's hold severity");
     app.collect(&source, mentions_at("q", &three, now - Duration::minutes(2))).await;
-    detect(&app.services, uuid(&patient)).await.unwrap();
+    detect(System::for_tests(), &app.services, uuid(&patient)).await.unwrap();
     let found = gaps(&app, token, &patient).await;
     assert_eq!(found[0]["severity"], "HIGH", "twice the threshold");
     let alert_id = found[0]["id"].as_str().unwrap().to_owned();
@@ -549,11 +562,11 @@ async fn holds_follow_the_chosen_severity_and_false_alarms_release_them(backend:
         .await
         .unwrap();
     app.collect(&source, mentions_at("d1", &[(ACCUSATION, 800_000)], now - Duration::minutes(3))).await;
-    detect(&app.services, uuid(&double)).await.unwrap();
+    detect(System::for_tests(), &app.services, uuid(&double)).await.unwrap();
     let first = status(both).await.1.expect("held by the first alert");
     let second_text = "So much for Double's cruelty free promise, they still do animal testing";
     app.collect(&source, mentions_at("d2", &[(second_text, 900_000)], now - Duration::minutes(2))).await;
-    detect(&app.services, uuid(&double)).await.unwrap();
+    detect(System::for_tests(), &app.services, uuid(&double)).await.unwrap();
     let vars = json!({ "id": first.to_string(), "v": "FALSE_ALARM" });
     let judged = app.ok(t, judge, vars).await["judgeAlert"].clone();
     assert_eq!(judged["timeline"].as_array().unwrap().last().unwrap()["detail"]["released"], 0);
@@ -567,7 +580,7 @@ async fn holds_follow_the_chosen_severity_and_false_alarms_release_them(backend:
     assert_eq!(app.ok(t, query, json!({ "b": careful })).await["updateBrand"]["holdMinSeverity"], "MEDIUM");
     let item = content(&app, &owner.agency_id, &careful, "Nos recharges", Some(&value)).await;
     app.collect(&source, mentions_at("c", &three, now - Duration::minutes(4))).await;
-    detect(&app.services, uuid(&careful)).await.unwrap();
+    detect(System::for_tests(), &app.services, uuid(&careful)).await.unwrap();
     let found = gaps(&app, token, &careful).await;
     assert_eq!(found[0]["severity"], "MEDIUM");
     assert_eq!(status(item).await, ("on_hold".to_owned(), Some(uuid(found[0]["id"].as_str().unwrap()))));
@@ -641,7 +654,10 @@ async fn precision_counts_verdicts_per_kind(backend: Backend) {
     // The report (and so the digest) says the same.
     let model = vigie_domain::entities::brand::Entity::find_by_id(uuid(&brand)).one(&app.services.db).await.unwrap();
     let sections = vigie_domain::reports::Section::ALL.to_vec();
-    let report = vigie_domain::reports::build(&app.services.db, model.unwrap(), from, to, sections).await.unwrap();
+    let report =
+        vigie_domain::reports::build(System::for_tests(), &app.services.db, model.unwrap(), from, to, sections)
+            .await
+            .unwrap();
     assert_eq!(
         vigie_domain::reports::html::precision_summary(&report.precision, "en"),
         "Alert precision: negative spikes 1 confirmed of 1 judged (100%); value gaps 3 confirmed of 4 judged (75%)"

@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+use vigie_domain::System;
 use vigie_tests::redis_server::RedisServer;
 use vigie_tests::smtp::SmtpServer;
 use vigie_tests::{Backend, Login, Replica, TestApp, assert_error, invitation_code, on_both_databases, redis_url};
@@ -103,7 +104,7 @@ async fn without_smtp_emails_are_logged_and_kept_in_the_outbox(backend: Backend)
     let owner = app.sign_up("Agency", "owner@example.com").await;
     app.ok(Some(&owner.access_token), INVITE, json!({ "input": { "email": "x@example.com", "role": "MEMBER" } })).await;
     let (log, guard) = capture_log();
-    assert_eq!(app.services.mailer.dispatch_due(&app.services.db).await.unwrap(), 1);
+    assert_eq!(app.services.mailer.dispatch_due(System::for_tests(), &app.services.db).await.unwrap(), 1);
     drop(guard);
     use sea_orm::EntityTrait;
     let rows = vigie_domain::entities::email_outbox::Entity::find().all(&app.services.db).await.unwrap();
@@ -114,7 +115,11 @@ async fn without_smtp_emails_are_logged_and_kept_in_the_outbox(backend: Backend)
     assert!(logged.contains("x@example.com"), "the email was logged: {logged}");
     assert!(logged.contains("vgi_[redacted]"), "{logged}");
     assert!(!logged.contains(&code[4..]), "the invitation token reached the log: {logged}");
-    assert_eq!(app.services.mailer.dispatch_due(&app.services.db).await.unwrap(), 0, "each email is handled once");
+    assert_eq!(
+        app.services.mailer.dispatch_due(System::for_tests(), &app.services.db).await.unwrap(),
+        0,
+        "each email is handled once"
+    );
 }
 on_both_databases!(without_smtp_emails_are_logged_and_kept_in_the_outbox);
 

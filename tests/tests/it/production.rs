@@ -111,7 +111,7 @@ async fn api_and_a_separate_worker(redis: &str, ca: Option<&str>) {
     let queue = post_graphql(&api, Some(&token), "{ queueStatus { kind depth failures } }").await;
     let kinds = queue["data"]["queueStatus"].as_array().unwrap();
     let names: Vec<&str> = kinds.iter().map(|k| k["kind"].as_str().unwrap()).collect();
-    assert_eq!(names, vigie_domain::jobs::Registry::standard().kinds(), "every job kind is reported");
+    assert_eq!(names, vigie_domain::job_registry().kinds(), "every job kind is reported");
     // Periodic kinds may hold a job at any instant; the email sent above is done.
     let email = kinds.iter().find(|k| k["kind"] == "email.dispatch").unwrap();
     assert_eq!(email, &json!({ "kind": "email.dispatch", "depth": 0, "failures": 0 }));

@@ -3,6 +3,7 @@
 //! email (real SMTP); ideas and their workflow; typed errors for bad input.
 
 use serde_json::{Value, json};
+use vigie_domain::System;
 use vigie_tests::smtp::SmtpServer;
 use vigie_tests::{Backend, TestApp, assert_error, on_both_databases};
 
@@ -189,12 +190,16 @@ async fn relationships_cadence_reminders_and_ideas(backend: Backend) {
     );
 
     // The daily reminder: one email to the owner, once a day.
-    assert_eq!(vigie_domain::relationships::send_reminders(&app.services).await.unwrap(), 1);
-    app.services.mailer.dispatch_due(&app.services.db).await.unwrap();
+    assert_eq!(vigie_domain::relationships::send_reminders(System::for_tests(), &app.services).await.unwrap(), 1);
+    app.services.mailer.dispatch_due(System::for_tests(), &app.services.db).await.unwrap();
     let mail = smtp.wait_for_containing("member@agency.example", "influencer contact overdue").await;
     assert!(mail.raw.contains("@star"), "{}", mail.raw);
     assert!(mail.raw.contains("text/html"));
-    assert_eq!(vigie_domain::relationships::send_reminders(&app.services).await.unwrap(), 0, "not twice a day");
+    assert_eq!(
+        vigie_domain::relationships::send_reminders(System::for_tests(), &app.services).await.unwrap(),
+        0,
+        "not twice a day"
+    );
 
     // Ideas: linked to a mention of the brand and an interaction, moved along.
     let mention = app

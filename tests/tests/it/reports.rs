@@ -3,6 +3,7 @@
 
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::json;
+use vigie_domain::System;
 use vigie_domain::entities::report_share;
 use vigie_tests::{Backend, TestApp, assert_error, on_both_databases};
 
@@ -118,14 +119,14 @@ async fn weekly_digests_go_to_client_viewers_once(backend: Backend) {
         .collect();
     app.collect(&source, mentions).await;
 
-    assert_eq!(send_digests(&app.services, at).await.unwrap(), 1, "the quiet brand sends none");
-    app.services.mailer.dispatch_due(&app.services.db).await.unwrap();
+    assert_eq!(send_digests(System::for_tests(), &app.services, at).await.unwrap(), 1, "the quiet brand sends none");
+    app.services.mailer.dispatch_due(System::for_tests(), &app.services.db).await.unwrap();
     let mail = smtp.wait_for_containing("client@brand.example", "rapport de la semaine").await;
     let raw = mail.raw.replace("=\r\n", "");
     assert!(raw.contains("Mentions : 5"), "{raw}");
     assert!(raw.contains("<svg") && raw.contains("Mentions et tonalit"), "charts inline, in French");
     assert!(raw.contains("/r/vgs_"), "a link to the full report");
     assert!(raw.contains("Justesse des alertes : pics n"), "alert precision, in French: {raw}");
-    assert_eq!(send_digests(&app.services, at).await.unwrap(), 0, "once per period");
+    assert_eq!(send_digests(System::for_tests(), &app.services, at).await.unwrap(), 0, "once per period");
 }
 on_both_databases!(weekly_digests_go_to_client_viewers_once);

@@ -8,6 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::json;
 use std::time::{Duration as StdDuration, Instant};
 use uuid::Uuid;
+use vigie_domain::System;
 use vigie_domain::entities::{email_outbox, event, refresh_token, webhook_attempt, webhook_delivery, webhook_endpoint};
 use vigie_domain::retention::{Pruned, prune};
 use vigie_tests::{Backend, TestApp, on_both_databases};
@@ -155,9 +156,9 @@ async fn prunes_only_what_is_past_retention(backend: Backend) {
     let tokens_before = refresh_token::Entity::find().count(db).await.unwrap();
 
     // A pass out of time still deletes a batch of each table, and says it is not done.
-    let first = prune(db, cutoff, Instant::now()).await.unwrap();
+    let first = prune(System::for_tests(), db, cutoff, Instant::now()).await.unwrap();
     assert_eq!(first, Pruned { events: 1_000, emails: 3, refresh_tokens: 1, finished: false });
-    let rest = prune(db, cutoff, Instant::now() + StdDuration::from_secs(60)).await.unwrap();
+    let rest = prune(System::for_tests(), db, cutoff, Instant::now() + StdDuration::from_secs(60)).await.unwrap();
     assert_eq!(rest, Pruned { events: 502, emails: 0, refresh_tokens: 0, finished: true });
 
     let mut left: Vec<Uuid> = event::Entity::find().all(db).await.unwrap().into_iter().map(|e| e.id).collect();
@@ -197,7 +198,7 @@ async fn prunes_only_what_is_past_retention(backend: Backend) {
         )
         .await;
     assert!(refreshed["refreshToken"]["accessToken"].is_string());
-    let again = prune(db, cutoff, Instant::now() + StdDuration::from_secs(60)).await.unwrap();
+    let again = prune(System::for_tests(), db, cutoff, Instant::now() + StdDuration::from_secs(60)).await.unwrap();
     assert_eq!(again, Pruned { events: 0, emails: 0, refresh_tokens: 0, finished: true });
 }
 on_both_databases!(prunes_only_what_is_past_retention);

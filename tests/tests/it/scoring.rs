@@ -4,6 +4,7 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
+use vigie_domain::System;
 use vigie_domain::entities::{brand, event, source};
 use vigie_tests::{Backend, TestApp, new_mention, on_both_databases};
 
@@ -195,7 +196,10 @@ async fn mentions_are_scored_and_authors_ranked(backend: Backend) {
 
     // The nightly pass recomputes every influencer of the brand.
     let brand_id = vigie_tests::db_id(&brand);
-    assert_eq!(vigie_domain::influencers::rescore_brand(&app.services, brand_id).await.unwrap(), 4);
+    assert_eq!(
+        vigie_domain::influencers::rescore_brand(System::for_tests(), &app.services, brand_id).await.unwrap(),
+        4
+    );
 }
 on_both_databases!(mentions_are_scored_and_authors_ranked);
 
@@ -210,14 +214,16 @@ async fn a_mention_edited_into_a_solicitation_gets_one_ticket(backend: Backend) 
     let (brand, source) = brand_and_source(&app).await;
     let db = &app.services.db;
     let first = vec![new_mention("e1", "curious", "The Verdure store opens at nine on Sundays", 20_000)];
-    store::store(&app.services, &brand, &source, first, Provenance::Collected).await.unwrap();
+    store::store(System::for_tests(), &app.services, &brand, &source, first, Provenance::Collected).await.unwrap();
     assert!(ticket::Entity::find().all(db).await.unwrap().is_empty(), "not a solicitation yet");
 
     let mut edited = new_mention("e1", "curious", "Where is my order? It was due on Monday", 20_000);
     edited.direct = true;
     let edited = vec![edited];
     for _ in 0..2 {
-        store::store(&app.services, &brand, &source, edited.clone(), Provenance::Collected).await.unwrap();
+        store::store(System::for_tests(), &app.services, &brand, &source, edited.clone(), Provenance::Collected)
+            .await
+            .unwrap();
     }
     let stored = mention::Entity::find().all(db).await.unwrap();
     assert_eq!(stored.len(), 1);
@@ -244,8 +250,8 @@ async fn the_sweep_scores_mentions_left_behind(backend: Backend) {
     let (brand, source) = brand_and_source(&app).await;
     let db = &app.services.db;
     let left = vec![new_mention("l1", "a", "Verdure, super", 10), new_mention("l2", "b", "Verdure, bof", 10)];
-    store::store(&app.services, &brand, &source, left, Provenance::Collected).await.unwrap();
-    assert_eq!(score_brand(&app.services, brand.id).await.unwrap(), 0, "storing scored them");
+    store::store(System::for_tests(), &app.services, &brand, &source, left, Provenance::Collected).await.unwrap();
+    assert_eq!(score_brand(System::for_tests(), &app.services, brand.id).await.unwrap(), 0, "storing scored them");
     mention::Entity::update_many()
         .col_expr(mention::Column::ScoredAt, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
         .filter(mention::Column::BrandId.eq(brand.id))
@@ -253,7 +259,11 @@ async fn the_sweep_scores_mentions_left_behind(backend: Backend) {
         .await
         .unwrap();
 
-    assert_eq!(sweep_unscored(&app.services).await.unwrap(), 0, "fresh mentions are not yet left behind");
+    assert_eq!(
+        sweep_unscored(System::for_tests(), &app.services).await.unwrap(),
+        0,
+        "fresh mentions are not yet left behind"
+    );
     mention::Entity::update_many()
         .col_expr(mention::Column::CollectedAt, Expr::value(vigie_domain::now() - chrono::Duration::minutes(2)))
         .filter(mention::Column::BrandId.eq(brand.id))
@@ -261,10 +271,10 @@ async fn the_sweep_scores_mentions_left_behind(backend: Backend) {
         .await
         .unwrap();
     let before = queue_depth(&app, "mentions.score").await;
-    assert_eq!(sweep_unscored(&app.services).await.unwrap(), 1);
+    assert_eq!(sweep_unscored(System::for_tests(), &app.services).await.unwrap(), 1);
     assert_eq!(queue_depth(&app, "mentions.score").await, before + 1, "one scoring job for the brand");
-    assert_eq!(score_brand(&app.services, brand.id).await.unwrap(), 2);
-    assert_eq!(sweep_unscored(&app.services).await.unwrap(), 0, "nothing left behind");
+    assert_eq!(score_brand(System::for_tests(), &app.services, brand.id).await.unwrap(), 2);
+    assert_eq!(sweep_unscored(System::for_tests(), &app.services).await.unwrap(), 0, "nothing left behind");
 }
 on_both_databases!(the_sweep_scores_mentions_left_behind);
 
@@ -284,7 +294,9 @@ async fn stale_influencers_are_refreshed_once(backend: Backend) {
     let db = &app.services.db;
     let store_batch = |batch: Vec<vigie_domain::mentions::store::NewMention>| {
         let (services, brand, source) = (app.services.clone(), brand.clone(), source.clone());
-        async move { store::store(&services, &brand, &source, batch, Provenance::Collected).await.unwrap() }
+        async move {
+            store::store(System::for_tests(), &services, &brand, &source, batch, Provenance::Collected).await.unwrap()
+        }
     };
     assert_eq!(
         store_batch(vec![new_mention("1", "a", "Verdure, super", 10), new_mention("2", "b", "Verdure", 10)]).await,
@@ -301,7 +313,10 @@ async fn stale_influencers_are_refreshed_once(backend: Backend) {
         "storing leaves influencers to the refresh"
     );
 
-    let (first, second) = tokio::join!(refresh_stale(&app.services, brand.id), refresh_stale(&app.services, brand.id));
+    let (first, second) = tokio::join!(
+        refresh_stale(System::for_tests(), &app.services, brand.id),
+        refresh_stale(System::for_tests(), &app.services, brand.id)
+    );
     assert_eq!(first.unwrap() + second.unwrap(), 3, "a, b and c, each written once");
     assert!(marks().await.unwrap().is_empty());
     let influencers =
@@ -313,17 +328,21 @@ async fn stale_influencers_are_refreshed_once(backend: Backend) {
     assert_eq!(counts, [(1, 2), (2, 1)].into(), "a has both its mentions counted");
 
     store_batch(vec![new_mention("5", "d", "Verdure", 10)]).await;
-    assert_eq!(sweep_stale(&app.services).await.unwrap(), 0, "a refresh is on its way for a fresh mark");
+    assert_eq!(
+        sweep_stale(System::for_tests(), &app.services).await.unwrap(),
+        0,
+        "a refresh is on its way for a fresh mark"
+    );
     influencer_stale::Entity::update_many()
         .col_expr(influencer_stale::Column::CreatedAt, Expr::value(vigie_domain::now() - chrono::Duration::minutes(2)))
         .exec(db)
         .await
         .unwrap();
     let before = queue_depth(&app, "influencers.refresh").await;
-    assert_eq!(sweep_stale(&app.services).await.unwrap(), 1);
+    assert_eq!(sweep_stale(System::for_tests(), &app.services).await.unwrap(), 1);
     assert_eq!(queue_depth(&app, "influencers.refresh").await, before + 1, "one refresh job for the brand");
-    assert_eq!(refresh_stale(&app.services, brand.id).await.unwrap(), 1);
-    assert_eq!(sweep_stale(&app.services).await.unwrap(), 0, "nothing left behind");
+    assert_eq!(refresh_stale(System::for_tests(), &app.services, brand.id).await.unwrap(), 1);
+    assert_eq!(sweep_stale(System::for_tests(), &app.services).await.unwrap(), 0, "nothing left behind");
 }
 on_both_databases!(stale_influencers_are_refreshed_once);
 
@@ -344,9 +363,13 @@ async fn a_stale_backlog_is_swept_in_batches(backend: Backend) {
     for round in 0..2 {
         let batch =
             (0..authors).map(|i| new_mention(&format!("{round}-{i}"), &format!("a{i}"), "Verdure", 10)).collect();
-        store::store(&app.services, &brand, &source, batch, Provenance::Collected).await.unwrap();
+        store::store(System::for_tests(), &app.services, &brand, &source, batch, Provenance::Collected).await.unwrap();
     }
-    assert_eq!(refresh_stale(&app.services, brand.id).await.unwrap(), authors, "each author written once");
+    assert_eq!(
+        refresh_stale(System::for_tests(), &app.services, brand.id).await.unwrap(),
+        authors,
+        "each author written once"
+    );
     let marks = influencer_stale::Entity::find().filter(influencer_stale::Column::BrandId.eq(brand.id)).count(db);
     assert_eq!(marks.await.unwrap(), 0, "no mark left");
     let influencers = brand_influencer::Entity::find().filter(brand_influencer::Column::BrandId.eq(brand.id));

@@ -20,6 +20,7 @@
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use vigie_api::graphql::node::{NodeKind, global_id};
+use vigie_domain::System;
 use vigie_tests::ws::Subscription;
 use vigie_tests::{Backend, Login, TestApp, error_codes, on_both_databases};
 
@@ -938,7 +939,9 @@ async fn fixture(app: &TestApp) -> Fixture {
         )],
     )
     .await;
-    let alerts = vigie_domain::crises::detect::detect(&app.services, vigie_tests::db_id(&a1)).await.unwrap();
+    let alerts = vigie_domain::crises::detect::detect(System::for_tests(), &app.services, vigie_tests::db_id(&a1))
+        .await
+        .unwrap();
     let alert_a = alerts.first().expect("a value-gap alert").to_string();
     let endpoint = app
         .ok(

@@ -10,6 +10,7 @@ use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
+use vigie_domain::System;
 use vigie_domain::entities::webhook_endpoint;
 use vigie_tests::smtp::SmtpServer;
 use vigie_tests::{Backend, TestApp, assert_error, new_mention, on_both_databases, until};
@@ -118,7 +119,7 @@ async fn signed_deliveries_retry_replay_and_disable(backend: Backend) {
     let star =
         new_mention("star-1", "star", "Verdure promet zéro plastique mais mon colis en est plein, honteux !", 800_000);
     app.collect(&source, vec![star]).await;
-    vigie_domain::crises::detect::detect(&app.services, vigie_tests::db_id(&brand)).await.unwrap();
+    vigie_domain::crises::detect::detect(System::for_tests(), &app.services, vigie_tests::db_id(&brand)).await.unwrap();
     until("three attempts at the receiver", WAIT, async || receiver.received_requests().await.unwrap().len() >= 3)
         .await;
     until("the delivery to be recorded as delivered", WAIT, async || {
