@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
 use tracing::Instrument;
-use vigie_domain::ratelimit::{Quota, RateLimiter};
-use vigie_domain::{Error, Services, api_keys, demo, health, mentions};
+use vigie_domain::platform::ratelimit::{Quota, RateLimiter};
+use vigie_domain::{Error, Services, api_keys, demo, mentions, platform::health};
 
 use crate::graphql::session::SocketAccess;
 use crate::graphql::{self, Gateway};
@@ -307,7 +307,7 @@ async fn admit(state: &AppState, bucket: &Bucket) -> Result<(), Error> {
 }
 
 /// [`admit`], saying whether the limiter counted the request (see
-/// [`vigie_domain::ratelimit::RateLimiter::check_counted`]).
+/// [`vigie_domain::platform::ratelimit::RateLimiter::check_counted`]).
 async fn admit_counted(state: &AppState, bucket: &Bucket) -> Result<bool, Error> {
     let admitted = state.services.limiter.check_counted(&bucket.key, bucket.quota).await;
     refused(state, bucket, admitted)
@@ -337,7 +337,7 @@ async fn admit_anonymous(state: &AppState, req: &HttpRequest) -> Result<(), Erro
 /// `Retry-After` for a rate-limited or unavailable error.
 fn retry_after(error: &Error) -> Option<u64> {
     match error {
-        Error::RateLimited { retry_after } => Some(vigie_domain::error::retry_after_secs(*retry_after)),
+        Error::RateLimited { retry_after } => Some(vigie_domain::platform::error::retry_after_secs(*retry_after)),
         Error::Unavailable(_) => Some(5),
         _ => None,
     }

@@ -11,7 +11,7 @@ mod websocket;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
-use vigie_domain::jobs::{Runtime, RuntimeOptions};
+use vigie_domain::platform::jobs::{Runtime, RuntimeOptions};
 use vigie_domain::{Config, Services, demo};
 
 /// A started server.
@@ -98,7 +98,7 @@ fn config_from_env() -> Arc<Config> {
             std::process::exit(2);
         }
     };
-    vigie_domain::runtime::init_tracing(config.log_json);
+    vigie_domain::platform::runtime::init_tracing(config.log_json);
     config
 }
 
@@ -169,7 +169,7 @@ pub async fn serve_from_env() {
     let running = match start(config.clone()).await {
         Ok(running) => running,
         Err(e) => {
-            let e = vigie_domain::error::chain(&e);
+            let e = vigie_domain::platform::error::chain(&e);
             tracing::error!(error = %e, "start-up failed");
             // Also said plainly where an operator looks first, whatever the log format.
             eprintln!("vigie-api: {e}");
@@ -186,7 +186,7 @@ pub async fn serve_from_env() {
     // requests.
     let stopper = running.stopper.clone();
     tokio::spawn(async move {
-        vigie_domain::runtime::shutdown_signal().await;
+        vigie_domain::platform::runtime::shutdown_signal().await;
         tracing::info!("stopping");
         stopper.stop().await;
     });

@@ -6,8 +6,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::Mutex;
-use vigie_domain::health::ProcessMetrics;
-use vigie_domain::jobs::metrics::JobMetrics;
+use vigie_domain::platform::health::ProcessMetrics;
+use vigie_domain::platform::jobs::metrics::JobMetrics;
 
 /// Labels of HTTP metrics; `route` is the matched pattern, never the raw path (so
 /// tokens in URLs do not become label values), and `method` one of a fixed set.

@@ -63,7 +63,7 @@ pub async fn start_if_off(url: &str) -> Option<Arc<Done>> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.max_connections(1).min_connections(1).sqlx_logging(false);
     let db = Database::connect(options).await.expect("PostgreSQL");
-    if vigie_domain::db::autovacuum_setting(&db).await.expect("SHOW autovacuum").as_deref() == Some("on") {
+    if vigie_domain::platform::db::autovacuum_setting(&db).await.expect("SHOW autovacuum").as_deref() == Some("on") {
         return None;
     }
     let rules = Rules::read(&db).await;

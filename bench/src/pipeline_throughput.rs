@@ -46,7 +46,7 @@ impl Lcg {
 
 #[tokio::main]
 async fn main() {
-    vigie_domain::runtime::init_tracing(false);
+    vigie_domain::platform::runtime::init_tracing(false);
     let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().expect("numeric arguments"));
     let total = args.next().unwrap_or(200_000);
     let authors = args.next().unwrap_or(20_000).max(1);
@@ -219,7 +219,7 @@ async fn main() {
             item["metrics"]["replies"],
             stamp,
             item["author"]["followers"],
-            vigie_domain::text::words(&text).join(" "),
+            vigie_domain::platform::text::words(&text).join(" "),
         ));
     }
     let copy_db_cpu = PostgresCpu::now();

@@ -10,9 +10,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use vigie_domain::jobs::{Registry, Runtime, RuntimeOptions};
-use vigie_domain::queue::redis::RedisQueue;
-use vigie_domain::queue::{Envelope, JobPayload, Queue};
+use vigie_domain::platform::jobs::{Registry, Runtime, RuntimeOptions};
+use vigie_domain::platform::queue::redis::RedisQueue;
+use vigie_domain::platform::queue::{Envelope, JobPayload, Queue};
 use vigie_domain::{Config, Services};
 
 #[derive(Serialize, Deserialize)]
@@ -43,11 +43,13 @@ async fn main() {
         })
         .expect("configuration"),
     );
-    let queue = RedisQueue::connect(&vigie_domain::redis_client::open(&redis_url, None).expect("REDIS_URL"), &prefix)
-        .await
-        .expect("Redis");
-    let db = vigie_domain::db::connect(&config.database_url, config.worker_pool_size()).await.expect("SQLite");
-    vigie_domain::db::migrate(&db).await.expect("migrations");
+    let queue =
+        RedisQueue::connect(&vigie_domain::platform::redis_client::open(&redis_url, None).expect("REDIS_URL"), &prefix)
+            .await
+            .expect("Redis");
+    let db =
+        vigie_domain::platform::db::connect(&config.database_url, config.worker_pool_size()).await.expect("SQLite");
+    vigie_domain::platform::db::migrate(&db).await.expect("migrations");
     let services = Arc::new(Services::with_queue(config, db, Arc::new(queue.clone())).expect("services"));
 
     let kinds = vec![Noop::KIND.to_owned()];

@@ -25,11 +25,11 @@ use std::process::{Command, Stdio};
 
 use vigie_bench::labelled::{CLASSES, Confusion, Post, class, class_of, read_all};
 use vigie_domain::mentions::NEUTRAL_BAND;
+use vigie_domain::platform::text::Folded;
 use vigie_domain::scoring::influence::STANCE;
 use vigie_domain::scoring::sentiment::model::Model;
 use vigie_domain::scoring::solicitation::{ANGRY, COMPLAINT};
 use vigie_domain::scoring::{lang, sentiment};
-use vigie_domain::text::Folded;
 
 /// Posts this short or shorter are counted apart for language detection.
 const SHORT: usize = 60;

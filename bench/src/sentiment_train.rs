@@ -24,9 +24,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use vigie_bench::labelled::{CLASSES, Confusion, Post, class_of, read};
+use vigie_domain::platform::text::Folded;
 use vigie_domain::scoring::sentiment;
 use vigie_domain::scoring::sentiment::model::{self, Group, LEXICON_FEATURES, Model, STACK_FEATURES};
-use vigie_domain::text::Folded;
 
 const USAGE: &str = "usage: sentiment-train [--folds K] [--out DIR] [--c C] [--min-df N] [--prune W] [--iterations N] [--stack K] [--stack-c C] FILE…";
 

@@ -7,11 +7,11 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use uuid::Uuid;
 
-use crate::auth::{passwords, secrets};
 use crate::entities::{agency, membership, refresh_token, user_account};
-use crate::mail::Email;
-use crate::{Actor, Error, Result, Role, Services, audit, new_id, now, validate};
-use crate::{Config, i18n, mail};
+use crate::platform::auth::{passwords, secrets};
+use crate::platform::mail::Email;
+use crate::{Actor, Error, Result, Role, Services, new_id, now, platform::audit, platform::validate};
+use crate::{Config, platform::i18n, platform::mail};
 use minijinja::context;
 
 /// What a successful sign-up, log-in or refresh returns.
@@ -44,7 +44,7 @@ pub async fn sign_up(services: &Services, input: SignUp) -> Result<Session> {
     passwords::validate(&input.password)?;
     let password_hash = services.passwords.hash(input.password).await?;
 
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     if find_user_by_email(&txn, &email).await?.is_some() {
         return Err(Error::Conflict("an account with this email already exists; log in instead".into()));
     }
@@ -69,7 +69,7 @@ pub async fn sign_up(services: &Services, input: SignUp) -> Result<Session> {
 }
 
 /// Logs in with email and password, into `agency_id` or the user's oldest membership;
-/// `network` is the client's (see [`crate::ratelimit`]).
+/// `network` is the client's (see [`crate::platform::ratelimit`]).
 ///
 /// An unknown email and a wrong password give the same error after the same work.
 pub async fn log_in(
@@ -95,7 +95,7 @@ pub async fn log_in(
         .await?
         .ok_or_else(|| Error::Unauthenticated("this account has no access to that agency".into()))?;
     let actor = Actor::from_membership(&services.db, membership).await?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let session = open_session(&txn, services, user, actor, None).await?;
     txn.commit().await?;
     Ok(session)
@@ -120,12 +120,12 @@ pub(crate) async fn check_password(
         return Ok(true);
     }
     tracing::info!(attempts, "failed log-in");
-    if attempts == crate::ratelimit::FAILURE_BURST
+    if attempts == crate::platform::ratelimit::FAILURE_BURST
         && let Some(user) = user
     {
         let warning = failed_logins_email(&services.config, attempts)?;
-        crate::mail::enqueue(&services.db, None, &user.email, warning).await?;
-        crate::mail::send_soon(services, None).await;
+        crate::platform::mail::enqueue(&services.db, None, &user.email, warning).await?;
+        crate::platform::mail::send_soon(services, None).await;
         tracing::warn!(user_id = %user.id, attempts, "a burst of failed log-ins; the account's owner was told");
     }
     Ok(false)
@@ -163,7 +163,7 @@ pub async fn refresh(services: &Services, token: &str) -> Result<Session> {
         .await?
         .ok_or_else(|| Error::Unauthenticated(INVALID_REFRESH.into()))?;
     let actor = Actor::load(db, row.user_id, row.agency_id).await?;
-    let txn = crate::db::begin_write(db).await?;
+    let txn = crate::platform::db::begin_write(db).await?;
     let session = open_session(&txn, services, user, actor, Some(row.family_id)).await?;
     txn.commit().await?;
     Ok(session)
@@ -299,7 +299,7 @@ fn failed_logins_email(config: &Config, failures: u32) -> Result<Email> {
         context! {
             lang, failures,
             url => config.public_url.as_str(),
-            minutes => crate::ratelimit::MAX_LOCK.as_secs() / 60,
+            minutes => crate::platform::ratelimit::MAX_LOCK.as_secs() / 60,
         },
     )
 }

@@ -3,7 +3,7 @@
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QuerySelect, Set};
 
 use crate::entities::agency;
-use crate::{Actor, Error, Result, Services, now, validate};
+use crate::{Actor, Error, Result, Services, now, platform::validate};
 
 /// Locks the agency's row until the transaction `txn` ends, so that the agency's quota
 /// checks (invitations, sources) run one at a time: none passes a count another has not

@@ -4,10 +4,10 @@
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
-use crate::auth::secrets;
 use crate::entities::api_key;
-use crate::pagination::{self, Page, PageRequest};
-use crate::{Actor, Error, Result, Services, audit, brands, new_id, now, validate};
+use crate::platform::auth::secrets;
+use crate::platform::pagination::{self, Page, PageRequest};
+use crate::{Actor, Error, Result, Services, brands, new_id, now, platform::audit, platform::validate};
 
 /// What an API key authenticates as.
 #[derive(Clone, Debug)]
@@ -43,7 +43,7 @@ pub async fn create(
         brands::get(&services.db, actor, brand_id).await?;
     }
     let secret = secrets::generate("vgk_");
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let key = api_key::ActiveModel {
         id: Set(new_id()),
         agency_id: Set(actor.agency_id),
@@ -82,7 +82,7 @@ pub async fn revoke(services: &Services, actor: &Actor, id: Uuid) -> Result<api_
     if key.revoked_at.is_some() {
         return Ok(key);
     }
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let mut model: api_key::ActiveModel = key.into();
     model.revoked_at = Set(Some(now()));
     let key = model.update(&txn).await?;
@@ -97,7 +97,7 @@ pub async fn authenticate(services: &Services, presented: &str) -> Result<KeyPri
     let key = api_key::Entity::find()
         .filter(api_key::Column::SecretHash.eq(secrets::hash(presented.trim())))
         .filter(api_key::Column::RevokedAt.is_null());
-    let key = crate::db::first(&services.db, key)
+    let key = crate::platform::db::first(&services.db, key)
         .await?
         .ok_or_else(|| Error::Unauthenticated("invalid or revoked API key".into()))?;
     let principal = KeyPrincipal { key_id: key.id, agency_id: key.agency_id, brand_id: key.brand_id };

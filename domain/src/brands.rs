@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use crate::entities::{Handle, Handles, StringList, brand, brand_value};
-use crate::pagination::{self, Page, PageRequest};
-use crate::{Actor, Error, Result, Services, audit, new_id, now, validate};
+use crate::platform::pagination::{self, Page, PageRequest};
+use crate::{Actor, Error, Result, Services, new_id, now, platform::audit, platform::validate};
 
 /// The fields of a new brand.
 #[derive(Default)]
@@ -129,7 +129,7 @@ fn digest_frequency(raw: &str) -> Result<String> {
 /// A language reports, digests and alert emails can be written in (one with a message
 /// catalogue).
 fn language(raw: &str) -> Result<String> {
-    crate::i18n::language("language", raw)
+    crate::platform::i18n::language("language", raw)
 }
 
 /// The most handles a brand lists (each network's accounts, regional ones included).
@@ -166,7 +166,9 @@ pub async fn list(services: &Services, actor: &Actor, page: PageRequest) -> Resu
 
 /// One brand the actor may see; other agencies' brands and unassigned ones are "not found".
 pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<brand::Model> {
-    crate::db::first(db, scoped(actor).filter(brand::Column::Id.eq(id))).await?.ok_or(Error::NotFound("brand"))
+    crate::platform::db::first(db, scoped(actor).filter(brand::Column::Id.eq(id)))
+        .await?
+        .ok_or(Error::NotFound("brand"))
 }
 
 /// The id of a brand the actor may see, for paths that need no more than the id: no
@@ -219,7 +221,7 @@ pub async fn create(services: &Services, actor: &Actor, input: NewBrand) -> Resu
     };
     let mut model = model;
     apply_crisis(&mut model, input.crisis)?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     ensure_unique_name(&txn, actor.agency_id, model.name.as_ref(), None).await?;
     let brand = model.insert(&txn).await?;
     audit::record(&txn, actor, "brand.created", "brand", Some(brand.id), serde_json::json!({ "name": brand.name }))
@@ -274,7 +276,7 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: BrandPa
         model.contact_cadence = Set(crate::relationships::cadence(cadence)?);
     }
     model.updated_at = Set(now());
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let updated = model.update(&txn).await?;
     if cadence_changed {
         crate::relationships::recompute_brand(&txn, &updated).await?;
@@ -287,7 +289,7 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: BrandPa
 pub async fn delete(services: &Services, actor: &Actor, id: Uuid) -> Result<()> {
     let existing = get(&services.db, actor, id).await?;
     actor.require_manager()?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     brand::Entity::delete_by_id(existing.id).exec(&txn).await?;
     audit::record(&txn, actor, "brand.deleted", "brand", Some(id), serde_json::json!({ "name": existing.name }))
         .await?;

@@ -18,11 +18,11 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::System;
-use crate::db::{Params, batch_sizes, batches};
 use crate::entities::{StringList, author, brand, brand_influencer, influencer_stale, mention};
-use crate::pagination::{self, Page, PageRequest};
+use crate::platform::db::{Params, batch_sizes, batches};
+use crate::platform::pagination::{self, Page, PageRequest};
 use crate::scoring::influence::{self, ACTIVITY_WINDOW_DAYS, Activity, Profile, Stance, Tier};
-use crate::{Actor, Result, Services, brands, events, new_id, now};
+use crate::{Actor, Result, Services, brands, new_id, now, platform::events};
 
 /// Filters of [`list`].
 #[derive(Default)]
@@ -178,7 +178,7 @@ pub(crate) async fn refresh(db: &DatabaseTransaction, brand: &brand::Model, auth
     }
     // The aggregate reads up to a thousand authors' mentions by an `IN` list, which a
     // generic plan made while the mentions were few would read badly.
-    crate::db::plan_for_values(db).await?;
+    crate::platform::db::plan_for_values(db).await?;
     let activities = activity_of(db, brand.id, author_ids).await?;
     let profiles: HashMap<Uuid, author::Model> = author::Entity::find()
         .filter(author::Column::Id.is_in(author_ids.iter().copied()))
@@ -345,7 +345,7 @@ pub async fn refresh_stale(_: System, services: &Services, brand_id: Uuid) -> Re
     };
     let (mut total, mut after) = (0, Uuid::nil());
     loop {
-        let txn = crate::db::begin_write(&services.db).await?;
+        let txn = crate::platform::db::begin_write(&services.db).await?;
         if !lock_refresh(&txn, brand_id).await? {
             return Ok(total);
         }
@@ -452,7 +452,7 @@ pub async fn rescore_brand(_: System, services: &Services, brand_id: Uuid) -> Re
         let ids: Vec<Uuid> =
             select.order_by_asc(mention::Column::AuthorId).limit(500).into_tuple::<Uuid>().all(&services.db).await?;
         let Some(last) = ids.last().copied() else { break };
-        let txn = crate::db::begin_write(&services.db).await?;
+        let txn = crate::platform::db::begin_write(&services.db).await?;
         total += refresh(&txn, &brand, &ids).await?;
         txn.commit().await?;
         after = Some(last);

@@ -7,60 +7,41 @@
 pub mod accounts;
 pub mod agencies;
 pub mod api_keys;
-pub mod audit;
-pub mod auth;
 pub mod brands;
-pub mod bus;
 pub mod calendar;
-pub mod config;
 pub mod crises;
-pub mod db;
 pub mod demo;
 pub mod entities;
-pub mod error;
-pub mod events;
 #[cfg(any(test, feature = "testing"))]
 pub mod fuzzing;
-pub mod health;
-pub mod i18n;
 pub mod influencers;
-pub mod jobs;
-pub mod mail;
 pub mod members;
 pub mod mentions;
-pub mod network;
 pub mod nodes;
-pub mod outbound;
-pub mod pagination;
-pub mod persisted_queries;
-pub mod queue;
-pub mod ratelimit;
-pub mod redis_client;
+pub mod platform;
 pub mod relationships;
 pub mod reports;
-pub mod retention;
-pub mod runtime;
 pub mod scoring;
 pub mod shares;
 pub mod sla;
 pub mod sources;
-pub mod text;
-pub mod validate;
 pub mod webhooks;
 
 use std::sync::Arc;
 
-pub use auth::{Actor, Role, System};
-pub use config::Config;
-pub use error::{Error, Result};
-pub use network::Network;
+use platform::{auth, bus, db, jobs, mail, outbound, persisted_queries, queue, ratelimit};
+
+pub use platform::auth::{Actor, Role, System};
+pub use platform::config::Config;
+pub use platform::error::{Error, Result};
+pub use platform::network::Network;
 
 /// Every job Vigie runs, each feature registering its own: what the workers (and the
 /// api's embedded runtime) serve. The platform's runtime knows no feature; this is where
 /// they are wired to it.
 pub fn job_registry() -> jobs::Registry {
     let mut registry = jobs::Registry::default();
-    crate::mail::register_jobs(&mut registry);
+    crate::platform::mail::register_jobs(&mut registry);
     crate::scoring::job::register_jobs(&mut registry);
     crate::sources::register_jobs(&mut registry);
     crate::crises::detect::register_jobs(&mut registry);
@@ -68,7 +49,7 @@ pub fn job_registry() -> jobs::Registry {
     crate::relationships::register_jobs(&mut registry);
     crate::sla::tickets::register_jobs(&mut registry);
     crate::reports::digests::register_jobs(&mut registry);
-    crate::retention::register_jobs(&mut registry);
+    crate::platform::retention::register_jobs(&mut registry);
     registry
 }
 

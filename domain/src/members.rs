@@ -11,12 +11,12 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::accounts::{self, Session};
-use crate::auth::{passwords, secrets};
 use crate::entities::{UuidList, brand, invitation, membership, membership_brand, user_account};
-use crate::mail::Email;
-use crate::pagination::{self, Page, PageRequest};
-use crate::{Actor, Error, Result, Role, Services, audit, mail, new_id, now, validate};
-use crate::{Config, i18n};
+use crate::platform::auth::{passwords, secrets};
+use crate::platform::mail::Email;
+use crate::platform::pagination::{self, Page, PageRequest};
+use crate::{Actor, Error, Result, Role, Services, new_id, now, platform::audit, platform::mail, platform::validate};
+use crate::{Config, platform::i18n};
 use minijinja::context;
 
 /// How long an invitation can be accepted.
@@ -140,7 +140,7 @@ pub(crate) async fn issue(services: &Services, actor: &Actor, input: Invite) -> 
     }
     let secret = secrets::generate("vgi_");
     let at = now();
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     within_daily_invitations(&txn, actor, services.config.invitations_per_day, at).await?;
     invitation::Entity::update_many()
         .col_expr(invitation::Column::RevokedAt, Expr::value(at))
@@ -239,7 +239,7 @@ pub async fn accept(services: &Services, input: Accept, network: &str) -> Result
         }
     };
 
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     // Consuming the invitation with a conditional update makes acceptance single-use
     // even under concurrent requests.
     let consumed = invitation::Entity::update_many()
@@ -301,7 +301,7 @@ pub async fn update_role(
     let current = Role::parse(&target.role)?;
     ensure_may_grant(actor, current)?;
     ensure_may_grant(actor, role)?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     if current == Role::Owner && role != Role::Owner {
         ensure_another_owner(&txn, actor.agency_id, target.id).await?;
     }
@@ -352,7 +352,7 @@ pub async fn remove(services: &Services, actor: &Actor, membership_id: Uuid) -> 
     let target = get(&services.db, actor, membership_id).await?;
     let current = Role::parse(&target.role)?;
     ensure_may_grant(actor, current)?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     if current == Role::Owner {
         ensure_another_owner(&txn, actor.agency_id, target.id).await?;
     }
@@ -431,7 +431,7 @@ pub async fn set_brands(
     let target = get(&services.db, actor, membership_id).await?;
     let role = Role::parse(&target.role)?;
     let brand_ids = checked_brands(&services.db, actor, role, brand_ids).await?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     membership_brand::Entity::delete_many()
         .filter(membership_brand::Column::MembershipId.eq(target.id))
         .exec(&txn)

@@ -17,13 +17,16 @@ use crate::entities::{
     Cadence, StringList, UuidList, author, brand, brand_influencer, idea, interaction, membership, mention,
     user_account,
 };
-use crate::jobs::Registry;
-use crate::mail::Email;
-use crate::pagination::{self, Page, PageRequest};
-use crate::queue::{Envelope, JobPayload};
+use crate::platform::jobs::Registry;
+use crate::platform::mail::Email;
+use crate::platform::pagination::{self, Page, PageRequest};
+use crate::platform::queue::{Envelope, JobPayload};
 use crate::scoring::influence::Tier;
-use crate::{Actor, Error, Result, Services, audit, brands, influencers, mail, new_id, now, validate};
-use crate::{Config, i18n};
+use crate::{
+    Actor, Error, Result, Services, brands, influencers, new_id, now, platform::audit, platform::mail,
+    platform::validate,
+};
+use crate::{Config, platform::i18n};
 use minijinja::context;
 
 /// Where the agency stands with an influencer.
@@ -203,7 +206,7 @@ pub async fn update(
     patch: RelationshipPatch,
 ) -> Result<brand_influencer::Model> {
     actor.require_staff()?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let existing = get(&txn, actor, id).await?;
     let brand = brands::get(&txn, actor, existing.brand_id).await?;
     let mut changes = serde_json::Map::new();
@@ -279,7 +282,7 @@ pub async fn log_interaction(
     if occurred_at > at + Duration::minutes(5) {
         return Err(Error::bad_input("occurredAt", "cannot be in the future"));
     }
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let row = get(&txn, actor, influencer_id).await?;
     if input.outbound && RelationshipStatus::parse(&row.relationship_status) == RelationshipStatus::DoNotContact {
         return Err(Error::bad_input("direction", "this influencer asked not to be contacted"));
@@ -402,7 +405,7 @@ pub async fn create_idea(
     input: IdeaInput,
 ) -> Result<idea::Model> {
     actor.require_staff()?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let row = get(&txn, actor, influencer_id).await?;
     let (mentions, interactions) = links(&txn, &row, input.linked_mention_ids, input.linked_interaction_ids).await?;
     let at = now();
@@ -429,7 +432,7 @@ pub async fn create_idea(
 /// Edits an idea or moves it along (staff).
 pub async fn update_idea(services: &Services, actor: &Actor, id: Uuid, input: IdeaInput) -> Result<idea::Model> {
     actor.require_staff()?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let existing = idea::Entity::find_by_id(id)
         .filter(idea::Column::AgencyId.eq(actor.agency_id))
         .one(&txn)
@@ -528,7 +531,7 @@ pub async fn overdue(
     }
     let mut after = None;
     if let Some(cursor) = page.after {
-        let last = crate::db::first(
+        let last = crate::platform::db::first(
             &services.db,
             brand_influencer::Entity::find_by_id(cursor).filter(brand_influencer::Column::BrandId.eq(brand.id)),
         )
@@ -642,7 +645,7 @@ pub async fn send_reminders(_: System, services: &Services) -> Result<usize> {
         if lines.is_empty() {
             continue;
         }
-        let txn = crate::db::begin_write(db).await?;
+        let txn = crate::platform::db::begin_write(db).await?;
         mail::enqueue(&txn, Some(member.agency_id), &user.email, reminder_email(&services.config, &lines)?).await?;
         brand_influencer::Entity::update_many()
             .col_expr(brand_influencer::Column::ContactRemindedAt, sea_orm::sea_query::Expr::value(at))

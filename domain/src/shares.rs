@@ -1,5 +1,5 @@
 //! Share tokens, the one mechanism behind report links and calendar feeds: 256 random
-//! bits shown once and stored hashed ([`crate::auth::secrets`]), scoped to one brand,
+//! bits shown once and stored hashed ([`crate::platform::auth::secrets`]), scoped to one brand,
 //! expiring (at most [`MAX_DAYS`] ahead, renewable), revocable, listed for managers
 //! with who made them and when they were last opened. Unknown, revoked and expired
 //! tokens are all the same "not found". Removing a member revokes the shares they made.
@@ -9,9 +9,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
-use crate::auth::secrets;
 use crate::entities::{StringList, report_share};
-use crate::pagination::{self, Page, PageRequest};
+use crate::platform::auth::secrets;
+use crate::platform::pagination::{self, Page, PageRequest};
 use crate::{Actor, Error, Result, Services, brands, new_id, now};
 
 /// The longest a share lives before it must be renewed.
@@ -180,7 +180,7 @@ pub async fn open(
     let share = report_share::Entity::find()
         .filter(report_share::Column::TokenHash.eq(secrets::hash(token)))
         .filter(report_share::Column::Kind.eq(kind));
-    let share = crate::db::first(db, share)
+    let share = crate::platform::db::first(db, share)
         .await?
         .filter(|s| s.revoked_at.is_none() && expiry(s) > now())
         .ok_or(Error::NotFound(what))?;

@@ -69,11 +69,12 @@ impl TestApp {
     }
 
     /// The application over a given queue (so tests can keep a handle on its backend).
-    pub async fn with_queue(backend: Backend, queue: Arc<dyn vigie_domain::queue::Queue>) -> Self {
+    pub async fn with_queue(backend: Backend, queue: Arc<dyn vigie_domain::platform::queue::Queue>) -> Self {
         let db = TestDb::new(backend).await;
         let config = Arc::new(test_config(&db, &[]));
-        let conn = vigie_domain::db::connect(&config.database_url, config.api_pool_size()).await.expect("database");
-        vigie_domain::db::migrate(&conn).await.expect("migrations");
+        let conn =
+            vigie_domain::platform::db::connect(&config.database_url, config.api_pool_size()).await.expect("database");
+        vigie_domain::platform::db::migrate(&conn).await.expect("migrations");
         let services = Arc::new(Services::with_queue(config, conn, queue).expect("services"));
         let gateway = Gateway::build(services.clone());
         TestApp { services, gateway, db }
@@ -90,8 +91,11 @@ impl TestApp {
     /// Starts the standard job runtime (every job and periodic task) over this app.
     pub fn start_jobs(&self) -> Jobs {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let runtime =
-            vigie_domain::jobs::Runtime::new(self.services.clone(), vigie_domain::job_registry(), Default::default());
+        let runtime = vigie_domain::platform::jobs::Runtime::new(
+            self.services.clone(),
+            vigie_domain::job_registry(),
+            Default::default(),
+        );
         Jobs { stop, task: tokio::spawn(runtime.run(stopped)) }
     }
 
@@ -189,9 +193,9 @@ impl TestApp {
     pub async fn record_job_failure(&self, agency_id: &str, error: &str) -> String {
         use sea_orm::{ActiveModelTrait, Set};
         use vigie_domain::entities::job_failure;
-        use vigie_domain::queue::Envelope;
+        use vigie_domain::platform::queue::Envelope;
         let tenant = db_id(agency_id);
-        let envelope = Envelope::new(Some(tenant), &vigie_domain::mail::DispatchEmail {}).unwrap();
+        let envelope = Envelope::new(Some(tenant), &vigie_domain::platform::mail::DispatchEmail {}).unwrap();
         let row = job_failure::ActiveModel {
             id: Set(vigie_domain::new_id()),
             agency_id: Set(Some(tenant)),

@@ -144,8 +144,10 @@ fn sqlite_template() -> String {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let file = dir.join("vigie.db");
     block_on(async {
-        let db = vigie_domain::db::connect(&format!("sqlite://{}?mode=rwc", file.display()), 1).await.expect("SQLite");
-        vigie_domain::db::migrate(&db).await.expect("migrations");
+        let db = vigie_domain::platform::db::connect(&format!("sqlite://{}?mode=rwc", file.display()), 1)
+            .await
+            .expect("SQLite");
+        vigie_domain::platform::db::migrate(&db).await.expect("migrations");
         // The last connection closing folds the write-ahead log into the file.
         db.close().await.expect("close the template");
     });
@@ -177,8 +179,8 @@ fn postgres_template() -> String {
         }
         db.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create the template");
         db.close().await.ok();
-        let template = vigie_domain::db::connect(&postgres_url(&name), 4).await.expect("the template");
-        vigie_domain::db::migrate(&template).await.expect("migrations");
+        let template = vigie_domain::platform::db::connect(&postgres_url(&name), 4).await.expect("the template");
+        vigie_domain::platform::db::migrate(&template).await.expect("migrations");
         template.close().await.expect("close the template");
     });
     name

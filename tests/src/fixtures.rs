@@ -8,7 +8,7 @@ pub struct RecordJob {
     pub n: i64,
 }
 
-impl vigie_domain::queue::JobPayload for RecordJob {
+impl vigie_domain::platform::queue::JobPayload for RecordJob {
     const KIND: &'static str = "test.record";
 }
 

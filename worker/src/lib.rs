@@ -9,8 +9,8 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use prometheus_client::registry::Registry as MetricsRegistry;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
-use vigie_domain::jobs::{Runtime, RuntimeOptions};
-use vigie_domain::{Config, Services, health};
+use vigie_domain::platform::jobs::{Runtime, RuntimeOptions};
+use vigie_domain::{Config, Services, platform::health};
 
 struct State {
     services: Arc<Services>,
@@ -24,7 +24,7 @@ pub async fn run() {
         Ok(config) => Arc::new(config),
         Err(e) => fail(2, &format!("{e}")),
     };
-    vigie_domain::runtime::init_tracing(config.log_json);
+    vigie_domain::platform::runtime::init_tracing(config.log_json);
     if config.redis_url.is_none() {
         fail(2, "REDIS_URL is not set: without Redis the api process runs the jobs itself");
     }
@@ -59,7 +59,7 @@ pub async fn run() {
     let options = RuntimeOptions::from_config(&config);
     let (stop, stopped) = watch::channel(false);
     let runtime = tokio::spawn(Runtime::new(services, vigie_domain::job_registry(), options).run(stopped));
-    vigie_domain::runtime::shutdown_signal().await;
+    vigie_domain::platform::runtime::shutdown_signal().await;
     tracing::info!("shutdown requested; finishing the jobs in hand");
     let _ = stop.send(true);
     let _ = runtime.await;
@@ -70,8 +70,8 @@ pub async fn run() {
 /// A worker never migrates (the api or `vigie-migrate` does): it refuses a schema older
 /// than it needs.
 async fn connect(config: Arc<Config>) -> vigie_domain::Result<Services> {
-    let db = vigie_domain::db::connect(&config.database_url, config.worker_pool_size()).await?;
-    vigie_domain::db::check_schema(&db).await?;
+    let db = vigie_domain::platform::db::connect(&config.database_url, config.worker_pool_size()).await?;
+    vigie_domain::platform::db::check_schema(&db).await?;
     Services::connect(config, db).await
 }
 

@@ -7,9 +7,9 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use std::sync::Arc;
-use vigie_domain::bus::Notice;
 use vigie_domain::crises::{self, AlertFilter, AlertStatus as DomainStatus, Explanation, Metrics};
 use vigie_domain::entities::{alert, alert_event};
+use vigie_domain::platform::bus::Notice;
 use vigie_domain::{Actor, Services, brands};
 
 use super::auth::User;
@@ -248,9 +248,9 @@ impl Alert {
     /// Why it opened. The summary is in `language` (`en`, `fr`), by default the brand's.
     async fn explanation(&self, ctx: &Context<'_>, language: Option<String>) -> Result<AlertExplanation> {
         let language = match language {
-            Some(language) if vigie_domain::i18n::speaks(&language) => language,
+            Some(language) if vigie_domain::platform::i18n::speaks(&language) => language,
             Some(_) => {
-                let known: Vec<&str> = vigie_domain::i18n::languages().collect();
+                let known: Vec<&str> = vigie_domain::platform::i18n::languages().collect();
                 return Err(
                     vigie_domain::Error::bad_input("language", format!("must be one of {}", known.join(", "))).into()
                 );
@@ -258,7 +258,7 @@ impl Alert {
             None => loader(ctx)
                 .load_one(BrandKey(self.0.brand_id))
                 .await?
-                .map_or_else(|| vigie_domain::i18n::DEFAULT.to_owned(), |brand| brand.language),
+                .map_or_else(|| vigie_domain::platform::i18n::DEFAULT.to_owned(), |brand| brand.language),
         };
         let explanation = serde_json::from_value::<Explanation>(self.0.explanation.clone()).unwrap_or_default();
         Ok(AlertExplanation::new(explanation, &language))

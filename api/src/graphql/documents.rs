@@ -19,7 +19,7 @@ use async_graphql::{Request, ServerError, Value};
 use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
-use vigie_domain::persisted_queries::PersistedQueries;
+use vigie_domain::platform::persisted_queries::PersistedQueries;
 use vigie_domain::sha256_hex;
 
 /// Most documents kept.

@@ -331,7 +331,7 @@ impl SocketQuota {
         admitted.await.map_err(|refused| {
             let mut error = coded(refused.to_string(), None, refused.code());
             if let Error::RateLimited { retry_after } = refused {
-                let seconds = vigie_domain::error::retry_after_secs(retry_after);
+                let seconds = vigie_domain::platform::error::retry_after_secs(retry_after);
                 error.extensions.get_or_insert_with(Default::default).set("retryAfter", Value::from(seconds));
             }
             error

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
-use vigie_domain::bus::Notice;
+use vigie_domain::platform::bus::Notice;
 use vigie_domain::{Actor, Services};
 
 /// The objects named by the notices `pick` selects, loaded by `load`.

@@ -36,7 +36,7 @@ use futures_util::{StreamExt, future};
 use limits::{Checked, SocketQuota};
 use session::SocketAccess;
 use std::sync::Arc;
-use vigie_domain::auth::tokens::Claims;
+use vigie_domain::platform::auth::tokens::Claims;
 use vigie_domain::{Actor, Error, Services};
 
 pub use loaders::Loaders;
@@ -194,7 +194,7 @@ pub struct Gateway {
     /// introspect; `None` when introspection is off.
     introspective: Option<VigieSchema>,
     documents: Arc<documents::Documents>,
-    persisted: Arc<vigie_domain::persisted_queries::PersistedQueries>,
+    persisted: Arc<vigie_domain::platform::persisted_queries::PersistedQueries>,
 }
 
 impl Gateway {

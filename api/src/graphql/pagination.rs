@@ -4,7 +4,7 @@ use async_graphql::connection::{Connection, CursorType, Edge};
 use async_graphql::{ID, OutputType};
 use base64::Engine;
 use uuid::Uuid;
-use vigie_domain::pagination::{Page, PageRequest};
+use vigie_domain::platform::pagination::{Page, PageRequest};
 use vigie_domain::{Error, Result};
 
 const PREFIX: &str = "vigie:1:";
@@ -84,7 +84,7 @@ pub fn uuid(field: &str, id: &ID) -> Result<Uuid> {
 
 /// Complexity of a connection field: its children, `first` times.
 pub fn complexity(child: usize, first: Option<i32>) -> usize {
-    use vigie_domain::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+    use vigie_domain::platform::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
     let first = first.map_or(DEFAULT_PAGE_SIZE, |n| u64::try_from(n).unwrap_or(1).clamp(1, MAX_PAGE_SIZE)) as usize;
     first.saturating_mul(child).saturating_add(1)
 }

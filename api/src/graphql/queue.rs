@@ -6,7 +6,7 @@ use async_graphql::{Context, ID, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use std::sync::LazyLock;
 use vigie_domain::entities::job_failure;
-use vigie_domain::jobs::failures;
+use vigie_domain::platform::jobs::failures;
 
 use super::pagination::{self, Cursor, uuid};
 use super::{actor, services};

@@ -9,8 +9,8 @@ use std::any::TypeId;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
-use vigie_domain::auth::tokens::Claims;
-use vigie_domain::bus::Notice;
+use vigie_domain::platform::auth::tokens::Claims;
+use vigie_domain::platform::bus::Notice;
 use vigie_domain::{Actor, Error, Services};
 
 /// How often a watcher reads the membership again even without a notice: notices can
@@ -112,7 +112,7 @@ impl SocketAccess {
                 Ok(_) => return "the member's access changed: reconnect",
                 Err(Error::Unauthenticated(_)) => return "the membership has ended",
                 Err(error) => {
-                    tracing::warn!(error = %vigie_domain::error::chain(&error), "cannot check a WebSocket connection's access; will retry")
+                    tracing::warn!(error = %vigie_domain::platform::error::chain(&error), "cannot check a WebSocket connection's access; will retry")
                 }
             }
         }

@@ -6,8 +6,8 @@ use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Resu
 use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
 use futures_util::Stream;
 use std::sync::Arc;
-use vigie_domain::bus::Notice;
 use vigie_domain::entities::ticket;
+use vigie_domain::platform::bus::Notice;
 use vigie_domain::sla::compliance::{self, Figures};
 use vigie_domain::sla::policy::{self, Opening, Policy, PolicyInput, Targets};
 use vigie_domain::sla::tickets::{self, TicketFilter};

@@ -16,8 +16,8 @@ use crate::entities::{
     StringList, alert, brand_value, content_comment, content_item, content_item_pillar, content_item_value,
     content_review, csr_pillar,
 };
-use crate::pagination::{self, Page, PageRequest};
-use crate::{Actor, Error, Result, Services, audit, brands, new_id, now, validate};
+use crate::platform::pagination::{self, Page, PageRequest};
+use crate::{Actor, Error, Result, Services, brands, new_id, now, platform::audit, platform::validate};
 pub use workflow::{Action, ContentStatus};
 
 /// Channels a content item can go out on.
@@ -90,7 +90,7 @@ pub async fn create_pillar(
     let brand = brands::get(&services.db, actor, brand_id).await?;
     let name = validate::name("name", input.name.as_deref().unwrap_or_default(), 80)?;
     let share = input.target_share.unwrap_or(0.0);
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     check_total_share(&txn, brand.id, None, share).await?;
     if pillars(&txn, &[brand.id]).await?.iter().any(|p| p.name.eq_ignore_ascii_case(&name)) {
         return Err(Error::Conflict(format!("the brand already has a pillar named {name}")));
@@ -132,7 +132,7 @@ pub async fn update_pillar(
     input: PillarInput,
 ) -> Result<csr_pillar::Model> {
     actor.require_staff()?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let existing = get_pillar(&txn, actor, id).await?;
     let mut model: csr_pillar::ActiveModel = existing.clone().into();
     if let Some(name) = input.name {
@@ -284,7 +284,7 @@ pub async fn create_item(
     let brand = brands::get(&services.db, actor, brand_id).await?;
     let scheduled_at = input.scheduled_at.ok_or_else(|| Error::bad_input("scheduledAt", "required"))?;
     let at = now();
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let item = content_item::ActiveModel {
         id: Set(new_id()),
         agency_id: Set(actor.agency_id),
@@ -334,7 +334,7 @@ pub async fn update_item(
     id: Uuid,
     input: ItemInput,
 ) -> Result<content_item::Model> {
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let existing = get_item(&txn, actor, id).await?;
     let from = ContentStatus::parse(&existing.status);
     let to = workflow::apply(actor.role, from, Action::Edit).map_err(|r| refused(r, from, Action::Edit))?;
@@ -406,7 +406,7 @@ pub async fn transition(
     published_url: Option<String>,
 ) -> Result<content_item::Model> {
     let note = validate::optional_text("note", note.as_deref(), 2_000)?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let existing = get_item(&txn, actor, id).await?;
     let from = ContentStatus::parse(&existing.status);
     let mut to = workflow::apply(actor.role, from, action).map_err(|r| refused(r, from, action))?;

@@ -37,14 +37,14 @@ use uuid::Uuid;
 
 use super::{AlertStatus, Explanation, Metrics, NEGATIVE_SPIKE, Reason, Severity, TopAuthor, VALUE_GAP};
 use crate::System;
-use crate::db::{Params, batches};
 use crate::entities::{ValueStances, alert, alert_mention, author, brand, brand_value, mention};
-use crate::jobs::Registry;
 use crate::mentions::NEUTRAL_BAND;
-use crate::queue::JobPayload;
+use crate::platform::db::{Params, batches};
+use crate::platform::jobs::Registry;
+use crate::platform::queue::JobPayload;
 use crate::scoring::ValueStance;
 use crate::scoring::influence::Tier;
-use crate::{Result, Services, events, mail, new_id, now};
+use crate::{Result, Services, new_id, now, platform::events, platform::mail};
 
 /// Length of a detection window (and of a baseline bucket).
 pub const WINDOW: Duration = Duration::minutes(10);
@@ -91,8 +91,8 @@ pub(crate) async fn detect_soon(services: &Services, agency_id: Uuid, brand_id: 
     if crate::simulating() {
         return;
     }
-    if let Err(error) = crate::jobs::enqueue(services, Some(agency_id), &DetectCrises { brand_id }).await {
-        tracing::warn!(error = %crate::error::chain(&error), %brand_id, "cannot enqueue crisis detection");
+    if let Err(error) = crate::platform::jobs::enqueue(services, Some(agency_id), &DetectCrises { brand_id }).await {
+        tracing::warn!(error = %crate::platform::error::chain(&error), %brand_id, "cannot enqueue crisis detection");
     }
 }
 
@@ -231,7 +231,7 @@ pub async fn detect_at(_: System, services: &Services, brand_id: Uuid, at: DateT
     let mut changed = Vec::new();
     let mut emails = false;
     for finding in findings {
-        let txn = crate::db::begin_write(db).await?;
+        let txn = crate::platform::db::begin_write(db).await?;
         let outcome = raise(&txn, &services.config, &brand, finding, at).await?;
         txn.commit().await?;
         if let Some((alert, emailed)) = outcome {
@@ -603,7 +603,7 @@ async fn explain(db: &impl ConnectionTrait, reason: Reason, mentions: &[Negative
         })
         .collect();
     Ok(Explanation {
-        summary: reason.text(crate::i18n::DEFAULT),
+        summary: reason.text(crate::platform::i18n::DEFAULT),
         reason: Some(reason),
         top_terms,
         top_authors,

@@ -21,12 +21,15 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::Config;
-use crate::bus::Notice;
 use crate::entities::{alert, alert_event, brand, brand_value, mention};
-use crate::mail::Email;
-use crate::pagination::{Page, PageRequest};
+use crate::platform::bus::Notice;
+use crate::platform::mail::Email;
+use crate::platform::pagination::{Page, PageRequest};
 use crate::scoring::Tier;
-use crate::{Actor, Error, Result, Services, brands, events, i18n, mail, new_id, now, validate};
+use crate::{
+    Actor, Error, Result, Services, brands, new_id, now, platform::events, platform::i18n, platform::mail,
+    platform::validate,
+};
 
 /// Kind of an alert raised by a spike of negative mentions.
 pub const NEGATIVE_SPIKE: &str = "negative_spike";
@@ -295,8 +298,14 @@ pub async fn list(
             .collect();
         select = select.filter(alert::Column::Severity.is_in(levels));
     }
-    crate::pagination::fetch(&services.db, select, alert::Column::Id, crate::pagination::Direction::Descending, page)
-        .await
+    crate::platform::pagination::fetch(
+        &services.db,
+        select,
+        alert::Column::Id,
+        crate::platform::pagination::Direction::Descending,
+        page,
+    )
+    .await
 }
 
 /// One alert of a brand the actor sees; anything else is "not found".
@@ -344,7 +353,7 @@ pub async fn linked_mentions(
         return Ok(Vec::new());
     }
     let agency_id = actor.agency_id;
-    let mut p = crate::db::Params::new(db.get_database_backend());
+    let mut p = crate::platform::db::Params::new(db.get_database_backend());
     let sql = format!(
         "SELECT m.*, ranked.alert_id AS linked_alert_id FROM mention m JOIN ( \
            SELECT am.alert_id, am.mention_id, ROW_NUMBER() OVER ( \
@@ -366,7 +375,7 @@ pub async fn linked_mentions(
 pub async fn acknowledge(services: &Services, actor: &Actor, id: Uuid, note: Option<String>) -> Result<alert::Model> {
     actor.require_staff()?;
     let note = validate::optional_text("note", note.as_deref(), 2_000)?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let existing = get(&txn, actor, id).await?;
     if AlertStatus::parse(&existing.status) != AlertStatus::Open {
         return Err(Error::bad_input("id", format!("the alert is {}, not open", existing.status)));
@@ -387,7 +396,7 @@ pub async fn acknowledge(services: &Services, actor: &Actor, id: Uuid, note: Opt
 pub async fn resolve(services: &Services, actor: &Actor, id: Uuid, note: String) -> Result<alert::Model> {
     actor.require_staff()?;
     let note = validate::name("note", &note, 2_000)?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let existing = get(&txn, actor, id).await?;
     if AlertStatus::parse(&existing.status) == AlertStatus::Resolved {
         return Err(Error::bad_input("id", "the alert is already resolved"));
@@ -413,7 +422,7 @@ pub async fn resolve(services: &Services, actor: &Actor, id: Uuid, note: String)
 /// alert only by those who judge (owners and admins), as reopening clears the verdict.
 pub async fn reopen(services: &Services, actor: &Actor, id: Uuid) -> Result<alert::Model> {
     actor.require_staff()?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let existing = get(&txn, actor, id).await?;
     if existing.verdict.is_some() {
         actor.require_manager()?;

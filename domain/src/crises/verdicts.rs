@@ -15,7 +15,7 @@ use super::{AlertStatus, NEGATIVE_SPIKE, VALUE_GAP, announce, event_payload, get
 use crate::System;
 use crate::calendar::ContentStatus;
 use crate::entities::{alert, content_item, content_review};
-use crate::{Actor, Error, Result, Services, audit, brands, events, now, validate};
+use crate::{Actor, Error, Result, Services, brands, now, platform::audit, platform::events, platform::validate};
 
 /// A manager's judgement of an alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub async fn judge(
 ) -> Result<alert::Model> {
     actor.require_manager()?;
     let note = validate::optional_text("note", note.as_deref(), 2_000)?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let existing = get(&txn, actor, id).await?;
     // Locked against a detection adding to it or holding posts under it meanwhile.
     if txn.get_database_backend() == DatabaseBackend::Postgres {

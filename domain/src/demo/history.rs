@@ -21,7 +21,7 @@ use crate::mentions::store::{self, NewAuthor, NewMention, Provenance};
 use crate::relationships::{self, IdeaInput, IdeaStatus, NewInteraction, RelationshipPatch, RelationshipStatus};
 use crate::sources::{self, NewSource, SourceKind};
 use crate::webhooks::{self, EndpointPatch, NewEndpoint, delivery};
-use crate::{Actor, Network, Result, Role, Services, events, members, outbound, set_simulated_now};
+use crate::{Actor, Network, Result, Role, Services, members, platform::events, platform::outbound, set_simulated_now};
 
 /// Midnight UTC, [`DAYS`] days before `now`.
 pub fn start(now: DateTime<Utc>) -> DateTime<Utc> {

@@ -110,8 +110,15 @@ pub async fn seed(services: &Services) -> Result<bool> {
     let began = std::time::Instant::now();
     history::write(services, &session.actor, start).await?;
     let detail = serde_json::json!({ "days": DAYS });
-    crate::audit::record(&services.db, &session.actor, WRITTEN, "agency", Some(session.actor.agency_id), detail)
-        .await?;
+    crate::platform::audit::record(
+        &services.db,
+        &session.actor,
+        WRITTEN,
+        "agency",
+        Some(session.actor.agency_id),
+        detail,
+    )
+    .await?;
     tracing::info!(seconds = began.elapsed().as_secs_f64(), days = DAYS, "demo history written");
     Ok(true)
 }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::entities::{author, mention};
-use crate::pagination::{self, Page, PageRequest};
+use crate::platform::pagination::{self, Page, PageRequest};
 use crate::{Actor, Network, Result, Services, brands};
 
 /// Filters of [`list`].
@@ -67,7 +67,7 @@ impl SentimentClass {
 }
 
 fn search_condition(backend: DatabaseBackend, query: &str) -> Result<Option<SimpleExpr>> {
-    let words = crate::text::words(query);
+    let words = crate::platform::text::words(query);
     if query.chars().count() > 200 {
         return Err(crate::Error::bad_input("search", "at most 200 characters"));
     }

@@ -3,7 +3,7 @@
 //! (0.3), and its sector (0.1). Matching ignores case and accents.
 
 use crate::entities::brand;
-use crate::text::{Phrase, fold};
+use crate::platform::text::{Phrase, fold};
 
 /// What a brand declares, folded once for all the mentions of a batch.
 #[derive(Clone, Debug)]

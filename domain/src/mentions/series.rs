@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::NEUTRAL_BAND;
-use crate::db::Params;
+use crate::platform::db::Params;
 use crate::{Actor, Error, Result, Services, brands};
 
 /// The longest period a series covers.

@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use crate::System;
-use crate::db::batches;
 use crate::entities::{UuidList, ValueStances, author, brand, mention, source, ticket};
+use crate::platform::db::batches;
 use crate::scoring::job::{Lexicon, Reading, announce_solicitations, refresh_soon};
 use crate::scoring::{Input, Priority, Tier};
 use crate::sla::tickets::Solicitation;
@@ -94,7 +94,7 @@ impl NewMention {
     /// front-ends render them.
     fn sanitize(&mut self) {
         for link in [&mut self.url, &mut self.author.profile_url] {
-            if link.as_deref().is_some_and(|l| !crate::text::is_web_link(l)) {
+            if link.as_deref().is_some_and(|l| !crate::platform::text::is_web_link(l)) {
                 *link = None;
             }
         }
@@ -146,7 +146,7 @@ pub async fn store(
     // batches naming the same authors waited for each other's whole batch.
     let authors = upsert_authors(&services.db, &items, provenance).await?;
     let lexicon = Lexicon::load(&services.db, brand).await?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let at = now();
     let count = items.len();
     // The rows that are solicitations, by position, with what their tickets need.
@@ -273,7 +273,7 @@ pub async fn store(
         crate::sla::tickets::announce_id(services, brand.agency_id, brand.id, *ticket_id).await;
     }
     if !tickets.is_empty() {
-        crate::events::dispatch_soon(services, Some(brand.agency_id)).await;
+        crate::platform::events::dispatch_soon(services, Some(brand.agency_id)).await;
     }
     refresh_soon(services, brand.agency_id, brand.id).await;
     // New negatives may be a crisis.
@@ -402,7 +402,7 @@ async fn upsert_authors(
     // Read back in a transaction of its own for its plans only: a generic plan made
     // while `author` was small scans every author of the network for each lookup.
     let txn = db.begin().await?;
-    crate::db::plan_for_values(&txn).await?;
+    crate::platform::db::plan_for_values(&txn).await?;
     let mut ids = HashMap::new();
     for (network, handles) in by_network {
         for chunk in handles.chunks(CHUNK) {

@@ -16,10 +16,10 @@ use std::sync::Arc;
 use super::{Section, html};
 use crate::System;
 use crate::entities::{brand, membership, membership_brand, user_account};
-use crate::jobs::Registry;
-use crate::mail::{self, Email};
-use crate::queue::{Envelope, JobPayload};
-use crate::{Result, Services, i18n, now};
+use crate::platform::jobs::Registry;
+use crate::platform::mail::{self, Email};
+use crate::platform::queue::{Envelope, JobPayload};
+use crate::{Result, Services, now, platform::i18n};
 
 /// Sends the digests that are due.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -109,7 +109,7 @@ pub async fn send_digests(system: System, services: &Services, at: DateTime<Utc>
         if contacts.is_empty() {
             continue;
         }
-        let txn = crate::db::begin_write(db).await?;
+        let txn = crate::platform::db::begin_write(db).await?;
         let claimed = brand::Entity::update_many()
             .col_expr(brand::Column::LastDigestAt, Expr::value(to))
             .filter(brand::Column::Id.eq(brand.id))

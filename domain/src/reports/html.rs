@@ -6,7 +6,7 @@ use minijinja::context;
 use serde::Serialize;
 
 use super::{Report, Section};
-use crate::i18n;
+use crate::platform::i18n;
 
 /// A number for an SVG attribute, to a tenth.
 fn at(value: f64) -> String {

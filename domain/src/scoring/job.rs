@@ -21,15 +21,15 @@ use uuid::Uuid;
 use super::influence::Tier;
 use super::{Analysis, Input, Priority, ValueMatcher, analyze_folded, solicitation};
 use crate::System;
-use crate::db::Params;
 use crate::entities::{UuidList, ValueStances, author, brand, brand_value, mention};
-use crate::jobs::Registry;
 use crate::mentions::relevance;
 use crate::mentions::store::normalise_handle;
-use crate::queue::{Envelope, JobPayload};
+use crate::platform::db::Params;
+use crate::platform::jobs::Registry;
+use crate::platform::queue::{Envelope, JobPayload};
+use crate::platform::text::{Folded, Phrase};
 use crate::sla::tickets::Solicitation;
-use crate::text::{Folded, Phrase};
-use crate::{Result, Services, events, influencers, now};
+use crate::{Result, Services, influencers, now, platform::events};
 
 /// Mentions scored per transaction.
 const BATCH: u64 = 500;
@@ -91,7 +91,7 @@ pub(crate) fn register_jobs(registry: &mut Registry) {
     registry.register(|services: Arc<Services>, meta, job: ScoreMentions| async move {
         if score_brand(System::new(), &services, job.brand_id).await? > 0 {
             // Solicitations were recorded; new negatives may be a crisis.
-            crate::events::dispatch_soon(&services, meta.tenant).await;
+            crate::platform::events::dispatch_soon(&services, meta.tenant).await;
             if let Some(agency_id) = meta.tenant {
                 refresh_soon(&services, agency_id, job.brand_id).await;
                 crate::crises::detect::detect_soon(&services, agency_id, job.brand_id).await;
@@ -102,7 +102,7 @@ pub(crate) fn register_jobs(registry: &mut Registry) {
     registry.register(|services: Arc<Services>, meta, job: RefreshInfluencers| async move {
         if influencers::refresh_stale(System::new(), &services, job.brand_id).await? > 0 {
             // Discoveries may have been recorded.
-            crate::events::dispatch_soon(&services, meta.tenant).await;
+            crate::platform::events::dispatch_soon(&services, meta.tenant).await;
         }
         Ok(())
     });
@@ -119,7 +119,7 @@ pub(crate) fn register_jobs(registry: &mut Registry) {
             .await
             .map_err(crate::Error::from)?;
         for brand_id in ids {
-            crate::jobs::enqueue(&services, None, &RescoreInfluencers { brand_id }).await?;
+            crate::platform::jobs::enqueue(&services, None, &RescoreInfluencers { brand_id }).await?;
         }
         Ok(())
     });
@@ -139,7 +139,7 @@ pub async fn sweep_stale(_: System, services: &Services) -> Result<usize> {
     let left = influencers::brands_left_stale(&services.db, before).await?;
     for (agency_id, brand_id) in &left {
         tracing::info!(%brand_id, "influencers left stale; refreshing them now");
-        crate::jobs::enqueue(services, Some(*agency_id), &RefreshInfluencers { brand_id: *brand_id }).await?;
+        crate::platform::jobs::enqueue(services, Some(*agency_id), &RefreshInfluencers { brand_id: *brand_id }).await?;
     }
     Ok(left.len())
 }
@@ -150,8 +150,10 @@ pub(crate) async fn refresh_soon(services: &Services, agency_id: Uuid, brand_id:
     if crate::simulating() {
         return;
     }
-    if let Err(error) = crate::jobs::enqueue(services, Some(agency_id), &RefreshInfluencers { brand_id }).await {
-        tracing::warn!(error = %crate::error::chain(&error), %brand_id, "cannot enqueue the influencers' refresh");
+    if let Err(error) =
+        crate::platform::jobs::enqueue(services, Some(agency_id), &RefreshInfluencers { brand_id }).await
+    {
+        tracing::warn!(error = %crate::platform::error::chain(&error), %brand_id, "cannot enqueue the influencers' refresh");
     }
 }
 
@@ -172,7 +174,7 @@ pub async fn sweep_unscored(_: System, services: &Services) -> Result<usize> {
         .await?;
     for (agency_id, brand_id) in &left {
         tracing::info!(%brand_id, "mentions left unscored; scoring them now");
-        crate::jobs::enqueue(services, Some(*agency_id), &ScoreMentions { brand_id: *brand_id }).await?;
+        crate::platform::jobs::enqueue(services, Some(*agency_id), &ScoreMentions { brand_id: *brand_id }).await?;
     }
     Ok(left.len())
 }
@@ -318,7 +320,7 @@ pub async fn score_brand(_: System, services: &Services, brand_id: Uuid) -> Resu
     let lexicon = Lexicon::load(&services.db, &brand).await?;
     let mut total = 0;
     loop {
-        let txn = crate::db::begin_write(&services.db).await?;
+        let txn = crate::platform::db::begin_write(&services.db).await?;
         // No ORDER BY: any unscored rows will do, and sorting every unscored row of a
         // brand for each batch made scoring slower as the backlog grew.
         let mut select = mention::Entity::find()

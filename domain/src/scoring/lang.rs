@@ -86,7 +86,7 @@ pub fn detect(raw: &str, words: &[String]) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text::words;
+    use crate::platform::text::words;
 
     fn lang(text: &str) -> Option<&'static str> {
         detect(text, &words(text))

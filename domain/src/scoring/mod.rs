@@ -19,7 +19,7 @@ pub use solicitation::Priority;
 
 pub use values::{ValueMatcher, ValueReading, ValueStance};
 
-use crate::text::{Folded, Phrase};
+use crate::platform::text::{Folded, Phrase};
 
 /// What a mention says, for one brand.
 #[derive(Clone, Debug, PartialEq)]

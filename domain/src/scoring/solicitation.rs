@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::influence::Tier;
-use crate::text::Phrase;
+use crate::platform::text::Phrase;
 use std::sync::LazyLock;
 
 /// How fast a solicitation needs an answer.
@@ -103,7 +103,7 @@ pub fn detect(folded: &str, raw: &str, addressed: bool, sentiment: f64) -> bool 
 pub fn handle_mentions(handles: &[String]) -> Vec<Phrase> {
     handles
         .iter()
-        .map(|h| crate::text::fold(h.trim_start_matches('@')))
+        .map(|h| crate::platform::text::fold(h.trim_start_matches('@')))
         .filter(|h| !h.is_empty())
         .map(|h| Phrase::new(&format!("@{h}")))
         .collect()
@@ -134,7 +134,7 @@ pub fn priority(tier: Tier, sentiment: f64) -> Priority {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text::fold;
+    use crate::platform::text::fold;
 
     fn sol(text: &str, addressed: bool, sentiment: f64) -> bool {
         detect(&fold(text), text, addressed, sentiment)

@@ -26,7 +26,7 @@
 use uuid::Uuid;
 
 use crate::mentions::NEUTRAL_BAND;
-use crate::text::fold;
+use crate::platform::text::fold;
 
 pub use crate::entities::{ValueReading, ValueStance};
 

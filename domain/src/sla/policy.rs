@@ -14,7 +14,7 @@ use super::business_time::{DAY_MINUTES, Schedule};
 use crate::entities::{StringList, brand, sla_policy};
 use crate::scoring::Priority;
 use crate::scoring::influence::Tier;
-use crate::{Actor, Error, Result, Services, audit, brands, new_id, now, validate};
+use crate::{Actor, Error, Result, Services, brands, new_id, now, platform::audit, platform::validate};
 
 /// Minutes to first response per priority.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,7 +230,7 @@ pub async fn upsert(services: &Services, actor: &Actor, input: PolicyInput) -> R
     }
     let key = scope(actor.agency_id, input.brand_id);
     let at = now();
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let existing = sla_policy::Entity::find().filter(sla_policy::Column::ScopeKey.eq(key.clone())).one(&txn).await?;
     let mut model = match &existing {
         Some(row) => row.clone().into(),

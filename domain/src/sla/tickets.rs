@@ -13,16 +13,18 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::policy::{self, Policy};
-use crate::db::batches;
 use crate::entities::{brand, membership, mention, ticket};
-use crate::jobs::Registry;
-use crate::mail::Email;
-use crate::pagination::{self, Page, PageRequest};
-use crate::queue::{Envelope, JobPayload};
+use crate::platform::db::batches;
+use crate::platform::jobs::Registry;
+use crate::platform::mail::Email;
+use crate::platform::pagination::{self, Page, PageRequest};
+use crate::platform::queue::{Envelope, JobPayload};
 use crate::scoring::Priority;
 use crate::scoring::influence::Tier;
-use crate::{Actor, Error, Network, Result, Services, brands, events, mail, new_id, now, validate};
-use crate::{Config, i18n};
+use crate::{
+    Actor, Error, Network, Result, Services, brands, new_id, now, platform::events, platform::mail, platform::validate,
+};
+use crate::{Config, platform::i18n};
 use minijinja::context;
 
 /// Where a ticket is in the inbox.
@@ -151,7 +153,7 @@ pub(crate) async fn announce(services: &Services, ticket: &ticket::Model) {
 
 /// [`announce`] by ids.
 pub(crate) async fn announce_id(services: &Services, agency_id: Uuid, brand_id: Uuid, ticket_id: Uuid) {
-    services.bus.publish(crate::bus::Notice::Ticket { agency_id, brand_id, ticket_id }).await;
+    services.bus.publish(crate::platform::bus::Notice::Ticket { agency_id, brand_id, ticket_id }).await;
 }
 
 /// Saves a change to a ticket and announces it.
@@ -369,7 +371,7 @@ pub(crate) async fn run_clock(services: &Services) -> Result<usize> {
             .all(&services.db)
             .await?;
         for ticket in due {
-            let txn = crate::db::begin_write(&services.db).await?;
+            let txn = crate::platform::db::begin_write(&services.db).await?;
             let mut update = ticket::Entity::update_many()
                 .col_expr(ticket::Column::SlaState, Expr::value(to.as_str()))
                 .col_expr(ticket::Column::UpdatedAt, Expr::value(at))
@@ -412,7 +414,7 @@ pub(crate) async fn run_clock(services: &Services) -> Result<usize> {
                     }
                 }
                 Err(error) => {
-                    tracing::error!(error = %crate::error::chain(&error), ticket_id = %ticket.id, "the SLA email could not be written")
+                    tracing::error!(error = %crate::platform::error::chain(&error), ticket_id = %ticket.id, "the SLA email could not be written")
                 }
             }
             txn.commit().await?;

@@ -17,11 +17,11 @@ use uuid::Uuid;
 
 use crate::System;
 use crate::entities::{brand, source};
-use crate::jobs::Registry;
 use crate::mentions::store::{self, Provenance};
-use crate::pagination::{self, Page, PageRequest};
-use crate::queue::{Envelope, JobPayload};
-use crate::{Actor, Error, Network, Result, Services, audit, brands, events, new_id, now};
+use crate::platform::jobs::Registry;
+use crate::platform::pagination::{self, Page, PageRequest};
+use crate::platform::queue::{Envelope, JobPayload};
+use crate::{Actor, Error, Network, Result, Services, brands, new_id, now, platform::audit, platform::events};
 use collectors::CollectError;
 
 /// Failures in a row after which a source is unhealthy.
@@ -296,7 +296,7 @@ pub async fn create(services: &Services, actor: &Actor, input: NewSource) -> Res
     let brand = brands::get(&services.db, actor, input.brand_id).await?;
     let (target, endpoint) = validate_target(input.network, input.kind, &input.target, input.endpoint.as_deref())?;
     let poll_interval = interval(&services.config, input.poll_interval_secs)?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     within_quota(&txn, &services.config, &brand).await?;
     let created =
         new_row(&brand, input.network, input.kind, target, endpoint, poll_interval, input.enabled.unwrap_or(true))
@@ -351,7 +351,7 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: SourceP
         }
     }
     model.updated_at = Set(now());
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let updated = model.update(&txn).await?;
     audit::record(&txn, actor, "source.updated", "source", Some(id), serde_json::json!({ "target": updated.target }))
         .await?;
@@ -363,7 +363,7 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: SourceP
 pub async fn delete(services: &Services, actor: &Actor, id: Uuid) -> Result<()> {
     actor.require_staff()?;
     let existing = get(&services.db, actor, id).await?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     source::Entity::delete_by_id(existing.id).exec(&txn).await?;
     audit::record(&txn, actor, "source.deleted", "source", Some(id), serde_json::json!({ "target": existing.target }))
         .await?;
@@ -424,7 +424,7 @@ pub(crate) async fn dispatch_due(services: &Services) -> Result<usize> {
             .exec(&services.db)
             .await?;
         if won.rows_affected == 1 {
-            crate::jobs::enqueue(services, Some(s.agency_id), &PollSource { source_id: s.id }).await?;
+            crate::platform::jobs::enqueue(services, Some(s.agency_id), &PollSource { source_id: s.id }).await?;
             claimed += 1;
         }
     }
@@ -480,7 +480,7 @@ pub async fn poll(system: System, services: &Services, source_id: Uuid) -> Resul
     }
     let error = failure.as_ref().map(ToString::to_string);
     let every = effective_interval(&services.config, &source);
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     match &failure {
         None => {
             model.last_success_at = Set(Some(started));

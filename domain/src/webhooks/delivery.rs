@@ -14,14 +14,14 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::{DeliveryStatus, signature};
-use crate::db::batches;
 use crate::entities::{event, membership, user_account, webhook_attempt, webhook_delivery, webhook_endpoint};
-use crate::events::DispatchEvents;
-use crate::jobs::{JobError, Registry};
-use crate::mail::Email;
-use crate::queue::{Envelope, JobPayload};
-use crate::{Config, i18n};
-use crate::{Result, Services, mail, new_id, now};
+use crate::platform::db::batches;
+use crate::platform::events::DispatchEvents;
+use crate::platform::jobs::{JobError, Registry};
+use crate::platform::mail::Email;
+use crate::platform::queue::{Envelope, JobPayload};
+use crate::{Config, platform::i18n};
+use crate::{Result, Services, new_id, now, platform::mail};
 use minijinja::context;
 
 /// Events fanned out per transaction.
@@ -130,7 +130,7 @@ pub(crate) async fn dispatch(services: &Services) -> Result<usize> {
 pub(crate) async fn dispatch_in(services: &Services, agency: Option<Uuid>) -> Result<usize> {
     let mut handled = 0;
     loop {
-        let txn = crate::db::begin_write(&services.db).await?;
+        let txn = crate::platform::db::begin_write(&services.db).await?;
         let mut select = event::Entity::find()
             .filter(event::Column::DispatchedAt.is_null())
             .apply_if(agency, |q, agency| q.filter(event::Column::AgencyId.eq(agency)))
@@ -189,7 +189,8 @@ pub(crate) async fn dispatch_in(services: &Services, agency: Option<Uuid>) -> Re
 async fn requeue_overdue(services: &Services) -> Result<usize> {
     let overdue = due(services, now() - OVERDUE, None).await?;
     for (delivery_id, agency_id) in &overdue {
-        crate::jobs::enqueue(services, Some(*agency_id), &DeliverWebhook { delivery_id: *delivery_id }).await?;
+        crate::platform::jobs::enqueue(services, Some(*agency_id), &DeliverWebhook { delivery_id: *delivery_id })
+            .await?;
     }
     Ok(overdue.len())
 }
@@ -271,7 +272,7 @@ pub(crate) async fn attempt(services: &Services, delivery_id: Uuid) -> Result<()
     let test = event::Entity::find_by_id(delivery.event_id)
         .one(db)
         .await?
-        .is_some_and(|e| e.kind == crate::events::WEBHOOK_TEST);
+        .is_some_and(|e| e.kind == crate::platform::events::WEBHOOK_TEST);
     if !endpoint.enabled && !test {
         let mut model: webhook_delivery::ActiveModel = delivery.into();
         model.status = Set(DeliveryStatus::Failed.as_str().into());
@@ -338,7 +339,7 @@ async fn record(
     let next_attempt_at: Option<DateTime<Utc>> =
         retry_in.map(|d| at + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero()));
 
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     webhook_attempt::ActiveModel {
         id: Set(new_id()),
         delivery_id: Set(delivery.id),

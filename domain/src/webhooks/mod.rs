@@ -22,9 +22,9 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 use crate::entities::{StringList, UuidList, brand, event, webhook_attempt, webhook_delivery, webhook_endpoint};
-use crate::outbound::FetchError;
-use crate::pagination::{Page, PageRequest};
-use crate::{Actor, Error, Result, Services, audit, events, new_id, now, validate};
+use crate::platform::outbound::FetchError;
+use crate::platform::pagination::{Page, PageRequest};
+use crate::{Actor, Error, Result, Services, new_id, now, platform::audit, platform::events, platform::validate};
 
 /// How long the secret before a rotation keeps signing, so receivers can switch over.
 pub const ROTATION_GRACE: chrono::Duration = chrono::Duration::hours(24);
@@ -150,7 +150,7 @@ pub async fn create(services: &Services, actor: &Actor, input: NewEndpoint) -> R
         created_at: Set(at),
         updated_at: Set(at),
     };
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let endpoint = model.insert(&txn).await?;
     audit::record(
         &txn,
@@ -200,7 +200,7 @@ pub async fn update(
 /// Deletes an endpoint and its delivery log.
 pub async fn delete(services: &Services, actor: &Actor, id: Uuid) -> Result<()> {
     let existing = get(&services.db, actor, id).await?;
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     webhook_endpoint::Entity::delete_by_id(existing.id).exec(&txn).await?;
     audit::record(
         &txn,
@@ -224,7 +224,7 @@ pub async fn rotate_secret(services: &Services, actor: &Actor, id: Uuid) -> Resu
     model.previous_secret_expires_at = Set(Some(at + ROTATION_GRACE));
     model.secret = Set(signature::new_secret()?);
     model.updated_at = Set(at);
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let endpoint = model.update(&txn).await?;
     audit::record(&txn, actor, "webhook.secret_rotated", "webhook_endpoint", Some(id), serde_json::json!({})).await?;
     txn.commit().await?;
@@ -237,7 +237,7 @@ pub async fn send_test_event(services: &Services, actor: &Actor, id: Uuid) -> Re
     let endpoint = get(&services.db, actor, id).await?;
     let at = now();
     let payload = serde_json::json!({ "endpointId": endpoint.id, "message": "A test event sent from Vigie." });
-    let txn = crate::db::begin_write(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let event = event::ActiveModel {
         id: Set(new_id()),
         agency_id: Set(actor.agency_id),
@@ -277,11 +277,11 @@ pub async fn deliveries(
     if let Some(status) = filter.status {
         select = select.filter(webhook_delivery::Column::Status.eq(status.as_str()));
     }
-    crate::pagination::fetch(
+    crate::platform::pagination::fetch(
         &services.db,
         select,
         webhook_delivery::Column::Id,
-        crate::pagination::Direction::Descending,
+        crate::platform::pagination::Direction::Descending,
         page,
     )
     .await

@@ -8,14 +8,15 @@
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use std::sync::Arc;
 use std::time::Duration;
-use vigie_domain::jobs::{JobError, Registry, Runtime, RuntimeOptions};
+use vigie_domain::platform::jobs::{JobError, Registry, Runtime, RuntimeOptions};
 use vigie_domain::{Config, Services};
 use vigie_tests::RecordJob;
 
 #[tokio::main]
 async fn main() {
     let config = Arc::new(Config::from_env().expect("configuration"));
-    let db = vigie_domain::db::connect(&config.database_url, config.worker_pool_size()).await.expect("database");
+    let db =
+        vigie_domain::platform::db::connect(&config.database_url, config.worker_pool_size()).await.expect("database");
     let services = Arc::new(Services::connect(config.clone(), db).await.expect("services"));
     let mut registry = Registry::default();
     registry.register(|services: Arc<Services>, _meta, job: RecordJob| async move {
@@ -38,7 +39,7 @@ async fn main() {
     let options = RuntimeOptions { shutdown_grace: Duration::from_secs(5), ..RuntimeOptions::from_config(&config) };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let runtime = tokio::spawn(Runtime::new(services, registry, options).run(stopped));
-    vigie_domain::runtime::shutdown_signal().await;
+    vigie_domain::platform::runtime::shutdown_signal().await;
     let _ = stop.send(true);
     let _ = runtime.await;
 }

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::Duration;
-use vigie_domain::queue::redis::RedisQueue;
-use vigie_domain::queue::{Envelope, Queue};
+use vigie_domain::platform::queue::redis::RedisQueue;
+use vigie_domain::platform::queue::{Envelope, Queue};
 use vigie_domain::{Services, new_id};
 use vigie_tests::redis_server::RedisServer;
 use vigie_tests::{Backend, RecordJob, TestDb, Workers, count, eventually, redis_url, until, worker_command};
@@ -26,13 +26,14 @@ async fn a_worker_killed_mid_batch_loses_no_job() {
     const JOBS: i64 = 10_000;
     let db = TestDb::new(Backend::Postgres).await;
     let conn = Database::connect(&db.url).await.unwrap();
-    vigie_domain::db::migrate(&conn).await.unwrap();
+    vigie_domain::platform::db::migrate(&conn).await.unwrap();
     conn.execute_unprepared("CREATE TABLE test_effect (n BIGINT PRIMARY KEY); CREATE TABLE test_run (n BIGINT NOT NULL, pid BIGINT NOT NULL)")
         .await
         .unwrap();
     let prefix = format!("vigie-crash-{}", new_id().simple());
-    let queue =
-        RedisQueue::connect(&vigie_domain::redis_client::open(&redis_url(), None).unwrap(), &prefix).await.unwrap();
+    let queue = RedisQueue::connect(&vigie_domain::platform::redis_client::open(&redis_url(), None).unwrap(), &prefix)
+        .await
+        .unwrap();
     queue.prepare(&["test.record".to_owned()]).await.unwrap();
     for n in 0..JOBS {
         queue.enqueue(&Envelope::new(None, &RecordJob { n }).unwrap()).await.unwrap();
@@ -90,18 +91,19 @@ async fn a_worker_killed_mid_batch_loses_no_job() {
 async fn workers_ride_out_a_redis_restart() {
     let mut redis = RedisServer::start();
     let prefix = format!("vigie-restart-{}", new_id().simple());
-    let queue =
-        RedisQueue::connect(&vigie_domain::redis_client::open(&redis.url(), None).unwrap(), &prefix).await.unwrap();
+    let queue = RedisQueue::connect(&vigie_domain::platform::redis_client::open(&redis.url(), None).unwrap(), &prefix)
+        .await
+        .unwrap();
     let db = TestDb::new(Backend::Postgres).await;
     let config = Arc::new(vigie_tests::test_config(&db, &[]));
-    let conn = vigie_domain::db::connect(&db.url, config.api_pool_size()).await.unwrap();
-    vigie_domain::db::migrate(&conn).await.unwrap();
+    let conn = vigie_domain::platform::db::connect(&db.url, config.api_pool_size()).await.unwrap();
+    vigie_domain::platform::db::migrate(&conn).await.unwrap();
     conn.execute_unprepared("CREATE TABLE test_effect (n BIGINT PRIMARY KEY); CREATE TABLE test_run (n BIGINT NOT NULL, pid BIGINT NOT NULL)")
         .await
         .unwrap();
     let services = Arc::new(Services::with_queue(config, conn.clone(), Arc::new(queue.clone())).unwrap());
 
-    let mut registry = vigie_domain::jobs::Registry::default();
+    let mut registry = vigie_domain::platform::jobs::Registry::default();
     registry.register(|services: Arc<Services>, _meta, job: RecordJob| async move {
         let sql = Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -109,16 +111,19 @@ async fn workers_ride_out_a_redis_restart() {
             [job.n.into()],
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
-        services.db.execute_raw(sql).await.map_err(|e| vigie_domain::jobs::JobError::Retry(e.to_string()))?;
+        services.db.execute_raw(sql).await.map_err(|e| vigie_domain::platform::jobs::JobError::Retry(e.to_string()))?;
         Ok(())
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let options =
-        vigie_domain::jobs::RuntimeOptions { concurrency: 4, visibility: Duration::from_secs(3), ..Default::default() };
+    let options = vigie_domain::platform::jobs::RuntimeOptions {
+        concurrency: 4,
+        visibility: Duration::from_secs(3),
+        ..Default::default()
+    };
     let fleet: Vec<_> = (0..2)
         .map(|_| {
             tokio::spawn(
-                vigie_domain::jobs::Runtime::new(services.clone(), registry.clone(), options.clone())
+                vigie_domain::platform::jobs::Runtime::new(services.clone(), registry.clone(), options.clone())
                     .run(stopped.clone()),
             )
         })

@@ -195,7 +195,7 @@ async fn rides_out_a_postgres_crash(layout: Layout) {
     assert!(seen.answers["ingest 200"] > during.get("ingest 200").copied().unwrap_or(0), "pushes came back");
 
     // Every acknowledged push is stored, once; and all of it gets scored by itself.
-    let db = vigie_domain::db::connect(&url, 2).await.unwrap();
+    let db = vigie_domain::platform::db::connect(&url, 2).await.unwrap();
     let acknowledged: std::collections::BTreeSet<String> = seen.acknowledged.iter().cloned().collect();
     eventually("every stored mention to be scored", Duration::from_secs(90), async || {
         let rows: Vec<(String, bool)> = {

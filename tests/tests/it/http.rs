@@ -112,7 +112,7 @@ async fn readiness_follows_redis_going_down_and_coming_back() {
     let body: Value = down.json().await.unwrap();
     assert_eq!(body["database"], "ok");
     // The cause goes to the log; the anonymous caller learns only that it is down.
-    assert_eq!(body["queue"], vigie_domain::health::UNAVAILABLE, "{body}");
+    assert_eq!(body["queue"], vigie_domain::platform::health::UNAVAILABLE, "{body}");
 
     redis.restart();
     let ready = async || reqwest::get(&readyz).await.unwrap().status() == 200;

@@ -46,7 +46,7 @@ async fn api_and_a_separate_worker_over_redis_with_tls() {
         extra.extend(ca.map(|ca| ("VIGIE_REDIS_CA", ca)));
         let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let config = Arc::new(test_config(&db, &extra));
-        async move { vigie_api::start(config).await.err().map(|e| vigie_domain::error::chain(&e)) }
+        async move { vigie_api::start(config).await.err().map(|e| vigie_domain::platform::error::chain(&e)) }
     };
     // Each refusal waits out the connection's retries: they run side by side.
     let plain = redis.url().replace("rediss://", "redis://");

@@ -10,7 +10,7 @@ use std::time::{Duration as StdDuration, Instant};
 use uuid::Uuid;
 use vigie_domain::System;
 use vigie_domain::entities::{email_outbox, event, refresh_token, webhook_attempt, webhook_delivery, webhook_endpoint};
-use vigie_domain::retention::{Pruned, prune};
+use vigie_domain::platform::retention::{Pruned, prune};
 use vigie_tests::{Backend, TestApp, on_both_databases};
 
 fn event_row(agency_id: Uuid, created_at: DateTime<Utc>, dispatched_at: Option<DateTime<Utc>>) -> event::ActiveModel {

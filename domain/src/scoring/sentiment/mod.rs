@@ -8,7 +8,7 @@ pub mod rules;
 use std::sync::LazyLock;
 
 use crate::mentions::NEUTRAL_BAND;
-use crate::text::Folded;
+use crate::platform::text::Folded;
 use model::Model;
 
 static EN: LazyLock<Model> = LazyLock::new(|| load(include_str!("../../../data/sentiment/en.tsv")));

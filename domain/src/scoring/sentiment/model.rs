@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::rules;
-use crate::text::Folded;
+use crate::platform::text::Folded;
 
 /// The three classes, in the order of the model's weights.
 pub const CLASSES: [&str; 3] = ["neg", "neu", "pos"];
@@ -390,7 +390,7 @@ mod tests {
 
     fn grams(text: &str) -> Vec<String> {
         let mut out = Vec::new();
-        for_each_gram(&normalise(&crate::text::fold(text)), |group, pieces| {
+        for_each_gram(&normalise(&crate::platform::text::fold(text)), |group, pieces| {
             out.push(format!("{}{}", group.prefix(), pieces.concat()));
         });
         out

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use crate::text::Folded;
+use crate::platform::text::Folded;
 
 const NEGATION_FLIP: f64 = -0.74;
 const INTENSIFY: f64 = 1.4;
@@ -38,7 +38,7 @@ fn parse(files: &[&str]) -> Lexicon {
     for line in lines.filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
         let Some((entry, valence)) = line.split_once('\t') else { continue };
         let Ok(valence) = valence.trim().parse::<f64>() else { continue };
-        let parts = crate::text::words(entry);
+        let parts = crate::platform::text::words(entry);
         match parts.len() {
             0 => {}
             1 => {

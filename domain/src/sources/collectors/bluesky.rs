@@ -16,7 +16,7 @@ use serde_json::json;
 use super::{CollectError, Collector, MAX_PAGES, Poll, clip, count, get, json};
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention};
-use crate::outbound::Http;
+use crate::platform::outbound::Http;
 
 pub struct BlueskyCollector;
 

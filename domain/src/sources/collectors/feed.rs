@@ -7,8 +7,8 @@ use reqwest::header::{ETAG, HeaderMap, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_M
 use super::{CollectError, Collector, Poll, clip, get};
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention};
-use crate::outbound::Http;
-use crate::text::strip_html;
+use crate::platform::outbound::Http;
+use crate::platform::text::strip_html;
 
 pub struct FeedCollector;
 

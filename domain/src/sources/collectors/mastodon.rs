@@ -11,8 +11,8 @@ use serde_json::json;
 use super::{CollectError, Collector, MAX_PAGES, Poll, clip, count, get, json};
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention};
-use crate::outbound::Http;
-use crate::text::strip_html;
+use crate::platform::outbound::Http;
+use crate::platform::text::strip_html;
 
 pub struct MastodonCollector;
 

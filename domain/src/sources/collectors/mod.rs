@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::entities::source;
 use crate::mentions::store::NewMention;
-use crate::outbound::{FetchError, Fetched, Http};
+use crate::platform::outbound::{FetchError, Fetched, Http};
 
 /// Pages read per poll at most: a source far behind catches up over several polls
 /// instead of hammering the network in one.

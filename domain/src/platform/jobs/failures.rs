@@ -6,8 +6,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::entities::job_failure;
-use crate::pagination::{self, Page, PageRequest};
-use crate::queue::{Envelope, KindStatus};
+use crate::platform::pagination::{self, Page, PageRequest};
+use crate::platform::queue::{Envelope, KindStatus};
 use crate::{Actor, Error, Result, Services, now};
 
 /// The queue as an agency admin sees it: depth and lag per kind (shared by all

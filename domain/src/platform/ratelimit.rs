@@ -231,11 +231,11 @@ impl RateLimiter {
             Backend::Redis(buckets) => match buckets.take(key, quota).await {
                 Ok(wait) => wait,
                 Err(error) if strict => {
-                    tracing::warn!(error = %crate::error::chain(&error), key, "rate limiter unavailable; refusing a request with credentials");
+                    tracing::warn!(error = %crate::platform::error::chain(&error), key, "rate limiter unavailable; refusing a request with credentials");
                     return Err(limiter_down());
                 }
                 Err(error) => {
-                    tracing::warn!(error = %crate::error::chain(&error), key, "rate limiter unavailable; letting the request through");
+                    tracing::warn!(error = %crate::platform::error::chain(&error), key, "rate limiter unavailable; letting the request through");
                     return Ok(false);
                 }
             },
@@ -349,7 +349,7 @@ impl RateLimiter {
                     Err(e) => Err(e),
                 };
                 if let Err(error) = deleted {
-                    tracing::warn!(error = %crate::error::chain(&error), "cannot clear an account's failed log-ins");
+                    tracing::warn!(error = %crate::platform::error::chain(&error), "cannot clear an account's failed log-ins");
                 }
             }
         }
@@ -360,8 +360,8 @@ impl RateLimiter {
 /// neither emails nor addresses sit in Redis.
 fn account_scope(account: &str, network: Option<&str>) -> String {
     match network {
-        Some(network) => crate::auth::secrets::hash(&format!("{account}\n{network}")),
-        None => crate::auth::secrets::hash(account),
+        Some(network) => crate::platform::auth::secrets::hash(&format!("{account}\n{network}")),
+        None => crate::platform::auth::secrets::hash(account),
     }
 }
 
@@ -371,7 +371,7 @@ fn limiter_down() -> Error {
 }
 
 fn account_store_down(error: &redis::RedisError) -> Error {
-    tracing::warn!(error = %crate::error::chain(error), "the log-in throttle cannot reach Redis; refusing credentials");
+    tracing::warn!(error = %crate::platform::error::chain(error), "the log-in throttle cannot reach Redis; refusing credentials");
     limiter_down()
 }
 

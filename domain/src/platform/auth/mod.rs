@@ -129,7 +129,7 @@ impl Actor {
         let membership = membership::Entity::find()
             .filter(membership::Column::UserId.eq(user_id))
             .filter(membership::Column::AgencyId.eq(agency_id));
-        let membership = crate::db::first(db, membership)
+        let membership = crate::platform::db::first(db, membership)
             .await?
             .ok_or_else(|| Error::Unauthenticated("no membership in this agency".into()))?;
         Self::from_membership(db, membership).await

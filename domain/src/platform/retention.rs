@@ -25,10 +25,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::System;
-use crate::db::Params;
 use crate::entities::DeliveryStatus;
-use crate::jobs::Registry;
-use crate::queue::{Envelope, JobPayload};
+use crate::platform::db::Params;
+use crate::platform::jobs::Registry;
+use crate::platform::queue::{Envelope, JobPayload};
 use crate::{Result, Services, now};
 
 /// Rows deleted per statement.
@@ -54,7 +54,7 @@ pub(crate) fn register_jobs(registry: &mut Registry) {
         let Some(cutoff) = cutoff else { return Ok(()) };
         let deadline = Instant::now() + services.config.job_visibility / 2;
         if !prune(System::new(), &services.db, cutoff, deadline).await?.finished {
-            crate::jobs::enqueue(&services, None, &PruneExpired {}).await?;
+            crate::platform::jobs::enqueue(&services, None, &PruneExpired {}).await?;
         }
         Ok(())
     });

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 // reqwest's own messages omit their causes.
-use crate::error::chain;
+use crate::platform::error::chain;
 
 /// Largest body read from a network (5 MiB); a larger one is an error, not a crash.
 pub const MAX_BODY: usize = 5 * 1024 * 1024;
@@ -260,7 +260,7 @@ impl Http {
         // must not learn the operator's internal names and addresses from it.
         let refused = || FetchError::Refused(format!("{host} {NO_PUBLIC_ADDRESS}"));
         let addrs = self.guard.resolve(host).await.map_err(|error| {
-            tracing::info!(error = %crate::error::chain(&error), host, "URL refused: its host does not resolve");
+            tracing::info!(error = %crate::platform::error::chain(&error), host, "URL refused: its host does not resolve");
             refused()
         })?;
         match addrs.iter().find(|ip| !(self.guard.allowed)(**ip)) {

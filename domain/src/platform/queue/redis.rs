@@ -61,7 +61,7 @@ fn queue_err(e: redis::RedisError) -> Error {
 }
 
 impl RedisQueue {
-    /// Connects through `client` ([`crate::redis_client::open`]); `prefix` names the key
+    /// Connects through `client` ([`crate::platform::redis_client::open`]); `prefix` names the key
     /// space (tests use one per test).
     pub async fn connect(client: &redis::Client, prefix: &str) -> Result<Self> {
         let client = client.clone();
@@ -253,7 +253,7 @@ impl Queue for RedisQueue {
                         delivery.deliveries = match self.delivery_count(kind, &delivery.message_id).await {
                             Ok(count) => count,
                             Err(error) => {
-                                tracing::warn!(error = %crate::error::chain(&error), "cannot read a reclaimed job's delivery count");
+                                tracing::warn!(error = %crate::platform::error::chain(&error), "cannot read a reclaimed job's delivery count");
                                 1
                             }
                         };

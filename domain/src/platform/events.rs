@@ -5,8 +5,8 @@
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 use uuid::Uuid;
 
-use crate::db::batches;
 use crate::entities::event;
+use crate::platform::db::batches;
 use crate::{Result, new_id, now};
 
 /// An author's influence score reached the brand's discovery threshold.
@@ -49,15 +49,15 @@ pub const TYPES: &[&str] = &[
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct DispatchEvents {}
 
-impl crate::queue::JobPayload for DispatchEvents {
+impl crate::platform::queue::JobPayload for DispatchEvents {
     const KIND: &'static str = "events.dispatch";
 }
 
 /// Asks for undispatched events to be fanned out now (after the transaction that wrote
 /// them committed). Failing to ask is harmless: the periodic sweep dispatches them.
 pub(crate) async fn dispatch_soon(services: &crate::Services, tenant: Option<Uuid>) {
-    if let Err(error) = crate::jobs::enqueue(services, tenant, &DispatchEvents {}).await {
-        tracing::warn!(error = %crate::error::chain(&error), "cannot enqueue event dispatch; the periodic sweep will do it");
+    if let Err(error) = crate::platform::jobs::enqueue(services, tenant, &DispatchEvents {}).await {
+        tracing::warn!(error = %crate::platform::error::chain(&error), "cannot enqueue event dispatch; the periodic sweep will do it");
     }
 }
 

@@ -20,7 +20,7 @@ pub const UNAVAILABLE: &str = "error: unavailable";
 /// Checks the database and, when configured, Redis (each within two seconds).
 pub async fn readiness(services: &Services) -> Readiness {
     let timeout = Duration::from_secs(2);
-    let database = match tokio::time::timeout(timeout, crate::db::ping(&services.db)).await {
+    let database = match tokio::time::timeout(timeout, crate::platform::db::ping(&services.db)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.chain()),
         Err(_) => Err("timed out".to_owned()),

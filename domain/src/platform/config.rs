@@ -75,7 +75,7 @@ pub struct Config {
     pub webhook_disable_after: Duration,
     /// `VIGIE_RATE_LIMIT_GRAPHQL`, `VIGIE_RATE_LIMIT_INGEST`, `VIGIE_RATE_LIMIT_ANONYMOUS`:
     /// per-tenant request quotas such as `1200/min` (`off` disables one).
-    pub rate_limits: crate::ratelimit::Limits,
+    pub rate_limits: crate::platform::ratelimit::Limits,
     /// `VIGIE_CALLER_CACHE_SECS`: how long an api process keeps a verified caller
     /// (membership, role, brands) before reading it again, default 10; `0` reads it on
     /// every request. Changes to access invalidate it at once (see `auth::callers`).
@@ -158,7 +158,7 @@ impl Config {
     /// The Redis client of `REDIS_URL` (with `VIGIE_REDIS_CA`), if Redis is configured.
     pub fn redis_client(&self) -> crate::Result<Option<redis::Client>> {
         let Some(url) = &self.redis_url else { return Ok(None) };
-        crate::redis_client::open(url, self.redis_ca.as_deref())
+        crate::platform::redis_client::open(url, self.redis_ca.as_deref())
             .map(Some)
             .map_err(|e| crate::Error::internal_from("REDIS_URL", e))
     }
@@ -352,12 +352,12 @@ impl Config {
         }
         let mut quota = |key: &str, default: &str| {
             let raw = get(key).unwrap_or_else(|| default.into());
-            crate::ratelimit::Quota::parse(&raw).unwrap_or_else(|| {
+            crate::platform::ratelimit::Quota::parse(&raw).unwrap_or_else(|| {
                 errors.push(format!("{key} must be a rate such as 600/min, 20/s or 5000/h, or off (got `{raw}`)"));
                 None
             })
         };
-        let rate_limits = crate::ratelimit::Limits {
+        let rate_limits = crate::platform::ratelimit::Limits {
             graphql: quota("VIGIE_RATE_LIMIT_GRAPHQL", "1200/min"),
             ingest: quota("VIGIE_RATE_LIMIT_INGEST", "300/min"),
             anonymous: quota("VIGIE_RATE_LIMIT_ANONYMOUS", "120/min"),

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use super::Actor;
 use super::tokens::Claims;
 use crate::Result;
-use crate::bus::{Bus, Notice};
+use crate::platform::bus::{Bus, Notice};
 
 /// More callers than this and the cache is emptied rather than grown (each entry is a
 /// few hundred bytes; a busy api sees far fewer distinct callers within a TTL).

@@ -33,7 +33,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     }
     let db = Database::connect(options).await?;
     if let Err(error) = warn_without_autovacuum(&db).await {
-        tracing::debug!(error = %crate::error::chain(&error), "cannot read whether autovacuum is on");
+        tracing::debug!(error = %crate::platform::error::chain(&error), "cannot read whether autovacuum is on");
     }
     Ok(db)
 }

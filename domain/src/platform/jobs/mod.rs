@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-use crate::queue::{Envelope, JobPayload};
+use crate::platform::queue::{Envelope, JobPayload};
 use crate::{Error, Result, Services};
 
 /// How a job failed.

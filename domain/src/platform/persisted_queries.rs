@@ -48,7 +48,7 @@ impl PersistedQueries {
         }
         .await;
         found.unwrap_or_else(|error| {
-            tracing::warn!(error = %crate::error::chain(&error), "persisted queries: Redis unreachable; the client will send the text again");
+            tracing::warn!(error = %crate::platform::error::chain(&error), "persisted queries: Redis unreachable; the client will send the text again");
             None
         })
     }
@@ -62,7 +62,7 @@ impl PersistedQueries {
         }
         .await;
         if let Err(error) = stored {
-            tracing::warn!(error = %crate::error::chain(&error), "persisted queries: could not share a query through Redis");
+            tracing::warn!(error = %crate::platform::error::chain(&error), "persisted queries: could not share a query through Redis");
         }
     }
 }
@@ -76,7 +76,9 @@ impl Shared {
         let conn = self
             .conn
             // A miss costs the client one round trip: better than holding its request.
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), crate::ratelimit::quick()))
+            .get_or_try_init(|| {
+                ConnectionManager::new_with_config(self.client.clone(), crate::platform::ratelimit::quick())
+            })
             .await?;
         Ok(conn.clone())
     }

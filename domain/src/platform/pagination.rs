@@ -131,20 +131,20 @@ where
 
 /// Reads one page of `query` (filtered and ordered, with no limit of its own), decoded
 /// by `S`: `first` rows, and one more that only says whether another page follows.
-/// The limit is written into the SQL text (see [`crate::db::read_limited`]); page
+/// The limit is written into the SQL text (see [`crate::platform::db::read_limited`]); page
 /// sizes are few (1 to 101 rows), and so are the statements' texts.
 pub async fn read<S: SelectorTrait>(
     db: &impl ConnectionTrait,
     query: SelectStatement,
     request: PageRequest,
 ) -> Result<Page<S::Item>> {
-    Ok(page_of(crate::db::read_limited::<S>(db, query, request.first + 1).await?, request))
+    Ok(page_of(crate::platform::db::read_limited::<S>(db, query, request.first + 1).await?, request))
 }
 
 /// The row a cursor names, read with `select` (which keeps it to the caller's list), or
 /// `BAD_USER_INPUT` on `after` when that row is gone; `what` names it in the message.
 pub async fn cursor_row<E: EntityTrait>(db: &impl ConnectionTrait, select: Select<E>, what: &str) -> Result<E::Model> {
-    crate::db::first(db, select)
+    crate::platform::db::first(db, select)
         .await?
         .ok_or_else(|| Error::bad_input("after", format!("this cursor's {what} no longer exists")))
 }

@@ -44,13 +44,13 @@ static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
     for (code, source) in CATALOGUES {
         for (key, text) in entries(source) {
             if let Err(error) = env.add_template_owned(format!("{code}/{key}"), text.to_owned()) {
-                tracing::error!(error = %crate::error::chain(&error), code, key, "message does not compile");
+                tracing::error!(error = %crate::platform::error::chain(&error), code, key, "message does not compile");
             }
         }
     }
     for (name, source) in TEMPLATES {
         if let Err(error) = env.add_template(name, source) {
-            tracing::error!(error = %crate::error::chain(&error), name, "template does not compile");
+            tracing::error!(error = %crate::platform::error::chain(&error), name, "template does not compile");
         }
     }
     env.add_function("t", |state: &State, key: &str, args: Kwargs| -> std::result::Result<Value, minijinja::Error> {
@@ -59,7 +59,7 @@ static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
         // A message that fails is a bug, but it must not cost the page or the email
         // (an alert email is written in the transaction that opens the alert).
         Ok(Value::from(message(state.env(), lang, key, Value::from(args)).unwrap_or_else(|error| {
-            tracing::error!(error = %crate::error::chain(&error), lang, key, "message failed");
+            tracing::error!(error = %crate::platform::error::chain(&error), lang, key, "message failed");
             shown_key(key)
         })))
     });
@@ -105,7 +105,7 @@ pub fn language(field: &str, raw: &str) -> Result<String> {
 /// structure or `minijinja::context!`) filled in. An unknown key is returned as is.
 pub fn text(lang: &str, key: &str, args: impl Serialize) -> String {
     message(&ENVIRONMENT, lang, key, Value::from_serialize(args)).unwrap_or_else(|error| {
-        tracing::error!(error = %crate::error::chain(&error), lang, key, "message failed");
+        tracing::error!(error = %crate::platform::error::chain(&error), lang, key, "message failed");
         shown_key(key)
     })
 }

@@ -21,11 +21,11 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::System;
-use crate::auth::secrets::redact;
 use crate::entities::{agency, email_outbox};
-use crate::jobs::Registry;
-use crate::queue::{Envelope, JobPayload};
-use crate::{Config, Error, Result, Services, i18n, new_id, now};
+use crate::platform::auth::secrets::redact;
+use crate::platform::jobs::Registry;
+use crate::platform::queue::{Envelope, JobPayload};
+use crate::{Config, Error, Result, Services, new_id, now, platform::i18n};
 use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 
@@ -236,8 +236,8 @@ pub(crate) fn register_jobs(registry: &mut Registry) {
 /// Asks for the outbox to be sent now (after the transaction that queued an email
 /// committed). Failing to ask is harmless: the periodic sweep sends it.
 pub(crate) async fn send_soon(services: &Services, tenant: Option<Uuid>) {
-    if let Err(error) = crate::jobs::enqueue(services, tenant, &DispatchEmail {}).await {
-        tracing::warn!(error = %crate::error::chain(&error), "cannot enqueue email dispatch; the periodic sweep will send it");
+    if let Err(error) = crate::platform::jobs::enqueue(services, tenant, &DispatchEmail {}).await {
+        tracing::warn!(error = %crate::platform::error::chain(&error), "cannot enqueue email dispatch; the periodic sweep will send it");
     }
 }
 

@@ -29,7 +29,7 @@ pub enum Notice {
     Ticket { agency_id: Uuid, brand_id: Uuid, ticket_id: Uuid },
     /// Who may see what in the agency changed (a member removed, a role or brand
     /// assignment changed, a brand created or deleted): callers kept by
-    /// [`crate::auth::callers::Callers`] must be loaded again.
+    /// [`crate::platform::auth::callers::Callers`] must be loaded again.
     Access { agency_id: Uuid },
 }
 
@@ -77,7 +77,7 @@ impl Bus {
             }
             Some(link) => {
                 if let Err(error) = link.publish(&notice).await {
-                    tracing::warn!(error = %crate::error::chain(&error), ?notice, "cannot publish a live notice");
+                    tracing::warn!(error = %crate::platform::error::chain(&error), ?notice, "cannot publish a live notice");
                 }
             }
         }
@@ -164,7 +164,7 @@ impl RedisLink {
                                     let _ = local.send(notice);
                                 }
                                 Err(error) => {
-                                    tracing::warn!(error = %crate::error::chain(&error), "unreadable live notice")
+                                    tracing::warn!(error = %crate::platform::error::chain(&error), "unreadable live notice")
                                 }
                             }
                         }
@@ -172,10 +172,12 @@ impl RedisLink {
                         tracing::warn!("live notice subscription closed; reconnecting");
                     }
                     Err(error) => {
-                        tracing::warn!(error = %crate::error::chain(&error), "cannot subscribe to live notices")
+                        tracing::warn!(error = %crate::platform::error::chain(&error), "cannot subscribe to live notices")
                     }
                 },
-                Err(error) => tracing::warn!(error = %crate::error::chain(&error), "cannot connect for live notices"),
+                Err(error) => {
+                    tracing::warn!(error = %crate::platform::error::chain(&error), "cannot connect for live notices")
+                }
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(10));

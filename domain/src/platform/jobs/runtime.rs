@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use super::metrics::JobMetrics;
 use super::{JobError, JobMeta, Registry};
 use crate::entities::job_failure;
-use crate::queue::{Delivery, retry_delay};
+use crate::platform::queue::{Delivery, retry_delay};
 use crate::{Services, new_id, now};
 
 /// How a runtime behaves.
@@ -75,7 +75,7 @@ impl Runtime {
         tracing::info!(consumer = %this.options.consumer, ?kinds, concurrency = this.options.concurrency, "job runtime started");
         let mut delay = Duration::from_millis(100);
         while let Err(error) = this.services.queue.prepare(&kinds).await {
-            tracing::warn!(error = %crate::error::chain(&error), "queue not ready; retrying");
+            tracing::warn!(error = %crate::platform::error::chain(&error), "queue not ready; retrying");
             if wait_or_stop(&mut shutdown, delay).await {
                 return;
             }
@@ -136,7 +136,7 @@ impl Runtime {
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(error = %crate::error::chain(&error), "cannot read the queue; retrying");
+                    tracing::warn!(error = %crate::platform::error::chain(&error), "cannot read the queue; retrying");
                     drop(slots);
                     if wait_or_stop(&mut shutdown, backoff).await {
                         break;
@@ -183,7 +183,7 @@ impl Runtime {
                 _ = shutdown.changed() => return,
             }
             if let Err(error) = queue.promote_due(&kinds).await {
-                tracing::warn!(error = %crate::error::chain(&error), "cannot promote delayed jobs");
+                tracing::warn!(error = %crate::platform::error::chain(&error), "cannot promote delayed jobs");
             }
             for schedule in self.registry.schedules() {
                 let every_ms = schedule.every.as_millis().max(1) as i64;
@@ -196,18 +196,18 @@ impl Runtime {
                     Ok(true) => match (schedule.make)(slot) {
                         Ok(job) => {
                             if let Err(error) = queue.enqueue(&job).await {
-                                tracing::warn!(error = %crate::error::chain(&error), task = schedule.name, "cannot enqueue a periodic job");
+                                tracing::warn!(error = %crate::platform::error::chain(&error), task = schedule.name, "cannot enqueue a periodic job");
                             }
                         }
                         Err(error) => {
-                            tracing::error!(error = %crate::error::chain(&error), task = schedule.name, "cannot build a periodic job")
+                            tracing::error!(error = %crate::platform::error::chain(&error), task = schedule.name, "cannot build a periodic job")
                         }
                     },
                     Ok(false) => {}
                     Err(error) => {
                         // Try this slot again on the next tick.
                         last_slot.remove(schedule.name);
-                        tracing::warn!(error = %crate::error::chain(&error), task = schedule.name, "cannot claim a periodic slot");
+                        tracing::warn!(error = %crate::platform::error::chain(&error), task = schedule.name, "cannot claim a periodic slot");
                     }
                 }
             }
@@ -282,7 +282,7 @@ impl Runtime {
                 None
             }
             Err(JobError::Unavailable(reason)) => {
-                let delay = OUTAGE_RETRY / 2 + crate::queue::jitter(OUTAGE_RETRY / 2);
+                let delay = OUTAGE_RETRY / 2 + crate::platform::queue::jitter(OUTAGE_RETRY / 2);
                 tracing::info!(kind = %envelope.kind, job = %envelope.id, ?delay, %reason, "dependency down; job will run again");
                 Some((envelope.clone(), delay))
             }
@@ -315,7 +315,7 @@ impl Runtime {
         };
         if let Err(error) = result {
             // The job stays pending and is reclaimed after the visibility timeout.
-            tracing::warn!(error = %crate::error::chain(&error), kind = %delivery.kind, "cannot settle a job; it will be delivered again");
+            tracing::warn!(error = %crate::platform::error::chain(&error), kind = %delivery.kind, "cannot settle a job; it will be delivered again");
         }
     }
 
@@ -340,11 +340,11 @@ impl Runtime {
             resolution: Set(None),
         };
         if let Err(error) = row.insert(&self.services.db).await {
-            tracing::error!(error = %crate::error::chain(&error), "cannot record a job failure; the job stays pending and will be retried");
+            tracing::error!(error = %crate::platform::error::chain(&error), "cannot record a job failure; the job stays pending and will be retried");
             return;
         }
         if let Err(error) = self.services.queue.dead_letter(delivery, &reason).await {
-            tracing::warn!(error = %crate::error::chain(&error), "cannot move a job to the dead letters; it will be delivered again");
+            tracing::warn!(error = %crate::platform::error::chain(&error), "cannot move a job to the dead letters; it will be delivered again");
         }
     }
 }
