@@ -14,7 +14,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tracing::Instrument;
 use vigie_domain::platform::ratelimit::{Quota, RateLimiter};
-use vigie_domain::{Error, Services, api_keys, demo, mentions, platform::health};
+use vigie_domain::{Error, Services, api_keys, demo, platform::health, sources};
 
 use crate::graphql::session::SocketAccess;
 use crate::graphql::{self, Gateway};
@@ -747,7 +747,7 @@ async fn ingest(
     address: &str,
     brand_id: Option<uuid::Uuid>,
     body: &[u8],
-) -> Result<mentions::ingest::Report, Error> {
+) -> Result<sources::ingest::Report, Error> {
     let key = match secret {
         Some(secret) => api_keys::authenticate(&state.services, &secret).await,
         None => Err(Error::Unauthenticated("send the API key as `Authorization: Bearer vgk_…`".into())),
@@ -759,7 +759,7 @@ async fn ingest(
     };
     admit(state, &Bucket::ingest(state, key.agency_id())).await?;
     let body = std::str::from_utf8(body).map_err(|_| Error::bad_input("body", "must be UTF-8"))?;
-    mentions::ingest::ingest(&state.services, &key, brand_id, body).await
+    sources::ingest::ingest(&state.services, &key, brand_id, body).await
 }
 
 /// The HTTP status of a domain error.

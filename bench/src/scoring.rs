@@ -11,7 +11,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 use vigie_domain::entities::{Cadence, Handle, Handles, StringList, brand};
-use vigie_domain::scoring::job::Lexicon;
+use vigie_domain::mentions::pipeline::Lexicon;
 use vigie_domain::scoring::{Input, ValueMatcher};
 
 fn main() {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::entities::api_key;
 use crate::platform::auth::secrets;
 use crate::platform::pagination::{self, Page, PageRequest};
-use crate::{Actor, Error, Result, Services, brands, new_id, now, platform::audit, platform::validate};
+use crate::{Actor, Error, Result, Services, new_id, now, platform::audit, platform::validate};
 
 /// What an API key authenticates as.
 #[derive(Clone, Debug)]
@@ -40,7 +40,7 @@ pub async fn create(
     actor.require_manager()?;
     let name = validate::name("name", name, 120)?;
     if let Some(brand_id) = brand_id {
-        brands::get(&services.db, actor, brand_id).await?;
+        actor.brand(&services.db, brand_id).await?;
     }
     let secret = secrets::generate("vgk_");
     let txn = crate::platform::db::begin_write(&services.db).await?;

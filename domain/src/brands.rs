@@ -34,7 +34,7 @@ pub struct CrisisPatch {
     pub z_threshold: Option<f64>,
     pub min_count: Option<i32>,
     pub value_gap_min_count: Option<i32>,
-    pub hold_min_severity: Option<crate::crises::Severity>,
+    pub hold_min_severity: Option<crate::entities::Severity>,
 }
 
 /// Default crisis thresholds: a spike three standard deviations above the baseline with
@@ -46,7 +46,7 @@ impl CrisisSettings {
     pub const Z_THRESHOLD: f64 = 3.0;
     pub const MIN_COUNT: i32 = 10;
     pub const VALUE_GAP_MIN_COUNT: i32 = 3;
-    pub const HOLD_MIN_SEVERITY: crate::crises::Severity = crate::crises::Severity::High;
+    pub const HOLD_MIN_SEVERITY: crate::entities::Severity = crate::entities::Severity::High;
 }
 
 fn apply_crisis(model: &mut brand::ActiveModel, patch: CrisisPatch) -> Result<()> {
@@ -151,45 +151,10 @@ fn handles(raw: Vec<Handle>) -> Result<Vec<Handle>> {
     Ok(out)
 }
 
-fn scoped(actor: &Actor) -> sea_orm::Select<brand::Entity> {
-    let mut select = brand::Entity::find().filter(brand::Column::AgencyId.eq(actor.agency_id));
-    if let Some(ids) = actor.brand_restriction() {
-        select = select.filter(brand::Column::Id.is_in(ids.iter().copied()));
-    }
-    select
-}
-
 /// The brands the actor may see, in creation order.
 pub async fn list(services: &Services, actor: &Actor, page: PageRequest) -> Result<Page<brand::Model>> {
-    pagination::fetch(&services.db, scoped(actor), brand::Column::Id, pagination::Direction::Ascending, page).await
-}
-
-/// One brand the actor may see; other agencies' brands and unassigned ones are "not found".
-pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<brand::Model> {
-    crate::platform::db::first(db, scoped(actor).filter(brand::Column::Id.eq(id)))
-        .await?
-        .ok_or(Error::NotFound("brand"))
-}
-
-/// The id of a brand the actor may see, for paths that need no more than the id: no
-/// database read when the brand was visible to the actor as loaded (see
-/// [`Actor::visible_brands`]); otherwise the same lookup as [`get`].
-pub async fn check(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<Uuid> {
-    if actor.saw_brand(id) {
-        return Ok(id);
-    }
-    get(db, actor, id).await.map(|brand| brand.id)
-}
-
-/// Loads several visible brands at once (for DataLoaders).
-pub async fn get_many(db: &impl ConnectionTrait, actor: &Actor, ids: &[Uuid]) -> Result<HashMap<Uuid, brand::Model>> {
-    Ok(scoped(actor)
-        .filter(brand::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|b| (b.id, b))
-        .collect())
+    pagination::fetch(&services.db, actor.brand_scope(), brand::Column::Id, pagination::Direction::Ascending, page)
+        .await
 }
 
 /// Creates a brand (owners and admins).
@@ -234,7 +199,7 @@ pub async fn create(services: &Services, actor: &Actor, input: NewBrand) -> Resu
 
 /// Updates a brand (managers, or members assigned to it).
 pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: BrandPatch) -> Result<brand::Model> {
-    let existing = get(&services.db, actor, id).await?;
+    let existing = actor.brand(&services.db, id).await?;
     actor.require_staff()?;
     if patch.crisis.hold_min_severity.is_some() {
         // Holds are released by managers only; so is the line that sets them off.
@@ -287,7 +252,7 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: BrandPa
 
 /// Deletes a brand and everything attached to it (owners and admins).
 pub async fn delete(services: &Services, actor: &Actor, id: Uuid) -> Result<()> {
-    let existing = get(&services.db, actor, id).await?;
+    let existing = actor.brand(&services.db, id).await?;
     actor.require_manager()?;
     let txn = crate::platform::db::begin_write(&services.db).await?;
     brand::Entity::delete_by_id(existing.id).exec(&txn).await?;
@@ -359,7 +324,7 @@ pub async fn create_value(
     brand_id: Uuid,
     input: ValueInput,
 ) -> Result<brand_value::Model> {
-    let brand = get(&services.db, actor, brand_id).await?;
+    let brand = actor.brand(&services.db, brand_id).await?;
     actor.require_staff()?;
     let name = validate::name("name", &input.name, 120)?;
     ensure_unique_value(&services.db, brand.id, &name, None).await?;

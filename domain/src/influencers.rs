@@ -22,7 +22,7 @@ use crate::entities::{StringList, author, brand, brand_influencer, influencer_st
 use crate::platform::db::{Params, batch_sizes, batches};
 use crate::platform::pagination::{self, Page, PageRequest};
 use crate::scoring::influence::{self, ACTIVITY_WINDOW_DAYS, Activity, Profile, Stance, Tier};
-use crate::{Actor, Result, Services, brands, new_id, now, platform::events};
+use crate::{Actor, Result, Services, new_id, now, platform::events};
 
 /// Filters of [`list`].
 #[derive(Default)]
@@ -54,7 +54,7 @@ pub async fn list(
     page: PageRequest,
     with_authors: bool,
 ) -> Result<Page<(brand_influencer::Model, Option<author::Model>)>> {
-    let brand = brands::check(&services.db, actor, brand_id).await?;
+    let brand = actor.check_brand(&services.db, brand_id).await?;
     let scoped = || {
         brand_influencer::Entity::find()
             .filter(brand_influencer::Column::AgencyId.eq(actor.agency_id))

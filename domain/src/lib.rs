@@ -7,6 +7,8 @@
 pub mod accounts;
 pub mod agencies;
 pub mod api_keys;
+#[cfg(test)]
+mod architecture;
 pub mod brands;
 pub mod calendar;
 pub mod crises;
@@ -42,7 +44,7 @@ pub use platform::network::Network;
 pub fn job_registry() -> jobs::Registry {
     let mut registry = jobs::Registry::default();
     crate::platform::mail::register_jobs(&mut registry);
-    crate::scoring::job::register_jobs(&mut registry);
+    crate::mentions::pipeline::register_jobs(&mut registry);
     crate::sources::register_jobs(&mut registry);
     crate::crises::detect::register_jobs(&mut registry);
     crate::webhooks::register_jobs(&mut registry);

@@ -10,7 +10,7 @@ use crate::entities::{
     idea, interaction, invitation, job_failure, membership, mention, report_share, source, ticket, user_account,
     webhook_delivery, webhook_endpoint,
 };
-use crate::{Actor, Error, Result, brands, calendar, crises, members, relationships, sla, sources, webhooks};
+use crate::{Actor, Error, Result, calendar, crises, members, relationships, sla, sources, webhooks};
 
 macro_rules! kinds {
     ($($kind:ident => $model:ty),* $(,)?) => {
@@ -79,7 +79,7 @@ pub async fn find(db: &impl ConnectionTrait, actor: &Actor, kind: NodeKind, id: 
         NodeKind::Alert => absent(crises::get(db, actor, id).await)?.map(Node::Alert),
         NodeKind::ApiKey if manager => of_agency!(api_key).map(Node::ApiKey),
         NodeKind::Author => author_seen(db, actor, id).await?.map(Node::Author),
-        NodeKind::Brand => absent(brands::get(db, actor, id).await)?.map(Node::Brand),
+        NodeKind::Brand => absent(actor.brand(db, id).await)?.map(Node::Brand),
         NodeKind::BrandValue => of_agency!(brand_value).filter(|v| actor.sees_brand(v.brand_id)).map(Node::BrandValue),
         NodeKind::ContentComment => match of_agency!(content_comment) {
             Some(comment) => absent(calendar::get_item(db, actor, comment.content_item_id).await)?

@@ -23,8 +23,7 @@ use crate::platform::pagination::{self, Page, PageRequest};
 use crate::platform::queue::{Envelope, JobPayload};
 use crate::scoring::influence::Tier;
 use crate::{
-    Actor, Error, Result, Services, brands, influencers, new_id, now, platform::audit, platform::mail,
-    platform::validate,
+    Actor, Error, Result, Services, influencers, new_id, now, platform::audit, platform::mail, platform::validate,
 };
 use crate::{Config, platform::i18n};
 use minijinja::context;
@@ -208,7 +207,7 @@ pub async fn update(
     actor.require_staff()?;
     let txn = crate::platform::db::begin_write(&services.db).await?;
     let existing = get(&txn, actor, id).await?;
-    let brand = brands::get(&txn, actor, existing.brand_id).await?;
+    let brand = actor.brand(&txn, existing.brand_id).await?;
     let mut changes = serde_json::Map::new();
     let mut model: brand_influencer::ActiveModel = existing.clone().into();
     if let Some(status) = patch.status {
@@ -287,7 +286,7 @@ pub async fn log_interaction(
     if input.outbound && RelationshipStatus::parse(&row.relationship_status) == RelationshipStatus::DoNotContact {
         return Err(Error::bad_input("direction", "this influencer asked not to be contacted"));
     }
-    let brand = brands::get(&txn, actor, row.brand_id).await?;
+    let brand = actor.brand(&txn, row.brand_id).await?;
     let logged = interaction::ActiveModel {
         id: Set(new_id()),
         agency_id: Set(actor.agency_id),
@@ -489,7 +488,7 @@ pub async fn ideas(
     page: PageRequest,
 ) -> Result<Page<idea::Model>> {
     actor.require_staff()?;
-    let brand = brands::check(&services.db, actor, brand_id).await?;
+    let brand = actor.check_brand(&services.db, brand_id).await?;
     let influencers = brand_influencer::Entity::find()
         .select_only()
         .column(brand_influencer::Column::Id)
@@ -521,7 +520,7 @@ pub async fn overdue(
     with_authors: bool,
 ) -> Result<Page<(brand_influencer::Model, Option<author::Model>)>> {
     actor.require_staff()?;
-    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let brand = actor.brand(&services.db, brand_id).await?;
     let mut select = brand_influencer::Entity::find()
         .filter(brand_influencer::Column::AgencyId.eq(actor.agency_id))
         .filter(brand_influencer::Column::BrandId.eq(brand.id))

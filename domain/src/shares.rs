@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::entities::{StringList, report_share};
 use crate::platform::auth::secrets;
 use crate::platform::pagination::{self, Page, PageRequest};
-use crate::{Actor, Error, Result, Services, brands, new_id, now};
+use crate::{Actor, Error, Result, Services, new_id, now};
 
 /// The longest a share lives before it must be renewed.
 pub const MAX_DAYS: i64 = 366;
@@ -51,7 +51,7 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<report_share::Model>> {
     actor.require_manager()?;
-    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let brand = actor.brand(&services.db, brand_id).await?;
     let mut select = report_share::Entity::find()
         .filter(report_share::Column::AgencyId.eq(actor.agency_id))
         .filter(report_share::Column::BrandId.eq(brand.id));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use vigie_domain::crises::{self, AlertFilter, AlertStatus as DomainStatus, Explanation, Metrics};
 use vigie_domain::entities::{alert, alert_event};
 use vigie_domain::platform::bus::Notice;
-use vigie_domain::{Actor, Services, brands};
+use vigie_domain::{Actor, Services};
 
 use super::auth::User;
 use super::brands::{Brand, BrandValue};
@@ -408,7 +408,7 @@ impl AlertSubscription {
     async fn alerts(&self, ctx: &Context<'_>, brand_id: ID) -> Result<impl Stream<Item = Alert> + use<>> {
         let services: Arc<Services> = services(ctx).clone();
         let actor: Actor = actor(ctx)?.clone();
-        let brand = brands::check(&services.db, &actor, uuid("brandId", &brand_id)?).await?;
+        let brand = actor.check_brand(&services.db, uuid("brandId", &brand_id)?).await?;
         let agency = actor.agency_id();
         let pick = move |notice: &Notice| match notice {
             Notice::Alert { agency_id, brand_id, alert_id } if *agency_id == agency && *brand_id == brand => {

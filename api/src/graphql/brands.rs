@@ -284,7 +284,7 @@ impl BrandQuery {
 
     /// One brand, if the caller may see it.
     async fn brand(&self, ctx: &Context<'_>, id: ID) -> Result<Brand> {
-        Ok(Brand(brands::get(&services(ctx).db, actor(ctx)?, uuid("id", &id)?).await?))
+        Ok(Brand(actor(ctx)?.brand(&services(ctx).db, uuid("id", &id)?).await?))
     }
 }
 

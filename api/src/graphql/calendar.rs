@@ -340,7 +340,7 @@ impl CalendarQuery {
     /// A brand's CSR pillars.
     async fn csr_pillars(&self, ctx: &Context<'_>, brand_id: ID) -> Result<Vec<CsrPillar>> {
         let (db, actor) = (&services(ctx).db, actor(ctx)?);
-        let brand = vigie_domain::brands::get(db, actor, uuid("brandId", &brand_id)?).await?;
+        let brand = actor.brand(db, uuid("brandId", &brand_id)?).await?;
         Ok(calendar::pillars_of(db, actor, &[brand.id]).await?.into_iter().map(CsrPillar).collect())
     }
 

@@ -230,7 +230,7 @@ impl Loader<BrandKey> for Loaders {
 
     async fn load(&self, keys: &[BrandKey]) -> Result<HashMap<BrandKey, Self::Value>, Self::Error> {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
-        let found = brands::get_many(&self.services.db, self.actor()?, &ids).await?;
+        let found = self.actor()?.brands_among(&self.services.db, &ids).await?;
         Ok(found.into_iter().map(|(id, brand)| (BrandKey(id), brand)).collect())
     }
 }

@@ -11,7 +11,7 @@ use vigie_domain::platform::bus::Notice;
 use vigie_domain::sla::compliance::{self, Figures};
 use vigie_domain::sla::policy::{self, Opening, Policy, PolicyInput, Targets};
 use vigie_domain::sla::tickets::{self, TicketFilter};
-use vigie_domain::{Actor, Services, brands};
+use vigie_domain::{Actor, Services};
 
 use super::brands::Network;
 use super::influencers::Tier;
@@ -475,7 +475,7 @@ impl SlaSubscription {
         let services: Arc<Services> = services(ctx).clone();
         let actor: Actor = actor(ctx)?.clone();
         actor.require_staff()?;
-        let brand = brands::check(&services.db, &actor, uuid("brandId", &brand_id)?).await?;
+        let brand = actor.check_brand(&services.db, uuid("brandId", &brand_id)?).await?;
         let agency = actor.agency_id();
         let pick = move |notice: &Notice| match notice {
             Notice::Ticket { agency_id, brand_id, ticket_id } if *agency_id == agency && *brand_id == brand => {

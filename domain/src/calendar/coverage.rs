@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::ContentStatus;
 use crate::entities::{content_item, csr_pillar};
-use crate::{Actor, Error, Result, Services, brands};
+use crate::{Actor, Error, Result, Services};
 
 /// A pillar's share of the period's posts.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,7 +63,7 @@ pub async fn coverage(
     if !(1..=365).contains(&silent_days) || !(0..=10_080).contains(&min_gap_minutes) {
         return Err(Error::bad_input("silentDays", "silentDays 1–365, minGapMinutes 0–10080"));
     }
-    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let brand = actor.brand(&services.db, brand_id).await?;
     coverage_of(&services.db, &brand, from, to, silent_days, min_gap_minutes).await
 }
 

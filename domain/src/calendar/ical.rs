@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::ContentStatus;
 use crate::entities::{brand, content_item, report_share};
 use crate::shares::{self, NewShare};
-use crate::{Actor, Error, Result, Services, brands, now};
+use crate::{Actor, Error, Result, Services, now};
 
 /// The kind of share row that carries a calendar feed.
 pub const KIND: &str = "calendar";
@@ -27,7 +27,7 @@ pub async fn create_share(
 ) -> Result<(report_share::Model, String)> {
     actor.require_staff()?;
     let expires_at = shares::expiry_in("expiresInDays", days)?;
-    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let brand = actor.brand(&services.db, brand_id).await?;
     let share = NewShare {
         agency_id: actor.agency_id,
         brand_id: brand.id,

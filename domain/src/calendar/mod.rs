@@ -12,12 +12,13 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use std::collections::HashMap;
 use uuid::Uuid;
 
+use crate::entities::Severity;
 use crate::entities::{
     StringList, alert, brand_value, content_comment, content_item, content_item_pillar, content_item_value,
     content_review, csr_pillar,
 };
 use crate::platform::pagination::{self, Page, PageRequest};
-use crate::{Actor, Error, Result, Services, brands, new_id, now, platform::audit, platform::validate};
+use crate::{Actor, Error, Result, Services, new_id, now, platform::audit, platform::validate};
 pub use workflow::{Action, ContentStatus};
 
 /// Channels a content item can go out on.
@@ -87,7 +88,7 @@ pub async fn create_pillar(
     input: PillarInput,
 ) -> Result<csr_pillar::Model> {
     actor.require_staff()?;
-    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let brand = actor.brand(&services.db, brand_id).await?;
     let name = validate::name("name", input.name.as_deref().unwrap_or_default(), 80)?;
     let share = input.target_share.unwrap_or(0.0);
     let txn = crate::platform::db::begin_write(&services.db).await?;
@@ -281,7 +282,7 @@ pub async fn create_item(
     input: ItemInput,
 ) -> Result<content_item::Model> {
     actor.require_staff()?;
-    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let brand = actor.brand(&services.db, brand_id).await?;
     let scheduled_at = input.scheduled_at.ok_or_else(|| Error::bad_input("scheduledAt", "required"))?;
     let at = now();
     let txn = crate::platform::db::begin_write(&services.db).await?;
@@ -384,15 +385,17 @@ pub(crate) async fn open_value_gap(db: &impl ConnectionTrait, item: &content_ite
     };
     let open = alert::Entity::find()
         .filter(alert::Column::BrandId.eq(item.brand_id))
-        .filter(alert::Column::Kind.eq(crate::crises::VALUE_GAP))
+        .filter(alert::Column::Kind.eq(crate::entities::alert::VALUE_GAP))
         .filter(alert::Column::OpenKey.is_not_null())
         .filter(alert::Column::BrandValueId.is_in(values))
         .all(db)
         .await?;
-    Ok(open
-        .into_iter()
-        .find(|a| crate::crises::detect::holds_content(&brand, crate::crises::Severity::parse(&a.severity)))
-        .map(|a| a.id))
+    Ok(open.into_iter().find(|a| holds_content(&brand, Severity::parse(&a.severity))).map(|a| a.id))
+}
+
+/// Whether an alert is serious enough for the brand to hold its calendar posts.
+pub(crate) fn holds_content(brand: &crate::entities::brand::Model, severity: Severity) -> bool {
+    severity >= Severity::parse(&brand.hold_min_severity)
 }
 
 /// Moves an item through its workflow. Approving or scheduling an item about a value
@@ -480,7 +483,7 @@ pub async fn items(
     filter: ItemFilter,
     page: PageRequest,
 ) -> Result<Page<content_item::Model>> {
-    let brand = brands::check(&services.db, actor, brand_id).await?;
+    let brand = actor.check_brand(&services.db, brand_id).await?;
     let mut select = content_item::Entity::find()
         .filter(content_item::Column::AgencyId.eq(actor.agency_id))
         .filter(content_item::Column::BrandId.eq(brand));

@@ -38,12 +38,12 @@ use uuid::Uuid;
 use super::{AlertStatus, Explanation, Metrics, NEGATIVE_SPIKE, Reason, Severity, TopAuthor, VALUE_GAP};
 use crate::System;
 use crate::entities::{ValueStances, alert, alert_mention, author, brand, brand_value, mention};
-use crate::mentions::NEUTRAL_BAND;
 use crate::platform::db::{Params, batches};
 use crate::platform::jobs::Registry;
 use crate::platform::queue::JobPayload;
 use crate::scoring::ValueStance;
 use crate::scoring::influence::Tier;
+use crate::scoring::sentiment::NEUTRAL_BAND;
 use crate::{Result, Services, new_id, now, platform::events, platform::mail};
 
 /// Length of a detection window (and of a baseline bucket).
@@ -753,11 +753,6 @@ async fn link(db: &impl ConnectionTrait, alert_id: Uuid, mention_ids: &[Uuid]) -
     Ok(added)
 }
 
-/// Whether an alert is serious enough for the brand to hold its calendar posts.
-pub(crate) fn holds_content(brand: &brand::Model, severity: Severity) -> bool {
-    severity >= Severity::parse(&brand.hold_min_severity)
-}
-
 /// Holds the upcoming posts about a value-gap alert's value when the alert reaches the
 /// brand's hold severity, with a step on the alert's timeline.
 pub(crate) async fn hold_if_serious(
@@ -767,7 +762,7 @@ pub(crate) async fn hold_if_serious(
     at: DateTime<Utc>,
 ) -> Result<()> {
     let Some(value_id) = alert.brand_value_id else { return Ok(()) };
-    if !holds_content(brand, Severity::parse(&alert.severity)) {
+    if !crate::calendar::holds_content(brand, Severity::parse(&alert.severity)) {
         return Ok(());
     }
     let held = hold_content(txn, brand.id, value_id, alert.id, at).await?;

@@ -27,53 +27,11 @@ use crate::platform::mail::Email;
 use crate::platform::pagination::{Page, PageRequest};
 use crate::scoring::Tier;
 use crate::{
-    Actor, Error, Result, Services, brands, new_id, now, platform::events, platform::i18n, platform::mail,
-    platform::validate,
+    Actor, Error, Result, Services, new_id, now, platform::events, platform::i18n, platform::mail, platform::validate,
 };
 
-/// Kind of an alert raised by a spike of negative mentions.
-pub const NEGATIVE_SPIKE: &str = "negative_spike";
-/// Kind of an alert raised by negative mentions touching a stated value.
-pub const VALUE_GAP: &str = "value_gap";
-
-/// How serious an alert is, from its z-score, its reach and its authors' tiers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Severity {
-        match raw {
-            "critical" => Severity::Critical,
-            "high" => Severity::High,
-            "medium" => Severity::Medium,
-            _ => Severity::Low,
-        }
-    }
-
-    /// One level up, capped at critical.
-    pub fn raised(self) -> Severity {
-        match self {
-            Severity::Low => Severity::Medium,
-            Severity::Medium => Severity::High,
-            Severity::High | Severity::Critical => Severity::Critical,
-        }
-    }
-}
+pub use crate::entities::Severity;
+pub use crate::entities::alert::{NEGATIVE_SPIKE, VALUE_GAP};
 
 /// Where an alert is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,7 +238,7 @@ pub async fn list(
     filter: AlertFilter,
     page: PageRequest,
 ) -> Result<Page<alert::Model>> {
-    let brand = brands::check(&services.db, actor, brand_id).await?;
+    let brand = actor.check_brand(&services.db, brand_id).await?;
     let mut select = alert::Entity::find()
         .filter(alert::Column::AgencyId.eq(actor.agency_id))
         .filter(alert::Column::BrandId.eq(brand));

@@ -15,7 +15,7 @@ use super::{AlertStatus, NEGATIVE_SPIKE, VALUE_GAP, announce, event_payload, get
 use crate::System;
 use crate::calendar::ContentStatus;
 use crate::entities::{alert, content_item, content_review};
-use crate::{Actor, Error, Result, Services, brands, now, platform::audit, platform::events, platform::validate};
+use crate::{Actor, Error, Result, Services, now, platform::audit, platform::events, platform::validate};
 
 /// A manager's judgement of an alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,7 +174,7 @@ pub async fn precision(
     if to <= from {
         return Err(Error::bad_input("to", "the period must end after it starts"));
     }
-    let brand = brands::check(db, actor, brand_id).await?;
+    let brand = actor.check_brand(db, brand_id).await?;
     precision_of(System::new(), db, actor.agency_id, brand, from, to).await
 }
 

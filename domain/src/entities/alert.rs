@@ -1,6 +1,12 @@
 //! A crisis alert of a brand: a negative spike or a gap between its stated values and
 //! what people say, with the evidence that opened it and its lifecycle.
+
 use sea_orm::entity::prelude::*;
+
+/// Kind of an alert raised by a spike of negative mentions.
+pub const NEGATIVE_SPIKE: &str = "negative_spike";
+/// Kind of an alert raised by negative mentions touching a stated value.
+pub const VALUE_GAP: &str = "value_gap";
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "alert")]

@@ -2,11 +2,12 @@
 //! once per (source, external id), listed newest first with filters, full-text search
 //! and keyset pagination.
 
-pub mod ingest;
+pub mod pipeline;
 pub mod relevance;
 pub mod series;
 pub mod store;
 
+pub use crate::scoring::sentiment::{NEUTRAL_BAND, SentimentClass};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter};
@@ -15,7 +16,7 @@ use uuid::Uuid;
 
 use crate::entities::{author, mention};
 use crate::platform::pagination::{self, Page, PageRequest};
-use crate::{Actor, Network, Result, Services, brands};
+use crate::{Actor, Network, Result, Services};
 
 /// Filters of [`list`].
 #[derive(Default)]
@@ -31,39 +32,6 @@ pub struct MentionFilter {
     /// Mentions that touch this brand value.
     pub value_id: Option<Uuid>,
     pub author_id: Option<Uuid>,
-}
-
-/// Sentiment classes for filtering: scores under -0.1 are negative, over 0.1 positive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SentimentClass {
-    Positive,
-    Neutral,
-    Negative,
-}
-
-/// The score under which a mention counts as negative (and its opposite, positive).
-pub const NEUTRAL_BAND: f64 = 0.1;
-
-impl SentimentClass {
-    /// The class of a sentiment score, as filters, charts and crises read it.
-    pub fn of(score: f64) -> Self {
-        if score >= NEUTRAL_BAND {
-            SentimentClass::Positive
-        } else if score <= -NEUTRAL_BAND {
-            SentimentClass::Negative
-        } else {
-            SentimentClass::Neutral
-        }
-    }
-
-    /// `pos`, `neu` or `neg`, as labelled sets write them.
-    pub fn short(self) -> &'static str {
-        match self {
-            SentimentClass::Positive => "pos",
-            SentimentClass::Neutral => "neu",
-            SentimentClass::Negative => "neg",
-        }
-    }
 }
 
 fn search_condition(backend: DatabaseBackend, query: &str) -> Result<Option<SimpleExpr>> {
@@ -114,7 +82,7 @@ pub async fn list(
     after: Option<MentionCursor>,
 ) -> Result<Page<mention::Model>> {
     let page = PageRequest::new(first, None)?;
-    let brand = brands::check(&services.db, actor, brand_id).await?;
+    let brand = actor.check_brand(&services.db, brand_id).await?;
     let mut select = mention::Entity::find()
         .filter(mention::Column::AgencyId.eq(actor.agency_id))
         .filter(mention::Column::BrandId.eq(brand));

@@ -6,9 +6,9 @@ use sea_orm::{ConnectionTrait, DatabaseBackend};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::NEUTRAL_BAND;
 use crate::platform::db::Params;
-use crate::{Actor, Error, Result, Services, brands};
+use crate::scoring::sentiment::NEUTRAL_BAND;
+use crate::{Actor, Error, Result, Services};
 
 /// The longest period a series covers.
 pub const MAX_DAYS: i64 = 400;
@@ -34,7 +34,7 @@ pub async fn sentiment_series(
     if to <= from || to - from > Duration::days(MAX_DAYS) {
         return Err(Error::bad_input("to", format!("must be after `from`, at most {MAX_DAYS} days later")));
     }
-    let brand = brands::check(&services.db, actor, brand_id).await?;
+    let brand = actor.check_brand(&services.db, brand_id).await?;
     daily(&services.db, brand, from, to).await
 }
 

@@ -21,10 +21,10 @@ use sea_orm::{
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
+use super::pipeline::{Lexicon, Reading, announce_solicitations, refresh_soon};
 use crate::System;
 use crate::entities::{UuidList, ValueStances, author, brand, mention, source, ticket};
 use crate::platform::db::batches;
-use crate::scoring::job::{Lexicon, Reading, announce_solicitations, refresh_soon};
 use crate::scoring::{Input, Priority, Tier};
 use crate::sla::tickets::Solicitation;
 use crate::{Result, Services, new_id, now};

@@ -17,7 +17,7 @@ use crate::entities::{alert, author, brand, brand_influencer, report_share};
 use crate::mentions::series::{self, Day};
 use crate::scoring::influence::Components;
 use crate::sla::compliance::{self, Compliance};
-use crate::{Actor, Error, Result, Services, brands, now, shares};
+use crate::{Actor, Error, Result, Services, now, shares};
 
 /// The kind of share row that carries a report.
 pub const KIND: &str = "report";
@@ -105,7 +105,7 @@ pub async fn create_share(
     input: NewShare,
 ) -> Result<(report_share::Model, String)> {
     actor.require_staff()?;
-    let brand = brands::get(&services.db, actor, input.brand_id).await?;
+    let brand = actor.brand(&services.db, input.brand_id).await?;
     if input.to <= input.from || input.to - input.from > Duration::days(series::MAX_DAYS) {
         let message = format!("the period must end after it starts and span at most {} days", series::MAX_DAYS);
         return Err(Error::bad_input("to", message));

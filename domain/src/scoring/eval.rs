@@ -6,7 +6,7 @@
 use super::{Input, analyze};
 
 fn label(sentiment: f64) -> &'static str {
-    crate::mentions::SentimentClass::of(sentiment).short()
+    super::sentiment::SentimentClass::of(sentiment).short()
 }
 
 #[test]

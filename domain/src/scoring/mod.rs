@@ -3,7 +3,6 @@
 //! functions here; [`job`] runs them over new mentions and stores the results.
 
 pub mod influence;
-pub mod job;
 pub mod lang;
 pub mod sentiment;
 pub mod solicitation;

@@ -25,7 +25,7 @@
 
 use uuid::Uuid;
 
-use crate::mentions::NEUTRAL_BAND;
+use super::sentiment::NEUTRAL_BAND;
 use crate::platform::text::fold;
 
 pub use crate::entities::{ValueReading, ValueStance};

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::tickets::SlaState;
 use crate::entities::ticket;
-use crate::{Actor, Error, Result, Services, brands};
+use crate::{Actor, Error, Result, Services};
 
 /// Figures of a set of tickets.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -90,7 +90,7 @@ pub async fn compliance(
     if to <= from || to - from > chrono::Duration::days(400) {
         return Err(Error::bad_input("to", "the period must end after it starts and span at most 400 days"));
     }
-    let brand_id = brands::check(&services.db, actor, brand_id).await?;
+    let brand_id = actor.check_brand(&services.db, brand_id).await?;
     compliance_of(&services.db, actor.agency_id, brand_id, from, to).await
 }
 

@@ -14,7 +14,7 @@ use super::business_time::{DAY_MINUTES, Schedule};
 use crate::entities::{StringList, brand, sla_policy};
 use crate::scoring::Priority;
 use crate::scoring::influence::Tier;
-use crate::{Actor, Error, Result, Services, brands, new_id, now, platform::audit, platform::validate};
+use crate::{Actor, Error, Result, Services, new_id, now, platform::audit, platform::validate};
 
 /// Minutes to first response per priority.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,7 +198,7 @@ pub fn check_openings(openings: &[Opening]) -> Result<()> {
 pub async fn upsert(services: &Services, actor: &Actor, input: PolicyInput) -> Result<Policy> {
     actor.require_manager()?;
     let brand = match input.brand_id {
-        Some(id) => Some(brands::get(&services.db, actor, id).await?),
+        Some(id) => Some(actor.brand(&services.db, id).await?),
         None => None,
     };
     let t = &input.targets;
@@ -269,7 +269,7 @@ pub async fn upsert(services: &Services, actor: &Actor, input: PolicyInput) -> R
 
 /// The policy that applies to a brand the actor sees.
 pub async fn for_brand(services: &Services, actor: &Actor, brand_id: Uuid) -> Result<Policy> {
-    let brand = brands::get(&services.db, actor, brand_id).await?;
+    let brand = actor.brand(&services.db, brand_id).await?;
     effective(&services.db, &brand).await
 }
 

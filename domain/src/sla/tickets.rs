@@ -22,7 +22,7 @@ use crate::platform::queue::{Envelope, JobPayload};
 use crate::scoring::Priority;
 use crate::scoring::influence::Tier;
 use crate::{
-    Actor, Error, Network, Result, Services, brands, new_id, now, platform::events, platform::mail, platform::validate,
+    Actor, Error, Network, Result, Services, new_id, now, platform::events, platform::mail, platform::validate,
 };
 use crate::{Config, platform::i18n};
 use minijinja::context;
@@ -197,7 +197,7 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<ticket::Model>> {
     actor.require_staff()?;
-    let brand = brands::check(&services.db, actor, brand_id).await?;
+    let brand = actor.check_brand(&services.db, brand_id).await?;
     let mut select = ticket::Entity::find()
         .filter(ticket::Column::AgencyId.eq(actor.agency_id))
         .filter(ticket::Column::BrandId.eq(brand));
@@ -276,7 +276,7 @@ pub async fn respond(
     model.response_channel = Set(Some(channel));
     model.status = Set(TicketStatus::Answered.as_str().into());
     if existing.first_response_at.is_none() {
-        let brand = brands::get(&services.db, actor, existing.brand_id).await?;
+        let brand = actor.brand(&services.db, existing.brand_id).await?;
         let policy = policy::effective(&services.db, &brand).await?;
         let minutes = policy.schedule().minutes_between(existing.created_at, at);
         model.first_response_at = Set(Some(at));

@@ -6,6 +6,7 @@
 //! unhealthy and a `source.unhealthy` event is written, once, until it recovers.
 
 pub mod collectors;
+pub mod ingest;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use sea_orm::sea_query::Expr;
@@ -21,7 +22,7 @@ use crate::mentions::store::{self, Provenance};
 use crate::platform::jobs::Registry;
 use crate::platform::pagination::{self, Page, PageRequest};
 use crate::platform::queue::{Envelope, JobPayload};
-use crate::{Actor, Error, Network, Result, Services, brands, new_id, now, platform::audit, platform::events};
+use crate::{Actor, Error, Network, Result, Services, new_id, now, platform::audit, platform::events};
 use collectors::CollectError;
 
 /// Failures in a row after which a source is unhealthy.
@@ -272,7 +273,7 @@ pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<s
         .one(db)
         .await?
         .ok_or(Error::NotFound("source"))?;
-    brands::get(db, actor, found.brand_id).await.map_err(|_| Error::NotFound("source"))?;
+    actor.brand(db, found.brand_id).await.map_err(|_| Error::NotFound("source"))?;
     Ok(found)
 }
 
@@ -283,7 +284,7 @@ pub async fn list(
     brand_id: Uuid,
     page: PageRequest,
 ) -> Result<Page<source::Model>> {
-    let brand = brands::check(&services.db, actor, brand_id).await?;
+    let brand = actor.check_brand(&services.db, brand_id).await?;
     let select = source::Entity::find()
         .filter(source::Column::AgencyId.eq(actor.agency_id))
         .filter(source::Column::BrandId.eq(brand));
@@ -293,7 +294,7 @@ pub async fn list(
 /// Adds a source to a brand (staff who may see the brand); it is polled at once.
 pub async fn create(services: &Services, actor: &Actor, input: NewSource) -> Result<source::Model> {
     actor.require_staff()?;
-    let brand = brands::get(&services.db, actor, input.brand_id).await?;
+    let brand = actor.brand(&services.db, input.brand_id).await?;
     let (target, endpoint) = validate_target(input.network, input.kind, &input.target, input.endpoint.as_deref())?;
     let poll_interval = interval(&services.config, input.poll_interval_secs)?;
     let txn = crate::platform::db::begin_write(&services.db).await?;

@@ -131,7 +131,7 @@ fn hostile_variables_get_typed_errors(backend: Backend) {
         .run(&tampered(item), |raw| {
             let line = String::from_utf8(raw).expect("JSON is UTF-8");
             for body in [format!("[{line},{line}]"), format!("{line}\n{line}\n")] {
-                match runtime.block_on(vigie_domain::mentions::ingest::ingest(&app.services, &key, None, &body)) {
+                match runtime.block_on(vigie_domain::sources::ingest::ingest(&app.services, &key, None, &body)) {
                     Ok(report) if report.accepted + report.rejected.len() == 2 => {}
                     Ok(report) => return Err(TestCaseError::fail(format!("{body} → {report:?}"))),
                     Err(error) => return Err(TestCaseError::fail(format!("{body} → {error}"))),

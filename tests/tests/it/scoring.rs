@@ -243,8 +243,8 @@ on_both_databases!(a_mention_edited_into_a_solicitation_gets_one_ticket);
 async fn the_sweep_scores_mentions_left_behind(backend: Backend) {
     use sea_orm::sea_query::Expr;
     use vigie_domain::entities::mention;
+    use vigie_domain::mentions::pipeline::{score_brand, sweep_unscored};
     use vigie_domain::mentions::store::{self, Provenance};
-    use vigie_domain::scoring::job::{score_brand, sweep_unscored};
 
     let app = TestApp::new(backend).await;
     let (brand, source) = brand_and_source(&app).await;
@@ -286,8 +286,8 @@ async fn stale_influencers_are_refreshed_once(backend: Backend) {
     use sea_orm::sea_query::Expr;
     use vigie_domain::entities::{brand_influencer, influencer_stale};
     use vigie_domain::influencers::refresh_stale;
+    use vigie_domain::mentions::pipeline::sweep_stale;
     use vigie_domain::mentions::store::{self, Provenance};
-    use vigie_domain::scoring::job::sweep_stale;
 
     let app = TestApp::new(backend).await;
     let (brand, source) = brand_and_source(&app).await;

@@ -171,6 +171,51 @@ impl Actor {
         self.visible_brands.binary_search(&brand_id).is_ok()
     }
 
+    /// The brands this actor may see, as a query to narrow further: the actor's agency's,
+    /// and for members and client viewers only those assigned to them. Every feature
+    /// reaches a brand through this scoped load, so access is decided in one place.
+    pub fn brand_scope(&self) -> sea_orm::Select<brand::Entity> {
+        let mut select = brand::Entity::find().filter(brand::Column::AgencyId.eq(self.agency_id));
+        if let Some(ids) = self.brand_restriction() {
+            select = select.filter(brand::Column::Id.is_in(ids.iter().copied()));
+        }
+        select
+    }
+
+    /// One brand the actor may see; other agencies' brands and unassigned ones are "not
+    /// found", exactly like missing ones.
+    pub async fn brand(&self, db: &impl ConnectionTrait, id: Uuid) -> Result<brand::Model> {
+        crate::platform::db::first(db, self.brand_scope().filter(brand::Column::Id.eq(id)))
+            .await?
+            .ok_or(Error::NotFound("brand"))
+    }
+
+    /// The id of a brand the actor may see, for paths that need no more than the id: no
+    /// database read when the brand was visible to the actor as loaded
+    /// ([`Actor::saw_brand`]); otherwise the same lookup as [`Actor::brand`].
+    pub async fn check_brand(&self, db: &impl ConnectionTrait, id: Uuid) -> Result<Uuid> {
+        if self.saw_brand(id) {
+            return Ok(id);
+        }
+        self.brand(db, id).await.map(|brand| brand.id)
+    }
+
+    /// The brands among `ids` the actor may see, at once (for DataLoaders).
+    pub async fn brands_among(
+        &self,
+        db: &impl ConnectionTrait,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, brand::Model>> {
+        Ok(self
+            .brand_scope()
+            .filter(brand::Column::Id.is_in(ids.iter().copied()))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|b| (b.id, b))
+            .collect())
+    }
+
     /// Only owners and admins.
     pub fn require_manager(&self) -> Result<()> {
         if self.role.is_manager() { Ok(()) } else { Err(Error::forbidden("only agency owners and admins may do this")) }

@@ -7,7 +7,6 @@ pub mod rules;
 
 use std::sync::LazyLock;
 
-use crate::mentions::NEUTRAL_BAND;
 use crate::platform::text::Folded;
 use model::Model;
 
@@ -17,6 +16,39 @@ static FR: LazyLock<Model> = LazyLock::new(|| load(include_str!("../../../data/s
 fn load(data: &str) -> Model {
     // The files are part of the build, and a test reads them both.
     Model::parse(data).unwrap_or_else(|e| panic!("a shipped sentiment model is malformed: {e}"))
+}
+
+/// Sentiment classes for filtering: scores under -0.1 are negative, over 0.1 positive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SentimentClass {
+    Positive,
+    Neutral,
+    Negative,
+}
+
+/// The score under which a mention counts as negative (and its opposite, positive).
+pub const NEUTRAL_BAND: f64 = 0.1;
+
+impl SentimentClass {
+    /// The class of a sentiment score, as filters, charts and crises read it.
+    pub fn of(score: f64) -> Self {
+        if score >= NEUTRAL_BAND {
+            SentimentClass::Positive
+        } else if score <= -NEUTRAL_BAND {
+            SentimentClass::Negative
+        } else {
+            SentimentClass::Neutral
+        }
+    }
+
+    /// `pos`, `neu` or `neg`, as labelled sets write them.
+    pub fn short(self) -> &'static str {
+        match self {
+            SentimentClass::Positive => "pos",
+            SentimentClass::Neutral => "neu",
+            SentimentClass::Negative => "neg",
+        }
+    }
 }
 
 /// The model for a language, if there is one.
@@ -36,7 +68,7 @@ pub fn score(lang: Option<&str>, raw: &str, folded: &Folded) -> f64 {
     }
 }
 
-/// A score whose class ([`crate::mentions::SentimentClass::of`]) is the likeliest
+/// A score whose class ([`SentimentClass::of`]) is the likeliest
 /// class, and whose size grows with the margin over the runner-up: neutral posts fall
 /// inside the neutral band, leaning by how much more positive than negative they read;
 /// positive and negative ones run from the band's edge to ±1.

@@ -22,7 +22,7 @@ pub const CLASSES: [&str; 3] = ["neg", "neu", "pos"];
 
 /// The index in [`CLASSES`] of the class a sentiment score reads as.
 pub fn class_of(score: f64) -> usize {
-    let class = crate::mentions::SentimentClass::of(score).short();
+    let class = super::SentimentClass::of(score).short();
     CLASSES.iter().position(|c| *c == class).unwrap_or(1)
 }
 

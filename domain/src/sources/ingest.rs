@@ -9,11 +9,11 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::store::{self, NewAuthor, NewMention, Provenance};
 use crate::System;
 use crate::api_keys::KeyPrincipal;
 use crate::entities::brand;
-use crate::{Error, Network, Result, Services, sources};
+use crate::mentions::store::{self, NewAuthor, NewMention, Provenance};
+use crate::{Error, Network, Result, Services};
 
 /// Items accepted in one request.
 pub const MAX_ITEMS: usize = 1_000;
@@ -223,7 +223,7 @@ pub async fn ingest(services: &Services, key: &KeyPrincipal, brand_id: Option<Uu
 }
 
 async fn store(services: &Services, brand: &brand::Model, items: Vec<Valid>) -> Result<()> {
-    let source = sources::ingest_source(System::new(), &services.db, brand).await?;
+    let source = super::ingest_source(System::new(), &services.db, brand).await?;
     let mentions = items
         .into_iter()
         .map(|v| NewMention {

@@ -1,5 +1,6 @@
-//! Scoring's storage side: the brand [`Lexicon`] and the announcement of solicitations,
-//! used by [`crate::mentions::store`], which scores mentions as it stores them; the
+//! The mention pipeline after storage: the brand [`Lexicon`] that [`crate::scoring`]
+//! reads with, and the announcement of solicitations (tickets, events), used by
+//! [`super::store`], which scores mentions as it stores them; the
 //! `mentions.score` job, which scores mentions found unscored (stored by an earlier
 //! version, found by the minute sweep); and the influencer jobs.
 //!
@@ -18,16 +19,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-use super::influence::Tier;
-use super::{Analysis, Input, Priority, ValueMatcher, analyze_folded, solicitation};
+use super::relevance;
+use super::store::normalise_handle;
 use crate::System;
 use crate::entities::{UuidList, ValueStances, author, brand, brand_value, mention};
-use crate::mentions::relevance;
-use crate::mentions::store::normalise_handle;
 use crate::platform::db::Params;
 use crate::platform::jobs::Registry;
 use crate::platform::queue::{Envelope, JobPayload};
 use crate::platform::text::{Folded, Phrase};
+use crate::scoring::influence::Tier;
+use crate::scoring::{Analysis, Input, Priority, ValueMatcher, analyze_folded, solicitation};
 use crate::sla::tickets::Solicitation;
 use crate::{Result, Services, influencers, now, platform::events};
 
@@ -446,7 +447,7 @@ mod tests {
         let input = Input { text, lang: None, addressed: false };
         let (french, _) = Lexicon::new(&brand, Vec::new()).analyze(&input, None);
         assert_eq!(french.lang, None, "the stored language stays unknown");
-        assert!(french.sentiment <= -crate::mentions::NEUTRAL_BAND, "{french:?}");
+        assert!(french.sentiment <= -crate::scoring::sentiment::NEUTRAL_BAND, "{french:?}");
         brand.language = "en".into();
         let (english, _) = Lexicon::new(&brand, Vec::new()).analyze(&input, None);
         assert!(english.sentiment > french.sentiment, "{english:?}");
