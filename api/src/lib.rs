@@ -2,6 +2,7 @@
 //! In the embedded mode (no `REDIS_URL`) it also runs the job runtime in-process, on the
 //! in-process queue.
 
+pub mod admin;
 pub mod graphiql;
 pub mod graphql;
 pub mod http;
@@ -71,18 +72,23 @@ pub enum StartError {
     Bind(#[from] std::io::Error),
 }
 
-/// The `vigie-api` command line: `serve` (the default), `print-schema`, `demo reset`.
+/// The `vigie-api` command line: `serve` (the default), `print-schema`, `demo reset`,
+/// `admin …` ([`admin`]).
 pub async fn run_command(args: Vec<String>) {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
         [] | ["serve"] => serve_from_env().await,
         ["print-schema"] => print!("{}", graphql::sdl()),
         ["demo", "reset"] => demo_reset_from_env().await,
+        ["admin", command @ ..] => admin_from_env(command).await,
         ["-h" | "--help" | "help"] => println!(
-            "usage: vigie-api [serve | print-schema | demo reset]\nConfiguration comes from environment variables; see docs/configuration.md."
+            "usage: vigie-api [serve | print-schema | demo reset | admin COMMAND]\nConfiguration comes from environment variables; see docs/configuration.md."
         ),
         other => {
-            eprintln!("vigie-api: unknown command `{}` (expected serve, print-schema or demo reset)", other.join(" "));
+            eprintln!(
+                "vigie-api: unknown command `{}` (expected serve, print-schema, demo reset or admin)",
+                other.join(" ")
+            );
             std::process::exit(2);
         }
     }
@@ -91,15 +97,31 @@ pub async fn run_command(args: Vec<String>) {
 /// The configuration from the environment, with logging set up; exits saying what is
 /// wrong when it is not valid.
 fn config_from_env() -> Arc<Config> {
-    let config = match Config::from_env() {
+    let config = env_config();
+    vigie_domain::platform::runtime::init_tracing(config.log_json);
+    config
+}
+
+fn env_config() -> Arc<Config> {
+    match Config::from_env() {
         Ok(config) => Arc::new(config),
         Err(e) => {
             eprintln!("vigie-api: {e}");
             std::process::exit(2);
         }
-    };
-    vigie_domain::platform::runtime::init_tracing(config.log_json);
-    config
+    }
+}
+
+/// `vigie-api admin …`: the log goes to standard error, so that standard output holds
+/// only what the command prints (an export can be piped).
+async fn admin_from_env(args: &[&str]) {
+    let config = env_config();
+    vigie_domain::platform::runtime::init_tracing_to_stderr(config.log_json);
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = admin::run(config, args, &mut out).await {
+        eprintln!("vigie-api admin: {}", vigie_domain::platform::error::chain(&e));
+        std::process::exit(e.exit_code());
+    }
 }
 
 /// `vigie-api demo reset`: starts the embedded SQLite database over with a fresh demo

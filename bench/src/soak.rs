@@ -10,7 +10,7 @@
 //!
 //! Each client loops over a mix weighted like an agency's day: dashboards (40 %), a
 //! page of mentions (20 %), pushes of one to twenty new mentions through ingest (20 %,
-//! which the worker scores, turns into tickets and checks for crises), a logged
+//! scored as they are stored, turned into tickets, and checked for crises by the worker), a logged
 //! interaction (10 %) and `me` (10 %). Rate limits are off: the soak measures endurance,
 //! not quotas. Pushes vary in size, as real ones do, because every batch size reaches
 //! the statement caches of the pools (see `db::batches`).

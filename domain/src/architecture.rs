@@ -56,7 +56,7 @@ fn the_platform_names_no_feature() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
     let mut above = features(&lib);
-    above.extend(["demo", "nodes", "fuzzing"].map(String::from));
+    above.extend(["admin", "demo", "nodes", "fuzzing"].map(String::from));
     assert!(above.contains("brands") && above.contains("demo"), "{above:?}");
     let mut files = Vec::new();
     sources(&src.join("platform"), &mut files);
@@ -74,7 +74,8 @@ fn the_platform_names_no_feature() {
     );
 }
 
-/// Only tests and benchmarks make a `System` by hand: the binaries' crates never do.
+/// Only tests and benchmarks make a `System` by hand: the binaries' crates never do; and
+/// only the admin command acts as the operator.
 #[test]
 fn the_binaries_never_forge_the_system() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -85,16 +86,19 @@ fn the_binaries_never_forge_the_system() {
         for file in files {
             let code = std::fs::read_to_string(&file).unwrap();
             assert!(!code.contains("for_tests"), "{} calls System::for_tests", file.display());
+            let admin = file.ends_with("api/src/admin.rs");
+            assert!(admin || !code.contains("Operator::"), "{} acts as the operator", file.display());
         }
     }
 }
 
 /// The feature modules: those `lib.rs` declares, but the platform, the entities, and
-/// what sits on top of everything (the demo, the node lookup, test strategies).
+/// what sits on top of everything (the operator's commands, the demo, the node lookup,
+/// test strategies).
 fn features(lib: &str) -> BTreeSet<String> {
     lib.lines()
         .filter_map(|l| l.strip_prefix("pub mod ")?.strip_suffix(';'))
-        .filter(|m| !["platform", "entities", "demo", "nodes", "fuzzing"].contains(m))
+        .filter(|m| !["platform", "entities", "admin", "demo", "nodes", "fuzzing"].contains(m))
         .map(str::to_owned)
         .collect()
 }

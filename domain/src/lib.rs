@@ -5,6 +5,7 @@
 //! agency: a service cannot be called without saying whose data it touches.
 
 pub mod accounts;
+pub mod admin;
 pub mod agencies;
 pub mod api_keys;
 #[cfg(test)]
@@ -63,7 +64,7 @@ pub struct Services {
     pub tokens: auth::tokens::TokenKeys,
     pub mailer: mail::Mailer,
     /// The job queue: Redis with `REDIS_URL`, in-process otherwise.
-    pub queue: Arc<dyn queue::Queue>,
+    pub(crate) queue: Arc<dyn queue::Queue>,
     /// Counters of the job runtime running in this process, if any.
     pub job_metrics: Arc<jobs::metrics::JobMetrics>,
     /// Outgoing HTTP (collectors, webhooks), guarded against private addresses.
@@ -81,6 +82,13 @@ pub struct Services {
 }
 
 impl Services {
+    /// The job queue, for tests and benchmarks that drive it by hand; everything else
+    /// enqueues through the domain, which decides what runs as the system.
+    #[cfg(feature = "testing")]
+    pub fn queue(&self) -> &Arc<dyn queue::Queue> {
+        &self.queue
+    }
+
     /// Connects to the database (an api process's pool, applying pending migrations)
     /// and to the queue.
     pub async fn start(config: Arc<Config>) -> Result<Self> {

@@ -1,4 +1,4 @@
-//! Detection, run after each scored batch of a brand (the scoring job enqueues it) and
+//! Detection, run after each scored batch of a brand (`mentions::store` and the `mentions.score` job enqueue it) and
 //! never only on a timer, so an alert opens within seconds of the mention that tips it.
 //!
 //! **Negative spike.** Negative mentions (sentiment ≤ −0.1) are counted in windows of

@@ -1,8 +1,8 @@
-//! The mention pipeline after storage: the brand [`Lexicon`] that [`crate::scoring`]
-//! reads with, and the announcement of solicitations (tickets, events), used by
-//! [`super::store`], which scores mentions as it stores them; the
-//! `mentions.score` job, which scores mentions found unscored (stored by an earlier
-//! version, found by the minute sweep); and the influencer jobs.
+//! What storing a mention reads with and announces, and the jobs that finish the work:
+//! the brand's [`Lexicon`] (what [`crate::scoring`] reads with) and the announcement of
+//! solicitations (tickets, events), both used by [`super::store`], which scores mentions
+//! as it stores them; the `mentions.score` job, which scores mentions found unscored
+//! (stored by an earlier version, found by the minute sweep); and the influencer jobs.
 //!
 //! A mention is claimed by a conditional update (`scored_at IS NULL`), so two jobs for
 //! the same brand never score a mention twice nor announce it twice; a crash before the

@@ -29,3 +29,28 @@ pub async fn record(
     .await?;
     Ok(())
 }
+
+/// Records that the operator (`vigie-api admin`, acting for no user) did `action` to an
+/// object of `agency_id`.
+pub(crate) async fn record_by_operator(
+    db: &impl ConnectionTrait,
+    agency_id: Uuid,
+    action: &str,
+    target_type: &str,
+    target_id: Option<Uuid>,
+    detail: serde_json::Value,
+) -> Result<()> {
+    audit_log::ActiveModel {
+        id: Set(new_id()),
+        agency_id: Set(agency_id),
+        actor_user_id: Set(None),
+        action: Set(action.to_owned()),
+        target_type: Set(target_type.to_owned()),
+        target_id: Set(target_id),
+        detail: Set(detail),
+        created_at: Set(now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}

@@ -123,19 +123,83 @@ fn parse_duration(raw: &str) -> Option<Duration> {
 }
 
 impl std::fmt::Debug for Config {
-    // Hand-written so that secrets never reach a log line.
+    // Hand-written so that secrets never reach a log line; the destructuring makes a new
+    // field a compile error here until it is shown (or masked).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Config {
+            database_url,
+            redis_url,
+            redis_ca,
+            bind,
+            public_url,
+            data_dir,
+            jwt_secret,
+            smtp_url,
+            mail_from,
+            allow_private_webhooks,
+            demo,
+            log_json,
+            introspection,
+            migrate_on_start,
+            metrics_bind,
+            access_token_ttl,
+            refresh_token_ttl,
+            queue_prefix,
+            worker_concurrency,
+            db_max_connections,
+            job_visibility,
+            worker_bind,
+            webhook_retries,
+            webhook_timeout,
+            webhook_disable_after,
+            rate_limits,
+            caller_cache,
+            retention,
+            behind_proxy,
+            max_body_bytes,
+            password_concurrency,
+            invitations_per_day,
+            sources_per_brand,
+            sources_per_agency,
+            min_poll_interval_secs,
+        } = self;
         f.debug_struct("Config")
-            .field("database", &redact_url(&self.database_url))
-            .field("redis", &self.redis_url.as_deref().map(redact_url))
-            .field("redis_ca", &self.redis_ca.is_some())
-            .field("bind", &self.bind)
-            .field("public_url", &self.public_url.as_str())
-            .field("data_dir", &self.data_dir)
-            .field("smtp", &self.smtp_url.as_deref().map(redact_url))
-            .field("mail_from", &self.mail_from)
-            .field("demo", &self.demo)
-            .finish_non_exhaustive()
+            .field("database", &redact_url(database_url))
+            .field("redis", &redis_url.as_deref().map(redact_url))
+            .field("redis_ca", &redis_ca.as_ref().map(|ca| format!("{} bytes", ca.len())))
+            .field("bind", bind)
+            .field("public_url", &public_url.as_str())
+            .field("data_dir", data_dir)
+            .field("jwt_secret", &format!("*** ({} bytes)", jwt_secret.len()))
+            .field("smtp", &smtp_url.as_deref().map(redact_url))
+            .field("mail_from", mail_from)
+            .field("allow_private_webhooks", allow_private_webhooks)
+            .field("demo", demo)
+            .field("log_json", log_json)
+            .field("introspection", introspection)
+            .field("migrate_on_start", migrate_on_start)
+            .field("metrics_bind", metrics_bind)
+            .field("access_token_ttl", access_token_ttl)
+            .field("refresh_token_ttl", refresh_token_ttl)
+            .field("queue_prefix", queue_prefix)
+            .field("worker_concurrency", worker_concurrency)
+            .field("db_max_connections", db_max_connections)
+            .field("job_visibility", job_visibility)
+            .field("worker_bind", worker_bind)
+            .field("webhook_retries", webhook_retries)
+            .field("webhook_timeout", webhook_timeout)
+            .field("webhook_disable_after", webhook_disable_after)
+            .field("rate_limits", rate_limits)
+            .field("caller_cache", caller_cache)
+            .field("retention", retention)
+            .field("behind_proxy", behind_proxy)
+            .field("max_body_bytes", max_body_bytes)
+            .field("password_concurrency", password_concurrency)
+            .field("invitations_per_day", invitations_per_day)
+            .field("sources_per_brand", sources_per_brand)
+            .field("sources_per_agency", sources_per_agency)
+            .field("min_poll_interval_secs", min_poll_interval_secs)
+            .finish()
     }
 }
 

@@ -91,7 +91,7 @@ async fn warn_without_autovacuum(db: &DatabaseConnection) -> Result<()> {
 /// run: the generic plan it could keep assumes a tenth of the rows, so it always looks
 /// dearer than a plan made for the value. With the limit in the text, the plan is made
 /// once per connection.
-pub async fn read_limited<S: SelectorTrait>(
+pub(crate) async fn read_limited<S: SelectorTrait>(
     db: &impl ConnectionTrait,
     mut query: SelectStatement,
     limit: u64,
@@ -105,7 +105,7 @@ pub async fn read_limited<S: SelectorTrait>(
 
 /// The first row of `select`: [`Select::one`] with its `LIMIT 1` in the SQL text (see
 /// [`read_limited`]), for the lookups that run on every request.
-pub async fn first<E: EntityTrait>(db: &impl ConnectionTrait, select: Select<E>) -> Result<Option<E::Model>> {
+pub(crate) async fn first<E: EntityTrait>(db: &impl ConnectionTrait, select: Select<E>) -> Result<Option<E::Model>> {
     Ok(read_limited::<SelectModel<E::Model>>(db, select.into_query(), 1).await?.pop())
 }
 
@@ -119,7 +119,7 @@ pub async fn ping(db: &DatabaseConnection) -> Result<()> {
 /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails with
 /// `SQLITE_BUSY` when another writer committed in between, instead of waiting its turn.
 /// PostgreSQL ignores the option.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
     let options =
         TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() };
     Ok(db.begin_with_options(options).await?)
@@ -134,7 +134,7 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction>
 /// with the list's values one by one, where a plan made for the values hashes the list.
 /// Planning such a statement costs about a millisecond, so this is for the large
 /// lookups only; the API's queries keep their cached plans.
-pub async fn plan_for_values(txn: &DatabaseTransaction) -> Result<()> {
+pub(crate) async fn plan_for_values(txn: &DatabaseTransaction) -> Result<()> {
     if txn.get_database_backend() == DatabaseBackend::Postgres {
         txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan").await?;
     }

@@ -53,7 +53,7 @@ impl<T> Page<T> {
 
 /// Fetches the page of `select` after the cursor, ordered by `id` in `direction` (ids
 /// are UUIDv7, so `Descending` is newest first).
-pub async fn fetch<E, C>(
+pub(crate) async fn fetch<E, C>(
     db: &impl ConnectionTrait,
     select: Select<E>,
     id: C,
@@ -82,7 +82,7 @@ pub enum Direction {
 
 /// Fetches the page of `select` ordered by (`key`, `id`) in `direction`, after the row
 /// whose key and id are `after` (read by the caller from its cursor).
-pub async fn fetch_by_key<E, K, I, V>(
+pub(crate) async fn fetch_by_key<E, K, I, V>(
     db: &impl ConnectionTrait,
     select: Select<E>,
     key: (K, I),
@@ -103,7 +103,7 @@ where
 /// whose key and id are `after`; for callers that read more than the entity (a join)
 /// before [`read`]. Ties on the key are broken by id, so no row is skipped or repeated
 /// between pages.
-pub fn by_key<E, K, I, V>(
+pub(crate) fn by_key<E, K, I, V>(
     select: Select<E>,
     (key, id): (K, I),
     direction: Direction,
@@ -133,7 +133,7 @@ where
 /// by `S`: `first` rows, and one more that only says whether another page follows.
 /// The limit is written into the SQL text (see [`crate::platform::db::read_limited`]); page
 /// sizes are few (1 to 101 rows), and so are the statements' texts.
-pub async fn read<S: SelectorTrait>(
+pub(crate) async fn read<S: SelectorTrait>(
     db: &impl ConnectionTrait,
     query: SelectStatement,
     request: PageRequest,
@@ -143,7 +143,11 @@ pub async fn read<S: SelectorTrait>(
 
 /// The row a cursor names, read with `select` (which keeps it to the caller's list), or
 /// `BAD_USER_INPUT` on `after` when that row is gone; `what` names it in the message.
-pub async fn cursor_row<E: EntityTrait>(db: &impl ConnectionTrait, select: Select<E>, what: &str) -> Result<E::Model> {
+pub(crate) async fn cursor_row<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    what: &str,
+) -> Result<E::Model> {
     crate::platform::db::first(db, select)
         .await?
         .ok_or_else(|| Error::bad_input("after", format!("this cursor's {what} no longer exists")))

@@ -1,6 +1,7 @@
 //! Scoring: what Vigie reads in a mention (language, sentiment, the brand values it
 //! touches, whether it solicits the brand) and the influence of its author. Pure
-//! functions here; [`job`] runs them over new mentions and stores the results.
+//! functions here: [`crate::mentions::store`] runs them as it stores mentions, and the
+//! `mentions.score` job of [`crate::mentions::pipeline`] scores those left unscored.
 
 pub mod influence;
 pub mod lang;

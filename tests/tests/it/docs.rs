@@ -106,17 +106,9 @@ async fn the_documented_commands_run() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let packages = packages(&root);
     let configuration = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
-    let mut code = String::new();
-    for dir in ["domain/src/platform", "api/src", "worker/src", "migration/src"] {
-        let mut stack = vec![root.join(dir)];
-        while let Some(path) = stack.pop() {
-            if path.is_dir() {
-                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                code.push_str(&std::fs::read_to_string(&path).unwrap());
-            }
-        }
-    }
+    let code: String = ["domain/src/platform", "api/src", "worker/src", "migration/src"]
+        .map(|dir| rust_sources(&root.join(dir)))
+        .concat();
     let package = |name: &str| packages.iter().find(|package| package.name == name);
     let server = vigie_tests::serve(Backend::Sqlite, &[]).await;
     let mut key = None;
@@ -199,6 +191,16 @@ async fn the_documented_commands_run() {
                     let built = packages.iter().any(|package| package.bins.iter().any(|(b, _)| b == name));
                     assert!(placeholder || built, "{place}: no binary {name}");
                 }
+                [binary, args @ ..] if packages.iter().any(|p| p.bins.iter().any(|(b, _)| b == binary)) => {
+                    // An installed binary: its subcommands (the leading lower-case words)
+                    // are ones its package's code matches on.
+                    let package = packages.iter().find(|p| p.bins.iter().any(|(b, _)| b == binary)).unwrap();
+                    let code = rust_sources(&package.dir.join("src"));
+                    let is_word = |a: &&&str| a.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+                    for arg in args.iter().take_while(is_word).take(2) {
+                        assert!(code.contains(&format!("\"{arg}\"")), "{place}: {binary} has no `{arg}`");
+                    }
+                }
                 ["curl", args @ ..] => {
                     run_curl(&server.base, args, &mut key, &place).await;
                 }
@@ -228,6 +230,20 @@ fn without_substitutions(command: &str) -> String {
         rest = &rest[end..];
     }
     out + rest
+}
+
+/// The text of every `.rs` file under `dir`.
+fn rust_sources(dir: &Path) -> String {
+    let mut code = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            code.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    code
 }
 
 fn is_env_name(name: &str) -> bool {

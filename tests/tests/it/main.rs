@@ -1,6 +1,7 @@
 //! End-to-end tests: the real schema and services over real PostgreSQL and SQLite
 //! databases (one per test), real Redis, and a real SMTP server on loopback.
 
+mod admin;
 mod auth;
 mod brands;
 mod calendar;

@@ -25,7 +25,7 @@ async fn brand_and_source(app: &TestApp) -> (brand::Model, source::Model) {
 
 /// Jobs of `kind` waiting or running.
 async fn queue_depth(app: &TestApp, kind: &str) -> u64 {
-    app.services.queue.status(&[kind.to_owned()]).await.unwrap()[0].depth
+    app.services.queue().status(&[kind.to_owned()]).await.unwrap()[0].depth
 }
 
 async fn mentions_are_scored_and_authors_ranked(backend: Backend) {

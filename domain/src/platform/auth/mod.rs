@@ -90,7 +90,7 @@ pub struct Actor {
     pub(crate) role: Role,
     /// Every brand the actor could see when it was loaded, sorted: the agency's brands
     /// for managers, the assigned ones otherwise. It lets read paths check a brand
-    /// without a database read ([`crate::brands::check`]); for managers, a brand
+    /// without a database read ([`Actor::check_brand`]); for managers, a brand
     /// missing from it is looked up in the database, so a brand created since is still
     /// found.
     pub(crate) visible_brands: Arc<[Uuid]>,

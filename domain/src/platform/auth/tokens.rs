@@ -63,7 +63,7 @@ pub struct TokenKeys {
 
 impl TokenKeys {
     /// Keys from the configured secret.
-    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+    pub(crate) fn new(secret: &[u8], ttl: Duration) -> Self {
         TokenKeys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), ttl }
     }
 
@@ -73,7 +73,7 @@ impl TokenKeys {
     }
 
     /// Issues an access token for a user acting in an agency.
-    pub fn issue(&self, user_id: Uuid, agency_id: Uuid) -> Result<String> {
+    pub(crate) fn issue(&self, user_id: Uuid, agency_id: Uuid) -> Result<String> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user_id,

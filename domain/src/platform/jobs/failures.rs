@@ -73,7 +73,14 @@ async fn get_open(services: &Services, actor: &Actor, id: Uuid) -> Result<job_fa
 
 /// Runs a failed job again, from its first attempt.
 pub async fn retry(services: &Services, actor: &Actor, id: Uuid) -> Result<job_failure::Model> {
-    let failure = get_open(services, actor, id).await?;
+    retry_failure(services, get_open(services, actor, id).await?).await
+}
+
+/// Runs a failure the caller may see again, unless it is already resolved.
+pub(crate) async fn retry_failure(services: &Services, failure: job_failure::Model) -> Result<job_failure::Model> {
+    if failure.resolved_at.is_some() {
+        return Err(Error::bad_input("id", "this failure was already retried or discarded"));
+    }
     let envelope: Envelope = serde_json::from_value(failure.payload.clone())
         .map_err(|_| Error::bad_input("id", "this job cannot be decoded, so it cannot be retried; discard it"))?;
     // Resolve first (once, even under concurrent calls), then enqueue; undo on failure.

@@ -1,0 +1,311 @@
+//! What an operator does from the command line (`vigie-api admin …`), with the
+//! database's credentials and no account in Vigie: create an agency and its owner,
+//! reset a password, see and retry the system's dead letters, export one agency's data
+//! (portability), and erase one author's data across every agency (right to erasure).
+//! Each function acts as an [`Operator`] and leaves an audit row in every agency it
+//! touches.
+
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, JsonValue, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::str::FromStr;
+use uuid::Uuid;
+
+use crate::accounts::{self, SignUp};
+use crate::entities::{author, job_failure, membership, mention, refresh_token, user_account};
+use crate::platform::auth::{passwords, secrets};
+use crate::platform::{audit, jobs::failures};
+use crate::{Error, Result, Services, now};
+
+/// The operator at the command line, who holds the database's credentials and so may
+/// act on any agency. Only `vigie-api admin` makes one (`architecture.rs` checks it).
+#[derive(Debug)]
+pub struct Operator(());
+
+impl Operator {
+    pub fn at_the_command_line() -> Self {
+        Self(())
+    }
+}
+
+/// An agency made by [`create_agency`], and its owner's first password (shown once).
+#[derive(Debug)]
+pub struct NewAgency {
+    pub agency_id: Uuid,
+    pub owner_id: Uuid,
+    pub password: String,
+}
+
+/// A password for a person to type once and then change: 24 random characters.
+fn one_time_password() -> String {
+    secrets::generate("").plain.chars().take(24).collect()
+}
+
+/// Creates an agency and its owner, with a random password to hand over.
+pub async fn create_agency(
+    services: &Services,
+    _: &Operator,
+    agency_name: &str,
+    owner_name: &str,
+    owner_email: &str,
+) -> Result<NewAgency> {
+    let password = one_time_password();
+    let input = SignUp {
+        agency_name: agency_name.to_owned(),
+        name: owner_name.to_owned(),
+        email: owner_email.to_owned(),
+        password: password.clone(),
+    };
+    let session = accounts::sign_up(services, input).await?;
+    Ok(NewAgency { agency_id: session.actor.agency_id, owner_id: session.user.id, password })
+}
+
+/// Gives a user a new random password and ends every log-in they hold (access tokens
+/// still run out within their lifetime). Returns the password, shown once.
+pub async fn reset_password(services: &Services, _: &Operator, email: &str) -> Result<String> {
+    let user = accounts::find_user_by_email(&services.db, email).await?.ok_or(Error::NotFound("user"))?;
+    let password = one_time_password();
+    let hash = services.passwords.hash(password.clone()).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
+    user_account::Entity::update_many()
+        .col_expr(user_account::Column::PasswordHash, Expr::value(hash))
+        .col_expr(user_account::Column::UpdatedAt, Expr::value(now()))
+        .filter(user_account::Column::Id.eq(user.id))
+        .exec(&txn)
+        .await?;
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(now()))
+        .filter(refresh_token::Column::UserId.eq(user.id))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?;
+    for agency_id in agencies_of(&txn, user.id).await? {
+        audit::record_by_operator(&txn, agency_id, "user.password_reset", "user", Some(user.id), json!({})).await?;
+    }
+    txn.commit().await?;
+    debug_assert!(passwords::validate(&password).is_ok());
+    Ok(password)
+}
+
+async fn agencies_of(db: &impl ConnectionTrait, user_id: Uuid) -> Result<Vec<Uuid>> {
+    Ok(membership::Entity::find()
+        .select_only()
+        .column(membership::Column::AgencyId)
+        .filter(membership::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// The system's unresolved dead letters: failed jobs of no agency (sweeps, clocks),
+/// which no agency manager sees.
+pub async fn dead_letters(services: &Services, _: &Operator) -> Result<Vec<job_failure::Model>> {
+    Ok(job_failure::Entity::find()
+        .filter(job_failure::Column::AgencyId.is_null())
+        .filter(job_failure::Column::ResolvedAt.is_null())
+        .order_by_asc(job_failure::Column::FailedAt)
+        .limit(1000)
+        .all(&services.db)
+        .await?)
+}
+
+/// Runs one of the system's dead letters again, from its first attempt.
+pub async fn retry_dead_letter(services: &Services, _: &Operator, id: Uuid) -> Result<job_failure::Model> {
+    let failure = job_failure::Entity::find_by_id(id)
+        .filter(job_failure::Column::AgencyId.is_null())
+        .one(&services.db)
+        .await?
+        .ok_or(Error::NotFound("dead letter"))?;
+    failures::retry_failure(services, failure).await
+}
+
+/// Rows read per statement while exporting.
+const EXPORT_PAGE: u64 = 1000;
+
+/// Writes one agency's data as JSON lines, `{"table": …, "row": {…}}`: the agency, its
+/// members' accounts (without password hashes), every table that holds its rows, and
+/// the public profiles of the authors its mentions name. Secrets (hashes of tokens and
+/// keys, signing secrets) are left out, and so are the operational queues (outboxes,
+/// deliveries, dead letters, sessions), which are not the agency's data. Returns the
+/// number of rows written.
+pub async fn export_agency(services: &Services, _: &Operator, agency_id: Uuid, out: &mut impl Write) -> Result<u64> {
+    use crate::entities::*;
+    let db = &services.db;
+    let found = agency::Entity::find_by_id(agency_id).into_json().one(db).await?.ok_or(Error::NotFound("agency"))?;
+    let mut export = Export { out, written: 0, authors: BTreeSet::new() };
+    export.line("agency", found)?;
+    let members: Vec<Uuid> = membership::Entity::find()
+        .select_only()
+        .column(membership::Column::UserId)
+        .filter(membership::Column::AgencyId.eq(agency_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for user in user_account::Entity::find().filter(user_account::Column::Id.is_in(members)).all(db).await? {
+        let row = json!({ "id": user.id, "email": user.email, "name": user.name, "created_at": user.created_at });
+        export.line("user_account", row)?;
+    }
+    macro_rules! tables {
+        ($($table:ident $(- $hidden:literal)*),* $(,)?) => {
+            $( export.table::<$table::Entity>(db, stringify!($table), agency_id, &[$($hidden),*]).await?; )*
+        };
+    }
+    tables!(
+        membership,
+        membership_brand,
+        invitation - "token_hash",
+        api_key - "secret_hash",
+        brand,
+        brand_value,
+        source,
+        mention - "search_text",
+        brand_influencer,
+        interaction,
+        idea,
+        sla_policy,
+        ticket,
+        alert,
+        csr_pillar,
+        content_item,
+        content_review,
+        content_comment,
+        report_share - "token_hash",
+        webhook_endpoint - "secret" - "previous_secret",
+        event,
+        audit_log,
+    );
+    let ids: Vec<Uuid> = std::mem::take(&mut export.authors).into_iter().collect();
+    for chunk in ids.chunks(EXPORT_PAGE as usize) {
+        let profiles =
+            author::Entity::find().filter(author::Column::Id.is_in(chunk.to_vec())).into_json().all(db).await?;
+        for profile in profiles {
+            export.line("author", profile)?;
+        }
+    }
+    Ok(export.written)
+}
+
+struct Export<'a, W: Write> {
+    out: &'a mut W,
+    written: u64,
+    /// The authors the exported mentions name.
+    authors: BTreeSet<Uuid>,
+}
+
+impl<W: Write> Export<'_, W> {
+    fn line(&mut self, table: &str, row: JsonValue) -> Result<()> {
+        serde_json::to_writer(&mut *self.out, &json!({ "table": table, "row": row }))
+            .and_then(|()| self.out.write_all(b"\n").map_err(serde_json::Error::io))
+            .map_err(|e| Error::internal_from("cannot write the export", e))?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Every row of `E` that belongs to the agency, in keyset pages on `id` where the
+    /// table has one (link tables are small and read whole), without the `hidden`
+    /// columns.
+    async fn table<E: EntityTrait>(
+        &mut self,
+        db: &impl ConnectionTrait,
+        name: &str,
+        agency_id: Uuid,
+        hidden: &[&str],
+    ) -> Result<()> {
+        let column = |name: &str| E::Column::from_str(name).ok();
+        let agency = column("agency_id").ok_or_else(|| Error::internal(format!("{name} has no agency_id")))?;
+        let id = column("id");
+        let mut after: Option<Uuid> = None;
+        loop {
+            let mut select = E::find().filter(agency.eq(agency_id));
+            if let Some(id) = id {
+                select = select.order_by_asc(id).limit(EXPORT_PAGE);
+                if let Some(last) = after {
+                    select = select.filter(id.gt(last));
+                }
+            }
+            let rows = select.into_json().all(db).await?;
+            let full = id.is_some() && rows.len() as u64 == EXPORT_PAGE;
+            after = rows.last().and_then(|row| row["id"].as_str()).and_then(|id| id.parse().ok());
+            for mut row in rows {
+                if let Some(fields) = row.as_object_mut() {
+                    for column in hidden {
+                        fields.remove(*column);
+                    }
+                    if name == "mention"
+                        && let Some(author) =
+                            fields.get("author_id").and_then(JsonValue::as_str).and_then(|a| a.parse().ok())
+                    {
+                        self.authors.insert(author);
+                    }
+                }
+                self.line(name, row)?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// What [`erase_author`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Erased {
+    /// Mentions whose text was blanked, in every agency.
+    pub mentions: u64,
+    /// Agencies that held the author (each keeps an audit row of the erasure).
+    pub agencies: usize,
+}
+
+/// Erases one author on request, across every agency: the text and link of their
+/// mentions are blanked (the counts stay, so past reports still add up), their profile
+/// and every agency's CRM record of them are deleted, and each agency that held them
+/// keeps an audit row naming no one (a hash of network and handle, to answer a repeated
+/// request). Unknown authors are "not found".
+pub async fn erase_author(services: &Services, _: &Operator, network: &str, handle: &str) -> Result<Erased> {
+    let handle = crate::mentions::store::normalise_handle(handle);
+    let txn = crate::platform::db::begin_write(&services.db).await?;
+    // Handles are stored as networks and pushing tools wrote them, with or without `@`
+    // and in any case: every spelling of this one goes.
+    let lowered = Expr::expr(Func::lower(Expr::col(author::Column::Handle)));
+    let profiles: Vec<Uuid> = author::Entity::find()
+        .select_only()
+        .column(author::Column::Id)
+        .filter(author::Column::Network.eq(network))
+        .filter(lowered.is_in([handle.clone(), format!("@{handle}")]))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    if profiles.is_empty() {
+        return Err(Error::NotFound("author"));
+    }
+    let agencies: Vec<Uuid> = mention::Entity::find()
+        .select_only()
+        .column(mention::Column::AgencyId)
+        .distinct()
+        .filter(mention::Column::AuthorId.is_in(profiles.clone()))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let blanked = mention::Entity::update_many()
+        .col_expr(mention::Column::Text, Expr::value(""))
+        .col_expr(mention::Column::SearchText, Expr::value(""))
+        .col_expr(mention::Column::Url, Expr::value(Option::<String>::None))
+        .col_expr(mention::Column::AuthorId, Expr::value(Option::<Uuid>::None))
+        .filter(mention::Column::AuthorId.is_in(profiles.clone()))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    // The CRM records (`brand_influencer`, and what hangs on them) go with the profile.
+    author::Entity::delete_many().filter(author::Column::Id.is_in(profiles.clone())).exec(&txn).await?;
+    let subject = crate::sha256_hex(&format!("{network}:{handle}"));
+    for agency_id in &agencies {
+        let detail = json!({ "subject": subject, "mentions_blanked": blanked });
+        audit::record_by_operator(&txn, *agency_id, "author.erased", "author", profiles.first().copied(), detail)
+            .await?;
+    }
+    txn.commit().await?;
+    tracing::info!(authors = profiles.len(), mentions = blanked, agencies = agencies.len(), "author erased");
+    Ok(Erased { mentions: blanked, agencies: agencies.len() })
+}
