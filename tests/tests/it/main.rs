@@ -9,6 +9,7 @@ mod collectors;
 mod crash;
 mod crises;
 mod demo;
+mod deploy;
 mod docs;
 mod faults;
 mod frontends;
