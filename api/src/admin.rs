@@ -10,7 +10,7 @@ use vigie_domain::{Config, Services};
 pub const USAGE: &str = "\
 usage: vigie-api admin COMMAND
   create-agency AGENCY OWNER_NAME OWNER_EMAIL   an agency and its owner; prints a one-time password
-  reset-password EMAIL                          a new one-time password; ends the user's log-ins
+  reset-password EMAIL                          a new one-time password; revokes the user's refresh tokens
   dead-letters                                  the system's unresolved failed jobs
   retry-dead-letter ID                          runs one of them again
   export-agency AGENCY_ID                       the agency's data as JSON lines on stdout
@@ -57,7 +57,7 @@ pub async fn run(config: Arc<Config>, args: &[&str], out: &mut impl Write) -> Re
         }
         ["reset-password", email] => {
             let password = admin::reset_password(&services, &operator, email).await?;
-            writeln!(out, "{email}: log-ins ended; one-time password (shown once): {password}")?;
+            writeln!(out, "{email}: refresh tokens revoked; one-time password (shown once): {password}")?;
         }
         ["dead-letters"] => {
             let letters = admin::dead_letters(&services, &operator).await?;
@@ -70,6 +70,13 @@ pub async fn run(config: Arc<Config>, args: &[&str], out: &mut impl Write) -> Re
                 )?;
             }
             writeln!(out, "{} unresolved", letters.len())?;
+        }
+        ["retry-dead-letter", _] if services.config.redis_url.is_none() => {
+            // Without Redis the queue lives inside the api process: a job put on this
+            // command's own queue would die with it.
+            return Err(AdminError::Usage(
+                "retry-dead-letter needs REDIS_URL: without it, jobs run inside the api process".into(),
+            ));
         }
         ["retry-dead-letter", raw] => {
             let letter = admin::retry_dead_letter(&services, &operator, id(raw)?).await?;

@@ -5,10 +5,13 @@
 //! Each function acts as an [`Operator`] and leaves an audit row in every agency it
 //! touches.
 
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, JsonValue, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, JsonValue,
+    ModelTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde_json::json;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
 use std::str::FromStr;
 use uuid::Uuid;
@@ -172,7 +175,7 @@ pub async fn export_agency(services: &Services, _: &Operator, agency_id: Uuid, o
         content_review,
         content_comment,
         report_share - "token_hash",
-        webhook_endpoint - "secret" - "previous_secret",
+        webhook_endpoint - "secret" - "previous_secret" - "previous_secret_expires_at",
         event,
         audit_log,
     );
@@ -252,60 +255,232 @@ impl<W: Write> Export<'_, W> {
 /// What [`erase_author`] did.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Erased {
-    /// Mentions whose text was blanked, in every agency.
+    /// Mentions blanked, in every agency.
     pub mentions: u64,
     /// Agencies that held the author (each keeps an audit row of the erasure).
     pub agencies: usize,
 }
 
-/// Erases one author on request, across every agency: the text and link of their
-/// mentions are blanked (the counts stay, so past reports still add up), their profile
-/// and every agency's CRM record of them are deleted, and each agency that held them
-/// keeps an audit row naming no one (a hash of network and handle, to answer a repeated
-/// request). Unknown authors are "not found".
+/// What identifies the erased author in stored JSON and text.
+struct Marks {
+    handle: String,
+    strings: HashSet<String>,
+    texts: Vec<String>,
+}
+
+impl Marks {
+    /// Whether a stored string names the author: one of their ids, a spelling of their
+    /// handle, one of their posts' ids, links or texts.
+    fn names(&self, value: &str) -> bool {
+        self.strings.contains(value) || crate::mentions::store::normalise_handle(value) == self.handle
+    }
+
+    /// Whether free text (an email body) quotes the author or one of their posts.
+    fn quoted_in(&self, text: &str) -> bool {
+        text.to_lowercase().contains(&format!("@{}", self.handle))
+            || self.texts.iter().any(|t| text.contains(t.as_str()))
+            || self.strings.iter().any(|s| s.len() > 8 && text.contains(s.as_str()))
+    }
+
+    /// Removes from `value` every object that names the author (an alert's top author,
+    /// a piece of evidence); returns whether `value` itself does, for its parent to drop.
+    fn scrub(&self, value: &mut JsonValue) -> bool {
+        match value {
+            JsonValue::String(s) => self.names(s),
+            JsonValue::Array(items) => {
+                items.retain_mut(|item| !self.scrub(item));
+                false
+            }
+            JsonValue::Object(fields) => {
+                if fields.values().any(|v| v.as_str().is_some_and(|s| self.names(s))) {
+                    return true;
+                }
+                for field in fields.values_mut() {
+                    if self.scrub(field) {
+                        *field = JsonValue::Null;
+                    }
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// `value` scrubbed, or a marker in its place when the whole of it is about the author.
+    fn scrubbed(&self, mut value: JsonValue) -> Option<JsonValue> {
+        let before = value.clone();
+        if self.scrub(&mut value) {
+            return Some(json!({ "erased": true }));
+        }
+        (value != before).then_some(value)
+    }
+}
+
+/// Erases one author on request, across every agency: their mentions lose text, link
+/// and post id (their counts stay, so past reports still add up); their profile, every
+/// agency's CRM record of them and their pending influence marks are deleted; replies to
+/// them lose the reference; alert evidence, stored events, webhook deliveries and emails
+/// that name them are scrubbed. Each agency that held them keeps an audit row naming no
+/// one (a keyed hash of network and handle, to answer a repeated request). The handle
+/// matches with or without `@`, in any case. Unknown authors are "not found".
 pub async fn erase_author(services: &Services, _: &Operator, network: &str, handle: &str) -> Result<Erased> {
-    let handle = crate::mentions::store::normalise_handle(handle);
+    use crate::entities::{alert, email_outbox, event, influencer_stale, webhook_delivery};
+    let wanted = crate::mentions::store::normalise_handle(handle);
     let txn = crate::platform::db::begin_write(&services.db).await?;
-    // Handles are stored as networks and pushing tools wrote them, with or without `@`
-    // and in any case: every spelling of this one goes.
+    // Handles are stored as networks and pushing tools wrote them; the database narrows
+    // the spellings, Rust compares them (SQLite's LOWER folds ASCII only).
+    let spellings = [handle.trim().to_owned(), wanted.clone(), format!("@{wanted}")];
     let lowered = Expr::expr(Func::lower(Expr::col(author::Column::Handle)));
-    let profiles: Vec<Uuid> = author::Entity::find()
-        .select_only()
-        .column(author::Column::Id)
+    let profiles: Vec<author::Model> = author::Entity::find()
         .filter(author::Column::Network.eq(network))
-        .filter(lowered.is_in([handle.clone(), format!("@{handle}")]))
-        .into_tuple()
+        .filter(
+            Condition::any()
+                .add(author::Column::Handle.is_in(spellings.clone()))
+                .add(lowered.is_in([wanted.clone(), format!("@{wanted}")])),
+        )
+        .lock_exclusive()
         .all(&txn)
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|a| crate::mentions::store::normalise_handle(&a.handle) == wanted)
+        .collect();
     if profiles.is_empty() {
         return Err(Error::NotFound("author"));
     }
-    let agencies: Vec<Uuid> = mention::Entity::find()
-        .select_only()
-        .column(mention::Column::AgencyId)
-        .distinct()
-        .filter(mention::Column::AuthorId.is_in(profiles.clone()))
-        .into_tuple()
-        .all(&txn)
-        .await?;
-    let blanked = mention::Entity::update_many()
-        .col_expr(mention::Column::Text, Expr::value(""))
-        .col_expr(mention::Column::SearchText, Expr::value(""))
-        .col_expr(mention::Column::Url, Expr::value(Option::<String>::None))
-        .col_expr(mention::Column::AuthorId, Expr::value(Option::<Uuid>::None))
-        .filter(mention::Column::AuthorId.is_in(profiles.clone()))
-        .exec(&txn)
-        .await?
-        .rows_affected;
-    // The CRM records (`brand_influencer`, and what hangs on them) go with the profile.
-    author::Entity::delete_many().filter(author::Column::Id.is_in(profiles.clone())).exec(&txn).await?;
-    let subject = crate::sha256_hex(&format!("{network}:{handle}"));
-    for agency_id in &agencies {
-        let detail = json!({ "subject": subject, "mentions_blanked": blanked });
-        audit::record_by_operator(&txn, *agency_id, "author.erased", "author", profiles.first().copied(), detail)
+    let ids: Vec<Uuid> = profiles.iter().map(|a| a.id).collect();
+    let posts = mention::Entity::find().filter(mention::Column::AuthorId.is_in(ids.clone())).all(&txn).await?;
+    let mut marks = Marks { handle: wanted.clone(), strings: HashSet::new(), texts: Vec::new() };
+    marks.strings.extend(ids.iter().map(Uuid::to_string));
+    let mut per_agency: BTreeMap<Uuid, u64> = BTreeMap::new();
+    for post in &posts {
+        marks.strings.insert(post.external_id.clone());
+        marks.strings.extend(post.url.clone());
+        if post.text.chars().count() >= 12 {
+            marks.texts.push(post.text.clone());
+        }
+        *per_agency.entry(post.agency_id).or_default() += 1;
+        // A post id of Vigie's making keeps (source, external id) unique without naming
+        // the account (networks' ids and URIs often do).
+        mention::Entity::update_many()
+            .col_expr(mention::Column::Text, Expr::value(""))
+            .col_expr(mention::Column::SearchText, Expr::value(""))
+            .col_expr(mention::Column::Url, Expr::value(Option::<String>::None))
+            .col_expr(mention::Column::AuthorId, Expr::value(Option::<Uuid>::None))
+            .col_expr(mention::Column::ExternalId, Expr::value(format!("erased:{}", post.id)))
+            .filter(mention::Column::Id.eq(post.id))
+            .exec(&txn)
             .await?;
     }
+    let external: Vec<String> = posts.iter().map(|p| p.external_id.clone()).collect();
+    for chunk in external.chunks(500) {
+        mention::Entity::update_many()
+            .col_expr(mention::Column::InReplyTo, Expr::value(Option::<String>::None))
+            .filter(mention::Column::InReplyTo.is_in(chunk.to_vec()))
+            .exec(&txn)
+            .await?;
+    }
+    let replied = Expr::expr(Func::lower(Expr::col(mention::Column::InReplyToAuthor)));
+    mention::Entity::update_many()
+        .col_expr(mention::Column::InReplyToAuthor, Expr::value(Option::<String>::None))
+        .filter(mention::Column::Network.eq(network))
+        .filter(
+            Condition::any()
+                .add(mention::Column::InReplyToAuthor.is_in(spellings))
+                .add(replied.is_in([wanted.clone(), format!("@{wanted}")])),
+        )
+        .exec(&txn)
+        .await?;
+    influencer_stale::Entity::delete_many()
+        .filter(influencer_stale::Column::AuthorId.is_in(ids.clone()))
+        .exec(&txn)
+        .await?;
+    // The CRM records (`brand_influencer`, and what hangs on them) go with the profile.
+    author::Entity::delete_many().filter(author::Column::Id.is_in(ids.clone())).exec(&txn).await?;
+
+    let agencies: Vec<Uuid> = per_agency.keys().copied().collect();
+    for_each_row::<alert::Entity, _>(&txn, &agencies, |mut row| {
+        let explanation = marks.scrubbed(row.explanation.clone());
+        let metrics = marks.scrubbed(row.metrics.clone());
+        if explanation.is_none() && metrics.is_none() {
+            return None;
+        }
+        row.explanation = explanation.unwrap_or(row.explanation);
+        row.metrics = metrics.unwrap_or(row.metrics);
+        Some(row)
+    })
+    .await?;
+    for_each_row::<event::Entity, _>(&txn, &agencies, |mut row| {
+        row.payload = marks.scrubbed(row.payload.clone())?;
+        Some(row)
+    })
+    .await?;
+    for_each_row::<webhook_delivery::Entity, _>(&txn, &agencies, |mut row| {
+        let payload = serde_json::from_str(&row.payload).ok()?;
+        row.payload = marks.scrubbed(payload)?.to_string();
+        Some(row)
+    })
+    .await?;
+    for_each_row::<email_outbox::Entity, _>(&txn, &agencies, |mut row| {
+        let quoted = marks.quoted_in(&row.text_body) || row.html_body.as_deref().is_some_and(|h| marks.quoted_in(h));
+        if !quoted {
+            return None;
+        }
+        row.text_body = "[erased on request]".into();
+        row.html_body = None;
+        Some(row)
+    })
+    .await?;
+
+    let subject = subject_of(&services.config.jwt_secret, network, &wanted);
+    for (agency_id, blanked) in &per_agency {
+        let detail = json!({ "subject": subject, "mentions_blanked": blanked });
+        audit::record_by_operator(&txn, *agency_id, "author.erased", "author", None, detail).await?;
+    }
     txn.commit().await?;
-    tracing::info!(authors = profiles.len(), mentions = blanked, agencies = agencies.len(), "author erased");
-    Ok(Erased { mentions: blanked, agencies: agencies.len() })
+    tracing::info!(authors = ids.len(), mentions = posts.len(), agencies = per_agency.len(), "author erased");
+    Ok(Erased { mentions: posts.len() as u64, agencies: per_agency.len() })
+}
+
+/// Who was erased, as an audit row keeps it: a hash keyed with the server's secret, so
+/// that a list of public handles cannot be matched against it.
+fn subject_of(key: &[u8], network: &str, handle: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(format!("{network}:{handle}").as_bytes());
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Calls `change` on every row of `E` of `agencies`, a page at a time, and writes back
+/// the rows it returns.
+async fn for_each_row<E, F>(db: &impl ConnectionTrait, agencies: &[Uuid], mut change: F) -> Result<()>
+where
+    E: EntityTrait,
+    E::Model: IntoActiveModel<E::ActiveModel> + Clone,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
+    F: FnMut(E::Model) -> Option<E::Model>,
+{
+    let column = |name: &str| E::Column::from_str(name).map_err(|_| Error::internal(format!("no column {name}")));
+    let (agency, id) = (column("agency_id")?, column("id")?);
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut select = E::find().filter(agency.is_in(agencies.iter().copied())).order_by_asc(id).limit(EXPORT_PAGE);
+        if let Some(last) = after {
+            select = select.filter(id.gt(last));
+        }
+        let rows = select.all(db).await?;
+        let full = rows.len() as u64 == EXPORT_PAGE;
+        let Some(last) = rows.last() else { return Ok(()) };
+        let sea_orm::Value::Uuid(Some(last)) = last.get(id) else {
+            return Err(Error::internal("a row without a UUID id"));
+        };
+        after = Some(last);
+        for row in rows {
+            if let Some(changed) = change(row) {
+                changed.into_active_model().reset_all().update(db).await?;
+            }
+        }
+        if !full {
+            return Ok(());
+        }
+    }
 }

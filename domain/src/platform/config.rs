@@ -168,7 +168,7 @@ impl std::fmt::Debug for Config {
             .field("redis", &redis_url.as_deref().map(redact_url))
             .field("redis_ca", &redis_ca.as_ref().map(|ca| format!("{} bytes", ca.len())))
             .field("bind", bind)
-            .field("public_url", &public_url.as_str())
+            .field("public_url", &redact_url(public_url.as_str()))
             .field("data_dir", data_dir)
             .field("jwt_secret", &format!("*** ({} bytes)", jwt_secret.len()))
             .field("smtp", &smtp_url.as_deref().map(redact_url))
@@ -203,14 +203,30 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// A URL fit for logs: its password (or, without one, its user name, which some
+/// services take as a token) and secret-looking query parameters masked; what does not
+/// parse is not shown at all, since a password with a stray `/` or `#` is what breaks it.
 fn redact_url(raw: &str) -> String {
-    match Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        _ => raw.to_owned(),
+    let Ok(mut url) = Url::parse(raw) else {
+        return format!("<not a URL, {} characters>", raw.chars().count());
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    } else if !url.username().is_empty() {
+        let _ = url.set_username("***");
     }
+    let secret = |key: &str| ["pass", "secret", "token", "key"].iter().any(|word| key.to_lowercase().contains(word));
+    if url.query_pairs().any(|(key, _)| secret(&key)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if secret(&key) { "***".to_owned() } else { value.into_owned() };
+                (key.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 /// All the problems found in the environment, one per line.
@@ -519,6 +535,18 @@ fn embedded_jwt_secret(data_dir: &Path) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_are_shown_without_their_secrets() {
+        assert_eq!(redact_url("postgres://vigie:hunter2@db/vigie"), "postgres://vigie:***@db/vigie");
+        assert_eq!(redact_url("redis://TOKEN123@cache:6379"), "redis://***@cache:6379");
+        assert_eq!(
+            redact_url("postgres://db/vigie?sslmode=require&password=hunter2"),
+            "postgres://db/vigie?sslmode=require&password=***"
+        );
+        assert_eq!(redact_url("postgres://vigie:pa/ss#word@db/vigie"), "<not a URL, 36 characters>");
+        assert_eq!(redact_url("sqlite://./data/vigie.db?mode=rwc"), "sqlite://./data/vigie.db?mode=rwc");
+    }
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {

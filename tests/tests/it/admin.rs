@@ -24,8 +24,13 @@ fn password_in(output: &str) -> String {
     output.rsplit(": ").next().unwrap().trim().to_owned()
 }
 
-async fn agency_accounts_and_dead_letters(backend: Backend) {
-    let app = TestApp::new(backend).await;
+async fn agency_accounts_and_dead_letters(production: bool) {
+    let redis = vigie_tests::redis_url();
+    let app = if production {
+        TestApp::with_config(Backend::Postgres, &[("REDIS_URL", &redis)]).await
+    } else {
+        TestApp::new(Backend::Sqlite).await
+    };
 
     // An agency and its owner, who logs in with the one-time password.
     let made = admin(&app, &["create-agency", "Agence Nord", "Ana Silva", "ana@nord.example"]).await.unwrap();
@@ -60,13 +65,20 @@ async fn agency_accounts_and_dead_letters(backend: Backend) {
     let system = system_failure(&app).await;
     let listed = admin(&app, &["dead-letters"]).await.unwrap();
     assert!(listed.contains(&system.to_string()) && listed.ends_with("1 unresolved\n"), "{listed}");
-    let (code, _) = admin(&app, &["retry-dead-letter", &db_id(&agencys).to_string()]).await.unwrap_err();
-    assert_eq!(code, 1, "an agency's failure is not the operator's to retry");
-    admin(&app, &["retry-dead-letter", &system.to_string()]).await.unwrap();
-    let row = job_failure::Entity::find_by_id(system).one(&app.services.db).await.unwrap().unwrap();
-    assert_eq!(row.resolution.as_deref(), Some("retried"));
-    assert!(admin(&app, &["retry-dead-letter", &system.to_string()]).await.is_err(), "only once");
-    assert!(admin(&app, &["dead-letters"]).await.unwrap().ends_with("0 unresolved\n"));
+    if app.services.config.redis_url.is_none() {
+        // The embedded mode's queue lives in the api process, out of this command's reach.
+        let (code, message) = admin(&app, &["retry-dead-letter", &system.to_string()]).await.unwrap_err();
+        assert!(code == 2 && message.contains("REDIS_URL"), "{message}");
+        assert!(admin(&app, &["dead-letters"]).await.unwrap().ends_with("1 unresolved\n"), "nothing lost");
+    } else {
+        let (code, _) = admin(&app, &["retry-dead-letter", &db_id(&agencys).to_string()]).await.unwrap_err();
+        assert_eq!(code, 1, "an agency's failure is not the operator's to retry");
+        admin(&app, &["retry-dead-letter", &system.to_string()]).await.unwrap();
+        let row = job_failure::Entity::find_by_id(system).one(&app.services.db).await.unwrap().unwrap();
+        assert_eq!(row.resolution.as_deref(), Some("retried"));
+        assert!(admin(&app, &["retry-dead-letter", &system.to_string()]).await.is_err(), "only once");
+        assert!(admin(&app, &["dead-letters"]).await.unwrap().ends_with("0 unresolved\n"));
+    }
 
     // Usage errors exit with 2 and say how to call.
     for wrong in [&["nothing"][..], &["retry-dead-letter", "not-an-id"], &["reset-password"], &[]] {
@@ -75,7 +87,7 @@ async fn agency_accounts_and_dead_letters(backend: Backend) {
         assert!(message.contains("usage: vigie-api admin"), "{message}");
     }
 }
-on_both_databases!(agency_accounts_and_dead_letters);
+vigie_tests::in_both_modes!(agency_accounts_and_dead_letters);
 
 async fn system_failure(app: &TestApp) -> uuid::Uuid {
     use sea_orm::{ActiveModelTrait, Set};
@@ -116,9 +128,12 @@ async fn export_and_erasure(backend: Backend) {
     .await;
     app.ok(t, "mutation { createWebhookEndpoint(input: { url: \"http://127.0.0.1:9/hook\", eventTypes: [\"crisis.opened\"] }) { secret } }", json!({}))
         .await;
-    app.seed_influencer(&source, "@lea", "Verdure, j'adore leur shampoing solide").await;
-    app.seed_influencer(&other_source, "@lea", "Rival fait mieux que Verdure").await;
+    app.seed_influencer(&source, "@Lea_K9z", "Verdure, j'adore leur shampoing solide").await;
+    app.seed_influencer(&other_source, "@lea_k9z", "Rival fait mieux que Verdure").await;
     app.seed_influencer(&source, "@marc", "Verdure livre vite").await;
+    let mut reply = vigie_tests::new_mention("reply-1", "@marc", "Tout à fait d'accord avec toi", 100);
+    reply.in_reply_to_author = Some("@LEA_K9Z".into());
+    app.collect(&source, vec![reply]).await;
 
     // The export holds the agency's rows and nobody else's, and no secret.
     let export = admin(&app, &["export-agency", &db_id(&mine.agency_id).to_string()]).await.unwrap();
@@ -126,7 +141,7 @@ async fn export_and_erasure(backend: Backend) {
     let tables = |name: &str| lines.iter().filter(|l| l["table"] == name).count();
     assert_eq!(tables("agency"), 1);
     assert_eq!(tables("brand"), 1);
-    assert_eq!(tables("mention"), 2);
+    assert_eq!(tables("mention"), 3);
     assert_eq!(tables("author"), 2, "the profiles its mentions name");
     assert_eq!(tables("api_key"), 1);
     assert_eq!(tables("webhook_endpoint"), 1);
@@ -136,28 +151,41 @@ async fn export_and_erasure(backend: Backend) {
     {
         assert!(!export.contains(secret), "the export holds {secret}");
     }
+    // A column a later migration adds that holds a secret must be left out too.
+    for line in &lines {
+        for key in line["row"].as_object().unwrap().keys() {
+            let suspicious = ["hash", "secret", "token", "password"].iter().any(|w| key.contains(w));
+            assert!(!suspicious, "{} exports {key}", line["table"]);
+        }
+    }
     let foreign = [db_id(&theirs.agency_id).to_string(), db_id(&other_brand).to_string(), "Rival".to_owned()];
     assert!(foreign.iter().all(|id| !export.contains(id.as_str())), "another agency's data");
     assert!(admin(&app, &["export-agency", &uuid::Uuid::nil().to_string()]).await.is_err());
 
-    // Erasing @lea blanks her mentions in both agencies and removes her profile and CRM
-    // records; @marc is untouched; each agency keeps an audit row that names no one.
-    let erased = admin(&app, &["erase-author", "mastodon", "@LEA"]).await.unwrap();
+    // Erasing her blanks her mentions in both agencies and removes her profile and CRM
+    // records; @marc is untouched but his reply no longer names her; each agency keeps
+    // an audit row that names no one; no export holds her anymore.
+    let erased = admin(&app, &["erase-author", "mastodon", "lea_K9Z"]).await.unwrap();
     assert!(erased.contains("2 mentions blanked in 2 agencies"), "{erased}");
     let db = &app.services.db;
-    assert!(author::Entity::find().filter(author::Column::Handle.contains("lea")).one(db).await.unwrap().is_none());
+    assert_eq!(author::Entity::find().all(db).await.unwrap().len(), 1, "only @marc is left");
     let left: Vec<mention::Model> = mention::Entity::find().all(db).await.unwrap();
-    assert_eq!(left.len(), 3, "counts stay");
-    assert!(left.iter().filter(|m| m.author_id.is_none()).all(|m| m.text.is_empty() && m.url.is_none()));
+    assert_eq!(left.len(), 4, "counts stay");
+    let blank: Vec<_> = left.iter().filter(|m| m.author_id.is_none()).collect();
+    assert_eq!(blank.len(), 2);
+    assert!(blank.iter().all(|m| m.text.is_empty() && m.url.is_none() && m.external_id.starts_with("erased:")));
     assert!(left.iter().any(|m| m.text == "Verdure livre vite" && m.author_id.is_some()));
+    assert!(left.iter().all(|m| m.in_reply_to_author.is_none()));
     assert_eq!(brand_influencer::Entity::find().all(db).await.unwrap().len(), 1, "only @marc's CRM record");
     let audits = audit_log::Entity::find().filter(audit_log::Column::Action.eq("author.erased")).all(db).await.unwrap();
     assert_eq!(audits.len(), 2);
-    assert!(audits.iter().all(|a| !a.detail.to_string().to_lowercase().contains("lea")), "{audits:?}");
-    let mentions =
-        app.ok(t, "query($b: ID!) { mentions(brandId: $b) { edges { node { text } } } }", json!({ "b": brand })).await;
-    assert!(!mentions.to_string().contains("shampoing"), "{mentions}");
-    let (code, _) = admin(&app, &["erase-author", "mastodon", "@lea"]).await.unwrap_err();
+    assert!(audits.iter().all(|a| a.target_id.is_none() && a.detail["mentions_blanked"] == 1), "{audits:?}");
+    for agency in [&mine.agency_id, &theirs.agency_id] {
+        let export = admin(&app, &["export-agency", &db_id(agency).to_string()]).await.unwrap().to_lowercase();
+        let left: Vec<&str> = export.lines().filter(|l| l.contains("lea_k9z") || l.contains("shampoing")).collect();
+        assert!(left.is_empty(), "{left:#?}");
+    }
+    let (code, _) = admin(&app, &["erase-author", "mastodon", "@lea_k9z"]).await.unwrap_err();
     assert_eq!(code, 1, "already erased: not found");
 }
 on_both_databases!(export_and_erasure);
