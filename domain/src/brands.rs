@@ -26,6 +26,8 @@ pub struct NewBrand {
     pub contact_cadence: BTreeMap<String, i32>,
     /// `weekly` (default), `monthly` or `off`.
     pub digest_frequency: Option<String>,
+    /// Months mentions are kept; [`DEFAULT_MENTION_RETENTION_MONTHS`] when omitted.
+    pub mention_retention_months: Option<i32>,
 }
 
 /// Changes to a brand's crisis thresholds: `None` leaves one unchanged (or default).
@@ -103,11 +105,26 @@ pub struct BrandPatch {
     pub escalation_emails: Option<Vec<String>>,
     pub contact_cadence: Option<BTreeMap<String, i32>>,
     pub digest_frequency: Option<String>,
+    pub mention_retention_months: Option<i32>,
 }
 
 /// The influence score at which an author is announced as discovered, unless the brand
 /// sets its own.
 pub const DEFAULT_DISCOVERY_THRESHOLD: i32 = 60;
+
+/// How long mentions are kept unless the brand says otherwise: two years, enough to
+/// compare a season with the same one a year before.
+pub const DEFAULT_MENTION_RETENTION_MONTHS: i32 = 24;
+
+/// Mentions are kept at least as long as influence looks back (90 days), and at most
+/// ten years.
+fn mention_retention(months: i32) -> Result<i32> {
+    if (3..=120).contains(&months) {
+        Ok(months)
+    } else {
+        Err(Error::bad_input("mentionRetentionMonths", "must be between 3 and 120 months"))
+    }
+}
 
 fn discovery_threshold(raw: i32) -> Result<i32> {
     if (1..=100).contains(&raw) {
@@ -181,6 +198,9 @@ pub async fn create(services: &Services, actor: &Actor, input: NewBrand) -> Resu
         contact_cadence: Set(crate::relationships::cadence(input.contact_cadence)?),
         digest_frequency: Set(digest_frequency(input.digest_frequency.as_deref().unwrap_or("weekly"))?),
         last_digest_at: Set(None),
+        mention_retention_months: Set(mention_retention(
+            input.mention_retention_months.unwrap_or(DEFAULT_MENTION_RETENTION_MONTHS),
+        )?),
         created_at: Set(at),
         updated_at: Set(at),
     };
@@ -235,6 +255,9 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: BrandPa
     }
     if let Some(frequency) = patch.digest_frequency {
         model.digest_frequency = Set(digest_frequency(&frequency)?);
+    }
+    if let Some(months) = patch.mention_retention_months {
+        model.mention_retention_months = Set(mention_retention(months)?);
     }
     let cadence_changed = patch.contact_cadence.is_some();
     if let Some(cadence) = patch.contact_cadence {

@@ -46,6 +46,7 @@ pub fn job_registry() -> jobs::Registry {
     let mut registry = jobs::Registry::default();
     crate::platform::mail::register_jobs(&mut registry);
     crate::mentions::pipeline::register_jobs(&mut registry);
+    crate::mentions::retention::register_jobs(&mut registry);
     crate::sources::register_jobs(&mut registry);
     crate::crises::detect::register_jobs(&mut registry);
     crate::webhooks::register_jobs(&mut registry);

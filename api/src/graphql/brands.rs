@@ -123,6 +123,11 @@ impl Brand {
     async fn digest_frequency(&self) -> &str {
         &self.0.digest_frequency
     }
+    /// Months a mention is kept after its publication (3 to 120, default 24); older
+    /// mentions are deleted with their tickets.
+    async fn mention_retention_months(&self) -> i32 {
+        self.0.mention_retention_months
+    }
     /// Emailed when a crisis opens or its severity rises.
     async fn escalation_emails(&self, ctx: &Context<'_>) -> Result<&[String]> {
         actor(ctx)?.require_staff()?;
@@ -213,6 +218,8 @@ pub struct CreateBrandInput {
     contact_cadence: Vec<TierCadence>,
     /// `weekly` (default), `monthly` or `off`.
     digest_frequency: Option<String>,
+    /// Months mentions are kept, 3 to 120 (default 24).
+    mention_retention_months: Option<i32>,
 }
 
 /// Changes to a brand; omitted fields are unchanged.
@@ -236,6 +243,9 @@ pub struct UpdateBrandInput {
     contact_cadence: Option<Vec<TierCadence>>,
     /// `weekly`, `monthly` or `off`.
     digest_frequency: Option<String>,
+    /// Months mentions are kept, 3 to 120; shortening it deletes older mentions within
+    /// the hour.
+    mention_retention_months: Option<i32>,
 }
 
 /// A new brand value.
@@ -315,6 +325,7 @@ impl BrandMutation {
                 escalation_emails: input.escalation_emails,
                 contact_cadence: cadence(input.contact_cadence),
                 digest_frequency: input.digest_frequency,
+                mention_retention_months: input.mention_retention_months,
             },
         )
         .await?;
@@ -340,6 +351,7 @@ impl BrandMutation {
             escalation_emails: input.escalation_emails,
             contact_cadence: input.contact_cadence.map(cadence),
             digest_frequency: input.digest_frequency,
+            mention_retention_months: input.mention_retention_months,
         };
         Ok(Brand(brands::update(services(ctx), actor(ctx)?, uuid("id", &input.id)?, patch).await?))
     }

@@ -40,6 +40,8 @@ pub struct Model {
     pub digest_frequency: String,
     /// The end of the last digest period sent.
     pub last_digest_at: Option<DateTimeUtc>,
+    /// Months a mention is kept after its publication (`mentions.prune`).
+    pub mention_retention_months: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -4,6 +4,7 @@
 
 pub mod pipeline;
 pub mod relevance;
+pub mod retention;
 pub mod series;
 pub mod store;
 

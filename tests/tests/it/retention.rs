@@ -202,3 +202,50 @@ async fn prunes_only_what_is_past_retention(backend: Backend) {
     assert_eq!(again, Pruned { events: 0, emails: 0, refresh_tokens: 0, finished: true });
 }
 on_both_databases!(prunes_only_what_is_past_retention);
+
+/// Mentions older than their brand's retention go, with their tickets; younger ones and
+/// other brands' stay; the setting is checked and a run stops at its deadline.
+async fn mentions_past_their_brands_retention_go(backend: Backend) {
+    use vigie_domain::entities::{mention, ticket};
+    use vigie_domain::mentions::retention::prune as prune_mentions;
+    let app = TestApp::new(backend).await;
+    let owner = app.sign_up("Agence", "owner@agency.example").await;
+    let t = Some(owner.access_token.as_str());
+    let create = "mutation($n: String!, $m: Int) { createBrand(input: { name: $n, timeZone: \"Europe/Paris\", mentionRetentionMonths: $m }) { id mentionRetentionMonths } }";
+    let short = app.ok(t, create, json!({ "n": "Verdure", "m": 3 })).await["createBrand"].clone();
+    assert_eq!(short["mentionRetentionMonths"], 3);
+    let long = app.ok(t, create, json!({ "n": "Fournée", "m": null })).await["createBrand"].clone();
+    assert_eq!(long["mentionRetentionMonths"], 24, "the default");
+    vigie_tests::assert_error(&app.gql(t, create, json!({ "n": "Too short", "m": 2 })).await, "BAD_USER_INPUT");
+    let update = "mutation($b: ID!, $m: Int) { updateBrand(input: { id: $b, mentionRetentionMonths: $m }) { mentionRetentionMonths } }";
+    vigie_tests::assert_error(&app.gql(t, update, json!({ "b": long["id"], "m": 121 })).await, "BAD_USER_INPUT");
+
+    let now = vigie_domain::now();
+    let at = |id: &str, days: i64| {
+        let mut m = vigie_tests::new_mention(id, "@client", "Bonjour, où est ma commande ? Merci de me répondre", 100);
+        m.direct = true;
+        m.published_at = now - Duration::days(days);
+        m
+    };
+    let short_source = app.create_source(t, short["id"].as_str().unwrap()).await;
+    let long_source = app.create_source(t, long["id"].as_str().unwrap()).await;
+    app.collect(&short_source, vec![at("old", 120), at("recent", 30)]).await;
+    app.collect(&long_source, vec![at("old-elsewhere", 120)]).await;
+    let db = &app.services.db;
+    let old = mention::Entity::find().filter(mention::Column::ExternalId.eq("old")).one(db).await.unwrap().unwrap();
+    let tickets = || ticket::Entity::find().filter(ticket::Column::MentionId.eq(old.id)).count(db);
+    assert_eq!(tickets().await.unwrap(), 1, "the old direct question opened a ticket");
+
+    let past = Instant::now() - StdDuration::from_secs(1);
+    let stopped = prune_mentions(System::for_tests(), db, now, past).await.unwrap();
+    assert_eq!((stopped.mentions, stopped.finished), (0, false), "a run stops at its deadline");
+    let later = Instant::now() + StdDuration::from_secs(60);
+    let pruned = prune_mentions(System::for_tests(), db, now, later).await.unwrap();
+    assert_eq!((pruned.mentions, pruned.finished), (1, true));
+    let left: Vec<String> = mention::Entity::find().all(db).await.unwrap().into_iter().map(|m| m.external_id).collect();
+    assert!(left.contains(&"recent".to_owned()) && left.contains(&"old-elsewhere".to_owned()), "{left:?}");
+    assert!(!left.contains(&"old".to_owned()));
+    assert_eq!(tickets().await.unwrap(), 0, "its ticket went with it");
+    assert_eq!(prune_mentions(System::for_tests(), db, now, later).await.unwrap().mentions, 0, "nothing twice");
+}
+on_both_databases!(mentions_past_their_brands_retention_go);
