@@ -75,6 +75,7 @@ fn verdure() -> brand::Model {
         contact_cadence: Cadence::default(),
         digest_frequency: "off".to_owned(),
         last_digest_at: None,
+        mention_retention_months: 24,
         created_at: at,
         updated_at: at,
     }

@@ -74,6 +74,7 @@ pub(crate) mod tests {
             contact_cadence: Default::default(),
             digest_frequency: "weekly".into(),
             last_digest_at: None,
+            mention_retention_months: 24,
             created_at: crate::now(),
             updated_at: crate::now(),
         }
