@@ -4,7 +4,7 @@
 
 use chrono::Duration as ChronoDuration;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use uuid::Uuid;
 
 use crate::entities::{agency, membership, refresh_token, user_account};
@@ -132,11 +132,26 @@ pub(crate) async fn check_password(
 }
 
 /// Exchanges a refresh token for a new session; the old token can never be used again.
+///
+/// It all happens in one transaction that first locks the user's row, as an operator's
+/// password reset does (`admin::reset_password`): a refresh racing a reset either
+/// finishes first, and the reset then revokes the new token too, or waits and finds its
+/// token revoked.
 pub async fn refresh(services: &Services, token: &str) -> Result<Session> {
-    let db = &services.db;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let row = refresh_token::Entity::find()
         .filter(refresh_token::Column::TokenHash.eq(secrets::hash(token)))
-        .one(db)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| Error::Unauthenticated(INVALID_REFRESH.into()))?;
+    let user = user_account::Entity::find_by_id(row.user_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or_else(|| Error::Unauthenticated(INVALID_REFRESH.into()))?;
+    // Read again under the lock: a reset that held it has revoked the token since.
+    let row = refresh_token::Entity::find_by_id(row.id)
+        .one(&txn)
         .await?
         .ok_or_else(|| Error::Unauthenticated(INVALID_REFRESH.into()))?;
     if row.revoked_at.is_some() || row.expires_at <= now() {
@@ -149,21 +164,17 @@ pub async fn refresh(services: &Services, token: &str) -> Result<Session> {
         .filter(refresh_token::Column::Id.eq(row.id))
         .filter(refresh_token::Column::UsedAt.is_null())
         .filter(refresh_token::Column::RevokedAt.is_null())
-        .exec(db)
+        .exec(&txn)
         .await?;
     if consumed.rows_affected != 1 {
-        revoke_family(db, row.family_id).await?;
+        revoke_family(&txn, row.family_id).await?;
+        txn.commit().await?;
         tracing::warn!(user_id = %row.user_id, family_id = %row.family_id, "refresh token reused; family revoked");
         return Err(Error::Unauthenticated(
             "refresh token already used; every session of that log-in was revoked".into(),
         ));
     }
-    let user = user_account::Entity::find_by_id(row.user_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| Error::Unauthenticated(INVALID_REFRESH.into()))?;
-    let actor = Actor::load(db, row.user_id, row.agency_id).await?;
-    let txn = crate::platform::db::begin_write(db).await?;
+    let actor = Actor::load(&txn, row.user_id, row.agency_id).await?;
     let session = open_session(&txn, services, user, actor, Some(row.family_id)).await?;
     txn.commit().await?;
     Ok(session)

@@ -120,14 +120,15 @@ impl From<DbErr> for Error {
     /// sign-ups with one email, say) — the client's, not the server's; the services check
     /// uniqueness first for a precise message, and this covers the race.
     ///
-    /// PostgreSQL refuses NUL characters in text (SQLSTATE 22021), which SQLite and JSON
-    /// accept: that is bad input too, not a server fault.
+    /// PostgreSQL refuses NUL characters in text (SQLSTATE 22021) and in `jsonb` (22P05,
+    /// "unsupported Unicode escape sequence"), which SQLite and JSON accept: that is bad
+    /// input too, not a server fault.
     fn from(err: DbErr) -> Self {
         match err.sql_err() {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
                 Error::Conflict("this conflicts with an existing record (it may have just been created)".into())
             }
-            _ if sqlstate(&err).as_deref() == Some("22021") => {
+            _ if matches!(sqlstate(&err).as_deref(), Some("22021" | "22P05")) => {
                 Error::bad_input("input", "text must not contain NUL (\\u0000) characters")
             }
             _ if is_outage(&err) => {

@@ -50,6 +50,24 @@ async fn agency_accounts_and_dead_letters(production: bool) {
         .await;
     assert!(refreshed["errors"].is_array(), "the old session ended: {refreshed}");
     assert!(log_in(&app, "ana@nord.example", &second).await["data"]["logIn"]["accessToken"].is_string());
+    // A refresh racing a reset never leaves a session alive: the loop keeps refreshing
+    // while the operator resets, and whatever token it holds at the end is dead.
+    let session = log_in(&app, "ana@nord.example", &second).await;
+    let mut token = session["data"]["logIn"]["refreshToken"].as_str().unwrap().to_owned();
+    let refresh = "mutation($t: String!) { refreshToken(refreshToken: $t) { refreshToken } }";
+    let reset = admin(&app, &["reset-password", "ana@nord.example"]);
+    let churn = async {
+        for _ in 0..30 {
+            let next = app.gql(None, refresh, json!({ "t": token })).await;
+            match next["data"]["refreshToken"]["refreshToken"].as_str() {
+                Some(next) => token = next.to_owned(),
+                None => break,
+            }
+        }
+    };
+    let (third, ()) = tokio::join!(reset, churn);
+    let third = password_in(&third.unwrap());
+    assert!(app.gql(None, refresh, json!({ "t": token })).await["errors"].is_array(), "a session outlived the reset");
     let (code, _) = admin(&app, &["reset-password", "nobody@nord.example"]).await.unwrap_err();
     assert_eq!(code, 1);
     let audits = audit_log::Entity::find()
@@ -57,7 +75,8 @@ async fn agency_accounts_and_dead_letters(production: bool) {
         .all(&app.services.db)
         .await
         .unwrap();
-    assert_eq!(audits.len(), 1, "the reset is on the agency's audit trail");
+    assert_eq!(audits.len(), 2, "each reset is on the agency's audit trail");
+    assert!(log_in(&app, "ana@nord.example", &third).await["data"]["logIn"]["accessToken"].is_string());
 
     // The system's dead letters, not an agency's, are the operator's.
     let owner = app.sign_up("Other", "owner@other.example").await;

@@ -91,6 +91,16 @@ async fn bad_brand_input_is_typed_and_changes_nothing(backend: Backend) {
         assert_eq!(response["errors"][0]["extensions"]["field"], field);
     }
     assert_error(&app.gql(t, CREATE, json!({ "input": { "name": "Taken", "timeZone": "UTC" } })).await, "CONFLICT");
+    // PostgreSQL refuses NUL in JSON columns as in text: bad input, not a server fault.
+    let nul = json!({ "name": "Nul", "timeZone": "UTC", "handles": [{ "network": "MASTODON", "handle": "a\u{0}b" }] });
+    let created = app.gql(t, CREATE, json!({ "input": nul })).await;
+    if backend == Backend::Postgres {
+        assert_error(&created, "BAD_USER_INPUT");
+    } else {
+        assert!(created["errors"].is_null(), "{created}");
+        let id = created["data"]["createBrand"]["id"].clone();
+        app.ok(t, "mutation($id: ID!) { deleteBrand(id: $id) { deletedId } }", json!({ "id": id })).await;
+    }
     assert_error(
         &app.gql(t, UPDATE, json!({ "input": { "id": id, "timeZone": "Nowhere/Land" } })).await,
         "BAD_USER_INPUT",
