@@ -10,7 +10,9 @@
 //! ```
 //!
 //! The two servers take turns, `rounds` measures each (default 4), and the figures are
-//! over all of a server's measures.
+//! over all of a server's measures. Then Vigie alone takes dashboards at a fixed arrival
+//! rate, half the throughput it just reached (an open loop), for the latency a capacity
+//! plan can use.
 //!
 //! PostGraphile comes from `bench/postgraphile` (`npm ci` is run there if needed). It
 //! answers the same question from the same rows, with two SQL functions for what its
@@ -189,6 +191,37 @@ async fn load(
     Sample { latencies, elapsed, cpu, db_cpu }
 }
 
+/// Requests sent at a fixed `rate` whatever the answers, as users arrive (an open loop),
+/// for `seconds`; each is timed from when it was due, so a stall counts against every
+/// request it delays. Closed loops cannot give this: with every client always waiting,
+/// latency is only the queue in front of the server.
+async fn open_loop(url: &str, token: &str, body: Value, rate: f64, seconds: u64) -> Vec<Duration> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    ask(&client, url, Some(token), &body).await;
+    let body = Arc::new(body);
+    let every = Duration::from_secs_f64(1.0 / rate);
+    let start = Instant::now() + Duration::from_millis(100);
+    let total = (rate * seconds as f64) as u32;
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let due = start + every * i;
+        tokio::time::sleep_until(due.into()).await;
+        let (client, url, token, body) = (client.clone(), url.to_owned(), token.to_owned(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let response = client.post(&url).bearer_auth(&token).json(&*body).send().await.expect("request");
+            assert!(response.status().is_success(), "{url}: {}", response.status());
+            response.bytes().await.expect("body");
+            due.elapsed()
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        latencies.push(task.await.unwrap());
+    }
+    latencies.sort();
+    latencies
+}
+
 /// A child process killed when dropped.
 struct Process(Child);
 
@@ -359,6 +392,18 @@ async fn main() {
             ratio(ours + vigie.db_cpu_per_request, theirs + peer.db_cpu_per_request)
         );
     }
+
+    // What a capacity plan needs: the latency users see when arrivals come at half the
+    // rate that saturates this machine.
+    let rate = vigie.per_second / 2.0;
+    let open = open_loop(&vigie_url, &data.token, dashboard.clone(), rate, seconds * 2).await;
+    println!(
+        "\ndashboard, open loop at half the saturating rate ({rate:.0} req/s for {} s): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        seconds * 2,
+        percentile(&open, 50.0).as_secs_f64() * 1e3,
+        percentile(&open, 99.0).as_secs_f64() * 1e3,
+        open.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
 
     let me = json!({ "query": "{ me { role } }" });
     let trivial =
