@@ -17,13 +17,10 @@ use uuid::Uuid;
 
 use crate::System;
 use crate::entities::brand;
-use crate::platform::db::Params;
 use crate::platform::jobs::Registry;
 use crate::platform::queue::{Envelope, JobPayload};
+use crate::platform::retention::{BATCH, delete_in_batches};
 use crate::{Result, Services, now};
-
-/// Mentions deleted per statement.
-const BATCH: u64 = 1_000;
 
 /// How often the job runs.
 const EVERY: Duration = Duration::from_secs(3600);
@@ -71,23 +68,22 @@ pub async fn prune(_: System, db: &impl ConnectionTrait, at: DateTime<Utc>, dead
         .await?;
     let mut mentions = 0;
     for (brand_id, months) in brands {
+        if Instant::now() >= deadline {
+            return Ok(Pruned { mentions, finished: false });
+        }
         let before = cutoff(months, at);
-        loop {
-            if Instant::now() >= deadline {
-                return Ok(Pruned { mentions, finished: false });
-            }
-            let mut p = Params::new(db.get_database_backend());
+        // Tickets and evidence links go by their foreign keys.
+        let (deleted, finished) = delete_in_batches(db, deadline, |p| {
             let (brand, before) = (p.bind(brand_id), p.bind(before));
-            // Tickets, evidence links and value links go by their foreign keys.
-            let sql = format!(
+            format!(
                 "DELETE FROM mention WHERE id IN (SELECT id FROM mention WHERE brand_id = {brand} \
                  AND published_at < {before} ORDER BY published_at LIMIT {BATCH})"
-            );
-            let deleted = db.execute_raw(p.statement(sql)).await?.rows_affected();
-            mentions += deleted;
-            if deleted < BATCH {
-                break;
-            }
+            )
+        })
+        .await?;
+        mentions += deleted;
+        if !finished {
+            return Ok(Pruned { mentions, finished: false });
         }
     }
     if mentions > 0 {

@@ -32,7 +32,7 @@ use crate::platform::queue::{Envelope, JobPayload};
 use crate::{Result, Services, now};
 
 /// Rows deleted per statement.
-const BATCH: u64 = 1_000;
+pub(crate) const BATCH: u64 = 1_000;
 
 /// How often the job runs: often enough that each run deletes about an hour's worth.
 const EVERY: Duration = Duration::from_secs(3600);
@@ -79,7 +79,8 @@ pub async fn prune(_: System, db: &impl ConnectionTrait, cutoff: DateTime<Utc>, 
     // The subqueries take each batch in the order of an index (`event (dispatched_at,
     // created_at)`, `email_outbox (status, created_at)`, `refresh_token (expires_at)`),
     // so a batch reads about as many rows as it deletes.
-    let events = prune_batches(db, cutoff, deadline, |at| {
+    let events = delete_in_batches(db, deadline, |p| {
+        let at = p.bind(cutoff);
         format!(
             "DELETE FROM event WHERE id IN (SELECT e.id FROM event e WHERE e.dispatched_at < {at} \
              AND NOT EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.event_id = e.id AND d.status IN ({unsettled})) \
@@ -87,14 +88,16 @@ pub async fn prune(_: System, db: &impl ConnectionTrait, cutoff: DateTime<Utc>, 
         )
     })
     .await?;
-    let emails = prune_batches(db, cutoff, deadline, |at| {
+    let emails = delete_in_batches(db, deadline, |p| {
+        let at = p.bind(cutoff);
         format!(
             "DELETE FROM email_outbox WHERE id IN (SELECT id FROM email_outbox \
              WHERE status IN ('sent', 'logged', 'failed') AND created_at < {at} LIMIT {BATCH})"
         )
     })
     .await?;
-    let refresh_tokens = prune_batches(db, cutoff, deadline, |at| {
+    let refresh_tokens = delete_in_batches(db, deadline, |p| {
+        let at = p.bind(cutoff);
         format!(
             "DELETE FROM refresh_token WHERE id IN (SELECT id FROM refresh_token WHERE expires_at < {at} \
              ORDER BY expires_at LIMIT {BATCH})"
@@ -116,20 +119,19 @@ pub async fn prune(_: System, db: &impl ConnectionTrait, cutoff: DateTime<Utc>, 
     Ok(pruned)
 }
 
-/// Runs the delete `sql(cutoff placeholder)` until a batch deletes fewer than [`BATCH`]
-/// rows, or the deadline passes; returns how many it deleted in all, and whether it
-/// got to the end.
-async fn prune_batches(
+/// Runs the delete that `sql` writes (binding its values in the [`Params`] it is given)
+/// until a batch deletes fewer than [`BATCH`] rows, or the deadline passes; returns how
+/// many it deleted in all, and whether it got to the end.
+pub(crate) async fn delete_in_batches(
     db: &impl ConnectionTrait,
-    cutoff: DateTime<Utc>,
     deadline: Instant,
-    sql: impl Fn(&str) -> String,
+    sql: impl Fn(&mut Params) -> String,
 ) -> Result<(u64, bool)> {
     let mut total = 0;
     loop {
         let mut params = Params::new(db.get_database_backend());
-        let at = params.bind(cutoff);
-        let deleted = db.execute_raw(params.statement(sql(&at))).await?.rows_affected();
+        let sql = sql(&mut params);
+        let deleted = db.execute_raw(params.statement(sql)).await?.rows_affected();
         total += deleted;
         if deleted < BATCH {
             return Ok((total, true));
