@@ -189,18 +189,20 @@ macro_rules! on_both_queues {
     };
 }
 
+/// Enqueues `job` as the domain's own jobs are.
+async fn enqueue<J: JobPayload>(
+    app: &TestApp,
+    tenant: Option<uuid::Uuid>,
+    job: &J,
+) -> vigie_domain::Result<uuid::Uuid> {
+    vigie_domain::platform::jobs::enqueue_as(System::for_tests(), &app.services, tenant, job).await
+}
+
 async fn retries_with_backoff_then_succeeds(redis: bool) {
     let (app, _backing) = setup(redis).await;
     let fleet = Fleet::start(&app, 1, None);
     let key = new_id().to_string();
-    vigie_domain::platform::jobs::enqueue_as(
-        System::for_tests(),
-        &app.services,
-        None,
-        &Flaky { key: key.clone(), fail_times: 2 },
-    )
-    .await
-    .unwrap();
+    enqueue(&app, None, &Flaky { key: key.clone(), fail_times: 2 }).await.unwrap();
     until("three runs", Duration::from_secs(15), async || runs(&key).len() == 3).await;
     let runs = runs(&key);
     assert_eq!(runs.iter().map(|r| r.0).collect::<Vec<_>>(), vec![0, 1, 2], "attempts are counted");
@@ -219,14 +221,7 @@ async fn exhausted_jobs_are_dead_lettered_and_retry_job_runs_them_again(redis: b
     let tenant = vigie_tests::db_id(&owner.agency_id);
     let fleet = Fleet::start(&app, 1, None);
     let key = new_id().to_string();
-    vigie_domain::platform::jobs::enqueue_as(
-        System::for_tests(),
-        &app.services,
-        Some(tenant),
-        &Doomed { key: key.clone() },
-    )
-    .await
-    .unwrap();
+    enqueue(&app, Some(tenant), &Doomed { key: key.clone() }).await.unwrap();
 
     let t = Some(owner.access_token.as_str());
     let query = "{ jobFailures { edges { node { id kind error attempts } } } }";
@@ -269,14 +264,7 @@ async fn malformed_messages_are_dead_lettered_with_a_reason(redis: bool) {
     backing.push_raw("test.flaky", &newer.encode()).await;
     backing.push_raw("test.flaky", &bad_payload.encode()).await;
     let key = new_id().to_string();
-    vigie_domain::platform::jobs::enqueue_as(
-        System::for_tests(),
-        &app.services,
-        None,
-        &Flaky { key: key.clone(), fail_times: 0 },
-    )
-    .await
-    .unwrap();
+    enqueue(&app, None, &Flaky { key: key.clone(), fail_times: 0 }).await.unwrap();
 
     until("four dead letters", Duration::from_secs(10), async || backing.dead_letters().await.len() == 4).await;
     let reasons: Vec<String> = backing.dead_letters().await.into_iter().map(|(_, reason)| reason).collect();
@@ -386,9 +374,7 @@ async fn a_panicking_job_is_retried_then_dead_lettered(redis: bool) {
     let (app, backing) = setup(redis).await;
     let fleet = Fleet::start(&app, 1, None);
     let key = new_id().to_string();
-    vigie_domain::platform::jobs::enqueue_as(System::for_tests(), &app.services, None, &Panicky { key: key.clone() })
-        .await
-        .unwrap();
+    enqueue(&app, None, &Panicky { key: key.clone() }).await.unwrap();
     until("the dead letter", Duration::from_secs(20), async || {
         backing.dead_letters().await.iter().any(|(kind, _)| kind == "test.panicky")
     })
@@ -409,14 +395,7 @@ on_both_queues!(a_panicking_job_is_retried_then_dead_lettered);
 async fn a_job_that_never_settles_is_dead_lettered_after_five_deliveries(redis: bool) {
     let (app, backing) = setup(redis).await;
     let key = new_id().to_string();
-    vigie_domain::platform::jobs::enqueue_as(
-        System::for_tests(),
-        &app.services,
-        None,
-        &Flaky { key: key.clone(), fail_times: 0 },
-    )
-    .await
-    .unwrap();
+    enqueue(&app, None, &Flaky { key: key.clone(), fail_times: 0 }).await.unwrap();
     let queue = backing.queue();
     let kinds = vec!["test.flaky".to_owned()];
     queue.prepare(&kinds).await.unwrap();
