@@ -23,13 +23,16 @@ fn config(env: &BTreeMap<String, String>, what: &str) -> Config {
     Config::from_lookup(|key| env.get(key).cloned()).unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
-/// The binaries `cargo build --release` makes.
+/// Whether `binary` (a path or a name) is one a release ships: the api's, the worker's
+/// or the migrations'.
 fn built(binary: &str) -> bool {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let names =
-        ["api", "worker", "migration"].map(|dir| std::fs::read_to_string(root.join(dir).join("Cargo.toml")).unwrap());
     let binary = binary.rsplit('/').next().unwrap();
-    names.iter().any(|manifest| manifest.contains(&format!("name = \"{binary}\"")))
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let shipped = ["vigie-api", "vigie-worker", "vigie-migration"];
+    crate::docs::packages(&root)
+        .iter()
+        .filter(|p| shipped.contains(&p.name.as_str()))
+        .any(|p| p.bins.iter().any(|(name, _)| name == binary))
 }
 
 fn env_file(text: &str) -> BTreeMap<String, String> {

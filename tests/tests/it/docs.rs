@@ -71,14 +71,14 @@ async fn the_documented_graphql_runs() {
 }
 
 /// A workspace package: its name, directory, and binaries with their sources.
-struct Package {
-    name: String,
-    dir: PathBuf,
-    bins: Vec<(String, PathBuf)>,
+pub(crate) struct Package {
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) bins: Vec<(String, PathBuf)>,
 }
 
 /// The workspace's packages and the binaries each builds, from the Cargo.toml files.
-fn packages(root: &Path) -> Vec<Package> {
+pub(crate) fn packages(root: &Path) -> Vec<Package> {
     let workspace = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     let members = workspace.split("members = [").nth(1).and_then(|m| m.split(']').next()).expect("members");
     let value = |line: &str| line.split('"').nth(1).map(str::to_owned);
