@@ -43,10 +43,12 @@ async fn main() {
         })
         .expect("configuration"),
     );
-    let queue =
-        RedisQueue::connect(&vigie_domain::platform::redis_client::open(&redis_url, None).expect("REDIS_URL"), &prefix)
-            .await
-            .expect("Redis");
+    let queue = RedisQueue::connect(
+        &vigie_domain::platform::redis_client::Redis::node(&redis_url).expect("REDIS_URL"),
+        &prefix,
+    )
+    .await
+    .expect("Redis");
     let db =
         vigie_domain::platform::db::connect(&config.database_url, config.worker_pool_size()).await.expect("SQLite");
     vigie_domain::platform::db::migrate(&db).await.expect("migrations");

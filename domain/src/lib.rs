@@ -104,8 +104,8 @@ impl Services {
 
     /// Builds the services over an already migrated database connection.
     pub async fn connect(config: Arc<Config>, db: sea_orm::DatabaseConnection) -> Result<Self> {
-        let queue: Arc<dyn queue::Queue> = match &config.redis_client()? {
-            Some(client) => Arc::new(queue::redis::RedisQueue::connect(client, &config.queue_prefix).await?),
+        let queue: Arc<dyn queue::Queue> = match &config.redis()? {
+            Some(redis) => Arc::new(queue::redis::RedisQueue::connect(redis, &config.queue_prefix).await?),
             None => Arc::new(queue::memory::MemoryQueue::new()),
         };
         Self::with_queue(config, db, queue)
@@ -123,11 +123,11 @@ impl Services {
         if config.demo {
             http = http.exempting(&demo::receiver::url(&config.public_url))?;
         }
-        let (bus, limiter, persisted_queries) = match &config.redis_client()? {
-            Some(client) => (
-                bus::Bus::redis(client, &config.queue_prefix),
-                ratelimit::RateLimiter::redis(client, &config.queue_prefix),
-                persisted_queries::PersistedQueries::redis(client, &config.queue_prefix),
+        let (bus, limiter, persisted_queries) = match &config.redis()? {
+            Some(redis) => (
+                bus::Bus::redis(redis, &config.queue_prefix),
+                ratelimit::RateLimiter::redis(redis, &config.queue_prefix),
+                persisted_queries::PersistedQueries::redis(redis, &config.queue_prefix),
             ),
             None => (bus::Bus::local(), ratelimit::RateLimiter::memory(), persisted_queries::PersistedQueries::local()),
         };

@@ -1,5 +1,6 @@
 //! A Redis server of a test's own (for tests that stop and restart it, or that need TLS),
-//! with an append-only file so that a restart keeps the data, as production Redis must.
+//! with an append-only file so that a restart keeps the data, as production Redis must;
+//! and a Redis Cluster of three such servers.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -11,27 +12,28 @@ pub struct RedisServer {
     dir: PathBuf,
     child: Option<Child>,
     tls: bool,
+    cluster: bool,
 }
 
 impl RedisServer {
     pub fn start() -> Self {
-        Self::new(false)
+        Self::new(false, false)
     }
 
     /// A server that speaks TLS only, with a certificate for 127.0.0.1 signed by a
     /// certificate authority made for it ([`RedisServer::ca`]).
     pub fn start_tls() -> Self {
-        Self::new(true)
+        Self::new(true, false)
     }
 
-    fn new(tls: bool) -> Self {
+    fn new(tls: bool, cluster: bool) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("vigie-redis-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         if tls {
             make_certificates(&dir);
         }
-        let mut server = RedisServer { port, dir, child: None, tls };
+        let mut server = RedisServer { port, dir, child: None, tls, cluster };
         server.launch();
         server
     }
@@ -70,10 +72,15 @@ impl RedisServer {
     }
 
     fn launch(&mut self) {
-        let child = Command::new("redis-server")
-            .args(self.listen())
-            .args(["--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "yes", "--appendfsync", "always"])
+        let mut command = Command::new("redis-server");
+        command.args(self.listen()).args(["--bind", "127.0.0.1", "--save", ""]);
+        if self.cluster {
+            // The cluster's tests kill workers, not Redis: no append-only file to sync.
+            command.args(["--cluster-enabled", "yes", "--cluster-node-timeout", "5000", "--appendonly", "no"]);
+        } else {
+            command.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        }
+        let child = command
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -114,6 +121,57 @@ impl Drop for RedisServer {
             let _ = child.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Redis Cluster of three primaries (no replicas) on loopback, its slots shared out by
+/// `redis-cli --cluster create`.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        let nodes: Vec<RedisServer> = (0..3).map(|_| RedisServer::new(false, true)).collect();
+        let addresses: Vec<String> = nodes.iter().map(|node| format!("127.0.0.1:{}", node.port)).collect();
+        let output = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli must be installed for the tests (tests/run installs it)");
+        assert!(output.status.success(), "redis-cli --cluster create: {}", String::from_utf8_lossy(&output.stdout));
+        let cluster = RedisCluster { nodes };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cluster.nodes.iter().all(|node| node.cli(&["cluster", "info"]).contains("cluster_state:ok")) {
+            assert!(Instant::now() < deadline, "the cluster did not settle");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    /// The seed nodes, as `REDIS_URL` takes them with `VIGIE_REDIS_CLUSTER=true`.
+    pub fn url(&self) -> String {
+        self.nodes.iter().map(RedisServer::url).collect::<Vec<_>>().join(",")
+    }
+
+    /// The seed nodes' URLs.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// How many keys each primary holds whose name starts with `prefix`.
+    pub fn keys_per_node(&self, prefix: &str) -> Vec<usize> {
+        let pattern = format!("*{prefix}*");
+        self.nodes.iter().map(|node| node.cli(&["--scan", "--pattern", &pattern]).lines().count()).collect()
+    }
+}
+
+impl RedisServer {
+    /// What `redis-cli` prints for `args` against this server.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 }
 

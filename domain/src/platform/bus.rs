@@ -2,7 +2,8 @@
 //! whichever process made the change, delivered to every api replica's subscribers.
 //!
 //! In the embedded mode everything runs in one process, so a `tokio::sync::broadcast`
-//! channel is the bus. With Redis, notices go through one pub/sub channel; each process
+//! channel is the bus. With Redis, notices go through one pub/sub channel (on a cluster,
+//! classic pub/sub reaches every node, so a subscriber listens on any seed); each process
 //! listens to it only once something subscribes (workers only publish), and forwards
 //! what it hears to its local broadcast channel. Notices carry ids, never data: a
 //! subscriber reloads the object with its own tenant scoping.
@@ -14,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{OnceCell, broadcast, watch};
 use uuid::Uuid;
 
+use crate::platform::redis_client::{Connection, Patience, Redis};
 use crate::{Error, Result};
 
 /// Notices buffered per subscriber before the slowest one starts missing some.
@@ -45,9 +47,9 @@ pub struct Bus {
 }
 
 struct RedisLink {
-    client: redis::Client,
+    redis: Redis,
     channel: String,
-    publisher: OnceCell<redis::aio::ConnectionManager>,
+    publisher: OnceCell<Connection>,
     listening: OnceCell<()>,
 }
 
@@ -58,9 +60,9 @@ impl Bus {
     }
 
     /// A bus over Redis pub/sub (`prefix` keeps deployments sharing a Redis apart).
-    pub fn redis(client: &redis::Client, prefix: &str) -> Self {
+    pub fn redis(redis: &Redis, prefix: &str) -> Self {
         let link = RedisLink {
-            client: client.clone(),
+            redis: redis.clone(),
             channel: format!("{prefix}:{{bus}}"),
             publisher: OnceCell::new(),
             listening: OnceCell::new(),
@@ -109,9 +111,7 @@ impl RedisLink {
         let publisher = self
             .publisher
             .get_or_try_init(|| async {
-                redis::aio::ConnectionManager::new(self.client.clone())
-                    .await
-                    .map_err(|e| Error::internal_from("redis", e))
+                self.redis.connect(Patience::STEADY).await.map_err(|e| Error::internal_from("redis", e))
             })
             .await?;
         let body = serde_json::to_string(notice).map_err(|e| Error::internal_from("cannot encode a live notice", e))?;
@@ -147,8 +147,8 @@ impl RedisLink {
     ) {
         let mut ready = Some(ready);
         let mut backoff = Duration::from_millis(200);
-        loop {
-            match self.client.get_async_pubsub().await {
+        for attempt in 0.. {
+            match self.redis.pubsub(attempt).await {
                 Ok(mut pubsub) => match pubsub.subscribe(&self.channel).await {
                     Ok(()) => {
                         backoff = Duration::from_millis(200);

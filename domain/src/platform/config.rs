@@ -15,7 +15,10 @@ pub struct Config {
     /// `DATABASE_URL`; default: a SQLite file in the data directory.
     pub database_url: String,
     /// `REDIS_URL`; unset means the in-process queue with workers inside the api process.
+    /// With `redis_cluster`, one or more seed nodes separated by commas.
     pub redis_url: Option<String>,
+    /// `VIGIE_REDIS_CLUSTER`: `REDIS_URL` names a Redis Cluster.
+    pub redis_cluster: bool,
     /// `VIGIE_REDIS_CA`: a PEM file of the certificate authorities a `rediss://` server
     /// is verified against, instead of the system's (a managed Redis's own CA).
     pub redis_ca: Option<Arc<[u8]>>,
@@ -129,6 +132,7 @@ impl std::fmt::Debug for Config {
         let Config {
             database_url,
             redis_url,
+            redis_cluster,
             redis_ca,
             bind,
             public_url,
@@ -165,7 +169,8 @@ impl std::fmt::Debug for Config {
         } = self;
         f.debug_struct("Config")
             .field("database", &redact_url(database_url))
-            .field("redis", &redis_url.as_deref().map(redact_url))
+            .field("redis", &redis_url.as_deref().map(|urls| split_urls(urls).map(redact_url).collect::<Vec<_>>()))
+            .field("redis_cluster", redis_cluster)
             .field("redis_ca", &redis_ca.as_ref().map(|ca| format!("{} bytes", ca.len())))
             .field("bind", bind)
             .field("public_url", &redact_url(public_url.as_str()))
@@ -203,6 +208,11 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// The URLs of a comma-separated list, trimmed.
+fn split_urls(urls: &str) -> impl Iterator<Item = &str> {
+    urls.split(',').map(str::trim).filter(|url| !url.is_empty())
+}
+
 /// A URL fit for logs: its password (or, without one, its user name, which some
 /// services take as a token) and secret-looking query parameters masked; what does not
 /// parse is not shown at all, since a password with a stray `/` or `#` is what breaks it.
@@ -235,10 +245,12 @@ fn redact_url(raw: &str) -> String {
 pub struct ConfigError(pub Vec<String>);
 
 impl Config {
-    /// The Redis client of `REDIS_URL` (with `VIGIE_REDIS_CA`), if Redis is configured.
-    pub fn redis_client(&self) -> crate::Result<Option<redis::Client>> {
-        let Some(url) = &self.redis_url else { return Ok(None) };
-        crate::platform::redis_client::open(url, self.redis_ca.as_deref())
+    /// Where Redis is (`REDIS_URL`, `VIGIE_REDIS_CLUSTER`, `VIGIE_REDIS_CA`), if it is
+    /// configured.
+    pub fn redis(&self) -> crate::Result<Option<crate::platform::redis_client::Redis>> {
+        let Some(urls) = &self.redis_url else { return Ok(None) };
+        let urls: Vec<String> = split_urls(urls).map(str::to_owned).collect();
+        crate::platform::redis_client::Redis::open(&urls, self.redis_cluster, self.redis_ca.as_deref())
             .map(Some)
             .map_err(|e| crate::Error::internal_from("REDIS_URL", e))
     }
@@ -275,10 +287,14 @@ impl Config {
         let uses_postgres = database_url.starts_with("postgres");
 
         let redis_url = get("REDIS_URL");
-        if let Some(url) = &redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
+        let redis_urls: Vec<&str> = redis_url.as_deref().map(|urls| split_urls(urls).collect()).unwrap_or_default();
+        if redis_urls.iter().any(|url| !(url.starts_with("redis://") || url.starts_with("rediss://"))) {
             errors.push("REDIS_URL must start with redis:// or rediss://".into());
+        }
+        if redis_urls.iter().any(|url| url.starts_with("rediss://"))
+            && redis_urls.iter().any(|url| url.starts_with("redis://"))
+        {
+            errors.push("REDIS_URL mixes redis:// and rediss:// nodes".into());
         }
         let redis_ca = get("VIGIE_REDIS_CA").and_then(|path| match std::fs::read(&path) {
             Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(Arc::from(pem)),
@@ -291,7 +307,7 @@ impl Config {
                 None
             }
         });
-        if redis_ca.is_some() && !redis_url.as_deref().is_some_and(|u| u.starts_with("rediss://")) {
+        if redis_ca.is_some() && !redis_urls.first().is_some_and(|u| u.starts_with("rediss://")) {
             errors.push("VIGIE_REDIS_CA is for a rediss:// REDIS_URL".into());
         }
 
@@ -352,6 +368,13 @@ impl Config {
         let demo = flag("VIGIE_DEMO", explicit_db.is_none());
         let introspection = flag("VIGIE_INTROSPECTION", !uses_postgres);
         let migrate_on_start = flag("VIGIE_MIGRATE_ON_START", true);
+        let redis_cluster = flag("VIGIE_REDIS_CLUSTER", false);
+        if redis_cluster && redis_urls.is_empty() {
+            errors.push("VIGIE_REDIS_CLUSTER needs REDIS_URL (the cluster's seed nodes)".into());
+        }
+        if redis_urls.len() > 1 && !redis_cluster {
+            errors.push("REDIS_URL lists several servers: set VIGIE_REDIS_CLUSTER=true for a Redis Cluster".into());
+        }
         let log_json = match get("VIGIE_LOG_FORMAT").as_deref() {
             None => uses_postgres,
             Some("json") => true,
@@ -452,6 +475,7 @@ impl Config {
         Ok(Config {
             database_url,
             redis_url,
+            redis_cluster,
             redis_ca,
             bind,
             public_url,
@@ -580,6 +604,32 @@ mod tests {
         assert!(message.contains("VIGIE_JWT_SECRET is required"), "{message}");
         assert!(message.contains("VIGIE_BIND"), "{message}");
         assert!(message.contains("REDIS_URL"), "{message}");
+    }
+
+    #[test]
+    fn a_cluster_takes_several_seed_urls_and_one_server_takes_one() {
+        const PG: (&str, &str) = ("DATABASE_URL", "postgres://u@localhost/db");
+        const SECRET: (&str, &str) = ("VIGIE_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        let seeds = "redis://a:7000, redis://b:7000,redis://c:7000";
+        let cluster = config(&[PG, SECRET, ("REDIS_URL", seeds), ("VIGIE_REDIS_CLUSTER", "true")]).unwrap();
+        assert!(cluster.redis().unwrap().unwrap().is_cluster());
+        assert!(format!("{cluster:?}").contains(r#"["redis://a:7000", "redis://b:7000", "redis://c:7000"]"#));
+        let one = config(&[PG, SECRET, ("REDIS_URL", "redis://a:6379")]).unwrap();
+        assert!(!one.redis().unwrap().unwrap().is_cluster());
+
+        let several = config(&[PG, SECRET, ("REDIS_URL", seeds)]).unwrap_err().to_string();
+        assert!(several.contains("set VIGIE_REDIS_CLUSTER=true"), "{several}");
+        let alone = config(&[PG, SECRET, ("VIGIE_REDIS_CLUSTER", "true")]).unwrap_err().to_string();
+        assert!(alone.contains("VIGIE_REDIS_CLUSTER needs REDIS_URL"), "{alone}");
+        let mixed =
+            config(&[PG, SECRET, ("REDIS_URL", "redis://a:7000,rediss://b:7000"), ("VIGIE_REDIS_CLUSTER", "1")])
+                .unwrap_err()
+                .to_string();
+        assert!(mixed.contains("mixes"), "{mixed}");
+        let bad = config(&[PG, SECRET, ("REDIS_URL", "redis://a:7000,http://b"), ("VIGIE_REDIS_CLUSTER", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("must start with redis://"), "{bad}");
     }
 
     #[test]

@@ -6,11 +6,11 @@
 //! request.
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use crate::Result;
+use crate::platform::redis_client::{Connection, Patience, Redis};
 
 /// How long a registered query stays shared after its last registration.
 const KEPT_FOR: Duration = Duration::from_secs(24 * 3600);
@@ -21,9 +21,9 @@ pub struct PersistedQueries {
 }
 
 struct Shared {
-    client: redis::Client,
+    redis: Redis,
     prefix: String,
-    conn: OnceCell<ConnectionManager>,
+    conn: OnceCell<Connection>,
 }
 
 impl PersistedQueries {
@@ -33,9 +33,9 @@ impl PersistedQueries {
     }
 
     /// Queries shared through Redis (`prefix` keeps deployments apart).
-    pub fn redis(client: &redis::Client, prefix: &str) -> Self {
-        let client = client.clone();
-        PersistedQueries { redis: Some(Shared { client, prefix: prefix.to_owned(), conn: OnceCell::new() }) }
+    pub fn redis(redis: &Redis, prefix: &str) -> Self {
+        let redis = redis.clone();
+        PersistedQueries { redis: Some(Shared { redis, prefix: prefix.to_owned(), conn: OnceCell::new() }) }
     }
 
     /// The text registered under `hash` (64 lower-case hex digits) by any replica;
@@ -72,13 +72,11 @@ impl Shared {
         format!("{}:apq:{hash}", self.prefix)
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
+    async fn connection(&self) -> Result<Connection, redis::RedisError> {
         let conn = self
             .conn
             // A miss costs the client one round trip: better than holding its request.
-            .get_or_try_init(|| {
-                ConnectionManager::new_with_config(self.client.clone(), crate::platform::ratelimit::quick())
-            })
+            .get_or_try_init(|| self.redis.connect(Patience::QUICK))
             .await?;
         Ok(conn.clone())
     }

@@ -26,7 +26,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use redis::Script;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::platform::redis_client::{Connection, Patience, Redis};
 use tokio::sync::OnceCell;
 
 use crate::{Error, Result};
@@ -156,9 +157,9 @@ struct Failures {
 
 /// The buckets of every replica, in Redis.
 struct RedisBuckets {
-    client: redis::Client,
+    redis: Redis,
     prefix: String,
-    conn: OnceCell<ConnectionManager>,
+    conn: OnceCell<Connection>,
     script: Script,
     account_attempt: Script,
 }
@@ -175,10 +176,10 @@ impl RateLimiter {
     }
 
     /// A limiter shared through Redis (`prefix` keeps deployments sharing a Redis apart).
-    pub fn redis(client: &redis::Client, prefix: &str) -> Self {
+    pub fn redis(redis: &Redis, prefix: &str) -> Self {
         RateLimiter {
             backend: Backend::Redis(Box::new(RedisBuckets {
-                client: client.clone(),
+                redis: redis.clone(),
                 prefix: prefix.to_owned(),
                 conn: OnceCell::new(),
                 script: Script::new(GCRA),
@@ -340,12 +341,18 @@ impl RateLimiter {
                 }
             }
             Backend::Redis(buckets) => {
-                let keys: Vec<String> = scopes
-                    .iter()
-                    .flat_map(|scope| [buckets.account_key(scope, "attempts"), buckets.account_key(scope, "lock")])
-                    .collect();
+                // One DEL per scope: a scope's two keys share a hash slot, the scopes do not.
                 let deleted = match buckets.connection().await {
-                    Ok(mut conn) => redis::cmd("DEL").arg(&keys).query_async::<()>(&mut conn).await,
+                    Ok(mut conn) => {
+                        let mut result = Ok(());
+                        for scope in &scopes {
+                            let keys = [buckets.account_key(scope, "attempts"), buckets.account_key(scope, "lock")];
+                            if let Err(e) = redis::cmd("DEL").arg(&keys).query_async::<()>(&mut conn).await {
+                                result = Err(e);
+                            }
+                        }
+                        result
+                    }
                     Err(e) => Err(e),
                 };
                 if let Err(error) = deleted {
@@ -375,23 +382,14 @@ fn account_store_down(error: &redis::RedisError) -> Error {
     limiter_down()
 }
 
-/// A connection for calls in front of a request: short timeouts and one retry, for
-/// callers that do without Redis rather than wait for it.
-pub(crate) fn quick() -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(Duration::from_millis(500)))
-        .set_number_of_retries(1)
-}
-
 impl RedisBuckets {
     /// The connection shared by the limiter's calls.
-    async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
+    async fn connection(&self) -> Result<Connection, redis::RedisError> {
         let conn = self
             .conn
             // The limiter sits in front of every request, and it lets requests through
             // when Redis is slow rather than holding them.
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), quick()))
+            .get_or_try_init(|| self.redis.connect(Patience::QUICK))
             .await?;
         Ok(conn.clone())
     }

@@ -1,5 +1,6 @@
-//! Crashes and outages: a worker process killed with SIGKILL mid-batch, and Redis
-//! restarted under running workers. Nothing is lost.
+//! Crashes and outages: a worker process killed with SIGKILL mid-batch (on one Redis
+//! server and on a Redis Cluster), and Redis restarted under running workers. Nothing
+//! is lost.
 
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use std::collections::HashMap;
@@ -8,12 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use vigie_domain::platform::queue::redis::RedisQueue;
 use vigie_domain::platform::queue::{Envelope, Queue};
+use vigie_domain::platform::redis_client::Redis;
 use vigie_domain::{Services, new_id};
-use vigie_tests::redis_server::RedisServer;
+use vigie_tests::redis_server::{RedisCluster, RedisServer};
 use vigie_tests::{Backend, RecordJob, TestDb, Workers, count, eventually, redis_url, until, worker_command};
 
-fn spawn_worker(db: &TestDb, prefix: &str) -> Child {
-    worker_command(env!("CARGO_BIN_EXE_vigie-test-worker"), &db.url, &redis_url(), prefix)
+fn spawn_worker(db: &TestDb, redis: &str, cluster: bool, prefix: &str) -> Child {
+    worker_command(env!("CARGO_BIN_EXE_vigie-test-worker"), &db.url, redis, prefix)
+        .env("VIGIE_REDIS_CLUSTER", cluster.to_string())
         .env("VIGIE_WORKER_CONCURRENCY", "8")
         .env("VIGIE_JOB_VISIBILITY_SECS", "3")
         .env("VIGIE_LOG_FORMAT", "pretty")
@@ -23,6 +26,16 @@ fn spawn_worker(db: &TestDb, prefix: &str) -> Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_batch_loses_no_job() {
+    a_worker_killed_mid_batch_loses_nothing(&redis_url(), false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_batch_on_a_redis_cluster_loses_no_job() {
+    let cluster = RedisCluster::start();
+    a_worker_killed_mid_batch_loses_nothing(&cluster.url(), true).await;
+}
+
+async fn a_worker_killed_mid_batch_loses_nothing(redis: &str, cluster: bool) {
     const JOBS: i64 = 10_000;
     let db = TestDb::new(Backend::Postgres).await;
     let conn = Database::connect(&db.url).await.unwrap();
@@ -31,15 +44,14 @@ async fn a_worker_killed_mid_batch_loses_no_job() {
         .await
         .unwrap();
     let prefix = format!("vigie-crash-{}", new_id().simple());
-    let queue = RedisQueue::connect(&vigie_domain::platform::redis_client::open(&redis_url(), None).unwrap(), &prefix)
-        .await
-        .unwrap();
+    let urls: Vec<String> = redis.split(',').map(str::to_owned).collect();
+    let queue = RedisQueue::connect(&Redis::open(&urls, cluster, None).unwrap(), &prefix).await.unwrap();
     queue.prepare(&["test.record".to_owned()]).await.unwrap();
     for n in 0..JOBS {
         queue.enqueue(&Envelope::new(None, &RecordJob { n }).unwrap()).await.unwrap();
     }
 
-    let mut workers = Workers((0..3).map(|_| spawn_worker(&db, &prefix)).collect());
+    let mut workers = Workers((0..3).map(|_| spawn_worker(&db, redis, cluster, &prefix)).collect());
     until("a fifth of the jobs", Duration::from_secs(120), async || {
         count(&conn, "SELECT COUNT(*) FROM test_run").await >= JOBS / 5
     })
@@ -91,9 +103,7 @@ async fn a_worker_killed_mid_batch_loses_no_job() {
 async fn workers_ride_out_a_redis_restart() {
     let mut redis = RedisServer::start();
     let prefix = format!("vigie-restart-{}", new_id().simple());
-    let queue = RedisQueue::connect(&vigie_domain::platform::redis_client::open(&redis.url(), None).unwrap(), &prefix)
-        .await
-        .unwrap();
+    let queue = RedisQueue::connect(&Redis::node(&redis.url()).unwrap(), &prefix).await.unwrap();
     let db = TestDb::new(Backend::Postgres).await;
     let config = Arc::new(vigie_tests::test_config(&db, &[]));
     let conn = vigie_domain::platform::db::connect(&db.url, config.api_pool_size()).await.unwrap();

@@ -1,12 +1,13 @@
 //! The production layout end to end: the api over PostgreSQL and Redis (it runs no jobs
 //! then), a separate `vigie-worker` process running them, and email to a real SMTP
-//! server on loopback; with plain Redis and with Redis over TLS only.
+//! server on loopback; with plain Redis, with Redis over TLS only and with a Redis
+//! Cluster.
 
 use serde_json::json;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-use vigie_tests::redis_server::RedisServer;
+use vigie_tests::redis_server::{RedisCluster, RedisServer};
 use vigie_tests::smtp::SmtpServer;
 use vigie_tests::ws::Subscription;
 use vigie_tests::{
@@ -27,7 +28,18 @@ async fn get_ok(url: &str, limit: Duration) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_and_a_separate_worker_over_postgres_and_redis() {
-    api_and_a_separate_worker(&redis_url(), None).await;
+    api_and_a_separate_worker(&[("REDIS_URL", &redis_url())]).await;
+}
+
+/// A three-primary Redis Cluster: the queue, the bus, the rate limiter (sign-up, and
+/// failed then good log-ins whose counters sit in two slots) and the caller cache all
+/// work through the cluster client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_and_a_separate_worker_over_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    api_and_a_separate_worker(&[("REDIS_URL", &cluster.url()), ("VIGIE_REDIS_CLUSTER", "true")]).await;
+    let per_node = cluster.keys_per_node("vigie-prod-");
+    assert!(per_node.iter().filter(|&&keys| keys > 0).count() >= 2, "the queue spreads over the shards: {per_node:?}");
 }
 
 /// `rediss://` with the operator's certificate authority: the queue (email and webhook
@@ -37,7 +49,7 @@ async fn api_and_a_separate_worker_over_postgres_and_redis() {
 async fn api_and_a_separate_worker_over_redis_with_tls() {
     let redis = RedisServer::start_tls();
     let ca = redis.ca().display().to_string();
-    api_and_a_separate_worker(&redis.url(), Some(&ca)).await;
+    api_and_a_separate_worker(&[("REDIS_URL", &redis.url()), ("VIGIE_REDIS_CA", &ca)]).await;
 
     let db = TestDb::new(Backend::Postgres).await;
     let other = RedisServer::start_tls();
@@ -62,17 +74,18 @@ async fn api_and_a_separate_worker_over_redis_with_tls() {
     assert!(plain.is_some(), "plain Redis protocol to a TLS port");
 }
 
-async fn api_and_a_separate_worker(redis: &str, ca: Option<&str>) {
+/// `redis`: the Redis settings (`REDIS_URL` and what goes with it), given to both.
+async fn api_and_a_separate_worker(redis: &[(&str, &str)]) {
     let smtp = SmtpServer::start();
     let db = TestDb::new(Backend::Postgres).await;
     let prefix = format!("vigie-prod-{}", vigie_domain::new_id().simple());
     let mut extra = vec![
-        ("REDIS_URL", redis),
-        ("VIGIE_QUEUE_PREFIX", &prefix),
+        ("VIGIE_QUEUE_PREFIX", prefix.as_str()),
         ("SMTP_URL", &smtp.url),
         ("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true"),
     ];
-    extra.extend(ca.map(|ca| ("VIGIE_REDIS_CA", ca)));
+    extra.extend_from_slice(redis);
+    let url = redis.iter().find(|(key, _)| *key == "REDIS_URL").expect("REDIS_URL").1;
     let config = Arc::new(test_config(&db, &extra));
     assert!(!config.embedded_workers());
     let running = vigie_api::start(config).await.unwrap();
@@ -80,17 +93,24 @@ async fn api_and_a_separate_worker(redis: &str, ca: Option<&str>) {
     let stopper = running.stopper.clone();
     tokio::spawn(running.server);
 
-    let mut command = worker_command(env!("CARGO_BIN_EXE_vigie-worker-under-test"), &db.url, redis, &prefix);
-    command.env("SMTP_URL", &smtp.url).env("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true");
-    if let Some(ca) = ca {
-        command.env("VIGIE_REDIS_CA", ca);
-    }
+    let mut command = worker_command(env!("CARGO_BIN_EXE_vigie-worker-under-test"), &db.url, url, &prefix);
+    command.env("SMTP_URL", &smtp.url).env("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true").envs(redis.iter().copied());
     let worker_base = worker_url(&command);
     let mut worker = Workers(vec![command.spawn().unwrap()]);
     get_ok(&format!("{worker_base}/healthz"), Duration::from_secs(20)).await;
 
     let signed = post_graphql(&api, None, "mutation { signUp(input: { agencyName: \"Prod\", name: \"O\", email: \"o@example.com\", password: \"correct horse battery\" }) { accessToken } }").await;
     let token = signed["data"]["signUp"]["accessToken"].as_str().unwrap().to_owned();
+    // The log-in throttle counts a failure, then forgets it on success.
+    let log_in = |password: &str| {
+        format!(
+            "mutation {{ logIn(input: {{ email: \"o@example.com\", password: \"{password}\" }}) {{ accessToken }} }}"
+        )
+    };
+    let wrong = post_graphql(&api, None, &log_in("wrong horse battery")).await;
+    assert!(wrong["errors"][0]["extensions"]["code"].is_string(), "{wrong}");
+    let good = post_graphql(&api, None, &log_in("correct horse battery")).await;
+    assert!(good["data"]["logIn"]["accessToken"].is_string(), "{good}");
     let invited = post_graphql(
         &api,
         Some(&token),

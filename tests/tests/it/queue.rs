@@ -1,5 +1,6 @@
-//! The job runtime on both queue backends: in-process (with SQLite) and Redis (with
-//! PostgreSQL). Test job kinds record what happens in a per-test journal.
+//! The job runtime on every queue backend: in-process (with SQLite), one Redis server
+//! and a three-primary Redis Cluster (with PostgreSQL). Test job kinds record what
+//! happens in a per-test journal.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -12,7 +13,9 @@ use vigie_domain::platform::jobs::{JobError, Registry, Runtime, RuntimeOptions};
 use vigie_domain::platform::queue::memory::MemoryQueue;
 use vigie_domain::platform::queue::redis::RedisQueue;
 use vigie_domain::platform::queue::{DEAD_LETTERS_KEPT, Envelope, JobPayload, Queue};
+use vigie_domain::platform::redis_client::Redis;
 use vigie_domain::{Services, new_id};
+use vigie_tests::redis_server::RedisCluster;
 use vigie_tests::{Backend, TestApp, redis_url, until};
 
 /// One run of a test job: (attempt or slot, when).
@@ -103,37 +106,50 @@ fn registry(tick_key: Option<String>) -> Registry {
     registry
 }
 
+/// Where a test's jobs go.
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    Memory,
+    Redis,
+    Cluster,
+}
+
 /// A queue backend under test, with a handle on its concrete type.
 enum Backing {
     Memory(Arc<MemoryQueue>),
-    Redis(RedisQueue),
+    /// `_cluster`, when there is one, lives as long as the queue.
+    Redis {
+        queue: RedisQueue,
+        _cluster: Option<RedisCluster>,
+    },
 }
 
 impl Backing {
-    async fn new(redis: bool) -> Self {
-        if redis {
-            let prefix = format!("vigie-test-{}", new_id().simple());
-            Backing::Redis(
-                RedisQueue::connect(&vigie_domain::platform::redis_client::open(&redis_url(), None).unwrap(), &prefix)
-                    .await
-                    .expect("Redis is required for the tests"),
-            )
-        } else {
-            Backing::Memory(Arc::new(MemoryQueue::new()))
-        }
+    async fn new(target: Target) -> Self {
+        let prefix = format!("vigie-test-{}", new_id().simple());
+        let (redis, cluster) = match target {
+            Target::Memory => return Backing::Memory(Arc::new(MemoryQueue::new())),
+            Target::Redis => (Redis::node(&redis_url()).unwrap(), None),
+            Target::Cluster => {
+                let cluster = RedisCluster::start();
+                (Redis::open(&cluster.urls(), true, None).unwrap(), Some(cluster))
+            }
+        };
+        let queue = RedisQueue::connect(&redis, &prefix).await.expect("Redis is required for the tests");
+        Backing::Redis { queue, _cluster: cluster }
     }
 
     fn queue(&self) -> Arc<dyn Queue> {
         match self {
             Backing::Memory(q) => q.clone(),
-            Backing::Redis(q) => Arc::new(q.clone()),
+            Backing::Redis { queue: q, .. } => Arc::new(q.clone()),
         }
     }
 
     async fn push_raw(&self, kind: &str, raw: &str) {
         match self {
             Backing::Memory(q) => q.push_raw(kind, raw),
-            Backing::Redis(q) => q.push_raw(kind, raw).await.unwrap(),
+            Backing::Redis { queue: q, .. } => q.push_raw(kind, raw).await.unwrap(),
         }
     }
 
@@ -141,7 +157,7 @@ impl Backing {
     async fn dead_letters(&self) -> Vec<(String, String)> {
         match self {
             Backing::Memory(q) => q.dead_letters().into_iter().map(|(d, reason)| (d.kind, reason)).collect(),
-            Backing::Redis(q) => {
+            Backing::Redis { queue: q, .. } => {
                 q.dead_letters().await.unwrap().into_iter().map(|(kind, reason, _)| (kind, reason)).collect()
             }
         }
@@ -175,17 +191,32 @@ impl Fleet {
     }
 }
 
-async fn setup(redis: bool) -> (TestApp, Backing) {
-    let backing = Backing::new(redis).await;
-    let backend = if redis { Backend::Postgres } else { Backend::Sqlite };
+async fn setup(target: Target) -> (TestApp, Backing) {
+    let backing = Backing::new(target).await;
+    let backend = if target == Target::Memory { Backend::Sqlite } else { Backend::Postgres };
     let app = TestApp::with_queue(backend, backing.queue()).await;
     (app, backing)
 }
 
-/// Runs a test body on the in-process queue (with SQLite) and on Redis (with PostgreSQL).
-macro_rules! on_both_queues {
+/// Runs a test body on the in-process queue (with SQLite), on one Redis server and on a
+/// Redis Cluster (with PostgreSQL).
+macro_rules! on_every_queue {
     ($name:ident) => {
-        vigie_tests::twice!($name, in_process => false, redis => true);
+        mod $name {
+            use super::Target;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn in_process() {
+                super::$name(Target::Memory).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis() {
+                super::$name(Target::Redis).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis_cluster() {
+                super::$name(Target::Cluster).await
+            }
+        }
     };
 }
 
@@ -198,8 +229,8 @@ async fn enqueue<J: JobPayload>(
     vigie_domain::platform::jobs::enqueue_as(System::for_tests(), &app.services, tenant, job).await
 }
 
-async fn retries_with_backoff_then_succeeds(redis: bool) {
-    let (app, _backing) = setup(redis).await;
+async fn retries_with_backoff_then_succeeds(target: Target) {
+    let (app, _backing) = setup(target).await;
     let fleet = Fleet::start(&app, 1, None);
     let key = new_id().to_string();
     enqueue(&app, None, &Flaky { key: key.clone(), fail_times: 2 }).await.unwrap();
@@ -213,10 +244,10 @@ async fn retries_with_backoff_then_succeeds(redis: bool) {
     assert_eq!(self::runs(&key).len(), 3, "a success is not run again");
     fleet.stop().await;
 }
-on_both_queues!(retries_with_backoff_then_succeeds);
+on_every_queue!(retries_with_backoff_then_succeeds);
 
-async fn exhausted_jobs_are_dead_lettered_and_retry_job_runs_them_again(redis: bool) {
-    let (app, backing) = setup(redis).await;
+async fn exhausted_jobs_are_dead_lettered_and_retry_job_runs_them_again(target: Target) {
+    let (app, backing) = setup(target).await;
     let owner = app.sign_up("Agency", "owner@example.com").await;
     let tenant = vigie_tests::db_id(&owner.agency_id);
     let fleet = Fleet::start(&app, 1, None);
@@ -247,10 +278,10 @@ async fn exhausted_jobs_are_dead_lettered_and_retry_job_runs_them_again(redis: b
     vigie_tests::assert_error(&again, "BAD_USER_INPUT");
     fleet.stop().await;
 }
-on_both_queues!(exhausted_jobs_are_dead_lettered_and_retry_job_runs_them_again);
+on_every_queue!(exhausted_jobs_are_dead_lettered_and_retry_job_runs_them_again);
 
-async fn malformed_messages_are_dead_lettered_with_a_reason(redis: bool) {
-    let (app, backing) = setup(redis).await;
+async fn malformed_messages_are_dead_lettered_with_a_reason(target: Target) {
+    let (app, backing) = setup(target).await;
     let fleet = Fleet::start(&app, 1, None);
     let ghost = Envelope {
         kind: "test.ghost".into(),
@@ -284,10 +315,10 @@ async fn malformed_messages_are_dead_lettered_with_a_reason(redis: bool) {
     assert_eq!(rows, 4, "each dead letter has a job_failure row");
     fleet.stop().await;
 }
-on_both_queues!(malformed_messages_are_dead_lettered_with_a_reason);
+on_every_queue!(malformed_messages_are_dead_lettered_with_a_reason);
 
-async fn a_periodic_task_runs_once_per_slot_across_three_workers(redis: bool) {
-    let (app, _backing) = setup(redis).await;
+async fn a_periodic_task_runs_once_per_slot_across_three_workers(target: Target) {
+    let (app, _backing) = setup(target).await;
     let key = new_id().to_string();
     let fleet = Fleet::start(&app, 3, Some(key.clone()));
     tokio::time::sleep(Duration::from_millis(3_600)).await;
@@ -301,13 +332,13 @@ async fn a_periodic_task_runs_once_per_slot_across_three_workers(redis: bool) {
     // what matters is that no slot runs twice.
     assert!((2..=5).contains(&slots.len()), "about one run a second: {slots:?}");
 }
-on_both_queues!(a_periodic_task_runs_once_per_slot_across_three_workers);
+on_every_queue!(a_periodic_task_runs_once_per_slot_across_three_workers);
 
 /// `receive` hands out at most `max` jobs even when several kinds have some (Redis
 /// counts per stream), and the ones held back come with the next calls: none is lost,
 /// none is given twice.
-async fn receive_never_hands_out_more_than_asked(redis: bool) {
-    let (_app, backing) = setup(redis).await;
+async fn receive_never_hands_out_more_than_asked(target: Target) {
+    let (_app, backing) = setup(target).await;
     let queue = backing.queue();
     let kinds: Vec<String> = [Flaky::KIND, Doomed::KIND, Tick::KIND].map(String::from).to_vec();
     queue.prepare(&kinds).await.unwrap();
@@ -336,12 +367,12 @@ async fn receive_never_hands_out_more_than_asked(redis: bool) {
     received.sort();
     assert_eq!(received, sent);
 }
-on_both_queues!(receive_never_hands_out_more_than_asked);
+on_every_queue!(receive_never_hands_out_more_than_asked);
 
 /// Each backend keeps only its newest dead letters (every one is also a `job_failure`
 /// row), so a storm of failures fills neither Redis nor the process's memory.
-async fn only_the_newest_dead_letters_are_kept(redis: bool) {
-    let backing = Backing::new(redis).await;
+async fn only_the_newest_dead_letters_are_kept(target: Target) {
+    let backing = Backing::new(target).await;
     let queue = backing.queue();
     let kinds = vec![Doomed::KIND.to_owned()];
     queue.prepare(&kinds).await.unwrap();
@@ -366,12 +397,12 @@ async fn only_the_newest_dead_letters_are_kept(redis: bool) {
     assert_eq!(reasons.first().map(String::as_str), Some("failure 10"), "the oldest went first");
     assert_eq!(reasons.last().map(String::as_str), Some(format!("failure {}", total - 1).as_str()));
 }
-on_both_queues!(only_the_newest_dead_letters_are_kept);
+on_every_queue!(only_the_newest_dead_letters_are_kept);
 
 /// A job that panics is caught by the runtime: retried like a failure, then
 /// dead-lettered with a `job_failure` row, never redelivered for ever.
-async fn a_panicking_job_is_retried_then_dead_lettered(redis: bool) {
-    let (app, backing) = setup(redis).await;
+async fn a_panicking_job_is_retried_then_dead_lettered(target: Target) {
+    let (app, backing) = setup(target).await;
     let fleet = Fleet::start(&app, 1, None);
     let key = new_id().to_string();
     enqueue(&app, None, &Panicky { key: key.clone() }).await.unwrap();
@@ -388,12 +419,12 @@ async fn a_panicking_job_is_retried_then_dead_lettered(redis: bool) {
     assert_eq!(failures, 1);
     fleet.stop().await;
 }
-on_both_queues!(a_panicking_job_is_retried_then_dead_lettered);
+on_every_queue!(a_panicking_job_is_retried_then_dead_lettered);
 
 /// A message delivered five times without an outcome (its worker crashed or hung each
 /// time) is dead-lettered on the next delivery instead of being run again.
-async fn a_job_that_never_settles_is_dead_lettered_after_five_deliveries(redis: bool) {
-    let (app, backing) = setup(redis).await;
+async fn a_job_that_never_settles_is_dead_lettered_after_five_deliveries(target: Target) {
+    let (app, backing) = setup(target).await;
     let key = new_id().to_string();
     enqueue(&app, None, &Flaky { key: key.clone(), fail_times: 0 }).await.unwrap();
     let queue = backing.queue();
@@ -422,4 +453,22 @@ async fn a_job_that_never_settles_is_dead_lettered_after_five_deliveries(redis: 
     stop.send(true).unwrap();
     runtime.await.unwrap();
 }
-on_both_queues!(a_job_that_never_settles_is_dead_lettered_after_five_deliveries);
+on_every_queue!(a_job_that_never_settles_is_dead_lettered_after_five_deliveries);
+
+/// On a cluster each kind's keys carry their own hash tag, so the kinds spread over the
+/// shards instead of sitting on one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_the_kinds_spread_over_every_shard() {
+    let cluster = RedisCluster::start();
+    let prefix = format!("vigie-spread-{}", new_id().simple());
+    let queue = RedisQueue::connect(&Redis::open(&cluster.urls(), true, None).unwrap(), &prefix).await.unwrap();
+    let kinds = vigie_domain::job_registry().kinds();
+    assert!(kinds.len() >= 12, "{kinds:?}");
+    queue.prepare(&kinds).await.unwrap();
+    for kind in &kinds {
+        queue.push_raw(kind, "{}").await.unwrap();
+    }
+    let per_node = cluster.keys_per_node(&prefix);
+    assert_eq!(per_node.iter().sum::<usize>(), kinds.len(), "one stream per kind: {per_node:?}");
+    assert!(per_node.iter().all(|&keys| keys > 0), "every shard holds some kinds: {per_node:?}");
+}

@@ -1,20 +1,22 @@
-//! The Redis Streams backend.
+//! The Redis Streams backend, on one server or on a Redis Cluster.
 //!
-//! Keys share one hash tag (`{prefix}`), so they live in one Redis Cluster slot and the
-//! multi-key scripts and transactions below are allowed there:
-//! - `{prefix}:stream:<kind>`: the jobs of a kind, read by the consumer group `workers`;
+//! Each kind's keys share a hash tag, so the scripts and transactions below, which
+//! touch one kind at a time, stay in one slot. On one server the tag is the prefix
+//! (`{prefix}`), so a worker reads all its kinds in one blocking `XREADGROUP`; on a
+//! cluster it is the prefix and the kind (`{prefix:kind}`), so kinds spread over the
+//! shards and a worker reads each kind apart, polling (see [`RedisQueue::receive`]).
+//! - `<tag>:stream:<kind>`: the jobs of a kind, read by the consumer group `workers`;
 //!   entries are deleted once acknowledged, so the length is the depth;
-//! - `{prefix}:delayed:<kind>`: jobs waiting for a retry, scored by due time (ms);
+//! - `<tag>:delayed:<kind>`: jobs waiting for a retry, scored by due time (ms);
 //! - `{prefix}:dead`: the dead-letter stream (kind, reason, raw job), its newest
 //!   [`DEAD_LETTERS_KEPT`] entries;
 //! - `{prefix}:tick:<name>:<slot>`: `SET NX` markers of periodic tasks.
 //!
 //! Redis without persistence forgets consumer groups when it restarts; reads that fail
 //! with `NOGROUP` recreate the group and try again. Connection loss is retried by the
-//! connection manager with backoff; callers see an error, never a panic.
+//! connection with backoff; callers see an error, never a panic.
 
 use chrono::{DateTime, Utc};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamMaxlen, StreamRangeReply, StreamReadOptions,
     StreamReadReply,
@@ -22,9 +24,10 @@ use redis::streams::{
 use redis::{AsyncCommands, Script};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{DEAD_LETTERS_KEPT, Delivery, Envelope, KindStatus, Queue};
+use crate::platform::redis_client::{Connection, Patience, Redis};
 use crate::{Error, Result};
 
 const GROUP: &str = "workers";
@@ -45,9 +48,11 @@ return #items
 #[derive(Clone)]
 pub struct RedisQueue {
     prefix: String,
-    commands: ConnectionManager,
+    /// A cluster: keys tagged per kind, and kinds read one by one.
+    spread: bool,
+    commands: Connection,
     /// Blocking reads get their own connection so they do not hold up other commands.
-    reads: ConnectionManager,
+    reads: Connection,
     promote: Script,
     /// Messages read past `max`, per consumer. `XREADGROUP` and `XAUTOCLAIM` count per
     /// stream, so reading several kinds at once can bring more than the caller asked
@@ -61,26 +66,17 @@ fn queue_err(e: redis::RedisError) -> Error {
 }
 
 impl RedisQueue {
-    /// Connects through `client` ([`crate::platform::redis_client::open`]); `prefix` names the key
-    /// space (tests use one per test).
-    pub async fn connect(client: &redis::Client, prefix: &str) -> Result<Self> {
-        let client = client.clone();
-        let base = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(8)
-            .set_max_delay(Duration::from_secs(5));
-        let commands = ConnectionManager::new_with_config(
-            client.clone(),
-            base.clone().set_response_timeout(Some(Duration::from_secs(5))),
-        )
-        .await
-        .map_err(queue_err)?;
-        let reads =
-            ConnectionManager::new_with_config(client, base.set_response_timeout(Some(Duration::from_secs(15))))
-                .await
-                .map_err(queue_err)?;
+    /// Connects to `redis`; `prefix` names the key space (tests use one per test).
+    pub async fn connect(redis: &Redis, prefix: &str) -> Result<Self> {
+        let commands = redis.connect(Patience::STEADY).await.map_err(queue_err)?;
+        // A blocking read waits up to the worker's poll interval before it answers.
+        let reads = redis
+            .connect(Patience { response: Duration::from_secs(15), ..Patience::STEADY })
+            .await
+            .map_err(queue_err)?;
         Ok(RedisQueue {
             prefix: prefix.to_owned(),
+            spread: redis.is_cluster(),
             commands,
             reads,
             promote: Script::new(PROMOTE),
@@ -109,12 +105,17 @@ impl RedisQueue {
         taken
     }
 
+    /// The hash tag of a kind's keys (see the module doc).
+    fn tag(&self, kind: &str) -> String {
+        if self.spread { format!("{{{}:{kind}}}", self.prefix) } else { format!("{{{}}}", self.prefix) }
+    }
+
     fn stream(&self, kind: &str) -> String {
-        format!("{{{}}}:stream:{kind}", self.prefix)
+        format!("{}:stream:{kind}", self.tag(kind))
     }
 
     fn delayed(&self, kind: &str) -> String {
-        format!("{{{}}}:delayed:{kind}", self.prefix)
+        format!("{}:delayed:{kind}", self.tag(kind))
     }
 
     /// The dead-letter stream's key.
@@ -190,20 +191,71 @@ impl RedisQueue {
             .collect())
     }
 
+    /// One `XREADGROUP` over `kinds` (their streams share a slot), blocking up to
+    /// `block` when it is given.
     async fn read(
         &self,
         kinds: &[String],
         consumer: &str,
         max: usize,
-        block: Duration,
+        block: Option<Duration>,
     ) -> redis::RedisResult<StreamReadReply> {
         let keys: Vec<String> = kinds.iter().map(|k| self.stream(k)).collect();
         let ids: Vec<&str> = kinds.iter().map(|_| ">").collect();
-        let options = StreamReadOptions::default().group(GROUP, consumer).count(max).block(block.as_millis() as usize);
+        let mut options = StreamReadOptions::default().group(GROUP, consumer).count(max);
+        if let Some(block) = block {
+            options = options.block(block.as_millis() as usize);
+        }
         let mut conn = self.reads.clone();
         conn.xread_options(&keys, &ids, &options).await
     }
+
+    /// [`RedisQueue::read`] that recreates a missing consumer group and tries again.
+    async fn read_grouped(
+        &self,
+        kinds: &[String],
+        consumer: &str,
+        max: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<Delivery>> {
+        let reply = match self.read(kinds, consumer, max, block).await {
+            Err(e) if e.code() == Some("NOGROUP") => {
+                tracing::warn!("consumer group missing (Redis restarted?); recreating it");
+                self.ensure_groups(kinds).await?;
+                self.read(kinds, consumer, max, block).await
+            }
+            other => other,
+        }
+        .map_err(queue_err)?;
+        Ok(reply.keys.into_iter().flat_map(|key| self.deliveries(self.kind_of(&key.key), key.ids)).collect())
+    }
+
+    /// On a cluster each kind's stream sits in its own slot, and a blocking read would
+    /// hold up the node's shared connection: every kind is read at once without
+    /// blocking, then again after a pause that grows to [`POLL_PAUSE_MAX`] while
+    /// nothing comes, until `block` has passed.
+    async fn poll_each(&self, kinds: &[String], consumer: &str, max: usize, block: Duration) -> Result<Vec<Delivery>> {
+        let deadline = Instant::now() + block;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let reads = kinds.iter().map(|kind| self.read_grouped(std::slice::from_ref(kind), consumer, max, None));
+            let mut deliveries = Vec::new();
+            for read in futures_util::future::join_all(reads).await {
+                deliveries.extend(read?);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !deliveries.is_empty() || left.is_zero() {
+                return Ok(deliveries);
+            }
+            tokio::time::sleep(pause.min(left)).await;
+            pause = (pause * 2).min(POLL_PAUSE_MAX);
+        }
+    }
 }
+
+/// The longest pause between two polls of an idle cluster: the most a job waits for an
+/// idle worker to notice it, for a few cheap reads per kind and second.
+const POLL_PAUSE_MAX: Duration = Duration::from_millis(100);
 
 #[async_trait::async_trait]
 impl Queue for RedisQueue {
@@ -223,17 +275,11 @@ impl Queue for RedisQueue {
         if !held.is_empty() {
             return Ok(held);
         }
-        let reply = match self.read(kinds, consumer, max, block).await {
-            Err(e) if e.code() == Some("NOGROUP") => {
-                tracing::warn!("consumer group missing (Redis restarted?); recreating it");
-                self.ensure_groups(kinds).await?;
-                self.read(kinds, consumer, max, block).await
-            }
-            other => other,
-        }
-        .map_err(queue_err)?;
-        let deliveries =
-            reply.keys.into_iter().flat_map(|key| self.deliveries(self.kind_of(&key.key), key.ids)).collect();
+        let deliveries = if self.spread {
+            self.poll_each(kinds, consumer, max, block).await?
+        } else {
+            self.read_grouped(kinds, consumer, max, Some(block)).await?
+        };
         Ok(self.at_most(consumer, max, deliveries))
     }
 
@@ -282,21 +328,22 @@ impl Queue for RedisQueue {
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()> {
         let stream = self.stream(&delivery.kind);
         let mut conn = self.commands.clone();
-        // One transaction: the dead-letter copy exists before the job leaves its stream.
+        // The copy is written before the job leaves its stream, so a crash in between
+        // leaves the job to be reclaimed (and maybe copied twice), never lost; the two
+        // keys sit in different slots on a cluster, so they cannot share a transaction.
         // Exact trimming: dead letters are rare, and the bound is then the documented one.
+        let fields = [
+            ("kind", delivery.kind.as_str()),
+            ("reason", reason),
+            (FIELD, delivery.raw.as_str()),
+            ("message_id", delivery.message_id.as_str()),
+        ];
+        let _: String = conn
+            .xadd_maxlen(self.dead_key(), StreamMaxlen::Equals(DEAD_LETTERS_KEPT), "*", &fields)
+            .await
+            .map_err(queue_err)?;
         redis::pipe()
             .atomic()
-            .xadd_maxlen(
-                self.dead_key(),
-                StreamMaxlen::Equals(DEAD_LETTERS_KEPT),
-                "*",
-                &[
-                    ("kind", delivery.kind.as_str()),
-                    ("reason", reason),
-                    (FIELD, delivery.raw.as_str()),
-                    ("message_id", delivery.message_id.as_str()),
-                ],
-            )
             .xack(&stream, GROUP, &[&delivery.message_id])
             .xdel(&stream, &[&delivery.message_id])
             .query_async::<()>(&mut conn)
