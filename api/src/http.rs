@@ -14,6 +14,7 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tracing::Instrument;
 use vigie_domain::platform::ratelimit::{Quota, RateLimiter};
+use vigie_domain::platform::telemetry;
 use vigie_domain::{Error, Services, api_keys, demo, platform::health, sources};
 
 use crate::graphql::session::SocketAccess;
@@ -127,11 +128,17 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Servi
                 // The route is the pattern (`/r/{token}`), never the path: no secret in the log.
                 let span = tracing::info_span!(
                     "http",
+                    otel.name = %format_args!("{method} {route}"),
+                    otel.kind = "server",
                     %method,
                     %route,
                     %request_id,
-                    operation = tracing::field::Empty
+                    operation = tracing::field::Empty,
+                    status = tracing::field::Empty,
+                    otel.status_code = tracing::field::Empty,
                 );
+                let traceparent = req.headers().get(telemetry::TRACEPARENT).and_then(|v| v.to_str().ok());
+                telemetry::continue_trace(&span, traceparent);
                 let fut = srv.call(req);
                 async move {
                     let mut response = fut.await?;
@@ -142,6 +149,12 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Servi
                         tracing::debug!(status, duration_ms, "request");
                     } else {
                         tracing::info!(status, duration_ms, "request");
+                    }
+                    // On the span for traces, after the log line, which has it already.
+                    let span = tracing::Span::current();
+                    span.record("status", status);
+                    if status >= 500 {
+                        span.record("otel.status_code", "error");
                     }
                     if let Ok(value) = header::HeaderValue::from_str(&request_id) {
                         response.headers_mut().insert(header::HeaderName::from_static(REQUEST_ID), value);

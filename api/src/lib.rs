@@ -98,7 +98,7 @@ pub async fn run_command(args: Vec<String>) {
 /// wrong when it is not valid.
 fn config_from_env() -> Arc<Config> {
     let config = env_config();
-    vigie_domain::platform::runtime::init_tracing(config.log_json);
+    vigie_domain::platform::telemetry::init(&config, env!("CARGO_PKG_NAME"));
     config
 }
 
@@ -116,7 +116,7 @@ fn env_config() -> Arc<Config> {
 /// only what the command prints (an export can be piped).
 async fn admin_from_env(args: &[&str]) {
     let config = env_config();
-    vigie_domain::platform::runtime::init_tracing_to_stderr(config.log_json);
+    vigie_domain::platform::telemetry::init_to_stderr(config.log_json);
     let mut out = std::io::stdout().lock();
     if let Err(e) = admin::run(config, args, &mut out).await {
         eprintln!("vigie-api admin: {}", vigie_domain::platform::error::chain(&e));
@@ -217,4 +217,5 @@ pub async fn serve_from_env() {
     }
     running.background.stop().await;
     tracing::info!("stopped");
+    vigie_domain::platform::telemetry::shutdown();
 }

@@ -294,7 +294,7 @@ struct Tally {
 
 #[tokio::main]
 async fn main() {
-    vigie_domain::platform::runtime::init_tracing(false);
+    vigie_domain::platform::telemetry::init_logs();
     let mut args = std::env::args().skip(1).map(|a| a.parse::<i64>().expect("numeric arguments"));
     let weeks = args.next().unwrap_or(8);
     let brand_count = args.next().unwrap_or(4) as usize;

@@ -67,7 +67,7 @@ async fn scored(env: &Env) -> i64 {
 
 #[tokio::main]
 async fn main() {
-    vigie_domain::platform::runtime::init_tracing(false);
+    vigie_domain::platform::telemetry::init_logs();
     let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().expect("numeric arguments"));
     let bursts = args.next().unwrap_or(100);
     let workers = args.next().unwrap_or(2);

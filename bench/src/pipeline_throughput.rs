@@ -46,7 +46,7 @@ impl Lcg {
 
 #[tokio::main]
 async fn main() {
-    vigie_domain::platform::runtime::init_tracing(false);
+    vigie_domain::platform::telemetry::init_logs();
     let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().expect("numeric arguments"));
     let total = args.next().unwrap_or(200_000);
     let authors = args.next().unwrap_or(20_000).max(1);

@@ -29,6 +29,7 @@ mod m20261204_000016_invitation_recent;
 mod m20261205_000017_reply_author;
 mod m20261205_000018_value_stances;
 mod m20261205_000019_mention_retention;
+mod m20261205_000020_event_trace;
 
 /// The key of the PostgreSQL advisory lock under which migrations run ("vigie" in
 /// ASCII), so that processes migrating one database take turns.
@@ -81,6 +82,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000017_reply_author::Migration),
             Box::new(m20261205_000018_value_stances::Migration),
             Box::new(m20261205_000019_mention_retention::Migration),
+            Box::new(m20261205_000020_event_trace::Migration),
         ]
     }
 }

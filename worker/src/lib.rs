@@ -24,7 +24,7 @@ pub async fn run() {
         Ok(config) => Arc::new(config),
         Err(e) => fail(2, &format!("{e}")),
     };
-    vigie_domain::platform::runtime::init_tracing(config.log_json);
+    vigie_domain::platform::telemetry::init(&config, env!("CARGO_PKG_NAME"));
     if config.redis_url.is_none() {
         fail(2, "REDIS_URL is not set: without Redis the api process runs the jobs itself");
     }
@@ -65,6 +65,7 @@ pub async fn run() {
     let _ = runtime.await;
     http.stop(true).await;
     tracing::info!("stopped");
+    vigie_domain::platform::telemetry::shutdown();
 }
 
 /// A worker never migrates (the api or `vigie-migrate` does): it refuses a schema older

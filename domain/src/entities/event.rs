@@ -15,6 +15,8 @@ pub struct Model {
     pub payload: Json,
     pub created_at: DateTimeUtc,
     pub dispatched_at: Option<DateTimeUtc>,
+    /// The `traceparent` of the work that recorded it (`None` when traces are off).
+    pub trace_parent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -41,6 +41,11 @@ pub struct Config {
     pub demo: bool,
     /// `VIGIE_LOG_FORMAT`: `json` (default with PostgreSQL) or `pretty`.
     pub log_json: bool,
+    /// Where spans go over OTLP/HTTP: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as is, or
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces`; unset: no traces.
+    pub otlp_traces_endpoint: Option<Url>,
+    /// `OTEL_SERVICE_NAME`; default: the binary's name.
+    pub otel_service_name: Option<String>,
     /// `VIGIE_INTROSPECTION`: allow GraphQL introspection and serve GraphiQL; default
     /// on with the embedded SQLite, off with PostgreSQL (production).
     pub introspection: bool,
@@ -143,6 +148,8 @@ impl std::fmt::Debug for Config {
             allow_private_webhooks,
             demo,
             log_json,
+            otlp_traces_endpoint,
+            otel_service_name,
             introspection,
             migrate_on_start,
             metrics_bind,
@@ -181,6 +188,8 @@ impl std::fmt::Debug for Config {
             .field("allow_private_webhooks", allow_private_webhooks)
             .field("demo", demo)
             .field("log_json", log_json)
+            .field("otlp_traces_endpoint", &otlp_traces_endpoint.as_ref().map(|url| redact_url(url.as_str())))
+            .field("otel_service_name", otel_service_name)
             .field("introspection", introspection)
             .field("migrate_on_start", migrate_on_start)
             .field("metrics_bind", metrics_bind)
@@ -384,6 +393,21 @@ impl Config {
                 false
             }
         };
+        let mut otlp = |key: &str| {
+            let raw = get(key)?;
+            let url = Url::parse(&raw).ok().filter(|url| matches!(url.scheme(), "http" | "https"));
+            if url.is_none() {
+                errors.push(format!("{key} must be an http:// or https:// URL"));
+            }
+            url
+        };
+        let traces = otlp("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+        let base = otlp("OTEL_EXPORTER_OTLP_ENDPOINT");
+        // The signal's path joins the base endpoint, as the OTLP exporter specification says.
+        let otlp_traces_endpoint = traces.or_else(|| {
+            base.and_then(|url| Url::parse(&format!("{}/v1/traces", url.as_str().trim_end_matches('/'))).ok())
+        });
+        let otel_service_name = get("OTEL_SERVICE_NAME");
 
         let mut seconds = |key: &str, default: u64, unit: u64| match get(key) {
             None => Duration::from_secs(default * unit),
@@ -486,6 +510,8 @@ impl Config {
             allow_private_webhooks,
             demo,
             log_json,
+            otlp_traces_endpoint,
+            otel_service_name,
             introspection,
             migrate_on_start,
             metrics_bind,
@@ -630,6 +656,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(bad.contains("must start with redis://"), "{bad}");
+    }
+
+    #[test]
+    fn traces_go_to_the_otlp_endpoint_with_the_signal_path() {
+        const PG: (&str, &str) = ("DATABASE_URL", "postgres://u@localhost/db");
+        const SECRET: (&str, &str) = ("VIGIE_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        let endpoint = |vars: &[(&str, &str)]| {
+            let vars = [&[PG, SECRET], vars].concat();
+            config(&vars).unwrap().otlp_traces_endpoint.map(|url| url.to_string())
+        };
+        assert_eq!(endpoint(&[]), None, "no endpoint, no traces");
+        let base = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+        assert_eq!(endpoint(&[base]).as_deref(), Some("http://collector:4318/v1/traces"));
+        let prefixed = ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://gateway.example/otlp/");
+        assert_eq!(endpoint(&[prefixed]).as_deref(), Some("https://gateway.example/otlp/v1/traces"));
+        let traces = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://other:4318/custom");
+        assert_eq!(endpoint(&[base, traces]).as_deref(), Some("http://other:4318/custom"), "taken as is");
+        let bad = config(&[PG, SECRET, ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")]).unwrap_err().to_string();
+        assert!(bad.contains("OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL"), "{bad}");
     }
 
     #[test]

@@ -94,7 +94,8 @@ pub(crate) async fn record_many(
     Ok(())
 }
 
-fn row(
+/// An event row, not yet written.
+pub(crate) fn row(
     agency_id: Uuid,
     brand_id: Option<Uuid>,
     kind: &str,
@@ -109,5 +110,6 @@ fn row(
         payload: Set(payload),
         created_at: Set(at),
         dispatched_at: Set(None),
+        trace_parent: Set(crate::platform::telemetry::traceparent()),
     }
 }

@@ -25,5 +25,6 @@ pub mod ratelimit;
 pub mod redis_client;
 pub mod retention;
 pub mod runtime;
+pub mod telemetry;
 pub mod text;
 pub mod validate;

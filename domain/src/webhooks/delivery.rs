@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{DeliveryStatus, signature};
@@ -269,10 +270,8 @@ pub(crate) async fn attempt(services: &Services, delivery_id: Uuid) -> Result<()
     let Some(endpoint) = webhook_endpoint::Entity::find_by_id(delivery.endpoint_id).one(db).await? else {
         return Ok(());
     };
-    let test = event::Entity::find_by_id(delivery.event_id)
-        .one(db)
-        .await?
-        .is_some_and(|e| e.kind == crate::platform::events::WEBHOOK_TEST);
+    let event = event::Entity::find_by_id(delivery.event_id).one(db).await?;
+    let test = event.as_ref().is_some_and(|e| e.kind == crate::platform::events::WEBHOOK_TEST);
     if !endpoint.enabled && !test {
         let mut model: webhook_delivery::ActiveModel = delivery.into();
         model.status = Set(DeliveryStatus::Failed.as_str().into());
@@ -283,7 +282,11 @@ pub(crate) async fn attempt(services: &Services, delivery_id: Uuid) -> Result<()
         return Ok(());
     }
 
-    let outcome = send(services, &endpoint, &delivery).await?;
+    // The delivery joins the trace of the work that recorded its event, wherever that ran.
+    let span =
+        tracing::info_span!("webhook", otel.name = "webhook.deliver", otel.kind = "client", delivery = %delivery.id);
+    crate::platform::telemetry::continue_trace(&span, event.as_ref().and_then(|e| e.trace_parent.as_deref()));
+    let outcome = send(services, &endpoint, &delivery).instrument(span).await?;
     record(services, endpoint, delivery, outcome).await
 }
 
@@ -304,6 +307,9 @@ async fn send(
     headers.insert(HeaderName::from_static("webhook-id"), header(&msg_id)?);
     headers.insert(HeaderName::from_static("webhook-timestamp"), header(&timestamp.to_string())?);
     headers.insert(HeaderName::from_static("webhook-signature"), header(&signatures.join(" "))?);
+    if let Some(traceparent) = crate::platform::telemetry::traceparent() {
+        headers.insert(HeaderName::from_static(crate::platform::telemetry::TRACEPARENT), header(&traceparent)?);
+    }
 
     let started = Instant::now();
     let result =

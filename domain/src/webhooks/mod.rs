@@ -238,18 +238,10 @@ pub async fn send_test_event(services: &Services, actor: &Actor, id: Uuid) -> Re
     let at = now();
     let payload = serde_json::json!({ "endpointId": endpoint.id, "message": "A test event sent from Vigie." });
     let txn = crate::platform::db::begin_write(&services.db).await?;
-    let event = event::ActiveModel {
-        id: Set(new_id()),
-        agency_id: Set(actor.agency_id),
-        brand_id: Set(None),
-        kind: Set(events::WEBHOOK_TEST.into()),
-        payload: Set(payload),
-        created_at: Set(at),
-        // Not fanned out: it is for this endpoint only.
-        dispatched_at: Set(Some(at)),
-    }
-    .insert(&txn)
-    .await?;
+    let mut event = events::row(actor.agency_id, None, events::WEBHOOK_TEST, payload, at);
+    // Not fanned out: it is for this endpoint only.
+    event.dispatched_at = Set(Some(at));
+    let event = event.insert(&txn).await?;
     let delivery = delivery::new_row(&endpoint, &event).insert(&txn).await?;
     txn.commit().await?;
     delivery::deliver_soon(services, &delivery).await;

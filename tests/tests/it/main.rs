@@ -28,6 +28,7 @@ mod schema;
 mod scoring;
 mod security;
 mod sla;
+mod telemetry;
 mod tenancy;
 mod tour;
 mod webhooks;

@@ -22,6 +22,7 @@ fn event_row(agency_id: Uuid, created_at: DateTime<Utc>, dispatched_at: Option<D
         payload: Set(json!({})),
         created_at: Set(created_at),
         dispatched_at: Set(dispatched_at),
+        trace_parent: Set(None),
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::metrics::JobMetrics;
 use super::{JobError, JobMeta, Registry};
@@ -260,7 +261,12 @@ impl Runtime {
         self.metrics().in_flight.get_or_create(&label).inc();
         // A panic is the job's failure, not the worker's: caught, it is retried and
         // dead-lettered like any other rather than redelivered for ever.
-        let running = AssertUnwindSafe(entry.run(self.services.clone(), meta, envelope.payload.clone())).catch_unwind();
+        let span =
+            tracing::info_span!("job", otel.name = %envelope.kind, job = %envelope.id, attempt = envelope.attempt);
+        crate::platform::telemetry::continue_trace(&span, envelope.trace.as_deref());
+        let running = AssertUnwindSafe(entry.run(self.services.clone(), meta, envelope.payload.clone()))
+            .catch_unwind()
+            .instrument(span);
         let outcome = match tokio::time::timeout(limit, running).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(panic)) => {

@@ -34,6 +34,10 @@ pub struct Envelope {
     pub attempt: u32,
     pub enqueued_at: DateTime<Utc>,
     pub payload: serde_json::Value,
+    /// The W3C `traceparent` of the work that enqueued it: the job's span continues
+    /// that trace (absent when traces are off, and in jobs from older releases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 /// A typed job payload.
@@ -57,6 +61,7 @@ impl Envelope {
             attempt: 0,
             enqueued_at: now(),
             payload: serde_json::to_value(job).map_err(|e| Error::internal_from("cannot encode a job", e))?,
+            trace: crate::platform::telemetry::traceparent(),
         })
     }
 
@@ -187,6 +192,7 @@ mod tests {
             attempt: 0,
             enqueued_at: now(),
             payload: serde_json::json!({}),
+            trace: None,
         };
         let wrong = Delivery::decode("1-0".into(), "email", env.encode());
         assert!(wrong.envelope.unwrap_err().contains("`other`"));
