@@ -9,10 +9,18 @@ use std::time::{Duration, Instant};
 /// A `redis-server` child process on a free loopback port.
 pub struct RedisServer {
     pub port: u16,
+    /// A cluster node's bus port (by default Redis takes `port + 10000`, which may be busy).
+    bus_port: u16,
     dir: PathBuf,
     child: Option<Child>,
     tls: bool,
     cluster: bool,
+}
+
+/// A loopback port free when asked (another process may take it before Redis does,
+/// hence the retries in [`RedisServer::new`]).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl RedisServer {
@@ -27,15 +35,19 @@ impl RedisServer {
     }
 
     fn new(tls: bool, cluster: bool) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("vigie-redis-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         if tls {
             make_certificates(&dir);
         }
-        let mut server = RedisServer { port, dir, child: None, tls, cluster };
-        server.launch();
-        server
+        let mut server = RedisServer { port: 0, bus_port: 0, dir, child: None, tls, cluster };
+        for _ in 0..5 {
+            (server.port, server.bus_port) = (free_port(), free_port());
+            if server.launch() {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on a free port in five tries");
     }
 
     pub fn url(&self) -> String {
@@ -71,12 +83,14 @@ impl RedisServer {
         ]
     }
 
-    fn launch(&mut self) {
+    /// Starts the server; `false` when it exited instead (its port was taken).
+    fn launch(&mut self) -> bool {
         let mut command = Command::new("redis-server");
         command.args(self.listen()).args(["--bind", "127.0.0.1", "--save", ""]);
         if self.cluster {
             // The cluster's tests kill workers, not Redis: no append-only file to sync.
             command.args(["--cluster-enabled", "yes", "--cluster-node-timeout", "5000", "--appendonly", "no"]);
+            command.args(["--cluster-port", &self.bus_port.to_string()]);
         } else {
             command.args(["--appendonly", "yes", "--appendfsync", "always"]);
         }
@@ -90,9 +104,16 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(child) = &mut self.child
+                && child.try_wait().unwrap().is_some()
+            {
+                self.child = None;
+                return false;
+            }
             assert!(Instant::now() < deadline, "redis-server did not start on port {}", self.port);
             std::thread::sleep(Duration::from_millis(20));
         }
+        true
     }
 
     /// Stops the server cleanly (the append-only file keeps its data).
@@ -110,7 +131,7 @@ impl RedisServer {
     /// Starts it again on the same port.
     pub fn restart(&mut self) {
         self.stop();
-        self.launch();
+        assert!(self.launch(), "redis-server did not start again on port {}", self.port);
     }
 }
 
