@@ -1,6 +1,7 @@
 //! HTTP routes: `/graphql` (POST for queries, GET for GraphiQL), `/graphql/ws`
 //! (subscriptions), `/healthz`, `/readyz`, `/metrics` (on `VIGIE_METRICS_BIND` when set).
 
+use crate::openapi::{ErrorBody, ErrorDetail};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header;
 use actix_web::{App, Either, HttpRequest, HttpResponse, HttpServer, web};
@@ -217,19 +218,35 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/ingest/mentions")
                 .app_data(web::PayloadConfig::new(INGEST_BODY_LIMIT))
-                .route(web::post().to(ingest_mentions)),
+                .route(web::post().to(ingest_mentions))
+                .default_service(web::to(|| not_allowed("POST"))),
         )
-        .route("/calendar/{file}", web::get().to(calendar_feed))
-        .route("/r/{token}", web::get().to(report_page))
-        .route("/r/{token}/{file}", web::get().to(report_csv))
+        .service(readable("/calendar/{file}").route(web::get().to(calendar_feed)).route(web::head().to(calendar_feed)))
+        .service(readable("/r/{token}").route(web::get().to(report_page)).route(web::head().to(report_page)))
+        .service(readable("/r/{token}/{file}").route(web::get().to(report_csv)).route(web::head().to(report_csv)))
         .service(
             web::resource("/demo/webhooks")
                 .app_data(web::PayloadConfig::new(demo::receiver::MAX_BODY))
                 .route(web::post().to(demo_receiver)),
         )
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics));
+        .service(readable("/healthz").route(web::get().to(healthz)).route(web::head().to(healthz)))
+        .service(readable("/readyz").route(web::get().to(readyz)).route(web::head().to(readyz)))
+        .service(readable("/openapi.json").route(web::get().to(openapi_json)).route(web::head().to(openapi_json)))
+        .service(readable("/metrics").route(web::get().to(metrics)).route(web::head().to(metrics)));
+}
+
+/// A resource read with `GET` (and `HEAD`): any other method gets 405 with `Allow`.
+fn readable(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|| not_allowed("GET, HEAD")))
+}
+
+/// `405 Method Not Allowed`, naming the methods that are.
+async fn not_allowed(allow: &'static str) -> HttpResponse {
+    let refused = Error::bad_input("method", format!("this route answers {allow}"));
+    let mut response = error_response(&refused);
+    *response.status_mut() = actix_web::http::StatusCode::METHOD_NOT_ALLOWED;
+    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    response
 }
 
 /// A request method as a metric label: the standard ones by name, any other as
@@ -642,6 +659,19 @@ fn init_token(init: &serde_json::Value) -> Option<String> {
 
 /// `GET /calendar/{token}.ics`: a brand's calendar as iCal, for whoever holds the share
 /// token. Unknown, revoked and expired tokens all get the same 404 with no data.
+#[utoipa::path(
+    get,
+    path = "/calendar/{token}.ics",
+    tag = "sharing",
+    summary = "A brand's content calendar as an iCalendar feed",
+    params(("token" = String, Path, description = "The calendar's share token")),
+    responses(
+        (status = 200, description = "The calendar (RFC 5545)", content_type = "text/calendar", body = String),
+        (status = 404, description = "Unknown, revoked or expired token (no body)"),
+        (status = 429, description = "Too many requests without an account from this network", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+)]
 async fn calendar_feed(state: web::Data<AppState>, req: HttpRequest, file: web::Path<String>) -> HttpResponse {
     if let Err(refused) = admit_anonymous(&state, &req).await {
         return error_response(&refused);
@@ -661,6 +691,19 @@ async fn calendar_feed(state: web::Data<AppState>, req: HttpRequest, file: web::
 }
 
 /// `GET /r/{token}`: the shared report page. Bad tokens get an empty 404.
+#[utoipa::path(
+    get,
+    path = "/r/{token}",
+    tag = "sharing",
+    summary = "A shared report as a web page",
+    params(("token" = String, Path, description = "The report's share token")),
+    responses(
+        (status = 200, description = "The report", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown, revoked or expired token (no body)"),
+        (status = 429, description = "Too many requests without an account from this network", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+)]
 async fn report_page(state: web::Data<AppState>, req: HttpRequest, token: web::Path<String>) -> HttpResponse {
     if let Err(refused) = admit_anonymous(&state, &req).await {
         return error_response(&refused);
@@ -688,6 +731,22 @@ async fn report_page(state: web::Data<AppState>, req: HttpRequest, token: web::P
 }
 
 /// `GET /r/{token}/{section}.csv`: one section's data.
+#[utoipa::path(
+    get,
+    path = "/r/{token}/{section}.csv",
+    tag = "sharing",
+    summary = "One section of a shared report as CSV",
+    params(
+        ("token" = String, Path, description = "The report's share token"),
+        ("section" = String, Path, description = "A section the report links to, such as `mentions` or `influencers`"),
+    ),
+    responses(
+        (status = 200, description = "The section's rows (RFC 4180, a header line first)", content_type = "text/csv", body = String),
+        (status = 404, description = "Unknown token or section (no body)"),
+        (status = 429, description = "Too many requests without an account from this network", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+)]
 async fn report_csv(state: web::Data<AppState>, req: HttpRequest, path: web::Path<(String, String)>) -> HttpResponse {
     if let Err(refused) = admit_anonymous(&state, &req).await {
         return error_response(&refused);
@@ -726,24 +785,40 @@ struct IngestQuery {
 
 /// `POST /ingest/mentions` with an API key (`Authorization: Bearer vgk_…`); body: a JSON
 /// array or NDJSON. Answers 200 with the report, or 422 when every item was refused.
-async fn ingest_mentions(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    query: web::Query<IngestQuery>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let brand_id = query
-        .brand_id
-        .as_deref()
-        .map(|id| graphql::node::parse_id(id).ok_or_else(|| Error::bad_input("brandId", "is not a valid id")));
-    let brand_id = match brand_id.transpose() {
-        Ok(brand_id) => brand_id,
-        Err(refused) => return error_response(&refused),
-    };
+#[utoipa::path(
+    post,
+    path = "/ingest/mentions",
+    tag = "ingest",
+    summary = "Push mentions collected elsewhere",
+    description = "Up to 1,000 items as a JSON array, or as NDJSON (one item a line, \
+                   `application/x-ndjson`), of at most 8 MiB. Each item is checked on its own; \
+                   pushing an item again (same `externalId`) updates it.",
+    params(("brandId" = Option<String>, Query, description = "The brand (a global id or a UUID); required with an agency-wide key, and must be the key's own with a brand key")),
+    request_body(content(
+        (Vec<vigie_domain::sources::ingest::Item> = "application/json"),
+        (String = "application/x-ndjson"),
+    )),
+    responses(
+        (status = 200, description = "Stored; `rejected` lists the items refused, if any", body = vigie_domain::sources::ingest::Report),
+        (status = 422, description = "Every item was refused", body = vigie_domain::sources::ingest::Report),
+        (status = 400, description = "Not a JSON array nor NDJSON, a bad `brandId`, or no brand named by an agency-wide key", body = ErrorBody),
+        (status = 401, description = "No API key, or one that is unknown or revoked", body = ErrorBody),
+        (status = 403, description = "The key is limited to another brand", body = ErrorBody),
+        (status = 404, description = "No such brand in the key's agency", body = ErrorBody),
+        (status = 413, description = "More than 1,000 items or 8 MiB", body = ErrorBody),
+        (status = 429, description = "The agency's ingest quota, or too many bad keys from this network", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "A dependency is down; retry", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security(("apiKey" = [])),
+)]
+async fn ingest_mentions(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let secret = bearer(&req).map(str::to_owned);
     let address = client_network(&req, state.services.config.behind_proxy);
+    let query = req.query_string().to_owned();
     let task = state.clone().into_inner();
-    let ingested = state.run(async move { ingest(&task, secret, &address, brand_id, &body).await }).await;
+    let ingested = state.run(async move { ingest(&task, secret, &address, &query, &body).await }).await;
     match ingested {
         Ok(report) if report.accepted == 0 && !report.rejected.is_empty() => {
             HttpResponse::UnprocessableEntity().json(report)
@@ -753,12 +828,14 @@ async fn ingest_mentions(
     }
 }
 
-/// Authenticates the key, takes a token of its agency's ingest quota and ingests `body`.
+/// Authenticates the key, takes a token of its agency's ingest quota and ingests `body`
+/// for the brand `query` names. The key comes first: an anonymous caller learns nothing
+/// of what else is wrong with its request.
 async fn ingest(
     state: &AppState,
     secret: Option<String>,
     address: &str,
-    brand_id: Option<uuid::Uuid>,
+    query: &str,
     body: &[u8],
 ) -> Result<sources::ingest::Report, Error> {
     let key = match secret {
@@ -771,6 +848,13 @@ async fn ingest(
         Err(e) => return Err(admit(state, &Bucket::anonymous(state, address)).await.err().unwrap_or(e)),
     };
     admit(state, &Bucket::ingest(state, key.agency_id())).await?;
+    let query = web::Query::<IngestQuery>::from_query(query)
+        .map_err(|e| Error::bad_input("query", format!("cannot be read: {e}")))?;
+    let brand_id = query
+        .brand_id
+        .as_deref()
+        .map(|id| graphql::node::parse_id(id).ok_or_else(|| Error::bad_input("brandId", "is not a valid id")))
+        .transpose()?;
     let body = std::str::from_utf8(body).map_err(|_| Error::bad_input("body", "must be UTF-8"))?;
     sources::ingest::ingest(&state.services, &key, brand_id, body).await
 }
@@ -804,7 +888,7 @@ fn error_response(error: &Error) -> HttpResponse {
     if let Some(seconds) = retry_after(error) {
         response.insert_header((header::RETRY_AFTER, seconds.to_string()));
     }
-    response.json(serde_json::json!({ "error": { "code": error.code(), "message": message } }))
+    response.json(ErrorBody { error: ErrorDetail { code: error.code().to_owned(), message } })
 }
 
 async fn graphiql(state: web::Data<AppState>) -> HttpResponse {
@@ -855,10 +939,27 @@ async fn demo_receiver(state: web::Data<AppState>, req: HttpRequest, body: web::
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "Liveness: the process answers",
+    responses((status = 200, description = "Always `ok`", content_type = "text/plain", body = String)),
+)]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "Readiness: the database and Redis answer",
+    responses(
+        (status = 200, description = "Ready", body = vigie_domain::platform::health::Readiness),
+        (status = 503, description = "A dependency does not answer", body = vigie_domain::platform::health::Readiness),
+    ),
+)]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let services = state.services.clone();
     let readiness = match state.run(async move { Ok(health::readiness(&services).await) }).await {
@@ -870,6 +971,19 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(readiness)
     }
+}
+
+/// `GET /openapi.json`: this document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    summary = "The OpenAPI document of these routes",
+    responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json", body = Object)),
+)]
+async fn openapi_json() -> HttpResponse {
+    static DOCUMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(crate::openapi::document);
+    HttpResponse::Ok().content_type("application/json").body(DOCUMENT.as_str())
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -7,6 +7,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 mod websocket;
 
 use std::net::SocketAddr;

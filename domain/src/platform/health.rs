@@ -6,10 +6,13 @@ use std::time::Duration;
 use crate::Services;
 
 /// The state of each dependency, as shown by `/readyz`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
+    /// `ok`, or `error: unavailable`.
+    #[schema(example = "ok")]
     pub database: String,
-    /// `in-process` when no Redis is configured.
+    /// `ok`, `error: unavailable`, or `in-process` when no Redis is configured.
+    #[schema(example = "ok")]
     pub queue: String,
     pub ready: bool,
 }

@@ -21,64 +21,92 @@ const MAX_TEXT: usize = 20_000;
 const MAX_NAME: usize = 255;
 const MAX_URL: usize = 2_048;
 
-/// One pushed mention, as documented in the README.
-#[derive(Debug, Deserialize)]
+/// One pushed mention. Its constraints are checked item by item: an item that breaks
+/// one is refused in the report, the others are stored.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Item {
+#[schema(as = IngestItem)]
+pub struct Item {
+    /// The post's id on its network; pushing it again updates the mention.
+    #[schema(min_length = 1, max_length = 255, example = "109876543210")]
     external_id: String,
     network: Network,
+    #[schema(format = "uri", max_length = 2048, example = "https://mastodon.example/@star/109876543210")]
     url: Option<String>,
+    #[schema(min_length = 1, max_length = 20000)]
     text: String,
+    /// RFC 3339, at most an hour ahead of the server's clock.
+    #[schema(format = DateTime)]
     published_at: String,
+    /// ISO 639-1; detected from the text when absent.
+    #[schema(pattern = "^[a-z]{2}$", example = "fr")]
     lang: Option<String>,
     author: ItemAuthor,
     #[serde(default)]
     metrics: Metrics,
+    /// The external id of the post this one answers.
+    #[schema(max_length = 255)]
     in_reply_to: Option<String>,
     /// The handle of the account the reply answers.
+    #[schema(min_length = 1, max_length = 255)]
     in_reply_to_author: Option<String>,
+    /// A private message to the brand (always addressed to it).
     #[serde(default)]
     direct: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = IngestAuthor)]
 struct ItemAuthor {
+    #[schema(min_length = 1, max_length = 255, example = "star")]
     handle: String,
+    #[schema(max_length = 255)]
     display_name: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 0)]
     followers: i64,
     #[serde(default)]
+    #[schema(minimum = 0)]
     following: i64,
     #[serde(default)]
     verified: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = IngestMetrics)]
 struct Metrics {
     #[serde(default)]
+    #[schema(minimum = 0)]
     likes: i64,
     #[serde(default)]
+    #[schema(minimum = 0)]
     shares: i64,
     #[serde(default)]
+    #[schema(minimum = 0)]
     replies: i64,
     #[serde(default)]
+    #[schema(minimum = 0)]
     views: i64,
 }
 
 /// An item refused, with its position (1-based: the array index + 1, or the line).
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = IngestRejection)]
 pub struct Rejection {
+    #[schema(minimum = 1)]
     pub line: usize,
     pub external_id: Option<String>,
     pub reason: String,
 }
 
 /// What an ingest request did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = IngestReport)]
 pub struct Report {
+    /// Items stored (new or updated).
     pub accepted: usize,
     pub rejected: Vec<Rejection>,
 }

@@ -19,6 +19,7 @@ mod http;
 mod ingest;
 mod members;
 mod migrations;
+mod openapi;
 mod production;
 mod queue;
 mod relationships;
