@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use vigie_api::graphql::limits::{MAX_SOCKET_OPERATIONS, TOO_MANY_OPERATIONS};
+use vigie_tests::redis_server::RedisCluster;
 use vigie_tests::ws::Subscription;
 use vigie_tests::{
     ApiServer, Backend, TestDb, agency_with_brand, assert_error, in_both_modes, on_both_databases, post_graphql,
@@ -16,12 +17,16 @@ use vigie_tests::{
 /// `count` api replicas over one fresh database: the embedded mode (SQLite, in-process
 /// queue and limiter) or production (PostgreSQL, Redis).
 async fn replicas(production: bool, count: usize, extra: &[(&str, &str)]) -> (Vec<ApiServer>, TestDb) {
-    let db = TestDb::new(if production { Backend::Postgres } else { Backend::Sqlite }).await;
     let redis = redis_url();
-    let mut vars = extra.to_vec();
-    if production {
-        vars.push(("REDIS_URL", &redis));
-    }
+    let redis: &[(&str, &str)] = if production { &[("REDIS_URL", &redis)] } else { &[] };
+    replicas_over(redis, count, extra).await
+}
+
+/// `count` api replicas sharing a database and the Redis `redis` sets up (PostgreSQL
+/// with Redis, SQLite without).
+async fn replicas_over(redis: &[(&str, &str)], count: usize, extra: &[(&str, &str)]) -> (Vec<ApiServer>, TestDb) {
+    let db = TestDb::new(if redis.is_empty() { Backend::Sqlite } else { Backend::Postgres }).await;
+    let vars = [redis, extra].concat();
     let config = Arc::new(test_config(&db, &vars));
     let mut apis = Vec::new();
     for _ in 0..count {
@@ -95,6 +100,24 @@ async fn graphql_quota_is_per_agency(production: bool) {
     }
 }
 in_both_modes!(graphql_quota_is_per_agency);
+
+/// Over a three-primary Redis Cluster, two replicas still draw from one bucket per
+/// agency (the log-in throttle's keys are in `production.rs`'s cluster test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_are_shared_over_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let redis = [("REDIS_URL", cluster.url()), ("VIGIE_REDIS_CLUSTER", "true".into())];
+    let redis: Vec<(&str, &str)> = redis.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (apis, _db) = replicas_over(&redis, 2, &[("VIGIE_RATE_LIMIT_GRAPHQL", "20/min")]).await;
+    let bases: Vec<String> = apis.iter().map(|api| api.base.clone()).collect();
+    let (token, _, _) = agency_with_brand(&bases[0], "a@example.com").await;
+    let (answered, refused) = exhaust(&bases, &token).await;
+    assert!((18..38).contains(&answered), "one bucket for both replicas: {answered} answered");
+    assert_error(&refused.json().await.unwrap(), "RATE_LIMITED");
+    for api in apis {
+        api.stop().await;
+    }
+}
 
 /// Requests without valid credentials (log-in attempts, forged tokens, bad API keys,
 /// shared-report links) draw on their address's quota, which bounds password and token

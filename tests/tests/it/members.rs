@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use vigie_domain::System;
-use vigie_tests::redis_server::RedisServer;
+use vigie_tests::redis_server::{RedisCluster, RedisServer};
 use vigie_tests::smtp::SmtpServer;
 use vigie_tests::{Backend, Login, Replica, TestApp, assert_error, invitation_code, on_both_databases, redis_url};
 
@@ -210,8 +210,19 @@ on_both_databases!(roles_and_brand_assignments);
 /// taken away are gone, a removed member is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_changes_reach_every_replica_over_redis() {
-    let redis = redis_url();
-    let setup = AccessSetup::new(&redis).await;
+    access_changes_reach_every_replica(&[("REDIS_URL", &redis_url())]).await;
+}
+
+/// The same through a three-primary Redis Cluster: the notices go over classic pub/sub,
+/// which the cluster forwards from whichever node takes the publish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_changes_reach_every_replica_over_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    access_changes_reach_every_replica(&[("REDIS_URL", &cluster.url()), ("VIGIE_REDIS_CLUSTER", "true")]).await;
+}
+
+async fn access_changes_reach_every_replica(redis: &[(&str, &str)]) {
+    let setup = AccessSetup::new(redis).await;
     let (app, other, member) = (&setup.app, &setup.other, &setup.member);
     setup.wait_until_kept(&setup.one, "One").await;
 
@@ -229,7 +240,7 @@ async fn access_changes_reach_every_replica_over_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_are_not_kept_while_the_bus_is_down() {
     let mut redis = RedisServer::start();
-    let setup = AccessSetup::new(&redis.url()).await;
+    let setup = AccessSetup::new(&[("REDIS_URL", &redis.url())]).await;
     let (other, member) = (&setup.other, &setup.member);
     setup.wait_until_kept(&setup.one, "One").await;
 
@@ -259,7 +270,8 @@ async fn callers_are_not_kept_while_the_bus_is_down() {
 const BRAND: &str = "query($id: ID!) { brand(id: $id) { name } }";
 
 /// An agency with brands `One` and `Two`, a member assigned to `One`, and a second
-/// replica, all over the Redis at `redis` with callers kept for five minutes.
+/// replica, all over the Redis `redis` sets up (`REDIS_URL`…) with callers kept for five
+/// minutes.
 struct AccessSetup {
     app: TestApp,
     other: Replica,
@@ -271,9 +283,9 @@ struct AccessSetup {
 }
 
 impl AccessSetup {
-    async fn new(redis: &str) -> Self {
-        let app =
-            TestApp::with_config(Backend::Postgres, &[("REDIS_URL", redis), ("VIGIE_CALLER_CACHE_SECS", "300")]).await;
+    async fn new(redis: &[(&str, &str)]) -> Self {
+        let config = [redis, &[("VIGIE_CALLER_CACHE_SECS", "300")]].concat();
+        let app = TestApp::with_config(Backend::Postgres, &config).await;
         let other = app.replica().await;
         let owner = app.sign_up("Agency", "owner@example.com").await;
         let (one, two) =
