@@ -127,19 +127,30 @@ pub fn serve(services: Arc<Services>, bind: SocketAddr) -> std::io::Result<Servi
                 let request_id = request_id(req.headers().get(REQUEST_ID));
                 let metrics_state = metrics_state.clone();
                 // The route is the pattern (`/r/{token}`), never the path: no secret in the log.
-                let span = tracing::info_span!(
-                    "http",
-                    otel.name = %format_args!("{method} {route}"),
-                    otel.kind = "server",
-                    %method,
-                    %route,
-                    %request_id,
-                    operation = tracing::field::Empty,
-                    status = tracing::field::Empty,
-                    otel.status_code = tracing::field::Empty,
-                );
+                // Probes are polled every few seconds: their spans stay out of the traces.
+                macro_rules! request_span {
+                    ($level:expr) => {
+                        tracing::span!(
+                            $level,
+                            "http",
+                            otel.name = %format_args!("{method} {route}"),
+                            otel.kind = "server",
+                            %method,
+                            %route,
+                            %request_id,
+                            operation = tracing::field::Empty,
+                            status = tracing::field::Empty,
+                            otel.status_code = tracing::field::Empty,
+                        )
+                    };
+                }
+                let span = if is_probe(&route) {
+                    request_span!(tracing::Level::DEBUG)
+                } else {
+                    request_span!(tracing::Level::INFO)
+                };
                 let traceparent = req.headers().get(telemetry::TRACEPARENT).and_then(|v| v.to_str().ok());
-                telemetry::continue_trace(&span, traceparent);
+                telemetry::follow_caller(&span, traceparent, metrics_state.services.config.trust_traceparent);
                 let fut = srv.call(req);
                 async move {
                     let mut response = fut.await?;
@@ -217,7 +228,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/graphiql/{file}", web::get().to(graphiql_asset))
         .service(
             web::resource("/ingest/mentions")
-                .app_data(web::PayloadConfig::new(INGEST_BODY_LIMIT))
                 .route(web::post().to(ingest_mentions))
                 .default_service(web::to(|| not_allowed("POST"))),
         )
@@ -813,12 +823,28 @@ struct IngestQuery {
     ),
     security(("apiKey" = [])),
 )]
-async fn ingest_mentions(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn ingest_mentions(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    // The key comes first, and the body is read only then: an anonymous caller learns
+    // nothing of what else is wrong with its request, and cannot make the server buffer
+    // megabytes.
     let secret = bearer(&req).map(str::to_owned);
     let address = client_network(&req, state.services.config.behind_proxy);
+    let task = state.clone().into_inner();
+    let key = match state.run(async move { admit_key(&task, secret, &address).await }).await {
+        Ok(key) => key,
+        Err(e) => return error_response(&e),
+    };
+    let body = match payload.to_bytes_limited(INGEST_BODY_LIMIT).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => return error_response(&Error::bad_input("body", format!("cannot be read: {e}"))),
+        Err(_) => {
+            let limit = format!("at most {} MiB per request: send several requests", INGEST_BODY_LIMIT >> 20);
+            return error_response(&Error::TooLarge(limit));
+        }
+    };
     let query = req.query_string().to_owned();
     let task = state.clone().into_inner();
-    let ingested = state.run(async move { ingest(&task, secret, &address, &query, &body).await }).await;
+    let ingested = state.run(async move { ingest(&task, &key, &query, &body).await }).await;
     match ingested {
         Ok(report) if report.accepted == 0 && !report.rejected.is_empty() => {
             HttpResponse::UnprocessableEntity().json(report)
@@ -828,26 +854,28 @@ async fn ingest_mentions(state: web::Data<AppState>, req: HttpRequest, body: web
     }
 }
 
-/// Authenticates the key, takes a token of its agency's ingest quota and ingests `body`
-/// for the brand `query` names. The key comes first: an anonymous caller learns nothing
-/// of what else is wrong with its request.
-async fn ingest(
-    state: &AppState,
-    secret: Option<String>,
-    address: &str,
-    query: &str,
-    body: &[u8],
-) -> Result<sources::ingest::Report, Error> {
+/// The API key a request presents, once it is known and its agency's ingest quota has a
+/// token (failed attempts draw on the address's quota, which bounds key guessing).
+async fn admit_key(state: &AppState, secret: Option<String>, address: &str) -> Result<api_keys::KeyPrincipal, Error> {
     let key = match secret {
         Some(secret) => api_keys::authenticate(&state.services, &secret).await,
         None => Err(Error::Unauthenticated("send the API key as `Authorization: Bearer vgk_…`".into())),
     };
     let key = match key {
         Ok(key) => key,
-        // Failed attempts draw on the address's quota, which bounds key guessing.
         Err(e) => return Err(admit(state, &Bucket::anonymous(state, address)).await.err().unwrap_or(e)),
     };
     admit(state, &Bucket::ingest(state, key.agency_id())).await?;
+    Ok(key)
+}
+
+/// Ingests `body` for the brand `query` names, as `key` may.
+async fn ingest(
+    state: &AppState,
+    key: &api_keys::KeyPrincipal,
+    query: &str,
+    body: &[u8],
+) -> Result<sources::ingest::Report, Error> {
     let query = web::Query::<IngestQuery>::from_query(query)
         .map_err(|e| Error::bad_input("query", format!("cannot be read: {e}")))?;
     let brand_id = query
@@ -856,7 +884,7 @@ async fn ingest(
         .map(|id| graphql::node::parse_id(id).ok_or_else(|| Error::bad_input("brandId", "is not a valid id")))
         .transpose()?;
     let body = std::str::from_utf8(body).map_err(|_| Error::bad_input("body", "must be UTF-8"))?;
-    sources::ingest::ingest(&state.services, &key, brand_id, body).await
+    sources::ingest::ingest(&state.services, key, brand_id, body).await
 }
 
 /// The HTTP status of a domain error.
@@ -964,7 +992,8 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let services = state.services.clone();
     let readiness = match state.run(async move { Ok(health::readiness(&services).await) }).await {
         Ok(readiness) => readiness,
-        Err(e) => return error_response(&e),
+        // The work could not even be started (the process is stopping): not ready.
+        Err(_) => health::Readiness::down(),
     };
     if readiness.ready {
         HttpResponse::Ok().json(readiness)

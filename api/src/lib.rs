@@ -218,5 +218,5 @@ pub async fn serve_from_env() {
     }
     running.background.stop().await;
     tracing::info!("stopped");
-    vigie_domain::platform::telemetry::shutdown();
+    vigie_domain::platform::telemetry::shutdown().await;
 }

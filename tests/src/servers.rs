@@ -160,3 +160,16 @@ pub async fn agency_with_brand(base: &str, email: &str) -> (String, String, Stri
         post_graphql(base, Some(&token), &key).await["data"]["createApiKey"]["secret"].as_str().unwrap().to_owned();
     (token, brand, key)
 }
+
+/// Over HTTP, gives `brand` the value "Zéro plastique" (which [`value_gap_item`] breaks),
+/// a webhook endpoint at `{receiver}/hook` for `value_gap.opened`, and an ingest key,
+/// which it returns.
+pub async fn value_gap_watch(base: &str, token: &str, brand: &str, receiver: &str) -> String {
+    let setup = format!(
+        "mutation {{ createBrandValue(input: {{ brandId: \"{brand}\", name: \"Zéro plastique\", keywords: [\"plastique\"] }}) {{ id }} \
+         createApiKey(input: {{ name: \"push\", brandId: \"{brand}\" }}) {{ secret }} \
+         createWebhookEndpoint(input: {{ url: \"{receiver}/hook\", eventTypes: [\"value_gap.opened\"] }}) {{ id }} }}"
+    );
+    let created = post_graphql(base, Some(token), &setup).await;
+    created["data"]["createApiKey"]["secret"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned()
+}

@@ -65,7 +65,7 @@ pub async fn run() {
     let _ = runtime.await;
     http.stop(true).await;
     tracing::info!("stopped");
-    vigie_domain::platform::telemetry::shutdown();
+    vigie_domain::platform::telemetry::shutdown().await;
 }
 
 /// A worker never migrates (the api or `vigie-migrate` does): it refuses a schema older

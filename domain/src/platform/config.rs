@@ -46,6 +46,9 @@ pub struct Config {
     pub otlp_traces_endpoint: Option<Url>,
     /// `OTEL_SERVICE_NAME`; default: the binary's name.
     pub otel_service_name: Option<String>,
+    /// `VIGIE_TRUST_TRACEPARENT`: requests continue the caller's trace (a gateway's)
+    /// instead of only linking to it.
+    pub trust_traceparent: bool,
     /// `VIGIE_INTROSPECTION`: allow GraphQL introspection and serve GraphiQL; default
     /// on with the embedded SQLite, off with PostgreSQL (production).
     pub introspection: bool,
@@ -150,6 +153,7 @@ impl std::fmt::Debug for Config {
             log_json,
             otlp_traces_endpoint,
             otel_service_name,
+            trust_traceparent,
             introspection,
             migrate_on_start,
             metrics_bind,
@@ -190,6 +194,7 @@ impl std::fmt::Debug for Config {
             .field("log_json", log_json)
             .field("otlp_traces_endpoint", &otlp_traces_endpoint.as_ref().map(|url| redact_url(url.as_str())))
             .field("otel_service_name", otel_service_name)
+            .field("trust_traceparent", trust_traceparent)
             .field("introspection", introspection)
             .field("migrate_on_start", migrate_on_start)
             .field("metrics_bind", metrics_bind)
@@ -300,6 +305,15 @@ impl Config {
         if redis_urls.iter().any(|url| !(url.starts_with("redis://") || url.starts_with("rediss://"))) {
             errors.push("REDIS_URL must start with redis:// or rediss://".into());
         }
+        // The cluster client refuses seeds that differ in these, but only once it connects.
+        let identity = |url: &str| {
+            Url::parse(url)
+                .ok()
+                .map(|u| (u.username().to_owned(), u.password().map(str::to_owned), u.path().to_owned()))
+        };
+        if redis_urls.windows(2).any(|pair| identity(pair[0]) != identity(pair[1])) {
+            errors.push("REDIS_URL: the seed nodes must share one user, password and database".into());
+        }
         if redis_urls.iter().any(|url| url.starts_with("rediss://"))
             && redis_urls.iter().any(|url| url.starts_with("redis://"))
         {
@@ -378,6 +392,7 @@ impl Config {
         let introspection = flag("VIGIE_INTROSPECTION", !uses_postgres);
         let migrate_on_start = flag("VIGIE_MIGRATE_ON_START", true);
         let redis_cluster = flag("VIGIE_REDIS_CLUSTER", false);
+        let trust_traceparent = flag("VIGIE_TRUST_TRACEPARENT", false);
         if redis_cluster && redis_urls.is_empty() {
             errors.push("VIGIE_REDIS_CLUSTER needs REDIS_URL (the cluster's seed nodes)".into());
         }
@@ -512,6 +527,7 @@ impl Config {
             log_json,
             otlp_traces_endpoint,
             otel_service_name,
+            trust_traceparent,
             introspection,
             migrate_on_start,
             metrics_bind,
@@ -652,6 +668,11 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(mixed.contains("mixes"), "{mixed}");
+        let apart =
+            config(&[PG, SECRET, ("REDIS_URL", "redis://:a@x:7000,redis://:b@y:7000"), ("VIGIE_REDIS_CLUSTER", "1")])
+                .unwrap_err()
+                .to_string();
+        assert!(apart.contains("share one user, password and database"), "{apart}");
         let bad = config(&[PG, SECRET, ("REDIS_URL", "redis://a:7000,http://b"), ("VIGIE_REDIS_CLUSTER", "1")])
             .unwrap_err()
             .to_string();

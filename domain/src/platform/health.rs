@@ -17,6 +17,13 @@ pub struct Readiness {
     pub ready: bool,
 }
 
+impl Readiness {
+    /// Nothing could be checked.
+    pub fn down() -> Self {
+        Readiness { database: UNAVAILABLE.into(), queue: UNAVAILABLE.into(), ready: false }
+    }
+}
+
 /// What `/readyz` says of a dependency it cannot reach.
 pub const UNAVAILABLE: &str = "error: unavailable";
 

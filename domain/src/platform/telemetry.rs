@@ -40,22 +40,19 @@ pub fn init(config: &Config, service: &str) {
     } else {
         tracing_subscriber::fmt::layer().with_filter(log_filter("info,sqlx=warn,sea_orm=warn")).boxed()
     };
-    let traces = config.otlp_traces_endpoint.as_ref().and_then(|endpoint| {
+    let provider = config.otlp_traces_endpoint.as_ref().and_then(|endpoint| {
         let name = config.otel_service_name.as_deref().unwrap_or(service);
-        match tracer_provider(endpoint.as_str(), name) {
-            Ok(provider) => {
-                let tracer = provider.tracer("vigie");
-                *PROVIDER.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(provider);
-                let spans = EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn");
-                Some(tracing_opentelemetry::layer().with_tracer(tracer).with_filter(spans))
-            }
-            Err(error) => {
-                eprintln!("traces are off: cannot build the OTLP exporter: {error}");
-                None
-            }
-        }
+        tracer_provider(endpoint.as_str(), name)
+            .inspect_err(|error| eprintln!("traces are off: cannot build the OTLP exporter: {error}"))
+            .ok()
     });
-    let _ = tracing_subscriber::registry().with(logs).with(traces).try_init();
+    let traces = provider.as_ref().map(|provider| {
+        let spans = EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn");
+        tracing_opentelemetry::layer().with_tracer(provider.tracer("vigie")).with_filter(spans)
+    });
+    if tracing_subscriber::registry().with(logs).with(traces).try_init().is_ok() {
+        *PROVIDER.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = provider;
+    }
 }
 
 /// `RUST_LOG`, or `default` without it.
@@ -75,12 +72,13 @@ pub fn init_logs() {
     let _ = tracing_subscriber::fmt().with_env_filter(log_filter("info,sqlx=warn,sea_orm=warn")).try_init();
 }
 
-/// Sends the spans not exported yet, before the process exits.
-pub fn shutdown() {
+/// Sends the spans not exported yet, before the process exits (off the async threads:
+/// the exporter's last round trip blocks).
+pub async fn shutdown() {
     let provider = PROVIDER.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
-    if let Some(provider) = provider
-        && let Err(error) = provider.shutdown()
-    {
+    let Some(provider) = provider else { return };
+    let flushed = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+    if let Ok(Err(error)) = flushed {
         tracing::warn!(%error, "some spans could not be exported at shutdown");
     }
 }
@@ -108,14 +106,31 @@ pub fn traceparent() -> Option<String> {
 }
 
 /// Makes `span` a child of the trace `traceparent` names, if it is a valid one (a
-/// malformed value starts a new trace, as the W3C recommendation asks).
+/// malformed value starts a new trace, as the W3C recommendation asks). For what Vigie
+/// wrote itself (job envelopes, event rows); see [`follow_caller`] for what comes in.
 pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
-    let Some(traceparent) = traceparent else { return };
-    let carrier = HashMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]);
-    let context = TraceContextPropagator::new().extract(&carrier);
-    if opentelemetry::trace::TraceContextExt::span(&context).span_context().is_valid() {
+    if let Some(context) = parse(traceparent) {
         let _ = span.set_parent(context);
     }
+}
+
+/// A request's `traceparent`: continued when `trusted` (a gateway in front starts the
+/// traces), else only linked, so that a client chooses neither the trace its work joins
+/// nor whether it is sampled.
+pub fn follow_caller(span: &tracing::Span, traceparent: Option<&str>, trusted: bool) {
+    let Some(context) = parse(traceparent) else { return };
+    if trusted {
+        let _ = span.set_parent(context);
+    } else {
+        span.add_link(opentelemetry::trace::TraceContextExt::span(&context).span_context().clone());
+    }
+}
+
+/// The context a `traceparent` names, if it is a valid one.
+fn parse(traceparent: Option<&str>) -> Option<opentelemetry::Context> {
+    let carrier = HashMap::from([(TRACEPARENT.to_owned(), traceparent?.to_owned())]);
+    let context = TraceContextPropagator::new().extract(&carrier);
+    opentelemetry::trace::TraceContextExt::span(&context).span_context().is_valid().then_some(context)
 }
 
 /// The exporter's HTTP client: the workspace's reqwest, blocking, since the batch

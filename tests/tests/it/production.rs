@@ -12,7 +12,7 @@ use vigie_tests::smtp::SmtpServer;
 use vigie_tests::ws::Subscription;
 use vigie_tests::{
     Backend, TestDb, Workers, eventually, ingest_over_http, post_graphql, redis_url, test_config, until,
-    value_gap_item, worker_command, worker_url,
+    value_gap_item, value_gap_watch, worker_command, worker_url,
 };
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -149,14 +149,7 @@ async fn api_and_a_separate_worker(redis: &[(&str, &str)]) {
         .as_str()
         .unwrap()
         .to_owned();
-    let setup = format!(
-        "mutation {{ createBrandValue(input: {{ brandId: \"{brand}\", name: \"Zéro plastique\", keywords: [\"plastique\"] }}) {{ id }} \
-         createApiKey(input: {{ name: \"push\", brandId: \"{brand}\" }}) {{ secret }} \
-         createWebhookEndpoint(input: {{ url: \"{}/hook\", eventTypes: [\"value_gap.opened\"] }}) {{ id }} }}",
-        receiver.uri()
-    );
-    let created = post_graphql(&api, Some(&token), &setup).await;
-    let key = created["data"]["createApiKey"]["secret"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
+    let key = value_gap_watch(&api, &token, &brand, &receiver.uri()).await;
     let mut feed = Subscription::start(
         &api,
         &token,

@@ -12,7 +12,8 @@ use serde_json::json;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use vigie_tests::{
-    Backend, TestDb, Workers, eventually, post_graphql, redis_url, until, value_gap_item, worker_command,
+    Backend, TestDb, Workers, eventually, post_graphql, redis_url, until, value_gap_item, value_gap_watch,
+    worker_command,
 };
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -30,6 +31,8 @@ struct Span {
     name: String,
     kind: i32,
     attributes: Vec<(String, String)>,
+    /// The trace ids of the span's links.
+    links: Vec<String>,
 }
 
 impl Span {
@@ -77,6 +80,7 @@ async fn received(collector: &MockServer) -> Vec<Span> {
                     name: span.name,
                     kind: span.kind,
                     attributes,
+                    links: span.links.iter().map(|link| hex(&link.trace_id)).collect(),
                 });
             }
         }
@@ -102,7 +106,8 @@ async fn one_trace_follows_a_mention_from_ingest_to_its_webhook() {
     let db = TestDb::new(Backend::Postgres).await;
     let redis = redis_url();
     let prefix = format!("vigie-traces-{}", vigie_domain::new_id().simple());
-    // Logs at `warn` must not cut the traces; spans leave every 100 ms.
+    // Logs at `warn` must not cut the traces; spans leave every 100 ms. The api trusts
+    // its callers' traces, as behind a gateway that starts them.
     let shared = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.uri()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
@@ -121,6 +126,11 @@ async fn one_trace_follows_a_mention_from_ingest_to_its_webhook() {
         .env("VIGIE_BIND", format!("127.0.0.1:{port}"))
         .envs(shared.iter().map(|(k, v)| (*k, v)))
         .stdout(Stdio::null());
+    let mut untrusting = Command::new(env!("CARGO_BIN_EXE_vigie-api-under-test"));
+    untrusting.envs(api_command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
+    let untrusting_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    untrusting.env("VIGIE_BIND", format!("127.0.0.1:{untrusting_port}"));
+    api_command.env("VIGIE_TRUST_TRACEPARENT", "true");
     let mut worker_command = worker_command(env!("CARGO_BIN_EXE_vigie-worker-under-test"), &db.url, &redis, &prefix);
     worker_command.envs(shared.iter().map(|(k, v)| (*k, v)));
     let mut processes = Workers(vec![api_command.spawn().unwrap()]);
@@ -144,14 +154,7 @@ async fn one_trace_follows_a_mention_from_ingest_to_its_webhook() {
         .await
         .unwrap();
     let brand = created["data"]["createBrand"]["id"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
-    let setup = format!(
-        "mutation {{ createBrandValue(input: {{ brandId: \"{brand}\", name: \"Zéro plastique\", keywords: [\"plastique\"] }}) {{ id }} \
-         createApiKey(input: {{ name: \"push\", brandId: \"{brand}\" }}) {{ secret }} \
-         createWebhookEndpoint(input: {{ url: \"{}/hook\", eventTypes: [\"value_gap.opened\"] }}) {{ id }} }}",
-        receiver.uri()
-    );
-    let created = post_graphql(&api, Some(&token), &setup).await;
-    let key = created["data"]["createApiKey"]["secret"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
+    let key = value_gap_watch(&api, &token, &brand, &receiver.uri()).await;
 
     let pushed = reqwest::Client::new()
         .post(format!("{api}/ingest/mentions"))
@@ -209,6 +212,38 @@ async fn one_trace_follows_a_mention_from_ingest_to_its_webhook() {
             assert!(!value.contains(&token) && !value.contains(&key), "a credential in {span:?}");
         }
     }
+
+    // Probes stay out of the traces (the api was polled on /readyz until it came up).
+    assert!(!all.iter().any(|s| s.name.contains("/readyz")), "{:?}", names(&all));
+
+    // Without trust, a caller's trace is only linked: it neither names the trace its
+    // request joins nor decides that it is sampled.
+    processes.0.push(untrusting.spawn().unwrap());
+    let other = format!("http://127.0.0.1:{untrusting_port}");
+    until("the second api", Duration::from_secs(60), async || {
+        reqwest::get(format!("{other}/readyz")).await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    const OTHER_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+    let answered = reqwest::Client::new()
+        .post(format!("{other}/graphql"))
+        .header("traceparent", format!("00-{OTHER_TRACE}-b7ad6b7169203331-00"))
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    let linked = eventually("the linked request span", Duration::from_secs(30), async || {
+        let spans = received(&collector).await;
+        match spans.into_iter().find(|s| s.links.iter().any(|l| l == OTHER_TRACE)) {
+            Some(span) => Ok(span),
+            None => Err("no span links the caller's trace".to_owned()),
+        }
+    })
+    .await;
+    assert_eq!(linked.name, "POST /graphql");
+    assert_ne!(linked.trace_id, OTHER_TRACE, "a trace of its own");
+    assert!(!received(&collector).await.iter().any(|s| s.trace_id == OTHER_TRACE));
 
     for process in &processes.0 {
         Command::new("kill").args(["-TERM", &process.id().to_string()]).status().unwrap();

@@ -233,15 +233,29 @@ impl RedisQueue {
     /// On a cluster each kind's stream sits in its own slot, and a blocking read would
     /// hold up the node's shared connection: every kind is read at once without
     /// blocking, then again after a pause that grows to [`POLL_PAUSE_MAX`] while
-    /// nothing comes, until `block` has passed.
+    /// nothing comes, until `block` has passed. A shard that fails holds up only its
+    /// own kinds: what the others gave is handed out (it is already claimed), and the
+    /// call fails only when every read did.
     async fn poll_each(&self, kinds: &[String], consumer: &str, max: usize, block: Duration) -> Result<Vec<Delivery>> {
         let deadline = Instant::now() + block;
         let mut pause = Duration::from_millis(5);
         loop {
             let reads = kinds.iter().map(|kind| self.read_grouped(std::slice::from_ref(kind), consumer, max, None));
             let mut deliveries = Vec::new();
-            for read in futures_util::future::join_all(reads).await {
-                deliveries.extend(read?);
+            let mut failed = None;
+            for (kind, read) in kinds.iter().zip(futures_util::future::join_all(reads).await) {
+                match read {
+                    Ok(read) => deliveries.extend(read),
+                    Err(error) => {
+                        tracing::warn!(error = %crate::platform::error::chain(&error), kind, "cannot read a kind's jobs");
+                        failed = Some(error);
+                    }
+                }
+            }
+            if let Some(error) = failed
+                && deliveries.is_empty()
+            {
+                return Err(error);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if !deliveries.is_empty() || left.is_zero() {
