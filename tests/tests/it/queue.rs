@@ -158,7 +158,8 @@ impl Backing {
         match self {
             Backing::Memory(q) => q.dead_letters().into_iter().map(|(d, reason)| (d.kind, reason)).collect(),
             Backing::Redis { queue: q, .. } => {
-                q.dead_letters().await.unwrap().into_iter().map(|(kind, reason, _)| (kind, reason)).collect()
+                let kinds = registry(None).kinds();
+                q.dead_letters(&kinds).await.unwrap().into_iter().map(|(kind, reason, _)| (kind, reason)).collect()
             }
         }
     }

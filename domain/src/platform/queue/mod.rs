@@ -133,8 +133,8 @@ pub trait Queue: Send + Sync + 'static {
     async fn reclaim(&self, kinds: &[String], consumer: &str, idle: Duration, max: usize) -> Result<Vec<Delivery>>;
     /// Acknowledges a job: it is done and removed.
     async fn ack(&self, delivery: &Delivery) -> Result<()>;
-    /// Copies a job to the dead-letter stream with its reason (keeping the newest
-    /// [`DEAD_LETTERS_KEPT`]), then acknowledges it.
+    /// Copies a job to the dead letters with its reason (keeping the newest
+    /// [`DEAD_LETTERS_KEPT`], of each kind on Redis), then acknowledges it.
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()>;
     /// Prepares the queue to carry these kinds (creates Redis consumer groups).
     async fn prepare(&self, kinds: &[String]) -> Result<()>;

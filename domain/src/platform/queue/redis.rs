@@ -8,8 +8,9 @@
 //! - `<tag>:stream:<kind>`: the jobs of a kind, read by the consumer group `workers`;
 //!   entries are deleted once acknowledged, so the length is the depth;
 //! - `<tag>:delayed:<kind>`: jobs waiting for a retry, scored by due time (ms);
-//! - `{prefix}:dead`: the dead-letter stream (kind, reason, raw job), its newest
-//!   [`DEAD_LETTERS_KEPT`] entries;
+//! - `<tag>:dead:<kind>`: the kind's dead letters (reason, raw job), its newest
+//!   [`DEAD_LETTERS_KEPT`] entries; beside the stream, so a job moves there in one
+//!   transaction;
 //! - `{prefix}:tick:<name>:<slot>`: `SET NX` markers of periodic tasks.
 //!
 //! Redis without persistence forgets consumer groups when it restarts; reads that fail
@@ -118,9 +119,8 @@ impl RedisQueue {
         format!("{}:delayed:{kind}", self.tag(kind))
     }
 
-    /// The dead-letter stream's key.
-    pub fn dead_key(&self) -> String {
-        format!("{{{}}}:dead", self.prefix)
+    fn dead(&self, kind: &str) -> String {
+        format!("{}:dead:{kind}", self.tag(kind))
     }
 
     fn kind_of<'a>(&self, key: &'a str) -> &'a str {
@@ -174,21 +174,21 @@ impl RedisQueue {
         Ok(())
     }
 
-    /// The dead letters: (kind, reason, raw job).
-    pub async fn dead_letters(&self) -> Result<Vec<(String, String, String)>> {
+    /// The dead letters of `kinds`, oldest first: (kind, reason, raw job).
+    pub async fn dead_letters(&self, kinds: &[String]) -> Result<Vec<(String, String, String)>> {
         let mut conn = self.commands.clone();
-        let reply: StreamRangeReply = conn.xrange_all(self.dead_key()).await.map_err(queue_err)?;
-        Ok(reply
-            .ids
-            .into_iter()
-            .map(|e| {
-                (
-                    e.get("kind").unwrap_or_default(),
-                    e.get("reason").unwrap_or_default(),
-                    e.get(FIELD).unwrap_or_default(),
-                )
-            })
-            .collect())
+        let mut letters = Vec::new();
+        for kind in kinds {
+            let reply: StreamRangeReply = conn.xrange_all(self.dead(kind)).await.map_err(queue_err)?;
+            letters.extend(reply.ids.into_iter().map(|e| {
+                let at =
+                    e.id.split_once('-')
+                        .and_then(|(ms, seq)| Some((ms.parse::<u64>().ok()?, seq.parse::<u64>().ok()?)));
+                (at, (kind.clone(), e.get("reason").unwrap_or_default(), e.get(FIELD).unwrap_or_default()))
+            }));
+        }
+        letters.sort_by_key(|(at, _)| *at);
+        Ok(letters.into_iter().map(|(_, letter)| letter).collect())
     }
 
     /// One `XREADGROUP` over `kinds` (their streams share a slot), blocking up to
@@ -342,22 +342,17 @@ impl Queue for RedisQueue {
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<()> {
         let stream = self.stream(&delivery.kind);
         let mut conn = self.commands.clone();
-        // The copy is written before the job leaves its stream, so a crash in between
-        // leaves the job to be reclaimed (and maybe copied twice), never lost; the two
-        // keys sit in different slots on a cluster, so they cannot share a transaction.
-        // Exact trimming: dead letters are rare, and the bound is then the documented one.
-        let fields = [
-            ("kind", delivery.kind.as_str()),
-            ("reason", reason),
-            (FIELD, delivery.raw.as_str()),
-            ("message_id", delivery.message_id.as_str()),
-        ];
-        let _: String = conn
-            .xadd_maxlen(self.dead_key(), StreamMaxlen::Equals(DEAD_LETTERS_KEPT), "*", &fields)
-            .await
-            .map_err(queue_err)?;
+        // One transaction: the dead-letter copy exists before the job leaves its stream
+        // (the two keys share the kind's hash tag). Exact trimming: dead letters are rare,
+        // and the bound is then the documented one.
         redis::pipe()
             .atomic()
+            .xadd_maxlen(
+                self.dead(&delivery.kind),
+                StreamMaxlen::Equals(DEAD_LETTERS_KEPT),
+                "*",
+                &[("reason", reason), (FIELD, delivery.raw.as_str()), ("message_id", delivery.message_id.as_str())],
+            )
             .xack(&stream, GROUP, &[&delivery.message_id])
             .xdel(&stream, &[&delivery.message_id])
             .query_async::<()>(&mut conn)
