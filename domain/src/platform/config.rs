@@ -312,7 +312,7 @@ impl Config {
                 .map(|u| (u.username().to_owned(), u.password().map(str::to_owned), u.path().to_owned()))
         };
         if redis_urls.windows(2).any(|pair| identity(pair[0]) != identity(pair[1])) {
-            errors.push("REDIS_URL: the seed nodes must share one user, password and database".into());
+            errors.push("REDIS_URL: the seed nodes must share one user and password (and database)".into());
         }
         if redis_urls.iter().any(|url| url.starts_with("rediss://"))
             && redis_urls.iter().any(|url| url.starts_with("redis://"))
@@ -672,7 +672,7 @@ mod tests {
             config(&[PG, SECRET, ("REDIS_URL", "redis://:a@x:7000,redis://:b@y:7000"), ("VIGIE_REDIS_CLUSTER", "1")])
                 .unwrap_err()
                 .to_string();
-        assert!(apart.contains("share one user, password and database"), "{apart}");
+        assert!(apart.contains("share one user and password"), "{apart}");
         let bad = config(&[PG, SECRET, ("REDIS_URL", "redis://a:7000,http://b"), ("VIGIE_REDIS_CLUSTER", "1")])
             .unwrap_err()
             .to_string();
