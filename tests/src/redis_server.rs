@@ -13,7 +13,9 @@ pub struct RedisServer {
     bus_port: u16,
     dir: PathBuf,
     child: Option<Child>,
-    tls: bool,
+    /// With TLS, the directory of `ca.crt`, `server.crt` and `server.key` (shared by the
+    /// nodes of a cluster, which one authority signs).
+    certs: Option<PathBuf>,
     cluster: bool,
 }
 
@@ -25,22 +27,26 @@ fn free_port() -> u16 {
 
 impl RedisServer {
     pub fn start() -> Self {
-        Self::new(false, false)
+        Self::new(None, false)
     }
 
     /// A server that speaks TLS only, with a certificate for 127.0.0.1 signed by a
     /// certificate authority made for it ([`RedisServer::ca`]).
     pub fn start_tls() -> Self {
-        Self::new(true, false)
+        Self::new(Some(None), false)
     }
 
-    fn new(tls: bool, cluster: bool) -> Self {
-        let dir = std::env::temp_dir().join(format!("vigie-redis-{}", uuid::Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        if tls {
-            make_certificates(&dir);
-        }
-        let mut server = RedisServer { port: 0, bus_port: 0, dir, child: None, tls, cluster };
+    /// `tls`: `None` for plain TCP, `Some(None)` for certificates of its own,
+    /// `Some(Some(dir))` for the ones in `dir`.
+    fn new(tls: Option<Option<PathBuf>>, cluster: bool) -> Self {
+        let dir = scratch_dir();
+        let certs = tls.map(|shared| {
+            shared.unwrap_or_else(|| {
+                make_certificates(&dir);
+                dir.clone()
+            })
+        });
+        let mut server = RedisServer { port: 0, bus_port: 0, dir, child: None, certs, cluster };
         for _ in 0..5 {
             (server.port, server.bus_port) = (free_port(), free_port());
             if server.launch() {
@@ -51,23 +57,23 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        let scheme = if self.tls { "rediss" } else { "redis" };
+        let scheme = if self.certs.is_some() { "rediss" } else { "redis" };
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The PEM file of the authority that signed a TLS server's certificate.
     pub fn ca(&self) -> PathBuf {
-        self.dir.join("ca.crt")
+        self.certs.as_ref().expect("a TLS server").join("ca.crt")
     }
 
     /// The port arguments: plain, or TLS only on the same port.
     fn listen(&self) -> Vec<String> {
         let port = self.port.to_string();
-        if !self.tls {
+        let Some(certs) = &self.certs else {
             return vec!["--port".into(), port];
-        }
-        let file = |name: &str| self.dir.join(name).display().to_string();
-        vec![
+        };
+        let file = |name: &str| certs.join(name).display().to_string();
+        let mut args = vec![
             "--port".into(),
             "0".into(),
             "--tls-port".into(),
@@ -80,7 +86,12 @@ impl RedisServer {
             file("ca.crt"),
             "--tls-auth-clients".into(),
             "no".into(),
-        ]
+        ];
+        if self.cluster {
+            // The nodes talk to each other over TLS too.
+            args.extend(["--tls-cluster".into(), "yes".into()]);
+        }
+        args
     }
 
     /// Starts the server; `false` when it exited instead (its port was taken).
@@ -118,11 +129,7 @@ impl RedisServer {
 
     /// Stops the server cleanly (the append-only file keeps its data).
     pub fn stop(&mut self) {
-        let mut cli = Command::new("redis-cli");
-        if self.tls {
-            cli.args(["--tls", "--cacert"]).arg(self.ca());
-        }
-        let _ = cli.args(["-p", &self.port.to_string(), "shutdown"]).output();
+        let _ = self.cli_command().arg("shutdown").output();
         if let Some(mut child) = self.child.take() {
             let _ = child.wait();
         }
@@ -149,20 +156,38 @@ impl Drop for RedisServer {
 /// `redis-cli --cluster create`.
 pub struct RedisCluster {
     pub nodes: Vec<RedisServer>,
+    /// With TLS, the certificates the nodes share (one authority signs them all).
+    certs: Option<PathBuf>,
 }
 
 impl RedisCluster {
     pub fn start() -> Self {
-        let nodes: Vec<RedisServer> = (0..3).map(|_| RedisServer::new(false, true)).collect();
+        Self::new(false)
+    }
+
+    /// A cluster that speaks TLS only, to clients and between its nodes, with one
+    /// certificate authority ([`RedisCluster::ca`]).
+    pub fn start_tls() -> Self {
+        Self::new(true)
+    }
+
+    fn new(tls: bool) -> Self {
+        let certs = tls.then(|| {
+            let certs = scratch_dir();
+            make_certificates(&certs);
+            certs
+        });
+        let nodes: Vec<RedisServer> = (0..3).map(|_| RedisServer::new(certs.clone().map(Some), true)).collect();
         let addresses: Vec<String> = nodes.iter().map(|node| format!("127.0.0.1:{}", node.port)).collect();
-        let output = Command::new("redis-cli")
+        let output = nodes[0]
+            .cli_command()
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
             .output()
             .expect("redis-cli must be installed for the tests (tests/run installs it)");
         assert!(output.status.success(), "redis-cli --cluster create: {}", String::from_utf8_lossy(&output.stdout));
-        let cluster = RedisCluster { nodes };
+        let cluster = RedisCluster { nodes, certs };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !cluster.nodes.iter().all(|node| node.cli(&["cluster", "info"]).contains("cluster_state:ok")) {
             assert!(Instant::now() < deadline, "the cluster did not settle");
@@ -181,6 +206,11 @@ impl RedisCluster {
         self.nodes.iter().map(RedisServer::url).collect()
     }
 
+    /// The PEM file of the authority that signed a TLS cluster's certificates.
+    pub fn ca(&self) -> PathBuf {
+        self.certs.as_ref().expect("a TLS cluster").join("ca.crt")
+    }
+
     /// How many keys each primary holds whose name starts with `prefix`.
     pub fn keys_per_node(&self, prefix: &str) -> Vec<usize> {
         let pattern = format!("*{prefix}*");
@@ -188,12 +218,38 @@ impl RedisCluster {
     }
 }
 
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        if let Some(certs) = &self.certs {
+            let _ = std::fs::remove_dir_all(certs);
+        }
+    }
+}
+
 impl RedisServer {
     /// What `redis-cli` prints for `args` against this server.
     pub fn cli(&self, args: &[&str]) -> String {
-        let output = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().unwrap();
+        let output = self.cli_command().args(args).output().unwrap();
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
+
+    /// `redis-cli` for this server (over TLS with its authority when it speaks TLS).
+    fn cli_command(&self) -> Command {
+        let mut cli = Command::new("redis-cli");
+        if self.certs.is_some() {
+            cli.args(["--tls", "--cacert"]).arg(self.ca());
+        }
+        cli.args(["-p", &self.port.to_string()]);
+        cli
+    }
+}
+
+/// A new directory under the system's temporary one.
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vigie-redis-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// A certificate authority (`ca.crt`) and a server certificate for 127.0.0.1 and

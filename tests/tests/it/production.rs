@@ -42,6 +42,17 @@ async fn api_and_a_separate_worker_over_a_redis_cluster() {
     assert!(per_node.iter().filter(|&&keys| keys > 0).count() >= 2, "the queue spreads over the shards: {per_node:?}");
 }
 
+/// A cluster over TLS, between its nodes too: the client checks every node it is sent
+/// to (the seeds and those it learns of) against the operator's authority.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_and_a_separate_worker_over_a_redis_cluster_with_tls() {
+    let cluster = RedisCluster::start_tls();
+    let (url, ca) = (cluster.url(), cluster.ca().display().to_string());
+    assert!(url.starts_with("rediss://"));
+    let redis = [("REDIS_URL", url.as_str()), ("VIGIE_REDIS_CLUSTER", "true"), ("VIGIE_REDIS_CA", &ca)];
+    api_and_a_separate_worker(&redis).await;
+}
+
 /// `rediss://` with the operator's certificate authority: the queue (email and webhook
 /// jobs), the bus (the subscription) and the rate limiter (sign-up) all go over TLS. A
 /// server that the authority did not sign, or a plain `redis://` URL, stops the start.
