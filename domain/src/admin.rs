@@ -7,8 +7,8 @@
 
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, JsonValue,
-    ModelTrait, QueryFilter, QueryOrder, QuerySelect,
+    AccessMode, ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    IntoActiveModel, IsolationLevel, JsonValue, ModelTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -136,9 +136,18 @@ const EXPORT_PAGE: u64 = 1000;
 /// number of rows written.
 pub async fn export_agency(services: &Services, _: &Operator, agency_id: Uuid, out: &mut impl Write) -> Result<u64> {
     use crate::entities::*;
-    let db = &services.db;
+    // One snapshot for every table, so that the export is consistent while the agency
+    // goes on working (REPEATABLE READ on PostgreSQL; SQLite reads one snapshot in a
+    // transaction anyway).
+    let db = &services
+        .db
+        .begin_with_config(
+            (services.db.get_database_backend() == DbBackend::Postgres).then_some(IsolationLevel::RepeatableRead),
+            (services.db.get_database_backend() == DbBackend::Postgres).then_some(AccessMode::ReadOnly),
+        )
+        .await?;
     let found = agency::Entity::find_by_id(agency_id).into_json().one(db).await?.ok_or(Error::NotFound("agency"))?;
-    let mut export = Export { out, written: 0, authors: BTreeSet::new() };
+    let mut export = Export { out, written: 0, authors: BTreeSet::new(), parents: BTreeMap::new() };
     export.line("agency", found)?;
     let members: Vec<Uuid> = membership::Entity::find()
         .select_only()
@@ -180,6 +189,11 @@ pub async fn export_agency(services: &Services, _: &Operator, agency_id: Uuid, o
         event,
         audit_log,
     );
+    // Link tables hold no agency id: they follow their parents' rows.
+    export.linked::<alert_event::Entity>(db, "alert_event", "alert", "alert_id").await?;
+    export.linked::<alert_mention::Entity>(db, "alert_mention", "alert", "alert_id").await?;
+    export.linked::<content_item_pillar::Entity>(db, "content_item_pillar", "content_item", "content_item_id").await?;
+    export.linked::<content_item_value::Entity>(db, "content_item_value", "content_item", "content_item_id").await?;
     let ids: Vec<Uuid> = std::mem::take(&mut export.authors).into_iter().collect();
     for chunk in ids.chunks(EXPORT_PAGE as usize) {
         let profiles =
@@ -196,6 +210,8 @@ struct Export<'a, W: Write> {
     written: u64,
     /// The authors the exported mentions name.
     authors: BTreeSet<Uuid>,
+    /// The ids of exported rows that link tables point to, by table.
+    parents: BTreeMap<&'static str, Vec<Uuid>>,
 }
 
 impl<W: Write> Export<'_, W> {
@@ -243,6 +259,11 @@ impl<W: Write> Export<'_, W> {
                     {
                         self.authors.insert(author);
                     }
+                    if let Some(parent) = LINKED_PARENTS.iter().find(|parent| **parent == name)
+                        && let Some(id) = fields.get("id").and_then(JsonValue::as_str).and_then(|id| id.parse().ok())
+                    {
+                        self.parents.entry(parent).or_default().push(id);
+                    }
                 }
                 self.line(name, row)?;
             }
@@ -250,6 +271,29 @@ impl<W: Write> Export<'_, W> {
                 return Ok(());
             }
         }
+    }
+}
+
+/// The tables whose rows link tables point to.
+const LINKED_PARENTS: [&str; 2] = ["alert", "content_item"];
+
+impl<W: Write> Export<'_, W> {
+    /// The rows of a link table `E` whose `column` names an exported row of `parent`.
+    async fn linked<E: EntityTrait>(
+        &mut self,
+        db: &impl ConnectionTrait,
+        name: &str,
+        parent: &str,
+        column: &str,
+    ) -> Result<()> {
+        let column = E::Column::from_str(column).map_err(|_| Error::internal(format!("{name} has no {column}")))?;
+        let parents = self.parents.get(parent).cloned().unwrap_or_default();
+        for chunk in parents.chunks(EXPORT_PAGE as usize) {
+            for row in E::find().filter(column.is_in(chunk.to_vec())).into_json().all(db).await? {
+                self.line(name, row)?;
+            }
+        }
+        Ok(())
     }
 }
 

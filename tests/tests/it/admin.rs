@@ -154,6 +154,18 @@ async fn export_and_erasure(backend: Backend) {
     reply.in_reply_to_author = Some("@LEA_K9Z".into());
     app.collect(&source, vec![reply]).await;
 
+    // A content item tagged with a pillar and a value: rows of link tables.
+    let value = app
+        .ok(t, "mutation($b: ID!) { createBrandValue(input: { brandId: $b, name: \"Zéro plastique\", keywords: [\"plastique\"] }) { id } }", json!({ "b": brand }))
+        .await["createBrandValue"]["id"]
+        .clone();
+    let pillar = app
+        .ok(t, "mutation($b: ID!) { createCsrPillar(input: { brandId: $b, name: \"Environnement\", targetShare: 0.5, commitments: [] }) { id } }", json!({ "b": brand }))
+        .await["createCsrPillar"]["id"]
+        .clone();
+    let item = json!({ "i": { "brandId": brand, "title": "Refill", "channel": "instagram", "body": "Refill", "scheduledAt": (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339(), "pillarIds": [pillar], "valueIds": [value], "media": [] } });
+    app.ok(t, "mutation($i: CreateContentItemInput!) { createContentItem(input: $i) { id } }", item).await;
+
     // The export holds the agency's rows and nobody else's, and no secret.
     let export = admin(&app, &["export-agency", &db_id(&mine.agency_id).to_string()]).await.unwrap();
     let lines: Vec<Value> = export.lines().map(|l| serde_json::from_str(l).expect("JSON lines")).collect();
@@ -165,6 +177,7 @@ async fn export_and_erasure(backend: Backend) {
     assert_eq!(tables("api_key"), 1);
     assert_eq!(tables("webhook_endpoint"), 1);
     assert!(tables("user_account") == 1 && tables("membership") == 1 && tables("audit_log") >= 1);
+    assert_eq!((tables("content_item"), tables("content_item_pillar"), tables("content_item_value")), (1, 1, 1));
     for secret in
         ["\"password_hash\"", "\"secret_hash\"", "\"token_hash\"", "\"secret\"", "\"previous_secret\"", "whsec_"]
     {
