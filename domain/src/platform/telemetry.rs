@@ -26,6 +26,10 @@ use crate::platform::config::Config;
 /// The header, and the envelope and event field, that carry a trace.
 pub const TRACEPARENT: &str = "traceparent";
 
+/// What is logged without `RUST_LOG` (and what traces keep, whatever it says): Vigie at
+/// `info`, the SQL layers only when they warn.
+const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn";
+
 /// The exporting provider, kept for [`shutdown`].
 static PROVIDER: Mutex<Option<SdkTracerProvider>> = Mutex::new(None);
 
@@ -36,9 +40,9 @@ static PROVIDER: Mutex<Option<SdkTracerProvider>> = Mutex::new(None);
 /// first.
 pub fn init(config: &Config, service: &str) {
     let logs = if config.log_json {
-        tracing_subscriber::fmt::layer().json().with_filter(log_filter("info,sqlx=warn,sea_orm=warn")).boxed()
+        tracing_subscriber::fmt::layer().json().with_filter(log_filter(DEFAULT_FILTER)).boxed()
     } else {
-        tracing_subscriber::fmt::layer().with_filter(log_filter("info,sqlx=warn,sea_orm=warn")).boxed()
+        tracing_subscriber::fmt::layer().with_filter(log_filter(DEFAULT_FILTER)).boxed()
     };
     let provider = config.otlp_traces_endpoint.as_ref().and_then(|endpoint| {
         let name = config.otel_service_name.as_deref().unwrap_or(service);
@@ -47,8 +51,7 @@ pub fn init(config: &Config, service: &str) {
             .ok()
     });
     let traces = provider.as_ref().map(|provider| {
-        let spans = EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn");
-        tracing_opentelemetry::layer().with_tracer(provider.tracer("vigie")).with_filter(spans)
+        tracing_opentelemetry::layer().with_tracer(provider.tracer("vigie")).with_filter(EnvFilter::new(DEFAULT_FILTER))
     });
     if tracing_subscriber::registry().with(logs).with(traces).try_init().is_ok() {
         *PROVIDER.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = provider;
@@ -69,7 +72,7 @@ pub fn init_to_stderr(json: bool) {
 
 /// Logs only, as text (benchmarks).
 pub fn init_logs() {
-    let _ = tracing_subscriber::fmt().with_env_filter(log_filter("info,sqlx=warn,sea_orm=warn")).try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(log_filter(DEFAULT_FILTER)).try_init();
 }
 
 /// Sends the spans not exported yet, before the process exits (off the async threads:
