@@ -341,18 +341,13 @@ impl RateLimiter {
                 }
             }
             Backend::Redis(buckets) => {
-                // One DEL per scope: a scope's two keys share a hash slot, the scopes do not.
+                let keys: Vec<String> = scopes
+                    .iter()
+                    .flat_map(|scope| [buckets.account_key(scope, "attempts"), buckets.account_key(scope, "lock")])
+                    .collect();
+                // The keys sit in two slots: a cluster client splits the DEL by slot.
                 let deleted = match buckets.connection().await {
-                    Ok(mut conn) => {
-                        let mut result = Ok(());
-                        for scope in &scopes {
-                            let keys = [buckets.account_key(scope, "attempts"), buckets.account_key(scope, "lock")];
-                            if let Err(e) = redis::cmd("DEL").arg(&keys).query_async::<()>(&mut conn).await {
-                                result = Err(e);
-                            }
-                        }
-                        result
-                    }
+                    Ok(mut conn) => redis::cmd("DEL").arg(&keys).query_async::<()>(&mut conn).await,
                     Err(e) => Err(e),
                 };
                 if let Err(error) = deleted {
