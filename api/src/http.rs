@@ -677,9 +677,7 @@ fn init_token(init: &serde_json::Value) -> Option<String> {
     params(("token" = String, Path, description = "The calendar's share token")),
     responses(
         (status = 200, description = "The calendar (RFC 5545)", content_type = "text/calendar", body = String),
-        (status = 404, description = "Unknown, revoked or expired token (no body)"),
-        (status = 429, description = "Too many requests without an account from this network", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        crate::openapi::ShareRefused,
     ),
 )]
 async fn calendar_feed(state: web::Data<AppState>, req: HttpRequest, file: web::Path<String>) -> HttpResponse {
@@ -709,9 +707,7 @@ async fn calendar_feed(state: web::Data<AppState>, req: HttpRequest, file: web::
     params(("token" = String, Path, description = "The report's share token")),
     responses(
         (status = 200, description = "The report", content_type = "text/html", body = String),
-        (status = 404, description = "Unknown, revoked or expired token (no body)"),
-        (status = 429, description = "Too many requests without an account from this network", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        crate::openapi::ShareRefused,
     ),
 )]
 async fn report_page(state: web::Data<AppState>, req: HttpRequest, token: web::Path<String>) -> HttpResponse {
@@ -752,9 +748,7 @@ async fn report_page(state: web::Data<AppState>, req: HttpRequest, token: web::P
     ),
     responses(
         (status = 200, description = "The section's rows (RFC 4180, a header line first)", content_type = "text/csv", body = String),
-        (status = 404, description = "Unknown token or section (no body)"),
-        (status = 429, description = "Too many requests without an account from this network", body = ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        crate::openapi::ShareRefused,
     ),
 )]
 async fn report_csv(state: web::Data<AppState>, req: HttpRequest, path: web::Path<(String, String)>) -> HttpResponse {

@@ -20,6 +20,17 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// What a share link or a calendar subscription gets instead of its content.
+#[derive(utoipa::IntoResponses)]
+pub enum ShareRefused {
+    /// Unknown, revoked or expired token, or no such section (no body): all alike.
+    #[response(status = 404)]
+    NotFound,
+    /// Too many requests without an account from this network.
+    #[response(status = 429, headers(("Retry-After" = u64, description = "Seconds to wait")))]
+    RateLimited(ErrorBody),
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
