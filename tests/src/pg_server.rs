@@ -40,10 +40,21 @@ fn run(mut command: Command, what: &str) {
     assert!(output.status.success(), "{what} failed: {}", String::from_utf8_lossy(&output.stderr));
 }
 
+/// A free port below the kernel's ephemeral range (32768 and up), where `bind(0)` (the
+/// other test servers' choice) and outgoing connections never land: the server keeps it
+/// while it is down for a crash test, and takes it back on restart.
+fn private_port() -> u16 {
+    let start = 21_000 + (uuid::Uuid::now_v7().as_u128() % 4_000) as u16;
+    (start..25_000)
+        .chain(21_000..start)
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port between 21000 and 25000")
+}
+
 impl PgServer {
     /// Creates and starts a cluster with a `vigie` database.
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = private_port();
         let dir = std::env::temp_dir().join(format!("vigie-pg-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let _ = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir).output();
