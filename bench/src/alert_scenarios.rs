@@ -339,6 +339,7 @@ async fn main() {
                 kind: SourceKind::Hashtag,
                 target: name.to_lowercase(),
                 endpoint: None,
+                connection_id: None,
                 poll_interval_secs: None,
                 enabled: Some(false),
             },

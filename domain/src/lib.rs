@@ -12,6 +12,7 @@ pub mod api_keys;
 mod architecture;
 pub mod brands;
 pub mod calendar;
+pub mod connections;
 pub mod crises;
 pub mod demo;
 pub mod entities;
@@ -48,6 +49,7 @@ pub fn job_registry() -> jobs::Registry {
     crate::mentions::pipeline::register_jobs(&mut registry);
     crate::mentions::retention::register_jobs(&mut registry);
     crate::sources::register_jobs(&mut registry);
+    crate::connections::register_jobs(&mut registry);
     crate::crises::detect::register_jobs(&mut registry);
     crate::webhooks::register_jobs(&mut registry);
     crate::relationships::register_jobs(&mut registry);

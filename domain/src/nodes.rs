@@ -6,9 +6,9 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 use uuid::Uuid;
 
 use crate::entities::{
-    agency, alert, api_key, author, brand, brand_influencer, brand_value, content_comment, content_item, csr_pillar,
-    idea, interaction, invitation, job_failure, membership, mention, report_share, source, ticket, user_account,
-    webhook_delivery, webhook_endpoint,
+    agency, alert, api_key, author, brand, brand_influencer, brand_value, connection, content_comment, content_item,
+    csr_pillar, idea, interaction, invitation, job_failure, membership, mention, report_share, source, ticket,
+    user_account, webhook_delivery, webhook_endpoint,
 };
 use crate::{Actor, Error, Result, calendar, crises, members, relationships, sla, sources, webhooks};
 
@@ -45,6 +45,7 @@ kinds! {
     Author => author::Model,
     Brand => brand::Model,
     BrandValue => brand_value::Model,
+    Connection => connection::Model,
     ContentComment => content_comment::Model,
     ContentItem => content_item::Model,
     CsrPillar => csr_pillar::Model,
@@ -81,6 +82,7 @@ pub async fn find(db: &impl ConnectionTrait, actor: &Actor, kind: NodeKind, id: 
         NodeKind::Author => author_seen(db, actor, id).await?.map(Node::Author),
         NodeKind::Brand => absent(actor.brand(db, id).await)?.map(Node::Brand),
         NodeKind::BrandValue => of_agency!(brand_value).filter(|v| actor.sees_brand(v.brand_id)).map(Node::BrandValue),
+        NodeKind::Connection if manager => of_agency!(connection).map(Node::Connection),
         NodeKind::ContentComment => match of_agency!(content_comment) {
             Some(comment) => absent(calendar::get_item(db, actor, comment.content_item_id).await)?
                 .map(|_| Node::ContentComment(comment)),
@@ -117,6 +119,7 @@ pub async fn find(db: &impl ConnectionTrait, actor: &Actor, kind: NodeKind, id: 
         // Another agency, or a role that does not see the kind.
         NodeKind::Agency
         | NodeKind::ApiKey
+        | NodeKind::Connection
         | NodeKind::Idea
         | NodeKind::Interaction
         | NodeKind::Invitation

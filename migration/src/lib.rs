@@ -30,6 +30,7 @@ mod m20261205_000017_reply_author;
 mod m20261205_000018_value_stances;
 mod m20261205_000019_mention_retention;
 mod m20261205_000020_event_trace;
+mod m20261206_000021_connections;
 
 /// The key of the PostgreSQL advisory lock under which migrations run ("vigie" in
 /// ASCII), so that processes migrating one database take turns.
@@ -83,6 +84,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000018_value_stances::Migration),
             Box::new(m20261205_000019_mention_retention::Migration),
             Box::new(m20261205_000020_event_trace::Migration),
+            Box::new(m20261206_000021_connections::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ mod app;
 pub mod browser;
 mod databases;
 mod fixtures;
+pub mod logs;
 pub mod pg_server;
 pub mod redis_server;
 mod servers;

@@ -10,6 +10,8 @@ use vigie_domain::Config;
 /// The signing secret of every test configuration and test worker process, so tokens
 /// issued by a test's api are accepted by its workers.
 pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
+/// The vault key of every test configuration and test worker process.
+pub const TEST_SECRETS_KEY: &str = "dGVzdC12YXVsdC1rZXktdGVzdC12YXVsdC1rZXkhISE=";
 
 /// Builds a configuration for tests from a few overrides.
 pub fn test_config(db: &TestDb, extra: &[(&str, &str)]) -> Config {
@@ -17,6 +19,7 @@ pub fn test_config(db: &TestDb, extra: &[(&str, &str)]) -> Config {
         ("DATABASE_URL".into(), db.url.clone()),
         ("VIGIE_DATA_DIR".into(), db.dir().display().to_string()),
         ("VIGIE_JWT_SECRET".into(), TEST_JWT_SECRET.into()),
+        ("VIGIE_SECRETS_KEY".into(), TEST_SECRETS_KEY.into()),
         ("VIGIE_DEMO".into(), "false".into()),
         ("VIGIE_BIND".into(), "127.0.0.1:0".into()),
         // Each test its own Redis key space (queue, bus, rate limits), so tests running
@@ -42,6 +45,7 @@ pub fn worker_command(binary: &str, database_url: &str, redis_url: &str, queue_p
         .env("REDIS_URL", redis_url)
         .env("VIGIE_QUEUE_PREFIX", queue_prefix)
         .env("VIGIE_JWT_SECRET", TEST_JWT_SECRET)
+        .env("VIGIE_SECRETS_KEY", TEST_SECRETS_KEY)
         .env("VIGIE_WORKER_BIND", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null());

@@ -8,6 +8,7 @@ mod api_keys;
 mod auth;
 mod brands;
 mod calendar;
+mod connections;
 mod documents;
 pub mod errors;
 mod influencers;
@@ -53,6 +54,7 @@ pub struct Query(
     mentions::MentionQuery,
     influencers::InfluencerQuery,
     sources::SourceQuery,
+    connections::ConnectionQuery,
     api_keys::ApiKeyQuery,
     queue::QueueQuery,
     alerts::AlertQuery,
@@ -74,6 +76,7 @@ pub struct Mutation(
     members::MemberMutation,
     api_keys::ApiKeyMutation,
     sources::SourceMutation,
+    connections::ConnectionMutation,
     queue::QueueMutation,
     alerts::AlertMutation,
     webhooks::WebhookMutation,

@@ -15,7 +15,8 @@ use vigie_domain::Error;
 pub use vigie_domain::nodes::NodeKind;
 use vigie_domain::nodes::{self, Node as Found};
 
-use super::{actor, agency, alerts, api_keys, auth, brands, calendar, influencers, members, mentions, queue};
+use super::queue;
+use super::{actor, agency, alerts, api_keys, auth, brands, calendar, connections, influencers, members, mentions};
 use super::{relationships, services, shares, sla, sources, webhooks};
 
 /// Most ids one `nodes` call may ask for.
@@ -54,6 +55,7 @@ pub enum Node {
     Author(mentions::Author),
     Brand(brands::Brand),
     BrandValue(brands::BrandValue),
+    Connection(connections::Connection),
     ContentComment(calendar::ContentComment),
     ContentItem(calendar::ContentItem),
     CsrPillar(calendar::CsrPillar),
@@ -81,6 +83,7 @@ impl From<Found> for Node {
             Found::Author(m) => Node::Author(mentions::Author(m)),
             Found::Brand(m) => Node::Brand(brands::Brand(m)),
             Found::BrandValue(m) => Node::BrandValue(brands::BrandValue(m)),
+            Found::Connection(m) => Node::Connection(connections::Connection(m)),
             Found::ContentComment(m) => Node::ContentComment(calendar::ContentComment(m)),
             Found::ContentItem(m) => Node::ContentItem(calendar::ContentItem(m)),
             Found::CsrPillar(m) => Node::CsrPillar(calendar::CsrPillar(m)),

@@ -48,9 +48,14 @@ impl Source {
     async fn target(&self) -> &str {
         &self.0.target
     }
-    /// The Mastodon instance or Bluesky AppView polled.
+    /// The Mastodon instance or Bluesky AppView polled (with a connection, its
+    /// endpoint instead).
     async fn endpoint(&self) -> Option<&str> {
         self.0.endpoint.as_deref()
+    }
+    /// The agency connection the source signs in with; null: it polls anonymously.
+    async fn connection_id(&self) -> Option<ID> {
+        self.0.connection_id.map(|id| global_id(NodeKind::Connection, id))
     }
     async fn poll_interval_secs(&self) -> i32 {
         self.0.poll_interval_secs
@@ -94,6 +99,9 @@ pub struct CreateSourceInput {
     /// Mastodon instance (default `https://mastodon.social`) or Bluesky AppView
     /// (default `https://public.api.bsky.app`); none for feeds.
     endpoint: Option<String>,
+    /// A Bluesky connection to search and read with (owners and admins); omitted:
+    /// anonymously.
+    connection_id: Option<ID>,
     /// 60 to 86,400 seconds; default 300.
     poll_interval_secs: Option<i32>,
     enabled: Option<bool>,
@@ -106,6 +114,8 @@ pub struct UpdateSourceInput {
     target: Option<String>,
     /// Null returns to the network's default.
     endpoint: MaybeUndefined<String>,
+    /// Null polls anonymously again (owners and admins).
+    connection_id: MaybeUndefined<ID>,
     poll_interval_secs: Option<i32>,
     enabled: Option<bool>,
 }
@@ -148,6 +158,7 @@ impl SourceMutation {
                 kind: input.kind.into(),
                 target: input.target,
                 endpoint: input.endpoint,
+                connection_id: input.connection_id.map(|id| uuid("connectionId", &id)).transpose()?,
                 poll_interval_secs: input.poll_interval_secs,
                 enabled: input.enabled,
             },
@@ -161,6 +172,11 @@ impl SourceMutation {
         let patch = SourcePatch {
             target: input.target,
             endpoint: input.endpoint.into(),
+            connection_id: match input.connection_id {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(id) => Some(Some(uuid("connectionId", &id)?)),
+            },
             poll_interval_secs: input.poll_interval_secs,
             enabled: input.enabled,
         };

@@ -296,6 +296,7 @@ async fn set_up(services: &Services, owner: &Actor) -> Result<(Vec<Demo>, Actor)
                 kind: SourceKind::Hashtag,
                 target: script.keywords.iter().find_map(|k| k.strip_prefix('#')).unwrap_or("demo").into(),
                 endpoint: None,
+                connection_id: None,
                 poll_interval_secs: None,
                 enabled: Some(false),
             },

@@ -11,6 +11,7 @@ pub mod author;
 pub mod brand;
 pub mod brand_influencer;
 pub mod brand_value;
+pub mod connection;
 pub mod content_comment;
 pub mod content_item;
 pub mod content_item_pillar;

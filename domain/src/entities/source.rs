@@ -16,6 +16,8 @@ pub struct Model {
     pub target: String,
     /// The instance or API base URL (Mastodon instance, Bluesky AppView); none for feeds.
     pub endpoint: Option<String>,
+    /// The agency's connection the source polls with; none: anonymously.
+    pub connection_id: Option<Uuid>,
     pub poll_interval_secs: i32,
     pub enabled: bool,
     #[sea_orm(column_type = "JsonBinary", nullable)]

@@ -30,6 +30,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// HMAC key for access tokens (`VIGIE_JWT_SECRET`).
     pub jwt_secret: Vec<u8>,
+    /// `VIGIE_SECRETS_KEY` (32 bytes in base64), which seals network credentials, and
+    /// `VIGIE_SECRETS_KEY_PREVIOUS` (comma-separated), keys that still open what they
+    /// sealed during a rotation. Unset with PostgreSQL: connections are refused; in the
+    /// embedded mode a key is generated in the data directory.
+    pub vault: crate::platform::vault::Vault,
     /// `SMTP_URL`; unset means emails are logged and kept in the outbox table.
     pub smtp_url: Option<String>,
     /// `VIGIE_MAIL_FROM`, the default sender address.
@@ -146,6 +151,7 @@ impl std::fmt::Debug for Config {
             public_url,
             data_dir,
             jwt_secret,
+            vault,
             smtp_url,
             mail_from,
             allow_private_webhooks,
@@ -187,6 +193,7 @@ impl std::fmt::Debug for Config {
             .field("public_url", &redact_url(public_url.as_str()))
             .field("data_dir", data_dir)
             .field("jwt_secret", &format!("*** ({} bytes)", jwt_secret.len()))
+            .field("vault", vault)
             .field("smtp", &smtp_url.as_deref().map(redact_url))
             .field("mail_from", mail_from)
             .field("allow_private_webhooks", allow_private_webhooks)
@@ -366,6 +373,35 @@ impl Config {
             },
         };
 
+        let vault = {
+            use crate::platform::vault::{Vault, parse_key};
+            let current = match get("VIGIE_SECRETS_KEY") {
+                Some(text) => parse_key(&text).or_else(|| {
+                    errors.push("VIGIE_SECRETS_KEY must be 32 bytes in base64 (`openssl rand -base64 32`)".into());
+                    None
+                }),
+                None if uses_postgres => None,
+                None => match embedded_file(&data_dir, "secrets-key", crate::platform::vault::generate_key) {
+                    Ok(text) => parse_key(&text),
+                    Err(e) => {
+                        errors.push(format!("cannot keep a secrets key in VIGIE_DATA_DIR {}: {e}", data_dir.display()));
+                        None
+                    }
+                },
+            };
+            let mut previous = Vec::new();
+            for text in get("VIGIE_SECRETS_KEY_PREVIOUS").iter().flat_map(|list| list.split(',')) {
+                match parse_key(text) {
+                    Some(key) => previous.push(key),
+                    None => errors.push("VIGIE_SECRETS_KEY_PREVIOUS must list keys of 32 bytes in base64".into()),
+                }
+            }
+            if current.is_none() && !previous.is_empty() {
+                errors.push("VIGIE_SECRETS_KEY_PREVIOUS needs VIGIE_SECRETS_KEY, the key that seals".into());
+            }
+            Vault::new(current, &previous)
+        };
+
         let smtp_url = get("SMTP_URL");
         if let Some(url) = &smtp_url
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
@@ -520,6 +556,7 @@ impl Config {
             public_url,
             data_dir,
             jwt_secret,
+            vault,
             smtp_url,
             mail_from,
             allow_private_webhooks,
@@ -584,18 +621,31 @@ impl Config {
 /// The embedded mode needs no setup: a random key is generated once and kept in the
 /// data directory so that tokens survive a restart.
 fn embedded_jwt_secret(data_dir: &Path) -> std::io::Result<Vec<u8>> {
-    let path = data_dir.join("jwt-secret");
+    let generate = || {
+        let mut raw = [0u8; 48];
+        getrandom::fill(&mut raw).expect("the operating system's random generator failed");
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    };
+    Ok(embedded_file(data_dir, "jwt-secret", generate)?.into_bytes())
+}
+
+/// The key kept in the data directory's file `name` (at least 32 characters), written
+/// by `generate` on first use, readable by its owner only.
+fn embedded_file(data_dir: &Path, name: &str, generate: impl Fn() -> String) -> std::io::Result<String> {
+    let path = data_dir.join(name);
     if let Ok(existing) = std::fs::read_to_string(&path)
         && existing.trim().len() >= 32
     {
-        return Ok(existing.trim().as_bytes().to_vec());
+        return Ok(existing.trim().to_owned());
     }
     std::fs::create_dir_all(data_dir)?;
-    let mut raw = [0u8; 48];
-    getrandom::fill(&mut raw).map_err(std::io::Error::other)?;
-    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-    std::fs::write(&path, &secret)?;
-    Ok(secret.into_bytes())
+    let secret = generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, secret.as_bytes())?;
+    Ok(secret)
 }
 
 #[cfg(test)]

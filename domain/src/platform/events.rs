@@ -13,6 +13,8 @@ use crate::{Result, new_id, now};
 pub const INFLUENCER_DISCOVERED: &str = "influencer.discovered";
 /// A source kept failing and is marked unhealthy.
 pub const SOURCE_UNHEALTHY: &str = "source.unhealthy";
+/// A connection's credentials were refused by its network (revoked, changed password).
+pub const CONNECTION_UNHEALTHY: &str = "connection.unhealthy";
 /// A mention addresses the brand and asks or complains.
 pub const MENTION_SOLICITATION: &str = "mention.solicitation";
 
@@ -42,6 +44,7 @@ pub const TYPES: &[&str] = &[
     MENTION_SOLICITATION,
     INFLUENCER_DISCOVERED,
     SOURCE_UNHEALTHY,
+    CONNECTION_UNHEALTHY,
 ];
 
 /// The job that fans new outbox events out to their subscribers (webhook endpoints, which

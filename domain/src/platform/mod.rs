@@ -1,9 +1,10 @@
 //! What every feature stands on and that knows no feature: configuration, errors, the
 //! database and its keyset pages, the job queue and its runtime, the bus, rate limits,
 //! outbound HTTP, the mail outbox, the event outbox, identity and access (`auth`),
-//! audit, text folding, translations, input rules and retention. Nothing here names a
-//! feature module (`architecture.rs` tests it); features reach each other through
-//! events or narrow functions, and `lib.rs` wires them to the platform.
+//! audit, text folding, translations, input rules, retention and the vault of secrets
+//! kept encrypted. Nothing here names a feature module (`architecture.rs` tests it);
+//! features reach each other through events or narrow functions, and `lib.rs` wires
+//! them to the platform.
 
 pub mod audit;
 pub mod auth;
@@ -28,3 +29,4 @@ pub mod runtime;
 pub mod telemetry;
 pub mod text;
 pub mod validate;
+pub mod vault;

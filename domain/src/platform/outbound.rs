@@ -55,6 +55,16 @@ struct Exempt {
     client: reqwest::Client,
 }
 
+/// `Retry-After` as seconds or as an HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&chrono::Utc);
+    (at - chrono::Utc::now()).to_std().ok()
+}
+
 /// Whether an address is one the public internet can reach: global unicast only, so
 /// no address that a relay or translator maps onto a private network either.
 pub fn is_public(ip: IpAddr) -> bool {

@@ -84,6 +84,8 @@ pub struct NewSource {
     pub kind: SourceKind,
     pub target: String,
     pub endpoint: Option<String>,
+    /// The agency's connection to poll with (managers only); none: anonymously.
+    pub connection_id: Option<Uuid>,
     pub poll_interval_secs: Option<i32>,
     pub enabled: Option<bool>,
 }
@@ -93,6 +95,8 @@ pub struct NewSource {
 pub struct SourcePatch {
     pub target: Option<String>,
     pub endpoint: Option<Option<String>>,
+    /// `Some(None)` polls anonymously again.
+    pub connection_id: Option<Option<Uuid>>,
     pub poll_interval_secs: Option<i32>,
     pub enabled: Option<bool>,
 }
@@ -232,6 +236,7 @@ fn new_row(
         kind: Set(kind.as_str().to_owned()),
         target: Set(target),
         endpoint: Set(endpoint),
+        connection_id: Set(None),
         poll_interval_secs: Set(poll_interval_secs),
         enabled: Set(enabled),
         cursor: Set(None),
@@ -291,18 +296,38 @@ pub async fn list(
     pagination::fetch(&services.db, select, source::Column::Id, pagination::Direction::Ascending, page).await
 }
 
+/// The connection a source of `brand` may poll with: only Bluesky sources sign in
+/// today, and only managers may lend a connection to a source.
+async fn check_connection(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+    brand: Uuid,
+    network: Network,
+) -> Result<Uuid> {
+    actor.require_manager()?;
+    if network != Network::Bluesky {
+        return Err(Error::bad_input("connectionId", "only Bluesky sources poll with a connection"));
+    }
+    crate::connections::usable_by(db, actor, id, brand, network).await
+}
+
 /// Adds a source to a brand (staff who may see the brand); it is polled at once.
 pub async fn create(services: &Services, actor: &Actor, input: NewSource) -> Result<source::Model> {
     actor.require_staff()?;
     let brand = actor.brand(&services.db, input.brand_id).await?;
     let (target, endpoint) = validate_target(input.network, input.kind, &input.target, input.endpoint.as_deref())?;
     let poll_interval = interval(&services.config, input.poll_interval_secs)?;
+    let connection = match input.connection_id {
+        Some(id) => Some(check_connection(&services.db, actor, id, brand.id, input.network).await?),
+        None => None,
+    };
     let txn = crate::platform::db::begin_write(&services.db).await?;
     within_quota(&txn, &services.config, &brand).await?;
-    let created =
-        new_row(&brand, input.network, input.kind, target, endpoint, poll_interval, input.enabled.unwrap_or(true))
-            .insert(&txn)
-            .await?;
+    let mut row =
+        new_row(&brand, input.network, input.kind, target, endpoint, poll_interval, input.enabled.unwrap_or(true));
+    row.connection_id = Set(connection);
+    let created = row.insert(&txn).await?;
     audit::record(
         &txn,
         actor,
@@ -341,6 +366,17 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: SourceP
             model.last_modified = Set(None);
             model.next_poll_at = Set(Some(soonest_poll(&services.config, &existing)));
         }
+    }
+    if let Some(connection) = patch.connection_id
+        && connection != existing.connection_id
+    {
+        model.connection_id = Set(match connection {
+            Some(id) => Some(check_connection(&services.db, actor, id, existing.brand_id, network).await?),
+            None => {
+                actor.require_manager()?;
+                None
+            }
+        });
     }
     if let Some(secs) = patch.poll_interval_secs {
         model.poll_interval_secs = Set(interval(&services.config, Some(secs))?);
@@ -458,7 +494,16 @@ pub async fn poll(system: System, services: &Services, source_id: Uuid) -> Resul
         });
     };
     let started = now();
-    let outcome = collector.poll(&services.http, &source).await;
+    let outcome = match crate::connections::Credential::of_source(services, &source).await {
+        Ok(credential) => {
+            let outcome = collector.poll(&services.http, &source, credential.as_ref()).await;
+            if let Some(credential) = &credential {
+                credential.finish(outcome.as_ref().is_ok_and(|poll| poll.incomplete.is_none())).await;
+            }
+            outcome
+        }
+        Err(e) => Err(CollectError::Credential(e)),
+    };
     let (poll, failure) = match outcome {
         Ok(mut poll) => {
             let failure = poll.incomplete.take();
@@ -531,7 +576,8 @@ fn next_attempt(at: DateTime<Utc>, interval_secs: i32, failures: i32, error: &Co
     let backoff = i64::from(interval_secs).saturating_mul(1 << failures.clamp(0, 16)).min(MAX_BACKOFF_SECS);
     let asked = match error {
         // A remote value: bounded before it reaches a date.
-        CollectError::RateLimited { retry_after: Some(d) } => {
+        CollectError::RateLimited { retry_after: Some(d) }
+        | CollectError::Credential(crate::connections::CredentialError::RateLimited { retry_after: Some(d) }) => {
             i64::try_from(d.as_secs()).unwrap_or(MAX_RETRY_AFTER_SECS).min(MAX_RETRY_AFTER_SECS)
         }
         _ => 0,

@@ -81,29 +81,11 @@ async fn invitation_email_is_delivered_over_smtp_and_accepted(backend: Backend) 
 }
 on_both_databases!(invitation_email_is_delivered_over_smtp_and_accepted);
 
-/// Everything logged on this thread while the guard lives.
-fn capture_log() -> (std::sync::Arc<std::sync::Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = log.clone();
-    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || Sink(sink.clone())).finish();
-    (log, tracing::subscriber::set_default(subscriber))
-}
-
 async fn without_smtp_emails_are_logged_and_kept_in_the_outbox(backend: Backend) {
     let app = TestApp::new(backend).await;
     let owner = app.sign_up("Agency", "owner@example.com").await;
     app.ok(Some(&owner.access_token), INVITE, json!({ "input": { "email": "x@example.com", "role": "MEMBER" } })).await;
-    let (log, guard) = capture_log();
+    let (log, guard) = vigie_tests::logs::capture(tracing::Level::INFO);
     assert_eq!(app.services.mailer.dispatch_due(System::for_tests(), &app.services.db).await.unwrap(), 1);
     drop(guard);
     use sea_orm::EntityTrait;
@@ -111,7 +93,7 @@ async fn without_smtp_emails_are_logged_and_kept_in_the_outbox(backend: Backend)
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, "logged");
     let code = invitation_code(&rows[0].text_body);
-    let logged = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    let logged = log.text();
     assert!(logged.contains("x@example.com"), "the email was logged: {logged}");
     assert!(logged.contains("vgi_[redacted]"), "{logged}");
     assert!(!logged.contains(&code[4..]), "the invitation token reached the log: {logged}");

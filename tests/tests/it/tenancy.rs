@@ -42,6 +42,7 @@ struct Fixture {
     key_a: String,
     failure_a: String,
     source_a: String,
+    connection_a: String,
     influencer_a: String,
     alert_a: String,
     endpoint_a: String,
@@ -88,6 +89,7 @@ impl Fixture {
             (NodeKind::Author, &self.author_a),
             (NodeKind::Brand, &self.a1),
             (NodeKind::BrandValue, &self.value_a1),
+            (NodeKind::Connection, &self.connection_a),
             (NodeKind::ContentComment, &self.comment_a),
             (NodeKind::ContentItem, &self.item_a),
             (NodeKind::CsrPillar, &self.pillar_a),
@@ -229,6 +231,14 @@ fn cases() -> Vec<Case> {
             query: "query($id: ID!) { alertPrecision(brandId: $id, from: \"2020-01-01T00:00:00Z\", to: \"2040-01-01T00:00:00Z\") { kind opened judged precision } }",
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "connections",
+            query: "{ connections { edges { node { id account endpoint brand { name } } } } }",
+            vars: no_vars,
+            foreign: Own,
             viewer: Denied,
             member: Denied,
         },
@@ -844,6 +854,30 @@ fn cases() -> Vec<Case> {
             member: Denied,
         },
         Case {
+            field: "connectBluesky",
+            query: "mutation($b: ID!) { connectBluesky(input: { brandId: $b, identifier: \"spy.bsky.social\", appPassword: \"spy\", endpoint: \"https://93.184.216.35\" }) { id } }",
+            vars: |f, _| json!({ "b": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "reconnectBluesky",
+            query: "mutation($id: ID!) { reconnectBluesky(id: $id, appPassword: \"spy\") { id account } }",
+            vars: |f, _| json!({ "id": f.connection_a }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "deleteConnection",
+            query: "mutation($id: ID!) { deleteConnection(id: $id) { deletedId } }",
+            vars: |f, _| json!({ "id": f.connection_a }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
             field: "createWebhookEndpoint",
             query: "mutation($b: ID!) { createWebhookEndpoint(input: { url: \"https://93.184.216.35/spy\", brandIds: [$b] }) { id } }",
             vars: |f, _| json!({ "b": f.a1 }),
@@ -927,6 +961,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await;
     let source_a = source["createSource"]["id"].as_str().unwrap().to_owned();
     let influencer_a = app.seed_influencer(&source_a, "victimfan", "Victim Brand One: a secret mention").await;
+    let connection_a = victim_connection(app, &owner_a.agency_id, &a1).await;
     // A macro author accusing the brand of failing its stated value opens a value-gap
     // alert on A1.
     app.collect(
@@ -1034,6 +1069,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         key_a: key["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_owned(),
         failure_a,
         source_a,
+        connection_a,
         influencer_a,
         alert_a,
         endpoint_a,
@@ -1053,6 +1089,43 @@ async fn fixture(app: &TestApp) -> Fixture {
         outsider,
         client_a1,
     }
+}
+
+/// A Bluesky connection of A1, stored as signing in would store it (the fixture
+/// reaches no network).
+async fn victim_connection(app: &TestApp, agency: &str, brand: &str) -> String {
+    use sea_orm::{ActiveModelTrait, Set};
+    use vigie_domain::entities::{StringList, connection};
+    let id = vigie_domain::new_id();
+    let sealed = app.services.config.vault.seal(id.as_bytes(), br#"{"kind":"app_password"}"#).unwrap();
+    let at = vigie_domain::now();
+    connection::ActiveModel {
+        id: Set(id),
+        agency_id: Set(vigie_tests::db_id(agency)),
+        brand_id: Set(Some(vigie_tests::db_id(brand))),
+        network: Set("bluesky".into()),
+        kind: Set("app_password".into()),
+        account: Set("victim.bsky.social".into()),
+        account_id: Set(Some("did:plc:victim".into())),
+        endpoint: Set("https://bsky.social".into()),
+        scopes: Set(StringList::default()),
+        key_id: Set(vigie_domain::platform::vault::Vault::key_id_of(&sealed).unwrap().into()),
+        secret: Set(sealed),
+        version: Set(0),
+        expires_at: Set(None),
+        healthy: Set(true),
+        consecutive_failures: Set(0),
+        last_success_at: Set(None),
+        last_error: Set(None),
+        quota_remaining: Set(None),
+        quota_resets_at: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+    .insert(&app.services.db)
+    .await
+    .unwrap();
+    global_id(NodeKind::Connection, id).0
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -1075,6 +1148,8 @@ fn markers(f: &Fixture, intruder: Intruder) -> Vec<String> {
         "victim job failed".into(),
         f.source_a.clone(),
         "victim.example/feed.xml".into(),
+        f.connection_a.clone(),
+        "victim.bsky.social".into(),
         f.influencer_a.clone(),
         "victimfan".into(),
         "a secret mention".into(),

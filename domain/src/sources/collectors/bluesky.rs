@@ -6,17 +6,22 @@
 //! follower counts, so Bluesky authors keep the counts they had. A reply names its
 //! parent by URI, whose authority is the parent author's DID: the page's own authors and
 //! `app.bsky.actor.getProfiles` turn those DIDs into handles.
+//!
+//! A source with a connection polls through the account's PDS with its access token
+//! (the PDS forwards `app.bsky.*` calls to the AppView), renewed when Bluesky answers
+//! `ExpiredToken`; anonymous sources call the AppView directly.
 
 use std::collections::{BTreeSet, HashMap};
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{CollectError, Collector, MAX_PAGES, Poll, clip, count, get, json};
+use super::{CollectError, Collector, MAX_PAGES, Poll, check, clip, count, json};
+use crate::connections::{Credential, bluesky::token_rejected};
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention};
-use crate::platform::outbound::Http;
+use crate::platform::outbound::{Fetched, Http};
 
 pub struct BlueskyCollector;
 
@@ -83,6 +88,25 @@ struct Profiles {
     profiles: Vec<ProfileViewBasic>,
 }
 
+/// GETs `url`, with the credential's access token when there is one: renewed before
+/// if it is about to expire, and once more if Bluesky refuses it.
+async fn fetch(http: &Http, url: &str, credential: Option<&Credential<'_>>) -> Result<Fetched, CollectError> {
+    let Some(credential) = credential else { return check(http.get(url, HeaderMap::new()).await?) };
+    let bearer = |token: &str| {
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| CollectError::Malformed("an access token that is not a header value".into()))?;
+        headers.insert(AUTHORIZATION, value);
+        Ok::<_, CollectError>(headers)
+    };
+    let mut fetched = http.get(url, bearer(&credential.bearer().await?)?).await?;
+    if token_rejected(fetched.status, &fetched.body) {
+        fetched = http.get(url, bearer(&credential.renewed().await?)?).await?;
+    }
+    credential.observe(&fetched.headers);
+    check(fetched)
+}
+
 /// `getProfiles` takes at most this many actors a call.
 const PROFILES_PER_CALL: usize = 25;
 
@@ -96,7 +120,12 @@ fn parent_author_did(post: &PostView) -> Option<&str> {
 /// authors, then from `getProfiles` for the others (a page's worth at most: a page
 /// holds no more replies). A failed lookup leaves the rest unresolved rather than
 /// failing the page: its posts are stored either way, only not read as addressed.
-async fn parent_handles(http: &Http, endpoint: &str, posts: &[PostView]) -> HashMap<String, String> {
+async fn parent_handles(
+    http: &Http,
+    endpoint: &str,
+    credential: Option<&Credential<'_>>,
+    posts: &[PostView],
+) -> HashMap<String, String> {
     let mut handles: HashMap<String, String> = HashMap::new();
     let wanted: BTreeSet<&str> = posts.iter().filter_map(parent_author_did).collect();
     for post in posts.iter().filter(|p| wanted.contains(p.author.did.as_str())) {
@@ -104,7 +133,7 @@ async fn parent_handles(http: &Http, endpoint: &str, posts: &[PostView]) -> Hash
     }
     let unknown: Vec<&str> = wanted.into_iter().filter(|did| !handles.contains_key(*did)).take(PAGE).collect();
     for chunk in unknown.chunks(PROFILES_PER_CALL) {
-        match profiles(http, endpoint, chunk).await {
+        match profiles(http, endpoint, credential, chunk).await {
             Ok(profiles) => handles.extend(profiles.into_iter().map(|p| (p.did, p.handle.to_lowercase()))),
             Err(e) => {
                 tracing::warn!(error = %e, "Bluesky getProfiles failed: replies left unresolved");
@@ -115,13 +144,18 @@ async fn parent_handles(http: &Http, endpoint: &str, posts: &[PostView]) -> Hash
     handles
 }
 
-async fn profiles(http: &Http, endpoint: &str, dids: &[&str]) -> Result<Vec<ProfileViewBasic>, CollectError> {
+async fn profiles(
+    http: &Http,
+    endpoint: &str,
+    credential: Option<&Credential<'_>>,
+    dids: &[&str],
+) -> Result<Vec<ProfileViewBasic>, CollectError> {
     let mut url = url::Url::parse(&format!("{endpoint}/xrpc/app.bsky.actor.getProfiles"))
         .map_err(|e| CollectError::Malformed(format!("bad endpoint: {e}")))?;
     dids.iter().for_each(|did| {
         url.query_pairs_mut().append_pair("actors", did);
     });
-    let fetched = get(http, url.as_str(), HeaderMap::new()).await?;
+    let fetched = fetch(http, url.as_str(), credential).await?;
     Ok(json::<Profiles>(&fetched.body, "Bluesky getProfiles")?.profiles)
 }
 
@@ -173,10 +207,11 @@ struct Page {
 async fn read_page(
     http: &Http,
     endpoint: &str,
+    credential: Option<&Credential<'_>>,
     url: &url::Url,
     seen_until: Option<&str>,
 ) -> Result<Page, CollectError> {
-    let fetched = get(http, url.as_str(), HeaderMap::new()).await?;
+    let fetched = fetch(http, url.as_str(), credential).await?;
     let (mut posts, cursor, read) = if url.path().ends_with("getAuthorFeed") {
         let feed = json::<AuthorFeed>(&fetched.body, "Bluesky getAuthorFeed")?;
         let read = feed.feed.len();
@@ -194,14 +229,27 @@ async fn read_page(
         });
     }
     let reached_seen = posts.len() < before;
-    let parents = parent_handles(http, endpoint, &posts).await;
+    let parents = parent_handles(http, endpoint, credential, &posts).await;
     Ok(Page { posts, cursor, read, reached_seen, parents })
 }
 
 #[async_trait::async_trait]
 impl Collector for BlueskyCollector {
-    async fn poll(&self, http: &Http, source: &source::Model) -> Result<Poll, CollectError> {
-        let endpoint = source.endpoint.as_deref().unwrap_or("https://public.api.bsky.app").trim_end_matches('/');
+    async fn poll(
+        &self,
+        http: &Http,
+        source: &source::Model,
+        credential: Option<&Credential<'_>>,
+    ) -> Result<Poll, CollectError> {
+        let own = match credential {
+            Some(credential) => Some(credential.endpoint().await),
+            None => None,
+        };
+        let endpoint = own
+            .as_deref()
+            .or(source.endpoint.as_deref())
+            .unwrap_or("https://public.api.bsky.app")
+            .trim_end_matches('/');
         let since = source.cursor.as_ref().and_then(|c| c["since"].as_str()).map(str::to_owned);
         let mut newest = since.clone();
         let mut page_cursor: Option<String> = None;
@@ -226,7 +274,7 @@ impl Collector for BlueskyCollector {
                     query.append_pair("cursor", cursor);
                 }
             }
-            let page = match read_page(http, endpoint, &url, since.as_deref().filter(|_| account)).await {
+            let page = match read_page(http, endpoint, credential, &url, since.as_deref().filter(|_| account)).await {
                 Ok(page) => page,
                 Err(e) if index > 0 => {
                     poll.incomplete = Some(e);

@@ -37,7 +37,12 @@ fn same_site(handle: &str, target: &str) -> bool {
 
 #[async_trait::async_trait]
 impl Collector for FeedCollector {
-    async fn poll(&self, http: &Http, source: &source::Model) -> Result<Poll, CollectError> {
+    async fn poll(
+        &self,
+        http: &Http,
+        source: &source::Model,
+        _: Option<&crate::connections::Credential<'_>>,
+    ) -> Result<Poll, CollectError> {
         let mut headers = HeaderMap::new();
         if let Some(etag) = source.etag.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
             headers.insert(IF_NONE_MATCH, etag);

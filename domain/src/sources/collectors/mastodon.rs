@@ -132,7 +132,12 @@ fn full_handle(acct: &str, instance_host: &str) -> String {
 
 #[async_trait::async_trait]
 impl Collector for MastodonCollector {
-    async fn poll(&self, http: &Http, source: &source::Model) -> Result<Poll, CollectError> {
+    async fn poll(
+        &self,
+        http: &Http,
+        source: &source::Model,
+        _: Option<&crate::connections::Credential<'_>>,
+    ) -> Result<Poll, CollectError> {
         let endpoint = source.endpoint.as_deref().unwrap_or("https://mastodon.social").trim_end_matches('/');
         let host = url::Url::parse(endpoint).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
         let mut min_id = source.cursor.as_ref().and_then(|c| c["min_id"].as_str()).map(str::to_owned);

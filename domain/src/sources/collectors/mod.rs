@@ -9,14 +9,14 @@ pub mod mastodon;
 #[cfg(test)]
 mod fuzz;
 
-use chrono::{DateTime, Utc};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::time::Duration;
 
+use crate::connections::{Credential, CredentialError};
 use crate::entities::source;
 use crate::mentions::store::NewMention;
-use crate::platform::outbound::{FetchError, Fetched, Http};
+use crate::platform::outbound::{FetchError, Fetched, Http, retry_after};
 
 /// Pages read per poll at most: a source far behind catches up over several polls
 /// instead of hammering the network in one.
@@ -33,6 +33,8 @@ pub enum CollectError {
     Malformed(String),
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    #[error("connection: {0}")]
+    Credential(#[from] CredentialError),
 }
 
 /// What one poll brought.
@@ -51,8 +53,14 @@ pub struct Poll {
 /// A kind of network API.
 #[async_trait::async_trait]
 pub trait Collector: Send + Sync {
-    /// Reads what is new on `source` since its cursor.
-    async fn poll(&self, http: &Http, source: &source::Model) -> Result<Poll, CollectError>;
+    /// Reads what is new on `source` since its cursor, signed in with `credential`
+    /// when the source has a connection.
+    async fn poll(
+        &self,
+        http: &Http,
+        source: &source::Model,
+        credential: Option<&Credential<'_>>,
+    ) -> Result<Poll, CollectError>;
 }
 
 /// The collector of a source, by its network and kind.
@@ -67,22 +75,16 @@ pub fn for_source(source: &source::Model) -> Option<&'static dyn Collector> {
 
 /// GETs `url`, mapping 429 and other error statuses to [`CollectError`]; 304 passes.
 pub(crate) async fn get(http: &Http, url: &str, headers: HeaderMap) -> Result<Fetched, CollectError> {
-    let fetched = http.get(url, headers).await?;
+    check(http.get(url, headers).await?)
+}
+
+/// Maps 429 and other error statuses of an answer to [`CollectError`]; 304 passes.
+pub(crate) fn check(fetched: Fetched) -> Result<Fetched, CollectError> {
     match fetched.status {
         200..=299 | 304 => Ok(fetched),
         429 => Err(CollectError::RateLimited { retry_after: retry_after(&fetched.headers) }),
         status => Err(CollectError::Status(status)),
     }
-}
-
-/// `Retry-After` as seconds or as an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
-    (at - Utc::now()).to_std().ok()
 }
 
 /// Parses JSON, naming what was expected when it fails.
@@ -105,7 +107,8 @@ pub(crate) fn clip(text: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use chrono::Utc;
+    use reqwest::header::{HeaderValue, RETRY_AFTER};
 
     #[test]
     fn reads_retry_after_in_both_forms() {

@@ -1,0 +1,154 @@
+//! The agency's connections to networks (owners and admins): the account and its
+//! health, never the credentials.
+
+use super::node::{NodeKind, global_id};
+use async_graphql::connection::Connection as Page;
+use async_graphql::{Context, ID, InputObject, Object, Result};
+use chrono::{DateTime, Utc};
+use vigie_domain::connections::{self, NewBlueskyConnection};
+use vigie_domain::entities::connection;
+
+use super::brands::{Brand, DeletePayload};
+use super::loaders::BrandKey;
+use super::pagination::{self, Cursor, uuid};
+use super::{actor, loader, services};
+
+/// An account or app credential the agency holds on a network. Its secret is sealed
+/// and never returned.
+pub struct Connection(pub connection::Model);
+
+#[Object]
+impl Connection {
+    pub(crate) async fn id(&self) -> ID {
+        global_id(NodeKind::Connection, self.0.id)
+    }
+    /// `bluesky`.
+    async fn network(&self) -> &str {
+        &self.0.network
+    }
+    /// `app_password`.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    /// The account's name on the network (a Bluesky handle).
+    async fn account(&self) -> &str {
+        &self.0.account
+    }
+    /// The account's stable id (a Bluesky DID).
+    async fn account_id(&self) -> Option<&str> {
+        self.0.account_id.as_deref()
+    }
+    /// Where its requests go (a Bluesky PDS or entryway).
+    async fn endpoint(&self) -> &str {
+        &self.0.endpoint
+    }
+    /// The brand whose account it is; null: any brand of the agency may use it.
+    async fn brand(&self, ctx: &Context<'_>) -> Result<Option<Brand>> {
+        match self.0.brand_id {
+            None => Ok(None),
+            Some(id) => Ok(loader(ctx).load_one(BrandKey(id)).await?.map(Brand)),
+        }
+    }
+    /// What the credentials allow, as the network names it (empty for app passwords).
+    async fn scopes(&self) -> &[String] {
+        &self.0.scopes.0
+    }
+    /// When the current access token expires (Vigie renews it before).
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+    /// False once the network refused the credentials (a `connection.unhealthy` event
+    /// was sent): reconnect it.
+    async fn healthy(&self) -> bool {
+        self.0.healthy
+    }
+    async fn last_success_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_success_at
+    }
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+    /// Requests left in the network's current rate-limit window, as it last said.
+    async fn quota_remaining(&self) -> Option<i32> {
+        self.0.quota_remaining
+    }
+    async fn quota_resets_at(&self) -> Option<DateTime<Utc>> {
+        self.0.quota_resets_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A Bluesky account to connect with an app password (Settings → App passwords).
+#[derive(InputObject)]
+pub struct ConnectBlueskyInput {
+    /// The brand whose account it is; omitted: any brand of the agency may use it.
+    brand_id: Option<ID>,
+    /// Handle, DID or email of the account.
+    identifier: String,
+    /// Checked at once by signing in; kept sealed, never shown again.
+    app_password: String,
+    /// The account's PDS or entryway; default `https://bsky.social`.
+    endpoint: Option<String>,
+}
+
+#[derive(Default)]
+pub struct ConnectionQuery;
+
+#[Object]
+impl ConnectionQuery {
+    /// The agency's connections, oldest first; with `brandId`, those the brand's
+    /// sources may use (owners and admins).
+    #[graphql(complexity = "pagination::complexity(child_complexity, first)")]
+    async fn connections(
+        &self,
+        ctx: &Context<'_>,
+        brand_id: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<Cursor, Connection>> {
+        let had_cursor = after.is_some();
+        let brand = brand_id.map(|id| uuid("brandId", &id)).transpose()?;
+        let page = connections::list(services(ctx), actor(ctx)?, brand, pagination::request(first, after)?).await?;
+        Ok(pagination::connection(page, had_cursor, |c| Cursor(c.id), Connection))
+    }
+}
+
+#[derive(Default)]
+pub struct ConnectionMutation;
+
+#[Object]
+impl ConnectionMutation {
+    /// Connects a Bluesky account with an app password, signing in at once (owners and
+    /// admins). A refused password is a `BAD_INPUT` on `appPassword`.
+    async fn connect_bluesky(&self, ctx: &Context<'_>, input: ConnectBlueskyInput) -> Result<Connection> {
+        let created = connections::connect_bluesky(
+            services(ctx),
+            actor(ctx)?,
+            NewBlueskyConnection {
+                brand_id: input.brand_id.map(|id| uuid("brandId", &id)).transpose()?,
+                identifier: input.identifier,
+                app_password: input.app_password,
+                endpoint: input.endpoint,
+            },
+        )
+        .await?;
+        Ok(Connection(created))
+    }
+
+    /// Gives a Bluesky connection a new app password (after it was revoked); it is
+    /// healthy again once Bluesky accepts it (owners and admins).
+    async fn reconnect_bluesky(&self, ctx: &Context<'_>, id: ID, app_password: String) -> Result<Connection> {
+        let updated =
+            connections::reconnect_bluesky(services(ctx), actor(ctx)?, uuid("id", &id)?, app_password).await?;
+        Ok(Connection(updated))
+    }
+
+    /// Deletes a connection and its credentials; its sources poll anonymously from then
+    /// on (owners and admins).
+    async fn delete_connection(&self, ctx: &Context<'_>, id: ID) -> Result<DeletePayload> {
+        connections::delete(services(ctx), actor(ctx)?, uuid("id", &id)?).await?;
+        Ok(DeletePayload { deleted_id: id })
+    }
+}
