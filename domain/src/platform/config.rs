@@ -364,6 +364,8 @@ impl Config {
                 errors.push("VIGIE_JWT_SECRET is required when DATABASE_URL points to PostgreSQL (production)".into());
                 Vec::new()
             }
+            // A `DATABASE_URL` already reported as wrong: no key is written for it.
+            None if !database_url.starts_with("sqlite:") => Vec::new(),
             None => match embedded_jwt_secret(&data_dir) {
                 Ok(secret) => secret,
                 Err(e) => {
@@ -380,9 +382,13 @@ impl Config {
                     errors.push("VIGIE_SECRETS_KEY must be 32 bytes in base64 (`openssl rand -base64 32`)".into());
                     None
                 }),
-                None if uses_postgres => None,
+                // Only the embedded default keeps a key of its own (not a broken setup).
+                None if !database_url.starts_with("sqlite:") => None,
                 None => match embedded_file(&data_dir, "secrets-key", crate::platform::vault::generate_key) {
-                    Ok(text) => parse_key(&text),
+                    Ok(text) => parse_key(&text).or_else(|| {
+                        errors.push(format!("{} is not a secrets key", data_dir.join("secrets-key").display()));
+                        None
+                    }),
                     Err(e) => {
                         errors.push(format!("cannot keep a secrets key in VIGIE_DATA_DIR {}: {e}", data_dir.display()));
                         None
@@ -629,23 +635,41 @@ fn embedded_jwt_secret(data_dir: &Path) -> std::io::Result<Vec<u8>> {
     Ok(embedded_file(data_dir, "jwt-secret", generate)?.into_bytes())
 }
 
-/// The key kept in the data directory's file `name` (at least 32 characters), written
-/// by `generate` on first use, readable by its owner only.
+/// The key kept in the data directory's file `name`, written by `generate` on first use
+/// (readable by its owner only). Created exclusively, so that two processes starting
+/// together keep the same key; an existing file is never replaced, since what the key
+/// sealed or signed would be lost: a damaged one is an error for the operator.
 fn embedded_file(data_dir: &Path, name: &str, generate: impl Fn() -> String) -> std::io::Result<String> {
     let path = data_dir.join(name);
-    if let Ok(existing) = std::fs::read_to_string(&path)
-        && existing.trim().len() >= 32
-    {
-        return Ok(existing.trim().to_owned());
+    let read = || -> std::io::Result<String> {
+        let existing = std::fs::read_to_string(&path)?;
+        if existing.trim().len() < 32 {
+            return Err(std::io::Error::other(format!(
+                "{} is damaged: restore it, or delete it to start over",
+                path.display()
+            )));
+        }
+        Ok(existing.trim().to_owned())
+    };
+    if path.exists() {
+        return read();
     }
     std::fs::create_dir_all(data_dir)?;
-    let secret = generate();
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    std::io::Write::write_all(&mut options.open(&path)?, secret.as_bytes())?;
-    Ok(secret)
+    match options.open(&path) {
+        Ok(mut file) => {
+            let secret = generate();
+            std::io::Write::write_all(&mut file, secret.as_bytes())?;
+            file.sync_all()?;
+            Ok(secret)
+        }
+        // Another process created it first: its key is the one.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -681,6 +705,12 @@ mod tests {
         assert!(first.demo);
         let second = config(&[("VIGIE_DATA_DIR", dir_str)]).unwrap();
         assert_eq!(first.jwt_secret, second.jwt_secret, "the generated key must be kept");
+        assert!(first.vault.is_configured());
+        assert_eq!(first.vault.current_key_id(), second.vault.current_key_id(), "and the secrets key too");
+        // A damaged key file is the operator's to repair, never silently replaced.
+        std::fs::write(dir.join("secrets-key"), "short").unwrap();
+        let damaged = config(&[("VIGIE_DATA_DIR", dir_str)]).unwrap_err().to_string();
+        assert!(damaged.contains("secrets-key is damaged"), "{damaged}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
