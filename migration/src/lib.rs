@@ -31,6 +31,7 @@ mod m20261205_000018_value_stances;
 mod m20261205_000019_mention_retention;
 mod m20261205_000020_event_trace;
 mod m20261206_000021_connections;
+mod m20261206_000022_replies;
 
 /// The key of the PostgreSQL advisory lock under which migrations run ("vigie" in
 /// ASCII), so that processes migrating one database take turns.
@@ -85,6 +86,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000019_mention_retention::Migration),
             Box::new(m20261205_000020_event_trace::Migration),
             Box::new(m20261206_000021_connections::Migration),
+            Box::new(m20261206_000022_replies::Migration),
         ]
     }
 }

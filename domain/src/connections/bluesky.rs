@@ -19,13 +19,20 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 const KEEP: usize = 256 * 1024;
 
 /// A session's tokens and the account they open.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     pub access_jwt: String,
     pub refresh_jwt: String,
     pub handle: String,
     pub did: String,
+}
+
+impl std::fmt::Debug for Session {
+    // The tokens are credentials: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("handle", &self.handle).field("did", &self.did).finish_non_exhaustive()
+    }
 }
 
 /// Why a session call failed.
@@ -52,8 +59,28 @@ struct XrpcError {
     error: String,
 }
 
+/// The error's name, as the network wrote it, cut to a short word: it reaches the
+/// connection's `lastError`, events and webhooks.
 fn error_name(body: &[u8]) -> String {
-    serde_json::from_slice::<XrpcError>(body).unwrap_or_default().error
+    let name = serde_json::from_slice::<XrpcError>(body).unwrap_or_default().error;
+    name.chars().filter(char::is_ascii_alphanumeric).take(64).collect()
+}
+
+/// The errors that say the credentials themselves are refused (a wrong or revoked
+/// password, an expired or revoked refresh token, a suspended account): anything else
+/// (a proxy's page, a maintenance) may pass, and must not lock the connection.
+const REFUSALS: [&str; 6] = [
+    "AuthenticationRequired",
+    "AccountTakedown",
+    "AccountDeactivated",
+    "AuthFactorTokenRequired",
+    "ExpiredToken",
+    "InvalidToken",
+];
+
+/// An `Authorization` value for a token.
+pub(crate) fn bearer(token: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| "a token that is not a header value".to_owned())
 }
 
 /// Whether an answer says the access token is no longer good (expired or revoked), so
@@ -68,7 +95,11 @@ async fn call(http: &Http, url: &str, headers: HeaderMap, body: Vec<u8>) -> Resu
         200 => serde_json::from_slice(&fetched.body).map_err(|e| SessionError::Malformed(e.to_string())),
         400 | 401 | 403 => {
             let name = error_name(&fetched.body);
-            Err(SessionError::Refused(if name.is_empty() { format!("HTTP {}", fetched.status) } else { name }))
+            if REFUSALS.contains(&name.as_str()) {
+                Err(SessionError::Refused(name))
+            } else {
+                Err(SessionError::Status(fetched.status))
+            }
         }
         429 => Err(SessionError::RateLimited { retry_after: retry_after(&fetched.headers) }),
         status => Err(SessionError::Status(status)),
@@ -91,9 +122,7 @@ pub async fn create_session(
 /// Renews a session with its refresh token, which the call revokes.
 pub async fn refresh_session(http: &Http, endpoint: &str, refresh_jwt: &str) -> Result<Session, SessionError> {
     let mut headers = HeaderMap::new();
-    let bearer = HeaderValue::from_str(&format!("Bearer {refresh_jwt}"))
-        .map_err(|_| SessionError::Malformed("a refresh token that is not a header value".into()))?;
-    headers.insert(AUTHORIZATION, bearer);
+    headers.insert(AUTHORIZATION, bearer(refresh_jwt).map_err(SessionError::Malformed)?);
     call(http, &format!("{endpoint}/xrpc/com.atproto.server.refreshSession"), headers, Vec::new()).await
 }
 
@@ -118,8 +147,165 @@ pub fn quota(headers: &HeaderMap) -> Option<(i32, Option<DateTime<Utc>>)> {
     Some((remaining, read("ratelimit-reset").and_then(|at| DateTime::from_timestamp(at, 0))))
 }
 
+/// A record's strong reference (`com.atproto.repo.strongRef`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct StrongRef {
+    pub uri: String,
+    pub cid: String,
+}
+
+/// Why a post could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Bluesky refused it for good (a deleted parent, a blocked account, a refused
+    /// credential, an invalid record): retrying will not help.
+    #[error("Bluesky refused the reply: {0}")]
+    Refused(String),
+    /// Worth trying again later (the network, a 5xx, a rate limit).
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl From<super::CredentialError> for PublishError {
+    fn from(e: super::CredentialError) -> Self {
+        match e {
+            super::CredentialError::Refused(_) => PublishError::Refused(e.to_string()),
+            other => PublishError::Transient(other.to_string()),
+        }
+    }
+}
+
+/// Reads an XRPC answer: its body on 2xx, else a refusal or a passing failure.
+fn answer(fetched: crate::platform::outbound::Fetched, what: &str) -> Result<Vec<u8>, PublishError> {
+    match fetched.status {
+        200..=299 => Ok(fetched.body),
+        429 | 500..=599 => Err(PublishError::Transient(format!("HTTP {} from Bluesky on {what}", fetched.status))),
+        status => {
+            let name = error_name(&fetched.body);
+            Err(PublishError::Refused(format!("HTTP {status} {name} on {what}")))
+        }
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, PublishError> {
+    serde_json::from_slice(body).map_err(|e| PublishError::Transient(format!("malformed {what} answer: {e}")))
+}
+
+/// The post `uri` names and the root of its thread, which a reply to it must name.
+pub async fn thread_of(
+    credential: &super::Credential<'_>,
+    endpoint: &str,
+    uri: &str,
+) -> Result<(StrongRef, StrongRef), PublishError> {
+    #[derive(Deserialize)]
+    struct Posts {
+        posts: Vec<Post>,
+    }
+    #[derive(Deserialize)]
+    struct Post {
+        uri: String,
+        cid: String,
+        #[serde(default)]
+        record: serde_json::Value,
+    }
+    let mut url = url::Url::parse(&format!("{endpoint}/xrpc/app.bsky.feed.getPosts"))
+        .map_err(|e| PublishError::Refused(format!("bad endpoint: {e}")))?;
+    url.query_pairs_mut().append_pair("uris", uri);
+    let body = answer(credential.request(url.as_str(), None).await?, "getPosts")?;
+    let post = parse::<Posts>(&body, "getPosts")?
+        .posts
+        .into_iter()
+        .find(|p| p.uri == uri)
+        .ok_or_else(|| PublishError::Refused("the post to answer no longer exists".into()))?;
+    let parent = StrongRef { uri: post.uri, cid: post.cid };
+    let root = serde_json::from_value::<StrongRef>(post.record["reply"]["root"].clone()).unwrap_or(parent.clone());
+    Ok((parent, root))
+}
+
+/// The post with record key `rkey` in the account's repository, if it exists: a reply
+/// whose publication was not recorded (a crash after the call) is found, not posted twice.
+pub async fn published(
+    credential: &super::Credential<'_>,
+    endpoint: &str,
+    did: &str,
+    rkey: &str,
+) -> Result<Option<StrongRef>, PublishError> {
+    let mut url = url::Url::parse(&format!("{endpoint}/xrpc/com.atproto.repo.getRecord"))
+        .map_err(|e| PublishError::Refused(format!("bad endpoint: {e}")))?;
+    url.query_pairs_mut().append_pair("repo", did).append_pair("collection", POST).append_pair("rkey", rkey);
+    let fetched = credential.request(url.as_str(), None).await?;
+    if matches!(fetched.status, 400 | 404) && error_name(&fetched.body) == "RecordNotFound" {
+        return Ok(None);
+    }
+    let body = answer(fetched, "getRecord")?;
+    Ok(Some(parse::<StrongRef>(&body, "getRecord")?))
+}
+
+/// The collection of posts.
+const POST: &str = "app.bsky.feed.post";
+
+/// Publishes `text` as a reply to `parent` (in the thread of `root`) from the account
+/// `did`, under the record key `rkey` (chosen once per reply, so that a retry cannot
+/// make a second post).
+pub async fn reply(
+    credential: &super::Credential<'_>,
+    endpoint: &str,
+    did: &str,
+    rkey: &str,
+    text: &str,
+    (parent, root): (&StrongRef, &StrongRef),
+) -> Result<StrongRef, PublishError> {
+    let record = serde_json::json!({
+        "repo": did,
+        "collection": POST,
+        "rkey": rkey,
+        "record": {
+            "$type": POST,
+            "text": text,
+            "createdAt": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "reply": { "root": root, "parent": parent },
+        },
+    });
+    let url = format!("{endpoint}/xrpc/com.atproto.repo.createRecord");
+    let body = answer(credential.request(&url, Some(&record)).await?, "createRecord")?;
+    parse(&body, "createRecord")
+}
+
+/// A record key in the TID form posts take: 64 bits (microseconds since the epoch, then
+/// a 10-bit clock id) in base32-sortable, 13 characters.
+pub fn tid(at: DateTime<Utc>, clock_id: u16) -> String {
+    const ALPHABET: &[u8; 32] = b"234567abcdefghijklmnopqrstuvwxyz";
+    let micros = u64::try_from(at.timestamp_micros()).unwrap_or(0) & ((1 << 53) - 1);
+    let mut value = (micros << 10) | u64::from(clock_id & 0x3ff);
+    let mut out = [0u8; 13];
+    for slot in out.iter_mut().rev() {
+        *slot = ALPHABET[(value & 31) as usize];
+        value >>= 5;
+    }
+    String::from_utf8(out.to_vec()).expect("ASCII")
+}
+
+/// The public link of a post from its `at://did/app.bsky.feed.post/rkey` URI.
+pub fn post_url(uri: &str, handle: &str) -> Option<String> {
+    let rkey = uri.strip_prefix("at://")?.rsplit('/').next()?;
+    Some(format!("https://bsky.app/profile/{handle}/post/{rkey}"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn makes_record_keys_and_links() {
+        let at = DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap();
+        let key = tid(at, 7);
+        assert_eq!(key.len(), 13);
+        assert!(key.starts_with(['2', '3', '4', '5', '6', '7']), "the top bit is zero: {key}");
+        assert!(tid(at + chrono::Duration::microseconds(1), 7) > key, "sortable by time");
+        assert_eq!(
+            post_url("at://did:plc:verdure/app.bsky.feed.post/3kabc", "verdure.bsky.social").as_deref(),
+            Some("https://bsky.app/profile/verdure.bsky.social/post/3kabc")
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -11,23 +11,24 @@
 //! presenting it, so a revoked password is not retried into an account lock-out.
 
 pub mod bluesky;
+mod credential;
+
+pub use credential::{Credential, CredentialError};
 
 use chrono::Duration as ChronoDuration;
-use reqwest::header::HeaderMap;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::entities::{StringList, connection};
+use crate::entities::{StringList, connection, source};
 use crate::platform::jobs::Registry;
 use crate::platform::pagination::{self, Page, PageRequest};
 use crate::platform::queue::{Envelope, JobPayload};
 use crate::platform::vault::{Vault, VaultError};
-use crate::{Actor, Error, Network, Result, Services, new_id, now, platform::audit, platform::events};
+use crate::{Actor, Error, Network, Result, Services, new_id, now, platform::audit};
 use bluesky::SessionError;
 
 /// The kinds of credentials.
@@ -35,7 +36,7 @@ pub const APP_PASSWORD: &str = "app_password";
 /// Connections an agency may hold.
 pub const MAX_PER_AGENCY: u64 = 200;
 /// An access token this close to its expiry is renewed before use.
-const RENEW_BEFORE: ChronoDuration = ChronoDuration::minutes(2);
+pub(crate) const RENEW_BEFORE: ChronoDuration = ChronoDuration::minutes(2);
 /// How often the worker looks for secrets sealed under a previous key.
 const RESEAL_EVERY: Duration = Duration::from_secs(600);
 /// Secrets sealed again per run.
@@ -48,15 +49,21 @@ enum Secret {
     AppPassword { identifier: String, password: String, access_jwt: Option<String>, refresh_jwt: Option<String> },
 }
 
-fn seal(vault: &Vault, id: Uuid, secret: &Secret) -> Result<(String, String)> {
+/// What a connection's secret is bound to: its purpose, its row and its agency, so
+/// that a sealed value moved to another row or agency does not open.
+fn bound_to(id: Uuid, agency: Uuid) -> Vec<u8> {
+    [b"vigie.connection.secret:".as_slice(), id.as_bytes(), agency.as_bytes()].concat()
+}
+
+fn seal(vault: &Vault, id: Uuid, agency: Uuid, secret: &Secret) -> Result<(String, String)> {
     let plain = serde_json::to_vec(secret).map_err(|e| Error::internal_from("serialising a secret", e))?;
-    let sealed = vault.seal(id.as_bytes(), &plain).map_err(|e| Error::internal_from("sealing a secret", e))?;
+    let sealed = vault.seal(&bound_to(id, agency), &plain).map_err(|e| Error::internal_from("sealing a secret", e))?;
     let key_id = Vault::key_id_of(&sealed).unwrap_or_default().to_owned();
     Ok((sealed, key_id))
 }
 
 fn open(vault: &Vault, row: &connection::Model) -> std::result::Result<Secret, VaultError> {
-    let plain = vault.open(row.id.as_bytes(), &row.secret)?;
+    let plain = vault.open(&bound_to(row.id, row.agency_id), &row.secret)?;
     serde_json::from_slice(&plain).map_err(|_| VaultError::Corrupt)
 }
 
@@ -121,15 +128,20 @@ fn check_endpoint(raw: Option<&str>) -> Result<String> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
-/// What a refused or failed sign-in tells the caller.
-fn sign_in_error(e: SessionError) -> Error {
-    match e {
+/// Signs in with an app password to check it, as a manager asked: a refused one is an
+/// input error on `appPassword`.
+async fn sign_in(services: &Services, endpoint: &str, identifier: &str, password: &str) -> Result<bluesky::Session> {
+    if password.is_empty() || password.len() > 256 {
+        return Err(Error::bad_input("appPassword", "an app password of 1 to 256 characters"));
+    }
+    services.http.check_public(endpoint).await.map_err(|e| Error::bad_input("endpoint", e.to_string()))?;
+    bluesky::create_session(&services.http, endpoint, identifier, password).await.map_err(|e| match e {
         SessionError::Refused(_) => Error::bad_input("appPassword", "Bluesky refused this identifier and app password"),
         SessionError::RateLimited { retry_after } => {
             Error::RateLimited { retry_after: retry_after.unwrap_or(Duration::from_secs(300)) }
         }
         other => Error::bad_input("endpoint", format!("could not sign in on this endpoint: {other}")),
-    }
+    })
 }
 
 /// Signs in on Bluesky with an app password and keeps the connection (managers). The
@@ -149,14 +161,8 @@ pub async fn connect_bluesky(
     if identifier.is_empty() || identifier.chars().count() > 253 {
         return Err(Error::bad_input("identifier", "a handle, DID or email of 1 to 253 characters"));
     }
-    if input.app_password.is_empty() || input.app_password.len() > 256 {
-        return Err(Error::bad_input("appPassword", "an app password of 1 to 256 characters"));
-    }
     let endpoint = check_endpoint(input.endpoint.as_deref())?;
-    services.http.check_public(&endpoint).await.map_err(|e| Error::bad_input("endpoint", e.to_string()))?;
-    let session = bluesky::create_session(&services.http, &endpoint, &identifier, &input.app_password)
-        .await
-        .map_err(sign_in_error)?;
+    let session = sign_in(services, &endpoint, &identifier, &input.app_password).await?;
     let id = new_id();
     let expires_at = bluesky::expiry(&session.access_jwt);
     let secret = Secret::AppPassword {
@@ -165,7 +171,7 @@ pub async fn connect_bluesky(
         access_jwt: Some(session.access_jwt),
         refresh_jwt: Some(session.refresh_jwt),
     };
-    let (sealed, key_id) = seal(vault, id, &secret)?;
+    let (sealed, key_id) = seal(vault, id, actor.agency_id, &secret)?;
     let at = now();
     let row = connection::ActiveModel {
         id: Set(id),
@@ -185,6 +191,7 @@ pub async fn connect_bluesky(
         consecutive_failures: Set(0),
         last_success_at: Set(Some(at)),
         last_error: Set(None),
+        sign_in_after: Set(None),
         quota_remaining: Set(None),
         quota_resets_at: Set(None),
         created_at: Set(at),
@@ -224,41 +231,56 @@ pub async fn reconnect_bluesky(
     if existing.kind != APP_PASSWORD {
         return Err(Error::bad_input("id", "only app-password connections take a new password"));
     }
-    if app_password.is_empty() || app_password.len() > 256 {
-        return Err(Error::bad_input("appPassword", "an app password of 1 to 256 characters"));
-    }
     // The account signs in by its DID, so a changed handle does not break it.
     let identifier = existing.account_id.clone().unwrap_or_else(|| existing.account.clone());
-    services.http.check_public(&existing.endpoint).await.map_err(|e| Error::bad_input("endpoint", e.to_string()))?;
-    let session = bluesky::create_session(&services.http, &existing.endpoint, &identifier, &app_password)
-        .await
-        .map_err(sign_in_error)?;
+    let session = sign_in(services, &existing.endpoint, &identifier, &app_password).await?;
     if existing.account_id.as_deref().is_some_and(|did| did != session.did) {
         return Err(Error::bad_input("appPassword", "this app password opens another account"));
     }
+    let access = session.access_jwt.clone();
     let secret = Secret::AppPassword {
         identifier,
         password: app_password,
-        access_jwt: Some(session.access_jwt.clone()),
+        access_jwt: Some(session.access_jwt),
         refresh_jwt: Some(session.refresh_jwt),
     };
-    let (sealed, key_id) = seal(vault, existing.id, &secret)?;
-    let mut model: connection::ActiveModel = existing.clone().into();
-    model.secret = Set(sealed);
-    model.key_id = Set(key_id);
-    model.version = Set(existing.version + 1);
-    model.account = Set(session.handle.to_lowercase().chars().take(253).collect());
-    model.expires_at = Set(bluesky::expiry(&session.access_jwt));
-    model.healthy = Set(true);
-    model.consecutive_failures = Set(0);
-    model.last_error = Set(None);
-    model.last_success_at = Set(Some(now()));
-    model.updated_at = Set(now());
+    let (sealed, key_id) = seal(vault, existing.id, existing.agency_id, &secret)?;
+    let at = now();
     let txn = crate::platform::db::begin_write(&services.db).await?;
-    let updated = model.update(&txn).await?;
+    // Conditional on the version read, as every change to the secret: a renewal stored
+    // meanwhile would otherwise keep its version and be taken for newer.
+    let won = connection::Entity::update_many()
+        .col_expr(connection::Column::Secret, Expr::value(sealed))
+        .col_expr(connection::Column::KeyId, Expr::value(key_id))
+        .col_expr(connection::Column::Version, Expr::value(existing.version + 1))
+        .col_expr(
+            connection::Column::Account,
+            Expr::value(session.handle.to_lowercase().chars().take(253).collect::<String>()),
+        )
+        .col_expr(connection::Column::ExpiresAt, Expr::value(bluesky::expiry(&access)))
+        .col_expr(connection::Column::Healthy, Expr::value(true))
+        .col_expr(connection::Column::ConsecutiveFailures, Expr::value(0))
+        .col_expr(connection::Column::LastError, Expr::value(Option::<String>::None))
+        .col_expr(connection::Column::SignInAfter, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+        .col_expr(connection::Column::LastSuccessAt, Expr::value(at))
+        .col_expr(connection::Column::UpdatedAt, Expr::value(at))
+        .filter(connection::Column::Id.eq(existing.id))
+        .filter(connection::Column::Version.eq(existing.version))
+        .exec(&txn)
+        .await?;
+    if won.rows_affected == 0 {
+        return Err(Error::Conflict("the connection changed meanwhile: try again".into()));
+    }
+    // Its sources, which skipped their polls while it was refused, poll again now.
+    source::Entity::update_many()
+        .col_expr(source::Column::NextPollAt, Expr::value(at))
+        .filter(source::Column::ConnectionId.eq(existing.id))
+        .filter(source::Column::Enabled.eq(true))
+        .exec(&txn)
+        .await?;
     audit::record(&txn, actor, "connection.reconnected", "connection", Some(id), serde_json::json!({})).await?;
     txn.commit().await?;
-    Ok(updated)
+    get(&services.db, actor, id).await
 }
 
 /// Deletes a connection; its sources poll anonymously from then on.
@@ -300,266 +322,6 @@ pub(crate) async fn usable_by(
         return Err(Error::bad_input("connectionId", "the connection belongs to another brand"));
     }
     Ok(found.id)
-}
-
-/// Why a credential could not be presented.
-#[derive(Debug, thiserror::Error)]
-pub enum CredentialError {
-    /// The network refused it; the connection is unhealthy until reconnected.
-    #[error("the connection's credentials were refused: reconnect it ({0})")]
-    Refused(String),
-    #[error("the network rate-limited the sign-in")]
-    RateLimited { retry_after: Option<Duration> },
-    /// Anything else (the network, the vault, the database): the poll fails, the
-    /// connection stays as it was.
-    #[error("{0}")]
-    Failed(String),
-}
-
-/// A connection as one poll uses it: its tokens, renewed when they expire or are
-/// refused, and what the network said of the quota. Dropped at the end of the poll,
-/// after [`Credential::finish`].
-pub struct Credential<'a> {
-    services: &'a Services,
-    state: Mutex<(connection::Model, Secret)>,
-    /// The headers of the network's last answer, for its quota.
-    last_headers: std::sync::Mutex<Option<HeaderMap>>,
-}
-
-impl<'a> Credential<'a> {
-    /// The credential of a source's connection; `None` when the source has none (or it
-    /// was deleted). A connection that cannot be opened or is unhealthy is an error, so
-    /// that the source does not silently poll anonymously.
-    pub async fn of_source(
-        services: &'a Services,
-        source: &crate::entities::source::Model,
-    ) -> std::result::Result<Option<Self>, CredentialError> {
-        let Some(id) = source.connection_id else { return Ok(None) };
-        let row = connection::Entity::find_by_id(id)
-            .filter(connection::Column::AgencyId.eq(source.agency_id))
-            .one(&services.db)
-            .await
-            .map_err(|e| CredentialError::Failed(format!("reading the connection: {e}")))?;
-        let Some(row) = row else { return Ok(None) };
-        if !row.healthy {
-            return Err(CredentialError::Refused(row.last_error.clone().unwrap_or_else(|| "unhealthy".into())));
-        }
-        let secret = open(&services.config.vault, &row).map_err(|e| {
-            tracing::error!(connection_id = %row.id, error = %e, "a connection's secret cannot be opened");
-            CredentialError::Failed(format!("the connection's secret cannot be opened: {e}"))
-        })?;
-        Ok(Some(Credential { services, state: Mutex::new((row, secret)), last_headers: Default::default() }))
-    }
-
-    /// Where the connection's requests go.
-    pub async fn endpoint(&self) -> String {
-        self.state.lock().await.0.endpoint.clone()
-    }
-
-    /// The access token to present, renewed first if it is about to expire.
-    pub async fn bearer(&self) -> std::result::Result<String, CredentialError> {
-        let stale = {
-            let state = self.state.lock().await;
-            let Secret::AppPassword { access_jwt, .. } = &state.1;
-            match access_jwt {
-                Some(token) if state.0.expires_at.is_none_or(|at| at - RENEW_BEFORE > now()) => {
-                    return Ok(token.clone());
-                }
-                _ => state.0.version,
-            }
-        };
-        self.renew(stale).await
-    }
-
-    /// A new access token after the network refused the current one: the refresh token
-    /// first, the app password if that is refused too. `seen` is the version the
-    /// refused token came from: if another poll renewed it meanwhile, its token is used.
-    pub async fn renewed(&self) -> std::result::Result<String, CredentialError> {
-        let seen = self.state.lock().await.0.version;
-        self.renew(seen).await
-    }
-
-    async fn renew(&self, seen: i32) -> std::result::Result<String, CredentialError> {
-        let mut state = self.state.lock().await;
-        // Another process may have renewed it: its row is newer than ours.
-        if let Some(token) = self.reload_if_newer(&mut state, seen).await? {
-            return Ok(token);
-        }
-        let endpoint = state.0.endpoint.clone();
-        let Secret::AppPassword { identifier, password, refresh_jwt, .. } = &state.1;
-        let (identifier, password, refresh_jwt) = (identifier.clone(), password.clone(), refresh_jwt.clone());
-        let http = &self.services.http;
-        let refreshed = match refresh_jwt {
-            Some(refresh) => bluesky::refresh_session(http, &endpoint, &refresh).await,
-            None => Err(SessionError::Refused("no refresh token".into())),
-        };
-        let session = match refreshed {
-            Ok(session) => session,
-            Err(SessionError::Refused(_)) => {
-                // A refresh token revoked by a concurrent renewal is not a revoked account.
-                if let Some(token) = self.reload_if_newer(&mut state, seen).await? {
-                    return Ok(token);
-                }
-                match bluesky::create_session(http, &endpoint, &identifier, &password).await {
-                    Ok(session) => session,
-                    Err(SessionError::Refused(why)) => {
-                        self.mark_refused(&state.0, &why).await?;
-                        return Err(CredentialError::Refused(why));
-                    }
-                    Err(e) => return Err(session_failure(e)),
-                }
-            }
-            Err(e) => return Err(session_failure(e)),
-        };
-        let access = session.access_jwt.clone();
-        let secret = Secret::AppPassword {
-            identifier,
-            password,
-            access_jwt: Some(session.access_jwt),
-            refresh_jwt: Some(session.refresh_jwt),
-        };
-        let row = state.0.clone();
-        let (sealed, key_id) =
-            seal(&self.services.config.vault, row.id, &secret).map_err(|e| CredentialError::Failed(e.to_string()))?;
-        let expires_at = bluesky::expiry(&access);
-        let won = connection::Entity::update_many()
-            .col_expr(connection::Column::Secret, Expr::value(sealed.clone()))
-            .col_expr(connection::Column::KeyId, Expr::value(key_id.clone()))
-            .col_expr(connection::Column::Version, Expr::value(row.version + 1))
-            .col_expr(connection::Column::ExpiresAt, Expr::value(expires_at))
-            .col_expr(connection::Column::UpdatedAt, Expr::value(now()))
-            .filter(connection::Column::Id.eq(row.id))
-            .filter(connection::Column::Version.eq(row.version))
-            .exec(&self.services.db)
-            .await
-            .map_err(|e| CredentialError::Failed(format!("storing renewed tokens: {e}")))?;
-        if won.rows_affected == 0 {
-            // Another poll stored its own renewal first: use it, ours is dropped.
-            if let Some(token) = self.reload_if_newer(&mut state, seen).await? {
-                return Ok(token);
-            }
-        }
-        tracing::info!(connection_id = %row.id, "connection tokens renewed");
-        let mut updated = row;
-        updated.secret = sealed;
-        updated.key_id = key_id;
-        updated.version += 1;
-        updated.expires_at = expires_at;
-        *state = (updated, secret);
-        Ok(access)
-    }
-
-    /// Reads the row again; when another renewal stored newer tokens than version
-    /// `seen`, takes them and returns the access token.
-    async fn reload_if_newer(
-        &self,
-        state: &mut (connection::Model, Secret),
-        seen: i32,
-    ) -> std::result::Result<Option<String>, CredentialError> {
-        let row = connection::Entity::find_by_id(state.0.id)
-            .one(&self.services.db)
-            .await
-            .map_err(|e| CredentialError::Failed(format!("reading the connection: {e}")))?
-            .ok_or_else(|| CredentialError::Failed("the connection was deleted".into()))?;
-        if row.version <= seen {
-            return Ok(None);
-        }
-        if !row.healthy {
-            return Err(CredentialError::Refused(row.last_error.clone().unwrap_or_else(|| "unhealthy".into())));
-        }
-        let secret = open(&self.services.config.vault, &row).map_err(|e| CredentialError::Failed(e.to_string()))?;
-        let Secret::AppPassword { access_jwt, .. } = &secret;
-        let token = access_jwt.clone();
-        *state = (row, secret);
-        Ok(token)
-    }
-
-    /// Marks the connection unhealthy and, if it was healthy, writes the event.
-    async fn mark_refused(&self, row: &connection::Model, why: &str) -> std::result::Result<(), CredentialError> {
-        let failed = |e: Error| CredentialError::Failed(format!("marking the connection unhealthy: {e}"));
-        let error = format!("the network refused the credentials ({why}): reconnect the account");
-        let txn = crate::platform::db::begin_write(&self.services.db).await.map_err(failed)?;
-        let changed = connection::Entity::update_many()
-            .col_expr(connection::Column::Healthy, Expr::value(false))
-            .col_expr(connection::Column::LastError, Expr::value(error.clone()))
-            .col_expr(
-                connection::Column::ConsecutiveFailures,
-                Expr::col(connection::Column::ConsecutiveFailures).add(Expr::value(1)),
-            )
-            .col_expr(connection::Column::UpdatedAt, Expr::value(now()))
-            .filter(connection::Column::Id.eq(row.id))
-            .filter(connection::Column::Healthy.eq(true))
-            .exec(&txn)
-            .await
-            .map_err(|e| failed(e.into()))?;
-        if changed.rows_affected == 1 {
-            events::record(
-                &txn,
-                row.agency_id,
-                row.brand_id,
-                events::CONNECTION_UNHEALTHY,
-                serde_json::json!({
-                    "connectionId": row.id,
-                    "brandId": row.brand_id,
-                    "network": row.network,
-                    "account": row.account,
-                    "lastError": error,
-                }),
-            )
-            .await
-            .map_err(failed)?;
-        }
-        txn.commit().await.map_err(|e| failed(e.into()))?;
-        if changed.rows_affected == 1 {
-            tracing::warn!(connection_id = %row.id, network = %row.network, "connection refused by its network: unhealthy");
-            events::dispatch_soon(self.services, Some(row.agency_id)).await;
-        }
-        Ok(())
-    }
-
-    /// Keeps the headers of an answer the network gave with this credential.
-    pub fn observe(&self, headers: &HeaderMap) {
-        *self.last_headers.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(headers.clone());
-    }
-
-    /// Records how the poll went: the quota the network's last answer reported and,
-    /// on success, the time.
-    pub async fn finish(&self, succeeded: bool) {
-        let state = self.state.lock().await;
-        let quota = self
-            .last_headers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .and_then(bluesky::quota);
-        let mut update = connection::Entity::update_many().col_expr(connection::Column::UpdatedAt, Expr::value(now()));
-        if let Some((remaining, resets_at)) = quota {
-            update = update
-                .col_expr(connection::Column::QuotaRemaining, Expr::value(remaining))
-                .col_expr(connection::Column::QuotaResetsAt, Expr::value(resets_at));
-        }
-        if succeeded {
-            update = update
-                .col_expr(connection::Column::LastSuccessAt, Expr::value(now()))
-                .col_expr(connection::Column::ConsecutiveFailures, Expr::value(0))
-                .col_expr(connection::Column::LastError, Expr::value(Option::<String>::None));
-        }
-        let result = update
-            .filter(connection::Column::Id.eq(state.0.id))
-            .filter(connection::Column::Healthy.eq(true))
-            .exec(&self.services.db)
-            .await;
-        if let Err(e) = result {
-            tracing::warn!(connection_id = %state.0.id, error = %e, "cannot record a connection's health");
-        }
-    }
-}
-
-fn session_failure(e: SessionError) -> CredentialError {
-    match e {
-        SessionError::RateLimited { retry_after } => CredentialError::RateLimited { retry_after },
-        other => CredentialError::Failed(other.to_string()),
-    }
 }
 
 /// Seals again, under the current key, the secrets sealed under a previous one.
@@ -614,13 +376,14 @@ pub async fn reseal(services: &Services) -> Result<Resealed> {
                     continue;
                 }
             };
-            let (sealed, key_id) = seal(vault, row.id, &secret)?;
+            let (sealed, key_id) = seal(vault, row.id, row.agency_id, &secret)?;
+            // The same secret sealed anew: its version stays, so a renewal racing it
+            // still stores its tokens; it only applies if the secret is unchanged.
             let won = connection::Entity::update_many()
                 .col_expr(connection::Column::Secret, Expr::value(sealed))
                 .col_expr(connection::Column::KeyId, Expr::value(key_id))
-                .col_expr(connection::Column::Version, Expr::value(row.version + 1))
                 .filter(connection::Column::Id.eq(row.id))
-                .filter(connection::Column::Version.eq(row.version))
+                .filter(connection::Column::Secret.eq(row.secret.clone()))
                 .exec(&services.db)
                 .await?;
             done.resealed += won.rows_affected as usize;

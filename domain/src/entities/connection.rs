@@ -34,6 +34,8 @@ pub struct Model {
     pub consecutive_failures: i32,
     pub last_success_at: Option<DateTimeUtc>,
     pub last_error: Option<String>,
+    /// After a sign-in failed for a passing reason, when the next one may be tried.
+    pub sign_in_after: Option<DateTimeUtc>,
     /// What the network's rate-limit headers said was left, and when it resets.
     pub quota_remaining: Option<i32>,
     pub quota_resets_at: Option<DateTimeUtc>,

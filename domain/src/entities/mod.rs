@@ -29,6 +29,7 @@ pub mod membership;
 pub mod membership_brand;
 pub mod mention;
 pub mod refresh_token;
+pub mod reply;
 pub mod report_share;
 pub mod sla_policy;
 pub mod source;

@@ -351,6 +351,10 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: SourceP
     }
     let network = Network::parse(&existing.network).ok_or_else(|| Error::internal("unknown network"))?;
     let mut model: source::ActiveModel = existing.clone().into();
+    if existing.connection_id.is_some() && (patch.target.is_some() || patch.endpoint.is_some()) {
+        // What a source with a connection reads, it reads as the agency's account.
+        actor.require_manager()?;
+    }
     if patch.target.is_some() || patch.endpoint.is_some() {
         let target = patch.target.unwrap_or_else(|| existing.target.clone());
         let endpoint = match patch.endpoint {
@@ -533,6 +537,13 @@ pub async fn poll(system: System, services: &Services, source_id: Uuid) -> Resul
             model.last_error = Set(None);
             model.consecutive_failures = Set(0);
             model.healthy = Set(true);
+            model.next_poll_at = Set(Some(started + ChronoDuration::seconds(every.into())));
+        }
+        // The connection's refusal is the connection's to report (one event, its
+        // health): its sources wait for the reconnection, which reschedules them,
+        // without counting failures of their own.
+        Some(failure @ CollectError::Credential(crate::connections::CredentialError::Refused(_))) => {
+            model.last_error = Set(Some(failure.to_string()));
             model.next_poll_at = Set(Some(started + ChronoDuration::seconds(every.into())));
         }
         Some(failure) => {

@@ -223,6 +223,21 @@ async fn a_bluesky_connection_signs_in_renews_and_is_revoked(backend: Backend) {
     let again = poll(&app, &source).await;
     assert!(again.error.as_deref().is_some_and(|e| e.contains("reconnect")), "{again:?}");
     assert_eq!(unhealthy_events(&app).await, 1, "one event until it is reconnected");
+    // The connection's refusal is not counted against its sources, which would
+    // otherwise raise events of their own and back off for hours.
+    let source_health = app
+        .ok(
+            Some(t),
+            "query($id: ID!) { node(id: $id) { ... on Source { healthy consecutiveFailures lastError } } }",
+            json!({ "id": source }),
+        )
+        .await["node"]
+        .clone();
+    assert_eq!(
+        (source_health["healthy"].clone(), source_health["consecutiveFailures"].clone()),
+        (json!(true), json!(0))
+    );
+    assert!(source_health["lastError"].as_str().unwrap().contains("reconnect"), "{source_health}");
 
     // A new app password, checked by signing in with the account's DID, heals it.
     Mock::given(method("POST"))
@@ -300,11 +315,41 @@ async fn connections_are_for_managers_and_their_brands(backend: Backend) {
         "FORBIDDEN",
     );
 
+    // A member may not turn a connected source into a search of their own, as the
+    // agency's account.
+    let connected = app.ok(Some(t), create_source, source(&one, "BLUESKY", "SEARCH", "verdure")).await["createSource"]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let retarget = "mutation($id: ID!) { updateSource(input: { id: $id, target: \"anything else\" }) { id } }";
+    assert_error(&app.gql(Some(&member), retarget, json!({ "id": connected })).await, "FORBIDDEN");
+    app.ok(Some(t), retarget, json!({ "id": connected })).await;
+
     // Another agency cannot name it.
     let other = app.sign_up("Other", "other@example.com").await;
     let theirs = app.create_brand(&other.access_token, "Theirs").await;
     assert_error(
         &app.gql(Some(&other.access_token), create_source, source(&theirs, "BLUESKY", "SEARCH", "verdure")).await,
+        "NOT_FOUND",
+    );
+    let their_source = app
+        .ok(
+            Some(&other.access_token),
+            create_source,
+            json!({ "i": { "brandId": theirs, "network": "BLUESKY", "kind": "SEARCH", "target": "verdure" } }),
+        )
+        .await["createSource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_error(
+        &app.gql(
+            Some(&other.access_token),
+            "mutation($id: ID!, $c: ID!) { updateSource(input: { id: $id, connectionId: $c }) { id } }",
+            json!({ "id": their_source, "c": of_one }),
+        )
+        .await,
         "NOT_FOUND",
     );
     let listed = app.ok(Some(&other.access_token), "query { connections { edges { node { id } } } }", json!({})).await;
@@ -372,3 +417,122 @@ async fn secrets_survive_a_key_rotation(backend: Backend) {
     assert_eq!(connections::reseal(&app.services).await.unwrap(), connections::Resealed { resealed: 0, unreadable: 1 });
 }
 on_both_databases!(secrets_survive_a_key_rotation);
+
+/// Passing failures never lock a connection: a sign-in answered by a proxy's 403 page
+/// or a 503 leaves it healthy, and the next sign-in waits (a doubling back-off) instead
+/// of being tried by every poll, which could lock the account at Bluesky.
+async fn passing_sign_in_failures_back_off_and_keep_the_connection(backend: Backend) {
+    let app = TestApp::with_config(backend, &[("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true")]).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let brand = app.create_brand(t, "Verdure").await;
+    let pds = MockServer::start().await;
+    // Signed in with a token that has already expired: the first poll renews it.
+    Mock::given(method("POST"))
+        .and(path(CREATE))
+        .respond_with(session(&jwt("a1", -60), &jwt("r1", 86_400)))
+        .up_to_n_times(1)
+        .mount(&pds)
+        .await;
+    let input = json!({ "i": { "identifier": "verdure.bsky.social", "appPassword": "pw", "endpoint": pds.uri() } });
+    let id = app.ok(Some(t), CONNECT, input).await["connectBluesky"]["id"].as_str().unwrap().to_owned();
+    let source = app
+        .ok(
+            Some(t),
+            "mutation($i: CreateSourceInput!) { createSource(input: $i) { id } }",
+            json!({ "i": { "brandId": brand, "network": "BLUESKY", "kind": "SEARCH", "target": "verdure", "connectionId": id } }),
+        )
+        .await["createSource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Mock::given(method("POST"))
+        .and(path(REFRESH))
+        .respond_with(xrpc_error(400, "ExpiredToken", "Token has been revoked"))
+        .mount(&pds)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(CREATE))
+        .respond_with(
+            ResponseTemplate::new(403).set_body_string("<html><body>Access denied by the proxy</body></html>"),
+        )
+        .expect(1)
+        .mount(&pds)
+        .await;
+    let report = poll(&app, &source).await;
+    assert!(report.error.as_deref().is_some_and(|e| e.contains("HTTP 403")), "{report:?}");
+    // A second poll does not sign in again yet: the back-off holds.
+    let report = poll(&app, &source).await;
+    assert!(report.error.as_deref().is_some_and(|e| e.contains("cannot sign in before")), "{report:?}");
+    let health = app.ok(Some(t), HEALTH, json!({ "id": id })).await["node"].clone();
+    assert_eq!(health["healthy"], true, "{health}");
+    assert!(health["lastError"].as_str().unwrap().contains("sign-in failed"), "{health}");
+    assert_eq!(unhealthy_events(&app).await, 0);
+    let row = connection::Entity::find().one(&app.services.db).await.unwrap().unwrap();
+    let wait = row.sign_in_after.expect("a back-off") - chrono::Utc::now();
+    assert!(wait > chrono::Duration::minutes(4) && wait <= chrono::Duration::minutes(5), "{wait}");
+    pds.verify().await;
+}
+on_both_databases!(passing_sign_in_failures_back_off_and_keep_the_connection);
+
+/// Two pieces of work renewing the same connection at once (two sources polled by two
+/// workers): Bluesky takes each refresh token once, so one renewal wins and the other
+/// adopts its tokens (or, if it read the row before the winner stored them, signs in
+/// once); both requests succeed and the connection stays healthy.
+async fn concurrent_renewals_keep_one_session(backend: Backend) {
+    let app = TestApp::with_config(backend, &[("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true")]).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let pds = MockServer::start().await;
+    let (a1, r1, a2, r2, a3) =
+        (jwt("a1", 7_200), jwt("r1", 86_400), jwt("a2", 7_200), jwt("r2", 86_400), jwt("a3", 7_200));
+    Mock::given(method("POST")).and(path(CREATE)).respond_with(session(&a1, &r1)).up_to_n_times(1).mount(&pds).await;
+    let input = json!({ "i": { "identifier": "verdure.bsky.social", "appPassword": "pw", "endpoint": pds.uri() } });
+    let id = app.ok(Some(t), CONNECT, input).await["connectBluesky"]["id"].as_str().unwrap().to_owned();
+    Mock::given(method("GET"))
+        .and(path(SEARCH))
+        .and(header("authorization", format!("Bearer {a1}").as_str()))
+        .respond_with(xrpc_error(400, "ExpiredToken", "Token has expired"))
+        .mount(&pds)
+        .await;
+    // The first refresh wins; the refresh token is then spent.
+    Mock::given(method("POST"))
+        .and(path(REFRESH))
+        .and(header("authorization", format!("Bearer {r1}").as_str()))
+        .respond_with(session(&a2, &r2))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&pds)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(REFRESH))
+        .respond_with(xrpc_error(400, "ExpiredToken", "Token has been revoked"))
+        .mount(&pds)
+        .await;
+    Mock::given(method("POST")).and(path(CREATE)).respond_with(session(&a3, &jwt("r3", 86_400))).mount(&pds).await;
+    for token in [&a2, &a3] {
+        Mock::given(method("GET"))
+            .and(path(SEARCH))
+            .and(header("authorization", format!("Bearer {token}").as_str()))
+            .respond_with(posts(1, 1))
+            .mount(&pds)
+            .await;
+    }
+    let (agency, connection_id) = (vigie_tests::db_id(&owner.agency_id), vigie_tests::db_id(&id));
+    let url = format!("{}{SEARCH}?q=verdure", pds.uri());
+    let work = async || {
+        let credential = connections::Credential::of_connection(&app.services, agency, connection_id)
+            .await
+            .unwrap()
+            .expect("the connection");
+        credential.request(&url, None).await.map(|fetched| fetched.status)
+    };
+    let (one, two) = tokio::join!(work(), work());
+    assert_eq!((one.unwrap(), two.unwrap()), (200, 200));
+    let sign_ins = pds.received_requests().await.unwrap().iter().filter(|r| r.url.path() == CREATE).count();
+    assert!(sign_ins <= 2, "the connection's own sign-in, and at most one more: {sign_ins}");
+    let row = connection::Entity::find().one(&app.services.db).await.unwrap().unwrap();
+    assert!(row.healthy);
+    assert_eq!(row.version, 1, "one renewal stored");
+}
+on_both_databases!(concurrent_renewals_keep_one_session);

@@ -1117,6 +1117,7 @@ async fn victim_connection(app: &TestApp, agency: &str, brand: &str) -> String {
         consecutive_failures: Set(0),
         last_success_at: Set(None),
         last_error: Set(None),
+        sign_in_after: Set(None),
         quota_remaining: Set(None),
         quota_resets_at: Set(None),
         created_at: Set(at),

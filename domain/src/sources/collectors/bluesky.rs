@@ -13,12 +13,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{CollectError, Collector, MAX_PAGES, Poll, check, clip, count, json};
-use crate::connections::{Credential, bluesky::token_rejected};
+use crate::connections::Credential;
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention};
 use crate::platform::outbound::{Fetched, Http};
@@ -88,23 +88,12 @@ struct Profiles {
     profiles: Vec<ProfileViewBasic>,
 }
 
-/// GETs `url`, with the credential's access token when there is one: renewed before
-/// if it is about to expire, and once more if Bluesky refuses it.
+/// GETs `url`, with the credential's access token when there is one.
 async fn fetch(http: &Http, url: &str, credential: Option<&Credential<'_>>) -> Result<Fetched, CollectError> {
-    let Some(credential) = credential else { return check(http.get(url, HeaderMap::new()).await?) };
-    let bearer = |token: &str| {
-        let mut headers = HeaderMap::new();
-        let value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| CollectError::Malformed("an access token that is not a header value".into()))?;
-        headers.insert(AUTHORIZATION, value);
-        Ok::<_, CollectError>(headers)
-    };
-    let mut fetched = http.get(url, bearer(&credential.bearer().await?)?).await?;
-    if token_rejected(fetched.status, &fetched.body) {
-        fetched = http.get(url, bearer(&credential.renewed().await?)?).await?;
+    match credential {
+        Some(credential) => check(credential.request(url, None).await?),
+        None => check(http.get(url, HeaderMap::new()).await?),
     }
-    credential.observe(&fetched.headers);
-    check(fetched)
 }
 
 /// `getProfiles` takes at most this many actors a call.

@@ -1,0 +1,380 @@
+//! A connection as one piece of work (a poll, a reply) uses it: its access token,
+//! renewed before it expires and when the network refuses it, the sign-in backing off
+//! after failures, and what the network said of the quota.
+//!
+//! Every change to the sealed secret is a conditional update on `version`, so two
+//! processes renewing at once keep one renewal (the other adopts its tokens), and a
+//! refusal seen with an old secret cannot undo a reconnection made meanwhile.
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use super::bluesky::{self, SessionError};
+use super::{RENEW_BEFORE, Secret, open, seal};
+use crate::entities::{connection, source};
+use crate::platform::events;
+use crate::platform::outbound::{FetchError, Fetched, MAX_BODY};
+use crate::{Services, now};
+
+/// How long a request made with a credential may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The first wait after a failed sign-in; it doubles with each failure in a row.
+const SIGN_IN_BACKOFF: chrono::Duration = chrono::Duration::minutes(5);
+/// The longest wait between sign-ins.
+const MAX_SIGN_IN_BACKOFF: chrono::Duration = chrono::Duration::hours(6);
+
+/// Why a credential could not be presented.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// The network refused it; the connection is unhealthy until reconnected.
+    #[error("the connection's credentials were refused: reconnect it ({0})")]
+    Refused(String),
+    /// The network asked to wait, or an earlier sign-in failed and the next one is not
+    /// due yet.
+    #[error("the connection cannot sign in before {}", .retry_after.map(|d| format!("{} s", d.as_secs())).unwrap_or_else(|| "later".into()))]
+    RateLimited { retry_after: Option<Duration> },
+    /// Anything else (the network, the vault, the database): the work fails, the
+    /// connection stays as it was.
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+}
+
+fn db_failed(what: &str) -> impl Fn(sea_orm::DbErr) -> CredentialError + '_ {
+    move |e| CredentialError::Failed(format!("{what}: {e}"))
+}
+
+/// A connection in use. Dropped at the end of the work, after [`Credential::finish`].
+pub struct Credential<'a> {
+    services: &'a Services,
+    state: Mutex<(connection::Model, Secret)>,
+    /// Set once the token was renewed: a token that still looks stale after a renewal
+    /// (a skewed clock, a short-lived token) is used rather than renewed on every call.
+    renewed: AtomicBool,
+    /// The headers of the network's last answer, for its quota.
+    last_headers: std::sync::Mutex<Option<HeaderMap>>,
+}
+
+impl<'a> Credential<'a> {
+    /// The credential of a source's connection; `None` when the source has none (or it
+    /// was deleted). A connection that cannot be opened, is unhealthy or belongs to
+    /// another brand is an error, so that the source does not silently poll
+    /// anonymously.
+    pub async fn of_source(services: &'a Services, source: &source::Model) -> Result<Option<Self>, CredentialError> {
+        let Some(id) = source.connection_id else { return Ok(None) };
+        let credential = Self::of_connection(services, source.agency_id, id).await?;
+        if let Some(credential) = &credential
+            && credential.state.lock().await.0.brand_id.is_some_and(|brand| brand != source.brand_id)
+        {
+            return Err(CredentialError::Failed("the source's connection belongs to another brand".into()));
+        }
+        Ok(credential)
+    }
+
+    /// The credential of connection `id` of agency `agency`; `None` when there is none.
+    pub async fn of_connection(
+        services: &'a Services,
+        agency: Uuid,
+        id: Uuid,
+    ) -> Result<Option<Self>, CredentialError> {
+        let row = connection::Entity::find_by_id(id)
+            .filter(connection::Column::AgencyId.eq(agency))
+            .one(&services.db)
+            .await
+            .map_err(db_failed("reading the connection"))?;
+        let Some(row) = row else { return Ok(None) };
+        if !row.healthy {
+            return Err(CredentialError::Refused("the connection is unhealthy".into()));
+        }
+        let secret = open(&services.config.vault, &row).map_err(|e| {
+            tracing::error!(connection_id = %row.id, error = %e, "a connection's secret cannot be opened");
+            CredentialError::Failed("the connection's secret cannot be opened with the configured keys".into())
+        })?;
+        Ok(Some(Credential {
+            services,
+            state: Mutex::new((row, secret)),
+            renewed: AtomicBool::new(false),
+            last_headers: Default::default(),
+        }))
+    }
+
+    /// Where the connection's requests go.
+    pub async fn endpoint(&self) -> String {
+        self.state.lock().await.0.endpoint.clone()
+    }
+
+    /// The account's stable id on the network (a Bluesky DID) and its name.
+    pub async fn account(&self) -> (Option<String>, String) {
+        let state = self.state.lock().await;
+        (state.0.account_id.clone(), state.0.account.clone())
+    }
+
+    /// Sends a request with the access token (a GET, or a POST of `json`), renewing the
+    /// token first when it is about to expire, and once more when the network answers
+    /// that it is no longer good. The answer's status is the caller's to read.
+    pub async fn request(&self, url: &str, json: Option<&serde_json::Value>) -> Result<Fetched, CredentialError> {
+        let http = &self.services.http;
+        let mut token = self.bearer().await?;
+        let mut renewed = false;
+        loop {
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, bluesky::bearer(&token).map_err(CredentialError::Failed)?);
+            let fetched = match json {
+                None => http.get(url, headers).await?,
+                Some(body) => {
+                    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    http.post(url, headers, body.to_string().into_bytes(), REQUEST_TIMEOUT, MAX_BODY).await?
+                }
+            };
+            self.observe(&fetched.headers);
+            if !renewed && bluesky::token_rejected(fetched.status, &fetched.body) {
+                let seen = self.state.lock().await.0.version;
+                token = self.renew(seen).await?;
+                renewed = true;
+                continue;
+            }
+            return Ok(fetched);
+        }
+    }
+
+    /// The access token to present, renewed first if it is about to expire (once).
+    async fn bearer(&self) -> Result<String, CredentialError> {
+        let seen = {
+            let state = self.state.lock().await;
+            let Secret::AppPassword { access_jwt, .. } = &state.1;
+            let fresh = state.0.expires_at.is_none_or(|at| at - RENEW_BEFORE > now());
+            match access_jwt {
+                Some(token) if fresh || self.renewed.load(Ordering::Relaxed) => return Ok(token.clone()),
+                _ => state.0.version,
+            }
+        };
+        self.renew(seen).await
+    }
+
+    /// A new access token: the refresh token first, the app password if that is refused
+    /// too. `seen` is the version the current token came from: if another process
+    /// renewed it since, its token is used.
+    async fn renew(&self, seen: i32) -> Result<String, CredentialError> {
+        let mut state = self.state.lock().await;
+        self.renewed.store(true, Ordering::Relaxed);
+        if let Some(token) = self.reload_if_newer(&mut state, seen).await? {
+            return Ok(token);
+        }
+        let row = state.0.clone();
+        let Secret::AppPassword { identifier, password, refresh_jwt, .. } = &state.1;
+        let (identifier, password, refresh_jwt) = (identifier.clone(), password.clone(), refresh_jwt.clone());
+        let http = &self.services.http;
+        let refreshed = match &refresh_jwt {
+            Some(refresh) => bluesky::refresh_session(http, &row.endpoint, refresh).await,
+            None => Err(SessionError::Refused("no refresh token".into())),
+        };
+        let session = match refreshed {
+            Ok(session) => session,
+            Err(SessionError::Refused(_)) => {
+                // A refresh token revoked by a concurrent renewal is not a revoked account.
+                if let Some(token) = self.reload_if_newer(&mut state, seen).await? {
+                    return Ok(token);
+                }
+                if let Some(at) = row.sign_in_after.filter(|at| *at > now()) {
+                    return Err(CredentialError::RateLimited { retry_after: (at - now()).to_std().ok() });
+                }
+                match bluesky::create_session(http, &row.endpoint, &identifier, &password).await {
+                    Ok(session) => session,
+                    Err(SessionError::Refused(why)) => {
+                        self.mark_refused(&row, &why).await?;
+                        return Err(CredentialError::Refused(why));
+                    }
+                    Err(e) => {
+                        self.sign_in_failed(&row, &e).await;
+                        return Err(match e {
+                            SessionError::RateLimited { retry_after } => CredentialError::RateLimited { retry_after },
+                            other => CredentialError::Failed(other.to_string()),
+                        });
+                    }
+                }
+            }
+            Err(SessionError::RateLimited { retry_after }) => return Err(CredentialError::RateLimited { retry_after }),
+            Err(e) => return Err(CredentialError::Failed(e.to_string())),
+        };
+        let access = session.access_jwt.clone();
+        let secret = Secret::AppPassword {
+            identifier,
+            password,
+            access_jwt: Some(session.access_jwt),
+            refresh_jwt: Some(session.refresh_jwt),
+        };
+        let (sealed, key_id) = seal(&self.services.config.vault, row.id, row.agency_id, &secret)
+            .map_err(|e| CredentialError::Failed(e.to_string()))?;
+        let expires_at = bluesky::expiry(&access);
+        let won = connection::Entity::update_many()
+            .col_expr(connection::Column::Secret, Expr::value(sealed.clone()))
+            .col_expr(connection::Column::KeyId, Expr::value(key_id.clone()))
+            .col_expr(connection::Column::Version, Expr::value(row.version + 1))
+            .col_expr(connection::Column::ExpiresAt, Expr::value(expires_at))
+            .col_expr(connection::Column::SignInAfter, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(connection::Column::UpdatedAt, Expr::value(now()))
+            .filter(connection::Column::Id.eq(row.id))
+            .filter(connection::Column::Version.eq(row.version))
+            .exec(&self.services.db)
+            .await
+            .map_err(db_failed("storing renewed tokens"))?;
+        if won.rows_affected == 0
+            && let Some(token) = self.reload_if_newer(&mut state, seen).await?
+        {
+            // Another process stored its renewal first: its tokens are used, ours dropped.
+            return Ok(token);
+        }
+        tracing::info!(connection_id = %row.id, "connection tokens renewed");
+        let mut updated = row;
+        updated.secret = sealed;
+        updated.key_id = key_id;
+        updated.version += 1;
+        updated.expires_at = expires_at;
+        updated.sign_in_after = None;
+        *state = (updated, secret);
+        Ok(access)
+    }
+
+    /// Reads the row again; when a renewal or a reconnection stored newer tokens than
+    /// version `seen`, takes them and returns the access token.
+    async fn reload_if_newer(
+        &self,
+        state: &mut (connection::Model, Secret),
+        seen: i32,
+    ) -> Result<Option<String>, CredentialError> {
+        let row = connection::Entity::find_by_id(state.0.id)
+            .one(&self.services.db)
+            .await
+            .map_err(db_failed("reading the connection"))?
+            .ok_or_else(|| CredentialError::Failed("the connection was deleted".into()))?;
+        if row.version <= seen {
+            return Ok(None);
+        }
+        if !row.healthy {
+            return Err(CredentialError::Refused("the connection is unhealthy".into()));
+        }
+        let secret = open(&self.services.config.vault, &row).map_err(|e| CredentialError::Failed(e.to_string()))?;
+        let Secret::AppPassword { access_jwt, .. } = &secret;
+        let token = access_jwt.clone();
+        *state = (row, secret);
+        Ok(token)
+    }
+
+    /// Marks the connection unhealthy and writes the event, if its secret is still the
+    /// one that was refused (a reconnection since wins).
+    async fn mark_refused(&self, row: &connection::Model, why: &str) -> Result<(), CredentialError> {
+        let error = format!("the network refused the credentials ({why}): reconnect the account");
+        let txn = crate::platform::db::begin_write(&self.services.db)
+            .await
+            .map_err(|e| CredentialError::Failed(format!("marking the connection unhealthy: {e}")))?;
+        let failed = db_failed("marking the connection unhealthy");
+        let changed = connection::Entity::update_many()
+            .col_expr(connection::Column::Healthy, Expr::value(false))
+            .col_expr(connection::Column::LastError, Expr::value(error.clone()))
+            .col_expr(
+                connection::Column::ConsecutiveFailures,
+                Expr::col(connection::Column::ConsecutiveFailures).add(1),
+            )
+            .col_expr(connection::Column::UpdatedAt, Expr::value(now()))
+            .filter(connection::Column::Id.eq(row.id))
+            .filter(connection::Column::Version.eq(row.version))
+            .filter(connection::Column::Healthy.eq(true))
+            .exec(&txn)
+            .await
+            .map_err(&failed)?;
+        if changed.rows_affected == 1 {
+            events::record(
+                &txn,
+                row.agency_id,
+                row.brand_id,
+                events::CONNECTION_UNHEALTHY,
+                serde_json::json!({
+                    "connectionId": row.id,
+                    "brandId": row.brand_id,
+                    "network": row.network,
+                    "account": row.account,
+                    "lastError": error,
+                }),
+            )
+            .await
+            .map_err(|e| CredentialError::Failed(format!("recording the event: {e}")))?;
+        }
+        txn.commit().await.map_err(&failed)?;
+        if changed.rows_affected == 1 {
+            tracing::warn!(connection_id = %row.id, network = %row.network, "connection refused by its network: unhealthy");
+            events::dispatch_soon(self.services, Some(row.agency_id)).await;
+        }
+        Ok(())
+    }
+
+    /// Records a sign-in that failed for a passing reason, and when the next one may be
+    /// tried: the network's `Retry-After`, or a wait doubling with each failure.
+    async fn sign_in_failed(&self, row: &connection::Model, error: &SessionError) {
+        let failures = row.consecutive_failures.saturating_add(1);
+        let doublings = Ord::min(u32::try_from(failures - 1).unwrap_or(0), 8);
+        let backoff = SIGN_IN_BACKOFF * 2i32.pow(doublings);
+        let asked = match error {
+            SessionError::RateLimited { retry_after: Some(d) } => {
+                chrono::Duration::from_std(*d).unwrap_or(MAX_SIGN_IN_BACKOFF)
+            }
+            _ => chrono::Duration::zero(),
+        };
+        let after = now() + Ord::min(Ord::max(backoff, asked), MAX_SIGN_IN_BACKOFF);
+        let result = connection::Entity::update_many()
+            .col_expr(connection::Column::ConsecutiveFailures, Expr::value(failures))
+            .col_expr(connection::Column::LastError, Expr::value(format!("sign-in failed: {error}")))
+            .col_expr(connection::Column::SignInAfter, Expr::value(after))
+            .col_expr(connection::Column::UpdatedAt, Expr::value(now()))
+            .filter(connection::Column::Id.eq(row.id))
+            .filter(connection::Column::Version.eq(row.version))
+            .exec(&self.services.db)
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(connection_id = %row.id, error = %e, "cannot record a failed sign-in");
+        }
+    }
+
+    /// Keeps the headers of an answer the network gave with this credential.
+    fn observe(&self, headers: &HeaderMap) {
+        *self.last_headers.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(headers.clone());
+    }
+
+    /// Records how the work went: the quota the network's last answer reported and, on
+    /// success, the time (a success also forgets failed sign-ins).
+    pub async fn finish(&self, succeeded: bool) {
+        let state = self.state.lock().await;
+        let quota = self
+            .last_headers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .and_then(bluesky::quota);
+        let mut update = connection::Entity::update_many().col_expr(connection::Column::UpdatedAt, Expr::value(now()));
+        if let Some((remaining, resets_at)) = quota {
+            update = update
+                .col_expr(connection::Column::QuotaRemaining, Expr::value(remaining))
+                .col_expr(connection::Column::QuotaResetsAt, Expr::value(resets_at));
+        }
+        if succeeded {
+            update = update
+                .col_expr(connection::Column::LastSuccessAt, Expr::value(now()))
+                .col_expr(connection::Column::ConsecutiveFailures, Expr::value(0))
+                .col_expr(connection::Column::LastError, Expr::value(Option::<String>::None));
+        }
+        let result = update
+            .filter(connection::Column::Id.eq(state.0.id))
+            .filter(connection::Column::Healthy.eq(true))
+            .exec(&self.services.db)
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(connection_id = %state.0.id, error = %e, "cannot record a connection's health");
+        }
+    }
+}
