@@ -570,6 +570,12 @@ async fn replay(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Res
                 }
             }
             Event::Schedule { item, publish_at } => {
+                // An alert may have put it on hold since its approval (which day of the
+                // week the history ends on decides it): it stays held for the tour.
+                let current = calendar::get_item(&services.db, owner, item).await?;
+                if current.status != "approved" {
+                    continue;
+                }
                 let item = calendar::transition(services, owner, item, Action::Schedule, None, None).await?;
                 if item.status == "scheduled" {
                     timeline.at(publish_at, Event::Publish { item: item.id });
