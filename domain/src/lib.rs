@@ -54,6 +54,7 @@ pub fn job_registry() -> jobs::Registry {
     crate::webhooks::register_jobs(&mut registry);
     crate::relationships::register_jobs(&mut registry);
     crate::sla::tickets::register_jobs(&mut registry);
+    crate::sla::replies::register_jobs(&mut registry);
     crate::reports::digests::register_jobs(&mut registry);
     crate::platform::retention::register_jobs(&mut registry);
     registry

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 use vigie_domain::entities::{
-    alert_event, author, brand, brand_value, content_comment, content_review, csr_pillar, membership, mention,
+    alert_event, author, brand, brand_value, content_comment, content_review, csr_pillar, membership, mention, reply,
     user_account, webhook_attempt,
 };
 use vigie_domain::{Actor, Error, Services, brands, calendar, crises, members, mentions, webhooks};
@@ -70,6 +70,9 @@ pub struct MentionsOfAlert(pub Uuid, pub u64);
 /// The attempts of a webhook delivery the caller has already been shown, by delivery id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AttemptsOfDelivery(pub Uuid);
+/// The replies sent to a ticket, by ticket id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RepliesOfTicket(pub Uuid);
 /// The type of an event, by event id (of deliveries the caller has been shown).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EventKind(pub Uuid);
@@ -199,6 +202,17 @@ impl Loader<AttemptsOfDelivery> for Loaders {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let rows = webhooks::attempts(&self.services.db, self.actor()?, &ids).await?;
         Ok(group(rows, |r| AttemptsOfDelivery(r.delivery_id)))
+    }
+}
+
+impl Loader<RepliesOfTicket> for Loaders {
+    type Value = Vec<reply::Model>;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[RepliesOfTicket]) -> Result<HashMap<RepliesOfTicket, Self::Value>, Self::Error> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = vigie_domain::sla::replies::of_tickets(&self.services.db, self.actor()?, &ids).await?;
+        Ok(group(rows, |r| RepliesOfTicket(r.ticket_id)))
     }
 }
 

@@ -6,17 +6,18 @@ use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Resu
 use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
 use futures_util::Stream;
 use std::sync::Arc;
-use vigie_domain::entities::ticket;
+use vigie_domain::entities::{reply, ticket};
 use vigie_domain::platform::bus::Notice;
 use vigie_domain::sla::compliance::{self, Figures};
 use vigie_domain::sla::policy::{self, Opening, Policy, PolicyInput, Targets};
+use vigie_domain::sla::replies;
 use vigie_domain::sla::tickets::{self, TicketFilter};
 use vigie_domain::{Actor, Services};
 
 use super::brands::Network;
 use super::influencers::Tier;
 use super::live;
-use super::loaders::{MemberKey, MentionKey};
+use super::loaders::{MemberKey, MentionKey, RepliesOfTicket};
 use super::members::Member;
 use super::mentions::{Mention, Priority};
 use super::pagination::{self, Cursor, uuid};
@@ -260,6 +261,12 @@ impl Ticket {
     async fn response_channel(&self) -> Option<&str> {
         self.0.response_channel.as_deref()
     }
+    /// Answers sent from Vigie (`respondToTicket(send: true)`), oldest first, with where
+    /// each stands.
+    async fn replies(&self, ctx: &Context<'_>) -> Result<Vec<Reply>> {
+        let rows = loader(ctx).load_one(RepliesOfTicket(self.0.id)).await?.unwrap_or_default();
+        Ok(rows.into_iter().map(Reply).collect())
+    }
     async fn snoozed_until(&self) -> Option<DateTime<Utc>> {
         self.0.snoozed_until
     }
@@ -445,9 +452,20 @@ impl SlaMutation {
         Ok(Ticket(tickets::assign(services(ctx), actor(ctx)?, uuid("id", &id)?, assignee).await?))
     }
 
-    /// Records the reply sent (its text and channel); the first one stops the SLA clock.
-    async fn respond_to_ticket(&self, ctx: &Context<'_>, id: ID, text: String, channel: String) -> Result<Ticket> {
-        Ok(Ticket(tickets::respond(services(ctx), actor(ctx)?, uuid("id", &id)?, text, channel).await?))
+    /// Answers a ticket. `send: false` (the default) records an answer given elsewhere
+    /// (its text and `channel`); the first one stops the SLA clock. `send: true`
+    /// publishes `text` as a reply to the post on its network, through the brand's
+    /// connection (Bluesky today): it appears in `replies`, is retried on passing
+    /// failures, and counts as the response once published.
+    async fn respond_to_ticket(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        text: String,
+        channel: Option<String>,
+        #[graphql(default = false)] send: bool,
+    ) -> Result<Ticket> {
+        Ok(Ticket(tickets::respond(services(ctx), actor(ctx)?, uuid("id", &id)?, text, channel, send).await?))
     }
 
     async fn close_ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Ticket> {
@@ -461,6 +479,60 @@ impl SlaMutation {
     /// Hides a ticket from the inbox until `until` (null: now); the SLA clock runs on.
     async fn snooze_ticket(&self, ctx: &Context<'_>, id: ID, until: Option<DateTime<Utc>>) -> Result<Ticket> {
         Ok(Ticket(tickets::snooze(services(ctx), actor(ctx)?, uuid("id", &id)?, until).await?))
+    }
+}
+
+/// Where a reply sent from Vigie stands.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyStatus {
+    /// Waiting to be published, or being retried after a passing failure.
+    Pending,
+    /// On the network: `url` links to it.
+    Published,
+    /// Refused by the network, or every attempt failed: `lastError` says why.
+    Failed,
+}
+
+/// An answer published (or being published) on the network through a connection.
+pub struct Reply(reply::Model);
+
+#[Object]
+impl Reply {
+    async fn text(&self) -> &str {
+        &self.0.text
+    }
+    async fn network(&self) -> &str {
+        &self.0.network
+    }
+    async fn status(&self) -> ReplyStatus {
+        match self.0.status.as_str() {
+            replies::PUBLISHED => ReplyStatus::Published,
+            replies::FAILED => ReplyStatus::Failed,
+            _ => ReplyStatus::Pending,
+        }
+    }
+    /// The connection it is sent with (null once deleted).
+    async fn connection_id(&self) -> Option<ID> {
+        self.0.connection_id.map(|id| global_id(NodeKind::Connection, id))
+    }
+    async fn attempts(&self) -> i32 {
+        self.0.attempts
+    }
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+    /// The published post's id on the network (a Bluesky `at://` URI).
+    async fn external_id(&self) -> Option<&str> {
+        self.0.external_id.as_deref()
+    }
+    async fn url(&self) -> Option<&str> {
+        self.0.url.as_deref()
+    }
+    async fn published_at(&self) -> Option<DateTime<Utc>> {
+        self.0.published_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
     }
 }
 

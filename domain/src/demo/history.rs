@@ -544,7 +544,8 @@ async fn replay(services: &Services, owner: &Actor, start: DateTime<Utc>) -> Res
                     (false, false) => "Hi, thanks for reaching out! We're on it and will follow up by DM.",
                     (false, true) => "Hi, sorry for the slow reply. We've passed this on and will follow up by DM.",
                 };
-                crate::sla::tickets::respond(services, owner, ticket, text.into(), "mastodon".into()).await?;
+                crate::sla::tickets::respond(services, owner, ticket, text.into(), Some("mastodon".into()), false)
+                    .await?;
             }
             Event::Draft { brand, slot, publish_at } => {
                 let demo = &demos[brand];

@@ -1,7 +1,8 @@
 //! Response SLAs: policies (targets, business hours), business-time arithmetic, the
-//! inbox of tickets and its clock, and compliance figures.
+//! inbox of tickets and its clock, replies sent from it, and compliance figures.
 
 pub mod business_time;
 pub mod compliance;
 pub mod policy;
+pub mod replies;
 pub mod tickets;

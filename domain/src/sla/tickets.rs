@@ -256,28 +256,51 @@ pub async fn assign(services: &Services, actor: &Actor, id: Uuid, member: Option
     save(services, model).await
 }
 
-/// Records the first (or a later) response; the SLA is met if it came by the due time.
+/// Records the first (or a later) response given outside Vigie (`send: false`), or
+/// sends it as a reply on the network through the brand's connection (`send: true`):
+/// then it counts as the response only once published (see [`super::replies`]).
 pub async fn respond(
     services: &Services,
     actor: &Actor,
     id: Uuid,
     text: String,
-    channel: String,
+    channel: Option<String>,
+    send: bool,
 ) -> Result<ticket::Model> {
     let existing = get(&services.db, actor, id).await?;
     let text = validate::name("text", &text, 10_000)?;
-    let channel = validate::name("channel", &channel, 40)?.to_lowercase();
     if TicketStatus::parse(&existing.status) == TicketStatus::Closed {
         return Err(Error::bad_input("id", "the ticket is closed: reopen it first"));
     }
-    let at = now();
+    if send {
+        super::replies::send(services, actor, &existing, &text).await?;
+        return get(&services.db, actor, id).await;
+    }
+    let channel = channel.ok_or_else(|| Error::bad_input("channel", "where the answer was given (unless sent)"))?;
+    let channel = validate::name("channel", &channel, 40)?.to_lowercase();
+    let saved = record_response(&services.db, existing, text, channel, now()).await?;
+    announce(services, &saved).await;
+    Ok(saved)
+}
+
+/// Marks a ticket answered with `text` on `channel` at `at`; the first response stops
+/// the SLA clock, and meets the SLA if it came by the due time. The caller announces it.
+pub(crate) async fn record_response(
+    db: &impl ConnectionTrait,
+    existing: ticket::Model,
+    text: String,
+    channel: String,
+    at: DateTime<Utc>,
+) -> Result<ticket::Model> {
     let mut model: ticket::ActiveModel = existing.clone().into();
     model.response_text = Set(Some(text));
     model.response_channel = Set(Some(channel));
-    model.status = Set(TicketStatus::Answered.as_str().into());
+    if TicketStatus::parse(&existing.status) == TicketStatus::Open {
+        model.status = Set(TicketStatus::Answered.as_str().into());
+    }
     if existing.first_response_at.is_none() {
-        let brand = actor.brand(&services.db, existing.brand_id).await?;
-        let policy = policy::effective(&services.db, &brand).await?;
+        let brand = brand::Entity::find_by_id(existing.brand_id).one(db).await?.ok_or(Error::NotFound("brand"))?;
+        let policy = policy::effective(db, &brand).await?;
         let minutes = policy.schedule().minutes_between(existing.created_at, at);
         model.first_response_at = Set(Some(at));
         model.first_response_minutes = Set(Some(i32::try_from(minutes).unwrap_or(i32::MAX)));
@@ -286,7 +309,7 @@ pub async fn respond(
         }
     }
     model.updated_at = Set(at);
-    save(services, model).await
+    Ok(model.update(db).await?)
 }
 
 /// Closes a ticket.

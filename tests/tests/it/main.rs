@@ -24,6 +24,7 @@ mod openapi;
 mod production;
 mod queue;
 mod relationships;
+mod replies;
 mod reports;
 mod retention;
 mod schema;

@@ -1,0 +1,289 @@
+//! Replies sent from the inbox on Bluesky, against a local PDS speaking
+//! `app.bsky.feed.getPosts`, `com.atproto.repo.createRecord` and `getRecord`: the reply
+//! names the post and its thread's root, is retried after a passing failure under the
+//! same record key (looked up first, so never posted twice), and only its publication
+//! answers the ticket. Refusals leave the ticket open and say why.
+
+use sea_orm::{EntityTrait, Set};
+use serde_json::{Value, json};
+use std::time::Duration;
+use vigie_domain::entities::reply;
+use vigie_tests::{Backend, Login, TestApp, assert_error, eventually, on_both_databases};
+use wiremock::matchers::{body_partial_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const CREATE_SESSION: &str = "/xrpc/com.atproto.server.createSession";
+const GET_POSTS: &str = "/xrpc/app.bsky.feed.getPosts";
+const CREATE_RECORD: &str = "/xrpc/com.atproto.repo.createRecord";
+const GET_RECORD: &str = "/xrpc/com.atproto.repo.getRecord";
+const PARENT: &str = "at://did:plc:fan1/app.bsky.feed.post/3lparent";
+const ROOT: &str = "at://did:plc:verdure/app.bsky.feed.post/3lroot";
+const RESPOND: &str = "mutation($id: ID!, $text: String!) { respondToTicket(id: $id, text: $text, send: true) { status firstResponseAt replies { status text attempts } } }";
+const TICKET: &str = "query($id: ID!) { node(id: $id) { ... on Ticket { status firstResponseAt responseText responseChannel replies { status text network url externalId attempts lastError publishedAt connectionId } } } }";
+
+fn access_token() -> String {
+    use base64::Engine;
+    let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let exp = chrono::Utc::now().timestamp() + 7_200;
+    format!("{}.{}.c2ln", b64(json!({ "alg": "ES256K" })), b64(json!({ "sub": "did:plc:verdure", "exp": exp })))
+}
+
+struct Setup {
+    app: TestApp,
+    owner: Login,
+    pds: MockServer,
+    token: String,
+    ticket: String,
+    connection: String,
+}
+
+/// A brand with a Bluesky connection and a ticket on a Bluesky question (a reply, in a
+/// thread the brand started).
+async fn setup(backend: Backend) -> Setup {
+    let app = TestApp::with_config(backend, &[("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true")]).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.clone();
+    let brand = app.create_brand(&t, "Verdure").await;
+    let pds = MockServer::start().await;
+    let token = access_token();
+    Mock::given(method("POST"))
+        .and(path(CREATE_SESSION))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "accessJwt": token, "refreshJwt": "refresh", "handle": "verdure.bsky.social", "did": "did:plc:verdure"
+        })))
+        .mount(&pds)
+        .await;
+    let connect = "mutation($i: ConnectBlueskyInput!) { connectBluesky(input: $i) { id } }";
+    let input = json!({ "i": { "brandId": brand, "identifier": "verdure.bsky.social", "appPassword": "pw", "endpoint": pds.uri() } });
+    let connection = app.ok(Some(&t), connect, input).await["connectBluesky"]["id"].as_str().unwrap().to_owned();
+    let source = app.create_source(Some(&t), &brand).await;
+    let mut question =
+        vigie_tests::new_mention(PARENT, "fan1.bsky.social", "Verdure, where can I buy the refills?", 800);
+    question.network = "bluesky".into();
+    question.direct = true;
+    let mut elsewhere = vigie_tests::new_mention("m-1", "someone", "Verdure, is the shop open on Sunday?", 300);
+    elsewhere.direct = true;
+    app.collect(&source, vec![question, elsewhere]).await;
+    let tickets = app
+        .ok(
+            Some(&t),
+            "query($b: ID!) { tickets(brandId: $b) { edges { node { id network } } } }",
+            json!({ "b": brand }),
+        )
+        .await;
+    let ticket = tickets["tickets"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["network"] == "bluesky")
+        .unwrap_or_else(|| panic!("a ticket on the Bluesky question: {tickets}"))["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Setup { app, owner, pds, token, ticket, connection }
+}
+
+fn thread_posts() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({ "posts": [{
+        "uri": PARENT, "cid": "bafyparent",
+        "author": { "did": "did:plc:fan1", "handle": "fan1.bsky.social" },
+        "record": { "$type": "app.bsky.feed.post", "text": "Verdure, where can I buy the refills?", "createdAt": "2026-12-05T10:00:00.000Z",
+                    "reply": { "root": { "uri": ROOT, "cid": "bafyroot" }, "parent": { "uri": ROOT, "cid": "bafyroot" } } },
+        "indexedAt": "2026-12-05T10:00:01.000Z"
+    }] }))
+}
+
+async fn ticket(s: &Setup) -> Value {
+    s.app.ok(Some(&s.owner.access_token), TICKET, json!({ "id": s.ticket })).await["node"].clone()
+}
+
+async fn a_reply_is_published_and_then_answers_the_ticket(backend: Backend) {
+    let s = setup(backend).await;
+    let bearer = format!("Bearer {}", s.token);
+    Mock::given(method("GET"))
+        .and(path(GET_POSTS))
+        .and(query_param("uris", PARENT))
+        .and(header("authorization", bearer.as_str()))
+        .respond_with(thread_posts())
+        .mount(&s.pds)
+        .await;
+    // The first publication meets a 502; the retry looks for its record key first.
+    Mock::given(method("POST"))
+        .and(path(CREATE_RECORD))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&s.pds)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(GET_RECORD))
+        .and(query_param("repo", "did:plc:verdure"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({ "error": "RecordNotFound", "message": "Could not locate record" })),
+        )
+        .expect(1)
+        .mount(&s.pds)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(CREATE_RECORD))
+        .and(header("authorization", bearer.as_str()))
+        .and(body_partial_json(json!({
+            "repo": "did:plc:verdure",
+            "collection": "app.bsky.feed.post",
+            "record": { "$type": "app.bsky.feed.post", "text": "Hello! Every shop on verdure.example/shops has them.",
+                        "reply": { "root": { "uri": ROOT, "cid": "bafyroot" }, "parent": { "uri": PARENT, "cid": "bafyparent" } } }
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "uri": "at://did:plc:verdure/app.bsky.feed.post/3lreply", "cid": "bafyreply", "validationStatus": "valid"
+        })))
+        .expect(1)
+        .mount(&s.pds)
+        .await;
+
+    let asked = s
+        .app
+        .ok(
+            Some(&s.owner.access_token),
+            RESPOND,
+            json!({ "id": s.ticket, "text": "Hello! Every shop on verdure.example/shops has them." }),
+        )
+        .await["respondToTicket"]
+        .clone();
+    assert_eq!(asked["status"], "OPEN", "not answered until published");
+    assert_eq!(asked["firstResponseAt"], Value::Null);
+    assert_eq!(asked["replies"][0]["status"], "PENDING");
+
+    let jobs = s.app.start_jobs();
+    // The ticket and its replies are two reads: wait until both show the publication.
+    let done = eventually("the reply is published", Duration::from_secs(30), async || {
+        let t = ticket(&s).await;
+        if t["replies"][0]["status"] == "PUBLISHED" && t["status"] == "ANSWERED" { Ok(t) } else { Err(t.to_string()) }
+    })
+    .await;
+    jobs.stop().await;
+    let reply = &done["replies"][0];
+    assert_eq!(reply["url"], "https://bsky.app/profile/verdure.bsky.social/post/3lreply");
+    assert_eq!(reply["externalId"], "at://did:plc:verdure/app.bsky.feed.post/3lreply");
+    assert_eq!((reply["attempts"].clone(), reply["lastError"].clone()), (json!(2), Value::Null));
+    assert_eq!(reply["connectionId"], json!(s.connection));
+    assert_eq!(done["status"], "ANSWERED");
+    assert_eq!(done["responseChannel"], "bluesky");
+    assert_eq!(done["responseText"], "Hello! Every shop on verdure.example/shops has them.");
+    assert!(done["firstResponseAt"].as_str().unwrap() >= reply["publishedAt"].as_str().unwrap().get(..19).unwrap());
+    // Both attempts used the record key chosen once.
+    let keys: Vec<Value> = s
+        .pds
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == CREATE_RECORD)
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["rkey"].clone())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], keys[1]);
+    assert_eq!(keys[0].as_str().unwrap().len(), 13);
+    s.pds.verify().await;
+}
+on_both_databases!(a_reply_is_published_and_then_answers_the_ticket);
+
+async fn refused_replies_leave_the_ticket_open_and_say_why(backend: Backend) {
+    let s = setup(backend).await;
+    let t = Some(s.owner.access_token.as_str());
+    // What cannot be sent is refused at once.
+    let long = "x".repeat(301);
+    assert_error(&s.app.gql(t, RESPOND, json!({ "id": s.ticket, "text": long })).await, "BAD_USER_INPUT");
+    let tickets = s.app.ok(t, "{ brands { edges { node { id } } } }", json!({})).await;
+    let brand = tickets["brands"]["edges"][0]["node"]["id"].clone();
+    let all = s
+        .app
+        .ok(t, "query($b: ID!) { tickets(brandId: $b) { edges { node { id network } } } }", json!({ "b": brand }))
+        .await;
+    let mastodon = all["tickets"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["network"] == "mastodon")
+        .unwrap()["node"]["id"]
+        .clone();
+    let refused = s.app.gql(t, RESPOND, json!({ "id": mastodon, "text": "Yes, 10 to 6" })).await;
+    assert_error(&refused, "BAD_USER_INPUT");
+    assert!(refused.to_string().contains("cannot publish replies on mastodon"), "{refused}");
+    let viewer = s
+        .app
+        .invite_and_accept(&s.owner.access_token, "client@brand.example", "CLIENT_VIEWER", &[brand.as_str().unwrap()])
+        .await;
+    assert_error(
+        &s.app.gql(Some(&viewer.access_token), RESPOND, json!({ "id": s.ticket, "text": "hi" })).await,
+        "FORBIDDEN",
+    );
+
+    // One reply at a time.
+    s.app.ok(t, RESPOND, json!({ "id": s.ticket, "text": "Let me check" })).await;
+    assert_error(&s.app.gql(t, RESPOND, json!({ "id": s.ticket, "text": "Again" })).await, "CONFLICT");
+
+    // The post was deleted: Bluesky does not find it; the reply fails for good.
+    Mock::given(method("GET"))
+        .and(path(GET_POSTS))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "posts": [] })))
+        .mount(&s.pds)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(CREATE_RECORD))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&s.pds)
+        .await;
+    let jobs = s.app.start_jobs();
+    let done = eventually("the reply fails", Duration::from_secs(30), async || {
+        let t = ticket(&s).await;
+        if t["replies"][0]["status"] == "FAILED" { Ok(t) } else { Err(t.to_string()) }
+    })
+    .await;
+    jobs.stop().await;
+    assert!(done["replies"][0]["lastError"].as_str().unwrap().contains("no longer exists"), "{done}");
+    assert_eq!((done["status"].clone(), done["firstResponseAt"].clone()), (json!("OPEN"), Value::Null));
+
+    // Without a connection nothing is sent.
+    s.app.ok(t, "mutation($id: ID!) { deleteConnection(id: $id) { deletedId } }", json!({ "id": s.connection })).await;
+    let none = s.app.gql(t, RESPOND, json!({ "id": s.ticket, "text": "Hello" })).await;
+    assert_error(&none, "BAD_USER_INPUT");
+    assert!(none.to_string().contains("no healthy Bluesky connection"), "{none}");
+    s.pds.verify().await;
+}
+on_both_databases!(refused_replies_leave_the_ticket_open_and_say_why);
+
+/// A worker that died after Bluesky took the post, before Vigie recorded it: the next
+/// attempt finds the post under the reply's record key and records it, without posting
+/// again.
+async fn a_retry_after_a_crash_does_not_post_twice(backend: Backend) {
+    let s = setup(backend).await;
+    s.app.ok(Some(&s.owner.access_token), RESPOND, json!({ "id": s.ticket, "text": "On its way" })).await;
+    let row = reply::Entity::find().one(&s.app.services.db).await.unwrap().unwrap();
+    let mut crashed: reply::ActiveModel = row.clone().into();
+    crashed.attempts = Set(1);
+    sea_orm::ActiveModelTrait::update(crashed, &s.app.services.db).await.unwrap();
+    Mock::given(method("GET"))
+        .and(path(GET_RECORD))
+        .and(query_param("rkey", row.record_key.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "uri": format!("at://did:plc:verdure/app.bsky.feed.post/{}", row.record_key), "cid": "bafyreply",
+            "value": { "$type": "app.bsky.feed.post", "text": "On its way" }
+        })))
+        .expect(1)
+        .mount(&s.pds)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(CREATE_RECORD))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&s.pds)
+        .await;
+    vigie_domain::sla::replies::publish(&s.app.services, row.id, false).await.unwrap();
+    let done = ticket(&s).await;
+    assert_eq!(done["replies"][0]["status"], "PUBLISHED");
+    assert_eq!(done["status"], "ANSWERED");
+    s.pds.verify().await;
+}
+on_both_databases!(a_retry_after_a_crash_does_not_post_twice);
