@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use crate::entities::{
     agency, alert, api_key, author, brand, brand_influencer, brand_value, connection, content_comment, content_item,
-    csr_pillar, idea, interaction, invitation, job_failure, membership, mention, report_share, source, ticket,
-    user_account, webhook_delivery, webhook_endpoint,
+    csr_pillar, idea, interaction, invitation, job_failure, membership, mention, reply_template, report_share, source,
+    ticket, user_account, webhook_delivery, webhook_endpoint,
 };
 use crate::{Actor, Error, Result, calendar, crises, members, relationships, sla, sources, webhooks};
 
@@ -56,6 +56,7 @@ kinds! {
     JobFailure => job_failure::Model,
     Member => membership::Model,
     Mention => mention::Model,
+    ReplyTemplate => reply_template::Model,
     Share => report_share::Model,
     Source => source::Model,
     Ticket => ticket::Model,
@@ -108,6 +109,7 @@ pub async fn find(db: &impl ConnectionTrait, actor: &Actor, kind: NodeKind, id: 
             absent(members::get(db, actor, id).await)?.map(Node::Member)
         }
         NodeKind::Mention => crate::mentions::get_many(db, actor, &[id]).await?.pop().map(Node::Mention),
+        NodeKind::ReplyTemplate => absent(sla::templates::get(db, actor, id).await)?.map(Node::ReplyTemplate),
         NodeKind::Share if manager => of_agency!(report_share).map(Node::Share),
         NodeKind::Source => absent(sources::get(db, actor, id).await)?.map(Node::Source),
         NodeKind::Ticket => absent(sla::tickets::get(db, actor, id).await)?.map(Node::Ticket),

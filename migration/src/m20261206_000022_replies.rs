@@ -26,13 +26,17 @@ impl MigrationTrait for Migration {
             .col(string("status"))
             .col(string("record_key"))
             .col(integer("attempts").default(0).take())
+            .col(timestamp_with_time_zone_null("next_attempt_at"))
             .col(text_null("last_error"))
             .col(string_null("external_id"))
             .col(text_null("url"))
             .col(timestamp_with_time_zone_null("published_at"))
             .timestamps()
-            .index(&["status", "updated_at"])
+            .index(&["status", "next_attempt_at"])
             .create(m)
+            .await?;
+        // One reply in flight per ticket, whatever the race between two requests.
+        run_batch(m, "CREATE UNIQUE INDEX uq_reply_ticket_pending ON reply (ticket_id) WHERE status = 'pending'")
             .await?;
         if m.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
             // As every brand-owned table: one key over the brand and its agency

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use vigie_domain::brands::{self, BrandPatch, CrisisPatch, NewBrand, ValueInput, ValuePatch};
 use vigie_domain::entities::{Handle, brand, brand_value};
 
-use super::loaders::ValuesOfBrand;
+use super::loaders::{SourcesOfBrand, ValuesOfBrand};
 use super::pagination::{self, Cursor, uuid};
 use super::{actor, loader, services};
 
@@ -74,6 +74,14 @@ impl Brand {
     }
     async fn handles(&self) -> Vec<BrandHandle> {
         self.0.handles.0.iter().cloned().map(Into::into).collect()
+    }
+    /// The handles nothing hears: no enabled search or account source on the handle's
+    /// network names it, and no mention of that network was pushed in the last 7 days.
+    /// Customers who write to them go unanswered: add a source, or push that network.
+    async fn unwatched_handles(&self, ctx: &Context<'_>) -> Result<Vec<BrandHandle>> {
+        let sources = loader(ctx).load_one(SourcesOfBrand(self.0.id)).await?.unwrap_or_default();
+        let unwatched = vigie_domain::sources::unwatched_handles(&self.0, &sources, vigie_domain::now());
+        Ok(unwatched.into_iter().map(Into::into).collect())
     }
     /// IANA time zone (business hours, calendar).
     async fn time_zone(&self) -> &str {

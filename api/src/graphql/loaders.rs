@@ -7,7 +7,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 use vigie_domain::entities::{
     alert_event, author, brand, brand_value, content_comment, content_review, csr_pillar, membership, mention, reply,
-    user_account, webhook_attempt,
+    source, user_account, webhook_attempt,
 };
 use vigie_domain::{Actor, Error, Services, brands, calendar, crises, members, mentions, webhooks};
 
@@ -70,6 +70,9 @@ pub struct MentionsOfAlert(pub Uuid, pub u64);
 /// The attempts of a webhook delivery the caller has already been shown, by delivery id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AttemptsOfDelivery(pub Uuid);
+/// The sources of a brand, by brand id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SourcesOfBrand(pub Uuid);
 /// The replies sent to a ticket, by ticket id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RepliesOfTicket(pub Uuid);
@@ -202,6 +205,17 @@ impl Loader<AttemptsOfDelivery> for Loaders {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let rows = webhooks::attempts(&self.services.db, self.actor()?, &ids).await?;
         Ok(group(rows, |r| AttemptsOfDelivery(r.delivery_id)))
+    }
+}
+
+impl Loader<SourcesOfBrand> for Loaders {
+    type Value = Vec<source::Model>;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[SourcesOfBrand]) -> Result<HashMap<SourcesOfBrand, Self::Value>, Self::Error> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let rows = vigie_domain::sources::of_brands(&self.services.db, self.actor()?, &ids).await?;
+        Ok(group(rows, |r| SourcesOfBrand(r.brand_id)))
     }
 }
 

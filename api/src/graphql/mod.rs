@@ -26,6 +26,7 @@ pub mod session;
 mod shares;
 mod sla;
 mod sources;
+mod templates;
 mod webhooks;
 
 use async_graphql::dataloader::DataLoader;
@@ -61,6 +62,7 @@ pub struct Query(
     webhooks::WebhookQuery,
     relationships::RelationshipQuery,
     sla::SlaQuery,
+    templates::TemplateQuery,
     calendar::CalendarQuery,
     reports::ReportQuery,
     shares::ShareQuery,
@@ -82,6 +84,7 @@ pub struct Mutation(
     webhooks::WebhookMutation,
     relationships::RelationshipMutation,
     sla::SlaMutation,
+    templates::TemplateMutation,
     calendar::CalendarMutation,
     reports::ReportMutation,
     shares::ShareMutation,

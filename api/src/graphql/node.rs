@@ -17,7 +17,7 @@ use vigie_domain::nodes::{self, Node as Found};
 
 use super::queue;
 use super::{actor, agency, alerts, api_keys, auth, brands, calendar, connections, influencers, members, mentions};
-use super::{relationships, services, shares, sla, sources, webhooks};
+use super::{relationships, services, shares, sla, sources, templates, webhooks};
 
 /// Most ids one `nodes` call may ask for.
 pub const MAX_NODES: usize = 100;
@@ -66,6 +66,7 @@ pub enum Node {
     JobFailure(queue::JobFailure),
     Member(members::Member),
     Mention(mentions::Mention),
+    ReplyTemplate(templates::ReplyTemplate),
     Share(shares::Share),
     Source(sources::Source),
     Ticket(sla::Ticket),
@@ -94,6 +95,7 @@ impl From<Found> for Node {
             Found::JobFailure(m) => Node::JobFailure(queue::JobFailure(m)),
             Found::Member(m) => Node::Member(members::Member(m)),
             Found::Mention(m) => Node::Mention(mentions::Mention(m)),
+            Found::ReplyTemplate(m) => Node::ReplyTemplate(templates::ReplyTemplate(m)),
             Found::Share(m) => Node::Share(shares::Share(m)),
             Found::Source(m) => Node::Source(sources::Source(m)),
             Found::Ticket(m) => Node::Ticket(sla::Ticket(m)),

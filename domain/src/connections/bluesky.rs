@@ -161,16 +161,26 @@ pub enum PublishError {
     /// credential, an invalid record): retrying will not help.
     #[error("Bluesky refused the reply: {0}")]
     Refused(String),
-    /// Worth trying again later (the network, a 5xx, a rate limit).
-    #[error("{0}")]
-    Transient(String),
+    /// Worth trying again later (the network, a 5xx, a rate limit), not before
+    /// `retry_after` when the network said.
+    #[error("{reason}")]
+    Transient { reason: String, retry_after: Option<Duration> },
+}
+
+impl PublishError {
+    fn transient(reason: impl Into<String>) -> Self {
+        PublishError::Transient { reason: reason.into(), retry_after: None }
+    }
 }
 
 impl From<super::CredentialError> for PublishError {
     fn from(e: super::CredentialError) -> Self {
         match e {
             super::CredentialError::Refused(_) => PublishError::Refused(e.to_string()),
-            other => PublishError::Transient(other.to_string()),
+            super::CredentialError::RateLimited { retry_after } => {
+                PublishError::Transient { reason: e.to_string(), retry_after }
+            }
+            other => PublishError::transient(other.to_string()),
         }
     }
 }
@@ -179,16 +189,25 @@ impl From<super::CredentialError> for PublishError {
 fn answer(fetched: crate::platform::outbound::Fetched, what: &str) -> Result<Vec<u8>, PublishError> {
     match fetched.status {
         200..=299 => Ok(fetched.body),
-        429 | 500..=599 => Err(PublishError::Transient(format!("HTTP {} from Bluesky on {what}", fetched.status))),
+        429 => Err(PublishError::Transient {
+            reason: format!("Bluesky rate-limited {what}"),
+            retry_after: retry_after(&fetched.headers),
+        }),
+        500..=599 => Err(PublishError::transient(format!("HTTP {} from Bluesky on {what}", fetched.status))),
         status => {
             let name = error_name(&fetched.body);
-            Err(PublishError::Refused(format!("HTTP {status} {name} on {what}")))
+            let name = if name.is_empty() { String::new() } else { format!(" {name}") };
+            Err(PublishError::Refused(format!("HTTP {status}{name} on {what}")))
         }
     }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, PublishError> {
-    serde_json::from_slice(body).map_err(|e| PublishError::Transient(format!("malformed {what} answer: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        // The parser's message may quote the answer: it stays in the log.
+        tracing::info!(error = %e, what, "malformed answer from Bluesky");
+        PublishError::transient(format!("a malformed {what} answer from Bluesky"))
+    })
 }
 
 /// The post `uri` names and the root of its thread, which a reply to it must name.
@@ -218,13 +237,18 @@ pub async fn thread_of(
         .find(|p| p.uri == uri)
         .ok_or_else(|| PublishError::Refused("the post to answer no longer exists".into()))?;
     let parent = StrongRef { uri: post.uri, cid: post.cid };
-    let root = serde_json::from_value::<StrongRef>(post.record["reply"]["root"].clone()).unwrap_or(parent.clone());
+    // A post that answers none is its thread's root.
+    let root = match post.record.get("reply") {
+        None => parent.clone(),
+        Some(reply) => serde_json::from_value::<StrongRef>(reply["root"].clone())
+            .map_err(|_| PublishError::Refused("the post names no valid thread root".into()))?,
+    };
     Ok((parent, root))
 }
 
 /// The post with record key `rkey` in the account's repository, if it exists: a reply
 /// whose publication was not recorded (a crash after the call) is found, not posted twice.
-pub async fn published(
+pub async fn find_post(
     credential: &super::Credential<'_>,
     endpoint: &str,
     did: &str,

@@ -47,8 +47,13 @@ pub enum CredentialError {
     Fetch(#[from] FetchError),
 }
 
+/// A database failure: its details go to the log, not to the `lastError` of sources
+/// and replies, which members and client viewers read.
 fn db_failed(what: &str) -> impl Fn(sea_orm::DbErr) -> CredentialError + '_ {
-    move |e| CredentialError::Failed(format!("{what}: {e}"))
+    move |e| {
+        tracing::warn!(error = %e, "{what}");
+        CredentialError::Failed(format!("{what}: a database error (logged)"))
+    }
 }
 
 /// A connection in use. Dropped at the end of the work, after [`Credential::finish`].
@@ -71,7 +76,7 @@ impl<'a> Credential<'a> {
         let Some(id) = source.connection_id else { return Ok(None) };
         let credential = Self::of_connection(services, source.agency_id, id).await?;
         if let Some(credential) = &credential
-            && credential.state.lock().await.0.brand_id.is_some_and(|brand| brand != source.brand_id)
+            && !super::serves(&credential.state.lock().await.0, source.brand_id)
         {
             return Err(CredentialError::Failed("the source's connection belongs to another brand".into()));
         }
@@ -260,7 +265,10 @@ impl<'a> Credential<'a> {
         if !row.healthy {
             return Err(CredentialError::Refused("the connection is unhealthy".into()));
         }
-        let secret = open(&self.services.config.vault, &row).map_err(|e| CredentialError::Failed(e.to_string()))?;
+        let secret = open(&self.services.config.vault, &row).map_err(|e| {
+            tracing::error!(connection_id = %row.id, error = %e, "a connection's secret cannot be opened");
+            CredentialError::Failed("the connection's secret cannot be opened with the configured keys".into())
+        })?;
         let Secret::AppPassword { access_jwt, .. } = &secret;
         let token = access_jwt.clone();
         *state = (row, secret);
@@ -271,9 +279,10 @@ impl<'a> Credential<'a> {
     /// one that was refused (a reconnection since wins).
     async fn mark_refused(&self, row: &connection::Model, why: &str) -> Result<(), CredentialError> {
         let error = format!("the network refused the credentials ({why}): reconnect the account");
-        let txn = crate::platform::db::begin_write(&self.services.db)
-            .await
-            .map_err(|e| CredentialError::Failed(format!("marking the connection unhealthy: {e}")))?;
+        let txn = crate::platform::db::begin_write(&self.services.db).await.map_err(|e| {
+            tracing::warn!(error = %e, "marking the connection unhealthy");
+            CredentialError::Failed("marking the connection unhealthy: a database error (logged)".into())
+        })?;
         let failed = db_failed("marking the connection unhealthy");
         let changed = connection::Entity::update_many()
             .col_expr(connection::Column::Healthy, Expr::value(false))
@@ -304,7 +313,10 @@ impl<'a> Credential<'a> {
                 }),
             )
             .await
-            .map_err(|e| CredentialError::Failed(format!("recording the event: {e}")))?;
+            .map_err(|e| {
+                tracing::warn!(error = %e, "recording the connection's event");
+                CredentialError::Failed("recording the event: a database error (logged)".into())
+            })?;
         }
         txn.commit().await.map_err(&failed)?;
         if changed.rows_affected == 1 {

@@ -301,6 +301,11 @@ pub async fn delete(services: &Services, actor: &Actor, id: Uuid) -> Result<()> 
     Ok(())
 }
 
+/// Whether a connection may serve a brand's sources: the brand's own, or agency-wide.
+pub(crate) fn serves(connection: &connection::Model, brand_id: Uuid) -> bool {
+    connection.brand_id.is_none_or(|own| own == brand_id)
+}
+
 /// Checks that a source of `brand_id` on `network` may poll with connection `id`: the
 /// agency's, on the same network, and the brand's own or agency-wide.
 pub(crate) async fn usable_by(
@@ -318,7 +323,7 @@ pub(crate) async fn usable_by(
             format!("the connection is on {}, not {}", found.network, network.name()),
         ));
     }
-    if found.brand_id.is_some_and(|b| b != brand_id) {
+    if !serves(&found, brand_id) {
         return Err(Error::bad_input("connectionId", "the connection belongs to another brand"));
     }
     Ok(found.id)

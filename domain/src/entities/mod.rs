@@ -30,6 +30,7 @@ pub mod membership_brand;
 pub mod mention;
 pub mod refresh_token;
 pub mod reply;
+pub mod reply_template;
 pub mod report_share;
 pub mod sla_policy;
 pub mod source;

@@ -21,6 +21,9 @@ pub struct Model {
     /// The record key chosen for it once, so that a retry cannot post it twice.
     pub record_key: String,
     pub attempts: i32,
+    /// When the next attempt is due (a pending reply), or until when the attempt under
+    /// way holds it.
+    pub next_attempt_at: Option<DateTimeUtc>,
     pub last_error: Option<String>,
     /// The published post's id on the network (a Bluesky `at://` URI).
     pub external_id: Option<String>,

@@ -1,37 +1,48 @@
 //! Replies sent from the inbox: an answer to a ticket published on the network, as a
-//! reply to the post, through the brand's connection (Bluesky today).
+//! reply to the post, through the brand's own connection (Bluesky today).
 //!
-//! Asking stores a `pending` reply and enqueues `replies.send`; the job publishes it,
-//! records the post's id and link, and only then marks the ticket answered (the first
-//! response time is the publication's). Passing failures (the network, 5xx, 429) are
-//! retried by the job runtime; a refusal (a deleted post, a refused credential, an
-//! invalid record), or the last attempt failing, leaves the reply `failed` with its
-//! reason, shown on the ticket. Each reply gets its record key once, and a retry first
-//! looks for a post under that key, so a crash after publishing cannot post twice. A
-//! sweep re-enqueues pending replies whose job was lost.
+//! Asking stores a `pending` reply (one per ticket at a time: a unique index) and
+//! enqueues `replies.send`. The job claims the reply (its attempt count and a lease,
+//! by a conditional update), publishes it, records the post's id and link, and only
+//! then marks the ticket answered (the first response time is the publication's).
+//! A passing failure (the network, 5xx, 429) schedules the next attempt with a growing
+//! wait, or the network's `Retry-After`; `replies.sweep` enqueues the replies due, and
+//! those whose attempt died with its worker when the lease runs out. A refusal (a
+//! deleted post, a refused credential, a closed ticket, an author who left the brand),
+//! or the last attempt failing, leaves the reply `failed` with its reason.
+//!
+//! Each reply gets its record key once: the network refuses a second post under it,
+//! and before recording a failure Vigie looks the key up, so a reply is never posted
+//! twice nor shown failed while it is live.
 
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+use unicode_segmentation::UnicodeSegmentation;
 use uuid::Uuid;
 
+use super::tickets::TicketStatus;
+use crate::connections::Credential;
 use crate::connections::bluesky::{self, PublishError};
-use crate::connections::{Credential, CredentialError};
-use crate::entities::{connection, mention, reply, ticket};
-use crate::platform::jobs::{JobError, JobMeta, Registry};
+use crate::entities::{connection, membership, mention, reply, ticket};
+use crate::platform::jobs::{JobError, Registry};
 use crate::platform::queue::{Envelope, JobPayload};
 use crate::{Actor, Error, Network, Result, Services, new_id, now};
 
 pub const PENDING: &str = "pending";
 pub const PUBLISHED: &str = "published";
 pub const FAILED: &str = "failed";
-/// Bluesky's longest post, in graphemes; counted in characters, which is stricter.
-const BLUESKY_MAX_CHARS: usize = 300;
-/// A pending reply untouched this long lost its job: the sweep enqueues it again.
-const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(10);
-const SWEEP_EVERY: Duration = Duration::from_secs(120);
+/// Bluesky's longest post, in graphemes.
+const BLUESKY_MAX_GRAPHEMES: usize = 300;
+/// The waits before each new attempt after a passing failure; past the last, the reply
+/// fails (about two hours after it was asked for).
+const RETRY_WAITS: [i64; 7] = [30, 60, 120, 300, 600, 1_800, 3_600];
+/// How long an attempt holds its reply: one that outlives it died with its worker.
+const LEASE: chrono::Duration = chrono::Duration::minutes(5);
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// Asks for `text` to be published as the brand's reply to the ticket's post (staff
 /// who may see the ticket; the caller checked it).
@@ -42,11 +53,7 @@ pub(crate) async fn send(
     text: &str,
 ) -> Result<reply::Model> {
     actor.require_staff()?;
-    let post = mention::Entity::find_by_id(ticket.mention_id)
-        .filter(mention::Column::AgencyId.eq(ticket.agency_id))
-        .one(&services.db)
-        .await?
-        .ok_or(Error::NotFound("mention"))?;
+    let post = post_of(&services.db, ticket).await?.ok_or(Error::NotFound("mention"))?;
     if Network::parse(&post.network) != Some(Network::Bluesky) {
         return Err(Error::bad_input(
             "send",
@@ -56,24 +63,31 @@ pub(crate) async fn send(
     if !post.external_id.starts_with("at://") {
         return Err(Error::bad_input("send", "this post has no Bluesky id (at://…) to reply to"));
     }
-    if text.chars().count() > BLUESKY_MAX_CHARS {
-        return Err(Error::bad_input("text", format!("a Bluesky reply has at most {BLUESKY_MAX_CHARS} characters")));
+    if text.graphemes(true).count() > BLUESKY_MAX_GRAPHEMES {
+        return Err(Error::bad_input(
+            "text",
+            format!("a Bluesky reply has at most {BLUESKY_MAX_GRAPHEMES} characters"),
+        ));
     }
-    let connection = connection_for(&services.db, ticket).await?.ok_or_else(|| {
-        Error::bad_input("send", "no healthy Bluesky connection may answer for this brand: connect its account first")
+    let connection = own_connection(&services.db, ticket).await?.ok_or_else(|| {
+        Error::bad_input(
+            "send",
+            "the brand has no healthy Bluesky connection of its own: a manager connects its account",
+        )
     })?;
+    let at = now();
+    let mut clock = [0u8; 2];
+    getrandom::fill(&mut clock).map_err(|e| Error::internal_from("the random generator", e))?;
     let txn = crate::platform::db::begin_write(&services.db).await?;
-    let sending = reply::Entity::find()
+    let in_flight = reply::Entity::find()
         .filter(reply::Column::TicketId.eq(ticket.id))
         .filter(reply::Column::Status.eq(PENDING))
         .one(&txn)
         .await?;
-    if sending.is_some() {
+    if in_flight.is_some() {
         return Err(Error::Conflict("a reply to this ticket is being sent: wait for it".into()));
     }
-    let at = now();
-    let mut clock = [0u8; 2];
-    getrandom::fill(&mut clock).map_err(|e| Error::internal_from("the random generator", e))?;
+    // Two requests racing past the check above meet the unique index (a `CONFLICT`).
     let created = reply::ActiveModel {
         id: Set(new_id()),
         agency_id: Set(ticket.agency_id),
@@ -86,6 +100,7 @@ pub(crate) async fn send(
         status: Set(PENDING.into()),
         record_key: Set(bluesky::tid(at, u16::from_le_bytes(clock))),
         attempts: Set(0),
+        next_attempt_at: Set(Some(at)),
         last_error: Set(None),
         external_id: Set(None),
         url: Set(None),
@@ -105,7 +120,7 @@ pub(crate) async fn send(
     )
     .await?;
     txn.commit().await?;
-    // Should this fail, the sweep enqueues it within minutes.
+    // Should this fail, the sweep enqueues it within a minute.
     if let Err(e) =
         crate::platform::jobs::enqueue(services, Some(ticket.agency_id), &SendReply { reply_id: created.id }).await
     {
@@ -115,23 +130,25 @@ pub(crate) async fn send(
     Ok(created)
 }
 
-/// The connection that answers for the ticket's brand on Bluesky: the brand's own, else
-/// an agency-wide one; healthy ones only.
-async fn connection_for(db: &impl ConnectionTrait, ticket: &ticket::Model) -> Result<Option<connection::Model>> {
-    let candidates = connection::Entity::find()
+/// The ticket's post.
+async fn post_of(db: &impl ConnectionTrait, ticket: &ticket::Model) -> Result<Option<mention::Model>> {
+    Ok(mention::Entity::find_by_id(ticket.mention_id)
+        .filter(mention::Column::AgencyId.eq(ticket.agency_id))
+        .one(db)
+        .await?)
+}
+
+/// The brand's own healthy Bluesky connection: a reply speaks as the brand, so never
+/// through an agency-wide account, which may be another brand's or the agency's.
+async fn own_connection(db: &impl ConnectionTrait, ticket: &ticket::Model) -> Result<Option<connection::Model>> {
+    Ok(connection::Entity::find()
         .filter(connection::Column::AgencyId.eq(ticket.agency_id))
+        .filter(connection::Column::BrandId.eq(ticket.brand_id))
         .filter(connection::Column::Network.eq(Network::Bluesky.name()))
         .filter(connection::Column::Healthy.eq(true))
-        .filter(
-            sea_orm::Condition::any()
-                .add(connection::Column::BrandId.eq(ticket.brand_id))
-                .add(connection::Column::BrandId.is_null()),
-        )
         .order_by_asc(connection::Column::Id)
-        .all(db)
-        .await?;
-    let own = candidates.iter().position(|c| c.brand_id == Some(ticket.brand_id));
-    Ok(own.or(if candidates.is_empty() { None } else { Some(0) }).map(|i| candidates[i].clone()))
+        .one(db)
+        .await?)
 }
 
 /// The replies of tickets the caller sees, oldest first.
@@ -146,7 +163,7 @@ pub async fn of_tickets(db: &impl ConnectionTrait, actor: &Actor, tickets: &[Uui
     Ok(rows.into_iter().filter(|r| actor.sees_brand(r.brand_id)).collect())
 }
 
-/// Publishes one pending reply.
+/// Publishes one pending reply, if it is due.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SendReply {
     pub reply_id: Uuid,
@@ -156,7 +173,7 @@ impl JobPayload for SendReply {
     const KIND: &'static str = "replies.send";
 }
 
-/// Enqueues pending replies whose job was lost.
+/// Enqueues the pending replies that are due.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SweepReplies {}
 
@@ -165,9 +182,8 @@ impl JobPayload for SweepReplies {
 }
 
 pub(crate) fn register_jobs(registry: &mut Registry) {
-    registry.register(|services: Arc<Services>, meta: JobMeta, job: SendReply| async move {
-        let last = meta.attempt + 1 >= SendReply::MAX_ATTEMPTS;
-        publish(&services, job.reply_id, last).await
+    registry.register(|services: Arc<Services>, _meta, job: SendReply| async move {
+        publish(&services, job.reply_id).await.map_err(JobError::from)
     });
     registry.register(|services: Arc<Services>, _meta, _job: SweepReplies| async move {
         sweep(&services).await?;
@@ -176,107 +192,135 @@ pub(crate) fn register_jobs(registry: &mut Registry) {
     registry.schedule(SweepReplies::KIND, SWEEP_EVERY, |_slot| Envelope::new(None, &SweepReplies {}));
 }
 
-/// Enqueues again the pending replies nothing touched for [`STALE_AFTER`], each claimed
-/// with a conditional update so that two sweeps do not both enqueue it.
-pub(crate) async fn sweep(services: &Services) -> Result<usize> {
-    let before = now() - STALE_AFTER;
-    let stale = reply::Entity::find()
+/// Enqueues the pending replies whose next attempt is due (or whose attempt's lease
+/// ran out); the job's claim keeps a reply enqueued twice from being tried twice.
+pub async fn sweep(services: &Services) -> Result<usize> {
+    let due = reply::Entity::find()
         .filter(reply::Column::Status.eq(PENDING))
-        .filter(reply::Column::UpdatedAt.lt(before))
-        .order_by_asc(reply::Column::UpdatedAt)
+        .filter(reply::Column::NextAttemptAt.lte(now()))
+        .order_by_asc(reply::Column::NextAttemptAt)
         .limit(200)
         .all(&services.db)
         .await?;
-    let mut enqueued = 0;
-    for row in stale {
-        let claimed = reply::Entity::update_many()
-            .col_expr(reply::Column::UpdatedAt, Expr::value(now()))
-            .filter(reply::Column::Id.eq(row.id))
-            .filter(reply::Column::UpdatedAt.eq(row.updated_at))
-            .exec(&services.db)
-            .await?;
-        if claimed.rows_affected == 1 {
-            crate::platform::jobs::enqueue(services, Some(row.agency_id), &SendReply { reply_id: row.id }).await?;
-            enqueued += 1;
-        }
+    for row in &due {
+        crate::platform::jobs::enqueue(services, Some(row.agency_id), &SendReply { reply_id: row.id }).await?;
     }
-    Ok(enqueued)
+    Ok(due.len())
 }
 
-/// Publishes reply `id` if it is still pending; `last` says this is the job's last
-/// attempt, after which a passing failure is final too.
-pub async fn publish(services: &Services, id: Uuid, last: bool) -> std::result::Result<(), JobError> {
-    let Some(row) = reply::Entity::find_by_id(id).one(&services.db).await.map_err(Error::from)? else {
-        return Ok(());
-    };
-    if row.status != PENDING {
+/// Makes one attempt at publishing reply `id`, if it is pending and due.
+pub async fn publish(services: &Services, id: Uuid) -> Result<()> {
+    let Some(row) = reply::Entity::find_by_id(id).one(&services.db).await? else { return Ok(()) };
+    let at = now();
+    if row.status != PENDING || row.next_attempt_at.is_some_and(|due| due > at) {
         return Ok(());
     }
-    reply::Entity::update_many()
+    // The claim: one attempt at a time, even with the reply enqueued twice.
+    let claimed = reply::Entity::update_many()
         .col_expr(reply::Column::Attempts, Expr::value(row.attempts + 1))
-        .col_expr(reply::Column::UpdatedAt, Expr::value(now()))
+        .col_expr(reply::Column::NextAttemptAt, Expr::value(at + LEASE))
+        .col_expr(reply::Column::UpdatedAt, Expr::value(at))
         .filter(reply::Column::Id.eq(row.id))
+        .filter(reply::Column::Status.eq(PENDING))
+        .filter(reply::Column::Attempts.eq(row.attempts))
         .exec(&services.db)
-        .await
-        .map_err(Error::from)?;
-    let outcome = attempt(services, &row).await;
-    match outcome {
-        Ok(post) => {
-            published(services, &row, post).await?;
-            Ok(())
+        .await?;
+    if claimed.rows_affected == 0 {
+        return Ok(());
+    }
+    let attempts = row.attempts + 1;
+    match attempt(services, &row).await {
+        Ok(post) => published(services, &row, post).await,
+        Err(PublishError::Refused(reason)) => failed(services, &row, &reason).await,
+        Err(PublishError::Transient { reason, .. }) if attempts as usize > RETRY_WAITS.len() => {
+            failed(services, &row, &format!("gave up after {attempts} attempts: {reason}")).await
         }
-        Err(PublishError::Refused(reason)) => {
-            failed(services, &row, &reason).await?;
-            Ok(())
-        }
-        Err(PublishError::Transient(reason)) if last => {
-            failed(services, &row, &format!("gave up after {} attempts: {reason}", row.attempts + 1)).await?;
-            Ok(())
-        }
-        Err(PublishError::Transient(reason)) => {
+        Err(PublishError::Transient { reason, retry_after }) => {
+            let wait = chrono::Duration::seconds(RETRY_WAITS[(attempts as usize - 1).min(RETRY_WAITS.len() - 1)]);
+            let asked = retry_after.and_then(|d| chrono::Duration::from_std(d).ok()).unwrap_or_default();
+            let next = now() + wait.max(asked).min(chrono::Duration::hours(6));
+            tracing::info!(reply_id = %row.id, attempts, %reason, %next, "reply not published yet; will retry");
             reply::Entity::update_many()
-                .col_expr(reply::Column::LastError, Expr::value(reason.clone()))
+                .col_expr(reply::Column::LastError, Expr::value(reason))
+                .col_expr(reply::Column::NextAttemptAt, Expr::value(next))
+                .col_expr(reply::Column::UpdatedAt, Expr::value(now()))
                 .filter(reply::Column::Id.eq(row.id))
+                .filter(reply::Column::Status.eq(PENDING))
                 .exec(&services.db)
-                .await
-                .map_err(Error::from)?;
-            Err(JobError::Retry(reason))
+                .await?;
+            Ok(())
         }
     }
 }
 
-/// One attempt at publishing: the post's id and link.
+/// What a passing database failure shows on the reply; the details go to the log.
+fn database(e: impl std::fmt::Display) -> PublishError {
+    tracing::warn!(error = %e, "a reply's attempt met a database error");
+    PublishError::Transient { reason: "a database error (logged)".into(), retry_after: None }
+}
+
+/// One attempt at publishing: the post's reference and link.
 async fn attempt(
     services: &Services,
     row: &reply::Model,
 ) -> std::result::Result<(bluesky::StrongRef, String), PublishError> {
+    let db = &services.db;
+    let ticket = ticket::Entity::find_by_id(row.ticket_id).one(db).await.map_err(database)?;
+    let ticket = ticket.ok_or_else(|| PublishError::Refused("the ticket was deleted".into()))?;
+    if TicketStatus::parse(&ticket.status) == TicketStatus::Closed {
+        return Err(PublishError::Refused("the ticket was closed before the reply went out".into()));
+    }
+    // The reply speaks for whoever asked: they must still work on the brand.
+    let author = match row.author_membership_id {
+        Some(id) => membership::Entity::find_by_id(id).one(db).await.map_err(database)?,
+        None => None,
+    };
+    let author = match author {
+        Some(member) => Some(Actor::from_membership(db, member).await.map_err(database)?),
+        None => None,
+    };
+    if !author.is_some_and(|a| a.is_staff() && a.sees_brand(row.brand_id)) {
+        return Err(PublishError::Refused("its author no longer works on the brand".into()));
+    }
+    let post = post_of(db, &ticket).await.map_err(database)?;
+    let post = post.ok_or_else(|| PublishError::Refused("the post was deleted from Vigie".into()))?;
     let connection = row.connection_id.ok_or_else(|| PublishError::Refused("its connection was deleted".into()))?;
     let credential = match Credential::of_connection(services, row.agency_id, connection).await {
         Ok(Some(credential)) => credential,
         Ok(None) => return Err(PublishError::Refused("its connection was deleted".into())),
-        Err(e @ CredentialError::Refused(_)) => return Err(PublishError::Refused(e.to_string())),
-        Err(e) => return Err(PublishError::Transient(e.to_string())),
+        Err(e) => return Err(e.into()),
     };
     let result = async {
-        let ticket = ticket::Entity::find_by_id(row.ticket_id).one(&services.db).await.map_err(transient)?;
-        let ticket = ticket.ok_or_else(|| PublishError::Refused("the ticket was deleted".into()))?;
-        let post = mention::Entity::find_by_id(ticket.mention_id).one(&services.db).await.map_err(transient)?;
-        let post = post.ok_or_else(|| PublishError::Refused("the post was deleted from Vigie".into()))?;
         let endpoint = credential.endpoint().await;
         let (did, handle) = credential.account().await;
         let did = did.ok_or_else(|| PublishError::Refused("the connection has no account id".into()))?;
-        let existing = match row.attempts {
-            // A first attempt cannot have published anything.
+        let expected = format!("at://{did}/app.bsky.feed.post/{}", row.record_key);
+        // A previous attempt may have published it before its worker died.
+        let found = match row.attempts {
             0 => None,
-            _ => bluesky::published(&credential, &endpoint, &did, &row.record_key).await?,
+            _ => bluesky::find_post(&credential, &endpoint, &did, &row.record_key).await?,
         };
-        let post_ref = match existing {
+        let post_ref = match found {
             Some(found) => found,
             None => {
                 let thread = bluesky::thread_of(&credential, &endpoint, &post.external_id).await?;
-                bluesky::reply(&credential, &endpoint, &did, &row.record_key, &row.text, (&thread.0, &thread.1)).await?
+                let posted =
+                    bluesky::reply(&credential, &endpoint, &did, &row.record_key, &row.text, (&thread.0, &thread.1))
+                        .await;
+                match posted {
+                    Ok(post_ref) => post_ref,
+                    // The call may have gone through (a timeout, a second attempt racing
+                    // the first): the key says whether the post exists.
+                    Err(e) => match bluesky::find_post(&credential, &endpoint, &did, &row.record_key).await {
+                        Ok(Some(found)) => found,
+                        _ => return Err(e),
+                    },
+                }
             }
         };
+        if post_ref.uri != expected {
+            return Err(PublishError::Refused("Bluesky answered with the id of another post".into()));
+        }
         let url = bluesky::post_url(&post_ref.uri, &handle).unwrap_or_default();
         Ok((post_ref, url))
     }
@@ -285,25 +329,16 @@ async fn attempt(
     result
 }
 
-fn transient(e: sea_orm::DbErr) -> PublishError {
-    PublishError::Transient(format!("database: {e}"))
-}
-
-/// Records the publication, then answers the ticket with it (its first response time
-/// is now, if it had none).
+/// Records the publication and answers the ticket with it, in one transaction (its
+/// first response time is now, if it had none).
 async fn published(services: &Services, row: &reply::Model, (post, url): (bluesky::StrongRef, String)) -> Result<()> {
     let at = now();
-    // One transaction: no one sees a published reply and its ticket still unanswered.
     let txn = crate::platform::db::begin_write(&services.db).await?;
-    let done = reply::Entity::update_many()
-        .col_expr(reply::Column::Status, Expr::value(PUBLISHED))
+    let done = settle(row.id, PUBLISHED)
         .col_expr(reply::Column::ExternalId, Expr::value(post.uri.clone()))
         .col_expr(reply::Column::Url, Expr::value(url))
         .col_expr(reply::Column::PublishedAt, Expr::value(at))
         .col_expr(reply::Column::LastError, Expr::value(Option::<String>::None))
-        .col_expr(reply::Column::UpdatedAt, Expr::value(at))
-        .filter(reply::Column::Id.eq(row.id))
-        .filter(reply::Column::Status.eq(PENDING))
         .exec(&txn)
         .await?;
     let mut answered = None;
@@ -323,16 +358,19 @@ async fn published(services: &Services, row: &reply::Model, (post, url): (bluesk
 
 /// Records that the reply will not be published, and why; the ticket stays open.
 async fn failed(services: &Services, row: &reply::Model, reason: &str) -> Result<()> {
-    let reason: String = reason.chars().take(500).collect();
+    let reason: String = reason.chars().take(300).collect();
     tracing::warn!(reply_id = %row.id, %reason, "reply not published");
-    reply::Entity::update_many()
-        .col_expr(reply::Column::Status, Expr::value(FAILED))
-        .col_expr(reply::Column::LastError, Expr::value(reason))
-        .col_expr(reply::Column::UpdatedAt, Expr::value(now()))
-        .filter(reply::Column::Id.eq(row.id))
-        .filter(reply::Column::Status.eq(PENDING))
-        .exec(&services.db)
-        .await?;
+    settle(row.id, FAILED).col_expr(reply::Column::LastError, Expr::value(reason)).exec(&services.db).await?;
     super::tickets::announce_id(services, row.agency_id, row.brand_id, row.ticket_id).await;
     Ok(())
+}
+
+/// The update that moves a pending reply to `status`, once.
+fn settle(id: Uuid, status: &str) -> sea_orm::UpdateMany<reply::Entity> {
+    reply::Entity::update_many()
+        .col_expr(reply::Column::Status, Expr::value(status))
+        .col_expr(reply::Column::NextAttemptAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(reply::Column::UpdatedAt, Expr::value(now()))
+        .filter(reply::Column::Id.eq(id))
+        .filter(reply::Column::Status.eq(PENDING))
 }

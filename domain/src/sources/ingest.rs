@@ -252,7 +252,7 @@ pub async fn ingest(services: &Services, key: &KeyPrincipal, brand_id: Option<Uu
 
 async fn store(services: &Services, brand: &brand::Model, items: Vec<Valid>) -> Result<()> {
     let source = super::ingest_source(System::new(), &services.db, brand).await?;
-    let mentions = items
+    let mentions: Vec<NewMention> = items
         .into_iter()
         .map(|v| NewMention {
             external_id: v.item.external_id.trim().to_owned(),
@@ -280,8 +280,9 @@ async fn store(services: &Services, brand: &brand::Model, items: Vec<Valid>) -> 
             direct: v.item.direct,
         })
         .collect();
+    let networks: std::collections::BTreeSet<String> = mentions.iter().map(|m| m.network.clone()).collect();
     store::store(System::new(), services, brand, &source, mentions, Provenance::Pushed).await?;
-    Ok(())
+    super::note_pushed_networks(&services.db, &source, networks).await
 }
 
 #[cfg(test)]

@@ -271,6 +271,75 @@ pub async fn ingest_source(_: System, db: &impl ConnectionTrait, brand: &brand::
         .ok_or_else(|| Error::internal("the ingest source vanished"))
 }
 
+/// How long pushed mentions from a network count as that network being heard.
+pub const PUSHED_HEARS_FOR: ChronoDuration = ChronoDuration::days(7);
+
+/// Notes on the ingest source when mentions of each network were last pushed (at most
+/// hourly per network), so that [`unwatched_handles`] knows which networks another
+/// tool feeds. A lost race between two pushes loses at most an hour of this.
+pub(crate) async fn note_pushed_networks(
+    db: &impl ConnectionTrait,
+    ingest: &source::Model,
+    networks: std::collections::BTreeSet<String>,
+) -> Result<()> {
+    let at = now();
+    let mut cursor =
+        ingest.cursor.clone().filter(serde_json::Value::is_object).unwrap_or_else(|| serde_json::json!({}));
+    let mut changed = false;
+    for network in networks {
+        let last = cursor["networks"][&network].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+        if last.is_none_or(|last| at - last.with_timezone(&Utc) > ChronoDuration::hours(1)) {
+            cursor["networks"][&network] = serde_json::json!(at.to_rfc3339());
+            changed = true;
+        }
+    }
+    if changed {
+        source::Entity::update_many()
+            .col_expr(source::Column::Cursor, Expr::value(cursor))
+            .filter(source::Column::Id.eq(ingest.id))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The brand's handles that nothing hears: no enabled search or account source on the
+/// handle's network names it, and no mention of that network was pushed in the last
+/// [`PUSHED_HEARS_FOR`]. `sources` are the brand's.
+pub fn unwatched_handles(
+    brand: &brand::Model,
+    sources: &[source::Model],
+    at: DateTime<Utc>,
+) -> Vec<crate::entities::Handle> {
+    let heard = |handle: &crate::entities::Handle| {
+        let network = handle.network.name();
+        let name = handle.handle.trim_start_matches('@').to_lowercase();
+        sources.iter().filter(|s| s.enabled && s.brand_id == brand.id).any(|s| match SourceKind::parse(&s.kind) {
+            Some(SourceKind::Search | SourceKind::Account) => {
+                s.network == network && s.target.to_lowercase().contains(&name)
+            }
+            Some(SourceKind::Ingest) => {
+                s.cursor.as_ref().and_then(|c| c["networks"][&network].as_str()).is_some_and(|t| {
+                    DateTime::parse_from_rfc3339(t).is_ok_and(|last| at - last.with_timezone(&Utc) <= PUSHED_HEARS_FOR)
+                })
+            }
+            _ => false,
+        })
+    };
+    brand.handles.0.iter().filter(|h| !heard(h)).cloned().collect()
+}
+
+/// The sources of the brands among `brand_ids` the caller may see.
+pub async fn of_brands(db: &impl ConnectionTrait, actor: &Actor, brand_ids: &[Uuid]) -> Result<Vec<source::Model>> {
+    let visible: Vec<Uuid> = brand_ids.iter().copied().filter(|b| actor.sees_brand(*b)).collect();
+    Ok(source::Entity::find()
+        .filter(source::Column::AgencyId.eq(actor.agency_id))
+        .filter(source::Column::BrandId.is_in(visible))
+        .order_by_asc(source::Column::Id)
+        .all(db)
+        .await?)
+}
+
 /// A source the caller may see (agency staff, or a client viewer of its brand).
 pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<source::Model> {
     let found = source::Entity::find_by_id(id)
@@ -611,6 +680,59 @@ mod tests {
         assert!(validate_target(Network::Bluesky, SourceKind::Hashtag, "x", None).is_err());
         assert!(validate_target(Network::X, SourceKind::Search, "x", None).is_err());
         assert!(validate_target(Network::Other, SourceKind::Ingest, "x", None).is_err());
+    }
+
+    #[test]
+    fn handles_are_heard_by_searches_accounts_and_recent_pushes() {
+        use crate::entities::{Handle, Handles};
+        let at = Utc::now();
+        let handle = |network, name: &str| Handle { network, handle: name.into() };
+        let brand = brand::Model {
+            id: new_id(),
+            agency_id: new_id(),
+            name: "Verdure".into(),
+            sector: None,
+            tracked_keywords: Default::default(),
+            handles: Handles(vec![
+                handle(Network::Bluesky, "verdure.bsky.social"),
+                handle(Network::Mastodon, "verdure@mastodon.social"),
+                handle(Network::X, "verdure"),
+                handle(Network::Instagram, "verdure.fr"),
+            ]),
+            time_zone: "Europe/Paris".into(),
+            language: "fr".into(),
+            discovery_threshold: 60,
+            crisis_z_threshold: 3.0,
+            crisis_min_count: 5,
+            value_gap_min_count: 3,
+            hold_min_severity: "high".into(),
+            escalation_emails: Default::default(),
+            contact_cadence: Default::default(),
+            digest_frequency: "off".into(),
+            last_digest_at: None,
+            mention_retention_months: 24,
+            created_at: at,
+            updated_at: at,
+        };
+        let row = |network: Network, kind: SourceKind, target: &str| {
+            let mut row = new_row(&brand, network, kind, target.into(), None, 300, true);
+            row.id = Set(new_id());
+            sea_orm::TryIntoModel::try_into_model(row).unwrap()
+        };
+        let mut ingest = row(Network::Other, SourceKind::Ingest, "http-ingest");
+        ingest.cursor = Some(serde_json::json!({ "networks": {
+            "x": (at - ChronoDuration::days(1)).to_rfc3339(),
+            "instagram": (at - ChronoDuration::days(8)).to_rfc3339(),
+        } }));
+        let mut disabled = row(Network::Mastodon, SourceKind::Search, "@verdure@mastodon.social");
+        disabled.enabled = false;
+        let sources = [row(Network::Bluesky, SourceKind::Search, "Verdure.bsky.social OR verdure"), disabled, ingest];
+        let unwatched: Vec<String> = unwatched_handles(&brand, &sources, at).into_iter().map(|h| h.handle).collect();
+        assert_eq!(
+            unwatched,
+            ["verdure@mastodon.social", "verdure.fr"],
+            "a disabled source and an old push hear nothing"
+        );
     }
 
     #[test]

@@ -265,3 +265,63 @@ on_both_databases!(concurrent_pushes_sharing_authors_all_succeed);
 async fn push_status(server: &Server, key: &str, body: String) -> u16 {
     push(server, Some(key), "", body).await.0
 }
+
+/// A brand's handle that nothing hears is flagged: a search or account source naming it
+/// hears it (a disabled one does not), and so do mentions of its network pushed in the
+/// last week (another tool feeds that network).
+async fn handles_nothing_hears_are_flagged_on_the_brand(backend: Backend) {
+    let server = serve(backend).await;
+    let owner = server.app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let handles = json!([
+        { "network": "BLUESKY", "handle": "verdure.bsky.social" },
+        { "network": "MASTODON", "handle": "@verdure@mastodon.social" },
+        { "network": "X", "handle": "verdure" },
+    ]);
+    let brand = server
+        .app
+        .ok(
+            Some(t),
+            "mutation($i: CreateBrandInput!) { createBrand(input: $i) { id } }",
+            json!({ "i": { "name": "Verdure", "timeZone": "Europe/Paris", "trackedKeywords": ["verdure"], "handles": handles } }),
+        )
+        .await["createBrand"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let unwatched = async || {
+        let data = server
+            .app
+            .ok(
+                Some(t),
+                "query($b: ID!) { node(id: $b) { ... on Brand { unwatchedHandles { network handle } } } }",
+                json!({ "b": brand }),
+            )
+            .await;
+        data["node"]["unwatchedHandles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["handle"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(unwatched().await, ["verdure.bsky.social", "verdure@mastodon.social", "verdure"]);
+
+    let create = "mutation($i: CreateSourceInput!) { createSource(input: $i) { id } }";
+    server
+        .app
+        .ok(Some(t), create, json!({ "i": { "brandId": brand, "network": "BLUESKY", "kind": "SEARCH", "target": "verdure.bsky.social" } }))
+        .await;
+    server
+        .app
+        .ok(Some(t), create, json!({ "i": { "brandId": brand, "network": "MASTODON", "kind": "SEARCH", "target": "@verdure@mastodon.social", "enabled": false } }))
+        .await;
+    let secret = key(&server, t, Some(&brand)).await;
+    let mut pushed = item("x-1", "camille", "Verdure, vous livrez en Belgique ?", 3);
+    pushed["network"] = json!("x");
+    pushed["url"] = json!("https://x.com/camille/status/1");
+    let (status, report) = push(&server, Some(&secret), "", json!([pushed]).to_string()).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(unwatched().await, ["verdure@mastodon.social"], "the disabled search hears nothing");
+}
+on_both_databases!(handles_nothing_hears_are_flagged_on_the_brand);

@@ -43,6 +43,7 @@ struct Fixture {
     failure_a: String,
     source_a: String,
     connection_a: String,
+    template_a: String,
     influencer_a: String,
     alert_a: String,
     endpoint_a: String,
@@ -100,6 +101,7 @@ impl Fixture {
             (NodeKind::JobFailure, &self.failure_a),
             (NodeKind::Member, &self.member_a),
             (NodeKind::Mention, &self.mention_a),
+            (NodeKind::ReplyTemplate, &self.template_a),
             (NodeKind::Share, &self.share_a),
             (NodeKind::Share, &self.report_a),
             (NodeKind::Source, &self.source_a),
@@ -230,6 +232,46 @@ fn cases() -> Vec<Case> {
             field: "alertPrecision",
             query: "query($id: ID!) { alertPrecision(brandId: $id, from: \"2020-01-01T00:00:00Z\", to: \"2040-01-01T00:00:00Z\") { kind opened judged precision } }",
             vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "replyTemplates",
+            query: "query($b: ID!) { replyTemplates(brandId: $b) { edges { node { id name body } } } }",
+            vars: |f, _| json!({ "b": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "renderReplyTemplate",
+            query: "query($id: ID!, $t: ID!) { renderReplyTemplate(id: $id, ticketId: $t) }",
+            vars: |f, _| json!({ "id": f.template_a, "t": f.ticket_a }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "createReplyTemplate",
+            query: "mutation($b: ID!) { createReplyTemplate(input: { brandId: $b, name: \"spy\", language: \"en\", body: \"spy\" }) { id } }",
+            vars: |f, _| json!({ "b": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "updateReplyTemplate",
+            query: "mutation($id: ID!) { updateReplyTemplate(input: { id: $id, body: \"defaced\" }) { id body } }",
+            vars: |f, _| json!({ "id": f.template_a }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "deleteReplyTemplate",
+            query: "mutation($id: ID!) { deleteReplyTemplate(id: $id) { deletedId } }",
+            vars: |f, _| json!({ "id": f.template_a }),
             foreign: Denied,
             viewer: Denied,
             member: Denied,
@@ -962,6 +1004,14 @@ async fn fixture(app: &TestApp) -> Fixture {
     let source_a = source["createSource"]["id"].as_str().unwrap().to_owned();
     let influencer_a = app.seed_influencer(&source_a, "victimfan", "Victim Brand One: a secret mention").await;
     let connection_a = victim_connection(app, &owner_a.agency_id, &a1).await;
+    let template = app
+        .ok(
+            Some(&t),
+            "mutation($b: ID!) { createReplyTemplate(input: { brandId: $b, name: \"Victim template\", language: \"en\", body: \"Victim canned answer for {{author}}\" }) { id } }",
+            json!({ "b": a1 }),
+        )
+        .await;
+    let template_a = template["createReplyTemplate"]["id"].as_str().unwrap().to_owned();
     // A macro author accusing the brand of failing its stated value opens a value-gap
     // alert on A1.
     app.collect(
@@ -1070,6 +1120,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         failure_a,
         source_a,
         connection_a,
+        template_a,
         influencer_a,
         alert_a,
         endpoint_a,
@@ -1151,6 +1202,8 @@ fn markers(f: &Fixture, intruder: Intruder) -> Vec<String> {
         "victim.example/feed.xml".into(),
         f.connection_a.clone(),
         "victim.bsky.social".into(),
+        f.template_a.clone(),
+        "Victim canned answer".into(),
         f.influencer_a.clone(),
         "victimfan".into(),
         "a secret mention".into(),
