@@ -353,9 +353,12 @@ impl<'a> Credential<'a> {
         }
     }
 
-    /// Keeps the headers of an answer the network gave with this credential.
+    /// Keeps the headers of an answer the network gave with this credential, when they
+    /// say what is left of the quota (an error page from a proxy may not).
     fn observe(&self, headers: &HeaderMap) {
-        *self.last_headers.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(headers.clone());
+        if bluesky::quota(headers).is_some() {
+            *self.last_headers.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(headers.clone());
+        }
     }
 
     /// Records how the work went: the quota the network's last answer reported and, on

@@ -835,3 +835,53 @@ async fn replies_open_tickets_only_when_they_answer_the_brand(backend: Backend) 
     assert_eq!(read, expected);
 }
 on_both_databases!(replies_open_tickets_only_when_they_answer_the_brand);
+
+/// Bluesky posts carry no follower counts: `getProfiles` gives the page's authors'
+/// (and whether Bluesky verified them), so influence ranks them on their reach.
+async fn bluesky_authors_come_with_their_follower_counts(backend: Backend) {
+    let app = app(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let brand = app.create_brand(t, "Verdure").await;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/xrpc/app.bsky.feed.searchPosts"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "posts": [post(1), post(2)] })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/xrpc/app.bsky.actor.getProfiles"))
+        .and(query_param("actors", "did:plc:abc1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "profiles": [
+            { "did": "did:plc:abc1", "handle": "user1.bsky.social", "displayName": "User 1", "followersCount": 250_000, "followsCount": 310, "postsCount": 4_000,
+              "verification": { "verifications": [], "verifiedStatus": "valid", "trustedVerifierStatus": "none" } },
+            { "did": "did:plc:abc2", "handle": "user2.bsky.social", "followersCount": 42, "followsCount": -5 }
+        ] })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let source = create_source(
+        &app,
+        t,
+        json!({ "brandId": brand, "network": "BLUESKY", "kind": "SEARCH", "target": "verdure", "endpoint": server.uri() }),
+    )
+    .await;
+    assert_eq!(poll(&app, &source).await, sources::PollReport { stored: 2, error: None });
+    let data = app
+        .ok(
+            Some(t),
+            "query($b: ID!) { mentions(brandId: $b) { edges { node { authorFollowers author { handle } } } } }",
+            json!({ "b": brand }),
+        )
+        .await;
+    let mut counts: Vec<(String, Value)> = data["mentions"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["node"]["author"]["handle"].as_str().unwrap().to_owned(), e["node"]["authorFollowers"].clone()))
+        .collect();
+    counts.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(counts, [("user1.bsky.social".into(), json!(250_000)), ("user2.bsky.social".into(), json!(42))]);
+    server.verify().await;
+}
+on_both_databases!(bluesky_authors_come_with_their_follower_counts);

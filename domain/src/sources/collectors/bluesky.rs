@@ -2,10 +2,11 @@
 //! (account sources, the account's own posts without reposts) on an AppView (default the
 //! public one). Both answer newest first; a poll reads from the top, following `cursor`
 //! for up to [`MAX_PAGES`] pages of 100, until it reaches the newest post seen before
-//! (`since`: searchPosts filters on it, the author feed is cut there). Neither carries
-//! follower counts, so Bluesky authors keep the counts they had. A reply names its
-//! parent by URI, whose authority is the parent author's DID: the page's own authors and
-//! `app.bsky.actor.getProfiles` turn those DIDs into handles.
+//! (`since`: searchPosts filters on it, the author feed is cut there). Posts carry no
+//! follower counts: `app.bsky.actor.getProfiles` gives those of the page's authors
+//! (and their verification), kept on the mentions so that influence ranks Bluesky
+//! authors on their reach. A reply names its parent by URI, whose authority is the
+//! parent author's DID: the same lookup turns those DIDs into handles.
 //!
 //! A source with a connection polls through the account's PDS with its access token
 //! (the PDS forwards `app.bsky.*` calls to the AppView), renewed when Bluesky answers
@@ -85,7 +86,35 @@ struct PostRecord {
 
 #[derive(Debug, Deserialize)]
 struct Profiles {
-    profiles: Vec<ProfileViewBasic>,
+    profiles: Vec<ProfileViewDetailed>,
+}
+
+/// A profile as `getProfiles` gives it, with its counts.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProfileViewDetailed {
+    #[serde(default)]
+    did: String,
+    handle: String,
+    followers_count: Option<i64>,
+    follows_count: Option<i64>,
+    verification: Option<Verification>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Verification {
+    #[serde(default)]
+    verified_status: String,
+}
+
+/// What a poll knows of an account: its handle, and its counts once looked up.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Known {
+    handle: String,
+    followers: Option<i64>,
+    following: Option<i64>,
+    verified: bool,
 }
 
 /// GETs `url`, with the credential's access token when there is one.
@@ -105,32 +134,43 @@ fn parent_author_did(post: &PostView) -> Option<&str> {
     uri.strip_prefix("at://")?.split('/').next().filter(|did| did.starts_with("did:"))
 }
 
-/// Handles, by DID, of the authors the page's replies answer: from the page's own
-/// authors, then from `getProfiles` for the others (a page's worth at most: a page
-/// holds no more replies). A failed lookup leaves the rest unresolved rather than
-/// failing the page: its posts are stored either way, only not read as addressed.
-async fn parent_handles(
+/// The accounts of a page, by DID: its authors, with their follower counts and
+/// verification (posts carry neither), and the authors of the posts its replies answer
+/// (to read a reply as addressed to the brand). A failed lookup leaves the rest as the
+/// page gave them rather than failing it: its posts are stored either way.
+async fn accounts_of(
     http: &Http,
     endpoint: &str,
     credential: Option<&Credential<'_>>,
     posts: &[PostView],
-) -> HashMap<String, String> {
-    let mut handles: HashMap<String, String> = HashMap::new();
-    let wanted: BTreeSet<&str> = posts.iter().filter_map(parent_author_did).collect();
-    for post in posts.iter().filter(|p| wanted.contains(p.author.did.as_str())) {
-        handles.insert(post.author.did.clone(), post.author.handle.to_lowercase());
+) -> HashMap<String, Known> {
+    let mut known: HashMap<String, Known> = HashMap::new();
+    for post in posts {
+        let handle = post.author.handle.to_lowercase();
+        known.entry(post.author.did.clone()).or_insert(Known { handle, ..Known::default() });
     }
-    let unknown: Vec<&str> = wanted.into_iter().filter(|did| !handles.contains_key(*did)).take(PAGE).collect();
-    for chunk in unknown.chunks(PROFILES_PER_CALL) {
+    let mut wanted: BTreeSet<&str> = posts.iter().map(|p| p.author.did.as_str()).filter(|d| !d.is_empty()).collect();
+    wanted.extend(posts.iter().filter_map(parent_author_did));
+    // A page's authors and the authors they answer: two pages' worth at most.
+    let wanted: Vec<&str> = wanted.into_iter().take(2 * PAGE).collect();
+    for chunk in wanted.chunks(PROFILES_PER_CALL) {
         match profiles(http, endpoint, credential, chunk).await {
-            Ok(profiles) => handles.extend(profiles.into_iter().map(|p| (p.did, p.handle.to_lowercase()))),
+            Ok(profiles) => known.extend(profiles.into_iter().map(|p| {
+                let account = Known {
+                    handle: p.handle.to_lowercase(),
+                    followers: p.followers_count.map(count),
+                    following: p.follows_count.map(count),
+                    verified: p.verification.is_some_and(|v| v.verified_status == "valid"),
+                };
+                (p.did, account)
+            })),
             Err(e) => {
-                tracing::warn!(error = %e, "Bluesky getProfiles failed: replies left unresolved");
+                tracing::warn!(error = %e, "Bluesky getProfiles failed: counts and replies left unresolved");
                 break;
             }
         }
     }
-    handles
+    known
 }
 
 async fn profiles(
@@ -138,7 +178,7 @@ async fn profiles(
     endpoint: &str,
     credential: Option<&Credential<'_>>,
     dids: &[&str],
-) -> Result<Vec<ProfileViewBasic>, CollectError> {
+) -> Result<Vec<ProfileViewDetailed>, CollectError> {
     let mut url = url::Url::parse(&format!("{endpoint}/xrpc/app.bsky.actor.getProfiles"))
         .map_err(|e| CollectError::Malformed(format!("bad endpoint: {e}")))?;
     dids.iter().for_each(|did| {
@@ -148,8 +188,9 @@ async fn profiles(
     Ok(json::<Profiles>(&fetched.body, "Bluesky getProfiles")?.profiles)
 }
 
-pub(super) fn to_mention(post: PostView, parents: &HashMap<String, String>) -> NewMention {
-    let in_reply_to_author = parent_author_did(&post).and_then(|did| parents.get(did)).cloned();
+pub(super) fn to_mention(post: PostView, accounts: &HashMap<String, Known>) -> NewMention {
+    let in_reply_to_author = parent_author_did(&post).and_then(|did| accounts.get(did)).map(|a| a.handle.clone());
+    let counts = accounts.get(&post.author.did).cloned().unwrap_or_default();
     let rkey = post.uri.rsplit('/').next().unwrap_or_default().to_owned();
     let handle = post.author.handle.to_lowercase();
     NewMention {
@@ -163,9 +204,9 @@ pub(super) fn to_mention(post: PostView, parents: &HashMap<String, String>) -> N
             profile_url: Some(format!("https://bsky.app/profile/{handle}")),
             handle,
             display_name: post.author.display_name.filter(|n| !n.is_empty()),
-            followers: None,
-            following: None,
-            verified: false,
+            followers: counts.followers,
+            following: counts.following,
+            verified: counts.verified,
             // The endpoint is the tenant's choice, not the account's host.
             authoritative: false,
         },
@@ -187,8 +228,8 @@ struct Page {
     read: usize,
     /// Whether the page reached a post seen by an earlier poll.
     reached_seen: bool,
-    /// [`parent_handles`] of its posts.
-    parents: HashMap<String, String>,
+    /// [`accounts_of`] its posts.
+    accounts: HashMap<String, Known>,
 }
 
 /// Fetches one page of an author feed (cut at `seen_until`, the newest post seen
@@ -218,8 +259,8 @@ async fn read_page(
         });
     }
     let reached_seen = posts.len() < before;
-    let parents = parent_handles(http, endpoint, credential, &posts).await;
-    Ok(Page { posts, cursor, read, reached_seen, parents })
+    let accounts = accounts_of(http, endpoint, credential, &posts).await;
+    Ok(Page { posts, cursor, read, reached_seen, accounts })
 }
 
 #[async_trait::async_trait]
@@ -277,7 +318,7 @@ impl Collector for BlueskyCollector {
                     newest = Some(at);
                 }
             }
-            poll.mentions.extend(page.posts.into_iter().map(|post| to_mention(post, &page.parents)));
+            poll.mentions.extend(page.posts.into_iter().map(|post| to_mention(post, &page.accounts)));
             page_cursor = page.cursor;
             // The first poll starts from now: one page, no backfill.
             if page.read < PAGE || page_cursor.is_none() || since.is_none() || page.reached_seen {
