@@ -42,6 +42,8 @@ const BLUESKY_MAX_GRAPHEMES: usize = 300;
 const RETRY_WAITS: [i64; 7] = [30, 60, 120, 300, 600, 1_800, 3_600];
 /// How long an attempt holds its reply: one that outlives it died with its worker.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
+/// An attempt ends well within its lease.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(180);
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 /// Asks for `text` to be published as the brand's reply to the ticket's post (staff
@@ -215,6 +217,10 @@ pub async fn publish(services: &Services, id: Uuid) -> Result<()> {
     if row.status != PENDING || row.next_attempt_at.is_some_and(|due| due > at) {
         return Ok(());
     }
+    // Attempts that died without an answer (a crash, a cut-off job) end here too.
+    if row.attempts as usize > RETRY_WAITS.len() {
+        return failed(services, &row, row.attempts, &format!("gave up after {} attempts", row.attempts)).await;
+    }
     // The claim: one attempt at a time, even with the reply enqueued twice.
     let claimed = reply::Entity::update_many()
         .col_expr(reply::Column::Attempts, Expr::value(row.attempts + 1))
@@ -229,11 +235,16 @@ pub async fn publish(services: &Services, id: Uuid) -> Result<()> {
         return Ok(());
     }
     let attempts = row.attempts + 1;
-    match attempt(services, &row).await {
-        Ok(post) => published(services, &row, post).await,
-        Err(PublishError::Refused(reason)) => failed(services, &row, &reason).await,
+    // Within its lease, so that no second attempt starts while this one runs.
+    let outcome = match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt(services, &row)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(PublishError::Transient { reason: "the attempt timed out".into(), retry_after: None }),
+    };
+    match outcome {
+        Ok(post) => published(services, &row, attempts, post).await,
+        Err(PublishError::Refused(reason)) => failed(services, &row, attempts, &reason).await,
         Err(PublishError::Transient { reason, .. }) if attempts as usize > RETRY_WAITS.len() => {
-            failed(services, &row, &format!("gave up after {attempts} attempts: {reason}")).await
+            failed(services, &row, attempts, &format!("gave up after {attempts} attempts: {reason}")).await
         }
         Err(PublishError::Transient { reason, retry_after }) => {
             let wait = chrono::Duration::seconds(RETRY_WAITS[(attempts as usize - 1).min(RETRY_WAITS.len() - 1)]);
@@ -246,6 +257,7 @@ pub async fn publish(services: &Services, id: Uuid) -> Result<()> {
                 .col_expr(reply::Column::UpdatedAt, Expr::value(now()))
                 .filter(reply::Column::Id.eq(row.id))
                 .filter(reply::Column::Status.eq(PENDING))
+                .filter(reply::Column::Attempts.eq(attempts))
                 .exec(&services.db)
                 .await?;
             Ok(())
@@ -331,10 +343,15 @@ async fn attempt(
 
 /// Records the publication and answers the ticket with it, in one transaction (its
 /// first response time is now, if it had none).
-async fn published(services: &Services, row: &reply::Model, (post, url): (bluesky::StrongRef, String)) -> Result<()> {
+async fn published(
+    services: &Services,
+    row: &reply::Model,
+    attempts: i32,
+    (post, url): (bluesky::StrongRef, String),
+) -> Result<()> {
     let at = now();
     let txn = crate::platform::db::begin_write(&services.db).await?;
-    let done = settle(row.id, PUBLISHED)
+    let done = settle(row.id, attempts, PUBLISHED)
         .col_expr(reply::Column::ExternalId, Expr::value(post.uri.clone()))
         .col_expr(reply::Column::Url, Expr::value(url))
         .col_expr(reply::Column::PublishedAt, Expr::value(at))
@@ -357,20 +374,22 @@ async fn published(services: &Services, row: &reply::Model, (post, url): (bluesk
 }
 
 /// Records that the reply will not be published, and why; the ticket stays open.
-async fn failed(services: &Services, row: &reply::Model, reason: &str) -> Result<()> {
+async fn failed(services: &Services, row: &reply::Model, attempts: i32, reason: &str) -> Result<()> {
     let reason: String = reason.chars().take(300).collect();
     tracing::warn!(reply_id = %row.id, %reason, "reply not published");
-    settle(row.id, FAILED).col_expr(reply::Column::LastError, Expr::value(reason)).exec(&services.db).await?;
+    settle(row.id, attempts, FAILED).col_expr(reply::Column::LastError, Expr::value(reason)).exec(&services.db).await?;
     super::tickets::announce_id(services, row.agency_id, row.brand_id, row.ticket_id).await;
     Ok(())
 }
 
-/// The update that moves a pending reply to `status`, once.
-fn settle(id: Uuid, status: &str) -> sea_orm::UpdateMany<reply::Entity> {
+/// The update that moves a pending reply to `status`, once, from the attempt that holds
+/// it (`attempts` is its number: a later attempt's claim makes this one's stale).
+fn settle(id: Uuid, attempts: i32, status: &str) -> sea_orm::UpdateMany<reply::Entity> {
     reply::Entity::update_many()
         .col_expr(reply::Column::Status, Expr::value(status))
         .col_expr(reply::Column::NextAttemptAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(reply::Column::UpdatedAt, Expr::value(now()))
         .filter(reply::Column::Id.eq(id))
         .filter(reply::Column::Status.eq(PENDING))
+        .filter(reply::Column::Attempts.eq(attempts))
 }

@@ -165,13 +165,20 @@ pub async fn update(
         model.body = Set(checked_body(&body)?);
     }
     model.updated_at = Set(now());
-    Ok(model.update(&services.db).await?)
+    let txn = crate::platform::db::begin_write(&services.db).await?;
+    let updated = model.update(&txn).await?;
+    audit::record(&txn, actor, "reply_template.updated", "reply_template", Some(id), serde_json::json!({})).await?;
+    txn.commit().await?;
+    Ok(updated)
 }
 
 /// Deletes a template (staff who work on its brand).
 pub async fn delete(services: &Services, actor: &Actor, id: Uuid) -> Result<()> {
     let existing = get(&services.db, actor, id).await?;
-    reply_template::Entity::delete_by_id(existing.id).exec(&services.db).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
+    reply_template::Entity::delete_by_id(existing.id).exec(&txn).await?;
+    audit::record(&txn, actor, "reply_template.deleted", "reply_template", Some(id), serde_json::json!({})).await?;
+    txn.commit().await?;
     Ok(())
 }
 

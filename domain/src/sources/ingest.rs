@@ -282,7 +282,8 @@ async fn store(services: &Services, brand: &brand::Model, items: Vec<Valid>) -> 
         .collect();
     let networks: std::collections::BTreeSet<String> = mentions.iter().map(|m| m.network.clone()).collect();
     store::store(System::new(), services, brand, &source, mentions, Provenance::Pushed).await?;
-    super::note_pushed_networks(&services.db, &source, networks).await
+    super::note_pushed_networks(&services.db, &source, networks).await;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -276,48 +276,63 @@ pub const PUSHED_HEARS_FOR: ChronoDuration = ChronoDuration::days(7);
 
 /// Notes on the ingest source when mentions of each network were last pushed (at most
 /// hourly per network), so that [`unwatched_handles`] knows which networks another
-/// tool feeds. A lost race between two pushes loses at most an hour of this.
+/// tool feeds. Two pushes of different networks at once may lose one's note until its
+/// next push; a failure here is logged, the mentions being stored already.
 pub(crate) async fn note_pushed_networks(
     db: &impl ConnectionTrait,
     ingest: &source::Model,
     networks: std::collections::BTreeSet<String>,
-) -> Result<()> {
+) {
     let at = now();
     let mut cursor =
         ingest.cursor.clone().filter(serde_json::Value::is_object).unwrap_or_else(|| serde_json::json!({}));
+    let Some(root) = cursor.as_object_mut() else { return };
+    let seen = root.entry("networks").or_insert_with(|| serde_json::json!({}));
+    if !seen.is_object() {
+        *seen = serde_json::json!({});
+    }
+    let Some(seen) = seen.as_object_mut() else { return };
     let mut changed = false;
     for network in networks {
-        let last = cursor["networks"][&network].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+        let last = seen.get(&network).and_then(|t| t.as_str()).and_then(|t| DateTime::parse_from_rfc3339(t).ok());
         if last.is_none_or(|last| at - last.with_timezone(&Utc) > ChronoDuration::hours(1)) {
-            cursor["networks"][&network] = serde_json::json!(at.to_rfc3339());
+            seen.insert(network, serde_json::json!(at.to_rfc3339()));
             changed = true;
         }
     }
     if changed {
-        source::Entity::update_many()
+        let result = source::Entity::update_many()
             .col_expr(source::Column::Cursor, Expr::value(cursor))
             .filter(source::Column::Id.eq(ingest.id))
             .exec(db)
-            .await?;
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(source_id = %ingest.id, error = %e, "cannot note the networks pushed");
+        }
     }
-    Ok(())
 }
 
-/// The brand's handles that nothing hears: no enabled search or account source on the
-/// handle's network names it, and no mention of that network was pushed in the last
-/// [`PUSHED_HEARS_FOR`]. `sources` are the brand's.
+/// The brand's handles that nothing hears: no enabled, healthy search source on the
+/// handle's network names it (as a whole word: `verdure`, `@verdure`,
+/// `mentions:verdure`), and no mention of that network was pushed in the last
+/// [`PUSHED_HEARS_FOR`]. An account source does not count: it reads the account's own
+/// posts, not what customers write to it. `sources` are the brand's.
 pub fn unwatched_handles(
     brand: &brand::Model,
     sources: &[source::Model],
     at: DateTime<Utc>,
 ) -> Vec<crate::entities::Handle> {
+    let names = |target: &str| -> Vec<String> {
+        target
+            .split(|c: char| c.is_whitespace() || c == '"' || c == '(' || c == ')')
+            .map(|word| word.strip_prefix("mentions:").unwrap_or(word).trim_start_matches('@').to_lowercase())
+            .collect()
+    };
     let heard = |handle: &crate::entities::Handle| {
         let network = handle.network.name();
         let name = handle.handle.trim_start_matches('@').to_lowercase();
         sources.iter().filter(|s| s.enabled && s.brand_id == brand.id).any(|s| match SourceKind::parse(&s.kind) {
-            Some(SourceKind::Search | SourceKind::Account) => {
-                s.network == network && s.target.to_lowercase().contains(&name)
-            }
+            Some(SourceKind::Search) => s.healthy && s.network == network && names(&s.target).contains(&name),
             Some(SourceKind::Ingest) => {
                 s.cursor.as_ref().and_then(|c| c["networks"][&network].as_str()).is_some_and(|t| {
                     DateTime::parse_from_rfc3339(t).is_ok_and(|last| at - last.with_timezone(&Utc) <= PUSHED_HEARS_FOR)

@@ -182,6 +182,7 @@ async fn a_reply_is_published_and_then_answers_the_ticket(backend: Backend) {
     jobs.stop().await;
     let reply = &done["replies"][0];
     assert_eq!(reply["url"], format!("https://bsky.app/profile/verdure.bsky.social/post/{}", row.record_key));
+    assert_eq!(reply["externalId"], format!("at://did:plc:verdure/app.bsky.feed.post/{}", row.record_key));
     assert_eq!((reply["attempts"].clone(), reply["lastError"].clone()), (json!(2), Value::Null));
     assert_eq!(reply["connectionId"], json!(s.connection));
     assert_eq!(done["responseChannel"], "bluesky");
@@ -370,7 +371,10 @@ async fn replies_wait_give_up_and_check_before_sending(backend: Backend) {
         .await;
     Mock::given(method("GET"))
         .and(path(GET_RECORD))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({ "error": "RecordNotFound", "message": "Could not locate record" })))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({ "error": "RecordNotFound", "message": "Could not locate record" })),
+        )
         .mount(&s.pds)
         .await;
     s.app.ok(t, RESPOND, json!({ "id": s.ticket, "text": "On it" })).await;
