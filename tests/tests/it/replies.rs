@@ -421,3 +421,17 @@ async fn replies_wait_give_up_and_check_before_sending(backend: Backend) {
     assert!(orphan.last_error.unwrap().contains("no longer works on the brand"));
 }
 on_both_databases!(replies_wait_give_up_and_check_before_sending);
+
+/// Two agents sending at the same moment make one reply: the second meets the check or,
+/// racing past it, the unique index, and is told so.
+async fn two_sends_at_once_make_one_reply(backend: Backend) {
+    let s = setup(backend).await;
+    let t = Some(s.owner.access_token.as_str());
+    let send = |text: &'static str| s.app.gql(t, RESPOND, json!({ "id": s.ticket, "text": text }));
+    let (one, two) = tokio::join!(send("First"), send("Second"));
+    let mut codes: Vec<Vec<String>> = [&one, &two].iter().map(|r| vigie_tests::error_codes(r)).collect();
+    codes.sort();
+    assert_eq!(codes, [vec![], vec!["CONFLICT".to_owned()]], "{one} {two}");
+    assert_eq!(reply::Entity::find().all(&s.app.services.db).await.unwrap().len(), 1);
+}
+on_both_databases!(two_sends_at_once_make_one_reply);
