@@ -79,6 +79,14 @@ impl Source {
     async fn last_success_at(&self) -> Option<DateTime<Utc>> {
         self.0.last_success_at
     }
+    /// Requests left in the network's rate-limit window, as its answer to the last poll
+    /// said (null when it says nothing).
+    async fn quota_remaining(&self) -> Option<i32> {
+        self.0.quota_remaining
+    }
+    async fn quota_resets_at(&self) -> Option<DateTime<Utc>> {
+        self.0.quota_resets_at
+    }
     /// When the next poll is due (later after failures, or as a 429 asked).
     async fn next_poll_at(&self) -> Option<DateTime<Utc>> {
         self.0.next_poll_at

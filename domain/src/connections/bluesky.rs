@@ -139,14 +139,6 @@ pub fn expiry(jwt: &str) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(serde_json::from_slice::<Claims>(&bytes).ok()?.exp, 0)
 }
 
-/// What Bluesky's rate-limit headers say is left (`ratelimit-remaining`) and when it
-/// resets (`ratelimit-reset`, Unix seconds).
-pub fn quota(headers: &HeaderMap) -> Option<(i32, Option<DateTime<Utc>>)> {
-    let read = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<i64>().ok();
-    let remaining = i32::try_from(read("ratelimit-remaining")?.max(0)).unwrap_or(i32::MAX);
-    Some((remaining, read("ratelimit-reset").and_then(|at| DateTime::from_timestamp(at, 0))))
-}
-
 /// A record's strong reference (`com.atproto.repo.strongRef`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct StrongRef {
@@ -344,9 +336,5 @@ mod tests {
         assert!(token_rejected(401, br#"{"error":"InvalidToken"}"#));
         assert!(!token_rejected(400, br#"{"error":"InvalidRequest"}"#));
         assert!(!token_rejected(500, br#"{"error":"ExpiredToken"}"#));
-        let mut headers = HeaderMap::new();
-        headers.insert("ratelimit-remaining", HeaderValue::from_static("2998"));
-        headers.insert("ratelimit-reset", HeaderValue::from_static("1767225600"));
-        assert_eq!(quota(&headers), Some((2998, DateTime::from_timestamp(1_767_225_600, 0))));
     }
 }

@@ -356,7 +356,7 @@ impl<'a> Credential<'a> {
     /// Keeps the headers of an answer the network gave with this credential, when they
     /// say what is left of the quota (an error page from a proxy may not).
     fn observe(&self, headers: &HeaderMap) {
-        if bluesky::quota(headers).is_some() {
+        if crate::platform::outbound::quota(headers).is_some() {
             *self.last_headers.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(headers.clone());
         }
     }
@@ -370,12 +370,12 @@ impl<'a> Credential<'a> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
-            .and_then(bluesky::quota);
+            .and_then(crate::platform::outbound::quota);
         let mut update = connection::Entity::update_many().col_expr(connection::Column::UpdatedAt, Expr::value(now()));
-        if let Some((remaining, resets_at)) = quota {
+        if let Some(quota) = quota {
             update = update
-                .col_expr(connection::Column::QuotaRemaining, Expr::value(remaining))
-                .col_expr(connection::Column::QuotaResetsAt, Expr::value(resets_at));
+                .col_expr(connection::Column::QuotaRemaining, Expr::value(quota.remaining))
+                .col_expr(connection::Column::QuotaResetsAt, Expr::value(quota.resets_at));
         }
         if succeeded {
             update = update

@@ -30,6 +30,10 @@ pub struct Model {
     pub last_error: Option<String>,
     pub consecutive_failures: i32,
     pub healthy: bool,
+    /// What the network's rate-limit headers said was left at the last poll, and when
+    /// it resets.
+    pub quota_remaining: Option<i32>,
+    pub quota_resets_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

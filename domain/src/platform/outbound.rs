@@ -65,6 +65,42 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     (at - chrono::Utc::now()).to_std().ok()
 }
 
+/// What a network's rate-limit headers say is left of its quota, and when it resets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    pub remaining: i32,
+    pub resets_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The quota in an answer's headers, in the forms networks use: `ratelimit-*` (the IETF
+/// draft, Bluesky), `x-ratelimit-*` (Mastodon, whose reset is a timestamp; Reddit, whose
+/// counts are decimals and reset a number of seconds) and `x-rate-limit-*` (X, a Unix
+/// time). A reset is read as a timestamp, as Unix seconds, or as seconds from now.
+pub fn quota(headers: &HeaderMap) -> Option<Quota> {
+    let [remaining, reset] = [
+        ["ratelimit-remaining", "ratelimit-reset"],
+        ["x-ratelimit-remaining", "x-ratelimit-reset"],
+        ["x-rate-limit-remaining", "x-rate-limit-reset"],
+    ]
+    .into_iter()
+    .find(|[remaining, _]| headers.contains_key(*remaining))?;
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let left = text(remaining)?.parse::<f64>().ok().filter(|n| n.is_finite())?;
+    let resets_at = text(reset).and_then(|raw| {
+        if let Ok(at) = chrono::DateTime::parse_from_rfc3339(raw) {
+            return Some(at.with_timezone(&chrono::Utc));
+        }
+        let n = raw.parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0)? as i64;
+        // Past a billion, a Unix time (2001 onwards); below, seconds from now.
+        if n >= 1_000_000_000 {
+            chrono::DateTime::from_timestamp(n, 0)
+        } else {
+            chrono::Utc::now().checked_add_signed(chrono::Duration::seconds(n))
+        }
+    });
+    Some(Quota { remaining: left.clamp(0.0, f64::from(i32::MAX)) as i32, resets_at })
+}
+
 /// Whether an address is one the public internet can reach: global unicast only, so
 /// no address that a relay or translator maps onto a private network either.
 pub fn is_public(ip: IpAddr) -> bool {
@@ -327,6 +363,33 @@ async fn read(mut response: reqwest::Response, limit: usize, truncate: bool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_quota_in_each_networks_form() {
+        use reqwest::header::HeaderValue;
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            pairs.iter().for_each(|(k, v)| {
+                map.insert(*k, HeaderValue::from_static(v));
+            });
+            map
+        };
+        let at = |secs| chrono::DateTime::from_timestamp(secs, 0);
+        let bluesky = headers(&[("ratelimit-remaining", "2998"), ("ratelimit-reset", "1767225600")]);
+        assert_eq!(quota(&bluesky), Some(Quota { remaining: 2998, resets_at: at(1_767_225_600) }));
+        let mastodon = headers(&[("x-ratelimit-remaining", "299"), ("x-ratelimit-reset", "2027-01-01T00:00:00.000Z")]);
+        assert_eq!(quota(&mastodon), Some(Quota { remaining: 299, resets_at: at(1_798_761_600) }));
+        let x = headers(&[("x-rate-limit-remaining", "449"), ("x-rate-limit-reset", "1798761600")]);
+        assert_eq!(quota(&x), Some(Quota { remaining: 449, resets_at: at(1_798_761_600) }));
+        let reddit = quota(&headers(&[("x-ratelimit-remaining", "598.0"), ("x-ratelimit-reset", "420")])).unwrap();
+        assert_eq!(reddit.remaining, 598);
+        let wait = reddit.resets_at.unwrap() - chrono::Utc::now();
+        assert!(wait > chrono::Duration::seconds(410) && wait <= chrono::Duration::seconds(420), "{wait}");
+        let hostile = headers(&[("ratelimit-remaining", "-5"), ("ratelimit-reset", "soon")]);
+        assert_eq!(quota(&hostile), Some(Quota { remaining: 0, resets_at: None }));
+        assert_eq!(quota(&headers(&[("ratelimit-remaining", "NaN")])), None);
+        assert_eq!(quota(&HeaderMap::new()), None);
+    }
 
     #[test]
     fn only_public_addresses_pass() {

@@ -248,6 +248,8 @@ fn new_row(
         last_error: Set(None),
         consecutive_failures: Set(0),
         healthy: Set(true),
+        quota_remaining: Set(None),
+        quota_resets_at: Set(None),
         created_at: Set(at),
         updated_at: Set(at),
     }
@@ -606,6 +608,10 @@ pub async fn poll(system: System, services: &Services, source_id: Uuid) -> Resul
         stored = store::store(system, services, &brand, &source, poll.mentions, Provenance::Collected).await?;
         if let Some(cursor) = poll.cursor {
             model.cursor = Set(Some(cursor));
+        }
+        if let Some(quota) = poll.quota {
+            model.quota_remaining = Set(Some(quota.remaining));
+            model.quota_resets_at = Set(quota.resets_at);
         }
         if poll.etag.is_some() || poll.last_modified.is_some() {
             model.etag = Set(poll.etag);

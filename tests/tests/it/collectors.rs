@@ -885,3 +885,63 @@ async fn bluesky_authors_come_with_their_follower_counts(backend: Backend) {
     server.verify().await;
 }
 on_both_databases!(bluesky_authors_come_with_their_follower_counts);
+
+/// A source shows what the network's rate-limit headers said at its last poll, in the
+/// network's own form (Mastodon's reset is a timestamp, Bluesky's a Unix time).
+async fn sources_show_the_networks_quota(backend: Backend) {
+    let app = app(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let brand = app.create_brand(t, "Verdure").await;
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/timelines/tag/verdure"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([]))
+                .insert_header("X-RateLimit-Limit", "300")
+                .insert_header("X-RateLimit-Remaining", "287")
+                .insert_header("X-RateLimit-Reset", "2027-01-01T00:05:00.000Z"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/xrpc/app.bsky.feed.searchPosts"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "posts": [] }))
+                .insert_header("ratelimit-limit", "3000")
+                .insert_header("ratelimit-remaining", "2999")
+                .insert_header("ratelimit-reset", "1798761600"),
+        )
+        .mount(&server)
+        .await;
+    let mastodon = create_source(
+        &app,
+        t,
+        json!({ "brandId": brand, "network": "MASTODON", "kind": "HASHTAG", "target": "verdure", "endpoint": server.uri() }),
+    )
+    .await;
+    let bluesky = create_source(
+        &app,
+        t,
+        json!({ "brandId": brand, "network": "BLUESKY", "kind": "SEARCH", "target": "verdure", "endpoint": server.uri() }),
+    )
+    .await;
+    for source in [&mastodon, &bluesky] {
+        assert_eq!(poll(&app, source).await, sources::PollReport { stored: 0, error: None });
+    }
+    let quota = async |id: &str| {
+        let data = app
+            .ok(
+                Some(t),
+                "query($id: ID!) { node(id: $id) { ... on Source { quotaRemaining quotaResetsAt } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        data["node"].clone()
+    };
+    assert_eq!(quota(&mastodon).await, json!({ "quotaRemaining": 287, "quotaResetsAt": "2027-01-01T00:05:00+00:00" }));
+    assert_eq!(quota(&bluesky).await, json!({ "quotaRemaining": 2999, "quotaResetsAt": "2027-01-01T00:00:00+00:00" }));
+}
+on_both_databases!(sources_show_the_networks_quota);

@@ -230,6 +230,8 @@ struct Page {
     reached_seen: bool,
     /// [`accounts_of`] its posts.
     accounts: HashMap<String, Known>,
+    /// What the answer's rate-limit headers said of the quota.
+    quota: Option<crate::platform::outbound::Quota>,
 }
 
 /// Fetches one page of an author feed (cut at `seen_until`, the newest post seen
@@ -242,6 +244,7 @@ async fn read_page(
     seen_until: Option<&str>,
 ) -> Result<Page, CollectError> {
     let fetched = fetch(http, url.as_str(), credential).await?;
+    let quota = crate::platform::outbound::quota(&fetched.headers);
     let (mut posts, cursor, read) = if url.path().ends_with("getAuthorFeed") {
         let feed = json::<AuthorFeed>(&fetched.body, "Bluesky getAuthorFeed")?;
         let read = feed.feed.len();
@@ -260,7 +263,7 @@ async fn read_page(
     }
     let reached_seen = posts.len() < before;
     let accounts = accounts_of(http, endpoint, credential, &posts).await;
-    Ok(Page { posts, cursor, read, reached_seen, accounts })
+    Ok(Page { posts, cursor, read, reached_seen, accounts, quota })
 }
 
 #[async_trait::async_trait]
@@ -318,6 +321,7 @@ impl Collector for BlueskyCollector {
                     newest = Some(at);
                 }
             }
+            poll.quota = page.quota.or(poll.quota);
             poll.mentions.extend(page.posts.into_iter().map(|post| to_mention(post, &page.accounts)));
             page_cursor = page.cursor;
             // The first poll starts from now: one page, no backfill.

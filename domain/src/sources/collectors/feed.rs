@@ -61,6 +61,8 @@ impl Collector for FeedCollector {
             etag: header(&fetched.headers, ETAG),
             last_modified: header(&fetched.headers, LAST_MODIFIED),
             incomplete: None,
+            // Feeds keep no quota.
+            quota: None,
         })
     }
 }

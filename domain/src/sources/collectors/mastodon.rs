@@ -177,6 +177,7 @@ impl Collector for MastodonCollector {
                 }
                 Err(e) => return Err(e),
             };
+            poll.quota = crate::platform::outbound::quota(&fetched.headers).or(poll.quota);
             let statuses = if source.kind != "search" {
                 json::<Vec<Status>>(&fetched.body, "Mastodon statuses")
             } else {

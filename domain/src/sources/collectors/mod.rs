@@ -48,6 +48,8 @@ pub struct Poll {
     /// Set when a later page failed after earlier ones were read: what was read is
     /// stored and the cursor advanced to it, and the failure still counts.
     pub incomplete: Option<CollectError>,
+    /// What the last answer's rate-limit headers said of the quota.
+    pub quota: Option<crate::platform::outbound::Quota>,
 }
 
 /// A kind of network API.
