@@ -284,6 +284,7 @@ fn mention(id: String, post: &Post) -> NewMention {
         in_reply_to: None,
         in_reply_to_author: None,
         direct: false,
+        rating: None,
     }
 }
 

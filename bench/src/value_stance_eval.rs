@@ -43,7 +43,7 @@ fn main() {
             let truth = truth.unwrap_or_else(|| panic!("{path}:{}: unknown label {label}", n + 1));
             let keywords: Vec<String> = keywords.split('|').map(|k| k.trim().to_owned()).collect();
             let matcher = ValueMatcher::new(uuid::Uuid::nil(), value, &keywords);
-            let analysis = analyze(&Input { text, lang: Some(lang), addressed: false }, &[], &[matcher]);
+            let analysis = analyze(&Input { text, lang: Some(lang), addressed: false, rating: None }, &[], &[matcher]);
             // A post the value's words do not touch reads as a mere mention.
             let reading = analysis.value_stances.first();
             if reading.is_none() {

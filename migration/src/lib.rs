@@ -34,6 +34,7 @@ mod m20261206_000021_connections;
 mod m20261206_000022_replies;
 mod m20261206_000023_reply_templates;
 mod m20261206_000024_source_quota;
+mod m20261206_000025_review_ratings;
 
 /// The key of the PostgreSQL advisory lock under which migrations run ("vigie" in
 /// ASCII), so that processes migrating one database take turns.
@@ -91,6 +92,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000022_replies::Migration),
             Box::new(m20261206_000023_reply_templates::Migration),
             Box::new(m20261206_000024_source_quota::Migration),
+            Box::new(m20261206_000025_review_ratings::Migration),
         ]
     }
 }

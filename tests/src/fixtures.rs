@@ -64,5 +64,6 @@ pub fn new_mention(
         in_reply_to: None,
         in_reply_to_author: None,
         direct: false,
+        rating: None,
     }
 }

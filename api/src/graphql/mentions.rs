@@ -196,6 +196,10 @@ impl Mention {
     async fn in_reply_to_author(&self) -> Option<&str> {
         self.0.in_reply_to_author.as_deref()
     }
+    /// A review's stars (1 to 5); null for other mentions.
+    async fn rating(&self) -> Option<i32> {
+        self.0.rating.map(i32::from)
+    }
     /// Sent directly to the brand (a direct message).
     async fn direct(&self) -> bool {
         self.0.is_direct

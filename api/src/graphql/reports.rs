@@ -42,6 +42,16 @@ pub struct ReportDay {
     pub mean_sentiment: Option<f64>,
 }
 
+/// The period's reviews in a report.
+#[derive(SimpleObject)]
+pub struct ReportRatings {
+    pub reviews: i64,
+    /// The mean of their stars, 1 to 5.
+    pub mean: f64,
+    /// How many of one star, two stars… five stars.
+    pub by_stars: Vec<i64>,
+}
+
 /// An influencer in a report.
 #[derive(SimpleObject)]
 pub struct ReportInfluencer {
@@ -125,6 +135,15 @@ impl SharedReport {
                 mean_sentiment: d.mean_sentiment,
             })
             .collect()
+    }
+    /// The period's reviews (mentions with a star rating), with the mentions section;
+    /// null when there are none.
+    async fn ratings(&self) -> Option<ReportRatings> {
+        self.0.ratings.as_ref().map(|r| ReportRatings {
+            reviews: r.reviews,
+            mean: r.mean,
+            by_stars: r.by_stars.to_vec(),
+        })
     }
     async fn top_influencers(&self) -> Vec<ReportInfluencer> {
         self.0

@@ -247,6 +247,7 @@ fn mention(index: usize, post: &Post) -> NewMention {
         in_reply_to: None,
         in_reply_to_author: None,
         direct: false,
+        rating: None,
     }
 }
 

@@ -40,6 +40,8 @@ pub struct Model {
     /// The handle of the account the reply answers, as the network names it.
     pub in_reply_to_author: Option<String>,
     pub is_direct: bool,
+    /// A review's stars (1 to 5).
+    pub rating: Option<i16>,
     pub scored_at: Option<DateTimeUtc>,
     /// The author's follower count as the mention came with it (collector or pusher);
     /// kept here because authors are shared by every tenant.

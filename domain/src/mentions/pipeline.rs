@@ -379,7 +379,7 @@ async fn score_batch(
             let author = m.author_id.and_then(|a| authors.get(&a));
             let handle = author.map(|a| a.handle.as_str());
             let addressed = lexicon.addresses(&m.network, handle, m.is_direct, m.in_reply_to_author.as_deref());
-            let input = Input { text: &m.text, lang: m.lang.as_deref(), addressed };
+            let input = Input { text: &m.text, lang: m.lang.as_deref(), addressed, rating: m.rating };
             let audience = m.author_followers.or_else(|| author.map(|a| a.followers));
             let (analysis, priority) = lexicon.analyze(&input, audience);
             (m, analysis, priority)
@@ -444,7 +444,7 @@ mod tests {
     fn posts_too_short_to_tell_are_read_in_the_brand_language() {
         let mut brand = crate::mentions::relevance::tests::brand();
         let text = "Colis Verdure perdu, aucun remboursement, honteux";
-        let input = Input { text, lang: None, addressed: false };
+        let input = Input { text, lang: None, addressed: false, rating: None };
         let (french, _) = Lexicon::new(&brand, Vec::new()).analyze(&input, None);
         assert_eq!(french.lang, None, "the stored language stays unknown");
         assert!(french.sentiment <= -crate::scoring::sentiment::NEUTRAL_BAND, "{french:?}");

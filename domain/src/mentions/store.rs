@@ -85,6 +85,8 @@ pub struct NewMention {
     /// The handle of the account the reply answers (as [`NewAuthor::handle`] is written).
     pub in_reply_to_author: Option<String>,
     pub direct: bool,
+    /// A review's stars (1 to 5), from a review site.
+    pub rating: Option<i16>,
 }
 
 impl NewMention {
@@ -161,7 +163,7 @@ pub async fn store(
             let author = authors.get(&(m.network.clone(), m.author.handle.clone())).copied();
             // The count the mention claims first: a pushed one stays on its own mentions.
             let audience = m.author.followers.or(author.map(|(_, followers)| followers));
-            let input = Input { text: &m.text, lang: m.lang.as_deref(), addressed };
+            let input = Input { text: &m.text, lang: m.lang.as_deref(), addressed, rating: m.rating };
             let Reading { analysis, priority, relevance, search_text } = lexicon.read(&input, audience);
             if let Some((priority, tier)) = priority {
                 solicited.push((position, priority, tier, analysis.sentiment));
@@ -198,6 +200,7 @@ pub async fn store(
                 is_direct: Set(m.direct),
                 scored_at: Set(Some(at)),
                 author_followers: Set(m.author.followers),
+                rating: Set(m.rating),
             }
         })
         .collect();

@@ -162,6 +162,7 @@ fn email(report: &super::Report, link: &str) -> Result<Email> {
             subject,
             mentions => report.days.iter().map(|d| d.mentions).sum::<i64>(),
             negative => report.days.iter().map(|d| d.negative).sum::<i64>(),
+            ratings => report.ratings.as_ref().map(|r| context! { reviews => r.reviews, mean => html::decimal(lang, r.mean) }),
             top => top.join(", "),
             within_target => html::percent(lang, report.sla.as_ref().and_then(|s| s.overall.share_within_target)),
             alerts => report.alerts.len(),

@@ -21,6 +21,12 @@ pub fn percent(lang: &str, share: Option<f64>) -> String {
     )
 }
 
+/// A number to a tenth, with the decimal mark of `lang` (`3,4` in French).
+pub fn decimal(lang: &str, value: f64) -> String {
+    let text = format!("{value:.1}");
+    if lang == "fr" { text.replace('.', ",") } else { text }
+}
+
 #[derive(Serialize)]
 struct VolumeBar {
     x: String,
@@ -179,6 +185,11 @@ pub fn view(report: &Report, csv_base: Option<&str>) -> minijinja::Value {
             total => report.days.iter().map(|d| d.mentions).sum::<i64>(),
             negative => report.days.iter().map(|d| d.negative).sum::<i64>(),
             chart => volume_chart(report, lang),
+            ratings => report.ratings.as_ref().map(|r| context! {
+                reviews => r.reviews,
+                mean => decimal(lang, r.mean),
+                by_stars => r.by_stars.iter().enumerate().map(|(i, n)| format!("{}★ {n}", i + 1)).collect::<Vec<_>>().join(" · "),
+            }),
         }
     });
     let influencers = has(Section::Influencers).then(|| {

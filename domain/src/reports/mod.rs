@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::System;
 use crate::calendar::coverage::{self, Coverage};
-use crate::entities::{alert, author, brand, brand_influencer, report_share};
+use crate::entities::{alert, author, brand, brand_influencer, mention, report_share};
 use crate::mentions::series::{self, Day};
 use crate::scoring::influence::Components;
 use crate::sla::compliance::{self, Compliance};
@@ -65,6 +65,14 @@ pub struct Influencer {
     pub components: Components,
 }
 
+/// The period's reviews: how many, their mean and how many of each star (1 to 5).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ratings {
+    pub reviews: i64,
+    pub mean: f64,
+    pub by_stars: [i64; 5],
+}
+
 /// A report's data.
 #[derive(Clone, Debug)]
 pub struct Report {
@@ -73,6 +81,8 @@ pub struct Report {
     pub to: DateTime<Utc>,
     pub sections: Vec<Section>,
     pub days: Vec<Day>,
+    /// The period's reviews, with the mentions section, when there are any.
+    pub ratings: Option<Ratings>,
     pub influencers: Vec<Influencer>,
     pub sla: Option<Compliance>,
     pub alerts: Vec<alert::Model>,
@@ -176,6 +186,7 @@ pub async fn build(
 ) -> Result<Report> {
     let has = |section: Section| sections.contains(&section);
     let days = if has(Section::Mentions) { series::daily(db, brand.id, from, to).await? } else { Vec::new() };
+    let ratings = if has(Section::Mentions) { ratings_of(db, brand.id, from, to).await? } else { None };
     let influencers = if has(Section::Influencers) { top_influencers(db, brand.id).await? } else { Vec::new() };
     let sla = if has(Section::Sla) {
         Some(compliance::compliance_of(db, brand.agency_id, brand.id, from, to).await?)
@@ -200,7 +211,55 @@ pub async fn build(
         Vec::new()
     };
     let csr = if has(Section::Csr) { Some(coverage::coverage_of(db, &brand, from, to, 14, 120).await?) } else { None };
-    Ok(Report { brand, from, to, sections, days, influencers, sla, alerts, precision, csr, generated_at: now() })
+    Ok(Report {
+        brand,
+        from,
+        to,
+        sections,
+        days,
+        ratings,
+        influencers,
+        sla,
+        alerts,
+        precision,
+        csr,
+        generated_at: now(),
+    })
+}
+
+/// The reviews published in `[from, to)`, counted per star by the database over the
+/// brand's reviews alone (a partial index); `None` when there are none.
+async fn ratings_of(
+    db: &impl ConnectionTrait,
+    brand_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Option<Ratings>> {
+    use sea_orm::sea_query::Expr;
+    let rows: Vec<(Option<i16>, i64)> = mention::Entity::find()
+        .select_only()
+        .column(mention::Column::Rating)
+        .column_as(Expr::expr(sea_orm::sea_query::Func::count(Expr::col(mention::Column::Id))), "n")
+        .filter(mention::Column::BrandId.eq(brand_id))
+        .filter(mention::Column::PublishedAt.gte(from))
+        .filter(mention::Column::PublishedAt.lt(to))
+        .filter(mention::Column::Rating.is_not_null())
+        .group_by(mention::Column::Rating)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut by_stars = [0i64; 5];
+    for (stars, n) in rows {
+        if let Some(stars) = stars.filter(|s| (1..=5).contains(s)) {
+            by_stars[(stars - 1) as usize] += n;
+        }
+    }
+    let reviews: i64 = by_stars.iter().sum();
+    if reviews == 0 {
+        return Ok(None);
+    }
+    let total: i64 = by_stars.iter().enumerate().map(|(i, n)| (i as i64 + 1) * n).sum();
+    Ok(Some(Ratings { reviews, mean: total as f64 / reviews as f64, by_stars }))
 }
 
 /// The brand's ten most influential authors.

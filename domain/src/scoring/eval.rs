@@ -23,7 +23,7 @@ fn sentiment_accuracy_on_the_labelled_set() {
             panic!("bad line: {line}");
         };
         // The language is detected, as for mentions that come without one.
-        let analysis = analyze(&Input { text, lang: None, addressed: false }, &[], &[]);
+        let analysis = analyze(&Input { text, lang: None, addressed: false, rating: None }, &[], &[]);
         detected_right += usize::from(analysis.lang.as_deref() == Some(lang));
         let got = label(analysis.sentiment);
         let entry = per_lang.entry(lang).or_default();

@@ -49,6 +49,17 @@ pub struct Input<'a> {
     pub lang: Option<&'a str>,
     /// A reply to the brand or a direct message.
     pub addressed: bool,
+    /// A review's stars (1 to 5), when the mention is a review.
+    pub rating: Option<i16>,
+}
+
+/// A review's stars weigh as much as its words, and a review of one or two stars reads
+/// at least as a complaint (−0.3) whatever its words: "great staff" under one star is
+/// not praise.
+fn rated(sentiment: f64, rating: Option<i16>) -> f64 {
+    let Some(stars) = rating.map(|r| r.clamp(1, 5)) else { return sentiment };
+    let blended = ((sentiment + f64::from(stars - 3) / 2.0) / 2.0).clamp(-1.0, 1.0);
+    if stars <= 2 { blended.min(-0.3) } else { blended }
 }
 
 /// Analyses one mention for a brand with its handles and values.
@@ -69,11 +80,14 @@ pub fn analyze_folded(
     usual_lang: Option<&str>,
 ) -> Analysis {
     let lang = input.lang.map(str::to_owned).or_else(|| lang::detect(input.text, &folded.words).map(str::to_owned));
-    let sentiment = sentiment::score(lang.as_deref().or(usual_lang), input.text, folded);
+    let sentiment = rated(sentiment::score(lang.as_deref().or(usual_lang), input.text, folded), input.rating);
     let value_stances = values::read(&folded.text, sentiment, values);
-    let addressed = input.addressed || solicitation::names_handle(&folded.text, handle_mentions);
+    // A review is written to the brand: one of one or two stars is a complaint to answer.
+    let addressed =
+        input.addressed || input.rating.is_some() || solicitation::names_handle(&folded.text, handle_mentions);
+    let complaint = input.rating.is_some_and(|stars| stars <= 2);
     Analysis {
-        is_solicitation: solicitation::detect(&folded.text, input.text, addressed, sentiment),
+        is_solicitation: complaint || solicitation::detect(&folded.text, input.text, addressed, sentiment),
         lang,
         sentiment,
         value_tags: value_stances.iter().map(|r| r.value_id).collect(),
@@ -86,6 +100,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_low_rating_is_a_complaint_whatever_its_words() {
+        let review =
+            |text: &str, rating| analyze(&Input { text, lang: Some("en"), addressed: false, rating }, &[], &[]);
+        let one_star = review("The staff were lovely and the shop is beautiful", Some(1));
+        assert!(one_star.sentiment <= -0.3 && one_star.is_solicitation, "{one_star:?}");
+        let five_stars = review("Fine.", Some(5));
+        assert!(five_stars.sentiment > 0.2 && !five_stars.is_solicitation, "{five_stars:?}");
+        let unrated = review("The staff were lovely and the shop is beautiful", None);
+        assert!(unrated.sentiment > 0.0 && !unrated.is_solicitation);
+        assert_eq!(rated(0.4, Some(9)), rated(0.4, Some(5)), "stars are bounded");
+    }
+
+    #[test]
     fn analyses_a_mention() {
         let plastic = ValueMatcher::new(crate::new_id(), "Zéro plastique", &["emballage".into(), "plastic".into()]);
         let fair = ValueMatcher::new(crate::new_id(), "Commerce équitable", &["équitable".into()]);
@@ -94,6 +121,7 @@ mod tests {
                 text: "@verdure_fr vous dites zéro PLASTIQUE mais mon colis en était plein, c'est honteux !",
                 lang: None,
                 addressed: false,
+                rating: None,
             },
             &["verdure_fr".into()],
             &[plastic.clone(), fair],
@@ -117,7 +145,7 @@ mod tests {
             addressed in proptest::bool::ANY,
         ) {
             let values = [ValueMatcher::new(crate::new_id(), "Zéro plastique", &["emballage".into()])];
-            let input = Input { text: &text, lang: lang.as_deref(), addressed };
+            let input = Input { text: &text, lang: lang.as_deref(), addressed, rating: None };
             let analysis = analyze(&input, &["verdure".into()], &values);
             proptest::prop_assert!((-1.0..=1.0).contains(&analysis.sentiment), "{}", analysis.sentiment);
         }

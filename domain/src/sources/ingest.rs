@@ -53,6 +53,10 @@ pub struct Item {
     /// A private message to the brand (always addressed to it).
     #[serde(default)]
     direct: bool,
+    /// A review's stars, 1 to 5 (Google Business Profile, Trustpilot…): a review is
+    /// addressed to the brand, and one of one or two stars is a complaint.
+    #[schema(minimum = 1, maximum = 5)]
+    rating: Option<i16>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -199,6 +203,9 @@ fn validate(value: serde_json::Value) -> std::result::Result<Valid, String> {
     {
         return Err("lang must be a two-letter ISO 639-1 code such as `fr`".into());
     }
+    if item.rating.is_some_and(|stars| !(1..=5).contains(&stars)) {
+        return Err("rating must be 1 to 5 stars".into());
+    }
     let handle = store::normalise_handle(&item.author.handle);
     if handle.is_empty() || handle.len() > 255 {
         return Err("author.handle must be 1 to 255 characters".into());
@@ -278,6 +285,7 @@ async fn store(services: &Services, brand: &brand::Model, items: Vec<Valid>) -> 
             in_reply_to: v.item.in_reply_to,
             in_reply_to_author: v.item.in_reply_to_author.as_deref().map(store::normalise_handle),
             direct: v.item.direct,
+            rating: v.item.rating,
         })
         .collect();
     let networks: std::collections::BTreeSet<String> = mentions.iter().map(|m| m.network.clone()).collect();

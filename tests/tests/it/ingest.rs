@@ -325,3 +325,87 @@ async fn handles_nothing_hears_are_flagged_on_the_brand(backend: Backend) {
     assert_eq!(unwatched().await, ["verdure@mastodon.social"], "the disabled search hears nothing");
 }
 on_both_databases!(handles_nothing_hears_are_flagged_on_the_brand);
+
+/// Reviews pushed with their stars: one or two stars is a complaint whatever its words
+/// (a ticket opens), the stars weigh on sentiment, and reports give the period's mean
+/// rating and its spread.
+async fn reviews_carry_their_stars_into_tickets_and_reports(backend: Backend) {
+    let server = serve(backend).await;
+    let owner = server.app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let brand = server.app.create_brand(t, "Verdure").await;
+    let secret = key(&server, t, Some(&brand)).await;
+    let review = |id: &str, text: &str, rating: Value| {
+        let mut item = item(id, "reviewer", text, 0);
+        item["network"] = json!("other");
+        item["url"] = json!(format!("https://reviews.example/verdure/{id}"));
+        item["publishedAt"] = json!((chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339());
+        item["lang"] = json!("en");
+        item["rating"] = rating;
+        item
+    };
+    let bad = push(&server, Some(&secret), "", json!([review("r-0", "Meh", json!(6))]).to_string()).await;
+    assert!(bad.1.to_string().contains("rating must be 1 to 5"), "{bad:?}");
+    let items = json!([
+        review("r-1", "The staff were lovely and the shop is beautiful", json!(1)),
+        review("r-2", "Good refills, fair prices", json!(4)),
+        review("r-3", "Fine.", json!(5)),
+        review("r-4", "Fine.", json!(5)),
+    ]);
+    let (status, report) = push(&server, Some(&secret), "", items.to_string()).await;
+    assert_eq!(status, 200, "{report}");
+
+    let mentions = server
+        .app
+        .ok(Some(t), "query($b: ID!) { mentions(brandId: $b) { edges { node { externalId rating sentiment isSolicitation } } } }", json!({ "b": brand }))
+        .await;
+    let by_id = |id: &str| {
+        mentions["mentions"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["node"])
+            .find(|n| n["externalId"] == id)
+            .unwrap()
+            .clone()
+    };
+    let one_star = by_id("r-1");
+    assert_eq!(one_star["rating"], 1);
+    assert!(one_star["sentiment"].as_f64().unwrap() <= -0.3, "{one_star}");
+    assert_eq!(one_star["isSolicitation"], true, "a one-star review is a complaint to answer");
+    assert_eq!(by_id("r-3")["isSolicitation"], false);
+    let tickets = server
+        .app
+        .ok(
+            Some(t),
+            "query($b: ID!) { tickets(brandId: $b) { edges { node { mention { externalId } } } } }",
+            json!({ "b": brand }),
+        )
+        .await;
+    assert_eq!(tickets["tickets"]["edges"], json!([{ "node": { "mention": { "externalId": "r-1" } } }]));
+
+    let now = chrono::Utc::now();
+    let share = server
+        .app
+        .ok(
+            Some(t),
+            "mutation($i: CreateReportShareInput!) { createReportShare(input: $i) { token } }",
+            json!({ "i": { "brandId": brand, "sections": ["mentions"], "from": (now - chrono::Duration::days(7)).to_rfc3339(),
+                     "to": (now + chrono::Duration::hours(1)).to_rfc3339(), "expiresAt": (now + chrono::Duration::days(7)).to_rfc3339() } }),
+        )
+        .await["createReportShare"]["token"]
+        .clone();
+    let shared = server
+        .app
+        .ok(
+            None,
+            "query($t: String!) { sharedReport(token: $t) { ratings { reviews mean byStars } } }",
+            json!({ "t": share }),
+        )
+        .await;
+    assert_eq!(shared["sharedReport"]["ratings"], json!({ "reviews": 4, "mean": 3.75, "byStars": [1, 0, 0, 1, 2] }));
+    let page =
+        reqwest::get(format!("{}/r/{}", server.base, share.as_str().unwrap())).await.unwrap().text().await.unwrap();
+    assert!(page.contains("3.8/5") && page.contains("mean rating of 4 reviews"), "the page shows the mean");
+}
+on_both_databases!(reviews_carry_their_stars_into_tickets_and_reports);

@@ -217,6 +217,7 @@ pub(super) fn to_mention(post: PostView, accounts: &HashMap<String, Known>) -> N
         in_reply_to: post.record.reply.as_ref().and_then(|r| r["parent"]["uri"].as_str()).map(str::to_owned),
         in_reply_to_author,
         direct: false,
+        rating: None,
     }
 }
 

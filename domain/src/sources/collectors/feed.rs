@@ -133,6 +133,7 @@ pub(crate) fn parse(document: &[u8], network: &str, target: &str) -> Result<Vec<
                 in_reply_to: None,
                 in_reply_to_author: None,
                 direct: false,
+                rating: None,
             })
         })
         .collect();

@@ -121,6 +121,7 @@ pub(super) fn to_mention(status: Status, instance_host: &str) -> NewMention {
         in_reply_to: status.in_reply_to_id,
         in_reply_to_author,
         direct: status.visibility == "direct",
+        rating: None,
     }
 }
 
