@@ -260,7 +260,12 @@ impl Lexicon {
         Reading {
             analysis,
             priority,
-            relevance: relevance::score_folded(&self.relevance, &folded.text, input.addressed),
+            // A review is written to the brand, named or not.
+            relevance: relevance::score_folded(
+                &self.relevance,
+                &folded.text,
+                input.addressed || input.rating.is_some(),
+            ),
             search_text: folded.words.join(" "),
         }
     }

@@ -240,7 +240,9 @@ pub async fn store(
                         mention::Column::IsSolicitation,
                         mention::Column::SolicitationPriority,
                         mention::Column::InReplyTo,
+                        mention::Column::InReplyToAuthor,
                         mention::Column::IsDirect,
+                        mention::Column::Rating,
                         mention::Column::AuthorFollowers,
                         mention::Column::ScoredAt,
                     ])

@@ -91,13 +91,16 @@ pub fn quota(headers: &HeaderMap) -> Option<Quota> {
             return Some(at.with_timezone(&chrono::Utc));
         }
         let n = raw.parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0)? as i64;
-        // Past a billion, a Unix time (2001 onwards); below, seconds from now.
-        if n >= 1_000_000_000 {
-            chrono::DateTime::from_timestamp(n, 0)
-        } else {
-            chrono::Utc::now().checked_add_signed(chrono::Duration::seconds(n))
+        // Past a hundred billion, Unix milliseconds; past a billion, a Unix time (2001
+        // onwards); below, seconds from now.
+        match n {
+            100_000_000_000.. => chrono::DateTime::from_timestamp_millis(n),
+            1_000_000_000.. => chrono::DateTime::from_timestamp(n, 0),
+            _ => chrono::Utc::now().checked_add_signed(chrono::Duration::seconds(n)),
         }
     });
+    // A reset further than a month away is a network's mistake, not a quota.
+    let resets_at = resets_at.filter(|at| *at < chrono::Utc::now() + chrono::Duration::days(31));
     Some(Quota { remaining: left.clamp(0.0, f64::from(i32::MAX)) as i32, resets_at })
 }
 
@@ -388,6 +391,10 @@ mod tests {
         let hostile = headers(&[("ratelimit-remaining", "-5"), ("ratelimit-reset", "soon")]);
         assert_eq!(quota(&hostile), Some(Quota { remaining: 0, resets_at: None }));
         assert_eq!(quota(&headers(&[("ratelimit-remaining", "NaN")])), None);
+        let millis = quota(&headers(&[("ratelimit-remaining", "1"), ("ratelimit-reset", "1798761600000")])).unwrap();
+        assert_eq!(millis.resets_at, at(1_798_761_600));
+        let far = quota(&headers(&[("ratelimit-remaining", "1"), ("ratelimit-reset", "99999999999")])).unwrap();
+        assert_eq!(far.resets_at, None, "year 5138 is no reset");
         assert_eq!(quota(&HeaderMap::new()), None);
     }
 

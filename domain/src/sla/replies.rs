@@ -217,9 +217,15 @@ pub async fn publish(services: &Services, id: Uuid) -> Result<()> {
     if row.status != PENDING || row.next_attempt_at.is_some_and(|due| due > at) {
         return Ok(());
     }
-    // Attempts that died without an answer (a crash, a cut-off job) end here too.
+    // Attempts that died without an answer (a crash, a cut-off job) end here too, once
+    // the last one's post is known not to exist.
     if row.attempts as usize > RETRY_WAITS.len() {
-        return failed(services, &row, row.attempts, &format!("gave up after {} attempts", row.attempts)).await;
+        return match last_look(services, &row).await {
+            Ok(Some(post)) => published(services, &row, row.attempts, post).await,
+            Ok(None) => failed(services, &row, row.attempts, &format!("gave up after {} attempts", row.attempts)).await,
+            // Not known yet: the lease brings it back.
+            Err(_) => Ok(()),
+        };
     }
     // The claim: one attempt at a time, even with the reply enqueued twice.
     let claimed = reply::Entity::update_many()
@@ -235,12 +241,7 @@ pub async fn publish(services: &Services, id: Uuid) -> Result<()> {
         return Ok(());
     }
     let attempts = row.attempts + 1;
-    // Within its lease, so that no second attempt starts while this one runs.
-    let outcome = match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt(services, &row)).await {
-        Ok(outcome) => outcome,
-        Err(_) => Err(PublishError::Transient { reason: "the attempt timed out".into(), retry_after: None }),
-    };
-    match outcome {
+    match attempt(services, &row).await {
         Ok(post) => published(services, &row, attempts, post).await,
         Err(PublishError::Refused(reason)) => failed(services, &row, attempts, &reason).await,
         Err(PublishError::Transient { reason, .. }) if attempts as usize > RETRY_WAITS.len() => {
@@ -302,7 +303,10 @@ async fn attempt(
         Ok(None) => return Err(PublishError::Refused("its connection was deleted".into())),
         Err(e) => return Err(e.into()),
     };
-    let result = async {
+    // Within its lease, so that no second attempt starts while this one runs. A token
+    // renewal cut short here may lose its new tokens: the next attempt then signs in
+    // again (backing off on failures). The credential's health is always recorded.
+    let work = async {
         let endpoint = credential.endpoint().await;
         let (did, handle) = credential.account().await;
         let did = did.ok_or_else(|| PublishError::Refused("the connection has no account id".into()))?;
@@ -335,10 +339,34 @@ async fn attempt(
         }
         let url = bluesky::post_url(&post_ref.uri, &handle).unwrap_or_default();
         Ok((post_ref, url))
-    }
-    .await;
+    };
+    let result = match tokio::time::timeout(ATTEMPT_TIMEOUT, work).await {
+        Ok(result) => result,
+        Err(_) => Err(PublishError::Transient { reason: "the attempt timed out".into(), retry_after: None }),
+    };
     credential.finish(result.is_ok()).await;
     result
+}
+
+/// Whether a reply whose attempts are spent went out after all (its worker died after
+/// the post was made): the post under its record key, if any.
+async fn last_look(
+    services: &Services,
+    row: &reply::Model,
+) -> std::result::Result<Option<(bluesky::StrongRef, String)>, PublishError> {
+    let connection = row.connection_id.ok_or_else(|| PublishError::Refused("its connection was deleted".into()))?;
+    let Some(credential) = Credential::of_connection(services, row.agency_id, connection).await? else {
+        return Ok(None);
+    };
+    let endpoint = credential.endpoint().await;
+    let (did, handle) = credential.account().await;
+    let Some(did) = did else { return Ok(None) };
+    let found = bluesky::find_post(&credential, &endpoint, &did, &row.record_key).await;
+    credential.finish(found.is_ok()).await;
+    Ok(found?.map(|post| {
+        let url = bluesky::post_url(&post.uri, &handle).unwrap_or_default();
+        (post, url)
+    }))
 }
 
 /// Records the publication and answers the ticket with it, in one transaction (its

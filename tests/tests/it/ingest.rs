@@ -407,5 +407,27 @@ async fn reviews_carry_their_stars_into_tickets_and_reports(backend: Backend) {
     let page =
         reqwest::get(format!("{}/r/{}", server.base, share.as_str().unwrap())).await.unwrap().text().await.unwrap();
     assert!(page.contains("3.8/5") && page.contains("mean rating of 4 reviews"), "the page shows the mean");
+
+    // The reviewer edits the one-star review to five stars: pushed again, it keeps the
+    // new stars and reads as praise.
+    let edited = json!([review("r-1", "The staff were lovely and the shop is beautiful", json!(5))]);
+    assert_eq!(push(&server, Some(&secret), "", edited.to_string()).await.0, 200);
+    let again = server
+        .app
+        .ok(
+            Some(t),
+            "query($b: ID!) { mentions(brandId: $b) { edges { node { externalId rating sentiment } } } }",
+            json!({ "b": brand }),
+        )
+        .await;
+    let r1 = again["mentions"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .find(|n| n["externalId"] == "r-1")
+        .unwrap();
+    assert_eq!(r1["rating"], 5);
+    assert!(r1["sentiment"].as_f64().unwrap() > 0.3, "{r1}");
 }
 on_both_databases!(reviews_carry_their_stars_into_tickets_and_reports);

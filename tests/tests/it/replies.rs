@@ -275,36 +275,38 @@ async fn refused_replies_leave_the_ticket_open_and_say_why(backend: Backend) {
 on_both_databases!(refused_replies_leave_the_ticket_open_and_say_why);
 
 /// A worker that died after Bluesky took the post, before Vigie recorded it: the next
-/// attempt finds the post under the reply's record key and records it, without posting
-/// again.
+/// attempt (or, once the attempts are spent, a last look) finds the post under the
+/// reply's record key and records it, without posting again.
 async fn a_retry_after_a_crash_does_not_post_twice(backend: Backend) {
-    let s = setup(backend).await;
-    s.app.ok(Some(&s.owner.access_token), RESPOND, json!({ "id": s.ticket, "text": "On its way" })).await;
-    let row = reply::Entity::find().one(&s.app.services.db).await.unwrap().unwrap();
-    let mut crashed: reply::ActiveModel = row.clone().into();
-    crashed.attempts = Set(1);
-    sea_orm::ActiveModelTrait::update(crashed, &s.app.services.db).await.unwrap();
-    Mock::given(method("GET"))
-        .and(path(GET_RECORD))
-        .and(query_param("rkey", row.record_key.as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "uri": format!("at://did:plc:verdure/app.bsky.feed.post/{}", row.record_key), "cid": "bafyreply",
-            "value": { "$type": "app.bsky.feed.post", "text": "On its way" }
-        })))
-        .expect(1)
-        .mount(&s.pds)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_RECORD))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(0)
-        .mount(&s.pds)
-        .await;
-    vigie_domain::sla::replies::publish(&s.app.services, row.id).await.unwrap();
-    let done = ticket(&s).await;
-    assert_eq!(done["replies"][0]["status"], "PUBLISHED");
-    assert_eq!(done["status"], "ANSWERED");
-    s.pds.verify().await;
+    for spent in [1, 8] {
+        let s = setup(backend).await;
+        s.app.ok(Some(&s.owner.access_token), RESPOND, json!({ "id": s.ticket, "text": "On its way" })).await;
+        let row = reply::Entity::find().one(&s.app.services.db).await.unwrap().unwrap();
+        let mut crashed: reply::ActiveModel = row.clone().into();
+        crashed.attempts = Set(spent);
+        crashed.update(&s.app.services.db).await.unwrap();
+        Mock::given(method("GET"))
+            .and(path(GET_RECORD))
+            .and(query_param("rkey", row.record_key.as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "uri": format!("at://did:plc:verdure/app.bsky.feed.post/{}", row.record_key), "cid": "bafyreply",
+                "value": { "$type": "app.bsky.feed.post", "text": "On its way" }
+            })))
+            .expect(1)
+            .mount(&s.pds)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(CREATE_RECORD))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&s.pds)
+            .await;
+        vigie_domain::sla::replies::publish(&s.app.services, row.id).await.unwrap();
+        let done = ticket(&s).await;
+        assert_eq!(done["replies"][0]["status"], "PUBLISHED", "after {spent} attempts");
+        assert_eq!(done["status"], "ANSWERED");
+        s.pds.verify().await;
+    }
 }
 on_both_databases!(a_retry_after_a_crash_does_not_post_twice);
 

@@ -22,7 +22,7 @@ use super::{CollectError, Collector, MAX_PAGES, Poll, check, clip, count, json};
 use crate::connections::Credential;
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention};
-use crate::platform::outbound::{Fetched, Http};
+use crate::platform::outbound::{Fetched, Http, Quota, quota};
 
 pub struct BlueskyCollector;
 
@@ -136,41 +136,56 @@ fn parent_author_did(post: &PostView) -> Option<&str> {
 
 /// The accounts of a page, by DID: its authors, with their follower counts and
 /// verification (posts carry neither), and the authors of the posts its replies answer
-/// (to read a reply as addressed to the brand). A failed lookup leaves the rest as the
-/// page gave them rather than failing it: its posts are stored either way.
+/// (to read a reply as addressed to the brand). Profiles are looked up once a poll
+/// (`looked_up` keeps them across its pages). A 429 stops the poll, so that the source
+/// backs off; any other failed lookup leaves the rest as the page gave them: its posts
+/// are stored either way. Also gives the quota the last lookup reported.
 async fn accounts_of(
     http: &Http,
     endpoint: &str,
     credential: Option<&Credential<'_>>,
     posts: &[PostView],
-) -> HashMap<String, Known> {
-    let mut known: HashMap<String, Known> = HashMap::new();
-    for post in posts {
-        let handle = post.author.handle.to_lowercase();
-        known.entry(post.author.did.clone()).or_insert(Known { handle, ..Known::default() });
-    }
-    let mut wanted: BTreeSet<&str> = posts.iter().map(|p| p.author.did.as_str()).filter(|d| !d.is_empty()).collect();
+    looked_up: &mut HashMap<String, Known>,
+) -> Result<(HashMap<String, Known>, Option<Quota>), CollectError> {
+    let mut wanted: BTreeSet<&str> = posts.iter().map(|p| p.author.did.as_str()).collect();
     wanted.extend(posts.iter().filter_map(parent_author_did));
+    wanted.retain(|did| !did.is_empty() && !looked_up.contains_key(*did));
     // A page's authors and the authors they answer: two pages' worth at most.
     let wanted: Vec<&str> = wanted.into_iter().take(2 * PAGE).collect();
+    let mut quota = None;
     for chunk in wanted.chunks(PROFILES_PER_CALL) {
         match profiles(http, endpoint, credential, chunk).await {
-            Ok(profiles) => known.extend(profiles.into_iter().map(|p| {
-                let account = Known {
-                    handle: p.handle.to_lowercase(),
-                    followers: p.followers_count.map(count),
-                    following: p.follows_count.map(count),
-                    verified: p.verification.is_some_and(|v| v.verified_status == "valid"),
-                };
-                (p.did, account)
-            })),
+            Ok((profiles, reported)) => {
+                quota = reported.or(quota);
+                // A profile without its DID could not be told from another.
+                looked_up.extend(profiles.into_iter().filter(|p| !p.did.is_empty()).map(|p| {
+                    let account = Known {
+                        handle: p.handle.to_lowercase(),
+                        followers: p.followers_count.map(count),
+                        following: p.follows_count.map(count),
+                        verified: p.verification.is_some_and(|v| v.verified_status == "valid"),
+                    };
+                    (p.did, account)
+                }));
+            }
+            Err(e @ CollectError::RateLimited { .. }) => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "Bluesky getProfiles failed: counts and replies left unresolved");
                 break;
             }
         }
     }
-    known
+    let mut known: HashMap<String, Known> = HashMap::new();
+    for post in posts {
+        let handle = post.author.handle.to_lowercase();
+        known.entry(post.author.did.clone()).or_insert(Known { handle, ..Known::default() });
+    }
+    for did in posts.iter().map(|p| p.author.did.as_str()).chain(posts.iter().filter_map(parent_author_did)) {
+        if let Some(account) = looked_up.get(did) {
+            known.insert(did.to_owned(), account.clone());
+        }
+    }
+    Ok((known, quota))
 }
 
 async fn profiles(
@@ -178,14 +193,14 @@ async fn profiles(
     endpoint: &str,
     credential: Option<&Credential<'_>>,
     dids: &[&str],
-) -> Result<Vec<ProfileViewDetailed>, CollectError> {
+) -> Result<(Vec<ProfileViewDetailed>, Option<Quota>), CollectError> {
     let mut url = url::Url::parse(&format!("{endpoint}/xrpc/app.bsky.actor.getProfiles"))
         .map_err(|e| CollectError::Malformed(format!("bad endpoint: {e}")))?;
     dids.iter().for_each(|did| {
         url.query_pairs_mut().append_pair("actors", did);
     });
     let fetched = fetch(http, url.as_str(), credential).await?;
-    Ok(json::<Profiles>(&fetched.body, "Bluesky getProfiles")?.profiles)
+    Ok((json::<Profiles>(&fetched.body, "Bluesky getProfiles")?.profiles, quota(&fetched.headers)))
 }
 
 pub(super) fn to_mention(post: PostView, accounts: &HashMap<String, Known>) -> NewMention {
@@ -231,8 +246,8 @@ struct Page {
     reached_seen: bool,
     /// [`accounts_of`] its posts.
     accounts: HashMap<String, Known>,
-    /// What the answer's rate-limit headers said of the quota.
-    quota: Option<crate::platform::outbound::Quota>,
+    /// What the last answer's rate-limit headers said of the quota.
+    quota: Option<Quota>,
 }
 
 /// Fetches one page of an author feed (cut at `seen_until`, the newest post seen
@@ -243,9 +258,10 @@ async fn read_page(
     credential: Option<&Credential<'_>>,
     url: &url::Url,
     seen_until: Option<&str>,
+    looked_up: &mut HashMap<String, Known>,
 ) -> Result<Page, CollectError> {
     let fetched = fetch(http, url.as_str(), credential).await?;
-    let quota = crate::platform::outbound::quota(&fetched.headers);
+    let searched = quota(&fetched.headers);
     let (mut posts, cursor, read) = if url.path().ends_with("getAuthorFeed") {
         let feed = json::<AuthorFeed>(&fetched.body, "Bluesky getAuthorFeed")?;
         let read = feed.feed.len();
@@ -263,8 +279,8 @@ async fn read_page(
         });
     }
     let reached_seen = posts.len() < before;
-    let accounts = accounts_of(http, endpoint, credential, &posts).await;
-    Ok(Page { posts, cursor, read, reached_seen, accounts, quota })
+    let (accounts, looked) = accounts_of(http, endpoint, credential, &posts, looked_up).await?;
+    Ok(Page { posts, cursor, read, reached_seen, accounts, quota: looked.or(searched) })
 }
 
 #[async_trait::async_trait]
@@ -288,6 +304,7 @@ impl Collector for BlueskyCollector {
         let mut newest = since.clone();
         let mut page_cursor: Option<String> = None;
         let mut poll = Poll::default();
+        let mut looked_up = HashMap::new();
         for index in 0..MAX_PAGES {
             let account = source.kind == "account";
             let method = if account { "app.bsky.feed.getAuthorFeed" } else { "app.bsky.feed.searchPosts" };
@@ -308,7 +325,8 @@ impl Collector for BlueskyCollector {
                     query.append_pair("cursor", cursor);
                 }
             }
-            let page = match read_page(http, endpoint, credential, &url, since.as_deref().filter(|_| account)).await {
+            let seen = since.as_deref().filter(|_| account);
+            let page = match read_page(http, endpoint, credential, &url, seen, &mut looked_up).await {
                 Ok(page) => page,
                 Err(e) if index > 0 => {
                     poll.incomplete = Some(e);
