@@ -223,8 +223,18 @@ pub async fn publish(services: &Services, id: Uuid) -> Result<()> {
         return match last_look(services, &row).await {
             Ok(Some(post)) => published(services, &row, row.attempts, post).await,
             Ok(None) => failed(services, &row, row.attempts, &format!("gave up after {} attempts", row.attempts)).await,
-            // Not known yet: the lease brings it back.
-            Err(_) => Ok(()),
+            Err(PublishError::Refused(reason)) => failed(services, &row, row.attempts, &reason).await,
+            // Not known yet: looked for again after a lease's time.
+            Err(PublishError::Transient { .. }) => {
+                reply::Entity::update_many()
+                    .col_expr(reply::Column::NextAttemptAt, Expr::value(at + LEASE))
+                    .filter(reply::Column::Id.eq(row.id))
+                    .filter(reply::Column::Status.eq(PENDING))
+                    .filter(reply::Column::Attempts.eq(row.attempts))
+                    .exec(&services.db)
+                    .await?;
+                Ok(())
+            }
         };
     }
     // The claim: one attempt at a time, even with the reply enqueued twice.

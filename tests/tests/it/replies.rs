@@ -437,3 +437,21 @@ async fn two_sends_at_once_make_one_reply(backend: Backend) {
     assert_eq!(reply::Entity::find().all(&s.app.services.db).await.unwrap().len(), 1);
 }
 on_both_databases!(two_sends_at_once_make_one_reply);
+
+/// A reply whose attempts are spent and whose connection is gone ends failed, with the
+/// reason, instead of being looked for again and again.
+async fn a_spent_reply_without_its_connection_fails(backend: Backend) {
+    let s = setup(backend).await;
+    let t = Some(s.owner.access_token.as_str());
+    s.app.ok(t, RESPOND, json!({ "id": s.ticket, "text": "On its way" })).await;
+    let row = reply::Entity::find().one(&s.app.services.db).await.unwrap().unwrap();
+    let mut spent: reply::ActiveModel = row.clone().into();
+    spent.attempts = Set(8);
+    spent.update(&s.app.services.db).await.unwrap();
+    s.app.ok(t, "mutation($id: ID!) { deleteConnection(id: $id) { deletedId } }", json!({ "id": s.connection })).await;
+    vigie_domain::sla::replies::publish(&s.app.services, row.id).await.unwrap();
+    let done = reply::Entity::find_by_id(row.id).one(&s.app.services.db).await.unwrap().unwrap();
+    assert_eq!(done.status, "failed");
+    assert!(done.last_error.unwrap().contains("connection was deleted"));
+}
+on_both_databases!(a_spent_reply_without_its_connection_fails);
