@@ -56,6 +56,18 @@ fn db_failed(what: &str) -> impl Fn(sea_orm::DbErr) -> CredentialError + '_ {
     }
 }
 
+/// The secret of a healthy connection; an unhealthy one is refused, and one the
+/// configured keys cannot open is a failure (its details go to the log).
+fn usable_secret(services: &Services, row: &connection::Model) -> Result<Secret, CredentialError> {
+    if !row.healthy {
+        return Err(CredentialError::Refused("the connection is unhealthy".into()));
+    }
+    open(&services.config.vault, row).map_err(|e| {
+        tracing::error!(connection_id = %row.id, error = %e, "a connection's secret cannot be opened");
+        CredentialError::Failed("the connection's secret cannot be opened with the configured keys".into())
+    })
+}
+
 /// A connection in use. Dropped at the end of the work, after [`Credential::finish`].
 pub struct Credential<'a> {
     services: &'a Services,
@@ -95,13 +107,7 @@ impl<'a> Credential<'a> {
             .await
             .map_err(db_failed("reading the connection"))?;
         let Some(row) = row else { return Ok(None) };
-        if !row.healthy {
-            return Err(CredentialError::Refused("the connection is unhealthy".into()));
-        }
-        let secret = open(&services.config.vault, &row).map_err(|e| {
-            tracing::error!(connection_id = %row.id, error = %e, "a connection's secret cannot be opened");
-            CredentialError::Failed("the connection's secret cannot be opened with the configured keys".into())
-        })?;
+        let secret = usable_secret(services, &row)?;
         Ok(Some(Credential {
             services,
             state: Mutex::new((row, secret)),
@@ -262,13 +268,7 @@ impl<'a> Credential<'a> {
         if row.version <= seen {
             return Ok(None);
         }
-        if !row.healthy {
-            return Err(CredentialError::Refused("the connection is unhealthy".into()));
-        }
-        let secret = open(&self.services.config.vault, &row).map_err(|e| {
-            tracing::error!(connection_id = %row.id, error = %e, "a connection's secret cannot be opened");
-            CredentialError::Failed("the connection's secret cannot be opened with the configured keys".into())
-        })?;
+        let secret = usable_secret(self.services, &row)?;
         let Secret::AppPassword { access_jwt, .. } = &secret;
         let token = access_jwt.clone();
         *state = (row, secret);
