@@ -327,12 +327,12 @@ pub fn unwatched_handles(
     let names = |target: &str| -> Vec<String> {
         target
             .split(|c: char| c.is_whitespace() || c == '"' || c == '(' || c == ')')
-            .map(|word| word.strip_prefix("mentions:").unwrap_or(word).trim_start_matches('@').to_lowercase())
+            .map(|word| store::normalise_handle(word.strip_prefix("mentions:").unwrap_or(word)))
             .collect()
     };
     let heard = |handle: &crate::entities::Handle| {
         let network = handle.network.name();
-        let name = handle.handle.trim_start_matches('@').to_lowercase();
+        let name = store::normalise_handle(&handle.handle);
         sources.iter().filter(|s| s.enabled && s.brand_id == brand.id).any(|s| match SourceKind::parse(&s.kind) {
             Some(SourceKind::Search) => s.healthy && s.network == network && names(&s.target).contains(&name),
             Some(SourceKind::Ingest) => {
