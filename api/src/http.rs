@@ -239,6 +239,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .app_data(web::PayloadConfig::new(demo::receiver::MAX_BODY))
                 .route(web::post().to(demo_receiver)),
         )
+        .service(readable("/oauth/{network}/callback").route(web::get().to(oauth_callback)))
         .service(readable("/healthz").route(web::get().to(healthz)).route(web::head().to(healthz)))
         .service(readable("/readyz").route(web::get().to(readyz)).route(web::head().to(readyz)))
         .service(readable("/openapi.json").route(web::get().to(openapi_json)).route(web::head().to(openapi_json)))
@@ -665,6 +666,69 @@ fn init_token(init: &serde_json::Value) -> Option<String> {
         .and_then(|v| v.as_str())
         .map(|v| v.split_once(' ').map_or(v, |(_, token)| token).trim().to_owned());
     value.or_else(|| init.get("token").and_then(|v| v.as_str()).map(str::to_owned))
+}
+
+/// `GET /oauth/{network}/callback`: where a network sends the manager's browser after
+/// consent. The `state` finds the authorisation Vigie started (once, within ten
+/// minutes); the code is exchanged with its PKCE verifier and the connection stored.
+/// The page says what happened; its URL carries the code, so it is never cached and
+/// sends no referrer.
+#[utoipa::path(
+    get,
+    path = "/oauth/{network}/callback",
+    tag = "connections",
+    summary = "The OAuth 2 redirect URI registered with each network's application",
+    params(
+        ("network" = String, Path, description = "`youtube`"),
+        ("code" = Option<String>, Query, description = "The authorisation code"),
+        ("state" = Option<String>, Query, description = "The state Vigie sent with the authorisation"),
+        ("error" = Option<String>, Query, description = "`access_denied` when the manager refused"),
+    ),
+    responses(
+        (status = 200, description = "The account is connected", content_type = "text/html", body = String),
+        (status = 400, description = "Unknown, used or expired state, or consent refused", content_type = "text/html", body = String),
+        (status = 403, description = "The manager who started it no longer manages the agency or brand", content_type = "text/html", body = String),
+        (status = 502, description = "The network did not accept the code", content_type = "text/html", body = String),
+    ),
+)]
+async fn oauth_callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    network: web::Path<String>,
+    query: web::Query<vigie_domain::connections::oauth::Callback>,
+) -> HttpResponse {
+    use vigie_domain::connections::oauth::{self, CallbackError};
+    if let Err(refused) = admit_anonymous(&state, &req).await {
+        return error_response(&refused);
+    }
+    use actix_web::http::StatusCode;
+    let (status, title, detail) = match oauth::complete(&state.services, &network, query.into_inner()).await {
+        Ok(connection) => (
+            StatusCode::OK,
+            "Account connected",
+            format!("{} ({}) is connected. You can close this window.", connection.account, connection.network),
+        ),
+        Err(e @ (CallbackError::UnknownState | CallbackError::Denied(_))) => {
+            (StatusCode::BAD_REQUEST, "Not connected", e.to_string())
+        }
+        Err(e @ CallbackError::Forbidden) => (StatusCode::FORBIDDEN, "Not connected", e.to_string()),
+        Err(e @ CallbackError::Exchange(_)) => {
+            tracing::warn!(error = %e, "OAuth callback failed");
+            (StatusCode::BAD_GATEWAY, "Not connected", e.to_string())
+        }
+        Err(CallbackError::Failed(e)) => return error_response(&e),
+    };
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Vigie: {title}</title>\
+         <body style=\"font-family:system-ui;margin:3rem\"><h1>{title}</h1><p>{}</p></body></html>",
+        html_escape::encode_text(&detail)
+    );
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("referrer-policy", "no-referrer"))
+        .insert_header(("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'"))
+        .body(page)
 }
 
 /// `GET /calendar/{token}.ics`: a brand's calendar as iCal, for whoever holds the share

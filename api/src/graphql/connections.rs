@@ -3,12 +3,12 @@
 
 use super::node::{NodeKind, global_id};
 use async_graphql::connection::Connection as Page;
-use async_graphql::{Context, ID, InputObject, Object, Result};
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use vigie_domain::connections::{self, NewBlueskyConnection};
 use vigie_domain::entities::connection;
 
-use super::brands::{Brand, DeletePayload};
+use super::brands::{Brand, DeletePayload, Network};
 use super::loaders::BrandKey;
 use super::pagination::{self, Cursor, uuid};
 use super::{actor, loader, services};
@@ -22,23 +22,23 @@ impl Connection {
     pub(crate) async fn id(&self) -> ID {
         global_id(NodeKind::Connection, self.0.id)
     }
-    /// `bluesky`.
+    /// `bluesky`, `youtube`.
     async fn network(&self) -> &str {
         &self.0.network
     }
-    /// `app_password`.
+    /// `app_password` or `oauth2`.
     async fn kind(&self) -> &str {
         &self.0.kind
     }
-    /// The account's name on the network (a Bluesky handle).
+    /// The account's name on the network (a Bluesky handle, a YouTube channel's handle).
     async fn account(&self) -> &str {
         &self.0.account
     }
-    /// The account's stable id (a Bluesky DID).
+    /// The account's stable id (a Bluesky DID, a YouTube channel id).
     async fn account_id(&self) -> Option<&str> {
         self.0.account_id.as_deref()
     }
-    /// Where its requests go (a Bluesky PDS or entryway).
+    /// Where its requests go (a Bluesky PDS or entryway, an API's base URL).
     async fn endpoint(&self) -> &str {
         &self.0.endpoint
     }
@@ -68,7 +68,8 @@ impl Connection {
     async fn last_error(&self) -> Option<&str> {
         self.0.last_error.as_deref()
     }
-    /// Requests left in the network's current rate-limit window, as it last said.
+    /// Requests left in the network's current rate-limit window, as it last said; for
+    /// YouTube, the quota units left today as Vigie counts them.
     async fn quota_remaining(&self) -> Option<i32> {
         self.0.quota_remaining
     }
@@ -91,6 +92,25 @@ pub struct ConnectBlueskyInput {
     app_password: String,
     /// The account's PDS or entryway; default `https://bsky.social`.
     endpoint: Option<String>,
+}
+
+/// An account to connect through OAuth 2 (YouTube today).
+#[derive(InputObject)]
+pub struct StartOAuthConnectionInput {
+    network: Network,
+    /// The brand whose account it is; omitted: any brand of the agency may use it.
+    brand_id: Option<ID>,
+}
+
+/// Where to send the manager's browser to consent. The network sends it back to
+/// `/oauth/{network}/callback`, which stores the connection.
+#[derive(SimpleObject)]
+#[graphql(name = "OAuthAuthorization")]
+pub struct OAuthAuthorization {
+    /// The network's consent page, with Vigie's state and PKCE challenge.
+    url: String,
+    /// After this, the callback refuses the authorisation: start again.
+    expires_at: DateTime<Utc>,
 }
 
 #[derive(Default)]
@@ -135,6 +155,22 @@ impl ConnectionMutation {
         )
         .await?;
         Ok(Connection(created))
+    }
+
+    /// Starts connecting an account through OAuth 2 with PKCE (owners and admins): open
+    /// `url` in the browser; after consent the network calls
+    /// `/oauth/{network}/callback`, which stores the connection (or renews the tokens of
+    /// the connection of the same account, which reconnects it). `UNAVAILABLE` until
+    /// the operator registers the network's application.
+    #[graphql(name = "startOAuthConnection")]
+    async fn start_oauth_connection(
+        &self,
+        ctx: &Context<'_>,
+        input: StartOAuthConnectionInput,
+    ) -> Result<OAuthAuthorization> {
+        let brand = input.brand_id.map(|id| uuid("brandId", &id)).transpose()?;
+        let started = connections::oauth::start(services(ctx), actor(ctx)?, input.network.into(), brand).await?;
+        Ok(OAuthAuthorization { url: started.url, expires_at: started.expires_at })
     }
 
     /// Gives a Bluesky connection a new app password (after it was revoked); it is

@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::bluesky::{self, SessionError};
-use super::{RENEW_BEFORE, Secret, open, seal};
+use super::{RENEW_BEFORE, Secret, oauth, open, seal};
 use crate::entities::{connection, source};
 use crate::platform::events;
 use crate::platform::outbound::{FetchError, Fetched, MAX_BODY};
@@ -68,6 +68,12 @@ fn usable_secret(services: &Services, row: &connection::Model) -> Result<Secret,
     })
 }
 
+/// What a renewal brought: tokens another process stored meanwhile, or new ones.
+enum Renewed {
+    Adopted(String),
+    New { secret: Secret, expires_at: Option<DateTime<Utc>> },
+}
+
 /// A connection in use. Dropped at the end of the work, after [`Credential::finish`].
 pub struct Credential<'a> {
     services: &'a Services,
@@ -116,6 +122,11 @@ impl<'a> Credential<'a> {
         }))
     }
 
+    /// The configuration the work runs under.
+    pub fn config(&self) -> &crate::Config {
+        &self.services.config
+    }
+
     /// Where the connection's requests go.
     pub async fn endpoint(&self) -> String {
         self.state.lock().await.0.endpoint.clone()
@@ -145,7 +156,7 @@ impl<'a> Credential<'a> {
                 }
             };
             self.observe(&fetched.headers);
-            if !renewed && bluesky::token_rejected(fetched.status, &fetched.body) {
+            if !renewed && self.token_rejected(fetched.status, &fetched.body).await {
                 let seen = self.state.lock().await.0.version;
                 token = self.renew(seen).await?;
                 renewed = true;
@@ -155,23 +166,31 @@ impl<'a> Credential<'a> {
         }
     }
 
+    /// Whether an answer says the access token is no longer good: Bluesky names it,
+    /// OAuth 2 resource servers answer 401 (RFC 6750).
+    async fn token_rejected(&self, status: u16, body: &[u8]) -> bool {
+        match &self.state.lock().await.1 {
+            Secret::AppPassword { .. } => bluesky::token_rejected(status, body),
+            Secret::OAuth { .. } => status == 401,
+        }
+    }
+
     /// The access token to present, renewed first if it is about to expire (once).
     async fn bearer(&self) -> Result<String, CredentialError> {
         let seen = {
             let state = self.state.lock().await;
-            let Secret::AppPassword { access_jwt, .. } = &state.1;
             let fresh = state.0.expires_at.is_none_or(|at| at - RENEW_BEFORE > now());
-            match access_jwt {
-                Some(token) if fresh || self.renewed.load(Ordering::Relaxed) => return Ok(token.clone()),
+            match state.1.access_token() {
+                Some(token) if fresh || self.renewed.load(Ordering::Relaxed) => return Ok(token.to_owned()),
                 _ => state.0.version,
             }
         };
         self.renew(seen).await
     }
 
-    /// A new access token: the refresh token first, the app password if that is refused
-    /// too. `seen` is the version the current token came from: if another process
-    /// renewed it since, its token is used.
+    /// A new access token: for an app password, the refresh token first, the password
+    /// if that is refused too; for OAuth 2, the refresh token. `seen` is the version the
+    /// current token came from: if another process renewed it since, its token is used.
     async fn renew(&self, seen: i32) -> Result<String, CredentialError> {
         let mut state = self.state.lock().await;
         self.renewed.store(true, Ordering::Relaxed);
@@ -179,51 +198,23 @@ impl<'a> Credential<'a> {
             return Ok(token);
         }
         let row = state.0.clone();
-        let Secret::AppPassword { identifier, password, refresh_jwt, .. } = &state.1;
-        let (identifier, password, refresh_jwt) = (identifier.clone(), password.clone(), refresh_jwt.clone());
-        let http = &self.services.http;
-        let refreshed = match &refresh_jwt {
-            Some(refresh) => bluesky::refresh_session(http, &row.endpoint, refresh).await,
-            None => Err(SessionError::Refused("no refresh token".into())),
-        };
-        let session = match refreshed {
-            Ok(session) => session,
-            Err(SessionError::Refused(_)) => {
-                // A refresh token revoked by a concurrent renewal is not a revoked account.
-                if let Some(token) = self.reload_if_newer(&mut state, seen).await? {
-                    return Ok(token);
-                }
-                if let Some(at) = row.sign_in_after.filter(|at| *at > now()) {
-                    return Err(CredentialError::RateLimited { retry_after: (at - now()).to_std().ok() });
-                }
-                match bluesky::create_session(http, &row.endpoint, &identifier, &password).await {
-                    Ok(session) => session,
-                    Err(SessionError::Refused(why)) => {
-                        self.mark_refused(&row, &why).await?;
-                        return Err(CredentialError::Refused(why));
-                    }
-                    Err(e) => {
-                        self.sign_in_failed(&row, &e).await;
-                        return Err(match e {
-                            SessionError::RateLimited { retry_after } => CredentialError::RateLimited { retry_after },
-                            other => CredentialError::Failed(other.to_string()),
-                        });
-                    }
-                }
+        let renewed = match &state.1 {
+            Secret::AppPassword { identifier, password, refresh_jwt, .. } => {
+                let (identifier, password, refresh_jwt) = (identifier.clone(), password.clone(), refresh_jwt.clone());
+                self.renew_session(&mut state, seen, &row, identifier, password, refresh_jwt).await?
             }
-            Err(SessionError::RateLimited { retry_after }) => return Err(CredentialError::RateLimited { retry_after }),
-            Err(e) => return Err(CredentialError::Failed(e.to_string())),
+            Secret::OAuth { refresh_token, .. } => {
+                let refresh_token = refresh_token.clone();
+                self.renew_oauth(&mut state, seen, &row, refresh_token).await?
+            }
         };
-        let access = session.access_jwt.clone();
-        let secret = Secret::AppPassword {
-            identifier,
-            password,
-            access_jwt: Some(session.access_jwt),
-            refresh_jwt: Some(session.refresh_jwt),
+        let (secret, expires_at) = match renewed {
+            Renewed::Adopted(token) => return Ok(token),
+            Renewed::New { secret, expires_at } => (secret, expires_at),
         };
+        let access = secret.access_token().unwrap_or_default().to_owned();
         let (sealed, key_id) = seal(&self.services.config.vault, row.id, row.agency_id, &secret)
             .map_err(|e| CredentialError::Failed(e.to_string()))?;
-        let expires_at = bluesky::expiry(&access);
         let won = connection::Entity::update_many()
             .col_expr(connection::Column::Secret, Expr::value(sealed.clone()))
             .col_expr(connection::Column::KeyId, Expr::value(key_id.clone()))
@@ -253,6 +244,106 @@ impl<'a> Credential<'a> {
         Ok(access)
     }
 
+    /// New OAuth 2 tokens from the refresh token; a revoked grant marks the connection
+    /// unhealthy, a passing failure backs off as a failed sign-in does.
+    async fn renew_oauth(
+        &self,
+        state: &mut (connection::Model, Secret),
+        seen: i32,
+        row: &connection::Model,
+        refresh_token: Option<String>,
+    ) -> Result<Renewed, CredentialError> {
+        let network = crate::Network::parse(&row.network)
+            .ok_or_else(|| CredentialError::Failed(format!("unknown network {}", row.network)))?;
+        if let Some(at) = row.sign_in_after.filter(|at| *at > now()) {
+            return Err(CredentialError::RateLimited { retry_after: (at - now()).to_std().ok() });
+        }
+        let refreshed = match &refresh_token {
+            Some(refresh) => oauth::refresh(self.services, network, refresh).await,
+            None => Err(oauth::TokenError::Refused("no refresh token".into())),
+        };
+        match refreshed {
+            Ok((access_token, new_refresh, expires_at)) => Ok(Renewed::New {
+                secret: Secret::OAuth { access_token, refresh_token: new_refresh.or(refresh_token) },
+                expires_at,
+            }),
+            Err(oauth::TokenError::Refused(why)) => {
+                // A refresh token rotated by a concurrent renewal is not a revoked grant.
+                if let Some(token) = self.reload_if_newer(state, seen).await? {
+                    return Ok(Renewed::Adopted(token));
+                }
+                self.mark_refused(row, &why).await?;
+                Err(CredentialError::Refused(why))
+            }
+            Err(oauth::TokenError::RateLimited { retry_after }) => {
+                self.sign_in_failed(row, "the token endpoint rate-limited Vigie", retry_after).await;
+                Err(CredentialError::RateLimited { retry_after })
+            }
+            Err(oauth::TokenError::Failed(why)) => {
+                self.sign_in_failed(row, &why, None).await;
+                Err(CredentialError::Failed(why))
+            }
+        }
+    }
+
+    /// A new Bluesky session: the refresh token first, the app password if that is
+    /// refused too.
+    async fn renew_session(
+        &self,
+        state: &mut (connection::Model, Secret),
+        seen: i32,
+        row: &connection::Model,
+        identifier: String,
+        password: String,
+        refresh_jwt: Option<String>,
+    ) -> Result<Renewed, CredentialError> {
+        let http = &self.services.http;
+        let refreshed = match &refresh_jwt {
+            Some(refresh) => bluesky::refresh_session(http, &row.endpoint, refresh).await,
+            None => Err(SessionError::Refused("no refresh token".into())),
+        };
+        let session = match refreshed {
+            Ok(session) => session,
+            Err(SessionError::Refused(_)) => {
+                // A refresh token revoked by a concurrent renewal is not a revoked account.
+                if let Some(token) = self.reload_if_newer(state, seen).await? {
+                    return Ok(Renewed::Adopted(token));
+                }
+                if let Some(at) = row.sign_in_after.filter(|at| *at > now()) {
+                    return Err(CredentialError::RateLimited { retry_after: (at - now()).to_std().ok() });
+                }
+                match bluesky::create_session(http, &row.endpoint, &identifier, &password).await {
+                    Ok(session) => session,
+                    Err(SessionError::Refused(why)) => {
+                        self.mark_refused(row, &why).await?;
+                        return Err(CredentialError::Refused(why));
+                    }
+                    Err(e) => {
+                        let asked = match &e {
+                            SessionError::RateLimited { retry_after } => *retry_after,
+                            _ => None,
+                        };
+                        self.sign_in_failed(row, &e.to_string(), asked).await;
+                        return Err(match e {
+                            SessionError::RateLimited { retry_after } => CredentialError::RateLimited { retry_after },
+                            other => CredentialError::Failed(other.to_string()),
+                        });
+                    }
+                }
+            }
+            Err(SessionError::RateLimited { retry_after }) => return Err(CredentialError::RateLimited { retry_after }),
+            Err(e) => return Err(CredentialError::Failed(e.to_string())),
+        };
+        let expires_at = bluesky::expiry(&session.access_jwt);
+        let secret = Secret::AppPassword {
+            identifier,
+            password,
+            access_jwt: Some(session.access_jwt),
+            refresh_jwt: Some(session.refresh_jwt),
+        };
+        Ok(Renewed::New { secret, expires_at })
+    }
+
     /// Reads the row again; when a renewal or a reconnection stored newer tokens than
     /// version `seen`, takes them and returns the access token.
     async fn reload_if_newer(
@@ -269,8 +360,7 @@ impl<'a> Credential<'a> {
             return Ok(None);
         }
         let secret = usable_secret(self.services, &row)?;
-        let Secret::AppPassword { access_jwt, .. } = &secret;
-        let token = access_jwt.clone();
+        let token = secret.access_token().map(str::to_owned);
         *state = (row, secret);
         Ok(token)
     }
@@ -328,16 +418,13 @@ impl<'a> Credential<'a> {
 
     /// Records a sign-in that failed for a passing reason, and when the next one may be
     /// tried: the network's `Retry-After`, or a wait doubling with each failure.
-    async fn sign_in_failed(&self, row: &connection::Model, error: &SessionError) {
+    async fn sign_in_failed(&self, row: &connection::Model, error: &str, retry_after: Option<Duration>) {
         let failures = row.consecutive_failures.saturating_add(1);
         let doublings = Ord::min(u32::try_from(failures - 1).unwrap_or(0), 8);
         let backoff = SIGN_IN_BACKOFF * 2i32.pow(doublings);
-        let asked = match error {
-            SessionError::RateLimited { retry_after: Some(d) } => {
-                chrono::Duration::from_std(*d).unwrap_or(MAX_SIGN_IN_BACKOFF)
-            }
-            _ => chrono::Duration::zero(),
-        };
+        let asked = retry_after
+            .map(|d| chrono::Duration::from_std(d).unwrap_or(MAX_SIGN_IN_BACKOFF))
+            .unwrap_or_else(chrono::Duration::zero);
         let after = now() + Ord::min(Ord::max(backoff, asked), MAX_SIGN_IN_BACKOFF);
         let result = connection::Entity::update_many()
             .col_expr(connection::Column::ConsecutiveFailures, Expr::value(failures))
@@ -350,6 +437,81 @@ impl<'a> Credential<'a> {
             .await;
         if let Err(e) = result {
             tracing::warn!(connection_id = %row.id, error = %e, "cannot record a failed sign-in");
+        }
+    }
+
+    /// Counts `units` of a network's daily quota against the connection before a call
+    /// that costs them (YouTube's units): `daily` per quota day, the day ending at
+    /// `day_end(now)`. When too few are left, the call waits for the next day. Each
+    /// step is a conditional update, so concurrent polls never spend the same units.
+    pub async fn spend(
+        &self,
+        units: i32,
+        daily: i32,
+        day_end: impl Fn(DateTime<Utc>) -> DateTime<Utc>,
+    ) -> Result<crate::platform::outbound::Quota, CredentialError> {
+        let id = self.state.lock().await.0.id;
+        let db = &self.services.db;
+        let failed = db_failed("counting quota units");
+        let at = now();
+        let take = || {
+            connection::Entity::update_many()
+                .col_expr(connection::Column::QuotaRemaining, Expr::col(connection::Column::QuotaRemaining).sub(units))
+                .filter(connection::Column::Id.eq(id))
+                .filter(connection::Column::QuotaResetsAt.gt(at))
+                .filter(connection::Column::QuotaRemaining.gte(units))
+        };
+        let mut spent = take().exec(db).await.map_err(&failed)?.rows_affected == 1;
+        if !spent && units <= daily {
+            // A new quota day (or the first call): this call opens it.
+            spent = connection::Entity::update_many()
+                .col_expr(connection::Column::QuotaRemaining, Expr::value(daily - units))
+                .col_expr(connection::Column::QuotaResetsAt, Expr::value(day_end(at)))
+                .filter(connection::Column::Id.eq(id))
+                .filter(
+                    sea_orm::Condition::any()
+                        .add(connection::Column::QuotaResetsAt.is_null())
+                        .add(connection::Column::QuotaResetsAt.lte(at))
+                        .add(connection::Column::QuotaRemaining.is_null()),
+                )
+                .exec(db)
+                .await
+                .map_err(&failed)?
+                .rows_affected
+                == 1;
+            // Another call opened the day first: take from it.
+            if !spent {
+                spent = take().exec(db).await.map_err(&failed)?.rows_affected == 1;
+            }
+        }
+        let row = connection::Entity::find_by_id(id)
+            .one(db)
+            .await
+            .map_err(&failed)?
+            .ok_or_else(|| CredentialError::Failed("the connection was deleted".into()))?;
+        if !spent {
+            let wait = row.quota_resets_at.and_then(|reset| (reset - at).to_std().ok());
+            return Err(CredentialError::RateLimited { retry_after: wait.or(Some(Duration::from_secs(3600))) });
+        }
+        Ok(crate::platform::outbound::Quota {
+            remaining: row.quota_remaining.unwrap_or(0),
+            resets_at: row.quota_resets_at,
+        })
+    }
+
+    /// Spends what is left of the quota day: the network said the quota is exhausted
+    /// (its count and Vigie's differ when other applications share it).
+    pub async fn exhaust(&self, day_end: impl Fn(DateTime<Utc>) -> DateTime<Utc>) {
+        let id = self.state.lock().await.0.id;
+        let at = now();
+        let result = connection::Entity::update_many()
+            .col_expr(connection::Column::QuotaRemaining, Expr::value(0))
+            .col_expr(connection::Column::QuotaResetsAt, Expr::value(day_end(at)))
+            .filter(connection::Column::Id.eq(id))
+            .exec(&self.services.db)
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(connection_id = %id, error = %e, "cannot record an exhausted quota");
         }
     }
 

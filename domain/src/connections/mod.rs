@@ -1,7 +1,7 @@
-//! Connections: an agency's credentials on a network, which sources poll with (and, to
-//! come, replies are sent with). Today: Bluesky accounts signed in with an app
-//! password, so that search keeps working where the public AppView refuses anonymous
-//! callers.
+//! Connections: an agency's credentials on a network, which sources poll with and
+//! replies are sent with: Bluesky accounts signed in with an app password (so that
+//! search keeps working where the public AppView refuses anonymous callers), and
+//! accounts authorised through OAuth 2 with PKCE ([`oauth`]: YouTube).
 //!
 //! Credentials and tokens are sealed by the vault ([`crate::platform::vault`]) and bound
 //! to their row; the API never returns them, only the account, scopes, expiry and
@@ -12,6 +12,8 @@
 
 pub mod bluesky;
 mod credential;
+pub mod oauth;
+pub mod youtube;
 
 pub use credential::{Credential, CredentialError};
 
@@ -46,7 +48,28 @@ const RESEAL_BATCH: u64 = 500;
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Secret {
-    AppPassword { identifier: String, password: String, access_jwt: Option<String>, refresh_jwt: Option<String> },
+    AppPassword {
+        identifier: String,
+        password: String,
+        access_jwt: Option<String>,
+        refresh_jwt: Option<String>,
+    },
+    /// OAuth 2 tokens ([`oauth`]).
+    #[serde(rename = "oauth2")]
+    OAuth {
+        access_token: String,
+        refresh_token: Option<String>,
+    },
+}
+
+impl Secret {
+    /// The access token to present, if there is one.
+    fn access_token(&self) -> Option<&str> {
+        match self {
+            Secret::AppPassword { access_jwt, .. } => access_jwt.as_deref(),
+            Secret::OAuth { access_token, .. } => Some(access_token),
+        }
+    }
 }
 
 /// What a connection's secret is bound to: its purpose, its row and its agency, so

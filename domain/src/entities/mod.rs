@@ -28,6 +28,7 @@ pub mod job_failure;
 pub mod membership;
 pub mod membership_brand;
 pub mod mention;
+pub mod oauth_grant;
 pub mod refresh_token;
 pub mod reply;
 pub mod reply_template;

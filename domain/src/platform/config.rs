@@ -121,6 +121,78 @@ pub struct Config {
     /// `VIGIE_MIN_POLL_INTERVAL_SECS`, default 60 (60 to 86,400): the shortest interval
     /// between two polls of a source; sources set lower poll at this pace.
     pub min_poll_interval_secs: i32,
+    /// `VIGIE_YOUTUBE_CLIENT_ID` and `VIGIE_YOUTUBE_CLIENT_SECRET`: the agency-facing
+    /// OAuth application on Google (YouTube Data API v3); unset, YouTube cannot be
+    /// connected. `VIGIE_YOUTUBE_DAILY_UNITS` (default 10,000) is the quota each
+    /// connection may spend a day.
+    pub youtube: Option<OAuthApp>,
+}
+
+/// An OAuth 2 application registered on a network. The endpoints default to the
+/// network's own; `VIGIE_<NETWORK>_AUTH_URL`, `_TOKEN_URL` and `_API_URL` move them
+/// (a regional gateway, or the tests' local servers).
+#[derive(Clone)]
+pub struct OAuthApp {
+    pub client_id: String,
+    pub client_secret: String,
+    pub auth_url: Url,
+    pub token_url: Url,
+    pub api_url: Url,
+    /// Units of the network's quota one connection may spend per quota day.
+    pub daily_units: i32,
+}
+
+impl std::fmt::Debug for OAuthApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthApp")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .field("auth_url", &self.auth_url.as_str())
+            .field("token_url", &self.token_url.as_str())
+            .field("api_url", &self.api_url.as_str())
+            .field("daily_units", &self.daily_units)
+            .finish()
+    }
+}
+
+/// Reads the OAuth application of a network (`prefix` such as `VIGIE_YOUTUBE`): none
+/// unless both its id and secret are set; half of it, or a bad URL, is an error.
+fn oauth_app(
+    get: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<String>,
+    prefix: &str,
+    defaults: [&str; 3],
+    daily_units: i32,
+) -> Option<OAuthApp> {
+    let id = get(&format!("{prefix}_CLIENT_ID"));
+    let secret = get(&format!("{prefix}_CLIENT_SECRET"));
+    let (client_id, client_secret) = match (id, secret) {
+        (Some(id), Some(secret)) => (id, secret),
+        (None, None) => return None,
+        _ => {
+            errors.push(format!("{prefix}_CLIENT_ID and {prefix}_CLIENT_SECRET go together"));
+            return None;
+        }
+    };
+    let mut url = |suffix: &str, default: &str| {
+        let key = format!("{prefix}_{suffix}");
+        let raw = get(&key).unwrap_or_else(|| default.to_owned());
+        Url::parse(&raw).ok().filter(|u| matches!(u.scheme(), "http" | "https")).or_else(|| {
+            errors.push(format!("{key} must be an http(s) URL (got `{}`)", redact_url(&raw)));
+            None
+        })
+    };
+    let auth_url = url("AUTH_URL", defaults[0]);
+    let token_url = url("TOKEN_URL", defaults[1]);
+    let api_url = url("API_URL", defaults[2]);
+    Some(OAuthApp {
+        client_id,
+        client_secret,
+        auth_url: auth_url?,
+        token_url: token_url?,
+        api_url: api_url?,
+        daily_units,
+    })
 }
 
 /// Parses `5s`, `250ms`, `5m`, `2h`.
@@ -183,6 +255,7 @@ impl std::fmt::Debug for Config {
             sources_per_brand,
             sources_per_agency,
             min_poll_interval_secs,
+            youtube,
         } = self;
         f.debug_struct("Config")
             .field("database", &redact_url(database_url))
@@ -225,6 +298,7 @@ impl std::fmt::Debug for Config {
             .field("sources_per_brand", sources_per_brand)
             .field("sources_per_agency", sources_per_agency)
             .field("min_poll_interval_secs", min_poll_interval_secs)
+            .field("youtube", youtube)
             .finish()
     }
 }
@@ -550,6 +624,25 @@ impl Config {
             errors.push(format!("VIGIE_MIN_POLL_INTERVAL_SECS must be 60 to 86400 (got {min_poll_interval_secs})"));
         }
         let min_poll_interval_secs = min_poll_interval_secs.clamp(60, 86_400) as i32;
+        let youtube_units = get("VIGIE_YOUTUBE_DAILY_UNITS").map(|raw| raw.trim().parse::<i32>()).unwrap_or(Ok(10_000));
+        let youtube_units = match youtube_units {
+            Ok(units) if units >= 1 => units,
+            _ => {
+                errors.push("VIGIE_YOUTUBE_DAILY_UNITS must be a positive number of quota units".into());
+                10_000
+            }
+        };
+        let youtube = oauth_app(
+            &get,
+            &mut errors,
+            "VIGIE_YOUTUBE",
+            [
+                "https://accounts.google.com/o/oauth2/v2/auth",
+                "https://oauth2.googleapis.com/token",
+                "https://www.googleapis.com/youtube/v3",
+            ],
+            youtube_units,
+        );
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }
@@ -594,6 +687,7 @@ impl Config {
             sources_per_brand,
             sources_per_agency,
             min_poll_interval_secs,
+            youtube,
         })
     }
 

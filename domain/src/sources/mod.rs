@@ -156,6 +156,29 @@ fn validate_target(
                 if network == Network::Mastodon { "https://mastodon.social" } else { "https://public.api.bsky.app" };
             Ok((account.to_lowercase(), Some(http_url("endpoint", endpoint.unwrap_or(default))?)))
         }
+        (SourceKind::Account, Network::Youtube) => {
+            // A channel id: `UC` and 22 URL-safe base64 characters.
+            let channel = target.trim_start_matches("https://www.youtube.com/channel/");
+            let valid = channel.len() == 24
+                && channel.starts_with("UC")
+                && channel.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid {
+                return Err(Error::bad_input("target", "a YouTube channel id (UC followed by 22 characters)"));
+            }
+            if endpoint.is_some() {
+                return Err(Error::bad_input("endpoint", "YouTube sources call the API of their connection"));
+            }
+            Ok((channel.to_owned(), None))
+        }
+        (SourceKind::Search, Network::Youtube) => {
+            if target.is_empty() || target.chars().count() > 200 {
+                return Err(Error::bad_input("target", "a search query is 1 to 200 characters"));
+            }
+            if endpoint.is_some() {
+                return Err(Error::bad_input("endpoint", "YouTube sources call the API of their connection"));
+            }
+            Ok((target.to_owned(), None))
+        }
         (SourceKind::Ingest, _) => {
             Err(Error::bad_input("kind", "the ingest source is created by the first push to /ingest/mentions"))
         }
@@ -163,7 +186,7 @@ fn validate_target(
             "kind",
             format!(
                 "{} sources are not available on {}: feeds serve blog, news, youtube, forum and other; \
-                 hashtags serve mastodon; searches and accounts serve mastodon and bluesky",
+                 hashtags serve mastodon; searches and accounts serve mastodon, bluesky and youtube",
                 kind.as_str(),
                 network.name()
             ),
@@ -382,8 +405,8 @@ pub async fn list(
     pagination::fetch(&services.db, select, source::Column::Id, pagination::Direction::Ascending, page).await
 }
 
-/// The connection a source of `brand` may poll with: only Bluesky sources sign in
-/// today, and only managers may lend a connection to a source.
+/// The connection a source of `brand` may poll with: Bluesky and YouTube sources sign
+/// in, and only managers may lend a connection to a source.
 async fn check_connection(
     db: &impl ConnectionTrait,
     actor: &Actor,
@@ -392,10 +415,15 @@ async fn check_connection(
     network: Network,
 ) -> Result<Uuid> {
     actor.require_manager()?;
-    if network != Network::Bluesky {
-        return Err(Error::bad_input("connectionId", "only Bluesky sources poll with a connection"));
+    if !matches!(network, Network::Bluesky | Network::Youtube) {
+        return Err(Error::bad_input("connectionId", "only Bluesky and YouTube sources poll with a connection"));
     }
     crate::connections::usable_by(db, actor, id, brand, network).await
+}
+
+/// YouTube's API answers only signed-in callers (a channel's RSS feed needs none).
+fn needs_connection() -> Error {
+    Error::bad_input("connectionId", "YouTube sources poll through a connection: a manager connects a channel first")
 }
 
 /// Adds a source to a brand (staff who may see the brand); it is polled at once.
@@ -406,6 +434,7 @@ pub async fn create(services: &Services, actor: &Actor, input: NewSource) -> Res
     let poll_interval = interval(&services.config, input.poll_interval_secs)?;
     let connection = match input.connection_id {
         Some(id) => Some(check_connection(&services.db, actor, id, brand.id, input.network).await?),
+        None if input.network == Network::Youtube && input.kind != SourceKind::Feed => return Err(needs_connection()),
         None => None,
     };
     let txn = crate::platform::db::begin_write(&services.db).await?;
@@ -462,6 +491,7 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: SourceP
     {
         model.connection_id = Set(match connection {
             Some(id) => Some(check_connection(&services.db, actor, id, existing.brand_id, network).await?),
+            None if network == Network::Youtube && kind != SourceKind::Feed => return Err(needs_connection()),
             None => {
                 actor.require_manager()?;
                 None

@@ -35,3 +35,4 @@ mod telemetry;
 mod tenancy;
 mod tour;
 mod webhooks;
+mod youtube;

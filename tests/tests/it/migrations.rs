@@ -100,7 +100,7 @@ async fn brand_and_agency_keys_have_dependency_statistics_on_postgres() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(tables.try_get::<i64>("", "n").unwrap(), 16, "the statistics the migrations create");
+    assert_eq!(tables.try_get::<i64>("", "n").unwrap(), 17, "the statistics the migrations create");
 }
 
 /// Deleting an agency removes its mentions, along the composite keys `agency → brand →

@@ -912,6 +912,14 @@ fn cases() -> Vec<Case> {
             member: Denied,
         },
         Case {
+            field: "startOAuthConnection",
+            query: "mutation($b: ID!) { startOAuthConnection(input: { network: YOUTUBE, brandId: $b }) { url } }",
+            vars: |f, _| json!({ "b": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
             field: "deleteConnection",
             query: "mutation($id: ID!) { deleteConnection(id: $id) { deletedId } }",
             vars: |f, _| json!({ "id": f.connection_a }),

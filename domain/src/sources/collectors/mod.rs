@@ -5,6 +5,7 @@
 pub mod bluesky;
 pub mod feed;
 pub mod mastodon;
+pub mod youtube;
 
 #[cfg(test)]
 mod fuzz;
@@ -71,6 +72,7 @@ pub fn for_source(source: &source::Model) -> Option<&'static dyn Collector> {
         (_, "feed") => Some(&feed::FeedCollector),
         ("mastodon", "hashtag" | "search" | "account") => Some(&mastodon::MastodonCollector),
         ("bluesky", "search" | "account") => Some(&bluesky::BlueskyCollector),
+        ("youtube", "search" | "account") => Some(&youtube::YoutubeCollector),
         _ => None,
     }
 }

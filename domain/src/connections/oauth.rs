@@ -1,0 +1,495 @@
+//! OAuth 2 connections: the authorisation code grant with PKCE (RFC 7636), through the
+//! `oauth2` crate, its requests sent by Vigie's own client (address guard, timeouts,
+//! bounded bodies).
+//!
+//! A manager asks for an authorisation URL ([`start`]); Vigie keeps the hash of its
+//! `state`, the sealed PKCE verifier, the manager and the brand for ten minutes. The
+//! network sends the browser back to `GET /oauth/{network}/callback`, and [`complete`]
+//! takes the grant once (a replayed `state` finds nothing), checks that the manager
+//! still manages the agency and the brand, exchanges the code with the verifier, asks
+//! the network whose account it is, and stores the tokens sealed: a new connection, or
+//! fresh tokens for the connection of the same account (a reconnection).
+//!
+//! Access tokens are renewed with the refresh token before they expire and when the
+//! network answers 401 ([`refresh`], called by the credential); `invalid_grant` means
+//! the grant was revoked, which makes the connection unhealthy.
+
+use chrono::{DateTime, Utc};
+use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenResponse};
+use oauth2::{
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
+};
+use reqwest::header::HeaderMap;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+use uuid::Uuid;
+
+use super::{MAX_PER_AGENCY, Secret, require_vault, scoped, seal};
+use crate::entities::{StringList, connection, oauth_grant, source};
+use crate::platform::config::OAuthApp;
+use crate::platform::outbound::{FetchError, Http, retry_after};
+use crate::platform::vault::Vault;
+use crate::{Actor, Error, Network, Result, Services, new_id, now, platform::audit, sha256_hex};
+
+/// The kind of connections made through OAuth 2.
+pub const OAUTH2: &str = "oauth2";
+/// How long a started authorisation waits for its callback.
+const GRANT_TTL: chrono::Duration = chrono::Duration::minutes(10);
+/// Authorisations an agency may have waiting at once.
+const MAX_PENDING: u64 = 50;
+/// How long a token endpoint may take.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(20);
+/// The most of a token endpoint's answer read.
+const TOKEN_BODY: usize = 64 * 1024;
+
+/// A network Vigie connects to with OAuth 2: its application (from the configuration),
+/// the scopes it asks for, and its own parameters.
+pub(crate) struct Provider<'a> {
+    pub network: Network,
+    pub app: &'a OAuthApp,
+    scopes: &'static [&'static str],
+    /// Extra parameters of the authorisation URL.
+    extra: &'static [(&'static str, &'static str)],
+}
+
+/// The networks connected through OAuth 2.
+pub const NETWORKS: &[Network] = &[Network::Youtube];
+
+/// The provider of `network`: unavailable until the operator registers an application.
+pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provider<'_>> {
+    let missing = |what: &str| {
+        Error::Unavailable(format!(
+            "{what} cannot be connected: the operator has not registered an OAuth application (see docs/configuration.md)"
+        ))
+    };
+    match network {
+        Network::Youtube => Ok(Provider {
+            network,
+            app: config.youtube.as_ref().ok_or_else(|| missing("YouTube"))?,
+            // Reading comments and searching, and answering comments.
+            scopes: &["https://www.googleapis.com/auth/youtube.force-ssl"],
+            // A refresh token (offline), asked again on every consent so that a
+            // reconnection gets one too.
+            extra: &[("access_type", "offline"), ("prompt", "consent"), ("include_granted_scopes", "true")],
+        }),
+        other => Err(Error::bad_input(
+            "network",
+            format!(
+                "{} has no OAuth connection; OAuth serves {}",
+                other.name(),
+                NETWORKS.iter().map(|n| n.name()).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+/// Where the network sends the browser back: `{VIGIE_PUBLIC_URL}/oauth/{network}/callback`,
+/// as registered with the application.
+pub fn callback_url(config: &crate::Config, network: Network) -> String {
+    config.public_link(&format!("/oauth/{}/callback", network.name()))
+}
+
+type Client = oauth2::Client<
+    oauth2::StandardErrorResponse<BasicErrorResponseType>,
+    BasicTokenResponse,
+    oauth2::StandardTokenIntrospectionResponse<oauth2::EmptyExtraTokenFields, oauth2::basic::BasicTokenType>,
+    oauth2::StandardRevocableToken,
+    oauth2::StandardErrorResponse<oauth2::RevocationErrorResponseType>,
+    oauth2::EndpointSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
+
+fn client(config: &crate::Config, provider: &Provider<'_>) -> Result<Client> {
+    let internal = |e: oauth2::url::ParseError| Error::internal_from("OAuth endpoint", e);
+    Ok(BasicClient::new(ClientId::new(provider.app.client_id.clone()))
+        .set_client_secret(ClientSecret::new(provider.app.client_secret.clone()))
+        .set_auth_uri(AuthUrl::from_url(provider.app.auth_url.clone()))
+        .set_token_uri(TokenUrl::from_url(provider.app.token_url.clone()))
+        .set_redirect_uri(RedirectUrl::new(callback_url(config, provider.network)).map_err(internal)?))
+}
+
+/// An authorisation to open in the manager's browser.
+pub struct Authorization {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a grant's verifier is bound to, as a connection's secret is.
+fn grant_bound_to(id: Uuid, agency: Uuid) -> Vec<u8> {
+    [b"vigie.oauth.verifier:".as_slice(), id.as_bytes(), agency.as_bytes()].concat()
+}
+
+/// Starts connecting an account on `network` for `brand_id` (none: the whole agency):
+/// the URL the manager opens to consent (owners and admins).
+pub async fn start(
+    services: &Services,
+    actor: &Actor,
+    network: Network,
+    brand_id: Option<Uuid>,
+) -> Result<Authorization> {
+    actor.require_manager()?;
+    let brand_id = match brand_id {
+        Some(id) => Some(actor.brand(&services.db, id).await?.id),
+        None => None,
+    };
+    let vault = require_vault(services)?;
+    let provider = provider(&services.config, network)?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let client = client(&services.config, &provider)?;
+    let mut request = client
+        .authorize_url(CsrfToken::new_random)
+        .set_pkce_challenge(challenge)
+        .add_scopes(provider.scopes.iter().map(|s| Scope::new((*s).to_owned())));
+    for (name, value) in provider.extra {
+        request = request.add_extra_param(*name, *value);
+    }
+    let (url, state) = request.url();
+    let id = new_id();
+    let at = now();
+    let sealed = vault
+        .seal(&grant_bound_to(id, actor.agency_id), verifier.secret().as_bytes())
+        .map_err(|e| Error::internal_from("sealing a PKCE verifier", e))?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
+    crate::agencies::lock(&txn, actor.agency_id).await?;
+    oauth_grant::Entity::delete_many().filter(oauth_grant::Column::ExpiresAt.lte(at)).exec(&txn).await?;
+    let pending =
+        oauth_grant::Entity::find().filter(oauth_grant::Column::AgencyId.eq(actor.agency_id)).count(&txn).await?;
+    if pending >= MAX_PENDING {
+        return Err(Error::RateLimited { retry_after: GRANT_TTL.to_std().unwrap_or(Duration::from_secs(600)) });
+    }
+    oauth_grant::ActiveModel {
+        id: Set(id),
+        agency_id: Set(actor.agency_id),
+        brand_id: Set(brand_id),
+        user_id: Set(actor.user_id),
+        network: Set(network.name()),
+        state_hash: Set(sha256_hex(state.secret())),
+        verifier: Set(sealed),
+        expires_at: Set(at + GRANT_TTL),
+        created_at: Set(at),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    tracing::info!(network = %network.name(), "OAuth authorisation started");
+    Ok(Authorization { url: url.to_string(), expires_at: at + GRANT_TTL })
+}
+
+/// What the network sent the browser back with. No `Debug`: the code and state are
+/// credentials until used.
+#[derive(Default, serde::Deserialize)]
+pub struct Callback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// `access_denied` when the manager refused, or another RFC 6749 error code.
+    pub error: Option<String>,
+}
+
+/// Why a callback did not connect an account, as the manager's browser is told.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    #[error("this authorisation link is unknown, used or expired: start again from Vigie")]
+    UnknownState,
+    #[error("the account was not connected: {0}")]
+    Denied(String),
+    #[error("you can no longer connect accounts for this agency or brand")]
+    Forbidden,
+    #[error("the network did not accept the authorisation: start again from Vigie ({0})")]
+    Exchange(String),
+    #[error(transparent)]
+    Failed(#[from] Error),
+}
+
+/// Finishes an authorisation: takes its grant (once), exchanges the code and stores the
+/// connection, acting as the manager who started it.
+pub async fn complete(
+    services: &Services,
+    network: &str,
+    callback: Callback,
+) -> Result<connection::Model, CallbackError> {
+    let network = Network::parse(network).filter(|n| NETWORKS.contains(n)).ok_or(CallbackError::UnknownState)?;
+    let state = callback.state.filter(|s| !s.is_empty() && s.len() <= 512).ok_or(CallbackError::UnknownState)?;
+    let grant = take_grant(services, network, &state).await?;
+    if let Some(error) = callback.error {
+        let error: String = error.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
+        tracing::info!(network = %network.name(), error, "OAuth authorisation refused");
+        return Err(CallbackError::Denied(if error == "access_denied" {
+            "the authorisation was refused".into()
+        } else {
+            format!("the network answered {error}")
+        }));
+    }
+    let code = callback.code.filter(|c| !c.is_empty() && c.len() <= 4096).ok_or(CallbackError::UnknownState)?;
+    // The manager must still be one, and still see the brand.
+    let actor =
+        Actor::load(&services.db, grant.user_id, grant.agency_id).await.map_err(|_| CallbackError::Forbidden)?;
+    if !actor.role().is_manager() {
+        return Err(CallbackError::Forbidden);
+    }
+    if let Some(brand) = grant.brand_id {
+        actor.brand(&services.db, brand).await.map_err(|_| CallbackError::Forbidden)?;
+    }
+    let vault = require_vault(services)?;
+    let verifier = vault
+        .open(&grant_bound_to(grant.id, grant.agency_id), &grant.verifier)
+        .map_err(|e| Error::internal_from("opening a PKCE verifier", e))?;
+    let verifier = String::from_utf8(verifier).map_err(|e| Error::internal_from("a PKCE verifier", e))?;
+    let provider = provider(&services.config, network)?;
+    let client = client(&services.config, &provider)?;
+    let sender = TokenClient { http: &services.http, limited: Mutex::new(None) };
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+        .request_async(&sender)
+        .await
+        .map_err(|e| CallbackError::Exchange(token_error(e, &sender.limited).to_string()))?;
+    let access = tokens.access_token().secret().clone();
+    let identity = super::youtube::whoami(&services.http, &provider.app.api_url, &access)
+        .await
+        .map_err(|e| CallbackError::Exchange(format!("the account could not be read: {e}")))?;
+    let scopes: Vec<String> = match tokens.scopes() {
+        Some(scopes) => scopes.iter().map(|s| s.to_string()).collect(),
+        None => provider.scopes.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let expires_at = tokens.expires_in().and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| now() + d);
+    let secret =
+        Secret::OAuth { access_token: access, refresh_token: tokens.refresh_token().map(|t| t.secret().clone()) };
+    let stored =
+        store(services, vault, &actor, &provider, grant.brand_id, identity, scopes, expires_at, secret).await?;
+    Ok(stored)
+}
+
+/// Takes the grant of `state` on `network`, deleting it so that it serves once.
+async fn take_grant(services: &Services, network: Network, state: &str) -> Result<oauth_grant::Model, CallbackError> {
+    let hash = sha256_hex(state);
+    let grant = oauth_grant::Entity::find()
+        .filter(oauth_grant::Column::StateHash.eq(hash.clone()))
+        .filter(oauth_grant::Column::Network.eq(network.name()))
+        .one(&services.db)
+        .await
+        .map_err(Error::from)?
+        .ok_or(CallbackError::UnknownState)?;
+    let taken = oauth_grant::Entity::delete_many()
+        .filter(oauth_grant::Column::Id.eq(grant.id))
+        .exec(&services.db)
+        .await
+        .map_err(Error::from)?;
+    if taken.rows_affected != 1 || grant.expires_at <= now() {
+        return Err(CallbackError::UnknownState);
+    }
+    Ok(grant)
+}
+
+/// Who the tokens act as on the network.
+pub(crate) struct Identity {
+    /// Stable id (a YouTube channel id).
+    pub id: String,
+    /// Display name or handle.
+    pub name: String,
+}
+
+/// Stores the tokens of `identity`: fresh tokens for the agency's connection of that
+/// account for that brand (healthy again, its sources rescheduled), or a new one.
+#[allow(clippy::too_many_arguments)]
+async fn store(
+    services: &Services,
+    vault: &Vault,
+    actor: &Actor,
+    provider: &Provider<'_>,
+    brand_id: Option<Uuid>,
+    identity: Identity,
+    scopes: Vec<String>,
+    expires_at: Option<DateTime<Utc>>,
+    secret: Secret,
+) -> Result<connection::Model> {
+    let account: String = identity.name.chars().take(253).collect();
+    let account_id: String = identity.id.chars().take(255).collect();
+    let endpoint = provider.app.api_url.as_str().trim_end_matches('/').to_owned();
+    let txn = crate::platform::db::begin_write(&services.db).await?;
+    crate::agencies::lock(&txn, actor.agency_id).await?;
+    let mut same = scoped(actor)
+        .filter(connection::Column::Network.eq(provider.network.name()))
+        .filter(connection::Column::Kind.eq(OAUTH2))
+        .filter(connection::Column::AccountId.eq(account_id.clone()));
+    same = match brand_id {
+        Some(brand) => same.filter(connection::Column::BrandId.eq(brand)),
+        None => same.filter(connection::Column::BrandId.is_null()),
+    };
+    let at = now();
+    let stored = if let Some(existing) = same.one(&txn).await? {
+        let (sealed, key_id) = seal(vault, existing.id, existing.agency_id, &secret)?;
+        connection::Entity::update_many()
+            .col_expr(connection::Column::Secret, Expr::value(sealed))
+            .col_expr(connection::Column::KeyId, Expr::value(key_id))
+            .col_expr(connection::Column::Version, Expr::col(connection::Column::Version).add(1))
+            .col_expr(connection::Column::Account, Expr::value(account))
+            .col_expr(connection::Column::Endpoint, Expr::value(endpoint))
+            .col_expr(connection::Column::Scopes, Expr::value(serde_json::json!(scopes)))
+            .col_expr(connection::Column::ExpiresAt, Expr::value(expires_at))
+            .col_expr(connection::Column::Healthy, Expr::value(true))
+            .col_expr(connection::Column::ConsecutiveFailures, Expr::value(0))
+            .col_expr(connection::Column::LastError, Expr::value(Option::<String>::None))
+            .col_expr(connection::Column::SignInAfter, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(connection::Column::LastSuccessAt, Expr::value(at))
+            .col_expr(connection::Column::UpdatedAt, Expr::value(at))
+            .filter(connection::Column::Id.eq(existing.id))
+            .exec(&txn)
+            .await?;
+        source::Entity::update_many()
+            .col_expr(source::Column::NextPollAt, Expr::value(at))
+            .filter(source::Column::ConnectionId.eq(existing.id))
+            .filter(source::Column::Enabled.eq(true))
+            .exec(&txn)
+            .await?;
+        audit::record(&txn, actor, "connection.reconnected", "connection", Some(existing.id), serde_json::json!({}))
+            .await?;
+        connection::Entity::find_by_id(existing.id).one(&txn).await?.ok_or(Error::NotFound("connection"))?
+    } else {
+        if scoped(actor).count(&txn).await? >= MAX_PER_AGENCY {
+            return Err(Error::bad_input("network", format!("an agency has at most {MAX_PER_AGENCY} connections")));
+        }
+        let id = new_id();
+        let (sealed, key_id) = seal(vault, id, actor.agency_id, &secret)?;
+        let created = connection::ActiveModel {
+            id: Set(id),
+            agency_id: Set(actor.agency_id),
+            brand_id: Set(brand_id),
+            network: Set(provider.network.name()),
+            kind: Set(OAUTH2.into()),
+            account: Set(account),
+            account_id: Set(Some(account_id)),
+            endpoint: Set(endpoint),
+            scopes: Set(StringList(scopes)),
+            secret: Set(sealed),
+            key_id: Set(key_id),
+            version: Set(0),
+            expires_at: Set(expires_at),
+            healthy: Set(true),
+            consecutive_failures: Set(0),
+            last_success_at: Set(Some(at)),
+            last_error: Set(None),
+            sign_in_after: Set(None),
+            quota_remaining: Set(None),
+            quota_resets_at: Set(None),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+        .insert(&txn)
+        .await?;
+        audit::record(
+            &txn,
+            actor,
+            "connection.created",
+            "connection",
+            Some(created.id),
+            serde_json::json!({ "network": created.network, "account": created.account, "brandId": created.brand_id }),
+        )
+        .await?;
+        created
+    };
+    txn.commit().await?;
+    tracing::info!(connection_id = %stored.id, network = %stored.network, "OAuth connection stored");
+    Ok(stored)
+}
+
+/// Why tokens could not be obtained.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The grant or refresh token is revoked or expired (`invalid_grant`).
+    #[error("the network refused the grant ({0})")]
+    Refused(String),
+    #[error("the token endpoint rate-limited Vigie")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// New tokens from a refresh token. The network may send a new refresh token; if it does
+/// not, the old one stays good.
+pub(crate) async fn refresh(
+    services: &Services,
+    network: Network,
+    refresh_token: &str,
+) -> std::result::Result<(String, Option<String>, Option<DateTime<Utc>>), TokenError> {
+    let provider = provider(&services.config, network).map_err(|e| TokenError::Failed(e.to_string()))?;
+    let client = client(&services.config, &provider).map_err(|e| TokenError::Failed(e.to_string()))?;
+    let sender = TokenClient { http: &services.http, limited: Mutex::new(None) };
+    let tokens = client
+        .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
+        .request_async(&sender)
+        .await
+        .map_err(|e| token_error(e, &sender.limited))?;
+    let expires_at = tokens.expires_in().and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| now() + d);
+    Ok((tokens.access_token().secret().clone(), tokens.refresh_token().map(|t| t.secret().clone()), expires_at))
+}
+
+/// Reads a token endpoint's failure: `invalid_grant` is a refusal, a 429 a wait (the
+/// crate cannot say, so [`send`] noted it), anything else a passing failure.
+fn token_error<E: std::error::Error + 'static>(
+    error: RequestTokenError<E, oauth2::StandardErrorResponse<BasicErrorResponseType>>,
+    limited: &Mutex<Option<Option<Duration>>>,
+) -> TokenError {
+    if let Some(retry_after) = *limited.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        return TokenError::RateLimited { retry_after };
+    }
+    match error {
+        RequestTokenError::ServerResponse(response) => match response.error() {
+            BasicErrorResponseType::InvalidGrant => TokenError::Refused("invalid_grant".into()),
+            other => TokenError::Failed(format!("the token endpoint answered {}", other.as_ref())),
+        },
+        RequestTokenError::Request(e) => TokenError::Failed(format!("the token endpoint failed: {e}")),
+        RequestTokenError::Parse(_, _) => TokenError::Failed("the token endpoint's answer is malformed".into()),
+        RequestTokenError::Other(why) => TokenError::Failed(format!("the token endpoint failed: {why}")),
+    }
+}
+
+/// The crate's requests sent by Vigie's client; a 429 is noted in `limited`, since the
+/// crate reports it only as an unreadable answer.
+struct TokenClient<'a> {
+    http: &'a Http,
+    limited: Mutex<Option<Option<Duration>>>,
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for TokenClient<'_> {
+    type Error = FetchError;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<oauth2::HttpResponse, FetchError>> + Send + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(send(self.http, request, &self.limited))
+    }
+}
+
+/// Sends one of the crate's requests with Vigie's client.
+async fn send(
+    http: &Http,
+    request: oauth2::HttpRequest,
+    limited: &Mutex<Option<Option<Duration>>>,
+) -> std::result::Result<oauth2::HttpResponse, FetchError> {
+    let (parts, body) = request.into_parts();
+    let mut headers = HeaderMap::new();
+    for (name, value) in &parts.headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    let url = parts.uri.to_string();
+    let fetched = if parts.method == oauth2::http::Method::GET {
+        http.get(&url, headers).await?
+    } else {
+        http.post(&url, headers, body, TOKEN_TIMEOUT, TOKEN_BODY).await?
+    };
+    if fetched.status == 429 {
+        *limited.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(retry_after(&fetched.headers));
+    }
+    let mut response = oauth2::http::Response::builder().status(fetched.status);
+    for (name, value) in &fetched.headers {
+        response = response.header(name, value);
+    }
+    response.body(fetched.body).map_err(|e| FetchError::Network(format!("an unreadable answer: {e}")))
+}

@@ -1,0 +1,484 @@
+//! YouTube Data API v3, always through an OAuth connection:
+//!
+//! - **account** sources (a channel id, `UC…`): the comment threads on the channel's
+//!   videos (`commentThreads.list?allThreadsRelatedToChannelId`, newest first, 100 a
+//!   page, a unit a page), each top-level comment and the replies the thread carries.
+//!   Comments on the connection's own channel are addressed to the brand.
+//! - **search** sources: videos matching a query (`search.list?type=video&order=date`,
+//!   published after the newest one seen, 50 a page, a hundred units a page, so at most
+//!   [`SEARCH_PAGES`] pages a poll).
+//!
+//! Authors are channels: `channels.list?part=snippet,statistics` gives their handles
+//! and subscriber counts (a unit per 50), so influence ranks them on their reach.
+//! Units are counted against the connection before each call; `quotaExceeded` spends
+//! the rest of the day. Google's error bodies name their reason; an expired token is a
+//! 401, renewed once by the credential.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{CollectError, Collector, MAX_PAGES, Poll, check, clip, count, json};
+use crate::connections::youtube::{self, LIST_COST, SEARCH_COST};
+use crate::connections::{Credential, CredentialError};
+use crate::entities::source;
+use crate::mentions::store::{NewAuthor, NewMention, normalise_handle};
+use crate::platform::outbound::{Fetched, Http, Quota};
+
+pub struct YoutubeCollector;
+
+/// Search pages read per poll: each costs a hundred units.
+pub const SEARCH_PAGES: usize = 2;
+/// Channels looked up per poll (two calls of 50).
+const MAX_LOOKUPS: usize = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentThreads {
+    next_page_token: Option<String>,
+    #[serde(default)]
+    items: Vec<CommentThread>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CommentThread {
+    snippet: ThreadSnippet,
+    replies: Option<ThreadReplies>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ThreadSnippet {
+    video_id: Option<String>,
+    top_level_comment: Comment,
+    #[serde(default)]
+    total_reply_count: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct ThreadReplies {
+    #[serde(default)]
+    comments: Vec<Comment>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Comment {
+    id: String,
+    snippet: CommentSnippet,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentSnippet {
+    #[serde(default)]
+    author_display_name: String,
+    author_channel_url: Option<String>,
+    author_channel_id: Option<ChannelRef>,
+    video_id: Option<String>,
+    #[serde(default)]
+    text_display: String,
+    #[serde(default)]
+    text_original: String,
+    parent_id: Option<String>,
+    #[serde(default)]
+    like_count: i64,
+    published_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChannelRef {
+    #[serde(default)]
+    value: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchList {
+    next_page_token: Option<String>,
+    #[serde(default)]
+    items: Vec<SearchResult>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchResult {
+    id: SearchId,
+    snippet: VideoSnippet,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchId {
+    video_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VideoSnippet {
+    published_at: DateTime<Utc>,
+    #[serde(default)]
+    channel_id: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    channel_title: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Channels {
+    #[serde(default)]
+    items: Vec<ChannelItem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChannelItem {
+    id: String,
+    snippet: Option<ChannelSnippet>,
+    statistics: Option<ChannelStatistics>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChannelSnippet {
+    #[serde(default)]
+    title: String,
+    custom_url: Option<String>,
+}
+
+/// Google sends 64-bit counts as strings.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChannelStatistics {
+    subscriber_count: Option<String>,
+    #[serde(default)]
+    hidden_subscriber_count: bool,
+}
+
+/// A channel as a poll knows it.
+#[derive(Clone, Debug, Default)]
+struct Known {
+    handle: Option<String>,
+    title: Option<String>,
+    subscribers: Option<i64>,
+}
+
+/// Calls the API with the connection, its units counted first. A `quotaExceeded`
+/// answer spends the rest of the day and waits for it.
+async fn call(credential: &Credential<'_>, url: &url::Url, units: i32) -> Result<(Fetched, Quota), CollectError> {
+    let daily = credential.config().youtube.as_ref().map_or(10_000, |app| app.daily_units);
+    let quota = youtube::spend(credential, daily, units).await?;
+    let fetched = credential.request(url.as_str(), None).await?;
+    if youtube::quota_exceeded(fetched.status, &fetched.body) {
+        credential.exhaust(youtube::day_end).await;
+        let wait = (youtube::day_end(Utc::now()) - Utc::now()).to_std().ok();
+        return Err(CollectError::RateLimited { retry_after: wait });
+    }
+    if fetched.status == 403 || fetched.status == 404 {
+        let reason = youtube::error_reason(&fetched.body);
+        tracing::info!(status = fetched.status, reason, "YouTube refused a call");
+    }
+    Ok((check(fetched)?, quota))
+}
+
+fn api_url(endpoint: &str, path: &str, query: &[(&str, &str)]) -> Result<url::Url, CollectError> {
+    let mut url = url::Url::parse(&format!("{}/{path}", endpoint.trim_end_matches('/')))
+        .map_err(|e| CollectError::Malformed(format!("bad endpoint: {e}")))?;
+    url.query_pairs_mut().extend_pairs(query);
+    Ok(url)
+}
+
+/// Looks up the channels of `ids` not known yet (handles and subscriber counts), 50 a
+/// call. A failed lookup leaves them unknown; their comments are stored either way.
+async fn look_up(
+    credential: &Credential<'_>,
+    endpoint: &str,
+    ids: BTreeSet<String>,
+    known: &mut HashMap<String, Known>,
+    quota: &mut Option<Quota>,
+) -> Result<(), CollectError> {
+    let wanted: Vec<String> = ids.into_iter().filter(|id| !id.is_empty() && !known.contains_key(id)).collect();
+    let room = MAX_LOOKUPS.saturating_sub(known.len());
+    for chunk in wanted[..wanted.len().min(room)].chunks(50) {
+        let url = api_url(endpoint, "channels", &[("part", "snippet,statistics"), ("id", &chunk.join(","))])?;
+        let fetched = match call(credential, &url, LIST_COST).await {
+            Ok((fetched, spent)) => {
+                *quota = Some(spent);
+                fetched
+            }
+            Err(e @ (CollectError::RateLimited { .. } | CollectError::Credential(_))) => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "YouTube channels lookup failed: counts left unknown");
+                return Ok(());
+            }
+        };
+        for item in json::<Channels>(&fetched.body, "YouTube channels")?.items {
+            let snippet = item.snippet;
+            let subscribers = item
+                .statistics
+                .filter(|s| !s.hidden_subscriber_count)
+                .and_then(|s| s.subscriber_count?.parse::<i64>().ok())
+                .map(count);
+            known.insert(
+                item.id,
+                Known {
+                    handle: snippet.as_ref().and_then(|s| s.custom_url.clone()).map(|h| normalise_handle(&h)),
+                    title: snippet.map(|s| s.title).filter(|t| !t.is_empty()),
+                    subscribers,
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+fn author(channel_id: &str, name: &str, profile_url: Option<String>, known: &HashMap<String, Known>) -> NewAuthor {
+    let found = known.get(channel_id).cloned().unwrap_or_default();
+    let handle = found.handle.clone().unwrap_or_else(|| {
+        let name = normalise_handle(name);
+        if name.is_empty() { channel_id.to_lowercase() } else { name }
+    });
+    NewAuthor {
+        profile_url: profile_url
+            .or_else(|| (!channel_id.is_empty()).then(|| format!("https://www.youtube.com/channel/{channel_id}"))),
+        handle,
+        display_name: found.title.or_else(|| Some(name.trim_start_matches('@').to_owned())).filter(|n| !n.is_empty()),
+        followers: found.subscribers,
+        following: None,
+        verified: false,
+        // Google describes every channel: the same answer for every tenant.
+        authoritative: true,
+    }
+}
+
+fn comment_mention(
+    comment: Comment,
+    video: Option<&str>,
+    replies: i64,
+    parent_author: Option<String>,
+    direct: bool,
+    known: &HashMap<String, Known>,
+) -> NewMention {
+    let s = comment.snippet;
+    let channel = s.author_channel_id.map(|c| c.value).unwrap_or_default();
+    let video = s.video_id.as_deref().or(video).unwrap_or_default().to_owned();
+    let text = if s.text_original.is_empty() {
+        html_escape::decode_html_entities(&s.text_display).into_owned()
+    } else {
+        s.text_original
+    };
+    NewMention {
+        url: (!video.is_empty()).then(|| format!("https://www.youtube.com/watch?v={video}&lc={}", comment.id)),
+        external_id: comment.id.chars().take(255).collect(),
+        network: "youtube".into(),
+        text: clip(text),
+        lang: None,
+        published_at: s.published_at,
+        author: author(&channel, &s.author_display_name, s.author_channel_url, known),
+        likes: count(s.like_count),
+        shares: 0,
+        replies: count(replies),
+        views: 0,
+        in_reply_to: s.parent_id,
+        in_reply_to_author: parent_author,
+        direct,
+        rating: None,
+    }
+}
+
+fn stamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The comment threads on a channel's videos since `since`.
+async fn poll_channel(
+    credential: &Credential<'_>,
+    endpoint: &str,
+    source: &source::Model,
+    since: Option<DateTime<Utc>>,
+) -> Result<Poll, CollectError> {
+    let (own_channel, _) = credential.account().await;
+    let direct = own_channel.as_deref() == Some(source.target.as_str());
+    let mut poll = Poll::default();
+    let mut known = HashMap::new();
+    let mut newest = since;
+    let mut page_token: Option<String> = None;
+    for index in 0..MAX_PAGES {
+        let mut query = vec![
+            ("part", "snippet,replies"),
+            ("allThreadsRelatedToChannelId", source.target.as_str()),
+            ("order", "time"),
+            ("maxResults", "100"),
+            ("textFormat", "plainText"),
+        ];
+        if let Some(token) = &page_token {
+            query.push(("pageToken", token));
+        }
+        let url = api_url(endpoint, "commentThreads", &query)?;
+        let page = match call(credential, &url, LIST_COST).await {
+            Ok((fetched, quota)) => {
+                poll.quota = Some(quota);
+                json::<CommentThreads>(&fetched.body, "YouTube commentThreads")
+            }
+            Err(e) => Err(e),
+        };
+        let page = match page {
+            Ok(page) => page,
+            Err(e) if index > 0 => {
+                poll.incomplete = Some(e);
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        let read = page.items.len();
+        let mut reached_seen = false;
+        let mut comments = Vec::new();
+        for thread in page.items {
+            let video = thread.snippet.video_id.clone();
+            let top = thread.snippet.top_level_comment;
+            if since.is_some_and(|s| top.snippet.published_at <= s) {
+                reached_seen = true;
+            }
+            let top_author = normalise_handle(&top.snippet.author_display_name);
+            let top_channel = top.snippet.author_channel_id.as_ref().map(|c| c.value.clone()).unwrap_or_default();
+            for reply in thread.replies.map(|r| r.comments).unwrap_or_default() {
+                comments.push((reply, video.clone(), 0, Some((top_channel.clone(), top_author.clone()))));
+            }
+            comments.push((top, video, thread.snippet.total_reply_count, None));
+        }
+        comments.retain(|(c, ..)| since.is_none_or(|s| c.snippet.published_at > s));
+        let mut ids: BTreeSet<String> = comments
+            .iter()
+            .filter_map(|(c, ..)| c.snippet.author_channel_id.as_ref().map(|a| a.value.clone()))
+            .collect();
+        ids.extend(comments.iter().filter_map(|(.., parent)| parent.as_ref().map(|p| p.0.clone())));
+        look_up(credential, endpoint, ids, &mut known, &mut poll.quota).await?;
+        for (comment, video, replies, parent) in comments {
+            newest = newest.max(Some(comment.snippet.published_at));
+            let parent_author =
+                parent.map(|(channel, name)| known.get(&channel).and_then(|k| k.handle.clone()).unwrap_or(name));
+            // A reply answers the thread's author, not the channel.
+            let addressed = direct && parent_author.is_none();
+            poll.mentions.push(comment_mention(comment, video.as_deref(), replies, parent_author, addressed, &known));
+        }
+        page_token = page.next_page_token;
+        // The first poll starts from now: one page, no backfill.
+        if read == 0 || page_token.is_none() || since.is_none() || reached_seen {
+            break;
+        }
+    }
+    poll.cursor = newest.map(|n| json!({ "since": stamp(n) }));
+    Ok(poll)
+}
+
+/// The videos matching a query published since `since`.
+async fn poll_search(
+    credential: &Credential<'_>,
+    endpoint: &str,
+    source: &source::Model,
+    since: Option<DateTime<Utc>>,
+) -> Result<Poll, CollectError> {
+    let mut poll = Poll::default();
+    let mut known = HashMap::new();
+    let mut newest = since;
+    let mut page_token: Option<String> = None;
+    // `publishedAfter` is inclusive to the second: the newest video seen comes back.
+    let after = since.map(stamp);
+    for index in 0..SEARCH_PAGES {
+        let mut query = vec![
+            ("part", "snippet"),
+            ("type", "video"),
+            ("order", "date"),
+            ("maxResults", "50"),
+            ("q", source.target.as_str()),
+        ];
+        if let Some(after) = &after {
+            query.push(("publishedAfter", after));
+        }
+        if let Some(token) = &page_token {
+            query.push(("pageToken", token));
+        }
+        let url = api_url(endpoint, "search", &query)?;
+        let page = match call(credential, &url, SEARCH_COST).await {
+            Ok((fetched, quota)) => {
+                poll.quota = Some(quota);
+                json::<SearchList>(&fetched.body, "YouTube search")
+            }
+            Err(e) => Err(e),
+        };
+        let page = match page {
+            Ok(page) => page,
+            Err(e) if index > 0 => {
+                poll.incomplete = Some(e);
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        let videos: Vec<(String, VideoSnippet)> = page
+            .items
+            .into_iter()
+            .filter_map(|r| Some((r.id.video_id?, r.snippet)))
+            .filter(|(_, v)| since.is_none_or(|s| v.published_at > s))
+            .collect();
+        let ids = videos.iter().map(|(_, v)| v.channel_id.clone()).collect();
+        look_up(credential, endpoint, ids, &mut known, &mut poll.quota).await?;
+        let fresh = videos.len();
+        for (id, video) in videos {
+            newest = newest.max(Some(video.published_at));
+            let title = html_escape::decode_html_entities(&video.title).into_owned();
+            let description = html_escape::decode_html_entities(&video.description).into_owned();
+            let text = if description.is_empty() { title } else { format!("{title}\n\n{description}") };
+            poll.mentions.push(NewMention {
+                url: Some(format!("https://www.youtube.com/watch?v={id}")),
+                external_id: id.chars().take(255).collect(),
+                network: "youtube".into(),
+                text: clip(text),
+                lang: None,
+                published_at: video.published_at,
+                author: author(&video.channel_id, &video.channel_title, None, &known),
+                likes: 0,
+                shares: 0,
+                replies: 0,
+                views: 0,
+                in_reply_to: None,
+                in_reply_to_author: None,
+                direct: false,
+                rating: None,
+            });
+        }
+        page_token = page.next_page_token;
+        if fresh == 0 || page_token.is_none() || since.is_none() {
+            break;
+        }
+    }
+    poll.cursor = newest.map(|n| json!({ "since": stamp(n) }));
+    Ok(poll)
+}
+
+#[async_trait::async_trait]
+impl Collector for YoutubeCollector {
+    async fn poll(
+        &self,
+        _http: &Http,
+        source: &source::Model,
+        credential: Option<&Credential<'_>>,
+    ) -> Result<Poll, CollectError> {
+        let credential = credential.ok_or_else(|| {
+            CollectError::Credential(CredentialError::Failed("YouTube sources need a connection".into()))
+        })?;
+        let endpoint = credential.endpoint().await;
+        let since = source
+            .cursor
+            .as_ref()
+            .and_then(|c| c["since"].as_str())
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc));
+        if source.kind == "account" {
+            poll_channel(credential, &endpoint, source, since).await
+        } else {
+            poll_search(credential, &endpoint, source, since).await
+        }
+    }
+}

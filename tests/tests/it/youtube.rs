@@ -1,0 +1,638 @@
+//! YouTube through OAuth 2 with PKCE, against local servers speaking Google's token
+//! endpoint (RFC 6749 JSON, `invalid_grant`) and the YouTube Data API v3
+//! (`channels`, `commentThreads`, `search`, their `nextPageToken` pages and error
+//! bodies). A manager's authorisation URL carries Vigie's state and S256 challenge;
+//! the callback serves once, exchanges the code with the matching verifier and stores
+//! the channel's tokens sealed; polls spend quota units, renew a token refused with a
+//! 401, and a revoked grant turns the connection unhealthy, once.
+
+use base64::Engine;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use serde_json::{Value, json};
+use sha2::Digest;
+use std::collections::HashMap;
+use vigie_domain::connections::oauth::{self, Callback, CallbackError};
+use vigie_domain::entities::{connection, event, mention, oauth_grant, source};
+use vigie_domain::{System, sources};
+use vigie_tests::{ApiServer, Backend, TestApp, assert_error, on_both_databases};
+use wiremock::matchers::{body_string_contains, header, method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const START: &str = "mutation($i: StartOAuthConnectionInput!) { startOAuthConnection(input: $i) { url expiresAt } }";
+const CHANNEL: &str = "UCverdure000000000000001";
+const HEALTH: &str = "query($id: ID!) { node(id: $id) { ... on Connection { healthy lastError quotaRemaining quotaResetsAt expiresAt } } }";
+
+/// An app whose YouTube application points at `google` (token and API alike).
+async fn app_with_google(backend: Backend, google: &MockServer, units: &str) -> TestApp {
+    let base = google.uri();
+    TestApp::with_config(
+        backend,
+        &[
+            ("VIGIE_ALLOW_PRIVATE_WEBHOOKS", "true"),
+            ("VIGIE_PUBLIC_URL", "https://vigie.example"),
+            ("VIGIE_YOUTUBE_CLIENT_ID", "vigie-client.apps.googleusercontent.com"),
+            ("VIGIE_YOUTUBE_CLIENT_SECRET", "GOCSPX-client-secret"),
+            ("VIGIE_YOUTUBE_AUTH_URL", &format!("{base}/o/oauth2/v2/auth")),
+            ("VIGIE_YOUTUBE_TOKEN_URL", &format!("{base}/token")),
+            ("VIGIE_YOUTUBE_API_URL", &format!("{base}/youtube/v3")),
+            ("VIGIE_YOUTUBE_DAILY_UNITS", units),
+        ],
+    )
+    .await
+}
+
+/// Google's token answer.
+fn tokens(access: &str, refresh: Option<&str>) -> ResponseTemplate {
+    let mut body = json!({
+        "access_token": access, "expires_in": 3599, "token_type": "Bearer",
+        "scope": "https://www.googleapis.com/auth/youtube.force-ssl"
+    });
+    if let Some(refresh) = refresh {
+        body["refresh_token"] = json!(refresh);
+    }
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+fn google_error(status: u16, reason: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({
+        "error": { "code": status, "message": format!("{reason} happened"),
+                   "errors": [{ "message": "x", "domain": "youtube.quota", "reason": reason }] }
+    }))
+}
+
+async fn mount_whoami(google: &MockServer, access: &str) {
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/channels"))
+        .and(query_param("mine", "true"))
+        .and(header("authorization", format!("Bearer {access}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "kind": "youtube#channelListResponse", "etag": "e", "pageInfo": { "totalResults": 1, "resultsPerPage": 5 },
+            "items": [{ "kind": "youtube#channel", "etag": "e", "id": CHANNEL,
+                        "snippet": { "title": "Verdure", "description": "", "customUrl": "@verdure", "publishedAt": "2019-01-01T00:00:00Z" } }]
+        })))
+        .mount(google)
+        .await;
+}
+
+/// Starts an authorisation as `token` and returns its query parameters.
+async fn start(app: &TestApp, token: &str, brand: &str) -> HashMap<String, String> {
+    let started = app.ok(Some(token), START, json!({ "i": { "network": "YOUTUBE", "brandId": brand } })).await;
+    let url = url::Url::parse(started["startOAuthConnection"]["url"].as_str().unwrap()).unwrap();
+    url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+fn callback(code: &str, state: &str) -> Callback {
+    Callback { code: Some(code.into()), state: Some(state.into()), error: None }
+}
+
+fn comment(id: &str, author: &str, channel: &str, text: &str, at: &str, parent: Option<&str>) -> Value {
+    let mut snippet = json!({
+        "channelId": CHANNEL, "videoId": "vid00000001", "textDisplay": text, "textOriginal": text,
+        "authorDisplayName": format!("@{author}"), "authorProfileImageUrl": "https://yt3.ggpht.com/a",
+        "authorChannelUrl": format!("http://www.youtube.com/@{author}"), "authorChannelId": { "value": channel },
+        "canRate": true, "viewerRating": "none", "likeCount": 3, "publishedAt": at, "updatedAt": at
+    });
+    if let Some(parent) = parent {
+        snippet["parentId"] = json!(parent);
+    }
+    json!({ "kind": "youtube#comment", "etag": "e", "id": id, "snippet": snippet })
+}
+
+fn threads(items: Vec<Value>, next: Option<&str>) -> ResponseTemplate {
+    let mut body = json!({
+        "kind": "youtube#commentThreadListResponse", "etag": "e",
+        "pageInfo": { "totalResults": items.len(), "resultsPerPage": 100 }, "items": items
+    });
+    if let Some(next) = next {
+        body["nextPageToken"] = json!(next);
+    }
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+fn thread(top: Value, replies: Vec<Value>) -> Value {
+    let id = top["id"].clone();
+    json!({ "kind": "youtube#commentThread", "etag": "e", "id": id,
+            "snippet": { "channelId": CHANNEL, "videoId": "vid00000001", "topLevelComment": top, "canReply": true,
+                         "totalReplyCount": replies.len(), "isPublic": true },
+            "replies": { "comments": replies } })
+}
+
+async fn mount_channels(google: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/channels"))
+        .and(query_param("part", "snippet,statistics"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "kind": "youtube#channelListResponse", "etag": "e",
+            "items": [
+                { "kind": "youtube#channel", "id": "UCfan0000000000000000001", "snippet": { "title": "Fan One", "customUrl": "@fanone" },
+                  "statistics": { "viewCount": "10", "subscriberCount": "125000", "hiddenSubscriberCount": false, "videoCount": "3" } },
+                { "kind": "youtube#channel", "id": CHANNEL, "snippet": { "title": "Verdure", "customUrl": "@verdure" },
+                  "statistics": { "subscriberCount": "0", "hiddenSubscriberCount": true } }
+            ]
+        })))
+        .mount(google)
+        .await;
+}
+
+async fn poll(app: &TestApp, source: &str) -> sources::PollReport {
+    sources::poll(System::for_tests(), &app.services, vigie_tests::db_id(source)).await.unwrap()
+}
+
+async fn unhealthy_events(app: &TestApp) -> usize {
+    event::Entity::find()
+        .filter(event::Column::Kind.eq("connection.unhealthy"))
+        .all(&app.services.db)
+        .await
+        .unwrap()
+        .len()
+}
+
+async fn a_youtube_channel_connects_with_pkce_and_its_comments_arrive(backend: Backend) {
+    let (log, guard) = vigie_tests::logs::capture(tracing::Level::TRACE);
+    let google = MockServer::start().await;
+    let app = app_with_google(backend, &google, "10000").await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let brand = app.create_brand(t, "Verdure").await;
+
+    // The authorisation URL: Vigie's application, its callback, an S256 challenge, a
+    // state, and offline access for a refresh token.
+    let params = start(&app, t, &brand).await;
+    assert_eq!(params["client_id"], "vigie-client.apps.googleusercontent.com");
+    assert_eq!(params["redirect_uri"], "https://vigie.example/oauth/youtube/callback");
+    assert_eq!(params["response_type"], "code");
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert_eq!(params["access_type"], "offline");
+    assert!(params["scope"].contains("youtube.force-ssl"));
+    let state = params["state"].clone();
+    assert!(state.len() >= 16);
+    // The state is not kept, only its hash.
+    let grant = oauth_grant::Entity::find().one(&app.services.db).await.unwrap().unwrap();
+    assert!(!grant.state_hash.contains(&state) && !grant.verifier.contains(&state));
+
+    // The callback exchanges the code with the verifier whose hash was the challenge.
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .and(body_string_contains("code=4%2F0Acode"))
+        .respond_with(tokens("ya29.one", Some("1//refresh-one")))
+        .expect(1)
+        .mount(&google)
+        .await;
+    mount_whoami(&google, "ya29.one").await;
+    let created = oauth::complete(&app.services, "youtube", callback("4/0Acode", &state)).await.unwrap();
+    let exchange = google.received_requests().await.unwrap().into_iter().find(|r| r.url.path() == "/token").unwrap();
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&exchange.body).into_owned().collect();
+    let verifier = &form["code_verifier"];
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    assert_eq!(challenge, params["code_challenge"], "the verifier matches the challenge");
+    assert_eq!(form["redirect_uri"], "https://vigie.example/oauth/youtube/callback");
+    assert_eq!((created.account.as_str(), created.account_id.as_deref()), ("@verdure", Some(CHANNEL)));
+    assert_eq!(created.kind, "oauth2");
+    assert_eq!(created.brand_id.map(|b| b.to_string()), Some(vigie_tests::db_id(&brand).to_string()));
+    // The same state serves once.
+    let replayed = oauth::complete(&app.services, "youtube", callback("4/0Acode", &state)).await;
+    assert!(matches!(replayed, Err(CallbackError::UnknownState)), "{replayed:?}");
+    // Sealed in the database, absent from the API.
+    let row = connection::Entity::find().one(&app.services.db).await.unwrap().unwrap();
+    for secret in ["ya29.one", "1//refresh-one", "GOCSPX-client-secret", verifier.as_str()] {
+        assert!(!row.secret.contains(secret), "a secret is readable in the database");
+    }
+    let id =
+        app.ok(Some(t), "query { connections { edges { node { id kind scopes } } } }", json!({})).await["connections"]
+            ["edges"][0]["node"]
+            .clone();
+    assert_eq!(id["kind"], "oauth2");
+    assert_eq!(id["scopes"], json!(["https://www.googleapis.com/auth/youtube.force-ssl"]));
+    let id = id["id"].as_str().unwrap().to_owned();
+
+    // A source on the brand's channel; YouTube sources need a connection.
+    let create = "mutation($i: CreateSourceInput!) { createSource(input: $i) { id } }";
+    let anonymous = app
+        .gql(
+            Some(t),
+            create,
+            json!({ "i": { "brandId": brand, "network": "YOUTUBE", "kind": "ACCOUNT", "target": CHANNEL } }),
+        )
+        .await;
+    assert_error(&anonymous, "BAD_USER_INPUT");
+    let bad = app
+        .gql(Some(t), create, json!({ "i": { "brandId": brand, "network": "YOUTUBE", "kind": "ACCOUNT", "target": "verdure", "connectionId": id } }))
+        .await;
+    assert_error(&bad, "BAD_USER_INPUT");
+    let source = app
+        .ok(Some(t), create, json!({ "i": { "brandId": brand, "network": "YOUTUBE", "kind": "ACCOUNT", "target": CHANNEL, "connectionId": id } }))
+        .await["createSource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // First poll: one page (no backfill); a fan's comment and the brand's reply, and a
+    // second thread. Authors come with their subscriber counts.
+    mount_channels(&google).await;
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/commentThreads"))
+        .and(query_param("allThreadsRelatedToChannelId", CHANNEL))
+        .and(query_param_is_missing("pageToken"))
+        .and(header("authorization", "Bearer ya29.one"))
+        .respond_with(threads(
+            vec![
+                thread(
+                    comment(
+                        "Ugw1",
+                        "fanone",
+                        "UCfan0000000000000000001",
+                        "Mon colis Verdure n'est jamais arrivé, des nouvelles ?",
+                        "2026-11-20T10:00:00Z",
+                        None,
+                    ),
+                    vec![comment(
+                        "Ugw1.r1",
+                        "verdure",
+                        CHANNEL,
+                        "Nous regardons cela tout de suite.",
+                        "2026-11-20T11:00:00Z",
+                        Some("Ugw1"),
+                    )],
+                ),
+                thread(
+                    comment(
+                        "Ugw0",
+                        "fanone",
+                        "UCfan0000000000000000001",
+                        "J&#39;adore ce shampoing",
+                        "2026-11-19T09:00:00Z",
+                        None,
+                    ),
+                    vec![],
+                ),
+            ],
+            Some("NEXT1"),
+        ))
+        .up_to_n_times(1)
+        .mount(&google)
+        .await;
+    assert_eq!(poll(&app, &source).await, sources::PollReport { stored: 3, error: None });
+    let stored = mention::Entity::find().all(&app.services.db).await.unwrap();
+    let question = stored.iter().find(|m| m.external_id == "Ugw1").unwrap();
+    assert_eq!(question.url.as_deref(), Some("https://www.youtube.com/watch?v=vid00000001&lc=Ugw1"));
+    assert!(question.is_direct, "a comment on the brand's own channel is addressed to it");
+    let reply = stored.iter().find(|m| m.external_id == "Ugw1.r1").unwrap();
+    assert_eq!(reply.in_reply_to.as_deref(), Some("Ugw1"));
+    let fans = app
+        .ok(
+            Some(t),
+            "query($b: ID!) { mentions(brandId: $b) { edges { node { externalId author { handle followers } } } } }",
+            json!({ "b": brand }),
+        )
+        .await;
+    assert!(fans.to_string().contains("\"handle\":\"fanone\"") && fans.to_string().contains("125000"), "{fans}");
+    // Units counted: a page and a lookup.
+    let health = app.ok(Some(t), HEALTH, json!({ "id": id })).await["node"].clone();
+    assert_eq!(health["quotaRemaining"], 9998, "{health}");
+    assert!(health["quotaResetsAt"].is_string());
+
+    // Second poll: Google says the token expired (401); it is refreshed (Google sends
+    // no new refresh token) and the page read again. Only comments newer than the
+    // cursor are stored, and the poll stops at the first thread seen before.
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/commentThreads"))
+        .and(header("authorization", "Bearer ya29.one"))
+        .respond_with(google_error(401, "authError"))
+        .mount(&google)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains("refresh_token=1%2F%2Frefresh-one"))
+        .respond_with(tokens("ya29.two", None))
+        .up_to_n_times(1)
+        .mount(&google)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/commentThreads"))
+        .and(header("authorization", "Bearer ya29.two"))
+        .respond_with(threads(
+            vec![
+                thread(
+                    comment(
+                        "Ugw2",
+                        "fanone",
+                        "UCfan0000000000000000001",
+                        "Toujours rien reçu !",
+                        "2026-11-21T08:00:00Z",
+                        None,
+                    ),
+                    vec![],
+                ),
+                thread(
+                    comment(
+                        "Ugw1",
+                        "fanone",
+                        "UCfan0000000000000000001",
+                        "Mon colis Verdure n'est jamais arrivé, des nouvelles ?",
+                        "2026-11-20T10:00:00Z",
+                        None,
+                    ),
+                    vec![],
+                ),
+            ],
+            Some("NEXT2"),
+        ))
+        .up_to_n_times(1)
+        .mount(&google)
+        .await;
+    assert_eq!(poll(&app, &source).await, sources::PollReport { stored: 1, error: None });
+
+    // The grant is revoked: the token is refused and so is the refresh token. The
+    // connection turns unhealthy with one event; the next poll does not try again.
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/commentThreads"))
+        .and(header("authorization", "Bearer ya29.two"))
+        .respond_with(google_error(401, "authError"))
+        .mount(&google)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(
+            json!({ "error": "invalid_grant", "error_description": "Token has been expired or revoked." }),
+        ))
+        .expect(1)
+        .mount(&google)
+        .await;
+    let refused = poll(&app, &source).await;
+    assert!(refused.error.as_deref().is_some_and(|e| e.contains("invalid_grant")), "{refused:?}");
+    assert_eq!(unhealthy_events(&app).await, 1);
+    let again = poll(&app, &source).await;
+    assert!(again.error.is_some());
+    assert_eq!(unhealthy_events(&app).await, 1);
+    let health = app.ok(Some(t), HEALTH, json!({ "id": id })).await["node"].clone();
+    assert_eq!(health["healthy"], false);
+
+    // Consenting again reconnects the same connection, and its source polls again.
+    let state = start(&app, t, &brand).await["state"].clone();
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .respond_with(tokens("ya29.three", Some("1//refresh-three")))
+        .mount(&google)
+        .await;
+    mount_whoami(&google, "ya29.three").await;
+    let reconnected = oauth::complete(&app.services, "youtube", callback("4/0Bcode", &state)).await.unwrap();
+    assert_eq!(reconnected.id, row.id);
+    assert!(reconnected.healthy);
+    assert_eq!(connection::Entity::find().all(&app.services.db).await.unwrap().len(), 1);
+    let due = source::Entity::find_by_id(vigie_tests::db_id(&source)).one(&app.services.db).await.unwrap().unwrap();
+    assert!(due.next_poll_at.is_some_and(|at| at <= chrono::Utc::now()));
+
+    drop(guard);
+    let logged = log.text();
+    for secret in
+        ["ya29.one", "ya29.two", "ya29.three", "1//refresh-one", "GOCSPX-client-secret", verifier.as_str(), &state]
+    {
+        assert!(!logged.contains(secret), "a secret reached the logs");
+    }
+}
+on_both_databases!(a_youtube_channel_connects_with_pkce_and_its_comments_arrive);
+
+/// Connects the brand's channel directly through the domain, for tests about what comes
+/// after; returns the connection's global id.
+async fn connect(app: &TestApp, google: &MockServer, token: &str, brand: &str) -> String {
+    let state = start(app, token, brand).await["state"].clone();
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .respond_with(tokens("ya29.one", Some("1//refresh-one")))
+        .mount(google)
+        .await;
+    mount_whoami(google, "ya29.one").await;
+    oauth::complete(&app.services, "youtube", callback("4/0Acode", &state)).await.unwrap();
+    app.ok(Some(token), "query { connections { edges { node { id } } } }", json!({})).await["connections"]["edges"][0]
+        ["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn youtube_searches_spend_quota_units_and_wait_for_the_next_day(backend: Backend) {
+    let google = MockServer::start().await;
+    // A day's budget of 250 units: two searches and their lookups fit, a third does not.
+    let app = app_with_google(backend, &google, "250").await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let brand = app.create_brand(t, "Verdure").await;
+    let id = connect(&app, &google, t, &brand).await;
+    let source = app
+        .ok(
+            Some(t),
+            "mutation($i: CreateSourceInput!) { createSource(input: $i) { id } }",
+            json!({ "i": { "brandId": brand, "network": "YOUTUBE", "kind": "SEARCH", "target": "verdure shampoing", "connectionId": id } }),
+        )
+        .await["createSource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    mount_channels(&google).await;
+    let video = |id: &str, at: &str, title: &str| {
+        json!({ "kind": "youtube#searchResult", "etag": "e", "id": { "kind": "youtube#video", "videoId": id },
+                "snippet": { "publishedAt": at, "channelId": "UCfan0000000000000000001", "title": title,
+                             "description": "Test complet", "channelTitle": "Fan One", "liveBroadcastContent": "none" } })
+    };
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/search"))
+        .and(query_param("q", "verdure shampoing"))
+        .and(query_param("type", "video"))
+        .and(query_param_is_missing("publishedAfter"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "kind": "youtube#searchListResponse", "nextPageToken": "CDIQAA", "regionCode": "FR",
+            "pageInfo": { "totalResults": 2, "resultsPerPage": 50 },
+            "items": [video("vidA", "2026-11-20T10:00:00Z", "Verdure : j&#39;ai test&eacute; le shampoing solide")]
+        })))
+        .expect(1)
+        .mount(&google)
+        .await;
+    assert_eq!(poll(&app, &source).await, sources::PollReport { stored: 1, error: None });
+    let stored = mention::Entity::find().one(&app.services.db).await.unwrap().unwrap();
+    assert!(stored.text.starts_with("Verdure : j'ai testé le shampoing solide"), "{}", stored.text);
+    let health = app.ok(Some(t), HEALTH, json!({ "id": id })).await["node"].clone();
+    assert_eq!(health["quotaRemaining"], 149, "a search (100) and a lookup (1): {health}");
+
+    // The next poll asks only for what was published after the newest video; Google
+    // says the project's quota is spent, so the rest of the day is.
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/search"))
+        .and(query_param("publishedAfter", "2026-11-20T10:00:00Z"))
+        .respond_with(google_error(403, "quotaExceeded"))
+        .expect(1)
+        .mount(&google)
+        .await;
+    let exceeded = poll(&app, &source).await;
+    assert!(exceeded.error.as_deref().is_some_and(|e| e.contains("429") || e.contains("rate")), "{exceeded:?}");
+    let health = app.ok(Some(t), HEALTH, json!({ "id": id })).await["node"].clone();
+    assert_eq!(health["quotaRemaining"], 0);
+    assert_eq!(health["healthy"], true, "a spent quota is not a revoked grant");
+    let waiting = source::Entity::find_by_id(vigie_tests::db_id(&source)).one(&app.services.db).await.unwrap().unwrap();
+    assert!(
+        waiting.next_poll_at.is_some_and(|at| at > chrono::Utc::now() + chrono::Duration::minutes(30)),
+        "{waiting:?}"
+    );
+
+    // Nothing is spent on a call that cannot be paid for: a poll now makes no request.
+    let before = google.received_requests().await.unwrap().len();
+    let unpaid = poll(&app, &source).await;
+    assert!(unpaid.error.is_some());
+    assert_eq!(google.received_requests().await.unwrap().len(), before);
+
+    // A new quota day (the reset passed): the budget is whole again. A malformed
+    // answer is an error on the source, not a crash.
+    let mut row = connection::Entity::find().one(&app.services.db).await.unwrap().unwrap().into_active_model();
+    row.quota_resets_at = Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
+    row.update(&app.services.db).await.unwrap();
+    google.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>proxy</html>"))
+        .mount(&google)
+        .await;
+    let malformed = poll(&app, &source).await;
+    assert!(malformed.error.as_deref().is_some_and(|e| e.contains("malformed")), "{malformed:?}");
+    let health = app.ok(Some(t), HEALTH, json!({ "id": id })).await["node"].clone();
+    assert_eq!(health["quotaRemaining"], 150);
+
+    // A 429 from the API backs the source off with its Retry-After.
+    google.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/search"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "900"))
+        .mount(&google)
+        .await;
+    let limited = poll(&app, &source).await;
+    assert!(limited.error.as_deref().is_some_and(|e| e.contains("429")), "{limited:?}");
+    let waiting = source::Entity::find_by_id(vigie_tests::db_id(&source)).one(&app.services.db).await.unwrap().unwrap();
+    assert!(waiting.next_poll_at.is_some_and(|at| at > chrono::Utc::now() + chrono::Duration::minutes(14)));
+}
+on_both_databases!(youtube_searches_spend_quota_units_and_wait_for_the_next_day);
+
+async fn the_oauth_callback_serves_once_its_own_manager_in_time(backend: Backend) {
+    let google = MockServer::start().await;
+    let app = app_with_google(backend, &google, "10000").await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let brand = app.create_brand(t, "Verdure").await;
+    mount_whoami(&google, "ya29.one").await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("code=good"))
+        .respond_with(tokens("ya29.one", Some("1//refresh-one")))
+        .mount(&google)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("code=stale"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(json!({ "error": "invalid_grant", "error_description": "Bad Request" })),
+        )
+        .mount(&google)
+        .await;
+
+    // Over HTTP: the page says what happened, is never cached and sends no referrer;
+    // an unknown state and a replay are refused alike.
+    let server = ApiServer::start(app.services.config.clone()).await;
+    let http = reqwest::Client::new();
+    let get = |query: String| {
+        let http = http.clone();
+        let url = format!("{}/oauth/youtube/callback?{query}", server.base);
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let state = start(&app, t, &brand).await["state"].clone();
+    let connected = get(format!("code=good&state={state}")).await;
+    assert_eq!(connected.status(), 200);
+    assert_eq!(connected.headers()["cache-control"], "no-store");
+    assert_eq!(connected.headers()["referrer-policy"], "no-referrer");
+    assert!(connected.text().await.unwrap().contains("@verdure (youtube) is connected"));
+    assert_eq!(get(format!("code=good&state={state}")).await.status(), 400);
+    assert_eq!(get("code=good&state=forged".into()).await.status(), 400);
+    assert_eq!(get(format!("code=good&state={state}")).await.status(), 400);
+    assert_eq!(get("code=good".into()).await.status(), 400);
+    // A state is bound to its network.
+    let state = start(&app, t, &brand).await["state"].clone();
+    assert_eq!(server_get(&http, &server.base, &format!("/oauth/bluesky/callback?code=good&state={state}")).await, 400);
+    // The manager refused on the consent page: the grant is spent, nothing stored.
+    let denied = get(format!("error=access_denied&state={state}")).await;
+    assert_eq!(denied.status(), 400);
+    assert!(denied.text().await.unwrap().contains("refused"));
+    // A code Google does not accept.
+    let state = start(&app, t, &brand).await["state"].clone();
+    assert_eq!(get(format!("code=stale&state={state}")).await.status(), 502);
+    server.stop().await;
+    assert_eq!(connection::Entity::find().all(&app.services.db).await.unwrap().len(), 1);
+
+    // Ten minutes later, the authorisation is gone.
+    let state = start(&app, t, &brand).await["state"].clone();
+    oauth_grant::Entity::update_many()
+        .col_expr(
+            oauth_grant::Column::ExpiresAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        )
+        .exec(&app.services.db)
+        .await
+        .unwrap();
+    let late = oauth::complete(&app.services, "youtube", callback("good", &state)).await;
+    assert!(matches!(late, Err(CallbackError::UnknownState)), "{late:?}");
+
+    // An admin who started it and was removed before the callback connects nothing;
+    // nor does one whose brand was deleted meanwhile.
+    let admin = app.invite_and_accept(t, "admin@example.com", "ADMIN", &[]).await;
+    let state = start(&app, &admin.access_token, &brand).await["state"].clone();
+    app.ok(
+        Some(t),
+        "mutation($id: ID!) { removeMember(memberId: $id) { deletedId } }",
+        json!({ "id": member_id(&app, t, "admin@example.com").await }),
+    )
+    .await;
+    let removed = oauth::complete(&app.services, "youtube", callback("good", &state)).await;
+    assert!(matches!(removed, Err(CallbackError::Forbidden)), "{removed:?}");
+    let other = app.create_brand(t, "Other").await;
+    let state = start(&app, t, &other).await["state"].clone();
+    app.ok(Some(t), "mutation($id: ID!) { deleteBrand(id: $id) { deletedId } }", json!({ "id": other })).await;
+    let gone = oauth::complete(&app.services, "youtube", callback("good", &state)).await;
+    assert!(gone.is_err(), "{gone:?}");
+    assert_eq!(connection::Entity::find().all(&app.services.db).await.unwrap().len(), 1);
+
+    // Members and client viewers cannot start one; a network without OAuth is an
+    // input error.
+    let member = app.invite_and_accept(t, "member@example.com", "MEMBER", &[&brand]).await;
+    let refused =
+        app.gql(Some(&member.access_token), START, json!({ "i": { "network": "YOUTUBE", "brandId": brand } })).await;
+    assert_error(&refused, "FORBIDDEN");
+    let mastodon = app.gql(Some(t), START, json!({ "i": { "network": "MASTODON" } })).await;
+    assert_error(&mastodon, "BAD_USER_INPUT");
+}
+on_both_databases!(the_oauth_callback_serves_once_its_own_manager_in_time);
+
+async fn server_get(http: &reqwest::Client, base: &str, path: &str) -> u16 {
+    http.get(format!("{base}{path}")).send().await.unwrap().status().as_u16()
+}
+
+async fn member_id(app: &TestApp, token: &str, email: &str) -> String {
+    let members = app.ok(Some(token), "query { members { edges { node { id user { email } } } } }", json!({})).await;
+    members["members"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["node"]["user"]["email"] == email)
+        .unwrap()["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn without_an_application_youtube_cannot_be_connected(backend: Backend) {
+    let app = TestApp::new(backend).await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let refused = app.gql(Some(&owner.access_token), START, json!({ "i": { "network": "YOUTUBE" } })).await;
+    assert_error(&refused, "UNAVAILABLE");
+}
+on_both_databases!(without_an_application_youtube_cannot_be_connected);
