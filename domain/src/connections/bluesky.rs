@@ -146,36 +146,7 @@ pub struct StrongRef {
     pub cid: String,
 }
 
-/// Why a post could not be published.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    /// Bluesky refused it for good (a deleted parent, a blocked account, a refused
-    /// credential, an invalid record): retrying will not help.
-    #[error("Bluesky refused the reply: {0}")]
-    Refused(String),
-    /// Worth trying again later (the network, a 5xx, a rate limit), not before
-    /// `retry_after` when the network said.
-    #[error("{reason}")]
-    Transient { reason: String, retry_after: Option<Duration> },
-}
-
-impl PublishError {
-    fn transient(reason: impl Into<String>) -> Self {
-        PublishError::Transient { reason: reason.into(), retry_after: None }
-    }
-}
-
-impl From<super::CredentialError> for PublishError {
-    fn from(e: super::CredentialError) -> Self {
-        match e {
-            super::CredentialError::Refused(_) => PublishError::Refused(e.to_string()),
-            super::CredentialError::RateLimited { retry_after } => {
-                PublishError::Transient { reason: e.to_string(), retry_after }
-            }
-            other => PublishError::transient(other.to_string()),
-        }
-    }
-}
+pub use super::PublishError;
 
 /// Reads an XRPC answer: its body on 2xx, else a refusal or a passing failure.
 fn answer(fetched: crate::platform::outbound::Fetched, what: &str) -> Result<Vec<u8>, PublishError> {

@@ -324,6 +324,43 @@ pub async fn delete(services: &Services, actor: &Actor, id: Uuid) -> Result<()> 
     Ok(())
 }
 
+/// A reply published on a network: its id there and its link.
+pub struct Published {
+    pub id: String,
+    pub url: String,
+}
+
+/// Why a post could not be published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The network refused it for good (a deleted parent, a blocked account, a refused
+    /// credential, an invalid record, comments turned off): retrying will not help.
+    #[error("the network refused the reply: {0}")]
+    Refused(String),
+    /// Worth trying again later (the network, a 5xx, a rate limit), not before
+    /// `retry_after` when the network said.
+    #[error("{reason}")]
+    Transient { reason: String, retry_after: Option<Duration> },
+}
+
+impl PublishError {
+    pub(crate) fn transient(reason: impl Into<String>) -> Self {
+        PublishError::Transient { reason: reason.into(), retry_after: None }
+    }
+}
+
+impl From<CredentialError> for PublishError {
+    fn from(e: CredentialError) -> Self {
+        match e {
+            CredentialError::Refused(_) => PublishError::Refused(e.to_string()),
+            CredentialError::RateLimited { retry_after } => {
+                PublishError::Transient { reason: e.to_string(), retry_after }
+            }
+            other => PublishError::transient(other.to_string()),
+        }
+    }
+}
+
 /// Whether a connection may serve a brand's sources: the brand's own, or agency-wide.
 pub(crate) fn serves(connection: &connection::Model, brand_id: Uuid) -> bool {
     connection.brand_id.is_none_or(|own| own == brand_id)

@@ -10,8 +10,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
 
-use super::Credential;
 use super::oauth::Identity;
+use super::{Credential, PublishError, Published};
 use crate::platform::outbound::Http;
 
 /// `channels.list`, `commentThreads.list`, `comments.list`: one unit.
@@ -114,6 +114,164 @@ pub(crate) async fn spend(
     units: i32,
 ) -> Result<crate::platform::outbound::Quota, super::CredentialError> {
     credential.spend(units, daily, day_end).await
+}
+
+/// YouTube's longest comment, in characters.
+pub const MAX_COMMENT_CHARS: usize = 10_000;
+
+/// The top-level comment a reply goes under: YouTube threads have one level, and a
+/// reply's id is `TOP.REPLY`.
+pub fn thread_of(comment_id: &str) -> &str {
+    comment_id.split('.').next().unwrap_or(comment_id)
+}
+
+/// The video of a comment's link (`…/watch?v=VIDEO&lc=COMMENT`).
+pub fn video_of(url: Option<&str>) -> Option<String> {
+    query_param(url, "v")
+}
+
+/// The comment a link points to (`lc=`), if it points to one.
+pub fn comment_of(url: Option<&str>) -> Option<String> {
+    query_param(url, "lc")
+}
+
+fn query_param(url: Option<&str>, name: &str) -> Option<String> {
+    let url = url::Url::parse(url?).ok()?;
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).filter(|v| !v.is_empty())
+}
+
+fn comment_url(video: Option<&str>, id: &str) -> String {
+    match video {
+        Some(video) => format!("https://www.youtube.com/watch?v={video}&lc={id}"),
+        None => format!("https://www.youtube.com/comment?lc={id}"),
+    }
+}
+
+/// Reads an answer to a write or a lookup: its body on 2xx, else a refusal or a
+/// passing failure (`quotaExceeded` spends the day and waits for the next).
+async fn answer(
+    credential: &Credential<'_>,
+    fetched: crate::platform::outbound::Fetched,
+    what: &str,
+) -> Result<Vec<u8>, PublishError> {
+    if quota_exceeded(fetched.status, &fetched.body) {
+        credential.exhaust(day_end).await;
+        let wait = (day_end(Utc::now()) - Utc::now()).to_std().ok();
+        return Err(PublishError::Transient { reason: "YouTube's quota is spent for today".into(), retry_after: wait });
+    }
+    match fetched.status {
+        200..=299 => Ok(fetched.body),
+        429 => Err(PublishError::Transient {
+            reason: format!("YouTube rate-limited {what}"),
+            retry_after: crate::platform::outbound::retry_after(&fetched.headers),
+        }),
+        500..=599 => Err(PublishError::transient(format!("HTTP {} from YouTube on {what}", fetched.status))),
+        status => {
+            let reason = error_reason(&fetched.body);
+            let reason = if reason.is_empty() { String::new() } else { format!(" {reason}") };
+            Err(PublishError::Refused(format!("HTTP {status}{reason} on {what}")))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CommentResource {
+    id: String,
+    #[serde(default)]
+    snippet: CommentSnippet,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentSnippet {
+    author_channel_id: Option<ChannelId>,
+    #[serde(default)]
+    text_original: String,
+    #[serde(default)]
+    text_display: String,
+    published_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+struct ChannelId {
+    #[serde(default)]
+    value: String,
+}
+
+/// Publishes `text` as the connection's reply under comment `parent`
+/// (`comments.insert`, fifty units).
+pub async fn reply(
+    credential: &Credential<'_>,
+    parent: &str,
+    video: Option<&str>,
+    text: &str,
+) -> Result<Published, PublishError> {
+    let daily = credential.config().youtube.as_ref().map_or(10_000, |app| app.daily_units);
+    spend(credential, daily, INSERT_COST).await?;
+    let endpoint = credential.endpoint().await;
+    let url = format!("{}/comments?part=snippet", endpoint.trim_end_matches('/'));
+    let body = serde_json::json!({ "snippet": { "parentId": thread_of(parent), "textOriginal": text } });
+    let fetched = credential.request(&url, Some(&body)).await?;
+    let body = answer(credential, fetched, "comments.insert").await?;
+    let created: CommentResource = serde_json::from_slice(&body)
+        .map_err(|_| PublishError::transient("a malformed comments.insert answer from YouTube"))?;
+    Ok(Published { url: comment_url(video, &created.id), id: created.id })
+}
+
+/// The connection's reply under comment `parent` with `text`, published since `since`,
+/// if there is one (`comments.list`, a unit): YouTube takes no key from the caller, so
+/// this is how a retry knows that an earlier attempt went through.
+pub async fn find_reply(
+    credential: &Credential<'_>,
+    parent: &str,
+    video: Option<&str>,
+    text: &str,
+    since: DateTime<Utc>,
+) -> Result<Option<Published>, PublishError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Comments {
+        #[serde(default)]
+        items: Vec<CommentResource>,
+        next_page_token: Option<String>,
+    }
+    let daily = credential.config().youtube.as_ref().map_or(10_000, |app| app.daily_units);
+    let (channel, _) = credential.account().await;
+    let Some(channel) = channel else { return Ok(None) };
+    let endpoint = credential.endpoint().await;
+    let same = |a: &str| a.replace("\r\n", "\n").trim() == text.replace("\r\n", "\n").trim();
+    let mut page: Option<String> = None;
+    // Replies come oldest first: a few pages reach the newest of a long thread.
+    for _ in 0..5 {
+        spend(credential, daily, LIST_COST).await?;
+        let mut url = url::Url::parse(&format!("{}/comments", endpoint.trim_end_matches('/')))
+            .map_err(|e| PublishError::Refused(format!("bad endpoint: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("part", "snippet")
+            .append_pair("parentId", thread_of(parent))
+            .append_pair("maxResults", "100")
+            .append_pair("textFormat", "plainText");
+        if let Some(token) = &page {
+            url.query_pairs_mut().append_pair("pageToken", token);
+        }
+        let fetched = credential.request(url.as_str(), None).await?;
+        let body = answer(credential, fetched, "comments.list").await?;
+        let comments: Comments = serde_json::from_slice(&body)
+            .map_err(|_| PublishError::transient("a malformed comments.list answer from YouTube"))?;
+        let found = comments.items.into_iter().find(|c| {
+            c.snippet.author_channel_id.as_ref().is_some_and(|a| a.value == channel)
+                && c.snippet.published_at.is_none_or(|at| at >= since - chrono::Duration::minutes(1))
+                && (same(&c.snippet.text_original) || same(&c.snippet.text_display))
+        });
+        if let Some(found) = found {
+            return Ok(Some(Published { url: comment_url(video, &found.id), id: found.id }));
+        }
+        match comments.next_page_token {
+            Some(token) => page = Some(token),
+            None => break,
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

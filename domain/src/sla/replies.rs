@@ -1,5 +1,6 @@
 //! Replies sent from the inbox: an answer to a ticket published on the network, as a
-//! reply to the post, through the brand's own connection (Bluesky today).
+//! reply to the post, through the brand's own connection (Bluesky posts and YouTube
+//! comments).
 //!
 //! Asking stores a `pending` reply (one per ticket at a time: a unique index) and
 //! enqueues `replies.send`. The job claims the reply (its attempt count and a lease,
@@ -11,9 +12,11 @@
 //! deleted post, a refused credential, a closed ticket, an author who left the brand),
 //! or the last attempt failing, leaves the reply `failed` with its reason.
 //!
-//! Each reply gets its record key once: the network refuses a second post under it,
-//! and before recording a failure Vigie looks the key up, so a reply is never posted
-//! twice nor shown failed while it is live.
+//! Before posting again, and before recording a failure, Vigie looks for what an
+//! earlier attempt may have published, so a reply is never posted twice nor shown
+//! failed while it is live: on Bluesky by the record key each reply gets once (the
+//! network refuses a second post under it), on YouTube, which takes no key, among the
+//! connection's replies under the comment since the reply was asked for.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -25,8 +28,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use uuid::Uuid;
 
 use super::tickets::TicketStatus;
-use crate::connections::Credential;
-use crate::connections::bluesky::{self, PublishError};
+use crate::connections::{Credential, PublishError, Published, bluesky, youtube};
 use crate::entities::{connection, membership, mention, reply, ticket};
 use crate::platform::jobs::{JobError, Registry};
 use crate::platform::queue::{Envelope, JobPayload};
@@ -56,25 +58,46 @@ pub(crate) async fn send(
 ) -> Result<reply::Model> {
     actor.require_staff()?;
     let post = post_of(&services.db, ticket).await?.ok_or(Error::NotFound("mention"))?;
-    if Network::parse(&post.network) != Some(Network::Bluesky) {
-        return Err(Error::bad_input(
-            "send",
-            format!("Vigie cannot publish replies on {} yet: answer there and record it", post.network),
-        ));
+    let network = Network::parse(&post.network);
+    match network {
+        Some(Network::Bluesky) => {
+            if !post.external_id.starts_with("at://") {
+                return Err(Error::bad_input("send", "this post has no Bluesky id (at://…) to reply to"));
+            }
+            if text.graphemes(true).count() > BLUESKY_MAX_GRAPHEMES {
+                return Err(Error::bad_input(
+                    "text",
+                    format!("a Bluesky reply has at most {BLUESKY_MAX_GRAPHEMES} characters"),
+                ));
+            }
+        }
+        Some(Network::Youtube) => {
+            // A comment's link names it (`lc=`); a video (found by a search) has an
+            // 11-character id and takes a comment, not a reply.
+            let comment = youtube::comment_of(post.url.as_deref()).is_some() || post.external_id.len() != 11;
+            if !comment {
+                return Err(Error::bad_input("send", "Vigie answers YouTube comments, not videos: comment there"));
+            }
+            if text.chars().count() > youtube::MAX_COMMENT_CHARS {
+                return Err(Error::bad_input(
+                    "text",
+                    format!("a YouTube comment has at most {} characters", youtube::MAX_COMMENT_CHARS),
+                ));
+            }
+        }
+        _ => {
+            return Err(Error::bad_input(
+                "send",
+                format!("Vigie cannot publish replies on {} yet: answer there and record it", post.network),
+            ));
+        }
     }
-    if !post.external_id.starts_with("at://") {
-        return Err(Error::bad_input("send", "this post has no Bluesky id (at://…) to reply to"));
-    }
-    if text.graphemes(true).count() > BLUESKY_MAX_GRAPHEMES {
-        return Err(Error::bad_input(
-            "text",
-            format!("a Bluesky reply has at most {BLUESKY_MAX_GRAPHEMES} characters"),
-        ));
-    }
-    let connection = own_connection(&services.db, ticket).await?.ok_or_else(|| {
+    let network = network.unwrap_or(Network::Other);
+    let connection = own_connection(&services.db, ticket, network).await?.ok_or_else(|| {
+        let name = if network == Network::Youtube { "YouTube" } else { "Bluesky" };
         Error::bad_input(
             "send",
-            "the brand has no healthy Bluesky connection of its own: a manager connects its account",
+            format!("the brand has no healthy {name} connection of its own: a manager connects its account"),
         )
     })?;
     let at = now();
@@ -140,13 +163,17 @@ async fn post_of(db: &impl ConnectionTrait, ticket: &ticket::Model) -> Result<Op
         .await?)
 }
 
-/// The brand's own healthy Bluesky connection: a reply speaks as the brand, so never
-/// through an agency-wide account, which may be another brand's or the agency's.
-async fn own_connection(db: &impl ConnectionTrait, ticket: &ticket::Model) -> Result<Option<connection::Model>> {
+/// The brand's own healthy connection on `network`: a reply speaks as the brand, so
+/// never through an agency-wide account, which may be another brand's or the agency's.
+async fn own_connection(
+    db: &impl ConnectionTrait,
+    ticket: &ticket::Model,
+    network: Network,
+) -> Result<Option<connection::Model>> {
     Ok(connection::Entity::find()
         .filter(connection::Column::AgencyId.eq(ticket.agency_id))
         .filter(connection::Column::BrandId.eq(ticket.brand_id))
-        .filter(connection::Column::Network.eq(Network::Bluesky.name()))
+        .filter(connection::Column::Network.eq(network.name()))
         .filter(connection::Column::Healthy.eq(true))
         .order_by_asc(connection::Column::Id)
         .one(db)
@@ -283,13 +310,9 @@ fn database(e: impl std::fmt::Display) -> PublishError {
 }
 
 /// One attempt at publishing: the post's reference and link.
-async fn attempt(
-    services: &Services,
-    row: &reply::Model,
-) -> std::result::Result<(bluesky::StrongRef, String), PublishError> {
+async fn attempt(services: &Services, row: &reply::Model) -> std::result::Result<Published, PublishError> {
     let db = &services.db;
-    let ticket = ticket::Entity::find_by_id(row.ticket_id).one(db).await.map_err(database)?;
-    let ticket = ticket.ok_or_else(|| PublishError::Refused("the ticket was deleted".into()))?;
+    let ticket = ticket_of(services, row).await?;
     if TicketStatus::parse(&ticket.status) == TicketStatus::Closed {
         return Err(PublishError::Refused("the ticket was closed before the reply went out".into()));
     }
@@ -317,38 +340,11 @@ async fn attempt(
     // renewal cut short here may lose its new tokens: the next attempt then signs in
     // again (backing off on failures). The credential's health is always recorded.
     let work = async {
-        let endpoint = credential.endpoint().await;
-        let (did, handle) = credential.account().await;
-        let did = did.ok_or_else(|| PublishError::Refused("the connection has no account id".into()))?;
-        let expected = format!("at://{did}/app.bsky.feed.post/{}", row.record_key);
-        // A previous attempt may have published it before its worker died.
-        let found = match row.attempts {
-            0 => None,
-            _ => bluesky::find_post(&credential, &endpoint, &did, &row.record_key).await?,
-        };
-        let post_ref = match found {
-            Some(found) => found,
-            None => {
-                let thread = bluesky::thread_of(&credential, &endpoint, &post.external_id).await?;
-                let posted =
-                    bluesky::reply(&credential, &endpoint, &did, &row.record_key, &row.text, (&thread.0, &thread.1))
-                        .await;
-                match posted {
-                    Ok(post_ref) => post_ref,
-                    // The call may have gone through (a timeout, a second attempt racing
-                    // the first): the key says whether the post exists.
-                    Err(e) => match bluesky::find_post(&credential, &endpoint, &did, &row.record_key).await {
-                        Ok(Some(found)) => found,
-                        _ => return Err(e),
-                    },
-                }
-            }
-        };
-        if post_ref.uri != expected {
-            return Err(PublishError::Refused("Bluesky answered with the id of another post".into()));
+        match Network::parse(&row.network) {
+            Some(Network::Bluesky) => on_bluesky(&credential, row, &post).await,
+            Some(Network::Youtube) => on_youtube(&credential, row, &post).await,
+            _ => Err(PublishError::Refused(format!("Vigie cannot publish on {}", row.network))),
         }
-        let url = bluesky::post_url(&post_ref.uri, &handle).unwrap_or_default();
-        Ok((post_ref, url))
     };
     let result = match tokio::time::timeout(ATTEMPT_TIMEOUT, work).await {
         Ok(result) => result,
@@ -358,40 +354,124 @@ async fn attempt(
     result
 }
 
-/// Whether a reply whose attempts are spent went out after all (its worker died after
-/// the post was made): the post under its record key, if any.
-async fn last_look(
-    services: &Services,
+/// A reply on Bluesky under its record key: the post found under it (an earlier
+/// attempt's), or a new one.
+async fn on_bluesky(
+    credential: &Credential<'_>,
     row: &reply::Model,
-) -> std::result::Result<Option<(bluesky::StrongRef, String)>, PublishError> {
+    post: &mention::Model,
+) -> std::result::Result<Published, PublishError> {
+    let endpoint = credential.endpoint().await;
+    let (did, handle) = credential.account().await;
+    let did = did.ok_or_else(|| PublishError::Refused("the connection has no account id".into()))?;
+    let expected = format!("at://{did}/app.bsky.feed.post/{}", row.record_key);
+    // A previous attempt may have published it before its worker died.
+    let found = match row.attempts {
+        0 => None,
+        _ => bluesky::find_post(credential, &endpoint, &did, &row.record_key).await?,
+    };
+    let post_ref = match found {
+        Some(found) => found,
+        None => {
+            let thread = bluesky::thread_of(credential, &endpoint, &post.external_id).await?;
+            let posted =
+                bluesky::reply(credential, &endpoint, &did, &row.record_key, &row.text, (&thread.0, &thread.1)).await;
+            match posted {
+                Ok(post_ref) => post_ref,
+                // The call may have gone through (a timeout, a second attempt racing
+                // the first): the key says whether the post exists.
+                Err(e) => match bluesky::find_post(credential, &endpoint, &did, &row.record_key).await {
+                    Ok(Some(found)) => found,
+                    _ => return Err(e),
+                },
+            }
+        }
+    };
+    if post_ref.uri != expected {
+        return Err(PublishError::Refused("Bluesky answered with the id of another post".into()));
+    }
+    let url = bluesky::post_url(&post_ref.uri, &handle).unwrap_or_default();
+    Ok(Published { id: post_ref.uri, url })
+}
+
+/// A reply under a YouTube comment: the connection's reply with this text posted since
+/// the reply was asked for (an earlier attempt's), or a new one.
+async fn on_youtube(
+    credential: &Credential<'_>,
+    row: &reply::Model,
+    post: &mention::Model,
+) -> std::result::Result<Published, PublishError> {
+    let video = youtube::video_of(post.url.as_deref());
+    let parent = post.external_id.as_str();
+    let find = || youtube::find_reply(credential, parent, video.as_deref(), &row.text, row.created_at);
+    if row.attempts > 0
+        && let Some(found) = find().await?
+    {
+        return Ok(found);
+    }
+    match youtube::reply(credential, parent, video.as_deref(), &row.text).await {
+        Ok(published) => Ok(published),
+        // The call may have gone through (a timeout): look before failing.
+        Err(e @ PublishError::Transient { .. }) => match find().await {
+            Ok(Some(found)) => Ok(found),
+            _ => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a reply whose attempts are spent went out after all (its worker died after
+/// the post was made): what an earlier attempt published, if anything.
+async fn last_look(services: &Services, row: &reply::Model) -> std::result::Result<Option<Published>, PublishError> {
     let connection = row.connection_id.ok_or_else(|| PublishError::Refused("its connection was deleted".into()))?;
     let Some(credential) = Credential::of_connection(services, row.agency_id, connection).await? else {
         return Ok(None);
     };
-    let endpoint = credential.endpoint().await;
-    let (did, handle) = credential.account().await;
-    let Some(did) = did else { return Ok(None) };
-    let found = bluesky::find_post(&credential, &endpoint, &did, &row.record_key).await;
+    let found = match Network::parse(&row.network) {
+        Some(Network::Youtube) => {
+            let post = post_of(&services.db, &ticket_of(services, row).await?).await.map_err(database)?;
+            match post {
+                Some(post) => {
+                    let video = youtube::video_of(post.url.as_deref());
+                    youtube::find_reply(&credential, &post.external_id, video.as_deref(), &row.text, row.created_at)
+                        .await
+                }
+                None => Ok(None),
+            }
+        }
+        _ => {
+            let endpoint = credential.endpoint().await;
+            let (did, handle) = credential.account().await;
+            let Some(did) = did else { return Ok(None) };
+            bluesky::find_post(&credential, &endpoint, &did, &row.record_key).await.map(|found| {
+                found.map(|post| Published {
+                    url: bluesky::post_url(&post.uri, &handle).unwrap_or_default(),
+                    id: post.uri,
+                })
+            })
+        }
+    };
     credential.finish(found.is_ok()).await;
-    Ok(found?.map(|post| {
-        let url = bluesky::post_url(&post.uri, &handle).unwrap_or_default();
-        (post, url)
-    }))
+    found
+}
+
+/// The ticket a reply answers.
+async fn ticket_of(services: &Services, row: &reply::Model) -> std::result::Result<ticket::Model, PublishError> {
+    ticket::Entity::find_by_id(row.ticket_id)
+        .one(&services.db)
+        .await
+        .map_err(database)?
+        .ok_or_else(|| PublishError::Refused("the ticket was deleted".into()))
 }
 
 /// Records the publication and answers the ticket with it, in one transaction (its
 /// first response time is now, if it had none).
-async fn published(
-    services: &Services,
-    row: &reply::Model,
-    attempts: i32,
-    (post, url): (bluesky::StrongRef, String),
-) -> Result<()> {
+async fn published(services: &Services, row: &reply::Model, attempts: i32, post: Published) -> Result<()> {
     let at = now();
     let txn = crate::platform::db::begin_write(&services.db).await?;
     let done = settle(row.id, attempts, PUBLISHED)
-        .col_expr(reply::Column::ExternalId, Expr::value(post.uri.clone()))
-        .col_expr(reply::Column::Url, Expr::value(url))
+        .col_expr(reply::Column::ExternalId, Expr::value(post.id.clone()))
+        .col_expr(reply::Column::Url, Expr::value(post.url))
         .col_expr(reply::Column::PublishedAt, Expr::value(at))
         .col_expr(reply::Column::LastError, Expr::value(Option::<String>::None))
         .exec(&txn)
@@ -404,7 +484,7 @@ async fn published(
             Some(super::tickets::record_response(&txn, ticket, row.text.clone(), row.network.clone(), at).await?);
     }
     txn.commit().await?;
-    tracing::info!(reply_id = %row.id, post = %post.uri, "reply published");
+    tracing::info!(reply_id = %row.id, post = %post.id, "reply published");
     if let Some(ticket) = answered {
         super::tickets::announce(services, &ticket).await;
     }

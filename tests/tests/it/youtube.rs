@@ -636,3 +636,186 @@ async fn without_an_application_youtube_cannot_be_connected(backend: Backend) {
     assert_error(&refused, "UNAVAILABLE");
 }
 on_both_databases!(without_an_application_youtube_cannot_be_connected);
+
+const RESPOND: &str = "mutation($id: ID!, $text: String!) { respondToTicket(id: $id, text: $text, send: true) { status replies { status } } }";
+const TICKET: &str = "query($id: ID!) { node(id: $id) { ... on Ticket { status firstResponseAt responseChannel replies { status url externalId attempts lastError } } } }";
+
+/// The brand's tickets on YouTube comments, by the comment's id.
+async fn youtube_tickets(app: &TestApp, token: &str, brand: &str) -> HashMap<String, String> {
+    let tickets = app
+        .ok(
+            Some(token),
+            "query($b: ID!) { tickets(brandId: $b) { edges { node { id mention { externalId } } } } }",
+            json!({ "b": brand }),
+        )
+        .await;
+    tickets["tickets"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["node"]["mention"]["externalId"].as_str().unwrap().to_owned(),
+                e["node"]["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn inserted(id: &str, text: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "kind": "youtube#comment", "etag": "e", "id": id,
+        "snippet": { "channelId": CHANNEL, "textDisplay": text, "textOriginal": text, "parentId": "UgzQ",
+                     "authorDisplayName": "@verdure", "authorChannelId": { "value": CHANNEL },
+                     "canRate": true, "viewerRating": "none", "likeCount": 0,
+                     "publishedAt": chrono::Utc::now().to_rfc3339(), "updatedAt": chrono::Utc::now().to_rfc3339() }
+    }))
+}
+
+fn replies_of(items: Vec<Value>) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_json(json!({ "kind": "youtube#commentListResponse", "etag": "e", "items": items }))
+}
+
+async fn replies_to_youtube_comments_are_published_once(backend: Backend) {
+    let google = MockServer::start().await;
+    let app = app_with_google(backend, &google, "10000").await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let brand = app.create_brand(t, "Verdure").await;
+    connect(&app, &google, t, &brand).await;
+    let source = app.create_source(Some(t), &brand).await;
+    let comment = |id: &str, text: &str| {
+        let mut m = vigie_tests::new_mention(id, "fanone", text, 5_000);
+        m.network = "youtube".into();
+        m.url = Some(format!("https://www.youtube.com/watch?v=vid00000001&lc={id}"));
+        m.direct = true;
+        m
+    };
+    let mut video = comment("vid00000002", "Verdure, where can I buy the refills? Nobody answers.");
+    video.url = Some("https://www.youtube.com/watch?v=vid00000002".into());
+    app.collect(
+        &source,
+        vec![
+            // A reply in a thread: Vigie answers under the thread's top-level comment.
+            comment("UgzQ.8xR2", "Verdure, where can I buy the refills?"),
+            comment("UgzC", "Verdure, my parcel never arrived, can you help?"),
+            comment("UgzD", "Verdure, why can I not comment on your videos any more?"),
+            video,
+        ],
+    )
+    .await;
+    let tickets = youtube_tickets(&app, t, &brand).await;
+    assert_eq!(tickets.len(), 4, "{tickets:?}");
+
+    // A video found by a search is not a comment to answer.
+    assert_error(
+        &app.gql(Some(t), RESPOND, json!({ "id": tickets["vid00000002"], "text": "Hello" })).await,
+        "BAD_USER_INPUT",
+    );
+
+    // The first insert meets a 503; Vigie looks for its reply before saying so, and
+    // again before the next attempt, which publishes it under the top-level comment.
+    let text = "Hello! Every shop on verdure.example/shops has them.";
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/comments"))
+        .and(query_param("parentId", "UgzQ"))
+        .respond_with(replies_of(vec![]))
+        .expect(2)
+        .mount(&google)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/youtube/v3/comments"))
+        .respond_with(google_error(503, "backendError"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&google)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/youtube/v3/comments"))
+        .and(query_param("part", "snippet"))
+        .and(header("authorization", "Bearer ya29.one"))
+        .and(wiremock::matchers::body_json(json!({ "snippet": { "parentId": "UgzQ", "textOriginal": text } })))
+        .respond_with(inserted("UgzQ.9yS3", text))
+        .expect(1)
+        .mount(&google)
+        .await;
+    let ticket = &tickets["UgzQ.8xR2"];
+    app.ok(Some(t), RESPOND, json!({ "id": ticket, "text": text })).await;
+    let row = vigie_domain::entities::reply::Entity::find().one(&app.services.db).await.unwrap().unwrap();
+    vigie_domain::sla::replies::publish(&app.services, row.id).await.unwrap();
+    let waiting = app.ok(Some(t), TICKET, json!({ "id": ticket })).await["node"].clone();
+    assert_eq!(waiting["replies"][0]["status"], "PENDING");
+    assert!(waiting["replies"][0]["lastError"].as_str().unwrap().contains("HTTP 503"), "{waiting}");
+    let mut due: vigie_domain::entities::reply::ActiveModel = row.clone().into();
+    due.next_attempt_at = Set(Some(chrono::Utc::now()));
+    due.update(&app.services.db).await.unwrap();
+    vigie_domain::sla::replies::publish(&app.services, row.id).await.unwrap();
+    let done = app.ok(Some(t), TICKET, json!({ "id": ticket })).await["node"].clone();
+    assert_eq!(done["status"], "ANSWERED", "{done}");
+    assert_eq!(done["responseChannel"], "youtube");
+    assert_eq!(done["replies"][0]["externalId"], "UgzQ.9yS3");
+    assert_eq!(done["replies"][0]["url"], "https://www.youtube.com/watch?v=vid00000001&lc=UgzQ.9yS3");
+    // Units: two inserts (50 each) and two lookups (1 each), after the connection's
+    // own lookups (none: the channel was read before the connection existed).
+    let units = connection::Entity::find().one(&app.services.db).await.unwrap().unwrap().quota_remaining;
+    assert_eq!(units, Some(10_000 - 2 * 50 - 2));
+
+    // An attempt whose worker died after YouTube took the comment: the next attempt
+    // finds it among the channel's replies and posts nothing.
+    let text = "Sorry about that: we are sending a new parcel today.";
+    app.ok(Some(t), RESPOND, json!({ "id": tickets["UgzC"], "text": text })).await;
+    let row = vigie_domain::entities::reply::Entity::find()
+        .all(&app.services.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.text == text)
+        .unwrap();
+    let mut crashed: vigie_domain::entities::reply::ActiveModel = row.clone().into();
+    crashed.attempts = Set(1);
+    crashed.next_attempt_at = Set(Some(chrono::Utc::now()));
+    crashed.update(&app.services.db).await.unwrap();
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/comments"))
+        .and(query_param("parentId", "UgzC"))
+        .respond_with(replies_of(vec![
+            json!({ "kind": "youtube#comment", "id": "UgzC.other", "snippet": { "authorChannelId": { "value": "UCfan0000000000000000001" }, "textOriginal": text, "publishedAt": chrono::Utc::now().to_rfc3339() } }),
+            json!({ "kind": "youtube#comment", "id": "UgzC.ours", "snippet": { "authorChannelId": { "value": CHANNEL }, "textOriginal": text, "publishedAt": chrono::Utc::now().to_rfc3339() } }),
+        ]))
+        .mount(&google)
+        .await;
+    vigie_domain::sla::replies::publish(&app.services, row.id).await.unwrap();
+    let done = app.ok(Some(t), TICKET, json!({ "id": tickets["UgzC"] })).await["node"].clone();
+    assert_eq!(done["replies"][0]["externalId"], "UgzC.ours", "{done}");
+    let inserts = google
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/youtube/v3/comments")
+        .count();
+    assert_eq!(inserts, 2, "the first reply's two attempts, none for this one");
+
+    // Comments turned off on the video: a refusal, said on the ticket, which stays open.
+    google.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/youtube/v3/comments"))
+        .respond_with(google_error(403, "commentsDisabled"))
+        .mount(&google)
+        .await;
+    app.ok(Some(t), RESPOND, json!({ "id": tickets["UgzD"], "text": "We are on it." })).await;
+    let row = vigie_domain::entities::reply::Entity::find()
+        .all(&app.services.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.text == "We are on it.")
+        .unwrap();
+    vigie_domain::sla::replies::publish(&app.services, row.id).await.unwrap();
+    let refused = app.ok(Some(t), TICKET, json!({ "id": tickets["UgzD"] })).await["node"].clone();
+    assert_eq!(refused["status"], "OPEN");
+    assert_eq!(refused["replies"][0]["status"], "FAILED");
+    assert!(refused["replies"][0]["lastError"].as_str().unwrap().contains("commentsDisabled"), "{refused}");
+}
+on_both_databases!(replies_to_youtube_comments_are_published_once);
