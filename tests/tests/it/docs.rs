@@ -39,7 +39,11 @@ fn blocks() -> Vec<(PathBuf, String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_graphql_runs() {
-    let app = TestApp::with_config(Backend::Sqlite, &[("VIGIE_INTROSPECTION", "true")]).await;
+    // A YouTube application, so that the documented authorisation starts (it calls
+    // nothing until the manager's browser comes back).
+    let youtube =
+        [("VIGIE_YOUTUBE_CLIENT_ID", "docs.apps.googleusercontent.com"), ("VIGIE_YOUTUBE_CLIENT_SECRET", "docs")];
+    let app = TestApp::with_config(Backend::Sqlite, &[("VIGIE_INTROSPECTION", "true"), youtube[0], youtube[1]]).await;
     vigie_domain::demo::seed(&app.services).await.expect("demo");
     let token = app.log_in(DEMO_EMAIL, DEMO_PASSWORD).await;
     let brands = app.ok(Some(&token), "{ brands { edges { node { id } } } }", json!({})).await;
