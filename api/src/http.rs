@@ -670,9 +670,11 @@ fn init_token(init: &serde_json::Value) -> Option<String> {
 
 /// `GET /oauth/{network}/callback`: where a network sends the manager's browser after
 /// consent. The `state` finds the authorisation Vigie started (once, within ten
-/// minutes); the code is exchanged with its PKCE verifier and the connection stored.
-/// The page says what happened; its URL carries the code, so it is never cached and
-/// sends no referrer.
+/// minutes); the code is exchanged with its PKCE verifier and the tokens kept sealed
+/// until the manager who started it completes the connection in Vigie with the ticket
+/// (`completeOAuthConnection`): the browser goes to `VIGIE_APP_URL` with
+/// `?oauthTicket=…`, or, without one, the page shows the ticket. The URL carries the
+/// code: nothing is cached and no referrer sent.
 #[utoipa::path(
     get,
     path = "/oauth/{network}/callback",
@@ -685,7 +687,8 @@ fn init_token(init: &serde_json::Value) -> Option<String> {
         ("error" = Option<String>, Query, description = "`access_denied` when the manager refused"),
     ),
     responses(
-        (status = 200, description = "The account is connected", content_type = "text/html", body = String),
+        (status = 200, description = "Authorised: the page shows the ticket that completes it", content_type = "text/html", body = String),
+        (status = 303, description = "Authorised: back to the front-end (`VIGIE_APP_URL`) with the ticket"),
         (status = 400, description = "Unknown, used or expired state, or consent refused", content_type = "text/html", body = String),
         (status = 403, description = "The manager who started it no longer manages the agency or brand", content_type = "text/html", body = String),
         (status = 502, description = "The network did not accept the code", content_type = "text/html", body = String),
@@ -697,38 +700,59 @@ async fn oauth_callback(
     network: web::Path<String>,
     query: web::Query<vigie_domain::connections::oauth::Callback>,
 ) -> HttpResponse {
+    use actix_web::http::StatusCode;
     use vigie_domain::connections::oauth::{self, CallbackError};
     if let Err(refused) = admit_anonymous(&state, &req).await {
         return error_response(&refused);
     }
-    use actix_web::http::StatusCode;
-    let (status, title, detail) = match oauth::complete(&state.services, &network, query.into_inner()).await {
-        Ok(connection) => (
-            StatusCode::OK,
-            "Account connected",
-            format!("{} ({}) is connected. You can close this window.", connection.account, connection.network),
-        ),
+    let page = |status: StatusCode, title: &str, detail: String| {
+        let body = format!(
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Vigie: {title}</title>\
+             <body style=\"font-family:system-ui;margin:3rem\"><h1>{title}</h1><p>{}</p></body></html>",
+            html_escape::encode_text(&detail)
+        );
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header(("referrer-policy", "no-referrer"))
+            .insert_header(("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'"))
+            .body(body)
+    };
+    match oauth::callback(&state.services, &network, query.into_inner()).await {
+        Ok(consented) => match &state.services.config.app_url {
+            Some(app) => {
+                let mut back = app.clone();
+                back.query_pairs_mut()
+                    .append_pair("oauthTicket", &consented.ticket)
+                    .append_pair("network", &consented.network.name());
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, back.to_string()))
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .insert_header(("referrer-policy", "no-referrer"))
+                    .finish()
+            }
+            None => page(
+                StatusCode::OK,
+                "Almost connected",
+                format!(
+                    "{} authorised Vigie on {}. To finish, the manager who started this completes it in Vigie \
+                     within 10 minutes: completeOAuthConnection(ticket: \"{}\").",
+                    consented.account,
+                    consented.network.name(),
+                    consented.ticket
+                ),
+            ),
+        },
         Err(e @ (CallbackError::UnknownState | CallbackError::Denied(_))) => {
-            (StatusCode::BAD_REQUEST, "Not connected", e.to_string())
+            page(StatusCode::BAD_REQUEST, "Not connected", e.to_string())
         }
-        Err(e @ CallbackError::Forbidden) => (StatusCode::FORBIDDEN, "Not connected", e.to_string()),
+        Err(e @ CallbackError::Forbidden) => page(StatusCode::FORBIDDEN, "Not connected", e.to_string()),
         Err(e @ CallbackError::Exchange(_)) => {
             tracing::warn!(error = %e, "OAuth callback failed");
-            (StatusCode::BAD_GATEWAY, "Not connected", e.to_string())
+            page(StatusCode::BAD_GATEWAY, "Not connected", e.to_string())
         }
-        Err(CallbackError::Failed(e)) => return error_response(&e),
-    };
-    let page = format!(
-        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Vigie: {title}</title>\
-         <body style=\"font-family:system-ui;margin:3rem\"><h1>{title}</h1><p>{}</p></body></html>",
-        html_escape::encode_text(&detail)
-    );
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header(("referrer-policy", "no-referrer"))
-        .insert_header(("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'"))
-        .body(page)
+        Err(CallbackError::Failed(e)) => error_response(&e),
+    }
 }
 
 /// `GET /calendar/{token}.ics`: a brand's calendar as iCal, for whoever holds the share

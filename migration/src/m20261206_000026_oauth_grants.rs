@@ -1,6 +1,8 @@
-//! `oauth_grant`: an OAuth 2 authorisation a manager started and the network has not
-//! sent back yet: the hash of its `state`, its PKCE verifier (sealed) and who asked,
-//! for ten minutes.
+//! `oauth_grant`: an OAuth 2 authorisation a manager started: the hash of its `state`,
+//! its PKCE verifier (sealed) and who asked; once the network sent the browser back,
+//! the tokens it gave (sealed) and the hash of the ticket with which that manager
+//! completes it. Ten minutes at each step; `quota_budget`: what is left of a network's
+//! daily quota shared by every connection (YouTube's units are per project).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -20,9 +22,12 @@ impl MigrationTrait for Migration {
             .col(string("network"))
             .col(string("state_hash"))
             .col(text("verifier"))
+            .col(string_null("ticket_hash"))
+            .col(text_null("consent"))
             .col(timestamp_with_time_zone("expires_at"))
             .col(timestamp_with_time_zone("created_at"))
             .unique(&["state_hash"])
+            .unique(&["ticket_hash"])
             .index(&["expires_at"])
             .create(m)
             .await?;
@@ -34,10 +39,18 @@ impl MigrationTrait for Migration {
             )
             .await?;
         }
-        Ok(())
+        m.create_table(
+            Table::create()
+                .table("quota_budget")
+                .col(string("network").primary_key())
+                .col(integer("remaining"))
+                .col(timestamp_with_time_zone("resets_at"))
+                .to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        drop_tables(m, &["oauth_grant"]).await
+        drop_tables(m, &["quota_budget", "oauth_grant"]).await
     }
 }

@@ -103,7 +103,7 @@ pub struct StartOAuthConnectionInput {
 }
 
 /// Where to send the manager's browser to consent. The network sends it back to
-/// `/oauth/{network}/callback`, which stores the connection.
+/// `/oauth/{network}/callback`, whose ticket completes the connection.
 #[derive(SimpleObject)]
 #[graphql(name = "OAuthAuthorization")]
 pub struct OAuthAuthorization {
@@ -159,9 +159,9 @@ impl ConnectionMutation {
 
     /// Starts connecting an account through OAuth 2 with PKCE (owners and admins): open
     /// `url` in the browser; after consent the network calls
-    /// `/oauth/{network}/callback`, which stores the connection (or renews the tokens of
-    /// the connection of the same account, which reconnects it). `UNAVAILABLE` until
-    /// the operator registers the network's application.
+    /// `/oauth/{network}/callback`, which gives a ticket that the same manager passes to
+    /// `completeOAuthConnection`. `UNAVAILABLE` until the operator registers the
+    /// network's application.
     #[graphql(name = "startOAuthConnection")]
     async fn start_oauth_connection(
         &self,
@@ -171,6 +171,17 @@ impl ConnectionMutation {
         let brand = input.brand_id.map(|id| uuid("brandId", &id)).transpose()?;
         let started = connections::oauth::start(services(ctx), actor(ctx)?, input.network.into(), brand).await?;
         Ok(OAuthAuthorization { url: started.url, expires_at: started.expires_at })
+    }
+
+    /// Completes an OAuth authorisation with the ticket its callback gave (in
+    /// `VIGIE_APP_URL?oauthTicket=…`, or on its page): stores the connection, or renews
+    /// the tokens of the brand's connection of the same account. Only the manager who
+    /// started it, within ten minutes of the callback; for anyone else the ticket is
+    /// `NOT_FOUND`.
+    #[graphql(name = "completeOAuthConnection")]
+    async fn complete_oauth_connection(&self, ctx: &Context<'_>, ticket: String) -> Result<Connection> {
+        let stored = connections::oauth::complete(services(ctx), actor(ctx)?, &ticket).await?;
+        Ok(Connection(stored))
     }
 
     /// Gives a Bluesky connection a new app password (after it was revoked); it is

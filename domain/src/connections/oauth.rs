@@ -4,11 +4,14 @@
 //!
 //! A manager asks for an authorisation URL ([`start`]); Vigie keeps the hash of its
 //! `state`, the sealed PKCE verifier, the manager and the brand for ten minutes. The
-//! network sends the browser back to `GET /oauth/{network}/callback`, and [`complete`]
-//! takes the grant once (a replayed `state` finds nothing), checks that the manager
-//! still manages the agency and the brand, exchanges the code with the verifier, asks
-//! the network whose account it is, and stores the tokens sealed: a new connection, or
-//! fresh tokens for the connection of the same account (a reconnection).
+//! network sends the browser back to `GET /oauth/{network}/callback`, and [`callback`]
+//! takes the grant once (a replayed `state` finds nothing), exchanges the code with the
+//! verifier, asks the network whose account it is, and keeps the tokens sealed on the
+//! grant with a ticket. The browser that came back may not be the manager's (a consent
+//! link forwarded to a brand's staff would otherwise hand their account to whoever sent
+//! it), so the connection is stored only when the manager who started it, signed in,
+//! completes it with the ticket ([`complete`]): a new connection, or fresh tokens for
+//! the connection of the same account (a reconnection).
 //!
 //! Access tokens are renewed with the refresh token before they expire and when the
 //! network answers 401 ([`refresh`], called by the credential); `invalid_grant` means
@@ -173,6 +176,8 @@ pub async fn start(
         network: Set(network.name()),
         state_hash: Set(sha256_hex(state.secret())),
         verifier: Set(sealed),
+        ticket_hash: Set(None),
+        consent: Set(None),
         expires_at: Set(at + GRANT_TTL),
         created_at: Set(at),
     }
@@ -193,7 +198,7 @@ pub struct Callback {
     pub error: Option<String>,
 }
 
-/// Why a callback did not connect an account, as the manager's browser is told.
+/// Why a callback did not authorise an account, as the manager's browser is told.
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackError {
     #[error("this authorisation link is unknown, used or expired: start again from Vigie")]
@@ -208,17 +213,63 @@ pub enum CallbackError {
     Failed(#[from] Error),
 }
 
-/// Finishes an authorisation: takes its grant (once), exchanges the code and stores the
-/// connection, acting as the manager who started it.
-pub async fn complete(
-    services: &Services,
-    network: &str,
-    callback: Callback,
-) -> Result<connection::Model, CallbackError> {
+/// What the network authorised, waiting for its manager to complete it in Vigie.
+/// Its `Debug` leaves the ticket out.
+pub struct Consented {
+    /// Completes it (`completeOAuthConnection`), for the manager who started it only.
+    pub ticket: String,
+    pub network: Network,
+    /// The account's name on the network.
+    pub account: String,
+}
+
+impl std::fmt::Debug for Consented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consented").field("network", &self.network).field("account", &self.account).finish()
+    }
+}
+
+/// What a grant keeps between the callback and its completion. Never logged: no `Debug`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Consent {
+    access_token: String,
+    refresh_token: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    scopes: Vec<String>,
+    account_id: String,
+    account: String,
+}
+
+fn consent_bound_to(id: Uuid, agency: Uuid) -> Vec<u8> {
+    [b"vigie.oauth.consent:".as_slice(), id.as_bytes(), agency.as_bytes()].concat()
+}
+
+/// Handles the network's callback: takes the grant of `state` (once), exchanges the
+/// code with its PKCE verifier and reads the account, and keeps the tokens sealed on
+/// the grant for ten minutes. Nothing is connected yet: the browser that came back may
+/// not be the manager's (a consent link sent to someone else, or opened by someone
+/// else), so only the manager who started it, signed in, completes it with the ticket
+/// ([`complete`]).
+pub async fn callback(services: &Services, network: &str, callback: Callback) -> Result<Consented, CallbackError> {
     let network = Network::parse(network).filter(|n| NETWORKS.contains(n)).ok_or(CallbackError::UnknownState)?;
     let state = callback.state.filter(|s| !s.is_empty() && s.len() <= 512).ok_or(CallbackError::UnknownState)?;
     let grant = take_grant(services, network, &state).await?;
-    if let Some(error) = callback.error {
+    let outcome = consent(services, network, &grant, callback.code, callback.error).await;
+    if outcome.is_err() {
+        // A refused or failed authorisation is over: its grant goes.
+        oauth_grant::Entity::delete_by_id(grant.id).exec(&services.db).await.map_err(Error::from)?;
+    }
+    outcome
+}
+
+async fn consent(
+    services: &Services,
+    network: Network,
+    grant: &oauth_grant::Model,
+    code: Option<String>,
+    error: Option<String>,
+) -> Result<Consented, CallbackError> {
+    if let Some(error) = error {
         let error: String = error.chars().filter(|c| c.is_ascii_graphic()).take(64).collect();
         tracing::info!(network = %network.name(), error, "OAuth authorisation refused");
         return Err(CallbackError::Denied(if error == "access_denied" {
@@ -227,16 +278,10 @@ pub async fn complete(
             format!("the network answered {error}")
         }));
     }
-    let code = callback.code.filter(|c| !c.is_empty() && c.len() <= 4096).ok_or(CallbackError::UnknownState)?;
-    // The manager must still be one, and still see the brand.
-    let actor =
-        Actor::load(&services.db, grant.user_id, grant.agency_id).await.map_err(|_| CallbackError::Forbidden)?;
-    if !actor.role().is_manager() {
-        return Err(CallbackError::Forbidden);
-    }
-    if let Some(brand) = grant.brand_id {
-        actor.brand(&services.db, brand).await.map_err(|_| CallbackError::Forbidden)?;
-    }
+    let code = code.filter(|c| !c.is_empty() && c.len() <= 4096).ok_or(CallbackError::UnknownState)?;
+    // Early word for a manager who can no longer connect accounts; checked again when
+    // completed.
+    manager_of(services, grant).await?;
     let vault = require_vault(services)?;
     let verifier = vault
         .open(&grant_bound_to(grant.id, grant.agency_id), &grant.verifier)
@@ -259,15 +304,85 @@ pub async fn complete(
         Some(scopes) => scopes.iter().map(|s| s.to_string()).collect(),
         None => provider.scopes.iter().map(|s| (*s).to_owned()).collect(),
     };
-    let expires_at = tokens.expires_in().and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| now() + d);
-    let secret =
-        Secret::OAuth { access_token: access, refresh_token: tokens.refresh_token().map(|t| t.secret().clone()) };
-    let stored =
-        store(services, vault, &actor, &provider, grant.brand_id, identity, scopes, expires_at, secret).await?;
-    Ok(stored)
+    let consent = Consent {
+        access_token: access,
+        refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
+        expires_at: tokens.expires_in().and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| now() + d),
+        scopes,
+        account_id: identity.id,
+        account: identity.name.chars().take(253).collect(),
+    };
+    let plain = serde_json::to_vec(&consent).map_err(|e| Error::internal_from("serialising a consent", e))?;
+    let sealed = vault
+        .seal(&consent_bound_to(grant.id, grant.agency_id), &plain)
+        .map_err(|e| Error::internal_from("sealing a consent", e))?;
+    let ticket = CsrfToken::new_random().secret().clone();
+    oauth_grant::Entity::update_many()
+        .col_expr(oauth_grant::Column::TicketHash, Expr::value(sha256_hex(&ticket)))
+        .col_expr(oauth_grant::Column::Consent, Expr::value(sealed))
+        .col_expr(oauth_grant::Column::ExpiresAt, Expr::value(now() + GRANT_TTL))
+        .filter(oauth_grant::Column::Id.eq(grant.id))
+        .exec(&services.db)
+        .await
+        .map_err(Error::from)?;
+    tracing::info!(network = %network.name(), "OAuth authorisation given; waiting for its manager");
+    Ok(Consented { ticket, network, account: consent.account })
 }
 
-/// Takes the grant of `state` on `network`, deleting it so that it serves once.
+/// The manager who started a grant, as they are now: still a manager of its agency,
+/// still seeing its brand.
+async fn manager_of(services: &Services, grant: &oauth_grant::Model) -> Result<Actor, CallbackError> {
+    let actor =
+        Actor::load(&services.db, grant.user_id, grant.agency_id).await.map_err(|_| CallbackError::Forbidden)?;
+    if !actor.role().is_manager() {
+        return Err(CallbackError::Forbidden);
+    }
+    if let Some(brand) = grant.brand_id {
+        actor.brand(&services.db, brand).await.map_err(|_| CallbackError::Forbidden)?;
+    }
+    Ok(actor)
+}
+
+/// Completes an authorisation the network gave: stores its account's connection (or
+/// renews the tokens of the agency's connection of that account for that brand). Only
+/// the manager who started it may: for anyone else the ticket does not exist.
+pub async fn complete(services: &Services, actor: &Actor, ticket: &str) -> Result<connection::Model> {
+    actor.require_manager()?;
+    let unknown = || Error::NotFound("authorisation");
+    if ticket.is_empty() || ticket.len() > 512 {
+        return Err(unknown());
+    }
+    let grant = oauth_grant::Entity::find()
+        .filter(oauth_grant::Column::TicketHash.eq(sha256_hex(ticket)))
+        .filter(oauth_grant::Column::AgencyId.eq(actor.agency_id))
+        .filter(oauth_grant::Column::UserId.eq(actor.user_id))
+        .one(&services.db)
+        .await?
+        .ok_or_else(unknown)?;
+    let taken =
+        oauth_grant::Entity::delete_many().filter(oauth_grant::Column::Id.eq(grant.id)).exec(&services.db).await?;
+    if taken.rows_affected != 1 || grant.expires_at <= now() {
+        return Err(unknown());
+    }
+    let actor = manager_of(services, &grant)
+        .await
+        .map_err(|_| Error::Forbidden("you can no longer connect accounts for this agency or brand".into()))?;
+    let vault = require_vault(services)?;
+    let sealed = grant.consent.as_deref().ok_or_else(unknown)?;
+    let plain = vault
+        .open(&consent_bound_to(grant.id, grant.agency_id), sealed)
+        .map_err(|e| Error::internal_from("opening a consent", e))?;
+    let consent: Consent = serde_json::from_slice(&plain).map_err(|e| Error::internal_from("reading a consent", e))?;
+    let network = Network::parse(&grant.network).ok_or_else(unknown)?;
+    let provider = provider(&services.config, network)?;
+    let identity = Identity { id: consent.account_id, name: consent.account };
+    let secret = Secret::OAuth { access_token: consent.access_token, refresh_token: consent.refresh_token };
+    store(services, vault, &actor, &provider, grant.brand_id, identity, consent.scopes, consent.expires_at, secret)
+        .await
+}
+
+/// Takes the grant of `state` on `network` so that the state serves once: its hash is
+/// replaced, by a conditional update.
 async fn take_grant(services: &Services, network: Network, state: &str) -> Result<oauth_grant::Model, CallbackError> {
     let hash = sha256_hex(state);
     let grant = oauth_grant::Entity::find()
@@ -277,8 +392,10 @@ async fn take_grant(services: &Services, network: Network, state: &str) -> Resul
         .await
         .map_err(Error::from)?
         .ok_or(CallbackError::UnknownState)?;
-    let taken = oauth_grant::Entity::delete_many()
+    let taken = oauth_grant::Entity::update_many()
+        .col_expr(oauth_grant::Column::StateHash, Expr::value(format!("used:{}", grant.id)))
         .filter(oauth_grant::Column::Id.eq(grant.id))
+        .filter(oauth_grant::Column::StateHash.eq(hash))
         .exec(&services.db)
         .await
         .map_err(Error::from)?;
@@ -325,6 +442,17 @@ async fn store(
     };
     let at = now();
     let stored = if let Some(existing) = same.one(&txn).await? {
+        // A network that sends no new refresh token leaves the one held good.
+        let secret = match secret {
+            Secret::OAuth { access_token, refresh_token: None } => {
+                let held = match super::open(vault, &existing) {
+                    Ok(Secret::OAuth { refresh_token, .. }) => refresh_token,
+                    _ => None,
+                };
+                Secret::OAuth { access_token, refresh_token: held }
+            }
+            other => other,
+        };
         let (sealed, key_id) = seal(vault, existing.id, existing.agency_id, &secret)?;
         connection::Entity::update_many()
             .col_expr(connection::Column::Secret, Expr::value(sealed))
@@ -353,6 +481,13 @@ async fn store(
             .await?;
         connection::Entity::find_by_id(existing.id).one(&txn).await?.ok_or(Error::NotFound("connection"))?
     } else {
+        if matches!(secret, Secret::OAuth { refresh_token: None, .. }) {
+            // Its access would end within the hour, for good.
+            return Err(Error::bad_input(
+                "ticket",
+                "the network gave no refresh token: remove Vigie's access in the account's security settings, then connect again",
+            ));
+        }
         if scoped(actor).count(&txn).await? >= MAX_PER_AGENCY {
             return Err(Error::bad_input("network", format!("an agency has at most {MAX_PER_AGENCY} connections")));
         }

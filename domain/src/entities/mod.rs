@@ -29,6 +29,7 @@ pub mod membership;
 pub mod membership_brand;
 pub mod mention;
 pub mod oauth_grant;
+pub mod quota_budget;
 pub mod refresh_token;
 pub mod reply;
 pub mod reply_template;

@@ -1,5 +1,5 @@
-//! An OAuth 2 authorisation waiting for the network's callback (see
-//! `connections::oauth`): single use, ten minutes.
+//! An OAuth 2 authorisation waiting for the network's callback, then for its manager
+//! to complete it (see `connections::oauth`): single use, ten minutes a step.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -19,6 +19,10 @@ pub struct Model {
     pub state_hash: String,
     /// The PKCE code verifier, sealed by [`crate::platform::vault`].
     pub verifier: String,
+    /// Once the network called back: SHA-256 of the ticket that completes it, in hex.
+    pub ticket_hash: Option<String>,
+    /// Once the network called back: the tokens and the account, sealed.
+    pub consent: Option<String>,
     pub expires_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
 }

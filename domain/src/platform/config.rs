@@ -126,6 +126,10 @@ pub struct Config {
     /// connected. `VIGIE_YOUTUBE_DAILY_UNITS` (default 10,000) is the quota each
     /// connection may spend a day.
     pub youtube: Option<OAuthApp>,
+    /// `VIGIE_APP_URL`: the agency front-end, where the OAuth callback sends a manager
+    /// back with the ticket that completes the connection (`?oauthTicket=…`); unset,
+    /// the callback's page shows the ticket.
+    pub app_url: Option<Url>,
 }
 
 /// An OAuth 2 application registered on a network. The endpoints default to the
@@ -256,6 +260,7 @@ impl std::fmt::Debug for Config {
             sources_per_agency,
             min_poll_interval_secs,
             youtube,
+            app_url,
         } = self;
         f.debug_struct("Config")
             .field("database", &redact_url(database_url))
@@ -299,6 +304,7 @@ impl std::fmt::Debug for Config {
             .field("sources_per_agency", sources_per_agency)
             .field("min_poll_interval_secs", min_poll_interval_secs)
             .field("youtube", youtube)
+            .field("app_url", &app_url.as_ref().map(|u| redact_url(u.as_str())))
             .finish()
     }
 }
@@ -643,6 +649,14 @@ impl Config {
             ],
             youtube_units,
         );
+        let app_url = get("VIGIE_APP_URL").and_then(|raw| {
+            Url::parse(&raw).ok().filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some()).or_else(
+                || {
+                    errors.push(format!("VIGIE_APP_URL must be an http(s) URL (got `{}`)", redact_url(&raw)));
+                    None
+                },
+            )
+        });
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }
@@ -688,6 +702,7 @@ impl Config {
             sources_per_agency,
             min_poll_interval_secs,
             youtube,
+            app_url,
         })
     }
 

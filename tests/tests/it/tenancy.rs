@@ -43,6 +43,8 @@ struct Fixture {
     failure_a: String,
     source_a: String,
     connection_a: String,
+    /// The ticket of an OAuth authorisation the owner of A started and Google gave.
+    oauth_ticket_a: String,
     template_a: String,
     influencer_a: String,
     alert_a: String,
@@ -920,6 +922,14 @@ fn cases() -> Vec<Case> {
             member: Denied,
         },
         Case {
+            field: "completeOAuthConnection",
+            query: "mutation($t: String!) { completeOAuthConnection(ticket: $t) { id } }",
+            vars: |f, _| json!({ "t": f.oauth_ticket_a }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
             field: "deleteConnection",
             query: "mutation($id: ID!) { deleteConnection(id: $id) { deletedId } }",
             vars: |f, _| json!({ "id": f.connection_a }),
@@ -1012,6 +1022,7 @@ async fn fixture(app: &TestApp) -> Fixture {
     let source_a = source["createSource"]["id"].as_str().unwrap().to_owned();
     let influencer_a = app.seed_influencer(&source_a, "victimfan", "Victim Brand One: a secret mention").await;
     let connection_a = victim_connection(app, &owner_a.agency_id, &a1).await;
+    let oauth_ticket_a = victim_oauth_ticket(app, &owner_a, &a1).await;
     let template = app
         .ok(
             Some(&t),
@@ -1128,6 +1139,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         failure_a,
         source_a,
         connection_a,
+        oauth_ticket_a,
         template_a,
         influencer_a,
         alert_a,
@@ -1186,6 +1198,32 @@ async fn victim_connection(app: &TestApp, agency: &str, brand: &str) -> String {
     .await
     .unwrap();
     global_id(NodeKind::Connection, id).0
+}
+
+/// An OAuth authorisation of agency A waiting for its owner to complete it.
+async fn victim_oauth_ticket(app: &TestApp, owner: &vigie_tests::Login, brand: &str) -> String {
+    use sea_orm::{ActiveModelTrait, Set};
+    use vigie_domain::entities::oauth_grant;
+    let ticket = "victim-oauth-ticket".to_owned();
+    let id = vigie_domain::new_id();
+    let at = vigie_domain::now();
+    oauth_grant::ActiveModel {
+        id: Set(id),
+        agency_id: Set(vigie_tests::db_id(&owner.agency_id)),
+        brand_id: Set(Some(vigie_tests::db_id(brand))),
+        user_id: Set(vigie_tests::db_id(&owner.user_id)),
+        network: Set("youtube".into()),
+        state_hash: Set(format!("used:{id}")),
+        verifier: Set(String::new()),
+        ticket_hash: Set(Some(vigie_domain::sha256_hex(&ticket))),
+        consent: Set(Some(app.services.config.vault.seal(id.as_bytes(), b"{}").unwrap())),
+        expires_at: Set(at + chrono::Duration::minutes(10)),
+        created_at: Set(at),
+    }
+    .insert(&app.services.db)
+    .await
+    .unwrap();
+    ticket
 }
 
 #[derive(Clone, Copy, PartialEq)]

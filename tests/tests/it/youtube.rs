@@ -85,6 +85,17 @@ fn callback(code: &str, state: &str) -> Callback {
     Callback { code: Some(code.into()), state: Some(state.into()), error: None }
 }
 
+const COMPLETE: &str = "mutation($t: String!) { completeOAuthConnection(ticket: $t) { id account } }";
+
+/// The network's callback with `code`, then the completion by the manager of `token`,
+/// who started it: the stored connection.
+async fn authorise(app: &TestApp, token: &str, code: &str, state: &str) -> connection::Model {
+    let consented = oauth::callback(&app.services, "youtube", callback(code, state)).await.unwrap();
+    let done = app.ok(Some(token), COMPLETE, json!({ "t": consented.ticket })).await;
+    let id = vigie_tests::db_id(done["completeOAuthConnection"]["id"].as_str().unwrap());
+    connection::Entity::find_by_id(id).one(&app.services.db).await.unwrap().unwrap()
+}
+
 fn comment(id: &str, author: &str, channel: &str, text: &str, at: &str, parent: Option<&str>) -> Value {
     let mut snippet = json!({
         "channelId": CHANNEL, "videoId": "vid00000001", "textDisplay": text, "textOriginal": text,
@@ -180,7 +191,7 @@ async fn a_youtube_channel_connects_with_pkce_and_its_comments_arrive(backend: B
         .mount(&google)
         .await;
     mount_whoami(&google, "ya29.one").await;
-    let created = oauth::complete(&app.services, "youtube", callback("4/0Acode", &state)).await.unwrap();
+    let created = authorise(&app, t, "4/0Acode", &state).await;
     let exchange = google.received_requests().await.unwrap().into_iter().find(|r| r.url.path() == "/token").unwrap();
     let form: HashMap<String, String> = url::form_urlencoded::parse(&exchange.body).into_owned().collect();
     let verifier = &form["code_verifier"];
@@ -191,7 +202,7 @@ async fn a_youtube_channel_connects_with_pkce_and_its_comments_arrive(backend: B
     assert_eq!(created.kind, "oauth2");
     assert_eq!(created.brand_id.map(|b| b.to_string()), Some(vigie_tests::db_id(&brand).to_string()));
     // The same state serves once.
-    let replayed = oauth::complete(&app.services, "youtube", callback("4/0Acode", &state)).await;
+    let replayed = oauth::callback(&app.services, "youtube", callback("4/0Acode", &state)).await;
     assert!(matches!(replayed, Err(CallbackError::UnknownState)), "{replayed:?}");
     // Sealed in the database, absent from the API.
     let row = connection::Entity::find().one(&app.services.db).await.unwrap().unwrap();
@@ -379,7 +390,7 @@ async fn a_youtube_channel_connects_with_pkce_and_its_comments_arrive(backend: B
         .mount(&google)
         .await;
     mount_whoami(&google, "ya29.three").await;
-    let reconnected = oauth::complete(&app.services, "youtube", callback("4/0Bcode", &state)).await.unwrap();
+    let reconnected = authorise(&app, t, "4/0Bcode", &state).await;
     assert_eq!(reconnected.id, row.id);
     assert!(reconnected.healthy);
     assert_eq!(connection::Entity::find().all(&app.services.db).await.unwrap().len(), 1);
@@ -407,7 +418,7 @@ async fn connect(app: &TestApp, google: &MockServer, token: &str, brand: &str) -
         .mount(google)
         .await;
     mount_whoami(google, "ya29.one").await;
-    oauth::complete(&app.services, "youtube", callback("4/0Acode", &state)).await.unwrap();
+    authorise(app, token, "4/0Acode", &state).await;
     app.ok(Some(token), "query { connections { edges { node { id } } } }", json!({})).await["connections"]["edges"][0]
         ["node"]["id"]
         .as_str()
@@ -537,8 +548,8 @@ async fn the_oauth_callback_serves_once_its_own_manager_in_time(backend: Backend
         .mount(&google)
         .await;
 
-    // Over HTTP: the page says what happened, is never cached and sends no referrer;
-    // an unknown state and a replay are refused alike.
+    // Over HTTP: the page says what happened and gives the ticket, is never cached and
+    // sends no referrer; an unknown state and a replay are refused alike.
     let server = ApiServer::start(app.services.config.clone()).await;
     let http = reqwest::Client::new();
     let get = |query: String| {
@@ -551,7 +562,20 @@ async fn the_oauth_callback_serves_once_its_own_manager_in_time(backend: Backend
     assert_eq!(connected.status(), 200);
     assert_eq!(connected.headers()["cache-control"], "no-store");
     assert_eq!(connected.headers()["referrer-policy"], "no-referrer");
-    assert!(connected.text().await.unwrap().contains("@verdure (youtube) is connected"));
+    let page = connected.text().await.unwrap();
+    assert!(page.contains("@verdure authorised Vigie on youtube"), "{page}");
+    let ticket = page.split("ticket: \"").nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned();
+    // Nothing is connected until the manager who started it completes it: not another
+    // admin of the agency (a consent link forwarded to the wrong person), nor a
+    // manager of another agency.
+    assert!(connection::Entity::find().all(&app.services.db).await.unwrap().is_empty());
+    let colleague = app.invite_and_accept(t, "colleague@example.com", "ADMIN", &[]).await;
+    assert_error(&app.gql(Some(&colleague.access_token), COMPLETE, json!({ "t": ticket })).await, "NOT_FOUND");
+    let stranger = app.sign_up("Stranger", "stranger@example.com").await;
+    assert_error(&app.gql(Some(&stranger.access_token), COMPLETE, json!({ "t": ticket })).await, "NOT_FOUND");
+    let done = app.ok(Some(t), COMPLETE, json!({ "t": ticket })).await;
+    assert_eq!(done["completeOAuthConnection"]["account"], "@verdure");
+    assert_error(&app.gql(Some(t), COMPLETE, json!({ "t": ticket })).await, "NOT_FOUND");
     assert_eq!(get(format!("code=good&state={state}")).await.status(), 400);
     assert_eq!(get("code=good&state=forged".into()).await.status(), 400);
     assert_eq!(get(format!("code=good&state={state}")).await.status(), 400);
@@ -569,6 +593,34 @@ async fn the_oauth_callback_serves_once_its_own_manager_in_time(backend: Backend
     server.stop().await;
     assert_eq!(connection::Entity::find().all(&app.services.db).await.unwrap().len(), 1);
 
+    // With a front-end configured, the browser goes back to it with the ticket.
+    let mut config = (*app.services.config).clone();
+    config.app_url = Some(url::Url::parse("https://app.vigie.example/connections?tab=networks").unwrap());
+    let server = ApiServer::start(std::sync::Arc::new(config)).await;
+    let state = start(&app, t, &brand).await["state"].clone();
+    let direct = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let back =
+        direct.get(format!("{}/oauth/youtube/callback?code=good&state={state}", server.base)).send().await.unwrap();
+    assert_eq!(back.status(), 303);
+    let location = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!((location.host_str(), location.path()), (Some("app.vigie.example"), "/connections"));
+    let pairs: HashMap<String, String> = location.query_pairs().into_owned().collect();
+    assert_eq!((pairs["tab"].as_str(), pairs["network"].as_str()), ("networks", "youtube"));
+    app.ok(Some(t), COMPLETE, json!({ "t": pairs["oauthTicket"] })).await;
+    server.stop().await;
+    // Ten minutes after the callback, an uncompleted authorisation is gone.
+    let state = start(&app, t, &brand).await["state"].clone();
+    let consented = oauth::callback(&app.services, "youtube", callback("good", &state)).await.unwrap();
+    oauth_grant::Entity::update_many()
+        .col_expr(
+            oauth_grant::Column::ExpiresAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        )
+        .exec(&app.services.db)
+        .await
+        .unwrap();
+    assert_error(&app.gql(Some(t), COMPLETE, json!({ "t": consented.ticket })).await, "NOT_FOUND");
+
     // Ten minutes later, the authorisation is gone.
     let state = start(&app, t, &brand).await["state"].clone();
     oauth_grant::Entity::update_many()
@@ -579,7 +631,7 @@ async fn the_oauth_callback_serves_once_its_own_manager_in_time(backend: Backend
         .exec(&app.services.db)
         .await
         .unwrap();
-    let late = oauth::complete(&app.services, "youtube", callback("good", &state)).await;
+    let late = oauth::callback(&app.services, "youtube", callback("good", &state)).await;
     assert!(matches!(late, Err(CallbackError::UnknownState)), "{late:?}");
 
     // An admin who started it and was removed before the callback connects nothing;
@@ -592,12 +644,12 @@ async fn the_oauth_callback_serves_once_its_own_manager_in_time(backend: Backend
         json!({ "id": member_id(&app, t, "admin@example.com").await }),
     )
     .await;
-    let removed = oauth::complete(&app.services, "youtube", callback("good", &state)).await;
+    let removed = oauth::callback(&app.services, "youtube", callback("good", &state)).await;
     assert!(matches!(removed, Err(CallbackError::Forbidden)), "{removed:?}");
     let other = app.create_brand(t, "Other").await;
     let state = start(&app, t, &other).await["state"].clone();
     app.ok(Some(t), "mutation($id: ID!) { deleteBrand(id: $id) { deletedId } }", json!({ "id": other })).await;
-    let gone = oauth::complete(&app.services, "youtube", callback("good", &state)).await;
+    let gone = oauth::callback(&app.services, "youtube", callback("good", &state)).await;
     assert!(gone.is_err(), "{gone:?}");
     assert_eq!(connection::Entity::find().all(&app.services.db).await.unwrap().len(), 1);
 
