@@ -736,7 +736,8 @@ async fn oauth_callback(
                 "Almost connected",
                 format!(
                     "{} authorised Vigie on {}. To finish, the manager who started this completes it in Vigie \
-                     within 10 minutes: completeOAuthConnection(ticket: \"{}\").",
+                     within 10 minutes: completeOAuthConnection(ticket: \"{}\"). Give this ticket to no one \
+                     else.",
                     consented.account,
                     consented.network.name(),
                     consented.ticket

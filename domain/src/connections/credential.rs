@@ -127,6 +127,11 @@ impl<'a> Credential<'a> {
         &self.services.config
     }
 
+    /// The services the work runs with.
+    pub(crate) fn services(&self) -> &Services {
+        self.services
+    }
+
     /// Where the connection's requests go.
     pub async fn endpoint(&self) -> String {
         self.state.lock().await.0.endpoint.clone()
@@ -499,15 +504,17 @@ impl<'a> Credential<'a> {
         })
     }
 
-    /// Spends what is left of the quota day: the network said the quota is exhausted
-    /// (its count and Vigie's differ when other applications share it).
-    pub async fn exhaust(&self, day_end: impl Fn(DateTime<Utc>) -> DateTime<Utc>) {
+    /// Spends what is left of the quota day that ends at `day`: the network said the
+    /// quota is exhausted (its count and Vigie's differ when others share it). A day
+    /// that has ended meanwhile is left alone, so a refusal answered just after
+    /// midnight does not cost the new day.
+    pub async fn exhaust(&self, day: Option<DateTime<Utc>>) {
         let id = self.state.lock().await.0.id;
-        let at = now();
+        let Some(day) = day.filter(|day| *day > now()) else { return };
         let result = connection::Entity::update_many()
             .col_expr(connection::Column::QuotaRemaining, Expr::value(0))
-            .col_expr(connection::Column::QuotaResetsAt, Expr::value(day_end(at)))
             .filter(connection::Column::Id.eq(id))
+            .filter(connection::Column::QuotaResetsAt.eq(day))
             .exec(&self.services.db)
             .await;
         if let Err(e) = result {

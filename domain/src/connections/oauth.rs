@@ -617,7 +617,7 @@ async fn send(
     let fetched = if parts.method == oauth2::http::Method::GET {
         http.get(&url, headers).await?
     } else {
-        http.post(&url, headers, body, TOKEN_TIMEOUT, TOKEN_BODY).await?
+        http.post_direct(&url, headers, body, TOKEN_TIMEOUT, TOKEN_BODY).await?
     };
     if fetched.status == 429 {
         *limited.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(retry_after(&fetched.headers));

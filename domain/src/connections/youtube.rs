@@ -2,9 +2,12 @@
 //! quota units each method costs, and the error bodies Google sends.
 //!
 //! Google counts a quota of units per project and per day, the day ending at midnight
-//! Pacific time; Vigie counts what each connection spends ([`Credential::spend`]) and
-//! stops its calls when the configured budget (`VIGIE_YOUTUBE_DAILY_UNITS`) is spent,
-//! or when Google answers `quotaExceeded`.
+//! Pacific time, which every connection shares. Vigie counts it before each call
+//! ([`spend`]): the project's budget (`VIGIE_YOUTUBE_DAILY_UNITS`, in `quota_budget`),
+//! of which reads leave a tenth to replies, and each connection's share of it
+//! (`VIGIE_YOUTUBE_CONNECTION_UNITS`), so that no tenant spends everyone's day. A
+//! `quotaExceeded` answer spends the rest of the day for all; a short-term
+//! `rateLimitExceeded` only waits a few minutes.
 
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderMap};
@@ -12,6 +15,7 @@ use serde::Deserialize;
 
 use super::oauth::Identity;
 use super::{Credential, PublishError, Published};
+use crate::entities::quota_budget;
 use crate::platform::outbound::Http;
 
 /// `channels.list`, `commentThreads.list`, `comments.list`: one unit.
@@ -63,9 +67,16 @@ pub fn error_reason(body: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-/// Whether an answer says the day's quota is spent.
+/// Whether an answer says the project's quota for the day is spent.
 pub fn quota_exceeded(status: u16, body: &[u8]) -> bool {
-    status == 403 && matches!(error_reason(body).as_str(), "quotaExceeded" | "dailyLimitExceeded" | "rateLimitExceeded")
+    status == 403 && matches!(error_reason(body).as_str(), "quotaExceeded" | "dailyLimitExceeded")
+}
+
+/// How long a short-term rate limit (`rateLimitExceeded`, `userRateLimitExceeded`,
+/// which Google answers with a 403) asks to wait, if the answer is one.
+pub fn rate_limited(status: u16, body: &[u8]) -> Option<std::time::Duration> {
+    let limited = status == 403 && matches!(error_reason(body).as_str(), "rateLimitExceeded" | "userRateLimitExceeded");
+    limited.then_some(std::time::Duration::from_secs(300))
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,13 +118,130 @@ pub(crate) async fn whoami(http: &Http, api: &url::Url, access_token: &str) -> R
     Ok(Identity { id: channel.id, name })
 }
 
-/// Spends `units` of the connection's YouTube quota for today.
+/// What a call is for: reads leave a tenth of the project's day to replies.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    Read,
+    Write,
+}
+
+/// Spends `units` of today's quota for a call with `credential`: from the project's
+/// budget, then from the connection's share (the project's units given back when the
+/// share is spent). Gives the connection's quota after the call.
 pub(crate) async fn spend(
     credential: &Credential<'_>,
-    daily: i32,
     units: i32,
+    purpose: Use,
 ) -> Result<crate::platform::outbound::Quota, super::CredentialError> {
-    credential.spend(units, daily, day_end).await
+    let (daily, share) =
+        credential.config().youtube.as_ref().map_or((10_000, 2_500), |a| (a.daily_units, a.connection_units));
+    let reserve = if purpose == Use::Read { daily / 10 } else { 0 };
+    let db = &credential.services().db;
+    take_from_project(db, units, daily, reserve).await?;
+    match credential.spend(units, share, day_end).await {
+        Ok(quota) => Ok(quota),
+        Err(e) => {
+            give_back(db, units).await;
+            Err(e)
+        }
+    }
+}
+
+const PROJECT: &str = "youtube";
+
+fn db_failed(e: sea_orm::DbErr) -> super::CredentialError {
+    tracing::warn!(error = %e, "counting YouTube's quota");
+    super::CredentialError::Failed("counting quota units: a database error (logged)".into())
+}
+
+/// Takes `units` from the project's budget for today, keeping `reserve` back; each step
+/// a conditional update, so concurrent calls never spend the same units.
+async fn take_from_project(
+    db: &sea_orm::DatabaseConnection,
+    units: i32,
+    daily: i32,
+    reserve: i32,
+) -> Result<(), super::CredentialError> {
+    use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let at = Utc::now();
+    let take = || {
+        quota_budget::Entity::update_many()
+            .col_expr(quota_budget::Column::Remaining, Expr::col(quota_budget::Column::Remaining).sub(units))
+            .filter(quota_budget::Column::Network.eq(PROJECT))
+            .filter(quota_budget::Column::ResetsAt.gt(at))
+            .filter(quota_budget::Column::Remaining.gte(units + reserve))
+    };
+    if take().exec(db).await.map_err(db_failed)?.rows_affected == 1 {
+        return Ok(());
+    }
+    if units + reserve <= daily {
+        // A new day (or the first call ever): this call opens it.
+        let opened = quota_budget::Entity::update_many()
+            .col_expr(quota_budget::Column::Remaining, Expr::value(daily - units))
+            .col_expr(quota_budget::Column::ResetsAt, Expr::value(day_end(at)))
+            .filter(quota_budget::Column::Network.eq(PROJECT))
+            .filter(quota_budget::Column::ResetsAt.lte(at))
+            .exec(db)
+            .await
+            .map_err(db_failed)?
+            .rows_affected
+            == 1;
+        if opened {
+            return Ok(());
+        }
+        let first = quota_budget::ActiveModel {
+            network: sea_orm::Set(PROJECT.into()),
+            remaining: sea_orm::Set(daily - units),
+            resets_at: sea_orm::Set(day_end(at)),
+        };
+        let inserted = quota_budget::Entity::insert(first)
+            .on_conflict(OnConflict::column(quota_budget::Column::Network).do_nothing().to_owned())
+            .exec_without_returning(db)
+            .await
+            .map_err(db_failed)?;
+        // Another call opened the day first: take from it.
+        if inserted == 1 || take().exec(db).await.map_err(db_failed)?.rows_affected == 1 {
+            return Ok(());
+        }
+    }
+    let resets = quota_budget::Entity::find_by_id(PROJECT.to_owned()).one(db).await.map_err(db_failed)?;
+    let wait =
+        resets.and_then(|row| (row.resets_at - at).to_std().ok()).unwrap_or(std::time::Duration::from_secs(3600));
+    Err(super::CredentialError::RateLimited { retry_after: Some(wait) })
+}
+
+/// Gives `units` back to the project (a call that did not go out).
+async fn give_back(db: &sea_orm::DatabaseConnection, units: i32) {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let result = quota_budget::Entity::update_many()
+        .col_expr(quota_budget::Column::Remaining, Expr::col(quota_budget::Column::Remaining).add(units))
+        .filter(quota_budget::Column::Network.eq(PROJECT))
+        .filter(quota_budget::Column::ResetsAt.gt(Utc::now()))
+        .exec(db)
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "cannot give quota units back");
+    }
+}
+
+/// Google said the project's quota is spent: the rest of the day that ends at `day` is,
+/// for every connection (and this one's share too).
+pub(crate) async fn exhaust(credential: &Credential<'_>, day: Option<DateTime<Utc>>) {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    credential.exhaust(day).await;
+    let Some(day) = day.filter(|day| *day > Utc::now()) else { return };
+    let result = quota_budget::Entity::update_many()
+        .col_expr(quota_budget::Column::Remaining, Expr::value(0))
+        .filter(quota_budget::Column::Network.eq(PROJECT))
+        .filter(quota_budget::Column::ResetsAt.eq(day))
+        .exec(&credential.services().db)
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "cannot record YouTube's spent quota");
+    }
 }
 
 /// YouTube's longest comment, in characters.
@@ -152,12 +280,19 @@ fn comment_url(video: Option<&str>, id: &str) -> String {
 async fn answer(
     credential: &Credential<'_>,
     fetched: crate::platform::outbound::Fetched,
+    day: Option<DateTime<Utc>>,
     what: &str,
 ) -> Result<Vec<u8>, PublishError> {
     if quota_exceeded(fetched.status, &fetched.body) {
-        credential.exhaust(day_end).await;
+        exhaust(credential, day).await;
         let wait = (day_end(Utc::now()) - Utc::now()).to_std().ok();
         return Err(PublishError::Transient { reason: "YouTube's quota is spent for today".into(), retry_after: wait });
+    }
+    if let Some(wait) = rate_limited(fetched.status, &fetched.body) {
+        return Err(PublishError::Transient {
+            reason: format!("YouTube rate-limited {what}"),
+            retry_after: Some(wait),
+        });
     }
     match fetched.status {
         200..=299 => Ok(fetched.body),
@@ -206,27 +341,28 @@ pub async fn reply(
     video: Option<&str>,
     text: &str,
 ) -> Result<Published, PublishError> {
-    let daily = credential.config().youtube.as_ref().map_or(10_000, |app| app.daily_units);
-    spend(credential, daily, INSERT_COST).await?;
+    let spent = spend(credential, INSERT_COST, Use::Write).await?;
     let endpoint = credential.endpoint().await;
     let url = format!("{}/comments?part=snippet", endpoint.trim_end_matches('/'));
     let body = serde_json::json!({ "snippet": { "parentId": thread_of(parent), "textOriginal": text } });
     let fetched = credential.request(&url, Some(&body)).await?;
-    let body = answer(credential, fetched, "comments.insert").await?;
+    let body = answer(credential, fetched, spent.resets_at, "comments.insert").await?;
     let created: CommentResource = serde_json::from_slice(&body)
         .map_err(|_| PublishError::transient("a malformed comments.insert answer from YouTube"))?;
     Ok(Published { url: comment_url(video, &created.id), id: created.id })
 }
 
-/// The connection's reply under comment `parent` with `text`, published since `since`,
-/// if there is one (`comments.list`, a unit): YouTube takes no key from the caller, so
-/// this is how a retry knows that an earlier attempt went through.
+/// The connection's reply under comment `parent` with `text`, published since `since`
+/// and not among the ids `taken` by other replies, if there is one (`comments.list`, a
+/// unit a page): YouTube takes no key from the caller, so this is how a retry knows
+/// that an earlier attempt went through.
 pub async fn find_reply(
     credential: &Credential<'_>,
     parent: &str,
     video: Option<&str>,
     text: &str,
     since: DateTime<Utc>,
+    taken: &[String],
 ) -> Result<Option<Published>, PublishError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -235,7 +371,6 @@ pub async fn find_reply(
         items: Vec<CommentResource>,
         next_page_token: Option<String>,
     }
-    let daily = credential.config().youtube.as_ref().map_or(10_000, |app| app.daily_units);
     let (channel, _) = credential.account().await;
     let Some(channel) = channel else { return Ok(None) };
     let endpoint = credential.endpoint().await;
@@ -243,7 +378,7 @@ pub async fn find_reply(
     let mut page: Option<String> = None;
     // Replies come oldest first: a few pages reach the newest of a long thread.
     for _ in 0..5 {
-        spend(credential, daily, LIST_COST).await?;
+        let spent = spend(credential, LIST_COST, Use::Write).await?;
         let mut url = url::Url::parse(&format!("{}/comments", endpoint.trim_end_matches('/')))
             .map_err(|e| PublishError::Refused(format!("bad endpoint: {e}")))?;
         url.query_pairs_mut()
@@ -255,11 +390,12 @@ pub async fn find_reply(
             url.query_pairs_mut().append_pair("pageToken", token);
         }
         let fetched = credential.request(url.as_str(), None).await?;
-        let body = answer(credential, fetched, "comments.list").await?;
+        let body = answer(credential, fetched, spent.resets_at, "comments.list").await?;
         let comments: Comments = serde_json::from_slice(&body)
             .map_err(|_| PublishError::transient("a malformed comments.list answer from YouTube"))?;
         let found = comments.items.into_iter().find(|c| {
-            c.snippet.author_channel_id.as_ref().is_some_and(|a| a.value == channel)
+            !taken.contains(&c.id)
+                && c.snippet.author_channel_id.as_ref().is_some_and(|a| a.value == channel)
                 && c.snippet.published_at.is_none_or(|at| at >= since - chrono::Duration::minutes(1))
                 && (same(&c.snippet.text_original) || same(&c.snippet.text_display))
         });

@@ -123,8 +123,9 @@ pub struct Config {
     pub min_poll_interval_secs: i32,
     /// `VIGIE_YOUTUBE_CLIENT_ID` and `VIGIE_YOUTUBE_CLIENT_SECRET`: the agency-facing
     /// OAuth application on Google (YouTube Data API v3); unset, YouTube cannot be
-    /// connected. `VIGIE_YOUTUBE_DAILY_UNITS` (default 10,000) is the quota each
-    /// connection may spend a day.
+    /// connected. `VIGIE_YOUTUBE_DAILY_UNITS` (default 10,000) is the project's quota a
+    /// day, which every connection shares; `VIGIE_YOUTUBE_CONNECTION_UNITS` (default
+    /// 2,500) what one connection may spend of it.
     pub youtube: Option<OAuthApp>,
     /// `VIGIE_APP_URL`: the agency front-end, where the OAuth callback sends a manager
     /// back with the ticket that completes the connection (`?oauthTicket=…`); unset,
@@ -142,8 +143,11 @@ pub struct OAuthApp {
     pub auth_url: Url,
     pub token_url: Url,
     pub api_url: Url,
-    /// Units of the network's quota one connection may spend per quota day.
+    /// Units of the network's quota the application may spend per quota day, all
+    /// connections together (YouTube).
     pub daily_units: i32,
+    /// Units one connection may spend of them per quota day.
+    pub connection_units: i32,
 }
 
 impl std::fmt::Debug for OAuthApp {
@@ -155,6 +159,7 @@ impl std::fmt::Debug for OAuthApp {
             .field("token_url", &self.token_url.as_str())
             .field("api_url", &self.api_url.as_str())
             .field("daily_units", &self.daily_units)
+            .field("connection_units", &self.connection_units)
             .finish()
     }
 }
@@ -166,7 +171,7 @@ fn oauth_app(
     errors: &mut Vec<String>,
     prefix: &str,
     defaults: [&str; 3],
-    daily_units: i32,
+    (daily_units, connection_units): (i32, i32),
 ) -> Option<OAuthApp> {
     let id = get(&format!("{prefix}_CLIENT_ID"));
     let secret = get(&format!("{prefix}_CLIENT_SECRET"));
@@ -196,6 +201,7 @@ fn oauth_app(
         token_url: token_url?,
         api_url: api_url?,
         daily_units,
+        connection_units,
     })
 }
 
@@ -630,14 +636,21 @@ impl Config {
             errors.push(format!("VIGIE_MIN_POLL_INTERVAL_SECS must be 60 to 86400 (got {min_poll_interval_secs})"));
         }
         let min_poll_interval_secs = min_poll_interval_secs.clamp(60, 86_400) as i32;
-        let youtube_units = get("VIGIE_YOUTUBE_DAILY_UNITS").map(|raw| raw.trim().parse::<i32>()).unwrap_or(Ok(10_000));
-        let youtube_units = match youtube_units {
-            Ok(units) if units >= 1 => units,
-            _ => {
-                errors.push("VIGIE_YOUTUBE_DAILY_UNITS must be a positive number of quota units".into());
-                10_000
+        // A search page costs 100 units and a reply 50: a smaller budget could pay for
+        // neither.
+        let mut units = |key: &str, default: i32| match get(key).map(|raw| raw.trim().parse::<i32>()) {
+            None => default,
+            Some(Ok(units)) if units >= 200 => units,
+            Some(_) => {
+                errors.push(format!("{key} must be a number of quota units, at least 200"));
+                default
             }
         };
+        let youtube_units = units("VIGIE_YOUTUBE_DAILY_UNITS", 10_000);
+        let connection_units = units("VIGIE_YOUTUBE_CONNECTION_UNITS", youtube_units.min(2_500));
+        if connection_units > youtube_units {
+            errors.push("VIGIE_YOUTUBE_CONNECTION_UNITS cannot exceed VIGIE_YOUTUBE_DAILY_UNITS".into());
+        }
         let youtube = oauth_app(
             &get,
             &mut errors,
@@ -647,7 +660,7 @@ impl Config {
                 "https://oauth2.googleapis.com/token",
                 "https://www.googleapis.com/youtube/v3",
             ],
-            youtube_units,
+            (youtube_units, connection_units),
         );
         let app_url = get("VIGIE_APP_URL").and_then(|raw| {
             Url::parse(&raw).ok().filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some()).or_else(

@@ -42,6 +42,9 @@ pub struct Fetched {
 #[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
+    /// The same, following no redirect: for requests whose body holds credentials (a
+    /// 307 or 308 would send it again elsewhere).
+    direct: reqwest::Client,
     guard: Guard,
     allow_private: bool,
     exempt: Option<Exempt>,
@@ -248,7 +251,12 @@ impl Http {
             }))
             .build()
             .map_err(|e| crate::Error::internal_from("HTTP client", e))?;
-        Ok(Http { client, guard, allow_private, exempt: None })
+        let direct = builder()
+            .dns_resolver(Arc::new(guard.clone()))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| crate::Error::internal_from("HTTP client", e))?;
+        Ok(Http { client, direct, guard, allow_private, exempt: None })
     }
 
     /// This client, also letting through exactly `url` (scheme, host, port, path and
@@ -290,6 +298,21 @@ impl Http {
             Some(client) => client.post(url),
             None => self.client.post(self.target(url)?),
         };
+        let response = self.send(request.headers(headers).body(body).timeout(timeout)).await?;
+        read(response, keep, true).await
+    }
+
+    /// POSTs `body` as [`Http::post`] does, following no redirect: for bodies that hold
+    /// credentials (an OAuth token request).
+    pub async fn post_direct(
+        &self,
+        url: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+        timeout: Duration,
+        keep: usize,
+    ) -> Result<Fetched, FetchError> {
+        let request = self.direct.post(self.target(url)?);
         let response = self.send(request.headers(headers).body(body).timeout(timeout)).await?;
         read(response, keep, true).await
     }

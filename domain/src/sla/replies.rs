@@ -72,9 +72,10 @@ pub(crate) async fn send(
             }
         }
         Some(Network::Youtube) => {
-            // A comment's link names it (`lc=`); a video (found by a search) has an
-            // 11-character id and takes a comment, not a reply.
-            let comment = youtube::comment_of(post.url.as_deref()).is_some() || post.external_id.len() != 11;
+            // A comment's link names it (`lc=`) and its id starts `Ug`; a video (found by
+            // a search) takes a comment, not a reply, and would spend 50 units for a
+            // refusal.
+            let comment = youtube::comment_of(post.url.as_deref()).is_some() || post.external_id.starts_with("Ug");
             if !comment {
                 return Err(Error::bad_input("send", "Vigie answers YouTube comments, not videos: comment there"));
             }
@@ -93,7 +94,7 @@ pub(crate) async fn send(
         }
     }
     let network = network.unwrap_or(Network::Other);
-    let connection = own_connection(&services.db, ticket, network).await?.ok_or_else(|| {
+    let connection = reply_connection(&services.db, ticket, &post, network).await?.ok_or_else(|| {
         let name = if network == Network::Youtube { "YouTube" } else { "Bluesky" };
         Error::bad_input(
             "send",
@@ -161,6 +162,35 @@ async fn post_of(db: &impl ConnectionTrait, ticket: &ticket::Model) -> Result<Op
         .filter(mention::Column::AgencyId.eq(ticket.agency_id))
         .one(db)
         .await?)
+}
+
+/// The connection a reply to `post` goes out through: the one that collected it, when
+/// it is the brand's own (a brand may hold several channels, and a comment is answered
+/// from the one it was made on), else the brand's first.
+async fn reply_connection(
+    db: &impl ConnectionTrait,
+    ticket: &ticket::Model,
+    post: &mention::Model,
+    network: Network,
+) -> Result<Option<connection::Model>> {
+    let collected_with = crate::entities::source::Entity::find_by_id(post.source_id)
+        .filter(crate::entities::source::Column::AgencyId.eq(ticket.agency_id))
+        .one(db)
+        .await?
+        .and_then(|source| source.connection_id);
+    if let Some(id) = collected_with {
+        let own = connection::Entity::find_by_id(id)
+            .filter(connection::Column::AgencyId.eq(ticket.agency_id))
+            .filter(connection::Column::BrandId.eq(ticket.brand_id))
+            .filter(connection::Column::Network.eq(network.name()))
+            .filter(connection::Column::Healthy.eq(true))
+            .one(db)
+            .await?;
+        if own.is_some() {
+            return Ok(own);
+        }
+    }
+    own_connection(db, ticket, network).await
 }
 
 /// The brand's own healthy connection on `network`: a reply speaks as the brand, so
@@ -403,7 +433,8 @@ async fn on_youtube(
 ) -> std::result::Result<Published, PublishError> {
     let video = youtube::video_of(post.url.as_deref());
     let parent = post.external_id.as_str();
-    let find = || youtube::find_reply(credential, parent, video.as_deref(), &row.text, row.created_at);
+    let taken = recorded(credential.services(), row).await?;
+    let find = || youtube::find_reply(credential, parent, video.as_deref(), &row.text, row.created_at, &taken);
     if row.attempts > 0
         && let Some(found) = find().await?
     {
@@ -433,8 +464,16 @@ async fn last_look(services: &Services, row: &reply::Model) -> std::result::Resu
             match post {
                 Some(post) => {
                     let video = youtube::video_of(post.url.as_deref());
-                    youtube::find_reply(&credential, &post.external_id, video.as_deref(), &row.text, row.created_at)
-                        .await
+                    let taken = recorded(services, row).await?;
+                    youtube::find_reply(
+                        &credential,
+                        &post.external_id,
+                        video.as_deref(),
+                        &row.text,
+                        row.created_at,
+                        &taken,
+                    )
+                    .await
                 }
                 None => Ok(None),
             }
@@ -453,6 +492,24 @@ async fn last_look(services: &Services, row: &reply::Model) -> std::result::Resu
     };
     credential.finish(found.is_ok()).await;
     found
+}
+
+/// The ids other replies of the brand recorded since a day before `row`: a lookup for
+/// `row`'s comment must not take one of theirs (two tickets in one thread answered
+/// with the same template).
+async fn recorded(services: &Services, row: &reply::Model) -> std::result::Result<Vec<String>, PublishError> {
+    let ids: Vec<Option<String>> = reply::Entity::find()
+        .select_only()
+        .column(reply::Column::ExternalId)
+        .filter(reply::Column::BrandId.eq(row.brand_id))
+        .filter(reply::Column::Id.ne(row.id))
+        .filter(reply::Column::ExternalId.is_not_null())
+        .filter(reply::Column::CreatedAt.gte(row.created_at - chrono::Duration::days(1)))
+        .into_tuple()
+        .all(&services.db)
+        .await
+        .map_err(database)?;
+    Ok(ids.into_iter().flatten().collect())
 }
 
 /// The ticket a reply answers.

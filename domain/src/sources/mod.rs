@@ -207,7 +207,13 @@ fn interval(config: &crate::Config, raw: Option<i32>) -> Result<i32> {
 /// The interval a source is polled at: its own, but never below the operator's floor
 /// (which may have been raised since the source was made).
 fn effective_interval(config: &crate::Config, source: &source::Model) -> i32 {
-    source.poll_interval_secs.max(config.min_poll_interval_secs)
+    let floor = if source.network == "youtube" && source.kind == "search" {
+        // A page of YouTube search costs a hundred units of the project's day.
+        crate::sources::collectors::youtube::SEARCH_INTERVAL_SECS
+    } else {
+        0
+    };
+    source.poll_interval_secs.max(config.min_poll_interval_secs).max(floor)
 }
 
 /// When an edited source may poll again: at once, unless it polled less than the

@@ -7,12 +7,12 @@
 //! 401, and a revoked grant turns the connection unhealthy, once.
 
 use base64::Engine;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 use sha2::Digest;
 use std::collections::HashMap;
 use vigie_domain::connections::oauth::{self, Callback, CallbackError};
-use vigie_domain::entities::{connection, event, mention, oauth_grant, source};
+use vigie_domain::entities::{connection, event, mention, oauth_grant, quota_budget, source};
 use vigie_domain::{System, sources};
 use vigie_tests::{ApiServer, Backend, TestApp, assert_error, on_both_databases};
 use wiremock::matchers::{body_string_contains, header, method, path, query_param, query_param_is_missing};
@@ -298,9 +298,11 @@ async fn a_youtube_channel_connects_with_pkce_and_its_comments_arrive(backend: B
         )
         .await;
     assert!(fans.to_string().contains("\"handle\":\"fanone\"") && fans.to_string().contains("125000"), "{fans}");
-    // Units counted: a page and a lookup.
+    // Units counted: a page and a lookup, from the connection's share of the day
+    // (2,500 by default) and from the project's 10,000.
     let health = app.ok(Some(t), HEALTH, json!({ "id": id })).await["node"].clone();
-    assert_eq!(health["quotaRemaining"], 9998, "{health}");
+    assert_eq!(health["quotaRemaining"], 2498, "{health}");
+    assert_eq!(quota_budget::Entity::find().one(&app.services.db).await.unwrap().unwrap().remaining, 9998);
     assert!(health["quotaResetsAt"].is_string());
 
     // Second poll: Google says the token expired (401); it is refreshed (Google sends
@@ -469,11 +471,15 @@ async fn youtube_searches_spend_quota_units_and_wait_for_the_next_day(backend: B
     let health = app.ok(Some(t), HEALTH, json!({ "id": id })).await["node"].clone();
     assert_eq!(health["quotaRemaining"], 149, "a search (100) and a lookup (1): {health}");
 
-    // The next poll asks only for what was published after the newest video; Google
-    // says the project's quota is spent, so the rest of the day is.
+    let project = quota_budget::Entity::find().one(&app.services.db).await.unwrap().unwrap();
+    assert_eq!(project.remaining, 149, "every connection's calls count against the project");
+
+    // The next poll asks for what was published since two hours before the newest
+    // video (search indexes late); Google says the project's quota is spent, so the
+    // rest of the day is, for every connection.
     Mock::given(method("GET"))
         .and(path("/youtube/v3/search"))
-        .and(query_param("publishedAfter", "2026-11-20T10:00:00Z"))
+        .and(query_param("publishedAfter", "2026-11-20T08:00:00Z"))
         .respond_with(google_error(403, "quotaExceeded"))
         .expect(1)
         .mount(&google)
@@ -495,11 +501,11 @@ async fn youtube_searches_spend_quota_units_and_wait_for_the_next_day(backend: B
     assert!(unpaid.error.is_some());
     assert_eq!(google.received_requests().await.unwrap().len(), before);
 
+    assert_eq!(quota_budget::Entity::find().one(&app.services.db).await.unwrap().unwrap().remaining, 0);
+
     // A new quota day (the reset passed): the budget is whole again. A malformed
     // answer is an error on the source, not a crash.
-    let mut row = connection::Entity::find().one(&app.services.db).await.unwrap().unwrap().into_active_model();
-    row.quota_resets_at = Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
-    row.update(&app.services.db).await.unwrap();
+    new_quota_day(&app).await;
     google.reset().await;
     Mock::given(method("GET"))
         .and(path("/youtube/v3/search"))
@@ -512,6 +518,7 @@ async fn youtube_searches_spend_quota_units_and_wait_for_the_next_day(backend: B
     assert_eq!(health["quotaRemaining"], 150);
 
     // A 429 from the API backs the source off with its Retry-After.
+    new_quota_day(&app).await;
     google.reset().await;
     Mock::given(method("GET"))
         .and(path("/youtube/v3/search"))
@@ -524,6 +531,21 @@ async fn youtube_searches_spend_quota_units_and_wait_for_the_next_day(backend: B
     assert!(waiting.next_poll_at.is_some_and(|at| at > chrono::Utc::now() + chrono::Duration::minutes(14)));
 }
 on_both_databases!(youtube_searches_spend_quota_units_and_wait_for_the_next_day);
+
+/// Moves the project's and every connection's quota day to its end.
+async fn new_quota_day(app: &TestApp) {
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    connection::Entity::update_many()
+        .col_expr(connection::Column::QuotaResetsAt, sea_orm::sea_query::Expr::value(past))
+        .exec(&app.services.db)
+        .await
+        .unwrap();
+    quota_budget::Entity::update_many()
+        .col_expr(quota_budget::Column::ResetsAt, sea_orm::sea_query::Expr::value(past))
+        .exec(&app.services.db)
+        .await
+        .unwrap();
+}
 
 async fn the_oauth_callback_serves_once_its_own_manager_in_time(backend: Backend) {
     let google = MockServer::start().await;
@@ -811,7 +833,7 @@ async fn replies_to_youtube_comments_are_published_once(backend: Backend) {
     // Units: two inserts (50 each) and two lookups (1 each), after the connection's
     // own lookups (none: the channel was read before the connection existed).
     let units = connection::Entity::find().one(&app.services.db).await.unwrap().unwrap().quota_remaining;
-    assert_eq!(units, Some(10_000 - 2 * 50 - 2));
+    assert_eq!(units, Some(2_500 - 2 * 50 - 2));
 
     // An attempt whose worker died after YouTube took the comment: the next attempt
     // finds it among the channel's replies and posts nothing.
@@ -871,3 +893,92 @@ async fn replies_to_youtube_comments_are_published_once(backend: Backend) {
     assert!(refused["replies"][0]["lastError"].as_str().unwrap().contains("commentsDisabled"), "{refused}");
 }
 on_both_databases!(replies_to_youtube_comments_are_published_once);
+
+async fn a_channel_far_behind_catches_up_page_by_page(backend: Backend) {
+    let google = MockServer::start().await;
+    let app = app_with_google(backend, &google, "10000").await;
+    let owner = app.sign_up("Agency", "owner@example.com").await;
+    let t = owner.access_token.as_str();
+    let brand = app.create_brand(t, "Verdure").await;
+    let id = connect(&app, &google, t, &brand).await;
+    mount_channels(&google).await;
+    let source = app
+        .ok(
+            Some(t),
+            "mutation($i: CreateSourceInput!) { createSource(input: $i) { id } }",
+            json!({ "i": { "brandId": brand, "network": "YOUTUBE", "kind": "ACCOUNT", "target": CHANNEL, "connectionId": id } }),
+        )
+        .await["createSource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fan = "UCfan0000000000000000001";
+    let at = |hour: u32, minute: u32| format!("2026-11-20T{hour:02}:{minute:02}:00Z");
+    // First poll: one thread, the position from which the next polls start.
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/commentThreads"))
+        .respond_with(threads(
+            vec![thread(comment("Ugw0", "fanone", fan, "Verdure first", &at(10, 0), None), vec![])],
+            None,
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&google)
+        .await;
+    assert_eq!(poll(&app, &source).await, sources::PollReport { stored: 1, error: None });
+
+    // Then six pages of new threads: a poll reads five, and the next goes on from the
+    // sixth instead of skipping it. The first page's thread carries one of its three
+    // replies: the others are read with comments.list.
+    for page in 1..=6u32 {
+        let top =
+            comment(&format!("Ugw{page}"), "fanone", fan, &format!("Verdure thread {page}"), &at(17 - page, 0), None);
+        let replies = if page == 1 {
+            vec![comment("Ugw1.a", "fanone", fan, "first reply", &at(16, 5), Some("Ugw1"))]
+        } else {
+            vec![]
+        };
+        let mut item = thread(top, replies);
+        if page == 1 {
+            item["snippet"]["totalReplyCount"] = json!(3);
+        }
+        let next = (page < 6).then(|| format!("P{}", page + 1));
+        let mut mock = Mock::given(method("GET")).and(path("/youtube/v3/commentThreads"));
+        mock = if page == 1 {
+            mock.and(query_param_is_missing("pageToken"))
+        } else {
+            mock.and(query_param("pageToken", format!("P{page}").as_str()))
+        };
+        let mut items = vec![item];
+        if page == 6 {
+            // The last page reaches what the first poll stored.
+            items.push(thread(comment("Ugw0", "fanone", fan, "Verdure first", &at(10, 0), None), vec![]));
+        }
+        mock.respond_with(threads(items, next.as_deref())).mount(&google).await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/comments"))
+        .and(query_param("parentId", "Ugw1"))
+        .respond_with(replies_of(vec![
+            comment("Ugw1.a", "fanone", fan, "first reply", &at(16, 5), Some("Ugw1")),
+            comment("Ugw1.b", "fanone", fan, "second reply", &at(16, 10), Some("Ugw1")),
+            comment("Ugw1.c", "fanone", fan, "third reply", &at(16, 15), Some("Ugw1")),
+        ]))
+        .expect(1)
+        .mount(&google)
+        .await;
+    assert_eq!(poll(&app, &source).await, sources::PollReport { stored: 5 + 3, error: None });
+    let cursor =
+        source::Entity::find_by_id(vigie_tests::db_id(&source)).one(&app.services.db).await.unwrap().unwrap().cursor;
+    assert_eq!(cursor.as_ref().unwrap()["resume"], "P6", "{cursor:?}");
+    assert_eq!(poll(&app, &source).await, sources::PollReport { stored: 1, error: None });
+    let cursor =
+        source::Entity::find_by_id(vigie_tests::db_id(&source)).one(&app.services.db).await.unwrap().unwrap().cursor;
+    assert_eq!(cursor, Some(json!({ "since": "2026-11-20T16:15:00Z" })), "caught up: from the newest comment seen");
+    let stored: Vec<String> =
+        mention::Entity::find().all(&app.services.db).await.unwrap().into_iter().map(|m| m.external_id).collect();
+    for id in ["Ugw0", "Ugw1", "Ugw1.a", "Ugw1.b", "Ugw1.c", "Ugw5", "Ugw6"] {
+        assert!(stored.contains(&id.to_owned()), "{id} in {stored:?}");
+    }
+}
+on_both_databases!(a_channel_far_behind_catches_up_page_by_page);

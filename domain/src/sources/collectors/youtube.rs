@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{CollectError, Collector, MAX_PAGES, Poll, check, clip, count, json};
-use crate::connections::youtube::{self, LIST_COST, SEARCH_COST};
+use crate::connections::youtube::{self, LIST_COST, SEARCH_COST, Use};
 use crate::connections::{Credential, CredentialError};
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention, normalise_handle};
@@ -31,6 +31,14 @@ pub struct YoutubeCollector;
 
 /// Search pages read per poll: each costs a hundred units.
 pub const SEARCH_PAGES: usize = 2;
+/// The shortest interval between two polls of a search: 24 a day, 2,400 units or so.
+pub const SEARCH_INTERVAL_SECS: i32 = 3_600;
+/// How far back a search looks before the newest video seen: search indexes videos
+/// late, and what it finds again is stored once.
+const SEARCH_OVERLAP: chrono::Duration = chrono::Duration::hours(2);
+/// Threads per poll whose replies are read in full (`comments.list`), when the thread
+/// carries only some of them.
+const MAX_FULL_THREADS: usize = 10;
 /// Channels looked up per poll (two calls of 50).
 const MAX_LOOKUPS: usize = 100;
 
@@ -166,15 +174,17 @@ struct Known {
 }
 
 /// Calls the API with the connection, its units counted first. A `quotaExceeded`
-/// answer spends the rest of the day and waits for it.
+/// answer spends the rest of the day and waits for it; a short-term rate limit waits.
 async fn call(credential: &Credential<'_>, url: &url::Url, units: i32) -> Result<(Fetched, Quota), CollectError> {
-    let daily = credential.config().youtube.as_ref().map_or(10_000, |app| app.daily_units);
-    let quota = youtube::spend(credential, daily, units).await?;
+    let quota = youtube::spend(credential, units, Use::Read).await?;
     let fetched = credential.request(url.as_str(), None).await?;
     if youtube::quota_exceeded(fetched.status, &fetched.body) {
-        credential.exhaust(youtube::day_end).await;
+        youtube::exhaust(credential, quota.resets_at).await;
         let wait = (youtube::day_end(Utc::now()) - Utc::now()).to_std().ok();
         return Err(CollectError::RateLimited { retry_after: wait });
+    }
+    if let Some(wait) = youtube::rate_limited(fetched.status, &fetched.body) {
+        return Err(CollectError::RateLimited { retry_after: Some(wait) });
     }
     if fetched.status == 403 || fetched.status == 404 {
         let reason = youtube::error_reason(&fetched.body);
@@ -292,19 +302,89 @@ fn stamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// The comment threads on a channel's videos since `since`.
+/// Where a poll starts: after `since` (the newest item stored), and, when the last
+/// poll stopped before reaching it (its page budget or a failure), from `resume`, the
+/// page it had not read, with `newest` the newest item it had seen. The cursor only
+/// moves past what was read.
+#[derive(Clone, Debug, Default)]
+struct Position {
+    since: Option<DateTime<Utc>>,
+    resume: Option<String>,
+    newest: Option<DateTime<Utc>>,
+}
+
+fn instant(value: &serde_json::Value) -> Option<DateTime<Utc>> {
+    value.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&Utc))
+}
+
+impl Position {
+    fn of(source: &source::Model) -> Self {
+        let Some(cursor) = &source.cursor else { return Position::default() };
+        Position {
+            since: instant(&cursor["since"]),
+            resume: cursor["resume"].as_str().map(str::to_owned),
+            newest: instant(&cursor["newest"]),
+        }
+    }
+
+    /// The cursor after a poll that saw up to `newest` and stopped before `next` (a
+    /// page token) or reached what it had seen.
+    fn after(&self, newest: Option<DateTime<Utc>>, next: Option<String>) -> Option<serde_json::Value> {
+        let newest = newest.max(self.newest);
+        match next {
+            // Not caught up: keep `since`, and where to go on.
+            Some(next) if self.since.is_some() => Some(json!({
+                "since": self.since.map(stamp), "resume": next, "newest": newest.map(stamp)
+            })),
+            _ => newest.max(self.since).map(|n| json!({ "since": stamp(n) })),
+        }
+    }
+}
+
+/// Every reply of a thread (`comments.list?parentId`, 100 a page, a unit a page).
+async fn all_replies(credential: &Credential<'_>, endpoint: &str, top: &str) -> Result<Vec<Comment>, CollectError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Comments {
+        #[serde(default)]
+        items: Vec<Comment>,
+        next_page_token: Option<String>,
+    }
+    let mut replies = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let mut query =
+            vec![("part", "snippet"), ("parentId", top), ("maxResults", "100"), ("textFormat", "plainText")];
+        if let Some(token) = &token {
+            query.push(("pageToken", token));
+        }
+        let (fetched, _) = call(credential, &api_url(endpoint, "comments", &query)?, LIST_COST).await?;
+        let page = json::<Comments>(&fetched.body, "YouTube comments")?;
+        replies.extend(page.items);
+        match page.next_page_token {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    Ok(replies)
+}
+
+/// The comment threads on a channel's videos since the cursor.
 async fn poll_channel(
     credential: &Credential<'_>,
     endpoint: &str,
     source: &source::Model,
-    since: Option<DateTime<Utc>>,
+    at: Position,
 ) -> Result<Poll, CollectError> {
     let (own_channel, _) = credential.account().await;
     let direct = own_channel.as_deref() == Some(source.target.as_str());
+    let since = at.since;
     let mut poll = Poll::default();
     let mut known = HashMap::new();
-    let mut newest = since;
-    let mut page_token: Option<String> = None;
+    let mut newest = None;
+    let mut page_token = at.resume.clone();
+    let mut full_threads = 0;
+    let mut next = None;
     for index in 0..MAX_PAGES {
         let mut query = vec![
             ("part", "snippet,replies"),
@@ -327,6 +407,8 @@ async fn poll_channel(
         let page = match page {
             Ok(page) => page,
             Err(e) if index > 0 => {
+                // Read again from this page next time.
+                next = page_token.clone();
                 poll.incomplete = Some(e);
                 break;
             }
@@ -343,7 +425,18 @@ async fn poll_channel(
             }
             let top_author = normalise_handle(&top.snippet.author_display_name);
             let top_channel = top.snippet.author_channel_id.as_ref().map(|c| c.value.clone()).unwrap_or_default();
-            for reply in thread.replies.map(|r| r.comments).unwrap_or_default() {
+            let mut replies = thread.replies.map(|r| r.comments).unwrap_or_default();
+            // The thread carries some of its replies only: new ones may be elsewhere.
+            let partial = (replies.len() as i64) < thread.snippet.total_reply_count;
+            if partial && full_threads < MAX_FULL_THREADS {
+                full_threads += 1;
+                match all_replies(credential, endpoint, &top.id).await {
+                    Ok(all) => replies = all,
+                    Err(e @ (CollectError::RateLimited { .. } | CollectError::Credential(_))) => return Err(e),
+                    Err(e) => tracing::warn!(error = %e, "YouTube replies of a thread not read in full"),
+                }
+            }
+            for reply in replies {
                 comments.push((reply, video.clone(), 0, Some((top_channel.clone(), top_author.clone()))));
             }
             comments.push((top, video, thread.snippet.total_reply_count, None));
@@ -368,24 +461,27 @@ async fn poll_channel(
         if read == 0 || page_token.is_none() || since.is_none() || reached_seen {
             break;
         }
+        if index + 1 == MAX_PAGES {
+            next = page_token.clone();
+        }
     }
-    poll.cursor = newest.map(|n| json!({ "since": stamp(n) }));
+    poll.cursor = at.after(newest, next);
     Ok(poll)
 }
 
-/// The videos matching a query published since `since`.
+/// The videos matching a query published since the cursor (less an overlap).
 async fn poll_search(
     credential: &Credential<'_>,
     endpoint: &str,
     source: &source::Model,
-    since: Option<DateTime<Utc>>,
+    at: Position,
 ) -> Result<Poll, CollectError> {
     let mut poll = Poll::default();
     let mut known = HashMap::new();
-    let mut newest = since;
-    let mut page_token: Option<String> = None;
-    // `publishedAfter` is inclusive to the second: the newest video seen comes back.
-    let after = since.map(stamp);
+    let mut newest = None;
+    let mut page_token = at.resume.clone();
+    let mut next = None;
+    let after = at.since.map(|s| stamp(s - SEARCH_OVERLAP));
     for index in 0..SEARCH_PAGES {
         let mut query = vec![
             ("part", "snippet"),
@@ -411,20 +507,17 @@ async fn poll_search(
         let page = match page {
             Ok(page) => page,
             Err(e) if index > 0 => {
+                next = page_token.clone();
                 poll.incomplete = Some(e);
                 break;
             }
             Err(e) => return Err(e),
         };
-        let videos: Vec<(String, VideoSnippet)> = page
-            .items
-            .into_iter()
-            .filter_map(|r| Some((r.id.video_id?, r.snippet)))
-            .filter(|(_, v)| since.is_none_or(|s| v.published_at > s))
-            .collect();
+        let read = page.items.len();
+        let videos: Vec<(String, VideoSnippet)> =
+            page.items.into_iter().filter_map(|r| Some((r.id.video_id?, r.snippet))).collect();
         let ids = videos.iter().map(|(_, v)| v.channel_id.clone()).collect();
         look_up(credential, endpoint, ids, &mut known, &mut poll.quota).await?;
-        let fresh = videos.len();
         for (id, video) in videos {
             newest = newest.max(Some(video.published_at));
             let title = html_escape::decode_html_entities(&video.title).into_owned();
@@ -449,11 +542,15 @@ async fn poll_search(
             });
         }
         page_token = page.next_page_token;
-        if fresh == 0 || page_token.is_none() || since.is_none() {
+        // The first poll starts from now: one page, no backfill.
+        if read == 0 || page_token.is_none() || at.since.is_none() {
             break;
         }
+        if index + 1 == SEARCH_PAGES {
+            next = page_token.clone();
+        }
     }
-    poll.cursor = newest.map(|n| json!({ "since": stamp(n) }));
+    poll.cursor = at.after(newest, next);
     Ok(poll)
 }
 
@@ -469,16 +566,18 @@ impl Collector for YoutubeCollector {
             CollectError::Credential(CredentialError::Failed("YouTube sources need a connection".into()))
         })?;
         let endpoint = credential.endpoint().await;
-        let since = source
-            .cursor
-            .as_ref()
-            .and_then(|c| c["since"].as_str())
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| t.with_timezone(&Utc));
-        if source.kind == "account" {
-            poll_channel(credential, &endpoint, source, since).await
-        } else {
-            poll_search(credential, &endpoint, source, since).await
+        let at = Position::of(source);
+        let run = |at: Position| async {
+            if source.kind == "account" {
+                poll_channel(credential, &endpoint, source, at).await
+            } else {
+                poll_search(credential, &endpoint, source, at).await
+            }
+        };
+        match run(at.clone()).await {
+            // Page tokens do not last: start again from the top.
+            Err(CollectError::Status(400)) if at.resume.is_some() => run(Position { resume: None, ..at }).await,
+            polled => polled,
         }
     }
 }
