@@ -27,6 +27,7 @@ pub enum Network {
     Tiktok,
     Mastodon,
     Bluesky,
+    Reddit,
     Blog,
     News,
     Forum,

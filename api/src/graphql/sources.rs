@@ -19,10 +19,13 @@ pub enum SourceKind {
     Feed,
     /// A Mastodon hashtag.
     Hashtag,
-    /// A search query on Mastodon or Bluesky.
+    /// A search query on Mastodon, Bluesky, YouTube (videos) or Reddit (posts).
     Search,
-    /// An account's own posts: Mastodon `user` or `user@host`, Bluesky handle or DID.
+    /// An account's own posts: Mastodon `user` or `user@host`, Bluesky handle or DID;
+    /// on YouTube a channel id (`UC…`), whose videos' comments are read.
     Account,
+    /// A community's new posts and comments: a subreddit's name.
+    Community,
     /// Mentions pushed to `POST /ingest/mentions` (created by the first push).
     Ingest,
 }

@@ -147,17 +147,29 @@ impl<'a> Credential<'a> {
     /// token first when it is about to expire, and once more when the network answers
     /// that it is no longer good. The answer's status is the caller's to read.
     pub async fn request(&self, url: &str, json: Option<&serde_json::Value>) -> Result<Fetched, CredentialError> {
+        let body = json.map(|body| ("application/json", body.to_string().into_bytes()));
+        self.send(url, body).await
+    }
+
+    /// POSTs an HTML form (`application/x-www-form-urlencoded`) with the access token,
+    /// as [`Credential::request`] does.
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<Fetched, CredentialError> {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        self.send(url, Some(("application/x-www-form-urlencoded", body.into_bytes()))).await
+    }
+
+    async fn send(&self, url: &str, body: Option<(&'static str, Vec<u8>)>) -> Result<Fetched, CredentialError> {
         let http = &self.services.http;
         let mut token = self.bearer().await?;
         let mut renewed = false;
         loop {
             let mut headers = HeaderMap::new();
             headers.insert(AUTHORIZATION, bluesky::bearer(&token).map_err(CredentialError::Failed)?);
-            let fetched = match json {
+            let fetched = match &body {
                 None => http.get(url, headers).await?,
-                Some(body) => {
-                    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                    http.post(url, headers, body.to_string().into_bytes(), REQUEST_TIMEOUT, MAX_BODY).await?
+                Some((content_type, body)) => {
+                    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+                    http.post(url, headers, body.clone(), REQUEST_TIMEOUT, MAX_BODY).await?
                 }
             };
             self.observe(&fetched.headers);

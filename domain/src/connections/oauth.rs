@@ -13,6 +13,8 @@
 //! completes it with the ticket ([`complete`]): a new connection, or fresh tokens for
 //! the connection of the same account (a reconnection).
 //!
+//! YouTube and Reddit connect this way.
+//!
 //! Access tokens are renewed with the refresh token before they expire and when the
 //! network answers 401 ([`refresh`], called by the credential); `invalid_grant` means
 //! the grant was revoked, which makes the connection unhealthy.
@@ -61,7 +63,7 @@ pub(crate) struct Provider<'a> {
 }
 
 /// The networks connected through OAuth 2.
-pub const NETWORKS: &[Network] = &[Network::Youtube];
+pub const NETWORKS: &[Network] = &[Network::Youtube, Network::Reddit];
 
 /// The provider of `network`: unavailable until the operator registers an application.
 pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provider<'_>> {
@@ -79,6 +81,14 @@ pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provi
             // A refresh token (offline), asked again on every consent so that a
             // reconnection gets one too.
             extra: &[("access_type", "offline"), ("prompt", "consent"), ("include_granted_scopes", "true")],
+        }),
+        Network::Reddit => Ok(Provider {
+            network,
+            app: config.reddit.as_ref().ok_or_else(|| missing("Reddit"))?,
+            // Who the account is, reading, and commenting.
+            scopes: &["identity", "read", "submit"],
+            // A refresh token: without it access ends after an hour.
+            extra: &[("duration", "permanent")],
         }),
         other => Err(Error::bad_input(
             "network",
@@ -297,9 +307,11 @@ async fn consent(
         .await
         .map_err(|e| CallbackError::Exchange(token_error(e, &sender.limited).to_string()))?;
     let access = tokens.access_token().secret().clone();
-    let identity = super::youtube::whoami(&services.http, &provider.app.api_url, &access)
-        .await
-        .map_err(|e| CallbackError::Exchange(format!("the account could not be read: {e}")))?;
+    let identity = match network {
+        Network::Reddit => super::reddit::whoami(&services.http, &provider.app.api_url, &access).await,
+        _ => super::youtube::whoami(&services.http, &provider.app.api_url, &access).await,
+    }
+    .map_err(|e| CallbackError::Exchange(format!("the account could not be read: {e}")))?;
     let scopes: Vec<String> = match tokens.scopes() {
         Some(scopes) => scopes.iter().map(|s| s.to_string()).collect(),
         None => provider.scopes.iter().map(|s| (*s).to_owned()).collect(),

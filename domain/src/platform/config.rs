@@ -131,6 +131,9 @@ pub struct Config {
     /// back with the ticket that completes the connection (`?oauthTicket=…`); unset,
     /// the callback's page shows the ticket.
     pub app_url: Option<Url>,
+    /// `VIGIE_REDDIT_CLIENT_ID` and `VIGIE_REDDIT_CLIENT_SECRET`: the OAuth ("web app")
+    /// application on Reddit; unset, Reddit cannot be connected.
+    pub reddit: Option<OAuthApp>,
 }
 
 /// An OAuth 2 application registered on a network. The endpoints default to the
@@ -267,6 +270,7 @@ impl std::fmt::Debug for Config {
             min_poll_interval_secs,
             youtube,
             app_url,
+            reddit,
         } = self;
         f.debug_struct("Config")
             .field("database", &redact_url(database_url))
@@ -311,6 +315,7 @@ impl std::fmt::Debug for Config {
             .field("min_poll_interval_secs", min_poll_interval_secs)
             .field("youtube", youtube)
             .field("app_url", &app_url.as_ref().map(|u| redact_url(u.as_str())))
+            .field("reddit", reddit)
             .finish()
     }
 }
@@ -670,6 +675,17 @@ impl Config {
                 },
             )
         });
+        let reddit = oauth_app(
+            &get,
+            &mut errors,
+            "VIGIE_REDDIT",
+            [
+                "https://www.reddit.com/api/v1/authorize",
+                "https://www.reddit.com/api/v1/access_token",
+                "https://oauth.reddit.com",
+            ],
+            (0, 0),
+        );
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }
@@ -716,6 +732,7 @@ impl Config {
             min_poll_interval_secs,
             youtube,
             app_url,
+            reddit,
         })
     }
 

@@ -14,6 +14,7 @@ pub enum Network {
     Tiktok,
     Mastodon,
     Bluesky,
+    Reddit,
     Blog,
     News,
     Forum,

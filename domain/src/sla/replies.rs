@@ -28,7 +28,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use uuid::Uuid;
 
 use super::tickets::TicketStatus;
-use crate::connections::{Credential, PublishError, Published, bluesky, youtube};
+use crate::connections::{Credential, PublishError, Published, bluesky, reddit, youtube};
 use crate::entities::{connection, membership, mention, reply, ticket};
 use crate::platform::jobs::{JobError, Registry};
 use crate::platform::queue::{Envelope, JobPayload};
@@ -86,6 +86,17 @@ pub(crate) async fn send(
                 ));
             }
         }
+        Some(Network::Reddit) => {
+            if !(post.external_id.starts_with("t1_") || post.external_id.starts_with("t3_")) {
+                return Err(Error::bad_input("send", "this post has no Reddit id (t1_… or t3_…) to reply to"));
+            }
+            if text.chars().count() > reddit::MAX_COMMENT_CHARS {
+                return Err(Error::bad_input(
+                    "text",
+                    format!("a Reddit comment has at most {} characters", reddit::MAX_COMMENT_CHARS),
+                ));
+            }
+        }
         _ => {
             return Err(Error::bad_input(
                 "send",
@@ -95,7 +106,11 @@ pub(crate) async fn send(
     }
     let network = network.unwrap_or(Network::Other);
     let connection = reply_connection(&services.db, ticket, &post, network).await?.ok_or_else(|| {
-        let name = if network == Network::Youtube { "YouTube" } else { "Bluesky" };
+        let name = match network {
+            Network::Youtube => "YouTube",
+            Network::Reddit => "Reddit",
+            _ => "Bluesky",
+        };
         Error::bad_input(
             "send",
             format!("the brand has no healthy {name} connection of its own: a manager connects its account"),
@@ -373,6 +388,7 @@ async fn attempt(services: &Services, row: &reply::Model) -> std::result::Result
         match Network::parse(&row.network) {
             Some(Network::Bluesky) => on_bluesky(&credential, row, &post).await,
             Some(Network::Youtube) => on_youtube(&credential, row, &post).await,
+            Some(Network::Reddit) => on_reddit(&credential, row, &post).await,
             _ => Err(PublishError::Refused(format!("Vigie cannot publish on {}", row.network))),
         }
     };
@@ -451,6 +467,32 @@ async fn on_youtube(
     }
 }
 
+/// A reply on Reddit: the account's comment on the post with this text made since the
+/// reply was asked for (an earlier attempt's), or a new one.
+async fn on_reddit(
+    credential: &Credential<'_>,
+    row: &reply::Model,
+    post: &mention::Model,
+) -> std::result::Result<Published, PublishError> {
+    let parent = post.external_id.as_str();
+    let taken = recorded(credential.services(), row).await?;
+    let find = || reddit::find_reply(credential, parent, &row.text, row.created_at, &taken);
+    if row.attempts > 0
+        && let Some(found) = find().await?
+    {
+        return Ok(found);
+    }
+    match reddit::reply(credential, parent, &row.text).await {
+        Ok(published) => Ok(published),
+        // The call may have gone through (a timeout): look before failing.
+        Err(e @ PublishError::Transient { .. }) => match find().await {
+            Ok(Some(found)) => Ok(found),
+            _ => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether a reply whose attempts are spent went out after all (its worker died after
 /// the post was made): what an earlier attempt published, if anything.
 async fn last_look(services: &Services, row: &reply::Model) -> std::result::Result<Option<Published>, PublishError> {
@@ -459,6 +501,16 @@ async fn last_look(services: &Services, row: &reply::Model) -> std::result::Resu
         return Ok(None);
     };
     let found = match Network::parse(&row.network) {
+        Some(Network::Reddit) => {
+            let post = post_of(&services.db, &ticket_of(services, row).await?).await.map_err(database)?;
+            match post {
+                Some(post) => {
+                    let taken = recorded(services, row).await?;
+                    reddit::find_reply(&credential, &post.external_id, &row.text, row.created_at, &taken).await
+                }
+                None => Ok(None),
+            }
+        }
         Some(Network::Youtube) => {
             let post = post_of(&services.db, &ticket_of(services, row).await?).await.map_err(database)?;
             match post {

@@ -53,6 +53,8 @@ pub enum SourceKind {
     Search,
     /// An account's own posts (Mastodon `user@host`, Bluesky handle or DID).
     Account,
+    /// A community's new posts and comments (a subreddit).
+    Community,
     /// Mentions pushed through `POST /ingest/mentions` (created on first push).
     Ingest,
 }
@@ -65,15 +67,23 @@ impl SourceKind {
             SourceKind::Hashtag => "hashtag",
             SourceKind::Search => "search",
             SourceKind::Account => "account",
+            SourceKind::Community => "community",
             SourceKind::Ingest => "ingest",
         }
     }
 
     /// The kind of a stored name.
     pub fn parse(name: &str) -> Option<Self> {
-        [SourceKind::Feed, SourceKind::Hashtag, SourceKind::Search, SourceKind::Account, SourceKind::Ingest]
-            .into_iter()
-            .find(|k| k.as_str() == name)
+        [
+            SourceKind::Feed,
+            SourceKind::Hashtag,
+            SourceKind::Search,
+            SourceKind::Account,
+            SourceKind::Community,
+            SourceKind::Ingest,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
     }
 }
 
@@ -170,14 +180,27 @@ fn validate_target(
             }
             Ok((channel.to_owned(), None))
         }
-        (SourceKind::Search, Network::Youtube) => {
+        (SourceKind::Search, Network::Youtube | Network::Reddit) => {
             if target.is_empty() || target.chars().count() > 200 {
                 return Err(Error::bad_input("target", "a search query is 1 to 200 characters"));
             }
             if endpoint.is_some() {
-                return Err(Error::bad_input("endpoint", "YouTube sources call the API of their connection"));
+                return Err(Error::bad_input("endpoint", "these sources call the API of their connection"));
             }
             Ok((target.to_owned(), None))
+        }
+        (SourceKind::Community, Network::Reddit) => {
+            // A subreddit's name: 2 to 21 letters, digits and underscores.
+            let name = target.trim_start_matches("https://www.reddit.com").trim_start_matches('/');
+            let name = name.trim_start_matches("r/").trim_end_matches('/');
+            let valid = (2..=21).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(Error::bad_input("target", "a subreddit's name (r/name): 2 to 21 letters, digits and _"));
+            }
+            if endpoint.is_some() {
+                return Err(Error::bad_input("endpoint", "these sources call the API of their connection"));
+            }
+            Ok((name.to_lowercase(), None))
         }
         (SourceKind::Ingest, _) => {
             Err(Error::bad_input("kind", "the ingest source is created by the first push to /ingest/mentions"))
@@ -186,7 +209,8 @@ fn validate_target(
             "kind",
             format!(
                 "{} sources are not available on {}: feeds serve blog, news, youtube, forum and other; \
-                 hashtags serve mastodon; searches and accounts serve mastodon, bluesky and youtube",
+                 hashtags serve mastodon; searches serve mastodon, bluesky, youtube and reddit; accounts \
+                 serve mastodon, bluesky and youtube; communities serve reddit",
                 kind.as_str(),
                 network.name()
             ),
@@ -364,6 +388,8 @@ pub fn unwatched_handles(
         let name = store::normalise_handle(&handle.handle);
         sources.iter().filter(|s| s.enabled && s.brand_id == brand.id).any(|s| match SourceKind::parse(&s.kind) {
             Some(SourceKind::Search) => s.healthy && s.network == network && names(&s.target).contains(&name),
+            // The comments on the brand's videos are what YouTube users write to it.
+            Some(SourceKind::Account) => s.healthy && network == "youtube" && s.network == network,
             Some(SourceKind::Ingest) => {
                 s.cursor.as_ref().and_then(|c| c["networks"][&network].as_str()).is_some_and(|t| {
                     DateTime::parse_from_rfc3339(t).is_ok_and(|last| at - last.with_timezone(&Utc) <= PUSHED_HEARS_FOR)
@@ -421,15 +447,23 @@ async fn check_connection(
     network: Network,
 ) -> Result<Uuid> {
     actor.require_manager()?;
-    if !matches!(network, Network::Bluesky | Network::Youtube) {
-        return Err(Error::bad_input("connectionId", "only Bluesky and YouTube sources poll with a connection"));
+    if !matches!(network, Network::Bluesky | Network::Youtube | Network::Reddit) {
+        return Err(Error::bad_input(
+            "connectionId",
+            "only Bluesky, YouTube and Reddit sources poll with a connection",
+        ));
     }
     crate::connections::usable_by(db, actor, id, brand, network).await
 }
 
-/// YouTube's API answers only signed-in callers (a channel's RSS feed needs none).
+/// Whether sources of `network` and `kind` must poll through a connection: YouTube's
+/// and Reddit's APIs answer only signed-in callers (a channel's RSS feed needs none).
+fn requires_connection(network: Network, kind: SourceKind) -> bool {
+    matches!(network, Network::Youtube | Network::Reddit) && kind != SourceKind::Feed
+}
+
 fn needs_connection() -> Error {
-    Error::bad_input("connectionId", "YouTube sources poll through a connection: a manager connects a channel first")
+    Error::bad_input("connectionId", "these sources poll through a connection: a manager connects the account first")
 }
 
 /// Adds a source to a brand (staff who may see the brand); it is polled at once.
@@ -440,7 +474,7 @@ pub async fn create(services: &Services, actor: &Actor, input: NewSource) -> Res
     let poll_interval = interval(&services.config, input.poll_interval_secs)?;
     let connection = match input.connection_id {
         Some(id) => Some(check_connection(&services.db, actor, id, brand.id, input.network).await?),
-        None if input.network == Network::Youtube && input.kind != SourceKind::Feed => return Err(needs_connection()),
+        None if requires_connection(input.network, input.kind) => return Err(needs_connection()),
         None => None,
     };
     let txn = crate::platform::db::begin_write(&services.db).await?;
@@ -497,7 +531,7 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: SourceP
     {
         model.connection_id = Set(match connection {
             Some(id) => Some(check_connection(&services.db, actor, id, existing.brand_id, network).await?),
-            None if network == Network::Youtube && kind != SourceKind::Feed => return Err(needs_connection()),
+            None if requires_connection(network, kind) => return Err(needs_connection()),
             None => {
                 actor.require_manager()?;
                 None
@@ -755,6 +789,7 @@ mod tests {
                 handle(Network::Mastodon, "verdure@mastodon.social"),
                 handle(Network::X, "verdure"),
                 handle(Network::Instagram, "verdure.fr"),
+                handle(Network::Youtube, "@verdure"),
             ]),
             time_zone: "Europe/Paris".into(),
             language: "fr".into(),
@@ -783,7 +818,11 @@ mod tests {
         } }));
         let mut disabled = row(Network::Mastodon, SourceKind::Search, "@verdure@mastodon.social");
         disabled.enabled = false;
-        let sources = [row(Network::Bluesky, SourceKind::Search, "Verdure.bsky.social OR verdure"), disabled, ingest];
+        let mut sources =
+            vec![row(Network::Bluesky, SourceKind::Search, "Verdure.bsky.social OR verdure"), disabled, ingest];
+        let unwatched: Vec<String> = unwatched_handles(&brand, &sources, at).into_iter().map(|h| h.handle).collect();
+        assert!(unwatched.contains(&"@verdure".to_owned()), "{unwatched:?}");
+        sources.push(row(Network::Youtube, SourceKind::Account, "UCverdure000000000000001"));
         let unwatched: Vec<String> = unwatched_handles(&brand, &sources, at).into_iter().map(|h| h.handle).collect();
         assert_eq!(
             unwatched,

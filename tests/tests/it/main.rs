@@ -23,6 +23,7 @@ mod migrations;
 mod openapi;
 mod production;
 mod queue;
+mod reddit;
 mod relationships;
 mod replies;
 mod reports;

@@ -5,6 +5,7 @@
 pub mod bluesky;
 pub mod feed;
 pub mod mastodon;
+pub mod reddit;
 pub mod youtube;
 
 #[cfg(test)]
@@ -73,6 +74,7 @@ pub fn for_source(source: &source::Model) -> Option<&'static dyn Collector> {
         ("mastodon", "hashtag" | "search" | "account") => Some(&mastodon::MastodonCollector),
         ("bluesky", "search" | "account") => Some(&bluesky::BlueskyCollector),
         ("youtube", "search" | "account") => Some(&youtube::YoutubeCollector),
+        ("reddit", "search" | "community") => Some(&reddit::RedditCollector),
         _ => None,
     }
 }
@@ -86,7 +88,13 @@ pub(crate) async fn get(http: &Http, url: &str, headers: HeaderMap) -> Result<Fe
 pub(crate) fn check(fetched: Fetched) -> Result<Fetched, CollectError> {
     match fetched.status {
         200..=299 | 304 => Ok(fetched),
-        429 => Err(CollectError::RateLimited { retry_after: retry_after(&fetched.headers) }),
+        // Reddit says when its window resets, not `Retry-After`.
+        429 => Err(CollectError::RateLimited {
+            retry_after: retry_after(&fetched.headers).or_else(|| {
+                let reset = crate::platform::outbound::quota(&fetched.headers)?.resets_at?;
+                (reset - chrono::Utc::now()).to_std().ok()
+            }),
+        }),
         status => Err(CollectError::Status(status)),
     }
 }
