@@ -48,6 +48,7 @@ async fn the_document_is_valid_and_names_every_rest_route() {
         [
             "get /calendar/{token}.ics",
             "get /healthz",
+            "get /oauth/{network}/callback",
             "get /openapi.json",
             "get /r/{token}",
             "get /r/{token}/{section}.csv",
