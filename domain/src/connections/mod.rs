@@ -307,9 +307,16 @@ pub async fn reconnect_bluesky(
     get(&services.db, actor, id).await
 }
 
-/// Deletes a connection; its sources poll anonymously from then on.
+/// Deletes a connection; its sources poll anonymously from then on. An OAuth grant is
+/// revoked at the network too (best effort), so that no token outlives it.
 pub async fn delete(services: &Services, actor: &Actor, id: Uuid) -> Result<()> {
     let existing = get(&services.db, actor, id).await?;
+    if existing.kind == oauth::OAUTH2
+        && let Some(network) = Network::parse(&existing.network)
+        && let Ok(Secret::OAuth { access_token, refresh_token }) = open(&services.config.vault, &existing)
+    {
+        oauth::revoke(services, network, refresh_token.as_deref().unwrap_or(&access_token)).await;
+    }
     let txn = crate::platform::db::begin_write(&services.db).await?;
     connection::Entity::delete_by_id(existing.id).exec(&txn).await?;
     audit::record(

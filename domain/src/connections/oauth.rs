@@ -310,8 +310,16 @@ async fn consent(
     let identity = match network {
         Network::Reddit => super::reddit::whoami(&services.http, &provider.app.api_url, &access).await,
         _ => super::youtube::whoami(&services.http, &provider.app.api_url, &access).await,
-    }
-    .map_err(|e| CallbackError::Exchange(format!("the account could not be read: {e}")))?;
+    };
+    let identity = match identity {
+        Ok(identity) => identity,
+        Err(e) => {
+            // The grant would stay live at the network with no one holding it.
+            let held = tokens.refresh_token().map(|t| t.secret().as_str()).unwrap_or(access.as_str());
+            revoke(services, network, held).await;
+            return Err(CallbackError::Exchange(format!("the account could not be read: {e}")));
+        }
+    };
     let scopes: Vec<String> = match tokens.scopes() {
         Some(scopes) => scopes.iter().map(|s| s.to_string()).collect(),
         None => provider.scopes.iter().map(|s| (*s).to_owned()).collect(),
@@ -388,9 +396,16 @@ pub async fn complete(services: &Services, actor: &Actor, ticket: &str) -> Resul
     let network = Network::parse(&grant.network).ok_or_else(unknown)?;
     let provider = provider(&services.config, network)?;
     let identity = Identity { id: consent.account_id, name: consent.account };
+    let held = consent.refresh_token.clone().unwrap_or_else(|| consent.access_token.clone());
     let secret = Secret::OAuth { access_token: consent.access_token, refresh_token: consent.refresh_token };
-    store(services, vault, &actor, &provider, grant.brand_id, identity, consent.scopes, consent.expires_at, secret)
-        .await
+    let stored =
+        store(services, vault, &actor, &provider, grant.brand_id, identity, consent.scopes, consent.expires_at, secret)
+            .await;
+    if stored.is_err() {
+        // Not kept (no refresh token, the agency's limit, the brand gone): not left live.
+        revoke(services, network, &held).await;
+    }
+    stored
 }
 
 /// Takes the grant of `state` on `network` so that the state serves once: its hash is
@@ -545,6 +560,33 @@ async fn store(
     txn.commit().await?;
     tracing::info!(connection_id = %stored.id, network = %stored.network, "OAuth connection stored");
     Ok(stored)
+}
+
+/// Revokes a refresh token (or an access token) at the network (RFC 7009), so that a
+/// deleted connection, or an authorisation that went nowhere, leaves no live grant.
+/// Best effort: a failure is logged, and the token expires on the network's terms.
+pub(crate) async fn revoke(services: &Services, network: Network, token: &str) {
+    use base64::Engine;
+    use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+    let Ok(provider) = provider(&services.config, network) else { return };
+    let credentials = format!("{}:{}", provider.app.client_id, provider.app.client_secret);
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+    let Ok(basic) = HeaderValue::from_str(&basic) else { return };
+    headers.insert(AUTHORIZATION, basic);
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", token)
+        .append_pair("token_type_hint", "refresh_token")
+        .finish();
+    let url = provider.app.revoke_url.as_str();
+    match services.http.post_direct(url, headers, body.into_bytes(), TOKEN_TIMEOUT, TOKEN_BODY).await {
+        Ok(answer) if (200..300).contains(&answer.status) => {
+            tracing::info!(network = %network.name(), "OAuth grant revoked");
+        }
+        Ok(answer) => tracing::warn!(network = %network.name(), status = answer.status, "OAuth revocation refused"),
+        Err(e) => tracing::warn!(network = %network.name(), error = %e, "OAuth revocation failed"),
+    }
 }
 
 /// Why tokens could not be obtained.

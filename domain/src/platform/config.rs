@@ -137,7 +137,8 @@ pub struct Config {
 }
 
 /// An OAuth 2 application registered on a network. The endpoints default to the
-/// network's own; `VIGIE_<NETWORK>_AUTH_URL`, `_TOKEN_URL` and `_API_URL` move them
+/// network's own; `VIGIE_<NETWORK>_AUTH_URL`, `_TOKEN_URL`, `_API_URL` and
+/// `_REVOKE_URL` move them
 /// (a regional gateway, or the tests' local servers).
 #[derive(Clone)]
 pub struct OAuthApp {
@@ -146,6 +147,8 @@ pub struct OAuthApp {
     pub auth_url: Url,
     pub token_url: Url,
     pub api_url: Url,
+    /// Where tokens are revoked (RFC 7009) when a connection is deleted.
+    pub revoke_url: Url,
     /// Units of the network's quota the application may spend per quota day, all
     /// connections together (YouTube).
     pub daily_units: i32,
@@ -161,6 +164,7 @@ impl std::fmt::Debug for OAuthApp {
             .field("auth_url", &self.auth_url.as_str())
             .field("token_url", &self.token_url.as_str())
             .field("api_url", &self.api_url.as_str())
+            .field("revoke_url", &self.revoke_url.as_str())
             .field("daily_units", &self.daily_units)
             .field("connection_units", &self.connection_units)
             .finish()
@@ -173,7 +177,7 @@ fn oauth_app(
     get: &dyn Fn(&str) -> Option<String>,
     errors: &mut Vec<String>,
     prefix: &str,
-    defaults: [&str; 3],
+    defaults: [&str; 4],
     (daily_units, connection_units): (i32, i32),
 ) -> Option<OAuthApp> {
     let id = get(&format!("{prefix}_CLIENT_ID"));
@@ -197,12 +201,14 @@ fn oauth_app(
     let auth_url = url("AUTH_URL", defaults[0]);
     let token_url = url("TOKEN_URL", defaults[1]);
     let api_url = url("API_URL", defaults[2]);
+    let revoke_url = url("REVOKE_URL", defaults[3]);
     Some(OAuthApp {
         client_id,
         client_secret,
         auth_url: auth_url?,
         token_url: token_url?,
         api_url: api_url?,
+        revoke_url: revoke_url?,
         daily_units,
         connection_units,
     })
@@ -664,6 +670,7 @@ impl Config {
                 "https://accounts.google.com/o/oauth2/v2/auth",
                 "https://oauth2.googleapis.com/token",
                 "https://www.googleapis.com/youtube/v3",
+                "https://oauth2.googleapis.com/revoke",
             ],
             (youtube_units, connection_units),
         );
@@ -683,6 +690,7 @@ impl Config {
                 "https://www.reddit.com/api/v1/authorize",
                 "https://www.reddit.com/api/v1/access_token",
                 "https://oauth.reddit.com",
+                "https://www.reddit.com/api/v1/revoke_token",
             ],
             (0, 0),
         );

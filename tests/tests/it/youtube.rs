@@ -35,6 +35,7 @@ async fn app_with_google(backend: Backend, google: &MockServer, units: &str) -> 
             ("VIGIE_YOUTUBE_AUTH_URL", &format!("{base}/o/oauth2/v2/auth")),
             ("VIGIE_YOUTUBE_TOKEN_URL", &format!("{base}/token")),
             ("VIGIE_YOUTUBE_API_URL", &format!("{base}/youtube/v3")),
+            ("VIGIE_YOUTUBE_REVOKE_URL", &format!("{base}/revoke")),
             ("VIGIE_YOUTUBE_DAILY_UNITS", units),
         ],
     )
@@ -398,6 +399,17 @@ async fn a_youtube_channel_connects_with_pkce_and_its_comments_arrive(backend: B
     assert_eq!(connection::Entity::find().all(&app.services.db).await.unwrap().len(), 1);
     let due = source::Entity::find_by_id(vigie_tests::db_id(&source)).one(&app.services.db).await.unwrap().unwrap();
     assert!(due.next_poll_at.is_some_and(|at| at <= chrono::Utc::now()));
+
+    // Deleting the connection revokes its grant at Google.
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .and(body_string_contains("token=1%2F%2Frefresh-three"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&google)
+        .await;
+    app.ok(Some(t), "mutation($id: ID!) { deleteConnection(id: $id) { deletedId } }", json!({ "id": id })).await;
+    google.verify().await;
 
     drop(guard);
     let logged = log.text();
