@@ -195,22 +195,70 @@ pub async fn connect_bluesky(
         access_jwt: Some(session.access_jwt),
         refresh_jwt: Some(session.refresh_jwt),
     };
-    let (sealed, key_id) = seal(vault, id, actor.agency_id, &secret)?;
+    let account = Account {
+        network: Network::Bluesky,
+        kind: APP_PASSWORD,
+        name: session.handle.to_lowercase(),
+        id: session.did,
+        endpoint,
+        scopes: Vec::new(),
+        expires_at,
+    };
+    let txn = crate::platform::db::begin_write(&services.db).await?;
+    crate::agencies::lock(&txn, actor.agency_id).await?;
+    let created = insert(&txn, vault, actor, id, brand_id, account, &secret, "identifier").await?;
+    txn.commit().await?;
+    tracing::info!(connection_id = %created.id, network = %created.network, "connection created");
+    Ok(created)
+}
+
+/// What a new connection opens.
+struct Account {
+    pub network: Network,
+    pub kind: &'static str,
+    /// Its name on the network (a handle).
+    pub name: String,
+    /// Its stable id (a DID, a channel id).
+    pub id: String,
+    pub endpoint: String,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Inserts a connection `id` for `account`, its secret sealed, within the agency's
+/// limit (an input error on `field`), and audits it. The caller holds the agency's
+/// lock in `txn`.
+#[allow(clippy::too_many_arguments)]
+async fn insert(
+    txn: &sea_orm::DatabaseTransaction,
+    vault: &Vault,
+    actor: &Actor,
+    id: Uuid,
+    brand_id: Option<Uuid>,
+    account: Account,
+    secret: &Secret,
+    field: &str,
+) -> Result<connection::Model> {
+    use sea_orm::PaginatorTrait;
+    if scoped(actor).count(txn).await? >= MAX_PER_AGENCY {
+        return Err(Error::bad_input(field, format!("an agency has at most {MAX_PER_AGENCY} connections")));
+    }
+    let (sealed, key_id) = seal(vault, id, actor.agency_id, secret)?;
     let at = now();
-    let row = connection::ActiveModel {
+    let created = connection::ActiveModel {
         id: Set(id),
         agency_id: Set(actor.agency_id),
         brand_id: Set(brand_id),
-        network: Set(Network::Bluesky.name()),
-        kind: Set(APP_PASSWORD.into()),
-        account: Set(session.handle.to_lowercase().chars().take(253).collect()),
-        account_id: Set(Some(session.did.chars().take(255).collect())),
-        endpoint: Set(endpoint),
-        scopes: Set(StringList::default()),
+        network: Set(account.network.name()),
+        kind: Set(account.kind.into()),
+        account: Set(account.name.chars().take(253).collect()),
+        account_id: Set(Some(account.id.chars().take(255).collect())),
+        endpoint: Set(account.endpoint),
+        scopes: Set(StringList(account.scopes)),
         secret: Set(sealed),
         key_id: Set(key_id),
         version: Set(0),
-        expires_at: Set(expires_at),
+        expires_at: Set(account.expires_at),
         healthy: Set(true),
         consecutive_failures: Set(0),
         last_success_at: Set(Some(at)),
@@ -220,16 +268,11 @@ pub async fn connect_bluesky(
         quota_resets_at: Set(None),
         created_at: Set(at),
         updated_at: Set(at),
-    };
-    let txn = crate::platform::db::begin_write(&services.db).await?;
-    crate::agencies::lock(&txn, actor.agency_id).await?;
-    use sea_orm::PaginatorTrait;
-    if scoped(actor).count(&txn).await? >= MAX_PER_AGENCY {
-        return Err(Error::bad_input("identifier", format!("an agency has at most {MAX_PER_AGENCY} connections")));
     }
-    let created = row.insert(&txn).await?;
+    .insert(txn)
+    .await?;
     audit::record(
-        &txn,
+        txn,
         actor,
         "connection.created",
         "connection",
@@ -237,8 +280,6 @@ pub async fn connect_bluesky(
         serde_json::json!({ "network": created.network, "account": created.account, "brandId": created.brand_id }),
     )
     .await?;
-    txn.commit().await?;
-    tracing::info!(connection_id = %created.id, network = %created.network, "connection created");
     Ok(created)
 }
 

@@ -34,8 +34,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 use uuid::Uuid;
 
-use super::{MAX_PER_AGENCY, Secret, require_vault, scoped, seal};
-use crate::entities::{StringList, connection, oauth_grant, source};
+use super::{Secret, require_vault, scoped, seal};
+use crate::entities::{connection, oauth_grant, source};
 use crate::platform::config::OAuthApp;
 use crate::platform::outbound::{FetchError, Http, retry_after};
 use crate::platform::vault::Vault;
@@ -515,47 +515,16 @@ async fn store(
                 "the network gave no refresh token: remove Vigie's access in the account's security settings, then connect again",
             ));
         }
-        if scoped(actor).count(&txn).await? >= MAX_PER_AGENCY {
-            return Err(Error::bad_input("network", format!("an agency has at most {MAX_PER_AGENCY} connections")));
-        }
-        let id = new_id();
-        let (sealed, key_id) = seal(vault, id, actor.agency_id, &secret)?;
-        let created = connection::ActiveModel {
-            id: Set(id),
-            agency_id: Set(actor.agency_id),
-            brand_id: Set(brand_id),
-            network: Set(provider.network.name()),
-            kind: Set(OAUTH2.into()),
-            account: Set(account),
-            account_id: Set(Some(account_id)),
-            endpoint: Set(endpoint),
-            scopes: Set(StringList(scopes)),
-            secret: Set(sealed),
-            key_id: Set(key_id),
-            version: Set(0),
-            expires_at: Set(expires_at),
-            healthy: Set(true),
-            consecutive_failures: Set(0),
-            last_success_at: Set(Some(at)),
-            last_error: Set(None),
-            sign_in_after: Set(None),
-            quota_remaining: Set(None),
-            quota_resets_at: Set(None),
-            created_at: Set(at),
-            updated_at: Set(at),
-        }
-        .insert(&txn)
-        .await?;
-        audit::record(
-            &txn,
-            actor,
-            "connection.created",
-            "connection",
-            Some(created.id),
-            serde_json::json!({ "network": created.network, "account": created.account, "brandId": created.brand_id }),
-        )
-        .await?;
-        created
+        let account = super::Account {
+            network: provider.network,
+            kind: OAUTH2,
+            name: account,
+            id: account_id,
+            endpoint,
+            scopes,
+            expires_at,
+        };
+        super::insert(&txn, vault, actor, new_id(), brand_id, account, &secret, "ticket").await?
     };
     txn.commit().await?;
     tracing::info!(connection_id = %stored.id, network = %stored.network, "OAuth connection stored");

@@ -341,6 +341,34 @@ impl Position {
     }
 }
 
+/// Page `index` of a poll, its units counted and its quota kept on the poll. A failure
+/// after the first page is the poll's `incomplete` (what earlier pages brought is kept)
+/// and gives `None`; on the first page it fails the poll.
+async fn page_of<T: serde::de::DeserializeOwned>(
+    credential: &Credential<'_>,
+    url: &url::Url,
+    units: i32,
+    what: &str,
+    index: usize,
+    poll: &mut Poll,
+) -> Result<Option<T>, CollectError> {
+    let page = match call(credential, url, units).await {
+        Ok((fetched, quota)) => {
+            poll.quota = Some(quota);
+            json::<T>(&fetched.body, what)
+        }
+        Err(e) => Err(e),
+    };
+    match page {
+        Ok(page) => Ok(Some(page)),
+        Err(e) if index > 0 => {
+            poll.incomplete = Some(e);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Every reply of a thread (`comments.list?parentId`, 100 a page, a unit a page).
 async fn all_replies(credential: &Credential<'_>, endpoint: &str, top: &str) -> Result<Vec<Comment>, CollectError> {
     #[derive(Deserialize)]
@@ -397,22 +425,12 @@ async fn poll_channel(
             query.push(("pageToken", token));
         }
         let url = api_url(endpoint, "commentThreads", &query)?;
-        let page = match call(credential, &url, LIST_COST).await {
-            Ok((fetched, quota)) => {
-                poll.quota = Some(quota);
-                json::<CommentThreads>(&fetched.body, "YouTube commentThreads")
-            }
-            Err(e) => Err(e),
-        };
-        let page = match page {
-            Ok(page) => page,
-            Err(e) if index > 0 => {
-                // Read again from this page next time.
-                next = page_token.clone();
-                poll.incomplete = Some(e);
-                break;
-            }
-            Err(e) => return Err(e),
+        let Some(page) =
+            page_of::<CommentThreads>(credential, &url, LIST_COST, "YouTube commentThreads", index, &mut poll).await?
+        else {
+            // Read again from this page next time.
+            next = page_token.clone();
+            break;
         };
         let read = page.items.len();
         let mut reached_seen = false;
@@ -497,21 +515,11 @@ async fn poll_search(
             query.push(("pageToken", token));
         }
         let url = api_url(endpoint, "search", &query)?;
-        let page = match call(credential, &url, SEARCH_COST).await {
-            Ok((fetched, quota)) => {
-                poll.quota = Some(quota);
-                json::<SearchList>(&fetched.body, "YouTube search")
-            }
-            Err(e) => Err(e),
-        };
-        let page = match page {
-            Ok(page) => page,
-            Err(e) if index > 0 => {
-                next = page_token.clone();
-                poll.incomplete = Some(e);
-                break;
-            }
-            Err(e) => return Err(e),
+        let Some(page) =
+            page_of::<SearchList>(credential, &url, SEARCH_COST, "YouTube search", index, &mut poll).await?
+        else {
+            next = page_token.clone();
+            break;
         };
         let read = page.items.len();
         let videos: Vec<(String, VideoSnippet)> =
