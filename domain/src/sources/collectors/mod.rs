@@ -79,6 +79,17 @@ pub fn for_source(source: &source::Model) -> Option<&'static dyn Collector> {
     }
 }
 
+/// The credential of a source whose network answers only signed-in callers; creating
+/// such a source requires a connection, so none means it was deleted since.
+pub(crate) fn signed_in<'c, 'a>(
+    credential: Option<&'c Credential<'a>>,
+    network: &str,
+) -> Result<&'c Credential<'a>, CollectError> {
+    credential.ok_or_else(|| {
+        CollectError::Credential(CredentialError::Failed(format!("{network} sources need a connection")))
+    })
+}
+
 /// GETs `url`, mapping 429 and other error statuses to [`CollectError`]; 304 passes.
 pub(crate) async fn get(http: &Http, url: &str, headers: HeaderMap) -> Result<Fetched, CollectError> {
     check(http.get(url, headers).await?)

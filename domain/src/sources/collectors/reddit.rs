@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{CollectError, Collector, MAX_PAGES, Poll, check, clip, count, json};
-use crate::connections::{Credential, CredentialError, reddit};
+use crate::connections::{Credential, reddit};
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention, normalise_handle};
 use crate::platform::outbound::{Http, quota};
@@ -201,9 +201,7 @@ impl Collector for RedditCollector {
         source: &source::Model,
         credential: Option<&Credential<'_>>,
     ) -> Result<Poll, CollectError> {
-        let credential = credential.ok_or_else(|| {
-            CollectError::Credential(CredentialError::Failed("Reddit sources need a connection".into()))
-        })?;
+        let credential = super::signed_in(credential, "Reddit")?;
         let endpoint = credential.endpoint().await;
         let cursor = source.cursor.as_ref();
         let mut poll = Poll::default();

@@ -21,8 +21,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{CollectError, Collector, MAX_PAGES, Poll, check, clip, count, json};
+use crate::connections::Credential;
 use crate::connections::youtube::{self, LIST_COST, SEARCH_COST, Use};
-use crate::connections::{Credential, CredentialError};
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention, normalise_handle};
 use crate::platform::outbound::{Fetched, Http, Quota};
@@ -570,9 +570,7 @@ impl Collector for YoutubeCollector {
         source: &source::Model,
         credential: Option<&Credential<'_>>,
     ) -> Result<Poll, CollectError> {
-        let credential = credential.ok_or_else(|| {
-            CollectError::Credential(CredentialError::Failed("YouTube sources need a connection".into()))
-        })?;
+        let credential = super::signed_in(credential, "YouTube")?;
         let endpoint = credential.endpoint().await;
         let at = Position::of(source);
         let run = |at: Position| async {
