@@ -731,18 +731,25 @@ async fn oauth_callback(
                     .insert_header(("referrer-policy", "no-referrer"))
                     .finish()
             }
-            None => page(
-                StatusCode::OK,
-                "Almost connected",
-                format!(
-                    "{} authorised Vigie on {}. To finish, the manager who started this completes it in Vigie \
-                     within 10 minutes: completeOAuthConnection(ticket: \"{}\"). Give this ticket to no one \
-                     else.",
-                    consented.account,
-                    consented.network.name(),
-                    consented.ticket
-                ),
-            ),
+            None => {
+                let whom = match &consented.brand {
+                    Some(brand) => format!("the brand {brand} of the agency {}", consented.agency),
+                    None => format!("the agency {}", consented.agency),
+                };
+                page(
+                    StatusCode::OK,
+                    "Almost connected",
+                    format!(
+                        "{} authorised Vigie on {} for {whom}. If you did not start this from that agency's \
+                         Vigie, close this page. To finish, the manager who started it completes it in Vigie \
+                         within 10 minutes: completeOAuthConnection(ticket: \"{}\"). Give this ticket to no \
+                         one else.",
+                        consented.account,
+                        consented.network.name(),
+                        consented.ticket
+                    ),
+                )
+            }
         },
         Err(e @ (CallbackError::UnknownState | CallbackError::Denied(_))) => {
             page(StatusCode::BAD_REQUEST, "Not connected", e.to_string())

@@ -2,7 +2,9 @@
 //! its PKCE verifier (sealed) and who asked; once the network sent the browser back,
 //! the tokens it gave (sealed) and the hash of the ticket with which that manager
 //! completes it. Ten minutes at each step; `quota_budget`: what is left of a network's
-//! daily quota shared by every connection (YouTube's units are per project).
+//! daily quota shared by every connection (YouTube's units are per project); and one
+//! reply per published post and connection (networks that take no idempotency key are
+//! looked up by text, and two replies must not both take one post).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -39,6 +41,12 @@ impl MigrationTrait for Migration {
             )
             .await?;
         }
+        run_batch(
+            m,
+            "CREATE UNIQUE INDEX uq_reply_connection_external ON reply (connection_id, external_id) \
+             WHERE external_id IS NOT NULL",
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table("quota_budget")
@@ -51,6 +59,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(Index::drop().name("uq_reply_connection_external").table("reply").to_owned()).await?;
         drop_tables(m, &["quota_budget", "oauth_grant"]).await
     }
 }

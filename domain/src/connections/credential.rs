@@ -459,12 +459,14 @@ impl<'a> Credential<'a> {
 
     /// Counts `units` of a network's daily quota against the connection before a call
     /// that costs them (YouTube's units): `daily` per quota day, the day ending at
-    /// `day_end(now)`. When too few are left, the call waits for the next day. Each
-    /// step is a conditional update, so concurrent polls never spend the same units.
+    /// `day_end(now)`, keeping `reserve` back. When too few are left, the call waits
+    /// for the next day. Each step is a conditional update, so concurrent polls never
+    /// spend the same units.
     pub async fn spend(
         &self,
         units: i32,
         daily: i32,
+        reserve: i32,
         day_end: impl Fn(DateTime<Utc>) -> DateTime<Utc>,
     ) -> Result<crate::platform::outbound::Quota, CredentialError> {
         let id = self.state.lock().await.0.id;
@@ -476,10 +478,10 @@ impl<'a> Credential<'a> {
                 .col_expr(connection::Column::QuotaRemaining, Expr::col(connection::Column::QuotaRemaining).sub(units))
                 .filter(connection::Column::Id.eq(id))
                 .filter(connection::Column::QuotaResetsAt.gt(at))
-                .filter(connection::Column::QuotaRemaining.gte(units))
+                .filter(connection::Column::QuotaRemaining.gte(units + reserve))
         };
         let mut spent = take().exec(db).await.map_err(&failed)?.rows_affected == 1;
-        if !spent && units <= daily {
+        if !spent && units + reserve <= daily {
             // A new quota day (or the first call): this call opens it.
             spent = connection::Entity::update_many()
                 .col_expr(connection::Column::QuotaRemaining, Expr::value(daily - units))

@@ -356,7 +356,9 @@ pub async fn delete(services: &Services, actor: &Actor, id: Uuid) -> Result<()> 
         && let Some(network) = Network::parse(&existing.network)
         && let Ok(Secret::OAuth { access_token, refresh_token }) = open(&services.config.vault, &existing)
     {
-        oauth::revoke(services, network, refresh_token.as_deref().unwrap_or(&access_token)).await;
+        let account = existing.account_id.as_deref().unwrap_or_default();
+        let token = refresh_token.as_deref().unwrap_or(&access_token);
+        oauth::revoke(services, network, account, Some(existing.id), token).await;
     }
     let txn = crate::platform::db::begin_write(&services.db).await?;
     connection::Entity::delete_by_id(existing.id).exec(&txn).await?;
@@ -446,13 +448,29 @@ impl JobPayload for ResealSecrets {
     const KIND: &'static str = "connections.reseal";
 }
 
-/// Registers the re-sealing job, run every ten minutes.
+/// Deletes expired OAuth authorisations, revoking what they hold ([`oauth::sweep`]).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SweepAuthorisations {}
+
+impl JobPayload for SweepAuthorisations {
+    const KIND: &'static str = "oauth.sweep";
+}
+
+/// How often expired authorisations are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(300);
+
+/// Registers the re-sealing job, run every ten minutes, and the authorisations' sweep.
 pub(crate) fn register_jobs(registry: &mut Registry) {
     registry.register(|services: Arc<Services>, _meta, _job: ResealSecrets| async move {
         reseal(&services).await?;
         Ok(())
     });
     registry.schedule(ResealSecrets::KIND, RESEAL_EVERY, |_slot| Envelope::new(None, &ResealSecrets {}));
+    registry.register(|services: Arc<Services>, _meta, _job: SweepAuthorisations| async move {
+        oauth::sweep(&services).await?;
+        Ok(())
+    });
+    registry.schedule(SweepAuthorisations::KIND, SWEEP_EVERY, |_slot| Envelope::new(None, &SweepAuthorisations {}));
 }
 
 /// What a re-sealing run did.

@@ -27,7 +27,7 @@ use oauth2::{
 };
 use reqwest::header::HeaderMap;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -85,8 +85,9 @@ pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provi
         Network::Reddit => Ok(Provider {
             network,
             app: config.reddit.as_ref().ok_or_else(|| missing("Reddit"))?,
-            // Who the account is, reading, and commenting.
-            scopes: &["identity", "read", "submit"],
+            // Who the account is, reading, commenting, and reading its own comments
+            // back (a retried reply looks for what an earlier attempt posted).
+            scopes: &["identity", "read", "submit", "history"],
             // A refresh token: without it access ends after an hour.
             extra: &[("duration", "permanent")],
         }),
@@ -172,9 +173,12 @@ pub async fn start(
         .map_err(|e| Error::internal_from("sealing a PKCE verifier", e))?;
     let txn = crate::platform::db::begin_write(&services.db).await?;
     crate::agencies::lock(&txn, actor.agency_id).await?;
-    oauth_grant::Entity::delete_many().filter(oauth_grant::Column::ExpiresAt.lte(at)).exec(&txn).await?;
-    let pending =
-        oauth_grant::Entity::find().filter(oauth_grant::Column::AgencyId.eq(actor.agency_id)).count(&txn).await?;
+    // Expired ones are the sweep's (`oauth.sweep`), which revokes what they hold.
+    let pending = oauth_grant::Entity::find()
+        .filter(oauth_grant::Column::AgencyId.eq(actor.agency_id))
+        .filter(oauth_grant::Column::ExpiresAt.gt(at))
+        .count(&txn)
+        .await?;
     if pending >= MAX_PENDING {
         return Err(Error::RateLimited { retry_after: GRANT_TTL.to_std().unwrap_or(Duration::from_secs(600)) });
     }
@@ -231,6 +235,10 @@ pub struct Consented {
     pub network: Network,
     /// The account's name on the network.
     pub account: String,
+    /// Where it will be connected: the agency's name, and the brand's (none: every
+    /// brand of the agency), so that whoever consented sees who asked.
+    pub agency: String,
+    pub brand: Option<String>,
 }
 
 impl std::fmt::Debug for Consented {
@@ -291,7 +299,12 @@ async fn consent(
     let code = code.filter(|c| !c.is_empty() && c.len() <= 4096).ok_or(CallbackError::UnknownState)?;
     // Early word for a manager who can no longer connect accounts; checked again when
     // completed.
-    manager_of(services, grant).await?;
+    let actor = manager_of(services, grant).await?;
+    let agency = crate::agencies::current(services, &actor).await.map(|a| a.name).unwrap_or_default();
+    let brand = match grant.brand_id {
+        Some(id) => Some(actor.brand(&services.db, id).await.map_err(|_| CallbackError::Forbidden)?.name),
+        None => None,
+    };
     let vault = require_vault(services)?;
     let verifier = vault
         .open(&grant_bound_to(grant.id, grant.agency_id), &grant.verifier)
@@ -315,8 +328,10 @@ async fn consent(
         Ok(identity) => identity,
         Err(e) => {
             // The grant would stay live at the network with no one holding it.
-            let held = tokens.refresh_token().map(|t| t.secret().as_str()).unwrap_or(access.as_str());
-            revoke(services, network, held).await;
+            // No account id to check against: only a grant no connection holds yet is
+            // revoked, which a fresh exchange is unless the account is connected already;
+            // unknown, it is left to expire.
+            tracing::info!(network = %network.name(), "the account of a fresh grant could not be read; its tokens are dropped");
             return Err(CallbackError::Exchange(format!("the account could not be read: {e}")));
         }
     };
@@ -337,7 +352,7 @@ async fn consent(
         .seal(&consent_bound_to(grant.id, grant.agency_id), &plain)
         .map_err(|e| Error::internal_from("sealing a consent", e))?;
     let ticket = CsrfToken::new_random().secret().clone();
-    oauth_grant::Entity::update_many()
+    let kept = oauth_grant::Entity::update_many()
         .col_expr(oauth_grant::Column::TicketHash, Expr::value(sha256_hex(&ticket)))
         .col_expr(oauth_grant::Column::Consent, Expr::value(sealed))
         .col_expr(oauth_grant::Column::ExpiresAt, Expr::value(now() + GRANT_TTL))
@@ -345,8 +360,20 @@ async fn consent(
         .exec(&services.db)
         .await
         .map_err(Error::from)?;
+    if kept.rows_affected != 1 {
+        // Swept while the code was exchanged: the grant would be live with no ticket.
+        revoke(
+            services,
+            network,
+            &consent.account_id,
+            None,
+            consent.refresh_token.as_deref().unwrap_or(&consent.access_token),
+        )
+        .await;
+        return Err(CallbackError::UnknownState);
+    }
     tracing::info!(network = %network.name(), "OAuth authorisation given; waiting for its manager");
-    Ok(Consented { ticket, network, account: consent.account })
+    Ok(Consented { ticket, network, account: consent.account, agency, brand })
 }
 
 /// The manager who started a grant, as they are now: still a manager of its agency,
@@ -379,14 +406,15 @@ pub async fn complete(services: &Services, actor: &Actor, ticket: &str) -> Resul
         .one(&services.db)
         .await?
         .ok_or_else(unknown)?;
-    let taken =
-        oauth_grant::Entity::delete_many().filter(oauth_grant::Column::Id.eq(grant.id)).exec(&services.db).await?;
-    if taken.rows_affected != 1 || grant.expires_at <= now() {
+    // An expired one stays for the sweep, which revokes what it holds.
+    let taken = oauth_grant::Entity::delete_many()
+        .filter(oauth_grant::Column::Id.eq(grant.id))
+        .filter(oauth_grant::Column::ExpiresAt.gt(now()))
+        .exec(&services.db)
+        .await?;
+    if taken.rows_affected != 1 {
         return Err(unknown());
     }
-    let actor = manager_of(services, &grant)
-        .await
-        .map_err(|_| Error::Forbidden("you can no longer connect accounts for this agency or brand".into()))?;
     let vault = require_vault(services)?;
     let sealed = grant.consent.as_deref().ok_or_else(unknown)?;
     let plain = vault
@@ -395,15 +423,25 @@ pub async fn complete(services: &Services, actor: &Actor, ticket: &str) -> Resul
     let consent: Consent = serde_json::from_slice(&plain).map_err(|e| Error::internal_from("reading a consent", e))?;
     let network = Network::parse(&grant.network).ok_or_else(unknown)?;
     let provider = provider(&services.config, network)?;
+    let actor = match manager_of(services, &grant).await {
+        Ok(actor) => actor,
+        Err(_) => {
+            let token = consent.refresh_token.as_deref().unwrap_or(&consent.access_token);
+            revoke(services, network, &consent.account_id, None, token).await;
+            return Err(Error::Forbidden("you can no longer connect accounts for this agency or brand".into()));
+        }
+    };
+    let account_id = consent.account_id.clone();
     let identity = Identity { id: consent.account_id, name: consent.account };
     let held = consent.refresh_token.clone().unwrap_or_else(|| consent.access_token.clone());
     let secret = Secret::OAuth { access_token: consent.access_token, refresh_token: consent.refresh_token };
     let stored =
         store(services, vault, &actor, &provider, grant.brand_id, identity, consent.scopes, consent.expires_at, secret)
             .await;
-    if stored.is_err() {
-        // Not kept (no refresh token, the agency's limit, the brand gone): not left live.
-        revoke(services, network, &held).await;
+    // Not kept for good (no refresh token, the agency's limit, the brand gone): not left
+    // live. A passing failure (the database) is not a reason to revoke.
+    if let Err(Error::BadInput { .. } | Error::NotFound(_) | Error::Forbidden(_)) = &stored {
+        revoke(services, network, &account_id, None, &held).await;
     }
     stored
 }
@@ -533,10 +571,26 @@ async fn store(
 
 /// Revokes a refresh token (or an access token) at the network (RFC 7009), so that a
 /// deleted connection, or an authorisation that went nowhere, leaves no live grant.
+/// Google revokes the application's whole grant on the account, so nothing is revoked
+/// while another connection (of any agency, `except` aside) holds the same account.
 /// Best effort: a failure is logged, and the token expires on the network's terms.
-pub(crate) async fn revoke(services: &Services, network: Network, token: &str) {
+pub(crate) async fn revoke(services: &Services, network: Network, account_id: &str, except: Option<Uuid>, token: &str) {
     use base64::Engine;
     use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+    let mut others = connection::Entity::find()
+        .filter(connection::Column::Network.eq(network.name()))
+        .filter(connection::Column::AccountId.eq(account_id));
+    if let Some(except) = except {
+        others = others.filter(connection::Column::Id.ne(except));
+    }
+    match others.count(&services.db).await {
+        Ok(0) => {}
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "OAuth revocation skipped: cannot tell whether the account is still connected");
+            return;
+        }
+    }
     let Ok(provider) = provider(&services.config, network) else { return };
     let credentials = format!("{}:{}", provider.app.client_id, provider.app.client_secret);
     let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
@@ -556,6 +610,40 @@ pub(crate) async fn revoke(services: &Services, network: Network, token: &str) {
         Ok(answer) => tracing::warn!(network = %network.name(), status = answer.status, "OAuth revocation refused"),
         Err(e) => tracing::warn!(network = %network.name(), error = %e, "OAuth revocation failed"),
     }
+}
+
+/// Expired authorisations deleted per sweep.
+const SWEEP_BATCH: u64 = 200;
+
+/// Deletes expired authorisations, revoking the tokens of those the network gave and
+/// no manager completed (nothing else would ever use or revoke them).
+pub async fn sweep(services: &Services) -> Result<usize> {
+    let expired = oauth_grant::Entity::find()
+        .filter(oauth_grant::Column::ExpiresAt.lte(now()))
+        .limit(SWEEP_BATCH)
+        .all(&services.db)
+        .await?;
+    for grant in &expired {
+        let opened = grant.consent.as_deref().map(|sealed| {
+            services
+                .config
+                .vault
+                .open(&consent_bound_to(grant.id, grant.agency_id), sealed)
+                .ok()
+                .and_then(|plain| serde_json::from_slice::<Consent>(&plain).ok())
+        });
+        let taken = oauth_grant::Entity::delete_by_id(grant.id).exec(&services.db).await?;
+        if taken.rows_affected == 1
+            && let (Some(Some(consent)), Some(network)) = (opened, Network::parse(&grant.network))
+        {
+            let token = consent.refresh_token.as_deref().unwrap_or(&consent.access_token);
+            revoke(services, network, &consent.account_id, None, token).await;
+        }
+    }
+    if !expired.is_empty() {
+        tracing::info!(swept = expired.len(), "expired OAuth authorisations deleted");
+    }
+    Ok(expired.len())
 }
 
 /// Why tokens could not be obtained.

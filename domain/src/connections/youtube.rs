@@ -127,24 +127,36 @@ pub enum Use {
 
 /// Spends `units` of today's quota for a call with `credential`: from the project's
 /// budget, then from the connection's share (the project's units given back when the
-/// share is spent). Gives the connection's quota after the call.
+/// share is spent).
 pub(crate) async fn spend(
     credential: &Credential<'_>,
     units: i32,
     purpose: Use,
-) -> Result<crate::platform::outbound::Quota, super::CredentialError> {
+) -> Result<Spent, super::CredentialError> {
     let (daily, share) =
         credential.config().youtube.as_ref().map_or((10_000, 2_500), |a| (a.daily_units, a.connection_units));
-    let reserve = if purpose == Use::Read { daily / 10 } else { 0 };
+    let reserve = reserve_of(daily, purpose);
     let db = &credential.services().db;
-    take_from_project(db, units, daily, reserve).await?;
-    match credential.spend(units, share, day_end).await {
-        Ok(quota) => Ok(quota),
+    let day = take_from_project(db, units, daily, reserve).await?;
+    match credential.spend(units, share, reserve_of(share, purpose), day_end).await {
+        Ok(quota) => Ok(Spent { quota, day }),
         Err(e) => {
-            give_back(db, units).await;
+            give_back(db, units, day).await;
             Err(e)
         }
     }
+}
+
+/// What reads leave of a budget to replies: a tenth.
+fn reserve_of(budget: i32, purpose: Use) -> i32 {
+    if purpose == Use::Read { budget / 10 } else { 0 }
+}
+
+/// Units spent: the connection's quota after the call, and the project's day they
+/// were taken from.
+pub(crate) struct Spent {
+    pub quota: crate::platform::outbound::Quota,
+    pub day: DateTime<Utc>,
 }
 
 const PROJECT: &str = "youtube";
@@ -155,13 +167,14 @@ fn db_failed(e: sea_orm::DbErr) -> super::CredentialError {
 }
 
 /// Takes `units` from the project's budget for today, keeping `reserve` back; each step
-/// a conditional update, so concurrent calls never spend the same units.
+/// a conditional update, so concurrent calls never spend the same units. Gives the end
+/// of the day they were taken from.
 async fn take_from_project(
     db: &sea_orm::DatabaseConnection,
     units: i32,
     daily: i32,
     reserve: i32,
-) -> Result<(), super::CredentialError> {
+) -> Result<DateTime<Utc>, super::CredentialError> {
     use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let at = Utc::now();
@@ -172,8 +185,12 @@ async fn take_from_project(
             .filter(quota_budget::Column::ResetsAt.gt(at))
             .filter(quota_budget::Column::Remaining.gte(units + reserve))
     };
+    let day = || async {
+        let row = quota_budget::Entity::find_by_id(PROJECT.to_owned()).one(db).await.map_err(db_failed)?;
+        Ok::<_, super::CredentialError>(row.map_or_else(|| day_end(at), |row| row.resets_at))
+    };
     if take().exec(db).await.map_err(db_failed)?.rows_affected == 1 {
-        return Ok(());
+        return day().await;
     }
     if units + reserve <= daily {
         // A new day (or the first call ever): this call opens it.
@@ -188,7 +205,7 @@ async fn take_from_project(
             .rows_affected
             == 1;
         if opened {
-            return Ok(());
+            return Ok(day_end(at));
         }
         let first = quota_budget::ActiveModel {
             network: sea_orm::Set(PROJECT.into()),
@@ -201,8 +218,11 @@ async fn take_from_project(
             .await
             .map_err(db_failed)?;
         // Another call opened the day first: take from it.
-        if inserted == 1 || take().exec(db).await.map_err(db_failed)?.rows_affected == 1 {
-            return Ok(());
+        if inserted == 1 {
+            return Ok(day_end(at));
+        }
+        if take().exec(db).await.map_err(db_failed)?.rows_affected == 1 {
+            return day().await;
         }
     }
     let resets = quota_budget::Entity::find_by_id(PROJECT.to_owned()).one(db).await.map_err(db_failed)?;
@@ -211,14 +231,15 @@ async fn take_from_project(
     Err(super::CredentialError::RateLimited { retry_after: Some(wait) })
 }
 
-/// Gives `units` back to the project (a call that did not go out).
-async fn give_back(db: &sea_orm::DatabaseConnection, units: i32) {
+/// Gives `units` back to the project's day that ends at `day` (a call that did not go
+/// out): a day that has ended meanwhile is not given them.
+async fn give_back(db: &sea_orm::DatabaseConnection, units: i32, day: DateTime<Utc>) {
     use sea_orm::sea_query::{Expr, ExprTrait};
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let result = quota_budget::Entity::update_many()
         .col_expr(quota_budget::Column::Remaining, Expr::col(quota_budget::Column::Remaining).add(units))
         .filter(quota_budget::Column::Network.eq(PROJECT))
-        .filter(quota_budget::Column::ResetsAt.gt(Utc::now()))
+        .filter(quota_budget::Column::ResetsAt.eq(day))
         .exec(db)
         .await;
     if let Err(e) = result {
@@ -226,13 +247,16 @@ async fn give_back(db: &sea_orm::DatabaseConnection, units: i32) {
     }
 }
 
-/// Google said the project's quota is spent: the rest of the day that ends at `day` is,
-/// for every connection (and this one's share too).
-pub(crate) async fn exhaust(credential: &Credential<'_>, day: Option<DateTime<Utc>>) {
+/// Google said the project's quota is spent: the rest of the day the call's units were
+/// taken from is, for every connection (and this one's share too).
+pub(crate) async fn exhaust(credential: &Credential<'_>, spent: &Spent) {
     use sea_orm::sea_query::Expr;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    credential.exhaust(day).await;
-    let Some(day) = day.filter(|day| *day > Utc::now()) else { return };
+    credential.exhaust(spent.quota.resets_at).await;
+    let day = spent.day;
+    if day <= Utc::now() {
+        return;
+    }
     let result = quota_budget::Entity::update_many()
         .col_expr(quota_budget::Column::Remaining, Expr::value(0))
         .filter(quota_budget::Column::Network.eq(PROJECT))
@@ -280,11 +304,11 @@ fn comment_url(video: Option<&str>, id: &str) -> String {
 async fn answer(
     credential: &Credential<'_>,
     fetched: crate::platform::outbound::Fetched,
-    day: Option<DateTime<Utc>>,
+    spent: &Spent,
     what: &str,
 ) -> Result<Vec<u8>, PublishError> {
     if quota_exceeded(fetched.status, &fetched.body) {
-        exhaust(credential, day).await;
+        exhaust(credential, spent).await;
         let wait = (day_end(Utc::now()) - Utc::now()).to_std().ok();
         return Err(PublishError::Transient { reason: "YouTube's quota is spent for today".into(), retry_after: wait });
     }
@@ -346,7 +370,7 @@ pub async fn reply(
     let url = format!("{}/comments?part=snippet", endpoint.trim_end_matches('/'));
     let body = serde_json::json!({ "snippet": { "parentId": thread_of(parent), "textOriginal": text } });
     let fetched = credential.request(&url, Some(&body)).await?;
-    let body = answer(credential, fetched, spent.resets_at, "comments.insert").await?;
+    let body = answer(credential, fetched, &spent, "comments.insert").await?;
     let created: CommentResource = serde_json::from_slice(&body)
         .map_err(|_| PublishError::transient("a malformed comments.insert answer from YouTube"))?;
     Ok(Published { url: comment_url(video, &created.id), id: created.id })
@@ -390,7 +414,7 @@ pub async fn find_reply(
             url.query_pairs_mut().append_pair("pageToken", token);
         }
         let fetched = credential.request(url.as_str(), None).await?;
-        let body = answer(credential, fetched, spent.resets_at, "comments.list").await?;
+        let body = answer(credential, fetched, &spent, "comments.list").await?;
         let comments: Comments = serde_json::from_slice(&body)
             .map_err(|_| PublishError::transient("a malformed comments.list answer from YouTube"))?;
         let found = comments.items.into_iter().find(|c| {

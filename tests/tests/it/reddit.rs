@@ -37,8 +37,7 @@ async fn app_with_reddit(backend: Backend, reddit: &MockServer) -> TestApp {
 }
 
 fn tokens(access: &str, refresh: Option<&str>) -> ResponseTemplate {
-    let mut body =
-        json!({ "access_token": access, "token_type": "bearer", "expires_in": 86400, "scope": "identity read submit" });
+    let mut body = json!({ "access_token": access, "token_type": "bearer", "expires_in": 86400, "scope": "identity read submit history" });
     if let Some(refresh) = refresh {
         body["refresh_token"] = json!(refresh);
     }
@@ -77,7 +76,7 @@ async fn connect(app: &TestApp, reddit: &MockServer, token: &str, brand: &str) -
     let url = url::Url::parse(started["startOAuthConnection"]["url"].as_str().unwrap()).unwrap();
     let params: HashMap<String, String> = url.query_pairs().into_owned().collect();
     assert_eq!(params["duration"], "permanent", "a refresh token");
-    assert_eq!(params["scope"], "identity read submit");
+    assert_eq!(params["scope"], "identity read submit history");
     assert_eq!(params["redirect_uri"], "https://vigie.example/oauth/reddit/callback");
     assert_eq!(params["code_challenge_method"], "S256");
     let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("vigie-reddit-app:reddit-secret"));
@@ -193,13 +192,18 @@ async fn reddit_searches_and_communities_arrive_through_a_connection(backend: Ba
                 post("p2", "[deleted]", "removed account", 1_764_000_200.0),
                 post("p2b", "Other_Fan", "Verdure vs the rest", 1_764_000_100.0),
                 post("p1", "Leafy_Fan", "Verdure shampoo bars: worth it?", 1_764_000_000.0),
+                // Older than the overlap: where the reading stops.
+                post("p0", "Leafy_Fan", "Verdure, an old post", 1_763_990_000.0),
             ],
-            Some("t3_p1"),
+            Some("t3_p0"),
             "589",
         ))
         .mount(&reddit)
         .await;
-    assert_eq!(poll(&app, &search).await, sources::PollReport { stored: 2, error: None });
+    // The post seen before comes back within the overlap (search indexes late) and is
+    // stored once.
+    assert_eq!(poll(&app, &search).await, sources::PollReport { stored: 3, error: None });
+    assert_eq!(mention::Entity::find().all(&app.services.db).await.unwrap().len(), 3);
 
     // A community: its new posts and comments; a top-level comment answers the post's
     // author. A 429 waits for the window's reset.

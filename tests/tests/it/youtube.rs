@@ -597,7 +597,7 @@ async fn the_oauth_callback_serves_once_its_own_manager_in_time(backend: Backend
     assert_eq!(connected.headers()["cache-control"], "no-store");
     assert_eq!(connected.headers()["referrer-policy"], "no-referrer");
     let page = connected.text().await.unwrap();
-    assert!(page.contains("@verdure authorised Vigie on youtube"), "{page}");
+    assert!(page.contains("@verdure authorised Vigie on youtube for the brand Verdure of the agency Agency"), "{page}");
     let ticket = page.split("ticket: \"").nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned();
     // Nothing is connected until the manager who started it completes it: not another
     // admin of the agency (a consent link forwarded to the wrong person), nor a
@@ -654,6 +654,18 @@ async fn the_oauth_callback_serves_once_its_own_manager_in_time(backend: Backend
         .await
         .unwrap();
     assert_error(&app.gql(Some(t), COMPLETE, json!({ "t": consented.ticket })).await, "NOT_FOUND");
+    // The sweep deletes it; its grant is not revoked, since the channel is connected
+    // (Google would revoke the connection's grant with it).
+    assert!(oauth::sweep(&app.services).await.unwrap() >= 1);
+    assert!(
+        oauth_grant::Entity::find()
+            .all(&app.services.db)
+            .await
+            .unwrap()
+            .iter()
+            .all(|g| g.expires_at > chrono::Utc::now())
+    );
+    assert!(google.received_requests().await.unwrap().iter().all(|r| r.url.path() != "/revoke"));
 
     // Ten minutes later, the authorisation is gone.
     let state = start(&app, t, &brand).await["state"].clone();

@@ -5,14 +5,15 @@
 //!   (`/r/{name}/comments`).
 //!
 //! Listings come newest first, 100 a page, chained by `after`; a poll reads down to the
-//! newest item seen (by `created_utc`, kept per listing in the cursor), at most
-//! [`MAX_PAGES`] pages. `raw_json=1` keeps texts free of HTML entities. Reddit says what
+//! newest item seen (by `created_utc`, kept per listing in the cursor, less an overlap
+//! for late items), at most [`MAX_PAGES`] pages, the next poll going on from the page
+//! it did not read. `raw_json=1` keeps texts free of HTML entities. Reddit says what
 //! is left of the account's rate limit in `X-Ratelimit-Remaining` / `-Reset` (seconds),
 //! which the source and the connection show; a 429 waits for the reset. Reddit gives no
 //! follower counts: authors are ranked on their posts' engagement.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{CollectError, Collector, MAX_PAGES, Poll, check, clip, count, json};
@@ -132,19 +133,42 @@ fn to_mention(thing: Thing) -> Option<NewMention> {
     })
 }
 
-/// Reads one listing (`path` with `query`) down to `since` (seconds), following
-/// `after`. Gives the mentions, the newest `created_utc` seen and, when a later page
-/// failed, the failure.
+/// Where a listing's reading stands: after `since` (the newest `created_utc` stored)
+/// and, when the last poll stopped before reaching it, from `resume` (an `after`
+/// fullname, which Reddit keeps stable), `newest` being the newest item it saw.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Mark {
+    since: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resume: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    newest: Option<f64>,
+}
+
+fn later(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Reads one listing (`path` with `query`) from `mark`, following `after`, down to
+/// `overlap` seconds before what was seen (items created in the same second, and
+/// search results indexed late, come back; they are stored once). Gives the new mark;
+/// a later page's failure is the poll's `incomplete`, and the mark then resumes there.
 async fn read_listing(
     credential: &Credential<'_>,
     endpoint: &str,
     path: &str,
     query: &[(&str, &str)],
-    since: Option<f64>,
+    mark: &Mark,
+    overlap: f64,
     poll: &mut Poll,
-) -> Result<Option<f64>, CollectError> {
-    let mut newest = since;
-    let mut after: Option<String> = None;
+) -> Result<Mark, CollectError> {
+    let since = mark.since;
+    let floor = since.map(|s| s - overlap);
+    let mut newest = None;
+    let mut after = mark.resume.clone();
     for index in 0..MAX_PAGES {
         let mut url = url::Url::parse(&format!("{}{path}", endpoint.trim_end_matches('/')))
             .map_err(|e| CollectError::Malformed(format!("bad endpoint: {e}")))?;
@@ -162,10 +186,8 @@ async fn read_listing(
         let page = match page {
             Ok(page) => page,
             Err(e) if index > 0 => {
-                // What was read is kept; the cursor stays where the read began, so
-                // nothing older is skipped.
                 poll.incomplete = Some(e);
-                return Ok(since);
+                return Ok(Mark { since, resume: after, newest: later(newest, mark.newest) });
             }
             Err(e) => return Err(e),
         };
@@ -173,25 +195,38 @@ async fn read_listing(
         let mut reached_seen = false;
         for thing in page.data.children {
             let at = thing.data.created_utc;
-            if since.is_some_and(|s| at <= s) {
+            if floor.is_some_and(|f| at <= f) {
                 reached_seen = true;
                 continue;
             }
-            newest = Some(newest.map_or(at, |n| n.max(at)));
+            newest = later(newest, Some(at));
             poll.mentions.extend(to_mention(thing));
         }
-        after = page.data.after;
+        let next = page.data.after;
         // The first poll starts from now: one page, no backfill.
-        if read == 0 || after.is_none() || since.is_none() || reached_seen {
-            break;
+        if read == 0 || next.is_none() || since.is_none() || reached_seen {
+            return Ok(Mark { since: later(later(newest, mark.newest), since), resume: None, newest: None });
         }
+        after = next;
     }
-    Ok(newest)
+    // The page budget is spent before reaching what was seen: go on from here next time.
+    Ok(Mark { since, resume: after, newest: later(newest, mark.newest) })
 }
 
-fn since_of(cursor: Option<&Value>, key: &str) -> Option<f64> {
-    cursor.and_then(|c| c[key].as_f64())
+/// The mark kept under `key` of a cursor (the cursor itself for `None`).
+fn mark_of(cursor: Option<&Value>, key: Option<&str>) -> Mark {
+    let value = match (cursor, key) {
+        (Some(cursor), Some(key)) => cursor.get(key),
+        (cursor, None) => cursor,
+        _ => None,
+    };
+    value.and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
 }
+
+/// How far back a search looks before what it saw: Reddit's search indexes late.
+const SEARCH_OVERLAP_SECS: f64 = 600.0;
+/// Listings in creation order only repeat the newest second.
+const LISTING_OVERLAP_SECS: f64 = 1.0;
 
 #[async_trait::async_trait]
 impl Collector for RedditCollector {
@@ -207,14 +242,14 @@ impl Collector for RedditCollector {
         let mut poll = Poll::default();
         if source.kind == "community" {
             let name = source.target.as_str();
-            let posts = since_of(cursor, "posts");
-            let comments = since_of(cursor, "comments");
-            let posts = read_listing(credential, &endpoint, &format!("/r/{name}/new"), &[], posts, &mut poll).await?;
+            let (posts, comments) = (mark_of(cursor, Some("posts")), mark_of(cursor, Some("comments")));
+            let new = format!("/r/{name}/new");
+            let posts = read_listing(credential, &endpoint, &new, &[], &posts, LISTING_OVERLAP_SECS, &mut poll).await?;
             let comments = if poll.incomplete.is_none() {
-                match read_listing(credential, &endpoint, &format!("/r/{name}/comments"), &[], comments, &mut poll)
-                    .await
+                let path = format!("/r/{name}/comments");
+                match read_listing(credential, &endpoint, &path, &[], &comments, LISTING_OVERLAP_SECS, &mut poll).await
                 {
-                    Ok(newest) => newest,
+                    Ok(mark) => mark,
                     // The posts were read: keep them, and count the failure.
                     Err(e) => {
                         poll.incomplete = Some(e);
@@ -227,9 +262,10 @@ impl Collector for RedditCollector {
             poll.cursor = Some(json!({ "posts": posts, "comments": comments }));
         } else {
             let query = [("q", source.target.as_str()), ("sort", "new"), ("type", "link")];
-            let newest =
-                read_listing(credential, &endpoint, "/search", &query, since_of(cursor, "since"), &mut poll).await?;
-            poll.cursor = newest.map(|n| json!({ "since": n }));
+            let mark = mark_of(cursor, None);
+            let mark =
+                read_listing(credential, &endpoint, "/search", &query, &mark, SEARCH_OVERLAP_SECS, &mut poll).await?;
+            poll.cursor = Some(json!(mark));
         }
         Ok(poll)
     }

@@ -31,7 +31,8 @@ pub struct YoutubeCollector;
 
 /// Search pages read per poll: each costs a hundred units.
 pub const SEARCH_PAGES: usize = 2;
-/// The shortest interval between two polls of a search: 24 a day, 2,400 units or so.
+/// The shortest interval between two polls of a search: 24 a day, 2,400 units when one
+/// page reaches what was seen, 4,800 at most.
 pub const SEARCH_INTERVAL_SECS: i32 = 3_600;
 /// How far back a search looks before the newest video seen: search indexes videos
 /// late, and what it finds again is stored once.
@@ -176,10 +177,10 @@ struct Known {
 /// Calls the API with the connection, its units counted first. A `quotaExceeded`
 /// answer spends the rest of the day and waits for it; a short-term rate limit waits.
 async fn call(credential: &Credential<'_>, url: &url::Url, units: i32) -> Result<(Fetched, Quota), CollectError> {
-    let quota = youtube::spend(credential, units, Use::Read).await?;
+    let spent = youtube::spend(credential, units, Use::Read).await?;
     let fetched = credential.request(url.as_str(), None).await?;
     if youtube::quota_exceeded(fetched.status, &fetched.body) {
-        youtube::exhaust(credential, quota.resets_at).await;
+        youtube::exhaust(credential, &spent).await;
         let wait = (youtube::day_end(Utc::now()) - Utc::now()).to_std().ok();
         return Err(CollectError::RateLimited { retry_after: wait });
     }
@@ -190,7 +191,7 @@ async fn call(credential: &Credential<'_>, url: &url::Url, units: i32) -> Result
         let reason = youtube::error_reason(&fetched.body);
         tracing::info!(status = fetched.status, reason, "YouTube refused a call");
     }
-    Ok((check(fetched)?, quota))
+    Ok((check(fetched)?, spent.quota))
 }
 
 fn api_url(endpoint: &str, path: &str, query: &[(&str, &str)]) -> Result<url::Url, CollectError> {
@@ -435,6 +436,7 @@ async fn poll_channel(
         let read = page.items.len();
         let mut reached_seen = false;
         let mut comments = Vec::new();
+        let mut halted = None;
         for thread in page.items {
             let video = thread.snippet.video_id.clone();
             let top = thread.snippet.top_level_comment;
@@ -444,13 +446,19 @@ async fn poll_channel(
             let top_author = normalise_handle(&top.snippet.author_display_name);
             let top_channel = top.snippet.author_channel_id.as_ref().map(|c| c.value.clone()).unwrap_or_default();
             let mut replies = thread.replies.map(|r| r.comments).unwrap_or_default();
-            // The thread carries some of its replies only: new ones may be elsewhere.
+            // The thread carries some of its replies only: new ones may be elsewhere, if
+            // it shows any activity since the last poll (the first poll reads no history).
             let partial = (replies.len() as i64) < thread.snippet.total_reply_count;
-            if partial && full_threads < MAX_FULL_THREADS {
+            let active = since
+                .is_some_and(|s| top.snippet.published_at > s || replies.iter().any(|r| r.snippet.published_at > s));
+            if partial && active && full_threads < MAX_FULL_THREADS {
                 full_threads += 1;
                 match all_replies(credential, endpoint, &top.id).await {
                     Ok(all) => replies = all,
-                    Err(e @ (CollectError::RateLimited { .. } | CollectError::Credential(_))) => return Err(e),
+                    Err(e @ (CollectError::RateLimited { .. } | CollectError::Credential(_))) => {
+                        halted = Some(e);
+                        break;
+                    }
                     Err(e) => tracing::warn!(error = %e, "YouTube replies of a thread not read in full"),
                 }
             }
@@ -465,7 +473,21 @@ async fn poll_channel(
             .filter_map(|(c, ..)| c.snippet.author_channel_id.as_ref().map(|a| a.value.clone()))
             .collect();
         ids.extend(comments.iter().filter_map(|(.., parent)| parent.as_ref().map(|p| p.0.clone())));
-        look_up(credential, endpoint, ids, &mut known, &mut poll.quota).await?;
+        if halted.is_none()
+            && let Err(e) = look_up(credential, endpoint, ids, &mut known, &mut poll.quota).await
+        {
+            halted = Some(e);
+        }
+        if let Some(e) = halted {
+            // The quota or the credential stopped this page: what earlier pages brought
+            // is kept, and this page is read again next time.
+            if index == 0 {
+                return Err(e);
+            }
+            poll.incomplete = Some(e);
+            next = page_token.clone();
+            break;
+        }
         for (comment, video, replies, parent) in comments {
             newest = newest.max(Some(comment.snippet.published_at));
             let parent_author =
@@ -525,7 +547,16 @@ async fn poll_search(
         let videos: Vec<(String, VideoSnippet)> =
             page.items.into_iter().filter_map(|r| Some((r.id.video_id?, r.snippet))).collect();
         let ids = videos.iter().map(|(_, v)| v.channel_id.clone()).collect();
-        look_up(credential, endpoint, ids, &mut known, &mut poll.quota).await?;
+        if let Err(e) = look_up(credential, endpoint, ids, &mut known, &mut poll.quota).await {
+            if index == 0 {
+                return Err(e);
+            }
+            poll.incomplete = Some(e);
+            next = page_token.clone();
+            break;
+        }
+        // Into the overlap: what follows was seen (the overlap only catches late ones).
+        let reached_seen = at.since.is_some_and(|s| videos.iter().any(|(_, v)| v.published_at <= s));
         for (id, video) in videos {
             newest = newest.max(Some(video.published_at));
             let title = html_escape::decode_html_entities(&video.title).into_owned();
@@ -551,7 +582,7 @@ async fn poll_search(
         }
         page_token = page.next_page_token;
         // The first poll starts from now: one page, no backfill.
-        if read == 0 || page_token.is_none() || at.since.is_none() {
+        if read == 0 || page_token.is_none() || at.since.is_none() || reached_seen {
             break;
         }
         if index + 1 == SEARCH_PAGES {
