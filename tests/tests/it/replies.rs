@@ -171,8 +171,10 @@ async fn a_reply_is_published_and_then_answers_the_ticket(backend: Backend) {
     let mut due: reply::ActiveModel = after.into();
     due.next_attempt_at = Set(Some(chrono::Utc::now()));
     due.update(&s.app.services.db).await.unwrap();
-    let jobs = s.app.start_jobs();
+    // Swept before the runtime starts: its own periodic sweep could claim the reply
+    // first, and this one would then find nothing due.
     assert_eq!(vigie_domain::sla::replies::sweep(&s.app.services).await.unwrap(), 1);
+    let jobs = s.app.start_jobs();
     // The ticket and its replies are two reads: wait until both show the publication.
     let done = eventually("the reply is published", Duration::from_secs(30), async || {
         let t = ticket(&s).await;
