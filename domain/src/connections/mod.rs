@@ -314,38 +314,60 @@ pub async fn reconnect_bluesky(
     let txn = crate::platform::db::begin_write(&services.db).await?;
     // Conditional on the version read, as every change to the secret: a renewal stored
     // meanwhile would otherwise keep its version and be taken for newer.
-    let won = connection::Entity::update_many()
-        .col_expr(connection::Column::Secret, Expr::value(sealed))
-        .col_expr(connection::Column::KeyId, Expr::value(key_id))
+    let account = session.handle.to_lowercase();
+    let won = reconnection(existing.id, sealed, key_id, account, bluesky::expiry(&access), at)
         .col_expr(connection::Column::Version, Expr::value(existing.version + 1))
-        .col_expr(
-            connection::Column::Account,
-            Expr::value(session.handle.to_lowercase().chars().take(253).collect::<String>()),
-        )
-        .col_expr(connection::Column::ExpiresAt, Expr::value(bluesky::expiry(&access)))
-        .col_expr(connection::Column::Healthy, Expr::value(true))
-        .col_expr(connection::Column::ConsecutiveFailures, Expr::value(0))
-        .col_expr(connection::Column::LastError, Expr::value(Option::<String>::None))
-        .col_expr(connection::Column::SignInAfter, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
-        .col_expr(connection::Column::LastSuccessAt, Expr::value(at))
-        .col_expr(connection::Column::UpdatedAt, Expr::value(at))
-        .filter(connection::Column::Id.eq(existing.id))
         .filter(connection::Column::Version.eq(existing.version))
         .exec(&txn)
         .await?;
     if won.rows_affected == 0 {
         return Err(Error::Conflict("the connection changed meanwhile: try again".into()));
     }
-    // Its sources, which skipped their polls while it was refused, poll again now.
-    source::Entity::update_many()
-        .col_expr(source::Column::NextPollAt, Expr::value(at))
-        .filter(source::Column::ConnectionId.eq(existing.id))
-        .filter(source::Column::Enabled.eq(true))
-        .exec(&txn)
-        .await?;
-    audit::record(&txn, actor, "connection.reconnected", "connection", Some(id), serde_json::json!({})).await?;
+    reconnected(&txn, actor, existing.id, at).await?;
     txn.commit().await?;
     get(&services.db, actor, id).await
+}
+
+/// The update that gives connection `id` a new secret its network accepted (a
+/// reconnection): healthy again, its failures and back-off forgotten. The caller adds
+/// the version, and what else changed.
+fn reconnection(
+    id: Uuid,
+    sealed: String,
+    key_id: String,
+    account: String,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> sea_orm::UpdateMany<connection::Entity> {
+    connection::Entity::update_many()
+        .col_expr(connection::Column::Secret, Expr::value(sealed))
+        .col_expr(connection::Column::KeyId, Expr::value(key_id))
+        .col_expr(connection::Column::Account, Expr::value(account.chars().take(253).collect::<String>()))
+        .col_expr(connection::Column::ExpiresAt, Expr::value(expires_at))
+        .col_expr(connection::Column::Healthy, Expr::value(true))
+        .col_expr(connection::Column::ConsecutiveFailures, Expr::value(0))
+        .col_expr(connection::Column::LastError, Expr::value(Option::<String>::None))
+        .col_expr(connection::Column::SignInAfter, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+        .col_expr(connection::Column::LastSuccessAt, Expr::value(at))
+        .col_expr(connection::Column::UpdatedAt, Expr::value(at))
+        .filter(connection::Column::Id.eq(id))
+}
+
+/// After a reconnection: its sources, which skipped their polls while it was refused,
+/// poll again now; and it is audited.
+async fn reconnected(
+    txn: &sea_orm::DatabaseTransaction,
+    actor: &Actor,
+    id: Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    source::Entity::update_many()
+        .col_expr(source::Column::NextPollAt, Expr::value(at))
+        .filter(source::Column::ConnectionId.eq(id))
+        .filter(source::Column::Enabled.eq(true))
+        .exec(txn)
+        .await?;
+    audit::record(txn, actor, "connection.reconnected", "connection", Some(id), serde_json::json!({})).await
 }
 
 /// Deletes a connection; its sources poll anonymously from then on. An OAuth grant is

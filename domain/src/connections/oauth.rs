@@ -35,11 +35,11 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::{Secret, require_vault, scoped, seal};
-use crate::entities::{connection, oauth_grant, source};
+use crate::entities::{connection, oauth_grant};
 use crate::platform::config::OAuthApp;
 use crate::platform::outbound::{FetchError, Http, retry_after};
 use crate::platform::vault::Vault;
-use crate::{Actor, Error, Network, Result, Services, new_id, now, platform::audit, sha256_hex};
+use crate::{Actor, Error, Network, Result, Services, new_id, now, sha256_hex};
 
 /// The kind of connections made through OAuth 2.
 pub const OAUTH2: &str = "oauth2";
@@ -519,31 +519,13 @@ async fn store(
             other => other,
         };
         let (sealed, key_id) = seal(vault, existing.id, existing.agency_id, &secret)?;
-        connection::Entity::update_many()
-            .col_expr(connection::Column::Secret, Expr::value(sealed))
-            .col_expr(connection::Column::KeyId, Expr::value(key_id))
+        super::reconnection(existing.id, sealed, key_id, account, expires_at, at)
             .col_expr(connection::Column::Version, Expr::col(connection::Column::Version).add(1))
-            .col_expr(connection::Column::Account, Expr::value(account))
             .col_expr(connection::Column::Endpoint, Expr::value(endpoint))
             .col_expr(connection::Column::Scopes, Expr::value(serde_json::json!(scopes)))
-            .col_expr(connection::Column::ExpiresAt, Expr::value(expires_at))
-            .col_expr(connection::Column::Healthy, Expr::value(true))
-            .col_expr(connection::Column::ConsecutiveFailures, Expr::value(0))
-            .col_expr(connection::Column::LastError, Expr::value(Option::<String>::None))
-            .col_expr(connection::Column::SignInAfter, Expr::value(Option::<DateTime<Utc>>::None))
-            .col_expr(connection::Column::LastSuccessAt, Expr::value(at))
-            .col_expr(connection::Column::UpdatedAt, Expr::value(at))
-            .filter(connection::Column::Id.eq(existing.id))
             .exec(&txn)
             .await?;
-        source::Entity::update_many()
-            .col_expr(source::Column::NextPollAt, Expr::value(at))
-            .filter(source::Column::ConnectionId.eq(existing.id))
-            .filter(source::Column::Enabled.eq(true))
-            .exec(&txn)
-            .await?;
-        audit::record(&txn, actor, "connection.reconnected", "connection", Some(existing.id), serde_json::json!({}))
-            .await?;
+        super::reconnected(&txn, actor, existing.id, at).await?;
         connection::Entity::find_by_id(existing.id).one(&txn).await?.ok_or(Error::NotFound("connection"))?
     } else {
         if matches!(secret, Secret::OAuth { refresh_token: None, .. }) {

@@ -387,8 +387,7 @@ async fn attempt(services: &Services, row: &reply::Model) -> std::result::Result
     let work = async {
         match Network::parse(&row.network) {
             Some(Network::Bluesky) => on_bluesky(&credential, row, &post).await,
-            Some(Network::Youtube) => on_youtube(&credential, row, &post).await,
-            Some(Network::Reddit) => on_reddit(&credential, row, &post).await,
+            Some(Network::Youtube | Network::Reddit) => on_keyless(&credential, row, &post).await,
             _ => Err(PublishError::Refused(format!("Vigie cannot publish on {}", row.network))),
         }
     };
@@ -440,26 +439,31 @@ async fn on_bluesky(
     Ok(Published { id: post_ref.uri, url })
 }
 
-/// A reply under a YouTube comment: the connection's reply with this text posted since
-/// the reply was asked for (an earlier attempt's), or a new one.
-async fn on_youtube(
+/// A reply on a network that takes no idempotency key (YouTube comments, Reddit): the
+/// account's reply to the post with this text, made since the reply was asked for (an
+/// earlier attempt's), or a new one.
+async fn on_keyless(
     credential: &Credential<'_>,
     row: &reply::Model,
     post: &mention::Model,
 ) -> std::result::Result<Published, PublishError> {
-    let video = youtube::video_of(post.url.as_deref());
-    let parent = post.external_id.as_str();
     let taken = recorded(credential.services(), row).await?;
-    let find = || youtube::find_reply(credential, parent, video.as_deref(), &row.text, row.created_at, &taken);
     if row.attempts > 0
-        && let Some(found) = find().await?
+        && let Some(found) = find_keyless(credential, row, post, &taken).await?
     {
         return Ok(found);
     }
-    match youtube::reply(credential, parent, video.as_deref(), &row.text).await {
+    let posted = match Network::parse(&row.network) {
+        Some(Network::Youtube) => {
+            let video = youtube::video_of(post.url.as_deref());
+            youtube::reply(credential, &post.external_id, video.as_deref(), &row.text).await
+        }
+        _ => reddit::reply(credential, &post.external_id, &row.text).await,
+    };
+    match posted {
         Ok(published) => Ok(published),
         // The call may have gone through (a timeout): look before failing.
-        Err(e @ PublishError::Transient { .. }) => match find().await {
+        Err(e @ PublishError::Transient { .. }) => match find_keyless(credential, row, post, &taken).await {
             Ok(Some(found)) => Ok(found),
             _ => Err(e),
         },
@@ -467,29 +471,21 @@ async fn on_youtube(
     }
 }
 
-/// A reply on Reddit: the account's comment on the post with this text made since the
-/// reply was asked for (an earlier attempt's), or a new one.
-async fn on_reddit(
+/// What an earlier attempt at `row` published on a network that takes no key: the
+/// account's reply to `post` with the same text since the reply was asked for, not
+/// among the ids `taken` by other replies.
+async fn find_keyless(
     credential: &Credential<'_>,
     row: &reply::Model,
     post: &mention::Model,
-) -> std::result::Result<Published, PublishError> {
-    let parent = post.external_id.as_str();
-    let taken = recorded(credential.services(), row).await?;
-    let find = || reddit::find_reply(credential, parent, &row.text, row.created_at, &taken);
-    if row.attempts > 0
-        && let Some(found) = find().await?
-    {
-        return Ok(found);
-    }
-    match reddit::reply(credential, parent, &row.text).await {
-        Ok(published) => Ok(published),
-        // The call may have gone through (a timeout): look before failing.
-        Err(e @ PublishError::Transient { .. }) => match find().await {
-            Ok(Some(found)) => Ok(found),
-            _ => Err(e),
-        },
-        Err(e) => Err(e),
+    taken: &[String],
+) -> std::result::Result<Option<Published>, PublishError> {
+    match Network::parse(&row.network) {
+        Some(Network::Youtube) => {
+            let video = youtube::video_of(post.url.as_deref());
+            youtube::find_reply(credential, &post.external_id, video.as_deref(), &row.text, row.created_at, taken).await
+        }
+        _ => reddit::find_reply(credential, &post.external_id, &row.text, row.created_at, taken).await,
     }
 }
 
@@ -501,32 +497,9 @@ async fn last_look(services: &Services, row: &reply::Model) -> std::result::Resu
         return Ok(None);
     };
     let found = match Network::parse(&row.network) {
-        Some(Network::Reddit) => {
-            let post = post_of(&services.db, &ticket_of(services, row).await?).await.map_err(database)?;
-            match post {
-                Some(post) => {
-                    let taken = recorded(services, row).await?;
-                    reddit::find_reply(&credential, &post.external_id, &row.text, row.created_at, &taken).await
-                }
-                None => Ok(None),
-            }
-        }
-        Some(Network::Youtube) => {
-            let post = post_of(&services.db, &ticket_of(services, row).await?).await.map_err(database)?;
-            match post {
-                Some(post) => {
-                    let video = youtube::video_of(post.url.as_deref());
-                    let taken = recorded(services, row).await?;
-                    youtube::find_reply(
-                        &credential,
-                        &post.external_id,
-                        video.as_deref(),
-                        &row.text,
-                        row.created_at,
-                        &taken,
-                    )
-                    .await
-                }
+        Some(Network::Youtube | Network::Reddit) => {
+            match post_of(&services.db, &ticket_of(services, row).await?).await.map_err(database)? {
+                Some(post) => find_keyless(&credential, row, &post, &recorded(services, row).await?).await,
                 None => Ok(None),
             }
         }
