@@ -22,7 +22,7 @@ impl Connection {
     pub(crate) async fn id(&self) -> ID {
         global_id(NodeKind::Connection, self.0.id)
     }
-    /// `bluesky`, `youtube`.
+    /// `bluesky`, `youtube`, `reddit`, `x`.
     async fn network(&self) -> &str {
         &self.0.network
     }
@@ -30,11 +30,13 @@ impl Connection {
     async fn kind(&self) -> &str {
         &self.0.kind
     }
-    /// The account's name on the network (a Bluesky handle, a YouTube channel's handle).
+    /// The account's name on the network (a Bluesky handle, a YouTube channel's handle,
+    /// a Reddit or X username).
     async fn account(&self) -> &str {
         &self.0.account
     }
-    /// The account's stable id (a Bluesky DID, a YouTube channel id).
+    /// The account's stable id (a Bluesky DID, a YouTube channel id, a Reddit `t2_…`
+    /// id, an X user id).
     async fn account_id(&self) -> Option<&str> {
         self.0.account_id.as_deref()
     }
@@ -94,7 +96,7 @@ pub struct ConnectBlueskyInput {
     endpoint: Option<String>,
 }
 
-/// An account to connect through OAuth 2 (YouTube today).
+/// An account to connect through OAuth 2: YouTube, Reddit or X.
 #[derive(InputObject)]
 pub struct StartOAuthConnectionInput {
     network: Network,

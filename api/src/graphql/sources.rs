@@ -19,10 +19,12 @@ pub enum SourceKind {
     Feed,
     /// A Mastodon hashtag.
     Hashtag,
-    /// A search query on Mastodon, Bluesky, YouTube (videos) or Reddit (posts).
+    /// A search query on Mastodon, Bluesky, YouTube (videos), Reddit (posts) or X
+    /// (recent search syntax, retweets left out unless the query names `is:retweet`).
     Search,
     /// An account's own posts: Mastodon `user` or `user@host`, Bluesky handle or DID;
-    /// on YouTube a channel id (`UC…`), whose videos' comments are read.
+    /// on YouTube a channel id (`UC…`), whose videos' comments are read; on X a
+    /// username, whose mentions are read.
     Account,
     /// A community's new posts and comments: a subreddit's name.
     Community,

@@ -26,6 +26,9 @@ use crate::{Services, now};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first wait after a failed sign-in; it doubles with each failure in a row.
 const SIGN_IN_BACKOFF: chrono::Duration = chrono::Duration::minutes(5);
+/// How long a refused refresh token waits for a concurrent renewal to store the
+/// tokens that replaced it, before the grant is taken for revoked.
+const ROTATION_GRACE: Duration = Duration::from_secs(2);
 /// The longest wait between sign-ins.
 const MAX_SIGN_IN_BACKOFF: chrono::Duration = chrono::Duration::hours(6);
 
@@ -285,7 +288,12 @@ impl<'a> Credential<'a> {
                 expires_at,
             }),
             Err(oauth::TokenError::Refused(why)) => {
-                // A refresh token rotated by a concurrent renewal is not a revoked grant.
+                // A refresh token rotated by a concurrent renewal is not a revoked grant
+                // (X's serve once): that renewal may still be storing its tokens.
+                if let Some(token) = self.reload_if_newer(state, seen).await? {
+                    return Ok(Renewed::Adopted(token));
+                }
+                tokio::time::sleep(ROTATION_GRACE).await;
                 if let Some(token) = self.reload_if_newer(state, seen).await? {
                     return Ok(Renewed::Adopted(token));
                 }

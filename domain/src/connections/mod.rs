@@ -1,7 +1,7 @@
 //! Connections: an agency's credentials on a network, which sources poll with and
 //! replies are sent with: Bluesky accounts signed in with an app password (so that
 //! search keeps working where the public AppView refuses anonymous callers), and
-//! accounts authorised through OAuth 2 with PKCE ([`oauth`]: YouTube, Reddit).
+//! accounts authorised through OAuth 2 with PKCE ([`oauth`]: YouTube, Reddit, X).
 //!
 //! Credentials and tokens are sealed by the vault ([`crate::platform::vault`]) and bound
 //! to their row; the API never returns them, only the account, scopes, expiry and
@@ -14,6 +14,7 @@ pub mod bluesky;
 mod credential;
 pub mod oauth;
 pub mod reddit;
+pub mod x;
 pub mod youtube;
 
 pub use credential::{Credential, CredentialError};

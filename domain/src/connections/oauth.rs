@@ -13,7 +13,7 @@
 //! completes it with the ticket ([`complete`]): a new connection, or fresh tokens for
 //! the connection of the same account (a reconnection).
 //!
-//! YouTube and Reddit connect this way.
+//! YouTube, Reddit and X connect this way.
 //!
 //! Access tokens are renewed with the refresh token before they expire and when the
 //! network answers 401 ([`refresh`], called by the credential); `invalid_grant` means
@@ -63,7 +63,7 @@ pub(crate) struct Provider<'a> {
 }
 
 /// The networks connected through OAuth 2.
-pub const NETWORKS: &[Network] = &[Network::Youtube, Network::Reddit];
+pub const NETWORKS: &[Network] = &[Network::Youtube, Network::Reddit, Network::X];
 
 /// The provider of `network`: unavailable until the operator registers an application.
 pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provider<'_>> {
@@ -90,6 +90,14 @@ pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provi
             scopes: &["identity", "read", "submit", "history"],
             // A refresh token: without it access ends after an hour.
             extra: &[("duration", "permanent")],
+        }),
+        Network::X => Ok(Provider {
+            network,
+            app: config.x.as_ref().ok_or_else(|| missing("X"))?,
+            // Reading posts and accounts, posting replies, and a refresh token
+            // (`offline.access`): without it access ends after two hours.
+            scopes: &["tweet.read", "users.read", "tweet.write", "offline.access"],
+            extra: &[],
         }),
         other => Err(Error::bad_input(
             "network",
@@ -322,6 +330,7 @@ async fn consent(
     let access = tokens.access_token().secret().clone();
     let identity = match network {
         Network::Reddit => super::reddit::whoami(&services.http, &provider.app.api_url, &access).await,
+        Network::X => super::x::whoami(&services.http, &provider.app.api_url, &access).await,
         _ => super::youtube::whoami(&services.http, &provider.app.api_url, &access).await,
     };
     let identity = match identity {

@@ -134,6 +134,9 @@ pub struct Config {
     /// `VIGIE_REDDIT_CLIENT_ID` and `VIGIE_REDDIT_CLIENT_SECRET`: the OAuth ("web app")
     /// application on Reddit; unset, Reddit cannot be connected.
     pub reddit: Option<OAuthApp>,
+    /// `VIGIE_X_CLIENT_ID` and `VIGIE_X_CLIENT_SECRET`: the OAuth 2.0 client of an X
+    /// app (confidential client, "Web App"); unset, X cannot be connected.
+    pub x: Option<OAuthApp>,
 }
 
 /// An OAuth 2 application registered on a network. The endpoints default to the
@@ -277,6 +280,7 @@ impl std::fmt::Debug for Config {
             youtube,
             app_url,
             reddit,
+            x,
         } = self;
         f.debug_struct("Config")
             .field("database", &redact_url(database_url))
@@ -322,6 +326,7 @@ impl std::fmt::Debug for Config {
             .field("youtube", youtube)
             .field("app_url", &app_url.as_ref().map(|u| redact_url(u.as_str())))
             .field("reddit", reddit)
+            .field("x", x)
             .finish()
     }
 }
@@ -694,6 +699,18 @@ impl Config {
             ],
             (0, 0),
         );
+        let x = oauth_app(
+            &get,
+            &mut errors,
+            "VIGIE_X",
+            [
+                "https://x.com/i/oauth2/authorize",
+                "https://api.x.com/2/oauth2/token",
+                "https://api.x.com/2",
+                "https://api.x.com/2/oauth2/revoke",
+            ],
+            (0, 0),
+        );
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }
@@ -741,6 +758,7 @@ impl Config {
             youtube,
             app_url,
             reddit,
+            x,
         })
     }
 

@@ -28,7 +28,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use uuid::Uuid;
 
 use super::tickets::TicketStatus;
-use crate::connections::{Credential, PublishError, Published, bluesky, reddit, youtube};
+use crate::connections::{Credential, PublishError, Published, bluesky, reddit, x, youtube};
 use crate::entities::{connection, membership, mention, reply, ticket};
 use crate::platform::jobs::{JobError, Registry};
 use crate::platform::queue::{Envelope, JobPayload};
@@ -97,6 +97,20 @@ pub(crate) async fn send(
                 ));
             }
         }
+        Some(Network::X) => {
+            if post.external_id.is_empty() || !post.external_id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::bad_input("send", "this post has no X id (digits) to reply to"));
+            }
+            if x::weighted_length(text) > x::MAX_POST_WEIGHT {
+                return Err(Error::bad_input(
+                    "text",
+                    format!(
+                        "an X post has at most {} characters (links count 23, emoji and CJK characters 2)",
+                        x::MAX_POST_WEIGHT
+                    ),
+                ));
+            }
+        }
         _ => {
             return Err(Error::bad_input(
                 "send",
@@ -109,6 +123,7 @@ pub(crate) async fn send(
         let name = match network {
             Network::Youtube => "YouTube",
             Network::Reddit => "Reddit",
+            Network::X => "X",
             _ => "Bluesky",
         };
         Error::bad_input(
@@ -387,7 +402,7 @@ async fn attempt(services: &Services, row: &reply::Model) -> std::result::Result
     let work = async {
         match Network::parse(&row.network) {
             Some(Network::Bluesky) => on_bluesky(&credential, row, &post).await,
-            Some(Network::Youtube | Network::Reddit) => on_keyless(&credential, row, &post).await,
+            Some(Network::Youtube | Network::Reddit | Network::X) => on_keyless(&credential, row, &post).await,
             _ => Err(PublishError::Refused(format!("Vigie cannot publish on {}", row.network))),
         }
     };
@@ -439,7 +454,7 @@ async fn on_bluesky(
     Ok(Published { id: post_ref.uri, url })
 }
 
-/// A reply on a network that takes no idempotency key (YouTube comments, Reddit): the
+/// A reply on a network that takes no idempotency key (YouTube comments, Reddit, X): the
 /// account's reply to the post with this text, made since the reply was asked for (an
 /// earlier attempt's), or a new one.
 async fn on_keyless(
@@ -458,6 +473,7 @@ async fn on_keyless(
             let video = youtube::video_of(post.url.as_deref());
             youtube::reply(credential, &post.external_id, video.as_deref(), &row.text).await
         }
+        Some(Network::X) => x::reply(credential, &post.external_id, &row.text).await,
         _ => reddit::reply(credential, &post.external_id, &row.text).await,
     };
     match posted {
@@ -485,6 +501,7 @@ async fn find_keyless(
             let video = youtube::video_of(post.url.as_deref());
             youtube::find_reply(credential, &post.external_id, video.as_deref(), &row.text, row.created_at, taken).await
         }
+        Some(Network::X) => x::find_reply(credential, &post.external_id, &row.text, row.created_at, taken).await,
         _ => reddit::find_reply(credential, &post.external_id, &row.text, row.created_at, taken).await,
     }
 }
@@ -497,7 +514,7 @@ async fn last_look(services: &Services, row: &reply::Model) -> std::result::Resu
         return Ok(None);
     };
     let found = match Network::parse(&row.network) {
-        Some(Network::Youtube | Network::Reddit) => {
+        Some(Network::Youtube | Network::Reddit | Network::X) => {
             match post_of(&services.db, &ticket_of(services, row).await?).await.map_err(database)? {
                 Some(post) => find_keyless(&credential, row, &post, &recorded(services, row).await?).await,
                 None => Ok(None),

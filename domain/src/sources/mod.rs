@@ -189,6 +189,31 @@ fn validate_target(
             }
             Ok((target.to_owned(), None))
         }
+        (SourceKind::Search, Network::X) => {
+            // X takes queries of 512 characters; Vigie adds ` -is:retweet` and brackets.
+            if target.is_empty() || target.chars().count() > 490 {
+                return Err(Error::bad_input("target", "an X search query is 1 to 490 characters"));
+            }
+            if endpoint.is_some() {
+                return Err(Error::bad_input("endpoint", "these sources call the API of their connection"));
+            }
+            Ok((target.to_owned(), None))
+        }
+        (SourceKind::Account, Network::X) => {
+            // A username: 1 to 15 letters, digits and underscores.
+            let name = ["https://x.com/", "https://twitter.com/", "@"]
+                .iter()
+                .fold(target, |t, prefix| t.strip_prefix(prefix).unwrap_or(t))
+                .trim_end_matches('/');
+            let valid = (1..=15).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(Error::bad_input("target", "an X username (@name): 1 to 15 letters, digits and _"));
+            }
+            if endpoint.is_some() {
+                return Err(Error::bad_input("endpoint", "these sources call the API of their connection"));
+            }
+            Ok((name.to_lowercase(), None))
+        }
         (SourceKind::Community, Network::Reddit) => {
             // A subreddit's name: 2 to 21 letters, digits and underscores.
             let name = target.trim_start_matches("https://www.reddit.com").trim_start_matches('/');
@@ -209,8 +234,8 @@ fn validate_target(
             "kind",
             format!(
                 "{} sources are not available on {}: feeds serve blog, news, youtube, forum and other; \
-                 hashtags serve mastodon; searches serve mastodon, bluesky, youtube and reddit; accounts \
-                 serve mastodon, bluesky and youtube; communities serve reddit",
+                 hashtags serve mastodon; searches serve mastodon, bluesky, youtube, reddit and x; accounts \
+                 serve mastodon, bluesky, youtube and x; communities serve reddit",
                 kind.as_str(),
                 network.name()
             ),
@@ -389,7 +414,9 @@ pub fn unwatched_handles(
         sources.iter().filter(|s| s.enabled && s.brand_id == brand.id).any(|s| match SourceKind::parse(&s.kind) {
             Some(SourceKind::Search) => s.healthy && s.network == network && names(&s.target).contains(&name),
             // The comments on the brand's videos are what YouTube users write to it.
-            Some(SourceKind::Account) => s.healthy && network == "youtube" && s.network == network,
+            Some(SourceKind::Account) if network == "youtube" => s.healthy && s.network == network,
+            // The posts that mention the account, on X.
+            Some(SourceKind::Account) => s.healthy && network == "x" && s.network == network && s.target == name,
             Some(SourceKind::Ingest) => {
                 s.cursor.as_ref().and_then(|c| c["networks"][&network].as_str()).is_some_and(|t| {
                     DateTime::parse_from_rfc3339(t).is_ok_and(|last| at - last.with_timezone(&Utc) <= PUSHED_HEARS_FOR)
@@ -437,8 +464,8 @@ pub async fn list(
     pagination::fetch(&services.db, select, source::Column::Id, pagination::Direction::Ascending, page).await
 }
 
-/// The connection a source of `brand` may poll with: Bluesky and YouTube sources sign
-/// in, and only managers may lend a connection to a source.
+/// The connection a source of `brand` may poll with: Bluesky, YouTube, Reddit and X
+/// sources sign in, and only managers may lend a connection to a source.
 async fn check_connection(
     db: &impl ConnectionTrait,
     actor: &Actor,
@@ -447,19 +474,19 @@ async fn check_connection(
     network: Network,
 ) -> Result<Uuid> {
     actor.require_manager()?;
-    if !matches!(network, Network::Bluesky | Network::Youtube | Network::Reddit) {
+    if !matches!(network, Network::Bluesky | Network::Youtube | Network::Reddit | Network::X) {
         return Err(Error::bad_input(
             "connectionId",
-            "only Bluesky, YouTube and Reddit sources poll with a connection",
+            "only Bluesky, YouTube, Reddit and X sources poll with a connection",
         ));
     }
     crate::connections::usable_by(db, actor, id, brand, network).await
 }
 
-/// Whether sources of `network` and `kind` must poll through a connection: YouTube's
-/// and Reddit's APIs answer only signed-in callers (a channel's RSS feed needs none).
+/// Whether sources of `network` and `kind` must poll through a connection: YouTube's,
+/// Reddit's and X's APIs answer only signed-in callers (a channel's RSS feed needs none).
 fn requires_connection(network: Network, kind: SourceKind) -> bool {
-    matches!(network, Network::Youtube | Network::Reddit) && kind != SourceKind::Feed
+    matches!(network, Network::Youtube | Network::Reddit | Network::X) && kind != SourceKind::Feed
 }
 
 fn needs_connection() -> Error {

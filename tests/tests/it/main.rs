@@ -36,4 +36,5 @@ mod telemetry;
 mod tenancy;
 mod tour;
 mod webhooks;
+mod x;
 mod youtube;

@@ -6,6 +6,7 @@ pub mod bluesky;
 pub mod feed;
 pub mod mastodon;
 pub mod reddit;
+pub mod x;
 pub mod youtube;
 
 #[cfg(test)]
@@ -75,6 +76,7 @@ pub fn for_source(source: &source::Model) -> Option<&'static dyn Collector> {
         ("bluesky", "search" | "account") => Some(&bluesky::BlueskyCollector),
         ("youtube", "search" | "account") => Some(&youtube::YoutubeCollector),
         ("reddit", "search" | "community") => Some(&reddit::RedditCollector),
+        ("x", "search" | "account") => Some(&x::XCollector),
         _ => None,
     }
 }
