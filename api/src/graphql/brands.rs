@@ -28,6 +28,8 @@ pub enum Network {
     Mastodon,
     Bluesky,
     Reddit,
+    /// Trustpilot reviews.
+    Trustpilot,
     Blog,
     News,
     Forum,

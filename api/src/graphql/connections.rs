@@ -5,7 +5,7 @@ use super::node::{NodeKind, global_id};
 use async_graphql::connection::Connection as Page;
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use vigie_domain::connections::{self, NewBlueskyConnection};
+use vigie_domain::connections::{self, NewApiKeyConnection, NewBlueskyConnection};
 use vigie_domain::entities::connection;
 
 use super::brands::{Brand, DeletePayload, Network};
@@ -22,11 +22,11 @@ impl Connection {
     pub(crate) async fn id(&self) -> ID {
         global_id(NodeKind::Connection, self.0.id)
     }
-    /// `bluesky`, `youtube`, `reddit`, `x`.
+    /// `bluesky`, `youtube`, `reddit`, `x`, `trustpilot`.
     async fn network(&self) -> &str {
         &self.0.network
     }
-    /// `app_password` or `oauth2`.
+    /// `app_password`, `oauth2` or `api_key`.
     async fn kind(&self) -> &str {
         &self.0.kind
     }
@@ -96,6 +96,16 @@ pub struct ConnectBlueskyInput {
     endpoint: Option<String>,
 }
 
+/// An API key to connect (Trustpilot).
+#[derive(InputObject)]
+pub struct ConnectApiKeyInput {
+    network: Network,
+    /// The brand it serves; omitted: any brand of the agency may use it.
+    brand_id: Option<ID>,
+    /// Checked at once with the network; kept sealed, never shown again.
+    api_key: String,
+}
+
 /// An account to connect through OAuth 2: YouTube, Reddit or X.
 #[derive(InputObject)]
 pub struct StartOAuthConnectionInput {
@@ -153,6 +163,23 @@ impl ConnectionMutation {
                 identifier: input.identifier,
                 app_password: input.app_password,
                 endpoint: input.endpoint,
+            },
+        )
+        .await?;
+        Ok(Connection(created))
+    }
+
+    /// Keeps an API key as a connection, checked at once with the network (owners and
+    /// admins): Trustpilot's, whose sources read a business unit's reviews. A refused
+    /// key is a `BAD_USER_INPUT` on `apiKey`, and nothing is kept.
+    async fn connect_api_key(&self, ctx: &Context<'_>, input: ConnectApiKeyInput) -> Result<Connection> {
+        let created = connections::connect_api_key(
+            services(ctx),
+            actor(ctx)?,
+            NewApiKeyConnection {
+                brand_id: input.brand_id.map(|id| uuid("brandId", &id)).transpose()?,
+                network: input.network.into(),
+                api_key: input.api_key,
             },
         )
         .await?;

@@ -24,7 +24,8 @@ pub enum SourceKind {
     Search,
     /// An account's own posts: Mastodon `user` or `user@host`, Bluesky handle or DID;
     /// on YouTube a channel id (`UC…`), whose videos' comments are read; on X a
-    /// username, whose mentions are read.
+    /// username, whose mentions are read; on Trustpilot a business unit (its domain or
+    /// id), whose reviews are read with their stars.
     Account,
     /// A community's new posts and comments: a subreddit's name.
     Community,

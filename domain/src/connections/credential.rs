@@ -167,7 +167,15 @@ impl<'a> Credential<'a> {
         let mut renewed = false;
         loop {
             let mut headers = HeaderMap::new();
-            headers.insert(AUTHORIZATION, bluesky::bearer(&token).map_err(CredentialError::Failed)?);
+            if self.is_api_key().await {
+                headers.insert(
+                    "apikey",
+                    HeaderValue::from_str(&token)
+                        .map_err(|_| CredentialError::Failed("the API key is not a valid header value".into()))?,
+                );
+            } else {
+                headers.insert(AUTHORIZATION, bluesky::bearer(&token).map_err(CredentialError::Failed)?);
+            }
             let fetched = match &body {
                 None => http.get(url, headers).await?,
                 Some((content_type, body)) => {
@@ -187,12 +195,18 @@ impl<'a> Credential<'a> {
     }
 
     /// Whether an answer says the access token is no longer good: Bluesky names it,
-    /// OAuth 2 resource servers answer 401 (RFC 6750).
+    /// OAuth 2 resource servers answer 401 (RFC 6750), and so do APIs refusing a key.
     async fn token_rejected(&self, status: u16, body: &[u8]) -> bool {
         match &self.state.lock().await.1 {
             Secret::AppPassword { .. } => bluesky::token_rejected(status, body),
-            Secret::OAuth { .. } => status == 401,
+            Secret::OAuth { .. } | Secret::ApiKey { .. } => status == 401,
         }
+    }
+
+    /// Whether the connection presents an API key (in an `apikey` header) rather than a
+    /// bearer token.
+    async fn is_api_key(&self) -> bool {
+        matches!(self.state.lock().await.1, Secret::ApiKey { .. })
     }
 
     /// The access token to present, renewed first if it is about to expire (once).
@@ -226,6 +240,11 @@ impl<'a> Credential<'a> {
             Secret::OAuth { refresh_token, .. } => {
                 let refresh_token = refresh_token.clone();
                 self.renew_oauth(&mut state, seen, &row, refresh_token).await?
+            }
+            // A key is not renewed: refused, it was revoked.
+            Secret::ApiKey { .. } => {
+                self.mark_refused(&row, "the API key was refused").await?;
+                return Err(CredentialError::Refused("the API key was refused".into()));
             }
         };
         let (secret, expires_at) = match renewed {

@@ -14,6 +14,7 @@ pub mod bluesky;
 mod credential;
 pub mod oauth;
 pub mod reddit;
+pub mod trustpilot;
 pub mod x;
 pub mod youtube;
 
@@ -37,6 +38,7 @@ use bluesky::SessionError;
 
 /// The kinds of credentials.
 pub const APP_PASSWORD: &str = "app_password";
+pub const API_KEY: &str = "api_key";
 /// Connections an agency may hold.
 pub const MAX_PER_AGENCY: u64 = 200;
 /// An access token this close to its expiry is renewed before use.
@@ -62,6 +64,10 @@ enum Secret {
         access_token: String,
         refresh_token: Option<String>,
     },
+    /// A key an API takes as it is (Trustpilot).
+    ApiKey {
+        key: String,
+    },
 }
 
 impl Secret {
@@ -70,6 +76,7 @@ impl Secret {
         match self {
             Secret::AppPassword { access_jwt, .. } => access_jwt.as_deref(),
             Secret::OAuth { access_token, .. } => Some(access_token),
+            Secret::ApiKey { key } => Some(key),
         }
     }
 }
@@ -208,6 +215,63 @@ pub async fn connect_bluesky(
     let txn = crate::platform::db::begin_write(&services.db).await?;
     crate::agencies::lock(&txn, actor.agency_id).await?;
     let created = insert(&txn, vault, actor, id, brand_id, account, &secret, "identifier").await?;
+    txn.commit().await?;
+    tracing::info!(connection_id = %created.id, network = %created.network, "connection created");
+    Ok(created)
+}
+
+/// An API key to connect.
+pub struct NewApiKeyConnection {
+    /// The brand it serves; none: any brand of the agency may use it.
+    pub brand_id: Option<Uuid>,
+    pub network: Network,
+    pub api_key: String,
+}
+
+/// Keeps an API key as a connection (managers), checked with the network first: a
+/// refused key is an input error, and nothing is kept. Trustpilot takes one.
+pub async fn connect_api_key(
+    services: &Services,
+    actor: &Actor,
+    input: NewApiKeyConnection,
+) -> Result<connection::Model> {
+    actor.require_manager()?;
+    let vault = require_vault(services)?;
+    let brand_id = match input.brand_id {
+        Some(id) => Some(actor.brand(&services.db, id).await?.id),
+        None => None,
+    };
+    if input.network != Network::Trustpilot {
+        return Err(Error::bad_input("network", "API keys serve Trustpilot"));
+    }
+    let key = input.api_key.trim().to_owned();
+    if key.is_empty() || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::bad_input("apiKey", "an API key of 1 to 256 visible ASCII characters"));
+    }
+    let endpoint = services.config.trustpilot_api_url.as_str().trim_end_matches('/').to_owned();
+    trustpilot::check_key(&services.http, &endpoint, &key).await.map_err(|e| match e {
+        trustpilot::KeyError::Refused => Error::bad_input("apiKey", "Trustpilot refused this API key"),
+        trustpilot::KeyError::RateLimited { retry_after } => {
+            Error::RateLimited { retry_after: retry_after.unwrap_or(Duration::from_secs(60)) }
+        }
+        trustpilot::KeyError::Failed(why) => Error::Unavailable(format!("Trustpilot could not be reached: {why}")),
+    })?;
+    // The key's fingerprint tells connections apart without showing it; its last
+    // characters let a manager recognise it.
+    let tail: String = key.chars().skip(key.chars().count().saturating_sub(4)).collect();
+    let account = Account {
+        network: input.network,
+        kind: API_KEY,
+        name: format!("API key …{tail}"),
+        id: format!("key:{}", &crate::sha256_hex(&key)[..16]),
+        endpoint,
+        scopes: Vec::new(),
+        expires_at: None,
+    };
+    let secret = Secret::ApiKey { key };
+    let txn = crate::platform::db::begin_write(&services.db).await?;
+    crate::agencies::lock(&txn, actor.agency_id).await?;
+    let created = insert(&txn, vault, actor, new_id(), brand_id, account, &secret, "apiKey").await?;
     txn.commit().await?;
     tracing::info!(connection_id = %created.id, network = %created.network, "connection created");
     Ok(created)

@@ -137,6 +137,9 @@ pub struct Config {
     /// `VIGIE_X_CLIENT_ID` and `VIGIE_X_CLIENT_SECRET`: the OAuth 2.0 client of an X
     /// app (confidential client, "Web App"); unset, X cannot be connected.
     pub x: Option<OAuthApp>,
+    /// `VIGIE_TRUSTPILOT_API_URL`, default `https://api.trustpilot.com/v1`: where
+    /// Trustpilot API-key connections call.
+    pub trustpilot_api_url: Url,
 }
 
 /// An OAuth 2 application registered on a network. The endpoints default to the
@@ -281,6 +284,7 @@ impl std::fmt::Debug for Config {
             app_url,
             reddit,
             x,
+            trustpilot_api_url,
         } = self;
         f.debug_struct("Config")
             .field("database", &redact_url(database_url))
@@ -327,6 +331,7 @@ impl std::fmt::Debug for Config {
             .field("app_url", &app_url.as_ref().map(|u| redact_url(u.as_str())))
             .field("reddit", reddit)
             .field("x", x)
+            .field("trustpilot_api_url", &trustpilot_api_url.as_str())
             .finish()
     }
 }
@@ -711,6 +716,17 @@ impl Config {
             ],
             (0, 0),
         );
+        let trustpilot_raw = get("VIGIE_TRUSTPILOT_API_URL").unwrap_or_else(|| "https://api.trustpilot.com/v1".into());
+        let trustpilot_api_url = Url::parse(&trustpilot_raw)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .unwrap_or_else(|| {
+                errors.push(format!(
+                    "VIGIE_TRUSTPILOT_API_URL must be an http(s) URL (got `{}`)",
+                    redact_url(&trustpilot_raw)
+                ));
+                Url::parse("https://api.trustpilot.com/v1").expect("a valid default")
+            });
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }
@@ -759,6 +775,7 @@ impl Config {
             app_url,
             reddit,
             x,
+            trustpilot_api_url,
         })
     }
 

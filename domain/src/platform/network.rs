@@ -15,6 +15,8 @@ pub enum Network {
     Mastodon,
     Bluesky,
     Reddit,
+    /// Trustpilot reviews.
+    Trustpilot,
     Blog,
     News,
     Forum,

@@ -214,6 +214,30 @@ fn validate_target(
             }
             Ok((name.to_lowercase(), None))
         }
+        (SourceKind::Account, Network::Trustpilot) => {
+            // A business unit's id (24 hex digits) or the domain it reviews.
+            let unit = ["https://www.trustpilot.com/review/", "https://trustpilot.com/review/", "https://"]
+                .iter()
+                .fold(target, |t, prefix| t.strip_prefix(prefix).unwrap_or(t))
+                .trim_end_matches('/')
+                .to_lowercase();
+            let id = unit.len() == 24 && unit.bytes().all(|b| b.is_ascii_hexdigit());
+            let domain = unit.len() <= 253
+                && unit.contains('.')
+                && unit
+                    .split('.')
+                    .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+            if !(id || domain) {
+                return Err(Error::bad_input(
+                    "target",
+                    "a Trustpilot business unit: its domain (verdure.example) or its id",
+                ));
+            }
+            if endpoint.is_some() {
+                return Err(Error::bad_input("endpoint", "these sources call the API of their connection"));
+            }
+            Ok((unit, None))
+        }
         (SourceKind::Community, Network::Reddit) => {
             // A subreddit's name: 2 to 21 letters, digits and underscores.
             let name = target.trim_start_matches("https://www.reddit.com").trim_start_matches('/');
@@ -235,7 +259,7 @@ fn validate_target(
             format!(
                 "{} sources are not available on {}: feeds serve blog, news, youtube, forum and other; \
                  hashtags serve mastodon; searches serve mastodon, bluesky, youtube, reddit and x; accounts \
-                 serve mastodon, bluesky, youtube and x; communities serve reddit",
+                 serve mastodon, bluesky, youtube, x and trustpilot (reviews); communities serve reddit",
                 kind.as_str(),
                 network.name()
             ),
@@ -413,8 +437,11 @@ pub fn unwatched_handles(
         let name = store::normalise_handle(&handle.handle);
         sources.iter().filter(|s| s.enabled && s.brand_id == brand.id).any(|s| match SourceKind::parse(&s.kind) {
             Some(SourceKind::Search) => s.healthy && s.network == network && names(&s.target).contains(&name),
-            // The comments on the brand's videos are what YouTube users write to it.
-            Some(SourceKind::Account) if network == "youtube" => s.healthy && s.network == network,
+            // The comments on the brand's videos are what YouTube users write to it, and
+            // reviews what Trustpilot users do.
+            Some(SourceKind::Account) if network == "youtube" || network == "trustpilot" => {
+                s.healthy && s.network == network
+            }
             // The posts that mention the account, on X.
             Some(SourceKind::Account) => s.healthy && network == "x" && s.network == network && s.target == name,
             Some(SourceKind::Ingest) => {
@@ -464,8 +491,8 @@ pub async fn list(
     pagination::fetch(&services.db, select, source::Column::Id, pagination::Direction::Ascending, page).await
 }
 
-/// The connection a source of `brand` may poll with: Bluesky, YouTube, Reddit and X
-/// sources sign in, and only managers may lend a connection to a source.
+/// The connection a source of `brand` may poll with: Bluesky, YouTube, Reddit, X and
+/// Trustpilot sources sign in, and only managers may lend a connection to a source.
 async fn check_connection(
     db: &impl ConnectionTrait,
     actor: &Actor,
@@ -474,19 +501,19 @@ async fn check_connection(
     network: Network,
 ) -> Result<Uuid> {
     actor.require_manager()?;
-    if !matches!(network, Network::Bluesky | Network::Youtube | Network::Reddit | Network::X) {
+    if !matches!(network, Network::Bluesky | Network::Youtube | Network::Reddit | Network::X | Network::Trustpilot) {
         return Err(Error::bad_input(
             "connectionId",
-            "only Bluesky, YouTube, Reddit and X sources poll with a connection",
+            "only Bluesky, YouTube, Reddit, X and Trustpilot sources poll with a connection",
         ));
     }
     crate::connections::usable_by(db, actor, id, brand, network).await
 }
 
 /// Whether sources of `network` and `kind` must poll through a connection: YouTube's,
-/// Reddit's and X's APIs answer only signed-in callers (a channel's RSS feed needs none).
+/// Reddit's, X's and Trustpilot's APIs answer only signed-in callers (a channel's RSS feed needs none).
 fn requires_connection(network: Network, kind: SourceKind) -> bool {
-    matches!(network, Network::Youtube | Network::Reddit | Network::X) && kind != SourceKind::Feed
+    matches!(network, Network::Youtube | Network::Reddit | Network::X | Network::Trustpilot) && kind != SourceKind::Feed
 }
 
 fn needs_connection() -> Error {

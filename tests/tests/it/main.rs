@@ -35,6 +35,7 @@ mod sla;
 mod telemetry;
 mod tenancy;
 mod tour;
+mod trustpilot;
 mod webhooks;
 mod x;
 mod youtube;

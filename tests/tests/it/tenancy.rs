@@ -906,6 +906,14 @@ fn cases() -> Vec<Case> {
             member: Denied,
         },
         Case {
+            field: "connectApiKey",
+            query: "mutation($b: ID!) { connectApiKey(input: { network: TRUSTPILOT, brandId: $b, apiKey: \"spy-key\" }) { id } }",
+            vars: |f, _| json!({ "b": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
             field: "reconnectBluesky",
             query: "mutation($id: ID!) { reconnectBluesky(id: $id, appPassword: \"spy\") { id account } }",
             vars: |f, _| json!({ "id": f.connection_a }),

@@ -6,6 +6,7 @@ pub mod bluesky;
 pub mod feed;
 pub mod mastodon;
 pub mod reddit;
+pub mod trustpilot;
 pub mod x;
 pub mod youtube;
 
@@ -77,6 +78,7 @@ pub fn for_source(source: &source::Model) -> Option<&'static dyn Collector> {
         ("youtube", "search" | "account") => Some(&youtube::YoutubeCollector),
         ("reddit", "search" | "community") => Some(&reddit::RedditCollector),
         ("x", "search" | "account") => Some(&x::XCollector),
+        ("trustpilot", "account") => Some(&trustpilot::TrustpilotCollector),
         _ => None,
     }
 }
