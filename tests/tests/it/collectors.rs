@@ -534,7 +534,7 @@ async fn sources_are_validated(backend: Backend) {
     let create = "mutation($i: CreateSourceInput!) { createSource(input: $i) { id } }";
     for (input, field) in [
         (json!({ "brandId": brand, "network": "BLOG", "kind": "FEED", "target": "not a url" }), "target"),
-        (json!({ "brandId": brand, "network": "X", "kind": "SEARCH", "target": "verdure" }), "kind"),
+        (json!({ "brandId": brand, "network": "TIKTOK", "kind": "SEARCH", "target": "verdure" }), "kind"),
         (json!({ "brandId": brand, "network": "MASTODON", "kind": "HASHTAG", "target": "two words" }), "target"),
         (
             json!({ "brandId": brand, "network": "BLOG", "kind": "FEED", "target": "https://b.example/f", "pollIntervalSecs": 5 }),
