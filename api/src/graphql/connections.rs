@@ -22,7 +22,7 @@ impl Connection {
     pub(crate) async fn id(&self) -> ID {
         global_id(NodeKind::Connection, self.0.id)
     }
-    /// `bluesky`, `youtube`, `reddit`, `x`, `trustpilot`.
+    /// `bluesky`, `youtube`, `reddit`, `x`, `trustpilot`, `google`.
     async fn network(&self) -> &str {
         &self.0.network
     }
@@ -106,7 +106,7 @@ pub struct ConnectApiKeyInput {
     api_key: String,
 }
 
-/// An account to connect through OAuth 2: YouTube, Reddit or X.
+/// An account to connect through OAuth 2: YouTube, Reddit, X or Google Business Profile.
 #[derive(InputObject)]
 pub struct StartOAuthConnectionInput {
     network: Network,

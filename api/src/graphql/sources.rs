@@ -25,7 +25,8 @@ pub enum SourceKind {
     /// An account's own posts: Mastodon `user` or `user@host`, Bluesky handle or DID;
     /// on YouTube a channel id (`UC…`), whose videos' comments are read; on X a
     /// username, whose mentions are read; on Trustpilot a business unit (its domain or
-    /// id), whose reviews are read with their stars.
+    /// id), whose reviews are read with their stars; on Google a Business Profile
+    /// location (`accounts/{a}/locations/{l}`), likewise.
     Account,
     /// A community's new posts and comments: a subreddit's name.
     Community,

@@ -151,36 +151,53 @@ impl<'a> Credential<'a> {
     /// that it is no longer good. The answer's status is the caller's to read.
     pub async fn request(&self, url: &str, json: Option<&serde_json::Value>) -> Result<Fetched, CredentialError> {
         let body = json.map(|body| ("application/json", body.to_string().into_bytes()));
-        self.send(url, body).await
+        self.send(url, body, false).await
+    }
+
+    /// PUTs `json` with the access token, as [`Credential::request`] does.
+    pub async fn put(&self, url: &str, json: &serde_json::Value) -> Result<Fetched, CredentialError> {
+        self.send(url, Some(("application/json", json.to_string().into_bytes())), true).await
     }
 
     /// POSTs an HTML form (`application/x-www-form-urlencoded`) with the access token,
     /// as [`Credential::request`] does.
     pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<Fetched, CredentialError> {
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-        self.send(url, Some(("application/x-www-form-urlencoded", body.into_bytes()))).await
+        self.send(url, Some(("application/x-www-form-urlencoded", body.into_bytes())), false).await
     }
 
-    async fn send(&self, url: &str, body: Option<(&'static str, Vec<u8>)>) -> Result<Fetched, CredentialError> {
+    /// Sends a GET, or with a body a POST (a PUT if `put`).
+    async fn send(
+        &self,
+        url: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+        put: bool,
+    ) -> Result<Fetched, CredentialError> {
         let http = &self.services.http;
         let mut token = self.bearer().await?;
         let mut renewed = false;
         loop {
             let mut headers = HeaderMap::new();
-            if self.is_api_key().await {
-                headers.insert(
-                    "apikey",
-                    HeaderValue::from_str(&token)
-                        .map_err(|_| CredentialError::Failed("the API key is not a valid header value".into()))?,
-                );
+            let api_key = self.is_api_key().await;
+            if api_key {
+                let mut value = HeaderValue::from_str(&token)
+                    .map_err(|_| CredentialError::Failed("the API key is not a valid header value".into()))?;
+                value.set_sensitive(true);
+                headers.insert("apikey", value);
             } else {
                 headers.insert(AUTHORIZATION, bluesky::bearer(&token).map_err(CredentialError::Failed)?);
             }
             let fetched = match &body {
+                // A redirect would carry the key's header to another host.
+                None if api_key => http.get_direct(url, headers).await?,
                 None => http.get(url, headers).await?,
                 Some((content_type, body)) => {
                     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-                    http.post(url, headers, body.clone(), REQUEST_TIMEOUT, MAX_BODY).await?
+                    if put {
+                        http.put(url, headers, body.clone(), REQUEST_TIMEOUT, MAX_BODY).await?
+                    } else {
+                        http.post(url, headers, body.clone(), REQUEST_TIMEOUT, MAX_BODY).await?
+                    }
                 }
             };
             self.observe(&fetched.headers);
@@ -241,10 +258,17 @@ impl<'a> Credential<'a> {
                 let refresh_token = refresh_token.clone();
                 self.renew_oauth(&mut state, seen, &row, refresh_token).await?
             }
-            // A key is not renewed: refused, it was revoked.
-            Secret::ApiKey { .. } => {
-                self.mark_refused(&row, "the API key was refused").await?;
-                return Err(CredentialError::Refused("the API key was refused".into()));
+            // A key is not renewed: refused again when checked on its own (not a passing
+            // 401 from a gateway), it was revoked.
+            Secret::ApiKey { key } => {
+                let key = key.clone();
+                return match super::trustpilot::check_key(&self.services.http, &row.endpoint, &key).await {
+                    Err(super::trustpilot::KeyError::Refused) => {
+                        self.mark_refused(&row, "the API key was refused").await?;
+                        Err(CredentialError::Refused("the API key was refused".into()))
+                    }
+                    _ => Err(CredentialError::Failed("the network refused the API key once".into())),
+                };
             }
         };
         let (secret, expires_at) = match renewed {
@@ -260,6 +284,9 @@ impl<'a> Credential<'a> {
             .col_expr(connection::Column::Version, Expr::value(row.version + 1))
             .col_expr(connection::Column::ExpiresAt, Expr::value(expires_at))
             .col_expr(connection::Column::SignInAfter, Expr::value(Option::<DateTime<Utc>>::None))
+            // Tokens the network just gave are good, whatever a concurrent renewal that
+            // lost the rotation concluded meanwhile.
+            .col_expr(connection::Column::Healthy, Expr::value(true))
             .col_expr(connection::Column::UpdatedAt, Expr::value(now()))
             .filter(connection::Column::Id.eq(row.id))
             .filter(connection::Column::Version.eq(row.version))

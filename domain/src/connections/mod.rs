@@ -12,6 +12,7 @@
 
 pub mod bluesky;
 mod credential;
+pub mod google;
 pub mod oauth;
 pub mod reddit;
 pub mod trustpilot;

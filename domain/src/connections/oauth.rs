@@ -13,7 +13,7 @@
 //! completes it with the ticket ([`complete`]): a new connection, or fresh tokens for
 //! the connection of the same account (a reconnection).
 //!
-//! YouTube, Reddit and X connect this way.
+//! YouTube, Reddit, X and Google Business Profile connect this way.
 //!
 //! Access tokens are renewed with the refresh token before they expire and when the
 //! network answers 401 ([`refresh`], called by the credential); `invalid_grant` means
@@ -63,7 +63,7 @@ pub(crate) struct Provider<'a> {
 }
 
 /// The networks connected through OAuth 2.
-pub const NETWORKS: &[Network] = &[Network::Youtube, Network::Reddit, Network::X];
+pub const NETWORKS: &[Network] = &[Network::Youtube, Network::Reddit, Network::X, Network::Google];
 
 /// The provider of `network`: unavailable until the operator registers an application.
 pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provider<'_>> {
@@ -90,6 +90,13 @@ pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provi
             scopes: &["identity", "read", "submit", "history"],
             // A refresh token: without it access ends after an hour.
             extra: &[("duration", "permanent")],
+        }),
+        Network::Google => Ok(Provider {
+            network,
+            app: config.google_business.as_ref().ok_or_else(|| missing("Google Business Profile"))?,
+            // Reading reviews and replying to them.
+            scopes: &["https://www.googleapis.com/auth/business.manage"],
+            extra: &[("access_type", "offline"), ("prompt", "consent"), ("include_granted_scopes", "true")],
         }),
         Network::X => Ok(Provider {
             network,
@@ -326,11 +333,12 @@ async fn consent(
         .set_pkce_verifier(PkceCodeVerifier::new(verifier))
         .request_async(&sender)
         .await
-        .map_err(|e| CallbackError::Exchange(token_error(e, &sender.limited).to_string()))?;
+        .map_err(|e| CallbackError::Exchange(token_error(e, network, &sender.limited).to_string()))?;
     let access = tokens.access_token().secret().clone();
     let identity = match network {
         Network::Reddit => super::reddit::whoami(&services.http, &provider.app.api_url, &access).await,
         Network::X => super::x::whoami(&services.http, &provider.app.api_url, &access).await,
+        Network::Google => super::google::whoami(&services.http, &services.config.google_accounts_url, &access).await,
         _ => super::youtube::whoami(&services.http, &provider.app.api_url, &access).await,
     };
     let identity = match identity {
@@ -663,15 +671,17 @@ pub(crate) async fn refresh(
         .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
         .request_async(&sender)
         .await
-        .map_err(|e| token_error(e, &sender.limited))?;
+        .map_err(|e| token_error(e, network, &sender.limited))?;
     let expires_at = tokens.expires_in().and_then(|d| chrono::Duration::from_std(d).ok()).map(|d| now() + d);
     Ok((tokens.access_token().secret().clone(), tokens.refresh_token().map(|t| t.secret().clone()), expires_at))
 }
 
-/// Reads a token endpoint's failure: `invalid_grant` is a refusal, a 429 a wait (the
+/// Reads a token endpoint's failure: `invalid_grant` is a refusal (and X's
+/// `invalid_request`, its answer to a used or revoked refresh token), a 429 a wait (the
 /// crate cannot say, so [`send`] noted it), anything else a passing failure.
 fn token_error<E: std::error::Error + 'static>(
     error: RequestTokenError<E, oauth2::StandardErrorResponse<BasicErrorResponseType>>,
+    network: Network,
     limited: &Mutex<Option<Option<Duration>>>,
 ) -> TokenError {
     if let Some(retry_after) = *limited.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
@@ -680,6 +690,9 @@ fn token_error<E: std::error::Error + 'static>(
     match error {
         RequestTokenError::ServerResponse(response) => match response.error() {
             BasicErrorResponseType::InvalidGrant => TokenError::Refused("invalid_grant".into()),
+            BasicErrorResponseType::InvalidRequest if network == Network::X => {
+                TokenError::Refused("invalid_request".into())
+            }
             other => TokenError::Failed(format!("the token endpoint answered {}", other.as_ref())),
         },
         RequestTokenError::Request(e) => TokenError::Failed(format!("the token endpoint failed: {e}")),

@@ -11,6 +11,12 @@ pub fn review_link(id: &str) -> String {
     format!("https://www.trustpilot.com/reviews/{id}")
 }
 
+/// Whether `id` is a business unit's id (24 hexadecimal digits), as it may go into a
+/// path.
+pub fn is_unit_id(id: &str) -> bool {
+    id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// A business unit as `/business-units/find` describes it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -35,9 +41,11 @@ pub enum KeyError {
 /// 403, a good one finds (or not) the business unit named.
 pub async fn check_key(http: &Http, api: &str, key: &str) -> Result<(), KeyError> {
     let mut headers = HeaderMap::new();
-    headers.insert("apikey", HeaderValue::from_str(key).map_err(|_| KeyError::Refused)?);
+    let mut value = HeaderValue::from_str(key).map_err(|_| KeyError::Refused)?;
+    value.set_sensitive(true);
+    headers.insert("apikey", value);
     let url = format!("{}/business-units/find?name=trustpilot.com", api.trim_end_matches('/'));
-    let fetched = http.get(&url, headers).await.map_err(|e| KeyError::Failed(e.to_string()))?;
+    let fetched = http.get_direct(&url, headers).await.map_err(|e| KeyError::Failed(e.to_string()))?;
     match fetched.status {
         200 | 404 => Ok(()),
         401 | 403 => Err(KeyError::Refused),

@@ -69,7 +69,7 @@ pub(crate) async fn whoami(http: &Http, api: &url::Url, access_token: &str) -> R
         return Err(format!("HTTP {} from X {}", fetched.status, problem(&fetched.body)).trim().to_owned());
     }
     let me: Data<Me> = serde_json::from_slice(&fetched.body).map_err(|e| format!("malformed account: {e}"))?;
-    let me = me.data.filter(|m| !m.id.is_empty() && !m.username.is_empty()).ok_or("X named no account")?;
+    let me = me.data.filter(|m| is_id(&m.id) && !m.username.is_empty()).ok_or("X named no account")?;
     Ok(Identity { id: me.id, name: me.username })
 }
 
@@ -197,27 +197,58 @@ pub async fn find_reply(
     since: DateTime<Utc>,
     taken: &[String],
 ) -> Result<Option<Published>, PublishError> {
+    #[derive(Deserialize)]
+    struct Timeline {
+        data: Option<Vec<Post>>,
+        meta: Option<TimelineMeta>,
+    }
+    #[derive(Deserialize)]
+    struct TimelineMeta {
+        next_token: Option<String>,
+    }
     let (id, username) = credential.account().await;
-    let id = id.ok_or_else(|| PublishError::Refused("the connection has no account id".into()))?;
+    let id = id.filter(|id| is_id(id)).ok_or_else(|| PublishError::Refused("the connection has no X id".into()))?;
     let endpoint = credential.endpoint().await;
-    let mut url = url::Url::parse(&format!("{}/users/{id}/tweets", endpoint.trim_end_matches('/')))
-        .map_err(|e| PublishError::Refused(format!("bad endpoint: {e}")))?;
     let start = (since - chrono::Duration::minutes(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    url.query_pairs_mut()
-        .append_pair("max_results", "100")
-        .append_pair("start_time", &start)
-        .append_pair("exclude", "retweets")
-        .append_pair("tweet.fields", "created_at,referenced_tweets");
-    let body = answer(credential.request(url.as_str(), None).await?, "the account's posts")?;
-    let posts: Data<Vec<Post>> =
-        serde_json::from_slice(&body).map_err(|_| PublishError::transient("a malformed timeline from X"))?;
     let wanted = comparable(text);
-    Ok(posts
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .find(|p| p.replied_to() == Some(parent) && comparable(&p.text) == wanted && !taken.contains(&p.id))
-        .map(|p| Published { url: link(&username, &p.id), id: p.id }))
+    let mut token: Option<String> = None;
+    // The account's posts since the reply was asked for, a few pages at most.
+    for _ in 0..FIND_PAGES {
+        let mut url = url::Url::parse(&format!("{}/users/{id}/tweets", endpoint.trim_end_matches('/')))
+            .map_err(|e| PublishError::Refused(format!("bad endpoint: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("max_results", "100")
+            .append_pair("start_time", &start)
+            .append_pair("exclude", "retweets")
+            .append_pair("tweet.fields", "created_at,referenced_tweets");
+        if let Some(token) = &token {
+            url.query_pairs_mut().append_pair("pagination_token", token);
+        }
+        let body = answer(credential.request(url.as_str(), None).await?, "the account's posts")?;
+        let page: Timeline =
+            serde_json::from_slice(&body).map_err(|_| PublishError::transient("a malformed timeline from X"))?;
+        let found = page
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .find(|p| p.replied_to() == Some(parent) && comparable(&p.text) == wanted && !taken.contains(&p.id));
+        if let Some(p) = found {
+            return Ok(Some(Published { url: link(&username, &p.id), id: p.id }));
+        }
+        match page.meta.and_then(|m| m.next_token) {
+            Some(next) => token = Some(next),
+            None => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// Pages of the account's posts read when looking for an earlier attempt's reply.
+const FIND_PAGES: usize = 5;
+
+/// Whether `id` is an X id as it may go into a path: digits, within 64 bits.
+pub fn is_id(id: &str) -> bool {
+    (1..=19).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]

@@ -140,6 +140,14 @@ pub struct Config {
     /// `VIGIE_TRUSTPILOT_API_URL`, default `https://api.trustpilot.com/v1`: where
     /// Trustpilot API-key connections call.
     pub trustpilot_api_url: Url,
+    /// `VIGIE_GOOGLE_BUSINESS_CLIENT_ID` and `VIGIE_GOOGLE_BUSINESS_CLIENT_SECRET`: the
+    /// OAuth client (Google) Business Profile accounts connect with, for their reviews;
+    /// its API is `https://mybusiness.googleapis.com` (reviews, v4).
+    pub google_business: Option<OAuthApp>,
+    /// `VIGIE_GOOGLE_BUSINESS_ACCOUNTS_URL`, default
+    /// `https://mybusinessaccountmanagement.googleapis.com/v1`: where the accounts a
+    /// Business Profile connection opens are listed.
+    pub google_accounts_url: Url,
 }
 
 /// An OAuth 2 application registered on a network. The endpoints default to the
@@ -285,6 +293,8 @@ impl std::fmt::Debug for Config {
             reddit,
             x,
             trustpilot_api_url,
+            google_business,
+            google_accounts_url,
         } = self;
         f.debug_struct("Config")
             .field("database", &redact_url(database_url))
@@ -332,6 +342,8 @@ impl std::fmt::Debug for Config {
             .field("reddit", reddit)
             .field("x", x)
             .field("trustpilot_api_url", &trustpilot_api_url.as_str())
+            .field("google_business", google_business)
+            .field("google_accounts_url", &google_accounts_url.as_str())
             .finish()
     }
 }
@@ -716,17 +728,31 @@ impl Config {
             ],
             (0, 0),
         );
-        let trustpilot_raw = get("VIGIE_TRUSTPILOT_API_URL").unwrap_or_else(|| "https://api.trustpilot.com/v1".into());
-        let trustpilot_api_url = Url::parse(&trustpilot_raw)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-            .unwrap_or_else(|| {
-                errors.push(format!(
-                    "VIGIE_TRUSTPILOT_API_URL must be an http(s) URL (got `{}`)",
-                    redact_url(&trustpilot_raw)
-                ));
-                Url::parse("https://api.trustpilot.com/v1").expect("a valid default")
-            });
+        let mut api_url = |key: &str, default: &str| {
+            let raw = get(key).unwrap_or_else(|| default.into());
+            Url::parse(&raw)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                .unwrap_or_else(|| {
+                    errors.push(format!("{key} must be an http(s) URL (got `{}`)", redact_url(&raw)));
+                    Url::parse(default).expect("a valid default")
+                })
+        };
+        let trustpilot_api_url = api_url("VIGIE_TRUSTPILOT_API_URL", "https://api.trustpilot.com/v1");
+        let google_accounts_url =
+            api_url("VIGIE_GOOGLE_BUSINESS_ACCOUNTS_URL", "https://mybusinessaccountmanagement.googleapis.com/v1");
+        let google_business = oauth_app(
+            &get,
+            &mut errors,
+            "VIGIE_GOOGLE_BUSINESS",
+            [
+                "https://accounts.google.com/o/oauth2/v2/auth",
+                "https://oauth2.googleapis.com/token",
+                "https://mybusiness.googleapis.com",
+                "https://oauth2.googleapis.com/revoke",
+            ],
+            (0, 0),
+        );
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }
@@ -776,6 +802,8 @@ impl Config {
             reddit,
             x,
             trustpilot_api_url,
+            google_business,
+            google_accounts_url,
         })
     }
 

@@ -17,6 +17,8 @@ pub enum Network {
     Reddit,
     /// Trustpilot reviews.
     Trustpilot,
+    /// Google Business Profile: reviews on Google Search and Maps.
+    Google,
     Blog,
     News,
     Forum,

@@ -284,6 +284,15 @@ impl Http {
         read(response, MAX_BODY, false).await
     }
 
+    /// GETs `url` as [`Http::get`] does, following no redirect: for requests whose
+    /// headers hold a credential that a redirect would carry to another host (an API
+    /// key in a header of the API's own).
+    pub async fn get_direct(&self, url: &str, headers: HeaderMap) -> Result<Fetched, FetchError> {
+        let parsed = self.target(url)?;
+        let response = self.send(self.direct.get(parsed).headers(headers)).await?;
+        read(response, MAX_BODY, false).await
+    }
+
     /// POSTs `body` to `url` within `timeout`, keeping at most `keep` bytes of the
     /// answer (a receiver's long answer is cut, not an error).
     pub async fn post(
@@ -294,9 +303,33 @@ impl Http {
         timeout: Duration,
         keep: usize,
     ) -> Result<Fetched, FetchError> {
+        self.write(reqwest::Method::POST, url, headers, body, timeout, keep).await
+    }
+
+    /// PUTs `body` to `url`, as [`Http::post`] does.
+    pub async fn put(
+        &self,
+        url: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+        timeout: Duration,
+        keep: usize,
+    ) -> Result<Fetched, FetchError> {
+        self.write(reqwest::Method::PUT, url, headers, body, timeout, keep).await
+    }
+
+    async fn write(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+        timeout: Duration,
+        keep: usize,
+    ) -> Result<Fetched, FetchError> {
         let request = match self.exempt_for(url) {
-            Some(client) => client.post(url),
-            None => self.client.post(self.target(url)?),
+            Some(client) => client.request(method, url),
+            None => self.client.request(method, self.target(url)?),
         };
         let response = self.send(request.headers(headers).body(body).timeout(timeout)).await?;
         read(response, keep, true).await

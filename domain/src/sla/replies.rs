@@ -28,7 +28,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use uuid::Uuid;
 
 use super::tickets::TicketStatus;
-use crate::connections::{Credential, PublishError, Published, bluesky, reddit, x, youtube};
+use crate::connections::{Credential, PublishError, Published, bluesky, google, reddit, x, youtube};
 use crate::entities::{connection, membership, mention, reply, ticket};
 use crate::platform::jobs::{JobError, Registry};
 use crate::platform::queue::{Envelope, JobPayload};
@@ -97,8 +97,22 @@ pub(crate) async fn send(
                 ));
             }
         }
+        Some(Network::Google) => {
+            if !google::is_review_name(&post.external_id) {
+                return Err(Error::bad_input(
+                    "send",
+                    "this review has no Google name (accounts/…/reviews/…) to reply to",
+                ));
+            }
+            if text.chars().count() > google::MAX_REPLY_CHARS {
+                return Err(Error::bad_input(
+                    "text",
+                    format!("a reply to a Google review has at most {} characters", google::MAX_REPLY_CHARS),
+                ));
+            }
+        }
         Some(Network::X) => {
-            if post.external_id.is_empty() || !post.external_id.bytes().all(|b| b.is_ascii_digit()) {
+            if !x::is_id(&post.external_id) {
                 return Err(Error::bad_input("send", "this post has no X id (digits) to reply to"));
             }
             if x::weighted_length(text) > x::MAX_POST_WEIGHT {
@@ -124,6 +138,7 @@ pub(crate) async fn send(
             Network::Youtube => "YouTube",
             Network::Reddit => "Reddit",
             Network::X => "X",
+            Network::Google => "Google Business Profile",
             _ => "Bluesky",
         };
         Error::bad_input(
@@ -402,7 +417,9 @@ async fn attempt(services: &Services, row: &reply::Model) -> std::result::Result
     let work = async {
         match Network::parse(&row.network) {
             Some(Network::Bluesky) => on_bluesky(&credential, row, &post).await,
-            Some(Network::Youtube | Network::Reddit | Network::X) => on_keyless(&credential, row, &post).await,
+            Some(Network::Youtube | Network::Reddit | Network::X | Network::Google) => {
+                on_keyless(&credential, row, &post).await
+            }
             _ => Err(PublishError::Refused(format!("Vigie cannot publish on {}", row.network))),
         }
     };
@@ -454,7 +471,8 @@ async fn on_bluesky(
     Ok(Published { id: post_ref.uri, url })
 }
 
-/// A reply on a network that takes no idempotency key (YouTube comments, Reddit, X): the
+/// A reply on a network that takes no idempotency key (YouTube comments, Reddit, X), or
+/// whose one reply a retry would overwrite (Google reviews): the
 /// account's reply to the post with this text, made since the reply was asked for (an
 /// earlier attempt's), or a new one.
 async fn on_keyless(
@@ -474,16 +492,18 @@ async fn on_keyless(
             youtube::reply(credential, &post.external_id, video.as_deref(), &row.text).await
         }
         Some(Network::X) => x::reply(credential, &post.external_id, &row.text).await,
+        Some(Network::Google) => google::reply(credential, &post.external_id, &row.text, post.url.as_deref()).await,
         _ => reddit::reply(credential, &post.external_id, &row.text).await,
     };
     match posted {
         Ok(published) => Ok(published),
-        // The call may have gone through (a timeout): look before failing.
-        Err(e @ PublishError::Transient { .. }) => match find_keyless(credential, row, post, &taken).await {
+        // The call may have gone through (a timeout), or an earlier one did that the
+        // look before missed (X then refuses the same text as a duplicate): look again
+        // before failing.
+        Err(e) => match find_keyless(credential, row, post, &taken).await {
             Ok(Some(found)) => Ok(found),
             _ => Err(e),
         },
-        Err(e) => Err(e),
     }
 }
 
@@ -502,6 +522,10 @@ async fn find_keyless(
             youtube::find_reply(credential, &post.external_id, video.as_deref(), &row.text, row.created_at, taken).await
         }
         Some(Network::X) => x::find_reply(credential, &post.external_id, &row.text, row.created_at, taken).await,
+        // A review has one reply: the one it carries is this one if its text is.
+        Some(Network::Google) => {
+            google::find_reply(credential, &post.external_id, &row.text, post.url.as_deref()).await
+        }
         _ => reddit::find_reply(credential, &post.external_id, &row.text, row.created_at, taken).await,
     }
 }
@@ -514,7 +538,7 @@ async fn last_look(services: &Services, row: &reply::Model) -> std::result::Resu
         return Ok(None);
     };
     let found = match Network::parse(&row.network) {
-        Some(Network::Youtube | Network::Reddit | Network::X) => {
+        Some(Network::Youtube | Network::Reddit | Network::X | Network::Google) => {
             match post_of(&services.db, &ticket_of(services, row).await?).await.map_err(database)? {
                 Some(post) => find_keyless(&credential, row, &post, &recorded(services, row).await?).await,
                 None => Ok(None),

@@ -214,6 +214,20 @@ fn validate_target(
             }
             Ok((name.to_lowercase(), None))
         }
+        (SourceKind::Account, Network::Google) => {
+            // A location: `accounts/{account}/locations/{location}`.
+            let location = target.trim_end_matches('/');
+            if !crate::connections::google::is_location_name(location) {
+                return Err(Error::bad_input(
+                    "target",
+                    "a Business Profile location: accounts/{account id}/locations/{location id}",
+                ));
+            }
+            if endpoint.is_some() {
+                return Err(Error::bad_input("endpoint", "these sources call the API of their connection"));
+            }
+            Ok((location.to_owned(), None))
+        }
         (SourceKind::Account, Network::Trustpilot) => {
             // A business unit's id (24 hex digits) or the domain it reviews.
             let unit = ["https://www.trustpilot.com/review/", "https://trustpilot.com/review/", "https://"]
@@ -259,7 +273,7 @@ fn validate_target(
             format!(
                 "{} sources are not available on {}: feeds serve blog, news, youtube, forum and other; \
                  hashtags serve mastodon; searches serve mastodon, bluesky, youtube, reddit and x; accounts \
-                 serve mastodon, bluesky, youtube, x and trustpilot (reviews); communities serve reddit",
+                 serve mastodon, bluesky, youtube, x, trustpilot and google (reviews); communities serve reddit",
                 kind.as_str(),
                 network.name()
             ),
@@ -438,8 +452,8 @@ pub fn unwatched_handles(
         sources.iter().filter(|s| s.enabled && s.brand_id == brand.id).any(|s| match SourceKind::parse(&s.kind) {
             Some(SourceKind::Search) => s.healthy && s.network == network && names(&s.target).contains(&name),
             // The comments on the brand's videos are what YouTube users write to it, and
-            // reviews what Trustpilot users do.
-            Some(SourceKind::Account) if network == "youtube" || network == "trustpilot" => {
+            // reviews what Trustpilot and Google users do.
+            Some(SourceKind::Account) if matches!(network.as_str(), "youtube" | "trustpilot" | "google") => {
                 s.healthy && s.network == network
             }
             // The posts that mention the account, on X.
@@ -491,8 +505,8 @@ pub async fn list(
     pagination::fetch(&services.db, select, source::Column::Id, pagination::Direction::Ascending, page).await
 }
 
-/// The connection a source of `brand` may poll with: Bluesky, YouTube, Reddit, X and
-/// Trustpilot sources sign in, and only managers may lend a connection to a source.
+/// The connection a source of `brand` may poll with: Bluesky, YouTube, Reddit, X,
+/// Trustpilot and Google sources sign in, and only managers may lend a connection to a source.
 async fn check_connection(
     db: &impl ConnectionTrait,
     actor: &Actor,
@@ -501,19 +515,23 @@ async fn check_connection(
     network: Network,
 ) -> Result<Uuid> {
     actor.require_manager()?;
-    if !matches!(network, Network::Bluesky | Network::Youtube | Network::Reddit | Network::X | Network::Trustpilot) {
+    if !matches!(
+        network,
+        Network::Bluesky | Network::Youtube | Network::Reddit | Network::X | Network::Trustpilot | Network::Google
+    ) {
         return Err(Error::bad_input(
             "connectionId",
-            "only Bluesky, YouTube, Reddit, X and Trustpilot sources poll with a connection",
+            "only Bluesky, YouTube, Reddit, X, Trustpilot and Google sources poll with a connection",
         ));
     }
     crate::connections::usable_by(db, actor, id, brand, network).await
 }
 
 /// Whether sources of `network` and `kind` must poll through a connection: YouTube's,
-/// Reddit's, X's and Trustpilot's APIs answer only signed-in callers (a channel's RSS feed needs none).
+/// Reddit's, X's, Trustpilot's and Google's APIs answer only signed-in callers (a channel's RSS feed needs none).
 fn requires_connection(network: Network, kind: SourceKind) -> bool {
-    matches!(network, Network::Youtube | Network::Reddit | Network::X | Network::Trustpilot) && kind != SourceKind::Feed
+    matches!(network, Network::Youtube | Network::Reddit | Network::X | Network::Trustpilot | Network::Google)
+        && kind != SourceKind::Feed
 }
 
 fn needs_connection() -> Error {

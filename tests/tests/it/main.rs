@@ -15,6 +15,7 @@ mod docs;
 mod faults;
 mod frontends;
 mod fuzz;
+mod google;
 mod hardening;
 mod http;
 mod ingest;

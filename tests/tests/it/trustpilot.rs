@@ -186,22 +186,29 @@ async fn trustpilot_reviews_arrive_with_their_stars(backend: Backend) {
     let limited = poll(&app, &source).await;
     assert!(limited.error.as_deref().is_some_and(|e| e.contains("429")), "{limited:?}");
 
-    // The key is revoked: the connection turns unhealthy, with one event.
+    // A passing 401 (a gateway's) while the key still opens Trustpilot: the poll fails,
+    // the connection stays healthy.
+    let health = "query($id: ID!) { node(id: $id) { ... on Connection { healthy lastError } } }";
     Mock::given(method("GET"))
         .and(path(format!("/v1/business-units/{UNIT}/reviews")))
         .respond_with(ResponseTemplate::new(401).set_body_json(json!({ "fault": { "faultstring": "Invalid ApiKey" } })))
         .mount(&trustpilot)
         .await;
+    assert!(poll(&app, &source).await.error.is_some());
+    assert_eq!(app.ok(Some(t), health, json!({ "id": id })).await["node"]["healthy"], true);
+
+    // The key is revoked: refused when checked on its own too, the connection turns
+    // unhealthy, with one event.
+    Mock::given(method("GET"))
+        .and(path("/v1/business-units/find"))
+        .and(query_param("name", "trustpilot.com"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({ "fault": { "faultstring": "Invalid ApiKey" } })))
+        .with_priority(1)
+        .mount(&trustpilot)
+        .await;
     let revoked = poll(&app, &source).await;
     assert!(revoked.error.is_some(), "{revoked:?}");
-    let health = app
-        .ok(
-            Some(t),
-            "query($id: ID!) { node(id: $id) { ... on Connection { healthy lastError } } }",
-            json!({ "id": id }),
-        )
-        .await["node"]
-        .clone();
+    let health = app.ok(Some(t), health, json!({ "id": id })).await["node"].clone();
     assert_eq!(health["healthy"], false, "{health}");
     let events = event::Entity::find()
         .filter(event::Column::Kind.eq("connection.unhealthy"))

@@ -296,7 +296,9 @@ async fn x_searches_and_mentions_arrive_through_a_connection(backend: Backend) {
         ))
         .mount(&x)
         .await;
-    assert_eq!(poll(&app, &search).await, sources::PollReport { stored: 1, error: None });
+    let restarted = poll(&app, &search).await;
+    assert_eq!(restarted.stored, 1);
+    assert!(restarted.error.as_deref().is_some_and(|e| e.contains("missed")), "{restarted:?}");
     x.verify().await;
 
     // Mentions of the brand's own account: no lookup, its id is the connection's. A
@@ -409,6 +411,7 @@ async fn replies_to_x_posts_are_published_once(backend: Backend) {
             item("1700000000000000001", "Verdure, où trouver les recharges ?"),
             item("1700000000000000002", "Verdure, mon colis n'est jamais arrivé, vous pouvez m'aider ?"),
             item("1700000000000000003", "Verdure, pourquoi ce silence ?"),
+            item("1700000000000000004", "Verdure, c'est bon pour moi ?"),
         ],
     )
     .await;
@@ -539,5 +542,56 @@ async fn replies_to_x_posts_are_published_once(backend: Backend) {
     let refused = app.ok(Some(t), TICKET, json!({ "id": tickets["1700000000000000003"] })).await["node"].clone();
     assert_eq!((refused["status"].clone(), refused["replies"][0]["status"].clone()), (json!("OPEN"), json!("FAILED")));
     assert!(refused["replies"][0]["lastError"].as_str().unwrap().contains("duplicate content"), "{refused}");
+
+    // A duplicate refusal for a reply an earlier attempt made (past what the first look
+    // saw): the look after the refusal finds it, on the timeline's second page.
+    x.reset().await;
+    let text = "Oui, c'est bon pour vous.";
+    Mock::given(method("POST"))
+        .and(path("/2/tweets"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "detail": "You are not allowed to create a Tweet with duplicate content.", "type": "about:blank", "title": "Forbidden", "status": 403
+        })))
+        .mount(&x)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/2/users/{BRAND_ID}/tweets")))
+        .and(query_param_is_missing("pagination_token"))
+        .respond_with(page(vec![], vec![], Some("older"), "898"))
+        .up_to_n_times(1)
+        .mount(&x)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/2/users/{BRAND_ID}/tweets")))
+        .and(query_param_is_missing("pagination_token"))
+        .respond_with(page(vec![], vec![], Some("older"), "897"))
+        .mount(&x)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/2/users/{BRAND_ID}/tweets")))
+        .and(query_param("pagination_token", "older"))
+        .respond_with(page(
+            vec![reply_post(
+                "1700000000000000104",
+                BRAND_ID,
+                &format!("@LeafyFan {text}"),
+                "1700000000000000004",
+                "42",
+            )],
+            vec![],
+            None,
+            "896",
+        ))
+        .mount(&x)
+        .await;
+    app.ok(Some(t), RESPOND, json!({ "id": tickets["1700000000000000004"], "text": text })).await;
+    let row = reply::Entity::find().all(&app.services.db).await.unwrap().into_iter().find(|r| r.text == text).unwrap();
+    vigie_domain::sla::replies::publish(&app.services, row.id).await.unwrap();
+    let found = app.ok(Some(t), TICKET, json!({ "id": tickets["1700000000000000004"] })).await["node"].clone();
+    assert_eq!(
+        (found["status"].clone(), found["replies"][0]["externalId"].clone()),
+        (json!("ANSWERED"), json!("1700000000000000104")),
+        "{found}"
+    );
 }
 on_both_databases!(replies_to_x_posts_are_published_once);

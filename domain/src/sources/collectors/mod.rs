@@ -4,6 +4,7 @@
 
 pub mod bluesky;
 pub mod feed;
+pub mod google;
 pub mod mastodon;
 pub mod reddit;
 pub mod trustpilot;
@@ -79,6 +80,7 @@ pub fn for_source(source: &source::Model) -> Option<&'static dyn Collector> {
         ("reddit", "search" | "community") => Some(&reddit::RedditCollector),
         ("x", "search" | "account") => Some(&x::XCollector),
         ("trustpilot", "account") => Some(&trustpilot::TrustpilotCollector),
+        ("google", "account") => Some(&google::GoogleCollector),
         _ => None,
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{CollectError, Collector, MAX_PAGES, Poll, check, clip, count, json};
-use crate::connections::trustpilot::{BusinessUnit, review_link};
+use crate::connections::trustpilot::{BusinessUnit, is_unit_id, review_link};
 use crate::connections::{Credential, CredentialError};
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention, normalise_handle};
@@ -132,7 +132,7 @@ fn later(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<
 
 /// The id of the business unit a source names: itself, or the one its domain finds.
 async fn unit_id(credential: &Credential<'_>, target: &str) -> Result<String, CollectError> {
-    if target.len() == 24 && target.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if is_unit_id(target) {
         return Ok(target.to_owned());
     }
     let endpoint = credential.endpoint().await;
@@ -146,6 +146,9 @@ async fn unit_id(credential: &Credential<'_>, target: &str) -> Result<String, Co
         ))));
     }
     let unit: BusinessUnit = json(&check(fetched)?.body, "Trustpilot business unit")?;
+    if !is_unit_id(&unit.id) {
+        return Err(CollectError::Malformed(format!("Trustpilot named a business unit {:.40}", unit.id)));
+    }
     Ok(unit.id)
 }
 
@@ -160,7 +163,7 @@ impl Collector for TrustpilotCollector {
         let credential = super::signed_in(credential, "Trustpilot")?;
         let mut mark: Mark =
             source.cursor.as_ref().and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default();
-        let unit = match mark.unit_id.clone() {
+        let unit = match mark.unit_id.clone().filter(|id| is_unit_id(id)) {
             Some(id) => id,
             None => unit_id(credential, &source.target).await?,
         };
@@ -192,12 +195,20 @@ impl Collector for TrustpilotCollector {
                     poll.cursor = Some(json!(Mark { resume: Some(page_number), newest, ..mark }));
                     return Ok(poll);
                 }
+                // A resumed page that fails may be past the last one now: the next
+                // poll starts again from the first, down to the newest review stored.
+                Err(e) if mark.resume.is_some() => {
+                    poll.incomplete = Some(e);
+                    poll.cursor = Some(json!(Mark { resume: None, newest: None, ..mark }));
+                    return Ok(poll);
+                }
                 Err(e) => return Err(e),
             };
             let read = page.reviews.len();
             let mut reached_seen = false;
             for review in page.reviews {
-                let Some(at) = time_of(&review.created_at) else { continue };
+                // A review from the future (a skewed clock) would hold the reading there.
+                let Some(at) = time_of(&review.created_at).map(|at| at.min(Utc::now())) else { continue };
                 // Reviews of the same second as the newest stored come again, stored once.
                 if since.is_some_and(|since| at < since) {
                     reached_seen = true;

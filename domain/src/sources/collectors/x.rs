@@ -48,7 +48,6 @@ struct Includes {
 
 #[derive(Debug, Default, Deserialize)]
 struct Meta {
-    newest_id: Option<String>,
     next_token: Option<String>,
 }
 
@@ -124,21 +123,23 @@ struct Mark {
     user_id: Option<String>,
 }
 
-/// The later of two post ids: ids grow with time, compared as numbers.
+/// The later of two post ids: ids grow with time, compared as numbers; what is not an
+/// id counts as none.
 fn later(a: Option<String>, b: Option<String>) -> Option<String> {
+    let a = a.filter(|id| api::is_id(id));
+    let b = b.filter(|id| api::is_id(id));
     let n = |id: &Option<String>| id.as_deref().and_then(|i| i.parse::<u64>().ok());
-    match (n(&a), n(&b)) {
-        (Some(x), Some(y)) => {
-            if x >= y {
-                a
-            } else {
-                b
-            }
-        }
-        (Some(_), None) => a,
-        (None, _) => b,
-    }
+    if n(&a) >= n(&b) { a } else { b }
 }
+
+/// When post `id` was made: X's ids carry their time (milliseconds since 2010-11-04).
+fn time_of_id(id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let id = id.parse::<u64>().ok()?;
+    chrono::DateTime::from_timestamp_millis(((id >> 22) + 1_288_834_974_657) as i64)
+}
+
+/// How far back recent search reaches, less a margin.
+const SEARCH_REACH: chrono::Duration = chrono::Duration::hours(166);
 
 /// Reads `path` with `query` from `mark`, following `next_token` (sent as
 /// `pagination_token` by the timelines, as `next_token` by search), down to the
@@ -191,7 +192,6 @@ async fn read(
             }
             Err(e) => return Err(e),
         };
-        newest = later(newest, page.meta.newest_id.clone());
         let users: HashMap<&str, &User> = page.includes.users.iter().map(|u| (u.id.as_str(), u)).collect();
         for post in page.data {
             newest = later(newest, Some(post.id.clone()));
@@ -210,9 +210,10 @@ async fn read(
     Ok(Mark { since_id: since, resume: token, newest: later(newest, mark.newest.clone()), ..mark.clone() })
 }
 
-/// Reads from `mark`, starting again from now when X refuses where it stood: recent
-/// search forgets posts older than seven days, so a `since_id` from a source paused
-/// longer, or a stale `next_token`, is a 400.
+/// Reads from `mark`, going on when X refuses where it stood (a 400): a stale
+/// `next_token` is dropped and the reading goes on from `since_id`; a `since_id` older
+/// than recent search reaches (a source paused for a week) starts again from now, and
+/// the poll says that posts were missed.
 async fn read_from(
     credential: &Credential<'_>,
     path: &str,
@@ -222,10 +223,25 @@ async fn read_from(
     poll: &mut Poll,
 ) -> Result<Mark, CollectError> {
     match read(credential, path, query, token_param, &mark, poll).await {
-        Err(CollectError::Status(400)) if mark.since_id.is_some() || mark.resume.is_some() => {
-            tracing::warn!(path, "X refused where the reading stood; it starts again from now");
+        Err(CollectError::Status(400)) if mark.resume.is_some() => {
+            tracing::warn!(path, "X refused a page token; the reading goes on from the newest post stored");
+            let fresh = Mark { resume: None, ..mark };
+            Box::pin(read_from(credential, path, query, token_param, fresh, poll)).await
+        }
+        Err(CollectError::Status(400))
+            if mark
+                .since_id
+                .as_deref()
+                .and_then(time_of_id)
+                .is_some_and(|at| at < chrono::Utc::now() - SEARCH_REACH) =>
+        {
+            tracing::warn!(path, "X no longer reaches the newest post stored; the reading starts again from now");
             let fresh = Mark { user_id: mark.user_id, ..Mark::default() };
-            read(credential, path, query, token_param, &fresh, poll).await
+            let mark = read(credential, path, query, token_param, &fresh, poll).await?;
+            poll.incomplete.get_or_insert(CollectError::Malformed(
+                "X's recent search no longer reaches the last post read: posts in between were missed".into(),
+            ));
+            Ok(mark)
         }
         other => other,
     }
@@ -238,7 +254,7 @@ async fn user_id(credential: &Credential<'_>, username: &str) -> Result<String, 
         data: Option<User>,
     }
     let (id, name) = credential.account().await;
-    if let Some(id) = id.filter(|_| name.eq_ignore_ascii_case(username)) {
+    if let Some(id) = id.filter(|id| name.eq_ignore_ascii_case(username) && api::is_id(id)) {
         return Ok(id);
     }
     let endpoint = credential.endpoint().await;
@@ -248,7 +264,7 @@ async fn user_id(credential: &Credential<'_>, username: &str) -> Result<String, 
     found
         .data
         .map(|u| u.id)
-        .filter(|id| !id.is_empty())
+        .filter(|id| api::is_id(id))
         .ok_or_else(|| CollectError::Credential(CredentialError::Failed(format!("X has no account named {username}"))))
 }
 
@@ -294,6 +310,10 @@ mod tests {
     fn ids_compare_as_numbers() {
         assert_eq!(later(Some("99".into()), Some("100".into())).as_deref(), Some("100"));
         assert_eq!(later(None, Some("7".into())).as_deref(), Some("7"));
+        assert_eq!(later(None, Some("abc".into())), None, "not an id");
+        assert_eq!(later(Some("5".into()), Some("99999999999999999999".into())).as_deref(), Some("5"));
+        let at = time_of_id("1500000000000000000").unwrap();
+        assert_eq!(at.format("%Y-%m-%d").to_string(), "2022-03-05");
     }
 
     #[test]
