@@ -10,11 +10,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{CollectError, Collector, MAX_PAGES, Poll, check, clip, json};
+use super::{CollectError, Collector, MAX_PAGES, Poll, clip};
 use crate::connections::Credential;
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention};
-use crate::platform::outbound::{Http, quota};
+use crate::platform::outbound::Http;
 
 pub struct GoogleCollector;
 
@@ -149,13 +149,7 @@ impl Collector for GoogleCollector {
             if let Some(token) = &token {
                 url.query_pairs_mut().append_pair("pageToken", token);
             }
-            let page = match credential.request(url.as_str(), None).await.map_err(CollectError::from).and_then(check) {
-                Ok(fetched) => {
-                    poll.quota = quota(&fetched.headers).or(poll.quota.take());
-                    json::<Page>(&fetched.body, "Google reviews")
-                }
-                Err(e) => Err(e),
-            };
+            let page = super::signed_page::<Page>(credential, url.as_str(), "Google reviews", &mut poll).await;
             let page = match page {
                 Ok(page) => page,
                 Err(e) if index > 0 => {

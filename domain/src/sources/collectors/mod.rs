@@ -116,6 +116,19 @@ pub(crate) fn check(fetched: Fetched) -> Result<Fetched, CollectError> {
     }
 }
 
+/// GETs a page with `credential`, keeps what its rate-limit headers say as the poll's
+/// quota, and parses it as `what`.
+pub(crate) async fn signed_page<T: serde::de::DeserializeOwned>(
+    credential: &Credential<'_>,
+    url: &str,
+    what: &str,
+    poll: &mut Poll,
+) -> Result<T, CollectError> {
+    let fetched = check(credential.request(url, None).await?)?;
+    poll.quota = crate::platform::outbound::quota(&fetched.headers).or(poll.quota.take());
+    json(&fetched.body, what)
+}
+
 /// Parses JSON, naming what was expected when it fails.
 pub(crate) fn json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, CollectError> {
     serde_json::from_slice(body).map_err(|e| CollectError::Malformed(format!("{what}: {e}")))

@@ -16,11 +16,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{CollectError, Collector, MAX_PAGES, Poll, check, clip, count, json};
+use super::{CollectError, Collector, MAX_PAGES, Poll, clip, count};
 use crate::connections::{Credential, reddit};
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention, normalise_handle};
-use crate::platform::outbound::{Http, quota};
+use crate::platform::outbound::Http;
 
 pub struct RedditCollector;
 
@@ -176,13 +176,7 @@ async fn read_listing(
         if let Some(after) = &after {
             url.query_pairs_mut().append_pair("after", after);
         }
-        let page = match credential.request(url.as_str(), None).await.map_err(CollectError::from).and_then(check) {
-            Ok(fetched) => {
-                poll.quota = quota(&fetched.headers).or(poll.quota.take());
-                json::<Listing>(&fetched.body, "Reddit listing")
-            }
-            Err(e) => Err(e),
-        };
+        let page = super::signed_page::<Listing>(credential, url.as_str(), "Reddit listing", poll).await;
         let page = match page {
             Ok(page) => page,
             Err(e) if index > 0 => {

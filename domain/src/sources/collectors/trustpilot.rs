@@ -15,7 +15,7 @@ use crate::connections::trustpilot::{BusinessUnit, is_unit_id, review_link};
 use crate::connections::{Credential, CredentialError};
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention, normalise_handle};
-use crate::platform::outbound::{Http, quota};
+use crate::platform::outbound::Http;
 
 pub struct TrustpilotCollector;
 
@@ -180,13 +180,7 @@ impl Collector for TrustpilotCollector {
                 .append_pair("orderBy", "createdat.desc")
                 .append_pair("perPage", &PER_PAGE.to_string())
                 .append_pair("page", &page_number.to_string());
-            let page = match credential.request(url.as_str(), None).await.map_err(CollectError::from).and_then(check) {
-                Ok(fetched) => {
-                    poll.quota = quota(&fetched.headers).or(poll.quota.take());
-                    json::<Page>(&fetched.body, "Trustpilot reviews")
-                }
-                Err(e) => Err(e),
-            };
+            let page = super::signed_page::<Page>(credential, url.as_str(), "Trustpilot reviews", &mut poll).await;
             let page = match page {
                 Ok(page) => page,
                 Err(e) if index > 0 => {

@@ -22,7 +22,7 @@ use crate::connections::x::{self as api, Post};
 use crate::connections::{Credential, CredentialError};
 use crate::entities::source;
 use crate::mentions::store::{NewAuthor, NewMention, normalise_handle};
-use crate::platform::outbound::{Http, quota};
+use crate::platform::outbound::Http;
 
 pub struct XCollector;
 
@@ -172,13 +172,7 @@ async fn read(
         if let Some(token) = &token {
             url.query_pairs_mut().append_pair(token_param, token);
         }
-        let page = match credential.request(url.as_str(), None).await.map_err(CollectError::from).and_then(check) {
-            Ok(fetched) => {
-                poll.quota = quota(&fetched.headers).or(poll.quota.take());
-                json::<Page>(&fetched.body, "X posts")
-            }
-            Err(e) => Err(e),
-        };
+        let page = super::signed_page::<Page>(credential, url.as_str(), "X posts", poll).await;
         let page = match page {
             Ok(page) => page,
             Err(e) if index > 0 => {
