@@ -221,6 +221,14 @@ impl ConnectionMutation {
         Ok(Connection(updated))
     }
 
+    /// Gives an API-key connection a new key (after the old one was revoked), checked at
+    /// once; it is healthy again and its sources keep it (owners and admins). A refused
+    /// key is a `BAD_USER_INPUT` on `apiKey`.
+    async fn reconnect_api_key(&self, ctx: &Context<'_>, id: ID, api_key: String) -> Result<Connection> {
+        let updated = connections::reconnect_api_key(services(ctx), actor(ctx)?, uuid("id", &id)?, api_key).await?;
+        Ok(Connection(updated))
+    }
+
     /// Deletes a connection and its credentials; its sources poll anonymously from then
     /// on (owners and admins).
     async fn delete_connection(&self, ctx: &Context<'_>, id: ID) -> Result<DeletePayload> {

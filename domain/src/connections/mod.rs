@@ -229,6 +229,26 @@ pub struct NewApiKeyConnection {
     pub api_key: String,
 }
 
+/// Checks an API key with its network (a refused one is an input error on `apiKey`)
+/// and names it: its last characters, and a fingerprint that tells keys apart without
+/// showing them.
+async fn checked_key(services: &Services, endpoint: &str, raw: &str) -> Result<(String, String, String)> {
+    let key = raw.trim().to_owned();
+    if key.is_empty() || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::bad_input("apiKey", "an API key of 1 to 256 visible ASCII characters"));
+    }
+    trustpilot::check_key(&services.http, endpoint, &key).await.map_err(|e| match e {
+        trustpilot::KeyError::Refused => Error::bad_input("apiKey", "Trustpilot refused this API key"),
+        trustpilot::KeyError::RateLimited { retry_after } => {
+            Error::RateLimited { retry_after: retry_after.unwrap_or(Duration::from_secs(60)) }
+        }
+        trustpilot::KeyError::Failed(why) => Error::Unavailable(format!("Trustpilot could not be reached: {why}")),
+    })?;
+    let tail: String = key.chars().skip(key.chars().count().saturating_sub(4)).collect();
+    let fingerprint = format!("key:{}", &crate::sha256_hex(&key)[..16]);
+    Ok((key, format!("API key …{tail}"), fingerprint))
+}
+
 /// Keeps an API key as a connection (managers), checked with the network first: a
 /// refused key is an input error, and nothing is kept. Trustpilot takes one.
 pub async fn connect_api_key(
@@ -245,26 +265,13 @@ pub async fn connect_api_key(
     if input.network != Network::Trustpilot {
         return Err(Error::bad_input("network", "API keys serve Trustpilot"));
     }
-    let key = input.api_key.trim().to_owned();
-    if key.is_empty() || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::bad_input("apiKey", "an API key of 1 to 256 visible ASCII characters"));
-    }
     let endpoint = services.config.trustpilot_api_url.as_str().trim_end_matches('/').to_owned();
-    trustpilot::check_key(&services.http, &endpoint, &key).await.map_err(|e| match e {
-        trustpilot::KeyError::Refused => Error::bad_input("apiKey", "Trustpilot refused this API key"),
-        trustpilot::KeyError::RateLimited { retry_after } => {
-            Error::RateLimited { retry_after: retry_after.unwrap_or(Duration::from_secs(60)) }
-        }
-        trustpilot::KeyError::Failed(why) => Error::Unavailable(format!("Trustpilot could not be reached: {why}")),
-    })?;
-    // The key's fingerprint tells connections apart without showing it; its last
-    // characters let a manager recognise it.
-    let tail: String = key.chars().skip(key.chars().count().saturating_sub(4)).collect();
+    let (key, name, fingerprint) = checked_key(services, &endpoint, &input.api_key).await?;
     let account = Account {
         network: input.network,
         kind: API_KEY,
-        name: format!("API key …{tail}"),
-        id: format!("key:{}", &crate::sha256_hex(&key)[..16]),
+        name,
+        id: fingerprint,
         endpoint,
         scopes: Vec::new(),
         expires_at: None,
@@ -276,6 +283,37 @@ pub async fn connect_api_key(
     txn.commit().await?;
     tracing::info!(connection_id = %created.id, network = %created.network, "connection created");
     Ok(created)
+}
+
+/// Gives an API-key connection a new key (after the old one was revoked), checked at
+/// once; it is healthy again, and its sources keep it.
+pub async fn reconnect_api_key(
+    services: &Services,
+    actor: &Actor,
+    id: Uuid,
+    api_key: String,
+) -> Result<connection::Model> {
+    let existing = get(&services.db, actor, id).await?;
+    let vault = require_vault(services)?;
+    if existing.kind != API_KEY {
+        return Err(Error::bad_input("id", "only API-key connections take a new key"));
+    }
+    let (key, name, fingerprint) = checked_key(services, &existing.endpoint, &api_key).await?;
+    let (sealed, key_id) = seal(vault, existing.id, existing.agency_id, &Secret::ApiKey { key })?;
+    let at = now();
+    let txn = crate::platform::db::begin_write(&services.db).await?;
+    let won = reconnection(existing.id, sealed, key_id, name, None, at)
+        .col_expr(connection::Column::Version, Expr::value(existing.version + 1))
+        .col_expr(connection::Column::AccountId, Expr::value(fingerprint))
+        .filter(connection::Column::Version.eq(existing.version))
+        .exec(&txn)
+        .await?;
+    if won.rows_affected == 0 {
+        return Err(Error::Conflict("the connection changed meanwhile: try again".into()));
+    }
+    reconnected(&txn, actor, existing.id, at).await?;
+    txn.commit().await?;
+    get(&services.db, actor, id).await
 }
 
 /// What a new connection opens.

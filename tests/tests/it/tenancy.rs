@@ -914,6 +914,14 @@ fn cases() -> Vec<Case> {
             member: Denied,
         },
         Case {
+            field: "reconnectApiKey",
+            query: "mutation($id: ID!) { reconnectApiKey(id: $id, apiKey: \"spy-key\") { id account } }",
+            vars: |f, _| json!({ "id": f.connection_a }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
             field: "reconnectBluesky",
             query: "mutation($id: ID!) { reconnectBluesky(id: $id, appPassword: \"spy\") { id account } }",
             vars: |f, _| json!({ "id": f.connection_a }),

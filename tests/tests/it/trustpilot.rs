@@ -202,6 +202,7 @@ async fn trustpilot_reviews_arrive_with_their_stars(backend: Backend) {
     Mock::given(method("GET"))
         .and(path("/v1/business-units/find"))
         .and(query_param("name", "trustpilot.com"))
+        .and(header("apikey", key))
         .respond_with(ResponseTemplate::new(401).set_body_json(json!({ "fault": { "faultstring": "Invalid ApiKey" } })))
         .with_priority(1)
         .mount(&trustpilot)
@@ -218,7 +219,30 @@ async fn trustpilot_reviews_arrive_with_their_stars(backend: Backend) {
     assert_eq!(events.len(), 1);
     trustpilot.verify().await;
 
+    // A new key: checked, sealed in place of the old one; the connection is healthy
+    // again and its source polls with it.
+    let new_key = "tp-live-key-Zz77";
+    Mock::given(method("GET"))
+        .and(path("/v1/business-units/find"))
+        .and(header("apikey", new_key))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({ "message": "Not found" })))
+        .mount(&trustpilot)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/business-units/{UNIT}/reviews")))
+        .and(header("apikey", new_key))
+        .respond_with(reviews(vec![], false))
+        .with_priority(1)
+        .mount(&trustpilot)
+        .await;
+    let reconnect = "mutation($id: ID!, $k: String!) { reconnectApiKey(id: $id, apiKey: $k) { healthy account } }";
+    assert_error(&app.gql(Some(t), reconnect, json!({ "id": id, "k": "wrong-key" })).await, "BAD_USER_INPUT");
+    let renewed = app.ok(Some(t), reconnect, json!({ "id": id, "k": new_key })).await["reconnectApiKey"].clone();
+    assert_eq!(renewed, json!({ "healthy": true, "account": "API key …Zz77" }));
+    assert_eq!(poll(&app, &source).await, sources::PollReport { stored: 0, error: None });
+
     drop(guard);
-    assert!(!log.text().contains(key), "the key reached the logs");
+    let logged = log.text();
+    assert!(!logged.contains(key) && !logged.contains(new_key), "a key reached the logs");
 }
 on_both_databases!(trustpilot_reviews_arrive_with_their_stars);
