@@ -301,6 +301,39 @@ async fn x_searches_and_mentions_arrive_through_a_connection(backend: Backend) {
     assert!(restarted.error.as_deref().is_some_and(|e| e.contains("missed")), "{restarted:?}");
     x.verify().await;
 
+    // A page token X no longer takes: dropped, and the reading goes on from the newest
+    // post stored (recent enough for search to reach), nothing reported missed.
+    let recent = (((chrono::Utc::now().timestamp_millis() - 3_600_000 - 1_288_834_974_657) as u64) << 22).to_string();
+    let mut stale: source::ActiveModel =
+        source::Entity::find_by_id(vigie_tests::db_id(&search)).one(&app.services.db).await.unwrap().unwrap().into();
+    stale.cursor = Set(Some(json!({ "since_id": recent, "resume": "expired-token" })));
+    stale.update(&app.services.db).await.unwrap();
+    Mock::given(method("GET"))
+        .and(path("/2/tweets/search/recent"))
+        .and(query_param("next_token", "expired-token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "errors": [{ "parameters": { "next_token": ["expired-token"] }, "message": "Invalid 'next_token'" }],
+            "title": "Invalid Request", "detail": "One or more parameters to your request was invalid.", "type": "https://api.twitter.com/2/problems/invalid-request"
+        })))
+        .expect(1)
+        .mount(&x)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/2/tweets/search/recent"))
+        .and(query_param("since_id", recent.as_str()))
+        .and(query_param_is_missing("next_token"))
+        .respond_with(page(
+            vec![post("1600000000000000002", "43", "Verdure encore")],
+            vec![user("43", "Other_Fan", 125, false)],
+            None,
+            "439",
+        ))
+        .expect(1)
+        .mount(&x)
+        .await;
+    assert_eq!(poll(&app, &search).await, sources::PollReport { stored: 1, error: None });
+    x.verify().await;
+
     // Mentions of the brand's own account: no lookup, its id is the connection's. A
     // reply to the brand names it as the author answered.
     let mentions = create_source(&app, t, &brand, "ACCOUNT", "@Verdure_FR", &id).await;
