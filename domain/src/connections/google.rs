@@ -12,8 +12,8 @@ use super::oauth::Identity;
 use super::{Credential, PublishError, Published};
 use crate::platform::outbound::{Fetched, Http};
 
-/// The longest reply Google takes, in characters.
-pub const MAX_REPLY_CHARS: usize = 4_096;
+/// The longest reply Google takes, in bytes of UTF-8.
+pub const MAX_REPLY_BYTES: usize = 4_096;
 
 /// Whether `name` is a review's resource name (`accounts/{a}/locations/{l}/reviews/{r}`),
 /// each id made of URL-safe characters only, so that it can go into a path as it is.
@@ -56,7 +56,7 @@ pub(crate) fn error_of(body: &[u8]) -> String {
 }
 
 /// The Google account the access token acts as: its personal Business Profile account
-/// (`accounts/{id}`), else the first it may manage.
+/// (`accounts/{id}`).
 pub(crate) async fn whoami(http: &Http, accounts_url: &url::Url, access_token: &str) -> Result<Identity, String> {
     #[derive(Deserialize)]
     struct Accounts {
@@ -80,12 +80,13 @@ pub(crate) async fn whoami(http: &Http, accounts_url: &url::Url, access_token: &
         return Err(format!("HTTP {} from Google {}", fetched.status, error_of(&fetched.body)).trim().to_owned());
     }
     let accounts: Accounts = serde_json::from_slice(&fetched.body).map_err(|e| format!("malformed accounts: {e}"))?;
-    let mut accounts = accounts.accounts;
-    let index = accounts.iter().position(|a| a.kind == "PERSONAL").unwrap_or(0);
-    if accounts.is_empty() {
-        return Err("this Google account manages no Business Profile".into());
-    }
-    let account = accounts.swap_remove(index);
+    // The personal account is the user's own: a location group is shared by several
+    // people, who would then collide as one connection.
+    let account = accounts
+        .accounts
+        .into_iter()
+        .find(|a| a.kind == "PERSONAL")
+        .ok_or("Google listed no personal Business Profile account for this user")?;
     let name = if account.account_name.is_empty() { account.name.clone() } else { account.account_name };
     Ok(Identity { id: account.name, name })
 }
@@ -107,31 +108,8 @@ fn answer(fetched: Fetched, what: &str) -> Result<Vec<u8>, PublishError> {
     }
 }
 
-/// Writes `text` as the reply to review `name`; `link` is the review's link, if any.
-pub async fn reply(
-    credential: &Credential<'_>,
-    name: &str,
-    text: &str,
-    link: Option<&str>,
-) -> Result<Published, PublishError> {
-    if !is_review_name(name) {
-        return Err(PublishError::Refused("not a Google review".into()));
-    }
-    let endpoint = credential.endpoint().await;
-    let url = format!("{}/v4/{name}/reply", endpoint.trim_end_matches('/'));
-    let body = serde_json::json!({ "comment": text });
-    answer(credential.put(&url, &body).await?, "the review's reply")?;
-    Ok(Published { id: format!("{name}/reply"), url: link.unwrap_or_default().to_owned() })
-}
-
-/// The reply review `name` carries, if it is `text`: whether an earlier attempt went
-/// through.
-pub async fn find_reply(
-    credential: &Credential<'_>,
-    name: &str,
-    text: &str,
-    link: Option<&str>,
-) -> Result<Option<Published>, PublishError> {
+/// The reply a review carries on Google, if any (`GET …/reviews/{id}`).
+async fn current_reply(credential: &Credential<'_>, name: &str) -> Result<Option<String>, PublishError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Review {
@@ -150,7 +128,45 @@ pub async fn find_reply(
     let body = answer(credential.request(&url, None).await?, "the review")?;
     let review: Review =
         serde_json::from_slice(&body).map_err(|_| PublishError::transient("a malformed review from Google"))?;
-    let same = review.review_reply.is_some_and(|r| r.comment.trim() == text.trim());
+    Ok(review.review_reply.map(|r| r.comment))
+}
+
+/// Writes `text` as the reply to review `name`; `link` is the review's link, if any. A
+/// review has one reply, which a write replaces: one the brand already gave on Google
+/// (or another tool, or another agency watching the same place) is never overwritten.
+pub async fn reply(
+    credential: &Credential<'_>,
+    name: &str,
+    text: &str,
+    link: Option<&str>,
+) -> Result<Published, PublishError> {
+    let published = || Published { id: format!("{name}/reply"), url: link.unwrap_or_default().to_owned() };
+    match current_reply(credential, name).await? {
+        Some(current) if current.trim() == text.trim() => return Ok(published()),
+        Some(_) => {
+            return Err(PublishError::Refused(
+                "the review already has a reply on Google: change it there, or delete it before answering from Vigie"
+                    .into(),
+            ));
+        }
+        None => {}
+    }
+    let endpoint = credential.endpoint().await;
+    let url = format!("{}/v4/{name}/reply", endpoint.trim_end_matches('/'));
+    let body = serde_json::json!({ "comment": text });
+    answer(credential.put(&url, &body).await?, "the review's reply")?;
+    Ok(published())
+}
+
+/// The reply review `name` carries, if it is `text`: whether an earlier attempt went
+/// through.
+pub async fn find_reply(
+    credential: &Credential<'_>,
+    name: &str,
+    text: &str,
+    link: Option<&str>,
+) -> Result<Option<Published>, PublishError> {
+    let same = current_reply(credential, name).await?.is_some_and(|current| current.trim() == text.trim());
     Ok(same.then(|| Published { id: format!("{name}/reply"), url: link.unwrap_or_default().to_owned() }))
 }
 

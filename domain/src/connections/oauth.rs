@@ -96,7 +96,8 @@ pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provi
             app: config.google_business.as_ref().ok_or_else(|| missing("Google Business Profile"))?,
             // Reading reviews and replying to them.
             scopes: &["https://www.googleapis.com/auth/business.manage"],
-            extra: &[("access_type", "offline"), ("prompt", "consent"), ("include_granted_scopes", "true")],
+            // No `include_granted_scopes`: this token opens reviews, nothing else.
+            extra: &[("access_type", "offline"), ("prompt", "consent")],
         }),
         Network::X => Ok(Provider {
             network,

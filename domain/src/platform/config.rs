@@ -753,6 +753,15 @@ impl Config {
             ],
             (0, 0),
         );
+        if let (Some(youtube), Some(business)) = (&youtube, &google_business)
+            && youtube.client_id == business.client_id
+        {
+            // Google revokes a client's whole grant on an account at once: deleting one
+            // connection would end the other.
+            errors.push(
+                "VIGIE_GOOGLE_BUSINESS_CLIENT_ID must be another OAuth client than VIGIE_YOUTUBE_CLIENT_ID".into(),
+            );
+        }
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }

@@ -98,16 +98,28 @@ pub(crate) async fn send(
             }
         }
         Some(Network::Google) => {
-            if !google::is_review_name(&post.external_id) {
+            // Only a review one of the brand's own location sources collected: a name
+            // pushed through ingest could be any place the connection's user manages.
+            let source = crate::entities::source::Entity::find_by_id(post.source_id)
+                .filter(crate::entities::source::Column::AgencyId.eq(ticket.agency_id))
+                .filter(crate::entities::source::Column::BrandId.eq(ticket.brand_id))
+                .one(&services.db)
+                .await?;
+            let watched = source.is_some_and(|s| {
+                s.network == "google"
+                    && s.kind == "account"
+                    && post.external_id.strip_prefix(s.target.as_str()).is_some_and(|r| r.starts_with("/reviews/"))
+            });
+            if !google::is_review_name(&post.external_id) || !watched {
                 return Err(Error::bad_input(
                     "send",
-                    "this review has no Google name (accounts/…/reviews/…) to reply to",
+                    "Vigie answers the Google reviews its own location sources collected: answer this one on Google",
                 ));
             }
-            if text.chars().count() > google::MAX_REPLY_CHARS {
+            if text.len() > google::MAX_REPLY_BYTES {
                 return Err(Error::bad_input(
                     "text",
-                    format!("a reply to a Google review has at most {} characters", google::MAX_REPLY_CHARS),
+                    format!("a reply to a Google review has at most {} bytes", google::MAX_REPLY_BYTES),
                 ));
             }
         }

@@ -158,7 +158,7 @@ async fn google_reviews_arrive_and_are_answered(backend: Backend) {
         .and(query_param("pageToken", "p2"))
         .respond_with(reviews(
             vec![
-                review("R3", "FOUR", Some("Bien."), named("Lou"), "2026-12-01T11:00:00Z"),
+                review("R3", "TWO", Some("Service lent."), named("Lou"), "2026-12-01T11:00:00Z"),
                 review("R2", "ONE", None, json!({ "isAnonymous": true }), "2026-12-01T10:00:00Z"),
                 review("R0", "THREE", Some("Bof."), named("Max"), "2026-11-01T10:00:00Z"),
             ],
@@ -170,8 +170,15 @@ async fn google_reviews_arrive_and_are_answered(backend: Backend) {
     assert!(second.error.is_none(), "{second:?}");
     assert_eq!(mention::Entity::find().all(&app.services.db).await.unwrap().len(), 4);
 
-    // The answer is the review's reply, written with a PUT.
+    // The answer is the review's reply, written with a PUT once the review shows none.
     let text = "Toutes nos excuses : écrivez-nous à bonjour@verdure.example, nous arrangeons cela.";
+    Mock::given(method("GET"))
+        .and(path(format!("/v4/{LOCATION}/reviews/R2")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "name": format!("{LOCATION}/reviews/R2"), "starRating": "ONE", "createTime": "2026-12-01T10:00:00Z"
+        })))
+        .mount(&google)
+        .await;
     Mock::given(method("PUT"))
         .and(path(format!("/v4/{LOCATION}/reviews/R2/reply")))
         .and(body_json(json!({ "comment": text })))
@@ -196,6 +203,45 @@ async fn google_reviews_arrive_and_are_answered(backend: Backend) {
     );
     assert_eq!(done["replies"][0]["externalId"], format!("{LOCATION}/reviews/R2/reply"));
     google.verify().await;
+
+    // A review the brand already answered on Google: its reply is not overwritten.
+    let answered = mention::Entity::find()
+        .all(&app.services.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.external_id.ends_with("/R3"))
+        .unwrap();
+    Mock::given(method("GET"))
+        .and(path(format!("/v4/{LOCATION}/reviews/R3")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "name": format!("{LOCATION}/reviews/R3"), "starRating": "TWO",
+            "reviewReply": { "comment": "Merci Lou !", "updateTime": "2026-12-01T12:00:00Z" }
+        })))
+        .mount(&google)
+        .await;
+    let ticket_row = ticket::Entity::find()
+        .all(&app.services.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.mention_id == answered.id)
+        .unwrap();
+    let ticket_id = vigie_tests::global_id(vigie_tests::NodeKind::Ticket, ticket_row.id).0;
+    app.ok(Some(t), respond, json!({ "id": ticket_id, "text": "Merci !" })).await;
+    let row =
+        reply::Entity::find().all(&app.services.db).await.unwrap().into_iter().find(|r| r.text == "Merci !").unwrap();
+    vigie_domain::sla::replies::publish(&app.services, row.id).await.unwrap();
+    let kept = app.ok(Some(t), query, json!({ "id": ticket_id })).await["node"].clone();
+    assert_eq!(kept["replies"][0]["status"], "FAILED", "{kept}");
+    assert!(
+        google
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.url.path() != format!("/v4/{LOCATION}/reviews/R3/reply"))
+    );
 
     // An attempt whose worker died after Google took it: the review carries the reply,
     // nothing is written again.
@@ -234,5 +280,28 @@ async fn google_reviews_arrive_and_are_answered(backend: Backend) {
     let done = app.ok(Some(t), query, json!({ "id": ticket_id })).await["node"].clone();
     assert_eq!(done["status"], "ANSWERED", "{done}");
     assert!(google.received_requests().await.unwrap().iter().all(|r| r.method.as_str() != "PUT"));
+
+    // A review pushed through ingest names any place: not answered from Vigie.
+    let ingest = app.create_source(Some(t), &brand).await;
+    let mut pushed = vigie_tests::new_mention("accounts/9/locations/8/reviews/X1", "someone", "Nul.", 10);
+    pushed.network = "google".into();
+    pushed.rating = Some(1);
+    app.collect(&ingest, vec![pushed]).await;
+    let pushed = mention::Entity::find()
+        .all(&app.services.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.external_id.ends_with("/X1"))
+        .unwrap();
+    let pushed_ticket = ticket::Entity::find()
+        .all(&app.services.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.mention_id == pushed.id)
+        .unwrap();
+    let pushed_id = vigie_tests::global_id(vigie_tests::NodeKind::Ticket, pushed_ticket.id).0;
+    assert_error(&app.gql(Some(t), respond, json!({ "id": pushed_id, "text": "Désolés." })).await, "BAD_USER_INPUT");
 }
 on_both_databases!(google_reviews_arrive_and_are_answered);

@@ -62,12 +62,29 @@ fn stars(rating: &str) -> Option<i16> {
     }
 }
 
-fn to_mention(review: Review) -> Option<NewMention> {
-    if !crate::connections::google::is_review_name(&review.name) {
+/// The reviewer's own words: Google gives a translated review as `(Translated by
+/// Google) … (Original) …`.
+fn original(comment: &str) -> &str {
+    match comment.find("(Original)") {
+        Some(at) if comment.trim_start().starts_with("(Translated by Google)") => comment[at + 10..].trim(),
+        _ => comment.trim(),
+    }
+}
+
+/// The photo's address without its size and badge options (`=s120-c-…`), which change.
+fn photo_key(url: &str) -> &str {
+    url.split('=').next().unwrap_or(url)
+}
+
+fn to_mention(review: Review, location: &str) -> Option<NewMention> {
+    // Only the location's own reviews, named in full (a longer name is not cut into
+    // another one).
+    let own = review.name.strip_prefix(location).is_some_and(|rest| rest.starts_with("/reviews/"));
+    if !own || !crate::connections::google::is_review_name(&review.name) || review.name.len() > 255 {
         return None;
     }
     let rating = stars(&review.star_rating);
-    let text = review.comment.trim().to_owned();
+    let text = original(&review.comment).to_owned();
     if rating.is_none() && text.is_empty() {
         return None;
     }
@@ -76,17 +93,17 @@ fn to_mention(review: Review) -> Option<NewMention> {
         profile_photo_url: String::new(),
         is_anonymous: true,
     });
-    // Google gives reviewers no id: their name and photo tell them apart, and anonymous
-    // ones share one author.
+    // Google gives reviewers no id: their name and photo tell them apart. An anonymous
+    // review is its own author, so that strangers are not merged into one.
     let (handle, display_name) = if reviewer.is_anonymous || reviewer.display_name.is_empty() {
-        ("google:anonymous".to_owned(), None)
+        (format!("google:anonymous:{}", &crate::sha256_hex(&review.name)[..16]), None)
     } else {
-        let key = format!("{}\n{}", reviewer.display_name, reviewer.profile_photo_url);
+        let key = format!("{}\n{}", reviewer.display_name, photo_key(&reviewer.profile_photo_url));
         (format!("google:{}", &crate::sha256_hex(&key)[..16]), Some(reviewer.display_name))
     };
     Some(NewMention {
         url: None,
-        external_id: review.name.chars().take(255).collect(),
+        external_id: review.name,
         network: "google".into(),
         text: clip(text),
         lang: None,
@@ -158,19 +175,27 @@ impl Collector for GoogleCollector {
                     poll.cursor = Some(json!(Mark { since, resume: token, newest }));
                     return Ok(poll);
                 }
+                // A page token Google no longer takes: the next poll starts again from
+                // the first page, down to the latest update stored.
+                Err(e) if mark.resume.is_some() => {
+                    poll.incomplete = Some(e);
+                    poll.cursor = Some(json!(Mark { since, resume: None, newest: None }));
+                    return Ok(poll);
+                }
                 Err(e) => return Err(e),
             };
             let read = page.reviews.len();
             let mut reached_seen = false;
             for review in page.reviews {
-                let at = review.update_time.or(review.create_time);
+                // A time in the future (a skewed clock) would hold the reading there.
+                let at = review.update_time.or(review.create_time).map(|at| at.min(Utc::now()));
                 // The latest update stored comes again, stored once.
                 if since.is_some_and(|since| at.is_none_or(|at| at < since)) {
                     reached_seen = true;
                     continue;
                 }
                 newest = newest.max(at);
-                poll.mentions.extend(to_mention(review));
+                poll.mentions.extend(to_mention(review, &source.target));
             }
             // The first poll starts from now: one page, no backfill.
             match page.next_page_token.filter(|t| !t.is_empty()) {
@@ -191,6 +216,16 @@ impl Collector for GoogleCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn translated_reviews_keep_their_own_words() {
+        assert_eq!(original("(Translated by Google) Great shop\n\n(Original)\nSuper boutique"), "Super boutique");
+        assert_eq!(original("Super boutique (Original) !"), "Super boutique (Original) !");
+        assert_eq!(
+            photo_key("https://lh3.googleusercontent.com/a/x=s120-c-rp-mo-ba4-br100"),
+            "https://lh3.googleusercontent.com/a/x"
+        );
+    }
 
     #[test]
     fn stars_are_read_from_their_names() {
