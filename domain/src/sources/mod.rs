@@ -841,7 +841,23 @@ mod tests {
         assert_eq!((tag.as_str(), endpoint.as_deref()), ("Verdure", Some("https://mastodon.social/")));
         assert!(validate_target(Network::Mastodon, SourceKind::Hashtag, "two words", None).is_err());
         assert!(validate_target(Network::Bluesky, SourceKind::Hashtag, "x", None).is_err());
-        assert!(validate_target(Network::X, SourceKind::Search, "x", None).is_err());
+        assert!(validate_target(Network::Tiktok, SourceKind::Search, "x", None).is_err());
+        assert_eq!(
+            validate_target(Network::X, SourceKind::Account, "https://x.com/Verdure_FR", None).unwrap().0,
+            "verdure_fr"
+        );
+        assert!(validate_target(Network::X, SourceKind::Account, "verdure/../x", None).is_err());
+        let location = "accounts/1/locations/2";
+        assert_eq!(validate_target(Network::Google, SourceKind::Account, location, None).unwrap().0, location);
+        assert!(validate_target(Network::Google, SourceKind::Account, "accounts/1/locations/2/../3", None).is_err());
+        let unit = validate_target(
+            Network::Trustpilot,
+            SourceKind::Account,
+            "https://www.trustpilot.com/review/Verdure.example",
+            None,
+        );
+        assert_eq!(unit.unwrap().0, "verdure.example");
+        assert!(validate_target(Network::Trustpilot, SourceKind::Account, "verdure.example/../x", None).is_err());
         assert!(validate_target(Network::Other, SourceKind::Ingest, "x", None).is_err());
     }
 
