@@ -165,6 +165,8 @@ async fn trustpilot_reviews_arrive_with_their_stars(backend: Backend) {
                     "Parfait, vraiment parfait : trois semaines sans colis.",
                     "2026-12-01T10:00:00Z",
                 ),
+                // Held for moderation, published late under its first date.
+                review("r2b", 2, "Lent", "Livraison lente.", "2026-11-30T20:00:00Z"),
                 review("r1", 3, "Bof", "Bof.", "2026-11-01T10:00:00Z"),
             ],
             false,
@@ -172,9 +174,10 @@ async fn trustpilot_reviews_arrive_with_their_stars(backend: Backend) {
         .up_to_n_times(1)
         .mount(&trustpilot)
         .await;
-    // The review of the newest second stored comes again (stored once); older ones end the reading.
-    assert_eq!(poll(&app, &source).await, sources::PollReport { stored: 3, error: None });
-    assert_eq!(mention::Entity::find().all(&app.services.db).await.unwrap().len(), 4);
+    // The last two days come again (stored once), so that a review published late is
+    // read; older ones end the reading.
+    assert_eq!(poll(&app, &source).await, sources::PollReport { stored: 4, error: None });
+    assert_eq!(mention::Entity::find().all(&app.services.db).await.unwrap().len(), 5);
 
     // A 429 waits.
     Mock::given(method("GET"))

@@ -18,6 +18,9 @@ use crate::platform::outbound::Http;
 
 pub struct GoogleCollector;
 
+/// How long before the latest update stored the reading goes on.
+const LATE: chrono::Duration = chrono::Duration::hours(48);
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Page {
@@ -189,8 +192,9 @@ impl Collector for GoogleCollector {
             for review in page.reviews {
                 // A time in the future (a skewed clock) would hold the reading there.
                 let at = review.update_time.or(review.create_time).map(|at| at.min(Utc::now()));
-                // The latest update stored comes again, stored once.
-                if since.is_some_and(|since| at.is_none_or(|at| at < since)) {
+                // Updates of the last two days come again (stored once): reviews held
+                // by Google's spam checks are published late under their first date.
+                if since.is_some_and(|since| at.is_none_or(|at| at < since - LATE)) {
                     reached_seen = true;
                     continue;
                 }

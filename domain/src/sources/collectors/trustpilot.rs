@@ -20,6 +20,8 @@ use crate::platform::outbound::Http;
 pub struct TrustpilotCollector;
 
 const PER_PAGE: usize = 100;
+/// How long before the newest review stored the reading goes on.
+const LATE: chrono::Duration = chrono::Duration::hours(48);
 
 #[derive(Debug, Default, Deserialize)]
 struct Page {
@@ -203,8 +205,9 @@ impl Collector for TrustpilotCollector {
             for review in page.reviews {
                 // A review from the future (a skewed clock) would hold the reading there.
                 let Some(at) = time_of(&review.created_at).map(|at| at.min(Utc::now())) else { continue };
-                // Reviews of the same second as the newest stored come again, stored once.
-                if since.is_some_and(|since| at < since) {
+                // Reviews of the last two days come again (stored once): reviews held
+                // for moderation are published late under their first date.
+                if since.is_some_and(|since| at < since - LATE) {
                     reached_seen = true;
                     continue;
                 }
