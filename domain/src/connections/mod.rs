@@ -1,7 +1,8 @@
 //! Connections: an agency's credentials on a network, which sources poll with and
 //! replies are sent with: Bluesky accounts signed in with an app password (so that
-//! search keeps working where the public AppView refuses anonymous callers), and
-//! accounts authorised through OAuth 2 with PKCE ([`oauth`]: YouTube, Reddit, X).
+//! search keeps working where the public AppView refuses anonymous callers), accounts
+//! authorised through OAuth 2 with PKCE ([`oauth`]: YouTube, Reddit, X, Google Business
+//! Profile), and API keys (Trustpilot).
 //!
 //! Credentials and tokens are sealed by the vault ([`crate::platform::vault`]) and bound
 //! to their row; the API never returns them, only the account, scopes, expiry and
