@@ -205,6 +205,32 @@ async fn reddit_searches_and_communities_arrive_through_a_connection(backend: Ba
     assert_eq!(poll(&app, &search).await, sources::PollReport { stored: 3, error: None });
     assert_eq!(mention::Entity::find().all(&app.services.db).await.unwrap().len(), 3);
 
+    // A poll that spent its page budget before reaching what it had seen goes on from
+    // the page it did not read (`after`), then takes the newest it saw as the mark.
+    let mut behind: source::ActiveModel =
+        source::Entity::find_by_id(vigie_tests::db_id(&search)).one(&app.services.db).await.unwrap().unwrap().into();
+    behind.cursor = Set(Some(json!({ "since": 1_764_000_300.0, "resume": "t3_r5", "newest": 1_764_009_000.0 })));
+    behind.update(&app.services.db).await.unwrap();
+    Mock::given(method("GET"))
+        .and(path("/search"))
+        .and(query_param("after", "t3_r5"))
+        .respond_with(listing(
+            vec![
+                post("r4", "Leafy_Fan", "Verdure, late page", 1_764_000_800.0),
+                post("p3", "Leafy_Fan", "Verdure refills are late again", 1_764_000_300.0),
+                post("p1", "Leafy_Fan", "Verdure shampoo bars: worth it?", 1_763_000_000.0),
+            ],
+            Some("t3_p1"),
+            "588",
+        ))
+        .expect(1)
+        .mount(&reddit)
+        .await;
+    assert_eq!(poll(&app, &search).await, sources::PollReport { stored: 2, error: None });
+    let caught_up =
+        source::Entity::find_by_id(vigie_tests::db_id(&search)).one(&app.services.db).await.unwrap().unwrap();
+    assert_eq!(caught_up.cursor.unwrap(), json!({ "since": 1_764_009_000.0 }));
+
     // A community: its new posts and comments; a top-level comment answers the post's
     // author. A 429 waits for the window's reset.
     let community = app
