@@ -5,7 +5,6 @@
 //! A review has one reply, which a `PUT` writes or replaces: sending it twice leaves
 //! one reply, so an attempt that may have gone through is simply made again.
 
-use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
 
 use super::oauth::Identity;
@@ -73,9 +72,7 @@ pub(crate) async fn whoami(http: &Http, accounts_url: &url::Url, access_token: &
         kind: String,
     }
     let url = format!("{}/accounts", accounts_url.as_str().trim_end_matches('/'));
-    let mut headers = HeaderMap::new();
-    headers.insert(AUTHORIZATION, super::bluesky::bearer(access_token)?);
-    let fetched = http.get(&url, headers).await.map_err(|e| e.to_string())?;
+    let fetched = super::get_as(http, &url, access_token).await?;
     if fetched.status != 200 {
         return Err(format!("HTTP {} from Google {}", fetched.status, error_of(&fetched.body)).trim().to_owned());
     }

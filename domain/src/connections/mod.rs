@@ -101,6 +101,25 @@ fn open(vault: &Vault, row: &connection::Model) -> std::result::Result<Secret, V
     serde_json::from_slice(&plain).map_err(|_| VaultError::Corrupt)
 }
 
+/// The brand a new connection is for, if the caller sees it (none: the whole agency).
+pub(crate) async fn brand_of(services: &Services, actor: &Actor, brand_id: Option<Uuid>) -> Result<Option<Uuid>> {
+    match brand_id {
+        Some(id) => Ok(Some(actor.brand(&services.db, id).await?.id)),
+        None => Ok(None),
+    }
+}
+
+/// GETs `url` with a fresh access token, outside any connection (whose account it is).
+pub(crate) async fn get_as(
+    http: &crate::platform::outbound::Http,
+    url: &str,
+    access_token: &str,
+) -> std::result::Result<crate::platform::outbound::Fetched, String> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, bluesky::bearer(access_token)?);
+    http.get(url, headers).await.map_err(|e| e.to_string())
+}
+
 fn require_vault(services: &Services) -> Result<&Vault> {
     let vault = &services.config.vault;
     if vault.is_configured() {
@@ -187,10 +206,7 @@ pub async fn connect_bluesky(
 ) -> Result<connection::Model> {
     actor.require_manager()?;
     let vault = require_vault(services)?;
-    let brand_id = match input.brand_id {
-        Some(id) => Some(actor.brand(&services.db, id).await?.id),
-        None => None,
-    };
+    let brand_id = brand_of(services, actor, input.brand_id).await?;
     let identifier = input.identifier.trim().trim_start_matches('@').to_owned();
     if identifier.is_empty() || identifier.chars().count() > 253 {
         return Err(Error::bad_input("identifier", "a handle, DID or email of 1 to 253 characters"));
@@ -259,10 +275,7 @@ pub async fn connect_api_key(
 ) -> Result<connection::Model> {
     actor.require_manager()?;
     let vault = require_vault(services)?;
-    let brand_id = match input.brand_id {
-        Some(id) => Some(actor.brand(&services.db, id).await?.id),
-        None => None,
-    };
+    let brand_id = brand_of(services, actor, input.brand_id).await?;
     if input.network != Network::Trustpilot {
         return Err(Error::bad_input("network", "API keys serve Trustpilot"));
     }

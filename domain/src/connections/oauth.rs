@@ -166,10 +166,7 @@ pub async fn start(
     brand_id: Option<Uuid>,
 ) -> Result<Authorization> {
     actor.require_manager()?;
-    let brand_id = match brand_id {
-        Some(id) => Some(actor.brand(&services.db, id).await?.id),
-        None => None,
-    };
+    let brand_id = super::brand_of(services, actor, brand_id).await?;
     let vault = require_vault(services)?;
     let provider = provider(&services.config, network)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();

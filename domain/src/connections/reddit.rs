@@ -6,7 +6,6 @@
 //! answers 200 with its refusals in `json.errors` (`THREAD_LOCKED`, `RATELIMIT`…).
 
 use chrono::{DateTime, Utc};
-use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
 
 use super::oauth::Identity;
@@ -31,9 +30,7 @@ struct Me {
 /// The account the access token acts as (`/api/v1/me`).
 pub(crate) async fn whoami(http: &Http, api: &url::Url, access_token: &str) -> Result<Identity, String> {
     let url = format!("{}/api/v1/me?raw_json=1", api.as_str().trim_end_matches('/'));
-    let mut headers = HeaderMap::new();
-    headers.insert(AUTHORIZATION, super::bluesky::bearer(access_token)?);
-    let fetched = http.get(&url, headers).await.map_err(|e| e.to_string())?;
+    let fetched = super::get_as(http, &url, access_token).await?;
     if fetched.status != 200 {
         return Err(format!("HTTP {} from Reddit", fetched.status));
     }

@@ -8,7 +8,7 @@
 //! stores the new pair (see the credential).
 
 use chrono::{DateTime, Utc};
-use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
 use super::oauth::Identity;
@@ -62,9 +62,7 @@ struct Me {
 /// The account the access token acts as (`/users/me`): its numeric id and username.
 pub(crate) async fn whoami(http: &Http, api: &url::Url, access_token: &str) -> Result<Identity, String> {
     let url = format!("{}/users/me", api.as_str().trim_end_matches('/'));
-    let mut headers = HeaderMap::new();
-    headers.insert(AUTHORIZATION, super::bluesky::bearer(access_token)?);
-    let fetched = http.get(&url, headers).await.map_err(|e| e.to_string())?;
+    let fetched = super::get_as(http, &url, access_token).await?;
     if fetched.status != 200 {
         return Err(format!("HTTP {} from X {}", fetched.status, problem(&fetched.body)).trim().to_owned());
     }

@@ -10,7 +10,6 @@
 //! `rateLimitExceeded` only waits a few minutes.
 
 use chrono::{DateTime, TimeZone, Utc};
-use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
 
 use super::oauth::Identity;
@@ -105,9 +104,7 @@ struct ChannelSnippet {
 pub(crate) async fn whoami(http: &Http, api: &url::Url, access_token: &str) -> Result<Identity, String> {
     let base = api.as_str().trim_end_matches('/');
     let url = format!("{base}/channels?part=snippet&mine=true");
-    let mut headers = HeaderMap::new();
-    headers.insert(AUTHORIZATION, super::bluesky::bearer(access_token)?);
-    let fetched = http.get(&url, headers).await.map_err(|e| e.to_string())?;
+    let fetched = super::get_as(http, &url, access_token).await?;
     if fetched.status != 200 {
         return Err(format!("HTTP {} from YouTube {}", fetched.status, error_reason(&fetched.body)).trim().to_owned());
     }
