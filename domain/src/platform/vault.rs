@@ -149,8 +149,12 @@ mod tests {
         assert!(matches!(after.open(b"row-1", &sealed), Err(VaultError::UnknownKey(_))));
         assert_eq!(after.open(b"row-1", &resealed).unwrap(), b"app-password");
         // Altered values and no key are errors, not panics.
+        // One character of the body changed for another (replacing it with a fixed one
+        // left it as it was once in about four thousand runs: the nonce is random).
         let mut altered = resealed.clone();
-        altered.replace_range(altered.len() - 2.., "AA");
+        let at = altered.len() - 10;
+        let other = if &altered[at..=at] == "A" { "B" } else { "A" };
+        altered.replace_range(at..=at, other);
         assert!(matches!(after.open(b"row-1", &altered), Err(VaultError::Corrupt)));
         assert!(matches!(after.open(b"row-1", "v1.x"), Err(VaultError::Corrupt)));
         assert!(matches!(Vault::default().seal(b"row-1", b"x"), Err(VaultError::NoKey)));
