@@ -315,10 +315,24 @@ pub async fn reconnect_api_key(
     let (key, name, fingerprint) = checked_key(services, &existing.endpoint, &api_key).await?;
     let (sealed, key_id) = seal(vault, existing.id, existing.agency_id, &Secret::ApiKey { key })?;
     let at = now();
+    let update = reconnection(existing.id, sealed, key_id, name, None, at)
+        .col_expr(connection::Column::AccountId, Expr::value(fingerprint));
+    store_reconnection(services, actor, &existing, update, at).await
+}
+
+/// Stores a manager's reconnection of `existing` (`update`, from [`reconnection`]),
+/// conditional on the version read, as every change to the secret: a renewal stored
+/// meanwhile would otherwise keep its version and be taken for newer.
+async fn store_reconnection(
+    services: &Services,
+    actor: &Actor,
+    existing: &connection::Model,
+    update: sea_orm::UpdateMany<connection::Entity>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<connection::Model> {
     let txn = crate::platform::db::begin_write(&services.db).await?;
-    let won = reconnection(existing.id, sealed, key_id, name, None, at)
+    let won = update
         .col_expr(connection::Column::Version, Expr::value(existing.version + 1))
-        .col_expr(connection::Column::AccountId, Expr::value(fingerprint))
         .filter(connection::Column::Version.eq(existing.version))
         .exec(&txn)
         .await?;
@@ -327,7 +341,7 @@ pub async fn reconnect_api_key(
     }
     reconnected(&txn, actor, existing.id, at).await?;
     txn.commit().await?;
-    get(&services.db, actor, id).await
+    get(&services.db, actor, existing.id).await
 }
 
 /// What a new connection opens.
@@ -429,21 +443,9 @@ pub async fn reconnect_bluesky(
     };
     let (sealed, key_id) = seal(vault, existing.id, existing.agency_id, &secret)?;
     let at = now();
-    let txn = crate::platform::db::begin_write(&services.db).await?;
-    // Conditional on the version read, as every change to the secret: a renewal stored
-    // meanwhile would otherwise keep its version and be taken for newer.
     let account = session.handle.to_lowercase();
-    let won = reconnection(existing.id, sealed, key_id, account, bluesky::expiry(&access), at)
-        .col_expr(connection::Column::Version, Expr::value(existing.version + 1))
-        .filter(connection::Column::Version.eq(existing.version))
-        .exec(&txn)
-        .await?;
-    if won.rows_affected == 0 {
-        return Err(Error::Conflict("the connection changed meanwhile: try again".into()));
-    }
-    reconnected(&txn, actor, existing.id, at).await?;
-    txn.commit().await?;
-    get(&services.db, actor, id).await
+    let update = reconnection(existing.id, sealed, key_id, account, bluesky::expiry(&access), at);
+    store_reconnection(services, actor, &existing, update, at).await
 }
 
 /// The update that gives connection `id` a new secret its network accepted (a

@@ -155,8 +155,7 @@ impl Collector for GoogleCollector {
         if !crate::connections::google::is_location_name(&source.target) {
             return Err(CollectError::Malformed(format!("{} is not a location", source.target)));
         }
-        let mark: Mark =
-            source.cursor.as_ref().and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default();
+        let mark: Mark = super::mark_of(source.cursor.as_ref());
         let endpoint = credential.endpoint().await;
         let mut poll = Poll::default();
         let since = mark.since;

@@ -116,6 +116,11 @@ pub(crate) fn check(fetched: Fetched) -> Result<Fetched, CollectError> {
     }
 }
 
+/// What a collector kept in a cursor; a missing or unreadable one starts over.
+pub(crate) fn mark_of<T: serde::de::DeserializeOwned + Default>(cursor: Option<&Value>) -> T {
+    cursor.and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default()
+}
+
 /// GETs a page with `credential`, keeps what its rate-limit headers say as the poll's
 /// quota, and parses it as `what`.
 pub(crate) async fn signed_page<T: serde::de::DeserializeOwned>(

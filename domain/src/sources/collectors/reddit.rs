@@ -209,12 +209,10 @@ async fn read_listing(
 
 /// The mark kept under `key` of a cursor (the cursor itself for `None`).
 fn mark_of(cursor: Option<&Value>, key: Option<&str>) -> Mark {
-    let value = match (cursor, key) {
-        (Some(cursor), Some(key)) => cursor.get(key),
-        (cursor, None) => cursor,
-        _ => None,
-    };
-    value.and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
+    super::mark_of(match key {
+        Some(key) => cursor.and_then(|c| c.get(key)),
+        None => cursor,
+    })
 }
 
 /// How far back a search looks before what it saw: Reddit's search indexes late.

@@ -163,8 +163,7 @@ impl Collector for TrustpilotCollector {
         credential: Option<&Credential<'_>>,
     ) -> Result<Poll, CollectError> {
         let credential = super::signed_in(credential, "Trustpilot")?;
-        let mut mark: Mark =
-            source.cursor.as_ref().and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default();
+        let mut mark: Mark = super::mark_of(source.cursor.as_ref());
         let unit = match mark.unit_id.clone().filter(|id| is_unit_id(id)) {
             Some(id) => id,
             None => unit_id(credential, &source.target).await?,

@@ -271,8 +271,7 @@ impl Collector for XCollector {
         credential: Option<&Credential<'_>>,
     ) -> Result<Poll, CollectError> {
         let credential = super::signed_in(credential, "X")?;
-        let mark: Mark =
-            source.cursor.as_ref().and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default();
+        let mark: Mark = super::mark_of(source.cursor.as_ref());
         let mut poll = Poll::default();
         let mark = if source.kind == "account" {
             let id = match mark.user_id.clone() {
