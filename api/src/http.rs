@@ -240,6 +240,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(demo_receiver)),
         )
         .service(readable("/oauth/{network}/callback").route(web::get().to(oauth_callback)))
+        .service(
+            web::resource("/webhooks/meta")
+                .route(web::get().to(meta_verification))
+                .route(web::post().to(meta_delivery))
+                .default_service(web::to(|| not_allowed("GET, POST"))),
+        )
         .service(readable("/healthz").route(web::get().to(healthz)).route(web::head().to(healthz)))
         .service(readable("/readyz").route(web::get().to(readyz)).route(web::head().to(readyz)))
         .service(readable("/openapi.json").route(web::get().to(openapi_json)).route(web::head().to(openapi_json)))
@@ -681,7 +687,7 @@ fn init_token(init: &serde_json::Value) -> Option<String> {
     tag = "connections",
     summary = "The OAuth 2 redirect URI registered with each network's application",
     params(
-        ("network" = String, Path, description = "`youtube`, `reddit`, `x` or `google`"),
+        ("network" = String, Path, description = "`youtube`, `reddit`, `x`, `google`, `facebook` or `instagram`"),
         ("code" = Option<String>, Query, description = "The authorisation code"),
         ("state" = Option<String>, Query, description = "The state Vigie sent with the authorisation"),
         ("error" = Option<String>, Query, description = "`access_denied` when the manager refused"),
@@ -725,6 +731,9 @@ async fn oauth_callback(
                 back.query_pairs_mut()
                     .append_pair("oauthTicket", &consented.ticket)
                     .append_pair("network", &consented.network.name());
+                for (id, name) in &consented.choices {
+                    back.query_pairs_mut().append_pair("account", &format!("{id} {name}"));
+                }
                 HttpResponse::SeeOther()
                     .insert_header((header::LOCATION, back.to_string()))
                     .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -736,6 +745,13 @@ async fn oauth_callback(
                     Some(brand) => format!("the brand {brand} of the agency {}", consented.agency),
                     None => format!("the agency {}", consented.agency),
                 };
+                let choose = match consented.choices.as_slice() {
+                    [] => String::new(),
+                    choices => format!(
+                        " It granted several accounts: name one with account: \"…\", one of {}.",
+                        choices.iter().map(|(id, name)| format!("{id} ({name})")).collect::<Vec<_>>().join(", ")
+                    ),
+                };
                 page(
                     StatusCode::OK,
                     "Almost connected",
@@ -743,7 +759,7 @@ async fn oauth_callback(
                         "{} authorised Vigie on {} for {whom}. If you did not start this from that agency's \
                          Vigie, close this page. To finish, the manager who started it completes it in Vigie \
                          within 10 minutes: completeOAuthConnection(ticket: \"{}\"). Give this ticket to no \
-                         one else.",
+                         one else.{choose}",
                         consented.account,
                         consented.network.name(),
                         consented.ticket
@@ -760,6 +776,84 @@ async fn oauth_callback(
             page(StatusCode::BAD_GATEWAY, "Not connected", e.to_string())
         }
         Err(CallbackError::Failed(e)) => error_response(&e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct MetaVerification {
+    #[serde(rename = "hub.mode", default)]
+    mode: String,
+    #[serde(rename = "hub.verify_token", default)]
+    verify_token: String,
+    #[serde(rename = "hub.challenge", default)]
+    challenge: String,
+}
+
+/// `GET /webhooks/meta`: Meta's check of the callback, answered with its challenge when
+/// the verify token is the operator's.
+#[utoipa::path(
+    get,
+    path = "/webhooks/meta",
+    tag = "connections",
+    summary = "Meta's verification of the webhook callback",
+    params(
+        ("hub.mode" = String, Query, description = "`subscribe`"),
+        ("hub.verify_token" = String, Query, description = "The token set as `VIGIE_META_VERIFY_TOKEN`"),
+        ("hub.challenge" = String, Query, description = "Sent back as the body"),
+    ),
+    responses(
+        (status = 200, description = "The challenge", content_type = "text/plain", body = String),
+        (status = 403, description = "Another token, or webhooks not configured"),
+    ),
+)]
+async fn meta_verification(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if let Err(refused) = admit_anonymous(&state, &req).await {
+        return error_response(&refused);
+    }
+    let Ok(query) = web::Query::<MetaVerification>::from_query(req.query_string()) else {
+        return HttpResponse::Forbidden().finish();
+    };
+    let config = &state.services.config;
+    match sources::meta_webhooks::verify(config, &query.mode, &query.verify_token, &query.challenge) {
+        Some(challenge) => HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(challenge),
+        None => HttpResponse::Forbidden().finish(),
+    }
+}
+
+/// `POST /webhooks/meta`: a delivery from Meta, signed with the app secret
+/// (`X-Hub-Signature-256`); its comments are stored at once.
+#[utoipa::path(
+    post,
+    path = "/webhooks/meta",
+    tag = "connections",
+    summary = "Comments on Facebook Pages and Instagram accounts, as Meta delivers them",
+    params(("X-Hub-Signature-256" = String, Header, description = "`sha256=` and the hex HMAC-SHA256 of the body under the app secret")),
+    request_body(content = String, content_type = "application/json", description = "Meta's delivery (`object`, `entry[].changes[]`)"),
+    responses(
+        (status = 200, description = "Stored"),
+        (status = 400, description = "Not a Meta delivery", body = ErrorBody),
+        (status = 401, description = "No valid signature (or Meta not configured: `VIGIE_META_CLIENT_ID`)", body = ErrorBody),
+        (status = 413, description = "More than 4 MiB", body = ErrorBody),
+        (status = 429, description = "Too many refused deliveries from this network", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+)]
+async fn meta_delivery(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let body = match payload.to_bytes_limited(sources::meta_webhooks::MAX_BODY).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => return error_response(&Error::bad_input("body", format!("cannot be read: {e}"))),
+        Err(_) => return error_response(&Error::TooLarge("at most 4 MiB per delivery".into())),
+    };
+    let signature = req.headers().get("x-hub-signature-256").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let task = state.clone().into_inner();
+    let delivered = state
+        .run(async move { sources::meta_webhooks::deliver(&task.services, &body, signature.as_deref()).await })
+        .await;
+    match delivered {
+        Ok(_) => HttpResponse::Ok().finish(),
+        // A refused delivery draws on the sender's network quota: guessing is bounded.
+        Err(e @ Error::Unauthenticated(_)) => error_response(&admit_anonymous(&state, &req).await.err().unwrap_or(e)),
+        Err(e) => error_response(&e),
     }
 }
 

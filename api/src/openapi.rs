@@ -44,6 +44,8 @@ pub enum ShareRefused {
         crate::http::report_csv,
         crate::http::calendar_feed,
         crate::http::oauth_callback,
+        crate::http::meta_verification,
+        crate::http::meta_delivery,
         crate::http::healthz,
         crate::http::readyz,
         crate::http::openapi_json,
@@ -52,7 +54,7 @@ pub enum ShareRefused {
     tags(
         (name = "ingest", description = "Mentions pushed with an API key"),
         (name = "sharing", description = "What a share link or a calendar subscription opens, without an account"),
-        (name = "connections", description = "Where networks send a manager back after consenting (OAuth 2)"),
+        (name = "connections", description = "Where networks send a manager back after consenting (OAuth 2), and Meta's webhooks"),
         (name = "operations", description = "Probes and this document"),
     ),
 )]

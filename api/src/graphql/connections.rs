@@ -206,10 +206,18 @@ impl ConnectionMutation {
     /// `VIGIE_APP_URL?oauthTicket=…`, or on its page): stores the connection, or renews
     /// the tokens of the brand's connection of the same account. Only the manager who
     /// started it, within ten minutes of the callback; for anyone else the ticket is
-    /// `NOT_FOUND`.
+    /// `NOT_FOUND`. When the consent granted several accounts (Facebook Pages, or the
+    /// Instagram accounts linked to them), `account` names the one to connect by its id
+    /// (the callback lists them); without it, a `BAD_USER_INPUT` on `account` lists
+    /// them, and the ticket stays good.
     #[graphql(name = "completeOAuthConnection")]
-    async fn complete_oauth_connection(&self, ctx: &Context<'_>, ticket: String) -> Result<Connection> {
-        let stored = connections::oauth::complete(services(ctx), actor(ctx)?, &ticket).await?;
+    async fn complete_oauth_connection(
+        &self,
+        ctx: &Context<'_>,
+        ticket: String,
+        account: Option<String>,
+    ) -> Result<Connection> {
+        let stored = connections::oauth::complete(services(ctx), actor(ctx)?, &ticket, account.as_deref()).await?;
         Ok(Connection(stored))
     }
 

@@ -71,6 +71,10 @@ fn usable_secret(services: &Services, row: &connection::Model) -> Result<Secret,
     })
 }
 
+fn is_meta(row: &connection::Model) -> bool {
+    row.network == "facebook" || row.network == "instagram"
+}
+
 /// What a renewal brought: tokens another process stored meanwhile, or new ones.
 enum Renewed {
     Adopted(String),
@@ -176,7 +180,16 @@ impl<'a> Credential<'a> {
         let http = &self.services.http;
         let mut token = self.bearer().await?;
         let mut renewed = false;
+        let meta = self.is_meta().await;
         loop {
+            // Meta's calls prove the app's secret with the token.
+            let signed;
+            let url = if meta {
+                signed = super::meta::with_proof(&self.services.config, url, &token);
+                signed.as_str()
+            } else {
+                url
+            };
             let mut headers = HeaderMap::new();
             let api_key = self.is_api_key().await;
             if api_key {
@@ -214,10 +227,18 @@ impl<'a> Credential<'a> {
     /// Whether an answer says the access token is no longer good: Bluesky names it,
     /// OAuth 2 resource servers answer 401 (RFC 6750), and so do APIs refusing a key.
     async fn token_rejected(&self, status: u16, body: &[u8]) -> bool {
-        match &self.state.lock().await.1 {
+        let state = self.state.lock().await;
+        match &state.1 {
             Secret::AppPassword { .. } => bluesky::token_rejected(status, body),
+            // Graph answers a bad token with code 190, mostly under HTTP 400.
+            Secret::OAuth { .. } if is_meta(&state.0) => super::meta::token_rejected(status, body),
             Secret::OAuth { .. } | Secret::ApiKey { .. } => status == 401,
         }
+    }
+
+    /// Whether the connection is a Meta one (a Facebook Page, an Instagram account).
+    async fn is_meta(&self) -> bool {
+        is_meta(&self.state.lock().await.0)
     }
 
     /// Whether the connection presents an API key (in an `apikey` header) rather than a
@@ -326,6 +347,10 @@ impl<'a> Credential<'a> {
         }
         let refreshed = match &refresh_token {
             Some(refresh) => oauth::refresh(self.services, network, refresh).await,
+            // Meta's Page tokens have none: refused, the Page's access was withdrawn.
+            None if is_meta(row) => Err(oauth::TokenError::Refused(
+                "Meta refused the Page token: the app was removed, the password changed or the Page lost".into(),
+            )),
             None => Err(oauth::TokenError::Refused("no refresh token".into())),
         };
         match refreshed {

@@ -14,6 +14,7 @@
 pub mod bluesky;
 mod credential;
 pub mod google;
+pub mod meta;
 pub mod oauth;
 pub mod reddit;
 pub mod trustpilot;

@@ -60,10 +60,17 @@ pub(crate) struct Provider<'a> {
     scopes: &'static [&'static str],
     /// Extra parameters of the authorisation URL.
     extra: &'static [(&'static str, &'static str)],
+    /// Whether the token endpoint takes the client's id and secret in the form (Meta)
+    /// rather than with HTTP Basic.
+    secret_in_form: bool,
+    /// Whether the tokens kept never expire, so that no refresh token is needed (Meta's
+    /// Page tokens).
+    lasting: bool,
 }
 
 /// The networks connected through OAuth 2.
-pub const NETWORKS: &[Network] = &[Network::Youtube, Network::Reddit, Network::X, Network::Google];
+pub const NETWORKS: &[Network] =
+    &[Network::Youtube, Network::Reddit, Network::X, Network::Google, Network::Facebook, Network::Instagram];
 
 /// The provider of `network`: unavailable until the operator registers an application.
 pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provider<'_>> {
@@ -81,6 +88,8 @@ pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provi
             // A refresh token (offline), asked again on every consent so that a
             // reconnection gets one too.
             extra: &[("access_type", "offline"), ("prompt", "consent"), ("include_granted_scopes", "true")],
+            secret_in_form: false,
+            lasting: false,
         }),
         Network::Reddit => Ok(Provider {
             network,
@@ -90,6 +99,8 @@ pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provi
             scopes: &["identity", "read", "submit", "history"],
             // A refresh token: without it access ends after an hour.
             extra: &[("duration", "permanent")],
+            secret_in_form: false,
+            lasting: false,
         }),
         Network::Google => Ok(Provider {
             network,
@@ -98,6 +109,8 @@ pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provi
             scopes: &["https://www.googleapis.com/auth/business.manage"],
             // No `include_granted_scopes`: this token opens reviews, nothing else.
             extra: &[("access_type", "offline"), ("prompt", "consent")],
+            secret_in_form: false,
+            lasting: false,
         }),
         Network::X => Ok(Provider {
             network,
@@ -106,6 +119,40 @@ pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provi
             // (`offline.access`): without it access ends after two hours.
             scopes: &["tweet.read", "users.read", "tweet.write", "offline.access"],
             extra: &[],
+            secret_in_form: false,
+            lasting: false,
+        }),
+        Network::Facebook => Ok(Provider {
+            network,
+            app: config.meta.as_ref().ok_or_else(|| missing("Facebook"))?,
+            // Listing the granted Pages, reading their posts and comments with their
+            // authors, answering comments as the Page, and subscribing its webhooks.
+            scopes: &[
+                "pages_show_list",
+                "pages_read_engagement",
+                "pages_read_user_content",
+                "pages_manage_engagement",
+                "pages_manage_metadata",
+            ],
+            extra: &[],
+            secret_in_form: true,
+            lasting: true,
+        }),
+        Network::Instagram => Ok(Provider {
+            network,
+            app: config.meta.as_ref().ok_or_else(|| missing("Instagram"))?,
+            // The account linked to a granted Page: its media and comments, answering
+            // them, hashtag search; the Page's webhooks carry its events.
+            scopes: &[
+                "instagram_basic",
+                "instagram_manage_comments",
+                "pages_show_list",
+                "pages_read_engagement",
+                "pages_manage_metadata",
+            ],
+            extra: &[],
+            secret_in_form: true,
+            lasting: true,
         }),
         other => Err(Error::bad_input(
             "network",
@@ -139,10 +186,12 @@ type Client = oauth2::Client<
 
 fn client(config: &crate::Config, provider: &Provider<'_>) -> Result<Client> {
     let internal = |e: oauth2::url::ParseError| Error::internal_from("OAuth endpoint", e);
+    let auth_type = if provider.secret_in_form { oauth2::AuthType::RequestBody } else { oauth2::AuthType::BasicAuth };
     Ok(BasicClient::new(ClientId::new(provider.app.client_id.clone()))
         .set_client_secret(ClientSecret::new(provider.app.client_secret.clone()))
         .set_auth_uri(AuthUrl::from_url(provider.app.auth_url.clone()))
         .set_token_uri(TokenUrl::from_url(provider.app.token_url.clone()))
+        .set_auth_type(auth_type)
         .set_redirect_uri(RedirectUrl::new(callback_url(config, provider.network)).map_err(internal)?))
 }
 
@@ -171,10 +220,13 @@ pub async fn start(
     let provider = provider(&services.config, network)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let client = client(&services.config, &provider)?;
-    let mut request = client
-        .authorize_url(CsrfToken::new_random)
-        .set_pkce_challenge(challenge)
-        .add_scopes(provider.scopes.iter().map(|s| Scope::new((*s).to_owned())));
+    let mut request = client.authorize_url(CsrfToken::new_random).set_pkce_challenge(challenge);
+    request = if provider.secret_in_form {
+        // Facebook Login reads `scope` as a comma-separated list.
+        request.add_scope(Scope::new(provider.scopes.join(",")))
+    } else {
+        request.add_scopes(provider.scopes.iter().map(|s| Scope::new((*s).to_owned())))
+    };
     for (name, value) in provider.extra {
         request = request.add_extra_param(*name, *value);
     }
@@ -252,6 +304,9 @@ pub struct Consented {
     /// brand of the agency), so that whoever consented sees who asked.
     pub agency: String,
     pub brand: Option<String>,
+    /// The accounts the consent granted, by id and name, when there are several to
+    /// choose from (Facebook Pages): completing it names one.
+    pub choices: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Consented {
@@ -269,6 +324,13 @@ struct Consent {
     scopes: Vec<String>,
     account_id: String,
     account: String,
+    /// The accounts granted with their own tokens (Meta's Pages), one of which the
+    /// connection keeps.
+    #[serde(default)]
+    choices: Vec<super::meta::Choice>,
+    /// The Page chosen (Meta), whose webhooks are subscribed.
+    #[serde(default)]
+    page: Option<String>,
 }
 
 fn consent_bound_to(id: Uuid, agency: Uuid) -> Vec<u8> {
@@ -332,11 +394,20 @@ async fn consent(
         .request_async(&sender)
         .await
         .map_err(|e| CallbackError::Exchange(token_error(e, network, &sender.limited).to_string()))?;
-    let access = tokens.access_token().secret().clone();
+    let mut access = tokens.access_token().secret().clone();
+    let mut choices = Vec::new();
     let identity = match network {
         Network::Reddit => super::reddit::whoami(&services.http, &provider.app.api_url, &access).await,
         Network::X => super::x::whoami(&services.http, &provider.app.api_url, &access).await,
         Network::Google => super::google::whoami(&services.http, &services.config.google_accounts_url, &access).await,
+        Network::Facebook | Network::Instagram => match meta_accounts(services, provider.app, network, &access).await {
+            Ok((long_lived, granted, identity)) => {
+                access = long_lived;
+                choices = granted;
+                Ok(identity)
+            }
+            Err(e) => Err(e),
+        },
         _ => super::youtube::whoami(&services.http, &provider.app.api_url, &access).await,
     };
     let identity = match identity {
@@ -361,6 +432,8 @@ async fn consent(
         scopes,
         account_id: identity.id,
         account: identity.name.chars().take(253).collect(),
+        choices,
+        page: None,
     };
     let plain = serde_json::to_vec(&consent).map_err(|e| Error::internal_from("serialising a consent", e))?;
     let sealed = vault
@@ -388,7 +461,35 @@ async fn consent(
         return Err(CallbackError::UnknownState);
     }
     tracing::info!(network = %network.name(), "OAuth authorisation given; waiting for its manager");
-    Ok(Consented { ticket, network, account: consent.account, agency, brand })
+    let choices = match consent.choices.len() {
+        0 | 1 => Vec::new(),
+        _ => consent.choices.iter().map(|c| (c.id.clone(), c.name.clone())).collect(),
+    };
+    Ok(Consented { ticket, network, account: consent.account, agency, brand, choices })
+}
+
+/// What a Facebook Login consent opens: its long-lived user token, the Pages (or
+/// Instagram accounts) granted, and the identity shown until one is chosen (the only
+/// one, or all of their names).
+async fn meta_accounts(
+    services: &Services,
+    app: &OAuthApp,
+    network: Network,
+    short: &str,
+) -> std::result::Result<(String, Vec<super::meta::Choice>, Identity), String> {
+    let long_lived = super::meta::long_lived(&services.http, app, short).await?;
+    let choices = super::meta::choices(&services.http, app, network, &long_lived).await?;
+    let identity = match choices.as_slice() {
+        [] if network == Network::Instagram => {
+            return Err("none of the Pages granted has an Instagram professional account linked to it".into());
+        }
+        [] => return Err("no Facebook Page was granted: grant Vigie at least one Page".into()),
+        [only] => Identity { id: only.id.clone(), name: only.name.clone() },
+        several => {
+            Identity { id: String::new(), name: several.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ") }
+        }
+    };
+    Ok((long_lived, choices, identity))
 }
 
 /// The manager who started a grant, as they are now: still a manager of its agency,
@@ -408,7 +509,12 @@ async fn manager_of(services: &Services, grant: &oauth_grant::Model) -> Result<A
 /// Completes an authorisation the network gave: stores its account's connection (or
 /// renews the tokens of the agency's connection of that account for that brand). Only
 /// the manager who started it may: for anyone else the ticket does not exist.
-pub async fn complete(services: &Services, actor: &Actor, ticket: &str) -> Result<connection::Model> {
+pub async fn complete(
+    services: &Services,
+    actor: &Actor,
+    ticket: &str,
+    choice: Option<&str>,
+) -> Result<connection::Model> {
     actor.require_manager()?;
     let unknown = || Error::NotFound("authorisation");
     if ticket.is_empty() || ticket.len() > 512 {
@@ -421,6 +527,15 @@ pub async fn complete(services: &Services, actor: &Actor, ticket: &str) -> Resul
         .one(&services.db)
         .await?
         .ok_or_else(unknown)?;
+    let vault = require_vault(services)?;
+    let sealed = grant.consent.as_deref().ok_or_else(unknown)?;
+    let plain = vault
+        .open(&consent_bound_to(grant.id, grant.agency_id), sealed)
+        .map_err(|e| Error::internal_from("opening a consent", e))?;
+    let mut consent: Consent =
+        serde_json::from_slice(&plain).map_err(|e| Error::internal_from("reading a consent", e))?;
+    // Chosen before the grant is taken, so that a missing choice can be made again.
+    choose(&mut consent, choice)?;
     // An expired one stays for the sweep, which revokes what it holds.
     let taken = oauth_grant::Entity::delete_many()
         .filter(oauth_grant::Column::Id.eq(grant.id))
@@ -430,12 +545,6 @@ pub async fn complete(services: &Services, actor: &Actor, ticket: &str) -> Resul
     if taken.rows_affected != 1 {
         return Err(unknown());
     }
-    let vault = require_vault(services)?;
-    let sealed = grant.consent.as_deref().ok_or_else(unknown)?;
-    let plain = vault
-        .open(&consent_bound_to(grant.id, grant.agency_id), sealed)
-        .map_err(|e| Error::internal_from("opening a consent", e))?;
-    let consent: Consent = serde_json::from_slice(&plain).map_err(|e| Error::internal_from("reading a consent", e))?;
     let network = Network::parse(&grant.network).ok_or_else(unknown)?;
     let provider = provider(&services.config, network)?;
     let actor = match manager_of(services, &grant).await {
@@ -453,12 +562,42 @@ pub async fn complete(services: &Services, actor: &Actor, ticket: &str) -> Resul
     let stored =
         store(services, vault, &actor, &provider, grant.brand_id, identity, consent.scopes, consent.expires_at, secret)
             .await;
+    if let (Ok(_), Some(page)) = (&stored, consent.page.as_deref()) {
+        // Its events then arrive as they happen (`/webhooks/meta`).
+        super::meta::subscribe(&services.http, provider.app, page, &held).await;
+    }
     // Not kept for good (no refresh token, the agency's limit, the brand gone): not left
     // live. A passing failure (the database) is not a reason to revoke.
     if let Err(Error::BadInput { .. } | Error::NotFound(_) | Error::Forbidden(_)) = &stored {
         revoke(services, network, &account_id, None, &held).await;
     }
     stored
+}
+
+/// Keeps, of the accounts a consent granted with their own tokens (Meta's Pages), the
+/// one `choice` names (its id), or the only one: its token becomes the consent's.
+fn choose(consent: &mut Consent, choice: Option<&str>) -> Result<()> {
+    if consent.choices.is_empty() {
+        return Ok(());
+    }
+    let listed = || consent.choices.iter().map(|c| format!("{} ({})", c.id, c.name)).collect::<Vec<_>>().join(", ");
+    let picked = match (choice, consent.choices.len()) {
+        (Some(id), _) => consent.choices.iter().find(|c| c.id == id).cloned().ok_or_else(|| {
+            Error::bad_input("account", format!("the consent did not grant this account; it granted {}", listed()))
+        })?,
+        (None, 1) => consent.choices[0].clone(),
+        (None, _) => {
+            return Err(Error::bad_input("account", format!("name the account to connect, one of {}", listed())));
+        }
+    };
+    consent.account_id = picked.id;
+    consent.account = picked.name.chars().take(253).collect();
+    consent.access_token = picked.token;
+    consent.refresh_token = None;
+    // A Page token from a long-lived user token does not expire.
+    consent.expires_at = None;
+    consent.page = Some(picked.page_id);
+    Ok(())
 }
 
 /// Takes the grant of `state` on `network` so that the state serves once: its hash is
@@ -543,7 +682,7 @@ async fn store(
         super::reconnected(&txn, actor, existing.id, at).await?;
         connection::Entity::find_by_id(existing.id).one(&txn).await?.ok_or(Error::NotFound("connection"))?
     } else {
-        if matches!(secret, Secret::OAuth { refresh_token: None, .. }) {
+        if !provider.lasting && matches!(secret, Secret::OAuth { refresh_token: None, .. }) {
             // Its access would end within the hour, for good.
             return Err(Error::bad_input(
                 "ticket",
@@ -573,6 +712,12 @@ async fn store(
 /// Best effort: a failure is logged, and the token expires on the network's terms.
 pub(crate) async fn revoke(services: &Services, network: Network, account_id: &str, except: Option<Uuid>, token: &str) {
     use base64::Engine;
+    if matches!(network, Network::Facebook | Network::Instagram) {
+        // Meta revokes a user's whole grant to the app, which every Page connected
+        // through it (in any agency) holds: the manager removes Vigie in the Page's
+        // Business Integrations settings instead.
+        return;
+    }
     use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
     let mut others = connection::Entity::find()
         .filter(connection::Column::Network.eq(network.name()))

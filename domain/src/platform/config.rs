@@ -148,6 +148,13 @@ pub struct Config {
     /// `https://mybusinessaccountmanagement.googleapis.com/v1`: where the accounts a
     /// Business Profile connection opens are listed.
     pub google_accounts_url: Url,
+    /// `VIGIE_META_CLIENT_ID` and `VIGIE_META_CLIENT_SECRET`: the Meta app (its App ID
+    /// and App Secret) that Facebook Pages and Instagram professional accounts connect
+    /// through with Facebook Login; the secret also checks webhook deliveries.
+    pub meta: Option<OAuthApp>,
+    /// `VIGIE_META_VERIFY_TOKEN`: the token typed in the app's webhook settings, which
+    /// Meta sends back when it verifies `/webhooks/meta`; unset, webhooks are refused.
+    pub meta_verify_token: Option<String>,
 }
 
 /// An OAuth 2 application registered on a network. The endpoints default to the
@@ -295,6 +302,8 @@ impl std::fmt::Debug for Config {
             trustpilot_api_url,
             google_business,
             google_accounts_url,
+            meta,
+            meta_verify_token,
         } = self;
         f.debug_struct("Config")
             .field("database", &redact_url(database_url))
@@ -344,6 +353,8 @@ impl std::fmt::Debug for Config {
             .field("trustpilot_api_url", &trustpilot_api_url.as_str())
             .field("google_business", google_business)
             .field("google_accounts_url", &google_accounts_url.as_str())
+            .field("meta", meta)
+            .field("meta_verify_token", &meta_verify_token.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -762,6 +773,22 @@ impl Config {
                 "VIGIE_GOOGLE_BUSINESS_CLIENT_ID must be another OAuth client than VIGIE_YOUTUBE_CLIENT_ID".into(),
             );
         }
+        let meta = oauth_app(
+            &get,
+            &mut errors,
+            "VIGIE_META",
+            [
+                "https://www.facebook.com/v21.0/dialog/oauth",
+                "https://graph.facebook.com/v21.0/oauth/access_token",
+                "https://graph.facebook.com/v21.0",
+                "https://graph.facebook.com/v21.0/me/permissions",
+            ],
+            (0, 0),
+        );
+        let meta_verify_token = get("VIGIE_META_VERIFY_TOKEN");
+        if meta_verify_token.as_ref().is_some_and(|t| t.len() < 16) {
+            errors.push("VIGIE_META_VERIFY_TOKEN must have at least 16 characters".into());
+        }
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }
@@ -813,6 +840,8 @@ impl Config {
             trustpilot_api_url,
             google_business,
             google_accounts_url,
+            meta,
+            meta_verify_token,
         })
     }
 

@@ -80,6 +80,9 @@ pub struct Quota {
 /// counts are decimals and reset a number of seconds) and `x-rate-limit-*` (X, a Unix
 /// time). A reset is read as a timestamp, as Unix seconds, or as seconds from now.
 pub fn quota(headers: &HeaderMap) -> Option<Quota> {
+    if let Some(meta) = meta_quota(headers) {
+        return Some(meta);
+    }
     let [remaining, reset] = [
         ["ratelimit-remaining", "ratelimit-reset"],
         ["x-ratelimit-remaining", "x-ratelimit-reset"],
@@ -105,6 +108,31 @@ pub fn quota(headers: &HeaderMap) -> Option<Quota> {
     // A reset further than a month away is a network's mistake, not a quota.
     let resets_at = resets_at.filter(|at| *at < chrono::Utc::now() + chrono::Duration::days(31));
     Some(Quota { remaining: left.clamp(0.0, f64::from(i32::MAX)) as i32, resets_at })
+}
+
+/// Meta's usage headers (`X-Business-Use-Case-Usage`, else `X-App-Usage`): JSON of
+/// the percentages used of each limit; what is left is the percentage of the most used,
+/// and a limit reached says in how many minutes access returns.
+fn meta_quota(headers: &HeaderMap) -> Option<Quota> {
+    use serde_json::Value;
+    let read = |name: &str| -> Option<Value> { serde_json::from_str(headers.get(name)?.to_str().ok()?).ok() };
+    let (uses, wait): (Vec<Value>, Option<u64>) = if let Some(usage) = read("x-business-use-case-usage") {
+        let uses: Vec<Value> = usage.as_object()?.values().filter_map(Value::as_array).flatten().cloned().collect();
+        let wait = uses.iter().filter_map(|u| u.get("estimated_time_to_regain_access")?.as_u64()).max();
+        (uses, wait)
+    } else {
+        (vec![read("x-app-usage")?], None)
+    };
+    let used = uses
+        .iter()
+        .flat_map(|u| ["call_count", "total_cputime", "total_time"].map(|k| u.get(k).and_then(Value::as_f64)))
+        .flatten()
+        .filter(|n| n.is_finite())
+        .fold(None::<f64>, |most, n| Some(most.map_or(n, |m| m.max(n))))?;
+    let resets_at = wait
+        .filter(|m| *m > 0 && *m <= 24 * 60)
+        .and_then(|m| chrono::Utc::now().checked_add_signed(chrono::Duration::minutes(m as i64)));
+    Some(Quota { remaining: (100.0 - used).clamp(0.0, 100.0) as i32, resets_at })
 }
 
 /// Whether an address is one the public internet can reach: global unicast only, so

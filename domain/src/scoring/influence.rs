@@ -198,7 +198,7 @@ pub fn score(profile: Profile, activity: &Activity) -> Influence {
         penalty += 10.0;
         penalties.push("engagement under 5 % of the tier median for a large audience".to_owned());
     }
-    if !profile.verified && followers >= 1_000 && profile.following > 2 * followers {
+    if !profile.verified && followers >= 1_000 && profile.following > followers.saturating_mul(2) {
         penalty += 10.0;
         penalties.push("follows more than twice as many accounts as follow it".to_owned());
     }
@@ -296,5 +296,8 @@ mod tests {
         let follow_farm =
             score(Profile { followers: 5_000, following: 40_000, verified: false }, &[post(1, 0.0, 100, 5_000)], now);
         assert_eq!(follow_farm.components.penalties.len(), 1);
+        // Counts as large as a pushing tool may send do not overflow.
+        let huge = Profile { followers: i64::MAX, following: i64::MAX, verified: false };
+        assert!(score(huge, &[post(1, 0.0, i64::MAX, i64::MAX)], now).score <= 100.0);
     }
 }

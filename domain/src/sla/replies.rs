@@ -28,7 +28,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use uuid::Uuid;
 
 use super::tickets::TicketStatus;
-use crate::connections::{Credential, PublishError, Published, bluesky, google, reddit, x, youtube};
+use crate::connections::{Credential, PublishError, Published, bluesky, google, meta, reddit, x, youtube};
 use crate::entities::{connection, membership, mention, reply, ticket};
 use crate::platform::jobs::{JobError, Registry};
 use crate::platform::queue::{Envelope, JobPayload};
@@ -123,6 +123,28 @@ pub(crate) async fn send(
                 ));
             }
         }
+        Some(network @ (Network::Facebook | Network::Instagram)) => {
+            // Only what one of the brand's own Page or account sources collected: the
+            // connection that answers must own the post it is under.
+            let source = crate::entities::source::Entity::find_by_id(post.source_id)
+                .filter(crate::entities::source::Column::AgencyId.eq(ticket.agency_id))
+                .filter(crate::entities::source::Column::BrandId.eq(ticket.brand_id))
+                .one(&services.db)
+                .await?;
+            let watched = source.is_some_and(|s| s.network == network.name() && s.kind == "account");
+            // On Instagram, comments only: media are the account's or tag it.
+            let comment = network == Network::Facebook || post.in_reply_to.is_some();
+            if !meta::is_id(&post.external_id) || !watched || !comment {
+                return Err(Error::bad_input(
+                    "send",
+                    "Vigie answers the comments its own Page and Instagram sources collected: answer this one there",
+                ));
+            }
+            let max = if network == Network::Facebook { meta::MAX_FACEBOOK_CHARS } else { meta::MAX_INSTAGRAM_CHARS };
+            if text.chars().count() > max {
+                return Err(Error::bad_input("text", format!("a comment there has at most {max} characters")));
+            }
+        }
         Some(Network::X) => {
             if !x::is_id(&post.external_id) {
                 return Err(Error::bad_input("send", "this post has no X id (digits) to reply to"));
@@ -151,6 +173,8 @@ pub(crate) async fn send(
             Network::Reddit => "Reddit",
             Network::X => "X",
             Network::Google => "Google Business Profile",
+            Network::Facebook => "Facebook",
+            Network::Instagram => "Instagram",
             _ => "Bluesky",
         };
         Error::bad_input(
@@ -246,6 +270,10 @@ async fn reply_connection(
         if own.is_some() {
             return Ok(own);
         }
+    }
+    if matches!(network, Network::Facebook | Network::Instagram) {
+        // A comment is answered by the Page or account it was made on, no other.
+        return Ok(None);
     }
     own_connection(db, ticket, network).await
 }
@@ -429,9 +457,14 @@ async fn attempt(services: &Services, row: &reply::Model) -> std::result::Result
     let work = async {
         match Network::parse(&row.network) {
             Some(Network::Bluesky) => on_bluesky(&credential, row, &post).await,
-            Some(Network::Youtube | Network::Reddit | Network::X | Network::Google) => {
-                on_keyless(&credential, row, &post).await
-            }
+            Some(
+                Network::Youtube
+                | Network::Reddit
+                | Network::X
+                | Network::Google
+                | Network::Facebook
+                | Network::Instagram,
+            ) => on_keyless(&credential, row, &post).await,
             _ => Err(PublishError::Refused(format!("Vigie cannot publish on {}", row.network))),
         }
     };
@@ -505,6 +538,9 @@ async fn on_keyless(
         }
         Some(Network::X) => x::reply(credential, &post.external_id, &row.text).await,
         Some(Network::Google) => google::reply(credential, &post.external_id, &row.text, post.url.as_deref()).await,
+        Some(network @ (Network::Facebook | Network::Instagram)) => {
+            meta::reply(credential, network, &post.external_id, &row.text, post.url.as_deref()).await
+        }
         _ => reddit::reply(credential, &post.external_id, &row.text).await,
     };
     match posted {
@@ -538,6 +574,10 @@ async fn find_keyless(
         Some(Network::Google) => {
             google::find_reply(credential, &post.external_id, &row.text, post.url.as_deref()).await
         }
+        Some(network @ (Network::Facebook | Network::Instagram)) => {
+            let link = post.url.as_deref();
+            meta::find_reply(credential, network, &post.external_id, &row.text, row.created_at, taken, link).await
+        }
         _ => reddit::find_reply(credential, &post.external_id, &row.text, row.created_at, taken).await,
     }
 }
@@ -550,12 +590,12 @@ async fn last_look(services: &Services, row: &reply::Model) -> std::result::Resu
         return Ok(None);
     };
     let found = match Network::parse(&row.network) {
-        Some(Network::Youtube | Network::Reddit | Network::X | Network::Google) => {
-            match post_of(&services.db, &ticket_of(services, row).await?).await.map_err(database)? {
-                Some(post) => find_keyless(&credential, row, &post, &recorded(services, row).await?).await,
-                None => Ok(None),
-            }
-        }
+        Some(
+            Network::Youtube | Network::Reddit | Network::X | Network::Google | Network::Facebook | Network::Instagram,
+        ) => match post_of(&services.db, &ticket_of(services, row).await?).await.map_err(database)? {
+            Some(post) => find_keyless(&credential, row, &post, &recorded(services, row).await?).await,
+            None => Ok(None),
+        },
         _ => {
             let endpoint = credential.endpoint().await;
             let (did, handle) = credential.account().await;

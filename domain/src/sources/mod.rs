@@ -7,6 +7,7 @@
 
 pub mod collectors;
 pub mod ingest;
+pub mod meta_webhooks;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use sea_orm::sea_query::Expr;
@@ -228,6 +229,26 @@ fn validate_target(
             }
             Ok((location.to_owned(), None))
         }
+        (SourceKind::Account, Network::Facebook | Network::Instagram) => {
+            // The connection's own Page or Instagram account, by its id.
+            if !crate::connections::meta::is_id(target) || target.contains('_') {
+                return Err(Error::bad_input("target", "the id of the connection's Page or Instagram account"));
+            }
+            if endpoint.is_some() {
+                return Err(Error::bad_input("endpoint", "these sources call the API of their connection"));
+            }
+            Ok((target.to_owned(), None))
+        }
+        (SourceKind::Search | SourceKind::Hashtag, Network::Instagram) => {
+            let tag = target.trim_start_matches('#');
+            if tag.is_empty() || tag.chars().count() > 100 || !tag.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                return Err(Error::bad_input("target", "an Instagram hashtag: letters, digits and underscores"));
+            }
+            if endpoint.is_some() {
+                return Err(Error::bad_input("endpoint", "these sources call the API of their connection"));
+            }
+            Ok((tag.to_lowercase(), None))
+        }
         (SourceKind::Account, Network::Trustpilot) => {
             // A business unit's id (24 hex digits) or the domain it reviews.
             let unit = ["https://www.trustpilot.com/review/", "https://trustpilot.com/review/", "https://"]
@@ -272,8 +293,9 @@ fn validate_target(
             "kind",
             format!(
                 "{} sources are not available on {}: feeds serve blog, news, youtube, forum and other; \
-                 hashtags serve mastodon; searches serve mastodon, bluesky, youtube, reddit and x; accounts \
-                 serve mastodon, bluesky, youtube, x, trustpilot and google (reviews); communities serve reddit",
+                 hashtags serve mastodon and instagram; searches serve mastodon, bluesky, youtube, reddit, x \
+                 and instagram (a hashtag); accounts serve mastodon, bluesky, youtube, x, facebook, \
+                 instagram, trustpilot and google (reviews); communities serve reddit",
                 kind.as_str(),
                 network.name()
             ),
@@ -515,13 +537,11 @@ async fn check_connection(
     network: Network,
 ) -> Result<Uuid> {
     actor.require_manager()?;
-    if !matches!(
-        network,
-        Network::Bluesky | Network::Youtube | Network::Reddit | Network::X | Network::Trustpilot | Network::Google
-    ) {
+    if !requires_connection(network, SourceKind::Account) && network != Network::Bluesky {
         return Err(Error::bad_input(
             "connectionId",
-            "only Bluesky, YouTube, Reddit, X, Trustpilot and Google sources poll with a connection",
+            "only Bluesky, YouTube, Reddit, X, Facebook, Instagram, Trustpilot and Google sources poll with a \
+             connection",
         ));
     }
     crate::connections::usable_by(db, actor, id, brand, network).await
@@ -530,8 +550,43 @@ async fn check_connection(
 /// Whether sources of `network` and `kind` must poll through a connection: YouTube's,
 /// Reddit's, X's, Trustpilot's and Google's APIs answer only signed-in callers (a channel's RSS feed needs none).
 fn requires_connection(network: Network, kind: SourceKind) -> bool {
-    matches!(network, Network::Youtube | Network::Reddit | Network::X | Network::Trustpilot | Network::Google)
-        && kind != SourceKind::Feed
+    matches!(
+        network,
+        Network::Youtube
+            | Network::Reddit
+            | Network::X
+            | Network::Trustpilot
+            | Network::Google
+            | Network::Facebook
+            | Network::Instagram
+    ) && kind != SourceKind::Feed
+}
+
+/// A Facebook or Instagram account source reads its connection's own Page or account
+/// (another one's comments are not the connection's to read or answer).
+async fn check_own_account(
+    db: &impl ConnectionTrait,
+    network: Network,
+    kind: SourceKind,
+    target: &str,
+    connection: Option<Uuid>,
+) -> Result<()> {
+    if kind != SourceKind::Account || !matches!(network, Network::Facebook | Network::Instagram) {
+        return Ok(());
+    }
+    let Some(id) = connection else { return Err(needs_connection()) };
+    let account = crate::entities::connection::Entity::find_by_id(id).one(db).await?.and_then(|c| c.account_id);
+    if account.as_deref() != Some(target) {
+        return Err(Error::bad_input(
+            "target",
+            format!(
+                "the source reads its connection's own {}: its id is {}",
+                network.name(),
+                account.unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn needs_connection() -> Error {
@@ -549,6 +604,7 @@ pub async fn create(services: &Services, actor: &Actor, input: NewSource) -> Res
         None if requires_connection(input.network, input.kind) => return Err(needs_connection()),
         None => None,
     };
+    check_own_account(&services.db, input.network, input.kind, &target, connection).await?;
     let txn = crate::platform::db::begin_write(&services.db).await?;
     within_quota(&txn, &services.config, &brand).await?;
     let mut row =
@@ -619,6 +675,8 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: SourceP
             model.next_poll_at = Set(Some(soonest_poll(&services.config, &existing)));
         }
     }
+    let connection = model.connection_id.clone().unwrap();
+    check_own_account(&services.db, network, kind, model.target.as_ref(), connection).await?;
     model.updated_at = Set(now());
     let txn = crate::platform::db::begin_write(&services.db).await?;
     let updated = model.update(&txn).await?;

@@ -20,6 +20,7 @@ mod hardening;
 mod http;
 mod ingest;
 mod members;
+mod meta;
 mod migrations;
 mod openapi;
 mod production;

@@ -53,7 +53,9 @@ async fn the_document_is_valid_and_names_every_rest_route() {
             "get /r/{token}",
             "get /r/{token}/{section}.csv",
             "get /readyz",
+            "get /webhooks/meta",
             "post /ingest/mentions",
+            "post /webhooks/meta",
         ]
     );
     let routes = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../api/src/http.rs")).unwrap();

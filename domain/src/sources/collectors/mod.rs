@@ -6,6 +6,7 @@ pub mod bluesky;
 pub mod feed;
 pub mod google;
 pub mod mastodon;
+pub mod meta;
 pub mod reddit;
 pub mod trustpilot;
 pub mod x;
@@ -36,6 +37,10 @@ pub enum CollectError {
     Status(u16),
     #[error("malformed response: {0}")]
     Malformed(String),
+    /// The network refused the request for a reason it named (a permission, a limit
+    /// of the account): retrying as it is will not help.
+    #[error("the network refused: {0}")]
+    Refused(String),
     #[error(transparent)]
     Fetch(#[from] FetchError),
     #[error("connection: {0}")]
@@ -81,6 +86,8 @@ pub fn for_source(source: &source::Model) -> Option<&'static dyn Collector> {
         ("x", "search" | "account") => Some(&x::XCollector),
         ("trustpilot", "account") => Some(&trustpilot::TrustpilotCollector),
         ("google", "account") => Some(&google::GoogleCollector),
+        ("facebook", "account") => Some(&meta::FacebookCollector),
+        ("instagram", "account" | "search" | "hashtag") => Some(&meta::InstagramCollector),
         _ => None,
     }
 }

@@ -1,0 +1,607 @@
+//! Facebook Pages and Instagram professional accounts (Graph API), through the Page
+//! connection (see [`crate::connections::meta`]):
+//!
+//! - a Facebook **account** source is the connection's Page: the comments (and
+//!   replies) on its latest posts, visitors' posts on it, and public posts that tag it;
+//! - an Instagram **account** source is the connection's account: the comments (and
+//!   replies) on its latest media, and the media it is tagged in;
+//! - an Instagram **search** source is a hashtag: its recent media (the last day), the
+//!   hashtag's id looked up once and kept.
+//!
+//! Meta's webhooks (`/webhooks/meta`) bring comments as they are made; polling reads
+//! the latest posts again and catches what a missed delivery lost. A poll keeps what
+//! is newer than the newest item stored, less an overlap (stored once); the first poll
+//! reads what is there without going back further. Graph reports its rate limits as
+//! errors (code 4, 17, 32, 613, 80001…) with the wait in `X-Business-Use-Case-Usage`,
+//! and the usage percentages become the source's quota.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashSet;
+
+use super::{CollectError, Collector, MAX_PAGES, Poll, clip, count};
+use crate::connections::Credential;
+use crate::connections::meta::{self as api, Paging, parse_time};
+use crate::entities::source;
+use crate::mentions::store::{NewAuthor, NewMention, normalise_handle};
+use crate::platform::outbound::Http;
+
+pub struct FacebookCollector;
+pub struct InstagramCollector;
+
+/// How far before the newest item stored a poll still reads (comments arrive out of
+/// order across posts).
+const OVERLAP: chrono::Duration = chrono::Duration::minutes(30);
+/// Latest posts (or media) whose comments a poll reads.
+const POSTS: &str = "25";
+
+/// Where a reading stands: after `since`, the newest item stored; a hashtag source
+/// keeps its hashtag's id.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Mark {
+    since: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hashtag_id: Option<String>,
+}
+
+impl Mark {
+    /// Whether an item made at `at` is new to the reading.
+    fn is_new(&self, at: Option<DateTime<Utc>>) -> bool {
+        match (self.since, at) {
+            (Some(since), Some(at)) => at >= since - OVERLAP,
+            _ => true,
+        }
+    }
+}
+
+/// GETs a Graph page with `credential`, keeping its usage as the poll's quota; Graph's
+/// rate-limit errors wait as long as it says, its other refusals are named.
+pub(crate) async fn graph<T: serde::de::DeserializeOwned>(
+    credential: &Credential<'_>,
+    url: &str,
+    what: &str,
+    poll: &mut Poll,
+) -> Result<T, CollectError> {
+    let fetched = credential.request(url, None).await?;
+    poll.quota = crate::platform::outbound::quota(&fetched.headers).or(poll.quota.take());
+    if fetched.status == 200 {
+        return super::json(&fetched.body, what);
+    }
+    let error = api::error_of(&fetched.body);
+    if fetched.status == 429 || error.as_ref().is_some_and(|e| e.rate_limited()) {
+        return Err(CollectError::RateLimited { retry_after: Some(api::wait_of(&fetched.headers)) });
+    }
+    match error {
+        Some(error) if fetched.status < 500 && !matches!(error.code, 1 | 2) => {
+            Err(CollectError::Refused(error.describe()))
+        }
+        _ => Err(CollectError::Status(fetched.status)),
+    }
+}
+
+/// A Graph URL: `{endpoint}/{path}` with `query`.
+fn url_of(endpoint: &str, path: &str, query: &[(&str, &str)]) -> Result<String, CollectError> {
+    let mut url = url::Url::parse(&format!("{}/{path}", endpoint.trim_end_matches('/')))
+        .map_err(|e| CollectError::Malformed(format!("bad endpoint: {e}")))?;
+    url.query_pairs_mut().extend_pairs(query);
+    Ok(url.into())
+}
+
+/// The next page Graph links to, if it is on the connection's own endpoint (the token
+/// goes nowhere else).
+fn next_of(paging: Option<Paging>, endpoint: &str) -> Option<String> {
+    let next = paging?.next?;
+    let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
+    (origin(&next).is_some() && origin(&next) == origin(endpoint)).then_some(next)
+}
+
+/// The connection's own account: a Page or Instagram account source reads its own.
+async fn own_target(credential: &Credential<'_>, source: &source::Model, what: &str) -> Result<(), CollectError> {
+    let (own, _) = credential.account().await;
+    if own.as_deref() != Some(source.target.as_str()) || !api::is_id(&source.target) {
+        return Err(CollectError::Refused(format!("this source reads its connection's own {what}")));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct List<T> {
+    #[serde(default = "Vec::new")]
+    data: Vec<T>,
+    paging: Option<Paging>,
+}
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List { data: Vec::new(), paging: None }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Person {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Post {
+    id: String,
+    #[serde(default)]
+    message: String,
+    created_time: Option<String>,
+    permalink_url: Option<String>,
+    from: Option<Person>,
+    #[serde(default)]
+    comments: List<Comment>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Comment {
+    pub id: String,
+    #[serde(default)]
+    pub message: String,
+    pub created_time: Option<String>,
+    pub permalink_url: Option<String>,
+    pub from: Option<Person>,
+    pub parent: Option<Parent>,
+    #[serde(default)]
+    pub like_count: i64,
+    #[serde(default)]
+    pub comment_count: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Parent {
+    pub id: String,
+    pub from: Option<Person>,
+}
+
+const COMMENT_FIELDS: &str =
+    "id,message,created_time,permalink_url,from{id,name},parent{id,from{id}},like_count,comment_count";
+
+/// A Facebook author: the person or Page by their id (app-scoped for people, who have
+/// no public handle); one Graph does not name (without the permission) is its own
+/// author, so that strangers are not merged into one.
+fn facebook_author(from: Option<&Person>, item: &str) -> NewAuthor {
+    let (handle, display_name) = match from.filter(|p| api::is_id(&p.id)) {
+        Some(person) => (person.id.clone(), Some(person.name.clone()).filter(|n| !n.is_empty())),
+        None => (format!("facebook:anonymous:{}", &crate::sha256_hex(item)[..16]), None),
+    };
+    NewAuthor {
+        handle,
+        display_name,
+        profile_url: None,
+        followers: None,
+        following: None,
+        verified: false,
+        authoritative: true,
+    }
+}
+
+/// A Facebook comment on post `post` as a mention. `page` is the source's Page: a
+/// comment on its post, or answering one of its comments, is addressed to the brand;
+/// its own comments are not mentions.
+pub(crate) fn comment_mention(comment: Comment, post: &str, page: &str) -> Option<NewMention> {
+    let from = comment.from.as_ref();
+    if comment.message.trim().is_empty() || !api::is_id(&comment.id) || from.is_some_and(|f| f.id == page) {
+        return None;
+    }
+    let parent = comment.parent.as_ref().filter(|p| api::is_id(&p.id) && p.id != post);
+    let parent_author = parent.and_then(|p| p.from.as_ref()).map(|f| f.id.as_str());
+    Some(NewMention {
+        url: comment.permalink_url.clone().or_else(|| Some(format!("https://www.facebook.com/{}", comment.id))),
+        author: facebook_author(from, &comment.id),
+        network: "facebook".into(),
+        text: clip(comment.message.clone()),
+        lang: None,
+        published_at: comment.created_time.as_deref().and_then(parse_time).unwrap_or_else(Utc::now).min(Utc::now()),
+        likes: count(comment.like_count),
+        shares: 0,
+        replies: count(comment.comment_count),
+        views: 0,
+        in_reply_to: Some(parent.map_or(post, |p| p.id.as_str()).to_owned()),
+        in_reply_to_author: parent_author.map(normalise_handle),
+        direct: parent.is_none() || parent_author == Some(page),
+        external_id: comment.id,
+        rating: None,
+    })
+}
+
+/// A post by someone else (a visitor's on the Page, or one tagging it) as a mention.
+fn post_mention(post: Post, page: &str) -> Option<NewMention> {
+    if post.message.trim().is_empty() || !api::is_id(&post.id) || post.from.as_ref().is_some_and(|f| f.id == page) {
+        return None;
+    }
+    Some(NewMention {
+        url: post.permalink_url.clone().or_else(|| Some(format!("https://www.facebook.com/{}", post.id))),
+        author: facebook_author(post.from.as_ref(), &post.id),
+        external_id: post.id,
+        network: "facebook".into(),
+        text: clip(post.message),
+        lang: None,
+        published_at: post.created_time.as_deref().and_then(parse_time).unwrap_or_else(Utc::now).min(Utc::now()),
+        likes: 0,
+        shares: 0,
+        replies: 0,
+        views: 0,
+        in_reply_to: None,
+        in_reply_to_author: None,
+        // Written on the brand's Page, or tagging it.
+        direct: true,
+        rating: None,
+    })
+}
+
+#[async_trait::async_trait]
+impl Collector for FacebookCollector {
+    async fn poll(
+        &self,
+        _http: &Http,
+        source: &source::Model,
+        credential: Option<&Credential<'_>>,
+    ) -> Result<Poll, CollectError> {
+        let credential = super::signed_in(credential, "Facebook")?;
+        own_target(credential, source, "Page").await?;
+        let mark: Mark = super::mark_of(source.cursor.as_ref());
+        let endpoint = credential.endpoint().await;
+        let page = source.target.as_str();
+        let mut poll = Poll::default();
+        let mut newest = mark.since;
+        let comments = format!("comments.order(reverse_chronological).filter(stream).limit(50){{{COMMENT_FIELDS}}}");
+        let fields = format!("id,message,created_time,permalink_url,from{{id,name}},{comments}");
+        let url = url_of(&endpoint, &format!("{page}/feed"), &[("fields", &fields), ("limit", POSTS)])?;
+        let feed: List<Post> = graph(credential, &url, "the Page's posts", &mut poll).await?;
+        // Further pages of comments, for posts whose first page was all new.
+        let mut more = Vec::new();
+        for mut post in feed.data {
+            let comments = std::mem::take(&mut post.comments);
+            let mut all_new = !comments.data.is_empty();
+            for comment in comments.data {
+                let at = comment.created_time.as_deref().and_then(parse_time);
+                if !mark.is_new(at) {
+                    all_new = false;
+                    continue;
+                }
+                newest = newest.max(at.map(|at| at.min(Utc::now())));
+                poll.mentions.extend(comment_mention(comment, &post.id, page));
+            }
+            if all_new
+                && mark.since.is_some()
+                && let Some(next) = next_of(comments.paging, &endpoint)
+            {
+                more.push((post.id.clone(), next));
+            }
+            let at = post.created_time.as_deref().and_then(parse_time);
+            if mark.is_new(at) {
+                newest = newest.max(at.map(|at| at.min(Utc::now())));
+                poll.mentions.extend(post_mention(post, page));
+            }
+        }
+        for (post, mut next) in more.into_iter().take(MAX_PAGES) {
+            // One post's busy thread at most MAX_PAGES pages, the rest for next time.
+            for _ in 0..MAX_PAGES {
+                let page_of: List<Comment> = match graph(credential, &next, "comments", &mut poll).await {
+                    Ok(list) => list,
+                    Err(e) => {
+                        poll.incomplete = Some(e);
+                        break;
+                    }
+                };
+                let mut all_new = !page_of.data.is_empty();
+                for comment in page_of.data {
+                    let at = comment.created_time.as_deref().and_then(parse_time);
+                    if !mark.is_new(at) {
+                        all_new = false;
+                        continue;
+                    }
+                    newest = newest.max(at.map(|at| at.min(Utc::now())));
+                    poll.mentions.extend(comment_mention(comment, &post, page));
+                }
+                match next_of(page_of.paging, &endpoint) {
+                    Some(following) if all_new => next = following,
+                    _ => break,
+                }
+            }
+        }
+        let fields = "id,message,created_time,permalink_url,from{id,name}";
+        let url = url_of(&endpoint, &format!("{page}/tagged"), &[("fields", fields), ("limit", "50")])?;
+        match graph::<List<Post>>(credential, &url, "posts tagging the Page", &mut poll).await {
+            Ok(tagged) => {
+                for post in tagged.data {
+                    let at = post.created_time.as_deref().and_then(parse_time);
+                    if mark.is_new(at) {
+                        newest = newest.max(at.map(|at| at.min(Utc::now())));
+                        poll.mentions.extend(post_mention(post, page));
+                    }
+                }
+            }
+            // Without Page Public Content Access, Graph refuses tagged posts: comments
+            // still arrive.
+            Err(CollectError::Refused(why)) => {
+                tracing::info!(source_id = %source.id, why, "posts tagging the Page are not readable");
+            }
+            Err(e) => poll.incomplete = Some(e),
+        }
+        poll.cursor = Some(json!(Mark { since: newest, hashtag_id: None }));
+        Ok(poll)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Media {
+    id: String,
+    #[serde(default)]
+    caption: String,
+    timestamp: Option<String>,
+    permalink: Option<String>,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    like_count: i64,
+    #[serde(default)]
+    comments_count: i64,
+    #[serde(default)]
+    comments: List<IgComment>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct IgComment {
+    pub id: String,
+    #[serde(default)]
+    pub text: String,
+    pub timestamp: Option<String>,
+    #[serde(default)]
+    pub username: String,
+    pub from: Option<IgUser>,
+    pub parent_id: Option<String>,
+    #[serde(default)]
+    pub like_count: i64,
+    #[serde(default)]
+    pub replies: List<IgComment>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct IgUser {
+    pub id: String,
+    #[serde(default)]
+    pub username: String,
+}
+
+fn instagram_author(username: &str, item: &str) -> NewAuthor {
+    let valid = !username.is_empty()
+        && username.len() <= 30
+        && username.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    let (handle, profile_url) = if valid {
+        (normalise_handle(username), Some(format!("https://www.instagram.com/{username}/")))
+    } else {
+        // Hashtag media come without their author.
+        (format!("instagram:anonymous:{}", &crate::sha256_hex(item)[..16]), None)
+    };
+    NewAuthor {
+        handle,
+        display_name: None,
+        profile_url,
+        followers: None,
+        following: None,
+        verified: false,
+        authoritative: true,
+    }
+}
+
+/// An Instagram comment on the account's media as a mention; `own` is the account's
+/// id and username (its own comments are not mentions). A comment on its media is
+/// addressed to the brand; a reply answers the comment it is under.
+pub(crate) fn instagram_comment(
+    comment: &IgComment,
+    media: &str,
+    link: Option<&str>,
+    (own_id, own_name): (&str, &str),
+) -> Option<NewMention> {
+    let username = comment.from.as_ref().map_or(comment.username.as_str(), |f| f.username.as_str());
+    let username = if username.is_empty() { comment.username.as_str() } else { username };
+    let by_own = comment.from.as_ref().is_some_and(|f| f.id == own_id)
+        || (!own_name.is_empty() && normalise_handle(username) == own_name);
+    if comment.text.trim().is_empty() || !api::is_id(&comment.id) || by_own {
+        return None;
+    }
+    let parent = comment.parent_id.as_deref().filter(|p| api::is_id(p));
+    Some(NewMention {
+        url: link.map(str::to_owned),
+        external_id: comment.id.clone(),
+        network: "instagram".into(),
+        text: clip(comment.text.clone()),
+        lang: None,
+        published_at: comment.timestamp.as_deref().and_then(parse_time).unwrap_or_else(Utc::now).min(Utc::now()),
+        author: instagram_author(username, &comment.id),
+        likes: count(comment.like_count),
+        shares: 0,
+        replies: 0,
+        views: 0,
+        in_reply_to: Some(parent.unwrap_or(media).to_owned()),
+        in_reply_to_author: None,
+        direct: parent.is_none(),
+        rating: None,
+    })
+}
+
+fn media_mention(media: Media, direct: bool) -> Option<NewMention> {
+    if media.caption.trim().is_empty() || !api::is_id(&media.id) {
+        return None;
+    }
+    Some(NewMention {
+        url: media.permalink.clone(),
+        author: instagram_author(&media.username, &media.id),
+        external_id: media.id,
+        network: "instagram".into(),
+        text: clip(media.caption),
+        lang: None,
+        published_at: media.timestamp.as_deref().and_then(parse_time).unwrap_or_else(Utc::now).min(Utc::now()),
+        likes: count(media.like_count),
+        shares: 0,
+        replies: count(media.comments_count),
+        views: 0,
+        in_reply_to: None,
+        in_reply_to_author: None,
+        direct,
+        rating: None,
+    })
+}
+
+const IG_COMMENT_FIELDS: &str = "id,text,timestamp,username,from{id,username},parent_id,like_count";
+
+#[async_trait::async_trait]
+impl Collector for InstagramCollector {
+    async fn poll(
+        &self,
+        _http: &Http,
+        source: &source::Model,
+        credential: Option<&Credential<'_>>,
+    ) -> Result<Poll, CollectError> {
+        let credential = super::signed_in(credential, "Instagram")?;
+        match source.kind.as_str() {
+            "search" | "hashtag" => hashtag(credential, source).await,
+            _ => account(credential, source).await,
+        }
+    }
+}
+
+/// Comments on the account's latest media, and media it is tagged in.
+async fn account(credential: &Credential<'_>, source: &source::Model) -> Result<Poll, CollectError> {
+    own_target(credential, source, "Instagram account").await?;
+    let (_, own) = credential.account().await;
+    let own = normalise_handle(&own);
+    let own_id = source.target.as_str();
+    let mark: Mark = super::mark_of(source.cursor.as_ref());
+    let endpoint = credential.endpoint().await;
+    let mut poll = Poll::default();
+    let mut newest = mark.since;
+    let fields = format!(
+        "id,caption,timestamp,permalink,username,like_count,comments_count,\
+         comments.limit(50){{{IG_COMMENT_FIELDS},replies{{{IG_COMMENT_FIELDS}}}}}"
+    );
+    let url = url_of(&endpoint, &format!("{}/media", source.target), &[("fields", &fields), ("limit", POSTS)])?;
+    let media: List<Media> = graph(credential, &url, "the account's media", &mut poll).await?;
+    for item in media.data {
+        let link = item.permalink.as_deref();
+        for comment in &item.comments.data {
+            for c in std::iter::once(comment).chain(comment.replies.data.iter()) {
+                let at = c.timestamp.as_deref().and_then(parse_time);
+                if mark.is_new(at) {
+                    newest = newest.max(at.map(|at| at.min(Utc::now())));
+                    poll.mentions.extend(instagram_comment(c, &item.id, link, (own_id, &own)));
+                }
+            }
+        }
+    }
+    let fields = "id,caption,timestamp,permalink,username,like_count,comments_count";
+    let url = url_of(&endpoint, &format!("{}/tags", source.target), &[("fields", fields), ("limit", "50")])?;
+    match graph::<List<Media>>(credential, &url, "media tagging the account", &mut poll).await {
+        Ok(tagged) => {
+            for item in tagged.data {
+                let at = item.timestamp.as_deref().and_then(parse_time);
+                if mark.is_new(at) && normalise_handle(&item.username) != own {
+                    newest = newest.max(at.map(|at| at.min(Utc::now())));
+                    poll.mentions.extend(media_mention(item, true));
+                }
+            }
+        }
+        Err(e) => poll.incomplete = Some(e),
+    }
+    poll.cursor = Some(json!(Mark { since: newest, hashtag_id: None }));
+    Ok(poll)
+}
+
+/// A hashtag's recent media (Graph gives the last day's, 50 a page, without authors).
+async fn hashtag(credential: &Credential<'_>, source: &source::Model) -> Result<Poll, CollectError> {
+    #[derive(Deserialize)]
+    struct Found {
+        id: String,
+    }
+    let (own, _) = credential.account().await;
+    let user = own.filter(|id| api::is_id(id)).ok_or_else(|| CollectError::Refused("no Instagram account".into()))?;
+    let mut mark: Mark = super::mark_of(source.cursor.as_ref());
+    let endpoint = credential.endpoint().await;
+    let mut poll = Poll::default();
+    let id = match mark.hashtag_id.clone().filter(|id| api::is_id(id)) {
+        Some(id) => id,
+        None => {
+            let url = url_of(&endpoint, "ig_hashtag_search", &[("user_id", &user), ("q", &source.target)])?;
+            let found: List<Found> = graph(credential, &url, "the hashtag", &mut poll).await?;
+            let id = found.data.into_iter().map(|f| f.id).find(|id| api::is_id(id));
+            id.ok_or_else(|| CollectError::Refused(format!("Instagram knows no hashtag #{}", source.target)))?
+        }
+    };
+    mark.hashtag_id = Some(id.clone());
+    let fields = "id,caption,timestamp,permalink,like_count,comments_count";
+    let mut url =
+        url_of(&endpoint, &format!("{id}/recent_media"), &[("user_id", &user), ("fields", fields), ("limit", "50")])?;
+    let mut newest = mark.since;
+    let mut seen = HashSet::new();
+    for index in 0..MAX_PAGES {
+        let page: List<Media> = match graph(credential, &url, "the hashtag's media", &mut poll).await {
+            Ok(page) => page,
+            Err(e) if index > 0 => {
+                poll.incomplete = Some(e);
+                break;
+            }
+            Err(e) => {
+                // The hashtag's id is kept whatever the page did: looking it up spends
+                // one of the 30 hashtags a week.
+                poll.cursor = Some(json!(mark));
+                return Err(e);
+            }
+        };
+        let mut fresh = false;
+        for item in page.data {
+            let at = item.timestamp.as_deref().and_then(parse_time);
+            if !seen.insert(item.id.clone()) || !mark.is_new(at) {
+                continue;
+            }
+            fresh = true;
+            newest = newest.max(at.map(|at| at.min(Utc::now())));
+            poll.mentions.extend(media_mention(item, false));
+        }
+        match next_of(page.paging, &endpoint) {
+            // The first poll reads one page; later ones go on while pages bring news.
+            Some(next) if fresh && mark.since.is_some() && next != url => url = next,
+            _ => break,
+        }
+    }
+    poll.cursor = Some(json!(Mark { since: newest, hashtag_id: Some(id) }));
+    Ok(poll)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comment(id: &str, from: Option<&str>, parent: Option<(&str, Option<&str>)>) -> Comment {
+        let person = |id: &str| Person { id: id.into(), name: "Jane".into() };
+        Comment {
+            id: id.into(),
+            message: "Hello?".into(),
+            from: from.map(person),
+            parent: parent.map(|(id, from)| Parent { id: id.into(), from: from.map(person) }),
+            ..Comment::default()
+        }
+    }
+
+    #[test]
+    fn comments_addressed_to_the_page_and_not_its_own() {
+        let top = comment_mention(comment("1_2", Some("77"), None), "9_1", "9").unwrap();
+        assert!(top.direct);
+        assert_eq!(top.in_reply_to.as_deref(), Some("9_1"));
+        let reply = comment_mention(comment("1_3", Some("77"), Some(("1_2", Some("55")))), "9_1", "9").unwrap();
+        assert!(!reply.direct, "a reply between two visitors is not addressed to the brand");
+        assert_eq!(reply.in_reply_to_author.as_deref(), Some("55"));
+        let answer = comment_mention(comment("1_6", Some("77"), Some(("1_4", Some("9")))), "9_1", "9").unwrap();
+        assert!(answer.direct, "answering the Page's comment");
+        assert!(comment_mention(comment("1_4", Some("9"), None), "9_1", "9").is_none(), "the Page's own");
+        let anonymous = comment_mention(comment("1_5", None, None), "9_1", "9").unwrap();
+        assert!(anonymous.author.handle.starts_with("facebook:anonymous:"));
+        // A webhook names the post as the parent of a top-level comment.
+        assert!(comment_mention(comment("1_7", Some("77"), Some(("9_1", None))), "9_1", "9").unwrap().direct);
+    }
+}
