@@ -102,8 +102,12 @@ pub struct ConnectApiKeyInput {
     network: Network,
     /// The brand it serves; omitted: any brand of the agency may use it.
     brand_id: Option<ID>,
-    /// Checked at once with the network; kept sealed, never shown again.
+    /// Checked at once with the network; kept sealed, never shown again. On Mastodon,
+    /// an access token the account made on its instance (Preferences → Development),
+    /// with the scopes `read write:statuses`.
     api_key: String,
+    /// The account's instance (`https://mastodon.social`): Mastodon only.
+    endpoint: Option<String>,
 }
 
 /// An account to connect through OAuth 2: YouTube, Reddit, X or Google Business Profile.
@@ -180,6 +184,7 @@ impl ConnectionMutation {
                 brand_id: input.brand_id.map(|id| uuid("brandId", &id)).transpose()?,
                 network: input.network.into(),
                 api_key: input.api_key,
+                endpoint: input.endpoint,
             },
         )
         .await?;

@@ -155,27 +155,35 @@ impl<'a> Credential<'a> {
     /// that it is no longer good. The answer's status is the caller's to read.
     pub async fn request(&self, url: &str, json: Option<&serde_json::Value>) -> Result<Fetched, CredentialError> {
         let body = json.map(|body| ("application/json", body.to_string().into_bytes()));
-        self.send(url, body, false).await
+        self.send(url, body, false, None).await
+    }
+
+    /// POSTs `json` under an `Idempotency-Key` (Mastodon's), as [`Credential::request`]
+    /// does: the network answers a repeated key with what it did the first time.
+    pub async fn post_once(&self, url: &str, json: &serde_json::Value, key: &str) -> Result<Fetched, CredentialError> {
+        self.send(url, Some(("application/json", json.to_string().into_bytes())), false, Some(key)).await
     }
 
     /// PUTs `json` with the access token, as [`Credential::request`] does.
     pub async fn put(&self, url: &str, json: &serde_json::Value) -> Result<Fetched, CredentialError> {
-        self.send(url, Some(("application/json", json.to_string().into_bytes())), true).await
+        self.send(url, Some(("application/json", json.to_string().into_bytes())), true, None).await
     }
 
     /// POSTs an HTML form (`application/x-www-form-urlencoded`) with the access token,
     /// as [`Credential::request`] does.
     pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<Fetched, CredentialError> {
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-        self.send(url, Some(("application/x-www-form-urlencoded", body.into_bytes())), false).await
+        self.send(url, Some(("application/x-www-form-urlencoded", body.into_bytes())), false, None).await
     }
 
-    /// Sends a GET, or with a body a POST (a PUT if `put`).
+    /// Sends a GET, or with a body a POST (a PUT if `put`), with `Idempotency-Key:
+    /// idempotency` if given.
     async fn send(
         &self,
         url: &str,
         body: Option<(&'static str, Vec<u8>)>,
         put: bool,
+        idempotency: Option<&str>,
     ) -> Result<Fetched, CredentialError> {
         let http = &self.services.http;
         let mut token = self.bearer().await?;
@@ -191,6 +199,11 @@ impl<'a> Credential<'a> {
                 url
             };
             let mut headers = HeaderMap::new();
+            if let Some(key) = idempotency {
+                let key = HeaderValue::from_str(key)
+                    .map_err(|_| CredentialError::Failed("an idempotency key that is not a header value".into()))?;
+                headers.insert("idempotency-key", key);
+            }
             let api_key = self.is_api_key().await;
             if api_key {
                 let mut value = HeaderValue::from_str(&token)
@@ -351,7 +364,7 @@ impl<'a> Credential<'a> {
             None if is_meta(row) => Err(oauth::TokenError::Refused(
                 "Meta refused the Page token: the app was removed, the password changed or the Page lost".into(),
             )),
-            None => Err(oauth::TokenError::Refused("no refresh token".into())),
+            None => Err(oauth::TokenError::Refused("the access token was refused and cannot be renewed".into())),
         };
         match refreshed {
             Ok((access_token, new_refresh, expires_at)) => Ok(Renewed::New {

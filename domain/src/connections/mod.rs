@@ -14,6 +14,7 @@
 pub mod bluesky;
 mod credential;
 pub mod google;
+pub mod mastodon;
 pub mod meta;
 pub mod oauth;
 pub mod reddit;
@@ -42,6 +43,9 @@ use bluesky::SessionError;
 /// The kinds of credentials.
 pub const APP_PASSWORD: &str = "app_password";
 pub const API_KEY: &str = "api_key";
+/// An access token the account made on its own server (Mastodon), presented as a
+/// bearer token and never renewed.
+pub const ACCESS_TOKEN: &str = "access_token";
 /// Connections an agency may hold.
 pub const MAX_PER_AGENCY: u64 = 200;
 /// An access token this close to its expiry is renewed before use.
@@ -239,22 +243,21 @@ pub async fn connect_bluesky(
     Ok(created)
 }
 
-/// An API key to connect.
+/// An API key or access token to connect.
 pub struct NewApiKeyConnection {
     /// The brand it serves; none: any brand of the agency may use it.
     pub brand_id: Option<Uuid>,
     pub network: Network,
     pub api_key: String,
+    /// The server the key belongs to (a Mastodon instance); none for Trustpilot.
+    pub endpoint: Option<String>,
 }
 
 /// Checks an API key with its network (a refused one is an input error on `apiKey`)
 /// and names it: its last characters, and a fingerprint that tells keys apart without
 /// showing them.
 async fn checked_key(services: &Services, endpoint: &str, raw: &str) -> Result<(String, String, String)> {
-    let key = raw.trim().to_owned();
-    if key.is_empty() || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::bad_input("apiKey", "an API key of 1 to 256 visible ASCII characters"));
-    }
+    let key = check_token_shape(raw)?;
     trustpilot::check_key(&services.http, endpoint, &key).await.map_err(|e| match e {
         trustpilot::KeyError::Refused => Error::bad_input("apiKey", "Trustpilot refused this API key"),
         trustpilot::KeyError::RateLimited { retry_after } => {
@@ -277,8 +280,13 @@ pub async fn connect_api_key(
     actor.require_manager()?;
     let vault = require_vault(services)?;
     let brand_id = brand_of(services, actor, input.brand_id).await?;
-    if input.network != Network::Trustpilot {
-        return Err(Error::bad_input("network", "API keys serve Trustpilot"));
+    match input.network {
+        Network::Trustpilot if input.endpoint.is_some() => {
+            return Err(Error::bad_input("endpoint", "Trustpilot keys call the configured Trustpilot API"));
+        }
+        Network::Trustpilot => {}
+        Network::Mastodon => return connect_access_token(services, vault, actor, brand_id, input).await,
+        _ => return Err(Error::bad_input("network", "API keys serve Trustpilot, access tokens Mastodon")),
     }
     let endpoint = services.config.trustpilot_api_url.as_str().trim_end_matches('/').to_owned();
     let (key, name, fingerprint) = checked_key(services, &endpoint, &input.api_key).await?;
@@ -300,6 +308,60 @@ pub async fn connect_api_key(
     Ok(created)
 }
 
+/// A token's shape: visible ASCII, at most 256 characters.
+fn check_token_shape(raw: &str) -> Result<String> {
+    let token = raw.trim().to_owned();
+    if token.is_empty() || token.len() > 256 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::bad_input("apiKey", "a key or token of 1 to 256 visible ASCII characters"));
+    }
+    Ok(token)
+}
+
+/// Checks a Mastodon access token on its instance: the account it opens (`user@host`)
+/// and its id; a refused one is an input error on `apiKey`.
+async fn checked_access_token(services: &Services, endpoint: &str, raw: &str) -> Result<(String, String, String)> {
+    let token = check_token_shape(raw)?;
+    services.http.check_public(endpoint).await.map_err(|e| Error::bad_input("endpoint", e.to_string()))?;
+    let (id, name) = mastodon::whoami(&services.http, endpoint, &token).await.map_err(|e| match e {
+        mastodon::TokenCheck::Refused => Error::bad_input("apiKey", "the instance refused this access token"),
+        mastodon::TokenCheck::RateLimited(wait) => {
+            Error::RateLimited { retry_after: wait.unwrap_or(Duration::from_secs(300)) }
+        }
+        mastodon::TokenCheck::Failed(why) => Error::bad_input("endpoint", format!("could not check the token: {why}")),
+    })?;
+    Ok((token, id, name))
+}
+
+/// Keeps a Mastodon access token (managers): replies to Mastodon posts go out as its
+/// account.
+async fn connect_access_token(
+    services: &Services,
+    vault: &Vault,
+    actor: &Actor,
+    brand_id: Option<Uuid>,
+    input: NewApiKeyConnection,
+) -> Result<connection::Model> {
+    let raw = input.endpoint.as_deref().ok_or_else(|| Error::bad_input("endpoint", "the account's instance"))?;
+    let endpoint = check_endpoint(Some(raw))?;
+    let (token, id, name) = checked_access_token(services, &endpoint, &input.api_key).await?;
+    let account = Account {
+        network: Network::Mastodon,
+        kind: ACCESS_TOKEN,
+        name,
+        id,
+        endpoint,
+        scopes: Vec::new(),
+        expires_at: None,
+    };
+    let secret = Secret::OAuth { access_token: token, refresh_token: None };
+    let txn = crate::platform::db::begin_write(&services.db).await?;
+    crate::agencies::lock(&txn, actor.agency_id).await?;
+    let created = insert(&txn, vault, actor, new_id(), brand_id, account, &secret, "apiKey").await?;
+    txn.commit().await?;
+    tracing::info!(connection_id = %created.id, network = %created.network, "connection created");
+    Ok(created)
+}
+
 /// Gives an API-key connection a new key (after the old one was revoked), checked at
 /// once; it is healthy again, and its sources keep it.
 pub async fn reconnect_api_key(
@@ -310,8 +372,19 @@ pub async fn reconnect_api_key(
 ) -> Result<connection::Model> {
     let existing = get(&services.db, actor, id).await?;
     let vault = require_vault(services)?;
+    if existing.kind == ACCESS_TOKEN {
+        let (token, account_id, name) = checked_access_token(services, &existing.endpoint, &api_key).await?;
+        if existing.account_id.as_deref() != Some(account_id.as_str()) {
+            return Err(Error::bad_input("apiKey", "this token opens another account"));
+        }
+        let secret = Secret::OAuth { access_token: token, refresh_token: None };
+        let (sealed, key_id) = seal(vault, existing.id, existing.agency_id, &secret)?;
+        let at = now();
+        let update = reconnection(existing.id, sealed, key_id, name, None, at);
+        return store_reconnection(services, actor, &existing, update, at).await;
+    }
     if existing.kind != API_KEY {
-        return Err(Error::bad_input("id", "only API-key connections take a new key"));
+        return Err(Error::bad_input("id", "only API-key and access-token connections take a new key"));
     }
     let (key, name, fingerprint) = checked_key(services, &existing.endpoint, &api_key).await?;
     let (sealed, key_id) = seal(vault, existing.id, existing.agency_id, &Secret::ApiKey { key })?;

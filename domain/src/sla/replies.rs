@@ -28,7 +28,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use uuid::Uuid;
 
 use super::tickets::TicketStatus;
-use crate::connections::{Credential, PublishError, Published, bluesky, google, meta, reddit, x, youtube};
+use crate::connections::{Credential, PublishError, Published, bluesky, google, mastodon, meta, reddit, x, youtube};
 use crate::entities::{connection, membership, mention, reply, ticket};
 use crate::platform::jobs::{JobError, Registry};
 use crate::platform::queue::{Envelope, JobPayload};
@@ -145,6 +145,19 @@ pub(crate) async fn send(
                 return Err(Error::bad_input("text", format!("a comment there has at most {max} characters")));
             }
         }
+        Some(Network::Mastodon) => {
+            // Its ActivityPub URI, which the account's instance resolves.
+            if !crate::platform::text::is_web_link(&post.external_id) {
+                return Err(Error::bad_input("send", "this post has no Mastodon URI (https://…) to reply to"));
+            }
+            // The author's address goes first: the text keeps room for it.
+            if text.chars().count() + 64 > mastodon::MAX_CHARS {
+                return Err(Error::bad_input(
+                    "text",
+                    format!("a Mastodon reply has at most {} characters with its @address", mastodon::MAX_CHARS - 64),
+                ));
+            }
+        }
         Some(Network::X) => {
             if !x::is_id(&post.external_id) {
                 return Err(Error::bad_input("send", "this post has no X id (digits) to reply to"));
@@ -175,6 +188,7 @@ pub(crate) async fn send(
             Network::Google => "Google Business Profile",
             Network::Facebook => "Facebook",
             Network::Instagram => "Instagram",
+            Network::Mastodon => "Mastodon",
             _ => "Bluesky",
         };
         Error::bad_input(
@@ -463,7 +477,8 @@ async fn attempt(services: &Services, row: &reply::Model) -> std::result::Result
                 | Network::X
                 | Network::Google
                 | Network::Facebook
-                | Network::Instagram,
+                | Network::Instagram
+                | Network::Mastodon,
             ) => on_keyless(&credential, row, &post).await,
             _ => Err(PublishError::Refused(format!("Vigie cannot publish on {}", row.network))),
         }
@@ -541,6 +556,8 @@ async fn on_keyless(
         Some(network @ (Network::Facebook | Network::Instagram)) => {
             meta::reply(credential, network, &post.external_id, &row.text, post.url.as_deref()).await
         }
+        // Mastodon takes a key for an hour: the reply's id.
+        Some(Network::Mastodon) => mastodon::reply(credential, &post.external_id, &row.text, &row.id.to_string()).await,
         _ => reddit::reply(credential, &post.external_id, &row.text).await,
     };
     match posted {
@@ -578,6 +595,9 @@ async fn find_keyless(
             let link = post.url.as_deref();
             meta::find_reply(credential, network, &post.external_id, &row.text, row.created_at, taken, link).await
         }
+        Some(Network::Mastodon) => {
+            mastodon::find_reply(credential, &post.external_id, &row.text, row.created_at, taken).await
+        }
         _ => reddit::find_reply(credential, &post.external_id, &row.text, row.created_at, taken).await,
     }
 }
@@ -591,7 +611,13 @@ async fn last_look(services: &Services, row: &reply::Model) -> std::result::Resu
     };
     let found = match Network::parse(&row.network) {
         Some(
-            Network::Youtube | Network::Reddit | Network::X | Network::Google | Network::Facebook | Network::Instagram,
+            Network::Youtube
+            | Network::Reddit
+            | Network::X
+            | Network::Google
+            | Network::Facebook
+            | Network::Instagram
+            | Network::Mastodon,
         ) => match post_of(&services.db, &ticket_of(services, row).await?).await.map_err(database)? {
             Some(post) => find_keyless(&credential, row, &post, &recorded(services, row).await?).await,
             None => Ok(None),

@@ -19,6 +19,7 @@ mod google;
 mod hardening;
 mod http;
 mod ingest;
+mod mastodon;
 mod members;
 mod meta;
 mod migrations;
