@@ -821,7 +821,7 @@ async fn meta_verification(state: web::Data<AppState>, req: HttpRequest) -> Http
 }
 
 /// `POST /webhooks/meta`: a delivery from Meta, signed with the app secret
-/// (`X-Hub-Signature-256`); its comments are stored at once.
+/// (`X-Hub-Signature-256`); what it notifies is read and stored by a job at once.
 #[utoipa::path(
     post,
     path = "/webhooks/meta",
@@ -830,8 +830,8 @@ async fn meta_verification(state: web::Data<AppState>, req: HttpRequest) -> Http
     params(("X-Hub-Signature-256" = String, Header, description = "`sha256=` and the hex HMAC-SHA256 of the body under the app secret")),
     request_body(content = String, content_type = "application/json", description = "Meta's delivery (`object`, `entry[].changes[]`)"),
     responses(
-        (status = 200, description = "Stored"),
-        (status = 400, description = "Not a Meta delivery", body = ErrorBody),
+        (status = 200, description = "Accepted: what it notifies is read from Graph and stored by a job"),
+        (status = 400, description = "The body cannot be read", body = ErrorBody),
         (status = 401, description = "No valid signature (or Meta not configured: `VIGIE_META_CLIENT_ID`)", body = ErrorBody),
         (status = 413, description = "More than 4 MiB", body = ErrorBody),
         (status = 429, description = "Too many refused deliveries from this network", body = ErrorBody,
@@ -839,12 +839,18 @@ async fn meta_verification(state: web::Data<AppState>, req: HttpRequest) -> Http
     ),
 )]
 async fn meta_delivery(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let signature = req.headers().get("x-hub-signature-256").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // No body is read for a delivery that cannot be signed: a refused sender costs a
+    // header's check, and draws on its network's quota.
+    if !signature.as_deref().is_some_and(|s| s.len() == 71 && s.starts_with("sha256=")) {
+        let refused = Error::Unauthenticated("send the delivery's X-Hub-Signature-256".into());
+        return error_response(&admit_anonymous(&state, &req).await.err().unwrap_or(refused));
+    }
     let body = match payload.to_bytes_limited(sources::meta_webhooks::MAX_BODY).await {
         Ok(Ok(body)) => body,
         Ok(Err(e)) => return error_response(&Error::bad_input("body", format!("cannot be read: {e}"))),
         Err(_) => return error_response(&Error::TooLarge("at most 4 MiB per delivery".into())),
     };
-    let signature = req.headers().get("x-hub-signature-256").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let task = state.clone().into_inner();
     let delivered = state
         .run(async move { sources::meta_webhooks::deliver(&task.services, &body, signature.as_deref()).await })

@@ -46,6 +46,9 @@ pub(crate) struct GraphError {
     pub error_subcode: i64,
     #[serde(default)]
     pub message: String,
+    /// Graph's word that trying again may work.
+    #[serde(default)]
+    pub is_transient: bool,
 }
 
 /// The error an answer carries, if it says one.
@@ -114,17 +117,34 @@ pub(crate) fn proof(app_secret: &str, token: &str) -> String {
     mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// `url` with the token's `appsecret_proof` when it goes to the Meta app's Graph API
-/// (and only there: the proof is of no use to anyone else, but neither is it theirs).
+/// `url` (a Meta connection's: its endpoint, or a next page checked to be on it) with
+/// the token's `appsecret_proof`.
 pub(crate) fn with_proof(config: &crate::Config, url: &str, token: &str) -> String {
     let Some(app) = &config.meta else { return url.to_owned() };
     let Ok(mut parsed) = url::Url::parse(url) else { return url.to_owned() };
-    let api = &app.api_url;
-    if parsed.origin() != api.origin() || parsed.query_pairs().any(|(k, _)| k == "appsecret_proof") {
+    if parsed.query_pairs().any(|(k, _)| k == "appsecret_proof") {
         return url.to_owned();
     }
     parsed.query_pairs_mut().append_pair("appsecret_proof", &proof(&app.client_secret, token));
     parsed.into()
+}
+
+/// The next page Graph links to, if it is on `endpoint`'s origin (the token goes
+/// nowhere else), without the credentials Graph repeats in it: the token goes in the
+/// `Authorization` header, and a URL ends up in errors.
+pub(crate) fn next_page(paging: Option<Paging>, endpoint: &str) -> Option<String> {
+    let mut next = url::Url::parse(&paging?.next?).ok()?;
+    let home = url::Url::parse(endpoint).ok()?;
+    if next.origin() != home.origin() {
+        return None;
+    }
+    let kept: Vec<(String, String)> = next
+        .query_pairs()
+        .filter(|(k, _)| k != "access_token" && k != "appsecret_proof")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    next.query_pairs_mut().clear().extend_pairs(kept);
+    Some(next.into())
 }
 
 /// A Page or Instagram account the consent granted, as a connection would hold it.
@@ -230,9 +250,8 @@ pub(crate) async fn choices(
                 _ => found.push(Choice { id: p.id.clone(), name: p.name, token, page_id: p.id }),
             }
         }
-        match page.paging.and_then(|p| p.next) {
-            // Only Graph's own next page: the token goes nowhere else.
-            Some(next) if next.starts_with(api) => url = next,
+        match next_page(page.paging, api) {
+            Some(next) if next != url => url = next,
             _ => break,
         }
     }
@@ -281,8 +300,9 @@ fn answer(fetched: Fetched, what: &str) -> Result<Vec<u8>, PublishError> {
             retry_after: Some(wait_of(&fetched.headers)),
         });
     }
-    // Code 1 and 2 are Graph's passing failures ("please retry").
-    if fetched.status >= 500 || matches!(error.code, 1 | 2) {
+    // Codes 1 and 2 are Graph's passing failures ("please retry"); an error that is
+    // not Graph's (code 0: a proxy's page) is not a refusal either.
+    if fetched.status >= 500 || matches!(error.code, 0..=2) || error.is_transient {
         return Err(PublishError::transient(format!("HTTP {} from Meta on {what}", fetched.status)));
     }
     Err(PublishError::Refused(format!("HTTP {} from Meta on {what}: {}", fetched.status, error.describe())))
@@ -301,8 +321,14 @@ async fn read<T: serde::de::DeserializeOwned>(
 }
 
 /// The comment a reply goes under: a comment's own thread on Facebook and Instagram is
-/// one level deep, so a reply to a reply goes under its parent.
-async fn thread_of(credential: &Credential<'_>, network: Network, comment: &str) -> Result<String, PublishError> {
+/// one level deep, so a reply to a reply goes under its parent. A post (a visitor's on
+/// the Page) takes the reply itself.
+async fn thread_of(
+    credential: &Credential<'_>,
+    network: Network,
+    comment: &str,
+    is_comment: bool,
+) -> Result<String, PublishError> {
     #[derive(Deserialize)]
     struct Comment {
         parent: Option<Parent>,
@@ -315,6 +341,9 @@ async fn thread_of(credential: &Credential<'_>, network: Network, comment: &str)
     if !is_id(comment) {
         return Err(PublishError::Refused(format!("not a {} comment id", network.name())));
     }
+    if !is_comment {
+        return Ok(comment.to_owned());
+    }
     let fields = if network == Network::Instagram { "parent_id" } else { "parent%7Bid%7D" };
     let found: Comment = read(credential, &format!("{comment}?fields={fields}"), "comment").await?;
     let parent = found.parent.map(|p| p.id).or(found.parent_id).filter(|id| is_id(id));
@@ -326,12 +355,13 @@ fn facebook_link(id: &str) -> String {
     format!("https://www.facebook.com/{id}")
 }
 
-/// Publishes `text` as the Page's (or Instagram account's) reply to `comment`:
-/// `POST /{comment}/comments` on Facebook, `POST /{comment}/replies` on Instagram.
+/// Publishes `text` as the Page's (or Instagram account's) reply to `comment` (or to a
+/// post, if not `is_comment`): `POST /{comment}/comments` on Facebook, `POST
+/// /{comment}/replies` on Instagram.
 pub async fn reply(
     credential: &Credential<'_>,
     network: Network,
-    comment: &str,
+    (comment, is_comment): (&str, bool),
     text: &str,
     link: Option<&str>,
 ) -> Result<Published, PublishError> {
@@ -339,7 +369,7 @@ pub async fn reply(
     struct Created {
         id: String,
     }
-    let thread = thread_of(credential, network, comment).await?;
+    let thread = thread_of(credential, network, comment, is_comment).await?;
     let endpoint = credential.endpoint().await;
     let edge = if network == Network::Instagram { "replies" } else { "comments" };
     let url = format!("{}/{thread}/{edge}", endpoint.trim_end_matches('/'));
@@ -366,7 +396,7 @@ fn published(network: Network, id: String, link: Option<&str>) -> Published {
 pub async fn find_reply(
     credential: &Credential<'_>,
     network: Network,
-    comment: &str,
+    (comment, is_comment): (&str, bool),
     text: &str,
     since: chrono::DateTime<chrono::Utc>,
     taken: &[String],
@@ -392,7 +422,7 @@ pub async fn find_reply(
     struct From {
         id: String,
     }
-    let thread = thread_of(credential, network, comment).await?;
+    let thread = thread_of(credential, network, comment, is_comment).await?;
     let (own, _) = credential.account().await;
     let own = own.unwrap_or_default();
     let path = match network {

@@ -419,8 +419,10 @@ impl Http {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, FetchError> {
+        // Without its URL: a query may carry a credential (a token, an app secret), and
+        // these errors reach logs and sources' `lastError`.
         request.send().await.map_err(|e| {
-            let text = chain(&e);
+            let text = chain(&e.without_url());
             if text.contains(NO_PUBLIC_ADDRESS) { FetchError::Refused(text) } else { FetchError::Network(text) }
         })
     }
@@ -434,7 +436,7 @@ async fn read(mut response: reqwest::Response, limit: usize, truncate: bool) -> 
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Network(chain(&e)))? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| FetchError::Network(chain(&e.without_url())))? {
         if body.len() + chunk.len() > limit {
             if truncate {
                 body.extend_from_slice(&chunk[..limit - body.len()]);

@@ -131,10 +131,13 @@ pub(crate) async fn send(
                 .filter(crate::entities::source::Column::BrandId.eq(ticket.brand_id))
                 .one(&services.db)
                 .await?;
-            let watched = source.is_some_and(|s| s.network == network.name() && s.kind == "account");
-            // On Instagram, comments only: media are the account's or tag it.
-            let comment = network == Network::Facebook || post.in_reply_to.is_some();
-            if !meta::is_id(&post.external_id) || !watched || !comment {
+            let source = source.filter(|s| s.network == network.name() && s.kind == "account");
+            // Comments, and on Facebook visitors' posts on the Page itself; not posts
+            // elsewhere that tag it, nor Instagram media (the account's or tagging it).
+            let answerable = post.in_reply_to.is_some()
+                || (network == Network::Facebook
+                    && source.as_ref().is_some_and(|s| post.external_id.starts_with(&format!("{}_", s.target))));
+            if !meta::is_id(&post.external_id) || source.is_none() || !answerable {
                 return Err(Error::bad_input(
                     "send",
                     "Vigie answers the comments its own Page and Instagram sources collected: answer this one there",
@@ -554,7 +557,8 @@ async fn on_keyless(
         Some(Network::X) => x::reply(credential, &post.external_id, &row.text).await,
         Some(Network::Google) => google::reply(credential, &post.external_id, &row.text, post.url.as_deref()).await,
         Some(network @ (Network::Facebook | Network::Instagram)) => {
-            meta::reply(credential, network, &post.external_id, &row.text, post.url.as_deref()).await
+            let target = (post.external_id.as_str(), post.in_reply_to.is_some());
+            meta::reply(credential, network, target, &row.text, post.url.as_deref()).await
         }
         // Mastodon takes a key for an hour: the reply's id.
         Some(Network::Mastodon) => mastodon::reply(credential, &post.external_id, &row.text, &row.id.to_string()).await,
@@ -593,7 +597,8 @@ async fn find_keyless(
         }
         Some(network @ (Network::Facebook | Network::Instagram)) => {
             let link = post.url.as_deref();
-            meta::find_reply(credential, network, &post.external_id, &row.text, row.created_at, taken, link).await
+            let target = (post.external_id.as_str(), post.in_reply_to.is_some());
+            meta::find_reply(credential, network, target, &row.text, row.created_at, taken, link).await
         }
         Some(Network::Mastodon) => {
             mastodon::find_reply(credential, &post.external_id, &row.text, row.created_at, taken).await

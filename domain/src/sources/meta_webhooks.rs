@@ -1,30 +1,41 @@
 //! Meta's webhooks (`/webhooks/meta`): comments on Facebook Pages and Instagram
-//! accounts, delivered as they are made, stored at once as the polls would store them.
+//! accounts, and Instagram mentions, as they happen.
 //!
 //! Meta verifies the callback with a `GET` (`hub.mode=subscribe`, `hub.verify_token`,
 //! `hub.challenge`), answered with the challenge when the token is the operator's
 //! (`VIGIE_META_VERIFY_TOKEN`). Each delivery is a `POST` signed with the app secret
 //! (`X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`): an unsigned or
 //! badly signed one changes nothing. A delivery names the Page or Instagram account
-//! (`entry[].id`); it reaches the account sources of the healthy connections of that
-//! account, in whichever agency holds one. Storing is an upsert on (source, id), so a
-//! delivery sent again, or read again by a poll, is stored once.
+//! (`entry[].id`) and what happened there; it reaches the account sources of the
+//! healthy connections of that account, in whichever agency holds one, as one
+//! `sources.meta_notified` job each, which reads the items from Graph with the source's
+//! connection (a delivery says too little for a mention) and stores them as a poll
+//! would. The request only checks and enqueues, so Meta gets its answer at once.
+//! Storing is an upsert on (source, id), so a delivery sent again, or read again by a
+//! poll, is stored once.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use std::sync::Arc;
+use uuid::Uuid;
 
-use super::collectors::meta::{Comment, IgComment, Parent, Person, comment_mention, instagram_comment};
+use super::collectors::meta::Notified;
 use crate::System;
+use crate::connections::Credential;
 use crate::entities::{brand, connection, source};
-use crate::mentions::store::{self, NewMention, Provenance};
+use crate::mentions::store::{self, Provenance};
+use crate::platform::jobs::{JobError, Registry};
+use crate::platform::queue::JobPayload;
 use crate::{Error, Result, Services};
 
 /// The largest delivery read (Meta batches up to a thousand changes).
 pub const MAX_BODY: usize = 4 << 20;
 /// Changes read per delivery at most.
 const MAX_CHANGES: usize = 1_000;
+/// Items one job reads.
+const ITEMS_PER_JOB: usize = 50;
 
 /// Answers Meta's verification of the callback: the challenge, when the mode is
 /// `subscribe` and the token the operator's; `None` otherwise.
@@ -66,8 +77,6 @@ struct Entry {
     #[serde(default)]
     id: String,
     #[serde(default)]
-    time: i64,
-    #[serde(default)]
     changes: Vec<Change>,
 }
 
@@ -79,46 +88,40 @@ struct Change {
     value: serde_json::Value,
 }
 
-/// A Page's `feed` change.
-#[derive(Debug, Deserialize)]
-struct FeedValue {
-    #[serde(default)]
-    item: String,
-    #[serde(default)]
-    verb: String,
-    comment_id: Option<String>,
-    post_id: Option<String>,
-    parent_id: Option<String>,
-    #[serde(default)]
-    message: String,
-    from: Option<Person>,
-    created_time: Option<i64>,
-}
-
-/// An Instagram `comments` change.
-#[derive(Debug, Deserialize)]
-struct IgValue {
-    id: String,
-    #[serde(default)]
-    text: String,
-    from: Option<super::collectors::meta::IgUser>,
-    media: Option<IgMedia>,
-    parent_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct IgMedia {
-    id: String,
+/// What a change says happened, if it is one Vigie reads: a comment added or edited on
+/// a Page's post; a comment on an Instagram account's media, or a mention of it.
+fn notified(network: &str, change: Change) -> Option<Notified> {
+    let text = |key: &str| change.value.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    match (network, change.field.as_str()) {
+        ("facebook", "feed") => {
+            let comment =
+                text("item").as_deref() == Some("comment") && matches!(text("verb").as_deref(), Some("add" | "edited"));
+            if !comment {
+                return None;
+            }
+            Some(Notified::Comment { id: text("comment_id")?, post: text("post_id") })
+        }
+        ("instagram", "comments") => Some(Notified::Comment { id: text("id")?, post: None }),
+        ("instagram", "mentions") => match (text("comment_id"), text("media_id")) {
+            (Some(comment), _) => Some(Notified::MentionedComment { comment }),
+            (None, Some(media)) => Some(Notified::MentionedMedia { media }),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// What a delivery did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Delivered {
-    pub stored: usize,
+    /// Jobs enqueued (one per source and 50 items).
+    pub jobs: usize,
 }
 
-/// Handles a delivery: checks its signature, then stores the comments it carries for
-/// every source watching their account. A bad signature is `Unauthenticated`.
+/// Handles a delivery: checks its signature, then enqueues the reading of what it
+/// notified for every source watching the account. A bad signature is
+/// `Unauthenticated`; a signed delivery that cannot be read is logged and dropped (Meta
+/// would send it again and again).
 pub async fn deliver(services: &Services, body: &[u8], signature: Option<&str>) -> Result<Delivered> {
     // Without the app, no signature can be valid.
     let secret = services.config.meta.as_ref().map(|app| app.client_secret.as_str());
@@ -126,8 +129,13 @@ pub async fn deliver(services: &Services, body: &[u8], signature: Option<&str>) 
         tracing::warn!("a Meta webhook delivery with no valid signature was refused");
         return Err(Error::Unauthenticated("the delivery's X-Hub-Signature-256 does not match".into()));
     }
-    let delivery: Delivery =
-        serde_json::from_slice(body).map_err(|e| Error::bad_input("body", format!("not a Meta delivery: {e}")))?;
+    let delivery: Delivery = match serde_json::from_slice(body) {
+        Ok(delivery) => delivery,
+        Err(e) => {
+            tracing::warn!(error = %e, "a signed Meta webhook delivery could not be read; dropped");
+            return Ok(Delivered::default());
+        }
+    };
     let network = match delivery.object.as_str() {
         "page" => "facebook",
         "instagram" => "instagram",
@@ -142,105 +150,102 @@ pub async fn deliver(services: &Services, body: &[u8], signature: Option<&str>) 
         }
         let changes: Vec<Change> = entry.changes.into_iter().take(budget).collect();
         budget -= changes.len();
-        let mentions: Vec<NewMention> = changes
-            .into_iter()
-            .filter_map(|change| match network {
-                "facebook" => feed_mention(change, &entry.id, entry.time),
-                _ => instagram_mention(change, &entry.id, entry.time),
-            })
-            .collect();
-        if mentions.is_empty() {
-            continue;
+        let mut items: Vec<Notified> = changes.into_iter().filter_map(|c| notified(network, c)).collect();
+        items.dedup();
+        if !items.is_empty() {
+            done.jobs += enqueue_for(services, network, &entry.id, items).await?;
         }
-        done.stored += store_for(services, network, &entry.id, mentions).await?;
     }
-    tracing::info!(network, stored = done.stored, "Meta webhook delivery stored");
+    tracing::info!(network, jobs = done.jobs, "Meta webhook delivery accepted");
     Ok(done)
 }
 
-fn rfc3339(unix: Option<i64>) -> Option<String> {
-    chrono::DateTime::from_timestamp(unix?, 0).map(|at| at.to_rfc3339())
-}
-
-/// A comment added to (or edited on) a post of Page `page`.
-fn feed_mention(change: Change, page: &str, time: i64) -> Option<NewMention> {
-    if change.field != "feed" {
-        return None;
-    }
-    let value: FeedValue = serde_json::from_value(change.value).ok()?;
-    if value.item != "comment" || !matches!(value.verb.as_str(), "add" | "edited") {
-        return None;
-    }
-    let post = value.post_id.filter(|p| crate::connections::meta::is_id(p))?;
-    // A top-level comment's parent is the post.
-    let parent = value.parent_id.filter(|p| *p != post).map(|id| Parent { id, from: None });
-    let comment = Comment {
-        id: value.comment_id?,
-        message: value.message,
-        created_time: rfc3339(value.created_time.or(Some(time))),
-        permalink_url: None,
-        from: value.from,
-        parent,
-        like_count: 0,
-        comment_count: 0,
-    };
-    comment_mention(comment, &post, page)
-}
-
-/// A comment on media of the Instagram account.
-fn instagram_mention(change: Change, account: &str, time: i64) -> Option<NewMention> {
-    if change.field != "comments" {
-        return None;
-    }
-    let value: IgValue = serde_json::from_value(change.value).ok()?;
-    let media = value.media?.id;
-    let comment = IgComment {
-        id: value.id,
-        text: value.text,
-        timestamp: rfc3339(Some(time)),
-        from: value.from,
-        parent_id: value.parent_id,
-        ..IgComment::default()
-    };
-    // The account's own comments are told by their author's id.
-    instagram_comment(&comment, &media, None, (account, ""))
-}
-
-/// Stores `mentions` of account `account` on `network` for each enabled account source
-/// of a healthy connection of that account.
-async fn store_for(services: &Services, network: &str, account: &str, mentions: Vec<NewMention>) -> Result<usize> {
+/// Enqueues the reading of `items` for each enabled account source of a healthy
+/// connection of account `account` on `network` that serves the source's brand.
+async fn enqueue_for(services: &Services, network: &str, account: &str, items: Vec<Notified>) -> Result<usize> {
     let connections: Vec<connection::Model> = connection::Entity::find()
         .filter(connection::Column::Network.eq(network))
         .filter(connection::Column::AccountId.eq(account))
         .filter(connection::Column::Healthy.eq(true))
         .all(&services.db)
         .await?;
-    let ids: Vec<_> = connections.iter().map(|c| c.id).collect();
-    if ids.is_empty() {
+    if connections.is_empty() {
         return Ok(0);
     }
     let sources = source::Entity::find()
-        .filter(source::Column::ConnectionId.is_in(ids))
+        .filter(source::Column::ConnectionId.is_in(connections.iter().map(|c| c.id)))
         .filter(source::Column::Network.eq(network))
         .filter(source::Column::Kind.eq("account"))
         .filter(source::Column::Target.eq(account))
         .filter(source::Column::Enabled.eq(true))
         .all(&services.db)
         .await?;
-    let mut stored = 0;
+    let mut jobs = 0;
     for source in sources {
         // The connection must still serve the source's brand (as a poll checks).
         let serves = connections
             .iter()
-            .any(|c| Some(c.id) == source.connection_id && c.brand_id.is_none_or(|b| b == source.brand_id));
+            .any(|c| Some(c.id) == source.connection_id && crate::connections::serves(c, source.brand_id));
         if !serves {
             continue;
         }
-        let Some(brand) = brand::Entity::find_by_id(source.brand_id).one(&services.db).await? else { continue };
-        let own: Vec<NewMention> = mentions.iter().map(NewMention::clone).collect();
-        stored += store::store(System::new(), services, &brand, &source, own, Provenance::Collected).await?;
+        for chunk in items.chunks(ITEMS_PER_JOB) {
+            let job = FetchNotified { source_id: source.id, items: chunk.to_vec() };
+            crate::platform::jobs::enqueue(services, Some(source.agency_id), &job).await?;
+            jobs += 1;
+        }
     }
-    Ok(stored)
+    Ok(jobs)
+}
+
+/// Reads what a webhook notified for one source, and stores it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FetchNotified {
+    pub source_id: Uuid,
+    pub items: Vec<Notified>,
+}
+
+impl JobPayload for FetchNotified {
+    const KIND: &'static str = "sources.meta_notified";
+}
+
+pub(crate) fn register_jobs(registry: &mut Registry) {
+    registry.register(|services: Arc<Services>, _meta, job: FetchNotified| async move { fetch(&services, job).await });
+}
+
+/// Runs a [`FetchNotified`]: a source or connection gone, disabled or refused drops it;
+/// the network's passing failures retry it.
+async fn fetch(services: &Services, job: FetchNotified) -> std::result::Result<(), JobError> {
+    let Some(source) = source::Entity::find_by_id(job.source_id).one(&services.db).await.map_err(Error::from)? else {
+        return Ok(());
+    };
+    let Some(brand) = brand::Entity::find_by_id(source.brand_id).one(&services.db).await.map_err(Error::from)? else {
+        return Ok(());
+    };
+    if !source.enabled || source.kind != "account" {
+        return Ok(());
+    }
+    let credential = match Credential::of_source(services, &source).await {
+        Ok(Some(credential)) => credential,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            tracing::info!(source_id = %source.id, error = %e, "notified items not read: the connection cannot be used");
+            return Ok(());
+        }
+    };
+    let read = super::collectors::meta::notified(&credential, &source, &job.items).await;
+    credential.finish(read.is_ok()).await;
+    let mentions = match read {
+        Ok(mentions) => mentions,
+        Err(super::collectors::CollectError::Credential(e)) => {
+            tracing::info!(source_id = %source.id, error = %e, "notified items not read: the connection was refused");
+            return Ok(());
+        }
+        Err(e) => return Err(JobError::Retry(e.to_string())),
+    };
+    let stored = store::store(System::new(), services, &brand, &source, mentions, Provenance::Collected).await?;
+    tracing::info!(source_id = %source.id, stored, "notified items stored");
+    Ok(())
 }
 
 #[cfg(test)]

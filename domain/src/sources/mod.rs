@@ -675,8 +675,10 @@ pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: SourceP
             model.next_poll_at = Set(Some(soonest_poll(&services.config, &existing)));
         }
     }
-    let connection = model.connection_id.clone().unwrap();
-    check_own_account(&services.db, network, kind, model.target.as_ref(), connection).await?;
+    if model.target.is_set() || model.connection_id.is_set() {
+        let connection = model.connection_id.clone().unwrap();
+        check_own_account(&services.db, network, kind, model.target.as_ref(), connection).await?;
+    }
     model.updated_at = Set(now());
     let txn = crate::platform::db::begin_write(&services.db).await?;
     let updated = model.update(&txn).await?;
@@ -718,6 +720,7 @@ impl JobPayload for DispatchPolls {
 
 /// Registers the polling jobs.
 pub(crate) fn register_jobs(registry: &mut Registry) {
+    meta_webhooks::register_jobs(registry);
     registry.register(|services: Arc<Services>, _meta, job: PollSource| async move {
         poll(System::new(), &services, job.source_id).await?;
         Ok(())

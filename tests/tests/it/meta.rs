@@ -11,10 +11,11 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use vigie_domain::connections::oauth::{self, Callback};
 use vigie_domain::entities::{connection, event, mention, reply, source, ticket};
 use vigie_domain::{System, sources};
-use vigie_tests::{ApiServer, Backend, TestApp, assert_error, on_both_databases};
+use vigie_tests::{ApiServer, Backend, TestApp, assert_error, eventually, on_both_databases};
 use wiremock::matchers::{body_string_contains, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -260,7 +261,7 @@ async fn facebook_pages_comments_webhooks_and_replies(backend: Backend) {
     let delivery = json!({ "object": "page", "entry": [{ "id": PAGE, "time": 1764930000, "changes": [
         { "field": "feed", "value": {
             "from": { "id": "504", "name": "Hugo" }, "item": "comment", "verb": "add",
-            "comment_id": "900_7", "post_id": post, "parent_id": post,
+            "comment_id": "900_7", "post_id": post, "parent_id": "900_3",
             "created_time": 1764929990, "message": "Est-ce que la boutique de Lyon est ouverte dimanche ?",
             "post": { "id": post, "status_type": "mobile_status_update", "is_published": true }
         } },
@@ -287,14 +288,38 @@ async fn facebook_pages_comments_webhooks_and_replies(backend: Backend) {
             .unwrap()
             .is_none()
     );
+    // A signed delivery only names the comment: a job reads it from Graph, with its
+    // parent's author (the Page: an answer to the brand), and stores it as a poll would.
+    graph("")
+        .and(query_param("ids", "900_7"))
+        .respond_with(ok(json!({ "900_7": comment(
+            "900_7", ("504", "Hugo"), "Est-ce que la boutique de Lyon est ouverte dimanche ?",
+            "2026-12-05T10:19:50+0000", Some(("900_3", PAGE))
+        ) })))
+        .expect(2)
+        .mount(&meta)
+        .await;
     let signed = format!("sha256={}", hmac_hex(SECRET, delivery.as_bytes()));
     assert_eq!(deliver(Some(signed.clone()), delivery.clone()).await.unwrap().status(), 200);
     assert_eq!(deliver(Some(signed), delivery.clone()).await.unwrap().status(), 200, "sent again");
-    let delivered =
-        mention::Entity::find().filter(mention::Column::ExternalId.eq("900_7")).all(&app.services.db).await.unwrap();
+    let unreadable = "{not json";
+    let signed = format!("sha256={}", hmac_hex(SECRET, unreadable.as_bytes()));
+    assert_eq!(deliver(Some(signed), unreadable.into()).await.unwrap().status(), 200, "dropped, not retried by Meta");
+    let jobs = app.start_jobs();
+    let delivered = eventually("the notified comment is stored", Duration::from_secs(30), async || {
+        let found = mention::Entity::find()
+            .filter(mention::Column::ExternalId.eq("900_7"))
+            .all(&app.services.db)
+            .await
+            .unwrap();
+        if found.is_empty() { Err("not yet".to_owned()) } else { Ok(found) }
+    })
+    .await;
+    jobs.stop().await;
     assert_eq!(delivered.len(), 1, "stored once");
     assert_eq!(delivered[0].source_id, vigie_tests::db_id(&source_id));
-    assert!(ticket_of(&app, "900_7").await.is_some(), "a question delivered by webhook opens its ticket at once");
+    assert_eq!(delivered[0].url.as_deref(), Some("https://www.facebook.com/900_7"));
+    assert!(ticket_of(&app, "900_7").await.is_some(), "an answer to the Page's comment opens its ticket");
     api.stop().await;
 
     // Answering: the reply goes under the comment's thread as the Page.
@@ -444,9 +469,37 @@ async fn instagram_comments_tags_hashtags_and_replies(backend: Backend) {
         { "field": "comments", "value": { "id": "17950000000000009", "text": "Le magasin de Nantes ouvre quand ?",
           "from": { "id": "809", "username": "nina" }, "media": { "id": "17900000000000001", "media_product_type": "FEED" } } },
         { "field": "comments", "value": { "id": "17950000000000010", "text": "Merci Nina !",
-          "from": { "id": IG, "username": "verdure.fr" }, "media": { "id": "17900000000000001" }, "parent_id": "17950000000000009" } }
+          "from": { "id": IG, "username": "verdure.fr" }, "media": { "id": "17900000000000001" }, "parent_id": "17950000000000009" } },
+        { "field": "mentions", "value": { "media_id": "17900000000000030" } }
     ] }] })
     .to_string();
+    let media = json!({ "id": "17900000000000001", "permalink": "https://www.instagram.com/p/C0abc/" });
+    graph("")
+        .and(query_param("ids", "17950000000000009,17950000000000010"))
+        .respond_with(ok(json!({
+            "17950000000000009": { "id": "17950000000000009", "text": "Le magasin de Nantes ouvre quand ?",
+                "timestamp": "2026-12-05T10:00:00+0000", "username": "nina", "from": { "id": "809", "username": "nina" }, "media": media },
+            "17950000000000010": { "id": "17950000000000010", "text": "Merci Nina !", "timestamp": "2026-12-05T10:01:00+0000",
+                "username": "verdure.fr", "from": { "id": IG, "username": "verdure.fr" }, "parent_id": "17950000000000009", "media": media }
+        })))
+        .mount(&meta)
+        .await;
+    graph("")
+        .and(query_param("ids", "17950000000000009"))
+        .respond_with(ok(json!({ "17950000000000009": { "id": "17950000000000009", "username": "nina", "from": { "id": "809", "username": "nina" } } })))
+        .mount(&meta)
+        .await;
+    graph(IG)
+        .and(query_param(
+            "fields",
+            "mentioned_media.media_id(17900000000000030){id,caption,timestamp,permalink,username,like_count,comments_count}",
+        ))
+        .respond_with(ok(json!({ "id": IG, "mentioned_media": {
+            "id": "17900000000000030", "caption": "@verdure.fr vous livrez à Lille ?", "timestamp": "2026-12-05T09:00:00+0000",
+            "permalink": "https://www.instagram.com/p/C3/", "username": "paul.l", "like_count": 5, "comments_count": 0
+        } })))
+        .mount(&meta)
+        .await;
     let answer = reqwest::Client::new()
         .post(format!("{}/webhooks/meta", api.base))
         .header("x-hub-signature-256", format!("sha256={}", hmac_hex(SECRET, delivery.as_bytes())))
@@ -456,7 +509,19 @@ async fn instagram_comments_tags_hashtags_and_replies(backend: Backend) {
         .unwrap();
     assert_eq!(answer.status(), 200);
     api.stop().await;
+    let jobs = app.start_jobs();
+    eventually("the notified items are stored", Duration::from_secs(30), async || {
+        let found = mention::Entity::find()
+            .filter(mention::Column::ExternalId.is_in(["17950000000000009", "17900000000000030"]))
+            .all(&app.services.db)
+            .await
+            .unwrap();
+        if found.len() == 2 { Ok(()) } else { Err(format!("{} of 2", found.len())) }
+    })
+    .await;
+    jobs.stop().await;
     assert!(ticket_of(&app, "17950000000000009").await.is_some());
+    assert!(ticket_of(&app, "17900000000000030").await.is_some(), "a caption naming the account asks it");
     assert!(
         mention::Entity::find()
             .filter(mention::Column::ExternalId.eq("17950000000000010"))

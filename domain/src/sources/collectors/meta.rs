@@ -18,7 +18,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{CollectError, Collector, MAX_PAGES, Poll, clip, count};
 use crate::connections::Credential;
@@ -55,6 +55,44 @@ impl Mark {
     }
 }
 
+/// A poll's progress: the newest item kept, and whether anything was left unread (a
+/// page that failed, a thread longer than the budget), in which case the mark stays
+/// where it was, so that the next poll reads that stretch again (stored once).
+struct Reading {
+    mark: Mark,
+    newest: Option<DateTime<Utc>>,
+    cut_short: bool,
+    /// Further pages of threads a poll may still read.
+    budget: usize,
+}
+
+impl Reading {
+    fn new(mark: Mark) -> Self {
+        Reading { newest: mark.since, mark, cut_short: false, budget: MAX_PAGES * MAX_PAGES }
+    }
+
+    /// Whether an item made at `at` is new; if so, it counts towards the newest.
+    fn keep(&mut self, at: Option<DateTime<Utc>>) -> bool {
+        let new = self.mark.is_new(at);
+        if new {
+            self.newest = self.newest.max(at.map(|at| at.min(Utc::now())));
+        }
+        new
+    }
+
+    /// Whether a thread whose page was all new has more to read: only once a first
+    /// poll has set the mark (no backfill).
+    fn follows(&self, all_new: bool) -> bool {
+        all_new && self.mark.since.is_some()
+    }
+
+    /// The mark the next poll starts from.
+    fn cursor(&self) -> Mark {
+        let since = if self.cut_short { self.mark.since } else { self.newest };
+        Mark { since, hashtag_id: self.mark.hashtag_id.clone() }
+    }
+}
+
 /// GETs a Graph page with `credential`, keeping its usage as the poll's quota; Graph's
 /// rate-limit errors wait as long as it says, its other refusals are named.
 pub(crate) async fn graph<T: serde::de::DeserializeOwned>(
@@ -88,12 +126,8 @@ fn url_of(endpoint: &str, path: &str, query: &[(&str, &str)]) -> Result<String, 
     Ok(url.into())
 }
 
-/// The next page Graph links to, if it is on the connection's own endpoint (the token
-/// goes nowhere else).
 fn next_of(paging: Option<Paging>, endpoint: &str) -> Option<String> {
-    let next = paging?.next?;
-    let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
-    (origin(&next).is_some() && origin(&next) == origin(endpoint)).then_some(next)
+    api::next_page(paging, endpoint)
 }
 
 /// The connection's own account: a Page or Instagram account source reads its own.
@@ -234,6 +268,68 @@ fn post_mention(post: Post, page: &str) -> Option<NewMention> {
     })
 }
 
+/// Reads a thread's further pages from `next` while they bring only new comments, as
+/// far as the reading's budget goes; what is left makes the reading cut short.
+async fn rest_of_thread<T: serde::de::DeserializeOwned + Timed>(
+    credential: &Credential<'_>,
+    endpoint: &str,
+    mut next: String,
+    reading: &mut Reading,
+    poll: &mut Poll,
+    mut mention: impl FnMut(T) -> Vec<NewMention>,
+) {
+    loop {
+        if reading.budget == 0 {
+            reading.cut_short = true;
+            return;
+        }
+        reading.budget -= 1;
+        let page: List<T> = match graph(credential, &next, "comments", poll).await {
+            Ok(list) => list,
+            Err(e) => {
+                poll.incomplete = Some(e);
+                reading.cut_short = true;
+                return;
+            }
+        };
+        let mut all_new = !page.data.is_empty();
+        for item in page.data {
+            if reading.keep(item.at()) {
+                poll.mentions.extend(mention(item));
+            } else {
+                all_new = false;
+            }
+        }
+        match next_of(page.paging, endpoint) {
+            Some(following) if all_new && following != next => next = following,
+            _ => return,
+        }
+    }
+}
+
+/// An item with the time it was made.
+trait Timed {
+    fn at(&self) -> Option<DateTime<Utc>>;
+}
+
+impl Timed for Comment {
+    fn at(&self) -> Option<DateTime<Utc>> {
+        self.created_time.as_deref().and_then(parse_time)
+    }
+}
+
+impl Timed for IgComment {
+    /// A comment's thread is as recent as its latest reply.
+    fn at(&self) -> Option<DateTime<Utc>> {
+        let own = self.timestamp.as_deref().and_then(parse_time);
+        self.replies
+            .data
+            .iter()
+            .filter_map(|r| r.timestamp.as_deref().and_then(parse_time))
+            .fold(own, |a, b| a.max(Some(b)))
+    }
+}
+
 #[async_trait::async_trait]
 impl Collector for FacebookCollector {
     async fn poll(
@@ -244,11 +340,10 @@ impl Collector for FacebookCollector {
     ) -> Result<Poll, CollectError> {
         let credential = super::signed_in(credential, "Facebook")?;
         own_target(credential, source, "Page").await?;
-        let mark: Mark = super::mark_of(source.cursor.as_ref());
+        let mut reading = Reading::new(super::mark_of(source.cursor.as_ref()));
         let endpoint = credential.endpoint().await;
         let page = source.target.as_str();
         let mut poll = Poll::default();
-        let mut newest = mark.since;
         let comments = format!("comments.order(reverse_chronological).filter(stream).limit(50){{{COMMENT_FIELDS}}}");
         let fields = format!("id,message,created_time,permalink_url,from{{id,name}},{comments}");
         let url = url_of(&endpoint, &format!("{page}/feed"), &[("fields", &fields), ("limit", POSTS)])?;
@@ -259,60 +354,33 @@ impl Collector for FacebookCollector {
             let comments = std::mem::take(&mut post.comments);
             let mut all_new = !comments.data.is_empty();
             for comment in comments.data {
-                let at = comment.created_time.as_deref().and_then(parse_time);
-                if !mark.is_new(at) {
+                if reading.keep(comment.at()) {
+                    poll.mentions.extend(comment_mention(comment, &post.id, page));
+                } else {
                     all_new = false;
-                    continue;
                 }
-                newest = newest.max(at.map(|at| at.min(Utc::now())));
-                poll.mentions.extend(comment_mention(comment, &post.id, page));
             }
-            if all_new
-                && mark.since.is_some()
+            if reading.follows(all_new)
                 && let Some(next) = next_of(comments.paging, &endpoint)
             {
                 more.push((post.id.clone(), next));
             }
-            let at = post.created_time.as_deref().and_then(parse_time);
-            if mark.is_new(at) {
-                newest = newest.max(at.map(|at| at.min(Utc::now())));
+            if reading.keep(post.created_time.as_deref().and_then(parse_time)) {
                 poll.mentions.extend(post_mention(post, page));
             }
         }
-        for (post, mut next) in more.into_iter().take(MAX_PAGES) {
-            // One post's busy thread at most MAX_PAGES pages, the rest for next time.
-            for _ in 0..MAX_PAGES {
-                let page_of: List<Comment> = match graph(credential, &next, "comments", &mut poll).await {
-                    Ok(list) => list,
-                    Err(e) => {
-                        poll.incomplete = Some(e);
-                        break;
-                    }
-                };
-                let mut all_new = !page_of.data.is_empty();
-                for comment in page_of.data {
-                    let at = comment.created_time.as_deref().and_then(parse_time);
-                    if !mark.is_new(at) {
-                        all_new = false;
-                        continue;
-                    }
-                    newest = newest.max(at.map(|at| at.min(Utc::now())));
-                    poll.mentions.extend(comment_mention(comment, &post, page));
-                }
-                match next_of(page_of.paging, &endpoint) {
-                    Some(following) if all_new => next = following,
-                    _ => break,
-                }
-            }
+        for (post, next) in more {
+            rest_of_thread(credential, &endpoint, next, &mut reading, &mut poll, |c: Comment| {
+                comment_mention(c, &post, page).into_iter().collect()
+            })
+            .await;
         }
         let fields = "id,message,created_time,permalink_url,from{id,name}";
         let url = url_of(&endpoint, &format!("{page}/tagged"), &[("fields", fields), ("limit", "50")])?;
         match graph::<List<Post>>(credential, &url, "posts tagging the Page", &mut poll).await {
             Ok(tagged) => {
                 for post in tagged.data {
-                    let at = post.created_time.as_deref().and_then(parse_time);
-                    if mark.is_new(at) {
-                        newest = newest.max(at.map(|at| at.min(Utc::now())));
+                    if reading.keep(post.created_time.as_deref().and_then(parse_time)) {
                         poll.mentions.extend(post_mention(post, page));
                     }
                 }
@@ -322,9 +390,12 @@ impl Collector for FacebookCollector {
             Err(CollectError::Refused(why)) => {
                 tracing::info!(source_id = %source.id, why, "posts tagging the Page are not readable");
             }
-            Err(e) => poll.incomplete = Some(e),
+            Err(e) => {
+                poll.incomplete = Some(e);
+                reading.cut_short = true;
+            }
         }
-        poll.cursor = Some(json!(Mark { since: newest, hashtag_id: None }));
+        poll.cursor = Some(json!(reading.cursor()));
         Ok(poll)
     }
 }
@@ -360,6 +431,14 @@ pub(crate) struct IgComment {
     pub like_count: i64,
     #[serde(default)]
     pub replies: List<IgComment>,
+    /// The media it is on (asked for when a webhook named the comment alone).
+    pub media: Option<MediaRef>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct MediaRef {
+    pub id: String,
+    pub permalink: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -390,23 +469,43 @@ fn instagram_author(username: &str, item: &str) -> NewAuthor {
     }
 }
 
-/// An Instagram comment on the account's media as a mention; `own` is the account's
-/// id and username (its own comments are not mentions). A comment on its media is
-/// addressed to the brand; a reply answers the comment it is under.
+/// The account a source reads: its id and username (its own comments are not
+/// mentions, and answers to them are addressed to the brand).
+#[derive(Clone, Copy)]
+pub(crate) struct Own<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+}
+
+impl IgComment {
+    fn username(&self) -> &str {
+        match self.from.as_ref().map(|f| f.username.as_str()) {
+            Some(name) if !name.is_empty() => name,
+            _ => &self.username,
+        }
+    }
+
+    fn is_by(&self, own: Own<'_>) -> bool {
+        self.from.as_ref().is_some_and(|f| f.id == own.id)
+            || (!own.name.is_empty() && normalise_handle(self.username()) == own.name)
+    }
+}
+
+/// An Instagram comment on the account's media `media` as a mention; `parent` is the
+/// comment it answers, when known. A comment on the media, or an answer to the
+/// account's own comment, is addressed to the brand.
 pub(crate) fn instagram_comment(
     comment: &IgComment,
     media: &str,
     link: Option<&str>,
-    (own_id, own_name): (&str, &str),
+    own: Own<'_>,
+    parent: Option<&IgComment>,
 ) -> Option<NewMention> {
-    let username = comment.from.as_ref().map_or(comment.username.as_str(), |f| f.username.as_str());
-    let username = if username.is_empty() { comment.username.as_str() } else { username };
-    let by_own = comment.from.as_ref().is_some_and(|f| f.id == own_id)
-        || (!own_name.is_empty() && normalise_handle(username) == own_name);
-    if comment.text.trim().is_empty() || !api::is_id(&comment.id) || by_own {
+    if comment.text.trim().is_empty() || !api::is_id(&comment.id) || comment.is_by(own) {
         return None;
     }
-    let parent = comment.parent_id.as_deref().filter(|p| api::is_id(p));
+    let parent_id = comment.parent_id.as_deref().or(parent.map(|p| p.id.as_str())).filter(|p| api::is_id(p));
+    let username = comment.username();
     Some(NewMention {
         url: link.map(str::to_owned),
         external_id: comment.id.clone(),
@@ -417,13 +516,33 @@ pub(crate) fn instagram_comment(
         author: instagram_author(username, &comment.id),
         likes: count(comment.like_count),
         shares: 0,
-        replies: 0,
+        replies: count(comment.replies.data.len() as i64),
         views: 0,
-        in_reply_to: Some(parent.unwrap_or(media).to_owned()),
-        in_reply_to_author: None,
-        direct: parent.is_none(),
+        in_reply_to: Some(parent_id.unwrap_or(media).to_owned()),
+        in_reply_to_author: parent.map(|p| normalise_handle(p.username())).filter(|h| !h.is_empty()),
+        direct: parent_id.is_none() || parent.is_some_and(|p| p.is_by(own)),
         rating: None,
     })
+}
+
+/// A comment and its replies, each new one as a mention.
+fn thread_mentions(
+    comment: IgComment,
+    media: &str,
+    link: Option<&str>,
+    own: Own<'_>,
+    reading: &mut Reading,
+) -> Vec<NewMention> {
+    let mut found = Vec::new();
+    if reading.keep(comment.timestamp.as_deref().and_then(parse_time)) {
+        found.extend(instagram_comment(&comment, media, link, own, None));
+    }
+    for reply in &comment.replies.data {
+        if reading.keep(reply.timestamp.as_deref().and_then(parse_time)) {
+            found.extend(instagram_comment(reply, media, link, own, Some(&comment)));
+        }
+    }
+    found
 }
 
 fn media_mention(media: Media, direct: bool) -> Option<NewMention> {
@@ -470,46 +589,63 @@ impl Collector for InstagramCollector {
 /// Comments on the account's latest media, and media it is tagged in.
 async fn account(credential: &Credential<'_>, source: &source::Model) -> Result<Poll, CollectError> {
     own_target(credential, source, "Instagram account").await?;
-    let (_, own) = credential.account().await;
-    let own = normalise_handle(&own);
-    let own_id = source.target.as_str();
-    let mark: Mark = super::mark_of(source.cursor.as_ref());
+    let (_, name) = credential.account().await;
+    let name = normalise_handle(&name);
+    let own = Own { id: source.target.as_str(), name: &name };
+    let mut reading = Reading::new(super::mark_of(source.cursor.as_ref()));
     let endpoint = credential.endpoint().await;
     let mut poll = Poll::default();
-    let mut newest = mark.since;
     let fields = format!(
         "id,caption,timestamp,permalink,username,like_count,comments_count,\
          comments.limit(50){{{IG_COMMENT_FIELDS},replies{{{IG_COMMENT_FIELDS}}}}}"
     );
     let url = url_of(&endpoint, &format!("{}/media", source.target), &[("fields", &fields), ("limit", POSTS)])?;
     let media: List<Media> = graph(credential, &url, "the account's media", &mut poll).await?;
-    for item in media.data {
+    let mut more = Vec::new();
+    for mut item in media.data {
+        let comments = std::mem::take(&mut item.comments);
         let link = item.permalink.as_deref();
-        for comment in &item.comments.data {
-            for c in std::iter::once(comment).chain(comment.replies.data.iter()) {
-                let at = c.timestamp.as_deref().and_then(parse_time);
-                if mark.is_new(at) {
-                    newest = newest.max(at.map(|at| at.min(Utc::now())));
-                    poll.mentions.extend(instagram_comment(c, &item.id, link, (own_id, &own)));
-                }
-            }
+        let mut all_new = !comments.data.is_empty();
+        for comment in comments.data {
+            all_new &= reading.mark.is_new(comment.at());
+            poll.mentions.extend(thread_mentions(comment, &item.id, link, own, &mut reading));
         }
+        if reading.follows(all_new)
+            && let Some(next) = next_of(comments.paging, &endpoint)
+        {
+            more.push((item.id.clone(), item.permalink.clone(), next));
+        }
+    }
+    for (media, link, next) in more {
+        let mark = reading.mark.clone();
+        let mut kept = Reading::new(mark.clone());
+        kept.budget = reading.budget;
+        rest_of_thread(credential, &endpoint, next, &mut kept, &mut poll, |c: IgComment| {
+            thread_mentions(c, &media, link.as_deref(), own, &mut Reading::new(mark.clone()))
+        })
+        .await;
+        reading.budget = kept.budget;
+        reading.cut_short |= kept.cut_short;
+        reading.newest = reading.newest.max(kept.newest);
     }
     let fields = "id,caption,timestamp,permalink,username,like_count,comments_count";
     let url = url_of(&endpoint, &format!("{}/tags", source.target), &[("fields", fields), ("limit", "50")])?;
     match graph::<List<Media>>(credential, &url, "media tagging the account", &mut poll).await {
         Ok(tagged) => {
             for item in tagged.data {
-                let at = item.timestamp.as_deref().and_then(parse_time);
-                if mark.is_new(at) && normalise_handle(&item.username) != own {
-                    newest = newest.max(at.map(|at| at.min(Utc::now())));
+                if reading.keep(item.timestamp.as_deref().and_then(parse_time))
+                    && normalise_handle(&item.username) != name
+                {
                     poll.mentions.extend(media_mention(item, true));
                 }
             }
         }
-        Err(e) => poll.incomplete = Some(e),
+        Err(e) => {
+            poll.incomplete = Some(e);
+            reading.cut_short = true;
+        }
     }
-    poll.cursor = Some(json!(Mark { since: newest, hashtag_id: None }));
+    poll.cursor = Some(json!(reading.cursor()));
     Ok(poll)
 }
 
@@ -534,43 +670,158 @@ async fn hashtag(credential: &Credential<'_>, source: &source::Model) -> Result<
         }
     };
     mark.hashtag_id = Some(id.clone());
+    let mut reading = Reading::new(mark);
     let fields = "id,caption,timestamp,permalink,like_count,comments_count";
     let mut url =
         url_of(&endpoint, &format!("{id}/recent_media"), &[("user_id", &user), ("fields", fields), ("limit", "50")])?;
-    let mut newest = mark.since;
     let mut seen = HashSet::new();
-    for index in 0..MAX_PAGES {
+    for _ in 0..MAX_PAGES {
         let page: List<Media> = match graph(credential, &url, "the hashtag's media", &mut poll).await {
             Ok(page) => page,
-            Err(e) if index > 0 => {
-                poll.incomplete = Some(e);
-                break;
-            }
+            // The hashtag's id is kept whatever happens: looking it up again would spend
+            // another of the 30 hashtags a week.
             Err(e) => {
-                // The hashtag's id is kept whatever the page did: looking it up spends
-                // one of the 30 hashtags a week.
-                poll.cursor = Some(json!(mark));
-                return Err(e);
+                poll.incomplete = Some(e);
+                reading.cut_short = true;
+                break;
             }
         };
         let mut fresh = false;
         for item in page.data {
             let at = item.timestamp.as_deref().and_then(parse_time);
-            if !seen.insert(item.id.clone()) || !mark.is_new(at) {
+            if !seen.insert(item.id.clone()) || !reading.keep(at) {
                 continue;
             }
             fresh = true;
-            newest = newest.max(at.map(|at| at.min(Utc::now())));
             poll.mentions.extend(media_mention(item, false));
         }
         match next_of(page.paging, &endpoint) {
             // The first poll reads one page; later ones go on while pages bring news.
-            Some(next) if fresh && mark.since.is_some() && next != url => url = next,
+            Some(next) if reading.follows(fresh) && next != url => url = next,
             _ => break,
         }
     }
-    poll.cursor = Some(json!(Mark { since: newest, hashtag_id: Some(id) }));
+    poll.cursor = Some(json!(reading.cursor()));
     Ok(poll)
+}
+
+/// What a webhook said happened, to read from Graph: deliveries carry ids, not
+/// everything a mention needs (the parent's author, the link, the counts), and reading
+/// the item makes it the same mention a poll would store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notified {
+    /// A comment on a post of the Page (`post`), or on the account's media.
+    Comment { id: String, post: Option<String> },
+    /// The account mentioned in another account's caption.
+    MentionedMedia { media: String },
+    /// The account mentioned in a comment elsewhere.
+    MentionedComment { comment: String },
+}
+
+/// Ids asked for at once with `?ids=` (Graph takes 50).
+const IDS_PER_CALL: usize = 50;
+
+/// Graph objects by id (`GET /?ids=a,b&fields=…`); those it does not return (deleted
+/// since) are left out.
+async fn by_ids<T: serde::de::DeserializeOwned>(
+    credential: &Credential<'_>,
+    endpoint: &str,
+    ids: &[&str],
+    fields: &str,
+    poll: &mut Poll,
+) -> Result<HashMap<String, T>, CollectError> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(IDS_PER_CALL) {
+        let url = url_of(endpoint, "", &[("ids", &chunk.join(",")), ("fields", fields)])?;
+        let page: HashMap<String, serde_json::Value> = graph(credential, &url, "the notified items", poll).await?;
+        for (id, value) in page {
+            if let Ok(item) = serde_json::from_value(value) {
+                found.insert(id, item);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Reads what webhooks notified for `source` (its connection's Page or account) and
+/// gives the mentions, as a poll would have made them.
+pub(crate) async fn notified(
+    credential: &Credential<'_>,
+    source: &source::Model,
+    items: &[Notified],
+) -> Result<Vec<NewMention>, CollectError> {
+    let network = if source.network == "instagram" { "Instagram account" } else { "Page" };
+    own_target(credential, source, network).await?;
+    let endpoint = credential.endpoint().await;
+    let mut poll = Poll::default();
+    let comments: Vec<&str> = items
+        .iter()
+        .filter_map(|i| match i {
+            Notified::Comment { id, .. } if api::is_id(id) => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    if source.network == "facebook" {
+        let page = source.target.as_str();
+        let found: HashMap<String, Comment> =
+            by_ids(credential, &endpoint, &comments, COMMENT_FIELDS, &mut poll).await?;
+        let mut found = found;
+        for item in items {
+            if let Notified::Comment { id, post: Some(post) } = item
+                && let Some(comment) = found.remove(id)
+            {
+                poll.mentions.extend(comment_mention(comment, post, page));
+            }
+        }
+        return Ok(poll.mentions);
+    }
+    let (_, name) = credential.account().await;
+    let name = normalise_handle(&name);
+    let own = Own { id: source.target.as_str(), name: &name };
+    let fields = format!("{IG_COMMENT_FIELDS},media{{id,permalink}}");
+    let found: HashMap<String, IgComment> = by_ids(credential, &endpoint, &comments, &fields, &mut poll).await?;
+    let parent_ids: Vec<&str> =
+        found.values().filter_map(|c| c.parent_id.as_deref()).filter(|p| api::is_id(p)).collect();
+    let parents: HashMap<String, IgComment> =
+        by_ids(credential, &endpoint, &parent_ids, "id,username,from{id,username}", &mut poll).await?;
+    for comment in found.values() {
+        let Some(media) = comment.media.as_ref().filter(|m| api::is_id(&m.id)) else { continue };
+        let parent = comment.parent_id.as_ref().and_then(|p| parents.get(p));
+        poll.mentions.extend(instagram_comment(comment, &media.id, media.permalink.as_deref(), own, parent));
+    }
+    for item in items {
+        let fields = match item {
+            Notified::MentionedMedia { media } if api::is_id(media) => format!(
+                "mentioned_media.media_id({media}){{id,caption,timestamp,permalink,username,like_count,comments_count}}"
+            ),
+            Notified::MentionedComment { comment } if api::is_id(comment) => {
+                format!("mentioned_comment.comment_id({comment}){{{IG_COMMENT_FIELDS},media{{id,permalink}}}}")
+            }
+            _ => continue,
+        };
+        #[derive(Deserialize)]
+        struct Mentioned {
+            mentioned_media: Option<Media>,
+            mentioned_comment: Option<IgComment>,
+        }
+        let url = url_of(&endpoint, &source.target, &[("fields", &fields)])?;
+        let mentioned: Mentioned = graph(credential, &url, "the mention", &mut poll).await?;
+        if let Some(media) = mentioned.mentioned_media.filter(|m| normalise_handle(&m.username) != name) {
+            poll.mentions.extend(media_mention(media, true));
+        }
+        if let Some(comment) = mentioned.mentioned_comment {
+            let link = comment.media.as_ref().and_then(|m| m.permalink.clone());
+            // Named in a comment on someone else's media: addressed to the brand, and
+            // not a comment on its own media, which Vigie could answer.
+            if let Some(mut mention) = instagram_comment(&comment, "", link.as_deref(), own, None) {
+                mention.in_reply_to = None;
+                mention.direct = true;
+                poll.mentions.push(mention);
+            }
+        }
+    }
+    Ok(poll.mentions)
 }
 
 #[cfg(test)]
