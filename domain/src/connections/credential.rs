@@ -199,6 +199,9 @@ impl<'a> Credential<'a> {
                 url
             };
             let mut headers = HeaderMap::new();
+            if self.state.lock().await.0.network == "linkedin" {
+                super::linkedin::versioned(&mut headers, &self.services.config.linkedin_version);
+            }
             if let Some(key) = idempotency {
                 let key = HeaderValue::from_str(key)
                     .map_err(|_| CredentialError::Failed("an idempotency key that is not a header value".into()))?;

@@ -14,10 +14,11 @@
 //! 80001–80014 rate limits, whose wait the `X-Business-Use-Case-Usage` header tells.
 
 use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::Sha256;
 use std::time::Duration;
 
+use super::oauth::Choice;
 use super::{Credential, PublishError, Published};
 use crate::Network;
 use crate::platform::config::OAuthApp;
@@ -147,19 +148,6 @@ pub(crate) fn next_page(paging: Option<Paging>, endpoint: &str) -> Option<String
     Some(next.into())
 }
 
-/// A Page or Instagram account the consent granted, as a connection would hold it.
-#[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct Choice {
-    /// The Page's id, or the Instagram account's.
-    pub id: String,
-    /// The Page's name, or the Instagram username.
-    pub name: String,
-    /// The Page's token (Instagram accounts answer their Page's token).
-    pub token: String,
-    /// The Page (the Instagram account's own Page).
-    pub page_id: String,
-}
-
 /// GETs a Graph URL with a token outside any connection (during a consent), with its
 /// proof, and reads its JSON.
 async fn graph_get<T: serde::de::DeserializeOwned>(
@@ -243,11 +231,12 @@ pub(crate) async fn choices(
                 continue;
             }
             match (network, p.instagram_business_account) {
+                // An Instagram account answers its Page's token.
                 (Network::Instagram, Some(ig)) if is_id(&ig.id) => {
-                    found.push(Choice { id: ig.id, name: ig.username, token, page_id: p.id })
+                    found.push(Choice { id: ig.id, name: ig.username, token: Some(token), page_id: Some(p.id) })
                 }
                 (Network::Instagram, _) => {}
-                _ => found.push(Choice { id: p.id.clone(), name: p.name, token, page_id: p.id }),
+                _ => found.push(Choice { id: p.id.clone(), name: p.name, token: Some(token), page_id: Some(p.id) }),
             }
         }
         match next_page(page.paging, api) {

@@ -1,8 +1,9 @@
 //! Connections: an agency's credentials on a network, which sources poll with and
 //! replies are sent with: Bluesky accounts signed in with an app password (so that
 //! search keeps working where the public AppView refuses anonymous callers), accounts
-//! authorised through OAuth 2 with PKCE ([`oauth`]: YouTube, Reddit, X, Google Business
-//! Profile), and API keys (Trustpilot).
+//! authorised through OAuth 2 ([`oauth`]: YouTube, Reddit, X, Google Business Profile
+//! with PKCE; Facebook Pages and Instagram accounts through Facebook Login; LinkedIn
+//! organisations), API keys (Trustpilot) and access tokens (Mastodon).
 //!
 //! Credentials and tokens are sealed by the vault ([`crate::platform::vault`]) and bound
 //! to their row; the API never returns them, only the account, scopes, expiry and
@@ -14,6 +15,7 @@
 pub mod bluesky;
 mod credential;
 pub mod google;
+pub mod linkedin;
 pub mod mastodon;
 pub mod meta;
 pub mod oauth;

@@ -63,14 +63,23 @@ pub(crate) struct Provider<'a> {
     /// Whether the token endpoint takes the client's id and secret in the form (Meta)
     /// rather than with HTTP Basic.
     secret_in_form: bool,
-    /// Whether the tokens kept never expire, so that no refresh token is needed (Meta's
-    /// Page tokens).
-    lasting: bool,
+    /// Whether a connection may be kept without a refresh token: Meta's Page tokens
+    /// never expire, and LinkedIn gives none outside its partner programme (the
+    /// connection then lasts until its token expires, and is renewed by consenting
+    /// again).
+    refresh_optional: bool,
 }
 
 /// The networks connected through OAuth 2.
-pub const NETWORKS: &[Network] =
-    &[Network::Youtube, Network::Reddit, Network::X, Network::Google, Network::Facebook, Network::Instagram];
+pub const NETWORKS: &[Network] = &[
+    Network::Youtube,
+    Network::Reddit,
+    Network::X,
+    Network::Google,
+    Network::Facebook,
+    Network::Instagram,
+    Network::Linkedin,
+];
 
 /// The provider of `network`: unavailable until the operator registers an application.
 pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provider<'_>> {
@@ -89,7 +98,7 @@ pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provi
             // reconnection gets one too.
             extra: &[("access_type", "offline"), ("prompt", "consent"), ("include_granted_scopes", "true")],
             secret_in_form: false,
-            lasting: false,
+            refresh_optional: false,
         }),
         Network::Reddit => Ok(Provider {
             network,
@@ -100,7 +109,7 @@ pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provi
             // A refresh token: without it access ends after an hour.
             extra: &[("duration", "permanent")],
             secret_in_form: false,
-            lasting: false,
+            refresh_optional: false,
         }),
         Network::Google => Ok(Provider {
             network,
@@ -110,7 +119,7 @@ pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provi
             // No `include_granted_scopes`: this token opens reviews, nothing else.
             extra: &[("access_type", "offline"), ("prompt", "consent")],
             secret_in_form: false,
-            lasting: false,
+            refresh_optional: false,
         }),
         Network::X => Ok(Provider {
             network,
@@ -120,7 +129,7 @@ pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provi
             scopes: &["tweet.read", "users.read", "tweet.write", "offline.access"],
             extra: &[],
             secret_in_form: false,
-            lasting: false,
+            refresh_optional: false,
         }),
         Network::Facebook => Ok(Provider {
             network,
@@ -136,7 +145,7 @@ pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provi
             ],
             extra: &[],
             secret_in_form: true,
-            lasting: true,
+            refresh_optional: true,
         }),
         Network::Instagram => Ok(Provider {
             network,
@@ -152,7 +161,24 @@ pub(crate) fn provider(config: &crate::Config, network: Network) -> Result<Provi
             ],
             extra: &[],
             secret_in_form: true,
-            lasting: true,
+            refresh_optional: true,
+        }),
+        Network::Linkedin => Ok(Provider {
+            network,
+            app: config.linkedin.as_ref().ok_or_else(|| missing("LinkedIn"))?,
+            // The pages the member administers, their posts, and their comments, read
+            // and written as the organisation.
+            scopes: &[
+                "r_organization_admin",
+                "r_organization_social",
+                "r_organization_social_feed",
+                "w_organization_social_feed",
+            ],
+            extra: &[],
+            secret_in_form: true,
+            // Refresh tokens only for LinkedIn's partners: otherwise 60 days, then a
+            // new consent.
+            refresh_optional: true,
         }),
         other => Err(Error::bad_input(
             "network",
@@ -221,7 +247,7 @@ pub async fn start(
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let client = client(&services.config, &provider)?;
     let mut request = client.authorize_url(CsrfToken::new_random).set_pkce_challenge(challenge);
-    request = if provider.secret_in_form {
+    request = if matches!(provider.network, Network::Facebook | Network::Instagram) {
         // Facebook Login reads `scope` as a comma-separated list.
         request.add_scope(Scope::new(provider.scopes.join(",")))
     } else {
@@ -324,10 +350,10 @@ struct Consent {
     scopes: Vec<String>,
     account_id: String,
     account: String,
-    /// The accounts granted with their own tokens (Meta's Pages), one of which the
+    /// The accounts granted (Meta's Pages, LinkedIn's organisations), one of which the
     /// connection keeps.
     #[serde(default)]
-    choices: Vec<super::meta::Choice>,
+    choices: Vec<Choice>,
     /// The Page chosen (Meta), whose webhooks are subscribed.
     #[serde(default)]
     page: Option<String>,
@@ -408,6 +434,16 @@ async fn consent(
             }
             Err(e) => Err(e),
         },
+        Network::Linkedin => {
+            let version = &services.config.linkedin_version;
+            match super::linkedin::organisations(&services.http, provider.app, version, &access).await {
+                Ok((granted, identity)) => {
+                    choices = granted;
+                    Ok(identity)
+                }
+                Err(e) => Err(e),
+            }
+        }
         _ => super::youtube::whoami(&services.http, &provider.app.api_url, &access).await,
     };
     let identity = match identity {
@@ -422,7 +458,8 @@ async fn consent(
         }
     };
     let scopes: Vec<String> = match tokens.scopes() {
-        Some(scopes) => scopes.iter().map(|s| s.to_string()).collect(),
+        // LinkedIn lists them with commas.
+        Some(scopes) => scopes.iter().flat_map(|s| s.split(',').map(str::to_owned).collect::<Vec<_>>()).collect(),
         None => provider.scopes.iter().map(|s| (*s).to_owned()).collect(),
     };
     let consent = Consent {
@@ -476,7 +513,7 @@ async fn meta_accounts(
     app: &OAuthApp,
     network: Network,
     short: &str,
-) -> std::result::Result<(String, Vec<super::meta::Choice>, Identity), String> {
+) -> std::result::Result<(String, Vec<Choice>, Identity), String> {
     let long_lived = super::meta::long_lived(&services.http, app, short).await?;
     let choices = super::meta::choices(&services.http, app, network, &long_lived).await?;
     let identity = match choices.as_slice() {
@@ -574,8 +611,22 @@ pub async fn complete(
     stored
 }
 
-/// Keeps, of the accounts a consent granted with their own tokens (Meta's Pages), the
-/// one `choice` names (its id), or the only one: its token becomes the consent's.
+/// An account a consent granted, one of several the connection may be.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Choice {
+    /// Its id: a Page's, an Instagram account's, an organisation's.
+    pub id: String,
+    /// Its name: a Page's, an Instagram username, an organisation's.
+    pub name: String,
+    /// Its own token, when it has one (a Page token); none: the consent's.
+    pub token: Option<String>,
+    /// The Page whose webhooks to subscribe (Meta).
+    pub page_id: Option<String>,
+}
+
+/// Keeps, of the accounts a consent granted (Meta's Pages, LinkedIn's organisations),
+/// the one `choice` names (its id), or the only one; its own token, if it has one,
+/// becomes the consent's.
 fn choose(consent: &mut Consent, choice: Option<&str>) -> Result<()> {
     if consent.choices.is_empty() {
         return Ok(());
@@ -592,11 +643,13 @@ fn choose(consent: &mut Consent, choice: Option<&str>) -> Result<()> {
     };
     consent.account_id = picked.id;
     consent.account = picked.name.chars().take(253).collect();
-    consent.access_token = picked.token;
-    consent.refresh_token = None;
-    // A Page token from a long-lived user token does not expire.
-    consent.expires_at = None;
-    consent.page = Some(picked.page_id);
+    if let Some(token) = picked.token {
+        consent.access_token = token;
+        consent.refresh_token = None;
+        // A Page token from a long-lived user token does not expire.
+        consent.expires_at = None;
+    }
+    consent.page = picked.page_id;
     Ok(())
 }
 
@@ -682,7 +735,7 @@ async fn store(
         super::reconnected(&txn, actor, existing.id, at).await?;
         connection::Entity::find_by_id(existing.id).one(&txn).await?.ok_or(Error::NotFound("connection"))?
     } else {
-        if !provider.lasting && matches!(secret, Secret::OAuth { refresh_token: None, .. }) {
+        if !provider.refresh_optional && matches!(secret, Secret::OAuth { refresh_token: None, .. }) {
             // Its access would end within the hour, for good.
             return Err(Error::bad_input(
                 "ticket",
@@ -734,16 +787,18 @@ pub(crate) async fn revoke(services: &Services, network: Network, account_id: &s
         }
     }
     let Ok(provider) = provider(&services.config, network) else { return };
-    let credentials = format!("{}:{}", provider.app.client_id, provider.app.client_secret);
-    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
-    let Ok(basic) = HeaderValue::from_str(&basic) else { return };
-    headers.insert(AUTHORIZATION, basic);
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("token", token)
-        .append_pair("token_type_hint", "refresh_token")
-        .finish();
+    let mut pairs = vec![("token", token), ("token_type_hint", "refresh_token")];
+    if provider.secret_in_form {
+        pairs.extend([("client_id", provider.app.client_id.as_str()), ("client_secret", &provider.app.client_secret)]);
+    } else {
+        let credentials = format!("{}:{}", provider.app.client_id, provider.app.client_secret);
+        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
+        let Ok(basic) = HeaderValue::from_str(&basic) else { return };
+        headers.insert(AUTHORIZATION, basic);
+    }
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
     let url = provider.app.revoke_url.as_str();
     match services.http.post_direct(url, headers, body.into_bytes(), TOKEN_TIMEOUT, TOKEN_BODY).await {
         Ok(answer) if (200..300).contains(&answer.status) => {
@@ -882,7 +937,23 @@ async fn send(
     }
     let mut response = oauth2::http::Response::builder().status(fetched.status);
     for (name, value) in &fetched.headers {
-        response = response.header(name, value);
+        if name != reqwest::header::CONTENT_LENGTH {
+            response = response.header(name, value);
+        }
     }
-    response.body(fetched.body).map_err(|e| FetchError::Network(format!("an unreadable answer: {e}")))
+    response.body(with_token_type(fetched.body)).map_err(|e| FetchError::Network(format!("an unreadable answer: {e}")))
+}
+
+/// A token answer with a `token_type`: LinkedIn leaves it out, which RFC 6749 requires
+/// and the crate insists on; its tokens are bearer tokens.
+fn with_token_type(body: Vec<u8>) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Object(mut answer))
+            if answer.contains_key("access_token") && !answer.contains_key("token_type") =>
+        {
+            answer.insert("token_type".into(), "bearer".into());
+            serde_json::to_vec(&answer).unwrap_or(body)
+        }
+        _ => body,
+    }
 }

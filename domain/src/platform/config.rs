@@ -155,6 +155,12 @@ pub struct Config {
     /// `VIGIE_META_VERIFY_TOKEN`: the token typed in the app's webhook settings, which
     /// Meta sends back when it verifies `/webhooks/meta`; unset, webhooks are refused.
     pub meta_verify_token: Option<String>,
+    /// `VIGIE_LINKEDIN_CLIENT_ID` and `VIGIE_LINKEDIN_CLIENT_SECRET`: the LinkedIn app
+    /// (with the Community Management API) that organisation pages connect through.
+    pub linkedin: Option<OAuthApp>,
+    /// `VIGIE_LINKEDIN_VERSION`, default `202510`: the version of LinkedIn's REST API
+    /// asked for (`LinkedIn-Version`, `YYYYMM`; LinkedIn serves each for a year).
+    pub linkedin_version: String,
 }
 
 /// An OAuth 2 application registered on a network. The endpoints default to the
@@ -304,6 +310,8 @@ impl std::fmt::Debug for Config {
             google_accounts_url,
             meta,
             meta_verify_token,
+            linkedin,
+            linkedin_version,
         } = self;
         f.debug_struct("Config")
             .field("database", &redact_url(database_url))
@@ -355,6 +363,8 @@ impl std::fmt::Debug for Config {
             .field("google_accounts_url", &google_accounts_url.as_str())
             .field("meta", meta)
             .field("meta_verify_token", &meta_verify_token.as_ref().map(|_| "***"))
+            .field("linkedin", linkedin)
+            .field("linkedin_version", linkedin_version)
             .finish()
     }
 }
@@ -786,6 +796,22 @@ impl Config {
             (0, 0),
         );
         let meta_verify_token = get("VIGIE_META_VERIFY_TOKEN");
+        let linkedin = oauth_app(
+            &get,
+            &mut errors,
+            "VIGIE_LINKEDIN",
+            [
+                "https://www.linkedin.com/oauth/v2/authorization",
+                "https://www.linkedin.com/oauth/v2/accessToken",
+                "https://api.linkedin.com/rest",
+                "https://www.linkedin.com/oauth/v2/revoke",
+            ],
+            (0, 0),
+        );
+        let linkedin_version = get("VIGIE_LINKEDIN_VERSION").unwrap_or_else(|| "202510".into());
+        if linkedin_version.len() != 6 || !linkedin_version.bytes().all(|b| b.is_ascii_digit()) {
+            errors.push(format!("VIGIE_LINKEDIN_VERSION is a month, YYYYMM (got `{linkedin_version}`)"));
+        }
         if meta_verify_token.as_ref().is_some_and(|t| t.len() < 16) {
             errors.push("VIGIE_META_VERIFY_TOKEN must have at least 16 characters".into());
         }
@@ -842,6 +868,8 @@ impl Config {
             google_accounts_url,
             meta,
             meta_verify_token,
+            linkedin,
+            linkedin_version,
         })
     }
 

@@ -28,7 +28,9 @@ use unicode_segmentation::UnicodeSegmentation;
 use uuid::Uuid;
 
 use super::tickets::TicketStatus;
-use crate::connections::{Credential, PublishError, Published, bluesky, google, mastodon, meta, reddit, x, youtube};
+use crate::connections::{
+    Credential, PublishError, Published, bluesky, google, linkedin, mastodon, meta, reddit, x, youtube,
+};
 use crate::entities::{connection, membership, mention, reply, ticket};
 use crate::platform::jobs::{JobError, Registry};
 use crate::platform::queue::{Envelope, JobPayload};
@@ -148,6 +150,28 @@ pub(crate) async fn send(
                 return Err(Error::bad_input("text", format!("a comment there has at most {max} characters")));
             }
         }
+        Some(Network::Linkedin) => {
+            // A comment one of the brand's organisation sources collected: only that
+            // organisation may answer under its post.
+            let source = crate::entities::source::Entity::find_by_id(post.source_id)
+                .filter(crate::entities::source::Column::AgencyId.eq(ticket.agency_id))
+                .filter(crate::entities::source::Column::BrandId.eq(ticket.brand_id))
+                .one(&services.db)
+                .await?;
+            let watched = source.is_some_and(|s| s.network == "linkedin" && s.kind == "account");
+            if !linkedin::is_comment_urn(&post.external_id) || !watched {
+                return Err(Error::bad_input(
+                    "send",
+                    "Vigie answers the comments its own LinkedIn page sources collected: answer this one there",
+                ));
+            }
+            if text.chars().count() > linkedin::MAX_COMMENT_CHARS {
+                return Err(Error::bad_input(
+                    "text",
+                    format!("a LinkedIn comment has at most {} characters", linkedin::MAX_COMMENT_CHARS),
+                ));
+            }
+        }
         Some(Network::Mastodon) => {
             // Its ActivityPub URI, which the account's instance resolves.
             if !crate::platform::text::is_web_link(&post.external_id) {
@@ -192,6 +216,7 @@ pub(crate) async fn send(
             Network::Facebook => "Facebook",
             Network::Instagram => "Instagram",
             Network::Mastodon => "Mastodon",
+            Network::Linkedin => "LinkedIn",
             _ => "Bluesky",
         };
         Error::bad_input(
@@ -288,8 +313,8 @@ async fn reply_connection(
             return Ok(own);
         }
     }
-    if matches!(network, Network::Facebook | Network::Instagram) {
-        // A comment is answered by the Page or account it was made on, no other.
+    if matches!(network, Network::Facebook | Network::Instagram | Network::Linkedin) {
+        // A comment is answered by the Page, account or organisation it was made on.
         return Ok(None);
     }
     own_connection(db, ticket, network).await
@@ -481,7 +506,8 @@ async fn attempt(services: &Services, row: &reply::Model) -> std::result::Result
                 | Network::Google
                 | Network::Facebook
                 | Network::Instagram
-                | Network::Mastodon,
+                | Network::Mastodon
+                | Network::Linkedin,
             ) => on_keyless(&credential, row, &post).await,
             _ => Err(PublishError::Refused(format!("Vigie cannot publish on {}", row.network))),
         }
@@ -562,6 +588,9 @@ async fn on_keyless(
         }
         // Mastodon takes a key for an hour: the reply's id.
         Some(Network::Mastodon) => mastodon::reply(credential, &post.external_id, &row.text, &row.id.to_string()).await,
+        Some(Network::Linkedin) => {
+            linkedin::reply(credential, &post.external_id, post.in_reply_to.as_deref(), &row.text).await
+        }
         _ => reddit::reply(credential, &post.external_id, &row.text).await,
     };
     match posted {
@@ -603,6 +632,10 @@ async fn find_keyless(
         Some(Network::Mastodon) => {
             mastodon::find_reply(credential, &post.external_id, &row.text, row.created_at, taken).await
         }
+        Some(Network::Linkedin) => {
+            let parent = post.in_reply_to.as_deref();
+            linkedin::find_reply(credential, &post.external_id, parent, &row.text, row.created_at, taken).await
+        }
         _ => reddit::find_reply(credential, &post.external_id, &row.text, row.created_at, taken).await,
     }
 }
@@ -622,7 +655,8 @@ async fn last_look(services: &Services, row: &reply::Model) -> std::result::Resu
             | Network::Google
             | Network::Facebook
             | Network::Instagram
-            | Network::Mastodon,
+            | Network::Mastodon
+            | Network::Linkedin,
         ) => match post_of(&services.db, &ticket_of(services, row).await?).await.map_err(database)? {
             Some(post) => find_keyless(&credential, row, &post, &recorded(services, row).await?).await,
             None => Ok(None),

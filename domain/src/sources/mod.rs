@@ -239,6 +239,17 @@ fn validate_target(
             }
             Ok((target.to_owned(), None))
         }
+        (SourceKind::Account, Network::Linkedin) => {
+            // The connection's own organisation: its id, or its URN.
+            let id = target.strip_prefix("urn:li:organization:").unwrap_or(target);
+            if !crate::connections::linkedin::is_numeric(id) {
+                return Err(Error::bad_input("target", "the id of the connection's LinkedIn organisation"));
+            }
+            if endpoint.is_some() {
+                return Err(Error::bad_input("endpoint", "these sources call the API of their connection"));
+            }
+            Ok((id.to_owned(), None))
+        }
         (SourceKind::Search | SourceKind::Hashtag, Network::Instagram) => {
             let tag = target.trim_start_matches('#');
             if tag.is_empty() || tag.chars().count() > 100 || !tag.chars().all(|c| c.is_alphanumeric() || c == '_') {
@@ -295,7 +306,7 @@ fn validate_target(
                 "{} sources are not available on {}: feeds serve blog, news, youtube, forum and other; \
                  hashtags serve mastodon and instagram; searches serve mastodon, bluesky, youtube, reddit, x \
                  and instagram (a hashtag); accounts serve mastodon, bluesky, youtube, x, facebook, \
-                 instagram, trustpilot and google (reviews); communities serve reddit",
+                 instagram, linkedin, trustpilot and google (reviews); communities serve reddit",
                 kind.as_str(),
                 network.name()
             ),
@@ -540,8 +551,8 @@ async fn check_connection(
     if !requires_connection(network, SourceKind::Account) && network != Network::Bluesky {
         return Err(Error::bad_input(
             "connectionId",
-            "only Bluesky, YouTube, Reddit, X, Facebook, Instagram, Trustpilot and Google sources poll with a \
-             connection",
+            "only Bluesky, YouTube, Reddit, X, Facebook, Instagram, LinkedIn, Trustpilot and Google sources poll \
+             with a connection",
         ));
     }
     crate::connections::usable_by(db, actor, id, brand, network).await
@@ -559,6 +570,7 @@ fn requires_connection(network: Network, kind: SourceKind) -> bool {
             | Network::Google
             | Network::Facebook
             | Network::Instagram
+            | Network::Linkedin
     ) && kind != SourceKind::Feed
 }
 
@@ -571,7 +583,7 @@ async fn check_own_account(
     target: &str,
     connection: Option<Uuid>,
 ) -> Result<()> {
-    if kind != SourceKind::Account || !matches!(network, Network::Facebook | Network::Instagram) {
+    if kind != SourceKind::Account || !matches!(network, Network::Facebook | Network::Instagram | Network::Linkedin) {
         return Ok(());
     }
     let Some(id) = connection else { return Err(needs_connection()) };

@@ -19,6 +19,7 @@ mod google;
 mod hardening;
 mod http;
 mod ingest;
+mod linkedin;
 mod mastodon;
 mod members;
 mod meta;

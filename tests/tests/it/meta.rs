@@ -508,7 +508,7 @@ async fn instagram_comments_tags_hashtags_and_replies(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
-    api.stop().await;
+    // The api's own job runtime may take the job as well: both run until it is done.
     let jobs = app.start_jobs();
     eventually("the notified items are stored", Duration::from_secs(30), async || {
         let found = mention::Entity::find()
@@ -520,6 +520,7 @@ async fn instagram_comments_tags_hashtags_and_replies(backend: Backend) {
     })
     .await;
     jobs.stop().await;
+    api.stop().await;
     assert!(ticket_of(&app, "17950000000000009").await.is_some());
     assert!(ticket_of(&app, "17900000000000030").await.is_some(), "a caption naming the account asks it");
     assert!(

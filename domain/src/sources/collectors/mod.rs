@@ -5,6 +5,7 @@
 pub mod bluesky;
 pub mod feed;
 pub mod google;
+pub mod linkedin;
 pub mod mastodon;
 pub mod meta;
 pub mod reddit;
@@ -87,6 +88,7 @@ pub fn for_source(source: &source::Model) -> Option<&'static dyn Collector> {
         ("trustpilot", "account") => Some(&trustpilot::TrustpilotCollector),
         ("google", "account") => Some(&google::GoogleCollector),
         ("facebook", "account") => Some(&meta::FacebookCollector),
+        ("linkedin", "account") => Some(&linkedin::LinkedinCollector),
         ("instagram", "account" | "search" | "hashtag") => Some(&meta::InstagramCollector),
         _ => None,
     }
