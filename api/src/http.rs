@@ -687,7 +687,7 @@ fn init_token(init: &serde_json::Value) -> Option<String> {
     tag = "connections",
     summary = "The OAuth 2 redirect URI registered with each network's application",
     params(
-        ("network" = String, Path, description = "`youtube`, `reddit`, `x`, `google`, `facebook` or `instagram`"),
+        ("network" = String, Path, description = "`youtube`, `reddit`, `x`, `google`, `facebook`, `instagram` or `linkedin`"),
         ("code" = Option<String>, Query, description = "The authorisation code"),
         ("state" = Option<String>, Query, description = "The state Vigie sent with the authorisation"),
         ("error" = Option<String>, Query, description = "`access_denied` when the manager refused"),

@@ -110,7 +110,8 @@ pub struct ConnectApiKeyInput {
     endpoint: Option<String>,
 }
 
-/// An account to connect through OAuth 2: YouTube, Reddit, X or Google Business Profile.
+/// An account to connect through OAuth 2: YouTube, Reddit, X, Google Business Profile,
+/// Facebook, Instagram or LinkedIn.
 #[derive(InputObject)]
 pub struct StartOAuthConnectionInput {
     network: Network,
