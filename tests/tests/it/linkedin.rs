@@ -183,6 +183,29 @@ async fn linkedin_pages_comments_and_answers(backend: Backend) {
     assert_eq!(done["replies"][0]["externalId"], "urn:li:comment:(urn:li:activity:9001,5003)");
     li.verify().await;
 
+    // A busy post: a full page of new comments, so the next one (`start=50`) is read,
+    // down to what was seen.
+    let busy: Vec<Value> =
+        (0..50).map(|i| comment(&format!("{}", 6100 - i), "urn:li:person:Fan", "Top !", 1)).collect();
+    versioned(Mock::given(method("GET")).and(path("/rest/socialActions/urn%3Ali%3Ashare%3A7001/comments")))
+        .and(query_param("start", "0"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "paging": { "start": 0, "count": 50, "total": 52 }, "elements": busy })),
+        )
+        .up_to_n_times(1)
+        .mount(&li)
+        .await;
+    versioned(Mock::given(method("GET")).and(path("/rest/socialActions/urn%3Ali%3Ashare%3A7001/comments")))
+        .and(query_param("start", "50"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "paging": { "start": 50, "count": 50, "total": 52 },
+            "elements": [comment("6000", "urn:li:person:Fan", "Bravo", 2), comment("5001", "urn:li:person:Xy9", "Livrez-vous les entreprises à Lyon ?", 10)] })))
+        .expect(1)
+        .mount(&li)
+        .await;
+    assert_eq!(poll().await.unwrap().error, None);
+    assert_eq!(mention::Entity::find().all(&app.services.db).await.unwrap().len(), 52);
+
     // A 429 (LinkedIn's daily limits say nothing of when): the source waits an hour.
     versioned(Mock::given(method("GET")).and(path("/rest/socialActions/urn%3Ali%3Ashare%3A7001/comments")))
         .respond_with(ResponseTemplate::new(429).set_body_json(

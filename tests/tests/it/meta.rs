@@ -229,7 +229,54 @@ async fn facebook_pages_comments_webhooks_and_replies(backend: Backend) {
         source::Entity::find_by_id(vigie_tests::db_id(&source_id)).one(&app.services.db).await.unwrap().unwrap();
     assert_eq!(health.quota_remaining, Some(88), "what X-Business-Use-Case-Usage leaves");
 
-    // Second poll: the Page's calls are rate-limited (code 80001); Graph says when
+    // A busy thread: its first page is all new, so its next page is read too, without
+    // the token Graph repeats in the link (the header carries it) and with the proof.
+    let next = format!("{}/v21.0/{post}/comments?after=QVFIUk&limit=50&access_token=EAAG-leaked", meta.uri());
+    let fresh = |id: &str, minute: u32| {
+        comment(id, ("506", "Léa"), "Et pour les recharges ?", &format!("2026-12-02T10:{minute:02}:00+0000"), None)
+    };
+    graph(&format!("{PAGE}/feed"))
+        .respond_with(ok(json!({ "data": [{
+            "id": post, "message": "Nos recharges arrivent en boutique !", "created_time": "2026-12-01T09:00:00+0000",
+            "from": { "id": PAGE, "name": "Verdure" },
+            "comments": { "data": [fresh("900_11", 30), fresh("900_10", 20)],
+                "paging": { "cursors": { "before": "b", "after": "QVFIUk" }, "next": next } }
+        }] })))
+        .up_to_n_times(1)
+        .mount(&meta)
+        .await;
+    graph(&format!("{post}/comments"))
+        .and(query_param("after", "QVFIUk"))
+        .respond_with(ok(json!({ "data": [fresh("900_9", 10), comment("900_1", ("501", "Jeanne"), "Pourquoi ma commande n'est toujours pas arrivée ?", "2026-12-01T10:00:00+0000", None)] })))
+        .expect(1)
+        .mount(&meta)
+        .await;
+    assert_eq!(poll().await.unwrap().error, None);
+    let paged = meta.received_requests().await.unwrap();
+    let followed = paged.iter().find(|r| r.url.path() == format!("/v21.0/{post}/comments")).unwrap();
+    assert!(!followed.url.query().unwrap().contains("access_token"), "{}", followed.url);
+    for id in ["900_9", "900_10", "900_11"] {
+        assert!(
+            mention::Entity::find()
+                .filter(mention::Column::ExternalId.eq(id))
+                .one(&app.services.db)
+                .await
+                .unwrap()
+                .is_some(),
+            "{id}"
+        );
+    }
+
+    // A body that is not Graph's (a proxy's page) fails the poll, and stores nothing.
+    graph(&format!("{PAGE}/feed"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>Service Unavailable</html>"))
+        .up_to_n_times(1)
+        .mount(&meta)
+        .await;
+    let malformed = poll().await.unwrap();
+    assert!(malformed.error.as_deref().is_some_and(|e| e.contains("malformed")), "{malformed:?}");
+
+    // Then the Page's calls are rate-limited (code 80001); Graph says when
     // access returns, and the source waits that long.
     graph(&format!("{PAGE}/feed"))
         .respond_with(
