@@ -363,11 +363,16 @@ impl<'a> Credential<'a> {
         }
         let refreshed = match &refresh_token {
             Some(refresh) => oauth::refresh(self.services, network, refresh).await,
-            // Meta's Page tokens have none: refused, the Page's access was withdrawn.
-            None if is_meta(row) => Err(oauth::TokenError::Refused(
-                "Meta refused the Page token: the app was removed, the password changed or the Page lost".into(),
-            )),
-            None => Err(oauth::TokenError::Refused("the access token was refused and cannot be renewed".into())),
+            // A token that cannot be renewed (Meta's Page tokens, Mastodon's, LinkedIn's
+            // outside its partners) is given up only once expired or refused again when
+            // checked on its own: one 401 from a proxy would otherwise end it for good.
+            None => {
+                let access = state.1.access_token().unwrap_or_default().to_owned();
+                match self.confirm_refused(row, network, &access).await {
+                    Some(why) => Err(oauth::TokenError::Refused(why)),
+                    None => return Err(CredentialError::Failed("the network refused the token once".into())),
+                }
+            }
         };
         match refreshed {
             Ok((access_token, new_refresh, expires_at)) => Ok(Renewed::New {
@@ -396,6 +401,45 @@ impl<'a> Credential<'a> {
                 Err(CredentialError::Failed(why))
             }
         }
+    }
+
+    /// Why a token that cannot be renewed is over, if it is: expired, or refused again
+    /// by a call that only checks it. `None`: it is still good (the refusal passed).
+    async fn confirm_refused(&self, row: &connection::Model, network: crate::Network, token: &str) -> Option<String> {
+        use crate::Network;
+        if row.expires_at.is_some_and(|at| at <= now()) {
+            return Some("the access token expired: consent again".into());
+        }
+        let http = &self.services.http;
+        let endpoint = row.endpoint.trim_end_matches('/');
+        let refused = match network {
+            Network::Mastodon => {
+                matches!(
+                    super::mastodon::whoami(http, endpoint, token).await,
+                    Err(super::mastodon::TokenCheck::Refused)
+                )
+            }
+            Network::Facebook | Network::Instagram => {
+                let url = super::meta::with_proof(&self.services.config, &format!("{endpoint}/me?fields=id"), token);
+                match super::get_as(http, &url, token).await {
+                    Ok(answer) => super::meta::token_rejected(answer.status, &answer.body),
+                    Err(_) => false,
+                }
+            }
+            Network::Linkedin => {
+                let url =
+                    format!("{endpoint}/organizationAcls?q=roleAssignee&role=ADMINISTRATOR&state=APPROVED&count=1");
+                let version = &self.services.config.linkedin_version;
+                super::linkedin::check(http, &url, token, version).await == Some(401)
+            }
+            _ => true,
+        };
+        refused.then(|| match network {
+            Network::Facebook | Network::Instagram => {
+                "Meta refused the Page token: the app was removed, the password changed or the Page lost".into()
+            }
+            _ => "the access token was refused and cannot be renewed".into(),
+        })
     }
 
     /// A new Bluesky session: the refresh token first, the app password if that is

@@ -73,6 +73,11 @@ async fn get_versioned(http: &Http, url: &str, token: &str, version: &str) -> Re
     http.get(url, headers).await.map_err(|e| e.to_string())
 }
 
+/// The status LinkedIn answers `url` with, `token` checked on its own.
+pub(crate) async fn check(http: &Http, url: &str, token: &str, version: &str) -> Option<u16> {
+    get_versioned(http, url, token, version).await.ok().map(|answer| answer.status)
+}
+
 /// LinkedIn's error body: `{"status", "serviceErrorCode", "code", "message"}`.
 fn error_of(body: &[u8]) -> String {
     #[derive(Deserialize)]

@@ -4,9 +4,11 @@
 //!
 //! A post collected anywhere in the fediverse is known by its ActivityPub URI; the
 //! account's instance gives it a local id once asked to resolve it
-//! (`/api/v2/search?resolve=true`). A reply names its author first (`@user@host`), as
-//! Mastodon's clients do, so that the author is notified, and is `unlisted`: in the
-//! thread and on the account, not pushed to public timelines. Mastodon keeps an
+//! (`/api/v2/search?resolve=true`), and that post must be by the mention's author (a
+//! pushed mention's URI could be anyone's post). A reply names its author first
+//! (`@user@host`), as Mastodon's clients do, so that the author is notified, and is
+//! `unlisted` (in the thread and on the account, not pushed to public timelines), or
+//! as private as the post it answers. Mastodon keeps an
 //! `Idempotency-Key` for an hour; past that, a retry looks among the account's latest
 //! statuses for an earlier attempt's reply first.
 
@@ -18,6 +20,8 @@ use crate::platform::text::strip_html;
 
 /// The longest status on a default instance, in characters.
 pub const MAX_CHARS: usize = 500;
+/// Pages of the account's statuses a retry looks through for an earlier attempt.
+const LOOKUP_PAGES: usize = 5;
 
 /// The account an access token acts as.
 #[derive(Debug, Deserialize)]
@@ -62,6 +66,18 @@ struct Status {
     in_reply_to_id: Option<String>,
     account: Account,
     created_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    visibility: String,
+}
+
+/// A reply's visibility: `unlisted`, or the post's own when it is more private (a
+/// reply must not show a followers-only or direct conversation on the brand's profile).
+fn visibility_of(parent: &str) -> &'static str {
+    match parent {
+        "direct" => "direct",
+        "private" => "private",
+        _ => "unlisted",
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,8 +110,9 @@ fn answer(fetched: Fetched, what: &str) -> Result<Vec<u8>, PublishError> {
     }
 }
 
-/// The status of URI `uri` as the account's instance knows it (fetched there if new).
-async fn resolve(credential: &Credential<'_>, uri: &str) -> Result<Status, PublishError> {
+/// The status of URI `uri` as the account's instance knows it (fetched there if new),
+/// which must be by `author` (`user@host`, as Vigie stores Mastodon handles).
+async fn resolve(credential: &Credential<'_>, uri: &str, author: &str) -> Result<Status, PublishError> {
     #[derive(Deserialize)]
     struct Found {
         #[serde(default)]
@@ -112,11 +129,19 @@ async fn resolve(credential: &Credential<'_>, uri: &str) -> Result<Status, Publi
     let body = answer(credential.request(url.as_str(), None).await?, "the post's lookup")?;
     let found: Found =
         serde_json::from_slice(&body).map_err(|_| PublishError::transient("a malformed search from the instance"))?;
-    found
+    let status = found
         .statuses
         .into_iter()
         .find(|s| s.uri == uri)
-        .ok_or_else(|| PublishError::Refused("the account's instance cannot reach this post".into()))
+        .ok_or_else(|| PublishError::Refused("the account's instance cannot reach this post".into()))?;
+    // The instance names its own users without their host.
+    let host = url::Url::parse(&endpoint).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+    let acct = status.account.acct.to_lowercase();
+    let full = if acct.contains('@') { acct } else { format!("{acct}@{host}") };
+    if full != author.trim_start_matches('@').to_lowercase() {
+        return Err(PublishError::Refused("this post is not by the mention's author".into()));
+    }
+    Ok(status)
 }
 
 /// `text` as it goes out: the author's address first, unless the text already names it.
@@ -129,13 +154,18 @@ fn addressed(acct: &str, text: &str) -> String {
 
 /// Publishes `text` as the account's reply to the status of URI `uri`, under
 /// `Idempotency-Key: key`.
-pub async fn reply(credential: &Credential<'_>, uri: &str, text: &str, key: &str) -> Result<Published, PublishError> {
-    let parent = resolve(credential, uri).await?;
+pub async fn reply(
+    credential: &Credential<'_>,
+    (uri, author): (&str, &str),
+    text: &str,
+    key: &str,
+) -> Result<Published, PublishError> {
+    let parent = resolve(credential, uri, author).await?;
     let endpoint = credential.endpoint().await;
     let body = serde_json::json!({
         "status": addressed(&parent.account.acct, text),
         "in_reply_to_id": parent.id,
-        "visibility": "unlisted",
+        "visibility": visibility_of(&parent.visibility),
     });
     let url = format!("{endpoint}/api/v1/statuses");
     let answer = answer(credential.post_once(&url, &body, key).await?, "the reply")?;
@@ -148,31 +178,46 @@ pub async fn reply(credential: &Credential<'_>, uri: &str, text: &str, key: &str
 /// not among `taken`: what an earlier attempt published.
 pub async fn find_reply(
     credential: &Credential<'_>,
-    uri: &str,
+    (uri, author): (&str, &str),
     text: &str,
     since: chrono::DateTime<chrono::Utc>,
     taken: &[String],
 ) -> Result<Option<Published>, PublishError> {
-    let parent = resolve(credential, uri).await?;
+    let parent = resolve(credential, uri, author).await?;
     let (account, _) = credential.account().await;
     let account = account.ok_or_else(|| PublishError::Refused("the connection has no account id".into()))?;
     if !account.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(PublishError::Refused("the connection's account id is not Mastodon's".into()));
     }
     let endpoint = credential.endpoint().await;
-    let url = format!("{endpoint}/api/v1/accounts/{account}/statuses?limit=40&exclude_reblogs=true");
-    let body = answer(credential.request(&url, None).await?, "the account's statuses")?;
-    let statuses: Vec<Status> =
-        serde_json::from_slice(&body).map_err(|_| PublishError::transient("malformed statuses from the instance"))?;
-    let expected = strip_html(&addressed(&parent.account.acct, text));
+    // The account's statuses since the reply was asked for, newest first, a few pages.
+    let expected = addressed(&parent.account.acct, text);
     let margin = since - chrono::Duration::minutes(5);
-    let found = statuses.into_iter().find(|s| {
-        s.in_reply_to_id.as_deref() == Some(parent.id.as_str())
-            && same_text(&strip_html(&s.content), &expected)
-            && s.created_at.is_none_or(|at| at >= margin)
-            && !taken.contains(&s.uri)
-    });
-    Ok(found.map(|s| Published { url: s.url.unwrap_or_else(|| s.uri.clone()), id: s.uri }))
+    let mut max_id: Option<String> = None;
+    for _ in 0..LOOKUP_PAGES {
+        let mut url = format!("{endpoint}/api/v1/accounts/{account}/statuses?limit=40&exclude_reblogs=true");
+        if let Some(max_id) = &max_id {
+            url.push_str(&format!("&max_id={max_id}"));
+        }
+        let body = answer(credential.request(&url, None).await?, "the account's statuses")?;
+        let statuses: Vec<Status> = serde_json::from_slice(&body)
+            .map_err(|_| PublishError::transient("malformed statuses from the instance"))?;
+        let older = statuses.last().is_none_or(|s| s.created_at.is_some_and(|at| at < margin));
+        max_id = statuses.last().map(|s| s.id.clone()).filter(|id| id.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let found = statuses.into_iter().find(|s| {
+            s.in_reply_to_id.as_deref() == Some(parent.id.as_str())
+                && same_text(&strip_html(&s.content), &expected)
+                && s.created_at.is_none_or(|at| at >= margin)
+                && !taken.contains(&s.uri)
+        });
+        if let Some(s) = found {
+            return Ok(Some(Published { url: s.url.unwrap_or_else(|| s.uri.clone()), id: s.uri }));
+        }
+        if older || max_id.is_none() {
+            break;
+        }
+    }
+    Ok(None)
 }
 
 /// Texts compared as Mastodon renders them: a mention becomes `@user` (its host
@@ -202,5 +247,13 @@ mod tests {
         );
         assert!(same_text("@lou Merci   !", "@lou@remote.example Merci !"));
         assert!(!same_text("@lou Merci", "@lou@remote.example Merci !"));
+    }
+
+    #[test]
+    fn replies_are_never_more_public_than_their_post() {
+        assert_eq!(visibility_of("public"), "unlisted");
+        assert_eq!(visibility_of("unlisted"), "unlisted");
+        assert_eq!(visibility_of("private"), "private");
+        assert_eq!(visibility_of("direct"), "direct");
     }
 }

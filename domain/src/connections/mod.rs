@@ -343,8 +343,14 @@ async fn connect_access_token(
     brand_id: Option<Uuid>,
     input: NewApiKeyConnection,
 ) -> Result<connection::Model> {
-    let raw = input.endpoint.as_deref().ok_or_else(|| Error::bad_input("endpoint", "the account's instance"))?;
+    let raw = input.endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty());
+    let raw = raw.ok_or_else(|| Error::bad_input("endpoint", "the account's instance (https://…)"))?;
     let endpoint = check_endpoint(Some(raw))?;
+    let parsed = url::Url::parse(&endpoint).map_err(|_| Error::bad_input("endpoint", "an https URL"))?;
+    let https = parsed.scheme() == "https" || services.config.allow_private_webhooks;
+    if !https || parsed.query().is_some() || parsed.fragment().is_some() || parsed.path() != "/" {
+        return Err(Error::bad_input("endpoint", "the instance's https URL, without a path: https://mastodon.social"));
+    }
     let (token, id, name) = checked_access_token(services, &endpoint, &input.api_key).await?;
     let account = Account {
         network: Network::Mastodon,

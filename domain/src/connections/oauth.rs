@@ -765,10 +765,11 @@ async fn store(
 /// Best effort: a failure is logged, and the token expires on the network's terms.
 pub(crate) async fn revoke(services: &Services, network: Network, account_id: &str, except: Option<Uuid>, token: &str) {
     use base64::Engine;
-    if matches!(network, Network::Facebook | Network::Instagram) {
-        // Meta revokes a user's whole grant to the app, which every Page connected
-        // through it (in any agency) holds: the manager removes Vigie in the Page's
-        // Business Integrations settings instead.
+    if matches!(network, Network::Facebook | Network::Instagram | Network::Linkedin) {
+        // The token is the person's, not the account's: Meta revokes a user's whole
+        // grant to the app, which every Page connected through it (in any agency)
+        // holds, and a LinkedIn member's token opens every page they administer. The
+        // manager removes Vigie in the Page's or member's settings instead.
         return;
     }
     use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};

@@ -174,7 +174,7 @@ pub(crate) async fn send(
         }
         Some(Network::Mastodon) => {
             // Its ActivityPub URI, which the account's instance resolves.
-            if !crate::platform::text::is_web_link(&post.external_id) {
+            if !post.external_id.starts_with("https://") || !crate::platform::text::is_web_link(&post.external_id) {
                 return Err(Error::bad_input("send", "this post has no Mastodon URI (https://…) to reply to"));
             }
             // The author's address goes first: the text keeps room for it.
@@ -587,7 +587,10 @@ async fn on_keyless(
             meta::reply(credential, network, target, &row.text, post.url.as_deref()).await
         }
         // Mastodon takes a key for an hour: the reply's id.
-        Some(Network::Mastodon) => mastodon::reply(credential, &post.external_id, &row.text, &row.id.to_string()).await,
+        Some(Network::Mastodon) => {
+            let author = author_of(credential.services(), post).await?;
+            mastodon::reply(credential, (&post.external_id, &author), &row.text, &row.id.to_string()).await
+        }
         Some(Network::Linkedin) => {
             linkedin::reply(credential, &post.external_id, post.in_reply_to.as_deref(), &row.text).await
         }
@@ -630,7 +633,8 @@ async fn find_keyless(
             meta::find_reply(credential, network, target, &row.text, row.created_at, taken, link).await
         }
         Some(Network::Mastodon) => {
-            mastodon::find_reply(credential, &post.external_id, &row.text, row.created_at, taken).await
+            let author = author_of(credential.services(), post).await?;
+            mastodon::find_reply(credential, (&post.external_id, &author), &row.text, row.created_at, taken).await
         }
         Some(Network::Linkedin) => {
             let parent = post.in_reply_to.as_deref();
@@ -675,6 +679,13 @@ async fn last_look(services: &Services, row: &reply::Model) -> std::result::Resu
     };
     credential.finish(found.is_ok()).await;
     found
+}
+
+/// The handle of a post's author, as stored.
+async fn author_of(services: &Services, post: &mention::Model) -> std::result::Result<String, PublishError> {
+    let id = post.author_id.ok_or_else(|| PublishError::Refused("the post has no author".into()))?;
+    let author = crate::entities::author::Entity::find_by_id(id).one(&services.db).await.map_err(database)?;
+    author.map(|a| a.handle).ok_or_else(|| PublishError::Refused("the post's author is unknown".into()))
 }
 
 /// The ids other replies of the brand recorded since a day before `row`: a lookup for

@@ -241,6 +241,11 @@ async fn fetch(services: &Services, job: FetchNotified) -> std::result::Result<(
             tracing::info!(source_id = %source.id, error = %e, "notified items not read: the connection was refused");
             return Ok(());
         }
+        // Meta will not change its mind: the next poll reads what it can.
+        Err(e @ super::collectors::CollectError::Refused(_)) => {
+            tracing::info!(source_id = %source.id, error = %e, "notified items not read: Meta refused them");
+            return Ok(());
+        }
         Err(e) => return Err(JobError::Retry(e.to_string())),
     };
     let stored = store::store(System::new(), services, &brand, &source, mentions, Provenance::Collected).await?;

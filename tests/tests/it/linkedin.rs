@@ -220,15 +220,27 @@ async fn linkedin_pages_comments_and_answers(backend: Backend) {
         source::Entity::find_by_id(vigie_tests::db_id(&source_id)).one(&app.services.db).await.unwrap().unwrap();
     assert!(waiting.next_poll_at.unwrap() > chrono::Utc::now() + chrono::Duration::minutes(55));
 
-    // The token expired and LinkedIn gave no refresh token: the connection is
-    // unhealthy, once, until the manager consents again.
+    // A 401 that the token, checked on its own, does not confirm (a gateway's) leaves
+    // the connection as it is.
     li.reset().await;
-    versioned(Mock::given(method("GET")).and(path("/rest/posts")))
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+    let expired = || {
+        ResponseTemplate::new(401).set_body_json(json!({
             "status": 401, "serviceErrorCode": 65602, "code": "EXPIRED_ACCESS_TOKEN", "message": "The token used in the request has expired"
-        })))
+        }))
+    };
+    versioned(Mock::given(method("GET")).and(path("/rest/posts"))).respond_with(expired()).mount(&li).await;
+    versioned(Mock::given(method("GET")).and(path("/rest/organizationAcls")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "elements": [] })))
+        .up_to_n_times(1)
         .mount(&li)
         .await;
+    let once = poll().await.unwrap();
+    assert!(once.error.as_deref().is_some_and(|e| e.contains("refused the token once")), "{once:?}");
+    assert!(connection::Entity::find().one(&app.services.db).await.unwrap().unwrap().healthy);
+
+    // The token expired and LinkedIn gave no refresh token: the connection is
+    // unhealthy, once, until the manager consents again.
+    versioned(Mock::given(method("GET")).and(path("/rest/organizationAcls"))).respond_with(expired()).mount(&li).await;
     let refused = poll().await.unwrap();
     assert!(refused.error.as_deref().is_some_and(|e| e.contains("reconnect")), "{refused:?}");
     assert!(!connection::Entity::find().one(&app.services.db).await.unwrap().unwrap().healthy);

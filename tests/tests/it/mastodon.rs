@@ -116,6 +116,33 @@ async fn mastodon_replies_go_out_as_the_brand(backend: Backend) {
         instance.received_requests().await.unwrap().iter().filter(|r| r.url.path() == "/api/v1/statuses").count();
     assert_eq!(posts, 1, "posted once");
 
+    // A pushed mention names any URI: a post that is not its author's is not answered.
+    let other = "https://remote.example/users/mallory/statuses/3000";
+    let mut pushed = vigie_tests::new_mention(other, "eve@remote.example", "@verdure vous êtes là ?", 10);
+    pushed.direct = true;
+    app.collect(&source, vec![pushed]).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/search"))
+        .and(query_param("q", other))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "statuses": [status("3000", other, "mallory@remote.example", "<p>something else</p>", None)]
+        })))
+        .mount(&instance)
+        .await;
+    let tickets = app
+        .ok(Some(t), "query($b: ID!) { tickets(brandId: $b) { edges { node { id status } } } }", json!({ "b": brand }))
+        .await;
+    let open =
+        tickets["tickets"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["status"] != "ANSWERED").unwrap();
+    let other_ticket = open["node"]["id"].as_str().unwrap().to_owned();
+    app.ok(Some(t), RESPOND, json!({ "id": other_ticket, "text": "Oui !" })).await;
+    let row =
+        reply::Entity::find().all(&app.services.db).await.unwrap().into_iter().find(|r| r.text == "Oui !").unwrap();
+    vigie_domain::sla::replies::publish(&app.services, row.id).await.unwrap();
+    let refused = app.ok(Some(t), TICKET, json!({ "id": other_ticket })).await["node"].clone();
+    assert_eq!(refused["replies"][0]["status"], "FAILED", "{refused}");
+    assert!(refused["replies"][0]["lastError"].as_str().unwrap().contains("not by the mention's author"), "{refused}");
+
     // A new token must open the same account.
     instance.reset().await;
     let reconnect = "mutation($id: ID!, $k: String!) { reconnectApiKey(id: $id, apiKey: $k) { healthy account } }";

@@ -403,15 +403,21 @@ async fn facebook_pages_comments_webhooks_and_replies(backend: Backend) {
     assert_eq!(done["replies"][0]["url"], "https://www.facebook.com/900_1_77");
     meta.verify().await;
 
-    // The Page token is revoked (the manager removed the app): code 190 makes the
-    // connection unhealthy, with one event, and its sources wait for a reconnection.
-    graph(&format!("{PAGE}/feed"))
-        .respond_with(graph_error(
-            190,
-            "Error validating access token: The user has not authorized application 1234567890.",
-        ))
-        .mount(&meta)
-        .await;
+    // One 190 that the token, checked on its own (`/me`), does not confirm leaves the
+    // connection as it is.
+    let revoked =
+        || graph_error(190, "Error validating access token: The user has not authorized application 1234567890.");
+    graph(&format!("{PAGE}/feed")).respond_with(revoked()).up_to_n_times(1).mount(&meta).await;
+    graph("me").respond_with(ok(json!({ "id": PAGE, "name": "Verdure" }))).up_to_n_times(1).mount(&meta).await;
+    let once = poll().await.unwrap();
+    assert!(once.error.as_deref().is_some_and(|e| e.contains("refused the token once")), "{once:?}");
+    assert!(connection::Entity::find().one(&app.services.db).await.unwrap().unwrap().healthy);
+
+    // The Page token is revoked (the manager removed the app): code 190, confirmed,
+    // makes the connection unhealthy, with one event, and its sources wait for a
+    // reconnection.
+    graph(&format!("{PAGE}/feed")).respond_with(revoked()).mount(&meta).await;
+    graph("me").respond_with(revoked()).mount(&meta).await;
     let refused = poll().await.unwrap();
     assert!(refused.error.as_deref().is_some_and(|e| e.contains("reconnect")), "{refused:?}");
     let row = connection::Entity::find().one(&app.services.db).await.unwrap().unwrap();

@@ -129,15 +129,20 @@ impl Collector for LinkedinCollector {
         };
         let mut newest = mark.since;
         let mut cut_short = false;
-        let mut budget = MAX_PAGES * 2;
+        // Each post's first page, and this many further pages of busy posts; a thread
+        // longer than that does not hold the mark (it would for good): its older
+        // comments are skipped.
+        let mut budget = MAX_PAGES;
         for post in posts.elements.into_iter().filter(|p| p.id.starts_with("urn:li:")) {
             let mut start = 0;
             loop {
-                if budget == 0 {
-                    cut_short = true;
-                    break;
+                if start > 0 {
+                    if budget == 0 {
+                        tracing::warn!(source_id = %source.id, "a post has more new comments than a poll reads: its older ones are skipped");
+                        break;
+                    }
+                    budget -= 1;
                 }
-                budget -= 1;
                 let url = format!("{endpoint}/socialActions/{}/comments?start={start}&count=50", encode(&post.id));
                 let comments: Page<Comment> = match page(credential, &url, "comments").await {
                     Ok(comments) => comments,

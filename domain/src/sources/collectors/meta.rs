@@ -55,9 +55,11 @@ impl Mark {
     }
 }
 
-/// A poll's progress: the newest item kept, and whether anything was left unread (a
-/// page that failed, a thread longer than the budget), in which case the mark stays
-/// where it was, so that the next poll reads that stretch again (stored once).
+/// A poll's progress: the newest item kept, and whether a page failed, in which case
+/// the mark stays where it was, so that the next poll reads that stretch again (stored
+/// once). Threads longer than the page budget do not hold the mark (a viral post would
+/// hold it for good): their older comments are logged as skipped, and Meta's webhooks
+/// bring each comment as it is made.
 struct Reading {
     mark: Mark,
     newest: Option<DateTime<Utc>>,
@@ -280,7 +282,7 @@ async fn rest_of_thread<T: serde::de::DeserializeOwned + Timed>(
 ) {
     loop {
         if reading.budget == 0 {
-            reading.cut_short = true;
+            tracing::warn!("a thread has more new comments than a poll reads: its older ones are skipped");
             return;
         }
         reading.budget -= 1;
@@ -722,8 +724,9 @@ pub enum Notified {
 /// Ids asked for at once with `?ids=` (Graph takes 50).
 const IDS_PER_CALL: usize = 50;
 
-/// Graph objects by id (`GET /?ids=a,b&fields=…`); those it does not return (deleted
-/// since) are left out.
+/// Graph objects by id (`GET /?ids=a,b&fields=…`); those it does not return are left
+/// out. Graph refuses a whole batch for one id deleted since: the batch is then asked
+/// for one id at a time, the refused ones left out.
 async fn by_ids<T: serde::de::DeserializeOwned>(
     credential: &Credential<'_>,
     endpoint: &str,
@@ -732,9 +735,21 @@ async fn by_ids<T: serde::de::DeserializeOwned>(
     poll: &mut Poll,
 ) -> Result<HashMap<String, T>, CollectError> {
     let mut found = HashMap::new();
-    for chunk in ids.chunks(IDS_PER_CALL) {
-        let url = url_of(endpoint, "", &[("ids", &chunk.join(",")), ("fields", fields)])?;
-        let page: HashMap<String, serde_json::Value> = graph(credential, &url, "the notified items", poll).await?;
+    let mut batches: Vec<Vec<&str>> = ids.chunks(IDS_PER_CALL).map(<[&str]>::to_vec).collect();
+    while let Some(batch) = batches.pop() {
+        let url = url_of(endpoint, "", &[("ids", &batch.join(",")), ("fields", fields)])?;
+        let page: HashMap<String, serde_json::Value> = match graph(credential, &url, "the notified items", poll).await {
+            Ok(page) => page,
+            Err(CollectError::Refused(_)) if batch.len() > 1 => {
+                batches.extend(batch.into_iter().map(|id| vec![id]));
+                continue;
+            }
+            Err(CollectError::Refused(why)) => {
+                tracing::info!(why, "a notified item is no longer readable; left out");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         for (id, value) in page {
             if let Ok(item) = serde_json::from_value(value) {
                 found.insert(id, item);
