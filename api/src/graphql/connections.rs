@@ -150,6 +150,26 @@ impl ConnectionQuery {
         let page = connections::list(services(ctx), actor(ctx)?, brand, pagination::request(first, after)?).await?;
         Ok(pagination::connection(page, had_cursor, |c| Cursor(c.id), Connection))
     }
+
+    /// The locations a Google Business Profile connection can read, from every account
+    /// its user manages (owners and admins): what to offer as a `GOOGLE` `ACCOUNT`
+    /// source's target.
+    async fn google_locations(&self, ctx: &Context<'_>, connection_id: ID) -> Result<Vec<GoogleLocation>> {
+        let id = uuid("connectionId", &connection_id)?;
+        let found = connections::google::locations(services(ctx), actor(ctx)?, id).await?;
+        Ok(found.into_iter().map(|l| GoogleLocation { name: l.name, title: l.title, address: l.address }).collect())
+    }
+}
+
+/// A Business Profile location a connection can read.
+#[derive(async_graphql::SimpleObject)]
+pub struct GoogleLocation {
+    /// `accounts/{account}/locations/{location}`: a source's `target`.
+    name: String,
+    /// Its business name.
+    title: String,
+    /// Its street address, on one line.
+    address: Option<String>,
 }
 
 #[derive(Default)]

@@ -167,6 +167,145 @@ pub async fn find_reply(
     Ok(same.then(|| Published { id: format!("{name}/reply"), url: link.unwrap_or_default().to_owned() }))
 }
 
+/// A location a Business Profile connection can read: a source's target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// `accounts/{account}/locations/{location}`, as a source takes it.
+    pub name: String,
+    pub title: String,
+    /// Its street address, on one line, if it has one.
+    pub address: Option<String>,
+}
+
+/// Pages of accounts, and of each account's locations, read at most.
+const LIST_PAGES: usize = 5;
+/// Accounts whose locations are listed at most.
+const MAX_ACCOUNTS: usize = 20;
+
+/// The locations Google Business Profile connection `id` can read, by account (managers):
+/// what a front-end offers as a location source's target.
+pub async fn locations(
+    services: &crate::Services,
+    actor: &crate::Actor,
+    id: uuid::Uuid,
+) -> crate::Result<Vec<Location>> {
+    use crate::Error;
+    let row = super::get(&services.db, actor, id).await?;
+    if row.network != crate::Network::Google.name() {
+        return Err(Error::bad_input("connectionId", "not a Google Business Profile connection"));
+    }
+    let credential = match Credential::of_connection(services, actor.agency_id, id).await {
+        Ok(Some(credential)) => credential,
+        Ok(None) => return Err(Error::NotFound("connection")),
+        Err(super::CredentialError::Refused(_)) => {
+            return Err(Error::bad_input("connectionId", "Google refused the connection: reconnect it"));
+        }
+        Err(e) => return Err(Error::Unavailable(format!("Google could not be reached: {e}"))),
+    };
+    let listed = list(&credential, &services.config).await;
+    credential.finish(listed.is_ok()).await;
+    listed.map_err(|e| match e {
+        PublishError::Refused(why) => Error::bad_input("connectionId", why),
+        PublishError::Transient { reason, .. } => Error::Unavailable(reason),
+    })
+}
+
+/// The connection's accounts, then each one's locations, following `nextPageToken`.
+async fn list(credential: &Credential<'_>, config: &crate::Config) -> Result<Vec<Location>, PublishError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Accounts {
+        #[serde(default)]
+        accounts: Vec<Account>,
+        next_page_token: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Account {
+        name: String,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Locations {
+        #[serde(default)]
+        locations: Vec<Found>,
+        next_page_token: Option<String>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Found {
+        name: String,
+        #[serde(default)]
+        title: String,
+        storefront_address: Option<Address>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Address {
+        #[serde(default)]
+        address_lines: Vec<String>,
+        #[serde(default)]
+        postal_code: String,
+        #[serde(default)]
+        locality: String,
+    }
+    async fn page<T: serde::de::DeserializeOwned>(
+        credential: &Credential<'_>,
+        base: &url::Url,
+        path: &str,
+        query: &[(&str, &str)],
+        token: Option<&str>,
+    ) -> Result<T, PublishError> {
+        let mut url = url::Url::parse(&format!("{}/{path}", base.as_str().trim_end_matches('/')))
+            .map_err(|_| PublishError::Refused("a bad Google endpoint".into()))?;
+        url.query_pairs_mut().extend_pairs(query);
+        if let Some(token) = token {
+            url.query_pairs_mut().append_pair("pageToken", token);
+        }
+        let body = answer(credential.request(url.as_str(), None).await?, "the locations")?;
+        serde_json::from_slice(&body).map_err(|_| PublishError::transient("a malformed list from Google"))
+    }
+    let mut accounts = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..LIST_PAGES {
+        let found: Accounts =
+            page(credential, &config.google_accounts_url, "accounts", &[("pageSize", "20")], token.as_deref()).await?;
+        accounts.extend(
+            found.accounts.into_iter().map(|a| a.name).filter(|n| n.strip_prefix("accounts/").is_some_and(is_id)),
+        );
+        token = found.next_page_token.filter(|t| !t.is_empty());
+        if token.is_none() || accounts.len() >= MAX_ACCOUNTS {
+            break;
+        }
+    }
+    let mut locations = Vec::new();
+    for account in accounts.iter().take(MAX_ACCOUNTS) {
+        let query = [("readMask", "name,title,storefrontAddress"), ("pageSize", "100")];
+        let mut token: Option<String> = None;
+        for _ in 0..LIST_PAGES {
+            let path = format!("{account}/locations");
+            let found: Locations = page(credential, &config.google_info_url, &path, &query, token.as_deref()).await?;
+            for location in found.locations {
+                let name = format!("{account}/{}", location.name);
+                if !is_location_name(&name) || locations.iter().any(|l: &Location| l.name == name) {
+                    continue;
+                }
+                let address = location.storefront_address.map(|a| {
+                    let mut parts = a.address_lines;
+                    parts.push(format!("{} {}", a.postal_code, a.locality).trim().to_owned());
+                    parts.retain(|p| !p.is_empty());
+                    parts.join(", ")
+                });
+                locations.push(Location { name, title: location.title, address: address.filter(|a| !a.is_empty()) });
+            }
+            token = found.next_page_token.filter(|t| !t.is_empty());
+            if token.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(locations)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

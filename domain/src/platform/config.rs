@@ -148,6 +148,10 @@ pub struct Config {
     /// `https://mybusinessaccountmanagement.googleapis.com/v1`: where the accounts a
     /// Business Profile connection opens are listed.
     pub google_accounts_url: Url,
+    /// `VIGIE_GOOGLE_BUSINESS_INFO_URL`, default
+    /// `https://mybusinessbusinessinformation.googleapis.com/v1`: where a Business
+    /// Profile connection's locations are listed.
+    pub google_info_url: Url,
     /// `VIGIE_META_CLIENT_ID` and `VIGIE_META_CLIENT_SECRET`: the Meta app (its App ID
     /// and App Secret) that Facebook Pages and Instagram professional accounts connect
     /// through with Facebook Login; the secret also checks webhook deliveries.
@@ -308,6 +312,7 @@ impl std::fmt::Debug for Config {
             trustpilot_api_url,
             google_business,
             google_accounts_url,
+            google_info_url,
             meta,
             meta_verify_token,
             linkedin,
@@ -361,6 +366,7 @@ impl std::fmt::Debug for Config {
             .field("trustpilot_api_url", &trustpilot_api_url.as_str())
             .field("google_business", google_business)
             .field("google_accounts_url", &google_accounts_url.as_str())
+            .field("google_info_url", &google_info_url.as_str())
             .field("meta", meta)
             .field("meta_verify_token", &meta_verify_token.as_ref().map(|_| "***"))
             .field("linkedin", linkedin)
@@ -762,6 +768,8 @@ impl Config {
         let trustpilot_api_url = api_url("VIGIE_TRUSTPILOT_API_URL", "https://api.trustpilot.com/v1");
         let google_accounts_url =
             api_url("VIGIE_GOOGLE_BUSINESS_ACCOUNTS_URL", "https://mybusinessaccountmanagement.googleapis.com/v1");
+        let google_info_url =
+            api_url("VIGIE_GOOGLE_BUSINESS_INFO_URL", "https://mybusinessbusinessinformation.googleapis.com/v1");
         let google_business = oauth_app(
             &get,
             &mut errors,
@@ -866,6 +874,7 @@ impl Config {
             trustpilot_api_url,
             google_business,
             google_accounts_url,
+            google_info_url,
             meta,
             meta_verify_token,
             linkedin,

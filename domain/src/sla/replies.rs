@@ -499,16 +499,7 @@ async fn attempt(services: &Services, row: &reply::Model) -> std::result::Result
     let work = async {
         match Network::parse(&row.network) {
             Some(Network::Bluesky) => on_bluesky(&credential, row, &post).await,
-            Some(
-                Network::Youtube
-                | Network::Reddit
-                | Network::X
-                | Network::Google
-                | Network::Facebook
-                | Network::Instagram
-                | Network::Mastodon
-                | Network::Linkedin,
-            ) => on_keyless(&credential, row, &post).await,
+            network if keyless(network) => on_keyless(&credential, row, &post).await,
             _ => Err(PublishError::Refused(format!("Vigie cannot publish on {}", row.network))),
         }
     };
@@ -518,6 +509,24 @@ async fn attempt(services: &Services, row: &reply::Model) -> std::result::Result
     };
     credential.finish(result.is_ok()).await;
     result
+}
+
+/// Whether Vigie publishes on `network` without a key of its own to find an earlier
+/// attempt by (all but Bluesky, whose record key is one).
+fn keyless(network: Option<Network>) -> bool {
+    matches!(
+        network,
+        Some(
+            Network::Youtube
+                | Network::Reddit
+                | Network::X
+                | Network::Google
+                | Network::Facebook
+                | Network::Instagram
+                | Network::Mastodon
+                | Network::Linkedin
+        )
+    )
 }
 
 /// A reply on Bluesky under its record key: the post found under it (an earlier
@@ -652,19 +661,12 @@ async fn last_look(services: &Services, row: &reply::Model) -> std::result::Resu
         return Ok(None);
     };
     let found = match Network::parse(&row.network) {
-        Some(
-            Network::Youtube
-            | Network::Reddit
-            | Network::X
-            | Network::Google
-            | Network::Facebook
-            | Network::Instagram
-            | Network::Mastodon
-            | Network::Linkedin,
-        ) => match post_of(&services.db, &ticket_of(services, row).await?).await.map_err(database)? {
-            Some(post) => find_keyless(&credential, row, &post, &recorded(services, row).await?).await,
-            None => Ok(None),
-        },
+        network if keyless(network) => {
+            match post_of(&services.db, &ticket_of(services, row).await?).await.map_err(database)? {
+                Some(post) => find_keyless(&credential, row, &post, &recorded(services, row).await?).await,
+                None => Ok(None),
+            }
+        }
         _ => {
             let endpoint = credential.endpoint().await;
             let (did, handle) = credential.account().await;

@@ -29,6 +29,7 @@ async fn app_with_google(backend: Backend, google: &MockServer) -> TestApp {
             ("VIGIE_GOOGLE_BUSINESS_API_URL", &base),
             ("VIGIE_GOOGLE_BUSINESS_REVOKE_URL", &format!("{base}/revoke")),
             ("VIGIE_GOOGLE_BUSINESS_ACCOUNTS_URL", &format!("{base}/v1")),
+            ("VIGIE_GOOGLE_BUSINESS_INFO_URL", &format!("{base}/info/v1")),
         ],
     )
     .await
@@ -101,6 +102,48 @@ async fn google_reviews_arrive_and_are_answered(backend: Backend) {
         "the personal account names the connection"
     );
     let id = connection["id"].as_str().unwrap().to_owned();
+
+    // The locations of every account the user manages, to choose a source's target:
+    // the location group's two pages, and none on the personal account.
+    Mock::given(method("GET"))
+        .and(path("/info/v1/accounts/555/locations"))
+        .and(query_param("readMask", "name,title,storefrontAddress"))
+        .and(query_param_is_missing("pageToken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "locations": [{ "name": "locations/987", "title": "Verdure Lyon",
+                "storefrontAddress": { "regionCode": "FR", "postalCode": "69001", "locality": "Lyon", "addressLines": ["12 rue de la République"] } }],
+            "nextPageToken": "loc-2"
+        })))
+        .mount(&google)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/info/v1/accounts/555/locations"))
+        .and(query_param("pageToken", "loc-2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "locations": [{ "name": "locations/988", "title": "Verdure Nantes" }] })),
+        )
+        .mount(&google)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/info/v1/accounts/1123/locations"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&google)
+        .await;
+    let listed = app
+        .ok(
+            Some(t),
+            "query($id: ID!) { googleLocations(connectionId: $id) { name title address } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        listed["googleLocations"],
+        json!([
+            { "name": "accounts/555/locations/987", "title": "Verdure Lyon", "address": "12 rue de la République, 69001 Lyon" },
+            { "name": "accounts/555/locations/988", "title": "Verdure Nantes", "address": null }
+        ])
+    );
     let create = "mutation($i: CreateSourceInput!) { createSource(input: $i) { id target } }";
     let input = |target: &str| json!({ "i": { "brandId": brand, "network": "GOOGLE", "kind": "ACCOUNT", "target": target, "connectionId": id } });
     assert_error(&app.gql(Some(t), create, input("accounts/1123/locations/../x")).await, "BAD_USER_INPUT");

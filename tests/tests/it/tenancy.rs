@@ -287,6 +287,14 @@ fn cases() -> Vec<Case> {
             member: Denied,
         },
         Case {
+            field: "googleLocations",
+            query: "query($id: ID!) { googleLocations(connectionId: $id) { name title } }",
+            vars: |f, _| json!({ "id": f.connection_a }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
             field: "webhookEndpoints",
             query: "{ webhookEndpoints { id url secret } }",
             vars: no_vars,
