@@ -268,7 +268,11 @@ impl<'a> Credential<'a> {
         let seen = {
             let state = self.state.lock().await;
             let fresh = state.0.expires_at.is_none_or(|at| at - RENEW_BEFORE > now());
+            // A token that cannot be renewed serves until it has expired.
+            let lasting = matches!(state.1, Secret::OAuth { refresh_token: None, .. })
+                && state.0.expires_at.is_none_or(|at| at > now());
             match state.1.access_token() {
+                Some(token) if lasting => return Ok(token.to_owned()),
                 Some(token) if fresh || self.renewed.load(Ordering::Relaxed) => return Ok(token.to_owned()),
                 _ => state.0.version,
             }
