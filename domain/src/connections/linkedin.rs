@@ -139,13 +139,7 @@ pub(crate) async fn organisations(
         let name = if name.is_empty() { format!("organisation {id}") } else { name };
         choices.push(Choice { id: id.to_owned(), name, token: None, page_id: None });
     }
-    let identity = match choices.as_slice() {
-        [] => return Err("the member administers no LinkedIn page".into()),
-        [only] => Identity { id: only.id.clone(), name: only.name.clone() },
-        several => {
-            Identity { id: String::new(), name: several.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ") }
-        }
-    };
+    let identity = super::oauth::identity_of(&choices, "the member administers no LinkedIn page")?;
     Ok((choices, identity))
 }
 

@@ -516,17 +516,25 @@ async fn meta_accounts(
 ) -> std::result::Result<(String, Vec<Choice>, Identity), String> {
     let long_lived = super::meta::long_lived(&services.http, app, short).await?;
     let choices = super::meta::choices(&services.http, app, network, &long_lived).await?;
-    let identity = match choices.as_slice() {
-        [] if network == Network::Instagram => {
-            return Err("none of the Pages granted has an Instagram professional account linked to it".into());
-        }
-        [] => return Err("no Facebook Page was granted: grant Vigie at least one Page".into()),
-        [only] => Identity { id: only.id.clone(), name: only.name.clone() },
-        several => {
-            Identity { id: String::new(), name: several.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ") }
-        }
+    let none = match network {
+        Network::Instagram => "none of the Pages granted has an Instagram professional account linked to it",
+        _ => "no Facebook Page was granted: grant Vigie at least one Page",
     };
+    let identity = identity_of(&choices, none)?;
     Ok((long_lived, choices, identity))
+}
+
+/// Who a consent shows as its account until one of `choices` is chosen: the only one,
+/// or all of their names; with none, the error `none`.
+pub(crate) fn identity_of(choices: &[Choice], none: &str) -> std::result::Result<Identity, String> {
+    match choices {
+        [] => Err(none.to_owned()),
+        [only] => Ok(Identity { id: only.id.clone(), name: only.name.clone() }),
+        several => Ok(Identity {
+            id: String::new(),
+            name: several.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+        }),
+    }
 }
 
 /// The manager who started a grant, as they are now: still a manager of its agency,

@@ -102,15 +102,9 @@ pub(crate) async fn send(
         Some(Network::Google) => {
             // Only a review one of the brand's own location sources collected: a name
             // pushed through ingest could be any place the connection's user manages.
-            let source = crate::entities::source::Entity::find_by_id(post.source_id)
-                .filter(crate::entities::source::Column::AgencyId.eq(ticket.agency_id))
-                .filter(crate::entities::source::Column::BrandId.eq(ticket.brand_id))
-                .one(&services.db)
-                .await?;
+            let source = collecting_account(&services.db, ticket, &post).await?;
             let watched = source.is_some_and(|s| {
-                s.network == "google"
-                    && s.kind == "account"
-                    && post.external_id.strip_prefix(s.target.as_str()).is_some_and(|r| r.starts_with("/reviews/"))
+                post.external_id.strip_prefix(s.target.as_str()).is_some_and(|r| r.starts_with("/reviews/"))
             });
             if !google::is_review_name(&post.external_id) || !watched {
                 return Err(Error::bad_input(
@@ -128,12 +122,7 @@ pub(crate) async fn send(
         Some(network @ (Network::Facebook | Network::Instagram)) => {
             // Only what one of the brand's own Page or account sources collected: the
             // connection that answers must own the post it is under.
-            let source = crate::entities::source::Entity::find_by_id(post.source_id)
-                .filter(crate::entities::source::Column::AgencyId.eq(ticket.agency_id))
-                .filter(crate::entities::source::Column::BrandId.eq(ticket.brand_id))
-                .one(&services.db)
-                .await?;
-            let source = source.filter(|s| s.network == network.name() && s.kind == "account");
+            let source = collecting_account(&services.db, ticket, &post).await?;
             // Comments, and on Facebook visitors' posts on the Page itself; not posts
             // elsewhere that tag it, nor Instagram media (the account's or tagging it).
             let answerable = post.in_reply_to.is_some()
@@ -153,13 +142,8 @@ pub(crate) async fn send(
         Some(Network::Linkedin) => {
             // A comment one of the brand's organisation sources collected: only that
             // organisation may answer under its post.
-            let source = crate::entities::source::Entity::find_by_id(post.source_id)
-                .filter(crate::entities::source::Column::AgencyId.eq(ticket.agency_id))
-                .filter(crate::entities::source::Column::BrandId.eq(ticket.brand_id))
-                .one(&services.db)
-                .await?;
-            let watched = source.is_some_and(|s| s.network == "linkedin" && s.kind == "account");
-            if !linkedin::is_comment_urn(&post.external_id) || !watched {
+            let source = collecting_account(&services.db, ticket, &post).await?;
+            if !linkedin::is_comment_urn(&post.external_id) || source.is_none() {
                 return Err(Error::bad_input(
                     "send",
                     "Vigie answers the comments its own LinkedIn page sources collected: answer this one there",
@@ -277,6 +261,24 @@ pub(crate) async fn send(
     }
     super::tickets::announce(services, ticket).await;
     Ok(created)
+}
+
+/// The brand's own account source, on the post's network, that collected `post`: on
+/// the networks where a pushed id could name any place or post (Google, Meta,
+/// LinkedIn), only what such a source collected is answered.
+async fn collecting_account(
+    db: &impl ConnectionTrait,
+    ticket: &ticket::Model,
+    post: &mention::Model,
+) -> Result<Option<crate::entities::source::Model>> {
+    use crate::entities::source;
+    Ok(source::Entity::find_by_id(post.source_id)
+        .filter(source::Column::AgencyId.eq(ticket.agency_id))
+        .filter(source::Column::BrandId.eq(ticket.brand_id))
+        .filter(source::Column::Network.eq(post.network.clone()))
+        .filter(source::Column::Kind.eq("account"))
+        .one(db)
+        .await?)
 }
 
 /// The ticket's post.

@@ -128,10 +128,6 @@ fn url_of(endpoint: &str, path: &str, query: &[(&str, &str)]) -> Result<String, 
     Ok(url.into())
 }
 
-fn next_of(paging: Option<Paging>, endpoint: &str) -> Option<String> {
-    api::next_page(paging, endpoint)
-}
-
 /// The connection's own account: a Page or Instagram account source reads its own.
 async fn own_target(credential: &Credential<'_>, source: &source::Model, what: &str) -> Result<(), CollectError> {
     let (own, _) = credential.account().await;
@@ -271,7 +267,8 @@ fn post_mention(post: Post, page: &str) -> Option<NewMention> {
 }
 
 /// Reads a thread's further pages from `next` while they bring only new comments, as
-/// far as the reading's budget goes; what is left makes the reading cut short.
+/// far as the reading's budget goes (older comments past it are skipped); a page that
+/// fails makes the reading cut short.
 async fn rest_of_thread<T: serde::de::DeserializeOwned + Timed>(
     credential: &Credential<'_>,
     endpoint: &str,
@@ -302,7 +299,7 @@ async fn rest_of_thread<T: serde::de::DeserializeOwned + Timed>(
                 all_new = false;
             }
         }
-        match next_of(page.paging, endpoint) {
+        match api::next_page(page.paging, endpoint) {
             Some(following) if all_new && following != next => next = following,
             _ => return,
         }
@@ -363,7 +360,7 @@ impl Collector for FacebookCollector {
                 }
             }
             if reading.follows(all_new)
-                && let Some(next) = next_of(comments.paging, &endpoint)
+                && let Some(next) = api::next_page(comments.paging, &endpoint)
             {
                 more.push((post.id.clone(), next));
             }
@@ -613,22 +610,19 @@ async fn account(credential: &Credential<'_>, source: &source::Model) -> Result<
             poll.mentions.extend(thread_mentions(comment, &item.id, link, own, &mut reading));
         }
         if reading.follows(all_new)
-            && let Some(next) = next_of(comments.paging, &endpoint)
+            && let Some(next) = api::next_page(comments.paging, &endpoint)
         {
             more.push((item.id.clone(), item.permalink.clone(), next));
         }
     }
     for (media, link, next) in more {
+        // The thread's time (its latest reply) decides whether it is read; each of its
+        // comments and replies is then kept on its own time.
         let mark = reading.mark.clone();
-        let mut kept = Reading::new(mark.clone());
-        kept.budget = reading.budget;
-        rest_of_thread(credential, &endpoint, next, &mut kept, &mut poll, |c: IgComment| {
+        rest_of_thread(credential, &endpoint, next, &mut reading, &mut poll, |c: IgComment| {
             thread_mentions(c, &media, link.as_deref(), own, &mut Reading::new(mark.clone()))
         })
         .await;
-        reading.budget = kept.budget;
-        reading.cut_short |= kept.cut_short;
-        reading.newest = reading.newest.max(kept.newest);
     }
     let fields = "id,caption,timestamp,permalink,username,like_count,comments_count";
     let url = url_of(&endpoint, &format!("{}/tags", source.target), &[("fields", fields), ("limit", "50")])?;
@@ -697,7 +691,7 @@ async fn hashtag(credential: &Credential<'_>, source: &source::Model) -> Result<
             fresh = true;
             poll.mentions.extend(media_mention(item, false));
         }
-        match next_of(page.paging, &endpoint) {
+        match api::next_page(page.paging, &endpoint) {
             // The first poll reads one page; later ones go on while pages bring news.
             Some(next) if reading.follows(fresh) && next != url => url = next,
             _ => break,
