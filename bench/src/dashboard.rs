@@ -50,7 +50,7 @@ LANGUAGE sql STABLE AS $$
     SELECT (published_at AT TIME ZONE 'UTC')::date AS day, COUNT(*) AS mentions,
            COUNT(*) FILTER (WHERE sentiment <= -0.1) AS negative, COUNT(*) FILTER (WHERE sentiment >= 0.1) AS positive,
            AVG(sentiment) AS mean_sentiment
-    FROM mention WHERE brand_id = brand AND published_at >= from_at AND published_at < to_at GROUP BY 1)
+    FROM mention WHERE brand_id = brand AND about_brand AND published_at >= from_at AND published_at < to_at GROUP BY 1)
   SELECT days.day, COALESCE(counts.mentions, 0), COALESCE(counts.negative, 0), COALESCE(counts.positive, 0),
          counts.mean_sentiment
   FROM days LEFT JOIN counts USING (day) ORDER BY days.day

@@ -32,7 +32,7 @@ fn main() {
     let run = |texts: &[&str]| {
         for (i, text) in texts.iter().enumerate() {
             let input = Input { text, lang: None, addressed: i % 4 == 0, rating: None };
-            black_box(lexicon.read(&input, Some(1_000)));
+            black_box(lexicon.read(&input, Some(1_000), "x", None));
         }
     };
     run(&texts);

@@ -154,7 +154,7 @@ pub const MAX_HANDLES: usize = 50;
 /// Longest value description.
 pub const MAX_VALUE_DESCRIPTION: usize = 2_000;
 
-fn handles(raw: Vec<Handle>) -> Result<Vec<Handle>> {
+pub(crate) fn handles(raw: Vec<Handle>) -> Result<Vec<Handle>> {
     if raw.len() > MAX_HANDLES {
         return Err(Error::bad_input("handles", format!("at most {MAX_HANDLES} handles")));
     }

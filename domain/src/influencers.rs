@@ -146,7 +146,7 @@ async fn activity_of(
          FROM (SELECT author_id, published_at, relevance, sentiment, likes, shares, replies, author_followers, \
                  ROW_NUMBER() OVER (PARTITION BY author_id \
                    ORDER BY CASE WHEN author_followers IS NULL THEN 1 ELSE 0 END, published_at DESC, id DESC) AS newest \
-               FROM mention WHERE brand_id = {brand} AND author_id IN ({authors})) AS activity \
+               FROM mention WHERE brand_id = {brand} AND about_brand AND author_id IN ({authors})) AS activity \
          GROUP BY author_id"
     );
     let rows = ActivityRow::find_by_statement(params.statement(sql)).all(db).await?;
@@ -445,6 +445,7 @@ pub async fn rescore_brand(_: System, services: &Services, brand_id: Uuid) -> Re
             .column(mention::Column::AuthorId)
             .distinct()
             .filter(mention::Column::BrandId.eq(brand.id))
+            .filter(mention::Column::AboutBrand.eq(true))
             .filter(mention::Column::AuthorId.is_not_null());
         if let Some(after) = after {
             select = select.filter(mention::Column::AuthorId.gt(after));

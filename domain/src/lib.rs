@@ -12,6 +12,7 @@ pub mod api_keys;
 mod architecture;
 pub mod brands;
 pub mod calendar;
+pub mod competition;
 pub mod connections;
 pub mod crises;
 pub mod demo;

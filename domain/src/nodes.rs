@@ -6,9 +6,9 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 use uuid::Uuid;
 
 use crate::entities::{
-    agency, alert, api_key, author, brand, brand_influencer, brand_value, connection, content_comment, content_item,
-    csr_pillar, idea, interaction, invitation, job_failure, membership, mention, reply_template, report_share, source,
-    ticket, user_account, webhook_delivery, webhook_endpoint,
+    agency, alert, api_key, author, brand, brand_influencer, brand_value, competitor, connection, content_comment,
+    content_item, csr_pillar, idea, interaction, invitation, job_failure, membership, mention, reply_template,
+    report_share, source, ticket, user_account, webhook_delivery, webhook_endpoint,
 };
 use crate::{Actor, Error, Result, calendar, crises, members, relationships, sla, sources, webhooks};
 
@@ -45,6 +45,7 @@ kinds! {
     Author => author::Model,
     Brand => brand::Model,
     BrandValue => brand_value::Model,
+    Competitor => competitor::Model,
     Connection => connection::Model,
     ContentComment => content_comment::Model,
     ContentItem => content_item::Model,
@@ -83,6 +84,7 @@ pub async fn find(db: &impl ConnectionTrait, actor: &Actor, kind: NodeKind, id: 
         NodeKind::Author => author_seen(db, actor, id).await?.map(Node::Author),
         NodeKind::Brand => absent(actor.brand(db, id).await)?.map(Node::Brand),
         NodeKind::BrandValue => of_agency!(brand_value).filter(|v| actor.sees_brand(v.brand_id)).map(Node::BrandValue),
+        NodeKind::Competitor => of_agency!(competitor).filter(|c| actor.sees_brand(c.brand_id)).map(Node::Competitor),
         NodeKind::Connection if manager => of_agency!(connection).map(Node::Connection),
         NodeKind::ContentComment => match of_agency!(content_comment) {
             Some(comment) => absent(calendar::get_item(db, actor, comment.content_item_id).await)?

@@ -467,6 +467,8 @@ fn evidence_query(brand_id: Uuid, from: DateTime<Utc>, to: DateTime<Utc>) -> sea
             mention::Column::ValueStances,
         ])
         .filter(mention::Column::BrandId.eq(brand_id))
+        // Mentions of competitors alone are not the brand's crisis.
+        .filter(Expr::cust("about_brand"))
         .filter(mention::Column::PublishedAt.gte(from))
         .filter(mention::Column::PublishedAt.lt(to))
 }
@@ -481,7 +483,7 @@ async fn observed(
     let mut p = Params::new(db.get_database_backend());
     let sql = format!(
         "SELECT COUNT(*) AS n, COALESCE(SUM(-sentiment * {REACH_WEIGHT}), 0) AS reach FROM mention \
-         WHERE brand_id = {} AND sentiment <= {} AND published_at >= {} AND published_at < {}",
+         WHERE brand_id = {} AND about_brand AND sentiment <= {} AND published_at >= {} AND published_at < {}",
         p.bind(brand_id),
         p.bind(-NEUTRAL_BAND),
         p.bind(from),
@@ -516,7 +518,7 @@ async fn baseline(
     };
     let sql = format!(
         "SELECT {bucket} AS bucket, COUNT(*) AS n, COALESCE(SUM(-sentiment * {REACH_WEIGHT}), 0) AS reach \
-         FROM mention WHERE brand_id = {brand} AND sentiment <= {negative} \
+         FROM mention WHERE brand_id = {brand} AND about_brand AND sentiment <= {negative} \
          AND published_at >= {start} AND published_at < {end} GROUP BY 1"
     );
     let rows = db.query_all_raw(p.statement(sql)).await?;

@@ -34,6 +34,9 @@ pub struct Model {
     pub value_stances: ValueStances,
     /// Whether it accuses the brand of failing one of them.
     pub accuses_value: bool,
+    /// Whether it is about the brand: false when it names only competitors (it then
+    /// opens no ticket or alert and counts for no influencer of the brand).
+    pub about_brand: bool,
     /// Addresses the brand and asks or complains, once scored.
     pub is_solicitation: bool,
     pub in_reply_to: Option<String>,

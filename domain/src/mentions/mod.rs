@@ -15,7 +15,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryF
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use crate::entities::{author, mention};
+use crate::entities::{author, mention, mention_competitor};
 use crate::platform::pagination::{self, Page, PageRequest};
 use crate::{Actor, Network, Result, Services};
 
@@ -33,6 +33,22 @@ pub struct MentionFilter {
     /// Mentions that touch this brand value.
     pub value_id: Option<Uuid>,
     pub author_id: Option<Uuid>,
+    /// Whom the mentions are about: the brand's own by default.
+    pub subject: Subject,
+    /// Mentions that name this competitor (whatever `subject` says).
+    pub competitor_id: Option<Uuid>,
+}
+
+/// Whom listed mentions are about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Subject {
+    /// Mentions about the brand (those naming a competitor too included).
+    #[default]
+    Brand,
+    /// Mentions that name competitors and not the brand.
+    Competitors,
+    /// Both.
+    Any,
 }
 
 fn search_condition(backend: DatabaseBackend, query: &str) -> Result<Option<SimpleExpr>> {
@@ -122,6 +138,20 @@ pub async fn list(
     }
     if let Some(author_id) = filter.author_id {
         select = select.filter(mention::Column::AuthorId.eq(author_id));
+    }
+    if let Some(competitor_id) = filter.competitor_id {
+        let named = sea_orm::sea_query::Query::select()
+            .column(mention_competitor::Column::MentionId)
+            .from(mention_competitor::Entity)
+            .and_where(mention_competitor::Column::CompetitorId.eq(competitor_id))
+            .to_owned();
+        select = select.filter(mention::Column::Id.in_subquery(named));
+    } else {
+        select = match filter.subject {
+            Subject::Brand => select.filter(Expr::cust("about_brand")),
+            Subject::Competitors => select.filter(Expr::cust("NOT about_brand")),
+            Subject::Any => select,
+        };
     }
     let key = (mention::Column::PublishedAt, mention::Column::Id);
     let after = after.map(|cursor| (cursor.published_at, cursor.id));

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::relevance;
 use super::store::normalise_handle;
 use crate::System;
+use crate::competition::{self, Rivals};
 use crate::entities::{UuidList, ValueStances, author, brand, brand_value, mention};
 use crate::platform::db::Params;
 use crate::platform::jobs::Registry;
@@ -190,6 +191,8 @@ pub struct Lexicon {
     relevance: relevance::Terms,
     /// The brand's language, for posts whose own cannot be told.
     language: String,
+    /// What names its competitors.
+    rivals: Rivals,
 }
 
 /// What storing a mention reads in its text.
@@ -202,6 +205,18 @@ pub struct Reading {
     pub relevance: f64,
     /// Its folded words, for full-text search.
     pub search_text: String,
+    /// Whether it is about the brand: it names the brand, is addressed to it, or names
+    /// none of its competitors. A mention about competitors only solicits nothing.
+    pub about_brand: bool,
+    /// The competitors it names.
+    pub competitors: Vec<Uuid>,
+}
+
+impl Reading {
+    /// Whether it accuses the brand of failing a value (what value gaps count).
+    pub fn accuses(&self) -> bool {
+        self.about_brand && self.analysis.accuses()
+    }
 }
 
 impl Lexicon {
@@ -214,7 +229,7 @@ impl Lexicon {
             .iter()
             .map(|v| ValueMatcher::new(v.id, &v.name, &v.keywords.0))
             .collect();
-        Ok(Lexicon::new(brand, values))
+        Ok(Lexicon::new(brand, values).with_rivals(Rivals::load(db, brand.id).await?))
     }
 
     /// The lexicon of `brand` with its values' matchers.
@@ -226,7 +241,19 @@ impl Lexicon {
             values,
             relevance: relevance::Terms::new(brand),
             language: brand.language.clone(),
+            rivals: Rivals::default(),
         }
+    }
+
+    /// Whether the brand has competitors to name.
+    pub fn names_rivals(&self) -> bool {
+        !self.rivals.is_empty()
+    }
+
+    /// The lexicon, naming these competitors.
+    pub fn with_rivals(mut self, rivals: Rivals) -> Self {
+        self.rivals = rivals;
+        self
     }
 
     /// Whether a mention by `author` on `network` is addressed to the brand: a direct
@@ -252,21 +279,34 @@ impl Lexicon {
         self.analyze_folded(input, &Folded::new(input.text), audience)
     }
 
-    /// Everything storing a mention reads in its text: [`Self::analyze`], its relevance
-    /// and its words for search, from one folding of the text.
-    pub fn read(&self, input: &Input<'_>, audience: Option<i64>) -> Reading {
+    /// Everything storing a mention reads in its text: [`Self::analyze`], its relevance,
+    /// its words for search and whom it is about, from one folding of the text. A
+    /// mention on `network` answering `in_reply_to_author` names that competitor.
+    pub fn read(
+        &self,
+        input: &Input<'_>,
+        audience: Option<i64>,
+        network: &str,
+        in_reply_to_author: Option<&str>,
+    ) -> Reading {
         let folded = Folded::new(input.text);
-        let (analysis, priority) = self.analyze_folded(input, &folded, audience);
+        let (mut analysis, mut priority) = self.analyze_folded(input, &folded, audience);
+        let competitors = self.rivals.named(&folded.text, network, in_reply_to_author);
+        // A review is written to the brand, named or not.
+        let to_brand = input.addressed || input.rating.is_some();
+        let about_brand = competitors.is_empty() || to_brand || self.relevance.names_brand(&folded.text);
+        if !about_brand {
+            // A complaint to a competitor is not the brand's to answer.
+            analysis.is_solicitation = false;
+            priority = None;
+        }
         Reading {
             analysis,
             priority,
-            // A review is written to the brand, named or not.
-            relevance: relevance::score_folded(
-                &self.relevance,
-                &folded.text,
-                input.addressed || input.rating.is_some(),
-            ),
+            relevance: relevance::score_folded(&self.relevance, &folded.text, to_brand),
             search_text: folded.words.join(" "),
+            about_brand,
+            competitors,
         }
     }
 
@@ -359,8 +399,8 @@ pub async fn score_brand(_: System, services: &Services, brand_id: Uuid) -> Resu
     Ok(total)
 }
 
-/// A mention with its analysis, and its priority and author tier if it solicits.
-type Scored = (mention::Model, Analysis, Option<(Priority, Tier)>);
+/// A mention with what scoring read in it.
+type Scored = (mention::Model, Reading);
 
 async fn score_batch(
     txn: &DatabaseTransaction,
@@ -386,8 +426,8 @@ async fn score_batch(
             let addressed = lexicon.addresses(&m.network, handle, m.is_direct, m.in_reply_to_author.as_deref());
             let input = Input { text: &m.text, lang: m.lang.as_deref(), addressed, rating: m.rating };
             let audience = m.author_followers.or_else(|| author.map(|a| a.followers));
-            let (analysis, priority) = lexicon.analyze(&input, audience);
-            (m, analysis, priority)
+            let reading = lexicon.read(&input, audience, &m.network, m.in_reply_to_author.as_deref());
+            (m, reading)
         })
         .collect();
 
@@ -395,13 +435,31 @@ async fn score_batch(
     // A mention scored again is announced only when it becomes a solicitation.
     let found: Vec<Solicitation<'_>> = analysed
         .iter()
-        .filter(|(m, _, _)| !m.is_solicitation && claimed.contains(&m.id))
-        .filter_map(|(m, analysis, priority)| {
-            priority.map(|(priority, tier)| Solicitation { mention: m, priority, tier, sentiment: analysis.sentiment })
+        .filter(|(m, _)| !m.is_solicitation && claimed.contains(&m.id))
+        .filter_map(|(m, r)| {
+            r.priority.map(|(priority, tier)| Solicitation {
+                mention: m,
+                priority,
+                tier,
+                sentiment: r.analysis.sentiment,
+            })
         })
         .collect();
     let tickets = announce_solicitations(txn, brand, &found).await?;
-    let authors: Vec<Uuid> = author_ids.into_iter().collect();
+    let links = analysed
+        .iter()
+        .filter(|(m, _)| claimed.contains(&m.id))
+        .flat_map(|(m, r)| competition::links(m, r.analysis.sentiment, &r.competitors))
+        .collect();
+    competition::relink(txn, &[], links).await?;
+    // Only the brand's own mentions make its influencers.
+    let authors: Vec<Uuid> = analysed
+        .iter()
+        .filter(|(_, r)| r.about_brand)
+        .filter_map(|(m, _)| m.author_id)
+        .collect::<BTreeSet<Uuid>>()
+        .into_iter()
+        .collect();
     influencers::mark_stale(txn, brand.id, &authors).await?;
     Ok((claimed.len(), tickets))
 }
@@ -414,26 +472,29 @@ async fn store_analyses(db: &impl ConnectionTrait, analysed: &[Scored], at: Date
     let scored_at = params.bind(at);
     let rows: Vec<String> = analysed
         .iter()
-        .map(|(m, a, priority)| {
+        .map(|(m, r)| {
+            let (a, priority) = (&r.analysis, r.priority);
             let cells = [
                 params.bind(m.id),
                 params.bind(a.lang.clone()),
                 params.bind(a.sentiment),
                 params.bind(serde_json::to_value(UuidList(a.value_tags.clone())).unwrap_or_default()),
                 params.bind(serde_json::to_value(ValueStances(a.value_stances.clone())).unwrap_or_default()),
-                params.bind(a.accuses()),
+                params.bind(r.accuses()),
                 params.bind(a.is_solicitation),
+                params.bind(r.about_brand),
                 params.bind(priority.map(|(p, _)| p.as_str().to_owned())),
             ];
             format!("({})", cells.join(", "))
         })
         .collect();
     let sql = format!(
-        "WITH v(id, lang, sentiment, value_tags, value_stances, accuses_value, is_solicitation, priority) \
-         AS (VALUES {}) \
+        "WITH v(id, lang, sentiment, value_tags, value_stances, accuses_value, is_solicitation, about_brand, \
+         priority) AS (VALUES {}) \
          UPDATE mention SET lang = v.lang, sentiment = v.sentiment, value_tags = v.value_tags, \
          value_stances = v.value_stances, accuses_value = v.accuses_value, \
-         is_solicitation = v.is_solicitation, solicitation_priority = v.priority, scored_at = {scored_at} \
+         is_solicitation = v.is_solicitation, about_brand = v.about_brand, solicitation_priority = v.priority, \
+         scored_at = {scored_at} \
          FROM v WHERE mention.id = v.id AND mention.scored_at IS NULL RETURNING mention.id",
         rows.join(", ")
     );

@@ -31,6 +31,11 @@ impl Terms {
             .collect();
         Terms { names, handles, sector: brand.sector.as_deref().map(|s| Phrase::new(&fold(s))) }
     }
+
+    /// Whether a folded text names the brand: its name, a tracked keyword or a handle.
+    pub fn names_brand(&self, folded: &str) -> bool {
+        self.names.iter().chain(&self.handles).any(|k| k.is_in(folded))
+    }
 }
 
 /// The relevance of `text` to `brand`; `addressed` is a reply to one of its accounts or

@@ -65,7 +65,7 @@ pub(crate) async fn daily(
          CAST(SUM(CASE WHEN sentiment >= {band} THEN 1 ELSE 0 END) AS BIGINT) AS positive, \
          CAST(AVG(sentiment) AS DOUBLE PRECISION) AS mean_sentiment \
          FROM (SELECT {day} AS day, sentiment FROM mention \
-               WHERE brand_id = {brand} AND published_at >= {start} AND published_at < {end}) AS m \
+               WHERE brand_id = {brand} AND about_brand AND published_at >= {start} AND published_at < {end}) AS m \
          GROUP BY m.day ORDER BY m.day"
     );
     let rows = db.query_all_raw(p.statement(sql)).await?;

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::pipeline::{Lexicon, Reading, announce_solicitations, refresh_soon};
 use crate::System;
-use crate::entities::{UuidList, ValueStances, author, brand, mention, source, ticket};
+use crate::entities::{UuidList, ValueStances, author, brand, mention, mention_competitor, source, ticket};
 use crate::platform::db::batches;
 use crate::scoring::{Input, Priority, Tier};
 use crate::sla::tickets::Solicitation;
@@ -60,11 +60,7 @@ pub struct NewAuthor {
     pub authoritative: bool,
 }
 
-/// A handle as authors' handles are stored: lower case, without the leading `@`
-/// (`@Verdure@Mastodon.social` → `verdure@mastodon.social`).
-pub fn normalise_handle(handle: &str) -> String {
-    handle.trim().trim_start_matches('@').to_lowercase()
-}
+pub use crate::platform::text::normalise_handle;
 
 /// A mention to store.
 #[derive(Clone, Debug)]
@@ -154,6 +150,8 @@ pub async fn store(
     // The rows that are solicitations, by position, with what their tickets need.
     let mut solicited: Vec<(usize, Priority, Tier, f64)> = Vec::new();
     let mut marked: Vec<Uuid> = Vec::with_capacity(items.len());
+    // The rows that name competitors, by position, with the competitors.
+    let mut named: Vec<(usize, Vec<Uuid>)> = Vec::new();
     let rows: Vec<mention::ActiveModel> = items
         .into_iter()
         .enumerate()
@@ -164,12 +162,19 @@ pub async fn store(
             // The count the mention claims first: a pushed one stays on its own mentions.
             let audience = m.author.followers.or(author.map(|(_, followers)| followers));
             let input = Input { text: &m.text, lang: m.lang.as_deref(), addressed, rating: m.rating };
-            let Reading { analysis, priority, relevance, search_text } = lexicon.read(&input, audience);
+            let reading = lexicon.read(&input, audience, &m.network, m.in_reply_to_author.as_deref());
+            let accuses = reading.accuses();
+            let Reading { analysis, priority, relevance, search_text, about_brand, competitors } = reading;
             if let Some((priority, tier)) = priority {
                 solicited.push((position, priority, tier, analysis.sentiment));
             }
-            marked.extend(author.map(|(id, _)| id));
-            let accuses = analysis.accuses();
+            if !competitors.is_empty() {
+                named.push((position, competitors));
+            }
+            // Only the brand's own mentions make its influencers.
+            if about_brand {
+                marked.extend(author.map(|(id, _)| id));
+            }
             mention::ActiveModel {
                 id: Set(new_id()),
                 agency_id: Set(brand.agency_id),
@@ -194,6 +199,7 @@ pub async fn store(
                 value_tags: Set(UuidList(analysis.value_tags)),
                 value_stances: Set(ValueStances(analysis.value_stances)),
                 is_solicitation: Set(analysis.is_solicitation),
+                about_brand: Set(about_brand),
                 solicitation_priority: Set(priority.map(|(p, _)| p.as_str().to_owned())),
                 in_reply_to: Set(m.in_reply_to),
                 in_reply_to_author: Set(m.in_reply_to_author),
@@ -214,6 +220,21 @@ pub async fn store(
         .collect::<Result<_>>()?;
     let by_external_id: HashMap<String, usize> =
         solicitations.iter().enumerate().map(|(i, s)| (s.mention.external_id.clone(), i)).collect();
+    // With competitors declared, each row's id as made here, to tell the rows stored
+    // before (their links are rewritten), and the links of those that name some.
+    let rivals = lexicon.names_rivals();
+    let made: HashMap<String, Uuid> = if rivals {
+        rows.iter().filter_map(|r| Some((r.external_id.clone().take()?, r.id.clone().take()?))).collect()
+    } else {
+        HashMap::new()
+    };
+    let mut links: HashMap<String, Vec<mention_competitor::ActiveModel>> = HashMap::new();
+    for (position, competitors) in named {
+        let mention = rows[position].clone().try_into_model()?;
+        let sentiment = mention.sentiment.unwrap_or(0.0);
+        links.insert(mention.external_id.clone(), crate::competition::links(&mention, sentiment, &competitors));
+    }
+    let mut restored = Vec::new();
     // Only the mentions stored before this push can have been announced already.
     let mut seen_before = Vec::new();
     for chunk in batches(rows, CHUNK) {
@@ -238,6 +259,7 @@ pub async fn store(
                         mention::Column::ValueStances,
                         mention::Column::AccusesValue,
                         mention::Column::IsSolicitation,
+                        mention::Column::AboutBrand,
                         mention::Column::SolicitationPriority,
                         mention::Column::InReplyTo,
                         mention::Column::InReplyToAuthor,
@@ -258,9 +280,15 @@ pub async fn store(
         ]));
         for row in txn.query_all_raw(txn.get_database_backend().build(&upsert)).await? {
             let external_id: String = row.try_get("", "external_id")?;
+            let id: Uuid = row.try_get("", "id")?;
+            if rivals && made.get(&external_id) != Some(&id) {
+                restored.push(id);
+            }
+            for link in links.get_mut(&external_id).into_iter().flatten() {
+                link.mention_id = Set(id);
+            }
             let Some(&i) = by_external_id.get(&external_id) else { continue };
             let mention = &mut solicitations[i].mention;
-            let id: Uuid = row.try_get("", "id")?;
             if id != mention.id {
                 let collected_at: DateTime<Utc> = row.try_get("", "collected_at")?;
                 (mention.id, mention.collected_at) = (id, collected_at);
@@ -269,6 +297,9 @@ pub async fn store(
         }
     }
     let tickets = announce_new_solicitations(&txn, brand, &solicitations, &seen_before).await?;
+    if rivals {
+        crate::competition::relink(&txn, &restored, links.into_values().flatten().collect()).await?;
+    }
     marked.sort_unstable();
     marked.dedup();
     crate::influencers::mark_stale(&txn, brand.id, &marked).await?;

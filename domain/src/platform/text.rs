@@ -83,6 +83,12 @@ impl Phrase {
     }
 }
 
+/// A handle as authors' handles are stored: lower case, without the leading `@`
+/// (`@Verdure@Mastodon.social` → `verdure@mastodon.social`).
+pub fn normalise_handle(handle: &str) -> String {
+    handle.trim().trim_start_matches('@').to_lowercase()
+}
+
 /// The folded words of `text`; apostrophes and hyphens split words (`n'est` → `n`, `est`).
 pub fn words(text: &str) -> Vec<String> {
     Folded::new(text).words

@@ -136,6 +136,48 @@ pub fn section(report: &Report, name: &str) -> Option<String> {
                 );
             }
         }
+        Section::Competition => {
+            line(
+                &mut out,
+                &[
+                    "period",
+                    "entity",
+                    "mentions",
+                    "positive",
+                    "negative",
+                    "reach",
+                    "share",
+                    "reach_share",
+                    "net_sentiment",
+                    "positive_rate",
+                    "positive_share",
+                ]
+                .map(String::from),
+            );
+            let share = &report.competition.as_ref()?.share;
+            let periods = share.periods.iter().map(|p| (p.start.format("%Y-%m-%d").to_string(), &p.voices));
+            for (period, voices) in periods.chain(std::iter::once(("total".to_owned(), &share.total))) {
+                let ratio = |r: Option<f64>| r.map(|r| format!("{r:.3}")).unwrap_or_default();
+                for v in voices {
+                    line(
+                        &mut out,
+                        &[
+                            period.clone(),
+                            share.name_of(v.entity).to_owned(),
+                            v.mentions.to_string(),
+                            v.positive.to_string(),
+                            v.negative.to_string(),
+                            v.reach.to_string(),
+                            ratio(v.share),
+                            ratio(v.reach_share),
+                            ratio(v.net_sentiment),
+                            ratio(v.positive_rate),
+                            ratio(v.positive_share),
+                        ],
+                    );
+                }
+            }
+        }
         Section::Csr => {
             line(&mut out, &["pillar", "posts", "share", "target_share", "gap", "silent"].map(String::from));
             for p in &report.csr.as_ref()?.pillars {

@@ -146,7 +146,7 @@ pub async fn send_digests(system: System, services: &Services, at: DateTime<Utc>
 }
 
 /// The digest email of a report, in the brand's language.
-fn email(report: &super::Report, link: &str) -> Result<Email> {
+pub fn email(report: &super::Report, link: &str) -> Result<Email> {
     let lang = report.brand.language.as_str();
     let period =
         format!("{} – {}", report.from.format("%Y-%m-%d"), (report.to - Duration::seconds(1)).format("%Y-%m-%d"));
@@ -168,6 +168,10 @@ fn email(report: &super::Report, link: &str) -> Result<Email> {
             alerts => report.alerts.len(),
             precision => html::precision_summary(&report.precision, lang),
             posts => report.csr.as_ref().map_or(0, |c| c.posts),
+            share_of_voice => report.competition.as_ref().map(|c| {
+                let share = &c.share;
+                share.total.iter().map(|v| format!("{} {}", share.name_of(v.entity), html::percent(lang, v.share))).collect::<Vec<_>>().join(", ")
+            }),
             link,
         },
     )?;

@@ -249,13 +249,44 @@ pub fn view(report: &Report, csv_base: Option<&str>) -> minijinja::Value {
             bars("chart-csr", csr.pillars.iter().map(|p| (p.pillar.name.clone(), p.share, Some(p.target_share))));
         context! { posts => csr.posts, held => csr.held.len(), chart }
     });
+    let competition = report.competition.as_ref().map(|c| {
+        let share = &c.share;
+        let chart = bars(
+            "chart-share-of-voice",
+            share.total.iter().map(|v| (share.name_of(v.entity).to_owned(), v.share.unwrap_or(0.0), None)),
+        );
+        let rows: Vec<minijinja::Value> = share
+            .total
+            .iter()
+            .map(|v| {
+                context! {
+                    name => share.name_of(v.entity), mentions => v.mentions,
+                    share => percent(lang, v.share), reach_share => percent(lang, v.reach_share),
+                    net => v.net_sentiment.map_or_else(|| "—".to_owned(), |n| decimal(lang, n)),
+                    positive_rate => percent(lang, v.positive_rate),
+                }
+            })
+            .collect();
+        let prospects: Vec<minijinja::Value> = c
+            .prospects
+            .iter()
+            .map(|p| {
+                context! {
+                    handle => p.author.handle, network => p.author.network,
+                    score => format!("{:.0}", p.influence.score), tier => p.influence.tier.as_str(),
+                    competitors => p.competitors.iter().map(|(c, n)| format!("{} ({n})", c.name)).collect::<Vec<_>>().join(", "),
+                }
+            })
+            .collect();
+        context! { chart, rows, prospects }
+    });
     context! {
         lang,
         brand => report.brand.name,
         period => format!("{} – {}", report.from.format("%Y-%m-%d"), report.to.format("%Y-%m-%d")),
         generated => report.generated_at.format("%Y-%m-%d %H:%M UTC").to_string(),
         csv_base,
-        mentions, influencers, sla, alerts, csr,
+        mentions, influencers, sla, alerts, csr, competition,
     }
 }
 

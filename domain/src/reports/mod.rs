@@ -13,6 +13,8 @@ use uuid::Uuid;
 
 use crate::System;
 use crate::calendar::coverage::{self, Coverage};
+use crate::competition::prospects::{self, Prospect};
+use crate::competition::share::{self, Granularity, ShareOfVoice};
 use crate::entities::{alert, author, brand, brand_influencer, mention, report_share};
 use crate::mentions::series::{self, Day};
 use crate::scoring::influence::Components;
@@ -31,12 +33,14 @@ pub enum Section {
     Sla,
     Alerts,
     Csr,
+    /// Share of voice against the competitors, and the authors who talk about them.
+    Competition,
 }
 
 impl Section {
     /// Every section, in page order.
-    pub const ALL: [Section; 5] =
-        [Section::Mentions, Section::Influencers, Section::Sla, Section::Alerts, Section::Csr];
+    pub const ALL: [Section; 6] =
+        [Section::Mentions, Section::Influencers, Section::Sla, Section::Alerts, Section::Csr, Section::Competition];
 
     /// The name clients and stored links use.
     pub fn as_str(self) -> &'static str {
@@ -46,6 +50,7 @@ impl Section {
             Section::Sla => "sla",
             Section::Alerts => "alerts",
             Section::Csr => "csr",
+            Section::Competition => "competition",
         }
     }
 
@@ -89,8 +94,21 @@ pub struct Report {
     /// Per kind, how many of the period's alerts were judged right.
     pub precision: Vec<crate::crises::KindPrecision>,
     pub csr: Option<Coverage>,
+    /// With the competition section, when the brand lists competitors.
+    pub competition: Option<Competition>,
     pub generated_at: DateTime<Utc>,
 }
+
+/// The competition section: share of voice per week and over the period, and the ten
+/// most influential authors who talk about competitors and not about the brand.
+#[derive(Clone, Debug)]
+pub struct Competition {
+    pub share: ShareOfVoice,
+    pub prospects: Vec<Prospect>,
+}
+
+/// Prospects a report lists.
+const REPORT_PROSPECTS: usize = 10;
 
 impl Report {
     pub fn has(&self, section: Section) -> bool {
@@ -211,6 +229,7 @@ pub async fn build(
         Vec::new()
     };
     let csr = if has(Section::Csr) { Some(coverage::coverage_of(db, &brand, from, to, 14, 120).await?) } else { None };
+    let competition = if has(Section::Competition) { competition_of(db, &brand, from, to).await? } else { None };
     Ok(Report {
         brand,
         from,
@@ -223,8 +242,24 @@ pub async fn build(
         alerts,
         precision,
         csr,
+        competition,
         generated_at: now(),
     })
+}
+
+async fn competition_of(
+    db: &impl ConnectionTrait,
+    brand: &brand::Model,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Option<Competition>> {
+    let share = share::compute(db, brand.clone(), from, to, Granularity::Week, None).await?;
+    if share.competitors.is_empty() {
+        return Ok(None);
+    }
+    let own = prospects::own_accounts(brand, &share.competitors);
+    let prospects = prospects::find(db, brand.id, &share.competitors, &own, None, (from, to), REPORT_PROSPECTS).await?;
+    Ok(Some(Competition { share, prospects }))
 }
 
 /// The reviews published in `[from, to)`, counted per star by the database over the
