@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use vigie_domain::brands::{self, BrandPatch, CrisisPatch, NewBrand, ValueInput, ValuePatch};
 use vigie_domain::entities::{Handle, brand, brand_value};
 
-use super::loaders::{SourcesOfBrand, ValuesOfBrand};
+use super::loaders::{CompetitorsOfBrand, SourcesOfBrand, ValuesOfBrand};
 use super::pagination::{self, Cursor, uuid};
 use super::{actor, loader, services};
 
@@ -150,6 +150,11 @@ impl Brand {
     async fn values(&self, ctx: &Context<'_>) -> Result<Vec<BrandValue>> {
         let values = loader(ctx).load_one(ValuesOfBrand(self.0.id)).await?.unwrap_or_default();
         Ok(values.into_iter().map(BrandValue).collect())
+    }
+    /// The competitors it measures itself against, by name.
+    async fn competitors(&self, ctx: &Context<'_>) -> Result<Vec<super::competition::Competitor>> {
+        let list = loader(ctx).load_one(CompetitorsOfBrand(self.0.id)).await?.unwrap_or_default();
+        Ok(list.into_iter().map(super::competition::Competitor).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 use vigie_domain::entities::{
-    alert_event, author, brand, brand_value, content_comment, content_review, csr_pillar, membership, mention, reply,
-    source, user_account, webhook_attempt,
+    alert_event, author, brand, brand_value, competitor, content_comment, content_review, csr_pillar, membership,
+    mention, reply, source, user_account, webhook_attempt,
 };
 use vigie_domain::{Actor, Error, Services, brands, calendar, crises, members, mentions, webhooks};
 
@@ -36,6 +36,9 @@ pub struct BrandKey(pub Uuid);
 /// The values of a brand, by brand id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ValuesOfBrand(pub Uuid);
+/// The competitors of a brand the caller sees.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CompetitorsOfBrand(pub Uuid);
 /// A public author profile, by id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AuthorKey(pub Uuid);
@@ -271,6 +274,17 @@ impl Loader<ValuesOfBrand> for Loaders {
         let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
         let found = brands::values_of(&self.services.db, self.actor()?, &ids).await?;
         Ok(found.into_iter().map(|(id, values)| (ValuesOfBrand(id), values)).collect())
+    }
+}
+
+impl Loader<CompetitorsOfBrand> for Loaders {
+    type Value = Vec<competitor::Model>;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[CompetitorsOfBrand]) -> Result<HashMap<CompetitorsOfBrand, Self::Value>, Self::Error> {
+        let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+        let found = vigie_domain::competition::of_brands(&self.services.db, self.actor()?, &ids).await?;
+        Ok(found.into_iter().map(|(id, list)| (CompetitorsOfBrand(id), list)).collect())
     }
 }
 

@@ -141,6 +141,11 @@ impl Mention {
     async fn scored_at(&self) -> Option<DateTime<Utc>> {
         self.0.scored_at
     }
+    /// False when it names the brand's competitors and not the brand: it then opens no
+    /// ticket or alert and makes no influencer of the brand.
+    async fn about_brand(&self) -> bool {
+        self.0.about_brand
+    }
     /// Addresses the brand (a reply to one of its accounts, a direct message, its handle)
     /// and asks or complains.
     async fn is_solicitation(&self) -> bool {
@@ -229,6 +234,22 @@ pub struct MentionFilterInput {
     value_id: Option<ID>,
     /// Only mentions by this author.
     author_id: Option<ID>,
+    /// Whom the mentions are about (default `BRAND`).
+    subject: Option<MentionSubject>,
+    /// Only mentions naming this competitor (whatever `subject` says).
+    competitor_id: Option<ID>,
+}
+
+/// Whom listed mentions are about.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "vigie_domain::mentions::Subject")]
+pub enum MentionSubject {
+    /// Mentions about the brand, those naming a competitor too included.
+    Brand,
+    /// Mentions that name competitors and not the brand.
+    Competitors,
+    /// Both.
+    Any,
 }
 
 /// A brand's mentions on one UTC day.
@@ -283,6 +304,8 @@ impl MentionQuery {
             solicitation: filter.solicitation,
             value_id: filter.value_id.as_ref().map(|id| uuid("valueId", id)).transpose()?,
             author_id: filter.author_id.as_ref().map(|id| uuid("authorId", id)).transpose()?,
+            subject: filter.subject.map(Into::into).unwrap_or_default(),
+            competitor_id: filter.competitor_id.as_ref().map(|id| uuid("competitorId", id)).transpose()?,
         };
         let page =
             mentions::list(services(ctx), actor(ctx)?, uuid("brandId", &brand_id)?, filter, first, after).await?;

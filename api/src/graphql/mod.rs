@@ -8,6 +8,7 @@ mod api_keys;
 mod auth;
 mod brands;
 mod calendar;
+mod competition;
 mod connections;
 mod documents;
 pub mod errors;
@@ -51,6 +52,7 @@ pub struct Query(
     auth::AuthQuery,
     agency::AgencyQuery,
     brands::BrandQuery,
+    competition::CompetitionQuery,
     members::MemberQuery,
     mentions::MentionQuery,
     influencers::InfluencerQuery,
@@ -75,6 +77,7 @@ pub struct Mutation(
     auth::AuthMutation,
     agency::AgencyMutation,
     brands::BrandMutation,
+    competition::CompetitionMutation,
     members::MemberMutation,
     api_keys::ApiKeyMutation,
     sources::SourceMutation,

@@ -16,7 +16,8 @@ pub use vigie_domain::nodes::NodeKind;
 use vigie_domain::nodes::{self, Node as Found};
 
 use super::queue;
-use super::{actor, agency, alerts, api_keys, auth, brands, calendar, connections, influencers, members, mentions};
+use super::{actor, agency, alerts, api_keys, auth, brands, calendar, competition, connections, influencers};
+use super::{members, mentions};
 use super::{relationships, services, shares, sla, sources, templates, webhooks};
 
 /// Most ids one `nodes` call may ask for.
@@ -55,6 +56,7 @@ pub enum Node {
     Author(mentions::Author),
     Brand(brands::Brand),
     BrandValue(brands::BrandValue),
+    Competitor(competition::Competitor),
     Connection(connections::Connection),
     ContentComment(calendar::ContentComment),
     ContentItem(calendar::ContentItem),
@@ -84,6 +86,7 @@ impl From<Found> for Node {
             Found::Author(m) => Node::Author(mentions::Author(m)),
             Found::Brand(m) => Node::Brand(brands::Brand(m)),
             Found::BrandValue(m) => Node::BrandValue(brands::BrandValue(m)),
+            Found::Competitor(m) => Node::Competitor(competition::Competitor(m)),
             Found::Connection(m) => Node::Connection(connections::Connection(m)),
             Found::ContentComment(m) => Node::ContentComment(calendar::ContentComment(m)),
             Found::ContentItem(m) => Node::ContentItem(calendar::ContentItem(m)),

@@ -210,6 +210,45 @@ impl SharedReport {
                 .collect(),
         })
     }
+    /// With the `competition` section, when the brand lists competitors: share of voice
+    /// per week and over the period, and who talks about competitors and not yet about
+    /// the brand.
+    async fn competition(&self) -> Option<ReportCompetition> {
+        let c = self.0.competition.as_ref()?;
+        Some(ReportCompetition {
+            share_of_voice: c.share.clone().into(),
+            prospects: c
+                .prospects
+                .iter()
+                .map(|p| ReportProspect {
+                    handle: p.author.handle.clone(),
+                    network: p.author.network.clone(),
+                    score: p.influence.score,
+                    tier: p.influence.tier.as_str().to_owned(),
+                    competitors: p.competitors.iter().map(|(c, _)| c.name.clone()).collect(),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// The competition section of a report.
+#[derive(SimpleObject)]
+pub struct ReportCompetition {
+    pub share_of_voice: super::competition::ShareOfVoice,
+    /// The ten most influential authors who named competitors and not the brand.
+    pub prospects: Vec<ReportProspect>,
+}
+
+/// An author who talks about competitors and not yet about the brand, in a report.
+#[derive(SimpleObject)]
+pub struct ReportProspect {
+    pub handle: String,
+    pub network: String,
+    pub score: f64,
+    pub tier: String,
+    /// The competitors it named, most named first.
+    pub competitors: Vec<String>,
 }
 
 #[derive(Default)]

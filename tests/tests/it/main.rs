@@ -6,6 +6,7 @@ mod auth;
 mod brands;
 mod calendar;
 mod collectors;
+mod competition;
 mod connections;
 mod crash;
 mod crises;

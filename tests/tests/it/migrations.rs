@@ -100,7 +100,7 @@ async fn brand_and_agency_keys_have_dependency_statistics_on_postgres() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(tables.try_get::<i64>("", "n").unwrap(), 17, "the statistics the migrations create");
+    assert_eq!(tables.try_get::<i64>("", "n").unwrap(), 19, "the statistics the migrations create");
 }
 
 /// Deleting an agency removes its mentions, along the composite keys `agency → brand →
@@ -164,7 +164,7 @@ async fn brand_owned_rows_keep_their_brands_agency_on_postgres() {
     .await;
     assert!(loose.is_empty(), "tables whose brand and agency keys are not checked together: {loose:?}");
     // The query finds the brand-owned tables at all (an empty answer proves nothing).
-    assert_eq!(tenant_tables_where(&conn, true, "TRUE").await.len(), 12, "the brand-owned tables");
+    assert_eq!(tenant_tables_where(&conn, true, "TRUE").await.len(), 14, "the brand-owned tables");
 }
 
 /// The PostgreSQL tables with both `brand_id` and `agency_id` (`brand_id` never null

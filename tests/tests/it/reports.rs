@@ -64,7 +64,7 @@ async fn report_links_open_one_brand_and_period_until_they_end(backend: Backend)
     let other = app.ok(t, CREATE, input(json!([]), -7, 0, 7)).await["createReportShare"].clone();
     assert_eq!(
         app.ok(None, query, json!({ "t": other["token"] })).await["sharedReport"]["sections"].as_array().unwrap().len(),
-        5
+        6
     );
     app.ok(t, "mutation($id: ID!) { revokeReportShare(id: $id) { revokedAt } }", json!({ "id": other["id"] })).await;
     assert_error(&app.gql(None, query, json!({ "t": other["token"] })).await, "NOT_FOUND");

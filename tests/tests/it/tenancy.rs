@@ -37,6 +37,7 @@ struct Fixture {
     a1: String,
     a2: String,
     value_a1: String,
+    competitor_a1: String,
     member_a: String,
     invitation_a: String,
     key_a: String,
@@ -92,6 +93,7 @@ impl Fixture {
             (NodeKind::Author, &self.author_a),
             (NodeKind::Brand, &self.a1),
             (NodeKind::BrandValue, &self.value_a1),
+            (NodeKind::Competitor, &self.competitor_a1),
             (NodeKind::Connection, &self.connection_a),
             (NodeKind::ContentComment, &self.comment_a),
             (NodeKind::ContentItem, &self.item_a),
@@ -168,6 +170,22 @@ fn cases() -> Vec<Case> {
         Case {
             field: "sentimentSeries",
             query: "query($id: ID!) { sentimentSeries(brandId: $id, from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\") { day mentions } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "shareOfVoice",
+            query: "query($id: ID!) { shareOfVoice(brandId: $id, from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\") { brandId total { name competitorId mentions } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "competitiveInfluencers",
+            query: "query($id: ID!) { competitiveInfluencers(brandId: $id) { author { id handle } competitors { competitorId name } } }",
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,
@@ -422,6 +440,30 @@ fn cases() -> Vec<Case> {
             field: "createBrandValue",
             query: "mutation($id: ID!) { createBrandValue(input: { brandId: $id, name: \"Injected\", keywords: [\"x\"] }) { id } }",
             vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "createCompetitor",
+            query: "mutation($id: ID!) { createCompetitor(input: { brandId: $id, name: \"Injected rival\" }) { id } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "updateCompetitor",
+            query: "mutation($id: ID!) { updateCompetitor(input: { id: $id, keywords: [\"hacked\"] }) { id name keywords } }",
+            vars: |f, _| json!({ "id": f.competitor_a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "deleteCompetitor",
+            query: "mutation($id: ID!) { deleteCompetitor(id: $id) { deletedId } }",
+            vars: |f, _| json!({ "id": f.competitor_a1 }),
             foreign: Denied,
             viewer: Denied,
             member: Denied,
@@ -1020,6 +1062,9 @@ async fn fixture(app: &TestApp) -> Fixture {
     let value = app
         .ok(Some(&t), "mutation($b: ID!) { createBrandValue(input: { brandId: $b, name: \"Secret value\", keywords: [\"secret\"] }) { id } }", json!({ "b": a1 }))
         .await;
+    let competitor = app
+        .ok(Some(&t), "mutation($b: ID!) { createCompetitor(input: { brandId: $b, name: \"Victim Rival\", keywords: [\"rivalsecret\"] }) { id } }", json!({ "b": a1 }))
+        .await;
     let member = app.invite_and_accept(&t, "member@victim.example", "MEMBER", &[&a1]).await;
     let viewer = app.invite_and_accept(&t, "viewer@victim.example", "CLIENT_VIEWER", &[&a2]).await;
     let outsider = app.invite_and_accept(&t, "outsider@victim.example", "MEMBER", &[&a2]).await;
@@ -1157,6 +1202,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         a1,
         a2,
         value_a1: value["createBrandValue"]["id"].as_str().unwrap().to_owned(),
+        competitor_a1: competitor["createCompetitor"]["id"].as_str().unwrap().to_owned(),
         member_a: me["me"]["memberId"].as_str().unwrap().to_owned(),
         invitation_a: invitation["inviteMember"]["id"].as_str().unwrap().to_owned(),
         key_a: key["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_owned(),
@@ -1265,6 +1311,9 @@ fn markers(f: &Fixture, intruder: Intruder) -> Vec<String> {
         "Victim Brand One".into(),
         f.value_a1.clone(),
         "Secret value".into(),
+        f.competitor_a1.clone(),
+        "Victim Rival".into(),
+        "rivalsecret".into(),
         f.key_a.clone(),
         f.failure_a.clone(),
         "victim job failed".into(),
