@@ -17,7 +17,7 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 use crate::accounts::{self, SignUp};
-use crate::entities::{author, job_failure, membership, mention, refresh_token, user_account};
+use crate::entities::{author, job_failure, membership, mention, mention_competitor, refresh_token, user_account};
 use crate::platform::auth::secrets;
 use crate::platform::{audit, jobs::failures};
 use crate::{Error, Result, Services, now};
@@ -172,6 +172,7 @@ pub async fn export_agency(services: &Services, _: &Operator, agency_id: Uuid, o
         api_key - "secret_hash",
         brand,
         brand_value,
+        competitor,
         source,
         mention - "search_text",
         brand_influencer,
@@ -413,6 +414,15 @@ pub async fn erase_author(services: &Services, _: &Operator, network: &str, hand
             .col_expr(mention::Column::AuthorId, Expr::value(Option::<Uuid>::None))
             .col_expr(mention::Column::ExternalId, Expr::value(format!("erased:{}", post.id)))
             .filter(mention::Column::Id.eq(post.id))
+            .exec(&txn)
+            .await?;
+    }
+    // Share of voice keeps a copy of who wrote what, by mention.
+    for chunk in posts.chunks(500) {
+        mention_competitor::Entity::update_many()
+            .col_expr(mention_competitor::Column::AuthorId, Expr::value(Option::<Uuid>::None))
+            .col_expr(mention_competitor::Column::AuthorFollowers, Expr::value(Option::<i64>::None))
+            .filter(mention_competitor::Column::MentionId.is_in(chunk.iter().map(|p| p.id)))
             .exec(&txn)
             .await?;
     }

@@ -19,7 +19,7 @@ use sea_orm::{
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use crate::entities::{Handle, Handles, StringList, competitor, mention, mention_competitor};
+use crate::entities::{Handle, Handles, StringList, brand, competitor, mention, mention_competitor};
 use crate::platform::text::{Phrase, fold, normalise_handle};
 use crate::{Actor, Error, Result, Services, new_id, now, platform::audit, platform::validate};
 
@@ -82,12 +82,9 @@ pub async fn create(
 ) -> Result<competitor::Model> {
     let brand = actor.brand(&services.db, brand_id).await?;
     actor.require_staff()?;
-    let name = validate::name("name", &input.name, 120)?;
-    if fold(&name) == fold(&brand.name) {
-        return Err(Error::bad_input("name", "a brand is not its own competitor"));
-    }
-    let keywords = validate::keywords("keywords", &input.keywords)?;
-    let handles = crate::brands::handles(input.handles)?;
+    let name = name_of(&brand, &input.name)?;
+    let keywords = keywords(&brand, &input.keywords)?;
+    let handles = handles(&brand, input.handles)?;
     let txn = crate::platform::db::begin_write(&services.db).await?;
     let count = competitor::Entity::find().filter(competitor::Column::BrandId.eq(brand.id)).count(&txn).await?;
     if count >= MAX_COMPETITORS {
@@ -124,21 +121,92 @@ pub async fn create(
 pub async fn update(services: &Services, actor: &Actor, id: Uuid, patch: CompetitorPatch) -> Result<competitor::Model> {
     let existing = get(&services.db, actor, id).await?;
     actor.require_staff()?;
-    let brand_id = existing.brand_id;
+    let brand = actor.brand(&services.db, existing.brand_id).await?;
+    let txn = crate::platform::db::begin_write(&services.db).await?;
     let mut model: competitor::ActiveModel = existing.into();
     if let Some(name) = patch.name {
-        let name = validate::name("name", &name, 120)?;
-        ensure_unique(&services.db, brand_id, &name, Some(id)).await?;
+        let name = name_of(&brand, &name)?;
+        ensure_unique(&txn, brand.id, &name, Some(id)).await?;
         model.name = Set(name);
     }
-    if let Some(keywords) = patch.keywords {
-        model.keywords = Set(StringList(validate::keywords("keywords", &keywords)?));
+    if let Some(list) = patch.keywords {
+        model.keywords = Set(StringList(keywords(&brand, &list)?));
     }
-    if let Some(handles) = patch.handles {
-        model.handles = Set(Handles(crate::brands::handles(handles)?));
+    if let Some(list) = patch.handles {
+        model.handles = Set(Handles(handles(&brand, list)?));
     }
     model.updated_at = Set(now());
-    Ok(model.update(&services.db).await?)
+    let updated = model.update(&txn).await?;
+    audit::record(
+        &txn,
+        actor,
+        "competitor.updated",
+        "competitor",
+        Some(id),
+        serde_json::json!({ "brandId": brand.id, "name": updated.name, "keywords": updated.keywords.0 }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// The most keywords and handles a competitor lists: each is looked for in every
+/// mention the brand stores.
+const MAX_KEYWORDS: usize = 50;
+const MAX_HANDLES: usize = 20;
+
+/// The brand's own terms, folded: a competitor may not claim them, or the brand's
+/// mentions would read as the competitor's.
+fn brand_terms(brand: &brand::Model) -> Vec<String> {
+    std::iter::once(&brand.name)
+        .chain(&brand.tracked_keywords.0)
+        .chain(brand.handles.0.iter().map(|h| &h.handle))
+        .map(|t| fold(t.trim().trim_start_matches('@')))
+        .collect()
+}
+
+fn name_of(brand: &brand::Model, raw: &str) -> Result<String> {
+    let name = validate::name("name", raw, 120)?;
+    if brand_terms(brand).contains(&fold(&name)) {
+        return Err(Error::bad_input("name", "a brand is not its own competitor"));
+    }
+    Ok(name)
+}
+
+/// Keywords of three characters or more that are not the brand's: a short or shared
+/// word would take the brand's own mentions away from it.
+fn keywords(brand: &brand::Model, raw: &[String]) -> Result<Vec<String>> {
+    let list = validate::keywords("keywords", raw)?;
+    if list.len() > MAX_KEYWORDS {
+        return Err(Error::bad_input("keywords", format!("at most {MAX_KEYWORDS} keywords")));
+    }
+    let own = brand_terms(brand);
+    for keyword in &list {
+        if fold(keyword).chars().filter(|c| c.is_alphanumeric()).count() < 3 {
+            return Err(Error::bad_input("keywords", format!("`{keyword}` is too short to name a competitor")));
+        }
+        if own.contains(&fold(keyword)) {
+            return Err(Error::bad_input("keywords", format!("`{keyword}` names the brand itself")));
+        }
+    }
+    Ok(list)
+}
+
+fn handles(brand: &brand::Model, raw: Vec<Handle>) -> Result<Vec<Handle>> {
+    if raw.len() > MAX_HANDLES {
+        return Err(Error::bad_input("handles", format!("at most {MAX_HANDLES} handles")));
+    }
+    let list = crate::brands::handles(raw)?;
+    let own = brand_terms(brand);
+    for h in &list {
+        if h.handle.chars().filter(|c| c.is_alphanumeric()).count() < 2 {
+            return Err(Error::bad_input("handles", format!("`{}` is too short to name a competitor", h.handle)));
+        }
+        if own.contains(&fold(&h.handle)) {
+            return Err(Error::bad_input("handles", format!("`{}` is one of the brand's own", h.handle)));
+        }
+    }
+    Ok(list)
 }
 
 /// Deletes a competitor; its mentions stay, as the brand's when they name it too.
@@ -170,18 +238,15 @@ pub async fn get(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<c
         .ok_or(Error::NotFound("competitor"))
 }
 
+/// Names are unique per brand whatever their case and accents: two spellings of one
+/// competitor would count its mentions twice.
 async fn ensure_unique(db: &impl ConnectionTrait, brand_id: Uuid, name: &str, except: Option<Uuid>) -> Result<()> {
-    let clash = competitor::Entity::find()
-        .filter(competitor::Column::BrandId.eq(brand_id))
-        .filter(competitor::Column::Name.eq(name))
-        .one(db)
-        .await?;
-    match clash {
-        Some(other) if Some(other.id) != except => {
-            Err(Error::Conflict(format!("a competitor named `{name}` already exists for this brand")))
-        }
-        _ => Ok(()),
+    let folded = fold(name);
+    let clash = of_brand(db, brand_id).await?.into_iter().any(|c| Some(c.id) != except && fold(&c.name) == folded);
+    if clash {
+        return Err(Error::Conflict(format!("a competitor named `{name}` already exists for this brand")));
     }
+    Ok(())
 }
 
 /// The rows linking a stored mention to the competitors it names.

@@ -38,10 +38,14 @@ struct Row {
     last_seen: DateTime<Utc>,
     sentiment_sum: f64,
     sentiment_count: i64,
-    interactions: i64,
+    interactions: f64,
     recent: i64,
-    latest_followers: Option<i64>,
+    max_followers: Option<i64>,
 }
+
+/// Authors scored per call, the widest audiences and most frequent first: enough for
+/// any `first`, and a bounded amount of work however busy the competitors are.
+const CANDIDATES: usize = 1_000;
 
 /// The `first` most influential authors who named the brand's competitors (or only
 /// `competitor_id`) in the last `days` and never the brand; the brand's and the
@@ -94,27 +98,29 @@ pub(crate) async fn find(
     let mut p = Params::new(db.get_database_backend());
     let (brand, start, end, recent) =
         (p.bind(brand_id), p.bind(since), p.bind(until), p.bind(until - Duration::days(ACTIVITY_WINDOW_DAYS)));
-    let only = competitor_id
-        .map(|id| {
-            format!(
-                " AND EXISTS (SELECT 1 FROM mention_competitor mc WHERE mc.mention_id = m.id AND mc.competitor_id = {})",
-                p.bind(id)
-            )
-        })
-        .unwrap_or_default();
+    // Mentions still naming a competitor (one deleted leaves its mentions unnamed).
+    let named = match competitor_id {
+        Some(id) => format!("mc.mention_id = m.id AND mc.competitor_id = {}", p.bind(id)),
+        None => "mc.mention_id = m.id".to_owned(),
+    };
     // `about_brand` false: the mention names competitors and not the brand. An author
     // with any mention about the brand is the brand's already.
+    // Interactions are summed as doubles: pushed counts could overflow a bigint sum.
     let sql = format!(
         "SELECT author_id, COUNT(*) AS count, MIN(published_at) AS first_seen, MAX(published_at) AS last_seen, \
          CAST(SUM(COALESCE(sentiment, 0.0)) AS DOUBLE PRECISION) AS sentiment_sum, \
-         COUNT(sentiment) AS sentiment_count, CAST(SUM(likes + shares + replies) AS BIGINT) AS interactions, \
+         COUNT(sentiment) AS sentiment_count, \
+         CAST(SUM(CAST(likes AS DOUBLE PRECISION) + CAST(shares AS DOUBLE PRECISION) \
+                  + CAST(replies AS DOUBLE PRECISION)) AS DOUBLE PRECISION) AS interactions, \
          CAST(SUM(CASE WHEN published_at >= {recent} THEN 1 ELSE 0 END) AS BIGINT) AS recent, \
-         MAX(author_followers) AS latest_followers \
-         FROM mention m WHERE brand_id = {brand} AND NOT about_brand AND published_at >= {start} AND published_at < {end} \
-         AND author_id IS NOT NULL{only} \
+         MAX(author_followers) AS max_followers \
+         FROM mention m WHERE brand_id = {brand} AND NOT about_brand AND published_at >= {start} \
+         AND published_at < {end} AND author_id IS NOT NULL \
+         AND EXISTS (SELECT 1 FROM mention_competitor mc WHERE {named}) \
          AND NOT EXISTS (SELECT 1 FROM mention b WHERE b.brand_id = {brand} AND b.author_id = m.author_id \
                          AND b.about_brand) \
-         GROUP BY author_id"
+         GROUP BY author_id \
+         ORDER BY MAX(COALESCE(author_followers, 0)) DESC, COUNT(*) DESC, author_id LIMIT {CANDIDATES}"
     );
     let rows = Row::find_by_statement(p.statement(sql)).all(db).await?;
     let mut profiles: HashMap<Uuid, author::Model> = HashMap::new();
@@ -143,9 +149,11 @@ pub(crate) async fn find(
                 relevance_sum: r.count as f64,
                 sentiment_sum: r.sentiment_sum,
                 sentiment_count: r.sentiment_count,
-                interactions: r.interactions,
+                // A float past i64 saturates.
+                interactions: r.interactions as i64,
                 recent: r.recent,
-                latest_followers: r.latest_followers,
+                // The largest count its mentions came with (they are few per author).
+                latest_followers: r.max_followers,
             };
             Some((author, influence::score(profile, &activity)))
         })

@@ -4,9 +4,9 @@
 //! `(brand_id, published_at)` index, the competitors' over `mention_competitor`);
 //! days roll up into weeks and months here.
 //!
-//! A mention that names the brand and a competitor counts for both. A mention's reach
-//! is its author's followers as the mention came with them, and 1 without (so that
-//! every mention weighs something).
+//! A mention that names the brand and a competitor counts for both; one that names
+//! nobody counts for no one. A mention's reach is its author's followers as the
+//! mention came with them, and 1 without (so that every mention weighs something).
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseBackend};
@@ -35,7 +35,9 @@ impl Granularity {
     fn start(self, day: NaiveDate) -> NaiveDate {
         match self {
             Granularity::Day => day,
-            Granularity::Week => day - Duration::days(i64::from(day.weekday().num_days_from_monday())),
+            Granularity::Week => {
+                day.checked_sub_signed(Duration::days(i64::from(day.weekday().num_days_from_monday()))).unwrap_or(day)
+            }
             Granularity::Month => day.with_day(1).unwrap_or(day),
         }
     }
@@ -43,10 +45,12 @@ impl Granularity {
     /// The first day of the period after the one starting on `start`.
     fn next(self, start: NaiveDate) -> NaiveDate {
         match self {
-            Granularity::Day => start + Duration::days(1),
-            Granularity::Week => start + Duration::days(7),
-            Granularity::Month => start.checked_add_months(chrono::Months::new(1)).unwrap_or(start),
+            Granularity::Day => start.checked_add_signed(Duration::days(1)),
+            Granularity::Week => start.checked_add_signed(Duration::days(7)),
+            Granularity::Month => start.checked_add_months(chrono::Months::new(1)),
         }
+        // The last representable day ends every range.
+        .unwrap_or(NaiveDate::MAX)
     }
 }
 
@@ -175,6 +179,9 @@ pub(crate) async fn compute(
             end: bound(next).min(to),
             voices: voices(&entities, &counts),
         });
+        if next <= start {
+            break;
+        }
         start = next;
     }
     Ok(ShareOfVoice { total: voices(&entities, &total), brand, competitors, periods })
@@ -219,23 +226,35 @@ async fn daily(
     let mut p = Params::new(backend);
     let (brand, start, end, band) = (p.bind(brand_id), p.bind(from), p.bind(to), p.bind(NEUTRAL_BAND));
     let on_network = network.map(|n| format!(" AND network = {}", p.bind(n.name()))).unwrap_or_default();
-    let day = match backend {
-        DatabaseBackend::Postgres => "to_char((published_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD')",
-        _ => "substr(published_at, 1, 10)",
+    // Grouped by the day itself (a date on PostgreSQL; on SQLite, whose UTC timestamps
+    // are text, their first ten characters) and formatted once per day, as the brand's
+    // own series does.
+    let (day, label) = match backend {
+        DatabaseBackend::Postgres => ("(published_at AT TIME ZONE 'UTC')::date", "to_char(day, 'YYYY-MM-DD')"),
+        _ => ("substr(published_at, 1, 10)", "day"),
     };
+    // Reach is summed as a double: pushed follower counts are the pusher's to choose,
+    // and a bigint sum of them could overflow and fail the whole report.
     let figures = format!(
         "COUNT(*) AS mentions, \
          CAST(SUM(CASE WHEN sentiment >= {band} THEN 1 ELSE 0 END) AS BIGINT) AS positive, \
          CAST(SUM(CASE WHEN sentiment <= -{band} THEN 1 ELSE 0 END) AS BIGINT) AS negative, \
-         CAST(SUM(CASE WHEN author_followers > 0 THEN author_followers ELSE 1 END) AS BIGINT) AS reach"
+         CAST(SUM(CASE WHEN author_followers > 0 THEN CAST(author_followers AS DOUBLE PRECISION) ELSE 1.0 END) \
+           AS DOUBLE PRECISION) AS reach"
     );
     let range = format!("brand_id = {brand} AND published_at >= {start} AND published_at < {end}{on_network}");
+    let columns = "sentiment, author_followers";
+    // The brand's voice is what names it, answers it or reviews it (relevance 0.3 and
+    // up, see `mentions::relevance`), as the competitors' is what names them: posts
+    // that name nobody count for no one.
     let sql = format!(
-        "SELECT NULL AS competitor_id, {day} AS day, {figures} FROM mention \
-         WHERE {range} AND about_brand GROUP BY 2 \
-         UNION ALL \
-         SELECT competitor_id, {day} AS day, {figures} FROM mention_competitor \
-         WHERE {range} GROUP BY 1, 2"
+        "SELECT entity AS competitor_id, {label} AS day, {figures} FROM ( \
+           SELECT NULL AS entity, {day} AS day, {columns} FROM mention \
+           WHERE {range} AND about_brand AND relevance >= {named} \
+           UNION ALL \
+           SELECT competitor_id AS entity, {day} AS day, {columns} FROM mention_competitor WHERE {range} \
+         ) AS voices GROUP BY entity, day",
+        named = p.bind(0.3)
     );
     let mut out = HashMap::new();
     for row in db.query_all_raw(p.statement(sql)).await? {
@@ -247,7 +266,8 @@ async fn daily(
             mentions: row.try_get("", "mentions")?,
             positive: row.try_get::<Option<i64>>("", "positive")?.unwrap_or(0),
             negative: row.try_get::<Option<i64>>("", "negative")?.unwrap_or(0),
-            reach: row.try_get::<Option<i64>>("", "reach")?.unwrap_or(0),
+            // A float past i64 saturates.
+            reach: row.try_get::<Option<f64>>("", "reach")?.unwrap_or(0.0) as i64,
         };
         *out.entry((entity, day)).or_default() += counts;
     }

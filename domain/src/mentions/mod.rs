@@ -15,7 +15,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryF
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use crate::entities::{author, mention, mention_competitor};
+use crate::entities::{author, competitor, mention, mention_competitor};
 use crate::platform::pagination::{self, Page, PageRequest};
 use crate::{Actor, Network, Result, Services};
 
@@ -140,6 +140,14 @@ pub async fn list(
         select = select.filter(mention::Column::AuthorId.eq(author_id));
     }
     if let Some(competitor_id) = filter.competitor_id {
+        // Another brand's competitor is unknown here, as `competitiveInfluencers` says.
+        let known = competitor::Entity::find_by_id(competitor_id)
+            .filter(competitor::Column::BrandId.eq(brand))
+            .one(&services.db)
+            .await?;
+        if known.is_none() {
+            return Err(crate::Error::NotFound("competitor"));
+        }
         let named = sea_orm::sea_query::Query::select()
             .column(mention_competitor::Column::MentionId)
             .from(mention_competitor::Entity)

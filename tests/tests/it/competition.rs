@@ -58,8 +58,18 @@ async fn share_of_voice_counts_each_named_brand(backend: Backend) {
     let lumen = lumen["id"].as_str().unwrap().to_owned();
 
     // Bad input, duplicates and client viewers are refused.
-    let error = app.gql(t, create, json!({ "i": { "brandId": brand, "name": "Herbalia" } })).await;
-    assert_error(&error, "CONFLICT");
+    for name in ["Herbalia", "HERBALIA"] {
+        let error = app.gql(t, create, json!({ "i": { "brandId": brand, "name": name } })).await;
+        assert_error(&error, "CONFLICT");
+    }
+    for keywords in [json!(["ab"]), json!(["verdure"]), json!(["x".repeat(101)])] {
+        let error =
+            app.gql(t, create, json!({ "i": { "brandId": brand, "name": "Autre", "keywords": keywords } })).await;
+        assert_error(&error, "BAD_USER_INPUT");
+    }
+    let mine = json!([{ "network": "MASTODON", "handle": "Verdure" }]);
+    let error = app.gql(t, create, json!({ "i": { "brandId": brand, "name": "Autre", "handles": mine } })).await;
+    assert_error(&error, "BAD_USER_INPUT");
     let error = app.gql(t, create, json!({ "i": { "brandId": brand, "name": "VERDURE" } })).await;
     assert_error(&error, "BAD_USER_INPUT");
     let error = app.gql(t, create, json!({ "i": { "brandId": brand, "name": " " } })).await;
@@ -97,12 +107,12 @@ async fn share_of_voice_counts_each_named_brand(backend: Backend) {
     let vars = |by: &str| json!({ "b": brand, "from": "2026-11-02T00:00:00Z", "to": "2026-11-16T00:00:00Z", "by": by, "network": null });
     let weekly = app.ok(t, SHARE, vars("WEEK")).await["shareOfVoice"].clone();
     let total = &weekly["total"];
-    // Brand: b1 (+, 1000), b2 (−, reach 1), x1 (+, 100), n1 (names nobody: the brand's, reach 1).
+    // Brand: b1 (+, 1000), b2 (−, reach 1), x1 (+, 100); n1 names nobody and counts for no one.
     // Herbalia: h1 (+, 5000), h2 (−, 10), h3 (−, 10), own (+, 90000), x1 (+, 100).
     // Lumen: l1 (+, 200).
     let expected =
-        [("Verdure", true, 4, 2, 1, 1_102), ("Herbalia", false, 5, 3, 2, 95_120), ("Lumen", false, 1, 1, 0, 200)];
-    let (all, reach, positives) = (10.0, 96_422.0, 6.0);
+        [("Verdure", true, 3, 2, 1, 1_101), ("Herbalia", false, 5, 3, 2, 95_120), ("Lumen", false, 1, 1, 0, 200)];
+    let (all, reach, positives) = (9.0, 96_421.0, 6.0);
     for (voice, (name, is_brand, mentions, positive, negative, r)) in total.as_array().unwrap().iter().zip(expected) {
         assert_eq!(voice["name"], name, "{weekly:#}");
         assert_eq!(voice["isBrand"], is_brand);
@@ -126,17 +136,17 @@ async fn share_of_voice_counts_each_named_brand(backend: Backend) {
     assert_eq!(periods[1]["end"], "2026-11-16T00:00:00+00:00");
     let counts =
         |p: &Value| p["voices"].as_array().unwrap().iter().map(|v| v["mentions"].as_i64().unwrap()).collect::<Vec<_>>();
-    assert_eq!((counts(&periods[0]), counts(&periods[1])), (vec![2, 4, 0], vec![2, 1, 1]));
+    assert_eq!((counts(&periods[0]), counts(&periods[1])), (vec![2, 4, 0], vec![1, 1, 1]));
     // Days and months cut the same mentions differently; the range clips the month.
     let daily = app.ok(t, SHARE, vars("DAY")).await["shareOfVoice"]["periods"].clone();
     assert_eq!(daily.as_array().unwrap().len(), 14);
-    assert_eq!(counts(&daily[8]), vec![2, 1, 1], "10 November");
+    assert_eq!(counts(&daily[8]), vec![1, 1, 1], "10 November");
     let monthly = app.ok(t, SHARE, vars("MONTH")).await["shareOfVoice"]["periods"].clone();
     assert_eq!(
         (monthly[0]["start"].as_str(), monthly[0]["end"].as_str()),
         (Some("2026-11-02T00:00:00+00:00"), Some("2026-11-16T00:00:00+00:00"))
     );
-    assert_eq!(counts(&monthly[0]), vec![4, 5, 1]);
+    assert_eq!(counts(&monthly[0]), vec![3, 5, 1]);
     let mut on_bluesky = vars("WEEK");
     on_bluesky["network"] = json!("BLUESKY");
     let on_bluesky = app.ok(t, SHARE, on_bluesky).await;
@@ -167,6 +177,14 @@ async fn share_of_voice_counts_each_named_brand(backend: Backend) {
     assert_eq!(list(json!({ "subject": "COMPETITORS" })).await, ["h1", "h2", "h3", "l1", "own"]);
     assert_eq!(list(json!({ "competitorId": herbalia })).await, ["h1", "h2", "h3", "own", "x1"]);
     assert_eq!(list(json!({ "subject": "ANY" })).await.len(), 10);
+    let foreign = app
+        .gql(
+            t,
+            "query($b: ID!, $c: ID!) { mentions(brandId: $b, filter: { competitorId: $c }) { edges { cursor } } }",
+            json!({ "b": brand, "c": brand }),
+        )
+        .await;
+    assert_error(&foreign, "NOT_FOUND");
 
     // Stored again with a new text, a mention names whom it names now.
     app.collect(
