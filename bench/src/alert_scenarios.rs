@@ -21,10 +21,10 @@
 //! target/release/alert-scenarios [weeks] [brands]   # defaults 8 4
 //! ```
 
-use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use std::collections::HashMap;
-use vigie_bench::Env;
+use vigie_bench::{Env, hourly_rate};
 use vigie_domain::System;
 use vigie_domain::brands::{self, NewBrand, ValueInput};
 use vigie_domain::crises::{self, verdicts};
@@ -142,17 +142,6 @@ struct Post {
     followers: i64,
     /// Which of the brand's audience wrote it.
     author: u64,
-}
-
-/// Mentions per hour of ordinary traffic at `at` (UTC ≈ the brands' local time, near
-/// enough for a rhythm): quiet nights, busy lunch and evening, quieter weekends.
-fn hourly_rate(at: DateTime<Utc>, per_day: f64) -> f64 {
-    const PROFILE: [f64; 24] = [
-        0.3, 0.2, 0.1, 0.1, 0.1, 0.2, 0.5, 0.9, 1.2, 1.3, 1.3, 1.4, 1.7, 1.6, 1.3, 1.2, 1.2, 1.3, 1.5, 1.8, 1.9, 1.7,
-        1.2, 0.6,
-    ];
-    let weekend = if at.weekday().number_from_monday() >= 6 { 0.8 } else { 1.0 };
-    per_day / 24.0 * PROFILE[at.hour() as usize] * weekend
 }
 
 fn ordinary(rng: &mut Rng, brand: &str, at: DateTime<Utc>) -> Post {
@@ -275,6 +264,7 @@ fn mention(id: String, post: &Post) -> NewMention {
             followers: Some(post.followers),
             following: Some(150),
             verified: false,
+            account_created_at: None,
             authoritative: true,
         },
         likes: 3,

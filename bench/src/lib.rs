@@ -265,3 +265,15 @@ pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
     let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
 }
+
+/// Mentions per hour of ordinary traffic at `at` (UTC ≈ the brands' local time, near
+/// enough for a rhythm): quiet nights, busy lunch and evening, quieter weekends.
+pub fn hourly_rate(at: chrono::DateTime<chrono::Utc>, per_day: f64) -> f64 {
+    use chrono::{Datelike, Timelike};
+    const PROFILE: [f64; 24] = [
+        0.3, 0.2, 0.1, 0.1, 0.1, 0.2, 0.5, 0.9, 1.2, 1.3, 1.3, 1.4, 1.7, 1.6, 1.3, 1.2, 1.2, 1.3, 1.5, 1.8, 1.9, 1.7,
+        1.2, 0.6,
+    ];
+    let weekend = if at.weekday().number_from_monday() >= 6 { 0.8 } else { 1.0 };
+    per_day / 24.0 * PROFILE[at.hour() as usize] * weekend
+}

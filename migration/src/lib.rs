@@ -37,6 +37,7 @@ mod m20261206_000024_source_quota;
 mod m20261206_000025_review_ratings;
 mod m20261206_000026_oauth_grants;
 mod m20261206_000027_competitors;
+mod m20261206_000028_campaign_signals;
 
 /// The key of the PostgreSQL advisory lock under which migrations run ("vigie" in
 /// ASCII), so that processes migrating one database take turns.
@@ -97,6 +98,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000025_review_ratings::Migration),
             Box::new(m20261206_000026_oauth_grants::Migration),
             Box::new(m20261206_000027_competitors::Migration),
+            Box::new(m20261206_000028_campaign_signals::Migration),
         ]
     }
 }

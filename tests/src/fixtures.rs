@@ -55,6 +55,7 @@ pub fn new_mention(
             followers: Some(followers),
             following: Some(100),
             verified: false,
+            account_created_at: None,
             authoritative: true,
         },
         likes: 40,

@@ -27,17 +27,29 @@ pub enum AlertKind {
     NegativeSpike,
     /// Mentions accusing the brand of failing a value it states, above its baseline.
     ValueGap,
+    /// Calls to act against the brand (boycott, petition, "stop buying") above its
+    /// baseline, or one from a macro or mega author.
+    Mobilisation,
+    /// Positive mentions far above the brand's baseline: praise going viral.
+    PositiveSpike,
 }
 
 impl AlertKind {
     fn of(kind: &str) -> Self {
-        if kind == crises::VALUE_GAP { AlertKind::ValueGap } else { AlertKind::NegativeSpike }
+        match crises::KINDS.into_iter().find(|k| *k == kind) {
+            Some(crises::VALUE_GAP) => AlertKind::ValueGap,
+            Some(crises::MOBILISATION) => AlertKind::Mobilisation,
+            Some(crises::POSITIVE_SPIKE) => AlertKind::PositiveSpike,
+            _ => AlertKind::NegativeSpike,
+        }
     }
 
     fn as_str(self) -> &'static str {
         match self {
             AlertKind::NegativeSpike => crises::NEGATIVE_SPIKE,
             AlertKind::ValueGap => crises::VALUE_GAP,
+            AlertKind::Mobilisation => crises::MOBILISATION,
+            AlertKind::PositiveSpike => crises::POSITIVE_SPIKE,
         }
     }
 }
@@ -160,6 +172,12 @@ pub struct AlertExplanation {
     pub top_authors: Vec<AlertAuthor>,
     /// Ids of a few far-reaching mentions (see `Alert.mentions` for all linked ones).
     pub sample_mention_ids: Vec<ID>,
+    /// The most used hashtags of the evidence, with `#`.
+    pub top_hashtags: Vec<String>,
+    /// The first posts of the evidence, oldest first.
+    pub first_mention_ids: Vec<ID>,
+    /// The most shared and liked posts of the evidence.
+    pub most_shared_mention_ids: Vec<ID>,
 }
 
 impl AlertExplanation {
@@ -178,9 +196,40 @@ impl AlertExplanation {
                     mentions: a.mentions,
                 })
                 .collect(),
-            sample_mention_ids: e.sample_mention_ids.into_iter().map(|id| global_id(NodeKind::Mention, id)).collect(),
+            sample_mention_ids: mention_ids(e.sample_mention_ids),
+            top_hashtags: e.top_hashtags,
+            first_mention_ids: mention_ids(e.first_mention_ids),
+            most_shared_mention_ids: mention_ids(e.most_shared_mention_ids),
         }
     }
+}
+
+/// Coordinated-campaign signals of an alert's evidence (see docs/crises-and-events.md).
+#[derive(SimpleObject)]
+pub struct AlertCoordination {
+    /// 0–100: 0.3 freshAccounts + 0.35 nearDuplicates + 0.15 synchrony + 0.2
+    /// concentration, each 0–1.
+    pub score: f64,
+    /// Share of the authors with an account made in the 30 days before they posted, or
+    /// no profile (no name of their own, fewer than 10 followers).
+    pub fresh_accounts: f64,
+    /// Share of the posts with a near duplicate (MinHash) by another author.
+    pub near_duplicates: f64,
+    /// How much more often than chance posts by different authors fall within 10
+    /// seconds of each other.
+    pub synchrony: f64,
+    /// How much of the volume the most active tenth of the authors writes, beyond
+    /// their tenth.
+    pub concentration: f64,
+    /// Posts and distinct authors assessed (at most the 1,000 latest posts).
+    pub posts: i64,
+    pub authors: i64,
+    /// The largest group of near duplicates, at most ten posts.
+    pub duplicate_mention_ids: Vec<ID>,
+}
+
+fn mention_ids(ids: Vec<uuid::Uuid>) -> Vec<ID> {
+    ids.into_iter().map(|id| global_id(NodeKind::Mention, id)).collect()
 }
 
 /// A step of an alert's timeline.
@@ -244,6 +293,22 @@ impl Alert {
     }
     async fn metrics(&self) -> AlertMetrics {
         serde_json::from_value::<Metrics>(self.0.metrics.clone()).unwrap_or_default().into()
+    }
+    /// How much the latest detection's evidence looks like a coordinated campaign: a
+    /// score with its components, never a verdict (it lowers nothing). Null on alerts
+    /// opened before it was assessed.
+    async fn coordination(&self) -> Option<AlertCoordination> {
+        let metrics = serde_json::from_value::<Metrics>(self.0.metrics.clone()).unwrap_or_default();
+        metrics.coordination.map(|c| AlertCoordination {
+            score: c.score,
+            fresh_accounts: c.fresh_accounts,
+            near_duplicates: c.near_duplicates,
+            synchrony: c.synchrony,
+            concentration: c.concentration,
+            posts: c.posts,
+            authors: c.authors,
+            duplicate_mention_ids: mention_ids(c.duplicate_mention_ids),
+        })
     }
     /// Why it opened. The summary is in `language` (`en`, `fr`), by default the brand's.
     async fn explanation(&self, ctx: &Context<'_>, language: Option<String>) -> Result<AlertExplanation> {

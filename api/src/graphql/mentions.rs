@@ -68,6 +68,11 @@ impl Author {
     async fn verified(&self) -> bool {
         self.0.verified
     }
+    /// When the account was made, as its network says (Mastodon, X); null when no
+    /// collector could tell.
+    async fn account_created_at(&self) -> Option<DateTime<Utc>> {
+        self.0.account_created_at
+    }
 }
 
 /// How fast a solicitation needs an answer.

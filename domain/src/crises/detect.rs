@@ -1,13 +1,22 @@
 //! Detection, run after each scored batch of a brand (`mentions::store` and the `mentions.score` job enqueue it) and
 //! never only on a timer, so an alert opens within seconds of the mention that tips it.
 //!
-//! **Negative spike.** Negative mentions (sentiment ≤ −0.1) are counted in windows of
+//! **Spikes.** Negative mentions (sentiment ≤ −0.1) are counted in windows of
 //! [`WINDOW`], with a reach-weighted negativity beside the count (each mention weighs
 //! its negativity × 1 + log10 of its author's followers, in whole steps). The last
 //! window is compared with an EWMA mean and variance of the day of windows before it;
 //! an alert opens when the larger z-score reaches the brand's `crisis_z_threshold` and
 //! the count its `crisis_min_count`. The standard deviation is floored at 1 so that a
-//! brand with no history does not alarm on its first two complaints.
+//! brand with no history does not alarm on its first two complaints. Positive
+//! mentions (≥ 0.1) are counted the same way and open a `positive_spike`: praise going
+//! viral is news too (it emails no escalation contact).
+//!
+//! **Mobilisation.** Calls to act against the brand (`mention.mobilises`: boycott,
+//! petition, "stop buying", `#BoycottBrand`, see [`crate::scoring::mobilisation`]) are
+//! counted per hour, with their reach, against an EWMA of the week of hours before: an
+//! alert opens from three calls in the hour when a z-score reaches the brand's
+//! threshold, or at once for one call by a macro or mega author. Its evidence names the
+//! leading hashtags, the first and the most shared posts, and the authors carrying it.
 //!
 //! **Value gap.** Only mentions that accuse the brand of failing a stated value count
 //! ([`crate::scoring::values`]); complaints that merely touch its keywords do not. The
@@ -35,7 +44,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use uuid::Uuid;
 
-use super::{AlertStatus, Explanation, Metrics, NEGATIVE_SPIKE, Reason, Severity, TopAuthor, VALUE_GAP};
+use super::{
+    AlertStatus, Explanation, MOBILISATION, Metrics, NEGATIVE_SPIKE, POSITIVE_SPIKE, Reason, Severity, TopAuthor,
+    VALUE_GAP,
+};
 use crate::System;
 use crate::entities::{ValueStances, alert, alert_mention, author, brand, brand_value, mention};
 use crate::platform::db::{Params, batches};
@@ -58,6 +70,12 @@ const MIN_STD: f64 = 1.0;
 const VALUE_GAP_WINDOW: Duration = Duration::hours(24);
 /// Days of value-gap baseline.
 const VALUE_GAP_BASELINE_DAYS: usize = 28;
+/// The window of mobilisation detection, and its baseline (a week of hours).
+const MOBILISATION_WINDOW: Duration = Duration::hours(1);
+const MOBILISATION_BASELINE_WINDOWS: usize = 168;
+/// Calls within the hour that may open a mobilisation alert (one from a macro or mega
+/// author does at once).
+pub const MOBILISATION_MIN_COUNT: i64 = 3;
 /// Past accusations read per detection (dates and stances only): far more than a
 /// brand's baseline holds.
 const ACCUSATIONS_READ: u64 = 20_000;
@@ -183,9 +201,9 @@ struct Finding {
     mention_ids: Vec<Uuid>,
 }
 
-/// A negative or accusing mention as detection reads it.
+/// A mention as detection reads it: negative, positive, accusing or mobilising.
 #[derive(Clone, Debug, sea_orm::FromQueryResult)]
-struct Negative {
+struct Evidence {
     id: Uuid,
     author_id: Option<Uuid>,
     author_followers: Option<i64>,
@@ -193,14 +211,58 @@ struct Negative {
     search_text: String,
     published_at: DateTime<Utc>,
     value_stances: ValueStances,
+    likes: i64,
+    shares: i64,
+    text: String,
 }
 
-impl Negative {
+/// What a spike counts, and how each mention weighs in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signal {
+    /// Sentiment ≤ −0.1, weighing its negativity × reach.
+    Negative,
+    /// Sentiment ≥ 0.1, weighing its positivity × reach.
+    Positive,
+    /// Calls to act against the brand, weighing their reach.
+    Mobilising,
+}
+
+impl Signal {
+    /// The SQL condition on a mention, with its parameters bound in `p`.
+    fn condition(self, p: &mut Params) -> String {
+        match self {
+            Signal::Negative => format!("sentiment <= {}", p.bind(-NEUTRAL_BAND)),
+            Signal::Positive => format!("sentiment >= {}", p.bind(NEUTRAL_BAND)),
+            Signal::Mobilising => "mobilises".to_owned(),
+        }
+    }
+
+    /// The SQL weight of a mention ([`Evidence::weight`] in SQL).
+    fn weight(self) -> String {
+        match self {
+            Signal::Negative => format!("-sentiment * {REACH_WEIGHT}"),
+            Signal::Positive => format!("sentiment * {REACH_WEIGHT}"),
+            Signal::Mobilising => REACH_WEIGHT.to_owned(),
+        }
+    }
+}
+
+impl Evidence {
     fn followers(&self) -> i64 {
         self.author_followers.unwrap_or(0)
     }
+    /// Negativity × reach weight (accusations and negative spikes).
     fn weight(&self) -> f64 {
-        -self.sentiment.unwrap_or(0.0) * reach_weight(self.followers())
+        self.weight_for(Signal::Negative)
+    }
+    fn weight_for(&self, signal: Signal) -> f64 {
+        let sentiment = self.sentiment.unwrap_or(0.0);
+        let reach = reach_weight(self.followers());
+        match signal {
+            Signal::Negative => -sentiment * reach,
+            Signal::Positive => sentiment * reach,
+            Signal::Mobilising => reach,
+        }
     }
     /// The cues of its accusation of `value`, if it accuses it.
     fn accusation(&self, value: Uuid) -> Option<&[String]> {
@@ -212,7 +274,8 @@ impl Negative {
     }
 }
 
-/// Checks a brand for spikes and value gaps; returns the alerts it opened or updated.
+/// Checks a brand for spikes (negative and positive), calls to mobilise against it and
+/// value gaps; returns the alerts it opened or updated.
 pub async fn detect(system: System, services: &Services, brand_id: Uuid) -> Result<Vec<Uuid>> {
     detect_at(system, services, brand_id, now()).await
 }
@@ -223,8 +286,10 @@ pub async fn detect_at(_: System, services: &Services, brand_id: Uuid, at: DateT
     let Some(brand) = brand::Entity::find_by_id(brand_id).one(db).await? else { return Ok(Vec::new()) };
     let resolved = last_resolutions(db, brand.id).await?;
     let mut findings = Vec::new();
-    if let Some(finding) = spike(db, &brand, at, resolved.get(&(NEGATIVE_SPIKE, None)).copied()).await? {
-        findings.push(finding);
+    for spec in [Spike::NEGATIVE, Spike::POSITIVE, Spike::MOBILISATION] {
+        if let Some(finding) = spike(db, &brand, at, resolved.get(&(spec.kind, None)).copied(), spec).await? {
+            findings.push(finding);
+        }
     }
     findings.extend(value_gaps(db, &brand, at, &resolved).await?);
 
@@ -267,11 +332,45 @@ async fn last_resolutions(db: &impl ConnectionTrait, brand_id: Uuid) -> Result<H
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(kind, value, at)| {
-            let kind = if kind == VALUE_GAP { VALUE_GAP } else { NEGATIVE_SPIKE };
-            Some(((kind, value), at?))
-        })
+        .filter_map(|(kind, value, at)| Some(((crate::entities::alert::kind(&kind), value), at?)))
         .collect())
+}
+
+/// What one kind of spike counts, over which windows.
+#[derive(Clone, Copy, Debug)]
+struct Spike {
+    kind: &'static str,
+    signal: Signal,
+    window: Duration,
+    /// Windows of baseline before the last.
+    windows: usize,
+    /// The fewest mentions that may open it, when the brand sets none.
+    min_count: Option<i64>,
+}
+
+impl Spike {
+    const NEGATIVE: Spike = Spike {
+        kind: NEGATIVE_SPIKE,
+        signal: Signal::Negative,
+        window: WINDOW,
+        windows: BASELINE_WINDOWS,
+        min_count: None,
+    };
+    const POSITIVE: Spike = Spike {
+        kind: POSITIVE_SPIKE,
+        signal: Signal::Positive,
+        window: WINDOW,
+        windows: BASELINE_WINDOWS,
+        min_count: None,
+    };
+    /// Calls spread over hours, not minutes: the last hour against the week before.
+    const MOBILISATION: Spike = Spike {
+        kind: MOBILISATION,
+        signal: Signal::Mobilising,
+        window: MOBILISATION_WINDOW,
+        windows: MOBILISATION_BASELINE_WINDOWS,
+        min_count: Some(MOBILISATION_MIN_COUNT),
+    };
 }
 
 async fn spike(
@@ -279,22 +378,37 @@ async fn spike(
     brand: &brand::Model,
     at: DateTime<Utc>,
     resolved_at: Option<DateTime<Utc>>,
+    spec: Spike,
 ) -> Result<Option<Finding>> {
     // A minute of slack for clocks of networks running slightly ahead.
     let window_end = at + Duration::minutes(1);
-    let window_start = window_end - WINDOW;
-    let baseline_start = window_start - WINDOW * BASELINE_WINDOWS as i32;
+    let window_start = window_end - spec.window;
+    let baseline_start = window_start - spec.window * spec.windows as i32;
     let since = resolved_at.map_or(window_start, |r| r.max(window_start));
+    let min_count = spec.min_count.unwrap_or(i64::from(brand.crisis_min_count));
 
-    let (count, reach) = observed(db, brand.id, since, window_end).await?;
-    if count < i64::from(brand.crisis_min_count) {
+    let (count, reach) = observed(db, brand.id, spec.signal, since, window_end).await?;
+    if count == 0 {
         return Ok(None);
     }
-    let mut counts = vec![0.0; BASELINE_WINDOWS];
-    let mut reaches = vec![0.0; BASELINE_WINDOWS];
-    for (bucket, n, r) in baseline(db, brand.id, baseline_start, window_start).await? {
+    // One call to mobilise from a macro or mega author is news at once. Calls are few
+    // (a partial index holds them): they are read before the baseline.
+    let calls = match spec.signal {
+        Signal::Mobilising => Some(window_mentions(db, brand.id, spec.signal, since, window_end).await?),
+        _ => None,
+    };
+    let called_by = calls
+        .as_ref()
+        .and_then(|calls| calls.iter().map(Evidence::followers).max())
+        .filter(|f| Tier::of(*f) >= Tier::Macro);
+    if count < min_count && called_by.is_none() {
+        return Ok(None);
+    }
+    let mut counts = vec![0.0; spec.windows];
+    let mut reaches = vec![0.0; spec.windows];
+    for (bucket, n, r) in baseline(db, brand.id, spec.signal, baseline_start, window_start, spec.window).await? {
         if let Ok(i) = usize::try_from(bucket)
-            && i < BASELINE_WINDOWS
+            && i < spec.windows
         {
             counts[i] = n as f64;
             reaches[i] = r;
@@ -305,12 +419,16 @@ async fn spike(
     let z_count = z_score(count as f64, count_mean, count_std);
     let z_reach = z_score(reach, reach_mean, reach_std);
     let z = z_count.max(z_reach);
-    if z < brand.crisis_z_threshold {
+    if z < brand.crisis_z_threshold && called_by.is_none() {
         return Ok(None);
     }
-    let negatives = window_negatives(db, brand.id, since, window_end).await?;
-    let max_followers = negatives.iter().map(Negative::followers).max().unwrap_or(0);
+    let evidence = match calls {
+        Some(calls) => calls,
+        None => window_mentions(db, brand.id, spec.signal, since, window_end).await?,
+    };
+    let max_followers = evidence.iter().map(Evidence::followers).max().unwrap_or(0);
     let metrics = Metrics {
+        coordination: Some(assess(db, &evidence).await?),
         negative_count: count,
         reach_weighted: reach,
         baseline_count_mean: count_mean,
@@ -323,24 +441,30 @@ async fn spike(
         max_followers,
         ..Metrics::default()
     };
-    let reason = Reason::Spike {
-        count,
-        minutes: WINDOW.num_minutes(),
-        mean: count_mean,
-        std: count_std,
-        z,
-        threshold: brand.crisis_z_threshold,
+    let (minutes, mean, std, threshold) = (spec.window.num_minutes(), count_mean, count_std, brand.crisis_z_threshold);
+    let reason = match (spec.signal, called_by) {
+        (Signal::Mobilising, Some(followers)) if z < threshold || count < min_count => {
+            Reason::CalledByInfluencer { tier: Tier::of(followers), followers }
+        }
+        (Signal::Mobilising, _) => Reason::Mobilisation { count, minutes, mean, std, z, threshold },
+        (Signal::Positive, _) => Reason::PositiveSpike { count, minutes, mean, std, z, threshold },
+        (Signal::Negative, _) => Reason::Spike { count, minutes, mean, std, z, threshold },
     };
-    let explanation = explain(db, reason, &negatives).await?;
+    let explanation = explain(db, reason, &evidence, spec.signal).await?;
+    let severity = match spec.signal {
+        // A call to boycott is never a small matter.
+        Signal::Mobilising => spike_severity(z, threshold, max_followers).max(Severity::Medium),
+        _ => spike_severity(z, threshold, max_followers),
+    };
     Ok(Some(Finding {
-        kind: NEGATIVE_SPIKE,
+        kind: spec.kind,
         value: None,
-        severity: spike_severity(z, brand.crisis_z_threshold, max_followers),
+        severity,
         window_start,
         window_end,
         metrics,
         explanation,
-        mention_ids: most_reaching(&negatives, LINKED_PER_DETECTION),
+        mention_ids: most_reaching(&evidence, LINKED_PER_DETECTION, spec.signal),
     }))
 }
 
@@ -369,7 +493,7 @@ async fn value_gaps(
         .into_tuple()
         .all(db)
         .await?;
-    let accusing: Vec<Negative> = evidence_query(brand.id, window_start, at + Duration::minutes(1))
+    let accusing: Vec<Evidence> = evidence_query(brand.id, window_start, at + Duration::minutes(1))
         .filter(Expr::cust("accuses_value"))
         .order_by_desc(mention::Column::PublishedAt)
         .limit(EVIDENCE_READ)
@@ -381,7 +505,7 @@ async fn value_gaps(
     for value in values {
         let since = resolved.get(&(VALUE_GAP, Some(value.id))).map_or(window_start, |r| (*r).max(window_start));
         let mut days = vec![0.0; VALUE_GAP_BASELINE_DAYS];
-        let mut evidence: Vec<Negative> = Vec::new();
+        let mut evidence: Vec<Evidence> = Vec::new();
         let mut cues: HashMap<&str, usize> = HashMap::new();
         for (published_at, stances) in &past {
             if stances.0.iter().any(|r| r.value_id == value.id && r.stance == ValueStance::Accuses) {
@@ -402,14 +526,14 @@ async fn value_gaps(
             }
         }
         let count = evidence.len() as i64;
-        let max_followers = evidence.iter().map(Negative::followers).max().unwrap_or(0);
+        let max_followers = evidence.iter().map(Evidence::followers).max().unwrap_or(0);
         let (mean, std) = ewma(&days);
         let threshold = value_gap_threshold(mean, std, brand.crisis_z_threshold, floor);
         let at_once = Tier::of(max_followers) >= Tier::Macro;
         if count == 0 || ((count as f64) < threshold && !at_once) {
             continue;
         }
-        let reach = evidence.iter().map(Negative::weight).sum();
+        let reach = evidence.iter().map(Evidence::weight).sum();
         let reason = if (count as f64) < threshold {
             Reason::AccusedByInfluencer {
                 tier: Tier::of(max_followers),
@@ -419,12 +543,13 @@ async fn value_gaps(
         } else {
             Reason::Accusations { count, value: value.name.clone(), mean, std, threshold }
         };
-        let mut explanation = explain(db, reason, &evidence).await?;
+        let mut explanation = explain(db, reason, &evidence, Signal::Negative).await?;
         let mut cues: Vec<(&str, usize)> = cues.into_iter().collect();
         cues.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         explanation.top_terms = cues.into_iter().take(8).map(|(c, _)| c.to_owned()).collect();
         let z = z_score(count as f64, mean, std);
         let metrics = Metrics {
+            coordination: Some(assess(db, &evidence).await?),
             negative_count: count,
             reach_weighted: reach,
             baseline_count_mean: mean,
@@ -441,16 +566,11 @@ async fn value_gaps(
             window_end: at,
             metrics,
             explanation,
-            mention_ids: most_reaching(&evidence, LINKED_PER_DETECTION),
+            mention_ids: most_reaching(&evidence, LINKED_PER_DETECTION, Signal::Negative),
             value: Some(value),
         });
     }
     Ok(findings)
-}
-
-/// The negative mentions of a brand in a span.
-fn negatives_query(brand_id: Uuid, from: DateTime<Utc>, to: DateTime<Utc>) -> sea_orm::Select<mention::Entity> {
-    evidence_query(brand_id, from, to).filter(mention::Column::Sentiment.lte(-NEUTRAL_BAND))
 }
 
 /// A brand's mentions of a span, with what detection reads of them.
@@ -465,6 +585,9 @@ fn evidence_query(brand_id: Uuid, from: DateTime<Utc>, to: DateTime<Utc>) -> sea
             mention::Column::SearchText,
             mention::Column::PublishedAt,
             mention::Column::ValueStances,
+            mention::Column::Likes,
+            mention::Column::Shares,
+            mention::Column::Text,
         ])
         .filter(mention::Column::BrandId.eq(brand_id))
         // Mentions of competitors alone are not the brand's crisis.
@@ -473,19 +596,20 @@ fn evidence_query(brand_id: Uuid, from: DateTime<Utc>, to: DateTime<Utc>) -> sea
         .filter(mention::Column::PublishedAt.lt(to))
 }
 
-/// Count and reach-weighted negativity of the brand's negative mentions in a span.
+/// Count and weight of the brand's mentions of a signal in a span.
 async fn observed(
     db: &impl ConnectionTrait,
     brand_id: Uuid,
+    signal: Signal,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<(i64, f64)> {
     let mut p = Params::new(db.get_database_backend());
+    let (brand, condition) = (p.bind(brand_id), signal.condition(&mut p));
     let sql = format!(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(-sentiment * {REACH_WEIGHT}), 0) AS reach FROM mention \
-         WHERE brand_id = {} AND about_brand AND sentiment <= {} AND published_at >= {} AND published_at < {}",
-        p.bind(brand_id),
-        p.bind(-NEUTRAL_BAND),
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM({}), 0) AS DOUBLE PRECISION) AS reach FROM mention \
+         WHERE brand_id = {brand} AND about_brand AND {condition} AND published_at >= {} AND published_at < {}",
+        signal.weight(),
         p.bind(from),
         p.bind(to)
     );
@@ -496,18 +620,20 @@ async fn observed(
     })
 }
 
-/// Per window of the baseline (index 0 is the oldest): count and reach-weighted
-/// negativity, aggregated by the database over the `(brand_id, published_at)` index.
+/// Per window of the baseline (index 0 is the oldest): count and weight of a signal,
+/// aggregated by the database over the `(brand_id, published_at)` index.
 async fn baseline(
     db: &impl ConnectionTrait,
     brand_id: Uuid,
+    signal: Signal,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    window: Duration,
 ) -> Result<Vec<(i64, i64, f64)>> {
     let backend = db.get_database_backend();
     let mut p = Params::new(backend);
-    let (brand, negative, start, end) = (p.bind(brand_id), p.bind(-NEUTRAL_BAND), p.bind(from), p.bind(to));
-    let seconds = WINDOW.num_seconds();
+    let (brand, condition, start, end) = (p.bind(brand_id), signal.condition(&mut p), p.bind(from), p.bind(to));
+    let seconds = window.num_seconds();
     let bucket = match backend {
         DatabaseBackend::Postgres => {
             format!(
@@ -517,9 +643,10 @@ async fn baseline(
         _ => format!("CAST((julianday(published_at) - julianday({start})) * 86400.0 / {seconds} AS INTEGER)"),
     };
     let sql = format!(
-        "SELECT {bucket} AS bucket, COUNT(*) AS n, COALESCE(SUM(-sentiment * {REACH_WEIGHT}), 0) AS reach \
-         FROM mention WHERE brand_id = {brand} AND about_brand AND sentiment <= {negative} \
-         AND published_at >= {start} AND published_at < {end} GROUP BY 1"
+        "SELECT {bucket} AS bucket, COUNT(*) AS n, CAST(COALESCE(SUM({}), 0) AS DOUBLE PRECISION) AS reach \
+         FROM mention WHERE brand_id = {brand} AND about_brand AND {condition} \
+         AND published_at >= {start} AND published_at < {end} GROUP BY 1",
+        signal.weight()
     );
     let rows = db.query_all_raw(p.statement(sql)).await?;
     rows.iter()
@@ -533,29 +660,37 @@ async fn baseline(
         .collect()
 }
 
-/// The negative mentions of a span, at most a few thousand (the evidence, not the count).
-async fn window_negatives(
+/// The mentions of a signal in a span, at most a few thousand (the evidence, not the
+/// count).
+async fn window_mentions(
     db: &impl ConnectionTrait,
     brand_id: Uuid,
+    signal: Signal,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Vec<Negative>> {
-    Ok(negatives_query(brand_id, from, to)
-        .order_by_desc(mention::Column::PublishedAt)
-        .limit(5_000)
-        .into_model()
-        .all(db)
-        .await?)
+) -> Result<Vec<Evidence>> {
+    let select = evidence_query(brand_id, from, to);
+    let select = match signal {
+        Signal::Negative => select.filter(mention::Column::Sentiment.lte(-NEUTRAL_BAND)),
+        Signal::Positive => select.filter(mention::Column::Sentiment.gte(NEUTRAL_BAND)),
+        Signal::Mobilising => select.filter(Expr::cust("mobilises")),
+    };
+    Ok(select.order_by_desc(mention::Column::PublishedAt).limit(5_000).into_model().all(db).await?)
 }
 
-fn most_reaching(mentions: &[Negative], n: usize) -> Vec<Uuid> {
-    let mut sorted: Vec<&Negative> = mentions.iter().collect();
-    sorted.sort_by(|a, b| b.weight().total_cmp(&a.weight()).then(b.id.cmp(&a.id)));
+fn most_reaching(mentions: &[Evidence], n: usize, signal: Signal) -> Vec<Uuid> {
+    let mut sorted: Vec<&Evidence> = mentions.iter().collect();
+    sorted.sort_by(|a, b| b.weight_for(signal).total_cmp(&a.weight_for(signal)).then(b.id.cmp(&a.id)));
     sorted.into_iter().take(n).map(|m| m.id).collect()
 }
 
 /// Top terms, top authors and samples of a set of negative mentions.
-async fn explain(db: &impl ConnectionTrait, reason: Reason, mentions: &[Negative]) -> Result<Explanation> {
+async fn explain(
+    db: &impl ConnectionTrait,
+    reason: Reason,
+    mentions: &[Evidence],
+    signal: Signal,
+) -> Result<Explanation> {
     let mut terms: HashMap<&str, usize> = HashMap::new();
     for m in mentions {
         let mut seen: Vec<&str> = Vec::new();
@@ -609,8 +744,56 @@ async fn explain(db: &impl ConnectionTrait, reason: Reason, mentions: &[Negative
         reason: Some(reason),
         top_terms,
         top_authors,
-        sample_mention_ids: most_reaching(mentions, 5),
+        sample_mention_ids: most_reaching(mentions, 5, signal),
+        top_hashtags: top_hashtags(mentions),
+        first_mention_ids: {
+            let mut first: Vec<&Evidence> = mentions.iter().collect();
+            first.sort_by_key(|m| (m.published_at, m.id));
+            first.into_iter().take(5).map(|m| m.id).collect()
+        },
+        most_shared_mention_ids: {
+            let mut shared: Vec<&Evidence> = mentions.iter().collect();
+            shared.sort_by_key(|m| (std::cmp::Reverse(m.shares.saturating_add(m.likes)), m.id));
+            shared.into_iter().take(5).map(|m| m.id).collect()
+        },
     })
+}
+
+/// The coordination signals of the evidence, with its authors' profiles.
+async fn assess(db: &impl ConnectionTrait, evidence: &[Evidence]) -> Result<super::coordination::Coordination> {
+    use super::coordination::{MAX_POSTS, Post};
+    let evidence = &evidence[..evidence.len().min(MAX_POSTS)];
+    let ids: std::collections::BTreeSet<Uuid> = evidence.iter().filter_map(|m| m.author_id).collect();
+    let mut profiles = HashMap::new();
+    let ids: Vec<Uuid> = ids.into_iter().collect();
+    for chunk in ids.chunks(500) {
+        let found = author::Entity::find().filter(author::Column::Id.is_in(chunk.iter().copied())).all(db).await?;
+        profiles.extend(found.into_iter().map(|a| (a.id, a)));
+    }
+    let posts: Vec<Post<'_>> = evidence
+        .iter()
+        .map(|m| Post { id: m.id, author_id: m.author_id, text: &m.text, published_at: m.published_at })
+        .collect();
+    Ok(super::coordination::assess(&posts, &profiles))
+}
+
+/// The most used hashtags of the evidence, each counted once per mention.
+fn top_hashtags(mentions: &[Evidence]) -> Vec<String> {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for m in mentions {
+        // Folded words keep no `#`: hashtags are read in the text.
+        let mut seen: Vec<String> = Vec::new();
+        for tag in crate::scoring::mobilisation::hashtags(&crate::platform::text::fold(&m.text)) {
+            let tag = tag.to_owned();
+            if !seen.contains(&tag) {
+                seen.push(tag.clone());
+                *counts.entry(tag).or_default() += 1;
+            }
+        }
+    }
+    let mut tags: Vec<(String, usize)> = counts.into_iter().collect();
+    tags.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    tags.into_iter().take(8).map(|(t, _)| format!("#{t}")).collect()
 }
 
 /// Opens the finding's alert, or adds its evidence to the open one. Returns the alert
@@ -668,10 +851,17 @@ async fn raise(
         )
         .await?;
         hold_if_serious(txn, brand, &alert, at).await?;
-        let kind = if finding.kind == VALUE_GAP { events::VALUE_GAP_OPENED } else { events::CRISIS_OPENED };
+        let kind = match finding.kind {
+            VALUE_GAP => events::VALUE_GAP_OPENED,
+            MOBILISATION => events::MOBILISATION_OPENED,
+            POSITIVE_SPIKE => events::POSITIVE_SPIKE_OPENED,
+            _ => events::CRISIS_OPENED,
+        };
         let payload = super::event_payload(txn, &alert).await?;
         events::record(txn, brand.agency_id, Some(brand.id), kind, payload).await?;
-        let emailed = super::email_contacts(txn, config, brand, &alert, value_name, None).await? > 0;
+        // Escalation contacts hear of crises; good news waits for the digest.
+        let emailed = finding.kind != POSITIVE_SPIKE
+            && super::email_contacts(txn, config, brand, &alert, value_name, None).await? > 0;
         tracing::warn!(brand_id = %brand.id, alert_id = %id, kind = finding.kind, severity = %alert.severity, "crisis alert opened");
         return Ok(Some((alert, emailed)));
     }
@@ -720,7 +910,8 @@ async fn raise(
             json!({ "from": before.as_str(), "to": severity.as_str() }),
         )
         .await?;
-        emailed = super::email_contacts(txn, config, brand, &alert, value_name, Some(before)).await? > 0;
+        emailed = finding.kind != POSITIVE_SPIKE
+            && super::email_contacts(txn, config, brand, &alert, value_name, Some(before)).await? > 0;
         hold_if_serious(txn, brand, &alert, at).await?;
     }
     if worsened || grown {

@@ -9,6 +9,7 @@
 //! often each kind is right. The `open_key` column, unique while the alert is not
 //! resolved, holds that rule even when detectors run concurrently.
 
+pub mod coordination;
 pub mod detect;
 pub mod verdicts;
 
@@ -31,7 +32,7 @@ use crate::{
 };
 
 pub use crate::entities::Severity;
-pub use crate::entities::alert::{NEGATIVE_SPIKE, VALUE_GAP};
+pub use crate::entities::alert::{KINDS, MOBILISATION, NEGATIVE_SPIKE, POSITIVE_SPIKE, VALUE_GAP};
 
 /// Where an alert is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +85,10 @@ pub struct Metrics {
     /// Evidence count when subscribers were last told (`crisis.updated` is sent again
     /// once it grows by half, or when severity rises).
     pub notified_evidence: i64,
+    /// How much the latest detection's evidence looks coordinated; absent on alerts
+    /// opened before it was assessed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coordination: Option<coordination::Coordination>,
 }
 
 /// An author among the loudest of an alert.
@@ -107,23 +112,42 @@ pub enum Reason {
     AccusedByInfluencer { tier: Tier, followers: i64, value: String },
     /// A day's accusations of failing a value against the brand's usual number.
     Accusations { count: i64, value: String, mean: f64, std: f64, threshold: f64 },
+    /// Positive mentions of a window against the brand's baseline.
+    PositiveSpike { count: i64, minutes: i64, mean: f64, std: f64, z: f64, threshold: f64 },
+    /// Calls to act against the brand in a window against its baseline.
+    Mobilisation { count: i64, minutes: i64, mean: f64, std: f64, z: f64, threshold: f64 },
+    /// One far-reaching author calls to act against the brand.
+    CalledByInfluencer { tier: Tier, followers: i64 },
 }
 
 impl Reason {
     /// One sentence with the figures, in `lang`.
     pub fn text(&self, lang: &str) -> String {
         let tenth = |x: f64| format!("{x:.1}");
-        match self {
-            Reason::Spike { count, minutes, mean, std, z, threshold } => i18n::text(
+        let spike = |key: &str, count: &i64, minutes: &i64, mean: &f64, std: &f64, z: &f64, threshold: &f64| {
+            i18n::text(
                 lang,
-                "summary.spike",
+                key,
                 context! { count, minutes, mean => tenth(*mean), std => tenth(*std), z => tenth(*z), threshold => tenth(*threshold) },
-            ),
-            Reason::AccusedByInfluencer { tier, followers, value } => i18n::text(
-                lang,
-                "summary.accused_by_influencer",
-                context! { tier => i18n::text(lang, &format!("tier.{}", tier.as_str()), ()), followers, value },
-            ),
+            )
+        };
+        let tier = |tier: &Tier| i18n::text(lang, &format!("tier.{}", tier.as_str()), ());
+        match self {
+            Reason::Spike { count, minutes, mean, std, z, threshold } => {
+                spike("summary.spike", count, minutes, mean, std, z, threshold)
+            }
+            Reason::PositiveSpike { count, minutes, mean, std, z, threshold } => {
+                spike("summary.positive_spike", count, minutes, mean, std, z, threshold)
+            }
+            Reason::Mobilisation { count, minutes, mean, std, z, threshold } => {
+                spike("summary.mobilisation", count, minutes, mean, std, z, threshold)
+            }
+            Reason::CalledByInfluencer { tier: t, followers } => {
+                i18n::text(lang, "summary.called_by_influencer", context! { tier => tier(t), followers })
+            }
+            Reason::AccusedByInfluencer { tier: tier_of, followers, value } => {
+                i18n::text(lang, "summary.accused_by_influencer", context! { tier => tier(tier_of), followers, value })
+            }
             Reason::Accusations { count, value, mean, std, threshold } => i18n::text(
                 lang,
                 "summary.accusations",
@@ -146,8 +170,14 @@ pub struct Explanation {
     /// Most frequent meaningful words of the negative mentions.
     pub top_terms: Vec<String>,
     pub top_authors: Vec<TopAuthor>,
-    /// A few of the most far-reaching negative mentions.
+    /// A few of the most far-reaching mentions of the alert.
     pub sample_mention_ids: Vec<Uuid>,
+    /// The most used hashtags of the evidence.
+    pub top_hashtags: Vec<String>,
+    /// The first posts of the evidence, oldest first.
+    pub first_mention_ids: Vec<Uuid>,
+    /// The most shared and liked posts of the evidence.
+    pub most_shared_mention_ids: Vec<Uuid>,
 }
 
 fn lenient_reason<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<Reason>, D::Error> {
@@ -176,6 +206,7 @@ fn crisis_email(
     let metrics: Metrics = serde_json::from_value(alert.metrics.clone()).unwrap_or_default();
     let what = match value {
         Some(value) => i18n::text(lang, "email.crisis.value_gap", context! { value }),
+        None if alert.kind == MOBILISATION => i18n::text(lang, "email.crisis.mobilisation", ()),
         None => i18n::text(lang, "email.crisis.spike", ()),
     };
     let severity = i18n::text(lang, &format!("severity.{}", alert.severity), ()).to_uppercase();

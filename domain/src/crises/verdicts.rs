@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{AlertStatus, NEGATIVE_SPIKE, VALUE_GAP, announce, event_payload, get, step};
+use super::{AlertStatus, announce, event_payload, get, step};
 use crate::System;
 use crate::calendar::ContentStatus;
 use crate::entities::{alert, content_item, content_review};
@@ -201,7 +201,7 @@ pub async fn precision_of(
         .into_tuple()
         .all(db)
         .await?;
-    Ok([NEGATIVE_SPIKE, VALUE_GAP]
+    Ok(crate::entities::alert::KINDS
         .into_iter()
         .map(|kind| {
             let mut p = KindPrecision { kind, opened: 0, judged: 0, confirmed: 0, false_alarms: 0, precision: None };

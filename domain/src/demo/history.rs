@@ -238,6 +238,7 @@ fn mention(index: usize, post: &Post) -> NewMention {
             followers: Some(post.followers),
             following: Some(300),
             verified: post.followers > 100_000,
+            account_created_at: None,
             authoritative: true,
         },
         likes: interactions,

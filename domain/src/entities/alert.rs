@@ -7,6 +7,18 @@ use sea_orm::entity::prelude::*;
 pub const NEGATIVE_SPIKE: &str = "negative_spike";
 /// Kind of an alert raised by negative mentions touching a stated value.
 pub const VALUE_GAP: &str = "value_gap";
+/// Kind of an alert raised by calls to act against the brand (boycott, petition).
+pub const MOBILISATION: &str = "mobilisation";
+/// Kind of an alert raised by a spike of positive mentions.
+pub const POSITIVE_SPIKE: &str = "positive_spike";
+/// Every kind, in the order reports list them.
+pub const KINDS: [&str; 4] = [NEGATIVE_SPIKE, VALUE_GAP, MOBILISATION, POSITIVE_SPIKE];
+
+/// The kind a stored name stands for (an unknown one reads as a negative spike, the
+/// first kind there was).
+pub fn kind(name: &str) -> &'static str {
+    KINDS.into_iter().find(|k| *k == name).unwrap_or(NEGATIVE_SPIKE)
+}
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "alert")]
@@ -15,7 +27,7 @@ pub struct Model {
     pub id: Uuid,
     pub agency_id: Uuid,
     pub brand_id: Uuid,
-    /// `negative_spike` or `value_gap`.
+    /// One of [`KINDS`].
     pub kind: String,
     /// `low`, `medium`, `high` or `critical`.
     pub severity: String,

@@ -15,6 +15,9 @@ pub struct Model {
     pub following: i64,
     pub posts_count: Option<i64>,
     pub verified: bool,
+    /// When the account was made, as its network says (collectors that can tell).
+    pub account_created_at: Option<DateTimeUtc>,
+    /// When Vigie first saw the author.
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

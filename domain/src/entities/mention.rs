@@ -37,6 +37,8 @@ pub struct Model {
     /// Whether it is about the brand: false when it names only competitors (it then
     /// opens no ticket or alert and counts for no influencer of the brand).
     pub about_brand: bool,
+    /// Whether it calls to act against the brand (boycott, petition, "stop buying").
+    pub mobilises: bool,
     /// Addresses the brand and asks or complains, once scored.
     pub is_solicitation: bool,
     pub in_reply_to: Option<String>,

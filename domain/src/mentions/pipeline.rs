@@ -29,6 +29,8 @@ use crate::platform::jobs::Registry;
 use crate::platform::queue::{Envelope, JobPayload};
 use crate::platform::text::{Folded, Phrase};
 use crate::scoring::influence::Tier;
+use crate::scoring::mobilisation::Calls;
+use crate::scoring::sentiment::NEUTRAL_BAND;
 use crate::scoring::{Analysis, Input, Priority, ValueMatcher, analyze_folded, solicitation};
 use crate::sla::tickets::Solicitation;
 use crate::{Result, Services, influencers, now, platform::events};
@@ -193,6 +195,8 @@ pub struct Lexicon {
     language: String,
     /// What names its competitors.
     rivals: Rivals,
+    /// How calls to act against it read.
+    calls: Calls,
 }
 
 /// What storing a mention reads in its text.
@@ -210,6 +214,9 @@ pub struct Reading {
     pub about_brand: bool,
     /// The competitors it names.
     pub competitors: Vec<Uuid>,
+    /// Whether it calls to act against the brand ([`crate::scoring::mobilisation`]):
+    /// a mention about the brand, not praising it, carrying a call.
+    pub mobilises: bool,
 }
 
 impl Reading {
@@ -242,6 +249,9 @@ impl Lexicon {
             relevance: relevance::Terms::new(brand),
             language: brand.language.clone(),
             rivals: Rivals::default(),
+            calls: Calls::new(
+                std::iter::once(brand.name.as_str()).chain(brand.tracked_keywords.0.iter().map(String::as_str)),
+            ),
         }
     }
 
@@ -300,6 +310,7 @@ impl Lexicon {
             analysis.is_solicitation = false;
             priority = None;
         }
+        let mobilises = about_brand && analysis.sentiment < NEUTRAL_BAND && self.calls.in_text(&folded);
         Reading {
             analysis,
             priority,
@@ -307,6 +318,7 @@ impl Lexicon {
             search_text: folded.words.join(" "),
             about_brand,
             competitors,
+            mobilises,
         }
     }
 
@@ -483,6 +495,7 @@ async fn store_analyses(db: &impl ConnectionTrait, analysed: &[Scored], at: Date
                 params.bind(r.accuses()),
                 params.bind(a.is_solicitation),
                 params.bind(r.about_brand),
+                params.bind(r.mobilises),
                 params.bind(priority.map(|(p, _)| p.as_str().to_owned())),
             ];
             format!("({})", cells.join(", "))
@@ -490,10 +503,11 @@ async fn store_analyses(db: &impl ConnectionTrait, analysed: &[Scored], at: Date
         .collect();
     let sql = format!(
         "WITH v(id, lang, sentiment, value_tags, value_stances, accuses_value, is_solicitation, about_brand, \
-         priority) AS (VALUES {}) \
+         mobilises, priority) AS (VALUES {}) \
          UPDATE mention SET lang = v.lang, sentiment = v.sentiment, value_tags = v.value_tags, \
          value_stances = v.value_stances, accuses_value = v.accuses_value, \
-         is_solicitation = v.is_solicitation, about_brand = v.about_brand, solicitation_priority = v.priority, \
+         is_solicitation = v.is_solicitation, about_brand = v.about_brand, mobilises = v.mobilises, \
+         solicitation_priority = v.priority, \
          scored_at = {scored_at} \
          FROM v WHERE mention.id = v.id AND mention.scored_at IS NULL RETURNING mention.id",
         rows.join(", ")

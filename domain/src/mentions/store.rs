@@ -53,6 +53,8 @@ pub struct NewAuthor {
     pub followers: Option<i64>,
     pub following: Option<i64>,
     pub verified: bool,
+    /// When the account was made, when the network says.
+    pub account_created_at: Option<DateTime<Utc>>,
     /// Whether the profile comes from the server that hosts the account (a Mastodon
     /// instance describing its own users), so that it may update the author every
     /// tenant shares. Otherwise it only creates a missing author, and its counts stay
@@ -164,7 +166,7 @@ pub async fn store(
             let input = Input { text: &m.text, lang: m.lang.as_deref(), addressed, rating: m.rating };
             let reading = lexicon.read(&input, audience, &m.network, m.in_reply_to_author.as_deref());
             let accuses = reading.accuses();
-            let Reading { analysis, priority, relevance, search_text, about_brand, competitors } = reading;
+            let Reading { analysis, priority, relevance, search_text, about_brand, competitors, mobilises } = reading;
             if let Some((priority, tier)) = priority {
                 solicited.push((position, priority, tier, analysis.sentiment));
             }
@@ -200,6 +202,7 @@ pub async fn store(
                 value_stances: Set(ValueStances(analysis.value_stances)),
                 is_solicitation: Set(analysis.is_solicitation),
                 about_brand: Set(about_brand),
+                mobilises: Set(mobilises),
                 solicitation_priority: Set(priority.map(|(p, _)| p.as_str().to_owned())),
                 in_reply_to: Set(m.in_reply_to),
                 in_reply_to_author: Set(m.in_reply_to_author),
@@ -260,6 +263,7 @@ pub async fn store(
                         mention::Column::AccusesValue,
                         mention::Column::IsSolicitation,
                         mention::Column::AboutBrand,
+                        mention::Column::Mobilises,
                         mention::Column::SolicitationPriority,
                         mention::Column::InReplyTo,
                         mention::Column::InReplyToAuthor,
@@ -384,6 +388,7 @@ async fn upsert_authors(
             following: Set(if trusted { a.following.unwrap_or(0) } else { 0 }),
             posts_count: Set(None),
             verified: Set(trusted && a.verified),
+            account_created_at: Set(a.account_created_at.filter(|_| trusted)),
             created_at: Set(at),
             updated_at: Set(at),
         };
@@ -413,11 +418,20 @@ async fn upsert_authors(
         })
         .collect::<Vec<_>>()
         .join(" OR ");
+    // An account's creation date, once known, stays when a later sighting does not say.
+    let changed = format!(
+        "{changed} OR (\"excluded\".\"account_created_at\" IS NOT NULL \
+         AND \"author\".\"account_created_at\" IS DISTINCT FROM \"excluded\".\"account_created_at\")"
+    );
+    let created = sea_orm::sea_query::Expr::cust(
+        "COALESCE(\"excluded\".\"account_created_at\", \"author\".\"account_created_at\")",
+    );
     for chunk in batches(with_counts.into_values().collect(), CHUNK) {
         author::Entity::insert_many(chunk)
             .on_conflict(
                 conflict()
                     .update_columns(profile.into_iter().chain([author::Column::UpdatedAt]))
+                    .value(author::Column::AccountCreatedAt, created.clone())
                     .action_and_where(sea_orm::sea_query::Expr::cust(changed.clone()))
                     .to_owned(),
             )

@@ -26,6 +26,10 @@ pub const CRISIS_UPDATED: &str = "crisis.updated";
 pub const CRISIS_RESOLVED: &str = "crisis.resolved";
 /// Negative mentions touching a stated value opened an alert.
 pub const VALUE_GAP_OPENED: &str = "value_gap.opened";
+/// A mobilisation alert opened: calls to boycott or act against the brand grow.
+pub const MOBILISATION_OPENED: &str = "mobilisation.opened";
+/// A positive spike opened: praise far above the brand's baseline.
+pub const POSITIVE_SPIKE_OPENED: &str = "positive_spike.opened";
 /// A ticket reached 80 % of its response target (written by the SLA clock).
 pub const SLA_AT_RISK: &str = "sla.at_risk";
 /// A ticket passed its due time unanswered (written by the SLA clock).
@@ -39,6 +43,8 @@ pub const TYPES: &[&str] = &[
     CRISIS_UPDATED,
     CRISIS_RESOLVED,
     VALUE_GAP_OPENED,
+    MOBILISATION_OPENED,
+    POSITIVE_SPIKE_OPENED,
     SLA_AT_RISK,
     SLA_BREACHED,
     MENTION_SOLICITATION,

@@ -156,10 +156,13 @@ fn bars(id: &'static str, rows: impl IntoIterator<Item = (String, f64, Option<f6
 }
 
 /// One line on how often each kind of alert was judged right: "Alert precision:
-/// negative spikes none judged; value gaps 2 confirmed of 3 judged (67%)".
+/// negative spikes none judged; value gaps 2 confirmed of 3 judged (67%)". Crises and
+/// value gaps are always named; the other kinds when some opened.
 pub fn precision_summary(precision: &[crate::crises::KindPrecision], lang: &str) -> String {
+    use crate::crises::{NEGATIVE_SPIKE, VALUE_GAP};
     let parts: Vec<String> = precision
         .iter()
+        .filter(|p| p.opened > 0 || [NEGATIVE_SPIKE, VALUE_GAP].contains(&p.kind))
         .map(|p| {
             let kind = i18n::text(lang, &format!("alert.kinds.{}", p.kind), ());
             match p.precision {

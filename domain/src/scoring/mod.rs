@@ -5,6 +5,7 @@
 
 pub mod influence;
 pub mod lang;
+pub mod mobilisation;
 pub mod sentiment;
 pub mod solicitation;
 pub mod values;

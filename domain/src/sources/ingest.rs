@@ -276,6 +276,7 @@ async fn store(services: &Services, brand: &brand::Model, items: Vec<Valid>) -> 
                 followers: Some(v.item.author.followers),
                 following: Some(v.item.author.following),
                 verified: v.item.author.verified,
+                account_created_at: None,
                 authoritative: false,
             },
             likes: v.item.metrics.likes,

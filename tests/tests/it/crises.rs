@@ -646,6 +646,8 @@ async fn precision_counts_verdicts_per_kind(backend: Backend) {
         json!([
             { "kind": "NEGATIVE_SPIKE", "opened": 3, "judged": 1, "confirmed": 1, "falseAlarms": 0, "precision": 1.0 },
             { "kind": "VALUE_GAP", "opened": 5, "judged": 4, "confirmed": 3, "falseAlarms": 1, "precision": 0.75 },
+            { "kind": "MOBILISATION", "opened": 0, "judged": 0, "confirmed": 0, "falseAlarms": 0, "precision": null },
+            { "kind": "POSITIVE_SPIKE", "opened": 0, "judged": 0, "confirmed": 0, "falseAlarms": 0, "precision": null },
         ])
     );
     let bad = app.gql(t, query, json!({ "b": brand, "f": to, "t": from })).await;

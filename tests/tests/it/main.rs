@@ -25,6 +25,7 @@ mod mastodon;
 mod members;
 mod meta;
 mod migrations;
+mod mobilisation;
 mod openapi;
 mod production;
 mod queue;

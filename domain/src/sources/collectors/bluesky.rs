@@ -222,6 +222,7 @@ pub(super) fn to_mention(post: PostView, accounts: &HashMap<String, Known>) -> N
             followers: counts.followers,
             following: counts.following,
             verified: counts.verified,
+            account_created_at: None,
             // The endpoint is the tenant's choice, not the account's host.
             authoritative: false,
         },

@@ -122,6 +122,7 @@ pub(crate) fn parse(document: &[u8], network: &str, target: &str) -> Result<Vec<
                     followers: None,
                     following: None,
                     verified: false,
+                    account_created_at: None,
                     // A feed may claim any site as its home: only one served from that
                     // site describes it.
                     authoritative,

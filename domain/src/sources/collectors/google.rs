@@ -118,6 +118,7 @@ fn to_mention(review: Review, location: &str) -> Option<NewMention> {
             followers: None,
             following: None,
             verified: false,
+            account_created_at: None,
             authoritative: true,
         },
         likes: 0,

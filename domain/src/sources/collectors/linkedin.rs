@@ -89,6 +89,7 @@ fn to_mention(comment: &Comment, own: &str) -> Option<NewMention> {
             followers: None,
             following: None,
             verified: false,
+            account_created_at: None,
             authoritative: true,
         },
         likes: 0,

@@ -67,6 +67,9 @@ pub struct Account {
     pub following_count: i64,
     #[serde(default)]
     pub bot: bool,
+    /// When the account was made (Mastodon gives the day, at midnight UTC).
+    #[serde(default)]
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Deserialize)]
@@ -112,6 +115,7 @@ pub(super) fn to_mention(status: Status, instance_host: &str) -> NewMention {
             followers: Some(count(status.account.followers_count)),
             following: Some(count(status.account.following_count)),
             verified: false,
+            account_created_at: status.account.created_at,
             authoritative,
         },
         likes: count(status.favourites_count),

@@ -208,6 +208,7 @@ fn facebook_author(from: Option<&Person>, item: &str) -> NewAuthor {
         followers: None,
         following: None,
         verified: false,
+        account_created_at: None,
         authoritative: true,
     }
 }
@@ -464,6 +465,7 @@ fn instagram_author(username: &str, item: &str) -> NewAuthor {
         followers: None,
         following: None,
         verified: false,
+        account_created_at: None,
         authoritative: true,
     }
 }

@@ -120,6 +120,7 @@ fn to_mention(thing: Thing) -> Option<NewMention> {
             followers: None,
             following: None,
             verified: false,
+            account_created_at: None,
             authoritative: true,
         },
         likes: count(item.score),

@@ -100,6 +100,7 @@ fn to_mention(review: Review, at: DateTime<Utc>) -> Option<NewMention> {
             followers: None,
             following: None,
             verified: false,
+            account_created_at: None,
             authoritative: true,
         },
         likes: count(review.number_of_likes),

@@ -27,7 +27,7 @@ use crate::platform::outbound::Http;
 pub struct XCollector;
 
 const TWEET_FIELDS: &str = "created_at,public_metrics,author_id,in_reply_to_user_id,referenced_tweets,lang";
-const USER_FIELDS: &str = "username,name,verified,public_metrics";
+const USER_FIELDS: &str = "username,name,verified,public_metrics,created_at";
 const EXPANSIONS: &str = "author_id,in_reply_to_user_id";
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +60,9 @@ struct User {
     #[serde(default)]
     verified: bool,
     public_metrics: Option<UserMetrics>,
+    /// When the account was made.
+    #[serde(default)]
+    created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +99,7 @@ fn to_mention(post: Post, users: &HashMap<&str, &User>) -> Option<NewMention> {
             followers: author.public_metrics.as_ref().and_then(|m| m.followers_count).map(count),
             following: author.public_metrics.as_ref().and_then(|m| m.following_count).map(count),
             verified: author.verified,
+            account_created_at: author.created_at,
             authoritative: true,
         },
         likes: metrics.map_or(0, |m| count(m.like_count)),

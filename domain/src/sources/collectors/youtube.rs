@@ -259,6 +259,7 @@ fn author(channel_id: &str, name: &str, profile_url: Option<String>, known: &Has
         followers: found.subscribers,
         following: None,
         verified: false,
+        account_created_at: None,
         // Google describes every channel: the same answer for every tenant.
         authoritative: true,
     }
