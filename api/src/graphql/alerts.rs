@@ -115,8 +115,9 @@ pub enum AlertStatus {
 /// The figures behind an alert.
 #[derive(SimpleObject)]
 pub struct AlertMetrics {
-    /// Negative mentions in the detection window (value gaps: accusations of failing the
-    /// value, in a day).
+    /// Mentions counted in the detection window: negative ones for a negative spike,
+    /// positive ones for a positive spike, calls for a mobilisation (in the hour), and
+    /// accusations of failing the value in a day for a value gap.
     pub negative_count: i64,
     /// Their negativity weighted by reach (1 + log10 of followers, in whole steps).
     pub reach_weighted: f64,
@@ -210,8 +211,8 @@ pub struct AlertCoordination {
     /// 0–100: 0.3 freshAccounts + 0.35 nearDuplicates + 0.15 synchrony + 0.2
     /// concentration, each 0–1.
     pub score: f64,
-    /// Share of the authors with an account made in the 30 days before they posted, or
-    /// no profile (no name of their own, fewer than 10 followers).
+    /// Of the authors whose network gives the account's creation date (Mastodon, X),
+    /// the share whose account was made in the 30 days before they posted.
     pub fresh_accounts: f64,
     /// Share of the posts with a near duplicate (MinHash) by another author.
     pub near_duplicates: f64,

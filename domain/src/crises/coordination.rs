@@ -2,21 +2,23 @@
 //! rather than an organic outcry, as a score (0–100) with its components, never a
 //! verdict: it lowers and hides nothing.
 //!
-//! - **Fresh accounts**: the share of the authors whose account was created in the 30
-//!   days before they posted (`author.account_created_at`, as the network says it), or
-//!   who show no profile (no name of their own and fewer than 10 followers). Authors
-//!   Vigie knows nothing of are left out.
+//! - **Fresh accounts**: of the authors whose network gives the account's creation date
+//!   (`author.account_created_at`: Mastodon, X), the share whose account was made in
+//!   the 30 days before they posted. A missing name or a zero follower count says
+//!   nothing (untrusted sources leave them so), so authors without a date are left out.
 //! - **Near duplicates**: the share of the posts that have a near-duplicate by another
-//!   author: MinHash signatures (64 hashes) of each post's word pairs, banded for
-//!   locality-sensitive hashing (16 bands of 4), candidates kept from an estimated
-//!   Jaccard similarity of 0.6.
+//!   author: MinHash signatures (64 hashes) of each post's word pairs, links and handles
+//!   left out, banded for locality-sensitive hashing (16 bands of 4), candidates kept
+//!   from an estimated Jaccard similarity of 0.6. Posts of fewer than three word pairs
+//!   (a lone hashtag) are too short to tell and are never counted as copies.
 //! - **Synchrony**: how much more often posts by different authors fall within 10
 //!   seconds of each other than posts spread at random over the same span would:
 //!   (observed − expected) / (1 − expected), floored at 0.
 //! - **Concentration**: how much of the volume the most active tenth of the authors
 //!   writes, beyond their tenth: (share − tenth) / (1 − tenth).
 //!
-//! The score weighs them 0.3, 0.35, 0.15 and 0.2.
+//! The score weighs them 0.3, 0.35, 0.15 and 0.2. It is a signal, not a proof: a
+//! brigade that paraphrases, spaces its posts and uses aged accounts scores low.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,8 @@ const BANDS: usize = 16;
 const ROWS: usize = HASHES / BANDS;
 /// The estimated Jaccard similarity from which two posts are near duplicates.
 const SIMILAR: f64 = 0.6;
+/// Words of a post read for its signature: a copied message shows in its start.
+const MAX_WORDS: usize = 200;
 
 /// The assessment of an alert's evidence.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -99,11 +103,9 @@ fn fresh(posts: &[Post<'_>], profiles: &HashMap<Uuid, author::Model>) -> f64 {
     }
     let (mut known, mut young) = (0usize, 0usize);
     for (author, posted) in first {
-        let Some(profile) = profiles.get(&author) else { continue };
+        let Some(created) = profiles.get(&author).and_then(|p| p.account_created_at) else { continue };
         known += 1;
-        let new_account = profile.account_created_at.is_some_and(|c| posted - c < FRESH);
-        let named = profile.display_name.as_deref().is_some_and(|n| !n.trim().is_empty() && n != profile.handle);
-        if new_account || (!named && profile.followers < 10) {
+        if posted - created < FRESH {
             young += 1;
         }
     }
@@ -123,22 +125,20 @@ fn mix(x: u64, seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The MinHash signature of a text's word pairs (its words when it has one).
+/// The MinHash signature of a text's word pairs; `None` for fewer than three pairs.
 fn signature(text: &str) -> Option<[u64; HASHES]> {
-    let words: Vec<String> = Folded::new(text)
-        .words
-        .into_iter()
-        // Links and handles differ between copies of one message.
-        .filter(|w| !w.starts_with("http") && w.chars().count() > 1)
+    // Links and handles differ between copies of one message: they go before folding
+    // splits them into words.
+    let kept: Vec<&str> = text
+        .split_whitespace()
+        .filter(|t| !(t.starts_with("http") || t.starts_with("www.") || t.starts_with('@')))
         .collect();
-    let shingles: Vec<u64> = if words.len() < 2 {
-        words.iter().map(|w| hash(w)).collect()
-    } else {
-        words.windows(2).map(|w| hash(&format!("{} {}", w[0], w[1]))).collect()
-    };
-    if shingles.is_empty() {
+    let words: Vec<String> =
+        Folded::new(&kept.join(" ")).words.into_iter().filter(|w| w.chars().count() > 1).take(MAX_WORDS).collect();
+    if words.len() < 4 {
         return None;
     }
+    let shingles: Vec<u64> = words.windows(2).map(|w| hash(&format!("{} {}", w[0], w[1]))).collect();
     let mut sig = [u64::MAX; HASHES];
     for s in shingles {
         for (i, slot) in sig.iter_mut().enumerate() {

@@ -127,6 +127,17 @@ pub fn ewma(series: &[f64]) -> (f64, f64) {
     (mean, var.max(0.0).sqrt())
 }
 
+/// Plain mean and standard deviation of a series.
+pub fn mean_std(series: &[f64]) -> (f64, f64) {
+    if series.is_empty() {
+        return (0.0, 0.0);
+    }
+    let n = series.len() as f64;
+    let mean = series.iter().sum::<f64>() / n;
+    let var = series.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
 /// How many (floored) standard deviations `observed` lies above `mean`.
 pub fn z_score(observed: f64, mean: f64, std: f64) -> f64 {
     (observed - mean) / std.max(MIN_STD)
@@ -332,7 +343,11 @@ async fn last_resolutions(db: &impl ConnectionTrait, brand_id: Uuid) -> Result<H
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(kind, value, at)| Some(((crate::entities::alert::kind(&kind), value), at?)))
+        // A kind this build does not know (written by a newer one) is left out.
+        .filter_map(|(kind, value, at)| {
+            let kind = crate::entities::alert::KINDS.into_iter().find(|k| *k == kind)?;
+            Some(((kind, value), at?))
+        })
         .collect())
 }
 
@@ -391,17 +406,32 @@ async fn spike(
     if count == 0 {
         return Ok(None);
     }
-    // One call to mobilise from a macro or mega author is news at once. Calls are few
-    // (a partial index holds them): they are read before the baseline.
+    // Calls are few (a partial index holds them): they are read before the baseline,
+    // to count their authors (one account posting three times is not three people) and
+    // to find a macro or mega author among them, whose one call is news at once. Its
+    // audience is the one collectors read on the network (`author.followers`), never
+    // the count a pushed mention or a remote instance claims.
     let calls = match spec.signal {
         Signal::Mobilising => Some(window_mentions(db, brand.id, spec.signal, since, window_end).await?),
         _ => None,
     };
-    let called_by = calls
-        .as_ref()
-        .and_then(|calls| calls.iter().map(Evidence::followers).max())
-        .filter(|f| Tier::of(*f) >= Tier::Macro);
-    if count < min_count && called_by.is_none() {
+    let (voices, called_by) = match &calls {
+        Some(calls) => {
+            let authors: std::collections::BTreeSet<Uuid> = calls.iter().filter_map(|m| m.author_id).collect();
+            let anonymous = calls.iter().filter(|m| m.author_id.is_none()).count() as i64;
+            let audience = author::Entity::find()
+                .select_only()
+                .column_as(author::Column::Followers.max(), "followers")
+                .filter(author::Column::Id.is_in(authors.iter().copied()))
+                .into_tuple::<Option<i64>>()
+                .one(db)
+                .await?
+                .flatten();
+            (authors.len() as i64 + anonymous, audience.filter(|f| Tier::of(*f) >= Tier::Macro))
+        }
+        None => (count, None),
+    };
+    if voices < min_count && called_by.is_none() {
         return Ok(None);
     }
     let mut counts = vec![0.0; spec.windows];
@@ -414,8 +444,11 @@ async fn spike(
             reaches[i] = r;
         }
     }
-    let (count_mean, count_std) = ewma(&counts);
-    let (reach_mean, reach_std) = ewma(&reaches);
+    // Spikes follow the last day closely (EWMA); calls are rare, so the whole week
+    // weighs the same.
+    let baseline_of = |series: &[f64]| if spec.signal == Signal::Mobilising { mean_std(series) } else { ewma(series) };
+    let (count_mean, count_std) = baseline_of(&counts);
+    let (reach_mean, reach_std) = baseline_of(&reaches);
     let z_count = z_score(count as f64, count_mean, count_std);
     let z_reach = z_score(reach, reach_mean, reach_std);
     let z = z_count.max(z_reach);
@@ -443,7 +476,7 @@ async fn spike(
     };
     let (minutes, mean, std, threshold) = (spec.window.num_minutes(), count_mean, count_std, brand.crisis_z_threshold);
     let reason = match (spec.signal, called_by) {
-        (Signal::Mobilising, Some(followers)) if z < threshold || count < min_count => {
+        (Signal::Mobilising, Some(followers)) if z < threshold || voices < min_count => {
             Reason::CalledByInfluencer { tier: Tier::of(followers), followers }
         }
         (Signal::Mobilising, _) => Reason::Mobilisation { count, minutes, mean, std, z, threshold },

@@ -249,9 +249,7 @@ impl Lexicon {
             relevance: relevance::Terms::new(brand),
             language: brand.language.clone(),
             rivals: Rivals::default(),
-            calls: Calls::new(
-                std::iter::once(brand.name.as_str()).chain(brand.tracked_keywords.0.iter().map(String::as_str)),
-            ),
+            calls: Calls::new(&brand.name),
         }
     }
 

@@ -9,8 +9,8 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use vigie_domain::System;
 use vigie_domain::crises::detect::detect;
-use vigie_domain::entities::{email_outbox, event};
-use vigie_domain::mentions::store::NewMention;
+use vigie_domain::entities::{brand, email_outbox, event, source};
+use vigie_domain::mentions::store::{self, NewMention, Provenance};
 use vigie_tests::{Backend, TestApp, db_id, new_mention, on_both_databases};
 
 const ALERTS: &str = "query($b: ID!, $f: AlertFilterInput) { alerts(brandId: $b, filter: $f, first: 5) { edges { node { \
@@ -137,6 +137,21 @@ async fn calls_to_boycott_open_a_mobilisation_alert(backend: Backend) {
         list[0]
     );
     assert_eq!(list[0]["metrics"]["maxFollowers"], 800_000);
+
+    // One account posting three calls is not three people, and an audience a pusher
+    // claims opens nothing at once.
+    let (zephyr, zephyr_source) = brand(&app, t, "Zephyr").await;
+    let spam: Vec<NewMention> =
+        (0..3).map(|i| post(&format!("spam-{i}"), "loner", "Boycottez Zephyr ! #BoycottZephyr", 50, 10 + i)).collect();
+    app.collect(&zephyr_source, spam).await;
+    let claimed = vec![post("claimed", "pretender", "Don't buy Zephyr anymore, they lied to all of us", 5_000_000, 3)];
+    let db = &app.services.db;
+    let zephyr_brand = brand::Entity::find_by_id(db_id(&zephyr)).one(db).await.unwrap().unwrap();
+    let zephyr_source = source::Entity::find_by_id(db_id(&zephyr_source)).one(db).await.unwrap().unwrap();
+    store::store(System::for_tests(), &app.services, &zephyr_brand, &zephyr_source, claimed, Provenance::Pushed)
+        .await
+        .unwrap();
+    assert!(detect(System::for_tests(), &app.services, db_id(&zephyr)).await.unwrap().is_empty());
 }
 
 on_both_databases!(calls_to_boycott_open_a_mobilisation_alert);
