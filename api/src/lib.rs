@@ -1,6 +1,9 @@
 //! Vigie's HTTP server: the GraphQL API (with GraphiQL), health, readiness and metrics.
 //! In the embedded mode (no `REDIS_URL`) it also runs the job runtime in-process, on the
 //! in-process queue.
+// The merged GraphQL root's resolvers nest deep enough futures that proving them `Send`
+// passes the default limit of 128.
+#![recursion_limit = "256"]
 
 pub mod admin;
 pub mod graphiql;

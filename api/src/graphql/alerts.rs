@@ -377,6 +377,16 @@ pub struct AlertFilterInput {
     min_severity: Option<Severity>,
 }
 
+impl From<AlertFilterInput> for AlertFilter {
+    fn from(f: AlertFilterInput) -> Self {
+        AlertFilter {
+            status: f.status.map(Into::into),
+            kind: f.kind.map(|k| k.as_str().to_owned()),
+            min_severity: f.min_severity.map(Into::into),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct AlertQuery;
 
@@ -392,17 +402,13 @@ impl AlertQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<Cursor, Alert>> {
-        let filter = filter.unwrap_or_default();
+        let filter = filter.unwrap_or_default().into();
         let had_cursor = after.is_some();
         let page = crises::list(
             services(ctx),
             actor(ctx)?,
             uuid("brandId", &brand_id)?,
-            AlertFilter {
-                status: filter.status.map(Into::into),
-                kind: filter.kind.map(|k| k.as_str().to_owned()),
-                min_severity: filter.min_severity.map(Into::into),
-            },
+            filter,
             pagination::request(first, after)?,
         )
         .await?;

@@ -5,12 +5,11 @@ use futures_util::Stream;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
-use uuid::Uuid;
 use vigie_domain::platform::bus::Notice;
 use vigie_domain::{Actor, Services};
 
-/// The objects named by the notices `pick` selects, loaded by `load`.
-pub(crate) async fn objects<T, P, L, Fut>(
+/// The objects named by the notices `pick` selects (by id, or any key), loaded by `load`.
+pub(crate) async fn objects<T, K, P, L, Fut>(
     services: Arc<Services>,
     actor: Actor,
     pick: P,
@@ -18,8 +17,9 @@ pub(crate) async fn objects<T, P, L, Fut>(
 ) -> impl Stream<Item = T>
 where
     T: Send + 'static,
-    P: Fn(&Notice) -> Option<Uuid> + Send + Sync + 'static,
-    L: Fn(Arc<Services>, Actor, Uuid) -> Fut + Send + Sync + 'static,
+    K: Send + 'static,
+    P: Fn(&Notice) -> Option<K> + Send + Sync + 'static,
+    L: Fn(Arc<Services>, Actor, K) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Option<T>> + Send,
 {
     let receiver = services.bus.subscribe().await;

@@ -111,6 +111,10 @@ impl Mention {
     pub(crate) async fn id(&self) -> ID {
         global_id(NodeKind::Mention, self.0.id)
     }
+    /// The brand it was collected or pushed for.
+    async fn brand_id(&self) -> ID {
+        global_id(NodeKind::Brand, self.0.brand_id)
+    }
     /// The id on its network or in the pushing tool.
     async fn external_id(&self) -> &str {
         &self.0.external_id
@@ -245,6 +249,24 @@ pub struct MentionFilterInput {
     competitor_id: Option<ID>,
 }
 
+impl MentionFilterInput {
+    /// The filter the domain reads.
+    pub(crate) fn into_domain(self) -> Result<MentionFilter> {
+        Ok(MentionFilter {
+            network: self.network.map(Into::into),
+            published_after: self.since,
+            published_before: self.until,
+            search: self.search,
+            sentiment: self.sentiment.map(SentimentClass::from),
+            solicitation: self.solicitation,
+            value_id: self.value_id.as_ref().map(|id| uuid("valueId", id)).transpose()?,
+            author_id: self.author_id.as_ref().map(|id| uuid("authorId", id)).transpose()?,
+            subject: self.subject.map(Into::into).unwrap_or_default(),
+            competitor_id: self.competitor_id.as_ref().map(|id| uuid("competitorId", id)).transpose()?,
+        })
+    }
+}
+
 /// Whom listed mentions are about.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "vigie_domain::mentions::Subject")]
@@ -299,19 +321,7 @@ impl MentionQuery {
     ) -> Result<Connection<MentionCursor, Mention>> {
         let had_cursor = after.is_some();
         let after = after.map(|c| MentionCursor::decode_cursor(&c)).transpose()?.map(|c| c.0);
-        let filter = filter.unwrap_or_default();
-        let filter = MentionFilter {
-            network: filter.network.map(Into::into),
-            published_after: filter.since,
-            published_before: filter.until,
-            search: filter.search,
-            sentiment: filter.sentiment.map(SentimentClass::from),
-            solicitation: filter.solicitation,
-            value_id: filter.value_id.as_ref().map(|id| uuid("valueId", id)).transpose()?,
-            author_id: filter.author_id.as_ref().map(|id| uuid("authorId", id)).transpose()?,
-            subject: filter.subject.map(Into::into).unwrap_or_default(),
-            competitor_id: filter.competitor_id.as_ref().map(|id| uuid("competitorId", id)).transpose()?,
-        };
+        let filter = filter.unwrap_or_default().into_domain()?;
         let page =
             mentions::list(services(ctx), actor(ctx)?, uuid("brandId", &brand_id)?, filter, first, after).await?;
         Ok(pagination::connection(page, had_cursor, |m| MentionCursor(mentions::MentionCursor::of(m)), Mention))

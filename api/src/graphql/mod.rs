@@ -23,6 +23,7 @@ mod pagination;
 mod queue;
 mod relationships;
 mod reports;
+mod screen;
 pub mod session;
 mod shares;
 mod sla;
@@ -69,6 +70,7 @@ pub struct Query(
     reports::ReportQuery,
     shares::ShareQuery,
     node::NodeQuery,
+    screen::ScreenQuery,
 );
 
 /// Root mutation, merged from the domain modules.
@@ -95,7 +97,7 @@ pub struct Mutation(
 
 /// Root subscription (graphql-ws at `/graphql/ws`).
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(alerts::AlertSubscription, sla::SlaSubscription);
+pub struct Subscription(alerts::AlertSubscription, sla::SlaSubscription, screen::ScreenSubscription);
 
 /// Vigie's schema type.
 pub type VigieSchema = Schema<Query, Mutation, Subscription>;

@@ -290,6 +290,26 @@ pub struct TicketFilterInput {
     include_snoozed: bool,
 }
 
+impl TicketFilterInput {
+    /// The filter the domain reads.
+    pub(crate) fn into_domain(self) -> Result<TicketFilter> {
+        let assignee = match self.assignee_id {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(id) => Some(Some(uuid("assigneeId", &id)?)),
+        };
+        Ok(TicketFilter {
+            status: self.status.map(Into::into),
+            priority: self.priority.map(Into::into),
+            network: self.network.map(Into::into),
+            assignee,
+            breached: self.breached,
+            sla_state: self.sla_state.map(Into::into),
+            hide_snoozed: !self.include_snoozed,
+        })
+    }
+}
+
 /// Compliance of a set of tickets.
 #[derive(SimpleObject)]
 pub struct SlaFigures {
@@ -357,26 +377,13 @@ impl SlaQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<Cursor, Ticket>> {
-        let filter = filter.unwrap_or_default();
-        let assignee = match filter.assignee_id {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(id) => Some(Some(uuid("assigneeId", &id)?)),
-        };
+        let filter = filter.unwrap_or_default().into_domain()?;
         let had_cursor = after.is_some();
         let page = tickets::list(
             services(ctx),
             actor(ctx)?,
             uuid("brandId", &brand_id)?,
-            TicketFilter {
-                status: filter.status.map(Into::into),
-                priority: filter.priority.map(Into::into),
-                network: filter.network.map(Into::into),
-                assignee,
-                breached: filter.breached,
-                sla_state: filter.sla_state.map(Into::into),
-                hide_snoozed: !filter.include_snoozed,
-            },
+            filter,
             pagination::request(first, after)?,
         )
         .await?;

@@ -270,9 +270,21 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<alert::Model>> {
     let brand = actor.check_brand(&services.db, brand_id).await?;
+    list_across(services, actor, &[brand], filter, page).await
+}
+
+/// The alerts of several brands (`brand_ids` as [`Actor::brands_in_view`] gives them),
+/// newest first: the agency's alerts.
+pub async fn list_across(
+    services: &Services,
+    actor: &Actor,
+    brand_ids: &[Uuid],
+    filter: AlertFilter,
+    page: PageRequest,
+) -> Result<Page<alert::Model>> {
     let mut select = alert::Entity::find()
         .filter(alert::Column::AgencyId.eq(actor.agency_id))
-        .filter(alert::Column::BrandId.eq(brand));
+        .filter(alert::Column::BrandId.is_in(brand_ids.iter().copied()));
     if let Some(status) = filter.status {
         select = select.filter(alert::Column::Status.eq(status.as_str()));
     }

@@ -98,11 +98,25 @@ pub async fn list(
     first: Option<i32>,
     after: Option<MentionCursor>,
 ) -> Result<Page<mention::Model>> {
-    let page = PageRequest::new(first, None)?;
     let brand = actor.check_brand(&services.db, brand_id).await?;
+    list_across(services, actor, &[brand], filter, first, after).await
+}
+
+/// The mentions of several brands (`brand_ids` as [`Actor::brands_in_view`] gives
+/// them), newest first: the agency's stream. A competitor filter names a competitor of
+/// one of them.
+pub async fn list_across(
+    services: &Services,
+    actor: &Actor,
+    brand_ids: &[Uuid],
+    filter: MentionFilter,
+    first: Option<i32>,
+    after: Option<MentionCursor>,
+) -> Result<Page<mention::Model>> {
+    let page = PageRequest::new(first, None)?;
     let mut select = mention::Entity::find()
         .filter(mention::Column::AgencyId.eq(actor.agency_id))
-        .filter(mention::Column::BrandId.eq(brand));
+        .filter(mention::Column::BrandId.is_in(brand_ids.iter().copied()));
     if let Some(network) = filter.network {
         select = select.filter(mention::Column::Network.eq(network.name()));
     }
@@ -142,7 +156,7 @@ pub async fn list(
     if let Some(competitor_id) = filter.competitor_id {
         // Another brand's competitor is unknown here, as `competitiveInfluencers` says.
         let known = competitor::Entity::find_by_id(competitor_id)
-            .filter(competitor::Column::BrandId.eq(brand))
+            .filter(competitor::Column::BrandId.is_in(brand_ids.iter().copied()))
             .one(&services.db)
             .await?;
         if known.is_none() {
@@ -163,7 +177,15 @@ pub async fn list(
     }
     let key = (mention::Column::PublishedAt, mention::Column::Id);
     let after = after.map(|cursor| (cursor.published_at, cursor.id));
-    pagination::fetch_by_key(&services.db, select, key, pagination::Direction::Descending, after, page).await
+    let newest_first = pagination::Direction::Descending;
+    match brand_ids {
+        [_] => pagination::fetch_by_key(&services.db, select, key, newest_first, after, page).await,
+        // Each brand's page from its `(brand_id, published_at)` index, merged.
+        _ => {
+            let per_brand = brand_ids.iter().map(|b| select.clone().filter(mention::Column::BrandId.eq(*b))).collect();
+            pagination::fetch_merged_by_key(&services.db, per_brand, key, newest_first, after, page).await
+        }
+    }
 }
 
 /// Several mentions of the actor's agency at once, on brands it sees (for DataLoaders).

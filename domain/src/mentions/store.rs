@@ -24,6 +24,7 @@ use uuid::Uuid;
 use super::pipeline::{Lexicon, Reading, announce_solicitations, refresh_soon};
 use crate::System;
 use crate::entities::{UuidList, ValueStances, author, brand, mention, mention_competitor, source, ticket};
+use crate::platform::bus::Notice;
 use crate::platform::db::batches;
 use crate::scoring::{Input, Priority, Tier};
 use crate::sla::tickets::Solicitation;
@@ -149,6 +150,7 @@ pub async fn store(
     let txn = crate::platform::db::begin_write(&services.db).await?;
     let at = now();
     let count = items.len();
+    let newest = items.iter().map(|m| m.published_at).max().unwrap_or(at);
     // The rows that are solicitations, by position, with what their tickets need.
     let mut solicited: Vec<(usize, Priority, Tier, f64)> = Vec::new();
     let mut marked: Vec<Uuid> = Vec::with_capacity(items.len());
@@ -312,6 +314,13 @@ pub async fn store(
     for ticket_id in &tickets {
         crate::sla::tickets::announce_id(services, brand.agency_id, brand.id, *ticket_id).await;
     }
+    let notice = Notice::Mentions {
+        agency_id: brand.agency_id,
+        brand_id: brand.id,
+        count: u32::try_from(count).unwrap_or(u32::MAX),
+        newest,
+    };
+    services.bus.publish(notice).await;
     if !tickets.is_empty() {
         crate::platform::events::dispatch_soon(services, Some(brand.agency_id)).await;
     }

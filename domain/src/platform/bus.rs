@@ -29,6 +29,9 @@ pub enum Notice {
     Alert { agency_id: Uuid, brand_id: Uuid, alert_id: Uuid },
     /// A ticket of the brand's inbox opened or changed.
     Ticket { agency_id: Uuid, brand_id: Uuid, ticket_id: Uuid },
+    /// Mentions of the brand were stored: how many, and the newest publication time
+    /// among them (a screen fetches them with its own filters).
+    Mentions { agency_id: Uuid, brand_id: Uuid, count: u32, newest: chrono::DateTime<chrono::Utc> },
     /// Who may see what in the agency changed (a member removed, a role or brand
     /// assignment changed, a brand created or deleted): callers kept by
     /// [`crate::platform::auth::callers::Callers`] must be loaded again.

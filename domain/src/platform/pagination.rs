@@ -99,6 +99,46 @@ where
     read::<SelectModel<E::Model>>(db, by_key(select, key, direction, after).into_query(), request).await
 }
 
+/// [`fetch_by_key`] over the union of `selects` (one per brand, say): each reads its
+/// own page from its own index, and one statement merges them, so a list across many
+/// brands never sorts every row of every brand.
+pub(crate) async fn fetch_merged_by_key<E, K, I, V>(
+    db: &impl ConnectionTrait,
+    selects: Vec<Select<E>>,
+    key: (K, I),
+    direction: Direction,
+    after: Option<(V, Uuid)>,
+    request: PageRequest,
+) -> Result<Page<E::Model>>
+where
+    E: EntityTrait,
+    K: ColumnTrait,
+    I: ColumnTrait,
+    V: Into<Value> + Clone,
+{
+    use sea_orm::sea_query::{Alias, Asterisk, Expr, Order, Query, UnionType};
+    let mut branches = selects.into_iter().enumerate().map(|(i, select)| {
+        let mut branch = by_key(select, key, direction, after.clone()).into_query();
+        branch.limit(request.first + 1);
+        Query::select().column(Asterisk).from_subquery(branch, Alias::new(format!("part{i}"))).to_owned()
+    });
+    let Some(mut union) = branches.next() else { return Ok(Page { items: Vec::new(), has_next_page: false }) };
+    for branch in branches {
+        union.union(UnionType::All, branch);
+    }
+    let order = match direction {
+        Direction::Ascending => Order::Asc,
+        Direction::Descending => Order::Desc,
+    };
+    let merged = Query::select()
+        .column(Asterisk)
+        .from_subquery(union, Alias::new("merged"))
+        .order_by_expr(Expr::col(Alias::new(key.0.as_str())), order.clone())
+        .order_by_expr(Expr::col(Alias::new(key.1.as_str())), order)
+        .to_owned();
+    read::<SelectModel<E::Model>>(db, merged, request).await
+}
+
 /// Orders `select` by (`key`, `id`) in `direction` and keeps the rows after the one
 /// whose key and id are `after`; for callers that read more than the entity (a join)
 /// before [`read`]. Ties on the key are broken by id, so no row is skipped or repeated

@@ -198,9 +198,21 @@ pub async fn list(
 ) -> Result<Page<ticket::Model>> {
     actor.require_staff()?;
     let brand = actor.check_brand(&services.db, brand_id).await?;
-    let mut select = ticket::Entity::find()
-        .filter(ticket::Column::AgencyId.eq(actor.agency_id))
-        .filter(ticket::Column::BrandId.eq(brand));
+    list_across(services, actor, &[brand], filter, page).await
+}
+
+/// The tickets of several brands (`brand_ids` as [`Actor::brands_in_view`] gives them),
+/// soonest due first: the agency's inbox (staff).
+pub async fn list_across(
+    services: &Services,
+    actor: &Actor,
+    brand_ids: &[Uuid],
+    filter: TicketFilter,
+    page: PageRequest,
+) -> Result<Page<ticket::Model>> {
+    actor.require_staff()?;
+    let brands = || ticket::Column::BrandId.is_in(brand_ids.iter().copied());
+    let mut select = ticket::Entity::find().filter(ticket::Column::AgencyId.eq(actor.agency_id)).filter(brands());
     if let Some(status) = filter.status {
         select = select.filter(ticket::Column::Status.eq(status.as_str()));
     }
@@ -228,7 +240,7 @@ pub async fn list(
     }
     let mut after = None;
     if let Some(cursor) = page.after {
-        let select = ticket::Entity::find_by_id(cursor).filter(ticket::Column::BrandId.eq(brand));
+        let select = ticket::Entity::find_by_id(cursor).filter(brands());
         let last = pagination::cursor_row(&services.db, select, "ticket").await?;
         after = Some((last.due_at, last.id));
     }

@@ -36,6 +36,7 @@ mod reports;
 mod retention;
 mod schema;
 mod scoring;
+mod screen;
 mod security;
 mod sla;
 mod telemetry;

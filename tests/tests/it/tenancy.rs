@@ -175,6 +175,31 @@ fn cases() -> Vec<Case> {
             viewer: Denied,
             member: Denied,
         },
+        // Across brands: each intruder lists its own brands only, never A1's.
+        Case {
+            field: "agencyInbox",
+            query: "{ agencyInbox(first: 50) { edges { node { id mention { id text } } } } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Denied,
+            member: Own,
+        },
+        Case {
+            field: "agencyAlerts",
+            query: "{ agencyAlerts(first: 50) { edges { node { id explanation { summary } } } } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Own,
+            member: Own,
+        },
+        Case {
+            field: "agencyMentions",
+            query: "{ agencyMentions(first: 50) { edges { node { id text brandId } } } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Own,
+            member: Own,
+        },
         Case {
             field: "shareOfVoice",
             query: "query($id: ID!) { shareOfVoice(brandId: $id, from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\") { brandId total { name competitorId mentions } } }",
@@ -349,6 +374,14 @@ fn cases() -> Vec<Case> {
         Case {
             field: "subscription.alerts",
             query: "subscription($id: ID!) { alerts(brandId: $id) { id explanation { summary } } }",
+            vars: |f, _| json!({ "id": f.a1 }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "subscription.agencyUpdates",
+            query: "subscription($id: ID!) { agencyUpdates(brandIds: [$id]) { __typename } }",
             vars: |f, _| json!({ "id": f.a1 }),
             foreign: Denied,
             viewer: Denied,

@@ -76,6 +76,9 @@ impl System {
     }
 }
 
+/// The most brands a list across brands may name.
+pub const MAX_BRANDS_IN_VIEW: usize = 100;
+
 /// The authenticated caller of a request, as loaded from the database (not from token
 /// claims alone, so that a removed membership or a changed role takes effect at once).
 ///
@@ -198,6 +201,25 @@ impl Actor {
             return Ok(id);
         }
         self.brand(db, id).await.map(|brand| brand.id)
+    }
+
+    /// The brands a list across brands reads: those of `wanted`, each of which the actor
+    /// must see ("not found" otherwise, as for one brand), or every brand it sees when
+    /// `wanted` is empty. At most [`MAX_BRANDS_IN_VIEW`] may be named.
+    pub async fn brands_in_view(&self, db: &impl ConnectionTrait, wanted: &[Uuid]) -> Result<Vec<Uuid>> {
+        if wanted.is_empty() {
+            return Ok(self.visible_brands.to_vec());
+        }
+        if wanted.len() > MAX_BRANDS_IN_VIEW {
+            return Err(Error::bad_input("brandIds", format!("at most {MAX_BRANDS_IN_VIEW} brands")));
+        }
+        let mut brands = Vec::with_capacity(wanted.len());
+        for id in wanted {
+            brands.push(self.check_brand(db, *id).await?);
+        }
+        brands.sort_unstable();
+        brands.dedup();
+        Ok(brands)
     }
 
     /// The brands among `ids` the actor may see, at once (for DataLoaders).
