@@ -23,6 +23,11 @@ use super::{actor, services};
 
 /// The brands a list or the subscription reads, checked against the caller.
 async fn brands(ctx: &Context<'_>, ids: Option<Vec<ID>>) -> Result<Vec<Uuid>> {
+    if ids.as_ref().is_some_and(Vec::is_empty) {
+        return Err(
+            vigie_domain::Error::bad_input("brandIds", "name at least one brand, or leave it out for all").into()
+        );
+    }
     let wanted =
         ids.unwrap_or_default().iter().map(|id| uuid("brandIds", id)).collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(actor(ctx)?.brands_in_view(&services(ctx).db, &wanted).await?)
@@ -96,7 +101,9 @@ impl ScreenQuery {
 /// New mentions of a brand were stored; fetch them with `agencyMentions` or `mentions`.
 #[derive(SimpleObject)]
 pub struct MentionsAdded {
+    /// The brand they were stored for.
     brand_id: ID,
+    /// How many new ones (mentions collected again are not counted).
     count: i32,
     /// The newest publication time among them.
     newest_published_at: DateTime<Utc>,
@@ -156,8 +163,8 @@ impl ScreenSubscription {
                 }
                 Changed::Alert(id) => crises::get(db, &actor, id).await.ok().map(|a| AgencyUpdate::Alert(Alert(a))),
                 Changed::Mentions(brand, count, newest) => {
-                    // The brand is checked again: access may have changed since.
-                    actor.brand(db, brand).await.ok()?;
+                    // The brands were checked at subscription; a lost one ends the socket.
+                    actor.sees_brand(brand).then_some(())?;
                     Some(AgencyUpdate::MentionsAdded(MentionsAdded {
                         brand_id: global_id(NodeKind::Brand, brand),
                         count: i32::try_from(count).unwrap_or(i32::MAX),

@@ -21,6 +21,10 @@ const RECHECK: Duration = Duration::from_secs(60);
 pub struct SocketAccess {
     services: Arc<Services>,
     credentials: Credentials,
+    /// Every brand an operation of this connection was started with: a subscription
+    /// keeps the access it started with, so losing any of them must end the socket,
+    /// even one given after `connection_init`.
+    handed_out: std::sync::Mutex<std::collections::BTreeSet<uuid::Uuid>>,
 }
 
 enum Credentials {
@@ -41,7 +45,7 @@ impl SocketAccess {
             Some(Ok(claims)) => Credentials::Token(claims),
             Some(Err(refused)) => Credentials::Refused(refused.to_string()),
         };
-        let access = SocketAccess { services, credentials };
+        let access = SocketAccess { services, credentials, handed_out: Default::default() };
         let caller = access.caller().await;
         (access, caller)
     }
@@ -60,8 +64,20 @@ impl SocketAccess {
             Credentials::Token(claims) if expired(claims) => {
                 Err(Error::Unauthenticated("the access token has expired".into()))
             }
-            Credentials::Token(claims) => self.services.callers.actor(&self.services.db, claims).await.map(Some),
+            Credentials::Token(claims) => {
+                let actor = self.services.callers.actor(&self.services.db, claims).await?;
+                if let Ok(mut handed) = self.handed_out.lock() {
+                    handed.extend(actor.visible_brands().iter().copied());
+                }
+                Ok(Some(actor))
+            }
         }
+    }
+
+    /// Whether `now` still sees every brand an operation was started with.
+    fn keeps_handed_out(&self, now: &Actor) -> bool {
+        now.role().is_manager()
+            || self.handed_out.lock().is_ok_and(|handed| handed.iter().all(|brand| now.saw_brand(*brand)))
     }
 
     /// The services the operations run with.
@@ -108,7 +124,7 @@ impl SocketAccess {
             // Read the membership itself: the caller cache of this process may not have
             // heard the same notice yet.
             match Actor::of(&self.services.db, claims).await {
-                Ok(now) if same_access(&initial, &now) => {}
+                Ok(now) if same_access(&initial, &now) && self.keeps_handed_out(&now) => {}
                 Ok(_) => return "the member's access changed: reconnect",
                 Err(Error::Unauthenticated(_)) => return "the membership has ended",
                 Err(error) => {

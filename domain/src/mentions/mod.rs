@@ -114,9 +114,8 @@ pub async fn list_across(
     after: Option<MentionCursor>,
 ) -> Result<Page<mention::Model>> {
     let page = PageRequest::new(first, None)?;
-    let mut select = mention::Entity::find()
-        .filter(mention::Column::AgencyId.eq(actor.agency_id))
-        .filter(mention::Column::BrandId.is_in(brand_ids.iter().copied()));
+    // The brands go on last: one per branch when pages are merged.
+    let mut select = mention::Entity::find().filter(mention::Column::AgencyId.eq(actor.agency_id));
     if let Some(network) = filter.network {
         select = select.filter(mention::Column::Network.eq(network.name()));
     }
@@ -178,14 +177,13 @@ pub async fn list_across(
     let key = (mention::Column::PublishedAt, mention::Column::Id);
     let after = after.map(|cursor| (cursor.published_at, cursor.id));
     let newest_first = pagination::Direction::Descending;
-    match brand_ids {
-        [_] => pagination::fetch_by_key(&services.db, select, key, newest_first, after, page).await,
-        // Each brand's page from its `(brand_id, published_at)` index, merged.
-        _ => {
-            let per_brand = brand_ids.iter().map(|b| select.clone().filter(mention::Column::BrandId.eq(*b))).collect();
-            pagination::fetch_merged_by_key(&services.db, per_brand, key, newest_first, after, page).await
-        }
+    if brand_ids.len() == 1 || brand_ids.len() > pagination::MAX_MERGED {
+        let select = select.filter(mention::Column::BrandId.is_in(brand_ids.iter().copied()));
+        return pagination::fetch_by_key(&services.db, select, key, newest_first, after, page).await;
     }
+    // Each brand's page from its `(brand_id, published_at)` index, merged.
+    let per_brand = brand_ids.iter().map(|b| select.clone().filter(mention::Column::BrandId.eq(*b))).collect();
+    pagination::fetch_merged_by_key(&services.db, per_brand, key, newest_first, after, page).await
 }
 
 /// Several mentions of the actor's agency at once, on brands it sees (for DataLoaders).

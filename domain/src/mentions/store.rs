@@ -225,14 +225,14 @@ pub async fn store(
         .collect::<Result<_>>()?;
     let by_external_id: HashMap<String, usize> =
         solicitations.iter().enumerate().map(|(i, s)| (s.mention.external_id.clone(), i)).collect();
-    // With competitors declared, each row's id as made here, to tell the rows stored
-    // before (their links are rewritten), and the links of those that name some.
+    // Each row's id as made here, to tell the rows stored before (with competitors
+    // declared, their links are rewritten) from new ones, and the links of the rows
+    // that name competitors.
     let rivals = lexicon.names_rivals();
-    let made: HashMap<String, Uuid> = if rivals {
-        rows.iter().filter_map(|r| Some((r.external_id.clone().take()?, r.id.clone().take()?))).collect()
-    } else {
-        HashMap::new()
-    };
+    let made: HashMap<String, Uuid> =
+        rows.iter().filter_map(|r| Some((r.external_id.clone().take()?, r.id.clone().take()?))).collect();
+    // Rows the upsert created: what the live screen announces as new.
+    let mut created = 0u32;
     let mut links: HashMap<String, Vec<mention_competitor::ActiveModel>> = HashMap::new();
     for (position, competitors) in named {
         let mention = rows[position].clone().try_into_model()?;
@@ -287,7 +287,9 @@ pub async fn store(
         for row in txn.query_all_raw(txn.get_database_backend().build(&upsert)).await? {
             let external_id: String = row.try_get("", "external_id")?;
             let id: Uuid = row.try_get("", "id")?;
-            if rivals && made.get(&external_id) != Some(&id) {
+            if made.get(&external_id) == Some(&id) {
+                created += 1;
+            } else if rivals {
                 restored.push(id);
             }
             for link in links.get_mut(&external_id).into_iter().flatten() {
@@ -314,13 +316,12 @@ pub async fn store(
     for ticket_id in &tickets {
         crate::sla::tickets::announce_id(services, brand.agency_id, brand.id, *ticket_id).await;
     }
-    let notice = Notice::Mentions {
-        agency_id: brand.agency_id,
-        brand_id: brand.id,
-        count: u32::try_from(count).unwrap_or(u32::MAX),
-        newest,
-    };
-    services.bus.publish(notice).await;
+    if created > 0 {
+        services
+            .bus
+            .publish(Notice::Mentions { agency_id: brand.agency_id, brand_id: brand.id, count: created, newest })
+            .await;
+    }
     if !tickets.is_empty() {
         crate::platform::events::dispatch_soon(services, Some(brand.agency_id)).await;
     }

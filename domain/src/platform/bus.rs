@@ -5,8 +5,8 @@
 //! channel is the bus. With Redis, notices go through one pub/sub channel (on a cluster,
 //! classic pub/sub reaches every node, so a subscriber listens on any seed); each process
 //! listens to it only once something subscribes (workers only publish), and forwards
-//! what it hears to its local broadcast channel. Notices carry ids, never data: a
-//! subscriber reloads the object with its own tenant scoping.
+//! what it hears to its local broadcast channel. Notices carry ids (and counts), never
+//! data: a subscriber reloads the object with its own tenant scoping.
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -29,13 +29,18 @@ pub enum Notice {
     Alert { agency_id: Uuid, brand_id: Uuid, alert_id: Uuid },
     /// A ticket of the brand's inbox opened or changed.
     Ticket { agency_id: Uuid, brand_id: Uuid, ticket_id: Uuid },
-    /// Mentions of the brand were stored: how many, and the newest publication time
-    /// among them (a screen fetches them with its own filters).
+    /// New mentions of the brand were stored (mentions stored again are not counted):
+    /// how many, and the newest publication time among them; a screen fetches them
+    /// with its own filters.
     Mentions { agency_id: Uuid, brand_id: Uuid, count: u32, newest: chrono::DateTime<chrono::Utc> },
     /// Who may see what in the agency changed (a member removed, a role or brand
     /// assignment changed, a brand created or deleted): callers kept by
     /// [`crate::platform::auth::callers::Callers`] must be loaded again.
     Access { agency_id: Uuid },
+    /// A topic this build does not know (published by a newer one during a rolling
+    /// deploy): ignored.
+    #[serde(other)]
+    Unknown,
 }
 
 /// The bus shared by a process's services.

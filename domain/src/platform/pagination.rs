@@ -99,6 +99,11 @@ where
     read::<SelectModel<E::Model>>(db, by_key(select, key, direction, after).into_query(), request).await
 }
 
+/// The most partitions [`fetch_merged_by_key`] merges in one statement: each brings its
+/// parameters, and SQLite takes at most 500 terms in a union. Past it, callers read
+/// with one filter and one sort.
+pub const MAX_MERGED: usize = 100;
+
 /// [`fetch_by_key`] over the union of `selects` (one per brand, say): each reads its
 /// own page from its own index, and one statement merges them, so a list across many
 /// brands never sorts every row of every brand.

@@ -212,7 +212,8 @@ pub async fn list_across(
 ) -> Result<Page<ticket::Model>> {
     actor.require_staff()?;
     let brands = || ticket::Column::BrandId.is_in(brand_ids.iter().copied());
-    let mut select = ticket::Entity::find().filter(ticket::Column::AgencyId.eq(actor.agency_id)).filter(brands());
+    // The brands go on last: one per branch when pages are merged.
+    let mut select = ticket::Entity::find().filter(ticket::Column::AgencyId.eq(actor.agency_id));
     if let Some(status) = filter.status {
         select = select.filter(ticket::Column::Status.eq(status.as_str()));
     }
@@ -245,7 +246,13 @@ pub async fn list_across(
         after = Some((last.due_at, last.id));
     }
     let key = (ticket::Column::DueAt, ticket::Column::Id);
-    pagination::fetch_by_key(&services.db, select, key, pagination::Direction::Ascending, after, page).await
+    let soonest = pagination::Direction::Ascending;
+    if brand_ids.len() == 1 || brand_ids.len() > pagination::MAX_MERGED {
+        return pagination::fetch_by_key(&services.db, select.filter(brands()), key, soonest, after, page).await;
+    }
+    // Each brand's page from its own `(brand_id, …, due_at)` index, merged.
+    let per_brand = brand_ids.iter().map(|b| select.clone().filter(ticket::Column::BrandId.eq(*b))).collect();
+    pagination::fetch_merged_by_key(&services.db, per_brand, key, soonest, after, page).await
 }
 
 /// Assigns a ticket to a member (staff assigned to the brand), or unassigns it.

@@ -130,6 +130,7 @@ async fn the_agency_sees_every_brand_it_may_in_one_list(backend: Backend) {
     assert_eq!(names, ["Lumen", "Verdure"]);
     let too_many: Vec<String> = (0..101).map(|_| brands[0].clone()).collect();
     assert_error(&app.gql(Some(t), ALERTS, json!({ "b": too_many })).await, "BAD_USER_INPUT");
+    assert_error(&app.gql(Some(t), ALERTS, json!({ "b": [] })).await, "BAD_USER_INPUT");
 }
 
 on_both_databases!(the_agency_sees_every_brand_it_may_in_one_list);
@@ -183,6 +184,22 @@ async fn one_subscription_streams_the_brands_of_its_caller(backend: Backend) {
         .await;
     let message = refused.message().await;
     assert_eq!(message["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND", "{message}");
+
+    // A brand given after the socket opened, subscribed to, then taken back: the socket
+    // closes rather than keep streaming it.
+    let me = app.ok(Some(&member.access_token), "{ me { memberId } }", json!({})).await["me"]["memberId"].clone();
+    let set = "mutation($m: ID!, $b: [ID!]!) { setMemberBrands(memberId: $m, brandIds: $b) { id } }";
+    let mut socket = Subscription::connect(&base, Some(&member.access_token)).await;
+    app.ok(Some(t), set, json!({ "m": me, "b": [mine, other] })).await;
+    socket
+        .subscribe(
+            "1",
+            "subscription($b: [ID!]) { agencyUpdates(brandIds: $b) { __typename } }",
+            json!({ "b": [other] }),
+        )
+        .await;
+    app.ok(Some(t), set, json!({ "m": me, "b": [mine] })).await;
+    assert_eq!(socket.closed().await, 4403, "losing a brand handed out after connecting ends the socket");
 }
 
 on_both_databases!(one_subscription_streams_the_brands_of_its_caller);
