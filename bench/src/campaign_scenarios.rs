@@ -16,7 +16,7 @@
 //! target/release/campaign-scenarios [days]   # default 14
 //! ```
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use std::collections::BTreeMap;
 use vigie_bench::{Env, hourly_rate};
@@ -309,8 +309,12 @@ async fn main() {
     let days = std::env::args().nth(1).map(|a| a.parse::<i64>().expect("days")).unwrap_or(14);
     let env = Env::start(&[]).await;
     let services = &env.services;
-    let end = vigie_domain::now();
-    let start = end - Duration::days(days);
+    // A Monday midnight (UTC) far enough back: the traffic's daily and weekly rhythm,
+    // hence every post, is the same at every run.
+    let back = (vigie_domain::now() - Duration::days(days + 7)).date_naive();
+    let monday = back - Duration::days(i64::from(back.weekday().num_days_from_monday()));
+    let start = monday.and_time(chrono::NaiveTime::MIN).and_utc();
+    let end = start + Duration::days(days);
     let mut rng = Rng::new(0xB0_1C07);
 
     let brand = brands::create(
