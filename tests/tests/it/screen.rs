@@ -191,13 +191,21 @@ async fn one_subscription_streams_the_brands_of_its_caller(backend: Backend) {
     let set = "mutation($m: ID!, $b: [ID!]!) { setMemberBrands(memberId: $m, brandIds: $b) { id } }";
     let mut socket = Subscription::connect(&base, Some(&member.access_token)).await;
     app.ok(Some(t), set, json!({ "m": me, "b": [mine, other] })).await;
-    socket
-        .subscribe(
-            "1",
-            "subscription($b: [ID!]) { agencyUpdates(brandIds: $b) { __typename } }",
-            json!({ "b": [other] }),
-        )
-        .await;
+    let query =
+        "subscription($b: [ID!]) { agencyUpdates(brandIds: $b) { __typename ... on MentionsAdded { brandId } } }";
+    socket.subscribe("1", query, json!({ "b": [other] })).await;
+    // Live once a mention of the new brand comes through (the subscription must have
+    // started with it before it is taken back).
+    let mut probe = 0;
+    loop {
+        probe += 1;
+        app.collect(&other_source, vec![new_mention(&format!("given-{probe}"), "giver", "Lumen is nice", 10)]).await;
+        if let Ok(data) = tokio::time::timeout(std::time::Duration::from_millis(500), socket.next_data()).await {
+            assert_eq!(data["agencyUpdates"]["brandId"], other);
+            break;
+        }
+        assert!(probe < 40, "the subscription never went live");
+    }
     app.ok(Some(t), set, json!({ "m": me, "b": [mine] })).await;
     assert_eq!(socket.closed().await, 4403, "losing a brand handed out after connecting ends the socket");
 }
