@@ -23,6 +23,7 @@ pub mod influencers;
 pub mod members;
 pub mod mentions;
 pub mod nodes;
+pub mod notifications;
 pub mod platform;
 pub mod relationships;
 pub mod reports;
@@ -53,6 +54,7 @@ pub fn job_registry() -> jobs::Registry {
     crate::connections::register_jobs(&mut registry);
     crate::crises::detect::register_jobs(&mut registry);
     crate::webhooks::register_jobs(&mut registry);
+    crate::notifications::register_jobs(&mut registry);
     crate::relationships::register_jobs(&mut registry);
     crate::sla::tickets::register_jobs(&mut registry);
     crate::sla::replies::register_jobs(&mut registry);

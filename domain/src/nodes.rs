@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use crate::entities::{
     agency, alert, api_key, author, brand, brand_influencer, brand_value, competitor, connection, content_comment,
-    content_item, csr_pillar, idea, interaction, invitation, job_failure, membership, mention, reply_template,
-    report_share, source, ticket, user_account, webhook_delivery, webhook_endpoint,
+    content_item, csr_pillar, idea, interaction, invitation, job_failure, membership, mention, on_call_shift,
+    reply_template, report_share, source, ticket, user_account, webhook_delivery, webhook_endpoint,
 };
 use crate::{Actor, Error, Result, calendar, crises, members, relationships, sla, sources, webhooks};
 
@@ -57,6 +57,7 @@ kinds! {
     JobFailure => job_failure::Model,
     Member => membership::Model,
     Mention => mention::Model,
+    OnCallShift => on_call_shift::Model,
     ReplyTemplate => reply_template::Model,
     Share => report_share::Model,
     Source => source::Model,
@@ -83,6 +84,7 @@ pub async fn find(db: &impl ConnectionTrait, actor: &Actor, kind: NodeKind, id: 
         NodeKind::ApiKey if manager => of_agency!(api_key).map(Node::ApiKey),
         NodeKind::Author => author_seen(db, actor, id).await?.map(Node::Author),
         NodeKind::Brand => absent(actor.brand(db, id).await)?.map(Node::Brand),
+        NodeKind::OnCallShift => absent(sla::on_call::get(db, actor, id).await)?.map(Node::OnCallShift),
         NodeKind::BrandValue => of_agency!(brand_value).filter(|v| actor.sees_brand(v.brand_id)).map(Node::BrandValue),
         NodeKind::Competitor => of_agency!(competitor).filter(|c| actor.sees_brand(c.brand_id)).map(Node::Competitor),
         NodeKind::Connection if manager => of_agency!(connection).map(Node::Connection),

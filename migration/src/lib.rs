@@ -38,6 +38,7 @@ mod m20261206_000025_review_ratings;
 mod m20261206_000026_oauth_grants;
 mod m20261206_000027_competitors;
 mod m20261206_000028_campaign_signals;
+mod m20261206_000029_notifications_on_call;
 
 /// The key of the PostgreSQL advisory lock under which migrations run ("vigie" in
 /// ASCII), so that processes migrating one database take turns.
@@ -99,6 +100,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000026_oauth_grants::Migration),
             Box::new(m20261206_000027_competitors::Migration),
             Box::new(m20261206_000028_campaign_signals::Migration),
+            Box::new(m20261206_000029_notifications_on_call::Migration),
         ]
     }
 }

@@ -19,6 +19,8 @@ mod loaders;
 mod members;
 mod mentions;
 pub mod node;
+mod notifications;
+mod on_call;
 mod pagination;
 mod queue;
 mod relationships;
@@ -71,6 +73,8 @@ pub struct Query(
     shares::ShareQuery,
     node::NodeQuery,
     screen::ScreenQuery,
+    notifications::NotificationQuery,
+    on_call::OnCallQuery,
 );
 
 /// Root mutation, merged from the domain modules.
@@ -93,6 +97,8 @@ pub struct Mutation(
     calendar::CalendarMutation,
     reports::ReportMutation,
     shares::ShareMutation,
+    notifications::NotificationMutation,
+    on_call::OnCallMutation,
 );
 
 /// Root subscription (graphql-ws at `/graphql/ws`).

@@ -17,7 +17,7 @@ use vigie_domain::nodes::{self, Node as Found};
 
 use super::queue;
 use super::{actor, agency, alerts, api_keys, auth, brands, calendar, competition, connections, influencers};
-use super::{members, mentions};
+use super::{members, mentions, on_call};
 use super::{relationships, services, shares, sla, sources, templates, webhooks};
 
 /// Most ids one `nodes` call may ask for.
@@ -68,6 +68,7 @@ pub enum Node {
     JobFailure(queue::JobFailure),
     Member(members::Member),
     Mention(mentions::Mention),
+    OnCallShift(on_call::OnCallShift),
     ReplyTemplate(templates::ReplyTemplate),
     Share(shares::Share),
     Source(sources::Source),
@@ -98,6 +99,7 @@ impl From<Found> for Node {
             Found::JobFailure(m) => Node::JobFailure(queue::JobFailure(m)),
             Found::Member(m) => Node::Member(members::Member(m)),
             Found::Mention(m) => Node::Mention(mentions::Mention(m)),
+            Found::OnCallShift(m) => Node::OnCallShift(on_call::OnCallShift(m)),
             Found::ReplyTemplate(m) => Node::ReplyTemplate(templates::ReplyTemplate(m)),
             Found::Share(m) => Node::Share(shares::Share(m)),
             Found::Source(m) => Node::Source(sources::Source(m)),

@@ -4,6 +4,7 @@
 
 pub mod business_time;
 pub mod compliance;
+pub mod on_call;
 pub mod policy;
 pub mod replies;
 pub mod templates;

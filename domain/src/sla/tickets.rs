@@ -13,7 +13,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::policy::{self, Policy};
-use crate::entities::{brand, membership, mention, ticket};
+use crate::entities::{brand, membership, mention, ticket, user_account};
 use crate::platform::db::batches;
 use crate::platform::jobs::Registry;
 use crate::platform::mail::Email;
@@ -428,14 +428,36 @@ pub(crate) async fn run_clock(services: &Services) -> Result<usize> {
             }
             let Some(brand) = brand::Entity::find_by_id(ticket.brand_id).one(&txn).await? else { continue };
             let mention = mention::Entity::find_by_id(ticket.mention_id).one(&txn).await?;
+            // The member on call answers for the ticket when it may: staff who sees the
+            // brand. It gets the email, and the ticket if nobody has it.
+            let on_call = match super::on_call::on_call_at(&txn, ticket.agency_id, at).await? {
+                Some(member) => match Actor::from_membership(&txn, member.clone()).await {
+                    Ok(actor) if actor.is_staff() && actor.sees_brand(ticket.brand_id) => Some(member),
+                    _ => None,
+                },
+                None => None,
+            };
+            let mut assignee = ticket.assignee_membership_id;
+            if let (Some(member), None) = (&on_call, assignee) {
+                let taken = ticket::Entity::update_many()
+                    .col_expr(ticket::Column::AssigneeMembershipId, Expr::value(member.id))
+                    .filter(ticket::Column::Id.eq(ticket.id))
+                    .filter(ticket::Column::AssigneeMembershipId.is_null())
+                    .exec(&txn)
+                    .await?;
+                if taken.rows_affected == 1 {
+                    assignee = Some(member.id);
+                }
+            }
             let mut payload = json!({
                 "ticket": {
                     "id": ticket.id, "brandId": ticket.brand_id, "mentionId": ticket.mention_id,
                     "priority": ticket.priority, "network": ticket.network, "tier": ticket.tier,
                     "createdAt": ticket.created_at, "atRiskAt": ticket.at_risk_at, "dueAt": ticket.due_at,
                     "targetMinutes": ticket.target_minutes, "slaState": to.as_str(),
-                    "assigneeId": ticket.assignee_membership_id,
+                    "assigneeId": assignee,
                 },
+                "onCallMemberId": on_call.as_ref().map(|m| m.id),
             });
             if let Some(m) = &mention {
                 payload["mention"] = json!({ "url": m.url, "text": m.text, "publishedAt": m.published_at });
@@ -443,6 +465,12 @@ pub(crate) async fn run_clock(services: &Services) -> Result<usize> {
             events::record(&txn, ticket.agency_id, Some(ticket.brand_id), kind, payload).await?;
             let policy = policy::effective(&txn, &brand).await?;
             let mut contacts = policy.escalation_contacts.clone();
+            if let Some(member) = &on_call
+                && let Some(user) = user_account::Entity::find_by_id(member.user_id).one(&txn).await?
+                && !contacts.contains(&user.email)
+            {
+                contacts.push(user.email);
+            }
             for email in &brand.escalation_emails.0 {
                 if !contacts.contains(email) {
                     contacts.push(email.clone());

@@ -164,6 +164,8 @@ pub(crate) async fn dispatch_in(services: &Services, agency: Option<Uuid>) -> Re
                 .exec_without_returning(&txn)
                 .await?;
         }
+        // Members' own notifications come from the same events, in the same transaction.
+        let notify = crate::notifications::fan_out(&txn, &batch).await?;
         let full = batch.len() as u64 == BATCH;
         event::Entity::update_many()
             .col_expr(event::Column::DispatchedAt, Expr::value(now()))
@@ -175,6 +177,7 @@ pub(crate) async fn dispatch_in(services: &Services, agency: Option<Uuid>) -> Re
         for (delivery_id, agency_id) in jobs {
             schedule(services, agency_id, delivery_id, None).await;
         }
+        crate::notifications::send_soon(services, &notify).await;
         if !full {
             break;
         }

@@ -26,6 +26,7 @@ mod members;
 mod meta;
 mod migrations;
 mod mobilisation;
+mod notifications;
 mod openapi;
 mod production;
 mod queue;

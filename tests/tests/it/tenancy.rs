@@ -39,6 +39,7 @@ struct Fixture {
     value_a1: String,
     competitor_a1: String,
     member_a: String,
+    shift_a: String,
     invitation_a: String,
     key_a: String,
     failure_a: String,
@@ -105,6 +106,7 @@ impl Fixture {
             (NodeKind::JobFailure, &self.failure_a),
             (NodeKind::Member, &self.member_a),
             (NodeKind::Mention, &self.mention_a),
+            (NodeKind::OnCallShift, &self.shift_a),
             (NodeKind::ReplyTemplate, &self.template_a),
             (NodeKind::Share, &self.share_a),
             (NodeKind::Share, &self.report_a),
@@ -199,6 +201,55 @@ fn cases() -> Vec<Case> {
             foreign: Own,
             viewer: Own,
             member: Own,
+        },
+        // Preferences are the caller's own: nobody reaches another member's.
+        Case {
+            field: "notificationPreferences",
+            query: "{ notificationPreferences { eventTypes brandIds slack teams } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Own,
+            member: Own,
+        },
+        Case {
+            field: "setNotificationPreferences",
+            query: "mutation { setNotificationPreferences(input: { eventTypes: [\"crisis.opened\"], timeZone: \"UTC\" }) { eventTypes brandIds } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Own,
+            member: Own,
+        },
+        Case {
+            field: "onCallShifts",
+            query: "{ onCallShifts(from: \"2026-01-01T00:00:00Z\", to: \"2026-03-01T00:00:00Z\") { id member { id } } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Denied,
+            member: Own,
+        },
+        Case {
+            field: "onCallNow",
+            query: "{ onCallNow { id } }",
+            vars: no_vars,
+            foreign: Own,
+            viewer: Denied,
+            member: Own,
+        },
+        Case {
+            field: "addOnCallShift",
+            query: "mutation($id: ID!) { addOnCallShift(input: { memberId: $id, startsAt: \"2030-01-01T00:00:00Z\", endsAt: \"2030-01-02T00:00:00Z\" }) { id } }",
+            vars: |f, _| json!({ "id": f.member_a }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
+        },
+        Case {
+            field: "removeOnCallShift",
+            query: "mutation($id: ID!) { removeOnCallShift(id: $id) { deletedId } }",
+            vars: |f, _| json!({ "id": f.shift_a }),
+            foreign: Denied,
+            viewer: Denied,
+            member: Denied,
         },
         Case {
             field: "shareOfVoice",
@@ -1113,6 +1164,13 @@ async fn fixture(app: &TestApp) -> Fixture {
         )
         .await;
     let me = app.ok(Some(&member.access_token), "{ me { memberId } }", json!({})).await;
+    let shift = app
+        .ok(
+            Some(&t),
+            "mutation($m: ID!, $s: DateTime!, $e: DateTime!) { addOnCallShift(input: { memberId: $m, startsAt: $s, endsAt: $e }) { id } }",
+            json!({ "m": me["me"]["memberId"], "s": (vigie_domain::now() - chrono::Duration::hours(1)).to_rfc3339(), "e": (vigie_domain::now() + chrono::Duration::days(1)).to_rfc3339() }),
+        )
+        .await;
     let failure_a = app.record_job_failure(&owner_a.agency_id, "victim job failed").await;
     let source = app
         .ok(
@@ -1237,6 +1295,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         value_a1: value["createBrandValue"]["id"].as_str().unwrap().to_owned(),
         competitor_a1: competitor["createCompetitor"]["id"].as_str().unwrap().to_owned(),
         member_a: me["me"]["memberId"].as_str().unwrap().to_owned(),
+        shift_a: shift["addOnCallShift"]["id"].as_str().unwrap().to_owned(),
         invitation_a: invitation["inviteMember"]["id"].as_str().unwrap().to_owned(),
         key_a: key["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_owned(),
         failure_a,
@@ -1386,6 +1445,7 @@ fn markers(f: &Fixture, intruder: Intruder) -> Vec<String> {
     if intruder != Intruder::Member {
         list.extend([
             f.member_a.clone(),
+            f.shift_a.clone(),
             f.invitation_a.clone(),
             "owner@victim.example".into(),
             "member@victim.example".into(),
