@@ -254,19 +254,7 @@ pub(crate) async fn fan_out(db: &impl ConnectionTrait, batch: &[event::Model]) -
         let Ok(actor) = Actor::from_membership(db, member.clone()).await else { continue };
         let wait = quiet_until(pref, at);
         let channels = [(EMAIL, pref.email), (SLACK, pref.slack_url.is_some()), (TEAMS, pref.teams_url.is_some())];
-        for e in batch.iter().filter(|e| e.agency_id == pref.agency_id && pref.event_types.0.contains(&e.kind)) {
-            let staff_only =
-                [events::MENTION_SOLICITATION, events::SLA_AT_RISK, events::SLA_BREACHED].contains(&e.kind.as_str());
-            let sees = match e.brand_id {
-                Some(brand) => {
-                    actor.sees_brand(brand) && (pref.brand_ids.0.is_empty() || pref.brand_ids.0.contains(&brand))
-                }
-                // Agency-wide events (an agency connection failing) are for managers.
-                None => actor.role.is_manager(),
-            };
-            if !sees || (staff_only && !actor.is_staff()) {
-                continue;
-            }
+        for e in batch.iter().filter(|e| e.agency_id == pref.agency_id && hears(&actor, pref, e)) {
             for (channel, on) in channels {
                 if !on {
                     continue;
@@ -308,6 +296,23 @@ pub(crate) async fn fan_out(db: &impl ConnectionTrait, batch: &[event::Model]) -
     Ok(due)
 }
 
+/// Whether a member hears of an event, as its preferences and access are: of the event
+/// types it chose, of brands it sees (and chose), of tickets only as staff, of
+/// agency-wide events only as a manager.
+fn hears(actor: &Actor, pref: &notification_preference::Model, e: &event::Model) -> bool {
+    if e.agency_id != actor.agency_id || !pref.event_types.0.contains(&e.kind) {
+        return false;
+    }
+    let staff_only =
+        [events::MENTION_SOLICITATION, events::SLA_AT_RISK, events::SLA_BREACHED].contains(&e.kind.as_str());
+    let sees = match e.brand_id {
+        Some(brand) => actor.sees_brand(brand) && (pref.brand_ids.0.is_empty() || pref.brand_ids.0.contains(&brand)),
+        // Agency-wide events (an agency connection failing) are for managers.
+        None => actor.role.is_manager(),
+    };
+    sees && (!staff_only || actor.is_staff())
+}
+
 /// Sends one notification.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DeliverNotification {
@@ -340,6 +345,10 @@ pub(crate) fn register_jobs(registry: &mut Registry) {
 
 /// Asks for notifications to be sent; failing to ask is logged (the sweep asks again).
 pub(crate) async fn send_soon(services: &Services, due: &[(Uuid, Uuid)]) {
+    // The demo's replay of past events tells nobody.
+    if crate::simulating() {
+        return;
+    }
     for (id, agency) in due {
         if let Err(error) =
             crate::platform::jobs::enqueue(services, Some(*agency), &DeliverNotification { id: *id }).await
@@ -367,12 +376,14 @@ pub async fn sweep(_: System, services: &Services) -> Result<usize> {
 }
 
 /// Claims a due notification and sends it once; a failure waits for the next try, and
-/// the last one gives it up.
+/// the last one gives it up. Access and preferences are read again: a member unassigned
+/// from a brand, or who no longer wants the event, is not told after all.
 pub async fn deliver(_: System, services: &Services, id: Uuid) -> Result<()> {
     let db = &services.db;
     let at = now();
+    let lease = at + LEASE;
     let claimed = notification::Entity::update_many()
-        .col_expr(notification::Column::NextAttemptAt, Expr::value(at + LEASE))
+        .col_expr(notification::Column::NextAttemptAt, Expr::value(lease))
         .filter(notification::Column::Id.eq(id))
         .filter(notification::Column::Status.eq("pending"))
         .filter(notification::Column::NextAttemptAt.lte(at))
@@ -387,50 +398,88 @@ pub async fn deliver(_: System, services: &Services, id: Uuid) -> Result<()> {
         .one(db)
         .await?;
     let event = event::Entity::find_by_id(row.event_id).one(db).await?;
-    let (Some(pref), Some(event)) = (pref, event) else {
-        return settle(db, row, Err("the preferences or the event are gone".into())).await;
+    let member = membership::Entity::find_by_id(row.membership_id).one(db).await?;
+    let (Some(pref), Some(event), Some(member)) = (pref, event, member) else {
+        return settle(db, &row, lease, Outcome::Cancelled("the member, its preferences or the event are gone")).await;
     };
-    let message = message(db, services, &event).await?;
-    let outcome = match row.channel.as_str() {
-        EMAIL => email(services, &row, &message).await,
-        channel => {
-            let sealed = if channel == SLACK { &pref.slack_url } else { &pref.teams_url };
-            match sealed {
-                None => Err("the channel was removed from the preferences".to_owned()),
-                Some(sealed) => {
-                    let url = open_url(services, row.membership_id, row.agency_id, channel, sealed)?;
-                    let body = if channel == SLACK { slack(&message) } else { teams(&message) };
-                    post(services, &url, body).await
+    let still = match Actor::from_membership(db, member).await {
+        Ok(actor) => hears(&actor, &pref, &event),
+        Err(_) => false,
+    };
+    if !still {
+        return settle(db, &row, lease, Outcome::Cancelled("the member no longer hears of this event")).await;
+    }
+    let message = match message(db, services, &event).await {
+        Ok(message) => message,
+        Err(error) => return settle(db, &row, lease, Outcome::Failed(error.to_string())).await,
+    };
+    if row.channel == EMAIL {
+        // The email and the notification's settlement commit together, so a retry never
+        // queues it twice.
+        let txn = crate::platform::db::begin_write(db).await?;
+        let outcome = match email(&txn, &row, &message).await {
+            Ok(()) => Outcome::Sent,
+            Err(error) => Outcome::Failed(error),
+        };
+        settle(&txn, &row, lease, outcome).await?;
+        txn.commit().await?;
+        mail::send_soon(services, Some(row.agency_id)).await;
+        return Ok(());
+    }
+    let sealed = if row.channel == SLACK { &pref.slack_url } else { &pref.teams_url };
+    let outcome = match sealed {
+        None => Outcome::Cancelled("the channel was removed from the preferences"),
+        Some(sealed) => match open_url(services, row.membership_id, row.agency_id, &row.channel, sealed) {
+            Err(error) => Outcome::Failed(error.to_string()),
+            Ok(url) => {
+                let body = if row.channel == SLACK { slack(&message) } else { teams(&message) };
+                match post(services, &url, body).await {
+                    Ok(()) => Outcome::Sent,
+                    Err(error) => Outcome::Failed(error),
                 }
             }
-        }
+        },
     };
-    settle(db, row, outcome).await
+    settle(db, &row, lease, outcome).await
 }
 
+/// How one attempt ended.
+enum Outcome {
+    Sent,
+    /// Worth another try.
+    Failed(String),
+    /// Never to be sent.
+    Cancelled(&'static str),
+}
+
+/// Records an attempt, only while this attempt still holds the notification (its lease
+/// unchanged), so two workers never both settle, nor both send, one notification.
 async fn settle(
     db: &impl ConnectionTrait,
-    row: notification::Model,
-    outcome: std::result::Result<(), String>,
+    row: &notification::Model,
+    lease: DateTime<Utc>,
+    outcome: Outcome,
 ) -> Result<()> {
     let attempts = row.attempts + 1;
-    let mut model: notification::ActiveModel = row.into();
-    model.attempts = Set(attempts);
-    match outcome {
-        Ok(()) => {
-            model.status = Set("sent".into());
-            model.sent_at = Set(Some(now()));
-            model.next_attempt_at = Set(None);
-            model.last_error = Set(None);
-        }
-        Err(error) => {
-            let wait = BACKOFF.get(attempts as usize - 1);
-            model.status = Set(if wait.is_some() { "pending" } else { "failed" }.into());
-            model.next_attempt_at = Set(wait.map(|m| now() + Duration::minutes(*m)));
-            model.last_error = Set(Some(error.chars().take(500).collect()));
-        }
-    }
-    model.update(db).await?;
+    let (status, next, error, sent) = match outcome {
+        Outcome::Sent => ("sent", None, None, Some(now())),
+        Outcome::Cancelled(why) => ("cancelled", None, Some(why.to_owned()), None),
+        Outcome::Failed(error) => match BACKOFF.get(attempts as usize - 1) {
+            Some(wait) => ("pending", Some(now() + Duration::minutes(*wait)), Some(error), None),
+            None => ("failed", None, Some(error), None),
+        },
+    };
+    notification::Entity::update_many()
+        .col_expr(notification::Column::Attempts, Expr::value(attempts))
+        .col_expr(notification::Column::Status, Expr::value(status))
+        .col_expr(notification::Column::NextAttemptAt, Expr::value(next))
+        .col_expr(notification::Column::LastError, Expr::value(error.map(|e| e.chars().take(500).collect::<String>())))
+        .col_expr(notification::Column::SentAt, Expr::value(sent))
+        .filter(notification::Column::Id.eq(row.id))
+        .filter(notification::Column::Status.eq("pending"))
+        .filter(notification::Column::NextAttemptAt.eq(lease))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -520,17 +569,17 @@ async fn post(services: &Services, url: &str, body: Value) -> std::result::Resul
     }
 }
 
-async fn email(services: &Services, row: &notification::Model, m: &Message) -> std::result::Result<(), String> {
+/// Writes the email of a notification to the outbox, in the caller's transaction.
+async fn email(db: &impl ConnectionTrait, row: &notification::Model, m: &Message) -> std::result::Result<(), String> {
     let to = async {
-        let member = membership::Entity::find_by_id(row.membership_id).one(&services.db).await?;
+        let member = membership::Entity::find_by_id(row.membership_id).one(db).await?;
         let Some(member) = member else { return Ok(None) };
-        Ok::<_, Error>(user_account::Entity::find_by_id(member.user_id).one(&services.db).await?.map(|u| u.email))
+        Ok::<_, Error>(user_account::Entity::find_by_id(member.user_id).one(db).await?.map(|u| u.email))
     };
     let Some(to) = to.await.map_err(|e| e.to_string())? else { return Err("the member is gone".into()) };
     let text = format!("{}\n\n{}\n\n{}\n", m.title, m.body, m.link);
     let email = Email { subject: m.title.clone(), text, html: None };
-    mail::enqueue(&services.db, Some(row.agency_id), &to, email).await.map_err(|e| e.to_string())?;
-    mail::send_soon(services, Some(row.agency_id)).await;
+    mail::enqueue(db, Some(row.agency_id), &to, email).await.map_err(|e| e.to_string())?;
     Ok(())
 }
 

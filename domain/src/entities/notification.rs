@@ -11,7 +11,7 @@ pub struct Model {
     pub event_id: Uuid,
     /// `slack` or `teams`.
     pub channel: String,
-    /// `pending`, `sent` or `failed`.
+    /// `pending`, `sent`, `failed`, or `cancelled` (the member no longer hears of it).
     pub status: String,
     pub attempts: i32,
     /// When to try (the end of quiet hours, or a retry's time); none once settled.

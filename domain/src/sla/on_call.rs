@@ -5,10 +5,10 @@
 //! call at a time, or none.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use uuid::Uuid;
 
-use crate::entities::{membership, on_call_shift};
+use crate::entities::{agency, membership, on_call_shift};
 use crate::{Actor, Error, Result, Services, new_id, now, platform::audit};
 
 /// The longest shift, and the longest span listed at once.
@@ -56,6 +56,11 @@ pub async fn add(
         return Err(Error::bad_input("endsAt", "the shift is over already"));
     }
     let txn = crate::platform::db::begin_write(&services.db).await?;
+    // Concurrent additions to one rota take turns on the agency's row (PostgreSQL;
+    // SQLite has one writer at a time), so two overlapping shifts cannot both pass.
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        agency::Entity::find_by_id(actor.agency_id).lock_exclusive().one(&txn).await?;
+    }
     let overlapping = on_call_shift::Entity::find()
         .filter(on_call_shift::Column::AgencyId.eq(actor.agency_id))
         .filter(on_call_shift::Column::StartsAt.lt(ends_at))
@@ -116,6 +121,7 @@ pub async fn on_call_at(
         .filter(on_call_shift::Column::AgencyId.eq(agency_id))
         .filter(on_call_shift::Column::StartsAt.lte(at))
         .filter(on_call_shift::Column::EndsAt.gt(at))
+        .order_by_asc(on_call_shift::Column::StartsAt)
         .one(db)
         .await?
     else {

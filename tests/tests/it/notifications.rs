@@ -44,8 +44,9 @@ async fn members_hear_of_their_brands_where_and_when_they_chose(backend: Backend
         (app.create_source(Some(t), &verdure).await, app.create_source(Some(t), &lumen).await);
     let member = app.invite_and_accept(t, "member@agency.example", "MEMBER", &[&verdure]).await;
     let night = app.invite_and_accept(t, "night@agency.example", "MEMBER", &[&verdure]).await;
+    let moved = app.invite_and_accept(t, "moved@agency.example", "MEMBER", &[&verdure]).await;
     let receiver = MockServer::start().await;
-    for route in ["/slack", "/teams", "/night"] {
+    for route in ["/slack", "/teams", "/night", "/moved"] {
         Mock::given(method("POST")).and(path(route)).respond_with(ResponseTemplate::new(200)).mount(&receiver).await;
     }
 
@@ -84,12 +85,14 @@ async fn members_hear_of_their_brands_where_and_when_they_chose(backend: Backend
     let now = vigie_domain::now();
     let from = (now - Duration::hours(1)).format("%H:%M").to_string();
     let to = (now + Duration::hours(2)).format("%H:%M").to_string();
-    app.ok(
-        Some(&night.access_token),
-        SET,
-        json!({ "i": { "eventTypes": ["mobilisation.opened"], "slackUrl": format!("{}/night", receiver.uri()), "quietFrom": from, "quietTo": to, "timeZone": "UTC" } }),
-    )
-    .await;
+    for (login, route) in [(&night, "night"), (&moved, "moved")] {
+        app.ok(
+            Some(&login.access_token),
+            SET,
+            json!({ "i": { "eventTypes": ["mobilisation.opened"], "slackUrl": format!("{}/{route}", receiver.uri()), "quietFrom": from, "quietTo": to, "timeZone": "UTC" } }),
+        )
+        .await;
+    }
 
     // A boycott of the brand it does not see tells it nothing; its own brand's does.
     // The job runtime detects after each stored batch; detecting here too changes nothing.
@@ -125,7 +128,11 @@ async fn members_hear_of_their_brands_where_and_when_they_chose(backend: Backend
         (Some("MessageCard"), Some("https://schema.org/extensions"))
     );
     assert!(teams["title"].as_str().unwrap().contains("Verdure"), "{teams:#}");
-    assert_eq!(got.iter().filter(|r| r.url.path() != "/night").count(), 2, "once each, and nothing of Lumen");
+    assert_eq!(
+        got.iter().filter(|r| !["/night", "/moved"].contains(&r.url.path())).count(),
+        2,
+        "once each, and nothing of Lumen"
+    );
     until("the email", WAIT, async || {
         email_outbox::Entity::find()
             .filter(email_outbox::Column::ToAddress.eq("member@agency.example"))
@@ -137,26 +144,46 @@ async fn members_hear_of_their_brands_where_and_when_they_chose(backend: Backend
     })
     .await;
 
-    // The night member's message waits for the end of its quiet hours.
-    assert!(got.iter().all(|r| r.url.path() != "/night"), "nothing during quiet hours");
+    // The quiet members' messages wait for the end of their quiet hours.
+    assert!(got.iter().all(|r| !["/night", "/moved"].contains(&r.url.path())), "nothing during quiet hours");
     let held = notification::Entity::find()
         .filter(notification::Column::Channel.eq("slack"))
         .filter(notification::Column::Status.eq("pending"))
-        .one(&app.services.db)
+        .all(&app.services.db)
         .await
-        .unwrap()
-        .expect("a held notification");
-    let ends = held.next_attempt_at.unwrap();
-    assert!(ends > now + Duration::minutes(100) && ends <= now + Duration::hours(2) + Duration::minutes(1), "{ends}");
-    // When they end, the sweep sends it.
-    let mut ended: notification::ActiveModel = held.into();
-    ended.next_attempt_at = Set(Some(vigie_domain::now() - Duration::seconds(1)));
-    ended.update(&app.services.db).await.unwrap();
+        .unwrap();
+    assert_eq!(held.len(), 2);
+    for row in held {
+        let ends = row.next_attempt_at.unwrap();
+        assert!(
+            ends > now + Duration::minutes(100) && ends <= now + Duration::hours(2) + Duration::minutes(1),
+            "{ends}"
+        );
+        // When they end, the sweep sends it.
+        let mut ended: notification::ActiveModel = row.into();
+        ended.next_attempt_at = Set(Some(vigie_domain::now() - Duration::seconds(1)));
+        ended.update(&app.services.db).await.unwrap();
+    }
+    // Meanwhile one of them was taken off the brand: it is not told after all.
+    let moved_id = app.ok(Some(&moved.access_token), "{ me { memberId } }", json!({})).await["me"]["memberId"].clone();
+    let unassign = "mutation($m: ID!) { setMemberBrands(memberId: $m, brandIds: []) { id } }";
+    app.ok(Some(t), unassign, json!({ "m": moved_id })).await;
     vigie_domain::notifications::sweep(System::for_tests(), &app.services).await.unwrap();
     until("the night member's message", WAIT, async || {
         receiver.received_requests().await.unwrap().iter().any(|r| r.url.path() == "/night")
     })
     .await;
+    until("the moved member's message to be cancelled", WAIT, async || {
+        notification::Entity::find()
+            .filter(notification::Column::Status.eq("cancelled"))
+            .all(&app.services.db)
+            .await
+            .unwrap()
+            .len()
+            == 1
+    })
+    .await;
+    assert!(receiver.received_requests().await.unwrap().iter().all(|r| r.url.path() != "/moved"));
     drop(jobs);
 }
 
