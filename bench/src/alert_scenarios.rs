@@ -24,15 +24,15 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use std::collections::HashMap;
-use vigie_bench::{Env, hourly_rate};
+use vigie_bench::{Env, hourly_rate, scenario_brand};
+use vigie_domain::Network;
 use vigie_domain::System;
-use vigie_domain::brands::{self, NewBrand, ValueInput};
+use vigie_domain::brands::{self, ValueInput};
 use vigie_domain::crises::{self, verdicts};
 use vigie_domain::demo::Rng;
 use vigie_domain::entities::{alert, brand, mention, source};
 use vigie_domain::mentions::store::{self, NewAuthor, NewMention, Provenance};
 use vigie_domain::sources::{self, NewSource, SourceKind};
-use vigie_domain::{Network, entities::Handle};
 
 const PRAISE: &[&str] = &[
     "J'adore le shampoing solide {b}, vraiment efficace",
@@ -300,20 +300,7 @@ async fn main() {
     let mut injected: Vec<Vec<(Event, DateTime<Utc>)>> = Vec::new();
     for i in 0..brand_count {
         let name = format!("Marque{}", ["Verte", "Claire", "Douce", "Pure", "Fraîche", "Vive"][i % 6]);
-        let brand = brands::create(
-            services,
-            &env.actor,
-            NewBrand {
-                name: name.clone(),
-                tracked_keywords: vec![name.to_lowercase()],
-                handles: vec![Handle { network: Network::Mastodon, handle: name.to_lowercase() }],
-                time_zone: "Europe/Paris".into(),
-                language: Some("fr".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("brand");
+        let brand = scenario_brand(&env, &name).await;
         let keywords = ["plastique", "plastic", "packaging", "emballage", "plastic free"];
         let value = ValueInput {
             name: "Zéro plastique".into(),

@@ -19,16 +19,15 @@
 use chrono::{DateTime, Datelike, Duration, Utc};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use std::collections::BTreeMap;
-use vigie_bench::{Env, hourly_rate};
+use vigie_bench::{Env, hourly_rate, scenario_brand};
+use vigie_domain::Network;
 use vigie_domain::System;
-use vigie_domain::brands::{self, NewBrand};
 use vigie_domain::competition::{self, CompetitorInput};
 use vigie_domain::crises::{self, Metrics};
 use vigie_domain::demo::Rng;
 use vigie_domain::entities::alert;
 use vigie_domain::mentions::store::{self, NewAuthor, NewMention, Provenance};
 use vigie_domain::sources::{self, NewSource, SourceKind};
-use vigie_domain::{Network, entities::Handle};
 
 const BRAND: &str = "Florea";
 const RIVALS: [&str; 2] = ["Herbalia", "Lumen"];
@@ -270,6 +269,10 @@ fn traffic(rng: &mut Rng, start: DateTime<Utc>, days: i64) -> (Vec<Post>, Vec<(E
     (posts, events)
 }
 
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "FAIL" }
+}
+
 fn mention(id: String, post: &Post) -> NewMention {
     NewMention {
         external_id: id.clone(),
@@ -299,10 +302,6 @@ fn mention(id: String, post: &Post) -> NewMention {
     }
 }
 
-fn verdict(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "FAIL" }
-}
-
 #[tokio::main]
 async fn main() {
     vigie_domain::platform::telemetry::init_logs();
@@ -317,20 +316,7 @@ async fn main() {
     let end = start + Duration::days(days);
     let mut rng = Rng::new(0xB0_1C07);
 
-    let brand = brands::create(
-        services,
-        &env.actor,
-        NewBrand {
-            name: BRAND.into(),
-            tracked_keywords: vec![BRAND.to_lowercase()],
-            handles: vec![Handle { network: Network::Mastodon, handle: BRAND.to_lowercase() }],
-            time_zone: "Europe/Paris".into(),
-            language: Some("fr".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("brand");
+    let brand = scenario_brand(&env, BRAND).await;
     for rival in RIVALS {
         let input = CompetitorInput { name: rival.into(), keywords: Vec::new(), handles: Vec::new() };
         competition::create(services, &env.actor, brand.id, input).await.expect("competitor");

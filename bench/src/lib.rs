@@ -277,3 +277,17 @@ pub fn hourly_rate(at: chrono::DateTime<chrono::Utc>, per_day: f64) -> f64 {
     let weekend = if at.weekday().number_from_monday() >= 6 { 0.8 } else { 1.0 };
     per_day / 24.0 * PROFILE[at.hour() as usize] * weekend
 }
+
+/// A French brand for the scenario benches, named and tracked by `name`, with its
+/// Mastodon handle.
+pub async fn scenario_brand(env: &Env, name: &str) -> brand::Model {
+    let input = NewBrand {
+        name: name.to_owned(),
+        tracked_keywords: vec![name.to_lowercase()],
+        handles: vec![Handle { network: Network::Mastodon, handle: name.to_lowercase() }],
+        time_zone: "Europe/Paris".into(),
+        language: Some("fr".into()),
+        ..Default::default()
+    };
+    brands::create(&env.services, &env.actor, input).await.expect("brand")
+}
