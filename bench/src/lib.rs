@@ -291,3 +291,9 @@ pub async fn scenario_brand(env: &Env, name: &str) -> brand::Model {
     };
     brands::create(&env.services, &env.actor, input).await.expect("brand")
 }
+
+/// Runs a command to its end; an error names `what` when it cannot start or fails.
+pub fn run(command: &mut std::process::Command, what: &str) -> Result<(), String> {
+    let status = command.status().map_err(|e| format!("{what}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{what} failed ({status})")) }
+}

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use vigie_bench::labelled::{CLASSES, Confusion, Post, class, class_of, read_all};
+use vigie_bench::run;
 use vigie_domain::mentions::NEUTRAL_BAND;
 use vigie_domain::platform::text::Folded;
 use vigie_domain::scoring::influence::STANCE;
@@ -97,11 +98,6 @@ fn peers_dir() -> PathBuf {
     std::env::var_os("VIGIE_PEERS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/sentiment-peers"))
-}
-
-fn run(command: &mut Command, what: &str) -> Result<(), String> {
-    let status = command.status().map_err(|e| format!("{what}: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{what} failed ({status})")) }
 }
 
 /// Runs a peer over the posts: one `lang<TAB>text` line each on stdin, one label each

@@ -1,15 +1,19 @@
 //! Learned sentiment: a three-class logistic regression over the post's word 1–2-grams
 //! and character 2–5-grams (TF-IDF, each group L2-normalised) and the rules' lexicon
 //! reading, optionally stacked under a second, small regression that weighs its
-//! log-probabilities against the rules' reading of each sentence. The features are
-//! computed here, for the trainer (`sentiment-train` in `vigie-bench`) and the scorer
-//! alike, so the two can never drift apart.
+//! log-probabilities against two readings learned elsewhere (a regression over the
+//! post's mean word embedding, and one over grams fitted on snippets rated by people for
+//! VADER) and the rules' reading of each sentence. The features are computed here, for
+//! the trainer (`sentiment-train` in `vigie-bench`) and the scorer alike, so the two can
+//! never drift apart.
 //!
 //! A model file holds one feature a line: `kind:gram<TAB>idf<TAB>neg<TAB>neu<TAB>pos`,
 //! where kind is `w` (word gram), `c` (character gram), `d` (lexicon feature), `b` (the
-//! bias) or `s` (the stacked layer: `s:` its bias, then one line per
-//! [`STACK_FEATURES`] name); lines starting with `#` are comments (provenance,
-//! settings).
+//! bias), `e` (a word's weights in the embedding regression, its mean word embedding
+//! projected on them; `e:` its bias) or `s` (the stacked layer: `s:` its bias, then one
+//! line per [`STACK_FEATURES`] name); `r:w:gram` and `r:c:gram` lines hold
+//! `idf<TAB>weight` of the rated-snippets regression (`r:` its bias, idf 0). Lines
+//! starting with `#` are comments (provenance, settings).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -30,11 +34,17 @@ pub fn class_of(score: f64) -> usize {
 pub const LEXICON_FEATURES: [&str; 3] = ["rules", "positive", "negative"];
 
 /// The stacked layer's inputs, by name, in the order [`stack_features`] gives them: the
-/// base regression's log-probabilities, then [`sentence_features`].
-pub const STACK_FEATURES: [&str; 3 + SENTENCE_FEATURES.len()] = [
+/// base regression's log-probabilities, the embedding regression's, the rated-snippets
+/// regression's reading and its size, then [`sentence_features`].
+pub const STACK_FEATURES: [&str; 8 + SENTENCE_FEATURES.len()] = [
     "log_neg",
     "log_neu",
     "log_pos",
+    "embedding_neg",
+    "embedding_neu",
+    "embedding_pos",
+    "rated",
+    "rated_size",
     "rules",
     "positive",
     "negative",
@@ -181,9 +191,26 @@ pub fn sentence_features(lang: Option<&str>, raw: &str, folded: &Folded) -> [f64
     [score, positive, negative, first, last, highest, lowest, count('!'), count('?')]
 }
 
-/// The stacked layer's inputs for a post, given the base regression's probabilities.
-pub fn stack_features(base: [f64; 3], sentences: [f64; SENTENCE_FEATURES.len()]) -> [f64; STACK_FEATURES.len()] {
-    std::array::from_fn(|i| if i < 3 { (base[i] + 1e-6).ln() } else { sentences[i - 3] })
+/// What the learned parts of a model read in a post: the base regression's and the
+/// embedding regression's probabilities, and the rated-snippets regression's score (a
+/// rating from -4 to 4, divided by 4).
+#[derive(Clone, Copy, Debug)]
+pub struct Parts {
+    pub base: [f64; 3],
+    pub embedding: [f64; 3],
+    pub rated: f64,
+}
+
+/// The stacked layer's inputs for a post.
+pub fn stack_features(parts: Parts, sentences: [f64; SENTENCE_FEATURES.len()]) -> [f64; STACK_FEATURES.len()] {
+    let log = |p: f64| (p + 1e-6).ln();
+    std::array::from_fn(|i| match i {
+        0..3 => log(parts.base[i]),
+        3..6 => log(parts.embedding[i - 3]),
+        6 => parts.rated,
+        7 => parts.rated.abs(),
+        _ => sentences[i - 8],
+    })
 }
 
 /// The sentences of a post: the runs between `.`, `!`, `?` and line breaks that hold a
@@ -243,15 +270,68 @@ impl Hasher for Prehashed {
     }
 }
 
+type Prehashing = BuildHasherDefault<Prehashed>;
+
 /// A trained model, read from its file.
 pub struct Model {
-    /// Gram hash ([`hash`] of `kind:gram`) → row.
-    grams: HashMap<u64, u32, BuildHasherDefault<Prehashed>>,
-    idf: Vec<f64>,
-    weights: Vec<[f64; 3]>,
+    /// Gram hash ([`hash`] of `kind:gram`) → its rows in each regression: one lookup a
+    /// gram for the three.
+    index: HashMap<u64, Rows, Prehashing>,
+    grams: Table<[f64; 3]>,
     lexicon: [[f64; 3]; 3],
     bias: [f64; 3],
+    /// Per word, the embedding regression's weights projected on the word's embedding:
+    /// their mean over a post's words, plus the bias, are the regression's logits over
+    /// the post's mean embedding.
+    embedding: Vec<[f64; 3]>,
+    embedding_bias: [f64; 3],
+    rated: Table<f64>,
+    rated_bias: f64,
     stack: Option<Stack>,
+}
+
+/// Grams and their weights in one regression.
+struct Table<W> {
+    idf: Vec<f64>,
+    weights: Vec<W>,
+}
+
+impl<W> Default for Table<W> {
+    fn default() -> Self {
+        Table { idf: Vec::new(), weights: Vec::new() }
+    }
+}
+
+/// A gram's rows in the base, rated-snippets and embedding regressions ([`Rows::NONE`]
+/// where it has none).
+#[derive(Clone, Copy)]
+struct Rows {
+    base: u32,
+    rated: u32,
+    embedding: u32,
+}
+
+impl Rows {
+    const NONE: u32 = u32::MAX;
+}
+
+/// The next row of a table of `len` rows, under [`Rows::NONE`].
+fn next_row(len: usize) -> Result<u32, ()> {
+    u32::try_from(len).ok().filter(|row| *row != Rows::NONE).ok_or(())
+}
+
+impl<W> Table<W> {
+    fn insert(&mut self, idf: f64, weights: W) -> Result<u32, ()> {
+        let row = next_row(self.weights.len())?;
+        self.idf.push(idf);
+        self.weights.push(weights);
+        Ok(row)
+    }
+
+    /// The [`tf_idf`] values of the rows seen, with their weights.
+    fn values<'a>(&'a self, seen: &mut [u32]) -> impl Iterator<Item = (f64, &'a W)> + use<'a, W> {
+        tf_idf(seen, |row| self.idf[row as usize]).into_iter().map(|(row, value)| (value, &self.weights[row as usize]))
+    }
 }
 
 /// The stacked layer: weights over [`STACK_FEATURES`] (standardised when trained, the
@@ -265,29 +345,66 @@ impl Model {
     /// Reads a model file; a malformed line is an error naming it.
     pub fn parse(data: &str) -> Result<Model, String> {
         let mut model = Model {
-            grams: HashMap::default(),
-            idf: Vec::new(),
-            weights: Vec::new(),
+            index: HashMap::default(),
+            grams: Table::default(),
             lexicon: [[0.0; 3]; 3],
             bias: [0.0; 3],
+            embedding: Vec::new(),
+            embedding_bias: [0.0; 3],
+            rated: Table::default(),
+            rated_bias: 0.0,
             stack: None,
         };
         // A stacked layer counts only whole: a file cut short must not score every post
         // by its bias.
         let mut stack_rows = [false; STACK_FEATURES.len() + 1];
+        // So are the regressions it weighs: their bias lines say they are there.
+        let (mut embedding_bias, mut rated_bias) = (false, false);
         for (n, line) in data.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.is_empty()) {
             let bad = || format!("line {}: expected kind:gram<TAB>idf<TAB>neg<TAB>neu<TAB>pos", n + 1);
             let mut fields = line.split('\t');
             let name = fields.next().ok_or_else(bad)?;
             let number = |f: &str| f.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(bad);
             let numbers: Vec<f64> = fields.map(number).collect::<Result<_, _>>()?;
+            let (kind, feature) = name.split_once(':').ok_or_else(bad)?;
+            let twice = || format!("line {}: `{name}` is given twice", n + 1);
+            // A gram's row in one regression, set once.
+            let set = |slot: &mut u32, row: u32| {
+                if *slot != Rows::NONE {
+                    return Err(twice());
+                }
+                *slot = row;
+                Ok(())
+            };
+            if kind == "r" {
+                let [idf, weight] = numbers[..] else {
+                    return Err(format!("line {}: expected r:gram<TAB>idf<TAB>weight", n + 1));
+                };
+                match feature {
+                    "" if std::mem::replace(&mut rated_bias, true) => return Err(twice()),
+                    "" => model.rated_bias = weight,
+                    gram if gram.starts_with("w:") || gram.starts_with("c:") => {
+                        let row = model.rated.insert(idf, weight).map_err(|()| bad())?;
+                        set(&mut model.rows(hash(&[gram])).rated, row)?;
+                    }
+                    _ => return Err(bad()),
+                }
+                continue;
+            }
             let [idf, neg, neu, pos] = numbers[..] else { return Err(bad()) };
             let weights = [neg, neu, pos];
-            match name.split_once(':').ok_or_else(bad)? {
+            match (kind, feature) {
                 ("b", _) => model.bias = weights,
                 ("d", feature) => {
                     let i = LEXICON_FEATURES.iter().position(|f| *f == feature).ok_or_else(bad)?;
                     model.lexicon[i] = weights;
+                }
+                ("e", "") if std::mem::replace(&mut embedding_bias, true) => return Err(twice()),
+                ("e", "") => model.embedding_bias = weights,
+                ("e", word) => {
+                    let row = next_row(model.embedding.len()).map_err(|()| bad())?;
+                    model.embedding.push(weights);
+                    set(&mut model.rows(hash(&[Group::Word.prefix(), word])).embedding, row)?;
                 }
                 ("s", feature) => {
                     let stack =
@@ -309,33 +426,44 @@ impl Model {
                     }
                 }
                 ("w" | "c", _) => {
-                    let row = u32::try_from(model.weights.len()).map_err(|_| bad())?;
-                    model.grams.insert(hash(&[name]), row);
-                    model.idf.push(idf);
-                    model.weights.push(weights);
+                    let row = model.grams.insert(idf, weights).map_err(|()| bad())?;
+                    set(&mut model.rows(hash(&[name])).base, row)?;
                 }
                 _ => return Err(bad()),
             }
         }
-        if model.stack.is_some() && stack_rows.contains(&false) {
-            return Err("the stacked layer (`s:` lines) is incomplete".into());
+        if let Some(stack) = &model.stack {
+            if stack_rows.contains(&false) {
+                return Err("the stacked layer (`s:` lines) is incomplete".into());
+            }
+            let weighs = |features: std::ops::Range<usize>| stack.weights[features].iter().flatten().any(|w| *w != 0.0);
+            if weighs(3..6) && !embedding_bias {
+                return Err("the stacked layer weighs the embedding regression, which has no `e:` line".into());
+            }
+            if weighs(6..8) && !rated_bias {
+                return Err("the stacked layer weighs the rated-snippets regression, which has no `r:` line".into());
+            }
         }
         Ok(model)
     }
 
+    fn rows(&mut self, key: u64) -> &mut Rows {
+        self.index.entry(key).or_insert(Rows { base: Rows::NONE, rated: Rows::NONE, embedding: Rows::NONE })
+    }
+
     /// How many grams the model weighs.
     pub fn grams(&self) -> usize {
-        self.weights.len()
+        self.grams.weights.len()
     }
 
     /// The probabilities of [`CLASSES`] for a post.
     pub fn probabilities(&self, lang: Option<&str>, raw: &str, folded: &Folded) -> [f64; 3] {
-        let Some(stack) = &self.stack else { return self.base_probabilities(lang, raw, folded) };
+        let Some(stack) = &self.stack else { return self.parts(lang, raw, folded).base };
         let sentences = sentence_features(lang, raw, folded);
         let lexicon = [sentences[0], sentences[1], sentences[2]].map(|x| x * LEXICON_SCALE);
-        let base = self.base(folded, lexicon);
+        let parts = self.read(folded, lexicon);
         let mut logits = stack.bias;
-        for (value, w) in stack_features(base, sentences).iter().zip(&stack.weights) {
+        for (value, w) in stack_features(parts, sentences).iter().zip(&stack.weights) {
             (0..3).for_each(|c| logits[c] += w[c] * value);
         }
         softmax(logits)
@@ -346,34 +474,56 @@ impl Model {
         self.stack.is_some()
     }
 
-    /// The probabilities of the base regression alone.
-    pub fn base_probabilities(&self, lang: Option<&str>, raw: &str, folded: &Folded) -> [f64; 3] {
-        self.base(folded, lexicon_features(lang, raw, folded))
+    /// What the regressions under the stacked layer read in a post.
+    pub fn parts(&self, lang: Option<&str>, raw: &str, folded: &Folded) -> Parts {
+        self.read(folded, lexicon_features(lang, raw, folded))
     }
 
-    fn base(&self, folded: &Folded, lexicon: [f64; 3]) -> [f64; 3] {
+    /// One pass over the post's grams for the three regressions.
+    fn read(&self, folded: &Folded, lexicon: [f64; 3]) -> Parts {
         let text = normalise(&folded.text);
         let (mut words, mut chars) = (Vec::new(), Vec::new());
+        let (mut rated_words, mut rated_chars) = (Vec::new(), Vec::new());
+        let (mut embedding, mut embedded) = ([0.0; 3], 0usize);
         for_each_gram(&text, |group, pieces| {
             let mut key = [group.prefix(), "", "", ""];
             key[1..=pieces.len()].copy_from_slice(pieces);
-            if let Some(&row) = self.grams.get(&hash(&key)) {
-                match group {
-                    Group::Word => words.push(row),
-                    Group::Char => chars.push(row),
-                }
+            let Some(rows) = self.index.get(&hash(&key)) else { return };
+            let (base, rated) = match group {
+                Group::Word => (&mut words, &mut rated_words),
+                Group::Char => (&mut chars, &mut rated_chars),
+            };
+            if rows.base != Rows::NONE {
+                base.push(rows.base);
+            }
+            if rows.rated != Rows::NONE {
+                rated.push(rows.rated);
+            }
+            if let (Rows { embedding: row, .. }, [_]) = (rows, pieces)
+                && *row != Rows::NONE
+            {
+                let w = &self.embedding[*row as usize];
+                (0..3).for_each(|c| embedding[c] += w[c]);
+                embedded += 1;
             }
         });
         let mut logits = self.bias;
-        let idf = |row: u32| self.idf[row as usize];
-        for (row, value) in tf_idf(&mut words, idf).into_iter().chain(tf_idf(&mut chars, idf)) {
-            let w = &self.weights[row as usize];
+        for (value, w) in self.grams.values(&mut words).chain(self.grams.values(&mut chars)) {
             (0..3).for_each(|c| logits[c] += w[c] * value);
         }
         for (value, w) in lexicon.iter().zip(&self.lexicon) {
             (0..3).for_each(|c| logits[c] += w[c] * value);
         }
-        softmax(logits)
+        let rated = self.rated_bias
+            + self
+                .rated
+                .values(&mut rated_words)
+                .chain(self.rated.values(&mut rated_chars))
+                .map(|(v, w)| v * w)
+                .sum::<f64>();
+        let embedding: [f64; 3] =
+            std::array::from_fn(|c| self.embedding_bias[c] + embedding[c] / embedded.max(1) as f64);
+        Parts { base: softmax(logits), embedding: softmax(embedding), rated }
     }
 }
 
@@ -466,11 +616,50 @@ mod tests {
 
     #[test]
     fn the_stack_reads_the_sentence_features_in_order() {
-        assert_eq!(STACK_FEATURES[3..], SENTENCE_FEATURES);
+        assert_eq!(STACK_FEATURES[8..], SENTENCE_FEATURES);
         let f = |text: &str| sentence_features(Some("en"), text, &Folded::new(text));
         let [_, _, _, first, last, highest, lowest, exclamations, _] = f("Great phone. Battery died in a day!");
         assert!(first > 0.0 && highest == first, "{first} {highest}");
         assert!(last < 0.0 && lowest == last, "{last} {lowest}");
         assert!(exclamations > 0.0);
+    }
+
+    #[test]
+    fn embedding_and_rated_lines_are_read() {
+        let file = "b:\t0\t0\t0\t0\ne:\t0\t0\t0.5\t0\ne:great\t0\t-1\t0\t1\nr:\t0\t0.1\nr:w:great\t1\t0.5\nr:c: gr\t1\t-0.25\n";
+        let model = Model::parse(file).unwrap();
+        let parts = |text: &str| model.parts(Some("en"), text, &Folded::new(text));
+        let great = parts("Great, great!");
+        assert!(great.embedding[2] > great.embedding[1] && great.embedding[1] > great.embedding[0], "{great:?}");
+        // One word gram and one character gram, each alone in its group: values of 1.
+        assert!((great.rated - (0.1 + 0.5 - 0.25)).abs() < 1e-9, "{great:?}");
+        // No known word: the embedding regression's bias alone, the rated one's too.
+        let other = parts("rain");
+        assert!(other.embedding[1] > other.embedding[0] && (other.embedding[0] - other.embedding[2]).abs() < 1e-12);
+        assert!((other.rated - 0.1).abs() < 1e-9);
+        // Half the words known: the mean is over the known ones.
+        let half = parts("rain great");
+        assert!((half.embedding[2] - great.embedding[2]).abs() < 1e-9, "{half:?} {great:?}");
+        assert!(Model::parse("r:w:great\t1\t0.5\t0\t0\n").is_err(), "rated lines have one weight");
+        assert!(Model::parse("r:x:great\t1\t0.5\n").is_err(), "rated grams are word or character grams");
+        assert!(Model::parse("e:great\t0\t1\n").is_err());
+        for repeated in ["e:great\t0\t0\t0\t1\n", "e:\t0\t0\t0\t1\n", "r:w:great\t1\t0.2\n", "r:\t0\t0.2\n"] {
+            let err = Model::parse(&format!("{file}{repeated}")).err().unwrap_or_default();
+            assert!(err.contains("given twice"), "{repeated:?}: {err}");
+        }
+        assert!(Model::parse("w:top\t1\t0\t0\t1\nw:top\t1\t0\t0\t2\n").is_err(), "a gram given twice");
+    }
+
+    #[test]
+    fn a_stack_that_weighs_a_missing_regression_is_refused() {
+        let weighing = |feature: &str| {
+            stacked_file().replace(&format!("s:{feature}\t0\t0\t0\t0\n"), &format!("s:{feature}\t0\t0\t0\t1\n"))
+        };
+        let (embedding, rated) = (weighing("embedding_pos"), weighing("rated"));
+        assert_ne!(embedding, stacked_file());
+        assert!(Model::parse(&embedding).err().unwrap_or_default().contains("`e:`"));
+        assert!(Model::parse(&rated).err().unwrap_or_default().contains("`r:`"));
+        assert!(Model::parse(&format!("{embedding}e:\t0\t0\t0\t0\n")).is_ok());
+        assert!(Model::parse(&format!("{rated}r:\t0\t0\n")).is_ok());
     }
 }
